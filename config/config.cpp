@@ -1,0 +1,557 @@
+#include "config/config.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "config/mapping_parser.hpp"
+#include "config/yaml_reader.hpp"
+
+namespace prefsync::config {
+namespace fs = std::filesystem;
+
+std::string_view to_string(Mode mode) {
+    switch (mode) {
+        case Mode::Create: return "create";
+        case Mode::Update: return "update";
+        case Mode::Upsert: return "upsert";
+        case Mode::Replace: return "replace";
+        case Mode::Delete: return "delete";
+        case Mode::Archive: return "archive";
+    }
+    return "?";
+}
+
+const JobConfig* Config::find_job(std::string_view name) const {
+    for (const auto& job : jobs)
+        if (job.name == name) return &job;
+    return nullptr;
+}
+
+EnvLookup process_env() {
+    return [](const std::string& name) -> std::optional<std::string> {
+        if (const char* v = std::getenv(name.c_str())) return std::string(v);
+        return std::nullopt;
+    };
+}
+
+std::optional<Duration> parse_duration(std::string_view text) {
+    long long value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end == text.data() || value < 0) return std::nullopt;
+    std::string_view unit(end, text.data() + text.size() - end);
+    if (unit == "ms") return Duration(value);
+    if (unit == "s") return std::chrono::seconds(value);
+    if (unit == "m") return std::chrono::minutes(value);
+    if (unit == "h") return std::chrono::hours(value);
+    if (unit == "d") return std::chrono::hours(24 * value);
+    return std::nullopt;
+}
+
+std::optional<std::size_t> parse_size(std::string_view text) {
+    unsigned long long value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end == text.data()) return std::nullopt;
+    std::string_view unit(end, text.data() + text.size() - end);
+    if (unit.empty() || unit == "B") return value;
+    if (unit == "KiB") return value << 10;
+    if (unit == "MiB") return value << 20;
+    if (unit == "GiB") return value << 30;
+    return std::nullopt;
+}
+
+namespace {
+
+// One cron field: "*", "*/n", "a", "a-b", "a-b/n", and comma lists of those.
+bool valid_cron_field(std::string_view field, int min, int max) {
+    if (field.empty()) return false;
+    std::size_t start = 0;
+    while (start <= field.size()) {
+        auto comma = field.find(',', start);
+        auto part = field.substr(start, comma == std::string_view::npos ? std::string_view::npos
+                                                                        : comma - start);
+        auto slash = part.find('/');
+        auto range = part.substr(0, slash);
+        if (slash != std::string_view::npos) {
+            int step = 0;
+            auto s = part.substr(slash + 1);
+            auto [e, ec] = std::from_chars(s.data(), s.data() + s.size(), step);
+            if (ec != std::errc() || e != s.data() + s.size() || step <= 0) return false;
+        }
+        if (range != "*") {
+            auto dash = range.find('-');
+            auto parse = [&](std::string_view s, int& v) {
+                auto [e, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+                return ec == std::errc() && e == s.data() + s.size() && v >= min && v <= max;
+            };
+            int a = 0, b = 0;
+            if (dash == std::string_view::npos) {
+                if (!parse(range, a)) return false;
+            } else if (!parse(range.substr(0, dash), a) || !parse(range.substr(dash + 1), b) ||
+                       a > b) {
+                return false;
+            }
+        }
+        if (comma == std::string_view::npos) break;
+        start = comma + 1;
+    }
+    return true;
+}
+
+}  // namespace
+
+std::string check_schedule(std::string_view schedule) {
+    if (schedule == "@hourly" || schedule == "@daily" || schedule == "@weekly") return {};
+    if (schedule.starts_with("every ")) {
+        auto d = parse_duration(schedule.substr(6));
+        if (!d || d->count() < 1000) return "\"every\" needs a duration of at least 1s, e.g. \"every 15m\"";
+        return {};
+    }
+    std::istringstream in{std::string(schedule)};
+    std::vector<std::string> fields;
+    for (std::string f; in >> f;) fields.push_back(f);
+    if (fields.size() != 5)
+        return "expected a cron expression with 5 fields (minute hour day month weekday), "
+               "@hourly, @daily, @weekly or \"every DURATION\"";
+    const int limits[5][2] = {{0, 59}, {0, 23}, {1, 31}, {1, 12}, {0, 7}};
+    const char* names[5] = {"minute", "hour", "day of month", "month", "day of week"};
+    for (int i = 0; i < 5; ++i)
+        if (!valid_cron_field(fields[i], limits[i][0], limits[i][1]))
+            return "invalid " + std::string(names[i]) + " field \"" + fields[i] + "\" (allowed " +
+                   std::to_string(limits[i][0]) + "-" + std::to_string(limits[i][1]) + ")";
+    return {};
+}
+
+namespace {
+
+class ConfigParser {
+public:
+    ConfigParser(const std::string& file, const EnvLookup& env) : r_(file, env) {
+        auto dir = fs::path(file).parent_path();
+        base_dir_ = dir.empty() ? fs::path(".") : dir;
+    }
+
+    Config parse(const YAML::Node& root) {
+        Config c;
+        c.file = r_.file();
+        if (!root || root.IsNull()) {
+            r_.error(root, "", "the config file is empty");
+            return c;
+        }
+        if (!r_.expect_map(root, "")) return c;
+        r_.check_keys(root, "", {"api", "http", "rate_limit", "retry", "journal", "log", "jobs"});
+        if (root["api"]) parse_api(root["api"], c);
+        else r_.error(SourcePos{r_.file(), 1, 1}, "api", "is required (base_url, client_id, token)");
+        if (root["http"]) parse_http(root["http"], c.http, c.warnings);
+        if (root["rate_limit"]) parse_rate_limit(root["rate_limit"], c.rate_limit);
+        if (root["retry"]) parse_retry(root["retry"], c.retry);
+        if (root["journal"]) parse_journal(root["journal"], c.journal);
+        c.journal.path = resolve(c.journal.path);
+        if (root["log"]) parse_log(root["log"], c.log);
+        if (c.log.bodies)
+            c.warnings.push_back("log.bodies is true: profile bodies (personal data) will be logged");
+        if (root["jobs"]) parse_jobs(root["jobs"], c);
+        if (c.rate_limit.max_in_flight == 0) c.rate_limit.max_in_flight = c.http.connections;
+        return c;
+    }
+
+    std::vector<Diagnostic>& diagnostics() { return r_.diagnostics(); }
+
+private:
+    std::string resolve(const std::string& path) const {
+        if (path.empty() || fs::path(path).is_absolute()) return path;
+        return (base_dir_ / path).lexically_normal().string();
+    }
+
+    void parse_api(const YAML::Node& n, Config& c) {
+        const std::string p = "api";
+        if (!r_.expect_map(n, p)) return;
+        r_.check_keys(n, p, {"base_url", "client_id", "token_env", "token_file", "credential",
+                             "token", "allow_inline_token"});
+        if (auto v = n["base_url"]) {
+            if (auto s = r_.string(v, p + ".base_url")) {
+                if (!s->starts_with("https://") && !s->starts_with("http://"))
+                    r_.error(v, p + ".base_url", "must start with https:// (or http:// for a local emulator)");
+                c.api.base_url = *s;
+                while (c.api.base_url.ends_with('/')) c.api.base_url.pop_back();
+                if (s->starts_with("http://") && !is_loopback_url(*s))
+                    c.warnings.push_back("api.base_url uses plain http:// to a non-loopback host: "
+                                         "the token would travel unencrypted");
+            }
+        } else {
+            r_.error(n, p + ".base_url", "is required, e.g. https://pm.mypreferences.com/Profiles/v2");
+        }
+        if (auto v = n["client_id"]) {
+            if (auto s = r_.string(v, p + ".client_id")) {
+                if (s->empty()) r_.error(v, p + ".client_id", "must not be empty");
+                c.api.client_id = *s;
+            }
+        } else {
+            r_.error(n, p + ".client_id", "is required (your MyPreferences account id)");
+        }
+        bool allow_inline = false;
+        r_.optional_field(n, p, "allow_inline_token", allow_inline,
+                          [&](auto& v, auto path) { return r_.boolean(v, path); });
+        int sources = 0;
+        auto take = [&](const char* key, TokenSpec::Kind kind) {
+            auto v = n[key];
+            if (!v) return;
+            ++sources;
+            if (auto s = r_.string(v, p + "." + key)) {
+                c.api.token.kind = kind;
+                c.api.token.value = kind == TokenSpec::Kind::File ? resolve(*s) : *s;
+                c.api.token.pos = r_.pos(v);
+            }
+        };
+        take("token_env", TokenSpec::Kind::Env);
+        take("token_file", TokenSpec::Kind::File);
+        take("credential", TokenSpec::Kind::Credential);
+        if (n["token"]) {
+            if (!allow_inline) {
+                r_.error(n["token"], p + ".token",
+                         "a token written in the config file is refused; use token_env, token_file "
+                         "or credential (or set allow_inline_token: true)");
+                ++sources;
+            } else {
+                take("token", TokenSpec::Kind::Inline);
+                c.warnings.push_back("api.token is written in the config file; prefer token_env, "
+                                     "token_file or credential");
+            }
+        }
+        if (sources > 1)
+            r_.error(n, p, "give exactly one of token_env, token_file, credential, token");
+    }
+
+    static bool is_loopback_url(std::string_view url) {
+        auto rest = url.substr(url.find("//") + 2);
+        return rest.starts_with("127.") || rest.starts_with("localhost") || rest.starts_with("[::1]");
+    }
+
+    void parse_http(const YAML::Node& n, HttpConfig& h, std::vector<std::string>& warnings) {
+        const std::string p = "http";
+        if (!r_.expect_map(n, p)) return;
+        r_.check_keys(n, p, {"connections", "connect_timeout", "request_timeout", "idle_timeout",
+                             "max_response_bytes", "ca_file", "insecure"});
+        auto integer = [&](long long lo, long long hi) {
+            return [&, lo, hi](auto& v, auto path) { return r_.integer(v, path, lo, hi); };
+        };
+        auto duration = [&](auto& v, auto path) { return r_.duration(v, path); };
+        r_.optional_field(n, p, "connections", h.connections, integer(1, 1024));
+        r_.optional_field(n, p, "connect_timeout", h.connect_timeout, duration);
+        r_.optional_field(n, p, "request_timeout", h.request_timeout, duration);
+        r_.optional_field(n, p, "idle_timeout", h.idle_timeout, duration);
+        r_.optional_field(n, p, "max_response_bytes", h.max_response_bytes,
+                          [&](auto& v, auto path) { return r_.size(v, path); });
+        r_.optional_field(n, p, "ca_file", h.ca_file,
+                          [&](auto& v, auto path) { return r_.string(v, path); });
+        h.ca_file = resolve(h.ca_file);
+        r_.optional_field(n, p, "insecure", h.insecure,
+                          [&](auto& v, auto path) { return r_.boolean(v, path); });
+        if (h.insecure)
+            warnings.push_back("http.insecure is true: TLS certificates are NOT verified");
+    }
+
+    void parse_rate_limit(const YAML::Node& n, RateLimitConfig& rl) {
+        const std::string p = "rate_limit";
+        if (!r_.expect_map(n, p)) return;
+        r_.check_keys(n, p, {"requests_per_second", "burst", "daily_quota", "adaptive",
+                             "max_in_flight"});
+        r_.optional_field(n, p, "requests_per_second", rl.requests_per_second,
+                          [&](auto& v, auto path) { return r_.number(v, path, 0.001); });
+        r_.optional_field(n, p, "burst", rl.burst,
+                          [&](auto& v, auto path) { return r_.integer(v, path, 1, 100000); });
+        r_.optional_field(n, p, "daily_quota", rl.daily_quota,
+                          [&](auto& v, auto path) { return r_.integer(v, path, 0, 1LL << 40); });
+        r_.optional_field(n, p, "adaptive", rl.adaptive,
+                          [&](auto& v, auto path) { return r_.boolean(v, path); });
+        r_.optional_field(n, p, "max_in_flight", rl.max_in_flight,
+                          [&](auto& v, auto path) { return r_.integer(v, path, 1, 4096); });
+    }
+
+    void parse_retry(const YAML::Node& n, RetryConfig& rt) {
+        const std::string p = "retry";
+        if (!r_.expect_map(n, p)) return;
+        r_.check_keys(n, p, {"max_attempts", "base_delay", "max_delay"});
+        r_.optional_field(n, p, "max_attempts", rt.max_attempts,
+                          [&](auto& v, auto path) { return r_.integer(v, path, 1, 1000); });
+        auto duration = [&](auto& v, auto path) { return r_.duration(v, path); };
+        r_.optional_field(n, p, "base_delay", rt.base_delay, duration);
+        r_.optional_field(n, p, "max_delay", rt.max_delay, duration);
+        if (rt.max_delay < rt.base_delay)
+            r_.error(n, p + ".max_delay", "must not be smaller than retry.base_delay");
+    }
+
+    void parse_journal(const YAML::Node& n, JournalConfig& j) {
+        const std::string p = "journal";
+        if (!r_.expect_map(n, p)) return;
+        r_.check_keys(n, p, {"path", "retain_days"});
+        r_.optional_field(n, p, "path", j.path,
+                          [&](auto& v, auto path) { return r_.string(v, path); });
+        r_.optional_field(n, p, "retain_days", j.retain_days,
+                          [&](auto& v, auto path) { return r_.integer(v, path, 1, 36500); });
+    }
+
+    void parse_log(const YAML::Node& n, LogConfig& l) {
+        const std::string p = "log";
+        if (!r_.expect_map(n, p)) return;
+        r_.check_keys(n, p, {"level", "bodies"});
+        if (auto v = n["level"]) {
+            if (auto s = r_.string(v, p + ".level")) {
+                static const std::vector<std::string_view> levels{"trace", "debug", "info", "warn",
+                                                                  "error"};
+                if (std::find(levels.begin(), levels.end(), *s) == levels.end())
+                    r_.error(v, p + ".level", "expected one of trace, debug, info, warn, error");
+                else
+                    l.level = *s;
+            }
+        }
+        r_.optional_field(n, p, "bodies", l.bodies,
+                          [&](auto& v, auto path) { return r_.boolean(v, path); });
+    }
+
+    void parse_jobs(const YAML::Node& n, Config& c) {
+        if (!r_.expect_map(n, "jobs")) return;
+        for (auto& [name, node] : r_.entries(n, "jobs")) {
+            std::string p = "jobs." + name;
+            bool valid_name = !name.empty() && std::all_of(name.begin(), name.end(), [](char ch) {
+                return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_';
+            });
+            if (!valid_name) {
+                r_.error(node, p, "job names may use letters, digits, '-' and '_' only");
+                continue;
+            }
+            if (!r_.expect_map(node, p)) continue;
+            c.jobs.push_back(parse_job(name, node, p, c));
+        }
+    }
+
+    JobConfig parse_job(const std::string& name, const YAML::Node& n, const std::string& p,
+                        const Config& c) {
+        JobConfig job;
+        job.name = name;
+        job.pos = r_.pos(n);
+        r_.check_keys(n, p, {"mode", "schedule", "source", "identity", "mapping", "sink"});
+        if (auto v = n["mode"]) {
+            if (auto s = r_.string(v, p + ".mode")) {
+                static const std::vector<std::pair<std::string_view, Mode>> modes{
+                    {"create", Mode::Create},   {"update", Mode::Update},
+                    {"upsert", Mode::Upsert},   {"replace", Mode::Replace},
+                    {"delete", Mode::Delete},   {"archive", Mode::Archive}};
+                auto it = std::find_if(modes.begin(), modes.end(),
+                                       [&](auto& m) { return m.first == *s; });
+                if (it != modes.end()) {
+                    job.mode = it->second;
+                } else {
+                    std::vector<std::string_view> names;
+                    for (auto& m : modes) names.push_back(m.first);
+                    auto hint = suggest(*s, names);
+                    r_.error(v, p + ".mode",
+                             "unknown mode \"" + *s + "\"" +
+                                 (hint.empty() ? "" : " (did you mean \"" + hint + "\"?)") +
+                                 "; expected create, update, upsert, replace, delete or archive");
+                }
+            }
+        }
+        if (auto v = n["schedule"]) {
+            if (auto s = r_.string(v, p + ".schedule")) {
+                if (auto problem = check_schedule(*s); !problem.empty())
+                    r_.error(v, p + ".schedule", problem);
+                job.schedule = *s;
+            }
+        }
+        if (auto v = n["source"]) parse_source(v, p + ".source", job, c);
+        else r_.error(n, p + ".source", "is required (where the rows come from)");
+        if (auto v = n["identity"]) parse_identity(v, p + ".identity", job);
+        else r_.error(n, p + ".identity", "is required (alternate_id_type + column, or profile_id_column)");
+
+        bool needs_body = job.mode != Mode::Delete;
+        if (auto v = n["mapping"]) {
+            if (!needs_body) {
+                r_.error(v, p + ".mapping", "delete jobs send no body; remove the mapping");
+            } else {
+                const auto& schema =
+                    job.mode == Mode::Archive ? api::archive_schema() : api::profile_schema();
+                job.mapping = parse_mapping(r_, v, p + ".mapping", schema);
+            }
+        } else if (needs_body) {
+            r_.error(n, p + ".mapping", "is required for mode " + std::string(to_string(job.mode)));
+        }
+        if (job.mode == Mode::Archive && !job.identity.by_profile_id() && n["identity"])
+            r_.error(n["identity"], p + ".identity",
+                     "archive addresses profiles by id: use profile_id_column");
+        if (auto v = n["sink"]) parse_sink(v, p + ".sink", job);
+        return job;
+    }
+
+    void parse_source(const YAML::Node& n, const std::string& p, JobConfig& job, const Config& c) {
+        auto& s = job.source;
+        s.pos = r_.pos(n);
+        if (!r_.expect_map(n, p)) return;
+        auto type = n["type"] ? r_.string(n["type"], p + ".type") : std::optional<std::string>();
+        if (!n["type"]) r_.error(n, p + ".type", "is required (csv)");
+        if (!type) return;
+        s.type = *type;
+        if (s.type != "csv") {
+            r_.error(n["type"], p + ".type",
+                     "unknown source type \"" + s.type + "\"; this version reads csv");
+            return;
+        }
+        r_.check_keys(n, p, {"type", "path", "delimiter", "header", "columns", "reject_file",
+                             "max_record_bytes"});
+        if (auto v = n["path"]) {
+            if (auto path = r_.string(v, p + ".path")) s.path = resolve(*path);
+        } else {
+            r_.error(n, p + ".path", "is required (the CSV file to read)");
+        }
+        if (auto v = n["delimiter"]) {
+            if (auto d = r_.string(v, p + ".delimiter")) {
+                std::string delim = *d == "\\t" ? "\t" : *d;
+                if (delim.size() != 1 || delim[0] == '"' || delim[0] == '\n' || delim[0] == '\r')
+                    r_.error(v, p + ".delimiter", "must be one character (not a quote or newline); "
+                                                  "write \"\\t\" for tab");
+                else
+                    s.delimiter = delim[0];
+            }
+        }
+        r_.optional_field(n, p, "header", s.header,
+                          [&](auto& v, auto path) { return r_.boolean(v, path); });
+        if (auto v = n["columns"]) {
+            if (auto cols = r_.string_list(v, p + ".columns")) s.columns = *cols;
+        }
+        if (!s.header && s.columns.empty())
+            r_.error(n, p + ".columns", "is required when header: false (the column names)");
+        if (s.header && !s.columns.empty())
+            r_.error(n["columns"], p + ".columns",
+                     "is only for files without a header row (header: false)");
+        r_.optional_field(n, p, "reject_file", s.reject_file,
+                          [&](auto& v, auto path) { return r_.string(v, path); });
+        if (s.reject_file.empty()) {
+            auto dir = fs::path(c.journal.path).parent_path();
+            s.reject_file = (dir / "rejects" / (job.name + ".rejects.txt")).string();
+        } else {
+            s.reject_file = resolve(s.reject_file);
+        }
+        r_.optional_field(n, p, "max_record_bytes", s.max_record_bytes,
+                          [&](auto& v, auto path) { return r_.size(v, path); });
+    }
+
+    void parse_identity(const YAML::Node& n, const std::string& p, JobConfig& job) {
+        auto& id = job.identity;
+        id.pos = r_.pos(n);
+        id.key_path = p;
+        if (!r_.expect_map(n, p)) return;
+        r_.check_keys(n, p, {"alternate_id_type", "column", "profile_id_column"});
+        auto str = [&](const char* key, std::string& out) {
+            if (auto v = n[key])
+                if (auto s = r_.string(v, p + "." + key)) out = *s;
+        };
+        str("alternate_id_type", id.alternate_id_type);
+        str("column", id.column);
+        str("profile_id_column", id.profile_id_column);
+        bool by_alt = !id.alternate_id_type.empty() || !id.column.empty();
+        if (by_alt && id.by_profile_id())
+            r_.error(n, p, "give either alternate_id_type + column, or profile_id_column, not both");
+        else if (by_alt && (id.alternate_id_type.empty() || id.column.empty()))
+            r_.error(n, p, "alternate_id_type and column go together");
+        else if (!by_alt && !id.by_profile_id())
+            r_.error(n, p, "give alternate_id_type + column, or profile_id_column");
+        bool needs_alt = job.mode == Mode::Create || job.mode == Mode::Upsert;
+        if (needs_alt && id.by_profile_id())
+            r_.error(n, p, "mode " + std::string(to_string(job.mode)) +
+                               " identifies profiles by alternate id: use alternate_id_type + column");
+    }
+
+    void parse_sink(const YAML::Node& n, const std::string& p, JobConfig& job) {
+        SinkConfig sink;
+        sink.pos = r_.pos(n);
+        if (!r_.expect_map(n, p)) return;
+        r_.check_keys(n, p, {"type", "path"});
+        if (auto v = n["type"]) {
+            if (auto s = r_.string(v, p + ".type")) {
+                if (*s != "csv" && *s != "jsonl" && *s != "sqlite" && *s != "postgres")
+                    r_.error(v, p + ".type", "expected csv, jsonl, sqlite or postgres");
+                sink.type = *s;
+            }
+        } else {
+            r_.error(n, p + ".type", "is required");
+        }
+        if (auto v = n["path"])
+            if (auto s = r_.string(v, p + ".path")) sink.path = resolve(*s);
+        job.sink = sink;
+    }
+
+    YamlReader r_;
+    fs::path base_dir_;
+};
+
+}  // namespace
+
+Config parse_config(std::string_view yaml_text, const std::string& file_name,
+                    const EnvLookup& env) {
+    YAML::Node root;
+    try {
+        root = YAML::Load(std::string(yaml_text));
+    } catch (const YAML::Exception& e) {
+        SourcePos pos{file_name, e.mark.line >= 0 ? e.mark.line + 1 : 0,
+                      e.mark.column >= 0 ? e.mark.column + 1 : 0};
+        throw ConfigError({{pos, "", "invalid YAML: " + e.msg}});
+    }
+    ConfigParser parser(file_name, env);
+    Config config = parser.parse(root);
+    if (!parser.diagnostics().empty()) throw ConfigError(std::move(parser.diagnostics()));
+    return config;
+}
+
+Config load_config(const std::string& path, const EnvLookup& env) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw ConfigError({{SourcePos{path, 0, 0}, "", "cannot read the config file"}});
+    std::stringstream text;
+    text << in.rdbuf();
+    return parse_config(text.str(), path, env);
+}
+
+std::string resolve_token(const Config& config, const EnvLookup& env) {
+    const auto& t = config.api.token;
+    auto fail = [&](const std::string& message) -> std::string {
+        throw ConfigError({{t.pos.file.empty() ? SourcePos{config.file, 0, 0} : t.pos, "api", message}});
+    };
+    auto read_file = [&](const std::string& path) {
+        std::ifstream in(path, std::ios::binary);
+        if (!in) fail("cannot read the token file " + path);
+        std::stringstream s;
+        s << in.rdbuf();
+        std::string token = s.str();
+        // Files written by editors and `echo` end with a newline that is not part of the token.
+        while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+        return token;
+    };
+    std::string token;
+    switch (t.kind) {
+        case TokenSpec::Kind::None:
+            fail("no API token configured: set api.token_env, api.token_file or api.credential");
+            break;
+        case TokenSpec::Kind::Env: {
+            auto v = env(t.value);
+            if (!v || v->empty()) fail("environment variable " + t.value + " (api.token_env) is not set");
+            token = *v;
+            break;
+        }
+        case TokenSpec::Kind::File: token = read_file(t.value); break;
+        case TokenSpec::Kind::Credential: {
+            auto dir = env("CREDENTIALS_DIRECTORY");
+            if (!dir || dir->empty())
+                fail("api.credential needs $CREDENTIALS_DIRECTORY (systemd LoadCredential=)");
+            token = read_file(*dir + "/" + t.value);
+            break;
+        }
+        case TokenSpec::Kind::Inline: token = t.value; break;
+    }
+    if (token.empty()) fail("the API token is empty");
+    return token;
+}
+
+}  // namespace prefsync::config

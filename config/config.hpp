@@ -1,0 +1,135 @@
+#pragma once
+// prefsync's configuration: YAML → validated Config. Defaults, then parse, then validate;
+// every problem is reported with file:line:column and the key path, all at once.
+// Relative paths in the file are resolved against the config file's directory, so a
+// config works the same whatever the working directory of the process.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/diagnostic.hpp"
+#include "config/mapping_spec.hpp"
+
+namespace prefsync::config {
+
+using Duration = std::chrono::milliseconds;
+
+// Where the API token comes from. The token itself is never stored in Config; it is read
+// when a command needs the network (resolve_token), so `dry-run` works without one.
+struct TokenSpec {
+    enum class Kind { None, Env, File, Credential, Inline };
+    Kind kind = Kind::None;
+    std::string value;  // variable name, file path, credential name, or the inline token
+    SourcePos pos;
+};
+
+struct ApiConfig {
+    std::string base_url;
+    std::string client_id;
+    TokenSpec token;
+};
+
+struct HttpConfig {
+    int connections = 16;
+    Duration connect_timeout = std::chrono::seconds(10);
+    Duration request_timeout = std::chrono::seconds(30);
+    Duration idle_timeout = std::chrono::seconds(90);
+    std::size_t max_response_bytes = 8u << 20;
+    std::string ca_file;
+    bool insecure = false;
+};
+
+struct RateLimitConfig {
+    double requests_per_second = 50;
+    int burst = 50;
+    std::int64_t daily_quota = 0;  // 0: no quota
+    bool adaptive = true;
+    int max_in_flight = 0;         // 0: http.connections
+};
+
+struct RetryConfig {
+    int max_attempts = 8;
+    Duration base_delay = std::chrono::milliseconds(500);
+    Duration max_delay = std::chrono::minutes(5);
+};
+
+struct JournalConfig {
+    std::string path = "/var/lib/prefsync/journal.db";
+    int retain_days = 30;
+};
+
+struct LogConfig {
+    std::string level = "info";
+    bool bodies = false;  // profile bodies are PII: off unless asked for
+};
+
+enum class Mode { Create, Update, Upsert, Replace, Delete, Archive };
+std::string_view to_string(Mode mode);
+
+struct SourceConfig {
+    SourcePos pos;
+    std::string type;  // "csv"
+    std::string path;
+    char delimiter = ',';
+    bool header = true;
+    std::vector<std::string> columns;  // names when header: false
+    std::string reject_file;           // default: <journal dir>/rejects/<job>.rejects.txt
+    std::size_t max_record_bytes = 1u << 20;
+};
+
+struct SinkConfig {
+    SourcePos pos;
+    std::string type;  // csv | jsonl | sqlite | postgres
+    std::string path;
+};
+
+struct JobConfig {
+    std::string name;
+    SourcePos pos;
+    Mode mode = Mode::Upsert;
+    std::string schedule;  // cron (5 fields), @hourly/@daily/@weekly, or "every 15m"
+    SourceConfig source;
+    IdentitySpec identity;
+    ObjectSpec mapping;    // the Profile body (or the archive body in archive mode)
+    std::optional<SinkConfig> sink;
+};
+
+struct Config {
+    std::string file;  // the config file, as given
+    ApiConfig api;
+    HttpConfig http;
+    RateLimitConfig rate_limit;
+    RetryConfig retry;
+    JournalConfig journal;
+    LogConfig log;
+    std::vector<JobConfig> jobs;     // in file order
+    std::vector<std::string> warnings;  // things that work but deserve attention
+
+    const JobConfig* find_job(std::string_view name) const;
+};
+
+// Environment lookup, injected so tests need not touch the process environment.
+using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
+EnvLookup process_env();
+
+// Throws ConfigError with every problem found.
+Config parse_config(std::string_view yaml_text, const std::string& file_name,
+                    const EnvLookup& env = process_env());
+Config load_config(const std::string& path, const EnvLookup& env = process_env());
+
+// The API token, read from where the config says. Throws ConfigError if it cannot be read.
+std::string resolve_token(const Config& config, const EnvLookup& env = process_env());
+
+// "10s", "500ms", "5m", "1h", "2d" → milliseconds; nullopt when malformed.
+std::optional<Duration> parse_duration(std::string_view text);
+// "8MiB", "512KiB", "1GiB", "100" (bytes) → bytes; nullopt when malformed.
+std::optional<std::size_t> parse_size(std::string_view text);
+// A schedule as accepted by jobs.*.schedule; returns an error message or "".
+std::string check_schedule(std::string_view schedule);
+
+}  // namespace prefsync::config

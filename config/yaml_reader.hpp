@@ -1,0 +1,66 @@
+#pragma once
+// Typed, position-aware reading of yaml-cpp nodes. Every accessor records a Diagnostic on
+// failure and returns nullopt, so parsing goes on and the user sees every problem at once.
+#include <yaml-cpp/yaml.h>
+
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.hpp"
+
+namespace prefsync::config {
+
+class YamlReader {
+public:
+    YamlReader(std::string file, const EnvLookup& env) : file_(std::move(file)), env_(env) {}
+
+    SourcePos pos(const YAML::Node& node) const;
+    void error(const YAML::Node& node, const std::string& path, std::string message);
+    void error(const SourcePos& pos, const std::string& path, std::string message);
+    std::vector<Diagnostic>& diagnostics() { return diagnostics_; }
+    const std::string& file() const { return file_; }
+
+    bool expect_map(const YAML::Node& node, const std::string& path);
+    // Reports keys not in `allowed` (typo protection, with a suggestion) and duplicates.
+    void check_keys(const YAML::Node& map, const std::string& path,
+                    std::initializer_list<std::string_view> allowed);
+    // The key nodes of a map, in file order, each once; reports duplicates.
+    std::vector<std::pair<std::string, YAML::Node>> entries(const YAML::Node& map,
+                                                            const std::string& path);
+
+    // Scalars, after ${ENV} interpolation.
+    std::optional<std::string> string(const YAML::Node& node, const std::string& path);
+    std::optional<long long> integer(const YAML::Node& node, const std::string& path,
+                                     long long min, long long max);
+    std::optional<double> number(const YAML::Node& node, const std::string& path, double min);
+    std::optional<bool> boolean(const YAML::Node& node, const std::string& path);
+    std::optional<Duration> duration(const YAML::Node& node, const std::string& path);
+    std::optional<std::size_t> size(const YAML::Node& node, const std::string& path);
+    std::optional<std::vector<std::string>> string_list(const YAML::Node& node,
+                                                        const std::string& path);
+
+    // Convenience: read map[key] into `out` when present.
+    template <class T, class Fn>
+    void optional_field(const YAML::Node& map, const std::string& path, const char* key,
+                        T& out, Fn&& read) {
+        YAML::Node value = map[key];
+        if (!value) return;
+        if (auto v = read(value, path + "." + key)) out = static_cast<T>(*v);
+    }
+
+private:
+    std::optional<std::string> interpolate(const std::string& raw, const YAML::Node& node,
+                                           const std::string& path);
+
+    std::string file_;
+    const EnvLookup& env_;
+    std::vector<Diagnostic> diagnostics_;
+};
+
+// "did you mean" among candidates; empty when nothing is close.
+std::string suggest(std::string_view word, const std::vector<std::string_view>& candidates);
+
+}  // namespace prefsync::config

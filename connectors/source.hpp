@@ -1,0 +1,45 @@
+#pragma once
+// What every source connector yields: rows with their origin, in input order.
+//
+// Design constraints:
+// - Every input record comes out as a Row, in input order; one that cannot be read carries
+//   its reason in `error` (and no values): nothing is skipped silently.
+// - Sources stream: memory is bounded by the batch size, never by the input size.
+// - A problem with one record rejects that record; a problem with the source itself (cannot
+//   open, bad header) throws SourceError, which aborts the run before anything is sent.
+#include <cstddef>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace prefsync::connectors {
+
+struct Row {
+    std::string origin;  // "path:line" or a query key: where a user finds this row
+    // One value per column; nullopt is NULL (SQL), distinct from an empty string.
+    std::vector<std::optional<std::string>> values;
+    std::string raw;     // the original bytes where the source has them (CSV), for rejects
+    std::string error;   // non-empty: the record could not be read, and why
+
+    bool rejected() const { return !error.empty(); }
+};
+
+class SourceError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+class Source {
+public:
+    virtual ~Source() = default;
+    // Column names, in order; fixed once the source is open.
+    virtual const std::vector<std::string>& columns() const = 0;
+    // Replaces `rows` with the next records (at most max_rows, at least one unless the input
+    // is exhausted), in input order. Returns false when the input is exhausted.
+    virtual bool next_batch(std::vector<Row>& rows, std::size_t max_rows) = 0;
+    // "csv examples/profiles.csv", for messages.
+    virtual std::string describe() const = 0;
+};
+
+}  // namespace prefsync::connectors

@@ -1,0 +1,49 @@
+#include <cstdio>
+
+#include "config/config.hpp"
+#include "connectors/csv/csv_source.hpp"
+#include "daemon/cli/cli.hpp"
+#include "daemon/mapping/mapper.hpp"
+
+namespace prefsync::cli {
+
+// Validates the file, then what can be checked without the network: the token is readable,
+// and each job's mapping names columns its source really has (when the source is there:
+// a nightly drop may legitimately be missing at check time, which is a warning).
+int cmd_check_config(const std::string& config_path) {
+    std::vector<std::string> errors;
+    std::vector<std::string> warnings;
+    try {
+        auto config = config::load_config(config_path);
+        warnings = config.warnings;
+        try {
+            config::resolve_token(config);
+        } catch (const config::ConfigError& e) {
+            for (auto& d : e.diagnostics()) errors.push_back(d.to_string());
+        }
+        for (const auto& job : config.jobs) {
+            try {
+                connectors::CsvSource source(job.source);
+                mapping::Mapper::compile(job, source.columns());
+            } catch (const connectors::SourceError& e) {
+                warnings.push_back("jobs." + job.name + ".source: " + e.what() +
+                                   " (columns not checked)");
+            } catch (const config::ConfigError& e) {
+                for (auto& d : e.diagnostics()) errors.push_back(d.to_string());
+            }
+        }
+    } catch (const config::ConfigError& e) {
+        for (auto& d : e.diagnostics()) errors.push_back(d.to_string());
+    }
+    for (auto& w : warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+    for (auto& e : errors) std::fprintf(stderr, "error: %s\n", e.c_str());
+    if (!errors.empty()) {
+        std::fprintf(stderr, "%s: %zu error%s\n", config_path.c_str(), errors.size(),
+                     errors.size() == 1 ? "" : "s");
+        return kUsage;
+    }
+    std::printf("%s: OK\n", config_path.c_str());
+    return kOk;
+}
+
+}  // namespace prefsync::cli

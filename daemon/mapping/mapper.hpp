@@ -1,0 +1,68 @@
+#pragma once
+// Rows → Profile JSON. A job's MappingSpec is compiled once against the source's columns
+// (unknown columns are configuration errors, found before any row is read); then each row
+// maps to its identity, its body and a content hash.
+//
+// Design constraints:
+// - Deterministic: the same row and config give byte-identical JSON (fields in the order the
+//   config lists them) and the same hash; change detection depends on it.
+// - "Empty means absent": empty values, objects and elements are left out, so a merge
+//   update never blanks a field by accident (EmptyPolicy::Keep opts out per field).
+// - A bad value rejects its row with the job, key path, origin and value; it never throws.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "config/config.hpp"
+#include "connectors/source.hpp"
+
+namespace prefsync::mapping {
+
+struct Identity {
+    std::string alternate_id_type;  // empty when by profile id
+    std::string alternate_id;
+    std::optional<std::int64_t> profile_id;
+
+    // "CRMID:42" or "profile:1234": the journal key and what logs show.
+    std::string key() const;
+    // {"alternate_id_type":"CRMID","alternate_id":"42"} or {"profile_id":1234}
+    std::string to_json() const;
+};
+
+struct MappedRow {
+    Identity identity;
+    std::string body;  // serialized JSON; "" for modes without a body (delete)
+    std::string hash;  // hex SHA-256 over identity and body
+};
+
+struct RowError {
+    std::string key_path;  // jobs.crm.mapping.Emails[0].EmailAddress
+    std::string message;   // what is wrong, naming the value
+};
+
+using MapResult = std::variant<MappedRow, RowError>;
+
+class Mapper {
+public:
+    // Throws config::ConfigError naming every unknown column (with a suggestion).
+    static Mapper compile(const config::JobConfig& job, const std::vector<std::string>& columns);
+
+    Mapper(Mapper&&) noexcept;
+    Mapper& operator=(Mapper&&) noexcept;
+    ~Mapper();
+
+    MapResult map(const connectors::Row& row) const;
+
+private:
+    struct Compiled;
+    explicit Mapper(std::unique_ptr<Compiled> compiled);
+    std::unique_ptr<Compiled> compiled_;
+};
+
+// Hex SHA-256 of `data`.
+std::string sha256_hex(std::string_view data);
+
+}  // namespace prefsync::mapping

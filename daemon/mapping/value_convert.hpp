@@ -1,0 +1,31 @@
+#pragma once
+// Text → typed values, cleaning and date reformatting: the pure functions the mapping
+// applies to every cell. Shared with config, which checks constants at load time.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "daemon/api/profile_schema.hpp"
+
+namespace prefsync::mapping {
+
+// true/false, yes/no, y/n, t/f, 1/0, on/off (case-insensitive).
+std::optional<bool> parse_bool(std::string_view text);
+// Optional sign and decimal digits, within int64.
+std::optional<std::int64_t> parse_int(std::string_view text);
+// "" when `text` converts to `target`, else a message naming what was expected.
+std::string check_convertible(std::string_view text, api::FieldType target);
+
+std::string_view trim(std::string_view text);
+void to_lower_ascii(std::string& text);
+void to_upper_ascii(std::string& text);
+void keep_digits(std::string& text);
+void collapse_spaces(std::string& text);
+
+// Reads `text` by `in` (directives %Y %y %m %d %H %M %S, other characters literal) and writes
+// it by `out`. Checks the calendar (no 31 April, 29 February only in leap years).
+std::optional<std::string> reformat_date(std::string_view text, std::string_view in,
+                                         std::string_view out);
+
+}  // namespace prefsync::mapping

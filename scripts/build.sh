@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Configures and builds prefsync. Usage: scripts/build.sh [BUILD_DIR] [extra cmake args...]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$root/build}
+shift || true
+cmake -S "$root" -B "$build" -G Ninja -DPREFSYNC_WERROR=ON "$@" >/dev/null
+# Two cores and Boost-heavy translation units: more than two jobs only thrashes.
+cmake --build "$build" -j "${PREFSYNC_JOBS:-2}"
