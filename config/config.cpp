@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <tuple>
 
 #include "config/mapping_parser.hpp"
 #include "config/yaml_reader.hpp"
@@ -502,7 +503,14 @@ Config parse_config(std::string_view yaml_text, const std::string& file_name,
     }
     ConfigParser parser(file_name, env);
     Config config = parser.parse(root);
-    if (!parser.diagnostics().empty()) throw ConfigError(std::move(parser.diagnostics()));
+    auto& diagnostics = parser.diagnostics();
+    if (!diagnostics.empty()) {
+        // In file order, whatever order the sections were checked in.
+        std::stable_sort(diagnostics.begin(), diagnostics.end(), [](auto& a, auto& b) {
+            return std::tie(a.pos.line, a.pos.column) < std::tie(b.pos.line, b.pos.column);
+        });
+        throw ConfigError(std::move(diagnostics));
+    }
     return config;
 }
 

@@ -39,6 +39,26 @@ bool CsvReader::next(CsvRecord& r) {
 
     for (;;) {
         if (pos_ == end_ && !fill()) break;
+        if (started && !overflow && !pending_cr &&
+            (state == State::Unquoted || state == State::Quoted)) {
+            // Fast path: copy the run of ordinary bytes up to the next byte that matters.
+            const char* data = buffer_.data();
+            std::size_t start = pos_, stop = pos_;
+            if (state == State::Unquoted) {
+                while (stop < end_ && data[stop] != options_.delimiter && data[stop] != '\n' &&
+                       data[stop] != '\r')
+                    ++stop;
+            } else {
+                while (stop < end_ && data[stop] != '"' && data[stop] != '\n') ++stop;
+            }
+            std::size_t n = stop - start;
+            if (n > 0 && r.raw.size() + n <= options_.max_record_bytes) {
+                r.fields[r.field_count - 1].append(data + start, n);
+                r.raw.append(data + start, n);
+                pos_ = stop;
+                continue;
+            }
+        }
         char c = buffer_[pos_++];
         if (pending_cr) {
             pending_cr = false;

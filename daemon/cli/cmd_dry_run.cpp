@@ -8,31 +8,7 @@
 #include "daemon/mapping/mapper.hpp"
 
 namespace prefsync::cli {
-namespace {
-
-void append_json_string(std::string& out, std::string_view s) {
-    out += '"';
-    for (unsigned char c : s) {
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            default:
-                if (c < 0x20) {
-                    char buf[8];
-                    std::snprintf(buf, sizeof buf, "\\u%04x", c);
-                    out += buf;
-                } else {
-                    out += static_cast<char>(c);
-                }
-        }
-    }
-    out += '"';
-}
-
-}  // namespace
+using mapping::append_json_string;
 
 // Output: one JSON line per mapped row, {"row","identity","body"}; rejected rows go to
 // stderr and the reject file; a {"summary":...} line ends the output, so stdout stays

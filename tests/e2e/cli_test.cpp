@@ -1,0 +1,180 @@
+// End-to-end tests of the prefsync binary: what a user types, what they see, exit codes.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <sstream>
+
+#include "tests/support/run.hpp"
+#include "tests/support/temp_dir.hpp"
+
+namespace prefsync {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing::quote;
+using testing::run;
+
+const std::string kBin = PREFSYNC_BINARY;
+const std::string kExample = PREFSYNC_SOURCE_DIR "/examples/prefsync.yaml";
+
+std::vector<std::string> lines(const std::string& text) {
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    for (std::string l; std::getline(in, l);) out.push_back(l);
+    return out;
+}
+
+// A scratch config (with its own journal dir) around `csv` and `mapping`.
+struct Scratch {
+    testing::TempDir dir;
+    std::string config;
+    Scratch(const std::string& csv, const std::string& mapping) {
+        dir.write("in.csv", csv);
+        config = dir.write("prefsync.yaml",
+                           "api: { base_url: https://pm.example.com/Profiles/v2, client_id: \"9\", token_env: T }\n"
+                           "journal: { path: state/journal.db }\n"
+                           "jobs:\n  crm:\n    source: { type: csv, path: in.csv }\n"
+                           "    identity: { alternate_id_type: CRMID, column: id }\n    mapping:\n" + mapping);
+    }
+    std::string cmd(const std::string& args) const { return quote(kBin) + " -c " + quote(config) + " " + args; }
+};
+
+TEST(Cli, CheckConfigAcceptsTheBundledExample) {
+    auto r = run("PREFSYNC_TOKEN=secret-token-value " + quote(kBin) + " -c " + quote(kExample) + " check-config");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_THAT(r.out, HasSubstr("prefsync.yaml: OK"));
+    EXPECT_THAT(r.out + r.err, Not(HasSubstr("secret-token-value"))) << "the token is never printed";
+}
+
+TEST(Cli, CheckConfigReportsEveryErrorWithPositionAndExits1) {
+    testing::TempDir dir;
+    auto cfg = dir.write("bad.yaml",
+                         "api: { base_url: https://x, client_id: \"1\", token_env: T }\n"
+                         "rate_limit: { burst: -1 }\n"
+                         "jobs:\n  j:\n    mode: upsret\n    source: { type: csv, path: in.csv }\n"
+                         "    identity: { alternate_id_type: X, column: id }\n    mapping: { CustomerType: t }\n");
+    auto r = run("T=x " + quote(kBin) + " -c " + quote(cfg) + " check-config");
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_THAT(r.err, HasSubstr(cfg + ":2:22: rate_limit.burst: must be between 1 and 100000"));
+    EXPECT_THAT(r.err, HasSubstr(cfg + ":5:11: jobs.j.mode: unknown mode \"upsret\" (did you mean \"upsert\"?)"));
+    EXPECT_THAT(r.err, HasSubstr("2 errors"));
+}
+
+TEST(Cli, CheckConfigChecksColumnsAndToken) {
+    Scratch s("id,first\n1,a\n", "      CustomerName.FirstName: frist\n");
+    auto r = run(s.cmd("check-config"));
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_THAT(r.err, HasSubstr("jobs.crm.mapping.CustomerName.FirstName: unknown column \"frist\""));
+    EXPECT_THAT(r.err, HasSubstr("did you mean \"first\""));
+    EXPECT_THAT(r.err, HasSubstr("environment variable T (api.token_env) is not set"));
+}
+
+TEST(Cli, DryRunMapsTheBundledExample) {
+    auto r = run(quote(kBin) + " -c " + quote(kExample) + " dry-run crm-nightly");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto out = lines(r.out);
+    ASSERT_EQ(out.size(), 1001u) << "1000 rows and the summary";
+    std::size_t previous_line = 0;
+    for (std::size_t i = 0; i + 1 < out.size(); ++i) {
+        auto v = boost::json::parse(out[i]).as_object();
+        auto origin = std::string(v.at("row").as_string());
+        auto line = std::stoul(origin.substr(origin.rfind(':') + 1));
+        ASSERT_GT(line, previous_line) << "rows come in file order";
+        previous_line = line;
+        ASSERT_EQ(v.at("identity").at("alternate_id_type").as_string(), "CRMID");
+        ASSERT_TRUE(v.at("body").is_object());
+    }
+    auto summary = boost::json::parse(out.back()).at("summary").as_object();
+    EXPECT_EQ(summary.at("read").as_int64(), 1000);
+    EXPECT_EQ(summary.at("mapped").as_int64(), 1000);
+    EXPECT_EQ(summary.at("rejected").as_int64(), 0);
+}
+
+TEST(Cli, DryRunIsDeterministic) {
+    auto a = run(quote(kBin) + " -c " + quote(kExample) + " dry-run crm-nightly");
+    auto b = run(quote(kBin) + " -c " + quote(kExample) + " dry-run crm-nightly");
+    EXPECT_EQ(a.out, b.out);
+}
+
+TEST(Cli, DryRunLimit) {
+    auto r = run(quote(kBin) + " -c " + quote(kExample) + " dry-run crm-nightly --limit 5");
+    EXPECT_EQ(r.exit_code, 0);
+    auto out = lines(r.out);
+    ASSERT_EQ(out.size(), 6u);
+    EXPECT_THAT(out.back(), HasSubstr("\"read\":5,\"mapped\":5,\"rejected\":0"));
+}
+
+TEST(Cli, DryRunRejectsBadRowsKeepsGoodOnesAndExits2) {
+    Scratch s("id,first,confirmed\n"
+              "1,Ann,yes\n"
+              "2,Bob,yes,extra\n"
+              "3,Caf\xC3,no\n"
+              "4,Dee,sometimes\n"
+              "5,\"Eve\",no\n"
+              "6,\"Fay\"x,no\n"
+              "7,Gus,y\n",
+              "      CustomerName.FirstName: first\n      RegistrationConfirmed: confirmed\n");
+    auto r = run(s.cmd("dry-run crm"));
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    auto out = lines(r.out);
+    ASSERT_EQ(out.size(), 4u) << r.out;
+    EXPECT_THAT(out[0], HasSubstr("\"alternate_id\":\"1\""));
+    EXPECT_THAT(out[1], HasSubstr("\"alternate_id\":\"5\""));
+    EXPECT_THAT(out[2], HasSubstr("\"alternate_id\":\"7\""));
+    EXPECT_THAT(out[3], HasSubstr("\"read\":7,\"mapped\":3,\"rejected\":4"));
+
+    auto csv = s.dir.file("in.csv");
+    EXPECT_THAT(r.err, HasSubstr("rejected " + csv + ":3: wrong number of fields: expected 3, got 4"));
+    EXPECT_THAT(r.err, HasSubstr("rejected " + csv + ":4: invalid UTF-8 in column \"first\""));
+    EXPECT_THAT(r.err, HasSubstr("rejected " + csv + ":5: jobs.crm.mapping.RegistrationConfirmed: expected a boolean"));
+    EXPECT_THAT(r.err, HasSubstr("rejected " + csv + ":7: unexpected character after the closing quote"));
+
+    auto rejects = testing::read_file(s.dir.file("state/rejects/crm.rejects.txt"));
+    EXPECT_THAT(rejects, HasSubstr("--- " + csv + ":3 reason=\"wrong number of fields: expected 3, got 4\" bytes=15\n2,Bob,yes,extra\n"));
+    EXPECT_THAT(rejects, HasSubstr("--- " + csv + ":4 reason=\"invalid UTF-8 in column 'first'\" bytes=9\n3,Caf\xC3,no\n"));
+    EXPECT_THAT(rejects, HasSubstr(":5 reason=\"jobs.crm.mapping.RegistrationConfirmed: expected a boolean"));
+    EXPECT_THAT(rejects, HasSubstr("4,Dee,sometimes\n"));
+    EXPECT_THAT(rejects, HasSubstr(":7 reason=\"unexpected character"));
+}
+
+TEST(Cli, UnknownJobListsTheJobs) {
+    auto r = run(quote(kBin) + " -c " + quote(kExample) + " dry-run nope");
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_THAT(r.err, HasSubstr("no job named \"nope\" (jobs: crm-nightly)"));
+}
+
+TEST(Cli, MissingSourceFileIsFatal) {
+    Scratch s("id\n1\n", "      CustomerType: { const: Retail }\n");
+    std::filesystem::remove(s.dir.file("in.csv"));
+    auto r = run(s.cmd("dry-run crm"));
+    EXPECT_EQ(r.exit_code, 3);
+    EXPECT_THAT(r.err, HasSubstr("jobs.crm.source: cannot open " + s.dir.file("in.csv")));
+}
+
+TEST(Cli, UsageErrorsExit1) {
+    EXPECT_EQ(run(quote(kBin)).exit_code, 1) << "a subcommand is required";
+    EXPECT_EQ(run(quote(kBin) + " frobnicate").exit_code, 1);
+    EXPECT_EQ(run(quote(kBin) + " -c /nonexistent.yaml dry-run x").exit_code, 1);
+    auto v = run(quote(kBin) + " --version");
+    EXPECT_EQ(v.exit_code, 0);
+    EXPECT_THAT(v.out, HasSubstr("prefsync "));
+}
+
+TEST(Cli, ConfigComesFromPrefsyncConfigWhenNotGiven) {
+    auto r = run("PREFSYNC_TOKEN=x PREFSYNC_CONFIG=" + quote(kExample) + " " + quote(kBin) + " check-config");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+TEST(ExampleData, TheGeneratorReproducesTheBundledCsvExactly) {
+    auto r = run(quote(PREFSYNC_GEN_PROFILES) + " 1000");
+    ASSERT_EQ(r.exit_code, 0);
+    auto bundled = testing::read_file(PREFSYNC_SOURCE_DIR "/examples/profiles.csv");
+    // Compared as a bool: a diff of two 170 KB files helps nobody in a test log.
+    EXPECT_TRUE(r.out == bundled) << "generated " << r.out.size() << " bytes, bundled " << bundled.size()
+                                  << "; regenerate with scripts/gen-example-data.sh";
+}
+
+}  // namespace
+}  // namespace prefsync

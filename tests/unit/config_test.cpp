@@ -1,0 +1,418 @@
+#include "config/config.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "tests/support/temp_dir.hpp"
+
+namespace prefsync::config {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::Contains;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+EnvLookup fake_env(std::map<std::string, std::string> vars) {
+    return [vars](const std::string& name) -> std::optional<std::string> {
+        auto it = vars.find(name);
+        if (it == vars.end()) return std::nullopt;
+        return it->second;
+    };
+}
+
+const std::string kApi = R"(api:
+  base_url: https://pmstg.mypreferences.com/Profiles/v2
+  client_id: "12345"
+  token_env: PREFSYNC_TOKEN
+)";
+
+const std::string kJob = R"(jobs:
+  crm:
+    source: { type: csv, path: data/profiles.csv }
+    identity: { alternate_id_type: CRMID, column: customer_id }
+    mapping:
+      CustomerName.FirstName: first_name
+)";
+
+// Every diagnostic of a config that must fail, as "file:line:col: path: message".
+std::vector<std::string> errors_of(const std::string& yaml, EnvLookup env = fake_env({})) {
+    try {
+        parse_config(yaml, "/etc/prefsync/test.yaml", env);
+    } catch (const ConfigError& e) {
+        std::vector<std::string> out;
+        for (auto& d : e.diagnostics()) out.push_back(d.to_string());
+        return out;
+    }
+    return {};
+}
+
+Config ok(const std::string& yaml, EnvLookup env = fake_env({})) {
+    return parse_config(yaml, "/etc/prefsync/test.yaml", env);
+}
+
+TEST(Config, MinimalConfigGetsDocumentedDefaults) {
+    auto c = ok(kApi + kJob);
+    EXPECT_EQ(c.api.base_url, "https://pmstg.mypreferences.com/Profiles/v2");
+    EXPECT_EQ(c.api.client_id, "12345");
+    EXPECT_EQ(c.api.token.kind, TokenSpec::Kind::Env);
+    EXPECT_EQ(c.http.connections, 16);
+    EXPECT_EQ(c.http.connect_timeout, std::chrono::seconds(10));
+    EXPECT_EQ(c.http.request_timeout, std::chrono::seconds(30));
+    EXPECT_EQ(c.rate_limit.requests_per_second, 50);
+    EXPECT_EQ(c.rate_limit.burst, 50);
+    EXPECT_EQ(c.rate_limit.max_in_flight, 16) << "defaults to http.connections";
+    EXPECT_EQ(c.retry.max_attempts, 8);
+    EXPECT_EQ(c.retry.base_delay, std::chrono::milliseconds(500));
+    EXPECT_EQ(c.retry.max_delay, std::chrono::minutes(5));
+    EXPECT_EQ(c.journal.path, "/var/lib/prefsync/journal.db");
+    EXPECT_FALSE(c.log.bodies);
+    ASSERT_EQ(c.jobs.size(), 1u);
+    EXPECT_EQ(c.jobs[0].mode, Mode::Upsert);
+    EXPECT_THAT(c.warnings, IsEmpty());
+}
+
+TEST(Config, RelativePathsResolveAgainstTheConfigDirectory) {
+    auto c = ok(kApi + "journal: { path: state/j.db }\n" + kJob);
+    EXPECT_EQ(c.journal.path, "/etc/prefsync/state/j.db");
+    EXPECT_EQ(c.jobs[0].source.path, "/etc/prefsync/data/profiles.csv");
+    EXPECT_EQ(c.jobs[0].source.reject_file, "/etc/prefsync/state/rejects/crm.rejects.txt");
+}
+
+TEST(Config, EveryErrorIsReportedAtOnceWithLineColumnAndKeyPath) {
+    auto errs = errors_of(kApi + "http:\n  connections: lots\n  conect_timeout: 5s\nretry: { max_attempts: 0 }\n" + kJob);
+    ASSERT_EQ(errs.size(), 3u);
+    EXPECT_EQ(errs[0], "/etc/prefsync/test.yaml:6:16: http.connections: expected a whole number, got \"lots\"");
+    EXPECT_THAT(errs[1], AllOf(HasSubstr("test.yaml:7:3: http.conect_timeout: unknown key"),
+                               HasSubstr("did you mean \"connect_timeout\"")));
+    EXPECT_THAT(errs[2], HasSubstr("retry.max_attempts: must be between 1 and 1000, got 0"));
+}
+
+TEST(Config, InvalidYamlNamesTheLine) {
+    auto errs = errors_of("api:\n  base_url: [unclosed\n");
+    ASSERT_EQ(errs.size(), 1u);
+    EXPECT_THAT(errs[0], AllOf(HasSubstr("test.yaml:"), HasSubstr("invalid YAML")));
+}
+
+TEST(Config, EmptyFileIsAnError) {
+    EXPECT_THAT(errors_of(""), Contains(HasSubstr("the config file is empty")));
+}
+
+TEST(Config, UnknownTopLevelKeySuggestsTheRightOne) {
+    EXPECT_THAT(errors_of(kApi + "jbos: {}\n"), Contains(HasSubstr("jbos: unknown key (did you mean \"jobs\"?)")));
+}
+
+TEST(Config, DuplicateKeysAreErrors) {
+    EXPECT_THAT(errors_of(kApi + "retry: { max_attempts: 3, max_attempts: 4 }\n"),
+                Contains(HasSubstr("retry.max_attempts: duplicate key")));
+}
+
+TEST(Config, ApiSectionIsRequiredAndChecked) {
+    EXPECT_THAT(errors_of(kJob), Contains(HasSubstr("api: is required")));
+    auto errs = errors_of("api: { token_env: T }\n");
+    EXPECT_THAT(errs, Contains(HasSubstr("api.base_url: is required")));
+    EXPECT_THAT(errs, Contains(HasSubstr("api.client_id: is required")));
+    EXPECT_THAT(errors_of("api: { base_url: ftp://x, client_id: a, token_env: T }\n"),
+                Contains(HasSubstr("api.base_url: must start with https://")));
+}
+
+TEST(Config, PlainHttpToARemoteHostIsWarnedAbout) {
+    auto c = ok("api: { base_url: http://api.example.com/v2, client_id: a, token_env: T }\n");
+    EXPECT_THAT(c.warnings, Contains(HasSubstr("unencrypted")));
+    auto local = ok("api: { base_url: http://127.0.0.1:8080/Profiles/v2, client_id: a, token_env: T }\n");
+    EXPECT_THAT(local.warnings, IsEmpty());
+}
+
+TEST(Config, InlineTokenIsRefusedUnlessExplicitlyAllowedAndThenWarned) {
+    EXPECT_THAT(errors_of("api: { base_url: https://x, client_id: a, token: s3cret }\n"),
+                Contains(HasSubstr("api.token: a token written in the config file is refused")));
+    auto c = ok("api: { base_url: https://x, client_id: a, token: s3cret, allow_inline_token: true }\n");
+    EXPECT_EQ(c.api.token.kind, TokenSpec::Kind::Inline);
+    EXPECT_THAT(c.warnings, Contains(HasSubstr("api.token is written in the config file")));
+}
+
+TEST(Config, OnlyOneTokenSource) {
+    EXPECT_THAT(errors_of("api: { base_url: https://x, client_id: a, token_env: T, token_file: f }\n"),
+                Contains(HasSubstr("give exactly one of token_env")));
+}
+
+TEST(Config, TokenIsResolvedFromEnvFileOrCredential) {
+    auto env = fake_env({{"T", "tok-env"}, {"CREDENTIALS_DIRECTORY", "/nonexistent"}});
+    EXPECT_EQ(resolve_token(ok("api: { base_url: https://x, client_id: a, token_env: T }\n"), env), "tok-env");
+
+    testing::TempDir dir;
+    dir.write("token", "tok-file\n");
+    auto from_file = parse_config("api: { base_url: https://x, client_id: a, token_file: token }\n",
+                                  dir.file("c.yaml"), env);
+    EXPECT_EQ(resolve_token(from_file, env), "tok-file") << "relative to the config, newline trimmed";
+
+    auto cred_env = fake_env({{"CREDENTIALS_DIRECTORY", dir.path()}});
+    auto cred = ok("api: { base_url: https://x, client_id: a, credential: token }\n", cred_env);
+    EXPECT_EQ(resolve_token(cred, cred_env), "tok-file");
+
+    auto none = ok("api: { base_url: https://x, client_id: a }\n");
+    EXPECT_THROW(resolve_token(none, env), ConfigError);
+    auto unset = ok("api: { base_url: https://x, client_id: a, token_env: MISSING }\n");
+    try {
+        resolve_token(unset, env);
+        FAIL();
+    } catch (const ConfigError& e) {
+        EXPECT_THAT(e.what(), HasSubstr("environment variable MISSING (api.token_env) is not set"));
+    }
+}
+
+TEST(Config, EnvironmentInterpolation) {
+    auto env = fake_env({{"HOST", "pm.example.com"}, {"EMPTY", ""}});
+    auto c = ok("api: { base_url: \"https://${HOST}/v2\", client_id: \"${ID:-42}\", token_env: T }\n"
+                "journal: { path: \"/x/$${HOST}/${EMPTY:-j}.db\" }\n", env);
+    EXPECT_EQ(c.api.base_url, "https://pm.example.com/v2");
+    EXPECT_EQ(c.api.client_id, "42");
+    EXPECT_EQ(c.journal.path, "/x/${HOST}/j.db");
+    EXPECT_THAT(errors_of("api: { base_url: \"https://${NOPE}/\", client_id: a }\n", env),
+                Contains(HasSubstr("api.base_url: environment variable NOPE is not set")));
+    EXPECT_THAT(errors_of("api: { base_url: \"https://${BAD\", client_id: a }\n", env),
+                Contains(HasSubstr("unterminated ${...}")));
+}
+
+TEST(Config, DurationsAndSizes) {
+    EXPECT_EQ(parse_duration("500ms"), std::chrono::milliseconds(500));
+    EXPECT_EQ(parse_duration("10s"), std::chrono::seconds(10));
+    EXPECT_EQ(parse_duration("5m"), std::chrono::minutes(5));
+    EXPECT_EQ(parse_duration("2h"), std::chrono::hours(2));
+    EXPECT_EQ(parse_duration("1d"), std::chrono::hours(24));
+    EXPECT_EQ(parse_duration("10"), std::nullopt) << "a unit is required";
+    EXPECT_EQ(parse_duration("-1s"), std::nullopt);
+    EXPECT_EQ(parse_duration("1 s"), std::nullopt);
+    EXPECT_EQ(parse_size("8MiB"), 8u << 20);
+    EXPECT_EQ(parse_size("512KiB"), 512u << 10);
+    EXPECT_EQ(parse_size("100"), 100u);
+    EXPECT_EQ(parse_size("8MB"), std::nullopt);
+    EXPECT_THAT(errors_of(kApi + "http: { request_timeout: soon }\n"),
+                Contains(HasSubstr("http.request_timeout: expected a duration")));
+    EXPECT_THAT(errors_of(kApi + "retry: { base_delay: 10s, max_delay: 1s }\n"),
+                Contains(HasSubstr("retry.max_delay: must not be smaller than retry.base_delay")));
+}
+
+TEST(Config, BooleansAreStrict) {
+    EXPECT_THAT(errors_of(kApi + "http: { insecure: maybe }\n"),
+                Contains(HasSubstr("http.insecure: expected true or false, got \"maybe\"")));
+    auto c = ok(kApi + "http: { insecure: true }\n");
+    EXPECT_THAT(c.warnings, Contains(HasSubstr("NOT verified")));
+}
+
+TEST(Config, LogLevelAndBodies) {
+    EXPECT_THAT(errors_of(kApi + "log: { level: loud }\n"), Contains(HasSubstr("log.level: expected one of")));
+    auto c = ok(kApi + "log: { level: debug, bodies: true }\n");
+    EXPECT_EQ(c.log.level, "debug");
+    EXPECT_THAT(c.warnings, Contains(HasSubstr("personal data")));
+}
+
+TEST(Config, Schedules) {
+    for (auto s : {"0 2 * * *", "*/15 * * * 1-5", "0 0 1,15 * *", "@daily", "every 15m"})
+        EXPECT_EQ(check_schedule(s), "") << s;
+    EXPECT_THAT(check_schedule("0 24 * * *"), HasSubstr("invalid hour field \"24\""));
+    EXPECT_THAT(check_schedule("* * *"), HasSubstr("5 fields"));
+    EXPECT_THAT(check_schedule("*/0 * * * *"), HasSubstr("minute"));
+    EXPECT_THAT(check_schedule("every 10ms"), HasSubstr("at least 1s"));
+    EXPECT_THAT(errors_of(kApi + kJob + "    schedule: \"61 * * * *\"\n"),
+                Contains(HasSubstr("jobs.crm.schedule: invalid minute field")));
+}
+
+TEST(Config, JobModes) {
+    EXPECT_THAT(errors_of(kApi + kJob + "    mode: upsret\n"),
+                Contains(HasSubstr("jobs.crm.mode: unknown mode \"upsret\" (did you mean \"upsert\"?)")));
+    EXPECT_EQ(ok(kApi + kJob + "    mode: replace\n").jobs[0].mode, Mode::Replace);
+    EXPECT_THAT(errors_of(kApi + kJob + "    mode: delete\n"),
+                Contains(HasSubstr("jobs.crm.mapping: delete jobs send no body")));
+    auto del = ok(kApi + "jobs:\n  gone:\n    mode: delete\n    source: { type: csv, path: x.csv }\n"
+                         "    identity: { profile_id_column: pid }\n");
+    EXPECT_EQ(del.jobs[0].mode, Mode::Delete);
+}
+
+TEST(Config, JobNamesAndRequiredParts) {
+    auto errs = errors_of(kApi + "jobs:\n  \"bad name\": {}\n  empty:\n    mode: update\n");
+    EXPECT_THAT(errs, Contains(HasSubstr("jobs.bad name: job names may use letters")));
+    EXPECT_THAT(errs, Contains(HasSubstr("jobs.empty.source: is required")));
+    EXPECT_THAT(errs, Contains(HasSubstr("jobs.empty.identity: is required")));
+    EXPECT_THAT(errs, Contains(HasSubstr("jobs.empty.mapping: is required for mode update")));
+}
+
+TEST(Config, SourceOptions) {
+    auto c = ok(kApi + R"(jobs:
+  crm:
+    source: { type: csv, path: a.tsv, delimiter: "\t", header: false, columns: [id, name], reject_file: /tmp/r.txt, max_record_bytes: 64KiB }
+    identity: { alternate_id_type: CRMID, column: id }
+    mapping: { CustomerName.FirstName: name }
+)");
+    const auto& s = c.jobs[0].source;
+    EXPECT_EQ(s.delimiter, '\t');
+    EXPECT_FALSE(s.header);
+    EXPECT_EQ(s.columns, (std::vector<std::string>{"id", "name"}));
+    EXPECT_EQ(s.reject_file, "/tmp/r.txt");
+    EXPECT_EQ(s.max_record_bytes, 64u << 10);
+
+    auto errs = errors_of(kApi + R"(jobs:
+  a:
+    source: { type: excel, path: a.xls }
+    identity: { alternate_id_type: X, column: id }
+    mapping: { CustomerType: t }
+  b:
+    source: { type: csv, path: b.csv, delimiter: ";;", header: false, pth: x }
+    identity: { alternate_id_type: X, column: id }
+    mapping: { CustomerType: t }
+)");
+    EXPECT_THAT(errs, Contains(HasSubstr("jobs.a.source.type: unknown source type \"excel\"")));
+    EXPECT_THAT(errs, Contains(HasSubstr("jobs.b.source.delimiter: must be one character")));
+    EXPECT_THAT(errs, Contains(HasSubstr("jobs.b.source.columns: is required when header: false")));
+    EXPECT_THAT(errs, Contains(HasSubstr("jobs.b.source.pth: unknown key (did you mean \"path\"?)")));
+}
+
+TEST(Config, Identity) {
+    auto job = [](const std::string& identity, const std::string& mode = "update") {
+        return kApi + "jobs:\n  j:\n    mode: " + mode + "\n    source: { type: csv, path: x.csv }\n" +
+               "    identity: " + identity + "\n    mapping: { CustomerType: t }\n";
+    };
+    EXPECT_TRUE(ok(job("{ profile_id_column: pid }")).jobs[0].identity.by_profile_id());
+    EXPECT_THAT(errors_of(job("{ alternate_id_type: X, column: c, profile_id_column: p }")),
+                Contains(HasSubstr("not both")));
+    EXPECT_THAT(errors_of(job("{ alternate_id_type: X }")), Contains(HasSubstr("go together")));
+    EXPECT_THAT(errors_of(job("{}")), Contains(HasSubstr("give alternate_id_type + column, or profile_id_column")));
+    EXPECT_THAT(errors_of(job("{ profile_id_column: pid }", "upsert")),
+                Contains(HasSubstr("mode upsert identifies profiles by alternate id")));
+    EXPECT_THAT(errors_of(job("{ alternate_id_type: X, column: c }", "archive")),
+                Contains(HasSubstr("archive addresses profiles by id")));
+}
+
+TEST(Config, SinkIsValidated) {
+    EXPECT_THAT(errors_of(kApi + kJob + "    sink: { type: xml, path: out.xml }\n"),
+                Contains(HasSubstr("jobs.crm.sink.type: expected csv, jsonl, sqlite or postgres")));
+    auto c = ok(kApi + kJob + "    sink: { type: jsonl, path: out.jsonl }\n");
+    ASSERT_TRUE(c.jobs[0].sink);
+    EXPECT_EQ(c.jobs[0].sink->path, "/etc/prefsync/out.jsonl");
+}
+
+// --- mapping section ------------------------------------------------------------------
+
+std::string with_mapping(const std::string& mapping) {
+    return kApi + "jobs:\n  crm:\n    source: { type: csv, path: x.csv }\n"
+                  "    identity: { alternate_id_type: CRMID, column: id }\n    mapping:\n" + mapping;
+}
+
+TEST(ConfigMapping, UnknownFieldsAreNamedWithSuggestionAndPosition) {
+    auto errs = errors_of(with_mapping("      CustomerName.FirstNam: first\n"
+                                       "      Emails:\n        - EmailAdress: email\n"));
+    ASSERT_EQ(errs.size(), 2u);
+    EXPECT_EQ(errs[0], "/etc/prefsync/test.yaml:10:30: jobs.crm.mapping.CustomerName.FirstNam: "
+                       "unknown CustomerName field \"FirstNam\" (did you mean \"FirstName\"?)");
+    EXPECT_THAT(errs[1], HasSubstr("test.yaml:12:24: jobs.crm.mapping.Emails[0].EmailAdress: unknown Email "
+                                   "field \"EmailAdress\" (did you mean \"EmailAddress\"?)"));
+}
+
+TEST(ConfigMapping, ReadOnlyFieldsAreRefused) {
+    auto errs = errors_of(with_mapping("      ProfileId: pid\n      UpdateStatus: s\n"
+                                       "      Addresses:\n        - CassCity: c\n"));
+    EXPECT_THAT(errs, Contains(HasSubstr("jobs.crm.mapping.ProfileId: is read-only")));
+    EXPECT_THAT(errs, Contains(HasSubstr("jobs.crm.mapping.UpdateStatus: is read-only")));
+    EXPECT_THAT(errs, Contains(HasSubstr("jobs.crm.mapping.Addresses[0].CassCity: is read-only")));
+}
+
+TEST(ConfigMapping, DottedAndNestedFormsMergeButNotTwice) {
+    auto c = ok(with_mapping("      CustomerName.FirstName: f\n      CustomerName: { LastName: l }\n"));
+    ASSERT_EQ(c.jobs[0].mapping.fields.size(), 1u);
+    auto& name = std::get<ObjectSpec>(c.jobs[0].mapping.fields[0].spec);
+    EXPECT_EQ(name.fields.size(), 2u);
+    EXPECT_THAT(errors_of(with_mapping("      CustomerName.FirstName: f\n      CustomerName: { FirstName: g }\n")),
+                Contains(HasSubstr("jobs.crm.mapping.CustomerName.FirstName: is mapped twice")));
+    EXPECT_THAT(errors_of(with_mapping("      Emails.EmailAddress: e\n")),
+                Contains(HasSubstr("only object fields take a dotted path")));
+}
+
+TEST(ConfigMapping, ConstantsAreCheckedAgainstTheFieldType) {
+    auto errs = errors_of(with_mapping("      IsActive: { const: maybe }\n"
+                                       "      Consents:\n        - ConsentStatus: { column: c, map: { y: one } }\n"
+                                       "      RegistrationConfirmed: { column: r, default: perhaps }\n"));
+    EXPECT_THAT(errs, Contains(HasSubstr("jobs.crm.mapping.IsActive.const: expected a boolean")));
+    EXPECT_THAT(errs, Contains(HasSubstr("jobs.crm.mapping.Consents[0].ConsentStatus.map.y: expected a whole number, got \"one\"")));
+    EXPECT_THAT(errs, Contains(HasSubstr("jobs.crm.mapping.RegistrationConfirmed.default: expected a boolean")));
+}
+
+TEST(ConfigMapping, ValueSpecErrors) {
+    auto errs = errors_of(with_mapping(
+        "      CustomerType: { column: a, const: b }\n"
+        "      DefaultLocale: { normalize: lowercase }\n"
+        "      ReasonCode: { column: r, normalize: [lowercase, shout] }\n"
+        "      CustomerName.FirstName: { column: f, colour: red }\n"
+        "      CustomerName.LastName: { column: l, date: \"%Q\" }\n"
+        "      IsActive: { column: a, empty: keep }\n"
+        "      CustomerName.Prefix: { column: p, empty: sometimes }\n"
+        "      CustomerName.Suffix:\n"));
+    EXPECT_THAT(errs, Contains(HasSubstr("CustomerType: give either column or const, not both")));
+    EXPECT_THAT(errs, Contains(HasSubstr("DefaultLocale: needs column: NAME or const: VALUE")));
+    EXPECT_THAT(errs, Contains(HasSubstr("ReasonCode.normalize: unknown normalisation \"shout\"")));
+    EXPECT_THAT(errs, Contains(HasSubstr("CustomerName.FirstName.colour: unknown key")));
+    EXPECT_THAT(errs, Contains(HasSubstr("CustomerName.LastName.date: date format directive %Q is not supported")));
+    EXPECT_THAT(errs, Contains(HasSubstr("IsActive.empty: keep is only for string fields")));
+    EXPECT_THAT(errs, Contains(HasSubstr("CustomerName.Prefix.empty: expected absent or keep")));
+    EXPECT_THAT(errs, Contains(HasSubstr("CustomerName.Suffix: is empty")));
+}
+
+TEST(ConfigMapping, ArraysTakeListsSplitColumnsOrNamedValues) {
+    auto c = ok(with_mapping(
+        "      ProfileTags: { column: tags, split: \";\" }\n"
+        "      Groups: { column: groups, split: \"|\", field: GroupName, with: { GroupType: { const: Household } } }\n"
+        "      CustomFields: { Tier: tier, Since: { column: since } }\n"
+        "      Emails:\n        - { EmailAddress: e1 }\n        - { EmailAddress: e2 }\n"));
+    const auto& f = c.jobs[0].mapping.fields;
+    ASSERT_EQ(f.size(), 4u);
+    auto& tags = std::get<ArraySpec>(f[0].spec);
+    ASSERT_TRUE(tags.split);
+    EXPECT_EQ(tags.split->field, "Name") << "the only string field of a tag";
+    EXPECT_EQ(tags.split->delimiter, ";");
+    auto& groups = std::get<ArraySpec>(f[1].spec);
+    EXPECT_EQ(groups.split->field, "GroupName");
+    EXPECT_EQ(groups.split->with.size(), 1u);
+    auto& custom = std::get<ArraySpec>(f[2].spec);
+    ASSERT_EQ(custom.named.size(), 2u);
+    EXPECT_EQ(custom.name_field, "Name");
+    EXPECT_EQ(std::get<ArraySpec>(f[3].spec).elements.size(), 2u);
+
+    auto errs = errors_of(with_mapping(
+        "      ProfileTags: { column: tags }\n"
+        "      Groups: { column: groups, split: \"|\" }\n"
+        "      Emails: { Home: e }\n"
+        "      Addresses: a\n"));
+    EXPECT_THAT(errs, Contains(HasSubstr("ProfileTags.split: is required with column")));
+    EXPECT_THAT(errs, Contains(HasSubstr("Groups.field: is required: which Group field gets each item")));
+    EXPECT_THAT(errs, Contains(HasSubstr("Emails: expected a list of Email elements")));
+    EXPECT_THAT(errs, Contains(HasSubstr("Addresses: expected a list of Address elements")));
+}
+
+TEST(ConfigMapping, ArchiveModeMapsTheArchiveBody) {
+    auto c = ok(kApi + "jobs:\n  arch:\n    mode: archive\n    source: { type: csv, path: x.csv }\n"
+                       "    identity: { profile_id_column: pid }\n"
+                       "    mapping: { GlobalDeactivate: { const: true }, Reason_Code: { const: GDPR } }\n");
+    EXPECT_EQ(c.jobs[0].mapping.fields.size(), 2u);
+    EXPECT_THAT(errors_of(kApi + "jobs:\n  arch:\n    mode: archive\n    source: { type: csv, path: x.csv }\n"
+                                 "    identity: { profile_id_column: pid }\n    mapping: { CustomerType: t }\n"),
+                Contains(HasSubstr("unknown ArchivePreferences field \"CustomerType\"")));
+}
+
+TEST(Config, LoadConfigReportsAMissingFile) {
+    try {
+        load_config("/nonexistent/prefsync.yaml");
+        FAIL();
+    } catch (const ConfigError& e) {
+        EXPECT_THAT(e.what(), HasSubstr("/nonexistent/prefsync.yaml: cannot read the config file"));
+    }
+}
+
+TEST(Config, TheBundledExampleIsValid) {
+    auto c = load_config(PREFSYNC_SOURCE_DIR "/examples/prefsync.yaml", fake_env({}));
+    ASSERT_NE(c.find_job("crm-nightly"), nullptr);
+    EXPECT_EQ(c.find_job("nope"), nullptr);
+}
+
+}  // namespace
+}  // namespace prefsync::config

@@ -1,0 +1,251 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <filesystem>
+#include <sstream>
+
+#include "connectors/csv/csv_reader.hpp"
+#include "connectors/csv/csv_source.hpp"
+#include "connectors/reject_file.hpp"
+#include "tests/support/temp_dir.hpp"
+
+namespace prefsync::connectors {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+struct Parsed {
+    std::vector<std::string> fields;
+    std::size_t line;
+    std::string error;
+    std::string raw;
+};
+
+std::vector<Parsed> parse(const std::string& text, CsvOptions options = {}) {
+    std::istringstream in(text);
+    CsvReader reader(in, options);
+    CsvRecord r;
+    std::vector<Parsed> out;
+    while (reader.next(r))
+        out.push_back({std::vector<std::string>(r.fields.begin(), r.fields.begin() + r.field_count),
+                       r.line, r.error, r.raw});
+    return out;
+}
+
+// --- csv-spectrum: every case of the public suite (tests/data/csv-spectrum, BSD-2-Clause) ---
+
+TEST(CsvSpectrum, EveryCaseMatchesItsExpectedJson) {
+    namespace fs = std::filesystem;
+    fs::path root = PREFSYNC_SOURCE_DIR "/tests/data/csv-spectrum";
+    int cases = 0;
+    for (const auto& entry : fs::directory_iterator(root / "csvs")) {
+        auto name = entry.path().stem().string();
+        SCOPED_TRACE(name);
+        auto expected = boost::json::parse(testing::read_file((root / "json" / (name + ".json")).string()));
+        if (name == "location_coordinates") {
+            // Upstream erratum in csv-spectrum 2.0.0: this expected file is a bare object (not an
+            // array of rows) and its phone number is not the one in the CSV. Assert the CSV's
+            // real content rather than skip the case.
+            ASSERT_TRUE(expected.is_object());
+            expected.as_object()["Contact Phone Number"] = "2095257564";
+            expected = boost::json::array{expected};
+        }
+        config::SourceConfig cfg;
+        CsvSource source(std::make_unique<std::ifstream>(entry.path(), std::ios::binary), name, cfg);
+        std::vector<Row> rows;
+        boost::json::array actual;
+        while (source.next_batch(rows, 7)) {
+            for (const auto& row : rows) {
+                ASSERT_FALSE(row.rejected()) << row.error;
+                boost::json::object obj;
+                for (std::size_t i = 0; i < row.values.size(); ++i)
+                    obj[source.columns()[i]] = *row.values[i];
+                actual.push_back(obj);
+            }
+        }
+        EXPECT_EQ(boost::json::serialize(actual), boost::json::serialize(expected));
+        ++cases;
+    }
+    EXPECT_EQ(cases, 12) << "all twelve csv-spectrum cases are vendored";
+}
+
+// --- the reader ---------------------------------------------------------------------------
+
+TEST(CsvReader, QuotesDoubledQuotesAndDelimitersInsideQuotes) {
+    auto r = parse("a,\"b,c\",\"say \"\"hi\"\"\"\n");
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_THAT(r[0].fields, ElementsAre("a", "b,c", "say \"hi\""));
+}
+
+TEST(CsvReader, EmptyFieldsAndTrailingDelimiter) {
+    auto r = parse(",\"\",x,\n");
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_THAT(r[0].fields, ElementsAre("", "", "x", ""));
+}
+
+TEST(CsvReader, LineNumbersCountNewlinesInsideQuotesAndBlankLines) {
+    auto r = parse("h1,h2\r\n\"multi\r\nline\",2\r\n\r\nlast,3");
+    ASSERT_EQ(r.size(), 3u);
+    EXPECT_EQ(r[0].line, 1u);
+    EXPECT_EQ(r[1].line, 2u);
+    EXPECT_THAT(r[1].fields, ElementsAre("multi\r\nline", "2"));
+    EXPECT_EQ(r[2].line, 5u) << "the blank line 4 is skipped but counted";
+    EXPECT_THAT(r[2].fields, ElementsAre("last", "3")) << "no final newline";
+}
+
+TEST(CsvReader, ByteOrderMarkIsDropped) {
+    auto r = parse("\xEF\xBB\xBFid,name\n1,x\n");
+    ASSERT_EQ(r.size(), 2u);
+    EXPECT_EQ(r[0].fields[0], "id");
+}
+
+TEST(CsvReader, OtherDelimiters) {
+    auto r = parse("a;b\t;\"c;d\"\n", CsvOptions{';'});
+    EXPECT_THAT(r[0].fields, ElementsAre("a", "b\t", "c;d"));
+}
+
+TEST(CsvReader, BareQuoteInsideAnUnquotedFieldIsKept) {
+    auto r = parse("5\" screen,x\n");
+    ASSERT_TRUE(r[0].error.empty());
+    EXPECT_THAT(r[0].fields, ElementsAre("5\" screen", "x"));
+}
+
+TEST(CsvReader, CharacterAfterClosingQuoteIsAnErrorAndTheNextRecordIsFine) {
+    auto r = parse("\"ab\"c,d\nok,1\n");
+    ASSERT_EQ(r.size(), 2u);
+    EXPECT_THAT(r[0].error, HasSubstr("after the closing quote of field 1"));
+    EXPECT_EQ(r[0].raw, "\"ab\"c,d");
+    EXPECT_TRUE(r[1].error.empty());
+    EXPECT_THAT(r[1].fields, ElementsAre("ok", "1"));
+}
+
+TEST(CsvReader, UnterminatedQuoteNamesTheLineItOpened) {
+    auto r = parse("a,b\n1,\"never closed\n2,3\n");
+    ASSERT_EQ(r.size(), 2u);
+    EXPECT_THAT(r[1].error, HasSubstr("the quote opened on line 2 is never closed"));
+    EXPECT_EQ(r[1].line, 2u);
+}
+
+TEST(CsvReader, OverlongRecordIsRefusedWithBoundedMemoryAndReadingGoesOn) {
+    std::string big(10000, 'x');
+    auto r = parse("short\n" + big + "\nafter\n", CsvOptions{',', 1000});
+    ASSERT_EQ(r.size(), 3u);
+    EXPECT_THAT(r[1].error, HasSubstr("longer than 1000 bytes"));
+    EXPECT_LE(r[1].raw.size(), 1000u);
+    EXPECT_LE(r[1].fields[0].size(), 1000u);
+    EXPECT_THAT(r[2].fields, ElementsAre("after"));
+}
+
+TEST(CsvReader, RecordsSpanningTheReadBufferAreWhole) {
+    // 64 KiB chunks: make records cross chunk boundaries, including a CR/LF split.
+    std::string text;
+    std::vector<std::string> expected;
+    for (int i = 0; i < 5000; ++i) {
+        std::string v = "row" + std::to_string(i) + std::string(i % 37, 'q');
+        expected.push_back(v);
+        text += "\"" + v + "\",z\r\n";
+    }
+    auto r = parse(text);
+    ASSERT_EQ(r.size(), expected.size());
+    for (std::size_t i = 0; i < r.size(); ++i) {
+        ASSERT_EQ(r[i].fields[0], expected[i]);
+        ASSERT_EQ(r[i].line, i + 1);
+    }
+}
+
+// --- the source: header, rejects, origins ---------------------------------------------------
+
+CsvSource source_of(const std::string& text, config::SourceConfig cfg = {}) {
+    return CsvSource(std::make_unique<std::istringstream>(text), "in.csv", cfg);
+}
+
+TEST(CsvSource, ColumnsFromTheHeaderTrimmed) {
+    auto s = source_of("id, name ,email\n1,a,b\n");
+    EXPECT_THAT(s.columns(), ElementsAre("id", "name", "email"));
+    EXPECT_EQ(s.describe(), "csv in.csv");
+}
+
+TEST(CsvSource, ColumnsFromConfigWhenThereIsNoHeader) {
+    config::SourceConfig cfg;
+    cfg.header = false;
+    cfg.columns = {"id", "name"};
+    auto s = source_of("1,a\n2,b\n", cfg);
+    std::vector<Row> rows;
+    ASSERT_TRUE(s.next_batch(rows, 10));
+    ASSERT_EQ(rows.size(), 2u);
+    EXPECT_EQ(rows[0].origin, "in.csv:1");
+    EXPECT_EQ(*rows[1].values[1], "b");
+}
+
+TEST(CsvSource, BadHeadersAreFatal) {
+    EXPECT_THROW(source_of(""), SourceError);
+    try {
+        source_of("id,name,id\n");
+        FAIL();
+    } catch (const SourceError& e) {
+        EXPECT_THAT(e.what(), HasSubstr("in.csv:1: header names column \"id\" twice"));
+    }
+    EXPECT_THROW(source_of("id,,x\n"), SourceError);
+    config::SourceConfig missing;
+    missing.path = "/nonexistent.csv";
+    EXPECT_THROW(CsvSource{missing}, SourceError);
+}
+
+TEST(CsvSource, BadRowsAreRejectedWithLineAndReasonAndGoodRowsAllCome) {
+    std::string text =
+        "id,name\n"
+        "1,good\n"
+        "2,too,many\n"
+        "3,\"bad\"quote\n"
+        "4,caf\xC3\n"
+        "5,fine\n"
+        "6\n"
+        "7,\"unterminated\n";
+    auto s = source_of(text);
+    std::vector<Row> all, rows;
+    while (s.next_batch(rows, 2)) all.insert(all.end(), rows.begin(), rows.end());
+    ASSERT_EQ(all.size(), 7u) << "every record comes out, in order";
+    std::vector<std::string> good;
+    for (auto& r : all)
+        if (!r.rejected()) good.push_back(*r.values[0]);
+    EXPECT_THAT(good, ElementsAre("1", "5"));
+    EXPECT_EQ(all[1].origin, "in.csv:3");
+    EXPECT_EQ(all[1].error, "wrong number of fields: expected 2, got 3");
+    EXPECT_EQ(all[1].raw, "2,too,many");
+    EXPECT_THAT(all[2].error, HasSubstr("closing quote"));
+    EXPECT_EQ(all[3].error, "invalid UTF-8 in column \"name\"");
+    EXPECT_EQ(all[3].raw, "4,caf\xC3") << "original bytes kept";
+    EXPECT_EQ(all[5].error, "wrong number of fields: expected 2, got 1");
+    EXPECT_EQ(all[6].origin, "in.csv:8");
+    EXPECT_THAT(all[6].error, HasSubstr("never closed"));
+}
+
+TEST(RejectFile, WritesOriginReasonAndExactBytesAndAppendsAcrossRuns) {
+    testing::TempDir dir;
+    auto path = dir.file("sub/dir/job.rejects.txt");
+    {
+        RejectFile f(path, "crm");
+        EXPECT_FALSE(std::filesystem::exists(path)) << "no file until there is a reject";
+        f.write("in.csv:3", "wrong number of fields", "2,\"multi\nline\"");
+        f.flush();
+        EXPECT_EQ(f.count(), 1u);
+    }
+    {
+        RejectFile f(path, "crm");
+        f.write("in.csv:9", "bad \"quote\"", "x\xC3");
+    }
+    auto text = testing::read_file(path);
+    EXPECT_THAT(text, HasSubstr("# prefsync rejects: job=crm run="));
+    EXPECT_THAT(text, HasSubstr("--- in.csv:3 reason=\"wrong number of fields\" bytes=14\n2,\"multi\nline\"\n"));
+    EXPECT_THAT(text, HasSubstr("--- in.csv:9 reason=\"bad 'quote'\" bytes=2\nx\xC3\n"));
+}
+
+TEST(RejectFile, UnwritablePathIsAnError) {
+    RejectFile f("/proc/nope/rejects.txt", "crm");
+    EXPECT_THROW(f.write("a:1", "r", "raw"), SourceError);
+}
+
+}  // namespace
+}  // namespace prefsync::connectors
