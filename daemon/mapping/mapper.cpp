@@ -91,9 +91,13 @@ public:
         for (std::size_t i = 0; i < columns.size(); ++i) index_.emplace(columns[i], i);
     }
 
-    CompiledObject object(const ObjectSpec& spec) {
+    CompiledObject object(const ObjectSpec& spec) { return object(spec.fields); }
+
+    // Compiled values point into the spec: `fields` must outlive the Mapper (it is the
+    // job's config), never a temporary.
+    CompiledObject object(const std::vector<FieldEntry>& fields) {
         CompiledObject out;
-        for (const FieldEntry& e : spec.fields) {
+        for (const FieldEntry& e : fields) {
             CompiledField f{json_key(e.name), CompiledValue{}};
             if (auto* v = std::get_if<ValueSpec>(&e.spec)) {
                 f.node = value(*v);
@@ -116,7 +120,7 @@ public:
         if (spec.split) {
             out.split = &*spec.split;
             out.split_item = value(spec.split->item);
-            out.split_with = object(ObjectSpec{spec.split->with});
+            out.split_with = object(spec.split->with);
             out.split_key = json_key(spec.split->field);
         }
         for (const auto& n : spec.named) {

@@ -47,7 +47,8 @@ using MapResult = std::variant<MappedRow, RowError>;
 
 class Mapper {
 public:
-    // Throws config::ConfigError naming every unknown column (with a suggestion).
+    // Throws config::ConfigError naming every unknown column (with a suggestion). The Mapper
+    // refers to `job`, which must outlive it.
     static Mapper compile(const config::JobConfig& job, const std::vector<std::string>& columns);
 
     Mapper(Mapper&&) noexcept;
