@@ -7,6 +7,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 bin="$root/build/prefsync"
 cfg="$root/examples/prefsync.yaml"
 
+# The bundled emulator accepts this token; a real deployment sets its own.
+export PREFSYNC_TOKEN=${PREFSYNC_TOKEN:-emulator-token}
 "$bin" -c "$cfg" check-config
 # Map every example row and show the first bodies; the full output goes to a file.
 out=$(mktemp)
