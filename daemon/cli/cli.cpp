@@ -29,6 +29,31 @@ int run(int argc, char** argv) {
     dry_run->add_option("JOB", dry.job, "job name")->required();
     dry_run->add_option("--limit", dry.limit, "map at most N rows")->check(CLI::NonNegativeNumber);
 
+    EmulatorOptions emu;
+    auto* emulator = app.add_subcommand("emulator", "serve a local MyPreferences emulator (prints HOST:PORT first)");
+    emulator->add_option("--listen", emu.listen, "127.x.x.x:PORT (port 0: any free port)")->capture_default_str();
+    emulator->add_option("--client-id", emu.client_id, "the account's clientId")->capture_default_str();
+    emulator->add_option("--token", emu.token, "the Authorization token accepted")->capture_default_str();
+    emulator->add_option("--state", emu.state_file, "load profiles from FILE at start, save them at exit");
+    emulator->add_option("--processing-delay", emu.processing_delay,
+                         "time from a 202 to UpdateStatus \"Complete\"")->capture_default_str();
+    emulator->add_option("--threads", emu.threads, "I/O threads")->check(CLI::Range(1, 64))->capture_default_str();
+    emulator->add_option("--body-limit", emu.body_limit, "largest request body, bytes (413 above)")->capture_default_str();
+    emulator->add_option("--request-log", emu.request_log, "append one JSON line per request to FILE");
+    emulator->add_flag("--oauth", emu.oauth, "require bearer tokens from POST /oauth/token (client_secret = --token)");
+    emulator->add_option("--token-ttl", emu.token_ttl_s, "OAuth token lifetime, seconds")->capture_default_str();
+    emulator->add_option("--latency", emu.latency_ms, "fault: added latency, ms");
+    emulator->add_option("--jitter", emu.jitter_ms, "fault: random extra latency up to, ms");
+    emulator->add_option("--rate-limit", emu.rate_limit, "fault: answer 429 above this many requests/s");
+    emulator->add_option("--retry-after", emu.retry_after, "Retry-After seconds sent with 429")->capture_default_str();
+    emulator->add_option("--error-503", emu.error_503, "fault: probability of a 503")->check(CLI::Range(0.0, 1.0));
+    emulator->add_option("--reset", emu.reset, "fault: probability of a connection reset")->check(CLI::Range(0.0, 1.0));
+    emulator->add_option("--ambiguous", emu.ambiguous, "fault: probability a write is applied but not answered")
+        ->check(CLI::Range(0.0, 1.0));
+    emulator->add_option("--slow", emu.slow_ms, "fault: delay before answering, ms");
+    emulator->add_option("--outage", emu.outage_ms, "fault: refuse every request for the first N ms");
+    emulator->add_option("--seed", emu.seed, "fault randomness seed")->capture_default_str();
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -36,6 +61,7 @@ int run(int argc, char** argv) {
         return code == 0 ? kOk : kUsage;
     }
     if (check->parsed()) return cmd_check_config(config_path);
+    if (emulator->parsed()) return cmd_emulator(emu);
     if (dry_run->parsed()) {
         dry.config_path = config_path;
         return cmd_dry_run(dry);

@@ -19,7 +19,25 @@ struct DryRunOptions {
     std::string job;
     long long limit = -1;  // rows to map; -1: all
 };
+struct EmulatorOptions {
+    std::string listen = "127.0.0.1:8080";
+    std::string client_id = "12345";
+    std::string token = "emulator-token";
+    std::string state_file;
+    std::string processing_delay = "500ms";
+    int threads = 2;
+    std::size_t body_limit = 1u << 20;
+    std::string request_log;
+    bool oauth = false;
+    long long token_ttl_s = 3600;
+    long long latency_ms = 0, jitter_ms = 0, slow_ms = 0, outage_ms = 0;
+    double rate_limit = 0, error_503 = 0, reset = 0, ambiguous = 0;
+    int retry_after = 1;
+    unsigned long long seed = 1;
+};
+
 int cmd_check_config(const std::string& config_path);
+int cmd_emulator(const EmulatorOptions& options);
 int cmd_dry_run(const DryRunOptions& options);
 
 }  // namespace prefsync::cli

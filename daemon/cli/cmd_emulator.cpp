@@ -1,0 +1,119 @@
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "config/config.hpp"
+#include "daemon/cli/cli.hpp"
+#include "daemon/emulator/server.hpp"
+
+namespace prefsync::cli {
+
+namespace {
+
+bool parse_listen(const std::string& listen, std::string& host, std::uint16_t& port) {
+    auto colon = listen.rfind(':');
+    if (colon == std::string::npos) return false;
+    host = listen.substr(0, colon);
+    try {
+        auto p = std::stoul(listen.substr(colon + 1));
+        if (p > 65535) return false;
+        port = static_cast<std::uint16_t>(p);
+    } catch (...) {
+        return false;
+    }
+    return host.starts_with("127.") || host == "localhost";
+}
+
+}  // namespace
+
+int cmd_emulator(const EmulatorOptions& o) {
+    namespace emu = prefsync::emulator;
+    emu::ServerOptions server_options;
+    if (!parse_listen(o.listen, server_options.host, server_options.port)) {
+        std::fprintf(stderr, "error: --listen %s: expected 127.x.x.x:PORT (the emulator serves loopback only)\n",
+                     o.listen.c_str());
+        return kUsage;
+    }
+    if (server_options.host == "localhost") server_options.host = "127.0.0.1";
+    auto delay = config::parse_duration(o.processing_delay);
+    if (!delay) {
+        std::fprintf(stderr, "error: --processing-delay %s: expected a duration such as 500ms or 2s\n",
+                     o.processing_delay.c_str());
+        return kUsage;
+    }
+    server_options.threads = o.threads;
+    server_options.body_limit = o.body_limit;
+    server_options.request_log = o.request_log;
+
+    emu::FaultConfig faults;
+    faults.latency = std::chrono::milliseconds(o.latency_ms);
+    faults.latency_jitter = std::chrono::milliseconds(o.jitter_ms);
+    faults.rate_limit = o.rate_limit;
+    faults.retry_after_seconds = o.retry_after;
+    faults.error_503 = o.error_503;
+    faults.reset = o.reset;
+    faults.ambiguous = o.ambiguous;
+    faults.slow = std::chrono::milliseconds(o.slow_ms);
+    faults.outage = std::chrono::milliseconds(o.outage_ms);
+    faults.seed = o.seed;
+
+    auto clock = [] { return std::chrono::system_clock::now(); };
+    emu::ProfileStore store(clock, *delay);
+    if (!o.state_file.empty()) {
+        std::ifstream in(o.state_file);
+        if (in) {
+            std::stringstream text;
+            text << in.rdbuf();
+            boost::system::error_code ec;
+            auto state = boost::json::parse(text.str(), ec);
+            if (ec || !state.is_object() || !state.as_object().contains("profiles")) {
+                std::fprintf(stderr, "error: --state %s: not an emulator state file\n", o.state_file.c_str());
+                return kUsage;
+            }
+            store.load(state.at("profiles").as_array());
+        }
+    }
+    emu::ApiOptions api_options;
+    api_options.client_id = o.client_id;
+    api_options.token = o.token;
+    api_options.oauth = o.oauth;
+    api_options.token_ttl = std::chrono::seconds(o.token_ttl_s);
+    emu::EmulatorApi api(store, api_options, clock);
+    emu::FaultInjector injector(faults);
+
+    // Signals are taken synchronously by this thread; the server threads never see them.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+    try {
+        emu::Server server(api, store, injector, server_options);
+        server.start();
+        // The first stdout line is the bound address, so tests and scripts can use port 0.
+        std::printf("%s:%u\n", server_options.host.c_str(), server.port());
+        std::fflush(stdout);
+        std::fprintf(stderr, "prefsync emulator: serving /Profiles/v2/%s on http://%s:%u (admin: /__admin/stats)\n",
+                     o.client_id.c_str(), server_options.host.c_str(), server.port());
+        int received = 0;
+        sigwait(&signals, &received);
+        server.stop();
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "error: emulator: %s\n", e.what());
+        return kFatal;
+    }
+    if (!o.state_file.empty()) {
+        std::ofstream out(o.state_file + ".tmp");
+        out << boost::json::serialize(boost::json::object{{"profiles", store.dump()}});
+        out.close();
+        if (!out || std::rename((o.state_file + ".tmp").c_str(), o.state_file.c_str()) != 0) {
+            std::fprintf(stderr, "error: cannot save the state to %s\n", o.state_file.c_str());
+            return kFatal;
+        }
+    }
+    return kOk;
+}
+
+}  // namespace prefsync::cli

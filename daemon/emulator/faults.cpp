@@ -1,0 +1,109 @@
+#include "daemon/emulator/faults.hpp"
+
+namespace prefsync::emulator {
+
+namespace json = boost::json;
+
+json::object FaultConfig::to_json() const {
+    return {{"latency_ms", latency.count()},  {"jitter_ms", latency_jitter.count()},
+            {"rate_limit", rate_limit},       {"retry_after", retry_after_seconds},
+            {"error_503", error_503},         {"reset", reset},
+            {"ambiguous", ambiguous},         {"slow_ms", slow.count()},
+            {"outage_ms", outage.count()},    {"seed", seed}};
+}
+
+std::optional<std::string> FaultConfig::update(const json::object& j) {
+    FaultConfig next = *this;
+    for (const auto& kv : j) {
+        const auto& v = kv.value();
+        double number = 0;
+        if (v.is_int64()) number = static_cast<double>(v.as_int64());
+        else if (v.is_uint64()) number = static_cast<double>(v.as_uint64());
+        else if (v.is_double()) number = v.as_double();
+        else return std::string(kv.key()) + ": expected a number";
+        if (number < 0) return std::string(kv.key()) + ": must not be negative";
+        auto ms = std::chrono::milliseconds(static_cast<long long>(number));
+        auto probability = [&](double& out) -> std::optional<std::string> {
+            if (number > 1) return std::string(kv.key()) + ": a probability is between 0 and 1";
+            out = number;
+            return std::nullopt;
+        };
+        std::optional<std::string> problem;
+        if (kv.key() == "latency_ms") next.latency = ms;
+        else if (kv.key() == "jitter_ms") next.latency_jitter = ms;
+        else if (kv.key() == "rate_limit") next.rate_limit = number;
+        else if (kv.key() == "retry_after") next.retry_after_seconds = static_cast<int>(number);
+        else if (kv.key() == "error_503") problem = probability(next.error_503);
+        else if (kv.key() == "reset") problem = probability(next.reset);
+        else if (kv.key() == "ambiguous") problem = probability(next.ambiguous);
+        else if (kv.key() == "slow_ms") next.slow = ms;
+        else if (kv.key() == "outage_ms") next.outage = ms;
+        else if (kv.key() == "seed") next.seed = static_cast<std::uint64_t>(number);
+        else return "unknown fault \"" + std::string(kv.key()) + "\"";
+        if (problem) return problem;
+    }
+    *this = next;
+    return std::nullopt;
+}
+
+FaultInjector::FaultInjector(FaultConfig config) : config_(config), rng_(config.seed) {
+    if (config_.outage.count() > 0) outage_until_ = Clock::now() + config_.outage;
+}
+
+bool FaultInjector::chance(double p) {
+    if (p <= 0) return false;
+    return std::uniform_real_distribution<double>(0, 1)(rng_) < p;
+}
+
+Fault FaultInjector::decide(Clock::time_point now) {
+    std::lock_guard lock(mutex_);
+    if (now < outage_until_) return Fault::Outage;
+    if (config_.rate_limit > 0) {
+        while (!window_.empty() && now - window_.front() >= std::chrono::seconds(1)) window_.pop_front();
+        if (static_cast<double>(window_.size()) >= config_.rate_limit) return Fault::RateLimited;
+        window_.push_back(now);
+    }
+    if (chance(config_.reset)) return Fault::Reset;
+    if (chance(config_.error_503)) return Fault::Unavailable;
+    return Fault::None;
+}
+
+bool FaultInjector::ambiguous() {
+    std::lock_guard lock(mutex_);
+    return chance(config_.ambiguous);
+}
+
+std::chrono::milliseconds FaultInjector::latency() {
+    std::lock_guard lock(mutex_);
+    auto extra = config_.latency_jitter.count() > 0
+                     ? std::uniform_int_distribution<long long>(0, config_.latency_jitter.count())(rng_)
+                     : 0;
+    return config_.latency + std::chrono::milliseconds(extra);
+}
+
+std::chrono::milliseconds FaultInjector::slow() const {
+    std::lock_guard lock(mutex_);
+    return config_.slow;
+}
+
+int FaultInjector::retry_after_seconds() const {
+    std::lock_guard lock(mutex_);
+    return config_.retry_after_seconds;
+}
+
+FaultConfig FaultInjector::config() const {
+    std::lock_guard lock(mutex_);
+    return config_;
+}
+
+std::optional<std::string> FaultInjector::configure(const json::object& j, Clock::time_point now) {
+    std::lock_guard lock(mutex_);
+    auto old_seed = config_.seed;
+    if (auto problem = config_.update(j)) return problem;
+    if (j.contains("seed") || config_.seed != old_seed) rng_.seed(config_.seed);
+    if (j.contains("outage_ms")) outage_until_ = now + config_.outage;
+    if (j.contains("rate_limit")) window_.clear();
+    return std::nullopt;
+}
+
+}  // namespace prefsync::emulator

@@ -1,0 +1,61 @@
+#pragma once
+// Fault injection for the emulator: what goes wrong, how often, seeded so a failing test
+// can be replayed. Decisions are made per request by FaultInjector (thread-safe).
+#include <boost/json.hpp>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+
+namespace prefsync::emulator {
+
+struct FaultConfig {
+    std::chrono::milliseconds latency{0};         // added before every API request is handled
+    std::chrono::milliseconds latency_jitter{0};  // plus uniform random 0..jitter
+    double rate_limit = 0;                        // API requests per second (1 s window); 0: none
+    int retry_after_seconds = 1;                  // Retry-After sent with 429
+    double error_503 = 0;                         // probability of a 503 (request not applied)
+    double reset = 0;                             // probability of a connection reset before handling
+    double ambiguous = 0;                         // probability a write is applied, then the connection closed unanswered
+    std::chrono::milliseconds slow{0};            // delay between handling and answering
+    std::chrono::milliseconds outage{0};          // from when it is set: refuse all API requests this long
+    std::uint64_t seed = 1;
+
+    boost::json::object to_json() const;
+    // Applies the keys present in `j` (latency_ms, jitter_ms, rate_limit, retry_after,
+    // error_503, reset, ambiguous, slow_ms, outage_ms, seed); error message on bad input.
+    std::optional<std::string> update(const boost::json::object& j);
+};
+
+enum class Fault { None, Outage, RateLimited, Reset, Unavailable };
+
+class FaultInjector {
+public:
+    using Clock = std::chrono::steady_clock;
+    explicit FaultInjector(FaultConfig config);
+
+    // The fault for an API request arriving now (counts it toward the rate window).
+    Fault decide(Clock::time_point now);
+    // Whether this write, once applied, is left unanswered.
+    bool ambiguous();
+    std::chrono::milliseconds latency();
+    std::chrono::milliseconds slow() const;
+    int retry_after_seconds() const;
+
+    FaultConfig config() const;
+    std::optional<std::string> configure(const boost::json::object& j, Clock::time_point now);
+
+private:
+    bool chance(double p);
+
+    mutable std::mutex mutex_;
+    FaultConfig config_;
+    std::mt19937_64 rng_;
+    std::deque<Clock::time_point> window_;  // accepted requests in the last second
+    Clock::time_point outage_until_{};
+};
+
+}  // namespace prefsync::emulator

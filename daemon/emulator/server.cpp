@@ -1,0 +1,387 @@
+#include "daemon/emulator/server.hpp"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <cstdio>
+#include <array>
+#include <deque>
+#include <map>
+#include <mutex>
+
+namespace prefsync::emulator {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+using SteadyClock = std::chrono::steady_clock;
+
+// Counters the admin API reports. One mutex; never held across I/O.
+struct Stats {
+    std::mutex mutex;
+    std::uint64_t requests = 0;
+    std::map<std::string, std::map<int, std::uint64_t>> by_endpoint;
+    std::map<int, std::uint64_t> by_status;
+    std::map<std::string, std::uint64_t> faults;
+    std::deque<SteadyClock::time_point> window;  // API requests in the last second
+    std::size_t peak_rps = 0;
+    int open_connections = 0, peak_connections = 0;
+    std::uint64_t connections_total = 0;
+    int in_flight = 0, peak_in_flight = 0;
+
+    json::object to_json() {
+        std::lock_guard lock(mutex);
+        json::object endpoints;
+        for (auto& [name, statuses] : by_endpoint) {
+            json::object s;
+            for (auto& [status, n] : statuses) s[std::to_string(status)] = n;
+            endpoints[name] = std::move(s);
+        }
+        json::object statuses;
+        for (auto& [status, n] : by_status) statuses[std::to_string(status)] = n;
+        json::object f;
+        for (auto& [name, n] : faults) f[name] = n;
+        return {{"requests", requests},          {"by_endpoint", std::move(endpoints)},
+                {"by_status", std::move(statuses)}, {"faults", std::move(f)},
+                {"peak_rps", peak_rps},          {"open_connections", open_connections},
+                {"peak_connections", peak_connections}, {"connections_total", connections_total},
+                {"in_flight", in_flight},        {"peak_in_flight", peak_in_flight}};
+    }
+    void reset() {
+        std::lock_guard lock(mutex);
+        requests = 0;
+        by_endpoint.clear();
+        by_status.clear();
+        faults.clear();
+        window.clear();
+        peak_rps = 0;
+        peak_connections = open_connections;
+        connections_total = static_cast<std::uint64_t>(open_connections);
+        peak_in_flight = in_flight;
+    }
+};
+
+struct Server::Impl {
+    EmulatorApi& api;
+    ProfileStore& store;
+    FaultInjector& faults;
+    ServerOptions options;
+    net::io_context ioc;
+    tcp::acceptor acceptor{ioc};
+    std::vector<std::thread> threads;
+    Stats stats;
+    std::mutex log_mutex;
+    std::FILE* log = nullptr;
+    std::atomic<std::uint64_t> next_connection{1};
+    bool started = false;
+
+    Impl(EmulatorApi& a, ProfileStore& s, FaultInjector& f, ServerOptions o)
+        : api(a), store(s), faults(f), options(std::move(o)) {}
+
+    void accept();
+    void count(const std::string& endpoint, int status) {
+        std::lock_guard lock(stats.mutex);
+        ++stats.by_endpoint[endpoint][status];
+        ++stats.by_status[status];
+    }
+    void count_fault(const char* name) {
+        std::lock_guard lock(stats.mutex);
+        ++stats.faults[name];
+    }
+    void note_request() {
+        auto now = SteadyClock::now();
+        std::lock_guard lock(stats.mutex);
+        ++stats.requests;
+        while (!stats.window.empty() && now - stats.window.front() >= std::chrono::seconds(1))
+            stats.window.pop_front();
+        stats.window.push_back(now);
+        stats.peak_rps = std::max(stats.peak_rps, stats.window.size());
+    }
+    void log_request(const std::string& method, const std::string& target, int status, std::size_t bytes,
+                     std::uint64_t connection) {
+        if (!log) return;
+        auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch()).count();
+        json::object line{{"t_ms", now}, {"method", method}, {"target", target},
+                          {"status", status}, {"bytes", bytes}, {"connection", connection}};
+        auto text = json::serialize(line);
+        std::lock_guard lock(log_mutex);
+        std::fprintf(log, "%s\n", text.c_str());
+        std::fflush(log);
+    }
+    std::pair<int, std::string> admin(const std::string& method, const std::string& path, const std::string& body);
+};
+
+namespace {
+
+class Session : public std::enable_shared_from_this<Session> {
+public:
+    Session(tcp::socket socket, Server::Impl& server)
+        : stream_(std::move(socket)), timer_(stream_.get_executor()), server_(server),
+          id_(server.next_connection++) {}
+
+    void start() {
+        {
+            std::lock_guard lock(server_.stats.mutex);
+            ++server_.stats.connections_total;
+            server_.stats.peak_connections = std::max(server_.stats.peak_connections, ++server_.stats.open_connections);
+        }
+        net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read(); });
+    }
+
+    ~Session() {
+        std::lock_guard lock(server_.stats.mutex);
+        --server_.stats.open_connections;
+    }
+
+private:
+    void read() {
+        parser_.emplace();
+        parser_->body_limit(server_.options.body_limit);
+        stream_.expires_after(server_.options.idle_timeout);
+        http::async_read(stream_, buffer_, *parser_,
+                         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+    }
+
+    void on_read(beast::error_code ec) {
+        if (ec == http::error::body_limit) {
+            begin();
+            drain_after_reply_ = true;
+            reply(413, R"({"Message":"request body too large"})", "too-large", false);
+            return;
+        }
+        if (ec) return close();
+        request_ = parser_->release();
+        begin();
+        std::string target(request_.target());
+        if (target.starts_with("/__admin/")) {
+            auto [status, body] = server_.admin(std::string(request_.method_string()), target, request_.body());
+            reply(status, body, "admin", request_.keep_alive());
+            return;
+        }
+        server_.note_request();
+        switch (server_.faults.decide(SteadyClock::now())) {
+            case Fault::Outage: server_.count_fault("outage"); return reset();
+            case Fault::Reset: server_.count_fault("reset"); return reset();
+            case Fault::RateLimited:
+                server_.count_fault("429");
+                retry_after_ = server_.faults.retry_after_seconds();
+                reply(429, R"({"Message":"rate limit exceeded"})", "rate-limited", request_.keep_alive());
+                return;
+            case Fault::Unavailable:
+                server_.count_fault("503");
+                reply(503, R"j({"Message":"service unavailable (injected)"})j", "unavailable", request_.keep_alive());
+                return;
+            case Fault::None: break;
+        }
+        auto latency = server_.faults.latency();
+        if (latency.count() > 0) {
+            timer_.expires_after(latency);
+            timer_.async_wait([self = shared_from_this()](beast::error_code e) {
+                if (!e) self->process();
+            });
+        } else {
+            process();
+        }
+    }
+
+    void process() {
+        HttpRequest r;
+        r.method = std::string(request_.method_string());
+        r.target = std::string(request_.target());
+        r.authorization = std::string(request_[http::field::authorization]);
+        r.content_type = std::string(request_[http::field::content_type]);
+        r.body = std::move(request_.body());
+        HttpResponse response = server_.api.handle(r);
+        bool write = r.method != "GET" && r.method != "HEAD";
+        if (write && response.status < 300 && server_.faults.ambiguous()) {
+            // Applied, never answered: the client cannot know whether its write landed.
+            server_.count_fault("ambiguous");
+            server_.count(response.endpoint, 0);
+            return reset();
+        }
+        auto slow = server_.faults.slow();
+        if (slow.count() > 0) {
+            pending_ = std::move(response);
+            timer_.expires_after(slow);
+            timer_.async_wait([self = shared_from_this()](beast::error_code e) {
+                if (!e) self->reply(self->pending_.status, self->pending_.body, self->pending_.endpoint,
+                                    self->request_.keep_alive());
+            });
+            return;
+        }
+        reply(response.status, response.body, response.endpoint, request_.keep_alive());
+    }
+
+    void begin() {
+        std::lock_guard lock(server_.stats.mutex);
+        server_.stats.peak_in_flight = std::max(server_.stats.peak_in_flight, ++server_.stats.in_flight);
+        in_request_ = true;
+    }
+    void end() {
+        if (!in_request_) return;
+        in_request_ = false;
+        std::lock_guard lock(server_.stats.mutex);
+        --server_.stats.in_flight;
+    }
+
+    void reply(int status, const std::string& body, const std::string& endpoint, bool keep_alive) {
+        if (endpoint != "admin") server_.count(endpoint, status);
+        server_.log_request(std::string(request_.method_string()), std::string(request_.target()), status,
+                            body.size(), id_);
+        response_ = {};
+        response_.version(11);
+        response_.result(static_cast<unsigned>(status));
+        response_.set(http::field::server, "prefsync-emulator");
+        if (!body.empty()) response_.set(http::field::content_type, "application/json; charset=utf-8");
+        if (status == 429) response_.set(http::field::retry_after, std::to_string(retry_after_));
+        response_.body() = body;
+        response_.keep_alive(keep_alive);
+        response_.prepare_payload();
+        stream_.expires_after(server_.options.idle_timeout);
+        http::async_write(stream_, response_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+            self->end();
+            if (!ec && self->drain_after_reply_) return self->drain();
+            if (ec || !self->response_.keep_alive()) return self->close();
+            self->read();
+        });
+    }
+
+    // An abrupt close (RST): what a client sees when a server or a proxy drops it.
+    void reset() {
+        end();
+        beast::error_code ec;
+        stream_.socket().set_option(net::socket_base::linger(true, 0), ec);
+        stream_.socket().close(ec);
+    }
+
+    // After refusing a body mid-upload: stop sending, swallow what the client still sends
+    // (bounded in time), then close, so the client reads the 413 instead of a reset.
+    void drain() {
+        beast::error_code ec;
+        stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+        stream_.expires_after(std::chrono::seconds(2));
+        stream_.async_read_some(net::buffer(discard_), [self = shared_from_this()](beast::error_code e, std::size_t) {
+            if (e) return self->close();
+            self->drain();
+        });
+    }
+
+    void close() {
+        end();
+        beast::error_code ec;
+        stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+        stream_.socket().close(ec);
+    }
+
+    beast::tcp_stream stream_;
+    net::steady_timer timer_;
+    beast::flat_buffer buffer_;
+    std::optional<http::request_parser<http::string_body>> parser_;
+    http::request<http::string_body> request_;
+    http::response<http::string_body> response_;
+    HttpResponse pending_;
+    Server::Impl& server_;
+    std::uint64_t id_;
+    int retry_after_ = 1;
+    bool in_request_ = false;
+    bool drain_after_reply_ = false;
+    std::array<char, 16384> discard_{};
+};
+
+}  // namespace
+
+std::pair<int, std::string> Server::Impl::admin(const std::string& method, const std::string& target,
+                                                const std::string& body) {
+    auto path = target.substr(0, target.find('?'));
+    auto error = [](int status, const std::string& message) {
+        return std::pair{status, json::serialize(json::object{{"Message", message}})};
+    };
+    if (path == "/__admin/state" && method == "GET")
+        return {200, json::serialize(json::object{{"profiles", store.dump()}})};
+    if (path == "/__admin/stats" && method == "GET") return {200, json::serialize(stats.to_json())};
+    if (path == "/__admin/reset" && method == "POST") {
+        store.reset();
+        stats.reset();
+        return {200, R"({"reset":true})"};
+    }
+    if (path == "/__admin/faults") {
+        if (method == "GET") {
+            auto j = faults.config().to_json();
+            j["processing_delay_ms"] = store.processing_delay().count();
+            return {200, json::serialize(j)};
+        }
+        if (method != "POST" && method != "PUT") return error(405, "use GET or POST");
+        boost::system::error_code ec;
+        auto v = json::parse(body, ec);
+        if (ec || !v.is_object()) return error(400, "expected a JSON object of faults");
+        auto& o = v.as_object();
+        if (auto* d = o.if_contains("processing_delay_ms")) {
+            if (!d->is_int64() || d->as_int64() < 0) return error(400, "processing_delay_ms: expected a whole number");
+            store.set_processing_delay(std::chrono::milliseconds(d->as_int64()));
+            o.erase("processing_delay_ms");
+        }
+        if (auto problem = faults.configure(o, SteadyClock::now())) return error(400, *problem);
+        return {200, json::serialize(faults.config().to_json())};
+    }
+    return error(404, "admin endpoints: GET state, GET stats, POST reset, GET/POST faults");
+}
+
+void Server::Impl::accept() {
+    acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+        if (ec) {
+            if (ec == net::error::operation_aborted) return;
+        } else {
+            socket.set_option(tcp::no_delay(true), ec);
+            std::make_shared<Session>(std::move(socket), *this)->start();
+        }
+        accept();
+    });
+}
+
+Server::Server(EmulatorApi& api, ProfileStore& store, FaultInjector& faults, ServerOptions options)
+    : impl_(std::make_unique<Impl>(api, store, faults, std::move(options))) {
+    auto& i = *impl_;
+    tcp::endpoint endpoint(net::ip::make_address(i.options.host), i.options.port);
+    i.acceptor.open(endpoint.protocol());
+    i.acceptor.set_option(net::socket_base::reuse_address(true));
+    i.acceptor.bind(endpoint);
+    i.acceptor.listen(net::socket_base::max_listen_connections);
+    if (!i.options.request_log.empty()) {
+        i.log = std::fopen(i.options.request_log.c_str(), "a");
+        if (!i.log) throw std::runtime_error("cannot open the request log " + i.options.request_log);
+    }
+}
+
+Server::~Server() {
+    stop();
+    if (impl_->log) std::fclose(impl_->log);
+}
+
+std::uint16_t Server::port() const { return impl_->acceptor.local_endpoint().port(); }
+
+net::io_context& Server::io_context() { return impl_->ioc; }
+
+void Server::start() {
+    auto& i = *impl_;
+    if (i.started) return;
+    i.started = true;
+    i.accept();
+    for (int t = 0; t < std::max(1, i.options.threads); ++t) i.threads.emplace_back([&i] { i.ioc.run(); });
+}
+
+void Server::stop() {
+    auto& i = *impl_;
+    if (!i.started) return;
+    i.started = false;
+    net::post(i.ioc, [&i] {
+        beast::error_code ec;
+        i.acceptor.close(ec);
+    });
+    i.ioc.stop();
+    for (auto& t : i.threads) t.join();
+    i.threads.clear();
+}
+
+}  // namespace prefsync::emulator

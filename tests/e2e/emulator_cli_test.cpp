@@ -1,0 +1,55 @@
+// `prefsync emulator` as a user starts it: the bound address on the first line, state kept
+// across restarts with --state, a clean exit on SIGTERM.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/support/http_client.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/run.hpp"
+#include "tests/support/temp_dir.hpp"
+
+namespace prefsync {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
+
+unsigned short port_of(const std::string& line) {
+    return static_cast<unsigned short>(std::stoi(line.substr(line.rfind(':') + 1)));
+}
+
+TEST(EmulatorCli, PrintsItsAddressServesAndKeepsStateAcrossRestarts) {
+    testing::TempDir dir;
+    auto state = dir.file("state.json");
+    const std::string target = "/Profiles/v2/777/Profile/AlternateId?alternateId=C1&alternateIdType=CRMID";
+    {
+        testing::ChildProcess emu({PREFSYNC_BINARY, "emulator", "--listen", "127.0.0.1:0", "--client-id", "777",
+                                   "--token", "t0k", "--state", state});
+        auto line = emu.read_line();
+        ASSERT_THAT(line, MatchesRegex("127\\.0\\.0\\.1:[0-9]+"));
+        testing::HttpClient client(port_of(line), "t0k");
+        auto r = client.post(target, boost::json::object{{"CustomerType", "Retail"}});
+        ASSERT_EQ(r.status, 202) << r.body;
+        emu.signal(SIGTERM);
+        EXPECT_EQ(emu.wait(), 0);
+    }
+    EXPECT_THAT(testing::read_file(state), HasSubstr("\"CustomerType\":\"Retail\""));
+    testing::ChildProcess again({PREFSYNC_BINARY, "emulator", "--listen", "127.0.0.1:0", "--client-id", "777",
+                                 "--token", "t0k", "--state", state});
+    testing::HttpClient client(port_of(again.read_line()), "t0k");
+    auto r = client.get(target);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.json().at("CustomerType"), "Retail");
+    EXPECT_EQ(r.json().at("UpdateStatus"), "Complete") << "loaded profiles are processed";
+    again.signal(SIGINT);
+    EXPECT_EQ(again.wait(), 0);
+}
+
+TEST(EmulatorCli, RefusesNonLoopbackAddresses) {
+    auto r = testing::run(testing::quote(PREFSYNC_BINARY) + " emulator --listen 0.0.0.0:0");
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_THAT(r.err, HasSubstr("loopback only"));
+}
+
+}  // namespace
+}  // namespace prefsync
