@@ -213,9 +213,8 @@ std::optional<std::string> apply_op(json::value& doc, const json::object& op, bo
 
 // --- history -------------------------------------------------------------------------------
 
-const std::set<std::string, std::less<>> kCollections{
-    "Consents", "CustomFields", "Groups", "ProfileTags", "Addresses", "Emails", "PhoneNumbers",
-    "ProfilePreferences", "AlternateIds"};
+constexpr std::size_t kMaxVersions = 100;
+
 
 // Basic profile information: scalar fields, CustomerName and AlternateIds.
 json::object basic(const json::object& data) {
@@ -305,6 +304,9 @@ void ProfileStore::commit(Profile& p, json::object data) {
     reindex(p, old);
     p.complete_at = clock_() + processing_delay_;
     p.versions.push_back({next_seq_++, now, p.data});
+    // History is for audits of recent changes, not an unbounded log: a long soak or a
+    // nightly re-sync must not grow memory without bound.
+    if (p.versions.size() > kMaxVersions) p.versions.erase(p.versions.begin());
 }
 
 Reply ProfileStore::accepted(const Profile& p, const AltId* alt) const {
