@@ -29,6 +29,29 @@ int run(int argc, char** argv) {
     dry_run->add_option("JOB", dry.job, "job name")->required();
     dry_run->add_option("--limit", dry.limit, "map at most N rows")->check(CLI::NonNegativeNumber);
 
+    PushCommand sync_cmd, backfill_cmd, retry_cmd;
+    backfill_cmd.kind = PushCommand::Kind::Backfill;
+    retry_cmd.kind = PushCommand::Kind::Retry;
+    auto* sync = app.add_subcommand("sync", "push the job's changed rows (incremental)");
+    sync->add_option("JOB", sync_cmd.job, "job name")->required();
+    auto* backfill = app.add_subcommand("backfill", "push every row of the job, changed or not");
+    backfill->add_option("JOB", backfill_cmd.job, "job name")->required();
+    backfill->add_flag("--resume", backfill_cmd.resume, "continue a stopped backfill without re-sending finished rows");
+    auto* retry = app.add_subcommand("retry", "re-queue the job's failed updates and send them again");
+    retry->add_option("JOB", retry_cmd.job, "job name")->required();
+    int retry_status = 0;
+    retry->add_option("--status", retry_status, "only failures with this HTTP status");
+
+    StatusCommand status_cmd;
+    auto* status = app.add_subcommand("status", "journal counts per state and the last runs");
+    status->add_option("JOB", status_cmd.job, "job name (default: every job)");
+    status->add_flag("--json", status_cmd.json, "machine-readable output");
+
+    FailuresCommand failures_cmd;
+    auto* failures = app.add_subcommand("failures", "the job's failed updates: identity, row, status, error");
+    failures->add_option("JOB", failures_cmd.job, "job name")->required();
+    failures->add_option("--csv", failures_cmd.csv, "write them to a CSV file");
+
     EmulatorOptions emu;
     auto* emulator = app.add_subcommand("emulator", "serve a local MyPreferences emulator (prints HOST:PORT first)");
     emulator->add_option("--listen", emu.listen, "127.x.x.x:PORT (port 0: any free port)")->capture_default_str();
@@ -62,6 +85,20 @@ int run(int argc, char** argv) {
     }
     if (check->parsed()) return cmd_check_config(config_path);
     if (emulator->parsed()) return cmd_emulator(emu);
+    for (auto [sub, cmd] : {std::pair{sync, &sync_cmd}, std::pair{backfill, &backfill_cmd}, std::pair{retry, &retry_cmd}}) {
+        if (!sub->parsed()) continue;
+        cmd->config_path = config_path;
+        if (sub == retry && retry_status != 0) cmd->status = retry_status;
+        return cmd_push(*cmd);
+    }
+    if (status->parsed()) {
+        status_cmd.config_path = config_path;
+        return cmd_status(status_cmd);
+    }
+    if (failures->parsed()) {
+        failures_cmd.config_path = config_path;
+        return cmd_failures(failures_cmd);
+    }
     if (dry_run->parsed()) {
         dry.config_path = config_path;
         return cmd_dry_run(dry);

@@ -3,6 +3,7 @@
 //
 // Exit codes: 0 everything done · 1 usage or config error · 2 finished, but some rows were
 // rejected or failed · 3 aborted on a fatal condition, nothing lost · 4 interrupted.
+#include <optional>
 #include <string>
 
 namespace prefsync::cli {
@@ -36,7 +37,24 @@ struct EmulatorOptions {
     unsigned long long seed = 1;
 };
 
+struct PushCommand {
+    enum class Kind { Sync, Backfill, Retry } kind = Kind::Sync;
+    std::string config_path, job;
+    bool resume = false;
+    std::optional<int> status;  // retry: only failures with this HTTP status
+};
+struct StatusCommand {
+    std::string config_path, job;
+    bool json = false;
+};
+struct FailuresCommand {
+    std::string config_path, job, csv;
+};
+
 int cmd_check_config(const std::string& config_path);
+int cmd_push(const PushCommand& command);
+int cmd_status(const StatusCommand& command);
+int cmd_failures(const FailuresCommand& command);
 int cmd_emulator(const EmulatorOptions& options);
 int cmd_dry_run(const DryRunOptions& options);
 

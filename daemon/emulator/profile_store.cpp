@@ -213,7 +213,7 @@ std::optional<std::string> apply_op(json::value& doc, const json::object& op, bo
 
 // --- history -------------------------------------------------------------------------------
 
-constexpr std::size_t kMaxVersions = 100;
+constexpr std::size_t kMaxVersions = 20;
 
 
 // Basic profile information: scalar fields, CustomerName and AlternateIds.
@@ -303,7 +303,7 @@ void ProfileStore::commit(Profile& p, json::object data) {
     p.data = std::move(data);
     reindex(p, old);
     p.complete_at = clock_() + processing_delay_;
-    p.versions.push_back({next_seq_++, now, p.data});
+    p.versions.push_back({next_seq_++, now, json::serialize(p.data)});
     // History is for audits of recent changes, not an unbounded log: a long soak or a
     // nightly re-sync must not grow memory without bound.
     if (p.versions.size() > kMaxVersions) p.versions.erase(p.versions.begin());
@@ -551,17 +551,19 @@ Reply ProfileStore::history(std::int64_t profile_id, HistoryKind kind, const std
 
     // Every distinct version of each element of `collection` (found by `elements_of`), in
     // write order: a version is recorded when an element first appears or changes.
+    std::vector<std::pair<const Version*, json::object>> parsed;
+    for (const auto& v : p->versions) parsed.emplace_back(&v, json::parse(v.profile).as_object());
     auto versions_of = [&](const std::function<std::vector<std::pair<std::string, json::object>>(const json::object&)>& elements_of) {
         std::vector<ElementVersion> out;
         std::map<std::string, json::object> last;
-        for (const auto& v : p->versions) {
-            for (auto& [key, element] : elements_of(v.profile)) {
+        for (const auto& [v, profile] : parsed) {
+            for (auto& [key, element] : elements_of(profile)) {
                 auto it = last.find(key);
                 if (it != last.end() && it->second == element) continue;
                 last[key] = element;
                 json::object stamped = element;
-                stamp(stamped, v.time);
-                out.push_back({v.seq, v.time, std::move(stamped)});
+                stamp(stamped, v->time);
+                out.push_back({v->seq, v->time, std::move(stamped)});
             }
         }
         return out;
@@ -659,15 +661,15 @@ Reply ProfileStore::history(std::int64_t profile_id, HistoryKind kind, const std
         case HistoryKind::StandardFields: {
             json::array entries;
             json::object previous;
-            for (const auto& v : p->versions) {
+            for (const auto& [v, profile] : parsed) {
                 json::object standard;
-                for (const auto& kv : v.profile)
+                for (const auto& kv : profile)
                     if (!kv.value().is_array() && kv.key() != "Edited") standard.emplace(kv.key(), kv.value());
                 if (!entries.empty() && standard == previous) continue;
                 previous = standard;
                 json::object entry = standard;
                 entry["ProfileId"] = p->id;
-                stamp(entry, v.time);
+                stamp(entry, v->time);
                 if (auto* ids = p->data.if_contains("AlternateIds")) entry["AlternateIds"] = *ids;
                 entries.push_back(std::move(entry));
             }

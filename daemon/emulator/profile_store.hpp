@@ -73,8 +73,8 @@ public:
 private:
     struct Version {
         std::uint64_t seq;
-        std::string time;   // ISO 8601 with milliseconds
-        json::object profile;
+        std::string time;     // ISO 8601 with milliseconds
+        std::string profile;  // serialized: a fifth of the memory of a DOM, parsed on request
     };
     struct Profile {
         std::int64_t id = 0;

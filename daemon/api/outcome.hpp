@@ -1,0 +1,43 @@
+#pragma once
+// Status → outcome: the one place that decides what an API answer means for an update
+// (DESIGN.md §6). A pure function, unit-tested row by row.
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace prefsync::api {
+
+// What the client could observe of one request.
+enum class Transport {
+    Answered,       // a complete HTTP response
+    NotSent,        // failed before the request left (connect refused, DNS, TLS handshake)
+    NoAnswer,       // sent (maybe partly), then reset / closed / timed out: outcome unknown
+};
+
+enum class Outcome {
+    Done,       // applied (200, 204)
+    Accepted,   // queued by the API (202); verify later
+    Retry,      // transient: try again after a delay
+    Unknown,    // the write may or may not have happened (create: resolve before retrying)
+    Failed,     // permanent for this update: dead letter with the server's message
+    Fatal,      // the run cannot go on (credentials, account): abort, mark nothing failed
+};
+
+enum class Operation { Create, Update, Upsert, Replace, Patch, Delete, Archive, Read, Search };
+
+struct Classification {
+    Outcome outcome;
+    std::string reason;  // short, for logs and `failures`: "503 service unavailable"
+};
+
+// `body` is the response body (for 404: is it the account or the profile?).
+Classification classify(Operation op, Transport transport, int status, std::string_view body);
+
+// Retry-After: delta-seconds or an HTTP-date; nullopt when absent or unreadable.
+std::optional<std::chrono::seconds> parse_retry_after(std::string_view value,
+                                                      std::chrono::system_clock::time_point now);
+
+std::string_view to_string(Outcome outcome);
+
+}  // namespace prefsync::api

@@ -1,0 +1,96 @@
+#include "daemon/api/requests.hpp"
+
+#include <simdjson.h>
+
+#include <boost/url.hpp>
+#include <stdexcept>
+
+namespace prefsync::api {
+
+namespace urls = boost::urls;
+
+BaseUrl parse_base_url(const std::string& url) {
+    auto parsed = urls::parse_absolute_uri(url);
+    if (!parsed) throw std::invalid_argument("not a URL: " + url);
+    BaseUrl b;
+    b.scheme = std::string(parsed->scheme());
+    if (b.scheme != "https" && b.scheme != "http") throw std::invalid_argument("not http(s): " + url);
+    b.host = std::string(parsed->encoded_host());
+    if (b.host.empty()) throw std::invalid_argument("no host in " + url);
+    b.port = parsed->has_port() ? std::string(parsed->port()) : (b.scheme == "https" ? "443" : "80");
+    b.path = std::string(parsed->encoded_path());
+    while (!b.path.empty() && b.path.back() == '/') b.path.pop_back();
+    return b;
+}
+
+RequestBuilder::RequestBuilder(BaseUrl base, std::string client_id)
+    : base_(std::move(base)), client_id_(std::move(client_id)) {}
+
+std::string RequestBuilder::profile_path(const std::string& suffix) const {
+    urls::url u;
+    u.set_encoded_path(base_.path);
+    u.segments().push_back(client_id_);
+    u.segments().push_back("Profile");
+    if (!suffix.empty()) u.segments().push_back(suffix);
+    return std::string(u.encoded_path());
+}
+
+std::string RequestBuilder::alternate_id_target(const std::string& type, const std::string& id) const {
+    urls::url u;
+    u.set_encoded_path(profile_path("AlternateId"));
+    u.params().append({"alternateIdType", type});
+    u.params().append({"alternateId", id});
+    return std::string(u.encoded_resource());
+}
+
+ApiRequest RequestBuilder::create(std::string body) const {
+    return {"POST", profile_path(), std::move(body), Operation::Create};
+}
+ApiRequest RequestBuilder::update(std::int64_t profile_id, std::string body) const {
+    return {"POST", profile_path(std::to_string(profile_id)), std::move(body), Operation::Update};
+}
+ApiRequest RequestBuilder::remove(std::int64_t profile_id, const std::string& reason_code) const {
+    urls::url u;
+    u.set_encoded_path(profile_path(std::to_string(profile_id)));
+    if (!reason_code.empty()) u.params().append({"reasonCode", reason_code});
+    return {"DELETE", std::string(u.encoded_resource()), "", Operation::Delete};
+}
+ApiRequest RequestBuilder::upsert(const std::string& type, const std::string& id, std::string body) const {
+    return {"POST", alternate_id_target(type, id), std::move(body), Operation::Upsert};
+}
+ApiRequest RequestBuilder::replace(const std::string& type, const std::string& id, std::string body) const {
+    return {"PUT", alternate_id_target(type, id), std::move(body), Operation::Replace};
+}
+ApiRequest RequestBuilder::replace(std::int64_t profile_id, std::string body) const {
+    return {"PUT", profile_path(std::to_string(profile_id)), std::move(body), Operation::Replace};
+}
+ApiRequest RequestBuilder::archive(std::int64_t profile_id, std::string body) const {
+    urls::url u;
+    u.set_encoded_path(base_.path);
+    for (auto s : {client_id_, std::string("Profile"), std::string("Preferences"), std::to_string(profile_id),
+                   std::string("Archive")})
+        u.segments().push_back(s);
+    return {"PUT", std::string(u.encoded_path()), std::move(body), Operation::Archive};
+}
+ApiRequest RequestBuilder::get(const std::string& type, const std::string& id, bool match_inactive) const {
+    auto target = alternate_id_target(type, id);
+    if (match_inactive) target += "&matchInactive=true";
+    return {"GET", target, "", Operation::Read};
+}
+ApiRequest RequestBuilder::get(std::int64_t profile_id) const {
+    return {"GET", profile_path(std::to_string(profile_id)), "", Operation::Read};
+}
+
+std::optional<std::int64_t> profile_id_of(std::string_view response_body) {
+    simdjson::ondemand::parser parser;
+    simdjson::padded_string padded(response_body);
+    simdjson::ondemand::document doc;
+    if (parser.iterate(padded).get(doc)) return std::nullopt;
+    simdjson::ondemand::object obj;
+    if (doc.get_object().get(obj)) return std::nullopt;
+    std::int64_t id = 0;
+    if (obj["ProfileId"].get_int64().get(id)) return std::nullopt;
+    return id;
+}
+
+}  // namespace prefsync::api

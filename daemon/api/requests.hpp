@@ -1,0 +1,54 @@
+#pragma once
+// Request builders for the endpoints prefsync writes and reads with (ENDPOINTS.md W1–W9,
+// R1–R2). Targets are built with Boost.URL, so every query value is escaped.
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "daemon/api/outcome.hpp"
+
+namespace prefsync::api {
+
+struct ApiRequest {
+    std::string method;  // "GET", "POST", "PUT", "PATCH", "DELETE"
+    std::string target;  // origin-form: "/Profiles/v2/12345/Profile/AlternateId?..."
+    std::string body;    // JSON, or empty
+    Operation operation = Operation::Read;
+};
+
+struct BaseUrl {
+    std::string scheme;  // "https" or "http"
+    std::string host;
+    std::string port;    // "443" if not given for https, "80" for http
+    std::string path;    // "/Profiles/v2", no trailing slash
+};
+// Throws std::invalid_argument for a URL that is not http(s)://host[:port]/path.
+BaseUrl parse_base_url(const std::string& url);
+
+class RequestBuilder {
+public:
+    RequestBuilder(BaseUrl base, std::string client_id);
+    const BaseUrl& base() const { return base_; }
+
+    ApiRequest create(std::string body) const;                                                   // W1
+    ApiRequest update(std::int64_t profile_id, std::string body) const;                          // W2
+    ApiRequest remove(std::int64_t profile_id, const std::string& reason_code = "") const;        // W3
+    ApiRequest upsert(const std::string& type, const std::string& id, std::string body) const;   // W4
+    ApiRequest replace(const std::string& type, const std::string& id, std::string body) const;  // W6
+    ApiRequest replace(std::int64_t profile_id, std::string body) const;                         // W7
+    ApiRequest archive(std::int64_t profile_id, std::string body) const;                         // W9
+    ApiRequest get(const std::string& type, const std::string& id, bool match_inactive = false) const;  // R1
+    ApiRequest get(std::int64_t profile_id) const;                                               // R2
+
+private:
+    std::string profile_path(const std::string& suffix = "") const;
+    std::string alternate_id_target(const std::string& type, const std::string& id) const;
+
+    BaseUrl base_;
+    std::string client_id_;
+};
+
+// ProfileId from a 200/202 answer ({"ProfileId": 123, ...}); nullopt if absent.
+std::optional<std::int64_t> profile_id_of(std::string_view response_body);
+
+}  // namespace prefsync::api

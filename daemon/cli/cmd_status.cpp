@@ -1,0 +1,104 @@
+#include <boost/json.hpp>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+
+#include "daemon/cli/cli.hpp"
+#include "daemon/cli/common.hpp"
+
+namespace prefsync::cli {
+
+namespace {
+
+std::string iso(journal::Millis ms) {
+    if (ms <= 0) return "-";
+    std::time_t t = ms / 1000;
+    std::tm utc{};
+    gmtime_r(&t, &utc);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &utc);
+    return buf;
+}
+
+std::string csv_field(const std::string& v) {
+    if (v.find_first_of(",\"\r\n") == std::string::npos) return v;
+    std::string out = "\"";
+    for (char c : v) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return out + "\"";
+}
+
+}  // namespace
+
+int cmd_status(const StatusCommand& cmd) {
+    auto loaded = load_for_job(cmd.config_path, cmd.job);
+    if (!loaded.ok()) return loaded.exit_code;
+    try {
+        journal::Journal journal(loaded.config->journal.path);
+        std::vector<std::string> jobs;
+        if (!cmd.job.empty()) jobs.push_back(cmd.job);
+        else
+            for (auto& j : loaded.config->jobs) jobs.push_back(j.name);
+        boost::json::object all;
+        for (const auto& name : jobs) {
+            auto c = journal.counts(name);
+            auto runs = journal.runs(name, 5);
+            if (cmd.json) {
+                boost::json::array rs;
+                for (auto& r : runs)
+                    rs.push_back({{"id", r.id}, {"kind", r.kind}, {"started", iso(r.started_at)}, {"ended", iso(r.ended_at)},
+                                  {"read", r.read}, {"queued", r.queued}, {"unchanged", r.unchanged},
+                                  {"rejected", r.rejected}, {"done", r.done}, {"accepted", r.accepted},
+                                  {"retries", r.retries}, {"failed", r.failed}, {"exit_code", r.exit_code}});
+                all[name] = {{"queued", c.queued},     {"inflight", c.inflight}, {"retry", c.retry},
+                             {"accepted", c.accepted}, {"done", c.done},         {"verified", c.verified},
+                             {"failed", c.failed},     {"superseded", c.superseded}, {"runs", std::move(rs)}};
+                continue;
+            }
+            std::printf("%s: queued %lld, inflight %lld, retry %lld, accepted %lld, done %lld, verified %lld, failed %lld, superseded %lld\n",
+                        name.c_str(), (long long)c.queued, (long long)c.inflight, (long long)c.retry, (long long)c.accepted,
+                        (long long)c.done, (long long)c.verified, (long long)c.failed, (long long)c.superseded);
+            for (auto& r : runs)
+                std::printf("  run %lld %-8s %s → %s  read %lld queued %lld unchanged %lld rejected %lld done %lld accepted %lld retries %lld failed %lld exit %d\n",
+                            (long long)r.id, r.kind.c_str(), iso(r.started_at).c_str(), iso(r.ended_at).c_str(),
+                            (long long)r.read, (long long)r.queued, (long long)r.unchanged, (long long)r.rejected,
+                            (long long)r.done, (long long)r.accepted, (long long)r.retries, (long long)r.failed, r.exit_code);
+        }
+        if (cmd.json) std::printf("%s\n", boost::json::serialize(all).c_str());
+    } catch (const journal::JournalError& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return kFatal;
+    }
+    return kOk;
+}
+
+int cmd_failures(const FailuresCommand& cmd) {
+    auto loaded = load_for_job(cmd.config_path, cmd.job);
+    if (!loaded.ok()) return loaded.exit_code;
+    try {
+        journal::Journal journal(loaded.config->journal.path);
+        auto failures = journal.failures(cmd.job);
+        if (!cmd.csv.empty()) {
+            std::ofstream out(cmd.csv, std::ios::binary);
+            out << "identity,source_row,status,attempts,error\r\n";
+            for (auto& f : failures)
+                out << csv_field(f.identity) << ',' << csv_field(f.origin) << ',' << f.status << ',' << f.attempts << ','
+                    << csv_field(f.error) << "\r\n";
+            if (!out) {
+                std::fprintf(stderr, "error: cannot write %s\n", cmd.csv.c_str());
+                return kFatal;
+            }
+            std::fprintf(stderr, "%zu failure(s) written to %s\n", failures.size(), cmd.csv.c_str());
+            return kOk;
+        }
+        for (auto& f : failures)
+            std::printf("%s\t%s\t%d\t%d attempt(s)\t%s\n", f.identity.c_str(), f.origin.c_str(), f.status, f.attempts,
+                        f.error.c_str());
+        std::fprintf(stderr, "%zu failure(s) in %s\n", failures.size(), cmd.job.c_str());
+    } catch (const journal::JournalError& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return kFatal;
+    }
+    return kOk;
+}
+
+}  // namespace prefsync::cli

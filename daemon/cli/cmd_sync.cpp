@@ -1,0 +1,106 @@
+#include <pthread.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+#include "config/config.hpp"
+#include "connectors/source.hpp"
+#include "daemon/cli/cli.hpp"
+#include "daemon/cli/common.hpp"
+#include "daemon/sync/push_run.hpp"
+
+namespace prefsync::cli {
+
+namespace {
+
+// SIGINT/SIGTERM are taken by a thread of their own (sigwait) and turned into a stop flag
+// the run polls: no work in a signal handler, no global state.
+class StopOnSignal {
+public:
+    StopOnSignal() {
+        sigemptyset(&set_);
+        sigaddset(&set_, SIGINT);
+        sigaddset(&set_, SIGTERM);
+        sigaddset(&set_, SIGUSR2);  // used only to wake the thread at exit
+        pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+        thread_ = std::thread([this] {
+            int sig = 0;
+            sigwait(&set_, &sig);
+            if (sig != SIGUSR2) {
+                std::fprintf(stderr, "\nStopping: finishing requests in flight (signal %d)\n", sig);
+                stop_ = true;
+            }
+        });
+    }
+    ~StopOnSignal() {
+        pthread_kill(thread_.native_handle(), SIGUSR2);
+        thread_.join();
+    }
+    const std::atomic<bool>& flag() const { return stop_; }
+
+private:
+    sigset_t set_;
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+};
+
+}  // namespace
+
+int cmd_push(const PushCommand& cmd) {
+    auto loaded = load_for_job(cmd.config_path, cmd.job);
+    if (!loaded.ok()) return loaded.exit_code;
+    const auto& config = *loaded.config;
+    const auto& job = *loaded.job;
+    std::string token;
+    try {
+        token = config::resolve_token(config);
+    } catch (const config::ConfigError& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return kUsage;
+    }
+    StopOnSignal stop;
+    sync::PushOptions options;
+    options.backfill = cmd.kind == PushCommand::Kind::Backfill;
+    options.resume = cmd.resume;
+    options.read_source = cmd.kind != PushCommand::Kind::Retry;
+    options.user_agent = std::string("prefsync/") + PREFSYNC_VERSION;
+    options.stop = &stop.flag();
+    options.progress_tty = isatty(STDERR_FILENO) != 0;
+    try {
+        journal::Journal journal(config.journal.path);
+        if (cmd.kind == PushCommand::Kind::Retry) {
+            auto n = journal.retry_failed(job.name, cmd.status, now_millis());
+            std::fprintf(stderr, "re-queued %lld failed update(s) of %s\n", static_cast<long long>(n), job.name.c_str());
+        }
+        auto r = sync::run_push(config, job, journal, token, options);
+        const char* kind = cmd.kind == PushCommand::Kind::Backfill ? "backfill"
+                         : cmd.kind == PushCommand::Kind::Retry   ? "retry" : "sync";
+        std::printf("%s %s: read %lld, queued %lld, unchanged %lld, rejected %lld | sent %lld requests on %llu "
+                    "connection(s): done %lld, accepted %lld, retried %lld, failed %lld | pending %lld | %.1f s, %.0f req/s\n",
+                    kind, job.name.c_str(), (long long)r.read, (long long)r.queued, (long long)r.unchanged,
+                    (long long)r.rejected, (long long)r.sent, (unsigned long long)r.connections, (long long)r.done,
+                    (long long)r.accepted, (long long)r.retries, (long long)r.failed, (long long)r.pending, r.seconds,
+                    r.seconds > 0 ? static_cast<double>(r.sent) / r.seconds : 0.0);
+        if (!r.fatal.empty()) std::fprintf(stderr, "aborted: %s (nothing was lost; run again once fixed)\n", r.fatal.c_str());
+        if (r.interrupted) std::fprintf(stderr, "interrupted: run the same command again to resume\n");
+        if (r.failed > 0) std::fprintf(stderr, "%lld update(s) failed: see `prefsync failures %s`\n", (long long)r.failed, job.name.c_str());
+        return r.exit_code;
+    } catch (const config::ConfigError& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return kUsage;
+    } catch (const connectors::SourceError& e) {
+        std::fprintf(stderr, "error: jobs.%s.source: %s\n", job.name.c_str(), e.what());
+        return kFatal;
+    } catch (const journal::JournalError& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return kFatal;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return kFatal;
+    }
+}
+
+}  // namespace prefsync::cli

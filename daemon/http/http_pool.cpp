@@ -1,0 +1,276 @@
+#include "daemon/http/http_pool.hpp"
+
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <deque>
+#include <optional>
+
+namespace prefsync::http {
+
+namespace net = boost::asio;
+namespace ssl = net::ssl;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = net::ip::tcp;
+
+struct Pending {
+    api::ApiRequest request;
+    std::string authorization;
+    ResponseHandler done;
+};
+
+class Connection;
+
+struct HttpPool::Impl : std::enable_shared_from_this<HttpPool::Impl> {
+    net::io_context& ioc;
+    config::HttpConfig config;
+    api::BaseUrl base;
+    std::string user_agent;
+    std::optional<ssl::context> tls;
+    tcp::resolver resolver;
+    std::vector<std::shared_ptr<Connection>> connections;
+    std::deque<Pending> queue;
+    PoolStats stats;
+    bool closed = false;
+
+    Impl(net::io_context& io, const config::HttpConfig& c, api::BaseUrl b, std::string ua)
+        : ioc(io), config(c), base(std::move(b)), user_agent(std::move(ua)), resolver(io) {}
+
+    void pump();
+};
+
+// One keep-alive connection: connect (and TLS handshake) on first use, then
+// write request → read response, again and again until an error or the server closes.
+class Connection : public std::enable_shared_from_this<Connection> {
+public:
+    explicit Connection(HttpPool::Impl& pool) : pool_(pool), idle_timer_(pool.ioc) {}
+
+    bool busy() const { return busy_; }
+
+    void run(Pending p) {
+        busy_ = true;
+        idle_timer_.cancel();
+        pending_ = std::move(p);
+        started_ = std::chrono::steady_clock::now();
+        sent_ = false;
+        if (!open_) return connect();
+        write();
+    }
+
+    void close() {
+        open_ = false;
+        beast::error_code ec;
+        if (tls_) beast::get_lowest_layer(*tls_).socket().close(ec);
+        if (plain_) plain_->socket().close(ec);
+        tls_.reset();
+        plain_.reset();
+        idle_timer_.cancel();
+    }
+
+private:
+    beast::tcp_stream& lowest() { return tls_ ? beast::get_lowest_layer(*tls_) : *plain_; }
+
+    template <class Fn>
+    void with_stream(Fn&& fn) {
+        if (tls_) fn(*tls_);
+        else fn(*plain_);
+    }
+
+    void connect() {
+        if (pool_.tls) {
+            tls_.emplace(pool_.ioc, *pool_.tls);
+            if (!SSL_set_tlsext_host_name(tls_->native_handle(), pool_.base.host.c_str()))
+                return finish_error(api::Transport::NotSent, "cannot set TLS SNI");
+            if (!pool_.config.insecure) tls_->set_verify_callback(ssl::host_name_verification(pool_.base.host));
+        } else {
+            plain_.emplace(pool_.ioc);
+        }
+        auto self = shared_from_this();
+        pool_.resolver.async_resolve(pool_.base.host, pool_.base.port,
+                                     [self](beast::error_code ec, tcp::resolver::results_type results) {
+            if (ec) return self->finish_error(api::Transport::NotSent, "resolve: " + ec.message());
+            self->lowest().expires_after(self->pool_.config.connect_timeout);
+            self->lowest().async_connect(results, [self](beast::error_code ec2, const tcp::endpoint&) {
+                if (ec2) return self->finish_error(api::Transport::NotSent, "connect: " + ec2.message());
+                beast::error_code ignored;
+                self->lowest().socket().set_option(tcp::no_delay(true), ignored);
+                ++self->pool_.stats.connections_opened;
+                if (!self->tls_) {
+                    self->open_ = true;
+                    return self->write();
+                }
+                self->lowest().expires_after(self->pool_.config.connect_timeout);
+                self->tls_->async_handshake(ssl::stream_base::client, [self](beast::error_code ec3) {
+                    if (ec3) return self->finish_error(api::Transport::NotSent, "TLS handshake: " + ec3.message());
+                    self->open_ = true;
+                    self->write();
+                });
+            });
+        });
+    }
+
+    void write() {
+        const auto& r = pending_.request;
+        request_ = {};
+        request_.version(11);
+        request_.method(bhttp::string_to_verb(r.method));
+        request_.target(r.target);
+        request_.set(bhttp::field::host, pool_.base.host);
+        request_.set(bhttp::field::user_agent, pool_.user_agent);
+        request_.set(bhttp::field::authorization, pending_.authorization);
+        request_.set(bhttp::field::accept, "application/json");
+        if (!r.body.empty() || r.method == "POST" || r.method == "PUT" || r.method == "PATCH") {
+            request_.set(bhttp::field::content_type, "application/json");
+            request_.body() = r.body;
+        }
+        request_.keep_alive(true);
+        request_.prepare_payload();
+        lowest().expires_after(pool_.config.request_timeout);
+        auto self = shared_from_this();
+        ++pool_.stats.requests_sent;
+        with_stream([&](auto& stream) {
+            bhttp::async_write(stream, request_, [self](beast::error_code ec, std::size_t) {
+                self->sent_ = true;  // from here on, the server may have acted on it
+                if (ec) return self->finish_error(api::Transport::NoAnswer, "write: " + ec.message());
+                self->read();
+            });
+        });
+    }
+
+    void read() {
+        parser_.emplace();
+        parser_->body_limit(pool_.config.max_response_bytes);
+        auto self = shared_from_this();
+        with_stream([&](auto& stream) {
+            bhttp::async_read(stream, buffer_, *parser_, [self](beast::error_code ec, std::size_t) {
+                if (ec) return self->finish_error(api::Transport::NoAnswer, "read: " + ec.message());
+                auto res = self->parser_->release();
+                HttpResponse out;
+                out.transport = api::Transport::Answered;
+                out.status = static_cast<int>(res.result_int());
+                out.body = std::move(res.body());
+                out.retry_after = std::string(res[bhttp::field::retry_after]);
+                bool keep = res.keep_alive();
+                if (!keep) self->close();
+                self->finish(std::move(out));
+            });
+        });
+    }
+
+    void finish_error(api::Transport transport, std::string error) {
+        close();
+        HttpResponse out;
+        // A request that failed on a reused connection before any byte was written was
+        // never seen by the server.
+        out.transport = sent_ ? transport : (transport == api::Transport::NoAnswer ? api::Transport::NotSent : transport);
+        out.error = std::move(error);
+        finish(std::move(out));
+    }
+
+    void finish(HttpResponse out) {
+        out.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started_);
+        auto done = std::move(pending_.done);
+        pending_ = {};
+        busy_ = false;
+        --pool_.stats.in_flight;
+        arm_idle();
+        done(std::move(out));
+        pool_.pump();
+    }
+
+    void arm_idle() {
+        if (!open_) return;
+        idle_timer_.expires_after(pool_.config.idle_timeout);
+        idle_timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+            if (ec) return;
+            if (auto self = weak.lock(); self && !self->busy_) self->close();
+        });
+    }
+
+    HttpPool::Impl& pool_;
+    std::optional<beast::tcp_stream> plain_;
+    std::optional<beast::ssl_stream<beast::tcp_stream>> tls_;
+    net::steady_timer idle_timer_;
+    beast::flat_buffer buffer_;
+    bhttp::request<bhttp::string_body> request_;
+    std::optional<bhttp::response_parser<bhttp::string_body>> parser_;
+    Pending pending_;
+    std::chrono::steady_clock::time_point started_;
+    bool busy_ = false, open_ = false, sent_ = false;
+};
+
+void HttpPool::Impl::pump() {
+    while (!queue.empty() && !closed) {
+        std::shared_ptr<Connection> free;
+        for (auto& c : connections)
+            if (!c->busy()) {
+                free = c;
+                break;
+            }
+        if (!free && connections.size() < static_cast<std::size_t>(config.connections)) {
+            free = std::make_shared<Connection>(*this);
+            connections.push_back(free);
+        }
+        if (!free) return;
+        Pending p = std::move(queue.front());
+        queue.pop_front();
+        --stats.queued;
+        ++stats.in_flight;
+        free->run(std::move(p));
+    }
+}
+
+HttpPool::HttpPool(net::io_context& ioc, const config::HttpConfig& config, api::BaseUrl base, std::string user_agent)
+    : impl_(std::make_shared<Impl>(ioc, config, std::move(base), std::move(user_agent))) {
+    if (impl_->base.scheme == "https") {
+        impl_->tls.emplace(ssl::context::tls_client);
+        auto& ctx = *impl_->tls;
+        ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                        ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+        if (config.insecure) {
+            ctx.set_verify_mode(ssl::verify_none);
+        } else {
+            ctx.set_verify_mode(ssl::verify_peer);
+            ctx.set_default_verify_paths();
+            if (!config.ca_file.empty()) {
+                boost::system::error_code ec;
+                ctx.load_verify_file(config.ca_file, ec);
+                if (ec) throw std::runtime_error("http.ca_file " + config.ca_file + ": " + ec.message());
+            }
+        }
+    }
+}
+
+HttpPool::~HttpPool() { shutdown(); }
+
+void HttpPool::send(api::ApiRequest request, std::string authorization, ResponseHandler done) {
+    if (impl_->closed) {
+        HttpResponse out;
+        out.error = "the pool is shut down";
+        done(std::move(out));
+        return;
+    }
+    impl_->queue.push_back({std::move(request), std::move(authorization), std::move(done)});
+    ++impl_->stats.queued;
+    impl_->pump();
+}
+
+PoolStats HttpPool::stats() const { return impl_->stats; }
+
+void HttpPool::shutdown() {
+    if (impl_->closed) return;
+    impl_->closed = true;
+    for (auto& c : impl_->connections) c->close();
+    auto queue = std::move(impl_->queue);
+    impl_->queue.clear();
+    for (auto& p : queue) {
+        HttpResponse out;
+        out.error = "shut down before sending";
+        p.done(std::move(out));
+    }
+}
+
+}  // namespace prefsync::http

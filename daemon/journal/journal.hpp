@@ -1,0 +1,154 @@
+#pragma once
+// The journal: every update prefsync will send, recorded before it is sent and tracked
+// until it is done, failed or verified. SQLite in WAL mode, one file per deployment.
+//
+// Design constraints (what callers may rely on):
+// - Record before send: claim() commits the "inflight" state (with a lease) before it
+//   returns, so no request leaves for an update the journal does not hold.
+// - One pending update per (job, identity): enqueue() supersedes an older queued or retry
+//   update of the same identity (coalescing), so changes to one identity go in order and
+//   never two at once.
+// - A crash leaves "inflight" rows; once their lease has expired claim() hands them out
+//   again (with `resolve` set for creates, whose outcome is then unknown).
+// - Change detection: `synced` keeps, per job and identity, the hash of the last body the
+//   API accepted; enqueue() skips a row whose hash equals it (unless forced: backfill).
+// - Bodies of finished updates are dropped; only hashes stay.
+// - The file is created 0600 (it holds personal data).
+// Errors are exceptions (JournalError): a journal that cannot be written stops the run.
+#include <sqlite3.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace prefsync::journal {
+
+class JournalError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+using Millis = std::int64_t;  // milliseconds since the Unix epoch
+
+struct NewUpdate {
+    std::string identity;  // "CRMID:C1" or "profile:123"
+    std::string alt_type, alt_id;
+    std::optional<std::int64_t> profile_id;
+    std::string origin;
+    std::string body;
+    std::string hash;
+};
+
+enum class EnqueueResult { Queued, Unchanged, AlreadyPending, AlreadyInRun };
+
+struct ClaimedUpdate {
+    std::int64_t id = 0;
+    std::string identity;
+    std::string alt_type, alt_id;
+    std::optional<std::int64_t> profile_id;  // from the row or learned from the API
+    std::string origin;
+    std::string body;
+    std::string hash;
+    int attempts = 0;
+    bool resolve = false;  // a create whose outcome is unknown: look it up before sending
+};
+
+enum class State { Queued, Inflight, Retry, Accepted, Done, Verified, Failed, Superseded };
+std::string_view to_string(State state);
+
+struct Completion {
+    std::int64_t id = 0;
+    State state = State::Done;  // Done, Accepted, Retry, Failed, or Queued (released)
+    int status = 0;             // last HTTP status (0: none)
+    std::string error;          // for Retry / Failed
+    Millis due_at = 0;          // for Retry
+    bool resolve = false;       // for Retry of a create with unknown outcome
+    bool count_attempt = true;  // false when released without having been tried (fatal abort)
+    std::optional<std::int64_t> profile_id;
+};
+
+struct StateCounts {
+    std::int64_t queued = 0, inflight = 0, retry = 0, accepted = 0, done = 0, verified = 0, failed = 0,
+                 superseded = 0;
+    std::int64_t pending() const { return queued + inflight + retry; }
+};
+
+struct Failure {
+    std::int64_t id;
+    std::string identity, origin, error;
+    int status;
+    int attempts;
+};
+
+struct RunRecord {
+    std::int64_t id = 0;
+    std::string job, kind;
+    Millis started_at = 0, ended_at = 0;
+    std::int64_t read = 0, queued = 0, unchanged = 0, rejected = 0, done = 0, accepted = 0, failed = 0,
+                 retries = 0;
+    int exit_code = -1;
+};
+
+class Journal {
+public:
+    // Opens (creating 0600 if needed) and migrates the schema. Throws JournalError.
+    explicit Journal(const std::string& path);
+    ~Journal();
+    Journal(const Journal&) = delete;
+    Journal& operator=(const Journal&) = delete;
+
+    // Groups writes in one transaction (RAII); nested use is flattened.
+    class Transaction {
+    public:
+        explicit Transaction(Journal& j);
+        ~Transaction();  // rolls back unless committed
+        void commit();
+
+    private:
+        Journal& j_;
+        bool done_ = false;
+    };
+
+    // Records `u` for `job`. `force` sends even an unchanged row (backfill); `run_id` ties it
+    // to a backfill so a resumed backfill skips what it already enqueued.
+    EnqueueResult enqueue(const std::string& job, const NewUpdate& u, Millis now, bool force,
+                          std::optional<std::int64_t> run_id = std::nullopt);
+    // Marks up to `limit` due updates of `job` inflight (lease until now + lease) and returns
+    // them, oldest first. Never two of one identity.
+    std::vector<ClaimedUpdate> claim(const std::string& job, int limit, Millis now, Millis lease);
+    // Records outcomes, in one transaction.
+    void complete(const std::string& job, const std::vector<Completion>& completions, Millis now);
+    // When the next retry of `job` is due; nullopt if none waits.
+    std::optional<Millis> next_due(const std::string& job);
+
+    StateCounts counts(const std::string& job);
+    std::vector<std::string> jobs();
+    std::vector<Failure> failures(const std::string& job);
+    // Re-queues failed updates (all, or those with `status`); returns how many.
+    std::int64_t retry_failed(const std::string& job, std::optional<int> status, Millis now);
+    // Accepted updates (202) not yet verified.
+    std::vector<ClaimedUpdate> accepted(const std::string& job, int limit);
+    void mark_verified(const std::vector<std::int64_t>& ids, Millis now);
+
+    std::int64_t begin_run(const std::string& job, const std::string& kind, Millis now);
+    void end_run(const RunRecord& run, Millis now);
+    std::optional<RunRecord> last_run(const std::string& job, const std::string& kind);
+    std::vector<RunRecord> runs(const std::string& job, int limit);
+
+    bool integrity_ok();
+    sqlite3* handle() { return db_; }
+
+    struct Statements;  // prepared statements, cached per SQL text
+
+private:
+    void exec(const char* sql);
+    sqlite3* db_ = nullptr;
+    std::unique_ptr<Statements> statements_;
+    int tx_depth_ = 0;
+};
+
+}  // namespace prefsync::journal

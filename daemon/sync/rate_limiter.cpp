@@ -1,0 +1,62 @@
+#include "daemon/sync/rate_limiter.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace prefsync::sync {
+
+RateLimiter::RateLimiter(double rate, double burst, bool adaptive, ClockFn clock)
+    : configured_(rate), rate_(rate), burst_(std::max(1.0, burst)), adaptive_(adaptive), clock_(std::move(clock)),
+      tokens_(burst_), last_refill_(clock_()) {}
+
+void RateLimiter::refill(SteadyClock::time_point now) {
+    auto elapsed = std::chrono::duration<double>(now - last_refill_).count();
+    if (elapsed > 0) {
+        tokens_ = std::min(burst_, tokens_ + elapsed * rate_);
+        last_refill_ = now;
+    }
+}
+
+std::optional<std::chrono::nanoseconds> RateLimiter::try_acquire() {
+    auto now = clock_();
+    if (now < paused_until_) return paused_until_ - now;
+    refill(now);
+    if (tokens_ >= 1.0) {
+        tokens_ -= 1.0;
+        return std::nullopt;
+    }
+    auto wait = std::chrono::duration<double>((1.0 - tokens_) / rate_);
+    return std::max(std::chrono::nanoseconds(1), std::chrono::duration_cast<std::chrono::nanoseconds>(wait));
+}
+
+void RateLimiter::on_throttle() {
+    if (!adaptive_) return;
+    refill(clock_());
+    rate_ = std::max(configured_ * 0.02, rate_ / 2);
+    // A throttled burst must not be replayed at once.
+    tokens_ = std::min(tokens_, 1.0);
+    last_increase_ = clock_();
+}
+
+void RateLimiter::on_success() {
+    if (!adaptive_ || rate_ >= configured_) return;
+    auto now = clock_();
+    if (now - last_increase_ < std::chrono::seconds(1)) return;
+    refill(now);
+    rate_ = std::min(configured_, rate_ + configured_ * 0.05);
+    last_increase_ = now;
+}
+
+void RateLimiter::pause_until(SteadyClock::time_point until) {
+    paused_until_ = std::max(paused_until_, until);
+    tokens_ = std::min(tokens_, 1.0);
+}
+
+std::chrono::milliseconds Backoff::delay(int attempt) {
+    double cap = std::min(static_cast<double>(max_.count()),
+                          static_cast<double>(base_.count()) * std::pow(2.0, std::min(attempt, 40)));
+    std::uniform_real_distribution<double> pick(0, cap);
+    return std::chrono::milliseconds(static_cast<long long>(pick(rng_)));
+}
+
+}  // namespace prefsync::sync
