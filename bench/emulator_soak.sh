@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Soak (by hand, not CI): the emulator under a mixed load with faults for a while.
 #   bench/emulator_soak.sh [SECONDS]          default 600 (10 minutes)
-# Load: wrk, 32 connections: 60% upserts over 20,000 ids, 25% GETs, 10% email searches,
+# Load: wrk, 32 connections: 60% upserts over 2,000 ids (so every profile soon has its full bounded history and memory must level off), 25% GETs, 10% email searches,
 # 5% deletes; faults: 2% 503, 1% resets, 1% ambiguous writes, 0-5 ms latency jitter.
 # Samples the emulator's RSS and open file descriptors every 30 s (they must stay flat),
 # then checks the final state is consistent (no alternate id on two profiles, counters add up).
@@ -25,7 +25,7 @@ local hdr = {["Authorization"] = "emulator-token", ["Content-Type"] = "applicati
 local base = "/Profiles/v2/12345/Profile"
 request = function()
   n = n + 1
-  local id = (n * 7919) % 20000
+  local id = (n * 7919) % 2000
   local r = n % 20
   if r < 12 then
     local body = '{"CustomerName":{"FirstName":"F' .. id .. '","LastName":"L' .. (id % 500) .. '"},' ..

@@ -22,6 +22,10 @@ std::optional<std::string> check_object(json::object& o, const api::ObjectSchema
         switch (field->type) {
             case api::FieldType::String:
                 if (!v.is_string()) return at + ": expected a string";
+                // The one content rule the emulator enforces, so clients meet a real 400.
+                if (key == "EmailAddress" && !v.as_string().empty() &&
+                    std::string_view(v.as_string()).find('@') == std::string_view::npos)
+                    return at + ": not an email address";
                 break;
             case api::FieldType::Int:
                 if (!v.is_int64() && !v.is_uint64()) return at + ": expected an integer";

@@ -49,18 +49,31 @@ public:
         return line;
     }
     void signal(int sig) { kill(pid_, sig); }
+    // Whether the child is still running (reaps it if it has exited).
+    bool running() {
+        if (waited_) return false;
+        int status = 0;
+        pid_t r = waitpid(pid_, &status, WNOHANG);
+        if (r == 0) return true;
+        waited_ = true;
+        exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        return false;
+    }
     // Waits for the child; its exit code, or 128+signal.
     int wait() {
+        if (waited_) return exit_status_;
         int status = 0;
         waitpid(pid_, &status, 0);
         waited_ = true;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        return exit_status_;
     }
 
 private:
     pid_t pid_ = -1;
     std::FILE* out_ = nullptr;
     bool waited_ = false;
+    int exit_status_ = -1;
 };
 
 }  // namespace prefsync::testing

@@ -1,0 +1,266 @@
+// End to end: the real prefsync binary pushing to an emulator on 127.0.0.1, checked
+// against the emulator's state and counters.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "daemon/emulator/server.hpp"
+#include "daemon/journal/journal.hpp"
+#include "tests/support/http_client.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/run.hpp"
+#include "tests/support/temp_dir.hpp"
+
+namespace prefsync {
+namespace {
+
+using ::testing::HasSubstr;
+namespace json = boost::json;
+using testing::quote;
+
+struct Emulator {
+    emulator::ProfileStore store{[] { return std::chrono::system_clock::now(); }, std::chrono::milliseconds(0)};
+    emulator::EmulatorApi api{store, emulator::ApiOptions{}, [] { return std::chrono::system_clock::now(); }};
+    emulator::FaultInjector faults{emulator::FaultConfig{}};
+    emulator::Server server{api, store, faults, emulator::ServerOptions{}};
+    Emulator() { server.start(); }
+    void set_faults(const std::string& j) {
+        auto problem = faults.configure(json::parse(j).as_object(), std::chrono::steady_clock::now());
+        ASSERT_FALSE(problem) << *problem;
+    }
+    // API requests the emulator has received, from its own counters.
+    std::int64_t requests_counter();
+};
+
+std::string http_get(unsigned short port, const std::string& target);
+
+std::int64_t Emulator::requests_counter() {
+    auto body = http_get(server.port(), "/__admin/stats");
+    return json::parse(body).at("requests").as_int64();
+}
+
+std::string http_get(unsigned short port, const std::string& target) {
+    testing::HttpClient client(port);
+    return client.get(target).body;
+}
+
+struct Workspace {
+    testing::TempDir dir;
+    Emulator emu;
+    std::string config;
+    std::string csv;
+
+    Workspace(int rows, const std::string& mode = "upsert", const std::string& extra_mapping = "") {
+        auto gen = testing::run(quote(PREFSYNC_GEN_PROFILES) + " " + std::to_string(rows));
+        EXPECT_EQ(gen.exit_code, 0);
+        csv = dir.write("profiles.csv", gen.out);
+        write_config(mode, extra_mapping);
+    }
+
+    void write_config(const std::string& mode, const std::string& extra_mapping = "",
+                      const std::string& rate = "requests_per_second: 5000, burst: 500") {
+        config = dir.write("prefsync.yaml",
+            "api:\n  base_url: http://127.0.0.1:" + std::to_string(emu.server.port()) + "/Profiles/v2\n"
+            "  client_id: \"12345\"\n  token_env: PREFSYNC_TOKEN\n"
+            "http: { connections: 8, request_timeout: 10s }\n"
+            "rate_limit: { " + rate + " }\n"
+            "retry: { max_attempts: 30, base_delay: 5ms, max_delay: 200ms }\n"
+            "journal: { path: state/journal.db }\n"
+            "jobs:\n  crm:\n    mode: " + mode + "\n    source: { type: csv, path: profiles.csv }\n"
+            "    identity: { alternate_id_type: CRMID, column: customer_id }\n"
+            "    mapping:\n"
+            "      CustomerName.FirstName: first_name\n"
+            "      CustomerName.LastName: last_name\n"
+            "      Emails:\n        - { EmailAddress: { column: email, normalize: lowercase }, EmailAddressType: { const: Personal } }\n"
+            "      ProfileTags: { column: tags, split: \";\" }\n"
+            "      CustomFields: { LoyaltyTier: loyalty_tier }\n" + extra_mapping);
+    }
+
+    testing::RunResult prefsync(const std::string& args, const std::string& token = "emulator-token") {
+        return testing::run("PREFSYNC_TOKEN=" + token + " " + quote(PREFSYNC_BINARY) + " -c " + quote(config) + " " + args);
+    }
+
+    // identity → profiles holding it, from the emulator's state.
+    std::map<std::string, std::vector<json::object>> profiles_by_alt_id() {
+        std::map<std::string, std::vector<json::object>> out;
+        for (auto& p : emu.store.dump())
+            for (auto& a : p.at("AlternateIds").as_array())
+                out[std::string(a.at("AlternateId").as_string())].push_back(p.as_object());
+        return out;
+    }
+};
+
+// The stored profile without what the server adds.
+json::object client_fields(json::object p) {
+    for (auto key : {"ProfileId", "UpdateStatus", "Edited", "AlternateIds"}) p.erase(key);
+    return p;
+}
+
+TEST(Sync, DeliversExactlyTheMappedBodiesOnceAndThenOnlyWhatChanged) {
+    Workspace w(10000);
+    auto r = w.prefsync("sync crm");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    EXPECT_THAT(r.out, HasSubstr("queued 10000"));
+    EXPECT_EQ(w.emu.store.size(), 10000u);
+
+    // Every stored profile equals the body dry-run shows for its row.
+    auto dry = w.prefsync("dry-run crm");
+    ASSERT_EQ(dry.exit_code, 0);
+    auto stored = w.profiles_by_alt_id();
+    std::istringstream lines(dry.out);
+    int compared = 0;
+    for (std::string line; std::getline(lines, line);) {
+        auto v = json::parse(line).as_object();
+        if (v.contains("summary")) continue;
+        auto id = std::string(v.at("identity").at("alternate_id").as_string());
+        ASSERT_EQ(stored[id].size(), 1u) << id;
+        ASSERT_EQ(client_fields(stored[id][0]), v.at("body").as_object()) << id;
+        ++compared;
+    }
+    EXPECT_EQ(compared, 10000);
+
+    auto before = w.emu.requests_counter();
+    r = w.prefsync("sync crm");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_THAT(r.out, HasSubstr("unchanged 10000"));
+    EXPECT_EQ(w.emu.requests_counter(), before) << "nothing changed, nothing sent";
+
+    // Change 500 rows: exactly those are sent.
+    std::ifstream in(w.csv, std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    in.close();
+    std::string changed;
+    std::istringstream rows(text);
+    int line_no = 0, edits = 0;
+    for (std::string row; std::getline(rows, row); ++line_no) {
+        if (line_no > 0 && line_no % 20 == 0) {
+            auto comma = row.find(',');
+            row.insert(comma + 1, "X");  // first_name gains a prefix
+            ++edits;
+        }
+        changed += row + "\n";
+    }
+    ASSERT_EQ(edits, 500);
+    std::ofstream(w.csv, std::ios::binary) << changed;
+    before = w.emu.requests_counter();
+    r = w.prefsync("sync crm");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_THAT(r.out, HasSubstr("queued 500, unchanged 9500"));
+    EXPECT_EQ(w.emu.requests_counter() - before, 500);
+    EXPECT_EQ(w.emu.store.size(), 10000u);
+
+    auto status = w.prefsync("status crm --json");
+    ASSERT_EQ(status.exit_code, 0);
+    auto s = json::parse(status.out).at("crm");
+    EXPECT_EQ(s.at("accepted").as_int64(), 10500);
+    EXPECT_EQ(s.at("runs").as_array().size(), 3u);
+}
+
+void deliver_under_faults(const std::string& mode) {
+    Workspace w(2000, mode);
+    w.emu.set_faults(R"({"error_503": 0.05, "reset": 0.02, "ambiguous": 0.02, "seed": 11})");
+    auto r = w.prefsync("sync crm");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    auto stored = w.profiles_by_alt_id();
+    EXPECT_EQ(stored.size(), 2000u) << "every row delivered";
+    EXPECT_EQ(w.emu.store.size(), 2000u) << "no duplicate profile";
+    for (auto& [id, profiles] : stored) ASSERT_EQ(profiles.size(), 1u) << id;
+    auto stats = json::parse(http_get(w.emu.server.port(), "/__admin/stats")).at("faults");
+    EXPECT_GT(stats.at("503").as_int64(), 0);
+    EXPECT_GT(stats.at("reset").as_int64(), 0);
+    EXPECT_GT(stats.at("ambiguous").as_int64(), 0);
+    auto status = w.prefsync("status crm --json");
+    auto runs = json::parse(status.out).at("crm").at("runs").as_array();
+    EXPECT_GT(runs[0].at("retries").as_int64(), 0) << "retries are visible in status";
+}
+
+TEST(Sync, UnderFaultsEveryRowIsDeliveredOnceInUpsertMode) { deliver_under_faults("upsert"); }
+TEST(Sync, UnderFaultsEveryRowIsDeliveredOnceInCreateMode) { deliver_under_faults("create"); }
+
+TEST(Sync, RejectedUpdatesEndInFailuresWithTheServerMessageAndRetryResendsThem) {
+    Workspace w(300);
+    // Every 10th row gets an invalid email, which the API answers with 400.
+    std::ifstream in(w.csv, std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(in)), {}), out;
+    in.close();
+    std::istringstream rows(text);
+    int n = 0;
+    for (std::string row; std::getline(rows, row); ++n) {
+        if (n > 0 && n % 10 == 0) {
+            auto at = row.find('@');
+            if (at != std::string::npos) row[at] = '#';
+        }
+        out += row + "\n";
+    }
+    std::ofstream(w.csv, std::ios::binary) << out;
+    auto r = w.prefsync("sync crm");
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    auto f = w.prefsync("failures crm --csv " + quote(w.dir.file("failures.csv")));
+    ASSERT_EQ(f.exit_code, 0) << f.err;
+    auto failures = testing::read_file(w.dir.file("failures.csv"));
+    EXPECT_THAT(failures, HasSubstr("identity,source_row,status,attempts,error"));
+    EXPECT_THAT(failures, HasSubstr("not an email address"));
+    EXPECT_THAT(failures, HasSubstr("profiles.csv:11,400,1,"));
+    auto listed = w.prefsync("failures crm");
+    auto count = std::count(listed.out.begin(), listed.out.end(), '\n');
+    EXPECT_GE(count, 25);
+    EXPECT_LE(count, 30) << "rows without an email have nothing to break";
+
+    auto before = w.emu.requests_counter();
+    r = w.prefsync("retry crm --status 400");
+    EXPECT_EQ(r.exit_code, 2) << "still invalid";
+    EXPECT_THAT(r.err, HasSubstr("re-queued " + std::to_string(count) + " failed update(s)"));
+    EXPECT_EQ(w.emu.requests_counter() - before, count) << "each re-sent once";
+}
+
+TEST(Sync, AWrongTokenAbortsAtOnceAndMarksNothingFailed) {
+    Workspace w(200);
+    auto r = w.prefsync("sync crm", "wrong-token");
+    EXPECT_EQ(r.exit_code, 3) << r.err;
+    EXPECT_THAT(r.err, HasSubstr("401"));
+    EXPECT_LE(w.emu.requests_counter(), 16) << "stops after the requests already in flight";
+    auto s = json::parse(w.prefsync("status crm --json").out).at("crm");
+    EXPECT_EQ(s.at("failed").as_int64(), 0);
+    EXPECT_EQ(s.at("queued").as_int64() + s.at("retry").as_int64(), 200);
+    r = w.prefsync("sync crm");
+    EXPECT_EQ(r.exit_code, 0) << "resumes with the right token";
+    EXPECT_EQ(w.emu.store.size(), 200u);
+}
+
+TEST(Backfill, KilledFiveTimesThenResumedDeliversEveryRowExactlyOnce) {
+    Workspace w(3000, "create");
+    w.write_config("create", "", "requests_per_second: 3000, burst: 100");
+    w.emu.set_faults(R"({"latency_ms": 1})");
+    for (int kill = 1; kill <= 5; ++kill) {
+        auto before = w.emu.requests_counter();
+        testing::ChildProcess p({"/usr/bin/env", "PREFSYNC_TOKEN=emulator-token", PREFSYNC_BINARY, "-c", w.config,
+                                 "backfill", "crm", "--resume"});
+        // Kill -9 once this run has sent some hundreds of requests (the emulator counts them),
+        // at a different point each time.
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+        while (p.running() && w.emu.requests_counter() < before + 100 + 80 * kill &&
+               std::chrono::steady_clock::now() < deadline)
+            std::this_thread::yield();
+        ASSERT_TRUE(p.running()) << "the backfill finished before kill " << kill;
+        p.signal(SIGKILL);
+        EXPECT_EQ(p.wait(), 128 + SIGKILL);
+    }
+    auto r = w.prefsync("backfill crm --resume");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    auto stored = w.profiles_by_alt_id();
+    EXPECT_EQ(stored.size(), 3000u);
+    EXPECT_EQ(w.emu.store.size(), 3000u) << "no profile created twice";
+    for (auto& [id, profiles] : stored) ASSERT_EQ(profiles.size(), 1u) << id;
+    journal::Journal j(w.dir.file("state/journal.db"));
+    EXPECT_TRUE(j.integrity_ok());
+    EXPECT_EQ(j.counts("crm").pending(), 0);
+}
+
+}  // namespace
+}  // namespace prefsync

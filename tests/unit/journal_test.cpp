@@ -1,0 +1,130 @@
+#include "daemon/journal/journal.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include "tests/support/temp_dir.hpp"
+
+namespace prefsync::journal {
+namespace {
+
+NewUpdate update(const std::string& id, const std::string& hash, const std::string& body = "{}") {
+    NewUpdate u;
+    u.identity = "CRMID:" + id;
+    u.alt_type = "CRMID";
+    u.alt_id = id;
+    u.origin = "in.csv:" + id;
+    u.body = body;
+    u.hash = hash;
+    return u;
+}
+
+struct JournalTest : ::testing::Test {
+    testing::TempDir dir;
+    Journal j{dir.file("state/journal.db")};
+};
+
+TEST_F(JournalTest, FileIsPrivateAndIntact) {
+    struct stat st{};
+    ASSERT_EQ(stat(dir.file("state/journal.db").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600);
+    EXPECT_TRUE(j.integrity_ok());
+}
+
+TEST_F(JournalTest, ClaimLeasesCompleteRecordsAndChangeDetectionSkipsUnchanged) {
+    EXPECT_EQ(j.enqueue("crm", update("1", "h1"), 1000, false), EnqueueResult::Queued);
+    EXPECT_EQ(j.enqueue("crm", update("2", "h2"), 1000, false), EnqueueResult::Queued);
+    EXPECT_EQ(j.enqueue("crm", update("1", "h1"), 1000, false), EnqueueResult::AlreadyPending);
+    auto claimed = j.claim("crm", 10, 2000, 60000);
+    ASSERT_EQ(claimed.size(), 2u);
+    EXPECT_EQ(claimed[0].identity, "CRMID:1");
+    EXPECT_EQ(claimed[0].body, "{}");
+    EXPECT_TRUE(j.claim("crm", 10, 3000, 60000).empty()) << "leased";
+    EXPECT_EQ(j.counts("crm").inflight, 2);
+
+    j.complete("crm", {{claimed[0].id, State::Done, 200, "", 0, false, true, 77},
+                       {claimed[1].id, State::Accepted, 202, "", 0, false, true, 78}}, 4000);
+    auto c = j.counts("crm");
+    EXPECT_EQ(c.done, 1);
+    EXPECT_EQ(c.accepted, 1);
+    EXPECT_EQ(j.enqueue("crm", update("1", "h1"), 5000, false), EnqueueResult::Unchanged);
+    EXPECT_EQ(j.enqueue("crm", update("1", "h1"), 5000, true), EnqueueResult::Queued) << "forced (backfill)";
+    EXPECT_EQ(j.enqueue("crm", update("2", "h2b"), 5000, false), EnqueueResult::Queued) << "changed";
+    auto again = j.claim("crm", 10, 6000, 60000);
+    ASSERT_EQ(again.size(), 2u);
+    EXPECT_EQ(again[1].profile_id, 78) << "the profile id learned from the API is kept";
+    EXPECT_EQ(j.enqueue("other", update("1", "h1"), 5000, false), EnqueueResult::Queued) << "per job";
+}
+
+TEST_F(JournalTest, NewerChangeSupersedesAQueuedOne) {
+    j.enqueue("crm", update("1", "old", R"({"v":1})"), 1000, false);
+    EXPECT_EQ(j.enqueue("crm", update("1", "new", R"({"v":2})"), 1001, false), EnqueueResult::Queued);
+    auto c = j.counts("crm");
+    EXPECT_EQ(c.queued, 1);
+    EXPECT_EQ(c.superseded, 1);
+    auto claimed = j.claim("crm", 10, 2000, 60000);
+    ASSERT_EQ(claimed.size(), 1u);
+    EXPECT_EQ(claimed[0].body, R"({"v":2})");
+}
+
+TEST_F(JournalTest, RetryWaitsUntilDueAndExpiredLeasesComeBackToBeResolved) {
+    j.enqueue("crm", update("1", "h"), 1000, false);
+    auto claimed = j.claim("crm", 10, 1000, 500);
+    Completion retry{claimed[0].id, State::Retry, 503, "503 service unavailable", 5000, false, true, {}};
+    j.complete("crm", {retry}, 1100);
+    EXPECT_TRUE(j.claim("crm", 10, 4999, 500).empty());
+    EXPECT_EQ(j.next_due("crm"), 5000);
+    auto due = j.claim("crm", 10, 5000, 500);
+    ASSERT_EQ(due.size(), 1u);
+    EXPECT_EQ(due[0].attempts, 1);
+    EXPECT_FALSE(due[0].resolve);
+    // The process dies with it inflight: after the lease it is claimable again, to resolve.
+    auto after_crash = j.claim("crm", 10, 5501, 500);
+    ASSERT_EQ(after_crash.size(), 1u);
+    EXPECT_TRUE(after_crash[0].resolve);
+}
+
+TEST_F(JournalTest, FailuresAndRetry) {
+    j.enqueue("crm", update("1", "a"), 1000, false);
+    j.enqueue("crm", update("2", "b"), 1000, false);
+    auto claimed = j.claim("crm", 10, 1000, 500);
+    j.complete("crm", {{claimed[0].id, State::Failed, 400, "400 bad request: Emails[0]", 0, false, true, {}},
+                       {claimed[1].id, State::Failed, 404, "404 not found", 0, false, true, {}}}, 1100);
+    auto f = j.failures("crm");
+    ASSERT_EQ(f.size(), 2u);
+    EXPECT_EQ(f[0].identity, "CRMID:1");
+    EXPECT_EQ(f[0].origin, "in.csv:1");
+    EXPECT_EQ(f[0].status, 400);
+    EXPECT_EQ(f[0].attempts, 1);
+    EXPECT_EQ(f[0].error, "400 bad request: Emails[0]");
+    EXPECT_EQ(j.retry_failed("crm", 400, 2000), 1);
+    EXPECT_EQ(j.counts("crm").failed, 1);
+    auto again = j.claim("crm", 10, 2000, 500);
+    ASSERT_EQ(again.size(), 1u);
+    EXPECT_EQ(again[0].attempts, 0) << "a fresh set of attempts";
+    EXPECT_EQ(again[0].body, "{}") << "failed updates keep their body";
+    EXPECT_EQ(j.retry_failed("crm", std::nullopt, 2000), 1);
+}
+
+TEST_F(JournalTest, BackfillRunsSkipWhatTheyAlreadyEnqueued) {
+    auto run = j.begin_run("crm", "backfill", 1000);
+    EXPECT_EQ(j.enqueue("crm", update("1", "h"), 1000, true, run), EnqueueResult::Queued);
+    EXPECT_EQ(j.enqueue("crm", update("1", "h"), 1000, true, run), EnqueueResult::AlreadyInRun);
+    RunRecord r;
+    r.id = run;
+    r.exit_code = 4;
+    j.end_run(r, 2000);
+    auto last = j.last_run("crm", "backfill");
+    ASSERT_TRUE(last);
+    EXPECT_EQ(last->exit_code, 4);
+}
+
+TEST_F(JournalTest, SurvivesReopening) {
+    j.enqueue("crm", update("1", "h"), 1000, false);
+    Journal again(dir.file("state/journal.db"));
+    EXPECT_EQ(again.counts("crm").queued, 1);
+}
+
+}  // namespace
+}  // namespace prefsync::journal
