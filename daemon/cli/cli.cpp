@@ -52,6 +52,12 @@ int run(int argc, char** argv) {
     failures->add_option("JOB", failures_cmd.job, "job name")->required();
     failures->add_option("--csv", failures_cmd.csv, "write them to a CSV file");
 
+    VerifyCommand verify_cmd;
+    auto* verify = app.add_subcommand("verify", "check that 202-accepted updates reached UpdateStatus \"Complete\"");
+    verify->add_option("JOB", verify_cmd.job, "job name")->required();
+    verify->add_option("--wait", verify_cmd.wait, "keep checking still-pending profiles this long (e.g. 2m)")
+        ->capture_default_str();
+
     EmulatorOptions emu;
     auto* emulator = app.add_subcommand("emulator", "serve a local MyPreferences emulator (prints HOST:PORT first)");
     emulator->add_option("--listen", emu.listen, "127.x.x.x:PORT (port 0: any free port)")->capture_default_str();
@@ -94,6 +100,10 @@ int run(int argc, char** argv) {
     if (status->parsed()) {
         status_cmd.config_path = config_path;
         return cmd_status(status_cmd);
+    }
+    if (verify->parsed()) {
+        verify_cmd.config_path = config_path;
+        return cmd_verify(verify_cmd);
     }
     if (failures->parsed()) {
         failures_cmd.config_path = config_path;

@@ -47,6 +47,10 @@ struct StatusCommand {
     std::string config_path, job;
     bool json = false;
 };
+struct VerifyCommand {
+    std::string config_path, job;
+    std::string wait = "0s";  // keep polling still-pending profiles this long
+};
 struct FailuresCommand {
     std::string config_path, job, csv;
 };
@@ -55,6 +59,7 @@ int cmd_check_config(const std::string& config_path);
 int cmd_push(const PushCommand& command);
 int cmd_status(const StatusCommand& command);
 int cmd_failures(const FailuresCommand& command);
+int cmd_verify(const VerifyCommand& command);
 int cmd_emulator(const EmulatorOptions& options);
 int cmd_dry_run(const DryRunOptions& options);
 

@@ -11,6 +11,7 @@
 #include "daemon/cli/cli.hpp"
 #include "daemon/cli/common.hpp"
 #include "daemon/sync/push_run.hpp"
+#include "daemon/sync/verify_run.hpp"
 
 namespace prefsync::cli {
 
@@ -97,6 +98,35 @@ int cmd_push(const PushCommand& cmd) {
     } catch (const journal::JournalError& e) {
         std::fprintf(stderr, "error: %s\n", e.what());
         return kFatal;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return kFatal;
+    }
+}
+
+int cmd_verify(const VerifyCommand& cmd) {
+    auto loaded = load_for_job(cmd.config_path, cmd.job);
+    if (!loaded.ok()) return loaded.exit_code;
+    auto wait = config::parse_duration(cmd.wait);
+    if (!wait) {
+        std::fprintf(stderr, "error: --wait %s: expected a duration such as 30s or 5m\n", cmd.wait.c_str());
+        return kUsage;
+    }
+    try {
+        auto token = config::resolve_token(*loaded.config);
+        journal::Journal journal(loaded.config->journal.path);
+        auto r = sync::run_verify(*loaded.config, *loaded.job, journal, token, *wait,
+                                  std::string("prefsync/") + PREFSYNC_VERSION);
+        std::printf("verify %s: checked %lld, complete %lld, still pending %lld, missing %lld\n", cmd.job.c_str(),
+                    (long long)r.checked, (long long)r.verified, (long long)r.pending, (long long)r.missing);
+        if (!r.fatal.empty()) {
+            std::fprintf(stderr, "aborted: %s\n", r.fatal.c_str());
+            return kFatal;
+        }
+        return r.pending > 0 || r.missing > 0 ? kPartial : kOk;
+    } catch (const config::ConfigError& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return kUsage;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "error: %s\n", e.what());
         return kFatal;

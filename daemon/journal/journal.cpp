@@ -1,6 +1,7 @@
 #include "daemon/journal/journal.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -27,6 +28,7 @@ CREATE TABLE IF NOT EXISTS updates(
   due_at INTEGER NOT NULL DEFAULT 0,
   lease_until INTEGER NOT NULL DEFAULT 0,
   resolve INTEGER NOT NULL DEFAULT 0,
+  claimed_by INTEGER,
   last_status INTEGER, last_error TEXT,
   run_id INTEGER,
   created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
@@ -256,13 +258,14 @@ std::vector<ClaimedUpdate> Journal::claim(const std::string& job, int limit, Mil
         // rows share an identity.
         // A row still inflight here was claimed by a process that died: its request may have
         // landed, so a create is looked up before it is sent again (resolve).
-        auto s = STMT("UPDATE updates SET state = 'inflight', lease_until = ?3, updated_at = ?2, "
+        auto s = STMT("UPDATE updates SET state = 'inflight', lease_until = ?3, updated_at = ?2, claimed_by = ?5, "
                       "resolve = CASE WHEN state = 'inflight' THEN 1 ELSE resolve END "
                       "WHERE id IN (SELECT id FROM updates WHERE job = ?1 AND "
                       "((state IN ('queued', 'retry') AND due_at <= ?2) OR (state = 'inflight' AND lease_until < ?2)) "
                       "ORDER BY id LIMIT ?4) "
                       "RETURNING id, identity, alt_type, alt_id, profile_id, origin, body, hash, attempts, resolve");
         s.bind(1, job).bind(2, now).bind(3, now + lease).bind(4, static_cast<std::int64_t>(limit));
+        s.bind(5, static_cast<std::int64_t>(getpid()));
         while (s.step()) {
             ClaimedUpdate c;
             c.id = s.i64(0);
@@ -333,6 +336,26 @@ void Journal::complete(const std::string& job, const std::vector<Completion>& co
         }
     }
     tx.commit();
+}
+
+std::int64_t Journal::release_dead_claims(const std::string& job) {
+    std::vector<std::int64_t> owners;
+    {
+        auto s = STMT("SELECT DISTINCT claimed_by FROM updates WHERE job = ?1 AND state = 'inflight' AND claimed_by IS NOT NULL");
+        s.bind(1, job);
+        while (s.step()) owners.push_back(s.i64(0));
+    }
+    std::int64_t released = 0;
+    Transaction tx(*this);
+    for (auto pid : owners) {
+        if (pid == getpid()) continue;
+        if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // alive (or not ours to know)
+        auto s = STMT("UPDATE updates SET lease_until = 0 WHERE job = ?1 AND state = 'inflight' AND claimed_by = ?2");
+        s.bind(1, job).bind(2, pid).run();
+        released += sqlite3_changes64(db_);
+    }
+    tx.commit();
+    return released;
 }
 
 std::optional<Millis> Journal::next_due(const std::string& job) {

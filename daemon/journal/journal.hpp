@@ -9,7 +9,8 @@
 //   update of the same identity (coalescing), so changes to one identity go in order and
 //   never two at once.
 // - A crash leaves "inflight" rows; once their lease has expired claim() hands them out
-//   again (with `resolve` set for creates, whose outcome is then unknown).
+//   again (with `resolve` set, since their outcome is unknown). Rows record the claiming
+//   process, so a restart on the same host reclaims a dead process's rows at once.
 // - Change detection: `synced` keeps, per job and identity, the hash of the last body the
 //   API accepted; enqueue() skips a row whose hash equals it (unless forced: backfill).
 // - Bodies of finished updates are dropped; only hashes stay.
@@ -122,6 +123,9 @@ public:
     std::vector<ClaimedUpdate> claim(const std::string& job, int limit, Millis now, Millis lease);
     // Records outcomes, in one transaction.
     void complete(const std::string& job, const std::vector<Completion>& completions, Millis now);
+    // Ends the lease of rows claimed by processes of this host that no longer exist (a
+    // kill -9), so a restart need not wait for the lease; returns how many.
+    std::int64_t release_dead_claims(const std::string& job);
     // When the next retry of `job` is due; nullopt if none waits.
     std::optional<Millis> next_due(const std::string& job);
 

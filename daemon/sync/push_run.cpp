@@ -290,8 +290,11 @@ private:
                                                                       std::to_string(u.attempts + 1) + " attempts: " + reason);
         auto delay = backoff_.delay(u.attempts);
         if (r.status == 429 || r.status == 503) {
-            limiter_.on_throttle();
-            if (auto ra = api::parse_retry_after(r.retry_after, std::chrono::system_clock::now())) {
+            auto ra = api::parse_retry_after(r.retry_after, std::chrono::system_clock::now());
+            // 429, or 503 with Retry-After, says "slow down"; a bare 503 is a transient error
+            // that backoff handles: treating random 503s as congestion pins the rate at its floor.
+            if (r.status == 429 || ra) limiter_.on_throttle();
+            if (ra) {
                 // Retry-After slows everything, not just this request.
                 limiter_.pause_until(SteadyClock::now() + *ra);
                 delay = std::max(delay, std::chrono::duration_cast<std::chrono::milliseconds>(*ra));
@@ -399,6 +402,9 @@ PushReport run_push(const config::Config& config, const config::JobConfig& job, 
 
     if (options.read_source)
         enqueue_all(job, journal, options.backfill, options.backfill ? backfill_run : std::nullopt, report);
+    if (auto n = journal.release_dead_claims(job.name); n > 0)
+        std::fprintf(stderr, "resuming %lld update(s) left in flight by a stopped process (each is checked before it is re-sent)\n",
+                     static_cast<long long>(n));
     if (!(options.stop && options.stop->load())) {
         Dispatcher dispatcher(config, job, journal, token, options, report);
         dispatcher.run();

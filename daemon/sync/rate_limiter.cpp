@@ -31,11 +31,16 @@ std::optional<std::chrono::nanoseconds> RateLimiter::try_acquire() {
 
 void RateLimiter::on_throttle() {
     if (!adaptive_) return;
-    refill(clock_());
+    auto now = clock_();
+    // One decrease per second at most: the many requests in flight when the server pushes
+    // back are one congestion event, not one each.
+    if (last_decrease_ != SteadyClock::time_point{} && now - last_decrease_ < std::chrono::seconds(1)) return;
+    last_decrease_ = now;
+    refill(now);
     rate_ = std::max(configured_ * 0.02, rate_ / 2);
     // A throttled burst must not be replayed at once.
     tokens_ = std::min(tokens_, 1.0);
-    last_increase_ = clock_();
+    last_increase_ = now;
 }
 
 void RateLimiter::on_success() {

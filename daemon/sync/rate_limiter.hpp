@@ -18,7 +18,8 @@ public:
 
     // Takes a token; if none is available, how long until one is (nothing taken).
     std::optional<std::chrono::nanoseconds> try_acquire();
-    // The server throttled (429/503): halve the rate (not below 2% of the configured one).
+    // The server throttled (429/503): halve the rate (not below 2% of the configured one),
+    // at most once per second.
     void on_throttle();
     // A request succeeded: recover 5% of the configured rate per second of success.
     void on_success();
@@ -35,7 +36,7 @@ private:
     bool adaptive_;
     ClockFn clock_;
     double tokens_;
-    SteadyClock::time_point last_refill_, paused_until_{}, last_increase_{};
+    SteadyClock::time_point last_refill_, paused_until_{}, last_increase_{}, last_decrease_{};
 };
 
 // Exponential backoff with full jitter: uniform in [0, min(max, base * 2^attempt)].

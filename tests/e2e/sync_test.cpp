@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <atomic>
 #include <fstream>
 #include <map>
 #include <set>
@@ -25,8 +26,11 @@ namespace json = boost::json;
 using testing::quote;
 
 struct Emulator {
-    emulator::ProfileStore store{[] { return std::chrono::system_clock::now(); }, std::chrono::milliseconds(0)};
-    emulator::EmulatorApi api{store, emulator::ApiOptions{}, [] { return std::chrono::system_clock::now(); }};
+    // The emulator's clock runs `offset` ahead of real time, so a test can let "processing" finish.
+    std::atomic<long long> offset_ms{0};
+    emulator::Clock clock = [this] { return std::chrono::system_clock::now() + std::chrono::milliseconds(offset_ms.load()); };
+    emulator::ProfileStore store{clock, std::chrono::milliseconds(0)};
+    emulator::EmulatorApi api{store, emulator::ApiOptions{}, clock};
     emulator::FaultInjector faults{emulator::FaultConfig{}};
     emulator::Server server{api, store, faults, emulator::ServerOptions{}};
     Emulator() { server.start(); }
@@ -231,6 +235,24 @@ TEST(Sync, AWrongTokenAbortsAtOnceAndMarksNothingFailed) {
     r = w.prefsync("sync crm");
     EXPECT_EQ(r.exit_code, 0) << "resumes with the right token";
     EXPECT_EQ(w.emu.store.size(), 200u);
+}
+
+TEST(Verify, AcceptedUpdatesAreVerifiedOnceCompleteAndReportedWhileStillPending) {
+    Workspace w(100);
+    w.emu.store.set_processing_delay(std::chrono::hours(1));
+    ASSERT_EQ(w.prefsync("sync crm").exit_code, 0);
+    auto r = w.prefsync("verify crm");
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_THAT(r.out, HasSubstr("checked 100, complete 0, still pending 100"));
+    EXPECT_THAT(r.err, HasSubstr("still pending: CRMID:C00000001"));
+    // Two hours later processing is done: verify records every update as verified.
+    w.emu.offset_ms += 2 * 3600 * 1000;
+    r = w.prefsync("verify crm");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_THAT(r.out, HasSubstr("checked 100, complete 100, still pending 0"));
+    auto s = json::parse(w.prefsync("status crm --json").out).at("crm");
+    EXPECT_EQ(s.at("verified").as_int64(), 100);
+    EXPECT_EQ(s.at("accepted").as_int64(), 0);
 }
 
 TEST(Backfill, KilledFiveTimesThenResumedDeliversEveryRowExactlyOnce) {

@@ -50,8 +50,14 @@ TEST(RateLimiter, ThrottleHalvesAndSuccessRecoversAdditively) {
     r.on_throttle();
     EXPECT_DOUBLE_EQ(r.rate(), 50);
     r.on_throttle();
+    EXPECT_DOUBLE_EQ(r.rate(), 50) << "one congestion event per second";
+    t.now += 1s;
+    r.on_throttle();
     EXPECT_DOUBLE_EQ(r.rate(), 25);
-    for (int i = 0; i < 20; ++i) r.on_throttle();
+    for (int i = 0; i < 20; ++i) {
+        t.now += 1s;
+        r.on_throttle();
+    }
     EXPECT_DOUBLE_EQ(r.rate(), 2) << "not below 2% of the configured rate";
     r.on_success();
     EXPECT_DOUBLE_EQ(r.rate(), 2) << "at most one step per second";
