@@ -9,7 +9,8 @@ json::object FaultConfig::to_json() const {
             {"rate_limit", rate_limit},       {"retry_after", retry_after_seconds},
             {"error_503", error_503},         {"reset", reset},
             {"ambiguous", ambiguous},         {"slow_ms", slow.count()},
-            {"outage_ms", outage.count()},    {"seed", seed}};
+            {"outage_ms", outage.count()},    {"close", close},
+            {"seed", seed}};
 }
 
 std::optional<std::string> FaultConfig::update(const json::object& j) {
@@ -37,6 +38,7 @@ std::optional<std::string> FaultConfig::update(const json::object& j) {
         else if (kv.key() == "reset") problem = probability(next.reset);
         else if (kv.key() == "ambiguous") problem = probability(next.ambiguous);
         else if (kv.key() == "slow_ms") next.slow = ms;
+        else if (kv.key() == "close") problem = probability(next.close);
         else if (kv.key() == "outage_ms") next.outage = ms;
         else if (kv.key() == "seed") next.seed = static_cast<std::uint64_t>(number);
         else return "unknown fault \"" + std::string(kv.key()) + "\"";
@@ -79,6 +81,11 @@ std::chrono::milliseconds FaultInjector::latency() {
                      ? std::uniform_int_distribution<long long>(0, config_.latency_jitter.count())(rng_)
                      : 0;
     return config_.latency + std::chrono::milliseconds(extra);
+}
+
+bool FaultInjector::close_after() {
+    std::lock_guard lock(mutex_);
+    return chance(config_.close);
 }
 
 std::chrono::milliseconds FaultInjector::slow() const {

@@ -21,12 +21,13 @@ struct FaultConfig {
     double reset = 0;                             // probability of a connection reset before handling
     double ambiguous = 0;                         // probability a write is applied, then the connection closed unanswered
     std::chrono::milliseconds slow{0};            // delay between handling and answering
+    double close = 0;                             // probability of "Connection: close" after answering
     std::chrono::milliseconds outage{0};          // from when it is set: refuse all API requests this long
     std::uint64_t seed = 1;
 
     boost::json::object to_json() const;
     // Applies the keys present in `j` (latency_ms, jitter_ms, rate_limit, retry_after,
-    // error_503, reset, ambiguous, slow_ms, outage_ms, seed); error message on bad input.
+    // error_503, reset, ambiguous, slow_ms, outage_ms, close, seed); error message on bad input.
     std::optional<std::string> update(const boost::json::object& j);
 };
 
@@ -43,6 +44,7 @@ public:
     bool ambiguous();
     std::chrono::milliseconds latency();
     std::chrono::milliseconds slow() const;
+    bool close_after();
     int retry_after_seconds() const;
 
     FaultConfig config() const;

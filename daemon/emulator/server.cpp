@@ -237,6 +237,10 @@ private:
         if (!body.empty()) response_.set(http::field::content_type, "application/json; charset=utf-8");
         if (status == 429) response_.set(http::field::retry_after, std::to_string(retry_after_));
         response_.body() = body;
+        if (keep_alive && endpoint != "admin" && server_.faults.close_after()) {
+            server_.count_fault("close");
+            keep_alive = false;
+        }
         response_.keep_alive(keep_alive);
         response_.prepare_payload();
         stream_.expires_after(server_.options.idle_timeout);

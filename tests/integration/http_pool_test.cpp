@@ -1,0 +1,151 @@
+// The HTTP pool against the emulator on 127.0.0.1: keep-alive proven by counting the
+// server's connections, reconnection when the server closes, and every transport outcome.
+#include "daemon/http/http_pool.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio.hpp>
+
+#include "daemon/emulator/server.hpp"
+#include "tests/support/http_client.hpp"
+
+namespace prefsync::http {
+namespace {
+
+namespace json = boost::json;
+
+struct Fixture {
+    emulator::ProfileStore store{[] { return std::chrono::system_clock::now(); }, std::chrono::milliseconds(0)};
+    emulator::EmulatorApi api{store, emulator::ApiOptions{}, [] { return std::chrono::system_clock::now(); }};
+    emulator::FaultInjector faults{emulator::FaultConfig{}};
+    emulator::Server server{api, store, faults, emulator::ServerOptions{}};
+    Fixture() { server.start(); }
+
+    api::RequestBuilder builder() const {
+        return api::RequestBuilder(api::parse_base_url("http://127.0.0.1:" + std::to_string(server.port()) + "/Profiles/v2"),
+                                   "12345");
+    }
+    json::object stats() {
+        testing::HttpClient c(server.port());
+        return c.get("/__admin/stats").json().as_object();
+    }
+};
+
+// Sends `n` requests through a pool of `connections` and returns the responses.
+std::vector<HttpResponse> send_many(Fixture& f, int n, int connections, const std::string& token = "emulator-token") {
+    boost::asio::io_context ioc;
+    config::HttpConfig cfg;
+    cfg.connections = connections;
+    auto b = f.builder();
+    HttpPool pool(ioc, cfg, b.base(), "prefsync-test");
+    std::vector<HttpResponse> out;
+    for (int i = 0; i < n; ++i)
+        pool.send(b.upsert("CRMID", "C" + std::to_string(i % 50), R"({"CustomerType":"Retail"})"), token,
+                  [&](HttpResponse r) {
+                      out.push_back(std::move(r));
+                      if (static_cast<int>(out.size()) == n) pool.shutdown();
+                  });
+    ioc.run();
+    return out;
+}
+
+TEST(HttpPool, AThousandRequestsOverFourConnectionsOpenExactlyFour) {
+    Fixture f;
+    auto responses = send_many(f, 1000, 4);
+    ASSERT_EQ(responses.size(), 1000u);
+    for (auto& r : responses) {
+        ASSERT_EQ(r.transport, api::Transport::Answered) << r.error;
+        ASSERT_EQ(r.status, 202);
+    }
+    auto s = f.stats();
+    EXPECT_EQ(s.at("connections_total").as_int64(), 4 + 1) << "four for the pool, one for this stats call";
+    EXPECT_EQ(s.at("peak_connections").as_int64(), 4 + 0) << "never more than four at once";
+    EXPECT_EQ(s.at("by_endpoint").at("W4 upsert").at("202").as_int64(), 1000);
+}
+
+TEST(HttpPool, AServerThatClosesAfterEveryResponseStillWorks) {
+    Fixture f;
+    f.faults.configure(json::object{{"close", 1}}, std::chrono::steady_clock::now());
+    auto responses = send_many(f, 200, 4);
+    ASSERT_EQ(responses.size(), 200u);
+    for (auto& r : responses) ASSERT_EQ(r.status, 202) << r.error;
+    EXPECT_EQ(f.stats().at("connections_total").as_int64(), 200 + 1) << "one connection per request";
+}
+
+TEST(HttpPool, TransportOutcomesTellNotSentFromNoAnswer) {
+    Fixture f;
+    // Reset before the request is handled: sent, no answer.
+    f.faults.configure(json::object{{"reset", 1}}, std::chrono::steady_clock::now());
+    auto reset = send_many(f, 3, 1);
+    for (auto& r : reset) EXPECT_EQ(r.transport, api::Transport::NoAnswer) << r.error;
+
+    // Nobody listening: never sent.
+    boost::asio::io_context ioc;
+    config::HttpConfig cfg;
+    HttpPool pool(ioc, cfg, api::parse_base_url("http://127.0.0.1:1/Profiles/v2"), "prefsync-test");
+    HttpResponse got;
+    pool.send(api::ApiRequest{"GET", "/Profiles/v2/1/Profile/1", "", api::Operation::Read}, "t",
+              [&](HttpResponse r) { got = std::move(r); });
+    ioc.run();
+    EXPECT_EQ(got.transport, api::Transport::NotSent);
+    EXPECT_NE(got.error.find("connect"), std::string::npos) << got.error;
+}
+
+TEST(HttpPool, TimeoutsEndRequestsThatTakeTooLong) {
+    Fixture f;
+    f.faults.configure(json::object{{"slow_ms", 2000}}, std::chrono::steady_clock::now());
+    boost::asio::io_context ioc;
+    config::HttpConfig cfg;
+    cfg.request_timeout = std::chrono::milliseconds(200);
+    auto b = f.builder();
+    HttpPool pool(ioc, cfg, b.base(), "prefsync-test");
+    HttpResponse got;
+    pool.send(b.get("CRMID", "x"), "emulator-token", [&](HttpResponse r) {
+        got = std::move(r);
+        pool.shutdown();
+    });
+    ioc.run();
+    EXPECT_EQ(got.transport, api::Transport::NoAnswer);
+    EXPECT_LT(got.elapsed, std::chrono::milliseconds(1500));
+}
+
+TEST(HttpPool, OversizedResponsesAreRefused) {
+    Fixture f;
+    send_many(f, 1, 1);  // one profile to read back
+    boost::asio::io_context ioc;
+    config::HttpConfig cfg;
+    cfg.max_response_bytes = 10;
+    auto b = f.builder();
+    HttpPool pool(ioc, cfg, b.base(), "prefsync-test");
+    HttpResponse got;
+    pool.send(b.get("CRMID", "C0"), "emulator-token", [&](HttpResponse r) {
+        got = std::move(r);
+        pool.shutdown();
+    });
+    ioc.run();
+    EXPECT_NE(got.transport, api::Transport::Answered);
+    EXPECT_NE(got.error.find("read"), std::string::npos) << got.error;
+}
+
+TEST(HttpPool, AFailedTlsHandshakeIsReportedAsNotSent) {
+    // TLS spoken to a plain-HTTP server: the handshake fails, clearly, and the request is
+    // known not to have been sent (safe to retry, even a create).
+    Fixture f;
+    boost::asio::io_context ioc;
+    config::HttpConfig cfg;
+    cfg.connect_timeout = std::chrono::seconds(2);
+    HttpPool pool(ioc, cfg, api::parse_base_url("https://127.0.0.1:" + std::to_string(f.server.port()) + "/Profiles/v2"),
+                  "prefsync-test");
+    HttpResponse got;
+    pool.send(api::ApiRequest{"GET", "/Profiles/v2/12345/Profile/1", "", api::Operation::Read}, "emulator-token",
+              [&](HttpResponse r) {
+                  got = std::move(r);
+                  pool.shutdown();
+              });
+    ioc.run();
+    EXPECT_EQ(got.transport, api::Transport::NotSent);
+    EXPECT_NE(got.error.find("TLS handshake"), std::string::npos) << got.error;
+}
+
+}  // namespace
+}  // namespace prefsync::http
