@@ -112,8 +112,9 @@ private:
         }
         while (in_flight_ < max_in_flight()) {
             if (local_.empty()) {
-                flush();  // completed rows must be visible before claiming again
-                auto claimed = journal_.claim(job_.name, max_in_flight() * 2, now_ms(), lease_ms());
+                // Completions still buffered are of rows leased to this run, so claiming
+                // before flushing them cannot hand one out twice.
+                auto claimed = journal_.claim(job_.name, std::max(256, max_in_flight() * 4), now_ms(), lease_ms());
                 for (auto& c : claimed) local_.push_back({std::move(c), false});
                 if (local_.empty()) break;
             }
