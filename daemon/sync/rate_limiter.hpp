@@ -18,10 +18,10 @@ public:
 
     // Takes a token; if none is available, how long until one is (nothing taken).
     std::optional<std::chrono::nanoseconds> try_acquire();
-    // The server throttled (429/503): halve the rate (not below 2% of the configured one),
-    // at most once per second.
+    // The server throttled (429, or 503 with Retry-After): cut the rate by a quarter (not
+    // below 2% of the configured one), at most once per second.
     void on_throttle();
-    // A request succeeded: recover 5% of the configured rate per second of success.
+    // A request succeeded: recover 10% of the configured rate per second of success.
     void on_success();
     // Retry-After: no token before `until`.
     void pause_until(SteadyClock::time_point until);

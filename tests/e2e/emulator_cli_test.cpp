@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 #include "tests/support/http_client.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/run.hpp"
@@ -43,6 +45,25 @@ TEST(EmulatorCli, PrintsItsAddressServesAndKeepsStateAcrossRestarts) {
     EXPECT_EQ(r.json().at("UpdateStatus"), "Complete") << "loaded profiles are processed";
     again.signal(SIGINT);
     EXPECT_EQ(again.wait(), 0);
+}
+
+TEST(EmulatorCli, RequestLogHasOneJsonLinePerRequest) {
+    testing::TempDir dir;
+    auto log = dir.file("requests.jsonl");
+    testing::ChildProcess emu({PREFSYNC_BINARY, "emulator", "--listen", "127.0.0.1:0", "--request-log", log});
+    testing::HttpClient client(port_of(emu.read_line()));
+    EXPECT_EQ(client.get("/Profiles/v2/12345/Profile/AlternateId?alternateId=x&alternateIdType=T").status, 404);
+    EXPECT_EQ(client.get("/Profiles/v2/999/Profile/1").status, 404);
+    emu.signal(SIGTERM);
+    EXPECT_EQ(emu.wait(), 0);
+    std::istringstream lines(testing::read_file(log));
+    std::vector<boost::json::object> entries;
+    for (std::string line; std::getline(lines, line);) entries.push_back(boost::json::parse(line).as_object());
+    ASSERT_EQ(entries.size(), 2u);
+    EXPECT_EQ(entries[0].at("method"), "GET");
+    EXPECT_EQ(entries[0].at("status"), 404);
+    EXPECT_EQ(entries[1].at("target"), "/Profiles/v2/999/Profile/1");
+    EXPECT_EQ(entries[0].at("connection"), entries[1].at("connection")) << "one keep-alive connection";
 }
 
 TEST(EmulatorCli, RefusesNonLoopbackAddresses) {

@@ -44,17 +44,17 @@ TEST(RateLimiter, OverALongRunTheRateHolds) {
     EXPECT_NEAR(taken, 50 + 500, 2);
 }
 
-TEST(RateLimiter, ThrottleHalvesAndSuccessRecoversAdditively) {
+TEST(RateLimiter, ThrottleCutsMultiplicativelyAndSuccessRecoversAdditively) {
     FakeTime t;
     RateLimiter r(100, 10, true, t.fn());
     r.on_throttle();
-    EXPECT_DOUBLE_EQ(r.rate(), 50);
+    EXPECT_DOUBLE_EQ(r.rate(), 75);
     r.on_throttle();
-    EXPECT_DOUBLE_EQ(r.rate(), 50) << "one congestion event per second";
+    EXPECT_DOUBLE_EQ(r.rate(), 75) << "one congestion event per second";
     t.now += 1s;
     r.on_throttle();
-    EXPECT_DOUBLE_EQ(r.rate(), 25);
-    for (int i = 0; i < 20; ++i) {
+    EXPECT_DOUBLE_EQ(r.rate(), 56.25);
+    for (int i = 0; i < 30; ++i) {
         t.now += 1s;
         r.on_throttle();
     }
@@ -63,7 +63,7 @@ TEST(RateLimiter, ThrottleHalvesAndSuccessRecoversAdditively) {
     EXPECT_DOUBLE_EQ(r.rate(), 2) << "at most one step per second";
     t.now += 1s;
     r.on_success();
-    EXPECT_DOUBLE_EQ(r.rate(), 7);
+    EXPECT_DOUBLE_EQ(r.rate(), 12);
     for (int i = 0; i < 100; ++i) {
         t.now += 1s;
         r.on_success();
