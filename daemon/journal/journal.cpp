@@ -146,6 +146,26 @@ Stmt prepare(sqlite3* db, Journal::Statements& statements, const char* sql) {
 
 #define STMT(sql) prepare(db_, *statements_, sql)
 
+// The columns read_update() expects, in its order.
+#define UPDATE_COLUMNS "id, identity, alt_type, alt_id, profile_id, origin, body, hash, attempts, resolve"
+
+namespace {
+ClaimedUpdate read_update(Stmt& s) {
+    ClaimedUpdate c;
+    c.id = s.i64(0);
+    c.identity = s.text(1);
+    c.alt_type = s.text(2);
+    c.alt_id = s.text(3);
+    c.profile_id = s.opt_i64(4);
+    c.origin = s.text(5);
+    c.body = s.text(6);
+    c.hash = s.text(7);
+    c.attempts = static_cast<int>(s.i64(8));
+    c.resolve = s.i64(9) != 0;
+    return c;
+}
+}  // namespace
+
 Journal::Journal(const std::string& path) : statements_(std::make_unique<Statements>()) {
     std::error_code ec;
     auto dir = std::filesystem::path(path).parent_path();
@@ -270,23 +290,10 @@ std::vector<ClaimedUpdate> Journal::claim(const std::string& job, int limit, Mil
                       "    ORDER BY due_at LIMIT ?4)"
                       "  UNION ALL SELECT id FROM (SELECT id FROM updates WHERE job = ?1 AND state = 'inflight' AND lease_until < ?2 "
                       "    LIMIT ?4)) ORDER BY id LIMIT ?4) "
-                      "RETURNING id, identity, alt_type, alt_id, profile_id, origin, body, hash, attempts, resolve");
+                      "RETURNING " UPDATE_COLUMNS);
         s.bind(1, job).bind(2, now).bind(3, now + lease).bind(4, static_cast<std::int64_t>(limit));
         s.bind(5, static_cast<std::int64_t>(getpid()));
-        while (s.step()) {
-            ClaimedUpdate c;
-            c.id = s.i64(0);
-            c.identity = s.text(1);
-            c.alt_type = s.text(2);
-            c.alt_id = s.text(3);
-            c.profile_id = s.opt_i64(4);
-            c.origin = s.text(5);
-            c.body = s.text(6);
-            c.hash = s.text(7);
-            c.attempts = static_cast<int>(s.i64(8));
-            c.resolve = s.i64(9) != 0;
-            out.push_back(std::move(c));
-        }
+        while (s.step()) out.push_back(read_update(s));
     }
     tx.commit();
     std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.id < b.id; });
@@ -429,20 +436,9 @@ std::int64_t Journal::retry_failed(const std::string& job, std::optional<int> st
 
 std::vector<ClaimedUpdate> Journal::accepted(const std::string& job, int limit) {
     std::vector<ClaimedUpdate> out;
-    auto s = STMT("SELECT id, identity, alt_type, alt_id, profile_id, origin, hash FROM updates "
-                  "WHERE job = ?1 AND state = 'accepted' ORDER BY id LIMIT ?2");
+    auto s = STMT("SELECT " UPDATE_COLUMNS " FROM updates WHERE job = ?1 AND state = 'accepted' ORDER BY id LIMIT ?2");
     s.bind(1, job).bind(2, static_cast<std::int64_t>(limit));
-    while (s.step()) {
-        ClaimedUpdate c;
-        c.id = s.i64(0);
-        c.identity = s.text(1);
-        c.alt_type = s.text(2);
-        c.alt_id = s.text(3);
-        c.profile_id = s.opt_i64(4);
-        c.origin = s.text(5);
-        c.hash = s.text(6);
-        out.push_back(std::move(c));
-    }
+    while (s.step()) out.push_back(read_update(s));
     return out;
 }
 
