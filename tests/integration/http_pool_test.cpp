@@ -8,6 +8,7 @@
 
 #include "daemon/emulator/server.hpp"
 #include "tests/support/http_client.hpp"
+#include "tests/support/tls_server.hpp"
 
 namespace prefsync::http {
 namespace {
@@ -145,6 +146,57 @@ TEST(HttpPool, AFailedTlsHandshakeIsReportedAsNotSent) {
     ioc.run();
     EXPECT_EQ(got.transport, api::Transport::NotSent);
     EXPECT_NE(got.error.find("TLS handshake"), std::string::npos) << got.error;
+}
+
+// TLS against a real TLS server (tests/data/tls): the right CA passes; another CA, or
+// certificate verification against a name the certificate does not carry, fails clearly.
+HttpResponse tls_get(unsigned short port, const std::string& ca_file, const std::string& host = "127.0.0.1") {
+    boost::asio::io_context ioc;
+    config::HttpConfig cfg;
+    cfg.ca_file = ca_file;
+    cfg.connect_timeout = std::chrono::seconds(5);
+    HttpPool pool(ioc, cfg, api::parse_base_url("https://" + host + ":" + std::to_string(port) + "/Profiles/v2"),
+                  "prefsync-test");
+    HttpResponse got;
+    pool.send(api::ApiRequest{"GET", "/Profiles/v2/1/Profile/1", "", api::Operation::Read}, "t", [&](HttpResponse r) {
+        got = std::move(r);
+        pool.shutdown();
+    });
+    ioc.run();
+    return got;
+}
+
+const std::string kTls = PREFSYNC_SOURCE_DIR "/tests/data/tls/";
+
+TEST(HttpPoolTls, TheRightCertificateAuthorityPasses) {
+    testing::TlsServer server(kTls + "server.pem", kTls + "server.key");
+    auto r = tls_get(server.port(), kTls + "ca.pem");
+    ASSERT_EQ(r.transport, api::Transport::Answered) << r.error;
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, R"({"ok":true})");
+}
+
+TEST(HttpPoolTls, AnUnknownCertificateAuthorityFailsVerification) {
+    testing::TlsServer server(kTls + "server.pem", kTls + "server.key");
+    auto r = tls_get(server.port(), kTls + "other-ca.pem");
+    EXPECT_EQ(r.transport, api::Transport::NotSent) << "nothing was sent to an unverified server";
+    EXPECT_NE(r.error.find("TLS handshake"), std::string::npos) << r.error;
+    EXPECT_NE(r.error.find("certificate verify failed"), std::string::npos) << r.error;
+}
+
+TEST(HttpPoolTls, AHostNameTheCertificateDoesNotCarryFails) {
+    testing::TlsServer server(kTls + "server.pem", kTls + "server.key");
+    // The certificate is for IP 127.0.0.1 only; "localhost" resolves there but is not in it.
+    auto r = tls_get(server.port(), kTls + "ca.pem", "localhost");
+    EXPECT_EQ(r.transport, api::Transport::NotSent);
+    EXPECT_NE(r.error.find("TLS handshake"), std::string::npos) << r.error;
+}
+
+TEST(HttpPoolTls, AnUnreadableCaFileIsAStartUpError) {
+    boost::asio::io_context ioc;
+    config::HttpConfig cfg;
+    cfg.ca_file = "/nonexistent/ca.pem";
+    EXPECT_THROW(HttpPool(ioc, cfg, api::parse_base_url("https://127.0.0.1:1/x"), "t"), std::runtime_error);
 }
 
 }  // namespace
