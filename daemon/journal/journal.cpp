@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -46,6 +47,9 @@ CREATE TABLE IF NOT EXISTS runs(
   read INTEGER DEFAULT 0, queued INTEGER DEFAULT 0, unchanged INTEGER DEFAULT 0, rejected INTEGER DEFAULT 0,
   done INTEGER DEFAULT 0, accepted INTEGER DEFAULT 0, failed INTEGER DEFAULT 0, retries INTEGER DEFAULT 0,
   exit_code INTEGER);
+CREATE TABLE IF NOT EXISTS quota(
+  name TEXT PRIMARY KEY, tokens REAL NOT NULL DEFAULT 0, count INTEGER NOT NULL DEFAULT 0,
+  updated_at INTEGER NOT NULL DEFAULT 0);
 PRAGMA user_version = 1;
 )sql";
 
@@ -69,6 +73,10 @@ public:
         check(v ? sqlite3_bind_int64(s_, i, *v) : sqlite3_bind_null(s_, i));
         return *this;
     }
+    Stmt& bind_double(int i, double v) {
+        check(sqlite3_bind_double(s_, i, v));
+        return *this;
+    }
     Stmt& bind_null(int i) {
         check(sqlite3_bind_null(s_, i));
         return *this;
@@ -82,6 +90,7 @@ public:
     }
     void run() { while (step()) {} }
     std::int64_t i64(int c) { return sqlite3_column_int64(s_, c); }
+    double f64(int c) { return sqlite3_column_double(s_, c); }
     std::optional<std::int64_t> opt_i64(int c) {
         if (sqlite3_column_type(s_, c) == SQLITE_NULL) return std::nullopt;
         return sqlite3_column_int64(s_, c);
@@ -502,6 +511,53 @@ std::vector<RunRecord> Journal::runs(const std::string& job, int limit) {
     s.bind(1, job).bind(2, static_cast<std::int64_t>(limit));
     while (s.step()) out.push_back(read_run(s));
     return out;
+}
+
+QuotaGrant Journal::take_tokens(int wanted, double rate, double burst, std::int64_t daily_quota, Millis now) {
+    Transaction tx(*this);
+    QuotaGrant grant;
+    // The shared bucket: every process of this host draws from the same row, so together
+    // they keep the account's rate. Refilled by elapsed time, capped at the burst.
+    double tokens = burst;
+    {
+        auto s = STMT("SELECT tokens, updated_at FROM quota WHERE name = 'bucket'");
+        if (s.step()) {
+            auto elapsed = static_cast<double>(std::max<Millis>(0, now - s.i64(1))) / 1000.0;
+            tokens = std::min(burst, s.f64(0) + elapsed * rate);
+        }
+    }
+    int n = std::min(wanted, static_cast<int>(tokens));
+    // The daily quota (UTC days): requests counted per day across processes and restarts.
+    std::string day = "day:" + std::to_string(now / 86'400'000);
+    if (daily_quota > 0) {
+        std::int64_t used = 0;
+        auto s = STMT("SELECT count FROM quota WHERE name = ?1");
+        s.bind(1, day);
+        if (s.step()) used = s.i64(0);
+        if (used >= daily_quota) {
+            grant.granted = 0;
+            grant.quota_exhausted = true;
+            grant.retry_at = (now / 86'400'000 + 1) * 86'400'000;  // next UTC midnight
+            tx.commit();
+            return grant;
+        }
+        n = static_cast<int>(std::min<std::int64_t>(n, daily_quota - used));
+    }
+    grant.granted = std::max(0, n);
+    tokens -= grant.granted;
+    if (grant.granted == 0) grant.retry_at = now + static_cast<Millis>(std::ceil((1.0 - tokens) / rate * 1000.0));
+    {
+        auto s = STMT("INSERT INTO quota(name, tokens, updated_at) VALUES ('bucket', ?1, ?2) "
+                      "ON CONFLICT(name) DO UPDATE SET tokens = excluded.tokens, updated_at = excluded.updated_at");
+        s.bind_double(1, tokens).bind(2, now).run();
+    }
+    if (grant.granted > 0) {
+        auto s = STMT("INSERT INTO quota(name, count, updated_at) VALUES (?1, ?2, ?3) "
+                      "ON CONFLICT(name) DO UPDATE SET count = count + excluded.count, updated_at = excluded.updated_at");
+        s.bind(1, day).bind(2, static_cast<std::int64_t>(grant.granted)).bind(3, now).run();
+    }
+    tx.commit();
+    return grant;
 }
 
 bool Journal::integrity_ok() {

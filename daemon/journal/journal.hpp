@@ -94,6 +94,12 @@ struct RunRecord {
     int exit_code = -1;
 };
 
+struct QuotaGrant {
+    int granted = 0;
+    Millis retry_at = 0;           // when granted == 0: when to ask again
+    bool quota_exhausted = false;  // the daily quota is used up until retry_at (next UTC day)
+};
+
 class Journal {
 public:
     // Opens (creating 0600 if needed) and migrates the schema. Throws JournalError.
@@ -128,6 +134,11 @@ public:
     std::int64_t release_dead_claims(const std::string& job);
     // When the next retry of `job` is due; nullopt if none waits.
     std::optional<Millis> next_due(const std::string& job);
+
+    // Takes up to `wanted` request tokens from the host-wide bucket (rate/s, burst) that all
+    // prefsync processes sharing this journal draw from, within `daily_quota` requests per
+    // UTC day (0: none). Callers take small blocks, not one token per request.
+    QuotaGrant take_tokens(int wanted, double rate, double burst, std::int64_t daily_quota, Millis now);
 
     StateCounts counts(const std::string& job);
     std::vector<std::string> jobs();

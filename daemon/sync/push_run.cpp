@@ -2,6 +2,7 @@
 
 #include <boost/asio.hpp>
 #include <cstdio>
+#include <algorithm>
 #include <deque>
 #include <unistd.h>
 
@@ -118,10 +119,12 @@ private:
                 for (auto& c : claimed) local_.push_back({std::move(c), false});
                 if (local_.empty()) break;
             }
+            if (!take_shared_token()) return;
             if (auto wait = limiter_.try_acquire()) {
                 schedule_wake(*wait);
                 return;
             }
+            --shared_tokens_;
             Item item = std::move(local_.front());
             local_.pop_front();
             start(std::move(item));
@@ -134,6 +137,27 @@ private:
             auto wait = std::chrono::milliseconds(std::max<Millis>(1, *due - now_ms()));
             schedule_wake(wait);
         }
+    }
+
+    // The host-wide bucket in the journal (shared with other prefsync processes) and the
+    // daily quota: taken in blocks of a tenth of a second's worth, so the journal is written
+    // a few times a second, not once per request. False: wait (a wake-up is scheduled).
+    bool take_shared_token() {
+        if (shared_tokens_ > 0) return true;
+        const auto& rl = config_.rate_limit;
+        int block = std::clamp(static_cast<int>(rl.requests_per_second / 10), 1, std::max(1, rl.burst));
+        auto grant = journal_.take_tokens(block, rl.requests_per_second, rl.burst, rl.daily_quota, now_ms());
+        if (grant.granted > 0) {
+            shared_tokens_ = grant.granted;
+            return true;
+        }
+        if (grant.quota_exhausted && !quota_reported_) {
+            quota_reported_ = true;
+            std::fprintf(stderr, "Daily quota reached. quota=%lld resuming_at=next UTC midnight (pausing, not failing)\n",
+                         static_cast<long long>(rl.daily_quota));
+        }
+        schedule_wake(std::chrono::milliseconds(std::max<Millis>(1, grant.retry_at - now_ms())));
+        return false;
     }
 
     Millis lease_ms() const {
@@ -383,6 +407,8 @@ private:
     std::deque<Item> local_;
     std::vector<journal::Completion> completions_;
     int in_flight_ = 0;
+    int shared_tokens_ = 0;
+    bool quota_reported_ = false;
     bool wake_armed_ = false, flush_armed_ = false, finished_ = false;
 };
 

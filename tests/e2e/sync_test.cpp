@@ -255,6 +255,23 @@ TEST(Verify, AcceptedUpdatesAreVerifiedOnceCompleteAndReportedWhileStillPending)
     EXPECT_EQ(s.at("accepted").as_int64(), 0);
 }
 
+TEST(Sync, TheDailyQuotaPausesTheRunInsteadOfFailingIt) {
+    Workspace w(200);
+    w.write_config("upsert", "", "requests_per_second: 1000, burst: 100, daily_quota: 50");
+    testing::ChildProcess p({"/usr/bin/env", "PREFSYNC_TOKEN=emulator-token", PREFSYNC_BINARY, "-c", w.config, "sync", "crm"});
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (p.running() && w.emu.requests_counter() < 50 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::yield();
+    ASSERT_TRUE(p.running()) << "paused, not finished or failed";
+    p.signal(SIGTERM);
+    EXPECT_EQ(p.wait(), 4) << "interrupted, resumable";
+    EXPECT_EQ(w.emu.requests_counter(), 50) << "not one request over the quota";
+    auto s = json::parse(w.prefsync("status crm --json").out).at("crm");
+    EXPECT_EQ(s.at("accepted").as_int64(), 50);
+    EXPECT_EQ(s.at("queued").as_int64(), 150);
+    EXPECT_EQ(s.at("failed").as_int64(), 0);
+}
+
 TEST(Backfill, KilledFiveTimesThenResumedDeliversEveryRowExactlyOnce) {
     Workspace w(3000, "create");
     w.write_config("create", "", "requests_per_second: 3000, burst: 100");

@@ -120,6 +120,39 @@ TEST_F(JournalTest, BackfillRunsSkipWhatTheyAlreadyEnqueued) {
     EXPECT_EQ(last->exit_code, 4);
 }
 
+TEST_F(JournalTest, SharedBucketHoldsTheRateAcrossJournalHandles) {
+    // Two handles on one file stand for two processes on one host.
+    Journal other(dir.file("state/journal.db"));
+    Millis now = 1'000'000;
+    int taken = 0;
+    for (int i = 0; i < 100; ++i) {
+        taken += j.take_tokens(5, 10, 10, 0, now).granted;
+        taken += other.take_tokens(5, 10, 10, 0, now).granted;
+    }
+    EXPECT_EQ(taken, 10) << "the burst, shared";
+    auto g = j.take_tokens(1, 10, 10, 0, now);
+    EXPECT_EQ(g.granted, 0);
+    EXPECT_EQ(g.retry_at, now + 100) << "one token per 100 ms at 10/s";
+    now += 1000;
+    taken = 0;
+    for (int i = 0; i < 100; ++i) taken += (i % 2 ? j : other).take_tokens(3, 10, 10, 0, now).granted;
+    EXPECT_EQ(taken, 10) << "one second's worth";
+}
+
+TEST_F(JournalTest, DailyQuotaPausesUntilTheNextUtcDay) {
+    Millis day = 86'400'000;
+    Millis now = 20'000 * day + 3'600'000;  // 01:00 UTC
+    int taken = 0;
+    for (int i = 0; i < 100; ++i, now += 1000) taken += j.take_tokens(10, 1000, 1000, 25, now).granted;
+    EXPECT_EQ(taken, 25);
+    auto g = j.take_tokens(1, 1000, 1000, 25, now);
+    EXPECT_TRUE(g.quota_exhausted);
+    EXPECT_EQ(g.retry_at, 20'001 * day);
+    Journal reopened(dir.file("state/journal.db"));
+    EXPECT_TRUE(reopened.take_tokens(1, 1000, 1000, 25, now).quota_exhausted) << "counted across restarts";
+    EXPECT_EQ(reopened.take_tokens(1, 1000, 1000, 25, 20'001 * day).granted, 1) << "a new day";
+}
+
 TEST_F(JournalTest, SurvivesReopening) {
     j.enqueue("crm", update("1", "h"), 1000, false);
     Journal again(dir.file("state/journal.db"));
