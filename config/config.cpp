@@ -172,7 +172,26 @@ private:
         const std::string p = "api";
         if (!r_.expect_map(n, p)) return;
         r_.check_keys(n, p, {"base_url", "client_id", "token_env", "token_file", "credential",
-                             "token", "allow_inline_token"});
+                             "token", "allow_inline_token", "oauth"});
+        if (auto o = n["oauth"]) {
+            std::string op = p + ".oauth";
+            if (r_.expect_map(o, op)) {
+                r_.check_keys(o, op, {"token_url", "client_id", "refresh_before"});
+                if (auto v = o["token_url"]) {
+                    if (auto url = r_.string(v, op + ".token_url")) {
+                        if (!url->starts_with("https://") && !url->starts_with("http://"))
+                            r_.error(v, op + ".token_url", "must be an https:// URL");
+                        c.api.oauth.token_url = *url;
+                    }
+                } else {
+                    r_.error(o, op + ".token_url", "is required (where bearer tokens are issued)");
+                }
+                r_.optional_field(o, op, "client_id", c.api.oauth.client_id,
+                                  [&](auto& v, auto path) { return r_.string(v, path); });
+                r_.optional_field(o, op, "refresh_before", c.api.oauth.refresh_before,
+                                  [&](auto& v, auto path) { return r_.duration(v, path); });
+            }
+        }
         if (auto v = n["base_url"]) {
             if (auto s = r_.string(v, p + ".base_url")) {
                 if (!s->starts_with("https://") && !s->starts_with("http://"))

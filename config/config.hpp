@@ -28,10 +28,20 @@ struct TokenSpec {
     SourcePos pos;
 };
 
+// OAuth client-credentials mode: the configured secret (token_env/file/credential) is
+// exchanged at token_url for bearer tokens, refreshed before they expire, so a long
+// backfill outlives any one token.
+struct OAuthConfig {
+    std::string token_url;   // empty: not OAuth; the token is sent as is
+    std::string client_id;   // sent as client_id when set
+    Duration refresh_before = std::chrono::seconds(60);
+};
+
 struct ApiConfig {
     std::string base_url;
     std::string client_id;
     TokenSpec token;
+    OAuthConfig oauth;
 };
 
 struct HttpConfig {

@@ -14,6 +14,7 @@ struct ApiRequest {
     std::string target;  // origin-form: "/Profiles/v2/12345/Profile/AlternateId?..."
     std::string body;    // JSON, or empty
     Operation operation = Operation::Read;
+    std::string content_type = "application/json";
 };
 
 struct BaseUrl {

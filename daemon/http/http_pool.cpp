@@ -120,10 +120,10 @@ private:
         request_.target(r.target);
         request_.set(bhttp::field::host, pool_.base.host);
         request_.set(bhttp::field::user_agent, pool_.user_agent);
-        request_.set(bhttp::field::authorization, pending_.authorization);
+        if (!pending_.authorization.empty()) request_.set(bhttp::field::authorization, pending_.authorization);
         request_.set(bhttp::field::accept, "application/json");
         if (!r.body.empty() || r.method == "POST" || r.method == "PUT" || r.method == "PATCH") {
-            request_.set(bhttp::field::content_type, "application/json");
+            request_.set(bhttp::field::content_type, r.content_type);
             request_.body() = r.body;
         }
         request_.keep_alive(true);

@@ -12,6 +12,7 @@
 #include "daemon/api/requests.hpp"
 #include "daemon/http/http_pool.hpp"
 #include "daemon/mapping/mapper.hpp"
+#include "daemon/sync/oauth_token.hpp"
 #include "daemon/sync/rate_limiter.hpp"
 
 namespace prefsync::sync {
@@ -83,6 +84,7 @@ public:
           limiter_(config.rate_limit.requests_per_second, config.rate_limit.burst, config.rate_limit.adaptive,
                    [] { return SteadyClock::now(); }),
           backoff_(config.retry.base_delay, config.retry.max_delay, static_cast<std::uint64_t>(getpid())),
+          tokens_(ioc_, config, token, options.user_agent),
           wake_(ioc_), flush_timer_(ioc_), progress_timer_(ioc_), started_(SteadyClock::now()) {}
 
     void run() {
@@ -111,6 +113,7 @@ private:
             release_local();
             return finish_if_idle();
         }
+        if (!tokens_.ready()) return fetch_token();
         while (in_flight_ < max_in_flight()) {
             if (local_.empty()) {
                 // Completions still buffered are of rows leased to this run, so claiming
@@ -137,6 +140,23 @@ private:
             auto wait = std::chrono::milliseconds(std::max<Millis>(1, *due - now_ms()));
             schedule_wake(wait);
         }
+    }
+
+    // OAuth: no request leaves without a current bearer token.
+    void fetch_token() {
+        if (token_fetching_) return;
+        token_fetching_ = true;
+        tokens_.refresh([this](const std::string& error, bool fatal) {
+            token_fetching_ = false;
+            if (error.empty()) return pump();
+            if (fatal) {
+                report_.fatal = error;
+                std::fprintf(stderr, "error: aborting the run: %s\n", error.c_str());
+                return pump();
+            }
+            std::fprintf(stderr, "Token fetch failed, retrying. error=\"%s\"\n", error.c_str());
+            schedule_wake(backoff_.delay(3));
+        });
     }
 
     // The host-wide bucket in the journal (shared with other prefsync processes) and the
@@ -240,9 +260,18 @@ private:
         ++in_flight_;
         ++report_.sent;
         auto op = request.operation;
-        pool_.send(std::move(request), token_,
-                   [this, item = std::move(item), lookup, op](http::HttpResponse response) mutable {
+        int generation = tokens_.generation();
+        pool_.send(std::move(request), tokens_.header(),
+                   [this, item = std::move(item), lookup, op, generation](http::HttpResponse response) mutable {
                        --in_flight_;
+                       if (response.status == 401 && !tokens_.refused(generation)) {
+                           // An expired or revoked bearer token: fetch a new one and send again.
+                           journal::Completion again{item.update.id, journal::State::Retry, 401, "401: token expired",
+                                                     now_ms(), false, false, {}};
+                           complete(again);
+                           return pump();
+                       }
+                       if (response.status >= 200 && response.status < 300) tokens_.accepted();
                        on_response(std::move(item), lookup, op, std::move(response));
                        pump();
                    });
@@ -402,12 +431,14 @@ private:
     http::HttpPool pool_;
     RateLimiter limiter_;
     Backoff backoff_;
+    TokenSource tokens_;
     net::steady_timer wake_, flush_timer_, progress_timer_, stop_timer_{ioc_};
     SteadyClock::time_point started_;
     std::deque<Item> local_;
     std::vector<journal::Completion> completions_;
     int in_flight_ = 0;
     int shared_tokens_ = 0;
+    bool token_fetching_ = false;
     bool quota_reported_ = false;
     bool wake_armed_ = false, flush_armed_ = false, finished_ = false;
 };

@@ -7,6 +7,7 @@
 
 #include "daemon/api/requests.hpp"
 #include "daemon/http/http_pool.hpp"
+#include "daemon/sync/oauth_token.hpp"
 #include "daemon/sync/rate_limiter.hpp"
 
 namespace prefsync::sync {
@@ -35,6 +36,17 @@ VerifyReport run_verify(const config::Config& config, const config::JobConfig& j
     http::HttpPool pool(ioc, config.http, builder.base(), user_agent);
     RateLimiter limiter(config.rate_limit.requests_per_second, config.rate_limit.burst, config.rate_limit.adaptive,
                         [] { return SteadyClock::now(); });
+    TokenSource tokens(ioc, config, token, user_agent);
+    if (!tokens.ready()) {
+        std::string error;
+        tokens.refresh([&](const std::string& e, bool) { error = e; });
+        ioc.run();
+        ioc.restart();
+        if (!error.empty()) {
+            report.fatal = error;
+            return report;
+        }
+    }
     auto deadline = SteadyClock::now() + wait;
     auto accepted = journal.accepted(job.name, 1'000'000);
     report.checked = static_cast<std::int64_t>(accepted.size());
@@ -62,7 +74,7 @@ VerifyReport run_verify(const config::Config& config, const config::JobConfig& j
                 auto& u = todo[next++];
                 auto request = u.alt_type.empty() ? builder.get(*u.profile_id) : builder.get(u.alt_type, u.alt_id, true);
                 ++in_flight;
-                pool.send(std::move(request), token, [&, &u = u](http::HttpResponse r) {
+                pool.send(std::move(request), tokens.header(), [&, &u = u](http::HttpResponse r) {
                     --in_flight;
                     auto k = api::classify(api::Operation::Read, r.transport, r.status, r.body);
                     if (r.status == 200) {

@@ -25,15 +25,22 @@ using ::testing::HasSubstr;
 namespace json = boost::json;
 using testing::quote;
 
+emulator::ApiOptions oauth_options() {
+    emulator::ApiOptions o;
+    o.oauth = true;
+    o.token_ttl = std::chrono::seconds(600);
+    return o;
+}
+
 struct Emulator {
     // The emulator's clock runs `offset` ahead of real time, so a test can let "processing" finish.
     std::atomic<long long> offset_ms{0};
     emulator::Clock clock = [this] { return std::chrono::system_clock::now() + std::chrono::milliseconds(offset_ms.load()); };
     emulator::ProfileStore store{clock, std::chrono::milliseconds(0)};
-    emulator::EmulatorApi api{store, emulator::ApiOptions{}, clock};
+    emulator::EmulatorApi api;
+    explicit Emulator(emulator::ApiOptions options = {}) : api(store, options, clock) { server.start(); }
     emulator::FaultInjector faults{emulator::FaultConfig{}};
     emulator::Server server{api, store, faults, emulator::ServerOptions{}};
-    Emulator() { server.start(); }
     void set_faults(const std::string& j) {
         auto problem = faults.configure(json::parse(j).as_object(), std::chrono::steady_clock::now());
         ASSERT_FALSE(problem) << *problem;
@@ -60,7 +67,9 @@ struct Workspace {
     std::string config;
     std::string csv;
 
-    Workspace(int rows, const std::string& mode = "upsert", const std::string& extra_mapping = "") {
+    Workspace(int rows, const std::string& mode = "upsert", const std::string& extra_mapping = "",
+              emulator::ApiOptions api = {})
+        : emu(api) {
         auto gen = testing::run(quote(PREFSYNC_GEN_PROFILES) + " " + std::to_string(rows));
         EXPECT_EQ(gen.exit_code, 0);
         csv = dir.write("profiles.csv", gen.out);
@@ -68,10 +77,10 @@ struct Workspace {
     }
 
     void write_config(const std::string& mode, const std::string& extra_mapping = "",
-                      const std::string& rate = "requests_per_second: 5000, burst: 500") {
+                      const std::string& rate = "requests_per_second: 5000, burst: 500", const std::string& api_extra = "") {
         config = dir.write("prefsync.yaml",
             "api:\n  base_url: http://127.0.0.1:" + std::to_string(emu.server.port()) + "/Profiles/v2\n"
-            "  client_id: \"12345\"\n  token_env: PREFSYNC_TOKEN\n"
+            "  client_id: \"12345\"\n  token_env: PREFSYNC_TOKEN\n" + api_extra +
             "http: { connections: 8, request_timeout: 10s }\n"
             "rate_limit: { " + rate + " }\n"
             "retry: { max_attempts: 30, base_delay: 5ms, max_delay: 200ms }\n"
@@ -270,6 +279,33 @@ TEST(Sync, TheDailyQuotaPausesTheRunInsteadOfFailingIt) {
     EXPECT_EQ(s.at("accepted").as_int64(), 50);
     EXPECT_EQ(s.at("queued").as_int64(), 150);
     EXPECT_EQ(s.at("failed").as_int64(), 0);
+}
+
+TEST(OAuth, BearerTokensAreFetchedAndRefreshedWhenTheyExpireMidRun) {
+    Workspace w(400, "upsert", "", oauth_options());
+    auto oauth = "  oauth: { token_url: \"http://127.0.0.1:" + std::to_string(w.emu.server.port()) + "/oauth/token\" }\n";
+    w.write_config("upsert", "", "requests_per_second: 200, burst: 1", oauth);
+    testing::ChildProcess p({"/usr/bin/env", "PREFSYNC_TOKEN=emulator-token", PREFSYNC_BINARY, "-c", w.config, "sync", "crm"});
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (p.running() && w.emu.requests_counter() < 100 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::yield();
+    ASSERT_TRUE(p.running());
+    w.emu.offset_ms += 3600 * 1000;  // an hour later: every issued token has expired
+    EXPECT_EQ(p.wait(), 0) << "the run outlived its token";
+    EXPECT_EQ(w.emu.store.size(), 400u);
+    auto stats = json::parse(http_get(w.emu.server.port(), "/__admin/stats"));
+    EXPECT_GE(stats.at("by_endpoint").at("oauth").at("200").as_int64(), 2) << "fetched, then refreshed";
+    EXPECT_GE(stats.at("by_endpoint").at("auth").at("401").as_int64(), 1) << "the expiry was seen";
+}
+
+TEST(OAuth, ARefusedClientSecretAbortsTheRun) {
+    Workspace w(50, "upsert", "", oauth_options());
+    auto oauth = "  oauth: { token_url: \"http://127.0.0.1:" + std::to_string(w.emu.server.port()) + "/oauth/token\" }\n";
+    w.write_config("upsert", "", "requests_per_second: 200, burst: 1", oauth);
+    auto r = w.prefsync("sync crm", "not-the-secret");
+    EXPECT_EQ(r.exit_code, 3) << r.err;
+    EXPECT_THAT(r.err, HasSubstr("token endpoint refused the client secret"));
+    EXPECT_EQ(w.emu.store.size(), 0u);
 }
 
 TEST(Backfill, KilledFiveTimesThenResumedDeliversEveryRowExactlyOnce) {

@@ -163,6 +163,18 @@ TEST(Config, TokenIsResolvedFromEnvFileOrCredential) {
     }
 }
 
+TEST(Config, OAuthMode) {
+    auto c = ok("api: { base_url: https://x, client_id: a, token_env: T,\n"
+                "       oauth: { token_url: https://auth.example.com/oauth/token, client_id: app, refresh_before: 2m } }\n");
+    EXPECT_EQ(c.api.oauth.token_url, "https://auth.example.com/oauth/token");
+    EXPECT_EQ(c.api.oauth.client_id, "app");
+    EXPECT_EQ(c.api.oauth.refresh_before, std::chrono::minutes(2));
+    EXPECT_THAT(errors_of("api: { base_url: https://x, client_id: a, token_env: T, oauth: { client_id: app } }\n"),
+                Contains(HasSubstr("api.oauth.token_url: is required")));
+    EXPECT_THAT(errors_of("api: { base_url: https://x, client_id: a, token_env: T, oauth: { token_url: ftp://x } }\n"),
+                Contains(HasSubstr("api.oauth.token_url: must be an https:// URL")));
+}
+
 TEST(Config, EnvironmentInterpolation) {
     auto env = fake_env({{"HOST", "pm.example.com"}, {"EMPTY", ""}});
     auto c = ok("api: { base_url: \"https://${HOST}/v2\", client_id: \"${ID:-42}\", token_env: T }\n"
