@@ -88,6 +88,7 @@ public:
           wake_(ioc_), flush_timer_(ioc_), progress_timer_(ioc_), started_(SteadyClock::now()) {}
 
     void run() {
+        to_send_ = journal_.counts(job_.name).pending();
         net::post(ioc_, [this] { pump(); });
         tick_progress();
         watch_stop();
@@ -166,7 +167,9 @@ private:
         if (shared_tokens_ > 0) return true;
         const auto& rl = config_.rate_limit;
         int block = std::clamp(static_cast<int>(rl.requests_per_second / 10), 1, std::max(1, rl.burst));
-        auto grant = journal_.take_tokens(block, rl.requests_per_second, rl.burst, rl.daily_quota, now_ms());
+        // The shared bucket holds a block more than the burst: the local limiter still paces
+        // each request, and a bucket no larger than one token would round every wait up.
+        auto grant = journal_.take_tokens(block, rl.requests_per_second, rl.burst + block, rl.daily_quota, now_ms());
         if (grant.granted > 0) {
             shared_tokens_ = grant.granted;
             return true;
@@ -408,10 +411,14 @@ private:
             if (ec) return;
             auto secs = std::chrono::duration<double>(SteadyClock::now() - started_).count();
             auto rate = secs > 0 ? static_cast<double>(report_.sent) / secs : 0;
+            auto finished = report_.done + report_.accepted + report_.failed;
+            auto left = std::max<std::int64_t>(0, to_send_ - finished);
+            auto eta = rate > 0 ? static_cast<long long>(static_cast<double>(left) / rate) : -1;
             if (options_.progress_tty)
-                std::fprintf(stderr, "\r\033[Kread %lld  sent %lld  ok %lld  retrying %lld  failed %lld  %.0f req/s  limit %.0f/s",
+                std::fprintf(stderr, "\r\033[Kread %lld  sent %lld  ok %lld  retrying %lld  failed %lld  %.0f req/s  limit %.0f/s  ETA %s",
                              (long long)report_.read, (long long)report_.sent, (long long)(report_.done + report_.accepted),
-                             (long long)report_.retries, (long long)report_.failed, rate, limiter_.rate());
+                             (long long)report_.retries, (long long)report_.failed, rate, limiter_.rate(),
+                             eta < 0 ? "-" : (std::to_string(eta / 60) + "m" + std::to_string(eta % 60) + "s").c_str());
             else
                 std::fprintf(stderr, "Pushing. job=%s sent=%lld ok=%lld retries=%lld failed=%lld req_per_s=%.0f\n",
                              job_.name.c_str(), (long long)report_.sent, (long long)(report_.done + report_.accepted),
@@ -438,6 +445,7 @@ private:
     std::vector<journal::Completion> completions_;
     int in_flight_ = 0;
     int shared_tokens_ = 0;
+    std::int64_t to_send_ = 0;  // pending in the journal when dispatch began, for the ETA
     bool token_fetching_ = false;
     bool quota_reported_ = false;
     bool wake_armed_ = false, flush_armed_ = false, finished_ = false;
