@@ -1,7 +1,7 @@
 #include <cstdio>
 
 #include "config/config.hpp"
-#include "connectors/csv/csv_source.hpp"
+#include "connectors/open_source.hpp"
 #include "daemon/cli/cli.hpp"
 #include "daemon/mapping/mapper.hpp"
 
@@ -23,8 +23,8 @@ int cmd_check_config(const std::string& config_path) {
         }
         for (const auto& job : config.jobs) {
             try {
-                connectors::CsvSource source(job.source);
-                mapping::Mapper::compile(job, source.columns());
+                auto source = connectors::open_source(job.source);
+                mapping::Mapper::compile(job, source->columns());
             } catch (const connectors::SourceError& e) {
                 warnings.push_back("jobs." + job.name + ".source: " + e.what() +
                                    " (columns not checked)");

@@ -2,7 +2,7 @@
 #include <string>
 
 #include "config/config.hpp"
-#include "connectors/csv/csv_source.hpp"
+#include "connectors/open_source.hpp"
 #include "connectors/reject_file.hpp"
 #include "daemon/cli/cli.hpp"
 #include "daemon/mapping/mapper.hpp"
@@ -33,8 +33,8 @@ int cmd_dry_run(const DryRunOptions& options) {
 
     std::size_t read = 0, mapped = 0, rejected = 0;
     try {
-        connectors::CsvSource source(job->source);
-        auto mapper = mapping::Mapper::compile(*job, source.columns());
+        auto source = connectors::open_source(job->source);
+        auto mapper = mapping::Mapper::compile(*job, source->columns());
         connectors::RejectFile rejects_out(job->source.reject_file, job->name);
         std::vector<connectors::Row> rows;
         std::string out;
@@ -44,7 +44,7 @@ int cmd_dry_run(const DryRunOptions& options) {
             rejects_out.write(row.origin, reason, row.raw);
         };
         auto limit = options.limit < 0 ? SIZE_MAX : static_cast<std::size_t>(options.limit);
-        while (read < limit && source.next_batch(rows, std::min<std::size_t>(1024, limit - read))) {
+        while (read < limit && source->next_batch(rows, std::min<std::size_t>(1024, limit - read))) {
             out.clear();
             for (const auto& row : rows) {
                 ++read;

@@ -6,7 +6,7 @@
 #include <deque>
 #include <unistd.h>
 
-#include "connectors/csv/csv_source.hpp"
+#include "connectors/open_source.hpp"
 #include "connectors/reject_file.hpp"
 #include "daemon/api/outcome.hpp"
 #include "daemon/api/requests.hpp"
@@ -29,11 +29,11 @@ Millis now_ms() {
 // Phase 1: source → mapper → journal, in transactions of a thousand rows.
 void enqueue_all(const config::JobConfig& job, journal::Journal& journal, bool force,
                  std::optional<std::int64_t> backfill_run, PushReport& report) {
-    connectors::CsvSource source(job.source);
-    auto mapper = mapping::Mapper::compile(job, source.columns());
+    auto source = connectors::open_source(job.source);
+    auto mapper = mapping::Mapper::compile(job, source->columns());
     connectors::RejectFile rejects(job.source.reject_file, job.name);
     std::vector<connectors::Row> rows;
-    while (source.next_batch(rows, 1000)) {
+    while (source->next_batch(rows, 1000)) {
         journal::Journal::Transaction tx(journal);
         auto now = now_ms();
         for (const auto& row : rows) {
