@@ -9,14 +9,11 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-600}
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)" >&2; exit 1; }
-"$root/scripts/build.sh" "$root/build" >/dev/null
+. "$root/bench/lib.sh"
+bench_build
 work=$(mktemp -d)
-trap 'kill $emu_pid 2>/dev/null || true; rm -rf "$work"' EXIT
-
-"$root/build/prefsync" emulator --listen 127.0.0.1:0 --processing-delay 200ms > "$work/addr" 2>/dev/null &
-emu_pid=$!
-for _ in $(seq 50); do [ -s "$work/addr" ] && break; sleep 0.1; done
-addr=$(head -1 "$work/addr")
+trap 'stop_emulator; rm -rf "$work"' EXIT
+start_emulator "$work" --processing-delay 200ms
 curl -s -X POST "http://$addr/__admin/faults" -d '{"error_503":0.02,"reset":0.01,"ambiguous":0.01,"jitter_ms":5,"seed":7}' >/dev/null
 
 cat > "$work/mixed.lua" <<'LUA'

@@ -8,14 +8,11 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-10}
 conns=${2:-64}
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)" >&2; exit 1; }
-"$root/scripts/build.sh" "$root/build" >/dev/null
+. "$root/bench/lib.sh"
+bench_build
 work=$(mktemp -d)
-trap 'kill $emu_pid 2>/dev/null || true; rm -rf "$work"' EXIT
-
-"$root/build/prefsync" emulator --listen 127.0.0.1:0 --threads "${EMU_THREADS:-1}" > "$work/addr" 2>/dev/null &
-emu_pid=$!
-for _ in $(seq 50); do [ -s "$work/addr" ] && break; sleep 0.1; done
-addr=$(head -1 "$work/addr")
+trap 'stop_emulator; rm -rf "$work"' EXIT
+start_emulator "$work" --threads "${EMU_THREADS:-1}"
 
 # A 2 KB profile body; each request upserts one of 100,000 alternate ids.
 cat > "$work/upsert.lua" <<'LUA'

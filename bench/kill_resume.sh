@@ -7,15 +7,12 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 rows=${1:-50000}
 kills=${2:-5}
-"$root/scripts/build.sh" "$root/build" >/dev/null
+. "$root/bench/lib.sh"
+bench_build
 work=$(mktemp -d)
-emu_pid=
-trap '[ -n "$emu_pid" ] && kill $emu_pid 2>/dev/null; rm -rf "$work"' EXIT
+trap 'stop_emulator; rm -rf "$work"' EXIT
 "$root/build/tools/prefsync-gen-profiles" "$rows" > "$work/profiles.csv"
-"$root/build/prefsync" emulator --listen 127.0.0.1:0 --processing-delay 0ms --latency 1 > "$work/addr" 2>/dev/null &
-emu_pid=$!
-for _ in $(seq 50); do [ -s "$work/addr" ] && break; sleep 0.1; done
-addr=$(head -1 "$work/addr")
+start_emulator "$work" --processing-delay 0ms --latency 1
 sed -e "s|\${PREFSYNC_BASE_URL:-http://127.0.0.1:8080/Profiles/v2}|http://$addr/Profiles/v2|" \
     -e "s|path: profiles.csv|path: $work/profiles.csv|" -e "s|\${PREFSYNC_JOURNAL:-state/journal.db}|$work/journal.db|" \
     -e "s|\${PREFSYNC_RATE:-50}|5000|" -e "s|mode: upsert|mode: create|" "$root/examples/prefsync.yaml" > "$work/prefsync.yaml"

@@ -9,27 +9,24 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 rows=${1:-100000}
-"$root/scripts/build.sh" "$root/build" >/dev/null
+. "$root/bench/lib.sh"
+bench_build
 work=$(mktemp -d)
-emu_pid=
-trap '[ -n "$emu_pid" ] && kill $emu_pid 2>/dev/null; rm -rf "$work"' EXIT
+trap 'stop_emulator; rm -rf "$work"' EXIT
 "$root/build/tools/prefsync-gen-profiles" "$rows" > "$work/profiles.csv"
 
 run() {  # name latency_ms connections
     local name=$1 latency=$2 conns=$3
-    rm -rf "$work/state" "$work/addr"
-    "$root/build/prefsync" emulator --listen 127.0.0.1:0 --threads 1 --processing-delay 0ms --latency "$latency" \
-        > "$work/addr" 2>/dev/null &
-    emu_pid=$!
-    for _ in $(seq 50); do [ -s "$work/addr" ] && break; sleep 0.1; done
-    sed -e "s|\${PREFSYNC_BASE_URL:-http://127.0.0.1:8080/Profiles/v2}|http://$(head -1 "$work/addr")/Profiles/v2|" \
+    rm -rf "$work/state"
+    start_emulator "$work" --threads 1 --processing-delay 0ms --latency "$latency"
+    sed -e "s|\${PREFSYNC_BASE_URL:-http://127.0.0.1:8080/Profiles/v2}|http://$addr/Profiles/v2|" \
         -e "s|path: profiles.csv|path: $work/profiles.csv|" -e "s|\${PREFSYNC_JOURNAL:-state/journal.db}|$work/state/journal.db|" \
         -e "s|connections: 16|connections: $conns|" -e "s|\${PREFSYNC_RATE:-50}|100000|" -e "s|burst: 50|burst: 1000|" \
         "$root/examples/prefsync.yaml" > "$work/prefsync.yaml"
     PREFSYNC_TOKEN=emulator-token /usr/bin/time -f "%e %U %S %M" -o "$work/time" \
         "$root/build/prefsync" -c "$work/prefsync.yaml" backfill crm-nightly > "$work/out" 2> "$work/err" || true
     read -r wall user sys rss < "$work/time"
-    kill $emu_pid; wait $emu_pid 2>/dev/null || true; emu_pid=
+    stop_emulator
     local rps cpu_us
     rps=$(awk -v r="$rows" -v s="$wall" 'BEGIN{printf "%.0f", r/s}')
     cpu_us=$(awk -v u="$user" -v s="$sys" -v r="$rows" 'BEGIN{printf "%.1f", (u+s)*1e6/r}')

@@ -8,18 +8,14 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 R=${1:-100}
 rows=${2:-2000}
-"$root/scripts/build.sh" "$root/build" >/dev/null
+. "$root/bench/lib.sh"
+bench_build
 work=$(mktemp -d)
-emu_pid=
-trap '[ -n "$emu_pid" ] && kill $emu_pid 2>/dev/null; rm -rf "$work"' EXIT
+trap 'stop_emulator; rm -rf "$work"' EXIT
 "$root/build/tools/prefsync-gen-profiles" "$rows" > "$work/profiles.csv"
 run() {  # client_rate burst
-    rm -rf "$work/state" "$work/addr"
-    "$root/build/prefsync" emulator --listen 127.0.0.1:0 --processing-delay 0ms --rate-limit "$R" --retry-after 1 \
-        > "$work/addr" 2>/dev/null &
-    emu_pid=$!
-    for _ in $(seq 50); do [ -s "$work/addr" ] && break; sleep 0.1; done
-    addr=$(head -1 "$work/addr")
+    rm -rf "$work/state"
+    start_emulator "$work" --processing-delay 0ms --rate-limit "$R" --retry-after 1
     cat > "$work/p.yaml" <<YAML
 api: { base_url: "http://$addr/Profiles/v2", client_id: "12345", token_env: PREFSYNC_TOKEN }
 rate_limit: { requests_per_second: $1, burst: $2 }
@@ -35,7 +31,7 @@ YAML
     PREFSYNC_TOKEN=emulator-token "$root/build/prefsync" -c "$work/p.yaml" sync crm > /dev/null 2>&1
     end=$(date +%s.%N)
     curl -s "http://$addr/__admin/stats" > "$work/stats.json"
-    kill $emu_pid; wait $emu_pid 2>/dev/null || true; emu_pid=
+    stop_emulator
     python3 - "$work/stats.json" "$R" "$rows" "$start" "$end" "$1" "$2" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1])); R = float(sys.argv[2]); rows = int(sys.argv[3])
