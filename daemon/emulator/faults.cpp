@@ -48,7 +48,7 @@ std::optional<std::string> FaultConfig::update(const json::object& j) {
     return std::nullopt;
 }
 
-FaultInjector::FaultInjector(FaultConfig config) : config_(config), rng_(config.seed) {
+FaultInjector::FaultInjector(const FaultConfig& config) : config_(config), rng_(config.seed) {
     if (config_.outage.count() > 0) outage_until_ = Clock::now() + config_.outage;
 }
 

@@ -36,7 +36,7 @@ enum class Fault { None, Outage, RateLimited, Reset, Unavailable };
 class FaultInjector {
 public:
     using Clock = std::chrono::steady_clock;
-    explicit FaultInjector(FaultConfig config);
+    explicit FaultInjector(const FaultConfig& config);
 
     // The fault for an API request arriving now (counts it toward the rate window).
     Fault decide(Clock::time_point now);

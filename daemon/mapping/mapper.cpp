@@ -387,8 +387,8 @@ std::string hex_digest(std::string_view data, const EVP_MD* md) {
     unsigned int length = 0;
     EVP_Digest(data.data(), data.size(), digest, &length, md, nullptr);
     static constexpr char hex[] = "0123456789abcdef";
-    std::string out(length * 2, '0');
-    for (unsigned i = 0; i < length; ++i) {
+    std::string out(std::size_t{length} * 2, '0');
+    for (std::size_t i = 0; i < length; ++i) {
         out[2 * i] = hex[digest[i] >> 4];
         out[2 * i + 1] = hex[digest[i] & 15];
     }

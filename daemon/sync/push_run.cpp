@@ -336,7 +336,7 @@ private:
         // The server's message, short: that is what an operator needs in `failures`.
         auto pos = body.find("\"Message\"");
         std::string m = pos == std::string::npos ? body : body.substr(pos);
-        if (m.size() > 300) m = m.substr(0, 300) + "...";
+        if (m.size() > 300) m.replace(300, std::string::npos, "...");
         return m;
     }
 
