@@ -10,9 +10,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-600}
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)" >&2; exit 1; }
 . "$root/bench/lib.sh"
-bench_build
-work=$(mktemp -d)
-trap 'stop_emulator; rm -rf "$work"' EXIT
+bench_setup
 start_emulator "$work" --processing-delay 200ms
 curl -s -X POST "http://$addr/__admin/faults" -d '{"error_503":0.02,"reset":0.01,"ambiguous":0.01,"jitter_ms":5,"seed":7}' >/dev/null
 

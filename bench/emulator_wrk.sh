@@ -9,9 +9,7 @@ secs=${1:-10}
 conns=${2:-64}
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)" >&2; exit 1; }
 . "$root/bench/lib.sh"
-bench_build
-work=$(mktemp -d)
-trap 'stop_emulator; rm -rf "$work"' EXIT
+bench_setup
 start_emulator "$work" --threads "${EMU_THREADS:-1}"
 
 # A 2 KB profile body; each request upserts one of 100,000 alternate ids.

@@ -8,9 +8,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 rows=${1:-50000}
 kills=${2:-5}
 . "$root/bench/lib.sh"
-bench_build
-work=$(mktemp -d)
-trap 'stop_emulator; rm -rf "$work"' EXIT
+bench_setup
 "$root/build/tools/prefsync-gen-profiles" "$rows" > "$work/profiles.csv"
 start_emulator "$work" --processing-delay 0ms --latency 1
 sed -e "s|\${PREFSYNC_BASE_URL:-http://127.0.0.1:8080/Profiles/v2}|http://$addr/Profiles/v2|" \

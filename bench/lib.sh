@@ -1,7 +1,13 @@
 # Shared by the bench scripts (sourced): build once, start and stop an emulator.
 # Needs $root set to the repository root.
 
-bench_build() { "$root/scripts/build.sh" "$root/build" >/dev/null; }
+# bench_setup: build, make a scratch directory ($work), and clean both it and any emulator
+# up on exit.
+bench_setup() {
+    "$root/scripts/build.sh" "$root/build" >/dev/null
+    work=$(mktemp -d)
+    trap 'stop_emulator; rm -rf "$work"' EXIT
+}
 
 # start_emulator DIR [emulator flags...]: starts `prefsync emulator` on a free loopback
 # port; sets emu_pid and addr (HOST:PORT, the emulator's first output line).

@@ -10,9 +10,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 rows=${1:-100000}
 . "$root/bench/lib.sh"
-bench_build
-work=$(mktemp -d)
-trap 'stop_emulator; rm -rf "$work"' EXIT
+bench_setup
 "$root/build/tools/prefsync-gen-profiles" "$rows" > "$work/profiles.csv"
 
 run() {  # name latency_ms connections

@@ -9,9 +9,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 R=${1:-100}
 rows=${2:-2000}
 . "$root/bench/lib.sh"
-bench_build
-work=$(mktemp -d)
-trap 'stop_emulator; rm -rf "$work"' EXIT
+bench_setup
 "$root/build/tools/prefsync-gen-profiles" "$rows" > "$work/profiles.csv"
 run() {  # client_rate burst
     rm -rf "$work/state"

@@ -50,6 +50,20 @@ std::vector<HttpResponse> send_many(Fixture& f, int n, int connections, const st
     return out;
 }
 
+// Sends one request through a fresh pool configured by `cfg` and returns its response.
+HttpResponse send_one(const config::HttpConfig& cfg, const api::BaseUrl& base, api::ApiRequest request,
+                      const std::string& token = "emulator-token") {
+    boost::asio::io_context ioc;
+    HttpPool pool(ioc, cfg, base, "prefsync-test");
+    HttpResponse got;
+    pool.send(std::move(request), token, [&](HttpResponse r) {
+        got = std::move(r);
+        pool.shutdown();
+    });
+    ioc.run();
+    return got;
+}
+
 TEST(HttpPool, AThousandRequestsOverFourConnectionsOpenExactlyFour) {
     Fixture f;
     auto responses = send_many(f, 1000, 4);
@@ -81,13 +95,8 @@ TEST(HttpPool, TransportOutcomesTellNotSentFromNoAnswer) {
     for (auto& r : reset) EXPECT_EQ(r.transport, api::Transport::NoAnswer) << r.error;
 
     // Nobody listening: never sent.
-    boost::asio::io_context ioc;
-    config::HttpConfig cfg;
-    HttpPool pool(ioc, cfg, api::parse_base_url("http://127.0.0.1:1/Profiles/v2"), "prefsync-test");
-    HttpResponse got;
-    pool.send(api::ApiRequest{"GET", "/Profiles/v2/1/Profile/1", "", api::Operation::Read}, "t",
-              [&](HttpResponse r) { got = std::move(r); });
-    ioc.run();
+    auto got = send_one(config::HttpConfig{}, api::parse_base_url("http://127.0.0.1:1/Profiles/v2"),
+                        api::ApiRequest{"GET", "/Profiles/v2/1/Profile/1", "", api::Operation::Read}, "t");
     EXPECT_EQ(got.transport, api::Transport::NotSent);
     EXPECT_NE(got.error.find("connect"), std::string::npos) << got.error;
 }
@@ -95,17 +104,10 @@ TEST(HttpPool, TransportOutcomesTellNotSentFromNoAnswer) {
 TEST(HttpPool, TimeoutsEndRequestsThatTakeTooLong) {
     Fixture f;
     f.faults.configure(json::object{{"slow_ms", 2000}}, std::chrono::steady_clock::now());
-    boost::asio::io_context ioc;
     config::HttpConfig cfg;
     cfg.request_timeout = std::chrono::milliseconds(200);
     auto b = f.builder();
-    HttpPool pool(ioc, cfg, b.base(), "prefsync-test");
-    HttpResponse got;
-    pool.send(b.get("CRMID", "x"), "emulator-token", [&](HttpResponse r) {
-        got = std::move(r);
-        pool.shutdown();
-    });
-    ioc.run();
+    auto got = send_one(cfg, b.base(), b.get("CRMID", "x"));
     EXPECT_EQ(got.transport, api::Transport::NoAnswer);
     EXPECT_LT(got.elapsed, std::chrono::milliseconds(1500));
 }
@@ -113,17 +115,10 @@ TEST(HttpPool, TimeoutsEndRequestsThatTakeTooLong) {
 TEST(HttpPool, OversizedResponsesAreRefused) {
     Fixture f;
     send_many(f, 1, 1);  // one profile to read back
-    boost::asio::io_context ioc;
     config::HttpConfig cfg;
     cfg.max_response_bytes = 10;
     auto b = f.builder();
-    HttpPool pool(ioc, cfg, b.base(), "prefsync-test");
-    HttpResponse got;
-    pool.send(b.get("CRMID", "C0"), "emulator-token", [&](HttpResponse r) {
-        got = std::move(r);
-        pool.shutdown();
-    });
-    ioc.run();
+    auto got = send_one(cfg, b.base(), b.get("CRMID", "C0"));
     EXPECT_NE(got.transport, api::Transport::Answered);
     EXPECT_NE(got.error.find("read"), std::string::npos) << got.error;
 }
@@ -132,18 +127,10 @@ TEST(HttpPool, AFailedTlsHandshakeIsReportedAsNotSent) {
     // TLS spoken to a plain-HTTP server: the handshake fails, clearly, and the request is
     // known not to have been sent (safe to retry, even a create).
     Fixture f;
-    boost::asio::io_context ioc;
     config::HttpConfig cfg;
     cfg.connect_timeout = std::chrono::seconds(2);
-    HttpPool pool(ioc, cfg, api::parse_base_url("https://127.0.0.1:" + std::to_string(f.server.port()) + "/Profiles/v2"),
-                  "prefsync-test");
-    HttpResponse got;
-    pool.send(api::ApiRequest{"GET", "/Profiles/v2/12345/Profile/1", "", api::Operation::Read}, "emulator-token",
-              [&](HttpResponse r) {
-                  got = std::move(r);
-                  pool.shutdown();
-              });
-    ioc.run();
+    auto got = send_one(cfg, api::parse_base_url("https://127.0.0.1:" + std::to_string(f.server.port()) + "/Profiles/v2"),
+                        api::ApiRequest{"GET", "/Profiles/v2/12345/Profile/1", "", api::Operation::Read});
     EXPECT_EQ(got.transport, api::Transport::NotSent);
     EXPECT_NE(got.error.find("TLS handshake"), std::string::npos) << got.error;
 }
@@ -151,19 +138,11 @@ TEST(HttpPool, AFailedTlsHandshakeIsReportedAsNotSent) {
 // TLS against a real TLS server (tests/data/tls): the right CA passes; another CA, or
 // certificate verification against a name the certificate does not carry, fails clearly.
 HttpResponse tls_get(unsigned short port, const std::string& ca_file, const std::string& host = "127.0.0.1") {
-    boost::asio::io_context ioc;
     config::HttpConfig cfg;
     cfg.ca_file = ca_file;
     cfg.connect_timeout = std::chrono::seconds(5);
-    HttpPool pool(ioc, cfg, api::parse_base_url("https://" + host + ":" + std::to_string(port) + "/Profiles/v2"),
-                  "prefsync-test");
-    HttpResponse got;
-    pool.send(api::ApiRequest{"GET", "/Profiles/v2/1/Profile/1", "", api::Operation::Read}, "t", [&](HttpResponse r) {
-        got = std::move(r);
-        pool.shutdown();
-    });
-    ioc.run();
-    return got;
+    return send_one(cfg, api::parse_base_url("https://" + host + ":" + std::to_string(port) + "/Profiles/v2"),
+                    api::ApiRequest{"GET", "/Profiles/v2/1/Profile/1", "", api::Operation::Read}, "t");
 }
 
 const std::string kTls = PREFSYNC_SOURCE_DIR "/tests/data/tls/";
