@@ -1,6 +1,7 @@
 #include "config/config.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <charconv>
 #include <cstdlib>
@@ -225,6 +226,7 @@ private:
                 c.api.token.kind = kind;
                 c.api.token.value = kind == TokenSpec::Kind::File ? resolve(*s) : *s;
                 c.api.token.pos = r_.pos(v);
+                c.api.token.key = p + "." + key;
             }
         };
         take("token_env", TokenSpec::Kind::Env);
@@ -350,7 +352,7 @@ private:
     }
 
     JobConfig parse_job(const std::string& name, const YAML::Node& n, const std::string& p,
-                        const Config& c) {
+                        Config& c) {
         JobConfig job;
         job.name = name;
         job.pos = r_.pos(n);
@@ -403,23 +405,42 @@ private:
         if (job.mode == Mode::Archive && !job.identity.by_profile_id() && n["identity"])
             r_.error(n["identity"], p + ".identity",
                      "archive addresses profiles by id: use profile_id_column");
-        if (auto v = n["sink"]) parse_sink(v, p + ".sink", job);
+        if (auto v = n["sink"]) parse_sink(v, p + ".sink", job, c.warnings);
         return job;
     }
 
-    void parse_source(const YAML::Node& n, const std::string& p, JobConfig& job, const Config& c) {
+    void parse_source(const YAML::Node& n, const std::string& p, JobConfig& job, Config& c) {
         auto& s = job.source;
         s.pos = r_.pos(n);
+        s.key_path = p;
         if (!r_.expect_map(n, p)) return;
         auto type = n["type"] ? r_.string(n["type"], p + ".type") : std::optional<std::string>();
-        if (!n["type"]) r_.error(n, p + ".type", "is required (csv)");
+        if (!n["type"]) r_.error(n, p + ".type", "is required (csv, sqlite or postgres)");
         if (!type) return;
         s.type = *type;
-        if (s.type != "csv") {
+        if (s.type == "csv") {
+            parse_csv_source(n, p, s);
+        } else if (s.type == "sqlite" || s.type == "postgres") {
+            parse_sql_source(n, p, s, c.warnings);
+        } else {
+            auto hint = suggest(s.type, {"csv", "sqlite", "postgres"});
             r_.error(n["type"], p + ".type",
-                     "unknown source type \"" + s.type + "\"; this version reads csv");
+                     "unknown source type \"" + s.type + "\"" +
+                         (hint.empty() ? "" : " (did you mean \"" + hint + "\"?)") +
+                         "; expected csv, sqlite or postgres");
             return;
         }
+        r_.optional_field(n, p, "reject_file", s.reject_file,
+                          [&](auto& v, auto path) { return r_.string(v, path); });
+        if (s.reject_file.empty()) {
+            auto dir = fs::path(c.journal.path).parent_path();
+            s.reject_file = (dir / "rejects" / (job.name + ".rejects.txt")).string();
+        } else {
+            s.reject_file = resolve(s.reject_file);
+        }
+    }
+
+    void parse_csv_source(const YAML::Node& n, const std::string& p, SourceConfig& s) {
         r_.check_keys(n, p, {"type", "path", "delimiter", "header", "columns", "reject_file",
                              "max_record_bytes"});
         if (auto v = n["path"]) {
@@ -447,16 +468,119 @@ private:
         if (s.header && !s.columns.empty())
             r_.error(n["columns"], p + ".columns",
                      "is only for files without a header row (header: false)");
-        r_.optional_field(n, p, "reject_file", s.reject_file,
-                          [&](auto& v, auto path) { return r_.string(v, path); });
-        if (s.reject_file.empty()) {
-            auto dir = fs::path(c.journal.path).parent_path();
-            s.reject_file = (dir / "rejects" / (job.name + ".rejects.txt")).string();
-        } else {
-            s.reject_file = resolve(s.reject_file);
-        }
         r_.optional_field(n, p, "max_record_bytes", s.max_record_bytes,
                           [&](auto& v, auto path) { return r_.size(v, path); });
+    }
+
+    static constexpr std::array<std::string_view, 6> kPostgresKeys{
+        "conninfo", "password_env", "password_file", "password_credential", "sslmode", "sslrootcert"};
+
+    void parse_postgres(const YAML::Node& n, const std::string& p, PostgresConfig& pg,
+                        std::vector<std::string>& warnings) {
+        auto str = [&](const char* key, std::string& out) {
+            if (auto v = n[key])
+                if (auto value = r_.string(v, p + "." + key)) out = *value;
+        };
+        str("conninfo", pg.conninfo);
+        if (!n["conninfo"])
+            r_.error(n, p + ".conninfo",
+                     "is required (libpq conninfo or URI, e.g. \"host=db dbname=crm user=prefsync\")");
+        int passwords = 0;
+        for (auto [key, kind] : {std::pair{"password_env", TokenSpec::Kind::Env},
+                                 std::pair{"password_file", TokenSpec::Kind::File},
+                                 std::pair{"password_credential", TokenSpec::Kind::Credential}}) {
+            auto v = n[key];
+            if (!v) continue;
+            ++passwords;
+            if (auto value = r_.string(v, p + "." + key)) {
+                pg.password.kind = kind;
+                pg.password.value = kind == TokenSpec::Kind::File ? resolve(*value) : *value;
+                pg.password.pos = r_.pos(v);
+                pg.password.key = p + "." + key;
+            }
+        }
+        if (passwords > 1)
+            r_.error(n, p, "give at most one of password_env, password_file, password_credential");
+        if (pg.conninfo.find("password") != std::string::npos ||
+            (pg.conninfo.find("://") != std::string::npos && pg.conninfo.find(':', pg.conninfo.find("://") + 3) <
+                                                                  pg.conninfo.find('@')))
+            warnings.push_back(p + ".conninfo contains a password; use password_env, password_file "
+                                   "or password_credential");
+        str("sslmode", pg.sslmode);
+        if (!pg.sslmode.empty()) {
+            static const std::vector<std::string_view> modes{"disable", "allow", "prefer", "require",
+                                                             "verify-ca", "verify-full"};
+            if (std::find(modes.begin(), modes.end(), pg.sslmode) == modes.end())
+                r_.error(n["sslmode"], p + ".sslmode",
+                         "expected disable, allow, prefer, require, verify-ca or verify-full");
+        }
+        str("sslrootcert", pg.sslrootcert);
+        if (!pg.sslrootcert.empty()) pg.sslrootcert = resolve(pg.sslrootcert);
+    }
+
+    // Names that end up inside double-quoted SQL identifiers: a quote or NUL could break out.
+    void check_identifier(const YAML::Node& v, const std::string& path, const std::string& name) {
+        if (name.empty() || name.find('"') != std::string::npos || name.find('\0') != std::string::npos)
+            r_.error(v, path, "must be a non-empty name without double quotes");
+    }
+
+    void parse_sql_source(const YAML::Node& n, const std::string& p, SourceConfig& s,
+                          std::vector<std::string>& warnings) {
+        bool pg = s.type == "postgres";
+        std::vector<std::string_view> keys{"type", "table", "query", "incremental", "fetch_rows",
+                                           "reject_file"};
+        if (pg) {
+            keys.insert(keys.end(), kPostgresKeys.begin(), kPostgresKeys.end());
+        } else {
+            keys.push_back("path");
+        }
+        r_.check_keys(n, p, keys);
+        auto str = [&](const char* key, std::string& out) {
+            if (auto v = n[key])
+                if (auto value = r_.string(v, p + "." + key)) out = *value;
+        };
+        if (pg) {
+            parse_postgres(n, p, s.postgres, warnings);
+        } else {
+            if (auto v = n["path"]) {
+                if (auto path = r_.string(v, p + ".path")) s.path = resolve(*path);
+            } else {
+                r_.error(n, p + ".path", "is required (the SQLite database file)");
+            }
+        }
+        str("table", s.table);
+        str("query", s.query);
+        if (n["table"]) check_identifier(n["table"], p + ".table", s.table);
+        if (n["table"] && n["query"])
+            r_.error(n, p, "give either table or query, not both");
+        else if (!n["table"] && !n["query"])
+            r_.error(n, p + ".table", "is required (or a query: SELECT ...)");
+        r_.optional_field(n, p, "fetch_rows", s.fetch_rows, [&](auto& v, auto path) {
+            return r_.integer(v, path, 1, 1000000);
+        });
+        if (auto v = n["incremental"]) {
+            auto ip = p + ".incremental";
+            if (!r_.expect_map(v, ip)) return;
+            r_.check_keys(v, ip, {"column", "key", "overlap"});
+            IncrementalConfig inc;
+            inc.pos = r_.pos(v);
+            for (auto [key, out] : {std::pair{"column", &inc.column}, std::pair{"key", &inc.key}}) {
+                if (auto field = v[key]) {
+                    if (auto value = r_.string(field, ip + "." + key)) {
+                        *out = *value;
+                        check_identifier(field, ip + "." + key, *out);
+                    }
+                } else {
+                    r_.error(v, ip + "." + key,
+                             std::string("is required (") +
+                                 (std::string_view(key) == "column" ? "the column that grows with each change, e.g. updated_at"
+                                                                     : "a unique column, e.g. id") + ")");
+                }
+            }
+            r_.optional_field(v, ip, "overlap", inc.overlap,
+                              [&](auto& node, auto path) { return r_.duration(node, path); });
+            s.incremental = inc;
+        }
     }
 
     void parse_identity(const YAML::Node& n, const std::string& p, JobConfig& job) {
@@ -485,11 +609,12 @@ private:
                                " identifies profiles by alternate id: use alternate_id_type + column");
     }
 
-    void parse_sink(const YAML::Node& n, const std::string& p, JobConfig& job) {
+    void parse_sink(const YAML::Node& n, const std::string& p, JobConfig& job,
+                    std::vector<std::string>& warnings) {
         SinkConfig sink;
         sink.pos = r_.pos(n);
+        sink.key_path = p;
         if (!r_.expect_map(n, p)) return;
-        r_.check_keys(n, p, {"type", "path"});
         if (auto v = n["type"]) {
             if (auto s = r_.string(v, p + ".type")) {
                 if (*s != "csv" && *s != "jsonl" && *s != "sqlite" && *s != "postgres")
@@ -497,10 +622,32 @@ private:
                 sink.type = *s;
             }
         } else {
-            r_.error(n, p + ".type", "is required");
+            r_.error(n, p + ".type", "is required (csv, jsonl, sqlite or postgres)");
         }
-        if (auto v = n["path"])
-            if (auto s = r_.string(v, p + ".path")) sink.path = resolve(*s);
+        bool sql = sink.type == "sqlite" || sink.type == "postgres";
+        std::vector<std::string_view> keys{"type"};
+        if (sink.type != "postgres") keys.push_back("path");
+        if (sql) keys.push_back("table");
+        if (sink.type == "postgres") keys.insert(keys.end(), kPostgresKeys.begin(), kPostgresKeys.end());
+        r_.check_keys(n, p, keys);
+        if (sink.type != "postgres") {
+            if (auto v = n["path"]) {
+                if (auto s = r_.string(v, p + ".path")) sink.path = resolve(*s);
+            } else {
+                r_.error(n, p + ".path", "is required (the file to write)");
+            }
+        }
+        if (sql) {
+            if (auto v = n["table"]) {
+                if (auto s = r_.string(v, p + ".table")) {
+                    sink.table = *s;
+                    check_identifier(v, p + ".table", sink.table);
+                }
+            } else {
+                r_.error(n, p + ".table", "is required (created if missing)");
+            }
+        }
+        if (sink.type == "postgres") parse_postgres(n, p, sink.postgres, warnings);
         job.sink = sink;
     }
 
@@ -541,44 +688,58 @@ Config load_config(const std::string& path, const EnvLookup& env) {
     return parse_config(text.str(), path, env);
 }
 
-std::string resolve_token(const Config& config, const EnvLookup& env) {
-    const auto& t = config.api.token;
+namespace {
+
+// Reads a secret from where a TokenSpec says; `key` names the config key in messages.
+std::string read_secret(const TokenSpec& t, const SourcePos& fallback, const std::string& key,
+                        const std::string& what, const EnvLookup& env) {
     auto fail = [&](const std::string& message) -> std::string {
-        throw ConfigError({{t.pos.file.empty() ? SourcePos{config.file, 0, 0} : t.pos, "api", message}});
+        throw ConfigError({{t.pos.file.empty() ? fallback : t.pos, key, message}});
     };
     auto read_file = [&](const std::string& path) {
         std::ifstream in(path, std::ios::binary);
-        if (!in) fail("cannot read the token file " + path);
+        if (!in) fail("cannot read the " + what + " file " + path);
         std::stringstream s;
         s << in.rdbuf();
-        std::string token = s.str();
-        // Files written by editors and `echo` end with a newline that is not part of the token.
-        while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
-        return token;
+        std::string secret = s.str();
+        // Files written by editors and `echo` end with a newline that is not part of the secret.
+        while (!secret.empty() && std::isspace(static_cast<unsigned char>(secret.back()))) secret.pop_back();
+        return secret;
     };
-    std::string token;
+    std::string secret;
     switch (t.kind) {
-        case TokenSpec::Kind::None:
-            fail("no API token configured: set api.token_env, api.token_file or api.credential");
-            break;
+        case TokenSpec::Kind::None: return "";
         case TokenSpec::Kind::Env: {
             auto v = env(t.value);
-            if (!v || v->empty()) fail("environment variable " + t.value + " (api.token_env) is not set");
-            token = *v;
+            if (!v || v->empty()) fail("environment variable " + t.value + " (" + t.key + ") is not set");
+            secret = *v;
             break;
         }
-        case TokenSpec::Kind::File: token = read_file(t.value); break;
+        case TokenSpec::Kind::File: secret = read_file(t.value); break;
         case TokenSpec::Kind::Credential: {
             auto dir = env("CREDENTIALS_DIRECTORY");
             if (!dir || dir->empty())
-                fail("api.credential needs $CREDENTIALS_DIRECTORY (systemd LoadCredential=)");
-            token = read_file(*dir + "/" + t.value);
+                fail("a credential (" + what + ") needs $CREDENTIALS_DIRECTORY (systemd LoadCredential=)");
+            secret = read_file(*dir + "/" + t.value);
             break;
         }
-        case TokenSpec::Kind::Inline: token = t.value; break;
+        case TokenSpec::Kind::Inline: secret = t.value; break;
     }
-    if (token.empty()) fail("the API token is empty");
-    return token;
+    if (secret.empty()) fail("the " + what + " is empty");
+    return secret;
+}
+
+}  // namespace
+
+std::string resolve_token(const Config& config, const EnvLookup& env) {
+    if (config.api.token.kind == TokenSpec::Kind::None)
+        throw ConfigError({{SourcePos{config.file, 0, 0}, "api",
+                            "no API token configured: set api.token_env, api.token_file or api.credential"}});
+    return read_secret(config.api.token, SourcePos{config.file, 0, 0}, "api", "API token", env);
+}
+
+std::string resolve_password(const PostgresConfig& postgres, const EnvLookup& env) {
+    return read_secret(postgres.password, postgres.password.pos, postgres.password.key, "database password", env);
 }
 
 }  // namespace prefsync::config

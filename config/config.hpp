@@ -19,13 +19,15 @@ namespace prefsync::config {
 
 using Duration = std::chrono::milliseconds;
 
-// Where the API token comes from. The token itself is never stored in Config; it is read
-// when a command needs the network (resolve_token), so `dry-run` works without one.
+// Where a secret (the API token, a database password) comes from. The secret itself is never
+// stored in Config; it is read when a command needs it (resolve_token, resolve_secret), so
+// `dry-run` of a CSV job works without one and nothing in Config can leak it into a log.
 struct TokenSpec {
     enum class Kind { None, Env, File, Credential, Inline };
     Kind kind = Kind::None;
     std::string value;  // variable name, file path, credential name, or the inline token
     SourcePos pos;
+    std::string key;    // where it was configured, e.g. "api.token_env", for messages
 };
 
 // OAuth client-credentials mode: the configured secret (token_env/file/credential) is
@@ -81,21 +83,50 @@ struct LogConfig {
 enum class Mode { Create, Update, Upsert, Replace, Delete, Archive };
 std::string_view to_string(Mode mode);
 
+// A PostgreSQL connection: libpq conninfo or URI; the password from password_env/_file/
+// _credential (or libpq's own PGPASSWORD/.pgpass when none is given); sslmode and
+// sslrootcert are passed through to libpq.
+struct PostgresConfig {
+    std::string conninfo;
+    TokenSpec password;
+    std::string sslmode;
+    std::string sslrootcert;
+};
+
+// Incremental reads of a SQL source: only rows whose `column` is at or past the stored
+// watermark minus `overlap`, in (column, key) order, so the watermark only moves forward.
+struct IncrementalConfig {
+    std::string column;   // e.g. updated_at (a timestamp or a number)
+    std::string key;      // a unique column, e.g. id: a total order among equal timestamps
+    Duration overlap{0};  // re-read this far behind the watermark (late commits)
+    SourcePos pos;
+};
+
 struct SourceConfig {
     SourcePos pos;
-    std::string type;  // "csv"
-    std::string path;
+    std::string key_path;  // "jobs.<name>.source", for messages
+    std::string type;  // csv | sqlite | postgres
+    std::string path;  // the CSV file, or the SQLite database
     char delimiter = ',';
     bool header = true;
     std::vector<std::string> columns;  // names when header: false
     std::string reject_file;           // default: <journal dir>/rejects/<job>.rejects.txt
     std::size_t max_record_bytes = 1u << 20;
+    // SQL sources: a table (optionally schema.table) or a SELECT, never both.
+    std::string table;
+    std::string query;
+    std::optional<IncrementalConfig> incremental;
+    std::size_t fetch_rows = 1000;  // rows per round trip (PostgreSQL cursor FETCH)
+    PostgresConfig postgres;  // type postgres
 };
 
 struct SinkConfig {
     SourcePos pos;
-    std::string type;  // csv | jsonl | sqlite | postgres
-    std::string path;
+    std::string key_path;  // "jobs.<name>.sink"
+    std::string type;      // csv | jsonl | sqlite | postgres
+    std::string path;      // csv, jsonl, sqlite
+    std::string table;     // sqlite, postgres: created if missing
+    PostgresConfig postgres;
 };
 
 struct JobConfig {
@@ -134,6 +165,9 @@ Config load_config(const std::string& path, const EnvLookup& env = process_env()
 
 // The API token, read from where the config says. Throws ConfigError if it cannot be read.
 std::string resolve_token(const Config& config, const EnvLookup& env = process_env());
+// A SQL source's password; "" when none is configured (libpq then uses its own defaults).
+// Throws ConfigError if a configured one cannot be read.
+std::string resolve_password(const PostgresConfig& postgres, const EnvLookup& env = process_env());
 
 // "10s", "500ms", "5m", "1h", "2d" → milliseconds; nullopt when malformed.
 std::optional<Duration> parse_duration(std::string_view text);

@@ -63,7 +63,7 @@ std::vector<std::pair<std::string, YAML::Node>> YamlReader::entries(const YAML::
 }
 
 void YamlReader::check_keys(const YAML::Node& map, const std::string& path,
-                            std::initializer_list<std::string_view> allowed) {
+                            const std::vector<std::string_view>& allowed) {
     std::set<std::string> seen;
     for (auto it = map.begin(); it != map.end(); ++it) {
         if (!it->first.IsScalar()) continue;

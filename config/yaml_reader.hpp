@@ -26,7 +26,7 @@ public:
     bool expect_map(const YAML::Node& node, const std::string& path);
     // Reports keys not in `allowed` (typo protection, with a suggestion) and duplicates.
     void check_keys(const YAML::Node& map, const std::string& path,
-                    std::initializer_list<std::string_view> allowed);
+                    const std::vector<std::string_view>& allowed);
     // The key nodes of a map, in file order, each once; reports duplicates.
     std::vector<std::pair<std::string, YAML::Node>> entries(const YAML::Node& map,
                                                             const std::string& path);

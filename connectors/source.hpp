@@ -25,6 +25,13 @@ struct Row {
     bool rejected() const { return !error.empty(); }
 };
 
+// Where an incremental source stands: the incremental column and key of the last row it
+// returned, as text (the source's own encoding; only that source reads it back).
+struct Position {
+    std::string value;
+    std::string key;
+};
+
 class SourceError : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
@@ -38,8 +45,11 @@ public:
     // Replaces `rows` with the next records (at most max_rows, at least one unless the input
     // is exhausted), in input order. Returns false when the input is exhausted.
     virtual bool next_batch(std::vector<Row>& rows, std::size_t max_rows) = 0;
-    // "csv examples/profiles.csv", for messages.
+    // "csv examples/profiles.csv", for messages (never a password).
     virtual std::string describe() const = 0;
+    // Incremental sources: the position after the rows returned so far; nullopt before the
+    // first row that has one, and for sources that are not incremental.
+    virtual std::optional<Position> position() const { return std::nullopt; }
 };
 
 }  // namespace prefsync::connectors

@@ -85,6 +85,10 @@ int cmd_push(const PushCommand& cmd) {
                     (long long)r.rejected, (long long)r.sent, (unsigned long long)r.connections, (long long)r.done,
                     (long long)r.accepted, (long long)r.retries, (long long)r.failed, (long long)r.pending, r.seconds,
                     r.seconds > 0 ? static_cast<double>(r.sent) / r.seconds : 0.0);
+        if (!r.source_error.empty())
+            std::fprintf(stderr, "error: jobs.%s.source: %s\nreading stopped after %lld row(s); they are journaled, and "
+                                 "the next run continues from there\n",
+                         job.name.c_str(), r.source_error.c_str(), static_cast<long long>(r.read));
         if (!r.fatal.empty()) std::fprintf(stderr, "aborted: %s (nothing was lost; run again once fixed)\n", r.fatal.c_str());
         if (r.interrupted) std::fprintf(stderr, "interrupted: run the same command again to resume\n");
         if (r.failed > 0) std::fprintf(stderr, "%lld update(s) failed: see `prefsync failures %s`\n", (long long)r.failed, job.name.c_str());

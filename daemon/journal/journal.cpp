@@ -50,6 +50,9 @@ CREATE TABLE IF NOT EXISTS runs(
 CREATE TABLE IF NOT EXISTS quota(
   name TEXT PRIMARY KEY, tokens REAL NOT NULL DEFAULT 0, count INTEGER NOT NULL DEFAULT 0,
   updated_at INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS watermarks(
+  job TEXT PRIMARY KEY, source TEXT NOT NULL, value TEXT NOT NULL, key TEXT,
+  updated_at INTEGER NOT NULL) WITHOUT ROWID;
 PRAGMA user_version = 1;
 )sql";
 
@@ -563,6 +566,20 @@ QuotaGrant Journal::take_tokens(int wanted, double rate, double burst, std::int6
 bool Journal::integrity_ok() {
     auto s = STMT("PRAGMA integrity_check");
     return s.step() && s.text(0) == "ok";
+}
+
+std::optional<Watermark> Journal::watermark(const std::string& job, const std::string& source) {
+    auto s = STMT("SELECT value, key FROM watermarks WHERE job = ? AND source = ?");
+    s.bind(1, job).bind(2, source);
+    if (!s.step()) return std::nullopt;
+    return Watermark{s.text(0), s.text(1)};
+}
+
+void Journal::set_watermark(const std::string& job, const std::string& source, const Watermark& mark, Millis now) {
+    STMT("INSERT INTO watermarks(job, source, value, key, updated_at) VALUES(?, ?, ?, ?, ?) "
+         "ON CONFLICT(job) DO UPDATE SET source = excluded.source, value = excluded.value, key = excluded.key, "
+         "updated_at = excluded.updated_at")
+        .bind(1, job).bind(2, source).bind(3, mark.value).bind(4, mark.key).bind(5, now).run();
 }
 
 }  // namespace prefsync::journal

@@ -94,6 +94,12 @@ struct RunRecord {
     int exit_code = -1;
 };
 
+// How far an incremental source has been read: the (value, key) of the last row journaled.
+struct Watermark {
+    std::string value;  // the incremental column, as text
+    std::string key;
+};
+
 struct QuotaGrant {
     int granted = 0;
     Millis retry_at = 0;           // when granted == 0: when to ask again
@@ -153,6 +159,12 @@ public:
     void end_run(const RunRecord& run, Millis now);
     std::optional<RunRecord> last_run(const std::string& job, const std::string& kind);
     std::vector<RunRecord> runs(const std::string& job, int limit);
+
+    // The watermark of `job`, if one was stored for this same `source` (a description of
+    // table/query and column: a changed source starts over from the beginning).
+    std::optional<Watermark> watermark(const std::string& job, const std::string& source);
+    // Call inside the transaction that journals the rows read up to `mark`.
+    void set_watermark(const std::string& job, const std::string& source, const Watermark& mark, Millis now);
 
     bool integrity_ok();
     sqlite3* handle() { return db_; }

@@ -26,14 +26,28 @@ Millis now_ms() {
         .count();
 }
 
-// Phase 1: source → mapper → journal, in transactions of a thousand rows.
+// Phase 1: source → mapper → journal, in transactions of a thousand rows. An incremental
+// source's position is stored in the same transaction as the rows read up to it, so the
+// watermark never runs ahead of what is journaled. A source that fails mid-way (a lost
+// database connection) ends the reading, not the run: what was journaled is still sent.
 void enqueue_all(const config::JobConfig& job, journal::Journal& journal, bool force,
                  std::optional<std::int64_t> backfill_run, PushReport& report) {
-    auto source = connectors::open_source(job.source);
+    auto source_identity = connectors::position_identity(job.source);
+    std::optional<connectors::Position> since;
+    // A backfill reads everything; a sync only what is past the watermark.
+    if (job.source.incremental && !force)
+        if (auto mark = journal.watermark(job.name, source_identity)) since = connectors::Position{mark->value, mark->key};
+    auto source = connectors::open_source(job.source, since);
     auto mapper = mapping::Mapper::compile(job, source->columns());
     connectors::RejectFile rejects(job.source.reject_file, job.name);
     std::vector<connectors::Row> rows;
-    while (source->next_batch(rows, 1000)) {
+    while (true) {
+        try {
+            if (!source->next_batch(rows, 1000)) break;
+        } catch (const connectors::SourceError& e) {
+            report.source_error = e.what();
+            break;
+        }
         journal::Journal::Transaction tx(journal);
         auto now = now_ms();
         for (const auto& row : rows) {
@@ -65,6 +79,10 @@ void enqueue_all(const config::JobConfig& job, journal::Journal& journal, bool f
                 case journal::EnqueueResult::AlreadyInRun: break;
             }
         }
+        if (auto position = source->position())
+            journal.set_watermark(job.name, source_identity, {position->value, position->key}, now);
+        // Rejects first: a row is in the reject file before the watermark moves past it.
+        rejects.flush();
         tx.commit();
     }
     rejects.flush();
@@ -480,7 +498,7 @@ PushReport run_push(const config::Config& config, const config::JobConfig& job, 
     report.pending = counts.pending();
     report.interrupted = options.stop && options.stop->load();
     report.seconds = std::chrono::duration<double>(SteadyClock::now() - started).count();
-    if (!report.fatal.empty()) report.exit_code = 3;
+    if (!report.fatal.empty() || !report.source_error.empty()) report.exit_code = 3;
     else if (report.interrupted) report.exit_code = 4;
     else if (report.failed > 0 || report.rejected > 0) report.exit_code = 2;
     else report.exit_code = 0;

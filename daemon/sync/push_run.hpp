@@ -36,6 +36,7 @@ struct PushReport {
     std::uint64_t connections = 0;
     double seconds = 0;
     std::string fatal;  // why the run was aborted, if it was
+    std::string source_error;  // the source failed after opening: reading stopped there
     bool interrupted = false;
     int exit_code = 0;
 };

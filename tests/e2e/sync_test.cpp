@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "daemon/emulator/server.hpp"
+#include "tests/support/in_process_emulator.hpp"
 #include "daemon/journal/journal.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/process.hpp"
@@ -32,34 +33,8 @@ emulator::ApiOptions oauth_options() {
     return o;
 }
 
-struct Emulator {
-    // The emulator's clock runs `offset` ahead of real time, so a test can let "processing" finish.
-    std::atomic<long long> offset_ms{0};
-    emulator::Clock clock = [this] { return std::chrono::system_clock::now() + std::chrono::milliseconds(offset_ms.load()); };
-    emulator::ProfileStore store{clock, std::chrono::milliseconds(0)};
-    emulator::EmulatorApi api;
-    explicit Emulator(emulator::ApiOptions options = {}) : api(store, options, clock) { server.start(); }
-    emulator::FaultInjector faults{emulator::FaultConfig{}};
-    emulator::Server server{api, store, faults, emulator::ServerOptions{}};
-    void set_faults(const std::string& j) {
-        auto problem = faults.configure(json::parse(j).as_object(), std::chrono::steady_clock::now());
-        ASSERT_FALSE(problem) << *problem;
-    }
-    // API requests the emulator has received, from its own counters.
-    std::int64_t requests_counter();
-};
-
-std::string http_get(unsigned short port, const std::string& target);
-
-std::int64_t Emulator::requests_counter() {
-    auto body = http_get(server.port(), "/__admin/stats");
-    return json::parse(body).at("requests").as_int64();
-}
-
-std::string http_get(unsigned short port, const std::string& target) {
-    testing::HttpClient client(port);
-    return client.get(target).body;
-}
+using Emulator = testing::InProcessEmulator;
+using testing::http_get;
 
 struct Workspace {
     testing::TempDir dir;

@@ -281,6 +281,79 @@ TEST(Config, SourceOptions) {
     EXPECT_THAT(errs, Contains(HasSubstr("jobs.b.source.pth: unknown key (did you mean \"path\"?)")));
 }
 
+TEST(Config, SqlSources) {
+    auto c = ok(kApi + R"(jobs:
+  pg:
+    source:
+      type: postgres
+      conninfo: "host=db.internal dbname=crm user=prefsync"
+      password_env: CRM_DB_PASSWORD
+      sslmode: verify-full
+      sslrootcert: certs/root.crt
+      table: crm.customers
+      incremental: { column: updated_at, key: id, overlap: 5m }
+      fetch_rows: 5000
+    identity: { alternate_id_type: CRMID, column: id }
+    mapping: { CustomerName.FirstName: name }
+  lite:
+    source: { type: sqlite, path: crm.db, query: "SELECT * FROM customers" }
+    identity: { alternate_id_type: CRMID, column: id }
+    mapping: { CustomerName.FirstName: name }
+)");
+    const auto& pg = c.jobs[0].source;
+    EXPECT_EQ(pg.postgres.conninfo, "host=db.internal dbname=crm user=prefsync");
+    EXPECT_EQ(pg.postgres.password.kind, TokenSpec::Kind::Env);
+    EXPECT_EQ(pg.postgres.sslmode, "verify-full");
+    EXPECT_EQ(pg.postgres.sslrootcert, "/etc/prefsync/certs/root.crt");
+    EXPECT_EQ(pg.table, "crm.customers");
+    ASSERT_TRUE(pg.incremental);
+    EXPECT_EQ(pg.incremental->column, "updated_at");
+    EXPECT_EQ(pg.incremental->overlap, std::chrono::minutes(5));
+    EXPECT_EQ(pg.fetch_rows, 5000u);
+    EXPECT_EQ(c.jobs[1].source.path, "/etc/prefsync/crm.db");
+    EXPECT_EQ(c.jobs[1].source.query, "SELECT * FROM customers");
+    EXPECT_EQ(resolve_password(pg.postgres, fake_env({{"CRM_DB_PASSWORD", "s3cret"}})), "s3cret");
+    try {
+        resolve_password(pg.postgres, fake_env({}));
+        FAIL();
+    } catch (const ConfigError& e) {
+        EXPECT_THAT(e.what(), HasSubstr("environment variable CRM_DB_PASSWORD (jobs.pg.source.password_env) is not set"));
+    }
+    EXPECT_EQ(resolve_password(c.jobs[1].source.postgres, fake_env({})), "") << "none configured: libpq decides";
+
+    auto errs = errors_of(kApi + R"(jobs:
+  a:
+    source: { type: postgres, table: t, query: "SELECT 1", password_env: A, password_file: b, sslmode: verify }
+    identity: { alternate_id_type: X, column: id }
+    mapping: { CustomerType: t }
+  b:
+    source: { type: sqlite, table: "bad\"name", incremental: { column: u }, conninfo: x }
+    identity: { alternate_id_type: X, column: id }
+    mapping: { CustomerType: t }
+  c:
+    source: { type: postgress, conninfo: x, table: t }
+    identity: { alternate_id_type: X, column: id }
+    mapping: { CustomerType: t }
+)");
+    EXPECT_THAT(errs, Contains(HasSubstr("jobs.a.source.conninfo: is required")));
+    EXPECT_THAT(errs, Contains(HasSubstr("jobs.a.source: give either table or query, not both")));
+    EXPECT_THAT(errs, Contains(HasSubstr("jobs.a.source: give at most one of password_env")));
+    EXPECT_THAT(errs, Contains(HasSubstr("jobs.a.source.sslmode: expected disable, allow")));
+    EXPECT_THAT(errs, Contains(HasSubstr("jobs.b.source.path: is required (the SQLite database file)")));
+    EXPECT_THAT(errs, Contains(HasSubstr("jobs.b.source.table: must be a non-empty name without double quotes")));
+    EXPECT_THAT(errs, Contains(HasSubstr("jobs.b.source.incremental.key: is required")));
+    EXPECT_THAT(errs, Contains(HasSubstr("jobs.b.source.conninfo: unknown key")));
+    EXPECT_THAT(errs, Contains(HasSubstr("unknown source type \"postgress\" (did you mean \"postgres\"?)")));
+
+    auto warned = ok(kApi + R"(jobs:
+  a:
+    source: { type: postgres, conninfo: "postgresql://u:hunter2@db/crm", table: t }
+    identity: { alternate_id_type: X, column: id }
+    mapping: { CustomerType: t }
+)");
+    EXPECT_THAT(warned.warnings, Contains(HasSubstr("jobs.a.source.conninfo contains a password")));
+}
+
 TEST(Config, Identity) {
     auto job = [](const std::string& identity, const std::string& mode = "update") {
         return kApi + "jobs:\n  j:\n    mode: " + mode + "\n    source: { type: csv, path: x.csv }\n" +
@@ -303,6 +376,13 @@ TEST(Config, SinkIsValidated) {
     auto c = ok(kApi + kJob + "    sink: { type: jsonl, path: out.jsonl }\n");
     ASSERT_TRUE(c.jobs[0].sink);
     EXPECT_EQ(c.jobs[0].sink->path, "/etc/prefsync/out.jsonl");
+    c = ok(kApi + kJob + "    sink: { type: postgres, conninfo: \"dbname=wh\", password_file: pw, table: mp.profiles }\n");
+    EXPECT_EQ(c.jobs[0].sink->table, "mp.profiles");
+    EXPECT_EQ(c.jobs[0].sink->postgres.password.value, "/etc/prefsync/pw");
+    EXPECT_THAT(errors_of(kApi + kJob + "    sink: { type: sqlite, path: out.db }\n"),
+                Contains(HasSubstr("jobs.crm.sink.table: is required")));
+    EXPECT_THAT(errors_of(kApi + kJob + "    sink: { type: csv, path: out.csv, table: t }\n"),
+                Contains(HasSubstr("jobs.crm.sink.table: unknown key")));
 }
 
 // --- mapping section ------------------------------------------------------------------

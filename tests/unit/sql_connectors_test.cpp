@@ -1,0 +1,242 @@
+// SQL text building and the SQLite source and sink, against real SQLite files.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include "config/config.hpp"
+#include "connectors/open_source.hpp"
+#include "connectors/sql/sink_sql.hpp"
+#include "connectors/sql/sql_text.hpp"
+#include "connectors/table_sink.hpp"
+#include "tests/support/error_of.hpp"
+#include "tests/support/temp_dir.hpp"
+
+namespace prefsync::connectors {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using namespace std::chrono_literals;
+
+TEST(SqlText, IdentifiersAreQuotedAndQueriesBecomeSubqueries) {
+    EXPECT_EQ(sql::quote_table("crm.customers"), "\"crm\".\"customers\"");
+    EXPECT_EQ(sql::quote_identifier("we\"ird"), "\"we\"\"ird\"");
+    config::SourceConfig c;
+    c.query = "SELECT id FROM t;  \n";
+    EXPECT_EQ(sql::select_rows(c), "SELECT * FROM (SELECT id FROM t\n) AS prefsync_source");
+    c.incremental = config::IncrementalConfig{"updated_at", "id", 0ms, {}};
+    EXPECT_EQ(sql::select_rows(c, "?1"),
+              "SELECT * FROM (SELECT id FROM t\n) AS prefsync_source WHERE \"updated_at\" IS NULL OR \"updated_at\" >= ?1 "
+              "ORDER BY \"updated_at\", \"id\"");
+}
+
+TEST(SqlText, OverlapIsSubtractedKeepingTheTimestampLayout) {
+    EXPECT_EQ(sql::minus_overlap("2024-03-01 00:00:10", 30s), "2024-02-29 23:59:40");
+    EXPECT_EQ(sql::minus_overlap("2024-03-01T00:00:10.123Z", 5min), "2024-02-29T23:55:10.123Z");
+    EXPECT_EQ(sql::minus_overlap("2024-03-01T10:00+02:00", 1h), "2024-03-01T09:00+02:00");
+    EXPECT_EQ(sql::minus_overlap("2024-03-01", 1h), "2024-02-29");
+    EXPECT_EQ(sql::minus_overlap("1700000000", 60s), "1699999940");
+    EXPECT_EQ(sql::minus_overlap("anything", 0s), "anything");
+    EXPECT_EQ(sql::minus_overlap("abc", 1s), std::nullopt);
+    EXPECT_EQ(sql::minus_overlap("2024-02-30 00:00:00", 1s), std::nullopt);
+}
+
+TEST(SqlText, UpsertUpdatesEveryColumnButTheKey) {
+    TableLayout layout{{{"profile_id", ColumnType::Integer}, {"email", ColumnType::Text}}, 0};
+    EXPECT_EQ(sql::upsert("p", layout, sql::Dialect::Postgres),
+              "INSERT INTO \"p\" (\"profile_id\", \"email\") VALUES ($1::BIGINT, $2::TEXT) ON CONFLICT "
+              "(\"profile_id\") DO UPDATE SET \"email\" = excluded.\"email\"");
+    EXPECT_EQ(sql::create_table("s.p", layout, sql::Dialect::Sqlite),
+              "CREATE TABLE IF NOT EXISTS \"s\".\"p\" (\"profile_id\" INTEGER PRIMARY KEY, \"email\" TEXT)");
+    EXPECT_EQ(sql::missing_columns(layout, {"email"}), "\"profile_id\"");
+}
+
+class SqliteFile {
+public:
+    explicit SqliteFile(const std::string& path) { EXPECT_EQ(sqlite3_open(path.c_str(), &db_), SQLITE_OK); }
+    ~SqliteFile() { sqlite3_close(db_); }
+    void exec(const std::string& sql) {
+        char* err = nullptr;
+        ASSERT_EQ(sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "") << "\n" << sql;
+    }
+    std::string scalar(const std::string& sql) {
+        sqlite3_stmt* s = nullptr;
+        EXPECT_EQ(sqlite3_prepare_v2(db_, sql.c_str(), -1, &s, nullptr), SQLITE_OK) << sqlite3_errmsg(db_);
+        std::string out;
+        if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0))
+            out = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
+        sqlite3_finalize(s);
+        return out;
+    }
+
+private:
+    sqlite3* db_ = nullptr;
+};
+
+struct SqliteSourceTest : ::testing::Test {
+    testing::TempDir dir;
+    std::string path = dir.file("crm.db");
+    SqliteFile db{path};
+    config::SourceConfig source() {
+        config::SourceConfig c;
+        c.type = "sqlite";
+        c.key_path = "jobs.crm.source";
+        c.path = path;
+        c.table = "customers";
+        return c;
+    }
+    std::vector<Row> read_all(Source& s, std::size_t batch = 2) {
+        std::vector<Row> all, rows;
+        while (s.next_batch(rows, batch)) all.insert(all.end(), rows.begin(), rows.end());
+        return all;
+    }
+};
+
+TEST_F(SqliteSourceTest, ConvertsStorageClassesToTextAndKeepsNullApartFromEmpty) {
+    db.exec("CREATE TABLE customers(id INTEGER, name TEXT, score REAL, note TEXT, data BLOB);"
+            "INSERT INTO customers VALUES(1, 'Ann', 1.5, '', x'6869');"
+            "INSERT INTO customers VALUES(2, NULL, 0.1, NULL, NULL);");
+    auto s = open_source(source());
+    EXPECT_THAT(s->columns(), ElementsAre("id", "name", "score", "note", "data"));
+    auto rows = read_all(*s);
+    ASSERT_EQ(rows.size(), 2u);
+    EXPECT_EQ(rows[0].values[0], "1");
+    EXPECT_EQ(rows[0].values[2], "1.5");
+    EXPECT_EQ(rows[0].values[3], "") << "empty string stays a value";
+    EXPECT_EQ(rows[0].values[4], "hi") << "a UTF-8 blob reads as text";
+    EXPECT_EQ(rows[1].values[1], std::nullopt) << "NULL stays NULL";
+    EXPECT_EQ(rows[1].values[2], "0.1") << "shortest round-trip form";
+    EXPECT_EQ(rows[1].origin, "customers row 2");
+}
+
+TEST_F(SqliteSourceTest, RejectsRowsWithBytesThatAreNotUtf8NamingTheColumn) {
+    db.exec("CREATE TABLE customers(id INTEGER, name TEXT, data BLOB);"
+            "INSERT INTO customers VALUES(1, 'ok', x'ff00');"
+            "INSERT INTO customers VALUES(2, CAST(x'c328' AS TEXT), NULL);"
+            "INSERT INTO customers VALUES(3, 'fine', NULL);");
+    auto rows = read_all(*open_source(source()));
+    ASSERT_EQ(rows.size(), 3u) << "rejected rows still come out, in order";
+    EXPECT_THAT(rows[0].error, HasSubstr("column \"data\": a BLOB that is not UTF-8 text"));
+    EXPECT_THAT(rows[1].error, HasSubstr("column \"name\": text that is not valid UTF-8"));
+    EXPECT_FALSE(rows[2].rejected());
+}
+
+TEST_F(SqliteSourceTest, StreamsAQueryWithoutLoadingItAndNamesMissingThingsClearly) {
+    db.exec("CREATE TABLE customers(id INTEGER PRIMARY KEY, updated_at TEXT);"
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000) "
+            "INSERT INTO customers SELECT i, '2024-01-01' FROM n;");
+    auto c = source();
+    c.table.clear();
+    c.query = "SELECT id, id * 2 AS twice FROM customers WHERE id % 2 = 0;";
+    auto s = open_source(c);
+    std::vector<Row> rows;
+    std::size_t total = 0;
+    while (s->next_batch(rows, 100)) {
+        EXPECT_LE(rows.size(), 100u);
+        total += rows.size();
+    }
+    EXPECT_EQ(total, 2500u);
+
+    c = source();
+    c.table = "customer";
+    {
+        auto message = testing::error_of<SourceError>([&] { open_source(c); });
+        EXPECT_THAT(message, HasSubstr("no such table: customer"));
+    }
+    c = source();
+    c.incremental = config::IncrementalConfig{"updatd_at", "id", 0ms, {}};
+    {
+        auto message = testing::error_of<SourceError>([&] { open_source(c); });
+        EXPECT_THAT(message, HasSubstr("jobs.crm.source.incremental.column"));
+        EXPECT_THAT(message, HasSubstr("has no column \"updatd_at\" (did you mean \"updated_at\"?)"));
+    }
+    c.incremental = config::IncrementalConfig{"updated_at", "customer_key", 0ms, {}};
+    {
+        auto message = testing::error_of<SourceError>([&] { open_source(c); });
+        EXPECT_THAT(message, HasSubstr("incremental.key: "));
+        EXPECT_THAT(message, HasSubstr("has no column \"customer_key\" (its columns: id, updated_at)"));
+    }
+    c = source();
+    c.path = dir.file("missing.db");
+    EXPECT_THROW(open_source(c), SourceError);
+    EXPECT_FALSE(std::filesystem::exists(c.path)) << "a typo'd path is not created";
+}
+
+TEST_F(SqliteSourceTest, IncrementalReadsFromTheWatermarkIncludingEqualValuesAndNulls) {
+    db.exec("CREATE TABLE customers(id INTEGER, updated_at TEXT);"
+            "INSERT INTO customers VALUES(3, '2024-01-01 10:00:00'), (1, '2024-01-01 11:00:00'),"
+            "(2, '2024-01-01 11:00:00'), (4, NULL), (5, '2024-01-01 09:00:00');");
+    auto c = source();
+    c.incremental = config::IncrementalConfig{"updated_at", "id", 0ms, {}};
+    auto s = open_source(c);
+    auto rows = read_all(*s);
+    std::vector<std::string> ids;
+    for (auto& r : rows) ids.push_back(*r.values[0]);
+    EXPECT_THAT(ids, ElementsAre("4", "5", "3", "1", "2")) << "(column, key) order; SQLite sorts NULL first";
+    EXPECT_EQ(rows[3].origin, "customers id=1");
+    ASSERT_TRUE(s->position());
+    EXPECT_EQ(s->position()->value, "text:2024-01-01 11:00:00");
+    EXPECT_EQ(s->position()->key, "2");
+
+    // Row 1 changes with the same timestamp as the watermark; row 6 arrives.
+    db.exec("INSERT INTO customers VALUES(6, '2024-01-01 12:00:00')");
+    rows = read_all(*open_source(c, s->position()));
+    ids.clear();
+    for (auto& r : rows) ids.push_back(*r.values[0]);
+    EXPECT_THAT(ids, ElementsAre("4", "1", "2", "6"));
+
+    // An overlap reaches back for late commits.
+    c.incremental->overlap = 1h;
+    rows = read_all(*open_source(c, Position{"text:2024-01-01 11:00:00", "2"}));
+    EXPECT_EQ(rows.size(), 5u) << "10:00 onward, plus the NULL row";
+}
+
+TEST_F(SqliteSourceTest, IntegerWatermarksAreComparedAsNumbers) {
+    db.exec("CREATE TABLE customers(id INTEGER, version INTEGER);"
+            "INSERT INTO customers VALUES(1, 9), (2, 10), (3, 11);");
+    auto c = source();
+    c.incremental = config::IncrementalConfig{"version", "id", 0ms, {}};
+    auto s = open_source(c);
+    read_all(*s);
+    EXPECT_EQ(s->position()->value, "int:11");
+    auto rows = read_all(*open_source(c, Position{"int:10", "2"}));
+    EXPECT_EQ(rows.size(), 2u) << "10 and 11 (text comparison would have read none)";
+}
+
+TEST(SqliteSink, CreatesTheTableUpsertsByKeyAndDropsWhatWasNotCommitted) {
+    testing::TempDir dir;
+    config::SinkConfig c;
+    c.type = "sqlite";
+    c.key_path = "jobs.pull.sink";
+    c.path = dir.file("out/pulled.db");
+    c.table = "profiles";
+    TableLayout layout{{{"profile_id", ColumnType::Integer}, {"email", ColumnType::Text},
+                        {"opted_in", ColumnType::Boolean}, {"score", ColumnType::Real}}, 0};
+    {
+        auto sink = open_table_sink(c, layout);
+        sink->upsert({"1", "a@example.com", "true", "1.5"});
+        sink->upsert({"2", std::nullopt, "false", "x"});
+        sink->commit();
+        sink->upsert({"1", "changed@example.com", "false", "2"});
+        sink->commit();
+        sink->upsert({"3", "lost@example.com", "true", "0"});  // never committed
+    }
+    EXPECT_EQ(std::filesystem::status(c.path).permissions() & std::filesystem::perms::others_read,
+              std::filesystem::perms::none);
+    SqliteFile db(c.path);
+    EXPECT_EQ(db.scalar("SELECT count(*) FROM profiles"), "2");
+    EXPECT_EQ(db.scalar("SELECT email || ',' || opted_in || ',' || score FROM profiles WHERE profile_id = 1"),
+              "changed@example.com,0,2.0");
+    EXPECT_EQ(db.scalar("SELECT typeof(email) || ',' || score FROM profiles WHERE profile_id = 2"), "null,x")
+        << "a value not of the column's type is kept as written";
+
+    // Re-opening uses the table as it is; a layout naming a column it lacks is refused.
+    layout.columns.push_back({"phone", ColumnType::Text});
+    {
+        auto message = testing::error_of<SinkError>([&] { open_table_sink(c, layout); });
+        EXPECT_THAT(message, HasSubstr("the table exists without column(s) \"phone\""));
+    }
+}
+
+}  // namespace
+}  // namespace prefsync::connectors
