@@ -28,6 +28,17 @@ std::string_view to_string(Mode mode) {
     return "?";
 }
 
+std::string_view to_string(HistoryKind kind) {
+    switch (kind) {
+        case HistoryKind::Consents: return "Consents";
+        case HistoryKind::ContactElements: return "ContactElements";
+        case HistoryKind::CustomFields: return "CustomFields";
+        case HistoryKind::Preferences: return "Preferences";
+        case HistoryKind::StandardFields: return "StandardFields";
+    }
+    return "?";
+}
+
 const JobConfig* Config::find_job(std::string_view name) const {
     for (const auto& job : jobs)
         if (job.name == name) return &job;
@@ -157,6 +168,15 @@ public:
         if (c.log.bodies)
             c.warnings.push_back("log.bodies is true: profile bodies (personal data) will be logged");
         if (root["jobs"]) parse_jobs(root["jobs"], c);
+        for (const auto& job : c.jobs) {
+            if (!job.pull || job.pull->reconcile.empty()) continue;
+            const auto* target = c.find_job(job.pull->reconcile);
+            auto where = root["jobs"][job.name]["pull"]["reconcile"];
+            if (!target)
+                r_.error(where, "jobs." + job.name + ".pull.reconcile", "no job named \"" + job.pull->reconcile + "\"");
+            else if (target->pull)
+                r_.error(where, "jobs." + job.name + ".pull.reconcile", "\"" + job.pull->reconcile + "\" is a pull job; name a push job");
+        }
         if (c.rate_limit.max_in_flight == 0) c.rate_limit.max_in_flight = c.http.connections;
         return c;
     }
@@ -356,7 +376,8 @@ private:
         JobConfig job;
         job.name = name;
         job.pos = r_.pos(n);
-        r_.check_keys(n, p, {"mode", "schedule", "source", "identity", "mapping", "sink"});
+        if (n["pull"]) return parse_pull_job(std::move(job), n, p, c);
+        r_.check_keys(n, p, {"mode", "schedule", "source", "identity", "mapping", "sink", "pull"});
         if (auto v = n["mode"]) {
             if (auto s = r_.string(v, p + ".mode")) {
                 static const std::vector<std::pair<std::string_view, Mode>> modes{
@@ -378,13 +399,7 @@ private:
                 }
             }
         }
-        if (auto v = n["schedule"]) {
-            if (auto s = r_.string(v, p + ".schedule")) {
-                if (auto problem = check_schedule(*s); !problem.empty())
-                    r_.error(v, p + ".schedule", problem);
-                job.schedule = *s;
-            }
-        }
+        parse_schedule(n, p, job);
         if (auto v = n["source"]) parse_source(v, p + ".source", job, c);
         else r_.error(n, p + ".source", "is required (where the rows come from)");
         if (auto v = n["identity"]) parse_identity(v, p + ".identity", job);
@@ -405,8 +420,117 @@ private:
         if (job.mode == Mode::Archive && !job.identity.by_profile_id() && n["identity"])
             r_.error(n["identity"], p + ".identity",
                      "archive addresses profiles by id: use profile_id_column");
-        if (auto v = n["sink"]) parse_sink(v, p + ".sink", job, c.warnings);
+        if (auto v = n["sink"]) r_.error(v, p + ".sink", "is for pull jobs (with a pull: section); push jobs write to the API");
         return job;
+    }
+
+    void parse_schedule(const YAML::Node& n, const std::string& p, JobConfig& job) {
+        if (auto v = n["schedule"]) {
+            if (auto s = r_.string(v, p + ".schedule")) {
+                if (auto problem = check_schedule(*s); !problem.empty())
+                    r_.error(v, p + ".schedule", problem);
+                job.schedule = *s;
+            }
+        }
+    }
+
+    JobConfig parse_pull_job(JobConfig job, const YAML::Node& n, const std::string& p, Config& c) {
+        r_.check_keys(n, p, {"schedule", "pull", "source", "identity", "sink"});
+        parse_schedule(n, p, job);
+        auto& pull = job.pull.emplace();
+        auto pn = n["pull"];
+        auto pp = p + ".pull";
+        pull.pos = r_.pos(pn);
+        if (!r_.expect_map(pn, pp)) return job;
+        r_.check_keys(pn, pp, {"searches", "history", "filter_id", "implied", "match_inactive", "reconcile"});
+        if (auto v = pn["searches"]) {
+            if (!v.IsSequence()) {
+                r_.error(v, pp + ".searches", "must be a list of { endpoint: ..., params: {...} }");
+            } else {
+                for (std::size_t i = 0; i < v.size(); ++i) parse_search(v[i], pp + ".searches[" + std::to_string(i) + "]", pull);
+            }
+        }
+        if (auto v = pn["history"]) {
+            if (auto s = r_.string(v, pp + ".history")) {
+                static const std::vector<std::pair<std::string_view, HistoryKind>> kinds{
+                    {"Consents", HistoryKind::Consents}, {"ContactElements", HistoryKind::ContactElements},
+                    {"CustomFields", HistoryKind::CustomFields}, {"Preferences", HistoryKind::Preferences},
+                    {"StandardFields", HistoryKind::StandardFields}};
+                auto it = std::find_if(kinds.begin(), kinds.end(), [&](auto& k) { return k.first == *s; });
+                if (it != kinds.end()) {
+                    pull.history = it->second;
+                } else {
+                    std::vector<std::string_view> names;
+                    for (auto& k : kinds) names.push_back(k.first);
+                    auto hint = suggest(*s, names);
+                    r_.error(v, pp + ".history", "unknown history \"" + *s + "\"" +
+                                                     (hint.empty() ? "" : " (did you mean \"" + hint + "\"?)") +
+                                                     "; expected Consents, ContactElements, CustomFields, "
+                                                     "Preferences or StandardFields");
+                }
+            }
+        }
+        r_.optional_field(pn, pp, "filter_id", pull.filter_id, [&](auto& v, auto path) { return r_.string(v, path); });
+        if (!pull.filter_id.empty() && pull.history != HistoryKind::Preferences)
+            r_.error(pn["filter_id"], pp + ".filter_id", "applies to history: Preferences only");
+        r_.optional_field(pn, pp, "implied", pull.implied, [&](auto& v, auto path) { return r_.boolean(v, path); });
+        r_.optional_field(pn, pp, "match_inactive", pull.match_inactive,
+                          [&](auto& v, auto path) { return r_.boolean(v, path); });
+        r_.optional_field(pn, pp, "reconcile", pull.reconcile, [&](auto& v, auto path) { return r_.string(v, path); });
+
+        if (auto v = n["source"]) {
+            job.has_source = true;
+            parse_source(v, p + ".source", job, c);
+            if (auto id = n["identity"]) parse_identity(id, p + ".identity", job);
+            else r_.error(n, p + ".identity", "is required with a source (alternate_id_type + column, or profile_id_column)");
+        } else if (n["identity"]) {
+            r_.error(n["identity"], p + ".identity", "goes with a source (the identities to pull)");
+        }
+        if (job.has_source && !pull.reconcile.empty())
+            r_.error(pn["reconcile"], pp + ".reconcile", "reads the push job's source; remove this job's source");
+        bool identities = job.has_source || !pull.reconcile.empty();
+        if (!identities && pull.searches.empty())
+            r_.error(pn, pp, "give identities to pull (source + identity, or reconcile: PUSH_JOB) or searches");
+        if (pull.history && !identities)
+            r_.error(pn["history"], pp + ".history", "is pulled per identity: give a source + identity (or reconcile)");
+        if (pull.history && !pull.searches.empty())
+            r_.error(pn["history"], pp + ".history", "and searches go in separate jobs");
+        if (auto v = n["sink"]) parse_sink(v, p + ".sink", job, c.warnings);
+        else r_.error(n, p + ".sink", "is required (where pulled profiles go)");
+        return job;
+    }
+
+    void parse_search(const YAML::Node& n, const std::string& p, PullConfig& pull) {
+        SearchSpec search;
+        search.pos = r_.pos(n);
+        if (!r_.expect_map(n, p)) return;
+        r_.check_keys(n, p, {"endpoint", "params"});
+        static const std::vector<std::string_view> endpoints{
+            "Address", "CustomFields", "CustomFields/SelectList", "Email", "Name", "Name/Partial", "Phone",
+            "Attributes", "Tags", "Groups/AlternateId", "Groups/Email", "Groups", "Groups/Phone", "Groups/Primary"};
+        if (auto v = n["endpoint"]) {
+            if (auto s = r_.string(v, p + ".endpoint")) {
+                search.endpoint = *s;
+                bool primary = s->starts_with("Groups/Primary/") && s->size() > 15 &&
+                               std::all_of(s->begin() + 15, s->end(), [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); });
+                if (!primary && std::find(endpoints.begin(), endpoints.end(), *s) == endpoints.end()) {
+                    auto hint = suggest(*s, endpoints);
+                    r_.error(v, p + ".endpoint", "unknown search \"" + *s + "\"" +
+                                                     (hint.empty() ? "" : " (did you mean \"" + hint + "\"?)") +
+                                                     "; expected Address, CustomFields, CustomFields/SelectList, Email, "
+                                                     "Name, Name/Partial, Phone, Attributes, Tags, Groups, Groups/AlternateId, "
+                                                     "Groups/Email, Groups/Phone or Groups/Primary/PROFILE_ID");
+                }
+            }
+        } else {
+            r_.error(n, p + ".endpoint", "is required (e.g. Email, Tags, CustomFields)");
+        }
+        if (auto v = n["params"]) {
+            for (auto& [key, value] : r_.entries(v, p + ".params")) {
+                if (auto s = r_.string(value, p + ".params." + key)) search.params.emplace_back(key, *s);
+            }
+        }
+        pull.searches.push_back(std::move(search));
     }
 
     void parse_source(const YAML::Node& n, const std::string& p, JobConfig& job, Config& c) {
@@ -603,7 +727,7 @@ private:
             r_.error(n, p, "alternate_id_type and column go together");
         else if (!by_alt && !id.by_profile_id())
             r_.error(n, p, "give alternate_id_type + column, or profile_id_column");
-        bool needs_alt = job.mode == Mode::Create || job.mode == Mode::Upsert;
+        bool needs_alt = !job.pull && (job.mode == Mode::Create || job.mode == Mode::Upsert);
         if (needs_alt && id.by_profile_id())
             r_.error(n, p, "mode " + std::string(to_string(job.mode)) +
                                " identifies profiles by alternate id: use alternate_id_type + column");
@@ -625,7 +749,9 @@ private:
             r_.error(n, p + ".type", "is required (csv, jsonl, sqlite or postgres)");
         }
         bool sql = sink.type == "sqlite" || sink.type == "postgres";
-        std::vector<std::string_view> keys{"type"};
+        std::vector<std::string_view> keys{"type", "columns"};
+        if (sink.type == "csv") keys.push_back("each");
+        if (sql) keys.push_back("key");
         if (sink.type != "postgres") keys.push_back("path");
         if (sql) keys.push_back("table");
         if (sink.type == "postgres") keys.insert(keys.end(), kPostgresKeys.begin(), kPostgresKeys.end());
@@ -648,6 +774,28 @@ private:
             }
         }
         if (sink.type == "postgres") parse_postgres(n, p, sink.postgres, warnings);
+        if (auto v = n["columns"]) {
+            for (auto& [name, value] : r_.entries(v, p + ".columns")) {
+                if (auto path = r_.string(value, p + ".columns." + name)) {
+                    if (sql) check_identifier(value, p + ".columns." + name, name);
+                    sink.columns.push_back({name, *path, r_.pos(value)});
+                }
+            }
+        } else if (sink.type == "csv" || sql) {
+            r_.error(n, p + ".columns", "is required (output column: JSON path, e.g. first_name: CustomerName.FirstName)");
+        }
+        r_.optional_field(n, p, "each", sink.each, [&](auto& v, auto path) { return r_.string(v, path); });
+        r_.optional_field(n, p, "key", sink.key, [&](auto& v, auto path) { return r_.string(v, path); });
+        if (sql && n["columns"]) {
+            if (sink.key.empty()) {
+                for (auto& col : sink.columns)
+                    if (col.path == "ProfileId") sink.key = col.name;
+                if (sink.key.empty())
+                    r_.error(n, p + ".key", "is required: a column with path ProfileId, or name the upsert key column");
+            } else if (std::none_of(sink.columns.begin(), sink.columns.end(), [&](auto& col) { return col.name == sink.key; })) {
+                r_.error(n["key"], p + ".key", "must name one of the columns");
+            }
+        }
         job.sink = sink;
     }
 

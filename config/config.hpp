@@ -120,6 +120,16 @@ struct SourceConfig {
     PostgresConfig postgres;  // type postgres
 };
 
+// One output column of a pull sink: a name and where its value is in the pulled JSON.
+// Paths: `CustomerName.FirstName`, `Emails[0].EmailAddress`,
+// `AlternateIds[AlternateIdType=CRMID].AlternateId`; with `each`, `@.Field` is a field of
+// the element. Objects and arrays come out as compact JSON text.
+struct SinkColumn {
+    std::string name;
+    std::string path;
+    SourcePos pos;
+};
+
 struct SinkConfig {
     SourcePos pos;
     std::string key_path;  // "jobs.<name>.sink"
@@ -127,6 +137,33 @@ struct SinkConfig {
     std::string path;      // csv, jsonl, sqlite
     std::string table;     // sqlite, postgres: created if missing
     PostgresConfig postgres;
+    std::vector<SinkColumn> columns;  // csv, sqlite, postgres (jsonl writes the JSON as received)
+    std::string each;  // csv: one row per element of this array (e.g. a history collection)
+    std::string key;   // sqlite, postgres: the upsert key column (default: the ProfileId column)
+};
+
+// The search endpoints (S1–S14), by their path under /{clientId}/Profile/.
+struct SearchSpec {
+    std::string endpoint;  // "Email", "CustomFields/SelectList", "Groups/Primary/123", ...
+    std::vector<std::pair<std::string, std::string>> params;  // query parameters, in order
+    SourcePos pos;
+};
+
+enum class HistoryKind { Consents, ContactElements, CustomFields, Preferences, StandardFields };
+std::string_view to_string(HistoryKind kind);
+
+// A pull job: identities from the job's source (R1/R2, or history H1–H5 per identity),
+// and/or searches; results de-duplicated by ProfileId into the job's sink.
+struct PullConfig {
+    SourcePos pos;
+    std::vector<SearchSpec> searches;
+    std::optional<HistoryKind> history;
+    std::string filter_id;  // history Preferences
+    bool implied = false;
+    bool match_inactive = false;
+    // A push job whose source and identity this pull reads, and whose mapping the pulled
+    // profiles are compared with (the round-trip reconciliation report).
+    std::string reconcile;
 };
 
 struct JobConfig {
@@ -134,6 +171,8 @@ struct JobConfig {
     SourcePos pos;
     Mode mode = Mode::Upsert;
     std::string schedule;  // cron (5 fields), @hourly/@daily/@weekly, or "every 15m"
+    std::optional<PullConfig> pull;  // set: a pull job (source/identity optional, no mapping)
+    bool has_source = false;
     SourceConfig source;
     IdentitySpec identity;
     ObjectSpec mapping;    // the Profile body (or the archive body in archive mode)

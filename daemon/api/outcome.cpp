@@ -60,6 +60,13 @@ Classification classify(Operation op, Transport transport, int status, std::stri
     return {Outcome::Failed, code};
 }
 
+std::string server_message(std::string_view body) {
+    auto pos = body.find("\"Message\"");
+    std::string m(pos == std::string_view::npos ? body : body.substr(pos));
+    if (m.size() > 300) m.replace(300, std::string::npos, "...");
+    return m;
+}
+
 std::optional<std::chrono::seconds> parse_retry_after(std::string_view value,
                                                       std::chrono::system_clock::time_point now) {
     while (!value.empty() && value.front() == ' ') value.remove_prefix(1);

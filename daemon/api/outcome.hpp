@@ -34,6 +34,9 @@ struct Classification {
 // `body` is the response body (for 404: is it the account or the profile?).
 Classification classify(Operation op, Transport transport, int status, std::string_view body);
 
+// The server's message from an error body, short: what an operator needs in a report.
+std::string server_message(std::string_view body);
+
 // Retry-After: delta-seconds or an HTTP-date; nullopt when absent or unreadable.
 std::optional<std::chrono::seconds> parse_retry_after(std::string_view value,
                                                       std::chrono::system_clock::time_point now);

@@ -81,6 +81,60 @@ ApiRequest RequestBuilder::get(std::int64_t profile_id) const {
     return {"GET", profile_path(std::to_string(profile_id)), "", Operation::Read};
 }
 
+ApiRequest RequestBuilder::read(const std::string& type, const std::string& id, ReadFlags flags) const {
+    urls::url u;
+    u.set_encoded_path(profile_path("AlternateId"));
+    u.params().append({"alternateIdType", type});
+    u.params().append({"alternateId", id});
+    if (flags.implied) u.params().append({"implied", "true"});
+    if (flags.match_inactive) u.params().append({"matchInactive", "true"});
+    return {"GET", std::string(u.encoded_resource()), "", Operation::Read};
+}
+
+ApiRequest RequestBuilder::read(std::int64_t profile_id, ReadFlags flags) const {
+    urls::url u;
+    u.set_encoded_path(profile_path(std::to_string(profile_id)));
+    if (flags.implied) u.params().append({"implied", "true"});
+    return {"GET", std::string(u.encoded_resource()), "", Operation::Read};
+}
+
+ApiRequest RequestBuilder::search(const std::string& endpoint,
+                                  const std::vector<std::pair<std::string, std::string>>& params) const {
+    urls::url u;
+    u.set_encoded_path(profile_path());
+    std::size_t start = 0;
+    while (start <= endpoint.size()) {
+        auto slash = endpoint.find('/', start);
+        u.segments().push_back(endpoint.substr(start, slash == std::string::npos ? std::string::npos : slash - start));
+        if (slash == std::string::npos) break;
+        start = slash + 1;
+    }
+    for (const auto& [key, value] : params) u.params().append({key, value});
+    return {"GET", std::string(u.encoded_resource()), "", Operation::Read};
+}
+
+ApiRequest RequestBuilder::history(const std::string& kind, std::int64_t profile_id,
+                                   const std::string& filter_id) const {
+    urls::url u;
+    u.set_encoded_path(profile_path("History"));
+    u.segments().push_back(kind);
+    u.segments().push_back(std::to_string(profile_id));
+    if (!filter_id.empty()) u.params().append({"filterId", filter_id});
+    return {"GET", std::string(u.encoded_resource()), "", Operation::Read};
+}
+
+ApiRequest RequestBuilder::history(const std::string& kind, const std::string& type, const std::string& id,
+                                   const std::string& filter_id) const {
+    urls::url u;
+    u.set_encoded_path(profile_path("History"));
+    u.segments().push_back(kind);
+    u.segments().push_back("AlternateId");
+    u.params().append({"alternateIdType", type});
+    u.params().append({"alternateId", id});
+    if (!filter_id.empty()) u.params().append({"filterId", filter_id});
+    return {"GET", std::string(u.encoded_resource()), "", Operation::Read};
+}
+
 std::optional<std::int64_t> profile_id_of(std::string_view response_body) {
     simdjson::ondemand::parser parser;
     simdjson::padded_string padded(response_body);

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "daemon/api/outcome.hpp"
 
@@ -40,6 +42,20 @@ public:
     ApiRequest archive(std::int64_t profile_id, std::string body) const;                         // W9
     ApiRequest get(const std::string& type, const std::string& id, bool match_inactive = false) const;  // R1
     ApiRequest get(std::int64_t profile_id) const;                                               // R2
+    // Reads for pull: R1/R2 with implied (and matchInactive for R1).
+    struct ReadFlags {
+        bool implied = false;
+        bool match_inactive = false;
+    };
+    ApiRequest read(const std::string& type, const std::string& id, ReadFlags flags) const;      // R1
+    ApiRequest read(std::int64_t profile_id, ReadFlags flags) const;                             // R2
+    // S1–S14: `endpoint` is the path under Profile/ ("Email", "Groups/Primary/42").
+    ApiRequest search(const std::string& endpoint,
+                      const std::vector<std::pair<std::string, std::string>>& params) const;
+    // H1–H5: `kind` is the path segment ("Consents", ...); by profile id or alternate id.
+    ApiRequest history(const std::string& kind, std::int64_t profile_id, const std::string& filter_id) const;
+    ApiRequest history(const std::string& kind, const std::string& type, const std::string& id,
+                       const std::string& filter_id) const;
 
 private:
     std::string profile_path(const std::string& suffix = "") const;

@@ -42,6 +42,10 @@ int run(int argc, char** argv) {
     int retry_status = 0;
     retry->add_option("--status", retry_status, "only failures with this HTTP status");
 
+    PullCommand pull_cmd;
+    auto* pull = app.add_subcommand("pull", "fetch the job's profiles (by id, alternate id, searches or history) into its sink");
+    pull->add_option("JOB", pull_cmd.job, "job name")->required();
+
     StatusCommand status_cmd;
     auto* status = app.add_subcommand("status", "journal counts per state and the last runs");
     status->add_option("JOB", status_cmd.job, "job name (default: every job)");
@@ -96,6 +100,10 @@ int run(int argc, char** argv) {
         cmd->config_path = config_path;
         if (sub == retry && retry_status != 0) cmd->status = retry_status;
         return cmd_push(*cmd);
+    }
+    if (pull->parsed()) {
+        pull_cmd.config_path = config_path;
+        return cmd_pull(pull_cmd);
     }
     if (status->parsed()) {
         status_cmd.config_path = config_path;

@@ -55,6 +55,12 @@ struct FailuresCommand {
     std::string config_path, job, csv;
 };
 
+struct PullCommand {
+    std::string config_path;
+    std::string job;
+};
+
+int cmd_pull(const PullCommand& command);
 int cmd_check_config(const std::string& config_path);
 int cmd_push(const PushCommand& command);
 int cmd_status(const StatusCommand& command);

@@ -4,6 +4,9 @@
 #include "connectors/open_source.hpp"
 #include "daemon/cli/cli.hpp"
 #include "daemon/mapping/mapper.hpp"
+#include "daemon/pull/flattener.hpp"
+
+#include <algorithm>
 
 namespace prefsync::cli {
 
@@ -23,6 +26,18 @@ int cmd_check_config(const std::string& config_path) {
         }
         for (const auto& job : config.jobs) {
             try {
+                if (job.pull) {
+                    // Pull jobs: the sink's column paths; the identity source is checked below.
+                    if (job.sink && !job.sink->columns.empty()) pull::Flattener::compile(*job.sink);
+                    if (!job.has_source) continue;
+                    auto source = connectors::open_source(job.source);
+                    const auto& id = job.identity;
+                    const auto& name = id.by_profile_id() ? id.profile_id_column : id.column;
+                    const auto& cols = source->columns();
+                    if (std::find(cols.begin(), cols.end(), name) == cols.end())
+                        errors.push_back(id.key_path + ": " + source->describe() + " has no column \"" + name + "\"");
+                    continue;
+                }
                 auto source = connectors::open_source(job.source);
                 mapping::Mapper::compile(job, source->columns());
             } catch (const connectors::SourceError& e) {

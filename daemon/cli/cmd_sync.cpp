@@ -15,46 +15,15 @@
 
 namespace prefsync::cli {
 
-namespace {
-
-// SIGINT/SIGTERM are taken by a thread of their own (sigwait) and turned into a stop flag
-// the run polls: no work in a signal handler, no global state.
-class StopOnSignal {
-public:
-    StopOnSignal() {
-        sigemptyset(&set_);
-        sigaddset(&set_, SIGINT);
-        sigaddset(&set_, SIGTERM);
-        sigaddset(&set_, SIGUSR2);  // used only to wake the thread at exit
-        pthread_sigmask(SIG_BLOCK, &set_, nullptr);
-        thread_ = std::thread([this] {
-            int sig = 0;
-            sigwait(&set_, &sig);
-            if (sig != SIGUSR2) {
-                std::fprintf(stderr, "\nStopping: finishing requests in flight (signal %d)\n", sig);
-                stop_ = true;
-            }
-        });
-    }
-    ~StopOnSignal() {
-        pthread_kill(thread_.native_handle(), SIGUSR2);
-        thread_.join();
-    }
-    const std::atomic<bool>& flag() const { return stop_; }
-
-private:
-    sigset_t set_;
-    std::atomic<bool> stop_{false};
-    std::thread thread_;
-};
-
-}  // namespace
-
 int cmd_push(const PushCommand& cmd) {
     auto loaded = load_for_job(cmd.config_path, cmd.job);
     if (!loaded.ok()) return loaded.exit_code;
     const auto& config = *loaded.config;
     const auto& job = *loaded.job;
+    if (job.pull) {
+        std::fprintf(stderr, "error: %s is a pull job: run `prefsync pull %s`\n", job.name.c_str(), job.name.c_str());
+        return kUsage;
+    }
     std::string token;
     try {
         token = config::resolve_token(config);

@@ -53,6 +53,15 @@ CREATE TABLE IF NOT EXISTS quota(
 CREATE TABLE IF NOT EXISTS watermarks(
   job TEXT PRIMARY KEY, source TEXT NOT NULL, value TEXT NOT NULL, key TEXT,
   updated_at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pull_state(
+  job TEXT PRIMARY KEY, run_id INTEGER NOT NULL, sink_offset INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pull_items(
+  job TEXT NOT NULL, seq INTEGER NOT NULL, item TEXT NOT NULL, origin TEXT, expected TEXT,
+  state TEXT NOT NULL DEFAULT 'pending', status INTEGER NOT NULL DEFAULT 0, error TEXT, detail TEXT,
+  PRIMARY KEY(job, seq));
+CREATE UNIQUE INDEX IF NOT EXISTS pull_items_item ON pull_items(job, item);
+CREATE TABLE IF NOT EXISTS pull_seen(job TEXT NOT NULL, profile_id INTEGER NOT NULL,
+  PRIMARY KEY(job, profile_id)) WITHOUT ROWID;
 PRAGMA user_version = 1;
 )sql";
 
@@ -580,6 +589,85 @@ void Journal::set_watermark(const std::string& job, const std::string& source, c
          "ON CONFLICT(job) DO UPDATE SET source = excluded.source, value = excluded.value, key = excluded.key, "
          "updated_at = excluded.updated_at")
         .bind(1, job).bind(2, source).bind(3, mark.value).bind(4, mark.key).bind(5, now).run();
+}
+
+std::optional<PullState> Journal::pull_state(const std::string& job) {
+    auto s = STMT("SELECT run_id, sink_offset FROM pull_state WHERE job = ?1");
+    s.bind(1, job);
+    if (!s.step()) return std::nullopt;
+    return PullState{s.i64(0), s.i64(1)};
+}
+
+void Journal::begin_pull(const std::string& job, std::int64_t run_id) {
+    Transaction tx(*this);
+    STMT("DELETE FROM pull_items WHERE job = ?1").bind(1, job).run();
+    STMT("DELETE FROM pull_seen WHERE job = ?1").bind(1, job).run();
+    STMT("INSERT INTO pull_state(job, run_id, sink_offset) VALUES (?1, ?2, 0) "
+         "ON CONFLICT(job) DO UPDATE SET run_id = excluded.run_id, sink_offset = 0")
+        .bind(1, job).bind(2, run_id).run();
+    tx.commit();
+}
+
+bool Journal::add_pull_item(const std::string& job, const std::string& item, const std::string& origin,
+                            const std::string& expected) {
+    auto s = STMT("INSERT INTO pull_items(job, seq, item, origin, expected) "
+                  "VALUES (?1, (SELECT coalesce(max(seq), 0) + 1 FROM pull_items WHERE job = ?1), ?2, ?3, ?4) "
+                  "ON CONFLICT(job, item) DO NOTHING");
+    s.bind(1, job).bind(2, item).bind(3, origin);
+    if (expected.empty()) s.bind_null(4);
+    else s.bind(4, expected);
+    s.run();
+    return sqlite3_changes(db_) > 0;
+}
+
+std::vector<PullItem> Journal::pending_pull_items(const std::string& job, std::int64_t after_seq, int limit) {
+    std::vector<PullItem> out;
+    auto s = STMT("SELECT seq, item, origin, expected FROM pull_items WHERE job = ?1 AND seq > ?2 AND state = 'pending' "
+                  "ORDER BY seq LIMIT ?3");
+    s.bind(1, job).bind(2, after_seq).bind(3, static_cast<std::int64_t>(limit));
+    while (s.step()) out.push_back(PullItem{s.i64(0), s.text(1), s.text(2), s.text(3)});
+    return out;
+}
+
+std::vector<std::int64_t> Journal::pull_seen_ids(const std::string& job) {
+    std::vector<std::int64_t> out;
+    auto s = STMT("SELECT profile_id FROM pull_seen WHERE job = ?1");
+    s.bind(1, job);
+    while (s.step()) out.push_back(s.i64(0));
+    return out;
+}
+
+void Journal::complete_pull(const std::string& job, const std::vector<PullOutcome>& outcomes,
+                            const std::vector<std::int64_t>& seen, std::int64_t sink_offset) {
+    Transaction tx(*this);
+    for (const auto& o : outcomes)
+        STMT("UPDATE pull_items SET state = ?3, status = ?4, error = ?5, detail = ?6, expected = NULL "
+             "WHERE job = ?1 AND seq = ?2")
+            .bind(1, job).bind(2, o.seq).bind(3, o.state).bind(4, static_cast<std::int64_t>(o.status))
+            .bind(5, o.error).bind(6, o.detail).run();
+    for (auto id : seen) STMT("INSERT OR IGNORE INTO pull_seen(job, profile_id) VALUES (?1, ?2)").bind(1, job).bind(2, id).run();
+    STMT("UPDATE pull_state SET sink_offset = ?2 WHERE job = ?1").bind(1, job).bind(2, sink_offset).run();
+    tx.commit();
+}
+
+std::map<std::string, std::int64_t> Journal::pull_counts(const std::string& job) {
+    std::map<std::string, std::int64_t> out;
+    auto s = STMT("SELECT state, count(*) FROM pull_items WHERE job = ?1 GROUP BY state");
+    s.bind(1, job);
+    while (s.step()) out[s.text(0)] = s.i64(1);
+    return out;
+}
+
+std::vector<PullOutcome> Journal::pull_outcomes(const std::string& job, const std::string& state, int limit) {
+    std::vector<PullOutcome> out;
+    auto s = STMT("SELECT seq, state, status, coalesce(error, ''), coalesce(detail, ''), coalesce(origin, ''), item "
+                  "FROM pull_items WHERE job = ?1 AND state = ?2 ORDER BY seq LIMIT ?3");
+    s.bind(1, job).bind(2, state).bind(3, static_cast<std::int64_t>(limit));
+    while (s.step()) {
+        PullOutcome o{s.i64(0), s.text(1), static_cast<int>(s.i64(2)), s.text(3), s.text(4), s.text(5), s.text(6)};
+        out.push_back(std::move(o));
+    }
+    return out;
 }
 
 }  // namespace prefsync::journal

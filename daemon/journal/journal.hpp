@@ -19,6 +19,7 @@
 #include <sqlite3.h>
 
 #include <chrono>
+#include <map>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -100,6 +101,30 @@ struct Watermark {
     std::string key;
 };
 
+// A pull job's progress: which run it belongs to, and how many bytes of the output file
+// are durable and accounted for (a resumed run truncates the file back to it).
+struct PullState {
+    std::int64_t run_id = 0;
+    std::int64_t sink_offset = 0;
+};
+
+// One thing a pull fetches: "pid:123", "alt:TYPE\x1fID" or "search:N".
+struct PullItem {
+    std::int64_t seq = 0;
+    std::string item;
+    std::string origin;    // where the identity came from (a source row), for reports
+    std::string expected;  // reconcile: the body the push job sends for this identity
+};
+
+struct PullOutcome {
+    std::int64_t seq = 0;
+    std::string state;  // done, missing, failed; reconcile: identical, differing
+    int status = 0;
+    std::string error;
+    std::string detail;  // reconcile: the differing fields
+    std::string origin, item;  // filled by pull_outcomes()
+};
+
 struct QuotaGrant {
     int granted = 0;
     Millis retry_at = 0;           // when granted == 0: when to ask again
@@ -165,6 +190,20 @@ public:
     std::optional<Watermark> watermark(const std::string& job, const std::string& source);
     // Call inside the transaction that journals the rows read up to `mark`.
     void set_watermark(const std::string& job, const std::string& source, const Watermark& mark, Millis now);
+
+    // Pull jobs. begin_pull starts a new pull run (forgetting the last one's items).
+    std::optional<PullState> pull_state(const std::string& job);
+    void begin_pull(const std::string& job, std::int64_t run_id);
+    // Adds an item unless the run has it already (a resumed run re-enumerates); true if added.
+    bool add_pull_item(const std::string& job, const std::string& item, const std::string& origin,
+                       const std::string& expected = "");
+    std::vector<PullItem> pending_pull_items(const std::string& job, std::int64_t after_seq, int limit);
+    std::vector<std::int64_t> pull_seen_ids(const std::string& job);
+    // Records outcomes, the profiles written and the durable output size, in one transaction.
+    void complete_pull(const std::string& job, const std::vector<PullOutcome>& outcomes,
+                       const std::vector<std::int64_t>& seen, std::int64_t sink_offset);
+    std::map<std::string, std::int64_t> pull_counts(const std::string& job);
+    std::vector<PullOutcome> pull_outcomes(const std::string& job, const std::string& state, int limit);
 
     bool integrity_ok();
     sqlite3* handle() { return db_; }

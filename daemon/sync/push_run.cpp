@@ -12,8 +12,10 @@
 #include "daemon/api/requests.hpp"
 #include "daemon/http/http_pool.hpp"
 #include "daemon/mapping/mapper.hpp"
+#include "daemon/sync/dispatch_support.hpp"
 #include "daemon/sync/oauth_token.hpp"
 #include "daemon/sync/rate_limiter.hpp"
+#include "daemon/sync/shared_tokens.hpp"
 
 namespace prefsync::sync {
 namespace {
@@ -103,7 +105,7 @@ public:
                    [] { return SteadyClock::now(); }),
           backoff_(config.retry.base_delay, config.retry.max_delay, static_cast<std::uint64_t>(getpid())),
           tokens_(ioc_, config, token, options.user_agent),
-          wake_(ioc_), flush_timer_(ioc_), progress_timer_(ioc_), started_(SteadyClock::now()) {}
+          wake_(ioc_), progress_timer_(ioc_), started_(SteadyClock::now()) {}
 
     void run() {
         to_send_ = journal_.counts(job_.name).pending();
@@ -146,7 +148,7 @@ private:
                 schedule_wake(*wait);
                 return;
             }
-            --shared_tokens_;
+            shared_.use();
             Item item = std::move(local_.front());
             local_.pop_front();
             start(std::move(item));
@@ -178,26 +180,12 @@ private:
         });
     }
 
-    // The host-wide bucket in the journal (shared with other prefsync processes) and the
-    // daily quota: taken in blocks of a tenth of a second's worth, so the journal is written
-    // a few times a second, not once per request. False: wait (a wake-up is scheduled).
+    // The host-wide bucket in the journal, shared with other prefsync processes. False: wait
+    // (a wake-up is scheduled).
     bool take_shared_token() {
-        if (shared_tokens_ > 0) return true;
-        const auto& rl = config_.rate_limit;
-        int block = std::clamp(static_cast<int>(rl.requests_per_second / 10), 1, std::max(1, rl.burst));
-        // The shared bucket holds a block more than the burst: the local limiter still paces
-        // each request, and a bucket no larger than one token would round every wait up.
-        auto grant = journal_.take_tokens(block, rl.requests_per_second, rl.burst + block, rl.daily_quota, now_ms());
-        if (grant.granted > 0) {
-            shared_tokens_ = grant.granted;
-            return true;
-        }
-        if (grant.quota_exhausted && !quota_reported_) {
-            quota_reported_ = true;
-            std::fprintf(stderr, "Daily quota reached. quota=%lld resuming_at=next UTC midnight (pausing, not failing)\n",
-                         static_cast<long long>(rl.daily_quota));
-        }
-        schedule_wake(std::chrono::milliseconds(std::max<Millis>(1, grant.retry_at - now_ms())));
+        Millis retry_at = 0;
+        if (shared_.ready(now_ms(), retry_at)) return true;
+        schedule_wake(std::chrono::milliseconds(std::max<Millis>(1, retry_at - now_ms())));
         return false;
     }
 
@@ -222,7 +210,7 @@ private:
         finished_ = true;
         wake_.cancel();
         progress_timer_.cancel();
-        flush_timer_.cancel();
+        batcher_.cancel();
         stop_timer_.cancel();
         pool_.shutdown();
         ioc_.stop();
@@ -340,7 +328,7 @@ private:
                 // A create whose fate is unknown (or 409: it exists): look it up before anything else.
                 return retry(c, u, k.reason + (r.error.empty() ? "" : " (" + r.error + ")"), r, true);
             case api::Outcome::Retry: return retry(c, u, k.reason + (r.error.empty() ? "" : " (" + r.error + ")"), r, false);
-            case api::Outcome::Failed: return fail(c, u, k.reason + ": " + message_of(r.body));
+            case api::Outcome::Failed: return fail(c, u, k.reason + ": " + api::server_message(r.body));
             case api::Outcome::Fatal:
                 report_.fatal = k.reason;
                 std::fprintf(stderr, "error: aborting the run: %s\n", k.reason.c_str());
@@ -350,31 +338,12 @@ private:
         }
     }
 
-    static std::string message_of(const std::string& body) {
-        // The server's message, short: that is what an operator needs in `failures`.
-        auto pos = body.find("\"Message\"");
-        std::string m = pos == std::string::npos ? body : body.substr(pos);
-        if (m.size() > 300) m.replace(300, std::string::npos, "...");
-        return m;
-    }
-
     void retry(journal::Completion c, const journal::ClaimedUpdate& u, const std::string& reason,
                const http::HttpResponse& r, bool resolve) {
         ++report_.retries;
         if (u.attempts + 1 >= config_.retry.max_attempts) return fail(c, u, "gave up after " +
                                                                       std::to_string(u.attempts + 1) + " attempts: " + reason);
-        auto delay = backoff_.delay(u.attempts);
-        if (r.status == 429 || r.status == 503) {
-            auto ra = api::parse_retry_after(r.retry_after, std::chrono::system_clock::now());
-            // 429, or 503 with Retry-After, says "slow down"; a bare 503 is a transient error
-            // that backoff handles: treating random 503s as congestion pins the rate at its floor.
-            if (r.status == 429 || ra) limiter_.on_throttle();
-            if (ra) {
-                // Retry-After slows everything, not just this request.
-                limiter_.pause_until(SteadyClock::now() + *ra);
-                delay = std::max(delay, std::chrono::duration_cast<std::chrono::milliseconds>(*ra));
-            }
-        }
+        auto delay = retry_delay(backoff_, limiter_, r, u.attempts);
         c.state = journal::State::Retry;
         c.error = reason;
         c.due_at = now_ms() + delay.count();
@@ -392,15 +361,7 @@ private:
 
     void complete(const journal::Completion& c) {
         completions_.push_back(c);
-        if (completions_.size() >= 256) flush();
-        else if (!flush_armed_) {
-            flush_armed_ = true;
-            flush_timer_.expires_after(std::chrono::milliseconds(200));
-            flush_timer_.async_wait([this](boost::system::error_code ec) {
-                flush_armed_ = false;
-                if (!ec) flush();
-            });
-        }
+        batcher_.added(completions_.size());
     }
 
     void flush() {
@@ -457,16 +418,16 @@ private:
     RateLimiter limiter_;
     Backoff backoff_;
     TokenSource tokens_;
-    net::steady_timer wake_, flush_timer_, progress_timer_, stop_timer_{ioc_};
+    net::steady_timer wake_, progress_timer_, stop_timer_{ioc_};
+    BatchedFlush batcher_{ioc_, 256, std::chrono::milliseconds(200), [this] { flush(); }};
     SteadyClock::time_point started_;
     std::deque<Item> local_;
     std::vector<journal::Completion> completions_;
     int in_flight_ = 0;
-    int shared_tokens_ = 0;
+    SharedTokens shared_{journal_, config_.rate_limit};
     std::int64_t to_send_ = 0;  // pending in the journal when dispatch began, for the ETA
     bool token_fetching_ = false;
-    bool quota_reported_ = false;
-    bool wake_armed_ = false, flush_armed_ = false, finished_ = false;
+    bool wake_armed_ = false, finished_ = false;
 };
 
 }  // namespace

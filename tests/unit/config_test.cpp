@@ -370,19 +370,81 @@ TEST(Config, Identity) {
                 Contains(HasSubstr("archive addresses profiles by id")));
 }
 
+const std::string kPullJob = R"(jobs:
+  export:
+    source: { type: csv, path: ids.csv }
+    identity: { profile_id_column: pid }
+    pull: { implied: true }
+)";
+
 TEST(Config, SinkIsValidated) {
-    EXPECT_THAT(errors_of(kApi + kJob + "    sink: { type: xml, path: out.xml }\n"),
-                Contains(HasSubstr("jobs.crm.sink.type: expected csv, jsonl, sqlite or postgres")));
-    auto c = ok(kApi + kJob + "    sink: { type: jsonl, path: out.jsonl }\n");
+    EXPECT_THAT(errors_of(kApi + kPullJob + "    sink: { type: xml, path: out.xml }\n"),
+                Contains(HasSubstr("jobs.export.sink.type: expected csv, jsonl, sqlite or postgres")));
+    auto c = ok(kApi + kPullJob + "    sink: { type: jsonl, path: out.jsonl }\n");
     ASSERT_TRUE(c.jobs[0].sink);
     EXPECT_EQ(c.jobs[0].sink->path, "/etc/prefsync/out.jsonl");
-    c = ok(kApi + kJob + "    sink: { type: postgres, conninfo: \"dbname=wh\", password_file: pw, table: mp.profiles }\n");
+    c = ok(kApi + kPullJob + "    sink: { type: postgres, conninfo: \"dbname=wh\", password_file: pw, table: mp.profiles,"
+                             " columns: { id: ProfileId, email: \"Emails[0].EmailAddress\" } }\n");
     EXPECT_EQ(c.jobs[0].sink->table, "mp.profiles");
+    EXPECT_EQ(c.jobs[0].sink->key, "id") << "the ProfileId column is the upsert key";
     EXPECT_EQ(c.jobs[0].sink->postgres.password.value, "/etc/prefsync/pw");
-    EXPECT_THAT(errors_of(kApi + kJob + "    sink: { type: sqlite, path: out.db }\n"),
-                Contains(HasSubstr("jobs.crm.sink.table: is required")));
-    EXPECT_THAT(errors_of(kApi + kJob + "    sink: { type: csv, path: out.csv, table: t }\n"),
-                Contains(HasSubstr("jobs.crm.sink.table: unknown key")));
+    EXPECT_EQ(c.jobs[0].sink->columns[1].path, "Emails[0].EmailAddress");
+    EXPECT_THAT(errors_of(kApi + kPullJob + "    sink: { type: sqlite, path: out.db, columns: { a: CustomerType } }\n"),
+                AllOf(Contains(HasSubstr("jobs.export.sink.table: is required")),
+                      Contains(HasSubstr("jobs.export.sink.key: is required"))));
+    EXPECT_THAT(errors_of(kApi + kPullJob + "    sink: { type: csv, path: out.csv, table: t, columns: { a: B } }\n"),
+                Contains(HasSubstr("jobs.export.sink.table: unknown key")));
+    EXPECT_THAT(errors_of(kApi + kPullJob + "    sink: { type: csv, path: out.csv }\n"),
+                Contains(HasSubstr("jobs.export.sink.columns: is required")));
+    EXPECT_THAT(errors_of(kApi + kJob + "    sink: { type: jsonl, path: out.jsonl }\n"),
+                Contains(HasSubstr("jobs.crm.sink: is for pull jobs")));
+}
+
+TEST(Config, PullJobs) {
+    auto c = ok(kApi + kJob + R"(  back:
+    pull:
+      reconcile: crm
+      history: Preferences
+      filter_id: F1
+    sink: { type: jsonl, path: h.jsonl }
+  find:
+    pull:
+      searches:
+        - { endpoint: Email, params: { emailAddress: a@example.com } }
+        - { endpoint: "Groups/Primary/42", params: { groupType: Household } }
+    sink: { type: jsonl, path: s.jsonl }
+)");
+    const auto& back = *c.find_job("back");
+    ASSERT_TRUE(back.pull);
+    EXPECT_EQ(back.pull->reconcile, "crm");
+    EXPECT_EQ(back.pull->history, HistoryKind::Preferences);
+    EXPECT_FALSE(back.has_source);
+    const auto& find = *c.find_job("find");
+    ASSERT_EQ(find.pull->searches.size(), 2u);
+    EXPECT_EQ(find.pull->searches[0].params[0], (std::pair<std::string, std::string>{"emailAddress", "a@example.com"}));
+
+    auto errs = errors_of(kApi + R"(jobs:
+  a:
+    pull: { searches: [ { endpoint: Emails, params: { emailAddress: x } } ], history: Consent }
+    sink: { type: jsonl, path: a.jsonl }
+  b:
+    pull: { reconcile: nope, filter_id: F }
+    mode: upsert
+  c:
+    pull: {}
+    sink: { type: jsonl, path: c.jsonl }
+  d:
+    pull: { reconcile: c }
+    sink: { type: jsonl, path: d.jsonl }
+)");
+    EXPECT_THAT(errs, Contains(HasSubstr("jobs.a.pull.searches[0].endpoint: unknown search \"Emails\" (did you mean \"Email\"?)")));
+    EXPECT_THAT(errs, Contains(HasSubstr("jobs.a.pull.history: unknown history \"Consent\" (did you mean \"Consents\"?)")));
+    EXPECT_THAT(errs, Contains(HasSubstr("jobs.b.mode: unknown key")));
+    EXPECT_THAT(errs, Contains(HasSubstr("jobs.b.pull.filter_id: applies to history: Preferences only")));
+    EXPECT_THAT(errs, Contains(HasSubstr("jobs.b.sink: is required")));
+    EXPECT_THAT(errs, Contains(HasSubstr("jobs.b.pull.reconcile: no job named \"nope\"")));
+    EXPECT_THAT(errs, Contains(HasSubstr("jobs.c.pull: give identities to pull")));
+    EXPECT_THAT(errs, Contains(HasSubstr("jobs.d.pull.reconcile: \"c\" is a pull job")));
 }
 
 // --- mapping section ------------------------------------------------------------------

@@ -1,0 +1,39 @@
+#pragma once
+// An output file a reader never sees half-written: bytes go to "<path>.partial", which is
+// renamed to <path> when the run completes. sync() makes what was appended durable and
+// returns the size that is; a resumed run reopens the partial file truncated to the size
+// its journal recorded, so lines written after the last journal commit are dropped and
+// written again once, never twice.
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace prefsync::connectors {
+
+class FileSink {
+public:
+    // Throws SinkError. resume_offset 0 starts an empty file.
+    FileSink(std::string path, std::int64_t resume_offset);
+    ~FileSink();
+    FileSink(const FileSink&) = delete;
+    FileSink& operator=(const FileSink&) = delete;
+
+    void append(std::string_view bytes);
+    // Writes what is buffered, fsyncs; the durable size.
+    std::int64_t sync();
+    // sync(), then renames the partial file over `path` (and fsyncs the directory).
+    void finish();
+    std::int64_t size() const { return written_ + static_cast<std::int64_t>(buffer_.size()); }
+    const std::string& path() const { return path_; }
+    std::string partial_path() const { return path_ + ".partial"; }
+
+private:
+    void write_buffer();
+
+    std::string path_;
+    int fd_ = -1;
+    std::string buffer_;
+    std::int64_t written_ = 0;
+};
+
+}  // namespace prefsync::connectors

@@ -1,0 +1,52 @@
+#pragma once
+// Pulled profile JSON → output rows, by the sink's columns (the reverse of a mapping: a JSON
+// path per column). One row per profile, or with `each` one row per element of an array
+// (e.g. a history collection), where `@.Field` names a field of the element.
+//
+// Paths: Name.Name, Name[0] (an index), Name[Key=Value] (the first element whose Key is
+// Value, e.g. AlternateIds[AlternateIdType=CRMID].AlternateId). A missing value is NULL
+// (empty in CSV); strings come out as text, numbers and booleans as their JSON text,
+// objects and arrays as compact JSON.
+#include <simdjson.h>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.hpp"
+
+namespace prefsync::pull {
+
+using OutputRow = std::vector<std::optional<std::string>>;
+
+class Flattener {
+public:
+    // Throws config::ConfigError naming sink.columns.NAME for a path it cannot read.
+    static Flattener compile(const config::SinkConfig& sink);
+
+    const std::vector<std::string>& column_names() const { return names_; }
+    // Appends the rows of one profile; returns "" or why the JSON could not be read.
+    std::string rows(std::string_view profile_json, std::vector<OutputRow>& out);
+
+    struct Step {
+        std::string name;
+        std::optional<std::size_t> index;
+        std::string filter_key, filter_value;
+    };
+    struct Path {
+        bool relative = false;  // @.…: from the `each` element
+        std::vector<Step> steps;
+    };
+
+private:
+    std::vector<std::string> names_;
+    std::vector<Path> paths_;
+    std::optional<Path> each_;
+    simdjson::dom::parser parser_;
+};
+
+// Parses "A.B[0].C[K=V]"; nullopt (and `error`) when malformed.
+std::optional<Flattener::Path> parse_json_path(std::string_view text, std::string& error);
+
+}  // namespace prefsync::pull

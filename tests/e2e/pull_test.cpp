@@ -1,0 +1,297 @@
+// Pull against the emulator on 127.0.0.1, end to end with the real binary: every read family
+// (by id, by alternate id, each search, each history), the errors a pull reports and goes
+// on after (404, 403 over 50 matches), faults, the round trip with a push job, and resuming
+// after kill -9.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <boost/json.hpp>
+#include <filesystem>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "tests/support/in_process_emulator.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/run.hpp"
+#include "tests/support/temp_dir.hpp"
+
+namespace prefsync {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::UnorderedElementsAreArray;
+namespace json = boost::json;
+using testing::quote;
+
+struct PullWorkspace {
+    testing::TempDir dir;
+    testing::InProcessEmulator emu;
+    std::map<std::string, std::int64_t> ids;  // CRMID → ProfileId
+
+    std::int64_t seed(const std::string& crm_id, const std::string& body) {
+        auto reply = emu.store.upsert({"CRMID", crm_id}, json::parse(body).as_object());
+        EXPECT_LT(reply.status, 300) << json::serialize(reply.body);
+        return ids[crm_id] = reply.body.at("ProfileId").to_number<std::int64_t>();
+    }
+
+    void seed_people() {
+        seed("C1", R"({"CustomerName":{"FirstName":"Ann","LastName":"Lee"},
+            "Emails":[{"EmailAddress":"ann@example.com","EmailAddressType":"Personal",
+                       "Consents":[{"ConsentType":"EmailMarketing","ConsentVersion":"1","ConsentStatus":1}]}],
+            "PhoneNumbers":[{"PhoneNumber":"5551234567","PhoneType":"Mobile","IsMobile":true}],
+            "Addresses":[{"Address1":"1 Main St","City":"Portland","StateProvince":"OR","PostalCode":"97201","AddressType":"Home"}],
+            "CustomFields":[{"Name":"LoyaltyTier","Value":"Gold"},{"Name":"Colors","Value":"red:blue"}],
+            "ProfileTags":[{"Name":"vip"},{"Name":"events"}],
+            "ProfilePreferences":[{"ProgramId":"NEWS","ChannelId":"EMAIL","PreferenceStatus":"OptIn","FilterId":"F1",
+                                   "PreferenceAttributes":[{"Key":"Color","Value":"Blue"}]}],
+            "Groups":[{"GroupType":"Household","GroupName":"H1","IsPrimary":true}]})");
+        seed("C2", R"({"CustomerName":{"FirstName":"Bob","LastName":"Lee"},
+            "CustomFields":[{"Name":"LoyaltyTier","Value":"Silver"}],"ProfileTags":[{"Name":"events"}],
+            "Groups":[{"GroupType":"Household","GroupName":"H1","IsPrimary":false}]})");
+        seed("C3", R"({"CustomerName":{"FirstName":"Cara","LastName":"Leeds"}})");
+        for (int i = 0; i < 60; ++i)
+            seed("B" + std::to_string(i), R"({"CustomerName":{"LastName":"Bulk"},
+                "Addresses":[{"Address1":"9 Elm St","City":"Springfield","StateProvince":"IL","AddressType":"Home"}]})");
+    }
+
+    std::string config(const std::string& jobs, const std::string& faults_rate = "requests_per_second: 5000, burst: 500") {
+        return dir.write("prefsync.yaml",
+            "api:\n  base_url: " + emu.base_url() + "\n  client_id: \"12345\"\n  token_env: PREFSYNC_TOKEN\n"
+            "http: { connections: 8, request_timeout: 10s }\n"
+            "rate_limit: { " + faults_rate + " }\n"
+            "retry: { max_attempts: 30, base_delay: 5ms, max_delay: 200ms }\n"
+            "journal: { path: state/journal.db }\n"
+            "jobs:\n" + jobs);
+    }
+    testing::RunResult prefsync(const std::string& config_file, const std::string& args) {
+        return testing::run("PREFSYNC_TOKEN=emulator-token " + quote(PREFSYNC_BINARY) + " -c " + quote(config_file) + " " + args);
+    }
+    // ProfileIds in a JSONL output, each line parsed.
+    std::vector<std::int64_t> jsonl_ids(const std::string& name) {
+        std::vector<std::int64_t> out;
+        std::istringstream in(testing::read_file(dir.file(name)));
+        for (std::string line; std::getline(in, line);) out.push_back(json::parse(line).at("ProfileId").to_number<std::int64_t>());
+        return out;
+    }
+};
+
+TEST(Pull, ByProfileIdAndByAlternateIdReportMissingOnesAndGoOn) {
+    PullWorkspace w;
+    w.seed_people();
+    w.dir.write("pids.csv", "pid\n" + std::to_string(w.ids["C1"]) + "\n999999\n" + std::to_string(w.ids["C3"]) + "\n");
+    w.dir.write("crm.csv", "customer_id\nC2\nNOPE\nC1\n");
+    auto cfg = w.config(
+        "  by-id:\n    source: { type: csv, path: pids.csv }\n    identity: { profile_id_column: pid }\n"
+        "    pull: { implied: true }\n    sink: { type: jsonl, path: by-id.jsonl }\n"
+        "  by-alt:\n    source: { type: csv, path: crm.csv }\n    identity: { alternate_id_type: CRMID, column: customer_id }\n"
+        "    pull: { match_inactive: true }\n    sink: { type: jsonl, path: by-alt.jsonl }\n");
+    auto r = w.prefsync(cfg, "pull by-id");
+    EXPECT_EQ(r.exit_code, 2) << r.err << r.out;
+    EXPECT_THAT(r.out, HasSubstr("3 item(s): done 2, missing 1, failed 0"));
+    EXPECT_THAT(r.err, HasSubstr("missing"));
+    EXPECT_THAT(r.err, HasSubstr("pids.csv:3"));
+    EXPECT_THAT(w.jsonl_ids("by-id.jsonl"), UnorderedElementsAreArray({w.ids["C1"], w.ids["C3"]}));
+
+    r = w.prefsync(cfg, "pull by-alt");
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_THAT(r.out, HasSubstr("done 2, missing 1"));
+    EXPECT_THAT(r.err, HasSubstr("crm.csv:3"));
+    EXPECT_THAT(w.jsonl_ids("by-alt.jsonl"), UnorderedElementsAreArray({w.ids["C2"], w.ids["C1"]}));
+    EXPECT_FALSE(std::filesystem::exists(w.dir.file("by-alt.jsonl.partial")));
+}
+
+TEST(Pull, EverySearchFindsItsProfilesDeduplicatedAndOver50IsReportedAsSuch) {
+    PullWorkspace w;
+    w.seed_people();
+    auto c1 = w.ids["C1"], c2 = w.ids["C2"], c3 = w.ids["C3"];
+    struct Case {
+        std::string endpoint, params;
+        std::vector<std::int64_t> expected;
+    };
+    std::vector<Case> cases{
+        {"Address", "{ city: Portland, stateProvince: OR, address1: 1 Main St }", {c1}},
+        {"CustomFields", "{ \"customFields[0].Name\": LoyaltyTier, \"customFields[0].Value\": Silver }", {c2}},
+        {"CustomFields/SelectList",
+         "{ \"customFields[0].OperatorId\": \"3\", \"customFields[0].Name\": Colors, \"customFields[0].Value\": \"blue:green\" }", {c1}},
+        {"Email", "{ emailAddress: ann@example.com }", {c1}},
+        {"Name", "{ lastName: Lee, firstName: Bob }", {c2}},
+        {"Name/Partial", "{ lastName: Lee }", {c1, c2, c3}},
+        {"Phone", "{ phoneNumber: \"5551234567\" }", {c1}},
+        {"Attributes", "{ \"attributes[0].Key\": Color, \"attributes[0].Value\": Blue }", {c1}},
+        {"Tags", "{ \"tag[0]\": events, multipleProfiles: \"true\" }", {c1, c2}},
+        {"Groups/AlternateId", "{ groupType: Household, alternateIdType: CRMID, alternateId: C1 }", {c1, c2}},
+        {"Groups/Email", "{ groupType: Household, emailAddress: ann@example.com }", {c1, c2}},
+        {"Groups", "{ groupType: Household, groupName: H1 }", {c1, c2}},
+        {"Groups/Phone", "{ groupType: Household, phoneNumber: \"5551234567\" }", {c1, c2}},
+        {"Groups/Primary/" + std::to_string(c1), "{ groupType: Household }", {c1, c2}},
+    };
+    std::string all;
+    std::set<std::int64_t> union_ids;
+    for (std::size_t i = 0; i < cases.size(); ++i) {
+        auto& c = cases[i];
+        auto one = w.config("  s:\n    pull:\n      searches:\n        - { endpoint: \"" + c.endpoint + "\", params: " + c.params +
+                            " }\n    sink: { type: jsonl, path: s.jsonl }\n");
+        auto r = w.prefsync(one, "pull s");
+        ASSERT_EQ(r.exit_code, 0) << c.endpoint << "\n" << r.err << r.out;
+        EXPECT_THAT(w.jsonl_ids("s.jsonl"), UnorderedElementsAreArray(c.expected)) << c.endpoint;
+        all += "        - { endpoint: \"" + c.endpoint + "\", params: " + c.params + " }\n";
+        union_ids.insert(c.expected.begin(), c.expected.end());
+    }
+    // All at once, plus one search matching 60 profiles: each profile written once; the
+    // broad search reported as too broad, naming it.
+    auto cfg = w.config("  all:\n    pull:\n      searches:\n" + all +
+                        "        - { endpoint: Address, params: { city: Springfield, stateProvince: IL } }\n"
+                        "    sink: { type: jsonl, path: all.jsonl }\n");
+    auto r = w.prefsync(cfg, "pull all");
+    EXPECT_EQ(r.exit_code, 2) << r.err << r.out;
+    EXPECT_THAT(r.err, HasSubstr("searches[14] Address: 403: more than 50 profiles match; narrow this search"));
+    EXPECT_THAT(r.out, HasSubstr("duplicate(s) skipped"));
+    EXPECT_THAT(w.jsonl_ids("all.jsonl"), UnorderedElementsAreArray(std::vector<std::int64_t>(union_ids.begin(), union_ids.end())));
+}
+
+TEST(Pull, EveryHistoryKindByAlternateIdAndByProfileIdIntoCsvRowsPerEntry) {
+    PullWorkspace w;
+    w.seed_people();
+    // A second version of C1, so histories have more than one entry.
+    w.emu.store.upsert({"CRMID", "C1"}, json::parse(R"({"CustomerName":{"FirstName":"Anne"},
+        "CustomFields":[{"Name":"LoyaltyTier","Value":"Platinum"}]})").as_object());
+    w.dir.write("crm.csv", "customer_id\nC1\n");
+    w.dir.write("pids.csv", "pid\n" + std::to_string(w.ids["C1"]) + "\n");
+    for (std::string kind : {"Consents", "ContactElements", "CustomFields", "Preferences", "StandardFields"}) {
+        std::string filter = kind == "Preferences" ? ", filter_id: F1" : "";
+        auto cfg = w.config(
+            "  h:\n    source: { type: csv, path: crm.csv }\n    identity: { alternate_id_type: CRMID, column: customer_id }\n"
+            "    pull: { history: " + kind + filter + " }\n    sink: { type: jsonl, path: h.jsonl }\n"
+            "  hp:\n    source: { type: csv, path: pids.csv }\n    identity: { profile_id_column: pid }\n"
+            "    pull: { history: " + kind + filter + " }\n    sink: { type: jsonl, path: hp.jsonl }\n");
+        for (std::string job : {"h", "hp"}) {
+            auto r = w.prefsync(cfg, "pull " + job);
+            ASSERT_EQ(r.exit_code, 0) << kind << " " << job << "\n" << r.err << r.out;
+            auto lines = testing::read_file(w.dir.file(job + ".jsonl"));
+            ASSERT_EQ(std::count(lines.begin(), lines.end(), '\n'), 1) << kind;
+            // StandardFields history is a list of versions, each with its ProfileId (as the reference shows).
+            auto v = json::parse(lines);
+            auto& holder = kind == "StandardFields" ? v.at("UserProfilePreferences").at(0) : v;
+            EXPECT_EQ(holder.at("ProfileId").to_number<std::int64_t>(), w.ids["C1"]) << kind;
+        }
+    }
+    // CustomFields history flattened to one CSV row per entry.
+    auto cfg = w.config(
+        "  hc:\n    source: { type: csv, path: crm.csv }\n    identity: { alternate_id_type: CRMID, column: customer_id }\n"
+        "    pull: { history: CustomFields }\n"
+        "    sink:\n      type: csv\n      path: hc.csv\n      each: CustomFields\n"
+        "      columns: { profile_id: ProfileId, name: \"@.Name\", value: \"@.Value\" }\n");
+    auto r = w.prefsync(cfg, "pull hc");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto csv = testing::read_file(w.dir.file("hc.csv"));
+    EXPECT_THAT(csv, HasSubstr("profile_id,name,value\r\n"));
+    EXPECT_THAT(csv, HasSubstr(std::to_string(w.ids["C1"]) + ",LoyaltyTier,Gold\r\n"));
+    EXPECT_THAT(csv, HasSubstr(std::to_string(w.ids["C1"]) + ",LoyaltyTier,Platinum\r\n"));
+}
+
+TEST(Pull, Under429And503FaultsEveryProfileArrivesOnce) {
+    PullWorkspace w;
+    std::string crm = "customer_id\n";
+    for (int i = 0; i < 400; ++i) {
+        w.seed("F" + std::to_string(i), R"({"CustomerName":{"FirstName":"F","LastName":"Fault"}})");
+        crm += "F" + std::to_string(i) + "\n";
+    }
+    w.dir.write("crm.csv", crm);
+    w.emu.set_faults(R"({"rate_limit": 300, "retry_after": 1, "error_503": 0.1, "reset": 0.02, "seed": 5})");
+    auto cfg = w.config("  f:\n    source: { type: csv, path: crm.csv }\n    identity: { alternate_id_type: CRMID, column: customer_id }\n"
+                        "    pull: {}\n    sink: { type: jsonl, path: f.jsonl }\n",
+                        "requests_per_second: 2000, burst: 200");
+    auto r = w.prefsync(cfg, "pull f");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    auto ids = w.jsonl_ids("f.jsonl");
+    EXPECT_EQ(ids.size(), 400u);
+    EXPECT_EQ(std::set<std::int64_t>(ids.begin(), ids.end()).size(), 400u) << "no duplicate lines";
+    auto stats = json::parse(testing::http_get(w.emu.server.port(), "/__admin/stats")).at("faults");
+    EXPECT_GT(stats.at("503").as_int64() + stats.at("429").as_int64(), 0);
+    EXPECT_THAT(r.out, ::testing::Not(HasSubstr(", 0 retried")));
+}
+
+}  // namespace
+}  // namespace prefsync
+
+namespace prefsync {
+namespace {
+
+std::size_t count_lines(const std::string& text) { return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')); }
+
+TEST(PullRoundTrip, TenThousandPushedProfilesComeBackIdenticalToCsvJsonlAndSqliteAndSurviveKill9) {
+    PullWorkspace w;
+    auto gen = testing::run(quote(PREFSYNC_GEN_PROFILES) + " 10000");
+    ASSERT_EQ(gen.exit_code, 0);
+    w.dir.write("profiles.csv", gen.out);
+    // The bundled example's push job, with pull jobs that read it back.
+    auto example = testing::read_file(std::string(PREFSYNC_SOURCE_DIR) + "/examples/prefsync.yaml");
+    example +=
+        "  back-jsonl:\n    pull: { reconcile: crm-nightly }\n    sink: { type: jsonl, path: out/profiles.jsonl }\n"
+        "  back-csv:\n    pull: { reconcile: crm-nightly }\n"
+        "    sink:\n      type: csv\n      path: out/profiles.csv\n"
+        "      columns: { profile_id: ProfileId, customer_id: \"AlternateIds[AlternateIdType=CRMID].AlternateId\","
+        " first_name: CustomerName.FirstName, email: \"Emails[EmailAddressType=Personal].EmailAddress\" }\n"
+        "  back-sqlite:\n    pull: { reconcile: crm-nightly }\n"
+        "    sink: { type: sqlite, path: out/pulled.db, table: profiles,"
+        " columns: { profile_id: ProfileId, last_name: CustomerName.LastName, locale: DefaultLocale } }\n";
+    auto cfg = w.dir.write("prefsync.yaml", example);
+    auto run = [&](const std::string& args) {
+        return testing::run("PREFSYNC_TOKEN=emulator-token PREFSYNC_BASE_URL=" + w.emu.base_url() +
+                            " PREFSYNC_RATE=4000 " + quote(PREFSYNC_BINARY) + " -c " + quote(cfg) + " " + args);
+    };
+    auto r = run("sync crm-nightly");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    for (std::string job : {"back-jsonl", "back-csv", "back-sqlite"}) {
+        r = run("pull " + job);
+        ASSERT_EQ(r.exit_code, 0) << job << "\n" << r.err << r.out;
+        EXPECT_THAT(r.out, HasSubstr("identical 10000, differing 0, missing 0")) << job;
+    }
+    auto jsonl = w.jsonl_ids("out/profiles.jsonl");
+    EXPECT_EQ(jsonl.size(), 10000u);
+    EXPECT_EQ(std::set<std::int64_t>(jsonl.begin(), jsonl.end()).size(), 10000u);
+    auto csv = testing::read_file(w.dir.file("out/profiles.csv"));
+    EXPECT_EQ(count_lines(csv), 10001u) << "header + one row per profile";
+    EXPECT_THAT(csv, HasSubstr(",C00000001,"));
+    auto db = testing::run("sqlite3 " + quote(w.dir.file("out/pulled.db")) + " 'SELECT count(*), count(DISTINCT profile_id) FROM profiles'");
+    EXPECT_EQ(db.out, "10000|10000\n");
+
+    // A changed profile shows up as differing, with the field named.
+    w.emu.store.upsert({"CRMID", "C00000007"}, json::parse(R"({"CustomerName":{"FirstName":"Changed"}})").as_object());
+    r = run("pull back-jsonl");
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_THAT(r.out, HasSubstr("identical 9999, differing 1"));
+    EXPECT_THAT(testing::read_file(w.dir.file("state/reports/back-jsonl.reconcile.jsonl")),
+                HasSubstr("\"fields\":\"CustomerName.FirstName\""));
+
+    // kill -9 in the middle of a pull; the next pull completes the same output, no line twice.
+    w.emu.set_faults(R"({"latency_ms": 2})");
+    setenv("PREFSYNC_TOKEN", "emulator-token", 1);
+    setenv("PREFSYNC_BASE_URL", w.emu.base_url().c_str(), 1);
+    setenv("PREFSYNC_RATE", "4000", 1);
+    auto partial = w.dir.file("out/profiles.jsonl.partial");
+    {
+        testing::ChildProcess pull({PREFSYNC_BINARY, "-c", cfg, "pull", "back-jsonl"});
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+        while (pull.running() && std::chrono::steady_clock::now() < deadline &&
+               (!std::filesystem::exists(partial) || std::filesystem::file_size(partial) < 500000))
+            std::this_thread::yield();
+        ASSERT_TRUE(pull.running()) << "the pull ended before it could be killed";
+        pull.signal(SIGKILL);
+        EXPECT_EQ(pull.wait(), 128 + SIGKILL);
+    }
+    w.emu.set_faults(R"({"latency_ms": 0})");
+    r = run("pull back-jsonl");
+    EXPECT_EQ(r.exit_code, 2) << r.err << r.out;  // the one differing profile
+    EXPECT_THAT(r.out, HasSubstr("(resumed)"));
+    EXPECT_THAT(r.out, HasSubstr("identical 9999, differing 1, missing 0"));
+    EXPECT_FALSE(std::filesystem::exists(partial));
+    jsonl = w.jsonl_ids("out/profiles.jsonl");
+    EXPECT_EQ(jsonl.size(), 10000u);
+    EXPECT_EQ(std::set<std::int64_t>(jsonl.begin(), jsonl.end()).size(), 10000u) << "no duplicate lines";
+}
+
+}  // namespace
+}  // namespace prefsync

@@ -1,0 +1,98 @@
+// The pull side's parsing: answers split into profiles (simdjson On-Demand), profiles
+// flattened into rows by JSON paths, and the round-trip comparison.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "daemon/pull/flattener.hpp"
+#include "daemon/pull/reconcile.hpp"
+#include "daemon/pull/response_reader.hpp"
+
+namespace prefsync::pull {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+TEST(ResponseReader, SplitsArraysAndReadsProfileIdAsNumberOrString) {
+    ResponseReader reader;
+    std::vector<PulledProfile> out;
+    ASSERT_EQ(reader.read(R"([{"ProfileId": 7, "A": [1, {"B": "]"}]}, {"ProfileId": "8"}, {"X": 1}])", out), "");
+    ASSERT_EQ(out.size(), 3u);
+    EXPECT_EQ(out[0].profile_id, 7);
+    EXPECT_EQ(out[0].json, R"({"ProfileId": 7, "A": [1, {"B": "]"}]})");
+    EXPECT_EQ(out[1].profile_id, 8) << "a numeric string is tolerated";
+    EXPECT_EQ(out[2].profile_id, std::nullopt);
+    ASSERT_EQ(reader.read(R"({"ProfileId": 9, "IsMobile": "false"})", out), "");
+    EXPECT_EQ(out[0].profile_id, 9);
+    EXPECT_THAT(reader.read("[1, 2]", out), HasSubstr("not a profile object"));
+    EXPECT_THAT(reader.read("{\"a\": ", out), HasSubstr("JSON"));
+    EXPECT_THAT(reader.read("\"text\"", out), HasSubstr("expected a profile"));
+}
+
+config::SinkConfig sink_with(std::vector<std::pair<std::string, std::string>> columns, std::string each = "") {
+    config::SinkConfig s;
+    s.type = "csv";
+    s.key_path = "jobs.x.sink";
+    for (auto& [n, p] : columns) s.columns.push_back({n, p, {}});
+    s.each = std::move(each);
+    return s;
+}
+
+TEST(Flattener, ReadsPathsIndexesAndFiltersAndWritesStructuresAsJson) {
+    auto f = Flattener::compile(sink_with({{"id", "ProfileId"},
+                                           {"first", "CustomerName.FirstName"},
+                                           {"email", "Emails[1].EmailAddress"},
+                                           {"crm", "AlternateIds[AlternateIdType=CRMID].AlternateId"},
+                                           {"mobile", "PhoneNumbers[0].IsMobile"},
+                                           {"tags", "ProfileTags"},
+                                           {"none", "Missing.Field"},
+                                           {"null", "Nothing"}}));
+    std::vector<OutputRow> rows;
+    ASSERT_EQ(f.rows(R"({"ProfileId": 5, "CustomerName": {"FirstName": "Zoë"},
+        "Emails": [{"EmailAddress": "a@x"}, {"EmailAddress": "b@x"}],
+        "AlternateIds": [{"AlternateIdType": "ERP", "AlternateId": "E1"}, {"AlternateIdType": "CRMID", "AlternateId": "C1"}],
+        "PhoneNumbers": [{"IsMobile": "false"}], "ProfileTags": [{"Name": "vip"}], "Nothing": null})", rows), "");
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_THAT(rows[0], ElementsAre("5", "Zoë", "b@x", "C1", "false", R"([{"Name":"vip"}])", std::nullopt, std::nullopt));
+}
+
+TEST(Flattener, EachWritesARowPerElement) {
+    auto f = Flattener::compile(sink_with({{"id", "ProfileId"}, {"type", "@.ConsentType"}, {"at", "@.Edited.ModifiedDate"}},
+                                          "Consents"));
+    std::vector<OutputRow> rows;
+    ASSERT_EQ(f.rows(R"({"ProfileId": 5, "Consents": [{"ConsentType": "A", "Edited": {"ModifiedDate": "d1"}},
+                                                     {"ConsentType": "B"}]})", rows), "");
+    ASSERT_EQ(rows.size(), 2u);
+    EXPECT_THAT(rows[0], ElementsAre("5", "A", "d1"));
+    EXPECT_THAT(rows[1], ElementsAre("5", "B", std::nullopt));
+    rows.clear();
+    ASSERT_EQ(f.rows(R"({"ProfileId": 6})", rows), "");
+    EXPECT_THAT(rows, IsEmpty()) << "no entries, no rows";
+}
+
+TEST(Flattener, BadPathsAreConfigErrorsNamingTheColumn) {
+    try {
+        Flattener::compile(sink_with({{"a", "Emails[x].EmailAddress"}, {"b", "@.Name"}}));
+        FAIL();
+    } catch (const config::ConfigError& e) {
+        EXPECT_THAT(e.what(), HasSubstr("jobs.x.sink.columns.a: expected [N] or [Key=Value]"));
+        EXPECT_THAT(e.what(), HasSubstr("jobs.x.sink.columns.b: @. paths need sink.each"));
+    }
+}
+
+TEST(Reconcile, ComparesWhatThePushSetsIgnoringServerFieldsAndArrayOrder) {
+    auto expected = R"({"CustomerName": {"FirstName": "Ann"}, "Emails": [{"EmailAddress": "a@x", "IsDefault": true},
+                       {"EmailAddress": "b@x"}], "CustomFields": [{"Name": "Tier", "Value": "1"}]})";
+    EXPECT_THAT(differing_fields(expected, R"({"ProfileId": 1, "CustomerName": {"FirstName": "Ann", "LastName": "L"},
+        "Emails": [{"EmailAddress": "b@x", "IsActive": true}, {"EmailAddress": "a@x", "IsDefault": "true"}],
+        "CustomFields": [{"Name": "Tier", "Value": "1.0"}]})"),
+                ElementsAre("CustomFields[0]"));
+    EXPECT_THAT(differing_fields(expected, R"({"CustomerName": {"FirstName": "Anne"}, "Emails": [{"EmailAddress": "a@x",
+        "IsDefault": true}, {"EmailAddress": "b@x"}], "CustomFields": [{"Name": "Tier", "Value": 1}]})"),
+                ElementsAre("CustomerName.FirstName"));
+    EXPECT_THAT(differing_fields(expected, R"({"CustomerName": {"FirstName": "Ann"}})"), ElementsAre("Emails", "CustomFields"));
+}
+
+}  // namespace
+}  // namespace prefsync::pull
