@@ -156,7 +156,8 @@ public:
             return c;
         }
         if (!r_.expect_map(root, "")) return c;
-        r_.check_keys(root, "", {"api", "http", "rate_limit", "retry", "journal", "log", "jobs"});
+        r_.check_keys(root, "", {"api", "http", "rate_limit", "retry", "journal", "log", "daemon", "jobs"});
+        if (root["daemon"]) parse_daemon(root["daemon"], c.daemon);
         if (root["api"]) parse_api(root["api"], c);
         else r_.error(SourcePos{r_.file(), 1, 1}, "api", "is required (base_url, client_id, token)");
         if (root["http"]) parse_http(root["http"], c.http, c.warnings);
@@ -422,6 +423,28 @@ private:
                      "archive addresses profiles by id: use profile_id_column");
         if (auto v = n["sink"]) r_.error(v, p + ".sink", "is for pull jobs (with a pull: section); push jobs write to the API");
         return job;
+    }
+
+    void parse_daemon(const YAML::Node& n, DaemonConfig& d) {
+        const std::string p = "daemon";
+        if (!r_.expect_map(n, p)) return;
+        r_.check_keys(n, p, {"timezone", "catch_up", "shutdown_timeout", "metrics_listen"});
+        r_.optional_field(n, p, "timezone", d.timezone, [&](auto& v, auto path) { return r_.string(v, path); });
+        if (d.timezone != "UTC" && !fs::exists(fs::path("/usr/share/zoneinfo") / d.timezone))
+            r_.error(n["timezone"], p + ".timezone", "unknown time zone \"" + d.timezone +
+                                                         "\" (an IANA name such as Europe/Berlin; tzdata installed?)");
+        r_.optional_field(n, p, "catch_up", d.catch_up, [&](auto& v, auto path) { return r_.boolean(v, path); });
+        r_.optional_field(n, p, "shutdown_timeout", d.shutdown_timeout,
+                          [&](auto& v, auto path) { return r_.duration(v, path); });
+        r_.optional_field(n, p, "metrics_listen", d.metrics_listen, [&](auto& v, auto path) { return r_.string(v, path); });
+        if (!d.metrics_listen.empty()) {
+            auto colon = d.metrics_listen.rfind(':');
+            bool loopback = d.metrics_listen.starts_with("127.") || d.metrics_listen.starts_with("localhost:") ||
+                            d.metrics_listen.starts_with("[::1]:");
+            if (colon == std::string::npos || !loopback)
+                r_.error(n["metrics_listen"], p + ".metrics_listen",
+                         "must be a loopback HOST:PORT such as 127.0.0.1:9464 (metrics are not for the network)");
+        }
     }
 
     void parse_schedule(const YAML::Node& n, const std::string& p, JobConfig& job) {

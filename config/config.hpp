@@ -179,6 +179,14 @@ struct JobConfig {
     std::optional<SinkConfig> sink;
 };
 
+// `prefsync daemon`: how scheduled runs happen and how the service is observed.
+struct DaemonConfig {
+    std::string timezone = "UTC";  // schedules are read in this zone (an IANA name)
+    bool catch_up = false;         // a run missed while down runs once at start
+    Duration shutdown_timeout = std::chrono::seconds(30);  // SIGTERM: drain at most this long
+    std::string metrics_listen;    // "127.0.0.1:9464": /metrics and /healthz; empty: off
+};
+
 struct Config {
     std::string file;  // the config file, as given
     ApiConfig api;
@@ -187,6 +195,7 @@ struct Config {
     RetryConfig retry;
     JournalConfig journal;
     LogConfig log;
+    DaemonConfig daemon;
     std::vector<JobConfig> jobs;     // in file order
     std::vector<std::string> warnings;  // things that work but deserve attention
 

@@ -8,7 +8,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libsimdjson-dev libsqlite3-dev sqlite3 libyaml-cpp-dev
   libgtest-dev libgmock-dev libpq-dev libcli11-dev libspdlog-dev
-  libsystemd-dev libbenchmark-dev time postgresql
+  libsystemd-dev libbenchmark-dev time postgresql systemd tzdata
 )
 
 missing=()

@@ -17,6 +17,21 @@ std::string_view to_string(Outcome outcome) {
     return "?";
 }
 
+std::string_view to_string(Operation op) {
+    switch (op) {
+        case Operation::Create: return "create";
+        case Operation::Update: return "update";
+        case Operation::Upsert: return "upsert";
+        case Operation::Replace: return "replace";
+        case Operation::Patch: return "patch";
+        case Operation::Delete: return "delete";
+        case Operation::Archive: return "archive";
+        case Operation::Read: return "read";
+        case Operation::Search: return "search";
+    }
+    return "?";
+}
+
 Classification classify(Operation op, Transport transport, int status, std::string_view body) {
     bool is_write = op != Operation::Read && op != Operation::Search;
     switch (transport) {

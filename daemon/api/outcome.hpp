@@ -26,6 +26,8 @@ enum class Outcome {
 
 enum class Operation { Create, Update, Upsert, Replace, Patch, Delete, Archive, Read, Search };
 
+std::string_view to_string(Operation op);  // "create", "upsert", "read", "search", ...
+
 struct Classification {
     Outcome outcome;
     std::string reason;  // short, for logs and `failures`: "503 service unavailable"

@@ -34,8 +34,10 @@ int run(int argc, char** argv) {
     retry_cmd.kind = PushCommand::Kind::Retry;
     auto* sync = app.add_subcommand("sync", "push the job's changed rows (incremental)");
     sync->add_option("JOB", sync_cmd.job, "job name")->required();
+    sync->add_option("--report", sync_cmd.report, "write a JSON run report to FILE");
     auto* backfill = app.add_subcommand("backfill", "push every row of the job, changed or not");
     backfill->add_option("JOB", backfill_cmd.job, "job name")->required();
+    backfill->add_option("--report", backfill_cmd.report, "write a JSON run report to FILE");
     backfill->add_flag("--resume", backfill_cmd.resume, "continue a stopped backfill without re-sending finished rows");
     auto* retry = app.add_subcommand("retry", "re-queue the job's failed updates and send them again");
     retry->add_option("JOB", retry_cmd.job, "job name")->required();
@@ -45,6 +47,9 @@ int run(int argc, char** argv) {
     PullCommand pull_cmd;
     auto* pull = app.add_subcommand("pull", "fetch the job's profiles (by id, alternate id, searches or history) into its sink");
     pull->add_option("JOB", pull_cmd.job, "job name")->required();
+    pull->add_option("--report", pull_cmd.report, "write a JSON run report to FILE");
+
+    auto* daemon = app.add_subcommand("daemon", "run scheduled jobs and drain retries (systemd Type=notify service)");
 
     StatusCommand status_cmd;
     auto* status = app.add_subcommand("status", "journal counts per state and the last runs");
@@ -101,6 +106,7 @@ int run(int argc, char** argv) {
         if (sub == retry && retry_status != 0) cmd->status = retry_status;
         return cmd_push(*cmd);
     }
+    if (daemon->parsed()) return cmd_daemon(config_path);
     if (pull->parsed()) {
         pull_cmd.config_path = config_path;
         return cmd_pull(pull_cmd);

@@ -42,6 +42,7 @@ struct PushCommand {
     std::string config_path, job;
     bool resume = false;
     std::optional<int> status;  // retry: only failures with this HTTP status
+    std::string report;         // --report FILE.json
 };
 struct StatusCommand {
     std::string config_path, job;
@@ -58,9 +59,11 @@ struct FailuresCommand {
 struct PullCommand {
     std::string config_path;
     std::string job;
+    std::string report;  // --report FILE.json
 };
 
 int cmd_pull(const PullCommand& command);
+int cmd_daemon(const std::string& config_path);
 int cmd_check_config(const std::string& config_path);
 int cmd_push(const PushCommand& command);
 int cmd_status(const StatusCommand& command);

@@ -7,6 +7,7 @@
 #include "connectors/table_sink.hpp"
 #include "daemon/cli/cli.hpp"
 #include "daemon/cli/common.hpp"
+#include "daemon/mapping/mapper.hpp"
 #include "daemon/pull/pull_run.hpp"
 
 namespace prefsync::cli {
@@ -25,10 +26,31 @@ int cmd_pull(const PullCommand& cmd) {
     try {
         auto token = config::resolve_token(config);
         journal::Journal journal(config.journal.path);
+        JobLock lock(journal, job.name, "pull");
+        if (!lock.held()) {
+            std::fprintf(stderr, "error: %s\n", lock.refusal().c_str());
+            return kFatal;
+        }
         pull::PullOptions options;
         options.user_agent = std::string("prefsync/") + PREFSYNC_VERSION;
         options.stop = &stop.flag();
         auto r = pull::run_pull(config, job, journal, token, options);
+        if (!cmd.report.empty()) {
+            auto str = [](const std::string& v) {
+                std::string out;
+                mapping::append_json_string(out, v);
+                return out;
+            };
+            auto n = [](std::int64_t v) { return std::to_string(v); };
+            write_report(cmd.report, {{"job", str(job.name)}, {"kind", "\"pull\""}, {"run_id", n(r.run_id)},
+                                      {"exit_code", n(r.exit_code)}, {"finished_at_ms", n(now_millis())},
+                                      {"seconds", std::to_string(r.seconds)}, {"resumed", r.resumed ? "true" : "false"},
+                                      {"items", n(r.items)}, {"rejected", n(r.rejected)}, {"done", n(r.done)},
+                                      {"missing", n(r.missing)}, {"failed", n(r.failed)}, {"requests", n(r.requests)},
+                                      {"retries", n(r.retries)}, {"profiles", n(r.profiles)}, {"rows", n(r.rows)},
+                                      {"identical", n(r.identical)}, {"differing", n(r.differing)},
+                                      {"output", str(r.output)}, {"fatal", str(r.fatal)}});
+        }
         std::printf("pull %s: %lld item(s)%s: done %lld, missing %lld, failed %lld | %lld request(s), %lld retried | "
                     "%lld profile(s), %lld row(s) written to %s%s | %.1f s, %.0f profiles/s\n",
                     job.name.c_str(), (long long)r.items, r.resumed ? " (resumed)" : "", (long long)r.done,

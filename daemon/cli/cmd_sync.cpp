@@ -10,10 +10,28 @@
 #include "connectors/source.hpp"
 #include "daemon/cli/cli.hpp"
 #include "daemon/cli/common.hpp"
+#include "daemon/mapping/mapper.hpp"
 #include "daemon/sync/push_run.hpp"
 #include "daemon/sync/verify_run.hpp"
 
 namespace prefsync::cli {
+
+void write_push_report(const std::string& path, const std::string& job, const std::string& kind,
+                       const sync::PushReport& r) {
+    auto str = [](const std::string& v) {
+        std::string out;
+        mapping::append_json_string(out, v);
+        return out;
+    };
+    auto n = [](std::int64_t v) { return std::to_string(v); };
+    write_report(path, {{"job", str(job)}, {"kind", str(kind)}, {"run_id", n(r.run_id)}, {"exit_code", n(r.exit_code)},
+                        {"finished_at_ms", n(now_millis())}, {"seconds", std::to_string(r.seconds)},
+                        {"read", n(r.read)}, {"queued", n(r.queued)}, {"unchanged", n(r.unchanged)},
+                        {"rejected", n(r.rejected)}, {"sent", n(r.sent)}, {"done", n(r.done)}, {"accepted", n(r.accepted)},
+                        {"retries", n(r.retries)}, {"failed", n(r.failed)}, {"pending", n(r.pending)},
+                        {"interrupted", r.interrupted ? "true" : "false"}, {"fatal", str(r.fatal)},
+                        {"source_error", str(r.source_error)}});
+}
 
 int cmd_push(const PushCommand& cmd) {
     auto loaded = load_for_job(cmd.config_path, cmd.job);
@@ -41,13 +59,19 @@ int cmd_push(const PushCommand& cmd) {
     options.progress_tty = isatty(STDERR_FILENO) != 0;
     try {
         journal::Journal journal(config.journal.path);
+        const char* kind = cmd.kind == PushCommand::Kind::Backfill ? "backfill"
+                         : cmd.kind == PushCommand::Kind::Retry   ? "retry" : "sync";
+        JobLock lock(journal, job.name, kind);
+        if (!lock.held()) {
+            std::fprintf(stderr, "error: %s\n", lock.refusal().c_str());
+            return kFatal;
+        }
         if (cmd.kind == PushCommand::Kind::Retry) {
             auto n = journal.retry_failed(job.name, cmd.status, now_millis());
             std::fprintf(stderr, "re-queued %lld failed update(s) of %s\n", static_cast<long long>(n), job.name.c_str());
         }
         auto r = sync::run_push(config, job, journal, token, options);
-        const char* kind = cmd.kind == PushCommand::Kind::Backfill ? "backfill"
-                         : cmd.kind == PushCommand::Kind::Retry   ? "retry" : "sync";
+        if (!cmd.report.empty()) write_push_report(cmd.report, job.name, kind, r);
         std::printf("%s %s: read %lld, queued %lld, unchanged %lld, rejected %lld | sent %lld requests on %llu "
                     "connection(s): done %lld, accepted %lld, retried %lld, failed %lld | pending %lld | %.1f s, %.0f req/s\n",
                     kind, job.name.c_str(), (long long)r.read, (long long)r.queued, (long long)r.unchanged,

@@ -8,6 +8,8 @@
 #include <chrono>
 #include <cstdio>
 #include <thread>
+#include <utility>
+#include <vector>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -61,6 +63,26 @@ private:
     std::atomic<bool> stop_{false};
     std::thread thread_;
 };
+
+// One run of a job at a time, across processes (the daemon, a timer's `sync`, a hand-run
+// backfill): the lock lives in the journal. A second run is refused with who holds it.
+class JobLock {
+public:
+    JobLock(journal::Journal& journal, const std::string& job, const std::string& owner);
+    ~JobLock();
+    JobLock(const JobLock&) = delete;
+    JobLock& operator=(const JobLock&) = delete;
+    bool held() const { return refusal_.empty(); }
+    // "job crm is being run by the daemon (pid 123 on host h) since 2026-11-28T02:00:00Z"
+    const std::string& refusal() const { return refusal_; }
+
+private:
+    journal::Journal& journal_;
+    std::string job_, refusal_;
+};
+
+// Writes a run report (JSON) for schedulers and alerting; `fields` are already JSON values.
+void write_report(const std::string& path, const std::vector<std::pair<std::string, std::string>>& fields);
 
 inline journal::Millis now_millis() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())

@@ -62,6 +62,10 @@ CREATE TABLE IF NOT EXISTS pull_items(
 CREATE UNIQUE INDEX IF NOT EXISTS pull_items_item ON pull_items(job, item);
 CREATE TABLE IF NOT EXISTS pull_seen(job TEXT NOT NULL, profile_id INTEGER NOT NULL,
   PRIMARY KEY(job, profile_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS job_locks(
+  job TEXT PRIMARY KEY, pid INTEGER NOT NULL, host TEXT NOT NULL, owner TEXT NOT NULL, acquired_at INTEGER NOT NULL)
+  WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS schedule_state(job TEXT PRIMARY KEY, last_fire INTEGER NOT NULL) WITHOUT ROWID;
 PRAGMA user_version = 1;
 )sql";
 
@@ -668,6 +672,57 @@ std::vector<PullOutcome> Journal::pull_outcomes(const std::string& job, const st
         out.push_back(std::move(o));
     }
     return out;
+}
+
+namespace {
+std::string host_name() {
+    char name[256] = {};
+    if (::gethostname(name, sizeof name - 1) != 0) return "?";
+    return name;
+}
+}  // namespace
+
+std::optional<LockHolder> Journal::lock_job(const std::string& job, const std::string& owner, Millis now) {
+    Transaction tx(*this);
+    auto host = host_name();
+    auto s = STMT("SELECT pid, host, owner, acquired_at FROM job_locks WHERE job = ?1");
+    s.bind(1, job);
+    if (s.step()) {
+        LockHolder holder{s.i64(0), s.text(1), s.text(2), s.i64(3)};
+        // A holder on this host that no longer exists (kill -9, crash) left a stale lock.
+        bool stale = holder.host == host && ::kill(static_cast<pid_t>(holder.pid), 0) != 0 && errno == ESRCH;
+        bool mine = holder.host == host && holder.pid == ::getpid();
+        if (!stale && !mine) return holder;
+    }
+    STMT("INSERT INTO job_locks(job, pid, host, owner, acquired_at) VALUES (?1, ?2, ?3, ?4, ?5) "
+         "ON CONFLICT(job) DO UPDATE SET pid = excluded.pid, host = excluded.host, owner = excluded.owner, "
+         "acquired_at = excluded.acquired_at")
+        .bind(1, job).bind(2, static_cast<std::int64_t>(::getpid())).bind(3, host).bind(4, owner).bind(5, now).run();
+    tx.commit();
+    return std::nullopt;
+}
+
+void Journal::unlock_job(const std::string& job) {
+    STMT("DELETE FROM job_locks WHERE job = ?1 AND pid = ?2 AND host = ?3")
+        .bind(1, job).bind(2, static_cast<std::int64_t>(::getpid())).bind(3, host_name()).run();
+}
+
+std::optional<Millis> Journal::last_fire(const std::string& job) {
+    auto s = STMT("SELECT last_fire FROM schedule_state WHERE job = ?1");
+    s.bind(1, job);
+    if (!s.step()) return std::nullopt;
+    return s.i64(0);
+}
+
+void Journal::set_last_fire(const std::string& job, Millis at) {
+    STMT("INSERT INTO schedule_state(job, last_fire) VALUES (?1, ?2) "
+         "ON CONFLICT(job) DO UPDATE SET last_fire = excluded.last_fire")
+        .bind(1, job).bind(2, at).run();
+}
+
+std::int64_t Journal::size_bytes() {
+    auto s = STMT("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()");
+    return s.step() ? s.i64(0) : 0;
 }
 
 }  // namespace prefsync::journal

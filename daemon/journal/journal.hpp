@@ -125,6 +125,13 @@ struct PullOutcome {
     std::string origin, item;  // filled by pull_outcomes()
 };
 
+// Who runs a job now (the job lock): one run of a job at a time, across processes.
+struct LockHolder {
+    std::int64_t pid = 0;
+    std::string host, owner;  // owner: "daemon", "sync", ...
+    Millis acquired_at = 0;
+};
+
 struct QuotaGrant {
     int granted = 0;
     Millis retry_at = 0;           // when granted == 0: when to ask again
@@ -204,6 +211,15 @@ public:
                        const std::vector<std::int64_t>& seen, std::int64_t sink_offset);
     std::map<std::string, std::int64_t> pull_counts(const std::string& job);
     std::vector<PullOutcome> pull_outcomes(const std::string& job, const std::string& state, int limit);
+
+    // Takes the job's lock for this process; the holder if another live process has it
+    // (a holder on this host that no longer exists is replaced).
+    std::optional<LockHolder> lock_job(const std::string& job, const std::string& owner, Millis now);
+    void unlock_job(const std::string& job);
+    // The daemon's schedule: when each job last fired (for catch_up after downtime).
+    std::optional<Millis> last_fire(const std::string& job);
+    void set_last_fire(const std::string& job, Millis at);
+    std::int64_t size_bytes();
 
     bool integrity_ok();
     sqlite3* handle() { return db_; }

@@ -254,6 +254,7 @@ public:
         watch_stop();
         ioc_.run();
         flush();
+        tick_observer();
     }
 
 private:
@@ -344,10 +345,18 @@ private:
         ioc_.stop();
     }
 
+    // The observer's view of the run (also once at its end: a short run may not see a tick).
+    void tick_observer() {
+        if (options_.observer)
+            options_.observer->on_tick({job_.name, report_.requests, report_.done + report_.missing + report_.failed,
+                                            report_.retries, report_.failed, limiter_.rate()});
+    }
+
     void watch_stop() {
         stop_timer_.expires_after(std::chrono::milliseconds(100));
         stop_timer_.async_wait([this](boost::system::error_code ec) {
             if (ec) return;
+            tick_observer();
             if (stopping()) {
                 wake_.cancel();
                 pump();
@@ -388,6 +397,7 @@ private:
         pool_.send(std::move(request), tokens_.header(),
                    [this, work = std::move(work), op, generation](http::HttpResponse r) mutable {
                        --in_flight_;
+                       if (options_.observer) options_.observer->on_request(api::to_string(op), r.status, r.elapsed);
                        if (r.status == 401 && !tokens_.refused(generation)) {
                            retries_.emplace(now_ms(), std::move(work));  // a new token, then again
                        } else {
@@ -434,6 +444,7 @@ private:
 
     void retry(Work work, const std::string& reason, const http::HttpResponse& r) {
         ++report_.retries;
+        if (options_.observer) options_.observer->on_retry(r.status);
         if (++work.attempts >= config_.retry.max_attempts) {
             journal::PullOutcome o{work.item.seq, "failed", r.status,
                                    "gave up after " + std::to_string(work.attempts) + " attempts: " + reason, "", "", ""};

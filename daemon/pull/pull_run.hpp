@@ -20,12 +20,14 @@
 
 #include "config/config.hpp"
 #include "daemon/journal/journal.hpp"
+#include "daemon/sync/run_observer.hpp"
 
 namespace prefsync::pull {
 
 struct PullOptions {
     std::string user_agent = "prefsync";
     const std::atomic<bool>* stop = nullptr;
+    sync::RunObserver* observer = nullptr;
 };
 
 struct PullReport {

@@ -114,6 +114,7 @@ public:
         watch_stop();
         ioc_.run();
         flush();
+        tick_observer();
         report_.connections = pool_.stats().connections_opened;
     }
 
@@ -273,6 +274,9 @@ private:
         pool_.send(std::move(request), tokens_.header(),
                    [this, item = std::move(item), lookup, op, generation](http::HttpResponse response) mutable {
                        --in_flight_;
+                       if (options_.observer)
+                           options_.observer->on_request(api::to_string(lookup ? api::Operation::Read : op),
+                                                         response.status, response.elapsed);
                        if (response.status == 401 && !tokens_.refused(generation)) {
                            // An expired or revoked bearer token: fetch a new one and send again.
                            journal::Completion again{item.update.id, journal::State::Retry, 401, "401: token expired",
@@ -341,6 +345,7 @@ private:
     void retry(journal::Completion c, const journal::ClaimedUpdate& u, const std::string& reason,
                const http::HttpResponse& r, bool resolve) {
         ++report_.retries;
+        if (options_.observer) options_.observer->on_retry(r.status);
         if (u.attempts + 1 >= config_.retry.max_attempts) return fail(c, u, "gave up after " +
                                                                       std::to_string(u.attempts + 1) + " attempts: " + reason);
         auto delay = retry_delay(backoff_, limiter_, r, u.attempts);
@@ -372,10 +377,18 @@ private:
 
     // A signal only sets a flag; look at it often enough that a run waiting for a distant
     // retry still stops promptly.
+    // The observer's view of the run (also once at its end: a short run may not see a tick).
+    void tick_observer() {
+        if (options_.observer)
+            options_.observer->on_tick({job_.name, report_.sent, report_.done + report_.accepted + report_.failed,
+                                            report_.retries, report_.failed, limiter_.rate()});
+    }
+
     void watch_stop() {
         stop_timer_.expires_after(std::chrono::milliseconds(100));
         stop_timer_.async_wait([this](boost::system::error_code ec) {
             if (ec) return;
+            tick_observer();
             if (stopping()) {
                 wake_.cancel();
                 pump();

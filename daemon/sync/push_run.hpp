@@ -16,6 +16,7 @@
 
 #include "config/config.hpp"
 #include "daemon/journal/journal.hpp"
+#include "daemon/sync/run_observer.hpp"
 
 namespace prefsync::sync {
 
@@ -26,6 +27,7 @@ struct PushOptions {
     std::string user_agent = "prefsync";
     const std::atomic<bool>* stop = nullptr;   // set by a signal handler
     bool progress_tty = false;                 // a live progress line on stderr
+    RunObserver* observer = nullptr;           // the daemon's metrics and watchdog
 };
 
 struct PushReport {

@@ -1,6 +1,7 @@
 #pragma once
 // Starts a child process with its stdout on a pipe, for tests that drive the real binary
 // (read its first line, signal it, collect its exit code).
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,13 +15,18 @@ namespace prefsync::testing {
 
 class ChildProcess {
 public:
-    explicit ChildProcess(std::vector<std::string> argv) {
+    // `stderr_path`: where the child's stderr goes (appended); empty: the test's stderr.
+    explicit ChildProcess(std::vector<std::string> argv, const std::string& stderr_path = "") {
         int fds[2];
         if (pipe(fds) != 0) throw std::runtime_error("pipe failed");
         pid_ = fork();
         if (pid_ < 0) throw std::runtime_error("fork failed");
         if (pid_ == 0) {
             dup2(fds[1], STDOUT_FILENO);
+            if (!stderr_path.empty()) {
+                int fd = open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+                if (fd >= 0) dup2(fd, STDERR_FILENO);
+            }
             close(fds[0]);
             close(fds[1]);
             std::vector<char*> args;

@@ -1,0 +1,110 @@
+#include "daemon/service/metrics.hpp"
+
+#include <cstdio>
+#include <filesystem>
+
+namespace prefsync::service {
+
+void Metrics::on_request(std::string_view endpoint, int status, std::chrono::microseconds elapsed) {
+    std::lock_guard lock(mutex_);
+    ++requests_[{std::string(endpoint), status}];
+    if (status == 429) ++throttled_;
+    double seconds = static_cast<double>(elapsed.count()) / 1e6;
+    std::size_t i = 0;
+    while (i < kBuckets.size() && seconds > kBuckets[i]) ++i;
+    ++latency_buckets_[i];
+    latency_sum_ += seconds;
+    ++latency_count_;
+}
+
+void Metrics::on_retry(int) {
+    std::lock_guard lock(mutex_);
+    ++retries_;
+}
+
+void Metrics::on_tick(const sync::RunProgress& progress) {
+    std::lock_guard lock(mutex_);
+    rate_limit_ = progress.rate_limit;
+}
+
+void Metrics::run_finished(const std::string& job, const std::string& kind, int exit_code, std::int64_t ended_at_ms) {
+    std::lock_guard lock(mutex_);
+    ++runs_[{job, kind, exit_code}];
+    last_run_ms_[job] = ended_at_ms;
+}
+
+namespace {
+std::string escape(std::string_view v) {
+    std::string out;
+    for (char c : v) {
+        if (c == '\\' || c == '"') out += '\\';
+        if (c == '\n') {
+            out += "\\n";
+            continue;
+        }
+        out += c;
+    }
+    return out;
+}
+std::string label(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", v);
+    return buf;
+}
+std::string num(double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.17g", v);
+    return buf;
+}
+}  // namespace
+
+std::string Metrics::render(journal::Journal& journal, const std::vector<std::string>& jobs) {
+    std::string out;
+    auto help = [&](const char* name, const char* type, const char* text) {
+        out += std::string("# HELP ") + name + " " + text + "\n# TYPE " + name + " " + type + "\n";
+    };
+    {
+        std::lock_guard lock(mutex_);
+        help("prefsync_requests_total", "counter", "API requests by endpoint and HTTP status (0: no answer).");
+        for (const auto& [key, n] : requests_)
+            out += "prefsync_requests_total{endpoint=\"" + escape(key.first) + "\",status=\"" + std::to_string(key.second) +
+                   "\"} " + std::to_string(n) + "\n";
+        help("prefsync_request_duration_seconds", "histogram", "API request latency.");
+        std::int64_t cumulative = 0;
+        for (std::size_t i = 0; i < kBuckets.size(); ++i) {
+            cumulative += latency_buckets_[i];
+            out += "prefsync_request_duration_seconds_bucket{le=\"" + label(kBuckets[i]) + "\"} " + std::to_string(cumulative) + "\n";
+        }
+        cumulative += latency_buckets_.back();
+        out += "prefsync_request_duration_seconds_bucket{le=\"+Inf\"} " + std::to_string(cumulative) + "\n";
+        out += "prefsync_request_duration_seconds_sum " + num(latency_sum_) + "\n";
+        out += "prefsync_request_duration_seconds_count " + std::to_string(latency_count_) + "\n";
+        help("prefsync_retries_total", "counter", "Requests scheduled for another attempt.");
+        out += "prefsync_retries_total " + std::to_string(retries_) + "\n";
+        help("prefsync_throttled_total", "counter", "429 answers.");
+        out += "prefsync_throttled_total " + std::to_string(throttled_) + "\n";
+        help("prefsync_rate_limit_requests_per_second", "gauge", "The adaptive rate limit of the last run.");
+        out += "prefsync_rate_limit_requests_per_second " + num(rate_limit_) + "\n";
+        help("prefsync_runs_total", "counter", "Finished runs by job, kind and exit code.");
+        for (const auto& [key, n] : runs_)
+            out += "prefsync_runs_total{job=\"" + escape(std::get<0>(key)) + "\",kind=\"" + std::get<1>(key) +
+                   "\",exit_code=\"" + std::to_string(std::get<2>(key)) + "\"} " + std::to_string(n) + "\n";
+        help("prefsync_last_run_end_timestamp_seconds", "gauge", "When each job's last run ended.");
+        for (const auto& [job, ms] : last_run_ms_)
+            out += "prefsync_last_run_end_timestamp_seconds{job=\"" + escape(job) + "\"} " +
+                   num(static_cast<double>(ms) / 1000.0) + "\n";
+    }
+    help("prefsync_rows", "gauge", "Journaled updates by job and state.");
+    for (const auto& job : jobs) {
+        auto c = journal.counts(job);
+        for (auto [state, n] : {std::pair{"queued", c.queued}, std::pair{"inflight", c.inflight}, std::pair{"retry", c.retry},
+                                std::pair{"accepted", c.accepted}, std::pair{"done", c.done}, std::pair{"verified", c.verified},
+                                std::pair{"failed", c.failed}})
+            out += "prefsync_rows{job=\"" + escape(job) + "\",state=\"" + state + "\"} " + std::to_string(n) + "\n";
+    }
+    help("prefsync_journal_bytes", "gauge", "Size of the journal database.");
+    out += "prefsync_journal_bytes " + std::to_string(journal.size_bytes()) + "\n";
+    return out;
+}
+
+}  // namespace prefsync::service

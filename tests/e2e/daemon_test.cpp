@@ -1,0 +1,241 @@
+// `prefsync daemon` end to end: the real binary against the emulator on 127.0.0.1, with a
+// real sd_notify datagram socket, its /metrics parsed, and signals sent to it.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <map>
+#include <regex>
+#include <set>
+#include <thread>
+
+#include "tests/support/http_client.hpp"
+#include "tests/support/in_process_emulator.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/run.hpp"
+#include "tests/support/temp_dir.hpp"
+
+namespace prefsync {
+namespace {
+
+using ::testing::HasSubstr;
+namespace json = boost::json;
+using testing::quote;
+using Clock = std::chrono::steady_clock;
+
+// A datagram socket like the one systemd gives a Type=notify service in $NOTIFY_SOCKET.
+class NotifySocket {
+public:
+    explicit NotifySocket(const std::string& path) : path_(path) {
+        fd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+        EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << path;
+    }
+    ~NotifySocket() { close(fd_); }
+    // Datagrams received until one contains `want` (true) or `timeout` passes (false).
+    bool wait_for(const std::string& want, std::chrono::seconds timeout = std::chrono::seconds(60)) {
+        auto deadline = Clock::now() + timeout;
+        while (Clock::now() < deadline) {
+            pollfd p{fd_, POLLIN, 0};
+            if (poll(&p, 1, 100) <= 0) continue;
+            char buf[4096];
+            auto n = recv(fd_, buf, sizeof buf, 0);
+            if (n <= 0) continue;
+            std::string message(buf, static_cast<std::size_t>(n));
+            received.push_back(message);
+            if (message.find(want) != std::string::npos) return true;
+        }
+        return false;
+    }
+    std::vector<std::string> received;
+
+private:
+    std::string path_;
+    int fd_ = -1;
+};
+
+template <typename Pred>
+bool eventually(Pred pred, std::chrono::seconds timeout = std::chrono::seconds(60)) {
+    auto deadline = Clock::now() + timeout;
+    while (Clock::now() < deadline) {
+        if (pred()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling an observable condition
+    }
+    return pred();
+}
+
+// name{labels} value → value, from a Prometheus text page.
+std::map<std::string, double> parse_metrics(const std::string& text) {
+    std::map<std::string, double> out;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) {
+        if (line.empty() || line[0] == '#') continue;
+        auto space = line.rfind(' ');
+        out[line.substr(0, space)] = std::stod(line.substr(space + 1));
+    }
+    return out;
+}
+
+struct DaemonWorkspace {
+    testing::TempDir dir;
+    testing::InProcessEmulator emu;
+    std::string config, log = dir.file("daemon.log");
+
+    explicit DaemonWorkspace(int rows, const std::string& schedule = "every 1s", const std::string& daemon_extra = "") {
+        std::string csv = "customer_id,first_name\n";
+        for (int i = 0; i < rows; ++i) csv += "D" + std::to_string(i) + ",Name" + std::to_string(i) + "\n";
+        dir.write("crm.csv", csv);
+        config = dir.write("prefsync.yaml", text(schedule, daemon_extra));
+        setenv("PREFSYNC_TOKEN", "emulator-token", 1);
+    }
+    std::string text(const std::string& schedule, const std::string& daemon_extra = "") {
+        return "api: { base_url: \"" + emu.base_url() + "\", client_id: \"12345\", token_env: PREFSYNC_TOKEN }\n"
+               "http: { connections: 8, request_timeout: 10s }\n"
+               "rate_limit: { requests_per_second: 5000, burst: 500 }\n"
+               "retry: { max_attempts: 30, base_delay: 5ms, max_delay: 200ms }\n"
+               "journal: { path: state/journal.db }\n"
+               "daemon: { metrics_listen: \"127.0.0.1:0\", shutdown_timeout: 20s" + daemon_extra + " }\n"
+               "jobs:\n  crm:\n    schedule: " + schedule + "\n"
+               "    source: { type: csv, path: crm.csv }\n"
+               "    identity: { alternate_id_type: CRMID, column: customer_id }\n"
+               "    mapping: { CustomerName.FirstName: first_name }\n";
+    }
+    std::unique_ptr<testing::ChildProcess> start() {
+        auto p = std::make_unique<testing::ChildProcess>(
+            std::vector<std::string>{PREFSYNC_BINARY, "-c", config, "daemon"}, log);
+        auto line = p->read_line();
+        EXPECT_THAT(line, HasSubstr("metrics http://127.0.0.1:"));
+        metrics_port = static_cast<unsigned short>(std::stoi(line.substr(line.rfind(':') + 1)));
+        return p;
+    }
+    std::map<std::string, double> metrics() {
+        testing::HttpClient c(metrics_port);
+        return parse_metrics(c.get("/metrics").body);
+    }
+    testing::RunResult prefsync(const std::string& args) {
+        return testing::run(quote(PREFSYNC_BINARY) + " -c " + quote(config) + " " + args);
+    }
+    unsigned short metrics_port = 0;
+};
+
+TEST(Daemon, AScheduleFiresTheNotifyProtocolIsSpokenAndMetricsMatchTheWork) {
+    DaemonWorkspace w(300);
+    NotifySocket notify(w.dir.file("notify.sock"));
+    setenv("NOTIFY_SOCKET", w.dir.file("notify.sock").c_str(), 1);
+    setenv("WATCHDOG_USEC", "200000", 1);
+    auto daemon = w.start();
+    unsetenv("NOTIFY_SOCKET");
+    unsetenv("WATCHDOG_USEC");
+    EXPECT_TRUE(notify.wait_for("READY=1")) << "READY after config and journal are open";
+    ASSERT_TRUE(eventually([&] { return w.emu.store.size() == 300u; })) << "the schedule fired and the job ran";
+    EXPECT_TRUE(notify.wait_for("STATUS=running crm")) << "STATUS names the job while it runs";
+    EXPECT_TRUE(notify.wait_for("STATUS=idle; next crm at"));
+    EXPECT_TRUE(notify.wait_for("WATCHDOG=1"));
+
+    // Let the schedule fire again (nothing changed: nothing sent), then compare counters.
+    ASSERT_TRUE(eventually([&] { return w.metrics()["prefsync_runs_total{job=\"crm\",kind=\"sync\",exit_code=\"0\"}"] >= 2; }));
+    auto m = w.metrics();
+    EXPECT_EQ(m["prefsync_requests_total{endpoint=\"upsert\",status=\"202\"}"], 300);
+    EXPECT_EQ(static_cast<std::int64_t>(m["prefsync_request_duration_seconds_count"]), w.emu.requests_counter());
+    EXPECT_EQ(m["prefsync_request_duration_seconds_bucket{le=\"+Inf\"}"], 300);
+    EXPECT_EQ(m["prefsync_rows{job=\"crm\",state=\"accepted\"}"], 300);
+    EXPECT_EQ(m["prefsync_retries_total"], 0);
+    EXPECT_GT(m["prefsync_journal_bytes"], 0);
+    EXPECT_EQ(m["prefsync_rate_limit_requests_per_second"], 5000);
+    testing::HttpClient health(w.metrics_port);
+    EXPECT_EQ(health.get("/healthz").status, 200);
+
+    daemon->signal(SIGTERM);
+    EXPECT_EQ(daemon->wait(), 0);
+    EXPECT_THAT(testing::read_file(w.log), HasSubstr("stopped (signal)"));
+}
+
+TEST(Daemon, SigtermMidRunDrainsExitsZeroAndARestartFinishesWithNothingLostOrDuplicated) {
+    DaemonWorkspace w(3000);
+    w.emu.set_faults(R"({"latency_ms": 20})");
+    auto daemon = w.start();
+    ASSERT_TRUE(eventually([&] { return w.emu.requests_counter() >= 200; }));
+    daemon->signal(SIGTERM);
+    EXPECT_EQ(daemon->wait(), 0) << testing::read_file(w.log);
+    auto sent_before_restart = w.emu.requests_counter();
+    EXPECT_LT(sent_before_restart, 3000) << "stopped mid-run";
+    w.emu.set_faults(R"({"latency_ms": 0})");
+    auto restarted = w.start();
+    ASSERT_TRUE(eventually([&] { return w.emu.store.size() == 3000u; }));
+    restarted->signal(SIGTERM);
+    EXPECT_EQ(restarted->wait(), 0);
+    std::set<std::string> ids;
+    for (auto& p : w.emu.store.dump())
+        for (auto& a : p.at("AlternateIds").as_array()) EXPECT_TRUE(ids.insert(std::string(a.at("AlternateId").as_string())).second);
+    EXPECT_EQ(ids.size(), 3000u);
+    auto status = w.prefsync("status crm --json");
+    auto s = json::parse(status.out).at("crm");
+    EXPECT_EQ(s.at("accepted").as_int64(), 3000);
+    EXPECT_EQ(s.at("queued").as_int64() + s.at("inflight").as_int64() + s.at("retry").as_int64(), 0);
+}
+
+TEST(Daemon, SighupWithABrokenConfigKeepsTheOldOneAndAGoodOneIsLoaded) {
+    DaemonWorkspace w(50);
+    auto daemon = w.start();
+    ASSERT_TRUE(eventually([&] { return w.emu.store.size() == 50u; }));
+    auto good = testing::read_file(w.config);
+    w.dir.write("prefsync.yaml", good + "  broken:\n    mode: upsrt\n");
+    daemon->signal(SIGHUP);
+    ASSERT_TRUE(eventually([&] { return testing::read_file(w.log).find("reload refused") != std::string::npos; }));
+    EXPECT_THAT(testing::read_file(w.log), HasSubstr("jobs.broken.mode: unknown mode \"upsrt\""));
+    EXPECT_TRUE(daemon->running());
+    testing::HttpClient health(w.metrics_port);
+    EXPECT_EQ(health.get("/healthz").status, 200);
+
+    w.dir.write("prefsync.yaml", good);
+    daemon->signal(SIGHUP);
+    ASSERT_TRUE(eventually([&] { return testing::read_file(w.log).find("reloaded") != std::string::npos; }));
+    daemon->signal(SIGTERM);
+    EXPECT_EQ(daemon->wait(), 0);
+}
+
+TEST(Daemon, ASyncOfAJobTheDaemonIsRunningIsRefusedClearly) {
+    DaemonWorkspace w(2000);
+    w.emu.set_faults(R"({"latency_ms": 30})");
+    auto daemon = w.start();
+    ASSERT_TRUE(eventually([&] { return w.emu.requests_counter() > 0; }));
+    auto r = w.prefsync("sync crm");
+    EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+    EXPECT_THAT(r.err, HasSubstr("job crm is being run by the daemon (pid "));
+    daemon->signal(SIGTERM);
+    EXPECT_EQ(daemon->wait(), 0);
+    // Once the daemon is gone the job is free again.
+    w.emu.set_faults(R"({"latency_ms": 0})");
+    r = w.prefsync("sync crm");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(w.emu.store.size(), 2000u);
+}
+
+TEST(Daemon, CatchUpRunsAMissedScheduleOnceAtStart) {
+    // A daily schedule that will not fire during the test: only catch_up can run it.
+    DaemonWorkspace w(20, "\"0 3 * * *\"", ", catch_up: true");
+    {
+        // The journal remembers a fire two days ago: the slot after it was missed.
+        auto r = w.prefsync("status");
+        (void)r;
+        testing::run("sqlite3 " + quote(w.dir.file("state/journal.db")) +
+                     " \"CREATE TABLE IF NOT EXISTS schedule_state(job TEXT PRIMARY KEY, last_fire INTEGER NOT NULL) WITHOUT ROWID;"
+                     " INSERT OR REPLACE INTO schedule_state VALUES('crm', (strftime('%s','now') - 2*86400) * 1000)\"");
+    }
+    auto daemon = w.start();
+    ASSERT_TRUE(eventually([&] { return w.emu.store.size() == 20u; }));
+    EXPECT_THAT(testing::read_file(w.log), HasSubstr("catch_up: crm missed a run"));
+    daemon->signal(SIGTERM);
+    EXPECT_EQ(daemon->wait(), 0);
+}
+
+}  // namespace
+}  // namespace prefsync
