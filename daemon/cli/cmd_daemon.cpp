@@ -35,25 +35,22 @@
 #include "daemon/service/metrics_server.hpp"
 #include "daemon/service/notifier.hpp"
 #include "daemon/service/schedule.hpp"
+#include "daemon/sync/log_priority.hpp"
 #include "daemon/sync/push_run.hpp"
 
 namespace prefsync::cli {
 namespace {
 
-// journald reads a "<N>" prefix on a stderr line as its priority.
+// One log line, with journald's priority prefix under systemd (sync::priority_prefix).
 class Log {
 public:
-    Log() : journald_(std::getenv("JOURNAL_STREAM") != nullptr) {}
     template <typename... Args>
-    void line(int priority, const char* format, Args... args) const {
-        std::string f = (journald_ ? "<" + std::to_string(priority) + ">" : std::string()) + format + "\n";
+    void line(sync::Priority priority, const char* format, Args... args) const {
+        std::string f = std::string(sync::priority_prefix(priority)) + format + "\n";
         std::fprintf(stderr, f.c_str(), args...);
     }
-
-private:
-    bool journald_;
 };
-constexpr int kErr = 3, kWarning = 4, kInfo = 6;
+constexpr auto kErr = sync::Priority::Error, kWarning = sync::Priority::Warning, kInfo = sync::Priority::Info;
 
 class DaemonSignals {
 public:

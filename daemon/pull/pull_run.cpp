@@ -25,6 +25,7 @@
 #include "daemon/pull/reconcile.hpp"
 #include "daemon/pull/response_reader.hpp"
 #include "daemon/sync/dispatch_support.hpp"
+#include "daemon/sync/log_priority.hpp"
 #include "daemon/sync/oauth_token.hpp"
 #include "daemon/sync/rate_limiter.hpp"
 #include "daemon/sync/shared_tokens.hpp"
@@ -231,7 +232,7 @@ void enumerate(const config::Config& config, const config::JobConfig& job, journ
         tx.commit();
     }
     if (report.rejected > 0)
-        std::fprintf(stderr, "%lld rejected row(s) written to %s\n", static_cast<long long>(report.rejected),
+        std::fprintf(stderr, "%s%lld rejected row(s) written to %s\n", sync::priority_prefix(sync::Priority::Warning), static_cast<long long>(report.rejected),
                      rejects.path().c_str());
 }
 
@@ -320,7 +321,7 @@ private:
                 report_.fatal = error;
                 return pump();
             }
-            std::fprintf(stderr, "Token fetch failed, retrying. error=\"%s\"\n", error.c_str());
+            std::fprintf(stderr, "%sToken fetch failed, retrying. error=\"%s\"\n", sync::priority_prefix(sync::Priority::Warning), error.c_str());
             schedule_wake(backoff_.delay(3));
         });
     }
@@ -420,7 +421,7 @@ private:
             case api::Outcome::Unknown: return retry(std::move(work), k.reason + (r.error.empty() ? "" : " (" + r.error + ")"), r);
             case api::Outcome::Fatal:
                 report_.fatal = k.reason;
-                std::fprintf(stderr, "error: stopping the pull: %s\n", k.reason.c_str());
+                std::fprintf(stderr, "%serror: stopping the pull: %s\n", sync::priority_prefix(sync::Priority::Error), k.reason.c_str());
                 return;  // the item stays pending: the next run fetches it
             case api::Outcome::Failed: break;
         }
@@ -438,7 +439,7 @@ private:
             o.error = k.reason + (message.empty() ? "" : ": " + message);
             ++report_.failed;
         }
-        std::fprintf(stderr, "%s %s: %s\n", o.state.c_str(), work.item.origin.c_str(), o.error.c_str());
+        std::fprintf(stderr, "%s%s %s: %s\n", sync::priority_prefix(sync::Priority::Warning), o.state.c_str(), work.item.origin.c_str(), o.error.c_str());
         complete(std::move(o));
     }
 
@@ -449,7 +450,7 @@ private:
             journal::PullOutcome o{work.item.seq, "failed", r.status,
                                    "gave up after " + std::to_string(work.attempts) + " attempts: " + reason, "", "", ""};
             ++report_.failed;
-            std::fprintf(stderr, "failed %s: %s\n", work.item.origin.c_str(), o.error.c_str());
+            std::fprintf(stderr, "%sfailed %s: %s\n", sync::priority_prefix(sync::Priority::Warning), work.item.origin.c_str(), o.error.c_str());
             return complete(std::move(o));
         }
         auto delay = sync::retry_delay(backoff_, limiter_, r, work.attempts);

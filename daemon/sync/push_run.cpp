@@ -13,6 +13,7 @@
 #include "daemon/http/http_pool.hpp"
 #include "daemon/mapping/mapper.hpp"
 #include "daemon/sync/dispatch_support.hpp"
+#include "daemon/sync/log_priority.hpp"
 #include "daemon/sync/oauth_token.hpp"
 #include "daemon/sync/rate_limiter.hpp"
 #include "daemon/sync/shared_tokens.hpp"
@@ -89,7 +90,7 @@ void enqueue_all(const config::JobConfig& job, journal::Journal& journal, bool f
     }
     rejects.flush();
     if (report.rejected > 0)
-        std::fprintf(stderr, "%lld rejected row(s) written to %s\n", static_cast<long long>(report.rejected),
+        std::fprintf(stderr, "%s%lld rejected row(s) written to %s\n", priority_prefix(Priority::Warning), static_cast<long long>(report.rejected),
                      rejects.path().c_str());
 }
 
@@ -173,10 +174,10 @@ private:
             if (error.empty()) return pump();
             if (fatal) {
                 report_.fatal = error;
-                std::fprintf(stderr, "error: aborting the run: %s\n", error.c_str());
+                std::fprintf(stderr, "%serror: aborting the run: %s\n", priority_prefix(Priority::Error), error.c_str());
                 return pump();
             }
-            std::fprintf(stderr, "Token fetch failed, retrying. error=\"%s\"\n", error.c_str());
+            std::fprintf(stderr, "%sToken fetch failed, retrying. error=\"%s\"\n", priority_prefix(Priority::Warning), error.c_str());
             schedule_wake(backoff_.delay(3));
         });
     }
@@ -335,7 +336,7 @@ private:
             case api::Outcome::Failed: return fail(c, u, k.reason + ": " + api::server_message(r.body));
             case api::Outcome::Fatal:
                 report_.fatal = k.reason;
-                std::fprintf(stderr, "error: aborting the run: %s\n", k.reason.c_str());
+                std::fprintf(stderr, "%serror: aborting the run: %s\n", priority_prefix(Priority::Error), k.reason.c_str());
                 c.state = journal::State::Queued;
                 c.count_attempt = false;
                 return complete(c);
@@ -360,7 +361,7 @@ private:
         c.state = journal::State::Failed;
         c.error = reason;
         ++report_.failed;
-        std::fprintf(stderr, "failed %s (%s): %s\n", u.identity.c_str(), u.origin.c_str(), reason.c_str());
+        std::fprintf(stderr, "%sfailed %s (%s): %s\n", priority_prefix(Priority::Warning), u.identity.c_str(), u.origin.c_str(), reason.c_str());
         complete(c);
     }
 

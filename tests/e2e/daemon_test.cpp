@@ -184,13 +184,16 @@ TEST(Daemon, SigtermMidRunDrainsExitsZeroAndARestartFinishesWithNothingLostOrDup
 
 TEST(Daemon, SighupWithABrokenConfigKeepsTheOldOneAndAGoodOneIsLoaded) {
     DaemonWorkspace w(50);
+    setenv("JOURNAL_STREAM", "8:12345", 1);  // as under systemd: log lines carry priorities
     auto daemon = w.start();
+    unsetenv("JOURNAL_STREAM");
     ASSERT_TRUE(eventually([&] { return w.emu.store.size() == 50u; }));
     auto good = testing::read_file(w.config);
     w.dir.write("prefsync.yaml", good + "  broken:\n    mode: upsrt\n");
     daemon->signal(SIGHUP);
     ASSERT_TRUE(eventually([&] { return testing::read_file(w.log).find("reload refused") != std::string::npos; }));
     EXPECT_THAT(testing::read_file(w.log), HasSubstr("jobs.broken.mode: unknown mode \"upsrt\""));
+    EXPECT_THAT(testing::read_file(w.log), HasSubstr("<3>error: reload refused"));
     EXPECT_TRUE(daemon->running());
     testing::HttpClient health(w.metrics_port);
     EXPECT_EQ(health.get("/healthz").status, 200);

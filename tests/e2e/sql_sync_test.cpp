@@ -141,6 +141,31 @@ TEST(SqlSync, APostgresSourceFailingMidRunStopsResumablyAndTheNextRunContinues) 
     EXPECT_EQ(w.emu.store.size(), 20000u);
 }
 
+TEST(SqlSync, ProfilesPushedFromPostgresArePulledBackIntoAPostgresTable) {
+    PREFSYNC_REQUIRE_POSTGRES();
+    testing::TestDatabase db;
+    db.admin().exec(std::string(kCustomers) + insert_customers(1, 500, "now()"));
+    SqlWorkspace w;
+    w.write_config(postgres_source(db));
+    std::string text = testing::read_file(w.config);
+    text += "  back:\n    pull: { reconcile: crm }\n"
+            "    sink:\n      type: postgres\n      conninfo: \"" + db.conninfo() + "\"\n"
+            "      password_env: PREFSYNC_TEST_PG_PASSWORD\n      table: pulled\n"
+            "      columns: { profile_id: ProfileId, customer_id: \"AlternateIds[AlternateIdType=CRMID].AlternateId\","
+            " email: \"Emails[0].EmailAddress\" }\n";
+    w.dir.write("prefsync.yaml", text);
+    EXPECT_EQ(w.sent_by("sync crm", "queued 500"), 500);
+    auto r = w.prefsync("pull back");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    EXPECT_THAT(r.out, HasSubstr("identical 500, differing 0, missing 0"));
+    EXPECT_EQ(db.admin().scalar("SELECT count(*) FROM pulled"), "500");
+    EXPECT_EQ(db.admin().scalar("SELECT email FROM pulled WHERE customer_id = 'C42'"), "c42@example.com");
+    // Pulled again: upserted by profile id, not duplicated.
+    r = w.prefsync("pull back");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(db.admin().scalar("SELECT count(*) FROM pulled"), "500");
+}
+
 TEST(SqlSync, SqliteIncrementalSyncAndCheckConfigNameMissingColumns) {
     SqlWorkspace w;
     auto db = w.dir.file("crm.db");
