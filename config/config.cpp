@@ -428,7 +428,10 @@ private:
     void parse_daemon(const YAML::Node& n, DaemonConfig& d) {
         const std::string p = "daemon";
         if (!r_.expect_map(n, p)) return;
-        r_.check_keys(n, p, {"timezone", "catch_up", "shutdown_timeout", "metrics_listen"});
+        r_.check_keys(n, p, {"timezone", "catch_up", "shutdown_timeout", "metrics_listen", "verify", "verify_interval"});
+        r_.optional_field(n, p, "verify", d.verify, [&](auto& v, auto path) { return r_.boolean(v, path); });
+        r_.optional_field(n, p, "verify_interval", d.verify_interval,
+                          [&](auto& v, auto path) { return r_.duration(v, path); });
         r_.optional_field(n, p, "timezone", d.timezone, [&](auto& v, auto path) { return r_.string(v, path); });
         if (d.timezone != "UTC" && !fs::exists(fs::path("/usr/share/zoneinfo") / d.timezone))
             r_.error(n["timezone"], p + ".timezone", "unknown time zone \"" + d.timezone +

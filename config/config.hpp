@@ -185,6 +185,10 @@ struct DaemonConfig {
     bool catch_up = false;         // a run missed while down runs once at start
     Duration shutdown_timeout = std::chrono::seconds(30);  // SIGTERM: drain at most this long
     std::string metrics_listen;    // "127.0.0.1:9464": /metrics and /healthz; empty: off
+    // Read 202-accepted updates back until "Complete" (verify), at most once per interval
+    // per job: the time from 202 to Complete becomes a metric. Costs one GET per update.
+    bool verify = false;
+    Duration verify_interval = std::chrono::minutes(1);
 };
 
 struct Config {

@@ -15,6 +15,7 @@ PostgresSink::PostgresSink(const config::SinkConfig& config, TableLayout layout)
     auto probe = conn_.exec("SELECT * FROM " + sql::quote_table(table_) + " LIMIT 0");
     if (!probe) fail("cannot read the table");
     std::vector<std::string> existing;
+    existing.reserve(layout_.columns.size());
     for (int i = 0; i < PQnfields(probe.get()); ++i) existing.emplace_back(PQfname(probe.get(), i));
     if (auto missing = sql::missing_columns(layout_, existing); !missing.empty())
         throw SinkError(describe() + ": the table exists without column(s) " + missing +

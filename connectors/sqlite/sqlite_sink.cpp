@@ -39,6 +39,7 @@ SqliteSink::SqliteSink(const config::SinkConfig& config, TableLayout layout)
     auto probe = sqlite_prepare(db, "SELECT * FROM " + sql::quote_table(table_) + " LIMIT 0");
     if (!probe) fail("cannot read the table");
     std::vector<std::string> existing;
+    existing.reserve(layout_.columns.size());
     for (int i = 0; i < sqlite3_column_count(probe.get()); ++i)
         existing.emplace_back(sqlite3_column_name(probe.get(), i));
     if (auto missing = sql::missing_columns(layout_, existing); !missing.empty())

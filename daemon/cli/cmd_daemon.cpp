@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdarg>
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
@@ -37,6 +38,7 @@
 #include "daemon/service/schedule.hpp"
 #include "daemon/sync/log_priority.hpp"
 #include "daemon/sync/push_run.hpp"
+#include "daemon/sync/verify_run.hpp"
 
 namespace prefsync::cli {
 namespace {
@@ -44,10 +46,13 @@ namespace {
 // One log line, with journald's priority prefix under systemd (sync::priority_prefix).
 class Log {
 public:
-    template <typename... Args>
-    void line(sync::Priority priority, const char* format, Args... args) const {
-        std::string f = std::string(sync::priority_prefix(priority)) + format + "\n";
-        std::fprintf(stderr, f.c_str(), args...);
+    __attribute__((format(printf, 3, 4))) void line(sync::Priority priority, const char* format, ...) const {
+        std::fputs(sync::priority_prefix(priority), stderr);
+        va_list args;
+        va_start(args, format);
+        std::vfprintf(stderr, format, args);
+        va_end(args);
+        std::fputc('\n', stderr);
     }
 };
 constexpr auto kErr = sync::Priority::Error, kWarning = sync::Priority::Warning, kInfo = sync::Priority::Info;
@@ -119,6 +124,7 @@ public:
         metrics_.on_request(endpoint, status, elapsed);
     }
     void on_retry(int status) override { metrics_.on_retry(status); }
+    void on_complete(std::chrono::milliseconds waited) override { metrics_.on_complete(waited); }
     void on_tick(const sync::RunProgress& p) override {
         metrics_.on_tick(p);
         notifier_.watchdog();
@@ -256,6 +262,26 @@ int cmd_daemon(const std::string& config_path) {
             state = "idle";
         };
 
+        // daemon.verify: accepted updates read back until "Complete", at most once per interval per job.
+        std::map<std::string, std::chrono::steady_clock::time_point> last_verify;
+        auto verify_due = [&](const config::JobConfig& job) {
+            if (!config->daemon.verify || job.pull || signals.stop()) return false;
+            auto it = last_verify.find(job.name);
+            if (it != last_verify.end() && std::chrono::steady_clock::now() - it->second < config->daemon.verify_interval)
+                return false;
+            return journal.counts(job.name).accepted > 0;
+        };
+        auto verify_job = [&](const config::JobConfig& job) {
+            last_verify[job.name] = std::chrono::steady_clock::now();
+            JobLock lock(journal, job.name, "daemon");
+            if (!lock.held()) return;
+            auto r = sync::run_verify(*config, job, journal, token, std::chrono::milliseconds(0),
+                                      std::string("prefsync/") + PREFSYNC_VERSION, &watch);
+            log.line(r.fatal.empty() ? kInfo : kWarning, "verify %s: complete %lld, still pending %lld, missing %lld%s%s",
+                     job.name.c_str(), (long long)r.verified, (long long)r.pending, (long long)r.missing,
+                     r.fatal.empty() ? "" : ": ", r.fatal.c_str());
+        };
+
         while (!signals.stop()) {
             notifier.watchdog();
             if (signals.take_reload()) {
@@ -295,6 +321,8 @@ int cmd_daemon(const std::string& config_path) {
                 }
             }
             if (drained) continue;
+            for (const auto& job : config->jobs)
+                if (verify_due(job)) verify_job(job);
             auto wake = std::chrono::steady_clock::now() + std::chrono::seconds(1);
             if (due != schedules.end())
                 wake = std::min(wake, std::chrono::steady_clock::now() + std::chrono::seconds(std::max<std::int64_t>(0, due->second.next - now)));

@@ -467,13 +467,22 @@ std::vector<ClaimedUpdate> Journal::accepted(const std::string& job, int limit) 
     return out;
 }
 
-void Journal::mark_verified(const std::vector<std::int64_t>& ids, Millis now) {
+std::vector<Millis> Journal::mark_verified(const std::vector<std::int64_t>& ids, Millis now) {
+    std::vector<Millis> waited;
     Transaction tx(*this);
     for (auto id : ids) {
-        auto s = STMT("UPDATE updates SET state = 'verified', updated_at = ?2 WHERE id = ?1 AND state = 'accepted'");
-        s.bind(1, id).bind(2, now).run();
+        // updated_at is when the 202 was recorded: the wait for "Complete" (an upper bound,
+        // to the granularity of verification).
+        {
+            auto q = STMT("SELECT updated_at FROM updates WHERE id = ?1 AND state = 'accepted'");
+            q.bind(1, id);
+            if (!q.step()) continue;
+            waited.push_back(std::max<Millis>(0, now - q.i64(0)));
+        }
+        STMT("UPDATE updates SET state = 'verified', updated_at = ?2 WHERE id = ?1").bind(1, id).bind(2, now).run();
     }
     tx.commit();
+    return waited;
 }
 
 std::int64_t Journal::begin_run(const std::string& job, const std::string& kind, Millis now) {

@@ -185,7 +185,8 @@ public:
     std::int64_t retry_failed(const std::string& job, std::optional<int> status, Millis now);
     // Accepted updates (202) not yet verified.
     std::vector<ClaimedUpdate> accepted(const std::string& job, int limit);
-    void mark_verified(const std::vector<std::int64_t>& ids, Millis now);
+    // Returns, per update verified, how long it waited from its 202 (ms).
+    std::vector<Millis> mark_verified(const std::vector<std::int64_t>& ids, Millis now);
 
     std::int64_t begin_run(const std::string& job, const std::string& kind, Millis now);
     void end_run(const RunRecord& run, Millis now);

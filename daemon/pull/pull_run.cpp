@@ -396,7 +396,7 @@ private:
         ++report_.requests;
         int generation = tokens_.generation();
         pool_.send(std::move(request), tokens_.header(),
-                   [this, work = std::move(work), op, generation](http::HttpResponse r) mutable {
+                   [this, work = std::move(work), op, generation](const http::HttpResponse& r) mutable {
                        --in_flight_;
                        if (options_.observer) options_.observer->on_request(api::to_string(op), r.status, r.elapsed);
                        if (r.status == 401 && !tokens_.refused(generation)) {
@@ -416,7 +416,7 @@ private:
         auto k = api::classify(op, r.transport, r.status, r.body);
         switch (k.outcome) {
             case api::Outcome::Done:
-            case api::Outcome::Accepted: limiter_.on_success(); return write(std::move(work), r, o);
+            case api::Outcome::Accepted: limiter_.on_success(); return write(work, r, std::move(o));
             case api::Outcome::Retry:
             case api::Outcome::Unknown: return retry(std::move(work), k.reason + (r.error.empty() ? "" : " (" + r.error + ")"), r);
             case api::Outcome::Fatal:
@@ -457,7 +457,7 @@ private:
         retries_.emplace(now_ms() + delay.count(), std::move(work));
     }
 
-    void write(Work work, const http::HttpResponse& r, journal::PullOutcome o) {
+    void write(const Work& work, const http::HttpResponse& r, journal::PullOutcome o) {
         auto parse_start = SteadyClock::now();
         auto problem = reader_.read(r.body, profiles_);
         report_.parse_seconds += std::chrono::duration<double>(SteadyClock::now() - parse_start).count();

@@ -9,12 +9,7 @@ void Metrics::on_request(std::string_view endpoint, int status, std::chrono::mic
     std::lock_guard lock(mutex_);
     ++requests_[{std::string(endpoint), status}];
     if (status == 429) ++throttled_;
-    double seconds = static_cast<double>(elapsed.count()) / 1e6;
-    std::size_t i = 0;
-    while (i < kBuckets.size() && seconds > kBuckets[i]) ++i;
-    ++latency_buckets_[i];
-    latency_sum_ += seconds;
-    ++latency_count_;
+    latency_.observe(static_cast<double>(elapsed.count()) / 1e6);
 }
 
 void Metrics::on_retry(int) {
@@ -25,6 +20,11 @@ void Metrics::on_retry(int) {
 void Metrics::on_tick(const sync::RunProgress& progress) {
     std::lock_guard lock(mutex_);
     rate_limit_ = progress.rate_limit;
+}
+
+void Metrics::on_complete(std::chrono::milliseconds waited) {
+    std::lock_guard lock(mutex_);
+    complete_.observe(static_cast<double>(waited.count()) / 1000.0);
 }
 
 void Metrics::run_finished(const std::string& job, const std::string& kind, int exit_code, std::int64_t ended_at_ms) {
@@ -58,6 +58,19 @@ std::string num(double v) {
 }
 }  // namespace
 
+template <std::size_t N>
+void Histogram<N>::render(std::string& out, const std::string& name) const {
+    std::int64_t cumulative = 0;
+    for (std::size_t i = 0; i < N; ++i) {
+        cumulative += counts[i];
+        out += name + "_bucket{le=\"" + label(bounds[i]) + "\"} " + std::to_string(cumulative) + "\n";
+    }
+    cumulative += counts[N];
+    out += name + "_bucket{le=\"+Inf\"} " + std::to_string(cumulative) + "\n";
+    out += name + "_sum " + num(sum) + "\n";
+    out += name + "_count " + std::to_string(count) + "\n";
+}
+
 std::string Metrics::render(journal::Journal& journal, const std::vector<std::string>& jobs) {
     std::string out;
     auto help = [&](const char* name, const char* type, const char* text) {
@@ -70,15 +83,10 @@ std::string Metrics::render(journal::Journal& journal, const std::vector<std::st
             out += "prefsync_requests_total{endpoint=\"" + escape(key.first) + "\",status=\"" + std::to_string(key.second) +
                    "\"} " + std::to_string(n) + "\n";
         help("prefsync_request_duration_seconds", "histogram", "API request latency.");
-        std::int64_t cumulative = 0;
-        for (std::size_t i = 0; i < kBuckets.size(); ++i) {
-            cumulative += latency_buckets_[i];
-            out += "prefsync_request_duration_seconds_bucket{le=\"" + label(kBuckets[i]) + "\"} " + std::to_string(cumulative) + "\n";
-        }
-        cumulative += latency_buckets_.back();
-        out += "prefsync_request_duration_seconds_bucket{le=\"+Inf\"} " + std::to_string(cumulative) + "\n";
-        out += "prefsync_request_duration_seconds_sum " + num(latency_sum_) + "\n";
-        out += "prefsync_request_duration_seconds_count " + std::to_string(latency_count_) + "\n";
+        latency_.render(out, "prefsync_request_duration_seconds");
+        help("prefsync_accepted_to_complete_seconds", "histogram",
+             "From a 202 to UpdateStatus \"Complete\" read back (daemon.verify; bounded by the verify interval).");
+        complete_.render(out, "prefsync_accepted_to_complete_seconds");
         help("prefsync_retries_total", "counter", "Requests scheduled for another attempt.");
         out += "prefsync_retries_total " + std::to_string(retries_) + "\n";
         help("prefsync_throttled_total", "counter", "429 answers.");

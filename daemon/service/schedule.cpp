@@ -79,7 +79,7 @@ std::int64_t Schedule::next_after(std::int64_t after) const {
         std::time_t tt = static_cast<std::time_t>(t);
         std::tm tm{};
         localtime_r(&tt, &tm);
-        if (!months_[static_cast<std::size_t>(tm.tm_mon + 1)] || !hours_[static_cast<std::size_t>(tm.tm_hour)] ||
+        if (!months_[static_cast<std::size_t>(tm.tm_mon) + 1] || !hours_[static_cast<std::size_t>(tm.tm_hour)] ||
             !minutes_[static_cast<std::size_t>(tm.tm_min)])
             continue;
         bool day = days_[static_cast<std::size_t>(tm.tm_mday)], weekday = weekdays_[static_cast<std::size_t>(tm.tm_wday)];

@@ -23,6 +23,8 @@ public:
     virtual void on_request(std::string_view endpoint, int status, std::chrono::microseconds elapsed) = 0;
     virtual void on_retry(int status) = 0;
     virtual void on_tick(const RunProgress& progress) = 0;
+    // verify: an accepted update reached "Complete" after `waited` (from its 202).
+    virtual void on_complete(std::chrono::milliseconds waited) { (void)waited; }
 };
 
 }  // namespace prefsync::sync

@@ -28,7 +28,8 @@ std::string update_status(const std::string& body) {
 }  // namespace
 
 VerifyReport run_verify(const config::Config& config, const config::JobConfig& job, journal::Journal& journal,
-                        const std::string& token, std::chrono::milliseconds wait, const std::string& user_agent) {
+                        const std::string& token, std::chrono::milliseconds wait, const std::string& user_agent,
+                        RunObserver* observer) {
     namespace net = boost::asio;
     VerifyReport report;
     net::io_context ioc;
@@ -74,8 +75,9 @@ VerifyReport run_verify(const config::Config& config, const config::JobConfig& j
                 auto& u = todo[next++];
                 auto request = u.alt_type.empty() ? builder.get(*u.profile_id) : builder.get(u.alt_type, u.alt_id, true);
                 ++in_flight;
-                pool.send(std::move(request), tokens.header(), [&, &u = u](http::HttpResponse r) {
+                pool.send(std::move(request), tokens.header(), [&, &u = u](const http::HttpResponse& r) {
                     --in_flight;
+                    if (observer) observer->on_request("read", r.status, r.elapsed);
                     auto k = api::classify(api::Operation::Read, r.transport, r.status, r.body);
                     if (r.status == 200) {
                         if (update_status(r.body) == "Complete") verified.push_back(u.id);
@@ -99,8 +101,10 @@ VerifyReport run_verify(const config::Config& config, const config::JobConfig& j
         ioc.restart();
         net::post(ioc, pump);
         ioc.run();
-        journal.mark_verified(verified, std::chrono::duration_cast<std::chrono::milliseconds>(
-                                            std::chrono::system_clock::now().time_since_epoch()).count());
+        auto waited = journal.mark_verified(verified, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                          std::chrono::system_clock::now().time_since_epoch()).count());
+        if (observer)
+            for (auto ms : waited) observer->on_complete(std::chrono::milliseconds(ms));
         report.verified += static_cast<std::int64_t>(verified.size());
         todo = std::move(still);
     }

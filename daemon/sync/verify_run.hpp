@@ -7,6 +7,7 @@
 
 #include "config/config.hpp"
 #include "daemon/journal/journal.hpp"
+#include "daemon/sync/run_observer.hpp"
 
 namespace prefsync::sync {
 
@@ -16,6 +17,7 @@ struct VerifyReport {
 };
 
 VerifyReport run_verify(const config::Config& config, const config::JobConfig& job, journal::Journal& journal,
-                        const std::string& token, std::chrono::milliseconds wait, const std::string& user_agent);
+                        const std::string& token, std::chrono::milliseconds wait, const std::string& user_agent,
+                        RunObserver* observer = nullptr);
 
 }  // namespace prefsync::sync

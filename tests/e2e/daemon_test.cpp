@@ -10,6 +10,7 @@
 
 #include <boost/json.hpp>
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <regex>
 #include <set>
@@ -222,13 +223,31 @@ TEST(Daemon, ASyncOfAJobTheDaemonIsRunningIsRefusedClearly) {
     EXPECT_EQ(w.emu.store.size(), 2000u);
 }
 
+TEST(Daemon, VerifyReadsAcceptedUpdatesBackAndMeasures202ToComplete) {
+    DaemonWorkspace w(120, "every 1h", ", verify: true, verify_interval: 1s, catch_up: true");
+    // The API takes a moment to process: the first read-backs find "Pending Update".
+    w.emu.store.set_processing_delay(std::chrono::milliseconds(1500));
+    std::filesystem::create_directories(w.dir.file("state"));  // catch_up: the hourly slot was missed
+    testing::run("sqlite3 " + quote(w.dir.file("state/journal.db")) +
+                 " \"CREATE TABLE IF NOT EXISTS schedule_state(job TEXT PRIMARY KEY, last_fire INTEGER NOT NULL) WITHOUT ROWID;"
+                 " INSERT OR REPLACE INTO schedule_state VALUES('crm', (strftime('%s','now') - 7200) * 1000)\"");
+    auto daemon = w.start();
+    ASSERT_TRUE(eventually([&] { return w.metrics()["prefsync_rows{job=\"crm\",state=\"verified\"}"] == 120; }));
+    auto m = w.metrics();
+    EXPECT_EQ(m["prefsync_rows{job=\"crm\",state=\"accepted\"}"], 0);
+    EXPECT_EQ(m["prefsync_accepted_to_complete_seconds_count"], 120);
+    EXPECT_GE(m["prefsync_accepted_to_complete_seconds_sum"], 120 * 1.0) << "each waited at least the processing delay";
+    EXPECT_GT(m["prefsync_requests_total{endpoint=\"read\",status=\"200\"}"], 120) << "read back more than once";
+    daemon->signal(SIGTERM);
+    EXPECT_EQ(daemon->wait(), 0);
+}
+
 TEST(Daemon, CatchUpRunsAMissedScheduleOnceAtStart) {
     // A daily schedule that will not fire during the test: only catch_up can run it.
     DaemonWorkspace w(20, "\"0 3 * * *\"", ", catch_up: true");
     {
         // The journal remembers a fire two days ago: the slot after it was missed.
-        auto r = w.prefsync("status");
-        (void)r;
+        std::filesystem::create_directories(w.dir.file("state"));
         testing::run("sqlite3 " + quote(w.dir.file("state/journal.db")) +
                      " \"CREATE TABLE IF NOT EXISTS schedule_state(job TEXT PRIMARY KEY, last_fire INTEGER NOT NULL) WITHOUT ROWID;"
                      " INSERT OR REPLACE INTO schedule_state VALUES('crm', (strftime('%s','now') - 2*86400) * 1000)\"");
