@@ -56,9 +56,20 @@ public:
     std::int64_t rows = 0;
 };
 
-class JsonlOutput final : public Output {
+// Outputs to a file: durable on commit, renamed from .partial on finish.
+class FileOutput : public Output {
 public:
-    JsonlOutput(const std::string& path, std::int64_t offset) : file_(path, offset) {}
+    FileOutput(const std::string& path, std::int64_t offset) : file_(path, offset) {}
+    std::int64_t commit() override { return file_.sync(); }
+    void finish() override { file_.finish(); }
+
+protected:
+    connectors::FileSink file_;
+};
+
+class JsonlOutput final : public FileOutput {
+public:
+    JsonlOutput(const std::string& path, std::int64_t offset) : FileOutput(path, offset) {}
     void write(std::string_view json) override {
         // One line per profile whatever the server's formatting: minified.
         line_.resize(json.size() + 1);
@@ -72,18 +83,15 @@ public:
         file_.append(line_);
         ++rows;
     }
-    std::int64_t commit() override { return file_.sync(); }
-    void finish() override { file_.finish(); }
 
 private:
-    connectors::FileSink file_;
     std::string line_;
 };
 
-class CsvOutput final : public Output {
+class CsvOutput final : public FileOutput {
 public:
     CsvOutput(const config::SinkConfig& sink, std::int64_t offset)
-        : file_(sink.path, offset), flattener_(Flattener::compile(sink)) {
+        : FileOutput(sink.path, offset), flattener_(Flattener::compile(sink)) {
         if (offset == 0) {
             std::string header;
             for (const auto& name : flattener_.column_names()) {
@@ -107,11 +115,8 @@ public:
             ++rows;
         }
     }
-    std::int64_t commit() override { return file_.sync(); }
-    void finish() override { file_.finish(); }
 
 private:
-    connectors::FileSink file_;
     Flattener flattener_;
     std::vector<OutputRow> out_;
     std::string line_;
@@ -248,11 +253,11 @@ public:
           limiter_(config.rate_limit.requests_per_second, config.rate_limit.burst, config.rate_limit.adaptive,
                    [] { return SteadyClock::now(); }),
           backoff_(config.retry.base_delay, config.retry.max_delay, static_cast<std::uint64_t>(getpid())),
-          tokens_(ioc_, config, token, options.user_agent), wake_(ioc_), stop_timer_(ioc_) {}
+          tokens_(ioc_, config, token, options.user_agent), wake_(ioc_) {}
 
     void run() {
         net::post(ioc_, [this] { pump(); });
-        watch_stop();
+        ticker_.start();
         ioc_.run();
         flush();
         tick_observer();
@@ -341,7 +346,7 @@ private:
         flush();
         wake_.cancel();
         batcher_.cancel();
-        stop_timer_.cancel();
+        ticker_.cancel();
         pool_.shutdown();
         ioc_.stop();
     }
@@ -353,17 +358,14 @@ private:
                                             report_.retries, report_.failed, limiter_.rate()});
     }
 
-    void watch_stop() {
-        stop_timer_.expires_after(std::chrono::milliseconds(100));
-        stop_timer_.async_wait([this](boost::system::error_code ec) {
-            if (ec) return;
-            tick_observer();
-            if (stopping()) {
-                wake_.cancel();
-                pump();
-            }
-            watch_stop();
-        });
+    // A signal only sets a flag: look at it (and report progress) every 100 ms.
+    bool on_tick() {
+        tick_observer();
+        if (stopping()) {
+            wake_.cancel();
+            pump();
+        }
+        return true;  // until finish_if_idle() cancels it
     }
 
     api::ApiRequest request_for(const journal::PullItem& item) const {
@@ -519,7 +521,8 @@ private:
     sync::Backoff backoff_;
     sync::TokenSource tokens_;
     sync::SharedTokens shared_{journal_, config_.rate_limit};
-    net::steady_timer wake_, stop_timer_;
+    net::steady_timer wake_;
+    sync::Ticker ticker_{ioc_, std::chrono::milliseconds(100), [this] { return on_tick(); }};
     sync::BatchedFlush batcher_{ioc_, 500, std::chrono::milliseconds(200), [this] { flush(); }};
     ResponseReader reader_;
     std::vector<PulledProfile> profiles_;

@@ -44,4 +44,25 @@ private:
     bool armed_ = false;
 };
 
+// Calls `tick` every `period` on the run's io_context while it returns true (or until
+// cancel()): how a run looks at its stop flag and reports progress from its own loop.
+class Ticker {
+public:
+    Ticker(boost::asio::io_context& ioc, std::chrono::milliseconds period, std::function<bool()> tick)
+        : timer_(ioc), period_(period), tick_(std::move(tick)) {}
+
+    void start() {
+        timer_.expires_after(period_);
+        timer_.async_wait([this](boost::system::error_code ec) {
+            if (!ec && tick_()) start();
+        });
+    }
+    void cancel() { timer_.cancel(); }
+
+private:
+    boost::asio::steady_timer timer_;
+    std::chrono::milliseconds period_;
+    std::function<bool()> tick_;
+};
+
 }  // namespace prefsync::sync

@@ -112,7 +112,7 @@ public:
         to_send_ = journal_.counts(job_.name).pending();
         net::post(ioc_, [this] { pump(); });
         tick_progress();
-        watch_stop();
+        ticker_.start();
         ioc_.run();
         flush();
         tick_observer();
@@ -213,7 +213,7 @@ private:
         wake_.cancel();
         progress_timer_.cancel();
         batcher_.cancel();
-        stop_timer_.cancel();
+        ticker_.cancel();
         pool_.shutdown();
         ioc_.stop();
     }
@@ -376,8 +376,6 @@ private:
         completions_.clear();
     }
 
-    // A signal only sets a flag; look at it often enough that a run waiting for a distant
-    // retry still stops promptly.
     // The observer's view of the run (also once at its end: a short run may not see a tick).
     void tick_observer() {
         if (options_.observer)
@@ -385,17 +383,15 @@ private:
                                             report_.retries, report_.failed, limiter_.rate()});
     }
 
-    void watch_stop() {
-        stop_timer_.expires_after(std::chrono::milliseconds(100));
-        stop_timer_.async_wait([this](boost::system::error_code ec) {
-            if (ec) return;
-            tick_observer();
-            if (stopping()) {
-                wake_.cancel();
-                pump();
-            }
-            if (!finished_) watch_stop();
-        });
+    // A signal only sets a flag; look at it often enough that a run waiting for a distant
+    // retry still stops promptly.
+    bool on_tick() {
+        tick_observer();
+        if (stopping()) {
+            wake_.cancel();
+            pump();
+        }
+        return !finished_;
     }
 
     void tick_progress() {
@@ -432,7 +428,8 @@ private:
     RateLimiter limiter_;
     Backoff backoff_;
     TokenSource tokens_;
-    net::steady_timer wake_, progress_timer_, stop_timer_{ioc_};
+    net::steady_timer wake_, progress_timer_;
+    Ticker ticker_{ioc_, std::chrono::milliseconds(100), [this] { return on_tick(); }};
     BatchedFlush batcher_{ioc_, 256, std::chrono::milliseconds(200), [this] { flush(); }};
     SteadyClock::time_point started_;
     std::deque<Item> local_;
