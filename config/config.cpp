@@ -12,6 +12,7 @@
 
 #include "config/mapping_parser.hpp"
 #include "config/yaml_reader.hpp"
+#include "daemon/base/text.hpp"
 
 namespace prefsync::config {
 namespace fs = std::filesystem;
@@ -392,7 +393,7 @@ private:
                 } else {
                     std::vector<std::string_view> names;
                     for (auto& m : modes) names.push_back(m.first);
-                    auto hint = suggest(*s, names);
+                    auto hint = base::suggest(*s, names);
                     r_.error(v, p + ".mode",
                              "unknown mode \"" + *s + "\"" +
                                  (hint.empty() ? "" : " (did you mean \"" + hint + "\"?)") +
@@ -488,7 +489,7 @@ private:
                 } else {
                     std::vector<std::string_view> names;
                     for (auto& k : kinds) names.push_back(k.first);
-                    auto hint = suggest(*s, names);
+                    auto hint = base::suggest(*s, names);
                     r_.error(v, pp + ".history", "unknown history \"" + *s + "\"" +
                                                      (hint.empty() ? "" : " (did you mean \"" + hint + "\"?)") +
                                                      "; expected Consents, ContactElements, CustomFields, "
@@ -540,7 +541,7 @@ private:
                 bool primary = s->starts_with("Groups/Primary/") && s->size() > 15 &&
                                std::all_of(s->begin() + 15, s->end(), [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); });
                 if (!primary && std::find(endpoints.begin(), endpoints.end(), *s) == endpoints.end()) {
-                    auto hint = suggest(*s, endpoints);
+                    auto hint = base::suggest(*s, endpoints);
                     r_.error(v, p + ".endpoint", "unknown search \"" + *s + "\"" +
                                                      (hint.empty() ? "" : " (did you mean \"" + hint + "\"?)") +
                                                      "; expected Address, CustomFields, CustomFields/SelectList, Email, "
@@ -573,7 +574,7 @@ private:
         } else if (s.type == "sqlite" || s.type == "postgres") {
             parse_sql_source(n, p, s, c.warnings);
         } else {
-            auto hint = suggest(s.type, {"csv", "sqlite", "postgres"});
+            auto hint = base::suggest(s.type, {"csv", "sqlite", "postgres"});
             r_.error(n["type"], p + ".type",
                      "unknown source type \"" + s.type + "\"" +
                          (hint.empty() ? "" : " (did you mean \"" + hint + "\"?)") +

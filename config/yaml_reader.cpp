@@ -1,4 +1,5 @@
 #include "config/yaml_reader.hpp"
+#include "daemon/base/text.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -6,16 +7,6 @@
 
 namespace prefsync::config {
 
-std::string suggest(std::string_view word, const std::vector<std::string_view>& candidates) {
-    std::string_view best;
-    std::size_t best_distance = SIZE_MAX;
-    for (auto c : candidates) {
-        auto d = api::edit_distance(word, c);
-        if (d < best_distance) best_distance = d, best = c;
-    }
-    if (best.empty() || best_distance > std::max<std::size_t>(2, word.size() / 3)) return {};
-    return std::string(best);
-}
 
 SourcePos YamlReader::pos(const YAML::Node& node) const {
     SourcePos p{file_, 0, 0};
@@ -75,7 +66,7 @@ void YamlReader::check_keys(const YAML::Node& map, const std::string& path,
         }
         if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
         std::string message = "unknown key";
-        auto hint = suggest(key, std::vector<std::string_view>(allowed));
+        auto hint = base::suggest(key, std::vector<std::string_view>(allowed));
         if (!hint.empty()) message += " (did you mean \"" + hint + "\"?)";
         std::string valid;
         for (auto a : allowed) valid += (valid.empty() ? "" : ", ") + std::string(a);

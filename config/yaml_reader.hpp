@@ -60,7 +60,5 @@ private:
     std::vector<Diagnostic> diagnostics_;
 };
 
-// "did you mean" among candidates; empty when nothing is close.
-std::string suggest(std::string_view word, const std::vector<std::string_view>& candidates);
 
 }  // namespace prefsync::config

@@ -6,6 +6,7 @@
 
 #include "config/yaml_reader.hpp"
 #include "connectors/source.hpp"
+#include "daemon/base/text.hpp"
 
 namespace prefsync::connectors::sql {
 
@@ -56,7 +57,7 @@ std::optional<IncrementalColumns> find_incremental_columns(const config::SourceC
         for (std::size_t i = 0; i < columns.size(); ++i)
             if (columns[i] == name) return i;
         std::vector<std::string_view> names(columns.begin(), columns.end());
-        auto hint = config::suggest(name, names);
+        auto hint = base::suggest(name, names);
         std::string all;
         for (const auto& c : columns) all += (all.empty() ? "" : ", ") + c;
         throw SourceError(config.key_path + ".incremental." + key + ": " + source_name + " has no column \"" + name +

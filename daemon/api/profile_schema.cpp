@@ -1,4 +1,5 @@
 #include "profile_schema.hpp"
+#include "daemon/base/text.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -131,17 +132,11 @@ const FieldSchema* ObjectSchema::find(std::string_view field) const {
 }
 
 std::string_view ObjectSchema::closest(std::string_view field) const {
-    std::string_view best;
-    std::size_t best_distance = SIZE_MAX;
-    for (const auto& f : fields) {
-        auto d = edit_distance(field, f.name);
-        if (d < best_distance) {
-            best_distance = d;
-            best = f.name;
-        }
-    }
-    // A suggestion further away than a third of the word is noise, not help.
-    return best_distance <= std::max<std::size_t>(2, field.size() / 3) ? best : std::string_view{};
+    std::vector<std::string_view> names;
+    for (const auto& f : fields) names.push_back(f.name);
+    auto best = base::suggest(field, names);
+    const auto* match = best.empty() ? nullptr : find(best);
+    return match ? match->name : std::string_view{};
 }
 
 const ObjectSchema& profile_schema() { return profile; }
@@ -158,21 +153,5 @@ std::string_view to_string(FieldType type) {
     return "?";
 }
 
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-    std::vector<std::size_t> row(b.size() + 1);
-    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-    for (std::size_t i = 1; i <= a.size(); ++i) {
-        std::size_t diagonal = row[0];
-        row[0] = i;
-        for (std::size_t j = 1; j <= b.size(); ++j) {
-            std::size_t above = row[j];
-            bool same = std::tolower(static_cast<unsigned char>(a[i - 1])) ==
-                        std::tolower(static_cast<unsigned char>(b[j - 1]));
-            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (same ? 0 : 1)});
-            diagonal = above;
-        }
-    }
-    return row[b.size()];
-}
 
 }  // namespace prefsync::api

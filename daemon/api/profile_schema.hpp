@@ -41,7 +41,4 @@ const ObjectSchema& archive_schema();
 
 std::string_view to_string(FieldType type);
 
-// Levenshtein distance, for suggestions in error messages.
-std::size_t edit_distance(std::string_view a, std::string_view b);
-
 }  // namespace prefsync::api

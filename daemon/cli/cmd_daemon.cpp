@@ -36,18 +36,18 @@
 #include "daemon/service/metrics_server.hpp"
 #include "daemon/service/notifier.hpp"
 #include "daemon/service/schedule.hpp"
-#include "daemon/sync/log_priority.hpp"
+#include "daemon/base/log.hpp"
 #include "daemon/sync/push_run.hpp"
 #include "daemon/sync/verify_run.hpp"
 
 namespace prefsync::cli {
 namespace {
 
-// One log line, with journald's priority prefix under systemd (sync::priority_prefix).
+// One log line, with journald's priority prefix under systemd (base::priority_prefix).
 class Log {
 public:
-    __attribute__((format(printf, 3, 4))) void line(sync::Priority priority, const char* format, ...) const {
-        std::fputs(sync::priority_prefix(priority), stderr);
+    __attribute__((format(printf, 3, 4))) void line(base::Priority priority, const char* format, ...) const {
+        std::fputs(base::priority_prefix(priority), stderr);
         va_list args;
         va_start(args, format);
         std::vfprintf(stderr, format, args);
@@ -55,7 +55,7 @@ public:
         std::fputc('\n', stderr);
     }
 };
-constexpr auto kErr = sync::Priority::Error, kWarning = sync::Priority::Warning, kInfo = sync::Priority::Info;
+constexpr auto kErr = base::Priority::Error, kWarning = base::Priority::Warning, kInfo = base::Priority::Info;
 
 class DaemonSignals {
 public:
@@ -149,7 +149,7 @@ private:
     std::int64_t last_sent_ = 0;
 };
 
-std::int64_t now_seconds() { return now_millis() / 1000; }
+std::int64_t now_seconds() { return now_ms() / 1000; }
 
 std::string local_time(std::int64_t t) {
     std::time_t tt = static_cast<std::time_t>(t);
@@ -240,7 +240,7 @@ int cmd_daemon(const std::string& config_path) {
                     auto r = pull::run_pull(*config, job, journal, token, o);
                     log.line(r.exit_code == 0 ? kInfo : kWarning, "pull %s: exit %d, %lld profile(s), missing %lld, failed %lld",
                              job.name.c_str(), r.exit_code, (long long)r.profiles, (long long)r.missing, (long long)r.failed);
-                    metrics.run_finished(job.name, "pull", r.exit_code, now_millis());
+                    metrics.run_finished(job.name, "pull", r.exit_code, now_ms());
                 } else {
                     sync::PushOptions o;
                     o.read_source = !retries_only;
@@ -253,11 +253,11 @@ int cmd_daemon(const std::string& config_path) {
                              retries_only ? "retries" : "sync", job.name.c_str(), r.exit_code, (long long)r.read,
                              (long long)r.queued, (long long)r.sent, (long long)r.failed, (long long)r.pending,
                              r.fatal.empty() ? "" : ": ", r.fatal.c_str());
-                    metrics.run_finished(job.name, retries_only ? "retry" : "sync", r.exit_code, now_millis());
+                    metrics.run_finished(job.name, retries_only ? "retry" : "sync", r.exit_code, now_ms());
                 }
             } catch (const std::exception& e) {
                 log.line(kErr, "error: %s: %s", job.name.c_str(), e.what());
-                metrics.run_finished(job.name, job.pull ? "pull" : "sync", kFatal, now_millis());
+                metrics.run_finished(job.name, job.pull ? "pull" : "sync", kFatal, now_ms());
             }
             state = "idle";
         };
@@ -305,7 +305,7 @@ int cmd_daemon(const std::string& config_path) {
                                         [](auto& a, auto& b) { return a.second.next < b.second.next; });
             if (due != schedules.end() && due->second.next <= now) {
                 const auto* job = config->find_job(due->first);
-                journal.set_last_fire(due->first, now_millis());
+                journal.set_last_fire(due->first, now_ms());
                 due->second.next = due->second.schedule.next_after(now_seconds());
                 if (job) run_job(*job, false);
                 continue;
@@ -315,7 +315,7 @@ int cmd_daemon(const std::string& config_path) {
             for (const auto& job : config->jobs) {
                 if (job.pull || signals.stop()) continue;
                 auto next = journal.next_due(job.name);
-                if (next && *next <= now_millis()) {
+                if (next && *next <= now_ms()) {
                     run_job(job, true);
                     drained = true;
                 }

@@ -6,9 +6,10 @@
 #include "connectors/reject_file.hpp"
 #include "daemon/cli/cli.hpp"
 #include "daemon/mapping/mapper.hpp"
+#include "daemon/base/json_text.hpp"
 
 namespace prefsync::cli {
-using mapping::append_json_string;
+using base::append_json_string;
 
 // Output: one JSON line per mapped row, {"row","identity","body"}; rejected rows go to
 // stderr and the reject file; a {"summary":...} line ends the output, so stdout stays

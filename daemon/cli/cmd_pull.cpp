@@ -9,6 +9,7 @@
 #include "daemon/cli/common.hpp"
 #include "daemon/mapping/mapper.hpp"
 #include "daemon/pull/pull_run.hpp"
+#include "daemon/base/json_text.hpp"
 
 namespace prefsync::cli {
 
@@ -38,12 +39,12 @@ int cmd_pull(const PullCommand& cmd) {
         if (!cmd.report.empty()) {
             auto str = [](const std::string& v) {
                 std::string out;
-                mapping::append_json_string(out, v);
+                base::append_json_string(out, v);
                 return out;
             };
             auto n = [](std::int64_t v) { return std::to_string(v); };
             write_report(cmd.report, {{"job", str(job.name)}, {"kind", "\"pull\""}, {"run_id", n(r.run_id)},
-                                      {"exit_code", n(r.exit_code)}, {"finished_at_ms", n(now_millis())},
+                                      {"exit_code", n(r.exit_code)}, {"finished_at_ms", n(now_ms())},
                                       {"seconds", std::to_string(r.seconds)}, {"resumed", r.resumed ? "true" : "false"},
                                       {"items", n(r.items)}, {"rejected", n(r.rejected)}, {"done", n(r.done)},
                                       {"missing", n(r.missing)}, {"failed", n(r.failed)}, {"requests", n(r.requests)},

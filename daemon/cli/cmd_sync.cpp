@@ -13,6 +13,7 @@
 #include "daemon/mapping/mapper.hpp"
 #include "daemon/sync/push_run.hpp"
 #include "daemon/sync/verify_run.hpp"
+#include "daemon/base/json_text.hpp"
 
 namespace prefsync::cli {
 
@@ -20,12 +21,12 @@ void write_push_report(const std::string& path, const std::string& job, const st
                        const sync::PushReport& r) {
     auto str = [](const std::string& v) {
         std::string out;
-        mapping::append_json_string(out, v);
+        base::append_json_string(out, v);
         return out;
     };
     auto n = [](std::int64_t v) { return std::to_string(v); };
     write_report(path, {{"job", str(job)}, {"kind", str(kind)}, {"run_id", n(r.run_id)}, {"exit_code", n(r.exit_code)},
-                        {"finished_at_ms", n(now_millis())}, {"seconds", std::to_string(r.seconds)},
+                        {"finished_at_ms", n(now_ms())}, {"seconds", std::to_string(r.seconds)},
                         {"read", n(r.read)}, {"queued", n(r.queued)}, {"unchanged", n(r.unchanged)},
                         {"rejected", n(r.rejected)}, {"sent", n(r.sent)}, {"done", n(r.done)}, {"accepted", n(r.accepted)},
                         {"retries", n(r.retries)}, {"failed", n(r.failed)}, {"pending", n(r.pending)},
@@ -67,7 +68,7 @@ int cmd_push(const PushCommand& cmd) {
             return kFatal;
         }
         if (cmd.kind == PushCommand::Kind::Retry) {
-            auto n = journal.retry_failed(job.name, cmd.status, now_millis());
+            auto n = journal.retry_failed(job.name, cmd.status, now_ms());
             std::fprintf(stderr, "re-queued %lld failed update(s) of %s\n", static_cast<long long>(n), job.name.c_str());
         }
         auto r = sync::run_push(config, job, journal, token, options);

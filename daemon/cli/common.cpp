@@ -33,7 +33,7 @@ LoadedJob load_for_job(const std::string& config_path, const std::string& job) {
 
 JobLock::JobLock(journal::Journal& journal, const std::string& job, const std::string& owner)
     : journal_(journal), job_(job) {
-    auto holder = journal.lock_job(job, owner, now_millis());
+    auto holder = journal.lock_job(job, owner, now_ms());
     if (!holder) return;
     std::time_t t = static_cast<std::time_t>(holder->acquired_at / 1000);
     std::tm tm{};

@@ -16,6 +16,7 @@
 
 #include "config/config.hpp"
 #include "daemon/journal/journal.hpp"
+#include "daemon/base/clock.hpp"
 
 #ifndef PREFSYNC_VERSION
 #define PREFSYNC_VERSION "dev"
@@ -84,9 +85,6 @@ private:
 // Writes a run report (JSON) for schedulers and alerting; `fields` are already JSON values.
 void write_report(const std::string& path, const std::vector<std::pair<std::string, std::string>>& fields);
 
-inline journal::Millis now_millis() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
+using base::now_ms;
 
 }  // namespace prefsync::cli

@@ -7,8 +7,12 @@
 
 #include "config/yaml_reader.hpp"
 #include "daemon/mapping/value_convert.hpp"
+#include "daemon/base/json_text.hpp"
+#include "daemon/base/text.hpp"
 
 namespace prefsync::mapping {
+
+using base::append_json_string;
 using config::ArraySpec;
 using config::ConfigError;
 using config::Diagnostic;
@@ -18,33 +22,6 @@ using config::ValueSpec;
 
 // JSON string literal: UTF-8 passes through (sources are validated), quotes, backslashes
 // and control characters are escaped.
-void append_json_string(std::string& out, std::string_view s) {
-    out += '"';
-    std::size_t run = 0;  // start of the pending run of bytes that need no escape
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        auto c = static_cast<unsigned char>(s[i]);
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
-        out.append(s.data() + run, i - run);
-        run = i + 1;
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            case '\b': out += "\\b"; break;
-            case '\f': out += "\\f"; break;
-            default: {
-                static constexpr char hex[] = "0123456789abcdef";
-                out += "\\u00";
-                out += hex[c >> 4];
-                out += hex[c & 15];
-            }
-        }
-    }
-    out.append(s.data() + run, s.size() - run);
-    out += '"';
-}
 
 namespace {
 
@@ -144,7 +121,7 @@ public:
         auto it = index_.find(name);
         if (it != index_.end()) return it->second;
         std::vector<std::string_view> candidates(columns_.begin(), columns_.end());
-        auto hint = config::suggest(name, candidates);
+        auto hint = base::suggest(name, candidates);
         std::string message = "unknown column \"" + name + "\" in " + job_.source.path;
         if (!hint.empty()) message += " (did you mean \"" + hint + "\"?)";
         else if (name == "true" || name == "false" || std::isdigit(static_cast<unsigned char>(name[0])) ||

@@ -63,9 +63,6 @@ private:
     std::unique_ptr<Compiled> compiled_;
 };
 
-// Appends `s` as a JSON string literal (UTF-8 as is; quotes, backslashes, controls escaped).
-void append_json_string(std::string& out, std::string_view s);
-
 // Hex SHA-256 of `data`.
 std::string sha256_hex(std::string_view data);
 

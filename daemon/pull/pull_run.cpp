@@ -25,10 +25,12 @@
 #include "daemon/pull/reconcile.hpp"
 #include "daemon/pull/response_reader.hpp"
 #include "daemon/sync/dispatch_support.hpp"
-#include "daemon/sync/log_priority.hpp"
+#include "daemon/base/log.hpp"
 #include "daemon/sync/oauth_token.hpp"
 #include "daemon/sync/rate_limiter.hpp"
 #include "daemon/sync/shared_tokens.hpp"
+#include "daemon/base/clock.hpp"
+#include "daemon/base/json_text.hpp"
 
 namespace prefsync::pull {
 namespace {
@@ -37,10 +39,7 @@ namespace net = boost::asio;
 using journal::Millis;
 using sync::SteadyClock;
 
-Millis now_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
+using base::now_ms;
 
 // --- outputs -----------------------------------------------------------------------------
 
@@ -237,7 +236,7 @@ void enumerate(const config::Config& config, const config::JobConfig& job, journ
         tx.commit();
     }
     if (report.rejected > 0)
-        std::fprintf(stderr, "%s%lld rejected row(s) written to %s\n", sync::priority_prefix(sync::Priority::Warning), static_cast<long long>(report.rejected),
+        std::fprintf(stderr, "%s%lld rejected row(s) written to %s\n", base::priority_prefix(base::Priority::Warning), static_cast<long long>(report.rejected),
                      rejects.path().c_str());
 }
 
@@ -326,7 +325,7 @@ private:
                 report_.fatal = error;
                 return pump();
             }
-            std::fprintf(stderr, "%sToken fetch failed, retrying. error=\"%s\"\n", sync::priority_prefix(sync::Priority::Warning), error.c_str());
+            std::fprintf(stderr, "%sToken fetch failed, retrying. error=\"%s\"\n", base::priority_prefix(base::Priority::Warning), error.c_str());
             schedule_wake(backoff_.delay(3));
         });
     }
@@ -423,7 +422,7 @@ private:
             case api::Outcome::Unknown: return retry(std::move(work), k.reason + (r.error.empty() ? "" : " (" + r.error + ")"), r);
             case api::Outcome::Fatal:
                 report_.fatal = k.reason;
-                std::fprintf(stderr, "%serror: stopping the pull: %s\n", sync::priority_prefix(sync::Priority::Error), k.reason.c_str());
+                std::fprintf(stderr, "%serror: stopping the pull: %s\n", base::priority_prefix(base::Priority::Error), k.reason.c_str());
                 return;  // the item stays pending: the next run fetches it
             case api::Outcome::Failed: break;
         }
@@ -441,7 +440,7 @@ private:
             o.error = k.reason + (message.empty() ? "" : ": " + message);
             ++report_.failed;
         }
-        std::fprintf(stderr, "%s%s %s: %s\n", sync::priority_prefix(sync::Priority::Warning), o.state.c_str(), work.item.origin.c_str(), o.error.c_str());
+        std::fprintf(stderr, "%s%s %s: %s\n", base::priority_prefix(base::Priority::Warning), o.state.c_str(), work.item.origin.c_str(), o.error.c_str());
         complete(std::move(o));
     }
 
@@ -452,7 +451,7 @@ private:
             journal::PullOutcome o{work.item.seq, "failed", r.status,
                                    "gave up after " + std::to_string(work.attempts) + " attempts: " + reason, "", "", ""};
             ++report_.failed;
-            std::fprintf(stderr, "%sfailed %s: %s\n", sync::priority_prefix(sync::Priority::Warning), work.item.origin.c_str(), o.error.c_str());
+            std::fprintf(stderr, "%sfailed %s: %s\n", base::priority_prefix(base::Priority::Warning), work.item.origin.c_str(), o.error.c_str());
             return complete(std::move(o));
         }
         auto delay = sync::retry_delay(backoff_, limiter_, r, work.attempts);
@@ -543,11 +542,11 @@ void write_reconcile_report(const config::Config& config, const config::JobConfi
     std::ofstream out(report.reconcile_report, std::ios::trunc);
     auto line = [&](const journal::PullOutcome& o, const char* state, const std::string& detail) {
         std::string s = "{\"state\":";
-        mapping::append_json_string(s, state);
+        base::append_json_string(s, state);
         s += ",\"origin\":";
-        mapping::append_json_string(s, o.origin);
+        base::append_json_string(s, o.origin);
         s += ",\"fields\":";
-        mapping::append_json_string(s, detail);
+        base::append_json_string(s, detail);
         out << s << "}\n";
     };
     for (const auto& o : journal.pull_outcomes(job.name, "differing", 1 << 30)) line(o, "differing", o.detail);

@@ -13,10 +13,12 @@
 #include "daemon/http/http_pool.hpp"
 #include "daemon/mapping/mapper.hpp"
 #include "daemon/sync/dispatch_support.hpp"
-#include "daemon/sync/log_priority.hpp"
+#include "daemon/base/log.hpp"
 #include "daemon/sync/oauth_token.hpp"
 #include "daemon/sync/rate_limiter.hpp"
 #include "daemon/sync/shared_tokens.hpp"
+#include "daemon/base/clock.hpp"
+#include "daemon/base/json_text.hpp"
 
 namespace prefsync::sync {
 namespace {
@@ -24,10 +26,7 @@ namespace {
 namespace net = boost::asio;
 using journal::Millis;
 
-Millis now_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
+using base::now_ms;
 
 // Phase 1: source → mapper → journal, in transactions of a thousand rows. An incremental
 // source's position is stored in the same transaction as the rows read up to it, so the
@@ -90,7 +89,7 @@ void enqueue_all(const config::JobConfig& job, journal::Journal& journal, bool f
     }
     rejects.flush();
     if (report.rejected > 0)
-        std::fprintf(stderr, "%s%lld rejected row(s) written to %s\n", priority_prefix(Priority::Warning), static_cast<long long>(report.rejected),
+        std::fprintf(stderr, "%s%lld rejected row(s) written to %s\n", base::priority_prefix(base::Priority::Warning), static_cast<long long>(report.rejected),
                      rejects.path().c_str());
 }
 
@@ -174,10 +173,10 @@ private:
             if (error.empty()) return pump();
             if (fatal) {
                 report_.fatal = error;
-                std::fprintf(stderr, "%serror: aborting the run: %s\n", priority_prefix(Priority::Error), error.c_str());
+                std::fprintf(stderr, "%serror: aborting the run: %s\n", base::priority_prefix(base::Priority::Error), error.c_str());
                 return pump();
             }
-            std::fprintf(stderr, "%sToken fetch failed, retrying. error=\"%s\"\n", priority_prefix(Priority::Warning), error.c_str());
+            std::fprintf(stderr, "%sToken fetch failed, retrying. error=\"%s\"\n", base::priority_prefix(base::Priority::Warning), error.c_str());
             schedule_wake(backoff_.delay(3));
         });
     }
@@ -255,9 +254,9 @@ private:
     static std::string with_alternate_id(const journal::ClaimedUpdate& u) {
         if (u.body.find("\"AlternateIds\"") != std::string::npos || u.alt_type.empty()) return u.body;
         std::string entry = "\"AlternateIds\":[{\"AlternateIdType\":";
-        mapping::append_json_string(entry, u.alt_type);
+        base::append_json_string(entry, u.alt_type);
         entry += ",\"AlternateId\":";
-        mapping::append_json_string(entry, u.alt_id);
+        base::append_json_string(entry, u.alt_id);
         entry += "}]";
         std::string body = u.body;
         if (body == "{}") return "{" + entry + "}";
@@ -336,7 +335,7 @@ private:
             case api::Outcome::Failed: return fail(c, u, k.reason + ": " + api::server_message(r.body));
             case api::Outcome::Fatal:
                 report_.fatal = k.reason;
-                std::fprintf(stderr, "%serror: aborting the run: %s\n", priority_prefix(Priority::Error), k.reason.c_str());
+                std::fprintf(stderr, "%serror: aborting the run: %s\n", base::priority_prefix(base::Priority::Error), k.reason.c_str());
                 c.state = journal::State::Queued;
                 c.count_attempt = false;
                 return complete(c);
@@ -361,7 +360,7 @@ private:
         c.state = journal::State::Failed;
         c.error = reason;
         ++report_.failed;
-        std::fprintf(stderr, "%sfailed %s (%s): %s\n", priority_prefix(Priority::Warning), u.identity.c_str(), u.origin.c_str(), reason.c_str());
+        std::fprintf(stderr, "%sfailed %s (%s): %s\n", base::priority_prefix(base::Priority::Warning), u.identity.c_str(), u.origin.c_str(), reason.c_str());
         complete(c);
     }
 

@@ -4,7 +4,7 @@
 // the failures among routine progress lines.
 #include <cstdlib>
 
-namespace prefsync::sync {
+namespace prefsync::base {
 
 enum class Priority { Error = 3, Warning = 4, Info = 6 };
 
@@ -20,4 +20,4 @@ inline const char* priority_prefix(Priority p) {
     return "";
 }
 
-}  // namespace prefsync::sync
+}  // namespace prefsync::base
