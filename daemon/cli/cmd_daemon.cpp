@@ -1,123 +1,47 @@
-// `prefsync daemon`: runs every scheduled job, drains due retries between runs, reports to
-// systemd (READY, STATUS, WATCHDOG) and serves /metrics and /healthz.
+// `prefsync daemon`: wires the DaemonLoop (daemon/service/daemon_loop.hpp: what to run
+// when, parking after fatal runs) to signals, systemd (READY, STATUS, WATCHDOG), the
+// /metrics server and the runs themselves.
 //
 // Design constraints:
-// - Jobs run one at a time on the main thread, so they share one rate limit (and, through
-//   the journal's bucket, with any other prefsync process on the host); each run holds
-//   the job's lock in the journal, so a hand-run `sync` of the same job is refused.
-// - Signals are taken by a thread of their own (sigwait): SIGTERM/SIGINT stop claiming
-//   work and let the run drain; if the drain takes longer than daemon.shutdown_timeout
-//   the process exits anyway (the journal makes that safe: nothing is lost, in-flight
-//   updates are resolved on restart). SIGHUP reloads the config between runs; a config
-//   that does not load is refused and the old one kept.
-// - The watchdog is fed from the run's event loop (RunObserver ticks) and from the idle
-//   loop, so a hung loop stops the pings and systemd restarts the service.
-#include <pthread.h>
-#include <signal.h>
-#include <unistd.h>
-
-#include <algorithm>
+// - Jobs run one at a time on this thread, so they share one rate limit (and, through the
+//   journal's bucket, with any other prefsync process on the host); each run holds its
+//   job's lock, so a hand-run `sync` of the same job is refused.
+// - SIGTERM/SIGINT stop claiming work and let the run drain, bounded by
+//   daemon.shutdown_timeout; SIGHUP reloads the config between runs (a config that does
+//   not load is refused and the old one kept) and releases parked jobs.
+// - The watchdog is fed from every run's ticks (reading, journaling, sending, verifying)
+//   and from the idle loop, so a hung loop stops the pings and systemd restarts the service.
 #include <cstdarg>
-#include <atomic>
-#include <condition_variable>
 #include <cstdio>
 #include <ctime>
-#include <map>
-#include <mutex>
-#include <thread>
+#include <memory>
 
 #include "config/config.hpp"
-#include "connectors/source.hpp"
-#include "connectors/table_sink.hpp"
+#include "daemon/base/log.hpp"
 #include "daemon/cli/cli.hpp"
 #include "daemon/cli/common.hpp"
+#include "daemon/cli/errors.hpp"
+#include "daemon/cli/run_setup.hpp"
 #include "daemon/pull/pull_run.hpp"
+#include "daemon/push/push_run.hpp"
+#include "daemon/push/verify_run.hpp"
+#include "daemon/service/daemon_loop.hpp"
 #include "daemon/service/metrics.hpp"
 #include "daemon/service/metrics_server.hpp"
 #include "daemon/service/notifier.hpp"
-#include "daemon/service/schedule.hpp"
-#include "daemon/base/log.hpp"
-#include "daemon/sync/push_run.hpp"
-#include "daemon/sync/verify_run.hpp"
+#include "daemon/service/signals.hpp"
 
 namespace prefsync::cli {
 namespace {
 
-// One log line, with journald's priority prefix under systemd (base::priority_prefix).
-class Log {
-public:
-    __attribute__((format(printf, 3, 4))) void line(base::Priority priority, const char* format, ...) const {
-        std::fputs(base::priority_prefix(priority), stderr);
-        va_list args;
-        va_start(args, format);
-        std::vfprintf(stderr, format, args);
-        va_end(args);
-        std::fputc('\n', stderr);
-    }
-};
-constexpr auto kErr = base::Priority::Error, kWarning = base::Priority::Warning, kInfo = base::Priority::Info;
+using base::Priority;
 
-class DaemonSignals {
-public:
-    explicit DaemonSignals(std::chrono::milliseconds shutdown_timeout) : timeout_(shutdown_timeout) {
-        sigemptyset(&set_);
-        for (int s : {SIGINT, SIGTERM, SIGHUP, SIGUSR2}) sigaddset(&set_, s);
-        pthread_sigmask(SIG_BLOCK, &set_, nullptr);
-        thread_ = std::thread([this] { wait_for_signals(); });
-    }
-    ~DaemonSignals() {
-        {
-            std::lock_guard lock(mutex_);
-            exiting_ = true;
-        }
-        changed_.notify_all();
-        pthread_kill(thread_.native_handle(), SIGUSR2);
-        thread_.join();
-    }
-    const std::atomic<bool>& stop() const { return stop_; }
-    bool take_reload() { return reload_.exchange(false); }
-    // Sleeps until `deadline` or a signal.
-    void sleep_until(std::chrono::steady_clock::time_point deadline) {
-        std::unique_lock lock(mutex_);
-        changed_.wait_until(lock, deadline, [this] { return stop_ || reload_ || exiting_; });
-    }
+void log_line(Priority priority, const std::string& text) {
+    std::fprintf(stderr, "%s%s\n", base::priority_prefix(priority), text.c_str());
+}
 
-private:
-    void wait_for_signals() {
-        while (true) {
-            int sig = 0;
-            sigwait(&set_, &sig);
-            if (sig == SIGUSR2) return;
-            if (sig == SIGHUP) {
-                reload_ = true;
-                changed_.notify_all();
-                continue;
-            }
-            stop_ = true;
-            changed_.notify_all();
-            // Bounded drain: past the timeout, exit; the journal makes that safe.
-            std::unique_lock lock(mutex_);
-            if (!changed_.wait_for(lock, timeout_, [this] { return exiting_; })) {
-                std::fprintf(stderr, "shutdown_timeout reached: exiting with requests still in flight "
-                                     "(they are resolved on restart)\n");
-                std::fflush(stderr);
-                _exit(0);
-            }
-            return;
-        }
-    }
-
-    sigset_t set_;
-    std::chrono::milliseconds timeout_;
-    std::atomic<bool> stop_{false}, reload_{false};
-    bool exiting_ = false;
-    std::mutex mutex_;
-    std::condition_variable changed_;
-    std::thread thread_;
-};
-
-// Feeds the watchdog and systemd's status line from the run's event loop.
-class RunWatch final : public sync::RunObserver {
+// Feeds the watchdog and systemd's status line from the run's ticks.
+class RunWatch final : public dispatch::RunObserver {
 public:
     RunWatch(service::Metrics& metrics, service::Notifier& notifier) : metrics_(metrics), notifier_(notifier) {}
     void on_request(std::string_view endpoint, int status, std::chrono::microseconds elapsed) override {
@@ -125,7 +49,8 @@ public:
     }
     void on_retry(int status) override { metrics_.on_retry(status); }
     void on_complete(std::chrono::milliseconds waited) override { metrics_.on_complete(waited); }
-    void on_tick(const sync::RunProgress& p) override {
+    void on_breaker(bool open) override { metrics_.on_breaker(open); }
+    void on_tick(const dispatch::RunProgress& p) override {
         metrics_.on_tick(p);
         notifier_.watchdog();
         auto now = std::chrono::steady_clock::now();
@@ -137,8 +62,10 @@ public:
         last_status_ = now;
         last_sent_ = p.sent;
         char status[256];
-        std::snprintf(status, sizeof status, "running %s: %lld sent, %lld finished, %lld retried, %.0f req/s (limit %.0f/s)",
-                      p.job.c_str(), (long long)p.sent, (long long)p.finished, (long long)p.retries, rate, p.rate_limit);
+        std::snprintf(status, sizeof status,
+                      "running %s: %lld read, %lld sent, %lld finished, %lld retried, %.0f req/s (limit %.0f/s)",
+                      p.job.c_str(), (long long)p.read, (long long)p.sent, (long long)p.finished, (long long)p.retries,
+                      rate, p.rate_limit);
         notifier_.status(status);
     }
 
@@ -149,10 +76,8 @@ private:
     std::int64_t last_sent_ = 0;
 };
 
-std::int64_t now_seconds() { return now_ms() / 1000; }
-
-std::string local_time(std::int64_t t) {
-    std::time_t tt = static_cast<std::time_t>(t);
+std::string local_time(journal::Millis t) {
+    std::time_t tt = static_cast<std::time_t>(t / 1000);
     std::tm tm{};
     localtime_r(&tt, &tm);
     char buf[40];
@@ -160,52 +85,67 @@ std::string local_time(std::int64_t t) {
     return buf;
 }
 
-struct Scheduled {
-    service::Schedule schedule;
-    std::int64_t next = 0;  // seconds since the epoch
-};
-
-// Next fire times; with catch_up, a job whose last fire is older than its previous slot
-// (the daemon was down then) is due at once, once.
-std::map<std::string, Scheduled> plan(const config::Config& config, journal::Journal& journal, const Log& log) {
-    std::map<std::string, Scheduled> out;
-    auto now = now_seconds();
-    for (const auto& job : config.jobs) {
-        if (job.schedule.empty()) continue;
-        Scheduled s{service::Schedule::parse(job.schedule), 0};
-        s.next = s.schedule.next_after(now);
-        auto last = journal.last_fire(job.name);
-        if (config.daemon.catch_up && last && s.schedule.next_after(*last / 1000) <= now) {
-            log.line(kInfo, "catch_up: %s missed a run while the daemon was down; running it now", job.name.c_str());
-            s.next = now;
+// One run the loop asked for; its outcome (exit 3 with the reason for fatal ones).
+service::RunOutcome run_one(const config::Config& config, const config::JobConfig& job, service::RunKind kind,
+                            const std::atomic<bool>& stop, RunWatch& watch, service::Metrics& metrics) {
+    service::RunOutcome outcome;
+    std::string label = job.pull ? "pull" : std::string(to_string(kind));
+    try {
+        RunSetup setup(config, job, "daemon", &stop, &watch);
+        setup.context.progress_tty = false;
+        if (setup.refused()) {
+            log_line(Priority::Warning, "warning: skipping this run: " + setup.lock->refusal());
+            return outcome;
         }
-        out.emplace(job.name, std::move(s));
+        char line[512];
+        if (kind == service::RunKind::Verify) {
+            auto r = push::run_verify(setup.context, job, std::chrono::milliseconds(0));
+            std::snprintf(line, sizeof line, "verify %s: complete %lld, still pending %lld, missing %lld%s%s",
+                          job.name.c_str(), (long long)r.verified, (long long)r.pending, (long long)r.missing,
+                          r.fatal.empty() ? "" : ": ", r.fatal.c_str());
+            outcome = {r.fatal.empty() ? 0 : 3, r.fatal};
+        } else if (job.pull) {
+            auto r = pull::run_pull(setup.context, job);
+            std::snprintf(line, sizeof line, "pull %s: exit %d, %lld profile(s), missing %lld, failed %lld%s%s",
+                          job.name.c_str(), r.exit_code, (long long)r.profiles, (long long)r.missing,
+                          (long long)r.failed, r.fatal.empty() ? "" : ": ", r.fatal.c_str());
+            outcome = {r.exit_code, r.fatal};
+        } else {
+            push::PushOptions o;
+            o.read_source = kind == service::RunKind::Scheduled;
+            auto r = push::run_push(setup.context, job, o);
+            std::snprintf(line, sizeof line,
+                          "%s %s: exit %d, read %lld, queued %lld, sent %lld, failed %lld, pending %lld%s%s",
+                          label.c_str(), job.name.c_str(), r.exit_code, (long long)r.read, (long long)r.queued,
+                          (long long)r.sent, (long long)r.failed, (long long)r.pending,
+                          r.fatal.empty() && r.source_error.empty() ? "" : ": ",
+                          (r.fatal.empty() ? r.source_error : r.fatal).c_str());
+            outcome = {r.exit_code, r.fatal.empty() ? r.source_error : r.fatal};
+        }
+        log_line(outcome.exit_code == 0 || outcome.exit_code == 4 ? Priority::Info : Priority::Warning, line);
+    } catch (...) {
+        auto failure = describe_failure(std::current_exception(), job.name);
+        log_line(Priority::Error, failure.message);
+        outcome = {3, failure.message.substr(failure.message.starts_with("error: ") ? 7 : 0)};
     }
-    return out;
+    metrics.run_finished(job.name, label, outcome.exit_code, now_ms());
+    return outcome;
 }
 
 }  // namespace
 
 int cmd_daemon(const std::string& config_path) {
-    Log log;
     auto loaded = load_for_job(config_path, "");
     if (!loaded.ok()) return loaded.exit_code;
     auto config = std::make_unique<config::Config>(std::move(*loaded.config));
-    if (config->daemon.timezone != "UTC") setenv("TZ", config->daemon.timezone.c_str(), 1);
-    else setenv("TZ", "UTC", 1);
+    setenv("TZ", config->daemon.timezone.c_str(), 1);
     tzset();
-    std::string token;
-    try {
-        token = config::resolve_token(*config);
-    } catch (const config::ConfigError& e) {
-        log.line(kErr, "error: %s", e.what());
-        return kUsage;
-    }
-    DaemonSignals signals(config->daemon.shutdown_timeout);
-    service::Notifier notifier;
-    service::Metrics metrics;
-    RunWatch watch(metrics, notifier);
-    try {
+    return guarded("", [&] {
+        config::resolve_token(*config);  // a missing token is a config error now, not at the first run
+        service::Signals signals({.reload = true, .drain_bound = config->daemon.shutdown_timeout, .announce = false});
+        service::Notifier notifier;
+        service::Metrics metrics;
+        RunWatch watch(metrics, notifier);
         journal::Journal journal(config->journal.path);
         std::atomic<const char*> state{"idle"};
         std::unique_ptr<service::MetricsServer> server;
@@ -216,130 +156,50 @@ int cmd_daemon(const std::string& config_path) {
             std::printf("metrics http://127.0.0.1:%u/metrics\n", static_cast<unsigned>(server->port()));
             std::fflush(stdout);
         }
-        auto schedules = plan(*config, journal, log);
-        if (schedules.empty()) log.line(kWarning, "warning: no job has a schedule; the daemon only drains retries");
-        for (const auto& [name, s] : schedules)
-            log.line(kInfo, "scheduled %s (%s): next run at %s", name.c_str(), s.schedule.text().c_str(),
-                     local_time(s.next).c_str());
-        notifier.ready("idle: " + std::to_string(schedules.size()) + " scheduled job(s)");
-
-        auto run_job = [&](const config::JobConfig& job, bool retries_only) {
-            JobLock lock(journal, job.name, "daemon");
-            if (!lock.held()) {
-                log.line(kWarning, "warning: skipping this run: %s", lock.refusal().c_str());
-                return;
-            }
-            state = "running";
-            notifier.status("running " + job.name);
-            try {
-                if (job.pull) {
-                    pull::PullOptions o;
-                    o.user_agent = std::string("prefsync/") + PREFSYNC_VERSION;
-                    o.stop = &signals.stop();
-                    o.observer = &watch;
-                    auto r = pull::run_pull(*config, job, journal, token, o);
-                    log.line(r.exit_code == 0 ? kInfo : kWarning, "pull %s: exit %d, %lld profile(s), missing %lld, failed %lld",
-                             job.name.c_str(), r.exit_code, (long long)r.profiles, (long long)r.missing, (long long)r.failed);
-                    metrics.run_finished(job.name, "pull", r.exit_code, now_ms());
-                } else {
-                    sync::PushOptions o;
-                    o.read_source = !retries_only;
-                    o.user_agent = std::string("prefsync/") + PREFSYNC_VERSION;
-                    o.stop = &signals.stop();
-                    o.observer = &watch;
-                    auto r = sync::run_push(*config, job, journal, token, o);
-                    log.line(r.exit_code == 0 ? kInfo : (r.exit_code == 4 ? kInfo : kWarning),
-                             "%s %s: exit %d, read %lld, queued %lld, sent %lld, failed %lld, pending %lld%s%s",
-                             retries_only ? "retries" : "sync", job.name.c_str(), r.exit_code, (long long)r.read,
-                             (long long)r.queued, (long long)r.sent, (long long)r.failed, (long long)r.pending,
-                             r.fatal.empty() ? "" : ": ", r.fatal.c_str());
-                    metrics.run_finished(job.name, retries_only ? "retry" : "sync", r.exit_code, now_ms());
-                }
-            } catch (const std::exception& e) {
-                log.line(kErr, "error: %s: %s", job.name.c_str(), e.what());
-                metrics.run_finished(job.name, job.pull ? "pull" : "sync", kFatal, now_ms());
-            }
-            state = "idle";
-        };
-
-        // daemon.verify: accepted updates read back until "Complete", at most once per interval per job.
-        std::map<std::string, std::chrono::steady_clock::time_point> last_verify;
-        auto verify_due = [&](const config::JobConfig& job) {
-            if (!config->daemon.verify || job.pull || signals.stop()) return false;
-            auto it = last_verify.find(job.name);
-            if (it != last_verify.end() && std::chrono::steady_clock::now() - it->second < config->daemon.verify_interval)
-                return false;
-            return journal.counts(job.name).accepted > 0;
-        };
-        auto verify_job = [&](const config::JobConfig& job) {
-            last_verify[job.name] = std::chrono::steady_clock::now();
-            JobLock lock(journal, job.name, "daemon");
-            if (!lock.held()) return;
-            auto r = sync::run_verify(*config, job, journal, token, std::chrono::milliseconds(0),
-                                      std::string("prefsync/") + PREFSYNC_VERSION, &watch);
-            log.line(r.fatal.empty() ? kInfo : kWarning, "verify %s: complete %lld, still pending %lld, missing %lld%s%s",
-                     job.name.c_str(), (long long)r.verified, (long long)r.pending, (long long)r.missing,
-                     r.fatal.empty() ? "" : ": ", r.fatal.c_str());
-        };
+        service::DaemonLoop loop(
+            *config, journal, [](const std::string& s) { log_line(Priority::Info, s); },
+            [](const std::string& s) { log_line(Priority::Warning, "warning: " + s); });
+        loop.start(now_ms());
+        if (loop.scheduled() == 0) log_line(Priority::Warning, "warning: no job has a schedule; the daemon only drains retries");
+        notifier.ready("idle: " + std::to_string(loop.scheduled()) + " scheduled job(s)");
 
         while (!signals.stop()) {
             notifier.watchdog();
             if (signals.take_reload()) {
                 try {
                     auto fresh = std::make_unique<config::Config>(config::load_config(config_path));
-                    for (auto& w : fresh->warnings) log.line(kWarning, "warning: %s", w.c_str());
+                    for (auto& w : fresh->warnings) log_line(Priority::Warning, "warning: " + w);
+                    loop.reload(*fresh, now_ms());
                     config = std::move(fresh);
-                    schedules = plan(*config, journal, log);
-                    log.line(kInfo, "reloaded %s: %zu job(s), %zu scheduled", config_path.c_str(), config->jobs.size(),
-                             schedules.size());
+                    log_line(Priority::Info, "reloaded " + config_path + ": " + std::to_string(config->jobs.size()) +
+                                                 " job(s), " + std::to_string(loop.scheduled()) + " scheduled");
                     notifier.status("reloaded; idle");
                 } catch (const config::ConfigError& e) {
-                    for (const auto& d : e.diagnostics()) log.line(kErr, "error: %s", d.to_string().c_str());
-                    log.line(kErr, "error: reload refused: %s has errors; still running the previous config",
-                             config_path.c_str());
+                    for (const auto& d : e.diagnostics()) log_line(Priority::Error, "error: " + d.to_string());
+                    log_line(Priority::Error,
+                             "error: reload refused: " + config_path + " has errors; still running the previous config");
                 }
             }
-            // Due scheduled runs first, earliest first.
-            auto now = now_seconds();
-            auto due = std::min_element(schedules.begin(), schedules.end(),
-                                        [](auto& a, auto& b) { return a.second.next < b.second.next; });
-            if (due != schedules.end() && due->second.next <= now) {
-                const auto* job = config->find_job(due->first);
-                journal.set_last_fire(due->first, now_ms());
-                due->second.next = due->second.schedule.next_after(now_seconds());
-                if (job) run_job(*job, false);
+            auto action = loop.step(now_ms());
+            if (action.kind == service::Action::Kind::Run) {
+                const auto* job = config->find_job(action.job);
+                if (!job) continue;
+                state = "running";
+                notifier.status("running " + job->name);
+                auto outcome = run_one(*config, *job, action.run, signals.stop(), watch, metrics);
+                loop.finished(action, outcome, now_ms());
+                state = "idle";
                 continue;
             }
-            // Between runs: updates whose retry is due are sent without re-reading sources.
-            bool drained = false;
-            for (const auto& job : config->jobs) {
-                if (job.pull || signals.stop()) continue;
-                auto next = journal.next_due(job.name);
-                if (next && *next <= now_ms()) {
-                    run_job(job, true);
-                    drained = true;
-                }
-            }
-            if (drained) continue;
-            for (const auto& job : config->jobs)
-                if (verify_due(job)) verify_job(job);
-            auto wake = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-            if (due != schedules.end())
-                wake = std::min(wake, std::chrono::steady_clock::now() + std::chrono::seconds(std::max<std::int64_t>(0, due->second.next - now)));
-            std::string next_text = due == schedules.end() ? "" : "; next " + due->first + " at " + local_time(due->second.next);
-            notifier.status("idle" + next_text);
-            signals.sleep_until(wake);
+            auto next = loop.next_fire();
+            notifier.status("idle" + (next ? "; next " + next->first + " at " + local_time(next->second) : ""));
+            auto wait = std::chrono::milliseconds(std::max<journal::Millis>(0, action.until - now_ms()));
+            signals.sleep_until(std::chrono::steady_clock::now() + wait);
         }
         notifier.stopping("stopping: runs drained; everything unfinished resumes on restart");
-        log.line(kInfo, "stopped (signal): unfinished work is in the journal and resumes on restart");
-        return kOk;
-    } catch (const journal::JournalError& e) {
-        log.line(kErr, "error: %s", e.what());
-        return kFatal;
-    } catch (const std::exception& e) {
-        log.line(kErr, "error: %s", e.what());
-        return kFatal;
-    }
+        log_line(Priority::Info, "stopped (signal): unfinished work is in the journal and resumes on restart");
+        return int(kOk);
+    });
 }
 
 }  // namespace prefsync::cli

@@ -3,13 +3,12 @@
 #include <cstdio>
 
 #include "config/config.hpp"
-#include "connectors/source.hpp"
-#include "connectors/table_sink.hpp"
 #include "daemon/cli/cli.hpp"
 #include "daemon/cli/common.hpp"
-#include "daemon/mapping/mapper.hpp"
 #include "daemon/pull/pull_run.hpp"
-#include "daemon/base/json_text.hpp"
+#include "daemon/cli/errors.hpp"
+#include "daemon/cli/run_setup.hpp"
+#include "daemon/service/signals.hpp"
 
 namespace prefsync::cli {
 
@@ -23,35 +22,36 @@ int cmd_pull(const PullCommand& cmd) {
                      job.name.c_str(), job.name.c_str());
         return kUsage;
     }
-    StopOnSignal stop;
-    try {
-        auto token = config::resolve_token(config);
-        journal::Journal journal(config.journal.path);
-        JobLock lock(journal, job.name, "pull");
-        if (!lock.held()) {
-            std::fprintf(stderr, "error: %s\n", lock.refusal().c_str());
-            return kFatal;
+    return guarded(job.name, [&] {
+        service::Signals signals({});
+        RunSetup setup(config, job, "pull", &signals.stop());
+        if (setup.refused()) {
+            std::fprintf(stderr, "error: %s\n", setup.lock->refusal().c_str());
+            return int(kFatal);
         }
-        pull::PullOptions options;
-        options.user_agent = std::string("prefsync/") + PREFSYNC_VERSION;
-        options.stop = &stop.flag();
-        auto r = pull::run_pull(config, job, journal, token, options);
-        if (!cmd.report.empty()) {
-            auto str = [](const std::string& v) {
-                std::string out;
-                base::append_json_string(out, v);
-                return out;
-            };
-            auto n = [](std::int64_t v) { return std::to_string(v); };
-            write_report(cmd.report, {{"job", str(job.name)}, {"kind", "\"pull\""}, {"run_id", n(r.run_id)},
-                                      {"exit_code", n(r.exit_code)}, {"finished_at_ms", n(now_ms())},
-                                      {"seconds", std::to_string(r.seconds)}, {"resumed", r.resumed ? "true" : "false"},
-                                      {"items", n(r.items)}, {"rejected", n(r.rejected)}, {"done", n(r.done)},
-                                      {"missing", n(r.missing)}, {"failed", n(r.failed)}, {"requests", n(r.requests)},
-                                      {"retries", n(r.retries)}, {"profiles", n(r.profiles)}, {"rows", n(r.rows)},
-                                      {"identical", n(r.identical)}, {"differing", n(r.differing)},
-                                      {"output", str(r.output)}, {"fatal", str(r.fatal)}});
-        }
+        auto r = pull::run_pull(setup.context, job);
+        if (!cmd.report.empty())
+            write_report(cmd.report, JsonFields()
+                                         .add("job", job.name)
+                                         .add("kind", "pull")
+                                         .add("run_id", r.run_id)
+                                         .add("exit_code", r.exit_code)
+                                         .add("finished_at_ms", now_ms())
+                                         .add("seconds", r.seconds)
+                                         .add("resumed", r.resumed)
+                                         .add("items", r.items)
+                                         .add("rejected", r.rejected)
+                                         .add("done", r.done)
+                                         .add("missing", r.missing)
+                                         .add("failed", r.failed)
+                                         .add("requests", r.requests)
+                                         .add("retries", r.retries)
+                                         .add("profiles", r.profiles)
+                                         .add("rows", r.rows)
+                                         .add("identical", r.identical)
+                                         .add("differing", r.differing)
+                                         .add("output", r.output)
+                                         .add("fatal", r.fatal));
         std::printf("pull %s: %lld item(s)%s: done %lld, missing %lld, failed %lld | %lld request(s), %lld retried | "
                     "%lld profile(s), %lld row(s) written to %s%s | %.1f s, %.0f profiles/s\n",
                     job.name.c_str(), (long long)r.items, r.resumed ? " (resumed)" : "", (long long)r.done,
@@ -72,19 +72,7 @@ int cmd_pull(const PullCommand& cmd) {
         if (!r.fatal.empty()) std::fprintf(stderr, "aborted: %s (run again to resume)\n", r.fatal.c_str());
         if (r.interrupted) std::fprintf(stderr, "interrupted: run the same command again to resume\n");
         return r.exit_code;
-    } catch (const config::ConfigError& e) {
-        std::fprintf(stderr, "error: %s\n", e.what());
-        return kUsage;
-    } catch (const connectors::SourceError& e) {
-        std::fprintf(stderr, "error: source: %s\n", e.what());
-        return kFatal;
-    } catch (const connectors::SinkError& e) {
-        std::fprintf(stderr, "error: jobs.%s.sink: %s\n", job.name.c_str(), e.what());
-        return kFatal;
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "error: %s\n", e.what());
-        return kFatal;
-    }
+    });
 }
 
 }  // namespace prefsync::cli

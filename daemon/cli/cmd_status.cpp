@@ -1,10 +1,16 @@
 #include <boost/json.hpp>
 #include <cstdio>
 #include <ctime>
-#include <fstream>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include "daemon/cli/cli.hpp"
 #include "daemon/cli/common.hpp"
+#include "daemon/cli/errors.hpp"
+#include "daemon/journal/journal.hpp"
 
 namespace prefsync::cli {
 
@@ -32,7 +38,7 @@ std::string csv_field(const std::string& v) {
 int cmd_status(const StatusCommand& cmd) {
     auto loaded = load_for_job(cmd.config_path, cmd.job);
     if (!loaded.ok()) return loaded.exit_code;
-    try {
+    return guarded(cmd.job, [&] {
         journal::Journal journal(loaded.config->journal.path);
         std::vector<std::string> jobs;
         if (!cmd.job.empty()) jobs.push_back(cmd.job);
@@ -40,8 +46,9 @@ int cmd_status(const StatusCommand& cmd) {
             for (auto& j : loaded.config->jobs) jobs.push_back(j.name);
         boost::json::object all;
         for (const auto& name : jobs) {
-            auto c = journal.counts(name);
-            auto runs = journal.runs(name, 5);
+            auto c = journal.updates.counts(name);
+            auto runs = journal.runs.recent(name, 5);
+            auto parked = journal.schedule.parked(name);
             if (cmd.json) {
                 boost::json::array rs;
                 for (auto& r : runs)
@@ -52,11 +59,18 @@ int cmd_status(const StatusCommand& cmd) {
                 all[name] = {{"queued", c.queued},     {"inflight", c.inflight}, {"retry", c.retry},
                              {"accepted", c.accepted}, {"done", c.done},         {"verified", c.verified},
                              {"failed", c.failed},     {"superseded", c.superseded}, {"runs", std::move(rs)}};
+                if (parked)
+                    all[name].as_object()["parked"] = {{"until", iso(parked->until)}, {"reason", parked->reason},
+                                                       {"consecutive_fatal_runs", parked->failures}};
                 continue;
             }
             std::printf("%s: queued %lld, inflight %lld, retry %lld, accepted %lld, done %lld, verified %lld, failed %lld, superseded %lld\n",
                         name.c_str(), (long long)c.queued, (long long)c.inflight, (long long)c.retry, (long long)c.accepted,
                         (long long)c.done, (long long)c.verified, (long long)c.failed, (long long)c.superseded);
+            if (parked)
+                std::printf("  PARKED by the daemon until %s after %d fatal run(s) in a row: %s\n"
+                            "  (fix the cause, then `systemctl reload prefsync` to retry at once)\n",
+                            iso(parked->until).c_str(), parked->failures, parked->reason.c_str());
             for (auto& r : runs)
                 std::printf("  run %lld %-8s %s → %s  read %lld queued %lld unchanged %lld rejected %lld done %lld accepted %lld retries %lld failed %lld exit %d\n",
                             (long long)r.id, r.kind.c_str(), iso(r.started_at).c_str(), iso(r.ended_at).c_str(),
@@ -64,41 +78,38 @@ int cmd_status(const StatusCommand& cmd) {
                             (long long)r.done, (long long)r.accepted, (long long)r.retries, (long long)r.failed, r.exit_code);
         }
         if (cmd.json) std::printf("%s\n", boost::json::serialize(all).c_str());
-    } catch (const journal::JournalError& e) {
-        std::fprintf(stderr, "error: %s\n", e.what());
-        return kFatal;
-    }
-    return kOk;
+        return int(kOk);
+    });
 }
 
 int cmd_failures(const FailuresCommand& cmd) {
     auto loaded = load_for_job(cmd.config_path, cmd.job);
     if (!loaded.ok()) return loaded.exit_code;
-    try {
+    return guarded(cmd.job, [&] {
         journal::Journal journal(loaded.config->journal.path);
-        auto failures = journal.failures(cmd.job);
+        auto failures = journal.updates.failures(cmd.job);
         if (!cmd.csv.empty()) {
-            std::ofstream out(cmd.csv, std::ios::binary);
-            out << "identity,source_row,status,attempts,error\r\n";
+            std::string text = "identity,source_row,status,attempts,error\r\n";
             for (auto& f : failures)
-                out << csv_field(f.identity) << ',' << csv_field(f.origin) << ',' << f.status << ',' << f.attempts << ','
-                    << csv_field(f.error) << "\r\n";
-            if (!out) {
-                std::fprintf(stderr, "error: cannot write %s\n", cmd.csv.c_str());
-                return kFatal;
+                text += csv_field(f.identity) + ',' + csv_field(f.origin) + ',' + std::to_string(f.status) + ',' +
+                        std::to_string(f.attempts) + ',' + csv_field(f.error) + "\r\n";
+            // 0600 and never through a symlink: the rows name people.
+            int fd = ::open(cmd.csv.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+            bool ok = fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+            if (fd >= 0) ok = ::close(fd) == 0 && ok;
+            if (!ok) {
+                std::fprintf(stderr, "error: cannot write %s: %s\n", cmd.csv.c_str(), std::strerror(errno));
+                return int(kFatal);
             }
             std::fprintf(stderr, "%zu failure(s) written to %s\n", failures.size(), cmd.csv.c_str());
-            return kOk;
+            return int(kOk);
         }
         for (auto& f : failures)
             std::printf("%s\t%s\t%d\t%d attempt(s)\t%s\n", f.identity.c_str(), f.origin.c_str(), f.status, f.attempts,
                         f.error.c_str());
         std::fprintf(stderr, "%zu failure(s) in %s\n", failures.size(), cmd.job.c_str());
-    } catch (const journal::JournalError& e) {
-        std::fprintf(stderr, "error: %s\n", e.what());
-        return kFatal;
-    }
-    return kOk;
+        return int(kOk);
+    });
 }
 
 }  // namespace prefsync::cli

@@ -1,9 +1,13 @@
 #include "daemon/cli/common.hpp"
 
-#include <ctime>
+#include <fcntl.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 
+#include "daemon/base/json_text.hpp"
 #include "daemon/cli/cli.hpp"
 
 namespace prefsync::cli {
@@ -13,7 +17,8 @@ LoadedJob load_for_job(const std::string& config_path, const std::string& job) {
     try {
         out.config = config::load_config(config_path);
     } catch (const config::ConfigError& e) {
-        std::fprintf(stderr, "error: %s\n", e.what());
+        for (const auto& d : e.diagnostics()) std::fprintf(stderr, "error: %s\n", d.to_string().c_str());
+        if (e.diagnostics().empty()) std::fprintf(stderr, "error: %s\n", e.what());
         out.exit_code = kUsage;
         return out;
     }
@@ -31,39 +36,44 @@ LoadedJob load_for_job(const std::string& config_path, const std::string& job) {
     return out;
 }
 
-JobLock::JobLock(journal::Journal& journal, const std::string& job, const std::string& owner)
-    : journal_(journal), job_(job) {
-    auto holder = journal.lock_job(job, owner, now_ms());
-    if (!holder) return;
-    std::time_t t = static_cast<std::time_t>(holder->acquired_at / 1000);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char when[32];
-    std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    refusal_ = "job " + job + " is being run by " + (holder->owner == "daemon" ? "the daemon" : "`" + holder->owner + "`") +
-               " (pid " + std::to_string(holder->pid) + " on " + holder->host + ") since " + when +
-               "; wait for that run to finish, or stop it";
+std::string user_agent() { return std::string("prefsync/") + PREFSYNC_VERSION; }
+
+JsonFields& JsonFields::add(std::string_view key, std::string_view text) {
+    fields_.emplace_back(std::string(key), base::json_string(text));
+    return *this;
+}
+JsonFields& JsonFields::add(std::string_view key, std::int64_t n) {
+    fields_.emplace_back(std::string(key), std::to_string(n));
+    return *this;
+}
+JsonFields& JsonFields::add(std::string_view key, double x) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3f", x);
+    fields_.emplace_back(std::string(key), buf);
+    return *this;
+}
+JsonFields& JsonFields::add(std::string_view key, bool b) {
+    fields_.emplace_back(std::string(key), b ? "true" : "false");
+    return *this;
 }
 
-JobLock::~JobLock() {
-    if (held()) {
-        try {
-            journal_.unlock_job(job_);
-        } catch (const std::exception&) {
-            // The lock of a process that is gone is taken over by the next run anyway.
-        }
-    }
-}
-
-void write_report(const std::string& path, const std::vector<std::pair<std::string, std::string>>& fields) {
+std::string JsonFields::text() const {
     std::string json = "{";
-    for (const auto& [key, value] : fields) json += (json.size() > 1 ? ",\n  \"" : "\n  \"") + key + "\": " + value;
-    json += "\n}\n";
+    for (const auto& [key, value] : fields_) {
+        json += json.size() > 1 ? ",\n  " : "\n  ";
+        json += base::json_string(key) + ": " + value;
+    }
+    return json + "\n}\n";
+}
+
+void write_report(const std::string& path, const JsonFields& fields) {
+    auto json = fields.text();
     auto tmp = path + ".tmp";
-    std::FILE* f = std::fopen(tmp.c_str(), "w");
-    if (!f || std::fwrite(json.data(), 1, json.size(), f) != json.size() || std::fclose(f) != 0 ||
-        std::rename(tmp.c_str(), path.c_str()) != 0)
-        std::fprintf(stderr, "warning: cannot write the report %s\n", path.c_str());
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    bool ok = fd >= 0 && ::write(fd, json.data(), json.size()) == static_cast<ssize_t>(json.size());
+    if (fd >= 0) ok = ::close(fd) == 0 && ok;
+    if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0)
+        std::fprintf(stderr, "warning: cannot write the report %s: %s\n", path.c_str(), std::strerror(errno));
 }
 
 }  // namespace prefsync::cli

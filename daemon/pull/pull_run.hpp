@@ -2,14 +2,15 @@
 // One pull run of a job: enumerate what to fetch (identities from a source, searches) into
 // the journal, fetch it through the rate limiter and the HTTP pool, parse the answers with
 // simdjson, and write each profile once (de-duplicated by ProfileId) to the job's sink.
-// The dataflow of DESIGN.md §2, for pull.
 //
 // Design constraints:
 // - Resumable: items and the output size are journaled together, after the sink has made
 //   its bytes durable; an interrupted run (signal, kill -9, fatal answer) is continued by
 //   the next `pull`, which truncates the partial file to the journaled size, so nothing is
 //   fetched twice that was finished and no line is written twice.
-// - Output files appear under their final name only when the run completes.
+// - Output files appear under their final name only when the run completes and is
+//   recorded as complete; a resumed run checks that its partial file still holds what the
+//   journal says before it truncates it back.
 // - A 404 is a missing profile and a 403 on a search is "more than 50 matches": reported
 //   with the identity or search, and the run goes on. 429/5xx/transport errors are retried
 //   with backoff and Retry-After; 401 stops the run (resumable).
@@ -19,20 +20,14 @@
 #include <vector>
 
 #include "config/config.hpp"
-#include "daemon/journal/journal.hpp"
-#include "daemon/sync/run_observer.hpp"
+#include "daemon/dispatch/dispatcher.hpp"
 
 namespace prefsync::pull {
-
-struct PullOptions {
-    std::string user_agent = "prefsync";
-    const std::atomic<bool>* stop = nullptr;
-    sync::RunObserver* observer = nullptr;
-};
 
 struct PullReport {
     std::int64_t run_id = 0;
     bool resumed = false;
+    std::int64_t read = 0;                       // source rows read for identities
     std::int64_t items = 0, rejected = 0;        // identities and searches to fetch; source rows refused
     std::int64_t requests = 0, retries = 0;
     std::int64_t done = 0, missing = 0, failed = 0;  // items, by outcome (this run and the resumed one)
@@ -51,7 +46,6 @@ struct PullReport {
 
 // Throws config::ConfigError / connectors::SourceError / connectors::SinkError /
 // journal::JournalError for problems found before anything was fetched.
-PullReport run_pull(const config::Config& config, const config::JobConfig& job, journal::Journal& journal,
-                    const std::string& token, const PullOptions& options);
+PullReport run_pull(const dispatch::RunContext& context, const config::JobConfig& job);
 
 }  // namespace prefsync::pull

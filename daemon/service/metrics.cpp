@@ -17,7 +17,13 @@ void Metrics::on_retry(int) {
     ++retries_;
 }
 
-void Metrics::on_tick(const sync::RunProgress& progress) {
+void Metrics::on_breaker(bool open) {
+    std::lock_guard lock(mutex_);
+    breaker_open_ = open;
+    if (open) ++breaker_trips_;
+}
+
+void Metrics::on_tick(const dispatch::RunProgress& progress) {
     std::lock_guard lock(mutex_);
     rate_limit_ = progress.rate_limit;
 }
@@ -93,6 +99,11 @@ std::string Metrics::render(journal::Journal& journal, const std::vector<std::st
         out += "prefsync_throttled_total " + std::to_string(throttled_) + "\n";
         help("prefsync_rate_limit_requests_per_second", "gauge", "The adaptive rate limit of the last run.");
         out += "prefsync_rate_limit_requests_per_second " + num(rate_limit_) + "\n";
+        help("prefsync_api_breaker_open", "gauge",
+             "1 while the API fails as a whole and runs pause (circuit breaker open), else 0.");
+        out += std::string("prefsync_api_breaker_open ") + (breaker_open_ ? "1" : "0") + "\n";
+        help("prefsync_api_breaker_trips_total", "counter", "Times the circuit breaker opened.");
+        out += "prefsync_api_breaker_trips_total " + std::to_string(breaker_trips_) + "\n";
         help("prefsync_runs_total", "counter", "Finished runs by job, kind and exit code.");
         for (const auto& [key, n] : runs_)
             out += "prefsync_runs_total{job=\"" + escape(std::get<0>(key)) + "\",kind=\"" + std::get<1>(key) +
@@ -104,14 +115,26 @@ std::string Metrics::render(journal::Journal& journal, const std::vector<std::st
     }
     help("prefsync_rows", "gauge", "Journaled updates by job and state.");
     for (const auto& job : jobs) {
-        auto c = journal.counts(job);
+        auto c = journal.updates.counts(job);
         for (auto [state, n] : {std::pair{"queued", c.queued}, std::pair{"inflight", c.inflight}, std::pair{"retry", c.retry},
                                 std::pair{"accepted", c.accepted}, std::pair{"done", c.done}, std::pair{"verified", c.verified},
                                 std::pair{"failed", c.failed}})
             out += "prefsync_rows{job=\"" + escape(job) + "\",state=\"" + state + "\"} " + std::to_string(n) + "\n";
     }
+    // A family's samples stand together (the text format wants each family as one group).
+    auto parked = journal.schedule.all_parked();
+    help("prefsync_job_parked", "gauge",
+         "1 while the daemon has parked a job after a fatal run (until its next slot after a backoff, or a reload).");
+    for (const auto& job : jobs)
+        out += "prefsync_job_parked{job=\"" + escape(job) + "\"} " + (parked.count(job) ? "1" : "0") + "\n";
+    help("prefsync_job_consecutive_fatal_runs", "gauge", "Fatal runs in a row of a parked job.");
+    for (const auto& job : jobs) {
+        auto it = parked.find(job);
+        out += "prefsync_job_consecutive_fatal_runs{job=\"" + escape(job) + "\"} " +
+               std::to_string(it == parked.end() ? 0 : it->second.failures) + "\n";
+    }
     help("prefsync_journal_bytes", "gauge", "Size of the journal database.");
-    out += "prefsync_journal_bytes " + std::to_string(journal.size_bytes()) + "\n";
+    out += "prefsync_journal_bytes " + std::to_string(journal.db.size_bytes()) + "\n";
     return out;
 }
 

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "daemon/journal/journal.hpp"
-#include "daemon/sync/run_observer.hpp"
+#include "daemon/dispatch/run_observer.hpp"
 
 namespace prefsync::service {
 
@@ -32,11 +32,12 @@ struct Histogram {
     void render(std::string& out, const std::string& name) const;
 };
 
-class Metrics final : public sync::RunObserver {
+class Metrics final : public dispatch::RunObserver {
 public:
     void on_request(std::string_view endpoint, int status, std::chrono::microseconds elapsed) override;
     void on_retry(int status) override;
-    void on_tick(const sync::RunProgress& progress) override;
+    void on_tick(const dispatch::RunProgress& progress) override;
+    void on_breaker(bool open) override;
     void on_complete(std::chrono::milliseconds waited) override;
     void run_finished(const std::string& job, const std::string& kind, int exit_code, std::int64_t ended_at_ms);
 
@@ -50,6 +51,8 @@ private:
     Histogram<10> complete_{{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600}};
     std::int64_t retries_ = 0, throttled_ = 0;
     double rate_limit_ = 0;
+    bool breaker_open_ = false;
+    std::int64_t breaker_trips_ = 0;
     std::map<std::tuple<std::string, std::string, int>, std::int64_t> runs_;  // (job, kind, exit) → count
     std::map<std::string, std::int64_t> last_run_ms_;
 };

@@ -46,7 +46,7 @@ struct MetricsServer::Impl {
             if (target == "/metrics") {
                 try {
                     if (!journal) journal = std::make_unique<journal::Journal>(journal_path);
-                    response->body() = metrics.render(*journal, journal->jobs());
+                    response->body() = metrics.render(*journal, journal->updates.jobs());
                     response->result(http::status::ok);
                     response->set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
                 } catch (const std::exception& e) {

@@ -109,6 +109,13 @@ struct DaemonWorkspace {
                "    identity: { alternate_id_type: CRMID, column: customer_id }\n"
                "    mapping: { CustomerName.FirstName: first_name }\n";
     }
+    // The journal (created as prefsync creates it) says the job last fired `seconds` ago.
+    void remember_fire_seconds_ago(int seconds) {
+        prefsync("status");
+        testing::run("sqlite3 " + quote(dir.file("state/journal.db")) +
+                     " \"INSERT INTO schedule_state(job, last_fire) VALUES('crm', (strftime('%s','now') - " +
+                     std::to_string(seconds) + ") * 1000) ON CONFLICT(job) DO UPDATE SET last_fire = excluded.last_fire\"");
+    }
     std::unique_ptr<testing::ChildProcess> start() {
         auto p = std::make_unique<testing::ChildProcess>(
             std::vector<std::string>{PREFSYNC_BINARY, "-c", config, "daemon"}, log);
@@ -227,10 +234,7 @@ TEST(Daemon, VerifyReadsAcceptedUpdatesBackAndMeasures202ToComplete) {
     DaemonWorkspace w(120, "every 1h", ", verify: true, verify_interval: 1s, catch_up: true");
     // The API takes a moment to process: the first read-backs find "Pending Update".
     w.emu.store.set_processing_delay(std::chrono::milliseconds(1500));
-    std::filesystem::create_directories(w.dir.file("state"));  // catch_up: the hourly slot was missed
-    testing::run("sqlite3 " + quote(w.dir.file("state/journal.db")) +
-                 " \"CREATE TABLE IF NOT EXISTS schedule_state(job TEXT PRIMARY KEY, last_fire INTEGER NOT NULL) WITHOUT ROWID;"
-                 " INSERT OR REPLACE INTO schedule_state VALUES('crm', (strftime('%s','now') - 7200) * 1000)\"");
+    w.remember_fire_seconds_ago(7200);  // catch_up: the hourly slot was missed
     auto daemon = w.start();
     ASSERT_TRUE(eventually([&] { return w.metrics()["prefsync_rows{job=\"crm\",state=\"verified\"}"] == 120; }));
     auto m = w.metrics();
@@ -245,13 +249,7 @@ TEST(Daemon, VerifyReadsAcceptedUpdatesBackAndMeasures202ToComplete) {
 TEST(Daemon, CatchUpRunsAMissedScheduleOnceAtStart) {
     // A daily schedule that will not fire during the test: only catch_up can run it.
     DaemonWorkspace w(20, "\"0 3 * * *\"", ", catch_up: true");
-    {
-        // The journal remembers a fire two days ago: the slot after it was missed.
-        std::filesystem::create_directories(w.dir.file("state"));
-        testing::run("sqlite3 " + quote(w.dir.file("state/journal.db")) +
-                     " \"CREATE TABLE IF NOT EXISTS schedule_state(job TEXT PRIMARY KEY, last_fire INTEGER NOT NULL) WITHOUT ROWID;"
-                     " INSERT OR REPLACE INTO schedule_state VALUES('crm', (strftime('%s','now') - 2*86400) * 1000)\"");
-    }
+    w.remember_fire_seconds_ago(2 * 86400);  // the journal remembers a fire two days ago: the slot after it was missed
     auto daemon = w.start();
     ASSERT_TRUE(eventually([&] { return w.emu.store.size() == 20u; }));
     EXPECT_THAT(testing::read_file(w.log), HasSubstr("catch_up: crm missed a run"));

@@ -308,8 +308,8 @@ TEST(Backfill, KilledFiveTimesThenResumedDeliversEveryRowExactlyOnce) {
     EXPECT_EQ(w.emu.store.size(), 3000u) << "no profile created twice";
     for (auto& [id, profiles] : stored) ASSERT_EQ(profiles.size(), 1u) << id;
     journal::Journal j(w.dir.file("state/journal.db"));
-    EXPECT_TRUE(j.integrity_ok());
-    EXPECT_EQ(j.counts("crm").pending(), 0);
+    EXPECT_TRUE(j.db.integrity_ok());
+    EXPECT_EQ(j.updates.counts("crm").pending(), 0);
 }
 
 }  // namespace

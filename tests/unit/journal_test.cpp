@@ -29,93 +29,126 @@ TEST_F(JournalTest, FileIsPrivateAndIntact) {
     struct stat st{};
     ASSERT_EQ(stat(dir.file("state/journal.db").c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0600);
-    EXPECT_TRUE(j.integrity_ok());
+    EXPECT_TRUE(j.db.integrity_ok());
 }
 
 TEST_F(JournalTest, ClaimLeasesCompleteRecordsAndChangeDetectionSkipsUnchanged) {
-    EXPECT_EQ(j.enqueue("crm", update("1", "h1"), 1000, false), EnqueueResult::Queued);
-    EXPECT_EQ(j.enqueue("crm", update("2", "h2"), 1000, false), EnqueueResult::Queued);
-    EXPECT_EQ(j.enqueue("crm", update("1", "h1"), 1000, false), EnqueueResult::AlreadyPending);
-    auto claimed = j.claim("crm", 10, 2000, 60000);
+    EXPECT_EQ(j.updates.enqueue("crm", update("1", "h1"), 1000, false), EnqueueResult::Queued);
+    EXPECT_EQ(j.updates.enqueue("crm", update("2", "h2"), 1000, false), EnqueueResult::Queued);
+    EXPECT_EQ(j.updates.enqueue("crm", update("1", "h1"), 1000, false), EnqueueResult::AlreadyPending);
+    auto claimed = j.updates.claim("crm", 10, 2000, 60000);
     ASSERT_EQ(claimed.size(), 2u);
     EXPECT_EQ(claimed[0].identity, "CRMID:1");
     EXPECT_EQ(claimed[0].body, "{}");
-    EXPECT_TRUE(j.claim("crm", 10, 3000, 60000).empty()) << "leased";
-    EXPECT_EQ(j.counts("crm").inflight, 2);
+    EXPECT_TRUE(j.updates.claim("crm", 10, 3000, 60000).empty()) << "leased";
+    EXPECT_EQ(j.updates.counts("crm").inflight, 2);
 
-    j.complete("crm", {{claimed[0].id, State::Done, 200, "", 0, false, true, 77},
+    j.updates.complete("crm", {{claimed[0].id, State::Done, 200, "", 0, false, true, 77},
                        {claimed[1].id, State::Accepted, 202, "", 0, false, true, 78}}, 4000);
-    auto c = j.counts("crm");
+    auto c = j.updates.counts("crm");
     EXPECT_EQ(c.done, 1);
     EXPECT_EQ(c.accepted, 1);
-    EXPECT_EQ(j.enqueue("crm", update("1", "h1"), 5000, false), EnqueueResult::Unchanged);
-    EXPECT_EQ(j.enqueue("crm", update("1", "h1"), 5000, true), EnqueueResult::Queued) << "forced (backfill)";
-    EXPECT_EQ(j.enqueue("crm", update("2", "h2b"), 5000, false), EnqueueResult::Queued) << "changed";
-    auto again = j.claim("crm", 10, 6000, 60000);
+    EXPECT_EQ(j.updates.enqueue("crm", update("1", "h1"), 5000, false), EnqueueResult::Unchanged);
+    EXPECT_EQ(j.updates.enqueue("crm", update("1", "h1"), 5000, true), EnqueueResult::Queued) << "forced (backfill)";
+    EXPECT_EQ(j.updates.enqueue("crm", update("2", "h2b"), 5000, false), EnqueueResult::Queued) << "changed";
+    auto again = j.updates.claim("crm", 10, 6000, 60000);
     ASSERT_EQ(again.size(), 2u);
     EXPECT_EQ(again[1].profile_id, 78) << "the profile id learned from the API is kept";
-    EXPECT_EQ(j.enqueue("other", update("1", "h1"), 5000, false), EnqueueResult::Queued) << "per job";
+    EXPECT_EQ(j.updates.enqueue("other", update("1", "h1"), 5000, false), EnqueueResult::Queued) << "per job";
 }
 
 TEST_F(JournalTest, NewerChangeSupersedesAQueuedOne) {
-    j.enqueue("crm", update("1", "old", R"({"v":1})"), 1000, false);
-    EXPECT_EQ(j.enqueue("crm", update("1", "new", R"({"v":2})"), 1001, false), EnqueueResult::Queued);
-    auto c = j.counts("crm");
+    j.updates.enqueue("crm", update("1", "old", R"({"v":1})"), 1000, false);
+    EXPECT_EQ(j.updates.enqueue("crm", update("1", "new", R"({"v":2})"), 1001, false), EnqueueResult::Queued);
+    auto c = j.updates.counts("crm");
     EXPECT_EQ(c.queued, 1);
     EXPECT_EQ(c.superseded, 1);
-    auto claimed = j.claim("crm", 10, 2000, 60000);
+    auto claimed = j.updates.claim("crm", 10, 2000, 60000);
     ASSERT_EQ(claimed.size(), 1u);
     EXPECT_EQ(claimed[0].body, R"({"v":2})");
 }
 
 TEST_F(JournalTest, RetryWaitsUntilDueAndExpiredLeasesComeBackToBeResolved) {
-    j.enqueue("crm", update("1", "h"), 1000, false);
-    auto claimed = j.claim("crm", 10, 1000, 500);
+    j.updates.enqueue("crm", update("1", "h"), 1000, false);
+    auto claimed = j.updates.claim("crm", 10, 1000, 500);
     Completion retry{claimed[0].id, State::Retry, 503, "503 service unavailable", 5000, false, true, {}};
-    j.complete("crm", {retry}, 1100);
-    EXPECT_TRUE(j.claim("crm", 10, 4999, 500).empty());
-    EXPECT_EQ(j.next_due("crm"), 5000);
-    auto due = j.claim("crm", 10, 5000, 500);
+    j.updates.complete("crm", {retry}, 1100);
+    EXPECT_TRUE(j.updates.claim("crm", 10, 4999, 500).empty());
+    EXPECT_EQ(j.updates.next_due("crm"), 5000);
+    auto due = j.updates.claim("crm", 10, 5000, 500);
     ASSERT_EQ(due.size(), 1u);
     EXPECT_EQ(due[0].attempts, 1);
     EXPECT_FALSE(due[0].resolve);
-    // The process dies with it inflight: after the lease it is claimable again, to resolve.
-    auto after_crash = j.claim("crm", 10, 5501, 500);
+    EXPECT_TRUE(j.updates.claim("crm", 10, 5501, 500).empty()) << "never re-claimed by the process holding it";
+    // The process dies with it inflight: after the lease another process claims it, to resolve.
+    Journal restarted(dir.file("state/journal.db"));
+    EXPECT_TRUE(restarted.updates.claim("crm", 10, 5499, 500).empty()) << "leased";
+    auto after_crash = restarted.updates.claim("crm", 10, 5501, 500);
     ASSERT_EQ(after_crash.size(), 1u);
     EXPECT_TRUE(after_crash[0].resolve);
 }
 
+TEST_F(JournalTest, HeldRowsAreRenewedSoNoOtherProcessTakesThemDuringALongPause) {
+    j.updates.enqueue("crm", update("1", "h"), 1000, false);
+    ASSERT_EQ(j.updates.claim("crm", 10, 1000, 500).size(), 1u);
+    Journal other(dir.file("state/journal.db"));
+    // A Retry-After longer than the lease: the holder renews while it waits.
+    j.updates.renew("crm", 1400, 500);
+    EXPECT_TRUE(other.updates.claim("crm", 10, 1600, 500).empty()) << "renewed until 1900";
+    EXPECT_TRUE(j.updates.claim("crm", 10, 5000, 500).empty()) << "its own rows, even expired";
+    EXPECT_EQ(other.updates.claim("crm", 10, 1901, 500).size(), 1u) << "the holder stopped renewing (it died)";
+}
+
+TEST_F(JournalTest, ASupersededWriteOfUnknownOutcomeHandsItsResolveMarkToItsSuccessor) {
+    j.updates.enqueue("crm", update("1", "old"), 1000, false);
+    auto claimed = j.updates.claim("crm", 10, 1000, 500);
+    // Sent without an answer: retry, resolve first.
+    j.updates.complete("crm", {{claimed[0].id, State::Retry, 0, "no answer", 2000, true, true, {}}}, 1100);
+    EXPECT_EQ(j.updates.enqueue("crm", update("1", "new"), 1200, false), EnqueueResult::Queued);
+    auto next = j.updates.claim("crm", 10, 3000, 500);
+    ASSERT_EQ(next.size(), 1u);
+    EXPECT_EQ(next[0].hash, "new");
+    EXPECT_TRUE(next[0].resolve) << "the old write may have landed";
+    // Released unsent (a stop): the mark stays.
+    j.updates.complete("crm", {{next[0].id, State::Queued, 0, "", 0, true, false, {}}}, 3100);
+    Journal other(dir.file("state/journal.db"));
+    auto again = other.updates.claim("crm", 10, 3200, 500);
+    ASSERT_EQ(again.size(), 1u);
+    EXPECT_TRUE(again[0].resolve);
+    EXPECT_EQ(again[0].attempts, 0) << "a release is not an attempt";
+}
+
 TEST_F(JournalTest, FailuresAndRetry) {
-    j.enqueue("crm", update("1", "a"), 1000, false);
-    j.enqueue("crm", update("2", "b"), 1000, false);
-    auto claimed = j.claim("crm", 10, 1000, 500);
-    j.complete("crm", {{claimed[0].id, State::Failed, 400, "400 bad request: Emails[0]", 0, false, true, {}},
+    j.updates.enqueue("crm", update("1", "a"), 1000, false);
+    j.updates.enqueue("crm", update("2", "b"), 1000, false);
+    auto claimed = j.updates.claim("crm", 10, 1000, 500);
+    j.updates.complete("crm", {{claimed[0].id, State::Failed, 400, "400 bad request: Emails[0]", 0, false, true, {}},
                        {claimed[1].id, State::Failed, 404, "404 not found", 0, false, true, {}}}, 1100);
-    auto f = j.failures("crm");
+    auto f = j.updates.failures("crm");
     ASSERT_EQ(f.size(), 2u);
     EXPECT_EQ(f[0].identity, "CRMID:1");
     EXPECT_EQ(f[0].origin, "in.csv:1");
     EXPECT_EQ(f[0].status, 400);
     EXPECT_EQ(f[0].attempts, 1);
     EXPECT_EQ(f[0].error, "400 bad request: Emails[0]");
-    EXPECT_EQ(j.retry_failed("crm", 400, 2000), 1);
-    EXPECT_EQ(j.counts("crm").failed, 1);
-    auto again = j.claim("crm", 10, 2000, 500);
+    EXPECT_EQ(j.updates.retry_failed("crm", 400, 2000), 1);
+    EXPECT_EQ(j.updates.counts("crm").failed, 1);
+    auto again = j.updates.claim("crm", 10, 2000, 500);
     ASSERT_EQ(again.size(), 1u);
     EXPECT_EQ(again[0].attempts, 0) << "a fresh set of attempts";
     EXPECT_EQ(again[0].body, "{}") << "failed updates keep their body";
-    EXPECT_EQ(j.retry_failed("crm", std::nullopt, 2000), 1);
+    EXPECT_EQ(j.updates.retry_failed("crm", std::nullopt, 2000), 1);
 }
 
 TEST_F(JournalTest, BackfillRunsSkipWhatTheyAlreadyEnqueued) {
-    auto run = j.begin_run("crm", "backfill", 1000);
-    EXPECT_EQ(j.enqueue("crm", update("1", "h"), 1000, true, run), EnqueueResult::Queued);
-    EXPECT_EQ(j.enqueue("crm", update("1", "h"), 1000, true, run), EnqueueResult::AlreadyInRun);
+    auto run = j.runs.begin("crm", "backfill", 1000);
+    EXPECT_EQ(j.updates.enqueue("crm", update("1", "h"), 1000, true, run), EnqueueResult::Queued);
+    EXPECT_EQ(j.updates.enqueue("crm", update("1", "h"), 1000, true, run), EnqueueResult::AlreadyInRun);
     RunRecord r;
     r.id = run;
     r.exit_code = 4;
-    j.end_run(r, 2000);
-    auto last = j.last_run("crm", "backfill");
+    j.runs.end(r, 2000);
+    auto last = j.runs.last("crm", "backfill");
     ASSERT_TRUE(last);
     EXPECT_EQ(last->exit_code, 4);
 }
@@ -126,16 +159,16 @@ TEST_F(JournalTest, SharedBucketHoldsTheRateAcrossJournalHandles) {
     Millis now = 1'000'000;
     int taken = 0;
     for (int i = 0; i < 100; ++i) {
-        taken += j.take_tokens(5, 10, 10, 0, now).granted;
-        taken += other.take_tokens(5, 10, 10, 0, now).granted;
+        taken += j.rate.take_tokens(5, 10, 10, 0, now).granted;
+        taken += other.rate.take_tokens(5, 10, 10, 0, now).granted;
     }
     EXPECT_EQ(taken, 10) << "the burst, shared";
-    auto g = j.take_tokens(1, 10, 10, 0, now);
+    auto g = j.rate.take_tokens(1, 10, 10, 0, now);
     EXPECT_EQ(g.granted, 0);
     EXPECT_EQ(g.retry_at, now + 100) << "one token per 100 ms at 10/s";
     now += 1000;
     taken = 0;
-    for (int i = 0; i < 100; ++i) taken += (i % 2 ? j : other).take_tokens(3, 10, 10, 0, now).granted;
+    for (int i = 0; i < 100; ++i) taken += (i % 2 ? j : other).rate.take_tokens(3, 10, 10, 0, now).granted;
     EXPECT_EQ(taken, 10) << "one second's worth";
 }
 
@@ -143,20 +176,20 @@ TEST_F(JournalTest, DailyQuotaPausesUntilTheNextUtcDay) {
     Millis day = 86'400'000;
     Millis now = 20'000 * day + 3'600'000;  // 01:00 UTC
     int taken = 0;
-    for (int i = 0; i < 100; ++i, now += 1000) taken += j.take_tokens(10, 1000, 1000, 25, now).granted;
+    for (int i = 0; i < 100; ++i, now += 1000) taken += j.rate.take_tokens(10, 1000, 1000, 25, now).granted;
     EXPECT_EQ(taken, 25);
-    auto g = j.take_tokens(1, 1000, 1000, 25, now);
+    auto g = j.rate.take_tokens(1, 1000, 1000, 25, now);
     EXPECT_TRUE(g.quota_exhausted);
     EXPECT_EQ(g.retry_at, 20'001 * day);
     Journal reopened(dir.file("state/journal.db"));
-    EXPECT_TRUE(reopened.take_tokens(1, 1000, 1000, 25, now).quota_exhausted) << "counted across restarts";
-    EXPECT_EQ(reopened.take_tokens(1, 1000, 1000, 25, 20'001 * day).granted, 1) << "a new day";
+    EXPECT_TRUE(reopened.rate.take_tokens(1, 1000, 1000, 25, now).quota_exhausted) << "counted across restarts";
+    EXPECT_EQ(reopened.rate.take_tokens(1, 1000, 1000, 25, 20'001 * day).granted, 1) << "a new day";
 }
 
 TEST_F(JournalTest, SurvivesReopening) {
-    j.enqueue("crm", update("1", "h"), 1000, false);
+    j.updates.enqueue("crm", update("1", "h"), 1000, false);
     Journal again(dir.file("state/journal.db"));
-    EXPECT_EQ(again.counts("crm").queued, 1);
+    EXPECT_EQ(again.updates.counts("crm").queued, 1);
 }
 
 }  // namespace

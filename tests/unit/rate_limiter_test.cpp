@@ -1,8 +1,8 @@
-#include "daemon/sync/rate_limiter.hpp"
+#include "daemon/dispatch/rate_limiter.hpp"
 
 #include <gtest/gtest.h>
 
-namespace prefsync::sync {
+namespace prefsync::dispatch {
 namespace {
 
 using namespace std::chrono_literals;
@@ -105,4 +105,4 @@ TEST(Backoff, FullJitterWithinTheCappedExponential) {
 }
 
 }  // namespace
-}  // namespace prefsync::sync
+}  // namespace prefsync::dispatch

@@ -1,9 +1,9 @@
-#include "daemon/sync/rate_limiter.hpp"
+#include "daemon/dispatch/rate_limiter.hpp"
 
 #include <algorithm>
 #include <cmath>
 
-namespace prefsync::sync {
+namespace prefsync::dispatch {
 
 // AIMD constants. A quarter off per congestion event and a tenth of the configured rate
 // back per second of success: measured against the emulator's 1 s-window limit, halving
@@ -70,4 +70,4 @@ std::chrono::milliseconds Backoff::delay(int attempt) {
     return std::chrono::milliseconds(static_cast<long long>(pick(rng_)));
 }
 
-}  // namespace prefsync::sync
+}  // namespace prefsync::dispatch

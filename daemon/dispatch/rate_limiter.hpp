@@ -7,7 +7,7 @@
 #include <optional>
 #include <random>
 
-namespace prefsync::sync {
+namespace prefsync::dispatch {
 
 using SteadyClock = std::chrono::steady_clock;
 using ClockFn = std::function<SteadyClock::time_point()>;
@@ -27,6 +27,7 @@ public:
     void pause_until(SteadyClock::time_point until);
 
     double rate() const { return rate_; }
+    SteadyClock::time_point now() const { return clock_(); }
     double configured_rate() const { return configured_; }
 
 private:
@@ -51,4 +52,4 @@ private:
     std::mt19937_64 rng_;
 };
 
-}  // namespace prefsync::sync
+}  // namespace prefsync::dispatch

@@ -1,0 +1,35 @@
+// `verify`: read 202-accepted updates back until "Complete".
+#include <cstdio>
+
+#include "daemon/cli/cli.hpp"
+#include "daemon/cli/common.hpp"
+#include "daemon/cli/errors.hpp"
+#include "daemon/cli/run_setup.hpp"
+#include "daemon/push/verify_run.hpp"
+#include "daemon/service/signals.hpp"
+
+namespace prefsync::cli {
+
+int cmd_verify(const VerifyCommand& cmd) {
+    auto loaded = load_for_job(cmd.config_path, cmd.job);
+    if (!loaded.ok()) return loaded.exit_code;
+    auto wait = config::parse_duration(cmd.wait);
+    if (!wait) {
+        std::fprintf(stderr, "error: --wait %s: expected a duration such as 30s or 5m\n", cmd.wait.c_str());
+        return kUsage;
+    }
+    return guarded(cmd.job, [&] {
+        service::Signals signals({});
+        RunSetup setup(*loaded.config, *loaded.job, "", &signals.stop());
+        auto r = push::run_verify(setup.context, *loaded.job, *wait);
+        std::printf("verify %s: checked %lld, complete %lld, still pending %lld, missing %lld\n", cmd.job.c_str(),
+                    (long long)r.checked, (long long)r.verified, (long long)r.pending, (long long)r.missing);
+        if (!r.fatal.empty()) {
+            std::fprintf(stderr, "aborted: %s\n", r.fatal.c_str());
+            return int(kFatal);
+        }
+        return int(r.pending > 0 || r.missing > 0 ? kPartial : kOk);
+    });
+}
+
+}  // namespace prefsync::cli

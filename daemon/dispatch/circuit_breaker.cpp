@@ -1,0 +1,62 @@
+#include "daemon/dispatch/circuit_breaker.hpp"
+
+#include <algorithm>
+
+namespace prefsync::dispatch {
+
+bool CircuitBreaker::allow(Clock::time_point now, bool& probe) {
+    probe = false;
+    switch (state_) {
+        case State::Closed: return true;
+        case State::Probing: return false;
+        case State::Open:
+            if (now < probe_at_) return false;
+            state_ = State::Probing;
+            probe = true;
+            return true;
+    }
+    return true;
+}
+
+std::optional<CircuitBreaker::Clock::time_point> CircuitBreaker::next_probe() const {
+    if (state_ != State::Open) return std::nullopt;
+    return probe_at_;
+}
+
+int CircuitBreaker::record(bool failed_alike, bool was_probe, Clock::time_point now) {
+    if (state_ != State::Closed) {
+        // Only the probe speaks for the server while open: answers to requests sent before
+        // the breaker opened describe the past.
+        if (!was_probe) return 0;
+        if (!failed_alike) {
+            state_ = State::Closed;
+            window_.clear();
+            failed_in_window_ = consecutive_ = 0;
+            return -1;
+        }
+        step_ = std::min(settings_.max_probe, step_ * 2);
+        probe_at_ = std::max(probe_at_, now + step_);
+        state_ = State::Open;
+        return 0;
+    }
+    window_.push_back(failed_alike);
+    failed_in_window_ += failed_alike;
+    if (static_cast<int>(window_.size()) > settings_.window) {
+        failed_in_window_ -= window_.front();
+        window_.pop_front();
+    }
+    consecutive_ = failed_alike ? consecutive_ + 1 : 0;
+    bool share = static_cast<int>(window_.size()) >= settings_.min_answers &&
+                 failed_in_window_ >= settings_.trip_share * static_cast<double>(window_.size());
+    if (!share && consecutive_ < settings_.consecutive) return 0;
+    state_ = State::Open;
+    step_ = std::min(settings_.max_probe, settings_.first_probe);
+    probe_at_ = now + step_;
+    return +1;
+}
+
+void CircuitBreaker::defer_probe(Clock::time_point until) {
+    if (state_ == State::Open) probe_at_ = std::max(probe_at_, until);
+}
+
+}  // namespace prefsync::dispatch

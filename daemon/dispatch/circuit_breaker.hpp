@@ -1,0 +1,54 @@
+#pragma once
+// The run-wide circuit breaker. When most recent answers fail alike (5xx, 408, no
+// connection, no answer), the API is down, not the rows: sending every row into the outage
+// would spend their retry budgets and hammer a server that is trying to come back. Open,
+// the breaker lets one probe through per backoff step (doubling up to retry.max_delay);
+// the probe's success closes it. Attempts made while it is open do not count against a
+// row's budget (the request loop's RetryPolicy asks `open()`).
+//
+// 429 is not "failing alike": it is the server pacing us, handled by the rate limiter.
+// Time is injected (every call takes `now`), so it is tested on fake time.
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <optional>
+
+namespace prefsync::dispatch {
+
+struct BreakerSettings {
+    int window = 20;           // the last N answers looked at
+    int min_answers = 10;      // no verdict from fewer
+    double trip_share = 0.8;   // open when this share of the window failed alike...
+    int consecutive = 8;       // ...or this many in a row did
+    std::chrono::milliseconds first_probe{1000};
+    std::chrono::milliseconds max_probe{300000};
+};
+
+class CircuitBreaker {
+public:
+    using Clock = std::chrono::steady_clock;
+    explicit CircuitBreaker(BreakerSettings settings) : settings_(settings) {}
+
+    // May a request leave now? Open and past the probe time: yes, once (that request is the
+    // probe; `probe` is set), then no until it is answered.
+    bool allow(Clock::time_point now, bool& probe);
+    // Open: when allow() may say yes again (nullopt while a probe is out or when closed).
+    std::optional<Clock::time_point> next_probe() const;
+    // An answer. Returns what changed: +1 opened, -1 closed, 0 nothing.
+    int record(bool failed_alike, bool was_probe, Clock::time_point now);
+    // Retry-After: no probe before `until`.
+    void defer_probe(Clock::time_point until);
+    bool open() const { return state_ != State::Closed; }
+    std::chrono::milliseconds probe_step() const { return step_; }
+
+private:
+    enum class State { Closed, Open, Probing };
+    BreakerSettings settings_;
+    State state_ = State::Closed;
+    std::deque<bool> window_;
+    int failed_in_window_ = 0, consecutive_ = 0;
+    std::chrono::milliseconds step_{0};
+    Clock::time_point probe_at_{};
+};
+
+}  // namespace prefsync::dispatch

@@ -1,0 +1,283 @@
+#include "daemon/dispatch/request_loop.hpp"
+
+#include <cstdio>
+
+#include "daemon/base/log.hpp"
+
+namespace prefsync::dispatch {
+namespace {
+
+using base::Priority;
+using base::priority_prefix;
+
+// The API failing as a whole, as opposed to refusing one request.
+bool failed_alike(const http::HttpResponse& r) {
+    if (r.transport != api::Transport::Answered) return true;
+    return r.status >= 500 || r.status == 408;
+}
+
+// Runs `fn` unless a run of it is under way, in which case that run goes round once more:
+// a transport may answer synchronously (a closed pool), re-entering the pump.
+template <class Fn>
+void once_at_a_time(bool& running, bool& again, Fn&& fn) {
+    if (running) {
+        again = true;
+        return;
+    }
+    running = true;
+    struct Reset {
+        bool& flag;
+        ~Reset() { flag = false; }
+    } reset{running};
+    do {
+        again = false;
+        fn();
+    } while (again);
+}
+
+}  // namespace
+
+RequestLoop::RequestLoop(Runtime& runtime, Transport& transport, TokenSource& tokens, RateLimiter& limiter,
+                         SharedBucket* shared, RunObserver* observer, const std::atomic<bool>* stop,
+                         LoopSettings settings)
+    : runtime_(runtime), transport_(transport), tokens_(tokens), limiter_(limiter), shared_(shared),
+      observer_(observer), stop_(stop), settings_(std::move(settings)),
+      policy_(settings_.retry, limiter, settings_.seed), breaker_(settings_.breaker),
+      wake_timer_(runtime.make_timer()), tick_timer_(runtime.make_timer()) {
+    progress_.job = settings_.job;
+    settings_.max_in_flight = std::max(1, settings_.max_in_flight);
+}
+
+RequestLoop::~RequestLoop() {
+    wake_timer_->cancel();
+    tick_timer_->cancel();
+}
+
+bool RequestLoop::stopping() const { return !fatal_.empty() || (stop_ && stop_->load()); }
+
+void RequestLoop::run(Producer& producer) {
+    producer_ = &producer;
+    finished_ = broken_ = false;
+    runtime_.restart();
+    runtime_.post([this] { pump(); });
+    tick_timer_->start(settings_.tick, [this] { tick(); });
+    try {
+        runtime_.run();
+    } catch (...) {
+        // The producer could not go on (its journal failed): no callback may reach it again.
+        auto error = std::current_exception();
+        broken_ = true;
+        wake_timer_->cancel();
+        tick_timer_->cancel();
+        transport_.shutdown();
+        for (int i = 0; i < 1000; ++i) {
+            try {
+                runtime_.restart();
+                runtime_.run();
+                break;
+            } catch (...) {
+            }
+        }
+        in_flight_.clear();
+        staged_.reset();
+        resend_.clear();
+        producer_ = nullptr;
+        std::rethrow_exception(error);
+    }
+    producer.flush();
+    auto p = progress_;
+    p.sent = stats_.sent;
+    p.retries = stats_.retries;
+    p.rate_limit = limiter_.rate();
+    producer.on_tick(runtime_.wall_ms(), p);
+    if (observer_) observer_->on_tick(p);  // a short run may never have ticked
+    producer_ = nullptr;
+}
+
+void RequestLoop::pump() {
+    once_at_a_time(pumping_, pump_again_, [this] {
+        if (broken_ || finished_) return;
+        if (stopping()) {
+            release_held();
+            return finish_if_idle();
+        }
+        if (!tokens_.ready()) return fetch_token();
+        while (static_cast<int>(in_flight_.size()) < settings_.max_in_flight) {
+            if (!staged_) {
+                if (!resend_.empty()) {
+                    staged_ = std::move(resend_.front());
+                    resend_.pop_front();
+                } else {
+                    staged_ = producer_->next(runtime_.wall_ms());
+                }
+                if (!staged_) break;
+            }
+            if (shared_) {
+                base::Millis retry_at = 0;
+                if (!shared_->ready(runtime_.wall_ms(), retry_at)) {
+                    auto wait = std::chrono::milliseconds(std::max<base::Millis>(1, retry_at - runtime_.wall_ms()));
+                    return wake_at(runtime_.now() + wait);
+                }
+            }
+            if (auto wait = limiter_.try_acquire()) return wake_at(runtime_.now() + *wait);
+            bool probe = false;
+            if (!breaker_.allow(runtime_.now(), probe)) {
+                // Open: the staged item waits for the probe time (or the probe's answer).
+                if (auto at = breaker_.next_probe()) wake_at(*at);
+                return;
+            }
+            if (shared_) shared_->use();
+            auto item = std::move(*staged_);
+            staged_.reset();
+            start(std::move(item), probe);
+        }
+        if (staged_ || !resend_.empty()) return;
+        // Nothing to send now: wait for the producer's next due item, or finish.
+        auto now = runtime_.wall_ms();
+        auto due = producer_->wake_at(now);
+        if (!due) {
+            if (in_flight_.empty()) finish_if_idle();
+            return;
+        }
+        wake_at(runtime_.now() + std::chrono::milliseconds(std::max<base::Millis>(1, *due - now)));
+    });
+}
+
+void RequestLoop::start(Outgoing item, bool probe) {
+    auto ticket = ++next_ticket_;
+    // The body is needed again only to re-send after a token refresh (OAuth).
+    api::ApiRequest request = tokens_.oauth() ? item.request : std::move(item.request);
+    item.request.operation = request.operation;
+    in_flight_.emplace(ticket, InFlight{std::move(item), probe});
+    ++stats_.sent;
+    int generation = tokens_.generation();
+    transport_.send(std::move(request), tokens_.header(), [this, ticket, generation](http::HttpResponse r) {
+        answered(ticket, std::move(r), generation);
+    });
+}
+
+void RequestLoop::answered(std::uint64_t ticket, http::HttpResponse r, int generation) {
+    if (broken_) return;
+    auto it = in_flight_.find(ticket);
+    if (it == in_flight_.end()) return;
+    InFlight f = std::move(it->second);
+    in_flight_.erase(it);
+    ++stats_.answered;
+    auto op = f.item.request.operation;
+    if (observer_) observer_->on_request(api::to_string(op), r.status, r.elapsed);
+    if (r.status == 401 && tokens_.oauth() && !tokens_.refused(generation)) {
+        // An expired or revoked bearer token: a new one, then the same request again.
+        resend_.push_back(std::move(f.item));
+        return pump();
+    }
+    if (r.status >= 200 && r.status < 300) tokens_.accepted();
+    auto now = runtime_.now();
+    switch (breaker_.record(failed_alike(r), f.probe, now)) {
+        case +1:
+            ++stats_.breaker_trips;
+            opened_at_ = now;
+            std::fprintf(stderr,
+                         "%sThe API is failing (%s): pausing %s; one probe every %lld s at most, doubling up to %lld s; "
+                         "requests failing meanwhile do not count against their retries\n",
+                         priority_prefix(Priority::Warning), r.status ? std::to_string(r.status).c_str() : r.error.c_str(),
+                         settings_.job.c_str(), static_cast<long long>(breaker_.probe_step().count() / 1000),
+                         static_cast<long long>(settings_.breaker.max_probe.count() / 1000));
+            if (observer_) observer_->on_breaker(true);
+            break;
+        case -1:
+            std::fprintf(stderr, "%sThe API answers again after %.0f s: resuming %s\n", priority_prefix(Priority::Info),
+                         std::chrono::duration<double>(now - opened_at_).count(), settings_.job.c_str());
+            if (observer_) observer_->on_breaker(false);
+            break;
+        default: break;
+    }
+    auto wall = std::chrono::system_clock::time_point(std::chrono::milliseconds(runtime_.wall_ms()));
+    auto verdict = policy_.judge(op, r, f.item.attempts, breaker_.open(), wall);
+    if (verdict.outcome == api::Outcome::Retry || verdict.outcome == api::Outcome::Unknown) {
+        ++stats_.retries;
+        if (observer_) observer_->on_retry(r.status);
+        if (auto ra = policy_.retry_after(r, wall); ra.count() > 0) breaker_.defer_probe(now + ra);
+    }
+    if (verdict.outcome == api::Outcome::Fatal) abort(verdict.reason);
+    producer_->on_answer(std::move(f.item), r, verdict);
+    pump();
+}
+
+void RequestLoop::fetch_token() {
+    if (token_fetching_) return;
+    token_fetching_ = true;
+    tokens_.refresh([this](const std::string& error, bool fatal) {
+        token_fetching_ = false;
+        if (broken_) return;
+        if (error.empty()) {
+            token_failures_ = 0;
+            return pump();
+        }
+        if (fatal) {
+            abort(error);
+            return pump();
+        }
+        // A token endpoint that fails transiently is asked again later, never in a loop.
+        auto delay = policy_.backoff(std::min(3 + token_failures_++, 30));
+        std::fprintf(stderr, "%sToken fetch failed, retrying. error=\"%s\" delay_ms=%lld\n",
+                     priority_prefix(Priority::Warning), error.c_str(), static_cast<long long>(delay.count()));
+        wake_at(runtime_.now() + std::max(delay, std::chrono::milliseconds(100)));
+    });
+}
+
+void RequestLoop::wake_at(SteadyClock::time_point when) {
+    if (wake_armed_ && *wake_armed_ <= when) return;
+    wake_armed_ = when;
+    auto delay = std::max(SteadyClock::duration(0), when - runtime_.now());
+    wake_timer_->start(delay, [this] {
+        wake_armed_.reset();
+        pump();
+    });
+}
+
+void RequestLoop::tick() {
+    if (broken_ || finished_) return;
+    auto p = progress_;
+    p.sent = stats_.sent;
+    p.retries = stats_.retries;
+    p.rate_limit = limiter_.rate();
+    producer_->on_tick(runtime_.wall_ms(), p);
+    if (observer_) observer_->on_tick(p);
+    // A signal only sets a flag: look at it often enough that a run waiting for a distant
+    // retry still stops promptly.
+    if (stopping()) {
+        wake_timer_->cancel();
+        wake_armed_.reset();
+        pump();
+    }
+    if (!finished_) tick_timer_->start(settings_.tick, [this] { tick(); });
+}
+
+void RequestLoop::release_held() {
+    if (staged_) {
+        producer_->release(std::move(*staged_));
+        staged_.reset();
+    }
+    while (!resend_.empty()) {
+        producer_->release(std::move(resend_.front()));
+        resend_.pop_front();
+    }
+}
+
+void RequestLoop::finish_if_idle() {
+    if (!in_flight_.empty() || finished_) return;
+    finished_ = true;
+    wake_timer_->cancel();
+    wake_armed_.reset();
+    tick_timer_->cancel();
+    runtime_.stop();
+}
+
+void RequestLoop::abort(const std::string& reason) {
+    if (!fatal_.empty()) return;
+    fatal_ = reason;
+    std::fprintf(stderr, "%serror: aborting %s: %s\n", priority_prefix(Priority::Error), settings_.job.c_str(),
+                 reason.c_str());
+}
+
+}  // namespace prefsync::dispatch

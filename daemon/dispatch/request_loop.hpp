@@ -1,0 +1,137 @@
+#pragma once
+// The one request loop of every run (push, pull, verify): it asks a Producer for requests,
+// paces them (OAuth token, host-wide bucket, adaptive limiter, circuit breaker, in-flight
+// bound), sends them through a Transport, judges the answers by the one RetryPolicy, and
+// hands each answer with its verdict back to the producer. Producers know their items and
+// their journal; the loop knows time, pacing and failure.
+//
+// Design constraints:
+// - One thread: every call into the producer happens on the runtime's thread.
+// - Nothing leaves before the producer gave it (the producer has recorded it first where
+//   that matters: a push claims rows in the journal before next() returns them).
+// - A 401 to a token that had worked (OAuth) fetches a new token and re-sends the request
+//   unchanged; a refused secret or any Fatal outcome stops the run: nothing more is sent,
+//   answers in flight are still handed over, everything held is released.
+// - A stop request (signal) stops sending at once; requests in flight are answered (or
+//   time out) before run() returns; everything held is released to the producer.
+// - An exception thrown by the producer (a journal that cannot be written) ends the loop:
+//   the transport is shut down, the remaining callbacks are drained without calling the
+//   producer, and run() rethrows, so nothing calls into a producer that is gone.
+// - Time comes from the Runtime, so the loop is tested on fake time without a server.
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "daemon/dispatch/circuit_breaker.hpp"
+#include "daemon/dispatch/rate_limiter.hpp"
+#include "daemon/dispatch/retry_policy.hpp"
+#include "daemon/dispatch/run_observer.hpp"
+#include "daemon/dispatch/shared_bucket.hpp"
+#include "daemon/dispatch/token_source.hpp"
+#include "daemon/dispatch/transport.hpp"
+
+namespace prefsync::dispatch {
+
+// One request a producer wants sent.
+struct Outgoing {
+    std::uint64_t key = 0;  // the producer's handle for the item
+    api::ApiRequest request;
+    int attempts = 0;  // attempts already counted against the item's budget
+};
+
+class Producer {
+public:
+    virtual ~Producer() = default;
+    // The next request that may leave now, if any. Called only when the loop can send it.
+    virtual std::optional<Outgoing> next(base::Millis now) = 0;
+    // Nothing ready: when to ask again; nullopt when the producer has nothing left to give
+    // (the run ends once nothing is in flight).
+    virtual std::optional<base::Millis> wake_at(base::Millis now) = 0;
+    // The answer to `item`, judged. Fatal outcomes too (release the item, uncounted).
+    virtual void on_answer(Outgoing item, const http::HttpResponse& response, const Verdict& verdict) = 0;
+    // An item the loop held but will not send (stopping): give it back, uncounted.
+    virtual void release(Outgoing item) = 0;
+    // Persist buffered outcomes (called on every tick and at the end).
+    virtual void flush() = 0;
+    // Every tick: lease renewal, progress lines; fill `progress` (read, finished, failed).
+    virtual void on_tick(base::Millis now, RunProgress& progress) = 0;
+};
+
+struct LoopSettings {
+    int max_in_flight = 16;
+    RetrySettings retry;
+    BreakerSettings breaker;
+    std::chrono::milliseconds tick{100};
+    std::uint64_t seed = 1;
+    std::string job;  // for progress and log lines
+};
+
+struct LoopStats {
+    std::int64_t sent = 0, answered = 0, retries = 0, breaker_trips = 0;
+};
+
+class RequestLoop {
+public:
+    RequestLoop(Runtime& runtime, Transport& transport, TokenSource& tokens, RateLimiter& limiter,
+                SharedBucket* shared, RunObserver* observer, const std::atomic<bool>* stop, LoopSettings settings);
+    ~RequestLoop();
+    RequestLoop(const RequestLoop&) = delete;
+    RequestLoop& operator=(const RequestLoop&) = delete;
+
+    // Runs `producer` until it has nothing left, a fatal outcome, or stop. Rethrows what
+    // the producer threw.
+    void run(Producer& producer);
+
+    // Why the run was aborted ("" if it was not).
+    const std::string& fatal() const { return fatal_; }
+    const LoopStats& stats() const { return stats_; }
+    double rate() const { return limiter_.rate(); }
+
+private:
+    struct InFlight {
+        Outgoing item;
+        bool probe = false;
+    };
+
+    bool stopping() const;
+    void pump();
+    void start(Outgoing item, bool probe);
+    void answered(std::uint64_t ticket, http::HttpResponse response, int generation);
+    void fetch_token();
+    void wake_at(SteadyClock::time_point when);
+    void tick();
+    void release_held();
+    void finish_if_idle();
+    void abort(const std::string& reason);
+
+    Runtime& runtime_;
+    Transport& transport_;
+    TokenSource& tokens_;
+    RateLimiter& limiter_;
+    SharedBucket* shared_;
+    RunObserver* observer_;
+    const std::atomic<bool>* stop_;
+    LoopSettings settings_;
+    RetryPolicy policy_;
+    CircuitBreaker breaker_;
+    std::unique_ptr<Timer> wake_timer_, tick_timer_;
+    std::optional<SteadyClock::time_point> wake_armed_;
+    Producer* producer_ = nullptr;
+    std::optional<Outgoing> staged_;  // taken from the producer, waiting for pacing
+    std::deque<Outgoing> resend_;     // to send again as is (a refreshed token)
+    std::unordered_map<std::uint64_t, InFlight> in_flight_;
+    std::uint64_t next_ticket_ = 0;
+    LoopStats stats_;
+    RunProgress progress_;
+    std::string fatal_;
+    SteadyClock::time_point opened_at_{};
+    int token_failures_ = 0;
+    bool token_fetching_ = false, finished_ = false, broken_ = false, pumping_ = false, pump_again_ = false;
+};
+
+}  // namespace prefsync::dispatch

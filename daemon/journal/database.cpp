@@ -1,0 +1,270 @@
+#include "daemon/journal/database.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+namespace prefsync::journal {
+namespace {
+
+// Version 1: the first journal. Version 2: claim tokens (a process never re-claims what it
+// holds), daemon parking state, incremental vacuum.
+constexpr int kSchemaVersion = 2;
+
+const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS updates(
+  id INTEGER PRIMARY KEY,
+  job TEXT NOT NULL,
+  identity TEXT NOT NULL,
+  alt_type TEXT, alt_id TEXT, profile_id INTEGER,
+  origin TEXT,
+  body TEXT,
+  hash TEXT NOT NULL,
+  state TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  due_at INTEGER NOT NULL DEFAULT 0,
+  lease_until INTEGER NOT NULL DEFAULT 0,
+  resolve INTEGER NOT NULL DEFAULT 0,
+  claimed_by INTEGER,
+  last_status INTEGER, last_error TEXT,
+  run_id INTEGER,
+  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+  claim_token INTEGER);
+CREATE INDEX IF NOT EXISTS updates_queue ON updates(job, state, id);
+CREATE INDEX IF NOT EXISTS updates_due ON updates(job, state, due_at);
+CREATE UNIQUE INDEX IF NOT EXISTS updates_one_pending ON updates(job, identity)
+  WHERE state IN ('queued', 'inflight', 'retry');
+CREATE INDEX IF NOT EXISTS updates_by_run ON updates(run_id, identity) WHERE run_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS updates_finished ON updates(updated_at)
+  WHERE state IN ('done', 'verified', 'superseded', 'failed');
+CREATE TABLE IF NOT EXISTS synced(
+  job TEXT NOT NULL, identity TEXT NOT NULL, hash TEXT NOT NULL, profile_id INTEGER,
+  synced_at INTEGER NOT NULL, PRIMARY KEY(job, identity)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS runs(
+  id INTEGER PRIMARY KEY, job TEXT NOT NULL, kind TEXT NOT NULL,
+  started_at INTEGER NOT NULL, ended_at INTEGER,
+  read INTEGER DEFAULT 0, queued INTEGER DEFAULT 0, unchanged INTEGER DEFAULT 0, rejected INTEGER DEFAULT 0,
+  done INTEGER DEFAULT 0, accepted INTEGER DEFAULT 0, failed INTEGER DEFAULT 0, retries INTEGER DEFAULT 0,
+  exit_code INTEGER);
+CREATE TABLE IF NOT EXISTS quota(
+  name TEXT PRIMARY KEY, tokens REAL NOT NULL DEFAULT 0, count INTEGER NOT NULL DEFAULT 0,
+  updated_at INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS watermarks(
+  job TEXT PRIMARY KEY, source TEXT NOT NULL, value TEXT NOT NULL, key TEXT,
+  updated_at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pull_state(
+  job TEXT PRIMARY KEY, run_id INTEGER NOT NULL, sink_offset INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pull_items(
+  job TEXT NOT NULL, seq INTEGER NOT NULL, item TEXT NOT NULL, origin TEXT, expected TEXT,
+  state TEXT NOT NULL DEFAULT 'pending', status INTEGER NOT NULL DEFAULT 0, error TEXT, detail TEXT,
+  PRIMARY KEY(job, seq));
+CREATE UNIQUE INDEX IF NOT EXISTS pull_items_item ON pull_items(job, item);
+CREATE TABLE IF NOT EXISTS pull_seen(job TEXT NOT NULL, profile_id INTEGER NOT NULL,
+  PRIMARY KEY(job, profile_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS schedule_state(job TEXT PRIMARY KEY, last_fire INTEGER NOT NULL DEFAULT 0,
+  parked_until INTEGER, park_reason TEXT, failures INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+)sql";
+
+}  // namespace
+
+// --- Statement ---------------------------------------------------------------------------
+
+Statement::~Statement() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+}
+
+void Statement::check(int rc) {
+    if (rc != SQLITE_OK) db_.fail("bind");
+}
+
+Statement& Statement::bind(int i, const std::string& v) {
+    check(sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+    return *this;
+}
+Statement& Statement::bind(int i, std::int64_t v) {
+    check(sqlite3_bind_int64(s_, i, v));
+    return *this;
+}
+Statement& Statement::bind(int i, std::optional<std::int64_t> v) {
+    check(v ? sqlite3_bind_int64(s_, i, *v) : sqlite3_bind_null(s_, i));
+    return *this;
+}
+Statement& Statement::bind_double(int i, double v) {
+    check(sqlite3_bind_double(s_, i, v));
+    return *this;
+}
+Statement& Statement::bind_null(int i) {
+    check(sqlite3_bind_null(s_, i));
+    return *this;
+}
+
+bool Statement::step() {
+    int rc = sqlite3_step(s_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    db_.fail("write");
+}
+
+std::optional<std::int64_t> Statement::opt_i64(int c) {
+    if (sqlite3_column_type(s_, c) == SQLITE_NULL) return std::nullopt;
+    return sqlite3_column_int64(s_, c);
+}
+
+std::string Statement::text(int c) {
+    auto p = sqlite3_column_text(s_, c);
+    return p ? std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(s_, c)))
+             : std::string();
+}
+
+// --- Database ----------------------------------------------------------------------------
+
+void Database::fail(const std::string& what) const {
+    std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    int code = db_ ? sqlite3_errcode(db_) : SQLITE_NOMEM;
+    if (code == SQLITE_FULL)
+        message += " (the disk holding the journal is full: free space there; nothing recorded so far is lost)";
+    throw JournalError("journal " + path_ + ": " + what + ": " + message);
+}
+
+Database::Database(const std::string& path) : path_(path) {
+    std::error_code ec;
+    auto dir = std::filesystem::path(path).parent_path();
+    if (!dir.empty()) std::filesystem::create_directories(dir, ec);
+    // Create the file 0600 ourselves: SQLite would create it with the umask's mode.
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) throw JournalError("journal " + path + ": cannot open: " + std::strerror(errno));
+    ::close(fd);
+    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
+        std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
+        sqlite3_close(db_);
+        db_ = nullptr;
+        throw JournalError("journal " + path + ": " + message);
+    }
+    sqlite3_busy_timeout(db_, 5000);
+    try {
+        migrate();
+    } catch (...) {
+        for (auto& [sql, s] : statements_) sqlite3_finalize(s);
+        statements_.clear();
+        sqlite3_close(db_);
+        db_ = nullptr;
+        throw;
+    }
+}
+
+void Database::migrate() {
+    char* error = nullptr;
+    // The first read of the file: a file that is not a database fails here.
+    int version = -1;
+    int rc = sqlite3_exec(
+        db_, "PRAGMA user_version",
+        [](void* out, int, char** values, char**) {
+            *static_cast<int*>(out) = values[0] ? std::atoi(values[0]) : 0;
+            return 0;
+        },
+        &version, &error);
+    if (rc != SQLITE_OK) {
+        std::string message = error ? error : sqlite3_errmsg(db_);
+        sqlite3_free(error);
+        throw JournalError("journal " + path_ + ": not a readable prefsync journal (" + message +
+                           "); refusing to start. Restore it from a backup, or move it aside to start afresh "
+                           "(everything it recorded, such as creates whose outcome is unknown, would be forgotten)");
+    }
+    if (version > kSchemaVersion)
+        throw JournalError("journal " + path_ + ": written by a newer prefsync (schema " + std::to_string(version) +
+                           ", this one knows " + std::to_string(kSchemaVersion) + "); upgrade prefsync");
+    if (version == 0) {
+        // A database with tables but no version is someone else's file: never write into it.
+        auto s = prepare("SELECT count(*) FROM sqlite_master WHERE name <> 'updates'");
+        bool foreign = s.step() && s.i64(0) > 0;
+        if (foreign) {
+            auto t = prepare("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'updates'");
+            foreign = !(t.step() && t.i64(0) == 1);
+        }
+        if (foreign)
+            throw JournalError("journal " + path_ + ": this is an SQLite database but not a prefsync journal; "
+                               "refusing to write into it (check journal.path)");
+        // Before the first table exists: freed pages can then be returned to the file system.
+        exec("PRAGMA auto_vacuum = INCREMENTAL");
+    }
+    exec("PRAGMA journal_mode=WAL");
+    exec("PRAGMA synchronous=FULL");
+    exec("PRAGMA foreign_keys=ON");
+    if (version == 1) {
+        // Columns added in version 2; then a one-time VACUUM so auto_vacuum takes effect.
+        Transaction tx(*this);
+        exec("ALTER TABLE updates ADD COLUMN claim_token INTEGER");
+        exec("ALTER TABLE schedule_state ADD COLUMN parked_until INTEGER");
+        exec("ALTER TABLE schedule_state ADD COLUMN park_reason TEXT");
+        exec("ALTER TABLE schedule_state ADD COLUMN failures INTEGER NOT NULL DEFAULT 0");
+        exec("DROP TABLE IF EXISTS job_locks");  // job locks are lock files now
+        tx.commit();
+        exec("PRAGMA auto_vacuum = INCREMENTAL");
+        exec("VACUUM");
+    }
+    exec(kSchema);
+    exec(("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str());
+}
+
+Database::~Database() {
+    for (auto& [sql, s] : statements_) sqlite3_finalize(s);
+    if (db_) sqlite3_close(db_);
+}
+
+void Database::exec(const char* sql) {
+    char* error = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
+        sqlite3_free(error);
+        fail("write");
+    }
+}
+
+Statement Database::prepare(const char* sql) {
+    auto it = statements_.find(sql);
+    if (it == statements_.end()) {
+        sqlite3_stmt* s = nullptr;
+        if (sqlite3_prepare_v2(db_, sql, -1, &s, nullptr) != SQLITE_OK) fail(std::string("prepare: ") + sql);
+        it = statements_.emplace(sql, s).first;
+    }
+    return Statement(*this, it->second);
+}
+
+Database::Transaction::Transaction(Database& db) : db_(db) {
+    if (db_.tx_depth_ == 0) db_.exec("BEGIN IMMEDIATE");
+    ++db_.tx_depth_;
+}
+
+Database::Transaction::~Transaction() {
+    if (done_) return;
+    if (--db_.tx_depth_ == 0) {
+        char* error = nullptr;
+        sqlite3_exec(db_.db_, "ROLLBACK", nullptr, nullptr, &error);
+        sqlite3_free(error);
+    }
+}
+
+void Database::Transaction::commit() {
+    done_ = true;
+    if (--db_.tx_depth_ == 0) db_.exec("COMMIT");
+}
+
+bool Database::integrity_ok() {
+    auto s = prepare("PRAGMA integrity_check");
+    return s.step() && s.text(0) == "ok";
+}
+
+std::int64_t Database::size_bytes() {
+    auto s = prepare("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()");
+    return s.step() ? s.i64(0) : 0;
+}
+
+void Database::reclaim_space(int max_pages) {
+    exec(("PRAGMA incremental_vacuum(" + std::to_string(max_pages) + ")").c_str());
+}
+
+}  // namespace prefsync::journal

@@ -1,0 +1,111 @@
+#pragma once
+// The journal's database: one SQLite file per deployment, opened by every store of the
+// journal through one handle. This file is the only place that knows it is SQLite; the
+// stores' public interfaces speak values, so a PostgreSQL journal can replace it.
+//
+// Design constraints:
+// - Created 0600 (it holds personal data), never through a symlink.
+// - WAL with synchronous=FULL: a committed transaction survives a power loss, so a claim
+//   (the "outcome unknown" mark of a create) is never rolled back after its request left.
+//   The cost is one fsync per commit, which is why writers batch (claims of hundreds of
+//   rows, completions flushed every 200 ms).
+// - A file that is not a journal (corrupted, or some other database) is refused with an
+//   error naming it; the journal never starts afresh silently.
+// - Errors are exceptions (JournalError) naming the file: a journal that cannot be
+//   written stops the run, and the message says which file and why (a full disk, say).
+// - One handle per thread: no SQLite mutex (SQLITE_OPEN_NOMUTEX).
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+namespace prefsync::journal {
+
+class JournalError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+using Millis = std::int64_t;  // milliseconds since the Unix epoch
+
+class Database;
+
+// A prepared statement, reset when it goes out of scope so the cached handle is reusable.
+class Statement {
+public:
+    Statement(Database& db, sqlite3_stmt* s) : db_(db), s_(s) {}
+    ~Statement();
+    Statement(const Statement&) = delete;
+    Statement& operator=(const Statement&) = delete;
+
+    Statement& bind(int i, const std::string& v);
+    Statement& bind(int i, std::int64_t v);
+    Statement& bind(int i, std::optional<std::int64_t> v);
+    Statement& bind_double(int i, double v);
+    Statement& bind_null(int i);
+    // True while a row is available.
+    bool step();
+    void run() {
+        while (step()) {
+        }
+    }
+    std::int64_t i64(int c) { return sqlite3_column_int64(s_, c); }
+    double f64(int c) { return sqlite3_column_double(s_, c); }
+    std::optional<std::int64_t> opt_i64(int c);
+    std::string text(int c);
+
+private:
+    void check(int rc);
+    Database& db_;
+    sqlite3_stmt* s_;
+};
+
+class Database {
+public:
+    // Opens (creating 0600 if needed) and migrates the schema. Throws JournalError.
+    explicit Database(const std::string& path);
+    ~Database();
+    Database(const Database&) = delete;
+    Database& operator=(const Database&) = delete;
+
+    // Groups writes in one transaction (RAII); nested use is flattened into the outermost.
+    class Transaction {
+    public:
+        explicit Transaction(Database& db);
+        ~Transaction();  // rolls back unless committed
+        void commit();
+        Transaction(const Transaction&) = delete;
+        Transaction& operator=(const Transaction&) = delete;
+
+    private:
+        Database& db_;
+        bool done_ = false;
+    };
+
+    // A cached prepared statement for `sql` (a string literal: cached by its address).
+    Statement prepare(const char* sql);
+    void exec(const char* sql);
+    std::int64_t changes() const { return sqlite3_changes64(db_); }
+    const std::string& path() const { return path_; }
+
+    bool integrity_ok();
+    std::int64_t size_bytes();
+    // Returns freed pages to the file system (incremental vacuum), a bounded amount per call.
+    void reclaim_space(int max_pages);
+
+    // JournalError("journal <path>: <what>: <sqlite's message>").
+    [[noreturn]] void fail(const std::string& what) const;
+
+private:
+    void migrate();
+    std::string path_;
+    sqlite3* db_ = nullptr;
+    std::map<const char*, sqlite3_stmt*> statements_;
+    int tx_depth_ = 0;
+};
+
+}  // namespace prefsync::journal

@@ -1,0 +1,154 @@
+#pragma once
+// The journal's smaller stores, one concern each, over the one database handle: the
+// host-wide rate bucket and daily quota, the run log, incremental-source watermarks, pull
+// progress, and the daemon's schedule state. Their interfaces speak values only.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "daemon/journal/database.hpp"
+
+namespace prefsync::journal {
+
+// --- rate and quota ----------------------------------------------------------------------
+
+struct QuotaGrant {
+    int granted = 0;
+    Millis retry_at = 0;           // when granted == 0: when to ask again
+    bool quota_exhausted = false;  // the daily quota is used up until retry_at (next UTC day)
+};
+
+class RateStore {
+public:
+    explicit RateStore(Database& db) : db_(db) {}
+    // Takes up to `wanted` request tokens from the host-wide bucket (rate/s, burst) that all
+    // prefsync processes sharing this journal draw from, within `daily_quota` requests per
+    // UTC day (0: none). Callers take small blocks, not one token per request.
+    QuotaGrant take_tokens(int wanted, double rate, double burst, std::int64_t daily_quota, Millis now);
+    // Forgets daily counts of days before `before`.
+    void prune(Millis before);
+
+private:
+    Database& db_;
+};
+
+// --- runs --------------------------------------------------------------------------------
+
+struct RunRecord {
+    std::int64_t id = 0;
+    std::string job, kind;
+    Millis started_at = 0, ended_at = 0;
+    std::int64_t read = 0, queued = 0, unchanged = 0, rejected = 0, done = 0, accepted = 0, failed = 0,
+                 retries = 0;
+    int exit_code = -1;
+};
+
+class RunLog {
+public:
+    explicit RunLog(Database& db) : db_(db) {}
+    std::int64_t begin(const std::string& job, const std::string& kind, Millis now);
+    void end(const RunRecord& run, Millis now);
+    std::optional<RunRecord> last(const std::string& job, const std::string& kind);
+    std::vector<RunRecord> recent(const std::string& job, int limit);
+    // Deletes runs that ended before `before`, keeping the last of each job and kind.
+    std::int64_t prune(Millis before);
+
+private:
+    Database& db_;
+};
+
+// --- watermarks --------------------------------------------------------------------------
+
+// How far an incremental source has been read: the (value, key) of the last row journaled.
+struct Watermark {
+    std::string value;  // the incremental column, as text
+    std::string key;
+};
+
+class WatermarkStore {
+public:
+    explicit WatermarkStore(Database& db) : db_(db) {}
+    // The watermark of `job`, if one was stored for this same `source` (a description of
+    // table/query and column: a changed source starts over from the beginning).
+    std::optional<Watermark> get(const std::string& job, const std::string& source);
+    // Call inside the transaction that journals the rows read up to `mark`.
+    void set(const std::string& job, const std::string& source, const Watermark& mark, Millis now);
+
+private:
+    Database& db_;
+};
+
+// --- pull progress -----------------------------------------------------------------------
+
+// A pull job's progress: which run it belongs to, and how many bytes of the output file
+// are durable and accounted for (a resumed run truncates the file back to it).
+struct PullState {
+    std::int64_t run_id = 0;
+    std::int64_t sink_offset = 0;
+};
+
+// One thing a pull fetches: "pid:123", "alt:TYPE\x1fID" or "search:N".
+struct PullItem {
+    std::int64_t seq = 0;
+    std::string item;
+    std::string origin;    // where the identity came from (a source row), for reports
+    std::string expected;  // reconcile: the body the push job sends for this identity
+};
+
+struct PullOutcome {
+    std::int64_t seq = 0;
+    std::string state;  // done, missing, failed; reconcile: identical, differing
+    int status = 0;
+    std::string error;
+    std::string detail;        // reconcile: the differing fields
+    std::string origin, item;  // filled by outcomes()
+};
+
+class PullStore {
+public:
+    explicit PullStore(Database& db) : db_(db) {}
+    std::optional<PullState> state(const std::string& job);
+    // Starts a new pull run (forgetting the last one's items).
+    void begin(const std::string& job, std::int64_t run_id);
+    // Adds an item unless the run has it already (a resumed run re-enumerates); true if added.
+    bool add_item(const std::string& job, const std::string& item, const std::string& origin,
+                  const std::string& expected = "");
+    std::vector<PullItem> pending(const std::string& job, std::int64_t after_seq, int limit);
+    std::vector<std::int64_t> seen_ids(const std::string& job);
+    // Records outcomes, the profiles written and the durable output size, in one transaction.
+    void complete(const std::string& job, const std::vector<PullOutcome>& outcomes, const std::vector<std::int64_t>& seen,
+                  std::int64_t sink_offset);
+    std::map<std::string, std::int64_t> counts(const std::string& job);
+    std::vector<PullOutcome> outcomes(const std::string& job, const std::string& state, int limit);
+
+private:
+    Database& db_;
+};
+
+// --- the daemon's schedule state ---------------------------------------------------------
+
+// A job the daemon stopped running after a fatal outcome, until `until` (or a reload).
+struct Parked {
+    Millis until = 0;
+    std::string reason;
+    int failures = 0;  // consecutive fatal outcomes
+};
+
+class ScheduleStore {
+public:
+    explicit ScheduleStore(Database& db) : db_(db) {}
+    // When each job last fired (for catch_up after downtime).
+    std::optional<Millis> last_fire(const std::string& job);
+    void set_last_fire(const std::string& job, Millis at);
+    std::optional<Parked> parked(const std::string& job);
+    void park(const std::string& job, const Parked& parked);
+    void unpark(const std::string& job);
+    std::map<std::string, Parked> all_parked();
+
+private:
+    Database& db_;
+};
+
+}  // namespace prefsync::journal

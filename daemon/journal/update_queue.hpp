@@ -1,0 +1,125 @@
+#pragma once
+// The push queue: every update prefsync will send, recorded before it is sent and tracked
+// until it is done, failed or verified.
+//
+// Design constraints (what callers may rely on):
+// - Record before send: claim() commits the "inflight" state (with a lease) before it
+//   returns, so no request leaves for an update the journal does not hold.
+// - One pending update per (job, identity): enqueue() supersedes an older queued or retry
+//   update of the same identity (coalescing), so changes to one identity go in order and
+//   never two at once. A superseded update whose outcome was unknown (a create that may
+//   have landed) hands its "resolve first" mark to its successor.
+// - A process never re-claims what it holds: claim() skips rows claimed with this queue's
+//   claim token, and renew() extends their leases while they wait in memory (a quota
+//   pause, a long Retry-After), so no other process takes them over either.
+// - A crash leaves "inflight" rows; once their lease has expired claim() hands them out
+//   again with `resolve` set, since their outcome is unknown. Rows record the claiming
+//   pid, so a restart on the same host reclaims a dead process's rows at once.
+// - Change detection (SyncedStore): done/accepted updates record their hash; enqueue()
+//   skips a row whose hash equals it (unless forced: backfill).
+// - Bodies of finished updates are dropped; prune() deletes finished rows after the
+//   retention period.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "daemon/journal/database.hpp"
+#include "daemon/journal/synced_store.hpp"
+
+namespace prefsync::journal {
+
+struct NewUpdate {
+    std::string identity;  // "CRMID:C1" or "profile:123"
+    std::string alt_type, alt_id;
+    std::optional<std::int64_t> profile_id;
+    std::string origin;
+    std::string body;
+    std::string hash;
+};
+
+enum class EnqueueResult { Queued, Unchanged, AlreadyPending, AlreadyInRun };
+
+struct ClaimedUpdate {
+    std::int64_t id = 0;
+    std::string identity;
+    std::string alt_type, alt_id;
+    std::optional<std::int64_t> profile_id;  // from the row or learned from the API
+    std::string origin;
+    std::string body;
+    std::string hash;
+    int attempts = 0;
+    bool resolve = false;  // a write whose outcome is unknown: look it up before sending
+};
+
+enum class State { Queued, Inflight, Retry, Accepted, Done, Verified, Failed, Superseded };
+std::string_view to_string(State state);
+
+struct Completion {
+    std::int64_t id = 0;
+    State state = State::Done;  // Done, Accepted, Retry, Failed, or Queued (released)
+    int status = 0;             // last HTTP status (0: none)
+    std::string error;          // for Retry / Failed
+    Millis due_at = 0;          // for Retry
+    bool resolve = false;       // for Retry: the outcome of an earlier attempt is unknown
+    bool count_attempt = true;  // false: not the row's fault (released, breaker open, 429)
+    std::optional<std::int64_t> profile_id;
+};
+
+struct StateCounts {
+    std::int64_t queued = 0, inflight = 0, retry = 0, accepted = 0, done = 0, verified = 0, failed = 0,
+                 superseded = 0;
+    std::int64_t pending() const { return queued + inflight + retry; }
+};
+
+struct Failure {
+    std::int64_t id;
+    std::string identity, origin, error;
+    int status;
+    int attempts;
+};
+
+class UpdateQueue {
+public:
+    UpdateQueue(Database& db, SyncedStore& synced);
+
+    // Records `u` for `job`. `force` sends even an unchanged row (backfill); `run_id` ties it
+    // to a backfill so a resumed backfill skips what it already enqueued.
+    EnqueueResult enqueue(const std::string& job, const NewUpdate& u, Millis now, bool force,
+                          std::optional<std::int64_t> run_id = std::nullopt);
+    // Marks up to `limit` due updates of `job` inflight (lease until now + lease) and returns
+    // them, oldest first. Never two of one identity; never a row this queue already holds.
+    std::vector<ClaimedUpdate> claim(const std::string& job, int limit, Millis now, Millis lease);
+    // Extends the lease of every row this queue holds for `job`.
+    void renew(const std::string& job, Millis now, Millis lease);
+    // Records outcomes, in one transaction.
+    void complete(const std::string& job, const std::vector<Completion>& completions, Millis now);
+    // Ends the lease of rows claimed by processes of this host that no longer exist (a
+    // kill -9), so a restart need not wait for the lease; returns how many.
+    std::int64_t release_dead_claims(const std::string& job);
+    // When the next retry of `job` is due; nullopt if none waits.
+    std::optional<Millis> next_due(const std::string& job);
+
+    StateCounts counts(const std::string& job);
+    std::vector<std::string> jobs();
+    std::vector<Failure> failures(const std::string& job);
+    // Re-queues failed updates (all, or those with `status`); returns how many.
+    std::int64_t retry_failed(const std::string& job, std::optional<int> status, Millis now);
+    // Accepted updates (202) not yet verified.
+    std::vector<ClaimedUpdate> accepted(const std::string& job, int limit);
+    // Returns, per update verified, how long it waited from its 202 (ms).
+    std::vector<Millis> mark_verified(const std::vector<std::int64_t>& ids, Millis now);
+    // Deletes finished updates (done, verified, superseded, failed) last touched before
+    // `before`, at most `limit` rows; returns how many.
+    std::int64_t prune(Millis before, int limit);
+
+    // This queue's claim token (random per process): what claim() and renew() recognise.
+    std::int64_t claim_token() const { return token_; }
+
+private:
+    Database& db_;
+    SyncedStore& synced_;
+    std::int64_t token_;
+};
+
+}  // namespace prefsync::journal

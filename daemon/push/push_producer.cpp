@@ -1,0 +1,271 @@
+#include "daemon/push/push_producer.hpp"
+
+#include <cstdio>
+
+#include "daemon/base/json_text.hpp"
+#include "daemon/base/log.hpp"
+
+namespace prefsync::push {
+namespace {
+
+using base::Priority;
+using base::priority_prefix;
+using journal::Millis;
+
+// W1 needs the alternate id in the body, or a retried create could not be found again.
+std::string with_alternate_id(const journal::ClaimedUpdate& u) {
+    if (u.body.find("\"AlternateIds\"") != std::string::npos || u.alt_type.empty()) return u.body;
+    std::string entry = "\"AlternateIds\":[{\"AlternateIdType\":";
+    base::append_json_string(entry, u.alt_type);
+    entry += ",\"AlternateId\":";
+    base::append_json_string(entry, u.alt_id);
+    entry += "}]";
+    if (u.body == "{}" || u.body.empty()) return "{" + entry + "}";
+    std::string body = u.body;
+    body.insert(body.size() - 1, "," + entry);
+    return body;
+}
+
+bool by_profile_id_only(config::Mode mode) {
+    return mode == config::Mode::Update || mode == config::Mode::Delete || mode == config::Mode::Archive;
+}
+
+}  // namespace
+
+PushProducer::PushProducer(const config::JobConfig& job, journal::Journal& journal, const api::RequestBuilder& requests,
+                           int max_in_flight, Millis lease, PushCounts& counts, bool progress_tty)
+    : job_(job), journal_(journal), requests_(requests), claim_batch_(std::max(256, max_in_flight * 4)),
+      lease_(lease), counts_(counts), progress_tty_(progress_tty) {}
+
+Millis PushProducer::lease_for(const config::Config& config) {
+    // Long enough for the slowest request; held rows are renewed long before it ends.
+    return config.http.request_timeout.count() * 2 + 60000;
+}
+
+PushProducer::Item PushProducer::prepare(journal::ClaimedUpdate u) const {
+    Item item{std::move(u), Step::Write};
+    const auto& c = item.update;
+    bool by_alt = !c.alt_type.empty();
+    if (by_alt && c.resolve && job_.mode == config::Mode::Create) item.step = Step::Lookup;
+    if (by_alt && !c.profile_id && by_profile_id_only(job_.mode)) item.step = Step::Lookup;
+    return item;
+}
+
+api::ApiRequest PushProducer::request_for(const Item& item) const {
+    const auto& u = item.update;
+    if (item.step == Step::Lookup) return requests_.get(u.alt_type, u.alt_id, true);
+    switch (job_.mode) {
+        case config::Mode::Create:
+            // A create found by its lookup is applied to the profile that exists (merge).
+            if (u.resolve && u.profile_id) return requests_.update(*u.profile_id, u.body);
+            return requests_.create(with_alternate_id(u));
+        case config::Mode::Upsert: return requests_.upsert(u.alt_type, u.alt_id, u.body);
+        case config::Mode::Replace:
+            return u.alt_type.empty() ? requests_.replace(*u.profile_id, u.body)
+                                      : requests_.replace(u.alt_type, u.alt_id, u.body);
+        case config::Mode::Update: return requests_.update(*u.profile_id, u.body);
+        case config::Mode::Delete: return requests_.remove(*u.profile_id);
+        case config::Mode::Archive: return requests_.archive(*u.profile_id, u.body);
+    }
+    return requests_.upsert(u.alt_type, u.alt_id, u.body);
+}
+
+std::optional<dispatch::Outgoing> PushProducer::next(Millis now) {
+    if (ready_.empty() && claimed_.empty()) {
+        // Completions still buffered are of rows this process holds, which claim() never
+        // hands out again: claiming before flushing them is safe.
+        for (auto& u : journal_.updates.claim(job_.name, claim_batch_, now, lease_)) claimed_.push_back(prepare(std::move(u)));
+        if (claimed_.empty()) return std::nullopt;
+    }
+    auto& from = ready_.empty() ? claimed_ : ready_;
+    Item item = std::move(from.front());
+    from.pop_front();
+    dispatch::Outgoing out{++next_key_, request_for(item), item.update.attempts};
+    out_.emplace(out.key, std::move(item));
+    ++counts_.sent;
+    return out;
+}
+
+std::optional<Millis> PushProducer::wake_at(Millis now) {
+    if (!ready_.empty() || !claimed_.empty()) return now;
+    flush();  // a retry recorded a moment ago must be visible to next_due()
+    return journal_.updates.next_due(job_.name);
+}
+
+void PushProducer::on_answer(dispatch::Outgoing out, const http::HttpResponse& r, const dispatch::Verdict& v) {
+    auto node = out_.extract(out.key);
+    if (node.empty()) return;
+    Item item = std::move(node.mapped());
+    auto now = base::now_ms();
+    if (v.outcome == api::Outcome::Fatal) {
+        // Not the row's fault: back to the queue, untried, its marks kept.
+        journal::Completion c{item.update.id, journal::State::Queued, r.status, "", 0, item.update.resolve, false, {}};
+        return complete(c);
+    }
+    if (item.step == Step::Lookup) return lookup_answered(std::move(item), r, v, now);
+    write_answered(std::move(item), r, v, now);
+}
+
+void PushProducer::lookup_answered(Item item, const http::HttpResponse& r, const dispatch::Verdict& v, Millis now) {
+    auto& u = item.update;
+    bool answered = r.transport == api::Transport::Answered;
+    if (answered && r.status == 200) {
+        auto pid = api::profile_id_of(r.body);
+        if (!pid) return fail(item, r.status, "lookup answered without a ProfileId");
+        u.profile_id = pid;
+        item.step = Step::Write;
+        ready_.push_back(std::move(item));  // the write follows, paced like any request
+        return;
+    }
+    if (answered && r.status == 404) {
+        if (job_.mode == config::Mode::Create && u.resolve) {
+            // The earlier create did not land: create it now (the mark goes with the create).
+            u.resolve = false;
+            item.step = Step::Write;
+            ready_.push_back(std::move(item));
+            return;
+        }
+        if (job_.mode == config::Mode::Delete && u.resolve) return succeed(item, journal::State::Done, 404, {});
+        return fail(item, 404, "no profile with " + u.identity);
+    }
+    // The lookup itself failed: the row keeps its "resolve first" mark.
+    if (v.outcome == api::Outcome::Failed) return fail(item, r.status, v.reason + ": " + api::server_message(r.body));
+    retry(item, r, v, u.resolve, now);
+}
+
+void PushProducer::write_answered(Item item, const http::HttpResponse& r, const dispatch::Verdict& v, Millis now) {
+    auto& u = item.update;
+    bool create = job_.mode == config::Mode::Create && !(u.resolve && u.profile_id);
+    switch (v.outcome) {
+        case api::Outcome::Done:
+        case api::Outcome::Accepted:
+            return succeed(item, v.outcome == api::Outcome::Done ? journal::State::Done : journal::State::Accepted,
+                           r.status, api::profile_id_of(r.body));
+        case api::Outcome::Unknown:
+            if (create && r.status == 409) {
+                // Only a create whose earlier attempt may have landed can meet itself.
+                if (!u.resolve)
+                    return fail(item, 409, "409: a profile with " + u.identity + " already exists (" +
+                                               api::server_message(r.body) + "); use mode upsert to update it");
+                item.step = Step::Lookup;
+                ready_.push_back(std::move(item));
+                return;
+            }
+            return retry(item, r, v, true, now);
+        case api::Outcome::Retry:
+            // Sent without an answer: whatever it did is unknown, and stays so until it succeeds.
+            return retry(item, r, v, u.resolve || r.transport == api::Transport::NoAnswer, now);
+        case api::Outcome::Failed:
+            if (job_.mode == config::Mode::Delete && r.status == 404 && u.resolve)
+                return succeed(item, journal::State::Done, 404, {});  // the lost attempt deleted it
+            return fail(item, r.status, v.reason + ": " + api::server_message(r.body));
+        case api::Outcome::Fatal: break;  // handled in on_answer
+    }
+}
+
+void PushProducer::succeed(const Item& item, journal::State state, int status, std::optional<std::int64_t> profile_id) {
+    ++(state == journal::State::Accepted ? counts_.accepted : counts_.done);
+    journal::Completion c;
+    c.id = item.update.id;
+    c.state = state;
+    c.status = status;
+    c.profile_id = profile_id ? profile_id : item.update.profile_id;
+    complete(c);
+}
+
+void PushProducer::retry(const Item& item, const http::HttpResponse& r, const dispatch::Verdict& v, bool resolve,
+                         Millis now) {
+    ++counts_.retries;
+    if (v.give_up)
+        return fail(item, r.status, "gave up after " + std::to_string(item.update.attempts + 1) + " attempts: " + v.reason);
+    journal::Completion c;
+    c.id = item.update.id;
+    c.state = journal::State::Retry;
+    c.status = r.status;
+    c.error = v.reason;
+    c.due_at = now + v.delay.count();
+    c.resolve = resolve;
+    c.count_attempt = v.counted;
+    c.profile_id = item.update.profile_id;
+    complete(c);
+}
+
+void PushProducer::fail(const Item& item, int status, const std::string& reason, bool counted) {
+    ++counts_.failed;
+    std::fprintf(stderr, "%sfailed %s (%s): %s\n", priority_prefix(Priority::Warning), item.update.identity.c_str(),
+                 item.update.origin.c_str(), reason.c_str());
+    journal::Completion c;
+    c.id = item.update.id;
+    c.state = journal::State::Failed;
+    c.status = status;
+    c.error = reason;
+    c.count_attempt = counted;
+    complete(c);
+}
+
+void PushProducer::release(dispatch::Outgoing out) {
+    auto node = out_.extract(out.key);
+    if (node.empty()) return;
+    --counts_.sent;  // handed out, never sent
+    const auto& u = node.mapped().update;
+    complete({u.id, journal::State::Queued, 0, "", 0, u.resolve, false, {}});
+}
+
+void PushProducer::release_unsent() {
+    for (auto* q : {&ready_, &claimed_})
+        for (auto& item : *q) complete({item.update.id, journal::State::Queued, 0, "", 0, item.update.resolve, false, {}});
+    ready_.clear();
+    claimed_.clear();
+    flush();
+}
+
+void PushProducer::complete(journal::Completion c) {
+    completions_.push_back(std::move(c));
+    if (completions_.size() >= 256) flush();
+}
+
+void PushProducer::flush() {
+    if (completions_.empty()) return;
+    journal_.updates.complete(job_.name, completions_, base::now_ms());
+    completions_.clear();
+}
+
+void PushProducer::on_tick(Millis now, dispatch::RunProgress& progress) {
+    flush();
+    // Rows held in memory (a quota pause, a long Retry-After) keep their leases.
+    if (now - renewed_at_ >= lease_ / 4) {
+        journal_.updates.renew(job_.name, now, lease_);
+        renewed_at_ = now;
+    }
+    progress.read = counts_.read;
+    progress.finished = counts_.done + counts_.accepted + counts_.failed;
+    progress.failed = counts_.failed;
+    print_progress(now);
+}
+
+void PushProducer::print_progress(Millis now) {
+    if (started_at_ == 0) {
+        started_at_ = now;
+        progress_at_ = now;
+        to_send_ = journal_.updates.counts(job_.name).pending();
+        return;
+    }
+    if (now - progress_at_ < (progress_tty_ ? 1000 : 10000)) return;
+    progress_at_ = now;
+    double secs = static_cast<double>(now - started_at_) / 1000.0;
+    double rate = secs > 0 ? static_cast<double>(counts_.sent) / secs : 0;
+    auto finished = counts_.done + counts_.accepted + counts_.failed;
+    auto left = std::max<std::int64_t>(0, to_send_ - finished);
+    auto eta = rate > 0 ? static_cast<long long>(static_cast<double>(left) / rate) : -1;
+    if (progress_tty_)
+        std::fprintf(stderr, "\r\033[Kread %lld  sent %lld  ok %lld  retrying %lld  failed %lld  %.0f req/s  ETA %s",
+                     (long long)counts_.read, (long long)counts_.sent, (long long)(counts_.done + counts_.accepted),
+                     (long long)counts_.retries, (long long)counts_.failed, rate,
+                     eta < 0 ? "-" : (std::to_string(eta / 60) + "m" + std::to_string(eta % 60) + "s").c_str());
+    else
+        std::fprintf(stderr, "Pushing. job=%s sent=%lld ok=%lld retries=%lld failed=%lld req_per_s=%.0f\n",
+                     job_.name.c_str(), (long long)counts_.sent, (long long)(counts_.done + counts_.accepted),
+                     (long long)counts_.retries, (long long)counts_.failed, rate);
+}
+
+}  // namespace prefsync::push

@@ -1,0 +1,88 @@
+#pragma once
+// The push side of the request loop: claims journaled updates, turns each into the request
+// its job's mode calls for, and records every answer.
+//
+// Design constraints (how "nothing sent twice" holds):
+// - Record before send: an update leaves only after claim() committed it inflight.
+// - A write whose outcome is unknown (sent, no answer; or a create answered 409 after such
+//   a write) is marked `resolve` in the journal, and the mark stays until the update
+//   succeeds or fails for good: a lookup that itself fails, a 401 that interrupts it, or a
+//   newer row superseding it never drops it.
+// - A create marked `resolve` is looked up by its alternate id first: found, its body is
+//   applied to that profile by a merge update (W2), so it is never created twice and the
+//   row's content still reaches the API; not found, it is created.
+// - 409 to a create that was never sent before is a failure ("already exists"), never done.
+// - A DELETE marked `resolve` that answers 404 was deleted by the lost attempt: done.
+// - Held rows keep their leases: renewed every tick quarter-lease, and claim() never hands
+//   this process what it already holds.
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "config/config.hpp"
+#include "daemon/api/requests.hpp"
+#include "daemon/dispatch/request_loop.hpp"
+#include "daemon/journal/journal.hpp"
+
+namespace prefsync::push {
+
+struct PushCounts {
+    std::int64_t read = 0, rejected = 0, queued = 0, unchanged = 0;
+    std::int64_t sent = 0, done = 0, accepted = 0, retries = 0, failed = 0;
+};
+
+class PushProducer final : public dispatch::Producer {
+public:
+    PushProducer(const config::JobConfig& job, journal::Journal& journal, const api::RequestBuilder& requests,
+                 int max_in_flight, journal::Millis lease, PushCounts& counts, bool progress_tty);
+
+    std::optional<dispatch::Outgoing> next(journal::Millis now) override;
+    std::optional<journal::Millis> wake_at(journal::Millis now) override;
+    void on_answer(dispatch::Outgoing item, const http::HttpResponse& response,
+                   const dispatch::Verdict& verdict) override;
+    void release(dispatch::Outgoing item) override;
+    void flush() override;
+    void on_tick(journal::Millis now, dispatch::RunProgress& progress) override;
+
+    // Gives back what was claimed and never handed to the loop (the run stopped).
+    void release_unsent();
+    // The lease a run of this config holds its rows with.
+    static journal::Millis lease_for(const config::Config& config);
+
+private:
+    enum class Step { Write, Lookup };
+    struct Item {
+        journal::ClaimedUpdate update;
+        Step step = Step::Write;
+    };
+
+    Item prepare(journal::ClaimedUpdate u) const;
+    api::ApiRequest request_for(const Item& item) const;
+    void lookup_answered(Item item, const http::HttpResponse& r, const dispatch::Verdict& v, journal::Millis now);
+    void write_answered(Item item, const http::HttpResponse& r, const dispatch::Verdict& v, journal::Millis now);
+    void succeed(const Item& item, journal::State state, int status, std::optional<std::int64_t> profile_id);
+    void retry(const Item& item, const http::HttpResponse& r, const dispatch::Verdict& v, bool resolve,
+               journal::Millis now);
+    void fail(const Item& item, int status, const std::string& reason, bool counted = true);
+    void complete(journal::Completion c);
+    void print_progress(journal::Millis now);
+
+    const config::JobConfig& job_;
+    journal::Journal& journal_;
+    const api::RequestBuilder& requests_;
+    int claim_batch_;
+    journal::Millis lease_;
+    PushCounts& counts_;
+    bool progress_tty_;
+    std::deque<Item> ready_;    // follow-ups (after a lookup): first out
+    std::deque<Item> claimed_;  // claimed, not yet handed out
+    std::unordered_map<std::uint64_t, Item> out_;  // handed to the loop
+    std::uint64_t next_key_ = 0;
+    std::vector<journal::Completion> completions_;
+    journal::Millis renewed_at_ = 0, progress_at_ = 0, started_at_ = 0;
+    std::int64_t to_send_ = -1;
+};
+
+}  // namespace prefsync::push

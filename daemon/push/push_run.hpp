@@ -1,0 +1,44 @@
+#pragma once
+// One push run of a job (sync, backfill, or retry): read the source, map every row,
+// journal what changed, then send it through the request loop until nothing is due,
+// recording every outcome.
+//
+// Design constraints:
+// - Record before send: rows are journaled (committed) before the loop claims them.
+// - Reading ticks the observer (the daemon's watchdog) and honours a stop request between
+//   batches: rows journaled so far stay journaled; nothing is sent after a stop.
+// - A fatal answer (401, unknown account) stops claiming at once; what was claimed and not
+//   answered is released, nothing is marked failed for it.
+// - A stop request (signal) drains what is in flight and releases the rest: resumable.
+#include <cstdint>
+#include <string>
+
+#include "config/config.hpp"
+#include "daemon/dispatch/dispatcher.hpp"
+#include "daemon/push/push_producer.hpp"
+
+namespace prefsync::push {
+
+struct PushOptions {
+    bool backfill = false;    // send every row, changed or not
+    bool resume = false;      // backfill: continue the last unfinished backfill run
+    bool read_source = true;  // false: only send what the journal holds (retry)
+};
+
+struct PushReport : PushCounts {
+    std::int64_t run_id = 0;
+    std::int64_t pending = 0;  // still queued or waiting to retry at the end
+    std::uint64_t connections = 0;
+    double seconds = 0;
+    std::string fatal;         // why the run was aborted, if it was
+    std::string source_error;  // the source failed after opening: reading stopped there
+    bool interrupted = false;
+    int exit_code = 0;
+};
+
+// Throws config::ConfigError / connectors::SourceError / journal::JournalError for
+// problems found before anything was sent (and JournalError for a journal that fails
+// mid-run: what was recorded stays recorded).
+PushReport run_push(const dispatch::RunContext& context, const config::JobConfig& job, const PushOptions& options);
+
+}  // namespace prefsync::push

@@ -1,0 +1,153 @@
+#include "daemon/service/daemon_loop.hpp"
+
+#include <algorithm>
+#include <ctime>
+
+namespace prefsync::service {
+namespace {
+
+using journal::Millis;
+
+constexpr Millis kSecond = 1000;
+// Idle wake-ups at least this often: another process (a hand-run sync) may leave retries.
+constexpr Millis kIdleWake = 1000;
+
+Millis next_slot(const Schedule& s, Millis now) { return s.next_after(now / kSecond) * kSecond; }
+
+std::string local_time(Millis t) {
+    std::time_t tt = static_cast<std::time_t>(t / kSecond);
+    std::tm tm{};
+    localtime_r(&tt, &tm);
+    char buf[40];
+    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S %Z", &tm);
+    return buf;
+}
+
+}  // namespace
+
+std::string_view to_string(RunKind kind) {
+    switch (kind) {
+        case RunKind::Scheduled: return "sync";
+        case RunKind::Retries: return "retry";
+        case RunKind::Verify: return "verify";
+    }
+    return "?";
+}
+
+DaemonLoop::DaemonLoop(const config::Config& config, journal::Journal& journal, Log info, Log warning)
+    : config_(&config), journal_(journal), info_(std::move(info)), warning_(std::move(warning)) {}
+
+Millis DaemonLoop::park_backoff(int failures) {
+    Millis delay = 30 * kSecond;
+    for (int i = 1; i < failures && delay < 3600 * kSecond; ++i) delay *= 2;
+    return std::min<Millis>(delay, 3600 * kSecond);
+}
+
+void DaemonLoop::plan(Millis now) {
+    jobs_.clear();
+    for (const auto& job : config_->jobs) {
+        Job j;
+        if (!job.schedule.empty()) {
+            j.schedule = Schedule::parse(job.schedule);
+            j.next = next_slot(*j.schedule, now);
+            auto last = journal_.schedule.last_fire(job.name);
+            if (config_->daemon.catch_up && last && next_slot(*j.schedule, *last) <= now) {
+                info_("catch_up: " + job.name + " missed a run while the daemon was down; running it now");
+                j.next = now;
+            }
+            info_("scheduled " + job.name + " (" + j.schedule->text() + "): next run at " + local_time(j.next));
+        }
+        if (auto p = journal_.schedule.parked(job.name); p && j.schedule) j.next = std::max(j.next, p->until);
+        jobs_.emplace(job.name, std::move(j));
+    }
+}
+
+bool DaemonLoop::parked(const std::string& job, Millis now) {
+    auto p = journal_.schedule.parked(job);
+    return p && p->until > now;
+}
+
+Action DaemonLoop::step(Millis now) {
+    // Due scheduled runs first, earliest first (a parked job's next fire is past its park).
+    auto due = jobs_.end();
+    for (auto it = jobs_.begin(); it != jobs_.end(); ++it)
+        if (it->second.schedule && it->second.next <= now && (due == jobs_.end() || it->second.next < due->second.next))
+            due = it;
+    if (due != jobs_.end()) {
+        journal_.schedule.set_last_fire(due->first, now);
+        due->second.next = next_slot(*due->second.schedule, now);
+        return {Action::Kind::Run, due->first, RunKind::Scheduled, 0};
+    }
+    Millis wake = now + kIdleWake;
+    for (const auto& [name, j] : jobs_)
+        if (j.schedule) wake = std::min(wake, j.next);
+    // Between runs: updates whose retry is due are sent without re-reading sources.
+    for (const auto& job : config_->jobs) {
+        if (job.pull || parked(job.name, now)) continue;
+        if (auto next = journal_.updates.next_due(job.name)) {
+            if (*next <= now) return {Action::Kind::Run, job.name, RunKind::Retries, 0};
+            wake = std::min(wake, *next);
+        }
+    }
+    // daemon.verify: accepted updates read back, at most once per interval per job.
+    if (config_->daemon.verify) {
+        for (const auto& job : config_->jobs) {
+            if (job.pull || parked(job.name, now)) continue;
+            auto& j = jobs_[job.name];
+            if (now - j.last_verify < config_->daemon.verify_interval.count()) continue;
+            if (journal_.updates.counts(job.name).accepted == 0) continue;
+            j.last_verify = now;
+            return {Action::Kind::Run, job.name, RunKind::Verify, 0};
+        }
+    }
+    return {Action::Kind::Sleep, "", RunKind::Scheduled, std::max(now, wake)};
+}
+
+void DaemonLoop::finished(const Action& action, const RunOutcome& outcome, Millis now) {
+    if (action.kind != Action::Kind::Run) return;
+    const auto& name = action.job;
+    if (outcome.exit_code == 4) return;  // interrupted: nothing learned
+    if (outcome.exit_code != 3) {
+        if (journal_.schedule.parked(name)) {
+            journal_.schedule.unpark(name);
+            info_("job " + name + " ran without a fatal error again: no longer parked");
+        }
+        return;
+    }
+    journal::Parked p;
+    if (auto old = journal_.schedule.parked(name)) p.failures = old->failures;
+    ++p.failures;
+    p.reason = outcome.error.empty() ? "exit 3" : outcome.error;
+    p.until = now + park_backoff(p.failures);
+    auto it = jobs_.find(name);
+    if (it != jobs_.end() && it->second.schedule) {
+        it->second.next = std::max(next_slot(*it->second.schedule, now), p.until);
+        p.until = it->second.next;
+    }
+    journal_.schedule.park(name, p);
+    warning_("job " + name + " parked until " + local_time(p.until) + " after a fatal " + std::string(to_string(action.run)) +
+             " run (" + std::to_string(p.failures) + " in a row): " + p.reason +
+             "; fix the cause, then `systemctl reload prefsync` (SIGHUP) to retry at once");
+}
+
+void DaemonLoop::reload(const config::Config& config, Millis now) {
+    config_ = &config;
+    for (const auto& [name, p] : journal_.schedule.all_parked()) {
+        journal_.schedule.unpark(name);
+        info_("reload: job " + name + " released (was parked: " + p.reason + ")");
+    }
+    plan(now);
+}
+
+std::optional<std::pair<std::string, Millis>> DaemonLoop::next_fire() const {
+    std::optional<std::pair<std::string, Millis>> out;
+    for (const auto& [name, j] : jobs_)
+        if (j.schedule && (!out || j.next < out->second)) out = std::make_pair(name, j.next);
+    return out;
+}
+
+std::size_t DaemonLoop::scheduled() const {
+    return static_cast<std::size_t>(std::count_if(jobs_.begin(), jobs_.end(), [](auto& j) { return j.second.schedule.has_value(); }));
+}
+
+}  // namespace prefsync::service
