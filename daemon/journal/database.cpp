@@ -135,10 +135,18 @@ Database::Database(const std::string& path) : path_(path) {
     std::error_code ec;
     auto dir = std::filesystem::path(path).parent_path();
     if (!dir.empty()) std::filesystem::create_directories(dir, ec);
-    // Create the file 0600 ourselves: SQLite would create it with the umask's mode.
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) throw JournalError("journal " + path + ": cannot open: " + std::strerror(errno));
-    ::close(fd);
+    // Create the file 0600 ourselves (SQLite would use the umask's mode), but never open and
+    // close an existing journal here: closing any descriptor of a file drops every POSIX
+    // lock this process holds on it, including those of a connection already open (the
+    // daemon's metrics server opens a second one).
+    struct stat st{};
+    if (::lstat(path.c_str(), &st) == 0) {
+        if (S_ISLNK(st.st_mode)) throw JournalError("journal " + path + ": is a symbolic link; refusing to follow it");
+    } else {
+        int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0 && errno != EEXIST) throw JournalError("journal " + path + ": cannot create: " + std::strerror(errno));
+        if (fd >= 0) ::close(fd);
+    }
     if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
         std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
         sqlite3_close(db_);

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -80,7 +81,7 @@ std::map<std::string, double> parse_metrics(const std::string& text) {
     for (std::string line; std::getline(in, line);) {
         if (line.empty() || line[0] == '#') continue;
         auto space = line.rfind(' ');
-        out[line.substr(0, space)] = std::stod(line.substr(space + 1));
+        try { out[line.substr(0, space)] = std::stod(line.substr(space + 1)); } catch (...) { ADD_FAILURE() << "metrics line: " << line; }
     }
     return out;
 }
@@ -242,6 +243,36 @@ TEST(Daemon, VerifyReadsAcceptedUpdatesBackAndMeasures202ToComplete) {
     EXPECT_EQ(m["prefsync_accepted_to_complete_seconds_count"], 120);
     EXPECT_GE(m["prefsync_accepted_to_complete_seconds_sum"], 120 * 1.0) << "each waited at least the processing delay";
     EXPECT_GT(m["prefsync_requests_total{endpoint=\"read\",status=\"200\"}"], 120) << "read back more than once";
+    daemon->signal(SIGTERM);
+    EXPECT_EQ(daemon->wait(), 0);
+}
+
+TEST(Daemon, ARefusedTokenParksTheJobInsteadOfHammeringTheApiAndAReloadRetriesIt) {
+    DaemonWorkspace w(50, "every 1s");
+    // The token from a file, so the operator can fix it while the daemon runs.
+    auto token_file = w.dir.write("token", "not-the-token");
+    chmod(token_file.c_str(), 0600);
+    auto text = w.text("every 1s");
+    text.replace(text.find("token_env: PREFSYNC_TOKEN"), 25, "token_file: " + quote(token_file));
+    w.dir.write("prefsync.yaml", text);
+    auto daemon = w.start();
+    ASSERT_TRUE(eventually([&] { return w.metrics()["prefsync_job_parked{job=\"crm\"}"] == 1; }));
+    auto parked_at = w.emu.requests_counter();
+    EXPECT_LE(parked_at, 8) << "one run's requests in flight when the 401 came, no more";
+    // A second's schedule and 50 rows left queued: before parking, the daemon re-ran the job
+    // and drained "due" retries in a tight loop (measured: 1,043 requests in 6 s).
+    auto until = Clock::now() + std::chrono::seconds(3);
+    while (Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(100));  // an observation window
+    EXPECT_EQ(w.emu.requests_counter(), parked_at) << "parked: nothing sent for at least 30 s";
+    auto status = w.prefsync("status crm");
+    EXPECT_THAT(status.out, HasSubstr("PARKED by the daemon"));
+    EXPECT_THAT(status.out, HasSubstr("401"));
+    EXPECT_EQ(w.metrics()["prefsync_job_consecutive_fatal_runs{job=\"crm\"}"], 1);
+    // The operator fixes the token and reloads: the job runs at its next slot.
+    w.dir.write("token", "emulator-token");
+    daemon->signal(SIGHUP);
+    ASSERT_TRUE(eventually([&] { return w.emu.store.size() == 50u; }));
+    EXPECT_TRUE(eventually([&] { return w.metrics()["prefsync_job_parked{job=\"crm\"}"] == 0; }));
     daemon->signal(SIGTERM);
     EXPECT_EQ(daemon->wait(), 0);
 }

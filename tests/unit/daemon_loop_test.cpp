@@ -1,0 +1,165 @@
+// The daemon's decisions on fake time: schedules, retry drains, verification, and parking
+// after fatal runs (no hammering the API with a refused token).
+#include "daemon/service/daemon_loop.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <set>
+
+#include "tests/support/temp_dir.hpp"
+
+namespace prefsync::service {
+namespace {
+
+using journal::Millis;
+constexpr Millis kMinute = 60'000;
+// 2026-12-01T00:00:00Z
+constexpr Millis kMidnight = 1'796'083'200'000;
+
+struct DaemonLoopTest : ::testing::Test {
+    testing::TempDir dir;
+    std::vector<std::string> infos, warnings;
+    std::unique_ptr<config::Config> config;
+    std::unique_ptr<journal::Journal> journal;
+    std::unique_ptr<DaemonLoop> loop;
+
+    void SetUp() override {
+        setenv("TZ", "UTC", 1);
+        tzset();
+    }
+    void start(const std::string& jobs, const std::string& daemon = "", Millis now = kMidnight) {
+        dir.write("in.csv", "id,name\n1,a\n");
+        auto yaml = "api: { base_url: \"http://127.0.0.1:1/Profiles/v2\", client_id: \"1\", token_env: T }\n"
+                    "journal: { path: " + dir.file("journal.db") + " }\n" + daemon + "jobs:\n" + jobs;
+        config = std::make_unique<config::Config>(config::parse_config(yaml, dir.file("prefsync.yaml"),
+                                                                       [](const std::string&) { return "t"; }));
+        journal = std::make_unique<journal::Journal>(dir.file("journal.db"));
+        loop = std::make_unique<DaemonLoop>(
+            *config, *journal, [this](const std::string& s) { infos.push_back(s); },
+            [this](const std::string& s) { warnings.push_back(s); });
+        loop->start(now);
+    }
+    static std::string job(const std::string& name, const std::string& schedule = "") {
+        return "  " + name + ":\n" + (schedule.empty() ? "" : "    schedule: \"" + schedule + "\"\n") +
+               "    source: { type: csv, path: in.csv }\n"
+               "    identity: { alternate_id_type: CRMID, column: id }\n"
+               "    mapping: { CustomerName.FirstName: name }\n";
+    }
+    // A retry due at `at` for `name`.
+    void retry_due(const std::string& name, Millis at) {
+        journal::NewUpdate u{"CRMID:1", "CRMID", "1", {}, "in.csv:2", "{}", "h"};
+        journal->updates.enqueue(name, u, at - 10, false);
+        auto claimed = journal->updates.claim(name, 1, at - 10, 1000);
+        journal->updates.complete(name, {{claimed.at(0).id, journal::State::Retry, 503, "503", at, false, true, {}}}, at - 5);
+    }
+};
+
+TEST_F(DaemonLoopTest, RunsScheduledJobsWhenDueAndSleepsUntilTheNextOtherwise) {
+    start(job("nightly", "0 2 * * *") + job("hourly", "@hourly"));
+    auto a = loop->step(kMidnight + 1);
+    EXPECT_EQ(a.kind, Action::Kind::Sleep);
+    EXPECT_LE(a.until, kMidnight + 1 + 1000) << "idle wake-ups stay short (others may leave retries)";
+    a = loop->step(kMidnight + 60 * kMinute);
+    ASSERT_EQ(a.kind, Action::Kind::Run);
+    EXPECT_EQ(a.job, "hourly");
+    EXPECT_EQ(journal->schedule.last_fire("hourly"), kMidnight + 60 * kMinute);
+    // 02:00 is both jobs' slot; the hourly one, missed from 03:00 on (a long run), goes after.
+    std::set<std::string> at_two{loop->step(kMidnight + 120 * kMinute + 5).job, loop->step(kMidnight + 120 * kMinute + 6).job};
+    EXPECT_EQ(at_two, (std::set<std::string>{"hourly", "nightly"}));
+    EXPECT_EQ(loop->step(kMidnight + 120 * kMinute + 7).kind, Action::Kind::Sleep) << "each once";
+}
+
+TEST_F(DaemonLoopTest, DrainsDueRetriesBetweenScheduledRuns) {
+    start(job("crm"));
+    retry_due("crm", kMidnight + 30'000);
+    EXPECT_EQ(loop->step(kMidnight + 29'000).kind, Action::Kind::Sleep);
+    auto a = loop->step(kMidnight + 30'000);
+    EXPECT_EQ(a.kind, Action::Kind::Run);
+    EXPECT_EQ(a.run, RunKind::Retries);
+}
+
+TEST_F(DaemonLoopTest, AFatalRunParksTheJobWithBackoffUntilItsNextSlotAndAReloadReleasesIt) {
+    start(job("crm", "every 1m"));
+    Millis now = kMidnight + kMinute;
+    auto a = loop->step(now);
+    ASSERT_EQ(a.kind, Action::Kind::Run);
+    loop->finished(a, {3, "401 unauthorized: check the API token"}, now);
+    auto parked = journal->schedule.parked("crm");
+    ASSERT_TRUE(parked);
+    EXPECT_EQ(parked->failures, 1);
+    EXPECT_EQ(parked->until, now + 60'000) << "the next slot (1 min) is after the 30 s backoff";
+    EXPECT_THAT(warnings.back(), ::testing::HasSubstr("parked"));
+    // Retries due meanwhile are not drained while parked.
+    retry_due("crm", now + 1000);
+    EXPECT_EQ(loop->step(now + 2000).kind, Action::Kind::Sleep);
+    // Runs in a row that end fatally: the wait doubles, whatever the schedule says.
+    int runs = 0;
+    Millis t = now;
+    for (int i = 0; i < 600 && t < now + 3 * 3'600'000; ++i, t += 10'000) {
+        auto s = loop->step(t);
+        if (s.kind != Action::Kind::Run) continue;
+        ++runs;
+        loop->finished(s, {3, "401"}, t);
+    }
+    EXPECT_LE(runs, 9) << "30 s, 1, 2, 4, 8, 16, 32 min, then hourly: not a tight loop";
+    EXPECT_GE(journal->schedule.parked("crm")->failures, 6);
+    // SIGHUP (the operator fixed the token): released at once.
+    loop->reload(*config, t);
+    EXPECT_FALSE(journal->schedule.parked("crm"));
+    auto after = loop->step(t + 60'000);
+    EXPECT_EQ(after.kind, Action::Kind::Run);
+    loop->finished(after, {0, ""}, t + 60'000);
+}
+
+TEST_F(DaemonLoopTest, AJobWithoutAScheduleIsTriedAgainAfterTheBackoffAndASuccessReleasesIt) {
+    start(job("crm"));
+    retry_due("crm", kMidnight + 1000);
+    auto a = loop->step(kMidnight + 1000);
+    ASSERT_EQ(a.run, RunKind::Retries);
+    loop->finished(a, {3, "journal: disk full"}, kMidnight + 1000);
+    EXPECT_EQ(loop->step(kMidnight + 30'000).kind, Action::Kind::Sleep);
+    auto again = loop->step(kMidnight + 31'001);
+    ASSERT_EQ(again.kind, Action::Kind::Run);
+    loop->finished(again, {2, ""}, kMidnight + 31'001);
+    EXPECT_FALSE(journal->schedule.parked("crm")) << "a run that is not fatal releases it";
+}
+
+TEST_F(DaemonLoopTest, ParkingSurvivesARestart) {
+    start(job("crm", "every 1m"));
+    auto a = loop->step(kMidnight + kMinute);
+    loop->finished(a, {3, "401"}, kMidnight + kMinute);
+    auto until = journal->schedule.parked("crm")->until;
+    DaemonLoop restarted(*config, *journal, [](const std::string&) {}, [](const std::string&) {});
+    restarted.start(kMidnight + kMinute + 1);
+    EXPECT_EQ(restarted.step(until - 1).kind, Action::Kind::Sleep);
+    EXPECT_EQ(restarted.step(until).kind, Action::Kind::Run);
+}
+
+TEST_F(DaemonLoopTest, VerifiesAcceptedUpdatesAtMostOncePerInterval) {
+    start(job("crm"), "daemon: { verify: true, verify_interval: 1m }\n");
+    journal::NewUpdate u{"CRMID:1", "CRMID", "1", {}, "in.csv:2", "{}", "h"};
+    journal->updates.enqueue("crm", u, kMidnight, false);
+    auto c = journal->updates.claim("crm", 1, kMidnight, 1000);
+    journal->updates.complete("crm", {{c.at(0).id, journal::State::Accepted, 202, "", 0, false, true, 5}}, kMidnight);
+    auto a = loop->step(kMidnight + 1000);
+    EXPECT_EQ(a.run, RunKind::Verify);
+    EXPECT_EQ(loop->step(kMidnight + 2000).kind, Action::Kind::Sleep);
+    EXPECT_EQ(loop->step(kMidnight + 61'000).run, RunKind::Verify);
+}
+
+TEST_F(DaemonLoopTest, CatchUpRunsAMissedSlotOnce) {
+    dir.write("in.csv", "id,name\n1,a\n");
+    {
+        journal::Journal j(dir.file("journal.db"));
+        j.schedule.set_last_fire("crm", kMidnight - 2 * 86'400'000);
+    }
+    start(job("crm", "0 3 * * *"), "daemon: { catch_up: true }\n", kMidnight + 3'600'000);
+    auto a = loop->step(kMidnight + 3'600'000);
+    EXPECT_EQ(a.kind, Action::Kind::Run);
+    EXPECT_EQ(loop->step(kMidnight + 3'600'001).kind, Action::Kind::Sleep);
+}
+
+}  // namespace
+}  // namespace prefsync::service

@@ -1,0 +1,345 @@
+// The request loop on fake time against scripted servers: pacing, Retry-After, the circuit
+// breaker, OAuth tokens, fatal answers, stop and a producer that fails. No sockets, no
+// sleeps: a 60 s outage takes milliseconds.
+#include "daemon/dispatch/request_loop.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <map>
+#include <stdexcept>
+
+#include "tests/support/fake_runtime.hpp"
+
+namespace prefsync::dispatch {
+namespace {
+
+using testing::answer;
+using testing::FakeRuntime;
+using testing::FakeTransport;
+using testing::no_answer;
+
+// N items; a retry comes back when its verdict says, a give-up is a failure.
+class ListProducer final : public Producer {
+public:
+    explicit ListProducer(int n, api::Operation op = api::Operation::Upsert) : op_(op) {
+        for (int i = 0; i < n; ++i) ready_.push_back({static_cast<std::uint64_t>(i), 0});
+    }
+    std::optional<Outgoing> next(base::Millis now) override {
+        if (ready_.empty()) {
+            auto it = retries_.begin();
+            if (it == retries_.end() || it->first > now) return std::nullopt;
+            ready_.push_back(it->second);
+            retries_.erase(it);
+        }
+        auto item = ready_.front();
+        ready_.pop_front();
+        api::ApiRequest request{"POST", "/item/" + std::to_string(item.key), "{}", op_};
+        return Outgoing{item.key, std::move(request), item.attempts};
+    }
+    std::optional<base::Millis> wake_at(base::Millis) override {
+        if (!ready_.empty()) return 0;
+        if (retries_.empty()) return std::nullopt;
+        return retries_.begin()->first;
+    }
+    void on_answer(Outgoing item, const http::HttpResponse&, const Verdict& v) override {
+        if (fail_on_answer) throw std::runtime_error("journal: disk full");
+        ++answers;
+        switch (v.outcome) {
+            case api::Outcome::Done:
+            case api::Outcome::Accepted: ++done; return;
+            case api::Outcome::Failed: ++failed; return;
+            case api::Outcome::Fatal: ++released; return;
+            case api::Outcome::Retry:
+            case api::Outcome::Unknown: break;
+        }
+        if (v.give_up) {
+            ++failed;
+            return;
+        }
+        if (v.counted) ++counted_retries;
+        retries_.emplace(now_ms() + v.delay.count(), Item{item.key, item.attempts + (v.counted ? 1 : 0)});
+    }
+    void release(Outgoing) override { ++released; }
+    void flush() override { ++flushes; }
+    void on_tick(base::Millis, RunProgress& p) override { p.finished = done + failed; }
+
+    std::function<base::Millis()> now_ms;
+    int answers = 0, done = 0, failed = 0, released = 0, counted_retries = 0, flushes = 0;
+    bool fail_on_answer = false;
+
+private:
+    struct Item {
+        std::uint64_t key;
+        int attempts;
+    };
+    api::Operation op_;
+    std::deque<Item> ready_;
+    std::multimap<base::Millis, Item> retries_;
+};
+
+struct Observer final : RunObserver {
+    void on_request(std::string_view, int, std::chrono::microseconds) override { ++requests; }
+    void on_retry(int) override { ++retries; }
+    void on_tick(const RunProgress&) override { ++ticks; }
+    void on_breaker(bool open) override { (open ? opened : closed)++; }
+    int requests = 0, retries = 0, ticks = 0, opened = 0, closed = 0;
+};
+
+// A loop, its parts and its world, with defaults a test overrides before run().
+struct Rig {
+    FakeRuntime runtime;
+    FakeTransport::Server server = [](const api::ApiRequest&, const std::string&) { return answer(202); };
+    FakeTransport transport{runtime, [this](const api::ApiRequest& r, const std::string& a) { return server(r, a); }};
+    config::ApiConfig api;
+    double rate = 1000, burst = 1000;
+    LoopSettings settings = [] {
+        LoopSettings s;
+        s.max_in_flight = 8;
+        s.retry = {5, std::chrono::milliseconds(500), std::chrono::seconds(30)};
+        s.breaker.first_probe = std::chrono::seconds(1);
+        s.breaker.max_probe = std::chrono::seconds(30);
+        s.job = "test";
+        return s;
+    }();
+    std::atomic<bool> stop{false};
+    Observer observer;
+    std::unique_ptr<RateLimiter> limiter;
+    std::unique_ptr<TokenSource> tokens;
+    std::unique_ptr<RequestLoop> loop;
+
+    Rig() { api.oauth.refresh_before = std::chrono::seconds(60); }
+
+    void run(ListProducer& producer, const std::string& secret = "token", Transport* token_host = nullptr) {
+        producer.now_ms = [this] { return runtime.wall_ms(); };
+        limiter = std::make_unique<RateLimiter>(rate, burst, true, [this] { return runtime.now(); });
+        tokens = std::make_unique<TokenSource>(api, secret, token_host, [this] { return runtime.now(); });
+        loop = std::make_unique<RequestLoop>(runtime, transport, *tokens, *limiter, nullptr, &observer, &stop, settings);
+        loop->run(producer);
+    }
+    // Requests sent at or after fake second `from` and before `to`.
+    int sent_between(double from, double to) const {
+        int n = 0;
+        for (const auto& s : transport.sent) n += s.at >= from && s.at < to;
+        return n;
+    }
+};
+
+TEST(RequestLoop, SendsEverythingWithinTheInFlightBoundAndTheRate) {
+    Rig rig;
+    rig.rate = 20;
+    rig.burst = 1;
+    ListProducer p(100);
+    auto start = rig.runtime.seconds();
+    rig.run(p);
+    EXPECT_EQ(p.done, 100);
+    EXPECT_LE(rig.transport.max_in_flight, 8);
+    EXPECT_NEAR(rig.runtime.seconds() - start, 5.0, 0.3) << "100 requests at 20/s";
+    EXPECT_GT(p.flushes, 0);
+    EXPECT_GT(rig.observer.ticks, 40) << "ticks every 100 ms while it runs";
+}
+
+TEST(RequestLoop, RetryAfterPausesTheWholeRunAndA429IsNotCountedAgainstTheItem) {
+    Rig rig;
+    int calls = 0;
+    rig.server = [&](const api::ApiRequest&, const std::string&) {
+        return ++calls == 1 ? answer(429, "{}", "5") : answer(200);
+    };
+    rig.settings.max_in_flight = 1;
+    ListProducer p(10);
+    auto start = rig.runtime.seconds();
+    rig.run(p);
+    EXPECT_EQ(p.done, 10);
+    EXPECT_EQ(p.counted_retries, 0) << "a 429 is the server pacing us, not the row failing";
+    EXPECT_EQ(rig.sent_between(start + 0.02, start + 5.0), 0) << "nothing during the pause";
+    EXPECT_GE(rig.runtime.seconds() - start, 5.0);
+}
+
+TEST(RequestLoop, RetryAfterIsCappedAtTheLongestRetryDelay) {
+    Rig rig;
+    int calls = 0;
+    rig.server = [&](const api::ApiRequest&, const std::string&) {
+        return ++calls == 1 ? answer(503, "{}", "99999999999") : answer(200);  // ~3,000 years
+    };
+    rig.settings.max_in_flight = 1;
+    ListProducer p(3);
+    auto start = rig.runtime.seconds();
+    rig.run(p);
+    EXPECT_EQ(p.done, 3);
+    EXPECT_LT(rig.runtime.seconds() - start, 31.0) << "retry.max_delay (30 s) bounds any Retry-After";
+}
+
+TEST(RequestLoop, AnOutageOpensTheBreakerProbesWithBackoffAndNoItemSpendsItsBudgetInIt) {
+    Rig rig;
+    double outage_end = 0;
+    rig.server = [&](const api::ApiRequest&, const std::string&) {
+        return rig.runtime.seconds() < outage_end ? answer(503) : answer(202);
+    };
+    outage_end = rig.runtime.seconds() + 60;
+    rig.rate = 100;
+    rig.burst = 10;
+    ListProducer p(300);
+    auto start = rig.runtime.seconds();
+    rig.run(p);
+    EXPECT_EQ(p.done, 300) << "no row failed";
+    EXPECT_EQ(p.failed, 0);
+    EXPECT_EQ(rig.observer.opened, 1);
+    EXPECT_EQ(rig.observer.closed, 1);
+    // Inside the outage: what was in flight when it began, the requests that tripped the
+    // breaker, then one probe per backoff step (1, 2, 4, 8, 16, 30, 30 s).
+    int inside = rig.sent_between(start, start + 60);
+    EXPECT_LE(inside, 8 + 8 + 8) << inside << " requests into a 60 s outage";
+    EXPECT_LE(p.counted_retries, 16) << "only failures before the breaker opened count";
+    int total = static_cast<int>(rig.transport.sent.size());
+    EXPECT_LE(total - inside, 300 * 1.1) << "after the outage: about one request per row";
+    EXPECT_LT(rig.runtime.seconds() - start, 60 + 30 + 5) << "resumes within a probe step of the end";
+}
+
+TEST(RequestLoop, ScatteredErrorsDoNotOpenTheBreaker) {
+    Rig rig;
+    int calls = 0;
+    rig.server = [&](const api::ApiRequest&, const std::string&) { return ++calls % 10 == 0 ? answer(503) : answer(202); };
+    ListProducer p(500);
+    rig.run(p);
+    EXPECT_EQ(p.done, 500);
+    EXPECT_EQ(rig.observer.opened, 0);
+}
+
+TEST(RequestLoop, ItemsThatKeepFailingAreGivenUpAfterMaxAttempts) {
+    Rig rig;
+    rig.server = [](const api::ApiRequest& r, const std::string&) {
+        return r.target == "/item/3" ? no_answer() : answer(202);  // one row always loses its answer
+    };
+    ListProducer p(50);
+    rig.run(p);
+    EXPECT_EQ(p.done, 49);
+    EXPECT_EQ(p.failed, 1);
+    int sends_of_3 = 0;
+    for (const auto& s : rig.transport.sent) sends_of_3 += s.request == "POST /item/3";
+    EXPECT_EQ(sends_of_3, 5) << "retry.max_attempts";
+}
+
+TEST(RequestLoop, AFatalAnswerStopsSendingAtOnce) {
+    Rig rig;
+    rig.server = [](const api::ApiRequest&, const std::string&) { return answer(401); };
+    rig.settings.max_in_flight = 2;
+    ListProducer p(100);
+    rig.run(p);
+    EXPECT_EQ(rig.loop->fatal(), "401 unauthorized: check the API token");
+    EXPECT_LE(rig.transport.sent.size(), 2u) << "what was in flight, nothing after";
+    EXPECT_EQ(p.failed, 0) << "nothing is marked failed for a fatal answer";
+}
+
+TEST(RequestLoop, AStopRequestSendsNothingMoreAndReleasesWhatIsHeld) {
+    Rig rig;
+    rig.rate = 10;
+    rig.burst = 1;
+    ListProducer p(100);
+    rig.runtime.at(rig.runtime.now() + std::chrono::seconds(2), [&] { rig.stop = true; });
+    rig.run(p);
+    auto sent = rig.transport.sent.size();
+    EXPECT_GE(sent, 19u);
+    EXPECT_LE(sent, 23u) << "2 s at 10/s, then nothing";
+    EXPECT_EQ(p.answers, static_cast<int>(sent)) << "everything in flight answered before run() returns";
+    EXPECT_LE(p.released, 1) << "the one item waiting for the limiter";
+}
+
+TEST(RequestLoop, AProducerThatThrowsEndsTheLoopAndIsNeverCalledAgain) {
+    Rig rig;
+    ListProducer p(50);
+    p.fail_on_answer = true;
+    EXPECT_THROW(rig.run(p), std::runtime_error);
+    int answers_after = p.answers;
+    rig.runtime.run();  // anything left in the world runs now: nothing reaches the producer
+    EXPECT_EQ(p.answers, answers_after);
+}
+
+TEST(RequestLoop, AdaptiveRateFallsOn429sAndRecovers) {
+    Rig rig;
+    rig.rate = 100;
+    rig.burst = 1;
+    double storm_end = rig.runtime.seconds() + 3;
+    rig.server = [&](const api::ApiRequest&, const std::string&) {
+        return rig.runtime.seconds() < storm_end ? answer(429) : answer(202);
+    };
+    ListProducer p(600);
+    rig.run(p);
+    EXPECT_EQ(p.done, 600);
+    EXPECT_EQ(p.failed, 0) << "throttling never fails a row";
+    EXPECT_DOUBLE_EQ(rig.loop->rate(), 100) << "recovered to the configured rate";
+}
+
+// --- OAuth ---------------------------------------------------------------------------------
+
+struct TokenHost {
+    explicit TokenHost(FakeRuntime& runtime)
+        : transport(runtime, [this](const api::ApiRequest& r, const std::string&) {
+              ++fetches;
+              bodies.push_back(r.body);
+              return answer(status, "{\"access_token\":\"t" + std::to_string(fetches) +
+                                        "\",\"expires_in\":" + std::to_string(expires_in) + "}");
+          }) {}
+    int fetches = 0, status = 200;
+    long long expires_in = 3600;
+    std::vector<std::string> bodies;
+    FakeTransport transport;
+};
+
+TEST(RequestLoop, OAuthFetchesATokenFirstAndRefreshesAfterA401ToATokenThatHadWorked) {
+    Rig rig;
+    rig.api.oauth.token_url = "https://auth.example/oauth/token";
+    TokenHost host(rig.runtime);
+    int calls = 0;
+    rig.server = [&](const api::ApiRequest&, const std::string& auth) {
+        ++calls;
+        if (auth == "Bearer t1" && calls > 20) return answer(401);  // revoked after 20 requests
+        return answer(202);
+    };
+    rig.settings.max_in_flight = 1;
+    ListProducer p(40);
+    rig.run(p, "client-secret", &host.transport);
+    EXPECT_EQ(p.done, 40);
+    EXPECT_EQ(host.fetches, 2);
+    EXPECT_EQ(rig.transport.sent.front().authorization, "Bearer t1");
+    EXPECT_EQ(rig.transport.sent.back().authorization, "Bearer t2");
+    EXPECT_THAT(host.bodies.front(), ::testing::HasSubstr("client_secret=client-secret"));
+}
+
+TEST(RequestLoop, ARefusedClientSecretIsFatalAndFetchedOnce) {
+    Rig rig;
+    rig.api.oauth.token_url = "https://auth.example/oauth/token";
+    TokenHost host(rig.runtime);
+    host.status = 401;
+    ListProducer p(10);
+    rig.run(p, "wrong", &host.transport);
+    EXPECT_THAT(rig.loop->fatal(), ::testing::HasSubstr("refused the client secret"));
+    EXPECT_EQ(host.fetches, 1);
+    EXPECT_TRUE(rig.transport.sent.empty());
+}
+
+TEST(RequestLoop, ATokenThatLivesLessThanTheRefreshMarginIsUsedForHalfItsLifeNotFetchedPerRequest) {
+    Rig rig;
+    rig.api.oauth.token_url = "https://auth.example/oauth/token";
+    rig.rate = 10;
+    rig.burst = 1;
+    TokenHost host(rig.runtime);
+    host.expires_in = 30;  // refresh_before is 60 s
+    ListProducer p(100);   // 10 s of requests
+    rig.run(p, "secret", &host.transport);
+    EXPECT_EQ(p.done, 100);
+    EXPECT_EQ(host.fetches, 1) << "15 s of use per token";
+}
+
+TEST(RequestLoop, AnExpiredOnArrivalTokenIsFatalNotALoop) {
+    Rig rig;
+    rig.api.oauth.token_url = "https://auth.example/oauth/token";
+    TokenHost host(rig.runtime);
+    host.expires_in = 0;
+    ListProducer p(10);
+    rig.run(p, "secret", &host.transport);
+    EXPECT_THAT(rig.loop->fatal(), ::testing::HasSubstr("expires_in 0"));
+    EXPECT_EQ(host.fetches, 1);
+}
+
+}  // namespace
+}  // namespace prefsync::dispatch
