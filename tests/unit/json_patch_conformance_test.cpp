@@ -1,6 +1,6 @@
 // The json-patch-tests conformance suite (tests/data/json-patch-tests, Apache-2.0): every
-// enabled case of tests.json and spec_tests.json, two ways — applied with move/copy
-// allowed, and applied as the API would (move/copy rejected).
+// enabled case of tests.json and spec_tests.json, three ways — applied with move/copy
+// allowed, applied as the API would (move/copy rejected), and as a diff round trip.
 // The counts are asserted, so a suite that silently stopped loading would fail.
 #include <gtest/gtest.h>
 
@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "daemon/patch/json_patch.hpp"
+#include "daemon/patch/profile_diff.hpp"
 
 namespace prefsync::patch {
 namespace {
@@ -114,6 +115,27 @@ TEST(JsonPatchConformance, AsTheApiAppliesThemMoveAndCopyAreRejected) {
               << " move/copy cases rejected\n";
     EXPECT_EQ(rejected, 16);
     EXPECT_EQ(passed, 92);
+}
+
+TEST(JsonPatchConformance, DiffRoundTripOfEveryCaseWithAResult) {
+    int round_trips = 0;
+    for_each_case([&](const Case& c) {
+        const auto* expected = c.record->if_contains("expected");
+        if (!expected) return;
+        const auto& doc = c.record->at("doc");
+        auto patch = diff_values(doc, *expected);
+        json::value result = doc;
+        auto error = apply_patch(result, patch);
+        ASSERT_FALSE(error) << error->message << " in " << json::serialize(patch);
+        ASSERT_TRUE(json_equal(result, *expected)) << json::serialize(patch) << " gave " << json::serialize(result);
+        EXPECT_TRUE(diff_values(*expected, *expected).empty());
+        if (json_equal(doc, *expected)) {
+            EXPECT_TRUE(patch.empty()) << json::serialize(patch);
+        }
+        ++round_trips;
+    });
+    std::cout << "diff round trip: " << round_trips << " cases\n";
+    EXPECT_EQ(round_trips, 74);
 }
 
 }  // namespace
