@@ -5,6 +5,8 @@
 #include <set>
 
 #include "daemon/emulator/body_validation.hpp"
+#include "daemon/patch/json_patch.hpp"
+#include "daemon/patch/json_pointer.hpp"
 
 namespace prefsync::emulator {
 
@@ -115,100 +117,18 @@ void drop_nulls(json::object& o) {
     }
 }
 
-// --- JSON Patch (RFC 6902: add, replace, remove, test) -------------------------------------
+// --- JSON Patch: the API's rules on top of RFC 6902 (applied by daemon/patch) -------------
 
-std::optional<std::vector<std::string>> pointer_tokens(std::string_view pointer) {
-    if (pointer.empty() || pointer[0] != '/') return std::nullopt;
-    std::vector<std::string> tokens;
-    std::string cur;
-    for (std::size_t i = 1; i <= pointer.size(); ++i) {
-        if (i == pointer.size() || pointer[i] == '/') {
-            tokens.push_back(cur);
-            cur.clear();
-        } else if (pointer[i] == '~' && i + 1 < pointer.size() && (pointer[i + 1] == '0' || pointer[i + 1] == '1')) {
-            cur += pointer[++i] == '0' ? '~' : '/';
-        } else {
-            cur += pointer[i];
-        }
-    }
-    return tokens;
-}
-
-std::optional<std::size_t> array_index(const std::string& token, std::size_t size, bool allow_end) {
-    if (token == "-" && allow_end) return size;
-    if (token.empty() || token.size() > 9 || token.find_first_not_of("0123456789") != std::string::npos ||
-        (token.size() > 1 && token[0] == '0'))
-        return std::nullopt;
-    auto i = static_cast<std::size_t>(std::stoul(token));
-    if (i > size || (i == size && !allow_end)) return std::nullopt;
-    return i;
-}
-
-// Applies one operation to `doc`; an error message on failure. `conflict` tells a failed
-// test (the document is not as the client expected: 409) from a malformed operation (400).
-std::optional<std::string> apply_op(json::value& doc, const json::object& op, bool& conflict) {
-    auto op_name = str(op, "op");
-    auto path = str(op, "path");
-    if (op_name == "move" || op_name == "copy") return "op \"" + op_name + "\" is not supported (add, replace, remove, test)";
-    if (op_name != "add" && op_name != "replace" && op_name != "remove" && op_name != "test")
-        return "unknown op \"" + op_name + "\"";
-    auto tokens = pointer_tokens(path);
-    if (!tokens || tokens->empty()) return "invalid path \"" + path + "\"";
-    static const std::set<std::string> read_only{"ProfileId", "UpdateStatus", "Edited"};
-    if (read_only.count(tokens->front())) return "path \"" + path + "\" is read-only";
-    const json::value* value = op.if_contains("value");
-    if (op_name != "remove" && !value) return op_name + " needs a value";
-
-    json::value* parent = &doc;
-    for (std::size_t i = 0; i + 1 < tokens->size(); ++i) {
-        const auto& t = (*tokens)[i];
-        if (parent->is_object()) {
-            parent = parent->as_object().if_contains(t);
-        } else if (parent->is_array()) {
-            auto idx = array_index(t, parent->as_array().size(), false);
-            parent = idx ? &parent->as_array()[*idx] : nullptr;
-        } else {
-            parent = nullptr;
-        }
-        if (!parent) {
-            conflict = op_name == "test";
-            return "path \"" + path + "\" does not exist";
-        }
-    }
-    const auto& last = tokens->back();
-    if (parent->is_object()) {
-        auto& o = parent->as_object();
-        auto* target = o.if_contains(last);
-        if (op_name == "add") o[last] = *value;
-        else if (!target) {
-            conflict = op_name == "test";
-            return "path \"" + path + "\" does not exist";
-        } else if (op_name == "replace") *target = *value;
-        else if (op_name == "remove") o.erase(last);
-        else if (*target != *value) {
-            conflict = true;
-            return "test failed at \"" + path + "\"";
-        }
-        return std::nullopt;
-    }
-    if (parent->is_array()) {
-        auto& a = parent->as_array();
-        auto idx = array_index(last, a.size(), op_name == "add");
-        if (!idx) {
-            conflict = op_name == "test";
-            return "path \"" + path + "\": index out of range";
-        }
-        auto pos = a.begin() + static_cast<std::ptrdiff_t>(*idx);
-        if (op_name == "add") a.insert(pos, *value);
-        else if (op_name == "replace") *pos = *value;
-        else if (op_name == "remove") a.erase(pos);
-        else if (*pos != *value) {
-            conflict = true;
-            return "test failed at \"" + path + "\"";
-        }
-        return std::nullopt;
-    }
-    return "path \"" + path + "\" does not reach into an object or array";
+// Why the API refuses operation `op` whatever the profile holds: a path into a read-only
+// field, or the whole profile. nullopt when it is the profile's turn to decide.
+std::optional<std::string> refused_path(const json::object& op) {
+    static const std::set<std::string, std::less<>> read_only{"ProfileId", "UpdateStatus", "Edited"};
+    const json::value* path = op.if_contains("path");
+    auto tokens = path && path->is_string() ? patch::parse_pointer(path->get_string()) : std::nullopt;
+    if (!tokens) return std::nullopt;  // malformed: apply_patch names the problem
+    if (tokens->empty()) return "path \"\" (the whole profile) is not supported";
+    if (read_only.count(tokens->front())) return "path \"" + std::string(path->get_string()) + "\" is read-only";
+    return std::nullopt;
 }
 
 // --- history -------------------------------------------------------------------------------
@@ -395,13 +315,18 @@ Reply ProfileStore::patch(std::int64_t profile_id, const json::array& operations
     std::lock_guard lock(mutex_);
     Profile* p = find_locked(profile_id);
     if (!p) return error(404, "profile " + std::to_string(profile_id) + " not found");
-    json::value doc = p->data;
+    // A patch naming a read-only path is a bad request as a whole, before any `test` in it
+    // is evaluated against the profile.
     for (std::size_t i = 0; i < operations.size(); ++i) {
         if (!operations[i].is_object()) return error(400, "Operations[" + std::to_string(i) + "]: expected an object");
-        bool conflict = false;
-        if (auto e = apply_op(doc, operations[i].as_object(), conflict))
-            return error(conflict ? 409 : 400, "Operations[" + std::to_string(i) + "]: " + *e);
+        if (auto e = refused_path(operations[i].as_object()))
+            return error(400, "Operations[" + std::to_string(i) + "]: " + *e);
     }
+    json::value doc = p->data;
+    // move and copy stay refused (ApplyOptions default), as the API refuses them.
+    if (auto e = patch::apply_patch(doc, operations))
+        return error(e->kind == patch::PatchErrorKind::TestFailed ? 409 : 400,
+                     "Operations[" + std::to_string(e->op_index) + "]: " + e->message);
     // The patched document must still be a valid profile; nothing is applied otherwise.
     if (auto e = validate_body(doc.as_object(), api::profile_schema())) return error(400, "after patch: " + *e);
     if (auto conflict = index_conflict(doc.as_object(), p->id)) return error(409, *conflict);
