@@ -9,17 +9,32 @@ packages=(
   libssl-dev libsimdjson-dev libsqlite3-dev sqlite3 libyaml-cpp-dev
   libgtest-dev libgmock-dev libpq-dev libcli11-dev libspdlog-dev
   libsystemd-dev libbenchmark-dev time postgresql systemd tzdata
+  pandoc man-db lintian dpkg-dev file
 )
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+need_promtool=
+command -v promtool >/dev/null || need_promtool=1
+[ ${#missing[@]} -eq 0 ] && [ -z "$need_promtool" ] && exit 0
 
-echo "Installing: ${missing[*]}" >&2
 sudo_cmd=()
 [ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo)
 export DEBIAN_FRONTEND=noninteractive
 "${sudo_cmd[@]}" apt-get update -qq
-"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "Installing: ${missing[*]}" >&2
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# promtool (checks and unit-tests contrib/prometheus) is taken out of Debian's prometheus
+# package rather than installing it, which would also enable and start a Prometheus server.
+if [ -n "$need_promtool" ]; then
+  echo "Installing: promtool (from Debian's prometheus package) into /usr/local/bin" >&2
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -qq prometheus 2>/dev/null)
+  dpkg-deb --fsys-tarfile "$tmp"/prometheus_*.deb | tar -xO ./usr/bin/promtool > "$tmp/promtool"
+  "${sudo_cmd[@]}" install -m 755 "$tmp/promtool" /usr/local/bin/promtool
+  rm -rf "$tmp"
+fi

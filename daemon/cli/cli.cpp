@@ -23,6 +23,8 @@ int run(int argc, char** argv) {
                    "config file (default: $PREFSYNC_CONFIG, else /etc/prefsync/prefsync.yaml)");
 
     auto* check = app.add_subcommand("check-config", "validate the config and exit (0 OK, 1 errors)");
+    bool check_token = false;
+    check->add_flag("--token", check_token, "also require the API token to be readable (an error, not a warning)");
 
     DryRunOptions dry;
     auto* dry_run = app.add_subcommand("dry-run", "map the job's rows and print the bodies; send nothing");
@@ -98,7 +100,7 @@ int run(int argc, char** argv) {
         int code = app.exit(e);
         return code == 0 ? kOk : kUsage;
     }
-    if (check->parsed()) return cmd_check_config(config_path);
+    if (check->parsed()) return cmd_check_config(config_path, check_token);
     if (emulator->parsed()) return cmd_emulator(emu);
     for (auto [sub, cmd] : {std::pair{sync, &sync_cmd}, std::pair{backfill, &backfill_cmd}, std::pair{retry, &retry_cmd}}) {
         if (!sub->parsed()) continue;

@@ -10,10 +10,12 @@
 
 namespace prefsync::cli {
 
-// Validates the file, then what can be checked without the network: the token is readable,
-// and each job's mapping names columns its source really has (when the source is there:
-// a nightly drop may legitimately be missing at check time, which is a warning).
-int cmd_check_config(const std::string& config_path) {
+// Validates the file, then what can be checked without the network: each job's mapping names
+// columns its source really has (when the source is there: a nightly drop may legitimately be
+// missing at check time, which is a warning), and the token. The token is only an error with
+// --token: the file is usually written and checked by someone who does not hold the secret,
+// or outside the unit whose LoadCredential= provides it, and a first run must not fail there.
+int cmd_check_config(const std::string& config_path, bool require_token) {
     std::vector<std::string> errors;
     std::vector<std::string> warnings;
     try {
@@ -22,7 +24,16 @@ int cmd_check_config(const std::string& config_path) {
         try {
             config::resolve_token(config);
         } catch (const config::ConfigError& e) {
-            for (auto& d : e.diagnostics()) errors.push_back(d.to_string());
+            // Saying nowhere where the token comes from is a mistake in the file itself.
+            bool file_error = config.api.token.kind == config::TokenSpec::Kind::None;
+            for (auto& d : e.diagnostics()) {
+                if (require_token || file_error)
+                    errors.push_back(d.to_string());
+                else
+                    warnings.push_back(d.to_string() +
+                                       "; the token was not checked (run \"prefsync check-config --token\" "
+                                       "where the token is available to check it)");
+            }
         }
         for (const auto& job : config.jobs) {
             try {

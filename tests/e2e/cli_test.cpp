@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <filesystem>
 #include <sstream>
 
 #include "tests/support/run.hpp"
@@ -64,11 +65,56 @@ TEST(Cli, CheckConfigReportsEveryErrorWithPositionAndExits1) {
 
 TEST(Cli, CheckConfigChecksColumnsAndToken) {
     Scratch s("id,first\n1,a\n", "      CustomerName.FirstName: frist\n");
-    auto r = run(s.cmd("check-config"));
+    auto r = run(s.cmd("check-config --token"));
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_THAT(r.err, HasSubstr("jobs.crm.mapping.CustomerName.FirstName: unknown column \"frist\""));
     EXPECT_THAT(r.err, HasSubstr("did you mean \"first\""));
-    EXPECT_THAT(r.err, HasSubstr("environment variable T (api.token_env) is not set"));
+    EXPECT_THAT(r.err, HasSubstr("error: " + s.config + ":1:81: api: environment variable T (api.token_env) is not set"));
+    EXPECT_THAT(r.err, HasSubstr("2 errors"));
+}
+
+// The first command a new user runs must not fail for want of a secret they may not hold.
+TEST(Cli, CheckConfigWithoutTheTokenPassesWithAWarningSayingHowToCheckIt) {
+    auto r = run("env -u PREFSYNC_TOKEN " + quote(kBin) + " -c " + quote(kExample) + " check-config");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_THAT(r.out, HasSubstr("prefsync.yaml: OK"));
+    EXPECT_THAT(r.err, ::testing::StartsWith("warning: " + kExample + ":"));
+    EXPECT_THAT(r.err, HasSubstr(": api: environment variable PREFSYNC_TOKEN (api.token_env) is not set; the token "
+                                 "was not checked (run \"prefsync check-config --token\""));
+    EXPECT_THAT(r.err, Not(HasSubstr("error:")));
+}
+
+TEST(Cli, CheckConfigTokenRequiresTheTokenAndNeverEchoesIt) {
+    auto missing = run("env -u PREFSYNC_TOKEN " + quote(kBin) + " -c " + quote(kExample) + " check-config --token");
+    EXPECT_EQ(missing.exit_code, 1);
+    EXPECT_THAT(missing.err, ::testing::StartsWith("error: " + kExample + ":"));
+    EXPECT_THAT(missing.err, HasSubstr(": api: environment variable PREFSYNC_TOKEN (api.token_env) is not set"));
+    EXPECT_THAT(missing.out, Not(HasSubstr("OK")));
+
+    auto present = run("PREFSYNC_TOKEN=secret-token-value " + quote(kBin) + " -c " + quote(kExample) +
+                       " check-config --token");
+    EXPECT_EQ(present.exit_code, 0) << present.err;
+    EXPECT_THAT(present.err, Not(HasSubstr("token was not checked")));
+    EXPECT_THAT(present.out + present.err, Not(HasSubstr("secret-token-value")));
+
+    testing::TempDir dir;
+    auto token = dir.write("token", "file-secret-value\n");
+    auto cfg = dir.write("p.yaml", "api: { base_url: https://pm.example.com/Profiles/v2, client_id: \"9\", token_file: token }\n");
+    auto from_file = run(quote(kBin) + " -c " + quote(cfg) + " check-config --token");
+    EXPECT_EQ(from_file.exit_code, 0) << from_file.err;
+    EXPECT_THAT(from_file.out + from_file.err, Not(HasSubstr("file-secret-value")));
+    std::filesystem::remove(token);
+    auto unreadable = run(quote(kBin) + " -c " + quote(cfg) + " check-config --token");
+    EXPECT_EQ(unreadable.exit_code, 1);
+    EXPECT_THAT(unreadable.err, HasSubstr("cannot read the API token file"));
+}
+
+TEST(Cli, CheckConfigWithNoTokenSourceAtAllIsAnErrorEvenWithoutTokenFlag) {
+    testing::TempDir dir;
+    auto cfg = dir.write("p.yaml", "api: { base_url: https://pm.example.com/Profiles/v2, client_id: \"9\" }\n");
+    auto r = run(quote(kBin) + " -c " + quote(cfg) + " check-config");
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_THAT(r.err, HasSubstr("no API token configured"));
 }
 
 TEST(Cli, DryRunMapsTheBundledExample) {
