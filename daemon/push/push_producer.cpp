@@ -119,8 +119,8 @@ void PushProducer::lookup_answered(Item item, const http::HttpResponse& r, const
     }
     if (answered && r.status == 404) {
         if (job_.mode == config::Mode::Create && u.resolve) {
-            // The earlier create did not land: create it now (the mark goes with the create).
-            u.resolve = false;
+            // Not there (yet): create it. The mark stays until the create succeeds, so a 409
+            // to this create (a lagging index) is looked up again, not taken as a failure.
             item.step = Step::Write;
             ready_.push_back(std::move(item));
             return;
@@ -147,9 +147,9 @@ void PushProducer::write_answered(Item item, const http::HttpResponse& r, const 
                 if (!u.resolve)
                     return fail(item, 409, "409: a profile with " + u.identity + " already exists (" +
                                                api::server_message(r.body) + "); use mode upsert to update it");
-                item.step = Step::Lookup;
-                ready_.push_back(std::move(item));
-                return;
+                // It landed after all: looked up again after a backoff (a counted attempt, so
+                // a server that keeps contradicting itself cannot hold the row forever).
+                return retry(item, r, v, true, now);
             }
             return retry(item, r, v, true, now);
         case api::Outcome::Retry:

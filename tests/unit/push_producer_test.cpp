@@ -1,0 +1,215 @@
+// The push producer against a scripted API that accepts duplicate creates (the worst server
+// the reference allows): the ways a create could be sent twice, and the answers that must
+// not be mistaken for success. Fake time, a real journal in a temp directory.
+#include "daemon/push/push_producer.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <boost/url.hpp>
+#include <map>
+
+#include "tests/support/fake_runtime.hpp"
+#include "tests/support/temp_dir.hpp"
+
+namespace prefsync::push {
+namespace {
+
+using testing::answer;
+using testing::FakeRuntime;
+using testing::FakeTransport;
+using testing::no_answer;
+
+// Profiles by id, alternate ids as the API indexes them; every create makes a new profile.
+struct FakeApi {
+    std::map<std::int64_t, std::string> profiles;  // id → alternate id
+    std::int64_t next_id = 100;
+    // Per request (in order): a fault to apply, if any.
+    enum class Fault { None, LoseAnswer, Unavailable, Conflict, NotFound };
+    std::function<Fault(const api::ApiRequest&)> fault = [](const api::ApiRequest&) { return Fault::None; };
+    std::vector<std::string> log;
+
+    int with_alt(const std::string& alt) const {
+        int n = 0;
+        for (const auto& [id, a] : profiles) n += a == alt;
+        return n;
+    }
+    std::optional<std::int64_t> find(const std::string& alt) const {
+        for (const auto& [id, a] : profiles)
+            if (a == alt) return id;
+        return std::nullopt;
+    }
+
+    http::HttpResponse handle(const api::ApiRequest& r) {
+        auto url = boost::urls::parse_origin_form(r.target).value();
+        std::string path(url.path());
+        log.push_back(r.method + " " + path.substr(path.find("/1/") + 2));
+        auto f = fault(r);
+        if (f == Fault::Unavailable) return answer(503);
+        if (f == Fault::Conflict) return answer(409, R"({"Message":"exists"})");
+        if (f == Fault::NotFound) return answer(404, R"({"Message":"no profile"})");
+        http::HttpResponse out;
+        if (r.method == "POST" && path.ends_with("/Profile")) {
+            auto pos = r.body.find("\"AlternateId\":\"");
+            auto alt = r.body.substr(pos + 15, r.body.find('"', pos + 15) - pos - 15);
+            profiles[++next_id] = alt;
+            out = answer(200, "{\"ProfileId\":" + std::to_string(next_id) + "}");
+        } else if (r.method == "GET") {
+            std::string alt;
+            for (auto p : url.params())
+                if (p.key == "alternateId") alt = std::string(p.value);
+            auto id = find(alt);
+            out = id ? answer(200, "{\"ProfileId\":" + std::to_string(*id) + "}") : answer(404, R"({"Message":"no profile"})");
+        } else if (r.method == "POST") {
+            out = answer(202, "{}");
+        } else if (r.method == "DELETE") {
+            auto id = std::stoll(path.substr(path.rfind('/') + 1));
+            out = profiles.erase(id) ? answer(204, "") : answer(404, R"({"Message":"no profile"})");
+        }
+        return f == Fault::LoseAnswer ? no_answer() : out;  // applied, answer lost
+    }
+};
+
+struct PushRig {
+    testing::TempDir dir;
+    journal::Journal journal{dir.file("journal.db")};
+    FakeRuntime runtime;
+    FakeApi api;
+    FakeTransport transport{runtime, [this](const api::ApiRequest& r, const std::string&) { return api.handle(r); }};
+    config::ApiConfig api_config;
+    config::JobConfig job;
+    api::RequestBuilder requests{api::parse_base_url("https://api.example/Profiles/v2"), "1"};
+    PushCounts counts;
+
+    explicit PushRig(config::Mode mode) {
+        job.name = "crm";
+        job.mode = mode;
+    }
+    void enqueue(const std::string& id, const std::string& hash = "h",
+                 std::optional<std::int64_t> profile_id = std::nullopt) {
+        journal::NewUpdate u{"CRMID:" + id, "CRMID", id, profile_id, "in.csv:" + id,
+                             R"({"CustomerName":{"FirstName":"A"}})", hash};
+        journal.updates.enqueue("crm", u, runtime.wall_ms(), false);
+    }
+    // One run of the job: everything due is sent, every answer recorded.
+    void run() {
+        dispatch::RateLimiter limiter(1000, 1000, true, [this] { return runtime.now(); });
+        dispatch::TokenSource tokens(api_config, "token", nullptr, [this] { return runtime.now(); });
+        dispatch::LoopSettings settings;
+        settings.max_in_flight = 4;
+        settings.retry = {8, std::chrono::milliseconds(100), std::chrono::seconds(2)};
+        settings.job = "crm";
+        dispatch::RequestLoop loop(runtime, transport, tokens, limiter, nullptr, nullptr, nullptr, settings);
+        PushProducer producer(job, journal, requests, 4, 60'000, counts, false);
+        loop.run(producer);
+        producer.release_unsent();
+    }
+    int count(const std::string& request) const {
+        return static_cast<int>(std::count(api.log.begin(), api.log.end(), request));
+    }
+};
+
+TEST(PushProducer, ACreateWhoseAnswerWasLostIsLookedUpAppliedAndNeverCreatedTwice) {
+    PushRig rig(config::Mode::Create);
+    rig.enqueue("C1");
+    int creates = 0;
+    rig.api.fault = [&](const api::ApiRequest& r) {
+        return r.operation == api::Operation::Create && ++creates == 1 ? FakeApi::Fault::LoseAnswer : FakeApi::Fault::None;
+    };
+    rig.run();
+    EXPECT_EQ(rig.api.with_alt("C1"), 1);
+    EXPECT_EQ(rig.count("POST /Profile"), 1);
+    EXPECT_EQ(rig.count("GET /Profile/AlternateId"), 1);
+    EXPECT_EQ(rig.count("POST /Profile/101"), 1) << "the row's body applied to the profile that exists";
+    EXPECT_EQ(rig.journal.updates.counts("crm").accepted, 1);
+    EXPECT_EQ(rig.journal.synced.get("crm", "CRMID:C1")->profile_id, 101);
+}
+
+TEST(PushProducer, ALookupThatItselfFailsKeepsTheResolveMark) {
+    PushRig rig(config::Mode::Create);
+    rig.enqueue("C1");
+    int creates = 0, lookups = 0;
+    rig.api.fault = [&](const api::ApiRequest& r) {
+        if (r.operation == api::Operation::Create && ++creates == 1) return FakeApi::Fault::LoseAnswer;
+        if (r.method == "GET" && ++lookups <= 2) return FakeApi::Fault::Unavailable;
+        return FakeApi::Fault::None;
+    };
+    rig.run();
+    EXPECT_EQ(rig.api.with_alt("C1"), 1) << "a plain POST after a failed lookup would have made two";
+    EXPECT_EQ(rig.count("POST /Profile"), 1);
+    EXPECT_EQ(rig.count("GET /Profile/AlternateId"), 3);
+}
+
+TEST(PushProducer, AKilledProcessesCreateIsResolvedByTheNextRun) {
+    PushRig rig(config::Mode::Create);
+    rig.enqueue("C1");
+    // The first process claimed it, sent it (it landed) and died before the answer.
+    {
+        journal::Journal dead(rig.dir.file("journal.db"));
+        auto claimed = dead.updates.claim("crm", 10, rig.runtime.wall_ms() - 200'000, 1000);
+        ASSERT_EQ(claimed.size(), 1u);
+        rig.api.profiles[50] = "C1";
+    }
+    rig.run();
+    EXPECT_EQ(rig.api.with_alt("C1"), 1);
+    EXPECT_EQ(rig.count("POST /Profile"), 0);
+    EXPECT_EQ(rig.count("POST /Profile/50"), 1);
+}
+
+TEST(PushProducer, A409ToACreateNeverSentBeforeIsAFailureAndNothingIsRecordedAsSynced) {
+    PushRig rig(config::Mode::Create);
+    rig.api.profiles[7] = "C1";  // someone else made it
+    rig.enqueue("C1");
+    rig.api.fault = [](const api::ApiRequest& r) {
+        return r.operation == api::Operation::Create ? FakeApi::Fault::Conflict : FakeApi::Fault::None;
+    };
+    rig.run();
+    EXPECT_EQ(rig.journal.updates.counts("crm").failed, 1);
+    EXPECT_FALSE(rig.journal.synced.get("crm", "CRMID:C1")) << "the body was never applied";
+    auto f = rig.journal.updates.failures("crm");
+    ASSERT_EQ(f.size(), 1u);
+    EXPECT_EQ(f[0].status, 409);
+    EXPECT_THAT(f[0].error, ::testing::HasSubstr("already exists"));
+}
+
+TEST(PushProducer, A409AfterAnAmbiguousCreateMeansItLandedAndItsBodyIsApplied) {
+    PushRig rig(config::Mode::Create);
+    rig.enqueue("C1");
+    int creates = 0, lookups = 0;
+    rig.api.fault = [&](const api::ApiRequest& r) {
+        if (r.operation == api::Operation::Create && ++creates == 1) return FakeApi::Fault::LoseAnswer;
+        // A lagging index: the first lookup does not see the profile yet; the API then
+        // refuses the create it would duplicate.
+        if (r.method == "GET" && ++lookups == 1) return FakeApi::Fault::NotFound;
+        if (r.operation == api::Operation::Create) return FakeApi::Fault::Conflict;
+        return FakeApi::Fault::None;
+    };
+    rig.run();
+    EXPECT_EQ(rig.api.with_alt("C1"), 1);
+    EXPECT_EQ(rig.journal.updates.counts("crm").accepted, 1);
+    EXPECT_EQ(rig.count("POST /Profile/101"), 1) << "applied after the second lookup found it";
+}
+
+TEST(PushProducer, ADeleteWhoseAnswerWasLostAndThenAnswers404IsDone) {
+    PushRig rig(config::Mode::Delete);
+    rig.api.profiles[42] = "C1";
+    rig.enqueue("C1", "h", 42);
+    int deletes = 0;
+    rig.api.fault = [&](const api::ApiRequest& r) {
+        return r.method == "DELETE" && ++deletes == 1 ? FakeApi::Fault::LoseAnswer : FakeApi::Fault::None;
+    };
+    rig.run();
+    EXPECT_EQ(rig.count("DELETE /Profile/42"), 2);
+    EXPECT_EQ(rig.journal.updates.counts("crm").done, 1);
+    EXPECT_EQ(rig.journal.updates.counts("crm").failed, 0);
+}
+
+TEST(PushProducer, ADeleteOfAProfileThatWasNeverThereIsStillAFailure) {
+    PushRig rig(config::Mode::Delete);
+    rig.enqueue("C1", "h", 42);
+    rig.run();
+    EXPECT_EQ(rig.journal.updates.counts("crm").failed, 1);
+}
+
+}  // namespace
+}  // namespace prefsync::push
