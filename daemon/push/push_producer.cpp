@@ -33,9 +33,9 @@ bool by_profile_id_only(config::Mode mode) {
 }  // namespace
 
 PushProducer::PushProducer(const config::JobConfig& job, journal::Journal& journal, const api::RequestBuilder& requests,
-                           int max_in_flight, Millis lease, PushCounts& counts, bool progress_tty)
+                           int max_in_flight, Millis lease, PushCounts& counts, Progress progress)
     : job_(job), journal_(journal), requests_(requests), claim_batch_(std::max(256, max_in_flight * 4)),
-      lease_(lease), counts_(counts), progress_tty_(progress_tty) {}
+      lease_(lease), counts_(counts), progress_(progress) {}
 
 Millis PushProducer::lease_for(const config::Config& config) {
     // Long enough for the slowest request; held rows are renewed long before it ends.
@@ -233,7 +233,8 @@ void PushProducer::flush() {
 void PushProducer::on_tick(Millis now, dispatch::RunProgress& progress) {
     flush();
     // Rows held in memory (a quota pause, a long Retry-After) keep their leases.
-    if (now - renewed_at_ >= lease_ / 4) {
+    bool holding = !out_.empty() || !claimed_.empty() || !ready_.empty();
+    if (holding && now - renewed_at_ >= lease_ / 4) {
         journal_.updates.renew(job_.name, now, lease_);
         renewed_at_ = now;
     }
@@ -244,20 +245,22 @@ void PushProducer::on_tick(Millis now, dispatch::RunProgress& progress) {
 }
 
 void PushProducer::print_progress(Millis now) {
+    if (progress_ == Progress::None) return;
+    bool tty = progress_ == Progress::Terminal;
     if (started_at_ == 0) {
         started_at_ = now;
         progress_at_ = now;
         to_send_ = journal_.updates.counts(job_.name).pending();
         return;
     }
-    if (now - progress_at_ < (progress_tty_ ? 1000 : 10000)) return;
+    if (now - progress_at_ < (tty ? 1000 : 10000)) return;
     progress_at_ = now;
     double secs = static_cast<double>(now - started_at_) / 1000.0;
     double rate = secs > 0 ? static_cast<double>(counts_.sent) / secs : 0;
     auto finished = counts_.done + counts_.accepted + counts_.failed;
     auto left = std::max<std::int64_t>(0, to_send_ - finished);
     auto eta = rate > 0 ? static_cast<long long>(static_cast<double>(left) / rate) : -1;
-    if (progress_tty_)
+    if (tty)
         std::fprintf(stderr, "\r\033[Kread %lld  sent %lld  ok %lld  retrying %lld  failed %lld  %.0f req/s  ETA %s",
                      (long long)counts_.read, (long long)counts_.sent, (long long)(counts_.done + counts_.accepted),
                      (long long)counts_.retries, (long long)counts_.failed, rate,

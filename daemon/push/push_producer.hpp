@@ -33,10 +33,13 @@ struct PushCounts {
     std::int64_t sent = 0, done = 0, accepted = 0, retries = 0, failed = 0;
 };
 
+// How progress is shown: a line every 10 s (logs), a live line every second (a terminal).
+enum class Progress { None, Lines, Terminal };
+
 class PushProducer final : public dispatch::Producer {
 public:
     PushProducer(const config::JobConfig& job, journal::Journal& journal, const api::RequestBuilder& requests,
-                 int max_in_flight, journal::Millis lease, PushCounts& counts, bool progress_tty);
+                 int max_in_flight, journal::Millis lease, PushCounts& counts, Progress progress);
 
     std::optional<dispatch::Outgoing> next(journal::Millis now) override;
     std::optional<journal::Millis> wake_at(journal::Millis now) override;
@@ -75,7 +78,7 @@ private:
     int claim_batch_;
     journal::Millis lease_;
     PushCounts& counts_;
-    bool progress_tty_;
+    Progress progress_;
     std::deque<Item> ready_;    // follow-ups (after a lookup): first out
     std::deque<Item> claimed_;  // claimed, not yet handed out
     std::unordered_map<std::uint64_t, Item> out_;  // handed to the loop

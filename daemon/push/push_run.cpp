@@ -111,7 +111,8 @@ PushReport run_push(const dispatch::RunContext& c, const config::JobConfig& job,
                      static_cast<long long>(n));
     if (!stop_requested(c)) {
         PushProducer producer(job, journal, dispatcher.requests(), dispatch::loop_settings(c.config, job.name).max_in_flight,
-                              PushProducer::lease_for(c.config), report, c.progress_tty);
+                              PushProducer::lease_for(c.config), report,
+                              c.progress_tty ? Progress::Terminal : Progress::Lines);
         dispatcher.run(producer);
         producer.release_unsent();
         report.fatal = dispatcher.fatal();

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <fstream>
+
 #include "tests/support/temp_dir.hpp"
 
 namespace prefsync::journal {
@@ -190,6 +192,85 @@ TEST_F(JournalTest, SurvivesReopening) {
     j.updates.enqueue("crm", update("1", "h"), 1000, false);
     Journal again(dir.file("state/journal.db"));
     EXPECT_EQ(again.updates.counts("crm").queued, 1);
+}
+
+TEST_F(JournalTest, RetentionDeletesFinishedRowsAndRunsAndGivesTheSpaceBack) {
+    Millis day = 86'400'000, old = 1'000 * day, now = old + 40 * day;
+    std::string body(2000, 'x');
+    Database::Transaction tx(j.db);  // one commit (FULL sync) instead of 3,000
+    for (int i = 0; i < 3000; ++i) j.updates.enqueue("crm", update(std::to_string(i), "h" + std::to_string(i), "{\"b\":\"" + body + "\"}"), old, false);
+    std::vector<Completion> done;
+    for (auto& c : j.updates.claim("crm", 3000, old, 1000)) done.push_back({c.id, State::Done, 200, "", 0, false, true, {}});
+    j.updates.complete("crm", done, old);
+    tx.commit();
+    auto run = j.runs.begin("crm", "sync", old);
+    j.runs.end(RunRecord{run, "crm", "sync", old, 0, 3000}, old);
+    auto kept = j.runs.begin("crm", "sync", old + day);
+    j.runs.end(RunRecord{kept, "crm", "sync", old + day, 0, 0}, old + day);
+    j.updates.enqueue("crm", update("pending", "p"), old, false);  // never pruned
+    auto before = j.db.size_bytes();
+    auto report = j.apply_retention(now, 30);
+    EXPECT_EQ(report.updates, 3000);
+    EXPECT_EQ(report.runs, 1) << "the last run of each kind stays";
+    EXPECT_EQ(j.updates.counts("crm").queued, 1);
+    EXPECT_EQ(j.synced.get("crm", "CRMID:7")->hash, "h7") << "change detection is never pruned";
+    EXPECT_LT(j.db.size_bytes(), before / 2) << "freed pages returned to the file system";
+    EXPECT_TRUE(j.db.integrity_ok());
+}
+
+TEST(JournalFile, ACorruptedOrForeignFileIsRefusedNeverStartedAfresh) {
+    testing::TempDir dir;
+    auto garbage = dir.write("garbage.db", std::string(8192, 'z'));
+    try {
+        Journal j(garbage);
+        FAIL() << "opened a corrupted file";
+    } catch (const JournalError& e) {
+        EXPECT_THAT(e.what(), ::testing::HasSubstr(garbage));
+        EXPECT_THAT(e.what(), ::testing::HasSubstr("refusing to start"));
+    }
+    std::ifstream in(garbage, std::ios::binary);
+    EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), std::string(8192, 'z')) << "left as it was";
+    // Someone else's SQLite database at journal.path.
+    auto other = dir.file("other.db");
+    {
+        sqlite3* db = nullptr;
+        sqlite3_open(other.c_str(), &db);
+        sqlite3_exec(db, "CREATE TABLE customers(id INTEGER)", nullptr, nullptr, nullptr);
+        sqlite3_close(db);
+    }
+    EXPECT_THROW(Journal j(other), JournalError);
+}
+
+TEST(JournalFile, AJournalOfTheFirstVersionIsMigratedKeepingItsRows) {
+    testing::TempDir dir;
+    auto path = dir.file("v1.db");
+    {
+        sqlite3* db = nullptr;
+        sqlite3_open(path.c_str(), &db);
+        // The version-1 schema's tables this migration touches, with a pending row.
+        sqlite3_exec(db,
+                     "CREATE TABLE updates(id INTEGER PRIMARY KEY, job TEXT NOT NULL, identity TEXT NOT NULL, "
+                     "alt_type TEXT, alt_id TEXT, profile_id INTEGER, origin TEXT, body TEXT, hash TEXT NOT NULL, "
+                     "state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, due_at INTEGER NOT NULL DEFAULT 0, "
+                     "lease_until INTEGER NOT NULL DEFAULT 0, resolve INTEGER NOT NULL DEFAULT 0, claimed_by INTEGER, "
+                     "last_status INTEGER, last_error TEXT, run_id INTEGER, created_at INTEGER NOT NULL, "
+                     "updated_at INTEGER NOT NULL);"
+                     "CREATE TABLE schedule_state(job TEXT PRIMARY KEY, last_fire INTEGER NOT NULL) WITHOUT ROWID;"
+                     "CREATE TABLE job_locks(job TEXT PRIMARY KEY, pid INTEGER NOT NULL, host TEXT NOT NULL, "
+                     "owner TEXT NOT NULL, acquired_at INTEGER NOT NULL) WITHOUT ROWID;"
+                     "INSERT INTO updates(job, identity, alt_type, alt_id, body, hash, state, resolve, created_at, updated_at) "
+                     "VALUES('crm', 'CRMID:1', 'CRMID', '1', '{}', 'h', 'inflight', 1, 1, 1);"
+                     "INSERT INTO schedule_state VALUES('crm', 5);"
+                     "PRAGMA user_version = 1;",
+                     nullptr, nullptr, nullptr);
+        sqlite3_close(db);
+    }
+    Journal j(path);
+    auto claimed = j.updates.claim("crm", 10, 1000, 100);
+    ASSERT_EQ(claimed.size(), 1u);
+    EXPECT_TRUE(claimed[0].resolve) << "an update of unknown outcome keeps its mark across the upgrade";
+    EXPECT_EQ(j.schedule.last_fire("crm"), 5);
+    EXPECT_FALSE(j.schedule.parked("crm"));
 }
 
 }  // namespace
