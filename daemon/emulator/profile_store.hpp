@@ -4,8 +4,9 @@
 // emulator_api / server). Thread-safe: one mutex, held only for the duration of a call.
 //
 // Design constraints:
-// - Semantics follow ../shared/seeds (the vendor reference); where it is silent the choice is
-//   written in README.md beside this file ("Interpretations"), so a test can hold us to it.
+// - Semantics follow the vendor's API reference (its endpoint groups are listed in README.md
+//   beside this file); where it is silent the choice is written there ("Interpretations"), so
+//   a test can hold us to it.
 // - Time comes from an injected clock: "Pending Update" → "Complete" and history order are
 //   tested on fake time.
 // - Responses are (status, JSON) pairs; the HTTP layer only serialises them.
