@@ -256,6 +256,8 @@ private:
         if (endpoint != "admin") server_.count(endpoint, status);
         server_.log_request(current_, endpoint == "admin", status, body.size(), id_, fault_);
         fault_ = nullptr;
+        // An idle keep-alive connection holds no request body.
+        std::string().swap(current_.body);
         response_ = {};
         response_.version(11);
         response_.result(static_cast<unsigned>(status));
