@@ -87,11 +87,23 @@ int run(int argc, char** argv) {
     emulator->add_option("--rate-limit", emu.rate_limit, "fault: answer 429 above this many requests/s");
     emulator->add_option("--retry-after", emu.retry_after, "Retry-After seconds sent with 429")->capture_default_str();
     emulator->add_option("--error-503", emu.error_503, "fault: probability of a 503")->check(CLI::Range(0.0, 1.0));
+    emulator->add_option("--503-retry-after", emu.error_503_retry_after,
+                         "Retry-After seconds sent with --error-503's 503s (0: none)")
+        ->check(CLI::NonNegativeNumber)->capture_default_str();
     emulator->add_option("--reset", emu.reset, "fault: probability of a connection reset")->check(CLI::Range(0.0, 1.0));
     emulator->add_option("--ambiguous", emu.ambiguous, "fault: probability a write is applied but not answered")
         ->check(CLI::Range(0.0, 1.0));
     emulator->add_option("--slow", emu.slow_ms, "fault: delay before answering, ms");
     emulator->add_option("--outage", emu.outage_ms, "fault: refuse every request for the first N ms");
+    emulator->add_option("--outage-mode", emu.outage_mode, "how an outage refuses: reset the connection, or answer 503")
+        ->check(CLI::IsMember({"reset", "503"}))->capture_default_str();
+    emulator->add_option("--outage-retry-after", emu.outage_retry_after,
+                         "Retry-After seconds sent with an outage's 503s (0: none)")
+        ->check(CLI::NonNegativeNumber)->capture_default_str();
+    emulator->add_flag("--accept-duplicates", emu.accept_duplicates,
+                       "a create (W1) with a known alternate id makes a second profile instead of 409");
+    emulator->add_option("--patch-test-status", emu.patch_test_status, "status of a PATCH whose test operation fails")
+        ->check(CLI::IsMember({409, 400}))->capture_default_str();
     emulator->add_option("--seed", emu.seed, "fault randomness seed")->capture_default_str();
 
     try {

@@ -55,7 +55,12 @@ int cmd_emulator(const EmulatorOptions& o) {
     faults.reset = o.reset;
     faults.ambiguous = o.ambiguous;
     faults.slow = std::chrono::milliseconds(o.slow_ms);
+    faults.error_503_retry_after_seconds = o.error_503_retry_after;
     faults.outage = std::chrono::milliseconds(o.outage_ms);
+    faults.outage_mode = o.outage_mode == "503" ? emu::OutageMode::Unavailable : emu::OutageMode::Reset;
+    faults.outage_retry_after_seconds = o.outage_retry_after;
+    faults.accept_duplicates = o.accept_duplicates;
+    faults.patch_test_status = o.patch_test_status;
     faults.seed = o.seed;
 
     auto clock = [] { return std::chrono::system_clock::now(); };

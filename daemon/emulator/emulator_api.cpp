@@ -2,6 +2,7 @@
 
 #include <boost/url.hpp>
 #include <charconv>
+#include <variant>
 
 #include "daemon/emulator/body_validation.hpp"
 
@@ -111,6 +112,492 @@ std::vector<std::string> split(const std::string& s, char sep) {
     }
 }
 
+// The reference's own examples send indexed parameters with raw brackets
+// (customFields[0].Name, curl --globoff); percent-encode what RFC 3986 does not allow so
+// they parse as the real service takes them.
+std::string encode_lenient(std::string_view target) {
+    static constexpr std::string_view allowed =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/?#@!$&'()*+,;=%";
+    std::string out;
+    for (unsigned char c : target) {
+        if (allowed.find(static_cast<char>(c)) != std::string_view::npos) {
+            out += static_cast<char>(c);
+        } else {
+            static constexpr char hex[] = "0123456789ABCDEF";
+            out += '%';
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        }
+    }
+    return out;
+}
+
+// A request target taken apart: /Profiles/{v2|v4}/{clientId}/{Profile|Profiles}/{segments}.
+// Holds the text its url view points into, so it is neither copied nor moved.
+class Target {
+public:
+    explicit Target(std::string_view target) : encoded_(encode_lenient(target)) {
+        auto parsed = urls::parse_origin_form(encoded_);
+        if (!parsed) return;
+        url = *parsed;
+        valid = true;
+        std::vector<std::string> all;
+        for (auto s : url.segments()) all.emplace_back(s);
+        oauth = all.size() == 2 && all[0] == "oauth" && all[1] == "token";
+        api = all.size() >= 3 && all[0] == "Profiles" && (all[1] == "v2" || all[1] == "v4");
+        if (!api) return;
+        client_id = all[2];
+        profile = all.size() >= 4 && (all[3] == "Profile" || all[3] == "Profiles");
+        if (profile) segments.assign(all.begin() + 4, all.end());
+    }
+    Target(const Target&) = delete;
+    Target& operator=(const Target&) = delete;
+
+    bool valid = false;    // parses as an origin-form target
+    bool oauth = false;    // /oauth/token
+    bool api = false;      // under /Profiles/v2 or /Profiles/v4, with a clientId
+    bool profile = false;  // and then under /Profile
+    std::string client_id;
+    std::vector<std::string> segments;  // after /Profile
+    urls::url_view url;
+
+private:
+    std::string encoded_;
+};
+
+// --- what handlers share ------------------------------------------------------------------
+
+// One API request being handled: all a handler may look at.
+struct Call {
+    ProfileStore& store;
+    const HttpRequest& request;
+    const Semantics& semantics;
+    const Query& q;
+    const std::vector<std::string>& seg;  // the path after /Profile
+    std::string name;                     // the endpoint, for counters
+    bool match_inactive = false;
+};
+
+HttpResponse fail(const Call& c, int status, const std::string& message) { return fail(status, message, c.name); }
+HttpResponse reply(const Call& c, const Reply& r) { return respond(r, c.name); }
+
+bool bool_param(const Query& q, const char* name, bool& out) {
+    auto v = q.get(name);
+    if (!v) return true;
+    if (ieq(*v, "true")) out = true;
+    else if (ieq(*v, "false")) out = false;
+    else return false;
+    return true;
+}
+
+std::optional<HttpResponse> require(const Call& c, std::initializer_list<const char*> names) {
+    for (auto n : names)
+        if (c.q.value(n).empty()) return fail(c, 400, std::string(n) + " is required");
+    return std::nullopt;
+}
+
+// The alternate id the query names; both parts are required.
+std::optional<AltId> query_alternate_id(const Call& c) {
+    AltId alt{c.q.value("alternateIdType"), c.q.value("alternateId")};
+    if (alt.type.empty() || alt.id.empty()) return std::nullopt;
+    return alt;
+}
+const std::string kAlternateIdMissing = "alternateId and alternateIdType are required";
+
+// The profile a path segment names, "AlternateId" (then the query names it) or a ProfileId,
+// or the answer refusing the request: 400 without both query parameters, 404 unknown.
+std::variant<std::int64_t, HttpResponse> named_profile(const Call& c, const std::string& segment) {
+    if (segment == "AlternateId") {
+        auto alt = query_alternate_id(c);
+        if (!alt) return fail(c, 400, kAlternateIdMissing);
+        auto id = c.store.find(*alt);
+        if (!id) return fail(c, 404, "no profile with that alternate id");
+        return *id;
+    }
+    auto id = parse_id(segment);
+    if (!id) return fail(c, 404, "profile \"" + segment + "\" not found");
+    return *id;
+}
+
+// The body as JSON, or the answer refusing it (415 for another type, 400 malformed).
+std::optional<HttpResponse> read_json(const Call& c, json::value& out) {
+    // A prefix test: application/json-patch+json passes too.
+    if (!lower(c.request.content_type).starts_with("application/json"))
+        return fail(c, 415, "Content-Type must be application/json");
+    boost::system::error_code ec;
+    out = json::parse(c.request.body, ec);
+    if (ec) return fail(c, 400, "malformed JSON: " + ec.message());
+    return std::nullopt;
+}
+
+// The body as an object of the schema's shape, or the answer refusing it.
+std::optional<HttpResponse> read_object(const Call& c, json::object& out,
+                                        const api::ObjectSchema& schema = api::profile_schema()) {
+    json::value v;
+    if (auto refused = read_json(c, v)) return refused;
+    if (!v.is_object()) return fail(c, 400, "the body must be a JSON object");
+    out = std::move(v.as_object());
+    if (auto e = validate_body(out, schema)) return fail(c, 400, *e);
+    return std::nullopt;
+}
+
+// --- profile writes (W1–W9) -----------------------------------------------------------------
+
+HttpResponse create(Call& c) {
+    json::object body;
+    if (auto refused = read_object(c, body)) return *refused;
+    return reply(c, c.store.create(std::move(body), c.semantics.accept_duplicates));
+}
+
+// W4 (POST: upsert) and W6 (PUT: replace).
+HttpResponse write_by_alternate_id(Call& c) {
+    auto alt = query_alternate_id(c);
+    if (!alt) return fail(c, 400, kAlternateIdMissing);
+    json::object body;
+    if (auto refused = read_object(c, body)) return *refused;
+    return reply(c, c.request.method == "POST" ? c.store.upsert(*alt, std::move(body))
+                                               : c.store.replace(*alt, std::move(body)));
+}
+
+// W2 (POST: merge) and W7 (PUT: replace).
+HttpResponse write_by_id(Call& c) {
+    auto id = parse_id(c.seg[0]);
+    if (!id) return fail(c, 404, "profile \"" + c.seg[0] + "\" not found");
+    json::object body;
+    if (auto refused = read_object(c, body)) return *refused;
+    return reply(c, c.request.method == "POST" ? c.store.merge(*id, std::move(body))
+                                               : c.store.replace(*id, std::move(body)));
+}
+
+HttpResponse remove_profile(Call& c) {
+    auto found = named_profile(c, c.seg[0]);
+    if (auto* refused = std::get_if<HttpResponse>(&found)) return *refused;
+    return reply(c, c.store.remove(std::get<std::int64_t>(found)));
+}
+
+// W5: the operations wrapped in {"Operations": [...]}.
+HttpResponse patch_by_alternate_id(Call& c) {
+    auto alt = query_alternate_id(c);
+    if (!alt) return fail(c, 400, kAlternateIdMissing);
+    json::value v;
+    if (auto refused = read_json(c, v)) return *refused;
+    auto* ops = v.is_object() ? v.as_object().if_contains("Operations") : nullptr;
+    if (!ops || !ops->is_array()) return fail(c, 400, "the body must be {\"Operations\": [...]}");
+    auto id = c.store.find(*alt);
+    if (!id) return fail(c, 404, "no profile with that alternate id");
+    return reply(c, c.store.patch(*id, ops->as_array(), c.semantics.patch_test_status));
+}
+
+// W8: the operations as a bare array.
+HttpResponse patch_by_id(Call& c) {
+    auto id = parse_id(c.seg[0]);
+    if (!id) return fail(c, 404, "profile \"" + c.seg[0] + "\" not found");
+    json::value v;
+    if (auto refused = read_json(c, v)) return *refused;
+    if (!v.is_array()) return fail(c, 400, "the body must be a JSON array of operations");
+    return reply(c, c.store.patch(*id, v.as_array(), c.semantics.patch_test_status));
+}
+
+HttpResponse archive(Call& c) {
+    auto id = parse_id(c.seg[1]);
+    if (!id) return fail(c, 404, "profile not found");
+    json::object body;
+    if (auto refused = read_object(c, body, api::archive_schema())) return *refused;
+    return reply(c, c.store.archive(*id, body));
+}
+
+// --- profile reads (R1, R2) and history (H1–H5) ------------------------------------------------
+
+HttpResponse read_profile(Call& c) {
+    auto found = named_profile(c, c.seg[0]);
+    if (auto* refused = std::get_if<HttpResponse>(&found)) return *refused;
+    return reply(c, c.store.get(std::get<std::int64_t>(found), c.match_inactive));
+}
+
+HttpResponse history(Call& c) {
+    static const std::map<std::string, HistoryKind> kinds{
+        {"Consents", HistoryKind::Consents},         {"ContactElements", HistoryKind::ContactElements},
+        {"CustomFields", HistoryKind::CustomFields}, {"Preferences", HistoryKind::Preferences},
+        {"StandardFields", HistoryKind::StandardFields}};
+    auto found = named_profile(c, c.seg[2]);
+    if (auto* refused = std::get_if<HttpResponse>(&found)) return *refused;
+    return reply(c, c.store.history(std::get<std::int64_t>(found), kinds.at(c.seg[1]), c.q.value("filterId")));
+}
+
+// --- searches (S1–S14) ----------------------------------------------------------------------
+
+HttpResponse search(Call& c, std::initializer_list<const char*> required,
+                    const std::function<bool(const json::object&)>& match) {
+    if (auto refused = require(c, required)) return *refused;
+    return reply(c, c.store.search(match, 50));
+}
+
+HttpResponse search_address(Call& c) {
+    const Query& q = c.q;
+    bool partial_address = false, partial_name = false;
+    if (!bool_param(q, "partialAddress1Match", partial_address) || !bool_param(q, "partialNameMatch", partial_name))
+        return fail(c, 400, "partialAddress1Match and partialNameMatch must be true or false");
+    return search(c, {"city", "stateProvince"}, [&](const json::object& d) {
+        auto name_ok = [&](const char* param, const char* field) {
+            auto want = q.value(param);
+            if (want.empty()) return true;
+            auto have = name_part(d, field);
+            return partial_name ? contains_i(have, want) : ieq(have, want);
+        };
+        if (!name_ok("firstName", "FirstName") || !name_ok("middleName", "MiddleName") ||
+            !name_ok("lastName", "LastName"))
+            return false;
+        for (auto* a : active(d, "Addresses")) {
+            if (!ieq(str(*a, "City"), q.value("city")) || !ieq(str(*a, "StateProvince"), q.value("stateProvince")))
+                continue;
+            auto a1 = q.value("address1");
+            if (!a1.empty() && !(partial_address ? contains_i(str(*a, "Address1"), a1) : ieq(str(*a, "Address1"), a1)))
+                continue;
+            auto eq_opt = [&](const char* param, const char* field) {
+                auto want = q.value(param);
+                return want.empty() || ieq(str(*a, field), want);
+            };
+            if (eq_opt("address2", "Address2") && eq_opt("postalCode", "PostalCode") &&
+                eq_opt("addressType", "AddressType"))
+                return true;
+        }
+        return false;
+    });
+}
+
+// S2 (Equals) and S3 (SelectList: Equals, All of, Any of).
+HttpResponse search_custom_fields(Call& c) {
+    bool select = c.seg.size() == 2;
+    auto criteria = c.q.indexed("customFields", {"Name", "Value", "OperatorId"});
+    if (criteria.empty()) return fail(c, 400, "customFields[0].Name and customFields[0].Value are required");
+    for (auto& cf : criteria) {
+        if (cf["Name"].empty()) return fail(c, 400, "every customFields[i] needs a Name");
+        if (select && cf["OperatorId"] != "1" && cf["OperatorId"] != "2" && cf["OperatorId"] != "3")
+            return fail(c, 400, "customFields[i].OperatorId must be 1 (Equals), 2 (All of) or 3 (Any of)");
+    }
+    return search(c, {}, [&](const json::object& d) {
+        for (auto& cf : criteria) {
+            bool ok = false;
+            for (auto* f : active(d, "CustomFields")) {
+                if (!ieq(str(*f, "Name"), cf["Name"])) continue;
+                auto have = str(*f, "Value");
+                if (!select || cf["OperatorId"] == "1") {
+                    ok = ieq(have, cf["Value"]);
+                } else {
+                    auto mine = split(have, ':');
+                    auto want = split(cf["Value"], ':');
+                    auto in = [&](const std::string& w) { return std::find(mine.begin(), mine.end(), w) != mine.end(); };
+                    ok = cf["OperatorId"] == "2" ? std::all_of(want.begin(), want.end(), in)
+                                                 : std::any_of(want.begin(), want.end(), in);
+                }
+                if (ok) break;
+            }
+            if (!ok) return false;
+        }
+        return true;
+    });
+}
+
+HttpResponse search_email(Call& c) {
+    return search(c, {"emailAddress"}, [&](const json::object& d) {
+        return has_email(d, c.q.value("emailAddress"), c.q.value("emailType"));
+    });
+}
+
+// S5 (exact) and S6 (Name/Partial: substrings).
+HttpResponse search_name(Call& c) {
+    bool partial = c.seg.size() == 2;
+    return search(c, {"lastName"}, [&](const json::object& d) {
+        for (auto [param, field] : {std::pair{"firstName", "FirstName"}, std::pair{"middleName", "MiddleName"},
+                                    std::pair{"lastName", "LastName"}}) {
+            auto want = c.q.value(param);
+            if (want.empty()) continue;
+            auto have = name_part(d, field);
+            if (partial ? !contains_i(have, want) : !ieq(have, want)) return false;
+        }
+        return true;
+    });
+}
+
+HttpResponse search_phone(Call& c) {
+    return search(c, {"phoneNumber"}, [&](const json::object& d) {
+        return has_phone(d, c.q.value("phoneNumber"), c.q.value("phoneType"));
+    });
+}
+
+HttpResponse search_attributes(Call& c) {
+    auto criteria = c.q.indexed("attributes", {"Key", "Value"});
+    if (criteria.empty()) return fail(c, 400, "attributes[0].Key and attributes[0].Value are required");
+    return search(c, {}, [&](const json::object& d) {
+        std::vector<const json::object*> attrs;
+        auto collect = [&](const json::object& owner, const char* prefs) {
+            for (auto* p : active(owner, prefs))
+                for (auto* a : active(*p, "PreferenceAttributes")) attrs.push_back(a);
+        };
+        collect(d, "ProfilePreferences");
+        for (auto [contact, prefs] : {std::pair{"Emails", "EmailPreferences"}, std::pair{"PhoneNumbers", "PhonePreferences"},
+                                      std::pair{"Addresses", "AddressPreferences"}})
+            for (auto* e : active(d, contact)) collect(*e, prefs);
+        for (auto& cr : criteria) {
+            bool ok = std::any_of(attrs.begin(), attrs.end(), [&](const json::object* a) {
+                return ieq(str(*a, "Key"), cr["Key"]) && ieq(str(*a, "Value"), cr["Value"]);
+            });
+            if (!ok) return false;
+        }
+        return true;
+    });
+}
+
+HttpResponse search_tags(Call& c) {
+    auto tags = c.q.indexed("tag", {});
+    if (tags.empty()) return fail(c, 400, "tag[0] is required");
+    bool exact = true, multiple = false;
+    if (!bool_param(c.q, "exactMatch", exact) || !bool_param(c.q, "multipleProfiles", multiple))
+        return fail(c, 400, "exactMatch and multipleProfiles must be true or false");
+    auto found = search(c, {}, [&](const json::object& d) {
+        auto mine = active(d, "ProfileTags");
+        auto has = [&](const std::map<std::string, std::string>& t) {
+            return std::any_of(mine.begin(), mine.end(), [&](const json::object* tag) {
+                return ieq(str(*tag, "Name"), t.at(""));
+            });
+        };
+        return exact ? std::all_of(tags.begin(), tags.end(), has) : std::any_of(tags.begin(), tags.end(), has);
+    });
+    if (found.status == 200 && !multiple) {
+        auto arr = json::parse(found.body).as_array();
+        if (arr.size() > 1) arr.resize(1);
+        found.body = json::serialize(arr);
+    }
+    return found;
+}
+
+// Group searches (S10–S14): every profile sharing a group of `groupType` with the primary
+// profiles `primary` picks.
+HttpResponse search_group(Call& c, std::initializer_list<const char*> required,
+                          const std::function<bool(std::int64_t, const json::object&)>& primary) {
+    if (auto refused = require(c, {"groupType"})) return *refused;
+    if (auto refused = require(c, required)) return *refused;
+    return reply(c, c.store.group_search(primary, c.q.value("groupType")));
+}
+
+HttpResponse search_group_by_alternate_id(Call& c) {
+    if (auto refused = require(c, {"groupType"})) return *refused;
+    auto found = named_profile(c, "AlternateId");
+    if (auto* refused = std::get_if<HttpResponse>(&found)) return *refused;
+    AltId alt = *query_alternate_id(c);
+    return search_group(c, {}, [&](std::int64_t, const json::object& d) {
+        for (auto* a : active(d, "AlternateIds"))
+            if (str(*a, "AlternateIdType") == alt.type && str(*a, "AlternateId") == alt.id) return true;
+        return false;
+    });
+}
+
+HttpResponse search_group_by_email(Call& c) {
+    return search_group(c, {"emailAddress"}, [&](std::int64_t, const json::object& d) {
+        return has_email(d, c.q.value("emailAddress"), c.q.value("emailType"));
+    });
+}
+
+HttpResponse search_group_by_name(Call& c) {
+    return search_group(c, {"groupName"}, [&](std::int64_t, const json::object& d) {
+        for (auto* g : active(d, "Groups"))
+            if (str(*g, "GroupType") == c.q.value("groupType") && str(*g, "GroupName") == c.q.value("groupName"))
+                return true;
+        return false;
+    });
+}
+
+HttpResponse search_group_by_phone(Call& c) {
+    return search_group(c, {"phoneNumber"}, [&](std::int64_t, const json::object& d) {
+        return has_phone(d, c.q.value("phoneNumber"), c.q.value("phoneType"));
+    });
+}
+
+HttpResponse search_group_by_primary(Call& c) {
+    if (auto refused = require(c, {"groupType"})) return *refused;
+    auto id = parse_id(c.seg[2]);
+    if (!id) return fail(c, 404, "profile not found");
+    return search_group(c, {}, [pid = *id](std::int64_t candidate, const json::object&) { return candidate == pid; });
+}
+
+HttpResponse not_allowed(Call& c) { return fail(c, 405, c.request.method + " is not allowed here"); }
+
+// --- the routing table ----------------------------------------------------------------------
+
+using Handler = HttpResponse (*)(Call&);
+
+struct Route {
+    std::string_view method;   // "*": every method no other row of the same pattern takes
+    std::string_view pattern;  // the path after /Profile; "{...}" matches any one segment
+    std::string_view name;     // the endpoint, as counted in /__admin/stats
+    Handler handler;
+};
+
+// The first row whose pattern matches the path names the resource, so literal segments come
+// before placeholders ("Email" before "{id}"); then the resource's rows are picked by method,
+// and a method none of them takes answers 405 under the resource's first name.
+constexpr Route kRoutes[] = {
+    {"POST", "", "W1 create", create},
+    {"GET", "AlternateId", "R1 get-by-alternate-id", read_profile},
+    {"POST", "AlternateId", "W4 upsert", write_by_alternate_id},
+    {"PATCH", "AlternateId", "W5 patch-by-alternate-id", patch_by_alternate_id},
+    {"PUT", "AlternateId", "W6 replace-by-alternate-id", write_by_alternate_id},
+    {"*", "AlternateId", "alternate-id", not_allowed},
+    {"PUT", "Preferences/{profileId}/Archive", "W9 archive", archive},
+    {"GET", "Address", "S1 address", search_address},
+    {"GET", "CustomFields", "S2 custom-fields", search_custom_fields},
+    {"GET", "CustomFields/SelectList", "S3 custom-fields-select-list", search_custom_fields},
+    {"GET", "Email", "S4 email", search_email},
+    {"GET", "Name", "S5 name", search_name},
+    {"GET", "Name/Partial", "S6 partial-name", search_name},
+    {"GET", "Phone", "S7 phone", search_phone},
+    {"GET", "Attributes", "S8 attributes", search_attributes},
+    {"GET", "Tags", "S9 tags", search_tags},
+    {"GET", "Groups/AlternateId", "S group AlternateId", search_group_by_alternate_id},
+    {"GET", "Groups/Email", "S group Email", search_group_by_email},
+    {"GET", "Groups", "S group name", search_group_by_name},
+    {"GET", "Groups/Phone", "S group Phone", search_group_by_phone},
+    {"GET", "Groups/Primary/{profileId}", "S group Primary", search_group_by_primary},
+    {"GET", "History/Consents/{profile}", "H Consents", history},
+    {"GET", "History/ContactElements/{profile}", "H ContactElements", history},
+    {"GET", "History/CustomFields/{profile}", "H CustomFields", history},
+    {"GET", "History/Preferences/{profile}", "H Preferences", history},
+    {"GET", "History/StandardFields/{profile}", "H StandardFields", history},
+    {"GET", "{profileId}", "R2 get", read_profile},
+    {"POST", "{profileId}", "W2 update", write_by_id},
+    {"DELETE", "{profileId}", "W3 delete", remove_profile},
+    {"PUT", "{profileId}", "W7 replace", write_by_id},
+    {"PATCH", "{profileId}", "W8 patch", patch_by_id},
+    {"*", "{profileId}", "profile", not_allowed},
+};
+
+bool matches(std::string_view pattern, const std::vector<std::string>& seg) {
+    if (pattern.empty()) return seg.empty();
+    for (std::size_t i = 0;; ++i) {
+        auto cut = pattern.find('/');
+        auto part = pattern.substr(0, cut);
+        if (i == seg.size() || (!part.starts_with('{') && part != seg[i])) return false;
+        if (cut == std::string_view::npos) return i + 1 == seg.size();
+        pattern.remove_prefix(cut + 1);
+    }
+}
+
+struct Match {
+    std::string_view name;
+    Handler handler;
+};
+
+std::optional<Match> find_route(std::string_view method, const std::vector<std::string>& seg) {
+    const Route* resource = nullptr;
+    for (const auto& r : kRoutes) {
+        if (resource ? r.pattern != resource->pattern : !matches(r.pattern, seg)) continue;
+        if (!resource) resource = &r;
+        if (r.method == method || r.method == "*") return Match{r.name, r.handler};
+    }
+    if (!resource) return std::nullopt;
+    return Match{resource->name, not_allowed};
+}
+
 }  // namespace
 
 EmulatorApi::EmulatorApi(ProfileStore& store, ApiOptions options, Clock clock)
@@ -150,374 +637,49 @@ HttpResponse EmulatorApi::token_endpoint(const HttpRequest& request) {
                    "oauth");
 }
 
-// The reference's own examples send indexed parameters with raw brackets
-// (customFields[0].Name, curl --globoff); percent-encode what RFC 3986 does not allow so
-// they parse as the real service takes them.
-std::string encode_lenient(std::string_view target) {
-    static constexpr std::string_view allowed =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/?#@!$&'()*+,;=%";
-    std::string out;
-    for (unsigned char c : target) {
-        if (allowed.find(static_cast<char>(c)) != std::string_view::npos) {
-            out += static_cast<char>(c);
-        } else {
-            static constexpr char hex[] = "0123456789ABCDEF";
-            out += '%';
-            out += hex[c >> 4];
-            out += hex[c & 15];
-        }
-    }
-    return out;
+HttpResponse EmulatorApi::handle(const HttpRequest& request, const Semantics& semantics) {
+    Target target(request.target);
+    if (!target.valid) return fail(400, "malformed request target", "bad-target");
+    if (target.oauth) return token_endpoint(request);
+    if (!target.api) return fail(404, "no such resource (the API lives under /Profiles/v2/{clientId})", "not-found");
+    if (!authorized(request.authorization)) return fail(401, "Authorization is missing or wrong", "auth");
+    if (target.client_id != options_.client_id)
+        return fail(404, "unknown clientId \"" + target.client_id + "\"", "client");
+    if (!target.profile) return fail(404, "no such resource", "not-found");
+
+    Query q(target.url);
+    // Accepted by every endpoint; `implied` has no effect (no preference propagation).
+    bool implied = false, match_inactive = false;
+    if (!bool_param(q, "implied", implied)) return fail(400, "implied must be true or false", "bad-param");
+    if (!bool_param(q, "matchInactive", match_inactive))
+        return fail(400, "matchInactive must be true or false", "bad-param");
+
+    auto route = find_route(request.method, target.segments);
+    if (!route) return fail(404, "no such resource", "not-found");
+    Call call{store_, request, semantics, q, target.segments, std::string(route->name), match_inactive};
+    return route->handler(call);
 }
 
-HttpResponse EmulatorApi::handle(const HttpRequest& request) {
-    std::string target = encode_lenient(request.target);
-    auto parsed = urls::parse_origin_form(target);
-    if (!parsed) return fail(400, "malformed request target", "bad-target");
-    urls::url_view url = *parsed;
-    std::vector<std::string> seg;
-    for (auto s : url.segments()) seg.emplace_back(s);
-
-    if (seg.size() == 2 && seg[0] == "oauth" && seg[1] == "token") return token_endpoint(request);
-    if (seg.size() < 3 || seg[0] != "Profiles" || (seg[1] != "v2" && seg[1] != "v4"))
-        return fail(404, "no such resource (the API lives under /Profiles/v2/{clientId})", "not-found");
-    if (!authorized(request.authorization))
-        return fail(401, "Authorization is missing or wrong", "auth");
-    if (seg[2] != options_.client_id) return fail(404, "unknown clientId \"" + seg[2] + "\"", "client");
-    seg.erase(seg.begin(), seg.begin() + 3);
-    if (seg.empty() || (seg[0] != "Profile" && seg[0] != "Profiles")) return fail(404, "no such resource", "not-found");
-    seg.erase(seg.begin());
-
-    const std::string& m = request.method;
-    Query q(url);
-    bool has_body = m == "POST" || m == "PUT" || m == "PATCH";
-
-    // Body: JSON, checked against the schema it must follow.
-    auto read_body = [&](json::value& out, std::string& problem, int& status) {
-        auto ct = lower(request.content_type);
-        if (!ct.starts_with("application/json") && !ct.starts_with("application/json-patch+json")) {
-            status = 415;
-            problem = "Content-Type must be application/json";
-            return false;
-        }
+RequestInfo EmulatorApi::describe(const HttpRequest& request) const {
+    RequestInfo info;
+    Target target(request.target);
+    if (!target.valid) return {"bad-target", {}};
+    if (target.oauth) return {"oauth", {}};
+    auto route = target.profile ? find_route(request.method, target.segments) : std::nullopt;
+    info.endpoint = route ? std::string(route->name) : "not-found";
+    Query q(target.url);
+    info.alternate_id = {q.value("alternateIdType"), q.value("alternateId")};
+    if (info.alternate_id.id.empty() && !request.body.empty()) {
+        // A create names its alternate ids in the body; the first is the one it answers with.
         boost::system::error_code ec;
-        out = json::parse(request.body, ec);
-        if (ec) {
-            status = 400;
-            problem = "malformed JSON: " + ec.message();
-            return false;
+        auto body = json::parse(request.body, ec);
+        auto* ids = !ec && body.is_object() ? body.as_object().if_contains("AlternateIds") : nullptr;
+        if (ids && ids->is_array() && !ids->as_array().empty() && ids->as_array()[0].is_object()) {
+            const auto& first = ids->as_array()[0].as_object();
+            info.alternate_id = {str(first, "AlternateIdType"), str(first, "AlternateId")};
         }
-        return true;
-    };
-    auto profile_body = [&](json::object& body, std::string& problem, int& status,
-                            const api::ObjectSchema& schema = api::profile_schema()) {
-        json::value v;
-        if (!read_body(v, problem, status)) return false;
-        if (!v.is_object()) {
-            status = 400;
-            problem = "the body must be a JSON object";
-            return false;
-        }
-        body = std::move(v.as_object());
-        if (auto e = validate_body(body, schema)) {
-            status = 400;
-            problem = *e;
-            return false;
-        }
-        return true;
-    };
-    auto bool_param = [&](const char* name, bool& out) {
-        auto v = q.get(name);
-        if (!v) return true;
-        if (ieq(*v, "true")) out = true;
-        else if (ieq(*v, "false")) out = false;
-        else return false;
-        return true;
-    };
-    bool implied = false, match_inactive = false;
-    if (!bool_param("implied", implied)) return fail(400, "implied must be true or false", "bad-param");
-    if (!bool_param("matchInactive", match_inactive)) return fail(400, "matchInactive must be true or false", "bad-param");
-
-    auto alt_param = [&](AltId& alt) {
-        alt.type = q.value("alternateIdType");
-        alt.id = q.value("alternateId");
-        return !alt.type.empty() && !alt.id.empty();
-    };
-    const std::string alt_missing = "alternateId and alternateIdType are required";
-    auto method_not_allowed = [&](const char* endpoint) { return fail(405, m + " is not allowed here", endpoint); };
-
-    // --- writes and reads of one profile ---
-    if (seg.empty()) {
-        if (m != "POST") return method_not_allowed("W1 create");
-        json::object body;
-        std::string problem;
-        int status = 400;
-        if (!profile_body(body, problem, status)) return fail(status, problem, "W1 create");
-        return respond(store_.create(std::move(body)), "W1 create");
     }
-    if (seg.size() == 1 && seg[0] == "AlternateId") {
-        AltId alt;
-        const char* name = m == "GET" ? "R1 get-by-alternate-id" : m == "POST" ? "W4 upsert"
-                         : m == "PATCH" ? "W5 patch-by-alternate-id" : m == "PUT" ? "W6 replace-by-alternate-id"
-                                                                     : "alternate-id";
-        if (!alt_param(alt)) return fail(400, alt_missing, name);
-        if (m == "GET") {
-            auto id = store_.find(alt);
-            if (!id) return fail(404, "no profile with that alternate id", name);
-            return respond(store_.get(*id, match_inactive), name);
-        }
-        if (!has_body) return method_not_allowed(name);
-        std::string problem;
-        int status = 400;
-        if (m == "PATCH") {
-            json::value v;
-            if (!read_body(v, problem, status)) return fail(status, problem, name);
-            auto* ops = v.is_object() ? v.as_object().if_contains("Operations") : nullptr;
-            if (!ops || !ops->is_array()) return fail(400, "the body must be {\"Operations\": [...]}", name);
-            auto id = store_.find(alt);
-            if (!id) return fail(404, "no profile with that alternate id", name);
-            return respond(store_.patch(*id, ops->as_array()), name);
-        }
-        json::object body;
-        if (!profile_body(body, problem, status)) return fail(status, problem, name);
-        return respond(m == "POST" ? store_.upsert(alt, std::move(body)) : store_.replace(alt, std::move(body)), name);
-    }
-
-    // --- history ---
-    if (seg[0] == "History" && seg.size() == 3) {
-        static const std::map<std::string, HistoryKind> kinds{
-            {"Consents", HistoryKind::Consents}, {"ContactElements", HistoryKind::ContactElements},
-            {"CustomFields", HistoryKind::CustomFields}, {"Preferences", HistoryKind::Preferences},
-            {"StandardFields", HistoryKind::StandardFields}};
-        auto kind = kinds.find(seg[1]);
-        if (kind == kinds.end()) return fail(404, "no such history", "not-found");
-        std::string name = "H " + seg[1];
-        if (m != "GET") return method_not_allowed(name.c_str());
-        std::optional<std::int64_t> id;
-        if (seg[2] == "AlternateId") {
-            AltId alt;
-            if (!alt_param(alt)) return fail(400, alt_missing, name);
-            id = store_.find(alt);
-        } else {
-            id = parse_id(seg[2]);
-        }
-        if (!id) return fail(404, "profile not found", name);
-        auto reply = store_.history(*id, kind->second, q.value("filterId"));
-        // History is computed on request and documented as able to answer a temporary 503.
-        return respond(reply, name);
-    }
-
-    // --- archive preferences ---
-    if (seg[0] == "Preferences" && seg.size() == 3 && seg[2] == "Archive") {
-        if (m != "PUT") return method_not_allowed("W9 archive");
-        auto id = parse_id(seg[1]);
-        if (!id) return fail(404, "profile not found", "W9 archive");
-        json::object body;
-        std::string problem;
-        int status = 400;
-        if (!profile_body(body, problem, status, api::archive_schema())) return fail(status, problem, "W9 archive");
-        return respond(store_.archive(*id, body), "W9 archive");
-    }
-
-    // --- searches ---
-    auto search = [&](const char* name, std::initializer_list<const char*> required,
-                      std::function<bool(const json::object&)> match) -> HttpResponse {
-        if (m != "GET") return method_not_allowed(name);
-        for (auto r : required)
-            if (q.value(r).empty()) return fail(400, std::string(r) + " is required", name);
-        return respond(store_.search(match, 50), name);
-    };
-    std::string path;
-    for (auto& s : seg) path += (path.empty() ? "" : "/") + s;
-    if (path == "Address") {
-        bool partial_address = false, partial_name = false;
-        if (!bool_param("partialAddress1Match", partial_address) || !bool_param("partialNameMatch", partial_name))
-            return fail(400, "partialAddress1Match and partialNameMatch must be true or false", "S1 address");
-        return search("S1 address", {"city", "stateProvince"}, [&](const json::object& d) {
-            auto name_ok = [&](const char* param, const char* field) {
-                auto want = q.value(param);
-                if (want.empty()) return true;
-                auto have = name_part(d, field);
-                return partial_name ? contains_i(have, want) : ieq(have, want);
-            };
-            if (!name_ok("firstName", "FirstName") || !name_ok("middleName", "MiddleName") ||
-                !name_ok("lastName", "LastName"))
-                return false;
-            for (auto* a : active(d, "Addresses")) {
-                if (!ieq(str(*a, "City"), q.value("city")) || !ieq(str(*a, "StateProvince"), q.value("stateProvince")))
-                    continue;
-                auto a1 = q.value("address1");
-                if (!a1.empty() && !(partial_address ? contains_i(str(*a, "Address1"), a1) : ieq(str(*a, "Address1"), a1)))
-                    continue;
-                auto eq_opt = [&](const char* param, const char* field) {
-                    auto want = q.value(param);
-                    return want.empty() || ieq(str(*a, field), want);
-                };
-                if (eq_opt("address2", "Address2") && eq_opt("postalCode", "PostalCode") &&
-                    eq_opt("addressType", "AddressType"))
-                    return true;
-            }
-            return false;
-        });
-    }
-    if (path == "CustomFields" || path == "CustomFields/SelectList") {
-        bool select = path != "CustomFields";
-        const char* name = select ? "S3 custom-fields-select-list" : "S2 custom-fields";
-        auto criteria = q.indexed("customFields", {"Name", "Value", "OperatorId"});
-        if (criteria.empty()) return fail(400, "customFields[0].Name and customFields[0].Value are required", name);
-        for (auto& c : criteria) {
-            if (c["Name"].empty()) return fail(400, "every customFields[i] needs a Name", name);
-            if (select && c["OperatorId"] != "1" && c["OperatorId"] != "2" && c["OperatorId"] != "3")
-                return fail(400, "customFields[i].OperatorId must be 1 (Equals), 2 (All of) or 3 (Any of)", name);
-        }
-        return search(name, {}, [&, select](const json::object& d) {
-            for (auto& c : criteria) {
-                bool ok = false;
-                for (auto* f : active(d, "CustomFields")) {
-                    if (!ieq(str(*f, "Name"), c["Name"])) continue;
-                    auto have = str(*f, "Value");
-                    if (!select || c["OperatorId"] == "1") {
-                        ok = ieq(have, c["Value"]);
-                    } else {
-                        auto mine = split(have, ':');
-                        auto want = split(c["Value"], ':');
-                        auto in = [&](const std::string& w) { return std::find(mine.begin(), mine.end(), w) != mine.end(); };
-                        ok = c["OperatorId"] == "2" ? std::all_of(want.begin(), want.end(), in)
-                                                    : std::any_of(want.begin(), want.end(), in);
-                    }
-                    if (ok) break;
-                }
-                if (!ok) return false;
-            }
-            return true;
-        });
-    }
-    if (path == "Email")
-        return search("S4 email", {"emailAddress"}, [&](const json::object& d) {
-            return has_email(d, q.value("emailAddress"), q.value("emailType"));
-        });
-    if (path == "Name" || path == "Name/Partial") {
-        bool partial = path != "Name";
-        return search(partial ? "S6 partial-name" : "S5 name", {"lastName"}, [&, partial](const json::object& d) {
-            for (auto [param, field] : {std::pair{"firstName", "FirstName"}, std::pair{"middleName", "MiddleName"},
-                                        std::pair{"lastName", "LastName"}}) {
-                auto want = q.value(param);
-                if (want.empty()) continue;
-                auto have = name_part(d, field);
-                if (partial ? !contains_i(have, want) : !ieq(have, want)) return false;
-            }
-            return true;
-        });
-    }
-    if (path == "Phone")
-        return search("S7 phone", {"phoneNumber"}, [&](const json::object& d) {
-            return has_phone(d, q.value("phoneNumber"), q.value("phoneType"));
-        });
-    if (path == "Attributes") {
-        auto criteria = q.indexed("attributes", {"Key", "Value"});
-        if (criteria.empty()) return fail(400, "attributes[0].Key and attributes[0].Value are required", "S8 attributes");
-        return search("S8 attributes", {}, [&](const json::object& d) {
-            std::vector<const json::object*> attrs;
-            auto collect = [&](const json::object& owner, const char* prefs) {
-                for (auto* p : active(owner, prefs))
-                    for (auto* a : active(*p, "PreferenceAttributes")) attrs.push_back(a);
-            };
-            collect(d, "ProfilePreferences");
-            for (auto [c, p] : {std::pair{"Emails", "EmailPreferences"}, std::pair{"PhoneNumbers", "PhonePreferences"},
-                                std::pair{"Addresses", "AddressPreferences"}})
-                for (auto* e : active(d, c)) collect(*e, p);
-            for (auto& c : criteria) {
-                bool ok = std::any_of(attrs.begin(), attrs.end(), [&](const json::object* a) {
-                    return ieq(str(*a, "Key"), c["Key"]) && ieq(str(*a, "Value"), c["Value"]);
-                });
-                if (!ok) return false;
-            }
-            return true;
-        });
-    }
-    if (path == "Tags") {
-        auto tags = q.indexed("tag", {});
-        if (tags.empty()) return fail(400, "tag[0] is required", "S9 tags");
-        bool exact = true, multiple = false;
-        if (!bool_param("exactMatch", exact) || !bool_param("multipleProfiles", multiple))
-            return fail(400, "exactMatch and multipleProfiles must be true or false", "S9 tags");
-        auto reply = search("S9 tags", {}, [&, exact](const json::object& d) {
-            auto mine = active(d, "ProfileTags");
-            auto has = [&](const std::map<std::string, std::string>& t) {
-                return std::any_of(mine.begin(), mine.end(), [&](const json::object* tag) {
-                    return ieq(str(*tag, "Name"), t.at(""));
-                });
-            };
-            return exact ? std::all_of(tags.begin(), tags.end(), has) : std::any_of(tags.begin(), tags.end(), has);
-        });
-        if (reply.status == 200 && !multiple) {
-            auto arr = json::parse(reply.body).as_array();
-            if (arr.size() > 1) arr.resize(1);
-            reply.body = json::serialize(arr);
-        }
-        return reply;
-    }
-    if (seg[0] == "Groups") {
-        auto group_type = q.value("groupType");
-        std::string name = "S group " + (seg.size() > 1 ? seg[1] : std::string("name"));
-        if (m != "GET") return method_not_allowed(name.c_str());
-        if (group_type.empty()) return fail(400, "groupType is required", name);
-        std::function<bool(std::int64_t, const json::object&)> primary;
-        if (seg.size() == 2 && seg[1] == "AlternateId") {
-            AltId alt;
-            if (!alt_param(alt)) return fail(400, alt_missing, name);
-            auto id = store_.find(alt);
-            if (!id) return fail(404, "no profile with that alternate id", name);
-            primary = [alt](std::int64_t, const json::object& d) {
-                for (auto* a : active(d, "AlternateIds"))
-                    if (str(*a, "AlternateIdType") == alt.type && str(*a, "AlternateId") == alt.id) return true;
-                return false;
-            };
-        } else if (seg.size() == 2 && seg[1] == "Email") {
-            if (q.value("emailAddress").empty()) return fail(400, "emailAddress is required", name);
-            primary = [&](std::int64_t, const json::object& d) { return has_email(d, q.value("emailAddress"), q.value("emailType")); };
-        } else if (seg.size() == 2 && seg[1] == "Phone") {
-            if (q.value("phoneNumber").empty()) return fail(400, "phoneNumber is required", name);
-            primary = [&](std::int64_t, const json::object& d) { return has_phone(d, q.value("phoneNumber"), q.value("phoneType")); };
-        } else if (seg.size() == 1) {
-            if (q.value("groupName").empty()) return fail(400, "groupName is required", name);
-            primary = [&](std::int64_t, const json::object& d) {
-                for (auto* g : active(d, "Groups"))
-                    if (str(*g, "GroupType") == group_type && str(*g, "GroupName") == q.value("groupName")) return true;
-                return false;
-            };
-        } else if (seg.size() == 3 && seg[1] == "Primary") {
-            auto id = parse_id(seg[2]);
-            if (!id) return fail(404, "profile not found", name);
-            primary = [pid = *id](std::int64_t candidate, const json::object&) { return candidate == pid; };
-        } else {
-            return fail(404, "no such resource", "not-found");
-        }
-        return respond(store_.group_search(primary, group_type), name);
-    }
-
-    // --- one profile by id ---
-    if (seg.size() == 1) {
-        auto id = parse_id(seg[0]);
-        const char* name = m == "GET" ? "R2 get" : m == "POST" ? "W2 update" : m == "PUT" ? "W7 replace"
-                         : m == "PATCH" ? "W8 patch" : m == "DELETE" ? "W3 delete" : "profile";
-        if (!id) return fail(404, "profile \"" + seg[0] + "\" not found", name);
-        if (m == "GET") return respond(store_.get(*id, match_inactive), name);
-        if (m == "DELETE") return respond(store_.remove(*id), name);
-        std::string problem;
-        int status = 400;
-        if (m == "PATCH") {
-            json::value v;
-            if (!read_body(v, problem, status)) return fail(status, problem, name);
-            if (!v.is_array()) return fail(400, "the body must be a JSON array of operations", name);
-            return respond(store_.patch(*id, v.as_array()), name);
-        }
-        if (!has_body) return method_not_allowed(name);
-        json::object body;
-        if (!profile_body(body, problem, status)) return fail(status, problem, name);
-        return respond(m == "POST" ? store_.merge(*id, std::move(body)) : store_.replace(*id, std::move(body)), name);
-    }
-    return fail(404, "no such resource", "not-found");
+    return info;
 }
 
 }  // namespace prefsync::emulator

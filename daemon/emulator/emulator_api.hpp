@@ -2,6 +2,8 @@
 // HTTP semantics of the emulated API, without sockets: a request (method, target, headers,
 // body) in, a response out. Routing, authentication, client id, content type, body
 // validation and query parameters live here; the profile semantics live in ProfileStore.
+// Routing is one table (emulator_api.cpp): method + path pattern → endpoint name + handler,
+// so an endpoint is one row.
 #include <chrono>
 #include <map>
 #include <mutex>
@@ -26,6 +28,21 @@ struct HttpResponse {
     std::string endpoint;  // route name for counters: "W4 upsert", "R2 get", "auth", ...
 };
 
+// Where the reference allows a server more than one behaviour, the one a request meets. The
+// server takes it from the fault configuration, so a test can switch at run time.
+struct Semantics {
+    bool accept_duplicates = false;  // W1 with a known alternate id: another profile, not 409
+    int patch_test_status = 409;     // a failed PATCH `test`: 409 or 400
+};
+
+// What a request is, for the request log, whether or not it is ever handled (a fault may
+// refuse it first): its endpoint and the alternate id it names (query, else the body's first
+// AlternateIds entry), empty when it names none.
+struct RequestInfo {
+    std::string endpoint;
+    AltId alternate_id;
+};
+
 struct ApiOptions {
     std::string client_id = "12345";
     std::string token = "emulator-token";
@@ -38,7 +55,8 @@ struct ApiOptions {
 class EmulatorApi {
 public:
     EmulatorApi(ProfileStore& store, ApiOptions options, Clock clock);
-    HttpResponse handle(const HttpRequest& request);
+    HttpResponse handle(const HttpRequest& request, const Semantics& semantics = {});
+    RequestInfo describe(const HttpRequest& request) const;
 
 private:
     HttpResponse token_endpoint(const HttpRequest& request);

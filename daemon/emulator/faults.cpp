@@ -1,47 +1,90 @@
 #include "daemon/emulator/faults.hpp"
 
+#include <limits>
+
 namespace prefsync::emulator {
 
 namespace json = boost::json;
 
+namespace {
+
+const char* outage_mode_name(OutageMode mode) { return mode == OutageMode::Reset ? "reset" : "503"; }
+
+}  // namespace
+
 json::object FaultConfig::to_json() const {
-    return {{"latency_ms", latency.count()},  {"jitter_ms", latency_jitter.count()},
-            {"rate_limit", rate_limit},       {"retry_after", retry_after_seconds},
-            {"error_503", error_503},         {"reset", reset},
-            {"ambiguous", ambiguous},         {"slow_ms", slow.count()},
-            {"outage_ms", outage.count()},    {"close", close},
+    return {{"latency_ms", latency.count()},
+            {"jitter_ms", latency_jitter.count()},
+            {"rate_limit", rate_limit},
+            {"retry_after", retry_after_seconds},
+            {"error_503", error_503},
+            {"error_503_retry_after", error_503_retry_after_seconds},
+            {"reset", reset},
+            {"ambiguous", ambiguous},
+            {"slow_ms", slow.count()},
+            {"outage_ms", outage.count()},
+            {"outage_mode", outage_mode_name(outage_mode)},
+            {"outage_retry_after", outage_retry_after_seconds},
+            {"close", close},
+            {"accept_duplicates", accept_duplicates},
+            {"patch_test_status", patch_test_status},
             {"seed", seed}};
 }
 
 std::optional<std::string> FaultConfig::update(const json::object& j) {
     FaultConfig next = *this;
     for (const auto& kv : j) {
+        const std::string key(kv.key());
         const auto& v = kv.value();
+        // The two keys that are not numbers.
+        if (key == "accept_duplicates") {
+            if (!v.is_bool()) return key + ": expected true or false";
+            next.accept_duplicates = v.as_bool();
+            continue;
+        }
+        if (key == "outage_mode") {
+            auto* mode = v.if_string();
+            if (mode && *mode == "reset") next.outage_mode = OutageMode::Reset;
+            else if (mode && *mode == "503") next.outage_mode = OutageMode::Unavailable;
+            else return key + R"(: expected "reset" or "503")";
+            continue;
+        }
         double number = 0;
         if (v.is_int64()) number = static_cast<double>(v.as_int64());
         else if (v.is_uint64()) number = static_cast<double>(v.as_uint64());
         else if (v.is_double()) number = v.as_double();
-        else return std::string(kv.key()) + ": expected a number";
-        if (number < 0) return std::string(kv.key()) + ": must not be negative";
+        else return key + ": expected a number";
+        if (number < 0) return key + ": must not be negative";
         auto ms = std::chrono::milliseconds(static_cast<long long>(number));
         auto probability = [&](double& out) -> std::optional<std::string> {
-            if (number > 1) return std::string(kv.key()) + ": a probability is between 0 and 1";
+            if (number > 1) return key + ": a probability is between 0 and 1";
             out = number;
             return std::nullopt;
         };
+        // A Retry-After is sent as given, however large; only what an int cannot hold is refused.
+        auto seconds = [&](int& out) -> std::optional<std::string> {
+            if (number > std::numeric_limits<int>::max()) return key + ": too large";
+            out = static_cast<int>(number);
+            return std::nullopt;
+        };
         std::optional<std::string> problem;
-        if (kv.key() == "latency_ms") next.latency = ms;
-        else if (kv.key() == "jitter_ms") next.latency_jitter = ms;
-        else if (kv.key() == "rate_limit") next.rate_limit = number;
-        else if (kv.key() == "retry_after") next.retry_after_seconds = static_cast<int>(number);
-        else if (kv.key() == "error_503") problem = probability(next.error_503);
-        else if (kv.key() == "reset") problem = probability(next.reset);
-        else if (kv.key() == "ambiguous") problem = probability(next.ambiguous);
-        else if (kv.key() == "slow_ms") next.slow = ms;
-        else if (kv.key() == "close") problem = probability(next.close);
-        else if (kv.key() == "outage_ms") next.outage = ms;
-        else if (kv.key() == "seed") next.seed = static_cast<std::uint64_t>(number);
-        else return "unknown fault \"" + std::string(kv.key()) + "\"";
+        if (key == "latency_ms") next.latency = ms;
+        else if (key == "jitter_ms") next.latency_jitter = ms;
+        else if (key == "rate_limit") next.rate_limit = number;
+        else if (key == "retry_after") problem = seconds(next.retry_after_seconds);
+        else if (key == "error_503") problem = probability(next.error_503);
+        else if (key == "error_503_retry_after") problem = seconds(next.error_503_retry_after_seconds);
+        else if (key == "reset") problem = probability(next.reset);
+        else if (key == "ambiguous") problem = probability(next.ambiguous);
+        else if (key == "slow_ms") next.slow = ms;
+        else if (key == "close") problem = probability(next.close);
+        else if (key == "outage_ms") next.outage = ms;
+        else if (key == "outage_retry_after") problem = seconds(next.outage_retry_after_seconds);
+        else if (key == "patch_test_status") {
+            if (number != 400 && number != 409) problem = key + ": expected 409 or 400";
+            else next.patch_test_status = static_cast<int>(number);
+        } else if (key == "seed") next.seed = static_cast<std::uint64_t>(number);
+        else return "unknown fault \"" + key + "\"";
         if (problem) return problem;
     }
     *this = next;
@@ -59,7 +102,7 @@ bool FaultInjector::chance(double p) {
 
 Fault FaultInjector::decide(Clock::time_point now) {
     std::lock_guard lock(mutex_);
-    if (now < outage_until_) return Fault::Outage;
+    if (now < outage_until_) return config_.outage_mode == OutageMode::Reset ? Fault::Outage : Fault::OutageUnavailable;
     if (config_.rate_limit > 0) {
         while (!window_.empty() && now - window_.front() >= std::chrono::seconds(1)) window_.pop_front();
         if (static_cast<double>(window_.size()) >= config_.rate_limit) return Fault::RateLimited;
@@ -93,9 +136,14 @@ std::chrono::milliseconds FaultInjector::slow() const {
     return config_.slow;
 }
 
-int FaultInjector::retry_after_seconds() const {
+int FaultInjector::retry_after_seconds(Fault fault) const {
     std::lock_guard lock(mutex_);
-    return config_.retry_after_seconds;
+    switch (fault) {
+        case Fault::RateLimited: return config_.retry_after_seconds;
+        case Fault::Unavailable: return config_.error_503_retry_after_seconds;
+        case Fault::OutageUnavailable: return config_.outage_retry_after_seconds;
+        default: return 0;
+    }
 }
 
 FaultConfig FaultInjector::config() const {

@@ -1,6 +1,10 @@
 #pragma once
 // Fault injection for the emulator: what goes wrong, how often, seeded so a failing test
 // can be replayed. Decisions are made per request by FaultInjector (thread-safe).
+//
+// Besides faults proper, FaultConfig holds the choices the reference leaves to the server
+// (a duplicate create, the status of a failed PATCH test): the emulator defaults to the
+// forgiving choice, and a test can switch to the worst one the reference allows.
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstdint>
@@ -12,26 +16,34 @@
 
 namespace prefsync::emulator {
 
+// How an outage refuses requests: the connection reset unanswered, or an HTTP 503.
+enum class OutageMode { Reset, Unavailable };
+
 struct FaultConfig {
     std::chrono::milliseconds latency{0};         // added before every API request is handled
     std::chrono::milliseconds latency_jitter{0};  // plus uniform random 0..jitter
     double rate_limit = 0;                        // API requests per second (1 s window); 0: none
-    int retry_after_seconds = 1;                  // Retry-After sent with 429
+    int retry_after_seconds = 1;                  // Retry-After sent with 429 (always sent)
     double error_503 = 0;                         // probability of a 503 (request not applied)
+    int error_503_retry_after_seconds = 0;        // Retry-After sent with those 503s; 0: none
     double reset = 0;                             // probability of a connection reset before handling
     double ambiguous = 0;                         // probability a write is applied, then the connection closed unanswered
     std::chrono::milliseconds slow{0};            // delay between handling and answering
     double close = 0;                             // probability of "Connection: close" after answering
     std::chrono::milliseconds outage{0};          // from when it is set: refuse all API requests this long
+    OutageMode outage_mode = OutageMode::Reset;
+    int outage_retry_after_seconds = 0;           // Retry-After sent with an outage's 503s; 0: none
+    bool accept_duplicates = false;               // W1 with a known alternate id creates another profile
+    int patch_test_status = 409;                  // status of a PATCH whose `test` fails: 409 or 400
     std::uint64_t seed = 1;
 
     boost::json::object to_json() const;
-    // Applies the keys present in `j` (latency_ms, jitter_ms, rate_limit, retry_after,
-    // error_503, reset, ambiguous, slow_ms, outage_ms, close, seed); error message on bad input.
+    // Applies the keys present in `j` (the names to_json writes); error message naming the
+    // key on bad input, and then nothing is applied.
     std::optional<std::string> update(const boost::json::object& j);
 };
 
-enum class Fault { None, Outage, RateLimited, Reset, Unavailable };
+enum class Fault { None, Outage, OutageUnavailable, RateLimited, Reset, Unavailable };
 
 class FaultInjector {
 public:
@@ -45,7 +57,9 @@ public:
     std::chrono::milliseconds latency();
     std::chrono::milliseconds slow() const;
     bool close_after();
-    int retry_after_seconds() const;
+    // The Retry-After seconds answered with `fault` (429 or a 503); 0: no header, except
+    // that a 429 always carries one.
+    int retry_after_seconds(Fault fault) const;
 
     FaultConfig config() const;
     std::optional<std::string> configure(const boost::json::object& j, Clock::time_point now);

@@ -189,9 +189,10 @@ std::optional<std::string> ProfileStore::index_conflict(const json::object& data
             if (!a.is_object()) continue;
             auto key = std::make_pair(str(a.as_object(), "AlternateIdType"), str(a.as_object(), "AlternateId"));
             auto it = alt_index_.find(key);
-            if (it != alt_index_.end() && it->second != self)
-                return "a profile with AlternateIdType \"" + key.first + "\" and AlternateId \"" + key.second +
-                       "\" already exists (ProfileId " + std::to_string(it->second) + ")";
+            // An id the profile already carries is never a conflict, even when duplicated.
+            if (it == alt_index_.end() || it->second.empty() || it->second.count(self)) continue;
+            return "a profile with AlternateIdType \"" + key.first + "\" and AlternateId \"" + key.second +
+                   "\" already exists (ProfileId " + std::to_string(*it->second.begin()) + ")";
         }
     }
     return std::nullopt;
@@ -203,8 +204,13 @@ void ProfileStore::reindex(Profile& p, const json::object& old_data) {
             for (const auto& a : ids->as_array())
                 if (a.is_object()) fn(str(a.as_object(), "AlternateIdType"), str(a.as_object(), "AlternateId"));
     };
-    each(old_data, [&](const std::string& t, const std::string& i) { alt_index_.erase({t, i}); });
-    each(p.data, [&](const std::string& t, const std::string& i) { alt_index_[{t, i}] = p.id; });
+    each(old_data, [&](const std::string& t, const std::string& i) {
+        auto it = alt_index_.find({t, i});
+        if (it == alt_index_.end()) return;
+        it->second.erase(p.id);
+        if (it->second.empty()) alt_index_.erase(it);
+    });
+    each(p.data, [&](const std::string& t, const std::string& i) { alt_index_[{t, i}].insert(p.id); });
 }
 
 void ProfileStore::commit(Profile& p, json::object data) {
@@ -254,7 +260,7 @@ json::object ProfileStore::render(const Profile& p, bool match_inactive) const {
     return std::move(o);
 }
 
-Reply ProfileStore::store_new(json::object body, const AltId* alt) {
+Reply ProfileStore::store_new(json::object body, const AltId* alt, bool allow_duplicates) {
     if (alt) {
         auto& ids = body["AlternateIds"];
         if (!ids.is_array()) ids = json::array();
@@ -265,16 +271,17 @@ Reply ProfileStore::store_new(json::object body, const AltId* alt) {
         if (!present)
             ids.as_array().push_back(json::object{{"AlternateIdType", alt->type}, {"AlternateId", alt->id}});
     }
-    if (auto conflict = index_conflict(body, 0)) return error(409, *conflict);
+    if (!allow_duplicates)
+        if (auto conflict = index_conflict(body, 0)) return error(409, *conflict);
     Profile& p = profiles_[next_id_];
     p.id = next_id_++;
     commit(p, std::move(body));
     return accepted(p, alt);
 }
 
-Reply ProfileStore::create(json::object body) {
+Reply ProfileStore::create(json::object body, bool allow_duplicates) {
     std::lock_guard lock(mutex_);
-    return store_new(std::move(body), nullptr);
+    return store_new(std::move(body), nullptr, allow_duplicates);
 }
 
 Reply ProfileStore::merge(std::int64_t profile_id, json::object body) {
@@ -292,7 +299,7 @@ Reply ProfileStore::upsert(const AltId& alt, json::object body) {
     std::lock_guard lock(mutex_);
     auto it = alt_index_.find({alt.type, alt.id});
     if (it == alt_index_.end()) return store_new(std::move(body), &alt);
-    Profile& p = profiles_.at(it->second);
+    Profile& p = profiles_.at(*it->second.begin());
     json::object data = p.data;
     merge_object(data, body);
     if (auto conflict = index_conflict(data, p.id)) return error(409, *conflict);
@@ -311,7 +318,7 @@ Reply ProfileStore::remove(std::int64_t profile_id) {
     return {204, nullptr};
 }
 
-Reply ProfileStore::patch(std::int64_t profile_id, const json::array& operations) {
+Reply ProfileStore::patch(std::int64_t profile_id, const json::array& operations, int test_failure_status) {
     std::lock_guard lock(mutex_);
     Profile* p = find_locked(profile_id);
     if (!p) return error(404, "profile " + std::to_string(profile_id) + " not found");
@@ -325,7 +332,7 @@ Reply ProfileStore::patch(std::int64_t profile_id, const json::array& operations
     json::value doc = p->data;
     // move and copy stay refused (ApplyOptions default), as the API refuses them.
     if (auto e = patch::apply_patch(doc, operations))
-        return error(e->kind == patch::PatchErrorKind::TestFailed ? 409 : 400,
+        return error(e->kind == patch::PatchErrorKind::TestFailed ? test_failure_status : 400,
                      "Operations[" + std::to_string(e->op_index) + "]: " + e->message);
     // The patched document must still be a valid profile; nothing is applied otherwise.
     if (auto e = validate_body(doc.as_object(), api::profile_schema())) return error(400, "after patch: " + *e);
@@ -352,7 +359,7 @@ Reply ProfileStore::replace(const AltId& alt, json::object body) {
         auto it = alt_index_.find({alt.type, alt.id});
         if (it == alt_index_.end())
             return error(404, "no profile with AlternateIdType \"" + alt.type + "\" and AlternateId \"" + alt.id + "\"");
-        id = it->second;
+        id = *it->second.begin();
     }
     // The identifying alternate id stays, or the profile could not be found by it again.
     auto& ids = body["AlternateIds"];
@@ -420,7 +427,7 @@ std::optional<std::int64_t> ProfileStore::find(const AltId& alt) const {
     std::lock_guard lock(mutex_);
     auto it = alt_index_.find({alt.type, alt.id});
     if (it == alt_index_.end()) return std::nullopt;
-    return it->second;
+    return *it->second.begin();
 }
 
 Reply ProfileStore::search(const std::function<bool(const json::object&)>& match, std::size_t cap) const {
@@ -618,6 +625,23 @@ json::array ProfileStore::dump() const {
     std::lock_guard lock(mutex_);
     json::array out;
     for (const auto& [id, p] : profiles_) out.push_back(render(p, true));
+    return out;
+}
+
+json::array ProfileStore::alternate_ids(const std::optional<AltId>& only) const {
+    std::lock_guard lock(mutex_);
+    std::map<std::pair<std::string, std::string>, json::array> carriers;
+    for (const auto& [id, p] : profiles_)
+        if (auto* ids = p.data.if_contains("AlternateIds"); ids && ids->is_array())
+            for (const auto& a : ids->as_array()) {
+                if (!a.is_object()) continue;
+                std::pair key{str(a.as_object(), "AlternateIdType"), str(a.as_object(), "AlternateId")};
+                if (only && (key.first != only->type || key.second != only->id)) continue;
+                carriers[key].push_back(id);
+            }
+    json::array out;
+    for (auto& [key, ids] : carriers)
+        out.push_back(json::object{{"AlternateIdType", key.first}, {"AlternateId", key.second}, {"ProfileIds", std::move(ids)}});
     return out;
 }
 

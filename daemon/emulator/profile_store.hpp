@@ -4,8 +4,9 @@
 // emulator_api / server). Thread-safe: one mutex, held only for the duration of a call.
 //
 // Design constraints:
-// - Semantics follow ../shared/seeds (the vendor reference); where it is silent the choice is
-//   written in README.md beside this file ("Interpretations"), so a test can hold us to it.
+// - Semantics follow the vendor's API reference (its endpoint groups are listed in README.md
+//   beside this file); where it is silent the choice is written there ("Interpretations"), so
+//   a test can hold us to it.
 // - Time comes from an injected clock: "Pending Update" → "Complete" and history order are
 //   tested on fake time.
 // - Responses are (status, JSON) pairs; the HTTP layer only serialises them.
@@ -16,6 +17,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -40,17 +42,22 @@ class ProfileStore {
 public:
     ProfileStore(Clock clock, std::chrono::milliseconds processing_delay);
 
-    Reply create(json::object body);                                   // W1
+    // W1. With allow_duplicates, an alternate id another profile carries does not refuse the
+    // create (409): a second profile carries it too, as a server that does not check would do.
+    Reply create(json::object body, bool allow_duplicates = false);
     Reply merge(std::int64_t profile_id, json::object body);           // W2
     Reply remove(std::int64_t profile_id);                             // W3
     Reply upsert(const AltId& alt, json::object body);                 // W4
-    Reply patch(std::int64_t profile_id, const json::array& operations);  // W5, W8
+    // W5, W8. A failed `test` operation answers test_failure_status (the reference does not
+    // say whether it is 400 or 409).
+    Reply patch(std::int64_t profile_id, const json::array& operations, int test_failure_status = 409);
     Reply replace(std::int64_t profile_id, json::object body);         // W7
     Reply replace(const AltId& alt, json::object body);                // W6
     Reply archive(std::int64_t profile_id, const json::object& body);  // W9
 
     Reply get(std::int64_t profile_id, bool match_inactive) const;     // R2
-    std::optional<std::int64_t> find(const AltId& alt) const;          // R1 resolves through this
+    // R1 resolves through this. Of several profiles carrying `alt` (see create), the oldest.
+    std::optional<std::int64_t> find(const AltId& alt) const;
 
     // Searches: every profile for which `match` is true, rendered as GET renders them.
     // Capped searches answer 403 over `cap` matches.
@@ -66,6 +73,9 @@ public:
     void set_processing_delay(std::chrono::milliseconds delay);
 
     json::array dump() const;   // every profile as stored (admin)
+    // Every alternate id carried, with the ProfileIds carrying it (admin), or only `only`'s.
+    // As found in the profiles themselves, so a test counting duplicates does not trust the index.
+    json::array alternate_ids(const std::optional<AltId>& only) const;
     std::size_t size() const;
     void reset();
     void load(const json::array& profiles);
@@ -86,7 +96,7 @@ private:
     std::string now_iso() const;
     Reply accepted(const Profile& p, const AltId* alt) const;
     json::object render(const Profile& p, bool match_inactive) const;
-    Reply store_new(json::object body, const AltId* alt);
+    Reply store_new(json::object body, const AltId* alt, bool allow_duplicates = false);
     void commit(Profile& p, json::object data);
     std::optional<std::string> index_conflict(const json::object& data, std::int64_t self) const;
     void reindex(Profile& p, const json::object& old_data);
@@ -97,7 +107,8 @@ private:
     std::chrono::milliseconds processing_delay_;
     mutable std::mutex mutex_;
     std::map<std::int64_t, Profile> profiles_;
-    std::map<std::pair<std::string, std::string>, std::int64_t> alt_index_;
+    // (type, id) → the profiles carrying it: one, unless duplicates were allowed.
+    std::map<std::pair<std::string, std::string>, std::set<std::int64_t>> alt_index_;
     std::int64_t next_id_ = 1000001;
     std::uint64_t next_seq_ = 1;
 };

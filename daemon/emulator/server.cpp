@@ -3,6 +3,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/url.hpp>
 #include <cstdio>
 #include <array>
 #include <deque>
@@ -98,13 +99,22 @@ struct Server::Impl {
         stats.window.push_back(now);
         stats.peak_rps = std::max(stats.peak_rps, stats.window.size());
     }
-    void log_request(const std::string& method, const std::string& target, int status, std::size_t bytes,
-                     std::uint64_t connection) {
+    // One JSON line per request, answered or not (status 0), so a test can count what reached
+    // the server per endpoint and per alternate id, faults included.
+    void log_request(const HttpRequest& request, bool admin_request, int status, std::size_t bytes,
+                     std::uint64_t connection, const char* fault) {
         if (!log) return;
         auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                        std::chrono::system_clock::now().time_since_epoch()).count();
-        json::object line{{"t_ms", now}, {"method", method}, {"target", target},
-                          {"status", status}, {"bytes", bytes}, {"connection", connection}};
+        auto info = admin_request ? RequestInfo{"admin", {}} : api.describe(request);
+        json::object line{{"t_ms", now}, {"method", request.method}, {"target", request.target},
+                          {"endpoint", info.endpoint}, {"status", status}, {"bytes", bytes},
+                          {"connection", connection}};
+        if (!info.alternate_id.id.empty()) {
+            line["alternate_id_type"] = info.alternate_id.type;
+            line["alternate_id"] = info.alternate_id.id;
+        }
+        if (fault) line["fault"] = fault;
         auto text = json::serialize(line);
         std::lock_guard lock(log_mutex);
         std::fprintf(log, "%s\n", text.c_str());
@@ -146,6 +156,10 @@ private:
 
     void on_read(beast::error_code ec) {
         if (ec == http::error::body_limit) {
+            // The header was read: the log names the request refused.
+            current_ = {};
+            current_.method = std::string(parser_->get().method_string());
+            current_.target = std::string(parser_->get().target());
             begin();
             drain_after_reply_ = true;
             reply(413, R"({"Message":"request body too large"})", "too-large", false);
@@ -153,26 +167,27 @@ private:
         }
         if (ec) return close();
         request_ = parser_->release();
+        current_.method = std::string(request_.method_string());
+        current_.target = std::string(request_.target());
+        current_.authorization = std::string(request_[http::field::authorization]);
+        current_.content_type = std::string(request_[http::field::content_type]);
+        current_.body = std::move(request_.body());
         begin();
-        std::string target(request_.target());
-        if (target.starts_with("/__admin/")) {
-            auto [status, body] = server_.admin(std::string(request_.method_string()), target, request_.body());
+        if (current_.target.starts_with("/__admin/")) {
+            auto [status, body] = server_.admin(current_.method, current_.target, current_.body);
             reply(status, body, "admin", request_.keep_alive());
             return;
         }
         server_.note_request();
-        switch (server_.faults.decide(SteadyClock::now())) {
-            case Fault::Outage: server_.count_fault("outage"); return reset();
-            case Fault::Reset: server_.count_fault("reset"); return reset();
-            case Fault::RateLimited:
-                server_.count_fault("429");
-                retry_after_ = server_.faults.retry_after_seconds();
-                reply(429, R"({"Message":"rate limit exceeded"})", "rate-limited", request_.keep_alive());
-                return;
+        auto fault = server_.faults.decide(SteadyClock::now());
+        switch (fault) {
+            case Fault::Outage: return unanswered("outage");
+            case Fault::Reset: return unanswered("reset");
+            case Fault::RateLimited: return refuse(fault, 429, R"({"Message":"rate limit exceeded"})", "rate-limited", "429");
             case Fault::Unavailable:
-                server_.count_fault("503");
-                reply(503, R"j({"Message":"service unavailable (injected)"})j", "unavailable", request_.keep_alive());
-                return;
+                return refuse(fault, 503, R"j({"Message":"service unavailable (injected)"})j", "unavailable", "503");
+            case Fault::OutageUnavailable:
+                return refuse(fault, 503, R"j({"Message":"service unavailable (outage)"})j", "outage", "outage");
             case Fault::None: break;
         }
         auto latency = server_.faults.latency();
@@ -187,19 +202,13 @@ private:
     }
 
     void process() {
-        HttpRequest r;
-        r.method = std::string(request_.method_string());
-        r.target = std::string(request_.target());
-        r.authorization = std::string(request_[http::field::authorization]);
-        r.content_type = std::string(request_[http::field::content_type]);
-        r.body = std::move(request_.body());
-        HttpResponse response = server_.api.handle(r);
-        bool write = r.method != "GET" && r.method != "HEAD";
+        auto config = server_.faults.config();
+        HttpResponse response = server_.api.handle(current_, Semantics{config.accept_duplicates, config.patch_test_status});
+        bool write = current_.method != "GET" && current_.method != "HEAD";
         if (write && response.status < 300 && server_.faults.ambiguous()) {
             // Applied, never answered: the client cannot know whether its write landed.
-            server_.count_fault("ambiguous");
             server_.count(response.endpoint, 0);
-            return reset();
+            return unanswered("ambiguous");
         }
         auto slow = server_.faults.slow();
         if (slow.count() > 0) {
@@ -226,16 +235,36 @@ private:
         --server_.stats.in_flight;
     }
 
+    // Answers an injected fault instead of handling the request. A 429 always carries a
+    // Retry-After; a 503 only when one is configured, as servers differ.
+    void refuse(Fault fault, int status, const char* body, const char* endpoint, const char* name) {
+        server_.count_fault(name);
+        fault_ = name;
+        int seconds = server_.faults.retry_after_seconds(fault);
+        if (status == 429 || seconds > 0) retry_after_ = seconds;
+        reply(status, body, endpoint, request_.keep_alive());
+    }
+
+    // Drops the connection with the request unanswered.
+    void unanswered(const char* name) {
+        server_.count_fault(name);
+        server_.log_request(current_, false, 0, 0, id_, name);
+        reset();
+    }
+
     void reply(int status, const std::string& body, const std::string& endpoint, bool keep_alive) {
         if (endpoint != "admin") server_.count(endpoint, status);
-        server_.log_request(std::string(request_.method_string()), std::string(request_.target()), status,
-                            body.size(), id_);
+        server_.log_request(current_, endpoint == "admin", status, body.size(), id_, fault_);
+        fault_ = nullptr;
+        // An idle keep-alive connection holds no request body.
+        std::string().swap(current_.body);
         response_ = {};
         response_.version(11);
         response_.result(static_cast<unsigned>(status));
         response_.set(http::field::server, "prefsync-emulator");
         if (!body.empty()) response_.set(http::field::content_type, "application/json; charset=utf-8");
-        if (status == 429) response_.set(http::field::retry_after, std::to_string(retry_after_));
+        if (retry_after_) response_.set(http::field::retry_after, std::to_string(*retry_after_));
+        retry_after_.reset();
         response_.body() = body;
         if (keep_alive && endpoint != "admin" && server_.faults.close_after()) {
             server_.count_fault("close");
@@ -284,11 +313,13 @@ private:
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
     http::request<http::string_body> request_;
+    HttpRequest current_;  // request_ as the API takes it (its body moved here)
     http::response<http::string_body> response_;
     HttpResponse pending_;
     Server::Impl& server_;
     std::uint64_t id_;
-    int retry_after_ = 1;
+    std::optional<int> retry_after_;  // for the answer being written
+    const char* fault_ = nullptr;      // the fault that answer is, for the log
     bool in_request_ = false;
     bool drain_after_reply_ = false;
     std::array<char, 16384> discard_{};
@@ -305,6 +336,23 @@ std::pair<int, std::string> Server::Impl::admin(const std::string& method, const
     if (path == "/__admin/state" && method == "GET")
         return {200, json::serialize(json::object{{"profiles", store.dump()}})};
     if (path == "/__admin/stats" && method == "GET") return {200, json::serialize(stats.to_json())};
+    if (path == "/__admin/alternate-ids" && method == "GET") {
+        // ?alternateIdType=&alternateId= narrows the list to that one id.
+        std::optional<AltId> only;
+        if (auto url = boost::urls::parse_origin_form(target)) {
+            AltId alt;
+            for (auto p : url->params()) {
+                if (p.key == "alternateIdType") alt.type = p.value;
+                if (p.key == "alternateId") alt.id = p.value;
+            }
+            if (!alt.type.empty() || !alt.id.empty()) only = alt;
+        }
+        auto ids = store.alternate_ids(only);
+        auto duplicated = std::count_if(ids.begin(), ids.end(), [](const json::value& a) {
+            return a.at("ProfileIds").as_array().size() > 1;
+        });
+        return {200, json::serialize(json::object{{"alternate_ids", std::move(ids)}, {"duplicated", duplicated}})};
+    }
     if (path == "/__admin/reset" && method == "POST") {
         store.reset();
         stats.reset();
@@ -329,7 +377,7 @@ std::pair<int, std::string> Server::Impl::admin(const std::string& method, const
         if (auto problem = faults.configure(o, SteadyClock::now())) return error(400, *problem);
         return {200, json::serialize(faults.config().to_json())};
     }
-    return error(404, "admin endpoints: GET state, GET stats, POST reset, GET/POST faults");
+    return error(404, "admin endpoints: GET state, GET stats, GET alternate-ids, POST reset, GET/POST faults");
 }
 
 void Server::Impl::accept() {

@@ -5,14 +5,18 @@
 
 #include <atomic>
 
+#include <sstream>
+
 #include "daemon/emulator/server.hpp"
 #include "tests/support/http_client.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace prefsync::emulator {
 namespace {
 
 using ::testing::HasSubstr;
 using testing::HttpClient;
+using testing::HttpResult;
 namespace json = boost::json;
 
 const std::string kBase = "/Profiles/v2/12345/Profile";
@@ -33,9 +37,9 @@ struct Emulator {
     FaultInjector faults{FaultConfig{}};
     Server server;
 
-    explicit Emulator(ApiOptions options = {})
+    explicit Emulator(ApiOptions options = {}, ServerOptions server_options = {})
         : api(store, options, [this] { return clock.now(); }),
-          server(api, store, faults, ServerOptions{}) {
+          server(api, store, faults, std::move(server_options)) {
         server.start();
     }
     HttpClient client() { return HttpClient(server.port()); }
@@ -516,6 +520,212 @@ TEST(EmulatorAdmin, StateResetFaultValidationAndPeaks) {
     EXPECT_EQ(admin.request("POST", "/__admin/reset").status, 200);
     EXPECT_EQ(admin.get("/__admin/state").json().at("profiles").as_array().size(), 0u);
     EXPECT_EQ(e.stats().at("requests"), 0);
+}
+
+// --- the worst server the reference allows -----------------------------------------------
+
+// How many profiles carry each alternate id, as the admin API counts them.
+json::object alternate_ids(Emulator& e, const std::string& query = "") {
+    HttpClient c(e.server.port());
+    auto r = c.get("/__admin/alternate-ids" + query);
+    EXPECT_EQ(r.status, 200) << r.body;
+    return r.json().as_object();
+}
+
+// A W1 body: a create names its alternate id in the body.
+json::object create_body(const std::string& alternate_id) {
+    json::object body = upsert_body("Ann", "a@example.com");
+    body["AlternateIds"] = json::array{{{"AlternateIdType", "CRMID"}, {"AlternateId", alternate_id}}};
+    return body;
+}
+
+TEST(EmulatorWorstCase, AcceptDuplicatesMakesACreateSentTwiceTwoProfiles) {
+    Emulator e;
+    auto c = e.client();
+    json::object body = create_body("C9");
+    auto first = c.post(kBase, body);
+    ASSERT_EQ(first.status, 202) << first.body;
+    EXPECT_EQ(alternate_ids(e).at("duplicated"), 0);
+
+    e.set_faults(R"({"accept_duplicates": true})");
+    auto second = c.post(kBase, body);
+    ASSERT_EQ(second.status, 202) << "no 409: " << second.body;
+    auto oldest = first.json().at("ProfileId").as_int64();
+    auto newer = second.json().at("ProfileId").as_int64();
+    EXPECT_NE(newer, oldest);
+    EXPECT_EQ(second.json().at("AlternateId"), "C9");
+    EXPECT_EQ(e.store.size(), 2u);
+
+    auto ids = alternate_ids(e, "?alternateIdType=CRMID&alternateId=C9");
+    EXPECT_EQ(ids.at("duplicated"), 1);
+    ASSERT_EQ(ids.at("alternate_ids").as_array().size(), 1u);
+    EXPECT_EQ(ids.at("alternate_ids").at(0).at("ProfileIds"), (json::array{oldest, newer}));
+    EXPECT_EQ(alternate_ids(e, "?alternateIdType=CRMID&alternateId=nope").at("alternate_ids").as_array().size(), 0u);
+
+    // By alternate id, the oldest answers; writes to it are no conflict with its twin.
+    EXPECT_EQ(c.get(kBase + "/AlternateId?" + alt("C9")).json().at("ProfileId"), oldest);
+    auto upsert = c.post(kBase + "/AlternateId?" + alt("C9"), json::object{{"CustomerType", "Retail"}});
+    ASSERT_EQ(upsert.status, 202) << upsert.body;
+    EXPECT_EQ(upsert.json().at("ProfileId"), oldest);
+    EXPECT_EQ(c.request("PUT", kBase + "/" + std::to_string(newer), json::serialize(body)).status, 200);
+    EXPECT_EQ(c.request("DELETE", kBase + "/" + std::to_string(oldest)).status, 204);
+    EXPECT_EQ(c.get(kBase + "/AlternateId?" + alt("C9")).json().at("ProfileId"), newer) << "the twin remains reachable";
+    EXPECT_EQ(alternate_ids(e).at("duplicated"), 0);
+
+    e.set_faults(R"({"accept_duplicates": false})");
+    EXPECT_EQ(c.post(kBase, body).status, 409);
+    // Other writes never give a profile an alternate id another one carries.
+    e.set_faults(R"({"accept_duplicates": true})");
+    auto other = std::to_string(c.post(kBase + "/AlternateId?" + alt("D1"), upsert_body("Bo", "b@x.com")).json().at("ProfileId").as_int64());
+    EXPECT_EQ(c.post(kBase + "/" + other, json::object{{"AlternateIds", body["AlternateIds"]}}).status, 409);
+}
+
+TEST(EmulatorWorstCase, PatchTestFailureStatusIsConfigurable) {
+    Emulator e;
+    auto c = e.client();
+    auto id = std::to_string(
+        c.post(kBase + "/AlternateId?" + alt("C1"), upsert_body("Ann", "a@x.com")).json().at("ProfileId").as_int64());
+    c.post(kBase + "/AlternateId?" + alt("C2"), upsert_body("Bo", "b@x.com"));
+    const std::string failing_test = R"([{"op":"test","path":"/CustomerName/FirstName","value":"Zed"}])";
+    EXPECT_EQ(c.request("PATCH", kBase + "/" + id, failing_test).status, 409) << "the default";
+
+    e.set_faults(R"({"patch_test_status": 400})");
+    auto r = c.request("PATCH", kBase + "/" + id, failing_test);
+    EXPECT_EQ(r.status, 400);
+    EXPECT_THAT(r.body, HasSubstr("test failed"));
+    EXPECT_EQ(c.request("PATCH", kBase + "/AlternateId?" + alt("C1"), R"({"Operations":)" + failing_test + "}").status, 400)
+        << "W5 too";
+    EXPECT_EQ(c.request("PATCH", kBase + "/" + id, R"([{"op":"test","path":"/Nope","value":1}])").status, 400)
+        << "a test of a missing path is a failed test";
+    // Only the test's status moves: an alternate id another profile carries is still a conflict.
+    r = c.request("PATCH", kBase + "/" + id,
+                  R"([{"op":"add","path":"/AlternateIds/-","value":{"AlternateIdType":"CRMID","AlternateId":"C2"}}])");
+    EXPECT_EQ(r.status, 409) << r.body;
+    EXPECT_EQ(c.get(kBase + "/" + id).json().at("CustomerName").at("FirstName"), "Ann") << "nothing applied";
+
+    HttpClient admin(e.server.port());
+    EXPECT_EQ(admin.request("POST", "/__admin/faults", R"({"patch_test_status": 500})").status, 400);
+    EXPECT_EQ(admin.get("/__admin/faults").json().at("patch_test_status"), 400);
+}
+
+TEST(EmulatorWorstCase, Random503CarriesRetryAfterOnlyWhenSet) {
+    Emulator e;
+    e.set_faults(R"({"error_503": 1})");
+    auto c = e.client();
+    auto r = c.get(kBase + "/AlternateId?" + alt("x"));
+    EXPECT_EQ(r.status, 503);
+    EXPECT_EQ(r.retry_after, "") << "none by default";
+    e.set_faults(R"({"error_503_retry_after": 30})");
+    r = c.get(kBase + "/AlternateId?" + alt("x"));
+    EXPECT_EQ(r.status, 503);
+    EXPECT_EQ(r.retry_after, "30");
+    EXPECT_EQ(e.stats().at("faults").at("503"), 2);
+}
+
+TEST(EmulatorWorstCase, LargeRetryAfterOn429IsSentAsGiven) {
+    Emulator e;
+    e.set_faults(R"({"rate_limit": 1, "retry_after": 100})");
+    auto c = e.client();
+    HttpResult limited;
+    // One request a second gets through; however slow the machine, ten in a row meet a 429.
+    for (int i = 0; i < 10 && limited.status != 429; ++i) limited = c.get(kBase + "/AlternateId?" + alt("x"));
+    ASSERT_EQ(limited.status, 429);
+    EXPECT_EQ(limited.retry_after, "100");
+}
+
+TEST(EmulatorWorstCase, OutageAnswers503WhenSoConfiguredAndCanEndEarly) {
+    Emulator e;
+    auto c = e.client();
+    e.set_faults(R"({"outage_ms": 600000})");
+    EXPECT_EQ(c.get(kBase + "/AlternateId?" + alt("x")).status, 0) << "reset by default";
+    // Changing the mode neither ends nor restarts the outage under way.
+    e.set_faults(R"({"outage_mode": "503", "outage_retry_after": 120})");
+    auto r = c.post(kBase + "/AlternateId?" + alt("x"), upsert_body("A", "a@x.com"));
+    EXPECT_EQ(r.status, 503);
+    EXPECT_EQ(r.retry_after, "120");
+    EXPECT_EQ(e.store.size(), 0u) << "not applied";
+    e.set_faults(R"({"outage_retry_after": 0})");
+    r = c.get(kBase + "/AlternateId?" + alt("x"));
+    EXPECT_EQ(r.status, 503);
+    EXPECT_EQ(r.retry_after, "");
+    e.set_faults(R"({"outage_ms": 0})");
+    EXPECT_EQ(c.get(kBase + "/AlternateId?" + alt("x")).status, 404) << "ended early";
+    EXPECT_EQ(e.stats().at("faults").at("outage"), 3);
+    EXPECT_EQ(e.stats().at("by_endpoint").at("outage").at("503"), 2);
+}
+
+TEST(EmulatorWorstCase, AmbiguousDeleteAndArchiveAreAppliedButUnanswered) {
+    Emulator e;
+    auto c = e.client();
+    json::object body{{"ProfilePreferences", json::array{{{"ProgramId", "P"}, {"FilterId", "F1"}}}}};
+    auto kept = std::to_string(c.post(kBase + "/AlternateId?" + alt("K"), body).json().at("ProfileId").as_int64());
+    auto gone = std::to_string(c.post(kBase + "/AlternateId?" + alt("G"), body).json().at("ProfileId").as_int64());
+    e.set_faults(R"({"ambiguous": 1})");
+    EXPECT_EQ(c.request("DELETE", kBase + "/" + gone).status, 0) << "unanswered";
+    EXPECT_EQ(c.request("PUT", kBase + "/Preferences/" + kept + "/Archive", R"({"GlobalDeactivate":true})").status, 0);
+    EXPECT_EQ(e.stats().at("faults").at("ambiguous"), 2);
+    e.set_faults(R"({"ambiguous": 0})");
+    EXPECT_EQ(c.request("DELETE", kBase + "/" + gone).status, 404) << "the retry meets a profile already deleted";
+    EXPECT_EQ(c.get(kBase + "/" + kept).json().at("ProfilePreferences").as_array().size(), 0u) << "archived";
+}
+
+TEST(EmulatorWorstCase, FaultValidationNamesTheKey) {
+    Emulator e;
+    HttpClient admin(e.server.port());
+    for (const char* bad : {R"({"outage_mode": "later"})", R"({"outage_mode": 503})", R"({"accept_duplicates": 1})",
+                            R"({"error_503_retry_after": -1})", R"({"outage_retry_after": 1e12})"}) {
+        auto r = admin.request("POST", "/__admin/faults", bad);
+        EXPECT_EQ(r.status, 400) << bad;
+        auto parsed = json::parse(bad);
+        EXPECT_THAT(r.body, HasSubstr(std::string(parsed.as_object().begin()->key()))) << bad;
+    }
+    auto faults = admin.get("/__admin/faults").json();
+    EXPECT_EQ(faults.at("outage_mode"), "reset");
+    EXPECT_EQ(faults.at("accept_duplicates"), false);
+    EXPECT_EQ(faults.at("error_503_retry_after"), 0);
+    EXPECT_EQ(faults.at("outage_retry_after"), 0);
+    EXPECT_EQ(faults.at("patch_test_status"), 409);
+}
+
+// --- the request log ---------------------------------------------------------------------
+
+TEST(EmulatorRequestLog, NamesEndpointAlternateIdAndFaultOfEveryRequest) {
+    testing::TempDir dir;
+    ServerOptions options;
+    options.request_log = dir.file("requests.jsonl");
+    Emulator e({}, options);
+    auto c = e.client();
+    json::object create = create_body("C1");
+    e.set_faults(R"({"reset": 1})");
+    EXPECT_EQ(c.post(kBase, create).status, 0);
+    e.set_faults(R"({"reset": 0, "error_503": 1})");
+    EXPECT_EQ(c.post(kBase, create).status, 503);
+    e.set_faults(R"({"error_503": 0})");
+    auto id = std::to_string(c.post(kBase, create).json().at("ProfileId").as_int64());
+    EXPECT_EQ(c.get(kBase + "/AlternateId?alternateIdType=CRMID&alternateId=C1").status, 200);
+    EXPECT_EQ(c.post(kBase + "/" + id, json::object{{"CustomerType", "Retail"}}).status, 202);
+
+    std::istringstream lines(testing::read_file(options.request_log));
+    std::vector<json::object> api;
+    for (std::string line; std::getline(lines, line);) {
+        auto entry = json::parse(line).as_object();
+        if (entry.at("endpoint") != "admin") api.push_back(std::move(entry));
+    }
+    ASSERT_EQ(api.size(), 5u);
+    EXPECT_EQ(api[0].at("endpoint"), "W1 create");
+    EXPECT_EQ(api[0].at("status"), 0) << "unanswered";
+    EXPECT_EQ(api[0].at("fault"), "reset");
+    EXPECT_EQ(api[1].at("fault"), "503");
+    EXPECT_EQ(api[2].at("status"), 202);
+    EXPECT_FALSE(api[2].contains("fault"));
+    EXPECT_EQ(api[3].at("endpoint"), "R1 get-by-alternate-id");
+    EXPECT_EQ(api[4].at("endpoint"), "W2 update");
+    EXPECT_FALSE(api[4].contains("alternate_id")) << "names none";
+    auto sent_for_c1 = std::count_if(api.begin(), api.end(), [](const json::object& l) {
+        return l.contains("alternate_id") && l.at("alternate_id") == "C1" && l.at("alternate_id_type") == "CRMID" &&
+               l.at("endpoint") == "W1 create";
+    });
+    EXPECT_EQ(sent_for_c1, 3) << "every create that reached the server, answered or not";
 }
 
 }  // namespace
