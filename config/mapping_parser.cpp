@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "daemon/mapping/value_convert.hpp"
+#include "daemon/api/value_convert.hpp"
 
 namespace prefsync::config {
 namespace {
@@ -341,7 +341,7 @@ private:
 
     bool convertible(const YAML::Node& n, const std::string& path, const std::string& text,
                      FieldType target) {
-        auto problem = mapping::check_convertible(text, target);
+        auto problem = api::check_convertible(text, target);
         if (problem.empty()) return true;
         r_.error(n, path, problem);
         return false;

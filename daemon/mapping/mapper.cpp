@@ -6,12 +6,21 @@
 #include <unordered_map>
 
 #include "config/yaml_reader.hpp"
-#include "daemon/mapping/value_convert.hpp"
+#include "daemon/api/value_convert.hpp"
 #include "daemon/base/json_text.hpp"
 #include "daemon/base/text.hpp"
 
 namespace prefsync::mapping {
 
+using api::check_convertible;
+using api::collapse_spaces;
+using api::keep_digits;
+using api::parse_bool;
+using api::parse_int;
+using api::reformat_date;
+using api::to_lower_ascii;
+using api::to_upper_ascii;
+using api::trim;
 using base::append_json_string;
 using config::ArraySpec;
 using config::ConfigError;

@@ -1,8 +1,8 @@
-#include "daemon/mapping/value_convert.hpp"
+#include "daemon/api/value_convert.hpp"
 
 #include <gtest/gtest.h>
 
-namespace prefsync::mapping {
+namespace prefsync::api {
 namespace {
 
 TEST(ValueConvert, Booleans) {
@@ -58,4 +58,4 @@ TEST(ValueConvert, CheckConvertibleExplains) {
 }
 
 }  // namespace
-}  // namespace prefsync::mapping
+}  // namespace prefsync::api

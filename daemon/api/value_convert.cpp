@@ -1,9 +1,9 @@
-#include "daemon/mapping/value_convert.hpp"
+#include "daemon/api/value_convert.hpp"
 
 #include <charconv>
 #include <cstdio>
 
-namespace prefsync::mapping {
+namespace prefsync::api {
 
 namespace {
 bool iequals(std::string_view a, std::string_view b) {
@@ -144,4 +144,4 @@ std::optional<std::string> reformat_date(std::string_view text, std::string_view
     return result;
 }
 
-}  // namespace prefsync::mapping
+}  // namespace prefsync::api

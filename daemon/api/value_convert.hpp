@@ -1,6 +1,12 @@
 #pragma once
 // Text → typed values, cleaning and date reformatting: the pure functions the mapping
-// applies to every cell. Shared with config, which checks constants at load time.
+// applies to every cell, over the API's field types.
+//
+// Design constraints:
+// - Pure functions of their arguments (no locale, no state), so config can check a mapping's
+//   constants at load time with exactly the conversion the mapping applies to every cell.
+// - They live in api, below both config and mapping: the two share them without either
+//   reaching into the other.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -8,7 +14,7 @@
 
 #include "daemon/api/profile_schema.hpp"
 
-namespace prefsync::mapping {
+namespace prefsync::api {
 
 // true/false, yes/no, y/n, t/f, 1/0, on/off (case-insensitive).
 std::optional<bool> parse_bool(std::string_view text);
@@ -28,4 +34,4 @@ void collapse_spaces(std::string& text);
 std::optional<std::string> reformat_date(std::string_view text, std::string_view in,
                                          std::string_view out);
 
-}  // namespace prefsync::mapping
+}  // namespace prefsync::api
