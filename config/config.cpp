@@ -4,14 +4,13 @@
 #include <array>
 #include <cctype>
 #include <charconv>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <tuple>
 
 #include "config/mapping_parser.hpp"
-#include "config/yaml_reader.hpp"
+#include "config/yaml/yaml_reader.hpp"
 #include "daemon/base/text.hpp"
 
 namespace prefsync::config {
@@ -44,38 +43,6 @@ const JobConfig* Config::find_job(std::string_view name) const {
     for (const auto& job : jobs)
         if (job.name == name) return &job;
     return nullptr;
-}
-
-EnvLookup process_env() {
-    return [](const std::string& name) -> std::optional<std::string> {
-        if (const char* v = std::getenv(name.c_str())) return std::string(v);
-        return std::nullopt;
-    };
-}
-
-std::optional<Duration> parse_duration(std::string_view text) {
-    long long value = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc() || end == text.data() || value < 0) return std::nullopt;
-    std::string_view unit(end, text.data() + text.size() - end);
-    if (unit == "ms") return Duration(value);
-    if (unit == "s") return std::chrono::seconds(value);
-    if (unit == "m") return std::chrono::minutes(value);
-    if (unit == "h") return std::chrono::hours(value);
-    if (unit == "d") return std::chrono::hours(24 * value);
-    return std::nullopt;
-}
-
-std::optional<std::size_t> parse_size(std::string_view text) {
-    unsigned long long value = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc() || end == text.data()) return std::nullopt;
-    std::string_view unit(end, text.data() + text.size() - end);
-    if (unit.empty() || unit == "B") return value;
-    if (unit == "KiB") return value << 10;
-    if (unit == "MiB") return value << 20;
-    if (unit == "GiB") return value << 30;
-    return std::nullopt;
 }
 
 namespace {
@@ -862,49 +829,6 @@ Config load_config(const std::string& path, const EnvLookup& env) {
     text << in.rdbuf();
     return parse_config(text.str(), path, env);
 }
-
-namespace {
-
-// Reads a secret from where a TokenSpec says; `key` names the config key in messages.
-std::string read_secret(const TokenSpec& t, const SourcePos& fallback, const std::string& key,
-                        const std::string& what, const EnvLookup& env) {
-    auto fail = [&](const std::string& message) -> std::string {
-        throw ConfigError({{t.pos.file.empty() ? fallback : t.pos, key, message}});
-    };
-    auto read_file = [&](const std::string& path) {
-        std::ifstream in(path, std::ios::binary);
-        if (!in) fail("cannot read the " + what + " file " + path);
-        std::stringstream s;
-        s << in.rdbuf();
-        std::string secret = s.str();
-        // Files written by editors and `echo` end with a newline that is not part of the secret.
-        while (!secret.empty() && std::isspace(static_cast<unsigned char>(secret.back()))) secret.pop_back();
-        return secret;
-    };
-    std::string secret;
-    switch (t.kind) {
-        case TokenSpec::Kind::None: return "";
-        case TokenSpec::Kind::Env: {
-            auto v = env(t.value);
-            if (!v || v->empty()) fail("environment variable " + t.value + " (" + t.key + ") is not set");
-            secret = *v;
-            break;
-        }
-        case TokenSpec::Kind::File: secret = read_file(t.value); break;
-        case TokenSpec::Kind::Credential: {
-            auto dir = env("CREDENTIALS_DIRECTORY");
-            if (!dir || dir->empty())
-                fail("a credential (" + what + ") needs $CREDENTIALS_DIRECTORY (systemd LoadCredential=)");
-            secret = read_file(*dir + "/" + t.value);
-            break;
-        }
-        case TokenSpec::Kind::Inline: secret = t.value; break;
-    }
-    if (secret.empty()) fail("the " + what + " is empty");
-    return secret;
-}
-
-}  // namespace
 
 std::string resolve_token(const Config& config, const EnvLookup& env) {
     if (config.api.token.kind == TokenSpec::Kind::None)

@@ -6,29 +6,18 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "config/diagnostic.hpp"
 #include "config/mapping_spec.hpp"
+#include "config/yaml/diagnostic.hpp"
+#include "config/yaml/env.hpp"
+#include "config/yaml/secret.hpp"
+#include "config/yaml/units.hpp"
 
 namespace prefsync::config {
-
-using Duration = std::chrono::milliseconds;
-
-// Where a secret (the API token, a database password) comes from. The secret itself is never
-// stored in Config; it is read when a command needs it (resolve_token, resolve_secret), so
-// `dry-run` of a CSV job works without one and nothing in Config can leak it into a log.
-struct TokenSpec {
-    enum class Kind { None, Env, File, Credential, Inline };
-    Kind kind = Kind::None;
-    std::string value;  // variable name, file path, credential name, or the inline token
-    SourcePos pos;
-    std::string key;    // where it was configured, e.g. "api.token_env", for messages
-};
 
 // OAuth client-credentials mode: the configured secret (token_env/file/credential) is
 // exchanged at token_url for bearer tokens, refreshed before they expire, so a long
@@ -206,10 +195,6 @@ struct Config {
     const JobConfig* find_job(std::string_view name) const;
 };
 
-// Environment lookup, injected so tests need not touch the process environment.
-using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
-EnvLookup process_env();
-
 // Throws ConfigError with every problem found.
 Config parse_config(std::string_view yaml_text, const std::string& file_name,
                     const EnvLookup& env = process_env());
@@ -221,10 +206,6 @@ std::string resolve_token(const Config& config, const EnvLookup& env = process_e
 // Throws ConfigError if a configured one cannot be read.
 std::string resolve_password(const PostgresConfig& postgres, const EnvLookup& env = process_env());
 
-// "10s", "500ms", "5m", "1h", "2d" → milliseconds; nullopt when malformed.
-std::optional<Duration> parse_duration(std::string_view text);
-// "8MiB", "512KiB", "1GiB", "100" (bytes) → bytes; nullopt when malformed.
-std::optional<std::size_t> parse_size(std::string_view text);
 // A schedule as accepted by jobs.*.schedule; returns an error message or "".
 std::string check_schedule(std::string_view schedule);
 

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "config/mapping_spec.hpp"
-#include "config/yaml_reader.hpp"
+#include "config/yaml/yaml_reader.hpp"
 
 namespace prefsync::config {
 

@@ -8,7 +8,7 @@
 #include <variant>
 #include <vector>
 
-#include "config/diagnostic.hpp"
+#include "config/yaml/diagnostic.hpp"
 #include "daemon/api/profile_schema.hpp"
 
 namespace prefsync::config {

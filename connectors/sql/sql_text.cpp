@@ -4,7 +4,6 @@
 #include <chrono>
 #include <cstdio>
 
-#include "config/yaml_reader.hpp"
 #include "connectors/source.hpp"
 #include "daemon/base/text.hpp"
 

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <unordered_map>
 
-#include "config/yaml_reader.hpp"
 #include "daemon/api/value_convert.hpp"
 #include "daemon/base/json_text.hpp"
 #include "daemon/base/text.hpp"

@@ -1,12 +1,12 @@
-#include "config/yaml_reader.hpp"
-#include "daemon/base/text.hpp"
+#include "config/yaml/yaml_reader.hpp"
 
 #include <algorithm>
 #include <charconv>
 #include <set>
 
-namespace prefsync::config {
+#include "daemon/base/text.hpp"
 
+namespace prefsync::config {
 
 SourcePos YamlReader::pos(const YAML::Node& node) const {
     SourcePos p{file_, 0, 0};

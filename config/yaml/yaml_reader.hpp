@@ -9,7 +9,9 @@
 #include <string_view>
 #include <vector>
 
-#include "config/config.hpp"
+#include "config/yaml/diagnostic.hpp"
+#include "config/yaml/env.hpp"
+#include "config/yaml/units.hpp"
 
 namespace prefsync::config {
 
