@@ -8,9 +8,14 @@
 #include <fstream>
 #include <sstream>
 #include <tuple>
+#include <type_traits>
 
 #include "config/mapping_parser.hpp"
 #include "config/yaml/yaml_reader.hpp"
+#include "connectors/csv/csv_config.hpp"
+#include "connectors/jsonl/jsonl_config.hpp"
+#include "connectors/postgres/postgres_config.hpp"
+#include "connectors/sqlite/sqlite_config.hpp"
 #include "daemon/base/text.hpp"
 
 namespace prefsync::config {
@@ -109,12 +114,57 @@ std::string check_schedule(std::string_view schedule) {
 
 namespace {
 
+// A connector as `type:` names it, and its parser of the rest of the section.
+template <class Settings>
+struct ConnectorType {
+    std::string_view name;
+    Settings (*parse)(YamlReader&, const YAML::Node&, const std::string&);
+};
+
+template <class Settings, auto parse>
+Settings parse_as(YamlReader& r, const YAML::Node& n, const std::string& p) {
+    return parse(r, n, p);
+}
+
+// The type's name is the one its settings report (SourceConfig::type()), so the two agree.
+template <class Settings, auto parse>
+constexpr ConnectorType<Settings> connector() {
+    using Parsed = std::invoke_result_t<decltype(parse), YamlReader&, const YAML::Node&, const std::string&>;
+    return {Parsed::kType, parse_as<Settings, parse>};
+}
+
+// In the order messages list them.
+const std::array<ConnectorType<connectors::SourceSettings>, 3> kSourceTypes{
+    connector<connectors::SourceSettings, connectors::parse_csv_source>(),
+    connector<connectors::SourceSettings, connectors::parse_sqlite_source>(),
+    connector<connectors::SourceSettings, connectors::parse_postgres_source>(),
+};
+const std::array<ConnectorType<connectors::SinkSettings>, 4> kSinkTypes{
+    connector<connectors::SinkSettings, connectors::parse_csv_sink>(),
+    connector<connectors::SinkSettings, connectors::parse_jsonl_sink>(),
+    connector<connectors::SinkSettings, connectors::parse_sqlite_sink>(),
+    connector<connectors::SinkSettings, connectors::parse_postgres_sink>(),
+};
+
+// "csv, sqlite or postgres"
+template <class Types>
+std::string names_of(const Types& types) {
+    std::string out;
+    for (std::size_t i = 0; i < types.size(); ++i)
+        out += std::string(i == 0 ? "" : i + 1 == types.size() ? " or " : ", ") + std::string(types[i].name);
+    return out;
+}
+
+template <class Types>
+auto find_type(const Types& types, std::string_view name) -> decltype(&types[0]) {
+    for (const auto& type : types)
+        if (type.name == name) return &type;
+    return nullptr;
+}
+
 class ConfigParser {
 public:
-    ConfigParser(const std::string& file, const EnvLookup& env) : r_(file, env) {
-        auto dir = fs::path(file).parent_path();
-        base_dir_ = dir.empty() ? fs::path(".") : dir;
-    }
+    ConfigParser(const std::string& file, const EnvLookup& env) : r_(file, env) {}
 
     Config parse(const YAML::Node& root) {
         Config c;
@@ -128,14 +178,13 @@ public:
         if (root["daemon"]) parse_daemon(root["daemon"], c.daemon);
         if (root["api"]) parse_api(root["api"], c);
         else r_.error(SourcePos{r_.file(), 1, 1}, "api", "is required (base_url, client_id, token)");
-        if (root["http"]) parse_http(root["http"], c.http, c.warnings);
+        if (root["http"]) parse_http(root["http"], c.http);
         if (root["rate_limit"]) parse_rate_limit(root["rate_limit"], c.rate_limit);
         if (root["retry"]) parse_retry(root["retry"], c.retry);
         if (root["journal"]) parse_journal(root["journal"], c.journal);
-        c.journal.path = resolve(c.journal.path);
+        c.journal.path = r_.resolve_path(c.journal.path);
         if (root["log"]) parse_log(root["log"], c.log);
-        if (c.log.bodies)
-            c.warnings.push_back("log.bodies is true: profile bodies (personal data) will be logged");
+        if (c.log.bodies) r_.warn("log.bodies is true: profile bodies (personal data) will be logged");
         if (root["jobs"]) parse_jobs(root["jobs"], c);
         for (const auto& job : c.jobs) {
             if (!job.pull || job.pull->reconcile.empty()) continue;
@@ -147,17 +196,13 @@ public:
                 r_.error(where, "jobs." + job.name + ".pull.reconcile", "\"" + job.pull->reconcile + "\" is a pull job; name a push job");
         }
         if (c.rate_limit.max_in_flight == 0) c.rate_limit.max_in_flight = c.http.connections;
+        c.warnings = std::move(r_.warnings());
         return c;
     }
 
     std::vector<Diagnostic>& diagnostics() { return r_.diagnostics(); }
 
 private:
-    std::string resolve(const std::string& path) const {
-        if (path.empty() || fs::path(path).is_absolute()) return path;
-        return (base_dir_ / path).lexically_normal().string();
-    }
-
     void parse_api(const YAML::Node& n, Config& c) {
         const std::string p = "api";
         if (!r_.expect_map(n, p)) return;
@@ -189,8 +234,8 @@ private:
                 c.api.base_url = *s;
                 while (c.api.base_url.ends_with('/')) c.api.base_url.pop_back();
                 if (s->starts_with("http://") && !is_loopback_url(*s))
-                    c.warnings.push_back("api.base_url uses plain http:// to a non-loopback host: "
-                                         "the token would travel unencrypted");
+                    r_.warn("api.base_url uses plain http:// to a non-loopback host: the token would travel "
+                            "unencrypted");
             }
         } else {
             r_.error(n, p + ".base_url", "is required, e.g. https://pm.mypreferences.com/Profiles/v2");
@@ -213,7 +258,7 @@ private:
             ++sources;
             if (auto s = r_.string(v, p + "." + key)) {
                 c.api.token.kind = kind;
-                c.api.token.value = kind == TokenSpec::Kind::File ? resolve(*s) : *s;
+                c.api.token.value = kind == TokenSpec::Kind::File ? r_.resolve_path(*s) : *s;
                 c.api.token.pos = r_.pos(v);
                 c.api.token.key = p + "." + key;
             }
@@ -229,8 +274,7 @@ private:
                 ++sources;
             } else {
                 take("token", TokenSpec::Kind::Inline);
-                c.warnings.push_back("api.token is written in the config file; prefer token_env, "
-                                     "token_file or credential");
+                r_.warn("api.token is written in the config file; prefer token_env, token_file or credential");
             }
         }
         if (sources > 1)
@@ -242,7 +286,7 @@ private:
         return rest.starts_with("127.") || rest.starts_with("localhost") || rest.starts_with("[::1]");
     }
 
-    void parse_http(const YAML::Node& n, HttpConfig& h, std::vector<std::string>& warnings) {
+    void parse_http(const YAML::Node& n, HttpConfig& h) {
         const std::string p = "http";
         if (!r_.expect_map(n, p)) return;
         r_.check_keys(n, p, {"connections", "connect_timeout", "request_timeout", "idle_timeout",
@@ -259,11 +303,10 @@ private:
                           [&](auto& v, auto path) { return r_.size(v, path); });
         r_.optional_field(n, p, "ca_file", h.ca_file,
                           [&](auto& v, auto path) { return r_.string(v, path); });
-        h.ca_file = resolve(h.ca_file);
+        h.ca_file = r_.resolve_path(h.ca_file);
         r_.optional_field(n, p, "insecure", h.insecure,
                           [&](auto& v, auto path) { return r_.boolean(v, path); });
-        if (h.insecure)
-            warnings.push_back("http.insecure is true: TLS certificates are NOT verified");
+        if (h.insecure) r_.warn("http.insecure is true: TLS certificates are NOT verified");
     }
 
     void parse_rate_limit(const YAML::Node& n, RateLimitConfig& rl) {
@@ -489,7 +532,7 @@ private:
             r_.error(pn["history"], pp + ".history", "is pulled per identity: give a source + identity (or reconcile)");
         if (pull.history && !pull.searches.empty())
             r_.error(pn["history"], pp + ".history", "and searches go in separate jobs");
-        if (auto v = n["sink"]) parse_sink(v, p + ".sink", job, c.warnings);
+        if (auto v = n["sink"]) parse_sink(v, p + ".sink", job);
         else r_.error(n, p + ".sink", "is required (where pulled profiles go)");
         return job;
     }
@@ -532,172 +575,25 @@ private:
         s.pos = r_.pos(n);
         s.key_path = p;
         if (!r_.expect_map(n, p)) return;
-        auto type = n["type"] ? r_.string(n["type"], p + ".type") : std::optional<std::string>();
-        if (!n["type"]) r_.error(n, p + ".type", "is required (csv, sqlite or postgres)");
-        if (!type) return;
-        s.type = *type;
-        if (s.type == "csv") {
-            parse_csv_source(n, p, s);
-        } else if (s.type == "sqlite" || s.type == "postgres") {
-            parse_sql_source(n, p, s, c.warnings);
-        } else {
-            auto hint = base::suggest(s.type, {"csv", "sqlite", "postgres"});
+        auto name = r_.required_string(n, p, "type", names_of(kSourceTypes));
+        if (!name) return;
+        const auto* type = find_type(kSourceTypes, *name);
+        if (!type) {
+            std::vector<std::string_view> names;
+            for (const auto& t : kSourceTypes) names.push_back(t.name);
+            auto hint = base::suggest(*name, names);
             r_.error(n["type"], p + ".type",
-                     "unknown source type \"" + s.type + "\"" +
-                         (hint.empty() ? "" : " (did you mean \"" + hint + "\"?)") +
-                         "; expected csv, sqlite or postgres");
+                     "unknown source type \"" + *name + "\"" + (hint.empty() ? "" : " (did you mean \"" + hint + "\"?)") +
+                         "; expected " + names_of(kSourceTypes));
             return;
         }
-        r_.optional_field(n, p, "reject_file", s.reject_file,
-                          [&](auto& v, auto path) { return r_.string(v, path); });
+        s.settings = type->parse(r_, n, p);
+        r_.optional_string(n, p, "reject_file", s.reject_file);
         if (s.reject_file.empty()) {
             auto dir = fs::path(c.journal.path).parent_path();
             s.reject_file = (dir / "rejects" / (job.name + ".rejects.txt")).string();
         } else {
-            s.reject_file = resolve(s.reject_file);
-        }
-    }
-
-    void parse_csv_source(const YAML::Node& n, const std::string& p, SourceConfig& s) {
-        r_.check_keys(n, p, {"type", "path", "delimiter", "header", "columns", "reject_file",
-                             "max_record_bytes"});
-        if (auto v = n["path"]) {
-            if (auto path = r_.string(v, p + ".path")) s.path = resolve(*path);
-        } else {
-            r_.error(n, p + ".path", "is required (the CSV file to read)");
-        }
-        if (auto v = n["delimiter"]) {
-            if (auto d = r_.string(v, p + ".delimiter")) {
-                std::string delim = *d == "\\t" ? "\t" : *d;
-                if (delim.size() != 1 || delim[0] == '"' || delim[0] == '\n' || delim[0] == '\r')
-                    r_.error(v, p + ".delimiter", "must be one character (not a quote or newline); "
-                                                  "write \"\\t\" for tab");
-                else
-                    s.delimiter = delim[0];
-            }
-        }
-        r_.optional_field(n, p, "header", s.header,
-                          [&](auto& v, auto path) { return r_.boolean(v, path); });
-        if (auto v = n["columns"]) {
-            if (auto cols = r_.string_list(v, p + ".columns")) s.columns = *cols;
-        }
-        if (!s.header && s.columns.empty())
-            r_.error(n, p + ".columns", "is required when header: false (the column names)");
-        if (s.header && !s.columns.empty())
-            r_.error(n["columns"], p + ".columns",
-                     "is only for files without a header row (header: false)");
-        r_.optional_field(n, p, "max_record_bytes", s.max_record_bytes,
-                          [&](auto& v, auto path) { return r_.size(v, path); });
-    }
-
-    static constexpr std::array<std::string_view, 6> kPostgresKeys{
-        "conninfo", "password_env", "password_file", "password_credential", "sslmode", "sslrootcert"};
-
-    void parse_postgres(const YAML::Node& n, const std::string& p, PostgresConfig& pg,
-                        std::vector<std::string>& warnings) {
-        auto str = [&](const char* key, std::string& out) {
-            if (auto v = n[key])
-                if (auto value = r_.string(v, p + "." + key)) out = *value;
-        };
-        str("conninfo", pg.conninfo);
-        if (!n["conninfo"])
-            r_.error(n, p + ".conninfo",
-                     "is required (libpq conninfo or URI, e.g. \"host=db dbname=crm user=prefsync\")");
-        int passwords = 0;
-        for (auto [key, kind] : {std::pair{"password_env", TokenSpec::Kind::Env},
-                                 std::pair{"password_file", TokenSpec::Kind::File},
-                                 std::pair{"password_credential", TokenSpec::Kind::Credential}}) {
-            auto v = n[key];
-            if (!v) continue;
-            ++passwords;
-            if (auto value = r_.string(v, p + "." + key)) {
-                pg.password.kind = kind;
-                pg.password.value = kind == TokenSpec::Kind::File ? resolve(*value) : *value;
-                pg.password.pos = r_.pos(v);
-                pg.password.key = p + "." + key;
-            }
-        }
-        if (passwords > 1)
-            r_.error(n, p, "give at most one of password_env, password_file, password_credential");
-        if (pg.conninfo.find("password") != std::string::npos ||
-            (pg.conninfo.find("://") != std::string::npos && pg.conninfo.find(':', pg.conninfo.find("://") + 3) <
-                                                                  pg.conninfo.find('@')))
-            warnings.push_back(p + ".conninfo contains a password; use password_env, password_file "
-                                   "or password_credential");
-        str("sslmode", pg.sslmode);
-        if (!pg.sslmode.empty()) {
-            static const std::vector<std::string_view> modes{"disable", "allow", "prefer", "require",
-                                                             "verify-ca", "verify-full"};
-            if (std::find(modes.begin(), modes.end(), pg.sslmode) == modes.end())
-                r_.error(n["sslmode"], p + ".sslmode",
-                         "expected disable, allow, prefer, require, verify-ca or verify-full");
-        }
-        str("sslrootcert", pg.sslrootcert);
-        if (!pg.sslrootcert.empty()) pg.sslrootcert = resolve(pg.sslrootcert);
-    }
-
-    // Names that end up inside double-quoted SQL identifiers: a quote or NUL could break out.
-    void check_identifier(const YAML::Node& v, const std::string& path, const std::string& name) {
-        if (name.empty() || name.find('"') != std::string::npos || name.find('\0') != std::string::npos)
-            r_.error(v, path, "must be a non-empty name without double quotes");
-    }
-
-    void parse_sql_source(const YAML::Node& n, const std::string& p, SourceConfig& s,
-                          std::vector<std::string>& warnings) {
-        bool pg = s.type == "postgres";
-        std::vector<std::string_view> keys{"type", "table", "query", "incremental", "fetch_rows",
-                                           "reject_file"};
-        if (pg) {
-            keys.insert(keys.end(), kPostgresKeys.begin(), kPostgresKeys.end());
-        } else {
-            keys.push_back("path");
-        }
-        r_.check_keys(n, p, keys);
-        auto str = [&](const char* key, std::string& out) {
-            if (auto v = n[key])
-                if (auto value = r_.string(v, p + "." + key)) out = *value;
-        };
-        if (pg) {
-            parse_postgres(n, p, s.postgres, warnings);
-        } else {
-            if (auto v = n["path"]) {
-                if (auto path = r_.string(v, p + ".path")) s.path = resolve(*path);
-            } else {
-                r_.error(n, p + ".path", "is required (the SQLite database file)");
-            }
-        }
-        str("table", s.table);
-        str("query", s.query);
-        if (n["table"]) check_identifier(n["table"], p + ".table", s.table);
-        if (n["table"] && n["query"])
-            r_.error(n, p, "give either table or query, not both");
-        else if (!n["table"] && !n["query"])
-            r_.error(n, p + ".table", "is required (or a query: SELECT ...)");
-        r_.optional_field(n, p, "fetch_rows", s.fetch_rows, [&](auto& v, auto path) {
-            return r_.integer(v, path, 1, 1000000);
-        });
-        if (auto v = n["incremental"]) {
-            auto ip = p + ".incremental";
-            if (!r_.expect_map(v, ip)) return;
-            r_.check_keys(v, ip, {"column", "key", "overlap"});
-            IncrementalConfig inc;
-            inc.pos = r_.pos(v);
-            for (auto [key, out] : {std::pair{"column", &inc.column}, std::pair{"key", &inc.key}}) {
-                if (auto field = v[key]) {
-                    if (auto value = r_.string(field, ip + "." + key)) {
-                        *out = *value;
-                        check_identifier(field, ip + "." + key, *out);
-                    }
-                } else {
-                    r_.error(v, ip + "." + key,
-                             std::string("is required (") +
-                                 (std::string_view(key) == "column" ? "the column that grows with each change, e.g. updated_at"
-                                                                     : "a unique column, e.g. id") + ")");
-                }
-            }
-            r_.optional_field(v, ip, "overlap", inc.overlap,
-                              [&](auto& node, auto path) { return r_.duration(node, path); });
-            s.incremental = inc;
+            s.reject_file = r_.resolve_path(s.reject_file);
         }
     }
 
@@ -707,13 +603,9 @@ private:
         id.key_path = p;
         if (!r_.expect_map(n, p)) return;
         r_.check_keys(n, p, {"alternate_id_type", "column", "profile_id_column"});
-        auto str = [&](const char* key, std::string& out) {
-            if (auto v = n[key])
-                if (auto s = r_.string(v, p + "." + key)) out = *s;
-        };
-        str("alternate_id_type", id.alternate_id_type);
-        str("column", id.column);
-        str("profile_id_column", id.profile_id_column);
+        r_.optional_string(n, p, "alternate_id_type", id.alternate_id_type);
+        r_.optional_string(n, p, "column", id.column);
+        r_.optional_string(n, p, "profile_id_column", id.profile_id_column);
         bool by_alt = !id.alternate_id_type.empty() || !id.column.empty();
         if (by_alt && id.by_profile_id())
             r_.error(n, p, "give either alternate_id_type + column, or profile_id_column, not both");
@@ -727,74 +619,23 @@ private:
                                " identifies profiles by alternate id: use alternate_id_type + column");
     }
 
-    void parse_sink(const YAML::Node& n, const std::string& p, JobConfig& job,
-                    std::vector<std::string>& warnings) {
+    void parse_sink(const YAML::Node& n, const std::string& p, JobConfig& job) {
         SinkConfig sink;
         sink.pos = r_.pos(n);
         sink.key_path = p;
         if (!r_.expect_map(n, p)) return;
-        if (auto v = n["type"]) {
-            if (auto s = r_.string(v, p + ".type")) {
-                if (*s != "csv" && *s != "jsonl" && *s != "sqlite" && *s != "postgres")
-                    r_.error(v, p + ".type", "expected csv, jsonl, sqlite or postgres");
-                sink.type = *s;
-            }
-        } else {
-            r_.error(n, p + ".type", "is required (csv, jsonl, sqlite or postgres)");
+        auto name = r_.required_string(n, p, "type", names_of(kSinkTypes));
+        if (!name) return;
+        const auto* type = find_type(kSinkTypes, *name);
+        if (!type) {
+            r_.error(n["type"], p + ".type", "expected " + names_of(kSinkTypes));
+            return;
         }
-        bool sql = sink.type == "sqlite" || sink.type == "postgres";
-        std::vector<std::string_view> keys{"type", "columns"};
-        if (sink.type == "csv") keys.push_back("each");
-        if (sql) keys.push_back("key");
-        if (sink.type != "postgres") keys.push_back("path");
-        if (sql) keys.push_back("table");
-        if (sink.type == "postgres") keys.insert(keys.end(), kPostgresKeys.begin(), kPostgresKeys.end());
-        r_.check_keys(n, p, keys);
-        if (sink.type != "postgres") {
-            if (auto v = n["path"]) {
-                if (auto s = r_.string(v, p + ".path")) sink.path = resolve(*s);
-            } else {
-                r_.error(n, p + ".path", "is required (the file to write)");
-            }
-        }
-        if (sql) {
-            if (auto v = n["table"]) {
-                if (auto s = r_.string(v, p + ".table")) {
-                    sink.table = *s;
-                    check_identifier(v, p + ".table", sink.table);
-                }
-            } else {
-                r_.error(n, p + ".table", "is required (created if missing)");
-            }
-        }
-        if (sink.type == "postgres") parse_postgres(n, p, sink.postgres, warnings);
-        if (auto v = n["columns"]) {
-            for (auto& [name, value] : r_.entries(v, p + ".columns")) {
-                if (auto path = r_.string(value, p + ".columns." + name)) {
-                    if (sql) check_identifier(value, p + ".columns." + name, name);
-                    sink.columns.push_back({name, *path, r_.pos(value)});
-                }
-            }
-        } else if (sink.type == "csv" || sql) {
-            r_.error(n, p + ".columns", "is required (output column: JSON path, e.g. first_name: CustomerName.FirstName)");
-        }
-        r_.optional_field(n, p, "each", sink.each, [&](auto& v, auto path) { return r_.string(v, path); });
-        r_.optional_field(n, p, "key", sink.key, [&](auto& v, auto path) { return r_.string(v, path); });
-        if (sql && n["columns"]) {
-            if (sink.key.empty()) {
-                for (auto& col : sink.columns)
-                    if (col.path == "ProfileId") sink.key = col.name;
-                if (sink.key.empty())
-                    r_.error(n, p + ".key", "is required: a column with path ProfileId, or name the upsert key column");
-            } else if (std::none_of(sink.columns.begin(), sink.columns.end(), [&](auto& col) { return col.name == sink.key; })) {
-                r_.error(n["key"], p + ".key", "must name one of the columns");
-            }
-        }
-        job.sink = sink;
+        sink.settings = type->parse(r_, n, p);
+        job.sink = std::move(sink);
     }
 
     YamlReader r_;
-    fs::path base_dir_;
 };
 
 }  // namespace
@@ -835,10 +676,6 @@ std::string resolve_token(const Config& config, const EnvLookup& env) {
         throw ConfigError({{SourcePos{config.file, 0, 0}, "api",
                             "no API token configured: set api.token_env, api.token_file or api.credential"}});
     return read_secret(config.api.token, SourcePos{config.file, 0, 0}, "api", "API token", env);
-}
-
-std::string resolve_password(const PostgresConfig& postgres, const EnvLookup& env) {
-    return read_secret(postgres.password, postgres.password.pos, postgres.password.key, "database password", env);
 }
 
 }  // namespace prefsync::config

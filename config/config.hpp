@@ -1,8 +1,13 @@
 #pragma once
-// prefsync's configuration: YAML → validated Config. Defaults, then parse, then validate;
-// every problem is reported with file:line:column and the key path, all at once.
-// Relative paths in the file are resolved against the config file's directory, so a
-// config works the same whatever the working directory of the process.
+// prefsync's configuration: YAML → validated Config.
+//
+// Design constraints:
+// - Defaults, then parse, then validate; every problem is reported with file:line:column
+//   and the key path, all at once.
+// - Relative paths in the file are resolved against the config file's directory, so a
+//   config works the same whatever the working directory of the process.
+// - A job's `source:` and a pull job's `sink:` belong to their connector: config chooses
+//   the connector by `type` and holds what it parsed; the connector checks every other key.
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -16,6 +21,8 @@
 #include "config/yaml/env.hpp"
 #include "config/yaml/secret.hpp"
 #include "config/yaml/units.hpp"
+#include "connectors/sink_config.hpp"
+#include "connectors/source_config.hpp"
 
 namespace prefsync::config {
 
@@ -72,64 +79,10 @@ struct LogConfig {
 enum class Mode { Create, Update, Upsert, Replace, Delete, Archive };
 std::string_view to_string(Mode mode);
 
-// A PostgreSQL connection: libpq conninfo or URI; the password from password_env/_file/
-// _credential (or libpq's own PGPASSWORD/.pgpass when none is given); sslmode and
-// sslrootcert are passed through to libpq.
-struct PostgresConfig {
-    std::string conninfo;
-    TokenSpec password;
-    std::string sslmode;
-    std::string sslrootcert;
-};
-
-// Incremental reads of a SQL source: only rows whose `column` is at or past the stored
-// watermark minus `overlap`, in (column, key) order, so the watermark only moves forward.
-struct IncrementalConfig {
-    std::string column;   // e.g. updated_at (a timestamp or a number)
-    std::string key;      // a unique column, e.g. id: a total order among equal timestamps
-    Duration overlap{0};  // re-read this far behind the watermark (late commits)
-    SourcePos pos;
-};
-
-struct SourceConfig {
-    SourcePos pos;
-    std::string key_path;  // "jobs.<name>.source", for messages
-    std::string type;  // csv | sqlite | postgres
-    std::string path;  // the CSV file, or the SQLite database
-    char delimiter = ',';
-    bool header = true;
-    std::vector<std::string> columns;  // names when header: false
-    std::string reject_file;           // default: <journal dir>/rejects/<job>.rejects.txt
-    std::size_t max_record_bytes = 1u << 20;
-    // SQL sources: a table (optionally schema.table) or a SELECT, never both.
-    std::string table;
-    std::string query;
-    std::optional<IncrementalConfig> incremental;
-    std::size_t fetch_rows = 1000;  // rows per round trip (PostgreSQL cursor FETCH)
-    PostgresConfig postgres;  // type postgres
-};
-
-// One output column of a pull sink: a name and where its value is in the pulled JSON.
-// Paths: `CustomerName.FirstName`, `Emails[0].EmailAddress`,
-// `AlternateIds[AlternateIdType=CRMID].AlternateId`; with `each`, `@.Field` is a field of
-// the element. Objects and arrays come out as compact JSON text.
-struct SinkColumn {
-    std::string name;
-    std::string path;
-    SourcePos pos;
-};
-
-struct SinkConfig {
-    SourcePos pos;
-    std::string key_path;  // "jobs.<name>.sink"
-    std::string type;      // csv | jsonl | sqlite | postgres
-    std::string path;      // csv, jsonl, sqlite
-    std::string table;     // sqlite, postgres: created if missing
-    PostgresConfig postgres;
-    std::vector<SinkColumn> columns;  // csv, sqlite, postgres (jsonl writes the JSON as received)
-    std::string each;  // csv: one row per element of this array (e.g. a history collection)
-    std::string key;   // sqlite, postgres: the upsert key column (default: the ProfileId column)
-};
+// A job's source and a pull job's sink: config chooses the type by `type:` and the type's
+// connector parses the rest of the section (connectors/*/*_config.hpp).
+using SourceConfig = connectors::SourceConfig;
+using SinkConfig = connectors::SinkConfig;
 
 // The search endpoints (S1–S14), by their path under /{clientId}/Profile/.
 struct SearchSpec {
@@ -202,10 +155,6 @@ Config load_config(const std::string& path, const EnvLookup& env = process_env()
 
 // The API token, read from where the config says. Throws ConfigError if it cannot be read.
 std::string resolve_token(const Config& config, const EnvLookup& env = process_env());
-// A SQL source's password; "" when none is configured (libpq then uses its own defaults).
-// Throws ConfigError if a configured one cannot be read.
-std::string resolve_password(const PostgresConfig& postgres, const EnvLookup& env = process_env());
-
 // A schedule as accepted by jobs.*.schedule; returns an error message or "".
 std::string check_schedule(std::string_view schedule);
 

@@ -5,12 +5,14 @@
 
 namespace prefsync::connectors {
 
-std::unique_ptr<TableSink> open_table_sink(const config::SinkConfig& config, const TableLayout& layout) {
+std::unique_ptr<TableSink> open_table_sink(const SinkConfig& config, const TableLayout& layout) {
     if (layout.columns.empty() || layout.key >= layout.columns.size())
         throw SinkError(config.key_path + ": the table needs columns and a key column");
-    if (config.type == "sqlite") return std::make_unique<SqliteSink>(config, layout);
-    if (config.type == "postgres") return std::make_unique<PostgresSink>(config, layout);
-    throw SinkError(config.key_path + ": \"" + config.type + "\" is not a table sink");
+    if (const auto* sqlite = std::get_if<SqliteSinkConfig>(&config.settings))
+        return std::make_unique<SqliteSink>(*sqlite, layout);
+    if (const auto* postgres = std::get_if<PostgresSinkConfig>(&config.settings))
+        return std::make_unique<PostgresSink>(*postgres, layout);
+    throw SinkError(config.key_path + ": \"" + std::string(config.type()) + "\" is not a table sink");
 }
 
 }  // namespace prefsync::connectors

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "config/config.hpp"
+#include "connectors/sink_config.hpp"
 
 namespace prefsync::connectors {
 
@@ -46,7 +46,8 @@ public:
     virtual std::string describe() const = 0;
 };
 
+// Opens the table sink `config` names (sqlite, postgres).
 // Throws SinkError (or config::ConfigError for an unreadable password).
-std::unique_ptr<TableSink> open_table_sink(const config::SinkConfig& config, const TableLayout& layout);
+std::unique_ptr<TableSink> open_table_sink(const SinkConfig& config, const TableLayout& layout);
 
 }  // namespace prefsync::connectors

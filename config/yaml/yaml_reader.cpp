@@ -8,6 +8,16 @@
 
 namespace prefsync::config {
 
+YamlReader::YamlReader(std::string file, const EnvLookup& env) : file_(std::move(file)), env_(env) {
+    auto dir = std::filesystem::path(file_).parent_path();
+    base_dir_ = dir.empty() ? std::filesystem::path(".") : dir;
+}
+
+std::string YamlReader::resolve_path(const std::string& path) const {
+    if (path.empty() || std::filesystem::path(path).is_absolute()) return path;
+    return (base_dir_ / path).lexically_normal().string();
+}
+
 SourcePos YamlReader::pos(const YAML::Node& node) const {
     SourcePos p{file_, 0, 0};
     if (node.IsDefined()) {
@@ -130,6 +140,19 @@ std::optional<std::string> YamlReader::string(const YAML::Node& node, const std:
         return std::nullopt;
     }
     return interpolate(node.Scalar(), node, path);
+}
+
+std::optional<std::string> YamlReader::required_string(const YAML::Node& map, const std::string& path,
+                                                       const char* key, std::string_view why) {
+    if (auto v = map[key]) return string(v, path + "." + key);
+    error(map, path + "." + key, "is required (" + std::string(why) + ")");
+    return std::nullopt;
+}
+
+void YamlReader::optional_string(const YAML::Node& map, const std::string& path, const char* key,
+                                 std::string& out) {
+    if (auto v = map[key])
+        if (auto s = string(v, path + "." + key)) out = *s;
 }
 
 std::optional<long long> YamlReader::integer(const YAML::Node& node, const std::string& path,

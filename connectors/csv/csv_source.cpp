@@ -19,18 +19,18 @@ bool valid_utf8(const std::string& s) { return simdjson::validate_utf8(s.data(),
 
 }  // namespace
 
-CsvSource::CsvSource(const config::SourceConfig& config)
+CsvSource::CsvSource(const CsvSourceConfig& config)
     : CsvSource(open_file(config.path), config.path, config) {}
 
 CsvSource::CsvSource(std::unique_ptr<std::istream> in, std::string name,
-                     const config::SourceConfig& config)
+                     const CsvSourceConfig& config)
     : in_(std::move(in)),
       name_(std::move(name)),
       reader_(*in_, CsvOptions{config.delimiter, config.max_record_bytes}) {
     read_header(config);
 }
 
-void CsvSource::read_header(const config::SourceConfig& config) {
+void CsvSource::read_header(const CsvSourceConfig& config) {
     if (!config.header) {
         columns_ = config.columns;
         return;

@@ -5,7 +5,7 @@
 #include <fstream>
 #include <memory>
 
-#include "config/config.hpp"
+#include "connectors/csv/csv_config.hpp"
 #include "connectors/csv/csv_reader.hpp"
 #include "connectors/source.hpp"
 
@@ -14,16 +14,16 @@ namespace prefsync::connectors {
 class CsvSource final : public Source {
 public:
     // Opens the file and reads the header. Throws SourceError.
-    explicit CsvSource(const config::SourceConfig& config);
+    explicit CsvSource(const CsvSourceConfig& config);
     // For tests: reads from a stream already open; `name` is used in origins.
-    CsvSource(std::unique_ptr<std::istream> in, std::string name, const config::SourceConfig& config);
+    CsvSource(std::unique_ptr<std::istream> in, std::string name, const CsvSourceConfig& config);
 
     const std::vector<std::string>& columns() const override { return columns_; }
     bool next_batch(std::vector<Row>& rows, std::size_t max_rows) override;
     std::string describe() const override { return "csv " + name_; }
 
 private:
-    void read_header(const config::SourceConfig& config);
+    void read_header(const CsvSourceConfig& config);
     std::string origin(std::size_t line) const { return name_ + ":" + std::to_string(line); }
 
     std::unique_ptr<std::istream> in_;

@@ -28,8 +28,8 @@ std::string trimmed(const char* message) {
 
 }  // namespace
 
-PgConnection::PgConnection(const config::PostgresConfig& config) : description_(redacted(config.conninfo)) {
-    std::string password = config::resolve_password(config);
+PgConnection::PgConnection(const PostgresConnectionConfig& config) : description_(redacted(config.conninfo)) {
+    std::string password = resolve_password(config);
     // Order matters: libpq lets later keywords override the expanded conninfo, so defaults
     // go before it and explicit settings from the config after it.
     std::vector<const char*> keys{"connect_timeout", "application_name", "dbname"};

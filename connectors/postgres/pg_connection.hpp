@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "config/config.hpp"
+#include "connectors/postgres/postgres_config.hpp"
 
 namespace prefsync::connectors {
 
@@ -30,7 +30,7 @@ public:
     // Connects; throws `Error` (SourceError or SinkError, so each side reports in its terms)
     // with the redacted conninfo and libpq's reason.
     template <typename Error>
-    static PgConnection open(const config::PostgresConfig& config) {
+    static PgConnection open(const PostgresConnectionConfig& config) {
         PgConnection c(config);
         if (!c.error_.empty()) throw Error(c.describe() + ": " + c.error_);
         return c;
@@ -48,7 +48,7 @@ public:
     const std::string& last_error() const { return error_; }
 
 private:
-    explicit PgConnection(const config::PostgresConfig& config);
+    explicit PgConnection(const PostgresConnectionConfig& config);
     struct ConnDeleter {
         void operator()(PGconn* c) const { PQfinish(c); }
     };

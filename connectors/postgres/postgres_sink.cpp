@@ -9,8 +9,8 @@ void PostgresSink::fail(const std::string& what) const {
     throw SinkError(describe() + ": " + what + (conn_.last_error().empty() ? "" : ": " + conn_.last_error()));
 }
 
-PostgresSink::PostgresSink(const config::SinkConfig& config, TableLayout layout)
-    : conn_(PgConnection::open<SinkError>(config.postgres)), table_(config.table), layout_(std::move(layout)) {
+PostgresSink::PostgresSink(const PostgresSinkConfig& config, TableLayout layout)
+    : conn_(PgConnection::open<SinkError>(config.connection)), table_(config.table), layout_(std::move(layout)) {
     if (!conn_.exec(sql::create_table(table_, layout_, sql::Dialect::Postgres))) fail("cannot create the table");
     auto probe = conn_.exec("SELECT * FROM " + sql::quote_table(table_) + " LIMIT 0");
     if (!probe) fail("cannot read the table");

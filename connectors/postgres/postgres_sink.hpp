@@ -4,13 +4,14 @@
 #include <string>
 
 #include "connectors/postgres/pg_connection.hpp"
+#include "connectors/postgres/postgres_config.hpp"
 #include "connectors/table_sink.hpp"
 
 namespace prefsync::connectors {
 
 class PostgresSink final : public TableSink {
 public:
-    PostgresSink(const config::SinkConfig& config, TableLayout layout);
+    PostgresSink(const PostgresSinkConfig& config, TableLayout layout);
     ~PostgresSink() override;
     PostgresSink(const PostgresSink&) = delete;
     PostgresSink& operator=(const PostgresSink&) = delete;

@@ -28,8 +28,8 @@ void PostgresSource::fail(const std::string& what) const {
     throw SourceError(describe() + ": " + what + (conn_.last_error().empty() ? "" : ": " + conn_.last_error()));
 }
 
-PostgresSource::PostgresSource(const config::SourceConfig& config, const std::optional<Position>& since)
-    : conn_(PgConnection::open<SourceError>(config.postgres)),
+PostgresSource::PostgresSource(const PostgresSourceConfig& config, const std::optional<Position>& since)
+    : conn_(PgConnection::open<SourceError>(config.connection)),
       name_(config.table.empty() ? "query" : config.table),
       fetch_rows_(config.fetch_rows) {
     // One snapshot for the whole run: rows committed while we read wait for the next run
@@ -54,7 +54,7 @@ PostgresSource::PostgresSource(const config::SourceConfig& config, const std::op
             bound = "$1";  // the server infers the column's type
             params = {since->value};
         } else {
-            throw SourceError(config.key_path + ".incremental.overlap: column \"" + config.incremental->column +
+            throw SourceError(config.incremental->key_path + ".overlap: column \"" + config.incremental->column +
                               "\" is neither a timestamp, a date nor a number, so an overlap cannot be "
                               "subtracted; remove it");
         }

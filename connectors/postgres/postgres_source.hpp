@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "config/config.hpp"
 #include "connectors/postgres/pg_connection.hpp"
+#include "connectors/postgres/postgres_config.hpp"
 #include "connectors/source.hpp"
 #include "connectors/sql/sql_text.hpp"
 
@@ -19,7 +19,7 @@ namespace prefsync::connectors {
 
 class PostgresSource final : public Source {
 public:
-    PostgresSource(const config::SourceConfig& config, const std::optional<Position>& since);
+    PostgresSource(const PostgresSourceConfig& config, const std::optional<Position>& since);
 
     const std::vector<std::string>& columns() const override { return columns_; }
     bool next_batch(std::vector<Row>& rows, std::size_t max_rows) override;

@@ -31,7 +31,7 @@ std::string quote_table(std::string_view dotted_name) {
     return out;
 }
 
-std::string relation(const config::SourceConfig& config) {
+std::string relation(const SqlReadConfig& config) {
     if (!config.table.empty()) return quote_table(config.table);
     std::string query = config.query;
     // A query copied from a console often ends with ';', which a subquery cannot have.
@@ -40,7 +40,7 @@ std::string relation(const config::SourceConfig& config) {
     return "(" + query + "\n) AS prefsync_source";
 }
 
-std::string select_rows(const config::SourceConfig& config, std::string_view lower_bound) {
+std::string select_rows(const SqlReadConfig& config, std::string_view lower_bound) {
     std::string sql = "SELECT * FROM " + relation(config);
     if (!config.incremental) return sql;
     auto column = quote_identifier(config.incremental->column);
@@ -48,7 +48,7 @@ std::string select_rows(const config::SourceConfig& config, std::string_view low
     return sql + " ORDER BY " + column + ", " + quote_identifier(config.incremental->key);
 }
 
-std::optional<IncrementalColumns> find_incremental_columns(const config::SourceConfig& config,
+std::optional<IncrementalColumns> find_incremental_columns(const SqlReadConfig& config,
                                                            const std::vector<std::string>& columns,
                                                            const std::string& source_name) {
     if (!config.incremental) return std::nullopt;
@@ -59,7 +59,7 @@ std::optional<IncrementalColumns> find_incremental_columns(const config::SourceC
         auto hint = base::suggest(name, names);
         std::string all;
         for (const auto& c : columns) all += (all.empty() ? "" : ", ") + c;
-        throw SourceError(config.key_path + ".incremental." + key + ": " + source_name + " has no column \"" + name +
+        throw SourceError(config.incremental->key_path + "." + key + ": " + source_name + " has no column \"" + name +
                           "\"" + (hint.empty() ? " (its columns: " + all + ")" : " (did you mean \"" + hint + "\"?)"));
     };
     return IncrementalColumns{find(config.incremental->column, "column"), find(config.incremental->key, "key")};

@@ -7,7 +7,8 @@
 #include <string_view>
 #include <vector>
 
-#include "config/config.hpp"
+#include "config/yaml/units.hpp"
+#include "connectors/sql/sql_config.hpp"
 
 namespace prefsync::connectors::sql {
 
@@ -16,14 +17,14 @@ std::string quote_identifier(std::string_view name);
 std::string quote_table(std::string_view dotted_name);
 
 // The rows a source reads: its table, or its query as a subquery.
-std::string relation(const config::SourceConfig& config);
+std::string relation(const SqlReadConfig& config);
 
 // SELECT * over the relation. Incremental: ordered by (column, key) with the database's
 // default NULL placement, so an index on (column, key) serves the first full read; given
 // `lower_bound` (an SQL expression over bound parameters), only rows with the column at or
 // past it, plus rows where it is NULL (they have no position: every run reads them and
 // change detection drops the repeats, rather than skipping them for ever).
-std::string select_rows(const config::SourceConfig& config, std::string_view lower_bound = {});
+std::string select_rows(const SqlReadConfig& config, std::string_view lower_bound = {});
 
 // Index of the incremental column and key among `columns`; throws SourceError naming the
 // job's config key and suggesting a near name when one is missing.
@@ -31,7 +32,7 @@ struct IncrementalColumns {
     std::size_t column = 0;
     std::size_t key = 0;
 };
-std::optional<IncrementalColumns> find_incremental_columns(const config::SourceConfig& config,
+std::optional<IncrementalColumns> find_incremental_columns(const SqlReadConfig& config,
                                                            const std::vector<std::string>& columns,
                                                            const std::string& source_name);
 

@@ -21,7 +21,7 @@ void SqliteSink::exec(const std::string& sql, const char* what) {
     if (sqlite3_exec(db_.get(), sql.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) fail(what);
 }
 
-SqliteSink::SqliteSink(const config::SinkConfig& config, TableLayout layout)
+SqliteSink::SqliteSink(const SqliteSinkConfig& config, TableLayout layout)
     : path_(config.path), table_(config.table), layout_(std::move(layout)) {
     std::error_code ec;
     auto dir = std::filesystem::path(path_).parent_path();

@@ -3,6 +3,7 @@
 // data) in WAL mode; integer/real/boolean columns are bound as numbers, the rest as text.
 #include <string>
 
+#include "connectors/sqlite/sqlite_config.hpp"
 #include "connectors/sqlite/sqlite_handle.hpp"
 #include "connectors/table_sink.hpp"
 
@@ -10,7 +11,7 @@ namespace prefsync::connectors {
 
 class SqliteSink final : public TableSink {
 public:
-    SqliteSink(const config::SinkConfig& config, TableLayout layout);
+    SqliteSink(const SqliteSinkConfig& config, TableLayout layout);
     ~SqliteSink() override;
     SqliteSink(const SqliteSink&) = delete;
     SqliteSink& operator=(const SqliteSink&) = delete;

@@ -32,7 +32,7 @@ void SqliteSource::fail(const std::string& what) const {
     throw SourceError(describe() + ": " + what + (db_ ? std::string(": ") + sqlite3_errmsg(db_.get()) : std::string()));
 }
 
-SqliteSource::SqliteSource(const config::SourceConfig& config, const std::optional<Position>& since)
+SqliteSource::SqliteSource(const SqliteSourceConfig& config, const std::optional<Position>& since)
     : path_(config.path), name_(config.table.empty() ? "query" : config.table) {
     // Read-only, and never created: a typo'd path must not become an empty database.
     if (!std::filesystem::exists(path_)) throw SourceError("sqlite " + path_ + ": no such database file");
@@ -56,7 +56,7 @@ SqliteSource::SqliteSource(const config::SourceConfig& config, const std::option
         std::string text = colon == std::string::npos ? "" : since->value.substr(colon + 1);
         auto shifted = sql::minus_overlap(text, config.incremental->overlap);
         if (!shifted)
-            throw SourceError(config.key_path + ".incremental.overlap: the values of column \"" +
+            throw SourceError(config.incremental->key_path + ".overlap: the values of column \"" +
                               config.incremental->column + "\" are neither numbers nor timestamps (\"" + text +
                               "\"), so an overlap cannot be subtracted; remove it");
         bound = kind + ":" + *shifted;

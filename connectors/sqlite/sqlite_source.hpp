@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "config/config.hpp"
 #include "connectors/source.hpp"
+#include "connectors/sqlite/sqlite_config.hpp"
 #include "connectors/sqlite/sqlite_handle.hpp"
 #include "connectors/sql/sql_text.hpp"
 
@@ -20,7 +20,7 @@ namespace prefsync::connectors {
 
 class SqliteSource final : public Source {
 public:
-    SqliteSource(const config::SourceConfig& config, const std::optional<Position>& since);
+    SqliteSource(const SqliteSourceConfig& config, const std::optional<Position>& since);
 
     const std::vector<std::string>& columns() const override { return columns_; }
     bool next_batch(std::vector<Row>& rows, std::size_t max_rows) override;

@@ -39,7 +39,7 @@ int cmd_check_config(const std::string& config_path, bool require_token) {
             try {
                 if (job.pull) {
                     // Pull jobs: the sink's column paths; the identity source is checked below.
-                    if (job.sink && !job.sink->columns.empty()) pull::Flattener::compile(*job.sink);
+                    if (job.sink && !job.sink->columns().empty()) pull::Flattener::compile(*job.sink);
                     if (!job.has_source) continue;
                     auto source = connectors::open_source(job.source);
                     const auto& id = job.identity;

@@ -130,7 +130,7 @@ public:
         if (it != index_.end()) return it->second;
         std::vector<std::string_view> candidates(columns_.begin(), columns_.end());
         auto hint = base::suggest(name, candidates);
-        std::string message = "unknown column \"" + name + "\" in " + job_.source.path;
+        std::string message = "unknown column \"" + name + "\" in " + job_.source.path();
         if (!hint.empty()) message += " (did you mean \"" + hint + "\"?)";
         else if (name == "true" || name == "false" || std::isdigit(static_cast<unsigned char>(name[0])) ||
                  std::isupper(static_cast<unsigned char>(name[0])))

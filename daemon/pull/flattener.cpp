@@ -60,21 +60,21 @@ std::optional<Flattener::Path> parse_json_path(std::string_view text, std::strin
 Flattener Flattener::compile(const config::SinkConfig& sink) {
     Flattener f;
     std::vector<config::Diagnostic> problems;
-    for (const auto& c : sink.columns) {
+    for (const auto& c : sink.columns()) {
         std::string error;
         auto path = parse_json_path(c.path, error);
         if (!path) {
             problems.push_back({c.pos, sink.key_path + ".columns." + c.name, error});
             continue;
         }
-        if (path->relative && sink.each.empty())
+        if (path->relative && sink.each().empty())
             problems.push_back({c.pos, sink.key_path + ".columns." + c.name, "@. paths need sink.each"});
         f.names_.push_back(c.name);
         f.paths_.push_back(std::move(*path));
     }
-    if (!sink.each.empty()) {
+    if (!sink.each().empty()) {
         std::string error;
-        f.each_ = parse_json_path(sink.each, error);
+        f.each_ = parse_json_path(sink.each(), error);
         if (!f.each_) problems.push_back({sink.pos, sink.key_path + ".each", error});
     }
     if (!problems.empty()) throw config::ConfigError(std::move(problems));

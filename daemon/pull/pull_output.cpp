@@ -47,7 +47,7 @@ private:
 class CsvOutput final : public FileOutput {
 public:
     CsvOutput(const config::SinkConfig& sink, std::int64_t offset)
-        : FileOutput(sink.path, offset), flattener_(Flattener::compile(sink)) {
+        : FileOutput(sink.path(), offset), flattener_(Flattener::compile(sink)) {
         if (offset == 0) {
             std::string header;
             for (const auto& name : flattener_.column_names()) {
@@ -82,11 +82,11 @@ class TableOutput final : public Output {
 public:
     explicit TableOutput(const config::SinkConfig& sink) : flattener_(Flattener::compile(sink)) {
         connectors::TableLayout layout;
-        for (std::size_t i = 0; i < sink.columns.size(); ++i) {
-            const auto& c = sink.columns[i];
+        for (std::size_t i = 0; i < sink.columns().size(); ++i) {
+            const auto& c = sink.columns()[i];
             layout.columns.push_back({c.name, c.path == "ProfileId" ? connectors::ColumnType::Integer
                                                                      : connectors::ColumnType::Text});
-            if (c.name == sink.key) layout.key = i;
+            if (c.name == sink.key()) layout.key = i;
         }
         table_ = connectors::open_table_sink(sink, layout);
     }
@@ -113,22 +113,22 @@ private:
 }  // namespace
 
 std::unique_ptr<Output> open_output(const config::SinkConfig& sink, std::int64_t offset) {
-    if (sink.type == "jsonl") return std::make_unique<JsonlOutput>(sink.path, offset);
-    if (sink.type == "csv") return std::make_unique<CsvOutput>(sink, offset);
+    if (sink.type() == "jsonl") return std::make_unique<JsonlOutput>(sink.path(), offset);
+    if (sink.type() == "csv") return std::make_unique<CsvOutput>(sink, offset);
     return std::make_unique<TableOutput>(sink);
 }
 
 std::string describe_output(const config::SinkConfig& sink) {
-    if (sink.type == "postgres") return "postgres table " + sink.table;
-    if (sink.type == "sqlite") return sink.path + " table " + sink.table;
-    return sink.path;
+    if (sink.type() == "postgres") return "postgres table " + sink.table();
+    if (sink.type() == "sqlite") return sink.path() + " table " + sink.table();
+    return sink.path();
 }
 
 
 bool can_resume(const config::SinkConfig& sink, std::int64_t offset) {
-    if (sink.type != "jsonl" && sink.type != "csv") return true;
+    if (sink.type() != "jsonl" && sink.type() != "csv") return true;
     struct stat st{};
-    if (::stat((sink.path + ".partial").c_str(), &st) != 0) return offset == 0;
+    if (::stat((sink.path() + ".partial").c_str(), &st) != 0) return offset == 0;
     return st.st_size >= offset;
 }
 

@@ -27,7 +27,7 @@ void enqueue_all(const dispatch::RunContext& c, const config::JobConfig& job, bo
     auto source_identity = connectors::position_identity(job.source);
     std::optional<connectors::Position> since;
     // A backfill reads everything; a sync only what is past the watermark.
-    if (job.source.incremental && !force)
+    if (job.source.incremental() && !force)
         if (auto mark = journal.watermarks.get(job.name, source_identity)) since = connectors::Position{mark->value, mark->key};
     auto source = connectors::open_source(job.source, since);
     auto mapper = mapping::Mapper::compile(job, source->columns());

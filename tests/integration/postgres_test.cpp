@@ -3,8 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "config/config.hpp"
 #include "connectors/open_source.hpp"
+#include "connectors/postgres/postgres_config.hpp"
 #include "connectors/table_sink.hpp"
 #include "tests/support/error_of.hpp"
 #include "tests/support/postgres.hpp"
@@ -24,21 +24,23 @@ struct PostgresTest : ::testing::Test {
         PREFSYNC_REQUIRE_POSTGRES();
         db.emplace();
     }
-    config::PostgresConfig connection() {
-        config::PostgresConfig pg;
+    PostgresConnectionConfig connection() {
+        PostgresConnectionConfig pg;
         pg.conninfo = db->conninfo();
         pg.password.kind = config::TokenSpec::Kind::Env;
         pg.password.value = "PREFSYNC_TEST_PG_PASSWORD";
         pg.password.key = "jobs.crm.source.password_env";
         return pg;
     }
-    config::SourceConfig source(const std::string& table = "customers") {
-        config::SourceConfig c;
-        c.type = "postgres";
-        c.key_path = "jobs.crm.source";
+    PostgresSourceConfig source(const std::string& table = "customers") {
+        PostgresSourceConfig c;
         c.table = table;
-        c.postgres = connection();
+        c.connection = connection();
         return c;
+    }
+    // Through open_source, as a job opens it.
+    static std::unique_ptr<Source> open_postgres(const PostgresSourceConfig& c, const std::optional<Position>& since = {}) {
+        return open_source(SourceConfig{{}, "jobs.crm.source", "", c}, since);
     }
     static std::vector<Row> read_all(Source& s, std::size_t batch = 1000) {
         std::vector<Row> all, rows;
@@ -58,7 +60,7 @@ TEST_F(PostgresTest, ReadsEveryTypeAsTextAndKeepsNullApartFromEmpty) {
         "born date, seen timestamptz, note varchar(10));"
         "INSERT INTO customers VALUES (1, 'Zoë', true, 12.5, 0.1, '1990-02-03', '2024-05-01 12:00:00+02', ''),"
         "(2, NULL, false, NULL, NULL, NULL, NULL, NULL);");
-    auto s = open_source(source());
+    auto s = open_postgres(source());
     EXPECT_THAT(s->columns(), ElementsAre("id", "name", "vip", "score", "ratio", "born", "seen", "note"));
     auto rows = read_all(*s);
     ASSERT_EQ(rows.size(), 2u);
@@ -74,7 +76,7 @@ TEST_F(PostgresTest, ARunReadsOneSnapshotInSmallFetches) {
     db->admin().exec("CREATE TABLE customers AS SELECT g AS id FROM generate_series(1, 2500) g");
     auto c = source();
     c.fetch_rows = 100;
-    auto s = open_source(c);
+    auto s = open_postgres(c);
     std::vector<Row> rows;
     ASSERT_TRUE(s->next_batch(rows, 300));
     EXPECT_EQ(rows.size(), 300u) << "a batch spans several FETCHes";
@@ -83,7 +85,7 @@ TEST_F(PostgresTest, ARunReadsOneSnapshotInSmallFetches) {
     std::size_t total = rows.size();
     while (s->next_batch(rows, 300)) total += rows.size();
     EXPECT_EQ(total, 2500u);
-    EXPECT_EQ(read_all(*open_source(c)).size(), 1600u) << "the next run sees the new state";
+    EXPECT_EQ(read_all(*open_postgres(c)).size(), 1600u) << "the next run sees the new state";
 }
 
 TEST_F(PostgresTest, IncrementalReadsPastTheWatermarkWithEqualTimestampsAndOverlap) {
@@ -92,8 +94,8 @@ TEST_F(PostgresTest, IncrementalReadsPastTheWatermarkWithEqualTimestampsAndOverl
         "INSERT INTO customers VALUES (1, '2024-01-01 10:00:00+00'), (2, '2024-01-01 11:00:00+00'),"
         "(3, '2024-01-01 11:00:00+00'), (4, NULL), (5, '2024-01-01 09:00:00+00');");
     auto c = source();
-    c.incremental = config::IncrementalConfig{"updated_at", "id", 0ms, {}};
-    auto s = open_source(c);
+    c.incremental = IncrementalConfig{"updated_at", "id", 0ms, {}, "jobs.crm.source.incremental"};
+    auto s = open_postgres(c);
     auto rows = read_all(*s);
     EXPECT_THAT(column(rows, 0), ElementsAre("5", "1", "2", "3", "4")) << "PostgreSQL sorts NULL last";
     EXPECT_EQ(rows[1].origin, "customers id=1");
@@ -107,53 +109,53 @@ TEST_F(PostgresTest, IncrementalReadsPastTheWatermarkWithEqualTimestampsAndOverl
     db->admin().exec("UPDATE customers SET updated_at = '2024-01-01 11:00:00+00' WHERE id = 1;"
                      "INSERT INTO customers VALUES (6, '2024-01-01 12:00:00+00');"
                      "UPDATE customers SET updated_at = '2024-01-01 10:40:00+00' WHERE id = 5;");
-    EXPECT_THAT(column(read_all(*open_source(c, mark)), 0), ElementsAre("1", "2", "3", "6", "4"));
+    EXPECT_THAT(column(read_all(*open_postgres(c, mark)), 0), ElementsAre("1", "2", "3", "6", "4"));
     c.incremental->overlap = 30min;
-    EXPECT_THAT(column(read_all(*open_source(c, mark)), 0), ElementsAre("5", "1", "2", "3", "6", "4"));
+    EXPECT_THAT(column(read_all(*open_postgres(c, mark)), 0), ElementsAre("5", "1", "2", "3", "6", "4"));
 }
 
 TEST_F(PostgresTest, IncrementalOnNumbersAndRefusesAnOverlapOnText) {
     db->admin().exec("CREATE TABLE customers(id int, version bigint, tag text);"
                      "INSERT INTO customers VALUES (1, 9, 'a'), (2, 10, 'b'), (3, 100, 'c');");
     auto c = source();
-    c.incremental = config::IncrementalConfig{"version", "id", 0ms, {}};
-    EXPECT_THAT(column(read_all(*open_source(c, Position{"10", "2"})), 0), ElementsAre("2", "3"))
+    c.incremental = IncrementalConfig{"version", "id", 0ms, {}, "jobs.crm.source.incremental"};
+    EXPECT_THAT(column(read_all(*open_postgres(c, Position{"10", "2"})), 0), ElementsAre("2", "3"))
         << "compared as numbers: 100 >= 10";
-    c.incremental = config::IncrementalConfig{"tag", "id", 5s, {}};
+    c.incremental = IncrementalConfig{"tag", "id", 5s, {}, "jobs.crm.source.incremental"};
     {
-        auto message = testing::error_of<SourceError>([&] { open_source(c, Position{"b", "2"}); });
+        auto message = testing::error_of<SourceError>([&] { open_postgres(c, Position{"b", "2"}); });
         EXPECT_THAT(message, HasSubstr("jobs.crm.source.incremental.overlap: column \"tag\" is neither"));
     }
     c.incremental->overlap = 0ms;
-    EXPECT_THAT(column(read_all(*open_source(c, Position{"b", "2"})), 0), ElementsAre("2", "3"));
+    EXPECT_THAT(column(read_all(*open_postgres(c, Position{"b", "2"})), 0), ElementsAre("2", "3"));
 }
 
 TEST_F(PostgresTest, ErrorsNameTheSourceAndNeverThePassword) {
     db->admin().exec("CREATE TABLE customers(id int, updated_at timestamptz)");
-    auto expect_error = [&](const config::SourceConfig& c, const std::string& what) {
-        auto message = testing::error_of<SourceError>([&] { open_source(c); });
+    auto expect_error = [&](const PostgresSourceConfig& c, const std::string& what) {
+        auto message = testing::error_of<SourceError>([&] { open_postgres(c); });
         EXPECT_THAT(message, HasSubstr(what));
         EXPECT_THAT(message, Not(HasSubstr(testing::TestDatabase::password())));
     };
     expect_error(source("customer"), "relation \"customer\" does not exist");
     auto c = source();
-    c.incremental = config::IncrementalConfig{"updated", "id", 0ms, {}};
+    c.incremental = IncrementalConfig{"updated", "id", 0ms, {}, "jobs.crm.source.incremental"};
     expect_error(c, "has no column \"updated\"");
 
     // A wrong password: the message says so, without either password.
     setenv("PREFSYNC_TEST_WRONG_PASSWORD", "not-the-password", 1);
     c = source();
-    c.postgres.password.value = "PREFSYNC_TEST_WRONG_PASSWORD";
+    c.connection.password.value = "PREFSYNC_TEST_WRONG_PASSWORD";
     expect_error(c, "password authentication failed");
     // A password in the conninfo is not repeated in messages either.
     c = source();
-    c.postgres.conninfo += " password=hunter2-in-conninfo";
-    c.postgres.password = {};
-    EXPECT_THAT(testing::error_of<SourceError>([&] { open_source(c); }),
+    c.connection.conninfo += " password=hunter2-in-conninfo";
+    c.connection.password = {};
+    EXPECT_THAT(testing::error_of<SourceError>([&] { open_postgres(c); }),
                 AllOf(HasSubstr("password authentication failed"), Not(HasSubstr("hunter2"))));
     // Nothing listens on port 1.
     c = source();
-    c.postgres.conninfo = "host=127.0.0.1 port=1 dbname=x connect_timeout=2";
+    c.connection.conninfo = "host=127.0.0.1 port=1 dbname=x connect_timeout=2";
     expect_error(c, "Connection refused");
 }
 
@@ -161,7 +163,7 @@ TEST_F(PostgresTest, AConnectionLostMidReadIsASourceErrorAfterTheRowsAlreadyRetu
     db->admin().exec("CREATE TABLE customers AS SELECT g AS id FROM generate_series(1, 1000) g");
     auto c = source();
     c.fetch_rows = 100;
-    auto s = open_source(c);
+    auto s = open_postgres(c);
     std::vector<Row> rows;
     ASSERT_TRUE(s->next_batch(rows, 100));
     db->admin().exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'prefsync'");
@@ -170,11 +172,10 @@ TEST_F(PostgresTest, AConnectionLostMidReadIsASourceErrorAfterTheRowsAlreadyRetu
 }
 
 TEST_F(PostgresTest, TheSinkCreatesTheTableUpsertsByKeyAndDropsWhatWasNotCommitted) {
-    config::SinkConfig c;
-    c.type = "postgres";
-    c.key_path = "jobs.pull.sink";
-    c.table = "mp.profiles";
-    c.postgres = connection();
+    PostgresSinkConfig postgres;
+    postgres.table = "mp.profiles";
+    postgres.connection = connection();
+    SinkConfig c{{}, "jobs.pull.sink", postgres};
     db->admin().exec("CREATE SCHEMA mp");
     TableLayout layout{{{"profile_id", ColumnType::Integer}, {"email", ColumnType::Text},
                         {"opted_in", ColumnType::Boolean}, {"score", ColumnType::Real}}, 0};

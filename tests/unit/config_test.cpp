@@ -12,6 +12,7 @@ namespace {
 
 using ::testing::AllOf;
 using ::testing::Contains;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
@@ -77,7 +78,7 @@ TEST(Config, MinimalConfigGetsDocumentedDefaults) {
 TEST(Config, RelativePathsResolveAgainstTheConfigDirectory) {
     auto c = ok(kApi + "journal: { path: state/j.db }\n" + kJob);
     EXPECT_EQ(c.journal.path, "/etc/prefsync/state/j.db");
-    EXPECT_EQ(c.jobs[0].source.path, "/etc/prefsync/data/profiles.csv");
+    EXPECT_EQ(c.jobs[0].source.path(), "/etc/prefsync/data/profiles.csv");
     EXPECT_EQ(c.jobs[0].source.reject_file, "/etc/prefsync/state/rejects/crm.rejects.txt");
 }
 
@@ -258,11 +259,12 @@ TEST(Config, SourceOptions) {
     identity: { alternate_id_type: CRMID, column: id }
     mapping: { CustomerName.FirstName: name }
 )");
-    const auto& s = c.jobs[0].source;
+    EXPECT_EQ(c.jobs[0].source.reject_file, "/tmp/r.txt");
+    ASSERT_EQ(c.jobs[0].source.type(), "csv");
+    const auto& s = std::get<connectors::CsvSourceConfig>(c.jobs[0].source.settings);
     EXPECT_EQ(s.delimiter, '\t');
     EXPECT_FALSE(s.header);
     EXPECT_EQ(s.columns, (std::vector<std::string>{"id", "name"}));
-    EXPECT_EQ(s.reject_file, "/tmp/r.txt");
     EXPECT_EQ(s.max_record_bytes, 64u << 10);
 
     auto errs = errors_of(kApi + R"(jobs:
@@ -300,26 +302,31 @@ TEST(Config, SqlSources) {
     identity: { alternate_id_type: CRMID, column: id }
     mapping: { CustomerName.FirstName: name }
 )");
-    const auto& pg = c.jobs[0].source;
-    EXPECT_EQ(pg.postgres.conninfo, "host=db.internal dbname=crm user=prefsync");
-    EXPECT_EQ(pg.postgres.password.kind, TokenSpec::Kind::Env);
-    EXPECT_EQ(pg.postgres.sslmode, "verify-full");
-    EXPECT_EQ(pg.postgres.sslrootcert, "/etc/prefsync/certs/root.crt");
+    ASSERT_EQ(c.jobs[0].source.type(), "postgres");
+    const auto& pg = std::get<connectors::PostgresSourceConfig>(c.jobs[0].source.settings);
+    EXPECT_EQ(pg.connection.conninfo, "host=db.internal dbname=crm user=prefsync");
+    EXPECT_EQ(pg.connection.password.kind, TokenSpec::Kind::Env);
+    EXPECT_EQ(pg.connection.sslmode, "verify-full");
+    EXPECT_EQ(pg.connection.sslrootcert, "/etc/prefsync/certs/root.crt");
     EXPECT_EQ(pg.table, "crm.customers");
-    ASSERT_TRUE(pg.incremental);
-    EXPECT_EQ(pg.incremental->column, "updated_at");
-    EXPECT_EQ(pg.incremental->overlap, std::chrono::minutes(5));
+    ASSERT_TRUE(c.jobs[0].source.incremental());
+    EXPECT_EQ(c.jobs[0].source.incremental()->column, "updated_at");
+    EXPECT_EQ(c.jobs[0].source.incremental()->overlap, std::chrono::minutes(5));
+    EXPECT_EQ(c.jobs[0].source.incremental()->key_path, "jobs.pg.source.incremental");
     EXPECT_EQ(pg.fetch_rows, 5000u);
-    EXPECT_EQ(c.jobs[1].source.path, "/etc/prefsync/crm.db");
-    EXPECT_EQ(c.jobs[1].source.query, "SELECT * FROM customers");
-    EXPECT_EQ(resolve_password(pg.postgres, fake_env({{"CRM_DB_PASSWORD", "s3cret"}})), "s3cret");
+    ASSERT_EQ(c.jobs[1].source.type(), "sqlite");
+    EXPECT_EQ(c.jobs[1].source.path(), "/etc/prefsync/crm.db");
+    EXPECT_EQ(c.jobs[1].source.sql()->query, "SELECT * FROM customers");
+    EXPECT_EQ(c.jobs[1].source.incremental(), nullptr);
+    EXPECT_EQ(connectors::resolve_password(pg.connection, fake_env({{"CRM_DB_PASSWORD", "s3cret"}})), "s3cret");
     try {
-        resolve_password(pg.postgres, fake_env({}));
+        connectors::resolve_password(pg.connection, fake_env({}));
         FAIL();
     } catch (const ConfigError& e) {
         EXPECT_THAT(e.what(), HasSubstr("environment variable CRM_DB_PASSWORD (jobs.pg.source.password_env) is not set"));
     }
-    EXPECT_EQ(resolve_password(c.jobs[1].source.postgres, fake_env({})), "") << "none configured: libpq decides";
+    EXPECT_EQ(connectors::resolve_password(connectors::PostgresConnectionConfig{}, fake_env({})), "")
+        << "none configured: libpq decides";
 
     auto errs = errors_of(kApi + R"(jobs:
   a:
@@ -382,13 +389,16 @@ TEST(Config, SinkIsValidated) {
                 Contains(HasSubstr("jobs.export.sink.type: expected csv, jsonl, sqlite or postgres")));
     auto c = ok(kApi + kPullJob + "    sink: { type: jsonl, path: out.jsonl }\n");
     ASSERT_TRUE(c.jobs[0].sink);
-    EXPECT_EQ(c.jobs[0].sink->path, "/etc/prefsync/out.jsonl");
+    EXPECT_EQ(c.jobs[0].sink->type(), "jsonl");
+    EXPECT_EQ(c.jobs[0].sink->path(), "/etc/prefsync/out.jsonl");
     c = ok(kApi + kPullJob + "    sink: { type: postgres, conninfo: \"dbname=wh\", password_file: pw, table: mp.profiles,"
                              " columns: { id: ProfileId, email: \"Emails[0].EmailAddress\" } }\n");
-    EXPECT_EQ(c.jobs[0].sink->table, "mp.profiles");
-    EXPECT_EQ(c.jobs[0].sink->key, "id") << "the ProfileId column is the upsert key";
-    EXPECT_EQ(c.jobs[0].sink->postgres.password.value, "/etc/prefsync/pw");
-    EXPECT_EQ(c.jobs[0].sink->columns[1].path, "Emails[0].EmailAddress");
+    EXPECT_EQ(c.jobs[0].sink->table(), "mp.profiles");
+    EXPECT_EQ(c.jobs[0].sink->key(), "id") << "the ProfileId column is the upsert key";
+    EXPECT_EQ(c.jobs[0].sink->path(), "") << "a server, not a file";
+    EXPECT_EQ(std::get<connectors::PostgresSinkConfig>(c.jobs[0].sink->settings).connection.password.value,
+              "/etc/prefsync/pw");
+    EXPECT_EQ(c.jobs[0].sink->columns()[1].path, "Emails[0].EmailAddress");
     EXPECT_THAT(errors_of(kApi + kPullJob + "    sink: { type: sqlite, path: out.db, columns: { a: CustomerType } }\n"),
                 AllOf(Contains(HasSubstr("jobs.export.sink.table: is required")),
                       Contains(HasSubstr("jobs.export.sink.key: is required"))));
@@ -398,6 +408,43 @@ TEST(Config, SinkIsValidated) {
                 Contains(HasSubstr("jobs.export.sink.columns: is required")));
     EXPECT_THAT(errors_of(kApi + kJob + "    sink: { type: jsonl, path: out.jsonl }\n"),
                 Contains(HasSubstr("jobs.crm.sink: is for pull jobs")));
+}
+
+TEST(Config, TheSourceTypeChoosesWhichKeysTheSectionMayHave) {
+    // Each connector checks its own section; config only chose it by type.
+    auto errs = errors_of(kApi + R"(jobs:
+  a:
+    source: { type: csv, path: a.csv, table: customers }
+    identity: { alternate_id_type: X, column: id }
+    mapping: { CustomerType: t }
+  b:
+    source: { type: sqlite, path: b.db, table: customers, delimiter: ";" }
+    identity: { alternate_id_type: X, column: id }
+    mapping: { CustomerType: t }
+  c:
+    source: { path: c.csv }
+    identity: { alternate_id_type: X, column: id }
+    mapping: { CustomerType: t }
+)");
+    EXPECT_THAT(errs, Contains("/etc/prefsync/test.yaml:7:39: jobs.a.source.table: unknown key; valid keys here: type, "
+                               "path, delimiter, header, columns, reject_file, max_record_bytes"));
+    EXPECT_THAT(errs, Contains(HasSubstr("/etc/prefsync/test.yaml:11:59: jobs.b.source.delimiter: unknown key")));
+    EXPECT_THAT(errs, Contains("/etc/prefsync/test.yaml:15:13: jobs.c.source.type: is required (csv, sqlite or postgres)"));
+    EXPECT_EQ(errs.size(), 3u) << ::testing::PrintToString(errs);
+
+    EXPECT_THAT(errors_of(kApi + kPullJob + "    sink: { path: out.jsonl }\n"),
+                ElementsAre(HasSubstr("jobs.export.sink.type: is required (csv, jsonl, sqlite or postgres)")));
+}
+
+TEST(Config, WarningsKeepTheirOrderAcrossSections) {
+    auto c = ok(kApi + "http: { insecure: true }\nlog: { bodies: true }\n" + R"(jobs:
+  pg:
+    source: { type: postgres, conninfo: "host=db password=x", table: t }
+    identity: { alternate_id_type: X, column: id }
+    mapping: { CustomerType: t }
+)");
+    EXPECT_THAT(c.warnings, ElementsAre(HasSubstr("http.insecure"), HasSubstr("log.bodies"),
+                                        HasSubstr("jobs.pg.source.conninfo contains a password")));
 }
 
 TEST(Config, PullJobs) {

@@ -5,16 +5,22 @@
 #include <filesystem>
 #include <sstream>
 
+#include "connectors/csv/csv_config.hpp"
 #include "connectors/csv/csv_reader.hpp"
 #include "connectors/csv/csv_source.hpp"
+#include "connectors/jsonl/jsonl_config.hpp"
 #include "connectors/reject_file.hpp"
+#include "tests/support/config_section.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace prefsync::connectors {
 namespace {
 
+using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using testing::parse_section;
 
 struct Parsed {
     std::vector<std::string> fields;
@@ -52,7 +58,7 @@ TEST(CsvSpectrum, EveryCaseMatchesItsExpectedJson) {
             expected.as_object()["Contact Phone Number"] = "2095257564";
             expected = boost::json::array{expected};
         }
-        config::SourceConfig cfg;
+        CsvSourceConfig cfg;
         CsvSource source(std::make_unique<std::ifstream>(entry.path(), std::ios::binary), name, cfg);
         std::vector<Row> rows;
         boost::json::array actual;
@@ -157,7 +163,7 @@ TEST(CsvReader, RecordsSpanningTheReadBufferAreWhole) {
 
 // --- the source: header, rejects, origins ---------------------------------------------------
 
-CsvSource source_of(const std::string& text, config::SourceConfig cfg = {}) {
+CsvSource source_of(const std::string& text, CsvSourceConfig cfg = {}) {
     return CsvSource(std::make_unique<std::istringstream>(text), "in.csv", cfg);
 }
 
@@ -168,7 +174,7 @@ TEST(CsvSource, ColumnsFromTheHeaderTrimmed) {
 }
 
 TEST(CsvSource, ColumnsFromConfigWhenThereIsNoHeader) {
-    config::SourceConfig cfg;
+    CsvSourceConfig cfg;
     cfg.header = false;
     cfg.columns = {"id", "name"};
     auto s = source_of("1,a\n2,b\n", cfg);
@@ -188,7 +194,7 @@ TEST(CsvSource, BadHeadersAreFatal) {
         EXPECT_THAT(e.what(), HasSubstr("in.csv:1: header names column \"id\" twice"));
     }
     EXPECT_THROW(source_of("id,,x\n"), SourceError);
-    config::SourceConfig missing;
+    CsvSourceConfig missing;
     missing.path = "/nonexistent.csv";
     EXPECT_THROW(CsvSource{missing}, SourceError);
 }
@@ -220,6 +226,59 @@ TEST(CsvSource, BadRowsAreRejectedWithLineAndReasonAndGoodRowsAllCome) {
     EXPECT_EQ(all[5].error, "wrong number of fields: expected 2, got 1");
     EXPECT_EQ(all[6].origin, "in.csv:8");
     EXPECT_THAT(all[6].error, HasSubstr("never closed"));
+}
+
+// --- the csv connector's config sections ----------------------------------------------------
+
+TEST(CsvConfig, SourceSectionReadsItsKeysAndResolvesThePath) {
+    auto s = parse_section("{ type: csv, path: data/a.tsv, delimiter: \"\\t\", header: false, columns: [id, name],"
+                           " reject_file: r.txt, max_record_bytes: 64KiB }",
+                           parse_csv_source);
+    EXPECT_THAT(s.errors, IsEmpty());
+    EXPECT_EQ(s.value.path, "/etc/prefsync/data/a.tsv");
+    EXPECT_EQ(s.value.delimiter, '\t');
+    EXPECT_FALSE(s.value.header);
+    EXPECT_THAT(s.value.columns, ElementsAre("id", "name"));
+    EXPECT_EQ(s.value.max_record_bytes, 64u << 10);
+}
+
+TEST(CsvConfig, SourceSectionRefusesAnotherTypesKeyNamingItsPosition) {
+    auto s = parse_section("type: csv\npath: a.csv\ntable: customers\n", parse_csv_source);
+    EXPECT_THAT(s.errors, ElementsAre("/etc/prefsync/section.yaml:3:1: jobs.j.source.table: unknown key; valid keys here: "
+                                      "type, path, delimiter, header, columns, reject_file, max_record_bytes"));
+}
+
+TEST(CsvConfig, SourceSectionNeedsAPathAndColumnsWithoutAHeader) {
+    auto s = parse_section("{ type: csv, header: false, delimitr: \";\" }", parse_csv_source);
+    EXPECT_THAT(s.errors, Contains("/etc/prefsync/section.yaml:1:1: jobs.j.source.path: is required (the CSV file to read)"));
+    EXPECT_THAT(s.errors, Contains(HasSubstr("jobs.j.source.columns: is required when header: false")));
+    EXPECT_THAT(s.errors, Contains(HasSubstr("jobs.j.source.delimitr: unknown key (did you mean \"delimiter\"?)")));
+}
+
+TEST(CsvConfig, SinkSectionNeedsPathAndColumnsAndTakesEach) {
+    auto s = parse_section("{ type: csv, path: out.csv, each: Consents, columns: { id: ProfileId, when: \"@.Date\" } }",
+                           parse_csv_sink, "jobs.x.sink");
+    EXPECT_THAT(s.errors, IsEmpty());
+    EXPECT_EQ(s.value.path, "/etc/prefsync/out.csv");
+    EXPECT_EQ(s.value.each, "Consents");
+    ASSERT_EQ(s.value.columns.size(), 2u);
+    EXPECT_EQ(s.value.columns[1].name, "when");
+    EXPECT_EQ(s.value.columns[1].path, "@.Date");
+    EXPECT_EQ(s.value.columns[1].pos.to_string(), "/etc/prefsync/section.yaml:1:77");
+
+    auto bad = parse_section("{ type: csv, key: id }", parse_csv_sink, "jobs.x.sink");
+    EXPECT_THAT(bad.errors, Contains(HasSubstr("jobs.x.sink.key: unknown key")));
+    EXPECT_THAT(bad.errors, Contains(HasSubstr("jobs.x.sink.path: is required (the file to write)")));
+    EXPECT_THAT(bad.errors, Contains(HasSubstr("jobs.x.sink.columns: is required")));
+}
+
+TEST(JsonlConfig, SinkSectionIsAPathOnly) {
+    auto s = parse_section("{ type: jsonl, path: out/p.jsonl }", parse_jsonl_sink, "jobs.x.sink");
+    EXPECT_THAT(s.errors, IsEmpty());
+    EXPECT_EQ(s.value.path, "/etc/prefsync/out/p.jsonl");
+    auto bad = parse_section("type: jsonl\neach: Consents\n", parse_jsonl_sink, "jobs.x.sink");
+    EXPECT_THAT(bad.errors, Contains("/etc/prefsync/section.yaml:1:1: jobs.x.sink.path: is required (the file to write)"));
+    EXPECT_THAT(bad.errors, Contains(HasSubstr("/etc/prefsync/section.yaml:2:1: jobs.x.sink.each: unknown key")));
 }
 
 TEST(RejectFile, WritesOriginReasonAndExactBytesAndAppendsAcrossRuns) {

@@ -31,12 +31,10 @@ TEST(ResponseReader, SplitsArraysAndReadsProfileIdAsNumberOrString) {
 }
 
 config::SinkConfig sink_with(std::vector<std::pair<std::string, std::string>> columns, std::string each = "") {
-    config::SinkConfig s;
-    s.type = "csv";
-    s.key_path = "jobs.x.sink";
-    for (auto& [n, p] : columns) s.columns.push_back({n, p, {}});
-    s.each = std::move(each);
-    return s;
+    connectors::CsvSinkConfig csv;
+    for (auto& [n, p] : columns) csv.columns.push_back({n, p, {}});
+    csv.each = std::move(each);
+    return config::SinkConfig{{}, "jobs.x.sink", csv};
 }
 
 TEST(Flattener, ReadsPathsIndexesAndFiltersAndWritesStructuresAsJson) {

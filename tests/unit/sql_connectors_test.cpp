@@ -3,28 +3,37 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
-#include "config/config.hpp"
 #include "connectors/open_source.hpp"
+#include "connectors/postgres/postgres_config.hpp"
+#include "connectors/sqlite/sqlite_config.hpp"
 #include "connectors/sql/sink_sql.hpp"
 #include "connectors/sql/sql_text.hpp"
 #include "connectors/table_sink.hpp"
+#include "tests/support/config_section.hpp"
 #include "tests/support/error_of.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace prefsync::connectors {
 namespace {
 
+using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using testing::parse_section;
 using namespace std::chrono_literals;
+
+IncrementalConfig incremental(std::string column, std::string key) {
+    return {std::move(column), std::move(key), 0ms, {}, "jobs.crm.source.incremental"};
+}
 
 TEST(SqlText, IdentifiersAreQuotedAndQueriesBecomeSubqueries) {
     EXPECT_EQ(sql::quote_table("crm.customers"), "\"crm\".\"customers\"");
     EXPECT_EQ(sql::quote_identifier("we\"ird"), "\"we\"\"ird\"");
-    config::SourceConfig c;
+    SqlReadConfig c;
     c.query = "SELECT id FROM t;  \n";
     EXPECT_EQ(sql::select_rows(c), "SELECT * FROM (SELECT id FROM t\n) AS prefsync_source");
-    c.incremental = config::IncrementalConfig{"updated_at", "id", 0ms, {}};
+    c.incremental = incremental("updated_at", "id");
     EXPECT_EQ(sql::select_rows(c, "?1"),
               "SELECT * FROM (SELECT id FROM t\n) AS prefsync_source WHERE \"updated_at\" IS NULL OR \"updated_at\" >= ?1 "
               "ORDER BY \"updated_at\", \"id\"");
@@ -77,13 +86,15 @@ struct SqliteSourceTest : ::testing::Test {
     testing::TempDir dir;
     std::string path = dir.file("crm.db");
     SqliteFile db{path};
-    config::SourceConfig source() {
-        config::SourceConfig c;
-        c.type = "sqlite";
-        c.key_path = "jobs.crm.source";
+    SqliteSourceConfig source() {
+        SqliteSourceConfig c;
         c.path = path;
         c.table = "customers";
         return c;
+    }
+    // Through open_source, as a job opens it.
+    static std::unique_ptr<Source> open_sqlite(const SqliteSourceConfig& c, const std::optional<Position>& since = {}) {
+        return open_source(SourceConfig{{}, "jobs.crm.source", "", c}, since);
     }
     std::vector<Row> read_all(Source& s, std::size_t batch = 2) {
         std::vector<Row> all, rows;
@@ -96,7 +107,7 @@ TEST_F(SqliteSourceTest, ConvertsStorageClassesToTextAndKeepsNullApartFromEmpty)
     db.exec("CREATE TABLE customers(id INTEGER, name TEXT, score REAL, note TEXT, data BLOB);"
             "INSERT INTO customers VALUES(1, 'Ann', 1.5, '', x'6869');"
             "INSERT INTO customers VALUES(2, NULL, 0.1, NULL, NULL);");
-    auto s = open_source(source());
+    auto s = open_sqlite(source());
     EXPECT_THAT(s->columns(), ElementsAre("id", "name", "score", "note", "data"));
     auto rows = read_all(*s);
     ASSERT_EQ(rows.size(), 2u);
@@ -114,7 +125,7 @@ TEST_F(SqliteSourceTest, RejectsRowsWithBytesThatAreNotUtf8NamingTheColumn) {
             "INSERT INTO customers VALUES(1, 'ok', x'ff00');"
             "INSERT INTO customers VALUES(2, CAST(x'c328' AS TEXT), NULL);"
             "INSERT INTO customers VALUES(3, 'fine', NULL);");
-    auto rows = read_all(*open_source(source()));
+    auto rows = read_all(*open_sqlite(source()));
     ASSERT_EQ(rows.size(), 3u) << "rejected rows still come out, in order";
     EXPECT_THAT(rows[0].error, HasSubstr("column \"data\": a BLOB that is not UTF-8 text"));
     EXPECT_THAT(rows[1].error, HasSubstr("column \"name\": text that is not valid UTF-8"));
@@ -128,7 +139,7 @@ TEST_F(SqliteSourceTest, StreamsAQueryWithoutLoadingItAndNamesMissingThingsClear
     auto c = source();
     c.table.clear();
     c.query = "SELECT id, id * 2 AS twice FROM customers WHERE id % 2 = 0;";
-    auto s = open_source(c);
+    auto s = open_sqlite(c);
     std::vector<Row> rows;
     std::size_t total = 0;
     while (s->next_batch(rows, 100)) {
@@ -140,25 +151,25 @@ TEST_F(SqliteSourceTest, StreamsAQueryWithoutLoadingItAndNamesMissingThingsClear
     c = source();
     c.table = "customer";
     {
-        auto message = testing::error_of<SourceError>([&] { open_source(c); });
+        auto message = testing::error_of<SourceError>([&] { open_sqlite(c); });
         EXPECT_THAT(message, HasSubstr("no such table: customer"));
     }
     c = source();
-    c.incremental = config::IncrementalConfig{"updatd_at", "id", 0ms, {}};
+    c.incremental = incremental("updatd_at", "id");
     {
-        auto message = testing::error_of<SourceError>([&] { open_source(c); });
+        auto message = testing::error_of<SourceError>([&] { open_sqlite(c); });
         EXPECT_THAT(message, HasSubstr("jobs.crm.source.incremental.column"));
         EXPECT_THAT(message, HasSubstr("has no column \"updatd_at\" (did you mean \"updated_at\"?)"));
     }
-    c.incremental = config::IncrementalConfig{"updated_at", "customer_key", 0ms, {}};
+    c.incremental = incremental("updated_at", "customer_key");
     {
-        auto message = testing::error_of<SourceError>([&] { open_source(c); });
+        auto message = testing::error_of<SourceError>([&] { open_sqlite(c); });
         EXPECT_THAT(message, HasSubstr("incremental.key: "));
         EXPECT_THAT(message, HasSubstr("has no column \"customer_key\" (its columns: id, updated_at)"));
     }
     c = source();
     c.path = dir.file("missing.db");
-    EXPECT_THROW(open_source(c), SourceError);
+    EXPECT_THROW(open_sqlite(c), SourceError);
     EXPECT_FALSE(std::filesystem::exists(c.path)) << "a typo'd path is not created";
 }
 
@@ -167,8 +178,8 @@ TEST_F(SqliteSourceTest, IncrementalReadsFromTheWatermarkIncludingEqualValuesAnd
             "INSERT INTO customers VALUES(3, '2024-01-01 10:00:00'), (1, '2024-01-01 11:00:00'),"
             "(2, '2024-01-01 11:00:00'), (4, NULL), (5, '2024-01-01 09:00:00');");
     auto c = source();
-    c.incremental = config::IncrementalConfig{"updated_at", "id", 0ms, {}};
-    auto s = open_source(c);
+    c.incremental = incremental("updated_at", "id");
+    auto s = open_sqlite(c);
     auto rows = read_all(*s);
     std::vector<std::string> ids;
     for (auto& r : rows) ids.push_back(*r.values[0]);
@@ -180,14 +191,14 @@ TEST_F(SqliteSourceTest, IncrementalReadsFromTheWatermarkIncludingEqualValuesAnd
 
     // Row 1 changes with the same timestamp as the watermark; row 6 arrives.
     db.exec("INSERT INTO customers VALUES(6, '2024-01-01 12:00:00')");
-    rows = read_all(*open_source(c, s->position()));
+    rows = read_all(*open_sqlite(c, s->position()));
     ids.clear();
     for (auto& r : rows) ids.push_back(*r.values[0]);
     EXPECT_THAT(ids, ElementsAre("4", "1", "2", "6"));
 
     // An overlap reaches back for late commits.
     c.incremental->overlap = 1h;
-    rows = read_all(*open_source(c, Position{"text:2024-01-01 11:00:00", "2"}));
+    rows = read_all(*open_sqlite(c, Position{"text:2024-01-01 11:00:00", "2"}));
     EXPECT_EQ(rows.size(), 5u) << "10:00 onward, plus the NULL row";
 }
 
@@ -195,21 +206,20 @@ TEST_F(SqliteSourceTest, IntegerWatermarksAreComparedAsNumbers) {
     db.exec("CREATE TABLE customers(id INTEGER, version INTEGER);"
             "INSERT INTO customers VALUES(1, 9), (2, 10), (3, 11);");
     auto c = source();
-    c.incremental = config::IncrementalConfig{"version", "id", 0ms, {}};
-    auto s = open_source(c);
+    c.incremental = incremental("version", "id");
+    auto s = open_sqlite(c);
     read_all(*s);
     EXPECT_EQ(s->position()->value, "int:11");
-    auto rows = read_all(*open_source(c, Position{"int:10", "2"}));
+    auto rows = read_all(*open_sqlite(c, Position{"int:10", "2"}));
     EXPECT_EQ(rows.size(), 2u) << "10 and 11 (text comparison would have read none)";
 }
 
 TEST(SqliteSink, CreatesTheTableUpsertsByKeyAndDropsWhatWasNotCommitted) {
     testing::TempDir dir;
-    config::SinkConfig c;
-    c.type = "sqlite";
-    c.key_path = "jobs.pull.sink";
-    c.path = dir.file("out/pulled.db");
-    c.table = "profiles";
+    SqliteSinkConfig sqlite;
+    sqlite.path = dir.file("out/pulled.db");
+    sqlite.table = "profiles";
+    SinkConfig c{{}, "jobs.pull.sink", sqlite};
     TableLayout layout{{{"profile_id", ColumnType::Integer}, {"email", ColumnType::Text},
                         {"opted_in", ColumnType::Boolean}, {"score", ColumnType::Real}}, 0};
     {
@@ -221,9 +231,9 @@ TEST(SqliteSink, CreatesTheTableUpsertsByKeyAndDropsWhatWasNotCommitted) {
         sink->commit();
         sink->upsert({"3", "lost@example.com", "true", "0"});  // never committed
     }
-    EXPECT_EQ(std::filesystem::status(c.path).permissions() & std::filesystem::perms::others_read,
+    EXPECT_EQ(std::filesystem::status(sqlite.path).permissions() & std::filesystem::perms::others_read,
               std::filesystem::perms::none);
-    SqliteFile db(c.path);
+    SqliteFile db(sqlite.path);
     EXPECT_EQ(db.scalar("SELECT count(*) FROM profiles"), "2");
     EXPECT_EQ(db.scalar("SELECT email || ',' || opted_in || ',' || score FROM profiles WHERE profile_id = 1"),
               "changed@example.com,0,2.0");
@@ -236,6 +246,90 @@ TEST(SqliteSink, CreatesTheTableUpsertsByKeyAndDropsWhatWasNotCommitted) {
         auto message = testing::error_of<SinkError>([&] { open_table_sink(c, layout); });
         EXPECT_THAT(message, HasSubstr("the table exists without column(s) \"phone\""));
     }
+}
+
+// --- the SQL connectors' config sections ----------------------------------------------------
+
+TEST(SqliteConfig, SourceSectionReadsATableOrAQueryIncrementally) {
+    auto s = parse_section("{ type: sqlite, path: crm.db, table: crm.customers, incremental: { column: updated_at, key: id,"
+                           " overlap: 5m } }",
+                           parse_sqlite_source);
+    EXPECT_THAT(s.errors, IsEmpty());
+    EXPECT_EQ(s.value.path, "/etc/prefsync/crm.db");
+    EXPECT_EQ(s.value.table, "crm.customers");
+    ASSERT_TRUE(s.value.incremental);
+    EXPECT_EQ(s.value.incremental->key, "id");
+    EXPECT_EQ(s.value.incremental->overlap, 5min);
+    EXPECT_EQ(s.value.incremental->key_path, "jobs.j.source.incremental") << "errors at open time name the key";
+}
+
+TEST(SqliteConfig, SourceSectionNamesWhatIsMissingAndWhatBelongsToAnotherType) {
+    auto s = parse_section("type: sqlite\nincremental: { column: \"up\\\"d\" }\nsslmode: require\nconninfo: x\n",
+                           parse_sqlite_source);
+    EXPECT_THAT(s.errors, Contains("/etc/prefsync/section.yaml:1:1: jobs.j.source.path: is required (the SQLite database file)"));
+    EXPECT_THAT(s.errors, Contains("/etc/prefsync/section.yaml:1:1: jobs.j.source.table: is required (or a query: SELECT ...)"));
+    EXPECT_THAT(s.errors, Contains(HasSubstr("jobs.j.source.incremental.column: must be a non-empty name without double quotes")));
+    EXPECT_THAT(s.errors, Contains(HasSubstr("jobs.j.source.incremental.key: is required (a unique column, e.g. id)")));
+    EXPECT_THAT(s.errors, Contains(HasSubstr("/etc/prefsync/section.yaml:3:1: jobs.j.source.sslmode: unknown key")));
+    EXPECT_THAT(s.errors, Contains(HasSubstr("/etc/prefsync/section.yaml:4:1: jobs.j.source.conninfo: unknown key")));
+}
+
+TEST(SqliteConfig, SinkSectionDefaultsTheKeyToTheProfileIdColumn) {
+    auto s = parse_section("{ type: sqlite, path: out.db, table: profiles, columns: { pid: ProfileId, mail: Emails } }",
+                           parse_sqlite_sink, "jobs.x.sink");
+    EXPECT_THAT(s.errors, IsEmpty());
+    EXPECT_EQ(s.value.key, "pid");
+    auto bad = parse_section("{ type: sqlite, path: out.db, table: profiles, each: Consents, columns: { \"a\\\"b\": Emails } }",
+                             parse_sqlite_sink, "jobs.x.sink");
+    EXPECT_THAT(bad.errors, Contains(HasSubstr("jobs.x.sink.each: unknown key")));
+    EXPECT_THAT(bad.errors, Contains(HasSubstr("jobs.x.sink.columns.a\"b: must be a non-empty name without double quotes")));
+    EXPECT_THAT(bad.errors, Contains(HasSubstr("jobs.x.sink.key: is required: a column with path ProfileId")));
+}
+
+TEST(PostgresConfig, SourceSectionReadsTheConnectionWithoutThePassword) {
+    auto s = parse_section("{ type: postgres, conninfo: \"host=db dbname=crm\", password_file: secrets/pg, sslmode: verify-full,"
+                           " sslrootcert: ca.pem, query: \"SELECT 1\", fetch_rows: 50 }",
+                           parse_postgres_source);
+    EXPECT_THAT(s.errors, IsEmpty());
+    EXPECT_THAT(s.warnings, IsEmpty());
+    EXPECT_EQ(s.value.connection.conninfo, "host=db dbname=crm");
+    EXPECT_EQ(s.value.connection.password.kind, config::TokenSpec::Kind::File);
+    EXPECT_EQ(s.value.connection.password.value, "/etc/prefsync/secrets/pg");
+    EXPECT_EQ(s.value.connection.password.key, "jobs.j.source.password_file");
+    EXPECT_EQ(s.value.connection.sslrootcert, "/etc/prefsync/ca.pem");
+    EXPECT_EQ(s.value.query, "SELECT 1");
+    EXPECT_EQ(s.value.fetch_rows, 50u);
+}
+
+TEST(PostgresConfig, SectionsNameMissingAndForeignKeysAndWarnAboutAPasswordInTheConninfo) {
+    auto s = parse_section("type: postgres\ntable: t\npath: crm.db\npassword_env: A\npassword_credential: b\n", parse_postgres_source);
+    EXPECT_THAT(s.errors, Contains("/etc/prefsync/section.yaml:1:1: jobs.j.source.conninfo: is required (libpq conninfo or URI, "
+                                   "e.g. \"host=db dbname=crm user=prefsync\")"));
+    EXPECT_THAT(s.errors, Contains(HasSubstr("/etc/prefsync/section.yaml:3:1: jobs.j.source.path: unknown key")));
+    EXPECT_THAT(s.errors, Contains(HasSubstr("jobs.j.source: give at most one of password_env")));
+
+    auto sink = parse_section("{ type: postgres, conninfo: \"postgresql://u:pw@db/wh\", table: p, path: x.db,"
+                              " columns: { id: ProfileId } }",
+                              parse_postgres_sink, "jobs.x.sink");
+    EXPECT_THAT(sink.errors, ElementsAre(HasSubstr("jobs.x.sink.path: unknown key")));
+    EXPECT_THAT(sink.warnings, ElementsAre(HasSubstr("jobs.x.sink.conninfo contains a password")));
+    EXPECT_EQ(sink.value.key, "id");
+}
+
+TEST(PositionIdentity, KeepsTheLayoutJournalsWereWrittenWith) {
+    // A changed identity discards every stored watermark: the next run reads everything.
+    SqliteSourceConfig sqlite;
+    sqlite.path = "/srv/crm.db";
+    sqlite.table = "customers";
+    sqlite.incremental = incremental("updated_at", "id");
+    EXPECT_EQ(position_identity(SourceConfig{{}, "jobs.a.source", "", sqlite}), "sqlite\n/srv/crm.db\ncustomers\n\nupdated_at\nid");
+    PostgresSourceConfig pg;
+    pg.query = "SELECT 1";
+    pg.connection.conninfo = "host=db";
+    EXPECT_EQ(position_identity(SourceConfig{{}, "jobs.a.source", "", pg}), "postgres\n\n\nSELECT 1");
+    CsvSourceConfig csv;
+    csv.path = "/srv/a.csv";
+    EXPECT_EQ(position_identity(SourceConfig{{}, "jobs.a.source", "", csv}), "csv\n/srv/a.csv\n\n");
 }
 
 }  // namespace

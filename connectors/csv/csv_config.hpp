@@ -1,0 +1,39 @@
+#pragma once
+// The csv connector's config: a `source:` section that reads a CSV file, and a `sink:`
+// section that writes pulled profiles as CSV rows.
+//
+// Design constraints:
+// - Each parser checks the whole section against the keys of its type, so an option of
+//   another type (`table` on a csv source) is an error naming the key. The keys every
+//   section has (`type`; `reject_file` on sources) are read by config, which chose the type.
+// - Problems are recorded in the YamlReader (all at once); the result is what could be read.
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/yaml/yaml_fwd.hpp"
+#include "connectors/sink_common.hpp"
+
+namespace prefsync::connectors {
+
+struct CsvSourceConfig {
+    static constexpr std::string_view kType = "csv";
+    std::string path;
+    char delimiter = ',';
+    bool header = true;
+    std::vector<std::string> columns;  // names when header: false
+    std::size_t max_record_bytes = 1u << 20;  // longer records are rejected: memory stays bounded
+};
+
+struct CsvSinkConfig {
+    static constexpr std::string_view kType = "csv";
+    std::string path;
+    std::vector<SinkColumn> columns;
+    std::string each;  // one row per element of this array (e.g. a history collection)
+};
+
+CsvSourceConfig parse_csv_source(config::YamlReader& r, const YAML::Node& section, const std::string& path);
+CsvSinkConfig parse_csv_sink(config::YamlReader& r, const YAML::Node& section, const std::string& path);
+
+}  // namespace prefsync::connectors

@@ -1,0 +1,19 @@
+#pragma once
+// The jsonl connector's config: a `sink:` section that writes each pulled profile as
+// received, minified, one per line. Only a path: the JSON is not reshaped (`columns` is
+// accepted and checked, but not used). The rules of every section: csv/csv_config.hpp.
+#include <string>
+#include <string_view>
+
+#include "config/yaml/yaml_fwd.hpp"
+
+namespace prefsync::connectors {
+
+struct JsonlSinkConfig {
+    static constexpr std::string_view kType = "jsonl";
+    std::string path;
+};
+
+JsonlSinkConfig parse_jsonl_sink(config::YamlReader& r, const YAML::Node& section, const std::string& path);
+
+}  // namespace prefsync::connectors
