@@ -1,7 +1,7 @@
 #pragma once
 // The jsonl connector's config: a `sink:` section that writes each pulled profile as
-// received, minified, one per line. Only a path: the JSON is not reshaped (`columns` is
-// accepted and checked, but not used). The rules of every section: csv/csv_config.hpp.
+// received, minified, one per line. Only a path: the JSON is not reshaped, so a csv or
+// table sink's `columns` / `each` are errors here (see csv/csv_config.hpp for the rules).
 #include <string>
 #include <string_view>
 

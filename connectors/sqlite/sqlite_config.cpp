@@ -6,13 +6,9 @@ namespace prefsync::connectors {
 
 SqliteSourceConfig parse_sqlite_source(config::YamlReader& r, const YAML::Node& n, const std::string& p) {
     SqliteSourceConfig s;
-    r.check_keys(n, p, {"type", "table", "query", "incremental", "fetch_rows", "reject_file", "path"});
+    r.check_keys(n, p, {"type", "table", "query", "incremental", "reject_file", "path"});
     if (auto path = r.required_string(n, p, "path", "the SQLite database file")) s.path = r.resolve_path(*path);
     parse_sql_read(r, n, p, s);
-    // Checked but unused: SQLite steps through rows one at a time. Accepted because both SQL
-    // sources once shared one key list.
-    std::size_t fetch_rows = 0;
-    r.optional_field(n, p, "fetch_rows", fetch_rows, [&](auto& v, auto path) { return r.integer(v, path, 1, 1000000); });
     return s;
 }
 

@@ -432,6 +432,8 @@ TEST(Config, TheSourceTypeChoosesWhichKeysTheSectionMayHave) {
     EXPECT_THAT(errs, Contains("/etc/prefsync/test.yaml:15:13: jobs.c.source.type: is required (csv, sqlite or postgres)"));
     EXPECT_EQ(errs.size(), 3u) << ::testing::PrintToString(errs);
 
+    auto sinks = errors_of(kApi + kPullJob + "    sink: { type: jsonl, path: out.jsonl, columns: { id: ProfileId } }\n");
+    EXPECT_THAT(sinks, ElementsAre(HasSubstr("jobs.export.sink.columns: unknown key; valid keys here: type, path")));
     EXPECT_THAT(errors_of(kApi + kPullJob + "    sink: { path: out.jsonl }\n"),
                 ElementsAre(HasSubstr("jobs.export.sink.type: is required (csv, jsonl, sqlite or postgres)")));
 }

@@ -276,9 +276,10 @@ TEST(JsonlConfig, SinkSectionIsAPathOnly) {
     auto s = parse_section("{ type: jsonl, path: out/p.jsonl }", parse_jsonl_sink, "jobs.x.sink");
     EXPECT_THAT(s.errors, IsEmpty());
     EXPECT_EQ(s.value.path, "/etc/prefsync/out/p.jsonl");
-    auto bad = parse_section("type: jsonl\neach: Consents\n", parse_jsonl_sink, "jobs.x.sink");
-    EXPECT_THAT(bad.errors, Contains("/etc/prefsync/section.yaml:1:1: jobs.x.sink.path: is required (the file to write)"));
-    EXPECT_THAT(bad.errors, Contains(HasSubstr("/etc/prefsync/section.yaml:2:1: jobs.x.sink.each: unknown key")));
+    auto bad = parse_section("type: jsonl\npath: p.jsonl\ncolumns: { id: ProfileId }\n", parse_jsonl_sink, "jobs.x.sink");
+    EXPECT_THAT(bad.errors,
+                ElementsAre("/etc/prefsync/section.yaml:3:1: jobs.x.sink.columns: unknown key; valid keys here: type, path"))
+        << "profiles are written as received: columns would be silently ignored";
 }
 
 TEST(RejectFile, WritesOriginReasonAndExactBytesAndAppendsAcrossRuns) {
