@@ -124,10 +124,17 @@ std::string Statement::text(int c) {
 // --- Database ----------------------------------------------------------------------------
 
 void Database::fail(const std::string& what) const {
+    int c_errno = errno;  // the failed system call's, unless SQLite kept its own
     std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
-    int code = db_ ? sqlite3_errcode(db_) : SQLITE_NOMEM;
-    if (code == SQLITE_FULL)
-        message += " (the disk holding the journal is full: free space there; nothing recorded so far is lost)";
+    int code = db_ ? sqlite3_extended_errcode(db_) : SQLITE_NOMEM;
+    int os_error = db_ ? sqlite3_system_errno(db_) : 0;
+    if (os_error == 0) os_error = c_errno;
+    bool full = (code & 0xff) == SQLITE_FULL || os_error == ENOSPC || os_error == EDQUOT || os_error == EFBIG;
+    if (full)
+        message += " (" + std::string(std::strerror(os_error ? os_error : ENOSPC)) +
+                   ": the disk, quota or file size limit of the journal is full; free space there)";
+    else if (code == SQLITE_IOERR_WRITE || code == SQLITE_IOERR_FSYNC)
+        message += " (the journal could not be written: is its disk full or failing?)";
     throw JournalError("journal " + path_ + ": " + what + ": " + message);
 }
 

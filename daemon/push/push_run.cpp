@@ -31,6 +31,8 @@ void enqueue_all(const dispatch::RunContext& c, const config::JobConfig& job, bo
         if (auto mark = journal.watermarks.get(job.name, source_identity)) since = connectors::Position{mark->value, mark->key};
     auto source = connectors::open_source(job.source, since);
     auto mapper = mapping::Mapper::compile(job, source->columns());
+    std::fprintf(stderr, "%sReading %s for %s%s\n", priority_prefix(Priority::Info), source->describe().c_str(),
+                 job.name.c_str(), since ? " (past the watermark)" : "");
     connectors::RejectFile rejects(job.source.reject_file, job.name);
     dispatch::RunProgress progress;
     progress.job = job.name;

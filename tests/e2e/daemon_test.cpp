@@ -53,11 +53,13 @@ public:
             if (n <= 0) continue;
             std::string message(buf, static_cast<std::size_t>(n));
             received.push_back(message);
+            received_at.push_back(Clock::now());
             if (message.find(want) != std::string::npos) return true;
         }
         return false;
     }
     std::vector<std::string> received;
+    std::vector<Clock::time_point> received_at;
 
 private:
     std::string path_;
@@ -243,6 +245,35 @@ TEST(Daemon, VerifyReadsAcceptedUpdatesBackAndMeasures202ToComplete) {
     EXPECT_EQ(m["prefsync_accepted_to_complete_seconds_count"], 120);
     EXPECT_GE(m["prefsync_accepted_to_complete_seconds_sum"], 120 * 1.0) << "each waited at least the processing delay";
     EXPECT_GT(m["prefsync_requests_total{endpoint=\"read\",status=\"200\"}"], 120) << "read back more than once";
+    daemon->signal(SIGTERM);
+    EXPECT_EQ(daemon->wait(), 0);
+}
+
+TEST(Daemon, TheWatchdogIsFedWhileALargeSourceIsReadAndJournaled) {
+    // Measured before: no WATCHDOG=1 while a source was read and journaled, so a first sync
+    // of millions of rows outlived WatchdogSec and systemd killed the daemon mid-run.
+    DaemonWorkspace w(100000, "every 1s");
+    NotifySocket notify(w.dir.file("notify.sock"));
+    setenv("NOTIFY_SOCKET", w.dir.file("notify.sock").c_str(), 1);
+    setenv("WATCHDOG_USEC", "1000000", 1);
+    auto daemon = w.start();
+    unsetenv("NOTIFY_SOCKET");
+    unsetenv("WATCHDOG_USEC");
+    ASSERT_TRUE(notify.wait_for("STATUS=running crm"));
+    auto started = notify.received.size();
+    // Until the first rows reach the API, the run is reading and journaling.
+    auto deadline = Clock::now() + std::chrono::seconds(120);
+    while (w.emu.store.size() < 1000 && Clock::now() < deadline) notify.wait_for("WATCHDOG=1", std::chrono::seconds(1));
+    ASSERT_GE(w.emu.store.size(), 1000u);
+    std::vector<Clock::time_point> pings;
+    for (auto i = started; i < notify.received.size(); ++i)
+        if (notify.received[i].find("WATCHDOG=1") != std::string::npos) pings.push_back(notify.received_at[i]);
+    ASSERT_GE(pings.size(), 2u);
+    auto longest = Clock::duration(0);
+    for (std::size_t i = 1; i < pings.size(); ++i) longest = std::max(longest, pings[i] - pings[i - 1]);
+    EXPECT_LT(longest, std::chrono::milliseconds(500)) << "the longest gap must stay below half of WATCHDOG_USEC; was "
+                                                       << std::chrono::duration_cast<std::chrono::milliseconds>(longest).count()
+                                                       << " ms over " << pings.size() << " pings";
     daemon->signal(SIGTERM);
     EXPECT_EQ(daemon->wait(), 0);
 }

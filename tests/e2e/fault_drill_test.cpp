@@ -1,0 +1,159 @@
+// Fault drills: the real binary against the emulator's worst-case knobs. A create never
+// lands twice on a server that accepts duplicates; an outage pauses the run instead of
+// failing rows; a full disk or a corrupted journal stops the run clearly and loses
+// nothing; a signal while reading stops at once; a pull never resumes into NUL bytes.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include "tests/support/process.hpp"
+#include "tests/support/push_workspace.hpp"
+
+namespace prefsync {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::quote;
+namespace json = boost::json;
+using Clock = std::chrono::steady_clock;
+
+std::int64_t duplicated(testing::PushWorkspace& w) {
+    return json::parse(testing::http_get(w.emu.server.port(), "/__admin/alternate-ids")).at("duplicated").as_int64();
+}
+
+// Waits (polling an observable count) until `pred` holds or a minute passes.
+template <class Pred>
+bool wait_for(Pred pred) {
+    auto deadline = Clock::now() + std::chrono::seconds(60);
+    while (!pred() && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    return pred();
+}
+
+TEST(FaultDrill, ACreateIsNeverSentTwiceToAServerThatAcceptsDuplicates) {
+    testing::PushWorkspace w(1500, "create");
+    // Measured before: 7–15 creates answered 409 under these faults (a create re-sent
+    // without a lookup); a server that accepts duplicates would have made that many twins.
+    w.emu.set_faults(R"({"accept_duplicates": true, "error_503": 0.05, "reset": 0.03, "ambiguous": 0.03, "seed": 11})");
+    auto r = w.prefsync("sync crm");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    EXPECT_EQ(w.emu.store.size(), 1500u);
+    EXPECT_EQ(duplicated(w), 0) << "every alternate id on exactly one profile";
+    // Rows resolved by a lookup were recorded as synced: an unchanged file sends nothing.
+    w.emu.set_faults(R"({"accept_duplicates": true, "error_503": 0, "reset": 0, "ambiguous": 0})");
+    auto before = w.emu.requests_counter();
+    r = w.prefsync("sync crm");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_THAT(r.out, HasSubstr("unchanged 1500"));
+    EXPECT_EQ(w.emu.requests_counter(), before);
+}
+
+// An outage of `outage_ms` starting once the run has sent 150 requests.
+void outage_drill(const std::string& outage, int max_requests) {
+    testing::PushWorkspace w(600);
+    w.write_config("upsert", "", "requests_per_second: 150, burst: 10");
+    // A small budget and short backoff: before the breaker, a 5 s outage at 150 req/s
+    // spent these rows' 8 attempts and failed them.
+    auto text = testing::read_file(w.config);
+    text.replace(text.find("retry: { max_attempts: 30, base_delay: 5ms, max_delay: 200ms }"), 62,
+                 "retry: { max_attempts: 8, base_delay: 100ms, max_delay: 2s }");
+    w.dir.write("prefsync.yaml", text);
+    testing::ChildProcess p({"/usr/bin/env", "PREFSYNC_TOKEN=emulator-token", PREFSYNC_BINARY, "-c", w.config, "sync",
+                             "crm", "--report", w.dir.file("report.json")},
+                            w.dir.file("err.txt"));
+    ASSERT_TRUE(wait_for([&] { return w.emu.requests_counter() >= 150; }));
+    w.emu.set_faults(outage);
+    EXPECT_EQ(p.wait(), 0) << testing::read_file(w.dir.file("err.txt"));
+    auto report = json::parse(testing::read_file(w.dir.file("report.json"))).as_object();
+    EXPECT_EQ(report.at("failed").as_int64(), 0) << "no row spent its budget in the outage";
+    EXPECT_EQ(w.emu.store.size(), 600u);
+    EXPECT_LE(w.emu.requests_counter(), max_requests) << testing::read_file(w.dir.file("err.txt"));
+    EXPECT_THAT(testing::read_file(w.dir.file("err.txt")), HasSubstr("The API answers again"));
+}
+
+TEST(FaultDrill, AnOutageWithoutRetryAfterPausesTheRunProbingAndNoRowFails) {
+    // 600 rows, 1.1 each outside the outage; inside: what was in flight, what tripped the
+    // breaker, one probe per step (1, 2, 2, ... s over 5 s).
+    outage_drill(R"({"outage_ms": 5000, "outage_mode": "503", "outage_retry_after": 0})", 660 + 8 + 8 + 6);
+}
+
+TEST(FaultDrill, AnOutageWithRetryAfterPausesTheRunForThatLong) {
+    outage_drill(R"({"outage_ms": 5000, "outage_mode": "503", "outage_retry_after": 5})", 660 + 8 + 8 + 3);
+}
+
+TEST(FaultDrill, AFullDiskStopsTheRunNamingTheJournalAndTheNextRunFinishesWithNothingLostOrDoubled) {
+    testing::PushWorkspace w(3000, "create");
+    // A file size limit stands for a full disk: the journal's writes fail with EFBIG.
+    auto r = testing::run("ulimit -f 1024; PREFSYNC_TOKEN=emulator-token " + quote(PREFSYNC_BINARY) + " -c " +
+                          quote(w.config) + " sync crm");
+    EXPECT_EQ(r.exit_code, 3) << r.err << r.out;
+    EXPECT_THAT(r.err, HasSubstr(w.dir.file("state/journal.db")));
+    EXPECT_THAT(r.err, HasSubstr("full"));
+    r = w.prefsync("sync crm");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    EXPECT_EQ(w.emu.store.size(), 3000u);
+    EXPECT_EQ(duplicated(w), 0);
+}
+
+TEST(FaultDrill, ACorruptedJournalIsRefusedNeverReplacedWithAFreshOne) {
+    testing::PushWorkspace w(10);
+    std::filesystem::create_directories(w.dir.file("state"));
+    std::string garbage(16384, '\x5a');
+    w.dir.write("state/journal.db", garbage);
+    auto r = w.prefsync("sync crm");
+    EXPECT_EQ(r.exit_code, 3) << r.err;
+    EXPECT_THAT(r.err, HasSubstr(w.dir.file("state/journal.db")));
+    EXPECT_THAT(r.err, HasSubstr("refusing to start"));
+    EXPECT_EQ(testing::read_file(w.dir.file("state/journal.db")), garbage);
+    EXPECT_EQ(w.emu.requests_counter(), 0);
+}
+
+TEST(FaultDrill, ASignalWhileReadingStopsBeforeAnythingIsSent) {
+    testing::PushWorkspace w(60000);
+    testing::ChildProcess p({"/usr/bin/env", "PREFSYNC_TOKEN=emulator-token", PREFSYNC_BINARY, "-c", w.config, "sync",
+                             "crm", "--report", w.dir.file("report.json")},
+                            w.dir.file("err.txt"));
+    ASSERT_TRUE(wait_for([&] { return testing::read_file(w.dir.file("err.txt")).find("Reading") != std::string::npos; }));
+    p.signal(SIGTERM);
+    EXPECT_EQ(p.wait(), 4);
+    auto report = json::parse(testing::read_file(w.dir.file("report.json"))).as_object();
+    auto read = report.at("read").as_int64();
+    EXPECT_LT(read, 60000) << "stopped between batches, not after the whole file";
+    EXPECT_EQ(report.at("sent").as_int64(), 0);
+    EXPECT_EQ(w.emu.requests_counter(), 0);
+    // What was read is journaled, for the next run to send.
+    auto status = w.prefsync("status crm");
+    EXPECT_THAT(status.out, HasSubstr("queued " + std::to_string(report.at("queued").as_int64())));
+    EXPECT_EQ(report.at("queued").as_int64(), read);
+}
+
+TEST(FaultDrill, APullThatFinishedButWasNotRecordedSoNeverResumesIntoNulBytes) {
+    testing::PushWorkspace w(50);
+    ASSERT_EQ(w.prefsync("sync crm").exit_code, 0);
+    auto text = testing::read_file(w.config);
+    text += "  export:\n    pull: {}\n    source: { type: csv, path: profiles.csv }\n"
+            "    identity: { alternate_id_type: CRMID, column: customer_id }\n"
+            "    sink: { type: jsonl, path: out/profiles.jsonl }\n";
+    w.dir.write("prefsync.yaml", text);
+    auto r = w.prefsync("pull export");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    auto good = testing::read_file(w.dir.file("out/profiles.jsonl"));
+    // As a crash between renaming the output and recording the run left it before: the
+    // journal says "unfinished, N bytes written", the partial file is gone.
+    testing::run("sqlite3 " + quote(w.dir.file("state/journal.db")) +
+                 " \"UPDATE runs SET exit_code = 3 WHERE kind = 'pull'; UPDATE pull_state SET sink_offset = " +
+                 std::to_string(good.size()) + "\"");
+    r = w.prefsync("pull export");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    auto again = testing::read_file(w.dir.file("out/profiles.jsonl"));
+    EXPECT_EQ(again.find('\0'), std::string::npos) << "no NUL bytes";
+    EXPECT_THAT(r.err, HasSubstr("starting over"));
+    EXPECT_EQ(std::count(again.begin(), again.end(), '\n'), 50);
+}
+
+}  // namespace
+}  // namespace prefsync

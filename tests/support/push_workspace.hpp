@@ -1,0 +1,65 @@
+#pragma once
+// A push job against the in-process emulator: generated example rows, a config with the
+// example mapping, and the real binary run on it.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "tests/support/in_process_emulator.hpp"
+#include "tests/support/run.hpp"
+#include "tests/support/temp_dir.hpp"
+
+namespace prefsync::testing {
+
+struct PushWorkspace {
+    TempDir dir;
+    InProcessEmulator emu;
+    std::string config;
+    std::string csv;
+
+    PushWorkspace(int rows, const std::string& mode = "upsert", const std::string& extra_mapping = "",
+              emulator::ApiOptions api = {})
+        : emu(api) {
+        auto gen = run(quote(PREFSYNC_GEN_PROFILES) + " " + std::to_string(rows));
+        EXPECT_EQ(gen.exit_code, 0);
+        csv = dir.write("profiles.csv", gen.out);
+        write_config(mode, extra_mapping);
+    }
+
+    void write_config(const std::string& mode, const std::string& extra_mapping = "",
+                      const std::string& rate = "requests_per_second: 5000, burst: 500", const std::string& api_extra = "") {
+        config = dir.write("prefsync.yaml",
+            "api:\n  base_url: http://127.0.0.1:" + std::to_string(emu.server.port()) + "/Profiles/v2\n"
+            "  client_id: \"12345\"\n  token_env: PREFSYNC_TOKEN\n" + api_extra +
+            "http: { connections: 8, request_timeout: 10s }\n"
+            "rate_limit: { " + rate + " }\n"
+            "retry: { max_attempts: 30, base_delay: 5ms, max_delay: 200ms }\n"
+            "journal: { path: state/journal.db }\n"
+            "jobs:\n  crm:\n    mode: " + mode + "\n    source: { type: csv, path: profiles.csv }\n"
+            "    identity: { alternate_id_type: CRMID, column: customer_id }\n"
+            "    mapping:\n"
+            "      CustomerName.FirstName: first_name\n"
+            "      CustomerName.LastName: last_name\n"
+            "      Emails:\n        - { EmailAddress: { column: email, normalize: lowercase }, EmailAddressType: { const: Personal } }\n"
+            "      ProfileTags: { column: tags, split: \";\" }\n"
+            "      CustomFields: { LoyaltyTier: loyalty_tier }\n" + extra_mapping);
+    }
+
+    testing::RunResult prefsync(const std::string& args, const std::string& token = "emulator-token") {
+        return run("PREFSYNC_TOKEN=" + token + " " + quote(PREFSYNC_BINARY) + " -c " + quote(config) + " " + args);
+    }
+
+    // identity → profiles holding it, from the emulator's state.
+    std::map<std::string, std::vector<boost::json::object>> profiles_by_alt_id() {
+        std::map<std::string, std::vector<boost::json::object>> out;
+        for (auto& p : emu.store.dump())
+            for (auto& a : p.at("AlternateIds").as_array())
+                out[std::string(a.at("AlternateId").as_string())].push_back(p.as_object());
+        return out;
+    }
+};
+
+}  // namespace prefsync::testing
