@@ -62,6 +62,23 @@ struct PullCommand {
     std::string report;  // --report FILE.json
 };
 
+// `prefsync init`: a starter config guessed from a source (daemon/init/starter_config.hpp).
+struct InitOptions {
+    std::string csv, sqlite, postgres, table;  // exactly one source; table with the SQL ones
+    std::string output;                        // "" → prefsync.yaml; "-" → stdout
+    bool force = false;                        // replace an existing output file
+    std::string job;                           // "" → from the file or table name
+    std::string base_url = "http://127.0.0.1:8080/Profiles/v2";
+    std::string client_id = "12345";
+    std::string token_env = "PREFSYNC_TOKEN";
+    std::string password_env;                  // postgres
+    std::string delimiter;                     // csv; "" → sniffed from the header line
+    std::string id_column, id_type;            // "" → guessed
+    bool custom_fields = false;                // map unrecognised columns to CustomFields
+    std::size_t sample = 1000;                 // rows read to guess from
+};
+
+int cmd_init(const InitOptions& options);
 int cmd_pull(const PullCommand& command);
 int cmd_daemon(const std::string& config_path);
 int cmd_check_config(const std::string& config_path, bool require_token);
