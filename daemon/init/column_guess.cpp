@@ -145,7 +145,8 @@ void flag_guess(std::string_view name, std::string_view key, NameGuess& g) {
 }
 
 std::string email_type(std::string_view key, int index) {
-    if (contains_any(key, std::array{"work", "business", "office", "company", "corporate", "job", "arbeit"}))
+    if (contains_any(key, std::array{"work", "business", "office", "company", "corporate", "job", "arbeit",
+                                     "travail", "bureau", "trabajo"}))
         return "Work";
     if (contains_any(key, std::array{"personal", "private", "home", "privat"})) return "Personal";
     if (contains_any(key, std::array{"other", "alt", "secondary", "second", "backup"}) || index >= 2)
@@ -156,7 +157,8 @@ std::string email_type(std::string_view key, int index) {
 std::string phone_type(std::string_view key, int index) {
     if (contains_any(key, std::array{"mobile", "cell", "handy", "portable", "sms", "gsm"})) return "Mobile";
     if (contains_any(key, std::array{"home", "private", "privat", "residence", "evening", "house"})) return "Home";
-    if (contains_any(key, std::array{"work", "business", "office", "direct", "company", "arbeit", "day"}))
+    if (contains_any(key, std::array{"work", "business", "office", "direct", "company", "arbeit", "day", "travail",
+                                     "bureau", "trabajo"}))
         return "Work";
     if (contains_any(key, std::array{"other", "alt", "secondary", "second"}) || index >= 2) return "Other";
     return "";

@@ -426,7 +426,8 @@ private:
             if (!source_.password_env.empty())
                 s.push_back(scalar("password_env", config_value(source_.password_env)));
             else
-                s.back().trailing = "the password: libpq's PGPASSWORD or ~/.pgpass, or add password_env: VAR";
+                s.back().comments = {"The password: libpq's PGPASSWORD or ~/.pgpass, or password_env: VAR naming the",
+                                     "environment variable that holds it (never the password itself)."};
         } else {
             s.push_back(scalar("path", config_value(source_.path)));
         }

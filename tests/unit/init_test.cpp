@@ -92,7 +92,7 @@ TEST(InitNames, CommonSpellingsOfProfileFields) {
         {"Home Phone", Role::Phone, "Home"},
         {"work_phone", Role::Phone, "Work"},
         {"Phone", Role::Phone, ""},
-        {"Téléphone", Role::Phone, ""},
+        {"Téléphone", Role::Phone, ""}, {"Téléphone (travail)", Role::Phone, "Work"},
         {"Phone 2", Role::Phone, "Other"},
         {"Address", Role::Address1},
         {"address_line_1", Role::Address1},
