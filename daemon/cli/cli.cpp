@@ -80,14 +80,14 @@ int run(int argc, char** argv) {
     init->add_option("-o,--output", init_opts.output, "the config file to write (default: the -c file, else prefsync.yaml; - for stdout)");
     init->add_flag("--force", init_opts.force, "replace the output file if it exists");
     init->add_option("--job", init_opts.job, "the job's name (default: from the file or table name)");
-    init->add_option("--base-url", init_opts.base_url, "api.base_url")->capture_default_str();
-    init->add_option("--client-id", init_opts.client_id, "api.client_id, your account id")->capture_default_str();
-    init->add_option("--token-env", init_opts.token_env, "the environment variable holding the API token")->capture_default_str();
+    init->add_option("--base-url", init_opts.starter.base_url, "api.base_url")->capture_default_str();
+    init->add_option("--client-id", init_opts.starter.client_id, "api.client_id, your account id")->capture_default_str();
+    init->add_option("--token-env", init_opts.starter.token_env, "the environment variable holding the API token")->capture_default_str();
     init->add_option("--password-env", init_opts.password_env, "postgres: the environment variable holding the password");
     init->add_option("--delimiter", init_opts.delimiter, "csv: the field delimiter (default: from the header line)");
-    init->add_option("--id-column", init_opts.id_column, "the identity column (default: guessed)");
-    init->add_option("--id-type", init_opts.id_type, "the alternate id type (default: from the identity column's name)");
-    init->add_flag("--custom-fields", init_opts.custom_fields, "send unrecognised columns as custom fields instead of commenting them out");
+    init->add_option("--id-column", init_opts.starter.id_column, "the identity column (default: guessed)");
+    init->add_option("--id-type", init_opts.starter.id_type, "the alternate id type (default: from the identity column's name)");
+    init->add_flag("--custom-fields", init_opts.starter.custom_fields, "send unrecognised columns as custom fields instead of commenting them out");
     init->add_option("--sample", init_opts.sample, "rows to read for the guesses")->check(CLI::PositiveNumber)->capture_default_str();
 
     EmulatorOptions emu;

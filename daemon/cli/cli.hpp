@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 
+#include "daemon/init/starter_config.hpp"
+
 namespace prefsync::cli {
 
 enum ExitCode : int { kOk = 0, kUsage = 1, kPartial = 2, kFatal = 3, kInterrupted = 4 };
@@ -68,14 +70,10 @@ struct InitOptions {
     std::string output;                        // "" → prefsync.yaml; "-" → stdout
     bool force = false;                        // replace an existing output file
     std::string job;                           // "" → from the file or table name
-    std::string base_url = "http://127.0.0.1:8080/Profiles/v2";
-    std::string client_id = "12345";
-    std::string token_env = "PREFSYNC_TOKEN";
     std::string password_env;                  // postgres
     std::string delimiter;                     // csv; "" → sniffed from the header line
-    std::string id_column, id_type;            // "" → guessed
-    bool custom_fields = false;                // map unrecognised columns to CustomFields
     std::size_t sample = 1000;                 // rows read to guess from
+    init::StarterOptions starter;              // api settings, identity overrides, --custom-fields
 };
 
 int cmd_init(const InitOptions& options);

@@ -130,8 +130,8 @@ int cmd_init(const InitOptions& options) {
     if (!sql && !options.table.empty()) return usage_error("--table goes with --sqlite or --postgres, not --csv");
     if (!options.job.empty() && !valid_job_name(options.job))
         return usage_error("--job \"" + options.job + "\": job names use letters, digits, - and _");
-    if (!valid_env_name(options.token_env))
-        return usage_error("--token-env \"" + options.token_env + "\" is not an environment variable name");
+    if (!valid_env_name(options.starter.token_env))
+        return usage_error("--token-env \"" + options.starter.token_env + "\" is not an environment variable name");
     if (!options.password_env.empty() && !valid_env_name(options.password_env))
         return usage_error("--password-env \"" + options.password_env + "\" is not an environment variable name");
     if (!options.password_env.empty() && options.postgres.empty())
@@ -209,16 +209,10 @@ int cmd_init(const InitOptions& options) {
         return usage_error(e.what());
     }
 
-    init::StarterOptions starter_options;
+    init::StarterOptions starter_options = options.starter;
     starter_options.job = !options.job.empty() ? options.job
                           : sql                ? job_name_from(options.table.substr(options.table.rfind('.') + 1))
                                                : job_name_from(fs::path(options.csv).stem().string());
-    starter_options.base_url = options.base_url;
-    starter_options.client_id = options.client_id;
-    starter_options.token_env = options.token_env;
-    starter_options.id_column = options.id_column;
-    starter_options.id_type = options.id_type;
-    starter_options.custom_fields = options.custom_fields;
     starter_options.config_name = to_stdout ? "prefsync.yaml" : output;
     init::StarterConfig config;
     try {

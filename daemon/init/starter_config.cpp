@@ -377,23 +377,15 @@ private:
     }
 
     std::string header() const {
-        std::string out = "# prefsync config written by `prefsync init` from " + comment_safe(source_.description) +
-                          ",\n"
-                          "# guessed from its column names and " +
-                          sampled() +
-                          ". Every column appears below:\n"
-                          "# as the identity, mapped to a Profile field, or as a commented-out custom field.\n"
-                          "# Check the guesses, then:\n"
-                          "#   prefsync -c " +
-                          config_name() +
-                          " check-config\n"
-                          "#   prefsync -c " +
-                          config_name() + " dry-run " + options_.job +
-                          " --limit 5\n"
-                          "#   " +
-                          options_.token_env + "=... prefsync -c " + config_name() + " sync " + options_.job +
-                          "\n"
-                          "# Every key: man prefsync.yaml (config/README.md).\n";
+        const std::string run = "#   prefsync -c " + config_name() + " ";
+        std::string out = "# prefsync config written by `prefsync init` from " + comment_safe(source_.description) + ",\n";
+        out += "# guessed from its column names and " + sampled() + ". Every column appears below:\n";
+        out += "# as the identity, mapped to a Profile field, or as a commented-out custom field.\n";
+        out += "# Check the guesses, then:\n";
+        out += run + "check-config\n";
+        out += run + "dry-run " + options_.job + " --limit 5\n";
+        out += "#   " + options_.token_env + "=... prefsync -c " + config_name() + " sync " + options_.job + "\n";
+        out += "# Every key: man prefsync.yaml (config/README.md).\n";
         return out;
     }
 

@@ -1,29 +1,25 @@
 #include "daemon/init/yaml_scalar.hpp"
 
+#include <algorithm>
 #include <array>
-#include <cstdio>
+#include <iterator>
+#include <utility>
+
+#include "daemon/base/json_text.hpp"
+#include "daemon/mapping/value_convert.hpp"
 
 namespace prefsync::init {
 namespace {
-
-bool ascii_iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        char x = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] + 32) : a[i];
-        if (x != b[i]) return false;
-    }
-    return true;
-}
 
 // Words some YAML reader resolves to something other than a string (YAML 1.1 booleans and
 // null, YAML 1.2 core specials). yaml-cpp itself returns the text either way, but a file a
 // user edits is read by other tools and by people too.
 bool reserved_word(std::string_view t) {
-    static constexpr std::array words{"true", "false", "yes", "no", "y", "n", "on", "off", "null",
-                                      "nan", "inf", ".nan", ".inf", "-.inf", "+.inf", "~"};
-    for (auto w : words)
-        if (ascii_iequals(t, w)) return true;
-    return false;
+    static constexpr std::array<std::string_view, 16> words{
+        "true", "false", "yes", "no", "y", "n", "on", "off", "null", "nan", "inf", ".nan", ".inf", "-.inf", "+.inf", "~"};
+    std::string lower(t);
+    mapping::to_lower_ascii(lower);
+    return std::find(words.begin(), words.end(), lower) != words.end();
 }
 
 bool is_letter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
@@ -42,40 +38,25 @@ bool plain_safe(std::string_view t) {
 }  // namespace
 
 std::string quoted(std::string_view t) {
-    std::string out = "\"";
-    for (std::size_t i = 0; i < t.size(); ++i) {
-        auto c = static_cast<unsigned char>(t[i]);
-        switch (c) {
-            case '"': out += "\\\""; continue;
-            case '\\': out += "\\\\"; continue;
-            case '\n': out += "\\n"; continue;
-            case '\t': out += "\\t"; continue;
-            case '\r': out += "\\r"; continue;
-            default: break;
-        }
-        if (c < 0x20 || c == 0x7F) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\x%02X", c);
-            out += buf;
+    // A JSON string literal is a YAML double-quoted scalar. On top of JSON's escapes: U+0085,
+    // U+2028 and U+2029 are line breaks to a YAML 1.1 reader even inside quotes, U+FEFF is a
+    // byte order mark, DEL is not printable; escaped, the scalar stays on its line and intact.
+    static constexpr std::pair<std::string_view, std::string_view> kExtra[]{
+        {"\xC2\x85", "\\u0085"}, {"\xE2\x80\xA8", "\\u2028"}, {"\xE2\x80\xA9", "\\u2029"},
+        {"\xEF\xBB\xBF", "\\uFEFF"}, {"\x7F", "\\u007F"}};
+    std::string json = base::json_string(t), out;
+    for (std::size_t i = 0; i < json.size(); ++i) {
+        auto rest = std::string_view(json).substr(i);
+        auto extra =
+            std::find_if(std::begin(kExtra), std::end(kExtra), [&](auto& e) { return rest.starts_with(e.first); });
+        if (extra == std::end(kExtra)) {
+            out += json[i];
             continue;
         }
-        // U+0085, U+2028, U+2029 are line breaks to a YAML reader even inside quotes, and
-        // U+FEFF is a byte order mark: escaped so the scalar stays on its line and intact.
-        std::string_view rest = t.substr(i);
-        const char* escape = nullptr;
-        std::size_t length = 0;
-        if (rest.starts_with("\xC2\x85")) escape = "\\u0085", length = 2;
-        else if (rest.starts_with("\xE2\x80\xA8")) escape = "\\u2028", length = 3;
-        else if (rest.starts_with("\xE2\x80\xA9")) escape = "\\u2029", length = 3;
-        else if (rest.starts_with("\xEF\xBB\xBF")) escape = "\\uFEFF", length = 3;
-        if (escape) {
-            out += escape;
-            i += length - 1;
-            continue;
-        }
-        out += static_cast<char>(c);
+        out += extra->second;
+        i += extra->first.size() - 1;
     }
-    return out + "\"";
+    return out;
 }
 
 std::string yaml_scalar(std::string_view t) { return plain_safe(t) ? std::string(t) : quoted(t); }

@@ -273,6 +273,12 @@ TEST(Init, StdoutTheDashCFileAndOptionsThatWouldBreakTheFile) {
     EXPECT_EQ(secret.exit_code, 1);
     EXPECT_THAT(secret.err, HasSubstr("--password-env"));
     EXPECT_THAT(secret.out + secret.err, Not(HasSubstr("hunter2")));
+    dir.write("ragged.csv", "id,name\n1,Ann\n2,Bo,extra\n3,Cy\n");
+    auto ragged = prefsync_in(dir, "init --csv ragged.csv -o -");
+    EXPECT_EQ(ragged.exit_code, 0) << ragged.err;
+    EXPECT_THAT(ragged.err, HasSubstr("(2 columns, 2 rows sampled)"));
+    EXPECT_THAT(ragged.err, HasSubstr("warning: 1 of the sampled rows cannot be read and were not looked at (first: "
+                                      "ragged.csv:3: wrong number of fields: expected 2, got 3)"));
     auto missing = prefsync_in(dir, "init --csv nope.csv -o -");
     EXPECT_EQ(missing.exit_code, 3);
     EXPECT_THAT(missing.err, HasSubstr("cannot open nope.csv"));

@@ -32,15 +32,13 @@ Cells cells(std::initializer_list<const char*> values) {
 // ---- names ---------------------------------------------------------------------------------
 
 TEST(InitNames, MatchKeyIgnoresCaseSeparatorsAndLatinAccents) {
-    EXPECT_EQ(match_key("First Name"), "firstname");
-    EXPECT_EQ(match_key("first_name"), "firstname");
-    EXPECT_EQ(match_key("FIRSTNAME"), "firstname");
-    EXPECT_EQ(match_key("E-Mail"), "email");
-    EXPECT_EQ(match_key("Mobile Phone #"), "mobilephone");
-    EXPECT_EQ(match_key("Prénom"), "prenom");
-    EXPECT_EQ(match_key("Straße"), "strasse");
-    EXPECT_EQ(match_key("ÉMAIL"), "email");
-    EXPECT_EQ(match_key("電話"), "電話") << "other scripts are kept, not dropped";
+    const std::pair<const char*, const char*> cases[] = {
+        {"First Name", "firstname"}, {"first_name", "firstname"}, {"FIRSTNAME", "firstname"},
+        {"E-Mail", "email"},         {"Mobile Phone #", "mobilephone"}, {"Prénom", "prenom"},
+        {"Straße", "strasse"},       {"ÉMAIL", "email"},
+        {"電話", "電話"},  // other scripts are kept, not dropped
+    };
+    for (auto [name, key] : cases) EXPECT_EQ(match_key(name), key) << name;
 }
 
 TEST(InitNames, WordsSplitAtSeparatorsAndCamelCase) {
@@ -92,7 +90,8 @@ TEST(InitNames, CommonSpellingsOfProfileFields) {
         {"Home Phone", Role::Phone, "Home"},
         {"work_phone", Role::Phone, "Work"},
         {"Phone", Role::Phone, ""},
-        {"Téléphone", Role::Phone, ""}, {"Téléphone (travail)", Role::Phone, "Work"},
+        {"Téléphone", Role::Phone, ""},
+        {"Téléphone (travail)", Role::Phone, "Work"},
         {"Phone 2", Role::Phone, "Other"},
         {"Address", Role::Address1},
         {"address_line_1", Role::Address1},
@@ -230,20 +229,23 @@ TEST(InitValues, DateFormats) {
 // ---- YAML ----------------------------------------------------------------------------------
 
 TEST(InitYaml, PlainOnlyWhenUnambiguous) {
-    EXPECT_EQ(yaml_scalar("first_name"), "first_name");
-    EXPECT_EQ(yaml_scalar("E-Mail"), "E-Mail");
-    EXPECT_EQ(yaml_scalar("profiles.csv"), "profiles.csv");
-    EXPECT_EQ(yaml_scalar("First Name"), "\"First Name\"");
-    EXPECT_EQ(yaml_scalar("Loyalty: Tier"), "\"Loyalty: Tier\"");
-    EXPECT_EQ(yaml_scalar("#notes"), "\"#notes\"");
-    EXPECT_EQ(yaml_scalar("Mobile Phone #"), "\"Mobile Phone #\"");
-    EXPECT_EQ(yaml_scalar("- dash"), "\"- dash\"");
+    const std::pair<std::string, std::string> cases[] = {
+        {"first_name", "first_name"},
+        {"E-Mail", "E-Mail"},
+        {"profiles.csv", "profiles.csv"},
+        {"First Name", "\"First Name\""},
+        {"Loyalty: Tier", "\"Loyalty: Tier\""},
+        {"#notes", "\"#notes\""},
+        {"Mobile Phone #", "\"Mobile Phone #\""},
+        {"- dash", "\"- dash\""},
+        {"12345", "\"12345\""},
+        {"quote\"d\\", "\"quote\\\"d\\\\\""},
+        {"a\nb\tc", "\"a\\nb\\tc\""},
+        {"", "\"\""},
+    };
+    for (const auto& [text, yaml] : cases) EXPECT_EQ(yaml_scalar(text), yaml) << text;
     for (auto word : {"yes", "No", "ON", "off", "y", "n", "true", "False", "null", "~"})
         EXPECT_EQ(yaml_scalar(word), "\"" + std::string(word) + "\"") << word;
-    EXPECT_EQ(yaml_scalar("12345"), "\"12345\"");
-    EXPECT_EQ(yaml_scalar("quote\"d\\"), "\"quote\\\"d\\\\\"");
-    EXPECT_EQ(yaml_scalar("a\nb\tc"), "\"a\\nb\\tc\"");
-    EXPECT_EQ(yaml_scalar(""), "\"\"");
     EXPECT_EQ(config_value("$price"), "\"$$price\"");
     EXPECT_EQ(config_value("${HOME}"), "\"$${HOME}\"");
 }
