@@ -19,7 +19,7 @@ int run(int argc, char** argv) {
     app.set_version_flag("--version", std::string("prefsync ") + PREFSYNC_VERSION);
     app.require_subcommand(1);
     std::string config_path = default_config_path();
-    app.add_option("-c,--config", config_path,
+    auto* config_option = app.add_option("-c,--config", config_path,
                    "config file (default: $PREFSYNC_CONFIG, else /etc/prefsync/prefsync.yaml)");
 
     auto* check = app.add_subcommand("check-config", "validate the config and exit (0 OK, 1 errors)");
@@ -69,6 +69,27 @@ int run(int argc, char** argv) {
     verify->add_option("--wait", verify_cmd.wait, "keep checking still-pending profiles this long (e.g. 2m)")
         ->capture_default_str();
 
+    InitOptions init_opts;
+    auto* init = app.add_subcommand("init", "write a starter config for a CSV file or a table, with a guessed mapping");
+    auto* init_csv = init->add_option("--csv", init_opts.csv, "the CSV file to read the header and first rows of");
+    auto* init_sqlite = init->add_option("--sqlite", init_opts.sqlite, "a SQLite database (with --table)");
+    auto* init_pg = init->add_option("--postgres", init_opts.postgres, "a PostgreSQL conninfo without the password (with --table)");
+    init_csv->excludes(init_sqlite)->excludes(init_pg);
+    init_sqlite->excludes(init_pg);
+    init->add_option("--table", init_opts.table, "the table (or schema.table) to read");
+    init->add_option("-o,--output", init_opts.output, "the config file to write (default: the -c file, else prefsync.yaml; - for stdout)");
+    init->add_flag("--force", init_opts.force, "replace the output file if it exists");
+    init->add_option("--job", init_opts.job, "the job's name (default: from the file or table name)");
+    init->add_option("--base-url", init_opts.starter.base_url, "api.base_url")->capture_default_str();
+    init->add_option("--client-id", init_opts.starter.client_id, "api.client_id, your account id")->capture_default_str();
+    init->add_option("--token-env", init_opts.starter.token_env, "the environment variable holding the API token")->capture_default_str();
+    init->add_option("--password-env", init_opts.password_env, "postgres: the environment variable holding the password");
+    init->add_option("--delimiter", init_opts.delimiter, "csv: the field delimiter (default: from the header line)");
+    init->add_option("--id-column", init_opts.starter.id_column, "the identity column (default: guessed)");
+    init->add_option("--id-type", init_opts.starter.id_type, "the alternate id type (default: from the identity column's name)");
+    init->add_flag("--custom-fields", init_opts.starter.custom_fields, "send unrecognised columns as custom fields instead of commenting them out");
+    init->add_option("--sample", init_opts.sample, "rows to read for the guesses")->check(CLI::PositiveNumber)->capture_default_str();
+
     EmulatorOptions emu;
     auto* emulator = app.add_subcommand("emulator", "serve a local MyPreferences emulator (prints HOST:PORT first)");
     emulator->add_option("--listen", emu.listen, "127.x.x.x:PORT (port 0: any free port)")->capture_default_str();
@@ -113,6 +134,11 @@ int run(int argc, char** argv) {
         return code == 0 ? kOk : kUsage;
     }
     if (check->parsed()) return cmd_check_config(config_path, check_token);
+    if (init->parsed()) {
+        // `prefsync -c FILE init ...` writes FILE, so the next command is the same line with check-config.
+        if (init_opts.output.empty() && config_option->count() > 0) init_opts.output = config_path;
+        return cmd_init(init_opts);
+    }
     if (emulator->parsed()) return cmd_emulator(emu);
     for (auto [sub, cmd] : {std::pair{sync, &sync_cmd}, std::pair{backfill, &backfill_cmd}, std::pair{retry, &retry_cmd}}) {
         if (!sub->parsed()) continue;

@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 
+#include "daemon/init/starter_config.hpp"
+
 namespace prefsync::cli {
 
 enum ExitCode : int { kOk = 0, kUsage = 1, kPartial = 2, kFatal = 3, kInterrupted = 4 };
@@ -67,6 +69,19 @@ struct PullCommand {
     std::string report;  // --report FILE.json
 };
 
+// `prefsync init`: a starter config guessed from a source (daemon/init/starter_config.hpp).
+struct InitOptions {
+    std::string csv, sqlite, postgres, table;  // exactly one source; table with the SQL ones
+    std::string output;                        // "" → prefsync.yaml; "-" → stdout
+    bool force = false;                        // replace an existing output file
+    std::string job;                           // "" → from the file or table name
+    std::string password_env;                  // postgres
+    std::string delimiter;                     // csv; "" → sniffed from the header line
+    std::size_t sample = 1000;                 // rows read to guess from
+    init::StarterOptions starter;              // api settings, identity overrides, --custom-fields
+};
+
+int cmd_init(const InitOptions& options);
 int cmd_pull(const PullCommand& command);
 int cmd_daemon(const std::string& config_path);
 int cmd_check_config(const std::string& config_path, bool require_token);
