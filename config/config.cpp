@@ -29,6 +29,17 @@ std::string_view to_string(Mode mode) {
         case Mode::Replace: return "replace";
         case Mode::Delete: return "delete";
         case Mode::Archive: return "archive";
+        case Mode::Mirror: return "mirror";
+    }
+    return "?";
+}
+
+std::string_view to_string(OnMissing action) {
+    switch (action) {
+        case OnMissing::Ignore: return "ignore";
+        case OnMissing::Deactivate: return "deactivate";
+        case OnMissing::Archive: return "archive";
+        case OnMissing::Delete: return "delete";
     }
     return "?";
 }
@@ -389,13 +400,15 @@ private:
         job.name = name;
         job.pos = r_.pos(n);
         if (n["pull"]) return parse_pull_job(std::move(job), n, p, c);
-        r_.check_keys(n, p, {"mode", "schedule", "source", "identity", "mapping", "sink", "pull"});
+        r_.check_keys(n, p, {"mode", "schedule", "source", "identity", "mapping", "sink", "pull", "on_removed",
+                             "on_missing", "max_missing", "deleted_column"});
         if (auto v = n["mode"]) {
             if (auto s = r_.string(v, p + ".mode")) {
                 static const std::vector<std::pair<std::string_view, Mode>> modes{
                     {"create", Mode::Create},   {"update", Mode::Update},
                     {"upsert", Mode::Upsert},   {"replace", Mode::Replace},
-                    {"delete", Mode::Delete},   {"archive", Mode::Archive}};
+                    {"delete", Mode::Delete},   {"archive", Mode::Archive},
+                    {"mirror", Mode::Mirror}};
                 auto it = std::find_if(modes.begin(), modes.end(),
                                        [&](auto& m) { return m.first == *s; });
                 if (it != modes.end()) {
@@ -407,7 +420,7 @@ private:
                     r_.error(v, p + ".mode",
                              "unknown mode \"" + *s + "\"" +
                                  (hint.empty() ? "" : " (did you mean \"" + hint + "\"?)") +
-                                 "; expected create, update, upsert, replace, delete or archive");
+                                 "; expected create, update, upsert, replace, delete, archive or mirror");
                 }
             }
         }
@@ -433,7 +446,59 @@ private:
             r_.error(n["identity"], p + ".identity",
                      "archive addresses profiles by id: use profile_id_column");
         if (auto v = n["sink"]) r_.error(v, p + ".sink", "is for pull jobs (with a pull: section); push jobs write to the API");
+        parse_convergence(n, p, job);
         return job;
+    }
+
+    // on_removed, on_missing, max_missing, deleted_column: how a job follows what leaves the source.
+    void parse_convergence(const YAML::Node& n, const std::string& p, JobConfig& job) {
+        auto choice = [&](const char* key, const std::vector<std::string_view>& names) -> std::optional<std::size_t> {
+            auto v = n[key];
+            if (!v) return std::nullopt;
+            auto s = r_.string(v, p + "." + key);
+            if (!s) return std::nullopt;
+            for (std::size_t i = 0; i < names.size(); ++i)
+                if (names[i] == *s) return i;
+            std::string list;
+            for (auto name : names) list += (list.empty() ? "" : ", ") + std::string(name);
+            auto hint = base::suggest(*s, names);
+            r_.error(v, p + "." + key, "unknown value \"" + *s + "\"" + (hint.empty() ? "" : " (did you mean \"" + hint + "\"?)") +
+                                          "; expected " + list);
+            return std::nullopt;
+        };
+        if (auto i = choice("on_removed", {"deactivate", "remove"})) {
+            job.on_removed = *i == 0 ? OnRemoved::Deactivate : OnRemoved::Remove;
+            if (job.mode != Mode::Mirror)
+                r_.error(n["on_removed"], p + ".on_removed", "applies to mode mirror (elements removed from a profile)");
+        }
+        if (auto i = choice("on_missing", {"ignore", "deactivate", "archive", "delete"})) {
+            job.on_missing = static_cast<OnMissing>(*i);
+            if (job.mode == Mode::Delete || job.mode == Mode::Archive)
+                r_.error(n["on_missing"], p + ".on_missing",
+                         "does not apply to mode " + std::string(to_string(job.mode)) + " (its rows are what it removes)");
+        }
+        if (auto v = n["max_missing"]) {
+            if (auto s = r_.string(v, p + ".max_missing")) {
+                MissingLimit limit;
+                limit.text = *s;
+                limit.percent = !s->empty() && s->back() == '%';
+                auto digits = limit.percent ? s->substr(0, s->size() - 1) : *s;
+                char* end = nullptr;
+                double value = digits.empty() ? -1 : std::strtod(digits.c_str(), &end);
+                bool ok = end && *end == '\0' && value >= 0 && (!limit.percent || value <= 100) &&
+                          (limit.percent || value == static_cast<double>(static_cast<std::int64_t>(value)));
+                if (ok) {
+                    limit.value = value;
+                    job.max_missing = limit;
+                } else {
+                    r_.error(v, p + ".max_missing", "expected a share such as 5% or a number of rows such as 200, got \"" + *s + "\"");
+                }
+            }
+        }
+        r_.optional_string(n, p, "deleted_column", job.deleted_column);
+        if (!job.deleted_column.empty() && job.on_missing == OnMissing::Ignore)
+            r_.error(n["deleted_column"], p + ".deleted_column",
+                     "says which rows are deleted, but on_missing is ignore: set on_missing to deactivate, archive or delete");
     }
 
     void parse_daemon(const YAML::Node& n, DaemonConfig& d) {

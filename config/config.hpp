@@ -76,8 +76,24 @@ struct LogConfig {
     bool bodies = false;  // profile bodies are PII: off unless asked for
 };
 
-enum class Mode { Create, Update, Upsert, Replace, Delete, Archive };
+// mirror: like upsert for a new identity; a changed one is sent as a guarded JSON Patch over
+// the fields the mapping owns, so the profile converges on the source (clears included).
+enum class Mode { Create, Update, Upsert, Replace, Delete, Archive, Mirror };
 std::string_view to_string(Mode mode);
+
+// mirror: a contact element (email, phone, address, ...) no longer in the source.
+enum class OnRemoved { Deactivate, Remove };
+// A profile whose row left a full-snapshot source (or whose deleted_column is set).
+enum class OnMissing { Ignore, Deactivate, Archive, Delete };
+std::string_view to_string(OnMissing action);
+
+// The most missing rows a run acts on without --allow-mass-delete: a share of the
+// identities known to the job, or a count.
+struct MissingLimit {
+    bool percent = true;
+    double value = 5;
+    std::string text = "5%";  // as configured, for messages
+};
 
 // A job's source and a pull job's sink: config chooses the type by `type:` and the type's
 // connector parses the rest of the section (connectors/*/*_config.hpp).
@@ -119,6 +135,10 @@ struct JobConfig {
     IdentitySpec identity;
     ObjectSpec mapping;    // the Profile body (or the archive body in archive mode)
     std::optional<SinkConfig> sink;
+    OnRemoved on_removed = OnRemoved::Deactivate;
+    OnMissing on_missing = OnMissing::Ignore;
+    MissingLimit max_missing;
+    std::string deleted_column;  // a soft-delete column: a set value means the row is gone
 };
 
 // `prefsync daemon`: how scheduled runs happen and how the service is observed.

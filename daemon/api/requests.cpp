@@ -64,6 +64,12 @@ ApiRequest RequestBuilder::replace(const std::string& type, const std::string& i
 ApiRequest RequestBuilder::replace(std::int64_t profile_id, std::string body) const {
     return {"PUT", profile_path(std::to_string(profile_id)), std::move(body), Operation::Replace};
 }
+ApiRequest RequestBuilder::patch(const std::string& type, const std::string& id, const std::string& operations) const {
+    return {"PATCH", alternate_id_target(type, id), "{\"Operations\":" + operations + "}", Operation::Patch};
+}
+ApiRequest RequestBuilder::patch(std::int64_t profile_id, std::string operations) const {
+    return {"PATCH", profile_path(std::to_string(profile_id)), std::move(operations), Operation::Patch};
+}
 ApiRequest RequestBuilder::archive(std::int64_t profile_id, std::string body) const {
     urls::url u;
     u.set_encoded_path(base_.path);

@@ -39,6 +39,10 @@ public:
     ApiRequest upsert(const std::string& type, const std::string& id, std::string body) const;   // W4
     ApiRequest replace(const std::string& type, const std::string& id, std::string body) const;  // W6
     ApiRequest replace(std::int64_t profile_id, std::string body) const;                         // W7
+    // JSON Patch: `operations` is the RFC 6902 array; W5 wraps it as {"Operations": [...]},
+    // W8 sends it bare (the reference's two shapes).
+    ApiRequest patch(const std::string& type, const std::string& id, const std::string& operations) const;  // W5
+    ApiRequest patch(std::int64_t profile_id, std::string operations) const;                     // W8
     ApiRequest archive(std::int64_t profile_id, std::string body) const;                         // W9
     ApiRequest get(const std::string& type, const std::string& id, bool match_inactive = false) const;  // R1
     ApiRequest get(std::int64_t profile_id) const;                                               // R2

@@ -12,8 +12,10 @@ namespace prefsync::journal {
 namespace {
 
 // Version 1: the first journal. Version 2: claim tokens (a process never re-claims what it
-// holds), daemon parking state, incremental vacuum.
-constexpr int kSchemaVersion = 2;
+// holds), daemon parking state, incremental vacuum. Version 3: mirror mode (the last
+// accepted body per identity, profiles gone from the source, per-update operations) and
+// duplicate/missing counts per run.
+constexpr int kSchemaVersion = 3;
 
 const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS updates(
@@ -33,7 +35,7 @@ CREATE TABLE IF NOT EXISTS updates(
   last_status INTEGER, last_error TEXT,
   run_id INTEGER,
   created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
-  claim_token INTEGER);
+  claim_token INTEGER, op TEXT);
 CREATE INDEX IF NOT EXISTS updates_queue ON updates(job, state, id);
 CREATE INDEX IF NOT EXISTS updates_due ON updates(job, state, due_at);
 CREATE UNIQUE INDEX IF NOT EXISTS updates_one_pending ON updates(job, identity)
@@ -43,13 +45,13 @@ CREATE INDEX IF NOT EXISTS updates_finished ON updates(updated_at)
   WHERE state IN ('done', 'verified', 'superseded', 'failed');
 CREATE TABLE IF NOT EXISTS synced(
   job TEXT NOT NULL, identity TEXT NOT NULL, hash TEXT NOT NULL, profile_id INTEGER,
-  synced_at INTEGER NOT NULL, PRIMARY KEY(job, identity)) WITHOUT ROWID;
+  synced_at INTEGER NOT NULL, body TEXT, gone TEXT, PRIMARY KEY(job, identity)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS runs(
   id INTEGER PRIMARY KEY, job TEXT NOT NULL, kind TEXT NOT NULL,
   started_at INTEGER NOT NULL, ended_at INTEGER,
   read INTEGER DEFAULT 0, queued INTEGER DEFAULT 0, unchanged INTEGER DEFAULT 0, rejected INTEGER DEFAULT 0,
   done INTEGER DEFAULT 0, accepted INTEGER DEFAULT 0, failed INTEGER DEFAULT 0, retries INTEGER DEFAULT 0,
-  exit_code INTEGER);
+  exit_code INTEGER, duplicates INTEGER DEFAULT 0, missing INTEGER DEFAULT 0);
 CREATE TABLE IF NOT EXISTS quota(
   name TEXT PRIMARY KEY, tokens REAL NOT NULL DEFAULT 0, count INTEGER NOT NULL DEFAULT 0,
   updated_at INTEGER NOT NULL DEFAULT 0);
@@ -221,6 +223,15 @@ void Database::migrate() {
         tx.commit();
         exec("PRAGMA auto_vacuum = INCREMENTAL");
         exec("VACUUM");
+    }
+    if (version >= 1 && version < 3) {
+        Transaction tx(*this);
+        exec("ALTER TABLE updates ADD COLUMN op TEXT");
+        exec("ALTER TABLE synced ADD COLUMN body TEXT");
+        exec("ALTER TABLE synced ADD COLUMN gone TEXT");
+        exec("ALTER TABLE runs ADD COLUMN duplicates INTEGER DEFAULT 0");
+        exec("ALTER TABLE runs ADD COLUMN missing INTEGER DEFAULT 0");
+        tx.commit();
     }
     exec(kSchema);
     exec(("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str());

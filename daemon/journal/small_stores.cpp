@@ -60,7 +60,7 @@ void RateStore::prune(Millis before) {
 namespace {
 #define RUN_COLUMNS                                                                                              \
     "id, job, kind, started_at, ended_at, read, queued, unchanged, rejected, done, accepted, failed, retries, " \
-    "exit_code"
+    "exit_code, coalesce(duplicates, 0), coalesce(missing, 0)"
 
 RunRecord read_run(Statement& s) {
     RunRecord r;
@@ -78,6 +78,8 @@ RunRecord read_run(Statement& s) {
     r.failed = s.i64(11);
     r.retries = s.i64(12);
     r.exit_code = static_cast<int>(s.opt_i64(13).value_or(-1));
+    r.duplicates = s.i64(14);
+    r.missing = s.i64(15);
     return r;
 }
 }  // namespace
@@ -91,10 +93,10 @@ std::int64_t RunLog::begin(const std::string& job, const std::string& kind, Mill
 
 void RunLog::end(const RunRecord& r, Millis now) {
     db_.prepare("UPDATE runs SET ended_at = ?2, read = ?3, queued = ?4, unchanged = ?5, rejected = ?6, done = ?7, "
-                "accepted = ?8, failed = ?9, retries = ?10, exit_code = ?11 WHERE id = ?1")
+                "accepted = ?8, failed = ?9, retries = ?10, exit_code = ?11, duplicates = ?12, missing = ?13 WHERE id = ?1")
         .bind(1, r.id).bind(2, now).bind(3, r.read).bind(4, r.queued).bind(5, r.unchanged).bind(6, r.rejected)
         .bind(7, r.done).bind(8, r.accepted).bind(9, r.failed).bind(10, r.retries)
-        .bind(11, static_cast<std::int64_t>(r.exit_code)).run();
+        .bind(11, static_cast<std::int64_t>(r.exit_code)).bind(12, r.duplicates).bind(13, r.missing).run();
 }
 
 std::optional<RunRecord> RunLog::last(const std::string& job, const std::string& kind) {

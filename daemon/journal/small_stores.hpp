@@ -43,6 +43,8 @@ struct RunRecord {
     std::int64_t read = 0, queued = 0, unchanged = 0, rejected = 0, done = 0, accepted = 0, failed = 0,
                  retries = 0;
     int exit_code = -1;
+    std::int64_t duplicates = 0;  // rows whose identity a later row of the same run had too
+    std::int64_t missing = 0;     // profiles whose rows left the source
 };
 
 class RunLog {

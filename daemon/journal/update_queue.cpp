@@ -20,7 +20,7 @@ State parse_state(const std::string& s) {
 }
 
 // The columns read_update() expects, in its order.
-#define UPDATE_COLUMNS "id, identity, alt_type, alt_id, profile_id, origin, body, hash, attempts, resolve"
+#define UPDATE_COLUMNS "id, identity, alt_type, alt_id, profile_id, origin, body, hash, attempts, resolve, op"
 
 ClaimedUpdate read_update(Statement& s) {
     ClaimedUpdate c;
@@ -34,6 +34,7 @@ ClaimedUpdate read_update(Statement& s) {
     c.hash = s.text(7);
     c.attempts = static_cast<int>(s.i64(8));
     c.resolve = s.i64(9) != 0;
+    c.op = s.text(10);
     return c;
 }
 
@@ -73,7 +74,15 @@ EnqueueResult UpdateQueue::enqueue(const std::string& job, const NewUpdate& u, M
         }
     }
     auto synced = synced_.get(job, u.identity);
-    if (!force && synced && synced->hash == u.hash) {
+    std::string op = u.op;
+    if (op.empty() && synced && synced->gone == "deactivated") op = "reactivate";  // back in the source
+    bool present = !synced || synced->gone.empty();
+    if (!force && op.empty() && present && synced && synced->hash == u.hash) {
+        // The API has this already: whatever still waits for the identity is obsolete (an
+        // earlier row of the same identity in this file, or an older change).
+        db_.prepare("UPDATE updates SET state = 'superseded', body = NULL, updated_at = ?3 WHERE job = ?1 "
+                    "AND identity = ?2 AND state IN ('queued', 'retry')")
+            .bind(1, job).bind(2, u.identity).bind(3, now).run();
         tx.commit();
         return EnqueueResult::Unchanged;
     }
@@ -84,7 +93,7 @@ EnqueueResult UpdateQueue::enqueue(const std::string& job, const NewUpdate& u, M
         s.bind(1, job).bind(2, u.identity);
         if (s.step()) {
             auto id = s.i64(0);
-            if (s.text(1) == u.hash && !run_id) {
+            if (s.text(1) == u.hash && !run_id && op.empty()) {
                 tx.commit();
                 return EnqueueResult::AlreadyPending;
             }
@@ -98,11 +107,11 @@ EnqueueResult UpdateQueue::enqueue(const std::string& job, const NewUpdate& u, M
     std::optional<std::int64_t> profile_id = u.profile_id;
     if (!profile_id && synced) profile_id = synced->profile_id;
     auto ins = db_.prepare("INSERT INTO updates(job, identity, alt_type, alt_id, profile_id, origin, body, hash, "
-                           "state, due_at, run_id, resolve, created_at, updated_at) "
-                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', 0, ?9, ?10, ?11, ?11)");
+                           "state, due_at, run_id, resolve, created_at, updated_at, op) "
+                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', 0, ?9, ?10, ?11, ?11, NULLIF(?12, ''))");
     ins.bind(1, job).bind(2, u.identity).bind(3, u.alt_type).bind(4, u.alt_id).bind(5, profile_id);
     ins.bind(6, u.origin).bind(7, u.body).bind(8, u.hash).bind(9, run_id);
-    ins.bind(10, static_cast<std::int64_t>(inherit_resolve)).bind(11, now);
+    ins.bind(10, static_cast<std::int64_t>(inherit_resolve)).bind(11, now).bind(12, op);
     ins.run();
     tx.commit();
     return EnqueueResult::Queued;
@@ -153,13 +162,16 @@ void UpdateQueue::complete(const std::string& job, const std::vector<Completion>
                     "UPDATE updates SET state = ?2, body = NULL, last_status = ?3, last_error = NULL, "
                     "attempts = attempts + 1, resolve = 0, claim_token = NULL, "
                     "profile_id = COALESCE(?4, profile_id), updated_at = ?5 WHERE id = ?1 "
-                    "RETURNING identity, hash, profile_id");
+                    "RETURNING identity, hash, profile_id, coalesce(op, '')");
                 s.bind(1, c.id).bind(2, std::string(to_string(c.state))).bind(3, static_cast<std::int64_t>(c.status));
                 s.bind(4, c.profile_id).bind(5, now);
                 if (s.step()) {
-                    auto identity = s.text(0), hash = s.text(1);
+                    auto identity = s.text(0), hash = s.text(1), op = s.text(3);
                     auto pid = s.opt_i64(2);
-                    synced_.record(job, identity, hash, pid, now);
+                    if (op == "deactivate") synced_.mark_gone(job, identity, "deactivated", now);
+                    else if (op == "archive") synced_.mark_gone(job, identity, "archived", now);
+                    else if (op == "delete") synced_.mark_gone(job, identity, "", now);
+                    else synced_.record(job, identity, hash, pid, now, c.accepted_body);
                 }
                 break;
             }

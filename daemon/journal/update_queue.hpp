@@ -16,7 +16,9 @@
 //   again with `resolve` set, since their outcome is unknown. Rows record the claiming
 //   pid, so a restart on the same host reclaims a dead process's rows at once.
 // - Change detection (SyncedStore): done/accepted updates record their hash; enqueue()
-//   skips a row whose hash equals it (unless forced: backfill).
+//   skips a row whose hash equals it (unless forced: backfill), and drops any update still
+//   waiting for that identity: the source is back to what the API already has (this is
+//   also what makes the last of several rows with one identity win on every run).
 // - Bodies of finished updates are dropped; prune() deletes finished rows after the
 //   retention period.
 #include <cstdint>
@@ -36,6 +38,9 @@ struct NewUpdate {
     std::string origin;
     std::string body;
     std::string hash;
+    // "" the job's own write; for a profile that left the source: "deactivate", "archive"
+    // or "delete"; "reactivate" for one that comes back after a deactivation.
+    std::string op;
 };
 
 enum class EnqueueResult { Queued, Unchanged, AlreadyPending, AlreadyInRun };
@@ -50,6 +55,7 @@ struct ClaimedUpdate {
     std::string hash;
     int attempts = 0;
     bool resolve = false;  // a write whose outcome is unknown: look it up before sending
+    std::string op;        // as in NewUpdate
 };
 
 enum class State { Queued, Inflight, Retry, Accepted, Done, Verified, Failed, Superseded };
@@ -64,6 +70,8 @@ struct Completion {
     bool resolve = false;       // for Retry: the outcome of an earlier attempt is unknown
     bool count_attempt = true;  // false: not the row's fault (released, breaker open, 429)
     std::optional<std::int64_t> profile_id;
+    // Done/Accepted in mirror mode: the body to diff the next change against.
+    std::optional<std::string> accepted_body;
 };
 
 struct StateCounts {

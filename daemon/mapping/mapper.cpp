@@ -177,7 +177,10 @@ private:
             }
         }
         if (t.empty() || is_null) {
-            if (s.default_value) return *s.default_value;
+            if (s.default_value) {
+                column_empty_ = true;  // a stand-in, not data from the row
+                return *s.default_value;
+            }
             if (s.required) {
                 fail(s.key_path, is_null ? "is required, but the value is NULL"
                                          : "is required, but the value is empty");
@@ -227,6 +230,7 @@ private:
     }
 
     bool value(const CompiledValue& v) {
+        column_empty_ = false;
         if (v.column == kConstant) return write_typed(v, text(v, *v.spec->constant, false));
         const auto& cell = row_.values[v.column];
         return write_typed(v, text(v, cell ? std::string_view(*cell) : std::string_view(), !cell));
@@ -244,7 +248,8 @@ private:
             bool wrote = false;
             if (auto* v = std::get_if<CompiledValue>(&f.node)) {
                 wrote = value(*v);
-                has_data |= wrote && v->column != kConstant;
+                // A default standing in for an empty cell is not data from the row.
+                has_data |= wrote && v->column != kConstant && !column_empty_;
             } else if (auto* obj = std::get_if<CompiledObject>(&f.node)) {
                 wrote = object(*obj);
                 has_data |= wrote && obj->has_columns;
@@ -256,8 +261,8 @@ private:
             if (wrote) any = true;
             else out_.resize(mark);
         }
-        // An element whose column-fed fields are all empty is not sent, even if its
-        // constants are set: "work email" with no address is no email.
+        // An element whose column-fed fields are all empty is not sent, whatever its
+        // constants and defaults hold: "work email" with no address is no email.
         if (failed_ || !any || (o.has_columns && !has_data)) {
             out_.resize(start);
             return false;
@@ -360,6 +365,7 @@ private:
     RowError& error_;
     std::string& out_;
     bool failed_ = false;
+    bool column_empty_ = false;  // the last value read came from an empty cell (a default or nothing)
 };
 
 struct DigestDeleter {
@@ -396,6 +402,7 @@ struct Mapper::Compiled {
     CompiledObject body;
     bool has_body = true;
     std::size_t identity_column = 0;
+    std::optional<std::size_t> deleted_column;
 };
 
 std::string Identity::key() const {
@@ -423,6 +430,8 @@ Mapper Mapper::compile(const config::JobConfig& job, const std::vector<std::stri
                                          id.pos, id.key_path);
     c->has_body = job.mode != config::Mode::Delete;
     c->body = compiler.object(job.mapping);
+    if (!job.deleted_column.empty())
+        c->deleted_column = compiler.column(job.deleted_column, job.pos, "jobs." + job.name + ".deleted_column");
     if (!compiler.errors().empty()) throw ConfigError(std::move(compiler.errors()));
     return Mapper(std::move(c));
 }
@@ -448,6 +457,14 @@ MapResult Mapper::map(const connectors::Row& row) const {
     } else {
         out.identity.alternate_id_type = id_spec.alternate_id_type;
         out.identity.alternate_id = std::string(id_text);
+    }
+    if (compiled_->deleted_column) {
+        // NULL, empty or false-ish: present. true-ish or any other value (a deletion time): gone.
+        const auto& d = row.values[*compiled_->deleted_column];
+        auto text = d ? trim(*d) : std::string_view();
+        auto flag = parse_bool(text);
+        out.deleted = !text.empty() && (!flag || *flag);
+        if (out.deleted) return out;  // no body: the row stands only for its identity
     }
     if (compiled_->has_body) {
         RowError error;

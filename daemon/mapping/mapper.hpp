@@ -35,7 +35,8 @@ struct Identity {
 struct MappedRow {
     Identity identity;
     std::string body;  // serialized JSON; "" for modes without a body (delete)
-    std::string hash;  // hex SHA-256 over identity and body
+    std::string hash;  // hex SHA-256 over identity and body; "" for a deleted row
+    bool deleted = false;  // the job's deleted_column says the row is gone (no body, no hash)
 };
 
 struct RowError {

@@ -4,6 +4,7 @@
 
 #include "daemon/base/json_text.hpp"
 #include "daemon/base/log.hpp"
+#include "daemon/push/mirror.hpp"
 
 namespace prefsync::push {
 namespace {
@@ -26,6 +27,16 @@ std::string with_alternate_id(const journal::ClaimedUpdate& u) {
     return body;
 }
 
+// Back to the queue, untried, its "resolve first" mark kept.
+journal::Completion released(const journal::ClaimedUpdate& u) {
+    journal::Completion c;
+    c.id = u.id;
+    c.state = journal::State::Queued;
+    c.resolve = u.resolve;
+    c.count_attempt = false;
+    return c;
+}
+
 bool by_profile_id_only(config::Mode mode) {
     return mode == config::Mode::Update || mode == config::Mode::Delete || mode == config::Mode::Archive;
 }
@@ -42,48 +53,89 @@ Millis PushProducer::lease_for(const config::Config& config) {
     return config.http.request_timeout.count() * 2 + 60000;
 }
 
+bool PushProducer::removal(const Item& item) {
+    const auto& op = item.update.op;
+    return op == "deactivate" || op == "archive" || op == "delete";
+}
+
 PushProducer::Item PushProducer::prepare(journal::ClaimedUpdate u) const {
-    Item item{std::move(u), Step::Write};
+    Item item;
+    item.update = std::move(u);
     const auto& c = item.update;
     bool by_alt = !c.alt_type.empty();
-    if (by_alt && c.resolve && job_.mode == config::Mode::Create) item.step = Step::Lookup;
-    if (by_alt && !c.profile_id && by_profile_id_only(job_.mode)) item.step = Step::Lookup;
+    bool needs_profile_id = removal(item) ? c.op != "deactivate" : by_profile_id_only(job_.mode);
+    if (by_alt && c.resolve && job_.mode == config::Mode::Create && !removal(item)) item.step = Step::Lookup;
+    if (by_alt && !c.profile_id && needs_profile_id) item.step = Step::Lookup;
+    if (mirror(item)) {
+        item.last = journal_.synced.last_body(job_.name, c.identity);
+        // A write whose fate is unknown may have landed: look at the profile before diffing.
+        if (c.resolve) item.step = Step::Read;
+        else plan(item);
+    }
     return item;
+}
+
+void PushProducer::plan(Item& item) const {
+    auto p = plan_mirror(item.last, item.update.body, job_.on_removed, item.update.op == "reactivate");
+    item.operations = p.kind == MirrorPlan::Kind::Patch ? std::move(p.body) : "";
+    item.accepted_body = std::move(p.accepted_body);
+    item.done_without_request = p.kind == MirrorPlan::Kind::Nothing;
+    if (p.kind == MirrorPlan::Kind::Upsert) item.update.body = std::move(p.body);
 }
 
 api::ApiRequest PushProducer::request_for(const Item& item) const {
     const auto& u = item.update;
+    bool by_alt = !u.alt_type.empty();
     if (item.step == Step::Lookup) return requests_.get(u.alt_type, u.alt_id, true);
+    if (item.step == Step::Read) return by_alt ? requests_.get(u.alt_type, u.alt_id, true) : requests_.get(*u.profile_id);
+    if (u.op == "deactivate")
+        return by_alt ? requests_.patch(u.alt_type, u.alt_id, u.body) : requests_.patch(*u.profile_id, u.body);
+    if (u.op == "archive") return requests_.archive(*u.profile_id, u.body);
+    if (u.op == "delete") return requests_.remove(*u.profile_id);
+    std::string body = u.op == "reactivate" && job_.mode != config::Mode::Mirror ? with_active(u.body) : u.body;
     switch (job_.mode) {
         case config::Mode::Create:
             // A create found by its lookup is applied to the profile that exists (merge).
-            if (u.resolve && u.profile_id) return requests_.update(*u.profile_id, u.body);
+            if (u.resolve && u.profile_id) return requests_.update(*u.profile_id, body);
             return requests_.create(with_alternate_id(u));
-        case config::Mode::Upsert: return requests_.upsert(u.alt_type, u.alt_id, u.body);
+        case config::Mode::Upsert: return requests_.upsert(u.alt_type, u.alt_id, body);
         case config::Mode::Replace:
-            return u.alt_type.empty() ? requests_.replace(*u.profile_id, u.body)
-                                      : requests_.replace(u.alt_type, u.alt_id, u.body);
-        case config::Mode::Update: return requests_.update(*u.profile_id, u.body);
+            return by_alt ? requests_.replace(u.alt_type, u.alt_id, body) : requests_.replace(*u.profile_id, body);
+        case config::Mode::Update: return requests_.update(*u.profile_id, body);
         case config::Mode::Delete: return requests_.remove(*u.profile_id);
-        case config::Mode::Archive: return requests_.archive(*u.profile_id, u.body);
+        case config::Mode::Archive: return requests_.archive(*u.profile_id, body);
+        case config::Mode::Mirror:
+            if (!item.operations.empty())
+                return by_alt ? requests_.patch(u.alt_type, u.alt_id, item.operations)
+                              : requests_.patch(*u.profile_id, item.operations);
+            return by_alt ? requests_.upsert(u.alt_type, u.alt_id, body) : requests_.update(*u.profile_id, body);
     }
-    return requests_.upsert(u.alt_type, u.alt_id, u.body);
+    return requests_.upsert(u.alt_type, u.alt_id, body);
 }
 
 std::optional<dispatch::Outgoing> PushProducer::next(Millis now) {
-    if (ready_.empty() && claimed_.empty()) {
-        // Completions still buffered are of rows this process holds, which claim() never
-        // hands out again: claiming before flushing them is safe.
-        for (auto& u : journal_.updates.claim(job_.name, claim_batch_, now, lease_)) claimed_.push_back(prepare(std::move(u)));
-        if (claimed_.empty()) return std::nullopt;
+    while (true) {
+        if (ready_.empty() && claimed_.empty()) {
+            // Completions still buffered are of rows this process holds, which claim() never
+            // hands out again: claiming before flushing them is safe.
+            for (auto& u : journal_.updates.claim(job_.name, claim_batch_, now, lease_))
+                claimed_.push_back(prepare(std::move(u)));
+            if (claimed_.empty()) return std::nullopt;
+        }
+        auto& from = ready_.empty() ? claimed_ : ready_;
+        Item item = std::move(from.front());
+        from.pop_front();
+        if (item.done_without_request) {
+            // Mirror: the fields the mapping owns are as they were (the body changed only in
+            // a way the profile does not show, e.g. element order): recorded, nothing sent.
+            succeed(item, journal::State::Done, 0, {});
+            continue;
+        }
+        dispatch::Outgoing out{++next_key_, request_for(item), item.update.attempts};
+        out_.emplace(out.key, std::move(item));
+        ++counts_.sent;
+        return out;
     }
-    auto& from = ready_.empty() ? claimed_ : ready_;
-    Item item = std::move(from.front());
-    from.pop_front();
-    dispatch::Outgoing out{++next_key_, request_for(item), item.update.attempts};
-    out_.emplace(out.key, std::move(item));
-    ++counts_.sent;
-    return out;
 }
 
 std::optional<Millis> PushProducer::wake_at(Millis now) {
@@ -99,11 +151,41 @@ void PushProducer::on_answer(dispatch::Outgoing out, const http::HttpResponse& r
     auto now = base::now_ms();
     if (v.outcome == api::Outcome::Fatal) {
         // Not the row's fault: back to the queue, untried, its marks kept.
-        journal::Completion c{item.update.id, journal::State::Queued, r.status, "", 0, item.update.resolve, false, {}};
+        auto c = released(item.update);
+        c.status = r.status;
         return complete(c);
     }
     if (item.step == Step::Lookup) return lookup_answered(std::move(item), r, v, now);
+    if (item.step == Step::Read) return read_answered(std::move(item), r, v, now);
     write_answered(std::move(item), r, v, now);
+}
+
+void PushProducer::read_answered(Item item, const http::HttpResponse& r, const dispatch::Verdict& v, Millis now) {
+    auto& u = item.update;
+    bool answered = r.transport == api::Transport::Answered;
+    if (answered && r.status == 200) {
+        if (!u.profile_id) u.profile_id = api::profile_id_of(r.body);
+        auto p = replan_mirror(r.body, item.last, u.body, job_.on_removed, u.op == "reactivate");
+        item.read_once = true;
+        item.step = Step::Write;
+        item.accepted_body = std::move(p.accepted_body);
+        if (p.kind == MirrorPlan::Kind::Nothing) return succeed(item, journal::State::Done, 200, u.profile_id);
+        item.operations = std::move(p.body);
+        ready_.push_back(std::move(item));
+        return;
+    }
+    if (answered && r.status == 404) {
+        // The profile is not there (deleted by someone, or our upsert never landed): the
+        // whole body brings it back.
+        item.step = Step::Write;
+        item.operations.clear();
+        item.last.reset();
+        plan(item);
+        ready_.push_back(std::move(item));
+        return;
+    }
+    if (v.outcome == api::Outcome::Failed) return fail(item, r.status, v.reason + ": " + api::server_message(r.body));
+    retry(item, r, v, u.resolve, now);  // the read failed: it is read again next time
 }
 
 void PushProducer::lookup_answered(Item item, const http::HttpResponse& r, const dispatch::Verdict& v, Millis now) {
@@ -125,7 +207,8 @@ void PushProducer::lookup_answered(Item item, const http::HttpResponse& r, const
             ready_.push_back(std::move(item));
             return;
         }
-        if (job_.mode == config::Mode::Delete && u.resolve) return succeed(item, journal::State::Done, 404, {});
+        if ((job_.mode == config::Mode::Delete && u.resolve) || removal(item))
+            return succeed(item, journal::State::Done, 404, {});  // nothing to remove: removed
         return fail(item, 404, "no profile with " + u.identity);
     }
     // The lookup itself failed: the row keeps its "resolve first" mark.
@@ -135,7 +218,31 @@ void PushProducer::lookup_answered(Item item, const http::HttpResponse& r, const
 
 void PushProducer::write_answered(Item item, const http::HttpResponse& r, const dispatch::Verdict& v, Millis now) {
     auto& u = item.update;
-    bool create = job_.mode == config::Mode::Create && !(u.resolve && u.profile_id);
+    bool create = job_.mode == config::Mode::Create && !(u.resolve && u.profile_id) && !removal(item);
+    if (removal(item) && r.transport == api::Transport::Answered && r.status == 404)
+        return succeed(item, journal::State::Done, 404, {});  // already gone
+    if (mirror(item) && v.outcome == api::Outcome::Failed && !item.operations.empty()) {
+        if (r.status == 404) {
+            item.operations.clear();
+            item.last.reset();
+            plan(item);
+            ready_.push_back(std::move(item));
+            return;
+        }
+        if ((r.status == 409 || r.status == 400) && !item.read_once) {
+            // Someone changed the profile (a guard failed), or it lacks what our last body
+            // assumed: read what is really there and patch from it, once.
+            item.step = Step::Read;
+            ready_.push_back(std::move(item));
+            return;
+        }
+        if (r.status == 409 || r.status == 400) {
+            std::string detail = "the profile changed under the patch twice (" + std::to_string(r.status) + ": " +
+                                 api::server_message(r.body) + "); last patch " + item.operations;
+            if (detail.size() > 4000) detail.resize(4000);
+            return fail(item, r.status, detail);
+        }
+    }
     switch (v.outcome) {
         case api::Outcome::Done:
         case api::Outcome::Accepted:
@@ -170,6 +277,7 @@ void PushProducer::succeed(const Item& item, journal::State state, int status, s
     c.state = state;
     c.status = status;
     c.profile_id = profile_id ? profile_id : item.update.profile_id;
+    if (mirror(item)) c.accepted_body = item.accepted_body;
     complete(c);
 }
 
@@ -208,12 +316,12 @@ void PushProducer::release(dispatch::Outgoing out) {
     if (node.empty()) return;
     --counts_.sent;  // handed out, never sent
     const auto& u = node.mapped().update;
-    complete({u.id, journal::State::Queued, 0, "", 0, u.resolve, false, {}});
+    complete(released(u));
 }
 
 void PushProducer::release_unsent() {
     for (auto* q : {&ready_, &claimed_})
-        for (auto& item : *q) complete({item.update.id, journal::State::Queued, 0, "", 0, item.update.resolve, false, {}});
+        for (auto& item : *q) complete(released(item.update));
     ready_.clear();
     claimed_.clear();
     flush();

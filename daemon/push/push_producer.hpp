@@ -15,6 +15,14 @@
 // - A DELETE marked `resolve` that answers 404 was deleted by the lost attempt: done.
 // - Held rows keep their leases: renewed every tick quarter-lease, and claim() never hands
 //   this process what it already holds.
+// - Mirror (mirror.hpp): a changed identity is patched from its last accepted body; a
+//   failed guard (409) or a patch the profile cannot take (400) makes it read the profile
+//   (R1, matchInactive) and patch again from what is really there, once; a second failure is
+//   a failure carrying the patch and the profile. A patch sent without an answer is never
+//   sent again blindly (it may have landed, and an append would land twice): the profile is
+//   read and diffed first. A profile gone (404) gets the whole body again (upsert).
+// - Removals (a profile whose row left the source): deactivate (PATCH IsActive false),
+//   archive (W9) or delete (W3); a profile already gone (404) counts as removed.
 #include <cstdint>
 #include <deque>
 #include <string>
@@ -55,16 +63,26 @@ public:
     static journal::Millis lease_for(const config::Config& config);
 
 private:
-    enum class Step { Write, Lookup };
+    // Lookup: learn the profile id (R1); Read: the whole profile, to diff against (mirror).
+    enum class Step { Write, Lookup, Read };
     struct Item {
         journal::ClaimedUpdate update;
         Step step = Step::Write;
+        std::optional<std::string> last;  // mirror: the last accepted body
+        std::string operations;           // mirror: the patch to send ("" : send the whole body)
+        std::string accepted_body;        // mirror: to keep once the write succeeds
+        bool read_once = false;           // mirror: already re-planned against a read
+        bool done_without_request = false;  // mirror: nothing to send (owned fields equal)
     };
 
     Item prepare(journal::ClaimedUpdate u) const;
     api::ApiRequest request_for(const Item& item) const;
     void lookup_answered(Item item, const http::HttpResponse& r, const dispatch::Verdict& v, journal::Millis now);
     void write_answered(Item item, const http::HttpResponse& r, const dispatch::Verdict& v, journal::Millis now);
+    void read_answered(Item item, const http::HttpResponse& r, const dispatch::Verdict& v, journal::Millis now);
+    void plan(Item& item) const;  // mirror: what to send, from the last accepted body
+    bool mirror(const Item& item) const { return job_.mode == config::Mode::Mirror && !removal(item); }
+    static bool removal(const Item& item);
     void succeed(const Item& item, journal::State state, int status, std::optional<std::int64_t> profile_id);
     void retry(const Item& item, const http::HttpResponse& r, const dispatch::Verdict& v, bool resolve,
                journal::Millis now);

@@ -2,11 +2,9 @@
 
 #include <cstdio>
 
-#include "connectors/open_source.hpp"
-#include "connectors/reject_file.hpp"
 #include "daemon/base/clock.hpp"
 #include "daemon/base/log.hpp"
-#include "daemon/mapping/mapper.hpp"
+#include "daemon/push/intake.hpp"
 
 namespace prefsync::push {
 namespace {
@@ -21,54 +19,38 @@ bool stop_requested(const dispatch::RunContext& c) { return c.stop && c.stop->lo
 // source's position is stored in the same transaction as the rows read up to it, so the
 // watermark never runs ahead of what is journaled. A source that fails mid-way (a lost
 // database connection) ends the reading, not the run: what was journaled is still sent.
-void enqueue_all(const dispatch::RunContext& c, const config::JobConfig& job, bool force,
+// After a complete read of a full snapshot, the profiles whose rows left it (and rows a
+// deleted_column marks) are journaled for removal, within max_missing.
+void enqueue_all(const dispatch::RunContext& c, const config::JobConfig& job, const PushOptions& options,
                  std::optional<std::int64_t> backfill_run, PushReport& report) {
     auto& journal = c.journal;
-    auto source_identity = connectors::position_identity(job.source);
-    std::optional<connectors::Position> since;
-    // A backfill reads everything; a sync only what is past the watermark.
-    if (job.source.incremental() && !force)
-        if (auto mark = journal.watermarks.get(job.name, source_identity)) since = connectors::Position{mark->value, mark->key};
-    auto source = connectors::open_source(job.source, since);
-    auto mapper = mapping::Mapper::compile(job, source->columns());
-    std::fprintf(stderr, "%sReading %s for %s%s\n", priority_prefix(Priority::Info), source->describe().c_str(),
-                 job.name.c_str(), since ? " (past the watermark)" : "");
-    connectors::RejectFile rejects(job.source.reject_file, job.name);
-    dispatch::RunProgress progress;
-    progress.job = job.name;
-    dispatch::Heartbeat heartbeat(c.observer, progress);
-    std::vector<connectors::Row> rows;
-    while (!stop_requested(c)) {
-        try {
-            if (!source->next_batch(rows, 1000)) break;
-        } catch (const connectors::SourceError& e) {
-            report.source_error = e.what();
-            break;
-        }
+    bool force = options.backfill;
+    Intake intake(c, job, !force);
+    struct Removal {
+        std::string identity, alt_type, alt_id, origin;
+        std::optional<std::int64_t> profile_id;
+    };
+    std::vector<Removal> removals;  // rows the source marks deleted
+    std::vector<IntakeRow> batch;
+    while (intake.next(batch)) {
         journal::Database::Transaction tx(journal.db);
         auto now = now_ms();
-        for (const auto& row : rows) {
-            ++report.read;
-            progress.read = report.read;
-            heartbeat.beat();
-            if (row.rejected()) {
-                ++report.rejected;
-                rejects.write(row.origin, row.error, row.raw);
+        for (auto& r : batch) {
+            if (!r.mapped) continue;
+            auto& m = *r.mapped;
+            if (r.duplicate) intake.note_duplicate(r);
+            if (m.deleted) {
+                if (auto known = journal.synced.get(job.name, m.identity.key()); known && known->gone.empty())
+                    removals.push_back({m.identity.key(), m.identity.alternate_id_type, m.identity.alternate_id,
+                                        r.row->origin, m.identity.profile_id ? m.identity.profile_id : known->profile_id});
                 continue;
             }
-            auto result = mapper.map(row);
-            if (auto* err = std::get_if<mapping::RowError>(&result)) {
-                ++report.rejected;
-                rejects.write(row.origin, err->key_path + ": " + err->message, row.raw);
-                continue;
-            }
-            auto& m = std::get<mapping::MappedRow>(result);
             journal::NewUpdate u;
             u.identity = m.identity.key();
             u.alt_type = m.identity.alternate_id_type;
             u.alt_id = m.identity.alternate_id;
             u.profile_id = m.identity.profile_id;
-            u.origin = row.origin;
+            u.origin = r.row->origin;
             u.body = std::move(m.body);
             u.hash = std::move(m.hash);
             switch (journal.updates.enqueue(job.name, u, now, force, backfill_run)) {
@@ -78,16 +60,37 @@ void enqueue_all(const dispatch::RunContext& c, const config::JobConfig& job, bo
                 case journal::EnqueueResult::AlreadyInRun: break;
             }
         }
-        if (auto position = source->position())
-            journal.watermarks.set(job.name, source_identity, {position->value, position->key}, now);
+        if (auto position = intake.position())
+            journal.watermarks.set(job.name, intake.source_identity(), {position->value, position->key}, now);
         // Rejects first: a row is in the reject file before the watermark moves past it.
-        rejects.flush();
+        intake.flush_rejects();
         tx.commit();
     }
-    rejects.flush();
-    if (report.rejected > 0)
-        std::fprintf(stderr, "%s%lld rejected row(s) written to %s\n", priority_prefix(Priority::Warning),
-                     static_cast<long long>(report.rejected), rejects.path().c_str());
+    intake.finish();
+    report.read = intake.read;
+    report.rejected = intake.rejected;
+    report.duplicates = intake.duplicates;
+    report.source_error = intake.source_error();
+    if (job.on_missing == config::OnMissing::Ignore) return;
+    if (intake.complete_snapshot()) {
+        journal.synced.for_each_present(job.name, [&](const journal::KnownIdentity& k) {
+            if (!intake.seen(k.identity))
+                removals.push_back({k.identity, k.alt_type, k.alt_id, "no longer in the source", k.profile_id});
+        });
+    }
+    report.missing = static_cast<std::int64_t>(removals.size());
+    auto verdict = judge_missing(job, report.missing, journal.synced.count_present(job.name), options.allow_mass_delete);
+    if (!verdict.allowed) {
+        report.missing_refused = verdict.refusal;
+        std::fprintf(stderr, "%swarning: %s\n", priority_prefix(Priority::Warning), verdict.refusal.c_str());
+        return;
+    }
+    journal::Database::Transaction tx(journal.db);
+    for (const auto& r : removals)
+        if (journal.updates.enqueue(job.name, removal_update(job, r.identity, r.alt_type, r.alt_id, r.profile_id, r.origin),
+                                    now_ms(), true) == journal::EnqueueResult::Queued)
+            ++report.queued;
+    tx.commit();
 }
 
 }  // namespace
@@ -107,7 +110,7 @@ PushReport run_push(const dispatch::RunContext& c, const config::JobConfig& job,
 
     // Built before reading: a bad base_url or ca_file stops the run before anything changes.
     dispatch::Dispatcher dispatcher(c, job.name);
-    if (options.read_source) enqueue_all(c, job, options.backfill, options.backfill ? backfill_run : std::nullopt, report);
+    if (options.read_source) enqueue_all(c, job, options, options.backfill ? backfill_run : std::nullopt, report);
     if (auto n = journal.updates.release_dead_claims(job.name); n > 0)
         std::fprintf(stderr, "resuming %lld update(s) left in flight by a stopped process (each is checked before it is re-sent)\n",
                      static_cast<long long>(n));
@@ -126,7 +129,7 @@ PushReport run_push(const dispatch::RunContext& c, const config::JobConfig& job,
     report.seconds = std::chrono::duration<double>(dispatch::SteadyClock::now() - started).count();
     if (!report.fatal.empty() || !report.source_error.empty()) report.exit_code = 3;
     else if (report.interrupted) report.exit_code = 4;
-    else if (report.failed > 0 || report.rejected > 0) report.exit_code = 2;
+    else if (report.failed > 0 || report.rejected > 0 || !report.missing_refused.empty()) report.exit_code = 2;
     else report.exit_code = 0;
 
     journal::RunRecord r;
@@ -142,6 +145,8 @@ PushReport run_push(const dispatch::RunContext& c, const config::JobConfig& job,
     r.failed = report.failed;
     r.retries = report.retries;
     r.exit_code = report.exit_code;
+    r.duplicates = report.duplicates;
+    r.missing = report.missing;
     journal.runs.end(r, now_ms());
     journal.apply_retention(now_ms(), c.config.journal.retain_days);
     return report;

@@ -255,6 +255,13 @@ TEST(JournalFile, AJournalOfTheFirstVersionIsMigratedKeepingItsRows) {
                      "lease_until INTEGER NOT NULL DEFAULT 0, resolve INTEGER NOT NULL DEFAULT 0, claimed_by INTEGER, "
                      "last_status INTEGER, last_error TEXT, run_id INTEGER, created_at INTEGER NOT NULL, "
                      "updated_at INTEGER NOT NULL);"
+                     "CREATE TABLE synced(job TEXT NOT NULL, identity TEXT NOT NULL, hash TEXT NOT NULL, "
+                     "profile_id INTEGER, synced_at INTEGER NOT NULL, PRIMARY KEY(job, identity)) WITHOUT ROWID;"
+                     "CREATE TABLE runs(id INTEGER PRIMARY KEY, job TEXT NOT NULL, kind TEXT NOT NULL, "
+                     "started_at INTEGER NOT NULL, ended_at INTEGER, read INTEGER DEFAULT 0, queued INTEGER DEFAULT 0, "
+                     "unchanged INTEGER DEFAULT 0, rejected INTEGER DEFAULT 0, done INTEGER DEFAULT 0, "
+                     "accepted INTEGER DEFAULT 0, failed INTEGER DEFAULT 0, retries INTEGER DEFAULT 0, exit_code INTEGER);"
+                     "INSERT INTO synced VALUES('crm', 'CRMID:2', 'h2', 7, 1);"
                      "CREATE TABLE schedule_state(job TEXT PRIMARY KEY, last_fire INTEGER NOT NULL) WITHOUT ROWID;"
                      "CREATE TABLE job_locks(job TEXT PRIMARY KEY, pid INTEGER NOT NULL, host TEXT NOT NULL, "
                      "owner TEXT NOT NULL, acquired_at INTEGER NOT NULL) WITHOUT ROWID;"
@@ -271,6 +278,8 @@ TEST(JournalFile, AJournalOfTheFirstVersionIsMigratedKeepingItsRows) {
     EXPECT_TRUE(claimed[0].resolve) << "an update of unknown outcome keeps its mark across the upgrade";
     EXPECT_EQ(j.schedule.last_fire("crm"), 5);
     EXPECT_FALSE(j.schedule.parked("crm"));
+    EXPECT_EQ(j.synced.get("crm", "CRMID:2")->hash, "h2") << "change detection survives the upgrade";
+    EXPECT_EQ(j.synced.count_present("crm"), 1);
 }
 
 }  // namespace

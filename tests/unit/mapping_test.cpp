@@ -82,6 +82,17 @@ TEST(Mapping, SeveralContactElementsFromSeveralColumnsAndEmptyOnesDropped) {
     EXPECT_EQ(f.body({"1", "  ", ""}), "{}") << "no emails at all: no Emails key";
 }
 
+TEST(Mapping, AnElementWhoseColumnsAreEmptyIsNotSentWhateverItsDefaultsHold) {
+    // Measured before: an empty phone sent {"PhoneType":"Mobile"}, a phone without a number.
+    Fixture f("      PhoneNumbers:\n"
+              "        - { PhoneNumber: phone, PhoneType: { column: phone_type, default: Mobile } }\n",
+              {"id", "phone", "phone_type"});
+    EXPECT_EQ(f.body({"1", "", ""}), "{}");
+    EXPECT_EQ(f.body({"1", "", "Home"}), R"({"PhoneNumbers":[{"PhoneType":"Home"}]})")
+        << "a column with data is data, even without the number (the API's validation decides)";
+    EXPECT_EQ(f.body({"1", "5550100", ""}), R"({"PhoneNumbers":[{"PhoneNumber":"5550100","PhoneType":"Mobile"}]})");
+}
+
 TEST(Mapping, ElementsOfConstantsOnlyAreAlwaysSent) {
     Fixture f("      ProfilePreferences:\n        - { ProgramId: { const: P1 }, PreferenceStatus: { const: OptIn } }\n",
               {"id"});

@@ -1,0 +1,134 @@
+#include "daemon/push/intake.hpp"
+
+#include <cmath>
+#include <cstdio>
+
+#include "connectors/open_source.hpp"
+#include "daemon/base/log.hpp"
+
+namespace prefsync::push {
+namespace {
+
+std::uint64_t identity_hash(std::string_view identity) { return std::hash<std::string_view>{}(identity); }
+
+}  // namespace
+
+Intake::Intake(const dispatch::RunContext& c, const config::JobConfig& job, bool from_watermark)
+    : context_(c), job_(job), source_identity_(connectors::position_identity(job.source)),
+      rejects_(job.source.reject_file, job.name), heartbeat_(c.observer, progress_) {
+    progress_.job = job.name;
+    incremental_ = job.source.incremental() != nullptr && from_watermark;  // a backfill reads everything
+    std::optional<connectors::Position> since;
+    if (incremental_ && from_watermark)
+        if (auto mark = c.journal.watermarks.get(job.name, source_identity_))
+            since = connectors::Position{mark->value, mark->key};
+    source_ = connectors::open_source(job.source, since);
+    mapper_.emplace(mapping::Mapper::compile(job, source_->columns()));
+    std::fprintf(stderr, "%sReading %s for %s%s\n", base::priority_prefix(base::Priority::Info),
+                 source_->describe().c_str(), job.name.c_str(), since ? " (past the watermark)" : "");
+}
+
+bool Intake::next(std::vector<IntakeRow>& out) {
+    out.clear();
+    if (ended_ || !source_error_.empty() || (context_.stop && context_.stop->load())) return false;
+    try {
+        if (!source_->next_batch(rows_, 1000)) {
+            ended_ = true;
+            return false;
+        }
+    } catch (const connectors::SourceError& e) {
+        source_error_ = e.what();
+        return false;
+    }
+    out.reserve(rows_.size());
+    for (const auto& row : rows_) {
+        ++read;
+        progress_.read = read;
+        heartbeat_.beat();
+        IntakeRow r;
+        r.row = &row;
+        if (row.rejected()) {
+            ++rejected;
+            rejects_.write(row.origin, row.error, row.raw);
+            out.push_back(std::move(r));
+            continue;
+        }
+        auto result = mapper_->map(row);
+        if (auto* err = std::get_if<mapping::RowError>(&result)) {
+            ++rejected;
+            rejects_.write(row.origin, err->key_path + ": " + err->message, row.raw);
+            out.push_back(std::move(r));
+            continue;
+        }
+        r.mapped = std::move(std::get<mapping::MappedRow>(result));
+        if (r.mapped->deleted) ++deleted;
+        r.duplicate = !seen_.insert(identity_hash(r.mapped->identity.key())).second;
+        if (r.duplicate) ++duplicates;
+        out.push_back(std::move(r));
+    }
+    return true;
+}
+
+void Intake::note_duplicate(const IntakeRow& r) {
+    rejects_.write(r.row->origin,
+                   "duplicate identity " + r.mapped->identity.key() +
+                       ": an earlier row has it too; this later row is the one sent (the last occurrence wins)",
+                   r.row->raw);
+}
+
+void Intake::finish() {
+    rejects_.flush();
+    if (rejected > 0)
+        std::fprintf(stderr, "%s%lld rejected row(s) written to %s\n", base::priority_prefix(base::Priority::Warning),
+                     static_cast<long long>(rejected), rejects_.path().c_str());
+    if (duplicates > 0)
+        std::fprintf(stderr, "%s%lld duplicate id(s) (last occurrence wins); their rows are noted in %s\n",
+                     base::priority_prefix(base::Priority::Warning), static_cast<long long>(duplicates),
+                     rejects_.path().c_str());
+}
+
+bool Intake::seen(const std::string& identity) const { return seen_.contains(identity_hash(identity)); }
+
+MissingVerdict judge_missing(const config::JobConfig& job, std::int64_t missing, std::int64_t known,
+                             bool allow_mass_delete) {
+    MissingVerdict v;
+    if (missing == 0 || allow_mass_delete) return v;
+    const auto& limit = job.max_missing;
+    double most = limit.percent ? std::floor(static_cast<double>(known) * limit.value / 100.0) : limit.value;
+    if (static_cast<double>(missing) <= most) return v;
+    v.allowed = false;
+    char share[32];
+    std::snprintf(share, sizeof share, "%.1f%%", known > 0 ? 100.0 * static_cast<double>(missing) / static_cast<double>(known) : 100.0);
+    v.refusal = std::to_string(missing) + " of " + std::to_string(known) + " known profiles (" + share +
+                ") are no longer in the source, more than jobs." + job.name + ".max_missing (" + limit.text +
+                "): nothing was " + std::string(config::to_string(job.on_missing)) +
+                "d. If the source really lost them, run again with --allow-mass-delete";
+    return v;
+}
+
+journal::NewUpdate removal_update(const config::JobConfig& job, const std::string& identity, const std::string& alt_type,
+                                  const std::string& alt_id, std::optional<std::int64_t> profile_id,
+                                  const std::string& origin) {
+    journal::NewUpdate u;
+    u.identity = identity;
+    u.alt_type = alt_type;
+    u.alt_id = alt_id;
+    u.profile_id = profile_id;
+    u.origin = origin;
+    switch (job.on_missing) {
+        case config::OnMissing::Deactivate:
+            u.op = "deactivate";
+            u.body = R"([{"op":"add","path":"/IsActive","value":false}])";
+            break;
+        case config::OnMissing::Archive:
+            u.op = "archive";
+            u.body = R"({"GlobalDeactivate":true})";
+            break;
+        case config::OnMissing::Delete: u.op = "delete"; break;
+        case config::OnMissing::Ignore: break;
+    }
+    u.hash = "missing:" + u.op;
+    return u;
+}
+
+}  // namespace prefsync::push

@@ -1,0 +1,88 @@
+#pragma once
+// The read side of a push run, shared by `sync`/`backfill` (which journal what it yields)
+// and `plan` (which only shows it): the source read past its watermark, every row mapped,
+// rejects written to the reject file, identities seen remembered, so that
+//
+// - duplicate identities are reported (the last occurrence wins: the journal coalesces),
+// - the profiles whose rows left a full-snapshot source can be found at the end, and
+// - a soft-deleted row (the job's deleted_column) stands for its identity's removal.
+//
+// Design constraints:
+// - Memory stays flat in the source's size but for one 64-bit hash per identity seen.
+// - Missing identities are only computed after the whole source was read: a run that
+//   stopped early (a signal, a source error) must never take unread rows for removed ones.
+// - The observer is ticked while reading (the daemon's watchdog), and a stop request is
+//   honoured between batches.
+#include <boost/unordered/unordered_flat_set.hpp>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "connectors/reject_file.hpp"
+#include "connectors/source.hpp"
+#include "daemon/dispatch/dispatcher.hpp"
+#include "daemon/mapping/mapper.hpp"
+
+namespace prefsync::push {
+
+struct IntakeRow {
+    const connectors::Row* row = nullptr;
+    std::optional<mapping::MappedRow> mapped;  // empty: rejected (already in the reject file)
+    bool duplicate = false;                    // an earlier row of this run had the identity
+};
+
+class Intake {
+public:
+    // `from_watermark`: read only what is past the job's watermark (sync of an incremental source).
+    Intake(const dispatch::RunContext& context, const config::JobConfig& job, bool from_watermark);
+
+    // The next batch (up to 1000 rows); false at the end, at a stop, or after a source error.
+    bool next(std::vector<IntakeRow>& out);
+    // Where an incremental source stands after the batch just returned.
+    std::optional<connectors::Position> position() const { return source_->position(); }
+    const std::string& source_identity() const { return source_identity_; }
+    // Notes a duplicate's row in the reject file (the report of this run's duplicates).
+    void note_duplicate(const IntakeRow& r);
+    void flush_rejects() { rejects_.flush(); }
+    void finish();
+
+    // The source was read to its end (no stop, no error) and is a full snapshot (not read
+    // incrementally): then what it lacks is what left it.
+    bool complete_snapshot() const { return ended_ && !incremental_; }
+    const std::string& source_error() const { return source_error_; }
+    bool seen(const std::string& identity) const;
+
+    std::int64_t read = 0, rejected = 0, duplicates = 0, deleted = 0;
+
+private:
+    const dispatch::RunContext& context_;
+    const config::JobConfig& job_;
+    std::string source_identity_;
+    std::unique_ptr<connectors::Source> source_;
+    std::optional<mapping::Mapper> mapper_;
+    connectors::RejectFile rejects_;
+    std::vector<connectors::Row> rows_;
+    boost::unordered_flat_set<std::uint64_t> seen_;
+    dispatch::RunProgress progress_;
+    dispatch::Heartbeat heartbeat_;
+    std::string source_error_;
+    bool incremental_ = false, ended_ = false;
+};
+
+// The most rows a run may remove (`max_missing`) and what to say when `missing` is more.
+struct MissingVerdict {
+    bool allowed = true;
+    std::string refusal;  // why not, naming the limit and how to proceed
+};
+MissingVerdict judge_missing(const config::JobConfig& job, std::int64_t missing, std::int64_t known,
+                             bool allow_mass_delete);
+
+// The journal row that removes (deactivates, archives, deletes) a profile that left the source.
+journal::NewUpdate removal_update(const config::JobConfig& job, const std::string& identity, const std::string& alt_type,
+                                  const std::string& alt_id, std::optional<std::int64_t> profile_id,
+                                  const std::string& origin);
+
+}  // namespace prefsync::push

@@ -1,0 +1,68 @@
+#include "daemon/push/mirror.hpp"
+
+#include <boost/json.hpp>
+
+#include "daemon/patch/profile_diff.hpp"
+
+namespace prefsync::push {
+namespace {
+
+namespace json = boost::json;
+
+json::object object_of(const std::string& text) {
+    auto v = json::parse(text);
+    return v.is_object() ? std::move(v.as_object()) : json::object();
+}
+
+patch::DiffOptions options(config::OnRemoved removed, patch::ServerView view) {
+    patch::DiffOptions o;
+    o.removed = removed == config::OnRemoved::Remove ? patch::RemovedElements::Remove : patch::RemovedElements::Deactivate;
+    o.server = view;
+    return o;
+}
+
+MirrorPlan plan(const json::object& server, const json::object& owned, const json::object& desired,
+                config::OnRemoved removed, patch::ServerView view, bool reactivate) {
+    auto o = options(removed, view);
+    auto ops = patch::diff_profile(server, owned, desired, o);
+    // Coming back after a deactivation: active again, whatever the mapping owns.
+    if (reactivate) ops.push_back(json::object{{"op", "add"}, {"path", "/IsActive"}, {"value", true}});
+    MirrorPlan p;
+    p.accepted_body = patch::compact_body(patch::owned_after(owned, desired, o));
+    if (ops.empty()) {
+        p.kind = MirrorPlan::Kind::Nothing;
+        return p;
+    }
+    p.kind = MirrorPlan::Kind::Patch;
+    p.body = json::serialize(ops);
+    return p;
+}
+
+}  // namespace
+
+std::string with_active(const std::string& body) {
+    auto o = object_of(body);
+    if (!o.contains("IsActive")) o["IsActive"] = true;
+    return json::serialize(o);
+}
+
+MirrorPlan plan_mirror(const std::optional<std::string>& last_accepted, const std::string& desired,
+                       config::OnRemoved removed, bool reactivate) {
+    if (!last_accepted) {
+        MirrorPlan p;
+        p.kind = MirrorPlan::Kind::Upsert;
+        p.body = reactivate ? with_active(desired) : desired;
+        p.accepted_body = patch::compact_body(object_of(desired));
+        return p;
+    }
+    auto owned = object_of(*last_accepted);
+    return plan(owned, owned, object_of(desired), removed, patch::ServerView::LastAccepted, reactivate);
+}
+
+MirrorPlan replan_mirror(const std::string& profile, const std::optional<std::string>& last_accepted,
+                         const std::string& desired, config::OnRemoved removed, bool reactivate) {
+    auto owned = last_accepted ? object_of(*last_accepted) : json::object();
+    return plan(object_of(profile), owned, object_of(desired), removed, patch::ServerView::Read, reactivate);
+}
+
+}  // namespace prefsync::push

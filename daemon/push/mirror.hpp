@@ -1,0 +1,33 @@
+#pragma once
+// What mirror mode sends for one identity, computed the same way by `sync` (when it sends)
+// and `plan` (when it shows what a sync would send):
+// - no last accepted body (a new identity, or one whose preferences were archived): the
+//   whole body, as an upsert (W4) — or a merge update (W2) for a job by profile id;
+// - otherwise the guarded JSON Patch (daemon/patch/profile_diff.hpp) from the last accepted
+//   body to the new one over the fields the mapping owns, or nothing if they are equal.
+// After a failed guard the engine reads the profile and plans again against what is really
+// there (replan), once.
+#include <optional>
+#include <string>
+
+#include "config/config.hpp"
+
+namespace prefsync::push {
+
+struct MirrorPlan {
+    enum class Kind { Upsert, Patch, Nothing } kind = Kind::Upsert;
+    std::string body;           // Upsert: the body; Patch: the operations (a JSON array)
+    std::string accepted_body;  // what to keep as the last accepted body once it succeeds
+};
+
+// `reactivate`: the profile was deactivated when its row left the source, and is back.
+MirrorPlan plan_mirror(const std::optional<std::string>& last_accepted, const std::string& desired,
+                       config::OnRemoved removed, bool reactivate);
+// Against `profile`, the profile as read (R1 with matchInactive) after a failed guard.
+MirrorPlan replan_mirror(const std::string& profile, const std::optional<std::string>& last_accepted,
+                         const std::string& desired, config::OnRemoved removed, bool reactivate);
+
+// `body` with "IsActive": true unless it says otherwise (a profile coming back).
+std::string with_active(const std::string& body);
+
+}  // namespace prefsync::push
