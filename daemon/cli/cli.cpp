@@ -37,10 +37,25 @@ int run(int argc, char** argv) {
     auto* sync = app.add_subcommand("sync", "push the job's changed rows (incremental)");
     sync->add_option("JOB", sync_cmd.job, "job name")->required();
     sync->add_option("--report", sync_cmd.report, "write a JSON run report to FILE");
+    sync->add_flag("--allow-mass-delete", sync_cmd.allow_mass_delete,
+                   "remove the profiles that left the source even if they are more than max_missing (this run only)");
     auto* backfill = app.add_subcommand("backfill", "push every row of the job, changed or not");
     backfill->add_option("JOB", backfill_cmd.job, "job name")->required();
     backfill->add_option("--report", backfill_cmd.report, "write a JSON run report to FILE");
     backfill->add_flag("--resume", backfill_cmd.resume, "continue a stopped backfill without re-sending finished rows");
+    backfill->add_flag("--allow-mass-delete", backfill_cmd.allow_mass_delete,
+                       "remove the profiles that left the source even if they are more than max_missing (this run only)");
+
+    PlanCommand plan_cmd;
+    auto* plan = app.add_subcommand("plan", "show what a sync of the job would send (patches, writes, removals); send nothing");
+    plan->add_option("JOB", plan_cmd.job, "job name")->required();
+    plan->add_flag("--json", plan_cmd.json, "one JSON line per action, a summary line last");
+    plan->add_flag("--allow-mass-delete", plan_cmd.allow_mass_delete, "plan removals even beyond max_missing");
+    ExplainCommand explain_cmd;
+    auto* explain = app.add_subcommand("explain", "one identity: its source rows, last accepted body, pending update and history");
+    explain->add_option("JOB", explain_cmd.job, "job name")->required();
+    explain->add_option("ID", explain_cmd.id, "the alternate id (or the profile id, for a job by profile id)")->required();
+    explain->add_flag("--json", explain_cmd.json, "machine-readable output");
     auto* retry = app.add_subcommand("retry", "re-queue the job's failed updates and send them again");
     retry->add_option("JOB", retry_cmd.job, "job name")->required();
     int retry_status = 0;
@@ -154,6 +169,14 @@ int run(int argc, char** argv) {
     if (status->parsed()) {
         status_cmd.config_path = config_path;
         return cmd_status(status_cmd);
+    }
+    if (plan->parsed()) {
+        plan_cmd.config_path = config_path;
+        return cmd_plan(plan_cmd);
+    }
+    if (explain->parsed()) {
+        explain_cmd.config_path = config_path;
+        return cmd_explain(explain_cmd);
     }
     if (verify->parsed()) {
         verify_cmd.config_path = config_path;

@@ -50,6 +50,16 @@ struct PushCommand {
     bool resume = false;
     std::optional<int> status;  // retry: only failures with this HTTP status
     std::string report;         // --report FILE.json
+    bool allow_mass_delete = false;  // remove missing profiles even beyond max_missing, this once
+};
+// `plan`: what a sync would send; `explain`: one identity's story.
+struct PlanCommand {
+    std::string config_path, job;
+    bool json = false, allow_mass_delete = false;
+};
+struct ExplainCommand {
+    std::string config_path, job, id;
+    bool json = false;
 };
 struct StatusCommand {
     std::string config_path, job;
@@ -91,5 +101,7 @@ int cmd_failures(const FailuresCommand& command);
 int cmd_verify(const VerifyCommand& command);
 int cmd_emulator(const EmulatorOptions& options);
 int cmd_dry_run(const DryRunOptions& options);
+int cmd_plan(const PlanCommand& command);
+int cmd_explain(const ExplainCommand& command);
 
 }  // namespace prefsync::cli

@@ -31,7 +31,10 @@ void write_push_report(const std::string& path, const std::string& job, const st
                            .add("pending", r.pending)
                            .add("interrupted", r.interrupted)
                            .add("fatal", r.fatal)
-                           .add("source_error", r.source_error));
+                           .add("source_error", r.source_error)
+                           .add("duplicates", r.duplicates)
+                           .add("missing", r.missing)
+                           .add("missing_refused", r.missing_refused));
 }
 
 }  // namespace
@@ -63,6 +66,7 @@ int cmd_push(const PushCommand& cmd) {
         options.backfill = cmd.kind == PushCommand::Kind::Backfill;
         options.resume = cmd.resume;
         options.read_source = cmd.kind != PushCommand::Kind::Retry;
+        options.allow_mass_delete = cmd.allow_mass_delete;
         auto r = push::run_push(setup.context, job, options);
         if (!cmd.report.empty()) write_push_report(cmd.report, job.name, kind, r);
         std::printf("%s %s: read %lld, queued %lld, unchanged %lld, rejected %lld | sent %lld requests on %llu "
@@ -71,6 +75,12 @@ int cmd_push(const PushCommand& cmd) {
                     (long long)r.rejected, (long long)r.sent, (unsigned long long)r.connections, (long long)r.done,
                     (long long)r.accepted, (long long)r.retries, (long long)r.failed, (long long)r.pending, r.seconds,
                     r.seconds > 0 ? static_cast<double>(r.sent) / r.seconds : 0.0);
+        if (r.duplicates > 0)
+            std::printf("%lld duplicate id(s) (last occurrence wins)\n", static_cast<long long>(r.duplicates));
+        if (r.missing > 0 && r.missing_refused.empty())
+            std::printf("%lld profile(s) no longer in the source: %s\n", static_cast<long long>(r.missing),
+                        std::string(config::to_string(job.on_missing)).c_str());
+        if (!r.missing_refused.empty()) std::fprintf(stderr, "%s\n", r.missing_refused.c_str());
         if (!r.source_error.empty())
             std::fprintf(stderr, "error: jobs.%s.source: %s\nreading stopped after %lld row(s); they are journaled, and "
                                  "the next run continues from there\n",

@@ -115,6 +115,7 @@ struct Server::Impl {
             line["alternate_id"] = info.alternate_id.id;
         }
         if (fault) line["fault"] = fault;
+        if (options.log_bodies && !request.body.empty()) line["body"] = request.body;
         auto text = json::serialize(line);
         std::lock_guard lock(log_mutex);
         std::fprintf(log, "%s\n", text.c_str());

@@ -22,6 +22,7 @@ struct ServerOptions {
     std::size_t body_limit = 1u << 20;
     std::chrono::seconds idle_timeout{60};
     std::string request_log;  // JSONL file, "" for none
+    bool log_bodies = false;  // the request log also holds each request's body (tests compare them)
 };
 
 class Server {

@@ -285,6 +285,18 @@ std::int64_t UpdateQueue::retry_failed(const std::string& job, std::optional<int
     return n;
 }
 
+std::vector<UpdateRecord> UpdateQueue::history(const std::string& job, const std::string& identity, int limit) {
+    std::vector<UpdateRecord> out;
+    auto s = db_.prepare("SELECT id, state, coalesce(op, ''), coalesce(origin, ''), coalesce(last_error, ''), "
+                         "coalesce(last_status, 0), attempts, resolve, created_at, updated_at FROM updates "
+                         "WHERE job = ?1 AND identity = ?2 ORDER BY id DESC LIMIT ?3");
+    s.bind(1, job).bind(2, identity).bind(3, static_cast<std::int64_t>(limit));
+    while (s.step())
+        out.push_back({s.i64(0), s.text(1), s.text(2), s.text(3), s.text(4), static_cast<int>(s.i64(5)),
+                       static_cast<int>(s.i64(6)), s.i64(7) != 0, s.i64(8), s.i64(9)});
+    return out;
+}
+
 std::vector<ClaimedUpdate> UpdateQueue::accepted(const std::string& job, int limit) {
     std::vector<ClaimedUpdate> out;
     auto s = db_.prepare("SELECT " UPDATE_COLUMNS " FROM updates WHERE job = ?1 AND state = 'accepted' "

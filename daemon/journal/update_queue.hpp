@@ -80,6 +80,15 @@ struct StateCounts {
     std::int64_t pending() const { return queued + inflight + retry; }
 };
 
+// One update of an identity, as `explain` shows it.
+struct UpdateRecord {
+    std::int64_t id = 0;
+    std::string state, op, origin, error;
+    int status = 0, attempts = 0;
+    bool resolve = false;
+    Millis created_at = 0, updated_at = 0;
+};
+
 struct Failure {
     std::int64_t id;
     std::string identity, origin, error;
@@ -113,6 +122,8 @@ public:
     std::vector<Failure> failures(const std::string& job);
     // Re-queues failed updates (all, or those with `status`); returns how many.
     std::int64_t retry_failed(const std::string& job, std::optional<int> status, Millis now);
+    // The last `limit` updates of `identity`, newest first.
+    std::vector<UpdateRecord> history(const std::string& job, const std::string& identity, int limit);
     // Accepted updates (202) not yet verified.
     std::vector<ClaimedUpdate> accepted(const std::string& job, int limit);
     // Returns, per update verified, how long it waited from its 202 (ms).

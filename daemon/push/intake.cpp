@@ -13,9 +13,9 @@ std::uint64_t identity_hash(std::string_view identity) { return std::hash<std::s
 
 }  // namespace
 
-Intake::Intake(const dispatch::RunContext& c, const config::JobConfig& job, bool from_watermark)
+Intake::Intake(const dispatch::RunContext& c, const config::JobConfig& job, bool from_watermark, bool record_rejects)
     : context_(c), job_(job), source_identity_(connectors::position_identity(job.source)),
-      rejects_(job.source.reject_file, job.name), heartbeat_(c.observer, progress_) {
+      rejects_(job.source.reject_file, job.name), heartbeat_(c.observer, progress_), record_rejects_(record_rejects) {
     progress_.job = job.name;
     incremental_ = job.source.incremental() != nullptr && from_watermark;  // a backfill reads everything
     std::optional<connectors::Position> since;
@@ -24,8 +24,9 @@ Intake::Intake(const dispatch::RunContext& c, const config::JobConfig& job, bool
             since = connectors::Position{mark->value, mark->key};
     source_ = connectors::open_source(job.source, since);
     mapper_.emplace(mapping::Mapper::compile(job, source_->columns()));
-    std::fprintf(stderr, "%sReading %s for %s%s\n", base::priority_prefix(base::Priority::Info),
-                 source_->describe().c_str(), job.name.c_str(), since ? " (past the watermark)" : "");
+    if (record_rejects_)
+        std::fprintf(stderr, "%sReading %s for %s%s\n", base::priority_prefix(base::Priority::Info),
+                     source_->describe().c_str(), job.name.c_str(), since ? " (past the watermark)" : "");
 }
 
 bool Intake::next(std::vector<IntakeRow>& out) {
@@ -49,14 +50,14 @@ bool Intake::next(std::vector<IntakeRow>& out) {
         r.row = &row;
         if (row.rejected()) {
             ++rejected;
-            rejects_.write(row.origin, row.error, row.raw);
+            if (record_rejects_) rejects_.write(row.origin, row.error, row.raw);
             out.push_back(std::move(r));
             continue;
         }
         auto result = mapper_->map(row);
         if (auto* err = std::get_if<mapping::RowError>(&result)) {
             ++rejected;
-            rejects_.write(row.origin, err->key_path + ": " + err->message, row.raw);
+            if (record_rejects_) rejects_.write(row.origin, err->key_path + ": " + err->message, row.raw);
             out.push_back(std::move(r));
             continue;
         }
@@ -70,6 +71,7 @@ bool Intake::next(std::vector<IntakeRow>& out) {
 }
 
 void Intake::note_duplicate(const IntakeRow& r) {
+    if (!record_rejects_) return;
     rejects_.write(r.row->origin,
                    "duplicate identity " + r.mapped->identity.key() +
                        ": an earlier row has it too; this later row is the one sent (the last occurrence wins)",
@@ -77,6 +79,7 @@ void Intake::note_duplicate(const IntakeRow& r) {
 }
 
 void Intake::finish() {
+    if (!record_rejects_) return;
     rejects_.flush();
     if (rejected > 0)
         std::fprintf(stderr, "%s%lld rejected row(s) written to %s\n", base::priority_prefix(base::Priority::Warning),

@@ -36,8 +36,11 @@ struct IntakeRow {
 
 class Intake {
 public:
-    // `from_watermark`: read only what is past the job's watermark (sync of an incremental source).
-    Intake(const dispatch::RunContext& context, const config::JobConfig& job, bool from_watermark);
+    // `from_watermark`: read only what is past the job's watermark (sync of an incremental
+    // source). `record_rejects`: write rejected rows to the reject file (a run) or only count
+    // them (plan, explain: they change nothing).
+    Intake(const dispatch::RunContext& context, const config::JobConfig& job, bool from_watermark,
+           bool record_rejects = true);
 
     // The next batch (up to 1000 rows); false at the end, at a stop, or after a source error.
     bool next(std::vector<IntakeRow>& out);
@@ -69,7 +72,7 @@ private:
     dispatch::RunProgress progress_;
     dispatch::Heartbeat heartbeat_;
     std::string source_error_;
-    bool incremental_ = false, ended_ = false;
+    bool incremental_ = false, ended_ = false, record_rejects_ = true;
 };
 
 // The most rows a run may remove (`max_missing`) and what to say when `missing` is more.

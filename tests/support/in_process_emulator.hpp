@@ -27,9 +27,12 @@ struct InProcessEmulator {
     emulator::ProfileStore store{clock, std::chrono::milliseconds(0)};
     emulator::EmulatorApi api;
     emulator::FaultInjector faults{emulator::FaultConfig{}};
-    emulator::Server server{api, store, faults, emulator::ServerOptions{}};
+    emulator::Server server;
 
-    explicit InProcessEmulator(emulator::ApiOptions options = {}) : api(store, options, clock) { server.start(); }
+    explicit InProcessEmulator(emulator::ApiOptions options = {}, emulator::ServerOptions server_options = {})
+        : api(store, options, clock), server(api, store, faults, std::move(server_options)) {
+        server.start();
+    }
 
     void set_faults(const std::string& j) {
         auto problem = faults.configure(boost::json::parse(j).as_object(), std::chrono::steady_clock::now());

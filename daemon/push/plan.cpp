@@ -1,0 +1,109 @@
+#include "daemon/push/plan.hpp"
+
+#include <unordered_map>
+
+#include "daemon/push/intake.hpp"
+#include "daemon/push/mirror.hpp"
+
+namespace prefsync::push {
+
+PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job, bool allow_mass_delete,
+                     const std::function<void(const PlannedAction&)>& each) {
+    PlanSummary summary;
+    auto& journal = c.journal;
+    Intake intake(c, job, true, false);
+    // Changed identities in first-seen order; a later row of the same identity replaces the
+    // entry (or, unchanged, drops it), as the journal coalesces them in a sync.
+    std::vector<PlannedAction> actions;
+    std::unordered_map<std::string, std::size_t> index;
+    auto drop = [&](const std::string& identity) {
+        if (auto it = index.find(identity); it != index.end()) actions[it->second].action.clear();
+    };
+    auto put = [&](PlannedAction a) {
+        if (auto it = index.find(a.identity); it != index.end()) actions[it->second] = std::move(a);
+        else {
+            index.emplace(a.identity, actions.size());
+            actions.push_back(std::move(a));
+        }
+    };
+    std::vector<IntakeRow> batch;
+    std::vector<PlannedAction> removals;
+    while (intake.next(batch)) {
+        for (auto& r : batch) {
+            if (!r.mapped) continue;
+            auto& m = *r.mapped;
+            auto identity = m.identity.key();
+            auto synced = journal.synced.get(job.name, identity);
+            if (m.deleted) {
+                drop(identity);
+                if (synced && synced->gone.empty()) {
+                    auto u = removal_update(job, identity, m.identity.alternate_id_type, m.identity.alternate_id,
+                                            m.identity.profile_id, r.row->origin);
+                    removals.push_back({identity, r.row->origin, u.op, u.body});
+                }
+                continue;
+            }
+            bool reactivate = synced && synced->gone == "deactivated";
+            bool present = !synced || synced->gone.empty();
+            if (!reactivate && present && synced && synced->hash == m.hash) {
+                ++summary.unchanged;
+                drop(identity);
+                continue;
+            }
+            PlannedAction a{identity, r.row->origin, std::string(config::to_string(job.mode)), m.body};
+            if (job.mode == config::Mode::Mirror) {
+                auto p = plan_mirror(journal.synced.last_body(job.name, identity), m.body, job.on_removed, reactivate);
+                switch (p.kind) {
+                    case MirrorPlan::Kind::Upsert:
+                        a.action = m.identity.profile_id ? "update" : "upsert";
+                        a.body = p.body;
+                        break;
+                    case MirrorPlan::Kind::Patch:
+                        a.action = "patch";
+                        a.body = p.body;
+                        break;
+                    case MirrorPlan::Kind::Nothing:
+                        ++summary.unchanged;
+                        drop(identity);
+                        continue;
+                }
+            } else if (reactivate) {
+                a.action = "reactivate";
+                a.body = with_active(m.body);
+            }
+            put(std::move(a));
+        }
+    }
+    summary.read = intake.read;
+    summary.rejected = intake.rejected;
+    summary.duplicates = intake.duplicates;
+    summary.source_error = intake.source_error();
+    summary.complete = summary.source_error.empty() && !(c.stop && c.stop->load());
+    for (const auto& a : actions) {
+        if (a.action.empty()) continue;
+        ++summary.actions[a.action];
+        each(a);
+    }
+    if (job.on_missing != config::OnMissing::Ignore) {
+        if (intake.complete_snapshot())
+            journal.synced.for_each_present(job.name, [&](const journal::KnownIdentity& k) {
+                if (intake.seen(k.identity)) return;
+                auto u = removal_update(job, k.identity, k.alt_type, k.alt_id, k.profile_id, "no longer in the source");
+                removals.push_back({k.identity, u.origin, u.op, u.body});
+            });
+        summary.missing = static_cast<std::int64_t>(removals.size());
+        auto verdict = judge_missing(job, summary.missing, journal.synced.count_present(job.name), allow_mass_delete);
+        if (!verdict.allowed) {
+            summary.missing_refused = verdict.refusal;
+        } else {
+            for (const auto& a : removals) {
+                ++summary.actions[a.action];
+                each(a);
+            }
+        }
+    }
+    summary.pending = journal.updates.counts(job.name).pending();
+    return summary;
+}
+
+}  // namespace prefsync::push

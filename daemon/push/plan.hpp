@@ -1,0 +1,37 @@
+#pragma once
+// `prefsync plan JOB`: what a sync of the job would send now, sending nothing and changing
+// nothing: the source read as a sync reads it (past the watermark), each row compared with
+// the journal, and each changed identity's request computed as the sync computes it (the
+// same mirror plan, so the operations shown are the operations sent, unless the profile
+// changed meanwhile and a guard fails).
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "daemon/dispatch/dispatcher.hpp"
+
+namespace prefsync::push {
+
+struct PlannedAction {
+    std::string identity, origin;
+    std::string action;  // upsert, create, patch, update, replace, delete, archive, deactivate, reactivate
+    std::string body;    // the operations (patch), the body (writes), or "" (delete)
+};
+
+struct PlanSummary {
+    std::int64_t read = 0, rejected = 0, unchanged = 0, duplicates = 0, missing = 0;
+    std::int64_t pending = 0;      // updates already in the journal that a sync would send too
+    std::map<std::string, std::int64_t> actions;  // action → count
+    std::string missing_refused;   // over max_missing: what the sync would refuse
+    bool complete = true;          // false: the source could not be read to its end
+    std::string source_error;
+};
+
+// Calls `each` for every planned action (identities in first-seen order; removals last).
+PlanSummary plan_job(const dispatch::RunContext& context, const config::JobConfig& job, bool allow_mass_delete,
+                     const std::function<void(const PlannedAction&)>& each);
+
+}  // namespace prefsync::push

@@ -1,0 +1,407 @@
+// Mirror mode end to end: the real binary, the example mapping, the emulator. Day 1 syncs
+// a file; another client changes some profiles; day 2 changes, adds and drops rows; every
+// profile's mapping-owned fields then equal day 2's source exactly, the other client's
+// additions are still there, dropped profiles are handled per on_missing, and a third run
+// sends nothing. `plan` shows what the sync then sends.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "tests/support/in_process_emulator.hpp"
+#include "tests/support/run.hpp"
+#include "tests/support/temp_dir.hpp"
+
+namespace prefsync {
+namespace {
+
+using ::testing::HasSubstr;
+namespace json = boost::json;
+using testing::quote;
+
+std::vector<std::string> lines_of(const std::string& text) {
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (!line.empty()) out.push_back(line);
+    }
+    return out;
+}
+
+// Splits a CSV line of the generator's output (quoted fields may hold commas).
+std::vector<std::string> fields(const std::string& line) {
+    std::vector<std::string> out(1);
+    bool quoted = false;
+    for (std::size_t i = 0; i < line.size(); ++i) {
+        char c = line[i];
+        if (quoted) {
+            if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') out.back() += '"', ++i;
+            else if (c == '"') quoted = false;
+            else out.back() += c;
+        } else if (c == '"') quoted = true;
+        else if (c == ',') out.emplace_back();
+        else out.back() += c;
+    }
+    return out;
+}
+
+std::string join(const std::vector<std::string>& f) {
+    std::string out;
+    for (std::size_t i = 0; i < f.size(); ++i) {
+        if (i) out += ',';
+        bool quote_it = f[i].find_first_of(",\"\n") != std::string::npos;
+        if (!quote_it) {
+            out += f[i];
+            continue;
+        }
+        out += '"';
+        for (char c : f[i]) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+        out += '"';
+    }
+    return out;
+}
+
+// A profile's part that a body can be compared with: server fields, inactive elements and
+// the given foreign parts left out, arrays in a canonical order.
+json::value canonical(json::value v) {
+    if (v.is_object()) {
+        json::object out;
+        for (auto& [k, x] : v.as_object()) out[k] = canonical(x);
+        return out;
+    }
+    if (v.is_array()) {
+        std::vector<std::pair<std::string, json::value>> items;
+        for (auto& x : v.as_array()) {
+            if (x.is_object() && x.as_object().contains("IsActive") && x.as_object().at("IsActive") == json::value(false))
+                continue;  // deactivated: not part of what the profile shows as current
+            auto c = canonical(x);
+            items.emplace_back(json::serialize(c), c);
+        }
+        std::sort(items.begin(), items.end(), [](auto& a, auto& b) { return a.first < b.first; });
+        json::array out;
+        for (auto& [_, x] : items) out.push_back(x);
+        return out;
+    }
+    return v;
+}
+
+json::value owned_view(json::object p) {
+    for (auto key : {"ProfileId", "UpdateStatus", "Edited", "AlternateIds", "IsActive"}) p.erase(key);
+    // The other client's additions are not the mapping's.
+    if (auto* cf = p.if_contains("CustomFields")) {
+        auto& a = cf->as_array();
+        a.erase(std::remove_if(a.begin(), a.end(), [](auto& e) {
+                    auto* name = e.as_object().if_contains("Name");
+                    return name && *name == "ForeignField";
+                }), a.end());
+        if (a.empty()) p.erase("CustomFields");
+    }
+    if (auto* em = p.if_contains("Emails")) {
+        auto& a = em->as_array();
+        a.erase(std::remove_if(a.begin(), a.end(), [](auto& e) {
+                    auto* address = e.as_object().if_contains("EmailAddress");
+                    return address && *address == "foreign@other.example";
+                }),
+                a.end());
+    }
+    for (auto key : {"Emails", "PhoneNumbers", "Addresses", "ProfileTags", "CustomFields", "ProfilePreferences"})
+        if (auto* x = p.if_contains(key); x && canonical(*x).as_array().empty()) p.erase(key);
+    return canonical(p);
+}
+
+struct MirrorWorkspace {
+    testing::TempDir dir;
+    emulator::ServerOptions server_options = [this] {
+        emulator::ServerOptions o;
+        o.request_log = dir.file("requests.jsonl");
+        o.log_bodies = true;
+        return o;
+    }();
+    testing::InProcessEmulator emu{{}, server_options};
+    std::string config;
+
+    explicit MirrorWorkspace(const std::string& job_extra = "on_missing: deactivate") {
+        auto example = testing::read_file(std::string(PREFSYNC_SOURCE_DIR) + "/examples/prefsync.yaml");
+        example.replace(example.find("mode: upsert"), 12, "mode: mirror\n    " + job_extra);
+        example.replace(example.find("    schedule: \"0 2 * * *\"\n"), 26, "");
+        config = dir.write("prefsync.yaml", example);
+    }
+    testing::RunResult prefsync(const std::string& args) {
+        return testing::run("PREFSYNC_TOKEN=emulator-token PREFSYNC_BASE_URL=" + emu.base_url() +
+                            " PREFSYNC_RATE=5000 PREFSYNC_JOURNAL=" + dir.file("state/journal.db") + " " +
+                            quote(PREFSYNC_BINARY) + " -c " + quote(config) + " " + args);
+    }
+    std::map<std::string, json::object> profiles() {
+        std::map<std::string, json::object> out;
+        for (auto& p : emu.store.dump())
+            for (auto& a : p.at("AlternateIds").as_array()) out[std::string(a.at("AlternateId").as_string())] = p.as_object();
+        return out;
+    }
+    // identity → body, from dry-run.
+    std::map<std::string, json::object> desired() {
+        auto r = prefsync("dry-run crm-nightly");
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        std::map<std::string, json::object> out;
+        for (auto& line : lines_of(r.out)) {
+            auto v = json::parse(line).as_object();
+            if (v.contains("summary")) continue;
+            out[std::string(v.at("identity").at("alternate_id").as_string())] = v.at("body").as_object();
+        }
+        return out;
+    }
+    std::vector<json::object> requests_since(std::size_t& seen) {
+        std::vector<json::object> out;
+        auto all = lines_of(testing::read_file(dir.file("requests.jsonl")));
+        for (auto i = seen; i < all.size(); ++i) out.push_back(json::parse(all[i]).as_object());
+        seen = all.size();
+        return out;
+    }
+};
+
+TEST(Mirror, DayTwoConvergesKeepsOtherClientsAdditionsHandlesDroppedRowsAndDayThreeSendsNothing) {
+    MirrorWorkspace w;
+    auto gen = testing::run(quote(PREFSYNC_GEN_PROFILES) + " 10300");
+    auto all = lines_of(gen.out);
+    auto header = all[0];
+    std::vector<std::string> day1(all.begin() + 1, all.begin() + 1 + 10000);
+    w.dir.write("profiles.csv", header + "\n" + [&] {
+        std::string s;
+        for (auto& l : day1) s += l + "\n";
+        return s;
+    }());
+    std::size_t seen = 0;
+    auto r = w.prefsync("sync crm-nightly");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    ASSERT_EQ(w.emu.store.size(), 10000u);
+    w.requests_since(seen);
+
+    // Another client adds a field and an email to 50 profiles between the runs.
+    for (int i = 0; i < 50; ++i) {
+        auto id = fields(day1[static_cast<std::size_t>(i * 7)])[0];
+        auto reply = w.emu.store.upsert({"CRMID", id}, json::parse(R"({"CustomFields":[{"Name":"ForeignField","Value":"kept"}],
+            "Emails":[{"EmailAddress":"foreign@other.example","EmailAddressType":"Other"}]})").as_object());
+        ASSERT_LT(reply.status, 300);
+    }
+
+    // Day 2: 10% changed (cleared fields, changed emails and phones, emptied lists), 100 new, 200 dropped.
+    auto cols = fields(header);
+    auto col = [&](const char* name) {
+        auto i = static_cast<std::size_t>(std::find(cols.begin(), cols.end(), name) - cols.begin());
+        EXPECT_LT(i, cols.size()) << name;
+        return i;
+    };
+    std::vector<std::string> day2;
+    std::set<std::string> dropped;
+    int changed = 0;
+    for (std::size_t i = 0; i < day1.size(); ++i) {
+        auto f = fields(day1[i]);
+        if (i % 50 == 3) {  // 200 rows leave the source
+            dropped.insert(f[0]);
+            continue;
+        }
+        if (i % 10 == 5) {
+            switch (changed++ % 5) {
+                case 0: f[col("city")] = ""; f[col("address2")] = ""; f[col("locale")] = ""; break;  // cleared fields
+                case 1: f[col("email")] = "new" + std::to_string(i) + "@changed.example"; break;  // changed email
+                case 2: f[col("mobile_phone")] = "555" + std::to_string(1000000 + i); break;      // changed phone
+                case 3: f[col("tags")] = ""; f[col("work_email")] = ""; f[col("home_phone")] = "";  // emptied lists
+                        f[col("last_name")] = "Changed"; break;
+                case 4: f[col("loyalty_tier")] = ""; f[col("first_name")] = "Renamed"; break;
+            }
+        }
+        day2.push_back(join(f));
+    }
+    for (std::size_t i = 10000; i < 10100; ++i) day2.push_back(all[1 + i]);  // new identities
+    w.dir.write("profiles.csv", header + "\n" + [&] {
+        std::string s;
+        for (auto& l : day2) s += l + "\n";
+        return s;
+    }());
+
+    auto plan = w.prefsync("plan crm-nightly --json");
+    ASSERT_EQ(plan.exit_code, 0) << plan.err << plan.out;
+    std::map<std::string, std::string> planned_action, planned_body;
+    for (auto& line : lines_of(plan.out)) {
+        auto v = json::parse(line).as_object();
+        if (v.contains("summary")) continue;
+        auto id = std::string(v.at("identity").as_string()).substr(6);  // "CRMID:"
+        planned_action[id] = std::string(v.at("action").as_string());
+        planned_body[id] = json::serialize(v.contains("operations") ? v.at("operations") : v.at("body"));
+    }
+    std::map<std::string, int> by_action;
+    for (auto& [id, a] : planned_action) ++by_action[a];
+    EXPECT_EQ(by_action["patch"], 1000) << "every changed row";
+    EXPECT_EQ(by_action["upsert"], 100);
+    EXPECT_EQ(by_action["deactivate"], 200);
+
+    r = w.prefsync("sync crm-nightly");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    auto sent = w.requests_since(seen);
+    std::map<std::string, std::vector<json::object>> per_id;
+    for (auto& q : sent) per_id[std::string(q.at("alternate_id").as_string())].push_back(q);
+    int reads = 0;
+    for (auto& [id, qs] : per_id) {
+        ASSERT_TRUE(planned_action.count(id)) << id << " was sent but not planned";
+        // The last write is what plan showed (a guard that failed adds a read and a re-planned patch).
+        const auto& last = qs.back();
+        ASSERT_TRUE(last.contains("body")) << id << ": the last request of an identity is a write";
+        auto body = json::parse(std::string(last.at("body").as_string()));
+        auto shown = json::parse(planned_body[id]);
+        if (planned_action[id] == "patch" && qs.size() == 1) {
+            EXPECT_EQ(body.at("Operations"), shown) << id;
+        }
+        if (planned_action[id] == "deactivate") {
+            EXPECT_EQ(body.at("Operations"), shown) << id;
+        }
+        for (auto& q : qs) reads += q.at("method") == "GET";
+    }
+    EXPECT_EQ(per_id.size(), planned_action.size()) << "every planned identity was sent";
+    EXPECT_LE(sent.size(), 1300u + 2u * static_cast<unsigned>(reads)) << "one request per changed row, plus a read and a patch per failed guard";
+
+    // Every present profile's owned fields equal day 2's source; the other client's additions stay.
+    auto want = w.desired();
+    auto have = w.profiles();
+    int compared = 0;
+    for (auto& [id, body] : want) {
+        ASSERT_TRUE(have.count(id)) << id;
+        EXPECT_EQ(owned_view(have[id]), canonical(body)) << id;
+        ++compared;
+    }
+    EXPECT_EQ(compared, 9900);
+    for (int i = 0; i < 50; ++i) {
+        auto id = fields(day1[static_cast<std::size_t>(i * 7)])[0];
+        auto text = json::serialize(have[id]);
+        EXPECT_THAT(text, HasSubstr("ForeignField")) << id;
+        EXPECT_THAT(text, HasSubstr("foreign@other.example")) << id;
+    }
+    for (auto& id : dropped) EXPECT_EQ(have[id].at("IsActive"), json::value(false)) << id << " left the source: deactivated";
+
+    // Day 3: nothing changed, nothing sent.
+    r = w.prefsync("sync crm-nightly");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_TRUE(w.requests_since(seen).empty());
+}
+
+TEST(Mirror, DroppingMoreThanTheLimitRemovesNothingUntilAllowed) {
+    MirrorWorkspace w;
+    auto gen = testing::run(quote(PREFSYNC_GEN_PROFILES) + " 300");
+    auto all = lines_of(gen.out);
+    std::string text;
+    for (auto& l : all) text += l + "\n";
+    w.dir.write("profiles.csv", text);
+    ASSERT_EQ(w.prefsync("sync crm-nightly").exit_code, 0);
+    text.clear();
+    for (std::size_t i = 0; i < all.size(); ++i)
+        if (i == 0 || i % 10 >= 3) text += all[i] + "\n";  // 30% dropped
+    w.dir.write("profiles.csv", text);
+    std::size_t seen = 0;
+    w.requests_since(seen);
+    auto r = w.prefsync("sync crm-nightly");
+    EXPECT_EQ(r.exit_code, 2) << r.err << r.out;
+    EXPECT_THAT(r.err, HasSubstr("max_missing (5%)"));
+    EXPECT_THAT(r.err, HasSubstr("--allow-mass-delete"));
+    EXPECT_TRUE(w.requests_since(seen).empty()) << "no removal sent";
+    r = w.prefsync("sync crm-nightly --allow-mass-delete");
+    EXPECT_EQ(r.exit_code, 0) << r.err << r.out;
+    auto removals = w.requests_since(seen);
+    EXPECT_EQ(removals.size(), 90u);
+    int inactive = 0;
+    for (auto& [id, p] : w.profiles()) inactive += p.contains("IsActive") && p.at("IsActive") == json::value(false);
+    EXPECT_EQ(inactive, 90);
+}
+
+TEST(Mirror, DuplicateIdsTheLastOccurrenceWinsOnEveryRunAndAResyncSendsNothing) {
+    MirrorWorkspace w("on_missing: ignore");
+    auto gen = testing::run(quote(PREFSYNC_GEN_PROFILES) + " 200");
+    auto all = lines_of(gen.out);
+    std::string text = all[0] + "\n";
+    for (std::size_t i = 1; i < all.size(); ++i) text += all[i] + "\n";
+    // 20 ids again, later, with another first name: these later rows must win, every run.
+    for (std::size_t i = 1; i <= 20; ++i) {
+        auto f = fields(all[i]);
+        f[1] = "Later";
+        text += join(f) + "\n";
+    }
+    w.dir.write("profiles.csv", text);
+    for (int run = 0; run < 3; ++run) {
+        std::size_t seen = 0;
+        w.requests_since(seen);
+        auto r = w.prefsync("sync crm-nightly");
+        ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+        EXPECT_THAT(r.out, HasSubstr("20 duplicate id(s) (last occurrence wins)"));
+        auto have = w.profiles();
+        for (std::size_t i = 1; i <= 20; ++i)
+            EXPECT_EQ(have[fields(all[i])[0]].at("CustomerName").at("FirstName"), "Later") << "run " << run;
+        if (run > 0) {
+            EXPECT_TRUE(w.requests_since(seen).empty()) << "run " << run << ": an unchanged file is quiet";
+        }
+    }
+}
+
+TEST(Mirror, AProfileChangedByAnotherClientMakesTheGuardFailAndIsReadAndPatchedOnce) {
+    for (int status : {409, 400}) {
+        MirrorWorkspace w("on_missing: ignore");
+        w.emu.set_faults("{\"patch_test_status\": " + std::to_string(status) + "}");
+        auto gen = testing::run(quote(PREFSYNC_GEN_PROFILES) + " 5");
+        auto all = lines_of(gen.out);
+        std::string text;
+        for (auto& l : all) text += l + "\n";
+        w.dir.write("profiles.csv", text);
+        ASSERT_EQ(w.prefsync("sync crm-nightly").exit_code, 0);
+        auto id = fields(all[1])[0];
+        // Someone puts an email before ours: our indices are off by one.
+        auto pid = w.profiles()[id].at("ProfileId").to_number<std::int64_t>();
+        auto reply = w.emu.store.patch(pid, json::parse(R"([{"op":"add","path":"/Emails/0","value":{"EmailAddress":"first@other.example","EmailAddressType":"Other"}}])").as_array());
+        ASSERT_LT(reply.status, 300);
+        auto f = fields(all[1]);
+        f[3] = "changed@new.example";  // email
+        all[1] = join(f);
+        text.clear();
+        for (auto& l : all) text += l + "\n";
+        w.dir.write("profiles.csv", text);
+        std::size_t seen = 0;
+        w.requests_since(seen);
+        auto r = w.prefsync("sync crm-nightly");
+        ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+        auto sent = w.requests_since(seen);
+        ASSERT_EQ(sent.size(), 3u) << "patch (guard fails), read, patch";
+        EXPECT_EQ(sent[0].at("status"), status);
+        EXPECT_EQ(sent[1].at("method"), "GET");
+        auto emails = json::serialize(w.profiles()[id].at("Emails"));
+        EXPECT_THAT(emails, HasSubstr("first@other.example")) << "the other client's email stays";
+        EXPECT_THAT(emails, HasSubstr("changed@new.example"));
+    }
+}
+
+TEST(Mirror, APatchWhoseAnswerWasLostIsNeverAppliedTwice) {
+    MirrorWorkspace w("on_missing: ignore");
+    auto gen = testing::run(quote(PREFSYNC_GEN_PROFILES) + " 3");
+    auto all = lines_of(gen.out);
+    std::string text;
+    for (auto& l : all) text += l + "\n";
+    w.dir.write("profiles.csv", text);
+    ASSERT_EQ(w.prefsync("sync crm-nightly").exit_code, 0);
+    auto f = fields(all[1]);
+    f[3] = "appended@new.example";
+    all[1] = join(f);
+    text.clear();
+    for (auto& l : all) text += l + "\n";
+    w.dir.write("profiles.csv", text);
+    // Every write lands and goes unanswered: a blind re-send would append the email again.
+    w.emu.set_faults(R"({"ambiguous": 1.0})");
+    auto r = w.prefsync("sync crm-nightly");
+    EXPECT_EQ(r.exit_code, 0) << r.err << r.out;
+    auto emails = w.profiles()[f[0]].at("Emails").as_array();
+    int count = 0;
+    for (auto& e : emails) count += e.at("EmailAddress") == "appended@new.example";
+    EXPECT_EQ(count, 1);
+}
+
+}  // namespace
+}  // namespace prefsync
