@@ -458,6 +458,9 @@ private:
             if (colon == std::string::npos || !loopback)
                 r_.error(n["metrics_listen"], p + ".metrics_listen",
                          "must be a loopback HOST:PORT such as 127.0.0.1:9464 (metrics are not for the network)");
+            else if (!parse_port(std::string_view(d.metrics_listen).substr(colon + 1)))
+                r_.error(n["metrics_listen"], p + ".metrics_listen",
+                         "port \"" + d.metrics_listen.substr(colon + 1) + "\" is not a number from 0 to 65535");
         }
     }
 
