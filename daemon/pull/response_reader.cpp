@@ -6,6 +6,15 @@ namespace prefsync::pull {
 
 namespace od = simdjson::ondemand;
 
+namespace {
+
+// raw_json() runs to the next token, so it ends with whatever space came before it.
+std::string_view without_trailing_space(std::string_view raw) {
+    return raw.substr(0, raw.find_last_not_of(" \t\r\n") + 1);
+}
+
+}  // namespace
+
 std::optional<std::int64_t> ResponseReader::profile_id(std::string_view object_json) {
     // raw_json() views point into body_, which keeps its SIMDJSON_PADDING.
     od::document doc;
@@ -26,6 +35,15 @@ std::optional<std::int64_t> ResponseReader::profile_id(std::string_view object_j
     return std::nullopt;
 }
 
+bool ResponseReader::rest_is(const char* from, std::string_view expected) const {
+    std::string_view rest(from, static_cast<std::size_t>(body_.data() + body_.size() - from));
+    auto space = [](std::string_view s) { return s.find_first_not_of(" \t\r\n") == std::string_view::npos; };
+    if (expected.empty()) return space(rest);
+    auto at = rest.find_first_not_of(" \t\r\n");
+    return at != std::string_view::npos && rest.substr(at, expected.size()) == expected &&
+           space(rest.substr(at + expected.size()));
+}
+
 std::string ResponseReader::read(std::string_view body, std::vector<PulledProfile>& out) {
     out.clear();
     body_ = simdjson::padded_string(body);
@@ -34,8 +52,14 @@ std::string ResponseReader::read(std::string_view body, std::vector<PulledProfil
     od::json_type type;
     if (auto e = doc.type().get(type)) return std::string("not JSON: ") + simdjson::error_message(e);
     if (type == od::json_type::object) {
+        // The object's own extent, then nothing but space: the document's raw_json() would run
+        // to the end of the body, balanced or not (found by fuzzing).
+        od::object obj;
         std::string_view raw;
-        if (auto e = doc.raw_json().get(raw)) return std::string("malformed profile: ") + simdjson::error_message(e);
+        if (auto e = doc.get_object().get(obj)) return std::string("malformed profile: ") + simdjson::error_message(e);
+        if (auto e = obj.raw_json().get(raw)) return std::string("malformed profile: ") + simdjson::error_message(e);
+        if (!rest_is(raw.data() + raw.size(), "")) return "malformed profile: more after the object";
+        raw = without_trailing_space(raw);
         out.push_back({profile_id(raw), raw});
         return "";
     }
@@ -49,7 +73,13 @@ std::string ResponseReader::read(std::string_view body, std::vector<PulledProfil
         if (v.get_object().get(obj)) return "an array element is not a profile object";
         std::string_view raw;
         if (auto e = obj.raw_json().get(raw)) return std::string("malformed profile: ") + simdjson::error_message(e);
-        out.push_back({std::nullopt, raw});
+        out.push_back({std::nullopt, without_trailing_space(raw)});
+    }
+    const char* after_last = out.empty() ? body_.data() + std::string_view(body_.data(), body_.size()).find('[') + 1
+                                         : out.back().json.data() + out.back().json.size();
+    if (!rest_is(after_last, "]")) {
+        out.clear();
+        return "malformed array: it does not end after its last element";
     }
     // Ids after the walk: the inner parser must not run while the outer one is iterating.
     for (auto& p : out) p.profile_id = profile_id(p.json);

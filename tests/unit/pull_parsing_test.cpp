@@ -30,6 +30,23 @@ TEST(ResponseReader, SplitsArraysAndReadsProfileIdAsNumberOrString) {
     EXPECT_THAT(reader.read("\"text\"", out), HasSubstr("expected a profile"));
 }
 
+TEST(ResponseReader, AnAnswerMustEndWhereItsObjectOrArrayEnds) {
+    // Found by fuzzing: an unbalanced object was returned whole, garbage included, as a
+    // profile (and a jsonl sink writes profiles as received).
+    ResponseReader reader;
+    std::vector<PulledProfile> out;
+    EXPECT_THAT(reader.read(R"({"ProfilId": 7luId": 7, "A": dited"]t)", out), HasSubstr("malformed profile"));
+    EXPECT_THAT(out, IsEmpty());
+    EXPECT_THAT(reader.read(R"({"ProfileId": 1} {"ProfileId": 2})", out), HasSubstr("more after the object"));
+    EXPECT_THAT(reader.read(R"([{"ProfileId": 1}] x)", out), HasSubstr("malformed array"));
+    EXPECT_THAT(out, IsEmpty());
+    EXPECT_THAT(reader.read(R"([{"ProfileId": 1})", out), HasSubstr("malformed array"));
+    ASSERT_EQ(reader.read(" {\"ProfileId\": 1} \r\n", out), "") << "space around is fine";
+    EXPECT_EQ(out[0].json, R"({"ProfileId": 1})");
+    ASSERT_EQ(reader.read(" [ ] ", out), "");
+    EXPECT_THAT(out, IsEmpty());
+}
+
 config::SinkConfig sink_with(std::vector<std::pair<std::string, std::string>> columns, std::string each = "") {
     connectors::CsvSinkConfig csv;
     for (auto& [n, p] : columns) csv.columns.push_back({n, p, {}});
