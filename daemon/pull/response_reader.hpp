@@ -26,10 +26,9 @@ public:
 
 private:
     std::optional<std::int64_t> profile_id(std::string_view object_json);
-    // From `from` (inside body_) to the end: space, `expected`, space.
-    bool rest_is(const char* from, std::string_view expected) const;
 
     simdjson::ondemand::parser parser_, inner_;
+    simdjson::dom::parser validator_;
     simdjson::padded_string body_;
 };
 
