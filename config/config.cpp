@@ -444,7 +444,8 @@ private:
         r_.optional_field(n, p, "verify_interval", d.verify_interval,
                           [&](auto& v, auto path) { return r_.duration(v, path); });
         r_.optional_field(n, p, "timezone", d.timezone, [&](auto& v, auto path) { return r_.string(v, path); });
-        if (d.timezone != "UTC" && !fs::exists(fs::path("/usr/share/zoneinfo") / d.timezone))
+        std::error_code tz_error;  // a name too long for a path is unknown too, not an exception
+        if (d.timezone != "UTC" && !fs::exists(fs::path("/usr/share/zoneinfo") / d.timezone, tz_error))
             r_.error(n["timezone"], p + ".timezone", "unknown time zone \"" + d.timezone +
                                                          "\" (an IANA name such as Europe/Berlin; tzdata installed?)");
         r_.optional_field(n, p, "catch_up", d.catch_up, [&](auto& v, auto path) { return r_.boolean(v, path); });

@@ -222,6 +222,12 @@ TEST(Config, DurationsAndSizesThatWouldOverflowAreRefusedNotWrapped) {
                 Contains(HasSubstr("jobs.crm.source.max_record_bytes: expected a size")));
 }
 
+TEST(Config, ATimeZoneNameTooLongForAPathIsAnErrorNotAnException) {
+    // Found by fuzzing: std::filesystem threw "File name too long" out of parse_config.
+    EXPECT_THAT(errors_of(kApi + kJob + "daemon: { timezone: " + std::string(300, 'a') + " }\n"),
+                Contains(HasSubstr("daemon.timezone: unknown time zone")));
+}
+
 TEST(Config, MetricsPortMustBeANumberThatFitsAPort) {
     EXPECT_EQ(parse_port("0"), 0);
     EXPECT_EQ(parse_port("65535"), 65535);
