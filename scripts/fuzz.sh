@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang, ASan + UBSan) and runs one, or each, on its corpus.
 # Usage: scripts/fuzz.sh TARGET|all SECONDS [libFuzzer options...]
-#   TARGET: csv config mapping api_response retry_after schedule (tests/fuzz/README.md)
+#   TARGET: csv config mapping api_response retry_after schedule json_patch (tests/fuzz/README.md)
 # New inputs go to $FUZZ_WORK/TARGET/corpus (default /tmp/prefsync-fuzz), never into the
 # repository; crashes, leaks, timeouts and OOMs to $FUZZ_WORK/TARGET/ as crash-*, leak-*,
 # timeout-*, oom-*. Limits: FUZZ_RSS_MB (default 1024, the unit's MemoryMax=1G),
 # FUZZ_TIMEOUT (seconds per input, default 10). Exit status 1 if any target found something.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-targets=(csv config mapping api_response retry_after schedule)
+targets=(csv config mapping api_response retry_after schedule json_patch)
 if [ $# -lt 2 ]; then
   echo "usage: $0 TARGET|all SECONDS [libFuzzer options...] (targets: ${targets[*]})" >&2
   exit 2
