@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "config/config.hpp"
@@ -24,19 +25,21 @@ using namespace prefsync;
 
 // The columns of the README's pull example, plus the other path forms and an each sink.
 pull::Flattener make_flattener(bool each) {
+    connectors::CsvSinkConfig csv;
+    if (each) {
+        csv.each = "Consents";
+        csv.columns = {{"profile_id", "ProfileId", {}}, {"type", "@.ConsentType", {}}, {"all", "@", {}}};
+    } else {
+        csv.columns = {{"profile_id", "ProfileId", {}},
+                       {"customer_id", "AlternateIds[AlternateIdType=CRMID].AlternateId", {}},
+                       {"first_name", "CustomerName.FirstName", {}},
+                       {"email", "Emails[EmailAddressType=Personal].EmailAddress", {}},
+                       {"first_phone", "PhoneNumbers[0]", {}},
+                       {"tags", "ProfileTags", {}}};
+    }
     config::SinkConfig sink;
     sink.key_path = "jobs.fuzz.sink";
-    if (each) {
-        sink.each = "Consents";
-        sink.columns = {{"profile_id", "ProfileId", {}}, {"type", "@.ConsentType", {}}, {"all", "@", {}}};
-    } else {
-        sink.columns = {{"profile_id", "ProfileId", {}},
-                        {"customer_id", "AlternateIds[AlternateIdType=CRMID].AlternateId", {}},
-                        {"first_name", "CustomerName.FirstName", {}},
-                        {"email", "Emails[EmailAddressType=Personal].EmailAddress", {}},
-                        {"first_phone", "PhoneNumbers[0]", {}},
-                        {"tags", "ProfileTags", {}}};
-    }
+    sink.settings = std::move(csv);
     return pull::Flattener::compile(sink);
 }
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <variant>
 
 #include "config/config.hpp"
 #include "daemon/mapping/mapper.hpp"
@@ -23,10 +24,11 @@ const std::vector<std::string>& columns() {
 
 void check_job(const config::JobConfig& job) {
     if (job.pull) {
-        if (job.sink && !job.sink->columns.empty()) pull::Flattener::compile(*job.sink);
+        if (job.sink && !job.sink->columns().empty()) pull::Flattener::compile(*job.sink);
         return;
     }
-    const auto& cols = job.source.columns.empty() ? columns() : job.source.columns;
+    const auto* csv = std::get_if<connectors::CsvSourceConfig>(&job.source.settings);
+    const auto& cols = csv && !csv->columns.empty() ? csv->columns : columns();
     auto mapper = mapping::Mapper::compile(job, cols);
     // One row through it: a compiled mapping must map or reject, never throw.
     connectors::Row row;
