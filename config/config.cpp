@@ -509,7 +509,8 @@ private:
         r_.optional_field(n, p, "verify_interval", d.verify_interval,
                           [&](auto& v, auto path) { return r_.duration(v, path); });
         r_.optional_field(n, p, "timezone", d.timezone, [&](auto& v, auto path) { return r_.string(v, path); });
-        if (d.timezone != "UTC" && !fs::exists(fs::path("/usr/share/zoneinfo") / d.timezone))
+        std::error_code tz_error;  // a name too long for a path is unknown too, not an exception
+        if (d.timezone != "UTC" && !fs::exists(fs::path("/usr/share/zoneinfo") / d.timezone, tz_error))
             r_.error(n["timezone"], p + ".timezone", "unknown time zone \"" + d.timezone +
                                                          "\" (an IANA name such as Europe/Berlin; tzdata installed?)");
         r_.optional_field(n, p, "catch_up", d.catch_up, [&](auto& v, auto path) { return r_.boolean(v, path); });
@@ -523,6 +524,9 @@ private:
             if (colon == std::string::npos || !loopback)
                 r_.error(n["metrics_listen"], p + ".metrics_listen",
                          "must be a loopback HOST:PORT such as 127.0.0.1:9464 (metrics are not for the network)");
+            else if (!parse_port(std::string_view(d.metrics_listen).substr(colon + 1)))
+                r_.error(n["metrics_listen"], p + ".metrics_listen",
+                         "port \"" + d.metrics_listen.substr(colon + 1) + "\" is not a number from 0 to 65535");
         }
     }
 

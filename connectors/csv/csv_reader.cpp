@@ -1,32 +1,79 @@
 #include "connectors/csv/csv_reader.hpp"
 
+#include <algorithm>
+#include <limits>
+
 namespace prefsync::connectors {
 
-CsvReader::CsvReader(std::istream& in, CsvOptions options) : in_(in), options_(options) {}
+CsvReader::CsvReader(std::istream& in, CsvOptions options)
+    : in_(in), options_(options), max_fields_(max_fields(options)) {}
 
 bool CsvReader::fill() {
-    if (eof_) return false;
-    in_.read(buffer_.data(), static_cast<std::streamsize>(buffer_.size()));
-    end_ = static_cast<std::size_t>(in_.gcount());
-    pos_ = 0;
-    if (end_ == 0) eof_ = true;
-    if (at_start_ && end_ > 0) {
-        at_start_ = false;
-        if (end_ >= 3 && static_cast<unsigned char>(buffer_[0]) == 0xEF &&
-            static_cast<unsigned char>(buffer_[1]) == 0xBB &&
-            static_cast<unsigned char>(buffer_[2]) == 0xBF)
-            pos_ = 3;
+    // Loops because a first chunk can be all byte order mark (a file that is only a BOM):
+    // true must mean there is a byte to read.
+    while (!eof_) {
+        in_.read(buffer_.data(), static_cast<std::streamsize>(buffer_.size()));
+        end_ = static_cast<std::size_t>(in_.gcount());
+        pos_ = 0;
+        if (end_ == 0) eof_ = true;
+        if (at_start_ && end_ > 0) {
+            at_start_ = false;
+            if (end_ >= 3 && static_cast<unsigned char>(buffer_[0]) == 0xEF &&
+                static_cast<unsigned char>(buffer_[1]) == 0xBB &&
+                static_cast<unsigned char>(buffer_[2]) == 0xBF)
+                pos_ = 3;
+        }
+        if (pos_ < end_) return true;
     }
-    return end_ > 0;
+    return false;
 }
 
-void CsvReader::begin_field(CsvRecord& r) {
+std::size_t max_fields(const CsvOptions& options) {
+    return std::max<std::size_t>(1024, options.max_record_bytes / sizeof(std::string));
+}
+
+namespace {
+
+// max_record_bytes may be anything up to SIZE_MAX: the bounds below must not wrap.
+std::size_t bounded_record_bytes(const CsvOptions& options) {
+    return std::min(options.max_record_bytes, std::numeric_limits<std::size_t>::max() / 16);
+}
+
+}  // namespace
+
+std::size_t max_held_bytes(const CsvOptions& options) {
+    // Kept for reuse: at most 2 x max_record_bytes + 16 KiB (release_excess). The record being
+    // read: raw and the field strings hold at most max_record_bytes each, which growth may
+    // double, and the field vector at most max_fields entries, likewise.
+    CsvOptions bounded = options;
+    bounded.max_record_bytes = bounded_record_bytes(options);
+    return 6 * bounded.max_record_bytes + 2 * max_fields(bounded) * sizeof(std::string) + (64u << 10);
+}
+
+void CsvReader::release_excess(CsvRecord& r) const {
+    // Field strings keep their capacity from one record to the next, so the usual record costs
+    // no allocation. But what a wide record, or a long field in a different column of each of
+    // many rejected records, leaves behind would pile up: keep the previous record's fields
+    // only, and nothing at all once they hold more than a record's worth.
+    if (r.fields.size() > r.field_count) r.fields.resize(r.field_count);
+    std::size_t held = r.raw.capacity() + r.fields.capacity() * sizeof(std::string);
+    for (const auto& f : r.fields) held += f.capacity();
+    if (held > 2 * bounded_record_bytes(options_) + (16u << 10)) {
+        std::vector<std::string>().swap(r.fields);
+        std::string().swap(r.raw);
+    }
+}
+
+bool CsvReader::begin_field(CsvRecord& r) {
+    if (r.field_count == max_fields_) return false;
     if (r.field_count == r.fields.size()) r.fields.emplace_back();
     r.fields[r.field_count++].clear();
+    return true;
 }
 
 bool CsvReader::next(CsvRecord& r) {
     enum class State { FieldStart, Unquoted, Quoted, QuoteInQuoted };
+    release_excess(r);
     r.field_count = 0;
     r.raw.clear();
     r.error.clear();
@@ -34,7 +81,7 @@ bool CsvReader::next(CsvRecord& r) {
     State state = State::FieldStart;
     std::size_t quote_line = 0;
     bool started = false;     // the record has at least one byte
-    bool overflow = false;    // past max_record_bytes: stop storing, keep parsing to the end
+    bool overflow = false;    // past a limit: stop storing, keep parsing to the record's end
     bool pending_cr = false;  // a CR ended the previous record; swallow a following LF
 
     for (;;) {
@@ -101,6 +148,14 @@ bool CsvReader::next(CsvRecord& r) {
                 r.raw += c;
             }
         }
+        // Past max_fields the record is refused like an overlong one: a line of delimiters
+        // must not become millions of (empty) fields.
+        auto next_field = [&] {
+            if (overflow || begin_field(r)) return;
+            overflow = true;
+            r.error = "record has more than " + std::to_string(max_fields_) +
+                      " fields (source.max_record_bytes / " + std::to_string(sizeof(std::string)) + ")";
+        };
         std::string& field = r.fields[r.field_count - 1];
         switch (state) {
             case State::FieldStart:
@@ -108,7 +163,7 @@ bool CsvReader::next(CsvRecord& r) {
                     state = State::Quoted;
                     quote_line = line_;
                 } else if (c == options_.delimiter) {
-                    begin_field(r);
+                    next_field();
                 } else {
                     if (!overflow) field += c;
                     state = State::Unquoted;
@@ -116,7 +171,7 @@ bool CsvReader::next(CsvRecord& r) {
                 break;
             case State::Unquoted:
                 if (c == options_.delimiter) {
-                    begin_field(r);
+                    next_field();
                     state = State::FieldStart;
                 } else if (!overflow) {
                     field += c;
@@ -131,7 +186,7 @@ bool CsvReader::next(CsvRecord& r) {
                     if (!overflow) field += '"';
                     state = State::Quoted;
                 } else if (c == options_.delimiter) {
-                    begin_field(r);
+                    next_field();
                     state = State::FieldStart;
                 } else {
                     if (r.error.empty())

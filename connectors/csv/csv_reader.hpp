@@ -7,7 +7,11 @@
 // exports do); blank lines (skipped, still counted for line numbers).
 // Refused (the record is returned with `error` set, and reading goes on with the next one):
 // characters after a closing quote, an unterminated quoted field, records over
-// max_record_bytes.
+// max_record_bytes or with more than max_fields() fields.
+//
+// Memory: the reader and the record it fills hold at most max_held_bytes() (plus the fixed
+// read buffer), whatever the input: a refused record's bytes past the limit are parsed (to
+// find where the next record starts) but not stored.
 #include <array>
 #include <cstddef>
 #include <istream>
@@ -21,6 +25,12 @@ struct CsvOptions {
     std::size_t max_record_bytes = 1u << 20;
 };
 
+// Fields per record: max_record_bytes / sizeof(std::string) (32,768 at the default 1 MiB),
+// at least 1,024, so the field vector weighs about as much as the bytes allowed.
+std::size_t max_fields(const CsvOptions& options);
+// The bound on what a CsvReader and the CsvRecord it fills hold (about 8 x max_record_bytes).
+std::size_t max_held_bytes(const CsvOptions& options);
+
 struct CsvRecord {
     std::vector<std::string> fields;  // only the first field_count are this record's
     std::size_t field_count = 0;
@@ -32,15 +42,18 @@ struct CsvRecord {
 class CsvReader {
 public:
     CsvReader(std::istream& in, CsvOptions options);
-    // Reads the next record into `record` (reusing its storage). False at end of input.
+    // Reads the next record into `record` (reusing its storage, pass the same one each time
+    // for the memory bound to hold). False at end of input.
     bool next(CsvRecord& record);
 
 private:
     bool fill();
-    void begin_field(CsvRecord& r);
+    bool begin_field(CsvRecord& r);  // false: the record already has max_fields
+    void release_excess(CsvRecord& r) const;
 
     std::istream& in_;
     CsvOptions options_;
+    std::size_t max_fields_;
     std::array<char, 1 << 16> buffer_{};
     std::size_t pos_ = 0, end_ = 0;
     std::size_t line_ = 1;

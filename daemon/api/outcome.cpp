@@ -1,6 +1,8 @@
 #include "daemon/api/outcome.hpp"
 
+#include <algorithm>
 #include <charconv>
+#include <cstdint>
 #include <ctime>
 
 namespace prefsync::api {
@@ -89,15 +91,22 @@ std::optional<std::chrono::seconds> parse_retry_after(std::string_view value,
     if (value.empty()) return std::nullopt;
     long long seconds = 0;
     auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
-    if (ec == std::errc() && end == value.data() + value.size())
-        return seconds < 0 ? std::nullopt : std::optional(std::chrono::seconds(seconds));
+    if (end == value.data() + value.size()) {
+        bool negative = value.front() == '-';
+        // Too many digits for 64 bits is still a well-formed (very long) delay.
+        if (ec == std::errc::result_out_of_range) return negative ? std::nullopt : std::optional(kMaxRetryAfter);
+        if (ec == std::errc()) return negative ? std::nullopt : std::optional(std::min(std::chrono::seconds(seconds), kMaxRetryAfter));
+    }
     // HTTP-date (IMF-fixdate): "Sun, 06 Nov 1994 08:49:37 GMT".
     std::tm tm{};
     std::string text(value);
-    if (!strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm)) return std::nullopt;
-    auto when = std::chrono::system_clock::from_time_t(timegm(&tm));
-    auto delta = std::chrono::duration_cast<std::chrono::seconds>(when - now);
-    return delta.count() < 0 ? std::chrono::seconds(0) : delta;
+    const char* rest = strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    if (!rest || *rest != '\0') return std::nullopt;
+    // In time_t seconds: a system_clock time_point counts nanoseconds and cannot reach the
+    // years (up to 9999) an HTTP-date can name.
+    std::int64_t delta = static_cast<std::int64_t>(timegm(&tm)) -
+                         static_cast<std::int64_t>(std::chrono::system_clock::to_time_t(now));
+    return std::chrono::seconds(std::clamp<std::int64_t>(delta, 0, kMaxRetryAfter.count()));
 }
 
 }  // namespace prefsync::api

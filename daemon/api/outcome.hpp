@@ -39,7 +39,13 @@ Classification classify(Operation op, Transport transport, int status, std::stri
 // The server's message from an error body, short: what an operator needs in a report.
 std::string server_message(std::string_view body);
 
-// Retry-After: delta-seconds or an HTTP-date; nullopt when absent or unreadable.
+// The longest Retry-After honoured: a day. Longer delays (a huge number, a date years ahead)
+// are clamped to it, so a server's value can never overflow clock arithmetic; the engine
+// caps the wait further at retry.max_delay.
+inline constexpr std::chrono::seconds kMaxRetryAfter = std::chrono::hours(24);
+
+// Retry-After: delta-seconds or an HTTP-date (a past date is 0), at most kMaxRetryAfter;
+// nullopt when absent or unreadable.
 std::optional<std::chrono::seconds> parse_retry_after(std::string_view value,
                                                       std::chrono::system_clock::time_point now);
 

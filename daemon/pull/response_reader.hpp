@@ -28,6 +28,7 @@ private:
     std::optional<std::int64_t> profile_id(std::string_view object_json);
 
     simdjson::ondemand::parser parser_, inner_;
+    simdjson::dom::parser validator_;
     simdjson::padded_string body_;
 };
 

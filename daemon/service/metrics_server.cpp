@@ -5,6 +5,8 @@
 #include <boost/beast/http.hpp>
 #include <stdexcept>
 
+#include "config/config.hpp"
+
 namespace prefsync::service {
 
 namespace net = boost::asio;
@@ -78,7 +80,14 @@ MetricsServer::MetricsServer(const std::string& listen, Metrics& metrics, std::s
     auto host = listen.substr(0, colon);
     if (host == "localhost") host = "127.0.0.1";
     if (host.starts_with('[')) host = host.substr(1, host.size() - 2);
-    tcp::endpoint endpoint(net::ip::make_address(host), static_cast<unsigned short>(std::stoi(listen.substr(colon + 1))));
+    // config::parse_config has checked both; a caller that did not gets an error, not a
+    // port truncated to 16 bits.
+    auto port = colon == std::string::npos ? std::nullopt : config::parse_port(std::string_view(listen).substr(colon + 1));
+    if (!port) throw std::runtime_error("daemon.metrics_listen " + listen + ": the port is not a number from 0 to 65535");
+    beast::error_code address_ec;
+    auto address = net::ip::make_address(host, address_ec);
+    if (address_ec) throw std::runtime_error("daemon.metrics_listen " + listen + ": " + address_ec.message());
+    tcp::endpoint endpoint(address, *port);
     impl_->acceptor.open(endpoint.protocol());
     impl_->acceptor.set_option(net::socket_base::reuse_address(true));
     beast::error_code ec;

@@ -70,22 +70,47 @@ Schedule Schedule::parse(std::string_view text) {
     return s;
 }
 
+bool Schedule::day_matches(const std::tm& tm) const {
+    if (!months_[static_cast<std::size_t>(tm.tm_mon) + 1]) return false;
+    bool day = days_[static_cast<std::size_t>(tm.tm_mday)], weekday = weekdays_[static_cast<std::size_t>(tm.tm_wday)];
+    // cron: when both day fields are restricted, either matching is enough.
+    return any_day_ ? (any_weekday_ || weekday) : (any_weekday_ ? day : (day || weekday));
+}
+
+bool Schedule::matches(std::int64_t t) const {
+    if (every_seconds_) return false;
+    std::time_t tt = static_cast<std::time_t>(t);
+    std::tm tm{};
+    if (!localtime_r(&tt, &tm)) return false;
+    return day_matches(tm) && hours_[static_cast<std::size_t>(tm.tm_hour)] &&
+           minutes_[static_cast<std::size_t>(tm.tm_min)];
+}
+
 std::int64_t Schedule::next_after(std::int64_t after) const {
     if (every_seconds_) return after + std::max<std::int64_t>(1, *every_seconds_);
-    // Minute by minute in local time: at most a few years of minutes for the rarest
-    // expressions (Feb 29), microseconds for the usual ones.
+    // Walks local time, skipping what cannot match: the rest of a day whose date does not
+    // match, the rest of a half hour whose hour does not. Skips are measured on the wall clock
+    // and cut short where a time-zone change could make them overshoot (changes fall on the
+    // hour or half hour and move the clock by at most two hours), so no matching minute is
+    // passed. A day that cannot match costs about seven steps, so even the rarest expressions
+    // (Feb 29, up to four years ahead) take about ten thousand, not two million minutes.
+    constexpr std::int64_t kHorizon = 5LL * 366 * 24 * 3600;
     std::int64_t t = (after / 60 + 1) * 60;
-    for (int i = 0; i < 60 * 24 * 366 * 5; ++i, t += 60) {
+    for (const std::int64_t end = t + kHorizon; t < end;) {
         std::time_t tt = static_cast<std::time_t>(t);
         std::tm tm{};
-        localtime_r(&tt, &tm);
-        if (!months_[static_cast<std::size_t>(tm.tm_mon) + 1] || !hours_[static_cast<std::size_t>(tm.tm_hour)] ||
-            !minutes_[static_cast<std::size_t>(tm.tm_min)])
-            continue;
-        bool day = days_[static_cast<std::size_t>(tm.tm_mday)], weekday = weekdays_[static_cast<std::size_t>(tm.tm_wday)];
-        // cron: when both day fields are restricted, either matching is enough.
-        bool match = any_day_ ? (any_weekday_ || weekday) : (any_weekday_ ? day : (day || weekday));
-        if (match) return t;
+        if (!localtime_r(&tt, &tm)) break;
+        int to_half_hour = tm.tm_min < 30 ? 30 - tm.tm_min : 60 - tm.tm_min;
+        int to_midnight = 24 * 60 - (tm.tm_hour * 60 + tm.tm_min);
+        if (!day_matches(tm)) {
+            t += 60 * (to_midnight > 180 ? to_midnight - 180 : to_half_hour);
+        } else if (!hours_[static_cast<std::size_t>(tm.tm_hour)]) {
+            t += 60 * to_half_hour;
+        } else if (!minutes_[static_cast<std::size_t>(tm.tm_min)]) {
+            t += 60;
+        } else {
+            return t;
+        }
     }
     return after + 365LL * 24 * 3600;
 }

@@ -4,6 +4,7 @@
 // @hourly/@daily/@weekly, or "every DURATION" (from the last run).
 #include <bitset>
 #include <cstdint>
+#include <ctime>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,11 +15,16 @@ class Schedule {
 public:
     // `text` has passed config::check_schedule.
     static Schedule parse(std::string_view text);
-    // The first fire time strictly after `after` (seconds since the epoch).
+    // The first fire time strictly after `after` (seconds since the epoch); after + 1 year
+    // when the expression matches nothing in the next 5 years (e.g. "0 0 31 2 *").
     std::int64_t next_after(std::int64_t after) const;
+    // Whether the minute starting at `t` (a multiple of 60) matches; false for "every".
+    bool matches(std::int64_t t) const;
     const std::string& text() const { return text_; }
 
 private:
+    bool day_matches(const std::tm& tm) const;
+
     std::string text_;
     std::optional<std::int64_t> every_seconds_;
     std::bitset<60> minutes_;

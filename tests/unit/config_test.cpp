@@ -202,6 +202,46 @@ TEST(Config, DurationsAndSizes) {
     EXPECT_EQ(parse_size("512KiB"), 512u << 10);
     EXPECT_EQ(parse_size("100"), 100u);
     EXPECT_EQ(parse_size("8MB"), std::nullopt);
+}
+
+TEST(Config, DurationsAndSizesThatWouldOverflowAreRefusedNotWrapped) {
+    EXPECT_EQ(parse_duration("99999999999999999999d"), std::nullopt) << "more than 64 bits";
+    EXPECT_EQ(parse_duration("9999999999999d"), std::nullopt) << "fits, but its milliseconds do not";
+    EXPECT_EQ(parse_duration("36500d"), kMaxDuration);
+    EXPECT_EQ(parse_duration("36501d"), std::nullopt) << "over kMaxDuration (100 years)";
+    EXPECT_EQ(parse_duration("3153600000000ms"), kMaxDuration);
+    EXPECT_EQ(parse_duration("3153600000001ms"), std::nullopt);
+    EXPECT_EQ(parse_size("17179869183GiB"), std::size_t{17179869183} << 30) << "the largest that fits";
+    EXPECT_EQ(parse_size("17179869184GiB"), std::nullopt);
+    EXPECT_EQ(parse_size("9999999999999GiB"), std::nullopt);
+    EXPECT_EQ(parse_size("99999999999999999999"), std::nullopt);
+    EXPECT_THAT(errors_of(kApi + "retry: { max_delay: 99999999999999999999d }\n"),
+                Contains(HasSubstr("retry.max_delay: expected a duration")));
+    EXPECT_THAT(errors_of(kApi + "jobs:\n  crm:\n    source: { type: csv, path: a.csv, max_record_bytes: 9999999999999GiB }\n"
+                                 "    identity: { alternate_id_type: CRMID, column: id }\n    mapping: { CustomerType: t }\n"),
+                Contains(HasSubstr("jobs.crm.source.max_record_bytes: expected a size")));
+}
+
+TEST(Config, ATimeZoneNameTooLongForAPathIsAnErrorNotAnException) {
+    // Found by fuzzing: std::filesystem threw "File name too long" out of parse_config.
+    EXPECT_THAT(errors_of(kApi + kJob + "daemon: { timezone: " + std::string(300, 'a') + " }\n"),
+                Contains(HasSubstr("daemon.timezone: unknown time zone")));
+}
+
+TEST(Config, MetricsPortMustBeANumberThatFitsAPort) {
+    EXPECT_EQ(parse_port("0"), 0);
+    EXPECT_EQ(parse_port("65535"), 65535);
+    EXPECT_EQ(parse_port("65536"), std::nullopt);
+    EXPECT_EQ(parse_port("99999999999"), std::nullopt);
+    EXPECT_EQ(parse_port("-1"), std::nullopt);
+    EXPECT_EQ(parse_port("80x"), std::nullopt);
+    EXPECT_EQ(parse_port(""), std::nullopt);
+    EXPECT_THAT(errors_of(kApi + kJob + "daemon: { metrics_listen: \"127.0.0.1:99999\" }\n"),
+                Contains(HasSubstr("daemon.metrics_listen: port \"99999\" is not a number from 0 to 65535")))
+        << "was silently truncated to port 34463";
+    EXPECT_THAT(errors_of(kApi + kJob + "daemon: { metrics_listen: \"localhost:http\" }\n"),
+                Contains(HasSubstr("daemon.metrics_listen: port \"http\"")));
+    EXPECT_EQ(ok(kApi + kJob + "daemon: { metrics_listen: \"[::1]:9464\" }\n").daemon.metrics_listen, "[::1]:9464");
     EXPECT_THAT(errors_of(kApi + "http: { request_timeout: soon }\n"),
                 Contains(HasSubstr("http.request_timeout: expected a duration")));
     EXPECT_THAT(errors_of(kApi + "retry: { base_delay: 10s, max_delay: 1s }\n"),

@@ -1,8 +1,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <malloc.h>
+
+#include <atomic>
 #include <boost/json.hpp>
+#include <cstdlib>
 #include <filesystem>
+#include <new>
 #include <sstream>
 
 #include "connectors/csv/csv_config.hpp"
@@ -13,8 +18,47 @@
 #include "tests/support/config_section.hpp"
 #include "tests/support/temp_dir.hpp"
 
+// Heap accounting for the memory-bound tests: every allocation of this test binary goes
+// through these, so a test can read the peak of live heap bytes over a stretch of code
+// rather than the process's RSS, which allocators and the OS blur.
+namespace {
+std::atomic<std::size_t> g_live_bytes{0}, g_peak_bytes{0};
+
+void* counted_alloc(std::size_t n) {
+    void* p = std::malloc(n == 0 ? 1 : n);
+    if (!p) throw std::bad_alloc();
+    std::size_t live = g_live_bytes.fetch_add(malloc_usable_size(p)) + malloc_usable_size(p);
+    for (std::size_t peak = g_peak_bytes.load(); live > peak && !g_peak_bytes.compare_exchange_weak(peak, live);) {
+    }
+    return p;
+}
+
+void counted_free(void* p) noexcept {
+    if (!p) return;
+    g_live_bytes.fetch_sub(malloc_usable_size(p));
+    std::free(p);
+}
+}  // namespace
+
+void* operator new(std::size_t n) { return counted_alloc(n); }
+void* operator new[](std::size_t n) { return counted_alloc(n); }
+void operator delete(void* p) noexcept { counted_free(p); }
+void operator delete[](void* p) noexcept { counted_free(p); }
+void operator delete(void* p, std::size_t) noexcept { counted_free(p); }
+void operator delete[](void* p, std::size_t) noexcept { counted_free(p); }
+
 namespace prefsync::connectors {
 namespace {
+
+// The most the heap grew, over what it held when constructed.
+class PeakHeapGrowth {
+public:
+    PeakHeapGrowth() : base_(g_live_bytes.load()) { g_peak_bytes = base_; }
+    std::size_t bytes() const { return g_peak_bytes.load() - base_; }
+
+private:
+    std::size_t base_;
+};
 
 using ::testing::Contains;
 using ::testing::ElementsAre;
@@ -28,6 +72,8 @@ struct Parsed {
     std::string error;
     std::string raw;
 };
+
+CsvSource source_of(const std::string& text, CsvSourceConfig cfg = {});
 
 std::vector<Parsed> parse(const std::string& text, CsvOptions options = {}) {
     std::istringstream in(text);
@@ -144,6 +190,69 @@ TEST(CsvReader, OverlongRecordIsRefusedWithBoundedMemoryAndReadingGoesOn) {
     EXPECT_THAT(r[2].fields, ElementsAre("after"));
 }
 
+TEST(CsvReader, FieldsPerRecordAreLimitedByMaxRecordBytes) {
+    EXPECT_EQ(max_fields(CsvOptions{}), 32768u) << "1 MiB / 32 bytes per field";
+    EXPECT_EQ(max_fields(CsvOptions{',', 1000}), 1024u) << "never fewer than 1,024";
+    std::string wide(3000, ';');
+    auto r = parse(wide + "\nok;1\n", CsvOptions{';', 1u << 16});
+    ASSERT_EQ(r.size(), 2u);
+    EXPECT_EQ(r[0].error, "record has more than 2048 fields (source.max_record_bytes / 32)");
+    EXPECT_LE(r[0].fields.size(), 2048u);
+    EXPECT_THAT(r[1].fields, ElementsAre("ok", "1"));
+    EXPECT_EQ(r[1].line, 2u);
+}
+
+TEST(CsvReader, LineOfDelimitersIsRefusedWithBoundedMemoryAndReadingGoesOn) {
+    // 4 MiB of delimiters is 4 Mi empty fields: 128 MiB of std::string (and a vector that
+    // doubles past it) unless fields count against the limit too. At 30 MiB it was 1 GiB.
+    std::string text(4u << 20, ',');
+    text += "\nok,1\n";
+    std::istringstream in(text);
+    CsvOptions options;
+    CsvReader reader(in, options);
+    CsvRecord r;
+    PeakHeapGrowth heap;
+    ASSERT_TRUE(reader.next(r));
+    EXPECT_THAT(r.error, HasSubstr("more than 32768 fields"));
+    EXPECT_EQ(r.line, 1u);
+    ASSERT_TRUE(reader.next(r));
+    EXPECT_EQ(r.error, "");
+    EXPECT_EQ(r.line, 2u);
+    ASSERT_EQ(r.field_count, 2u);
+    EXPECT_EQ(r.fields[0], "ok");
+    std::size_t grew = heap.bytes();
+    EXPECT_LE(grew, max_held_bytes(options)) << "peak heap growth " << grew << " bytes";
+}
+
+TEST(CsvReader, MemoryHeldStaysBoundedOverManyRecordsWhoseFieldsAreNotTaken) {
+    // Record i has its 60 KiB field in column i. Fields keep their capacity for reuse, and a
+    // rejected row's fields are not moved out: without a bound, every column would end up
+    // holding 60 KiB (12 MiB here).
+    CsvOptions options{',', 64u << 10};
+    std::string text;
+    for (int i = 0; i < 200; ++i) text += std::string(static_cast<std::size_t>(i), ',') + std::string(60u << 10, 'x') + "\n";
+    std::istringstream in(text);
+    CsvReader reader(in, options);
+    CsvRecord r;
+    PeakHeapGrowth heap;
+    std::size_t records = 0;
+    while (reader.next(r)) {
+        ASSERT_EQ(r.error, "");
+        ASSERT_EQ(r.fields[records].size(), 60u << 10);
+        ++records;
+    }
+    EXPECT_EQ(records, 200u);
+    std::size_t grew = heap.bytes();
+    EXPECT_LE(grew, max_held_bytes(options)) << "peak heap growth " << grew << " bytes";
+}
+
+TEST(CsvReader, FileOfOnlyAByteOrderMarkHasNoRecords) {
+    // Found by fuzzing: the reader then read on past its buffer.
+    EXPECT_TRUE(parse("\xEF\xBB\xBF").empty());
+    EXPECT_TRUE(parse("\xEF\xBB\xBF\n\n").empty());
+    EXPECT_THROW(source_of("\xEF\xBB\xBF"), SourceError) << "no header row";
+}
+
 TEST(CsvReader, RecordsSpanningTheReadBufferAreWhole) {
     // 64 KiB chunks: make records cross chunk boundaries, including a CR/LF split.
     std::string text;
@@ -163,7 +272,7 @@ TEST(CsvReader, RecordsSpanningTheReadBufferAreWhole) {
 
 // --- the source: header, rejects, origins ---------------------------------------------------
 
-CsvSource source_of(const std::string& text, CsvSourceConfig cfg = {}) {
+CsvSource source_of(const std::string& text, CsvSourceConfig cfg) {
     return CsvSource(std::make_unique<std::istringstream>(text), "in.csv", cfg);
 }
 
@@ -280,6 +389,18 @@ TEST(JsonlConfig, SinkSectionIsAPathOnly) {
     EXPECT_THAT(bad.errors,
                 ElementsAre("/etc/prefsync/section.yaml:3:1: jobs.x.sink.columns: unknown key; valid keys here: type, path"))
         << "profiles are written as received: columns would be silently ignored";
+}
+
+TEST(CsvSource, RecordWithTooManyFieldsIsARowErrorNamingFileAndLine) {
+    auto s = source_of("id,name\n" + std::string(2u << 20, ',') + "\n1,a\n");
+    std::vector<Row> rows;
+    ASSERT_TRUE(s.next_batch(rows, 10));
+    ASSERT_EQ(rows.size(), 2u);
+    EXPECT_EQ(rows[0].origin, "in.csv:2");
+    EXPECT_THAT(rows[0].error, HasSubstr("record has more than 32768 fields"));
+    EXPECT_FALSE(rows[1].rejected()) << rows[1].error;
+    EXPECT_EQ(rows[1].origin, "in.csv:3");
+    EXPECT_EQ(*rows[1].values[1], "a");
 }
 
 TEST(RejectFile, WritesOriginReasonAndExactBytesAndAppendsAcrossRuns) {

@@ -65,6 +65,23 @@ TEST(Outcome, RetryAfterSecondsOrHttpDate) {
     EXPECT_EQ(parse_retry_after("", now), std::nullopt);
     EXPECT_EQ(parse_retry_after("-5", now), std::nullopt);
     EXPECT_EQ(parse_retry_after("soon", now), std::nullopt);
+    EXPECT_EQ(parse_retry_after("Sun, 06 Nov 1994 08:50:37 GMT and more", now), std::nullopt);
+}
+
+TEST(Outcome, RetryAfterIsClampedToADayAndNeverOverflows) {
+    auto now = std::chrono::system_clock::from_time_t(784111777);  // Sun, 06 Nov 1994 08:49:37 GMT
+    EXPECT_EQ(kMaxRetryAfter, std::chrono::hours(24));
+    EXPECT_EQ(parse_retry_after("86400", now), std::chrono::hours(24));
+    EXPECT_EQ(parse_retry_after("86401", now), kMaxRetryAfter);
+    EXPECT_EQ(parse_retry_after("9223372036854775807", now), kMaxRetryAfter);
+    EXPECT_EQ(parse_retry_after("99999999999999999999", now), kMaxRetryAfter) << "too long for 64 bits: still a delay";
+    EXPECT_EQ(parse_retry_after("-99999999999999999999", now), std::nullopt);
+    EXPECT_EQ(parse_retry_after("Mon, 07 Nov 1994 08:49:36 GMT", now), std::chrono::seconds(86399));
+    // 8,000 years ahead: past what a nanosecond time_point holds (about 292 years).
+    EXPECT_EQ(parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now), kMaxRetryAfter);
+    // What the engine does with the value.
+    auto start = std::chrono::steady_clock::now();
+    EXPECT_GT(start + *parse_retry_after("9223372036854775807", now), start);
 }
 
 TEST(Requests, TargetsEscapeQueryValuesAndFollowTheBaseUrl) {

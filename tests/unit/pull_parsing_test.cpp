@@ -30,6 +30,27 @@ TEST(ResponseReader, SplitsArraysAndReadsProfileIdAsNumberOrString) {
     EXPECT_THAT(reader.read("\"text\"", out), HasSubstr("expected a profile"));
 }
 
+TEST(ResponseReader, AnAnswerMustBeJsonThroughout) {
+    // Found by fuzzing: On-Demand skips what it does not visit by counting brackets, and a
+    // document's raw_json() runs to the end of the body, so malformed profiles were returned
+    // as received (and a jsonl sink writes them so).
+    ResponseReader reader;
+    std::vector<PulledProfile> out;
+    EXPECT_THAT(reader.read(R"({"ProfilId": 7luId": 7, "A": dited"]t)", out), HasSubstr("not JSON"));
+    EXPECT_THAT(out, IsEmpty());
+    EXPECT_THAT(reader.read(R"([{"ProfileId": 7, "A": [1"Tags"}] ])", out), HasSubstr("not JSON"));
+    EXPECT_THAT(out, IsEmpty());
+    EXPECT_THAT(reader.read(R"({"ProfileId": 1} {"ProfileId": 2})", out), HasSubstr("not JSON"));
+    EXPECT_THAT(reader.read(R"([{"ProfileId": 1}] x)", out), HasSubstr("not JSON"));
+    EXPECT_THAT(reader.read(R"([{"ProfileId": 1, "A": tru}])", out), HasSubstr("not JSON"));
+    ASSERT_EQ(reader.read(" {\"ProfileId\": 1} \r\n", out), "") << "space around is fine";
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].json, R"({"ProfileId": 1})");
+    ASSERT_EQ(reader.read(R"([{"ProfileId": 1} , {"ProfileId": 2}])", out), "");
+    ASSERT_EQ(out.size(), 2u);
+    EXPECT_EQ(out[0].json, R"({"ProfileId": 1})");
+}
+
 config::SinkConfig sink_with(std::vector<std::pair<std::string, std::string>> columns, std::string each = "") {
     connectors::CsvSinkConfig csv;
     for (auto& [n, p] : columns) csv.columns.push_back({n, p, {}});

@@ -61,5 +61,40 @@ TEST_F(ScheduleTest, CronIsReadInTheConfiguredTimeZone) {
     EXPECT_EQ(Schedule::parse("0 2 * * *").next_after(utc(2026, 7, 1, 3, 0)), utc(2026, 7, 2, 0, 0));
 }
 
+TEST_F(ScheduleTest, ImpossibleDatesFallBackToAYearAhead) {
+    auto start = utc(2026, 3, 1, 0, 0);
+    EXPECT_EQ(Schedule::parse("0 0 31 2 *").next_after(start), start + 365LL * 24 * 3600);
+    EXPECT_FALSE(Schedule::parse("0 0 31 2 *").matches(utc(2026, 2, 28, 0, 0)));
+}
+
+// next_after skips days and half hours that cannot match; across time-zone changes (an hour,
+// half an hour, two hours, a whole skipped day) it must find what a minute-by-minute walk
+// finds.
+TEST_F(ScheduleTest, SkippingSearchAgreesWithAMinuteByMinuteWalkAcrossTimeZoneChanges) {
+    const char* zones[] = {"Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Antarctica/Troll", "Pacific/Apia"};
+    const char* expressions[] = {"30 2 * * *", "0 0 * * *", "*/20 1-3 * * *", "45 23 * * *", "0 12 * * 6", "59 1 * 3,4,10,11 *"};
+    // The day before changes in 2026 (US, EU and Troll, Lord Howe) and Samoa's skipped 2011-12-30.
+    const std::int64_t starts[] = {utc(2026, 3, 7, 0, 0), utc(2026, 3, 28, 0, 0), utc(2026, 4, 4, 0, 0), utc(2026, 10, 3, 0, 0),
+                                   utc(2026, 10, 24, 0, 0), utc(2026, 10, 31, 0, 0), utc(2011, 12, 28, 0, 0)};
+    constexpr std::int64_t kWalk = 3 * 24 * 3600;
+    for (const char* zone : zones) {
+        setenv("TZ", zone, 1);
+        tzset();
+        for (const char* expression : expressions) {
+            auto schedule = Schedule::parse(expression);
+            for (std::int64_t start : starts) {
+                for (std::int64_t from = start; from < start + 2 * 24 * 3600; from += 7 * 3600 + 17 * 60) {
+                    std::int64_t walked = 0;
+                    for (std::int64_t t = (from / 60 + 1) * 60; t < from + kWalk && !walked; t += 60)
+                        if (schedule.matches(t)) walked = t;
+                    std::int64_t next = schedule.next_after(from);
+                    if (walked) ASSERT_EQ(next, walked) << zone << " " << expression << " after " << from;
+                    else ASSERT_GE(next, from + kWalk) << zone << " " << expression << " after " << from;
+                }
+            }
+        }
+    }
+}
+
 }  // namespace
 }  // namespace prefsync::service
