@@ -256,12 +256,7 @@ private:
             auto v = n[key];
             if (!v) return;
             ++sources;
-            if (auto s = r_.string(v, p + "." + key)) {
-                c.api.token.kind = kind;
-                c.api.token.value = kind == TokenSpec::Kind::File ? r_.resolve_path(*s) : *s;
-                c.api.token.pos = r_.pos(v);
-                c.api.token.key = p + "." + key;
-            }
+            if (auto spec = read_secret_location(r_, v, p + "." + key, kind, "token")) c.api.token = std::move(*spec);
         };
         take("token_env", TokenSpec::Kind::Env);
         take("token_file", TokenSpec::Kind::File);
