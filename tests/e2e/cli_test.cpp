@@ -297,5 +297,15 @@ TEST(CliSecrets, ATokenFileOthersCanReadIsWarnedAboutByEveryCommandAndStillUsed)
     EXPECT_THAT(check.err, Not(HasSubstr("warning")));
 }
 
+TEST(CliSecrets, PlainHttpToARemoteHostIsAConfigErrorNamingTheKey) {
+    testing::TempDir dir;
+    auto cfg = dir.write("prefsync.yaml",
+                         "api:\n  base_url: https://pm.example.com/Profiles/v2\n  client_id: \"9\"\n  token_env: T\n"
+                         "  oauth: { token_url: \"http://auth.example.com/token\" }\n");
+    auto r = run("T=x " + quote(kBin) + " -c " + quote(cfg) + " check-config");
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_THAT(r.err, HasSubstr(cfg + ":5:23: api.oauth.token_url: plain http:// is allowed only to a loopback host"));
+}
+
 }  // namespace
 }  // namespace prefsync

@@ -1,5 +1,6 @@
 // Where secrets come from, checked at config time: a secret pasted where its location belongs
-// is refused without being quoted, and a secret file others can read is warned about.
+// is refused without being quoted, a secret file others can read is warned about, and plain
+// http:// is kept to the loopback emulator.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -212,6 +213,39 @@ TEST(SecretFile, OwnedBySomeoneElseIsWarnedAbout) {
     EXPECT_THAT(c.warnings, ElementsAre(AllOf(HasSubstr("api.token_file: the token file " + token + " is owned by "),
                                               HasSubstr("uid 65534"), HasSubstr("not by root (uid 0), who runs prefsync"),
                                               HasSubstr("chown it"))));
+}
+
+TEST(PlainHttp, OAuthTokenUrlOverHttpOnlyToLoopback) {
+    auto with_token_url = [](const std::string& url) {
+        return parse(api("token_env: T") + "  oauth: { token_url: \"" + url + "\" }\n");
+    };
+    for (std::string url : {"http://auth.example.com/oauth/token", "http://127.0.0.1.example.com/token",
+                            "http://127.0.0.1@auth.example.com/token", "http://localhost.example.com/token",
+                            "http://10.0.0.1/token", "http://[::2]/token"})
+        EXPECT_THAT(with_token_url(url).errors,
+                    ElementsAre(AllOf(HasSubstr("api.oauth.token_url: plain http:// is allowed only to a loopback host"),
+                                      HasSubstr("client secret would travel unencrypted"))))
+            << url;
+    for (std::string url : {"https://auth.example.com/oauth/token", "http://127.0.0.1:8080/token", "http://127.9.8.7/t",
+                            "http://[::1]:9000/token", "http://localhost/token", "http://LOCALHOST:1/token"})
+        EXPECT_THAT(with_token_url(url).errors, IsEmpty()) << url;
+}
+
+TEST(PlainHttp, BaseUrlOverHttpToARemoteHostNeedsHttpInsecureAndIsThenWarned) {
+    const std::string remote = "api: { base_url: http://api.example.com/v2, client_id: a, token_env: T }\n";
+    EXPECT_THAT(parse(remote).errors,
+                ElementsAre(AllOf(HasSubstr("test.yaml:1:18: api.base_url: plain http:// is allowed only to a loopback host"),
+                                  HasSubstr("http.insecure: true"))));
+    auto insecure = parse(remote + "http: { insecure: true }\n");
+    EXPECT_THAT(insecure.errors, IsEmpty());
+    EXPECT_THAT(insecure.warnings, Contains(HasSubstr("the API token travels UNENCRYPTED in every request")));
+    EXPECT_THAT(parse("api: { base_url: http://127.0.0.1.example.com/v2, client_id: a, token_env: T }\n").errors,
+                ElementsAre(HasSubstr("api.base_url: plain http://")));
+    for (std::string local : {"http://127.0.0.1:8080/Profiles/v2", "http://[::1]/v2", "http://localhost:1/v2"}) {
+        auto o = parse("api: { base_url: \"" + local + "\", client_id: a, token_env: T }\n");
+        EXPECT_THAT(o.errors, IsEmpty()) << local;
+        EXPECT_THAT(o.warnings, IsEmpty()) << local;
+    }
 }
 
 }  // namespace
