@@ -297,6 +297,23 @@ TEST(CliSecrets, ATokenFileOthersCanReadIsWarnedAboutByEveryCommandAndStillUsed)
     EXPECT_THAT(check.err, Not(HasSubstr("warning")));
 }
 
+TEST(CliSecrets, RejectFileIsPrivateUnderUmask022AndASymlinkThereIsRefused) {
+    Scratch s("id,first\n1,Ann\n2,Bob,extra\n", "      CustomerName.FirstName: first\n");
+    auto rejects = s.dir.file("state/rejects/crm.rejects.txt");
+    auto r = run("umask 022; " + s.cmd("dry-run crm"));
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_EQ(std::filesystem::status(rejects).permissions(),
+              std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+
+    std::filesystem::remove(rejects);
+    auto target = s.dir.write("target.txt", "untouched\n");
+    std::filesystem::create_symlink(target, rejects);
+    r = run("umask 022; " + s.cmd("dry-run crm"));
+    EXPECT_EQ(r.exit_code, 3) << r.err;
+    EXPECT_THAT(r.err, HasSubstr("the reject file " + rejects + " is a symbolic link: refusing to write rows"));
+    EXPECT_EQ(testing::read_file(target), "untouched\n");
+}
+
 TEST(CliSecrets, PlainHttpToARemoteHostIsAConfigErrorNamingTheKey) {
     testing::TempDir dir;
     auto cfg = dir.write("prefsync.yaml",
