@@ -10,6 +10,8 @@
 #include <tuple>
 #include <type_traits>
 
+#include <boost/url/parse.hpp>
+
 #include "config/mapping_parser.hpp"
 #include "config/yaml/yaml_reader.hpp"
 #include "connectors/csv/csv_config.hpp"
@@ -190,6 +192,7 @@ public:
         if (root["api"]) parse_api(root["api"], c);
         else r_.error(SourcePos{r_.file(), 1, 1}, "api", "is required (base_url, client_id, token)");
         if (root["http"]) parse_http(root["http"], c.http);
+        check_plain_http(root, c);
         if (root["rate_limit"]) parse_rate_limit(root["rate_limit"], c.rate_limit);
         if (root["retry"]) parse_retry(root["retry"], c.retry);
         if (root["journal"]) parse_journal(root["journal"], c.journal);
@@ -227,6 +230,11 @@ private:
                     if (auto url = r_.string(v, op + ".token_url")) {
                         if (!url->starts_with("https://") && !url->starts_with("http://"))
                             r_.error(v, op + ".token_url", "must be an https:// URL");
+                        else if (url->starts_with("http://") && !is_loopback_url(*url))
+                            r_.error(v, op + ".token_url",
+                                     "plain http:// is allowed only to a loopback host (127.0.0.0/8, ::1, "
+                                     "localhost: a local emulator); the client secret would travel unencrypted, "
+                                     "so use https://");
                         c.api.oauth.token_url = *url;
                     }
                 } else {
@@ -244,9 +252,6 @@ private:
                     r_.error(v, p + ".base_url", "must start with https:// (or http:// for a local emulator)");
                 c.api.base_url = *s;
                 while (c.api.base_url.ends_with('/')) c.api.base_url.pop_back();
-                if (s->starts_with("http://") && !is_loopback_url(*s))
-                    r_.warn("api.base_url uses plain http:// to a non-loopback host: the token would travel "
-                            "unencrypted");
             }
         } else {
             r_.error(n, p + ".base_url", "is required, e.g. https://pm.mypreferences.com/Profiles/v2");
@@ -267,12 +272,7 @@ private:
             auto v = n[key];
             if (!v) return;
             ++sources;
-            if (auto s = r_.string(v, p + "." + key)) {
-                c.api.token.kind = kind;
-                c.api.token.value = kind == TokenSpec::Kind::File ? r_.resolve_path(*s) : *s;
-                c.api.token.pos = r_.pos(v);
-                c.api.token.key = p + "." + key;
-            }
+            if (auto spec = read_secret_location(r_, v, p + "." + key, kind, "token")) c.api.token = std::move(*spec);
         };
         take("token_env", TokenSpec::Kind::Env);
         take("token_file", TokenSpec::Kind::File);
@@ -292,9 +292,39 @@ private:
             r_.error(n, p, "give exactly one of token_env, token_file, credential, token");
     }
 
+    // The host as the HTTP client will parse it (Boost.URL), so "127.0.0.1@example.com" is
+    // not taken for the loopback address it starts with. Boost 1.81 reads
+    // "127.0.0.1.example.com/x" as the address 127.0.0.1 and the path ".example.com/x"; a
+    // path after a host must start with "/", so such a URL is not loopback either.
     static bool is_loopback_url(std::string_view url) {
-        auto rest = url.substr(url.find("//") + 2);
-        return rest.starts_with("127.") || rest.starts_with("localhost") || rest.starts_with("[::1]");
+        auto parsed = boost::urls::parse_absolute_uri(url);
+        if (!parsed || (!parsed->encoded_path().empty() && !parsed->encoded_path().starts_with("/"))) return false;
+        switch (parsed->host_type()) {
+            case boost::urls::host_type::ipv4: return parsed->host_ipv4_address().is_loopback();
+            case boost::urls::host_type::ipv6: return parsed->host_ipv6_address().is_loopback();
+            case boost::urls::host_type::name: {
+                std::string host(parsed->encoded_host());
+                std::transform(host.begin(), host.end(), host.begin(),
+                               [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+                return host == "localhost";
+            }
+            default: return false;
+        }
+    }
+
+    // Plain http:// hands the token, in every request, to anyone on the path. Only the local
+    // emulator needs it; for anything else it takes http.insecure, which already says "this
+    // connection is not protected" (TLS unverified), rather than a second opt-in to forget.
+    void check_plain_http(const YAML::Node& root, const Config& c) {
+        if (!c.api.base_url.starts_with("http://") || is_loopback_url(c.api.base_url)) return;
+        if (c.http.insecure)
+            r_.warn("api.base_url uses plain http:// to a host that is not loopback: the API token travels "
+                    "UNENCRYPTED in every request (allowed by http.insecure)");
+        else
+            r_.error(root["api"]["base_url"], "api.base_url",
+                     "plain http:// is allowed only to a loopback host (127.0.0.0/8, ::1, localhost: a local "
+                     "emulator); the token would travel unencrypted, so use https:// (or set http.insecure: true "
+                     "to allow it anyway)");
     }
 
     void parse_http(const YAML::Node& n, HttpConfig& h) {

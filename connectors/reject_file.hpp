@@ -7,9 +7,14 @@
 //   --- ORIGIN reason="WHY" bytes=N
 //   <exactly N original bytes>
 // The byte count makes the format unambiguous whatever the row holds (newlines, bad UTF-8).
+//
+// Design constraints:
+// - The rows are personal data: the file is created 0600 whatever the umask (and one an
+//   older version left readable to others is set back to 0600), and a symbolic link at its
+//   path is refused rather than followed, so nobody can point it at a file of their choosing.
+// - Appended with O_APPEND in whole entries: a write never lands in the middle of another
+//   one, and nothing already in the file is overwritten.
 #include <cstddef>
-#include <cstdio>
-#include <memory>
 #include <string>
 
 #include "connectors/source.hpp"
@@ -19,20 +24,23 @@ namespace prefsync::connectors {
 class RejectFile {
 public:
     RejectFile(std::string path, std::string job);
+    ~RejectFile();
+    RejectFile(const RejectFile&) = delete;
+    RejectFile& operator=(const RejectFile&) = delete;
     // Opens the file (and its directory) on the first reject, so a clean run leaves none.
     // Throws SourceError when it cannot be written: losing rejects silently is not an option.
     void write(const std::string& origin, const std::string& reason, const std::string& raw);
+    // Hands everything written so far to the file (the kernel; not fsync). Throws SourceError.
     void flush();
     std::size_t count() const { return count_; }
     const std::string& path() const { return path_; }
 
 private:
-    struct Closer {
-        void operator()(std::FILE* f) const { std::fclose(f); }
-    };
+    void open();
     std::string path_;
     std::string job_;
-    std::unique_ptr<std::FILE, Closer> file_;
+    int fd_ = -1;
+    std::string pending_;  // whole entries not yet written
     std::size_t count_ = 0;
 };
 

@@ -27,12 +27,8 @@ PostgresConnectionConfig parse_connection(config::YamlReader& r, const YAML::Nod
         auto v = n[key];
         if (!v) continue;
         ++passwords;
-        if (auto value = r.string(v, p + "." + key)) {
-            pg.password.kind = kind;
-            pg.password.value = kind == config::TokenSpec::Kind::File ? r.resolve_path(*value) : *value;
-            pg.password.pos = r.pos(v);
-            pg.password.key = p + "." + key;
-        }
+        if (auto spec = config::read_secret_location(r, v, p + "." + key, kind, "password"))
+            pg.password = std::move(*spec);
     }
     if (passwords > 1) r.error(n, p, "give at most one of password_env, password_file, password_credential");
     auto scheme = pg.conninfo.find("://");

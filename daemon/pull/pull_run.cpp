@@ -1,14 +1,19 @@
 #include "daemon/pull/pull_run.hpp"
 
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <filesystem>
-#include <fstream>
 #include <map>
+#include <stdexcept>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -303,23 +308,69 @@ private:
     bool exhausted_ = false;
 };
 
+// The differing fields are personal data: written 0600 whatever the umask, never through a
+// symbolic link at its path, and atomically (a temporary file renamed over the old report),
+// so a reader never sees half a report and a crash leaves the previous one whole.
+// Throws std::runtime_error naming the file when it cannot be written (after the run is
+// recorded: the pull itself is done, only its report is missing).
 void write_reconcile_report(const config::Config& config, const config::JobConfig& job, journal::Journal& journal,
                             PullReport& report) {
     auto dir = std::filesystem::path(config.journal.path).parent_path() / "reports";
-    std::filesystem::create_directories(dir);
-    report.reconcile_report = (dir / (job.name + ".reconcile.jsonl")).string();
-    std::ofstream out(report.reconcile_report, std::ios::trunc);
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    auto path = (dir / (job.name + ".reconcile.jsonl")).string();
+    auto fail = [&](const std::string& why) {
+        throw std::runtime_error("cannot write the reconcile report " + path + ": " + why);
+    };
+    struct stat st{};
+    if (::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode))
+        fail("it is a symbolic link; refusing to write personal data through it (remove the link)");
+    // A fixed temporary name, removed first: O_EXCL then creates it afresh with our mode
+    // (a leftover from a crash would keep its own), and a stale one never piles up.
+    auto tmp = path + ".tmp";
+    ::unlink(tmp.c_str());
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) fail(std::strerror(errno));
+    std::string out;
+    auto write_out = [&] {
+        for (std::size_t done = 0; done < out.size();) {
+            auto n = ::write(fd, out.data() + done, out.size() - done);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) {
+                int err = n < 0 ? errno : EIO;
+                ::close(fd);
+                ::unlink(tmp.c_str());
+                fail(std::strerror(err));
+            }
+            done += static_cast<std::size_t>(n);
+        }
+        out.clear();
+    };
     auto line = [&](const journal::PullOutcome& o, const char* state, const std::string& detail) {
-        std::string s = "{\"state\":";
-        base::append_json_string(s, state);
-        s += ",\"origin\":";
-        base::append_json_string(s, o.origin);
-        s += ",\"fields\":";
-        base::append_json_string(s, detail);
-        out << s << "}\n";
+        out += "{\"state\":";
+        base::append_json_string(out, state);
+        out += ",\"origin\":";
+        base::append_json_string(out, o.origin);
+        out += ",\"fields\":";
+        base::append_json_string(out, detail);
+        out += "}\n";
+        if (out.size() >= 64 * 1024) write_out();
     };
     for (const auto& o : journal.pulls.outcomes(job.name, "differing", 1 << 30)) line(o, "differing", o.detail);
     for (const auto& o : journal.pulls.outcomes(job.name, "missing", 1 << 30)) line(o, "missing", o.error);
+    write_out();
+    // Durable before it takes the report's name: a crash must not leave an empty report.
+    if (::fsync(fd) != 0 || ::close(fd) != 0) {
+        int err = errno;
+        ::unlink(tmp.c_str());
+        fail(std::strerror(err));
+    }
+    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+        int err = errno;
+        ::unlink(tmp.c_str());
+        fail(std::strerror(err));
+    }
+    report.reconcile_report = path;
 }
 
 }  // namespace

@@ -45,7 +45,8 @@ struct PullReport {
 };
 
 // Throws config::ConfigError / connectors::SourceError / connectors::SinkError /
-// journal::JournalError for problems found before anything was fetched.
+// journal::JournalError for problems found before anything was fetched; std::runtime_error
+// when a completed run's reconcile report cannot be written.
 PullReport run_pull(const dispatch::RunContext& context, const config::JobConfig& job);
 
 }  // namespace prefsync::pull

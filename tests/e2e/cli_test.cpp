@@ -222,5 +222,107 @@ TEST(ExampleData, TheGeneratorReproducesTheBundledCsvExactly) {
                                   << "; regenerate with scripts/gen-example-data.sh";
 }
 
+// Secrets and files (issue 12): a token pasted where its location belongs never reaches the
+// output, a token file others can read is warned about by every command, reject files are
+// private and never written through a symbolic link.
+const std::string kJwt =
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c";
+const std::string kHex = "da39a3ee5e6b4b0d3255bfef95601890afd80709";
+
+// Any stretch of the secret long enough to matter.
+void expect_never_shown(const std::string& output, const std::string& secret, const std::string& what) {
+    for (std::size_t i = 0; i + 8 <= secret.size(); i += 4)
+        EXPECT_THAT(output, Not(HasSubstr(secret.substr(i, 8)))) << what;
+}
+
+TEST(CliSecrets, APastedTokenIsNeverEchoedByCheckConfigSyncOrDryRun) {
+    for (const auto& [key, secret] : std::vector<std::pair<std::string, std::string>>{
+             {"token_env", kJwt}, {"token_env", kHex}, {"token_file", kJwt}, {"credential", kHex}}) {
+        testing::TempDir dir;
+        dir.write("in.csv", "id,first\n1,Ann\n");
+        auto cfg = dir.write("prefsync.yaml",
+                             "api: { base_url: https://pm.example.com/Profiles/v2, client_id: \"9\", " + key + ": " +
+                                 secret + " }\njournal: { path: state/journal.db }\n"
+                                 "jobs:\n  crm:\n    source: { type: csv, path: in.csv }\n"
+                                 "    identity: { alternate_id_type: CRMID, column: id }\n"
+                                 "    mapping: { CustomerName.FirstName: first }\n");
+        for (std::string args : {"check-config", "check-config --token", "sync crm", "dry-run crm"}) {
+            auto r = run("CREDENTIALS_DIRECTORY=" + quote(dir.path()) + " " + quote(kBin) + " -c " + quote(cfg) + " " + args);
+            std::string what = key + " / " + args;
+            EXPECT_EQ(r.exit_code, 1) << what << "\n" << r.err;
+            EXPECT_THAT(r.err, HasSubstr("api." + key + ": the value is not ")) << what;
+            EXPECT_THAT(r.err, HasSubstr("(did you paste the token itself? it is not shown)")) << what;
+            expect_never_shown(r.out + r.err, secret, what);
+        }
+    }
+}
+
+TEST(CliSecrets, APastedDatabasePasswordIsNeverEchoed) {
+    testing::TempDir dir;
+    auto cfg = dir.write("prefsync.yaml",
+                         "api: { base_url: https://pm.example.com/Profiles/v2, client_id: \"9\", token_env: T }\n"
+                         "jobs:\n  pg:\n    source: { type: postgres, conninfo: \"dbname=crm\", table: t, password_env: " +
+                             kHex + " }\n    identity: { alternate_id_type: CRMID, column: id }\n"
+                             "    mapping: { CustomerType: t }\n");
+    for (std::string args : {"check-config", "dry-run pg"}) {
+        auto r = run("T=x " + quote(kBin) + " -c " + quote(cfg) + " " + args);
+        EXPECT_EQ(r.exit_code, 1) << args << "\n" << r.err;
+        EXPECT_THAT(r.err, HasSubstr("jobs.pg.source.password_env: the value is not an environment variable name (did "
+                                     "you paste the password itself? it is not shown)"));
+        expect_never_shown(r.out + r.err, kHex, args);
+    }
+}
+
+TEST(CliSecrets, ATokenFileOthersCanReadIsWarnedAboutByEveryCommandAndStillUsed) {
+    Scratch s("id,first\n1,Ann\n", "      CustomerName.FirstName: first\n");
+    auto token = s.dir.write("token", "file-secret-value\n");
+    std::filesystem::permissions(token, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
+                                            std::filesystem::perms::group_read | std::filesystem::perms::others_read);
+    auto yaml = testing::read_file(s.config);
+    yaml.replace(yaml.find("token_env: T"), std::string("token_env: T").size(), "token_file: token");
+    s.dir.write("prefsync.yaml", yaml);
+    auto warning = "warning: api.token_file: the token file " + token +
+                   " has mode 0644: its group or other users can read it; run chmod 600 " + token;
+    auto check = run(s.cmd("check-config --token"));
+    EXPECT_EQ(check.exit_code, 0) << check.err;
+    EXPECT_THAT(check.err, HasSubstr(warning));
+    auto dry = run(s.cmd("dry-run crm"));
+    EXPECT_EQ(dry.exit_code, 0) << dry.err;
+    EXPECT_THAT(dry.err, HasSubstr(warning));
+    EXPECT_THAT(check.out + check.err + dry.out + dry.err, Not(HasSubstr("file-secret-value")));
+
+    std::filesystem::permissions(token, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    check = run(s.cmd("check-config --token"));
+    EXPECT_EQ(check.exit_code, 0) << check.err;
+    EXPECT_THAT(check.err, Not(HasSubstr("warning")));
+}
+
+TEST(CliSecrets, RejectFileIsPrivateUnderUmask022AndASymlinkThereIsRefused) {
+    Scratch s("id,first\n1,Ann\n2,Bob,extra\n", "      CustomerName.FirstName: first\n");
+    auto rejects = s.dir.file("state/rejects/crm.rejects.txt");
+    auto r = run("umask 022; " + s.cmd("dry-run crm"));
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_EQ(std::filesystem::status(rejects).permissions(),
+              std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+
+    std::filesystem::remove(rejects);
+    auto target = s.dir.write("target.txt", "untouched\n");
+    std::filesystem::create_symlink(target, rejects);
+    r = run("umask 022; " + s.cmd("dry-run crm"));
+    EXPECT_EQ(r.exit_code, 3) << r.err;
+    EXPECT_THAT(r.err, HasSubstr("the reject file " + rejects + " is a symbolic link: refusing to write rows"));
+    EXPECT_EQ(testing::read_file(target), "untouched\n");
+}
+
+TEST(CliSecrets, PlainHttpToARemoteHostIsAConfigErrorNamingTheKey) {
+    testing::TempDir dir;
+    auto cfg = dir.write("prefsync.yaml",
+                         "api:\n  base_url: https://pm.example.com/Profiles/v2\n  client_id: \"9\"\n  token_env: T\n"
+                         "  oauth: { token_url: \"http://auth.example.com/token\" }\n");
+    auto r = run("T=x " + quote(kBin) + " -c " + quote(cfg) + " check-config");
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_THAT(r.err, HasSubstr(cfg + ":5:23: api.oauth.token_url: plain http:// is allowed only to a loopback host"));
+}
+
 }  // namespace
 }  // namespace prefsync

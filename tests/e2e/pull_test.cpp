@@ -293,5 +293,39 @@ TEST(PullRoundTrip, TenThousandPushedProfilesComeBackIdenticalToCsvJsonlAndSqlit
     EXPECT_EQ(std::set<std::int64_t>(jsonl.begin(), jsonl.end()).size(), 10000u) << "no duplicate lines";
 }
 
+// The reconcile report holds personal data: 0600 even under umask 022, replaced whole (no
+// temporary left behind), and a symbolic link at its path is refused, its target untouched.
+TEST(PullReconcile, ReportIsPrivateReplacedWholeAndASymlinkAtItsPathIsRefused) {
+    PullWorkspace w;
+    w.seed("C1", R"({"CustomerName":{"FirstName":"Ann"}})");
+    w.seed("C2", R"({"CustomerName":{"FirstName":"Bob"}})");
+    w.dir.write("crm.csv", "customer_id,first\nC1,Ann\nC2,Bobby\n");
+    auto cfg = w.config(
+        "  crm:\n    source: { type: csv, path: crm.csv }\n    identity: { alternate_id_type: CRMID, column: customer_id }\n"
+        "    mapping: { CustomerName.FirstName: first }\n"
+        "  back:\n    pull: { reconcile: crm }\n    sink: { type: jsonl, path: back.jsonl }\n");
+    auto report = w.dir.file("state/reports/back.reconcile.jsonl");
+    auto pull = [&] {
+        return testing::run("umask 022; PREFSYNC_TOKEN=emulator-token " + quote(PREFSYNC_BINARY) + " -c " + quote(cfg) +
+                            " pull back");
+    };
+    auto r = pull();
+    ASSERT_EQ(r.exit_code, 2) << r.err << r.out;
+    EXPECT_THAT(r.out, HasSubstr("identical 1, differing 1, missing 0"));
+    EXPECT_THAT(testing::read_file(report), HasSubstr("\"fields\":\"CustomerName.FirstName\""));
+    EXPECT_EQ(std::filesystem::status(report).permissions(),
+              std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    EXPECT_FALSE(std::filesystem::exists(report + ".tmp"));
+
+    std::filesystem::remove(report);
+    auto target = w.dir.write("elsewhere.txt", "untouched\n");
+    std::filesystem::create_symlink(target, report);
+    r = pull();
+    EXPECT_EQ(r.exit_code, 3) << r.err << r.out;
+    EXPECT_THAT(r.err, HasSubstr("cannot write the reconcile report " + report + ": it is a symbolic link"));
+    EXPECT_EQ(testing::read_file(target), "untouched\n");
+    EXPECT_TRUE(std::filesystem::is_symlink(report));
+}
+
 }  // namespace
 }  // namespace prefsync

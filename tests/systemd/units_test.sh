@@ -15,6 +15,18 @@ for u in "$units"/*; do sed -i "s|$configured|$stage/bin/prefsync|g" "$u"; done
 test -x "$stage/bin/prefsync"
 test -f "$stage/lib/sysusers.d/prefsync.conf"
 test -f "$stage/etc/prefsync/prefsync.yaml.example"
+# Every service: no core dumps (the process holds the API token and personal data), files
+# private by default, and systemd creates the reports directory (--report files and the pull
+# reconcile reports go there; ProtectSystem=strict leaves the process unable to create it).
+for u in "$units"/prefsync.service "$units"/prefsync-sync@.service "$units"/prefsync-backfill@.service; do
+  name=$(basename "$u")
+  grep -qx 'LimitCORE=0' "$u" || { echo "FAIL: $name: no LimitCORE=0"; exit 1; }
+  grep -qx 'UMask=0077' "$u" || { echo "FAIL: $name: no UMask=0077"; exit 1; }
+  dirs=" $(grep '^StateDirectory=' "$u" | sed 's/^StateDirectory=//' | tr '\n' ' ') "
+  case "$dirs" in *" prefsync "*) ;; *) echo "FAIL: $name: StateDirectory lacks prefsync"; exit 1 ;; esac
+  case "$dirs" in *" prefsync/reports "*) ;; *) echo "FAIL: $name: StateDirectory lacks prefsync/reports"; exit 1 ;; esac
+  echo "limits ok: $name"
+done
 for u in "$units"/prefsync.service "$units"/prefsync-sync@.service "$units"/prefsync-sync@.timer "$units"/prefsync-backfill@.service; do
   out=$(cd "$stage" && systemd-analyze verify "$u" 2>&1) || { echo "FAIL: verify $u"; echo "$out"; exit 1; }
   [ -z "$out" ] || { echo "FAIL: verify $u printed:"; echo "$out"; exit 1; }

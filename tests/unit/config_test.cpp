@@ -119,13 +119,6 @@ TEST(Config, ApiSectionIsRequiredAndChecked) {
                 Contains(HasSubstr("api.base_url: must start with https://")));
 }
 
-TEST(Config, PlainHttpToARemoteHostIsWarnedAbout) {
-    auto c = ok("api: { base_url: http://api.example.com/v2, client_id: a, token_env: T }\n");
-    EXPECT_THAT(c.warnings, Contains(HasSubstr("unencrypted")));
-    auto local = ok("api: { base_url: http://127.0.0.1:8080/Profiles/v2, client_id: a, token_env: T }\n");
-    EXPECT_THAT(local.warnings, IsEmpty());
-}
-
 TEST(Config, InlineTokenIsRefusedUnlessExplicitlyAllowedAndThenWarned) {
     EXPECT_THAT(errors_of("api: { base_url: https://x, client_id: a, token: s3cret }\n"),
                 Contains(HasSubstr("api.token: a token written in the config file is refused")));
