@@ -23,6 +23,7 @@
 #include "config/yaml/units.hpp"
 #include "connectors/sink_config.hpp"
 #include "connectors/source_config.hpp"
+#include "daemon/base/logger.hpp"
 
 namespace prefsync::config {
 
@@ -71,10 +72,7 @@ struct JournalConfig {
     int retain_days = 30;
 };
 
-struct LogConfig {
-    std::string level = "info";
-    bool bodies = false;  // profile bodies are PII: off unless asked for
-};
+using LogConfig = base::LogSettings;  // log.level, log.format, log.bodies
 
 enum class Mode { Create, Update, Upsert, Replace, Delete, Archive };
 std::string_view to_string(Mode mode);
