@@ -5,15 +5,13 @@
 #include "connectors/open_source.hpp"
 #include "connectors/reject_file.hpp"
 #include "daemon/base/clock.hpp"
-#include "daemon/base/log.hpp"
+#include "daemon/base/logger.hpp"
 #include "daemon/mapping/mapper.hpp"
 
 namespace prefsync::push {
 namespace {
 
 using base::now_ms;
-using base::Priority;
-using base::priority_prefix;
 
 bool stop_requested(const dispatch::RunContext& c) { return c.stop && c.stop->load(); }
 
@@ -31,8 +29,8 @@ void enqueue_all(const dispatch::RunContext& c, const config::JobConfig& job, bo
         if (auto mark = journal.watermarks.get(job.name, source_identity)) since = connectors::Position{mark->value, mark->key};
     auto source = connectors::open_source(job.source, since);
     auto mapper = mapping::Mapper::compile(job, source->columns());
-    std::fprintf(stderr, "%sReading %s for %s%s\n", priority_prefix(Priority::Info), source->describe().c_str(),
-                 job.name.c_str(), since ? " (past the watermark)" : "");
+    base::logger().info("Reading",
+                        {{"source", source->describe()}, {"job", job.name}, {"past_watermark", since.has_value()}});
     connectors::RejectFile rejects(job.source.reject_file, job.name);
     dispatch::RunProgress progress;
     progress.job = job.name;
@@ -86,8 +84,7 @@ void enqueue_all(const dispatch::RunContext& c, const config::JobConfig& job, bo
     }
     rejects.flush();
     if (report.rejected > 0)
-        std::fprintf(stderr, "%s%lld rejected row(s) written to %s\n", priority_prefix(Priority::Warning),
-                     static_cast<long long>(report.rejected), rejects.path().c_str());
+        base::logger().warn("Rows rejected", {{"rejected", report.rejected}, {"reject_file", rejects.path()}});
 }
 
 }  // namespace
@@ -104,13 +101,15 @@ PushReport run_push(const dispatch::RunContext& c, const config::JobConfig& job,
     }
     report.run_id = backfill_run ? *backfill_run : journal.runs.begin(job.name, kind, now_ms());
     if (options.backfill && !backfill_run) backfill_run = report.run_id;
+    base::LogScope log_scope(job.name, report.run_id);
 
     // Built before reading: a bad base_url or ca_file stops the run before anything changes.
     dispatch::Dispatcher dispatcher(c, job.name);
     if (options.read_source) enqueue_all(c, job, options.backfill, options.backfill ? backfill_run : std::nullopt, report);
     if (auto n = journal.updates.release_dead_claims(job.name); n > 0)
-        std::fprintf(stderr, "resuming %lld update(s) left in flight by a stopped process (each is checked before it is re-sent)\n",
-                     static_cast<long long>(n));
+        base::logger().info(
+            "Resuming updates left in flight by a stopped process; each is checked before it is re-sent",
+            {{"updates", n}});
     if (!stop_requested(c)) {
         PushProducer producer(job, journal, dispatcher.requests(), dispatch::loop_settings(c.config, job.name).max_in_flight,
                               PushProducer::lease_for(c.config), report,
