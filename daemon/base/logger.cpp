@@ -222,10 +222,10 @@ private:
     bool journald_;
 };
 
-Logger*& process_logger() {
+Logger& process_logger() {
     // Never destroyed: a thread still running at exit (the signal watcher) may log.
     static Logger* instance = new Logger();
-    return instance;
+    return *instance;
 }
 
 }  // namespace
@@ -295,8 +295,8 @@ void Logger::write(LogLevel level, std::string_view message, LogFields fields) c
     sink_->log(now, spdlog::source_loc{}, spdlog_level(level), spdlog::string_view_t(payload.data(), payload.size()));
 }
 
-const Logger& logger() { return *process_logger(); }
+const Logger& logger() { return process_logger(); }
 
-void set_up_logging(const LogSettings& settings) { *process_logger() = Logger(settings); }
+void set_up_logging(const LogSettings& settings) { process_logger() = Logger(settings); }
 
 }  // namespace prefsync::base
