@@ -393,17 +393,18 @@ private:
     void parse_log(const YAML::Node& n, LogConfig& l) {
         const std::string p = "log";
         if (!r_.expect_map(n, p)) return;
-        r_.check_keys(n, p, {"level", "bodies"});
-        if (auto v = n["level"]) {
-            if (auto s = r_.string(v, p + ".level")) {
-                static const std::vector<std::string_view> levels{"trace", "debug", "info", "warn",
-                                                                  "error"};
-                if (std::find(levels.begin(), levels.end(), *s) == levels.end())
-                    r_.error(v, p + ".level", "expected one of trace, debug, info, warn, error");
-                else
-                    l.level = *s;
-            }
-        }
+        r_.check_keys(n, p, {"level", "format", "bodies"});
+        // Only what the logger implements: a level or format it would ignore is an error here.
+        auto one_of = [&](const char* key, auto parse, std::string_view allowed, auto& out) {
+            auto v = n[key];
+            if (!v) return;
+            auto s = r_.string(v, p + "." + key);
+            if (!s) return;
+            if (auto parsed = parse(*s)) return void(out = *parsed);
+            r_.error(v, p + "." + key, "expected one of " + std::string(allowed) + ", got \"" + *s + "\"");
+        };
+        one_of("level", base::parse_log_level, base::kLogLevels, l.level);
+        one_of("format", base::parse_log_format, base::kLogFormats, l.format);
         r_.optional_field(n, p, "bodies", l.bodies,
                           [&](auto& v, auto path) { return r_.boolean(v, path); });
     }

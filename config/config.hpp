@@ -23,6 +23,7 @@
 #include "config/yaml/units.hpp"
 #include "connectors/sink_config.hpp"
 #include "connectors/source_config.hpp"
+#include "daemon/base/logger.hpp"
 
 namespace prefsync::config {
 
@@ -71,10 +72,7 @@ struct JournalConfig {
     int retain_days = 30;
 };
 
-struct LogConfig {
-    std::string level = "info";
-    bool bodies = false;  // profile bodies are PII: off unless asked for
-};
+using LogConfig = base::LogSettings;  // log.level, log.format, log.bodies
 
 // mirror: like upsert for a new identity; a changed one is sent as a guarded JSON Patch over
 // the fields the mapping owns, so the profile converges on the source (clears included).

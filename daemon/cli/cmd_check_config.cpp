@@ -2,6 +2,7 @@
 
 #include "config/config.hpp"
 #include "connectors/open_source.hpp"
+#include "daemon/base/logger.hpp"
 #include "daemon/cli/cli.hpp"
 #include "daemon/mapping/mapper.hpp"
 #include "daemon/pull/flattener.hpp"
@@ -61,8 +62,10 @@ int cmd_check_config(const std::string& config_path, bool require_token) {
     } catch (const config::ConfigError& e) {
         for (auto& d : e.diagnostics()) errors.push_back(d.to_string());
     }
-    for (auto& w : warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
-    for (auto& e : errors) std::fprintf(stderr, "error: %s\n", e.c_str());
+    // The default logger (text): check-config's findings are its report, read by whoever runs
+    // it, whatever `log.format` the file asks the other commands for.
+    for (auto& w : warnings) base::logger().warn(w);
+    for (auto& e : errors) base::logger().error(e);
     if (!errors.empty()) {
         std::fprintf(stderr, "%s: %zu error%s\n", config_path.c_str(), errors.size(),
                      errors.size() == 1 ? "" : "s");

@@ -11,13 +11,12 @@
 //   not load is refused and the old one kept) and releases parked jobs.
 // - The watchdog is fed from every run's ticks (reading, journaling, sending, verifying)
 //   and from the idle loop, so a hung loop stops the pings and systemd restarts the service.
-#include <cstdarg>
 #include <cstdio>
 #include <ctime>
 #include <memory>
 
 #include "config/config.hpp"
-#include "daemon/base/log.hpp"
+#include "daemon/base/logger.hpp"
 #include "daemon/cli/cli.hpp"
 #include "daemon/cli/common.hpp"
 #include "daemon/cli/errors.hpp"
@@ -33,12 +32,6 @@
 
 namespace prefsync::cli {
 namespace {
-
-using base::Priority;
-
-void log_line(Priority priority, const std::string& text) {
-    std::fprintf(stderr, "%s%s\n", base::priority_prefix(priority), text.c_str());
-}
 
 // Feeds the watchdog and systemd's status line from the run's ticks.
 class RunWatch final : public dispatch::RunObserver {
@@ -90,43 +83,46 @@ service::RunOutcome run_one(const config::Config& config, const config::JobConfi
                             const std::atomic<bool>& stop, RunWatch& watch, service::Metrics& metrics) {
     service::RunOutcome outcome;
     std::string label = job.pull ? "pull" : std::string(to_string(kind));
+    const auto& log = base::logger();
+    base::LogScope log_scope(job.name);
     try {
         RunSetup setup(config, job, "daemon", &stop, &watch);
         setup.context.progress_tty = false;
         if (setup.refused()) {
-            log_line(Priority::Warning, "warning: skipping this run: " + setup.lock->refusal());
+            log.warn("Skipping this run", {{"reason", setup.lock->refusal()}});
             return outcome;
         }
-        char line[512];
+        auto level = [](int exit_code) {
+            return exit_code == 0 || exit_code == 4 ? base::LogLevel::Info : base::LogLevel::Warning;
+        };
         if (kind == service::RunKind::Verify) {
             auto r = push::run_verify(setup.context, job, std::chrono::milliseconds(0));
-            std::snprintf(line, sizeof line, "verify %s: complete %lld, still pending %lld, missing %lld%s%s",
-                          job.name.c_str(), (long long)r.verified, (long long)r.pending, (long long)r.missing,
-                          r.fatal.empty() ? "" : ": ", r.fatal.c_str());
             outcome = {r.fatal.empty() ? 0 : 3, r.fatal};
+            log.log(level(outcome.exit_code), "Verified",
+                    {{"job", job.name}, {"complete", r.verified}, {"still_pending", r.pending}, {"missing", r.missing},
+                     {"fatal", base::omit_if_empty(r.fatal)}});
         } else if (job.pull) {
             auto r = pull::run_pull(setup.context, job);
-            std::snprintf(line, sizeof line, "pull %s: exit %d, %lld profile(s), missing %lld, failed %lld%s%s",
-                          job.name.c_str(), r.exit_code, (long long)r.profiles, (long long)r.missing,
-                          (long long)r.failed, r.fatal.empty() ? "" : ": ", r.fatal.c_str());
             outcome = {r.exit_code, r.fatal};
+            log.log(level(outcome.exit_code), "Pulled",
+                    {{"job", job.name}, {"exit", r.exit_code}, {"profiles", r.profiles}, {"missing", r.missing},
+                     {"failed", r.failed}, {"fatal", base::omit_if_empty(r.fatal)}});
         } else {
             push::PushOptions o;
             o.read_source = kind == service::RunKind::Scheduled;
             auto r = push::run_push(setup.context, job, o);
-            std::snprintf(line, sizeof line,
-                          "%s %s: exit %d, read %lld, queued %lld, sent %lld, failed %lld, pending %lld%s%s",
-                          label.c_str(), job.name.c_str(), r.exit_code, (long long)r.read, (long long)r.queued,
-                          (long long)r.sent, (long long)r.failed, (long long)r.pending,
-                          r.fatal.empty() && r.source_error.empty() ? "" : ": ",
-                          (r.fatal.empty() ? r.source_error : r.fatal).c_str());
             outcome = {r.exit_code, r.fatal.empty() ? r.source_error : r.fatal};
+            log.log(level(outcome.exit_code), "Pushed",
+                    {{"kind", label}, {"job", job.name}, {"exit", r.exit_code}, {"read", r.read}, {"queued", r.queued},
+                     {"sent", r.sent}, {"failed", r.failed}, {"pending", r.pending},
+                     {"fatal", base::omit_if_empty(outcome.error)}});
         }
-        log_line(outcome.exit_code == 0 || outcome.exit_code == 4 ? Priority::Info : Priority::Warning, line);
     } catch (...) {
         auto failure = describe_failure(std::current_exception(), job.name);
-        log_line(Priority::Error, failure.message);
-        outcome = {3, failure.message.substr(failure.message.starts_with("error: ") ? 7 : 0)};
+        for (const auto& e : failure.errors) log.error(e);
+        std::string reason;
+        for (const auto& e : failure.errors) reason += (reason.empty() ? "" : "; ") + e;
+        outcome = {3, reason};
     }
     metrics.run_finished(job.name, label, outcome.exit_code, now_ms());
     return outcome;
@@ -156,11 +152,10 @@ int cmd_daemon(const std::string& config_path) {
             std::printf("metrics http://127.0.0.1:%u/metrics\n", static_cast<unsigned>(server->port()));
             std::fflush(stdout);
         }
-        service::DaemonLoop loop(
-            *config, journal, [](const std::string& s) { log_line(Priority::Info, s); },
-            [](const std::string& s) { log_line(Priority::Warning, "warning: " + s); });
+        const auto& log = base::logger();
+        service::DaemonLoop loop(*config, journal, log);
         loop.start(now_ms());
-        if (loop.scheduled() == 0) log_line(Priority::Warning, "warning: no job has a schedule; the daemon only drains retries");
+        if (loop.scheduled() == 0) log.warn("no job has a schedule; the daemon only drains retries");
         notifier.ready("idle: " + std::to_string(loop.scheduled()) + " scheduled job(s)");
 
         while (!signals.stop()) {
@@ -168,16 +163,18 @@ int cmd_daemon(const std::string& config_path) {
             if (signals.take_reload()) {
                 try {
                     auto fresh = std::make_unique<config::Config>(config::load_config(config_path));
-                    for (auto& w : fresh->warnings) log_line(Priority::Warning, "warning: " + w);
+                    for (auto& w : fresh->warnings) log.warn(w);
+                    // The logger was set up once, at start, and other threads read it.
+                    if (fresh->log != config->log) log.warn("log settings changed: they take effect at the next start");
                     loop.reload(*fresh, now_ms());
                     config = std::move(fresh);
-                    log_line(Priority::Info, "reloaded " + config_path + ": " + std::to_string(config->jobs.size()) +
-                                                 " job(s), " + std::to_string(loop.scheduled()) + " scheduled");
+                    log.info("Config reloaded",
+                             {{"config", config_path}, {"jobs", config->jobs.size()}, {"scheduled", loop.scheduled()}});
                     notifier.status("reloaded; idle");
                 } catch (const config::ConfigError& e) {
-                    for (const auto& d : e.diagnostics()) log_line(Priority::Error, "error: " + d.to_string());
-                    log_line(Priority::Error,
-                             "error: reload refused: " + config_path + " has errors; still running the previous config");
+                    for (const auto& d : e.diagnostics()) log.error(d.to_string());
+                    log.error("Reload refused: the config has errors; still running the previous one",
+                              {{"config", config_path}});
                 }
             }
             auto action = loop.step(now_ms());
@@ -197,7 +194,7 @@ int cmd_daemon(const std::string& config_path) {
             signals.sleep_until(std::chrono::steady_clock::now() + wait);
         }
         notifier.stopping("stopping: runs drained; everything unfinished resumes on restart");
-        log_line(Priority::Info, "stopped (signal): unfinished work is in the journal and resumes on restart");
+        log.info("stopped (signal): unfinished work is in the journal and resumes on restart");
         return int(kOk);
     });
 }

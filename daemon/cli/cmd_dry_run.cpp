@@ -4,33 +4,24 @@
 #include "config/config.hpp"
 #include "connectors/open_source.hpp"
 #include "connectors/reject_file.hpp"
+#include "daemon/base/logger.hpp"
 #include "daemon/cli/cli.hpp"
+#include "daemon/cli/common.hpp"
 #include "daemon/mapping/mapper.hpp"
 #include "daemon/base/json_text.hpp"
 
 namespace prefsync::cli {
 using base::append_json_string;
 
-// Output: one JSON line per mapped row, {"row","identity","body"}; rejected rows go to
-// stderr and the reject file; a {"summary":...} line ends the output, so stdout stays
+// Output: one JSON line per mapped row, {"row","identity","body"}; rejected rows are logged
+// and go to the reject file; a {"summary":...} line ends the output, so stdout stays
 // valid JSON Lines for jq and friends.
 int cmd_dry_run(const DryRunOptions& options) {
-    config::Config config;
-    try {
-        config = config::load_config(options.config_path);
-    } catch (const config::ConfigError& e) {
-        std::fprintf(stderr, "error: %s\n", e.what());
-        return kUsage;
-    }
-    for (auto& w : config.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
-    const auto* job = config.find_job(options.job);
-    if (!job) {
-        std::string names;
-        for (auto& j : config.jobs) names += (names.empty() ? "" : ", ") + j.name;
-        std::fprintf(stderr, "error: %s: no job named \"%s\" (jobs: %s)\n",
-                     options.config_path.c_str(), options.job.c_str(), names.c_str());
-        return kUsage;
-    }
+    auto loaded = load_for_job(options.config_path, options.job);
+    if (!loaded.ok()) return loaded.exit_code;
+    const auto* job = loaded.job;
+    const auto& log = base::logger();
+    base::LogScope log_scope(job->name);
 
     std::size_t read = 0, mapped = 0, rejected = 0;
     try {
@@ -41,7 +32,7 @@ int cmd_dry_run(const DryRunOptions& options) {
         std::string out;
         auto reject = [&](const connectors::Row& row, const std::string& reason) {
             ++rejected;
-            std::fprintf(stderr, "rejected %s: %s\n", row.origin.c_str(), reason.c_str());
+            log.warn("Row rejected", {{"origin", row.origin}, {"reason", reason}});
             rejects_out.write(row.origin, reason, row.raw);
         };
         auto limit = options.limit < 0 ? SIZE_MAX : static_cast<std::size_t>(options.limit);
@@ -71,14 +62,13 @@ int cmd_dry_run(const DryRunOptions& options) {
             std::fwrite(out.data(), 1, out.size(), stdout);
         }
         rejects_out.flush();
-        if (rejected > 0)
-            std::fprintf(stderr, "%zu rejected row%s written to %s\n", rejected,
-                         rejected == 1 ? "" : "s", rejects_out.path().c_str());
+        if (rejected > 0) log.warn("Rows rejected", {{"rejected", rejected}, {"reject_file", rejects_out.path()}});
     } catch (const config::ConfigError& e) {
-        std::fprintf(stderr, "error: %s\n", e.what());
+        for (const auto& d : e.diagnostics()) log.error(d.to_string());
+        if (e.diagnostics().empty()) log.error(e.what());
         return kUsage;
     } catch (const connectors::SourceError& e) {
-        std::fprintf(stderr, "error: jobs.%s.source: %s\n", job->name.c_str(), e.what());
+        log.error("jobs." + job->name + ".source: " + e.what());
         return kFatal;
     }
     std::printf("{\"summary\":{\"job\":");

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "config/config.hpp"
+#include "daemon/base/logger.hpp"
 #include "daemon/cli/cli.hpp"
 #include "daemon/emulator/server.hpp"
 
@@ -31,15 +32,13 @@ int cmd_emulator(const EmulatorOptions& o) {
     namespace emu = prefsync::emulator;
     emu::ServerOptions server_options;
     if (!parse_listen(o.listen, server_options.host, server_options.port)) {
-        std::fprintf(stderr, "error: --listen %s: expected 127.x.x.x:PORT (the emulator serves loopback only)\n",
-                     o.listen.c_str());
+        base::logger().error("--listen " + o.listen + ": expected 127.x.x.x:PORT (the emulator serves loopback only)");
         return kUsage;
     }
     if (server_options.host == "localhost") server_options.host = "127.0.0.1";
     auto delay = config::parse_duration(o.processing_delay);
     if (!delay) {
-        std::fprintf(stderr, "error: --processing-delay %s: expected a duration such as 500ms or 2s\n",
-                     o.processing_delay.c_str());
+        base::logger().error("--processing-delay " + o.processing_delay + ": expected a duration such as 500ms or 2s");
         return kUsage;
     }
     server_options.threads = o.threads;
@@ -73,7 +72,7 @@ int cmd_emulator(const EmulatorOptions& o) {
             boost::system::error_code ec;
             auto state = boost::json::parse(text.str(), ec);
             if (ec || !state.is_object() || !state.as_object().contains("profiles")) {
-                std::fprintf(stderr, "error: --state %s: not an emulator state file\n", o.state_file.c_str());
+                base::logger().error("--state " + o.state_file + ": not an emulator state file");
                 return kUsage;
             }
             store.load(state.at("profiles").as_array());
@@ -100,13 +99,14 @@ int cmd_emulator(const EmulatorOptions& o) {
         // The first stdout line is the bound address, so tests and scripts can use port 0.
         std::printf("%s:%u\n", server_options.host.c_str(), server.port());
         std::fflush(stdout);
-        std::fprintf(stderr, "prefsync emulator: serving /Profiles/v2/%s on http://%s:%u (admin: /__admin/stats)\n",
-                     o.client_id.c_str(), server_options.host.c_str(), server.port());
+        auto url = "http://" + server_options.host + ":" + std::to_string(server.port());
+        base::logger().info("Emulator serving",
+                            {{"api", url + "/Profiles/v2/" + o.client_id}, {"admin", url + "/__admin/stats"}});
         int received = 0;
         sigwait(&signals, &received);
         server.stop();
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "error: emulator: %s\n", e.what());
+        base::logger().error(std::string("emulator: ") + e.what());
         return kFatal;
     }
     if (!o.state_file.empty()) {
@@ -114,7 +114,7 @@ int cmd_emulator(const EmulatorOptions& o) {
         out << boost::json::serialize(boost::json::object{{"profiles", store.dump()}});
         out.close();
         if (!out || std::rename((o.state_file + ".tmp").c_str(), o.state_file.c_str()) != 0) {
-            std::fprintf(stderr, "error: cannot save the state to %s\n", o.state_file.c_str());
+            base::logger().error("cannot save the state to " + o.state_file);
             return kFatal;
         }
     }

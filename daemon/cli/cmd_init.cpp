@@ -11,6 +11,7 @@
 
 #include "config/config.hpp"
 #include "connectors/open_source.hpp"
+#include "daemon/base/logger.hpp"
 #include "daemon/cli/cli.hpp"
 #include "daemon/init/starter_config.hpp"
 
@@ -86,7 +87,7 @@ std::string path_for_config(const std::string& path, const fs::path& config_dir)
 }
 
 int usage_error(const std::string& message) {
-    std::fprintf(stderr, "error: init: %s\n", message.c_str());
+    base::logger().error("init: " + message);
     return kUsage;
 }
 
@@ -210,7 +211,7 @@ int cmd_init(const InitOptions& options) {
             }
         }
     } catch (const connectors::SourceError& e) {
-        std::fprintf(stderr, "error: init: %s\n", e.what());
+        base::logger().error(std::string("init: ") + e.what());
         return kFatal;
     } catch (const config::ConfigError& e) {
         return usage_error(e.what());
@@ -236,7 +237,7 @@ int cmd_init(const InitOptions& options) {
         if (!write_file(output, config.yaml, options.force, error)) {
             if (!options.force && error == std::strerror(EEXIST))
                 return usage_error(output + " exists; not overwriting it without --force");
-            std::fprintf(stderr, "error: init: cannot write %s: %s\n", output.c_str(), error.c_str());
+            base::logger().error("init: cannot write " + output + ": " + error);
             return kFatal;
         }
     }
@@ -245,11 +246,9 @@ int cmd_init(const InitOptions& options) {
                  columns.size(), rows.size());
     for (auto& g : config.guesses) std::fprintf(stderr, "  %s\n", g.c_str());
     if (unreadable > 0)
-        std::fprintf(stderr,
-                     "warning: %zu of the sampled rows cannot be read and were not looked at (first: %s); "
-                     "sync and dry-run will reject them\n",
-                     unreadable, first_problem.c_str());
-    for (auto& w : config.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+        base::logger().warn("Sampled rows cannot be read and were not looked at; sync and dry-run will reject them",
+                            {{"unreadable", unreadable}, {"first", first_problem}});
+    for (auto& w : config.warnings) base::logger().warn(w);
     std::string name = to_stdout ? "prefsync.yaml" : output;
     std::fprintf(stderr, "next: prefsync -c %s check-config && prefsync -c %s dry-run %s --limit 5\n", name.c_str(),
                  name.c_str(), starter_options.job.c_str());

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "config/config.hpp"
+#include "daemon/base/logger.hpp"
 #include "daemon/cli/cli.hpp"
 #include "daemon/cli/common.hpp"
 #include "daemon/pull/pull_run.hpp"
@@ -17,16 +18,17 @@ int cmd_pull(const PullCommand& cmd) {
     if (!loaded.ok()) return loaded.exit_code;
     const auto& config = *loaded.config;
     const auto& job = *loaded.job;
+    const auto& log = base::logger();
+    base::LogScope log_scope(job.name);
     if (!job.pull) {
-        std::fprintf(stderr, "error: %s is a push job: run `prefsync sync %s` (pull jobs have a `pull:` section)\n",
-                     job.name.c_str(), job.name.c_str());
+        log.error(job.name + " is a push job: run `prefsync sync " + job.name + "` (pull jobs have a `pull:` section)");
         return kUsage;
     }
     return guarded(job.name, [&] {
         service::Signals signals({});
         RunSetup setup(config, job, "pull", &signals.stop());
         if (setup.refused()) {
-            std::fprintf(stderr, "error: %s\n", setup.lock->refusal().c_str());
+            log.error(setup.lock->refusal());
             return int(kFatal);
         }
         auto r = pull::run_pull(setup.context, job);
@@ -68,9 +70,9 @@ int cmd_pull(const PullCommand& cmd) {
             std::printf("reconcile with %s: identical %lld, differing %lld, missing %lld (details: %s)\n",
                         job.pull->reconcile.c_str(), (long long)r.identical, (long long)r.differing,
                         (long long)r.missing, r.reconcile_report.c_str());
-        if (r.rejected > 0) std::fprintf(stderr, "%lld identity row(s) rejected\n", (long long)r.rejected);
-        if (!r.fatal.empty()) std::fprintf(stderr, "aborted: %s (run again to resume)\n", r.fatal.c_str());
-        if (r.interrupted) std::fprintf(stderr, "interrupted: run the same command again to resume\n");
+        if (r.rejected > 0) log.warn("Identity rows rejected", {{"rejected", r.rejected}});
+        if (!r.fatal.empty()) log.error("Aborted; run again to resume", {{"reason", r.fatal}});
+        if (r.interrupted) log.info("interrupted: run the same command again to resume");
         return r.exit_code;
     });
 }

@@ -1,6 +1,7 @@
 // `sync`, `backfill` and `retry`: one push run of a job.
 #include <cstdio>
 
+#include "daemon/base/logger.hpp"
 #include "daemon/cli/cli.hpp"
 #include "daemon/cli/common.hpp"
 #include "daemon/cli/errors.hpp"
@@ -44,8 +45,10 @@ int cmd_push(const PushCommand& cmd) {
     if (!loaded.ok()) return loaded.exit_code;
     const auto& config = *loaded.config;
     const auto& job = *loaded.job;
+    const auto& log = base::logger();
+    base::LogScope log_scope(job.name);
     if (job.pull) {
-        std::fprintf(stderr, "error: %s is a pull job: run `prefsync pull %s`\n", job.name.c_str(), job.name.c_str());
+        log.error(job.name + " is a pull job: run `prefsync pull " + job.name + "`");
         return kUsage;
     }
     const char* kind = cmd.kind == PushCommand::Kind::Backfill ? "backfill"
@@ -55,12 +58,12 @@ int cmd_push(const PushCommand& cmd) {
         service::Signals signals({});
         RunSetup setup(config, job, kind, &signals.stop());
         if (setup.refused()) {
-            std::fprintf(stderr, "error: %s\n", setup.lock->refusal().c_str());
+            log.error(setup.lock->refusal());
             return int(kFatal);
         }
         if (cmd.kind == PushCommand::Kind::Retry) {
             auto n = setup.journal.updates.retry_failed(job.name, cmd.status, now_ms());
-            std::fprintf(stderr, "re-queued %lld failed update(s) of %s\n", static_cast<long long>(n), job.name.c_str());
+            log.info("Re-queued failed updates", {{"job", job.name}, {"updates", n}});
         }
         push::PushOptions options;
         options.backfill = cmd.kind == PushCommand::Kind::Backfill;
@@ -80,15 +83,16 @@ int cmd_push(const PushCommand& cmd) {
         if (r.missing > 0 && r.missing_refused.empty())
             std::printf("%lld profile(s) no longer in the source: %s\n", static_cast<long long>(r.missing),
                         std::string(config::to_string(job.on_missing)).c_str());
-        if (!r.missing_refused.empty()) std::fprintf(stderr, "%s\n", r.missing_refused.c_str());
-        if (!r.source_error.empty())
-            std::fprintf(stderr, "error: jobs.%s.source: %s\nreading stopped after %lld row(s); they are journaled, and "
-                                 "the next run continues from there\n",
-                         job.name.c_str(), r.source_error.c_str(), static_cast<long long>(r.read));
-        if (!r.fatal.empty()) std::fprintf(stderr, "aborted: %s (nothing was lost; run again once fixed)\n", r.fatal.c_str());
-        if (r.interrupted) std::fprintf(stderr, "interrupted: run the same command again to resume\n");
+        if (!r.missing_refused.empty()) log.warn(r.missing_refused);
+        if (!r.source_error.empty()) {
+            log.error("jobs." + job.name + ".source: " + r.source_error);
+            log.info("Reading stopped; the rows read are journaled, and the next run continues from there",
+                     {{"read", r.read}});
+        }
+        if (!r.fatal.empty()) log.error("Aborted; nothing was lost: run again once fixed", {{"reason", r.fatal}});
+        if (r.interrupted) log.info("interrupted: run the same command again to resume");
         if (r.failed > 0)
-            std::fprintf(stderr, "%lld update(s) failed: see `prefsync failures %s`\n", (long long)r.failed, job.name.c_str());
+            log.warn("Updates failed: see `prefsync failures " + job.name + "`", {{"failed", r.failed}});
         return r.exit_code;
     });
 }

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "daemon/base/logger.hpp"
 #include "daemon/cli/cli.hpp"
 #include "daemon/cli/common.hpp"
 #include "daemon/cli/errors.hpp"
@@ -98,16 +99,16 @@ int cmd_failures(const FailuresCommand& cmd) {
             bool ok = fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
             if (fd >= 0) ok = ::close(fd) == 0 && ok;
             if (!ok) {
-                std::fprintf(stderr, "error: cannot write %s: %s\n", cmd.csv.c_str(), std::strerror(errno));
+                base::logger().error("Cannot write the failures", {{"path", cmd.csv}, {"error", std::strerror(errno)}});
                 return int(kFatal);
             }
-            std::fprintf(stderr, "%zu failure(s) written to %s\n", failures.size(), cmd.csv.c_str());
+            base::logger().info("Failures written", {{"failures", failures.size()}, {"path", cmd.csv}});
             return int(kOk);
         }
         for (auto& f : failures)
             std::printf("%s\t%s\t%d\t%d attempt(s)\t%s\n", f.identity.c_str(), f.origin.c_str(), f.status, f.attempts,
                         f.error.c_str());
-        std::fprintf(stderr, "%zu failure(s) in %s\n", failures.size(), cmd.job.c_str());
+        base::logger().info("Failures listed", {{"job", cmd.job}, {"failures", failures.size()}});
         return int(kOk);
     });
 }

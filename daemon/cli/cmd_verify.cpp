@@ -1,6 +1,7 @@
 // `verify`: read 202-accepted updates back until "Complete".
 #include <cstdio>
 
+#include "daemon/base/logger.hpp"
 #include "daemon/cli/cli.hpp"
 #include "daemon/cli/common.hpp"
 #include "daemon/cli/errors.hpp"
@@ -13,9 +14,10 @@ namespace prefsync::cli {
 int cmd_verify(const VerifyCommand& cmd) {
     auto loaded = load_for_job(cmd.config_path, cmd.job);
     if (!loaded.ok()) return loaded.exit_code;
+    base::LogScope log_scope(cmd.job);
     auto wait = config::parse_duration(cmd.wait);
     if (!wait) {
-        std::fprintf(stderr, "error: --wait %s: expected a duration such as 30s or 5m\n", cmd.wait.c_str());
+        base::logger().error("--wait " + cmd.wait + ": expected a duration such as 30s or 5m");
         return kUsage;
     }
     return guarded(cmd.job, [&] {
@@ -25,7 +27,7 @@ int cmd_verify(const VerifyCommand& cmd) {
         std::printf("verify %s: checked %lld, complete %lld, still pending %lld, missing %lld\n", cmd.job.c_str(),
                     (long long)r.checked, (long long)r.verified, (long long)r.pending, (long long)r.missing);
         if (!r.fatal.empty()) {
-            std::fprintf(stderr, "aborted: %s\n", r.fatal.c_str());
+            base::logger().error("Aborted", {{"reason", r.fatal}});
             return int(kFatal);
         }
         return int(r.pending > 0 || r.missing > 0 ? kPartial : kOk);

@@ -8,28 +8,31 @@
 #include <cstring>
 
 #include "daemon/base/json_text.hpp"
+#include "daemon/base/logger.hpp"
 #include "daemon/cli/cli.hpp"
 
 namespace prefsync::cli {
 
 LoadedJob load_for_job(const std::string& config_path, const std::string& job) {
     LoadedJob out;
+    const auto& log = base::logger();
     try {
         out.config = config::load_config(config_path);
     } catch (const config::ConfigError& e) {
-        for (const auto& d : e.diagnostics()) std::fprintf(stderr, "error: %s\n", d.to_string().c_str());
-        if (e.diagnostics().empty()) std::fprintf(stderr, "error: %s\n", e.what());
+        // Logged as the default logger does: the file's own log settings are not trusted yet.
+        for (const auto& d : e.diagnostics()) log.error(d.to_string());
+        if (e.diagnostics().empty()) log.error(e.what());
         out.exit_code = kUsage;
         return out;
     }
-    for (auto& w : out.config->warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+    base::set_up_logging(out.config->log);
+    for (auto& w : out.config->warnings) base::logger().warn(w);
     if (job.empty()) return out;
     out.job = out.config->find_job(job);
     if (!out.job) {
         std::string names;
         for (auto& j : out.config->jobs) names += (names.empty() ? "" : ", ") + j.name;
-        std::fprintf(stderr, "error: %s: no job named \"%s\" (jobs: %s)\n", config_path.c_str(), job.c_str(),
-                     names.c_str());
+        base::logger().error(config_path + ": no job named \"" + job + "\" (jobs: " + names + ")");
         out.exit_code = kUsage;
         out.config.reset();
     }
@@ -73,7 +76,7 @@ void write_report(const std::string& path, const JsonFields& fields) {
     bool ok = fd >= 0 && ::write(fd, json.data(), json.size()) == static_cast<ssize_t>(json.size());
     if (fd >= 0) ok = ::close(fd) == 0 && ok;
     if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0)
-        std::fprintf(stderr, "warning: cannot write the report %s: %s\n", path.c_str(), std::strerror(errno));
+        base::logger().warn("Cannot write the report", {{"path", path}, {"error", std::strerror(errno)}});
 }
 
 }  // namespace prefsync::cli

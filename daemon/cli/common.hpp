@@ -26,7 +26,8 @@ struct LoadedJob {
     bool ok() const { return config && (job || exit_code == 0); }
 };
 
-// Loads the config (warnings to stderr) and, if `job` is not empty, finds the job.
+// Loads the config, sets up logging from its `log` section, logs its warnings and, if `job`
+// is not empty, finds the job.
 LoadedJob load_for_job(const std::string& config_path, const std::string& job);
 
 // "prefsync/0.2.0": what every request says it comes from.

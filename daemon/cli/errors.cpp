@@ -1,12 +1,11 @@
 #include "daemon/cli/errors.hpp"
 
-#include <cstdio>
 #include <new>
 
 #include "config/config.hpp"
 #include "connectors/source.hpp"
 #include "connectors/table_sink.hpp"
-#include "daemon/base/log.hpp"
+#include "daemon/base/logger.hpp"
 #include "daemon/cli/cli.hpp"
 #include "daemon/journal/database.hpp"
 
@@ -21,26 +20,33 @@ std::string under(const std::string& key, const std::string& what) {
 
 }  // namespace
 
+std::string FailureReport::message() const {
+    std::string text;
+    for (const auto& e : errors) text += (text.empty() ? "error: " : "\nerror: ") + e;
+    return text;
+}
+
 FailureReport describe_failure(std::exception_ptr error, const std::string& job) {
     std::string jobs = job.empty() ? "" : "jobs." + job;
     try {
         std::rethrow_exception(error);
     } catch (const config::ConfigError& e) {
-        std::string message;
-        for (const auto& d : e.diagnostics()) message += (message.empty() ? "error: " : "\nerror: ") + d.to_string();
-        return {kUsage, message.empty() ? "error: " + std::string(e.what()) : message};
+        FailureReport report{kUsage, {}};
+        for (const auto& d : e.diagnostics()) report.errors.push_back(d.to_string());
+        if (report.errors.empty()) report.errors.push_back(e.what());
+        return report;
     } catch (const connectors::SourceError& e) {
-        return {kFatal, "error: " + under(jobs.empty() ? "" : jobs + ".source", e.what())};
+        return {kFatal, {under(jobs.empty() ? "" : jobs + ".source", e.what())}};
     } catch (const connectors::SinkError& e) {
-        return {kFatal, "error: " + under(jobs.empty() ? "" : jobs + ".sink", e.what())};
+        return {kFatal, {under(jobs.empty() ? "" : jobs + ".sink", e.what())}};
     } catch (const journal::JournalError& e) {
-        return {kFatal, "error: " + std::string(e.what()) + " (nothing recorded so far is lost)"};
+        return {kFatal, {std::string(e.what()) + " (nothing recorded so far is lost)"}};
     } catch (const std::bad_alloc&) {
-        return {kFatal, "error: out of memory"};
+        return {kFatal, {"out of memory"}};
     } catch (const std::exception& e) {
-        return {kFatal, "error: " + std::string(e.what())};
+        return {kFatal, {e.what()}};
     } catch (...) {
-        return {kFatal, "error: an unexpected failure"};
+        return {kFatal, {"an unexpected failure"}};
     }
 }
 
@@ -49,7 +55,7 @@ int guarded(const std::string& job, const std::function<int()>& body) {
         return body();
     } catch (...) {
         auto failure = describe_failure(std::current_exception(), job);
-        std::fprintf(stderr, "%s%s\n", base::priority_prefix(base::Priority::Error), failure.message.c_str());
+        for (const auto& e : failure.errors) base::logger().error(e);
         return failure.exit_code;
     }
 }

@@ -6,18 +6,21 @@
 #include <exception>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace prefsync::cli {
 
 struct FailureReport {
     int exit_code = 0;
-    std::string message;  // "error: jobs.crm.source: ..." (one or more lines, no trailing newline)
+    std::vector<std::string> errors;  // "jobs.crm.source: ...": one per problem, each a log event
+    // As text mode prints them: "error: " before each, one per line, no trailing newline.
+    std::string message() const;
 };
 
 // What `error` means for job `job` ("" for commands without one).
 FailureReport describe_failure(std::exception_ptr error, const std::string& job);
 
-// Runs `body`; an exception is printed to stderr and becomes its exit code.
+// Runs `body`; an exception is logged (one error event per problem) and becomes its exit code.
 int guarded(const std::string& job, const std::function<int()>& body);
 
 }  // namespace prefsync::cli

@@ -1,14 +1,9 @@
 #include "daemon/dispatch/request_loop.hpp"
 
-#include <cstdio>
-
-#include "daemon/base/log.hpp"
+#include "daemon/base/logger.hpp"
 
 namespace prefsync::dispatch {
 namespace {
-
-using base::Priority;
-using base::priority_prefix;
 
 // The API failing as a whole, as opposed to refusing one request.
 bool failed_alike(const http::HttpResponse& r) {
@@ -176,17 +171,20 @@ void RequestLoop::answered(std::uint64_t ticket, http::HttpResponse r, int gener
         case +1:
             ++stats_.breaker_trips;
             opened_at_ = now;
-            std::fprintf(stderr,
-                         "%sThe API is failing (%s): pausing %s; one probe every %lld s at most, doubling up to %lld s; "
-                         "requests failing meanwhile do not count against their retries\n",
-                         priority_prefix(Priority::Warning), r.status ? std::to_string(r.status).c_str() : r.error.c_str(),
-                         settings_.job.c_str(), static_cast<long long>(breaker_.probe_step().count() / 1000),
-                         static_cast<long long>(settings_.breaker.max_probe.count() / 1000));
+            base::logger().warn("The API is failing: pausing the job, with one probe every probe_s seconds, doubling "
+                                "up to max_probe_s; requests failing meanwhile do not count against their retries",
+                                {{"job", settings_.job},
+                                 {"status", r.status ? base::LogValue(r.status) : base::LogValue(std::nullopt)},
+                                 {"error", base::omit_if_empty(r.status ? "" : r.error)},
+                                 {"probe_s", breaker_.probe_step().count() / 1000},
+                                 {"max_probe_s", settings_.breaker.max_probe.count() / 1000}});
             if (observer_) observer_->on_breaker(true);
             break;
         case -1:
-            std::fprintf(stderr, "%sThe API answers again after %.0f s: resuming %s\n", priority_prefix(Priority::Info),
-                         std::chrono::duration<double>(now - opened_at_).count(), settings_.job.c_str());
+            base::logger().info("The API answers again: resuming the job",
+                                {{"job", settings_.job},
+                                 {"paused_s", std::chrono::duration_cast<std::chrono::seconds>(now - opened_at_)
+                                                  .count()}});
             if (observer_) observer_->on_breaker(false);
             break;
         default: break;
@@ -219,8 +217,7 @@ void RequestLoop::fetch_token() {
         }
         // A token endpoint that fails transiently is asked again later, never in a loop.
         auto delay = policy_.backoff(std::min(3 + token_failures_++, 30));
-        std::fprintf(stderr, "%sToken fetch failed, retrying. error=\"%s\" delay_ms=%lld\n",
-                     priority_prefix(Priority::Warning), error.c_str(), static_cast<long long>(delay.count()));
+        base::logger().warn("Token fetch failed, retrying", {{"error", error}, {"delay_ms", delay.count()}});
         wake_at(runtime_.now() + std::max(delay, std::chrono::milliseconds(100)));
     });
 }
@@ -276,8 +273,7 @@ void RequestLoop::finish_if_idle() {
 void RequestLoop::abort(const std::string& reason) {
     if (!fatal_.empty()) return;
     fatal_ = reason;
-    std::fprintf(stderr, "%serror: aborting %s: %s\n", priority_prefix(Priority::Error), settings_.job.c_str(),
-                 reason.c_str());
+    base::logger().error("Aborting the run", {{"job", settings_.job}, {"reason", reason}});
 }
 
 }  // namespace prefsync::dispatch

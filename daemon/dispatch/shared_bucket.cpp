@@ -1,7 +1,8 @@
 #include "daemon/dispatch/shared_bucket.hpp"
 
 #include <algorithm>
-#include <cstdio>
+
+#include "daemon/base/logger.hpp"
 
 namespace prefsync::dispatch {
 
@@ -15,8 +16,8 @@ bool SharedBucket::ready(journal::Millis now, journal::Millis& retry_at) {
         if (grant.granted == 0) {
             if (grant.quota_exhausted && !quota_reported_) {
                 quota_reported_ = true;
-                std::fprintf(stderr, "Daily quota reached. quota=%lld resuming_at=next UTC midnight (pausing, not failing)\n",
-                             static_cast<long long>(rl.daily_quota));
+                base::logger().warn("Daily quota reached: pausing until the next UTC midnight, not failing",
+                                    {{"quota", rl.daily_quota}});
             }
             retry_at = grant.retry_at;
             return false;

@@ -21,7 +21,7 @@
 #include "connectors/reject_file.hpp"
 #include "daemon/base/clock.hpp"
 #include "daemon/base/json_text.hpp"
-#include "daemon/base/log.hpp"
+#include "daemon/base/logger.hpp"
 #include "daemon/mapping/mapper.hpp"
 #include "daemon/pull/pull_output.hpp"
 #include "daemon/pull/reconcile.hpp"
@@ -110,9 +110,7 @@ void enumerate(const dispatch::RunContext& c, const config::JobConfig& job, Pull
         tx.commit();
     }
     if (report.rejected > 0)
-        std::fprintf(stderr, "%s%lld rejected row(s) written to %s\n", base::priority_prefix(base::Priority::Warning),
-                     static_cast<long long>(report.rejected),
-                     rejects.path().c_str());
+        base::logger().warn("Rows rejected", {{"rejected", report.rejected}, {"reject_file", rejects.path()}});
 }
 
 // --- dispatch ----------------------------------------------------------------------------
@@ -186,8 +184,8 @@ public:
             o.error = v.reason + (message.empty() ? "" : ": " + message);
             ++report_.failed;
         }
-        std::fprintf(stderr, "%s%s %s: %s\n", base::priority_prefix(base::Priority::Warning), o.state.c_str(),
-                     work.item.origin.c_str(), o.error.c_str());
+        base::logger().warn(o.state == "missing" ? "Profile missing" : "Fetch failed",
+                            {{"origin", work.item.origin}, {"reason", o.error}});
         complete(std::move(o));
     }
 
@@ -246,8 +244,7 @@ private:
                                    "gave up after " + std::to_string(work.attempts + 1) + " attempts: " + v.reason, "",
                                    "", ""};
             ++report_.failed;
-            std::fprintf(stderr, "%sfailed %s: %s\n", base::priority_prefix(base::Priority::Warning),
-                         work.item.origin.c_str(), o.error.c_str());
+            base::logger().warn("Fetch failed", {{"origin", work.item.origin}, {"reason", o.error}});
             return complete(std::move(o));
         }
         if (v.counted) ++work.attempts;
@@ -389,20 +386,21 @@ PullReport run_pull(const dispatch::RunContext& c, const config::JobConfig& job)
     if (report.resumed && !can_resume(sink, state->sink_offset)) {
         // The partial output is gone or shorter than the journal recorded (removed by hand,
         // or a crash between finishing and renaming): starting over is the only safe way.
-        std::fprintf(stderr, "%sthe partial output of pull run %lld is missing or shorter than recorded; starting over\n",
-                     base::priority_prefix(base::Priority::Warning), static_cast<long long>(state->run_id));
+        base::logger().warn(
+            "The partial output of the interrupted pull is missing or shorter than recorded; starting over",
+            {{"run", state->run_id}});
         report.resumed = false;
     }
     std::int64_t offset = 0;
     if (report.resumed) {
         report.run_id = state->run_id;
         offset = state->sink_offset;
-        std::fprintf(stderr, "resuming pull run %lld: finished items are not fetched again\n",
-                     static_cast<long long>(report.run_id));
+        base::logger().info("Resuming the pull: finished items are not fetched again", {{"run", report.run_id}});
     } else {
         report.run_id = journal.runs.begin(job.name, "pull", now_ms());
         journal.pulls.begin(job.name, report.run_id);
     }
+    base::LogScope log_scope(job.name, report.run_id);
     dispatch::Dispatcher dispatcher(c, job.name);
     auto output = open_output(sink, offset);
     enumerate(c, job, report);

@@ -1,10 +1,9 @@
 #include "daemon/push/intake.hpp"
 
 #include <cmath>
-#include <cstdio>
 
 #include "connectors/open_source.hpp"
-#include "daemon/base/log.hpp"
+#include "daemon/base/logger.hpp"
 
 namespace prefsync::push {
 namespace {
@@ -25,8 +24,7 @@ Intake::Intake(const dispatch::RunContext& c, const config::JobConfig& job, bool
     source_ = connectors::open_source(job.source, since);
     mapper_.emplace(mapping::Mapper::compile(job, source_->columns()));
     if (record_rejects_)
-        std::fprintf(stderr, "%sReading %s for %s%s\n", base::priority_prefix(base::Priority::Info),
-                     source_->describe().c_str(), job.name.c_str(), since ? " (past the watermark)" : "");
+        base::logger().info("Reading", {{"source", source_->describe()}, {"job", job.name}, {"past_watermark", since.has_value()}});
 }
 
 bool Intake::next(std::vector<IntakeRow>& out) {
@@ -81,13 +79,9 @@ void Intake::note_duplicate(const IntakeRow& r) {
 void Intake::finish() {
     if (!record_rejects_) return;
     rejects_.flush();
-    if (rejected > 0)
-        std::fprintf(stderr, "%s%lld rejected row(s) written to %s\n", base::priority_prefix(base::Priority::Warning),
-                     static_cast<long long>(rejected), rejects_.path().c_str());
+    if (rejected > 0) base::logger().warn("Rows rejected", {{"rejected", rejected}, {"reject_file", rejects_.path()}});
     if (duplicates > 0)
-        std::fprintf(stderr, "%s%lld duplicate id(s) (last occurrence wins); their rows are noted in %s\n",
-                     base::priority_prefix(base::Priority::Warning), static_cast<long long>(duplicates),
-                     rejects_.path().c_str());
+        base::logger().warn("Duplicate ids (the last occurrence wins)", {{"duplicates", duplicates}, {"reject_file", rejects_.path()}});
 }
 
 bool Intake::seen(const std::string& identity) const { return seen_.contains(identity_hash(identity)); }

@@ -1,16 +1,16 @@
 #include "daemon/push/push_producer.hpp"
 
+#include <cmath>
 #include <cstdio>
 
 #include "daemon/base/json_text.hpp"
-#include "daemon/base/log.hpp"
+#include "daemon/base/logger.hpp"
+#include "daemon/base/personal_data.hpp"
 #include "daemon/push/mirror.hpp"
 
 namespace prefsync::push {
 namespace {
 
-using base::Priority;
-using base::priority_prefix;
 using journal::Millis;
 
 // W1 needs the alternate id in the body, or a retried create could not be found again.
@@ -155,6 +155,13 @@ void PushProducer::on_answer(dispatch::Outgoing out, const http::HttpResponse& r
         c.status = r.status;
         return complete(c);
     }
+    // log.bodies: what was sent and what the server said about it, for a refused write.
+    if (base::logger().logs_bodies() && item.step == Step::Write && r.status >= 400 && r.status < 500 &&
+        v.outcome != api::Outcome::Retry)
+        base::logger().debug("Update refused", {{"identity", item.update.identity},
+                                                {"status", r.status},
+                                                {"request", base::mask_personal_data(request_for(item).body)},
+                                                {"answer", base::mask_personal_data(r.body)}});
     if (item.step == Step::Lookup) return lookup_answered(std::move(item), r, v, now);
     if (item.step == Step::Read) return read_answered(std::move(item), r, v, now);
     write_answered(std::move(item), r, v, now);
@@ -286,6 +293,11 @@ void PushProducer::retry(const Item& item, const http::HttpResponse& r, const di
     ++counts_.retries;
     if (v.give_up)
         return fail(item, r.status, "gave up after " + std::to_string(item.update.attempts + 1) + " attempts: " + v.reason);
+    base::logger().debug("Retrying update", {{"identity", item.update.identity},
+                                             {"status", r.status},
+                                             {"attempt", item.update.attempts + 1},
+                                             {"delay_ms", v.delay.count()},
+                                             {"reason", v.reason}});
     journal::Completion c;
     c.id = item.update.id;
     c.state = journal::State::Retry;
@@ -300,8 +312,10 @@ void PushProducer::retry(const Item& item, const http::HttpResponse& r, const di
 
 void PushProducer::fail(const Item& item, int status, const std::string& reason, bool counted) {
     ++counts_.failed;
-    std::fprintf(stderr, "%sfailed %s (%s): %s\n", priority_prefix(Priority::Warning), item.update.identity.c_str(),
-                 item.update.origin.c_str(), reason.c_str());
+    base::logger().warn("Update failed", {{"identity", item.update.identity},
+                                          {"origin", item.update.origin},
+                                          {"status", status},
+                                          {"reason", reason}});
     journal::Completion c;
     c.id = item.update.id;
     c.state = journal::State::Failed;
@@ -374,9 +388,12 @@ void PushProducer::print_progress(Millis now) {
                      (long long)counts_.retries, (long long)counts_.failed, rate,
                      eta < 0 ? "-" : (std::to_string(eta / 60) + "m" + std::to_string(eta % 60) + "s").c_str());
     else
-        std::fprintf(stderr, "Pushing. job=%s sent=%lld ok=%lld retries=%lld failed=%lld req_per_s=%.0f\n",
-                     job_.name.c_str(), (long long)counts_.sent, (long long)(counts_.done + counts_.accepted),
-                     (long long)counts_.retries, (long long)counts_.failed, rate);
+        base::logger().info("Pushing", {{"job", job_.name},
+                                        {"sent", counts_.sent},
+                                        {"ok", counts_.done + counts_.accepted},
+                                        {"retries", counts_.retries},
+                                        {"failed", counts_.failed},
+                                        {"req_per_s", std::llround(rate)}});
 }
 
 }  // namespace prefsync::push

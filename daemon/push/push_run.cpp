@@ -3,15 +3,13 @@
 #include <cstdio>
 
 #include "daemon/base/clock.hpp"
-#include "daemon/base/log.hpp"
+#include "daemon/base/logger.hpp"
 #include "daemon/push/intake.hpp"
 
 namespace prefsync::push {
 namespace {
 
 using base::now_ms;
-using base::Priority;
-using base::priority_prefix;
 
 bool stop_requested(const dispatch::RunContext& c) { return c.stop && c.stop->load(); }
 
@@ -82,7 +80,7 @@ void enqueue_all(const dispatch::RunContext& c, const config::JobConfig& job, co
     auto verdict = judge_missing(job, report.missing, journal.synced.count_present(job.name), options.allow_mass_delete);
     if (!verdict.allowed) {
         report.missing_refused = verdict.refusal;
-        std::fprintf(stderr, "%swarning: %s\n", priority_prefix(Priority::Warning), verdict.refusal.c_str());
+        base::logger().warn("Profiles no longer in the source left alone", {{"missing", report.missing}, {"reason", verdict.refusal}});
         return;
     }
     journal::Database::Transaction tx(journal.db);
@@ -107,13 +105,15 @@ PushReport run_push(const dispatch::RunContext& c, const config::JobConfig& job,
     }
     report.run_id = backfill_run ? *backfill_run : journal.runs.begin(job.name, kind, now_ms());
     if (options.backfill && !backfill_run) backfill_run = report.run_id;
+    base::LogScope log_scope(job.name, report.run_id);
 
     // Built before reading: a bad base_url or ca_file stops the run before anything changes.
     dispatch::Dispatcher dispatcher(c, job.name);
     if (options.read_source) enqueue_all(c, job, options, options.backfill ? backfill_run : std::nullopt, report);
     if (auto n = journal.updates.release_dead_claims(job.name); n > 0)
-        std::fprintf(stderr, "resuming %lld update(s) left in flight by a stopped process (each is checked before it is re-sent)\n",
-                     static_cast<long long>(n));
+        base::logger().info(
+            "Resuming updates left in flight by a stopped process; each is checked before it is re-sent",
+            {{"updates", n}});
     if (!stop_requested(c)) {
         PushProducer producer(job, journal, dispatcher.requests(), dispatch::loop_settings(c.config, job.name).max_in_flight,
                               PushProducer::lease_for(c.config), report,

@@ -2,9 +2,10 @@
 
 #include <simdjson.h>
 
-#include <cstdio>
 #include <thread>
 #include <unordered_map>
+
+#include "daemon/base/logger.hpp"
 
 namespace prefsync::push {
 namespace {
@@ -41,8 +42,8 @@ public:
             else still.push_back(u);
         } else if (r.transport == api::Transport::Answered && r.status == 404) {
             ++report_.missing;
-            std::fprintf(stderr, "not found: %s (%s) was accepted but is not there\n", u.identity.c_str(),
-                         u.origin.c_str());
+            base::logger().warn("Accepted update not found: the API accepted it, but it is not there",
+                                {{"identity", u.identity}, {"origin", u.origin}});
         } else if (v.outcome != api::Outcome::Fatal) {
             still.push_back(u);  // transient: look again next round
             ++report_.errors;
@@ -97,7 +98,7 @@ VerifyReport run_verify(const dispatch::RunContext& c, const config::JobConfig& 
     }
     report.pending = static_cast<std::int64_t>(todo.size());
     for (std::size_t i = 0; i < todo.size() && i < 20; ++i)
-        std::fprintf(stderr, "still pending: %s (%s)\n", todo[i].identity.c_str(), todo[i].origin.c_str());
+        base::logger().info("Still pending", {{"identity", todo[i].identity}, {"origin", todo[i].origin}});
     return report;
 }
 

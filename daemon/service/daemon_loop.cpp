@@ -34,8 +34,8 @@ std::string_view to_string(RunKind kind) {
     return "?";
 }
 
-DaemonLoop::DaemonLoop(const config::Config& config, journal::Journal& journal, Log info, Log warning)
-    : config_(&config), journal_(journal), info_(std::move(info)), warning_(std::move(warning)) {}
+DaemonLoop::DaemonLoop(const config::Config& config, journal::Journal& journal, const base::Logger& log)
+    : config_(&config), journal_(journal), log_(log) {}
 
 Millis DaemonLoop::park_backoff(int failures) {
     Millis delay = 30 * kSecond;
@@ -52,10 +52,11 @@ void DaemonLoop::plan(Millis now) {
             j.next = next_slot(*j.schedule, now);
             auto last = journal_.schedule.last_fire(job.name);
             if (config_->daemon.catch_up && last && next_slot(*j.schedule, *last) <= now) {
-                info_("catch_up: " + job.name + " missed a run while the daemon was down; running it now");
+                log_.info("Missed a run while the daemon was down (catch_up): running it now", {{"job", job.name}});
                 j.next = now;
             }
-            info_("scheduled " + job.name + " (" + j.schedule->text() + "): next run at " + local_time(j.next));
+            log_.info("Scheduled",
+                      {{"job", job.name}, {"schedule", j.schedule->text()}, {"next_run", local_time(j.next)}});
         }
         if (auto p = journal_.schedule.parked(job.name); p && j.schedule) j.next = std::max(j.next, p->until);
         jobs_.emplace(job.name, std::move(j));
@@ -110,7 +111,7 @@ void DaemonLoop::finished(const Action& action, const RunOutcome& outcome, Milli
     if (outcome.exit_code != 3) {
         if (journal_.schedule.parked(name)) {
             journal_.schedule.unpark(name);
-            info_("job " + name + " ran without a fatal error again: no longer parked");
+            log_.info("Ran without a fatal error again: no longer parked", {{"job", name}});
         }
         return;
     }
@@ -125,16 +126,19 @@ void DaemonLoop::finished(const Action& action, const RunOutcome& outcome, Milli
         p.until = it->second.next;
     }
     journal_.schedule.park(name, p);
-    warning_("job " + name + " parked until " + local_time(p.until) + " after a fatal " + std::string(to_string(action.run)) +
-             " run (" + std::to_string(p.failures) + " in a row): " + p.reason +
-             "; fix the cause, then `systemctl reload prefsync` (SIGHUP) to retry at once");
+    log_.warn("Job parked after a fatal run: fix the cause, then `systemctl reload prefsync` (SIGHUP) to retry at once",
+              {{"job", name},
+               {"until", local_time(p.until)},
+               {"kind", to_string(action.run)},
+               {"fatal_in_a_row", p.failures},
+               {"reason", p.reason}});
 }
 
 void DaemonLoop::reload(const config::Config& config, Millis now) {
     config_ = &config;
     for (const auto& [name, p] : journal_.schedule.all_parked()) {
         journal_.schedule.unpark(name);
-        info_("reload: job " + name + " released (was parked: " + p.reason + ")");
+        log_.info("Released by the reload", {{"job", name}, {"was_parked", p.reason}});
     }
     plan(now);
 }

@@ -16,12 +16,12 @@
 // - catch_up: a scheduled job whose last fire is older than its previous slot (the daemon
 //   was down then) runs once at start.
 #include <cstdint>
-#include <functional>
 #include <map>
 #include <optional>
 #include <string>
 
 #include "config/config.hpp"
+#include "daemon/base/logger.hpp"
 #include "daemon/journal/journal.hpp"
 #include "daemon/service/schedule.hpp"
 
@@ -42,11 +42,10 @@ struct RunOutcome {
     std::string error;  // why a fatal run stopped (for the park reason)
 };
 
-using Log = std::function<void(const std::string&)>;
-
 class DaemonLoop {
 public:
-    DaemonLoop(const config::Config& config, journal::Journal& journal, Log info, Log warning);
+    // `log`: where its decisions are told (scheduled, parked, released); tests pass their own.
+    DaemonLoop(const config::Config& config, journal::Journal& journal, const base::Logger& log);
 
     // Plans the schedules at `now` (catch_up included). Call once before step().
     void start(journal::Millis now) { plan(now); }
@@ -74,7 +73,7 @@ private:
 
     const config::Config* config_;
     journal::Journal& journal_;
-    Log info_, warning_;
+    const base::Logger& log_;
     std::map<std::string, Job> jobs_;
 };
 

@@ -4,6 +4,8 @@
 
 #include <cstdio>
 
+#include "daemon/base/logger.hpp"
+
 namespace prefsync::service {
 
 Signals::Signals(Options options) : options_(options) {
@@ -39,7 +41,10 @@ void Signals::wait_for_signals() {
             changed_.notify_all();
             continue;
         }
-        if (options_.announce) std::fprintf(stderr, "\nStopping: finishing requests in flight (signal %d)\n", sig);
+        if (options_.announce) {
+            if (isatty(STDERR_FILENO)) std::fputc('\n', stderr);  // past the live progress line
+            base::logger().info("Stopping: finishing requests in flight", {{"signal", sig}});
+        }
         {
             std::lock_guard lock(mutex_);
             stop_ = true;
@@ -48,9 +53,8 @@ void Signals::wait_for_signals() {
         if (!options_.drain_bound) return;
         std::unique_lock lock(mutex_);
         if (!changed_.wait_for(lock, *options_.drain_bound, [this] { return exiting_; })) {
-            std::fprintf(stderr, "shutdown_timeout reached: exiting with requests still in flight "
-                                 "(they are resolved on restart)\n");
-            std::fflush(stderr);
+            base::logger().warn("shutdown_timeout reached: exiting with requests still in flight "
+                                "(they are resolved on restart)");
             _exit(0);
         }
         return;

@@ -172,10 +172,11 @@ TEST(Cli, DryRunRejectsBadRowsKeepsGoodOnesAndExits2) {
     EXPECT_THAT(out[3], HasSubstr("\"read\":7,\"mapped\":3,\"rejected\":4"));
 
     auto csv = s.dir.file("in.csv");
-    EXPECT_THAT(r.err, HasSubstr("rejected " + csv + ":3: wrong number of fields: expected 3, got 4"));
-    EXPECT_THAT(r.err, HasSubstr("rejected " + csv + ":4: invalid UTF-8 in column \"first\""));
-    EXPECT_THAT(r.err, HasSubstr("rejected " + csv + ":5: jobs.crm.mapping.RegistrationConfirmed: expected a boolean"));
-    EXPECT_THAT(r.err, HasSubstr("rejected " + csv + ":7: unexpected character after the closing quote"));
+    auto rejected = "warning: Row rejected. origin=" + csv;
+    EXPECT_THAT(r.err, HasSubstr(rejected + ":3 reason=\"wrong number of fields: expected 3, got 4\""));
+    EXPECT_THAT(r.err, HasSubstr(rejected + ":4 reason=\"invalid UTF-8 in column \\\"first\\\"\""));
+    EXPECT_THAT(r.err, HasSubstr(rejected + ":5 reason=\"jobs.crm.mapping.RegistrationConfirmed: expected a boolean"));
+    EXPECT_THAT(r.err, HasSubstr(rejected + ":7 reason=\"unexpected character after the closing quote"));
 
     auto rejects = testing::read_file(s.dir.file("state/rejects/crm.rejects.txt"));
     EXPECT_THAT(rejects, HasSubstr("--- " + csv + ":3 reason=\"wrong number of fields: expected 3, got 4\" bytes=15\n2,Bob,yes,extra\n"));

@@ -195,16 +195,21 @@ TEST(Daemon, SigtermMidRunDrainsExitsZeroAndARestartFinishesWithNothingLostOrDup
 
 TEST(Daemon, SighupWithABrokenConfigKeepsTheOldOneAndAGoodOneIsLoaded) {
     DaemonWorkspace w(50);
-    setenv("JOURNAL_STREAM", "8:12345", 1);  // as under systemd: log lines carry priorities
+    // As under systemd: $JOURNAL_STREAM names the stream stderr is (here the log file), so log
+    // lines carry priorities.
+    w.dir.write("daemon.log", "");
+    struct stat log_file {};
+    ASSERT_EQ(stat(w.log.c_str(), &log_file), 0);
+    setenv("JOURNAL_STREAM", (std::to_string(log_file.st_dev) + ":" + std::to_string(log_file.st_ino)).c_str(), 1);
     auto daemon = w.start();
     unsetenv("JOURNAL_STREAM");
     ASSERT_TRUE(eventually([&] { return w.emu.store.size() == 50u; }));
     auto good = testing::read_file(w.config);
     w.dir.write("prefsync.yaml", good + "  broken:\n    mode: upsrt\n");
     daemon->signal(SIGHUP);
-    ASSERT_TRUE(eventually([&] { return testing::read_file(w.log).find("reload refused") != std::string::npos; }));
+    ASSERT_TRUE(eventually([&] { return testing::read_file(w.log).find("Reload refused") != std::string::npos; }));
     EXPECT_THAT(testing::read_file(w.log), HasSubstr("jobs.broken.mode: unknown mode \"upsrt\""));
-    EXPECT_THAT(testing::read_file(w.log), HasSubstr("<3>error: reload refused"));
+    EXPECT_THAT(testing::read_file(w.log), HasSubstr("<3>error: Reload refused"));
     EXPECT_TRUE(daemon->running());
     testing::HttpClient health(w.metrics_port);
     EXPECT_EQ(health.get("/healthz").status, 200);
@@ -314,7 +319,8 @@ TEST(Daemon, CatchUpRunsAMissedScheduleOnceAtStart) {
     w.remember_fire_seconds_ago(2 * 86400);  // the journal remembers a fire two days ago: the slot after it was missed
     auto daemon = w.start();
     ASSERT_TRUE(eventually([&] { return w.emu.store.size() == 20u; }));
-    EXPECT_THAT(testing::read_file(w.log), HasSubstr("catch_up: crm missed a run"));
+    EXPECT_THAT(testing::read_file(w.log), HasSubstr("Missed a run while the daemon was down (catch_up): running it now. "
+                                                     "job=crm"));
     daemon->signal(SIGTERM);
     EXPECT_EQ(daemon->wait(), 0);
 }

@@ -277,8 +277,9 @@ TEST(Init, StdoutTheDashCFileAndOptionsThatWouldBreakTheFile) {
     auto ragged = prefsync_in(dir, "init --csv ragged.csv -o -");
     EXPECT_EQ(ragged.exit_code, 0) << ragged.err;
     EXPECT_THAT(ragged.err, HasSubstr("(2 columns, 2 rows sampled)"));
-    EXPECT_THAT(ragged.err, HasSubstr("warning: 1 of the sampled rows cannot be read and were not looked at (first: "
-                                      "ragged.csv:3: wrong number of fields: expected 2, got 3)"));
+    EXPECT_THAT(ragged.err, HasSubstr("warning: Sampled rows cannot be read and were not looked at; sync and dry-run "
+                                      "will reject them. unreadable=1 first=\"ragged.csv:3: wrong number of fields: "
+                                      "expected 2, got 3\""));
     auto missing = prefsync_in(dir, "init --csv nope.csv -o -");
     EXPECT_EQ(missing.exit_code, 3);
     EXPECT_THAT(missing.err, HasSubstr("cannot open nope.csv"));

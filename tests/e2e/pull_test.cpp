@@ -146,7 +146,8 @@ TEST(Pull, EverySearchFindsItsProfilesDeduplicatedAndOver50IsReportedAsSuch) {
                         "    sink: { type: jsonl, path: all.jsonl }\n");
     auto r = w.prefsync(cfg, "pull all");
     EXPECT_EQ(r.exit_code, 2) << r.err << r.out;
-    EXPECT_THAT(r.err, HasSubstr("searches[14] Address: 403: more than 50 profiles match; narrow this search"));
+    EXPECT_THAT(r.err, HasSubstr("origin=\"searches[14] Address\" reason=\"403: more than 50 profiles match; narrow "
+                                 "this search\""));
     EXPECT_THAT(r.out, HasSubstr("duplicate(s) skipped"));
     EXPECT_THAT(w.jsonl_ids("all.jsonl"), UnorderedElementsAreArray(std::vector<std::int64_t>(union_ids.begin(), union_ids.end())));
 }

@@ -132,7 +132,8 @@ TEST(SqlSync, APostgresSourceFailingMidRunStopsResumablyAndTheNextRunContinues) 
     auto r = w.prefsync("sync crm");
     EXPECT_EQ(r.exit_code, 3) << r.err << r.out;
     EXPECT_THAT(r.err, HasSubstr("source broke at 10500"));
-    EXPECT_THAT(r.err, HasSubstr("reading stopped after 10000 row(s)"));
+    EXPECT_THAT(r.err, HasSubstr("Reading stopped; the rows read are journaled, and the next run continues from "
+                                 "there. read=10000"));
     EXPECT_EQ(w.emu.requests_counter() - before, 10000) << "what was read before the failure is delivered";
 
     db.admin().exec("DELETE FROM poison");

@@ -156,7 +156,7 @@ TEST(Sync, RejectedUpdatesEndInFailuresWithTheServerMessageAndRetryResendsThem) 
     auto before = w.emu.requests_counter();
     r = w.prefsync("retry crm --status 400");
     EXPECT_EQ(r.exit_code, 2) << "still invalid";
-    EXPECT_THAT(r.err, HasSubstr("re-queued " + std::to_string(count) + " failed update(s)"));
+    EXPECT_THAT(r.err, HasSubstr("Re-queued failed updates. job=crm updates=" + std::to_string(count)));
     EXPECT_EQ(w.emu.requests_counter() - before, count) << "each re-sent once";
 }
 
@@ -181,7 +181,7 @@ TEST(Verify, AcceptedUpdatesAreVerifiedOnceCompleteAndReportedWhileStillPending)
     auto r = w.prefsync("verify crm");
     EXPECT_EQ(r.exit_code, 2) << r.err;
     EXPECT_THAT(r.out, HasSubstr("checked 100, complete 0, still pending 100"));
-    EXPECT_THAT(r.err, HasSubstr("still pending: CRMID:C00000001"));
+    EXPECT_THAT(r.err, HasSubstr("Still pending. identity=CRMID:C00000001"));
     // Two hours later processing is done: verify records every update as verified.
     w.emu.offset_ms += 2 * 3600 * 1000;
     r = w.prefsync("verify crm");

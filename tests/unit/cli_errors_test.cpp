@@ -25,25 +25,25 @@ TEST(ErrorLadder, EachKindHasItsExitCodeAndNamesWhereItComesFrom) {
                                 {config::SourcePos{"p.yaml", 5, 6}, "api.token_env", "not set"}});
     auto c = of(config);
     EXPECT_EQ(c.exit_code, kUsage);
-    EXPECT_EQ(c.message, "error: p.yaml:3:4: jobs.crm.source.path: no such file\nerror: p.yaml:5:6: api.token_env: not set");
+    EXPECT_EQ(c.message(), "error: p.yaml:3:4: jobs.crm.source.path: no such file\nerror: p.yaml:5:6: api.token_env: not set");
 
     auto s = of(connectors::SourceError("crm.csv: cannot open: No such file or directory"));
     EXPECT_EQ(s.exit_code, kFatal);
-    EXPECT_EQ(s.message, "error: jobs.crm.source: crm.csv: cannot open: No such file or directory");
+    EXPECT_EQ(s.message(), "error: jobs.crm.source: crm.csv: cannot open: No such file or directory");
     auto named = of(connectors::SourceError("jobs.other.identity: no column \"id\""));
-    EXPECT_EQ(named.message, "error: jobs.other.identity: no column \"id\"") << "already says where";
+    EXPECT_EQ(named.message(), "error: jobs.other.identity: no column \"id\"") << "already says where";
 
     auto k = of(connectors::SinkError("cannot open /out/p.csv.partial: Permission denied"));
     EXPECT_EQ(k.exit_code, kFatal);
-    EXPECT_THAT(k.message, HasSubstr("jobs.crm.sink: cannot open"));
+    EXPECT_THAT(k.message(), HasSubstr("jobs.crm.sink: cannot open"));
 
     auto j = of(journal::JournalError("journal /var/lib/prefsync/journal.db: write: database or disk is full"));
     EXPECT_EQ(j.exit_code, kFatal);
-    EXPECT_THAT(j.message, HasSubstr("journal /var/lib/prefsync/journal.db"));
-    EXPECT_THAT(j.message, HasSubstr("nothing recorded so far is lost"));
+    EXPECT_THAT(j.message(), HasSubstr("journal /var/lib/prefsync/journal.db"));
+    EXPECT_THAT(j.message(), HasSubstr("nothing recorded so far is lost"));
 
     EXPECT_EQ(of(std::bad_alloc()).exit_code, kFatal);
-    EXPECT_EQ(of(std::runtime_error("TLS: cannot read ca_file")).message, "error: TLS: cannot read ca_file");
+    EXPECT_EQ(of(std::runtime_error("TLS: cannot read ca_file")).message(), "error: TLS: cannot read ca_file");
     EXPECT_EQ(describe_failure(std::make_exception_ptr(42), "").exit_code, kFatal);
 }
 

@@ -248,11 +248,25 @@ TEST(Config, BooleansAreStrict) {
     EXPECT_THAT(c.warnings, Contains(HasSubstr("NOT verified")));
 }
 
-TEST(Config, LogLevelAndBodies) {
-    EXPECT_THAT(errors_of(kApi + "log: { level: loud }\n"), Contains(HasSubstr("log.level: expected one of")));
-    auto c = ok(kApi + "log: { level: debug, bodies: true }\n");
-    EXPECT_EQ(c.log.level, "debug");
+TEST(Config, LogLevelFormatAndBodies) {
+    auto c = ok(kApi + "log: { level: debug, format: json, bodies: true }\n");
+    EXPECT_EQ(c.log.level, base::LogLevel::Debug);
+    EXPECT_EQ(c.log.format, base::LogFormat::Json);
+    EXPECT_TRUE(c.log.bodies);
     EXPECT_THAT(c.warnings, Contains(HasSubstr("personal data")));
+    auto d = ok(kApi);
+    EXPECT_EQ(d.log.level, base::LogLevel::Info);
+    EXPECT_EQ(d.log.format, base::LogFormat::Text);
+}
+
+TEST(Config, LogValuesTheLoggerDoesNotImplementAreErrors) {
+    EXPECT_THAT(errors_of(kApi + "log:\n  level: verbose\n  format: xml\n"),
+                ElementsAre("/etc/prefsync/test.yaml:6:10: log.level: expected one of error, warning, info, debug, "
+                            "got \"verbose\"",
+                            "/etc/prefsync/test.yaml:7:11: log.format: expected one of text, json, got \"xml\""));
+    EXPECT_THAT(errors_of(kApi + "log: { level: trace }\n"), Contains(HasSubstr("log.level: expected one of")))
+        << "no trace events exist";
+    EXPECT_THAT(errors_of(kApi + "log: { colour: true }\n"), Contains(HasSubstr("log.colour")));
 }
 
 TEST(Config, Schedules) {

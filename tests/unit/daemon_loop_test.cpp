@@ -5,8 +5,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <spdlog/sinks/ostream_sink.h>
+
 #include <cstdlib>
 #include <set>
+#include <sstream>
 
 #include "tests/support/temp_dir.hpp"
 
@@ -20,7 +23,8 @@ constexpr Millis kMidnight = 1'796'083'200'000;
 
 struct DaemonLoopTest : ::testing::Test {
     testing::TempDir dir;
-    std::vector<std::string> infos, warnings;
+    std::ostringstream log_text;  // what the loop logged
+    base::Logger log{base::LogSettings{}, std::make_shared<spdlog::sinks::ostream_sink_mt>(log_text, true), false};
     std::unique_ptr<config::Config> config;
     std::unique_ptr<journal::Journal> journal;
     std::unique_ptr<DaemonLoop> loop;
@@ -36,9 +40,7 @@ struct DaemonLoopTest : ::testing::Test {
         config = std::make_unique<config::Config>(config::parse_config(yaml, dir.file("prefsync.yaml"),
                                                                        [](const std::string&) { return "t"; }));
         journal = std::make_unique<journal::Journal>(dir.file("journal.db"));
-        loop = std::make_unique<DaemonLoop>(
-            *config, *journal, [this](const std::string& s) { infos.push_back(s); },
-            [this](const std::string& s) { warnings.push_back(s); });
+        loop = std::make_unique<DaemonLoop>(*config, *journal, log);
         loop->start(now);
     }
     static std::string job(const std::string& name, const std::string& schedule = "") {
@@ -90,7 +92,8 @@ TEST_F(DaemonLoopTest, AFatalRunParksTheJobWithBackoffUntilItsNextSlotAndAReload
     ASSERT_TRUE(parked);
     EXPECT_EQ(parked->failures, 1);
     EXPECT_EQ(parked->until, now + 60'000) << "the next slot (1 min) is after the 30 s backoff";
-    EXPECT_THAT(warnings.back(), ::testing::HasSubstr("parked"));
+    EXPECT_THAT(log_text.str(), ::testing::HasSubstr("warning: Job parked after a fatal run"));
+    EXPECT_THAT(log_text.str(), ::testing::HasSubstr("fatal_in_a_row=1 reason=\"401 unauthorized: check the API token\""));
     // Retries due meanwhile are not drained while parked.
     retry_due("crm", now + 1000);
     EXPECT_EQ(loop->step(now + 2000).kind, Action::Kind::Sleep);
@@ -131,7 +134,7 @@ TEST_F(DaemonLoopTest, ParkingSurvivesARestart) {
     auto a = loop->step(kMidnight + kMinute);
     loop->finished(a, {3, "401"}, kMidnight + kMinute);
     auto until = journal->schedule.parked("crm")->until;
-    DaemonLoop restarted(*config, *journal, [](const std::string&) {}, [](const std::string&) {});
+    DaemonLoop restarted(*config, *journal, log);
     restarted.start(kMidnight + kMinute + 1);
     EXPECT_EQ(restarted.step(until - 1).kind, Action::Kind::Sleep);
     EXPECT_EQ(restarted.step(until).kind, Action::Kind::Run);
