@@ -84,7 +84,7 @@ int main(int argc, char** argv) {
     while (wait4(child, &status, 0, &ru) < 0)
         if (errno != EINTR) return perror("wait4"), 2;
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    if (terminated) fprintf(stderr, "measure: %s ran past %s s and was stopped\n", argv[4], argv[2]);
+    if (terminated) fprintf(stderr, "measure: the client ran past %s s and was stopped\n", argv[2]);
     FILE* out = fopen(argv[1], "w");
     if (!out) return perror(argv[1]), 2;
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
