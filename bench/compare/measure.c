@@ -18,7 +18,9 @@
  * value only ranks processes within one session, and every other session on a shared
  * machine (a build, a fuzzer) gets an equal share of the CPU however it is niced; the
  * client would then measure its neighbours as much as itself. Being in its own session,
- * the child no longer gets the terminal's Ctrl-C: it is forwarded from here as SIGTERM.
+ * the child no longer gets the terminal's Ctrl-C: it is forwarded from here as SIGTERM,
+ * and once the child is gone this process dies of the same signal, so that the shell
+ * running the benchmark stops too (a shell goes on after a child that exits normally).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -32,6 +34,7 @@
 
 static pid_t child;
 static int terminated;
+static volatile sig_atomic_t interrupted;
 
 static void on_alarm(int sig) {
     (void)sig;
@@ -41,7 +44,7 @@ static void on_alarm(int sig) {
 }
 
 static void forward(int sig) {
-    (void)sig;
+    interrupted = sig;
     kill(child, SIGTERM);
 }
 
@@ -90,5 +93,10 @@ int main(int argc, char** argv) {
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     fprintf(out, "%.6f %.6f %.6f %.6f %ld %d\n", seconds(start), seconds(t1) - seconds(t0), tv(ru.ru_utime),
             tv(ru.ru_stime), ru.ru_maxrss, code);
-    return fclose(out) == 0 ? 0 : 2;
+    int failed = fclose(out) != 0;
+    if (interrupted) {
+        signal(interrupted, SIG_DFL);
+        raise(interrupted);
+    }
+    return failed ? 2 : 0;
 }
