@@ -14,10 +14,11 @@
 #                PRIORITY (-10: the autogroup nice value of clients and server, see
 #                bench/compare/measure.c; 0 leaves priorities alone)
 #
-# The server is a private nginx (nginx-light) on 127.0.0.1, one worker, no access log,
-# answering the API's upsert (W4) with 202 and a small JSON body, and its GET by alternate
-# id with a distinct 2.4 KB profile per id. Its CPU per request is measured and printed: it
-# must stay far below the client's. Everything the script starts is stopped on exit.
+# The server is a private nginx (nginx-light) on 127.0.0.1, one worker, answering the
+# API's upsert (W4) with 202 and a small JSON body, and its GET by alternate id with a
+# distinct 2.4 KB profile per id; it logs only each connection's first request (and, in the
+# rate scenario, every status). Its CPU per request is measured and printed: it must stay
+# far below the client's. Everything the script starts is stopped on exit.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 rows=${1:-50000}
