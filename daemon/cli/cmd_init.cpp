@@ -162,27 +162,34 @@ int cmd_init(const InitOptions& options) {
     config::SourceConfig source;
     source.key_path = "source";
     init::StarterSource starter;
+    starter.table = options.table;
     if (!options.csv.empty()) {
-        source.type = starter.type = "csv";
-        source.path = options.csv;
-        source.delimiter = starter.delimiter = delimiter;
+        starter.type = "csv";
+        connectors::CsvSourceConfig csv;
+        csv.path = options.csv;
+        csv.delimiter = starter.delimiter = delimiter;
+        source.settings = csv;
         starter.path = path_for_config(options.csv, config_dir);
         starter.description = "csv " + options.csv;
     } else if (!options.sqlite.empty()) {
-        source.type = starter.type = "sqlite";
-        source.path = options.sqlite;
+        starter.type = "sqlite";
+        connectors::SqliteSourceConfig sqlite;
+        sqlite.path = options.sqlite;
+        sqlite.table = options.table;
+        source.settings = sqlite;
         starter.path = path_for_config(options.sqlite, config_dir);
         starter.description = "sqlite " + options.sqlite + " table " + options.table;
     } else {
-        source.type = starter.type = "postgres";
-        source.postgres.conninfo = starter.conninfo = options.postgres;
+        starter.type = "postgres";
+        connectors::PostgresSourceConfig pg;
+        pg.connection.conninfo = starter.conninfo = options.postgres;
+        pg.table = options.table;
         starter.password_env = options.password_env;
-        if (!options.password_env.empty()) {
-            source.postgres.password = {config::TokenSpec::Kind::Env, options.password_env, {}, "--password-env"};
-        }
+        if (!options.password_env.empty())
+            pg.connection.password = {config::TokenSpec::Kind::Env, options.password_env, {}, "--password-env"};
+        source.settings = pg;
         starter.description = "postgres table " + options.table;
     }
-    source.table = starter.table = options.table;
 
     std::vector<std::string> columns;
     std::vector<std::vector<std::optional<std::string>>> rows;

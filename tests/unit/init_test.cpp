@@ -627,10 +627,11 @@ TEST(StarterConfig, SqlSourcesAndOptionsAreWrittenAsGiven) {
     ASSERT_EQ(config.jobs.size(), 1u);
     const auto& job = config.jobs[0];
     EXPECT_EQ(job.name, "crm-db");
-    EXPECT_EQ(job.source.type, "postgres");
-    EXPECT_EQ(job.source.postgres.conninfo, "host=db dbname=crm user=prefsync");
-    EXPECT_EQ(job.source.postgres.password.value, "CRM_DB_PASSWORD");
-    EXPECT_EQ(job.source.table, "crm.customers");
+    EXPECT_EQ(job.source.type(), "postgres");
+    const auto& pg_settings = std::get<connectors::PostgresSourceConfig>(job.source.settings);
+    EXPECT_EQ(pg_settings.connection.conninfo, "host=db dbname=crm user=prefsync");
+    EXPECT_EQ(pg_settings.connection.password.value, "CRM_DB_PASSWORD");
+    EXPECT_EQ(pg_settings.table, "crm.customers");
     EXPECT_EQ(config.api.client_id, "987");
     EXPECT_EQ(config.api.base_url, "https://pmstg.mypreferences.com/Profiles/v2");
 
@@ -638,8 +639,8 @@ TEST(StarterConfig, SqlSourcesAndOptionsAreWrittenAsGiven) {
     tsv.delimiter = '\t';
     tsv.path = "exports/my file.tsv";
     config = config::parse_config(make_starter_config(StarterOptions{}, tsv, {"id"}, {}).yaml, "/srv/p.yaml", no_env());
-    EXPECT_EQ(config.jobs.at(0).source.delimiter, '\t');
-    EXPECT_EQ(config.jobs.at(0).source.path, "/srv/exports/my file.tsv");
+    EXPECT_EQ(std::get<connectors::CsvSourceConfig>(config.jobs.at(0).source.settings).delimiter, '\t');
+    EXPECT_EQ(config.jobs.at(0).source.path(), "/srv/exports/my file.tsv");
 }
 
 }  // namespace
