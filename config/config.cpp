@@ -1,21 +1,18 @@
 #include "config/config.hpp"
 
 #include <algorithm>
-#include <array>
 #include <cctype>
 #include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <tuple>
-#include <type_traits>
 
+#include "config/config_keys.hpp"
+#include "config/connector_types.hpp"
+#include "connectors/source_keys.hpp"
 #include "config/mapping_parser.hpp"
 #include "config/yaml/yaml_reader.hpp"
-#include "connectors/csv/csv_config.hpp"
-#include "connectors/jsonl/jsonl_config.hpp"
-#include "connectors/postgres/postgres_config.hpp"
-#include "connectors/sqlite/sqlite_config.hpp"
 #include "daemon/base/text.hpp"
 
 namespace prefsync::config {
@@ -114,44 +111,11 @@ std::string check_schedule(std::string_view schedule) {
 
 namespace {
 
-// A connector as `type:` names it, and its parser of the rest of the section.
-template <class Settings>
-struct ConnectorType {
-    std::string_view name;
-    Settings (*parse)(YamlReader&, const YAML::Node&, const std::string&);
-};
-
-template <class Settings, auto parse>
-Settings parse_as(YamlReader& r, const YAML::Node& n, const std::string& p) {
-    return parse(r, n, p);
-}
-
-// The type's name is the one its settings report (SourceConfig::type()), so the two agree.
-template <class Settings, auto parse>
-constexpr ConnectorType<Settings> connector() {
-    using Parsed = std::invoke_result_t<decltype(parse), YamlReader&, const YAML::Node&, const std::string&>;
-    return {Parsed::kType, parse_as<Settings, parse>};
-}
-
-// In the order messages list them.
-const std::array<ConnectorType<connectors::SourceSettings>, 3> kSourceTypes{
-    connector<connectors::SourceSettings, connectors::parse_csv_source>(),
-    connector<connectors::SourceSettings, connectors::parse_sqlite_source>(),
-    connector<connectors::SourceSettings, connectors::parse_postgres_source>(),
-};
-const std::array<ConnectorType<connectors::SinkSettings>, 4> kSinkTypes{
-    connector<connectors::SinkSettings, connectors::parse_csv_sink>(),
-    connector<connectors::SinkSettings, connectors::parse_jsonl_sink>(),
-    connector<connectors::SinkSettings, connectors::parse_sqlite_sink>(),
-    connector<connectors::SinkSettings, connectors::parse_postgres_sink>(),
-};
-
 // "csv, sqlite or postgres"
 template <class Types>
-std::string names_of(const Types& types) {
-    std::string out;
-    for (std::size_t i = 0; i < types.size(); ++i)
-        out += std::string(i == 0 ? "" : i + 1 == types.size() ? " or " : ", ") + std::string(types[i].name);
+std::vector<std::string_view> names_of(const Types& types) {
+    std::vector<std::string_view> out;
+    for (const auto& type : types) out.push_back(type.name);
     return out;
 }
 
@@ -160,6 +124,14 @@ auto find_type(const Types& types, std::string_view name) -> decltype(&types[0])
     for (const auto& type : types)
         if (type.name == name) return &type;
     return nullptr;
+}
+
+// The value of an Enum key, which read() has checked against the table, as the parser's enum.
+template <class E>
+E enum_of(const std::vector<std::pair<std::string_view, E>>& names, const std::string& value, const KeySpec& key) {
+    for (const auto& [name, e] : names)
+        if (name == value) return e;
+    throw std::logic_error("config key " + std::string(key.name) + ": the parser has no value " + value);
 }
 
 class ConfigParser {
@@ -174,15 +146,13 @@ public:
             return c;
         }
         if (!r_.expect_map(root, "")) return c;
-        r_.check_keys(root, "", {"api", "http", "rate_limit", "retry", "journal", "log", "daemon", "jobs"});
+        r_.check_keys(root, "", root_keys());
         if (root["daemon"]) parse_daemon(root["daemon"], c.daemon);
         if (root["api"]) parse_api(root["api"], c);
-        else r_.error(SourcePos{r_.file(), 1, 1}, "api", "is required (base_url, client_id, token)");
         if (root["http"]) parse_http(root["http"], c.http);
         if (root["rate_limit"]) parse_rate_limit(root["rate_limit"], c.rate_limit);
         if (root["retry"]) parse_retry(root["retry"], c.retry);
         if (root["journal"]) parse_journal(root["journal"], c.journal);
-        c.journal.path = r_.resolve_path(c.journal.path);
         if (root["log"]) parse_log(root["log"], c.log);
         if (c.log.bodies) r_.warn("log.bodies is true: profile bodies (personal data) will be logged");
         if (root["jobs"]) parse_jobs(root["jobs"], c);
@@ -206,62 +176,43 @@ private:
     void parse_api(const YAML::Node& n, Config& c) {
         const std::string p = "api";
         if (!r_.expect_map(n, p)) return;
-        r_.check_keys(n, p, {"base_url", "client_id", "token_env", "token_file", "credential",
-                             "token", "allow_inline_token", "oauth"});
+        const auto& keys = api_keys();
+        r_.check_keys(n, p, keys);
         if (auto o = n["oauth"]) {
             std::string op = p + ".oauth";
             if (r_.expect_map(o, op)) {
-                r_.check_keys(o, op, {"token_url", "client_id", "refresh_before"});
-                if (auto v = o["token_url"]) {
-                    if (auto url = r_.string(v, op + ".token_url")) {
-                        if (!url->starts_with("https://") && !url->starts_with("http://"))
-                            r_.error(v, op + ".token_url", "must be an https:// URL");
-                        c.api.oauth.token_url = *url;
-                    }
-                } else {
-                    r_.error(o, op + ".token_url", "is required (where bearer tokens are issued)");
+                const auto& oauth = oauth_keys();
+                r_.check_keys(o, op, oauth);
+                if (r_.read(o, op, oauth.key("token_url"), c.api.oauth.token_url)) {
+                    const auto& url = c.api.oauth.token_url;
+                    if (!url.starts_with("https://") && !url.starts_with("http://"))
+                        r_.error(o["token_url"], op + ".token_url", "must be an https:// URL");
                 }
-                r_.optional_field(o, op, "client_id", c.api.oauth.client_id,
-                                  [&](auto& v, auto path) { return r_.string(v, path); });
-                r_.optional_field(o, op, "refresh_before", c.api.oauth.refresh_before,
-                                  [&](auto& v, auto path) { return r_.duration(v, path); });
+                r_.read(o, op, oauth.key("client_id"), c.api.oauth.client_id);
+                r_.read(o, op, oauth.key("refresh_before"), c.api.oauth.refresh_before);
             }
         }
-        if (auto v = n["base_url"]) {
-            if (auto s = r_.string(v, p + ".base_url")) {
-                if (!s->starts_with("https://") && !s->starts_with("http://"))
-                    r_.error(v, p + ".base_url", "must start with https:// (or http:// for a local emulator)");
-                c.api.base_url = *s;
-                while (c.api.base_url.ends_with('/')) c.api.base_url.pop_back();
-                if (s->starts_with("http://") && !is_loopback_url(*s))
-                    r_.warn("api.base_url uses plain http:// to a non-loopback host: the token would travel "
-                            "unencrypted");
-            }
-        } else {
-            r_.error(n, p + ".base_url", "is required, e.g. https://pm.mypreferences.com/Profiles/v2");
+        std::string base_url;
+        if (r_.read(n, p, keys.key("base_url"), base_url)) {
+            if (!base_url.starts_with("https://") && !base_url.starts_with("http://"))
+                r_.error(n["base_url"], p + ".base_url", "must start with https:// (or http:// for a local emulator)");
+            c.api.base_url = base_url;
+            while (c.api.base_url.ends_with('/')) c.api.base_url.pop_back();
+            if (base_url.starts_with("http://") && !is_loopback_url(base_url))
+                r_.warn("api.base_url uses plain http:// to a non-loopback host: the token would travel "
+                        "unencrypted");
         }
-        if (auto v = n["client_id"]) {
-            if (auto s = r_.string(v, p + ".client_id")) {
-                if (s->empty()) r_.error(v, p + ".client_id", "must not be empty");
-                c.api.client_id = *s;
-            }
-        } else {
-            r_.error(n, p + ".client_id", "is required (your MyPreferences account id)");
-        }
+        if (r_.read(n, p, keys.key("client_id"), c.api.client_id) && c.api.client_id.empty())
+            r_.error(n["client_id"], p + ".client_id", "must not be empty");
         bool allow_inline = false;
-        r_.optional_field(n, p, "allow_inline_token", allow_inline,
-                          [&](auto& v, auto path) { return r_.boolean(v, path); });
-        int sources = 0;
+        r_.read(n, p, keys.key("allow_inline_token"), allow_inline);
+        // Which one is given is the table's rule (exactly one; none is reported where the token
+        // is read): here each is read into the TokenSpec.
         auto take = [&](const char* key, TokenSpec::Kind kind) {
-            auto v = n[key];
-            if (!v) return;
-            ++sources;
-            if (auto s = r_.string(v, p + "." + key)) {
-                c.api.token.kind = kind;
-                c.api.token.value = kind == TokenSpec::Kind::File ? r_.resolve_path(*s) : *s;
-                c.api.token.pos = r_.pos(v);
-                c.api.token.key = p + "." + key;
-            }
+            if (!r_.read(n, p, keys.key(key), c.api.token.value)) return;
+            c.api.token.kind = kind;
+            c.api.token.pos = r_.pos(n[key]);
+            c.api.token.key = p + "." + key;
         };
         take("token_env", TokenSpec::Kind::Env);
         take("token_file", TokenSpec::Kind::File);
@@ -271,14 +222,11 @@ private:
                 r_.error(n["token"], p + ".token",
                          "a token written in the config file is refused; use token_env, token_file "
                          "or credential (or set allow_inline_token: true)");
-                ++sources;
             } else {
                 take("token", TokenSpec::Kind::Inline);
                 r_.warn("api.token is written in the config file; prefer token_env, token_file or credential");
             }
         }
-        if (sources > 1)
-            r_.error(n, p, "give exactly one of token_env, token_file, credential, token");
     }
 
     static bool is_loopback_url(std::string_view url) {
@@ -286,55 +234,42 @@ private:
         return rest.starts_with("127.") || rest.starts_with("localhost") || rest.starts_with("[::1]");
     }
 
+    // Reads every key of `keys` named in `fields` into its member: the sections whose keys
+    // need nothing but their table's checks.
+    template <class... Fields>
+    void read_all(const YAML::Node& n, const std::string& p, const KeyTable& keys, Fields&&... fields) {
+        (r_.read(n, p, keys.key(fields.first), *fields.second), ...);
+    }
+
     void parse_http(const YAML::Node& n, HttpConfig& h) {
         const std::string p = "http";
         if (!r_.expect_map(n, p)) return;
-        r_.check_keys(n, p, {"connections", "connect_timeout", "request_timeout", "idle_timeout",
-                             "max_response_bytes", "ca_file", "insecure"});
-        auto integer = [&](long long lo, long long hi) {
-            return [&, lo, hi](auto& v, auto path) { return r_.integer(v, path, lo, hi); };
-        };
-        auto duration = [&](auto& v, auto path) { return r_.duration(v, path); };
-        r_.optional_field(n, p, "connections", h.connections, integer(1, 1024));
-        r_.optional_field(n, p, "connect_timeout", h.connect_timeout, duration);
-        r_.optional_field(n, p, "request_timeout", h.request_timeout, duration);
-        r_.optional_field(n, p, "idle_timeout", h.idle_timeout, duration);
-        r_.optional_field(n, p, "max_response_bytes", h.max_response_bytes,
-                          [&](auto& v, auto path) { return r_.size(v, path); });
-        r_.optional_field(n, p, "ca_file", h.ca_file,
-                          [&](auto& v, auto path) { return r_.string(v, path); });
-        h.ca_file = r_.resolve_path(h.ca_file);
-        r_.optional_field(n, p, "insecure", h.insecure,
-                          [&](auto& v, auto path) { return r_.boolean(v, path); });
+        const auto& keys = http_keys();
+        r_.check_keys(n, p, keys);
+        read_all(n, p, keys, std::pair{"connections", &h.connections}, std::pair{"connect_timeout", &h.connect_timeout},
+                 std::pair{"request_timeout", &h.request_timeout}, std::pair{"idle_timeout", &h.idle_timeout},
+                 std::pair{"max_response_bytes", &h.max_response_bytes}, std::pair{"ca_file", &h.ca_file},
+                 std::pair{"insecure", &h.insecure});
         if (h.insecure) r_.warn("http.insecure is true: TLS certificates are NOT verified");
     }
 
     void parse_rate_limit(const YAML::Node& n, RateLimitConfig& rl) {
         const std::string p = "rate_limit";
         if (!r_.expect_map(n, p)) return;
-        r_.check_keys(n, p, {"requests_per_second", "burst", "daily_quota", "adaptive",
-                             "max_in_flight"});
-        r_.optional_field(n, p, "requests_per_second", rl.requests_per_second,
-                          [&](auto& v, auto path) { return r_.number(v, path, 0.001); });
-        r_.optional_field(n, p, "burst", rl.burst,
-                          [&](auto& v, auto path) { return r_.integer(v, path, 1, 100000); });
-        r_.optional_field(n, p, "daily_quota", rl.daily_quota,
-                          [&](auto& v, auto path) { return r_.integer(v, path, 0, 1LL << 40); });
-        r_.optional_field(n, p, "adaptive", rl.adaptive,
-                          [&](auto& v, auto path) { return r_.boolean(v, path); });
-        r_.optional_field(n, p, "max_in_flight", rl.max_in_flight,
-                          [&](auto& v, auto path) { return r_.integer(v, path, 1, 4096); });
+        const auto& keys = rate_limit_keys();
+        r_.check_keys(n, p, keys);
+        read_all(n, p, keys, std::pair{"requests_per_second", &rl.requests_per_second}, std::pair{"burst", &rl.burst},
+                 std::pair{"daily_quota", &rl.daily_quota}, std::pair{"adaptive", &rl.adaptive},
+                 std::pair{"max_in_flight", &rl.max_in_flight});
     }
 
     void parse_retry(const YAML::Node& n, RetryConfig& rt) {
         const std::string p = "retry";
         if (!r_.expect_map(n, p)) return;
-        r_.check_keys(n, p, {"max_attempts", "base_delay", "max_delay"});
-        r_.optional_field(n, p, "max_attempts", rt.max_attempts,
-                          [&](auto& v, auto path) { return r_.integer(v, path, 1, 1000); });
-        auto duration = [&](auto& v, auto path) { return r_.duration(v, path); };
-        r_.optional_field(n, p, "base_delay", rt.base_delay, duration);
-        r_.optional_field(n, p, "max_delay", rt.max_delay, duration);
+        const auto& keys = retry_keys();
+        r_.check_keys(n, p, keys);
+        read_all(n, p, keys, std::pair{"max_attempts", &rt.max_attempts}, std::pair{"base_delay", &rt.base_delay},
+                 std::pair{"max_delay", &rt.max_delay});
         if (rt.max_delay < rt.base_delay)
             r_.error(n, p + ".max_delay", "must not be smaller than retry.base_delay");
     }
@@ -342,29 +277,17 @@ private:
     void parse_journal(const YAML::Node& n, JournalConfig& j) {
         const std::string p = "journal";
         if (!r_.expect_map(n, p)) return;
-        r_.check_keys(n, p, {"path", "retain_days"});
-        r_.optional_field(n, p, "path", j.path,
-                          [&](auto& v, auto path) { return r_.string(v, path); });
-        r_.optional_field(n, p, "retain_days", j.retain_days,
-                          [&](auto& v, auto path) { return r_.integer(v, path, 1, 36500); });
+        const auto& keys = journal_keys();
+        r_.check_keys(n, p, keys);
+        read_all(n, p, keys, std::pair{"path", &j.path}, std::pair{"retain_days", &j.retain_days});
     }
 
     void parse_log(const YAML::Node& n, LogConfig& l) {
         const std::string p = "log";
         if (!r_.expect_map(n, p)) return;
-        r_.check_keys(n, p, {"level", "bodies"});
-        if (auto v = n["level"]) {
-            if (auto s = r_.string(v, p + ".level")) {
-                static const std::vector<std::string_view> levels{"trace", "debug", "info", "warn",
-                                                                  "error"};
-                if (std::find(levels.begin(), levels.end(), *s) == levels.end())
-                    r_.error(v, p + ".level", "expected one of trace, debug, info, warn, error");
-                else
-                    l.level = *s;
-            }
-        }
-        r_.optional_field(n, p, "bodies", l.bodies,
-                          [&](auto& v, auto path) { return r_.boolean(v, path); });
+        const auto& keys = log_keys();
+        r_.check_keys(n, p, keys);
+        read_all(n, p, keys, std::pair{"level", &l.level}, std::pair{"bodies", &l.bodies});
     }
 
     void parse_jobs(const YAML::Node& n, Config& c) {
@@ -389,33 +312,19 @@ private:
         job.name = name;
         job.pos = r_.pos(n);
         if (n["pull"]) return parse_pull_job(std::move(job), n, p, c);
-        r_.check_keys(n, p, {"mode", "schedule", "source", "identity", "mapping", "sink", "pull"});
-        if (auto v = n["mode"]) {
-            if (auto s = r_.string(v, p + ".mode")) {
-                static const std::vector<std::pair<std::string_view, Mode>> modes{
-                    {"create", Mode::Create},   {"update", Mode::Update},
-                    {"upsert", Mode::Upsert},   {"replace", Mode::Replace},
-                    {"delete", Mode::Delete},   {"archive", Mode::Archive}};
-                auto it = std::find_if(modes.begin(), modes.end(),
-                                       [&](auto& m) { return m.first == *s; });
-                if (it != modes.end()) {
-                    job.mode = it->second;
-                } else {
-                    std::vector<std::string_view> names;
-                    for (auto& m : modes) names.push_back(m.first);
-                    auto hint = base::suggest(*s, names);
-                    r_.error(v, p + ".mode",
-                             "unknown mode \"" + *s + "\"" +
-                                 (hint.empty() ? "" : " (did you mean \"" + hint + "\"?)") +
-                                 "; expected create, update, upsert, replace, delete or archive");
-                }
-            }
+        const auto& keys = push_job_keys();
+        r_.check_keys(n, p, keys);
+        std::string mode;
+        if (r_.read(n, p, keys.key("mode"), mode)) {
+            static const std::vector<std::pair<std::string_view, Mode>> modes{
+                {"create", Mode::Create},   {"update", Mode::Update},
+                {"upsert", Mode::Upsert},   {"replace", Mode::Replace},
+                {"delete", Mode::Delete},   {"archive", Mode::Archive}};
+            job.mode = enum_of(modes, mode, keys.key("mode"));
         }
-        parse_schedule(n, p, job);
+        parse_schedule(n, p, keys, job);
         if (auto v = n["source"]) parse_source(v, p + ".source", job, c);
-        else r_.error(n, p + ".source", "is required (where the rows come from)");
         if (auto v = n["identity"]) parse_identity(v, p + ".identity", job);
-        else r_.error(n, p + ".identity", "is required (alternate_id_type + column, or profile_id_column)");
 
         bool needs_body = job.mode != Mode::Delete;
         if (auto v = n["mapping"]) {
@@ -432,25 +341,20 @@ private:
         if (job.mode == Mode::Archive && !job.identity.by_profile_id() && n["identity"])
             r_.error(n["identity"], p + ".identity",
                      "archive addresses profiles by id: use profile_id_column");
-        if (auto v = n["sink"]) r_.error(v, p + ".sink", "is for pull jobs (with a pull: section); push jobs write to the API");
         return job;
     }
 
     void parse_daemon(const YAML::Node& n, DaemonConfig& d) {
         const std::string p = "daemon";
         if (!r_.expect_map(n, p)) return;
-        r_.check_keys(n, p, {"timezone", "catch_up", "shutdown_timeout", "metrics_listen", "verify", "verify_interval"});
-        r_.optional_field(n, p, "verify", d.verify, [&](auto& v, auto path) { return r_.boolean(v, path); });
-        r_.optional_field(n, p, "verify_interval", d.verify_interval,
-                          [&](auto& v, auto path) { return r_.duration(v, path); });
-        r_.optional_field(n, p, "timezone", d.timezone, [&](auto& v, auto path) { return r_.string(v, path); });
+        const auto& keys = daemon_keys();
+        r_.check_keys(n, p, keys);
+        read_all(n, p, keys, std::pair{"verify", &d.verify}, std::pair{"verify_interval", &d.verify_interval},
+                 std::pair{"timezone", &d.timezone}, std::pair{"catch_up", &d.catch_up},
+                 std::pair{"shutdown_timeout", &d.shutdown_timeout}, std::pair{"metrics_listen", &d.metrics_listen});
         if (d.timezone != "UTC" && !fs::exists(fs::path("/usr/share/zoneinfo") / d.timezone))
             r_.error(n["timezone"], p + ".timezone", "unknown time zone \"" + d.timezone +
                                                          "\" (an IANA name such as Europe/Berlin; tzdata installed?)");
-        r_.optional_field(n, p, "catch_up", d.catch_up, [&](auto& v, auto path) { return r_.boolean(v, path); });
-        r_.optional_field(n, p, "shutdown_timeout", d.shutdown_timeout,
-                          [&](auto& v, auto path) { return r_.duration(v, path); });
-        r_.optional_field(n, p, "metrics_listen", d.metrics_listen, [&](auto& v, auto path) { return r_.string(v, path); });
         if (!d.metrics_listen.empty()) {
             auto colon = d.metrics_listen.rfind(':');
             bool loopback = d.metrics_listen.starts_with("127.") || d.metrics_listen.starts_with("localhost:") ||
@@ -461,25 +365,23 @@ private:
         }
     }
 
-    void parse_schedule(const YAML::Node& n, const std::string& p, JobConfig& job) {
-        if (auto v = n["schedule"]) {
-            if (auto s = r_.string(v, p + ".schedule")) {
-                if (auto problem = check_schedule(*s); !problem.empty())
-                    r_.error(v, p + ".schedule", problem);
-                job.schedule = *s;
-            }
-        }
+    void parse_schedule(const YAML::Node& n, const std::string& p, const KeyTable& keys, JobConfig& job) {
+        if (!r_.read(n, p, keys.key("schedule"), job.schedule)) return;
+        if (auto problem = check_schedule(job.schedule); !problem.empty())
+            r_.error(n["schedule"], p + ".schedule", problem);
     }
 
     JobConfig parse_pull_job(JobConfig job, const YAML::Node& n, const std::string& p, Config& c) {
-        r_.check_keys(n, p, {"schedule", "pull", "source", "identity", "sink"});
-        parse_schedule(n, p, job);
+        const auto& job_keys = pull_job_keys();
+        r_.check_keys(n, p, job_keys);
+        parse_schedule(n, p, job_keys, job);
         auto& pull = job.pull.emplace();
         auto pn = n["pull"];
         auto pp = p + ".pull";
         pull.pos = r_.pos(pn);
         if (!r_.expect_map(pn, pp)) return job;
-        r_.check_keys(pn, pp, {"searches", "history", "filter_id", "implied", "match_inactive", "reconcile"});
+        const auto& keys = pull_keys();
+        r_.check_keys(pn, pp, keys);
         if (auto v = pn["searches"]) {
             if (!v.IsSequence()) {
                 r_.error(v, pp + ".searches", "must be a list of { endpoint: ..., params: {...} }");
@@ -487,41 +389,25 @@ private:
                 for (std::size_t i = 0; i < v.size(); ++i) parse_search(v[i], pp + ".searches[" + std::to_string(i) + "]", pull);
             }
         }
-        if (auto v = pn["history"]) {
-            if (auto s = r_.string(v, pp + ".history")) {
-                static const std::vector<std::pair<std::string_view, HistoryKind>> kinds{
-                    {"Consents", HistoryKind::Consents}, {"ContactElements", HistoryKind::ContactElements},
-                    {"CustomFields", HistoryKind::CustomFields}, {"Preferences", HistoryKind::Preferences},
-                    {"StandardFields", HistoryKind::StandardFields}};
-                auto it = std::find_if(kinds.begin(), kinds.end(), [&](auto& k) { return k.first == *s; });
-                if (it != kinds.end()) {
-                    pull.history = it->second;
-                } else {
-                    std::vector<std::string_view> names;
-                    for (auto& k : kinds) names.push_back(k.first);
-                    auto hint = base::suggest(*s, names);
-                    r_.error(v, pp + ".history", "unknown history \"" + *s + "\"" +
-                                                     (hint.empty() ? "" : " (did you mean \"" + hint + "\"?)") +
-                                                     "; expected Consents, ContactElements, CustomFields, "
-                                                     "Preferences or StandardFields");
-                }
-            }
+        std::string history;
+        if (r_.read(pn, pp, keys.key("history"), history)) {
+            static const std::vector<std::pair<std::string_view, HistoryKind>> kinds{
+                {"Consents", HistoryKind::Consents}, {"ContactElements", HistoryKind::ContactElements},
+                {"CustomFields", HistoryKind::CustomFields}, {"Preferences", HistoryKind::Preferences},
+                {"StandardFields", HistoryKind::StandardFields}};
+            pull.history = enum_of(kinds, history, keys.key("history"));
         }
-        r_.optional_field(pn, pp, "filter_id", pull.filter_id, [&](auto& v, auto path) { return r_.string(v, path); });
+        r_.read(pn, pp, keys.key("filter_id"), pull.filter_id);
         if (!pull.filter_id.empty() && pull.history != HistoryKind::Preferences)
             r_.error(pn["filter_id"], pp + ".filter_id", "applies to history: Preferences only");
-        r_.optional_field(pn, pp, "implied", pull.implied, [&](auto& v, auto path) { return r_.boolean(v, path); });
-        r_.optional_field(pn, pp, "match_inactive", pull.match_inactive,
-                          [&](auto& v, auto path) { return r_.boolean(v, path); });
-        r_.optional_field(pn, pp, "reconcile", pull.reconcile, [&](auto& v, auto path) { return r_.string(v, path); });
+        read_all(pn, pp, keys, std::pair{"implied", &pull.implied}, std::pair{"match_inactive", &pull.match_inactive},
+                 std::pair{"reconcile", &pull.reconcile});
 
+        // source and identity go together: the table's rule.
         if (auto v = n["source"]) {
             job.has_source = true;
             parse_source(v, p + ".source", job, c);
             if (auto id = n["identity"]) parse_identity(id, p + ".identity", job);
-            else r_.error(n, p + ".identity", "is required with a source (alternate_id_type + column, or profile_id_column)");
-        } else if (n["identity"]) {
-            r_.error(n["identity"], p + ".identity", "goes with a source (the identities to pull)");
         }
         if (job.has_source && !pull.reconcile.empty())
             r_.error(pn["reconcile"], pp + ".reconcile", "reads the push job's source; remove this job's source");
@@ -533,7 +419,6 @@ private:
         if (pull.history && !pull.searches.empty())
             r_.error(pn["history"], pp + ".history", "and searches go in separate jobs");
         if (auto v = n["sink"]) parse_sink(v, p + ".sink", job);
-        else r_.error(n, p + ".sink", "is required (where pulled profiles go)");
         return job;
     }
 
@@ -541,28 +426,10 @@ private:
         SearchSpec search;
         search.pos = r_.pos(n);
         if (!r_.expect_map(n, p)) return;
-        r_.check_keys(n, p, {"endpoint", "params"});
-        static const std::vector<std::string_view> endpoints{
-            "Address", "CustomFields", "CustomFields/SelectList", "Email", "Name", "Name/Partial", "Phone",
-            "Attributes", "Tags", "Groups/AlternateId", "Groups/Email", "Groups", "Groups/Phone", "Groups/Primary"};
-        if (auto v = n["endpoint"]) {
-            if (auto s = r_.string(v, p + ".endpoint")) {
-                search.endpoint = *s;
-                bool primary = s->starts_with("Groups/Primary/") && s->size() > 15 &&
-                               std::all_of(s->begin() + 15, s->end(), [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); });
-                if (!primary && std::find(endpoints.begin(), endpoints.end(), *s) == endpoints.end()) {
-                    auto hint = base::suggest(*s, endpoints);
-                    r_.error(v, p + ".endpoint", "unknown search \"" + *s + "\"" +
-                                                     (hint.empty() ? "" : " (did you mean \"" + hint + "\"?)") +
-                                                     "; expected Address, CustomFields, CustomFields/SelectList, Email, "
-                                                     "Name, Name/Partial, Phone, Attributes, Tags, Groups, Groups/AlternateId, "
-                                                     "Groups/Email, Groups/Phone or Groups/Primary/PROFILE_ID");
-                }
-            }
-        } else {
-            r_.error(n, p + ".endpoint", "is required (e.g. Email, Tags, CustomFields)");
-        }
-        if (auto v = n["params"]) {
+        const auto& keys = search_keys();
+        r_.check_keys(n, p, keys);
+        r_.read(n, p, keys.key("endpoint"), search.endpoint);
+        if (auto v = n["params"]; v && r_.expect_map(v, p + ".params")) {
             for (auto& [key, value] : r_.entries(v, p + ".params")) {
                 if (auto s = r_.string(value, p + ".params." + key)) search.params.emplace_back(key, *s);
             }
@@ -575,25 +442,13 @@ private:
         s.pos = r_.pos(n);
         s.key_path = p;
         if (!r_.expect_map(n, p)) return;
-        auto name = r_.required_string(n, p, "type", names_of(kSourceTypes));
-        if (!name) return;
-        const auto* type = find_type(kSourceTypes, *name);
-        if (!type) {
-            std::vector<std::string_view> names;
-            for (const auto& t : kSourceTypes) names.push_back(t.name);
-            auto hint = base::suggest(*name, names);
-            r_.error(n["type"], p + ".type",
-                     "unknown source type \"" + *name + "\"" + (hint.empty() ? "" : " (did you mean \"" + hint + "\"?)") +
-                         "; expected " + names_of(kSourceTypes));
-            return;
-        }
+        const auto* type = connector_type(n, p, source_types(), "source");
+        if (!type) return;
         s.settings = type->parse(r_, n, p);
-        r_.optional_string(n, p, "reject_file", s.reject_file);
+        r_.read(n, p, connectors::kRejectFileKey, s.reject_file);
         if (s.reject_file.empty()) {
             auto dir = fs::path(c.journal.path).parent_path();
             s.reject_file = (dir / "rejects" / (job.name + ".rejects.txt")).string();
-        } else {
-            s.reject_file = r_.resolve_path(s.reject_file);
         }
     }
 
@@ -602,17 +457,11 @@ private:
         id.pos = r_.pos(n);
         id.key_path = p;
         if (!r_.expect_map(n, p)) return;
-        r_.check_keys(n, p, {"alternate_id_type", "column", "profile_id_column"});
-        r_.optional_string(n, p, "alternate_id_type", id.alternate_id_type);
-        r_.optional_string(n, p, "column", id.column);
-        r_.optional_string(n, p, "profile_id_column", id.profile_id_column);
-        bool by_alt = !id.alternate_id_type.empty() || !id.column.empty();
-        if (by_alt && id.by_profile_id())
-            r_.error(n, p, "give either alternate_id_type + column, or profile_id_column, not both");
-        else if (by_alt && (id.alternate_id_type.empty() || id.column.empty()))
-            r_.error(n, p, "alternate_id_type and column go together");
-        else if (!by_alt && !id.by_profile_id())
-            r_.error(n, p, "give alternate_id_type + column, or profile_id_column");
+        // Which of them are given together is the table's rule.
+        const auto& keys = identity_keys();
+        r_.check_keys(n, p, keys);
+        read_all(n, p, keys, std::pair{"alternate_id_type", &id.alternate_id_type}, std::pair{"column", &id.column},
+                 std::pair{"profile_id_column", &id.profile_id_column});
         bool needs_alt = !job.pull && (job.mode == Mode::Create || job.mode == Mode::Upsert);
         if (needs_alt && id.by_profile_id())
             r_.error(n, p, "mode " + std::string(to_string(job.mode)) +
@@ -624,15 +473,30 @@ private:
         sink.pos = r_.pos(n);
         sink.key_path = p;
         if (!r_.expect_map(n, p)) return;
-        auto name = r_.required_string(n, p, "type", names_of(kSinkTypes));
-        if (!name) return;
-        const auto* type = find_type(kSinkTypes, *name);
-        if (!type) {
-            r_.error(n["type"], p + ".type", "expected " + names_of(kSinkTypes));
-            return;
-        }
+        const auto* type = connector_type(n, p, sink_types(), "sink");
+        if (!type) return;
         sink.settings = type->parse(r_, n, p);
         job.sink = std::move(sink);
+    }
+
+    // The connector the section's `type` names; nullptr (reported) when it is missing or unknown.
+    template <class Types>
+    auto connector_type(const YAML::Node& n, const std::string& p, const Types& types, std::string_view what)
+        -> decltype(&types[0]) {
+        auto names = names_of(types);
+        auto v = n["type"];
+        if (!v) {
+            r_.error(n, p + ".type", "is required (" + join_alternatives(names) + ")");
+            return nullptr;
+        }
+        auto name = r_.string(v, p + ".type");
+        if (!name) return nullptr;
+        if (const auto* type = find_type(types, *name)) return type;
+        auto hint = base::suggest(*name, names);
+        r_.error(v, p + ".type", "unknown " + std::string(what) + " type \"" + *name + "\"" +
+                                     (hint.empty() ? "" : " (did you mean \"" + hint + "\"?)") + "; expected " +
+                                     join_alternatives(names));
+        return nullptr;
     }
 
     YamlReader r_;
