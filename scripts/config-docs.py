@@ -7,7 +7,7 @@ config/README.md (`prefsync config-schema --markdown`, each between its
   scripts/config-docs.py --write PREFSYNC_BINARY [SOURCE_DIR]   regenerate both
   scripts/config-docs.py --check PREFSYNC_BINARY [SOURCE_DIR]   exit 1, with a diff, if stale
 
---check is the test Docs.ConfigSchemaAndReferenceAreUpToDate: a key added to a table (or a
+--check is the test Docs.ConfigSchemaAndKeyTablesAreUpToDate: a key added to a table (or a
 description changed) without regenerating fails it.
 """
 import difflib

@@ -104,10 +104,6 @@ public:
                               "`prefsync check-config` checks the file against; check-config also checks what a "
                               "schema cannot (columns, cross-references, schedules).";
         for (auto& [k, v] : table(root_keys(), {})) root[k] = v;
-        definitions_["interpolated"] = json::object{
-            {"description", "a ${VAR} or ${VAR:-default} reference: the value is known at run time"},
-            {"type", "string"},
-            {"pattern", std::string(kInterpolation)}};
         root["definitions"] = std::move(definitions_);
         return root;
     }
