@@ -88,6 +88,17 @@ def key_path(error_path):
     return out
 
 
+def where(error):
+    return f"{key_path(error.absolute_path) or '(top)'}: {error.message}"
+
+
+def at_or_above(key, error):
+    """Whether a schema error is at `key` or at a map that holds it (a missing or unknown key,
+    a rule between keys is reported on the map)."""
+    path = key_path(error.absolute_path)
+    return not path or key == path or key.startswith((path + ".", path + "["))
+
+
 class Checker:
     def __init__(self, binary, root):
         self.binary = binary
@@ -130,7 +141,7 @@ class Checker:
             if code != 0:
                 self.fail(path, f"check-config refused it (exit {code}):\n{err}")
             for e in self.schema_errors(path):
-                self.fail(path, f"the schema refused it at {key_path(e.absolute_path) or '(top)'}: {e.message}")
+                self.fail(path, f"the schema refused it at {where(e)}")
         return len(files)
 
     def invalid(self):
@@ -145,11 +156,8 @@ class Checker:
             errors = self.schema_errors(path)
             if not errors:
                 self.fail(path, "the schema accepted it")
-            # At the key, or at a map above it (a missing or unknown key, a rule between keys).
-            elif not any(key == key_path(e.absolute_path) or key.startswith(key_path(e.absolute_path))
-                         for e in errors):
-                where = "; ".join(f"{key_path(e.absolute_path) or '(top)'}: {e.message}" for e in errors)
-                self.fail(path, f"the schema refused it elsewhere than at {key}: {where}")
+            elif not any(at_or_above(key, e) for e in errors):
+                self.fail(path, f"the schema refused it elsewhere than at {key}: " + "; ".join(map(where, errors)))
         return len(files)
 
     def looser(self):
@@ -160,9 +168,8 @@ class Checker:
             if code != 1 or f": {key}: " not in err:
                 self.fail(path, f"check-config should refuse it naming {key} (exit {code}):\n{err}")
             for e in self.schema_errors(path):
-                self.fail(path, f"the schema refused it at {key_path(e.absolute_path) or '(top)'}: {e.message} "
-                                "(stricter than documented: move the file to invalid/ and update "
-                                "config/README.md, 'Editors and the JSON Schema')")
+                self.fail(path, f"the schema refused it at {where(e)} (stricter than documented: move the "
+                                "file to invalid/ and update config/README.md, 'Editors and the JSON Schema')")
         return len(files)
 
     def meta(self):
