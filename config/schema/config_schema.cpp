@@ -59,13 +59,17 @@ std::string case_insensitive(const std::vector<std::string_view>& words) {
     return out;
 }
 
-json::object enum_schema(const KeySpec& k) {
-    json::array any_of{json::object{{"enum", strings(k.value_list())}}};
-    if (!k.pattern.empty())
-        any_of.push_back(json::object{{"type", "string"}, {"pattern", "^(?:" + std::string(k.pattern) + ")$"}});
+// One of `values` (or a string matching `pattern`), or an interpolation. An enum of its own
+// rather than a pattern: editors complete the values of an enum.
+json::object enum_schema(const std::vector<std::string_view>& values, std::string_view pattern = {}) {
+    json::array any_of{json::object{{"enum", strings(values)}}};
+    if (!pattern.empty())
+        any_of.push_back(json::object{{"type", "string"}, {"pattern", "^(?:" + std::string(pattern) + ")$"}});
     any_of.push_back(json::object{{"type", "string"}, {"pattern", std::string(kInterpolation)}});
     return {{"anyOf", std::move(any_of)}};
 }
+
+json::object enum_schema(const KeySpec& k) { return enum_schema(k.value_list(), k.pattern); }
 
 // The default as the schema's typed value; nothing for a default that is not a value.
 std::optional<json::value> default_of(const KeySpec& k) {
@@ -215,28 +219,30 @@ private:
                 if (m != mode) out.push_back(m);
             return strings(out);
         };
-        // Absent mode is upsert: `properties` holds when the key is absent, so the plain
-        // `if` below applies to it too; `required` in the others keeps them to a given mode.
-        auto mode_is = [](json::value modes_schema, bool given) {
-            json::object test{{"properties", json::object{{"mode", std::move(modes_schema)}}}};
-            if (given) test["required"] = json::array{"mode"};
-            return test;
+        // Absent mode is upsert: `properties` holds when the key is absent, so a test of
+        // modes_in() applies to it too; mode_given() is for one mode written out.
+        auto modes_in = [](json::array modes) {
+            return json::object{{"properties", json::object{{"mode", json::object{{"enum", std::move(modes)}}}}}};
         };
-        auto mapping = [&](std::string_view object) {
-            return json::object{{"properties", json::object{{"mapping", mapping_ref(object)}}}};
+        auto mode_given = [](std::string_view mode) {
+            return json::object{{"properties", json::object{{"mode", json::object{{"const", mode}}}}},
+                                {"required", json::array{"mode"}}};
         };
+        auto needs = [](std::string_view key) { return json::object{{"required", json::array{key}}}; };
+        auto rule = [](json::object test, json::object then) {
+            return json::object{{"if", std::move(test)}, {"then", std::move(then)}};
+        };
+        auto profile = mapping_ref(api::profile_schema().name);
+        auto archive = mapping_ref(api::archive_schema().name);
         json::array rules{
-            json::object{{"if", mode_is(json::object{{"enum", all_but("delete")}}, false)},
-                         {"then", json::object{{"required", json::array{"mapping"}}}}},
-            json::object{{"if", mode_is(json::object{{"const", "delete"}}, true)},
-                         {"then", json::object{{"not", json::object{{"required", json::array{"mapping"}}}}}}},
-            json::object{{"if", mode_is(json::object{{"enum", all_but("archive")}}, false)},
-                         {"then", mapping(api::profile_schema().name)}},
-            json::object{{"if", mode_is(json::object{{"const", "archive"}}, true)},
-                         {"then", json::object{{"properties", json::object{{"mapping", mapping_ref(api::archive_schema().name)},
-                                                                           {"identity", json::object{{"required", json::array{"profile_id_column"}}}}}}}}},
-            json::object{{"if", mode_is(json::object{{"enum", json::array{"create", "upsert"}}}, false)},
-                         {"then", json::object{{"properties", json::object{{"identity", json::object{{"required", json::array{"alternate_id_type"}}}}}}}}},
+            rule(modes_in(all_but("delete")), needs("mapping")),
+            rule(mode_given("delete"), json::object{{"not", needs("mapping")}}),
+            rule(modes_in(all_but("archive")), json::object{{"properties", json::object{{"mapping", profile}}}}),
+            rule(mode_given("archive"),
+                 json::object{{"properties", json::object{{"mapping", archive},
+                                                          {"identity", needs("profile_id_column")}}}}),
+            rule(modes_in(json::array{"create", "upsert"}),
+                 json::object{{"properties", json::object{{"identity", needs("alternate_id_type")}}}}),
         };
         // The mapping definitions exist before they are referred to.
         mapping_object(api::profile_schema());
@@ -260,11 +266,7 @@ private:
                                   {"required", json::array{"type"}}};
                 branches.push_back(json::object{{"if", std::move(test)}, {"then", table_ref(type.keys())}});
             }
-            KeySpec type_key{.name = "type", .type = ValueType::Enum, .values = {}, .description = {}};
-            std::string values;
-            for (auto n : names) values += (values.empty() ? "" : "|") + std::string(n);
-            type_key.values = values;
-            auto type_schema = enum_schema(type_key);
+            auto type_schema = enum_schema(names);
             type_schema["description"] = "which " + std::string(what) + " this is: " + join_alternatives(names) +
                                          "; it says which other keys the section has";
             return json::value(json::object{
@@ -353,11 +355,8 @@ private:
             json::object format{{"type", "string"}, {"minLength", 1}};
             return json::object{{"anyOf", json::array{format, table_ref(date_keys())}}};
         }
-        if (k.name == "empty" && target != api::FieldType::String) {
-            KeySpec absent = k;
-            absent.values = "absent";  // keep sends "": only a string can be ""
-            return json::value(enum_schema(absent));
-        }
+        if (k.name == "empty" && target != api::FieldType::String)
+            return json::value(enum_schema(std::vector<std::string_view>{"absent"}));  // keep sends "": strings only
         return std::nullopt;
     }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <regex>
 #include <set>
 #include <stdexcept>
@@ -266,7 +267,8 @@ std::optional<double> YamlReader::number(const YAML::Node& node, const std::stri
     if (!text) return std::nullopt;
     double value = 0;
     auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
-    if (ec != std::errc() || end != text->data() + text->size()) {
+    // from_chars also reads "inf" and "nan", which no setting means (and nan passes `min`).
+    if (ec != std::errc() || end != text->data() + text->size() || !std::isfinite(value)) {
         error(node, path, "expected a number, got \"" + *text + "\"");
         return std::nullopt;
     }

@@ -123,6 +123,16 @@ TEST(KeyTable, ReadTakesTypeRangeAndValuesFromTheTable) {
                                         HasSubstr("s.tags: expected a or b, got \"c\"")));
 }
 
+TEST(KeyTable, ANumberIsFinite) {
+    static const KeyTable table{.id = "n", .keys = {{.name = "rate", .type = ValueType::Number, .min = 0.001}}};
+    for (auto text : {"nan", "inf", "-inf"}) {
+        Reader t;
+        double rate = 50;
+        EXPECT_FALSE(t.r.read(YAML::Load(std::string("{ rate: ") + text + " }"), "s", table.key("rate"), rate)) << text;
+        EXPECT_EQ(rate, 50);
+    }
+}
+
 TEST(KeyTable, ReadingAKeyTheTableLacksOrIntoTheWrongTypeIsAProgrammingError) {
     const auto& keys = test_keys();
     EXPECT_THROW(keys.key("nope"), std::logic_error);
