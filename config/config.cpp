@@ -1,23 +1,20 @@
 #include "config/config.hpp"
 
 #include <algorithm>
-#include <array>
 #include <cctype>
 #include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <tuple>
-#include <type_traits>
 
 #include <boost/url/parse.hpp>
 
+#include "config/config_keys.hpp"
+#include "config/connector_types.hpp"
+#include "connectors/source_keys.hpp"
 #include "config/mapping_parser.hpp"
 #include "config/yaml/yaml_reader.hpp"
-#include "connectors/csv/csv_config.hpp"
-#include "connectors/jsonl/jsonl_config.hpp"
-#include "connectors/postgres/postgres_config.hpp"
-#include "connectors/sqlite/sqlite_config.hpp"
 #include "daemon/base/text.hpp"
 
 namespace prefsync::config {
@@ -127,44 +124,11 @@ std::string check_schedule(std::string_view schedule) {
 
 namespace {
 
-// A connector as `type:` names it, and its parser of the rest of the section.
-template <class Settings>
-struct ConnectorType {
-    std::string_view name;
-    Settings (*parse)(YamlReader&, const YAML::Node&, const std::string&);
-};
-
-template <class Settings, auto parse>
-Settings parse_as(YamlReader& r, const YAML::Node& n, const std::string& p) {
-    return parse(r, n, p);
-}
-
-// The type's name is the one its settings report (SourceConfig::type()), so the two agree.
-template <class Settings, auto parse>
-constexpr ConnectorType<Settings> connector() {
-    using Parsed = std::invoke_result_t<decltype(parse), YamlReader&, const YAML::Node&, const std::string&>;
-    return {Parsed::kType, parse_as<Settings, parse>};
-}
-
-// In the order messages list them.
-const std::array<ConnectorType<connectors::SourceSettings>, 3> kSourceTypes{
-    connector<connectors::SourceSettings, connectors::parse_csv_source>(),
-    connector<connectors::SourceSettings, connectors::parse_sqlite_source>(),
-    connector<connectors::SourceSettings, connectors::parse_postgres_source>(),
-};
-const std::array<ConnectorType<connectors::SinkSettings>, 4> kSinkTypes{
-    connector<connectors::SinkSettings, connectors::parse_csv_sink>(),
-    connector<connectors::SinkSettings, connectors::parse_jsonl_sink>(),
-    connector<connectors::SinkSettings, connectors::parse_sqlite_sink>(),
-    connector<connectors::SinkSettings, connectors::parse_postgres_sink>(),
-};
-
 // "csv, sqlite or postgres"
 template <class Types>
-std::string names_of(const Types& types) {
-    std::string out;
-    for (std::size_t i = 0; i < types.size(); ++i)
-        out += std::string(i == 0 ? "" : i + 1 == types.size() ? " or " : ", ") + std::string(types[i].name);
+std::vector<std::string_view> names_of(const Types& types) {
+    std::vector<std::string_view> out;
+    for (const auto& type : types) out.push_back(type.name);
     return out;
 }
 
@@ -173,6 +137,14 @@ auto find_type(const Types& types, std::string_view name) -> decltype(&types[0])
     for (const auto& type : types)
         if (type.name == name) return &type;
     return nullptr;
+}
+
+// The value of an Enum key, which read() has checked against the table, as the parser's enum.
+template <class E>
+E enum_of(const std::vector<std::pair<std::string_view, E>>& names, const std::string& value, const KeySpec& key) {
+    for (const auto& [name, e] : names)
+        if (name == value) return e;
+    throw std::logic_error("config key " + std::string(key.name) + ": the parser has no value " + value);
 }
 
 class ConfigParser {
@@ -187,16 +159,14 @@ public:
             return c;
         }
         if (!r_.expect_map(root, "")) return c;
-        r_.check_keys(root, "", {"api", "http", "rate_limit", "retry", "journal", "log", "daemon", "jobs"});
+        r_.check_keys(root, "", root_keys());
         if (root["daemon"]) parse_daemon(root["daemon"], c.daemon);
         if (root["api"]) parse_api(root["api"], c);
-        else r_.error(SourcePos{r_.file(), 1, 1}, "api", "is required (base_url, client_id, token)");
         if (root["http"]) parse_http(root["http"], c.http);
         check_plain_http(root, c);
         if (root["rate_limit"]) parse_rate_limit(root["rate_limit"], c.rate_limit);
         if (root["retry"]) parse_retry(root["retry"], c.retry);
         if (root["journal"]) parse_journal(root["journal"], c.journal);
-        c.journal.path = r_.resolve_path(c.journal.path);
         if (root["log"]) parse_log(root["log"], c.log);
         if (c.log.bodies) r_.warn("log.bodies is true: profile bodies (personal data) will be logged");
         if (root["jobs"]) parse_jobs(root["jobs"], c);
@@ -220,58 +190,43 @@ private:
     void parse_api(const YAML::Node& n, Config& c) {
         const std::string p = "api";
         if (!r_.expect_map(n, p)) return;
-        r_.check_keys(n, p, {"base_url", "client_id", "token_env", "token_file", "credential",
-                             "token", "allow_inline_token", "oauth"});
+        const auto& keys = api_keys();
+        r_.check_keys(n, p, keys);
         if (auto o = n["oauth"]) {
             std::string op = p + ".oauth";
             if (r_.expect_map(o, op)) {
-                r_.check_keys(o, op, {"token_url", "client_id", "refresh_before"});
-                if (auto v = o["token_url"]) {
-                    if (auto url = r_.string(v, op + ".token_url")) {
-                        if (!url->starts_with("https://") && !url->starts_with("http://"))
-                            r_.error(v, op + ".token_url", "must be an https:// URL");
-                        else if (url->starts_with("http://") && !is_loopback_url(*url))
-                            r_.error(v, op + ".token_url",
-                                     "plain http:// is allowed only to a loopback host (127.0.0.0/8, ::1, "
-                                     "localhost: a local emulator); the client secret would travel unencrypted, "
-                                     "so use https://");
-                        c.api.oauth.token_url = *url;
-                    }
-                } else {
-                    r_.error(o, op + ".token_url", "is required (where bearer tokens are issued)");
+                const auto& oauth = oauth_keys();
+                r_.check_keys(o, op, oauth);
+                if (r_.read(o, op, oauth.key("token_url"), c.api.oauth.token_url)) {
+                    const auto& url = c.api.oauth.token_url;
+                    if (!url.starts_with("https://") && !url.starts_with("http://"))
+                        r_.error(o["token_url"], op + ".token_url", "must be an https:// URL");
+                    else if (url.starts_with("http://") && !is_loopback_url(url))
+                        r_.error(o["token_url"], op + ".token_url",
+                                 "plain http:// is allowed only to a loopback host (127.0.0.0/8, ::1, "
+                                 "localhost: a local emulator); the client secret would travel unencrypted, "
+                                 "so use https://");
                 }
-                r_.optional_field(o, op, "client_id", c.api.oauth.client_id,
-                                  [&](auto& v, auto path) { return r_.string(v, path); });
-                r_.optional_field(o, op, "refresh_before", c.api.oauth.refresh_before,
-                                  [&](auto& v, auto path) { return r_.duration(v, path); });
+                r_.read(o, op, oauth.key("client_id"), c.api.oauth.client_id);
+                r_.read(o, op, oauth.key("refresh_before"), c.api.oauth.refresh_before);
             }
         }
-        if (auto v = n["base_url"]) {
-            if (auto s = r_.string(v, p + ".base_url")) {
-                if (!s->starts_with("https://") && !s->starts_with("http://"))
-                    r_.error(v, p + ".base_url", "must start with https:// (or http:// for a local emulator)");
-                c.api.base_url = *s;
-                while (c.api.base_url.ends_with('/')) c.api.base_url.pop_back();
-            }
-        } else {
-            r_.error(n, p + ".base_url", "is required, e.g. https://pm.mypreferences.com/Profiles/v2");
+        std::string base_url;
+        if (r_.read(n, p, keys.key("base_url"), base_url)) {
+            if (!base_url.starts_with("https://") && !base_url.starts_with("http://"))
+                r_.error(n["base_url"], p + ".base_url", "must start with https:// (or http:// for a local emulator)");
+            c.api.base_url = base_url;
+            while (c.api.base_url.ends_with('/')) c.api.base_url.pop_back();
         }
-        if (auto v = n["client_id"]) {
-            if (auto s = r_.string(v, p + ".client_id")) {
-                if (s->empty()) r_.error(v, p + ".client_id", "must not be empty");
-                c.api.client_id = *s;
-            }
-        } else {
-            r_.error(n, p + ".client_id", "is required (your MyPreferences account id)");
-        }
+        if (r_.read(n, p, keys.key("client_id"), c.api.client_id) && c.api.client_id.empty())
+            r_.error(n["client_id"], p + ".client_id", "must not be empty");
         bool allow_inline = false;
-        r_.optional_field(n, p, "allow_inline_token", allow_inline,
-                          [&](auto& v, auto path) { return r_.boolean(v, path); });
-        int sources = 0;
+        r_.read(n, p, keys.key("allow_inline_token"), allow_inline);
+        // Which one is given is the table's rule (exactly one; none is reported where the token
+        // is read): here each is read into the TokenSpec.
         auto take = [&](const char* key, TokenSpec::Kind kind) {
             auto v = n[key];
             if (!v) return;
-            ++sources;
             if (auto spec = read_secret_location(r_, v, p + "." + key, kind, "token")) c.api.token = std::move(*spec);
         };
         take("token_env", TokenSpec::Kind::Env);
@@ -282,14 +237,11 @@ private:
                 r_.error(n["token"], p + ".token",
                          "a token written in the config file is refused; use token_env, token_file "
                          "or credential (or set allow_inline_token: true)");
-                ++sources;
             } else {
                 take("token", TokenSpec::Kind::Inline);
                 r_.warn("api.token is written in the config file; prefer token_env, token_file or credential");
             }
         }
-        if (sources > 1)
-            r_.error(n, p, "give exactly one of token_env, token_file, credential, token");
     }
 
     // The host as the HTTP client will parse it (Boost.URL), so "127.0.0.1@example.com" is
@@ -327,55 +279,42 @@ private:
                      "to allow it anyway)");
     }
 
+    // Reads every key of `keys` named in `fields` into its member: the sections whose keys
+    // need nothing but their table's checks.
+    template <class... Fields>
+    void read_all(const YAML::Node& n, const std::string& p, const KeyTable& keys, Fields&&... fields) {
+        (r_.read(n, p, keys.key(fields.first), *fields.second), ...);
+    }
+
     void parse_http(const YAML::Node& n, HttpConfig& h) {
         const std::string p = "http";
         if (!r_.expect_map(n, p)) return;
-        r_.check_keys(n, p, {"connections", "connect_timeout", "request_timeout", "idle_timeout",
-                             "max_response_bytes", "ca_file", "insecure"});
-        auto integer = [&](long long lo, long long hi) {
-            return [&, lo, hi](auto& v, auto path) { return r_.integer(v, path, lo, hi); };
-        };
-        auto duration = [&](auto& v, auto path) { return r_.duration(v, path); };
-        r_.optional_field(n, p, "connections", h.connections, integer(1, 1024));
-        r_.optional_field(n, p, "connect_timeout", h.connect_timeout, duration);
-        r_.optional_field(n, p, "request_timeout", h.request_timeout, duration);
-        r_.optional_field(n, p, "idle_timeout", h.idle_timeout, duration);
-        r_.optional_field(n, p, "max_response_bytes", h.max_response_bytes,
-                          [&](auto& v, auto path) { return r_.size(v, path); });
-        r_.optional_field(n, p, "ca_file", h.ca_file,
-                          [&](auto& v, auto path) { return r_.string(v, path); });
-        h.ca_file = r_.resolve_path(h.ca_file);
-        r_.optional_field(n, p, "insecure", h.insecure,
-                          [&](auto& v, auto path) { return r_.boolean(v, path); });
+        const auto& keys = http_keys();
+        r_.check_keys(n, p, keys);
+        read_all(n, p, keys, std::pair{"connections", &h.connections}, std::pair{"connect_timeout", &h.connect_timeout},
+                 std::pair{"request_timeout", &h.request_timeout}, std::pair{"idle_timeout", &h.idle_timeout},
+                 std::pair{"max_response_bytes", &h.max_response_bytes}, std::pair{"ca_file", &h.ca_file},
+                 std::pair{"insecure", &h.insecure});
         if (h.insecure) r_.warn("http.insecure is true: TLS certificates are NOT verified");
     }
 
     void parse_rate_limit(const YAML::Node& n, RateLimitConfig& rl) {
         const std::string p = "rate_limit";
         if (!r_.expect_map(n, p)) return;
-        r_.check_keys(n, p, {"requests_per_second", "burst", "daily_quota", "adaptive",
-                             "max_in_flight"});
-        r_.optional_field(n, p, "requests_per_second", rl.requests_per_second,
-                          [&](auto& v, auto path) { return r_.number(v, path, 0.001); });
-        r_.optional_field(n, p, "burst", rl.burst,
-                          [&](auto& v, auto path) { return r_.integer(v, path, 1, 100000); });
-        r_.optional_field(n, p, "daily_quota", rl.daily_quota,
-                          [&](auto& v, auto path) { return r_.integer(v, path, 0, 1LL << 40); });
-        r_.optional_field(n, p, "adaptive", rl.adaptive,
-                          [&](auto& v, auto path) { return r_.boolean(v, path); });
-        r_.optional_field(n, p, "max_in_flight", rl.max_in_flight,
-                          [&](auto& v, auto path) { return r_.integer(v, path, 1, 4096); });
+        const auto& keys = rate_limit_keys();
+        r_.check_keys(n, p, keys);
+        read_all(n, p, keys, std::pair{"requests_per_second", &rl.requests_per_second}, std::pair{"burst", &rl.burst},
+                 std::pair{"daily_quota", &rl.daily_quota}, std::pair{"adaptive", &rl.adaptive},
+                 std::pair{"max_in_flight", &rl.max_in_flight});
     }
 
     void parse_retry(const YAML::Node& n, RetryConfig& rt) {
         const std::string p = "retry";
         if (!r_.expect_map(n, p)) return;
-        r_.check_keys(n, p, {"max_attempts", "base_delay", "max_delay"});
-        r_.optional_field(n, p, "max_attempts", rt.max_attempts,
-                          [&](auto& v, auto path) { return r_.integer(v, path, 1, 1000); });
-        auto duration = [&](auto& v, auto path) { return r_.duration(v, path); };
-        r_.optional_field(n, p, "base_delay", rt.base_delay, duration);
-        r_.optional_field(n, p, "max_delay", rt.max_delay, duration);
+        const auto& keys = retry_keys();
+        r_.check_keys(n, p, keys);
+        read_all(n, p, keys, std::pair{"max_attempts", &rt.max_attempts}, std::pair{"base_delay", &rt.base_delay},
+                 std::pair{"max_delay", &rt.max_delay});
         if (rt.max_delay < rt.base_delay)
             r_.error(n, p + ".max_delay", "must not be smaller than retry.base_delay");
     }
@@ -383,30 +322,23 @@ private:
     void parse_journal(const YAML::Node& n, JournalConfig& j) {
         const std::string p = "journal";
         if (!r_.expect_map(n, p)) return;
-        r_.check_keys(n, p, {"path", "retain_days"});
-        r_.optional_field(n, p, "path", j.path,
-                          [&](auto& v, auto path) { return r_.string(v, path); });
-        r_.optional_field(n, p, "retain_days", j.retain_days,
-                          [&](auto& v, auto path) { return r_.integer(v, path, 1, 36500); });
+        const auto& keys = journal_keys();
+        r_.check_keys(n, p, keys);
+        read_all(n, p, keys, std::pair{"path", &j.path}, std::pair{"retain_days", &j.retain_days});
     }
 
     void parse_log(const YAML::Node& n, LogConfig& l) {
         const std::string p = "log";
         if (!r_.expect_map(n, p)) return;
-        r_.check_keys(n, p, {"level", "format", "bodies"});
-        // Only what the logger implements: a level or format it would ignore is an error here.
-        auto one_of = [&](const char* key, auto parse, std::string_view allowed, auto& out) {
-            auto v = n[key];
-            if (!v) return;
-            auto s = r_.string(v, p + "." + key);
-            if (!s) return;
-            if (auto parsed = parse(*s)) return void(out = *parsed);
-            r_.error(v, p + "." + key, "expected one of " + std::string(allowed) + ", got \"" + *s + "\"");
-        };
-        one_of("level", base::parse_log_level, base::kLogLevels, l.level);
-        one_of("format", base::parse_log_format, base::kLogFormats, l.format);
-        r_.optional_field(n, p, "bodies", l.bodies,
-                          [&](auto& v, auto path) { return r_.boolean(v, path); });
+        const auto& keys = log_keys();
+        r_.check_keys(n, p, keys);
+        std::string level, format;
+        // The table allows only what the logger implements; its parse gives the value.
+        if (r_.read(n, p, keys.key("level"), level))
+            if (auto v = base::parse_log_level(level)) l.level = *v;
+        if (r_.read(n, p, keys.key("format"), format))
+            if (auto v = base::parse_log_format(format)) l.format = *v;
+        r_.read(n, p, keys.key("bodies"), l.bodies);
     }
 
     void parse_jobs(const YAML::Node& n, Config& c) {
@@ -431,35 +363,20 @@ private:
         job.name = name;
         job.pos = r_.pos(n);
         if (n["pull"]) return parse_pull_job(std::move(job), n, p, c);
-        r_.check_keys(n, p, {"mode", "schedule", "source", "identity", "mapping", "sink", "pull", "on_removed",
-                             "on_missing", "max_missing", "deleted_column"});
-        if (auto v = n["mode"]) {
-            if (auto s = r_.string(v, p + ".mode")) {
-                static const std::vector<std::pair<std::string_view, Mode>> modes{
-                    {"create", Mode::Create},   {"update", Mode::Update},
-                    {"upsert", Mode::Upsert},   {"replace", Mode::Replace},
-                    {"delete", Mode::Delete},   {"archive", Mode::Archive},
-                    {"mirror", Mode::Mirror}};
-                auto it = std::find_if(modes.begin(), modes.end(),
-                                       [&](auto& m) { return m.first == *s; });
-                if (it != modes.end()) {
-                    job.mode = it->second;
-                } else {
-                    std::vector<std::string_view> names;
-                    for (auto& m : modes) names.push_back(m.first);
-                    auto hint = base::suggest(*s, names);
-                    r_.error(v, p + ".mode",
-                             "unknown mode \"" + *s + "\"" +
-                                 (hint.empty() ? "" : " (did you mean \"" + hint + "\"?)") +
-                                 "; expected create, update, upsert, replace, delete, archive or mirror");
-                }
-            }
+        const auto& keys = push_job_keys();
+        r_.check_keys(n, p, keys);
+        std::string mode;
+        if (r_.read(n, p, keys.key("mode"), mode)) {
+            static const std::vector<std::pair<std::string_view, Mode>> modes{
+                {"create", Mode::Create},   {"update", Mode::Update},
+                {"upsert", Mode::Upsert},   {"replace", Mode::Replace},
+                {"delete", Mode::Delete},   {"archive", Mode::Archive},
+                {"mirror", Mode::Mirror}};
+            job.mode = enum_of(modes, mode, keys.key("mode"));
         }
-        parse_schedule(n, p, job);
+        parse_schedule(n, p, keys, job);
         if (auto v = n["source"]) parse_source(v, p + ".source", job, c);
-        else r_.error(n, p + ".source", "is required (where the rows come from)");
         if (auto v = n["identity"]) parse_identity(v, p + ".identity", job);
-        else r_.error(n, p + ".identity", "is required (alternate_id_type + column, or profile_id_column)");
 
         bool needs_body = job.mode != Mode::Delete;
         if (auto v = n["mapping"]) {
@@ -476,57 +393,47 @@ private:
         if (job.mode == Mode::Archive && !job.identity.by_profile_id() && n["identity"])
             r_.error(n["identity"], p + ".identity",
                      "archive addresses profiles by id: use profile_id_column");
-        if (auto v = n["sink"]) r_.error(v, p + ".sink", "is for pull jobs (with a pull: section); push jobs write to the API");
-        parse_convergence(n, p, job);
+        parse_convergence(n, p, keys, job);
         return job;
     }
 
     // on_removed, on_missing, max_missing, deleted_column: how a job follows what leaves the source.
-    void parse_convergence(const YAML::Node& n, const std::string& p, JobConfig& job) {
-        auto choice = [&](const char* key, const std::vector<std::string_view>& names) -> std::optional<std::size_t> {
-            auto v = n[key];
-            if (!v) return std::nullopt;
-            auto s = r_.string(v, p + "." + key);
-            if (!s) return std::nullopt;
-            for (std::size_t i = 0; i < names.size(); ++i)
-                if (names[i] == *s) return i;
-            std::string list;
-            for (auto name : names) list += (list.empty() ? "" : ", ") + std::string(name);
-            auto hint = base::suggest(*s, names);
-            r_.error(v, p + "." + key, "unknown value \"" + *s + "\"" + (hint.empty() ? "" : " (did you mean \"" + hint + "\"?)") +
-                                          "; expected " + list);
-            return std::nullopt;
-        };
-        if (auto i = choice("on_removed", {"deactivate", "remove"})) {
-            job.on_removed = *i == 0 ? OnRemoved::Deactivate : OnRemoved::Remove;
+    void parse_convergence(const YAML::Node& n, const std::string& p, const KeyTable& keys, JobConfig& job) {
+        std::string value;
+        if (r_.read(n, p, keys.key("on_removed"), value)) {
+            job.on_removed = enum_of(std::vector<std::pair<std::string_view, OnRemoved>>{
+                                         {"deactivate", OnRemoved::Deactivate}, {"remove", OnRemoved::Remove}},
+                                     value, keys.key("on_removed"));
             if (job.mode != Mode::Mirror)
                 r_.error(n["on_removed"], p + ".on_removed", "applies to mode mirror (elements removed from a profile)");
         }
-        if (auto i = choice("on_missing", {"ignore", "deactivate", "archive", "delete"})) {
-            job.on_missing = static_cast<OnMissing>(*i);
+        if (r_.read(n, p, keys.key("on_missing"), value)) {
+            job.on_missing = enum_of(std::vector<std::pair<std::string_view, OnMissing>>{
+                                         {"ignore", OnMissing::Ignore}, {"deactivate", OnMissing::Deactivate},
+                                         {"archive", OnMissing::Archive}, {"delete", OnMissing::Delete}},
+                                     value, keys.key("on_missing"));
             if (job.mode == Mode::Delete || job.mode == Mode::Archive)
                 r_.error(n["on_missing"], p + ".on_missing",
                          "does not apply to mode " + std::string(to_string(job.mode)) + " (its rows are what it removes)");
         }
-        if (auto v = n["max_missing"]) {
-            if (auto s = r_.string(v, p + ".max_missing")) {
-                MissingLimit limit;
-                limit.text = *s;
-                limit.percent = !s->empty() && s->back() == '%';
-                auto digits = limit.percent ? s->substr(0, s->size() - 1) : *s;
-                char* end = nullptr;
-                double value = digits.empty() ? -1 : std::strtod(digits.c_str(), &end);
-                bool ok = end && *end == '\0' && value >= 0 && (!limit.percent || value <= 100) &&
-                          (limit.percent || value == static_cast<double>(static_cast<std::int64_t>(value)));
-                if (ok) {
-                    limit.value = value;
-                    job.max_missing = limit;
-                } else {
-                    r_.error(v, p + ".max_missing", "expected a share such as 5% or a number of rows such as 200, got \"" + *s + "\"");
-                }
+        if (r_.read(n, p, keys.key("max_missing"), value)) {
+            MissingLimit limit;
+            limit.text = value;
+            limit.percent = !value.empty() && value.back() == '%';
+            auto digits = limit.percent ? value.substr(0, value.size() - 1) : value;
+            char* end = nullptr;
+            double number = digits.empty() ? -1 : std::strtod(digits.c_str(), &end);
+            bool ok = end && *end == '\0' && number >= 0 && (!limit.percent || number <= 100) &&
+                      (limit.percent || number == static_cast<double>(static_cast<std::int64_t>(number)));
+            if (ok) {
+                limit.value = number;
+                job.max_missing = limit;
+            } else {
+                r_.error(n["max_missing"], p + ".max_missing",
+                         "expected a share such as 5% or a number of rows such as 200, got \"" + value + "\"");
             }
         }
-        r_.optional_string(n, p, "deleted_column", job.deleted_column);
+        r_.read(n, p, keys.key("deleted_column"), job.deleted_column);
         if (!job.deleted_column.empty() && job.on_missing == OnMissing::Ignore)
             r_.error(n["deleted_column"], p + ".deleted_column",
                      "says which rows are deleted, but on_missing is ignore: set on_missing to deactivate, archive or delete");
@@ -535,19 +442,15 @@ private:
     void parse_daemon(const YAML::Node& n, DaemonConfig& d) {
         const std::string p = "daemon";
         if (!r_.expect_map(n, p)) return;
-        r_.check_keys(n, p, {"timezone", "catch_up", "shutdown_timeout", "metrics_listen", "verify", "verify_interval"});
-        r_.optional_field(n, p, "verify", d.verify, [&](auto& v, auto path) { return r_.boolean(v, path); });
-        r_.optional_field(n, p, "verify_interval", d.verify_interval,
-                          [&](auto& v, auto path) { return r_.duration(v, path); });
-        r_.optional_field(n, p, "timezone", d.timezone, [&](auto& v, auto path) { return r_.string(v, path); });
+        const auto& keys = daemon_keys();
+        r_.check_keys(n, p, keys);
+        read_all(n, p, keys, std::pair{"verify", &d.verify}, std::pair{"verify_interval", &d.verify_interval},
+                 std::pair{"timezone", &d.timezone}, std::pair{"catch_up", &d.catch_up},
+                 std::pair{"shutdown_timeout", &d.shutdown_timeout}, std::pair{"metrics_listen", &d.metrics_listen});
         std::error_code tz_error;  // a name too long for a path is unknown too, not an exception
         if (d.timezone != "UTC" && !fs::exists(fs::path("/usr/share/zoneinfo") / d.timezone, tz_error))
             r_.error(n["timezone"], p + ".timezone", "unknown time zone \"" + d.timezone +
                                                          "\" (an IANA name such as Europe/Berlin; tzdata installed?)");
-        r_.optional_field(n, p, "catch_up", d.catch_up, [&](auto& v, auto path) { return r_.boolean(v, path); });
-        r_.optional_field(n, p, "shutdown_timeout", d.shutdown_timeout,
-                          [&](auto& v, auto path) { return r_.duration(v, path); });
-        r_.optional_field(n, p, "metrics_listen", d.metrics_listen, [&](auto& v, auto path) { return r_.string(v, path); });
         if (!d.metrics_listen.empty()) {
             auto colon = d.metrics_listen.rfind(':');
             bool loopback = d.metrics_listen.starts_with("127.") || d.metrics_listen.starts_with("localhost:") ||
@@ -561,25 +464,23 @@ private:
         }
     }
 
-    void parse_schedule(const YAML::Node& n, const std::string& p, JobConfig& job) {
-        if (auto v = n["schedule"]) {
-            if (auto s = r_.string(v, p + ".schedule")) {
-                if (auto problem = check_schedule(*s); !problem.empty())
-                    r_.error(v, p + ".schedule", problem);
-                job.schedule = *s;
-            }
-        }
+    void parse_schedule(const YAML::Node& n, const std::string& p, const KeyTable& keys, JobConfig& job) {
+        if (!r_.read(n, p, keys.key("schedule"), job.schedule)) return;
+        if (auto problem = check_schedule(job.schedule); !problem.empty())
+            r_.error(n["schedule"], p + ".schedule", problem);
     }
 
     JobConfig parse_pull_job(JobConfig job, const YAML::Node& n, const std::string& p, Config& c) {
-        r_.check_keys(n, p, {"schedule", "pull", "source", "identity", "sink"});
-        parse_schedule(n, p, job);
+        const auto& job_keys = pull_job_keys();
+        r_.check_keys(n, p, job_keys);
+        parse_schedule(n, p, job_keys, job);
         auto& pull = job.pull.emplace();
         auto pn = n["pull"];
         auto pp = p + ".pull";
         pull.pos = r_.pos(pn);
         if (!r_.expect_map(pn, pp)) return job;
-        r_.check_keys(pn, pp, {"searches", "history", "filter_id", "implied", "match_inactive", "reconcile"});
+        const auto& keys = pull_keys();
+        r_.check_keys(pn, pp, keys);
         if (auto v = pn["searches"]) {
             if (!v.IsSequence()) {
                 r_.error(v, pp + ".searches", "must be a list of { endpoint: ..., params: {...} }");
@@ -587,41 +488,25 @@ private:
                 for (std::size_t i = 0; i < v.size(); ++i) parse_search(v[i], pp + ".searches[" + std::to_string(i) + "]", pull);
             }
         }
-        if (auto v = pn["history"]) {
-            if (auto s = r_.string(v, pp + ".history")) {
-                static const std::vector<std::pair<std::string_view, HistoryKind>> kinds{
-                    {"Consents", HistoryKind::Consents}, {"ContactElements", HistoryKind::ContactElements},
-                    {"CustomFields", HistoryKind::CustomFields}, {"Preferences", HistoryKind::Preferences},
-                    {"StandardFields", HistoryKind::StandardFields}};
-                auto it = std::find_if(kinds.begin(), kinds.end(), [&](auto& k) { return k.first == *s; });
-                if (it != kinds.end()) {
-                    pull.history = it->second;
-                } else {
-                    std::vector<std::string_view> names;
-                    for (auto& k : kinds) names.push_back(k.first);
-                    auto hint = base::suggest(*s, names);
-                    r_.error(v, pp + ".history", "unknown history \"" + *s + "\"" +
-                                                     (hint.empty() ? "" : " (did you mean \"" + hint + "\"?)") +
-                                                     "; expected Consents, ContactElements, CustomFields, "
-                                                     "Preferences or StandardFields");
-                }
-            }
+        std::string history;
+        if (r_.read(pn, pp, keys.key("history"), history)) {
+            static const std::vector<std::pair<std::string_view, HistoryKind>> kinds{
+                {"Consents", HistoryKind::Consents}, {"ContactElements", HistoryKind::ContactElements},
+                {"CustomFields", HistoryKind::CustomFields}, {"Preferences", HistoryKind::Preferences},
+                {"StandardFields", HistoryKind::StandardFields}};
+            pull.history = enum_of(kinds, history, keys.key("history"));
         }
-        r_.optional_field(pn, pp, "filter_id", pull.filter_id, [&](auto& v, auto path) { return r_.string(v, path); });
+        r_.read(pn, pp, keys.key("filter_id"), pull.filter_id);
         if (!pull.filter_id.empty() && pull.history != HistoryKind::Preferences)
             r_.error(pn["filter_id"], pp + ".filter_id", "applies to history: Preferences only");
-        r_.optional_field(pn, pp, "implied", pull.implied, [&](auto& v, auto path) { return r_.boolean(v, path); });
-        r_.optional_field(pn, pp, "match_inactive", pull.match_inactive,
-                          [&](auto& v, auto path) { return r_.boolean(v, path); });
-        r_.optional_field(pn, pp, "reconcile", pull.reconcile, [&](auto& v, auto path) { return r_.string(v, path); });
+        read_all(pn, pp, keys, std::pair{"implied", &pull.implied}, std::pair{"match_inactive", &pull.match_inactive},
+                 std::pair{"reconcile", &pull.reconcile});
 
+        // source and identity go together: the table's rule.
         if (auto v = n["source"]) {
             job.has_source = true;
             parse_source(v, p + ".source", job, c);
             if (auto id = n["identity"]) parse_identity(id, p + ".identity", job);
-            else r_.error(n, p + ".identity", "is required with a source (alternate_id_type + column, or profile_id_column)");
-        } else if (n["identity"]) {
-            r_.error(n["identity"], p + ".identity", "goes with a source (the identities to pull)");
         }
         if (job.has_source && !pull.reconcile.empty())
             r_.error(pn["reconcile"], pp + ".reconcile", "reads the push job's source; remove this job's source");
@@ -633,7 +518,6 @@ private:
         if (pull.history && !pull.searches.empty())
             r_.error(pn["history"], pp + ".history", "and searches go in separate jobs");
         if (auto v = n["sink"]) parse_sink(v, p + ".sink", job);
-        else r_.error(n, p + ".sink", "is required (where pulled profiles go)");
         return job;
     }
 
@@ -641,28 +525,10 @@ private:
         SearchSpec search;
         search.pos = r_.pos(n);
         if (!r_.expect_map(n, p)) return;
-        r_.check_keys(n, p, {"endpoint", "params"});
-        static const std::vector<std::string_view> endpoints{
-            "Address", "CustomFields", "CustomFields/SelectList", "Email", "Name", "Name/Partial", "Phone",
-            "Attributes", "Tags", "Groups/AlternateId", "Groups/Email", "Groups", "Groups/Phone", "Groups/Primary"};
-        if (auto v = n["endpoint"]) {
-            if (auto s = r_.string(v, p + ".endpoint")) {
-                search.endpoint = *s;
-                bool primary = s->starts_with("Groups/Primary/") && s->size() > 15 &&
-                               std::all_of(s->begin() + 15, s->end(), [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); });
-                if (!primary && std::find(endpoints.begin(), endpoints.end(), *s) == endpoints.end()) {
-                    auto hint = base::suggest(*s, endpoints);
-                    r_.error(v, p + ".endpoint", "unknown search \"" + *s + "\"" +
-                                                     (hint.empty() ? "" : " (did you mean \"" + hint + "\"?)") +
-                                                     "; expected Address, CustomFields, CustomFields/SelectList, Email, "
-                                                     "Name, Name/Partial, Phone, Attributes, Tags, Groups, Groups/AlternateId, "
-                                                     "Groups/Email, Groups/Phone or Groups/Primary/PROFILE_ID");
-                }
-            }
-        } else {
-            r_.error(n, p + ".endpoint", "is required (e.g. Email, Tags, CustomFields)");
-        }
-        if (auto v = n["params"]) {
+        const auto& keys = search_keys();
+        r_.check_keys(n, p, keys);
+        r_.read(n, p, keys.key("endpoint"), search.endpoint);
+        if (auto v = n["params"]; v && r_.expect_map(v, p + ".params")) {
             for (auto& [key, value] : r_.entries(v, p + ".params")) {
                 if (auto s = r_.string(value, p + ".params." + key)) search.params.emplace_back(key, *s);
             }
@@ -675,25 +541,13 @@ private:
         s.pos = r_.pos(n);
         s.key_path = p;
         if (!r_.expect_map(n, p)) return;
-        auto name = r_.required_string(n, p, "type", names_of(kSourceTypes));
-        if (!name) return;
-        const auto* type = find_type(kSourceTypes, *name);
-        if (!type) {
-            std::vector<std::string_view> names;
-            for (const auto& t : kSourceTypes) names.push_back(t.name);
-            auto hint = base::suggest(*name, names);
-            r_.error(n["type"], p + ".type",
-                     "unknown source type \"" + *name + "\"" + (hint.empty() ? "" : " (did you mean \"" + hint + "\"?)") +
-                         "; expected " + names_of(kSourceTypes));
-            return;
-        }
+        const auto* type = connector_type(n, p, source_types(), "source");
+        if (!type) return;
         s.settings = type->parse(r_, n, p);
-        r_.optional_string(n, p, "reject_file", s.reject_file);
+        r_.read(n, p, connectors::kRejectFileKey, s.reject_file);
         if (s.reject_file.empty()) {
             auto dir = fs::path(c.journal.path).parent_path();
             s.reject_file = (dir / "rejects" / (job.name + ".rejects.txt")).string();
-        } else {
-            s.reject_file = r_.resolve_path(s.reject_file);
         }
     }
 
@@ -702,17 +556,11 @@ private:
         id.pos = r_.pos(n);
         id.key_path = p;
         if (!r_.expect_map(n, p)) return;
-        r_.check_keys(n, p, {"alternate_id_type", "column", "profile_id_column"});
-        r_.optional_string(n, p, "alternate_id_type", id.alternate_id_type);
-        r_.optional_string(n, p, "column", id.column);
-        r_.optional_string(n, p, "profile_id_column", id.profile_id_column);
-        bool by_alt = !id.alternate_id_type.empty() || !id.column.empty();
-        if (by_alt && id.by_profile_id())
-            r_.error(n, p, "give either alternate_id_type + column, or profile_id_column, not both");
-        else if (by_alt && (id.alternate_id_type.empty() || id.column.empty()))
-            r_.error(n, p, "alternate_id_type and column go together");
-        else if (!by_alt && !id.by_profile_id())
-            r_.error(n, p, "give alternate_id_type + column, or profile_id_column");
+        // Which of them are given together is the table's rule.
+        const auto& keys = identity_keys();
+        r_.check_keys(n, p, keys);
+        read_all(n, p, keys, std::pair{"alternate_id_type", &id.alternate_id_type}, std::pair{"column", &id.column},
+                 std::pair{"profile_id_column", &id.profile_id_column});
         bool needs_alt = !job.pull && (job.mode == Mode::Create || job.mode == Mode::Upsert);
         if (needs_alt && id.by_profile_id())
             r_.error(n, p, "mode " + std::string(to_string(job.mode)) +
@@ -724,15 +572,30 @@ private:
         sink.pos = r_.pos(n);
         sink.key_path = p;
         if (!r_.expect_map(n, p)) return;
-        auto name = r_.required_string(n, p, "type", names_of(kSinkTypes));
-        if (!name) return;
-        const auto* type = find_type(kSinkTypes, *name);
-        if (!type) {
-            r_.error(n["type"], p + ".type", "expected " + names_of(kSinkTypes));
-            return;
-        }
+        const auto* type = connector_type(n, p, sink_types(), "sink");
+        if (!type) return;
         sink.settings = type->parse(r_, n, p);
         job.sink = std::move(sink);
+    }
+
+    // The connector the section's `type` names; nullptr (reported) when it is missing or unknown.
+    template <class Types>
+    auto connector_type(const YAML::Node& n, const std::string& p, const Types& types, std::string_view what)
+        -> decltype(&types[0]) {
+        auto names = names_of(types);
+        auto v = n["type"];
+        if (!v) {
+            r_.error(n, p + ".type", "is required (" + join_alternatives(names) + ")");
+            return nullptr;
+        }
+        auto name = r_.string(v, p + ".type");
+        if (!name) return nullptr;
+        if (const auto* type = find_type(types, *name)) return type;
+        auto hint = base::suggest(*name, names);
+        r_.error(v, p + ".type", "unknown " + std::string(what) + " type \"" + *name + "\"" +
+                                     (hint.empty() ? "" : " (did you mean \"" + hint + "\"?)") + "; expected " +
+                                     join_alternatives(names));
+        return nullptr;
     }
 
     YamlReader r_;

@@ -1,7 +1,9 @@
 #include "config/mapping_parser.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 
+#include "config/config_keys.hpp"
 #include "daemon/api/value_convert.hpp"
 
 namespace prefsync::config {
@@ -161,18 +163,13 @@ private:
 
     std::optional<SplitSpec> split(const ObjectSchema& element, const YAML::Node& node,
                                    const std::string& path) {
-        r_.check_keys(node, path, {"column", "split", "field", "with", "trim", "normalize", "map"});
+        const auto& keys = split_keys();
+        r_.check_keys(node, path, keys);
         SplitSpec out;
-        if (auto v = node["split"]) {
-            if (auto s = r_.string(v, path + ".split")) {
-                if (s->empty()) r_.error(v, path + ".split", "must not be empty");
-                out.delimiter = *s;
-            }
-        } else {
-            r_.error(node, path + ".split", "is required with column (the delimiter, e.g. \";\")");
-        }
-        if (auto v = node["field"]) {
-            if (auto s = r_.string(v, path + ".field")) out.field = *s;
+        if (r_.read(node, path, keys.key("split"), out.delimiter) && out.delimiter.empty())
+            r_.error(node["split"], path + ".split", "must not be empty");
+        if (node["field"]) {
+            r_.read(node, path, keys.key("field"), out.field);
         } else {
             // The obvious target when the element has one writable string field (ProfileTags).
             const FieldSchema* only = nullptr;
@@ -233,29 +230,23 @@ private:
                                      : "expected a column name or a mapping such as {column: c}");
             return std::nullopt;
         }
-        r_.check_keys(node, path, {"column", "const", "trim", "normalize", "map", "default",
-                                   "date", "empty", "required", "split", "field", "with"});
-        bool ok = true;
-        if (node["column"] && node["const"]) {
-            r_.error(node, path, "give either column or const, not both");
-            ok = false;
-        } else if (!node["column"] && !node["const"]) {
-            r_.error(node, path, "needs column: NAME or const: VALUE");
-            ok = false;
-        }
-        if (auto c = node["column"])
-            if (auto s = r_.string(c, path + ".column")) v.column = *s;
+        // A split's item spec arrives here without split, field and with (split()); anywhere
+        // else they would be silently ignored, so they are not in the table.
+        const auto& keys = value_keys();
+        auto errors = r_.diagnostics().size();
+        r_.check_keys(node, path, keys);  // with the rule: column or const
+        bool ok = r_.diagnostics().size() == errors;
+        std::string column;
+        if (r_.read(node, path, keys.key("column"), column)) v.column = column;
         if (auto c = node["const"]) {
             if (auto s = r_.string(c, path + ".const")) {
                 v.constant = *s;
                 ok &= convertible(c, path + ".const", *s, target);
             }
         }
-        r_.optional_field(node, path, "trim", v.trim,
-                          [&](auto& n, auto p) { return r_.boolean(n, p); });
-        r_.optional_field(node, path, "required", v.required,
-                          [&](auto& n, auto p) { return r_.boolean(n, p); });
-        if (auto n = node["normalize"]) ok &= normalize(n, path + ".normalize", v);
+        r_.read(node, path, keys.key("trim"), v.trim);
+        r_.read(node, path, keys.key("required"), v.required);
+        if (node["normalize"]) ok &= normalize(node, path, keys.key("normalize"), v);
         if (auto n = node["map"]) {
             std::string mp = path + ".map";
             if (r_.expect_map(n, mp)) {
@@ -274,13 +265,9 @@ private:
             }
         }
         if (auto n = node["date"]) ok &= date(n, path + ".date", v);
-        if (auto n = node["empty"]) {
-            if (auto s = r_.string(n, path + ".empty")) {
-                if (*s == "absent") v.empty = EmptyPolicy::Absent;
-                else if (*s == "keep") v.empty = EmptyPolicy::Keep;
-                else r_.error(n, path + ".empty", "expected absent or keep"), ok = false;
-            }
-        }
+        std::string empty;
+        if (r_.read(node, path, keys.key("empty"), empty)) v.empty = empty == "keep" ? EmptyPolicy::Keep : EmptyPolicy::Absent;
+        else if (node["empty"]) ok = false;
         if (v.empty == EmptyPolicy::Keep && target != FieldType::String) {
             r_.error(node["empty"], path + ".empty", "keep is only for string fields (\"\" is not a " +
                                                          std::string(api::to_string(target)) + ")");
@@ -289,38 +276,28 @@ private:
         return ok ? std::optional<ValueSpec>(std::move(v)) : std::nullopt;
     }
 
-    bool normalize(const YAML::Node& n, const std::string& path, ValueSpec& v) {
-        std::vector<std::pair<YAML::Node, std::string>> names;
-        if (n.IsSequence()) {
-            for (std::size_t i = 0; i < n.size(); ++i)
-                if (auto s = r_.string(n[i], path)) names.emplace_back(n[i], *s);
-        } else if (auto s = r_.string(n, path)) {
-            names.emplace_back(n, *s);
-        }
-        bool ok = true;
-        for (auto& [node, name] : names) {
+    bool normalize(const YAML::Node& map, const std::string& path, const KeySpec& key, ValueSpec& v) {
+        std::vector<std::string> names;
+        if (!r_.read(map, path, key, names)) return false;
+        for (const auto& name : names) {
             if (name == "lowercase") v.normalize.push_back(Normalize::Lowercase);
             else if (name == "uppercase") v.normalize.push_back(Normalize::Uppercase);
             else if (name == "digits") v.normalize.push_back(Normalize::Digits);
             else if (name == "collapse_spaces") v.normalize.push_back(Normalize::CollapseSpaces);
             else if (name == "trim") v.trim = true;
-            else {
-                r_.error(node, path, "unknown normalisation \"" + name +
-                                         "\"; expected trim, lowercase, uppercase, digits or collapse_spaces");
-                ok = false;
-            }
+            else throw std::logic_error("normalize: the parser has no value " + name);
         }
-        return ok;
+        return true;
     }
 
     bool date(const YAML::Node& n, const std::string& path, ValueSpec& v) {
         if (n.IsScalar()) {
             if (auto s = r_.string(n, path)) v.date_in = *s;
         } else if (n.IsMap()) {
-            r_.check_keys(n, path, {"in", "out"});
-            if (auto s = n["in"] ? r_.string(n["in"], path + ".in") : std::nullopt) v.date_in = *s;
-            if (auto s = n["out"] ? r_.string(n["out"], path + ".out") : std::nullopt) v.date_out = *s;
-            if (!n["in"]) r_.error(n, path + ".in", "is required (the input format, e.g. \"%m/%d/%Y\")");
+            const auto& keys = date_keys();
+            r_.check_keys(n, path, keys);
+            r_.read(n, path, keys.key("in"), v.date_in);
+            r_.read(n, path, keys.key("out"), v.date_out);
         } else {
             r_.error(n, path, "expected an input format such as \"%m/%d/%Y\" or {in: ..., out: ...}");
             return false;

@@ -11,6 +11,7 @@ packages=(
   libsystemd-dev libbenchmark-dev time postgresql systemd tzdata
   pandoc man-db lintian dpkg-dev file
   clang libclang-rt-14-dev
+  python3-jsonschema python3-yaml
 )
 
 missing=()

@@ -25,7 +25,7 @@ struct Diagnostic {
     std::string key_path;  // e.g. jobs.crm.mapping.Emails[0].EmailAddress
     std::string message;
 
-    // "prefsync.yaml:12:7: jobs.crm.mode: unknown mode "upsret" (did you mean "upsert"?)"
+    // "prefsync.yaml:12:7: jobs.crm.mode: expected create, ... or archive, got "upsret" (did you mean "upsert"?)"
     std::string to_string() const {
         std::string out = pos.to_string();
         out += ": ";

@@ -7,4 +7,5 @@ class Node;
 
 namespace prefsync::config {
 class YamlReader;
+struct KeyTable;
 }  // namespace prefsync::config

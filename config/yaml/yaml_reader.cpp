@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
+#include <regex>
 #include <set>
+#include <stdexcept>
 
 #include "daemon/base/text.hpp"
 
@@ -63,26 +66,124 @@ std::vector<std::pair<std::string, YAML::Node>> YamlReader::entries(const YAML::
     return out;
 }
 
-void YamlReader::check_keys(const YAML::Node& map, const std::string& path,
-                            const std::vector<std::string_view>& allowed) {
+void YamlReader::check_keys(const YAML::Node& map, const std::string& path, const KeyTable& table) {
+    auto join = [&](std::string_view key) { return path.empty() ? std::string(key) : path + "." + std::string(key); };
+    const auto allowed = table.names();
     std::set<std::string> seen;
     for (auto it = map.begin(); it != map.end(); ++it) {
         if (!it->first.IsScalar()) continue;
         auto key = it->first.Scalar();
-        std::string key_path = path.empty() ? key : path + "." + key;
         if (!seen.insert(key).second) {
-            error(it->first, key_path, "duplicate key");
+            error(it->first, join(key), "duplicate key");
             continue;
         }
-        if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
+        const KeySpec* spec = table.find(key);
+        if (spec && spec->type == ValueType::Refused) {
+            error(it->first, join(key), std::string(spec->description));
+            continue;
+        }
+        if (spec) continue;
         std::string message = "unknown key";
-        auto hint = base::suggest(key, std::vector<std::string_view>(allowed));
+        auto hint = base::suggest(key, allowed);
         if (!hint.empty()) message += " (did you mean \"" + hint + "\"?)";
-        std::string valid;
-        for (auto a : allowed) valid += (valid.empty() ? "" : ", ") + std::string(a);
-        message += "; valid keys here: " + valid;
-        error(it->first, key_path, message);
+        message += "; valid keys here: " + join_alternatives(allowed, ", ");
+        error(it->first, join(key), message);
     }
+    for (const auto& spec : table.keys)
+        if (!spec.required.empty() && !map[std::string(spec.name)])
+            error(map, join(spec.name), "is required (" + std::string(spec.required) + ")");
+    for (const auto& rule : table.rules) check_rule(map, path, rule);
+}
+
+void YamlReader::check_rule(const YAML::Node& map, const std::string& path, const KeyRule& rule) {
+    std::vector<std::string> names;  // each alternative as written in messages: "a + b"
+    std::vector<std::string_view> given;
+    for (const auto& alternative : rule.alternatives()) {
+        std::string name;
+        std::vector<std::string_view> present;
+        for (auto key : alternative) {
+            name += (name.empty() ? "" : " + ") + std::string(key);
+            if (map[std::string(key)]) present.push_back(key);
+        }
+        if (!present.empty() && present.size() < alternative.size())
+            error(map, path, join_alternatives(alternative, " and ") + " go together");
+        names.push_back(name);
+        if (!present.empty()) given.push_back(names.back());
+    }
+    std::vector<std::string_view> all(names.begin(), names.end());
+    switch (rule.kind) {
+        case KeyRule::Kind::Together: break;
+        case KeyRule::Kind::AtMostOne:
+            if (given.size() > 1) error(map, path, "give at most one of " + join_alternatives(all, ", "));
+            break;
+        case KeyRule::Kind::ExactlyOne:
+            if (given.size() > 1) error(map, path, "give exactly one of " + join_alternatives(all, ", "));
+            else if (given.empty() && !rule.none_checked_later) error(map, path, "give " + join_alternatives(all));
+            break;
+    }
+}
+
+void YamlReader::type_mismatch(const KeySpec& key) {
+    throw std::logic_error("config key " + std::string(key.name) + " is read into a variable of another type");
+}
+
+bool YamlReader::one_of(const YAML::Node& node, const std::string& path, const KeySpec& key,
+                        const std::string& text) {
+    auto values = key.value_list();
+    if (std::find(values.begin(), values.end(), text) != values.end()) return true;
+    if (!key.pattern.empty() && std::regex_match(text, std::regex(std::string(key.pattern)))) return true;
+    std::string message = "expected " + join_alternatives(values);
+    if (!key.pattern.empty()) message += ", or a value matching " + std::string(key.pattern);
+    message += ", got \"" + text + "\"";
+    auto hint = base::suggest(text, values);
+    if (!hint.empty()) message += " (did you mean \"" + hint + "\"?)";
+    error(node, path, message);
+    return false;
+}
+
+std::optional<YamlReader::Value> YamlReader::value(const YAML::Node& node, const std::string& path,
+                                                   const KeySpec& key) {
+    auto wrap = [](auto v) -> std::optional<Value> {
+        if (!v) return std::nullopt;
+        return Value(std::move(*v));
+    };
+    switch (key.type) {
+        case ValueType::String: return wrap(string(node, path));
+        case ValueType::Path: {
+            auto s = string(node, path);
+            if (s) *s = resolve_path(*s);
+            return wrap(std::move(s));
+        }
+        case ValueType::Integer:
+            return wrap(integer(node, path, static_cast<long long>(key.min), static_cast<long long>(key.max)));
+        case ValueType::Number: return wrap(number(node, path, key.min));
+        case ValueType::Boolean: return wrap(boolean(node, path));
+        case ValueType::Duration: return wrap(duration(node, path));
+        case ValueType::Size: return wrap(size(node, path));
+        case ValueType::Enum: {
+            auto s = string(node, path);
+            if (s && !one_of(node, path, key, *s)) return std::nullopt;
+            return wrap(std::move(s));
+        }
+        case ValueType::EnumList: {
+            std::vector<std::string> out;
+            bool ok = true;
+            auto add = [&](const YAML::Node& item) {
+                auto s = string(item, path);
+                if (s && one_of(item, path, key, *s)) out.push_back(*s);
+                else ok = false;
+            };
+            if (node.IsSequence()) {
+                for (std::size_t i = 0; i < node.size(); ++i) add(node[i]);
+            } else {
+                add(node);
+            }
+            return ok ? std::optional<Value>(std::move(out)) : std::nullopt;
+        }
+        case ValueType::StringList: return wrap(string_list(node, path));
+        default: break;
+    }
+    throw std::logic_error("config key " + std::string(key.name) + " is not a value read() can read");
 }
 
 std::optional<std::string> YamlReader::interpolate(const std::string& raw, const YAML::Node& node,
@@ -142,19 +243,6 @@ std::optional<std::string> YamlReader::string(const YAML::Node& node, const std:
     return interpolate(node.Scalar(), node, path);
 }
 
-std::optional<std::string> YamlReader::required_string(const YAML::Node& map, const std::string& path,
-                                                       const char* key, std::string_view why) {
-    if (auto v = map[key]) return string(v, path + "." + key);
-    error(map, path + "." + key, "is required (" + std::string(why) + ")");
-    return std::nullopt;
-}
-
-void YamlReader::optional_string(const YAML::Node& map, const std::string& path, const char* key,
-                                 std::string& out) {
-    if (auto v = map[key])
-        if (auto s = string(v, path + "." + key)) out = *s;
-}
-
 std::optional<long long> YamlReader::integer(const YAML::Node& node, const std::string& path,
                                              long long min, long long max) {
     auto text = string(node, path);
@@ -179,7 +267,8 @@ std::optional<double> YamlReader::number(const YAML::Node& node, const std::stri
     if (!text) return std::nullopt;
     double value = 0;
     auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
-    if (ec != std::errc() || end != text->data() + text->size()) {
+    // from_chars also reads "inf" and "nan", which no setting means (and nan passes `min`).
+    if (ec != std::errc() || end != text->data() + text->size() || !std::isfinite(value)) {
         error(node, path, "expected a number, got \"" + *text + "\"");
         return std::nullopt;
     }

@@ -3,9 +3,11 @@
 // section that writes pulled profiles as CSV rows.
 //
 // Design constraints:
-// - Each parser checks the whole section against the keys of its type, so an option of
-//   another type (`table` on a csv source) is an error naming the key. The keys every
-//   section has (`type`; `reject_file` on sources) are read by config, which chose the type.
+// - Each type's keys are a table (csv_source_keys(), ...; config/yaml/key_table.hpp), which
+//   the parser checks the whole section against, so an option of another type (`table` on
+//   a csv source) is an error naming the key, and which `prefsync config-schema` documents.
+//   The keys every section has (`type`; `reject_file` on sources) are listed in each table
+//   and read by config, which chose the type.
 // - Problems are recorded in the YamlReader (all at once); the result is what could be read.
 #include <cstddef>
 #include <string>
@@ -32,6 +34,11 @@ struct CsvSinkConfig {
     std::vector<SinkColumn> columns;
     std::string each;  // one row per element of this array (e.g. a history collection)
 };
+
+// The keys of each section (config/yaml/key_table.hpp): what the parsers check and what
+// `prefsync config-schema` documents.
+const config::KeyTable& csv_source_keys();
+const config::KeyTable& csv_sink_keys();
 
 CsvSourceConfig parse_csv_source(config::YamlReader& r, const YAML::Node& section, const std::string& path);
 CsvSinkConfig parse_csv_sink(config::YamlReader& r, const YAML::Node& section, const std::string& path);

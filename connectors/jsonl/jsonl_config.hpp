@@ -14,6 +14,7 @@ struct JsonlSinkConfig {
     std::string path;
 };
 
+const config::KeyTable& jsonl_sink_keys();  // what the parser checks; see csv/csv_config.hpp
 JsonlSinkConfig parse_jsonl_sink(config::YamlReader& r, const YAML::Node& section, const std::string& path);
 
 }  // namespace prefsync::connectors

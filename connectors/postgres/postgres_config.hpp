@@ -39,6 +39,9 @@ struct PostgresSinkConfig : TableSinkConfig {
     PostgresConnectionConfig connection;
 };
 
+const config::KeyTable& postgres_source_keys();
+const config::KeyTable& postgres_sink_keys();
+
 PostgresSourceConfig parse_postgres_source(config::YamlReader& r, const YAML::Node& section, const std::string& path);
 PostgresSinkConfig parse_postgres_sink(config::YamlReader& r, const YAML::Node& section, const std::string& path);
 

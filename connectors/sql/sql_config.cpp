@@ -13,47 +13,52 @@ void check_identifier(config::YamlReader& r, const config::SourcePos& pos, const
         r.error(pos, path, "must be a non-empty name without double quotes");
 }
 
-// Reads `key` of the incremental map, a column name; `what` says what it is for when missing.
-void incremental_column(config::YamlReader& r, const YAML::Node& map, const std::string& path,
-                        const char* key, std::string_view what, std::string& out) {
-    if (auto v = r.required_string(map, path, key, what)) {
-        out = *v;
-        check_identifier(r, r.pos(map[key]), path + "." + key, out);
-    }
-}
-
 }  // namespace
 
+const config::KeyTable& incremental_keys() {
+    static const config::KeyTable table{
+        .id = "source.incremental",
+        .description = "Incremental reads: only rows whose column is at or past the stored watermark.",
+        .keys = {
+            {.name = "column", .required = "the column that grows with each change, e.g. updated_at",
+             .doc_type = "column",
+             .description = "read only rows whose column is at or past the stored watermark (e.g. `updated_at`; "
+                            "a timestamp, date or number)"},
+            {.name = "key", .required = "a unique column, e.g. id", .doc_type = "column",
+             .description = "a unique column (e.g. `id`): rows are read in (column, key) order"},
+            {.name = "overlap", .type = config::ValueType::Duration, .default_value = "0s",
+             .description = "re-read this far behind the watermark, for rows committed late with an older "
+                            "timestamp"},
+        },
+    };
+    return table;
+}
+
 void parse_sql_read(config::YamlReader& r, const YAML::Node& n, const std::string& p, SqlReadConfig& out) {
-    r.optional_string(n, p, "table", out.table);
-    r.optional_string(n, p, "query", out.query);
-    if (n["table"]) check_identifier(r, r.pos(n["table"]), p + ".table", out.table);
-    if (n["table"] && n["query"])
-        r.error(n, p, "give either table or query, not both");
-    else if (!n["table"] && !n["query"])
-        r.error(n, p + ".table", "is required (or a query: SELECT ...)");
+    // Whether table or query is given is the tables' rule (kTableOrQuery), checked with the keys.
+    if (r.read(n, p, kSourceTableKey, out.table)) check_identifier(r, r.pos(n["table"]), p + ".table", out.table);
+    r.read(n, p, kSourceQueryKey, out.query);
     auto v = n["incremental"];
     if (!v) return;
     auto ip = p + ".incremental";
     if (!r.expect_map(v, ip)) return;
-    r.check_keys(v, ip, {"column", "key", "overlap"});
+    const auto& keys = incremental_keys();
+    r.check_keys(v, ip, keys);
     IncrementalConfig inc;
     inc.pos = r.pos(v);
     inc.key_path = ip;
-    incremental_column(r, v, ip, "column", "the column that grows with each change, e.g. updated_at", inc.column);
-    incremental_column(r, v, ip, "key", "a unique column, e.g. id", inc.key);
-    r.optional_field(v, ip, "overlap", inc.overlap, [&](auto& node, auto path) { return r.duration(node, path); });
+    for (auto [name, out_column] : {std::pair{"column", &inc.column}, std::pair{"key", &inc.key}})
+        if (r.read(v, ip, keys.key(name), *out_column))
+            check_identifier(r, r.pos(v[name]), ip + "." + name, *out_column);
+    r.read(v, ip, keys.key("overlap"), inc.overlap);
     out.incremental = inc;
 }
 
 void parse_table_sink(config::YamlReader& r, const YAML::Node& n, const std::string& p, TableSinkConfig& out) {
-    if (auto table = r.required_string(n, p, "table", "created if missing")) {
-        out.table = *table;
-        check_identifier(r, r.pos(n["table"]), p + ".table", out.table);
-    }
+    if (r.read(n, p, kSinkTableKey, out.table)) check_identifier(r, r.pos(n["table"]), p + ".table", out.table);
     out.columns = read_sink_columns(r, n, p);
     for (const auto& column : out.columns) check_identifier(r, column.pos, p + ".columns." + column.name, column.name);
-    r.optional_string(n, p, "key", out.key);
+    r.read(n, p, kSinkKeyKey, out.key);
     if (!n["columns"]) return;
     if (out.key.empty()) {
         for (const auto& column : out.columns)

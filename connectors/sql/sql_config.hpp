@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "config/yaml/diagnostic.hpp"
+#include "config/yaml/key_table.hpp"
 #include "config/yaml/units.hpp"
 #include "config/yaml/yaml_fwd.hpp"
 #include "connectors/sink_common.hpp"
@@ -41,6 +42,27 @@ struct TableSinkConfig {
     std::vector<SinkColumn> columns;
     std::string key;  // the upsert key column (default: the column whose path is ProfileId)
 };
+
+// The keys of a SQL source's table / query / incremental, for the source types' tables,
+// with the rule that goes with them; the keys of the incremental section.
+const config::KeyTable& incremental_keys();
+inline constexpr config::KeySpec kSourceTableKey{
+    .name = "table", .doc_type = "name or `schema.name`",
+    .description = "the table to read (quoted as an identifier)"};
+inline constexpr config::KeySpec kSourceQueryKey{
+    .name = "query", .doc_type = "SQL",
+    .description = "a SELECT to read instead of a table (run as a subquery; values are never spliced into it)"};
+inline constexpr config::KeySpec kIncrementalKey{
+    .name = "incremental", .type = config::ValueType::Section, .nested = incremental_keys,
+    .description = "read only rows changed since the last run (see Incremental runs)"};
+inline constexpr config::KeyRule kTableOrQuery{config::KeyRule::Kind::ExactlyOne, "table|query"};
+// The keys of a SQL sink's table.
+inline constexpr config::KeySpec kSinkTableKey{
+    .name = "table", .required = "created if missing", .doc_type = "name",
+    .description = "the table written: created if missing; rows upserted by `key`"};
+inline constexpr config::KeySpec kSinkKeyKey{
+    .name = "key", .default_note = "the column whose path is `ProfileId`", .doc_type = "column",
+    .description = "the upsert key: one of `columns`"};
 
 // The section's table / query / incremental keys.
 void parse_sql_read(config::YamlReader& r, const YAML::Node& section, const std::string& path,

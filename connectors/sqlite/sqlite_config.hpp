@@ -21,6 +21,9 @@ struct SqliteSinkConfig : TableSinkConfig {
     std::string path;  // the database file
 };
 
+const config::KeyTable& sqlite_source_keys();
+const config::KeyTable& sqlite_sink_keys();
+
 SqliteSourceConfig parse_sqlite_source(config::YamlReader& r, const YAML::Node& section, const std::string& path);
 SqliteSinkConfig parse_sqlite_sink(config::YamlReader& r, const YAML::Node& section, const std::string& path);
 

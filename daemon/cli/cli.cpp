@@ -26,6 +26,10 @@ int run(int argc, char** argv) {
     bool check_token = false;
     check->add_flag("--token", check_token, "also require the API token to be readable (an error, not a warning)");
 
+    auto* schema = app.add_subcommand("config-schema", "print the JSON Schema of the config file (for editors and CI)");
+    bool schema_markdown = false;
+    schema->add_flag("--markdown", schema_markdown, "print the key reference tables of config/README.md instead");
+
     DryRunOptions dry;
     auto* dry_run = app.add_subcommand("dry-run", "map the job's rows and print the bodies; send nothing");
     dry_run->add_option("JOB", dry.job, "job name")->required();
@@ -149,6 +153,7 @@ int run(int argc, char** argv) {
         return code == 0 ? kOk : kUsage;
     }
     if (check->parsed()) return cmd_check_config(config_path, check_token);
+    if (schema->parsed()) return cmd_config_schema(schema_markdown);
     if (init->parsed()) {
         // `prefsync -c FILE init ...` writes FILE, so the next command is the same line with check-config.
         if (init_opts.output.empty() && config_option->count() > 0) init_opts.output = config_path;

@@ -95,6 +95,7 @@ int cmd_init(const InitOptions& options);
 int cmd_pull(const PullCommand& command);
 int cmd_daemon(const std::string& config_path);
 int cmd_check_config(const std::string& config_path, bool require_token);
+int cmd_config_schema(bool markdown);
 int cmd_push(const PushCommand& command);
 int cmd_status(const StatusCommand& command);
 int cmd_failures(const FailuresCommand& command);

@@ -208,7 +208,7 @@ TEST(Daemon, SighupWithABrokenConfigKeepsTheOldOneAndAGoodOneIsLoaded) {
     w.dir.write("prefsync.yaml", good + "  broken:\n    mode: upsrt\n");
     daemon->signal(SIGHUP);
     ASSERT_TRUE(eventually([&] { return testing::read_file(w.log).find("Reload refused") != std::string::npos; }));
-    EXPECT_THAT(testing::read_file(w.log), HasSubstr("jobs.broken.mode: unknown mode \"upsrt\""));
+    EXPECT_THAT(testing::read_file(w.log), HasSubstr("jobs.broken.mode: expected create, update, upsert, replace, delete, archive or mirror, got \"upsrt\""));
     EXPECT_THAT(testing::read_file(w.log), HasSubstr("<3>error: Reload refused"));
     EXPECT_TRUE(daemon->running());
     testing::HttpClient health(w.metrics_port);

@@ -267,7 +267,7 @@ TEST(SqliteConfig, SourceSectionNamesWhatIsMissingAndWhatBelongsToAnotherType) {
     auto s = parse_section("type: sqlite\nincremental: { column: \"up\\\"d\" }\nfetch_rows: 10\nconninfo: x\n",
                            parse_sqlite_source);
     EXPECT_THAT(s.errors, Contains("/etc/prefsync/section.yaml:1:1: jobs.j.source.path: is required (the SQLite database file)"));
-    EXPECT_THAT(s.errors, Contains("/etc/prefsync/section.yaml:1:1: jobs.j.source.table: is required (or a query: SELECT ...)"));
+    EXPECT_THAT(s.errors, Contains("/etc/prefsync/section.yaml:1:1: jobs.j.source: give table or query"));
     EXPECT_THAT(s.errors, Contains(HasSubstr("jobs.j.source.incremental.column: must be a non-empty name without double quotes")));
     EXPECT_THAT(s.errors, Contains(HasSubstr("jobs.j.source.incremental.key: is required (a unique column, e.g. id)")));
     EXPECT_THAT(s.errors, Contains(HasSubstr("/etc/prefsync/section.yaml:3:1: jobs.j.source.fetch_rows: unknown key")))
