@@ -220,7 +220,7 @@ const KeyTable& push_job_keys() {
             {.name = "on_missing", .type = Enum, .values = "ignore|deactivate|archive|delete", .default_value = "ignore",
              .description = "a profile whose row left a full-snapshot source (or whose deleted_column is set): left "
                             "alone, deactivated, its preferences archived, or deleted"},
-            {.name = "max_missing", .pattern = "^([0-9]+(\\.[0-9]+)?%|[0-9]+)$", .default_value = "5%",
+            {.name = "max_missing", .pattern = "[0-9]+(\\.[0-9]+)?%|[0-9]+", .default_value = "5%",
              .doc_type = "share or count",
              .description = "the most profiles one run removes (a share of those known, or a count); above it none "
                             "is removed and the run exits 2 (`--allow-mass-delete` overrides once)"},

@@ -146,6 +146,11 @@ private:
     json::object value(const KeySpec& k) {
         switch (k.type) {
             case ValueType::String:
+                // A pattern says what the text looks like (a number written bare is a number to
+                // the schema: checked by check-config, which reads it as text).
+                if (!k.pattern.empty())
+                    return {{"type", json::array{"string", "number"}}, {"pattern", or_interpolated(k.pattern)}};
+                return any_scalar();
             case ValueType::Path: return any_scalar();
             case ValueType::Integer:
                 return {{"type", json::array{"integer", "string"}},

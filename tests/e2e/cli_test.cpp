@@ -59,7 +59,7 @@ TEST(Cli, CheckConfigReportsEveryErrorWithPositionAndExits1) {
     auto r = run("T=x " + quote(kBin) + " -c " + quote(cfg) + " check-config");
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_THAT(r.err, HasSubstr(cfg + ":2:22: rate_limit.burst: must be between 1 and 100000"));
-    EXPECT_THAT(r.err, HasSubstr(cfg + ":5:11: jobs.j.mode: expected create, update, upsert, replace, delete or archive, got \"upsret\" (did you mean \"upsert\"?)"));
+    EXPECT_THAT(r.err, HasSubstr(cfg + ":5:11: jobs.j.mode: expected create, update, upsert, replace, delete, archive or mirror, got \"upsret\" (did you mean \"upsert\"?)"));
     EXPECT_THAT(r.err, HasSubstr("2 errors"));
 }
 

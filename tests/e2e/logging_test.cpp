@@ -190,9 +190,9 @@ TEST(Logging, CheckConfigRejectsALevelOrFormatTheLoggerDoesNotImplement) {
     auto r = w.prefsync("check-config");
     EXPECT_EQ(r.exit_code, 1) << r.err;
     EXPECT_THAT(r.err, HasSubstr("error: " + w.config + ":" + line_of("  level:") +
-                                 ":10: log.level: expected one of error, warning, info, debug, got \"verbose\""));
+                                 ":10: log.level: expected error, warning, info or debug, got \"verbose\""));
     EXPECT_THAT(r.err, HasSubstr("error: " + w.config + ":" + line_of("  format:") +
-                                 ":11: log.format: expected one of text, json, got \"xml\""));
+                                 ":11: log.format: expected text or json, got \"xml\""));
     EXPECT_EQ(w.prefsync("sync crm").exit_code, 1) << "and no command runs with it";
 }
 

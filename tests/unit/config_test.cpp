@@ -282,7 +282,7 @@ TEST(Config, Schedules) {
 
 TEST(Config, JobModes) {
     EXPECT_THAT(errors_of(kApi + kJob + "    mode: upsret\n"),
-                Contains(HasSubstr("jobs.crm.mode: expected create, update, upsert, replace, delete or archive, got \"upsret\" (did you mean \"upsert\"?)")));
+                Contains(HasSubstr("jobs.crm.mode: expected create, update, upsert, replace, delete, archive or mirror, got \"upsret\" (did you mean \"upsert\"?)")));
     EXPECT_EQ(ok(kApi + kJob + "    mode: replace\n").jobs[0].mode, Mode::Replace);
     EXPECT_THAT(errors_of(kApi + kJob + "    mode: delete\n"),
                 Contains(HasSubstr("jobs.crm.mapping: delete jobs send no body")));
