@@ -75,9 +75,11 @@ int main(int argc, char** argv) {
         return 1;
     }
     load(argv[1]);
-    benchmark::RegisterBenchmark("simdjson_reader/single_profiles", simdjson_reader, std::cref(g_single), g_single_bytes);
+    benchmark::RegisterBenchmark("simdjson_reader/single_profiles", simdjson_reader, std::cref(g_single),
+                                 g_single_bytes);
     benchmark::RegisterBenchmark("boost_json/single_profiles", boost_json, std::cref(g_single), g_single_bytes);
-    benchmark::RegisterBenchmark("simdjson_reader/search_arrays_of_50", simdjson_reader, std::cref(g_arrays), g_array_bytes);
+    benchmark::RegisterBenchmark("simdjson_reader/search_arrays_of_50", simdjson_reader, std::cref(g_arrays),
+                                 g_array_bytes);
     benchmark::RegisterBenchmark("boost_json/search_arrays_of_50", boost_json, std::cref(g_arrays), g_array_bytes);
     argv[1] = argv[0];
     int n = argc - 1;

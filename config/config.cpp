@@ -68,8 +68,7 @@ bool valid_cron_field(std::string_view field, int min, int max) {
     std::size_t start = 0;
     while (start <= field.size()) {
         auto comma = field.find(',', start);
-        auto part = field.substr(start, comma == std::string_view::npos ? std::string_view::npos
-                                                                        : comma - start);
+        auto part = field.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
         auto slash = part.find('/');
         auto range = part.substr(0, slash);
         if (slash != std::string_view::npos) {
@@ -87,8 +86,7 @@ bool valid_cron_field(std::string_view field, int min, int max) {
             int a = 0, b = 0;
             if (dash == std::string_view::npos) {
                 if (!parse(range, a)) return false;
-            } else if (!parse(range.substr(0, dash), a) || !parse(range.substr(dash + 1), b) ||
-                       a > b) {
+            } else if (!parse(range.substr(0, dash), a) || !parse(range.substr(dash + 1), b) || a > b) {
                 return false;
             }
         }
@@ -177,7 +175,8 @@ public:
             if (!target)
                 r_.error(where, "jobs." + job.name + ".pull.reconcile", "no job named \"" + job.pull->reconcile + "\"");
             else if (target->pull)
-                r_.error(where, "jobs." + job.name + ".pull.reconcile", "\"" + job.pull->reconcile + "\" is a pull job; name a push job");
+                r_.error(where, "jobs." + job.name + ".pull.reconcile",
+                         "\"" + job.pull->reconcile + "\" is a pull job; name a push job");
         }
         if (c.rate_limit.max_in_flight == 0) c.rate_limit.max_in_flight = c.http.connections;
         c.warnings = std::move(r_.warnings());
@@ -270,8 +269,9 @@ private:
     void check_plain_http(const YAML::Node& root, const Config& c) {
         if (!c.api.base_url.starts_with("http://") || is_loopback_url(c.api.base_url)) return;
         if (c.http.insecure)
-            r_.warn("api.base_url uses plain http:// to a host that is not loopback: the API token travels "
-                    "UNENCRYPTED in every request (allowed by http.insecure)");
+            r_.warn(
+                "api.base_url uses plain http:// to a host that is not loopback: the API token travels "
+                "UNENCRYPTED in every request (allowed by http.insecure)");
         else
             r_.error(root["api"]["base_url"], "api.base_url",
                      "plain http:// is allowed only to a loopback host (127.0.0.0/8, ::1, localhost: a local "
@@ -315,8 +315,7 @@ private:
         r_.check_keys(n, p, keys);
         read_all(n, p, keys, std::pair{"max_attempts", &rt.max_attempts}, std::pair{"base_delay", &rt.base_delay},
                  std::pair{"max_delay", &rt.max_delay});
-        if (rt.max_delay < rt.base_delay)
-            r_.error(n, p + ".max_delay", "must not be smaller than retry.base_delay");
+        if (rt.max_delay < rt.base_delay) r_.error(n, p + ".max_delay", "must not be smaller than retry.base_delay");
     }
 
     void parse_journal(const YAML::Node& n, JournalConfig& j) {
@@ -357,8 +356,7 @@ private:
         }
     }
 
-    JobConfig parse_job(const std::string& name, const YAML::Node& n, const std::string& p,
-                        Config& c) {
+    JobConfig parse_job(const std::string& name, const YAML::Node& n, const std::string& p, Config& c) {
         JobConfig job;
         job.name = name;
         job.pos = r_.pos(n);
@@ -368,9 +366,8 @@ private:
         std::string mode;
         if (r_.read(n, p, keys.key("mode"), mode)) {
             static const std::vector<std::pair<std::string_view, Mode>> modes{
-                {"create", Mode::Create},   {"update", Mode::Update},
-                {"upsert", Mode::Upsert},   {"replace", Mode::Replace},
-                {"delete", Mode::Delete},   {"archive", Mode::Archive},
+                {"create", Mode::Create},   {"update", Mode::Update}, {"upsert", Mode::Upsert},
+                {"replace", Mode::Replace}, {"delete", Mode::Delete}, {"archive", Mode::Archive},
                 {"mirror", Mode::Mirror}};
             job.mode = enum_of(modes, mode, keys.key("mode"));
         }
@@ -383,16 +380,14 @@ private:
             if (!needs_body) {
                 r_.error(v, p + ".mapping", "delete jobs send no body; remove the mapping");
             } else {
-                const auto& schema =
-                    job.mode == Mode::Archive ? api::archive_schema() : api::profile_schema();
+                const auto& schema = job.mode == Mode::Archive ? api::archive_schema() : api::profile_schema();
                 job.mapping = parse_mapping(r_, v, p + ".mapping", schema);
             }
         } else if (needs_body) {
             r_.error(n, p + ".mapping", "is required for mode " + std::string(to_string(job.mode)));
         }
         if (job.mode == Mode::Archive && !job.identity.by_profile_id() && n["identity"])
-            r_.error(n["identity"], p + ".identity",
-                     "archive addresses profiles by id: use profile_id_column");
+            r_.error(n["identity"], p + ".identity", "archive addresses profiles by id: use profile_id_column");
         parse_convergence(n, p, keys, job);
         return job;
     }
@@ -401,20 +396,25 @@ private:
     void parse_convergence(const YAML::Node& n, const std::string& p, const KeyTable& keys, JobConfig& job) {
         std::string value;
         if (r_.read(n, p, keys.key("on_removed"), value)) {
-            job.on_removed = enum_of(std::vector<std::pair<std::string_view, OnRemoved>>{
-                                         {"deactivate", OnRemoved::Deactivate}, {"remove", OnRemoved::Remove}},
-                                     value, keys.key("on_removed"));
+            job.on_removed =
+                enum_of(std::vector<std::pair<std::string_view, OnRemoved>>{{"deactivate", OnRemoved::Deactivate},
+                                                                            {"remove", OnRemoved::Remove}},
+                        value, keys.key("on_removed"));
             if (job.mode != Mode::Mirror)
-                r_.error(n["on_removed"], p + ".on_removed", "applies to mode mirror (elements removed from a profile)");
+                r_.error(n["on_removed"], p + ".on_removed",
+                         "applies to mode mirror (elements removed from a profile)");
         }
         if (r_.read(n, p, keys.key("on_missing"), value)) {
-            job.on_missing = enum_of(std::vector<std::pair<std::string_view, OnMissing>>{
-                                         {"ignore", OnMissing::Ignore}, {"deactivate", OnMissing::Deactivate},
-                                         {"archive", OnMissing::Archive}, {"delete", OnMissing::Delete}},
-                                     value, keys.key("on_missing"));
+            job.on_missing =
+                enum_of(std::vector<std::pair<std::string_view, OnMissing>>{{"ignore", OnMissing::Ignore},
+                                                                            {"deactivate", OnMissing::Deactivate},
+                                                                            {"archive", OnMissing::Archive},
+                                                                            {"delete", OnMissing::Delete}},
+                        value, keys.key("on_missing"));
             if (job.mode == Mode::Delete || job.mode == Mode::Archive)
-                r_.error(n["on_missing"], p + ".on_missing",
-                         "does not apply to mode " + std::string(to_string(job.mode)) + " (its rows are what it removes)");
+                r_.error(
+                    n["on_missing"], p + ".on_missing",
+                    "does not apply to mode " + std::string(to_string(job.mode)) + " (its rows are what it removes)");
         }
         if (r_.read(n, p, keys.key("max_missing"), value)) {
             MissingLimit limit;
@@ -436,7 +436,8 @@ private:
         r_.read(n, p, keys.key("deleted_column"), job.deleted_column);
         if (!job.deleted_column.empty() && job.on_missing == OnMissing::Ignore)
             r_.error(n["deleted_column"], p + ".deleted_column",
-                     "says which rows are deleted, but on_missing is ignore: set on_missing to deactivate, archive or delete");
+                     "says which rows are deleted, but on_missing is ignore: set on_missing to deactivate, archive or "
+                     "delete");
     }
 
     void parse_daemon(const YAML::Node& n, DaemonConfig& d) {
@@ -449,8 +450,9 @@ private:
                  std::pair{"shutdown_timeout", &d.shutdown_timeout}, std::pair{"metrics_listen", &d.metrics_listen});
         std::error_code tz_error;  // a name too long for a path is unknown too, not an exception
         if (d.timezone != "UTC" && !fs::exists(fs::path("/usr/share/zoneinfo") / d.timezone, tz_error))
-            r_.error(n["timezone"], p + ".timezone", "unknown time zone \"" + d.timezone +
-                                                         "\" (an IANA name such as Europe/Berlin; tzdata installed?)");
+            r_.error(
+                n["timezone"], p + ".timezone",
+                "unknown time zone \"" + d.timezone + "\" (an IANA name such as Europe/Berlin; tzdata installed?)");
         if (!d.metrics_listen.empty()) {
             auto colon = d.metrics_listen.rfind(':');
             bool loopback = d.metrics_listen.starts_with("127.") || d.metrics_listen.starts_with("localhost:") ||
@@ -485,14 +487,17 @@ private:
             if (!v.IsSequence()) {
                 r_.error(v, pp + ".searches", "must be a list of { endpoint: ..., params: {...} }");
             } else {
-                for (std::size_t i = 0; i < v.size(); ++i) parse_search(v[i], pp + ".searches[" + std::to_string(i) + "]", pull);
+                for (std::size_t i = 0; i < v.size(); ++i)
+                    parse_search(v[i], pp + ".searches[" + std::to_string(i) + "]", pull);
             }
         }
         std::string history;
         if (r_.read(pn, pp, keys.key("history"), history)) {
             static const std::vector<std::pair<std::string_view, HistoryKind>> kinds{
-                {"Consents", HistoryKind::Consents}, {"ContactElements", HistoryKind::ContactElements},
-                {"CustomFields", HistoryKind::CustomFields}, {"Preferences", HistoryKind::Preferences},
+                {"Consents", HistoryKind::Consents},
+                {"ContactElements", HistoryKind::ContactElements},
+                {"CustomFields", HistoryKind::CustomFields},
+                {"Preferences", HistoryKind::Preferences},
                 {"StandardFields", HistoryKind::StandardFields}};
             pull.history = enum_of(kinds, history, keys.key("history"));
         }
@@ -563,8 +568,9 @@ private:
                  std::pair{"profile_id_column", &id.profile_id_column});
         bool needs_alt = !job.pull && (job.mode == Mode::Create || job.mode == Mode::Upsert);
         if (needs_alt && id.by_profile_id())
-            r_.error(n, p, "mode " + std::string(to_string(job.mode)) +
-                               " identifies profiles by alternate id: use alternate_id_type + column");
+            r_.error(n, p,
+                     "mode " + std::string(to_string(job.mode)) +
+                         " identifies profiles by alternate id: use alternate_id_type + column");
     }
 
     void parse_sink(const YAML::Node& n, const std::string& p, JobConfig& job) {
@@ -592,9 +598,10 @@ private:
         if (!name) return nullptr;
         if (const auto* type = find_type(types, *name)) return type;
         auto hint = base::suggest(*name, names);
-        r_.error(v, p + ".type", "unknown " + std::string(what) + " type \"" + *name + "\"" +
-                                     (hint.empty() ? "" : " (did you mean \"" + hint + "\"?)") + "; expected " +
-                                     join_alternatives(names));
+        r_.error(v, p + ".type",
+                 "unknown " + std::string(what) + " type \"" + *name + "\"" +
+                     (hint.empty() ? "" : " (did you mean \"" + hint + "\"?)") + "; expected " +
+                     join_alternatives(names));
         return nullptr;
     }
 
@@ -603,14 +610,12 @@ private:
 
 }  // namespace
 
-Config parse_config(std::string_view yaml_text, const std::string& file_name,
-                    const EnvLookup& env) {
+Config parse_config(std::string_view yaml_text, const std::string& file_name, const EnvLookup& env) {
     YAML::Node root;
     try {
         root = YAML::Load(std::string(yaml_text));
     } catch (const YAML::Exception& e) {
-        SourcePos pos{file_name, e.mark.line >= 0 ? e.mark.line + 1 : 0,
-                      e.mark.column >= 0 ? e.mark.column + 1 : 0};
+        SourcePos pos{file_name, e.mark.line >= 0 ? e.mark.line + 1 : 0, e.mark.column >= 0 ? e.mark.column + 1 : 0};
         throw ConfigError({{pos, "", "invalid YAML: " + e.msg}});
     }
     ConfigParser parser(file_name, env);

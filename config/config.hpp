@@ -31,8 +31,8 @@ namespace prefsync::config {
 // exchanged at token_url for bearer tokens, refreshed before they expire, so a long
 // backfill outlives any one token.
 struct OAuthConfig {
-    std::string token_url;   // empty: not OAuth; the token is sent as is
-    std::string client_id;   // sent as client_id when set
+    std::string token_url;  // empty: not OAuth; the token is sent as is
+    std::string client_id;  // sent as client_id when set
     Duration refresh_before = std::chrono::seconds(60);
 };
 
@@ -58,7 +58,7 @@ struct RateLimitConfig {
     int burst = 50;
     std::int64_t daily_quota = 0;  // 0: no quota
     bool adaptive = true;
-    int max_in_flight = 0;         // 0: http.connections
+    int max_in_flight = 0;  // 0: http.connections
 };
 
 struct RetryConfig {
@@ -126,12 +126,12 @@ struct JobConfig {
     std::string name;
     SourcePos pos;
     Mode mode = Mode::Upsert;
-    std::string schedule;  // cron (5 fields), @hourly/@daily/@weekly, or "every 15m"
+    std::string schedule;            // cron (5 fields), @hourly/@daily/@weekly, or "every 15m"
     std::optional<PullConfig> pull;  // set: a pull job (source/identity optional, no mapping)
     bool has_source = false;
     SourceConfig source;
     IdentitySpec identity;
-    ObjectSpec mapping;    // the Profile body (or the archive body in archive mode)
+    ObjectSpec mapping;  // the Profile body (or the archive body in archive mode)
     std::optional<SinkConfig> sink;
     OnRemoved on_removed = OnRemoved::Deactivate;
     OnMissing on_missing = OnMissing::Ignore;
@@ -141,10 +141,10 @@ struct JobConfig {
 
 // `prefsync daemon`: how scheduled runs happen and how the service is observed.
 struct DaemonConfig {
-    std::string timezone = "UTC";  // schedules are read in this zone (an IANA name)
-    bool catch_up = false;         // a run missed while down runs once at start
+    std::string timezone = "UTC";                          // schedules are read in this zone (an IANA name)
+    bool catch_up = false;                                 // a run missed while down runs once at start
     Duration shutdown_timeout = std::chrono::seconds(30);  // SIGTERM: drain at most this long
-    std::string metrics_listen;    // "127.0.0.1:9464": /metrics and /healthz; empty: off
+    std::string metrics_listen;                            // "127.0.0.1:9464": /metrics and /healthz; empty: off
     // Read 202-accepted updates back until "Complete" (verify), at most once per interval
     // per job: the time from 202 to Complete becomes a metric. Costs one GET per update.
     bool verify = false;
@@ -160,15 +160,14 @@ struct Config {
     JournalConfig journal;
     LogConfig log;
     DaemonConfig daemon;
-    std::vector<JobConfig> jobs;     // in file order
+    std::vector<JobConfig> jobs;        // in file order
     std::vector<std::string> warnings;  // things that work but deserve attention
 
     const JobConfig* find_job(std::string_view name) const;
 };
 
 // Throws ConfigError with every problem found.
-Config parse_config(std::string_view yaml_text, const std::string& file_name,
-                    const EnvLookup& env = process_env());
+Config parse_config(std::string_view yaml_text, const std::string& file_name, const EnvLookup& env = process_env());
 Config load_config(const std::string& path, const EnvLookup& env = process_env());
 
 // The API token, read from where the config says. Throws ConfigError if it cannot be read.

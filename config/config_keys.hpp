@@ -14,14 +14,14 @@ namespace prefsync::config {
 
 // What a ValueType::Custom key holds, for the schema generator (config_schema.cpp).
 namespace custom {
-inline constexpr std::string_view kJob = "job";                // a push or a pull job
-inline constexpr std::string_view kSource = "source";          // a source section, by type
-inline constexpr std::string_view kSink = "sink";              // a sink section, by type
-inline constexpr std::string_view kMapping = "mapping";        // Profile (or archive) fields → value specs
-inline constexpr std::string_view kFieldValue = "field_value";  // a value of the mapped field's type
+inline constexpr std::string_view kJob = "job";                        // a push or a pull job
+inline constexpr std::string_view kSource = "source";                  // a source section, by type
+inline constexpr std::string_view kSink = "sink";                      // a sink section, by type
+inline constexpr std::string_view kMapping = "mapping";                // Profile (or archive) fields → value specs
+inline constexpr std::string_view kFieldValue = "field_value";         // a value of the mapped field's type
 inline constexpr std::string_view kFieldValueMap = "field_value_map";  // FROM: value of the field's type
-inline constexpr std::string_view kDate = "date";              // a date format, or {in, out}
-inline constexpr std::string_view kSplitWith = "split_with";   // further fields of each split element
+inline constexpr std::string_view kDate = "date";                      // a date format, or {in, out}
+inline constexpr std::string_view kSplitWith = "split_with";           // further fields of each split element
 }  // namespace custom
 
 const KeyTable& root_keys();

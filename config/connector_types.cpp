@@ -40,7 +40,11 @@ const std::array<ConnectorType<SinkSettings>, 4> kSinkTypes{
 
 }  // namespace
 
-std::span<const ConnectorType<SourceSettings>> source_types() { return kSourceTypes; }
-std::span<const ConnectorType<SinkSettings>> sink_types() { return kSinkTypes; }
+std::span<const ConnectorType<SourceSettings>> source_types() {
+    return kSourceTypes;
+}
+std::span<const ConnectorType<SinkSettings>> sink_types() {
+    return kSinkTypes;
+}
 
 }  // namespace prefsync::config

@@ -37,8 +37,8 @@ private:
     }
 
     // "CustomerName.FirstName: col" is the same as "CustomerName: {FirstName: col}".
-    void add_dotted(ObjectSpec& out, const std::string& key, const YAML::Node& value,
-                    const std::string& path, const ObjectSchema& schema) {
+    void add_dotted(ObjectSpec& out, const std::string& key, const YAML::Node& value, const std::string& path,
+                    const ObjectSchema& schema) {
         auto dot = key.find('.');
         std::string head = key.substr(0, dot);
         std::string head_path = join(path, head);
@@ -63,8 +63,7 @@ private:
 
     // The object entry `name` of `out`, created on first use; nullptr if `name` is already
     // mapped as something other than an object.
-    ObjectSpec* nested_object(ObjectSpec& out, const std::string& name, const YAML::Node& at,
-                              const std::string& path) {
+    ObjectSpec* nested_object(ObjectSpec& out, const std::string& name, const YAML::Node& at, const std::string& path) {
         for (auto& e : out.fields) {
             if (e.name != name) continue;
             if (auto* obj = std::get_if<ObjectSpec>(&e.spec)) return obj;
@@ -75,11 +74,9 @@ private:
         return &std::get<ObjectSpec>(out.fields.back().spec);
     }
 
-    void add_field(ObjectSpec& out, const FieldSchema& field, const YAML::Node& value,
-                   const std::string& path) {
+    void add_field(ObjectSpec& out, const FieldSchema& field, const YAML::Node& value, const std::string& path) {
         std::string name(field.name);
-        auto existing = std::find_if(out.fields.begin(), out.fields.end(),
-                                     [&](auto& e) { return e.name == name; });
+        auto existing = std::find_if(out.fields.begin(), out.fields.end(), [&](auto& e) { return e.name == name; });
         if (field.read_only) {
             r_.error(value, path, "is read-only in the API and cannot be sent");
             return;
@@ -98,8 +95,7 @@ private:
         if (auto spec = parse_field(field, value, path)) out.fields.push_back({name, std::move(*spec)});
     }
 
-    std::optional<FieldSpec> parse_field(const FieldSchema& field, const YAML::Node& value,
-                                         const std::string& path) {
+    std::optional<FieldSpec> parse_field(const FieldSchema& field, const YAML::Node& value, const std::string& path) {
         switch (field.type) {
             case FieldType::String:
             case FieldType::Int:
@@ -108,8 +104,7 @@ private:
                 return std::nullopt;
             case FieldType::Object:
                 if (!value.IsMap()) {
-                    r_.error(value, path, "expected a mapping of " + std::string(field.element->name) +
-                                              " fields");
+                    r_.error(value, path, "expected a mapping of " + std::string(field.element->name) + " fields");
                     return std::nullopt;
                 }
                 return FieldSpec{object(value, path, *field.element)};
@@ -118,16 +113,14 @@ private:
         return std::nullopt;
     }
 
-    std::optional<FieldSpec> array(const FieldSchema& field, const YAML::Node& value,
-                                   const std::string& path) {
+    std::optional<FieldSpec> array(const FieldSchema& field, const YAML::Node& value, const std::string& path) {
         const ObjectSchema& element = *field.element;
         ArraySpec out;
         if (value.IsSequence()) {
             for (std::size_t i = 0; i < value.size(); ++i) {
                 std::string item_path = path + "[" + std::to_string(i) + "]";
                 if (!value[i].IsMap()) {
-                    r_.error(value[i], item_path,
-                             "expected a mapping of " + std::string(element.name) + " fields");
+                    r_.error(value[i], item_path, "expected a mapping of " + std::string(element.name) + " fields");
                     continue;
                 }
                 out.elements.push_back(object(value[i], item_path, element));
@@ -135,8 +128,9 @@ private:
             return FieldSpec{std::move(out)};
         }
         if (!value.IsMap()) {
-            r_.error(value, path, "expected a list of " + std::string(element.name) +
-                                      " elements, or a split column ({column: c, split: \";\"})");
+            r_.error(value, path,
+                     "expected a list of " + std::string(element.name) +
+                         " elements, or a split column ({column: c, split: \";\"})");
             return std::nullopt;
         }
         if (value["column"]) {
@@ -148,8 +142,9 @@ private:
         }
         const char* name_field = element.find("Name") ? "Name" : element.find("Key") ? "Key" : nullptr;
         if (!name_field || !element.find("Value")) {
-            r_.error(value, path, "expected a list of " + std::string(element.name) +
-                                      " elements, or a split column ({column: c, split: \";\"})");
+            r_.error(value, path,
+                     "expected a list of " + std::string(element.name) +
+                         " elements, or a split column ({column: c, split: \";\"})");
             return std::nullopt;
         }
         out.name_field = name_field;
@@ -161,8 +156,7 @@ private:
         return FieldSpec{std::move(out)};
     }
 
-    std::optional<SplitSpec> split(const ObjectSchema& element, const YAML::Node& node,
-                                   const std::string& path) {
+    std::optional<SplitSpec> split(const ObjectSchema& element, const YAML::Node& node, const std::string& path) {
         const auto& keys = split_keys();
         r_.check_keys(node, path, keys);
         SplitSpec out;
@@ -176,9 +170,11 @@ private:
             int count = 0;
             for (auto& f : element.fields)
                 if (!f.read_only && f.type == FieldType::String) only = &f, ++count;
-            if (count == 1) out.field = std::string(only->name);
-            else r_.error(node, path + ".field",
-                          "is required: which " + std::string(element.name) + " field gets each item");
+            if (count == 1)
+                out.field = std::string(only->name);
+            else
+                r_.error(node, path + ".field",
+                         "is required: which " + std::string(element.name) + " field gets each item");
         }
         const FieldSchema* target = out.field.empty() ? nullptr : element.find(out.field);
         if (!out.field.empty() && !target) {
@@ -208,8 +204,8 @@ private:
         return out;
     }
 
-    std::optional<ValueSpec> value(const YAML::Node& node, const std::string& path,
-                                   FieldType target, const YAML::Node& pos_node = YAML::Node()) {
+    std::optional<ValueSpec> value(const YAML::Node& node, const std::string& path, FieldType target,
+                                   const YAML::Node& pos_node = YAML::Node()) {
         ValueSpec v;
         v.pos = r_.pos(pos_node.IsDefined() && !pos_node.IsNull() ? pos_node : node);
         v.key_path = path;
@@ -225,9 +221,9 @@ private:
             return v;
         }
         if (!node.IsMap()) {
-            r_.error(node, path, node.IsNull()
-                                     ? "is empty; give a column name or {const: VALUE}"
-                                     : "expected a column name or a mapping such as {column: c}");
+            r_.error(node, path,
+                     node.IsNull() ? "is empty; give a column name or {const: VALUE}"
+                                   : "expected a column name or a mapping such as {column: c}");
             return std::nullopt;
         }
         // A split's item spec arrives here without split, field and with (split()); anywhere
@@ -266,11 +262,13 @@ private:
         }
         if (auto n = node["date"]) ok &= date(n, path + ".date", v);
         std::string empty;
-        if (r_.read(node, path, keys.key("empty"), empty)) v.empty = empty == "keep" ? EmptyPolicy::Keep : EmptyPolicy::Absent;
-        else if (node["empty"]) ok = false;
+        if (r_.read(node, path, keys.key("empty"), empty))
+            v.empty = empty == "keep" ? EmptyPolicy::Keep : EmptyPolicy::Absent;
+        else if (node["empty"])
+            ok = false;
         if (v.empty == EmptyPolicy::Keep && target != FieldType::String) {
-            r_.error(node["empty"], path + ".empty", "keep is only for string fields (\"\" is not a " +
-                                                         std::string(api::to_string(target)) + ")");
+            r_.error(node["empty"], path + ".empty",
+                     "keep is only for string fields (\"\" is not a " + std::string(api::to_string(target)) + ")");
             ok = false;
         }
         return ok ? std::optional<ValueSpec>(std::move(v)) : std::nullopt;
@@ -280,12 +278,18 @@ private:
         std::vector<std::string> names;
         if (!r_.read(map, path, key, names)) return false;
         for (const auto& name : names) {
-            if (name == "lowercase") v.normalize.push_back(Normalize::Lowercase);
-            else if (name == "uppercase") v.normalize.push_back(Normalize::Uppercase);
-            else if (name == "digits") v.normalize.push_back(Normalize::Digits);
-            else if (name == "collapse_spaces") v.normalize.push_back(Normalize::CollapseSpaces);
-            else if (name == "trim") v.trim = true;
-            else throw std::logic_error("normalize: the parser has no value " + name);
+            if (name == "lowercase")
+                v.normalize.push_back(Normalize::Lowercase);
+            else if (name == "uppercase")
+                v.normalize.push_back(Normalize::Uppercase);
+            else if (name == "digits")
+                v.normalize.push_back(Normalize::Digits);
+            else if (name == "collapse_spaces")
+                v.normalize.push_back(Normalize::CollapseSpaces);
+            else if (name == "trim")
+                v.trim = true;
+            else
+                throw std::logic_error("normalize: the parser has no value " + name);
         }
         return true;
     }
@@ -316,8 +320,7 @@ private:
         return ok;
     }
 
-    bool convertible(const YAML::Node& n, const std::string& path, const std::string& text,
-                     FieldType target) {
+    bool convertible(const YAML::Node& n, const std::string& path, const std::string& text, FieldType target) {
         auto problem = api::check_convertible(text, target);
         if (problem.empty()) return true;
         r_.error(n, path, problem);
@@ -336,8 +339,7 @@ std::string check_date_format(std::string_view format) {
         if (i + 1 >= format.size()) return "date format ends with a lone %";
         char d = format[++i];
         if (std::string_view("YmdHMSy%").find(d) == std::string_view::npos)
-            return std::string("date format directive %") + d +
-                   " is not supported (use %Y %y %m %d %H %M %S)";
+            return std::string("date format directive %") + d + " is not supported (use %Y %y %m %d %H %M %S)";
     }
     return {};
 }

@@ -37,7 +37,7 @@ struct ValueSpec {
     std::string date_in;                           // strptime-style format of the input
     std::string date_out = "%Y-%m-%d";             // format sent to the API
     EmptyPolicy empty = EmptyPolicy::Absent;
-    bool required = false;                         // empty rejects the row
+    bool required = false;  // empty rejects the row
 };
 
 struct FieldEntry;
@@ -47,7 +47,7 @@ struct ObjectSpec {
 
 // An array built from one delimited column: "a;b;c" → [{field: a}, {field: b}, ...].
 struct SplitSpec {
-    ValueSpec item;                // the column and the cleaning applied to each item
+    ValueSpec item;  // the column and the cleaning applied to each item
     std::string delimiter;
     std::string field;             // element field that receives each item
     std::vector<FieldEntry> with;  // further fields of every element (constants or columns)

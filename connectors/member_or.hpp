@@ -12,8 +12,10 @@ template <class T, class Variant, class Get>
 const T& member_or(const Variant& settings, const T& none, Get get) {
     return std::visit(
         [&](const auto& s) -> const T& {
-            if constexpr (std::is_invocable_v<Get, decltype(s)>) return get(s);
-            else return none;
+            if constexpr (std::is_invocable_v<Get, decltype(s)>)
+                return get(s);
+            else
+                return none;
         },
         settings);
 }

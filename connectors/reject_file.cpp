@@ -19,8 +19,7 @@ constexpr std::size_t kFlushBytes = 64 * 1024;
 
 }  // namespace
 
-RejectFile::RejectFile(std::string path, std::string job)
-    : path_(std::move(path)), job_(std::move(job)) {}
+RejectFile::RejectFile(std::string path, std::string job) : path_(std::move(path)), job_(std::move(job)) {}
 
 RejectFile::~RejectFile() {
     if (fd_ < 0) return;
@@ -38,7 +37,7 @@ void RejectFile::open() {
     if (!dir.empty()) std::filesystem::create_directories(dir, ec);
     int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
-        struct stat st{};
+        struct stat st {};
         if (errno == ELOOP && ::lstat(path_.c_str(), &st) == 0 && S_ISLNK(st.st_mode))
             throw SourceError("the reject file " + path_ +
                               " is a symbolic link: refusing to write rows (personal data) through it; remove "
@@ -47,9 +46,8 @@ void RejectFile::open() {
     }
     // A file an older version created with the umask's mode would go on collecting personal
     // data readable by others; one of ours is set back to 0600 (someone else's is left alone).
-    struct stat st{};
-    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & (S_IRWXG | S_IRWXO)) &&
-        st.st_uid == ::geteuid())
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & (S_IRWXG | S_IRWXO)) && st.st_uid == ::geteuid())
         (void)::fchmod(fd, S_IRUSR | S_IWUSR);
     fd_ = fd;
     auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
@@ -79,8 +77,7 @@ void RejectFile::flush() {
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
             pending_.erase(0, done);
-            throw SourceError("cannot write the reject file " + path_ + ": " +
-                              std::strerror(n < 0 ? errno : EIO));
+            throw SourceError("cannot write the reject file " + path_ + ": " + std::strerror(n < 0 ? errno : EIO));
         }
         done += static_cast<std::size_t>(n);
     }

@@ -4,8 +4,7 @@
 
 namespace prefsync::connectors {
 
-std::vector<SinkColumn> read_sink_columns(config::YamlReader& r, const YAML::Node& section,
-                                          const std::string& path) {
+std::vector<SinkColumn> read_sink_columns(config::YamlReader& r, const YAML::Node& section, const std::string& path) {
     std::vector<SinkColumn> columns;
     auto node = section["columns"];
     if (!node || !r.expect_map(node, path + ".columns")) return columns;  // a missing one: check_keys

@@ -27,19 +27,22 @@ constexpr config::KeySpec sink_type_key(std::string_view type, std::string_view 
     return {.name = "type", .type = config::ValueType::Enum, .values = type, .description = description};
 }
 inline constexpr config::KeySpec kSinkColumnsKey{
-    .name = "columns", .type = config::ValueType::StringMap,
+    .name = "columns",
+    .type = config::ValueType::StringMap,
     .required = "output column: JSON path, e.g. first_name: CustomerName.FirstName",
     .doc_type = "map",
-    .description = "output column: JSON path (`CustomerName.FirstName`, `Emails[0].EmailAddress`, "
-                   "`AlternateIds[AlternateIdType=CRMID].AlternateId`; objects and arrays as compact JSON)"};
-inline constexpr config::KeySpec kSinkPathKey{.name = "path", .type = config::ValueType::Path,
+    .description =
+        "output column: JSON path (`CustomerName.FirstName`, `Emails[0].EmailAddress`, "
+        "`AlternateIds[AlternateIdType=CRMID].AlternateId`; objects and arrays as compact JSON)"};
+inline constexpr config::KeySpec kSinkPathKey{.name = "path",
+                                              .type = config::ValueType::Path,
                                               .required = "the file to write",
-                                              .description = "the output file (written as `PATH.partial`, 0600, and "
-                                                             "renamed when the run completes)"};
+                                              .description =
+                                                  "the output file (written as `PATH.partial`, 0600, and "
+                                                  "renamed when the run completes)"};
 
 // The section's `columns` (output column: JSON path), in file order; required.
-std::vector<SinkColumn> read_sink_columns(config::YamlReader& r, const YAML::Node& section,
-                                          const std::string& path);
+std::vector<SinkColumn> read_sink_columns(config::YamlReader& r, const YAML::Node& section, const std::string& path);
 // The section's `path`, the file to write; required, resolved against the config's directory.
 std::string read_sink_path(config::YamlReader& r, const YAML::Node& section, const std::string& path);
 

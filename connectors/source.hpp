@@ -19,8 +19,8 @@ struct Row {
     std::string origin;  // "path:line" or a query key: where a user finds this row
     // One value per column; nullopt is NULL (SQL), distinct from an empty string.
     std::vector<std::optional<std::string>> values;
-    std::string raw;     // the original bytes where the source has them (CSV), for rejects
-    std::string error;   // non-empty: the record could not be read, and why
+    std::string raw;    // the original bytes where the source has them (CSV), for rejects
+    std::string error;  // non-empty: the record could not be read, and why
 
     bool rejected() const { return !error.empty(); }
 };

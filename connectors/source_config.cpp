@@ -18,8 +18,10 @@ const std::string& SourceConfig::path() const {
 const SqlReadConfig* SourceConfig::sql() const {
     return std::visit(
         [](const auto& s) -> const SqlReadConfig* {
-            if constexpr (std::is_base_of_v<SqlReadConfig, std::decay_t<decltype(s)>>) return &s;
-            else return nullptr;
+            if constexpr (std::is_base_of_v<SqlReadConfig, std::decay_t<decltype(s)>>)
+                return &s;
+            else
+                return nullptr;
         },
         settings);
 }

@@ -13,7 +13,8 @@ constexpr config::KeySpec source_type_key(std::string_view type, std::string_vie
     return {.name = "type", .type = config::ValueType::Enum, .values = type, .description = description};
 }
 inline constexpr config::KeySpec kRejectFileKey{
-    .name = "reject_file", .type = config::ValueType::Path,
+    .name = "reject_file",
+    .type = config::ValueType::Path,
     .default_note = "`<journal dir>/rejects/<job>.rejects.txt`",
     .description = "where rejected rows go (created 0600; a symbolic link there is refused)"};
 

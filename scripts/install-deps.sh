@@ -10,7 +10,7 @@ packages=(
   libgtest-dev libgmock-dev libpq-dev libcli11-dev libspdlog-dev
   libsystemd-dev libbenchmark-dev time postgresql systemd tzdata
   pandoc man-db lintian dpkg-dev file
-  clang libclang-rt-14-dev
+  clang clang-format libclang-rt-14-dev
   python3-jsonschema python3-yaml
 )
 

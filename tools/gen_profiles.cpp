@@ -21,7 +21,10 @@ struct SplitMix64 {
     }
     std::size_t below(std::size_t n) { return static_cast<std::size_t>(next() % n); }
     bool chance(int percent) { return below(100) < static_cast<std::size_t>(percent); }
-    template <class T> const T& pick(const std::vector<T>& v) { return v[below(v.size())]; }
+    template <class T>
+    const T& pick(const std::vector<T>& v) {
+        return v[below(v.size())];
+    }
 };
 
 struct Name {
@@ -29,35 +32,47 @@ struct Name {
 };
 
 const std::vector<Name> names = {
-    {"José", "García", "jose", "garcia"},         {"Zoë", "Müller", "zoe", "mueller"},
-    {"Łukasz", "Kowalski", "lukasz", "kowalski"}, {"François", "Lefèvre", "francois", "lefevre"},
-    {"Ольга", "Иванова", "olga", "ivanova"},      {"伟", "李", "wei", "li"},
-    {"さくら", "佐藤", "sakura", "sato"},          {"محمد", "الأحمد", "mohammed", "alahmad"},
-    {"Ngọc", "Nguyễn", "ngoc", "nguyen"},         {"Søren", "Kierkegård", "soren", "kierkegard"},
-    {"Björk", "Guðmundsdóttir", "bjork", "gudmundsdottir"}, {"Chloé", "O'Brien", "chloe", "obrien"},
-    {"James", "Smith", "james", "smith"},         {"Mary", "Johnson", "mary", "johnson"},
-    {"Robert", "Williams", "robert", "williams"}, {"Patricia", "Brown", "patricia", "brown"},
-    {"Michael", "Jones", "michael", "jones"},     {"Linda", "Davis", "linda", "davis"},
-    {"Aarav", "Sharma", "aarav", "sharma"},       {"Priya", "Patel", "priya", "patel"},
-    {"Σοφία", "Παπαδοπούλου", "sofia", "papadopoulou"}, {"Yağmur", "Yılmaz", "yagmur", "yilmaz"},
-    {"Dvořák", "Antonín", "antonin", "dvorak"},   {"Émile", "Zola-Durand", "emile", "zola"},
-    {"Kwame", "Mensah", "kwame", "mensah"},       {"Ana", "da Silva, Jr.", "ana", "dasilva"},
+    {"José", "García", "jose", "garcia"},
+    {"Zoë", "Müller", "zoe", "mueller"},
+    {"Łukasz", "Kowalski", "lukasz", "kowalski"},
+    {"François", "Lefèvre", "francois", "lefevre"},
+    {"Ольга", "Иванова", "olga", "ivanova"},
+    {"伟", "李", "wei", "li"},
+    {"さくら", "佐藤", "sakura", "sato"},
+    {"محمد", "الأحمد", "mohammed", "alahmad"},
+    {"Ngọc", "Nguyễn", "ngoc", "nguyen"},
+    {"Søren", "Kierkegård", "soren", "kierkegard"},
+    {"Björk", "Guðmundsdóttir", "bjork", "gudmundsdottir"},
+    {"Chloé", "O'Brien", "chloe", "obrien"},
+    {"James", "Smith", "james", "smith"},
+    {"Mary", "Johnson", "mary", "johnson"},
+    {"Robert", "Williams", "robert", "williams"},
+    {"Patricia", "Brown", "patricia", "brown"},
+    {"Michael", "Jones", "michael", "jones"},
+    {"Linda", "Davis", "linda", "davis"},
+    {"Aarav", "Sharma", "aarav", "sharma"},
+    {"Priya", "Patel", "priya", "patel"},
+    {"Σοφία", "Παπαδοπούλου", "sofia", "papadopoulou"},
+    {"Yağmur", "Yılmaz", "yagmur", "yilmaz"},
+    {"Dvořák", "Antonín", "antonin", "dvorak"},
+    {"Émile", "Zola-Durand", "emile", "zola"},
+    {"Kwame", "Mensah", "kwame", "mensah"},
+    {"Ana", "da Silva, Jr.", "ana", "dasilva"},
 };
-const std::vector<std::string_view> domains = {"example.com", "example.org", "mail.example.net",
-                                               "example.co.uk", "example.de"};
-const std::vector<std::string_view> streets = {"Main St", "Oak Avenue", "Rue de la Paix",
-                                               "Königstraße", "Elm Street", "Calle Mayor",
-                                               "Peachtree Rd NE", "Via Roma"};
+const std::vector<std::string_view> domains = {"example.com", "example.org", "mail.example.net", "example.co.uk",
+                                               "example.de"};
+const std::vector<std::string_view> streets = {"Main St",    "Oak Avenue",  "Rue de la Paix",  "Königstraße",
+                                               "Elm Street", "Calle Mayor", "Peachtree Rd NE", "Via Roma"};
 struct City {
     std::string_view city, state, country, postal_prefix;
 };
 const std::vector<City> cities = {
-    {"Atlanta", "GA", "US", "303"},   {"Chicago", "IL", "US", "606"}, {"Austin", "TX", "US", "787"},
-    {"Portland", "OR", "US", "972"},  {"Toronto", "ON", "CA", "M5V"}, {"München", "BY", "DE", "803"},
-    {"Montréal", "QC", "CA", "H2X"},  {"Boston", "MA", "US", "021"},
+    {"Atlanta", "GA", "US", "303"},  {"Chicago", "IL", "US", "606"}, {"Austin", "TX", "US", "787"},
+    {"Portland", "OR", "US", "972"}, {"Toronto", "ON", "CA", "M5V"}, {"München", "BY", "DE", "803"},
+    {"Montréal", "QC", "CA", "H2X"}, {"Boston", "MA", "US", "021"},
 };
-const std::vector<std::string_view> tags = {"vip", "newsletter", "churn-risk", "wholesale",
-                                            "b2b", "early-adopter", "survey", "events"};
+const std::vector<std::string_view> tags = {"vip", "newsletter",    "churn-risk", "wholesale",
+                                            "b2b", "early-adopter", "survey",     "events"};
 const std::vector<std::string_view> tiers = {"Bronze", "Silver", "Gold", "Platinum"};
 const std::vector<std::string_view> locales = {"en_US", "en_CA", "fr_CA", "de_DE", "es_ES"};
 
@@ -99,9 +114,8 @@ int main(int argc, char** argv) {
         field(out, n.last);
         out += ',';
         // Mixed case and stray spaces, as CRM exports have: the mapping cleans them.
-        std::string email = std::string(rng.chance(20) ? " " : "") +
-                            (rng.chance(30) ? "Customer." : "") + std::string(n.ascii_first) + "." +
-                            std::string(n.ascii_last) + std::to_string(i) + "@" +
+        std::string email = std::string(rng.chance(20) ? " " : "") + (rng.chance(30) ? "Customer." : "") +
+                            std::string(n.ascii_first) + "." + std::string(n.ascii_last) + std::to_string(i) + "@" +
                             std::string(rng.pick(domains));
         if (rng.chance(3)) email.clear();
         field(out, email);
@@ -112,14 +126,14 @@ int main(int argc, char** argv) {
         }
         out += ',';
         if (rng.chance(80)) {
-            std::snprintf(buf, sizeof buf, "(%03zu) %03zu-%04zu", 200 + rng.below(800),
-                          200 + rng.below(800), rng.below(10000));
+            std::snprintf(buf, sizeof buf, "(%03zu) %03zu-%04zu", 200 + rng.below(800), 200 + rng.below(800),
+                          rng.below(10000));
             field(out, buf);
         }
         out += ',';
         if (rng.chance(30)) {
-            std::snprintf(buf, sizeof buf, "+1 %03zu.%03zu.%04zu", 200 + rng.below(800),
-                          200 + rng.below(800), rng.below(10000));
+            std::snprintf(buf, sizeof buf, "+1 %03zu.%03zu.%04zu", 200 + rng.below(800), 200 + rng.below(800),
+                          rng.below(10000));
             field(out, buf);
         }
         out += ',';
@@ -144,8 +158,7 @@ int main(int argc, char** argv) {
         out += ',';
         if (rng.chance(70)) field(out, rng.pick(tiers));
         out += ',';
-        std::snprintf(buf, sizeof buf, "%02zu/%02zu/%04zu", 1 + rng.below(12), 1 + rng.below(28),
-                      2015 + rng.below(11));
+        std::snprintf(buf, sizeof buf, "%02zu/%02zu/%04zu", 1 + rng.below(12), 1 + rng.below(28), 2015 + rng.below(11));
         field(out, buf);
         out += ',';
         static const std::vector<std::string_view> yn = {"Y", "N", "", "y"};

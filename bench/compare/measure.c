@@ -59,8 +59,12 @@ static void raise_priority(int nice_value) {
     setpriority(PRIO_PROCESS, 0, nice_value);
 }
 
-static double seconds(struct timespec t) { return (double)t.tv_sec + (double)t.tv_nsec / 1e9; }
-static double tv(struct timeval t) { return (double)t.tv_sec + (double)t.tv_usec / 1e6; }
+static double seconds(struct timespec t) {
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+static double tv(struct timeval t) {
+    return (double)t.tv_sec + (double)t.tv_usec / 1e6;
+}
 
 int main(int argc, char** argv) {
     if (argc < 5) {

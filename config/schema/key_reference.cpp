@@ -68,7 +68,9 @@ Types types_of(const Registry& registry) {
     return out;
 }
 
-std::string names(const std::vector<std::string_view>& types) { return join_alternatives(types, ", "); }
+std::string names(const std::vector<std::string_view>& types) {
+    return join_alternatives(types, ", ");
+}
 
 // The keys of every connector type in one list, as the README documents a source or a sink:
 // a key several types have is one row, saying which types when not all `all` of them. In a
@@ -100,23 +102,28 @@ void connector_rows(std::vector<Row>& out, const std::string& prefix, const Type
             std::vector<std::string_view> required;
             std::set<std::string> defaults;
             for (const auto& [type, k] : specs) {
-                if (!k->required.empty()) required.push_back(type);
-                else defaults.insert(default_text(*k));
+                if (!k->required.empty())
+                    required.push_back(type);
+                else
+                    defaults.insert(default_text(*k));
             }
             if (!required.empty()) {
                 row.default_value = "required";
                 if (required.size() < types.size()) row.default_value += " (" + names(required) + ")";
             }
             for (const auto& d : defaults)
-                if (d != "—" || required.empty())
-                    row.default_value += (row.default_value.empty() ? "" : "; ") + d;
+                if (d != "—" || required.empty()) row.default_value += (row.default_value.empty() ? "" : "; ") + d;
         }
         // One sentence per distinct description, prefixed with its types unless all have it.
         std::vector<std::pair<std::string_view, std::vector<std::string_view>>> meanings;
         for (const auto& [type, k] : specs) {
-            auto it = std::find_if(meanings.begin(), meanings.end(), [&](auto& m) { return m.first == k->description; });
-            if (it == meanings.end()) meanings.push_back({k->description, {type}});
-            else it->second.push_back(type);
+            // Clang 14 cannot capture a structured binding; name the description first.
+            const std::string_view description = k->description;
+            auto it = std::find_if(meanings.begin(), meanings.end(), [&](auto& m) { return m.first == description; });
+            if (it == meanings.end())
+                meanings.push_back({description, {type}});
+            else
+                it->second.push_back(type);
         }
         for (const auto& [meaning, of] : meanings) {
             if (!row.meaning.empty()) row.meaning += "; ";
@@ -160,7 +167,8 @@ std::string cell(const std::string& text) {
 
 std::string block(std::string_view name, const std::vector<Row>& rows) {
     // The markers say how to change the table: not here, but in the key tables.
-    std::string out = "<!-- BEGIN keys: " + std::string(name) + " (generated from the key tables: scripts/config-docs.py --write) -->\n";
+    std::string out = "<!-- BEGIN keys: " + std::string(name) +
+                      " (generated from the key tables: scripts/config-docs.py --write) -->\n";
     out += "| key | type | default | meaning |\n|---|---|---|---|\n";
     for (const auto& r : rows)
         out += "| `" + cell(r.key) + "` | " + cell(r.type) + " | " + cell(r.default_value) + " | " + cell(r.meaning) +

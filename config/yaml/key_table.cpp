@@ -18,7 +18,9 @@ std::vector<std::string_view> split(std::string_view text, char separator) {
 
 }  // namespace
 
-std::vector<std::string_view> KeySpec::value_list() const { return split(values, '|'); }
+std::vector<std::string_view> KeySpec::value_list() const {
+    return split(values, '|');
+}
 
 std::vector<std::vector<std::string_view>> KeyRule::alternatives() const {
     std::vector<std::vector<std::string_view>> out;

@@ -47,17 +47,17 @@ struct KeyTable;
 struct KeySpec {
     std::string_view name = {};
     ValueType type = ValueType::String;
-    std::string_view values = {};         // Enum, EnumList: the allowed values, "a|b|c"
-    double min = 0;                  // Integer, Number
-    double max = 0;                  // Integer (Number: 0 = no maximum)
-    std::string_view pattern = {};        // Enum: also accepted (anchored ECMAScript regex); SectionMap: names
-    std::string_view default_value = {};  // the default, as YAML text ("16", "10s", "false")
-    std::string_view default_note = {};   // a default that is not a value: "`http.connections`"
-    std::string_view required = {};       // set: the key must be given; why, for the message
+    std::string_view values = {};           // Enum, EnumList: the allowed values, "a|b|c"
+    double min = 0;                         // Integer, Number
+    double max = 0;                         // Integer (Number: 0 = no maximum)
+    std::string_view pattern = {};          // Enum: also accepted (anchored ECMAScript regex); SectionMap: names
+    std::string_view default_value = {};    // the default, as YAML text ("16", "10s", "false")
+    std::string_view default_note = {};     // a default that is not a value: "`http.connections`"
+    std::string_view required = {};         // set: the key must be given; why, for the message
     const KeyTable& (*nested)() = nullptr;  // Section, SectionList, SectionMap
-    std::string_view custom = {};         // Custom (and a SectionMap without `nested`): what it is
-    std::string_view doc_type = {};       // the reference's type column, when the type says too little
-    std::string_view description = {};    // one sentence or two, markdown: the README and the schema
+    std::string_view custom = {};           // Custom (and a SectionMap without `nested`): what it is
+    std::string_view doc_type = {};         // the reference's type column, when the type says too little
+    std::string_view description = {};      // one sentence or two, markdown: the README and the schema
 
     // The allowed values of an Enum / EnumList, in order.
     std::vector<std::string_view> value_list() const;

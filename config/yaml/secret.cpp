@@ -47,7 +47,7 @@ std::string user_name(uid_t uid) {
 // the file is private to the user running prefsync (or cannot be examined: reading it will
 // say why).
 std::string file_warning(const std::string& key, const std::string& path, std::string_view noun) {
-    struct stat st{};
+    struct stat st {};
     if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return "";
     std::string out;
     if (st.st_mode & (S_IRWXG | S_IRWXO)) {
@@ -81,8 +81,10 @@ bool looks_like_secret(std::string_view value) {
         if (i == 0) continue;
         int before = kind(static_cast<unsigned char>(value[i - 1]));
         if (before == 3 || before == k) continue;
-        if (before == 0 || k == 0) ++digit_switches;
-        else ++case_switches;
+        if (before == 0 || k == 0)
+            ++digit_switches;
+        else
+            ++case_switches;
     }
     if (alnum < 16) return false;
     // Calibrated on random hex, UUIDs, base64 and JWTs (caught all but ~5% of the shortest
@@ -110,7 +112,7 @@ std::optional<TokenSpec> read_secret_location(YamlReader& r, const YAML::Node& n
         case TokenSpec::Kind::File: {
             spec.value = r.resolve_path(*value);
             // A file that exists is one, whatever its name; only a missing one can be a paste.
-            struct stat st{};
+            struct stat st {};
             if (::stat(spec.value.c_str(), &st) != 0 && looks_like_secret(*value))
                 is_not = "the path of an existing file";
             break;
@@ -119,8 +121,9 @@ std::optional<TokenSpec> read_secret_location(YamlReader& r, const YAML::Node& n
         case TokenSpec::Kind::Inline: break;
     }
     if (!is_not.empty()) {
-        r.error(node, path, "the value is not " + std::string(is_not) + " (did you paste the " + std::string(noun) +
-                                " itself? it is not shown)");
+        r.error(node, path,
+                "the value is not " + std::string(is_not) + " (did you paste the " + std::string(noun) +
+                    " itself? it is not shown)");
         return std::nullopt;
     }
     if (kind == TokenSpec::Kind::File)
@@ -128,8 +131,8 @@ std::optional<TokenSpec> read_secret_location(YamlReader& r, const YAML::Node& n
     return spec;
 }
 
-std::string read_secret(const TokenSpec& t, const SourcePos& fallback, const std::string& key,
-                        const std::string& what, const EnvLookup& env) {
+std::string read_secret(const TokenSpec& t, const SourcePos& fallback, const std::string& key, const std::string& what,
+                        const EnvLookup& env) {
     auto fail = [&](const std::string& message) -> std::string {
         throw ConfigError({{t.pos.file.empty() ? fallback : t.pos, key, message}});
     };

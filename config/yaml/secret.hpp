@@ -27,7 +27,7 @@ struct TokenSpec {
     Kind kind = Kind::None;
     std::string value;  // variable name, file path, credential name, or the inline token
     SourcePos pos;
-    std::string key;    // where it was configured, e.g. "api.token_env", for messages
+    std::string key;  // where it was configured, e.g. "api.token_env", for messages
 };
 
 // Reads `node` (the key `path`) as where a secret of `kind` is: a name, a path resolved

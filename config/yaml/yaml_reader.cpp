@@ -41,13 +41,11 @@ void YamlReader::error(const SourcePos& p, const std::string& path, std::string 
 
 bool YamlReader::expect_map(const YAML::Node& node, const std::string& path) {
     if (node.IsMap()) return true;
-    error(node, path, node.IsNull() ? "is empty; expected a mapping of keys"
-                                    : "expected a mapping of keys");
+    error(node, path, node.IsNull() ? "is empty; expected a mapping of keys" : "expected a mapping of keys");
     return false;
 }
 
-std::vector<std::pair<std::string, YAML::Node>> YamlReader::entries(const YAML::Node& map,
-                                                                    const std::string& path) {
+std::vector<std::pair<std::string, YAML::Node>> YamlReader::entries(const YAML::Node& map, const std::string& path) {
     std::vector<std::pair<std::string, YAML::Node>> out;
     std::set<std::string> seen;
     for (auto it = map.begin(); it != map.end(); ++it) {
@@ -117,8 +115,10 @@ void YamlReader::check_rule(const YAML::Node& map, const std::string& path, cons
             if (given.size() > 1) error(map, path, "give at most one of " + join_alternatives(all, ", "));
             break;
         case KeyRule::Kind::ExactlyOne:
-            if (given.size() > 1) error(map, path, "give exactly one of " + join_alternatives(all, ", "));
-            else if (given.empty() && !rule.none_checked_later) error(map, path, "give " + join_alternatives(all));
+            if (given.size() > 1)
+                error(map, path, "give exactly one of " + join_alternatives(all, ", "));
+            else if (given.empty() && !rule.none_checked_later)
+                error(map, path, "give " + join_alternatives(all));
             break;
     }
 }
@@ -127,8 +127,7 @@ void YamlReader::type_mismatch(const KeySpec& key) {
     throw std::logic_error("config key " + std::string(key.name) + " is read into a variable of another type");
 }
 
-bool YamlReader::one_of(const YAML::Node& node, const std::string& path, const KeySpec& key,
-                        const std::string& text) {
+bool YamlReader::one_of(const YAML::Node& node, const std::string& path, const KeySpec& key, const std::string& text) {
     auto values = key.value_list();
     if (std::find(values.begin(), values.end(), text) != values.end()) return true;
     if (!key.pattern.empty() && std::regex_match(text, std::regex(std::string(key.pattern)))) return true;
@@ -170,8 +169,10 @@ std::optional<YamlReader::Value> YamlReader::value(const YAML::Node& node, const
             bool ok = true;
             auto add = [&](const YAML::Node& item) {
                 auto s = string(item, path);
-                if (s && one_of(item, path, key, *s)) out.push_back(*s);
-                else ok = false;
+                if (s && one_of(item, path, key, *s))
+                    out.push_back(*s);
+                else
+                    ok = false;
             };
             if (node.IsSequence()) {
                 for (std::size_t i = 0; i < node.size(); ++i) add(node[i]);
@@ -225,8 +226,8 @@ std::optional<std::string> YamlReader::interpolate(const std::string& raw, const
         auto value = env_(expr);
         if (!value || (value->empty() && fallback)) value = fallback;
         if (!value) {
-            error(node, path, "environment variable " + expr +
-                                  " is not set (use ${" + expr + ":-default} for a default)");
+            error(node, path,
+                  "environment variable " + expr + " is not set (use ${" + expr + ":-default} for a default)");
             return std::nullopt;
         }
         out += *value;
@@ -243,8 +244,8 @@ std::optional<std::string> YamlReader::string(const YAML::Node& node, const std:
     return interpolate(node.Scalar(), node, path);
 }
 
-std::optional<long long> YamlReader::integer(const YAML::Node& node, const std::string& path,
-                                             long long min, long long max) {
+std::optional<long long> YamlReader::integer(const YAML::Node& node, const std::string& path, long long min,
+                                             long long max) {
     auto text = string(node, path);
     if (!text) return std::nullopt;
     long long value = 0;
@@ -254,15 +255,13 @@ std::optional<long long> YamlReader::integer(const YAML::Node& node, const std::
         return std::nullopt;
     }
     if (value < min || value > max) {
-        error(node, path, "must be between " + std::to_string(min) + " and " +
-                              std::to_string(max) + ", got " + *text);
+        error(node, path, "must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " + *text);
         return std::nullopt;
     }
     return value;
 }
 
-std::optional<double> YamlReader::number(const YAML::Node& node, const std::string& path,
-                                         double min) {
+std::optional<double> YamlReader::number(const YAML::Node& node, const std::string& path, double min) {
     auto text = string(node, path);
     if (!text) return std::nullopt;
     double value = 0;
@@ -292,8 +291,7 @@ std::optional<Duration> YamlReader::duration(const YAML::Node& node, const std::
     auto text = string(node, path);
     if (!text) return std::nullopt;
     auto d = parse_duration(*text);
-    if (!d) error(node, path, "expected a duration such as 500ms, 10s, 5m, 1h or 1d, got \"" +
-                                  *text + "\"");
+    if (!d) error(node, path, "expected a duration such as 500ms, 10s, 5m, 1h or 1d, got \"" + *text + "\"");
     return d;
 }
 
@@ -305,8 +303,7 @@ std::optional<std::size_t> YamlReader::size(const YAML::Node& node, const std::s
     return s;
 }
 
-std::optional<std::vector<std::string>> YamlReader::string_list(const YAML::Node& node,
-                                                                const std::string& path) {
+std::optional<std::vector<std::string>> YamlReader::string_list(const YAML::Node& node, const std::string& path) {
     if (!node.IsSequence()) {
         error(node, path, "expected a list");
         return std::nullopt;

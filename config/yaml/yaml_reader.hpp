@@ -55,31 +55,25 @@ public:
     template <class T>
     bool read(const YAML::Node& map, const std::string& path, const KeySpec& key, T& out);
     // The key nodes of a map, in file order, each once; reports duplicates.
-    std::vector<std::pair<std::string, YAML::Node>> entries(const YAML::Node& map,
-                                                            const std::string& path);
+    std::vector<std::pair<std::string, YAML::Node>> entries(const YAML::Node& map, const std::string& path);
 
     // Scalars, after ${ENV} interpolation.
     std::optional<std::string> string(const YAML::Node& node, const std::string& path);
-    std::optional<long long> integer(const YAML::Node& node, const std::string& path,
-                                     long long min, long long max);
+    std::optional<long long> integer(const YAML::Node& node, const std::string& path, long long min, long long max);
     std::optional<double> number(const YAML::Node& node, const std::string& path, double min);
     std::optional<bool> boolean(const YAML::Node& node, const std::string& path);
     std::optional<Duration> duration(const YAML::Node& node, const std::string& path);
     std::optional<std::size_t> size(const YAML::Node& node, const std::string& path);
-    std::optional<std::vector<std::string>> string_list(const YAML::Node& node,
-                                                        const std::string& path);
+    std::optional<std::vector<std::string>> string_list(const YAML::Node& node, const std::string& path);
 
 private:
-    using Value = std::variant<bool, long long, double, Duration, std::size_t, std::string,
-                               std::vector<std::string>>;
+    using Value = std::variant<bool, long long, double, Duration, std::size_t, std::string, std::vector<std::string>>;
     std::optional<Value> value(const YAML::Node& node, const std::string& path, const KeySpec& key);
-    bool one_of(const YAML::Node& node, const std::string& path, const KeySpec& key,
-                const std::string& text);
+    bool one_of(const YAML::Node& node, const std::string& path, const KeySpec& key, const std::string& text);
     void check_rule(const YAML::Node& map, const std::string& path, const KeyRule& rule);
     [[noreturn]] static void type_mismatch(const KeySpec& key);
 
-    std::optional<std::string> interpolate(const std::string& raw, const YAML::Node& node,
-                                           const std::string& path);
+    std::optional<std::string> interpolate(const std::string& raw, const YAML::Node& node, const std::string& path);
 
     std::string file_;
     std::filesystem::path base_dir_;

@@ -11,22 +11,34 @@ const config::KeyTable& csv_source_keys() {
     static const config::KeyTable table{
         .id = "source.csv",
         .description = "A CSV file (RFC 4180; UTF-8), read as it streams.",
-        .keys = {
-            source_type_key("csv", "a CSV file"),
-            {.name = "path", .type = ValueType::Path, .required = "the CSV file to read",
-             .description = "the CSV file"},
-            {.name = "delimiter", .type = ValueType::String, .default_value = ",", .doc_type = "one character",
-             .description = "the field delimiter; `\"\\t\"` for tab"},
-            {.name = "header", .type = ValueType::Boolean, .default_value = "true",
-             .description = "the first row names the columns"},
-            {.name = "columns", .type = ValueType::StringList, .doc_type = "list",
-             .description = "the column names, required when `header: false` (and only then)"},
-            kRejectFileKey,
-            {.name = "max_record_bytes", .type = ValueType::Size, .default_value = "1MiB",
-             .description = "longer records, and records of more than max_record_bytes / 32 fields (32,768 at the "
-                            "default, at least 1,024), are rejected and reading goes on with the next record; the "
-                            "reader holds at most about 8 × this, whatever the file"},
-        },
+        .keys =
+            {
+                source_type_key("csv", "a CSV file"),
+                {.name = "path",
+                 .type = ValueType::Path,
+                 .required = "the CSV file to read",
+                 .description = "the CSV file"},
+                {.name = "delimiter",
+                 .type = ValueType::String,
+                 .default_value = ",",
+                 .doc_type = "one character",
+                 .description = "the field delimiter; `\"\\t\"` for tab"},
+                {.name = "header",
+                 .type = ValueType::Boolean,
+                 .default_value = "true",
+                 .description = "the first row names the columns"},
+                {.name = "columns",
+                 .type = ValueType::StringList,
+                 .doc_type = "list",
+                 .description = "the column names, required when `header: false` (and only then)"},
+                kRejectFileKey,
+                {.name = "max_record_bytes",
+                 .type = ValueType::Size,
+                 .default_value = "1MiB",
+                 .description = "longer records, and records of more than max_record_bytes / 32 fields (32,768 at the "
+                                "default, at least 1,024), are rejected and reading goes on with the next record; the "
+                                "reader holds at most about 8 × this, whatever the file"},
+            },
     };
     return table;
 }
@@ -35,14 +47,17 @@ const config::KeyTable& csv_sink_keys() {
     static const config::KeyTable table{
         .id = "sink.csv",
         .description = "A CSV file of the pulled profiles, one row per profile (or per element of `each`).",
-        .keys = {
-            sink_type_key("csv", "a CSV file"),
-            kSinkColumnsKey,
-            {.name = "each", .type = ValueType::String, .doc_type = "array path",
-             .description = "one row per element of this array (e.g. `Consents` of a history), where `@.Field` "
-                            "in `columns` is a field of the element"},
-            kSinkPathKey,
-        },
+        .keys =
+            {
+                sink_type_key("csv", "a CSV file"),
+                kSinkColumnsKey,
+                {.name = "each",
+                 .type = ValueType::String,
+                 .doc_type = "array path",
+                 .description = "one row per element of this array (e.g. `Consents` of a history), where `@.Field` "
+                                "in `columns` is a field of the element"},
+                kSinkPathKey,
+            },
     };
     return table;
 }
@@ -56,14 +71,14 @@ CsvSourceConfig parse_csv_source(config::YamlReader& r, const YAML::Node& n, con
     if (r.read(n, p, keys.key("delimiter"), delimiter)) {
         std::string delim = delimiter == "\\t" ? "\t" : delimiter;
         if (delim.size() != 1 || delim[0] == '"' || delim[0] == '\n' || delim[0] == '\r')
-            r.error(n["delimiter"], p + ".delimiter", "must be one character (not a quote or newline); write \"\\t\" for tab");
+            r.error(n["delimiter"], p + ".delimiter",
+                    "must be one character (not a quote or newline); write \"\\t\" for tab");
         else
             s.delimiter = delim[0];
     }
     r.read(n, p, keys.key("header"), s.header);
     r.read(n, p, keys.key("columns"), s.columns);
-    if (!s.header && s.columns.empty())
-        r.error(n, p + ".columns", "is required when header: false (the column names)");
+    if (!s.header && s.columns.empty()) r.error(n, p + ".columns", "is required when header: false (the column names)");
     if (s.header && !s.columns.empty())
         r.error(n["columns"], p + ".columns", "is only for files without a header row (header: false)");
     r.read(n, p, keys.key("max_record_bytes"), s.max_record_bytes);

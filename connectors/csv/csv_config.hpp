@@ -24,7 +24,7 @@ struct CsvSourceConfig {
     std::string path;
     char delimiter = ',';
     bool header = true;
-    std::vector<std::string> columns;  // names when header: false
+    std::vector<std::string> columns;         // names when header: false
     std::size_t max_record_bytes = 1u << 20;  // longer records are rejected: memory stays bounded
 };
 

@@ -19,8 +19,7 @@ bool CsvReader::fill() {
         if (at_start_ && end_ > 0) {
             at_start_ = false;
             if (end_ >= 3 && static_cast<unsigned char>(buffer_[0]) == 0xEF &&
-                static_cast<unsigned char>(buffer_[1]) == 0xBB &&
-                static_cast<unsigned char>(buffer_[2]) == 0xBF)
+                static_cast<unsigned char>(buffer_[1]) == 0xBB && static_cast<unsigned char>(buffer_[2]) == 0xBF)
                 pos_ = 3;
         }
         if (pos_ < end_) return true;
@@ -86,14 +85,12 @@ bool CsvReader::next(CsvRecord& r) {
 
     for (;;) {
         if (pos_ == end_ && !fill()) break;
-        if (started && !overflow && !pending_cr &&
-            (state == State::Unquoted || state == State::Quoted)) {
+        if (started && !overflow && !pending_cr && (state == State::Unquoted || state == State::Quoted)) {
             // Fast path: copy the run of ordinary bytes up to the next byte that matters.
             const char* data = buffer_.data();
             std::size_t start = pos_, stop = pos_;
             if (state == State::Unquoted) {
-                while (stop < end_ && data[stop] != options_.delimiter && data[stop] != '\n' &&
-                       data[stop] != '\r')
+                while (stop < end_ && data[stop] != options_.delimiter && data[stop] != '\n' && data[stop] != '\r')
                     ++stop;
             } else {
                 while (stop < end_ && data[stop] != '"' && data[stop] != '\n') ++stop;
@@ -117,12 +114,15 @@ bool CsvReader::next(CsvRecord& r) {
         bool line_end = (c == '\n' || c == '\r') && state != State::Quoted;
         if (line_end) {
             if (!started) {  // blank line: nothing to return
-                if (c == '\n') ++line_;
-                else pending_cr = true;
+                if (c == '\n')
+                    ++line_;
+                else
+                    pending_cr = true;
                 r.line = line_;
                 continue;
             }
-            if (c == '\n') ++line_;
+            if (c == '\n')
+                ++line_;
             else {
                 // Peek for the LF of a CRLF so the next record starts on the right line.
                 if (pos_ == end_) fill();
@@ -153,8 +153,8 @@ bool CsvReader::next(CsvRecord& r) {
         auto next_field = [&] {
             if (overflow || begin_field(r)) return;
             overflow = true;
-            r.error = "record has more than " + std::to_string(max_fields_) +
-                      " fields (source.max_record_bytes / " + std::to_string(sizeof(std::string)) + ")";
+            r.error = "record has more than " + std::to_string(max_fields_) + " fields (source.max_record_bytes / " +
+                      std::to_string(sizeof(std::string)) + ")";
         };
         std::string& field = r.fields[r.field_count - 1];
         switch (state) {
@@ -178,8 +178,10 @@ bool CsvReader::next(CsvRecord& r) {
                 }
                 break;
             case State::Quoted:
-                if (c == '"') state = State::QuoteInQuoted;
-                else if (!overflow) field += c;
+                if (c == '"')
+                    state = State::QuoteInQuoted;
+                else if (!overflow)
+                    field += c;
                 break;
             case State::QuoteInQuoted:
                 if (c == '"') {
@@ -191,7 +193,8 @@ bool CsvReader::next(CsvRecord& r) {
                 } else {
                     if (r.error.empty())
                         r.error = "unexpected character after the closing quote of field " +
-                                  std::to_string(r.field_count) + " (quotes inside a quoted "
+                                  std::to_string(r.field_count) +
+                                  " (quotes inside a quoted "
                                   "field must be doubled)";
                     if (!overflow) field += c;
                     state = State::Unquoted;
@@ -201,8 +204,8 @@ bool CsvReader::next(CsvRecord& r) {
     }
     if (!started) return false;
     if (state == State::Quoted)
-        r.error = "unterminated quoted field (the quote opened on line " +
-                  std::to_string(quote_line) + " is never closed)";
+        r.error =
+            "unterminated quoted field (the quote opened on line " + std::to_string(quote_line) + " is never closed)";
     return true;
 }
 

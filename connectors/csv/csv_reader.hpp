@@ -34,9 +34,9 @@ std::size_t max_held_bytes(const CsvOptions& options);
 struct CsvRecord {
     std::vector<std::string> fields;  // only the first field_count are this record's
     std::size_t field_count = 0;
-    std::string raw;                  // the record's bytes, without its line end
-    std::size_t line = 0;             // 1-based line where the record starts
-    std::string error;                // non-empty: the record is malformed
+    std::string raw;       // the record's bytes, without its line end
+    std::size_t line = 0;  // 1-based line where the record starts
+    std::string error;     // non-empty: the record is malformed
 };
 
 class CsvReader {

@@ -15,18 +15,16 @@ std::unique_ptr<std::istream> open_file(const std::string& path) {
     return in;
 }
 
-bool valid_utf8(const std::string& s) { return simdjson::validate_utf8(s.data(), s.size()); }
+bool valid_utf8(const std::string& s) {
+    return simdjson::validate_utf8(s.data(), s.size());
+}
 
 }  // namespace
 
-CsvSource::CsvSource(const CsvSourceConfig& config)
-    : CsvSource(open_file(config.path), config.path, config) {}
+CsvSource::CsvSource(const CsvSourceConfig& config) : CsvSource(open_file(config.path), config.path, config) {}
 
-CsvSource::CsvSource(std::unique_ptr<std::istream> in, std::string name,
-                     const CsvSourceConfig& config)
-    : in_(std::move(in)),
-      name_(std::move(name)),
-      reader_(*in_, CsvOptions{config.delimiter, config.max_record_bytes}) {
+CsvSource::CsvSource(std::unique_ptr<std::istream> in, std::string name, const CsvSourceConfig& config)
+    : in_(std::move(in)), name_(std::move(name)), reader_(*in_, CsvOptions{config.delimiter, config.max_record_bytes}) {
     read_header(config);
 }
 
@@ -45,10 +43,8 @@ void CsvSource::read_header(const CsvSourceConfig& config) {
         // Headers written by hand often carry stray spaces; columns are named without them.
         while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.pop_back();
         while (!name.empty() && (name.front() == ' ' || name.front() == '\t')) name.erase(0, 1);
-        if (name.empty())
-            throw SourceError(where + ": header column " + std::to_string(i + 1) + " has no name");
-        if (!seen.insert(name).second)
-            throw SourceError(where + ": header names column \"" + name + "\" twice");
+        if (name.empty()) throw SourceError(where + ": header column " + std::to_string(i + 1) + " has no name");
+        if (!seen.insert(name).second) throw SourceError(where + ": header names column \"" + name + "\" twice");
         columns_.push_back(std::move(name));
     }
 }
@@ -64,8 +60,8 @@ bool CsvSource::next_batch(std::vector<Row>& rows, std::size_t max_rows) {
             continue;
         }
         if (record_.field_count != columns_.size()) {
-            row.error = "wrong number of fields: expected " + std::to_string(columns_.size()) +
-                        ", got " + std::to_string(record_.field_count);
+            row.error = "wrong number of fields: expected " + std::to_string(columns_.size()) + ", got " +
+                        std::to_string(record_.field_count);
             continue;
         }
         if (!valid_utf8(record_.raw)) {
@@ -75,8 +71,7 @@ bool CsvSource::next_batch(std::vector<Row>& rows, std::size_t max_rows) {
             continue;
         }
         row.values.resize(record_.field_count);
-        for (std::size_t i = 0; i < record_.field_count; ++i)
-            row.values[i] = std::move(record_.fields[i]);
+        for (std::size_t i = 0; i < record_.field_count; ++i) row.values[i] = std::move(record_.fields[i]);
     }
     return !rows.empty();
 }

@@ -57,14 +57,17 @@ PgConnection::PgConnection(const PostgresConnectionConfig& config) : description
     }
     // Server NOTICEs ("relation already exists, skipping") are not the user's concern and
     // would otherwise be printed to stderr by libpq.
-    PQsetNoticeProcessor(conn_.get(), [](void*, const char*) {}, nullptr);
+    PQsetNoticeProcessor(
+        conn_.get(), [](void*, const char*) {}, nullptr);
     if (!exec("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'iso_8601'; "
               "SET extra_float_digits = 1"))
         return;
     error_.clear();
 }
 
-bool PgConnection::ok() const { return conn_ && PQstatus(conn_.get()) == CONNECTION_OK; }
+bool PgConnection::ok() const {
+    return conn_ && PQstatus(conn_.get()) == CONNECTION_OK;
+}
 
 PgResult PgConnection::exec(const std::string& sql, const std::vector<std::optional<std::string>>& params) {
     std::vector<const char*> values;

@@ -5,8 +5,15 @@ namespace {
 
 // Built-in type OIDs (pg_type.h); stable across PostgreSQL versions.
 enum : Oid {
-    kInt8 = 20, kInt2 = 21, kInt4 = 23, kFloat4 = 700, kFloat8 = 701, kNumeric = 1700,
-    kDate = 1082, kTimestamp = 1114, kTimestampTz = 1184,
+    kInt8 = 20,
+    kInt2 = 21,
+    kInt4 = 23,
+    kFloat4 = 700,
+    kFloat8 = 701,
+    kNumeric = 1700,
+    kDate = 1082,
+    kTimestamp = 1114,
+    kTimestampTz = 1184,
 };
 
 // The lower bound for "column >= …", in the column's type, over $1 (the watermark) and
@@ -16,8 +23,12 @@ std::optional<std::string> lower_bound_sql(Oid type) {
         case kDate: return "($1::date - $2::interval)";
         case kTimestamp: return "($1::timestamp - $2::interval)";
         case kTimestampTz: return "($1::timestamptz - $2::interval)";
-        case kInt2: case kInt4: case kInt8: case kNumeric: return "($1::numeric - $2::numeric)";
-        case kFloat4: case kFloat8: return "($1::float8 - $2::float8)";
+        case kInt2:
+        case kInt4:
+        case kInt8:
+        case kNumeric: return "($1::numeric - $2::numeric)";
+        case kFloat4:
+        case kFloat8: return "($1::float8 - $2::float8)";
         default: return std::nullopt;
     }
 }
@@ -87,8 +98,7 @@ bool PostgresSource::next_batch(std::vector<Row>& rows, std::size_t max_rows) {
         std::optional<std::string> key;
         if (incremental_) {
             key = row.values[incremental_->key];
-            if (const auto& value = row.values[incremental_->column])
-                position_ = Position{*value, key.value_or("")};
+            if (const auto& value = row.values[incremental_->column]) position_ = Position{*value, key.value_or("")};
         }
         row.origin = sql::row_origin(name_, incremental_, columns_, key, row_number_);
     }

@@ -42,8 +42,8 @@ std::string upsert(const std::string& table, const TableLayout& layout, Dialect 
         else
             params += "?" + n;
         if (i != layout.key)
-            updates += (updates.empty() ? "" : ", ") + quote_identifier(c.name) + " = excluded." +
-                       quote_identifier(c.name);
+            updates +=
+                (updates.empty() ? "" : ", ") + quote_identifier(c.name) + " = excluded." + quote_identifier(c.name);
     }
     std::string sql = "INSERT INTO " + quote_table(table) + " (" + names + ") VALUES (" + params + ") ON CONFLICT (" +
                       quote_identifier(layout.columns[layout.key].name) + ") DO ";

@@ -19,17 +19,23 @@ const config::KeyTable& incremental_keys() {
     static const config::KeyTable table{
         .id = "source.incremental",
         .description = "Incremental reads: only rows whose column is at or past the stored watermark.",
-        .keys = {
-            {.name = "column", .required = "the column that grows with each change, e.g. updated_at",
-             .doc_type = "column",
-             .description = "read only rows whose column is at or past the stored watermark (e.g. `updated_at`; "
-                            "a timestamp, date or number)"},
-            {.name = "key", .required = "a unique column, e.g. id", .doc_type = "column",
-             .description = "a unique column (e.g. `id`): rows are read in (column, key) order"},
-            {.name = "overlap", .type = config::ValueType::Duration, .default_value = "0s",
-             .description = "re-read this far behind the watermark, for rows committed late with an older "
-                            "timestamp"},
-        },
+        .keys =
+            {
+                {.name = "column",
+                 .required = "the column that grows with each change, e.g. updated_at",
+                 .doc_type = "column",
+                 .description = "read only rows whose column is at or past the stored watermark (e.g. `updated_at`; "
+                                "a timestamp, date or number)"},
+                {.name = "key",
+                 .required = "a unique column, e.g. id",
+                 .doc_type = "column",
+                 .description = "a unique column (e.g. `id`): rows are read in (column, key) order"},
+                {.name = "overlap",
+                 .type = config::ValueType::Duration,
+                 .default_value = "0s",
+                 .description = "re-read this far behind the watermark, for rows committed late with an older "
+                                "timestamp"},
+            },
     };
     return table;
 }

@@ -22,8 +22,8 @@ namespace prefsync::connectors {
 // Incremental reads of a SQL source: only rows whose `column` is at or past the stored
 // watermark minus `overlap`, in (column, key) order, so the watermark only moves forward.
 struct IncrementalConfig {
-    std::string column;   // e.g. updated_at (a timestamp or a number)
-    std::string key;      // a unique column, e.g. id: a total order among equal timestamps
+    std::string column;           // e.g. updated_at (a timestamp or a number)
+    std::string key;              // a unique column, e.g. id: a total order among equal timestamps
     config::Duration overlap{0};  // re-read this far behind the watermark (late commits)
     config::SourcePos pos;
     std::string key_path;  // "jobs.<name>.source.incremental", for messages
@@ -47,28 +47,31 @@ struct TableSinkConfig {
 // with the rule that goes with them; the keys of the incremental section.
 const config::KeyTable& incremental_keys();
 inline constexpr config::KeySpec kSourceTableKey{
-    .name = "table", .doc_type = "name or `schema.name`",
-    .description = "the table to read (quoted as an identifier)"};
+    .name = "table", .doc_type = "name or `schema.name`", .description = "the table to read (quoted as an identifier)"};
 inline constexpr config::KeySpec kSourceQueryKey{
-    .name = "query", .doc_type = "SQL",
+    .name = "query",
+    .doc_type = "SQL",
     .description = "a SELECT to read instead of a table (run as a subquery; values are never spliced into it)"};
 inline constexpr config::KeySpec kIncrementalKey{
-    .name = "incremental", .type = config::ValueType::Section, .nested = incremental_keys,
+    .name = "incremental",
+    .type = config::ValueType::Section,
+    .nested = incremental_keys,
     .description = "read only rows changed since the last run (see Incremental runs)"};
 inline constexpr config::KeyRule kTableOrQuery{config::KeyRule::Kind::ExactlyOne, "table|query"};
 // The keys of a SQL sink's table.
 inline constexpr config::KeySpec kSinkTableKey{
-    .name = "table", .required = "created if missing", .doc_type = "name",
+    .name = "table",
+    .required = "created if missing",
+    .doc_type = "name",
     .description = "the table written: created if missing; rows upserted by `key`"};
-inline constexpr config::KeySpec kSinkKeyKey{
-    .name = "key", .default_note = "the column whose path is `ProfileId`", .doc_type = "column",
-    .description = "the upsert key: one of `columns`"};
+inline constexpr config::KeySpec kSinkKeyKey{.name = "key",
+                                             .default_note = "the column whose path is `ProfileId`",
+                                             .doc_type = "column",
+                                             .description = "the upsert key: one of `columns`"};
 
 // The section's table / query / incremental keys.
-void parse_sql_read(config::YamlReader& r, const YAML::Node& section, const std::string& path,
-                    SqlReadConfig& out);
+void parse_sql_read(config::YamlReader& r, const YAML::Node& section, const std::string& path, SqlReadConfig& out);
 // The section's table / columns / key keys.
-void parse_table_sink(config::YamlReader& r, const YAML::Node& section, const std::string& path,
-                      TableSinkConfig& out);
+void parse_table_sink(config::YamlReader& r, const YAML::Node& section, const std::string& path, TableSinkConfig& out);
 
 }  // namespace prefsync::connectors

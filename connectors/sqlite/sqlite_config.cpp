@@ -11,15 +11,18 @@ const config::KeyTable& sqlite_source_keys() {
     static const config::KeyTable table{
         .id = "source.sqlite",
         .description = "A table or query of a SQLite database file, opened read-only.",
-        .keys = {
-            source_type_key("sqlite", "a table or query of a SQLite database"),
-            kSourceTableKey,
-            kSourceQueryKey,
-            kIncrementalKey,
-            kRejectFileKey,
-            {.name = "path", .type = ValueType::Path, .required = "the SQLite database file",
-             .description = "the SQLite database (opened read-only, never created)"},
-        },
+        .keys =
+            {
+                source_type_key("sqlite", "a table or query of a SQLite database"),
+                kSourceTableKey,
+                kSourceQueryKey,
+                kIncrementalKey,
+                kRejectFileKey,
+                {.name = "path",
+                 .type = ValueType::Path,
+                 .required = "the SQLite database file",
+                 .description = "the SQLite database (opened read-only, never created)"},
+            },
         .rules = {kTableOrQuery},
     };
     return table;
@@ -29,14 +32,17 @@ const config::KeyTable& sqlite_sink_keys() {
     static const config::KeyTable table{
         .id = "sink.sqlite",
         .description = "A table of a SQLite database file (created 0600), pulled profiles upserted by `key`.",
-        .keys = {
-            sink_type_key("sqlite", "a table of a SQLite database"),
-            kSinkColumnsKey,
-            kSinkKeyKey,
-            {.name = "path", .type = ValueType::Path, .required = "the file to write",
-             .description = "the SQLite database (created 0600 if missing)"},
-            kSinkTableKey,
-        },
+        .keys =
+            {
+                sink_type_key("sqlite", "a table of a SQLite database"),
+                kSinkColumnsKey,
+                kSinkKeyKey,
+                {.name = "path",
+                 .type = ValueType::Path,
+                 .required = "the file to write",
+                 .description = "the SQLite database (created 0600 if missing)"},
+                kSinkTableKey,
+            },
     };
     return table;
 }

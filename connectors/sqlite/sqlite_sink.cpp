@@ -47,8 +47,8 @@ SqliteSink::SqliteSink(const SqliteSinkConfig& config, TableLayout layout)
                         "; add them (ALTER TABLE) or write to a new table");
     upsert_ = sqlite_prepare(db, sql::upsert(table_, layout_, sql::Dialect::Sqlite));
     if (!upsert_)
-        fail("cannot prepare the upsert (does the table have a unique key on \"" +
-             layout_.columns[layout_.key].name + "\"?)");
+        fail("cannot prepare the upsert (does the table have a unique key on \"" + layout_.columns[layout_.key].name +
+             "\"?)");
 }
 
 SqliteSink::~SqliteSink() {

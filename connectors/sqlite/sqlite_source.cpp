@@ -107,8 +107,8 @@ bool SqliteSource::next_batch(std::vector<Row>& rows, std::size_t max_rows) {
                                   : reinterpret_cast<const char*>(sqlite3_column_text(stmt, c));
                     std::string text(p ? p : "", static_cast<std::size_t>(sqlite3_column_bytes(stmt, c)));
                     if (!simdjson::validate_utf8(text.data(), text.size()) && row.error.empty())
-                        row.error = "column \"" + columns_[i] + "\": " + (blob ? "a BLOB that is not UTF-8 text"
-                                                                                : "text that is not valid UTF-8");
+                        row.error = "column \"" + columns_[i] +
+                                    "\": " + (blob ? "a BLOB that is not UTF-8 text" : "text that is not valid UTF-8");
                     row.values[i] = std::move(text);
                 }
             }

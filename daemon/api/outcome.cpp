@@ -95,7 +95,8 @@ std::optional<std::chrono::seconds> parse_retry_after(std::string_view value,
         bool negative = value.front() == '-';
         // Too many digits for 64 bits is still a well-formed (very long) delay.
         if (ec == std::errc::result_out_of_range) return negative ? std::nullopt : std::optional(kMaxRetryAfter);
-        if (ec == std::errc()) return negative ? std::nullopt : std::optional(std::min(std::chrono::seconds(seconds), kMaxRetryAfter));
+        if (ec == std::errc())
+            return negative ? std::nullopt : std::optional(std::min(std::chrono::seconds(seconds), kMaxRetryAfter));
     }
     // HTTP-date (IMF-fixdate): "Sun, 06 Nov 1994 08:49:37 GMT".
     std::tm tm{};
@@ -104,8 +105,8 @@ std::optional<std::chrono::seconds> parse_retry_after(std::string_view value,
     if (!rest || *rest != '\0') return std::nullopt;
     // In time_t seconds: a system_clock time_point counts nanoseconds and cannot reach the
     // years (up to 9999) an HTTP-date can name.
-    std::int64_t delta = static_cast<std::int64_t>(timegm(&tm)) -
-                         static_cast<std::int64_t>(std::chrono::system_clock::to_time_t(now));
+    std::int64_t delta =
+        static_cast<std::int64_t>(timegm(&tm)) - static_cast<std::int64_t>(std::chrono::system_clock::to_time_t(now));
     return std::chrono::seconds(std::clamp<std::int64_t>(delta, 0, kMaxRetryAfter.count()));
 }
 

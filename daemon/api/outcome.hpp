@@ -10,18 +10,18 @@ namespace prefsync::api {
 
 // What the client could observe of one request.
 enum class Transport {
-    Answered,       // a complete HTTP response
-    NotSent,        // failed before the request left (connect refused, DNS, TLS handshake)
-    NoAnswer,       // sent (maybe partly), then reset / closed / timed out: outcome unknown
+    Answered,  // a complete HTTP response
+    NotSent,   // failed before the request left (connect refused, DNS, TLS handshake)
+    NoAnswer,  // sent (maybe partly), then reset / closed / timed out: outcome unknown
 };
 
 enum class Outcome {
-    Done,       // applied (200, 204)
-    Accepted,   // queued by the API (202); verify later
-    Retry,      // transient: try again after a delay
-    Unknown,    // the write may or may not have happened (create: resolve before retrying)
-    Failed,     // permanent for this update: dead letter with the server's message
-    Fatal,      // the run cannot go on (credentials, account): abort, mark nothing failed
+    Done,      // applied (200, 204)
+    Accepted,  // queued by the API (202); verify later
+    Retry,     // transient: try again after a delay
+    Unknown,   // the write may or may not have happened (create: resolve before retrying)
+    Failed,    // permanent for this update: dead letter with the server's message
+    Fatal,     // the run cannot go on (credentials, account): abort, mark nothing failed
 };
 
 enum class Operation { Create, Update, Upsert, Replace, Patch, Delete, Archive, Read, Search };

@@ -22,8 +22,8 @@ struct ApiRequest {
 struct BaseUrl {
     std::string scheme;  // "https" or "http"
     std::string host;
-    std::string port;    // "443" if not given for https, "80" for http
-    std::string path;    // "/Profiles/v2", no trailing slash
+    std::string port;  // "443" if not given for https, "80" for http
+    std::string path;  // "/Profiles/v2", no trailing slash
 };
 // Throws std::invalid_argument for a URL that is not http(s)://host[:port]/path.
 BaseUrl parse_base_url(const std::string& url);
@@ -35,24 +35,24 @@ public:
 
     ApiRequest create(std::string body) const;                                                   // W1
     ApiRequest update(std::int64_t profile_id, std::string body) const;                          // W2
-    ApiRequest remove(std::int64_t profile_id, const std::string& reason_code = "") const;        // W3
+    ApiRequest remove(std::int64_t profile_id, const std::string& reason_code = "") const;       // W3
     ApiRequest upsert(const std::string& type, const std::string& id, std::string body) const;   // W4
     ApiRequest replace(const std::string& type, const std::string& id, std::string body) const;  // W6
     ApiRequest replace(std::int64_t profile_id, std::string body) const;                         // W7
     // JSON Patch: `operations` is the RFC 6902 array; W5 wraps it as {"Operations": [...]},
     // W8 sends it bare (the reference's two shapes).
     ApiRequest patch(const std::string& type, const std::string& id, const std::string& operations) const;  // W5
-    ApiRequest patch(std::int64_t profile_id, std::string operations) const;                     // W8
-    ApiRequest archive(std::int64_t profile_id, std::string body) const;                         // W9
-    ApiRequest get(const std::string& type, const std::string& id, bool match_inactive = false) const;  // R1
-    ApiRequest get(std::int64_t profile_id) const;                                               // R2
+    ApiRequest patch(std::int64_t profile_id, std::string operations) const;                                // W8
+    ApiRequest archive(std::int64_t profile_id, std::string body) const;                                    // W9
+    ApiRequest get(const std::string& type, const std::string& id, bool match_inactive = false) const;      // R1
+    ApiRequest get(std::int64_t profile_id) const;                                                          // R2
     // Reads for pull: R1/R2 with implied (and matchInactive for R1).
     struct ReadFlags {
         bool implied = false;
         bool match_inactive = false;
     };
-    ApiRequest read(const std::string& type, const std::string& id, ReadFlags flags) const;      // R1
-    ApiRequest read(std::int64_t profile_id, ReadFlags flags) const;                             // R2
+    ApiRequest read(const std::string& type, const std::string& id, ReadFlags flags) const;  // R1
+    ApiRequest read(std::int64_t profile_id, ReadFlags flags) const;                         // R2
     // S1–S14: `endpoint` is the path under Profile/ ("Email", "Groups/Primary/42").
     ApiRequest search(const std::string& endpoint,
                       const std::vector<std::pair<std::string, std::string>>& params) const;

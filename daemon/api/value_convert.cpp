@@ -14,7 +14,9 @@ bool iequals(std::string_view a, std::string_view b) {
     }
     return true;
 }
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v'; }
+bool is_space(char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
+}
 }  // namespace
 
 std::optional<bool> parse_bool(std::string_view t) {
@@ -81,15 +83,14 @@ void collapse_spaces(std::string& t) {
     t = std::move(out);
 }
 
-std::optional<std::string> reformat_date(std::string_view text, std::string_view in,
-                                         std::string_view out) {
+std::optional<std::string> reformat_date(std::string_view text, std::string_view in, std::string_view out) {
     int year = -1, month = 1, day = 1, hour = 0, minute = 0, second = 0;
     std::size_t pos = 0;
     auto read_number = [&](int max_digits, int& value) {
         std::size_t start = pos;
         value = 0;
-        while (pos < text.size() && pos - start < static_cast<std::size_t>(max_digits) &&
-               text[pos] >= '0' && text[pos] <= '9')
+        while (pos < text.size() && pos - start < static_cast<std::size_t>(max_digits) && text[pos] >= '0' &&
+               text[pos] <= '9')
             value = value * 10 + (text[pos++] - '0');
         return pos > start;
     };
@@ -102,7 +103,10 @@ std::optional<std::string> reformat_date(std::string_view text, std::string_view
         bool ok = true;
         switch (in[++i]) {
             case 'Y': ok = read_number(4, year); break;
-            case 'y': ok = read_number(2, year); if (ok) year += year < 70 ? 2000 : 1900; break;
+            case 'y':
+                ok = read_number(2, year);
+                if (ok) year += year < 70 ? 2000 : 1900;
+                break;
             case 'm': ok = read_number(2, month); break;
             case 'd': ok = read_number(2, day); break;
             case 'H': ok = read_number(2, hour); break;

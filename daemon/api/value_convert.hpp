@@ -31,7 +31,6 @@ void collapse_spaces(std::string& text);
 
 // Reads `text` by `in` (directives %Y %y %m %d %H %M %S, other characters literal) and writes
 // it by `out`. Checks the calendar (no 31 April, 29 February only in leap years).
-std::optional<std::string> reformat_date(std::string_view text, std::string_view in,
-                                         std::string_view out);
+std::optional<std::string> reformat_date(std::string_view text, std::string_view in, std::string_view out);
 
 }  // namespace prefsync::api

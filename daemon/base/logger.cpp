@@ -108,9 +108,12 @@ void append_value(std::string& out, const LogValue& value, bool json) {
             if constexpr (std::is_same_v<T, std::monostate>) {
                 out += json ? "null" : "";
             } else if constexpr (std::is_same_v<T, std::string_view>) {
-                if (json) append_json_text(out, v);
-                else if (needs_quotes(v)) append_json_string(out, v);
-                else out += v;
+                if (json)
+                    append_json_text(out, v);
+                else if (needs_quotes(v))
+                    append_json_string(out, v);
+                else
+                    out += v;
             } else if constexpr (std::is_same_v<T, std::int64_t>) {
                 out += std::to_string(v);
             } else if constexpr (std::is_same_v<T, double>) {
@@ -183,7 +186,9 @@ void append_time(spdlog::memory_buf_t& dest, std::chrono::system_clock::time_poi
     dest.append(buf, buf + n);
 }
 
-void append(spdlog::memory_buf_t& dest, std::string_view s) { dest.append(s.data(), s.data() + s.size()); }
+void append(spdlog::memory_buf_t& dest, std::string_view s) {
+    dest.append(s.data(), s.data() + s.size());
+}
 
 // The line around the rendered event: the journald priority, then the text label, or the
 // JSON object's time and level.
@@ -240,7 +245,9 @@ std::string_view to_string(LogLevel level) {
     return "info";
 }
 
-std::string_view to_string(LogFormat format) { return format == LogFormat::Json ? "json" : "text"; }
+std::string_view to_string(LogFormat format) {
+    return format == LogFormat::Json ? "json" : "text";
+}
 
 std::optional<LogLevel> parse_log_level(std::string_view text) {
     for (auto level : {LogLevel::Error, LogLevel::Warning, LogLevel::Info, LogLevel::Debug})
@@ -259,9 +266,13 @@ LogScope::LogScope(std::string job, std::optional<std::int64_t> run)
     current_context = &context_;
 }
 
-LogScope::~LogScope() { current_context = outer_; }
+LogScope::~LogScope() {
+    current_context = outer_;
+}
 
-const LogContext* LogScope::current() { return current_context; }
+const LogContext* LogScope::current() {
+    return current_context;
+}
 
 bool journald_connected() {
     const char* stream = std::getenv("JOURNAL_STREAM");
@@ -295,8 +306,12 @@ void Logger::write(LogLevel level, std::string_view message, LogFields fields) c
     sink_->log(now, spdlog::source_loc{}, spdlog_level(level), spdlog::string_view_t(payload.data(), payload.size()));
 }
 
-const Logger& logger() { return process_logger(); }
+const Logger& logger() {
+    return process_logger();
+}
 
-void set_up_logging(const LogSettings& settings) { process_logger() = Logger(settings); }
+void set_up_logging(const LogSettings& settings) {
+    process_logger() = Logger(settings);
+}
 
 }  // namespace prefsync::base

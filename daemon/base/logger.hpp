@@ -48,7 +48,7 @@ namespace prefsync::base {
 enum class LogLevel { Error, Warning, Info, Debug };
 enum class LogFormat { Text, Json };
 
-std::string_view to_string(LogLevel level);  // "error", "warning", "info", "debug"
+std::string_view to_string(LogLevel level);    // "error", "warning", "info", "debug"
 std::string_view to_string(LogFormat format);  // "text", "json"
 // The config's spelling; nullopt for anything else (check-config rejects it).
 std::optional<LogLevel> parse_log_level(std::string_view text);
@@ -73,8 +73,7 @@ public:
     LogValue(const std::string& text) : value_(std::string_view(text)) {}
     LogValue(bool flag) : value_(flag) {}
     template <std::integral T>
-        requires(!std::same_as<T, bool> && !std::same_as<T, char>)
-    LogValue(T n) : value_(static_cast<std::int64_t>(n)) {}
+    requires(!std::same_as<T, bool> && !std::same_as<T, char>) LogValue(T n) : value_(static_cast<std::int64_t>(n)) {}
     template <std::floating_point T>
     LogValue(T x) : value_(static_cast<double>(x)) {}
 

@@ -5,14 +5,22 @@
 namespace prefsync::base {
 namespace {
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_alnum(char c) { return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
+bool is_alnum(char c) {
+    return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
 // Part of a word: ASCII letters and digits, and any byte of a non-ASCII character.
-bool is_word(char c) { return is_alnum(c) || static_cast<unsigned char>(c) >= 0x80; }
+bool is_word(char c) {
+    return is_alnum(c) || static_cast<unsigned char>(c) >= 0x80;
+}
 bool is_local_part(char c) {
     return is_alnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-' || c == '\'';
 }
-bool is_phone_separator(char c) { return c == '+' || c == '-' || c == '(' || c == ')' || c == '.' || c == ' '; }
+bool is_phone_separator(char c) {
+    return c == '+' || c == '-' || c == '(' || c == ')' || c == '.' || c == ' ';
+}
 
 // "2026-01-31..." is a date, whatever else the run holds.
 bool date_like(std::string_view s) {
@@ -69,7 +77,9 @@ std::string mask_phones(std::string_view s) {
     return out;
 }
 
-std::string mask_span(std::string_view s) { return mask_phones(mask_emails(s)); }
+std::string mask_span(std::string_view s) {
+    return mask_phones(mask_emails(s));
+}
 
 }  // namespace
 

@@ -20,7 +20,7 @@ int run(int argc, char** argv) {
     app.require_subcommand(1);
     std::string config_path = default_config_path();
     auto* config_option = app.add_option("-c,--config", config_path,
-                   "config file (default: $PREFSYNC_CONFIG, else /etc/prefsync/prefsync.yaml)");
+                                         "config file (default: $PREFSYNC_CONFIG, else /etc/prefsync/prefsync.yaml)");
 
     auto* check = app.add_subcommand("check-config", "validate the config and exit (0 OK, 1 errors)");
     bool check_token = false;
@@ -47,18 +47,22 @@ int run(int argc, char** argv) {
     backfill->add_option("JOB", backfill_cmd.job, "job name")->required();
     backfill->add_option("--report", backfill_cmd.report, "write a JSON run report to FILE");
     backfill->add_flag("--resume", backfill_cmd.resume, "continue a stopped backfill without re-sending finished rows");
-    backfill->add_flag("--allow-mass-delete", backfill_cmd.allow_mass_delete,
-                       "remove the profiles that left the source even if they are more than max_missing (this run only)");
+    backfill->add_flag(
+        "--allow-mass-delete", backfill_cmd.allow_mass_delete,
+        "remove the profiles that left the source even if they are more than max_missing (this run only)");
 
     PlanCommand plan_cmd;
-    auto* plan = app.add_subcommand("plan", "show what a sync of the job would send (patches, writes, removals); send nothing");
+    auto* plan =
+        app.add_subcommand("plan", "show what a sync of the job would send (patches, writes, removals); send nothing");
     plan->add_option("JOB", plan_cmd.job, "job name")->required();
     plan->add_flag("--json", plan_cmd.json, "one JSON line per action, a summary line last");
     plan->add_flag("--allow-mass-delete", plan_cmd.allow_mass_delete, "plan removals even beyond max_missing");
     ExplainCommand explain_cmd;
-    auto* explain = app.add_subcommand("explain", "one identity: its source rows, last accepted body, pending update and history");
+    auto* explain =
+        app.add_subcommand("explain", "one identity: its source rows, last accepted body, pending update and history");
     explain->add_option("JOB", explain_cmd.job, "job name")->required();
-    explain->add_option("ID", explain_cmd.id, "the alternate id (or the profile id, for a job by profile id)")->required();
+    explain->add_option("ID", explain_cmd.id, "the alternate id (or the profile id, for a job by profile id)")
+        ->required();
     explain->add_flag("--json", explain_cmd.json, "machine-readable output");
     auto* retry = app.add_subcommand("retry", "re-queue the job's failed updates and send them again");
     retry->add_option("JOB", retry_cmd.job, "job name")->required();
@@ -66,7 +70,8 @@ int run(int argc, char** argv) {
     retry->add_option("--status", retry_status, "only failures with this HTTP status");
 
     PullCommand pull_cmd;
-    auto* pull = app.add_subcommand("pull", "fetch the job's profiles (by id, alternate id, searches or history) into its sink");
+    auto* pull =
+        app.add_subcommand("pull", "fetch the job's profiles (by id, alternate id, searches or history) into its sink");
     pull->add_option("JOB", pull_cmd.job, "job name")->required();
     pull->add_option("--report", pull_cmd.report, "write a JSON run report to FILE");
 
@@ -92,22 +97,31 @@ int run(int argc, char** argv) {
     auto* init = app.add_subcommand("init", "write a starter config for a CSV file or a table, with a guessed mapping");
     auto* init_csv = init->add_option("--csv", init_opts.csv, "the CSV file to read the header and first rows of");
     auto* init_sqlite = init->add_option("--sqlite", init_opts.sqlite, "a SQLite database (with --table)");
-    auto* init_pg = init->add_option("--postgres", init_opts.postgres, "a PostgreSQL conninfo without the password (with --table)");
+    auto* init_pg =
+        init->add_option("--postgres", init_opts.postgres, "a PostgreSQL conninfo without the password (with --table)");
     init_csv->excludes(init_sqlite)->excludes(init_pg);
     init_sqlite->excludes(init_pg);
     init->add_option("--table", init_opts.table, "the table (or schema.table) to read");
-    init->add_option("-o,--output", init_opts.output, "the config file to write (default: the -c file, else prefsync.yaml; - for stdout)");
+    init->add_option("-o,--output", init_opts.output,
+                     "the config file to write (default: the -c file, else prefsync.yaml; - for stdout)");
     init->add_flag("--force", init_opts.force, "replace the output file if it exists");
     init->add_option("--job", init_opts.job, "the job's name (default: from the file or table name)");
     init->add_option("--base-url", init_opts.starter.base_url, "api.base_url")->capture_default_str();
-    init->add_option("--client-id", init_opts.starter.client_id, "api.client_id, your account id")->capture_default_str();
-    init->add_option("--token-env", init_opts.starter.token_env, "the environment variable holding the API token")->capture_default_str();
-    init->add_option("--password-env", init_opts.password_env, "postgres: the environment variable holding the password");
+    init->add_option("--client-id", init_opts.starter.client_id, "api.client_id, your account id")
+        ->capture_default_str();
+    init->add_option("--token-env", init_opts.starter.token_env, "the environment variable holding the API token")
+        ->capture_default_str();
+    init->add_option("--password-env", init_opts.password_env,
+                     "postgres: the environment variable holding the password");
     init->add_option("--delimiter", init_opts.delimiter, "csv: the field delimiter (default: from the header line)");
     init->add_option("--id-column", init_opts.starter.id_column, "the identity column (default: guessed)");
-    init->add_option("--id-type", init_opts.starter.id_type, "the alternate id type (default: from the identity column's name)");
-    init->add_flag("--custom-fields", init_opts.starter.custom_fields, "send unrecognised columns as custom fields instead of commenting them out");
-    init->add_option("--sample", init_opts.sample, "rows to read for the guesses")->check(CLI::PositiveNumber)->capture_default_str();
+    init->add_option("--id-type", init_opts.starter.id_type,
+                     "the alternate id type (default: from the identity column's name)");
+    init->add_flag("--custom-fields", init_opts.starter.custom_fields,
+                   "send unrecognised columns as custom fields instead of commenting them out");
+    init->add_option("--sample", init_opts.sample, "rows to read for the guesses")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
 
     EmulatorOptions emu;
     auto* emulator = app.add_subcommand("emulator", "serve a local MyPreferences emulator (prints HOST:PORT first)");
@@ -115,10 +129,11 @@ int run(int argc, char** argv) {
     emulator->add_option("--client-id", emu.client_id, "the account's clientId")->capture_default_str();
     emulator->add_option("--token", emu.token, "the Authorization token accepted")->capture_default_str();
     emulator->add_option("--state", emu.state_file, "load profiles from FILE at start, save them at exit");
-    emulator->add_option("--processing-delay", emu.processing_delay,
-                         "time from a 202 to UpdateStatus \"Complete\"")->capture_default_str();
+    emulator->add_option("--processing-delay", emu.processing_delay, "time from a 202 to UpdateStatus \"Complete\"")
+        ->capture_default_str();
     emulator->add_option("--threads", emu.threads, "I/O threads")->check(CLI::Range(1, 64))->capture_default_str();
-    emulator->add_option("--body-limit", emu.body_limit, "largest request body, bytes (413 above)")->capture_default_str();
+    emulator->add_option("--body-limit", emu.body_limit, "largest request body, bytes (413 above)")
+        ->capture_default_str();
     emulator->add_option("--request-log", emu.request_log, "append one JSON line per request to FILE");
     emulator->add_flag("--oauth", emu.oauth, "require bearer tokens from POST /oauth/token (client_secret = --token)");
     emulator->add_option("--token-ttl", emu.token_ttl_s, "OAuth token lifetime, seconds")->capture_default_str();
@@ -127,23 +142,29 @@ int run(int argc, char** argv) {
     emulator->add_option("--rate-limit", emu.rate_limit, "fault: answer 429 above this many requests/s");
     emulator->add_option("--retry-after", emu.retry_after, "Retry-After seconds sent with 429")->capture_default_str();
     emulator->add_option("--error-503", emu.error_503, "fault: probability of a 503")->check(CLI::Range(0.0, 1.0));
-    emulator->add_option("--503-retry-after", emu.error_503_retry_after,
-                         "Retry-After seconds sent with --error-503's 503s (0: none)")
-        ->check(CLI::NonNegativeNumber)->capture_default_str();
+    emulator
+        ->add_option("--503-retry-after", emu.error_503_retry_after,
+                     "Retry-After seconds sent with --error-503's 503s (0: none)")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
     emulator->add_option("--reset", emu.reset, "fault: probability of a connection reset")->check(CLI::Range(0.0, 1.0));
     emulator->add_option("--ambiguous", emu.ambiguous, "fault: probability a write is applied but not answered")
         ->check(CLI::Range(0.0, 1.0));
     emulator->add_option("--slow", emu.slow_ms, "fault: delay before answering, ms");
     emulator->add_option("--outage", emu.outage_ms, "fault: refuse every request for the first N ms");
     emulator->add_option("--outage-mode", emu.outage_mode, "how an outage refuses: reset the connection, or answer 503")
-        ->check(CLI::IsMember({"reset", "503"}))->capture_default_str();
-    emulator->add_option("--outage-retry-after", emu.outage_retry_after,
-                         "Retry-After seconds sent with an outage's 503s (0: none)")
-        ->check(CLI::NonNegativeNumber)->capture_default_str();
+        ->check(CLI::IsMember({"reset", "503"}))
+        ->capture_default_str();
+    emulator
+        ->add_option("--outage-retry-after", emu.outage_retry_after,
+                     "Retry-After seconds sent with an outage's 503s (0: none)")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
     emulator->add_flag("--accept-duplicates", emu.accept_duplicates,
                        "a create (W1) with a known alternate id makes a second profile instead of 409");
     emulator->add_option("--patch-test-status", emu.patch_test_status, "status of a PATCH whose test operation fails")
-        ->check(CLI::IsMember({409, 400}))->capture_default_str();
+        ->check(CLI::IsMember({409, 400}))
+        ->capture_default_str();
     emulator->add_option("--seed", emu.seed, "fault randomness seed")->capture_default_str();
 
     try {
@@ -160,7 +181,8 @@ int run(int argc, char** argv) {
         return cmd_init(init_opts);
     }
     if (emulator->parsed()) return cmd_emulator(emu);
-    for (auto [sub, cmd] : {std::pair{sync, &sync_cmd}, std::pair{backfill, &backfill_cmd}, std::pair{retry, &retry_cmd}}) {
+    for (auto [sub, cmd] :
+         {std::pair{sync, &sync_cmd}, std::pair{backfill, &backfill_cmd}, std::pair{retry, &retry_cmd}}) {
         if (!sub->parsed()) continue;
         cmd->config_path = config_path;
         if (sub == retry && retry_status != 0) cmd->status = retry_status;

@@ -48,8 +48,8 @@ struct PushCommand {
     enum class Kind { Sync, Backfill, Retry } kind = Kind::Sync;
     std::string config_path, job;
     bool resume = false;
-    std::optional<int> status;  // retry: only failures with this HTTP status
-    std::string report;         // --report FILE.json
+    std::optional<int> status;       // retry: only failures with this HTTP status
+    std::string report;              // --report FILE.json
     bool allow_mass_delete = false;  // remove missing profiles even beyond max_missing, this once
 };
 // `plan`: what a sync would send; `explain`: one identity's story.

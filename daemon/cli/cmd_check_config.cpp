@@ -53,8 +53,7 @@ int cmd_check_config(const std::string& config_path, bool require_token) {
                 auto source = connectors::open_source(job.source);
                 mapping::Mapper::compile(job, source->columns());
             } catch (const connectors::SourceError& e) {
-                warnings.push_back("jobs." + job.name + ".source: " + e.what() +
-                                   " (columns not checked)");
+                warnings.push_back("jobs." + job.name + ".source: " + e.what() + " (columns not checked)");
             } catch (const config::ConfigError& e) {
                 for (auto& d : e.diagnostics()) errors.push_back(d.to_string());
             }
@@ -67,8 +66,7 @@ int cmd_check_config(const std::string& config_path, bool require_token) {
     for (auto& w : warnings) base::logger().warn(w);
     for (auto& e : errors) base::logger().error(e);
     if (!errors.empty()) {
-        std::fprintf(stderr, "%s: %zu error%s\n", config_path.c_str(), errors.size(),
-                     errors.size() == 1 ? "" : "s");
+        std::fprintf(stderr, "%s: %zu error%s\n", config_path.c_str(), errors.size(), errors.size() == 1 ? "" : "s");
         return kUsage;
     }
     std::printf("%s: OK\n", config_path.c_str());

@@ -48,10 +48,10 @@ public:
         notifier_.watchdog();
         auto now = std::chrono::steady_clock::now();
         if (now - last_status_ < std::chrono::seconds(1)) return;
-        double rate = last_status_.time_since_epoch().count() == 0
-                          ? 0
-                          : static_cast<double>(p.sent - last_sent_) /
-                                std::chrono::duration<double>(now - last_status_).count();
+        double rate =
+            last_status_.time_since_epoch().count() == 0
+                ? 0
+                : static_cast<double>(p.sent - last_sent_) / std::chrono::duration<double>(now - last_status_).count();
         last_status_ = now;
         last_sent_ = p.sent;
         char status[256];
@@ -99,22 +99,35 @@ service::RunOutcome run_one(const config::Config& config, const config::JobConfi
             auto r = push::run_verify(setup.context, job, std::chrono::milliseconds(0));
             outcome = {r.fatal.empty() ? 0 : 3, r.fatal};
             log.log(level(outcome.exit_code), "Verified",
-                    {{"job", job.name}, {"complete", r.verified}, {"still_pending", r.pending}, {"missing", r.missing},
+                    {{"job", job.name},
+                     {"complete", r.verified},
+                     {"still_pending", r.pending},
+                     {"missing", r.missing},
                      {"fatal", base::omit_if_empty(r.fatal)}});
         } else if (job.pull) {
             auto r = pull::run_pull(setup.context, job);
             outcome = {r.exit_code, r.fatal};
             log.log(level(outcome.exit_code), "Pulled",
-                    {{"job", job.name}, {"exit", r.exit_code}, {"profiles", r.profiles}, {"missing", r.missing},
-                     {"failed", r.failed}, {"fatal", base::omit_if_empty(r.fatal)}});
+                    {{"job", job.name},
+                     {"exit", r.exit_code},
+                     {"profiles", r.profiles},
+                     {"missing", r.missing},
+                     {"failed", r.failed},
+                     {"fatal", base::omit_if_empty(r.fatal)}});
         } else {
             push::PushOptions o;
             o.read_source = kind == service::RunKind::Scheduled;
             auto r = push::run_push(setup.context, job, o);
             outcome = {r.exit_code, r.fatal.empty() ? r.source_error : r.fatal};
             log.log(level(outcome.exit_code), "Pushed",
-                    {{"kind", label}, {"job", job.name}, {"exit", r.exit_code}, {"read", r.read}, {"queued", r.queued},
-                     {"sent", r.sent}, {"failed", r.failed}, {"pending", r.pending},
+                    {{"kind", label},
+                     {"job", job.name},
+                     {"exit", r.exit_code},
+                     {"read", r.read},
+                     {"queued", r.queued},
+                     {"sent", r.sent},
+                     {"failed", r.failed},
+                     {"pending", r.pending},
                      {"fatal", base::omit_if_empty(outcome.error)}});
         }
     } catch (...) {
@@ -146,8 +159,9 @@ int cmd_daemon(const std::string& config_path) {
         std::atomic<const char*> state{"idle"};
         std::unique_ptr<service::MetricsServer> server;
         if (!config->daemon.metrics_listen.empty()) {
-            server = std::make_unique<service::MetricsServer>(config->daemon.metrics_listen, metrics, config->journal.path,
-                                                              [&state] { return std::string("ok ") + state.load(); });
+            server =
+                std::make_unique<service::MetricsServer>(config->daemon.metrics_listen, metrics, config->journal.path,
+                                                         [&state] { return std::string("ok ") + state.load(); });
             // First line on stdout, so whoever started the daemon with port 0 learns the port.
             std::printf("metrics http://127.0.0.1:%u/metrics\n", static_cast<unsigned>(server->port()));
             std::fflush(stdout);

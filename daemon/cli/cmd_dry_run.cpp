@@ -74,8 +74,7 @@ int cmd_dry_run(const DryRunOptions& options) {
     std::printf("{\"summary\":{\"job\":");
     std::string name;
     append_json_string(name, job->name);
-    std::printf("%s,\"read\":%zu,\"mapped\":%zu,\"rejected\":%zu}}\n", name.c_str(), read, mapped,
-                rejected);
+    std::printf("%s,\"read\":%zu,\"mapped\":%zu,\"rejected\":%zu}}\n", name.c_str(), read, mapped, rejected);
     std::fflush(stdout);
     return rejected > 0 ? kPartial : kOk;
 }

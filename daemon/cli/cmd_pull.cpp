@@ -54,13 +54,14 @@ int cmd_pull(const PullCommand& cmd) {
                                          .add("differing", r.differing)
                                          .add("output", r.output)
                                          .add("fatal", r.fatal));
-        std::printf("pull %s: %lld item(s)%s: done %lld, missing %lld, failed %lld | %lld request(s), %lld retried | "
-                    "%lld profile(s), %lld row(s) written to %s%s | %.1f s, %.0f profiles/s\n",
-                    job.name.c_str(), (long long)r.items, r.resumed ? " (resumed)" : "", (long long)r.done,
-                    (long long)r.missing, (long long)r.failed, (long long)r.requests, (long long)r.retries,
-                    (long long)r.profiles, (long long)r.rows, r.output.c_str(),
-                    r.duplicates ? (", " + std::to_string(r.duplicates) + " duplicate(s) skipped").c_str() : "",
-                    r.seconds, r.seconds > 0 ? static_cast<double>(r.profiles) / r.seconds : 0.0);
+        std::printf(
+            "pull %s: %lld item(s)%s: done %lld, missing %lld, failed %lld | %lld request(s), %lld retried | "
+            "%lld profile(s), %lld row(s) written to %s%s | %.1f s, %.0f profiles/s\n",
+            job.name.c_str(), (long long)r.items, r.resumed ? " (resumed)" : "", (long long)r.done,
+            (long long)r.missing, (long long)r.failed, (long long)r.requests, (long long)r.retries,
+            (long long)r.profiles, (long long)r.rows, r.output.c_str(),
+            r.duplicates ? (", " + std::to_string(r.duplicates) + " duplicate(s) skipped").c_str() : "", r.seconds,
+            r.seconds > 0 ? static_cast<double>(r.profiles) / r.seconds : 0.0);
         if (r.bytes_parsed > 0 && r.parse_seconds > 0)
             std::printf("parsed %.1f MB of JSON in %.3f s (%.0f MB/s), %.1f%% of the process's %.2f s CPU\n",
                         static_cast<double>(r.bytes_parsed) / 1e6, r.parse_seconds,

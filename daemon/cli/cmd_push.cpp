@@ -12,7 +12,8 @@
 namespace prefsync::cli {
 namespace {
 
-void write_push_report(const std::string& path, const std::string& job, const std::string& kind, const push::PushReport& r) {
+void write_push_report(const std::string& path, const std::string& job, const std::string& kind,
+                       const push::PushReport& r) {
     write_report(path, JsonFields()
                            .add("job", job)
                            .add("kind", kind)
@@ -72,12 +73,13 @@ int cmd_push(const PushCommand& cmd) {
         options.allow_mass_delete = cmd.allow_mass_delete;
         auto r = push::run_push(setup.context, job, options);
         if (!cmd.report.empty()) write_push_report(cmd.report, job.name, kind, r);
-        std::printf("%s %s: read %lld, queued %lld, unchanged %lld, rejected %lld | sent %lld requests on %llu "
-                    "connection(s): done %lld, accepted %lld, retried %lld, failed %lld | pending %lld | %.1f s, %.0f req/s\n",
-                    kind, job.name.c_str(), (long long)r.read, (long long)r.queued, (long long)r.unchanged,
-                    (long long)r.rejected, (long long)r.sent, (unsigned long long)r.connections, (long long)r.done,
-                    (long long)r.accepted, (long long)r.retries, (long long)r.failed, (long long)r.pending, r.seconds,
-                    r.seconds > 0 ? static_cast<double>(r.sent) / r.seconds : 0.0);
+        std::printf(
+            "%s %s: read %lld, queued %lld, unchanged %lld, rejected %lld | sent %lld requests on %llu "
+            "connection(s): done %lld, accepted %lld, retried %lld, failed %lld | pending %lld | %.1f s, %.0f req/s\n",
+            kind, job.name.c_str(), (long long)r.read, (long long)r.queued, (long long)r.unchanged,
+            (long long)r.rejected, (long long)r.sent, (unsigned long long)r.connections, (long long)r.done,
+            (long long)r.accepted, (long long)r.retries, (long long)r.failed, (long long)r.pending, r.seconds,
+            r.seconds > 0 ? static_cast<double>(r.sent) / r.seconds : 0.0);
         if (r.duplicates > 0)
             std::printf("%lld duplicate id(s) (last occurrence wins)\n", static_cast<long long>(r.duplicates));
         if (r.missing > 0 && r.missing_refused.empty())
@@ -91,8 +93,7 @@ int cmd_push(const PushCommand& cmd) {
         }
         if (!r.fatal.empty()) log.error("Aborted; nothing was lost: run again once fixed", {{"reason", r.fatal}});
         if (r.interrupted) log.info("interrupted: run the same command again to resume");
-        if (r.failed > 0)
-            log.warn("Updates failed: see `prefsync failures " + job.name + "`", {{"failed", r.failed}});
+        if (r.failed > 0) log.warn("Updates failed: see `prefsync failures " + job.name + "`", {{"failed", r.failed}});
         return r.exit_code;
     });
 }

@@ -42,7 +42,8 @@ int cmd_status(const StatusCommand& cmd) {
     return guarded(cmd.job, [&] {
         journal::Journal journal(loaded.config->journal.path);
         std::vector<std::string> jobs;
-        if (!cmd.job.empty()) jobs.push_back(cmd.job);
+        if (!cmd.job.empty())
+            jobs.push_back(cmd.job);
         else
             for (auto& j : loaded.config->jobs) jobs.push_back(j.name);
         boost::json::object all;
@@ -53,30 +54,47 @@ int cmd_status(const StatusCommand& cmd) {
             if (cmd.json) {
                 boost::json::array rs;
                 for (auto& r : runs)
-                    rs.push_back({{"id", r.id}, {"kind", r.kind}, {"started", iso(r.started_at)}, {"ended", iso(r.ended_at)},
-                                  {"read", r.read}, {"queued", r.queued}, {"unchanged", r.unchanged},
-                                  {"rejected", r.rejected}, {"done", r.done}, {"accepted", r.accepted},
-                                  {"retries", r.retries}, {"failed", r.failed}, {"exit_code", r.exit_code}});
-                all[name] = {{"queued", c.queued},     {"inflight", c.inflight}, {"retry", c.retry},
-                             {"accepted", c.accepted}, {"done", c.done},         {"verified", c.verified},
-                             {"failed", c.failed},     {"superseded", c.superseded}, {"runs", std::move(rs)}};
+                    rs.push_back({{"id", r.id},
+                                  {"kind", r.kind},
+                                  {"started", iso(r.started_at)},
+                                  {"ended", iso(r.ended_at)},
+                                  {"read", r.read},
+                                  {"queued", r.queued},
+                                  {"unchanged", r.unchanged},
+                                  {"rejected", r.rejected},
+                                  {"done", r.done},
+                                  {"accepted", r.accepted},
+                                  {"retries", r.retries},
+                                  {"failed", r.failed},
+                                  {"exit_code", r.exit_code}});
+                all[name] = {{"queued", c.queued},   {"inflight", c.inflight},
+                             {"retry", c.retry},     {"accepted", c.accepted},
+                             {"done", c.done},       {"verified", c.verified},
+                             {"failed", c.failed},   {"superseded", c.superseded},
+                             {"runs", std::move(rs)}};
                 if (parked)
-                    all[name].as_object()["parked"] = {{"until", iso(parked->until)}, {"reason", parked->reason},
+                    all[name].as_object()["parked"] = {{"until", iso(parked->until)},
+                                                       {"reason", parked->reason},
                                                        {"consecutive_fatal_runs", parked->failures}};
                 continue;
             }
-            std::printf("%s: queued %lld, inflight %lld, retry %lld, accepted %lld, done %lld, verified %lld, failed %lld, superseded %lld\n",
-                        name.c_str(), (long long)c.queued, (long long)c.inflight, (long long)c.retry, (long long)c.accepted,
-                        (long long)c.done, (long long)c.verified, (long long)c.failed, (long long)c.superseded);
+            std::printf(
+                "%s: queued %lld, inflight %lld, retry %lld, accepted %lld, done %lld, verified %lld, failed %lld, "
+                "superseded %lld\n",
+                name.c_str(), (long long)c.queued, (long long)c.inflight, (long long)c.retry, (long long)c.accepted,
+                (long long)c.done, (long long)c.verified, (long long)c.failed, (long long)c.superseded);
             if (parked)
-                std::printf("  PARKED by the daemon until %s after %d fatal run(s) in a row: %s\n"
-                            "  (fix the cause, then `systemctl reload prefsync` to retry at once)\n",
-                            iso(parked->until).c_str(), parked->failures, parked->reason.c_str());
+                std::printf(
+                    "  PARKED by the daemon until %s after %d fatal run(s) in a row: %s\n"
+                    "  (fix the cause, then `systemctl reload prefsync` to retry at once)\n",
+                    iso(parked->until).c_str(), parked->failures, parked->reason.c_str());
             for (auto& r : runs)
-                std::printf("  run %lld %-8s %s → %s  read %lld queued %lld unchanged %lld rejected %lld done %lld accepted %lld retries %lld failed %lld exit %d\n",
-                            (long long)r.id, r.kind.c_str(), iso(r.started_at).c_str(), iso(r.ended_at).c_str(),
-                            (long long)r.read, (long long)r.queued, (long long)r.unchanged, (long long)r.rejected,
-                            (long long)r.done, (long long)r.accepted, (long long)r.retries, (long long)r.failed, r.exit_code);
+                std::printf(
+                    "  run %lld %-8s %s → %s  read %lld queued %lld unchanged %lld rejected %lld done %lld accepted "
+                    "%lld retries %lld failed %lld exit %d\n",
+                    (long long)r.id, r.kind.c_str(), iso(r.started_at).c_str(), iso(r.ended_at).c_str(),
+                    (long long)r.read, (long long)r.queued, (long long)r.unchanged, (long long)r.rejected,
+                    (long long)r.done, (long long)r.accepted, (long long)r.retries, (long long)r.failed, r.exit_code);
         }
         if (cmd.json) std::printf("%s\n", boost::json::serialize(all).c_str());
         return int(kOk);

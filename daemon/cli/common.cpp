@@ -39,7 +39,9 @@ LoadedJob load_for_job(const std::string& config_path, const std::string& job) {
     return out;
 }
 
-std::string user_agent() { return std::string("prefsync/") + PREFSYNC_VERSION; }
+std::string user_agent() {
+    return std::string("prefsync/") + PREFSYNC_VERSION;
+}
 
 JsonFields& JsonFields::add(std::string_view key, std::string_view text) {
     fields_.emplace_back(std::string(key), base::json_string(text));

@@ -38,8 +38,12 @@ private:
 
 }  // namespace
 
-std::unique_ptr<Timer> AsioRuntime::make_timer() { return std::make_unique<AsioTimer>(ioc_); }
+std::unique_ptr<Timer> AsioRuntime::make_timer() {
+    return std::make_unique<AsioTimer>(ioc_);
+}
 
-void AsioRuntime::post(std::function<void()> fn) { boost::asio::post(ioc_, std::move(fn)); }
+void AsioRuntime::post(std::function<void()> fn) {
+    boost::asio::post(ioc_, std::move(fn));
+}
 
 }  // namespace prefsync::dispatch

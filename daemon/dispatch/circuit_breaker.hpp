@@ -16,10 +16,10 @@
 namespace prefsync::dispatch {
 
 struct BreakerSettings {
-    int window = 20;           // the last N answers looked at
-    int min_answers = 10;      // no verdict from fewer
-    double trip_share = 0.8;   // open when this share of the window failed alike...
-    int consecutive = 8;       // ...or this many in a row did
+    int window = 20;          // the last N answers looked at
+    int min_answers = 10;     // no verdict from fewer
+    double trip_share = 0.8;  // open when this share of the window failed alike...
+    int consecutive = 8;      // ...or this many in a row did
     std::chrono::milliseconds first_probe{1000};
     std::chrono::milliseconds max_probe{300000};
 };

@@ -23,8 +23,10 @@ LoopSettings loop_settings(const config::Config& config, const std::string& job)
     // The breaker's first probe waits a little longer than a first retry would, and its
     // step doubles up to the longest retry delay.
     s.breaker.max_probe = std::max(config.retry.max_delay, std::chrono::milliseconds(1));
-    s.breaker.first_probe = std::clamp(config.retry.base_delay * 2, std::chrono::milliseconds(1000), s.breaker.max_probe);
-    s.seed = static_cast<std::uint64_t>(::getpid()) * 0x9E3779B97F4A7C15ULL ^ static_cast<std::uint64_t>(base::now_ms());
+    s.breaker.first_probe =
+        std::clamp(config.retry.base_delay * 2, std::chrono::milliseconds(1000), s.breaker.max_probe);
+    s.seed =
+        static_cast<std::uint64_t>(::getpid()) * 0x9E3779B97F4A7C15ULL ^ static_cast<std::uint64_t>(base::now_ms());
     return s;
 }
 

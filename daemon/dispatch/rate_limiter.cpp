@@ -12,8 +12,13 @@ constexpr double kDecrease = 0.75;
 constexpr double kIncrease = 0.10;
 
 RateLimiter::RateLimiter(double rate, double burst, bool adaptive, ClockFn clock)
-    : configured_(rate), rate_(rate), burst_(std::max(1.0, burst)), adaptive_(adaptive), clock_(std::move(clock)),
-      tokens_(burst_), last_refill_(clock_()) {}
+    : configured_(rate),
+      rate_(rate),
+      burst_(std::max(1.0, burst)),
+      adaptive_(adaptive),
+      clock_(std::move(clock)),
+      tokens_(burst_),
+      last_refill_(clock_()) {}
 
 void RateLimiter::refill(SteadyClock::time_point now) {
     auto elapsed = std::chrono::duration<double>(now - last_refill_).count();

@@ -35,10 +35,18 @@ void once_at_a_time(bool& running, bool& again, Fn&& fn) {
 RequestLoop::RequestLoop(Runtime& runtime, Transport& transport, TokenSource& tokens, RateLimiter& limiter,
                          SharedBucket* shared, RunObserver* observer, const std::atomic<bool>* stop,
                          LoopSettings settings)
-    : runtime_(runtime), transport_(transport), tokens_(tokens), limiter_(limiter), shared_(shared),
-      observer_(observer), stop_(stop), settings_(std::move(settings)),
-      policy_(settings_.retry, limiter, settings_.seed), breaker_(settings_.breaker),
-      wake_timer_(runtime.make_timer()), tick_timer_(runtime.make_timer()) {
+    : runtime_(runtime),
+      transport_(transport),
+      tokens_(tokens),
+      limiter_(limiter),
+      shared_(shared),
+      observer_(observer),
+      stop_(stop),
+      settings_(std::move(settings)),
+      policy_(settings_.retry, limiter, settings_.seed),
+      breaker_(settings_.breaker),
+      wake_timer_(runtime.make_timer()),
+      tick_timer_(runtime.make_timer()) {
     progress_.job = settings_.job;
     settings_.max_in_flight = std::max(1, settings_.max_in_flight);
 }
@@ -48,7 +56,9 @@ RequestLoop::~RequestLoop() {
     tick_timer_->cancel();
 }
 
-bool RequestLoop::stopping() const { return !fatal_.empty() || (stop_ && stop_->load()); }
+bool RequestLoop::stopping() const {
+    return !fatal_.empty() || (stop_ && stop_->load());
+}
 
 void RequestLoop::run(Producer& producer) {
     producer_ = &producer;
@@ -70,8 +80,7 @@ void RequestLoop::run(Producer& producer) {
                 runtime_.restart();
                 runtime_.run();
                 break;
-            } catch (...) {
-            }
+            } catch (...) {}
         }
         in_flight_.clear();
         staged_.reset();
@@ -146,9 +155,8 @@ void RequestLoop::start(Outgoing item, bool probe) {
     in_flight_.emplace(ticket, InFlight{std::move(item), probe});
     ++stats_.sent;
     int generation = tokens_.generation();
-    transport_.send(std::move(request), tokens_.header(), [this, ticket, generation](http::HttpResponse r) {
-        answered(ticket, std::move(r), generation);
-    });
+    transport_.send(std::move(request), tokens_.header(),
+                    [this, ticket, generation](http::HttpResponse r) { answered(ticket, std::move(r), generation); });
 }
 
 void RequestLoop::answered(std::uint64_t ticket, http::HttpResponse r, int generation) {
@@ -171,20 +179,21 @@ void RequestLoop::answered(std::uint64_t ticket, http::HttpResponse r, int gener
         case +1:
             ++stats_.breaker_trips;
             opened_at_ = now;
-            base::logger().warn("The API is failing: pausing the job, with one probe every probe_s seconds, doubling "
-                                "up to max_probe_s; requests failing meanwhile do not count against their retries",
-                                {{"job", settings_.job},
-                                 {"status", r.status ? base::LogValue(r.status) : base::LogValue(std::nullopt)},
-                                 {"error", base::omit_if_empty(r.status ? "" : r.error)},
-                                 {"probe_s", breaker_.probe_step().count() / 1000},
-                                 {"max_probe_s", settings_.breaker.max_probe.count() / 1000}});
+            base::logger().warn(
+                "The API is failing: pausing the job, with one probe every probe_s seconds, doubling "
+                "up to max_probe_s; requests failing meanwhile do not count against their retries",
+                {{"job", settings_.job},
+                 {"status", r.status ? base::LogValue(r.status) : base::LogValue(std::nullopt)},
+                 {"error", base::omit_if_empty(r.status ? "" : r.error)},
+                 {"probe_s", breaker_.probe_step().count() / 1000},
+                 {"max_probe_s", settings_.breaker.max_probe.count() / 1000}});
             if (observer_) observer_->on_breaker(true);
             break;
         case -1:
-            base::logger().info("The API answers again: resuming the job",
-                                {{"job", settings_.job},
-                                 {"paused_s", std::chrono::duration_cast<std::chrono::seconds>(now - opened_at_)
-                                                  .count()}});
+            base::logger().info(
+                "The API answers again: resuming the job",
+                {{"job", settings_.job},
+                 {"paused_s", std::chrono::duration_cast<std::chrono::seconds>(now - opened_at_).count()}});
             if (observer_) observer_->on_breaker(false);
             break;
         default: break;

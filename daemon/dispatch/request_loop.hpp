@@ -77,8 +77,8 @@ struct LoopStats {
 
 class RequestLoop {
 public:
-    RequestLoop(Runtime& runtime, Transport& transport, TokenSource& tokens, RateLimiter& limiter,
-                SharedBucket* shared, RunObserver* observer, const std::atomic<bool>* stop, LoopSettings settings);
+    RequestLoop(Runtime& runtime, Transport& transport, TokenSource& tokens, RateLimiter& limiter, SharedBucket* shared,
+                RunObserver* observer, const std::atomic<bool>* stop, LoopSettings settings);
     ~RequestLoop();
     RequestLoop(const RequestLoop&) = delete;
     RequestLoop& operator=(const RequestLoop&) = delete;

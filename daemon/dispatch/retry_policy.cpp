@@ -32,7 +32,8 @@ Verdict RetryPolicy::judge(api::Operation op, const http::HttpResponse& r, int a
     if (r.status == 429 || (r.status == 503 && ra.count() > 0)) limiter_.on_throttle();
     if (ra.count() > 0) limiter_.pause_until(limiter_.now() + ra);
     v.counted = r.status != 429 && !breaker_open;
-    v.delay = v.counted ? std::max(backoff_.delay(attempts), ra) : (r.status == 429 ? ra : std::chrono::milliseconds(0));
+    v.delay =
+        v.counted ? std::max(backoff_.delay(attempts), ra) : (r.status == 429 ? ra : std::chrono::milliseconds(0));
     v.give_up = v.counted && attempts + 1 >= settings_.max_attempts;
     return v;
 }

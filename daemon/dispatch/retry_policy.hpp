@@ -22,9 +22,9 @@ namespace prefsync::dispatch {
 
 struct Verdict {
     api::Outcome outcome = api::Outcome::Done;
-    std::string reason;       // short, for logs and `failures`: "503 service unavailable (connection reset)"
-    bool counted = true;      // this attempt counts against the item's budget
-    bool give_up = false;     // Retry/Unknown with the budget spent: treat as failed
+    std::string reason;                  // short, for logs and `failures`: "503 service unavailable (connection reset)"
+    bool counted = true;                 // this attempt counts against the item's budget
+    bool give_up = false;                // Retry/Unknown with the budget spent: treat as failed
     std::chrono::milliseconds delay{0};  // Retry/Unknown: wait this long before sending again
 };
 

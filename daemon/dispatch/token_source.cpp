@@ -66,7 +66,8 @@ void TokenSource::answered(const http::HttpResponse& r) {
         } else {
             if (doc["expires_in"].get_int64().get(expires_in)) expires_in = 3600;
             if (expires_in <= 0) {
-                error = "token endpoint: expires_in " + std::to_string(expires_in) + " (a token that is already expired)";
+                error =
+                    "token endpoint: expires_in " + std::to_string(expires_in) + " (a token that is already expired)";
                 fatal = true;
             } else {
                 auto life = std::chrono::seconds(std::min<std::int64_t>(expires_in, 365LL * 86400));

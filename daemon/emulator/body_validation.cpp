@@ -5,8 +5,7 @@ namespace {
 
 namespace json = boost::json;
 
-std::optional<std::string> check_object(json::object& o, const api::ObjectSchema& schema,
-                                        const std::string& path) {
+std::optional<std::string> check_object(json::object& o, const api::ObjectSchema& schema, const std::string& path) {
     std::vector<std::string> drop;
     for (auto& kv : o) {
         std::string key(kv.key());

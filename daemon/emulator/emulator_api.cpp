@@ -65,7 +65,9 @@ std::optional<std::int64_t> parse_id(std::string_view s) {
     return v;
 }
 
-bool ieq(std::string_view a, std::string_view b) { return lower(a) == lower(b); }
+bool ieq(std::string_view a, std::string_view b) {
+    return lower(a) == lower(b);
+}
 bool contains_i(std::string_view hay, std::string_view needle) {
     return lower(hay).find(lower(needle)) != std::string::npos;
 }
@@ -90,7 +92,8 @@ std::string name_part(const json::object& data, const char* field) {
 
 bool has_email(const json::object& d, const std::string& email, const std::string& type) {
     for (auto* e : active(d, "Emails"))
-        if (ieq(str(*e, "EmailAddress"), email) && (type.empty() || ieq(str(*e, "EmailAddressType"), type))) return true;
+        if (ieq(str(*e, "EmailAddress"), email) && (type.empty() || ieq(str(*e, "EmailAddressType"), type)))
+            return true;
     return false;
 }
 
@@ -178,15 +181,22 @@ struct Call {
     bool match_inactive = false;
 };
 
-HttpResponse fail(const Call& c, int status, const std::string& message) { return fail(status, message, c.name); }
-HttpResponse reply(const Call& c, const Reply& r) { return respond(r, c.name); }
+HttpResponse fail(const Call& c, int status, const std::string& message) {
+    return fail(status, message, c.name);
+}
+HttpResponse reply(const Call& c, const Reply& r) {
+    return respond(r, c.name);
+}
 
 bool bool_param(const Query& q, const char* name, bool& out) {
     auto v = q.get(name);
     if (!v) return true;
-    if (ieq(*v, "true")) out = true;
-    else if (ieq(*v, "false")) out = false;
-    else return false;
+    if (ieq(*v, "true"))
+        out = true;
+    else if (ieq(*v, "false"))
+        out = false;
+    else
+        return false;
     return true;
 }
 
@@ -255,8 +265,8 @@ HttpResponse write_by_alternate_id(Call& c) {
     if (!alt) return fail(c, 400, kAlternateIdMissing);
     json::object body;
     if (auto refused = read_object(c, body)) return *refused;
-    return reply(c, c.request.method == "POST" ? c.store.upsert(*alt, std::move(body))
-                                               : c.store.replace(*alt, std::move(body)));
+    return reply(
+        c, c.request.method == "POST" ? c.store.upsert(*alt, std::move(body)) : c.store.replace(*alt, std::move(body)));
 }
 
 // W2 (POST: merge) and W7 (PUT: replace).
@@ -265,8 +275,8 @@ HttpResponse write_by_id(Call& c) {
     if (!id) return fail(c, 404, "profile \"" + c.seg[0] + "\" not found");
     json::object body;
     if (auto refused = read_object(c, body)) return *refused;
-    return reply(c, c.request.method == "POST" ? c.store.merge(*id, std::move(body))
-                                               : c.store.replace(*id, std::move(body)));
+    return reply(
+        c, c.request.method == "POST" ? c.store.merge(*id, std::move(body)) : c.store.replace(*id, std::move(body)));
 }
 
 HttpResponse remove_profile(Call& c) {
@@ -315,10 +325,11 @@ HttpResponse read_profile(Call& c) {
 }
 
 HttpResponse history(Call& c) {
-    static const std::map<std::string, HistoryKind> kinds{
-        {"Consents", HistoryKind::Consents},         {"ContactElements", HistoryKind::ContactElements},
-        {"CustomFields", HistoryKind::CustomFields}, {"Preferences", HistoryKind::Preferences},
-        {"StandardFields", HistoryKind::StandardFields}};
+    static const std::map<std::string, HistoryKind> kinds{{"Consents", HistoryKind::Consents},
+                                                          {"ContactElements", HistoryKind::ContactElements},
+                                                          {"CustomFields", HistoryKind::CustomFields},
+                                                          {"Preferences", HistoryKind::Preferences},
+                                                          {"StandardFields", HistoryKind::StandardFields}};
     auto found = named_profile(c, c.seg[2]);
     if (auto* refused = std::get_if<HttpResponse>(&found)) return *refused;
     return reply(c, c.store.history(std::get<std::int64_t>(found), kinds.at(c.seg[1]), c.q.value("filterId")));
@@ -386,7 +397,9 @@ HttpResponse search_custom_fields(Call& c) {
                 } else {
                     auto mine = split(have, ':');
                     auto want = split(cf["Value"], ':');
-                    auto in = [&](const std::string& w) { return std::find(mine.begin(), mine.end(), w) != mine.end(); };
+                    auto in = [&](const std::string& w) {
+                        return std::find(mine.begin(), mine.end(), w) != mine.end();
+                    };
                     ok = cf["OperatorId"] == "2" ? std::all_of(want.begin(), want.end(), in)
                                                  : std::any_of(want.begin(), want.end(), in);
                 }
@@ -435,8 +448,9 @@ HttpResponse search_attributes(Call& c) {
                 for (auto* a : active(*p, "PreferenceAttributes")) attrs.push_back(a);
         };
         collect(d, "ProfilePreferences");
-        for (auto [contact, prefs] : {std::pair{"Emails", "EmailPreferences"}, std::pair{"PhoneNumbers", "PhonePreferences"},
-                                      std::pair{"Addresses", "AddressPreferences"}})
+        for (auto [contact, prefs] :
+             {std::pair{"Emails", "EmailPreferences"}, std::pair{"PhoneNumbers", "PhonePreferences"},
+              std::pair{"Addresses", "AddressPreferences"}})
             for (auto* e : active(d, contact)) collect(*e, prefs);
         for (auto& cr : criteria) {
             bool ok = std::any_of(attrs.begin(), attrs.end(), [&](const json::object* a) {
@@ -457,9 +471,8 @@ HttpResponse search_tags(Call& c) {
     auto found = search(c, {}, [&](const json::object& d) {
         auto mine = active(d, "ProfileTags");
         auto has = [&](const std::map<std::string, std::string>& t) {
-            return std::any_of(mine.begin(), mine.end(), [&](const json::object* tag) {
-                return ieq(str(*tag, "Name"), t.at(""));
-            });
+            return std::any_of(mine.begin(), mine.end(),
+                               [&](const json::object* tag) { return ieq(str(*tag, "Name"), t.at("")); });
         };
         return exact ? std::all_of(tags.begin(), tags.end(), has) : std::any_of(tags.begin(), tags.end(), has);
     });
@@ -520,7 +533,9 @@ HttpResponse search_group_by_primary(Call& c) {
     return search_group(c, {}, [pid = *id](std::int64_t candidate, const json::object&) { return candidate == pid; });
 }
 
-HttpResponse not_allowed(Call& c) { return fail(c, 405, c.request.method + " is not allowed here"); }
+HttpResponse not_allowed(Call& c) {
+    return fail(c, 405, c.request.method + " is not allowed here");
+}
 
 // --- the routing table ----------------------------------------------------------------------
 

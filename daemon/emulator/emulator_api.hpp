@@ -24,7 +24,7 @@ struct HttpRequest {
 
 struct HttpResponse {
     int status = 200;
-    std::string body;  // JSON, or empty
+    std::string body;      // JSON, or empty
     std::string endpoint;  // route name for counters: "W4 upsert", "R2 get", "auth", ...
 };
 

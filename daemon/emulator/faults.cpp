@@ -8,7 +8,9 @@ namespace json = boost::json;
 
 namespace {
 
-const char* outage_mode_name(OutageMode mode) { return mode == OutageMode::Reset ? "reset" : "503"; }
+const char* outage_mode_name(OutageMode mode) {
+    return mode == OutageMode::Reset ? "reset" : "503";
+}
 
 }  // namespace
 
@@ -44,16 +46,23 @@ std::optional<std::string> FaultConfig::update(const json::object& j) {
         }
         if (key == "outage_mode") {
             auto* mode = v.if_string();
-            if (mode && *mode == "reset") next.outage_mode = OutageMode::Reset;
-            else if (mode && *mode == "503") next.outage_mode = OutageMode::Unavailable;
-            else return key + R"(: expected "reset" or "503")";
+            if (mode && *mode == "reset")
+                next.outage_mode = OutageMode::Reset;
+            else if (mode && *mode == "503")
+                next.outage_mode = OutageMode::Unavailable;
+            else
+                return key + R"(: expected "reset" or "503")";
             continue;
         }
         double number = 0;
-        if (v.is_int64()) number = static_cast<double>(v.as_int64());
-        else if (v.is_uint64()) number = static_cast<double>(v.as_uint64());
-        else if (v.is_double()) number = v.as_double();
-        else return key + ": expected a number";
+        if (v.is_int64())
+            number = static_cast<double>(v.as_int64());
+        else if (v.is_uint64())
+            number = static_cast<double>(v.as_uint64());
+        else if (v.is_double())
+            number = v.as_double();
+        else
+            return key + ": expected a number";
         if (number < 0) return key + ": must not be negative";
         auto ms = std::chrono::milliseconds(static_cast<long long>(number));
         auto probability = [&](double& out) -> std::optional<std::string> {
@@ -68,23 +77,39 @@ std::optional<std::string> FaultConfig::update(const json::object& j) {
             return std::nullopt;
         };
         std::optional<std::string> problem;
-        if (key == "latency_ms") next.latency = ms;
-        else if (key == "jitter_ms") next.latency_jitter = ms;
-        else if (key == "rate_limit") next.rate_limit = number;
-        else if (key == "retry_after") problem = seconds(next.retry_after_seconds);
-        else if (key == "error_503") problem = probability(next.error_503);
-        else if (key == "error_503_retry_after") problem = seconds(next.error_503_retry_after_seconds);
-        else if (key == "reset") problem = probability(next.reset);
-        else if (key == "ambiguous") problem = probability(next.ambiguous);
-        else if (key == "slow_ms") next.slow = ms;
-        else if (key == "close") problem = probability(next.close);
-        else if (key == "outage_ms") next.outage = ms;
-        else if (key == "outage_retry_after") problem = seconds(next.outage_retry_after_seconds);
+        if (key == "latency_ms")
+            next.latency = ms;
+        else if (key == "jitter_ms")
+            next.latency_jitter = ms;
+        else if (key == "rate_limit")
+            next.rate_limit = number;
+        else if (key == "retry_after")
+            problem = seconds(next.retry_after_seconds);
+        else if (key == "error_503")
+            problem = probability(next.error_503);
+        else if (key == "error_503_retry_after")
+            problem = seconds(next.error_503_retry_after_seconds);
+        else if (key == "reset")
+            problem = probability(next.reset);
+        else if (key == "ambiguous")
+            problem = probability(next.ambiguous);
+        else if (key == "slow_ms")
+            next.slow = ms;
+        else if (key == "close")
+            problem = probability(next.close);
+        else if (key == "outage_ms")
+            next.outage = ms;
+        else if (key == "outage_retry_after")
+            problem = seconds(next.outage_retry_after_seconds);
         else if (key == "patch_test_status") {
-            if (number != 400 && number != 409) problem = key + ": expected 409 or 400";
-            else next.patch_test_status = static_cast<int>(number);
-        } else if (key == "seed") next.seed = static_cast<std::uint64_t>(number);
-        else return "unknown fault \"" + key + "\"";
+            if (number != 400 && number != 409)
+                problem = key + ": expected 409 or 400";
+            else
+                next.patch_test_status = static_cast<int>(number);
+        } else if (key == "seed")
+            next.seed = static_cast<std::uint64_t>(number);
+        else
+            return "unknown fault \"" + key + "\"";
         if (problem) return problem;
     }
     *this = next;

@@ -27,14 +27,14 @@ struct FaultConfig {
     double error_503 = 0;                         // probability of a 503 (request not applied)
     int error_503_retry_after_seconds = 0;        // Retry-After sent with those 503s; 0: none
     double reset = 0;                             // probability of a connection reset before handling
-    double ambiguous = 0;                         // probability a write is applied, then the connection closed unanswered
-    std::chrono::milliseconds slow{0};            // delay between handling and answering
-    double close = 0;                             // probability of "Connection: close" after answering
-    std::chrono::milliseconds outage{0};          // from when it is set: refuse all API requests this long
+    double ambiguous = 0;                 // probability a write is applied, then the connection closed unanswered
+    std::chrono::milliseconds slow{0};    // delay between handling and answering
+    double close = 0;                     // probability of "Connection: close" after answering
+    std::chrono::milliseconds outage{0};  // from when it is set: refuse all API requests this long
     OutageMode outage_mode = OutageMode::Reset;
-    int outage_retry_after_seconds = 0;           // Retry-After sent with an outage's 503s; 0: none
-    bool accept_duplicates = false;               // W1 with a known alternate id creates another profile
-    int patch_test_status = 409;                  // status of a PATCH whose `test` fails: 409 or 400
+    int outage_retry_after_seconds = 0;  // Retry-After sent with an outage's 503s; 0: none
+    bool accept_duplicates = false;      // W1 with a known alternate id creates another profile
+    int patch_test_status = 409;         // status of a PATCH whose `test` fails: 409 or 400
     std::uint64_t seed = 1;
 
     boost::json::object to_json() const;

@@ -82,8 +82,10 @@ void merge_array(std::string_view collection, json::array& target, const json::a
         auto existing = std::find_if(target.begin(), target.end(), [&](const json::value& t) {
             return !key.empty() && t.is_object() && element_key(collection, t.as_object()) == key;
         });
-        if (existing != target.end()) merge_object(existing->as_object(), item.as_object());
-        else target.push_back(item);
+        if (existing != target.end())
+            merge_object(existing->as_object(), item.as_object());
+        else
+            target.push_back(item);
     }
 }
 
@@ -135,7 +137,6 @@ std::optional<std::string> refused_path(const json::object& op) {
 
 constexpr std::size_t kMaxVersions = 20;
 
-
 // Basic profile information: scalar fields, CustomerName and AlternateIds.
 json::object basic(const json::object& data) {
     json::object out;
@@ -169,8 +170,8 @@ std::string ProfileStore::now_iso() const {
     std::tm utc{};
     gmtime_r(&t, &utc);
     char buf[64];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
-                  utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, static_cast<int>(ms));
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900, utc.tm_mon + 1,
+                  utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, static_cast<int>(ms));
     return buf;
 }
 
@@ -268,8 +269,7 @@ Reply ProfileStore::store_new(json::object body, const AltId* alt, bool allow_du
             return a.is_object() && str(a.as_object(), "AlternateIdType") == alt->type &&
                    str(a.as_object(), "AlternateId") == alt->id;
         });
-        if (!present)
-            ids.as_array().push_back(json::object{{"AlternateIdType", alt->type}, {"AlternateId", alt->id}});
+        if (!present) ids.as_array().push_back(json::object{{"AlternateIdType", alt->type}, {"AlternateId", alt->id}});
     }
     if (!allow_duplicates)
         if (auto conflict = index_conflict(body, 0)) return error(409, *conflict);
@@ -358,7 +358,8 @@ Reply ProfileStore::replace(const AltId& alt, json::object body) {
         std::lock_guard lock(mutex_);
         auto it = alt_index_.find({alt.type, alt.id});
         if (it == alt_index_.end())
-            return error(404, "no profile with AlternateIdType \"" + alt.type + "\" and AlternateId \"" + alt.id + "\"");
+            return error(404,
+                         "no profile with AlternateIdType \"" + alt.type + "\" and AlternateId \"" + alt.id + "\"");
         id = *it->second.begin();
     }
     // The identifying alternate id stays, or the profile could not be found by it again.
@@ -402,7 +403,11 @@ Reply ProfileStore::archive(std::int64_t profile_id, const json::object& body) {
     };
     if (auto* prefs = data.if_contains("ProfilePreferences"); prefs && prefs->is_array())
         archive_in(prefs->as_array(), filters_of("ProfilePreferences", nullptr, nullptr));
-    struct Contact { const char* collection; const char* prefs; const char* key; };
+    struct Contact {
+        const char* collection;
+        const char* prefs;
+        const char* key;
+    };
     for (Contact c : {Contact{"Emails", "EmailPreferences", "EmailAddress"},
                       Contact{"PhoneNumbers", "PhonePreferences", "PhoneNumber"},
                       Contact{"Addresses", "AddressPreferences", "Address1"}}) {
@@ -485,21 +490,22 @@ Reply ProfileStore::history(std::int64_t profile_id, HistoryKind kind, const std
     // write order: a version is recorded when an element first appears or changes.
     std::vector<std::pair<const Version*, json::object>> parsed;
     for (const auto& v : p->versions) parsed.emplace_back(&v, json::parse(v.profile).as_object());
-    auto versions_of = [&](const std::function<std::vector<std::pair<std::string, json::object>>(const json::object&)>& elements_of) {
-        std::vector<ElementVersion> out;
-        std::map<std::string, json::object> last;
-        for (const auto& [v, profile] : parsed) {
-            for (auto& [key, element] : elements_of(profile)) {
-                auto it = last.find(key);
-                if (it != last.end() && it->second == element) continue;
-                last[key] = element;
-                json::object stamped = element;
-                stamp(stamped, v->time);
-                out.push_back({v->seq, v->time, std::move(stamped)});
+    auto versions_of =
+        [&](const std::function<std::vector<std::pair<std::string, json::object>>(const json::object&)>& elements_of) {
+            std::vector<ElementVersion> out;
+            std::map<std::string, json::object> last;
+            for (const auto& [v, profile] : parsed) {
+                for (auto& [key, element] : elements_of(profile)) {
+                    auto it = last.find(key);
+                    if (it != last.end() && it->second == element) continue;
+                    last[key] = element;
+                    json::object stamped = element;
+                    stamp(stamped, v->time);
+                    out.push_back({v->seq, v->time, std::move(stamped)});
+                }
             }
-        }
-        return out;
-    };
+            return out;
+        };
     auto top = [](const char* collection) {
         return [collection](const json::object& data) {
             std::vector<std::pair<std::string, json::object>> out;
@@ -566,7 +572,10 @@ Reply ProfileStore::history(std::int64_t profile_id, HistoryKind kind, const std
             auto v = versions_of(filtered("ProfilePreferences", nullptr));
             out["ProfilePreferences"] = to_array(v);
             // Contacts carry the history of their own preferences.
-            struct C { const char* collection; const char* prefs; };
+            struct C {
+                const char* collection;
+                const char* prefs;
+            };
             for (C c : {C{"Emails", "EmailPreferences"}, C{"PhoneNumbers", "PhonePreferences"},
                         C{"Addresses", "AddressPreferences"}}) {
                 auto* arr = p->data.if_contains(c.collection);
@@ -641,7 +650,8 @@ json::array ProfileStore::alternate_ids(const std::optional<AltId>& only) const 
             }
     json::array out;
     for (auto& [key, ids] : carriers)
-        out.push_back(json::object{{"AlternateIdType", key.first}, {"AlternateId", key.second}, {"ProfileIds", std::move(ids)}});
+        out.push_back(
+            json::object{{"AlternateIdType", key.first}, {"AlternateId", key.second}, {"ProfileIds", std::move(ids)}});
     return out;
 }
 

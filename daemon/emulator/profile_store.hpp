@@ -45,9 +45,9 @@ public:
     // W1. With allow_duplicates, an alternate id another profile carries does not refuse the
     // create (409): a second profile carries it too, as a server that does not check would do.
     Reply create(json::object body, bool allow_duplicates = false);
-    Reply merge(std::int64_t profile_id, json::object body);           // W2
-    Reply remove(std::int64_t profile_id);                             // W3
-    Reply upsert(const AltId& alt, json::object body);                 // W4
+    Reply merge(std::int64_t profile_id, json::object body);  // W2
+    Reply remove(std::int64_t profile_id);                    // W3
+    Reply upsert(const AltId& alt, json::object body);        // W4
     // W5, W8. A failed `test` operation answers test_failure_status (the reference does not
     // say whether it is 400 or 409).
     Reply patch(std::int64_t profile_id, const json::array& operations, int test_failure_status = 409);
@@ -55,7 +55,7 @@ public:
     Reply replace(const AltId& alt, json::object body);                // W6
     Reply archive(std::int64_t profile_id, const json::object& body);  // W9
 
-    Reply get(std::int64_t profile_id, bool match_inactive) const;     // R2
+    Reply get(std::int64_t profile_id, bool match_inactive) const;  // R2
     // R1 resolves through this. Of several profiles carrying `alt` (see create), the oldest.
     std::optional<std::int64_t> find(const AltId& alt) const;
 
@@ -72,7 +72,7 @@ public:
     std::chrono::milliseconds processing_delay() const;
     void set_processing_delay(std::chrono::milliseconds delay);
 
-    json::array dump() const;   // every profile as stored (admin)
+    json::array dump() const;  // every profile as stored (admin)
     // Every alternate id carried, with the ProfileIds carrying it (admin), or only `only`'s.
     // As found in the profiles themselves, so a test counting duplicates does not trust the index.
     json::array alternate_ids(const std::optional<AltId>& only) const;

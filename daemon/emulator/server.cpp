@@ -43,11 +43,16 @@ struct Stats {
         for (auto& [status, n] : by_status) statuses[std::to_string(status)] = n;
         json::object f;
         for (auto& [name, n] : faults) f[name] = n;
-        return {{"requests", requests},          {"by_endpoint", std::move(endpoints)},
-                {"by_status", std::move(statuses)}, {"faults", std::move(f)},
-                {"peak_rps", peak_rps},          {"open_connections", open_connections},
-                {"peak_connections", peak_connections}, {"connections_total", connections_total},
-                {"in_flight", in_flight},        {"peak_in_flight", peak_in_flight}};
+        return {{"requests", requests},
+                {"by_endpoint", std::move(endpoints)},
+                {"by_status", std::move(statuses)},
+                {"faults", std::move(f)},
+                {"peak_rps", peak_rps},
+                {"open_connections", open_connections},
+                {"peak_connections", peak_connections},
+                {"connections_total", connections_total},
+                {"in_flight", in_flight},
+                {"peak_in_flight", peak_in_flight}};
     }
     void reset() {
         std::lock_guard lock(mutex);
@@ -94,8 +99,7 @@ struct Server::Impl {
         auto now = SteadyClock::now();
         std::lock_guard lock(stats.mutex);
         ++stats.requests;
-        while (!stats.window.empty() && now - stats.window.front() >= std::chrono::seconds(1))
-            stats.window.pop_front();
+        while (!stats.window.empty() && now - stats.window.front() >= std::chrono::seconds(1)) stats.window.pop_front();
         stats.window.push_back(now);
         stats.peak_rps = std::max(stats.peak_rps, stats.window.size());
     }
@@ -104,12 +108,13 @@ struct Server::Impl {
     void log_request(const HttpRequest& request, bool admin_request, int status, std::size_t bytes,
                      std::uint64_t connection, const char* fault) {
         if (!log) return;
-        auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::chrono::system_clock::now().time_since_epoch()).count();
+        auto now =
+            std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+                .count();
         auto info = admin_request ? RequestInfo{"admin", {}} : api.describe(request);
-        json::object line{{"t_ms", now}, {"method", request.method}, {"target", request.target},
-                          {"endpoint", info.endpoint}, {"status", status}, {"bytes", bytes},
-                          {"connection", connection}};
+        json::object line{
+            {"t_ms", now},      {"method", request.method}, {"target", request.target}, {"endpoint", info.endpoint},
+            {"status", status}, {"bytes", bytes},           {"connection", connection}};
         if (!info.alternate_id.id.empty()) {
             line["alternate_id_type"] = info.alternate_id.type;
             line["alternate_id"] = info.alternate_id.id;
@@ -129,8 +134,7 @@ namespace {
 class Session : public std::enable_shared_from_this<Session> {
 public:
     Session(tcp::socket socket, Server::Impl& server)
-        : stream_(std::move(socket)), timer_(stream_.get_executor()), server_(server),
-          id_(server.next_connection++) {}
+        : stream_(std::move(socket)), timer_(stream_.get_executor()), server_(server), id_(server.next_connection++) {}
 
     void start() {
         {
@@ -184,7 +188,8 @@ private:
         switch (fault) {
             case Fault::Outage: return unanswered("outage");
             case Fault::Reset: return unanswered("reset");
-            case Fault::RateLimited: return refuse(fault, 429, R"({"Message":"rate limit exceeded"})", "rate-limited", "429");
+            case Fault::RateLimited:
+                return refuse(fault, 429, R"({"Message":"rate limit exceeded"})", "rate-limited", "429");
             case Fault::Unavailable:
                 return refuse(fault, 503, R"j({"Message":"service unavailable (injected)"})j", "unavailable", "503");
             case Fault::OutageUnavailable:
@@ -204,7 +209,8 @@ private:
 
     void process() {
         auto config = server_.faults.config();
-        HttpResponse response = server_.api.handle(current_, Semantics{config.accept_duplicates, config.patch_test_status});
+        HttpResponse response =
+            server_.api.handle(current_, Semantics{config.accept_duplicates, config.patch_test_status});
         bool write = current_.method != "GET" && current_.method != "HEAD";
         if (write && response.status < 300 && server_.faults.ambiguous()) {
             // Applied, never answered: the client cannot know whether its write landed.
@@ -216,8 +222,9 @@ private:
             pending_ = std::move(response);
             timer_.expires_after(slow);
             timer_.async_wait([self = shared_from_this()](beast::error_code e) {
-                if (!e) self->reply(self->pending_.status, self->pending_.body, self->pending_.endpoint,
-                                    self->request_.keep_alive());
+                if (!e)
+                    self->reply(self->pending_.status, self->pending_.body, self->pending_.endpoint,
+                                self->request_.keep_alive());
             });
             return;
         }
@@ -320,7 +327,7 @@ private:
     Server::Impl& server_;
     std::uint64_t id_;
     std::optional<int> retry_after_;  // for the answer being written
-    const char* fault_ = nullptr;      // the fault that answer is, for the log
+    const char* fault_ = nullptr;     // the fault that answer is, for the log
     bool in_request_ = false;
     bool drain_after_reply_ = false;
     std::array<char, 16384> discard_{};
@@ -349,9 +356,8 @@ std::pair<int, std::string> Server::Impl::admin(const std::string& method, const
             if (!alt.type.empty() || !alt.id.empty()) only = alt;
         }
         auto ids = store.alternate_ids(only);
-        auto duplicated = std::count_if(ids.begin(), ids.end(), [](const json::value& a) {
-            return a.at("ProfileIds").as_array().size() > 1;
-        });
+        auto duplicated = std::count_if(ids.begin(), ids.end(),
+                                        [](const json::value& a) { return a.at("ProfileIds").as_array().size() > 1; });
         return {200, json::serialize(json::object{{"alternate_ids", std::move(ids)}, {"duplicated", duplicated}})};
     }
     if (path == "/__admin/reset" && method == "POST") {
@@ -412,9 +418,13 @@ Server::~Server() {
     if (impl_->log) std::fclose(impl_->log);
 }
 
-std::uint16_t Server::port() const { return impl_->acceptor.local_endpoint().port(); }
+std::uint16_t Server::port() const {
+    return impl_->acceptor.local_endpoint().port();
+}
 
-net::io_context& Server::io_context() { return impl_->ioc; }
+net::io_context& Server::io_context() {
+    return impl_->ioc;
+}
 
 void Server::start() {
     auto& i = *impl_;

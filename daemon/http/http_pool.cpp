@@ -75,8 +75,10 @@ private:
 
     template <class Fn>
     void with_stream(Fn&& fn) {
-        if (tls_) fn(*tls_);
-        else fn(*plain_);
+        if (tls_)
+            fn(*tls_);
+        else
+            fn(*plain_);
     }
 
     void connect() {
@@ -89,27 +91,27 @@ private:
             plain_.emplace(pool_.ioc);
         }
         auto self = shared_from_this();
-        pool_.resolver.async_resolve(pool_.base.host, pool_.base.port,
-                                     [self](beast::error_code ec, tcp::resolver::results_type results) {
-            if (ec) return self->finish_error(api::Transport::NotSent, "resolve: " + ec.message());
-            self->lowest().expires_after(self->pool_.config.connect_timeout);
-            self->lowest().async_connect(results, [self](beast::error_code ec2, const tcp::endpoint&) {
-                if (ec2) return self->finish_error(api::Transport::NotSent, "connect: " + ec2.message());
-                beast::error_code ignored;
-                self->lowest().socket().set_option(tcp::no_delay(true), ignored);
-                ++self->pool_.stats.connections_opened;
-                if (!self->tls_) {
-                    self->open_ = true;
-                    return self->write();
-                }
+        pool_.resolver.async_resolve(
+            pool_.base.host, pool_.base.port, [self](beast::error_code ec, tcp::resolver::results_type results) {
+                if (ec) return self->finish_error(api::Transport::NotSent, "resolve: " + ec.message());
                 self->lowest().expires_after(self->pool_.config.connect_timeout);
-                self->tls_->async_handshake(ssl::stream_base::client, [self](beast::error_code ec3) {
-                    if (ec3) return self->finish_error(api::Transport::NotSent, "TLS handshake: " + ec3.message());
-                    self->open_ = true;
-                    self->write();
+                self->lowest().async_connect(results, [self](beast::error_code ec2, const tcp::endpoint&) {
+                    if (ec2) return self->finish_error(api::Transport::NotSent, "connect: " + ec2.message());
+                    beast::error_code ignored;
+                    self->lowest().socket().set_option(tcp::no_delay(true), ignored);
+                    ++self->pool_.stats.connections_opened;
+                    if (!self->tls_) {
+                        self->open_ = true;
+                        return self->write();
+                    }
+                    self->lowest().expires_after(self->pool_.config.connect_timeout);
+                    self->tls_->async_handshake(ssl::stream_base::client, [self](beast::error_code ec3) {
+                        if (ec3) return self->finish_error(api::Transport::NotSent, "TLS handshake: " + ec3.message());
+                        self->open_ = true;
+                        self->write();
+                    });
                 });
             });
-        });
     }
 
     void write() {
@@ -165,13 +167,15 @@ private:
         HttpResponse out;
         // A request that failed on a reused connection before any byte was written was
         // never seen by the server.
-        out.transport = sent_ ? transport : (transport == api::Transport::NoAnswer ? api::Transport::NotSent : transport);
+        out.transport =
+            sent_ ? transport : (transport == api::Transport::NoAnswer ? api::Transport::NotSent : transport);
         out.error = std::move(error);
         finish(std::move(out));
     }
 
     void finish(HttpResponse out) {
-        out.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started_);
+        out.elapsed =
+            std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started_);
         auto done = std::move(pending_.done);
         pending_ = {};
         busy_ = false;
@@ -244,7 +248,9 @@ HttpPool::HttpPool(net::io_context& ioc, const config::HttpConfig& config, api::
     }
 }
 
-HttpPool::~HttpPool() { shutdown(); }
+HttpPool::~HttpPool() {
+    shutdown();
+}
 
 void HttpPool::send(api::ApiRequest request, std::string authorization, ResponseHandler done) {
     if (impl_->closed) {
@@ -258,7 +264,9 @@ void HttpPool::send(api::ApiRequest request, std::string authorization, Response
     impl_->pump();
 }
 
-PoolStats HttpPool::stats() const { return impl_->stats; }
+PoolStats HttpPool::stats() const {
+    return impl_->stats;
+}
 
 void HttpPool::shutdown() {
     if (impl_->closed) return;

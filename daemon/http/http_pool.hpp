@@ -42,8 +42,7 @@ struct PoolStats {
 class HttpPool {
 public:
     // Throws std::runtime_error for a TLS set-up problem (unreadable ca_file).
-    HttpPool(boost::asio::io_context& ioc, const config::HttpConfig& config, api::BaseUrl base,
-             std::string user_agent);
+    HttpPool(boost::asio::io_context& ioc, const config::HttpConfig& config, api::BaseUrl base, std::string user_agent);
     ~HttpPool();
     HttpPool(const HttpPool&) = delete;
     HttpPool& operator=(const HttpPool&) = delete;

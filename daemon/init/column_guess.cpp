@@ -10,20 +10,31 @@
 namespace prefsync::init {
 namespace {
 
-bool is_lower(char c) { return c >= 'a' && c <= 'z'; }
-bool is_upper(char c) { return c >= 'A' && c <= 'Z'; }
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_ascii_alnum(char c) { return is_lower(c) || is_upper(c) || is_digit(c); }
-bool non_ascii(char c) { return static_cast<unsigned char>(c) >= 0x80; }
+bool is_lower(char c) {
+    return c >= 'a' && c <= 'z';
+}
+bool is_upper(char c) {
+    return c >= 'A' && c <= 'Z';
+}
+bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
+bool is_ascii_alnum(char c) {
+    return is_lower(c) || is_upper(c) || is_digit(c);
+}
+bool non_ascii(char c) {
+    return static_cast<unsigned char>(c) >= 0x80;
+}
 
 // U+00C0..U+00FF (lead byte C3) folded to ASCII; "" for × and ÷.
 constexpr std::array<const char*, 64> kLatin1Fold{
-    "a", "a", "a", "a", "a",  "a", "ae", "c", "e", "e", "e", "e", "i", "i", "i", "i",
-    "d", "n", "o", "o", "o",  "o", "o",  "",  "o", "u", "u", "u", "u", "y", "th", "ss",
-    "a", "a", "a", "a", "a",  "a", "ae", "c", "e", "e", "e", "e", "i", "i", "i", "i",
-    "d", "n", "o", "o", "o",  "o", "o",  "",  "o", "u", "u", "u", "u", "y", "th", "y"};
+    "a", "a", "a", "a", "a", "a", "ae", "c", "e",  "e",  "e", "e", "i", "i", "i", "i", "d",  "n", "o",  "o", "o", "o",
+    "o", "",  "o", "u", "u", "u", "u",  "y", "th", "ss", "a", "a", "a", "a", "a", "a", "ae", "c", "e",  "e", "e", "e",
+    "i", "i", "i", "i", "d", "n", "o",  "o", "o",  "o",  "o", "",  "o", "u", "u", "u", "u",  "y", "th", "y"};
 
-bool contains(std::string_view key, std::string_view part) { return key.find(part) != std::string_view::npos; }
+bool contains(std::string_view key, std::string_view part) {
+    return key.find(part) != std::string_view::npos;
+}
 
 template <class Words>
 bool contains_any(std::string_view key, const Words& parts) {
@@ -48,61 +59,68 @@ struct Synonyms {
 
 // Exact names, after match_key. Order matters only where one key could appear twice.
 const std::initializer_list<Synonyms> kSynonyms{
-    {Role::FirstName, {"firstname", "fname", "first", "givenname", "forename", "namefirst", "firstnm",
-                       "prenom", "vorname", "nombre"}},
+    {Role::FirstName,
+     {"firstname", "fname", "first", "givenname", "forename", "namefirst", "firstnm", "prenom", "vorname", "nombre"}},
     {Role::MiddleName, {"middlename", "middle", "mname", "middleinitial", "mi", "namemiddle"}},
-    {Role::LastName, {"lastname", "lname", "last", "surname", "familyname", "namelast", "lastnm", "nom",
-                      "nachname", "apellido", "apellidos"}},
+    {Role::LastName,
+     {"lastname", "lname", "last", "surname", "familyname", "namelast", "lastnm", "nom", "nachname", "apellido",
+      "apellidos"}},
     {Role::Prefix, {"prefix", "nameprefix", "salutation", "honorific", "anrede", "civilite", "title"}},
     {Role::Suffix, {"suffix", "namesuffix"}},
     {Role::CustomerType, {"customertype", "customercategory", "customerclass", "profiletype"}},
-    {Role::Locale, {"locale", "language", "lang", "languagecode", "langcode", "preferredlanguage",
-                    "preferredlocale", "defaultlocale", "culture", "langue", "sprache", "idioma"}},
+    {Role::Locale,
+     {"locale", "language", "lang", "languagecode", "langcode", "preferredlanguage", "preferredlocale", "defaultlocale",
+      "culture", "langue", "sprache", "idioma"}},
     {Role::Tags, {"tags", "tag", "taglist", "profiletags", "labels", "label", "interests", "keywords"}},
-    {Role::Address1, {"address1", "address", "addressline1", "addressline", "line1", "street", "street1",
-                      "streetaddress", "streetaddress1", "addr", "addr1", "adresse", "strasse", "calle",
-                      "direccion"}},
-    {Role::Address2, {"address2", "addressline2", "line2", "street2", "streetaddress2", "addr2", "apt",
-                      "apartment", "suite", "unit", "aptsuite"}},
+    {Role::Address1,
+     {"address1", "address", "addressline1", "addressline", "line1", "street", "street1", "streetaddress",
+      "streetaddress1", "addr", "addr1", "adresse", "strasse", "calle", "direccion"}},
+    {Role::Address2,
+     {"address2", "addressline2", "line2", "street2", "streetaddress2", "addr2", "apt", "apartment", "suite", "unit",
+      "aptsuite"}},
     {Role::City, {"city", "town", "cityname", "locality", "municipality", "ville", "ort", "stadt", "ciudad"}},
-    {Role::StateProvince, {"state", "province", "region", "stateprovince", "stateorprovince", "stateregion",
-                           "provincestate", "stateprov", "statecode", "provinceregion", "bundesland"}},
-    {Role::PostalCode, {"zip", "zipcode", "postalcode", "postcode", "postal", "zippostalcode", "postalzip",
-                        "zippostal", "plz", "postleitzahl", "codepostal"}},
-    {Role::Country, {"country", "countrycode", "countryname", "countryiso", "countryregion", "nation",
-                     "pays", "land", "pais"}},
+    {Role::StateProvince,
+     {"state", "province", "region", "stateprovince", "stateorprovince", "stateregion", "provincestate", "stateprov",
+      "statecode", "provinceregion", "bundesland"}},
+    {Role::PostalCode,
+     {"zip", "zipcode", "postalcode", "postcode", "postal", "zippostalcode", "postalzip", "zippostal", "plz",
+      "postleitzahl", "codepostal"}},
+    {Role::Country,
+     {"country", "countrycode", "countryname", "countryiso", "countryregion", "nation", "pays", "land", "pais"}},
 };
 
 // Identity names, surest first.
 const std::initializer_list<std::pair<std::string_view, int>> kIdentityNames{
-    {"crmid", 1},        {"crmkey", 1},         {"crmnumber", 1},      {"customerid", 2},
-    {"custid", 2},       {"customerno", 2},     {"customernumber", 2}, {"customernum", 2},
-    {"customerkey", 2},  {"kundennummer", 2},   {"kundenid", 2},       {"numeroclient", 2},
-    {"contactid", 3},    {"accountid", 3},      {"accountnumber", 3},  {"memberid", 3},
-    {"membernumber", 3}, {"loyaltyid", 3},      {"clientid", 3},       {"userid", 4},
-    {"personid", 4},     {"externalid", 4},     {"sourceid", 4},       {"recordid", 4},
-    {"id", 6},           {"uid", 6},            {"uuid", 6},           {"guid", 6}};
+    {"crmid", 1},      {"crmkey", 1},         {"crmnumber", 1},   {"customerid", 2},  {"custid", 2},
+    {"customerno", 2}, {"customernumber", 2}, {"customernum", 2}, {"customerkey", 2}, {"kundennummer", 2},
+    {"kundenid", 2},   {"numeroclient", 2},   {"contactid", 3},   {"accountid", 3},   {"accountnumber", 3},
+    {"memberid", 3},   {"membernumber", 3},   {"loyaltyid", 3},   {"clientid", 3},    {"userid", 4},
+    {"personid", 4},   {"externalid", 4},     {"sourceid", 4},    {"recordid", 4},    {"id", 6},
+    {"uid", 6},        {"uuid", 6},           {"guid", 6}};
 
 // Prefixes that qualify a field without changing what it is: "billing_city" is a City.
 // The second member is the AddressType they imply, if any.
 const std::initializer_list<std::pair<std::string_view, std::string_view>> kQualifiers{
-    {"billing", "Billing"}, {"shipping", "Shipping"}, {"mailing", "Mailing"}, {"home", "Home"},
-    {"work", "Work"},       {"business", "Work"},     {"office", "Work"},     {"postal", "Mailing"},
-    {"primary", ""},        {"main", ""},             {"customer", ""},       {"cust", ""},
-    {"contact", ""},        {"client", ""},           {"member", ""},         {"person", ""},
-    {"personal", ""},       {"profile", ""},          {"user", ""},           {"default", ""}};
+    {"billing", "Billing"}, {"shipping", "Shipping"}, {"mailing", "Mailing"},
+    {"home", "Home"},       {"work", "Work"},         {"business", "Work"},
+    {"office", "Work"},     {"postal", "Mailing"},    {"primary", ""},
+    {"main", ""},           {"customer", ""},         {"cust", ""},
+    {"contact", ""},        {"client", ""},           {"member", ""},
+    {"person", ""},         {"personal", ""},         {"profile", ""},
+    {"user", ""},           {"default", ""}};
 
 const std::array kOptOutWords{"optout", "optedout", "unsubscri", "donot", "dnc", "nocontact"};
 const std::array kConsentWords{"consent", "gdpr"};
-const std::array kOptInWords{"optin", "optedin", "subscri", "newsletter", "permission", "marketing",
-                             "allow", "agree", "accept", "emailok", "smsok", "mailok", "contactok"};
+const std::array kOptInWords{"optin", "optedin", "subscri", "newsletter", "permission", "marketing", "allow",
+                             "agree", "accept",  "emailok", "smsok",      "mailok",     "contactok"};
 
 // Words of a flag's name that say "flag" rather than which program it is.
-const std::array kFlagStopWords{"opt", "opted", "in", "out", "optin", "optout", "optedin", "optedout",
-                                "subscribed", "subscribe", "subscription", "subscriber", "unsubscribed",
-                                "unsubscribe", "is", "has", "flag", "yn", "ok", "allow", "allowed",
-                                "consent", "consents", "consented", "status", "do", "not", "dnc", "to",
-                                "preference", "pref", "agree", "agreed", "accept", "accepted", "the"};
+const std::array kFlagStopWords{"opt",          "opted",       "in",         "out",       "optin",        "optout",
+                                "optedin",      "optedout",    "subscribed", "subscribe", "subscription", "subscriber",
+                                "unsubscribed", "unsubscribe", "is",         "has",       "flag",         "yn",
+                                "ok",           "allow",       "allowed",    "consent",   "consents",     "consented",
+                                "status",       "do",          "not",        "dnc",       "to",           "preference",
+                                "pref",         "agree",       "agreed",     "accept",    "accepted",     "the"};
 
 std::string flag_channel(std::string_view key) {
     if (contains_any(key, std::array{"sms", "text", "whatsapp"})) return "SMS";
@@ -128,8 +146,10 @@ void flag_guess(std::string_view name, std::string_view key, NameGuess& g) {
     auto words = program_words(name);
     if (g.role == Role::Consent) {
         // The bundled example's email consent type; other consents are named after the column.
-        if (g.channel == "EMAIL") g.program = "EmailMarketing";
-        else if (g.channel == "SMS") g.program = "SmsMarketing";
+        if (g.channel == "EMAIL")
+            g.program = "EmailMarketing";
+        else if (g.channel == "SMS")
+            g.program = "SmsMarketing";
         else {
             for (auto& w : words) g.program += pascal_case(w);
             if (g.program.empty()) g.program = "Marketing";
@@ -145,12 +165,11 @@ void flag_guess(std::string_view name, std::string_view key, NameGuess& g) {
 }
 
 std::string email_type(std::string_view key, int index) {
-    if (contains_any(key, std::array{"work", "business", "office", "company", "corporate", "job", "arbeit",
-                                     "travail", "bureau", "trabajo"}))
+    if (contains_any(key, std::array{"work", "business", "office", "company", "corporate", "job", "arbeit", "travail",
+                                     "bureau", "trabajo"}))
         return "Work";
     if (contains_any(key, std::array{"personal", "private", "home", "privat"})) return "Personal";
-    if (contains_any(key, std::array{"other", "alt", "secondary", "second", "backup"}) || index >= 2)
-        return "Other";
+    if (contains_any(key, std::array{"other", "alt", "secondary", "second", "backup"}) || index >= 2) return "Other";
     return "";
 }
 
@@ -165,8 +184,7 @@ std::string phone_type(std::string_view key, int index) {
 }
 
 bool is_email_name(std::string_view key) {
-    return contains_any(key, std::array{"email", "courriel", "correo"}) || key == "mail" ||
-           key == "mailaddress";
+    return contains_any(key, std::array{"email", "courriel", "correo"}) || key == "mail" || key == "mailaddress";
 }
 
 bool is_phone_name(std::string_view key) {
@@ -184,8 +202,7 @@ int identity_rank(std::string_view key) {
     for (auto& [k, rank] : kIdentityNames)
         if (k == key) return rank;
     // customer_ref_id, household_id: an id, but less sure than the names above.
-    if (key.size() > 2 && key.ends_with("id") && !one_of(key, std::array{"paid", "valid", "void", "invalid"}))
-        return 5;
+    if (key.size() > 2 && key.ends_with("id") && !one_of(key, std::array{"paid", "valid", "void", "invalid"})) return 5;
     return 0;
 }
 
@@ -195,8 +212,10 @@ std::string match_key(std::string_view name) {
     std::string out;
     for (std::size_t i = 0; i < name.size(); ++i) {
         char c = name[i];
-        if (is_upper(c)) out += static_cast<char>(c + 32);
-        else if (is_lower(c) || is_digit(c)) out += c;
+        if (is_upper(c))
+            out += static_cast<char>(c + 32);
+        else if (is_lower(c) || is_digit(c))
+            out += c;
         else if (static_cast<unsigned char>(c) == 0xC3 && i + 1 < name.size()) {
             auto next = static_cast<unsigned char>(name[i + 1]);
             if (next >= 0x80 && next <= 0xBF) {
@@ -286,13 +305,18 @@ NameGuess guess_from_name(std::string_view name) {
     std::string base = key;
     while (!base.empty() && is_digit(base.back())) base.pop_back();
     if (base.empty()) return g;
-    if (base.size() < key.size() && key.size() - base.size() <= 2) g.index = std::stoi(key.substr(base.size()));
-    else base = key;  // a long number is part of the name, not an index
+    if (base.size() < key.size() && key.size() - base.size() <= 2)
+        g.index = std::stoi(key.substr(base.size()));
+    else
+        base = key;  // a long number is part of the name, not an index
 
     // Flags first: "email_consent" and "sms_opt_in" are flags about an email or a phone.
-    if (contains_any(key, kConsentWords)) g.role = Role::Consent;
-    else if (contains_any(key, kOptOutWords)) g.role = Role::OptOut;
-    else if (contains_any(key, kOptInWords)) g.role = Role::OptIn;
+    if (contains_any(key, kConsentWords))
+        g.role = Role::Consent;
+    else if (contains_any(key, kOptOutWords))
+        g.role = Role::OptOut;
+    else if (contains_any(key, kOptInWords))
+        g.role = Role::OptIn;
     if (g.role != Role::None) {
         flag_guess(name, key, g);
         return g;
@@ -438,16 +462,17 @@ std::string_view swapped_day_month(std::string_view format) {
 bool is_email(std::string_view v) {
     auto at = v.find('@');
     return at != std::string_view::npos && at > 0 && at + 1 < v.size() &&
-           v.find('@', at + 1) == std::string_view::npos &&
-           v.find_first_of(" \t,;<>") == std::string_view::npos;
+           v.find('@', at + 1) == std::string_view::npos && v.find_first_of(" \t,;<>") == std::string_view::npos;
 }
 
 // Digits, and the punctuation phone numbers are written with; the count of digits.
 std::optional<std::size_t> phone_digits(std::string_view v) {
     std::size_t digits = 0;
     for (char c : v) {
-        if (is_digit(c)) ++digits;
-        else if (c != ' ' && c != '+' && c != '-' && c != '(' && c != ')' && c != '.') return std::nullopt;
+        if (is_digit(c))
+            ++digits;
+        else if (c != ' ' && c != '+' && c != '-' && c != '(' && c != ')' && c != '.')
+            return std::nullopt;
     }
     return digits;
 }

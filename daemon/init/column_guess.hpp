@@ -36,10 +36,22 @@ std::string pascal_case(std::string_view name);
 enum class Role {
     None,
     Identity,  // an alternate id (customer_id, crm_id, id, ...)
-    FirstName, MiddleName, LastName, Prefix, Suffix,
-    CustomerType, Locale, Tags,
-    Email, Phone,
-    Address1, Address2, City, StateProvince, PostalCode, Country,
+    FirstName,
+    MiddleName,
+    LastName,
+    Prefix,
+    Suffix,
+    CustomerType,
+    Locale,
+    Tags,
+    Email,
+    Phone,
+    Address1,
+    Address2,
+    City,
+    StateProvince,
+    PostalCode,
+    Country,
     OptIn,    // a yes/no flag: yes → OptIn
     OptOut,   // a yes/no flag: yes → OptOut (unsubscribed, do_not_email, ...)
     Consent,  // a yes/no flag: yes → ConsentStatus 1
@@ -51,11 +63,11 @@ struct NameGuess {
     // Email: Personal/Work/Other; Phone: Mobile/Home/Work/Other; address parts: the
     // AddressType (Billing, Shipping, ...). "" when the name does not say.
     std::string type;
-    int index = 0;                  // a trailing number: "E-mail 2" → 2
-    int identity_rank = 0;          // Identity: 1 is the surest (crm_id), larger is weaker (id)
-    std::string alternate_id_type;  // Identity: customer_id → CUSTOMERID, crm_id → CRMID
-    std::string channel;            // flags: EMAIL, SMS, PHONE, MAIL or ""
-    std::string program;            // OptIn/OptOut: a ProgramId; Consent: a ConsentType
+    int index = 0;                    // a trailing number: "E-mail 2" → 2
+    int identity_rank = 0;            // Identity: 1 is the surest (crm_id), larger is weaker (id)
+    std::string alternate_id_type;    // Identity: customer_id → CUSTOMERID, crm_id → CRMID
+    std::string channel;              // flags: EMAIL, SMS, PHONE, MAIL or ""
+    std::string program;              // OptIn/OptOut: a ProgramId; Consent: a ConsentType
     bool needs_short_values = false;  // "title" is a name prefix only if its values are short
 };
 NameGuess guess_from_name(std::string_view name);
@@ -78,7 +90,7 @@ struct ValueProfile {
     std::vector<std::string> flag_spellings;
     // Date: the format every value parses with, and the output format that keeps its time.
     std::string date_in, date_out;
-    bool day_month_ambiguous = false;   // both %m/%d and %d/%m read every value
+    bool day_month_ambiguous = false;  // both %m/%d and %d/%m read every value
     // When every value is digits and phone punctuation: the fewest digits in one; else 0.
     std::size_t min_digits = 0;
     std::size_t letters_only_length = 0;  // every value is this many ASCII letters (US, USA); else 0

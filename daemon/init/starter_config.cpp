@@ -95,7 +95,9 @@ private:
     std::string text_;
 };
 
-std::string constant(std::string_view value) { return Flow().add("const", config_value(value)).str(); }
+std::string constant(std::string_view value) {
+    return Flow().add("const", config_value(value)).str();
+}
 
 // Every spelling the mapping's boolean conversion accepts: a flag column written with any
 // of them maps, so no row of the file is rejected for a spelling the sample did not show.
@@ -142,9 +144,13 @@ struct Column {
     bool identity = false;
 };
 
-bool complete(const Column& c) { return c.values.empty == 0 && c.values.unique; }
+bool complete(const Column& c) {
+    return c.values.empty == 0 && c.values.unique;
+}
 
-bool is_flag_role(Role r) { return r == Role::OptIn || r == Role::OptOut || r == Role::Consent; }
+bool is_flag_role(Role r) {
+    return r == Role::OptIn || r == Role::OptOut || r == Role::Consent;
+}
 
 std::string describe_kind(const ValueProfile& v) {
     if (v.kind == ValueKind::Flag) return "yes/no flags (" + join(v.flag_spellings, ", ") + ")";
@@ -378,7 +384,8 @@ private:
 
     std::string header() const {
         const std::string run = "#   prefsync -c " + config_name() + " ";
-        std::string out = "# prefsync config written by `prefsync init` from " + comment_safe(source_.description) + ",\n";
+        std::string out =
+            "# prefsync config written by `prefsync init` from " + comment_safe(source_.description) + ",\n";
         out += "# guessed from its column names and " + sampled() + ". Every column appears below:\n";
         out += "# as the identity, mapped to a Profile field, or as a commented-out custom field.\n";
         out += "# Check the guesses, then:\n";

@@ -35,10 +35,10 @@ struct StarterOptions {
     std::string base_url = "http://127.0.0.1:8080/Profiles/v2";
     std::string client_id = "12345";
     std::string token_env = "PREFSYNC_TOKEN";
-    std::string id_column;      // "" = guess
-    std::string id_type;        // "" = guess
-    bool custom_fields = false; // map the unguessed columns to CustomFields instead of commenting them out
-    std::string config_name;    // how the opening comment names the file in its example commands
+    std::string id_column;       // "" = guess
+    std::string id_type;         // "" = guess
+    bool custom_fields = false;  // map the unguessed columns to CustomFields instead of commenting them out
+    std::string config_name;     // how the opening comment names the file in its example commands
 };
 
 struct StarterConfig {

@@ -15,15 +15,20 @@ namespace {
 // null, YAML 1.2 core specials). yaml-cpp itself returns the text either way, but a file a
 // user edits is read by other tools and by people too.
 bool reserved_word(std::string_view t) {
-    static constexpr std::array<std::string_view, 16> words{
-        "true", "false", "yes", "no", "y", "n", "on", "off", "null", "nan", "inf", ".nan", ".inf", "-.inf", "+.inf", "~"};
+    static constexpr std::array<std::string_view, 16> words{"true", "false", "yes",   "no",  "y",   "n",
+                                                            "on",   "off",   "null",  "nan", "inf", ".nan",
+                                                            ".inf", "-.inf", "+.inf", "~"};
     std::string lower(t);
     api::to_lower_ascii(lower);
     return std::find(words.begin(), words.end(), lower) != words.end();
 }
 
-bool is_letter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_letter(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
 
 // A deliberately narrow plain-scalar alphabet: an identifier that starts with a letter or
 // underscore. Everything else is quoted, which is always correct, merely less pretty.
@@ -41,9 +46,11 @@ std::string quoted(std::string_view t) {
     // A JSON string literal is a YAML double-quoted scalar. On top of JSON's escapes: U+0085,
     // U+2028 and U+2029 are line breaks to a YAML 1.1 reader even inside quotes, U+FEFF is a
     // byte order mark, DEL is not printable; escaped, the scalar stays on its line and intact.
-    static constexpr std::pair<std::string_view, std::string_view> kExtra[]{
-        {"\xC2\x85", "\\u0085"}, {"\xE2\x80\xA8", "\\u2028"}, {"\xE2\x80\xA9", "\\u2029"},
-        {"\xEF\xBB\xBF", "\\uFEFF"}, {"\x7F", "\\u007F"}};
+    static constexpr std::pair<std::string_view, std::string_view> kExtra[]{{"\xC2\x85", "\\u0085"},
+                                                                            {"\xE2\x80\xA8", "\\u2028"},
+                                                                            {"\xE2\x80\xA9", "\\u2029"},
+                                                                            {"\xEF\xBB\xBF", "\\uFEFF"},
+                                                                            {"\x7F", "\\u007F"}};
     std::string json = base::json_string(t), out;
     for (std::size_t i = 0; i < json.size(); ++i) {
         auto rest = std::string_view(json).substr(i);
@@ -59,7 +66,9 @@ std::string quoted(std::string_view t) {
     return out;
 }
 
-std::string yaml_scalar(std::string_view t) { return plain_safe(t) ? std::string(t) : quoted(t); }
+std::string yaml_scalar(std::string_view t) {
+    return plain_safe(t) ? std::string(t) : quoted(t);
+}
 
 std::string config_value(std::string_view t) {
     std::string escaped;

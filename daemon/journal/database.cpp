@@ -148,12 +148,13 @@ Database::Database(const std::string& path) : path_(path) {
     // close an existing journal here: closing any descriptor of a file drops every POSIX
     // lock this process holds on it, including those of a connection already open (the
     // daemon's metrics server opens a second one).
-    struct stat st{};
+    struct stat st {};
     if (::lstat(path.c_str(), &st) == 0) {
         if (S_ISLNK(st.st_mode)) throw JournalError("journal " + path + ": is a symbolic link; refusing to follow it");
     } else {
         int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0 && errno != EEXIST) throw JournalError("journal " + path + ": cannot create: " + std::strerror(errno));
+        if (fd < 0 && errno != EEXIST)
+            throw JournalError("journal " + path + ": cannot create: " + std::strerror(errno));
         if (fd >= 0) ::close(fd);
     }
     if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
@@ -204,7 +205,8 @@ void Database::migrate() {
             foreign = !(t.step() && t.i64(0) == 1);
         }
         if (foreign)
-            throw JournalError("journal " + path_ + ": this is an SQLite database but not a prefsync journal; "
+            throw JournalError("journal " + path_ +
+                               ": this is an SQLite database but not a prefsync journal; "
                                "refusing to write into it (check journal.path)");
         // Before the first table exists: freed pages can then be returned to the file system.
         exec("PRAGMA auto_vacuum = INCREMENTAL");

@@ -50,8 +50,7 @@ public:
     // True while a row is available.
     bool step();
     void run() {
-        while (step()) {
-        }
+        while (step()) {}
     }
     std::int64_t i64(int c) { return sqlite3_column_int64(s_, c); }
     double f64(int c) { return sqlite3_column_double(s_, c); }

@@ -70,8 +70,8 @@ JobLock::JobLock(const std::string& journal_path, const std::string& job, const 
         refusal_ = "job " + job + " is being run by " + holder + "; wait for that run to finish, or stop it";
         return;
     }
-    auto line = std::to_string(::getpid()) + " " + host_name() + " " + owner + " " + std::to_string(std::time(nullptr)) +
-                "\n";
+    auto line =
+        std::to_string(::getpid()) + " " + host_name() + " " + owner + " " + std::to_string(std::time(nullptr)) + "\n";
     if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, line.data(), line.size(), 0) < 0) {
         // The holder's description is for messages only; the lock itself is held.
     }

@@ -40,13 +40,20 @@ QuotaGrant RateStore::take_tokens(int wanted, double rate, double burst, std::in
     grant.granted = std::max(0, n);
     tokens -= grant.granted;
     if (grant.granted == 0) grant.retry_at = now + static_cast<Millis>(std::ceil((1.0 - tokens) / rate * 1000.0));
-    db_.prepare("INSERT INTO quota(name, tokens, updated_at) VALUES ('bucket', ?1, ?2) "
-                "ON CONFLICT(name) DO UPDATE SET tokens = excluded.tokens, updated_at = excluded.updated_at")
-        .bind_double(1, tokens).bind(2, now).run();
+    db_.prepare(
+           "INSERT INTO quota(name, tokens, updated_at) VALUES ('bucket', ?1, ?2) "
+           "ON CONFLICT(name) DO UPDATE SET tokens = excluded.tokens, updated_at = excluded.updated_at")
+        .bind_double(1, tokens)
+        .bind(2, now)
+        .run();
     if (grant.granted > 0)
-        db_.prepare("INSERT INTO quota(name, count, updated_at) VALUES (?1, ?2, ?3) "
-                    "ON CONFLICT(name) DO UPDATE SET count = count + excluded.count, updated_at = excluded.updated_at")
-            .bind(1, day).bind(2, static_cast<std::int64_t>(grant.granted)).bind(3, now).run();
+        db_.prepare(
+               "INSERT INTO quota(name, count, updated_at) VALUES (?1, ?2, ?3) "
+               "ON CONFLICT(name) DO UPDATE SET count = count + excluded.count, updated_at = excluded.updated_at")
+            .bind(1, day)
+            .bind(2, static_cast<std::int64_t>(grant.granted))
+            .bind(3, now)
+            .run();
     tx.commit();
     return grant;
 }
@@ -58,7 +65,7 @@ void RateStore::prune(Millis before) {
 // --- runs --------------------------------------------------------------------------------
 
 namespace {
-#define RUN_COLUMNS                                                                                              \
+#define RUN_COLUMNS                                                                                             \
     "id, job, kind, started_at, ended_at, read, queued, unchanged, rejected, done, accepted, failed, retries, " \
     "exit_code, coalesce(duplicates, 0), coalesce(missing, 0)"
 
@@ -92,11 +99,23 @@ std::int64_t RunLog::begin(const std::string& job, const std::string& kind, Mill
 }
 
 void RunLog::end(const RunRecord& r, Millis now) {
-    db_.prepare("UPDATE runs SET ended_at = ?2, read = ?3, queued = ?4, unchanged = ?5, rejected = ?6, done = ?7, "
-                "accepted = ?8, failed = ?9, retries = ?10, exit_code = ?11, duplicates = ?12, missing = ?13 WHERE id = ?1")
-        .bind(1, r.id).bind(2, now).bind(3, r.read).bind(4, r.queued).bind(5, r.unchanged).bind(6, r.rejected)
-        .bind(7, r.done).bind(8, r.accepted).bind(9, r.failed).bind(10, r.retries)
-        .bind(11, static_cast<std::int64_t>(r.exit_code)).bind(12, r.duplicates).bind(13, r.missing).run();
+    db_.prepare(
+           "UPDATE runs SET ended_at = ?2, read = ?3, queued = ?4, unchanged = ?5, rejected = ?6, done = ?7, "
+           "accepted = ?8, failed = ?9, retries = ?10, exit_code = ?11, duplicates = ?12, missing = ?13 WHERE id = ?1")
+        .bind(1, r.id)
+        .bind(2, now)
+        .bind(3, r.read)
+        .bind(4, r.queued)
+        .bind(5, r.unchanged)
+        .bind(6, r.rejected)
+        .bind(7, r.done)
+        .bind(8, r.accepted)
+        .bind(9, r.failed)
+        .bind(10, r.retries)
+        .bind(11, static_cast<std::int64_t>(r.exit_code))
+        .bind(12, r.duplicates)
+        .bind(13, r.missing)
+        .run();
 }
 
 std::optional<RunRecord> RunLog::last(const std::string& job, const std::string& kind) {
@@ -116,9 +135,11 @@ std::vector<RunRecord> RunLog::recent(const std::string& job, int limit) {
 
 std::int64_t RunLog::prune(Millis before) {
     // The last run of each kind stays: a resumed backfill and `status` need it.
-    db_.prepare("DELETE FROM runs WHERE ended_at IS NOT NULL AND ended_at < ?1 AND id NOT IN "
-                "(SELECT MAX(id) FROM runs GROUP BY job, kind)")
-        .bind(1, before).run();
+    db_.prepare(
+           "DELETE FROM runs WHERE ended_at IS NOT NULL AND ended_at < ?1 AND id NOT IN "
+           "(SELECT MAX(id) FROM runs GROUP BY job, kind)")
+        .bind(1, before)
+        .run();
     return db_.changes();
 }
 
@@ -132,10 +153,16 @@ std::optional<Watermark> WatermarkStore::get(const std::string& job, const std::
 }
 
 void WatermarkStore::set(const std::string& job, const std::string& source, const Watermark& mark, Millis now) {
-    db_.prepare("INSERT INTO watermarks(job, source, value, key, updated_at) VALUES(?1, ?2, ?3, ?4, ?5) "
-                "ON CONFLICT(job) DO UPDATE SET source = excluded.source, value = excluded.value, key = excluded.key, "
-                "updated_at = excluded.updated_at")
-        .bind(1, job).bind(2, source).bind(3, mark.value).bind(4, mark.key).bind(5, now).run();
+    db_.prepare(
+           "INSERT INTO watermarks(job, source, value, key, updated_at) VALUES(?1, ?2, ?3, ?4, ?5) "
+           "ON CONFLICT(job) DO UPDATE SET source = excluded.source, value = excluded.value, key = excluded.key, "
+           "updated_at = excluded.updated_at")
+        .bind(1, job)
+        .bind(2, source)
+        .bind(3, mark.value)
+        .bind(4, mark.key)
+        .bind(5, now)
+        .run();
 }
 
 // --- pull progress -----------------------------------------------------------------------
@@ -151,28 +178,35 @@ void PullStore::begin(const std::string& job, std::int64_t run_id) {
     Database::Transaction tx(db_);
     db_.prepare("DELETE FROM pull_items WHERE job = ?1").bind(1, job).run();
     db_.prepare("DELETE FROM pull_seen WHERE job = ?1").bind(1, job).run();
-    db_.prepare("INSERT INTO pull_state(job, run_id, sink_offset) VALUES (?1, ?2, 0) "
-                "ON CONFLICT(job) DO UPDATE SET run_id = excluded.run_id, sink_offset = 0")
-        .bind(1, job).bind(2, run_id).run();
+    db_.prepare(
+           "INSERT INTO pull_state(job, run_id, sink_offset) VALUES (?1, ?2, 0) "
+           "ON CONFLICT(job) DO UPDATE SET run_id = excluded.run_id, sink_offset = 0")
+        .bind(1, job)
+        .bind(2, run_id)
+        .run();
     tx.commit();
 }
 
 bool PullStore::add_item(const std::string& job, const std::string& item, const std::string& origin,
                          const std::string& expected) {
-    auto s = db_.prepare("INSERT INTO pull_items(job, seq, item, origin, expected) "
-                         "VALUES (?1, (SELECT coalesce(max(seq), 0) + 1 FROM pull_items WHERE job = ?1), ?2, ?3, ?4) "
-                         "ON CONFLICT(job, item) DO NOTHING");
+    auto s = db_.prepare(
+        "INSERT INTO pull_items(job, seq, item, origin, expected) "
+        "VALUES (?1, (SELECT coalesce(max(seq), 0) + 1 FROM pull_items WHERE job = ?1), ?2, ?3, ?4) "
+        "ON CONFLICT(job, item) DO NOTHING");
     s.bind(1, job).bind(2, item).bind(3, origin);
-    if (expected.empty()) s.bind_null(4);
-    else s.bind(4, expected);
+    if (expected.empty())
+        s.bind_null(4);
+    else
+        s.bind(4, expected);
     s.run();
     return db_.changes() > 0;
 }
 
 std::vector<PullItem> PullStore::pending(const std::string& job, std::int64_t after_seq, int limit) {
     std::vector<PullItem> out;
-    auto s = db_.prepare("SELECT seq, item, origin, expected FROM pull_items WHERE job = ?1 AND seq > ?2 "
-                         "AND state = 'pending' ORDER BY seq LIMIT ?3");
+    auto s = db_.prepare(
+        "SELECT seq, item, origin, expected FROM pull_items WHERE job = ?1 AND seq > ?2 "
+        "AND state = 'pending' ORDER BY seq LIMIT ?3");
     s.bind(1, job).bind(2, after_seq).bind(3, static_cast<std::int64_t>(limit));
     while (s.step()) out.push_back(PullItem{s.i64(0), s.text(1), s.text(2), s.text(3)});
     return out;
@@ -190,10 +224,16 @@ void PullStore::complete(const std::string& job, const std::vector<PullOutcome>&
                          const std::vector<std::int64_t>& seen, std::int64_t sink_offset) {
     Database::Transaction tx(db_);
     for (const auto& o : outcomes)
-        db_.prepare("UPDATE pull_items SET state = ?3, status = ?4, error = ?5, detail = ?6, expected = NULL "
-                    "WHERE job = ?1 AND seq = ?2")
-            .bind(1, job).bind(2, o.seq).bind(3, o.state).bind(4, static_cast<std::int64_t>(o.status))
-            .bind(5, o.error).bind(6, o.detail).run();
+        db_.prepare(
+               "UPDATE pull_items SET state = ?3, status = ?4, error = ?5, detail = ?6, expected = NULL "
+               "WHERE job = ?1 AND seq = ?2")
+            .bind(1, job)
+            .bind(2, o.seq)
+            .bind(3, o.state)
+            .bind(4, static_cast<std::int64_t>(o.status))
+            .bind(5, o.error)
+            .bind(6, o.detail)
+            .run();
     for (auto id : seen)
         db_.prepare("INSERT OR IGNORE INTO pull_seen(job, profile_id) VALUES (?1, ?2)").bind(1, job).bind(2, id).run();
     db_.prepare("UPDATE pull_state SET sink_offset = ?2 WHERE job = ?1").bind(1, job).bind(2, sink_offset).run();
@@ -210,12 +250,13 @@ std::map<std::string, std::int64_t> PullStore::counts(const std::string& job) {
 
 std::vector<PullOutcome> PullStore::outcomes(const std::string& job, const std::string& state, int limit) {
     std::vector<PullOutcome> out;
-    auto s = db_.prepare("SELECT seq, state, status, coalesce(error, ''), coalesce(detail, ''), coalesce(origin, ''), "
-                         "item FROM pull_items WHERE job = ?1 AND state = ?2 ORDER BY seq LIMIT ?3");
+    auto s = db_.prepare(
+        "SELECT seq, state, status, coalesce(error, ''), coalesce(detail, ''), coalesce(origin, ''), "
+        "item FROM pull_items WHERE job = ?1 AND state = ?2 ORDER BY seq LIMIT ?3");
     s.bind(1, job).bind(2, state).bind(3, static_cast<std::int64_t>(limit));
     while (s.step())
-        out.push_back(PullOutcome{s.i64(0), s.text(1), static_cast<int>(s.i64(2)), s.text(3), s.text(4), s.text(5),
-                                  s.text(6)});
+        out.push_back(
+            PullOutcome{s.i64(0), s.text(1), static_cast<int>(s.i64(2)), s.text(3), s.text(4), s.text(5), s.text(6)});
     return out;
 }
 
@@ -229,35 +270,46 @@ std::optional<Millis> ScheduleStore::last_fire(const std::string& job) {
 }
 
 void ScheduleStore::set_last_fire(const std::string& job, Millis at) {
-    db_.prepare("INSERT INTO schedule_state(job, last_fire) VALUES (?1, ?2) "
-                "ON CONFLICT(job) DO UPDATE SET last_fire = excluded.last_fire")
-        .bind(1, job).bind(2, at).run();
+    db_.prepare(
+           "INSERT INTO schedule_state(job, last_fire) VALUES (?1, ?2) "
+           "ON CONFLICT(job) DO UPDATE SET last_fire = excluded.last_fire")
+        .bind(1, job)
+        .bind(2, at)
+        .run();
 }
 
 std::optional<Parked> ScheduleStore::parked(const std::string& job) {
-    auto s = db_.prepare("SELECT parked_until, coalesce(park_reason, ''), failures FROM schedule_state "
-                         "WHERE job = ?1 AND parked_until IS NOT NULL");
+    auto s = db_.prepare(
+        "SELECT parked_until, coalesce(park_reason, ''), failures FROM schedule_state "
+        "WHERE job = ?1 AND parked_until IS NOT NULL");
     s.bind(1, job);
     if (!s.step()) return std::nullopt;
     return Parked{s.i64(0), s.text(1), static_cast<int>(s.i64(2))};
 }
 
 void ScheduleStore::park(const std::string& job, const Parked& p) {
-    db_.prepare("INSERT INTO schedule_state(job, parked_until, park_reason, failures) VALUES (?1, ?2, ?3, ?4) "
-                "ON CONFLICT(job) DO UPDATE SET parked_until = excluded.parked_until, "
-                "park_reason = excluded.park_reason, failures = excluded.failures")
-        .bind(1, job).bind(2, p.until).bind(3, p.reason).bind(4, static_cast<std::int64_t>(p.failures)).run();
+    db_.prepare(
+           "INSERT INTO schedule_state(job, parked_until, park_reason, failures) VALUES (?1, ?2, ?3, ?4) "
+           "ON CONFLICT(job) DO UPDATE SET parked_until = excluded.parked_until, "
+           "park_reason = excluded.park_reason, failures = excluded.failures")
+        .bind(1, job)
+        .bind(2, p.until)
+        .bind(3, p.reason)
+        .bind(4, static_cast<std::int64_t>(p.failures))
+        .run();
 }
 
 void ScheduleStore::unpark(const std::string& job) {
     db_.prepare("UPDATE schedule_state SET parked_until = NULL, park_reason = NULL, failures = 0 WHERE job = ?1")
-        .bind(1, job).run();
+        .bind(1, job)
+        .run();
 }
 
 std::map<std::string, Parked> ScheduleStore::all_parked() {
     std::map<std::string, Parked> out;
-    auto s = db_.prepare("SELECT job, parked_until, coalesce(park_reason, ''), failures FROM schedule_state "
-                         "WHERE parked_until IS NOT NULL");
+    auto s = db_.prepare(
+        "SELECT job, parked_until, coalesce(park_reason, ''), failures FROM schedule_state "
+        "WHERE parked_until IS NOT NULL");
     while (s.step()) out[s.text(0)] = Parked{s.i64(1), s.text(2), static_cast<int>(s.i64(3))};
     return out;
 }

@@ -40,8 +40,7 @@ struct RunRecord {
     std::int64_t id = 0;
     std::string job, kind;
     Millis started_at = 0, ended_at = 0;
-    std::int64_t read = 0, queued = 0, unchanged = 0, rejected = 0, done = 0, accepted = 0, failed = 0,
-                 retries = 0;
+    std::int64_t read = 0, queued = 0, unchanged = 0, rejected = 0, done = 0, accepted = 0, failed = 0, retries = 0;
     int exit_code = -1;
     std::int64_t duplicates = 0;  // rows whose identity a later row of the same run had too
     std::int64_t missing = 0;     // profiles whose rows left the source
@@ -120,8 +119,8 @@ public:
     std::vector<PullItem> pending(const std::string& job, std::int64_t after_seq, int limit);
     std::vector<std::int64_t> seen_ids(const std::string& job);
     // Records outcomes, the profiles written and the durable output size, in one transaction.
-    void complete(const std::string& job, const std::vector<PullOutcome>& outcomes, const std::vector<std::int64_t>& seen,
-                  std::int64_t sink_offset);
+    void complete(const std::string& job, const std::vector<PullOutcome>& outcomes,
+                  const std::vector<std::int64_t>& seen, std::int64_t sink_offset);
     std::map<std::string, std::int64_t> counts(const std::string& job);
     std::vector<PullOutcome> outcomes(const std::string& job, const std::string& state, int limit);
 

@@ -11,20 +11,24 @@ std::optional<SyncedState> SyncedStore::get(const std::string& job, const std::s
 
 void SyncedStore::record(const std::string& job, const std::string& identity, const std::string& hash,
                          std::optional<std::int64_t> profile_id, Millis now, const std::optional<std::string>& body) {
-    auto s = db_.prepare("INSERT INTO synced(job, identity, hash, profile_id, synced_at, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
-                         "ON CONFLICT(job, identity) DO UPDATE SET hash = excluded.hash, "
-                         "profile_id = COALESCE(excluded.profile_id, synced.profile_id), synced_at = excluded.synced_at, "
-                         "body = excluded.body, gone = NULL");
+    auto s = db_.prepare(
+        "INSERT INTO synced(job, identity, hash, profile_id, synced_at, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+        "ON CONFLICT(job, identity) DO UPDATE SET hash = excluded.hash, "
+        "profile_id = COALESCE(excluded.profile_id, synced.profile_id), synced_at = excluded.synced_at, "
+        "body = excluded.body, gone = NULL");
     s.bind(1, job).bind(2, identity).bind(3, hash).bind(4, profile_id).bind(5, now);
-    if (body) s.bind(6, *body);
-    else s.bind_null(6);
+    if (body)
+        s.bind(6, *body);
+    else
+        s.bind_null(6);
     s.run();
 }
 
 std::optional<std::string> SyncedStore::last_body(const std::string& job, const std::string& identity) {
     // An archived profile's preferences were archived by us: its last body no longer describes it.
-    auto s = db_.prepare("SELECT body FROM synced WHERE job = ?1 AND identity = ?2 AND body IS NOT NULL "
-                         "AND (gone IS NULL OR gone <> 'archived')");
+    auto s = db_.prepare(
+        "SELECT body FROM synced WHERE job = ?1 AND identity = ?2 AND body IS NOT NULL "
+        "AND (gone IS NULL OR gone <> 'archived')");
     s.bind(1, job).bind(2, identity);
     if (!s.step()) return std::nullopt;
     return s.text(0);
@@ -36,7 +40,11 @@ void SyncedStore::mark_gone(const std::string& job, const std::string& identity,
         return;
     }
     db_.prepare("UPDATE synced SET gone = ?3, synced_at = ?4 WHERE job = ?1 AND identity = ?2")
-        .bind(1, job).bind(2, identity).bind(3, gone).bind(4, now).run();
+        .bind(1, job)
+        .bind(2, identity)
+        .bind(3, gone)
+        .bind(4, now)
+        .run();
 }
 
 void SyncedStore::for_each_present(const std::string& job, const std::function<void(const KnownIdentity&)>& fn) {

@@ -12,10 +12,10 @@ namespace prefsync::journal {
 namespace {
 
 State parse_state(const std::string& s) {
-    static const std::map<std::string, State> m{
-        {"queued", State::Queued},     {"inflight", State::Inflight}, {"retry", State::Retry},
-        {"accepted", State::Accepted}, {"done", State::Done},         {"verified", State::Verified},
-        {"failed", State::Failed},     {"superseded", State::Superseded}};
+    static const std::map<std::string, State> m{{"queued", State::Queued}, {"inflight", State::Inflight},
+                                                {"retry", State::Retry},   {"accepted", State::Accepted},
+                                                {"done", State::Done},     {"verified", State::Verified},
+                                                {"failed", State::Failed}, {"superseded", State::Superseded}};
     return m.at(s);
 }
 
@@ -80,16 +80,21 @@ EnqueueResult UpdateQueue::enqueue(const std::string& job, const NewUpdate& u, M
     if (!force && op.empty() && present && synced && synced->hash == u.hash) {
         // The API has this already: whatever still waits for the identity is obsolete (an
         // earlier row of the same identity in this file, or an older change).
-        db_.prepare("UPDATE updates SET state = 'superseded', body = NULL, updated_at = ?3 WHERE job = ?1 "
-                    "AND identity = ?2 AND state IN ('queued', 'retry')")
-            .bind(1, job).bind(2, u.identity).bind(3, now).run();
+        db_.prepare(
+               "UPDATE updates SET state = 'superseded', body = NULL, updated_at = ?3 WHERE job = ?1 "
+               "AND identity = ?2 AND state IN ('queued', 'retry')")
+            .bind(1, job)
+            .bind(2, u.identity)
+            .bind(3, now)
+            .run();
         tx.commit();
         return EnqueueResult::Unchanged;
     }
     bool inherit_resolve = false;
     {
-        auto s = db_.prepare("SELECT id, hash, state, resolve FROM updates WHERE job = ?1 AND identity = ?2 "
-                             "AND state IN ('queued', 'inflight', 'retry')");
+        auto s = db_.prepare(
+            "SELECT id, hash, state, resolve FROM updates WHERE job = ?1 AND identity = ?2 "
+            "AND state IN ('queued', 'inflight', 'retry')");
         s.bind(1, job).bind(2, u.identity);
         if (s.step()) {
             auto id = s.i64(0);
@@ -101,14 +106,17 @@ EnqueueResult UpdateQueue::enqueue(const std::string& job, const NewUpdate& u, M
             // may have landed: its successor must look before it writes.
             inherit_resolve = s.text(2) == "inflight" || s.i64(3) != 0;
             db_.prepare("UPDATE updates SET state = 'superseded', body = NULL, updated_at = ?2 WHERE id = ?1")
-                .bind(1, id).bind(2, now).run();
+                .bind(1, id)
+                .bind(2, now)
+                .run();
         }
     }
     std::optional<std::int64_t> profile_id = u.profile_id;
     if (!profile_id && synced) profile_id = synced->profile_id;
-    auto ins = db_.prepare("INSERT INTO updates(job, identity, alt_type, alt_id, profile_id, origin, body, hash, "
-                           "state, due_at, run_id, resolve, created_at, updated_at, op) "
-                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', 0, ?9, ?10, ?11, ?11, NULLIF(?12, ''))");
+    auto ins = db_.prepare(
+        "INSERT INTO updates(job, identity, alt_type, alt_id, profile_id, origin, body, hash, "
+        "state, due_at, run_id, resolve, created_at, updated_at, op) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', 0, ?9, ?10, ?11, ?11, NULLIF(?12, ''))");
     ins.bind(1, job).bind(2, u.identity).bind(3, u.alt_type).bind(4, u.alt_id).bind(5, profile_id);
     ins.bind(6, u.origin).bind(7, u.body).bind(8, u.hash).bind(9, run_id);
     ins.bind(10, static_cast<std::int64_t>(inherit_resolve)).bind(11, now).bind(12, op);
@@ -148,7 +156,10 @@ std::vector<ClaimedUpdate> UpdateQueue::claim(const std::string& job, int limit,
 
 void UpdateQueue::renew(const std::string& job, Millis now, Millis lease) {
     db_.prepare("UPDATE updates SET lease_until = ?2 WHERE job = ?1 AND state = 'inflight' AND claim_token = ?3")
-        .bind(1, job).bind(2, now + lease).bind(3, token_).run();
+        .bind(1, job)
+        .bind(2, now + lease)
+        .bind(3, token_)
+        .run();
 }
 
 void UpdateQueue::complete(const std::string& job, const std::vector<Completion>& completions, Millis now) {
@@ -168,32 +179,52 @@ void UpdateQueue::complete(const std::string& job, const std::vector<Completion>
                 if (s.step()) {
                     auto identity = s.text(0), hash = s.text(1), op = s.text(3);
                     auto pid = s.opt_i64(2);
-                    if (op == "deactivate") synced_.mark_gone(job, identity, "deactivated", now);
-                    else if (op == "archive") synced_.mark_gone(job, identity, "archived", now);
-                    else if (op == "delete") synced_.mark_gone(job, identity, "", now);
-                    else synced_.record(job, identity, hash, pid, now, c.accepted_body);
+                    if (op == "deactivate")
+                        synced_.mark_gone(job, identity, "deactivated", now);
+                    else if (op == "archive")
+                        synced_.mark_gone(job, identity, "archived", now);
+                    else if (op == "delete")
+                        synced_.mark_gone(job, identity, "", now);
+                    else
+                        synced_.record(job, identity, hash, pid, now, c.accepted_body);
                 }
                 break;
             }
             case State::Retry:
-                db_.prepare("UPDATE updates SET state = 'retry', attempts = attempts + ?6, due_at = ?2, "
-                            "last_status = ?3, last_error = ?4, resolve = ?5, claim_token = NULL, "
-                            "profile_id = COALESCE(?7, profile_id), updated_at = ?8 WHERE id = ?1")
-                    .bind(1, c.id).bind(2, c.due_at).bind(3, static_cast<std::int64_t>(c.status)).bind(4, c.error)
-                    .bind(5, static_cast<std::int64_t>(c.resolve)).bind(6, static_cast<std::int64_t>(c.count_attempt))
-                    .bind(7, c.profile_id).bind(8, now).run();
+                db_.prepare(
+                       "UPDATE updates SET state = 'retry', attempts = attempts + ?6, due_at = ?2, "
+                       "last_status = ?3, last_error = ?4, resolve = ?5, claim_token = NULL, "
+                       "profile_id = COALESCE(?7, profile_id), updated_at = ?8 WHERE id = ?1")
+                    .bind(1, c.id)
+                    .bind(2, c.due_at)
+                    .bind(3, static_cast<std::int64_t>(c.status))
+                    .bind(4, c.error)
+                    .bind(5, static_cast<std::int64_t>(c.resolve))
+                    .bind(6, static_cast<std::int64_t>(c.count_attempt))
+                    .bind(7, c.profile_id)
+                    .bind(8, now)
+                    .run();
                 break;
             case State::Failed:
-                db_.prepare("UPDATE updates SET state = 'failed', attempts = attempts + ?5, last_status = ?2, "
-                            "last_error = ?3, claim_token = NULL, updated_at = ?4 WHERE id = ?1")
-                    .bind(1, c.id).bind(2, static_cast<std::int64_t>(c.status)).bind(3, c.error).bind(4, now)
-                    .bind(5, static_cast<std::int64_t>(c.count_attempt)).run();
+                db_.prepare(
+                       "UPDATE updates SET state = 'failed', attempts = attempts + ?5, last_status = ?2, "
+                       "last_error = ?3, claim_token = NULL, updated_at = ?4 WHERE id = ?1")
+                    .bind(1, c.id)
+                    .bind(2, static_cast<std::int64_t>(c.status))
+                    .bind(3, c.error)
+                    .bind(4, now)
+                    .bind(5, static_cast<std::int64_t>(c.count_attempt))
+                    .run();
                 break;
             case State::Queued:
                 // Released unsent: whatever "resolve first" mark the row had, it keeps.
-                db_.prepare("UPDATE updates SET state = 'queued', lease_until = 0, claim_token = NULL, "
-                            "attempts = attempts + ?3, updated_at = ?2 WHERE id = ?1")
-                    .bind(1, c.id).bind(2, now).bind(3, static_cast<std::int64_t>(c.count_attempt)).run();
+                db_.prepare(
+                       "UPDATE updates SET state = 'queued', lease_until = 0, claim_token = NULL, "
+                       "attempts = attempts + ?3, updated_at = ?2 WHERE id = ?1")
+                    .bind(1, c.id)
+                    .bind(2, now)
+                    .bind(3, static_cast<std::int64_t>(c.count_attempt))
+                    .run();
                 break;
             default: throw JournalError("journal " + db_.path() + ": invalid completion state");
         }
@@ -204,8 +235,9 @@ void UpdateQueue::complete(const std::string& job, const std::vector<Completion>
 std::int64_t UpdateQueue::release_dead_claims(const std::string& job) {
     std::vector<std::int64_t> owners;
     {
-        auto s = db_.prepare("SELECT DISTINCT claimed_by FROM updates WHERE job = ?1 AND state = 'inflight' "
-                             "AND claimed_by IS NOT NULL");
+        auto s = db_.prepare(
+            "SELECT DISTINCT claimed_by FROM updates WHERE job = ?1 AND state = 'inflight' "
+            "AND claimed_by IS NOT NULL");
         s.bind(1, job);
         while (s.step()) owners.push_back(s.i64(0));
     }
@@ -215,7 +247,9 @@ std::int64_t UpdateQueue::release_dead_claims(const std::string& job) {
         if (pid == getpid()) continue;
         if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // alive (or not ours to know)
         db_.prepare("UPDATE updates SET lease_until = 0 WHERE job = ?1 AND state = 'inflight' AND claimed_by = ?2")
-            .bind(1, job).bind(2, pid).run();
+            .bind(1, job)
+            .bind(2, pid)
+            .run();
         released += db_.changes();
     }
     tx.commit();
@@ -223,8 +257,9 @@ std::int64_t UpdateQueue::release_dead_claims(const std::string& job) {
 }
 
 std::optional<Millis> UpdateQueue::next_due(const std::string& job) {
-    auto s = db_.prepare("SELECT MIN(CASE WHEN state = 'inflight' THEN lease_until ELSE due_at END) FROM updates "
-                         "WHERE job = ?1 AND state IN ('queued', 'retry', 'inflight') AND claim_token IS NOT ?2");
+    auto s = db_.prepare(
+        "SELECT MIN(CASE WHEN state = 'inflight' THEN lease_until ELSE due_at END) FROM updates "
+        "WHERE job = ?1 AND state IN ('queued', 'retry', 'inflight') AND claim_token IS NOT ?2");
     s.bind(1, job).bind(2, token_);
     if (s.step()) return s.opt_i64(0);
     return std::nullopt;
@@ -259,26 +294,34 @@ std::vector<std::string> UpdateQueue::jobs() {
 
 std::vector<Failure> UpdateQueue::failures(const std::string& job) {
     std::vector<Failure> out;
-    auto s = db_.prepare("SELECT id, identity, origin, COALESCE(last_status, 0), COALESCE(last_error, ''), attempts "
-                         "FROM updates WHERE job = ?1 AND state = 'failed' ORDER BY id");
+    auto s = db_.prepare(
+        "SELECT id, identity, origin, COALESCE(last_status, 0), COALESCE(last_error, ''), attempts "
+        "FROM updates WHERE job = ?1 AND state = 'failed' ORDER BY id");
     s.bind(1, job);
     while (s.step())
-        out.push_back({s.i64(0), s.text(1), s.text(2), s.text(4), static_cast<int>(s.i64(3)), static_cast<int>(s.i64(5))});
+        out.push_back(
+            {s.i64(0), s.text(1), s.text(2), s.text(4), static_cast<int>(s.i64(3)), static_cast<int>(s.i64(5))});
     return out;
 }
 
 std::int64_t UpdateQueue::retry_failed(const std::string& job, std::optional<int> status, Millis now) {
     Database::Transaction tx(db_);
     // A newer pending change for the same identity wins; its failed predecessor is superseded.
-    db_.prepare("UPDATE updates SET state = 'superseded', body = NULL, updated_at = ?2 WHERE job = ?1 "
-                "AND state = 'failed' AND identity IN (SELECT identity FROM updates WHERE job = ?1 "
-                "AND state IN ('queued','inflight','retry'))")
-        .bind(1, job).bind(2, now).run();
-    auto s = db_.prepare("UPDATE updates SET state = 'queued', attempts = 0, due_at = 0, updated_at = ?2 "
-                         "WHERE job = ?1 AND state = 'failed' AND (?3 IS NULL OR last_status = ?3)");
+    db_.prepare(
+           "UPDATE updates SET state = 'superseded', body = NULL, updated_at = ?2 WHERE job = ?1 "
+           "AND state = 'failed' AND identity IN (SELECT identity FROM updates WHERE job = ?1 "
+           "AND state IN ('queued','inflight','retry'))")
+        .bind(1, job)
+        .bind(2, now)
+        .run();
+    auto s = db_.prepare(
+        "UPDATE updates SET state = 'queued', attempts = 0, due_at = 0, updated_at = ?2 "
+        "WHERE job = ?1 AND state = 'failed' AND (?3 IS NULL OR last_status = ?3)");
     s.bind(1, job).bind(2, now);
-    if (status) s.bind(3, static_cast<std::int64_t>(*status));
-    else s.bind_null(3);
+    if (status)
+        s.bind(3, static_cast<std::int64_t>(*status));
+    else
+        s.bind_null(3);
     s.run();
     auto n = db_.changes();
     tx.commit();
@@ -287,9 +330,10 @@ std::int64_t UpdateQueue::retry_failed(const std::string& job, std::optional<int
 
 std::vector<UpdateRecord> UpdateQueue::history(const std::string& job, const std::string& identity, int limit) {
     std::vector<UpdateRecord> out;
-    auto s = db_.prepare("SELECT id, state, coalesce(op, ''), coalesce(origin, ''), coalesce(last_error, ''), "
-                         "coalesce(last_status, 0), attempts, resolve, created_at, updated_at FROM updates "
-                         "WHERE job = ?1 AND identity = ?2 ORDER BY id DESC LIMIT ?3");
+    auto s = db_.prepare(
+        "SELECT id, state, coalesce(op, ''), coalesce(origin, ''), coalesce(last_error, ''), "
+        "coalesce(last_status, 0), attempts, resolve, created_at, updated_at FROM updates "
+        "WHERE job = ?1 AND identity = ?2 ORDER BY id DESC LIMIT ?3");
     s.bind(1, job).bind(2, identity).bind(3, static_cast<std::int64_t>(limit));
     while (s.step())
         out.push_back({s.i64(0), s.text(1), s.text(2), s.text(3), s.text(4), static_cast<int>(s.i64(5)),
@@ -299,7 +343,8 @@ std::vector<UpdateRecord> UpdateQueue::history(const std::string& job, const std
 
 std::vector<ClaimedUpdate> UpdateQueue::accepted(const std::string& job, int limit) {
     std::vector<ClaimedUpdate> out;
-    auto s = db_.prepare("SELECT " UPDATE_COLUMNS " FROM updates WHERE job = ?1 AND state = 'accepted' "
+    auto s = db_.prepare("SELECT " UPDATE_COLUMNS
+                         " FROM updates WHERE job = ?1 AND state = 'accepted' "
                          "ORDER BY id LIMIT ?2");
     s.bind(1, job).bind(2, static_cast<std::int64_t>(limit));
     while (s.step()) out.push_back(read_update(s));
@@ -318,7 +363,10 @@ std::vector<Millis> UpdateQueue::mark_verified(const std::vector<std::int64_t>& 
             if (!q.step()) continue;
             waited.push_back(std::max<Millis>(0, now - q.i64(0)));
         }
-        db_.prepare("UPDATE updates SET state = 'verified', updated_at = ?2 WHERE id = ?1").bind(1, id).bind(2, now).run();
+        db_.prepare("UPDATE updates SET state = 'verified', updated_at = ?2 WHERE id = ?1")
+            .bind(1, id)
+            .bind(2, now)
+            .run();
     }
     tx.commit();
     return waited;
@@ -326,9 +374,12 @@ std::vector<Millis> UpdateQueue::mark_verified(const std::vector<std::int64_t>& 
 
 std::int64_t UpdateQueue::prune(Millis before, int limit) {
     Database::Transaction tx(db_);
-    db_.prepare("DELETE FROM updates WHERE id IN (SELECT id FROM updates WHERE updated_at < ?1 "
-                "AND state IN ('done', 'verified', 'superseded', 'failed') LIMIT ?2)")
-        .bind(1, before).bind(2, static_cast<std::int64_t>(limit)).run();
+    db_.prepare(
+           "DELETE FROM updates WHERE id IN (SELECT id FROM updates WHERE updated_at < ?1 "
+           "AND state IN ('done', 'verified', 'superseded', 'failed') LIMIT ?2)")
+        .bind(1, before)
+        .bind(2, static_cast<std::int64_t>(limit))
+        .run();
     auto n = db_.changes();
     tx.commit();
     return n;

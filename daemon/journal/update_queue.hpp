@@ -75,8 +75,7 @@ struct Completion {
 };
 
 struct StateCounts {
-    std::int64_t queued = 0, inflight = 0, retry = 0, accepted = 0, done = 0, verified = 0, failed = 0,
-                 superseded = 0;
+    std::int64_t queued = 0, inflight = 0, retry = 0, accepted = 0, done = 0, verified = 0, failed = 0, superseded = 0;
     std::int64_t pending() const { return queued + inflight + retry; }
 };
 

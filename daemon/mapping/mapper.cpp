@@ -51,7 +51,7 @@ struct CompiledArray {
     std::optional<CompiledValue> split_item;
     const config::SplitSpec* split = nullptr;
     CompiledObject split_with;
-    std::string split_key;  // json_key(split->field)
+    std::string split_key;                                     // json_key(split->field)
     std::vector<std::pair<std::string, CompiledValue>> named;  // (escaped name, value)
     std::string name_key, value_key;
 };
@@ -71,8 +71,7 @@ struct CompiledField {
 
 class Compiler {
 public:
-    Compiler(const config::JobConfig& job, const std::vector<std::string>& columns)
-        : job_(job), columns_(columns) {
+    Compiler(const config::JobConfig& job, const std::vector<std::string>& columns) : job_(job), columns_(columns) {
         for (std::size_t i = 0; i < columns.size(); ++i) index_.emplace(columns[i], i);
     }
 
@@ -124,14 +123,14 @@ public:
         return out;
     }
 
-    std::size_t column(const std::string& name, const config::SourcePos& pos,
-                       const std::string& key_path) {
+    std::size_t column(const std::string& name, const config::SourcePos& pos, const std::string& key_path) {
         auto it = index_.find(name);
         if (it != index_.end()) return it->second;
         std::vector<std::string_view> candidates(columns_.begin(), columns_.end());
         auto hint = base::suggest(name, candidates);
         std::string message = "unknown column \"" + name + "\" in " + job_.source.path();
-        if (!hint.empty()) message += " (did you mean \"" + hint + "\"?)";
+        if (!hint.empty())
+            message += " (did you mean \"" + hint + "\"?)";
         else if (name == "true" || name == "false" || std::isdigit(static_cast<unsigned char>(name[0])) ||
                  std::isupper(static_cast<unsigned char>(name[0])))
             message += "; to send a constant, write {const: " + name + "}";
@@ -153,8 +152,7 @@ private:
 // absent"). This is the mapper's hot path; a DOM per row cost three times as much.
 class Evaluator {
 public:
-    Evaluator(const connectors::Row& row, RowError& error, std::string& out)
-        : row_(row), error_(error), out_(out) {}
+    Evaluator(const connectors::Row& row, RowError& error, std::string& out) : row_(row), error_(error), out_(out) {}
 
     bool failed() const { return failed_; }
 
@@ -182,8 +180,8 @@ private:
                 return *s.default_value;
             }
             if (s.required) {
-                fail(s.key_path, is_null ? "is required, but the value is NULL"
-                                         : "is required, but the value is empty");
+                fail(s.key_path,
+                     is_null ? "is required, but the value is NULL" : "is required, but the value is empty");
                 return std::nullopt;
             }
             if (s.empty == config::EmptyPolicy::Keep && !is_null) return std::string();
@@ -195,8 +193,7 @@ private:
             if (it == s.value_map.end()) {
                 std::string expected;
                 for (auto& [k, _] : s.value_map) expected += (expected.empty() ? "" : ", ") + k;
-                fail(s.key_path, "value \"" + t + "\" is not in the map (expected one of " +
-                                     expected + ")");
+                fail(s.key_path, "value \"" + t + "\" is not in the map (expected one of " + expected + ")");
                 return std::nullopt;
             }
             return it->second;  // map targets were checked at config time
@@ -218,12 +215,16 @@ private:
         const ValueSpec& s = *v.spec;
         switch (s.target) {
             case api::FieldType::Bool:
-                if (auto b = parse_bool(*t)) out_ += *b ? "true" : "false";
-                else return fail(s.key_path, check_convertible(*t, s.target));
+                if (auto b = parse_bool(*t))
+                    out_ += *b ? "true" : "false";
+                else
+                    return fail(s.key_path, check_convertible(*t, s.target));
                 return true;
             case api::FieldType::Int:
-                if (auto i = parse_int(*t)) out_ += std::to_string(*i);
-                else return fail(s.key_path, check_convertible(*t, s.target));
+                if (auto i = parse_int(*t))
+                    out_ += std::to_string(*i);
+                else
+                    return fail(s.key_path, check_convertible(*t, s.target));
                 return true;
             default: append_json_string(out_, *t); return true;
         }
@@ -258,8 +259,10 @@ private:
                 has_data |= wrote;
             }
             if (failed_) break;
-            if (wrote) any = true;
-            else out_.resize(mark);
+            if (wrote)
+                any = true;
+            else
+                out_.resize(mark);
         }
         // An element whose column-fed fields are all empty is not sent, whatever its
         // constants and defaults hold: "work email" with no address is no email.
@@ -394,7 +397,6 @@ std::string json_string(std::string_view s) {
 
 }  // namespace
 
-
 struct Mapper::Compiled {
     const config::JobConfig* job;
     // Fetched once: OpenSSL 3 looks the algorithm up again on every EVP_sha256() digest.
@@ -426,8 +428,7 @@ Mapper Mapper::compile(const config::JobConfig& job, const std::vector<std::stri
     auto c = std::make_unique<Compiled>();
     c->job = &job;
     const auto& id = job.identity;
-    c->identity_column = compiler.column(id.by_profile_id() ? id.profile_id_column : id.column,
-                                         id.pos, id.key_path);
+    c->identity_column = compiler.column(id.by_profile_id() ? id.profile_id_column : id.column, id.pos, id.key_path);
     c->has_body = job.mode != config::Mode::Delete;
     c->body = compiler.object(job.mapping);
     if (!job.deleted_column.empty())
@@ -441,8 +442,7 @@ MapResult Mapper::map(const connectors::Row& row) const {
     const auto& cell = row.values[compiled_->identity_column];
     auto id_text = cell ? trim(*cell) : std::string_view();
     const auto& id_spec = job.identity;
-    std::string id_path = id_spec.key_path + "." +
-                          (id_spec.by_profile_id() ? "profile_id_column" : "column");
+    std::string id_path = id_spec.key_path + "." + (id_spec.by_profile_id() ? "profile_id_column" : "column");
     if (id_text.empty())
         return RowError{id_path, "the identity column \"" +
                                      (id_spec.by_profile_id() ? id_spec.profile_id_column : id_spec.column) +
@@ -451,8 +451,7 @@ MapResult Mapper::map(const connectors::Row& row) const {
     if (id_spec.by_profile_id()) {
         auto pid = parse_int(id_text);
         if (!pid || *pid <= 0 || *pid > INT32_MAX)
-            return RowError{id_path, "profile id \"" + std::string(id_text) +
-                                         "\" is not a positive 32-bit integer"};
+            return RowError{id_path, "profile id \"" + std::string(id_text) + "\" is not a positive 32-bit integer"};
         out.identity.profile_id = *pid;
     } else {
         out.identity.alternate_id_type = id_spec.alternate_id_type;
@@ -483,6 +482,5 @@ std::string sha256_hex(std::string_view data) {
     std::unique_ptr<EVP_MD, DigestDeleter> md{EVP_MD_fetch(nullptr, "SHA256", nullptr)};
     return hex_digest(data, md.get());
 }
-
 
 }  // namespace prefsync::mapping

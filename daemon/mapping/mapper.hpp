@@ -34,8 +34,8 @@ struct Identity {
 
 struct MappedRow {
     Identity identity;
-    std::string body;  // serialized JSON; "" for modes without a body (delete)
-    std::string hash;  // hex SHA-256 over identity and body; "" for a deleted row
+    std::string body;      // serialized JSON; "" for modes without a body (delete)
+    std::string hash;      // hex SHA-256 over identity and body; "" for a deleted row
     bool deleted = false;  // the job's deleted_column says the row is gone (no body, no hash)
 };
 

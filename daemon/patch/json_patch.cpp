@@ -20,10 +20,16 @@ struct Failure {
 };
 using Step = std::optional<Failure>;
 
-Step invalid(std::string message) { return Failure{PatchErrorKind::Invalid, std::move(message)}; }
-Step unappliable(std::string message) { return Failure{PatchErrorKind::Unappliable, std::move(message)}; }
+Step invalid(std::string message) {
+    return Failure{PatchErrorKind::Invalid, std::move(message)};
+}
+Step unappliable(std::string message) {
+    return Failure{PatchErrorKind::Unappliable, std::move(message)};
+}
 
-std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
+std::string quoted(std::string_view s) {
+    return "\"" + std::string(s) + "\"";
+}
 
 // The value `tokens` name in `doc`; nullptr when any step does not exist.
 json::value* locate(json::value& doc, std::span<const std::string> tokens) {

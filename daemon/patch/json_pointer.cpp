@@ -26,9 +26,12 @@ std::optional<std::vector<std::string>> parse_pointer(std::string_view pointer) 
 void append_token(std::string& pointer, std::string_view token) {
     pointer += '/';
     for (char c : token) {
-        if (c == '~') pointer += "~0";
-        else if (c == '/') pointer += "~1";
-        else pointer += c;
+        if (c == '~')
+            pointer += "~0";
+        else if (c == '/')
+            pointer += "~1";
+        else
+            pointer += c;
     }
 }
 

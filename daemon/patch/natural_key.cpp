@@ -61,7 +61,9 @@ const NaturalKey* natural_key(std::string_view collection) {
     return nullptr;
 }
 
-std::span<const NaturalKey> natural_keys() { return table; }
+std::span<const NaturalKey> natural_keys() {
+    return table;
+}
 
 std::string element_key(const NaturalKey& key, const boost::json::object& element) {
     std::string out;

@@ -33,7 +33,7 @@ struct KeyField {
 };
 
 struct NaturalKey {
-    std::string_view collection;      // the array field's name, e.g. "Emails"
+    std::string_view collection;       // the array field's name, e.g. "Emails"
     std::span<const KeyField> fields;  // in the order they are tested
 };
 

@@ -63,8 +63,10 @@ json::object clean(const json::object& body, const ObjectSchema* schema) {
         } else if (f && f->element && f->type == FieldType::Array && kv.value().is_array()) {
             json::array a;
             for (const auto& e : kv.value().get_array())
-                if (e.is_object()) a.push_back(clean(e.get_object(), f->element));
-                else if (!e.is_null()) a.push_back(e);
+                if (e.is_object())
+                    a.push_back(clean(e.get_object(), f->element));
+                else if (!e.is_null())
+                    a.push_back(e);
             out.emplace(kv.key(), std::move(a));
         } else {
             out.emplace(kv.key(), kv.value());
@@ -89,9 +91,8 @@ struct Collection {
         return it == by_key.end() ? nullptr : &entries[it->second].element;
     }
     bool contains_keyless(const json::object& element) const {
-        return std::any_of(entries.begin(), entries.end(), [&](const Entry& e) {
-            return e.key.empty() && json_equal(e.element, element);
-        });
+        return std::any_of(entries.begin(), entries.end(),
+                           [&](const Entry& e) { return e.key.empty() && json_equal(e.element, element); });
     }
 };
 
@@ -169,9 +170,12 @@ private:
     void whole_field(const std::string& path, const json::value* s, const json::value* o, const json::value* d,
                      json::array& out) const {
         if (d) {
-            if (!s) out.push_back(op("add", path, *d));
-            else if (!json_equal(*s, *d)) out.push_back(op("replace", path, *d));
-            else if (!o && verify_takeover()) out.push_back(op("test", path, *d));
+            if (!s)
+                out.push_back(op("add", path, *d));
+            else if (!json_equal(*s, *d))
+                out.push_back(op("replace", path, *d));
+            else if (!o && verify_takeover())
+                out.push_back(op("test", path, *d));
         } else if (o && s) {
             out.push_back(op("remove", path));
         }
@@ -203,9 +207,8 @@ private:
         for (const auto& e : want.entries) out.push_back(op("add", path + "/-", e.element));
     }
 
-    void keyed_array(const std::string& path, const json::array& server, const Collection& had,
-                     const Collection& want, const NaturalKey& key, const ObjectSchema& element,
-                     json::array& out) const {
+    void keyed_array(const std::string& path, const json::array& server, const Collection& had, const Collection& want,
+                     const NaturalKey& key, const ObjectSchema& element, json::array& out) const {
         // The server element each key names: its first, as a merge update would find it.
         std::map<std::string, std::size_t, std::less<>> at;
         std::vector<std::string> keys(server.size());
@@ -336,8 +339,10 @@ void generic(const std::string& path, const json::value& from, const json::value
         for (const auto& kv : *fo)
             if (!to_o->contains(kv.key())) out.push_back(op("remove", child(path, kv.key())));
         for (const auto& kv : *to_o) {
-            if (const json::value* f = fo->if_contains(kv.key())) generic(child(path, kv.key()), *f, kv.value(), out);
-            else out.push_back(op("add", child(path, kv.key()), kv.value()));
+            if (const json::value* f = fo->if_contains(kv.key()))
+                generic(child(path, kv.key()), *f, kv.value(), out);
+            else
+                out.push_back(op("add", child(path, kv.key()), kv.value()));
         }
         return;
     }

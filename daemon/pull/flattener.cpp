@@ -127,7 +127,8 @@ std::string Flattener::rows(std::string_view profile_json, std::vector<OutputRow
     auto row_for = [&](std::optional<dom::element> element) {
         OutputRow row;
         row.reserve(paths_.size());
-        for (const auto& p : paths_) row.push_back(text_of(p.relative ? (element ? walk(*element, p) : std::nullopt) : walk(root, p)));
+        for (const auto& p : paths_)
+            row.push_back(text_of(p.relative ? (element ? walk(*element, p) : std::nullopt) : walk(root, p)));
         out.push_back(std::move(row));
     };
     if (!each_) {

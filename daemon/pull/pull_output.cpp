@@ -84,8 +84,8 @@ public:
         connectors::TableLayout layout;
         for (std::size_t i = 0; i < sink.columns().size(); ++i) {
             const auto& c = sink.columns()[i];
-            layout.columns.push_back({c.name, c.path == "ProfileId" ? connectors::ColumnType::Integer
-                                                                     : connectors::ColumnType::Text});
+            layout.columns.push_back(
+                {c.name, c.path == "ProfileId" ? connectors::ColumnType::Integer : connectors::ColumnType::Text});
             if (c.name == sink.key()) layout.key = i;
         }
         table_ = connectors::open_table_sink(sink, layout);
@@ -124,10 +124,9 @@ std::string describe_output(const config::SinkConfig& sink) {
     return sink.path();
 }
 
-
 bool can_resume(const config::SinkConfig& sink, std::int64_t offset) {
     if (sink.type() != "jsonl" && sink.type() != "csv") return true;
-    struct stat st{};
+    struct stat st {};
     if (::stat((sink.path() + ".partial").c_str(), &st) != 0) return offset == 0;
     return st.st_size >= offset;
 }

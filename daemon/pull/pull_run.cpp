@@ -44,11 +44,11 @@ void enumerate(const dispatch::RunContext& c, const config::JobConfig& job, Pull
     const auto& pull = *job.pull;
     for (std::size_t i = 0; i < pull.searches.size(); ++i) {
         journal.pulls.add_item(job.name, "search:" + std::to_string(i),
-                              "searches[" + std::to_string(i) + "] " + pull.searches[i].endpoint);
+                               "searches[" + std::to_string(i) + "] " + pull.searches[i].endpoint);
         ++report.items;
     }
-    const config::JobConfig* ids = pull.reconcile.empty() ? (job.has_source ? &job : nullptr)
-                                                          : config.find_job(pull.reconcile);
+    const config::JobConfig* ids =
+        pull.reconcile.empty() ? (job.has_source ? &job : nullptr) : config.find_job(pull.reconcile);
     if (!ids) return;
     auto source = connectors::open_source(ids->source);
     std::optional<mapping::Mapper> mapper;
@@ -60,7 +60,8 @@ void enumerate(const dispatch::RunContext& c, const config::JobConfig& job, Pull
         const auto& name = identity.by_profile_id() ? identity.profile_id_column : identity.column;
         auto it = std::find(source->columns().begin(), source->columns().end(), name);
         if (it == source->columns().end())
-            throw connectors::SourceError(identity.key_path + ": " + source->describe() + " has no column \"" + name + "\"");
+            throw connectors::SourceError(identity.key_path + ": " + source->describe() + " has no column \"" + name +
+                                          "\"");
         id_column = static_cast<std::size_t>(it - source->columns().begin());
     }
     connectors::RejectFile rejects(ids->source.reject_file, job.name);
@@ -80,8 +81,9 @@ void enumerate(const dispatch::RunContext& c, const config::JobConfig& job, Pull
                     error = e->key_path + ": " + e->message;
                 } else {
                     auto& m = std::get<mapping::MappedRow>(result);
-                    item = m.identity.profile_id ? "pid:" + std::to_string(*m.identity.profile_id)
-                                                 : "alt:" + m.identity.alternate_id_type + kSep + m.identity.alternate_id;
+                    item = m.identity.profile_id
+                               ? "pid:" + std::to_string(*m.identity.profile_id)
+                               : "alt:" + m.identity.alternate_id_type + kSep + m.identity.alternate_id;
                     expected = std::move(m.body);
                 }
             } else if (error.empty()) {
@@ -92,8 +94,10 @@ void enumerate(const dispatch::RunContext& c, const config::JobConfig& job, Pull
                     error = "the identity column is empty";
                 } else if (identity.by_profile_id()) {
                     bool digits = std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; });
-                    if (!digits || value.size() > 18) error = "\"" + value + "\" is not a profile id";
-                    else item = "pid:" + value;
+                    if (!digits || value.size() > 18)
+                        error = "\"" + value + "\" is not a profile id";
+                    else
+                        item = "pid:" + value;
                 } else {
                     item = "alt:" + identity.alternate_id_type + kSep + value;
                 }
@@ -240,9 +244,13 @@ private:
     void retry(Work work, const http::HttpResponse& r, const dispatch::Verdict& v) {
         ++report_.retries;
         if (v.give_up) {
-            journal::PullOutcome o{work.item.seq, "failed", r.status,
-                                   "gave up after " + std::to_string(work.attempts + 1) + " attempts: " + v.reason, "",
-                                   "", ""};
+            journal::PullOutcome o{work.item.seq,
+                                   "failed",
+                                   r.status,
+                                   "gave up after " + std::to_string(work.attempts + 1) + " attempts: " + v.reason,
+                                   "",
+                                   "",
+                                   ""};
             ++report_.failed;
             base::logger().warn("Fetch failed", {{"origin", work.item.origin}, {"reason", o.error}});
             return complete(std::move(o));
@@ -319,7 +327,7 @@ void write_reconcile_report(const config::Config& config, const config::JobConfi
     auto fail = [&](const std::string& why) {
         throw std::runtime_error("cannot write the reconcile report " + path + ": " + why);
     };
-    struct stat st{};
+    struct stat st {};
     if (::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode))
         fail("it is a symbolic link; refusing to write personal data through it (remove the link)");
     // A fixed temporary name, removed first: O_EXCL then creates it afresh with our mode
@@ -429,9 +437,12 @@ PullReport run_pull(const dispatch::RunContext& c, const config::JobConfig& job)
     getrusage(RUSAGE_SELF, &usage);
     report.cpu_seconds = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
                          static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
-    if (!report.fatal.empty()) report.exit_code = 3;
-    else if (!complete) report.exit_code = 4;
-    else if (report.missing + report.failed + report.differing + report.rejected > 0) report.exit_code = 2;
+    if (!report.fatal.empty())
+        report.exit_code = 3;
+    else if (!complete)
+        report.exit_code = 4;
+    else if (report.missing + report.failed + report.differing + report.rejected > 0)
+        report.exit_code = 2;
 
     journal::RunRecord r;
     r.id = report.run_id;

@@ -27,18 +27,18 @@ namespace prefsync::pull {
 struct PullReport {
     std::int64_t run_id = 0;
     bool resumed = false;
-    std::int64_t read = 0;                       // source rows read for identities
-    std::int64_t items = 0, rejected = 0;        // identities and searches to fetch; source rows refused
+    std::int64_t read = 0;                 // source rows read for identities
+    std::int64_t items = 0, rejected = 0;  // identities and searches to fetch; source rows refused
     std::int64_t requests = 0, retries = 0;
     std::int64_t done = 0, missing = 0, failed = 0;  // items, by outcome (this run and the resumed one)
-    std::int64_t profiles = 0, rows = 0;          // written to the sink in this process
-    std::int64_t duplicates = 0;                  // profiles already written (several searches found them)
-    std::int64_t identical = 0, differing = 0;    // reconcile
+    std::int64_t profiles = 0, rows = 0;             // written to the sink in this process
+    std::int64_t duplicates = 0;                     // profiles already written (several searches found them)
+    std::int64_t identical = 0, differing = 0;       // reconcile
     std::uint64_t bytes_parsed = 0;
     double seconds = 0, parse_seconds = 0;
-    double cpu_seconds = 0;                       // of the whole process, for the parse share
-    std::string output;                           // where the result is
-    std::string reconcile_report;                 // the differing fields, one JSON line per profile
+    double cpu_seconds = 0;        // of the whole process, for the parse share
+    std::string output;            // where the result is
+    std::string reconcile_report;  // the differing fields, one JSON line per profile
     std::string fatal;
     bool interrupted = false;
     int exit_code = 0;

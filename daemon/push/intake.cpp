@@ -8,13 +8,19 @@
 namespace prefsync::push {
 namespace {
 
-std::uint64_t identity_hash(std::string_view identity) { return std::hash<std::string_view>{}(identity); }
+std::uint64_t identity_hash(std::string_view identity) {
+    return std::hash<std::string_view>{}(identity);
+}
 
 }  // namespace
 
 Intake::Intake(const dispatch::RunContext& c, const config::JobConfig& job, bool from_watermark, bool record_rejects)
-    : context_(c), job_(job), source_identity_(connectors::position_identity(job.source)),
-      rejects_(job.source.reject_file, job.name), heartbeat_(c.observer, progress_), record_rejects_(record_rejects) {
+    : context_(c),
+      job_(job),
+      source_identity_(connectors::position_identity(job.source)),
+      rejects_(job.source.reject_file, job.name),
+      heartbeat_(c.observer, progress_),
+      record_rejects_(record_rejects) {
     progress_.job = job.name;
     incremental_ = job.source.incremental() != nullptr && from_watermark;  // a backfill reads everything
     std::optional<connectors::Position> since;
@@ -24,7 +30,8 @@ Intake::Intake(const dispatch::RunContext& c, const config::JobConfig& job, bool
     source_ = connectors::open_source(job.source, since);
     mapper_.emplace(mapping::Mapper::compile(job, source_->columns()));
     if (record_rejects_)
-        base::logger().info("Reading", {{"source", source_->describe()}, {"job", job.name}, {"past_watermark", since.has_value()}});
+        base::logger().info(
+            "Reading", {{"source", source_->describe()}, {"job", job.name}, {"past_watermark", since.has_value()}});
 }
 
 bool Intake::next(std::vector<IntakeRow>& out) {
@@ -81,10 +88,13 @@ void Intake::finish() {
     rejects_.flush();
     if (rejected > 0) base::logger().warn("Rows rejected", {{"rejected", rejected}, {"reject_file", rejects_.path()}});
     if (duplicates > 0)
-        base::logger().warn("Duplicate ids (the last occurrence wins)", {{"duplicates", duplicates}, {"reject_file", rejects_.path()}});
+        base::logger().warn("Duplicate ids (the last occurrence wins)",
+                            {{"duplicates", duplicates}, {"reject_file", rejects_.path()}});
 }
 
-bool Intake::seen(const std::string& identity) const { return seen_.contains(identity_hash(identity)); }
+bool Intake::seen(const std::string& identity) const {
+    return seen_.contains(identity_hash(identity));
+}
 
 MissingVerdict judge_missing(const config::JobConfig& job, std::int64_t missing, std::int64_t known,
                              bool allow_mass_delete) {
@@ -95,7 +105,8 @@ MissingVerdict judge_missing(const config::JobConfig& job, std::int64_t missing,
     if (static_cast<double>(missing) <= most) return v;
     v.allowed = false;
     char share[32];
-    std::snprintf(share, sizeof share, "%.1f%%", known > 0 ? 100.0 * static_cast<double>(missing) / static_cast<double>(known) : 100.0);
+    std::snprintf(share, sizeof share, "%.1f%%",
+                  known > 0 ? 100.0 * static_cast<double>(missing) / static_cast<double>(known) : 100.0);
     v.refusal = std::to_string(missing) + " of " + std::to_string(known) + " known profiles (" + share +
                 ") are no longer in the source, more than jobs." + job.name + ".max_missing (" + limit.text +
                 "): nothing was " + std::string(config::to_string(job.on_missing)) +
@@ -103,9 +114,9 @@ MissingVerdict judge_missing(const config::JobConfig& job, std::int64_t missing,
     return v;
 }
 
-journal::NewUpdate removal_update(const config::JobConfig& job, const std::string& identity, const std::string& alt_type,
-                                  const std::string& alt_id, std::optional<std::int64_t> profile_id,
-                                  const std::string& origin) {
+journal::NewUpdate removal_update(const config::JobConfig& job, const std::string& identity,
+                                  const std::string& alt_type, const std::string& alt_id,
+                                  std::optional<std::int64_t> profile_id, const std::string& origin) {
     journal::NewUpdate u;
     u.identity = identity;
     u.alt_type = alt_type;

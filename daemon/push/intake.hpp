@@ -84,8 +84,8 @@ MissingVerdict judge_missing(const config::JobConfig& job, std::int64_t missing,
                              bool allow_mass_delete);
 
 // The journal row that removes (deactivates, archives, deletes) a profile that left the source.
-journal::NewUpdate removal_update(const config::JobConfig& job, const std::string& identity, const std::string& alt_type,
-                                  const std::string& alt_id, std::optional<std::int64_t> profile_id,
-                                  const std::string& origin);
+journal::NewUpdate removal_update(const config::JobConfig& job, const std::string& identity,
+                                  const std::string& alt_type, const std::string& alt_id,
+                                  std::optional<std::int64_t> profile_id, const std::string& origin);
 
 }  // namespace prefsync::push

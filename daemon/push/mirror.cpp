@@ -16,7 +16,8 @@ json::object object_of(const std::string& text) {
 
 patch::DiffOptions options(config::OnRemoved removed, patch::ServerView view) {
     patch::DiffOptions o;
-    o.removed = removed == config::OnRemoved::Remove ? patch::RemovedElements::Remove : patch::RemovedElements::Deactivate;
+    o.removed =
+        removed == config::OnRemoved::Remove ? patch::RemovedElements::Remove : patch::RemovedElements::Deactivate;
     o.server = view;
     return o;
 }

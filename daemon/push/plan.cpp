@@ -20,7 +20,8 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
         if (auto it = index.find(identity); it != index.end()) actions[it->second].action.clear();
     };
     auto put = [&](PlannedAction a) {
-        if (auto it = index.find(a.identity); it != index.end()) actions[it->second] = std::move(a);
+        if (auto it = index.find(a.identity); it != index.end())
+            actions[it->second] = std::move(a);
         else {
             index.emplace(a.identity, actions.size());
             actions.push_back(std::move(a));

@@ -23,10 +23,10 @@ struct PlannedAction {
 
 struct PlanSummary {
     std::int64_t read = 0, rejected = 0, unchanged = 0, duplicates = 0, missing = 0;
-    std::int64_t pending = 0;      // updates already in the journal that a sync would send too
+    std::int64_t pending = 0;                     // updates already in the journal that a sync would send too
     std::map<std::string, std::int64_t> actions;  // action → count
-    std::string missing_refused;   // over max_missing: what the sync would refuse
-    bool complete = true;          // false: the source could not be read to its end
+    std::string missing_refused;                  // over max_missing: what the sync would refuse
+    bool complete = true;                         // false: the source could not be read to its end
     std::string source_error;
 };
 

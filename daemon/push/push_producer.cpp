@@ -45,8 +45,13 @@ bool by_profile_id_only(config::Mode mode) {
 
 PushProducer::PushProducer(const config::JobConfig& job, journal::Journal& journal, const api::RequestBuilder& requests,
                            int max_in_flight, Millis lease, PushCounts& counts, Progress progress)
-    : job_(job), journal_(journal), requests_(requests), claim_batch_(std::max(256, max_in_flight * 4)),
-      lease_(lease), counts_(counts), progress_(progress) {}
+    : job_(job),
+      journal_(journal),
+      requests_(requests),
+      claim_batch_(std::max(256, max_in_flight * 4)),
+      lease_(lease),
+      counts_(counts),
+      progress_(progress) {}
 
 Millis PushProducer::lease_for(const config::Config& config) {
     // Long enough for the slowest request; held rows are renewed long before it ends.
@@ -69,8 +74,10 @@ PushProducer::Item PushProducer::prepare(journal::ClaimedUpdate u) const {
     if (mirror(item)) {
         item.last = journal_.synced.last_body(job_.name, c.identity);
         // A write whose fate is unknown may have landed: look at the profile before diffing.
-        if (c.resolve) item.step = Step::Read;
-        else plan(item);
+        if (c.resolve)
+            item.step = Step::Read;
+        else
+            plan(item);
     }
     return item;
 }
@@ -87,7 +94,8 @@ api::ApiRequest PushProducer::request_for(const Item& item) const {
     const auto& u = item.update;
     bool by_alt = !u.alt_type.empty();
     if (item.step == Step::Lookup) return requests_.get(u.alt_type, u.alt_id, true);
-    if (item.step == Step::Read) return by_alt ? requests_.get(u.alt_type, u.alt_id, true) : requests_.get(*u.profile_id);
+    if (item.step == Step::Read)
+        return by_alt ? requests_.get(u.alt_type, u.alt_id, true) : requests_.get(*u.profile_id);
     if (u.op == "deactivate")
         return by_alt ? requests_.patch(u.alt_type, u.alt_id, u.body) : requests_.patch(*u.profile_id, u.body);
     if (u.op == "archive") return requests_.archive(*u.profile_id, u.body);
@@ -259,8 +267,9 @@ void PushProducer::write_answered(Item item, const http::HttpResponse& r, const 
             if (create && r.status == 409) {
                 // Only a create whose earlier attempt may have landed can meet itself.
                 if (!u.resolve)
-                    return fail(item, 409, "409: a profile with " + u.identity + " already exists (" +
-                                               api::server_message(r.body) + "); use mode upsert to update it");
+                    return fail(item, 409,
+                                "409: a profile with " + u.identity + " already exists (" +
+                                    api::server_message(r.body) + "); use mode upsert to update it");
                 // It landed after all: looked up again after a backoff (a counted attempt, so
                 // a server that keeps contradicting itself cannot hold the row forever).
                 return retry(item, r, v, true, now);
@@ -292,7 +301,8 @@ void PushProducer::retry(const Item& item, const http::HttpResponse& r, const di
                          Millis now) {
     ++counts_.retries;
     if (v.give_up)
-        return fail(item, r.status, "gave up after " + std::to_string(item.update.attempts + 1) + " attempts: " + v.reason);
+        return fail(item, r.status,
+                    "gave up after " + std::to_string(item.update.attempts + 1) + " attempts: " + v.reason);
     base::logger().debug("Retrying update", {{"identity", item.update.identity},
                                              {"status", r.status},
                                              {"attempt", item.update.attempts + 1},
@@ -312,10 +322,9 @@ void PushProducer::retry(const Item& item, const http::HttpResponse& r, const di
 
 void PushProducer::fail(const Item& item, int status, const std::string& reason, bool counted) {
     ++counts_.failed;
-    base::logger().warn("Update failed", {{"identity", item.update.identity},
-                                          {"origin", item.update.origin},
-                                          {"status", status},
-                                          {"reason", reason}});
+    base::logger().warn(
+        "Update failed",
+        {{"identity", item.update.identity}, {"origin", item.update.origin}, {"status", status}, {"reason", reason}});
     journal::Completion c;
     c.id = item.update.id;
     c.state = journal::State::Failed;

@@ -68,10 +68,10 @@ private:
     struct Item {
         journal::ClaimedUpdate update;
         Step step = Step::Write;
-        std::optional<std::string> last;  // mirror: the last accepted body
-        std::string operations;           // mirror: the patch to send ("" : send the whole body)
-        std::string accepted_body;        // mirror: to keep once the write succeeds
-        bool read_once = false;           // mirror: already re-planned against a read
+        std::optional<std::string> last;    // mirror: the last accepted body
+        std::string operations;             // mirror: the patch to send ("" : send the whole body)
+        std::string accepted_body;          // mirror: to keep once the write succeeds
+        bool read_once = false;             // mirror: already re-planned against a read
         bool done_without_request = false;  // mirror: nothing to send (owned fields equal)
     };
 
@@ -97,8 +97,8 @@ private:
     journal::Millis lease_;
     PushCounts& counts_;
     Progress progress_;
-    std::deque<Item> ready_;    // follow-ups (after a lookup): first out
-    std::deque<Item> claimed_;  // claimed, not yet handed out
+    std::deque<Item> ready_;                       // follow-ups (after a lookup): first out
+    std::deque<Item> claimed_;                     // claimed, not yet handed out
     std::unordered_map<std::uint64_t, Item> out_;  // handed to the loop
     std::uint64_t next_key_ = 0;
     std::vector<journal::Completion> completions_;

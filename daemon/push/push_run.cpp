@@ -11,7 +11,9 @@ namespace {
 
 using base::now_ms;
 
-bool stop_requested(const dispatch::RunContext& c) { return c.stop && c.stop->load(); }
+bool stop_requested(const dispatch::RunContext& c) {
+    return c.stop && c.stop->load();
+}
 
 // Phase 1: source → mapper → journal, in transactions of a thousand rows. An incremental
 // source's position is stored in the same transaction as the rows read up to it, so the
@@ -40,7 +42,8 @@ void enqueue_all(const dispatch::RunContext& c, const config::JobConfig& job, co
             if (m.deleted) {
                 if (auto known = journal.synced.get(job.name, m.identity.key()); known && known->gone.empty())
                     removals.push_back({m.identity.key(), m.identity.alternate_id_type, m.identity.alternate_id,
-                                        r.row->origin, m.identity.profile_id ? m.identity.profile_id : known->profile_id});
+                                        r.row->origin,
+                                        m.identity.profile_id ? m.identity.profile_id : known->profile_id});
                 continue;
             }
             journal::NewUpdate u;
@@ -77,15 +80,18 @@ void enqueue_all(const dispatch::RunContext& c, const config::JobConfig& job, co
         });
     }
     report.missing = static_cast<std::int64_t>(removals.size());
-    auto verdict = judge_missing(job, report.missing, journal.synced.count_present(job.name), options.allow_mass_delete);
+    auto verdict =
+        judge_missing(job, report.missing, journal.synced.count_present(job.name), options.allow_mass_delete);
     if (!verdict.allowed) {
         report.missing_refused = verdict.refusal;
-        base::logger().warn("Profiles no longer in the source left alone", {{"missing", report.missing}, {"reason", verdict.refusal}});
+        base::logger().warn("Profiles no longer in the source left alone",
+                            {{"missing", report.missing}, {"reason", verdict.refusal}});
         return;
     }
     journal::Database::Transaction tx(journal.db);
     for (const auto& r : removals)
-        if (journal.updates.enqueue(job.name, removal_update(job, r.identity, r.alt_type, r.alt_id, r.profile_id, r.origin),
+        if (journal.updates.enqueue(job.name,
+                                    removal_update(job, r.identity, r.alt_type, r.alt_id, r.profile_id, r.origin),
                                     now_ms(), true) == journal::EnqueueResult::Queued)
             ++report.queued;
     tx.commit();
@@ -115,9 +121,9 @@ PushReport run_push(const dispatch::RunContext& c, const config::JobConfig& job,
             "Resuming updates left in flight by a stopped process; each is checked before it is re-sent",
             {{"updates", n}});
     if (!stop_requested(c)) {
-        PushProducer producer(job, journal, dispatcher.requests(), dispatch::loop_settings(c.config, job.name).max_in_flight,
-                              PushProducer::lease_for(c.config), report,
-                              c.progress_tty ? Progress::Terminal : Progress::Lines);
+        PushProducer producer(
+            job, journal, dispatcher.requests(), dispatch::loop_settings(c.config, job.name).max_in_flight,
+            PushProducer::lease_for(c.config), report, c.progress_tty ? Progress::Terminal : Progress::Lines);
         dispatcher.run(producer);
         producer.release_unsent();
         report.fatal = dispatcher.fatal();
@@ -127,10 +133,14 @@ PushReport run_push(const dispatch::RunContext& c, const config::JobConfig& job,
     report.pending = journal.updates.counts(job.name).pending();
     report.interrupted = stop_requested(c);
     report.seconds = std::chrono::duration<double>(dispatch::SteadyClock::now() - started).count();
-    if (!report.fatal.empty() || !report.source_error.empty()) report.exit_code = 3;
-    else if (report.interrupted) report.exit_code = 4;
-    else if (report.failed > 0 || report.rejected > 0 || !report.missing_refused.empty()) report.exit_code = 2;
-    else report.exit_code = 0;
+    if (!report.fatal.empty() || !report.source_error.empty())
+        report.exit_code = 3;
+    else if (report.interrupted)
+        report.exit_code = 4;
+    else if (report.failed > 0 || report.rejected > 0 || !report.missing_refused.empty())
+        report.exit_code = 2;
+    else
+        report.exit_code = 0;
 
     journal::RunRecord r;
     r.id = report.run_id;

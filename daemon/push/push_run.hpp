@@ -20,9 +20,9 @@
 namespace prefsync::push {
 
 struct PushOptions {
-    bool backfill = false;    // send every row, changed or not
-    bool resume = false;      // backfill: continue the last unfinished backfill run
-    bool read_source = true;  // false: only send what the journal holds (retry)
+    bool backfill = false;           // send every row, changed or not
+    bool resume = false;             // backfill: continue the last unfinished backfill run
+    bool read_source = true;         // false: only send what the journal holds (retry)
     bool allow_mass_delete = false;  // act on missing rows even beyond max_missing, this once
 };
 
@@ -31,8 +31,8 @@ struct PushReport : PushCounts {
     std::int64_t pending = 0;  // still queued or waiting to retry at the end
     std::uint64_t connections = 0;
     double seconds = 0;
-    std::string fatal;         // why the run was aborted, if it was
-    std::string source_error;  // the source failed after opening: reading stopped there
+    std::string fatal;            // why the run was aborted, if it was
+    std::string source_error;     // the source failed after opening: reading stopped there
     std::int64_t duplicates = 0;  // rows whose identity an earlier row had (the last one wins)
     std::int64_t missing = 0;     // profiles whose rows left the source (or are marked deleted)
     std::string missing_refused;  // why they were not removed (over max_missing)

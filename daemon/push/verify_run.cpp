@@ -38,8 +38,10 @@ public:
     void on_answer(dispatch::Outgoing item, const http::HttpResponse& r, const dispatch::Verdict& v) override {
         const auto& u = todo_[item.key];
         if (r.transport == api::Transport::Answered && r.status == 200) {
-            if (update_status(r.body) == "Complete") verified.push_back(u.id);
-            else still.push_back(u);
+            if (update_status(r.body) == "Complete")
+                verified.push_back(u.id);
+            else
+                still.push_back(u);
         } else if (r.transport == api::Transport::Answered && r.status == 404) {
             ++report_.missing;
             base::logger().warn("Accepted update not found: the API accepted it, but it is not there",

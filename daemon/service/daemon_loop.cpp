@@ -12,7 +12,9 @@ constexpr Millis kSecond = 1000;
 // Idle wake-ups at least this often: another process (a hand-run sync) may leave retries.
 constexpr Millis kIdleWake = 1000;
 
-Millis next_slot(const Schedule& s, Millis now) { return s.next_after(now / kSecond) * kSecond; }
+Millis next_slot(const Schedule& s, Millis now) {
+    return s.next_after(now / kSecond) * kSecond;
+}
 
 std::string local_time(Millis t) {
     std::time_t tt = static_cast<std::time_t>(t / kSecond);
@@ -151,7 +153,8 @@ std::optional<std::pair<std::string, Millis>> DaemonLoop::next_fire() const {
 }
 
 std::size_t DaemonLoop::scheduled() const {
-    return static_cast<std::size_t>(std::count_if(jobs_.begin(), jobs_.end(), [](auto& j) { return j.second.schedule.has_value(); }));
+    return static_cast<std::size_t>(
+        std::count_if(jobs_.begin(), jobs_.end(), [](auto& j) { return j.second.schedule.has_value(); }));
 }
 
 }  // namespace prefsync::service

@@ -86,8 +86,8 @@ std::string Metrics::render(journal::Journal& journal, const std::vector<std::st
         std::lock_guard lock(mutex_);
         help("prefsync_requests_total", "counter", "API requests by endpoint and HTTP status (0: no answer).");
         for (const auto& [key, n] : requests_)
-            out += "prefsync_requests_total{endpoint=\"" + escape(key.first) + "\",status=\"" + std::to_string(key.second) +
-                   "\"} " + std::to_string(n) + "\n";
+            out += "prefsync_requests_total{endpoint=\"" + escape(key.first) + "\",status=\"" +
+                   std::to_string(key.second) + "\"} " + std::to_string(n) + "\n";
         help("prefsync_request_duration_seconds", "histogram", "API request latency.");
         latency_.render(out, "prefsync_request_duration_seconds");
         help("prefsync_accepted_to_complete_seconds", "histogram",
@@ -116,9 +116,10 @@ std::string Metrics::render(journal::Journal& journal, const std::vector<std::st
     help("prefsync_rows", "gauge", "Journaled updates by job and state.");
     for (const auto& job : jobs) {
         auto c = journal.updates.counts(job);
-        for (auto [state, n] : {std::pair{"queued", c.queued}, std::pair{"inflight", c.inflight}, std::pair{"retry", c.retry},
-                                std::pair{"accepted", c.accepted}, std::pair{"done", c.done}, std::pair{"verified", c.verified},
-                                std::pair{"failed", c.failed}})
+        for (auto [state, n] :
+             {std::pair{"queued", c.queued}, std::pair{"inflight", c.inflight}, std::pair{"retry", c.retry},
+              std::pair{"accepted", c.accepted}, std::pair{"done", c.done}, std::pair{"verified", c.verified},
+              std::pair{"failed", c.failed}})
             out += "prefsync_rows{job=\"" + escape(job) + "\",state=\"" + state + "\"} " + std::to_string(n) + "\n";
     }
     // A family's samples stand together (the text format wants each family as one group).

@@ -53,8 +53,9 @@ void Signals::wait_for_signals() {
         if (!options_.drain_bound) return;
         std::unique_lock lock(mutex_);
         if (!changed_.wait_for(lock, *options_.drain_bound, [this] { return exiting_; })) {
-            base::logger().warn("shutdown_timeout reached: exiting with requests still in flight "
-                                "(they are resolved on restart)");
+            base::logger().warn(
+                "shutdown_timeout reached: exiting with requests still in flight "
+                "(they are resolved on restart)");
             _exit(0);
         }
         return;

@@ -75,7 +75,8 @@ void collect_dashboard_exprs(const json::value& v, const std::string& path, std:
         }
     } else if (v.is_array()) {
         const auto& a = v.as_array();
-        for (std::size_t i = 0; i < a.size(); ++i) collect_dashboard_exprs(a[i], path + "[" + std::to_string(i) + "]", out);
+        for (std::size_t i = 0; i < a.size(); ++i)
+            collect_dashboard_exprs(a[i], path + "[" + std::to_string(i) + "]", out);
     }
 }
 
@@ -90,8 +91,9 @@ std::vector<Expr> rule_exprs() {
     auto rules = YAML::LoadFile(kRules);
     for (const auto& group : rules["groups"])
         for (const auto& rule : group["rules"])
-            out.push_back({"rules." + (rule["alert"] ? rule["alert"].as<std::string>() : rule["record"].as<std::string>()),
-                           rule["expr"].as<std::string>()});
+            out.push_back(
+                {"rules." + (rule["alert"] ? rule["alert"].as<std::string>() : rule["record"].as<std::string>()),
+                 rule["expr"].as<std::string>()});
     return out;
 }
 
@@ -103,17 +105,18 @@ protected:
         emulator_ = new testing::InProcessEmulator;
         dir_->write("crm.csv", "customer_id,first_name\nC1,Ann\nC2,Bob\n");
         auto config = dir_->write(
-            "prefsync.yaml",
-            "api: { base_url: \"" + emulator_->base_url() + "\", client_id: \"12345\", token_env: PREFSYNC_TOKEN }\n"
-            "journal: { path: state/journal.db }\n"
-            "daemon: { metrics_listen: \"127.0.0.1:0\", verify: true, verify_interval: 1s }\n"
-            "jobs:\n  crm:\n    schedule: every 1s\n    source: { type: csv, path: crm.csv }\n"
-            "    identity: { alternate_id_type: CRMID, column: customer_id }\n"
-            "    mapping: { CustomerName.FirstName: first_name }\n");
+            "prefsync.yaml", "api: { base_url: \"" + emulator_->base_url() +
+                                 "\", client_id: \"12345\", token_env: PREFSYNC_TOKEN }\n"
+                                 "journal: { path: state/journal.db }\n"
+                                 "daemon: { metrics_listen: \"127.0.0.1:0\", verify: true, verify_interval: 1s }\n"
+                                 "jobs:\n  crm:\n    schedule: every 1s\n    source: { type: csv, path: crm.csv }\n"
+                                 "    identity: { alternate_id_type: CRMID, column: customer_id }\n"
+                                 "    mapping: { CustomerName.FirstName: first_name }\n");
         setenv("PREFSYNC_TOKEN", "emulator-token", 1);
         daemon_ = new testing::ChildProcess({PREFSYNC_BINARY, "-c", config, "daemon"}, dir_->file("daemon.log"));
         auto line = daemon_->read_line();
-        ASSERT_NE(line.rfind(':'), std::string::npos) << "no metrics address: " << testing::read_file(dir_->file("daemon.log"));
+        ASSERT_NE(line.rfind(':'), std::string::npos)
+            << "no metrics address: " << testing::read_file(dir_->file("daemon.log"));
         auto port = static_cast<unsigned short>(std::stoi(line.substr(line.rfind(':') + 1)));
         // Polls an observable condition (a finished run in /metrics), bounded.
         auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
@@ -123,7 +126,8 @@ protected:
             if (page_.find("prefsync_runs_total{") != std::string::npos) break;
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
         } while (std::chrono::steady_clock::now() < deadline);
-        ASSERT_THAT(page_, ::testing::HasSubstr("prefsync_runs_total{")) << testing::read_file(dir_->file("daemon.log"));
+        ASSERT_THAT(page_, ::testing::HasSubstr("prefsync_runs_total{"))
+            << testing::read_file(dir_->file("daemon.log"));
     }
     static void TearDownTestSuite() {
         delete daemon_;
@@ -188,13 +192,15 @@ TEST_F(ContribMetrics, TheAlertRulesQueryOnlyExportedMetricsAndLabels) {
 TEST_F(ContribMetrics, TheCheckerCatchesAWrongNameAndAWrongLabel) {
     ::testing::TestPartResultArray failures;
     {
-        ::testing::ScopedFakeTestPartResultReporter reporter(::testing::ScopedFakeTestPartResultReporter::INTERCEPT_ONLY_CURRENT_THREAD,
-                                                             &failures);
-        expect_known({{"t1", "rate(prefsync_request_total[5m])"}, {"t2", "prefsync_rows{status=\"failed\"}"},
+        ::testing::ScopedFakeTestPartResultReporter reporter(
+            ::testing::ScopedFakeTestPartResultReporter::INTERCEPT_ONLY_CURRENT_THREAD, &failures);
+        expect_known({{"t1", "rate(prefsync_request_total[5m])"},
+                      {"t2", "prefsync_rows{status=\"failed\"}"},
                       {"t3", "sum by (stat) (prefsync_requests_total)"}});
     }
     ASSERT_EQ(failures.size(), 3);
-    EXPECT_THAT(failures.GetTestPartResult(0).message(), ::testing::HasSubstr("does not export prefsync_request_total"));
+    EXPECT_THAT(failures.GetTestPartResult(0).message(),
+                ::testing::HasSubstr("does not export prefsync_request_total"));
     EXPECT_THAT(failures.GetTestPartResult(1).message(), ::testing::HasSubstr("prefsync_rows has no label status"));
     EXPECT_THAT(failures.GetTestPartResult(2).message(), ::testing::HasSubstr("no prefsync metric has the label stat"));
 }
@@ -205,18 +211,21 @@ TEST_F(ContribMetrics, TheDashboardCoversTheOperatorsQuestionsAndItsPanelsDoNotO
     std::string all;
     for (const auto& e : dashboard_exprs()) all += e.text + "\n";
     for (const char* needle :
-         {"rate(prefsync_requests_total", "prefsync_request_duration_seconds_bucket", "status=\"429\"", "by (state) (prefsync_rows",
-          "prefsync_runs_total", "prefsync_last_run_end_timestamp_seconds", "prefsync_accepted_to_complete_seconds_bucket"})
+         {"rate(prefsync_requests_total", "prefsync_request_duration_seconds_bucket", "status=\"429\"",
+          "by (state) (prefsync_rows", "prefsync_runs_total", "prefsync_last_run_end_timestamp_seconds",
+          "prefsync_accepted_to_complete_seconds_bucket"})
         EXPECT_THAT(all, ::testing::HasSubstr(needle));
 
     auto dashboard = json::parse(testing::read_file(kDashboard)).as_object();
     std::vector<std::array<std::int64_t, 4>> boxes;
     for (const auto& p : dashboard.at("panels").as_array()) {
         const auto& g = p.at("gridPos").as_object();
-        std::array<std::int64_t, 4> box{g.at("x").as_int64(), g.at("y").as_int64(), g.at("w").as_int64(), g.at("h").as_int64()};
+        std::array<std::int64_t, 4> box{g.at("x").as_int64(), g.at("y").as_int64(), g.at("w").as_int64(),
+                                        g.at("h").as_int64()};
         EXPECT_LE(box[0] + box[2], 24) << p.at("title");
         for (const auto& b : boxes)
-            EXPECT_FALSE(box[0] < b[0] + b[2] && b[0] < box[0] + box[2] && box[1] < b[1] + b[3] && b[1] < box[1] + box[3])
+            EXPECT_FALSE(box[0] < b[0] + b[2] && b[0] < box[0] + box[2] && box[1] < b[1] + b[3] &&
+                         b[1] < box[1] + box[3])
                 << p.at("title") << " overlaps another panel";
         boxes.push_back(box);
     }

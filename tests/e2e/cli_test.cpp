@@ -37,7 +37,8 @@ struct Scratch {
                            "api: { base_url: https://pm.example.com/Profiles/v2, client_id: \"9\", token_env: T }\n"
                            "journal: { path: state/journal.db }\n"
                            "jobs:\n  crm:\n    source: { type: csv, path: in.csv }\n"
-                           "    identity: { alternate_id_type: CRMID, column: id }\n    mapping:\n" + mapping);
+                           "    identity: { alternate_id_type: CRMID, column: id }\n    mapping:\n" +
+                               mapping);
     }
     std::string cmd(const std::string& args) const { return quote(kBin) + " -c " + quote(config) + " " + args; }
 };
@@ -59,7 +60,8 @@ TEST(Cli, CheckConfigReportsEveryErrorWithPositionAndExits1) {
     auto r = run("T=x " + quote(kBin) + " -c " + quote(cfg) + " check-config");
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_THAT(r.err, HasSubstr(cfg + ":2:22: rate_limit.burst: must be between 1 and 100000"));
-    EXPECT_THAT(r.err, HasSubstr(cfg + ":5:11: jobs.j.mode: expected create, update, upsert, replace, delete, archive or mirror, got \"upsret\" (did you mean \"upsert\"?)"));
+    EXPECT_THAT(r.err, HasSubstr(cfg + ":5:11: jobs.j.mode: expected create, update, upsert, replace, delete, archive "
+                                       "or mirror, got \"upsret\" (did you mean \"upsert\"?)"));
     EXPECT_THAT(r.err, HasSubstr("2 errors"));
 }
 
@@ -69,7 +71,8 @@ TEST(Cli, CheckConfigChecksColumnsAndToken) {
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_THAT(r.err, HasSubstr("jobs.crm.mapping.CustomerName.FirstName: unknown column \"frist\""));
     EXPECT_THAT(r.err, HasSubstr("did you mean \"first\""));
-    EXPECT_THAT(r.err, HasSubstr("error: " + s.config + ":1:81: api: environment variable T (api.token_env) is not set"));
+    EXPECT_THAT(r.err,
+                HasSubstr("error: " + s.config + ":1:81: api: environment variable T (api.token_env) is not set"));
     EXPECT_THAT(r.err, HasSubstr("2 errors"));
 }
 
@@ -91,15 +94,16 @@ TEST(Cli, CheckConfigTokenRequiresTheTokenAndNeverEchoesIt) {
     EXPECT_THAT(missing.err, HasSubstr(": api: environment variable PREFSYNC_TOKEN (api.token_env) is not set"));
     EXPECT_THAT(missing.out, Not(HasSubstr("OK")));
 
-    auto present = run("PREFSYNC_TOKEN=secret-token-value " + quote(kBin) + " -c " + quote(kExample) +
-                       " check-config --token");
+    auto present =
+        run("PREFSYNC_TOKEN=secret-token-value " + quote(kBin) + " -c " + quote(kExample) + " check-config --token");
     EXPECT_EQ(present.exit_code, 0) << present.err;
     EXPECT_THAT(present.err, Not(HasSubstr("token was not checked")));
     EXPECT_THAT(present.out + present.err, Not(HasSubstr("secret-token-value")));
 
     testing::TempDir dir;
     auto token = dir.write("token", "file-secret-value\n");
-    auto cfg = dir.write("p.yaml", "api: { base_url: https://pm.example.com/Profiles/v2, client_id: \"9\", token_file: token }\n");
+    auto cfg = dir.write(
+        "p.yaml", "api: { base_url: https://pm.example.com/Profiles/v2, client_id: \"9\", token_file: token }\n");
     auto from_file = run(quote(kBin) + " -c " + quote(cfg) + " check-config --token");
     EXPECT_EQ(from_file.exit_code, 0) << from_file.err;
     EXPECT_THAT(from_file.out + from_file.err, Not(HasSubstr("file-secret-value")));
@@ -153,15 +157,16 @@ TEST(Cli, DryRunLimit) {
 }
 
 TEST(Cli, DryRunRejectsBadRowsKeepsGoodOnesAndExits2) {
-    Scratch s("id,first,confirmed\n"
-              "1,Ann,yes\n"
-              "2,Bob,yes,extra\n"
-              "3,Caf\xC3,no\n"
-              "4,Dee,sometimes\n"
-              "5,\"Eve\",no\n"
-              "6,\"Fay\"x,no\n"
-              "7,Gus,y\n",
-              "      CustomerName.FirstName: first\n      RegistrationConfirmed: confirmed\n");
+    Scratch s(
+        "id,first,confirmed\n"
+        "1,Ann,yes\n"
+        "2,Bob,yes,extra\n"
+        "3,Caf\xC3,no\n"
+        "4,Dee,sometimes\n"
+        "5,\"Eve\",no\n"
+        "6,\"Fay\"x,no\n"
+        "7,Gus,y\n",
+        "      CustomerName.FirstName: first\n      RegistrationConfirmed: confirmed\n");
     auto r = run(s.cmd("dry-run crm"));
     EXPECT_EQ(r.exit_code, 2) << r.err;
     auto out = lines(r.out);
@@ -179,8 +184,11 @@ TEST(Cli, DryRunRejectsBadRowsKeepsGoodOnesAndExits2) {
     EXPECT_THAT(r.err, HasSubstr(rejected + ":7 reason=\"unexpected character after the closing quote"));
 
     auto rejects = testing::read_file(s.dir.file("state/rejects/crm.rejects.txt"));
-    EXPECT_THAT(rejects, HasSubstr("--- " + csv + ":3 reason=\"wrong number of fields: expected 3, got 4\" bytes=15\n2,Bob,yes,extra\n"));
-    EXPECT_THAT(rejects, HasSubstr("--- " + csv + ":4 reason=\"invalid UTF-8 in column 'first'\" bytes=9\n3,Caf\xC3,no\n"));
+    EXPECT_THAT(rejects,
+                HasSubstr("--- " + csv +
+                          ":3 reason=\"wrong number of fields: expected 3, got 4\" bytes=15\n2,Bob,yes,extra\n"));
+    EXPECT_THAT(rejects,
+                HasSubstr("--- " + csv + ":4 reason=\"invalid UTF-8 in column 'first'\" bytes=9\n3,Caf\xC3,no\n"));
     EXPECT_THAT(rejects, HasSubstr(":5 reason=\"jobs.crm.mapping.RegistrationConfirmed: expected a boolean"));
     EXPECT_THAT(rejects, HasSubstr("4,Dee,sometimes\n"));
     EXPECT_THAT(rejects, HasSubstr(":7 reason=\"unexpected character"));
@@ -241,14 +249,16 @@ TEST(CliSecrets, APastedTokenIsNeverEchoedByCheckConfigSyncOrDryRun) {
              {"token_env", kJwt}, {"token_env", kHex}, {"token_file", kJwt}, {"credential", kHex}}) {
         testing::TempDir dir;
         dir.write("in.csv", "id,first\n1,Ann\n");
-        auto cfg = dir.write("prefsync.yaml",
-                             "api: { base_url: https://pm.example.com/Profiles/v2, client_id: \"9\", " + key + ": " +
-                                 secret + " }\njournal: { path: state/journal.db }\n"
-                                 "jobs:\n  crm:\n    source: { type: csv, path: in.csv }\n"
-                                 "    identity: { alternate_id_type: CRMID, column: id }\n"
-                                 "    mapping: { CustomerName.FirstName: first }\n");
+        auto cfg =
+            dir.write("prefsync.yaml", "api: { base_url: https://pm.example.com/Profiles/v2, client_id: \"9\", " + key +
+                                           ": " + secret +
+                                           " }\njournal: { path: state/journal.db }\n"
+                                           "jobs:\n  crm:\n    source: { type: csv, path: in.csv }\n"
+                                           "    identity: { alternate_id_type: CRMID, column: id }\n"
+                                           "    mapping: { CustomerName.FirstName: first }\n");
         for (std::string args : {"check-config", "check-config --token", "sync crm", "dry-run crm"}) {
-            auto r = run("CREDENTIALS_DIRECTORY=" + quote(dir.path()) + " " + quote(kBin) + " -c " + quote(cfg) + " " + args);
+            auto r = run("CREDENTIALS_DIRECTORY=" + quote(dir.path()) + " " + quote(kBin) + " -c " + quote(cfg) + " " +
+                         args);
             std::string what = key + " / " + args;
             EXPECT_EQ(r.exit_code, 1) << what << "\n" << r.err;
             EXPECT_THAT(r.err, HasSubstr("api." + key + ": the value is not ")) << what;
@@ -260,11 +270,13 @@ TEST(CliSecrets, APastedTokenIsNeverEchoedByCheckConfigSyncOrDryRun) {
 
 TEST(CliSecrets, APastedDatabasePasswordIsNeverEchoed) {
     testing::TempDir dir;
-    auto cfg = dir.write("prefsync.yaml",
-                         "api: { base_url: https://pm.example.com/Profiles/v2, client_id: \"9\", token_env: T }\n"
-                         "jobs:\n  pg:\n    source: { type: postgres, conninfo: \"dbname=crm\", table: t, password_env: " +
-                             kHex + " }\n    identity: { alternate_id_type: CRMID, column: id }\n"
-                             "    mapping: { CustomerType: t }\n");
+    auto cfg =
+        dir.write("prefsync.yaml",
+                  "api: { base_url: https://pm.example.com/Profiles/v2, client_id: \"9\", token_env: T }\n"
+                  "jobs:\n  pg:\n    source: { type: postgres, conninfo: \"dbname=crm\", table: t, password_env: " +
+                      kHex +
+                      " }\n    identity: { alternate_id_type: CRMID, column: id }\n"
+                      "    mapping: { CustomerType: t }\n");
     for (std::string args : {"check-config", "dry-run pg"}) {
         auto r = run("T=x " + quote(kBin) + " -c " + quote(cfg) + " " + args);
         EXPECT_EQ(r.exit_code, 1) << args << "\n" << r.err;

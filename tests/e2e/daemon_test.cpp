@@ -83,7 +83,11 @@ std::map<std::string, double> parse_metrics(const std::string& text) {
     for (std::string line; std::getline(in, line);) {
         if (line.empty() || line[0] == '#') continue;
         auto space = line.rfind(' ');
-        try { out[line.substr(0, space)] = std::stod(line.substr(space + 1)); } catch (...) { ADD_FAILURE() << "metrics line: " << line; }
+        try {
+            out[line.substr(0, space)] = std::stod(line.substr(space + 1));
+        } catch (...) {
+            ADD_FAILURE() << "metrics line: " << line;
+        }
     }
     return out;
 }
@@ -101,13 +105,18 @@ struct DaemonWorkspace {
         setenv("PREFSYNC_TOKEN", "emulator-token", 1);
     }
     std::string text(const std::string& schedule, const std::string& daemon_extra = "") {
-        return "api: { base_url: \"" + emu.base_url() + "\", client_id: \"12345\", token_env: PREFSYNC_TOKEN }\n"
+        return "api: { base_url: \"" + emu.base_url() +
+               "\", client_id: \"12345\", token_env: PREFSYNC_TOKEN }\n"
                "http: { connections: 8, request_timeout: 10s }\n"
                "rate_limit: { requests_per_second: 5000, burst: 500 }\n"
                "retry: { max_attempts: 30, base_delay: 5ms, max_delay: 200ms }\n"
                "journal: { path: state/journal.db }\n"
-               "daemon: { metrics_listen: \"127.0.0.1:0\", shutdown_timeout: 20s" + daemon_extra + " }\n"
-               "jobs:\n  crm:\n    schedule: " + schedule + "\n"
+               "daemon: { metrics_listen: \"127.0.0.1:0\", shutdown_timeout: 20s" +
+               daemon_extra +
+               " }\n"
+               "jobs:\n  crm:\n    schedule: " +
+               schedule +
+               "\n"
                "    source: { type: csv, path: crm.csv }\n"
                "    identity: { alternate_id_type: CRMID, column: customer_id }\n"
                "    mapping: { CustomerName.FirstName: first_name }\n";
@@ -117,7 +126,8 @@ struct DaemonWorkspace {
         prefsync("status");
         testing::run("sqlite3 " + quote(dir.file("state/journal.db")) +
                      " \"INSERT INTO schedule_state(job, last_fire) VALUES('crm', (strftime('%s','now') - " +
-                     std::to_string(seconds) + ") * 1000) ON CONFLICT(job) DO UPDATE SET last_fire = excluded.last_fire\"");
+                     std::to_string(seconds) +
+                     ") * 1000) ON CONFLICT(job) DO UPDATE SET last_fire = excluded.last_fire\"");
     }
     std::unique_ptr<testing::ChildProcess> start() {
         auto p = std::make_unique<testing::ChildProcess>(
@@ -152,7 +162,8 @@ TEST(Daemon, AScheduleFiresTheNotifyProtocolIsSpokenAndMetricsMatchTheWork) {
     EXPECT_TRUE(notify.wait_for("WATCHDOG=1"));
 
     // Let the schedule fire again (nothing changed: nothing sent), then compare counters.
-    ASSERT_TRUE(eventually([&] { return w.metrics()["prefsync_runs_total{job=\"crm\",kind=\"sync\",exit_code=\"0\"}"] >= 2; }));
+    ASSERT_TRUE(
+        eventually([&] { return w.metrics()["prefsync_runs_total{job=\"crm\",kind=\"sync\",exit_code=\"0\"}"] >= 2; }));
     auto m = w.metrics();
     EXPECT_EQ(m["prefsync_requests_total{endpoint=\"upsert\",status=\"202\"}"], 300);
     EXPECT_EQ(static_cast<std::int64_t>(m["prefsync_request_duration_seconds_count"]), w.emu.requests_counter());
@@ -185,7 +196,8 @@ TEST(Daemon, SigtermMidRunDrainsExitsZeroAndARestartFinishesWithNothingLostOrDup
     EXPECT_EQ(restarted->wait(), 0);
     std::set<std::string> ids;
     for (auto& p : w.emu.store.dump())
-        for (auto& a : p.at("AlternateIds").as_array()) EXPECT_TRUE(ids.insert(std::string(a.at("AlternateId").as_string())).second);
+        for (auto& a : p.at("AlternateIds").as_array())
+            EXPECT_TRUE(ids.insert(std::string(a.at("AlternateId").as_string())).second);
     EXPECT_EQ(ids.size(), 3000u);
     auto status = w.prefsync("status crm --json");
     auto s = json::parse(status.out).at("crm");
@@ -208,7 +220,10 @@ TEST(Daemon, SighupWithABrokenConfigKeepsTheOldOneAndAGoodOneIsLoaded) {
     w.dir.write("prefsync.yaml", good + "  broken:\n    mode: upsrt\n");
     daemon->signal(SIGHUP);
     ASSERT_TRUE(eventually([&] { return testing::read_file(w.log).find("Reload refused") != std::string::npos; }));
-    EXPECT_THAT(testing::read_file(w.log), HasSubstr("jobs.broken.mode: expected create, update, upsert, replace, delete, archive or mirror, got \"upsrt\""));
+    EXPECT_THAT(
+        testing::read_file(w.log),
+        HasSubstr(
+            "jobs.broken.mode: expected create, update, upsert, replace, delete, archive or mirror, got \"upsrt\""));
     EXPECT_THAT(testing::read_file(w.log), HasSubstr("<3>error: Reload refused"));
     EXPECT_TRUE(daemon->running());
     testing::HttpClient health(w.metrics_port);
@@ -276,9 +291,10 @@ TEST(Daemon, TheWatchdogIsFedWhileALargeSourceIsReadAndJournaled) {
     ASSERT_GE(pings.size(), 2u);
     auto longest = Clock::duration(0);
     for (std::size_t i = 1; i < pings.size(); ++i) longest = std::max(longest, pings[i] - pings[i - 1]);
-    EXPECT_LT(longest, std::chrono::milliseconds(1000)) << "the longest gap must stay below half of WATCHDOG_USEC; was "
-                                                       << std::chrono::duration_cast<std::chrono::milliseconds>(longest).count()
-                                                       << " ms over " << pings.size() << " pings";
+    EXPECT_LT(longest, std::chrono::milliseconds(1000))
+        << "the longest gap must stay below half of WATCHDOG_USEC; was "
+        << std::chrono::duration_cast<std::chrono::milliseconds>(longest).count() << " ms over " << pings.size()
+        << " pings";
     daemon->signal(SIGTERM);
     EXPECT_EQ(daemon->wait(), 0);
 }
@@ -319,8 +335,9 @@ TEST(Daemon, CatchUpRunsAMissedScheduleOnceAtStart) {
     w.remember_fire_seconds_ago(2 * 86400);  // the journal remembers a fire two days ago: the slot after it was missed
     auto daemon = w.start();
     ASSERT_TRUE(eventually([&] { return w.emu.store.size() == 20u; }));
-    EXPECT_THAT(testing::read_file(w.log), HasSubstr("Missed a run while the daemon was down (catch_up): running it now. "
-                                                     "job=crm"));
+    EXPECT_THAT(testing::read_file(w.log),
+                HasSubstr("Missed a run while the daemon was down (catch_up): running it now. "
+                          "job=crm"));
     daemon->signal(SIGTERM);
     EXPECT_EQ(daemon->wait(), 0);
 }

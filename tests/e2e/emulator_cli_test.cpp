@@ -86,7 +86,8 @@ TEST(EmulatorCli, WorstCaseKnobsFromTheCommandLine) {
     EXPECT_EQ(r.status, 503) << "the outage runs from the start, answered";
     EXPECT_EQ(r.retry_after, "5");
     ASSERT_EQ(client.request("POST", "/__admin/faults", R"({"outage_ms": 0})").status, 200);
-    boost::json::object create{{"AlternateIds", boost::json::array{{{"AlternateIdType", "CRMID"}, {"AlternateId", "C1"}}}}};
+    boost::json::object create{
+        {"AlternateIds", boost::json::array{{{"AlternateIdType", "CRMID"}, {"AlternateId", "C1"}}}}};
     EXPECT_EQ(client.post("/Profiles/v2/12345/Profile", create).status, 202);
     EXPECT_EQ(client.post("/Profiles/v2/12345/Profile", create).status, 202) << "the same create accepted twice";
     EXPECT_EQ(client.get("/__admin/alternate-ids").json().at("duplicated"), 1);

@@ -117,7 +117,8 @@ TEST(FaultDrill, ASignalWhileReadingStopsBeforeAnythingIsSent) {
     testing::ChildProcess p({"/usr/bin/env", "PREFSYNC_TOKEN=emulator-token", PREFSYNC_BINARY, "-c", w.config, "sync",
                              "crm", "--report", w.dir.file("report.json")},
                             w.dir.file("err.txt"));
-    ASSERT_TRUE(wait_for([&] { return testing::read_file(w.dir.file("err.txt")).find("Reading") != std::string::npos; }));
+    ASSERT_TRUE(
+        wait_for([&] { return testing::read_file(w.dir.file("err.txt")).find("Reading") != std::string::npos; }));
     p.signal(SIGTERM);
     EXPECT_EQ(p.wait(), 4);
     auto report = json::parse(testing::read_file(w.dir.file("report.json"))).as_object();
@@ -135,9 +136,10 @@ TEST(FaultDrill, APullThatFinishedButWasNotRecordedSoNeverResumesIntoNulBytes) {
     testing::PushWorkspace w(50);
     ASSERT_EQ(w.prefsync("sync crm").exit_code, 0);
     auto text = testing::read_file(w.config);
-    text += "  export:\n    pull: {}\n    source: { type: csv, path: profiles.csv }\n"
-            "    identity: { alternate_id_type: CRMID, column: customer_id }\n"
-            "    sink: { type: jsonl, path: out/profiles.jsonl }\n";
+    text +=
+        "  export:\n    pull: {}\n    source: { type: csv, path: profiles.csv }\n"
+        "    identity: { alternate_id_type: CRMID, column: customer_id }\n"
+        "    sink: { type: jsonl, path: out/profiles.jsonl }\n";
     w.dir.write("prefsync.yaml", text);
     auto r = w.prefsync("pull export");
     ASSERT_EQ(r.exit_code, 0) << r.err << r.out;

@@ -34,16 +34,18 @@ std::vector<json::object> dry_run_lines(const std::string& out, json::object& su
     std::istringstream in(out);
     for (std::string line; std::getline(in, line);) {
         auto v = json::parse(line).as_object();
-        if (v.contains("summary")) summary = v.at("summary").as_object();
-        else rows.push_back(std::move(v));
+        if (v.contains("summary"))
+            summary = v.at("summary").as_object();
+        else
+            rows.push_back(std::move(v));
     }
     return rows;
 }
 
 // One row of the export, as the test knows it.
 struct Person {
-    std::string id, first, last, email, email2, mobile, work_phone, street, city, state, zip, country, language,
-        tags, newsletter, sms, consent, signup, tier, notes, yes, size;
+    std::string id, first, last, email, email2, mobile, work_phone, street, city, state, zip, country, language, tags,
+        newsletter, sms, consent, signup, tier, notes, yes, size;
 };
 
 std::string csv_field(const std::string& v) {
@@ -80,7 +82,8 @@ std::vector<Person> people(int n) {
         p.newsletter = flag[i % 2];
         p.sms = i % 5 == 0 ? "" : flag[(i + 1) % 2];
         p.consent = i % 7 == 0 ? "" : flag[i % 3 == 0];
-        p.signup = "0" + std::to_string(1 + i % 9) + "/" + std::to_string(10 + i % 18) + "/20" + std::to_string(10 + i % 15);
+        p.signup =
+            "0" + std::to_string(1 + i % 9) + "/" + std::to_string(10 + i % 18) + "/20" + std::to_string(10 + i % 15);
         p.tier = i % 2 ? "Gold" : "Silver: plus";
         p.notes = i % 3 ? "" : "called # twice";
         p.yes = i % 2 ? "on" : "off";
@@ -99,9 +102,10 @@ std::string export_csv(const std::vector<Person>& rows) {
         "State/Province,ZIP Code,Country,Preferred Language,Tags,Newsletter Opt-In,SMS opt-in,Email Consent,"
         "Signup Date,\"Loyalty: Tier\",#notes,yes,Größe\r\n";
     for (const auto& p : rows) {
-        for (const auto* v : {&p.id, &p.first, &p.last, &p.email, &p.email2, &p.mobile, &p.work_phone, &p.street,
-                              &p.city, &p.state, &p.zip, &p.country, &p.language, &p.tags, &p.newsletter, &p.sms,
-                              &p.consent, &p.signup, &p.tier, &p.notes, &p.yes, &p.size})
+        for (const auto* v :
+             {&p.id,      &p.first,  &p.last, &p.email,   &p.email2,   &p.mobile, &p.work_phone, &p.street,
+              &p.city,    &p.state,  &p.zip,  &p.country, &p.language, &p.tags,   &p.newsletter, &p.sms,
+              &p.consent, &p.signup, &p.tier, &p.notes,   &p.yes,      &p.size})
             csv += csv_field(*v) + (v == &p.size ? "\r\n" : ",");
     }
     return csv;
@@ -120,7 +124,9 @@ std::string lower(std::string s) {
     return s;
 }
 
-bool yes(const std::string& flag) { return flag == "Y" || flag == "yes" || flag == "TRUE" || flag == "1"; }
+bool yes(const std::string& flag) {
+    return flag == "Y" || flag == "yes" || flag == "TRUE" || flag == "1";
+}
 
 // The stored profile without what the server adds.
 json::object client_fields(json::object p) {
@@ -293,7 +299,8 @@ TEST(Init, SqliteTableToCheckConfigAndDryRun) {
         "sqlite3 " + quote(db) +
         " \"CREATE TABLE customers(id INTEGER PRIMARY KEY, \\\"Customer Number\\\" TEXT, \\\"First Name\\\" TEXT, "
         "surname TEXT, email TEXT, mobile TEXT, opted_in INTEGER, signup_date TEXT, tier TEXT);"
-        "INSERT INTO customers VALUES (1, 'C1', 'Ann', 'Lee', 'ann@example.com', '5550100001', 1, '2024-01-31', 'Gold'),"
+        "INSERT INTO customers VALUES (1, 'C1', 'Ann', 'Lee', 'ann@example.com', '5550100001', 1, '2024-01-31', "
+        "'Gold'),"
         "(2, 'C2', 'Bo', NULL, 'bo@example.com', NULL, 0, '2023-12-01', NULL),"
         "(3, 'C3', 'Cy', 'Ng', NULL, '+1 555 010 0003', NULL, NULL, 'Silver');\"");
     ASSERT_EQ(made.exit_code, 0) << made.err;

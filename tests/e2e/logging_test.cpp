@@ -39,8 +39,8 @@ std::string rows_with_refusals() {
         if (i == 150)
             csv += "C" + n + ",Ann,Lee,ann@example.com,a,Gold,extra\n";
         else if (i % 10 == 0)
-            csv += "C" + n + ",jane.roe" + n + "@example.com,+1 (555) 010-" + std::to_string(1000 + i) +
-                   ",broken" + n + "#example.com,a;b,Gold\n";
+            csv += "C" + n + ",jane.roe" + n + "@example.com,+1 (555) 010-" + std::to_string(1000 + i) + ",broken" + n +
+                   "#example.com,a;b,Gold\n";
         else
             csv += "C" + n + ",First" + n + ",Last" + n + ",user" + n + "@example.com,a;b,Silver\n";
     }
@@ -168,8 +168,7 @@ TEST(Logging, LevelWarningDropsInfoLines) {
     ASSERT_EQ(r.exit_code, 2) << r.err;
     auto lines = lines_of(r.err);
     ASSERT_FALSE(lines.empty());
-    for (const auto& line : lines)
-        EXPECT_TRUE(line.starts_with("warning: ") || line.starts_with("error: ")) << line;
+    for (const auto& line : lines) EXPECT_TRUE(line.starts_with("warning: ") || line.starts_with("error: ")) << line;
     EXPECT_THAT(r.err, HasSubstr("warning: Update failed. identity=CRMID:C10 origin="));
     EXPECT_THAT(r.err, HasSubstr("warning: Rows rejected. rejected=1 reject_file="));
     EXPECT_THAT(r.err, Not(HasSubstr("Reading")));

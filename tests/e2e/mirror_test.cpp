@@ -41,12 +41,18 @@ std::vector<std::string> fields(const std::string& line) {
     for (std::size_t i = 0; i < line.size(); ++i) {
         char c = line[i];
         if (quoted) {
-            if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') out.back() += '"', ++i;
-            else if (c == '"') quoted = false;
-            else out.back() += c;
-        } else if (c == '"') quoted = true;
-        else if (c == ',') out.emplace_back();
-        else out.back() += c;
+            if (c == '"' && i + 1 < line.size() && line[i + 1] == '"')
+                out.back() += '"', ++i;
+            else if (c == '"')
+                quoted = false;
+            else
+                out.back() += c;
+        } else if (c == '"')
+            quoted = true;
+        else if (c == ',')
+            out.emplace_back();
+        else
+            out.back() += c;
     }
     return out;
 }
@@ -78,7 +84,8 @@ json::value canonical(json::value v) {
     if (v.is_array()) {
         std::vector<std::pair<std::string, json::value>> items;
         for (auto& x : v.as_array()) {
-            if (x.is_object() && x.as_object().contains("IsActive") && x.as_object().at("IsActive") == json::value(false))
+            if (x.is_object() && x.as_object().contains("IsActive") &&
+                x.as_object().at("IsActive") == json::value(false))
                 continue;  // deactivated: not part of what the profile shows as current
             auto c = canonical(x);
             items.emplace_back(json::serialize(c), c);
@@ -96,18 +103,21 @@ json::value owned_view(json::object p) {
     // The other client's additions are not the mapping's.
     if (auto* cf = p.if_contains("CustomFields")) {
         auto& a = cf->as_array();
-        a.erase(std::remove_if(a.begin(), a.end(), [](auto& e) {
-                    auto* name = e.as_object().if_contains("Name");
-                    return name && *name == "ForeignField";
-                }), a.end());
+        a.erase(std::remove_if(a.begin(), a.end(),
+                               [](auto& e) {
+                                   auto* name = e.as_object().if_contains("Name");
+                                   return name && *name == "ForeignField";
+                               }),
+                a.end());
         if (a.empty()) p.erase("CustomFields");
     }
     if (auto* em = p.if_contains("Emails")) {
         auto& a = em->as_array();
-        a.erase(std::remove_if(a.begin(), a.end(), [](auto& e) {
-                    auto* address = e.as_object().if_contains("EmailAddress");
-                    return address && *address == "foreign@other.example";
-                }),
+        a.erase(std::remove_if(a.begin(), a.end(),
+                               [](auto& e) {
+                                   auto* address = e.as_object().if_contains("EmailAddress");
+                                   return address && *address == "foreign@other.example";
+                               }),
                 a.end());
     }
     for (auto key : {"Emails", "PhoneNumbers", "Addresses", "ProfileTags", "CustomFields", "ProfilePreferences"})
@@ -140,7 +150,8 @@ struct MirrorWorkspace {
     std::map<std::string, json::object> profiles() {
         std::map<std::string, json::object> out;
         for (auto& p : emu.store.dump())
-            for (auto& a : p.at("AlternateIds").as_array()) out[std::string(a.at("AlternateId").as_string())] = p.as_object();
+            for (auto& a : p.at("AlternateIds").as_array())
+                out[std::string(a.at("AlternateId").as_string())] = p.as_object();
         return out;
     }
     // identity → body, from dry-run.
@@ -170,11 +181,12 @@ TEST(Mirror, DayTwoConvergesKeepsOtherClientsAdditionsHandlesDroppedRowsAndDayTh
     auto all = lines_of(gen.out);
     auto header = all[0];
     std::vector<std::string> day1(all.begin() + 1, all.begin() + 1 + 10000);
-    w.dir.write("profiles.csv", header + "\n" + [&] {
-        std::string s;
-        for (auto& l : day1) s += l + "\n";
-        return s;
-    }());
+    w.dir.write(
+        "profiles.csv", header + "\n" + [&] {
+            std::string s;
+            for (auto& l : day1) s += l + "\n";
+            return s;
+        }());
     std::size_t seen = 0;
     auto r = w.prefsync("sync crm-nightly");
     ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
@@ -184,8 +196,10 @@ TEST(Mirror, DayTwoConvergesKeepsOtherClientsAdditionsHandlesDroppedRowsAndDayTh
     // Another client adds a field and an email to 50 profiles between the runs.
     for (int i = 0; i < 50; ++i) {
         auto id = fields(day1[static_cast<std::size_t>(i * 7)])[0];
-        auto reply = w.emu.store.upsert({"CRMID", id}, json::parse(R"({"CustomFields":[{"Name":"ForeignField","Value":"kept"}],
-            "Emails":[{"EmailAddress":"foreign@other.example","EmailAddressType":"Other"}]})").as_object());
+        auto reply =
+            w.emu.store.upsert({"CRMID", id}, json::parse(R"({"CustomFields":[{"Name":"ForeignField","Value":"kept"}],
+            "Emails":[{"EmailAddress":"foreign@other.example","EmailAddressType":"Other"}]})")
+                                                  .as_object());
         ASSERT_LT(reply.status, 300);
     }
 
@@ -207,22 +221,34 @@ TEST(Mirror, DayTwoConvergesKeepsOtherClientsAdditionsHandlesDroppedRowsAndDayTh
         }
         if (i % 10 == 5) {
             switch (changed++ % 5) {
-                case 0: f[col("city")] = ""; f[col("address2")] = ""; f[col("locale")] = ""; break;  // cleared fields
+                case 0:
+                    f[col("city")] = "";
+                    f[col("address2")] = "";
+                    f[col("locale")] = "";
+                    break;                                                                        // cleared fields
                 case 1: f[col("email")] = "new" + std::to_string(i) + "@changed.example"; break;  // changed email
                 case 2: f[col("mobile_phone")] = "555" + std::to_string(1000000 + i); break;      // changed phone
-                case 3: f[col("tags")] = ""; f[col("work_email")] = ""; f[col("home_phone")] = "";  // emptied lists
-                        f[col("last_name")] = "Changed"; break;
-                case 4: f[col("loyalty_tier")] = ""; f[col("first_name")] = "Renamed"; break;
+                case 3:
+                    f[col("tags")] = "";
+                    f[col("work_email")] = "";
+                    f[col("home_phone")] = "";  // emptied lists
+                    f[col("last_name")] = "Changed";
+                    break;
+                case 4:
+                    f[col("loyalty_tier")] = "";
+                    f[col("first_name")] = "Renamed";
+                    break;
             }
         }
         day2.push_back(join(f));
     }
     for (std::size_t i = 10000; i < 10100; ++i) day2.push_back(all[1 + i]);  // new identities
-    w.dir.write("profiles.csv", header + "\n" + [&] {
-        std::string s;
-        for (auto& l : day2) s += l + "\n";
-        return s;
-    }());
+    w.dir.write(
+        "profiles.csv", header + "\n" + [&] {
+            std::string s;
+            for (auto& l : day2) s += l + "\n";
+            return s;
+        }());
 
     auto plan = w.prefsync("plan crm-nightly --json");
     ASSERT_EQ(plan.exit_code, 0) << plan.err << plan.out;
@@ -262,7 +288,8 @@ TEST(Mirror, DayTwoConvergesKeepsOtherClientsAdditionsHandlesDroppedRowsAndDayTh
         for (auto& q : qs) reads += q.at("method") == "GET";
     }
     EXPECT_EQ(per_id.size(), planned_action.size()) << "every planned identity was sent";
-    EXPECT_LE(sent.size(), 1300u + 2u * static_cast<unsigned>(reads)) << "one request per changed row, plus a read and a patch per failed guard";
+    EXPECT_LE(sent.size(), 1300u + 2u * static_cast<unsigned>(reads))
+        << "one request per changed row, plus a read and a patch per failed guard";
 
     // Every present profile's owned fields equal day 2's source; the other client's additions stay.
     auto want = w.desired();
@@ -280,7 +307,8 @@ TEST(Mirror, DayTwoConvergesKeepsOtherClientsAdditionsHandlesDroppedRowsAndDayTh
         EXPECT_THAT(text, HasSubstr("ForeignField")) << id;
         EXPECT_THAT(text, HasSubstr("foreign@other.example")) << id;
     }
-    for (auto& id : dropped) EXPECT_EQ(have[id].at("IsActive"), json::value(false)) << id << " left the source: deactivated";
+    for (auto& id : dropped)
+        EXPECT_EQ(have[id].at("IsActive"), json::value(false)) << id << " left the source: deactivated";
 
     // Day 3: nothing changed, nothing sent.
     r = w.prefsync("sync crm-nightly");
@@ -357,7 +385,11 @@ TEST(Mirror, AProfileChangedByAnotherClientMakesTheGuardFailAndIsReadAndPatchedO
         auto id = fields(all[1])[0];
         // Someone puts an email before ours: our indices are off by one.
         auto pid = w.profiles()[id].at("ProfileId").to_number<std::int64_t>();
-        auto reply = w.emu.store.patch(pid, json::parse(R"([{"op":"add","path":"/Emails/0","value":{"EmailAddress":"first@other.example","EmailAddressType":"Other"}}])").as_array());
+        auto reply = w.emu.store.patch(
+            pid,
+            json::parse(
+                R"([{"op":"add","path":"/Emails/0","value":{"EmailAddress":"first@other.example","EmailAddressType":"Other"}}])")
+                .as_array());
         ASSERT_LT(reply.status, 300);
         auto f = fields(all[1]);
         f[3] = "changed@new.example";  // email

@@ -56,23 +56,29 @@ struct PullWorkspace {
                 "Addresses":[{"Address1":"9 Elm St","City":"Springfield","StateProvince":"IL","AddressType":"Home"}]})");
     }
 
-    std::string config(const std::string& jobs, const std::string& faults_rate = "requests_per_second: 5000, burst: 500") {
-        return dir.write("prefsync.yaml",
-            "api:\n  base_url: " + emu.base_url() + "\n  client_id: \"12345\"\n  token_env: PREFSYNC_TOKEN\n"
-            "http: { connections: 8, request_timeout: 10s }\n"
-            "rate_limit: { " + faults_rate + " }\n"
-            "retry: { max_attempts: 30, base_delay: 5ms, max_delay: 200ms }\n"
-            "journal: { path: state/journal.db }\n"
-            "jobs:\n" + jobs);
+    std::string config(const std::string& jobs,
+                       const std::string& faults_rate = "requests_per_second: 5000, burst: 500") {
+        return dir.write("prefsync.yaml", "api:\n  base_url: " + emu.base_url() +
+                                              "\n  client_id: \"12345\"\n  token_env: PREFSYNC_TOKEN\n"
+                                              "http: { connections: 8, request_timeout: 10s }\n"
+                                              "rate_limit: { " +
+                                              faults_rate +
+                                              " }\n"
+                                              "retry: { max_attempts: 30, base_delay: 5ms, max_delay: 200ms }\n"
+                                              "journal: { path: state/journal.db }\n"
+                                              "jobs:\n" +
+                                              jobs);
     }
     testing::RunResult prefsync(const std::string& config_file, const std::string& args) {
-        return testing::run("PREFSYNC_TOKEN=emulator-token " + quote(PREFSYNC_BINARY) + " -c " + quote(config_file) + " " + args);
+        return testing::run("PREFSYNC_TOKEN=emulator-token " + quote(PREFSYNC_BINARY) + " -c " + quote(config_file) +
+                            " " + args);
     }
     // ProfileIds in a JSONL output, each line parsed.
     std::vector<std::int64_t> jsonl_ids(const std::string& name) {
         std::vector<std::int64_t> out;
         std::istringstream in(testing::read_file(dir.file(name)));
-        for (std::string line; std::getline(in, line);) out.push_back(json::parse(line).at("ProfileId").to_number<std::int64_t>());
+        for (std::string line; std::getline(in, line);)
+            out.push_back(json::parse(line).at("ProfileId").to_number<std::int64_t>());
         return out;
     }
 };
@@ -85,7 +91,8 @@ TEST(Pull, ByProfileIdAndByAlternateIdReportMissingOnesAndGoOn) {
     auto cfg = w.config(
         "  by-id:\n    source: { type: csv, path: pids.csv }\n    identity: { profile_id_column: pid }\n"
         "    pull: { implied: true }\n    sink: { type: jsonl, path: by-id.jsonl }\n"
-        "  by-alt:\n    source: { type: csv, path: crm.csv }\n    identity: { alternate_id_type: CRMID, column: customer_id }\n"
+        "  by-alt:\n    source: { type: csv, path: crm.csv }\n    identity: { alternate_id_type: CRMID, column: "
+        "customer_id }\n"
         "    pull: { match_inactive: true }\n    sink: { type: jsonl, path: by-alt.jsonl }\n");
     auto r = w.prefsync(cfg, "pull by-id");
     EXPECT_EQ(r.exit_code, 2) << r.err << r.out;
@@ -114,7 +121,9 @@ TEST(Pull, EverySearchFindsItsProfilesDeduplicatedAndOver50IsReportedAsSuch) {
         {"Address", "{ city: Portland, stateProvince: OR, address1: 1 Main St }", {c1}},
         {"CustomFields", "{ \"customFields[0].Name\": LoyaltyTier, \"customFields[0].Value\": Silver }", {c2}},
         {"CustomFields/SelectList",
-         "{ \"customFields[0].OperatorId\": \"3\", \"customFields[0].Name\": Colors, \"customFields[0].Value\": \"blue:green\" }", {c1}},
+         "{ \"customFields[0].OperatorId\": \"3\", \"customFields[0].Name\": Colors, \"customFields[0].Value\": "
+         "\"blue:green\" }",
+         {c1}},
         {"Email", "{ emailAddress: ann@example.com }", {c1}},
         {"Name", "{ lastName: Lee, firstName: Bob }", {c2}},
         {"Name/Partial", "{ lastName: Lee }", {c1, c2, c3}},
@@ -131,8 +140,8 @@ TEST(Pull, EverySearchFindsItsProfilesDeduplicatedAndOver50IsReportedAsSuch) {
     std::set<std::int64_t> union_ids;
     for (std::size_t i = 0; i < cases.size(); ++i) {
         auto& c = cases[i];
-        auto one = w.config("  s:\n    pull:\n      searches:\n        - { endpoint: \"" + c.endpoint + "\", params: " + c.params +
-                            " }\n    sink: { type: jsonl, path: s.jsonl }\n");
+        auto one = w.config("  s:\n    pull:\n      searches:\n        - { endpoint: \"" + c.endpoint +
+                            "\", params: " + c.params + " }\n    sink: { type: jsonl, path: s.jsonl }\n");
         auto r = w.prefsync(one, "pull s");
         ASSERT_EQ(r.exit_code, 0) << c.endpoint << "\n" << r.err << r.out;
         EXPECT_THAT(w.jsonl_ids("s.jsonl"), UnorderedElementsAreArray(c.expected)) << c.endpoint;
@@ -149,7 +158,8 @@ TEST(Pull, EverySearchFindsItsProfilesDeduplicatedAndOver50IsReportedAsSuch) {
     EXPECT_THAT(r.err, HasSubstr("origin=\"searches[14] Address\" reason=\"403: more than 50 profiles match; narrow "
                                  "this search\""));
     EXPECT_THAT(r.out, HasSubstr("duplicate(s) skipped"));
-    EXPECT_THAT(w.jsonl_ids("all.jsonl"), UnorderedElementsAreArray(std::vector<std::int64_t>(union_ids.begin(), union_ids.end())));
+    EXPECT_THAT(w.jsonl_ids("all.jsonl"),
+                UnorderedElementsAreArray(std::vector<std::int64_t>(union_ids.begin(), union_ids.end())));
 }
 
 TEST(Pull, EveryHistoryKindByAlternateIdAndByProfileIdIntoCsvRowsPerEntry) {
@@ -157,16 +167,21 @@ TEST(Pull, EveryHistoryKindByAlternateIdAndByProfileIdIntoCsvRowsPerEntry) {
     w.seed_people();
     // A second version of C1, so histories have more than one entry.
     w.emu.store.upsert({"CRMID", "C1"}, json::parse(R"({"CustomerName":{"FirstName":"Anne"},
-        "CustomFields":[{"Name":"LoyaltyTier","Value":"Platinum"}]})").as_object());
+        "CustomFields":[{"Name":"LoyaltyTier","Value":"Platinum"}]})")
+                                            .as_object());
     w.dir.write("crm.csv", "customer_id\nC1\n");
     w.dir.write("pids.csv", "pid\n" + std::to_string(w.ids["C1"]) + "\n");
     for (std::string kind : {"Consents", "ContactElements", "CustomFields", "Preferences", "StandardFields"}) {
         std::string filter = kind == "Preferences" ? ", filter_id: F1" : "";
         auto cfg = w.config(
-            "  h:\n    source: { type: csv, path: crm.csv }\n    identity: { alternate_id_type: CRMID, column: customer_id }\n"
-            "    pull: { history: " + kind + filter + " }\n    sink: { type: jsonl, path: h.jsonl }\n"
+            "  h:\n    source: { type: csv, path: crm.csv }\n    identity: { alternate_id_type: CRMID, column: "
+            "customer_id }\n"
+            "    pull: { history: " +
+            kind + filter +
+            " }\n    sink: { type: jsonl, path: h.jsonl }\n"
             "  hp:\n    source: { type: csv, path: pids.csv }\n    identity: { profile_id_column: pid }\n"
-            "    pull: { history: " + kind + filter + " }\n    sink: { type: jsonl, path: hp.jsonl }\n");
+            "    pull: { history: " +
+            kind + filter + " }\n    sink: { type: jsonl, path: hp.jsonl }\n");
         for (std::string job : {"h", "hp"}) {
             auto r = w.prefsync(cfg, "pull " + job);
             ASSERT_EQ(r.exit_code, 0) << kind << " " << job << "\n" << r.err << r.out;
@@ -180,7 +195,8 @@ TEST(Pull, EveryHistoryKindByAlternateIdAndByProfileIdIntoCsvRowsPerEntry) {
     }
     // CustomFields history flattened to one CSV row per entry.
     auto cfg = w.config(
-        "  hc:\n    source: { type: csv, path: crm.csv }\n    identity: { alternate_id_type: CRMID, column: customer_id }\n"
+        "  hc:\n    source: { type: csv, path: crm.csv }\n    identity: { alternate_id_type: CRMID, column: "
+        "customer_id }\n"
         "    pull: { history: CustomFields }\n"
         "    sink:\n      type: csv\n      path: hc.csv\n      each: CustomFields\n"
         "      columns: { profile_id: ProfileId, name: \"@.Name\", value: \"@.Value\" }\n");
@@ -201,9 +217,11 @@ TEST(Pull, Under429And503FaultsEveryProfileArrivesOnce) {
     }
     w.dir.write("crm.csv", crm);
     w.emu.set_faults(R"({"rate_limit": 300, "retry_after": 1, "error_503": 0.1, "reset": 0.02, "seed": 5})");
-    auto cfg = w.config("  f:\n    source: { type: csv, path: crm.csv }\n    identity: { alternate_id_type: CRMID, column: customer_id }\n"
-                        "    pull: {}\n    sink: { type: jsonl, path: f.jsonl }\n",
-                        "requests_per_second: 2000, burst: 200");
+    auto cfg = w.config(
+        "  f:\n    source: { type: csv, path: crm.csv }\n    identity: { alternate_id_type: CRMID, column: customer_id "
+        "}\n"
+        "    pull: {}\n    sink: { type: jsonl, path: f.jsonl }\n",
+        "requests_per_second: 2000, burst: 200");
     auto r = w.prefsync(cfg, "pull f");
     ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
     auto ids = w.jsonl_ids("f.jsonl");
@@ -220,7 +238,9 @@ TEST(Pull, Under429And503FaultsEveryProfileArrivesOnce) {
 namespace prefsync {
 namespace {
 
-std::size_t count_lines(const std::string& text) { return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')); }
+std::size_t count_lines(const std::string& text) {
+    return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
+}
 
 TEST(PullRoundTrip, TenThousandPushedProfilesComeBackIdenticalToCsvJsonlAndSqliteAndSurviveKill9) {
     PullWorkspace w;
@@ -256,7 +276,8 @@ TEST(PullRoundTrip, TenThousandPushedProfilesComeBackIdenticalToCsvJsonlAndSqlit
     auto csv = testing::read_file(w.dir.file("out/profiles.csv"));
     EXPECT_EQ(count_lines(csv), 10001u) << "header + one row per profile";
     EXPECT_THAT(csv, HasSubstr(",C00000001,"));
-    auto db = testing::run("sqlite3 " + quote(w.dir.file("out/pulled.db")) + " 'SELECT count(*), count(DISTINCT profile_id) FROM profiles'");
+    auto db = testing::run("sqlite3 " + quote(w.dir.file("out/pulled.db")) +
+                           " 'SELECT count(*), count(DISTINCT profile_id) FROM profiles'");
     EXPECT_EQ(db.out, "10000|10000\n");
 
     // A changed profile shows up as differing, with the field named.
@@ -302,7 +323,8 @@ TEST(PullReconcile, ReportIsPrivateReplacedWholeAndASymlinkAtItsPathIsRefused) {
     w.seed("C2", R"({"CustomerName":{"FirstName":"Bob"}})");
     w.dir.write("crm.csv", "customer_id,first\nC1,Ann\nC2,Bobby\n");
     auto cfg = w.config(
-        "  crm:\n    source: { type: csv, path: crm.csv }\n    identity: { alternate_id_type: CRMID, column: customer_id }\n"
+        "  crm:\n    source: { type: csv, path: crm.csv }\n    identity: { alternate_id_type: CRMID, column: "
+        "customer_id }\n"
         "    mapping: { CustomerName.FirstName: first }\n"
         "  back:\n    pull: { reconcile: crm }\n    sink: { type: jsonl, path: back.jsonl }\n");
     auto report = w.dir.file("state/reports/back.reconcile.jsonl");

@@ -31,16 +31,18 @@ struct SqlWorkspace {
     std::string config;
 
     void write_config(const std::string& source) {
-        config = dir.write("prefsync.yaml",
-            "api:\n  base_url: " + emu.base_url() + "\n  client_id: \"12345\"\n  token_env: PREFSYNC_TOKEN\n"
-            "http: { connections: 8, request_timeout: 10s }\n"
-            "rate_limit: { requests_per_second: 50000, burst: 5000 }\n"
-            "retry: { max_attempts: 30, base_delay: 5ms, max_delay: 200ms }\n"
-            "journal: { path: state/journal.db }\n"
-            "jobs:\n  crm:\n    source:\n" + source + kMapping);
+        config = dir.write("prefsync.yaml", "api:\n  base_url: " + emu.base_url() +
+                                                "\n  client_id: \"12345\"\n  token_env: PREFSYNC_TOKEN\n"
+                                                "http: { connections: 8, request_timeout: 10s }\n"
+                                                "rate_limit: { requests_per_second: 50000, burst: 5000 }\n"
+                                                "retry: { max_attempts: 30, base_delay: 5ms, max_delay: 200ms }\n"
+                                                "journal: { path: state/journal.db }\n"
+                                                "jobs:\n  crm:\n    source:\n" +
+                                                source + kMapping);
     }
     testing::RunResult prefsync(const std::string& args) {
-        return testing::run("PREFSYNC_TOKEN=emulator-token " + quote(PREFSYNC_BINARY) + " -c " + quote(config) + " " + args);
+        return testing::run("PREFSYNC_TOKEN=emulator-token " + quote(PREFSYNC_BINARY) + " -c " + quote(config) + " " +
+                            args);
     }
     std::int64_t sent_by(const std::string& args, const std::string& expect_out) {
         auto before = emu.requests_counter();
@@ -57,12 +59,14 @@ const char* kCustomers =
     "CREATE INDEX ON customers(updated_at, id);";
 
 std::string insert_customers(int from, int to, const std::string& updated_at) {
-    return "INSERT INTO customers SELECT g, 'C' || g, 'First' || g, 'Last' || (g % 1000), 'c' || g || '@example.com', " +
+    return "INSERT INTO customers SELECT g, 'C' || g, 'First' || g, 'Last' || (g % 1000), 'c' || g || "
+           "'@example.com', " +
            updated_at + " FROM generate_series(" + std::to_string(from) + ", " + std::to_string(to) + ") g;";
 }
 
 std::string postgres_source(const testing::TestDatabase& db, const std::string& extra = "") {
-    return "      type: postgres\n      conninfo: \"" + db.conninfo() + extra + "\"\n"
+    return "      type: postgres\n      conninfo: \"" + db.conninfo() + extra +
+           "\"\n"
            "      password_env: PREFSYNC_TEST_PG_PASSWORD\n      table: customers\n"
            "      incremental: { column: updated_at, key: id }\n";
 }
@@ -98,8 +102,7 @@ TEST(SqlSync, PostgresIncrementalSyncSendsExactlyTheChangedAndNewRows) {
     auto before = w.emu.requests_counter();
     testing::ChildProcess run({PREFSYNC_BINARY, "-c", w.config, "sync", "crm"});
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (w.emu.requests_counter() == before && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::yield();
+    while (w.emu.requests_counter() == before && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
     db.admin().exec("UPDATE customers SET first_name = 'During', updated_at = clock_timestamp() WHERE id = 50000");
     bool updated_before_end = run.running();
     EXPECT_EQ(run.wait(), 0);
@@ -149,11 +152,14 @@ TEST(SqlSync, ProfilesPushedFromPostgresArePulledBackIntoAPostgresTable) {
     SqlWorkspace w;
     w.write_config(postgres_source(db));
     std::string text = testing::read_file(w.config);
-    text += "  back:\n    pull: { reconcile: crm }\n"
-            "    sink:\n      type: postgres\n      conninfo: \"" + db.conninfo() + "\"\n"
-            "      password_env: PREFSYNC_TEST_PG_PASSWORD\n      table: pulled\n"
-            "      columns: { profile_id: ProfileId, customer_id: \"AlternateIds[AlternateIdType=CRMID].AlternateId\","
-            " email: \"Emails[0].EmailAddress\" }\n";
+    text +=
+        "  back:\n    pull: { reconcile: crm }\n"
+        "    sink:\n      type: postgres\n      conninfo: \"" +
+        db.conninfo() +
+        "\"\n"
+        "      password_env: PREFSYNC_TEST_PG_PASSWORD\n      table: pulled\n"
+        "      columns: { profile_id: ProfileId, customer_id: \"AlternateIds[AlternateIdType=CRMID].AlternateId\","
+        " email: \"Emails[0].EmailAddress\" }\n";
     w.dir.write("prefsync.yaml", text);
     EXPECT_EQ(w.sent_by("sync crm", "queued 500"), 500);
     auto r = w.prefsync("pull back");
@@ -171,23 +177,26 @@ TEST(SqlSync, SqliteIncrementalSyncAndCheckConfigNameMissingColumns) {
     SqlWorkspace w;
     auto db = w.dir.file("crm.db");
     auto setup = testing::run(
-        "sqlite3 " + quote(db) + " \"CREATE TABLE customers(id INTEGER PRIMARY KEY, customer_id TEXT, first_name TEXT, "
+        "sqlite3 " + quote(db) +
+        " \"CREATE TABLE customers(id INTEGER PRIMARY KEY, customer_id TEXT, first_name TEXT, "
         "last_name TEXT, email TEXT, updated_at TEXT); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
         "WHERE i < 2000) INSERT INTO customers SELECT i, 'C' || i, 'F' || i, 'L' || i, 'c' || i || '@example.com', "
         "'2024-01-01 00:00:00' FROM n;\"");
     ASSERT_EQ(setup.exit_code, 0) << setup.err;
-    w.write_config("      type: sqlite\n      path: crm.db\n      table: customers\n"
-                   "      incremental: { column: updated_at, key: id }\n");
+    w.write_config(
+        "      type: sqlite\n      path: crm.db\n      table: customers\n"
+        "      incremental: { column: updated_at, key: id }\n");
     auto check = w.prefsync("check-config");
     EXPECT_EQ(check.exit_code, 0) << check.err;
 
     EXPECT_EQ(w.sent_by("sync crm", "queued 2000"), 2000);
-    ASSERT_EQ(testing::run("sqlite3 " + quote(db) +
-                           " \"UPDATE customers SET first_name = 'X', updated_at = '2024-01-01 00:00:00' WHERE id <= 10;"
-                           " UPDATE customers SET email = 'new' || id || '@example.com', updated_at = "
-                           "'2024-01-02 00:00:00' WHERE id > 1990\"")
-                  .exit_code,
-              0);
+    ASSERT_EQ(
+        testing::run("sqlite3 " + quote(db) +
+                     " \"UPDATE customers SET first_name = 'X', updated_at = '2024-01-01 00:00:00' WHERE id <= 10;"
+                     " UPDATE customers SET email = 'new' || id || '@example.com', updated_at = "
+                     "'2024-01-02 00:00:00' WHERE id > 1990\"")
+            .exit_code,
+        0);
     EXPECT_EQ(w.sent_by("sync crm", "queued 20, unchanged 1980"), 20)
         << "every row shares the watermark's timestamp, so all are read; only changes are sent";
     EXPECT_EQ(w.sent_by("sync crm", "read 10, queued 0"), 0) << "the watermark moved to the newest rows";

@@ -121,8 +121,12 @@ void deliver_under_faults(const std::string& mode) {
     EXPECT_GT(runs[0].at("retries").as_int64(), 0) << "retries are visible in status";
 }
 
-TEST(Sync, UnderFaultsEveryRowIsDeliveredOnceInUpsertMode) { deliver_under_faults("upsert"); }
-TEST(Sync, UnderFaultsEveryRowIsDeliveredOnceInCreateMode) { deliver_under_faults("create"); }
+TEST(Sync, UnderFaultsEveryRowIsDeliveredOnceInUpsertMode) {
+    deliver_under_faults("upsert");
+}
+TEST(Sync, UnderFaultsEveryRowIsDeliveredOnceInCreateMode) {
+    deliver_under_faults("create");
+}
 
 TEST(Sync, RejectedUpdatesEndInFailuresWithTheServerMessageAndRetryResendsThem) {
     Workspace w(300);
@@ -195,7 +199,8 @@ TEST(Verify, AcceptedUpdatesAreVerifiedOnceCompleteAndReportedWhileStillPending)
 TEST(Sync, TheDailyQuotaPausesTheRunInsteadOfFailingIt) {
     Workspace w(200);
     w.write_config("upsert", "", "requests_per_second: 1000, burst: 100, daily_quota: 50");
-    testing::ChildProcess p({"/usr/bin/env", "PREFSYNC_TOKEN=emulator-token", PREFSYNC_BINARY, "-c", w.config, "sync", "crm"});
+    testing::ChildProcess p(
+        {"/usr/bin/env", "PREFSYNC_TOKEN=emulator-token", PREFSYNC_BINARY, "-c", w.config, "sync", "crm"});
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     while (p.running() && w.emu.requests_counter() < 50 && std::chrono::steady_clock::now() < deadline)
         std::this_thread::yield();
@@ -211,9 +216,11 @@ TEST(Sync, TheDailyQuotaPausesTheRunInsteadOfFailingIt) {
 
 TEST(OAuth, BearerTokensAreFetchedAndRefreshedWhenTheyExpireMidRun) {
     Workspace w(400, "upsert", "", oauth_options());
-    auto oauth = "  oauth: { token_url: \"http://127.0.0.1:" + std::to_string(w.emu.server.port()) + "/oauth/token\" }\n";
+    auto oauth =
+        "  oauth: { token_url: \"http://127.0.0.1:" + std::to_string(w.emu.server.port()) + "/oauth/token\" }\n";
     w.write_config("upsert", "", "requests_per_second: 200, burst: 1", oauth);
-    testing::ChildProcess p({"/usr/bin/env", "PREFSYNC_TOKEN=emulator-token", PREFSYNC_BINARY, "-c", w.config, "sync", "crm"});
+    testing::ChildProcess p(
+        {"/usr/bin/env", "PREFSYNC_TOKEN=emulator-token", PREFSYNC_BINARY, "-c", w.config, "sync", "crm"});
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     while (p.running() && w.emu.requests_counter() < 100 && std::chrono::steady_clock::now() < deadline)
         std::this_thread::yield();
@@ -228,7 +235,8 @@ TEST(OAuth, BearerTokensAreFetchedAndRefreshedWhenTheyExpireMidRun) {
 
 TEST(OAuth, ARefusedClientSecretAbortsTheRun) {
     Workspace w(50, "upsert", "", oauth_options());
-    auto oauth = "  oauth: { token_url: \"http://127.0.0.1:" + std::to_string(w.emu.server.port()) + "/oauth/token\" }\n";
+    auto oauth =
+        "  oauth: { token_url: \"http://127.0.0.1:" + std::to_string(w.emu.server.port()) + "/oauth/token\" }\n";
     w.write_config("upsert", "", "requests_per_second: 200, burst: 1", oauth);
     auto r = w.prefsync("sync crm", "not-the-secret");
     EXPECT_EQ(r.exit_code, 3) << r.err;

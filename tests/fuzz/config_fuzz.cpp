@@ -49,10 +49,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         for (const auto& job : config.jobs) {
             try {
                 check_job(job);
-            } catch (const config::ConfigError&) {
-            }
+            } catch (const config::ConfigError&) {}
         }
-    } catch (const config::ConfigError&) {
-    }
+    } catch (const config::ConfigError&) {}
     return 0;
 }

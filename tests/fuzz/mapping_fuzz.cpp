@@ -56,8 +56,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     while (row.values.size() < jobs.columns) {
         auto cut = text.find('\x1f');
         auto cell = text.substr(0, cut);
-        if (cell == "\x1e") row.values.emplace_back(std::nullopt);
-        else row.values.emplace_back(std::string(cell));
+        if (cell == "\x1e")
+            row.values.emplace_back(std::nullopt);
+        else
+            row.values.emplace_back(std::string(cell));
         text = cut == std::string_view::npos ? std::string_view() : text.substr(cut + 1);
     }
     for (const auto& mapper : jobs.mappers) {

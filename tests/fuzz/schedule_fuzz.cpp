@@ -18,8 +18,9 @@
 #include "tests/fuzz/fuzz_support.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-        static const char* const kZones[] = {"UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe",
-                                         "Antarctica/Troll", "Pacific/Apia", "Asia/Kathmandu"};
+    static const char* const kZones[] = {
+        "UTC",          "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Antarctica/Troll",
+        "Pacific/Apia", "Asia/Kathmandu"};
     static std::size_t zone = SIZE_MAX;
     if (size < 9) return 0;
     std::string text(reinterpret_cast<const char*>(data) + 9, size - 9);

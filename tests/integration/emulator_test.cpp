@@ -38,8 +38,7 @@ struct Emulator {
     Server server;
 
     explicit Emulator(ApiOptions options = {}, ServerOptions server_options = {})
-        : api(store, options, [this] { return clock.now(); }),
-          server(api, store, faults, std::move(server_options)) {
+        : api(store, options, [this] { return clock.now(); }), server(api, store, faults, std::move(server_options)) {
         server.start();
     }
     HttpClient client() { return HttpClient(server.port()); }
@@ -168,7 +167,9 @@ TEST(EmulatorWrites, PatchBothBodyShapesAndTheTestOperation) {
     EXPECT_THAT(r.body, HasSubstr("test failed"));
     EXPECT_EQ(c.get(kBase + "/" + id).json().at("CustomerType"), "Retail");
     // move and copy are not supported; read-only paths and invalid results are refused.
-    EXPECT_EQ(c.request("PATCH", kBase + "/" + id, R"([{"op":"move","from":"/CustomerType","path":"/ReasonCode"}])").status, 400);
+    EXPECT_EQ(
+        c.request("PATCH", kBase + "/" + id, R"([{"op":"move","from":"/CustomerType","path":"/ReasonCode"}])").status,
+        400);
     EXPECT_EQ(c.request("PATCH", kBase + "/" + id, R"([{"op":"replace","path":"/ProfileId","value":1}])").status, 400);
     EXPECT_EQ(c.request("PATCH", kBase + "/" + id, R"([{"op":"add","path":"/Colour","value":"red"}])").status, 400);
     EXPECT_EQ(c.request("PATCH", kBase + "/" + id, R"({"op":"add"})").status, 400) << "W8 wants an array";
@@ -177,10 +178,11 @@ TEST(EmulatorWrites, PatchBothBodyShapesAndTheTestOperation) {
 TEST(EmulatorWrites, ArchiveRemovesPreferencesByFilterOrAll) {
     Emulator e;
     auto c = e.client();
-    json::object body{{"ProfilePreferences", json::array{{{"ProgramId", "P"}, {"FilterId", "F1"}},
-                                                         {{"ProgramId", "Q"}, {"FilterId", "F2"}}}},
-                      {"Emails", json::array{{{"EmailAddress", "a@x.com"},
-                                              {"EmailPreferences", json::array{{{"ProgramId", "P"}, {"FilterId", "F1"}}}}}}}};
+    json::object body{
+        {"ProfilePreferences",
+         json::array{{{"ProgramId", "P"}, {"FilterId", "F1"}}, {{"ProgramId", "Q"}, {"FilterId", "F2"}}}},
+        {"Emails", json::array{{{"EmailAddress", "a@x.com"},
+                                {"EmailPreferences", json::array{{{"ProgramId", "P"}, {"FilterId", "F1"}}}}}}}};
     auto id = std::to_string(c.post(kBase + "/AlternateId?" + alt("C1"), body).json().at("ProfileId").as_int64());
     auto r = c.request("PUT", kBase + "/Preferences/" + id + "/Archive",
                        R"({"ProfilePreferences":[{"FilterId":"F1","Reason_Code":"X"}]})");
@@ -204,7 +206,8 @@ TEST(EmulatorReads, InactiveElementsOnlyWithMatchInactive) {
            json::object{{"Emails", json::array{{{"EmailAddress", "on@x.com"}},
                                                {{"EmailAddress", "off@x.com"}, {"IsActive", false}}}}});
     EXPECT_EQ(c.get(kBase + "/AlternateId?" + alt("C1")).json().at("Emails").as_array().size(), 1u);
-    EXPECT_EQ(c.get(kBase + "/AlternateId?" + alt("C1") + "&matchInactive=true").json().at("Emails").as_array().size(), 2u);
+    EXPECT_EQ(c.get(kBase + "/AlternateId?" + alt("C1") + "&matchInactive=true").json().at("Emails").as_array().size(),
+              2u);
     EXPECT_EQ(c.get(kBase + "/AlternateId?" + alt("C2")).status, 404);
     EXPECT_EQ(c.get(kBase + "/AlternateId?alternateId=C1").status, 400) << "alternateIdType is required";
 }
@@ -221,20 +224,26 @@ struct Seeded : Emulator {
         add("A", {{"CustomerName", {{"FirstName", "Bill"}, {"LastName", "Dayton"}}},
                   {"Emails", json::array{{{"EmailAddress", "bill@x.com"}, {"EmailAddressType", "Personal"}}}},
                   {"PhoneNumbers", json::array{{{"PhoneNumber", "(404) 555-0100"}, {"PhoneType", "Mobile"}}}},
-                  {"Addresses", json::array{{{"Address1", "12 Camden Lane"}, {"City", "Roswell"}, {"StateProvince", "GA"},
-                                             {"PostalCode", "30075"}, {"AddressType", "Home"}}}},
+                  {"Addresses", json::array{{{"Address1", "12 Camden Lane"},
+                                             {"City", "Roswell"},
+                                             {"StateProvince", "GA"},
+                                             {"PostalCode", "30075"},
+                                             {"AddressType", "Home"}}}},
                   {"CustomFields", json::array{{{"Name", "alpha"}, {"Value", "couch:chair"}}}},
                   {"ProfileTags", json::array{{{"Name", "tester"}}, {{"Name", "preferred"}}}},
                   {"Groups", json::array{{{"GroupType", "Household"}, {"GroupName", "Daytons"}, {"IsPrimary", true}}}},
-                  {"ProfilePreferences", json::array{{{"ProgramId", "P"}, {"PreferenceAttributes",
-                                                       json::array{{{"Key", "alpha"}, {"Value", "phone"}}}}}}}});
+                  {"ProfilePreferences",
+                   json::array{{{"ProgramId", "P"},
+                                {"PreferenceAttributes", json::array{{{"Key", "alpha"}, {"Value", "phone"}}}}}}}});
         add("B", {{"CustomerName", {{"FirstName", "Billy"}, {"LastName", "Day"}}},
-                  {"Addresses", json::array{{{"Address1", "134 Camdenisk Way"}, {"City", "Roswell"}, {"StateProvince", "GA"}}}},
+                  {"Addresses",
+                   json::array{{{"Address1", "134 Camdenisk Way"}, {"City", "Roswell"}, {"StateProvince", "GA"}}}},
                   {"CustomFields", json::array{{{"Name", "alpha"}, {"Value", "table"}}}},
                   {"ProfileTags", json::array{{{"Name", "tester"}}}},
                   {"Groups", json::array{{{"GroupType", "Household"}, {"GroupName", "Daytons"}}}}});
-        add("C", {{"CustomerName", {{"FirstName", "Will"}, {"LastName", "Day"}}},
-                  {"Addresses", json::array{{{"Address1", "1 Cameron St"}, {"City", "Roswell"}, {"StateProvince", "GA"}}}}});
+        add("C",
+            {{"CustomerName", {{"FirstName", "Will"}, {"LastName", "Day"}}},
+             {"Addresses", json::array{{{"Address1", "1 Cameron St"}, {"City", "Roswell"}, {"StateProvince", "GA"}}}}});
     }
     std::vector<std::string> names(const std::string& target) {
         auto c = client();
@@ -252,11 +261,15 @@ struct Seeded : Emulator {
 TEST(EmulatorSearches, AddressExactAndPartial) {
     Seeded e;
     using ::testing::ElementsAre;
-    EXPECT_THAT(e.names(kBase + "/Address?city=Roswell&stateProvince=GA&address1=12%20Camden%20Lane"), ElementsAre("Bill"));
+    EXPECT_THAT(e.names(kBase + "/Address?city=Roswell&stateProvince=GA&address1=12%20Camden%20Lane"),
+                ElementsAre("Bill"));
     EXPECT_THAT(e.names(kBase + "/Address?city=Roswell&stateProvince=GA&address1=Camden&partialAddress1Match=true"),
-                ElementsAre("Bill", "Billy")) << "not Cameron";
-    EXPECT_THAT(e.names(kBase + "/Address?city=Roswell&stateProvince=GA&firstName=Bill&lastName=Day&partialNameMatch=true"),
-                ElementsAre("Bill", "Billy")) << "not Will Day";
+                ElementsAre("Bill", "Billy"))
+        << "not Cameron";
+    EXPECT_THAT(
+        e.names(kBase + "/Address?city=Roswell&stateProvince=GA&firstName=Bill&lastName=Day&partialNameMatch=true"),
+        ElementsAre("Bill", "Billy"))
+        << "not Will Day";
     auto c = e.client();
     EXPECT_EQ(c.get(kBase + "/Address?city=Roswell").status, 400) << "stateProvince is required";
 }
@@ -264,11 +277,18 @@ TEST(EmulatorSearches, AddressExactAndPartial) {
 TEST(EmulatorSearches, CustomFieldsAndSelectList) {
     Seeded e;
     using ::testing::ElementsAre;
-    EXPECT_THAT(e.names(kBase + "/CustomFields?customFields[0].Name=alpha&customFields[0].Value=table"), ElementsAre("Billy"));
-    EXPECT_THAT(e.names(kBase + "/CustomFields/SelectList?customFields[0].OperatorId=3&customFields[0].Name=alpha&customFields[0].Value=chair:table"),
-                ElementsAre("Bill", "Billy"));
-    EXPECT_THAT(e.names(kBase + "/CustomFields/SelectList?customFields[0].OperatorId=2&customFields[0].Name=alpha&customFields[0].Value=couch:chair"),
-                ElementsAre("Bill"));
+    EXPECT_THAT(e.names(kBase + "/CustomFields?customFields[0].Name=alpha&customFields[0].Value=table"),
+                ElementsAre("Billy"));
+    EXPECT_THAT(
+        e.names(kBase +
+                "/CustomFields/"
+                "SelectList?customFields[0].OperatorId=3&customFields[0].Name=alpha&customFields[0].Value=chair:table"),
+        ElementsAre("Bill", "Billy"));
+    EXPECT_THAT(
+        e.names(kBase +
+                "/CustomFields/"
+                "SelectList?customFields[0].OperatorId=2&customFields[0].Name=alpha&customFields[0].Value=couch:chair"),
+        ElementsAre("Bill"));
     auto c = e.client();
     EXPECT_EQ(c.get(kBase + "/CustomFields").status, 400);
 }
@@ -286,7 +306,8 @@ TEST(EmulatorSearches, EmailNamePhoneAttributesTags) {
     EXPECT_THAT(e.names(kBase + "/Tags?tag[0]=tester&tag[1]=preferred&multipleProfiles=true"), ElementsAre("Bill"));
     EXPECT_THAT(e.names(kBase + "/Tags?tag[0]=tester&tag[1]=preferred&exactMatch=false&multipleProfiles=true"),
                 ElementsAre("Bill", "Billy"));
-    EXPECT_THAT(e.names(kBase + "/Tags?tag[0]=tester&exactMatch=false"), ElementsAre("Bill")) << "one unless multipleProfiles";
+    EXPECT_THAT(e.names(kBase + "/Tags?tag[0]=tester&exactMatch=false"), ElementsAre("Bill"))
+        << "one unless multipleProfiles";
 }
 
 TEST(EmulatorSearches, Groups) {
@@ -294,11 +315,14 @@ TEST(EmulatorSearches, Groups) {
     using ::testing::ElementsAre;
     EXPECT_THAT(e.names(kBase + "/Groups?groupType=Household&groupName=Daytons"), ElementsAre("Bill", "Billy"));
     EXPECT_THAT(e.names(kBase + "/Groups/AlternateId?groupType=Household&" + alt("A")), ElementsAre("Bill", "Billy"));
-    EXPECT_THAT(e.names(kBase + "/Groups/Email?groupType=Household&emailAddress=bill@x.com"), ElementsAre("Bill", "Billy"));
-    EXPECT_THAT(e.names(kBase + "/Groups/Phone?groupType=Household&phoneNumber=404-555-0100"), ElementsAre("Bill", "Billy"));
+    EXPECT_THAT(e.names(kBase + "/Groups/Email?groupType=Household&emailAddress=bill@x.com"),
+                ElementsAre("Bill", "Billy"));
+    EXPECT_THAT(e.names(kBase + "/Groups/Phone?groupType=Household&phoneNumber=404-555-0100"),
+                ElementsAre("Bill", "Billy"));
     auto c = e.client();
     auto primary = c.get(kBase + "/AlternateId?" + alt("A")).json().at("ProfileId").as_int64();
-    EXPECT_THAT(e.names(kBase + "/Groups/Primary/" + std::to_string(primary) + "?groupType=Household"), ElementsAre("Bill", "Billy"));
+    EXPECT_THAT(e.names(kBase + "/Groups/Primary/" + std::to_string(primary) + "?groupType=Household"),
+                ElementsAre("Bill", "Billy"));
     EXPECT_EQ(c.get(kBase + "/Groups?groupName=Daytons").status, 400) << "groupType is required";
 }
 
@@ -307,11 +331,15 @@ TEST(EmulatorSearches, MoreThanFiftyMatchesIs403) {
     auto c = e.client();
     for (int i = 0; i < 51; ++i)
         ASSERT_EQ(c.post(kBase + "/AlternateId?" + alt("S" + std::to_string(i)),
-                         json::object{{"CustomerName", {{"LastName", "Smith"}}}}).status, 202);
+                         json::object{{"CustomerName", {{"LastName", "Smith"}}}})
+                      .status,
+                  202);
     auto r = c.get(kBase + "/Name?lastName=Smith");
     EXPECT_EQ(r.status, 403);
     EXPECT_THAT(r.body, HasSubstr("more than 50"));
-    c.request("DELETE", kBase + "/" + std::to_string(c.get(kBase + "/AlternateId?" + alt("S0")).json().at("ProfileId").as_int64()));
+    c.request(
+        "DELETE",
+        kBase + "/" + std::to_string(c.get(kBase + "/AlternateId?" + alt("S0")).json().at("ProfileId").as_int64()));
     r = c.get(kBase + "/Name?lastName=Smith");
     EXPECT_EQ(r.status, 200);
     EXPECT_EQ(r.json().as_array().size(), 50u);
@@ -326,13 +354,21 @@ TEST(EmulatorHistory, EveryKindInTheDocumentedOrder) {
         ASSERT_EQ(c.post(kBase + "/AlternateId?" + alt("H"), body).status, 202);
         e.clock.advance(std::chrono::seconds(1));
     };
-    write({{"CustomerType", "Retail"}, {"Consents", json::array{{{"ConsentType", "B"}, {"ConsentVersion", "1"}, {"ConsentStatus", 1}}}},
+    write({{"CustomerType", "Retail"},
+           {"Consents", json::array{{{"ConsentType", "B"}, {"ConsentVersion", "1"}, {"ConsentStatus", 1}}}},
            {"CustomFields", json::array{{{"Name", "Tier"}, {"Value", "Gold"}}}},
-           {"Emails", json::array{{{"EmailAddress", "a@x.com"}, {"EmailPreferences", json::array{{{"ProgramId", "P"}, {"FilterId", "F"}, {"PreferenceStatus", "OptIn"}}}}}}}});
+           {"Emails",
+            json::array{{{"EmailAddress", "a@x.com"},
+                         {"EmailPreferences",
+                          json::array{{{"ProgramId", "P"}, {"FilterId", "F"}, {"PreferenceStatus", "OptIn"}}}}}}}});
     write({{"Consents", json::array{{{"ConsentType", "A"}, {"ConsentVersion", "1"}, {"ConsentStatus", 1}}}},
            {"CustomFields", json::array{{{"Name", "Tier"}, {"Value", "Platinum"}}}}});
-    write({{"CustomerType", "Commercial"}, {"Consents", json::array{{{"ConsentType", "B"}, {"ConsentVersion", "1"}, {"ConsentStatus", 0}}}},
-           {"Emails", json::array{{{"EmailAddress", "a@x.com"}, {"EmailPreferences", json::array{{{"ProgramId", "P"}, {"FilterId", "F"}, {"PreferenceStatus", "OptOut"}}}}}}}});
+    write({{"CustomerType", "Commercial"},
+           {"Consents", json::array{{{"ConsentType", "B"}, {"ConsentVersion", "1"}, {"ConsentStatus", 0}}}},
+           {"Emails",
+            json::array{{{"EmailAddress", "a@x.com"},
+                         {"EmailPreferences",
+                          json::array{{{"ProgramId", "P"}, {"FilterId", "F"}, {"PreferenceStatus", "OptOut"}}}}}}}});
     auto h = [&](const std::string& kind) {
         auto r = c.get(kBase + "/History/" + kind + "/AlternateId?" + alt("H"));
         EXPECT_EQ(r.status, 200) << r.body;
@@ -353,7 +389,14 @@ TEST(EmulatorHistory, EveryKindInTheDocumentedOrder) {
     EXPECT_EQ(prefs[0].at("PreferenceStatus"), "OptIn");
     EXPECT_EQ(prefs[1].at("PreferenceStatus"), "OptOut");
     auto id = std::to_string(c.get(kBase + "/AlternateId?" + alt("H")).json().at("ProfileId").as_int64());
-    EXPECT_EQ(c.get(kBase + "/History/Preferences/" + id + "?filterId=nope").json().at("Emails").at(0).at("EmailPreferences").as_array().size(), 0u);
+    EXPECT_EQ(c.get(kBase + "/History/Preferences/" + id + "?filterId=nope")
+                  .json()
+                  .at("Emails")
+                  .at(0)
+                  .at("EmailPreferences")
+                  .as_array()
+                  .size(),
+              0u);
     auto contacts = h("ContactElements").at("Emails").as_array();
     EXPECT_EQ(contacts.size(), 2u) << "the email changed once (its preference)";
     auto standard = h("StandardFields").at("UserProfilePreferences").as_array();
@@ -404,7 +447,8 @@ TEST(EmulatorErrors, OAuthTokensExpire) {
     EXPECT_EQ(r.json().at("expires_in"), 60);
     auto bearer = "Bearer " + token;
     EXPECT_EQ(c.request("GET", kBase + "/1", "", "", bearer).status, 404) << "authorized: profile 1 is simply missing";
-    EXPECT_EQ(c.request("GET", kBase + "/1", "", "", std::string("emulator-token")).status, 401) << "the raw secret is not a token";
+    EXPECT_EQ(c.request("GET", kBase + "/1", "", "", std::string("emulator-token")).status, 401)
+        << "the raw secret is not a token";
     e.clock.advance(std::chrono::seconds(61));
     EXPECT_EQ(c.request("GET", kBase + "/1", "", "", bearer).status, 401) << "expired";
 }
@@ -432,8 +476,10 @@ TEST(EmulatorFaults, RateLimitAnswers429WithRetryAfter) {
     auto start = std::chrono::steady_clock::now();
     for (int i = 0; i < 20; ++i) {
         auto r = c.get(kBase + "/AlternateId?" + alt("x"));
-        if (r.status == 429) ++limited, retry_after = r.retry_after;
-        else ++ok;
+        if (r.status == 429)
+            ++limited, retry_after = r.retry_after;
+        else
+            ++ok;
     }
     // At most 5 per started second of the run get through, however slow the machine is.
     auto seconds = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - start).count();
@@ -507,7 +553,9 @@ TEST(EmulatorAdmin, StateResetFaultValidationAndPeaks) {
     {
         std::vector<HttpClient> clients;
         for (int i = 0; i < 4; ++i) clients.emplace_back(e.server.port());
-        for (auto& c : clients) c.post(kBase + "/AlternateId?" + alt("P" + std::to_string(&c - clients.data())), upsert_body("A", "a@x.com"));
+        for (auto& c : clients)
+            c.post(kBase + "/AlternateId?" + alt("P" + std::to_string(&c - clients.data())),
+                   upsert_body("A", "a@x.com"));
         auto s = e.stats();
         EXPECT_GE(s.at("peak_connections").as_int64(), 4);
         EXPECT_GE(s.at("peak_rps").as_int64(), 4);
@@ -576,7 +624,8 @@ TEST(EmulatorWorstCase, AcceptDuplicatesMakesACreateSentTwiceTwoProfiles) {
     EXPECT_EQ(c.post(kBase, body).status, 409);
     // Other writes never give a profile an alternate id another one carries.
     e.set_faults(R"({"accept_duplicates": true})");
-    auto other = std::to_string(c.post(kBase + "/AlternateId?" + alt("D1"), upsert_body("Bo", "b@x.com")).json().at("ProfileId").as_int64());
+    auto other = std::to_string(
+        c.post(kBase + "/AlternateId?" + alt("D1"), upsert_body("Bo", "b@x.com")).json().at("ProfileId").as_int64());
     EXPECT_EQ(c.post(kBase + "/" + other, json::object{{"AlternateIds", body["AlternateIds"]}}).status, 409);
 }
 
@@ -593,7 +642,8 @@ TEST(EmulatorWorstCase, PatchTestFailureStatusIsConfigurable) {
     auto r = c.request("PATCH", kBase + "/" + id, failing_test);
     EXPECT_EQ(r.status, 400);
     EXPECT_THAT(r.body, HasSubstr("test failed"));
-    EXPECT_EQ(c.request("PATCH", kBase + "/AlternateId?" + alt("C1"), R"({"Operations":)" + failing_test + "}").status, 400)
+    EXPECT_EQ(c.request("PATCH", kBase + "/AlternateId?" + alt("C1"), R"({"Operations":)" + failing_test + "}").status,
+              400)
         << "W5 too";
     EXPECT_EQ(c.request("PATCH", kBase + "/" + id, R"([{"op":"test","path":"/Nope","value":1}])").status, 400)
         << "a test of a missing path is a failed test";

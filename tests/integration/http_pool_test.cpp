@@ -23,8 +23,8 @@ struct Fixture {
     Fixture() { server.start(); }
 
     api::RequestBuilder builder() const {
-        return api::RequestBuilder(api::parse_base_url("http://127.0.0.1:" + std::to_string(server.port()) + "/Profiles/v2"),
-                                   "12345");
+        return api::RequestBuilder(
+            api::parse_base_url("http://127.0.0.1:" + std::to_string(server.port()) + "/Profiles/v2"), "12345");
     }
     json::object stats() {
         testing::HttpClient c(server.port());
@@ -129,8 +129,9 @@ TEST(HttpPool, AFailedTlsHandshakeIsReportedAsNotSent) {
     Fixture f;
     config::HttpConfig cfg;
     cfg.connect_timeout = std::chrono::seconds(2);
-    auto got = send_one(cfg, api::parse_base_url("https://127.0.0.1:" + std::to_string(f.server.port()) + "/Profiles/v2"),
-                        api::ApiRequest{"GET", "/Profiles/v2/12345/Profile/1", "", api::Operation::Read});
+    auto got =
+        send_one(cfg, api::parse_base_url("https://127.0.0.1:" + std::to_string(f.server.port()) + "/Profiles/v2"),
+                 api::ApiRequest{"GET", "/Profiles/v2/12345/Profile/1", "", api::Operation::Read});
     EXPECT_EQ(got.transport, api::Transport::NotSent);
     EXPECT_NE(got.error.find("TLS handshake"), std::string::npos) << got.error;
 }

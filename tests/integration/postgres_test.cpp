@@ -39,7 +39,8 @@ struct PostgresTest : ::testing::Test {
         return c;
     }
     // Through open_source, as a job opens it.
-    static std::unique_ptr<Source> open_postgres(const PostgresSourceConfig& c, const std::optional<Position>& since = {}) {
+    static std::unique_ptr<Source> open_postgres(const PostgresSourceConfig& c,
+                                                 const std::optional<Position>& since = {}) {
         return open_source(SourceConfig{{}, "jobs.crm.source", "", c}, since);
     }
     static std::vector<Row> read_all(Source& s, std::size_t batch = 1000) {
@@ -64,7 +65,8 @@ TEST_F(PostgresTest, ReadsEveryTypeAsTextAndKeepsNullApartFromEmpty) {
     EXPECT_THAT(s->columns(), ElementsAre("id", "name", "vip", "score", "ratio", "born", "seen", "note"));
     auto rows = read_all(*s);
     ASSERT_EQ(rows.size(), 2u);
-    EXPECT_THAT(rows[0].values, ElementsAre("1", "Zoë", "t", "12.50", "0.1", "1990-02-03", "2024-05-01 10:00:00+00", ""))
+    EXPECT_THAT(rows[0].values,
+                ElementsAre("1", "Zoë", "t", "12.50", "0.1", "1990-02-03", "2024-05-01 10:00:00+00", ""))
         << "timestamps in UTC, ISO; the empty string stays a value";
     EXPECT_EQ(rows[1].values[1], std::nullopt);
     EXPECT_EQ(rows[1].values[7], std::nullopt);
@@ -81,7 +83,8 @@ TEST_F(PostgresTest, ARunReadsOneSnapshotInSmallFetches) {
     ASSERT_TRUE(s->next_batch(rows, 300));
     EXPECT_EQ(rows.size(), 300u) << "a batch spans several FETCHes";
     // Committed while the run reads: not part of this run's snapshot.
-    db->admin().exec("INSERT INTO customers SELECT g FROM generate_series(2501, 2600) g; DELETE FROM customers WHERE id <= 1000");
+    db->admin().exec(
+        "INSERT INTO customers SELECT g FROM generate_series(2501, 2600) g; DELETE FROM customers WHERE id <= 1000");
     std::size_t total = rows.size();
     while (s->next_batch(rows, 300)) total += rows.size();
     EXPECT_EQ(total, 2500u);
@@ -106,17 +109,19 @@ TEST_F(PostgresTest, IncrementalReadsPastTheWatermarkWithEqualTimestampsAndOverl
 
     // id 1 updated with exactly the watermark's timestamp; id 6 is new; id 5 commits "late"
     // with a timestamp 20 minutes behind the watermark.
-    db->admin().exec("UPDATE customers SET updated_at = '2024-01-01 11:00:00+00' WHERE id = 1;"
-                     "INSERT INTO customers VALUES (6, '2024-01-01 12:00:00+00');"
-                     "UPDATE customers SET updated_at = '2024-01-01 10:40:00+00' WHERE id = 5;");
+    db->admin().exec(
+        "UPDATE customers SET updated_at = '2024-01-01 11:00:00+00' WHERE id = 1;"
+        "INSERT INTO customers VALUES (6, '2024-01-01 12:00:00+00');"
+        "UPDATE customers SET updated_at = '2024-01-01 10:40:00+00' WHERE id = 5;");
     EXPECT_THAT(column(read_all(*open_postgres(c, mark)), 0), ElementsAre("1", "2", "3", "6", "4"));
     c.incremental->overlap = 30min;
     EXPECT_THAT(column(read_all(*open_postgres(c, mark)), 0), ElementsAre("5", "1", "2", "3", "6", "4"));
 }
 
 TEST_F(PostgresTest, IncrementalOnNumbersAndRefusesAnOverlapOnText) {
-    db->admin().exec("CREATE TABLE customers(id int, version bigint, tag text);"
-                     "INSERT INTO customers VALUES (1, 9, 'a'), (2, 10, 'b'), (3, 100, 'c');");
+    db->admin().exec(
+        "CREATE TABLE customers(id int, version bigint, tag text);"
+        "INSERT INTO customers VALUES (1, 9, 'a'), (2, 10, 'b'), (3, 100, 'c');");
     auto c = source();
     c.incremental = IncrementalConfig{"version", "id", 0ms, {}, "jobs.crm.source.incremental"};
     EXPECT_THAT(column(read_all(*open_postgres(c, Position{"10", "2"})), 0), ElementsAre("2", "3"))
@@ -167,7 +172,9 @@ TEST_F(PostgresTest, AConnectionLostMidReadIsASourceErrorAfterTheRowsAlreadyRetu
     std::vector<Row> rows;
     ASSERT_TRUE(s->next_batch(rows, 100));
     db->admin().exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'prefsync'");
-    EXPECT_THAT(testing::error_of<SourceError>([&] { while (s->next_batch(rows, 100)) {} }),
+    EXPECT_THAT(testing::error_of<SourceError>([&] {
+                    while (s->next_batch(rows, 100)) {}
+                }),
                 HasSubstr("reading after row 100"));
 }
 
@@ -177,8 +184,11 @@ TEST_F(PostgresTest, TheSinkCreatesTheTableUpsertsByKeyAndDropsWhatWasNotCommitt
     postgres.connection = connection();
     SinkConfig c{{}, "jobs.pull.sink", postgres};
     db->admin().exec("CREATE SCHEMA mp");
-    TableLayout layout{{{"profile_id", ColumnType::Integer}, {"email", ColumnType::Text},
-                        {"opted_in", ColumnType::Boolean}, {"score", ColumnType::Real}}, 0};
+    TableLayout layout{{{"profile_id", ColumnType::Integer},
+                        {"email", ColumnType::Text},
+                        {"opted_in", ColumnType::Boolean},
+                        {"score", ColumnType::Real}},
+                       0};
     {
         auto sink = open_table_sink(c, layout);
         sink->upsert({"1", "a@example.com", "true", "1.5"});
@@ -189,8 +199,9 @@ TEST_F(PostgresTest, TheSinkCreatesTheTableUpsertsByKeyAndDropsWhatWasNotCommitt
         sink->upsert({"3", "lost@example.com", "true", "0"});
     }
     EXPECT_EQ(db->admin().scalar("SELECT count(*) FROM mp.profiles"), "2");
-    EXPECT_EQ(db->admin().scalar("SELECT email || ',' || opted_in || ',' || score FROM mp.profiles WHERE profile_id = 1"),
-              "changed@example.com,false,2");
+    EXPECT_EQ(
+        db->admin().scalar("SELECT email || ',' || opted_in || ',' || score FROM mp.profiles WHERE profile_id = 1"),
+        "changed@example.com,false,2");
     EXPECT_EQ(db->admin().scalar("SELECT format_type(atttypid, NULL) FROM pg_attribute WHERE attrelid = "
                                  "'mp.profiles'::regclass AND attname = 'opted_in'"),
               "boolean");

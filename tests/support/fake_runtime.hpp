@@ -19,7 +19,8 @@ class FakeRuntime final : public dispatch::Runtime {
 public:
     SteadyClock::time_point now() override { return now_; }
     base::Millis wall_ms() override {
-        return 1'800'000'000'000 + std::chrono::duration_cast<std::chrono::milliseconds>(now_.time_since_epoch()).count();
+        return 1'800'000'000'000 +
+               std::chrono::duration_cast<std::chrono::milliseconds>(now_.time_since_epoch()).count();
     }
     std::unique_ptr<dispatch::Timer> make_timer() override;
     void post(std::function<void()> fn) override { at(now_, std::move(fn)); }
@@ -53,7 +54,8 @@ public:
 
 private:
     SteadyClock::time_point now_{std::chrono::seconds(1000)};
-    std::map<std::pair<SteadyClock::time_point, std::uint64_t>, std::pair<std::uint64_t, std::function<void()>>> events_;
+    std::map<std::pair<SteadyClock::time_point, std::uint64_t>, std::pair<std::uint64_t, std::function<void()>>>
+        events_;
     std::uint64_t seq_ = 0;
     bool stopped_ = false;
 };
@@ -79,7 +81,9 @@ private:
     std::uint64_t id_ = 0;
 };
 
-inline std::unique_ptr<dispatch::Timer> FakeRuntime::make_timer() { return std::make_unique<FakeTimer>(*this); }
+inline std::unique_ptr<dispatch::Timer> FakeRuntime::make_timer() {
+    return std::make_unique<FakeTimer>(*this);
+}
 
 // A server as a function: every request is answered by `server` after `latency`.
 class FakeTransport final : public dispatch::Transport {

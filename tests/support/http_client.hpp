@@ -56,8 +56,10 @@ public:
         http::response<http::string_body> res;
         boost::beast::error_code read_error;
         http::read(*stream_, buffer, res, read_error);
-        if (!read_error) out.error = {};
-        else if (!out.error) out.error = read_error;
+        if (!read_error)
+            out.error = {};
+        else if (!out.error)
+            out.error = read_error;
         if (out.error) {
             stream_.reset();
             return out;

@@ -30,8 +30,10 @@ public:
     std::string scalar(const std::string& sql) {
         PGresult* r = PQexec(conn_, sql.c_str());
         std::string out;
-        if (PQresultStatus(r) != PGRES_TUPLES_OK) ADD_FAILURE() << PQresultErrorMessage(r) << "in: " << sql;
-        else if (PQntuples(r) > 0 && !PQgetisnull(r, 0, 0)) out = PQgetvalue(r, 0, 0);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK)
+            ADD_FAILURE() << PQresultErrorMessage(r) << "in: " << sql;
+        else if (PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
+            out = PQgetvalue(r, 0, 0);
         PQclear(r);
         return out;
     }
@@ -79,7 +81,7 @@ private:
 }  // namespace prefsync::testing
 
 // Skips the test, loudly, when no PostgreSQL test server is running.
-#define PREFSYNC_REQUIRE_POSTGRES()                                                                      \
-    if (!::prefsync::testing::TestDatabase::server())                                                   \
-    GTEST_SKIP() << "SKIPPED: no PostgreSQL test server (PREFSYNC_TEST_PG unset); scripts/test.sh "      \
+#define PREFSYNC_REQUIRE_POSTGRES()                                                                 \
+    if (!::prefsync::testing::TestDatabase::server())                                               \
+    GTEST_SKIP() << "SKIPPED: no PostgreSQL test server (PREFSYNC_TEST_PG unset); scripts/test.sh " \
                     "starts one with scripts/pg-test-server.sh"

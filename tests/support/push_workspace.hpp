@@ -21,7 +21,7 @@ struct PushWorkspace {
     std::string csv;
 
     PushWorkspace(int rows, const std::string& mode = "upsert", const std::string& extra_mapping = "",
-              emulator::ApiOptions api = {})
+                  emulator::ApiOptions api = {})
         : emu(api) {
         auto gen = run(quote(PREFSYNC_GEN_PROFILES) + " " + std::to_string(rows));
         EXPECT_EQ(gen.exit_code, 0);
@@ -30,22 +30,30 @@ struct PushWorkspace {
     }
 
     void write_config(const std::string& mode, const std::string& extra_mapping = "",
-                      const std::string& rate = "requests_per_second: 5000, burst: 500", const std::string& api_extra = "") {
-        config = dir.write("prefsync.yaml",
-            "api:\n  base_url: http://127.0.0.1:" + std::to_string(emu.server.port()) + "/Profiles/v2\n"
-            "  client_id: \"12345\"\n  token_env: PREFSYNC_TOKEN\n" + api_extra +
-            "http: { connections: 8, request_timeout: 10s }\n"
-            "rate_limit: { " + rate + " }\n"
-            "retry: { max_attempts: 30, base_delay: 5ms, max_delay: 200ms }\n"
-            "journal: { path: state/journal.db }\n"
-            "jobs:\n  crm:\n    mode: " + mode + "\n    source: { type: csv, path: profiles.csv }\n"
-            "    identity: { alternate_id_type: CRMID, column: customer_id }\n"
-            "    mapping:\n"
-            "      CustomerName.FirstName: first_name\n"
-            "      CustomerName.LastName: last_name\n"
-            "      Emails:\n        - { EmailAddress: { column: email, normalize: lowercase }, EmailAddressType: { const: Personal } }\n"
-            "      ProfileTags: { column: tags, split: \";\" }\n"
-            "      CustomFields: { LoyaltyTier: loyalty_tier }\n" + extra_mapping);
+                      const std::string& rate = "requests_per_second: 5000, burst: 500",
+                      const std::string& api_extra = "") {
+        config = dir.write("prefsync.yaml", "api:\n  base_url: http://127.0.0.1:" + std::to_string(emu.server.port()) +
+                                                "/Profiles/v2\n"
+                                                "  client_id: \"12345\"\n  token_env: PREFSYNC_TOKEN\n" +
+                                                api_extra +
+                                                "http: { connections: 8, request_timeout: 10s }\n"
+                                                "rate_limit: { " +
+                                                rate +
+                                                " }\n"
+                                                "retry: { max_attempts: 30, base_delay: 5ms, max_delay: 200ms }\n"
+                                                "journal: { path: state/journal.db }\n"
+                                                "jobs:\n  crm:\n    mode: " +
+                                                mode +
+                                                "\n    source: { type: csv, path: profiles.csv }\n"
+                                                "    identity: { alternate_id_type: CRMID, column: customer_id }\n"
+                                                "    mapping:\n"
+                                                "      CustomerName.FirstName: first_name\n"
+                                                "      CustomerName.LastName: last_name\n"
+                                                "      Emails:\n        - { EmailAddress: { column: email, normalize: "
+                                                "lowercase }, EmailAddressType: { const: Personal } }\n"
+                                                "      ProfileTags: { column: tags, split: \";\" }\n"
+                                                "      CustomFields: { LoyaltyTier: loyalty_tier }\n" +
+                                                extra_mapping);
     }
 
     testing::RunResult prefsync(const std::string& args, const std::string& token = "emulator-token") {

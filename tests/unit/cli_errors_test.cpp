@@ -25,7 +25,8 @@ TEST(ErrorLadder, EachKindHasItsExitCodeAndNamesWhereItComesFrom) {
                                 {config::SourcePos{"p.yaml", 5, 6}, "api.token_env", "not set"}});
     auto c = of(config);
     EXPECT_EQ(c.exit_code, kUsage);
-    EXPECT_EQ(c.message(), "error: p.yaml:3:4: jobs.crm.source.path: no such file\nerror: p.yaml:5:6: api.token_env: not set");
+    EXPECT_EQ(c.message(),
+              "error: p.yaml:3:4: jobs.crm.source.path: no such file\nerror: p.yaml:5:6: api.token_env: not set");
 
     auto s = of(connectors::SourceError("crm.csv: cannot open: No such file or directory"));
     EXPECT_EQ(s.exit_code, kFatal);

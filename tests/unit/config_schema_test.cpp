@@ -53,8 +53,7 @@ TEST(ConfigSchema, EveryConnectorTypeIsABranchOnItsType) {
         const auto& branches = definition(what).at("allOf").as_array();
         ASSERT_EQ(branches.size(), count) << what;
         for (const auto& b : branches) {
-            auto type = json::value_to<std::string>(
-                b.at("if").at("properties").at("type").at("const"));
+            auto type = json::value_to<std::string>(b.at("if").at("properties").at("type").at("const"));
             EXPECT_EQ(b.at("then").at("$ref").as_string(), "#/definitions/" + std::string(what) + "." + type);
             EXPECT_EQ(definition(std::string(what) + "." + type).at("additionalProperties"), false)
                 << "a key of another type is an error";
@@ -64,8 +63,7 @@ TEST(ConfigSchema, EveryConnectorTypeIsABranchOnItsType) {
 
 TEST(ConfigSchema, TheMappingHasEveryWritableProfileFieldAndDottedPathsIntoObjects) {
     const auto& properties = definition("mapping.Profile").at("properties").as_object();
-    for (const auto& f : api::profile_schema().fields)
-        EXPECT_EQ(properties.contains(f.name), !f.read_only) << f.name;
+    for (const auto& f : api::profile_schema().fields) EXPECT_EQ(properties.contains(f.name), !f.read_only) << f.name;
     EXPECT_TRUE(properties.contains("CustomerName.FirstName"));
     EXPECT_FALSE(properties.contains("Edited.CreateDate")) << "read-only objects are not reached into";
     EXPECT_EQ(properties.at("Emails").at("$ref"), "#/definitions/list.Email");

@@ -83,7 +83,8 @@ TEST(Config, RelativePathsResolveAgainstTheConfigDirectory) {
 }
 
 TEST(Config, EveryErrorIsReportedAtOnceWithLineColumnAndKeyPath) {
-    auto errs = errors_of(kApi + "http:\n  connections: lots\n  conect_timeout: 5s\nretry: { max_attempts: 0 }\n" + kJob);
+    auto errs =
+        errors_of(kApi + "http:\n  connections: lots\n  conect_timeout: 5s\nretry: { max_attempts: 0 }\n" + kJob);
     ASSERT_EQ(errs.size(), 3u);
     EXPECT_EQ(errs[0], "/etc/prefsync/test.yaml:6:16: http.connections: expected a whole number, got \"lots\"");
     EXPECT_THAT(errs[1], AllOf(HasSubstr("test.yaml:7:3: http.conect_timeout: unknown key"),
@@ -138,8 +139,8 @@ TEST(Config, TokenIsResolvedFromEnvFileOrCredential) {
 
     testing::TempDir dir;
     dir.write("token", "tok-file\n");
-    auto from_file = parse_config("api: { base_url: https://x, client_id: a, token_file: token }\n",
-                                  dir.file("c.yaml"), env);
+    auto from_file =
+        parse_config("api: { base_url: https://x, client_id: a, token_file: token }\n", dir.file("c.yaml"), env);
     EXPECT_EQ(resolve_token(from_file, env), "tok-file") << "relative to the config, newline trimmed";
 
     auto cred_env = fake_env({{"CREDENTIALS_DIRECTORY", dir.path()}});
@@ -158,8 +159,9 @@ TEST(Config, TokenIsResolvedFromEnvFileOrCredential) {
 }
 
 TEST(Config, OAuthMode) {
-    auto c = ok("api: { base_url: https://x, client_id: a, token_env: T,\n"
-                "       oauth: { token_url: https://auth.example.com/oauth/token, client_id: app, refresh_before: 2m } }\n");
+    auto c =
+        ok("api: { base_url: https://x, client_id: a, token_env: T,\n"
+           "       oauth: { token_url: https://auth.example.com/oauth/token, client_id: app, refresh_before: 2m } }\n");
     EXPECT_EQ(c.api.oauth.token_url, "https://auth.example.com/oauth/token");
     EXPECT_EQ(c.api.oauth.client_id, "app");
     EXPECT_EQ(c.api.oauth.refresh_before, std::chrono::minutes(2));
@@ -171,8 +173,10 @@ TEST(Config, OAuthMode) {
 
 TEST(Config, EnvironmentInterpolation) {
     auto env = fake_env({{"HOST", "pm.example.com"}, {"EMPTY", ""}});
-    auto c = ok("api: { base_url: \"https://${HOST}/v2\", client_id: \"${ID:-42}\", token_env: T }\n"
-                "journal: { path: \"/x/$${HOST}/${EMPTY:-j}.db\" }\n", env);
+    auto c =
+        ok("api: { base_url: \"https://${HOST}/v2\", client_id: \"${ID:-42}\", token_env: T }\n"
+           "journal: { path: \"/x/$${HOST}/${EMPTY:-j}.db\" }\n",
+           env);
     EXPECT_EQ(c.api.base_url, "https://pm.example.com/v2");
     EXPECT_EQ(c.api.client_id, "42");
     EXPECT_EQ(c.journal.path, "/x/${HOST}/j.db");
@@ -210,9 +214,10 @@ TEST(Config, DurationsAndSizesThatWouldOverflowAreRefusedNotWrapped) {
     EXPECT_EQ(parse_size("99999999999999999999"), std::nullopt);
     EXPECT_THAT(errors_of(kApi + "retry: { max_delay: 99999999999999999999d }\n"),
                 Contains(HasSubstr("retry.max_delay: expected a duration")));
-    EXPECT_THAT(errors_of(kApi + "jobs:\n  crm:\n    source: { type: csv, path: a.csv, max_record_bytes: 9999999999999GiB }\n"
-                                 "    identity: { alternate_id_type: CRMID, column: id }\n    mapping: { CustomerType: t }\n"),
-                Contains(HasSubstr("jobs.crm.source.max_record_bytes: expected a size")));
+    EXPECT_THAT(
+        errors_of(kApi + "jobs:\n  crm:\n    source: { type: csv, path: a.csv, max_record_bytes: 9999999999999GiB }\n"
+                         "    identity: { alternate_id_type: CRMID, column: id }\n    mapping: { CustomerType: t }\n"),
+        Contains(HasSubstr("jobs.crm.source.max_record_bytes: expected a size")));
 }
 
 TEST(Config, ATimeZoneNameTooLongForAPathIsAnErrorNotAnException) {
@@ -282,12 +287,14 @@ TEST(Config, Schedules) {
 
 TEST(Config, JobModes) {
     EXPECT_THAT(errors_of(kApi + kJob + "    mode: upsret\n"),
-                Contains(HasSubstr("jobs.crm.mode: expected create, update, upsert, replace, delete, archive or mirror, got \"upsret\" (did you mean \"upsert\"?)")));
+                Contains(HasSubstr("jobs.crm.mode: expected create, update, upsert, replace, delete, archive or "
+                                   "mirror, got \"upsret\" (did you mean \"upsert\"?)")));
     EXPECT_EQ(ok(kApi + kJob + "    mode: replace\n").jobs[0].mode, Mode::Replace);
     EXPECT_THAT(errors_of(kApi + kJob + "    mode: delete\n"),
                 Contains(HasSubstr("jobs.crm.mapping: delete jobs send no body")));
-    auto del = ok(kApi + "jobs:\n  gone:\n    mode: delete\n    source: { type: csv, path: x.csv }\n"
-                         "    identity: { profile_id_column: pid }\n");
+    auto del = ok(kApi +
+                  "jobs:\n  gone:\n    mode: delete\n    source: { type: csv, path: x.csv }\n"
+                  "    identity: { profile_id_column: pid }\n");
     EXPECT_EQ(del.jobs[0].mode, Mode::Delete);
 }
 
@@ -370,7 +377,8 @@ TEST(Config, SqlSources) {
         connectors::resolve_password(pg.connection, fake_env({}));
         FAIL();
     } catch (const ConfigError& e) {
-        EXPECT_THAT(e.what(), HasSubstr("environment variable CRM_DB_PASSWORD (jobs.pg.source.password_env) is not set"));
+        EXPECT_THAT(e.what(),
+                    HasSubstr("environment variable CRM_DB_PASSWORD (jobs.pg.source.password_env) is not set"));
     }
     EXPECT_EQ(connectors::resolve_password(connectors::PostgresConnectionConfig{}, fake_env({})), "")
         << "none configured: libpq decides";
@@ -417,7 +425,8 @@ TEST(Config, Identity) {
     EXPECT_THAT(errors_of(job("{ alternate_id_type: X, column: c, profile_id_column: p }")),
                 Contains(HasSubstr("identity: give exactly one of alternate_id_type + column, profile_id_column")));
     EXPECT_THAT(errors_of(job("{ alternate_id_type: X }")), Contains(HasSubstr("go together")));
-    EXPECT_THAT(errors_of(job("{}")), Contains(HasSubstr("identity: give alternate_id_type + column or profile_id_column")));
+    EXPECT_THAT(errors_of(job("{}")),
+                Contains(HasSubstr("identity: give alternate_id_type + column or profile_id_column")));
     EXPECT_THAT(errors_of(job("{ profile_id_column: pid }", "upsert")),
                 Contains(HasSubstr("mode upsert identifies profiles by alternate id")));
     EXPECT_THAT(errors_of(job("{ alternate_id_type: X, column: c }", "archive")),
@@ -433,13 +442,15 @@ const std::string kPullJob = R"(jobs:
 
 TEST(Config, SinkIsValidated) {
     EXPECT_THAT(errors_of(kApi + kPullJob + "    sink: { type: xml, path: out.xml }\n"),
-                Contains(HasSubstr("jobs.export.sink.type: unknown sink type \"xml\"; expected csv, jsonl, sqlite or postgres")));
+                Contains(HasSubstr(
+                    "jobs.export.sink.type: unknown sink type \"xml\"; expected csv, jsonl, sqlite or postgres")));
     auto c = ok(kApi + kPullJob + "    sink: { type: jsonl, path: out.jsonl }\n");
     ASSERT_TRUE(c.jobs[0].sink);
     EXPECT_EQ(c.jobs[0].sink->type(), "jsonl");
     EXPECT_EQ(c.jobs[0].sink->path(), "/etc/prefsync/out.jsonl");
-    c = ok(kApi + kPullJob + "    sink: { type: postgres, conninfo: \"dbname=wh\", password_file: pw, table: mp.profiles,"
-                             " columns: { id: ProfileId, email: \"Emails[0].EmailAddress\" } }\n");
+    c = ok(kApi + kPullJob +
+           "    sink: { type: postgres, conninfo: \"dbname=wh\", password_file: pw, table: mp.profiles,"
+           " columns: { id: ProfileId, email: \"Emails[0].EmailAddress\" } }\n");
     EXPECT_EQ(c.jobs[0].sink->table(), "mp.profiles");
     EXPECT_EQ(c.jobs[0].sink->key(), "id") << "the ProfileId column is the upsert key";
     EXPECT_EQ(c.jobs[0].sink->path(), "") << "a server, not a file";
@@ -476,10 +487,12 @@ TEST(Config, TheSourceTypeChoosesWhichKeysTheSectionMayHave) {
     EXPECT_THAT(errs, Contains("/etc/prefsync/test.yaml:7:39: jobs.a.source.table: unknown key; valid keys here: type, "
                                "path, delimiter, header, columns, reject_file, max_record_bytes"));
     EXPECT_THAT(errs, Contains(HasSubstr("/etc/prefsync/test.yaml:11:59: jobs.b.source.delimiter: unknown key")));
-    EXPECT_THAT(errs, Contains("/etc/prefsync/test.yaml:15:13: jobs.c.source.type: is required (csv, sqlite or postgres)"));
+    EXPECT_THAT(errs,
+                Contains("/etc/prefsync/test.yaml:15:13: jobs.c.source.type: is required (csv, sqlite or postgres)"));
     EXPECT_EQ(errs.size(), 3u) << ::testing::PrintToString(errs);
 
-    auto sinks = errors_of(kApi + kPullJob + "    sink: { type: jsonl, path: out.jsonl, columns: { id: ProfileId } }\n");
+    auto sinks =
+        errors_of(kApi + kPullJob + "    sink: { type: jsonl, path: out.jsonl, columns: { id: ProfileId } }\n");
     EXPECT_THAT(sinks, ElementsAre(HasSubstr("jobs.export.sink.columns: unknown key; valid keys here: type, path")));
     EXPECT_THAT(errors_of(kApi + kPullJob + "    sink: { path: out.jsonl }\n"),
                 ElementsAre(HasSubstr("jobs.export.sink.type: is required (csv, jsonl, sqlite or postgres)")));
@@ -533,9 +546,13 @@ TEST(Config, PullJobs) {
     pull: { reconcile: c }
     sink: { type: jsonl, path: d.jsonl }
 )");
-    EXPECT_THAT(errs, Contains(AllOf(HasSubstr("jobs.a.pull.searches[0].endpoint: expected Address, CustomFields"),
-                                     HasSubstr("or a value matching Groups/Primary/[0-9]+, got \"Emails\" (did you mean \"Email\"?)"))));
-    EXPECT_THAT(errs, Contains(HasSubstr("jobs.a.pull.history: expected Consents, ContactElements, CustomFields, Preferences or StandardFields, got \"Consent\" (did you mean \"Consents\"?)")));
+    EXPECT_THAT(errs,
+                Contains(AllOf(
+                    HasSubstr("jobs.a.pull.searches[0].endpoint: expected Address, CustomFields"),
+                    HasSubstr("or a value matching Groups/Primary/[0-9]+, got \"Emails\" (did you mean \"Email\"?)"))));
+    EXPECT_THAT(errs,
+                Contains(HasSubstr("jobs.a.pull.history: expected Consents, ContactElements, CustomFields, Preferences "
+                                   "or StandardFields, got \"Consent\" (did you mean \"Consents\"?)")));
     EXPECT_THAT(errs, Contains(HasSubstr("jobs.b.mode: unknown key")));
     EXPECT_THAT(errs, Contains(HasSubstr("jobs.b.pull.filter_id: applies to history: Preferences only")));
     EXPECT_THAT(errs, Contains(HasSubstr("jobs.b.sink: is required")));
@@ -547,23 +564,28 @@ TEST(Config, PullJobs) {
 // --- mapping section ------------------------------------------------------------------
 
 std::string with_mapping(const std::string& mapping) {
-    return kApi + "jobs:\n  crm:\n    source: { type: csv, path: x.csv }\n"
-                  "    identity: { alternate_id_type: CRMID, column: id }\n    mapping:\n" + mapping;
+    return kApi +
+           "jobs:\n  crm:\n    source: { type: csv, path: x.csv }\n"
+           "    identity: { alternate_id_type: CRMID, column: id }\n    mapping:\n" +
+           mapping;
 }
 
 TEST(ConfigMapping, UnknownFieldsAreNamedWithSuggestionAndPosition) {
-    auto errs = errors_of(with_mapping("      CustomerName.FirstNam: first\n"
-                                       "      Emails:\n        - EmailAdress: email\n"));
+    auto errs =
+        errors_of(with_mapping("      CustomerName.FirstNam: first\n"
+                               "      Emails:\n        - EmailAdress: email\n"));
     ASSERT_EQ(errs.size(), 2u);
-    EXPECT_EQ(errs[0], "/etc/prefsync/test.yaml:10:30: jobs.crm.mapping.CustomerName.FirstNam: "
-                       "unknown CustomerName field \"FirstNam\" (did you mean \"FirstName\"?)");
+    EXPECT_EQ(errs[0],
+              "/etc/prefsync/test.yaml:10:30: jobs.crm.mapping.CustomerName.FirstNam: "
+              "unknown CustomerName field \"FirstNam\" (did you mean \"FirstName\"?)");
     EXPECT_THAT(errs[1], HasSubstr("test.yaml:12:24: jobs.crm.mapping.Emails[0].EmailAdress: unknown Email "
                                    "field \"EmailAdress\" (did you mean \"EmailAddress\"?)"));
 }
 
 TEST(ConfigMapping, ReadOnlyFieldsAreRefused) {
-    auto errs = errors_of(with_mapping("      ProfileId: pid\n      UpdateStatus: s\n"
-                                       "      Addresses:\n        - CassCity: c\n"));
+    auto errs =
+        errors_of(with_mapping("      ProfileId: pid\n      UpdateStatus: s\n"
+                               "      Addresses:\n        - CassCity: c\n"));
     EXPECT_THAT(errs, Contains(HasSubstr("jobs.crm.mapping.ProfileId: is read-only")));
     EXPECT_THAT(errs, Contains(HasSubstr("jobs.crm.mapping.UpdateStatus: is read-only")));
     EXPECT_THAT(errs, Contains(HasSubstr("jobs.crm.mapping.Addresses[0].CassCity: is read-only")));
@@ -581,27 +603,33 @@ TEST(ConfigMapping, DottedAndNestedFormsMergeButNotTwice) {
 }
 
 TEST(ConfigMapping, ConstantsAreCheckedAgainstTheFieldType) {
-    auto errs = errors_of(with_mapping("      IsActive: { const: maybe }\n"
-                                       "      Consents:\n        - ConsentStatus: { column: c, map: { y: one } }\n"
-                                       "      RegistrationConfirmed: { column: r, default: perhaps }\n"));
+    auto errs =
+        errors_of(with_mapping("      IsActive: { const: maybe }\n"
+                               "      Consents:\n        - ConsentStatus: { column: c, map: { y: one } }\n"
+                               "      RegistrationConfirmed: { column: r, default: perhaps }\n"));
     EXPECT_THAT(errs, Contains(HasSubstr("jobs.crm.mapping.IsActive.const: expected a boolean")));
-    EXPECT_THAT(errs, Contains(HasSubstr("jobs.crm.mapping.Consents[0].ConsentStatus.map.y: expected a whole number, got \"one\"")));
+    EXPECT_THAT(
+        errs,
+        Contains(HasSubstr("jobs.crm.mapping.Consents[0].ConsentStatus.map.y: expected a whole number, got \"one\"")));
     EXPECT_THAT(errs, Contains(HasSubstr("jobs.crm.mapping.RegistrationConfirmed.default: expected a boolean")));
 }
 
 TEST(ConfigMapping, ValueSpecErrors) {
-    auto errs = errors_of(with_mapping(
-        "      CustomerType: { column: a, const: b }\n"
-        "      DefaultLocale: { normalize: lowercase }\n"
-        "      ReasonCode: { column: r, normalize: [lowercase, shout] }\n"
-        "      CustomerName.FirstName: { column: f, colour: red }\n"
-        "      CustomerName.LastName: { column: l, date: \"%Q\" }\n"
-        "      IsActive: { column: a, empty: keep }\n"
-        "      CustomerName.Prefix: { column: p, empty: sometimes }\n"
-        "      CustomerName.Suffix:\n"));
+    auto errs =
+        errors_of(with_mapping("      CustomerType: { column: a, const: b }\n"
+                               "      DefaultLocale: { normalize: lowercase }\n"
+                               "      ReasonCode: { column: r, normalize: [lowercase, shout] }\n"
+                               "      CustomerName.FirstName: { column: f, colour: red }\n"
+                               "      CustomerName.LastName: { column: l, date: \"%Q\" }\n"
+                               "      IsActive: { column: a, empty: keep }\n"
+                               "      CustomerName.Prefix: { column: p, empty: sometimes }\n"
+                               "      CustomerName.Suffix:\n"));
     EXPECT_THAT(errs, Contains(HasSubstr("CustomerType: give exactly one of column, const")));
     EXPECT_THAT(errs, Contains(HasSubstr("DefaultLocale: give column or const")));
-    EXPECT_THAT(errs, Contains(HasSubstr("ReasonCode.normalize: expected lowercase, uppercase, digits, collapse_spaces or trim, got \"shout\"")));
+    EXPECT_THAT(
+        errs,
+        Contains(HasSubstr(
+            "ReasonCode.normalize: expected lowercase, uppercase, digits, collapse_spaces or trim, got \"shout\"")));
     EXPECT_THAT(errs, Contains(HasSubstr("CustomerName.FirstName.colour: unknown key")));
     EXPECT_THAT(errs, Contains(HasSubstr("CustomerName.LastName.date: date format directive %Q is not supported")));
     EXPECT_THAT(errs, Contains(HasSubstr("IsActive.empty: keep is only for string fields")));
@@ -629,11 +657,11 @@ TEST(ConfigMapping, ArraysTakeListsSplitColumnsOrNamedValues) {
     EXPECT_EQ(custom.name_field, "Name");
     EXPECT_EQ(std::get<ArraySpec>(f[3].spec).elements.size(), 2u);
 
-    auto errs = errors_of(with_mapping(
-        "      ProfileTags: { column: tags }\n"
-        "      Groups: { column: groups, split: \"|\" }\n"
-        "      Emails: { Home: e }\n"
-        "      Addresses: a\n"));
+    auto errs =
+        errors_of(with_mapping("      ProfileTags: { column: tags }\n"
+                               "      Groups: { column: groups, split: \"|\" }\n"
+                               "      Emails: { Home: e }\n"
+                               "      Addresses: a\n"));
     EXPECT_THAT(errs, Contains(HasSubstr("ProfileTags.split: is required (the delimiter")));
     EXPECT_THAT(errs, Contains(HasSubstr("Groups.field: is required: which Group field gets each item")));
     EXPECT_THAT(errs, Contains(HasSubstr("Emails: expected a list of Email elements")));
@@ -641,9 +669,10 @@ TEST(ConfigMapping, ArraysTakeListsSplitColumnsOrNamedValues) {
 }
 
 TEST(ConfigMapping, ArchiveModeMapsTheArchiveBody) {
-    auto c = ok(kApi + "jobs:\n  arch:\n    mode: archive\n    source: { type: csv, path: x.csv }\n"
-                       "    identity: { profile_id_column: pid }\n"
-                       "    mapping: { GlobalDeactivate: { const: true }, Reason_Code: { const: GDPR } }\n");
+    auto c = ok(kApi +
+                "jobs:\n  arch:\n    mode: archive\n    source: { type: csv, path: x.csv }\n"
+                "    identity: { profile_id_column: pid }\n"
+                "    mapping: { GlobalDeactivate: { const: true }, Reason_Code: { const: GDPR } }\n");
     EXPECT_EQ(c.jobs[0].mapping.fields.size(), 2u);
     EXPECT_THAT(errors_of(kApi + "jobs:\n  arch:\n    mode: archive\n    source: { type: csv, path: x.csv }\n"
                                  "    identity: { profile_id_column: pid }\n    mapping: { CustomerType: t }\n"),

@@ -28,8 +28,7 @@ void* counted_alloc(std::size_t n) {
     void* p = std::malloc(n == 0 ? 1 : n);
     if (!p) throw std::bad_alloc();
     std::size_t live = g_live_bytes.fetch_add(malloc_usable_size(p)) + malloc_usable_size(p);
-    for (std::size_t peak = g_peak_bytes.load(); live > peak && !g_peak_bytes.compare_exchange_weak(peak, live);) {
-    }
+    for (std::size_t peak = g_peak_bytes.load(); live > peak && !g_peak_bytes.compare_exchange_weak(peak, live);) {}
     return p;
 }
 
@@ -40,12 +39,24 @@ void counted_free(void* p) noexcept {
 }
 }  // namespace
 
-void* operator new(std::size_t n) { return counted_alloc(n); }
-void* operator new[](std::size_t n) { return counted_alloc(n); }
-void operator delete(void* p) noexcept { counted_free(p); }
-void operator delete[](void* p) noexcept { counted_free(p); }
-void operator delete(void* p, std::size_t) noexcept { counted_free(p); }
-void operator delete[](void* p, std::size_t) noexcept { counted_free(p); }
+void* operator new(std::size_t n) {
+    return counted_alloc(n);
+}
+void* operator new[](std::size_t n) {
+    return counted_alloc(n);
+}
+void operator delete(void* p) noexcept {
+    counted_free(p);
+}
+void operator delete[](void* p) noexcept {
+    counted_free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+    counted_free(p);
+}
+void operator delete[](void* p, std::size_t) noexcept {
+    counted_free(p);
+}
 
 namespace prefsync::connectors {
 namespace {
@@ -81,8 +92,8 @@ std::vector<Parsed> parse(const std::string& text, CsvOptions options = {}) {
     CsvRecord r;
     std::vector<Parsed> out;
     while (reader.next(r))
-        out.push_back({std::vector<std::string>(r.fields.begin(), r.fields.begin() + r.field_count),
-                       r.line, r.error, r.raw});
+        out.push_back(
+            {std::vector<std::string>(r.fields.begin(), r.fields.begin() + r.field_count), r.line, r.error, r.raw});
     return out;
 }
 
@@ -112,8 +123,7 @@ TEST(CsvSpectrum, EveryCaseMatchesItsExpectedJson) {
             for (const auto& row : rows) {
                 ASSERT_FALSE(row.rejected()) << row.error;
                 boost::json::object obj;
-                for (std::size_t i = 0; i < row.values.size(); ++i)
-                    obj[source.columns()[i]] = *row.values[i];
+                for (std::size_t i = 0; i < row.values.size(); ++i) obj[source.columns()[i]] = *row.values[i];
                 actual.push_back(obj);
             }
         }
@@ -230,7 +240,8 @@ TEST(CsvReader, MemoryHeldStaysBoundedOverManyRecordsWhoseFieldsAreNotTaken) {
     // holding 60 KiB (12 MiB here).
     CsvOptions options{',', 64u << 10};
     std::string text;
-    for (int i = 0; i < 200; ++i) text += std::string(static_cast<std::size_t>(i), ',') + std::string(60u << 10, 'x') + "\n";
+    for (int i = 0; i < 200; ++i)
+        text += std::string(static_cast<std::size_t>(i), ',') + std::string(60u << 10, 'x') + "\n";
     std::istringstream in(text);
     CsvReader reader(in, options);
     CsvRecord r;
@@ -340,9 +351,10 @@ TEST(CsvSource, BadRowsAreRejectedWithLineAndReasonAndGoodRowsAllCome) {
 // --- the csv connector's config sections ----------------------------------------------------
 
 TEST(CsvConfig, SourceSectionReadsItsKeysAndResolvesThePath) {
-    auto s = parse_section("{ type: csv, path: data/a.tsv, delimiter: \"\\t\", header: false, columns: [id, name],"
-                           " reject_file: r.txt, max_record_bytes: 64KiB }",
-                           parse_csv_source);
+    auto s = parse_section(
+        "{ type: csv, path: data/a.tsv, delimiter: \"\\t\", header: false, columns: [id, name],"
+        " reject_file: r.txt, max_record_bytes: 64KiB }",
+        parse_csv_source);
     EXPECT_THAT(s.errors, IsEmpty());
     EXPECT_EQ(s.value.path, "/etc/prefsync/data/a.tsv");
     EXPECT_EQ(s.value.delimiter, '\t');
@@ -353,13 +365,15 @@ TEST(CsvConfig, SourceSectionReadsItsKeysAndResolvesThePath) {
 
 TEST(CsvConfig, SourceSectionRefusesAnotherTypesKeyNamingItsPosition) {
     auto s = parse_section("type: csv\npath: a.csv\ntable: customers\n", parse_csv_source);
-    EXPECT_THAT(s.errors, ElementsAre("/etc/prefsync/section.yaml:3:1: jobs.j.source.table: unknown key; valid keys here: "
-                                      "type, path, delimiter, header, columns, reject_file, max_record_bytes"));
+    EXPECT_THAT(s.errors,
+                ElementsAre("/etc/prefsync/section.yaml:3:1: jobs.j.source.table: unknown key; valid keys here: "
+                            "type, path, delimiter, header, columns, reject_file, max_record_bytes"));
 }
 
 TEST(CsvConfig, SourceSectionNeedsAPathAndColumnsWithoutAHeader) {
     auto s = parse_section("{ type: csv, header: false, delimitr: \";\" }", parse_csv_source);
-    EXPECT_THAT(s.errors, Contains("/etc/prefsync/section.yaml:1:1: jobs.j.source.path: is required (the CSV file to read)"));
+    EXPECT_THAT(s.errors,
+                Contains("/etc/prefsync/section.yaml:1:1: jobs.j.source.path: is required (the CSV file to read)"));
     EXPECT_THAT(s.errors, Contains(HasSubstr("jobs.j.source.columns: is required when header: false")));
     EXPECT_THAT(s.errors, Contains(HasSubstr("jobs.j.source.delimitr: unknown key (did you mean \"delimiter\"?)")));
 }
@@ -385,9 +399,11 @@ TEST(JsonlConfig, SinkSectionIsAPathOnly) {
     auto s = parse_section("{ type: jsonl, path: out/p.jsonl }", parse_jsonl_sink, "jobs.x.sink");
     EXPECT_THAT(s.errors, IsEmpty());
     EXPECT_EQ(s.value.path, "/etc/prefsync/out/p.jsonl");
-    auto bad = parse_section("type: jsonl\npath: p.jsonl\ncolumns: { id: ProfileId }\n", parse_jsonl_sink, "jobs.x.sink");
-    EXPECT_THAT(bad.errors,
-                ElementsAre("/etc/prefsync/section.yaml:3:1: jobs.x.sink.columns: unknown key; valid keys here: type, path"))
+    auto bad =
+        parse_section("type: jsonl\npath: p.jsonl\ncolumns: { id: ProfileId }\n", parse_jsonl_sink, "jobs.x.sink");
+    EXPECT_THAT(
+        bad.errors,
+        ElementsAre("/etc/prefsync/section.yaml:3:1: jobs.x.sink.columns: unknown key; valid keys here: type, path"))
         << "profiles are written as received: columns would be silently ignored";
 }
 

@@ -35,10 +35,12 @@ struct DaemonLoopTest : ::testing::Test {
     }
     void start(const std::string& jobs, const std::string& daemon = "", Millis now = kMidnight) {
         dir.write("in.csv", "id,name\n1,a\n");
-        auto yaml = "api: { base_url: \"http://127.0.0.1:1/Profiles/v2\", client_id: \"1\", token_env: T }\n"
-                    "journal: { path: " + dir.file("journal.db") + " }\n" + daemon + "jobs:\n" + jobs;
-        config = std::make_unique<config::Config>(config::parse_config(yaml, dir.file("prefsync.yaml"),
-                                                                       [](const std::string&) { return "t"; }));
+        auto yaml =
+            "api: { base_url: \"http://127.0.0.1:1/Profiles/v2\", client_id: \"1\", token_env: T }\n"
+            "journal: { path: " +
+            dir.file("journal.db") + " }\n" + daemon + "jobs:\n" + jobs;
+        config = std::make_unique<config::Config>(
+            config::parse_config(yaml, dir.file("prefsync.yaml"), [](const std::string&) { return "t"; }));
         journal = std::make_unique<journal::Journal>(dir.file("journal.db"));
         loop = std::make_unique<DaemonLoop>(*config, *journal, log);
         loop->start(now);
@@ -54,7 +56,8 @@ struct DaemonLoopTest : ::testing::Test {
         journal::NewUpdate u{"CRMID:1", "CRMID", "1", {}, "in.csv:2", "{}", "h"};
         journal->updates.enqueue(name, u, at - 10, false);
         auto claimed = journal->updates.claim(name, 1, at - 10, 1000);
-        journal->updates.complete(name, {{claimed.at(0).id, journal::State::Retry, 503, "503", at, false, true, {}}}, at - 5);
+        journal->updates.complete(name, {{claimed.at(0).id, journal::State::Retry, 503, "503", at, false, true, {}}},
+                                  at - 5);
     }
 };
 
@@ -68,7 +71,8 @@ TEST_F(DaemonLoopTest, RunsScheduledJobsWhenDueAndSleepsUntilTheNextOtherwise) {
     EXPECT_EQ(a.job, "hourly");
     EXPECT_EQ(journal->schedule.last_fire("hourly"), kMidnight + 60 * kMinute);
     // 02:00 is both jobs' slot; the hourly one, missed from 03:00 on (a long run), goes after.
-    std::set<std::string> at_two{loop->step(kMidnight + 120 * kMinute + 5).job, loop->step(kMidnight + 120 * kMinute + 6).job};
+    std::set<std::string> at_two{loop->step(kMidnight + 120 * kMinute + 5).job,
+                                 loop->step(kMidnight + 120 * kMinute + 6).job};
     EXPECT_EQ(at_two, (std::set<std::string>{"hourly", "nightly"}));
     EXPECT_EQ(loop->step(kMidnight + 120 * kMinute + 7).kind, Action::Kind::Sleep) << "each once";
 }
@@ -93,7 +97,8 @@ TEST_F(DaemonLoopTest, AFatalRunParksTheJobWithBackoffUntilItsNextSlotAndAReload
     EXPECT_EQ(parked->failures, 1);
     EXPECT_EQ(parked->until, now + 60'000) << "the next slot (1 min) is after the 30 s backoff";
     EXPECT_THAT(log_text.str(), ::testing::HasSubstr("warning: Job parked after a fatal run"));
-    EXPECT_THAT(log_text.str(), ::testing::HasSubstr("fatal_in_a_row=1 reason=\"401 unauthorized: check the API token\""));
+    EXPECT_THAT(log_text.str(),
+                ::testing::HasSubstr("fatal_in_a_row=1 reason=\"401 unauthorized: check the API token\""));
     // Retries due meanwhile are not drained while parked.
     retry_due("crm", now + 1000);
     EXPECT_EQ(loop->step(now + 2000).kind, Action::Kind::Sleep);

@@ -46,9 +46,11 @@ TEST(EmulatorPatch, AcceptsAMirrorPatchAndRefusesAStaleOne) {
     Store s(R"({"Emails":[{"EmailAddress":"f@y.com"},
         {"EmailAddress":"a@x.com","Consents":[{"ConsentType":"Marketing","ConsentVersion":"v1"}]}],
         "CustomerName":{"FirstName":"Ann","LastName":"Lee"},"DefaultLocale":"fr-FR"})");
-    auto owned = json::parse(R"({"Emails":[{"EmailAddress":"a@x.com"}],"CustomerName":{"FirstName":"Ann"}})").as_object();
+    auto owned =
+        json::parse(R"({"Emails":[{"EmailAddress":"a@x.com"}],"CustomerName":{"FirstName":"Ann"}})").as_object();
     auto desired = json::parse(R"({"Emails":[{"EmailAddress":"a@x.com","EmailAddressType":"Work"},
-        {"EmailAddress":"b@x.com"}],"CustomerName":{"FirstName":"Anne"}})").as_object();
+        {"EmailAddress":"b@x.com"}],"CustomerName":{"FirstName":"Anne"}})")
+                       .as_object();
 
     auto stale = diff_profile(owned, owned, desired);  // our own body: a@x.com at index 0
     auto r = s.store.patch(s.id, stale);

@@ -33,9 +33,14 @@ Cells cells(std::initializer_list<const char*> values) {
 
 TEST(InitNames, MatchKeyIgnoresCaseSeparatorsAndLatinAccents) {
     const std::pair<const char*, const char*> cases[] = {
-        {"First Name", "firstname"}, {"first_name", "firstname"}, {"FIRSTNAME", "firstname"},
-        {"E-Mail", "email"},         {"Mobile Phone #", "mobilephone"}, {"Prénom", "prenom"},
-        {"Straße", "strasse"},       {"ÉMAIL", "email"},
+        {"First Name", "firstname"},
+        {"first_name", "firstname"},
+        {"FIRSTNAME", "firstname"},
+        {"E-Mail", "email"},
+        {"Mobile Phone #", "mobilephone"},
+        {"Prénom", "prenom"},
+        {"Straße", "strasse"},
+        {"ÉMAIL", "email"},
         {"電話", "電話"},  // other scripts are kept, not dropped
     };
     for (auto [name, key] : cases) EXPECT_EQ(match_key(name), key) << name;

@@ -28,7 +28,7 @@ struct JournalTest : ::testing::Test {
 };
 
 TEST_F(JournalTest, FileIsPrivateAndIntact) {
-    struct stat st{};
+    struct stat st {};
     ASSERT_EQ(stat(dir.file("state/journal.db").c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0600);
     EXPECT_TRUE(j.db.integrity_ok());
@@ -45,8 +45,10 @@ TEST_F(JournalTest, ClaimLeasesCompleteRecordsAndChangeDetectionSkipsUnchanged) 
     EXPECT_TRUE(j.updates.claim("crm", 10, 3000, 60000).empty()) << "leased";
     EXPECT_EQ(j.updates.counts("crm").inflight, 2);
 
-    j.updates.complete("crm", {{claimed[0].id, State::Done, 200, "", 0, false, true, 77},
-                       {claimed[1].id, State::Accepted, 202, "", 0, false, true, 78}}, 4000);
+    j.updates.complete("crm",
+                       {{claimed[0].id, State::Done, 200, "", 0, false, true, 77},
+                        {claimed[1].id, State::Accepted, 202, "", 0, false, true, 78}},
+                       4000);
     auto c = j.updates.counts("crm");
     EXPECT_EQ(c.done, 1);
     EXPECT_EQ(c.accepted, 1);
@@ -124,8 +126,10 @@ TEST_F(JournalTest, FailuresAndRetry) {
     j.updates.enqueue("crm", update("1", "a"), 1000, false);
     j.updates.enqueue("crm", update("2", "b"), 1000, false);
     auto claimed = j.updates.claim("crm", 10, 1000, 500);
-    j.updates.complete("crm", {{claimed[0].id, State::Failed, 400, "400 bad request: Emails[0]", 0, false, true, {}},
-                       {claimed[1].id, State::Failed, 404, "404 not found", 0, false, true, {}}}, 1100);
+    j.updates.complete("crm",
+                       {{claimed[0].id, State::Failed, 400, "400 bad request: Emails[0]", 0, false, true, {}},
+                        {claimed[1].id, State::Failed, 404, "404 not found", 0, false, true, {}}},
+                       1100);
     auto f = j.updates.failures("crm");
     ASSERT_EQ(f.size(), 2u);
     EXPECT_EQ(f[0].identity, "CRMID:1");
@@ -198,9 +202,12 @@ TEST_F(JournalTest, RetentionDeletesFinishedRowsAndRunsAndGivesTheSpaceBack) {
     Millis day = 86'400'000, old = 1'000 * day, now = old + 40 * day;
     std::string body(2000, 'x');
     Database::Transaction tx(j.db);  // one commit (FULL sync) instead of 3,000
-    for (int i = 0; i < 3000; ++i) j.updates.enqueue("crm", update(std::to_string(i), "h" + std::to_string(i), "{\"b\":\"" + body + "\"}"), old, false);
+    for (int i = 0; i < 3000; ++i)
+        j.updates.enqueue("crm", update(std::to_string(i), "h" + std::to_string(i), "{\"b\":\"" + body + "\"}"), old,
+                          false);
     std::vector<Completion> done;
-    for (auto& c : j.updates.claim("crm", 3000, old, 1000)) done.push_back({c.id, State::Done, 200, "", 0, false, true, {}});
+    for (auto& c : j.updates.claim("crm", 3000, old, 1000))
+        done.push_back({c.id, State::Done, 200, "", 0, false, true, {}});
     j.updates.complete("crm", done, old);
     tx.commit();
     auto run = j.runs.begin("crm", "sync", old);
@@ -248,28 +255,29 @@ TEST(JournalFile, AJournalOfTheFirstVersionIsMigratedKeepingItsRows) {
         sqlite3* db = nullptr;
         sqlite3_open(path.c_str(), &db);
         // The version-1 schema's tables this migration touches, with a pending row.
-        sqlite3_exec(db,
-                     "CREATE TABLE updates(id INTEGER PRIMARY KEY, job TEXT NOT NULL, identity TEXT NOT NULL, "
-                     "alt_type TEXT, alt_id TEXT, profile_id INTEGER, origin TEXT, body TEXT, hash TEXT NOT NULL, "
-                     "state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, due_at INTEGER NOT NULL DEFAULT 0, "
-                     "lease_until INTEGER NOT NULL DEFAULT 0, resolve INTEGER NOT NULL DEFAULT 0, claimed_by INTEGER, "
-                     "last_status INTEGER, last_error TEXT, run_id INTEGER, created_at INTEGER NOT NULL, "
-                     "updated_at INTEGER NOT NULL);"
-                     "CREATE TABLE synced(job TEXT NOT NULL, identity TEXT NOT NULL, hash TEXT NOT NULL, "
-                     "profile_id INTEGER, synced_at INTEGER NOT NULL, PRIMARY KEY(job, identity)) WITHOUT ROWID;"
-                     "CREATE TABLE runs(id INTEGER PRIMARY KEY, job TEXT NOT NULL, kind TEXT NOT NULL, "
-                     "started_at INTEGER NOT NULL, ended_at INTEGER, read INTEGER DEFAULT 0, queued INTEGER DEFAULT 0, "
-                     "unchanged INTEGER DEFAULT 0, rejected INTEGER DEFAULT 0, done INTEGER DEFAULT 0, "
-                     "accepted INTEGER DEFAULT 0, failed INTEGER DEFAULT 0, retries INTEGER DEFAULT 0, exit_code INTEGER);"
-                     "INSERT INTO synced VALUES('crm', 'CRMID:2', 'h2', 7, 1);"
-                     "CREATE TABLE schedule_state(job TEXT PRIMARY KEY, last_fire INTEGER NOT NULL) WITHOUT ROWID;"
-                     "CREATE TABLE job_locks(job TEXT PRIMARY KEY, pid INTEGER NOT NULL, host TEXT NOT NULL, "
-                     "owner TEXT NOT NULL, acquired_at INTEGER NOT NULL) WITHOUT ROWID;"
-                     "INSERT INTO updates(job, identity, alt_type, alt_id, body, hash, state, resolve, created_at, updated_at) "
-                     "VALUES('crm', 'CRMID:1', 'CRMID', '1', '{}', 'h', 'inflight', 1, 1, 1);"
-                     "INSERT INTO schedule_state VALUES('crm', 5);"
-                     "PRAGMA user_version = 1;",
-                     nullptr, nullptr, nullptr);
+        sqlite3_exec(
+            db,
+            "CREATE TABLE updates(id INTEGER PRIMARY KEY, job TEXT NOT NULL, identity TEXT NOT NULL, "
+            "alt_type TEXT, alt_id TEXT, profile_id INTEGER, origin TEXT, body TEXT, hash TEXT NOT NULL, "
+            "state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, due_at INTEGER NOT NULL DEFAULT 0, "
+            "lease_until INTEGER NOT NULL DEFAULT 0, resolve INTEGER NOT NULL DEFAULT 0, claimed_by INTEGER, "
+            "last_status INTEGER, last_error TEXT, run_id INTEGER, created_at INTEGER NOT NULL, "
+            "updated_at INTEGER NOT NULL);"
+            "CREATE TABLE synced(job TEXT NOT NULL, identity TEXT NOT NULL, hash TEXT NOT NULL, "
+            "profile_id INTEGER, synced_at INTEGER NOT NULL, PRIMARY KEY(job, identity)) WITHOUT ROWID;"
+            "CREATE TABLE runs(id INTEGER PRIMARY KEY, job TEXT NOT NULL, kind TEXT NOT NULL, "
+            "started_at INTEGER NOT NULL, ended_at INTEGER, read INTEGER DEFAULT 0, queued INTEGER DEFAULT 0, "
+            "unchanged INTEGER DEFAULT 0, rejected INTEGER DEFAULT 0, done INTEGER DEFAULT 0, "
+            "accepted INTEGER DEFAULT 0, failed INTEGER DEFAULT 0, retries INTEGER DEFAULT 0, exit_code INTEGER);"
+            "INSERT INTO synced VALUES('crm', 'CRMID:2', 'h2', 7, 1);"
+            "CREATE TABLE schedule_state(job TEXT PRIMARY KEY, last_fire INTEGER NOT NULL) WITHOUT ROWID;"
+            "CREATE TABLE job_locks(job TEXT PRIMARY KEY, pid INTEGER NOT NULL, host TEXT NOT NULL, "
+            "owner TEXT NOT NULL, acquired_at INTEGER NOT NULL) WITHOUT ROWID;"
+            "INSERT INTO updates(job, identity, alt_type, alt_id, body, hash, state, resolve, created_at, updated_at) "
+            "VALUES('crm', 'CRMID:1', 'CRMID', '1', '{}', 'h', 'inflight', 1, 1, 1);"
+            "INSERT INTO schedule_state VALUES('crm', 5);"
+            "PRAGMA user_version = 1;",
+            nullptr, nullptr, nullptr);
         sqlite3_close(db);
     }
     Journal j(path);

@@ -10,8 +10,12 @@
 namespace prefsync::patch {
 namespace {
 
-json::value doc_of(std::string_view text) { return json::parse(text); }
-json::array ops(std::string_view text) { return json::parse(text).as_array(); }
+json::value doc_of(std::string_view text) {
+    return json::parse(text);
+}
+json::array ops(std::string_view text) {
+    return json::parse(text).as_array();
+}
 
 TEST(JsonPointer, ParsesEscapesAndTheEmptyTokens) {
     EXPECT_EQ(parse_pointer(""), std::vector<std::string>{});
@@ -153,8 +157,8 @@ TEST(JsonPatch, MoveAndCopyAreRejectedUnlessAllowed) {
         EXPECT_NE(error->message.find("not supported"), std::string::npos);
     }
     ApplyOptions allow{.allow_move_copy = true};
-    ASSERT_FALSE(apply_patch(doc, ops(R"([{"op":"copy","from":"/b","path":"/d"},{"op":"move","from":"/a","path":"/d/a"}])"),
-                             allow));
+    ASSERT_FALSE(apply_patch(
+        doc, ops(R"([{"op":"copy","from":"/b","path":"/d"},{"op":"move","from":"/a","path":"/d/a"}])"), allow));
     EXPECT_EQ(doc, doc_of(R"({"b":{"c":2},"d":{"c":2,"a":1}})"));
     auto error = apply_patch(doc, ops(R"([{"op":"move","from":"/b","path":"/b/c/x"}])"), allow);
     ASSERT_TRUE(error) << "a value cannot move into its own child";

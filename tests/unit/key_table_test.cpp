@@ -23,16 +23,23 @@ using ::testing::IsEmpty;
 const KeyTable& test_keys() {
     static const KeyTable table{
         .id = "test",
-        .keys = {
-            {.name = "count", .type = ValueType::Integer, .min = 1, .max = 10, .default_value = "3"},
-            {.name = "file", .type = ValueType::Path},
-            {.name = "colour", .type = ValueType::Enum, .values = "red|green", .pattern = "rgb\\([0-9]+\\)"},
-            {.name = "tags", .type = ValueType::EnumList, .values = "a|b"},
-            {.name = "flag", .type = ValueType::Boolean},
-            {.name = "a"}, {.name = "b"}, {.name = "c"}, {.name = "x"}, {.name = "y"}, {.name = "p"}, {.name = "q"},
-            {.name = "needed", .required = "because"},
-            {.name = "old", .type = ValueType::Refused, .description = "is gone; use new"},
-        },
+        .keys =
+            {
+                {.name = "count", .type = ValueType::Integer, .min = 1, .max = 10, .default_value = "3"},
+                {.name = "file", .type = ValueType::Path},
+                {.name = "colour", .type = ValueType::Enum, .values = "red|green", .pattern = "rgb\\([0-9]+\\)"},
+                {.name = "tags", .type = ValueType::EnumList, .values = "a|b"},
+                {.name = "flag", .type = ValueType::Boolean},
+                {.name = "a"},
+                {.name = "b"},
+                {.name = "c"},
+                {.name = "x"},
+                {.name = "y"},
+                {.name = "p"},
+                {.name = "q"},
+                {.name = "needed", .required = "because"},
+                {.name = "old", .type = ValueType::Refused, .description = "is gone; use new"},
+            },
         .rules = {{KeyRule::Kind::ExactlyOne, "a+b|c"},
                   {KeyRule::Kind::AtMostOne, "x|y"},
                   {KeyRule::Kind::Together, "p+q"}},
@@ -62,8 +69,9 @@ TEST(KeyTable, RulesSayWhatIsMissingWhatIsTooMuchAndWhatGoesTogether) {
 
 TEST(KeyTable, UnknownRefusedDuplicateAndMissingKeys) {
     auto errs = check("{ c: 1, colur: red, old: 1 }");
-    EXPECT_THAT(errs, Contains(HasSubstr("s.colur: unknown key (did you mean \"colour\"?); valid keys here: count, file, "
-                                         "colour, tags, flag, a, b, c, x, y, p, q, needed")))
+    EXPECT_THAT(errs,
+                Contains(HasSubstr("s.colur: unknown key (did you mean \"colour\"?); valid keys here: count, file, "
+                                   "colour, tags, flag, a, b, c, x, y, p, q, needed")))
         << "refused keys are not offered";
     EXPECT_THAT(errs, Contains("s.old: is gone; use new"));
     EXPECT_THAT(errs, Contains("s.needed: is required (because)"));
@@ -71,7 +79,8 @@ TEST(KeyTable, UnknownRefusedDuplicateAndMissingKeys) {
 }
 
 TEST(KeyTable, NoneOfAnExactlyOneCheckedLaterIsNoErrorWhileParsing) {
-    static const KeyTable table{.id = "later", .keys = {{.name = "env"}, {.name = "file"}},
+    static const KeyTable table{.id = "later",
+                                .keys = {{.name = "env"}, {.name = "file"}},
                                 .rules = {{KeyRule::Kind::ExactlyOne, "env|file", true}}};
     EXPECT_THAT(check("{}", table), IsEmpty());
     EXPECT_THAT(check("{ env: E, file: f }", table), ElementsAre("s: give exactly one of env, file"));
@@ -118,9 +127,10 @@ TEST(KeyTable, ReadTakesTypeRangeAndValuesFromTheTable) {
     EXPECT_EQ(count, 7) << "interpolated before the type is checked";
     EXPECT_FALSE(u.r.read(bad, "s", keys.key("colour"), colour));
     EXPECT_FALSE(u.r.read(bad, "s", keys.key("tags"), tags));
-    EXPECT_THAT(u.errors(), ElementsAre("s.colour: expected red or green, or a value matching rgb\\([0-9]+\\), got \"gren\" "
-                                        "(did you mean \"green\"?)",
-                                        HasSubstr("s.tags: expected a or b, got \"c\"")));
+    EXPECT_THAT(u.errors(),
+                ElementsAre("s.colour: expected red or green, or a value matching rgb\\([0-9]+\\), got \"gren\" "
+                            "(did you mean \"green\"?)",
+                            HasSubstr("s.tags: expected a or b, got \"c\"")));
 }
 
 TEST(KeyTable, ANumberIsFinite) {
@@ -219,7 +229,8 @@ TEST(ConfigKeys, TheTablesDefaultsAreTheParsedDefaults) {
     auto with_defaults = [&](const KeyTable& t, const std::string& section) {
         std::string yaml = api + section + ":\n";
         for (const auto& k : t.keys)
-            if (!k.default_value.empty()) yaml += "  " + std::string(k.name) + ": \"" + std::string(k.default_value) + "\"\n";
+            if (!k.default_value.empty())
+                yaml += "  " + std::string(k.name) + ": \"" + std::string(k.default_value) + "\"\n";
         return parse_config(yaml, "/etc/prefsync/t.yaml", [](const std::string&) { return std::nullopt; });
     };
     Config empty = parse_config(api, "/etc/prefsync/t.yaml", [](const std::string&) { return std::nullopt; });

@@ -37,8 +37,12 @@ struct Captured {
     Logger log;
 };
 
-LogSettings text(LogLevel level = LogLevel::Info) { return {level, LogFormat::Text, false}; }
-LogSettings json_format(LogLevel level = LogLevel::Info) { return {level, LogFormat::Json, false}; }
+LogSettings text(LogLevel level = LogLevel::Info) {
+    return {level, LogFormat::Text, false};
+}
+LogSettings json_format(LogLevel level = LogLevel::Info) {
+    return {level, LogFormat::Json, false};
+}
 
 TEST(LoggerText, IsASentenceWithFields) {
     Captured c(text());

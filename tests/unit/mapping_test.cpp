@@ -23,9 +23,10 @@ struct Fixture {
     Fixture(const std::string& mapping, std::vector<std::string> cols,
             const std::string& identity = "{ alternate_id_type: CRMID, column: id }",
             const std::string& mode = "upsert") {
-        std::string yaml = "api: { base_url: https://x, client_id: \"1\", token_env: T }\n"
-                           "jobs:\n  crm:\n    mode: " + mode +
-                           "\n    source: { type: csv, path: in.csv }\n    identity: " + identity + "\n";
+        std::string yaml =
+            "api: { base_url: https://x, client_id: \"1\", token_env: T }\n"
+            "jobs:\n  crm:\n    mode: " +
+            mode + "\n    source: { type: csv, path: in.csv }\n    identity: " + identity + "\n";
         if (!mapping.empty()) yaml += "    mapping:\n" + mapping;
         config = config::parse_config(yaml, "t.yaml", no_env());
         columns = std::move(cols);
@@ -54,28 +55,33 @@ struct Fixture {
 };
 
 TEST(Mapping, ScalarPathsBuildNestedObjectsInConfigOrder) {
-    Fixture f("      CustomerName.LastName: last\n      CustomerName.FirstName: first\n"
-              "      CustomerType: type\n",
-              {"id", "first", "last", "type"});
+    Fixture f(
+        "      CustomerName.LastName: last\n      CustomerName.FirstName: first\n"
+        "      CustomerType: type\n",
+        {"id", "first", "last", "type"});
     EXPECT_EQ(f.body({"1", "Zoë", "Müller", "Retail"}),
               R"({"CustomerName":{"LastName":"Müller","FirstName":"Zoë"},"CustomerType":"Retail"})");
 }
 
 TEST(Mapping, ConstantsAreTypedByTheField) {
-    Fixture f("      CustomerType: { const: Retail }\n      IsActive: { const: yes }\n"
-              "      PhoneNumbers:\n        - { PhoneNumber: p, PhoneNumberNumeric: { column: p, normalize: digits } }\n",
-              {"id", "p"});
-    EXPECT_EQ(f.body({"1", "(404) 555-0100"}),
-              R"({"CustomerType":"Retail","IsActive":true,"PhoneNumbers":[{"PhoneNumber":"(404) 555-0100","PhoneNumberNumeric":4045550100}]})");
+    Fixture f(
+        "      CustomerType: { const: Retail }\n      IsActive: { const: yes }\n"
+        "      PhoneNumbers:\n        - { PhoneNumber: p, PhoneNumberNumeric: { column: p, normalize: digits } }\n",
+        {"id", "p"});
+    EXPECT_EQ(
+        f.body({"1", "(404) 555-0100"}),
+        R"({"CustomerType":"Retail","IsActive":true,"PhoneNumbers":[{"PhoneNumber":"(404) 555-0100","PhoneNumberNumeric":4045550100}]})");
 }
 
 TEST(Mapping, SeveralContactElementsFromSeveralColumnsAndEmptyOnesDropped) {
-    Fixture f("      Emails:\n"
-              "        - { EmailAddress: { column: home, normalize: lowercase }, EmailAddressType: { const: Personal } }\n"
-              "        - { EmailAddress: { column: work, normalize: lowercase }, EmailAddressType: { const: Work } }\n",
-              {"id", "home", "work"});
-    EXPECT_EQ(f.body({"1", " A@Example.COM ", "b@corp.example"}),
-              R"({"Emails":[{"EmailAddress":"a@example.com","EmailAddressType":"Personal"},{"EmailAddress":"b@corp.example","EmailAddressType":"Work"}]})");
+    Fixture f(
+        "      Emails:\n"
+        "        - { EmailAddress: { column: home, normalize: lowercase }, EmailAddressType: { const: Personal } }\n"
+        "        - { EmailAddress: { column: work, normalize: lowercase }, EmailAddressType: { const: Work } }\n",
+        {"id", "home", "work"});
+    EXPECT_EQ(
+        f.body({"1", " A@Example.COM ", "b@corp.example"}),
+        R"({"Emails":[{"EmailAddress":"a@example.com","EmailAddressType":"Personal"},{"EmailAddress":"b@corp.example","EmailAddressType":"Work"}]})");
     EXPECT_EQ(f.body({"1", "", "b@corp.example"}),
               R"({"Emails":[{"EmailAddress":"b@corp.example","EmailAddressType":"Work"}]})")
         << "an element whose columns are all empty is not sent, even with its constants";
@@ -84,9 +90,10 @@ TEST(Mapping, SeveralContactElementsFromSeveralColumnsAndEmptyOnesDropped) {
 
 TEST(Mapping, AnElementWhoseColumnsAreEmptyIsNotSentWhateverItsDefaultsHold) {
     // Measured before: an empty phone sent {"PhoneType":"Mobile"}, a phone without a number.
-    Fixture f("      PhoneNumbers:\n"
-              "        - { PhoneNumber: phone, PhoneType: { column: phone_type, default: Mobile } }\n",
-              {"id", "phone", "phone_type"});
+    Fixture f(
+        "      PhoneNumbers:\n"
+        "        - { PhoneNumber: phone, PhoneType: { column: phone_type, default: Mobile } }\n",
+        {"id", "phone", "phone_type"});
     EXPECT_EQ(f.body({"1", "", ""}), "{}");
     EXPECT_EQ(f.body({"1", "", "Home"}), R"({"PhoneNumbers":[{"PhoneType":"Home"}]})")
         << "a column with data is data, even without the number (the API's validation decides)";
@@ -107,10 +114,13 @@ TEST(Mapping, DelimitedListsBecomeTagsTrimmedAndDeduplicated) {
 }
 
 TEST(Mapping, SplitWithFurtherFields) {
-    Fixture f("      Groups: { column: g, split: \"|\", field: GroupName, with: { GroupType: { const: Household }, IsActive: { const: true } } }\n",
-              {"id", "g"});
-    EXPECT_EQ(f.body({"1", "Smiths|Joneses"}),
-              R"({"Groups":[{"GroupName":"Smiths","GroupType":"Household","IsActive":true},{"GroupName":"Joneses","GroupType":"Household","IsActive":true}]})");
+    Fixture f(
+        "      Groups: { column: g, split: \"|\", field: GroupName, with: { GroupType: { const: Household }, IsActive: "
+        "{ const: true } } }\n",
+        {"id", "g"});
+    EXPECT_EQ(
+        f.body({"1", "Smiths|Joneses"}),
+        R"({"Groups":[{"GroupName":"Smiths","GroupType":"Household","IsActive":true},{"GroupName":"Joneses","GroupType":"Household","IsActive":true}]})");
 }
 
 TEST(Mapping, CustomFieldsByName) {
@@ -123,16 +133,18 @@ TEST(Mapping, CustomFieldsByName) {
 }
 
 TEST(Mapping, PreferencesAndConsentsFromFlagColumns) {
-    Fixture f("      ProfilePreferences:\n"
-              "        - ProgramId: { const: NEWS }\n"
-              "          PreferenceStatus: { column: news, normalize: uppercase, map: { Y: OptIn, N: OptOut } }\n"
-              "      Consents:\n"
-              "        - ConsentType: { const: Marketing }\n"
-              "          ConsentStatus: { column: consent, map: { \"yes\": \"1\", \"no\": \"0\" } }\n"
-              "          Expired: { column: expired }\n",
-              {"id", "news", "consent", "expired"});
-    EXPECT_EQ(f.body({"1", "y", "yes", "0"}),
-              R"({"ProfilePreferences":[{"ProgramId":"NEWS","PreferenceStatus":"OptIn"}],"Consents":[{"ConsentType":"Marketing","ConsentStatus":1,"Expired":false}]})");
+    Fixture f(
+        "      ProfilePreferences:\n"
+        "        - ProgramId: { const: NEWS }\n"
+        "          PreferenceStatus: { column: news, normalize: uppercase, map: { Y: OptIn, N: OptOut } }\n"
+        "      Consents:\n"
+        "        - ConsentType: { const: Marketing }\n"
+        "          ConsentStatus: { column: consent, map: { \"yes\": \"1\", \"no\": \"0\" } }\n"
+        "          Expired: { column: expired }\n",
+        {"id", "news", "consent", "expired"});
+    EXPECT_EQ(
+        f.body({"1", "y", "yes", "0"}),
+        R"({"ProfilePreferences":[{"ProgramId":"NEWS","PreferenceStatus":"OptIn"}],"Consents":[{"ConsentType":"Marketing","ConsentStatus":1,"Expired":false}]})");
     EXPECT_EQ(f.body({"1", "", "", ""}), "{}") << "no flag: no preference, no consent";
     auto e = f.error({"1", "maybe", "", ""});
     EXPECT_EQ(e.key_path, "jobs.crm.mapping.ProfilePreferences[0].PreferenceStatus");
@@ -146,9 +158,10 @@ TEST(Mapping, MapWildcard) {
 }
 
 TEST(Mapping, TypeConversionErrorsNameKeyPathAndValue) {
-    Fixture f("      RegistrationConfirmed: confirmed\n"
-              "      Consents:\n        - { ConsentType: { const: T }, ConsentStatus: status }\n",
-              {"id", "confirmed", "status"});
+    Fixture f(
+        "      RegistrationConfirmed: confirmed\n"
+        "      Consents:\n        - { ConsentType: { const: T }, ConsentStatus: status }\n",
+        {"id", "confirmed", "status"});
     EXPECT_EQ(f.body({"1", "Y", "2"}),
               R"({"RegistrationConfirmed":true,"Consents":[{"ConsentType":"T","ConsentStatus":2}]})");
     auto e = f.error({"1", "sometimes", "2"});
@@ -161,8 +174,10 @@ TEST(Mapping, TypeConversionErrorsNameKeyPathAndValue) {
 }
 
 TEST(Mapping, Dates) {
-    Fixture f("      CustomFields:\n        Since: { column: since, date: { in: \"%m/%d/%Y\", out: \"%Y-%m-%dT00:00:00\" } }\n",
-              {"id", "since"});
+    Fixture f(
+        "      CustomFields:\n        Since: { column: since, date: { in: \"%m/%d/%Y\", out: \"%Y-%m-%dT00:00:00\" } "
+        "}\n",
+        {"id", "since"});
     EXPECT_EQ(f.body({"1", "04/24/2022"}), R"({"CustomFields":[{"Name":"Since","Value":"2022-04-24T00:00:00"}]})");
     auto e = f.error({"1", "2022-04-24"});
     EXPECT_EQ(e.message, "value \"2022-04-24\" is not a date in the format \"%m/%d/%Y\"");
@@ -175,9 +190,10 @@ TEST(Mapping, TrimIsOnByDefaultAndCanBeTurnedOff) {
 }
 
 TEST(Mapping, CollapseSpacesAndDigits) {
-    Fixture f("      CustomerName.FirstName: { column: a, normalize: collapse_spaces }\n"
-              "      PhoneNumbers:\n        - { PhoneNumber: { column: p, normalize: digits } }\n",
-              {"id", "a", "p"});
+    Fixture f(
+        "      CustomerName.FirstName: { column: a, normalize: collapse_spaces }\n"
+        "      PhoneNumbers:\n        - { PhoneNumber: { column: p, normalize: digits } }\n",
+        {"id", "a", "p"});
     EXPECT_EQ(f.body({"1", "Mary   Ann", "+1 (404) 555-0100"}),
               R"({"CustomerName":{"FirstName":"Mary Ann"},"PhoneNumbers":[{"PhoneNumber":"14045550100"}]})");
 }
@@ -239,11 +255,12 @@ TEST(Mapping, OutputIsValidJsonEvenForHostileValues) {
 }
 
 TEST(Mapping, UnknownColumnsAreConfigErrorsWithSuggestionAndPosition) {
-    auto yaml = std::string("api: { base_url: https://x, client_id: \"1\", token_env: T }\n"
-                            "jobs:\n  crm:\n    source: { type: csv, path: in.csv }\n"
-                            "    identity: { alternate_id_type: CRMID, column: customer_id }\n"
-                            "    mapping:\n"
-                            "      Emails:\n        - { EmailAddress: emial, EmailAddressType: Personal }\n");
+    auto yaml = std::string(
+        "api: { base_url: https://x, client_id: \"1\", token_env: T }\n"
+        "jobs:\n  crm:\n    source: { type: csv, path: in.csv }\n"
+        "    identity: { alternate_id_type: CRMID, column: customer_id }\n"
+        "    mapping:\n"
+        "      Emails:\n        - { EmailAddress: emial, EmailAddressType: Personal }\n");
     auto config = config::parse_config(yaml, "t.yaml", no_env());
     try {
         Mapper::compile(config.jobs[0], {"customer_id", "email"});
@@ -251,7 +268,8 @@ TEST(Mapping, UnknownColumnsAreConfigErrorsWithSuggestionAndPosition) {
     } catch (const config::ConfigError& e) {
         ASSERT_EQ(e.diagnostics().size(), 2u);
         EXPECT_EQ(e.diagnostics()[0].to_string(),
-                  "t.yaml:8:27: jobs.crm.mapping.Emails[0].EmailAddress: unknown column \"emial\" in in.csv (did you mean \"email\"?)");
+                  "t.yaml:8:27: jobs.crm.mapping.Emails[0].EmailAddress: unknown column \"emial\" in in.csv (did you "
+                  "mean \"email\"?)");
         EXPECT_EQ(e.diagnostics()[1].to_string(),
                   "t.yaml:8:52: jobs.crm.mapping.Emails[0].EmailAddressType: unknown column \"Personal\" in in.csv; "
                   "to send a constant, write {const: Personal}");

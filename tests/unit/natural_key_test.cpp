@@ -20,11 +20,14 @@ json::object wrap(std::string_view collection, json::object element) {
     if (collection == "PhonePreferences")
         return {{"PhoneNumbers", json::array{json::object{{"PhoneNumber", "5550000"}, {"PhonePreferences", inner}}}}};
     if (collection == "AddressPreferences")
-        return {{"Addresses", json::array{json::object{{"Address1", "1 Host St"}, {"City", "Host"},
-                                                       {"PostalCode", "00000"}, {"AddressPreferences", inner}}}}};
+        return {{"Addresses", json::array{json::object{{"Address1", "1 Host St"},
+                                                       {"City", "Host"},
+                                                       {"PostalCode", "00000"},
+                                                       {"AddressPreferences", inner}}}}};
     if (collection == "ConsentAssociations" || collection == "PreferenceAttributes")
-        return {{"ProfilePreferences", json::array{json::object{{"ProgramId", "HP"}, {"ChannelId", "HC"},
-                                                                {"FilterId", "HF"}, {std::string(collection), inner}}}}};
+        return {{"ProfilePreferences",
+                 json::array{json::object{
+                     {"ProgramId", "HP"}, {"ChannelId", "HC"}, {"FilterId", "HF"}, {std::string(collection), inner}}}}};
     return {{std::string(collection), inner}};
 }
 
@@ -59,7 +62,8 @@ TEST(NaturalKey, EveryCollectionOfTheSchemaWithElementsHasAKey) {
 
 TEST(NaturalKey, NormalisationAndTheEmptyKey) {
     const auto& phone = *natural_key("PhoneNumbers");
-    EXPECT_EQ(element_key(phone, {{"PhoneNumber", "(555) 010-2000"}}), element_key(phone, {{"PhoneNumber", "5550102000"}}));
+    EXPECT_EQ(element_key(phone, {{"PhoneNumber", "(555) 010-2000"}}),
+              element_key(phone, {{"PhoneNumber", "5550102000"}}));
     EXPECT_EQ(element_key(phone, {{"PhoneNumber", "n/a"}}), "");
     const auto& address = *natural_key("Addresses");
     EXPECT_EQ(element_key(address, {{"Address1", "1 Main"}, {"City", "X"}}),

@@ -50,8 +50,9 @@ const Row kTable[] = {
 TEST(Outcome, ClassificationTable) {
     for (const auto& row : kTable) {
         auto c = classify(row.op, row.transport, row.status, row.body);
-        EXPECT_EQ(c.outcome, row.expected) << "status " << row.status << " transport " << static_cast<int>(row.transport)
-                                           << " op " << static_cast<int>(row.op) << ": got " << to_string(c.outcome);
+        EXPECT_EQ(c.outcome, row.expected)
+            << "status " << row.status << " transport " << static_cast<int>(row.transport) << " op "
+            << static_cast<int>(row.op) << ": got " << to_string(c.outcome);
         EXPECT_FALSE(c.reason.empty());
     }
 }
@@ -90,13 +91,15 @@ TEST(Requests, TargetsEscapeQueryValuesAndFollowTheBaseUrl) {
     EXPECT_EQ(b.base().port, "443");
     auto r = b.upsert("CRM ID", "a&b=c/ü", "{}");
     EXPECT_EQ(r.method, "POST");
-    EXPECT_EQ(r.target, "/Profiles/v2/12345/Profile/AlternateId?alternateIdType=CRM%20ID&alternateId=a%26b=c/%C3%BC") << "& escaped; = is legal inside a value";
+    EXPECT_EQ(r.target, "/Profiles/v2/12345/Profile/AlternateId?alternateIdType=CRM%20ID&alternateId=a%26b=c/%C3%BC")
+        << "& escaped; = is legal inside a value";
     EXPECT_EQ(b.create("{}").target, "/Profiles/v2/12345/Profile");
     EXPECT_EQ(b.update(42, "{}").target, "/Profiles/v2/12345/Profile/42");
     EXPECT_EQ(b.replace(42, "{}").method, "PUT");
     EXPECT_EQ(b.remove(42, "GDPR request").target, "/Profiles/v2/12345/Profile/42?reasonCode=GDPR%20request");
     EXPECT_EQ(b.archive(42, "{}").target, "/Profiles/v2/12345/Profile/Preferences/42/Archive");
-    EXPECT_EQ(b.get("T", "1", true).target, "/Profiles/v2/12345/Profile/AlternateId?alternateIdType=T&alternateId=1&matchInactive=true");
+    EXPECT_EQ(b.get("T", "1", true).target,
+              "/Profiles/v2/12345/Profile/AlternateId?alternateIdType=T&alternateId=1&matchInactive=true");
     auto local = parse_base_url("http://127.0.0.1:8080/Profiles/v2");
     EXPECT_EQ(local.port, "8080");
     EXPECT_THROW(parse_base_url("ftp://x/y"), std::invalid_argument);

@@ -47,11 +47,13 @@ public:
     int fresh_id() { return next_id_++; }  // keys never repeat unless a test means them to
 
     json::object preference(int id) {
-        json::object p{{"ProgramId", "P" + std::to_string(id)}, {"ChannelId", one_of({"Email", "SMS"})},
-                       {"FilterId", "F" + std::to_string(id)}, {"PreferenceStatus", one_of({"OptIn", "OptOut"})}};
+        json::object p{{"ProgramId", "P" + std::to_string(id)},
+                       {"ChannelId", one_of({"Email", "SMS"})},
+                       {"FilterId", "F" + std::to_string(id)},
+                       {"PreferenceStatus", one_of({"OptIn", "OptOut"})}};
         if (chance(30))
-            p["PreferenceAttributes"] = json::array{json::object{{"Key", "k" + std::to_string(fresh_id())},
-                                                                 {"Value", one_of({"a", "b"})}}};
+            p["PreferenceAttributes"] =
+                json::array{json::object{{"Key", "k" + std::to_string(fresh_id())}, {"Value", one_of({"a", "b"})}}};
         return p;
     }
     json::array preferences() {
@@ -72,8 +74,10 @@ public:
             return {{"PhoneNumber", format_phone(digits)}, {"PhoneType", one_of({"Home", "Mobile"})}};
         }
         if (collection == "Addresses") {
-            json::object e{{"Address1", n + " Main St"}, {"City", one_of({"Springfield", "Shelbyville"})},
-                           {"PostalCode", "9" + n}, {"AddressType", one_of({"Home", "Work"})}};
+            json::object e{{"Address1", n + " Main St"},
+                           {"City", one_of({"Springfield", "Shelbyville"})},
+                           {"PostalCode", "9" + n},
+                           {"AddressType", one_of({"Home", "Work"})}};
             if (chance(30)) e["AddressPreferences"] = preferences();
             return e;
         }
@@ -112,7 +116,8 @@ public:
         auto& name = b["CustomerName"].as_object();
         if (chance(30)) name["FirstName"] = one_of({"Ann", "Bo", "Chen", "Dee"});
         if (chance(20)) name.contains("MiddleName") ? (void)name.erase("MiddleName") : (void)(name["MiddleName"] = "R");
-        if (chance(25)) b.contains("CustomerType") ? (void)b.erase("CustomerType") : (void)(b["CustomerType"] = "Retail");
+        if (chance(25))
+            b.contains("CustomerType") ? (void)b.erase("CustomerType") : (void)(b["CustomerType"] = "Retail");
         for (auto c : kCollections) {
             if (chance(10)) {
                 b.erase(c);
@@ -123,10 +128,13 @@ public:
                 for (auto& v : a->as_array()) {
                     auto e = v.as_object();
                     auto roll = below(100);
-                    if (roll < 12) continue;                                      // dropped
-                    if (roll < 22) e = element(c, fresh_id());                     // re-keyed
-                    else if (roll < 45) change_fields(c, e);                       // changed in place
-                    else if (roll < 55) respell_key(c, e);                         // same key, other text
+                    if (roll < 12) continue;  // dropped
+                    if (roll < 22)
+                        e = element(c, fresh_id());  // re-keyed
+                    else if (roll < 45)
+                        change_fields(c, e);  // changed in place
+                    else if (roll < 55)
+                        respell_key(c, e);  // same key, other text
                     out.push_back(std::move(e));
                 }
             for (std::size_t n = below(3); n > 0; --n) out.push_back(element(c, fresh_id()));
@@ -147,8 +155,10 @@ public:
                     change_fields(c, mine);
                     out.push_back(std::move(mine));
                 }
-            if (!out.empty() || chance(50)) b[c] = std::move(out);
-            else b.erase(c);
+            if (!out.empty() || chance(50))
+                b[c] = std::move(out);
+            else
+                b.erase(c);
         }
         return b;
     }
@@ -156,7 +166,8 @@ public:
     // The profile as the API holds it once `body` was first sent: our body with foreign
     // data around and inside it.
     json::object profile_around(const json::object& body) {
-        json::object p{{"ProfileId", 1000001}, {"UpdateStatus", "Complete"},
+        json::object p{{"ProfileId", 1000001},
+                       {"UpdateStatus", "Complete"},
                        {"Edited", json::object{{"CreateDate", "2026-01-01T00:00:00Z"}}}};
         for (const auto& kv : body) p[kv.key()] = kv.value();
         if (chance(50)) p["DefaultLocale"] = "fr-FR";
@@ -166,7 +177,8 @@ public:
             name.as_object()["Suffix"] = "Jr";
         }
         if (chance(40))
-            p["Groups"] = json::array{json::object{{"GroupType", "Household"}, {"GroupName", "H" + std::to_string(fresh_id())}}};
+            p["Groups"] =
+                json::array{json::object{{"GroupType", "Household"}, {"GroupName", "H" + std::to_string(fresh_id())}}};
         for (auto c : kCollections)
             if (auto* a = p.if_contains(c))
                 for (auto& e : a->as_array()) foreign_inside(c, e.as_object());
@@ -185,7 +197,8 @@ public:
                 continue;
             }
             auto& arr = a->as_array();
-            if (chance(40)) arr.insert(arr.begin() + static_cast<std::ptrdiff_t>(below(arr.size() + 1)), foreign_element(c));
+            if (chance(40))
+                arr.insert(arr.begin() + static_cast<std::ptrdiff_t>(below(arr.size() + 1)), foreign_element(c));
             if (chance(20))
                 for (std::size_t i = 0; i < arr.size(); ++i)
                     if (arr[i].as_object().contains("Foreign") && !owns(owned, c, arr[i].as_object())) {
@@ -197,8 +210,8 @@ public:
     }
 
 private:
-    static constexpr std::array<std::string_view, 5> kCollections{"Emails", "PhoneNumbers", "Addresses",
-                                                                  "CustomFields", "ProfileTags"};
+    static constexpr std::array<std::string_view, 5> kCollections{"Emails", "PhoneNumbers", "Addresses", "CustomFields",
+                                                                  "ProfileTags"};
 
     json::object foreign_element(std::string_view c) {
         auto e = element(c, 50000 + fresh_id());
@@ -214,7 +227,8 @@ private:
     void change_fields(std::string_view c, json::object& e) {
         if (c == "Emails") {
             e["EmailAddressType"] = one_of({"Personal", "Work", "Other"});
-            if (chance(50)) e["EmailPreferences"] = preferences();
+            if (chance(50))
+                e["EmailPreferences"] = preferences();
             else if (auto* p = e.if_contains("EmailPreferences"); p && !p->as_array().empty() && chance(50))
                 p->as_array()[0].as_object()["PreferenceStatus"] = one_of({"OptIn", "OptOut"});
         } else if (c == "PhoneNumbers") {
@@ -264,8 +278,12 @@ const json::value* member(const json::object* o, std::string_view name) {
     const json::value* v = o->if_contains(name);
     return v && !v->is_null() ? v : nullptr;
 }
-const json::object* as_object(const json::value* v) { return v ? v->if_object() : nullptr; }
-bool same(const json::value* a, const json::value* b) { return (!a && !b) || (a && b && json_equal(*a, *b)); }
+const json::object* as_object(const json::value* v) {
+    return v ? v->if_object() : nullptr;
+}
+bool same(const json::value* a, const json::value* b) {
+    return (!a && !b) || (a && b && json_equal(*a, *b));
+}
 
 struct Checker {
     RemovedElements removed;
@@ -283,7 +301,8 @@ struct Checker {
         for (const auto& name : names) {
             const auto* f = schema ? schema->find(name) : nullptr;
             auto p = path + "/" + name;
-            const json::value *rv = member(r, name), *sv = member(s, name), *ov = member(o, name), *dv = member(d, name);
+            const json::value *rv = member(r, name), *sv = member(s, name), *ov = member(o, name),
+                              *dv = member(d, name);
             if ((f && f->read_only) || (!ov && !dv)) {
                 if (!same(rv, sv)) fail(p, "foreign or read-only field changed");
             } else if (f && f->type == FieldType::Array && natural_key(name)) {
@@ -392,14 +411,16 @@ std::vector<std::pair<std::string, json::object>> foreign_in(const json::object&
 
 void run_chain(std::uint64_t seed, RemovedElements removed, std::map<View, Tally>& tallies) {
     Gen g(seed);
-    json::object owned;            // nothing sent yet
+    json::object owned;  // nothing sent yet
     json::object desired = g.body();
     json::object real = g.profile_around(json::object{});  // a profile that existed before us
-    json::object snapshot = real;  // what a previous read showed
+    json::object snapshot = real;                          // what a previous read showed
     for (int step = 0; step < 6; ++step) {
         SCOPED_TRACE("seed " + std::to_string(seed) + " step " + std::to_string(step));
         auto view_kind = static_cast<View>(g.below(3));
-        const json::object& view = view_kind == View::OwnedBody ? owned : view_kind == View::StaleSnapshot ? snapshot : real;
+        const json::object& view = view_kind == View::OwnedBody       ? owned
+                                   : view_kind == View::StaleSnapshot ? snapshot
+                                                                      : real;
         std::vector<std::pair<std::string, json::object>> takeover;
         if (view_kind != View::OwnedBody) takeover = foreign_in(view, owned);
         // Now and then the source has not changed: the patch must then be empty, whatever
@@ -431,7 +452,8 @@ void run_chain(std::uint64_t seed, RemovedElements removed, std::map<View, Tally
         if (patch.empty()) ++tally.empty_patches;
         auto errors = mirrored(result.as_object(), real, owned, desired, removed);
         ASSERT_TRUE(errors.empty()) << errors.front() << "\nview: " << json::serialize(view)
-                                    << "\nowned: " << json::serialize(owned) << "\ndesired: " << json::serialize(desired)
+                                    << "\nowned: " << json::serialize(owned)
+                                    << "\ndesired: " << json::serialize(desired)
                                     << "\nbefore: " << json::serialize(real) << "\npatch: " << json::serialize(patch)
                                     << "\nafter: " << json::serialize(result);
 

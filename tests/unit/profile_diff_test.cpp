@@ -9,12 +9,14 @@
 namespace prefsync::patch {
 namespace {
 
-json::object obj(std::string_view text) { return json::parse(text).as_object(); }
+json::object obj(std::string_view text) {
+    return json::parse(text).as_object();
+}
 
 const DiffOptions kRead{.server = ServerView::Read};
 const DiffOptions kDeactivate{.removed = RemovedElements::Deactivate};
 
-#define EXPECT_PATCH(actual, expected_text)                                                         \
+#define EXPECT_PATCH(actual, expected_text) \
     EXPECT_TRUE(json_equal(actual, json::parse(expected_text))) << "patch: " << json::serialize(actual)
 
 json::object applied(json::object doc, const json::array& patch) {
@@ -77,13 +79,16 @@ TEST(ProfileDiff, ANewKeyIsANewElementTheOldOneIsRemovedAndTheNewOneAppended) {
         {"op":"test","path":"/Emails/1/EmailAddress","value":"a@x.com"},
         {"op":"remove","path":"/Emails/1"},
         {"op":"add","path":"/Emails/-","value":{"EmailAddress":"b@x.com","EmailAddressType":"Personal"}}])");
-    EXPECT_EQ(applied(server, patch),
-              obj(R"({"Emails":[{"EmailAddress":"f@y.com"},{"EmailAddress":"b@x.com","EmailAddressType":"Personal"}]})"));
+    EXPECT_EQ(
+        applied(server, patch),
+        obj(R"({"Emails":[{"EmailAddress":"f@y.com"},{"EmailAddress":"b@x.com","EmailAddressType":"Personal"}]})"));
 }
 
 TEST(ProfileDiff, SameKeyInAnotherSpellingIsReplacedInPlaceBehindAGuardOfTheStoredText) {
-    auto before = obj(R"({"Emails":[{"EmailAddress":"Ann@X.com"}],"PhoneNumbers":[{"PhoneNumber":"555-010-2000","PhoneType":"Home"}]})");
-    auto desired = obj(R"({"Emails":[{"EmailAddress":"ann@x.com"}],"PhoneNumbers":[{"PhoneNumber":"(555) 010 2000","PhoneType":"Mobile"}]})");
+    auto before = obj(
+        R"({"Emails":[{"EmailAddress":"Ann@X.com"}],"PhoneNumbers":[{"PhoneNumber":"555-010-2000","PhoneType":"Home"}]})");
+    auto desired = obj(
+        R"({"Emails":[{"EmailAddress":"ann@x.com"}],"PhoneNumbers":[{"PhoneNumber":"(555) 010 2000","PhoneType":"Mobile"}]})");
     EXPECT_PATCH(diff_profile(before, before, desired), R"([
         {"op":"test","path":"/Emails/0/EmailAddress","value":"Ann@X.com"},
         {"op":"replace","path":"/Emails/0/EmailAddress","value":"ann@x.com"},
@@ -95,7 +100,8 @@ TEST(ProfileDiff, SameKeyInAnotherSpellingIsReplacedInPlaceBehindAGuardOfTheStor
 TEST(ProfileDiff, EmptiedListRemovesOurElementsInDescendingOrderAndKeepsForeignOnes) {
     auto server = obj(R"({"Emails":[{"EmailAddress":"a@x.com"},{"EmailAddress":"f@y.com"},{"EmailAddress":"b@x.com"},
                                     {"EmailAddress":"c@x.com"}]})");
-    auto owned = obj(R"({"Emails":[{"EmailAddress":"a@x.com"},{"EmailAddress":"b@x.com"},{"EmailAddress":"c@x.com"}]})");
+    auto owned =
+        obj(R"({"Emails":[{"EmailAddress":"a@x.com"},{"EmailAddress":"b@x.com"},{"EmailAddress":"c@x.com"}]})");
     const char* expected = R"([
         {"op":"test","path":"/Emails/3/EmailAddress","value":"c@x.com"},{"op":"remove","path":"/Emails/3"},
         {"op":"test","path":"/Emails/2/EmailAddress","value":"b@x.com"},{"op":"remove","path":"/Emails/2"},
@@ -173,7 +179,9 @@ TEST(ProfileDiff, DeactivatePolicyAndItsFallbackForTypesWithoutIsActive) {
 
     // What we deactivated stays ours: nothing more to do while the source leaves it out...
     auto owned2 = owned_after(owned, desired, kDeactivate);
-    EXPECT_EQ(owned2, obj(R"({"Emails":[{"EmailAddress":"a@x.com","IsActive":false},{"EmailAddress":"b@x.com","IsActive":false}],
+    EXPECT_EQ(
+        owned2,
+        obj(R"({"Emails":[{"EmailAddress":"a@x.com","IsActive":false},{"EmailAddress":"b@x.com","IsActive":false}],
         "ProfileTags":[{"Name":"t1"}],"CustomFields":[{"Name":"cf1","Value":"v","IsActive":false}]})"));
     EXPECT_PATCH(diff_profile(server2, owned2, desired, kDeactivate), "[]");
     // ...and it comes back active when the source lists it again.
@@ -204,12 +212,14 @@ TEST(ProfileDiff, ContainersTheLastAcceptedViewLacksAreFilledMemberByMember) {
 
 TEST(ProfileDiff, ShiftedArrayFailsTheGuardInsteadOfChangingAnotherElement) {
     auto view = obj(R"({"Emails":[{"EmailAddress":"a@x.com"},{"EmailAddress":"b@x.com"}]})");
-    auto desired = obj(R"({"Emails":[{"EmailAddress":"a@x.com"},{"EmailAddress":"b@x.com","EmailAddressType":"Work"}]})");
+    auto desired =
+        obj(R"({"Emails":[{"EmailAddress":"a@x.com"},{"EmailAddress":"b@x.com","EmailAddressType":"Work"}]})");
     auto patch = diff_profile(view, view, desired);
     EXPECT_PATCH(patch, R"([{"op":"test","path":"/Emails/1/EmailAddress","value":"b@x.com"},
                             {"op":"add","path":"/Emails/1/EmailAddressType","value":"Work"}])");
-    for (auto real_text : {R"({"Emails":[{"EmailAddress":"f@y.com"},{"EmailAddress":"a@x.com"},{"EmailAddress":"b@x.com"}]})",
-                           R"({"Emails":[{"EmailAddress":"a@x.com"}]})"}) {
+    for (auto real_text :
+         {R"({"Emails":[{"EmailAddress":"f@y.com"},{"EmailAddress":"a@x.com"},{"EmailAddress":"b@x.com"}]})",
+          R"({"Emails":[{"EmailAddress":"a@x.com"}]})"}) {
         json::value real = json::parse(real_text);
         const auto before = real;
         auto error = apply_patch(real, patch);
@@ -281,7 +291,8 @@ TEST(DiffValues, GenericDiffByPosition) {
         {"op":"replace","path":"/b/1","value":5},{"op":"remove","path":"/b/2"},
         {"op":"add","path":"/c/e","value":null},
         {"op":"add","path":"/new","value":[]}])");
-    EXPECT_PATCH(diff_values(json::parse("[1]"), json::parse(R"({"x":1})")), R"([{"op":"replace","path":"","value":{"x":1}}])");
+    EXPECT_PATCH(diff_values(json::parse("[1]"), json::parse(R"({"x":1})")),
+                 R"([{"op":"replace","path":"","value":{"x":1}}])");
 }
 
 }  // namespace

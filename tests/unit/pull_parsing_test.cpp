@@ -71,17 +71,22 @@ TEST(Flattener, ReadsPathsIndexesAndFiltersAndWritesStructuresAsJson) {
     ASSERT_EQ(f.rows(R"({"ProfileId": 5, "CustomerName": {"FirstName": "Zoë"},
         "Emails": [{"EmailAddress": "a@x"}, {"EmailAddress": "b@x"}],
         "AlternateIds": [{"AlternateIdType": "ERP", "AlternateId": "E1"}, {"AlternateIdType": "CRMID", "AlternateId": "C1"}],
-        "PhoneNumbers": [{"IsMobile": "false"}], "ProfileTags": [{"Name": "vip"}], "Nothing": null})", rows), "");
+        "PhoneNumbers": [{"IsMobile": "false"}], "ProfileTags": [{"Name": "vip"}], "Nothing": null})",
+                     rows),
+              "");
     ASSERT_EQ(rows.size(), 1u);
-    EXPECT_THAT(rows[0], ElementsAre("5", "Zoë", "b@x", "C1", "false", R"([{"Name":"vip"}])", std::nullopt, std::nullopt));
+    EXPECT_THAT(rows[0],
+                ElementsAre("5", "Zoë", "b@x", "C1", "false", R"([{"Name":"vip"}])", std::nullopt, std::nullopt));
 }
 
 TEST(Flattener, EachWritesARowPerElement) {
-    auto f = Flattener::compile(sink_with({{"id", "ProfileId"}, {"type", "@.ConsentType"}, {"at", "@.Edited.ModifiedDate"}},
-                                          "Consents"));
+    auto f = Flattener::compile(
+        sink_with({{"id", "ProfileId"}, {"type", "@.ConsentType"}, {"at", "@.Edited.ModifiedDate"}}, "Consents"));
     std::vector<OutputRow> rows;
     ASSERT_EQ(f.rows(R"({"ProfileId": 5, "Consents": [{"ConsentType": "A", "Edited": {"ModifiedDate": "d1"}},
-                                                     {"ConsentType": "B"}]})", rows), "");
+                                                     {"ConsentType": "B"}]})",
+                     rows),
+              "");
     ASSERT_EQ(rows.size(), 2u);
     EXPECT_THAT(rows[0], ElementsAre("5", "A", "d1"));
     EXPECT_THAT(rows[1], ElementsAre("5", "B", std::nullopt));
@@ -110,7 +115,8 @@ TEST(Reconcile, ComparesWhatThePushSetsIgnoringServerFieldsAndArrayOrder) {
     EXPECT_THAT(differing_fields(expected, R"({"CustomerName": {"FirstName": "Anne"}, "Emails": [{"EmailAddress": "a@x",
         "IsDefault": true}, {"EmailAddress": "b@x"}], "CustomFields": [{"Name": "Tier", "Value": 1}]})"),
                 ElementsAre("CustomerName.FirstName"));
-    EXPECT_THAT(differing_fields(expected, R"({"CustomerName": {"FirstName": "Ann"}})"), ElementsAre("Emails", "CustomFields"));
+    EXPECT_THAT(differing_fields(expected, R"({"CustomerName": {"FirstName": "Ann"}})"),
+                ElementsAre("Emails", "CustomFields"));
 }
 
 }  // namespace

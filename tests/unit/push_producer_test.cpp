@@ -59,7 +59,8 @@ struct FakeApi {
             for (auto p : url.params())
                 if (p.key == "alternateId") alt = std::string(p.value);
             auto id = find(alt);
-            out = id ? answer(200, "{\"ProfileId\":" + std::to_string(*id) + "}") : answer(404, R"({"Message":"no profile"})");
+            out = id ? answer(200, "{\"ProfileId\":" + std::to_string(*id) + "}")
+                     : answer(404, R"({"Message":"no profile"})");
         } else if (r.method == "POST") {
             out = answer(202, "{}");
         } else if (r.method == "DELETE") {
@@ -96,8 +97,8 @@ struct PushRig {
     }
     void enqueue(const std::string& id, const std::string& hash = "h",
                  std::optional<std::int64_t> profile_id = std::nullopt) {
-        journal::NewUpdate u{"CRMID:" + id, "CRMID", id, profile_id, "in.csv:" + id,
-                             R"({"CustomerName":{"FirstName":"A"}})", hash};
+        journal::NewUpdate u{
+            "CRMID:" + id, "CRMID", id, profile_id, "in.csv:" + id, R"({"CustomerName":{"FirstName":"A"}})", hash};
         journal.updates.enqueue("crm", u, runtime.wall_ms(), false);
     }
     // One run of the job: everything due is sent, every answer recorded.
@@ -127,7 +128,8 @@ TEST(PushProducer, ACreateWhoseAnswerWasLostIsLookedUpAppliedAndNeverCreatedTwic
     rig.enqueue("C1");
     int creates = 0;
     rig.api.fault = [&](const api::ApiRequest& r) {
-        return r.operation == api::Operation::Create && ++creates == 1 ? FakeApi::Fault::LoseAnswer : FakeApi::Fault::None;
+        return r.operation == api::Operation::Create && ++creates == 1 ? FakeApi::Fault::LoseAnswer
+                                                                       : FakeApi::Fault::None;
     };
     rig.run();
     EXPECT_EQ(rig.api.with_alt("C1"), 1);
@@ -232,7 +234,9 @@ TEST(PushProducer, RowsHeldThroughAPauseLongerThanTheirLeaseAreSentOnce) {
     rig.max_delay_s = 300;
     for (int i = 0; i < 200; ++i) rig.enqueue("C" + std::to_string(i));
     int calls = 0;
-    rig.api.fault = [&](const api::ApiRequest&) { return ++calls == 3 ? FakeApi::Fault::Unavailable : FakeApi::Fault::None; };
+    rig.api.fault = [&](const api::ApiRequest&) {
+        return ++calls == 3 ? FakeApi::Fault::Unavailable : FakeApi::Fault::None;
+    };
     rig.tweak = [](http::HttpResponse& out) {
         if (out.status == 503) out.retry_after = "100";  // longer than the 5 s lease
     };
@@ -243,8 +247,8 @@ TEST(PushProducer, RowsHeldThroughAPauseLongerThanTheirLeaseAreSentOnce) {
 
 TEST(PushProducer, RowsHeldThroughADailyQuotaPauseAreSentOnce) {
     PushRig rig(config::Mode::Upsert);
-    rig.lease = 600'000;                  // 10 min against a pause of two days
-    rig.tick = std::chrono::minutes(2);   // fewer ticks of fake time; still four per lease
+    rig.lease = 600'000;                 // 10 min against a pause of two days
+    rig.tick = std::chrono::minutes(2);  // fewer ticks of fake time; still four per lease
     config::RateLimitConfig limits;
     limits.requests_per_second = 1000;
     limits.burst = 1000;

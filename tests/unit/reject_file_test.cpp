@@ -40,7 +40,8 @@ TEST(RejectFile, OneLeftReadableByOthersIsMadePrivateWhenAppendedTo) {
     Umask umask(022);
     testing::TempDir dir;
     auto path = dir.write("crm.rejects.txt", "# prefsync rejects: job=crm run=2026-01-01T00:00:00Z\n");
-    fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read);
+    fs::permissions(path,
+                    fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read);
     {
         RejectFile f(path, "crm");
         f.write("in.csv:2", "bad", "raw row");
@@ -61,8 +62,8 @@ TEST(RejectFile, ASymlinkAtThePathIsRefusedAndItsTargetUntouched) {
         f.write("in.csv:2", "bad", "raw row");
         FAIL() << "a reject file that is a symbolic link was written through";
     } catch (const SourceError& e) {
-        EXPECT_THAT(e.what(), AllOf(HasSubstr("the reject file " + path + " is a symbolic link"),
-                                    HasSubstr("refusing")));
+        EXPECT_THAT(e.what(),
+                    AllOf(HasSubstr("the reject file " + path + " is a symbolic link"), HasSubstr("refusing")));
     }
     EXPECT_EQ(testing::read_file(target), "untouched\n");
     EXPECT_TRUE(fs::is_symlink(path));
@@ -78,7 +79,8 @@ TEST(RejectFile, ManyEntriesLargerThanTheBufferArriveWholeAndInOrder) {
         for (int i = 0; i < 200; ++i) {
             std::string raw(1000 + i, static_cast<char>('a' + i % 26));
             f.write("in.csv:" + std::to_string(i), "r", raw);
-            expected += "--- in.csv:" + std::to_string(i) + " reason=\"r\" bytes=" + std::to_string(raw.size()) + "\n" + raw + "\n";
+            expected += "--- in.csv:" + std::to_string(i) + " reason=\"r\" bytes=" + std::to_string(raw.size()) + "\n" +
+                        raw + "\n";
         }
         EXPECT_EQ(f.count(), 200u);
     }

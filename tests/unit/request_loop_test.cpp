@@ -114,7 +114,8 @@ struct Rig {
         producer.now_ms = [this] { return runtime.wall_ms(); };
         limiter = std::make_unique<RateLimiter>(rate, burst, true, [this] { return runtime.now(); });
         tokens = std::make_unique<TokenSource>(api, secret, token_host, [this] { return runtime.now(); });
-        loop = std::make_unique<RequestLoop>(runtime, transport, *tokens, *limiter, nullptr, &observer, &stop, settings);
+        loop =
+            std::make_unique<RequestLoop>(runtime, transport, *tokens, *limiter, nullptr, &observer, &stop, settings);
         loop->run(producer);
     }
     // Requests sent at or after fake second `from` and before `to`.
@@ -198,7 +199,9 @@ TEST(RequestLoop, AnOutageOpensTheBreakerProbesWithBackoffAndNoItemSpendsItsBudg
 TEST(RequestLoop, ScatteredErrorsDoNotOpenTheBreaker) {
     Rig rig;
     int calls = 0;
-    rig.server = [&](const api::ApiRequest&, const std::string&) { return ++calls % 10 == 0 ? answer(503) : answer(202); };
+    rig.server = [&](const api::ApiRequest&, const std::string&) {
+        return ++calls % 10 == 0 ? answer(503) : answer(202);
+    };
     ListProducer p(500);
     rig.run(p);
     EXPECT_EQ(p.done, 500);

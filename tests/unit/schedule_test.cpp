@@ -33,7 +33,8 @@ TEST_F(ScheduleTest, CronFieldsListsRangesAndSteps) {
     EXPECT_EQ(nightly.next_after(utc(2026, 11, 28, 1, 59)), utc(2026, 11, 28, 2, 0));
     EXPECT_EQ(nightly.next_after(utc(2026, 11, 28, 2, 0)), utc(2026, 11, 29, 2, 0)) << "strictly after";
     auto quarter = Schedule::parse("*/15 9-17 * * 1-5");
-    EXPECT_EQ(quarter.next_after(utc(2026, 11, 27, 17, 50)), utc(2026, 11, 30, 9, 0)) << "Friday evening → Monday 09:00";
+    EXPECT_EQ(quarter.next_after(utc(2026, 11, 27, 17, 50)), utc(2026, 11, 30, 9, 0))
+        << "Friday evening → Monday 09:00";
     EXPECT_EQ(quarter.next_after(utc(2026, 11, 30, 9, 1)), utc(2026, 11, 30, 9, 15));
     auto listed = Schedule::parse("5,35 0 1 1,7 *");
     EXPECT_EQ(listed.next_after(utc(2026, 2, 1, 0, 0)), utc(2026, 7, 1, 0, 5));
@@ -41,7 +42,8 @@ TEST_F(ScheduleTest, CronFieldsListsRangesAndSteps) {
     auto either = Schedule::parse("0 0 1 * 0");
     EXPECT_EQ(either.next_after(utc(2026, 11, 28, 12, 0)), utc(2026, 11, 29, 0, 0)) << "Sunday the 29th";
     EXPECT_EQ(either.next_after(utc(2026, 11, 29, 12, 0)), utc(2026, 12, 1, 0, 0)) << "the 1st";
-    EXPECT_EQ(Schedule::parse("0 0 * * 7").next_after(utc(2026, 11, 28, 0, 0)), utc(2026, 11, 29, 0, 0)) << "7 is Sunday";
+    EXPECT_EQ(Schedule::parse("0 0 * * 7").next_after(utc(2026, 11, 28, 0, 0)), utc(2026, 11, 29, 0, 0))
+        << "7 is Sunday";
     EXPECT_EQ(Schedule::parse("0 0 29 2 *").next_after(utc(2026, 3, 1, 0, 0)), utc(2028, 2, 29, 0, 0));
 }
 
@@ -71,11 +73,14 @@ TEST_F(ScheduleTest, ImpossibleDatesFallBackToAYearAhead) {
 // half an hour, two hours, a whole skipped day) it must find what a minute-by-minute walk
 // finds.
 TEST_F(ScheduleTest, SkippingSearchAgreesWithAMinuteByMinuteWalkAcrossTimeZoneChanges) {
-    const char* zones[] = {"Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Antarctica/Troll", "Pacific/Apia"};
-    const char* expressions[] = {"30 2 * * *", "0 0 * * *", "*/20 1-3 * * *", "45 23 * * *", "0 12 * * 6", "59 1 * 3,4,10,11 *"};
+    const char* zones[] = {"Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Antarctica/Troll",
+                           "Pacific/Apia"};
+    const char* expressions[] = {"30 2 * * *",  "0 0 * * *",  "*/20 1-3 * * *",
+                                 "45 23 * * *", "0 12 * * 6", "59 1 * 3,4,10,11 *"};
     // The day before changes in 2026 (US, EU and Troll, Lord Howe) and Samoa's skipped 2011-12-30.
-    const std::int64_t starts[] = {utc(2026, 3, 7, 0, 0), utc(2026, 3, 28, 0, 0), utc(2026, 4, 4, 0, 0), utc(2026, 10, 3, 0, 0),
-                                   utc(2026, 10, 24, 0, 0), utc(2026, 10, 31, 0, 0), utc(2011, 12, 28, 0, 0)};
+    const std::int64_t starts[] = {utc(2026, 3, 7, 0, 0),  utc(2026, 3, 28, 0, 0),  utc(2026, 4, 4, 0, 0),
+                                   utc(2026, 10, 3, 0, 0), utc(2026, 10, 24, 0, 0), utc(2026, 10, 31, 0, 0),
+                                   utc(2011, 12, 28, 0, 0)};
     constexpr std::int64_t kWalk = 3 * 24 * 3600;
     for (const char* zone : zones) {
         setenv("TZ", zone, 1);
@@ -88,8 +93,10 @@ TEST_F(ScheduleTest, SkippingSearchAgreesWithAMinuteByMinuteWalkAcrossTimeZoneCh
                     for (std::int64_t t = (from / 60 + 1) * 60; t < from + kWalk && !walked; t += 60)
                         if (schedule.matches(t)) walked = t;
                     std::int64_t next = schedule.next_after(from);
-                    if (walked) ASSERT_EQ(next, walked) << zone << " " << expression << " after " << from;
-                    else ASSERT_GE(next, from + kWalk) << zone << " " << expression << " after " << from;
+                    if (walked)
+                        ASSERT_EQ(next, walked) << zone << " " << expression << " after " << from;
+                    else
+                        ASSERT_GE(next, from + kWalk) << zone << " " << expression << " after " << from;
                 }
             }
         }

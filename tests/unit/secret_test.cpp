@@ -71,8 +71,9 @@ const std::vector<std::string> kPastedTokens = {
 TEST(SecretLocation, ATokenPastedIntoTokenEnvIsRefusedAndNeverQuoted) {
     for (const auto& token : kPastedTokens) {
         auto o = parse(api("token_env: \"" + token + "\""));
-        EXPECT_THAT(o.errors, ElementsAre("/etc/prefsync/test.yaml:4:14: api.token_env: the value is not an "
-                                          "environment variable name (did you paste the token itself? it is not shown)"))
+        EXPECT_THAT(o.errors,
+                    ElementsAre("/etc/prefsync/test.yaml:4:14: api.token_env: the value is not an "
+                                "environment variable name (did you paste the token itself? it is not shown)"))
             << token;
         EXPECT_THAT(o.all(), Not(HasSubstr(token.substr(0, 8))));
     }
@@ -105,8 +106,11 @@ TEST(SecretLocation, TheTokenItselfThroughInterpolationIsRefusedToo) {
 TEST(SecretLocation, DatabasePasswordsGetTheSameCheck) {
     const std::string secret = "da39a3ee5e6b4b0d3255bfef95601890afd80709";
     for (std::string key : {"password_env", "password_file", "password_credential"}) {
-        auto o = parse(api("token_env: T") + "jobs:\n  pg:\n    source: { type: postgres, conninfo: \"dbname=crm\", "
-                       "table: t, " + key + ": " + secret + " }\n    identity: { alternate_id_type: CRMID, column: id }\n"
+        auto o = parse(api("token_env: T") +
+                       "jobs:\n  pg:\n    source: { type: postgres, conninfo: \"dbname=crm\", "
+                       "table: t, " +
+                       key + ": " + secret +
+                       " }\n    identity: { alternate_id_type: CRMID, column: id }\n"
                        "    mapping: { CustomerType: t }\n");
         EXPECT_THAT(o.errors, Contains(AllOf(HasSubstr("jobs.pg.source." + key + ": the value is not"),
                                              HasSubstr("(did you paste the password itself? it is not shown)"))))
@@ -153,7 +157,9 @@ TEST(SecretLocation, LooksLikeSecret) {
 TEST(SecretLocation, ReadingNeverQuotesAValueThatLooksLikeASecret) {
     const std::string secret = kPastedTokens[0];
     for (auto kind : {TokenSpec::Kind::Env, TokenSpec::Kind::File, TokenSpec::Kind::Credential}) {
-        TokenSpec spec{kind, kind == TokenSpec::Kind::File ? "/etc/prefsync/" + secret : secret, {"c.yaml", 3, 5},
+        TokenSpec spec{kind,
+                       kind == TokenSpec::Kind::File ? "/etc/prefsync/" + secret : secret,
+                       {"c.yaml", 3, 5},
                        "api.token_env"};
         try {
             read_secret(spec, {}, "api", "API token", env_of({{"CREDENTIALS_DIRECTORY", "/nonexistent"}}));
@@ -169,10 +175,12 @@ TEST(SecretFile, ReadableByOthersIsWarnedAboutButStillRead) {
     testing::TempDir dir;
     auto token = dir.write("token", "tok\n");
     auto config = dir.file("prefsync.yaml");
-    fs::permissions(token, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read);
+    fs::permissions(token,
+                    fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read);
     auto c = parse_config(api("token_file: token"), config, env_of({}));
-    EXPECT_THAT(c.warnings, ElementsAre("api.token_file: the token file " + token +
-                                        " has mode 0644: its group or other users can read it; run chmod 600 " + token));
+    EXPECT_THAT(c.warnings,
+                ElementsAre("api.token_file: the token file " + token +
+                            " has mode 0644: its group or other users can read it; run chmod 600 " + token));
     EXPECT_EQ(resolve_token(c, env_of({})), "tok");
 
     fs::permissions(token, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_write);
@@ -184,9 +192,10 @@ TEST(SecretFile, ReadableByOthersIsWarnedAboutButStillRead) {
 
     auto pw = dir.write("pw", "secret\n");
     fs::permissions(pw, fs::perms::owner_read | fs::perms::group_read);
-    auto pg = parse_config(api("token_env: T") + "jobs:\n  pg:\n    source: { type: postgres, conninfo: \"dbname=crm\", "
-                           "table: t, password_file: pw }\n    identity: { alternate_id_type: CRMID, column: id }\n"
-                           "    mapping: { CustomerType: t }\n",
+    auto pg = parse_config(api("token_env: T") +
+                               "jobs:\n  pg:\n    source: { type: postgres, conninfo: \"dbname=crm\", "
+                               "table: t, password_file: pw }\n    identity: { alternate_id_type: CRMID, column: id }\n"
+                               "    mapping: { CustomerType: t }\n",
                            config, env_of({}));
     EXPECT_THAT(pg.warnings, ElementsAre("jobs.pg.source.password_file: the password file " + pw +
                                          " has mode 0440: its group or other users can read it; run chmod 600 " + pw));
@@ -210,9 +219,10 @@ TEST(SecretFile, OwnedBySomeoneElseIsWarnedAbout) {
     fs::permissions(token, fs::perms::owner_read | fs::perms::owner_write);
     ASSERT_EQ(::chown(token.c_str(), 65534, 65534), 0);
     auto c = parse_config(api("token_file: token"), dir.file("prefsync.yaml"), env_of({}));
-    EXPECT_THAT(c.warnings, ElementsAre(AllOf(HasSubstr("api.token_file: the token file " + token + " is owned by "),
-                                              HasSubstr("uid 65534"), HasSubstr("not by root (uid 0), who runs prefsync"),
-                                              HasSubstr("chown it"))));
+    EXPECT_THAT(c.warnings,
+                ElementsAre(AllOf(HasSubstr("api.token_file: the token file " + token + " is owned by "),
+                                  HasSubstr("uid 65534"), HasSubstr("not by root (uid 0), who runs prefsync"),
+                                  HasSubstr("chown it"))));
 }
 
 TEST(PlainHttp, OAuthTokenUrlOverHttpOnlyToLoopback) {
@@ -222,9 +232,10 @@ TEST(PlainHttp, OAuthTokenUrlOverHttpOnlyToLoopback) {
     for (std::string url : {"http://auth.example.com/oauth/token", "http://127.0.0.1.example.com/token",
                             "http://127.0.0.1@auth.example.com/token", "http://localhost.example.com/token",
                             "http://10.0.0.1/token", "http://[::2]/token"})
-        EXPECT_THAT(with_token_url(url).errors,
-                    ElementsAre(AllOf(HasSubstr("api.oauth.token_url: plain http:// is allowed only to a loopback host"),
-                                      HasSubstr("client secret would travel unencrypted"))))
+        EXPECT_THAT(
+            with_token_url(url).errors,
+            ElementsAre(AllOf(HasSubstr("api.oauth.token_url: plain http:// is allowed only to a loopback host"),
+                              HasSubstr("client secret would travel unencrypted"))))
             << url;
     for (std::string url : {"https://auth.example.com/oauth/token", "http://127.0.0.1:8080/token", "http://127.9.8.7/t",
                             "http://[::1]:9000/token", "http://localhost/token", "http://LOCALHOST:1/token"})
@@ -233,9 +244,10 @@ TEST(PlainHttp, OAuthTokenUrlOverHttpOnlyToLoopback) {
 
 TEST(PlainHttp, BaseUrlOverHttpToARemoteHostNeedsHttpInsecureAndIsThenWarned) {
     const std::string remote = "api: { base_url: http://api.example.com/v2, client_id: a, token_env: T }\n";
-    EXPECT_THAT(parse(remote).errors,
-                ElementsAre(AllOf(HasSubstr("test.yaml:1:18: api.base_url: plain http:// is allowed only to a loopback host"),
-                                  HasSubstr("http.insecure: true"))));
+    EXPECT_THAT(
+        parse(remote).errors,
+        ElementsAre(AllOf(HasSubstr("test.yaml:1:18: api.base_url: plain http:// is allowed only to a loopback host"),
+                          HasSubstr("http.insecure: true"))));
     auto insecure = parse(remote + "http: { insecure: true }\n");
     EXPECT_THAT(insecure.errors, IsEmpty());
     EXPECT_THAT(insecure.warnings, Contains(HasSubstr("the API token travels UNENCRYPTED in every request")));

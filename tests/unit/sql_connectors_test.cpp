@@ -34,9 +34,10 @@ TEST(SqlText, IdentifiersAreQuotedAndQueriesBecomeSubqueries) {
     c.query = "SELECT id FROM t;  \n";
     EXPECT_EQ(sql::select_rows(c), "SELECT * FROM (SELECT id FROM t\n) AS prefsync_source");
     c.incremental = incremental("updated_at", "id");
-    EXPECT_EQ(sql::select_rows(c, "?1"),
-              "SELECT * FROM (SELECT id FROM t\n) AS prefsync_source WHERE \"updated_at\" IS NULL OR \"updated_at\" >= ?1 "
-              "ORDER BY \"updated_at\", \"id\"");
+    EXPECT_EQ(
+        sql::select_rows(c, "?1"),
+        "SELECT * FROM (SELECT id FROM t\n) AS prefsync_source WHERE \"updated_at\" IS NULL OR \"updated_at\" >= ?1 "
+        "ORDER BY \"updated_at\", \"id\"");
 }
 
 TEST(SqlText, OverlapIsSubtractedKeepingTheTimestampLayout) {
@@ -104,9 +105,10 @@ struct SqliteSourceTest : ::testing::Test {
 };
 
 TEST_F(SqliteSourceTest, ConvertsStorageClassesToTextAndKeepsNullApartFromEmpty) {
-    db.exec("CREATE TABLE customers(id INTEGER, name TEXT, score REAL, note TEXT, data BLOB);"
-            "INSERT INTO customers VALUES(1, 'Ann', 1.5, '', x'6869');"
-            "INSERT INTO customers VALUES(2, NULL, 0.1, NULL, NULL);");
+    db.exec(
+        "CREATE TABLE customers(id INTEGER, name TEXT, score REAL, note TEXT, data BLOB);"
+        "INSERT INTO customers VALUES(1, 'Ann', 1.5, '', x'6869');"
+        "INSERT INTO customers VALUES(2, NULL, 0.1, NULL, NULL);");
     auto s = open_sqlite(source());
     EXPECT_THAT(s->columns(), ElementsAre("id", "name", "score", "note", "data"));
     auto rows = read_all(*s);
@@ -121,10 +123,11 @@ TEST_F(SqliteSourceTest, ConvertsStorageClassesToTextAndKeepsNullApartFromEmpty)
 }
 
 TEST_F(SqliteSourceTest, RejectsRowsWithBytesThatAreNotUtf8NamingTheColumn) {
-    db.exec("CREATE TABLE customers(id INTEGER, name TEXT, data BLOB);"
-            "INSERT INTO customers VALUES(1, 'ok', x'ff00');"
-            "INSERT INTO customers VALUES(2, CAST(x'c328' AS TEXT), NULL);"
-            "INSERT INTO customers VALUES(3, 'fine', NULL);");
+    db.exec(
+        "CREATE TABLE customers(id INTEGER, name TEXT, data BLOB);"
+        "INSERT INTO customers VALUES(1, 'ok', x'ff00');"
+        "INSERT INTO customers VALUES(2, CAST(x'c328' AS TEXT), NULL);"
+        "INSERT INTO customers VALUES(3, 'fine', NULL);");
     auto rows = read_all(*open_sqlite(source()));
     ASSERT_EQ(rows.size(), 3u) << "rejected rows still come out, in order";
     EXPECT_THAT(rows[0].error, HasSubstr("column \"data\": a BLOB that is not UTF-8 text"));
@@ -133,9 +136,10 @@ TEST_F(SqliteSourceTest, RejectsRowsWithBytesThatAreNotUtf8NamingTheColumn) {
 }
 
 TEST_F(SqliteSourceTest, StreamsAQueryWithoutLoadingItAndNamesMissingThingsClearly) {
-    db.exec("CREATE TABLE customers(id INTEGER PRIMARY KEY, updated_at TEXT);"
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000) "
-            "INSERT INTO customers SELECT i, '2024-01-01' FROM n;");
+    db.exec(
+        "CREATE TABLE customers(id INTEGER PRIMARY KEY, updated_at TEXT);"
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000) "
+        "INSERT INTO customers SELECT i, '2024-01-01' FROM n;");
     auto c = source();
     c.table.clear();
     c.query = "SELECT id, id * 2 AS twice FROM customers WHERE id % 2 = 0;";
@@ -174,9 +178,10 @@ TEST_F(SqliteSourceTest, StreamsAQueryWithoutLoadingItAndNamesMissingThingsClear
 }
 
 TEST_F(SqliteSourceTest, IncrementalReadsFromTheWatermarkIncludingEqualValuesAndNulls) {
-    db.exec("CREATE TABLE customers(id INTEGER, updated_at TEXT);"
-            "INSERT INTO customers VALUES(3, '2024-01-01 10:00:00'), (1, '2024-01-01 11:00:00'),"
-            "(2, '2024-01-01 11:00:00'), (4, NULL), (5, '2024-01-01 09:00:00');");
+    db.exec(
+        "CREATE TABLE customers(id INTEGER, updated_at TEXT);"
+        "INSERT INTO customers VALUES(3, '2024-01-01 10:00:00'), (1, '2024-01-01 11:00:00'),"
+        "(2, '2024-01-01 11:00:00'), (4, NULL), (5, '2024-01-01 09:00:00');");
     auto c = source();
     c.incremental = incremental("updated_at", "id");
     auto s = open_sqlite(c);
@@ -203,8 +208,9 @@ TEST_F(SqliteSourceTest, IncrementalReadsFromTheWatermarkIncludingEqualValuesAnd
 }
 
 TEST_F(SqliteSourceTest, IntegerWatermarksAreComparedAsNumbers) {
-    db.exec("CREATE TABLE customers(id INTEGER, version INTEGER);"
-            "INSERT INTO customers VALUES(1, 9), (2, 10), (3, 11);");
+    db.exec(
+        "CREATE TABLE customers(id INTEGER, version INTEGER);"
+        "INSERT INTO customers VALUES(1, 9), (2, 10), (3, 11);");
     auto c = source();
     c.incremental = incremental("version", "id");
     auto s = open_sqlite(c);
@@ -220,8 +226,11 @@ TEST(SqliteSink, CreatesTheTableUpsertsByKeyAndDropsWhatWasNotCommitted) {
     sqlite.path = dir.file("out/pulled.db");
     sqlite.table = "profiles";
     SinkConfig c{{}, "jobs.pull.sink", sqlite};
-    TableLayout layout{{{"profile_id", ColumnType::Integer}, {"email", ColumnType::Text},
-                        {"opted_in", ColumnType::Boolean}, {"score", ColumnType::Real}}, 0};
+    TableLayout layout{{{"profile_id", ColumnType::Integer},
+                        {"email", ColumnType::Text},
+                        {"opted_in", ColumnType::Boolean},
+                        {"score", ColumnType::Real}},
+                       0};
     {
         auto sink = open_table_sink(c, layout);
         sink->upsert({"1", "a@example.com", "true", "1.5"});
@@ -251,9 +260,10 @@ TEST(SqliteSink, CreatesTheTableUpsertsByKeyAndDropsWhatWasNotCommitted) {
 // --- the SQL connectors' config sections ----------------------------------------------------
 
 TEST(SqliteConfig, SourceSectionReadsATableOrAQueryIncrementally) {
-    auto s = parse_section("{ type: sqlite, path: crm.db, table: crm.customers, incremental: { column: updated_at, key: id,"
-                           " overlap: 5m } }",
-                           parse_sqlite_source);
+    auto s = parse_section(
+        "{ type: sqlite, path: crm.db, table: crm.customers, incremental: { column: updated_at, key: id,"
+        " overlap: 5m } }",
+        parse_sqlite_source);
     EXPECT_THAT(s.errors, IsEmpty());
     EXPECT_EQ(s.value.path, "/etc/prefsync/crm.db");
     EXPECT_EQ(s.value.table, "crm.customers");
@@ -266,9 +276,12 @@ TEST(SqliteConfig, SourceSectionReadsATableOrAQueryIncrementally) {
 TEST(SqliteConfig, SourceSectionNamesWhatIsMissingAndWhatBelongsToAnotherType) {
     auto s = parse_section("type: sqlite\nincremental: { column: \"up\\\"d\" }\nfetch_rows: 10\nconninfo: x\n",
                            parse_sqlite_source);
-    EXPECT_THAT(s.errors, Contains("/etc/prefsync/section.yaml:1:1: jobs.j.source.path: is required (the SQLite database file)"));
+    EXPECT_THAT(s.errors,
+                Contains("/etc/prefsync/section.yaml:1:1: jobs.j.source.path: is required (the SQLite database file)"));
     EXPECT_THAT(s.errors, Contains("/etc/prefsync/section.yaml:1:1: jobs.j.source: give table or query"));
-    EXPECT_THAT(s.errors, Contains(HasSubstr("jobs.j.source.incremental.column: must be a non-empty name without double quotes")));
+    EXPECT_THAT(
+        s.errors,
+        Contains(HasSubstr("jobs.j.source.incremental.column: must be a non-empty name without double quotes")));
     EXPECT_THAT(s.errors, Contains(HasSubstr("jobs.j.source.incremental.key: is required (a unique column, e.g. id)")));
     EXPECT_THAT(s.errors, Contains(HasSubstr("/etc/prefsync/section.yaml:3:1: jobs.j.source.fetch_rows: unknown key")))
         << "rows stream one step at a time: a fetch size would be silently ignored";
@@ -280,17 +293,20 @@ TEST(SqliteConfig, SinkSectionDefaultsTheKeyToTheProfileIdColumn) {
                            parse_sqlite_sink, "jobs.x.sink");
     EXPECT_THAT(s.errors, IsEmpty());
     EXPECT_EQ(s.value.key, "pid");
-    auto bad = parse_section("{ type: sqlite, path: out.db, table: profiles, each: Consents, columns: { \"a\\\"b\": Emails } }",
-                             parse_sqlite_sink, "jobs.x.sink");
+    auto bad = parse_section(
+        "{ type: sqlite, path: out.db, table: profiles, each: Consents, columns: { \"a\\\"b\": Emails } }",
+        parse_sqlite_sink, "jobs.x.sink");
     EXPECT_THAT(bad.errors, Contains(HasSubstr("jobs.x.sink.each: unknown key")));
-    EXPECT_THAT(bad.errors, Contains(HasSubstr("jobs.x.sink.columns.a\"b: must be a non-empty name without double quotes")));
+    EXPECT_THAT(bad.errors,
+                Contains(HasSubstr("jobs.x.sink.columns.a\"b: must be a non-empty name without double quotes")));
     EXPECT_THAT(bad.errors, Contains(HasSubstr("jobs.x.sink.key: is required: a column with path ProfileId")));
 }
 
 TEST(PostgresConfig, SourceSectionReadsTheConnectionWithoutThePassword) {
-    auto s = parse_section("{ type: postgres, conninfo: \"host=db dbname=crm\", password_file: secrets/pg, sslmode: verify-full,"
-                           " sslrootcert: ca.pem, query: \"SELECT 1\", fetch_rows: 50 }",
-                           parse_postgres_source);
+    auto s = parse_section(
+        "{ type: postgres, conninfo: \"host=db dbname=crm\", password_file: secrets/pg, sslmode: verify-full,"
+        " sslrootcert: ca.pem, query: \"SELECT 1\", fetch_rows: 50 }",
+        parse_postgres_source);
     EXPECT_THAT(s.errors, IsEmpty());
     EXPECT_THAT(s.warnings, IsEmpty());
     EXPECT_EQ(s.value.connection.conninfo, "host=db dbname=crm");
@@ -303,15 +319,18 @@ TEST(PostgresConfig, SourceSectionReadsTheConnectionWithoutThePassword) {
 }
 
 TEST(PostgresConfig, SectionsNameMissingAndForeignKeysAndWarnAboutAPasswordInTheConninfo) {
-    auto s = parse_section("type: postgres\ntable: t\npath: crm.db\npassword_env: A\npassword_credential: b\n", parse_postgres_source);
-    EXPECT_THAT(s.errors, Contains("/etc/prefsync/section.yaml:1:1: jobs.j.source.conninfo: is required (libpq conninfo or URI, "
-                                   "e.g. \"host=db dbname=crm user=prefsync\")"));
+    auto s = parse_section("type: postgres\ntable: t\npath: crm.db\npassword_env: A\npassword_credential: b\n",
+                           parse_postgres_source);
+    EXPECT_THAT(s.errors,
+                Contains("/etc/prefsync/section.yaml:1:1: jobs.j.source.conninfo: is required (libpq conninfo or URI, "
+                         "e.g. \"host=db dbname=crm user=prefsync\")"));
     EXPECT_THAT(s.errors, Contains(HasSubstr("/etc/prefsync/section.yaml:3:1: jobs.j.source.path: unknown key")));
     EXPECT_THAT(s.errors, Contains(HasSubstr("jobs.j.source: give at most one of password_env")));
 
-    auto sink = parse_section("{ type: postgres, conninfo: \"postgresql://u:pw@db/wh\", table: p, path: x.db,"
-                              " columns: { id: ProfileId } }",
-                              parse_postgres_sink, "jobs.x.sink");
+    auto sink = parse_section(
+        "{ type: postgres, conninfo: \"postgresql://u:pw@db/wh\", table: p, path: x.db,"
+        " columns: { id: ProfileId } }",
+        parse_postgres_sink, "jobs.x.sink");
     EXPECT_THAT(sink.errors, ElementsAre(HasSubstr("jobs.x.sink.path: unknown key")));
     EXPECT_THAT(sink.warnings, ElementsAre(HasSubstr("jobs.x.sink.conninfo contains a password")));
     EXPECT_EQ(sink.value.key, "id");
@@ -323,7 +342,8 @@ TEST(PositionIdentity, KeepsTheLayoutJournalsWereWrittenWith) {
     sqlite.path = "/srv/crm.db";
     sqlite.table = "customers";
     sqlite.incremental = incremental("updated_at", "id");
-    EXPECT_EQ(position_identity(SourceConfig{{}, "jobs.a.source", "", sqlite}), "sqlite\n/srv/crm.db\ncustomers\n\nupdated_at\nid");
+    EXPECT_EQ(position_identity(SourceConfig{{}, "jobs.a.source", "", sqlite}),
+              "sqlite\n/srv/crm.db\ncustomers\n\nupdated_at\nid");
     PostgresSourceConfig pg;
     pg.query = "SELECT 1";
     pg.connection.conninfo = "host=db";

@@ -41,8 +41,7 @@ TEST(ValueConvert, Normalisations) {
 TEST(ValueConvert, Dates) {
     EXPECT_EQ(reformat_date("04/24/2022", "%m/%d/%Y", "%Y-%m-%d"), "2022-04-24");
     EXPECT_EQ(reformat_date("4/5/2022", "%m/%d/%Y", "%Y-%m-%d"), "2022-04-05");
-    EXPECT_EQ(reformat_date("2022-04-24 13:05:09", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"),
-              "2022-04-24T13:05:09");
+    EXPECT_EQ(reformat_date("2022-04-24 13:05:09", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"), "2022-04-24T13:05:09");
     EXPECT_EQ(reformat_date("29.02.24", "%d.%m.%y", "%Y-%m-%d"), "2024-02-29");
     EXPECT_EQ(reformat_date("29/02/2023", "%d/%m/%Y", "%Y-%m-%d"), std::nullopt) << "not a leap year";
     EXPECT_EQ(reformat_date("31/04/2023", "%d/%m/%Y", "%Y-%m-%d"), std::nullopt);
