@@ -5,11 +5,17 @@
 
 namespace prefsync::dispatch {
 
-// AIMD constants. A quarter off per congestion event and a tenth of the configured rate
-// back per second of success: measured against the emulator's 1 s-window limit, halving
-// and 5%/s left a client configured right at the limit at 69% of it for the whole run.
+// A quarter off per congestion event and a tenth of the configured rate back per second of
+// success: measured against the emulator's 1 s-window limit, halving and 5%/s left a client
+// configured right at the limit at 69% of it for the whole run. Below a known ceiling the
+// rate settles at kSettle of it, holds for kHold, then probes by kProbe of it per second;
+// kForget past the ceiling, the ceiling is stale.
 constexpr double kDecrease = 0.75;
 constexpr double kIncrease = 0.10;
+constexpr double kSettle = 0.95;
+constexpr double kProbe = 0.01;
+constexpr double kForget = 1.10;
+constexpr auto kHold = std::chrono::seconds(20);
 
 RateLimiter::RateLimiter(double rate, double burst, bool adaptive, ClockFn clock)
     : configured_(rate),
@@ -21,6 +27,8 @@ RateLimiter::RateLimiter(double rate, double burst, bool adaptive, ClockFn clock
       last_refill_(clock_()) {}
 
 void RateLimiter::refill(SteadyClock::time_point now) {
+    // Nothing accrues while paused: a Retry-After must not end in a burst.
+    last_refill_ = std::max(last_refill_, paused_until_);
     auto elapsed = std::chrono::duration<double>(now - last_refill_).count();
     if (elapsed > 0) {
         tokens_ = std::min(burst_, tokens_ + elapsed * rate_);
@@ -48,6 +56,10 @@ void RateLimiter::on_throttle() {
     if (last_decrease_ != SteadyClock::time_point{} && now - last_decrease_ < std::chrono::seconds(1)) return;
     last_decrease_ = now;
     refill(now);
+    // Throttles that go on while the rate only falls are one storm: its ceiling is the rate
+    // it began at, not the floor it drove the rate to.
+    if (ceiling_ <= 0 || raised_since_cut_) ceiling_ = rate_;
+    raised_since_cut_ = false;
     rate_ = std::max(configured_ * 0.02, rate_ * kDecrease);
     // A throttled burst must not be replayed at once.
     tokens_ = std::min(tokens_, 1.0);
@@ -59,8 +71,17 @@ void RateLimiter::on_success() {
     auto now = clock_();
     if (now - last_increase_ < std::chrono::seconds(1)) return;
     refill(now);
-    rate_ = std::min(configured_, rate_ + configured_ * kIncrease);
     last_increase_ = now;
+    double before = rate_;
+    if (ceiling_ <= 0) {
+        rate_ = std::min(configured_, rate_ + configured_ * kIncrease);
+    } else if (double settle = ceiling_ * kSettle; rate_ < settle) {
+        rate_ = std::min(settle, rate_ + configured_ * kIncrease);
+    } else if (now - last_decrease_ >= kHold) {
+        rate_ = std::min(configured_, rate_ + ceiling_ * kProbe);
+        if (rate_ > ceiling_ * kForget) ceiling_ = 0;
+    }
+    if (rate_ > before) raised_since_cut_ = true;
 }
 
 void RateLimiter::pause_until(SteadyClock::time_point until) {

@@ -1,7 +1,15 @@
 #pragma once
-// Pacing of requests: a token bucket (rate, burst) whose rate adapts to the server
-// (multiplicative decrease on 429/503, additive recovery while requests succeed) and which
+// Pacing of requests: a token bucket (rate, burst) whose rate adapts to the server and which
 // a Retry-After pauses entirely. Time is injected, so it is tested on fake time.
+//
+// Finding a server's limit below the configured rate: a throttle (429, or 503 with
+// Retry-After) cuts the rate by a quarter and remembers the rate that overran as the
+// ceiling. Success recovers quickly to just below the ceiling (95%), holds there, and only
+// then probes upward slowly (1% of the ceiling per second), so the rate converges on the
+// limit and stays near it instead of a sawtooth that spends most of its time far below (plain
+// AIMD back to the configured rate throttles again every few seconds, and each throttle
+// with a Retry-After stops everything). Probing well past the ceiling without a throttle means
+// the limit went up: the ceiling is forgotten and recovery is fast again.
 #include <chrono>
 #include <functional>
 #include <optional>
@@ -19,22 +27,28 @@ public:
     // Takes a token; if none is available, how long until one is (nothing taken).
     std::optional<std::chrono::nanoseconds> try_acquire();
     // The server throttled (429, or 503 with Retry-After): cut the rate by a quarter (not
-    // below 2% of the configured one), at most once per second.
+    // below 2% of the configured one), at most once per second; the rate that overran is the
+    // new ceiling.
     void on_throttle();
-    // A request succeeded: recover 10% of the configured rate per second of success.
+    // A request succeeded: recover 10% of the configured rate per second up to 95% of the
+    // ceiling (or to the configured rate if there is none); after holding there, probe by 1%
+    // of the ceiling per second.
     void on_success();
-    // Retry-After: no token before `until`.
+    // Retry-After: no token before `until`, and no burst after it (tokens do not accrue
+    // while paused).
     void pause_until(SteadyClock::time_point until);
 
     double rate() const { return rate_; }
+    // The rate at which the server last throttled; 0 if none is known.
+    double ceiling() const { return ceiling_; }
     SteadyClock::time_point now() const { return clock_(); }
     double configured_rate() const { return configured_; }
 
 private:
     void refill(SteadyClock::time_point now);
 
-    double configured_, rate_, burst_;
-    bool adaptive_;
+    double configured_, rate_, burst_, ceiling_ = 0;
+    bool adaptive_, raised_since_cut_ = false;
     ClockFn clock_;
     double tokens_;
     SteadyClock::time_point last_refill_, paused_until_{}, last_increase_{}, last_decrease_{};

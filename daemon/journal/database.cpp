@@ -15,7 +15,11 @@ namespace {
 // holds), daemon parking state, incremental vacuum. Version 3: mirror mode (the last
 // accepted body per identity, profiles gone from the source, per-update operations) and
 // duplicate/missing counts per run.
-constexpr int kSchemaVersion = 3;
+// Version 4: bodies in their own table, deleted as soon as their update is finished (a
+// finished update keeps only its outcome, so the file stays near 200 bytes per row after
+// the run instead of the size of every body sent); one small partial index per pending state
+// instead of two indexes over every row.
+constexpr int kSchemaVersion = 4;
 
 const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS updates(
@@ -24,7 +28,6 @@ CREATE TABLE IF NOT EXISTS updates(
   identity TEXT NOT NULL,
   alt_type TEXT, alt_id TEXT, profile_id INTEGER,
   origin TEXT,
-  body TEXT,
   hash TEXT NOT NULL,
   state TEXT NOT NULL,
   attempts INTEGER NOT NULL DEFAULT 0,
@@ -36,8 +39,13 @@ CREATE TABLE IF NOT EXISTS updates(
   run_id INTEGER,
   created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
   claim_token INTEGER, op TEXT);
-CREATE INDEX IF NOT EXISTS updates_queue ON updates(job, state, id);
-CREATE INDEX IF NOT EXISTS updates_due ON updates(job, state, due_at);
+CREATE TABLE IF NOT EXISTS bodies(
+  id INTEGER PRIMARY KEY REFERENCES updates(id) ON DELETE CASCADE, body TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS updates_queued ON updates(job, id) WHERE state = 'queued';
+CREATE INDEX IF NOT EXISTS updates_retry ON updates(job, due_at) WHERE state = 'retry';
+CREATE INDEX IF NOT EXISTS updates_inflight ON updates(job, lease_until) WHERE state = 'inflight';
+CREATE INDEX IF NOT EXISTS updates_accepted ON updates(job, id) WHERE state = 'accepted';
+CREATE INDEX IF NOT EXISTS updates_failed ON updates(job, id) WHERE state = 'failed';
 CREATE UNIQUE INDEX IF NOT EXISTS updates_one_pending ON updates(job, identity)
   WHERE state IN ('queued', 'inflight', 'retry');
 CREATE INDEX IF NOT EXISTS updates_by_run ON updates(run_id, identity) WHERE run_id IS NOT NULL;
@@ -213,6 +221,9 @@ void Database::migrate() {
     }
     exec("PRAGMA journal_mode=WAL");
     exec("PRAGMA synchronous=FULL");
+    // The write-ahead log is reset after each checkpoint but never shrinks on its own: a
+    // backfill would leave it as large as everything it ever wrote between two checkpoints.
+    exec("PRAGMA journal_size_limit = 67108864");
     exec("PRAGMA foreign_keys=ON");
     if (version == 1) {
         // Columns added in version 2; then a one-time VACUUM so auto_vacuum takes effect.
@@ -233,6 +244,19 @@ void Database::migrate() {
         exec("ALTER TABLE synced ADD COLUMN gone TEXT");
         exec("ALTER TABLE runs ADD COLUMN duplicates INTEGER DEFAULT 0");
         exec("ALTER TABLE runs ADD COLUMN missing INTEGER DEFAULT 0");
+        tx.commit();
+    }
+    if (version >= 1 && version < 4) {
+        Transaction tx(*this);
+        exec(
+            "CREATE TABLE bodies(id INTEGER PRIMARY KEY REFERENCES updates(id) ON DELETE CASCADE, "
+            "body TEXT NOT NULL)");
+        exec(
+            "INSERT INTO bodies(id, body) SELECT id, body FROM updates WHERE body IS NOT NULL "
+            "AND state IN ('queued', 'inflight', 'retry', 'failed')");
+        exec("DROP INDEX IF EXISTS updates_queue");
+        exec("DROP INDEX IF EXISTS updates_due");
+        exec("ALTER TABLE updates DROP COLUMN body");
         tx.commit();
     }
     exec(kSchema);
@@ -291,8 +315,11 @@ std::int64_t Database::size_bytes() {
     return s.step() ? s.i64(0) : 0;
 }
 
-void Database::reclaim_space(int max_pages) {
-    exec(("PRAGMA incremental_vacuum(" + std::to_string(max_pages) + ")").c_str());
+void Database::reclaim_space() {
+    exec("PRAGMA incremental_vacuum");
+    // Truncating the log returns its space too; a reader holding an old snapshot only makes
+    // this a no-op until the next run.
+    exec("PRAGMA wal_checkpoint(TRUNCATE)");
 }
 
 }  // namespace prefsync::journal

@@ -93,8 +93,8 @@ public:
 
     bool integrity_ok();
     std::int64_t size_bytes();
-    // Returns freed pages to the file system (incremental vacuum), a bounded amount per call.
-    void reclaim_space(int max_pages);
+    // Returns freed pages and the write-ahead log's space to the file system.
+    void reclaim_space();
 
     // JournalError("journal <path>: <what>: <sqlite's message>").
     [[noreturn]] void fail(const std::string& what) const;

@@ -10,7 +10,7 @@ RetentionReport Journal::apply_retention(Millis now, int retain_days) {
     for (std::int64_t n = 0; (n = updates.prune(before, 10'000)) > 0;) report.updates += n;
     report.runs = runs.prune(before);
     rate.prune(now - 2 * 86'400'000);
-    db.reclaim_space(100'000);
+    db.reclaim_space();
     return report;
 }
 

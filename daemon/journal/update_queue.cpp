@@ -20,7 +20,7 @@ State parse_state(const std::string& s) {
 }
 
 // The columns read_update() expects, in its order.
-#define UPDATE_COLUMNS "id, identity, alt_type, alt_id, profile_id, origin, body, hash, attempts, resolve, op"
+#define UPDATE_COLUMNS "id, identity, alt_type, alt_id, profile_id, origin, hash, attempts, resolve, op"
 
 ClaimedUpdate read_update(Statement& s) {
     ClaimedUpdate c;
@@ -30,11 +30,10 @@ ClaimedUpdate read_update(Statement& s) {
     c.alt_id = s.text(3);
     c.profile_id = s.opt_i64(4);
     c.origin = s.text(5);
-    c.body = s.text(6);
-    c.hash = s.text(7);
-    c.attempts = static_cast<int>(s.i64(8));
-    c.resolve = s.i64(9) != 0;
-    c.op = s.text(10);
+    c.hash = s.text(6);
+    c.attempts = static_cast<int>(s.i64(7));
+    c.resolve = s.i64(8) != 0;
+    c.op = s.text(9);
     return c;
 }
 
@@ -80,13 +79,13 @@ EnqueueResult UpdateQueue::enqueue(const std::string& job, const NewUpdate& u, M
     if (!force && op.empty() && present && synced && synced->hash == u.hash) {
         // The API has this already: whatever still waits for the identity is obsolete (an
         // earlier row of the same identity in this file, or an older change).
-        db_.prepare(
-               "UPDATE updates SET state = 'superseded', body = NULL, updated_at = ?3 WHERE job = ?1 "
-               "AND identity = ?2 AND state IN ('queued', 'retry')")
-            .bind(1, job)
-            .bind(2, u.identity)
-            .bind(3, now)
-            .run();
+        auto s = db_.prepare(
+            "UPDATE updates SET state = 'superseded', updated_at = ?3 WHERE job = ?1 "
+            "AND identity = ?2 AND state IN ('queued', 'retry') RETURNING id");
+        s.bind(1, job).bind(2, u.identity).bind(3, now);
+        std::vector<std::int64_t> obsolete;
+        while (s.step()) obsolete.push_back(s.i64(0));
+        for (auto id : obsolete) drop_body(id);
         tx.commit();
         return EnqueueResult::Unchanged;
     }
@@ -105,22 +104,24 @@ EnqueueResult UpdateQueue::enqueue(const std::string& job, const NewUpdate& u, M
             // An update left in flight (its process died) or already marked "resolve first"
             // may have landed: its successor must look before it writes.
             inherit_resolve = s.text(2) == "inflight" || s.i64(3) != 0;
-            db_.prepare("UPDATE updates SET state = 'superseded', body = NULL, updated_at = ?2 WHERE id = ?1")
+            db_.prepare("UPDATE updates SET state = 'superseded', updated_at = ?2 WHERE id = ?1")
                 .bind(1, id)
                 .bind(2, now)
                 .run();
+            drop_body(id);
         }
     }
     std::optional<std::int64_t> profile_id = u.profile_id;
     if (!profile_id && synced) profile_id = synced->profile_id;
     auto ins = db_.prepare(
-        "INSERT INTO updates(job, identity, alt_type, alt_id, profile_id, origin, body, hash, "
+        "INSERT INTO updates(job, identity, alt_type, alt_id, profile_id, origin, hash, "
         "state, due_at, run_id, resolve, created_at, updated_at, op) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', 0, ?9, ?10, ?11, ?11, NULLIF(?12, ''))");
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8, 'queued', 0, ?9, ?10, ?11, ?11, NULLIF(?12, ''))");
     ins.bind(1, job).bind(2, u.identity).bind(3, u.alt_type).bind(4, u.alt_id).bind(5, profile_id);
-    ins.bind(6, u.origin).bind(7, u.body).bind(8, u.hash).bind(9, run_id);
+    ins.bind(6, u.origin).bind(8, u.hash).bind(9, run_id);
     ins.bind(10, static_cast<std::int64_t>(inherit_resolve)).bind(11, now).bind(12, op);
     ins.run();
+    db_.prepare("INSERT INTO bodies(id, body) VALUES (last_insert_rowid(), ?1)").bind(1, u.body).run();
     tx.commit();
     return EnqueueResult::Queued;
 }
@@ -149,6 +150,11 @@ std::vector<ClaimedUpdate> UpdateQueue::claim(const std::string& job, int limit,
         s.bind(5, static_cast<std::int64_t>(getpid())).bind(6, token_);
         while (s.step()) out.push_back(read_update(s));
     }
+    for (auto& c : out) {
+        auto b = db_.prepare("SELECT body FROM bodies WHERE id = ?1");
+        b.bind(1, c.id);
+        if (b.step()) c.body = b.text(0);
+    }
     tx.commit();
     std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.id < b.id; });
     return out;
@@ -170,13 +176,14 @@ void UpdateQueue::complete(const std::string& job, const std::vector<Completion>
             case State::Done:
             case State::Accepted: {
                 auto s = db_.prepare(
-                    "UPDATE updates SET state = ?2, body = NULL, last_status = ?3, last_error = NULL, "
+                    "UPDATE updates SET state = ?2, last_status = ?3, last_error = NULL, "
                     "attempts = attempts + 1, resolve = 0, claim_token = NULL, "
                     "profile_id = COALESCE(?4, profile_id), updated_at = ?5 WHERE id = ?1 "
                     "RETURNING identity, hash, profile_id, coalesce(op, '')");
                 s.bind(1, c.id).bind(2, std::string(to_string(c.state))).bind(3, static_cast<std::int64_t>(c.status));
                 s.bind(4, c.profile_id).bind(5, now);
                 if (s.step()) {
+                    drop_body(c.id);
                     auto identity = s.text(0), hash = s.text(1), op = s.text(3);
                     auto pid = s.opt_i64(2);
                     if (op == "deactivate")
@@ -257,12 +264,34 @@ std::int64_t UpdateQueue::release_dead_claims(const std::string& job) {
 }
 
 std::optional<Millis> UpdateQueue::next_due(const std::string& job) {
-    auto s = db_.prepare(
-        "SELECT MIN(CASE WHEN state = 'inflight' THEN lease_until ELSE due_at END) FROM updates "
-        "WHERE job = ?1 AND state IN ('queued', 'retry', 'inflight') AND claim_token IS NOT ?2");
-    s.bind(1, job).bind(2, token_);
-    if (s.step()) return s.opt_i64(0);
-    return std::nullopt;
+    // One small partial index per state, not a scan of every pending row: this is asked
+    // each time the send loop runs dry.
+    {
+        auto s = db_.prepare("SELECT 1 FROM updates WHERE job = ?1 AND state = 'queued' LIMIT 1");
+        s.bind(1, job);
+        if (s.step()) return Millis{0};
+    }
+    std::optional<Millis> due;
+    auto earliest = [&](std::optional<Millis> t) {
+        if (t && (!due || *t < *due)) due = t;
+    };
+    {
+        auto s = db_.prepare("SELECT MIN(due_at) FROM updates WHERE job = ?1 AND state = 'retry'");
+        s.bind(1, job);
+        if (s.step()) earliest(s.opt_i64(0));
+    }
+    {
+        auto s = db_.prepare(
+            "SELECT MIN(lease_until) FROM updates WHERE job = ?1 AND state = 'inflight' "
+            "AND claim_token IS NOT ?2");
+        s.bind(1, job).bind(2, token_);
+        if (s.step()) earliest(s.opt_i64(0));
+    }
+    return due;
+}
+
+void UpdateQueue::drop_body(std::int64_t id) {
+    db_.prepare("DELETE FROM bodies WHERE id = ?1").bind(1, id).run();
 }
 
 StateCounts UpdateQueue::counts(const std::string& job) {
@@ -307,13 +336,23 @@ std::vector<Failure> UpdateQueue::failures(const std::string& job) {
 std::int64_t UpdateQueue::retry_failed(const std::string& job, std::optional<int> status, Millis now) {
     Database::Transaction tx(db_);
     // A newer pending change for the same identity wins; its failed predecessor is superseded.
-    db_.prepare(
-           "UPDATE updates SET state = 'superseded', body = NULL, updated_at = ?2 WHERE job = ?1 "
-           "AND state = 'failed' AND identity IN (SELECT identity FROM updates WHERE job = ?1 "
-           "AND state IN ('queued','inflight','retry'))")
-        .bind(1, job)
-        .bind(2, now)
-        .run();
+    {
+        auto s = db_.prepare(
+            "UPDATE updates SET state = 'superseded', updated_at = ?2 WHERE job = ?1 "
+            "AND state = 'failed' AND identity IN (SELECT identity FROM updates WHERE job = ?1 "
+            "AND state IN ('queued','inflight','retry')) RETURNING id");
+        s.bind(1, job).bind(2, now);
+        std::vector<std::int64_t> obsolete;
+        while (s.step()) obsolete.push_back(s.i64(0));
+        // So does a newer failed change of the same identity: only one may be pending again.
+        auto t = db_.prepare(
+            "UPDATE updates SET state = 'superseded', updated_at = ?2 WHERE job = ?1 AND state = 'failed' "
+            "AND EXISTS (SELECT 1 FROM updates n WHERE n.job = ?1 AND n.identity = updates.identity "
+            "AND n.state = 'failed' AND n.id > updates.id) RETURNING id");
+        t.bind(1, job).bind(2, now);
+        while (t.step()) obsolete.push_back(t.i64(0));
+        for (auto id : obsolete) drop_body(id);
+    }
     auto s = db_.prepare(
         "UPDATE updates SET state = 'queued', attempts = 0, due_at = 0, updated_at = ?2 "
         "WHERE job = ?1 AND state = 'failed' AND (?3 IS NULL OR last_status = ?3)");

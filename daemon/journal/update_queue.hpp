@@ -19,8 +19,10 @@
 //   skips a row whose hash equals it (unless forced: backfill), and drops any update still
 //   waiting for that identity: the source is back to what the API already has (this is
 //   also what makes the last of several rows with one identity win on every run).
-// - Bodies of finished updates are dropped; prune() deletes finished rows after the
-//   retention period.
+// - Bodies live in their own table and are deleted when their update is done, accepted or
+//   superseded (a failed update keeps its body for `retry`); prune() deletes finished rows
+//   after the retention period. So the journal after a run holds outcomes and hashes, not
+//   every body sent, and the freed pages go back to the file system (reclaim_space).
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -135,6 +137,9 @@ public:
     std::int64_t claim_token() const { return token_; }
 
 private:
+    // A finished update keeps its outcome, not its body.
+    void drop_body(std::int64_t id);
+
     Database& db_;
     SyncedStore& synced_;
     std::int64_t token_;

@@ -16,7 +16,6 @@ std::uint64_t identity_hash(std::string_view identity) {
 
 Intake::Intake(const dispatch::RunContext& c, const config::JobConfig& job, bool from_watermark, bool record_rejects)
     : context_(c),
-      job_(job),
       source_identity_(connectors::position_identity(job.source)),
       rejects_(job.source.reject_file, job.name),
       heartbeat_(c.observer, progress_),

@@ -62,7 +62,6 @@ public:
 
 private:
     const dispatch::RunContext& context_;
-    const config::JobConfig& job_;
     std::string source_identity_;
     std::unique_ptr<connectors::Source> source_;
     std::optional<mapping::Mapper> mapper_;

@@ -146,6 +146,22 @@ TEST_F(JournalTest, FailuresAndRetry) {
     EXPECT_EQ(j.updates.retry_failed("crm", std::nullopt, 2000), 1);
 }
 
+TEST_F(JournalTest, RetryOfTwoFailedChangesOfOneIdentitySendsOnlyTheNewer) {
+    j.updates.enqueue("crm", update("1", "old", "{\"v\":1}"), 1000, false);
+    auto first = j.updates.claim("crm", 10, 1000, 500);
+    j.updates.complete("crm", {{first[0].id, State::Failed, 404, "404", 0, false, true, {}}}, 1100);
+    j.updates.enqueue("crm", update("1", "new", "{\"v\":2}"), 1200, false);
+    auto second = j.updates.claim("crm", 10, 1200, 500);
+    ASSERT_EQ(second.size(), 1u);
+    j.updates.complete("crm", {{second[0].id, State::Failed, 400, "400", 0, false, true, {}}}, 1300);
+    ASSERT_EQ(j.updates.failures("crm").size(), 2u);
+    EXPECT_EQ(j.updates.retry_failed("crm", std::nullopt, 2000), 1);
+    auto again = j.updates.claim("crm", 10, 2000, 500);
+    ASSERT_EQ(again.size(), 1u);
+    EXPECT_EQ(again[0].body, "{\"v\":2}") << "the newer change is the one the source holds";
+    EXPECT_TRUE(j.updates.failures("crm").empty());
+}
+
 TEST_F(JournalTest, BackfillRunsSkipWhatTheyAlreadyEnqueued) {
     auto run = j.runs.begin("crm", "backfill", 1000);
     EXPECT_EQ(j.updates.enqueue("crm", update("1", "h"), 1000, true, run), EnqueueResult::Queued);
@@ -225,6 +241,34 @@ TEST_F(JournalTest, RetentionDeletesFinishedRowsAndRunsAndGivesTheSpaceBack) {
     EXPECT_TRUE(j.db.integrity_ok());
 }
 
+TEST_F(JournalTest, AFinishedUpdateKeepsItsOutcomeNotItsBodySoTheFileShrinksAfterTheRun) {
+    Millis now = 1'000'000;
+    std::string body(2000, 'x');
+    {
+        Database::Transaction tx(j.db);
+        for (int i = 0; i < 3000; ++i)
+            j.updates.enqueue("crm", update(std::to_string(i), "h" + std::to_string(i), "{\"b\":\"" + body + "\"}"),
+                              now, false);
+        tx.commit();
+    }
+    auto full = j.db.size_bytes();
+    std::vector<Completion> finished;
+    auto claimed = j.updates.claim("crm", 3000, now, 1000);
+    ASSERT_EQ(claimed.size(), 3000u);
+    EXPECT_EQ(claimed[5].body.size(), body.size() + 8) << "the body is there while it may be sent";
+    for (auto& c : claimed)
+        finished.push_back({c.id, c.id % 100 == 0 ? State::Failed : State::Done, 200, "", 0, false, true, {}});
+    j.updates.complete("crm", finished, now);
+    j.apply_retention(now, 30);  // nothing is old enough to prune: only the bodies went
+    EXPECT_EQ(j.updates.counts("crm").done, 2970) << "outcomes are kept for explain and status";
+    EXPECT_LT(j.db.size_bytes(), full / 4) << "the pages of finished bodies went back to the file system";
+    ASSERT_EQ(j.updates.retry_failed("crm", std::nullopt, now), 30);
+    auto again = j.updates.claim("crm", 100, now, 1000);
+    ASSERT_EQ(again.size(), 30u);
+    EXPECT_EQ(again[0].body.size(), body.size() + 8) << "a failed update keeps its body for retry";
+    EXPECT_TRUE(j.db.integrity_ok());
+}
+
 TEST(JournalFile, ACorruptedOrForeignFileIsRefusedNeverStartedAfresh) {
     testing::TempDir dir;
     auto garbage = dir.write("garbage.db", std::string(8192, 'z'));
@@ -284,6 +328,7 @@ TEST(JournalFile, AJournalOfTheFirstVersionIsMigratedKeepingItsRows) {
     auto claimed = j.updates.claim("crm", 10, 1000, 100);
     ASSERT_EQ(claimed.size(), 1u);
     EXPECT_TRUE(claimed[0].resolve) << "an update of unknown outcome keeps its mark across the upgrade";
+    EXPECT_EQ(claimed[0].body, "{}") << "a pending update keeps its body across the upgrade";
     EXPECT_EQ(j.schedule.last_fire("crm"), 5);
     EXPECT_FALSE(j.schedule.parked("crm"));
     EXPECT_EQ(j.synced.get("crm", "CRMID:2")->hash, "h2") << "change detection survives the upgrade";

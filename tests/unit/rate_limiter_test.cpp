@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
 namespace prefsync::dispatch {
 namespace {
 
@@ -49,11 +51,13 @@ TEST(RateLimiter, ThrottleCutsMultiplicativelyAndSuccessRecoversAdditively) {
     RateLimiter r(100, 10, true, t.fn());
     r.on_throttle();
     EXPECT_DOUBLE_EQ(r.rate(), 75);
+    EXPECT_DOUBLE_EQ(r.ceiling(), 100) << "the rate that overran";
     r.on_throttle();
     EXPECT_DOUBLE_EQ(r.rate(), 75) << "one congestion event per second";
     t.now += 1s;
     r.on_throttle();
     EXPECT_DOUBLE_EQ(r.rate(), 56.25);
+    EXPECT_DOUBLE_EQ(r.ceiling(), 100) << "a storm that only drove the rate down keeps the rate it began at";
     for (int i = 0; i < 30; ++i) {
         t.now += 1s;
         r.on_throttle();
@@ -61,14 +65,84 @@ TEST(RateLimiter, ThrottleCutsMultiplicativelyAndSuccessRecoversAdditively) {
     EXPECT_DOUBLE_EQ(r.rate(), 2) << "not below 2% of the configured rate";
     r.on_success();
     EXPECT_DOUBLE_EQ(r.rate(), 2) << "at most one step per second";
-    t.now += 1s;
-    r.on_success();
-    EXPECT_DOUBLE_EQ(r.rate(), 12);
     for (int i = 0; i < 100; ++i) {
         t.now += 1s;
         r.on_success();
     }
     EXPECT_DOUBLE_EQ(r.rate(), 100) << "back to, never above, the configured rate";
+}
+
+TEST(RateLimiter, BelowAKnownCeilingRecoversFastThenHoldsThenProbesSlowly) {
+    FakeTime t;
+    RateLimiter r(400, 10, true, t.fn());
+    t.now += 5s;
+    r.on_throttle();  // the server's limit is somewhere below 400
+    EXPECT_DOUBLE_EQ(r.rate(), 300);
+    t.now += 1s;
+    r.on_success();
+    EXPECT_DOUBLE_EQ(r.rate(), 340) << "fast: a tenth of the configured rate per second";
+    t.now += 1s;
+    r.on_success();
+    EXPECT_DOUBLE_EQ(r.rate(), 380) << "up to 95% of the ceiling";
+    for (int i = 0; i < 17; ++i) {
+        t.now += 1s;
+        r.on_success();
+    }
+    EXPECT_DOUBLE_EQ(r.rate(), 380) << "held below the rate that overran";
+    t.now += 1s;
+    r.on_success();
+    EXPECT_DOUBLE_EQ(r.rate(), 384) << "then probing by 1% of the ceiling per second";
+}
+
+// A server that allows `limit` requests per one-second window and answers 429 (with a
+// Retry-After of `retry_after`, or none) beyond it; the client sends as fast as its limiter
+// lets it, for `seconds` of fake time. Returns the accepted requests per second over the
+// last three quarters of the run and the share of 429s.
+struct Delivered {
+    double per_second, throttled_share;
+};
+Delivered against_windowed_server(double configured, int limit, std::chrono::seconds retry_after, int seconds) {
+    FakeTime t;
+    RateLimiter r(configured, 50, true, t.fn());
+    auto start = t.now;
+    auto window = t.now;
+    int in_window = 0;
+    long accepted_late = 0, throttled = 0, sent = 0;
+    for (int ms = 0; ms < seconds * 1000; ++ms) {
+        t.now += 1ms;
+        if (t.now - window >= 1s) {
+            window = t.now;
+            in_window = 0;
+        }
+        while (!r.try_acquire()) {
+            ++sent;
+            if (in_window < limit) {
+                ++in_window;
+                r.on_success();
+                if (t.now - start >= std::chrono::seconds(seconds / 4)) ++accepted_late;
+            } else {
+                ++throttled;
+                r.on_throttle();
+                if (retry_after.count() > 0) r.pause_until(t.now + retry_after);
+            }
+        }
+    }
+    return {static_cast<double>(accepted_late) / (seconds * 0.75), static_cast<double>(throttled) / sent};
+}
+
+TEST(RateLimiter, ConvergesOnAServerLimitBelowTheConfiguredRateAndHoldsIt) {
+    auto plain = against_windowed_server(400, 300, 0s, 240);
+    EXPECT_GE(plain.per_second, 0.9 * 300) << "delivered " << plain.per_second << "/s";
+    EXPECT_LT(plain.throttled_share, 0.02);
+    auto with_pauses = against_windowed_server(400, 300, 1s, 240);
+    EXPECT_GE(with_pauses.per_second, 0.85 * 300) << "delivered " << with_pauses.per_second << "/s";
+    EXPECT_LT(with_pauses.throttled_share, 0.02);
+    auto under = against_windowed_server(290, 300, 1s, 120);
+    EXPECT_GE(under.per_second, 0.98 * 290) << "a limit above the configured rate is hardly felt";
+    EXPECT_LT(under.throttled_share, 0.001) << "only the opening burst can overrun a window";
+    std::printf("delivered of 300/s: %.3f (%.4f 429s), with Retry-After %.3f (%.4f); of 290/s: %.3f\n",
+                plain.per_second / 300, plain.throttled_share, with_pauses.per_second / 300,
+                with_pauses.throttled_share, under.per_second / 290);
 }
 
 TEST(RateLimiter, NotAdaptiveKeepsItsRate) {
@@ -86,8 +160,10 @@ TEST(RateLimiter, RetryAfterPausesEverything) {
     ASSERT_TRUE(wait);
     EXPECT_EQ(std::chrono::duration_cast<std::chrono::seconds>(*wait), 5s);
     t.now += 5s;
-    EXPECT_FALSE(r.try_acquire());
-    EXPECT_FALSE(r.try_acquire()) << "refilled while paused, up to the burst";
+    EXPECT_FALSE(r.try_acquire()) << "one request as the pause ends";
+    EXPECT_TRUE(r.try_acquire()) << "no burst: nothing accrued while paused";
+    t.now += 10ms;
+    EXPECT_FALSE(r.try_acquire()) << "then the configured rate";
 }
 
 TEST(Backoff, FullJitterWithinTheCappedExponential) {

