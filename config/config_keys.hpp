@@ -4,8 +4,8 @@
 // source and sink sections' tables belong to their connectors (connector_types.hpp).
 //
 // Adding a key: one line in its table here, then read it in config.cpp (or
-// mapping_parser.cpp) with YamlReader::read, then scripts/update-config-docs.sh to
-// regenerate docs/prefsync.schema.json and the tables in config/README.md.
+// mapping_parser.cpp) with YamlReader::read, then `scripts/config-docs.py --write
+// PREFSYNC_BINARY` to regenerate docs/prefsync.schema.json and the tables in config/README.md.
 #include <string_view>
 
 #include "config/yaml/key_table.hpp"

@@ -1,6 +1,7 @@
 #pragma once
 // Status → outcome: the one place that decides what an API answer means for an update
-// (DESIGN.md §6). A pure function, unit-tested row by row.
+// (the table is in docs/ARCHITECTURE.md, section 2.1). A pure function, unit-tested row by
+// row.
 #include <chrono>
 #include <optional>
 #include <string>

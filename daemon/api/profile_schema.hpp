@@ -1,6 +1,6 @@
 #pragma once
-// The shape of the MyPreferences Profile object (../shared/api/ENDPOINTS.md, "Profile
-// object"), as data. The mapping validates field names and converts values by it, and the
+// The shape of the MyPreferences Profile object (the API reference's "Profile object"
+// section), as data. The mapping validates field names and converts values by it, and the
 // emulator validates request bodies by it, so both agree on one definition.
 //
 // Design constraints:

@@ -1,6 +1,7 @@
 #pragma once
-// Request builders for the endpoints prefsync writes and reads with (ENDPOINTS.md W1–W9,
-// R1–R2). Targets are built with Boost.URL, so every query value is escaped.
+// Request builders for the endpoints prefsync writes and reads with (the API reference's
+// W1–W9, R1–R2, S1–S14, H1–H5; daemon/emulator/README.md lists each one's method and path).
+// Targets are built with Boost.URL, so every query value is escaped.
 #include <cstdint>
 #include <optional>
 #include <string>

@@ -1,5 +1,5 @@
 #pragma once
-// The prefsync command line (DESIGN.md §4). One file per subcommand; this one wires them.
+// The prefsync command line (docs/cli.md). One file per subcommand; this one wires them.
 //
 // Exit codes: 0 everything done · 1 usage or config error · 2 finished, but some rows were
 // rejected or failed · 3 aborted on a fatal condition, nothing lost · 4 interrupted.

@@ -3,6 +3,7 @@
 // turned into an exit code and one message (per-row problems are values and never get
 // here). Exit codes: 1 the configuration (or the command line) is wrong, nothing was read
 // or sent; 3 a fatal condition (a source, sink or journal that fails), nothing lost.
+// Which layer throws and which returns values: docs/ARCHITECTURE.md, section 6.
 #include <exception>
 #include <functional>
 #include <string>

@@ -8,7 +8,7 @@
 // - WAL with synchronous=FULL: a committed transaction survives a power loss, so a claim
 //   (the "outcome unknown" mark of a create) is never rolled back after its request left.
 //   The cost is one fsync per commit, which is why writers batch (claims of hundreds of
-//   rows, completions flushed every 200 ms).
+//   rows, completions flushed once per request-loop tick).
 // - A file that is not a journal (corrupted, or some other database) is refused with an
 //   error naming it; the journal never starts afresh silently.
 // - Errors are exceptions (JournalError) naming the file: a journal that cannot be

@@ -1,6 +1,6 @@
 #pragma once
 // The push queue: every update prefsync will send, recorded before it is sent and tracked
-// until it is done, failed or verified.
+// until it is done, failed or verified (the states: docs/ARCHITECTURE.md, section 5.2).
 //
 // Design constraints (what callers may rely on):
 // - Record before send: claim() commits the "inflight" state (with a lease) before it

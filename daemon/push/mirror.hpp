@@ -6,7 +6,7 @@
 // - otherwise the guarded JSON Patch (daemon/patch/profile_diff.hpp) from the last accepted
 //   body to the new one over the fields the mapping owns, or nothing if they are equal.
 // After a failed guard the engine reads the profile and plans again against what is really
-// there (replan), once.
+// there (replan), once. The whole flow: docs/ARCHITECTURE.md, section 2.4.
 #include <optional>
 #include <string>
 

@@ -2,7 +2,8 @@
 // The push side of the request loop: claims journaled updates, turns each into the request
 // its job's mode calls for, and records every answer.
 //
-// Design constraints (how "nothing sent twice" holds):
+// Design constraints (how "nothing sent twice" holds; the journal's side of it is in
+// docs/ARCHITECTURE.md, section 5):
 // - Record before send: an update leaves only after claim() committed it inflight.
 // - A write whose outcome is unknown (sent, no answer; or a create answered 409 after such
 //   a write) is marked `resolve` in the journal, and the mark stays until the update

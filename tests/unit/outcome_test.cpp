@@ -15,7 +15,7 @@ struct Row {
     Outcome expected;
 };
 
-// DESIGN.md §6, one row per case.
+// The status → outcome table (docs/ARCHITECTURE.md, section 2.1), one row per case.
 const Row kTable[] = {
     {Operation::Upsert, Transport::Answered, 200, "", Outcome::Done},
     {Operation::Upsert, Transport::Answered, 204, "", Outcome::Done},
