@@ -234,8 +234,8 @@ const KeyTable& journal_keys() {
                  .default_value = "30",
                  .description =
                      "finished updates and ended runs older than this are deleted after each run and the space "
-                     "returned to the file system; pending updates, change-detection hashes and watermarks "
-                     "are never pruned"},
+                     "returned to the file system; pending and failed updates (dead letters, until retried), "
+                     "change-detection hashes and watermarks are never pruned"},
             },
     };
     return table;

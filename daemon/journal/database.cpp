@@ -18,7 +18,9 @@ namespace {
 // Version 4: bodies in their own table, deleted as soon as their update is finished (a
 // finished update keeps only its outcome, so the file stays near 200 bytes per row after
 // the run instead of the size of every body sent); one small partial index per pending state
-// instead of two indexes over every row.
+// instead of two indexes over every row; the identities a source had more than once (their
+// rows are held until the source was read to its end, so the last one wins while sending
+// overlaps reading).
 constexpr int kSchemaVersion = 4;
 
 const char* kSchema = R"sql(
@@ -50,10 +52,12 @@ CREATE UNIQUE INDEX IF NOT EXISTS updates_one_pending ON updates(job, identity)
   WHERE state IN ('queued', 'inflight', 'retry');
 CREATE INDEX IF NOT EXISTS updates_by_run ON updates(run_id, identity) WHERE run_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS updates_finished ON updates(updated_at)
-  WHERE state IN ('done', 'verified', 'superseded', 'failed');
+  WHERE state IN ('done', 'verified', 'superseded');
 CREATE TABLE IF NOT EXISTS synced(
   job TEXT NOT NULL, identity TEXT NOT NULL, hash TEXT NOT NULL, profile_id INTEGER,
   synced_at INTEGER NOT NULL, body TEXT, gone TEXT, PRIMARY KEY(job, identity)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS duplicates(
+  job TEXT NOT NULL, identity TEXT NOT NULL, run_id INTEGER NOT NULL, PRIMARY KEY(job, identity)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS runs(
   id INTEGER PRIMARY KEY, job TEXT NOT NULL, kind TEXT NOT NULL,
   started_at INTEGER NOT NULL, ended_at INTEGER,
@@ -256,6 +260,7 @@ void Database::migrate() {
             "AND state IN ('queued', 'inflight', 'retry', 'failed')");
         exec("DROP INDEX IF EXISTS updates_queue");
         exec("DROP INDEX IF EXISTS updates_due");
+        exec("DROP INDEX IF EXISTS updates_finished");  // failed updates are no longer pruned
         exec("ALTER TABLE updates DROP COLUMN body");
         tx.commit();
     }

@@ -70,4 +70,28 @@ std::int64_t SyncedStore::count_present(const std::string& job) {
     return s.step() ? s.i64(0) : 0;
 }
 
+void SyncedStore::note_duplicate(const std::string& job, const std::string& identity, std::int64_t run_id) {
+    db_.prepare("INSERT OR REPLACE INTO duplicates(job, identity, run_id) VALUES (?1, ?2, ?3)")
+        .bind(1, job)
+        .bind(2, identity)
+        .bind(3, run_id)
+        .run();
+}
+
+bool SyncedStore::was_duplicate(const std::string& job, const std::string& identity) {
+    auto s = db_.prepare("SELECT 1 FROM duplicates WHERE job = ?1 AND identity = ?2");
+    s.bind(1, job).bind(2, identity);
+    return s.step();
+}
+
+bool SyncedStore::any_duplicates(const std::string& job) {
+    auto s = db_.prepare("SELECT 1 FROM duplicates WHERE job = ?1 LIMIT 1");
+    s.bind(1, job);
+    return s.step();
+}
+
+void SyncedStore::forget_duplicates_before(const std::string& job, std::int64_t run_id) {
+    db_.prepare("DELETE FROM duplicates WHERE job = ?1 AND run_id <> ?2").bind(1, job).bind(2, run_id).run();
+}
+
 }  // namespace prefsync::journal

@@ -43,6 +43,13 @@ public:
     void for_each_present(const std::string& job, const std::function<void(const KnownIdentity&)>& fn);
     std::int64_t count_present(const std::string& job);
 
+    // Identities the source had more than once (the last row of each wins). A run records
+    // each as it meets it; after a complete read it forgets those of earlier runs.
+    void note_duplicate(const std::string& job, const std::string& identity, std::int64_t run_id);
+    bool was_duplicate(const std::string& job, const std::string& identity);
+    bool any_duplicates(const std::string& job);
+    void forget_duplicates_before(const std::string& job, std::int64_t run_id);
+
 private:
     Database& db_;
 };

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <limits>
 #include <map>
 #include <random>
 
@@ -36,6 +37,9 @@ ClaimedUpdate read_update(Statement& s) {
     c.op = s.text(9);
     return c;
 }
+
+// The due time of a held update: never, until release_held().
+constexpr Millis kHeld = std::numeric_limits<Millis>::max();
 
 std::int64_t random_token() {
     std::random_device device;
@@ -116,10 +120,11 @@ EnqueueResult UpdateQueue::enqueue(const std::string& job, const NewUpdate& u, M
     auto ins = db_.prepare(
         "INSERT INTO updates(job, identity, alt_type, alt_id, profile_id, origin, hash, "
         "state, due_at, run_id, resolve, created_at, updated_at, op) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8, 'queued', 0, ?9, ?10, ?11, ?11, NULLIF(?12, ''))");
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8, ?7, ?13, ?9, ?10, ?11, ?11, NULLIF(?12, ''))");
     ins.bind(1, job).bind(2, u.identity).bind(3, u.alt_type).bind(4, u.alt_id).bind(5, profile_id);
     ins.bind(6, u.origin).bind(8, u.hash).bind(9, run_id);
     ins.bind(10, static_cast<std::int64_t>(inherit_resolve)).bind(11, now).bind(12, op);
+    ins.bind(7, std::string(u.held ? "retry" : "queued")).bind(13, u.held ? kHeld : Millis{0});
     ins.run();
     db_.prepare("INSERT INTO bodies(id, body) VALUES (last_insert_rowid(), ?1)").bind(1, u.body).run();
     tx.commit();
@@ -276,8 +281,8 @@ std::optional<Millis> UpdateQueue::next_due(const std::string& job) {
         if (t && (!due || *t < *due)) due = t;
     };
     {
-        auto s = db_.prepare("SELECT MIN(due_at) FROM updates WHERE job = ?1 AND state = 'retry'");
-        s.bind(1, job);
+        auto s = db_.prepare("SELECT MIN(due_at) FROM updates WHERE job = ?1 AND state = 'retry' AND due_at < ?2");
+        s.bind(1, job).bind(2, kHeld);
         if (s.step()) earliest(s.opt_i64(0));
     }
     {
@@ -288,6 +293,15 @@ std::optional<Millis> UpdateQueue::next_due(const std::string& job) {
         if (s.step()) earliest(s.opt_i64(0));
     }
     return due;
+}
+
+std::int64_t UpdateQueue::release_held(const std::string& job, Millis now) {
+    db_.prepare("UPDATE updates SET due_at = ?2 WHERE job = ?1 AND state = 'retry' AND due_at = ?3")
+        .bind(1, job)
+        .bind(2, now)
+        .bind(3, kHeld)
+        .run();
+    return db_.changes();
 }
 
 void UpdateQueue::drop_body(std::int64_t id) {
@@ -415,7 +429,7 @@ std::int64_t UpdateQueue::prune(Millis before, int limit) {
     Database::Transaction tx(db_);
     db_.prepare(
            "DELETE FROM updates WHERE id IN (SELECT id FROM updates WHERE updated_at < ?1 "
-           "AND state IN ('done', 'verified', 'superseded', 'failed') LIMIT ?2)")
+           "AND state IN ('done', 'verified', 'superseded') LIMIT ?2)")
         .bind(1, before)
         .bind(2, static_cast<std::int64_t>(limit))
         .run();

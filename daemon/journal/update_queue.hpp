@@ -43,6 +43,9 @@ struct NewUpdate {
     // "" the job's own write; for a profile that left the source: "deactivate", "archive"
     // or "delete"; "reactivate" for one that comes back after a deactivation.
     std::string op;
+    // Not to be sent before release_held(): a later row of the same identity may still come
+    // (the identity was a duplicate in the source before).
+    bool held = false;
 };
 
 enum class EnqueueResult { Queued, Unchanged, AlreadyPending, AlreadyInRun };
@@ -115,8 +118,10 @@ public:
     // Ends the lease of rows claimed by processes of this host that no longer exist (a
     // kill -9), so a restart need not wait for the lease; returns how many.
     std::int64_t release_dead_claims(const std::string& job);
-    // When the next retry of `job` is due; nullopt if none waits.
+    // When the next retry of `job` is due; nullopt if none waits (held updates do not).
     std::optional<Millis> next_due(const std::string& job);
+    // Makes the held updates of `job` due now; returns how many.
+    std::int64_t release_held(const std::string& job, Millis now);
 
     StateCounts counts(const std::string& job);
     std::vector<std::string> jobs();
@@ -129,8 +134,9 @@ public:
     std::vector<ClaimedUpdate> accepted(const std::string& job, int limit);
     // Returns, per update verified, how long it waited from its 202 (ms).
     std::vector<Millis> mark_verified(const std::vector<std::int64_t>& ids, Millis now);
-    // Deletes finished updates (done, verified, superseded, failed) last touched before
-    // `before`, at most `limit` rows; returns how many.
+    // Deletes finished updates (done, verified, superseded) last touched before `before`, at
+    // most `limit` rows; returns how many. Failed updates are dead letters: they stay until
+    // retried or superseded.
     std::int64_t prune(Millis before, int limit);
 
     // This queue's claim token (random per process): what claim() and renew() recognise.

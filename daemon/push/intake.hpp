@@ -55,6 +55,8 @@ public:
     // The source was read to its end (no stop, no error) and is a full snapshot (not read
     // incrementally): then what it lacks is what left it.
     bool complete_snapshot() const { return ended_ && !incremental_; }
+    // The source was read to its end (no stop, no error), snapshot or incremental.
+    bool read_to_end() const { return ended_; }
     const std::string& source_error() const { return source_error_; }
     bool seen(const std::string& identity) const;
 

@@ -124,10 +124,13 @@ api::ApiRequest PushProducer::request_for(const Item& item) const {
 std::optional<dispatch::Outgoing> PushProducer::next(Millis now) {
     while (true) {
         if (ready_.empty() && claimed_.empty()) {
-            // Completions still buffered are of rows this process holds, which claim() never
-            // hands out again: claiming before flushing them is safe.
-            for (auto& u : journal_.updates.claim(job_.name, claim_batch_, now, lease_))
-                claimed_.push_back(prepare(std::move(u)));
+            claim(now);
+            // A few batches at a time (an unchanged file queues nothing for long stretches):
+            // between them the loop takes answers, ticks and signals (wake_at() says "now").
+            for (int batches = 0; claimed_.empty() && feed_ && batches < 4; ++batches) {
+                if (!feed_->more()) feed_ = nullptr;
+                claim(now);
+            }
             if (claimed_.empty()) return std::nullopt;
         }
         auto& from = ready_.empty() ? claimed_ : ready_;
@@ -146,8 +149,15 @@ std::optional<dispatch::Outgoing> PushProducer::next(Millis now) {
     }
 }
 
+void PushProducer::claim(Millis now) {
+    // Completions still buffered are of rows this process holds, which claim() never hands
+    // out again: claiming before flushing them is safe.
+    for (auto& u : journal_.updates.claim(job_.name, claim_batch_, now, lease_))
+        claimed_.push_back(prepare(std::move(u)));
+}
+
 std::optional<Millis> PushProducer::wake_at(Millis now) {
-    if (!ready_.empty() || !claimed_.empty()) return now;
+    if (!ready_.empty() || !claimed_.empty() || feed_) return now;
     flush();  // a retry recorded a moment ago must be visible to next_due()
     return journal_.updates.next_due(job_.name);
 }
@@ -381,7 +391,7 @@ void PushProducer::print_progress(Millis now) {
     if (started_at_ == 0) {
         started_at_ = now;
         progress_at_ = now;
-        to_send_ = journal_.updates.counts(job_.name).pending();
+        to_send_ = journal_.updates.counts(job_.name).pending() - counts_.queued;
         return;
     }
     if (now - progress_at_ < (tty ? 1000 : 10000)) return;
@@ -389,7 +399,7 @@ void PushProducer::print_progress(Millis now) {
     double secs = static_cast<double>(now - started_at_) / 1000.0;
     double rate = secs > 0 ? static_cast<double>(counts_.sent) / secs : 0;
     auto finished = counts_.done + counts_.accepted + counts_.failed;
-    auto left = std::max<std::int64_t>(0, to_send_ - finished);
+    auto left = std::max<std::int64_t>(0, to_send_ + counts_.queued - finished);
     auto eta = rate > 0 ? static_cast<long long>(static_cast<double>(left) / rate) : -1;
     if (tty)
         std::fprintf(stderr, "\r\033[Kread %lld  sent %lld  ok %lld  retrying %lld  failed %lld  %.0f req/s  ETA %s",

@@ -42,6 +42,17 @@ struct PushCounts {
     std::int64_t sent = 0, done = 0, accepted = 0, retries = 0, failed = 0;
 };
 
+// Where a run's new updates come from while it sends: the source, read and journaled a
+// batch at a time when the journal has nothing to claim, so the first request leaves as soon
+// as the first batch is journaled and reading never runs far ahead of sending.
+class Feed {
+public:
+    virtual ~Feed() = default;
+    // Journals the next batch (or, at the end of the source, the removals); false once there
+    // is nothing more to journal.
+    virtual bool more() = 0;
+};
+
 // How progress is shown: a line every 10 s (logs), a live line every second (a terminal).
 enum class Progress { None, Lines, Terminal };
 
@@ -58,6 +69,8 @@ public:
     void flush() override;
     void on_tick(journal::Millis now, dispatch::RunProgress& progress) override;
 
+    // Claims from the journal only once `feed` has nothing more (nullptr: no feed).
+    void feed_from(Feed* feed) { feed_ = feed; }
     // Gives back what was claimed and never handed to the loop (the run stopped).
     void release_unsent();
     // The lease a run of this config holds its rows with.
@@ -90,6 +103,7 @@ private:
     void fail(const Item& item, int status, const std::string& reason, bool counted = true);
     void complete(journal::Completion c);
     void print_progress(journal::Millis now);
+    void claim(journal::Millis now);
 
     const config::JobConfig& job_;
     journal::Journal& journal_;
@@ -104,7 +118,8 @@ private:
     std::uint64_t next_key_ = 0;
     std::vector<journal::Completion> completions_;
     journal::Millis renewed_at_ = 0, progress_at_ = 0, started_at_ = 0;
-    std::int64_t to_send_ = -1;
+    std::int64_t to_send_ = -1;  // pending when progress began, less what the feed had queued
+    Feed* feed_ = nullptr;
 };
 
 }  // namespace prefsync::push

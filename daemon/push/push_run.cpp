@@ -15,87 +15,144 @@ bool stop_requested(const dispatch::RunContext& c) {
     return c.stop && c.stop->load();
 }
 
-// Phase 1: source → mapper → journal, in transactions of a thousand rows. An incremental
-// source's position is stored in the same transaction as the rows read up to it, so the
-// watermark never runs ahead of what is journaled. A source that fails mid-way (a lost
-// database connection) ends the reading, not the run: what was journaled is still sent.
-// After a complete read of a full snapshot, the profiles whose rows left it (and rows a
-// deleted_column marks) are journaled for removal, within max_missing.
-void enqueue_all(const dispatch::RunContext& c, const config::JobConfig& job, const PushOptions& options,
-                 std::optional<std::int64_t> backfill_run, PushReport& report) {
-    auto& journal = c.journal;
-    bool force = options.backfill;
-    Intake intake(c, job, !force);
-    struct Removal {
-        std::string identity, alt_type, alt_id, origin;
-        std::optional<std::int64_t> profile_id;
-    };
-    std::vector<Removal> removals;  // rows the source marks deleted
-    std::vector<IntakeRow> batch;
-    while (intake.next(batch)) {
+// The read side of a run, as the request loop pulls it: source → mapper → journal, in
+// transactions of a thousand rows. An incremental source's position is stored in the same
+// transaction as the rows read up to it, so the watermark never runs ahead of what is
+// journaled. A source that fails mid-way (a lost database connection) ends the reading, not
+// the run: what was journaled is still sent. After a complete read of a full snapshot, the
+// profiles whose rows left it (and rows a deleted_column marks) are journaled for removal,
+// within max_missing.
+//
+// Sending overlaps reading, so a row could leave before a later row of the same identity is
+// read. The last row must win on every run and an unchanged file must send nothing, so the
+// rows of an identity the source had more than once before are held until the read ends
+// (a later one supersedes them, or "unchanged" drops them); an identity that becomes a
+// duplicate for the first time may have its earlier row sent, and the later one after it.
+class SourceFeed final : public Feed {
+public:
+    SourceFeed(const dispatch::RunContext& c, const config::JobConfig& job, const PushOptions& options,
+               std::optional<std::int64_t> backfill_run, std::int64_t run_id, PushReport& report)
+        : c_(c),
+          job_(job),
+          options_(options),
+          backfill_run_(backfill_run),
+          run_id_(run_id),
+          report_(report),
+          intake_(c, job, !options.backfill),
+          hold_duplicates_(c.journal.synced.any_duplicates(job.name)) {}
+
+    bool more() override {
+        if (finished_) return false;
+        if (intake_.next(batch_)) {
+            journal_batch();
+            return true;
+        }
+        finish();
+        return true;
+    }
+
+private:
+    void journal_batch() {
+        auto& journal = c_.journal;
         journal::Database::Transaction tx(journal.db);
         auto now = now_ms();
-        for (auto& r : batch) {
+        for (auto& r : batch_) {
             if (!r.mapped) continue;
             auto& m = *r.mapped;
-            if (r.duplicate) intake.note_duplicate(r);
+            auto identity = m.identity.key();
+            if (r.duplicate) {
+                intake_.note_duplicate(r);
+                journal.synced.note_duplicate(job_.name, identity, run_id_);
+            }
             if (m.deleted) {
-                if (auto known = journal.synced.get(job.name, m.identity.key()); known && known->gone.empty())
-                    removals.push_back({m.identity.key(), m.identity.alternate_id_type, m.identity.alternate_id,
-                                        r.row->origin,
-                                        m.identity.profile_id ? m.identity.profile_id : known->profile_id});
+                if (auto known = journal.synced.get(job_.name, identity); known && known->gone.empty())
+                    removals_.push_back({identity, m.identity.alternate_id_type, m.identity.alternate_id, r.row->origin,
+                                         m.identity.profile_id ? m.identity.profile_id : known->profile_id});
                 continue;
             }
             journal::NewUpdate u;
-            u.identity = m.identity.key();
+            u.identity = std::move(identity);
             u.alt_type = m.identity.alternate_id_type;
             u.alt_id = m.identity.alternate_id;
             u.profile_id = m.identity.profile_id;
             u.origin = r.row->origin;
             u.body = std::move(m.body);
             u.hash = std::move(m.hash);
-            switch (journal.updates.enqueue(job.name, u, now, force, backfill_run)) {
-                case journal::EnqueueResult::Queued: ++report.queued; break;
-                case journal::EnqueueResult::Unchanged: ++report.unchanged; break;
+            u.held = r.duplicate || (hold_duplicates_ && journal.synced.was_duplicate(job_.name, u.identity));
+            switch (journal.updates.enqueue(job_.name, u, now, options_.backfill, backfill_run_)) {
+                case journal::EnqueueResult::Queued: ++report_.queued; break;
+                case journal::EnqueueResult::Unchanged: ++report_.unchanged; break;
                 case journal::EnqueueResult::AlreadyPending:
                 case journal::EnqueueResult::AlreadyInRun: break;
             }
         }
-        if (auto position = intake.position())
-            journal.watermarks.set(job.name, intake.source_identity(), {position->value, position->key}, now);
+        if (auto position = intake_.position())
+            journal.watermarks.set(job_.name, intake_.source_identity(), {position->value, position->key}, now);
         // Rejects first: a row is in the reject file before the watermark moves past it.
-        intake.flush_rejects();
+        intake_.flush_rejects();
         tx.commit();
+        report_.read = intake_.read;
+        report_.rejected = intake_.rejected;
+        report_.duplicates = intake_.duplicates;
     }
-    intake.finish();
-    report.read = intake.read;
-    report.rejected = intake.rejected;
-    report.duplicates = intake.duplicates;
-    report.source_error = intake.source_error();
-    if (job.on_missing == config::OnMissing::Ignore) return;
-    if (intake.complete_snapshot()) {
-        journal.synced.for_each_present(job.name, [&](const journal::KnownIdentity& k) {
-            if (!intake.seen(k.identity))
-                removals.push_back({k.identity, k.alt_type, k.alt_id, "no longer in the source", k.profile_id});
-        });
+
+    void finish() {
+        finished_ = true;
+        auto& journal = c_.journal;
+        intake_.finish();
+        report_.read = intake_.read;
+        report_.rejected = intake_.rejected;
+        report_.duplicates = intake_.duplicates;
+        report_.source_error = intake_.source_error();
+        journal::Database::Transaction tx(journal.db);
+        // Held rows wait for the end of the read; a read cut short leaves them held for the
+        // next complete one (a later row of theirs may be in what was not read).
+        if (intake_.read_to_end()) {
+            journal.updates.release_held(job_.name, now_ms());
+            journal.synced.forget_duplicates_before(job_.name, run_id_);
+        }
+        tx.commit();
+        if (job_.on_missing == config::OnMissing::Ignore) return;
+        if (intake_.complete_snapshot()) {
+            journal.synced.for_each_present(job_.name, [&](const journal::KnownIdentity& k) {
+                if (!intake_.seen(k.identity))
+                    removals_.push_back({k.identity, k.alt_type, k.alt_id, "no longer in the source", k.profile_id});
+            });
+        }
+        report_.missing = static_cast<std::int64_t>(removals_.size());
+        auto verdict =
+            judge_missing(job_, report_.missing, journal.synced.count_present(job_.name), options_.allow_mass_delete);
+        if (!verdict.allowed) {
+            report_.missing_refused = verdict.refusal;
+            base::logger().warn("Profiles no longer in the source left alone",
+                                {{"missing", report_.missing}, {"reason", verdict.refusal}});
+            return;
+        }
+        journal::Database::Transaction removal_tx(journal.db);
+        for (const auto& r : removals_)
+            if (journal.updates.enqueue(job_.name,
+                                        removal_update(job_, r.identity, r.alt_type, r.alt_id, r.profile_id, r.origin),
+                                        now_ms(), true) == journal::EnqueueResult::Queued)
+                ++report_.queued;
+        removal_tx.commit();
     }
-    report.missing = static_cast<std::int64_t>(removals.size());
-    auto verdict =
-        judge_missing(job, report.missing, journal.synced.count_present(job.name), options.allow_mass_delete);
-    if (!verdict.allowed) {
-        report.missing_refused = verdict.refusal;
-        base::logger().warn("Profiles no longer in the source left alone",
-                            {{"missing", report.missing}, {"reason", verdict.refusal}});
-        return;
-    }
-    journal::Database::Transaction tx(journal.db);
-    for (const auto& r : removals)
-        if (journal.updates.enqueue(job.name,
-                                    removal_update(job, r.identity, r.alt_type, r.alt_id, r.profile_id, r.origin),
-                                    now_ms(), true) == journal::EnqueueResult::Queued)
-            ++report.queued;
-    tx.commit();
-}
+
+    struct Removal {
+        std::string identity, alt_type, alt_id, origin;
+        std::optional<std::int64_t> profile_id;
+    };
+    const dispatch::RunContext& c_;
+    const config::JobConfig& job_;
+    const PushOptions& options_;
+    std::optional<std::int64_t> backfill_run_;
+    std::int64_t run_id_;
+    PushReport& report_;
+    Intake intake_;
+    bool hold_duplicates_;
+    std::vector<IntakeRow> batch_;
+    std::vector<Removal> removals_;  // rows the source marks deleted, then those that left it
+    bool finished_ = false;
+};
 
 }  // namespace
 
@@ -115,7 +172,10 @@ PushReport run_push(const dispatch::RunContext& c, const config::JobConfig& job,
 
     // Built before reading: a bad base_url or ca_file stops the run before anything changes.
     dispatch::Dispatcher dispatcher(c, job.name);
-    if (options.read_source) enqueue_all(c, job, options, options.backfill ? backfill_run : std::nullopt, report);
+    // Opened before sending: a source that cannot be opened or mapped stops the run first.
+    std::optional<SourceFeed> feed;
+    if (options.read_source)
+        feed.emplace(c, job, options, options.backfill ? backfill_run : std::nullopt, report.run_id, report);
     if (auto n = journal.updates.release_dead_claims(job.name); n > 0)
         base::logger().info(
             "Resuming updates left in flight by a stopped process; each is checked before it is re-sent",
@@ -124,6 +184,7 @@ PushReport run_push(const dispatch::RunContext& c, const config::JobConfig& job,
         PushProducer producer(
             job, journal, dispatcher.requests(), dispatch::loop_settings(c.config, job.name).max_in_flight,
             PushProducer::lease_for(c.config), report, c.progress_tty ? Progress::Terminal : Progress::Lines);
+        if (feed) producer.feed_from(&*feed);
         dispatcher.run(producer);
         producer.release_unsent();
         report.fatal = dispatcher.fatal();

@@ -281,10 +281,12 @@ TEST(Daemon, TheWatchdogIsFedWhileALargeSourceIsReadAndJournaled) {
     unsetenv("WATCHDOG_USEC");
     ASSERT_TRUE(notify.wait_for("STATUS=running crm"));
     auto started = notify.received.size();
-    // Until the first rows reach the API, the run is reading and journaling.
+    // Reading and journaling overlap sending: watched over the first 20,000 rows, a stretch
+    // of several seconds in which the run reads, journals and sends.
     auto deadline = Clock::now() + std::chrono::seconds(120);
-    while (w.emu.store.size() < 1000 && Clock::now() < deadline) notify.wait_for("WATCHDOG=1", std::chrono::seconds(1));
-    ASSERT_GE(w.emu.store.size(), 1000u);
+    while (w.emu.store.size() < 20000 && Clock::now() < deadline)
+        notify.wait_for("WATCHDOG=1", std::chrono::seconds(1));
+    ASSERT_GE(w.emu.store.size(), 20000u);
     std::vector<Clock::time_point> pings;
     for (auto i = started; i < notify.received.size(); ++i)
         if (notify.received[i].find("WATCHDOG=1") != std::string::npos) pings.push_back(notify.received_at[i]);

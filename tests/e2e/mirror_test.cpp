@@ -372,6 +372,44 @@ TEST(Mirror, DuplicateIdsTheLastOccurrenceWinsOnEveryRunAndAResyncSendsNothing) 
     }
 }
 
+// Sending overlaps reading: here the first rows of the 20 ids are sent long before their
+// later rows are read (batches of 1,000). The later rows still win, an unchanged file is
+// quiet, and a change to the later rows is one request per id.
+TEST(Mirror, DuplicateIdsFarApartInALargeFileAreHeldUntilTheReadEnds) {
+    MirrorWorkspace w("on_missing: ignore");
+    auto gen = testing::run(quote(PREFSYNC_GEN_PROFILES) + " 3000");
+    auto all = lines_of(gen.out);
+    auto file = [&](const std::string& later) {
+        std::string text;
+        for (auto& l : all) text += l + "\n";
+        for (std::size_t i = 1; i <= 20; ++i) {
+            auto f = fields(all[i]);
+            f[1] = later;
+            text += join(f) + "\n";
+        }
+        return text;
+    };
+    auto later_wins = [&](const std::string& later) {
+        auto have = w.profiles();
+        for (std::size_t i = 1; i <= 20; ++i)
+            if (have[fields(all[i])[0]].at("CustomerName").at("FirstName") != json::value(later)) return false;
+        return true;
+    };
+    w.dir.write("profiles.csv", file("Later"));
+    ASSERT_EQ(w.prefsync("sync crm-nightly").exit_code, 0);
+    EXPECT_TRUE(later_wins("Later"));
+    std::size_t seen = 0;
+    w.requests_since(seen);
+    auto r = w.prefsync("sync crm-nightly");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    EXPECT_TRUE(w.requests_since(seen).empty()) << "an unchanged file is quiet";
+    w.dir.write("profiles.csv", file("Changed"));
+    r = w.prefsync("sync crm-nightly");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    EXPECT_EQ(w.requests_since(seen).size(), 20u) << "one request per changed id, never its earlier row";
+    EXPECT_TRUE(later_wins("Changed"));
+}
+
 TEST(Mirror, AProfileChangedByAnotherClientMakesTheGuardFailAndIsReadAndPatchedOnce) {
     for (int status : {409, 400}) {
         MirrorWorkspace w("on_missing: ignore");

@@ -223,7 +223,7 @@ TEST_F(JournalTest, RetentionDeletesFinishedRowsAndRunsAndGivesTheSpaceBack) {
                           false);
     std::vector<Completion> done;
     for (auto& c : j.updates.claim("crm", 3000, old, 1000))
-        done.push_back({c.id, State::Done, 200, "", 0, false, true, {}});
+        done.push_back({c.id, c.identity == "CRMID:9" ? State::Failed : State::Done, 200, "", 0, false, true, {}});
     j.updates.complete("crm", done, old);
     tx.commit();
     auto run = j.runs.begin("crm", "sync", old);
@@ -233,7 +233,8 @@ TEST_F(JournalTest, RetentionDeletesFinishedRowsAndRunsAndGivesTheSpaceBack) {
     j.updates.enqueue("crm", update("pending", "p"), old, false);  // never pruned
     auto before = j.db.size_bytes();
     auto report = j.apply_retention(now, 30);
-    EXPECT_EQ(report.updates, 3000);
+    EXPECT_EQ(report.updates, 2999);
+    ASSERT_EQ(j.updates.failures("crm").size(), 1u) << "a dead letter stays until it is retried";
     EXPECT_EQ(report.runs, 1) << "the last run of each kind stays";
     EXPECT_EQ(j.updates.counts("crm").queued, 1);
     EXPECT_EQ(j.synced.get("crm", "CRMID:7")->hash, "h7") << "change detection is never pruned";
