@@ -16,6 +16,7 @@
 #include <memory>
 
 #include "config/config.hpp"
+#include "daemon/base/clock.hpp"
 #include "daemon/base/logger.hpp"
 #include "daemon/cli/cli.hpp"
 #include "daemon/cli/common.hpp"
@@ -68,15 +69,6 @@ private:
     std::chrono::steady_clock::time_point last_status_{};
     std::int64_t last_sent_ = 0;
 };
-
-std::string local_time(journal::Millis t) {
-    std::time_t tt = static_cast<std::time_t>(t / 1000);
-    std::tm tm{};
-    localtime_r(&tt, &tm);
-    char buf[40];
-    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S %Z", &tm);
-    return buf;
-}
 
 // One run the loop asked for; its outcome (exit 3 with the reason for fatal ones).
 service::RunOutcome run_one(const config::Config& config, const config::JobConfig& job, service::RunKind kind,
@@ -203,7 +195,7 @@ int cmd_daemon(const std::string& config_path) {
                 continue;
             }
             auto next = loop.next_fire();
-            notifier.status("idle" + (next ? "; next " + next->first + " at " + local_time(next->second) : ""));
+            notifier.status("idle" + (next ? "; next " + next->first + " at " + base::local_time(next->second) : ""));
             auto wait = std::chrono::milliseconds(std::max<journal::Millis>(0, action.until - now_ms()));
             signals.sleep_until(std::chrono::steady_clock::now() + wait);
         }

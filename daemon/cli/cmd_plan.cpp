@@ -5,6 +5,7 @@
 #include <ctime>
 
 #include "daemon/base/json_text.hpp"
+#include "daemon/base/clock.hpp"
 #include "daemon/cli/cli.hpp"
 #include "daemon/cli/common.hpp"
 #include "daemon/cli/errors.hpp"
@@ -14,16 +15,6 @@
 
 namespace prefsync::cli {
 namespace {
-
-std::string iso(journal::Millis ms) {
-    if (ms <= 0) return "-";
-    std::time_t t = ms / 1000;
-    std::tm utc{};
-    gmtime_r(&t, &utc);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &utc);
-    return buf;
-}
 
 // A patch's operations as one readable line: "remove /Emails/1; add /Emails/- {...}".
 std::string describe_operations(const std::string& operations) {
@@ -153,8 +144,8 @@ int cmd_explain(const ExplainCommand& cmd) {
                                {"last_status", u.status},
                                {"last_error", u.error},
                                {"resolve_first", u.resolve},
-                               {"created", iso(u.created_at)},
-                               {"updated", iso(u.updated_at)}});
+                               {"created", base::iso_utc(u.created_at)},
+                               {"updated", base::iso_utc(u.updated_at)}});
         out["updates"] = std::move(history);
         if (cmd.json) {
             std::printf("%s\n", boost::json::serialize(out).c_str());

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "daemon/base/logger.hpp"
+#include "daemon/base/clock.hpp"
 #include "daemon/cli/cli.hpp"
 #include "daemon/cli/common.hpp"
 #include "daemon/cli/errors.hpp"
@@ -16,16 +17,6 @@
 namespace prefsync::cli {
 
 namespace {
-
-std::string iso(journal::Millis ms) {
-    if (ms <= 0) return "-";
-    std::time_t t = ms / 1000;
-    std::tm utc{};
-    gmtime_r(&t, &utc);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &utc);
-    return buf;
-}
 
 std::string csv_field(const std::string& v) {
     if (v.find_first_of(",\"\r\n") == std::string::npos) return v;
@@ -56,8 +47,8 @@ int cmd_status(const StatusCommand& cmd) {
                 for (auto& r : runs)
                     rs.push_back({{"id", r.id},
                                   {"kind", r.kind},
-                                  {"started", iso(r.started_at)},
-                                  {"ended", iso(r.ended_at)},
+                                  {"started", base::iso_utc(r.started_at)},
+                                  {"ended", base::iso_utc(r.ended_at)},
                                   {"read", r.read},
                                   {"queued", r.queued},
                                   {"unchanged", r.unchanged},
@@ -73,7 +64,7 @@ int cmd_status(const StatusCommand& cmd) {
                              {"failed", c.failed},   {"superseded", c.superseded},
                              {"runs", std::move(rs)}};
                 if (parked)
-                    all[name].as_object()["parked"] = {{"until", iso(parked->until)},
+                    all[name].as_object()["parked"] = {{"until", base::iso_utc(parked->until)},
                                                        {"reason", parked->reason},
                                                        {"consecutive_fatal_runs", parked->failures}};
                 continue;
@@ -87,14 +78,15 @@ int cmd_status(const StatusCommand& cmd) {
                 std::printf(
                     "  PARKED by the daemon until %s after %d fatal run(s) in a row: %s\n"
                     "  (fix the cause, then `systemctl reload prefsync` to retry at once)\n",
-                    iso(parked->until).c_str(), parked->failures, parked->reason.c_str());
+                    base::iso_utc(parked->until).c_str(), parked->failures, parked->reason.c_str());
             for (auto& r : runs)
                 std::printf(
                     "  run %lld %-8s %s → %s  read %lld queued %lld unchanged %lld rejected %lld done %lld accepted "
                     "%lld retries %lld failed %lld exit %d\n",
-                    (long long)r.id, r.kind.c_str(), iso(r.started_at).c_str(), iso(r.ended_at).c_str(),
-                    (long long)r.read, (long long)r.queued, (long long)r.unchanged, (long long)r.rejected,
-                    (long long)r.done, (long long)r.accepted, (long long)r.retries, (long long)r.failed, r.exit_code);
+                    (long long)r.id, r.kind.c_str(), base::iso_utc(r.started_at).c_str(),
+                    base::iso_utc(r.ended_at).c_str(), (long long)r.read, (long long)r.queued, (long long)r.unchanged,
+                    (long long)r.rejected, (long long)r.done, (long long)r.accepted, (long long)r.retries,
+                    (long long)r.failed, r.exit_code);
         }
         if (cmd.json) std::printf("%s\n", boost::json::serialize(all).c_str());
         return int(kOk);

@@ -47,7 +47,9 @@ CREATE INDEX IF NOT EXISTS updates_queued ON updates(job, id) WHERE state = 'que
 CREATE INDEX IF NOT EXISTS updates_retry ON updates(job, due_at) WHERE state = 'retry';
 CREATE INDEX IF NOT EXISTS updates_inflight ON updates(job, lease_until) WHERE state = 'inflight';
 CREATE INDEX IF NOT EXISTS updates_accepted ON updates(job, id) WHERE state = 'accepted';
-CREATE INDEX IF NOT EXISTS updates_failed ON updates(job, id) WHERE state = 'failed';
+CREATE INDEX IF NOT EXISTS updates_failed ON updates(job, identity) WHERE state = 'failed';
+CREATE INDEX IF NOT EXISTS updates_waiting ON updates(job, identity) WHERE state = 'waiting';
+CREATE INDEX IF NOT EXISTS updates_state ON updates(job, state);
 CREATE UNIQUE INDEX IF NOT EXISTS updates_one_pending ON updates(job, identity)
   WHERE state IN ('queued', 'inflight', 'retry');
 CREATE INDEX IF NOT EXISTS updates_by_run ON updates(run_id, identity) WHERE run_id IS NOT NULL;
@@ -241,17 +243,18 @@ void Database::migrate() {
         exec("PRAGMA auto_vacuum = INCREMENTAL");
         exec("VACUUM");
     }
+    // Every later step, the new tables and indexes and the new version in one transaction: a
+    // migration cut short (a crash, a full disk) leaves the journal as it was, to be migrated
+    // again, never half-way.
+    Transaction tx(*this);
     if (version >= 1 && version < 3) {
-        Transaction tx(*this);
         exec("ALTER TABLE updates ADD COLUMN op TEXT");
         exec("ALTER TABLE synced ADD COLUMN body TEXT");
         exec("ALTER TABLE synced ADD COLUMN gone TEXT");
         exec("ALTER TABLE runs ADD COLUMN duplicates INTEGER DEFAULT 0");
         exec("ALTER TABLE runs ADD COLUMN missing INTEGER DEFAULT 0");
-        tx.commit();
     }
     if (version >= 1 && version < 4) {
-        Transaction tx(*this);
         exec(
             "CREATE TABLE bodies(id INTEGER PRIMARY KEY REFERENCES updates(id) ON DELETE CASCADE, "
             "body TEXT NOT NULL)");
@@ -261,11 +264,12 @@ void Database::migrate() {
         exec("DROP INDEX IF EXISTS updates_queue");
         exec("DROP INDEX IF EXISTS updates_due");
         exec("DROP INDEX IF EXISTS updates_finished");  // failed updates are no longer pruned
+        exec("DROP INDEX IF EXISTS updates_failed");
         exec("ALTER TABLE updates DROP COLUMN body");
-        tx.commit();
     }
     exec(kSchema);
     exec(("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str());
+    tx.commit();
 }
 
 Database::~Database() {
@@ -321,10 +325,20 @@ std::int64_t Database::size_bytes() {
 }
 
 void Database::reclaim_space() {
-    exec("PRAGMA incremental_vacuum");
-    // Truncating the log returns its space too; a reader holding an old snapshot only makes
-    // this a no-op until the next run.
-    exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    // In steps of 4,096 pages, each its own short write: another process sharing the
+    // journal waits for one step, never for the whole file.
+    for (int step = 0; step < 100'000; ++step) {
+        std::int64_t free_pages = 0;
+        {
+            auto s = prepare("PRAGMA freelist_count");
+            if (s.step()) free_pages = s.i64(0);
+        }
+        if (free_pages == 0) break;
+        exec("PRAGMA incremental_vacuum(4096)");
+    }
+    // Without waiting for readers: what a reader still needs is checkpointed next time, and
+    // journal_size_limit trims the log when it is reset.
+    exec("PRAGMA wal_checkpoint(PASSIVE)");
 }
 
 }  // namespace prefsync::journal

@@ -9,6 +9,7 @@
 #include <ctime>
 #include <filesystem>
 
+#include "daemon/base/clock.hpp"
 #include "daemon/journal/database.hpp"
 
 namespace prefsync::journal {
@@ -36,14 +37,6 @@ std::string file_name(const std::string& job) {
     return out + ".lock";
 }
 
-std::string utc(std::time_t t) {
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char when[32];
-    std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return when;
-}
-
 }  // namespace
 
 JobLock::JobLock(const std::string& journal_path, const std::string& job, const std::string& owner) {
@@ -66,7 +59,8 @@ JobLock::JobLock(const std::string& journal_path, const std::string& job, const 
         std::string holder = "another prefsync process";
         if (n > 0 && std::sscanf(buf, "%lld %255s %63s %lld", &pid, host, who, &since) == 4)
             holder = (std::string(who) == "daemon" ? "the daemon" : "`" + std::string(who) + "`") + " (pid " +
-                     std::to_string(pid) + " on " + host + ") since " + utc(static_cast<std::time_t>(since));
+                     std::to_string(pid) + " on " + host + ") since " +
+                     base::iso_utc(static_cast<base::Millis>(since) * 1000);
         refusal_ = "job " + job + " is being run by " + holder + "; wait for that run to finish, or stop it";
         return;
     }

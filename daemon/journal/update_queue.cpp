@@ -13,10 +13,10 @@ namespace prefsync::journal {
 namespace {
 
 State parse_state(const std::string& s) {
-    static const std::map<std::string, State> m{{"queued", State::Queued}, {"inflight", State::Inflight},
-                                                {"retry", State::Retry},   {"accepted", State::Accepted},
-                                                {"done", State::Done},     {"verified", State::Verified},
-                                                {"failed", State::Failed}, {"superseded", State::Superseded}};
+    static const std::map<std::string, State> m{
+        {"queued", State::Queued},     {"inflight", State::Inflight}, {"waiting", State::Waiting},
+        {"retry", State::Retry},       {"accepted", State::Accepted}, {"done", State::Done},
+        {"verified", State::Verified}, {"failed", State::Failed},     {"superseded", State::Superseded}};
     return m.at(s);
 }
 
@@ -59,6 +59,7 @@ std::string_view to_string(State state) {
         case State::Verified: return "verified";
         case State::Failed: return "failed";
         case State::Superseded: return "superseded";
+        case State::Waiting: return "waiting";
     }
     return "?";
 }
@@ -79,56 +80,160 @@ EnqueueResult UpdateQueue::enqueue(const std::string& job, const NewUpdate& u, M
     auto synced = synced_.get(job, u.identity);
     std::string op = u.op;
     if (op.empty() && synced && synced->gone == "deactivated") op = "reactivate";  // back in the source
+    // The identity's pending update, if any (the partial unique index keeps at most one).
+    struct Pending {
+        std::int64_t id;
+        std::string hash, state;
+        bool resolve, ours;
+    };
+    std::optional<Pending> pending;
+    {
+        auto s = db_.prepare(
+            "SELECT id, hash, state, resolve, claim_token IS ?3 FROM updates WHERE job = ?1 AND identity = ?2 "
+            "AND state IN ('queued', 'inflight', 'retry')");
+        s.bind(1, job).bind(2, u.identity).bind(3, token_);
+        if (s.step()) pending = Pending{s.i64(0), s.text(1), s.text(2), s.i64(3) != 0, s.i64(4) != 0};
+    }
+    supersede_waiting(job, u.identity, now);
+    if (pending && pending->state == "inflight" && pending->ours) {
+        // This process has a request of the identity out. Nothing may take its place (two
+        // requests of one identity could land in either order), and whether the row is
+        // unchanged can only be judged once it is answered: the row waits, and complete()
+        // promotes it then.
+        if (pending->hash == u.hash && !run_id && op.empty()) {
+            tx.commit();
+            return EnqueueResult::AlreadyPending;
+        }
+        insert(job, u, op, "waiting", 0, false, synced ? synced->profile_id : std::nullopt, run_id, now);
+        tx.commit();
+        return EnqueueResult::Queued;
+    }
     bool present = !synced || synced->gone.empty();
     if (!force && op.empty() && present && synced && synced->hash == u.hash) {
         // The API has this already: whatever still waits for the identity is obsolete (an
-        // earlier row of the same identity in this file, or an older change).
-        auto s = db_.prepare(
-            "UPDATE updates SET state = 'superseded', updated_at = ?3 WHERE job = ?1 "
-            "AND identity = ?2 AND state IN ('queued', 'retry') RETURNING id");
-        s.bind(1, job).bind(2, u.identity).bind(3, now);
-        std::vector<std::int64_t> obsolete;
-        while (s.step()) obsolete.push_back(s.i64(0));
-        for (auto id : obsolete) drop_body(id);
+        // earlier row of the same identity in this file, or an older change), and so is a
+        // failure of an older change.
+        if (pending && pending->state != "inflight") supersede(pending->id, now);
+        supersede_failed(job, u.identity, std::nullopt, now);
         tx.commit();
         return EnqueueResult::Unchanged;
     }
     bool inherit_resolve = false;
-    {
-        auto s = db_.prepare(
-            "SELECT id, hash, state, resolve FROM updates WHERE job = ?1 AND identity = ?2 "
-            "AND state IN ('queued', 'inflight', 'retry')");
-        s.bind(1, job).bind(2, u.identity);
-        if (s.step()) {
-            auto id = s.i64(0);
-            if (s.text(1) == u.hash && !run_id && op.empty()) {
-                tx.commit();
-                return EnqueueResult::AlreadyPending;
-            }
-            // An update left in flight (its process died) or already marked "resolve first"
-            // may have landed: its successor must look before it writes.
-            inherit_resolve = s.text(2) == "inflight" || s.i64(3) != 0;
-            db_.prepare("UPDATE updates SET state = 'superseded', updated_at = ?2 WHERE id = ?1")
-                .bind(1, id)
-                .bind(2, now)
-                .run();
-            drop_body(id);
+    if (pending) {
+        if (pending->hash == u.hash && !run_id && op.empty()) {
+            tx.commit();
+            return EnqueueResult::AlreadyPending;
         }
+        // An update left in flight (its process died) or already marked "resolve first"
+        // may have landed: its successor must look before it writes.
+        inherit_resolve = pending->state == "inflight" || pending->resolve;
+        supersede(pending->id, now);
     }
-    std::optional<std::int64_t> profile_id = u.profile_id;
-    if (!profile_id && synced) profile_id = synced->profile_id;
+    supersede_failed(job, u.identity, std::nullopt, now);
+    insert(job, u, op, u.held ? "retry" : "queued", u.held ? kHeld : Millis{0}, inherit_resolve,
+           synced ? synced->profile_id : std::nullopt, run_id, now);
+    tx.commit();
+    return EnqueueResult::Queued;
+}
+
+void UpdateQueue::insert(const std::string& job, const NewUpdate& u, const std::string& op, const std::string& state,
+                         Millis due_at, bool resolve, std::optional<std::int64_t> known_profile_id,
+                         std::optional<std::int64_t> run_id, Millis now) {
+    std::optional<std::int64_t> profile_id = u.profile_id ? u.profile_id : known_profile_id;
     auto ins = db_.prepare(
         "INSERT INTO updates(job, identity, alt_type, alt_id, profile_id, origin, hash, "
         "state, due_at, run_id, resolve, created_at, updated_at, op) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8, ?7, ?13, ?9, ?10, ?11, ?11, NULLIF(?12, ''))");
     ins.bind(1, job).bind(2, u.identity).bind(3, u.alt_type).bind(4, u.alt_id).bind(5, profile_id);
-    ins.bind(6, u.origin).bind(8, u.hash).bind(9, run_id);
-    ins.bind(10, static_cast<std::int64_t>(inherit_resolve)).bind(11, now).bind(12, op);
-    ins.bind(7, std::string(u.held ? "retry" : "queued")).bind(13, u.held ? kHeld : Millis{0});
+    ins.bind(6, u.origin).bind(7, state).bind(8, u.hash).bind(9, run_id);
+    ins.bind(10, static_cast<std::int64_t>(resolve)).bind(11, now).bind(12, op).bind(13, due_at);
     ins.run();
     db_.prepare("INSERT INTO bodies(id, body) VALUES (last_insert_rowid(), ?1)").bind(1, u.body).run();
+}
+
+void UpdateQueue::supersede(std::int64_t id, Millis now) {
+    db_.prepare("UPDATE updates SET state = 'superseded', claim_token = NULL, updated_at = ?2 WHERE id = ?1")
+        .bind(1, id)
+        .bind(2, now)
+        .run();
+    drop_body(id);
+}
+
+void UpdateQueue::supersede_waiting(const std::string& job, const std::string& identity, Millis now) {
+    std::vector<std::int64_t> ids;
+    {
+        auto s = db_.prepare("SELECT id FROM updates WHERE job = ?1 AND identity = ?2 AND state = 'waiting'");
+        s.bind(1, job).bind(2, identity);
+        while (s.step()) ids.push_back(s.i64(0));
+    }
+    for (auto id : ids) supersede(id, now);
+}
+
+void UpdateQueue::supersede_failed(const std::string& job, const std::string& identity,
+                                   std::optional<std::int64_t> before_id, Millis now) {
+    std::vector<std::int64_t> ids;
+    {
+        auto s = db_.prepare(
+            "SELECT id FROM updates WHERE job = ?1 AND identity = ?2 AND state = 'failed' AND (?3 IS NULL OR id < ?3)");
+        s.bind(1, job).bind(2, identity).bind(3, before_id);
+        while (s.step()) ids.push_back(s.i64(0));
+    }
+    for (auto id : ids) supersede(id, now);
+}
+
+bool UpdateQueue::promote_waiting(const std::string& job, const std::string& identity,
+                                  std::optional<std::int64_t> predecessor, const std::string& state, Millis due_at,
+                                  bool resolve, std::optional<std::int64_t> profile_id, Millis now) {
+    std::optional<std::int64_t> newest;
+    {
+        auto s = db_.prepare("SELECT MAX(id) FROM updates WHERE job = ?1 AND identity = ?2 AND state = 'waiting'");
+        s.bind(1, job).bind(2, identity);
+        if (s.step()) newest = s.opt_i64(0);
+    }
+    if (!newest) return false;
+    std::vector<std::int64_t> older;
+    {
+        auto s =
+            db_.prepare("SELECT id FROM updates WHERE job = ?1 AND identity = ?2 AND state = 'waiting' AND id < ?3");
+        s.bind(1, job).bind(2, identity).bind(3, *newest);
+        while (s.step()) older.push_back(s.i64(0));
+    }
+    for (auto id : older) supersede(id, now);
+    // Out of the pending states first: the unique index allows one pending update.
+    if (predecessor) supersede(*predecessor, now);
+    db_.prepare(
+           "UPDATE updates SET state = ?2, due_at = ?3, resolve = ?4, profile_id = COALESCE(profile_id, ?5), "
+           "updated_at = ?6 WHERE id = ?1")
+        .bind(1, *newest)
+        .bind(2, state)
+        .bind(3, due_at)
+        .bind(4, static_cast<std::int64_t>(resolve))
+        .bind(5, profile_id)
+        .bind(6, now)
+        .run();
+    return true;
+}
+
+std::int64_t UpdateQueue::promote_all_waiting(const std::string& job, Millis now) {
+    // At the start of a run this process holds nothing: a waiting update's predecessor was
+    // left in flight by a process that is gone. Its successor takes over, looking first.
+    std::vector<std::string> identities;
+    {
+        auto s = db_.prepare("SELECT DISTINCT identity FROM updates WHERE job = ?1 AND state = 'waiting'");
+        s.bind(1, job);
+        while (s.step()) identities.push_back(s.text(0));
+    }
+    Database::Transaction tx(db_);
+    for (const auto& identity : identities) {
+        std::optional<std::int64_t> predecessor;
+        auto s = db_.prepare(
+            "SELECT id FROM updates WHERE job = ?1 AND identity = ?2 AND state IN ('queued', 'inflight', 'retry')");
+        s.bind(1, job).bind(2, identity);
+        if (s.step()) predecessor = s.i64(0);
+        promote_waiting(job, identity, predecessor, "queued", 0, true, std::nullopt, now);
+    }
     tx.commit();
-    return EnqueueResult::Queued;
+    return static_cast<std::int64_t>(identities.size());
 }
 
 std::vector<ClaimedUpdate> UpdateQueue::claim(const std::string& job, int limit, Millis now, Millis lease) {
@@ -177,20 +282,27 @@ void UpdateQueue::complete(const std::string& job, const std::vector<Completion>
     if (completions.empty()) return;
     Database::Transaction tx(db_);
     for (const auto& c : completions) {
+        // Only a row still in flight takes an outcome: one superseded meanwhile (by a run that
+        // took over a dead process's rows) never comes back to a pending state.
         switch (c.state) {
             case State::Done:
             case State::Accepted: {
-                auto s = db_.prepare(
-                    "UPDATE updates SET state = ?2, last_status = ?3, last_error = NULL, "
-                    "attempts = attempts + 1, resolve = 0, claim_token = NULL, "
-                    "profile_id = COALESCE(?4, profile_id), updated_at = ?5 WHERE id = ?1 "
-                    "RETURNING identity, hash, profile_id, coalesce(op, '')");
-                s.bind(1, c.id).bind(2, std::string(to_string(c.state))).bind(3, static_cast<std::int64_t>(c.status));
-                s.bind(4, c.profile_id).bind(5, now);
-                if (s.step()) {
-                    drop_body(c.id);
-                    auto identity = s.text(0), hash = s.text(1), op = s.text(3);
-                    auto pid = s.opt_i64(2);
+                std::string identity;
+                std::optional<std::int64_t> pid;
+                {
+                    auto s = db_.prepare(
+                        "UPDATE updates SET state = ?2, last_status = ?3, last_error = NULL, "
+                        "attempts = attempts + 1, resolve = 0, claim_token = NULL, "
+                        "profile_id = COALESCE(?4, profile_id), updated_at = ?5 WHERE id = ?1 AND state = 'inflight' "
+                        "RETURNING identity, hash, profile_id, coalesce(op, '')");
+                    s.bind(1, c.id)
+                        .bind(2, std::string(to_string(c.state)))
+                        .bind(3, static_cast<std::int64_t>(c.status));
+                    s.bind(4, c.profile_id).bind(5, now);
+                    if (!s.step()) break;
+                    identity = s.text(0);
+                    auto hash = s.text(1), op = s.text(3);
+                    pid = s.opt_i64(2);
                     if (op == "deactivate")
                         synced_.mark_gone(job, identity, "deactivated", now);
                     else if (op == "archive")
@@ -200,44 +312,55 @@ void UpdateQueue::complete(const std::string& job, const std::vector<Completion>
                     else
                         synced_.record(job, identity, hash, pid, now, c.accepted_body);
                 }
+                drop_body(c.id);
+                supersede_failed(job, identity, c.id, now);
+                // A newer row that waited for this answer: the profile exists now (a create
+                // must not be sent again), so it looks first.
+                promote_waiting(job, identity, std::nullopt, "queued", 0, true, pid, now);
                 break;
             }
-            case State::Retry:
-                db_.prepare(
-                       "UPDATE updates SET state = 'retry', attempts = attempts + ?6, due_at = ?2, "
-                       "last_status = ?3, last_error = ?4, resolve = ?5, claim_token = NULL, "
-                       "profile_id = COALESCE(?7, profile_id), updated_at = ?8 WHERE id = ?1")
-                    .bind(1, c.id)
-                    .bind(2, c.due_at)
-                    .bind(3, static_cast<std::int64_t>(c.status))
-                    .bind(4, c.error)
-                    .bind(5, static_cast<std::int64_t>(c.resolve))
-                    .bind(6, static_cast<std::int64_t>(c.count_attempt))
-                    .bind(7, c.profile_id)
-                    .bind(8, now)
-                    .run();
+            case State::Retry: {
+                std::string identity;
+                {
+                    auto s = db_.prepare(
+                        "UPDATE updates SET state = 'retry', attempts = attempts + ?6, due_at = ?2, "
+                        "last_status = ?3, last_error = ?4, resolve = ?5, claim_token = NULL, "
+                        "profile_id = COALESCE(?7, profile_id), updated_at = ?8 WHERE id = ?1 AND state = 'inflight' "
+                        "RETURNING identity");
+                    s.bind(1, c.id).bind(2, c.due_at).bind(3, static_cast<std::int64_t>(c.status)).bind(4, c.error);
+                    s.bind(5, static_cast<std::int64_t>(c.resolve)).bind(6, static_cast<std::int64_t>(c.count_attempt));
+                    s.bind(7, c.profile_id).bind(8, now);
+                    if (!s.step()) break;
+                    identity = s.text(0);
+                }
+                promote_waiting(job, identity, c.id, "retry", c.due_at, c.resolve, c.profile_id, now);
                 break;
+            }
             case State::Failed:
-                db_.prepare(
-                       "UPDATE updates SET state = 'failed', attempts = attempts + ?5, last_status = ?2, "
-                       "last_error = ?3, claim_token = NULL, updated_at = ?4 WHERE id = ?1")
-                    .bind(1, c.id)
-                    .bind(2, static_cast<std::int64_t>(c.status))
-                    .bind(3, c.error)
-                    .bind(4, now)
-                    .bind(5, static_cast<std::int64_t>(c.count_attempt))
-                    .run();
+            case State::Queued: {
+                std::string identity;
+                bool resolve = false;
+                std::optional<std::int64_t> pid;
+                {
+                    // Queued: released unsent; whatever "resolve first" mark the row had, it keeps.
+                    auto s = db_.prepare(
+                        "UPDATE updates SET state = ?2, attempts = attempts + ?3, lease_until = 0, "
+                        "last_status = CASE WHEN ?2 = 'failed' THEN ?4 ELSE last_status END, "
+                        "last_error = CASE WHEN ?2 = 'failed' THEN ?5 ELSE last_error END, "
+                        "claim_token = NULL, updated_at = ?6 WHERE id = ?1 AND state = 'inflight' "
+                        "RETURNING identity, resolve, profile_id");
+                    s.bind(1, c.id).bind(2, std::string(to_string(c.state)));
+                    s.bind(3, static_cast<std::int64_t>(c.count_attempt)).bind(4, static_cast<std::int64_t>(c.status));
+                    s.bind(5, c.error).bind(6, now);
+                    if (!s.step()) break;
+                    identity = s.text(0);
+                    resolve = s.i64(1) != 0;
+                    pid = s.opt_i64(2);
+                }
+                // A newer row of the identity supersedes this one (failed or unsent).
+                promote_waiting(job, identity, c.id, "queued", 0, resolve, pid, now);
                 break;
-            case State::Queued:
-                // Released unsent: whatever "resolve first" mark the row had, it keeps.
-                db_.prepare(
-                       "UPDATE updates SET state = 'queued', lease_until = 0, claim_token = NULL, "
-                       "attempts = attempts + ?3, updated_at = ?2 WHERE id = ?1")
-                    .bind(1, c.id)
-                    .bind(2, now)
-                    .bind(3, static_cast<std::int64_t>(c.count_attempt))
-                    .run();
-                break;
+            }
             default: throw JournalError("journal " + db_.path() + ": invalid completion state");
         }
     }
@@ -304,6 +427,12 @@ std::int64_t UpdateQueue::release_held(const std::string& job, Millis now) {
     return db_.changes();
 }
 
+std::int64_t UpdateQueue::held(const std::string& job) {
+    auto s = db_.prepare("SELECT COUNT(*) FROM updates WHERE job = ?1 AND state = 'retry' AND due_at = ?2");
+    s.bind(1, job).bind(2, kHeld);
+    return s.step() ? s.i64(0) : 0;
+}
+
 void UpdateQueue::drop_body(std::int64_t id) {
     db_.prepare("DELETE FROM bodies WHERE id = ?1").bind(1, id).run();
 }
@@ -323,6 +452,7 @@ StateCounts UpdateQueue::counts(const std::string& job) {
             case State::Verified: c.verified = n; break;
             case State::Failed: c.failed = n; break;
             case State::Superseded: c.superseded = n; break;
+            case State::Waiting: c.waiting = n; break;
         }
     }
     return c;
@@ -349,24 +479,23 @@ std::vector<Failure> UpdateQueue::failures(const std::string& job) {
 
 std::int64_t UpdateQueue::retry_failed(const std::string& job, std::optional<int> status, Millis now) {
     Database::Transaction tx(db_);
-    // A newer pending change for the same identity wins; its failed predecessor is superseded.
+    // A failure is obsolete once any newer update of its identity exists (pending, waiting,
+    // done or failed itself): re-sending it would put an older change over a newer one.
+    std::vector<std::int64_t> obsolete;
     {
+        // A newer success already supersedes the failures before it (complete()); these three
+        // are what may still be newer, each found through its own partial index.
         auto s = db_.prepare(
-            "UPDATE updates SET state = 'superseded', updated_at = ?2 WHERE job = ?1 "
-            "AND state = 'failed' AND identity IN (SELECT identity FROM updates WHERE job = ?1 "
-            "AND state IN ('queued','inflight','retry')) RETURNING id");
-        s.bind(1, job).bind(2, now);
-        std::vector<std::int64_t> obsolete;
+            "SELECT f.id FROM updates f WHERE f.job = ?1 AND f.state = 'failed' AND ("
+            "EXISTS (SELECT 1 FROM updates n WHERE n.job = ?1 AND n.identity = f.identity "
+            "  AND n.state IN ('queued', 'inflight', 'retry')) OR "
+            "EXISTS (SELECT 1 FROM updates n WHERE n.job = ?1 AND n.identity = f.identity AND n.state = 'waiting') OR "
+            "EXISTS (SELECT 1 FROM updates n WHERE n.job = ?1 AND n.identity = f.identity AND n.state = 'failed' "
+            "  AND n.id > f.id))");
+        s.bind(1, job);
         while (s.step()) obsolete.push_back(s.i64(0));
-        // So does a newer failed change of the same identity: only one may be pending again.
-        auto t = db_.prepare(
-            "UPDATE updates SET state = 'superseded', updated_at = ?2 WHERE job = ?1 AND state = 'failed' "
-            "AND EXISTS (SELECT 1 FROM updates n WHERE n.job = ?1 AND n.identity = updates.identity "
-            "AND n.state = 'failed' AND n.id > updates.id) RETURNING id");
-        t.bind(1, job).bind(2, now);
-        while (t.step()) obsolete.push_back(t.i64(0));
-        for (auto id : obsolete) drop_body(id);
     }
+    for (auto id : obsolete) supersede(id, now);
     auto s = db_.prepare(
         "UPDATE updates SET state = 'queued', attempts = 0, due_at = 0, updated_at = ?2 "
         "WHERE job = ?1 AND state = 'failed' AND (?3 IS NULL OR last_status = ?3)");

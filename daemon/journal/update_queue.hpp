@@ -8,7 +8,13 @@
 // - One pending update per (job, identity): enqueue() supersedes an older queued or retry
 //   update of the same identity (coalescing), so changes to one identity go in order and
 //   never two at once. A superseded update whose outcome was unknown (a create that may
-//   have landed) hands its "resolve first" mark to its successor.
+//   have landed) hands its "resolve first" mark to its successor. An update this process
+//   has in flight is never superseded: a newer row of its identity is "waiting" (not
+//   claimable, not judged unchanged) until complete() records the answer, then takes over:
+//   after a success it looks first (the profile exists now), after a retry or failure it
+//   takes that update's place.
+// - complete() acts only on rows still in flight, so a superseded row never returns to a
+//   pending state. A failure is superseded by any newer update of its identity.
 // - A process never re-claims what it holds: claim() skips rows claimed with this queue's
 //   claim token, and renew() extends their leases while they wait in memory (a quota
 //   pause, a long Retry-After), so no other process takes them over either.
@@ -63,7 +69,9 @@ struct ClaimedUpdate {
     std::string op;        // as in NewUpdate
 };
 
-enum class State { Queued, Inflight, Retry, Accepted, Done, Verified, Failed, Superseded };
+// Waiting: a newer row of an identity this process has a request out for; it becomes
+// queued (or takes the retry's place) when that request is answered.
+enum class State { Queued, Inflight, Retry, Accepted, Done, Verified, Failed, Superseded, Waiting };
 std::string_view to_string(State state);
 
 struct Completion {
@@ -80,8 +88,9 @@ struct Completion {
 };
 
 struct StateCounts {
-    std::int64_t queued = 0, inflight = 0, retry = 0, accepted = 0, done = 0, verified = 0, failed = 0, superseded = 0;
-    std::int64_t pending() const { return queued + inflight + retry; }
+    std::int64_t queued = 0, inflight = 0, retry = 0, accepted = 0, done = 0, verified = 0, failed = 0, superseded = 0,
+                 waiting = 0;
+    std::int64_t pending() const { return queued + inflight + retry + waiting; }
 };
 
 // One update of an identity, as `explain` shows it.
@@ -122,6 +131,11 @@ public:
     std::optional<Millis> next_due(const std::string& job);
     // Makes the held updates of `job` due now; returns how many.
     std::int64_t release_held(const std::string& job, Millis now);
+    // How many updates of `job` are held.
+    std::int64_t held(const std::string& job);
+    // Queues the updates left waiting by a process that is gone (call before claiming, when
+    // this process holds nothing of the job); returns how many identities.
+    std::int64_t promote_all_waiting(const std::string& job, Millis now);
 
     StateCounts counts(const std::string& job);
     std::vector<std::string> jobs();
@@ -145,6 +159,19 @@ public:
 private:
     // A finished update keeps its outcome, not its body.
     void drop_body(std::int64_t id);
+    void insert(const std::string& job, const NewUpdate& u, const std::string& op, const std::string& state,
+                Millis due_at, bool resolve, std::optional<std::int64_t> known_profile_id,
+                std::optional<std::int64_t> run_id, Millis now);
+    void supersede(std::int64_t id, Millis now);
+    void supersede_waiting(const std::string& job, const std::string& identity, Millis now);
+    // Failures of `identity` (older than `before_id`, if given): a newer change replaces them.
+    void supersede_failed(const std::string& job, const std::string& identity, std::optional<std::int64_t> before_id,
+                          Millis now);
+    // The newest waiting update of `identity` takes over, in `state`, after `predecessor`
+    // (superseded first); false if none waits.
+    bool promote_waiting(const std::string& job, const std::string& identity, std::optional<std::int64_t> predecessor,
+                         const std::string& state, Millis due_at, bool resolve, std::optional<std::int64_t> profile_id,
+                         Millis now);
 
     Database& db_;
     SyncedStore& synced_;

@@ -125,9 +125,9 @@ std::optional<dispatch::Outgoing> PushProducer::next(Millis now) {
     while (true) {
         if (ready_.empty() && claimed_.empty()) {
             claim(now);
-            // A few batches at a time (an unchanged file queues nothing for long stretches):
-            // between them the loop takes answers, ticks and signals (wake_at() says "now").
-            for (int batches = 0; claimed_.empty() && feed_ && batches < 4; ++batches) {
+            // One batch at a time (an unchanged file queues nothing for long stretches):
+            // between batches the loop takes answers, ticks and signals (wake_at() says "now").
+            if (feed_) {
                 if (!feed_->more()) feed_ = nullptr;
                 claim(now);
             }

@@ -51,6 +51,12 @@ public:
         return true;
     }
 
+    // The loop ended before the read did (a stop, a fatal answer): what the read found so
+    // far is settled as after a read cut short.
+    void close() {
+        if (!finished_) finish();
+    }
+
 private:
     void journal_batch() {
         auto& journal = c_.journal;
@@ -110,6 +116,11 @@ private:
         if (intake_.read_to_end()) {
             journal.updates.release_held(job_.name, now_ms());
             journal.synced.forget_duplicates_before(job_.name, run_id_);
+        } else if (auto held = journal.updates.held(job_.name); held > 0) {
+            base::logger().warn(
+                "Updates held until the source is read to its end: their identity had more than one row, and "
+                "a later row may be in what was not read; the next complete read sends them",
+                {{"held", held}});
         }
         tx.commit();
         if (job_.on_missing == config::OnMissing::Ignore) return;
@@ -176,6 +187,7 @@ PushReport run_push(const dispatch::RunContext& c, const config::JobConfig& job,
     std::optional<SourceFeed> feed;
     if (options.read_source)
         feed.emplace(c, job, options, options.backfill ? backfill_run : std::nullopt, report.run_id, report);
+    journal.updates.promote_all_waiting(job.name, now_ms());
     if (auto n = journal.updates.release_dead_claims(job.name); n > 0)
         base::logger().info(
             "Resuming updates left in flight by a stopped process; each is checked before it is re-sent",
@@ -189,6 +201,7 @@ PushReport run_push(const dispatch::RunContext& c, const config::JobConfig& job,
         producer.release_unsent();
         report.fatal = dispatcher.fatal();
     }
+    if (feed) feed->close();
     report.connections = dispatcher.connections();
     if (c.progress_tty) std::fprintf(stderr, "\r\033[K");
     report.pending = journal.updates.counts(job.name).pending();

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <ctime>
 
+#include "daemon/base/clock.hpp"
+
 namespace prefsync::service {
 namespace {
 
@@ -14,15 +16,6 @@ constexpr Millis kIdleWake = 1000;
 
 Millis next_slot(const Schedule& s, Millis now) {
     return s.next_after(now / kSecond) * kSecond;
-}
-
-std::string local_time(Millis t) {
-    std::time_t tt = static_cast<std::time_t>(t / kSecond);
-    std::tm tm{};
-    localtime_r(&tt, &tm);
-    char buf[40];
-    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S %Z", &tm);
-    return buf;
 }
 
 }  // namespace
@@ -58,7 +51,7 @@ void DaemonLoop::plan(Millis now) {
                 j.next = now;
             }
             log_.info("Scheduled",
-                      {{"job", job.name}, {"schedule", j.schedule->text()}, {"next_run", local_time(j.next)}});
+                      {{"job", job.name}, {"schedule", j.schedule->text()}, {"next_run", base::local_time(j.next)}});
         }
         if (auto p = journal_.schedule.parked(job.name); p && j.schedule) j.next = std::max(j.next, p->until);
         jobs_.emplace(job.name, std::move(j));
@@ -130,7 +123,7 @@ void DaemonLoop::finished(const Action& action, const RunOutcome& outcome, Milli
     journal_.schedule.park(name, p);
     log_.warn("Job parked after a fatal run: fix the cause, then `systemctl reload prefsync` (SIGHUP) to retry at once",
               {{"job", name},
-               {"until", local_time(p.until)},
+               {"until", base::local_time(p.until)},
                {"kind", to_string(action.run)},
                {"fatal_in_a_row", p.failures},
                {"reason", p.reason}});

@@ -154,12 +154,85 @@ TEST_F(JournalTest, RetryOfTwoFailedChangesOfOneIdentitySendsOnlyTheNewer) {
     auto second = j.updates.claim("crm", 10, 1200, 500);
     ASSERT_EQ(second.size(), 1u);
     j.updates.complete("crm", {{second[0].id, State::Failed, 400, "400", 0, false, true, {}}}, 1300);
-    ASSERT_EQ(j.updates.failures("crm").size(), 2u);
+    ASSERT_EQ(j.updates.failures("crm").size(), 1u) << "a newer change supersedes an older failure";
     EXPECT_EQ(j.updates.retry_failed("crm", std::nullopt, 2000), 1);
     auto again = j.updates.claim("crm", 10, 2000, 500);
     ASSERT_EQ(again.size(), 1u);
     EXPECT_EQ(again[0].body, "{\"v\":2}") << "the newer change is the one the source holds";
     EXPECT_TRUE(j.updates.failures("crm").empty());
+}
+
+TEST_F(JournalTest, ANewerRowOfAnIdentityInFlightHereWaitsForTheAnswerNeverSupersedingIt) {
+    j.updates.enqueue("crm", update("1", "v1", "{\"v\":1}"), 1000, false);
+    auto first = j.updates.claim("crm", 10, 1000, 60000);
+    ASSERT_EQ(first.size(), 1u);
+    EXPECT_EQ(j.updates.enqueue("crm", update("1", "v2", "{\"v\":2}"), 1100, false), EnqueueResult::Queued);
+    EXPECT_EQ(j.updates.counts("crm").waiting, 1);
+    EXPECT_TRUE(j.updates.claim("crm", 10, 1200, 60000).empty()) << "never two requests of one identity";
+    EXPECT_EQ(j.updates.enqueue("crm", update("1", "v3", "{\"v\":3}"), 1300, false), EnqueueResult::Queued);
+    EXPECT_EQ(j.updates.counts("crm").waiting, 1) << "only the newest waits";
+    j.updates.complete("crm", {{first[0].id, State::Done, 200, "", 0, false, true, 55}}, 1400);
+    auto next = j.updates.claim("crm", 10, 1500, 60000);
+    ASSERT_EQ(next.size(), 1u);
+    EXPECT_EQ(next[0].body, "{\"v\":3}");
+    EXPECT_TRUE(next[0].resolve) << "the profile exists now: looked up, never created again";
+    EXPECT_EQ(next[0].profile_id, 55);
+}
+
+TEST_F(JournalTest, ARowEqualToWhatWasSyncedIsNotJudgedUnchangedWhileAnotherIsInFlight) {
+    auto c = j.updates.enqueue("crm", update("1", "v0"), 1000, false);
+    ASSERT_EQ(c, EnqueueResult::Queued);
+    auto v0 = j.updates.claim("crm", 10, 1000, 60000);
+    j.updates.complete("crm", {{v0[0].id, State::Done, 200, "", 0, false, true, 7}}, 1100);
+    j.updates.enqueue("crm", update("1", "v1"), 1200, false);
+    auto v1 = j.updates.claim("crm", 10, 1200, 60000);
+    ASSERT_EQ(v1.size(), 1u);
+    // Back to v0 while v1 is out: once v1 lands, v0 must be sent again.
+    EXPECT_EQ(j.updates.enqueue("crm", update("1", "v0"), 1300, false), EnqueueResult::Queued);
+    j.updates.complete("crm", {{v1[0].id, State::Done, 200, "", 0, false, true, 7}}, 1400);
+    auto again = j.updates.claim("crm", 10, 1500, 60000);
+    ASSERT_EQ(again.size(), 1u);
+    EXPECT_EQ(again[0].hash, "v0");
+}
+
+TEST_F(JournalTest, AWaitingRowTakesTheRetryOrFailureOfItsPredecessorAndASupersededRowNeverComesBack) {
+    j.updates.enqueue("crm", update("1", "a"), 1000, false);
+    j.updates.enqueue("crm", update("2", "b"), 1000, false);
+    auto out = j.updates.claim("crm", 10, 1000, 60000);
+    ASSERT_EQ(out.size(), 2u);
+    j.updates.enqueue("crm", update("1", "a2"), 1100, false);
+    j.updates.enqueue("crm", update("2", "b2"), 1100, false);
+    j.updates.complete("crm",
+                       {{out[0].id, State::Retry, 503, "503", 5000, true, true, {}},
+                        {out[1].id, State::Failed, 400, "400", 0, false, true, {}}},
+                       1200);
+    EXPECT_TRUE(j.updates.failures("crm").empty()) << "the newer row replaces the failed one";
+    auto c = j.updates.counts("crm");
+    EXPECT_EQ(c.retry, 1);
+    EXPECT_EQ(c.queued, 1);
+    EXPECT_EQ(c.waiting, 0);
+    auto now = j.updates.claim("crm", 10, 1300, 60000);
+    ASSERT_EQ(now.size(), 1u);
+    EXPECT_EQ(now[0].hash, "b2");
+    auto later = j.updates.claim("crm", 10, 5000, 60000);
+    ASSERT_EQ(later.size(), 1u);
+    EXPECT_EQ(later[0].hash, "a2") << "takes the retry's place and time";
+    EXPECT_TRUE(later[0].resolve) << "and its unknown outcome";
+    // A late completion of a superseded row changes nothing.
+    j.updates.complete("crm", {{out[0].id, State::Queued, 0, "", 0, false, false, {}}}, 5100);
+    EXPECT_EQ(j.updates.counts("crm").queued, 0);
+}
+
+TEST_F(JournalTest, RowsLeftWaitingByAProcessThatDiedAreQueuedAtTheNextRun) {
+    j.updates.enqueue("crm", update("1", "a"), 1000, false);
+    ASSERT_EQ(j.updates.claim("crm", 10, 1000, 60000).size(), 1u);
+    j.updates.enqueue("crm", update("1", "a2"), 1100, false);
+    Journal other(dir.file("state/journal.db"));  // the next process
+    EXPECT_EQ(other.updates.promote_all_waiting("crm", 2000), 1);
+    auto next = other.updates.claim("crm", 10, 2000, 60000);
+    ASSERT_EQ(next.size(), 1u);
+    EXPECT_EQ(next[0].hash, "a2");
+    EXPECT_TRUE(next[0].resolve) << "its predecessor may have landed";
 }
 
 TEST_F(JournalTest, BackfillRunsSkipWhatTheyAlreadyEnqueued) {
