@@ -114,9 +114,13 @@ int main(int argc, char** argv) {
         field(out, n.last);
         out += ',';
         // Mixed case and stray spaces, as CRM exports have: the mapping cleans them.
-        std::string email = std::string(rng.chance(20) ? " " : "") + (rng.chance(30) ? "Customer." : "") +
-                            std::string(n.ascii_first) + "." + std::string(n.ascii_last) + std::to_string(i) + "@" +
-                            std::string(rng.pick(domains));
+        // Every draw in a statement of its own: the order in which operands or arguments are
+        // evaluated is unspecified, and GCC and clang differ.
+        bool space = rng.chance(20);
+        bool prefix = rng.chance(30);
+        std::string_view domain = rng.pick(domains);
+        std::string email = std::string(space ? " " : "") + (prefix ? "Customer." : "") + std::string(n.ascii_first) +
+                            "." + std::string(n.ascii_last) + std::to_string(i) + "@" + std::string(domain);
         if (rng.chance(3)) email.clear();
         field(out, email);
         out += ',';
@@ -126,20 +130,24 @@ int main(int argc, char** argv) {
         }
         out += ',';
         if (rng.chance(80)) {
-            std::snprintf(buf, sizeof buf, "(%03zu) %03zu-%04zu", 200 + rng.below(800), 200 + rng.below(800),
-                          rng.below(10000));
+            std::size_t area = 200 + rng.below(800), exchange = 200 + rng.below(800), line = rng.below(10000);
+            std::snprintf(buf, sizeof buf, "(%03zu) %03zu-%04zu", area, exchange, line);
             field(out, buf);
         }
         out += ',';
         if (rng.chance(30)) {
-            std::snprintf(buf, sizeof buf, "+1 %03zu.%03zu.%04zu", 200 + rng.below(800), 200 + rng.below(800),
-                          rng.below(10000));
+            std::size_t area = 200 + rng.below(800), exchange = 200 + rng.below(800), line = rng.below(10000);
+            std::snprintf(buf, sizeof buf, "+1 %03zu.%03zu.%04zu", area, exchange, line);
             field(out, buf);
         }
         out += ',';
         const City& c = rng.pick(cities);
         bool has_address = rng.chance(85);
-        if (has_address) field(out, std::to_string(1 + rng.below(9999)) + " " + std::string(rng.pick(streets)));
+        if (has_address) {
+            std::size_t number = 1 + rng.below(9999);
+            std::string_view street = rng.pick(streets);
+            field(out, std::to_string(number) + " " + std::string(street));
+        }
         out += ',';
         if (has_address && rng.chance(15)) field(out, "Apt " + std::to_string(1 + rng.below(40)) + ", Floor 2");
         out += ',';
@@ -158,7 +166,8 @@ int main(int argc, char** argv) {
         out += ',';
         if (rng.chance(70)) field(out, rng.pick(tiers));
         out += ',';
-        std::snprintf(buf, sizeof buf, "%02zu/%02zu/%04zu", 1 + rng.below(12), 1 + rng.below(28), 2015 + rng.below(11));
+        std::size_t month = 1 + rng.below(12), day = 1 + rng.below(28), year = 2015 + rng.below(11);
+        std::snprintf(buf, sizeof buf, "%02zu/%02zu/%04zu", month, day, year);
         field(out, buf);
         out += ',';
         static const std::vector<std::string_view> yn = {"Y", "N", "", "y"};
