@@ -1,10 +1,13 @@
 #pragma once
 // One push run of a job (sync, backfill, or retry): read the source, map every row,
-// journal what changed, then send it through the request loop until nothing is due,
-// recording every outcome.
+// journal what changed and send it through the request loop until nothing is due,
+// recording every outcome. Reading overlaps sending: the source is read a batch at a time
+// whenever the journal has nothing to claim.
 //
 // Design constraints:
 // - Record before send: rows are journaled (committed) before the loop claims them.
+// - The last row of an identity wins on every run although sending starts before the
+//   last row is read: see SourceFeed (push_run.cpp) and the journal's waiting state.
 // - Reading ticks the observer (the daemon's watchdog) and honours a stop request between
 //   batches: rows journaled so far stay journaled; nothing is sent after a stop.
 // - A fatal answer (401, unknown account) stops claiming at once; what was claimed and not
