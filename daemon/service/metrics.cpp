@@ -25,7 +25,8 @@ void Metrics::on_breaker(bool open) {
 
 void Metrics::on_tick(const dispatch::RunProgress& progress) {
     std::lock_guard lock(mutex_);
-    rate_limit_ = progress.rate_limit;
+    // The heartbeat of a source being read knows no rate (0): the last run's stands.
+    if (progress.rate_limit > 0) rate_limit_ = progress.rate_limit;
 }
 
 void Metrics::on_complete(std::chrono::milliseconds waited) {
