@@ -45,6 +45,7 @@ for f in /usr/lib/systemd/system/prefsync.service /usr/lib/systemd/system/prefsy
          /usr/lib/sysusers.d/prefsync.conf /etc/prefsync/prefsync.yaml.example \
          /usr/share/man/man1/prefsync.1.gz /usr/share/man/man5/prefsync.yaml.5.gz \
          /usr/share/doc/prefsync/README.md /usr/share/doc/prefsync/CONFIG.md /usr/share/doc/prefsync/CLI.md \
+         /usr/share/doc/prefsync/ARCHITECTURE.md /usr/share/doc/prefsync/docs/prefsync.schema.json \
          /usr/share/doc/prefsync/copyright /usr/share/doc/prefsync/changelog.gz \
          /usr/share/doc/prefsync/examples/prefsync.yaml /usr/share/doc/prefsync/examples/profiles.csv \
          /usr/share/doc/prefsync/contrib/grafana/prefsync-dashboard.json \

@@ -46,6 +46,21 @@ TEST(RateLimiter, OverALongRunTheRateHolds) {
     EXPECT_NEAR(taken, 50 + 500, 2);
 }
 
+TEST(RateLimiter, AWakeUpThatIsAlwaysALittleLateDoesNotLowerTheRate) {
+    FakeTime t;
+    RateLimiter r(300, 1, false, t.fn());
+    int sent = 0;
+    auto end = t.now + 10s;
+    while (t.now < end) {
+        if (auto wait = r.try_acquire())
+            t.now += *wait + 200us;  // the timer fires 0.2 ms after the token is due
+        else
+            ++sent;
+    }
+    EXPECT_GE(sent, 0.99 * 3000) << sent;
+    EXPECT_LE(sent, 3000 + 2);
+}
+
 TEST(RateLimiter, ThrottleCutsMultiplicativelyAndSuccessRecoversAdditively) {
     FakeTime t;
     RateLimiter r(100, 10, true, t.fn());
