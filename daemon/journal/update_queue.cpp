@@ -104,7 +104,9 @@ EnqueueResult UpdateQueue::enqueue(const std::string& job, const NewUpdate& u, M
             tx.commit();
             return EnqueueResult::AlreadyPending;
         }
-        insert(job, u, op, "waiting", 0, false, synced ? synced->profile_id : std::nullopt, run_id, now);
+        // A held row remembers it in its due time, and stays held once promoted.
+        insert(job, u, op, "waiting", u.held ? kHeld : Millis{0}, false, synced ? synced->profile_id : std::nullopt,
+               run_id, now);
         tx.commit();
         return EnqueueResult::Queued;
     }
@@ -182,15 +184,26 @@ void UpdateQueue::supersede_failed(const std::string& job, const std::string& id
 }
 
 bool UpdateQueue::promote_waiting(const std::string& job, const std::string& identity,
-                                  std::optional<std::int64_t> predecessor, const std::string& state, Millis due_at,
+                                  std::optional<std::int64_t> predecessor, std::string state, Millis due_at,
                                   bool resolve, std::optional<std::int64_t> profile_id, Millis now) {
     std::optional<std::int64_t> newest;
+    bool held = false;
     {
-        auto s = db_.prepare("SELECT MAX(id) FROM updates WHERE job = ?1 AND identity = ?2 AND state = 'waiting'");
+        auto s = db_.prepare(
+            "SELECT id, due_at FROM updates WHERE job = ?1 AND identity = ?2 AND state = 'waiting' "
+            "ORDER BY id DESC LIMIT 1");
         s.bind(1, job).bind(2, identity);
-        if (s.step()) newest = s.opt_i64(0);
+        if (s.step()) {
+            newest = s.i64(0);
+            held = s.i64(1) == kHeld;
+        }
     }
     if (!newest) return false;
+    if (held) {
+        // Still waiting for the end of the read: held, whatever its predecessor's outcome.
+        state = "retry";
+        due_at = kHeld;
+    }
     std::vector<std::int64_t> older;
     {
         auto s =

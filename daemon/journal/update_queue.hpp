@@ -170,7 +170,7 @@ private:
     // The newest waiting update of `identity` takes over, in `state`, after `predecessor`
     // (superseded first); false if none waits.
     bool promote_waiting(const std::string& job, const std::string& identity, std::optional<std::int64_t> predecessor,
-                         const std::string& state, Millis due_at, bool resolve, std::optional<std::int64_t> profile_id,
+                         std::string state, Millis due_at, bool resolve, std::optional<std::int64_t> profile_id,
                          Millis now);
 
     Database& db_;

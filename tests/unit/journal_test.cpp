@@ -223,6 +223,21 @@ TEST_F(JournalTest, AWaitingRowTakesTheRetryOrFailureOfItsPredecessorAndASuperse
     EXPECT_EQ(j.updates.counts("crm").queued, 0);
 }
 
+TEST_F(JournalTest, AHeldRowThatWaitedForAnAnswerStaysHeldUntilTheReadEnds) {
+    j.updates.enqueue("crm", update("1", "a"), 1000, false);
+    auto out = j.updates.claim("crm", 10, 1000, 60000);
+    auto held = update("1", "b");
+    held.held = true;
+    j.updates.enqueue("crm", held, 1100, false);
+    j.updates.complete("crm", {{out[0].id, State::Done, 200, "", 0, false, true, 3}}, 1200);
+    EXPECT_TRUE(j.updates.claim("crm", 10, 1300, 60000).empty()) << "still held";
+    EXPECT_EQ(j.updates.held("crm"), 1);
+    EXPECT_EQ(j.updates.release_held("crm", 1400), 1);
+    auto next = j.updates.claim("crm", 10, 1400, 60000);
+    ASSERT_EQ(next.size(), 1u);
+    EXPECT_EQ(next[0].hash, "b");
+}
+
 TEST_F(JournalTest, RowsLeftWaitingByAProcessThatDiedAreQueuedAtTheNextRun) {
     j.updates.enqueue("crm", update("1", "a"), 1000, false);
     ASSERT_EQ(j.updates.claim("crm", 10, 1000, 60000).size(), 1u);
