@@ -37,10 +37,11 @@ const config::JobConfig* push_job(const LoadedJob& loaded) {
     return loaded.job;
 }
 
-}  // namespace
-
-int cmd_plan(const PlanCommand& cmd) {
-    auto loaded = load_for_job(cmd.config_path, cmd.job);
+// What plan and explain share: the job's config, its journal, and a run context that sends
+// nothing; `body` gets the context and the job and returns the exit code.
+template <class Body>
+int with_push_job(const std::string& config_path, const std::string& job_name, Body body) {
+    auto loaded = load_for_job(config_path, job_name);
     if (!loaded.ok()) return loaded.exit_code;
     const auto* job = push_job(loaded);
     if (!job) return kUsage;
@@ -48,140 +49,147 @@ int cmd_plan(const PlanCommand& cmd) {
         service::Signals signals({});
         journal::Journal journal(loaded.config->journal.path);
         dispatch::RunContext context{*loaded.config, journal, "", user_agent(), &signals.stop()};
-        auto summary = push::plan_job(context, *job, cmd.allow_mass_delete, [&](const push::PlannedAction& a) {
-            if (cmd.json) {
-                std::string line = "{\"identity\":" + base::json_string(a.identity) +
-                                   ",\"origin\":" + base::json_string(a.origin) +
-                                   ",\"action\":" + base::json_string(a.action);
-                if (a.action == "patch" || a.action == "deactivate")
-                    line += ",\"operations\":" + a.body;
-                else if (!a.body.empty())
-                    line += ",\"body\":" + a.body;
-                std::printf("%s}\n", line.c_str());
-                return;
-            }
-            std::string what = a.action == "patch" || a.action == "deactivate" ? describe_operations(a.body)
-                               : a.body.empty()                                ? ""
-                                                                               : a.body;
-            std::printf("%-10s %s (%s)%s%s\n", a.action.c_str(), a.identity.c_str(), a.origin.c_str(),
-                        what.empty() ? "" : ": ", what.c_str());
-        });
-        std::string actions;
-        for (const auto& [action, n] : summary.actions)
-            actions += (actions.empty() ? "" : ", ") + std::to_string(n) + " " + action;
-        if (cmd.json) {
-            std::string line = "{\"summary\":{\"job\":" + base::json_string(job->name) +
-                               ",\"read\":" + std::to_string(summary.read) +
-                               ",\"rejected\":" + std::to_string(summary.rejected) +
-                               ",\"unchanged\":" + std::to_string(summary.unchanged) +
-                               ",\"duplicates\":" + std::to_string(summary.duplicates) +
-                               ",\"missing\":" + std::to_string(summary.missing) +
-                               ",\"pending\":" + std::to_string(summary.pending) + ",\"actions\":{";
-            bool first = true;
-            for (const auto& [action, n] : summary.actions) {
-                line += (first ? "" : ",") + base::json_string(action) + ":" + std::to_string(n);
-                first = false;
-            }
-            line += "},\"missing_refused\":" + base::json_string(summary.missing_refused) + "}}";
-            std::printf("%s\n", line.c_str());
-        } else {
-            std::printf(
-                "plan %s: read %lld, rejected %lld, unchanged %lld, duplicate ids %lld | %s | "
-                "already pending in the journal: %lld\n",
-                job->name.c_str(), (long long)summary.read, (long long)summary.rejected, (long long)summary.unchanged,
-                (long long)summary.duplicates, actions.empty() ? "nothing to send" : actions.c_str(),
-                (long long)summary.pending);
-            if (!summary.missing_refused.empty()) std::printf("refused: %s\n", summary.missing_refused.c_str());
-        }
-        if (!summary.source_error.empty()) {
-            std::fprintf(stderr, "error: jobs.%s.source: %s (the plan covers the rows read before it)\n",
-                         job->name.c_str(), summary.source_error.c_str());
-            return int(kFatal);
-        }
-        return int(summary.missing_refused.empty() ? kOk : kPartial);
+        return body(context, *job);
     });
 }
 
+}  // namespace
+
+int cmd_plan(const PlanCommand& cmd) {
+    return with_push_job(
+        cmd.config_path, cmd.job, [&](const dispatch::RunContext& context, const config::JobConfig& job_config) {
+            const auto* job = &job_config;
+            auto summary = push::plan_job(context, *job, cmd.allow_mass_delete, [&](const push::PlannedAction& a) {
+                if (cmd.json) {
+                    std::string line = "{\"identity\":" + base::json_string(a.identity) +
+                                       ",\"origin\":" + base::json_string(a.origin) +
+                                       ",\"action\":" + base::json_string(a.action);
+                    if (a.action == "patch" || a.action == "deactivate")
+                        line += ",\"operations\":" + a.body;
+                    else if (!a.body.empty())
+                        line += ",\"body\":" + a.body;
+                    std::printf("%s}\n", line.c_str());
+                    return;
+                }
+                std::string what = a.action == "patch" || a.action == "deactivate" ? describe_operations(a.body)
+                                   : a.body.empty()                                ? ""
+                                                                                   : a.body;
+                std::printf("%-10s %s (%s)%s%s\n", a.action.c_str(), a.identity.c_str(), a.origin.c_str(),
+                            what.empty() ? "" : ": ", what.c_str());
+            });
+            std::string actions;
+            for (const auto& [action, n] : summary.actions)
+                actions += (actions.empty() ? "" : ", ") + std::to_string(n) + " " + action;
+            if (cmd.json) {
+                std::string line = "{\"summary\":{\"job\":" + base::json_string(job->name) +
+                                   ",\"read\":" + std::to_string(summary.read) +
+                                   ",\"rejected\":" + std::to_string(summary.rejected) +
+                                   ",\"unchanged\":" + std::to_string(summary.unchanged) +
+                                   ",\"duplicates\":" + std::to_string(summary.duplicates) +
+                                   ",\"missing\":" + std::to_string(summary.missing) +
+                                   ",\"pending\":" + std::to_string(summary.pending) + ",\"actions\":{";
+                bool first = true;
+                for (const auto& [action, n] : summary.actions) {
+                    line += (first ? "" : ",") + base::json_string(action) + ":" + std::to_string(n);
+                    first = false;
+                }
+                line += "},\"missing_refused\":" + base::json_string(summary.missing_refused) + "}}";
+                std::printf("%s\n", line.c_str());
+            } else {
+                std::printf(
+                    "plan %s: read %lld, rejected %lld, unchanged %lld, duplicate ids %lld | %s | "
+                    "already pending in the journal: %lld\n",
+                    job->name.c_str(), (long long)summary.read, (long long)summary.rejected,
+                    (long long)summary.unchanged, (long long)summary.duplicates,
+                    actions.empty() ? "nothing to send" : actions.c_str(), (long long)summary.pending);
+                if (!summary.missing_refused.empty()) std::printf("refused: %s\n", summary.missing_refused.c_str());
+            }
+            if (!summary.source_error.empty()) {
+                std::fprintf(stderr, "error: jobs.%s.source: %s (the plan covers the rows read before it)\n",
+                             job->name.c_str(), summary.source_error.c_str());
+                return int(kFatal);
+            }
+            return int(summary.missing_refused.empty() ? kOk : kPartial);
+        });
+}
+
 int cmd_explain(const ExplainCommand& cmd) {
-    auto loaded = load_for_job(cmd.config_path, cmd.job);
-    if (!loaded.ok()) return loaded.exit_code;
-    const auto* job = push_job(loaded);
-    if (!job) return kUsage;
-    return guarded(job->name, [&] {
-        service::Signals signals({});
-        journal::Journal journal(loaded.config->journal.path);
-        dispatch::RunContext context{*loaded.config, journal, "", user_agent(), &signals.stop()};
-        std::string identity =
-            job->identity.by_profile_id() ? "profile:" + cmd.id : job->identity.alternate_id_type + ":" + cmd.id;
-        boost::json::object out{{"identity", identity}};
-        // The source's rows with this identity (the last one is what a sync sends).
-        boost::json::array rows;
-        push::Intake intake(context, *job, false, false);
-        std::vector<push::IntakeRow> batch;
-        while (intake.next(batch))
-            for (auto& r : batch)
-                if (r.mapped && r.mapped->identity.key() == identity)
-                    rows.push_back({{"origin", r.row->origin},
-                                    {"deleted", r.mapped->deleted},
-                                    {"body", r.mapped->deleted ? boost::json::value(nullptr)
-                                                               : boost::json::parse(r.mapped->body)}});
-        out["source_rows"] = std::move(rows);
-        if (auto s = journal.synced.get(job->name, identity)) {
-            boost::json::object last{{"hash", s->hash}, {"gone", s->gone}};
-            if (s->profile_id) last["profile_id"] = *s->profile_id;
-            if (auto body = journal.synced.last_body(job->name, identity)) last["body"] = boost::json::parse(*body);
-            out["last_accepted"] = std::move(last);
-        } else {
-            out["last_accepted"] = nullptr;
-        }
-        boost::json::array history;
-        for (const auto& u : journal.updates.history(job->name, identity, 10))
-            history.push_back({{"update", u.id},
-                               {"state", u.state},
-                               {"op", u.op.empty() ? std::string(config::to_string(job->mode)) : u.op},
-                               {"origin", u.origin},
-                               {"attempts", u.attempts},
-                               {"last_status", u.status},
-                               {"last_error", u.error},
-                               {"resolve_first", u.resolve},
-                               {"created", base::iso_utc(u.created_at)},
-                               {"updated", base::iso_utc(u.updated_at)}});
-        out["updates"] = std::move(history);
-        if (cmd.json) {
-            std::printf("%s\n", boost::json::serialize(out).c_str());
+    return with_push_job(
+        cmd.config_path, cmd.job, [&](const dispatch::RunContext& context, const config::JobConfig& job_config) {
+            const auto* job = &job_config;
+            auto& journal = context.journal;
+            std::string identity =
+                job->identity.by_profile_id() ? "profile:" + cmd.id : job->identity.alternate_id_type + ":" + cmd.id;
+            boost::json::object out{{"identity", identity}};
+            // The source's rows with this identity (the last one is what a sync sends).
+            boost::json::array rows;
+            push::Intake intake(context, *job, false, false);
+            std::vector<push::IntakeRow> batch;
+            while (intake.next(batch))
+                for (auto& r : batch)
+                    if (r.mapped && r.mapped->identity.key() == identity)
+                        rows.push_back({{"origin", r.row->origin},
+                                        {"deleted", r.mapped->deleted},
+                                        {"body", r.mapped->deleted ? boost::json::value(nullptr)
+                                                                   : boost::json::parse(r.mapped->body)}});
+            out["source_rows"] = std::move(rows);
+            if (auto s = journal.synced.get(job->name, identity)) {
+                boost::json::object last{{"hash", s->hash}, {"gone", s->gone}};
+                if (s->profile_id) last["profile_id"] = *s->profile_id;
+                if (auto body = journal.synced.last_body(job->name, identity)) last["body"] = boost::json::parse(*body);
+                out["last_accepted"] = std::move(last);
+            } else {
+                out["last_accepted"] = nullptr;
+            }
+            boost::json::array history;
+            for (const auto& u : journal.updates.history(job->name, identity, 10))
+                history.push_back({{"update", u.id},
+                                   {"state", u.state},
+                                   {"op", u.op.empty() ? std::string(config::to_string(job->mode)) : u.op},
+                                   {"origin", u.origin},
+                                   {"attempts", u.attempts},
+                                   {"last_status", u.status},
+                                   {"last_error", u.error},
+                                   {"resolve_first", u.resolve},
+                                   {"created", base::iso_utc(u.created_at)},
+                                   {"updated", base::iso_utc(u.updated_at)}});
+            out["updates"] = std::move(history);
+            if (cmd.json) {
+                std::printf("%s\n", boost::json::serialize(out).c_str());
+                return int(kOk);
+            }
+            std::printf("%s in job %s\n", identity.c_str(), job->name.c_str());
+            std::printf("source rows: %zu\n", out["source_rows"].as_array().size());
+            for (const auto& r : out["source_rows"].as_array())
+                std::printf("  %s%s\n    %s\n", std::string(r.at("origin").as_string()).c_str(),
+                            r.at("deleted").as_bool() ? " (marked deleted)" : "",
+                            boost::json::serialize(r.at("body")).c_str());
+            if (out["last_accepted"].is_null()) {
+                std::printf("last accepted: never (a sync would create or upsert it)\n");
+            } else {
+                const auto& l = out["last_accepted"].as_object();
+                std::printf(
+                    "last accepted: hash %s%s%s\n", std::string(l.at("hash").as_string()).substr(0, 16).c_str(),
+                    l.contains("profile_id") ? (", profile " + boost::json::serialize(l.at("profile_id"))).c_str() : "",
+                    l.at("gone").as_string().empty()
+                        ? ""
+                        : (", " + std::string(l.at("gone").as_string()) + " (left the source)").c_str());
+                if (l.contains("body")) std::printf("  %s\n", boost::json::serialize(l.at("body")).c_str());
+            }
+            std::printf("updates (newest first):\n");
+            for (const auto& u : out["updates"].as_array()) {
+                const auto& o = u.as_object();
+                std::printf(
+                    "  #%s %-10s %-10s attempts %s, last status %s%s%s  (%s, from %s)\n",
+                    boost::json::serialize(o.at("update")).c_str(), std::string(o.at("state").as_string()).c_str(),
+                    std::string(o.at("op").as_string()).c_str(), boost::json::serialize(o.at("attempts")).c_str(),
+                    boost::json::serialize(o.at("last_status")).c_str(),
+                    o.at("last_error").as_string().empty() ? "" : ": ",
+                    std::string(o.at("last_error").as_string()).c_str(),
+                    std::string(o.at("updated").as_string()).c_str(), std::string(o.at("origin").as_string()).c_str());
+            }
             return int(kOk);
-        }
-        std::printf("%s in job %s\n", identity.c_str(), job->name.c_str());
-        std::printf("source rows: %zu\n", out["source_rows"].as_array().size());
-        for (const auto& r : out["source_rows"].as_array())
-            std::printf("  %s%s\n    %s\n", std::string(r.at("origin").as_string()).c_str(),
-                        r.at("deleted").as_bool() ? " (marked deleted)" : "",
-                        boost::json::serialize(r.at("body")).c_str());
-        if (out["last_accepted"].is_null()) {
-            std::printf("last accepted: never (a sync would create or upsert it)\n");
-        } else {
-            const auto& l = out["last_accepted"].as_object();
-            std::printf(
-                "last accepted: hash %s%s%s\n", std::string(l.at("hash").as_string()).substr(0, 16).c_str(),
-                l.contains("profile_id") ? (", profile " + boost::json::serialize(l.at("profile_id"))).c_str() : "",
-                l.at("gone").as_string().empty()
-                    ? ""
-                    : (", " + std::string(l.at("gone").as_string()) + " (left the source)").c_str());
-            if (l.contains("body")) std::printf("  %s\n", boost::json::serialize(l.at("body")).c_str());
-        }
-        std::printf("updates (newest first):\n");
-        for (const auto& u : out["updates"].as_array()) {
-            const auto& o = u.as_object();
-            std::printf(
-                "  #%s %-10s %-10s attempts %s, last status %s%s%s  (%s, from %s)\n",
-                boost::json::serialize(o.at("update")).c_str(), std::string(o.at("state").as_string()).c_str(),
-                std::string(o.at("op").as_string()).c_str(), boost::json::serialize(o.at("attempts")).c_str(),
-                boost::json::serialize(o.at("last_status")).c_str(), o.at("last_error").as_string().empty() ? "" : ": ",
-                std::string(o.at("last_error").as_string()).c_str(), std::string(o.at("updated").as_string()).c_str(),
-                std::string(o.at("origin").as_string()).c_str());
-        }
-        return int(kOk);
-    });
+        });
 }
 
 }  // namespace prefsync::cli
