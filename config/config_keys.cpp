@@ -233,9 +233,10 @@ const KeyTable& journal_keys() {
                  .max = 36500,
                  .default_value = "30",
                  .description =
-                     "finished updates and ended runs older than this are deleted after each run and the space "
-                     "returned to the file system; pending and failed updates (dead letters, until retried), "
-                     "change-detection hashes and watermarks are never pruned"},
+                     "ended runs older than this are deleted after each run and the space returned to the file "
+                     "system (finished updates are not kept at all: an identity's outcome is its change-detection "
+                     "row); pending and failed updates (dead letters, until retried), change-detection hashes and "
+                     "watermarks are never pruned"},
             },
     };
     return table;

@@ -134,7 +134,10 @@ int cmd_explain(const ExplainCommand& cmd) {
                                                                    : boost::json::parse(r.mapped->body)}});
             out["source_rows"] = std::move(rows);
             if (auto s = journal.synced.get(job->name, identity)) {
-                boost::json::object last{{"hash", s->hash}, {"gone", s->gone}};
+                boost::json::object last{{"hash", s->hash},
+                                         {"gone", s->gone},
+                                         {"at", base::iso_utc(s->synced_at)},
+                                         {"verification", s->verification}};
                 if (s->profile_id) last["profile_id"] = *s->profile_id;
                 if (auto body = journal.synced.last_body(job->name, identity)) last["body"] = boost::json::parse(*body);
                 out["last_accepted"] = std::move(last);
@@ -168,15 +171,21 @@ int cmd_explain(const ExplainCommand& cmd) {
                 std::printf("last accepted: never (a sync would create or upsert it)\n");
             } else {
                 const auto& l = out["last_accepted"].as_object();
+                std::string verification(l.at("verification").as_string());
                 std::printf(
-                    "last accepted: hash %s%s%s\n", std::string(l.at("hash").as_string()).substr(0, 16).c_str(),
+                    "last accepted: %s, hash %s%s%s%s\n", std::string(l.at("at").as_string()).c_str(),
+                    std::string(l.at("hash").as_string()).substr(0, 16).c_str(),
                     l.contains("profile_id") ? (", profile " + boost::json::serialize(l.at("profile_id"))).c_str() : "",
+                    verification == "accepted"   ? " (202: not yet verified)"
+                    : verification == "verified" ? " (202, verified complete)"
+                                                 : "",
                     l.at("gone").as_string().empty()
                         ? ""
                         : (", " + std::string(l.at("gone").as_string()) + " (left the source)").c_str());
                 if (l.contains("body")) std::printf("  %s\n", boost::json::serialize(l.at("body")).c_str());
             }
-            std::printf("updates (newest first):\n");
+            std::printf("updates still to do or failed (newest first):%s\n",
+                        out["updates"].as_array().empty() ? " none" : "");
             for (const auto& u : out["updates"].as_array()) {
                 const auto& o = u.as_object();
                 std::printf(

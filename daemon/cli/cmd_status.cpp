@@ -58,11 +58,9 @@ int cmd_status(const StatusCommand& cmd) {
                                   {"retries", r.retries},
                                   {"failed", r.failed},
                                   {"exit_code", r.exit_code}});
-                all[name] = {{"queued", c.queued},   {"inflight", c.inflight},
-                             {"retry", c.retry},     {"accepted", c.accepted},
-                             {"done", c.done},       {"verified", c.verified},
-                             {"failed", c.failed},   {"superseded", c.superseded},
-                             {"runs", std::move(rs)}};
+                all[name] = {{"queued", c.queued},     {"inflight", c.inflight}, {"retry", c.retry},
+                             {"accepted", c.accepted}, {"done", c.done},         {"verified", c.verified},
+                             {"failed", c.failed},     {"waiting", c.waiting},   {"runs", std::move(rs)}};
                 if (parked)
                     all[name].as_object()["parked"] = {{"until", base::iso_utc(parked->until)},
                                                        {"reason", parked->reason},
@@ -70,10 +68,10 @@ int cmd_status(const StatusCommand& cmd) {
                 continue;
             }
             std::printf(
-                "%s: queued %lld, inflight %lld, retry %lld, accepted %lld, done %lld, verified %lld, failed %lld, "
-                "superseded %lld\n",
-                name.c_str(), (long long)c.queued, (long long)c.inflight, (long long)c.retry, (long long)c.accepted,
-                (long long)c.done, (long long)c.verified, (long long)c.failed, (long long)c.superseded);
+                "%s: queued %lld, inflight %lld, retry %lld, waiting %lld, failed %lld; identities: done %lld, "
+                "accepted %lld, verified %lld\n",
+                name.c_str(), (long long)c.queued, (long long)c.inflight, (long long)c.retry, (long long)c.waiting,
+                (long long)c.failed, (long long)c.done, (long long)c.accepted, (long long)c.verified);
             if (parked)
                 std::printf(
                     "  PARKED by the daemon until %s after %d fatal run(s) in a row: %s\n"

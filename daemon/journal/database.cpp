@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -21,7 +22,12 @@ namespace {
 // instead of two indexes over every row; the identities a source had more than once (their
 // rows are held until the source was read to its end, so the last one wins while sending
 // overlaps reading).
-constexpr int kSchemaVersion = 4;
+// Version 5: a finished update leaves the queue. Its outcome is what change detection
+// needs (the hash and profile id in `synced`, with whether a 202 still awaits verification);
+// the queue holds only what is still to do or failed, so the file after a run is one small
+// `synced` row per identity (a 16-byte hash, not 64 hex digits), and a row costs an insert
+// and a delete in the queue instead of an insert, two updates and a body kept apart.
+constexpr int kSchemaVersion = 5;
 
 const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS updates(
@@ -40,24 +46,20 @@ CREATE TABLE IF NOT EXISTS updates(
   last_status INTEGER, last_error TEXT,
   run_id INTEGER,
   created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
-  claim_token INTEGER, op TEXT);
-CREATE TABLE IF NOT EXISTS bodies(
-  id INTEGER PRIMARY KEY REFERENCES updates(id) ON DELETE CASCADE, body TEXT NOT NULL);
+  claim_token INTEGER, op TEXT, body TEXT);
 CREATE INDEX IF NOT EXISTS updates_queued ON updates(job, id) WHERE state = 'queued';
 CREATE INDEX IF NOT EXISTS updates_retry ON updates(job, due_at) WHERE state = 'retry';
 CREATE INDEX IF NOT EXISTS updates_inflight ON updates(job, lease_until) WHERE state = 'inflight';
-CREATE INDEX IF NOT EXISTS updates_accepted ON updates(job, id) WHERE state = 'accepted';
 CREATE INDEX IF NOT EXISTS updates_failed ON updates(job, identity) WHERE state = 'failed';
 CREATE INDEX IF NOT EXISTS updates_waiting ON updates(job, identity) WHERE state = 'waiting';
-CREATE INDEX IF NOT EXISTS updates_state ON updates(job, state);
 CREATE UNIQUE INDEX IF NOT EXISTS updates_one_pending ON updates(job, identity)
   WHERE state IN ('queued', 'inflight', 'retry');
 CREATE INDEX IF NOT EXISTS updates_by_run ON updates(run_id, identity) WHERE run_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS updates_finished ON updates(updated_at)
-  WHERE state IN ('done', 'verified', 'superseded');
 CREATE TABLE IF NOT EXISTS synced(
   job TEXT NOT NULL, identity TEXT NOT NULL, hash TEXT NOT NULL, profile_id INTEGER,
-  synced_at INTEGER NOT NULL, body TEXT, gone TEXT, PRIMARY KEY(job, identity)) WITHOUT ROWID;
+  synced_at INTEGER NOT NULL, body TEXT, gone TEXT, run_id INTEGER, verify INTEGER,
+  PRIMARY KEY(job, identity)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS synced_unverified ON synced(job, identity) WHERE verify > 0;
 CREATE TABLE IF NOT EXISTS duplicates(
   job TEXT NOT NULL, identity TEXT NOT NULL, run_id INTEGER NOT NULL, PRIMARY KEY(job, identity)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS runs(
@@ -117,6 +119,45 @@ Statement& Statement::bind_double(int i, double v) {
 Statement& Statement::bind_null(int i) {
     check(sqlite3_bind_null(s_, i));
     return *this;
+}
+
+namespace {
+bool is_hex(char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+int hex_value(char c) {
+    return c <= '9' ? c - '0' : c - 'a' + 10;
+}
+}  // namespace
+
+Statement& Statement::bind_hash(int i, const std::string& hash) {
+    if (hash.size() == 2 * kHashBytes && std::all_of(hash.begin(), hash.end(), is_hex)) {
+        unsigned char raw[kHashBytes];
+        for (std::size_t k = 0; k < kHashBytes; ++k)
+            raw[k] = static_cast<unsigned char>(hex_value(hash[2 * k]) << 4 | hex_value(hash[2 * k + 1]));
+        check(sqlite3_bind_blob(s_, i, raw, static_cast<int>(kHashBytes), SQLITE_TRANSIENT));
+        return *this;
+    }
+    return bind(i, hash);
+}
+
+std::string Statement::hash(int c) {
+    if (sqlite3_column_type(s_, c) == SQLITE_BLOB) {
+        static constexpr char digits[] = "0123456789abcdef";
+        auto p = static_cast<const unsigned char*>(sqlite3_column_blob(s_, c));
+        auto n = static_cast<std::size_t>(sqlite3_column_bytes(s_, c));
+        std::string out(2 * n, '0');
+        for (std::size_t k = 0; k < n; ++k) {
+            out[2 * k] = digits[p[k] >> 4];
+            out[2 * k + 1] = digits[p[k] & 15];
+        }
+        return out;
+    }
+    auto t = text(c);
+    // A version-4 journal's whole SHA-256: today's hash is its first half, so an upgrade
+    // does not make every row look changed.
+    if (t.size() == 4 * kHashBytes && std::all_of(t.begin(), t.end(), is_hex)) t.resize(2 * kHashBytes);
+    return t;
 }
 
 bool Statement::step() {
@@ -266,6 +307,26 @@ void Database::migrate() {
         exec("DROP INDEX IF EXISTS updates_finished");  // failed updates are no longer pruned
         exec("DROP INDEX IF EXISTS updates_failed");
         exec("ALTER TABLE updates DROP COLUMN body");
+    }
+    if (version >= 1 && version < 5) {
+        // Bodies back in their rows (only unfinished rows remain), and each identity's last
+        // finished update folded into `synced`: a 202 not yet verified (verify = when it was
+        // accepted), verified (-1), or done (NULL).
+        exec("ALTER TABLE updates ADD COLUMN body TEXT");
+        exec("UPDATE updates SET body = (SELECT body FROM bodies b WHERE b.id = updates.id)");
+        exec("DROP TABLE bodies");
+        exec("ALTER TABLE synced ADD COLUMN run_id INTEGER");
+        exec("ALTER TABLE synced ADD COLUMN verify INTEGER");
+        exec("CREATE INDEX migrate_updates_identity ON updates(job, identity, id)");
+        exec(
+            "UPDATE synced SET verify = (SELECT CASE u.state WHEN 'accepted' THEN max(u.updated_at, 1) "
+            "WHEN 'verified' THEN -1 END FROM updates u WHERE u.job = synced.job AND u.identity = synced.identity "
+            "AND u.state IN ('done', 'accepted', 'verified') ORDER BY u.id DESC LIMIT 1)");
+        exec("DROP INDEX migrate_updates_identity");
+        exec("DELETE FROM updates WHERE state IN ('done', 'accepted', 'verified', 'superseded')");
+        exec("DROP INDEX IF EXISTS updates_accepted");
+        exec("DROP INDEX IF EXISTS updates_state");
+        exec("DROP INDEX IF EXISTS updates_finished");
     }
     exec(kSchema);
     exec(("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str());

@@ -11,6 +11,22 @@
 //   pulls       pull items and the durable size of the pull's output     small_stores.hpp
 //   schedule    the daemon's last fires and parked jobs                  small_stores.hpp
 //
+// What must be durable before a request leaves, and what that costs per row:
+// - The update, with its body, before it is claimed; the claim (inflight, with a lease and
+//   this process's token) before the request leaves. This is what makes a crash safe for
+//   every write: an update left in flight is resolved first when it is taken again (a create
+//   is looked up, never sent twice; a mirror patch is re-planned against the profile).
+//   Upserts, replaces and merges would survive without it (they are idempotent and the
+//   source still has the row), but creates, patches, removals and backfills would not, and
+//   one queue for all keeps one set of rules. Cost: one insert per row, batched (a batch of
+//   rows per transaction, claims of hundreds of rows per transaction).
+// - The outcome, when the answer comes: the update leaves the queue and its hash becomes
+//   the identity's synced row. Cost: one delete and one upsert per row, batched per loop
+//   tick. Nothing of a finished update is kept beyond that row (16-byte hash, profile id,
+//   times, the 202-to-verify mark): about 80 bytes per identity after a run.
+// - Failures keep their body (dead letters for `retry`); retries keep theirs until sent.
+// Every commit is synchronous=FULL (database.hpp): the batches are what pay for it.
+//
 // Job locks are files beside the journal (job_lock.hpp). Invariants, per store, are in the
 // store's header; what the journal promises as a whole is in docs/ARCHITECTURE.md.
 #include <string>
@@ -23,7 +39,7 @@
 namespace prefsync::journal {
 
 struct RetentionReport {
-    std::int64_t updates = 0, runs = 0;
+    std::int64_t runs = 0;
 };
 
 class Journal {
@@ -41,9 +57,9 @@ public:
     PullStore pulls;
     ScheduleStore schedule;
 
-    // journal.retain_days: deletes finished updates (done, verified, superseded, failed)
-    // and ended runs older than that, in bounded steps, and returns the freed pages to the
-    // file system. Pending updates, change-detection hashes and watermarks are never pruned.
+    // journal.retain_days: deletes ended runs older than that and returns the freed pages to
+    // the file system. Finished updates are not kept at all (their outcome is in `synced`);
+    // pending and failed updates, change-detection hashes and watermarks are never pruned.
     RetentionReport apply_retention(Millis now, int retain_days);
 };
 

@@ -1,26 +1,36 @@
 #include "daemon/journal/synced_store.hpp"
 
+#include <algorithm>
+
 namespace prefsync::journal {
 
 std::optional<SyncedState> SyncedStore::get(const std::string& job, const std::string& identity) {
-    auto s = db_.prepare("SELECT hash, profile_id, coalesce(gone, '') FROM synced WHERE job = ?1 AND identity = ?2");
+    auto s = db_.prepare(
+        "SELECT hash, profile_id, coalesce(gone, ''), run_id, synced_at, "
+        "CASE WHEN verify > 0 THEN 'accepted' WHEN verify < 0 THEN 'verified' ELSE '' END "
+        "FROM synced WHERE job = ?1 AND identity = ?2");
     s.bind(1, job).bind(2, identity);
     if (!s.step()) return std::nullopt;
-    return SyncedState{s.text(0), s.opt_i64(1), s.text(2)};
+    return SyncedState{s.hash(0), s.opt_i64(1), s.text(2), s.opt_i64(3), s.i64(4), s.text(5)};
 }
 
 void SyncedStore::record(const std::string& job, const std::string& identity, const std::string& hash,
-                         std::optional<std::int64_t> profile_id, Millis now, const std::optional<std::string>& body) {
+                         std::optional<std::int64_t> profile_id, Millis now, const std::optional<std::string>& body,
+                         Outcome outcome, std::optional<std::int64_t> run_id) {
     auto s = db_.prepare(
-        "INSERT INTO synced(job, identity, hash, profile_id, synced_at, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+        "INSERT INTO synced(job, identity, hash, profile_id, synced_at, body, run_id, verify) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
         "ON CONFLICT(job, identity) DO UPDATE SET hash = excluded.hash, "
         "profile_id = COALESCE(excluded.profile_id, synced.profile_id), synced_at = excluded.synced_at, "
-        "body = excluded.body, gone = NULL");
-    s.bind(1, job).bind(2, identity).bind(3, hash).bind(4, profile_id).bind(5, now);
+        "body = excluded.body, gone = NULL, run_id = excluded.run_id, verify = excluded.verify");
+    s.bind(1, job).bind(2, identity).bind_hash(3, hash).bind(4, profile_id).bind(5, now);
     if (body)
         s.bind(6, *body);
     else
         s.bind_null(6);
+    s.bind(7, run_id);
+    // verify > 0: when the 202 came (never 0, so the partial index's condition holds).
+    s.bind(8, outcome == Outcome::Accepted ? std::optional<std::int64_t>(std::max<Millis>(now, 1)) : std::nullopt);
     s.run();
 }
 
@@ -39,7 +49,7 @@ void SyncedStore::mark_gone(const std::string& job, const std::string& identity,
         db_.prepare("DELETE FROM synced WHERE job = ?1 AND identity = ?2").bind(1, job).bind(2, identity).run();
         return;
     }
-    db_.prepare("UPDATE synced SET gone = ?3, synced_at = ?4 WHERE job = ?1 AND identity = ?2")
+    db_.prepare("UPDATE synced SET gone = ?3, synced_at = ?4, verify = NULL WHERE job = ?1 AND identity = ?2")
         .bind(1, job)
         .bind(2, identity)
         .bind(3, gone)
@@ -47,21 +57,72 @@ void SyncedStore::mark_gone(const std::string& job, const std::string& identity,
         .run();
 }
 
+namespace {
+KnownIdentity known(std::string identity, std::optional<std::int64_t> profile_id) {
+    KnownIdentity k;
+    k.identity = std::move(identity);
+    k.profile_id = profile_id;
+    // "TYPE:ID" (alternate id) or "profile:123".
+    auto colon = k.identity.find(':');
+    if (!k.identity.starts_with("profile:") && colon != std::string::npos) {
+        k.alt_type = k.identity.substr(0, colon);
+        k.alt_id = k.identity.substr(colon + 1);
+    }
+    return k;
+}
+}  // namespace
+
 void SyncedStore::for_each_present(const std::string& job, const std::function<void(const KnownIdentity&)>& fn) {
     auto s = db_.prepare("SELECT identity, profile_id FROM synced WHERE job = ?1 AND gone IS NULL ORDER BY identity");
     s.bind(1, job);
-    while (s.step()) {
-        KnownIdentity k;
-        k.identity = s.text(0);
-        k.profile_id = s.opt_i64(1);
-        // "TYPE:ID" (alternate id) or "profile:123".
-        auto colon = k.identity.find(':');
-        if (!k.identity.starts_with("profile:") && colon != std::string::npos) {
-            k.alt_type = k.identity.substr(0, colon);
-            k.alt_id = k.identity.substr(colon + 1);
+    while (s.step()) fn(known(s.text(0), s.opt_i64(1)));
+}
+
+SyncedCounts SyncedStore::counts(const std::string& job) {
+    SyncedCounts c;
+    auto s = db_.prepare(
+        "SELECT coalesce(sum(verify IS NULL), 0), coalesce(sum(verify > 0), 0), coalesce(sum(verify < 0), 0) "
+        "FROM synced WHERE job = ?1 AND gone IS NULL");
+    s.bind(1, job);
+    if (s.step()) c = {s.i64(0), s.i64(1), s.i64(2)};
+    return c;
+}
+
+std::vector<KnownIdentity> SyncedStore::unverified(const std::string& job, int limit) {
+    std::vector<KnownIdentity> out;
+    auto s = db_.prepare(
+        "SELECT identity, profile_id FROM synced WHERE job = ?1 AND verify > 0 ORDER BY verify, identity LIMIT ?2");
+    s.bind(1, job).bind(2, static_cast<std::int64_t>(limit));
+    while (s.step()) out.push_back(known(s.text(0), s.opt_i64(1)));
+    return out;
+}
+
+bool SyncedStore::any_unverified(const std::string& job) {
+    auto s = db_.prepare("SELECT 1 FROM synced WHERE job = ?1 AND verify > 0 LIMIT 1");
+    s.bind(1, job);
+    return s.step();
+}
+
+std::vector<Millis> SyncedStore::mark_verified(const std::string& job, const std::vector<std::string>& identities,
+                                               Millis now) {
+    std::vector<Millis> waited;
+    Database::Transaction tx(db_);
+    for (const auto& identity : identities) {
+        // verify holds when the 202 was recorded: the wait for "Complete" (an upper bound, to
+        // the granularity of verification).
+        {
+            auto q = db_.prepare("SELECT verify FROM synced WHERE job = ?1 AND identity = ?2 AND verify > 0");
+            q.bind(1, job).bind(2, identity);
+            if (!q.step()) continue;
+            waited.push_back(std::max<Millis>(0, now - q.i64(0)));
         }
-        fn(k);
+        db_.prepare("UPDATE synced SET verify = -1 WHERE job = ?1 AND identity = ?2")
+            .bind(1, job)
+            .bind(2, identity)
+            .run();
     }
+    tx.commit();
+    return waited;
 }
 
 std::int64_t SyncedStore::count_present(const std::string& job) {

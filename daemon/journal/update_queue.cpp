@@ -21,7 +21,7 @@ State parse_state(const std::string& s) {
 }
 
 // The columns read_update() expects, in its order.
-#define UPDATE_COLUMNS "id, identity, alt_type, alt_id, profile_id, origin, hash, attempts, resolve, op"
+#define UPDATE_COLUMNS "id, identity, alt_type, alt_id, profile_id, origin, hash, attempts, resolve, op, body"
 
 ClaimedUpdate read_update(Statement& s) {
     ClaimedUpdate c;
@@ -31,10 +31,11 @@ ClaimedUpdate read_update(Statement& s) {
     c.alt_id = s.text(3);
     c.profile_id = s.opt_i64(4);
     c.origin = s.text(5);
-    c.hash = s.text(6);
+    c.hash = s.hash(6);
     c.attempts = static_cast<int>(s.i64(7));
     c.resolve = s.i64(8) != 0;
     c.op = s.text(9);
+    c.body = s.text(10);
     return c;
 }
 
@@ -69,15 +70,20 @@ UpdateQueue::UpdateQueue(Database& db, SyncedStore& synced) : db_(db), synced_(s
 EnqueueResult UpdateQueue::enqueue(const std::string& job, const NewUpdate& u, Millis now, bool force,
                                    std::optional<std::int64_t> run_id) {
     Database::Transaction tx(db_);
+    auto synced = synced_.get(job, u.identity);
     if (run_id) {
-        auto s = db_.prepare("SELECT 1 FROM updates WHERE run_id = ?1 AND identity = ?2 AND hash = ?3 LIMIT 1");
-        s.bind(1, *run_id).bind(2, u.identity).bind(3, u.hash);
-        if (s.step()) {
+        // A resumed backfill: sent by this run already (finished, or still in the queue).
+        bool sent = synced && synced->run_id == run_id && synced->hash == u.hash;
+        if (!sent) {
+            auto s = db_.prepare("SELECT 1 FROM updates WHERE run_id = ?1 AND identity = ?2 AND hash = ?3 LIMIT 1");
+            s.bind(1, *run_id).bind(2, u.identity).bind_hash(3, u.hash);
+            sent = s.step();
+        }
+        if (sent) {
             tx.commit();
             return EnqueueResult::AlreadyInRun;
         }
     }
-    auto synced = synced_.get(job, u.identity);
     std::string op = u.op;
     if (op.empty() && synced && synced->gone == "deactivated") op = "reactivate";  // back in the source
     // The identity's pending update, if any (the partial unique index keeps at most one).
@@ -92,9 +98,9 @@ EnqueueResult UpdateQueue::enqueue(const std::string& job, const NewUpdate& u, M
             "SELECT id, hash, state, resolve, claim_token IS ?3 FROM updates WHERE job = ?1 AND identity = ?2 "
             "AND state IN ('queued', 'inflight', 'retry')");
         s.bind(1, job).bind(2, u.identity).bind(3, token_);
-        if (s.step()) pending = Pending{s.i64(0), s.text(1), s.text(2), s.i64(3) != 0, s.i64(4) != 0};
+        if (s.step()) pending = Pending{s.i64(0), s.hash(1), s.text(2), s.i64(3) != 0, s.i64(4) != 0};
     }
-    supersede_waiting(job, u.identity, now);
+    supersede_waiting(job, u.identity);
     if (pending && pending->state == "inflight" && pending->ours) {
         // This process has a request of the identity out. Nothing may take its place (two
         // requests of one identity could land in either order), and whether the row is
@@ -115,8 +121,8 @@ EnqueueResult UpdateQueue::enqueue(const std::string& job, const NewUpdate& u, M
         // The API has this already: whatever still waits for the identity is obsolete (an
         // earlier row of the same identity in this file, or an older change), and so is a
         // failure of an older change.
-        if (pending && pending->state != "inflight") supersede(pending->id, now);
-        supersede_failed(job, u.identity, std::nullopt, now);
+        if (pending && pending->state != "inflight") supersede(pending->id);
+        supersede_failed(job, u.identity, std::nullopt);
         tx.commit();
         return EnqueueResult::Unchanged;
     }
@@ -129,9 +135,9 @@ EnqueueResult UpdateQueue::enqueue(const std::string& job, const NewUpdate& u, M
         // An update left in flight (its process died) or already marked "resolve first"
         // may have landed: its successor must look before it writes.
         inherit_resolve = pending->state == "inflight" || pending->resolve;
-        supersede(pending->id, now);
+        supersede(pending->id);
     }
-    supersede_failed(job, u.identity, std::nullopt, now);
+    supersede_failed(job, u.identity, std::nullopt);
     insert(job, u, op, u.held ? "retry" : "queued", u.held ? kHeld : Millis{0}, inherit_resolve,
            synced ? synced->profile_id : std::nullopt, run_id, now);
     tx.commit();
@@ -144,35 +150,31 @@ void UpdateQueue::insert(const std::string& job, const NewUpdate& u, const std::
     std::optional<std::int64_t> profile_id = u.profile_id ? u.profile_id : known_profile_id;
     auto ins = db_.prepare(
         "INSERT INTO updates(job, identity, alt_type, alt_id, profile_id, origin, hash, "
-        "state, due_at, run_id, resolve, created_at, updated_at, op) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8, ?7, ?13, ?9, ?10, ?11, ?11, NULLIF(?12, ''))");
+        "state, due_at, run_id, resolve, created_at, updated_at, op, body) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8, ?7, ?13, ?9, ?10, ?11, ?11, NULLIF(?12, ''), ?14)");
     ins.bind(1, job).bind(2, u.identity).bind(3, u.alt_type).bind(4, u.alt_id).bind(5, profile_id);
-    ins.bind(6, u.origin).bind(7, state).bind(8, u.hash).bind(9, run_id);
-    ins.bind(10, static_cast<std::int64_t>(resolve)).bind(11, now).bind(12, op).bind(13, due_at);
+    ins.bind(6, u.origin).bind(7, state).bind_hash(8, u.hash).bind(9, run_id);
+    ins.bind(10, static_cast<std::int64_t>(resolve)).bind(11, now).bind(12, op).bind(13, due_at).bind(14, u.body);
     ins.run();
-    db_.prepare("INSERT INTO bodies(id, body) VALUES (last_insert_rowid(), ?1)").bind(1, u.body).run();
 }
 
-void UpdateQueue::supersede(std::int64_t id, Millis now) {
-    db_.prepare("UPDATE updates SET state = 'superseded', claim_token = NULL, updated_at = ?2 WHERE id = ?1")
-        .bind(1, id)
-        .bind(2, now)
-        .run();
-    drop_body(id);
+void UpdateQueue::supersede(std::int64_t id) {
+    // A newer update of the identity replaces it: nothing of it is needed any more.
+    db_.prepare("DELETE FROM updates WHERE id = ?1").bind(1, id).run();
 }
 
-void UpdateQueue::supersede_waiting(const std::string& job, const std::string& identity, Millis now) {
+void UpdateQueue::supersede_waiting(const std::string& job, const std::string& identity) {
     std::vector<std::int64_t> ids;
     {
         auto s = db_.prepare("SELECT id FROM updates WHERE job = ?1 AND identity = ?2 AND state = 'waiting'");
         s.bind(1, job).bind(2, identity);
         while (s.step()) ids.push_back(s.i64(0));
     }
-    for (auto id : ids) supersede(id, now);
+    for (auto id : ids) supersede(id);
 }
 
 void UpdateQueue::supersede_failed(const std::string& job, const std::string& identity,
-                                   std::optional<std::int64_t> before_id, Millis now) {
+                                   std::optional<std::int64_t> before_id) {
     std::vector<std::int64_t> ids;
     {
         auto s = db_.prepare(
@@ -180,7 +182,7 @@ void UpdateQueue::supersede_failed(const std::string& job, const std::string& id
         s.bind(1, job).bind(2, identity).bind(3, before_id);
         while (s.step()) ids.push_back(s.i64(0));
     }
-    for (auto id : ids) supersede(id, now);
+    for (auto id : ids) supersede(id);
 }
 
 bool UpdateQueue::promote_waiting(const std::string& job, const std::string& identity,
@@ -211,9 +213,9 @@ bool UpdateQueue::promote_waiting(const std::string& job, const std::string& ide
         s.bind(1, job).bind(2, identity).bind(3, *newest);
         while (s.step()) older.push_back(s.i64(0));
     }
-    for (auto id : older) supersede(id, now);
+    for (auto id : older) supersede(id);
     // Out of the pending states first: the unique index allows one pending update.
-    if (predecessor) supersede(*predecessor, now);
+    if (predecessor) supersede(*predecessor);
     db_.prepare(
            "UPDATE updates SET state = ?2, due_at = ?3, resolve = ?4, profile_id = COALESCE(profile_id, ?5), "
            "updated_at = ?6 WHERE id = ?1")
@@ -273,11 +275,6 @@ std::vector<ClaimedUpdate> UpdateQueue::claim(const std::string& job, int limit,
         s.bind(5, static_cast<std::int64_t>(getpid())).bind(6, token_);
         while (s.step()) out.push_back(read_update(s));
     }
-    for (auto& c : out) {
-        auto b = db_.prepare("SELECT body FROM bodies WHERE id = ?1");
-        b.bind(1, c.id);
-        if (b.step()) c.body = b.text(0);
-    }
     tx.commit();
     std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.id < b.id; });
     return out;
@@ -300,33 +297,31 @@ void UpdateQueue::complete(const std::string& job, const std::vector<Completion>
         switch (c.state) {
             case State::Done:
             case State::Accepted: {
-                std::string identity;
-                std::optional<std::int64_t> pid;
+                // A finished update leaves the queue: its outcome is the identity's synced state.
+                std::string identity, hash, op;
+                std::optional<std::int64_t> pid, run_id;
                 {
                     auto s = db_.prepare(
-                        "UPDATE updates SET state = ?2, last_status = ?3, last_error = NULL, "
-                        "attempts = attempts + 1, resolve = 0, claim_token = NULL, "
-                        "profile_id = COALESCE(?4, profile_id), updated_at = ?5 WHERE id = ?1 AND state = 'inflight' "
-                        "RETURNING identity, hash, profile_id, coalesce(op, '')");
-                    s.bind(1, c.id)
-                        .bind(2, std::string(to_string(c.state)))
-                        .bind(3, static_cast<std::int64_t>(c.status));
-                    s.bind(4, c.profile_id).bind(5, now);
+                        "DELETE FROM updates WHERE id = ?1 AND state = 'inflight' "
+                        "RETURNING identity, hash, profile_id, coalesce(op, ''), run_id");
+                    s.bind(1, c.id);
                     if (!s.step()) break;
                     identity = s.text(0);
-                    auto hash = s.text(1), op = s.text(3);
-                    pid = s.opt_i64(2);
-                    if (op == "deactivate")
-                        synced_.mark_gone(job, identity, "deactivated", now);
-                    else if (op == "archive")
-                        synced_.mark_gone(job, identity, "archived", now);
-                    else if (op == "delete")
-                        synced_.mark_gone(job, identity, "", now);
-                    else
-                        synced_.record(job, identity, hash, pid, now, c.accepted_body);
+                    hash = s.hash(1);
+                    pid = c.profile_id ? c.profile_id : s.opt_i64(2);
+                    op = s.text(3);
+                    run_id = s.opt_i64(4);
                 }
-                drop_body(c.id);
-                supersede_failed(job, identity, c.id, now);
+                if (op == "deactivate")
+                    synced_.mark_gone(job, identity, "deactivated", now);
+                else if (op == "archive")
+                    synced_.mark_gone(job, identity, "archived", now);
+                else if (op == "delete")
+                    synced_.mark_gone(job, identity, "", now);
+                else
+                    synced_.record(job, identity, hash, pid, now, c.accepted_body,
+                                   c.state == State::Accepted ? Outcome::Accepted : Outcome::Done, run_id);
+                supersede_failed(job, identity, c.id);
                 // A newer row that waited for this answer: the profile exists now (a create
                 // must not be sent again), so it looks first.
                 promote_waiting(job, identity, std::nullopt, "queued", 0, true, pid, now);
@@ -446,10 +441,6 @@ std::int64_t UpdateQueue::held(const std::string& job) {
     return s.step() ? s.i64(0) : 0;
 }
 
-void UpdateQueue::drop_body(std::int64_t id) {
-    db_.prepare("DELETE FROM bodies WHERE id = ?1").bind(1, id).run();
-}
-
 StateCounts UpdateQueue::counts(const std::string& job) {
     StateCounts c;
     auto s = db_.prepare("SELECT state, COUNT(*) FROM updates WHERE job = ?1 GROUP BY state");
@@ -460,20 +451,25 @@ StateCounts UpdateQueue::counts(const std::string& job) {
             case State::Queued: c.queued = n; break;
             case State::Inflight: c.inflight = n; break;
             case State::Retry: c.retry = n; break;
-            case State::Accepted: c.accepted = n; break;
-            case State::Done: c.done = n; break;
-            case State::Verified: c.verified = n; break;
             case State::Failed: c.failed = n; break;
-            case State::Superseded: c.superseded = n; break;
             case State::Waiting: c.waiting = n; break;
+            default: break;  // finished updates are not kept (SyncedStore)
         }
     }
+    auto finished = synced_.counts(job);
+    c.done = finished.done;
+    c.accepted = finished.accepted;
+    c.verified = finished.verified;
     return c;
 }
 
 std::vector<std::string> UpdateQueue::jobs() {
     std::vector<std::string> out;
-    auto s = db_.prepare("SELECT DISTINCT job FROM updates ORDER BY job");
+    // Finished updates leave the queue: a job whose updates all finished is known by its
+    // synced rows (looked up per job that ran, not by scanning every identity).
+    auto s = db_.prepare(
+        "SELECT job FROM updates UNION SELECT job FROM (SELECT DISTINCT job FROM runs) r "
+        "WHERE EXISTS (SELECT 1 FROM synced s WHERE s.job = r.job) ORDER BY 1");
     while (s.step()) out.push_back(s.text(0));
     return out;
 }
@@ -508,7 +504,7 @@ std::int64_t UpdateQueue::retry_failed(const std::string& job, std::optional<int
         s.bind(1, job);
         while (s.step()) obsolete.push_back(s.i64(0));
     }
-    for (auto id : obsolete) supersede(id, now);
+    for (auto id : obsolete) supersede(id);
     auto s = db_.prepare(
         "UPDATE updates SET state = 'queued', attempts = 0, due_at = 0, updated_at = ?2 "
         "WHERE job = ?1 AND state = 'failed' AND (?3 IS NULL OR last_status = ?3)");
@@ -534,50 +530,6 @@ std::vector<UpdateRecord> UpdateQueue::history(const std::string& job, const std
         out.push_back({s.i64(0), s.text(1), s.text(2), s.text(3), s.text(4), static_cast<int>(s.i64(5)),
                        static_cast<int>(s.i64(6)), s.i64(7) != 0, s.i64(8), s.i64(9)});
     return out;
-}
-
-std::vector<ClaimedUpdate> UpdateQueue::accepted(const std::string& job, int limit) {
-    std::vector<ClaimedUpdate> out;
-    auto s = db_.prepare("SELECT " UPDATE_COLUMNS
-                         " FROM updates WHERE job = ?1 AND state = 'accepted' "
-                         "ORDER BY id LIMIT ?2");
-    s.bind(1, job).bind(2, static_cast<std::int64_t>(limit));
-    while (s.step()) out.push_back(read_update(s));
-    return out;
-}
-
-std::vector<Millis> UpdateQueue::mark_verified(const std::vector<std::int64_t>& ids, Millis now) {
-    std::vector<Millis> waited;
-    Database::Transaction tx(db_);
-    for (auto id : ids) {
-        // updated_at is when the 202 was recorded: the wait for "Complete" (an upper bound,
-        // to the granularity of verification).
-        {
-            auto q = db_.prepare("SELECT updated_at FROM updates WHERE id = ?1 AND state = 'accepted'");
-            q.bind(1, id);
-            if (!q.step()) continue;
-            waited.push_back(std::max<Millis>(0, now - q.i64(0)));
-        }
-        db_.prepare("UPDATE updates SET state = 'verified', updated_at = ?2 WHERE id = ?1")
-            .bind(1, id)
-            .bind(2, now)
-            .run();
-    }
-    tx.commit();
-    return waited;
-}
-
-std::int64_t UpdateQueue::prune(Millis before, int limit) {
-    Database::Transaction tx(db_);
-    db_.prepare(
-           "DELETE FROM updates WHERE id IN (SELECT id FROM updates WHERE updated_at < ?1 "
-           "AND state IN ('done', 'verified', 'superseded') LIMIT ?2)")
-        .bind(1, before)
-        .bind(2, static_cast<std::int64_t>(limit))
-        .run();
-    auto n = db_.changes();
-    tx.commit();
-    return n;
 }
 
 }  // namespace prefsync::journal

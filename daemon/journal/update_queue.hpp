@@ -25,10 +25,11 @@
 //   skips a row whose hash equals it (unless forced: backfill), and drops any update still
 //   waiting for that identity: the source is back to what the API already has (this is
 //   also what makes the last of several rows with one identity win on every run).
-// - Bodies live in their own table and are deleted when their update is done, accepted or
-//   superseded (a failed update keeps its body for `retry`); prune() deletes finished rows
-//   after the retention period. So the journal after a run holds outcomes and hashes, not
-//   every body sent, and the freed pages go back to the file system (reclaim_space).
+// - The queue holds only what is still to do, and failures (dead letters, with their body,
+//   for `retry`). An update that is done or accepted leaves it in the same transaction
+//   that records its outcome in SyncedStore (hash, profile id, whether a 202 awaits
+//   `verify`); a superseded one is deleted. So after a run the journal holds one small
+//   synced row per identity, not a row per update sent, whatever the retention period.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -88,8 +89,10 @@ struct Completion {
 };
 
 struct StateCounts {
-    std::int64_t queued = 0, inflight = 0, retry = 0, accepted = 0, done = 0, verified = 0, failed = 0, superseded = 0,
-                 waiting = 0;
+    std::int64_t queued = 0, inflight = 0, retry = 0, failed = 0, waiting = 0;
+    // Identities by the outcome of their last write (SyncedStore): 200/201, a 202 not yet
+    // verified, a 202 read back as complete.
+    std::int64_t done = 0, accepted = 0, verified = 0;
     std::int64_t pending() const { return queued + inflight + retry + waiting; }
 };
 
@@ -142,31 +145,20 @@ public:
     std::vector<Failure> failures(const std::string& job);
     // Re-queues failed updates (all, or those with `status`); returns how many.
     std::int64_t retry_failed(const std::string& job, std::optional<int> status, Millis now);
-    // The last `limit` updates of `identity`, newest first.
+    // The updates of `identity` still in the queue (pending, waiting, failed), newest first.
     std::vector<UpdateRecord> history(const std::string& job, const std::string& identity, int limit);
-    // Accepted updates (202) not yet verified.
-    std::vector<ClaimedUpdate> accepted(const std::string& job, int limit);
-    // Returns, per update verified, how long it waited from its 202 (ms).
-    std::vector<Millis> mark_verified(const std::vector<std::int64_t>& ids, Millis now);
-    // Deletes finished updates (done, verified, superseded) last touched before `before`, at
-    // most `limit` rows; returns how many. Failed updates are dead letters: they stay until
-    // retried or superseded.
-    std::int64_t prune(Millis before, int limit);
 
     // This queue's claim token (random per process): what claim() and renew() recognise.
     std::int64_t claim_token() const { return token_; }
 
 private:
-    // A finished update keeps its outcome, not its body.
-    void drop_body(std::int64_t id);
     void insert(const std::string& job, const NewUpdate& u, const std::string& op, const std::string& state,
                 Millis due_at, bool resolve, std::optional<std::int64_t> known_profile_id,
                 std::optional<std::int64_t> run_id, Millis now);
-    void supersede(std::int64_t id, Millis now);
-    void supersede_waiting(const std::string& job, const std::string& identity, Millis now);
+    void supersede(std::int64_t id);
+    void supersede_waiting(const std::string& job, const std::string& identity);
     // Failures of `identity` (older than `before_id`, if given): a newer change replaces them.
-    void supersede_failed(const std::string& job, const std::string& identity, std::optional<std::int64_t> before_id,
-                          Millis now);
+    void supersede_failed(const std::string& job, const std::string& identity, std::optional<std::int64_t> before_id);
     // The newest waiting update of `identity` takes over, in `state`, after `predecessor`
     // (superseded first); false if none waits.
     bool promote_waiting(const std::string& job, const std::string& identity, std::optional<std::int64_t> predecessor,

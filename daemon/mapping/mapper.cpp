@@ -376,10 +376,12 @@ struct DigestDeleter {
     void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
 };
 
-std::string hex_digest(std::string_view data, const EVP_MD* md) {
+// The first `bytes` bytes of the digest (all of it by default), as hex digits.
+std::string hex_digest(std::string_view data, const EVP_MD* md, unsigned int bytes = EVP_MAX_MD_SIZE) {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int length = 0;
     EVP_Digest(data.data(), data.size(), digest, &length, md, nullptr);
+    length = std::min(length, bytes);
     static constexpr char hex[] = "0123456789abcdef";
     std::string out(std::size_t{length} * 2, '0');
     for (std::size_t i = 0; i < length; ++i) {
@@ -474,7 +476,9 @@ MapResult Mapper::map(const connectors::Row& row) const {
     std::string key = out.identity.key();
     key += '\n';
     key += out.body;
-    out.hash = hex_digest(key, compiled_->sha256.get());
+    // 128 bits of SHA-256: collisions stay out of reach (about 1 in 10^19 among 10^9 rows),
+    // and the journal keeps 16 bytes per identity instead of 32.
+    out.hash = hex_digest(key, compiled_->sha256.get(), 16);
     return out;
 }
 

@@ -35,7 +35,7 @@ struct Identity {
 struct MappedRow {
     Identity identity;
     std::string body;      // serialized JSON; "" for modes without a body (delete)
-    std::string hash;      // hex SHA-256 over identity and body; "" for a deleted row
+    std::string hash;      // the first 128 bits of SHA-256 over identity and body, hex; "" for a deleted row
     bool deleted = false;  // the job's deleted_column says the row is gone (no body, no hash)
 };
 

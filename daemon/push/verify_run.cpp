@@ -24,7 +24,7 @@ std::string update_status(const std::string& body) {
 // One round: every update in `todo` read once.
 class VerifyRound final : public dispatch::Producer {
 public:
-    VerifyRound(std::vector<journal::ClaimedUpdate>& todo, const api::RequestBuilder& requests, VerifyReport& report)
+    VerifyRound(std::vector<journal::KnownIdentity>& todo, const api::RequestBuilder& requests, VerifyReport& report)
         : todo_(todo), requests_(requests), report_(report) {}
 
     std::optional<dispatch::Outgoing> next(journal::Millis) override {
@@ -39,13 +39,13 @@ public:
         const auto& u = todo_[item.key];
         if (r.transport == api::Transport::Answered && r.status == 200) {
             if (update_status(r.body) == "Complete")
-                verified.push_back(u.id);
+                verified.push_back(u.identity);
             else
                 still.push_back(u);
         } else if (r.transport == api::Transport::Answered && r.status == 404) {
             ++report_.missing;
             base::logger().warn("Accepted update not found: the API accepted it, but it is not there",
-                                {{"identity", u.identity}, {"origin", u.origin}});
+                                {{"identity", u.identity}});
         } else if (v.outcome != api::Outcome::Fatal) {
             still.push_back(u);  // transient: look again next round
             ++report_.errors;
@@ -63,11 +63,11 @@ public:
         for (; next_ < todo_.size(); ++next_) still.push_back(todo_[next_]);
     }
 
-    std::vector<std::int64_t> verified;
-    std::vector<journal::ClaimedUpdate> still;
+    std::vector<std::string> verified;
+    std::vector<journal::KnownIdentity> still;
 
 private:
-    std::vector<journal::ClaimedUpdate>& todo_;
+    std::vector<journal::KnownIdentity>& todo_;
     const api::RequestBuilder& requests_;
     VerifyReport& report_;
     std::size_t next_ = 0;
@@ -79,7 +79,7 @@ VerifyReport run_verify(const dispatch::RunContext& c, const config::JobConfig& 
     VerifyReport report;
     dispatch::Dispatcher dispatcher(c, job.name);
     auto deadline = dispatch::SteadyClock::now() + wait;
-    auto todo = c.journal.updates.accepted(job.name, 1'000'000);
+    auto todo = c.journal.synced.unverified(job.name, 1'000'000);
     report.checked = static_cast<std::int64_t>(todo.size());
     auto stopped = [&] { return c.stop && c.stop->load(); };
     for (int round = 0; !todo.empty() && report.fatal.empty() && !stopped(); ++round) {
@@ -92,7 +92,7 @@ VerifyReport run_verify(const dispatch::RunContext& c, const config::JobConfig& 
         dispatcher.run(producer);
         producer.release_unsent();
         report.fatal = dispatcher.fatal();
-        auto waited = c.journal.updates.mark_verified(producer.verified, base::now_ms());
+        auto waited = c.journal.synced.mark_verified(job.name, producer.verified, base::now_ms());
         if (c.observer)
             for (auto ms : waited) c.observer->on_complete(std::chrono::milliseconds(ms));
         report.verified += static_cast<std::int64_t>(producer.verified.size());
@@ -100,7 +100,7 @@ VerifyReport run_verify(const dispatch::RunContext& c, const config::JobConfig& 
     }
     report.pending = static_cast<std::int64_t>(todo.size());
     for (std::size_t i = 0; i < todo.size() && i < 20; ++i)
-        base::logger().info("Still pending", {{"identity", todo[i].identity}, {"origin", todo[i].origin}});
+        base::logger().info("Still pending", {{"identity", todo[i].identity}});
     return report;
 }
 

@@ -91,7 +91,7 @@ Action DaemonLoop::step(Millis now) {
             if (job.pull || parked(job.name, now)) continue;
             auto& j = jobs_[job.name];
             if (now - j.last_verify < config_->daemon.verify_interval.count()) continue;
-            if (journal_.updates.counts(job.name).accepted == 0) continue;
+            if (!journal_.synced.any_unverified(job.name)) continue;
             j.last_verify = now;
             return {Action::Kind::Run, job.name, RunKind::Verify, 0};
         }

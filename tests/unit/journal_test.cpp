@@ -66,7 +66,7 @@ TEST_F(JournalTest, NewerChangeSupersedesAQueuedOne) {
     EXPECT_EQ(j.updates.enqueue("crm", update("1", "new", R"({"v":2})"), 1001, false), EnqueueResult::Queued);
     auto c = j.updates.counts("crm");
     EXPECT_EQ(c.queued, 1);
-    EXPECT_EQ(c.superseded, 1);
+    EXPECT_EQ(j.updates.history("crm", "CRMID:1", 10).size(), 1u) << "the superseded update is gone";
     auto claimed = j.updates.claim("crm", 10, 2000, 60000);
     ASSERT_EQ(claimed.size(), 1u);
     EXPECT_EQ(claimed[0].body, R"({"v":2})");
@@ -302,7 +302,7 @@ TEST_F(JournalTest, SurvivesReopening) {
     EXPECT_EQ(again.updates.counts("crm").queued, 1);
 }
 
-TEST_F(JournalTest, RetentionDeletesFinishedRowsAndRunsAndGivesTheSpaceBack) {
+TEST_F(JournalTest, RetentionDeletesOldRunsAndGivesTheSpaceBack) {
     Millis day = 86'400'000, old = 1'000 * day, now = old + 40 * day;
     std::string body(2000, 'x');
     Database::Transaction tx(j.db);  // one commit (FULL sync) instead of 3,000
@@ -320,8 +320,8 @@ TEST_F(JournalTest, RetentionDeletesFinishedRowsAndRunsAndGivesTheSpaceBack) {
     j.runs.end(RunRecord{kept, "crm", "sync", old + day, 0, 0}, old + day);
     j.updates.enqueue("crm", update("pending", "p"), old, false);  // never pruned
     auto before = j.db.size_bytes();
+    EXPECT_EQ(j.updates.counts("crm").done, 2999) << "finished updates left the queue at once";
     auto report = j.apply_retention(now, 30);
-    EXPECT_EQ(report.updates, 2999);
     ASSERT_EQ(j.updates.failures("crm").size(), 1u) << "a dead letter stays until it is retried";
     EXPECT_EQ(report.runs, 1) << "the last run of each kind stays";
     EXPECT_EQ(j.updates.counts("crm").queued, 1);
@@ -330,7 +330,7 @@ TEST_F(JournalTest, RetentionDeletesFinishedRowsAndRunsAndGivesTheSpaceBack) {
     EXPECT_TRUE(j.db.integrity_ok());
 }
 
-TEST_F(JournalTest, AFinishedUpdateKeepsItsOutcomeNotItsBodySoTheFileShrinksAfterTheRun) {
+TEST_F(JournalTest, AFinishedUpdateLeavesOnlyItsOutcomeSoTheFileShrinksAfterTheRun) {
     Millis now = 1'000'000;
     std::string body(2000, 'x');
     {
@@ -348,9 +348,11 @@ TEST_F(JournalTest, AFinishedUpdateKeepsItsOutcomeNotItsBodySoTheFileShrinksAfte
     for (auto& c : claimed)
         finished.push_back({c.id, c.id % 100 == 0 ? State::Failed : State::Done, 200, "", 0, false, true, {}});
     j.updates.complete("crm", finished, now);
-    j.apply_retention(now, 30);  // nothing is old enough to prune: only the bodies went
-    EXPECT_EQ(j.updates.counts("crm").done, 2970) << "outcomes are kept for explain and status";
-    EXPECT_LT(j.db.size_bytes(), full / 4) << "the pages of finished bodies went back to the file system";
+    j.apply_retention(now, 30);  // nothing is old enough to prune: the finished updates went at once
+    EXPECT_EQ(j.updates.counts("crm").done, 2970) << "outcomes are kept (per identity) for explain and status";
+    EXPECT_EQ(j.synced.get("crm", "CRMID:1")->synced_at, now);
+    EXPECT_TRUE(j.updates.history("crm", "CRMID:1", 10).empty()) << "nothing of a finished update stays queued";
+    EXPECT_LT(j.db.size_bytes(), full / 4) << "the pages of finished updates went back to the file system";
     ASSERT_EQ(j.updates.retry_failed("crm", std::nullopt, now), 30);
     auto again = j.updates.claim("crm", 100, now, 1000);
     ASSERT_EQ(again.size(), 30u);
@@ -422,6 +424,70 @@ TEST(JournalFile, AJournalOfTheFirstVersionIsMigratedKeepingItsRows) {
     EXPECT_FALSE(j.schedule.parked("crm"));
     EXPECT_EQ(j.synced.get("crm", "CRMID:2")->hash, "h2") << "change detection survives the upgrade";
     EXPECT_EQ(j.synced.count_present("crm"), 1);
+}
+
+TEST(JournalFile, AVersion4JournalKeepsWhatIsToDoAndFoldsEachIdentitysLastOutcomeIntoChangeDetection) {
+    testing::TempDir dir;
+    auto path = dir.file("v4.db");
+    std::string sha = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";  // a whole SHA-256
+    {
+        sqlite3* db = nullptr;
+        sqlite3_open(path.c_str(), &db);
+        // The version-4 tables this migration touches: bodies apart, every finished update kept.
+        std::string sql =
+            "CREATE TABLE updates(id INTEGER PRIMARY KEY, job TEXT NOT NULL, identity TEXT NOT NULL, "
+            "alt_type TEXT, alt_id TEXT, profile_id INTEGER, origin TEXT, hash TEXT NOT NULL, state TEXT NOT NULL, "
+            "attempts INTEGER NOT NULL DEFAULT 0, due_at INTEGER NOT NULL DEFAULT 0, "
+            "lease_until INTEGER NOT NULL DEFAULT 0, resolve INTEGER NOT NULL DEFAULT 0, claimed_by INTEGER, "
+            "last_status INTEGER, last_error TEXT, run_id INTEGER, created_at INTEGER NOT NULL, "
+            "updated_at INTEGER NOT NULL, claim_token INTEGER, op TEXT);"
+            "CREATE TABLE bodies(id INTEGER PRIMARY KEY REFERENCES updates(id) ON DELETE CASCADE, body TEXT NOT NULL);"
+            "CREATE INDEX updates_state ON updates(job, state);"
+            "CREATE INDEX updates_accepted ON updates(job, id) WHERE state = 'accepted';"
+            "CREATE TABLE synced(job TEXT NOT NULL, identity TEXT NOT NULL, hash TEXT NOT NULL, profile_id INTEGER, "
+            "synced_at INTEGER NOT NULL, body TEXT, gone TEXT, PRIMARY KEY(job, identity)) WITHOUT ROWID;"
+            "INSERT INTO updates(id, job, identity, alt_type, alt_id, hash, state, resolve, created_at, updated_at) "
+            "VALUES (1, 'crm', 'CRMID:1', 'CRMID', '1', 'h1', 'inflight', 1, 1, 1),"
+            "(2, 'crm', 'CRMID:2', 'CRMID', '2', '" +
+            sha +
+            "', 'done', 0, 1, 1),"
+            "(3, 'crm', 'CRMID:3', 'CRMID', '3', 'h3a', 'done', 0, 1, 1),"
+            "(4, 'crm', 'CRMID:3', 'CRMID', '3', 'h3b', 'accepted', 0, 2, 500),"
+            "(5, 'crm', 'CRMID:4', 'CRMID', '4', 'h4', 'verified', 0, 1, 1),"
+            "(6, 'crm', 'CRMID:5', 'CRMID', '5', 'h5', 'superseded', 0, 1, 1),"
+            "(7, 'crm', 'CRMID:5', 'CRMID', '5', 'h5b', 'failed', 0, 1, 1);"
+            "INSERT INTO bodies VALUES (1, '{\"a\":1}'), (7, '{\"b\":2}');"
+            "INSERT INTO synced(job, identity, hash, profile_id, synced_at) VALUES ('crm', 'CRMID:2', '" +
+            sha +
+            "', 7, 1), ('crm', 'CRMID:3', 'h3b', 8, 2), ('crm', 'CRMID:4', 'h4', 9, 1);"
+            "PRAGMA user_version = 4;";
+        ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+        sqlite3_close(db);
+    }
+    Journal j(path);
+    auto c = j.updates.counts("crm");
+    EXPECT_EQ(c.inflight, 1);
+    EXPECT_EQ(c.failed, 1);
+    EXPECT_EQ(c.done, 1) << "CRMID:2";
+    EXPECT_EQ(c.accepted, 1) << "CRMID:3: its last answer was a 202";
+    EXPECT_EQ(c.verified, 1) << "CRMID:4";
+    ASSERT_EQ(j.synced.unverified("crm", 10).size(), 1u);
+    EXPECT_EQ(j.synced.unverified("crm", 10)[0].alt_id, "3");
+    EXPECT_EQ(j.synced.mark_verified("crm", {"CRMID:3"}, 1500), std::vector<Millis>{1000});
+    // A version-4 hash is a whole SHA-256; today's is its first half: unchanged, not re-sent.
+    EXPECT_EQ(j.synced.get("crm", "CRMID:2")->hash, sha.substr(0, 32));
+    NewUpdate same{"CRMID:2", "CRMID", "2", std::nullopt, "f.csv:3", "{}", sha.substr(0, 32)};
+    EXPECT_EQ(j.updates.enqueue("crm", same, 2000, false), EnqueueResult::Unchanged);
+    auto claimed = j.updates.claim("crm", 10, 1'000'000, 100);
+    ASSERT_EQ(claimed.size(), 1u);
+    EXPECT_TRUE(claimed[0].resolve) << "an update of unknown outcome keeps its mark across the upgrade";
+    EXPECT_EQ(claimed[0].body, R"({"a":1})");
+    ASSERT_EQ(j.updates.retry_failed("crm", std::nullopt, 2000), 1);
+    j.updates.complete("crm", {{claimed[0].id, State::Done, 200, "", 0, false, true, 5}}, 2000);
+    auto retried = j.updates.claim("crm", 10, 3000, 100);
+    ASSERT_EQ(retried.size(), 1u);
+    EXPECT_EQ(retried[0].body, R"({"b":2})") << "a dead letter keeps its body across the upgrade";
+    EXPECT_TRUE(j.db.integrity_ok());
 }
 
 }  // namespace

@@ -233,7 +233,7 @@ TEST(Mapping, DeleteModeHasNoBody) {
     Fixture f("", {"pid"}, "{ profile_id_column: pid }", "delete");
     auto r = std::get<MappedRow>(f.map({"7"}));
     EXPECT_EQ(r.body, "");
-    EXPECT_EQ(r.hash.size(), 64u);
+    EXPECT_EQ(r.hash.size(), 32u);
 }
 
 TEST(Mapping, SameRowSameBytesAndHashDifferentRowDifferentHash) {
