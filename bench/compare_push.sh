@@ -12,7 +12,9 @@
 #   environment: REPS (3), CONNECTIONS (64), SCENARIOS ("push latency rate pull big"),
 #                LIMIT_BURST (30: the rate scenario's nginx burst),
 #                PRIORITY (-10: the autogroup nice value of clients and server, see
-#                bench/compare/measure.c; 0 leaves priorities alone)
+#                bench/compare/measure.c; 0 leaves priorities alone),
+#                PREFSYNC_WRAP (a command prefix for prefsync, e.g. "perf record -g -o F --":
+#                for a profile, not for figures)
 #
 # The server is a private nginx (nginx-light) on 127.0.0.1, one worker, answering the
 # API's upsert (W4) with 202 and a small JSON body, and its GET by alternate id with a
@@ -305,7 +307,7 @@ run_curl() {  # CONFIG REP ROWS DIR CONNECTIONS
 run_prefsync_push() {  # CONFIG REP ROWS DIR CONNECTIONS RATE BURST [CLIENT_NAME]
     prefsync_config "$4/profiles.csv" "$7" "$5"
     PREFSYNC_RATE=$6 PREFSYNC_JOURNAL=$state/journal.db run_client "$1" "${8:-prefsync}" "$2" "$3" "${cap:-$((120 + $3 / 100))}" \
-        "$prefsync" -c "$work/run/prefsync.yaml" backfill crm-nightly
+        ${PREFSYNC_WRAP:-} "$prefsync" -c "$work/run/prefsync.yaml" backfill crm-nightly
 }
 
 echo "compare_push: $ncpu CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg); nginx $(nginx -v 2>&1 | sed 's|.*/||'), $(wrk -v 2>&1 | head -1 | awk '{print "wrk " $2}'), $(curl --version | head -1 | awk '{print "curl " $2}'), $("$prefsync" --version)" >&2
