@@ -296,7 +296,8 @@ const KeyTable& daemon_keys() {
                  .default_value = "false",
                  .description =
                      "between runs, read 202-accepted updates back until \"Complete\" (as `prefsync verify`), "
-                     "for the `prefsync_accepted_to_complete_seconds` metric; one GET per update per check"},
+                     "for the `prefsync_accepted_to_complete_seconds` metric; one GET per identity whose last "
+                     "write was answered 202, per check"},
                 {.name = "verify_interval",
                  .type = Duration,
                  .default_value = "1m",

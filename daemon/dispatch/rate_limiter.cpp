@@ -17,8 +17,6 @@ constexpr double kProbe = 0.01;
 constexpr double kForget = 1.10;
 constexpr auto kHold = std::chrono::seconds(20);
 constexpr double kJitter = 0.003;  // seconds
-constexpr auto kSlot = std::chrono::milliseconds(100);
-constexpr auto kMinSpan = std::chrono::milliseconds(500);
 
 RateLimiter::RateLimiter(double rate, double burst, bool adaptive, ClockFn clock)
     : configured_(rate),
@@ -66,55 +64,15 @@ void RateLimiter::on_throttle() {
     // it began at, not the floor it drove the rate to.
     if (ceiling_ <= 0 || raised_since_cut_) ceiling_ = rate_;
     raised_since_cut_ = false;
-    double cut = rate_ * kDecrease;
-    if (auto accepted = accepted_rate(now); accepted && *accepted > 0) {
-        // What the server took is where its limit is: settle just below it, but never cut
-        // by more than half at once (a client that had little to send accepted little).
-        ceiling_ = std::min(ceiling_, *accepted);
-        cut = std::clamp(*accepted * kSettle, rate_ * 0.5, rate_);
-    }
-    rate_ = std::max(configured_ * 0.02, cut);
-    // A burst the server did not take is not to be sent again: half the burst per throttle.
-    burst_ = std::max(1.0, burst_ * 0.5);
+    rate_ = std::max(configured_ * 0.02, rate_ * kDecrease);
     // A throttled burst must not be replayed at once.
     tokens_ = std::min(tokens_, 1.0);
     last_increase_ = now;
 }
 
-void RateLimiter::count_success(SteadyClock::time_point now) {
-    std::int64_t slot = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) / kSlot;
-    if (slot_ < 0 || slot - slot_ >= kSlots) {
-        accepted_.fill(0);
-    } else {
-        for (auto s = slot_ + 1; s <= slot; ++s) accepted_[static_cast<std::size_t>(s % kSlots)] = 0;
-    }
-    if (slot_ < 0 || counting_since_ < paused_until_) counting_since_ = std::max(now, paused_until_);
-    slot_ = std::max(slot_, slot);
-    ++accepted_[static_cast<std::size_t>(slot_ % kSlots)];
-}
-
-std::optional<double> RateLimiter::accepted_rate(SteadyClock::time_point now) {
-    if (slot_ < 0) return std::nullopt;
-    std::int64_t slot = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) / kSlot;
-    // From the later of two seconds ago and the end of the last pause (successes then are
-    // answers to requests sent before it).
-    std::int64_t first =
-        std::chrono::duration_cast<std::chrono::milliseconds>(counting_since_.time_since_epoch()) / kSlot;
-    first = std::max(first, slot - kSlots + 1);
-    // The span the counted slots cover: whole slots, or from where counting began.
-    auto since = std::max(counting_since_,
-                          SteadyClock::time_point(std::chrono::duration_cast<SteadyClock::duration>(first * kSlot)));
-    if (now - since < kMinSpan || slot - slot_ >= kSlots) return std::nullopt;
-    long n = 0;
-    for (auto s = first; s <= std::min(slot, slot_); ++s) n += accepted_[static_cast<std::size_t>(s % kSlots)];
-    return static_cast<double>(n) / std::chrono::duration<double>(now - since).count();
-}
-
 void RateLimiter::on_success() {
-    if (!adaptive_) return;
+    if (!adaptive_ || rate_ >= configured_) return;
     auto now = clock_();
-    count_success(now);
-    if (rate_ >= configured_) return;
     if (now - last_increase_ < std::chrono::seconds(1)) return;
     refill(now);
     last_increase_ = now;

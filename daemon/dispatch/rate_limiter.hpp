@@ -10,11 +10,6 @@
 // AIMD back to the configured rate throttles again every few seconds, and each throttle
 // with a Retry-After stops everything). Probing well past the ceiling without a throttle means
 // the limit went up: the ceiling is forgotten and recovery is fast again.
-// Where the limit is: at a throttle, the rate the server accepted over the last two seconds
-// of sending (not paused) is a better ceiling than the rate that overran, so the rate
-// settles just below the limit after one throttle instead of creeping down to it one
-// throttle (and, with a Retry-After, one pause of everything) at a time.
-#include <array>
 #include <chrono>
 #include <functional>
 #include <optional>
@@ -51,15 +46,6 @@ public:
 
 private:
     void refill(SteadyClock::time_point now);
-    // Successes per tenth of a second, the last two seconds.
-    void count_success(SteadyClock::time_point now);
-    // Requests per second the server accepted over the last two seconds of sending; nullopt
-    // if less than half a second of it is known.
-    std::optional<double> accepted_rate(SteadyClock::time_point now);
-    static constexpr int kSlots = 20;
-    std::array<int, kSlots> accepted_{};
-    std::int64_t slot_ = -1;  // the tenth of a second accepted_[slot_ % kSlots] counts
-    SteadyClock::time_point counting_since_{};
 
     double configured_, rate_, burst_, ceiling_ = 0;
     bool adaptive_, raised_since_cut_ = false;

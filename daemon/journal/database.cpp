@@ -312,21 +312,28 @@ void Database::migrate() {
         // Bodies back in their rows (only unfinished rows remain), and each identity's last
         // finished update folded into `synced`: a 202 not yet verified (verify = when it was
         // accepted), verified (-1), or done (NULL).
-        exec("ALTER TABLE updates ADD COLUMN body TEXT");
-        exec("UPDATE updates SET body = (SELECT body FROM bodies b WHERE b.id = updates.id)");
-        exec("DROP TABLE bodies");
         exec("ALTER TABLE synced ADD COLUMN run_id INTEGER");
         exec("ALTER TABLE synced ADD COLUMN verify INTEGER");
         exec("CREATE INDEX migrate_updates_identity ON updates(job, identity, id)");
+        // The finished update that recorded the synced hash (done updates older than the
+        // retention period are gone: then nothing is known to verify), and the backfill that
+        // sent it, so a resumed backfill still skips it.
         exec(
-            "UPDATE synced SET verify = (SELECT CASE u.state WHEN 'accepted' THEN max(u.updated_at, 1) "
-            "WHEN 'verified' THEN -1 END FROM updates u WHERE u.job = synced.job AND u.identity = synced.identity "
+            "UPDATE synced SET (verify, run_id) = (SELECT CASE u.state WHEN 'accepted' THEN max(u.updated_at, 1) "
+            "WHEN 'verified' THEN -1 END, u.run_id FROM updates u WHERE u.job = synced.job "
+            "AND u.identity = synced.identity AND u.hash = synced.hash "
             "AND u.state IN ('done', 'accepted', 'verified') ORDER BY u.id DESC LIMIT 1)");
+        exec("UPDATE synced SET verify = NULL WHERE gone IS NOT NULL");
         exec("DROP INDEX migrate_updates_identity");
-        exec("DELETE FROM updates WHERE state IN ('done', 'accepted', 'verified', 'superseded')");
+        // Indexes over every row first: the delete below then touches only the table and
+        // the small partial indexes.
         exec("DROP INDEX IF EXISTS updates_accepted");
         exec("DROP INDEX IF EXISTS updates_state");
         exec("DROP INDEX IF EXISTS updates_finished");
+        exec("DELETE FROM updates WHERE state IN ('done', 'accepted', 'verified', 'superseded')");
+        exec("ALTER TABLE updates ADD COLUMN body TEXT");
+        exec("UPDATE updates SET body = (SELECT body FROM bodies b WHERE b.id = updates.id)");
+        exec("DROP TABLE bodies");
     }
     exec(kSchema);
     exec(("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str());

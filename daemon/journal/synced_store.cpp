@@ -91,9 +91,13 @@ SyncedCounts SyncedStore::counts(const std::string& job) {
 std::vector<KnownIdentity> SyncedStore::unverified(const std::string& job, int limit) {
     std::vector<KnownIdentity> out;
     auto s = db_.prepare(
-        "SELECT identity, profile_id FROM synced WHERE job = ?1 AND verify > 0 ORDER BY verify, identity LIMIT ?2");
+        "SELECT identity, profile_id, verify FROM synced WHERE job = ?1 AND verify > 0 ORDER BY verify, identity "
+        "LIMIT ?2");
     s.bind(1, job).bind(2, static_cast<std::int64_t>(limit));
-    while (s.step()) out.push_back(known(s.text(0), s.opt_i64(1)));
+    while (s.step()) {
+        out.push_back(known(s.text(0), s.opt_i64(1)));
+        out.back().accepted_at = s.i64(2);
+    }
     return out;
 }
 
@@ -103,23 +107,19 @@ bool SyncedStore::any_unverified(const std::string& job) {
     return s.step();
 }
 
-std::vector<Millis> SyncedStore::mark_verified(const std::string& job, const std::vector<std::string>& identities,
+std::vector<Millis> SyncedStore::mark_verified(const std::string& job, const std::vector<KnownIdentity>& read_back,
                                                Millis now) {
     std::vector<Millis> waited;
     Database::Transaction tx(db_);
-    for (const auto& identity : identities) {
-        // verify holds when the 202 was recorded: the wait for "Complete" (an upper bound, to
-        // the granularity of verification).
-        {
-            auto q = db_.prepare("SELECT verify FROM synced WHERE job = ?1 AND identity = ?2 AND verify > 0");
-            q.bind(1, job).bind(2, identity);
-            if (!q.step()) continue;
-            waited.push_back(std::max<Millis>(0, now - q.i64(0)));
-        }
-        db_.prepare("UPDATE synced SET verify = -1 WHERE job = ?1 AND identity = ?2")
+    for (const auto& k : read_back) {
+        db_.prepare("UPDATE synced SET verify = -1 WHERE job = ?1 AND identity = ?2 AND verify = ?3")
             .bind(1, job)
-            .bind(2, identity)
+            .bind(2, k.identity)
+            .bind(3, k.accepted_at)
             .run();
+        // accepted_at is when the 202 was recorded: the wait for "Complete" (an upper bound,
+        // to the granularity of verification).
+        if (db_.changes() > 0) waited.push_back(std::max<Millis>(0, now - k.accepted_at));
     }
     tx.commit();
     return waited;

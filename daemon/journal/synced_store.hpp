@@ -37,6 +37,7 @@ struct KnownIdentity {
     std::string identity;
     std::string alt_type, alt_id;
     std::optional<std::int64_t> profile_id;
+    Millis accepted_at = 0;  // unverified(): when its 202 was recorded
 };
 
 class SyncedStore {
@@ -64,8 +65,10 @@ public:
     // Identities whose last write was accepted (202) and not yet verified, oldest first.
     std::vector<KnownIdentity> unverified(const std::string& job, int limit);
     bool any_unverified(const std::string& job);
-    // Marks them verified; returns, per identity marked, how long it waited since its 202 (ms).
-    std::vector<Millis> mark_verified(const std::string& job, const std::vector<std::string>& identities, Millis now);
+    // Marks them verified, each only if its last write is still the 202 unverified() returned
+    // (a newer write of the identity is verified on its own); returns, per identity marked,
+    // how long it waited since its 202 (ms).
+    std::vector<Millis> mark_verified(const std::string& job, const std::vector<KnownIdentity>& read_back, Millis now);
 
     // Identities the source had more than once (the last row of each wins). A run records
     // each as it meets it; after a complete read it forgets those of earlier runs.

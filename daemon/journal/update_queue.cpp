@@ -12,14 +12,6 @@
 namespace prefsync::journal {
 namespace {
 
-State parse_state(const std::string& s) {
-    static const std::map<std::string, State> m{
-        {"queued", State::Queued},     {"inflight", State::Inflight}, {"waiting", State::Waiting},
-        {"retry", State::Retry},       {"accepted", State::Accepted}, {"done", State::Done},
-        {"verified", State::Verified}, {"failed", State::Failed},     {"superseded", State::Superseded}};
-    return m.at(s);
-}
-
 // The columns read_update() expects, in its order.
 #define UPDATE_COLUMNS "id, identity, alt_type, alt_id, profile_id, origin, hash, attempts, resolve, op, body"
 
@@ -71,19 +63,6 @@ EnqueueResult UpdateQueue::enqueue(const std::string& job, const NewUpdate& u, M
                                    std::optional<std::int64_t> run_id) {
     Database::Transaction tx(db_);
     auto synced = synced_.get(job, u.identity);
-    if (run_id) {
-        // A resumed backfill: sent by this run already (finished, or still in the queue).
-        bool sent = synced && synced->run_id == run_id && synced->hash == u.hash;
-        if (!sent) {
-            auto s = db_.prepare("SELECT 1 FROM updates WHERE run_id = ?1 AND identity = ?2 AND hash = ?3 LIMIT 1");
-            s.bind(1, *run_id).bind(2, u.identity).bind_hash(3, u.hash);
-            sent = s.step();
-        }
-        if (sent) {
-            tx.commit();
-            return EnqueueResult::AlreadyInRun;
-        }
-    }
     std::string op = u.op;
     if (op.empty() && synced && synced->gone == "deactivated") op = "reactivate";  // back in the source
     // The identity's pending update, if any (the partial unique index keeps at most one).
@@ -99,6 +78,25 @@ EnqueueResult UpdateQueue::enqueue(const std::string& job, const NewUpdate& u, M
             "AND state IN ('queued', 'inflight', 'retry')");
         s.bind(1, job).bind(2, u.identity).bind(3, token_);
         if (s.step()) pending = Pending{s.i64(0), s.hash(1), s.text(2), s.i64(3) != 0, s.i64(4) != 0};
+    }
+    if (run_id) {
+        // A resumed backfill: this row was sent by this run already (finished, or still in
+        // the queue or failed). Hashes are compared as read back (a version-4 row's whole
+        // SHA-256 reads as its first half).
+        bool sent = synced && synced->run_id == run_id && synced->hash == u.hash && synced->gone.empty();
+        if (!sent) {
+            auto s = db_.prepare("SELECT hash FROM updates WHERE run_id = ?1 AND identity = ?2");
+            s.bind(1, *run_id).bind(2, u.identity);
+            while (!sent && s.step()) sent = s.hash(0) == u.hash;
+        }
+        if (sent) {
+            // It is the identity's last row read so far: an earlier row of it re-read before
+            // it (a duplicate id) must not be sent after it.
+            if (pending && pending->hash != u.hash && pending->state != "inflight") supersede(pending->id);
+            supersede_waiting(job, u.identity);
+            tx.commit();
+            return EnqueueResult::AlreadyInRun;
+        }
     }
     supersede_waiting(job, u.identity);
     if (pending && pending->state == "inflight" && pending->ours) {
@@ -443,19 +441,17 @@ std::int64_t UpdateQueue::held(const std::string& job) {
 
 StateCounts UpdateQueue::counts(const std::string& job) {
     StateCounts c;
-    auto s = db_.prepare("SELECT state, COUNT(*) FROM updates WHERE job = ?1 GROUP BY state");
-    s.bind(1, job);
-    while (s.step()) {
-        auto n = s.i64(1);
-        switch (parse_state(s.text(0))) {
-            case State::Queued: c.queued = n; break;
-            case State::Inflight: c.inflight = n; break;
-            case State::Retry: c.retry = n; break;
-            case State::Failed: c.failed = n; break;
-            case State::Waiting: c.waiting = n; break;
-            default: break;  // finished updates are not kept (SyncedStore)
-        }
-    }
+    // Each from its state's partial index (asked at every /metrics scrape): never a scan of
+    // the queue's rows and their bodies.
+    auto count = [&](Statement s) {
+        s.bind(1, job);
+        return s.step() ? s.i64(0) : 0;
+    };
+    c.queued = count(db_.prepare("SELECT count(*) FROM updates WHERE job = ?1 AND state = 'queued'"));
+    c.inflight = count(db_.prepare("SELECT count(*) FROM updates WHERE job = ?1 AND state = 'inflight'"));
+    c.retry = count(db_.prepare("SELECT count(*) FROM updates WHERE job = ?1 AND state = 'retry'"));
+    c.failed = count(db_.prepare("SELECT count(*) FROM updates WHERE job = ?1 AND state = 'failed'"));
+    c.waiting = count(db_.prepare("SELECT count(*) FROM updates WHERE job = ?1 AND state = 'waiting'"));
     auto finished = synced_.counts(job);
     c.done = finished.done;
     c.accepted = finished.accepted;
@@ -465,11 +461,9 @@ StateCounts UpdateQueue::counts(const std::string& job) {
 
 std::vector<std::string> UpdateQueue::jobs() {
     std::vector<std::string> out;
-    // Finished updates leave the queue: a job whose updates all finished is known by its
-    // synced rows (looked up per job that ran, not by scanning every identity).
-    auto s = db_.prepare(
-        "SELECT job FROM updates UNION SELECT job FROM (SELECT DISTINCT job FROM runs) r "
-        "WHERE EXISTS (SELECT 1 FROM synced s WHERE s.job = r.job) ORDER BY 1");
+    // Every update is enqueued by a push run, and finished updates leave the queue: the jobs
+    // are those with push runs (the small runs table, not a scan of the queue's rows).
+    auto s = db_.prepare("SELECT DISTINCT job FROM runs WHERE kind <> 'pull' ORDER BY job");
     while (s.step()) out.push_back(s.text(0));
     return out;
 }

@@ -1,6 +1,7 @@
 #pragma once
-// The push queue: every update prefsync will send, recorded before it is sent and tracked
-// until it is done, failed or verified (the states: docs/ARCHITECTURE.md, section 5.2).
+// The push queue: every update prefsync will send, recorded before it is sent and kept until
+// it is answered; then a success leaves the queue (its outcome is the identity's synced row)
+// and a failure stays as a dead letter (the states: docs/ARCHITECTURE.md, section 5.2).
 //
 // Design constraints (what callers may rely on):
 // - Record before send: claim() commits the "inflight" state (with a lease) before it

@@ -39,7 +39,7 @@ public:
         const auto& u = todo_[item.key];
         if (r.transport == api::Transport::Answered && r.status == 200) {
             if (update_status(r.body) == "Complete")
-                verified.push_back(u.identity);
+                verified.push_back(u);
             else
                 still.push_back(u);
         } else if (r.transport == api::Transport::Answered && r.status == 404) {
@@ -63,7 +63,7 @@ public:
         for (; next_ < todo_.size(); ++next_) still.push_back(todo_[next_]);
     }
 
-    std::vector<std::string> verified;
+    std::vector<journal::KnownIdentity> verified;
     std::vector<journal::KnownIdentity> still;
 
 private:

@@ -114,13 +114,15 @@ std::string Metrics::render(journal::Journal& journal, const std::vector<std::st
             out += "prefsync_last_run_end_timestamp_seconds{job=\"" + escape(job) + "\"} " +
                    num(static_cast<double>(ms) / 1000.0) + "\n";
     }
-    help("prefsync_rows", "gauge", "Journaled updates by job and state.");
+    help("prefsync_rows", "gauge",
+         "Updates in the journal's queue by job and state (queued, inflight, retry, waiting, failed), and "
+         "identities by the outcome of their last write (done, accepted: a 202 not yet verified, verified).");
     for (const auto& job : jobs) {
         auto c = journal.updates.counts(job);
         for (auto [state, n] :
              {std::pair{"queued", c.queued}, std::pair{"inflight", c.inflight}, std::pair{"retry", c.retry},
-              std::pair{"accepted", c.accepted}, std::pair{"done", c.done}, std::pair{"verified", c.verified},
-              std::pair{"failed", c.failed}})
+              std::pair{"waiting", c.waiting}, std::pair{"accepted", c.accepted}, std::pair{"done", c.done},
+              std::pair{"verified", c.verified}, std::pair{"failed", c.failed}})
             out += "prefsync_rows{job=\"" + escape(job) + "\",state=\"" + state + "\"} " + std::to_string(n) + "\n";
     }
     // A family's samples stand together (the text format wants each family as one group).

@@ -263,6 +263,26 @@ TEST_F(JournalTest, BackfillRunsSkipWhatTheyAlreadyEnqueued) {
     EXPECT_EQ(last->exit_code, 4);
 }
 
+TEST_F(JournalTest, AResumedBackfillNeverSendsAnEarlierRowOfAnIdentityAfterItsLaterOne) {
+    auto run = j.runs.begin("crm", "backfill", 1000);
+    // The first attempt sent both rows of a duplicate id, the later one last.
+    for (auto hash : {"a", "b"}) {
+        ASSERT_EQ(j.updates.enqueue("crm", update("1", hash), 1000, true, run), EnqueueResult::Queued);
+        auto c = j.updates.claim("crm", 10, 1000, 1000);
+        ASSERT_EQ(c.size(), 1u);
+        j.updates.complete("crm", {{c[0].id, State::Done, 200, "", 0, false, true, 7}}, 1000);
+    }
+    EXPECT_EQ(j.synced.get("crm", "CRMID:1")->run_id, run);
+    // The resume reads both again; the earlier one is held (a known duplicate) ...
+    auto first = update("1", "a");
+    first.held = true;
+    EXPECT_EQ(j.updates.enqueue("crm", first, 2000, true, run), EnqueueResult::Queued);
+    // ... and the later one, already sent by this run, makes it obsolete.
+    EXPECT_EQ(j.updates.enqueue("crm", update("1", "b"), 2000, true, run), EnqueueResult::AlreadyInRun);
+    EXPECT_EQ(j.updates.release_held("crm", 3000), 0);
+    EXPECT_TRUE(j.updates.claim("crm", 10, 3000, 1000).empty()) << "nothing to send: the later row was sent";
+}
+
 TEST_F(JournalTest, SharedBucketHoldsTheRateAcrossJournalHandles) {
     // Two handles on one file stand for two processes on one host.
     Journal other(dir.file("state/journal.db"));
@@ -447,16 +467,20 @@ TEST(JournalFile, AVersion4JournalKeepsWhatIsToDoAndFoldsEachIdentitysLastOutcom
             "CREATE TABLE synced(job TEXT NOT NULL, identity TEXT NOT NULL, hash TEXT NOT NULL, profile_id INTEGER, "
             "synced_at INTEGER NOT NULL, body TEXT, gone TEXT, PRIMARY KEY(job, identity)) WITHOUT ROWID;"
             "INSERT INTO updates(id, job, identity, alt_type, alt_id, hash, state, resolve, created_at, updated_at) "
-            "VALUES (1, 'crm', 'CRMID:1', 'CRMID', '1', 'h1', 'inflight', 1, 1, 1),"
+            "VALUES (1, 'crm', 'CRMID:1', 'CRMID', '1', 'h1', 'retry', 1, 1, 1),"
             "(2, 'crm', 'CRMID:2', 'CRMID', '2', '" +
             sha +
             "', 'done', 0, 1, 1),"
+            "(8, 'crm', 'CRMID:6', 'CRMID', '6', '" +
+            sha +
+            "', 'queued', 0, 1, 1),"
             "(3, 'crm', 'CRMID:3', 'CRMID', '3', 'h3a', 'done', 0, 1, 1),"
             "(4, 'crm', 'CRMID:3', 'CRMID', '3', 'h3b', 'accepted', 0, 2, 500),"
             "(5, 'crm', 'CRMID:4', 'CRMID', '4', 'h4', 'verified', 0, 1, 1),"
             "(6, 'crm', 'CRMID:5', 'CRMID', '5', 'h5', 'superseded', 0, 1, 1),"
             "(7, 'crm', 'CRMID:5', 'CRMID', '5', 'h5b', 'failed', 0, 1, 1);"
-            "INSERT INTO bodies VALUES (1, '{\"a\":1}'), (7, '{\"b\":2}');"
+            "INSERT INTO bodies VALUES (1, '{\"a\":1}'), (7, '{\"b\":2}'), (8, '{}');"
+            "UPDATE updates SET run_id = 9 WHERE id IN (2, 8);"
             "INSERT INTO synced(job, identity, hash, profile_id, synced_at) VALUES ('crm', 'CRMID:2', '" +
             sha +
             "', 7, 1), ('crm', 'CRMID:3', 'h3b', 8, 2), ('crm', 'CRMID:4', 'h4', 9, 1);"
@@ -466,21 +490,30 @@ TEST(JournalFile, AVersion4JournalKeepsWhatIsToDoAndFoldsEachIdentitysLastOutcom
     }
     Journal j(path);
     auto c = j.updates.counts("crm");
-    EXPECT_EQ(c.inflight, 1);
+    EXPECT_EQ(c.retry, 1);
+    EXPECT_EQ(c.queued, 1);
     EXPECT_EQ(c.failed, 1);
     EXPECT_EQ(c.done, 1) << "CRMID:2";
     EXPECT_EQ(c.accepted, 1) << "CRMID:3: its last answer was a 202";
     EXPECT_EQ(c.verified, 1) << "CRMID:4";
     ASSERT_EQ(j.synced.unverified("crm", 10).size(), 1u);
     EXPECT_EQ(j.synced.unverified("crm", 10)[0].alt_id, "3");
-    EXPECT_EQ(j.synced.mark_verified("crm", {"CRMID:3"}, 1500), std::vector<Millis>{1000});
+    auto unverified = j.synced.unverified("crm", 10);
+    EXPECT_EQ(j.synced.mark_verified("crm", unverified, 1500), std::vector<Millis>{1000});
+    EXPECT_TRUE(j.synced.mark_verified("crm", unverified, 1600).empty()) << "once";
     // A version-4 hash is a whole SHA-256; today's is its first half: unchanged, not re-sent.
     EXPECT_EQ(j.synced.get("crm", "CRMID:2")->hash, sha.substr(0, 32));
     NewUpdate same{"CRMID:2", "CRMID", "2", std::nullopt, "f.csv:3", "{}", sha.substr(0, 32)};
     EXPECT_EQ(j.updates.enqueue("crm", same, 2000, false), EnqueueResult::Unchanged);
+    // A backfill interrupted before the upgrade and resumed after it skips what it sent, and
+    // what it still has queued.
+    EXPECT_EQ(j.updates.enqueue("crm", same, 2000, true, 9), EnqueueResult::AlreadyInRun);
+    NewUpdate queued{"CRMID:6", "CRMID", "6", std::nullopt, "f.csv:7", "{}", sha.substr(0, 32)};
+    EXPECT_EQ(j.updates.enqueue("crm", queued, 2000, true, 9), EnqueueResult::AlreadyInRun);
     auto claimed = j.updates.claim("crm", 10, 1'000'000, 100);
-    ASSERT_EQ(claimed.size(), 1u);
-    EXPECT_TRUE(claimed[0].resolve) << "an update of unknown outcome keeps its mark across the upgrade";
+    ASSERT_EQ(claimed.size(), 2u);
+    EXPECT_TRUE(claimed[0].resolve) << "a retry of unknown outcome keeps its mark across the upgrade";
+    EXPECT_FALSE(claimed[1].resolve);
     EXPECT_EQ(claimed[0].body, R"({"a":1})");
     ASSERT_EQ(j.updates.retry_failed("crm", std::nullopt, 2000), 1);
     j.updates.complete("crm", {{claimed[0].id, State::Done, 200, "", 0, false, true, 5}}, 2000);
