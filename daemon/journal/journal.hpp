@@ -19,7 +19,8 @@
 //   Upserts, replaces and merges would survive without it (they are idempotent and the
 //   source still has the row), but creates, patches, removals and backfills would not, and
 //   one queue for all keeps one set of rules. Cost: one insert per row, batched (a batch of
-//   rows per transaction, claims of hundreds of rows per transaction).
+//   rows per transaction); a row sent at once is inserted already claimed (no second write),
+//   others are claimed hundreds per transaction.
 // - The outcome, when the answer comes: the update leaves the queue and its hash becomes
 //   the identity's synced row. Cost: one delete and one upsert per row, batched per loop
 //   tick. Nothing of a finished update is kept beyond that row (16-byte hash, profile id,

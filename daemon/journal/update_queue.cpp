@@ -61,6 +61,19 @@ UpdateQueue::UpdateQueue(Database& db, SyncedStore& synced) : db_(db), synced_(s
 
 EnqueueResult UpdateQueue::enqueue(const std::string& job, const NewUpdate& u, Millis now, bool force,
                                    std::optional<std::int64_t> run_id) {
+    return enqueue_impl(job, u, now, force, run_id, std::nullopt, nullptr);
+}
+
+EnqueueResult UpdateQueue::enqueue_claimed(const std::string& job, const NewUpdate& u, Millis now, bool force,
+                                           std::optional<std::int64_t> run_id, Millis lease,
+                                           std::optional<ClaimedUpdate>& claimed) {
+    claimed.reset();
+    return enqueue_impl(job, u, now, force, run_id, lease, &claimed);
+}
+
+EnqueueResult UpdateQueue::enqueue_impl(const std::string& job, const NewUpdate& u, Millis now, bool force,
+                                        std::optional<std::int64_t> run_id, std::optional<Millis> lease,
+                                        std::optional<ClaimedUpdate>* claimed) {
     Database::Transaction tx(db_);
     auto synced = synced_.get(job, u.identity);
     std::string op = u.op;
@@ -109,7 +122,10 @@ EnqueueResult UpdateQueue::enqueue(const std::string& job, const NewUpdate& u, M
             return EnqueueResult::AlreadyPending;
         }
         // A held row remembers it in its due time, and stays held once promoted.
-        insert(job, u, op, "waiting", u.held ? kHeld : Millis{0}, false, synced ? synced->profile_id : std::nullopt,
+        insert(job, u, op, "waiting", u.held ? kHeld : Millis{0}, false,
+               u.profile_id ? u.profile_id
+               : synced     ? synced->profile_id
+                            : std::nullopt,
                run_id, now);
         tx.commit();
         return EnqueueResult::Queued;
@@ -136,24 +152,50 @@ EnqueueResult UpdateQueue::enqueue(const std::string& job, const NewUpdate& u, M
         supersede(pending->id);
     }
     supersede_failed(job, u.identity, std::nullopt);
-    insert(job, u, op, u.held ? "retry" : "queued", u.held ? kHeld : Millis{0}, inherit_resolve,
-           synced ? synced->profile_id : std::nullopt, run_id, now);
+    std::optional<std::int64_t> profile_id = u.profile_id ? u.profile_id : synced ? synced->profile_id : std::nullopt;
+    if (claimed && !u.held) {
+        auto id = insert(job, u, op, "inflight", 0, inherit_resolve, profile_id, run_id, now, lease);
+        ClaimedUpdate c;
+        c.id = id;
+        c.identity = u.identity;
+        c.alt_type = u.alt_type;
+        c.alt_id = u.alt_id;
+        c.profile_id = profile_id;
+        c.origin = u.origin;
+        c.body = u.body;
+        c.hash = u.hash;
+        c.resolve = inherit_resolve;
+        c.op = op;
+        *claimed = std::move(c);
+    } else {
+        insert(job, u, op, u.held ? "retry" : "queued", u.held ? kHeld : Millis{0}, inherit_resolve, profile_id, run_id,
+               now);
+    }
     tx.commit();
     return EnqueueResult::Queued;
 }
 
-void UpdateQueue::insert(const std::string& job, const NewUpdate& u, const std::string& op, const std::string& state,
-                         Millis due_at, bool resolve, std::optional<std::int64_t> known_profile_id,
-                         std::optional<std::int64_t> run_id, Millis now) {
-    std::optional<std::int64_t> profile_id = u.profile_id ? u.profile_id : known_profile_id;
+std::int64_t UpdateQueue::insert(const std::string& job, const NewUpdate& u, const std::string& op,
+                                 const std::string& state, Millis due_at, bool resolve,
+                                 std::optional<std::int64_t> profile_id, std::optional<std::int64_t> run_id, Millis now,
+                                 std::optional<Millis> lease) {
     auto ins = db_.prepare(
         "INSERT INTO updates(job, identity, alt_type, alt_id, profile_id, origin, hash, "
-        "state, due_at, run_id, resolve, created_at, updated_at, op, body) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8, ?7, ?13, ?9, ?10, ?11, ?11, NULLIF(?12, ''), ?14)");
+        "state, due_at, run_id, resolve, created_at, updated_at, op, body, lease_until, claimed_by, claim_token) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8, ?7, ?13, ?9, ?10, ?11, ?11, NULLIF(?12, ''), ?14, ?15, ?16, ?17) "
+        "RETURNING id");
     ins.bind(1, job).bind(2, u.identity).bind(3, u.alt_type).bind(4, u.alt_id).bind(5, profile_id);
     ins.bind(6, u.origin).bind(7, state).bind_hash(8, u.hash).bind(9, run_id);
     ins.bind(10, static_cast<std::int64_t>(resolve)).bind(11, now).bind(12, op).bind(13, due_at).bind(14, u.body);
+    ins.bind(15, lease ? now + *lease : 0);
+    if (lease) {
+        ins.bind(16, static_cast<std::int64_t>(getpid())).bind(17, token_);
+    } else {
+        ins.bind_null(16).bind_null(17);
+    }
+    std::int64_t id = ins.step() ? ins.i64(0) : 0;
     ins.run();
+    return id;
 }
 
 void UpdateQueue::supersede(std::int64_t id) {
@@ -289,7 +331,17 @@ void UpdateQueue::renew(const std::string& job, Millis now, Millis lease) {
 void UpdateQueue::complete(const std::string& job, const std::vector<Completion>& completions, Millis now) {
     if (completions.empty()) return;
     Database::Transaction tx(db_);
+    // Whether any failure or waiting row of the job exists: if not (the usual case), a
+    // success has nothing to supersede or promote, and two lookups per row are saved. Only
+    // enqueue() adds waiting rows; a failure recorded below sets the flag.
+    auto exists = [&](Statement s) {
+        s.bind(1, job);
+        return s.step();
+    };
+    bool any_failed = exists(db_.prepare("SELECT 1 FROM updates WHERE job = ?1 AND state = 'failed' LIMIT 1"));
+    bool any_waiting = exists(db_.prepare("SELECT 1 FROM updates WHERE job = ?1 AND state = 'waiting' LIMIT 1"));
     for (const auto& c : completions) {
+        if (c.state == State::Failed) any_failed = true;
         // Only a row still in flight takes an outcome: one superseded meanwhile (by a run that
         // took over a dead process's rows) never comes back to a pending state.
         switch (c.state) {
@@ -319,10 +371,10 @@ void UpdateQueue::complete(const std::string& job, const std::vector<Completion>
                 else
                     synced_.record(job, identity, hash, pid, now, c.accepted_body,
                                    c.state == State::Accepted ? Outcome::Accepted : Outcome::Done, run_id);
-                supersede_failed(job, identity, c.id);
+                if (any_failed) supersede_failed(job, identity, c.id);
                 // A newer row that waited for this answer: the profile exists now (a create
                 // must not be sent again), so it looks first.
-                promote_waiting(job, identity, std::nullopt, "queued", 0, true, pid, now);
+                if (any_waiting) promote_waiting(job, identity, std::nullopt, "queued", 0, true, pid, now);
                 break;
             }
             case State::Retry: {
@@ -339,7 +391,7 @@ void UpdateQueue::complete(const std::string& job, const std::vector<Completion>
                     if (!s.step()) break;
                     identity = s.text(0);
                 }
-                promote_waiting(job, identity, c.id, "retry", c.due_at, c.resolve, c.profile_id, now);
+                if (any_waiting) promote_waiting(job, identity, c.id, "retry", c.due_at, c.resolve, c.profile_id, now);
                 break;
             }
             case State::Failed:
@@ -364,7 +416,7 @@ void UpdateQueue::complete(const std::string& job, const std::vector<Completion>
                     pid = s.opt_i64(2);
                 }
                 // A newer row of the identity supersedes this one (failed or unsent).
-                promote_waiting(job, identity, c.id, "queued", 0, resolve, pid, now);
+                if (any_waiting) promote_waiting(job, identity, c.id, "queued", 0, resolve, pid, now);
                 break;
             }
             default: throw JournalError("journal " + db_.path() + ": invalid completion state");

@@ -128,7 +128,9 @@ std::optional<dispatch::Outgoing> PushProducer::next(Millis now) {
             // One batch at a time (an unchanged file queues nothing for long stretches):
             // between batches the loop takes answers, ticks and signals (wake_at() says "now").
             if (feed_) {
-                if (!feed_->more()) feed_ = nullptr;
+                bool more = feed_->more();
+                for (auto& u : feed_->take_claimed()) claimed_.push_back(prepare(std::move(u)));
+                if (!more) feed_ = nullptr;
                 claim(now);
             }
             if (claimed_.empty()) return std::nullopt;

@@ -51,6 +51,9 @@ public:
     // Journals the next batch (or, at the end of the source, the removals); false once there
     // is nothing more to journal.
     virtual bool more() = 0;
+    // The updates more() journaled already claimed for this producer (to be sent at once),
+    // handed over once; the others are claimed from the journal as usual.
+    virtual std::vector<journal::ClaimedUpdate> take_claimed() { return {}; }
 };
 
 // How progress is shown: a line every 10 s (logs), a live line every second (a terminal).

@@ -1,6 +1,8 @@
 #include "daemon/push/push_run.hpp"
 
 #include <cstdio>
+#include <unordered_set>
+#include <utility>
 
 #include "daemon/base/clock.hpp"
 #include "daemon/base/logger.hpp"
@@ -31,12 +33,13 @@ bool stop_requested(const dispatch::RunContext& c) {
 class SourceFeed final : public Feed {
 public:
     SourceFeed(const dispatch::RunContext& c, const config::JobConfig& job, const PushOptions& options,
-               std::optional<std::int64_t> backfill_run, std::int64_t run_id, PushReport& report)
+               std::optional<std::int64_t> backfill_run, std::int64_t run_id, journal::Millis lease, PushReport& report)
         : c_(c),
           job_(job),
           options_(options),
           backfill_run_(backfill_run),
           run_id_(run_id),
+          lease_(lease),
           report_(report),
           intake_(c, job, !options.backfill),
           hold_duplicates_(c.journal.synced.any_duplicates(job.name)) {}
@@ -57,11 +60,20 @@ public:
         if (!finished_) finish();
     }
 
+    std::vector<journal::ClaimedUpdate> take_claimed() override { return std::exchange(claimed_, {}); }
+
 private:
     void journal_batch() {
         auto& journal = c_.journal;
         journal::Database::Transaction tx(journal.db);
         auto now = now_ms();
+        // A row is journaled already claimed (sent at once) unless a later row of its identity
+        // is in this batch too: then the later one replaces it before anything is sent.
+        std::unordered_set<std::string> repeated;
+        for (auto& r : batch_)
+            if (r.mapped && r.duplicate) repeated.insert(r.mapped->identity.key());
+        std::vector<journal::ClaimedUpdate> claimed;
+        std::optional<journal::ClaimedUpdate> one;
         for (auto& r : batch_) {
             if (!r.mapped) continue;
             auto& m = *r.mapped;
@@ -85,7 +97,12 @@ private:
             u.body = std::move(m.body);
             u.hash = std::move(m.hash);
             u.held = r.duplicate || (hold_duplicates_ && journal.synced.was_duplicate(job_.name, u.identity));
-            switch (journal.updates.enqueue(job_.name, u, now, options_.backfill, backfill_run_)) {
+            auto result =
+                repeated.contains(u.identity)
+                    ? journal.updates.enqueue(job_.name, u, now, options_.backfill, backfill_run_)
+                    : journal.updates.enqueue_claimed(job_.name, u, now, options_.backfill, backfill_run_, lease_, one);
+            if (one) claimed.push_back(*std::exchange(one, std::nullopt));
+            switch (result) {
                 case journal::EnqueueResult::Queued: ++report_.queued; break;
                 case journal::EnqueueResult::Unchanged: ++report_.unchanged; break;
                 case journal::EnqueueResult::AlreadyPending:
@@ -97,6 +114,8 @@ private:
         // Rejects first: a row is in the reject file before the watermark moves past it.
         intake_.flush_rejects();
         tx.commit();
+        // Handed over only once they are committed: a batch rolled back claims nothing.
+        for (auto& c : claimed) claimed_.push_back(std::move(c));
         report_.read = intake_.read;
         report_.rejected = intake_.rejected;
         report_.duplicates = intake_.duplicates;
@@ -157,12 +176,14 @@ private:
     const PushOptions& options_;
     std::optional<std::int64_t> backfill_run_;
     std::int64_t run_id_;
+    journal::Millis lease_;
     PushReport& report_;
     Intake intake_;
     bool hold_duplicates_;
     std::vector<IntakeRow> batch_;
     std::vector<Removal> removals_;  // rows the source marks deleted, then those that left it
     bool finished_ = false;
+    std::vector<journal::ClaimedUpdate> claimed_;  // journaled already claimed, for take_claimed()
 };
 
 }  // namespace
@@ -186,7 +207,8 @@ PushReport run_push(const dispatch::RunContext& c, const config::JobConfig& job,
     // Opened before sending: a source that cannot be opened or mapped stops the run first.
     std::optional<SourceFeed> feed;
     if (options.read_source)
-        feed.emplace(c, job, options, options.backfill ? backfill_run : std::nullopt, report.run_id, report);
+        feed.emplace(c, job, options, options.backfill ? backfill_run : std::nullopt, report.run_id,
+                     PushProducer::lease_for(c.config), report);
     journal.updates.promote_all_waiting(job.name, now_ms());
     if (auto n = journal.updates.release_dead_claims(job.name); n > 0)
         base::logger().info(

@@ -283,6 +283,36 @@ TEST_F(JournalTest, AResumedBackfillNeverSendsAnEarlierRowOfAnIdentityAfterItsLa
     EXPECT_TRUE(j.updates.claim("crm", 10, 3000, 1000).empty()) << "nothing to send: the later row was sent";
 }
 
+TEST_F(JournalTest, ARowJournaledClaimedIsRecordedInFlightBeforeItIsHandedOut) {
+    std::optional<ClaimedUpdate> claimed;
+    EXPECT_EQ(
+        j.updates.enqueue_claimed("crm", update("1", "h1", R"({"a":1})"), 1000, false, std::nullopt, 60'000, claimed),
+        EnqueueResult::Queued);
+    ASSERT_TRUE(claimed);
+    EXPECT_EQ(claimed->body, R"({"a":1})");
+    EXPECT_EQ(claimed->identity, "CRMID:1");
+    EXPECT_FALSE(claimed->resolve);
+    EXPECT_EQ(j.updates.counts("crm").inflight, 1) << "recorded in flight, as a claim would";
+    EXPECT_TRUE(j.updates.claim("crm", 10, 2000, 60'000).empty()) << "never handed out twice";
+    // A later row of the identity waits for its answer; a held row is not sent at once.
+    EXPECT_EQ(j.updates.enqueue_claimed("crm", update("1", "h2"), 1000, false, std::nullopt, 60'000, claimed),
+              EnqueueResult::Queued);
+    EXPECT_FALSE(claimed);
+    EXPECT_EQ(j.updates.counts("crm").waiting, 1);
+    auto held = update("2", "h");
+    held.held = true;
+    j.updates.enqueue_claimed("crm", held, 1000, false, std::nullopt, 60'000, claimed);
+    EXPECT_FALSE(claimed);
+    // Another process (or this one after a crash) takes it over only once the lease is over,
+    // and then looks before it writes: its outcome is unknown.
+    UpdateQueue other(j.db, j.synced);
+    EXPECT_TRUE(other.claim("crm", 10, 30'000, 60'000).empty());
+    auto taken = other.claim("crm", 10, 61'001, 60'000);
+    ASSERT_EQ(taken.size(), 1u);
+    EXPECT_EQ(taken[0].identity, "CRMID:1");
+    EXPECT_TRUE(taken[0].resolve);
+}
+
 TEST_F(JournalTest, SharedBucketHoldsTheRateAcrossJournalHandles) {
     // Two handles on one file stand for two processes on one host.
     Journal other(dir.file("state/journal.db"));
