@@ -477,16 +477,28 @@ std::optional<Millis> UpdateQueue::next_due(const std::string& job) {
 }
 
 std::int64_t UpdateQueue::release_held(const std::string& job, Millis now) {
+    Database::Transaction tx(db_);
     db_.prepare("UPDATE updates SET due_at = ?2 WHERE job = ?1 AND state = 'retry' AND due_at = ?3")
         .bind(1, job)
         .bind(2, now)
         .bind(3, kHeld)
         .run();
-    return db_.changes();
+    auto released = db_.changes();
+    // A held row still waiting for its predecessor's answer is no longer held either: when
+    // the answer comes (after the read ended), it is promoted and sent like any waiting row.
+    db_.prepare("UPDATE updates SET due_at = 0 WHERE job = ?1 AND state = 'waiting' AND due_at = ?2")
+        .bind(1, job)
+        .bind(2, kHeld)
+        .run();
+    released += db_.changes();
+    tx.commit();
+    return released;
 }
 
 std::int64_t UpdateQueue::held(const std::string& job) {
-    auto s = db_.prepare("SELECT COUNT(*) FROM updates WHERE job = ?1 AND state = 'retry' AND due_at = ?2");
+    auto s = db_.prepare(
+        "SELECT (SELECT COUNT(*) FROM updates WHERE job = ?1 AND state = 'retry' AND due_at = ?2) + "
+        "(SELECT COUNT(*) FROM updates WHERE job = ?1 AND state = 'waiting' AND due_at = ?2)");
     s.bind(1, job).bind(2, kHeld);
     return s.step() ? s.i64(0) : 0;
 }

@@ -4,7 +4,8 @@
 //
 // Design constraints (how "nothing sent twice" holds; the journal's side of it is in
 // docs/ARCHITECTURE.md, section 5):
-// - Record before send: an update leaves only after claim() committed it inflight.
+// - Record before send: an update leaves only after the journal committed it inflight
+//   (claim(), or the feed's enqueue_claimed() of a row sent at once).
 // - A write whose outcome is unknown (sent, no answer; or a create answered 409 after such
 //   a write) is marked `resolve` in the journal, and the mark stays until the update
 //   succeeds or fails for good: a lookup that itself fails, a 401 that interrupts it, or a

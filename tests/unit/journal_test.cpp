@@ -238,6 +238,23 @@ TEST_F(JournalTest, AHeldRowThatWaitedForAnAnswerStaysHeldUntilTheReadEnds) {
     EXPECT_EQ(next[0].hash, "b");
 }
 
+TEST_F(JournalTest, AHeldRowWhosePredecessorIsAnsweredAfterTheReadEndedIsSentThen) {
+    std::optional<ClaimedUpdate> out;
+    j.updates.enqueue_claimed("crm", update("1", "a"), 1000, false, std::nullopt, 60000, out);
+    ASSERT_TRUE(out);
+    auto held = update("1", "b");
+    held.held = true;
+    j.updates.enqueue("crm", held, 1100, false);
+    EXPECT_EQ(j.updates.held("crm"), 1) << "held, and waiting for the answer";
+    EXPECT_EQ(j.updates.release_held("crm", 1200), 1) << "the read ended";
+    EXPECT_TRUE(j.updates.claim("crm", 10, 1300, 60000).empty()) << "still waiting for the answer";
+    j.updates.complete("crm", {{out->id, State::Done, 200, "", 0, false, true, 3}}, 1400);
+    auto next = j.updates.claim("crm", 10, 1500, 60000);
+    ASSERT_EQ(next.size(), 1u) << "sent in this run, not left held until the next read";
+    EXPECT_EQ(next[0].hash, "b");
+    EXPECT_TRUE(next[0].resolve) << "the profile exists now: looked up first";
+}
+
 TEST_F(JournalTest, RowsLeftWaitingByAProcessThatDiedAreQueuedAtTheNextRun) {
     j.updates.enqueue("crm", update("1", "a"), 1000, false);
     ASSERT_EQ(j.updates.claim("crm", 10, 1000, 60000).size(), 1u);
