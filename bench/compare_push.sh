@@ -56,7 +56,7 @@ ncpu=$(nproc)
 [ "$ncpu" -ge 2 ] || { echo "needs 2 CPUs (client on CPU 0, server on CPU 1)" >&2; exit 1; }
 
 "$root/scripts/build.sh" "$root/build" >/dev/null
-prefsync=$root/build/prefsync
+prefsync=${PREFSYNC_BIN:-$root/build/prefsync}
 user_agent=$("$prefsync" --version | awk '{print "prefsync/" $2}')
 
 work=$(mktemp -d)
@@ -389,7 +389,7 @@ if [[ $scenarios == *" pull "* ]]; then
             wrk -t1 -c"$conns" -d1h --timeout 30s -s "$root/bench/compare/get.lua" "$base"
         prefsync_config "$dir/profiles.csv" 1000
         PREFSYNC_RATE=1000000 PREFSYNC_JOURNAL=$state/journal.db run_client pull prefsync "$rep" "$pull_rows" $((120 + pull_rows / 100)) \
-            "$prefsync" -c "$work/run/prefsync.yaml" pull pull-bench
+            ${PREFSYNC_WRAP:-} "$prefsync" -c "$work/run/prefsync.yaml" pull pull-bench
         got=$(cat "$work/run/out/profiles.jsonl" 2>/dev/null | wc -l)
         [ "$got" = "$pull_rows" ] || echo "    prefsync pull wrote $got profiles, not $pull_rows" >&2
     done

@@ -12,15 +12,22 @@
 //   schedule    the daemon's last fires and parked jobs                  small_stores.hpp
 //
 // What must be durable before a request leaves, and what that costs per row:
-// - The update, with its body, before it is claimed; the claim (inflight, with a lease and
-//   this process's token) before the request leaves. This is what makes a crash safe for
-//   every write: an update left in flight is resolved first when it is taken again (a create
-//   is looked up, never sent twice; a mirror patch is re-planned against the profile).
-//   Upserts, replaces and merges would survive without it (they are idempotent and the
-//   source still has the row), but creates, patches, removals and backfills would not, and
-//   one queue for all keeps one set of rules. Cost: one insert per row, batched (a batch of
-//   rows per transaction); a row sent at once is inserted already claimed (no second write),
-//   others are claimed hundreds per transaction.
+// - The update before it is claimed, and the claim (inflight, with a lease and this
+//   process's token) before the request leaves. This is what makes a crash safe for every
+//   write: an update left in flight is resolved first when it is taken again (a create is
+//   looked up, never sent twice; a mirror patch is re-planned against the profile).
+//   Cost: one insert per row, batched (a batch of rows per transaction); a row sent at once
+//   is inserted already claimed (no second write), others are claimed hundreds per
+//   transaction.
+// - The body only where the source cannot give it again. A row sent at once by an
+//   idempotent write (upsert, replace, update) of a source read in full (not incremental)
+//   is recorded in flight without its body: after a crash the next run forgets such rows
+//   and reads the source again, as it must anyway for the rows the crash left unread, and
+//   sends each row whose hash `synced` does not hold (a backfill: each row its resumed run
+//   has not finished). Sending one twice is harmless for these writes. Creates, mirror
+//   patches, removals and incremental sources keep the body. A row that stays in the queue
+//   (a retry, a failure, a release at shutdown) gets its body when it does. This halves
+//   what an insert and its delete write per row (about 1.3 KB of body, most of a page).
 // - The outcome, when the answer comes: the update leaves the queue and its hash becomes
 //   the identity's synced row. Cost: one delete and one upsert per row, batched per loop
 //   tick. Nothing of a finished update is kept beyond that row (16-byte hash, profile id,

@@ -34,6 +34,7 @@ journal::Completion released(const journal::ClaimedUpdate& u) {
     c.state = journal::State::Queued;
     c.resolve = u.resolve;
     c.count_attempt = false;
+    c.body = u.body;  // stored if the row was recorded without it
     return c;
 }
 
@@ -173,7 +174,7 @@ void PushProducer::on_answer(dispatch::Outgoing out, const http::HttpResponse& r
         // Not the row's fault: back to the queue, untried, its marks kept.
         auto c = released(item.update);
         c.status = r.status;
-        return complete(c);
+        return complete(std::move(c));
     }
     // log.bodies: what was sent and what the server said about it, for a refused write.
     if (base::logger().logs_bodies() && item.step == Step::Write && r.status >= 400 && r.status < 500 &&
@@ -329,7 +330,8 @@ void PushProducer::retry(const Item& item, const http::HttpResponse& r, const di
     c.resolve = resolve;
     c.count_attempt = v.counted;
     c.profile_id = item.update.profile_id;
-    complete(c);
+    c.body = item.update.body;
+    complete(std::move(c));
 }
 
 void PushProducer::fail(const Item& item, int status, const std::string& reason, bool counted) {
@@ -343,7 +345,8 @@ void PushProducer::fail(const Item& item, int status, const std::string& reason,
     c.status = status;
     c.error = reason;
     c.count_attempt = counted;
-    complete(c);
+    c.body = item.update.body;  // a dead letter keeps its body, for `retry`
+    complete(std::move(c));
 }
 
 void PushProducer::release(dispatch::Outgoing out) {

@@ -42,7 +42,20 @@ public:
           lease_(lease),
           report_(report),
           intake_(c, job, !options.backfill),
-          hold_duplicates_(c.journal.synced.any_duplicates(job.name)) {}
+          hold_duplicates_(c.journal.synced.any_duplicates(job.name)),
+          rederivable_(rederivable(job)) {}
+
+    // Whether a row in flight need not be journaled with its body: the write is idempotent
+    // (sending it again does no harm) and the next run reads the whole source again, so a
+    // crash is repaired by that run (and `backfill --resume`) comparing the row with what
+    // `synced` says the API has. Not a create (its "outcome unknown" mark must find the
+    // body), a mirror patch (planned against the last body), a delete or archive, or an
+    // incremental source (the watermark may have passed the row).
+    static bool rederivable(const config::JobConfig& job) {
+        using config::Mode;
+        bool idempotent = job.mode == Mode::Upsert || job.mode == Mode::Replace || job.mode == Mode::Update;
+        return idempotent && job.source.incremental() == nullptr;
+    }
 
     bool more() override {
         if (finished_) return false;
@@ -97,6 +110,7 @@ private:
             u.body = std::move(m.body);
             u.hash = std::move(m.hash);
             u.held = r.duplicate || (hold_duplicates_ && journal.synced.was_duplicate(job_.name, u.identity));
+            u.rederivable = rederivable_;
             auto result =
                 repeated.contains(u.identity)
                     ? journal.updates.enqueue(job_.name, u, now, options_.backfill, backfill_run_)
@@ -180,6 +194,7 @@ private:
     PushReport& report_;
     Intake intake_;
     bool hold_duplicates_;
+    bool rederivable_;
     std::vector<IntakeRow> batch_;
     std::vector<Removal> removals_;  // rows the source marks deleted, then those that left it
     bool finished_ = false;
@@ -209,6 +224,11 @@ PushReport run_push(const dispatch::RunContext& c, const config::JobConfig& job,
     if (options.read_source)
         feed.emplace(c, job, options, options.backfill ? backfill_run : std::nullopt, report.run_id,
                      PushProducer::lease_for(c.config), report);
+    if (auto n = journal.updates.forget_rederivable(job.name); n > 0)
+        base::logger().info(
+            "Updates a stopped process had in flight (journaled without their bodies) are sent again as the source is "
+            "read",
+            {{"updates", n}});
     journal.updates.promote_all_waiting(job.name, now_ms());
     if (auto n = journal.updates.release_dead_claims(job.name); n > 0)
         base::logger().info(
