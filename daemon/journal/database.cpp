@@ -212,6 +212,11 @@ Database::Database(const std::string& path) : path_(path) {
             throw JournalError("journal " + path + ": cannot create: " + std::strerror(errno));
         if (fd >= 0) ::close(fd);
     }
+    // SQLite counts every allocation under a process-wide mutex by default, for statistics
+    // nothing here reads: about 4% of a push's CPU. Only possible before SQLite's first use
+    // in the process (a SQL source opened first keeps the default; nothing else changes).
+    static const bool memory_statistics_off = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK;
+    (void)memory_statistics_off;
     if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
         std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
         sqlite3_close(db_);
