@@ -49,7 +49,7 @@ PushProducer::PushProducer(const config::JobConfig& job, journal::Journal& journ
     : job_(job),
       journal_(journal),
       requests_(requests),
-      claim_batch_(std::max(256, max_in_flight * 4)),
+      claim_batch_(claim_batch_for(max_in_flight)),
       lease_(lease),
       counts_(counts),
       progress_(progress) {}
@@ -132,7 +132,7 @@ std::optional<dispatch::Outgoing> PushProducer::next(Millis now) {
                 bool more = feed_->more();
                 for (auto& u : feed_->take_claimed()) claimed_.push_back(prepare(std::move(u)));
                 if (!more) feed_ = nullptr;
-                claim(now);
+                if (claimed_.empty()) claim(now);  // what the feed queued rather than handed over
             }
             if (claimed_.empty()) return std::nullopt;
         }

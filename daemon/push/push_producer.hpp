@@ -25,6 +25,7 @@
 //   read and diffed first. A profile gone (404) gets the whole body again (upsert).
 // - Removals (a profile whose row left the source): deactivate (PATCH IsActive false),
 //   archive (W9) or delete (W3); a profile already gone (404) counts as removed.
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <string>
@@ -79,6 +80,8 @@ public:
     void release_unsent();
     // The lease a run of this config holds its rows with.
     static journal::Millis lease_for(const config::Config& config);
+    // How many rows are claimed at once: enough to keep `max_in_flight` requests busy.
+    static int claim_batch_for(int max_in_flight) { return std::max(256, max_in_flight * 4); }
 
 private:
     // Lookup: learn the profile id (R1); Read: the whole profile, to diff against (mirror).

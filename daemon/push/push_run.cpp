@@ -33,13 +33,15 @@ bool stop_requested(const dispatch::RunContext& c) {
 class SourceFeed final : public Feed {
 public:
     SourceFeed(const dispatch::RunContext& c, const config::JobConfig& job, const PushOptions& options,
-               std::optional<std::int64_t> backfill_run, std::int64_t run_id, journal::Millis lease, PushReport& report)
+               std::optional<std::int64_t> backfill_run, std::int64_t run_id, journal::Millis lease,
+               std::size_t claim_limit, PushReport& report)
         : c_(c),
           job_(job),
           options_(options),
           backfill_run_(backfill_run),
           run_id_(run_id),
           lease_(lease),
+          claim_limit_(claim_limit),
           report_(report),
           intake_(c, job, !options.backfill),
           hold_duplicates_(c.journal.synced.any_duplicates(job.name)),
@@ -111,10 +113,13 @@ private:
             u.hash = std::move(m.hash);
             u.held = r.duplicate || (hold_duplicates_ && journal.synced.was_duplicate(job_.name, u.identity));
             u.rederivable = rederivable_;
-            auto result =
-                repeated.contains(u.identity)
-                    ? journal.updates.enqueue(job_.name, u, now, options_.backfill, backfill_run_)
-                    : journal.updates.enqueue_claimed(job_.name, u, now, options_.backfill, backfill_run_, lease_, one);
+            // A crash leaves what was claimed but not yet sent to be resolved first (a create
+            // looked up, a delete's 404 taken as done): no more of it than claim() would take,
+            // unless the next read re-derives it anyway.
+            bool at_once = !repeated.contains(u.identity) && (rederivable_ || claimed.size() < claim_limit_);
+            auto result = !at_once ? journal.updates.enqueue(job_.name, u, now, options_.backfill, backfill_run_)
+                                   : journal.updates.enqueue_claimed(job_.name, u, now, options_.backfill,
+                                                                     backfill_run_, lease_, one);
             if (one) claimed.push_back(*std::exchange(one, std::nullopt));
             switch (result) {
                 case journal::EnqueueResult::Queued: ++report_.queued; break;
@@ -191,6 +196,7 @@ private:
     std::optional<std::int64_t> backfill_run_;
     std::int64_t run_id_;
     journal::Millis lease_;
+    std::size_t claim_limit_;
     PushReport& report_;
     Intake intake_;
     bool hold_duplicates_;
@@ -223,7 +229,8 @@ PushReport run_push(const dispatch::RunContext& c, const config::JobConfig& job,
     std::optional<SourceFeed> feed;
     if (options.read_source)
         feed.emplace(c, job, options, options.backfill ? backfill_run : std::nullopt, report.run_id,
-                     PushProducer::lease_for(c.config), report);
+                     PushProducer::lease_for(c.config),
+                     PushProducer::claim_batch_for(dispatch::loop_settings(c.config, job.name).max_in_flight), report);
     if (auto n = journal.updates.forget_rederivable(job.name); n > 0)
         base::logger().info(
             "Updates a stopped process had in flight (journaled without their bodies) are sent again as the source is "

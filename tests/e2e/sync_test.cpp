@@ -280,6 +280,27 @@ TEST(Backfill, KilledFiveTimesThenResumedDeliversEveryRowExactlyOnce) {
     EXPECT_EQ(j.updates.counts("crm").pending(), 0);
 }
 
+// Creates are resolved first when a crash leaves them in flight (a lookup each), so no more
+// of them are claimed at once than the request loop can use: a kill -9 before any answer
+// leaves the rest of the batch queued, not in flight.
+TEST(Backfill, AKillBeforeAnyAnswerLeavesNoMoreCreatesInFlightThanOneClaim) {
+    Workspace w(1000, "create");
+    w.write_config("create", "", "requests_per_second: 3000, burst: 100");
+    w.emu.set_faults(R"({"slow_ms": 30000})");
+    testing::ChildProcess p(
+        {"/usr/bin/env", "PREFSYNC_TOKEN=emulator-token", PREFSYNC_BINARY, "-c", w.config, "backfill", "crm"});
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (p.running() && w.emu.requests_counter() < 1 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::yield();
+    ASSERT_TRUE(p.running());
+    p.signal(SIGKILL);
+    EXPECT_EQ(p.wait(), 128 + SIGKILL);
+    journal::Journal j(w.dir.file("state/journal.db"));
+    auto counts = j.updates.counts("crm");
+    EXPECT_EQ(counts.inflight, 256) << "one claim's worth (4 x 16 connections, at least 256)";
+    EXPECT_EQ(counts.queued, 1000 - 256);
+}
+
 // Upserts of a CSV are journaled in flight without their bodies: after a kill -9 the next
 // run forgets those rows and reads the source again. Nothing may be lost, and once a run
 // finishes the API holds exactly the mapped bodies and a further run sends nothing.
