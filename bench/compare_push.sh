@@ -14,7 +14,8 @@
 #                PRIORITY (-10: the autogroup nice value of clients and server, see
 #                bench/compare/measure.c; 0 leaves priorities alone),
 #                PREFSYNC_WRAP (a command prefix for prefsync, e.g. "perf record -g -o F --":
-#                for a profile, not for figures)
+#                for a profile, not for figures; push and pull runs),
+#                PREFSYNC_BIN (the prefsync binary; default build/prefsync: to compare builds)
 #
 # The server is a private nginx (nginx-light) on 127.0.0.1, one worker, answering the
 # API's upsert (W4) with 202 and a small JSON body, and its GET by alternate id with a
