@@ -31,14 +31,6 @@ ClaimedUpdate read_update(Statement& s) {
     return c;
 }
 
-// A completion's body, for a row recorded without one; NULL keeps the row's.
-void bind_body(Statement& s, int index, const Completion& c) {
-    if (c.body.empty())
-        s.bind_null(index);
-    else
-        s.bind(index, c.body);
-}
-
 // The due time of a held update: never, until release_held().
 constexpr Millis kHeld = std::numeric_limits<Millis>::max();
 
@@ -197,12 +189,7 @@ std::int64_t UpdateQueue::insert(const std::string& job, const NewUpdate& u, con
         "RETURNING id");
     ins.bind(1, job).bind(2, u.identity).bind(3, u.alt_type).bind(4, u.alt_id).bind(5, profile_id);
     ins.bind(6, u.origin).bind(7, state).bind_hash(8, u.hash).bind(9, run_id);
-    ins.bind(10, static_cast<std::int64_t>(resolve)).bind(11, now).bind(12, op).bind(13, due_at);
-    // In flight, a rederivable row's body lives in the request; the row records that it is out.
-    if (lease && u.rederivable)
-        ins.bind_null(14);
-    else
-        ins.bind(14, u.body);
+    ins.bind(10, static_cast<std::int64_t>(resolve)).bind(11, now).bind(12, op).bind(13, due_at).bind(14, u.body);
     ins.bind(15, lease ? now + *lease : 0);
     if (lease) {
         ins.bind(16, static_cast<std::int64_t>(getpid())).bind(17, token_);
@@ -314,8 +301,7 @@ std::vector<ClaimedUpdate> UpdateQueue::claim(const std::string& job, int limit,
         // The partial unique index keeps one pending row per identity, so no two claimed
         // rows share an identity. A row still inflight here was claimed by a process that
         // died (or lost its lease): its request may have landed, so it is resolved first.
-        // Rows this queue holds are never taken again, whatever their lease says; nor are rows
-        // left in flight without their body (forget_rederivable() removes them).
+        // Rows this queue holds are never taken again, whatever their lease says.
         // Three index range scans (queued by id, retries by due time, expired leases), not
         // one OR over the whole table: claim is called every few dozen requests.
         auto s = db_.prepare(
@@ -326,7 +312,7 @@ std::vector<ClaimedUpdate> UpdateQueue::claim(const std::string& job, int limit,
             "  UNION ALL SELECT id FROM (SELECT id FROM updates WHERE job = ?1 AND state = 'retry' AND due_at <= ?2 "
             "    ORDER BY due_at LIMIT ?4)"
             "  UNION ALL SELECT id FROM (SELECT id FROM updates WHERE job = ?1 AND state = 'inflight' "
-            "    AND lease_until < ?2 AND claim_token IS NOT ?6 AND body IS NOT NULL LIMIT ?4)) ORDER BY id LIMIT ?4) "
+            "    AND lease_until < ?2 AND claim_token IS NOT ?6 LIMIT ?4)) ORDER BY id LIMIT ?4) "
             "RETURNING " UPDATE_COLUMNS);
         s.bind(1, job).bind(2, now).bind(3, now + lease).bind(4, static_cast<std::int64_t>(limit));
         s.bind(5, static_cast<std::int64_t>(getpid())).bind(6, token_);
@@ -400,12 +386,11 @@ void UpdateQueue::complete(const std::string& job, const std::vector<Completion>
                     auto s = db_.prepare(
                         "UPDATE updates SET state = 'retry', attempts = attempts + ?6, due_at = ?2, "
                         "last_status = ?3, last_error = ?4, resolve = ?5, claim_token = NULL, "
-                        "profile_id = COALESCE(?7, profile_id), updated_at = ?8, body = COALESCE(body, ?9) "
-                        "WHERE id = ?1 AND state = 'inflight' RETURNING identity");
+                        "profile_id = COALESCE(?7, profile_id), updated_at = ?8 WHERE id = ?1 AND state = 'inflight' "
+                        "RETURNING identity");
                     s.bind(1, c.id).bind(2, c.due_at).bind(3, static_cast<std::int64_t>(c.status)).bind(4, c.error);
                     s.bind(5, static_cast<std::int64_t>(c.resolve)).bind(6, static_cast<std::int64_t>(c.count_attempt));
                     s.bind(7, c.profile_id).bind(8, now);
-                    bind_body(s, 9, c);
                     if (!s.step()) break;
                     identity = s.text(0);
                 }
@@ -423,12 +408,11 @@ void UpdateQueue::complete(const std::string& job, const std::vector<Completion>
                         "UPDATE updates SET state = ?2, attempts = attempts + ?3, lease_until = 0, "
                         "last_status = CASE WHEN ?2 = 'failed' THEN ?4 ELSE last_status END, "
                         "last_error = CASE WHEN ?2 = 'failed' THEN ?5 ELSE last_error END, "
-                        "claim_token = NULL, updated_at = ?6, body = COALESCE(body, ?7) "
-                        "WHERE id = ?1 AND state = 'inflight' RETURNING identity, resolve, profile_id");
+                        "claim_token = NULL, updated_at = ?6 WHERE id = ?1 AND state = 'inflight' "
+                        "RETURNING identity, resolve, profile_id");
                     s.bind(1, c.id).bind(2, std::string(to_string(c.state)));
                     s.bind(3, static_cast<std::int64_t>(c.count_attempt)).bind(4, static_cast<std::int64_t>(c.status));
                     s.bind(5, c.error).bind(6, now);
-                    bind_body(s, 7, c);
                     if (!s.step()) break;
                     identity = s.text(0);
                     resolve = s.i64(1) != 0;
@@ -466,26 +450,6 @@ std::int64_t UpdateQueue::release_dead_claims(const std::string& job) {
     }
     tx.commit();
     return released;
-}
-
-std::int64_t UpdateQueue::forget_rederivable(const std::string& job) {
-    // The job's lock is held: a row in flight that this queue did not claim belongs to a run
-    // that is over. Its request may or may not have landed, so what the API has for the
-    // identity is unknown: its synced hash is made one no row has, and the source row, read
-    // again, is sent whatever it holds (even a change undone since, which the API may have).
-    Database::Transaction tx(db_);
-#define LEFT_WITHOUT_BODY "job = ?1 AND state = 'inflight' AND body IS NULL AND claim_token IS NOT ?2"
-    db_.prepare(
-           "UPDATE synced SET hash = zeroblob(16) WHERE job = ?1 AND identity IN "
-           "(SELECT identity FROM updates WHERE " LEFT_WITHOUT_BODY ")")
-        .bind(1, job)
-        .bind(2, token_)
-        .run();
-    db_.prepare("DELETE FROM updates WHERE " LEFT_WITHOUT_BODY).bind(1, job).bind(2, token_).run();
-#undef LEFT_WITHOUT_BODY
-    auto forgotten = db_.changes();
-    tx.commit();
-    return forgotten;
 }
 
 std::optional<Millis> UpdateQueue::next_due(const std::string& job) {

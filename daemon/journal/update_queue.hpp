@@ -23,9 +23,7 @@
 //   pause, a long Retry-After), so no other process takes them over either.
 // - A crash leaves "inflight" rows; once their lease has expired claim() hands them out
 //   again with `resolve` set, since their outcome is unknown. Rows record the claiming
-//   pid, so a restart on the same host reclaims a dead process's rows at once. A row
-//   recorded in flight without its body (rederivable) is never handed out again: the next
-//   run forgets it (forget_rederivable()) and its source row, read again, takes its place.
+//   pid, so a restart on the same host reclaims a dead process's rows at once.
 // - Change detection (SyncedStore): done/accepted updates record their hash; enqueue()
 //   skips a row whose hash equals it (unless forced: backfill), and drops any update still
 //   waiting for that identity: the source is back to what the API already has (this is
@@ -58,10 +56,6 @@ struct NewUpdate {
     // Not to be sent before release_held(): a later row of the same identity may still come
     // (the identity was a duplicate in the source before).
     bool held = false;
-    // The next run that reads the source derives this body again (an idempotent write of a
-    // source read in full): recorded in flight by enqueue_claimed() without its body, which
-    // is stored only if the row stays in the queue (a retry, a failure, a release).
-    bool rederivable = false;
 };
 
 enum class EnqueueResult { Queued, Unchanged, AlreadyPending, AlreadyInRun };
@@ -95,9 +89,6 @@ struct Completion {
     std::optional<std::int64_t> profile_id;
     // Done/Accepted in mirror mode: the body to diff the next change against.
     std::optional<std::string> accepted_body;
-    // Retry, Failed, Queued: the update's body, stored if the row was recorded without it
-    // (NewUpdate::rederivable). Empty: keep what the row has.
-    std::string body;
 };
 
 struct StateCounts {
@@ -149,10 +140,6 @@ public:
     // Ends the lease of rows claimed by processes of this host that no longer exist (a
     // kill -9), so a restart need not wait for the lease; returns how many.
     std::int64_t release_dead_claims(const std::string& job);
-    // Deletes the rows another process left in flight without their body (rederivable): the
-    // source gives them again, and the run that reads it sends what the API does not have.
-    // Call at the start of a run, holding the job's lock; returns how many.
-    std::int64_t forget_rederivable(const std::string& job);
     // When the next retry of `job` is due; nullopt if none waits (held updates do not).
     std::optional<Millis> next_due(const std::string& job);
     // Makes the held updates of `job` due now; returns how many.

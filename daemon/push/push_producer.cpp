@@ -34,7 +34,6 @@ journal::Completion released(const journal::ClaimedUpdate& u) {
     c.state = journal::State::Queued;
     c.resolve = u.resolve;
     c.count_attempt = false;
-    c.body = u.body;  // stored if the row was recorded without it
     return c;
 }
 
@@ -128,7 +127,9 @@ std::optional<dispatch::Outgoing> PushProducer::next(Millis now) {
             claim(now);
             // One batch at a time (an unchanged file queues nothing for long stretches):
             // between batches the loop takes answers, ticks and signals (wake_at() says "now").
-            if (feed_) {
+            // The next batch is read once the queue has nothing due, so no more rows are
+            // claimed and unsent at a time than one claim's worth, whatever a crash leaves.
+            if (feed_ && claimed_.empty()) {
                 bool more = feed_->more();
                 for (auto& u : feed_->take_claimed()) claimed_.push_back(prepare(std::move(u)));
                 if (!more) feed_ = nullptr;
@@ -330,7 +331,6 @@ void PushProducer::retry(const Item& item, const http::HttpResponse& r, const di
     c.resolve = resolve;
     c.count_attempt = v.counted;
     c.profile_id = item.update.profile_id;
-    c.body = item.update.body;
     complete(std::move(c));
 }
 
@@ -345,7 +345,6 @@ void PushProducer::fail(const Item& item, int status, const std::string& reason,
     c.status = status;
     c.error = reason;
     c.count_attempt = counted;
-    c.body = item.update.body;  // a dead letter keeps its body, for `retry`
     complete(std::move(c));
 }
 

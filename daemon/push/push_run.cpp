@@ -45,18 +45,13 @@ public:
           report_(report),
           intake_(c, job, !options.backfill),
           hold_duplicates_(c.journal.synced.any_duplicates(job.name)),
-          rederivable_(rederivable(job)) {}
+          idempotent_(idempotent(job)) {}
 
-    // Whether a row in flight need not be journaled with its body: the write is idempotent
-    // (sending it again does no harm) and the next run reads the whole source again, so a
-    // crash is repaired by that run (and `backfill --resume`) comparing the row with what
-    // `synced` says the API has. Not a create (its "outcome unknown" mark must find the
-    // body), a mirror patch (planned against the last body), a delete or archive, or an
-    // incremental source (the watermark may have passed the row).
-    static bool rederivable(const config::JobConfig& job) {
+    // Whether sending a row again does no harm (a crash's rows left in flight are sent
+    // again as they are: no lookup first, no other meaning for a 404 or a 409).
+    static bool idempotent(const config::JobConfig& job) {
         using config::Mode;
-        bool idempotent = job.mode == Mode::Upsert || job.mode == Mode::Replace || job.mode == Mode::Update;
-        return idempotent && job.source.incremental() == nullptr;
+        return job.mode == Mode::Upsert || job.mode == Mode::Replace || job.mode == Mode::Update;
     }
 
     bool more() override {
@@ -112,11 +107,10 @@ private:
             u.body = std::move(m.body);
             u.hash = std::move(m.hash);
             u.held = r.duplicate || (hold_duplicates_ && journal.synced.was_duplicate(job_.name, u.identity));
-            u.rederivable = rederivable_;
             // A crash leaves what was claimed but not yet sent to be resolved first (a create
             // looked up, a delete's 404 taken as done): no more of it than claim() would take,
-            // unless the next read re-derives it anyway.
-            bool at_once = !repeated.contains(u.identity) && (rederivable_ || claimed.size() < claim_limit_);
+            // unless sending it again is all resolving means.
+            bool at_once = !repeated.contains(u.identity) && (idempotent_ || claimed.size() < claim_limit_);
             auto result = !at_once ? journal.updates.enqueue(job_.name, u, now, options_.backfill, backfill_run_)
                                    : journal.updates.enqueue_claimed(job_.name, u, now, options_.backfill,
                                                                      backfill_run_, lease_, one);
@@ -200,7 +194,7 @@ private:
     PushReport& report_;
     Intake intake_;
     bool hold_duplicates_;
-    bool rederivable_;
+    bool idempotent_;
     std::vector<IntakeRow> batch_;
     std::vector<Removal> removals_;  // rows the source marks deleted, then those that left it
     bool finished_ = false;
@@ -231,11 +225,6 @@ PushReport run_push(const dispatch::RunContext& c, const config::JobConfig& job,
         feed.emplace(c, job, options, options.backfill ? backfill_run : std::nullopt, report.run_id,
                      PushProducer::lease_for(c.config),
                      PushProducer::claim_batch_for(dispatch::loop_settings(c.config, job.name).max_in_flight), report);
-    if (auto n = journal.updates.forget_rederivable(job.name); n > 0)
-        base::logger().info(
-            "Updates a stopped process had in flight (journaled without their bodies) are sent again as the source is "
-            "read",
-            {{"updates", n}});
     journal.updates.promote_all_waiting(job.name, now_ms());
     if (auto n = journal.updates.release_dead_claims(job.name); n > 0)
         base::logger().info(

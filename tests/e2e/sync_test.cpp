@@ -301,9 +301,9 @@ TEST(Backfill, AKillBeforeAnyAnswerLeavesNoMoreCreatesInFlightThanOneClaim) {
     EXPECT_EQ(counts.queued, 1000 - 256);
 }
 
-// Upserts of a CSV are journaled in flight without their bodies: after a kill -9 the next
-// run forgets those rows and reads the source again. Nothing may be lost, and once a run
-// finishes the API holds exactly the mapped bodies and a further run sends nothing.
+// Upserts killed mid-run: the next run takes over what was left in flight and sends it
+// again (an upsert needs no lookup first). Nothing may be lost, and once a run finishes the
+// API holds exactly the mapped bodies and a further run sends nothing.
 TEST(Sync, UpsertsKilledThreeTimesThenFinishedDeliverEveryRowAndThenSendNothing) {
     Workspace w(3000, "upsert");
     w.write_config("upsert", "", "requests_per_second: 3000, burst: 100");

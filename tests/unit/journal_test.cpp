@@ -330,64 +330,6 @@ TEST_F(JournalTest, ARowJournaledClaimedIsRecordedInFlightBeforeItIsHandedOut) {
     EXPECT_TRUE(taken[0].resolve);
 }
 
-NewUpdate rederivable(const std::string& id, const std::string& hash, const std::string& body) {
-    auto u = update(id, hash, body);
-    u.rederivable = true;
-    return u;
-}
-
-TEST_F(JournalTest, ARederivableRowIsRecordedInFlightWithoutItsBodyAndGetsItWhenItStaysQueued) {
-    std::optional<ClaimedUpdate> one, two, three;
-    j.updates.enqueue_claimed("crm", rederivable("1", "h1", R"({"a":1})"), 1000, false, std::nullopt, 60'000, one);
-    j.updates.enqueue_claimed("crm", rederivable("2", "h2", R"({"b":2})"), 1000, false, std::nullopt, 60'000, two);
-    j.updates.enqueue_claimed("crm", rederivable("3", "h3", R"({"c":3})"), 1000, false, std::nullopt, 60'000, three);
-    ASSERT_TRUE(one && two && three);
-    EXPECT_EQ(one->body, R"({"a":1})") << "the request has it";
-    {
-        auto s = j.db.prepare("SELECT count(*) FROM updates WHERE body IS NULL AND state = 'inflight'");
-        ASSERT_TRUE(s.step());
-        EXPECT_EQ(s.i64(0), 3) << "recorded in flight, without the body";
-    }
-    // A retry, a failure and a release keep the row: each stores the body it was sent with.
-    Completion retry{one->id, State::Retry, 503, "503", 1500, false, true, std::nullopt};
-    retry.body = one->body;
-    Completion failed{two->id, State::Failed, 400, "bad", 0, false, true, std::nullopt};
-    failed.body = two->body;
-    Completion released{three->id, State::Queued, 0, "", 0, false, false, std::nullopt};
-    released.body = three->body;
-    j.updates.complete("crm", {retry, failed, released}, 1200);
-    auto again = j.updates.claim("crm", 10, 2000, 60'000);
-    ASSERT_EQ(again.size(), 2u);
-    EXPECT_EQ(again[0].body, R"({"a":1})");
-    EXPECT_EQ(again[1].body, R"({"c":3})");
-    EXPECT_EQ(j.updates.retry_failed("crm", std::nullopt, 2100), 1);
-    auto failed_again = j.updates.claim("crm", 10, 2200, 60'000);
-    ASSERT_EQ(failed_again.size(), 1u);
-    EXPECT_EQ(failed_again[0].body, R"({"b":2})") << "a dead letter keeps its body, for `retry`";
-}
-
-TEST_F(JournalTest, ARederivableRowLeftInFlightByACrashIsNeverSentWithoutItsBodyAndItsSourceRowIsSentAgain) {
-    // The API had h0; a run sent h1 and died before the answer.
-    j.synced.record("crm", "CRMID:1", "h0", 5, 500, std::nullopt, Outcome::Done, std::nullopt);
-    std::optional<ClaimedUpdate> out;
-    j.updates.enqueue_claimed("crm", rederivable("1", "h1", R"({"a":1})"), 1000, false, std::nullopt, 60'000, out);
-    ASSERT_TRUE(out);
-    Journal next(dir.file("state/journal.db"));  // the next process, its lease long over
-    EXPECT_TRUE(next.updates.claim("crm", 10, 1'000'000, 60'000).empty()) << "no body to send: never handed out";
-    EXPECT_EQ(next.updates.forget_rederivable("crm"), 1);
-    EXPECT_EQ(next.updates.counts("crm").pending(), 0);
-    // The source was put back to h0 meanwhile; h1 may have landed, so h0 is sent all the same.
-    std::optional<ClaimedUpdate> resent;
-    EXPECT_EQ(next.updates.enqueue_claimed("crm", rederivable("1", "h0", R"({"a":0})"), 2000, false, std::nullopt,
-                                           60'000, resent),
-              EnqueueResult::Queued);
-    ASSERT_TRUE(resent);
-    EXPECT_EQ(resent->profile_id, 5) << "what the identity's synced row knew is kept";
-    next.updates.complete("crm", {{resent->id, State::Done, 200, "", 0, false, true, 5}}, 3000);
-    EXPECT_EQ(next.updates.enqueue("crm", update("1", "h0"), 4000, false), EnqueueResult::Unchanged)
-        << "and once answered, the row is unchanged again";
-}
-
 TEST_F(JournalTest, ARowLeftInFlightByAProcessThatDiedIsNotJudgedUnchangedByTheSyncedHash) {
     j.synced.record("crm", "CRMID:1", "h0", 5, 500, std::nullopt, Outcome::Done, std::nullopt);
     j.updates.enqueue("crm", update("1", "h1"), 1000, false);
