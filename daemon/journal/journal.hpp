@@ -21,9 +21,9 @@
 //   replaced before the next run would lose them. Tried and measured (50,000 upserts):
 //   journaling in-flight upserts without their bodies cut the journal's disk writes from
 //   4.1 to 1.4 KB per row but not its CPU (the cost is B-tree and statement work, not
-//   bytes), so bodies stay and one queue for all keeps one set of rules. Cost: one insert per row, batched (a batch of
-//   rows per transaction); a row sent at once is inserted already claimed (no second write),
-//   others are claimed hundreds per transaction.
+//   bytes), so bodies stay and one queue for all keeps one set of rules. Cost: one insert
+//   per row, batched (a batch of rows per transaction); a row sent at once is inserted
+//   already claimed (no second write), others are claimed hundreds per transaction.
 // - The outcome, when the answer comes: the update leaves the queue and its hash becomes
 //   the identity's synced row. Cost: one delete and one upsert per row, batched per loop
 //   tick. Nothing of a finished update is kept beyond that row (16-byte hash, profile id,

@@ -83,14 +83,15 @@ EnqueueResult UpdateQueue::enqueue_impl(const std::string& job, const NewUpdate&
         std::int64_t id;
         std::string hash, state;
         bool resolve, ours;
+        std::string op;
     };
     std::optional<Pending> pending;
     {
         auto s = db_.prepare(
-            "SELECT id, hash, state, resolve, claim_token IS ?3 FROM updates WHERE job = ?1 AND identity = ?2 "
-            "AND state IN ('queued', 'inflight', 'retry')");
+            "SELECT id, hash, state, resolve, claim_token IS ?3, coalesce(op, '') FROM updates "
+            "WHERE job = ?1 AND identity = ?2 AND state IN ('queued', 'inflight', 'retry')");
         s.bind(1, job).bind(2, u.identity).bind(3, token_);
-        if (s.step()) pending = Pending{s.i64(0), s.hash(1), s.text(2), s.i64(3) != 0, s.i64(4) != 0};
+        if (s.step()) pending = Pending{s.i64(0), s.hash(1), s.text(2), s.i64(3) != 0, s.i64(4) != 0, s.text(5)};
     }
     if (run_id) {
         // A resumed backfill: this row was sent by this run already (finished, or still in
@@ -131,9 +132,10 @@ EnqueueResult UpdateQueue::enqueue_impl(const std::string& job, const NewUpdate&
         return EnqueueResult::Queued;
     }
     bool present = !synced || synced->gone.empty();
-    // A process that is gone left an update of the identity in flight: it may have landed,
-    // so the API may not have what `synced` says, and the row is sent (after that one).
-    bool left_in_flight = pending && pending->state == "inflight" && !pending->ours;
+    // A process that is gone left a write of the identity in flight: it may have landed, so
+    // the API may not have what `synced` says, and the row is sent (after that one). Not a
+    // removal: that one is sent again and recorded, and the next run brings the row back.
+    bool left_in_flight = pending && pending->state == "inflight" && !pending->ours && pending->op.empty();
     if (!force && op.empty() && present && synced && synced->hash == u.hash && !left_in_flight) {
         // The API has this already: whatever still waits for the identity is obsolete (an
         // earlier row of the same identity in this file, or an older change), and so is a

@@ -25,9 +25,11 @@
 //   again with `resolve` set, since their outcome is unknown. Rows record the claiming
 //   pid, so a restart on the same host reclaims a dead process's rows at once.
 // - Change detection (SyncedStore): done/accepted updates record their hash; enqueue()
-//   skips a row whose hash equals it (unless forced: backfill), and drops any update still
-//   waiting for that identity: the source is back to what the API already has (this is
-//   also what makes the last of several rows with one identity win on every run).
+//   skips a row whose hash equals it (unless forced: backfill; or a write of the identity
+//   was left in flight by a process that is gone, and may have landed), and drops any
+//   update still waiting for that identity: the source is back to what the API already
+//   has (this is also what makes the last of several rows with one identity win on every
+//   run).
 // - The queue holds only what is still to do, and failures (dead letters, with their body,
 //   for `retry`). An update that is done or accepted leaves it in the same transaction
 //   that records its outcome in SyncedStore (hash, profile id, whether a 202 awaits

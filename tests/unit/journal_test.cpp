@@ -343,6 +343,23 @@ TEST_F(JournalTest, ARowLeftInFlightByAProcessThatDiedIsNotJudgedUnchangedByTheS
     EXPECT_TRUE(taken[0].resolve);
 }
 
+TEST_F(JournalTest, ARemovalLeftInFlightByAProcessThatDiedIsSentAgainNotReplacedByAnUnchangedRow) {
+    j.synced.record("crm", "CRMID:1", "h0", 5, 500, std::nullopt, Outcome::Done, std::nullopt);
+    auto removal = update("1", "missing:1", R"({"IsActive":false})");
+    removal.op = "deactivate";
+    j.updates.enqueue("crm", removal, 1000, false);
+    ASSERT_EQ(j.updates.claim("crm", 10, 1000, 60'000).size(), 1u);  // then the process died
+    Journal next(dir.file("state/journal.db"));
+    // The row is back, unchanged: a plain write in the deactivation's place would leave the
+    // profile inactive for good if the deactivation landed. It is sent again and recorded;
+    // the run after brings the row back (a reactivation).
+    EXPECT_EQ(next.updates.enqueue("crm", update("1", "h0"), 2000, false), EnqueueResult::Unchanged);
+    auto taken = next.updates.claim("crm", 10, 61'001, 60'000);
+    ASSERT_EQ(taken.size(), 1u);
+    EXPECT_EQ(taken[0].op, "deactivate");
+    EXPECT_TRUE(taken[0].resolve);
+}
+
 TEST_F(JournalTest, SharedBucketHoldsTheRateAcrossJournalHandles) {
     // Two handles on one file stand for two processes on one host.
     Journal other(dir.file("state/journal.db"));
