@@ -10,9 +10,12 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <regex>
 #include <set>
 #include <thread>
@@ -31,39 +34,67 @@ namespace json = boost::json;
 using testing::quote;
 using Clock = std::chrono::steady_clock;
 
-// A datagram socket like the one systemd gives a Type=notify service in $NOTIFY_SOCKET.
+// A datagram socket like the one systemd gives a Type=notify service in $NOTIFY_SOCKET,
+// drained as systemd drains it: at once, by its own thread. (Read only while a test waits,
+// it filled up — net.unix.max_dgram_qlen is 10 — and sd_notify blocked the daemon's loop.)
 class NotifySocket {
 public:
+    struct Message {
+        std::string text;
+        Clock::time_point at;
+    };
     explicit NotifySocket(const std::string& path) : path_(path) {
         fd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         sockaddr_un addr{};
         addr.sun_family = AF_UNIX;
         std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
         EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << path;
+        reader_ = std::thread([this] { drain(); });
     }
-    ~NotifySocket() { close(fd_); }
-    // Datagrams received until one contains `want` (true) or `timeout` passes (false).
+    ~NotifySocket() {
+        stop_ = true;
+        reader_.join();
+        close(fd_);
+    }
+    // Waits for a datagram after the last one matched that contains `want` (true), or until
+    // `timeout` passes (false).
     bool wait_for(const std::string& want, std::chrono::seconds timeout = std::chrono::seconds(60)) {
-        auto deadline = Clock::now() + timeout;
-        while (Clock::now() < deadline) {
+        std::unique_lock lock(mutex_);
+        return arrived_.wait_for(lock, timeout, [&] {
+            for (; cursor_ < received_.size(); ++cursor_)
+                if (received_[cursor_].text.find(want) != std::string::npos) {
+                    ++cursor_;
+                    return true;
+                }
+            return false;
+        });
+    }
+    std::vector<Message> received() {
+        std::lock_guard lock(mutex_);
+        return received_;
+    }
+
+private:
+    void drain() {
+        while (!stop_) {
             pollfd p{fd_, POLLIN, 0};
-            if (poll(&p, 1, 100) <= 0) continue;
+            if (poll(&p, 1, 50) <= 0) continue;  // 50 ms: how soon the destructor is noticed
             char buf[4096];
             auto n = recv(fd_, buf, sizeof buf, 0);
             if (n <= 0) continue;
-            std::string message(buf, static_cast<std::size_t>(n));
-            received.push_back(message);
-            received_at.push_back(Clock::now());
-            if (message.find(want) != std::string::npos) return true;
+            std::lock_guard lock(mutex_);
+            received_.push_back({std::string(buf, static_cast<std::size_t>(n)), Clock::now()});
+            arrived_.notify_all();
         }
-        return false;
     }
-    std::vector<std::string> received;
-    std::vector<Clock::time_point> received_at;
-
-private:
     std::string path_;
     int fd_ = -1;
+    std::mutex mutex_;
+    std::condition_variable arrived_;
+    std::vector<Message> received_;
+    std::size_t cursor_ = 0;
+    std::atomic<bool> stop_{false};
+    std::thread reader_;
 };
 
 template <typename Pred>
@@ -156,7 +187,9 @@ TEST(Daemon, AScheduleFiresTheNotifyProtocolIsSpokenAndMetricsMatchTheWork) {
     unsetenv("NOTIFY_SOCKET");
     unsetenv("WATCHDOG_USEC");
     EXPECT_TRUE(notify.wait_for("READY=1")) << "READY after config and journal are open";
-    ASSERT_TRUE(eventually([&] { return w.emu.store.size() == 300u; })) << "the schedule fired and the job ran";
+    ASSERT_TRUE(eventually([&] { return w.emu.store.size() == 300u; }))
+        << "the schedule fired and the job ran; stored " << w.emu.store.size() << ", daemon log:\n"
+        << testing::read_file(w.log);
     EXPECT_TRUE(notify.wait_for("STATUS=running crm")) << "STATUS names the job while it runs";
     EXPECT_TRUE(notify.wait_for("STATUS=idle; next crm at"));
     EXPECT_TRUE(notify.wait_for("WATCHDOG=1"));
@@ -280,7 +313,7 @@ TEST(Daemon, TheWatchdogIsFedWhileALargeSourceIsReadAndJournaled) {
     unsetenv("NOTIFY_SOCKET");
     unsetenv("WATCHDOG_USEC");
     ASSERT_TRUE(notify.wait_for("STATUS=running crm"));
-    auto started = notify.received.size();
+    auto started = notify.received().size();
     // Reading and journaling overlap sending: watched over the first 20,000 rows, a stretch
     // of several seconds in which the run reads, journals and sends.
     auto deadline = Clock::now() + std::chrono::seconds(120);
@@ -288,8 +321,9 @@ TEST(Daemon, TheWatchdogIsFedWhileALargeSourceIsReadAndJournaled) {
         notify.wait_for("WATCHDOG=1", std::chrono::seconds(1));
     ASSERT_GE(w.emu.store.size(), 20000u);
     std::vector<Clock::time_point> pings;
-    for (auto i = started; i < notify.received.size(); ++i)
-        if (notify.received[i].find("WATCHDOG=1") != std::string::npos) pings.push_back(notify.received_at[i]);
+    auto received = notify.received();
+    for (auto i = started; i < received.size(); ++i)
+        if (received[i].text.find("WATCHDOG=1") != std::string::npos) pings.push_back(received[i].at);
     ASSERT_GE(pings.size(), 2u);
     auto longest = Clock::duration(0);
     for (std::size_t i = 1; i < pings.size(); ++i) longest = std::max(longest, pings[i] - pings[i - 1]);
