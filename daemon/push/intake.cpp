@@ -1,6 +1,7 @@
 #include "daemon/push/intake.hpp"
 
 #include <cmath>
+#include <filesystem>
 
 #include "connectors/open_source.hpp"
 #include "daemon/base/logger.hpp"
@@ -12,12 +13,19 @@ std::uint64_t identity_hash(std::string_view identity) {
     return std::hash<std::string_view>{}(identity);
 }
 
+// Beside the journal: a directory the service may write, sized for data, and not a tmpfs.
+std::string spill_dir(const std::string& journal_path) {
+    auto dir = std::filesystem::path(journal_path).parent_path().string();
+    return dir.empty() ? "." : dir;
+}
+
 }  // namespace
 
 Intake::Intake(const dispatch::RunContext& c, const config::JobConfig& job, bool from_watermark, bool record_rejects)
     : context_(c),
       source_identity_(connectors::position_identity(job.source)),
       rejects_(job.source.reject_file, job.name),
+      seen_(spill_dir(c.config.journal.path)),
       heartbeat_(c.observer, progress_),
       record_rejects_(record_rejects) {
     progress_.job = job.name;
@@ -35,7 +43,7 @@ Intake::Intake(const dispatch::RunContext& c, const config::JobConfig& job, bool
 
 bool Intake::next(std::vector<IntakeRow>& out) {
     out.clear();
-    if (ended_ || !source_error_.empty() || (context_.stop && context_.stop->load())) return false;
+    if (ended_ || failed_ || !source_error_.empty() || (context_.stop && context_.stop->load())) return false;
     try {
         if (!source_->next_batch(rows_, 1000)) {
             ended_ = true;
@@ -67,7 +75,12 @@ bool Intake::next(std::vector<IntakeRow>& out) {
         }
         r.mapped = std::move(std::get<mapping::MappedRow>(result));
         if (r.mapped->deleted) ++deleted;
-        r.duplicate = !seen_.insert(identity_hash(r.mapped->identity.key())).second;
+        try {
+            r.duplicate = !seen_.insert(identity_hash(r.mapped->identity.key()));
+        } catch (...) {
+            failed_ = true;
+            throw;
+        }
         if (r.duplicate) ++duplicates;
         out.push_back(std::move(r));
     }

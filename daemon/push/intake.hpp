@@ -8,12 +8,12 @@
 // - a soft-deleted row (the job's deleted_column) stands for its identity's removal.
 //
 // Design constraints:
-// - Memory stays flat in the source's size but for one 64-bit hash per identity seen.
+// - Memory stays flat in the source's size: the identities seen are 64-bit hashes in a
+//   SeenSet, which spills to a file beside the journal beyond a million of them.
 // - Missing identities are only computed after the whole source was read: a run that
 //   stopped early (a signal, a source error) must never take unread rows for removed ones.
 // - The observer is ticked while reading (the daemon's watchdog), and a stop request is
 //   honoured between batches.
-#include <boost/unordered/unordered_flat_set.hpp>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -25,6 +25,7 @@
 #include "connectors/source.hpp"
 #include "daemon/dispatch/dispatcher.hpp"
 #include "daemon/mapping/mapper.hpp"
+#include "daemon/push/seen_set.hpp"
 
 namespace prefsync::push {
 
@@ -54,9 +55,9 @@ public:
 
     // The source was read to its end (no stop, no error) and is a full snapshot (not read
     // incrementally): then what it lacks is what left it.
-    bool complete_snapshot() const { return ended_ && !incremental_; }
+    bool complete_snapshot() const { return ended_ && !failed_ && !incremental_; }
     // The source was read to its end (no stop, no error), snapshot or incremental.
-    bool read_to_end() const { return ended_; }
+    bool read_to_end() const { return ended_ && !failed_; }
     const std::string& source_error() const { return source_error_; }
     bool seen(const std::string& identity) const;
 
@@ -69,11 +70,13 @@ private:
     std::optional<mapping::Mapper> mapper_;
     connectors::RejectFile rejects_;
     std::vector<connectors::Row> rows_;
-    boost::unordered_flat_set<std::uint64_t> seen_;
+    SeenSet seen_;
     dispatch::RunProgress progress_;
     dispatch::Heartbeat heartbeat_;
     std::string source_error_;
-    bool incremental_ = false, ended_ = false, record_rejects_ = true;
+    // failed_: a batch threw part-way (the seen set could not spill); nothing after it is
+    // read, so no unread row is ever taken for a removed one.
+    bool incremental_ = false, ended_ = false, failed_ = false, record_rejects_ = true;
 };
 
 // The most rows a run may remove (`max_missing`) and what to say when `missing` is more.
