@@ -73,8 +73,11 @@ TEST(HttpPool, AThousandRequestsOverFourConnectionsOpenExactlyFour) {
         ASSERT_EQ(r.status, 202);
     }
     auto s = f.stats();
+    // Only four were ever opened by the pool, so never more than four at once. (The peak
+    // may count this stats call's connection beside pool connections whose close the server
+    // has not processed yet: measured 5 once under ASan.)
     EXPECT_EQ(s.at("connections_total").as_int64(), 4 + 1) << "four for the pool, one for this stats call";
-    EXPECT_EQ(s.at("peak_connections").as_int64(), 4 + 0) << "never more than four at once";
+    EXPECT_LE(s.at("peak_connections").as_int64(), 4 + 1);
     EXPECT_EQ(s.at("by_endpoint").at("W4 upsert").at("202").as_int64(), 1000);
 }
 
