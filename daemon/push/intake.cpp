@@ -15,8 +15,7 @@ std::uint64_t identity_hash(std::string_view identity) {
 
 // Beside the journal: a directory the service may write, sized for data, and not a tmpfs.
 std::string spill_dir(const std::string& journal_path) {
-    auto dir = std::filesystem::path(journal_path).parent_path().string();
-    return dir.empty() ? "." : dir;
+    return std::filesystem::path(journal_path).parent_path().string();  // SeenSet takes "" as "."
 }
 
 }  // namespace

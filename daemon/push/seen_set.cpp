@@ -13,28 +13,36 @@ namespace {
 constexpr std::size_t kBlock = 512;  // hashes per indexed block: 4 KiB, one read
 constexpr std::size_t kBuffer = 1 << 16;
 
+// Reads exactly `count` hashes at hash `at` of a file; false (errno set) when it cannot.
+bool read_hashes(int fd, std::uint64_t* out, std::size_t count, std::size_t at) {
+    auto bytes = count * sizeof(std::uint64_t);
+    auto* p = reinterpret_cast<char*>(out);
+    for (std::size_t done = 0; done < bytes;) {
+        auto n = ::pread(fd, p + done, bytes - done, static_cast<off_t>(at * sizeof(std::uint64_t) + done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            if (n == 0) errno = EIO;
+            return false;
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    return true;
+}
+
 // Sequential reads of a run's hashes, a buffer at a time.
 class RunReader {
 public:
     RunReader(int fd, std::size_t count) : fd_(fd), left_(count) {}
-    // False at the end; errno is set when a read failed.
+    // False at the end, or with `failed` set (and errno) when a read failed.
     bool next(std::uint64_t& out, bool& failed) {
         if (pos_ == buffer_.size()) {
             if (left_ == 0) return false;
             buffer_.resize(std::min(left_, kBuffer));
-            auto bytes = buffer_.size() * sizeof(std::uint64_t);
-            auto* p = reinterpret_cast<char*>(buffer_.data());
-            for (std::size_t done = 0; done < bytes;) {
-                auto n = ::pread(fd_, p + done, bytes - done, static_cast<off_t>(offset_ + done));
-                if (n <= 0) {
-                    if (n < 0 && errno == EINTR) continue;
-                    if (n == 0) errno = EIO;
-                    failed = true;
-                    return false;
-                }
-                done += static_cast<std::size_t>(n);
+            if (!read_hashes(fd_, buffer_.data(), buffer_.size(), next_)) {
+                failed = true;
+                return false;
             }
-            offset_ += bytes;
+            next_ += buffer_.size();
             left_ -= buffer_.size();
             pos_ = 0;
         }
@@ -44,7 +52,7 @@ public:
 
 private:
     int fd_;
-    std::size_t left_, offset_ = 0, pos_ = 0;
+    std::size_t left_, next_ = 0, pos_ = 0;
     std::vector<std::uint64_t> buffer_;
 };
 
@@ -119,18 +127,7 @@ bool SeenSet::in_run(const Run& run, std::uint64_t hash) const {
     auto block = static_cast<std::size_t>(it - run.index.begin()) - 1;
     auto n = std::min(kBlock, run.count - block * kBlock);
     std::uint64_t keys[kBlock];
-    auto bytes = n * sizeof(std::uint64_t);
-    auto* p = reinterpret_cast<char*>(keys);
-    for (std::size_t done = 0; done < bytes;) {
-        auto r = ::pread(run.fd.get(), p + done, bytes - done,
-                         static_cast<off_t>(block * kBlock * sizeof(std::uint64_t) + done));
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) {
-            if (r == 0) errno = EIO;
-            fail("read");
-        }
-        done += static_cast<std::size_t>(r);
-    }
+    if (!read_hashes(run.fd.get(), keys, n, block * kBlock)) fail("read");
     return std::binary_search(keys, keys + n, hash);
 }
 
