@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <boost/url.hpp>
 #include <stdexcept>
 
@@ -23,15 +24,37 @@ BaseUrl parse_base_url(const std::string& url) {
     return b;
 }
 
-RequestBuilder::RequestBuilder(BaseUrl base, std::string client_id)
-    : base_(std::move(base)), client_id_(std::move(client_id)) {}
+namespace {
+// A segment Boost.URL would write as it is (RFC 3986 unreserved characters only): profile
+// ids and the API's own words.
+bool plain_segment(const std::string& s) {
+    return std::all_of(s.begin(), s.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+               c == '_' || c == '~';
+    });
+}
+}  // namespace
 
-std::string RequestBuilder::profile_path(const std::string& suffix) const {
+RequestBuilder::RequestBuilder(BaseUrl base, std::string client_id)
+    : base_(std::move(base)), client_id_(std::move(client_id)) {
+    // The encoded ".../CLIENT/Profile" every target starts with, built once: building it with
+    // Boost.URL for every request was a URL object and three segment insertions per row.
+    // Rooted whatever the base URL's path: with none ("https://host") the targets were
+    // "12345/Profile", not a valid request target.
     urls::url u;
     u.set_encoded_path(base_.path);
+    u.set_path_absolute(true);
     u.segments().push_back(client_id_);
     u.segments().push_back("Profile");
-    if (!suffix.empty()) u.segments().push_back(suffix);
+    profile_prefix_ = std::string(u.encoded_path());
+}
+
+std::string RequestBuilder::profile_path(const std::string& suffix) const {
+    if (suffix.empty()) return profile_prefix_;
+    if (plain_segment(suffix)) return profile_prefix_ + "/" + suffix;
+    urls::url u;
+    u.set_encoded_path(profile_prefix_);
+    u.segments().push_back(suffix);
     return std::string(u.encoded_path());
 }
 
@@ -72,9 +95,8 @@ ApiRequest RequestBuilder::patch(std::int64_t profile_id, std::string operations
 }
 ApiRequest RequestBuilder::archive(std::int64_t profile_id, std::string body) const {
     urls::url u;
-    u.set_encoded_path(base_.path);
-    for (auto s : {client_id_, std::string("Profile"), std::string("Preferences"), std::to_string(profile_id),
-                   std::string("Archive")})
+    u.set_encoded_path(profile_prefix_);
+    for (auto s : {std::string("Preferences"), std::to_string(profile_id), std::string("Archive")})
         u.segments().push_back(s);
     return {"PUT", std::string(u.encoded_path()), std::move(body), Operation::Archive};
 }
@@ -98,6 +120,7 @@ ApiRequest RequestBuilder::read(const std::string& type, const std::string& id, 
 }
 
 ApiRequest RequestBuilder::read(std::int64_t profile_id, ReadFlags flags) const {
+    if (!flags.implied) return {"GET", profile_path(std::to_string(profile_id)), "", Operation::Read};
     urls::url u;
     u.set_encoded_path(profile_path(std::to_string(profile_id)));
     if (flags.implied) u.params().append({"implied", "true"});

@@ -68,6 +68,7 @@ private:
 
     BaseUrl base_;
     std::string client_id_;
+    std::string profile_prefix_;  // encoded: base path, client id, "Profile"
 };
 
 // ProfileId from a 200/202 answer ({"ProfileId": 123, ...}); nullopt if absent.

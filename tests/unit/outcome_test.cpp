@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/url.hpp>
+
 #include "daemon/api/requests.hpp"
 
 namespace prefsync::api {
@@ -100,11 +102,59 @@ TEST(Requests, TargetsEscapeQueryValuesAndFollowTheBaseUrl) {
     EXPECT_EQ(b.archive(42, "{}").target, "/Profiles/v2/12345/Profile/Preferences/42/Archive");
     EXPECT_EQ(b.get("T", "1", true).target,
               "/Profiles/v2/12345/Profile/AlternateId?alternateIdType=T&alternateId=1&matchInactive=true");
+    EXPECT_EQ(RequestBuilder(parse_base_url("https://pm.example.com"), "12345").upsert("T", "1", "{}").target,
+              "/12345/Profile/AlternateId?alternateIdType=T&alternateId=1")
+        << "a base URL without a path";
     auto local = parse_base_url("http://127.0.0.1:8080/Profiles/v2");
     EXPECT_EQ(local.port, "8080");
     EXPECT_THROW(parse_base_url("ftp://x/y"), std::invalid_argument);
     EXPECT_EQ(profile_id_of(R"({"AlternateId":"x","ProfileId":1000001,"UpdateStatus":"Pending Update"})"), 1000001);
     EXPECT_EQ(profile_id_of("not json"), std::nullopt);
+}
+
+// The targets as they were built before the profile prefix was computed once (a URL object
+// per request, every segment pushed through Boost.URL), rooted: without a base path they
+// lacked the leading "/". The builder must produce the same.
+std::string reference_target(const BaseUrl& base, const std::string& client, const std::vector<std::string>& segments,
+                             const std::vector<std::pair<std::string, std::string>>& params) {
+    boost::urls::url u;
+    u.set_encoded_path(base.path);
+    u.set_path_absolute(true);
+    u.segments().push_back(client);
+    u.segments().push_back("Profile");
+    for (const auto& s : segments) u.segments().push_back(s);
+    for (const auto& [k, v] : params) u.params().append({k, v});
+    return std::string(u.encoded_resource());
+}
+
+TEST(Requests, TargetsAreThoseBoostUrlBuildsForAnyBasePathAndClientId) {
+    for (std::string url :
+         {"https://h/Profiles/v2/", "https://h", "https://h/", "http://h:1/a%20b/c%2Fd", "https://h/x:y/@z"}) {
+        for (std::string client : {"12345", "a b", "\xc3\xbc/x", "%41", "a?b#c"}) {
+            auto base = parse_base_url(url);
+            RequestBuilder b(base, client);
+            auto ref = [&](std::vector<std::string> segs,
+                           std::vector<std::pair<std::string, std::string>> params = {}) {
+                return reference_target(base, client, segs, params);
+            };
+            SCOPED_TRACE(url + " client " + client);
+            EXPECT_EQ(b.create("{}").target, ref({}));
+            EXPECT_TRUE(b.create("{}").target.starts_with("/")) << "an origin-form request target";
+            EXPECT_EQ(b.archive(4, "{}").target, ref({"Preferences", "4", "Archive"}));
+            EXPECT_EQ(b.update(42, "{}").target, ref({"42"}));
+            EXPECT_EQ(b.get(-7).target, ref({"-7"}));
+            EXPECT_EQ(b.remove(9, "r c").target, ref({"9"}, {{"reasonCode", "r c"}}));
+            EXPECT_EQ(b.upsert("CRM ID", "a&b=c/\xc3\xbc#", "{}").target,
+                      ref({"AlternateId"}, {{"alternateIdType", "CRM ID"}, {"alternateId", "a&b=c/\xc3\xbc#"}}));
+            EXPECT_EQ(b.read(5, {}).target, ref({"5"}));
+            EXPECT_EQ(b.read(5, {true, false}).target, ref({"5"}, {{"implied", "true"}}));
+            EXPECT_EQ(b.read("T", "1 2", {true, true}).target, ref({"AlternateId"}, {{"alternateIdType", "T"},
+                                                                                     {"alternateId", "1 2"},
+                                                                                     {"implied", "true"},
+                                                                                     {"matchInactive", "true"}}));
+            EXPECT_EQ(b.history("Consents", 3, "f").target, ref({"History", "Consents", "3"}, {{"filterId", "f"}}));
+        }
+    }
 }
 
 }  // namespace
