@@ -94,11 +94,8 @@ ApiRequest RequestBuilder::patch(std::int64_t profile_id, std::string operations
     return {"PATCH", profile_path(std::to_string(profile_id)), std::move(operations), Operation::Patch};
 }
 ApiRequest RequestBuilder::archive(std::int64_t profile_id, std::string body) const {
-    urls::url u;
-    u.set_encoded_path(profile_prefix_);
-    for (auto s : {std::string("Preferences"), std::to_string(profile_id), std::string("Archive")})
-        u.segments().push_back(s);
-    return {"PUT", std::string(u.encoded_path()), std::move(body), Operation::Archive};
+    return {"PUT", profile_prefix_ + "/Preferences/" + std::to_string(profile_id) + "/Archive", std::move(body),
+            Operation::Archive};
 }
 ApiRequest RequestBuilder::get(const std::string& type, const std::string& id, bool match_inactive) const {
     auto target = alternate_id_target(type, id);

@@ -127,7 +127,7 @@ std::string reference_target(const BaseUrl& base, const std::string& client, con
     return std::string(u.encoded_resource());
 }
 
-TEST(Requests, TargetsAreThoseBoostUrlBuildsForAnyBasePathAndClientId) {
+TEST(Requests, TargetsAreThoseBoostUrlBuildsForTheRootedBasePathAndAnyClientId) {
     for (std::string url :
          {"https://h/Profiles/v2/", "https://h", "https://h/", "http://h:1/a%20b/c%2Fd", "https://h/x:y/@z"}) {
         for (std::string client : {"12345", "a b", "\xc3\xbc/x", "%41", "a?b#c"}) {
