@@ -35,8 +35,7 @@ bool plain_segment(const std::string& s) {
 }
 }  // namespace
 
-RequestBuilder::RequestBuilder(BaseUrl base, std::string client_id)
-    : base_(std::move(base)), client_id_(std::move(client_id)) {
+RequestBuilder::RequestBuilder(BaseUrl base, const std::string& client_id) : base_(std::move(base)) {
     // The encoded ".../CLIENT/Profile" every target starts with, built once: building it with
     // Boost.URL for every request was a URL object and three segment insertions per row.
     // Rooted whatever the base URL's path: with none ("https://host") the targets were
@@ -44,7 +43,7 @@ RequestBuilder::RequestBuilder(BaseUrl base, std::string client_id)
     urls::url u;
     u.set_encoded_path(base_.path);
     u.set_path_absolute(true);
-    u.segments().push_back(client_id_);
+    u.segments().push_back(client_id);
     u.segments().push_back("Profile");
     profile_prefix_ = std::string(u.encoded_path());
 }
@@ -117,11 +116,9 @@ ApiRequest RequestBuilder::read(const std::string& type, const std::string& id, 
 }
 
 ApiRequest RequestBuilder::read(std::int64_t profile_id, ReadFlags flags) const {
-    if (!flags.implied) return {"GET", profile_path(std::to_string(profile_id)), "", Operation::Read};
-    urls::url u;
-    u.set_encoded_path(profile_path(std::to_string(profile_id)));
-    if (flags.implied) u.params().append({"implied", "true"});
-    return {"GET", std::string(u.encoded_resource()), "", Operation::Read};
+    auto target = profile_path(std::to_string(profile_id));
+    if (flags.implied) target += "?implied=true";
+    return {"GET", std::move(target), "", Operation::Read};
 }
 
 ApiRequest RequestBuilder::search(const std::string& endpoint,

@@ -31,7 +31,7 @@ BaseUrl parse_base_url(const std::string& url);
 
 class RequestBuilder {
 public:
-    RequestBuilder(BaseUrl base, std::string client_id);
+    RequestBuilder(BaseUrl base, const std::string& client_id);
     const BaseUrl& base() const { return base_; }
 
     ApiRequest create(std::string body) const;                                                   // W1
@@ -67,7 +67,6 @@ private:
     std::string alternate_id_target(const std::string& type, const std::string& id) const;
 
     BaseUrl base_;
-    std::string client_id_;
     std::string profile_prefix_;  // encoded: base path, client id, "Profile"
 };
 
