@@ -227,8 +227,11 @@ TEST(Pull, Under429And503FaultsEveryProfileArrivesOnce) {
     auto ids = w.jsonl_ids("f.jsonl");
     EXPECT_EQ(ids.size(), 400u);
     EXPECT_EQ(std::set<std::int64_t>(ids.begin(), ids.end()).size(), 400u) << "no duplicate lines";
-    auto stats = json::parse(testing::http_get(w.emu.server.port(), "/__admin/stats")).at("faults");
-    EXPECT_GT(stats.at("503").as_int64() + stats.at("429").as_int64(), 0);
+    // A kind of fault that never fired has no count: a slow run (ASan) may stay under the
+    // 300/s limit and see no 429 at all.
+    auto stats = json::parse(testing::http_get(w.emu.server.port(), "/__admin/stats")).at("faults").as_object();
+    auto count = [&](const char* status) { return stats.contains(status) ? stats.at(status).as_int64() : 0; };
+    EXPECT_GT(count("503") + count("429"), 0);
     EXPECT_THAT(r.out, ::testing::Not(HasSubstr(", 0 retried")));
 }
 
