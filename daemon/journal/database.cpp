@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <utility>
 
 namespace prefsync::journal {
 namespace {
@@ -27,7 +28,7 @@ namespace {
 // the queue holds only what is still to do or failed, so the file after a run is one small
 // `synced` row per identity (a 16-byte hash, not 64 hex digits), and a row costs an insert
 // and a delete in the queue instead of an insert, two updates and a body kept apart.
-constexpr int kSchemaVersion = 5;
+constexpr int kSchemaVersion = 6;
 
 const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS updates(
@@ -55,6 +56,12 @@ CREATE INDEX IF NOT EXISTS updates_waiting ON updates(job, identity) WHERE state
 CREATE UNIQUE INDEX IF NOT EXISTS updates_one_pending ON updates(job, identity)
   WHERE state IN ('queued', 'inflight', 'retry');
 CREATE INDEX IF NOT EXISTS updates_by_run ON updates(run_id, identity) WHERE run_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS inflight_batches(
+  id INTEGER PRIMARY KEY AUTOINCREMENT, job TEXT NOT NULL, count INTEGER NOT NULL, remaining INTEGER NOT NULL,
+  finished BLOB NOT NULL, lease_until INTEGER NOT NULL, claimed_by INTEGER, claim_token INTEGER,
+  created_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS inflight_batches_job ON inflight_batches(job);
+CREATE TABLE IF NOT EXISTS inflight_batch_rows(id INTEGER PRIMARY KEY, rows BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS synced(
   job TEXT NOT NULL, identity TEXT NOT NULL, hash TEXT NOT NULL, profile_id INTEGER,
   synced_at INTEGER NOT NULL, body TEXT, gone TEXT, run_id INTEGER, verify INTEGER,
@@ -170,6 +177,16 @@ bool Statement::step() {
 std::optional<std::int64_t> Statement::opt_i64(int c) {
     if (sqlite3_column_type(s_, c) == SQLITE_NULL) return std::nullopt;
     return sqlite3_column_int64(s_, c);
+}
+
+Statement& Statement::bind_blob(int i, const std::string& bytes) {
+    check(sqlite3_bind_blob64(s_, i, bytes.data(), bytes.size(), SQLITE_TRANSIENT));
+    return *this;
+}
+
+std::string Statement::blob(int c) {
+    auto p = static_cast<const char*>(sqlite3_column_blob(s_, c));
+    return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s_, c))) : std::string();
 }
 
 std::string Statement::text(int c) {
@@ -379,12 +396,42 @@ Database::Transaction::~Transaction() {
         char* error = nullptr;
         sqlite3_exec(db_.db_, "ROLLBACK", nullptr, nullptr, &error);
         sqlite3_free(error);
+        db_.end_transaction(false);
     }
 }
 
 void Database::Transaction::commit() {
     done_ = true;
-    if (--db_.tx_depth_ == 0) db_.exec("COMMIT");
+    if (db_.tx_depth_ > 1) {
+        --db_.tx_depth_;
+        return;
+    }
+    try {
+        // Hooks may add writes (and more hooks) to the transaction they end.
+        for (std::size_t i = 0; i < db_.hooks_.size(); ++i)
+            if (auto before = db_.hooks_[i].before) before();
+        --db_.tx_depth_;
+        db_.exec("COMMIT");
+    } catch (...) {
+        if (db_.tx_depth_ > 0) --db_.tx_depth_;
+        char* error = nullptr;
+        sqlite3_exec(db_.db_, "ROLLBACK", nullptr, nullptr, &error);
+        sqlite3_free(error);
+        db_.end_transaction(false);
+        throw;
+    }
+    db_.end_transaction(true);
+}
+
+void Database::at_commit(CommitHook hook) {
+    if (tx_depth_ == 0) throw JournalError("journal " + path_ + ": a commit hook outside a transaction");
+    hooks_.push_back(std::move(hook));
+}
+
+void Database::end_transaction(bool committed) {
+    auto hooks = std::exchange(hooks_, {});
+    for (auto& h : hooks)
+        if (auto& f = committed ? h.after : h.rolled_back) f();
 }
 
 bool Database::integrity_ok() {

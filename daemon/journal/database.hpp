@@ -17,11 +17,13 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace prefsync::journal {
 
@@ -55,6 +57,8 @@ public:
     Statement& bind_hash(int i, const std::string& hash);
     std::string hash(int c);
     Statement& bind_null(int i);
+    Statement& bind_blob(int i, const std::string& bytes);
+    std::string blob(int c);
     // True while a row is available.
     bool step();
     void run() {
@@ -80,6 +84,9 @@ public:
     Database& operator=(const Database&) = delete;
 
     // Groups writes in one transaction (RAII); nested use is flattened into the outermost.
+    // commit() of the outermost runs the hooks added with at_commit(): each one's `before`
+    // (it may still write) before COMMIT, its `after` once COMMIT succeeded; a rollback, or a
+    // COMMIT that fails, runs their `rolled_back` instead.
     class Transaction {
     public:
         explicit Transaction(Database& db);
@@ -92,6 +99,12 @@ public:
         Database& db_;
         bool done_ = false;
     };
+
+    struct CommitHook {
+        std::function<void()> before, after, rolled_back;
+    };
+    // For the transaction in progress (one must be): see Transaction.
+    void at_commit(CommitHook hook);
 
     // A cached prepared statement for `sql` (a string literal: cached by its address).
     Statement prepare(const char* sql);
@@ -112,7 +125,9 @@ private:
     std::string path_;
     sqlite3* db_ = nullptr;
     std::map<const char*, sqlite3_stmt*> statements_;
+    void end_transaction(bool committed);
     int tx_depth_ = 0;
+    std::vector<CommitHook> hooks_;
 };
 
 }  // namespace prefsync::journal

@@ -21,12 +21,13 @@
 //   replaced before the next run would lose them. Tried and measured (50,000 upserts):
 //   journaling in-flight upserts without their bodies cut the journal's disk writes from
 //   4.1 to 1.4 KB per row but not its CPU (the cost is B-tree and statement work, not
-//   bytes), so bodies stay and one queue for all keeps one set of rules. Cost: one insert
-//   per row, batched (a batch of rows per transaction); a row sent at once is inserted
-//   already claimed (no second write), others are claimed hundreds per transaction.
+//   bytes), so bodies stay and one queue for all keeps one set of rules. Cost: rows read
+//   and sent at once are one in-flight batch record per transaction (every row and body in
+//   one blob, standing for that many inflight rows: update_queue.hpp), not an insert per
+//   row; others are one insert per row, claimed hundreds per transaction.
 // - The outcome, when the answer comes: the update leaves the queue and its hash becomes
-//   the identity's synced row. Cost: one delete and one upsert per row, batched per loop
-//   tick. Nothing of a finished update is kept beyond that row (16-byte hash, profile id,
+//   the identity's synced row. Cost: one upsert per row (a batch row's bit is set, its
+//   batch deleted with its last row; a queued row is deleted), batched per loop tick. Nothing of a finished update is kept beyond that row (16-byte hash, profile id,
 //   times, the 202-to-verify mark): about 80 bytes per identity after a run.
 // - Failures keep their body (dead letters for `retry`); retries keep theirs until sent.
 // Every commit is synchronous=FULL (database.hpp): the batches are what pay for it.

@@ -34,6 +34,69 @@ ClaimedUpdate read_update(Statement& s) {
 // The due time of a held update: never, until release_held().
 constexpr Millis kHeld = std::numeric_limits<Millis>::max();
 
+// An in-flight batch's rows, one after another: seven length-prefixed strings (identity,
+// alternate id type and value, origin, hash, op, body), a flags byte (profile id, run id,
+// resolve) and the ids it announces, little-endian.
+void put_u32(std::string& out, std::uint32_t v) {
+    for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+void put_i64(std::string& out, std::int64_t v) {
+    auto u = static_cast<std::uint64_t>(v);
+    for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((u >> (8 * i)) & 0xff));
+}
+void put_str(std::string& out, const std::string& v) {
+    put_u32(out, static_cast<std::uint32_t>(v.size()));
+    out += v;
+}
+
+struct EncodedRow {
+    NewUpdate u;
+    std::optional<std::int64_t> run_id;
+    bool resolve = false;
+};
+
+void encode_row(std::string& out, const NewUpdate& u, std::optional<std::int64_t> run_id, bool resolve) {
+    for (const auto* f : {&u.identity, &u.alt_type, &u.alt_id, &u.origin, &u.hash, &u.op, &u.body}) put_str(out, *f);
+    out.push_back(static_cast<char>((u.profile_id ? 1 : 0) | (run_id ? 2 : 0) | (resolve ? 4 : 0)));
+    if (u.profile_id) put_i64(out, *u.profile_id);
+    if (run_id) put_i64(out, *run_id);
+}
+
+std::vector<EncodedRow> decode_rows(const std::string& blob, const std::string& where) {
+    std::vector<EncodedRow> rows;
+    std::size_t at = 0;
+    auto need = [&](std::size_t n) {
+        if (blob.size() - at < n) throw JournalError(where + " is cut short: the journal is damaged");
+    };
+    auto u64 = [&](int bytes) {
+        need(static_cast<std::size_t>(bytes));
+        std::uint64_t v = 0;
+        for (int i = 0; i < bytes; ++i)
+            v |= static_cast<std::uint64_t>(static_cast<unsigned char>(blob[at++])) << (8 * i);
+        return v;
+    };
+    auto str = [&](std::string& v) {
+        auto n = static_cast<std::size_t>(u64(4));
+        need(n);
+        v.assign(blob, at, n);
+        at += n;
+    };
+    while (at < blob.size()) {
+        EncodedRow r;
+        for (auto* f : {&r.u.identity, &r.u.alt_type, &r.u.alt_id, &r.u.origin, &r.u.hash, &r.u.op, &r.u.body}) str(*f);
+        auto flags = u64(1);
+        if (flags & 1) r.u.profile_id = static_cast<std::int64_t>(u64(8));
+        if (flags & 2) r.run_id = static_cast<std::int64_t>(u64(8));
+        r.resolve = (flags & 4) != 0;
+        rows.push_back(std::move(r));
+    }
+    return rows;
+}
+
+std::string finished_bits(std::size_t count) {
+    return std::string((count + 7) / 8, '\0');
+}
+
 std::int64_t random_token() {
     std::random_device device;
     std::uniform_int_distribution<std::int64_t> pick(1, INT64_MAX);
@@ -86,7 +149,11 @@ EnqueueResult UpdateQueue::enqueue_impl(const std::string& job, const NewUpdate&
         std::string op;
     };
     std::optional<Pending> pending;
-    {
+    // A row of this process's in-flight batches is the identity's pending update.
+    BatchRow* in_batch = nullptr;
+    if (auto it = held_.find(held_key(job, u.identity)); it != held_.end() && (in_batch = batched(it->second)))
+        pending = Pending{it->second, in_batch->u.hash, "inflight", in_batch->resolve, true, in_batch->u.op};
+    if (!pending) {
         auto s = db_.prepare(
             "SELECT id, hash, state, resolve, claim_token IS ?3, coalesce(op, '') FROM updates "
             "WHERE job = ?1 AND identity = ?2 AND state IN ('queued', 'inflight', 'retry')");
@@ -98,6 +165,7 @@ EnqueueResult UpdateQueue::enqueue_impl(const std::string& job, const NewUpdate&
         // the queue or failed). Hashes are compared as read back (a version-4 row's whole
         // SHA-256 reads as its first half).
         bool sent = synced && synced->run_id == run_id && synced->hash == u.hash && synced->gone.empty();
+        if (!sent && in_batch) sent = in_batch->run_id == run_id && in_batch->u.hash == u.hash;
         if (!sent) {
             auto s = db_.prepare("SELECT hash FROM updates WHERE run_id = ?1 AND identity = ?2");
             s.bind(1, *run_id).bind(2, u.identity);
@@ -159,7 +227,7 @@ EnqueueResult UpdateQueue::enqueue_impl(const std::string& job, const NewUpdate&
     supersede_failed(job, u.identity, std::nullopt);
     std::optional<std::int64_t> profile_id = u.profile_id ? u.profile_id : synced ? synced->profile_id : std::nullopt;
     if (claimed && !u.held) {
-        auto id = insert(job, u, op, "inflight", 0, inherit_resolve, profile_id, run_id, now, lease);
+        auto id = add_to_batch(job, u, op, inherit_resolve, profile_id, run_id, now, *lease);
         ClaimedUpdate c;
         c.id = id;
         c.identity = u.identity;
@@ -201,6 +269,91 @@ std::int64_t UpdateQueue::insert(const std::string& job, const NewUpdate& u, con
     std::int64_t id = ins.step() ? ins.i64(0) : 0;
     ins.run();
     return id;
+}
+
+std::string UpdateQueue::held_key(const std::string& job, const std::string& identity) {
+    std::string key;
+    key.reserve(job.size() + identity.size() + 1);
+    key += job;
+    key += '\x1f';
+    key += identity;
+    return key;
+}
+
+std::int64_t UpdateQueue::add_to_batch(const std::string& job, NewUpdate u, const std::string& op, bool resolve,
+                                       std::optional<std::int64_t> profile_id, std::optional<std::int64_t> run_id,
+                                       Millis now, Millis lease) {
+    Batch* batch = nullptr;
+    if (open_batch_) {
+        batch = &batches_.at(*open_batch_);
+        if (batch->job != job || static_cast<std::int64_t>(batch->rows.size()) >= kBatchRows) {
+            seal(*open_batch_);  // full (or another job's): this transaction starts another
+            batch = nullptr;
+        }
+    }
+    if (!batch) {
+        // The batch's id now, for the rows' ids; its rows and lease when the transaction
+        // commits (seal()), so the record and the rows it stands for are one write.
+        auto s = db_.prepare(
+            "INSERT INTO inflight_batches(job, count, remaining, finished, lease_until, claimed_by, claim_token, "
+            "created_at) VALUES (?1, 0, 0, x'', ?2, ?3, ?4, ?5) RETURNING id");
+        s.bind(1, job).bind(2, now + lease).bind(3, static_cast<std::int64_t>(getpid())).bind(4, token_).bind(5, now);
+        if (!s.step()) db_.fail("in-flight batch");
+        auto id = s.i64(0);
+        s.run();
+        batches_[id].job = job;
+        batches_[id].created_at = now;
+        open_batch_ = id;
+        db_.at_commit({[this, id] { seal(id); }, {}, [this, id] { discard(id); }});
+        batch = &batches_.at(id);
+    }
+    auto batch_id = *open_batch_;
+    auto index = static_cast<std::int64_t>(batch->rows.size());
+    auto id = -(batch_id * kBatchRows + index) - 1;
+    u.op = op;
+    u.profile_id = profile_id;
+    held_[held_key(job, u.identity)] = id;
+    batch->rows.push_back({std::move(u), run_id, resolve, false});
+    ++batch->remaining;
+    batch->lease_until = std::max(batch->lease_until, now + lease);
+    return id;
+}
+
+void UpdateQueue::seal(std::int64_t batch_id) {
+    auto& batch = batches_.at(batch_id);
+    if (batch.sealed) return;
+    std::string blob;
+    for (const auto& r : batch.rows) encode_row(blob, r.u, r.run_id, r.resolve);
+    db_.prepare("INSERT INTO inflight_batch_rows(id, rows) VALUES (?1, ?2)").bind(1, batch_id).bind_blob(2, blob).run();
+    db_.prepare("UPDATE inflight_batches SET count = ?2, remaining = ?2, finished = ?3, lease_until = ?4 WHERE id = ?1")
+        .bind(1, batch_id)
+        .bind(2, static_cast<std::int64_t>(batch.rows.size()))
+        .bind_blob(3, finished_bits(batch.rows.size()))
+        .bind(4, batch.lease_until)
+        .run();
+    batch.sealed = true;
+    if (open_batch_ == batch_id) open_batch_.reset();
+}
+
+void UpdateQueue::discard(std::int64_t batch_id) {
+    auto it = batches_.find(batch_id);
+    if (it == batches_.end()) return;
+    for (const auto& r : it->second.rows) {
+        auto key = held_key(it->second.job, r.u.identity);
+        if (auto h = held_.find(key); h != held_.end() && batch_of(h->second) == batch_id) held_.erase(h);
+    }
+    batches_.erase(it);
+    if (open_batch_ == batch_id) open_batch_.reset();
+}
+
+UpdateQueue::BatchRow* UpdateQueue::batched(std::int64_t id) {
+    if (id >= 0) return nullptr;
+    auto n = -(id + 1);
+    auto it = batches_.find(batch_of(id));
+    if (it == batches_.end()) return nullptr;
+    auto index = static_cast<std::size_t>(n % kBatchRows);
+    if (index >= it->second.rows.size() || it->second.rows[index].finished) return nullptr;
+    return &it->second.rows[index];
 }
 
 void UpdateQueue::supersede(std::int64_t id) {
@@ -298,6 +451,7 @@ std::int64_t UpdateQueue::promote_all_waiting(const std::string& job, Millis now
 
 std::vector<ClaimedUpdate> UpdateQueue::claim(const std::string& job, int limit, Millis now, Millis lease) {
     Database::Transaction tx(db_);
+    adopt_batches(job, now);  // those whose lease ended (a run starts with take_over_batches())
     std::vector<ClaimedUpdate> out;
     {
         // The partial unique index keeps one pending row per identity, so no two claimed
@@ -326,11 +480,18 @@ std::vector<ClaimedUpdate> UpdateQueue::claim(const std::string& job, int limit,
 }
 
 void UpdateQueue::renew(const std::string& job, Millis now, Millis lease) {
+    Database::Transaction tx(db_);
+    db_.prepare("UPDATE inflight_batches SET lease_until = ?2 WHERE job = ?1 AND claim_token = ?3")
+        .bind(1, job)
+        .bind(2, now + lease)
+        .bind(3, token_)
+        .run();
     db_.prepare("UPDATE updates SET lease_until = ?2 WHERE job = ?1 AND state = 'inflight' AND claim_token = ?3")
         .bind(1, job)
         .bind(2, now + lease)
         .bind(3, token_)
         .run();
+    tx.commit();
 }
 
 void UpdateQueue::complete(const std::string& job, const std::vector<Completion>& completions, Millis now) {
@@ -345,8 +506,41 @@ void UpdateQueue::complete(const std::string& job, const std::vector<Completion>
     };
     bool any_failed = exists(db_.prepare("SELECT 1 FROM updates WHERE job = ?1 AND state = 'failed' LIMIT 1"));
     bool any_waiting = exists(db_.prepare("SELECT 1 FROM updates WHERE job = ?1 AND state = 'waiting' LIMIT 1"));
-    for (const auto& c : completions) {
+    // Batch rows answered by this call: their bits are written below, and set in memory only
+    // once the transaction commits.
+    std::map<std::int64_t, std::vector<std::size_t>> answered;
+    std::map<std::int64_t, bool> ours;
+    for (auto c : completions) {
         if (c.state == State::Failed) any_failed = true;
+        std::optional<BatchRow> from_batch;
+        if (c.id < 0) {
+            auto batch_id = batch_of(c.id);
+            if (batched(c.id) && !ours.contains(batch_id)) {
+                // Still this queue's? A batch another run took over (its lease ended while
+                // this process was stalled) is no longer: its rows are written out and theirs.
+                auto q = db_.prepare("SELECT 1 FROM inflight_batches WHERE id = ?1 AND claim_token = ?2");
+                q.bind(1, batch_id).bind(2, token_);
+                ours[batch_id] = q.step();
+                if (!ours[batch_id]) discard(batch_id);
+            }
+            auto* row = batched(c.id);
+            auto index = static_cast<std::size_t>(-(c.id + 1) % kBatchRows);
+            // Only a row still in flight takes an outcome (not one answered already).
+            if (!row || !batches_.at(batch_id).sealed) continue;
+            auto& done = answered[batch_id];
+            if (std::find(done.begin(), done.end(), index) != done.end()) continue;
+            done.push_back(index);
+            from_batch = *row;
+            if (c.state != State::Done && c.state != State::Accepted) {
+                // Written out as the inflight row it stands for, then recorded as any other.
+                c.id = insert(job, row->u, row->u.op, "inflight", 0, row->resolve, row->u.profile_id, row->run_id, now,
+                              Millis{0});
+                db_.prepare("UPDATE updates SET created_at = ?2 WHERE id = ?1")
+                    .bind(1, c.id)
+                    .bind(2, batches_.at(batch_id).created_at)
+                    .run();
+            }
+        }
         // Only a row still in flight takes an outcome: one superseded meanwhile (by a run that
         // took over a dead process's rows) never comes back to a pending state.
         switch (c.state) {
@@ -355,7 +549,13 @@ void UpdateQueue::complete(const std::string& job, const std::vector<Completion>
                 // A finished update leaves the queue: its outcome is the identity's synced state.
                 std::string identity, hash, op;
                 std::optional<std::int64_t> pid, run_id;
-                {
+                if (from_batch) {
+                    identity = from_batch->u.identity;
+                    hash = from_batch->u.hash;
+                    pid = c.profile_id ? c.profile_id : from_batch->u.profile_id;
+                    op = from_batch->u.op;
+                    run_id = from_batch->run_id;
+                } else {
                     auto s = db_.prepare(
                         "DELETE FROM updates WHERE id = ?1 AND state = 'inflight' "
                         "RETURNING identity, hash, profile_id, coalesce(op, ''), run_id");
@@ -376,7 +576,9 @@ void UpdateQueue::complete(const std::string& job, const std::vector<Completion>
                 else
                     synced_.record(job, identity, hash, pid, now, c.accepted_body,
                                    c.state == State::Accepted ? Outcome::Accepted : Outcome::Done, run_id);
-                if (any_failed) supersede_failed(job, identity, c.id);
+                // A batch row is newer than every failure of its identity (enqueue() removed
+                // those before it, and none can be recorded while it is in flight).
+                if (any_failed) supersede_failed(job, identity, from_batch ? std::nullopt : std::optional(c.id));
                 // A newer row that waited for this answer: the profile exists now (a create
                 // must not be sent again), so it looks first.
                 if (any_waiting) promote_waiting(job, identity, std::nullopt, "queued", 0, true, pid, now);
@@ -427,7 +629,130 @@ void UpdateQueue::complete(const std::string& job, const std::vector<Completion>
             default: throw JournalError("journal " + db_.path() + ": invalid completion state");
         }
     }
+    // Each batch touched: its bits, or the batch itself once every row is answered.
+    for (auto& [batch_id, indexes] : answered) {
+        auto& batch = batches_.at(batch_id);
+        auto remaining = batch.remaining - static_cast<std::int64_t>(indexes.size());
+        if (remaining == 0) {
+            db_.prepare("DELETE FROM inflight_batch_rows WHERE id = ?1").bind(1, batch_id).run();
+            db_.prepare("DELETE FROM inflight_batches WHERE id = ?1").bind(1, batch_id).run();
+            continue;
+        }
+        auto bits = finished_bits(batch.rows.size());
+        for (std::size_t i = 0; i < batch.rows.size(); ++i)
+            if (batch.rows[i].finished) bits[i / 8] = static_cast<char>(bits[i / 8] | (1 << (i % 8)));
+        for (auto i : indexes) bits[i / 8] = static_cast<char>(bits[i / 8] | (1 << (i % 8)));
+        db_.prepare("UPDATE inflight_batches SET remaining = ?2, finished = ?3 WHERE id = ?1")
+            .bind(1, batch_id)
+            .bind(2, remaining)
+            .bind_blob(3, bits)
+            .run();
+    }
+    if (!answered.empty()) {
+        db_.at_commit({{},
+                       [this, answered = std::move(answered)] {
+                           for (const auto& [batch_id, indexes] : answered) {
+                               auto it = batches_.find(batch_id);
+                               if (it == batches_.end()) continue;
+                               auto& batch = it->second;
+                               for (auto i : indexes) {
+                                   auto& row = batch.rows[i];
+                                   row.finished = true;
+                                   auto key = held_key(batch.job, row.u.identity);
+                                   if (auto h = held_.find(key); h != held_.end() && batched(h->second) == nullptr)
+                                       held_.erase(h);
+                               }
+                               batch.remaining -= static_cast<std::int64_t>(indexes.size());
+                               if (batch.remaining == 0) batches_.erase(it);
+                           }
+                       },
+                       {}});
+    }
     tx.commit();
+}
+
+std::int64_t UpdateQueue::take_over_batches(const std::string& job) {
+    return adopt_batches(job, std::nullopt);
+}
+
+std::int64_t UpdateQueue::adopt_batches(const std::string& job, std::optional<Millis> expired_before) {
+    struct Orphan {
+        std::int64_t id, count, lease_until, created_at;
+        std::optional<std::int64_t> claimed_by, claim_token;
+        std::string finished;
+    };
+    std::vector<Orphan> orphans;
+    {
+        // Newest first: should two batches hold rows of one identity, the newer row is the
+        // one written out and the older one only marks it "resolve first" (below).
+        auto s = db_.prepare(
+            "SELECT id, count, lease_until, claimed_by, claim_token, created_at, finished FROM inflight_batches "
+            "WHERE job = ?1 AND claim_token IS NOT ?2 AND (?3 IS NULL OR lease_until < ?3) ORDER BY id DESC");
+        s.bind(1, job).bind(2, token_).bind(3, expired_before);
+        while (s.step())
+            orphans.push_back({s.i64(0), s.i64(1), s.i64(2), s.i64(5), s.opt_i64(3), s.opt_i64(4), s.blob(6)});
+    }
+    if (orphans.empty()) return 0;
+    Database::Transaction tx(db_);
+    std::int64_t rows = 0;
+    for (const auto& o : orphans) {
+        auto where = "journal " + db_.path() + ": in-flight batch " + std::to_string(o.id);
+        std::string blob;
+        {
+            auto s = db_.prepare("SELECT rows FROM inflight_batch_rows WHERE id = ?1");
+            s.bind(1, o.id);
+            if (!s.step()) throw JournalError(where + " has no rows: the journal is damaged");
+            blob = s.blob(0);
+        }
+        auto decoded = decode_rows(blob, where);
+        if (static_cast<std::int64_t>(decoded.size()) != o.count)
+            throw JournalError(where + " holds " + std::to_string(decoded.size()) + " rows, not " +
+                               std::to_string(o.count) + ": the journal is damaged");
+        for (std::size_t i = 0; i < decoded.size(); ++i) {
+            if (i / 8 < o.finished.size() && (static_cast<unsigned char>(o.finished[i / 8]) >> (i % 8)) & 1) continue;
+            auto& r = decoded[i];
+            // The identity may have a newer pending update already (only if some process
+            // enqueued it without seeing this batch): that one takes over, looking first,
+            // since this one may have landed.
+            if (auto h = held_.find(held_key(job, r.u.identity)); h != held_.end()) {
+                if (auto* mine = batched(h->second)) {
+                    mine->resolve = true;
+                    continue;
+                }
+            }
+            std::optional<std::int64_t> pending;
+            {
+                auto s = db_.prepare(
+                    "SELECT id FROM updates WHERE job = ?1 AND identity = ?2 AND state IN ('queued', 'inflight', "
+                    "'retry')");
+                s.bind(1, job).bind(2, r.u.identity);
+                if (s.step()) pending = s.i64(0);
+            }
+            if (pending) {
+                db_.prepare("UPDATE updates SET resolve = 1 WHERE id = ?1").bind(1, *pending).run();
+                continue;
+            }
+            // The inflight row the batch stood for, with its lease, pid and claim token.
+            auto ins = db_.prepare(
+                "INSERT INTO updates(job, identity, alt_type, alt_id, profile_id, origin, hash, state, due_at, run_id, "
+                "resolve, created_at, updated_at, op, body, lease_until, claimed_by, claim_token) "
+                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'inflight', 0, ?8, ?9, ?10, ?10, NULLIF(?11, ''), ?12, ?13, ?14, "
+                "?15)");
+            ins.bind(1, job).bind(2, r.u.identity).bind(3, r.u.alt_type).bind(4, r.u.alt_id).bind(5, r.u.profile_id);
+            ins.bind(6, r.u.origin)
+                .bind_hash(7, r.u.hash)
+                .bind(8, r.run_id)
+                .bind(9, static_cast<std::int64_t>(r.resolve));
+            ins.bind(10, o.created_at).bind(11, r.u.op).bind(12, r.u.body).bind(13, o.lease_until);
+            ins.bind(14, o.claimed_by).bind(15, o.claim_token);
+            ins.run();
+            ++rows;
+        }
+        db_.prepare("DELETE FROM inflight_batch_rows WHERE id = ?1").bind(1, o.id).run();
+        db_.prepare("DELETE FROM inflight_batches WHERE id = ?1").bind(1, o.id).run();
+    }
+    tx.commit();
+    return rows;
 }
 
 std::int64_t UpdateQueue::release_dead_claims(const std::string& job) {
@@ -478,6 +803,11 @@ std::optional<Millis> UpdateQueue::next_due(const std::string& job) {
         s.bind(1, job).bind(2, token_);
         if (s.step()) earliest(s.opt_i64(0));
     }
+    {
+        auto s = db_.prepare("SELECT MIN(lease_until) FROM inflight_batches WHERE job = ?1 AND claim_token IS NOT ?2");
+        s.bind(1, job).bind(2, token_);
+        if (s.step()) earliest(s.opt_i64(0));
+    }
     return due;
 }
 
@@ -517,7 +847,8 @@ StateCounts UpdateQueue::counts(const std::string& job) {
         return s.step() ? s.i64(0) : 0;
     };
     c.queued = count(db_.prepare("SELECT count(*) FROM updates WHERE job = ?1 AND state = 'queued'"));
-    c.inflight = count(db_.prepare("SELECT count(*) FROM updates WHERE job = ?1 AND state = 'inflight'"));
+    c.inflight = count(db_.prepare("SELECT count(*) FROM updates WHERE job = ?1 AND state = 'inflight'")) +
+                 count(db_.prepare("SELECT coalesce(sum(remaining), 0) FROM inflight_batches WHERE job = ?1"));
     c.retry = count(db_.prepare("SELECT count(*) FROM updates WHERE job = ?1 AND state = 'retry'"));
     c.failed = count(db_.prepare("SELECT count(*) FROM updates WHERE job = ?1 AND state = 'failed'"));
     c.waiting = count(db_.prepare("SELECT count(*) FROM updates WHERE job = ?1 AND state = 'waiting'"));
@@ -592,6 +923,27 @@ std::vector<UpdateRecord> UpdateQueue::history(const std::string& job, const std
     while (s.step())
         out.push_back({s.i64(0), s.text(1), s.text(2), s.text(3), s.text(4), static_cast<int>(s.i64(5)),
                        static_cast<int>(s.i64(6)), s.i64(7) != 0, s.i64(8), s.i64(9)});
+    // A row still in an in-flight batch (of any process) is the identity's pending update:
+    // listed first, with its negative id. Batches are few and short-lived; `explain` is rare.
+    std::vector<UpdateRecord> in_flight;
+    auto b = db_.prepare(
+        "SELECT b.id, b.finished, b.created_at, r.rows FROM inflight_batches b JOIN inflight_batch_rows r "
+        "ON r.id = b.id WHERE b.job = ?1 ORDER BY b.id DESC");
+    b.bind(1, job);
+    while (b.step()) {
+        auto batch_id = b.i64(0);
+        auto finished = b.blob(1);
+        auto rows = decode_rows(b.blob(3), "journal " + db_.path() + ": in-flight batch " + std::to_string(batch_id));
+        for (std::size_t i = 0; i < rows.size(); ++i) {
+            bool answered = i / 8 < finished.size() && (static_cast<unsigned char>(finished[i / 8]) >> (i % 8)) & 1;
+            if (answered || rows[i].u.identity != identity) continue;
+            in_flight.push_back({-(batch_id * kBatchRows + static_cast<std::int64_t>(i)) - 1, "inflight", rows[i].u.op,
+                                 rows[i].u.origin, "", 0, 0, rows[i].resolve, b.i64(2), b.i64(2)});
+        }
+    }
+    out.insert(out.begin(), in_flight.begin(), in_flight.end());
+    if (out.size() > static_cast<std::size_t>(std::max(limit, 0)))
+        out.resize(static_cast<std::size_t>(std::max(limit, 0)));
     return out;
 }
 

@@ -254,7 +254,9 @@ TEST(OAuth, ARefusedClientSecretAbortsTheRun) {
 TEST(Backfill, KilledFiveTimesThenResumedDeliversEveryRowExactlyOnce) {
     Workspace w(3000, "create");
     w.write_config("create", "", "requests_per_second: 3000, burst: 100");
-    w.emu.set_faults(R"({"latency_ms": 1})");
+    // A server that creates another profile for a known alternate id (the reference allows
+    // it): a create sent twice shows as a second profile, not as a 409.
+    w.emu.set_faults(R"({"latency_ms": 1, "accept_duplicates": true})");
     for (int kill = 1; kill <= 5; ++kill) {
         auto before = w.emu.requests_counter();
         testing::ChildProcess p({"/usr/bin/env", "PREFSYNC_TOKEN=emulator-token", PREFSYNC_BINARY, "-c", w.config,

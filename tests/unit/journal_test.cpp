@@ -330,6 +330,190 @@ TEST_F(JournalTest, ARowJournaledClaimedIsRecordedInFlightBeforeItIsHandedOut) {
     EXPECT_TRUE(taken[0].resolve);
 }
 
+// Rows journaled already claimed in one transaction, as a read batch is.
+std::vector<ClaimedUpdate> journal_claimed(Journal& j, UpdateQueue& q, const std::vector<NewUpdate>& rows, Millis now,
+                                           std::optional<std::int64_t> run_id = std::nullopt) {
+    Database::Transaction tx(j.db);
+    std::vector<ClaimedUpdate> out;
+    for (const auto& u : rows) {
+        std::optional<ClaimedUpdate> c;
+        q.enqueue_claimed("crm", u, now, run_id.has_value(), run_id, 60'000, c);
+        if (c) out.push_back(*c);
+    }
+    tx.commit();
+    return out;
+}
+
+std::int64_t count_rows(Journal& j, const char* sql) {
+    auto s = j.db.prepare(sql);
+    return s.step() ? s.i64(0) : -1;
+}
+
+TEST_F(JournalTest, RowsSentAtOnceAreOneBatchRecordThatLeavesOnceEveryRowIsAnswered) {
+    auto sent = journal_claimed(j, j.updates, {update("1", "h1"), update("2", "h2"), update("3", "h3")}, 1000);
+    ASSERT_EQ(sent.size(), 3u);
+    EXPECT_EQ(count_rows(j, "SELECT count(*) FROM inflight_batches"), 1) << "one record for the transaction";
+    EXPECT_EQ(count_rows(j, "SELECT count(*) FROM updates"), 0) << "not a row per update";
+    EXPECT_EQ(j.updates.counts("crm").inflight, 3);
+    j.updates.complete("crm",
+                       {{sent[0].id, State::Done, 200, "", 0, false, true, 71},
+                        {sent[1].id, State::Accepted, 202, "", 0, false, true, 72}},
+                       2000);
+    auto c = j.updates.counts("crm");
+    EXPECT_EQ(c.inflight, 1);
+    EXPECT_EQ(c.done, 1);
+    EXPECT_EQ(c.accepted, 1);
+    EXPECT_EQ(j.synced.get("crm", "CRMID:1")->profile_id, 71);
+    j.updates.complete("crm", {{sent[0].id, State::Retry, 503, "late", 9000, false, true, {}}}, 2100);
+    EXPECT_EQ(j.updates.counts("crm").retry, 0) << "an answered row takes no second outcome";
+    EXPECT_EQ(j.updates.enqueue("crm", update("1", "h1"), 2200, false), EnqueueResult::Unchanged);
+    EXPECT_EQ(j.updates.enqueue("crm", update("3", "h3b"), 2200, false), EnqueueResult::Queued);
+    EXPECT_EQ(j.updates.counts("crm").waiting, 1) << "a newer row of a batch row in flight waits for its answer";
+    j.updates.complete("crm", {{sent[2].id, State::Done, 200, "", 0, false, true, 73}}, 3000);
+    EXPECT_EQ(count_rows(j, "SELECT count(*) FROM inflight_batches"), 0);
+    EXPECT_EQ(count_rows(j, "SELECT count(*) FROM inflight_batch_rows"), 0);
+    auto next = j.updates.claim("crm", 10, 3100, 60'000);
+    ASSERT_EQ(next.size(), 1u);
+    EXPECT_EQ(next[0].hash, "h3b");
+    EXPECT_TRUE(next[0].resolve) << "its predecessor was answered: the profile exists now";
+}
+
+TEST_F(JournalTest, ABatchRowThatIsRetriedFailsOrIsReleasedBecomesAnOrdinaryRow) {
+    auto sent = journal_claimed(
+        j, j.updates,
+        {update("1", "h1", R"({"a":1})"), update("2", "h2", R"({"a":2})"), update("3", "h3", R"({"a":3})")}, 1000);
+    ASSERT_EQ(sent.size(), 3u);
+    j.updates.complete("crm",
+                       {{sent[0].id, State::Retry, 503, "unavailable", 5000, true, true, {}},
+                        {sent[1].id, State::Failed, 400, "bad request", 0, false, true, {}},
+                        {sent[2].id, State::Queued, 0, "", 0, false, false, {}}},
+                       2000);
+    auto c = j.updates.counts("crm");
+    EXPECT_EQ(c.inflight, 0);
+    EXPECT_EQ(c.retry, 1);
+    EXPECT_EQ(c.failed, 1);
+    EXPECT_EQ(c.queued, 1);
+    EXPECT_EQ(count_rows(j, "SELECT count(*) FROM inflight_batches"), 0);
+    auto f = j.updates.failures("crm");
+    ASSERT_EQ(f.size(), 1u);
+    EXPECT_EQ(f[0].identity, "CRMID:2");
+    EXPECT_EQ(f[0].status, 400);
+    EXPECT_EQ(f[0].attempts, 1);
+    auto next = j.updates.claim("crm", 10, 5000, 60'000);
+    ASSERT_EQ(next.size(), 2u);
+    EXPECT_EQ(next[0].body, R"({"a":1})");
+    EXPECT_TRUE(next[0].resolve) << "the retry's resolve mark is kept";
+    EXPECT_EQ(next[0].attempts, 1);
+    EXPECT_EQ(next[1].body, R"({"a":3})");
+    EXPECT_EQ(next[1].attempts, 0) << "released unsent: not an attempt";
+    EXPECT_EQ(j.updates.retry_failed("crm", std::nullopt, 6000), 1);
+    auto again = j.updates.claim("crm", 10, 6000, 60'000);
+    ASSERT_EQ(again.size(), 1u);
+    EXPECT_EQ(again[0].body, R"({"a":2})") << "a dead letter keeps its body";
+}
+
+TEST_F(JournalTest, ABatchLeftInFlightIsTakenOverRowByRowOnceItsLeaseEndsLookingFirst) {
+    auto run = j.runs.begin("crm", "backfill", 1000);
+    auto sent = journal_claimed(
+        j, j.updates, {update("1", "h1", R"({"a":1})"), update("2", "h2", R"({"a":2})"), update("3", "h3")}, 1000, run);
+    ASSERT_EQ(sent.size(), 3u);
+    j.updates.complete("crm", {{sent[1].id, State::Done, 200, "", 0, false, true, 5}}, 1500);
+    j.updates.renew("crm", 30'000, 60'000);
+    // The process dies. Another (or this one restarted) sees the rows as in flight ...
+    Journal next_process(dir.file("state/journal.db"));
+    EXPECT_EQ(next_process.updates.counts("crm").inflight, 2);
+    EXPECT_TRUE(next_process.updates.claim("crm", 10, 80'000, 60'000).empty()) << "renewed until 90,000";
+    EXPECT_EQ(next_process.updates.next_due("crm"), 90'000);
+    // ... and a resumed backfill knows what it already sent.
+    EXPECT_EQ(next_process.updates.enqueue("crm", update("2", "h2"), 85'000, true, run), EnqueueResult::AlreadyInRun);
+    auto taken = next_process.updates.claim("crm", 10, 90'001, 60'000);
+    ASSERT_EQ(taken.size(), 2u) << "the answered row is not taken again";
+    EXPECT_EQ(taken[0].identity, "CRMID:1");
+    EXPECT_EQ(taken[0].body, R"({"a":1})");
+    EXPECT_TRUE(taken[0].resolve) << "its outcome is unknown";
+    EXPECT_EQ(taken[1].identity, "CRMID:3");
+    EXPECT_TRUE(taken[1].resolve);
+    EXPECT_EQ(count_rows(next_process, "SELECT count(*) FROM inflight_batches"), 0);
+    // The first process's late answer changes nothing: the rows are the other process's now.
+    j.updates.complete("crm", {{sent[0].id, State::Done, 200, "", 0, false, true, 6}}, 90'002);
+    EXPECT_EQ(next_process.updates.counts("crm").inflight, 2);
+    EXPECT_FALSE(next_process.synced.get("crm", "CRMID:1"));
+}
+
+TEST_F(JournalTest, AnEarlierRunsBatchIsTakenOverBeforeTheNextRunEnqueuesAnything) {
+    // A daemon's run stops with rows in flight (a journal error, say); its next run, in the
+    // same process but with a journal handle (and claim token) of its own, starts well
+    // before their lease ends.
+    j.synced.record("crm", "CRMID:3", "h0", 5, 500, std::nullopt, Outcome::Done, std::nullopt);
+    journal_claimed(j, j.updates, {update("1", "h1"), update("2", "h2"), update("3", "h3")}, 1000);
+    Journal next_run(dir.file("state/journal.db"));
+    EXPECT_EQ(next_run.updates.take_over_batches("crm"), 3);
+    EXPECT_EQ(count_rows(next_run, "SELECT count(*) FROM inflight_batches"), 0);
+    auto history = next_run.updates.history("crm", "CRMID:2", 10);
+    ASSERT_EQ(history.size(), 1u);
+    EXPECT_EQ(history[0].state, "inflight");
+    EXPECT_EQ(history[0].created_at, 1000);
+    // The source went back to what the API had: h3 may have landed, so h0 is sent (looking
+    // first), not judged unchanged.
+    EXPECT_EQ(next_run.updates.enqueue("crm", update("3", "h0"), 2000, false), EnqueueResult::Queued);
+    EXPECT_EQ(next_run.updates.enqueue("crm", update("1", "h1b"), 2000, false), EnqueueResult::Queued);
+    auto taken = next_run.updates.claim("crm", 10, 2000, 60'000);
+    ASSERT_EQ(taken.size(), 2u) << "the newer rows; CRMID:2 waits for its lease";
+    for (const auto& t : taken) EXPECT_TRUE(t.resolve) << t.identity << ": its predecessor may have landed";
+    auto rest = next_run.updates.claim("crm", 10, 61'001, 60'000);
+    ASSERT_EQ(rest.size(), 1u);
+    EXPECT_EQ(rest[0].identity, "CRMID:2");
+    EXPECT_TRUE(rest[0].resolve);
+}
+
+TEST_F(JournalTest, ExplainListsARowStillInABatch) {
+    auto sent = journal_claimed(j, j.updates, {update("1", "h1"), update("2", "h2")}, 1000);
+    auto history = j.updates.history("crm", "CRMID:2", 10);
+    ASSERT_EQ(history.size(), 1u);
+    EXPECT_EQ(history[0].id, sent[1].id);
+    EXPECT_EQ(history[0].state, "inflight");
+    EXPECT_EQ(history[0].origin, "in.csv:2");
+    j.updates.complete("crm", {{sent[1].id, State::Retry, 503, "unavailable", 5000, false, true, {}}}, 2000);
+    history = j.updates.history("crm", "CRMID:2", 10);
+    ASSERT_EQ(history.size(), 1u);
+    EXPECT_EQ(history[0].state, "retry");
+    EXPECT_EQ(history[0].created_at, 1000) << "written out, it keeps when it was journaled";
+    EXPECT_GT(history[0].id, 0);
+}
+
+TEST_F(JournalTest, ABatchWhoseTransactionRollsBackIsForgotten) {
+    {
+        Database::Transaction tx(j.db);
+        std::optional<ClaimedUpdate> c;
+        j.updates.enqueue_claimed("crm", update("1", "h1"), 1000, false, std::nullopt, 60'000, c);
+        ASSERT_TRUE(c);
+        EXPECT_EQ(j.updates.enqueue("crm", update("1", "h1b"), 1000, false), EnqueueResult::Queued);
+        EXPECT_EQ(j.updates.counts("crm").waiting, 1) << "within the transaction, the batch row is pending";
+    }  // rolled back
+    EXPECT_EQ(j.updates.counts("crm").inflight, 0);
+    EXPECT_EQ(count_rows(j, "SELECT count(*) FROM inflight_batches"), 0);
+    std::optional<ClaimedUpdate> c;
+    EXPECT_EQ(j.updates.enqueue_claimed("crm", update("1", "h1"), 2000, false, std::nullopt, 60'000, c),
+              EnqueueResult::Queued);
+    EXPECT_TRUE(c) << "not waiting behind a row that was never recorded";
+}
+
+TEST_F(JournalTest, ADamagedBatchRecordIsAnErrorNamingTheJournal) {
+    journal_claimed(j, j.updates, {update("1", "h1")}, 1000);
+    j.db.exec("UPDATE inflight_batch_rows SET rows = x'0500'");
+    Journal next_process(dir.file("state/journal.db"));
+    try {
+        next_process.updates.claim("crm", 10, 70'000, 60'000);
+        FAIL() << "no error";
+    } catch (const JournalError& e) {
+        EXPECT_THAT(e.what(), ::testing::HasSubstr(dir.file("state/journal.db")));
+        EXPECT_THAT(e.what(), ::testing::HasSubstr("damaged"));
+    }
+    j.db.exec("DELETE FROM inflight_batch_rows");
+    EXPECT_THROW(next_process.updates.take_over_batches("crm"), JournalError) << "rows gone: never a silent loss";
+    EXPECT_EQ(count_rows(next_process, "SELECT count(*) FROM inflight_batches"), 1) << "left as it was";
+}
+
 TEST_F(JournalTest, ARowLeftInFlightByAProcessThatDiedIsNotJudgedUnchangedByTheSyncedHash) {
     j.synced.record("crm", "CRMID:1", "h0", 5, 500, std::nullopt, Outcome::Done, std::nullopt);
     j.updates.enqueue("crm", update("1", "h1"), 1000, false);
