@@ -5,6 +5,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <charconv>
 #include <deque>
 #include <optional>
 
@@ -115,26 +116,38 @@ private:
     }
 
     void write() {
+        // The request is written as one buffer, reused from request to request: Beast's
+        // message, fields and serializer cost an allocation per header, a copy of the body
+        // and a chain of buffer views per request (a tenth of a push's CPU), for a request
+        // whose shape never changes.
         const auto& r = pending_.request;
-        request_ = {};
-        request_.version(11);
-        request_.method(bhttp::string_to_verb(r.method));
-        request_.target(r.target);
-        request_.set(bhttp::field::host, pool_.base.host);
-        request_.set(bhttp::field::user_agent, pool_.user_agent);
-        if (!pending_.authorization.empty()) request_.set(bhttp::field::authorization, pending_.authorization);
-        request_.set(bhttp::field::accept, "application/json");
-        if (!r.body.empty() || r.method == "POST" || r.method == "PUT" || r.method == "PATCH") {
-            request_.set(bhttp::field::content_type, r.content_type);
-            request_.body() = r.body;
+        const auto& auth = pending_.authorization;
+        bool has_body = !r.body.empty() || r.method == "POST" || r.method == "PUT" || r.method == "PATCH";
+        // A line break in a header value would end the header early (and let a value that
+        // came from outside add headers of its own).
+        for (std::string_view v :
+             {std::string_view(r.method), std::string_view(r.target), std::string_view(pool_.base.host),
+              std::string_view(pool_.user_agent), std::string_view(auth), std::string_view(r.content_type)})
+            if (v.find_first_of("\r\n") != std::string_view::npos)
+                return finish_error(api::Transport::NotSent, "a request header contains a line break");
+        wire_.clear();
+        wire_.append(r.method).append(" ").append(r.target).append(" HTTP/1.1\r\nHost: ").append(pool_.base.host);
+        wire_.append("\r\nUser-Agent: ").append(pool_.user_agent);
+        if (!auth.empty()) wire_.append("\r\nAuthorization: ").append(auth);
+        wire_.append("\r\nAccept: application/json");
+        if (has_body) {
+            char length[24];
+            auto end = std::to_chars(length, length + sizeof length, r.body.size()).ptr;
+            wire_.append("\r\nContent-Type: ").append(r.content_type);
+            wire_.append("\r\nContent-Length: ").append(length, end);
         }
-        request_.keep_alive(true);
-        request_.prepare_payload();
+        wire_.append("\r\n\r\n");
+        if (has_body) wire_.append(r.body);
         lowest().expires_after(pool_.config.request_timeout);
         auto self = shared_from_this();
         ++pool_.stats.requests_sent;
         with_stream([&](auto& stream) {
-            bhttp::async_write(stream, request_, [self](beast::error_code ec, std::size_t) {
+            net::async_write(stream, net::buffer(wire_), [self](beast::error_code ec, std::size_t) {
                 self->sent_ = true;  // from here on, the server may have acted on it
                 if (ec) return self->finish_error(api::Transport::NoAnswer, "write: " + ec.message());
                 self->read();
@@ -199,7 +212,7 @@ private:
     std::optional<beast::ssl_stream<beast::tcp_stream>> tls_;
     net::steady_timer idle_timer_;
     beast::flat_buffer buffer_;
-    bhttp::request<bhttp::string_body> request_;
+    std::string wire_;  // the request being written
     std::optional<bhttp::response_parser<bhttp::string_body>> parser_;
     Pending pending_;
     std::chrono::steady_clock::time_point started_;

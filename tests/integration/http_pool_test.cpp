@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio.hpp>
+#include <thread>
 
 #include "daemon/emulator/server.hpp"
 #include "tests/support/http_client.hpp"
@@ -102,6 +103,45 @@ TEST(HttpPool, TransportOutcomesTellNotSentFromNoAnswer) {
                         api::ApiRequest{"GET", "/Profiles/v2/1/Profile/1", "", api::Operation::Read}, "t");
     EXPECT_EQ(got.transport, api::Transport::NotSent);
     EXPECT_NE(got.error.find("connect"), std::string::npos) << got.error;
+}
+
+TEST(HttpPool, ARequestIsWrittenAsPlainHttp11WithItsLengthAndKeepAlive) {
+    // A bare server that keeps what it read: the bytes on the wire, exactly.
+    boost::asio::io_context server_io;
+    boost::asio::ip::tcp::acceptor acceptor(server_io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    auto port = acceptor.local_endpoint().port();
+    std::string wire;
+    std::thread server([&] {
+        auto socket = acceptor.accept();
+        boost::asio::streambuf in;
+        auto head = boost::asio::read_until(socket, in, "\r\n\r\n");
+        std::string all(boost::asio::buffers_begin(in.data()), boost::asio::buffers_end(in.data()));
+        auto length = std::stoul(all.substr(all.find("Content-Length: ") + 16));
+        if (all.size() < head + length)
+            boost::asio::read(socket, in, boost::asio::transfer_exactly(head + length - all.size()));
+        wire.assign(boost::asio::buffers_begin(in.data()), boost::asio::buffers_end(in.data()));
+        boost::asio::write(socket,
+                           boost::asio::buffer(std::string("HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\n{}")));
+    });
+    auto base = api::parse_base_url("http://127.0.0.1:" + std::to_string(port) + "/Profiles/v2");
+    api::RequestBuilder b(base, "12345");
+    auto got = send_one(config::HttpConfig{}, base, b.upsert("CRMID", "C 1", R"({"a":1})"), "Bearer t0ken");
+    server.join();
+    EXPECT_EQ(got.status, 202) << got.error;
+    EXPECT_EQ(wire,
+              "POST /Profiles/v2/12345/Profile/AlternateId?alternateIdType=CRMID&alternateId=C%201 HTTP/1.1\r\n"
+              "Host: 127.0.0.1\r\nUser-Agent: prefsync-test\r\nAuthorization: Bearer t0ken\r\n"
+              "Accept: application/json\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n"
+              R"({"a":1})");
+}
+
+TEST(HttpPool, AHeaderValueWithALineBreakIsNeverSent) {
+    Fixture f;
+    auto b = f.builder();
+    auto got = send_one(config::HttpConfig{}, b.base(), b.get("CRMID", "x"), "Bearer t\r\nX-Injected: 1");
+    EXPECT_EQ(got.transport, api::Transport::NotSent);
+    EXPECT_NE(got.error.find("line break"), std::string::npos) << got.error;
+    EXPECT_EQ(f.stats().at("requests").as_int64(), 0) << "nothing reached the server";
 }
 
 TEST(HttpPool, TimeoutsEndRequestsThatTakeTooLong) {
