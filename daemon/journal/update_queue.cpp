@@ -882,6 +882,9 @@ std::vector<Failure> UpdateQueue::failures(const std::string& job) {
 
 std::int64_t UpdateQueue::retry_failed(const std::string& job, std::optional<int> status, Millis now) {
     Database::Transaction tx(db_);
+    // Called under the job's lock before a run: what a stopped process left in flight is
+    // seen as the newer update it is, not missed.
+    take_over_batches(job);
     // A failure is obsolete once any newer update of its identity exists (pending, waiting,
     // done or failed itself): re-sending it would put an older change over a newer one.
     std::vector<std::int64_t> obsolete;

@@ -366,12 +366,20 @@ void PushProducer::release_unsent() {
 
 void PushProducer::complete(journal::Completion c) {
     completions_.push_back(std::move(c));
-    if (completions_.size() >= 256) flush();
+    // Outcomes are recorded a few hundred at a time, and at most every 50 ms unless
+    // thousands wait: each record is a commit with its fsync, and the synced rows of a
+    // commit share its pages. Measured at 20,000 rows/s, 256 per commit spent 15–25% of a
+    // push on fsync waits. Answers not yet recorded are only re-sent (looked up first) after
+    // a crash; the loop's tick (100 ms) records whatever is left.
+    if (completions_.size() < 256) return;
+    auto now = base::now_ms();
+    if (completions_.size() >= 4096 || now - flushed_at_ >= 50) flush();
 }
 
 void PushProducer::flush() {
     if (completions_.empty()) return;
-    journal_.updates.complete(job_.name, completions_, base::now_ms());
+    flushed_at_ = base::now_ms();
+    journal_.updates.complete(job_.name, completions_, flushed_at_);
     completions_.clear();
 }
 

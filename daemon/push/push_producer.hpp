@@ -124,7 +124,7 @@ private:
     std::unordered_map<std::uint64_t, Item> out_;  // handed to the loop
     std::uint64_t next_key_ = 0;
     std::vector<journal::Completion> completions_;
-    journal::Millis renewed_at_ = 0, progress_at_ = 0, started_at_ = 0;
+    journal::Millis renewed_at_ = 0, progress_at_ = 0, started_at_ = 0, flushed_at_ = 0;
     std::int64_t to_send_ = -1;  // pending when progress began, less what the feed had queued
     Feed* feed_ = nullptr;
 };
