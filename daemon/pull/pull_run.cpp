@@ -291,7 +291,10 @@ private:
 
     void complete(journal::PullOutcome o) {
         outcomes_.push_back(std::move(o));
-        if (outcomes_.size() >= 500) flush();
+        // Each flush is two fsyncs (the output, then the journal): a few hundred outcomes at
+        // a time and at most every 100 ms unless thousands wait (as pushes record theirs).
+        if (outcomes_.size() < 500) return;
+        if (outcomes_.size() >= 4096 || base::now_ms() - flushed_at_ >= 100) flush();
     }
 
     const config::JobConfig& job_;
