@@ -1,5 +1,7 @@
 #include "daemon/dispatch/token_source.hpp"
 
+#include <algorithm>
+
 #include <simdjson.h>
 
 #include <boost/url.hpp>
@@ -62,6 +64,11 @@ void TokenSource::answered(const http::HttpResponse& r) {
         std::int64_t expires_in = 0;
         if (parser.iterate(body).get(doc) || doc["access_token"].get_string().get(token) || token.empty()) {
             error = "token endpoint: no access_token in the answer";
+            fatal = true;
+        } else if (std::any_of(token.begin(), token.end(),
+                               [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+            // It becomes a header value: a line break would end the header.
+            error = "token endpoint: the access_token contains a control character";
             fatal = true;
         } else {
             if (doc["expires_in"].get_int64().get(expires_in)) expires_in = 3600;

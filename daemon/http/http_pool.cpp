@@ -37,8 +37,14 @@ struct HttpPool::Impl : std::enable_shared_from_this<HttpPool::Impl> {
     PoolStats stats;
     bool closed = false;
 
+    // The Host header: the port too when it is not the scheme's (RFC 9110, 7.2).
+    std::string host_header;
+
     Impl(net::io_context& io, const config::HttpConfig& c, api::BaseUrl b, std::string ua)
-        : ioc(io), config(c), base(std::move(b)), user_agent(std::move(ua)), resolver(io) {}
+        : ioc(io), config(c), base(std::move(b)), user_agent(std::move(ua)), resolver(io) {
+        bool default_port = base.port == (base.scheme == "https" ? "443" : "80");
+        host_header = default_port ? base.host : base.host + ":" + base.port;
+    }
 
     void pump();
 };
@@ -126,12 +132,16 @@ private:
         // A line break in a header value would end the header early (and let a value that
         // came from outside add headers of its own).
         for (std::string_view v :
-             {std::string_view(r.method), std::string_view(r.target), std::string_view(pool_.base.host),
+             {std::string_view(r.method), std::string_view(r.target), std::string_view(pool_.host_header),
               std::string_view(pool_.user_agent), std::string_view(auth), std::string_view(r.content_type)})
-            if (v.find_first_of("\r\n") != std::string_view::npos)
-                return finish_error(api::Transport::NotSent, "a request header contains a line break");
+            if (v.find_first_of("\r\n") != std::string_view::npos) {
+                // Secrets are checked when read (config, token endpoint): this is a guard.
+                HttpResponse refused;
+                refused.error = "a request header contains a line break; not sent";
+                return finish(std::move(refused));
+            }
         wire_.clear();
-        wire_.append(r.method).append(" ").append(r.target).append(" HTTP/1.1\r\nHost: ").append(pool_.base.host);
+        wire_.append(r.method).append(" ").append(r.target).append(" HTTP/1.1\r\nHost: ").append(pool_.host_header);
         wire_.append("\r\nUser-Agent: ").append(pool_.user_agent);
         if (!auth.empty()) wire_.append("\r\nAuthorization: ").append(auth);
         wire_.append("\r\nAccept: application/json");

@@ -110,6 +110,7 @@ public:
     Statement prepare(const char* sql);
     void exec(const char* sql);
     std::int64_t changes() const { return sqlite3_changes64(db_); }
+    bool in_transaction() const { return tx_depth_ > 0; }
     const std::string& path() const { return path_; }
 
     bool integrity_ok();

@@ -496,6 +496,10 @@ void UpdateQueue::renew(const std::string& job, Millis now, Millis lease) {
 
 void UpdateQueue::complete(const std::string& job, const std::vector<Completion>& completions, Millis now) {
     if (completions.empty()) return;
+    // Batch rows' bits are written from what memory holds, which changes only once this
+    // commits: a second complete() inside the same transaction would write stale bits.
+    if (db_.in_transaction() && std::any_of(completions.begin(), completions.end(), [](auto& c) { return c.id < 0; }))
+        throw JournalError("journal " + db_.path() + ": complete() of in-flight batch rows inside a transaction");
     Database::Transaction tx(db_);
     // Whether any failure or waiting row of the job exists: if not (the usual case), a
     // success has nothing to supersede or promote, and two lookups per row are saved. Only
@@ -661,6 +665,9 @@ void UpdateQueue::complete(const std::string& job, const std::vector<Completion>
                                    auto key = held_key(batch.job, row.u.identity);
                                    if (auto h = held_.find(key); h != held_.end() && batched(h->second) == nullptr)
                                        held_.erase(h);
+                                   // Its body is not needed any more: memory holds what is in
+                                   // flight, not the batches a slow answer keeps open.
+                                   row.u = NewUpdate{};
                                }
                                batch.remaining -= static_cast<std::int64_t>(indexes.size());
                                if (batch.remaining == 0) batches_.erase(it);
@@ -714,12 +721,13 @@ std::int64_t UpdateQueue::adopt_batches(const std::string& job, std::optional<Mi
             // The identity may have a newer pending update already (only if some process
             // enqueued it without seeing this batch): that one takes over, looking first,
             // since this one may have landed.
-            if (auto h = held_.find(held_key(job, r.u.identity)); h != held_.end()) {
-                if (auto* mine = batched(h->second)) {
-                    mine->resolve = true;
-                    continue;
-                }
-            }
+            // This queue has a row of the identity in flight already: only possible if a
+            // process enqueued without holding the job's lock. Two requests of one identity
+            // could land in either order: refused, not merged.
+            if (auto h = held_.find(held_key(job, r.u.identity)); h != held_.end() && batched(h->second))
+                throw JournalError(where + ": " + r.u.identity +
+                                   " is in flight in this process too; is another process running this job "
+                                   "without its lock?");
             std::optional<std::int64_t> pending;
             {
                 auto s = db_.prepare(
@@ -926,8 +934,8 @@ std::vector<UpdateRecord> UpdateQueue::history(const std::string& job, const std
     while (s.step())
         out.push_back({s.i64(0), s.text(1), s.text(2), s.text(3), s.text(4), static_cast<int>(s.i64(5)),
                        static_cast<int>(s.i64(6)), s.i64(7) != 0, s.i64(8), s.i64(9)});
-    // A row still in an in-flight batch (of any process) is the identity's pending update:
-    // listed first, with its negative id. Batches are few and short-lived; `explain` is rare.
+    // A row still in an in-flight batch (of any process), with its negative id; newest first
+    // with the others. Batches are few and short-lived, and `explain` is rare.
     std::vector<UpdateRecord> in_flight;
     auto b = db_.prepare(
         "SELECT b.id, b.finished, b.created_at, r.rows FROM inflight_batches b JOIN inflight_batch_rows r "
@@ -944,7 +952,8 @@ std::vector<UpdateRecord> UpdateQueue::history(const std::string& job, const std
                                  rows[i].u.origin, "", 0, 0, rows[i].resolve, b.i64(2), b.i64(2)});
         }
     }
-    out.insert(out.begin(), in_flight.begin(), in_flight.end());
+    out.insert(out.end(), in_flight.begin(), in_flight.end());
+    std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.created_at > b.created_at; });
     if (out.size() > static_cast<std::size_t>(std::max(limit, 0)))
         out.resize(static_cast<std::size_t>(std::max(limit, 0)));
     return out;

@@ -130,9 +130,11 @@ TEST(HttpPool, ARequestIsWrittenAsPlainHttp11WithItsLengthAndKeepAlive) {
     EXPECT_EQ(got.status, 202) << got.error;
     EXPECT_EQ(wire,
               "POST /Profiles/v2/12345/Profile/AlternateId?alternateIdType=CRMID&alternateId=C%201 HTTP/1.1\r\n"
-              "Host: 127.0.0.1\r\nUser-Agent: prefsync-test\r\nAuthorization: Bearer t0ken\r\n"
-              "Accept: application/json\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n"
-              R"({"a":1})");
+              "Host: 127.0.0.1:" +
+                  std::to_string(port) +
+                  "\r\nUser-Agent: prefsync-test\r\nAuthorization: Bearer t0ken\r\n"
+                  "Accept: application/json\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n"
+                  R"({"a":1})");
 }
 
 TEST(HttpPool, AHeaderValueWithALineBreakIsNeverSent) {

@@ -279,11 +279,12 @@ struct TokenHost {
         : transport(runtime, [this](const api::ApiRequest& r, const std::string&) {
               ++fetches;
               bodies.push_back(r.body);
-              return answer(status, "{\"access_token\":\"t" + std::to_string(fetches) +
+              return answer(status, "{\"access_token\":\"t" + std::to_string(fetches) + token_suffix +
                                         "\",\"expires_in\":" + std::to_string(expires_in) + "}");
           }) {}
     int fetches = 0, status = 200;
     long long expires_in = 3600;
+    std::string token_suffix;  // JSON-escaped
     std::vector<std::string> bodies;
     FakeTransport transport;
 };
@@ -342,6 +343,18 @@ TEST(RequestLoop, AnExpiredOnArrivalTokenIsFatalNotALoop) {
     rig.run(p, "secret", &host.transport);
     EXPECT_THAT(rig.loop->fatal(), ::testing::HasSubstr("expires_in 0"));
     EXPECT_EQ(host.fetches, 1);
+}
+
+TEST(RequestLoop, ATokenWithALineBreakIsFatalNeverSentAsAHeader) {
+    Rig rig;
+    rig.api.oauth.token_url = "https://auth.example/oauth/token";
+    TokenHost host(rig.runtime);
+    host.token_suffix = "\\r\\nX-Injected: 1";
+    ListProducer p(10);
+    rig.run(p, "secret", &host.transport);
+    EXPECT_THAT(rig.loop->fatal(), ::testing::HasSubstr("control character"));
+    EXPECT_EQ(host.fetches, 1);
+    EXPECT_TRUE(rig.transport.sent.empty());
 }
 
 }  // namespace
