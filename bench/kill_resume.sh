@@ -10,7 +10,9 @@ kills=${2:-5}
 . "$root/bench/lib.sh"
 bench_setup
 "$root/build/tools/prefsync-gen-profiles" "$rows" > "$work/profiles.csv"
-start_emulator "$work" --processing-delay 0ms --latency 1
+# A server that accepts a second create of an alternate id (the reference allows it): a
+# create sent twice shows as a second profile instead of hiding behind a 409.
+start_emulator "$work" --processing-delay 0ms --latency 1 --accept-duplicates
 sed -e "s|\${PREFSYNC_BASE_URL:-http://127.0.0.1:8080/Profiles/v2}|http://$addr/Profiles/v2|" \
     -e "s|path: profiles.csv|path: $work/profiles.csv|" -e "s|\${PREFSYNC_JOURNAL:-state/journal.db}|$work/journal.db|" \
     -e "s|\${PREFSYNC_RATE:-50}|5000|" -e "s|mode: upsert|mode: create|" "$root/examples/prefsync.yaml" > "$work/prefsync.yaml"
