@@ -643,7 +643,19 @@ std::string resolve_token(const Config& config, const EnvLookup& env) {
     if (config.api.token.kind == TokenSpec::Kind::None)
         throw ConfigError({{SourcePos{config.file, 0, 0}, "api",
                             "no API token configured: set api.token_env, api.token_file or api.credential"}});
-    return read_secret(config.api.token, SourcePos{config.file, 0, 0}, "api", "API token", env);
+    auto token = read_secret(config.api.token, SourcePos{config.file, 0, 0}, "api", "API token", env);
+    // The token becomes an HTTP header value. An env file saved with Windows line endings
+    // leaves a "\r" behind (as an editor leaves a newline in a file, already trimmed); a
+    // line break or another control character inside would end the header early.
+    while (!token.empty() && (token.back() == '\r' || token.back() == '\n')) token.pop_back();
+    if (token.empty() || std::any_of(token.begin(), token.end(),
+                                     [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }))
+        throw ConfigError(
+            {{config.api.token.pos.file.empty() ? SourcePos{config.file, 0, 0} : config.api.token.pos, "api",
+              "the API token read through " + config.api.token.key +
+                  (token.empty() ? " is empty" : " contains a line break or another control character") +
+                  " (not shown)"}});
+    return token;
 }
 
 }  // namespace prefsync::config

@@ -718,9 +718,6 @@ std::int64_t UpdateQueue::adopt_batches(const std::string& job, std::optional<Mi
         for (std::size_t i = 0; i < decoded.size(); ++i) {
             if (i / 8 < o.finished.size() && (static_cast<unsigned char>(o.finished[i / 8]) >> (i % 8)) & 1) continue;
             auto& r = decoded[i];
-            // The identity may have a newer pending update already (only if some process
-            // enqueued it without seeing this batch): that one takes over, looking first,
-            // since this one may have landed.
             // This queue has a row of the identity in flight already: only possible if a
             // process enqueued without holding the job's lock. Two requests of one identity
             // could land in either order: refused, not merged.
@@ -728,6 +725,9 @@ std::int64_t UpdateQueue::adopt_batches(const std::string& job, std::optional<Mi
                 throw JournalError(where + ": " + r.u.identity +
                                    " is in flight in this process too; is another process running this job "
                                    "without its lock?");
+            // The identity may have a newer pending update already (only if some process
+            // enqueued it without seeing this batch): that one takes over, looking first,
+            // since this one may have landed.
             std::optional<std::int64_t> pending;
             {
                 auto s = db_.prepare(

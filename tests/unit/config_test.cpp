@@ -133,6 +133,27 @@ TEST(Config, OnlyOneTokenSource) {
                 Contains(HasSubstr("give exactly one of token_env")));
 }
 
+// The API token becomes an HTTP header value: a line break in it would end the header.
+TEST(Config, ATokenEndingInACarriageReturnIsTrimmedAndOneWithAControlCharacterInsideIsRefusedUnquoted) {
+    auto config = ok("api: { base_url: https://x, client_id: a, token_env: T }\n");
+    EXPECT_EQ(resolve_token(config, fake_env({{"T", "t0ken-value\r\n"}})), "t0ken-value")
+        << "an env file saved with Windows line endings";
+    try {
+        resolve_token(config, fake_env({{"T", "t0ken\r\nX-Injected: 1"}}));
+        ADD_FAILURE() << "read";
+    } catch (const ConfigError& e) {
+        EXPECT_THAT(e.what(), ::testing::HasSubstr("control character"));
+        EXPECT_THAT(e.what(), ::testing::HasSubstr("api.token_env"));
+        EXPECT_THAT(e.what(), ::testing::Not(::testing::HasSubstr("t0ken")));
+    }
+}
+
+// A database password is not a header: taken as it is, spaces and tabs included.
+TEST(Config, ADatabasePasswordIsTakenAsItIs) {
+    TokenSpec spec{TokenSpec::Kind::Env, "PGPASS", {"c.yaml", 3, 5}, "password_env"};
+    EXPECT_EQ(read_secret(spec, {}, "source", "password", fake_env({{"PGPASS", "pa\tss "}})), "pa\tss ");
+}
+
 TEST(Config, TokenIsResolvedFromEnvFileOrCredential) {
     auto env = fake_env({{"T", "tok-env"}, {"CREDENTIALS_DIRECTORY", "/nonexistent"}});
     EXPECT_EQ(resolve_token(ok("api: { base_url: https://x, client_id: a, token_env: T }\n"), env), "tok-env");
