@@ -93,6 +93,14 @@ std::vector<EncodedRow> decode_rows(const std::string& blob, const std::string& 
     return rows;
 }
 
+// A batch's bitmap of answered rows: bit i of byte i / 8.
+bool bit_set(const std::string& bits, std::size_t i) {
+    return i / 8 < bits.size() && (static_cast<unsigned char>(bits[i / 8]) >> (i % 8)) & 1;
+}
+void set_bit(std::string& bits, std::size_t i) {
+    bits[i / 8] = static_cast<char>(bits[i / 8] | (1 << (i % 8)));
+}
+
 std::string finished_bits(std::size_t count) {
     return std::string((count + 7) / 8, '\0');
 }
@@ -516,7 +524,7 @@ void UpdateQueue::complete(const std::string& job, const std::vector<Completion>
     std::map<std::int64_t, bool> ours;
     for (auto c : completions) {
         if (c.state == State::Failed) any_failed = true;
-        std::optional<BatchRow> from_batch;
+        const BatchRow* from_batch = nullptr;  // the answered row, while its batch is held in memory
         if (c.id < 0) {
             auto batch_id = batch_of(c.id);
             if (batched(c.id) && !ours.contains(batch_id)) {
@@ -534,7 +542,7 @@ void UpdateQueue::complete(const std::string& job, const std::vector<Completion>
             auto& done = answered[batch_id];
             if (std::find(done.begin(), done.end(), index) != done.end()) continue;
             done.push_back(index);
-            from_batch = *row;
+            from_batch = row;
             if (c.state != State::Done && c.state != State::Accepted) {
                 // Written out as the inflight row it stands for, then recorded as any other.
                 c.id = insert(job, row->u, row->u.op, "inflight", 0, row->resolve, row->u.profile_id, row->run_id, now,
@@ -644,8 +652,8 @@ void UpdateQueue::complete(const std::string& job, const std::vector<Completion>
         }
         auto bits = finished_bits(batch.rows.size());
         for (std::size_t i = 0; i < batch.rows.size(); ++i)
-            if (batch.rows[i].finished) bits[i / 8] = static_cast<char>(bits[i / 8] | (1 << (i % 8)));
-        for (auto i : indexes) bits[i / 8] = static_cast<char>(bits[i / 8] | (1 << (i % 8)));
+            if (batch.rows[i].finished) set_bit(bits, i);
+        for (auto i : indexes) set_bit(bits, i);
         db_.prepare("UPDATE inflight_batches SET remaining = ?2, finished = ?3 WHERE id = ?1")
             .bind(1, batch_id)
             .bind(2, remaining)
@@ -716,7 +724,7 @@ std::int64_t UpdateQueue::adopt_batches(const std::string& job, std::optional<Mi
             throw JournalError(where + " holds " + std::to_string(decoded.size()) + " rows, not " +
                                std::to_string(o.count) + ": the journal is damaged");
         for (std::size_t i = 0; i < decoded.size(); ++i) {
-            if (i / 8 < o.finished.size() && (static_cast<unsigned char>(o.finished[i / 8]) >> (i % 8)) & 1) continue;
+            if (bit_set(o.finished, i)) continue;
             auto& r = decoded[i];
             // This queue has a row of the identity in flight already: only possible if a
             // process enqueued without holding the job's lock. Two requests of one identity
@@ -946,7 +954,7 @@ std::vector<UpdateRecord> UpdateQueue::history(const std::string& job, const std
         auto finished = b.blob(1);
         auto rows = decode_rows(b.blob(3), "journal " + db_.path() + ": in-flight batch " + std::to_string(batch_id));
         for (std::size_t i = 0; i < rows.size(); ++i) {
-            bool answered = i / 8 < finished.size() && (static_cast<unsigned char>(finished[i / 8]) >> (i % 8)) & 1;
+            bool answered = bit_set(finished, i);
             if (answered || rows[i].u.identity != identity) continue;
             in_flight.push_back({-(batch_id * kBatchRows + static_cast<std::int64_t>(i)) - 1, "inflight", rows[i].u.op,
                                  rows[i].u.origin, "", 0, 0, rows[i].resolve, b.i64(2), b.i64(2)});
