@@ -46,6 +46,7 @@ RequestBuilder::RequestBuilder(BaseUrl base, const std::string& client_id) : bas
     u.segments().push_back(client_id);
     u.segments().push_back("Profile");
     profile_prefix_ = std::string(u.encoded_path());
+    alternate_id_path_ = profile_prefix_ + "/AlternateId";
 }
 
 std::string RequestBuilder::profile_path(const std::string& suffix) const {
@@ -59,7 +60,10 @@ std::string RequestBuilder::profile_path(const std::string& suffix) const {
 
 std::string RequestBuilder::alternate_id_target(const std::string& type, const std::string& id) const {
     urls::url u;
-    u.set_encoded_path(profile_path("AlternateId"));
+    // Room for every byte of both ids percent-encoded: one allocation per target, not one
+    // each time the URL grows.
+    u.reserve(alternate_id_path_.size() + 64 + 3 * (type.size() + id.size()));
+    u.set_encoded_path(alternate_id_path_);
     u.params().append({"alternateIdType", type});
     u.params().append({"alternateId", id});
     return std::string(u.encoded_resource());
@@ -158,16 +162,47 @@ ApiRequest RequestBuilder::history(const std::string& kind, const std::string& t
     return {"GET", std::string(u.encoded_resource()), "", Operation::Read};
 }
 
-std::optional<std::int64_t> profile_id_of(std::string_view response_body) {
-    simdjson::ondemand::parser parser;
-    simdjson::padded_string padded(response_body);
+namespace {
+
+// `json` holds `length` bytes of the answer and at least SIMDJSON_PADDING more after them.
+std::optional<std::int64_t> read_profile_id(simdjson::ondemand::parser& parser, const char* json, std::size_t length) {
     simdjson::ondemand::document doc;
-    if (parser.iterate(padded).get(doc)) return std::nullopt;
+    if (parser.iterate(json, length, length + simdjson::SIMDJSON_PADDING).get(doc)) return std::nullopt;
     simdjson::ondemand::object obj;
     if (doc.get_object().get(obj)) return std::nullopt;
     std::int64_t id = 0;
     if (obj["ProfileId"].get_int64().get(id)) return std::nullopt;
     return id;
+}
+
+}  // namespace
+
+std::optional<std::int64_t> profile_id_of(std::string_view response_body) {
+    simdjson::ondemand::parser parser;
+    simdjson::padded_string padded(response_body);
+    return read_profile_id(parser, padded.data(), padded.size());
+}
+
+struct ProfileIdReader::Parser {
+    simdjson::ondemand::parser parser;
+    std::string padded;  // the answer, then simdjson's padding
+};
+
+ProfileIdReader::ProfileIdReader() = default;
+ProfileIdReader::~ProfileIdReader() = default;
+ProfileIdReader::ProfileIdReader(ProfileIdReader&&) noexcept = default;
+ProfileIdReader& ProfileIdReader::operator=(ProfileIdReader&&) noexcept = default;
+
+std::optional<std::int64_t> ProfileIdReader::operator()(std::string_view response_body) {
+    // A large answer (a whole profile read back) is read with buffers of its own, so the
+    // reader does not keep several times its size for the rest of the run.
+    constexpr std::size_t kKept = 64 * 1024;
+    if (response_body.size() > kKept) return profile_id_of(response_body);
+    if (!parser_) parser_ = std::make_unique<Parser>();
+    auto& p = *parser_;
+    p.padded.assign(response_body);
+    p.padded.append(simdjson::SIMDJSON_PADDING, ' ');
+    return read_profile_id(p.parser, p.padded.data(), response_body.size());
 }
 
 }  // namespace prefsync::api

@@ -3,6 +3,7 @@
 // W1–W9, R1–R2, S1–S14, H1–H5; daemon/emulator/README.md lists each one's method and path).
 // Targets are built with Boost.URL, so every query value is escaped.
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -67,10 +68,26 @@ private:
     std::string alternate_id_target(const std::string& type, const std::string& id) const;
 
     BaseUrl base_;
-    std::string profile_prefix_;  // encoded: base path, client id, "Profile"
+    std::string profile_prefix_;     // encoded: base path, client id, "Profile"
+    std::string alternate_id_path_;  // encoded: the prefix, then "AlternateId"
 };
 
 // ProfileId from a 200/202 answer ({"ProfileId": 123, ...}); nullopt if absent.
 std::optional<std::int64_t> profile_id_of(std::string_view response_body);
+
+// The same, for a caller that reads many answers: its parser and padded copy are allocated
+// once, not per answer.
+class ProfileIdReader {
+public:
+    ProfileIdReader();
+    ~ProfileIdReader();
+    ProfileIdReader(ProfileIdReader&&) noexcept;
+    ProfileIdReader& operator=(ProfileIdReader&&) noexcept;
+    std::optional<std::int64_t> operator()(std::string_view response_body);
+
+private:
+    struct Parser;
+    std::unique_ptr<Parser> parser_;
+};
 
 }  // namespace prefsync::api

@@ -17,6 +17,40 @@ namespace beast = boost::beast;
 namespace bhttp = beast::http;
 using tcp = net::ip::tcp;
 
+// An answer as the pool needs it: the status, the body and Retry-After. Beast's
+// response_parser keeps every header field (an allocation each, five for a small 202) that
+// nothing here reads; this parser keeps what it is told and lets Beast's basic_parser do
+// the parsing, limits and keep-alive rules as before.
+class AnswerParser final : public bhttp::basic_parser<false> {
+public:
+    int status = 0;
+    std::string body;
+    std::string retry_after;
+
+private:
+    void on_request_impl(bhttp::verb, beast::string_view, beast::string_view, int, beast::error_code&) override {}
+    void on_response_impl(int code, beast::string_view, int, beast::error_code&) override { status = code; }
+    void on_field_impl(bhttp::field name, beast::string_view, beast::string_view value, beast::error_code&) override {
+        // The first, as message[field] would have answered.
+        if (name == bhttp::field::retry_after && retry_after.empty()) retry_after.assign(value.data(), value.size());
+    }
+    void on_header_impl(beast::error_code&) override {}
+    void on_body_init_impl(const boost::optional<std::uint64_t>& length, beast::error_code&) override {
+        // Within body_limit: basic_parser refuses a longer Content-Length before this.
+        if (length) body.reserve(static_cast<std::size_t>(*length));
+    }
+    std::size_t on_body_impl(beast::string_view part, beast::error_code&) override {
+        body.append(part.data(), part.size());
+        return part.size();
+    }
+    void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
+    std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view part, beast::error_code&) override {
+        body.append(part.data(), part.size());
+        return part.size();
+    }
+    void on_finish_impl(beast::error_code&) override {}
+};
+
 struct Pending {
     api::ApiRequest request;
     std::string authorization;
@@ -172,13 +206,13 @@ private:
         with_stream([&](auto& stream) {
             bhttp::async_read(stream, buffer_, *parser_, [self](beast::error_code ec, std::size_t) {
                 if (ec) return self->finish_error(api::Transport::NoAnswer, "read: " + ec.message());
-                auto res = self->parser_->release();
+                auto& answer = *self->parser_;
                 HttpResponse out;
                 out.transport = api::Transport::Answered;
-                out.status = static_cast<int>(res.result_int());
-                out.body = std::move(res.body());
-                out.retry_after = std::string(res[bhttp::field::retry_after]);
-                bool keep = res.keep_alive();
+                out.status = answer.status;
+                out.body = std::move(answer.body);
+                out.retry_after = std::move(answer.retry_after);
+                bool keep = answer.keep_alive();
                 if (!keep) self->close();
                 self->finish(std::move(out));
             });
@@ -223,7 +257,7 @@ private:
     net::steady_timer idle_timer_;
     beast::flat_buffer buffer_;
     std::string wire_;  // the request being written
-    std::optional<bhttp::response_parser<bhttp::string_body>> parser_;
+    std::optional<AnswerParser> parser_;
     Pending pending_;
     std::chrono::steady_clock::time_point started_;
     bool busy_ = false, open_ = false, sent_ = false;

@@ -386,7 +386,10 @@ Statement Database::prepare(const char* sql) {
 }
 
 Database::Transaction::Transaction(Database& db) : db_(db) {
-    if (db_.tx_depth_ == 0) db_.exec("BEGIN IMMEDIATE");
+    if (db_.tx_depth_ == 0) {
+        db_.exec("BEGIN IMMEDIATE");
+        ++db_.tx_serial_;
+    }
     ++db_.tx_depth_;
 }
 

@@ -110,7 +110,14 @@ public:
     Statement prepare(const char* sql);
     void exec(const char* sql);
     std::int64_t changes() const { return sqlite3_changes64(db_); }
+    // Rows this connection has inserted, updated or deleted since it opened.
+    std::int64_t total_changes() const { return sqlite3_total_changes64(db_); }
     bool in_transaction() const { return tx_depth_ > 0; }
+    // A new number for each outermost transaction. What a caller reads inside one stays true
+    // until it ends, but for the caller's own writes (total_changes() tells): BEGIN IMMEDIATE
+    // keeps every other connection from writing meanwhile. (SQLite may roll a transaction back
+    // by itself on a full disk or an I/O error; that is a JournalError, which ends the run.)
+    std::uint64_t transaction_serial() const { return tx_serial_; }
     const std::string& path() const { return path_; }
 
     bool integrity_ok();
@@ -128,6 +135,7 @@ private:
     std::map<const char*, sqlite3_stmt*> statements_;
     void end_transaction(bool committed);
     int tx_depth_ = 0;
+    std::uint64_t tx_serial_ = 0;
     std::vector<CommitHook> hooks_;
 };
 

@@ -8,6 +8,7 @@
 #include <limits>
 #include <map>
 #include <random>
+#include <unordered_set>
 
 namespace prefsync::journal {
 namespace {
@@ -132,20 +133,21 @@ UpdateQueue::UpdateQueue(Database& db, SyncedStore& synced) : db_(db), synced_(s
 
 EnqueueResult UpdateQueue::enqueue(const std::string& job, const NewUpdate& u, Millis now, bool force,
                                    std::optional<std::int64_t> run_id) {
-    return enqueue_impl(job, u, now, force, run_id, std::nullopt, nullptr);
+    return enqueue_impl(job, u, now, force, run_id, std::nullopt, nullptr, nullptr);
 }
 
-EnqueueResult UpdateQueue::enqueue_claimed(const std::string& job, const NewUpdate& u, Millis now, bool force,
+EnqueueResult UpdateQueue::enqueue_claimed(const std::string& job, NewUpdate u, Millis now, bool force,
                                            std::optional<std::int64_t> run_id, Millis lease,
                                            std::optional<ClaimedUpdate>& claimed) {
     claimed.reset();
-    return enqueue_impl(job, u, now, force, run_id, lease, &claimed);
+    return enqueue_impl(job, u, now, force, run_id, lease, &claimed, &u);
 }
 
 EnqueueResult UpdateQueue::enqueue_impl(const std::string& job, const NewUpdate& u, Millis now, bool force,
                                         std::optional<std::int64_t> run_id, std::optional<Millis> lease,
-                                        std::optional<ClaimedUpdate>* claimed) {
+                                        std::optional<ClaimedUpdate>* claimed, NewUpdate* owned) {
     Database::Transaction tx(db_);
+    auto has = shape(job, run_id);
     auto synced = synced_.get(job, u.identity);
     std::string op = u.op;
     if (op.empty() && synced && synced->gone == "deactivated") op = "reactivate";  // back in the source
@@ -159,9 +161,9 @@ EnqueueResult UpdateQueue::enqueue_impl(const std::string& job, const NewUpdate&
     std::optional<Pending> pending;
     // A row of this process's in-flight batches is the identity's pending update.
     BatchRow* in_batch = nullptr;
-    if (auto it = held_.find(held_key(job, u.identity)); it != held_.end() && (in_batch = batched(it->second)))
+    if (auto it = held_.find(lookup_key(job, u.identity)); it != held_.end() && (in_batch = batched(it->second)))
         pending = Pending{it->second, in_batch->u.hash, "inflight", in_batch->resolve, true, in_batch->u.op};
-    if (!pending) {
+    if (!pending && has.pending) {
         auto s = db_.prepare(
             "SELECT id, hash, state, resolve, claim_token IS ?3, coalesce(op, '') FROM updates "
             "WHERE job = ?1 AND identity = ?2 AND state IN ('queued', 'inflight', 'retry')");
@@ -174,7 +176,7 @@ EnqueueResult UpdateQueue::enqueue_impl(const std::string& job, const NewUpdate&
         // SHA-256 reads as its first half).
         bool sent = synced && synced->run_id == run_id && synced->hash == u.hash && synced->gone.empty();
         if (!sent && in_batch) sent = in_batch->run_id == run_id && in_batch->u.hash == u.hash;
-        if (!sent) {
+        if (!sent && has.of_run) {
             auto s = db_.prepare("SELECT hash FROM updates WHERE run_id = ?1 AND identity = ?2");
             s.bind(1, *run_id).bind(2, u.identity);
             while (!sent && s.step()) sent = s.hash(0) == u.hash;
@@ -183,12 +185,12 @@ EnqueueResult UpdateQueue::enqueue_impl(const std::string& job, const NewUpdate&
             // It is the identity's last row read so far: an earlier row of it re-read before
             // it (a duplicate id) must not be sent after it.
             if (pending && pending->hash != u.hash && pending->state != "inflight") supersede(pending->id);
-            supersede_waiting(job, u.identity);
+            if (has.waiting) supersede_waiting(job, u.identity);
             tx.commit();
             return EnqueueResult::AlreadyInRun;
         }
     }
-    supersede_waiting(job, u.identity);
+    if (has.waiting) supersede_waiting(job, u.identity);
     if (pending && pending->state == "inflight" && pending->ours) {
         // This process has a request of the identity out. Nothing may take its place (two
         // requests of one identity could land in either order), and whether the row is
@@ -217,7 +219,7 @@ EnqueueResult UpdateQueue::enqueue_impl(const std::string& job, const NewUpdate&
         // earlier row of the same identity in this file, or an older change), and so is a
         // failure of an older change.
         if (pending && pending->state != "inflight") supersede(pending->id);
-        supersede_failed(job, u.identity, std::nullopt);
+        if (has.failed) supersede_failed(job, u.identity, std::nullopt);
         tx.commit();
         return EnqueueResult::Unchanged;
     }
@@ -232,12 +234,10 @@ EnqueueResult UpdateQueue::enqueue_impl(const std::string& job, const NewUpdate&
         inherit_resolve = pending->state == "inflight" || pending->resolve;
         supersede(pending->id);
     }
-    supersede_failed(job, u.identity, std::nullopt);
+    if (has.failed) supersede_failed(job, u.identity, std::nullopt);
     std::optional<std::int64_t> profile_id = u.profile_id ? u.profile_id : synced ? synced->profile_id : std::nullopt;
     if (claimed && !u.held) {
-        auto id = add_to_batch(job, u, op, inherit_resolve, profile_id, run_id, now, *lease);
         ClaimedUpdate c;
-        c.id = id;
         c.identity = u.identity;
         c.alt_type = u.alt_type;
         c.alt_id = u.alt_id;
@@ -247,6 +247,8 @@ EnqueueResult UpdateQueue::enqueue_impl(const std::string& job, const NewUpdate&
         c.hash = u.hash;
         c.resolve = inherit_resolve;
         c.op = op;
+        // The batch takes the row itself: one copy of its strings (the request's), not two.
+        c.id = add_to_batch(job, std::move(*owned), op, inherit_resolve, profile_id, run_id, now, *lease);
         *claimed = std::move(c);
     } else {
         insert(job, u, op, u.held ? "retry" : "queued", u.held ? kHeld : Millis{0}, inherit_resolve, profile_id, run_id,
@@ -274,9 +276,29 @@ std::int64_t UpdateQueue::insert(const std::string& job, const NewUpdate& u, con
     } else {
         ins.bind_null(16).bind_null(17);
     }
+    bool known = shape_known();
     std::int64_t id = ins.step() ? ins.i64(0) : 0;
     ins.run();
+    if (known) {
+        // What was known stays true, with this row added to it.
+        auto& k = shape_;
+        if (k.job == job) {
+            if (state == "queued" || state == "inflight" || state == "retry") k.has.pending = true;
+            if (state == "waiting") k.has.waiting = true;
+            if (state == "failed") k.has.failed = true;
+        }
+        if (run_id && k.run_id == run_id) k.has.of_run = true;
+        k.changes = db_.total_changes();
+    }
     return id;
+}
+
+const std::string& UpdateQueue::lookup_key(const std::string& job, const std::string& identity) {
+    // Written into a buffer kept for it: a key built per look-up was an allocation each.
+    lookup_key_.assign(job);
+    lookup_key_ += '\x1f';
+    lookup_key_ += identity;
+    return lookup_key_;
 }
 
 std::string UpdateQueue::held_key(const std::string& job, const std::string& identity) {
@@ -347,8 +369,9 @@ void UpdateQueue::discard(std::int64_t batch_id) {
     auto it = batches_.find(batch_id);
     if (it == batches_.end()) return;
     for (const auto& r : it->second.rows) {
-        auto key = held_key(it->second.job, r.u.identity);
-        if (auto h = held_.find(key); h != held_.end() && batch_of(h->second) == batch_id) held_.erase(h);
+        if (auto h = held_.find(lookup_key(it->second.job, r.u.identity));
+            h != held_.end() && batch_of(h->second) == batch_id)
+            held_.erase(h);
     }
     batches_.erase(it);
     if (open_batch_ == batch_id) open_batch_.reset();
@@ -364,9 +387,38 @@ UpdateQueue::BatchRow* UpdateQueue::batched(std::int64_t id) {
     return &it->second.rows[index];
 }
 
+bool UpdateQueue::shape_known() const {
+    return db_.in_transaction() && shape_.transaction == db_.transaction_serial() &&
+           shape_.changes == db_.total_changes();
+}
+
+UpdateQueue::QueueShape UpdateQueue::shape(const std::string& job, std::optional<std::int64_t> run_id) {
+    auto& k = shape_;
+    if (shape_known() && k.job == job && k.run_id == run_id) return k.has;
+    // One query per state, each answered by that state's partial index.
+    auto any = [](Statement s, const auto& key) {
+        s.bind(1, key);
+        return s.step();
+    };
+    auto& has = k.has;
+    has.pending = any(db_.prepare("SELECT 1 FROM updates WHERE job = ?1 AND state = 'queued' LIMIT 1"), job) ||
+                  any(db_.prepare("SELECT 1 FROM updates WHERE job = ?1 AND state = 'inflight' LIMIT 1"), job) ||
+                  any(db_.prepare("SELECT 1 FROM updates WHERE job = ?1 AND state = 'retry' LIMIT 1"), job);
+    has.waiting = any(db_.prepare("SELECT 1 FROM updates WHERE job = ?1 AND state = 'waiting' LIMIT 1"), job);
+    has.failed = any(db_.prepare("SELECT 1 FROM updates WHERE job = ?1 AND state = 'failed' LIMIT 1"), job);
+    has.of_run = run_id && any(db_.prepare("SELECT 1 FROM updates WHERE run_id = ?1 LIMIT 1"), *run_id);
+    k.transaction = db_.transaction_serial();
+    k.changes = db_.total_changes();
+    k.job = job;
+    k.run_id = run_id;
+    return has;
+}
+
 void UpdateQueue::supersede(std::int64_t id) {
     // A newer update of the identity replaces it: nothing of it is needed any more.
+    bool known = shape_known();
     db_.prepare("DELETE FROM updates WHERE id = ?1").bind(1, id).run();
+    if (known) shape_.changes = db_.total_changes();  // a row fewer: "none" is still none
 }
 
 void UpdateQueue::supersede_waiting(const std::string& job, const std::string& identity) {
@@ -521,13 +573,15 @@ void UpdateQueue::complete(const std::string& job, const std::vector<Completion>
     // Batch rows answered by this call: their bits are written below, and set in memory only
     // once the transaction commits.
     std::map<std::int64_t, std::vector<std::size_t>> answered;
+    std::unordered_set<std::int64_t> answered_ids;
     std::map<std::int64_t, bool> ours;
-    for (auto c : completions) {
+    for (const auto& c : completions) {
+        auto id = c.id;  // a batch row written out gets the id of its ordinary row
         if (c.state == State::Failed) any_failed = true;
         const BatchRow* from_batch = nullptr;  // the answered row, while its batch is held in memory
-        if (c.id < 0) {
-            auto batch_id = batch_of(c.id);
-            if (batched(c.id) && !ours.contains(batch_id)) {
+        if (id < 0) {
+            auto batch_id = batch_of(id);
+            if (batched(id) && !ours.contains(batch_id)) {
                 // Still this queue's? A batch another run took over (its lease ended while
                 // this process was stalled) is no longer: its rows are written out and theirs.
                 auto q = db_.prepare("SELECT 1 FROM inflight_batches WHERE id = ?1 AND claim_token = ?2");
@@ -535,20 +589,19 @@ void UpdateQueue::complete(const std::string& job, const std::vector<Completion>
                 ours[batch_id] = q.step();
                 if (!ours[batch_id]) discard(batch_id);
             }
-            auto* row = batched(c.id);
-            auto index = static_cast<std::size_t>(-(c.id + 1) % kBatchRows);
+            auto* row = batched(id);
+            auto index = static_cast<std::size_t>(-(id + 1) % kBatchRows);
             // Only a row still in flight takes an outcome (not one answered already).
             if (!row || !batches_.at(batch_id).sealed) continue;
-            auto& done = answered[batch_id];
-            if (std::find(done.begin(), done.end(), index) != done.end()) continue;
-            done.push_back(index);
+            if (!answered_ids.insert(id).second) continue;
+            answered[batch_id].push_back(index);
             from_batch = row;
             if (c.state != State::Done && c.state != State::Accepted) {
                 // Written out as the inflight row it stands for, then recorded as any other.
-                c.id = insert(job, row->u, row->u.op, "inflight", 0, row->resolve, row->u.profile_id, row->run_id, now,
-                              Millis{0});
+                id = insert(job, row->u, row->u.op, "inflight", 0, row->resolve, row->u.profile_id, row->run_id, now,
+                            Millis{0});
                 db_.prepare("UPDATE updates SET created_at = ?2 WHERE id = ?1")
-                    .bind(1, c.id)
+                    .bind(1, id)
                     .bind(2, batches_.at(batch_id).created_at)
                     .run();
             }
@@ -559,41 +612,45 @@ void UpdateQueue::complete(const std::string& job, const std::vector<Completion>
             case State::Done:
             case State::Accepted: {
                 // A finished update leaves the queue: its outcome is the identity's synced state.
-                std::string identity, hash, op;
+                // A batch row's fields are read where they are (no copy per answer).
+                std::string row_identity, row_hash, row_op;
+                const std::string* identity = &row_identity;
+                const std::string* hash = &row_hash;
+                const std::string* op = &row_op;
                 std::optional<std::int64_t> pid, run_id;
                 if (from_batch) {
-                    identity = from_batch->u.identity;
-                    hash = from_batch->u.hash;
+                    identity = &from_batch->u.identity;
+                    hash = &from_batch->u.hash;
                     pid = c.profile_id ? c.profile_id : from_batch->u.profile_id;
-                    op = from_batch->u.op;
+                    op = &from_batch->u.op;
                     run_id = from_batch->run_id;
                 } else {
                     auto s = db_.prepare(
                         "DELETE FROM updates WHERE id = ?1 AND state = 'inflight' "
                         "RETURNING identity, hash, profile_id, coalesce(op, ''), run_id");
-                    s.bind(1, c.id);
+                    s.bind(1, id);
                     if (!s.step()) break;
-                    identity = s.text(0);
-                    hash = s.hash(1);
+                    row_identity = s.text(0);
+                    row_hash = s.hash(1);
                     pid = c.profile_id ? c.profile_id : s.opt_i64(2);
-                    op = s.text(3);
+                    row_op = s.text(3);
                     run_id = s.opt_i64(4);
                 }
-                if (op == "deactivate")
-                    synced_.mark_gone(job, identity, "deactivated", now);
-                else if (op == "archive")
-                    synced_.mark_gone(job, identity, "archived", now);
-                else if (op == "delete")
-                    synced_.mark_gone(job, identity, "", now);
+                if (*op == "deactivate")
+                    synced_.mark_gone(job, *identity, "deactivated", now);
+                else if (*op == "archive")
+                    synced_.mark_gone(job, *identity, "archived", now);
+                else if (*op == "delete")
+                    synced_.mark_gone(job, *identity, "", now);
                 else
-                    synced_.record(job, identity, hash, pid, now, c.accepted_body,
+                    synced_.record(job, *identity, *hash, pid, now, c.accepted_body,
                                    c.state == State::Accepted ? Outcome::Accepted : Outcome::Done, run_id);
                 // A batch row is newer than every failure of its identity (enqueue() removed
                 // those before it, and none can be recorded while it is in flight).
-                if (any_failed) supersede_failed(job, identity, from_batch ? std::nullopt : std::optional(c.id));
+                if (any_failed) supersede_failed(job, *identity, from_batch ? std::nullopt : std::optional(id));
                 // A newer row that waited for this answer: the profile exists now (a create
                 // must not be sent again), so it looks first.
-                if (any_waiting) promote_waiting(job, identity, std::nullopt, "queued", 0, true, pid, now);
+                if (any_waiting) promote_waiting(job, *identity, std::nullopt, "queued", 0, true, pid, now);
                 break;
             }
             case State::Retry: {
@@ -604,13 +661,13 @@ void UpdateQueue::complete(const std::string& job, const std::vector<Completion>
                         "last_status = ?3, last_error = ?4, resolve = ?5, claim_token = NULL, "
                         "profile_id = COALESCE(?7, profile_id), updated_at = ?8 WHERE id = ?1 AND state = 'inflight' "
                         "RETURNING identity");
-                    s.bind(1, c.id).bind(2, c.due_at).bind(3, static_cast<std::int64_t>(c.status)).bind(4, c.error);
+                    s.bind(1, id).bind(2, c.due_at).bind(3, static_cast<std::int64_t>(c.status)).bind(4, c.error);
                     s.bind(5, static_cast<std::int64_t>(c.resolve)).bind(6, static_cast<std::int64_t>(c.count_attempt));
                     s.bind(7, c.profile_id).bind(8, now);
                     if (!s.step()) break;
                     identity = s.text(0);
                 }
-                if (any_waiting) promote_waiting(job, identity, c.id, "retry", c.due_at, c.resolve, c.profile_id, now);
+                if (any_waiting) promote_waiting(job, identity, id, "retry", c.due_at, c.resolve, c.profile_id, now);
                 break;
             }
             case State::Failed:
@@ -626,7 +683,7 @@ void UpdateQueue::complete(const std::string& job, const std::vector<Completion>
                         "last_error = CASE WHEN ?2 = 'failed' THEN ?5 ELSE last_error END, "
                         "claim_token = NULL, updated_at = ?6 WHERE id = ?1 AND state = 'inflight' "
                         "RETURNING identity, resolve, profile_id");
-                    s.bind(1, c.id).bind(2, std::string(to_string(c.state)));
+                    s.bind(1, id).bind(2, std::string(to_string(c.state)));
                     s.bind(3, static_cast<std::int64_t>(c.count_attempt)).bind(4, static_cast<std::int64_t>(c.status));
                     s.bind(5, c.error).bind(6, now);
                     if (!s.step()) break;
@@ -635,7 +692,7 @@ void UpdateQueue::complete(const std::string& job, const std::vector<Completion>
                     pid = s.opt_i64(2);
                 }
                 // A newer row of the identity supersedes this one (failed or unsent).
-                if (any_waiting) promote_waiting(job, identity, c.id, "queued", 0, resolve, pid, now);
+                if (any_waiting) promote_waiting(job, identity, id, "queued", 0, resolve, pid, now);
                 break;
             }
             default: throw JournalError("journal " + db_.path() + ": invalid completion state");
@@ -670,8 +727,8 @@ void UpdateQueue::complete(const std::string& job, const std::vector<Completion>
                                for (auto i : indexes) {
                                    auto& row = batch.rows[i];
                                    row.finished = true;
-                                   auto key = held_key(batch.job, row.u.identity);
-                                   if (auto h = held_.find(key); h != held_.end() && batched(h->second) == nullptr)
+                                   if (auto h = held_.find(lookup_key(batch.job, row.u.identity));
+                                       h != held_.end() && batched(h->second) == nullptr)
                                        held_.erase(h);
                                    // Its body is not needed any more: memory holds what is in
                                    // flight, not the batches a slow answer keeps open.
@@ -729,7 +786,7 @@ std::int64_t UpdateQueue::adopt_batches(const std::string& job, std::optional<Mi
             // This queue has a row of the identity in flight already: only possible if a
             // process enqueued without holding the job's lock. Two requests of one identity
             // could land in either order: refused, not merged.
-            if (auto h = held_.find(held_key(job, r.u.identity)); h != held_.end() && batched(h->second))
+            if (auto h = held_.find(lookup_key(job, r.u.identity)); h != held_.end() && batched(h->second))
                 throw JournalError(where + ": " + r.u.identity +
                                    " is in flight in this process too; is another process running this job "
                                    "without its lock?");

@@ -144,7 +144,7 @@ public:
     // not waiting for an answer), it is recorded already claimed (inflight, leased until
     // now + lease, with this queue's token), as claim() would have, and returned in `claimed`.
     // One write per row instead of an insert and then the claim's rewrite of it.
-    EnqueueResult enqueue_claimed(const std::string& job, const NewUpdate& u, Millis now, bool force,
+    EnqueueResult enqueue_claimed(const std::string& job, NewUpdate u, Millis now, bool force,
                                   std::optional<std::int64_t> run_id, Millis lease,
                                   std::optional<ClaimedUpdate>& claimed);
     // Marks up to `limit` due updates of `job` inflight (lease until now + lease) and returns
@@ -185,9 +185,10 @@ public:
     std::int64_t claim_token() const { return token_; }
 
 private:
+    // `owned`: `u` itself, which a row sent at once moves into its batch.
     EnqueueResult enqueue_impl(const std::string& job, const NewUpdate& u, Millis now, bool force,
                                std::optional<std::int64_t> run_id, std::optional<Millis> lease,
-                               std::optional<ClaimedUpdate>* claimed);
+                               std::optional<ClaimedUpdate>* claimed, NewUpdate* owned);
     // Returns the row's id. `lease`: inserted inflight, claimed by this queue.
     std::int64_t insert(const std::string& job, const NewUpdate& u, const std::string& op, const std::string& state,
                         Millis due_at, bool resolve, std::optional<std::int64_t> profile_id,
@@ -196,6 +197,24 @@ private:
     void supersede_waiting(const std::string& job, const std::string& identity);
     // Failures of `identity` (older than `before_id`, if given): a newer change replaces them.
     void supersede_failed(const std::string& job, const std::string& identity, std::optional<std::int64_t> before_id);
+    // Which kinds of rows `job` has in `updates` at all (and whether `run_id` sent any),
+    // read once per transaction and again after any write but the queue's own inserts and
+    // deletes (which it adds in): a backfill into a queue that holds nothing of the job (its
+    // rows in flight are batches) skips four look-ups per row.
+    struct QueueShape {
+        bool pending = true, waiting = true, failed = true, of_run = true;
+    };
+    QueueShape shape(const std::string& job, std::optional<std::int64_t> run_id);
+    // Whether shape_ still holds: same transaction, no write since (insert() and supersede()
+    // keep it up to date themselves).
+    bool shape_known() const;
+    struct KnownShape {
+        std::uint64_t transaction = 0;
+        std::int64_t changes = -1;
+        std::string job;
+        std::optional<std::int64_t> run_id;
+        QueueShape has;
+    };
     // The newest waiting update of `identity` takes over, in `state`, after `predecessor`
     // (superseded first); false if none waits.
     bool promote_waiting(const std::string& job, const std::string& identity, std::optional<std::int64_t> predecessor,
@@ -230,6 +249,8 @@ private:
     std::int64_t adopt_batches(const std::string& job, std::optional<Millis> expired_before);
     static std::int64_t batch_of(std::int64_t id) { return -(id + 1) / kBatchRows; }
     static std::string held_key(const std::string& job, const std::string& identity);
+    // held_key() for a look-up; valid until the next call.
+    const std::string& lookup_key(const std::string& job, const std::string& identity);
 
     Database& db_;
     SyncedStore& synced_;
@@ -237,6 +258,8 @@ private:
     std::map<std::int64_t, Batch> batches_;
     std::optional<std::int64_t> open_batch_;              // written by the transaction in progress
     std::unordered_map<std::string, std::int64_t> held_;  // job + identity -> batch row id
+    KnownShape shape_;
+    std::string lookup_key_;
 };
 
 }  // namespace prefsync::journal

@@ -193,7 +193,7 @@ void PushProducer::read_answered(Item item, const http::HttpResponse& r, const d
     auto& u = item.update;
     bool answered = r.transport == api::Transport::Answered;
     if (answered && r.status == 200) {
-        if (!u.profile_id) u.profile_id = api::profile_id_of(r.body);
+        if (!u.profile_id) u.profile_id = profile_id_of_(r.body);
         auto p = replan_mirror(r.body, item.last, u.body, job_.on_removed, u.op == "reactivate");
         item.read_once = true;
         item.step = Step::Write;
@@ -221,7 +221,7 @@ void PushProducer::lookup_answered(Item item, const http::HttpResponse& r, const
     auto& u = item.update;
     bool answered = r.transport == api::Transport::Answered;
     if (answered && r.status == 200) {
-        auto pid = api::profile_id_of(r.body);
+        auto pid = profile_id_of_(r.body);
         if (!pid) return fail(item, r.status, "lookup answered without a ProfileId");
         u.profile_id = pid;
         item.step = Step::Write;
@@ -276,7 +276,7 @@ void PushProducer::write_answered(Item item, const http::HttpResponse& r, const 
         case api::Outcome::Done:
         case api::Outcome::Accepted:
             return succeed(item, v.outcome == api::Outcome::Done ? journal::State::Done : journal::State::Accepted,
-                           r.status, api::profile_id_of(r.body));
+                           r.status, profile_id_of_(r.body));
         case api::Outcome::Unknown:
             if (create && r.status == 409) {
                 // Only a create whose earlier attempt may have landed can meet itself.

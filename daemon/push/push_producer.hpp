@@ -115,6 +115,7 @@ private:
     const config::JobConfig& job_;
     journal::Journal& journal_;
     const api::RequestBuilder& requests_;
+    api::ProfileIdReader profile_id_of_;
     int claim_batch_;
     journal::Millis lease_;
     PushCounts& counts_;

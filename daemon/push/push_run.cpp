@@ -112,7 +112,7 @@ private:
             // unless sending it again is all resolving means.
             bool at_once = !repeated.contains(u.identity) && (idempotent_ || claimed.size() < claim_limit_);
             auto result = !at_once ? journal.updates.enqueue(job_.name, u, now, options_.backfill, backfill_run_)
-                                   : journal.updates.enqueue_claimed(job_.name, u, now, options_.backfill,
+                                   : journal.updates.enqueue_claimed(job_.name, std::move(u), now, options_.backfill,
                                                                      backfill_run_, lease_, one);
             if (one) claimed.push_back(*std::exchange(one, std::nullopt));
             switch (result) {

@@ -137,6 +137,73 @@ TEST(HttpPool, ARequestIsWrittenAsPlainHttp11WithItsLengthAndKeepAlive) {
                   R"({"a":1})");
 }
 
+// A bare server that answers each request it reads on one connection with the next of
+// `answers`, as given.
+struct ScriptedServer {
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::acceptor acceptor{io, {boost::asio::ip::make_address("127.0.0.1"), 0}};
+    std::thread thread;
+    explicit ScriptedServer(std::vector<std::string> answers) {
+        thread = std::thread([this, answers = std::move(answers)] {
+            auto socket = acceptor.accept();
+            boost::asio::streambuf in;
+            for (const auto& answer : answers) {
+                auto head = boost::asio::read_until(socket, in, "\r\n\r\n");
+                std::string all(boost::asio::buffers_begin(in.data()), boost::asio::buffers_end(in.data()));
+                auto at = all.find("Content-Length: ");
+                std::size_t length = at == std::string::npos || at > head ? 0 : std::stoul(all.substr(at + 16));
+                if (in.size() < head + length)
+                    boost::asio::read(socket, in, boost::asio::transfer_exactly(head + length - in.size()));
+                in.consume(head + length);
+                boost::asio::write(socket, boost::asio::buffer(answer));
+            }
+        });
+    }
+    ~ScriptedServer() { thread.join(); }
+    api::BaseUrl base() const {
+        return api::parse_base_url("http://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port()) +
+                                   "/Profiles/v2");
+    }
+};
+
+TEST(HttpPool, AnAnswerKeepsItsStatusChunkedBodyAndFirstRetryAfterOnAKeptConnection) {
+    ScriptedServer server(
+        {"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 3\r\nX-Other: y\r\nRetry-After: 9\r\n"
+         "Transfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":\r\n2\r\n1}\r\n0\r\n\r\n",
+         "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"});
+    boost::asio::io_context ioc;
+    config::HttpConfig cfg;
+    cfg.connections = 1;
+    auto base = server.base();
+    api::RequestBuilder b(base, "12345");
+    HttpPool pool(ioc, cfg, base, "prefsync-test");
+    std::vector<HttpResponse> got;
+    for (int i = 0; i < 2; ++i)
+        pool.send(b.get("CRMID", "C" + std::to_string(i)), "t", [&](HttpResponse r) {
+            got.push_back(std::move(r));
+            if (got.size() == 2) pool.shutdown();
+        });
+    ioc.run();
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(got[0].status, 429) << got[0].error;
+    EXPECT_EQ(got[0].retry_after, "3");
+    EXPECT_EQ(got[0].body, R"({"a":1})");
+    EXPECT_EQ(got[1].status, 200) << got[1].error << " (the server accepts one connection only)";
+    EXPECT_EQ(got[1].body, "{}");
+    EXPECT_EQ(got[1].retry_after, "");
+    EXPECT_EQ(pool.stats().connections_opened, 1u);
+}
+
+TEST(HttpPool, AChunkedAnswerLongerThanTheLimitIsRefused) {
+    ScriptedServer server({"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\n{\"a\":1}\r\n0\r\n\r\n"});
+    config::HttpConfig cfg;
+    cfg.max_response_bytes = 4;
+    auto base = server.base();
+    auto got = send_one(cfg, base, api::RequestBuilder(base, "12345").get("CRMID", "C0"));
+    EXPECT_NE(got.transport, api::Transport::Answered);
+    EXPECT_NE(got.error.find("read"), std::string::npos) << got.error;
+}
+
 TEST(HttpPool, AHeaderValueWithALineBreakIsNeverSent) {
     Fixture f;
     auto b = f.builder();

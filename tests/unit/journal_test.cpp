@@ -280,6 +280,58 @@ TEST_F(JournalTest, BackfillRunsSkipWhatTheyAlreadyEnqueued) {
     EXPECT_EQ(last->exit_code, 4);
 }
 
+// enqueue() learns once per transaction which kinds of rows the job has (none, in a
+// backfill into an empty queue) and skips the look-ups of kinds it has none of; what the
+// same transaction writes must be seen by its later rows all the same.
+TEST_F(JournalTest, WhatATransactionWritesIsSeenByItsLaterRows) {
+    auto run = j.runs.begin("crm", "backfill", 1000);
+    Database::Transaction tx(j.db);
+    EXPECT_EQ(j.updates.enqueue("crm", update("1", "a", R"({"v":1})"), 1000, false), EnqueueResult::Queued);
+    EXPECT_EQ(j.updates.enqueue("crm", update("1", "b", R"({"v":2})"), 1000, false), EnqueueResult::Queued)
+        << "a newer change of a queued row replaces it";
+    EXPECT_EQ(j.updates.enqueue("crm", update("2", "h"), 1000, true, run), EnqueueResult::Queued);
+    EXPECT_EQ(j.updates.enqueue("crm", update("2", "h"), 1000, true, run), EnqueueResult::AlreadyInRun);
+    auto claimed = j.updates.claim("crm", 10, 1000, 60000);
+    ASSERT_EQ(claimed.size(), 2u);
+    EXPECT_EQ(claimed[0].body, R"({"v":2})");
+    j.updates.complete("crm", {{claimed[0].id, State::Failed, 400, "bad", 0, false, true, std::nullopt}}, 1000);
+    EXPECT_EQ(j.updates.counts("crm").failed, 1);
+    EXPECT_EQ(j.updates.enqueue("crm", update("1", "c", R"({"v":3})"), 1000, false), EnqueueResult::Queued);
+    EXPECT_EQ(j.updates.counts("crm").failed, 0) << "a newer change supersedes the failure";
+    tx.commit();
+    auto rest = j.updates.claim("crm", 10, 2000, 60000);
+    ASSERT_EQ(rest.size(), 1u);
+    EXPECT_EQ(rest[0].body, R"({"v":3})");
+}
+
+TEST_F(JournalTest, RowsWaitingForABatchRowWrittenInTheSameTransactionAreSupersededInOrder) {
+    Database::Transaction tx(j.db);
+    std::optional<ClaimedUpdate> sent;
+    EXPECT_EQ(j.updates.enqueue_claimed("crm", update("1", "a", R"({"v":1})"), 1000, false, std::nullopt, 60000, sent),
+              EnqueueResult::Queued);
+    ASSERT_TRUE(sent);
+    // Neither writes the queue's table before it looks: each must still see what the one
+    // before it wrote.
+    EXPECT_EQ(j.updates.enqueue("crm", update("1", "b", R"({"v":2})"), 1000, false), EnqueueResult::Queued);
+    EXPECT_EQ(j.updates.enqueue("crm", update("1", "c", R"({"v":3})"), 1000, false), EnqueueResult::Queued);
+    EXPECT_EQ(j.updates.counts("crm").waiting, 1) << "the newer waiting row replaced the older";
+    tx.commit();
+    j.updates.complete("crm", {{sent->id, State::Done, 200, "", 0, false, true, 5}}, 2000);
+    auto next = j.updates.claim("crm", 10, 3000, 60000);
+    ASSERT_EQ(next.size(), 1u);
+    EXPECT_EQ(next[0].body, R"({"v":3})");
+}
+
+TEST_F(JournalTest, WhatAnotherConnectionWroteBetweenTransactionsIsSeen) {
+    j.synced.record("crm", "CRMID:9", "h", 9, 1000);
+    EXPECT_EQ(j.updates.enqueue("crm", update("9", "h"), 1000, false), EnqueueResult::Unchanged)
+        << "learns that the job has nothing queued, and writes nothing";
+    Journal other(dir.file("state/journal.db"));
+    EXPECT_EQ(other.updates.enqueue("crm", update("1", "a"), 1000, false), EnqueueResult::Queued);
+    EXPECT_EQ(j.updates.enqueue("crm", update("1", "b"), 1000, false), EnqueueResult::Queued);
+    EXPECT_EQ(j.updates.counts("crm").queued, 1);
+}
+
 TEST_F(JournalTest, AResumedBackfillNeverSendsAnEarlierRowOfAnIdentityAfterItsLaterOne) {
     auto run = j.runs.begin("crm", "backfill", 1000);
     // The first attempt sent both rows of a duplicate id, the later one last.

@@ -112,6 +112,19 @@ TEST(Requests, TargetsEscapeQueryValuesAndFollowTheBaseUrl) {
     EXPECT_EQ(profile_id_of("not json"), std::nullopt);
 }
 
+TEST(Requests, AReusedProfileIdReaderReadsEachAnswerOnItsOwn) {
+    ProfileIdReader read;
+    std::string big = R"({"Note":")" + std::string(5000, 'x') + R"(","ProfileId":7})";
+    EXPECT_EQ(read(big), 7);
+    EXPECT_EQ(read(R"({"ProfileId":8})"), 8) << "a shorter answer after a longer one";
+    EXPECT_EQ(read(R"({"Profile)"), std::nullopt) << "nothing of the longer answer is read past the end";
+    EXPECT_EQ(read(""), std::nullopt);
+    EXPECT_EQ(read(R"({"ProfileId":9,"AlternateIds":[]})"), 9);
+    std::string huge = R"({"Note":")" + std::string(200000, 'y') + R"(","ProfileId":10})";
+    EXPECT_EQ(read(huge), 10) << "read with buffers of its own";
+    EXPECT_EQ(read(R"({"ProfileId":11})"), 11);
+}
+
 // The targets as they were built before the profile prefix was computed once (a URL object
 // per request, every segment pushed through Boost.URL), rooted: without a base path they
 // lacked the leading "/". The builder must produce the same.
