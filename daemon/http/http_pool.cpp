@@ -28,11 +28,16 @@ public:
     std::string retry_after;
 
 private:
+    bool retry_after_seen_ = false;
+
     void on_request_impl(bhttp::verb, beast::string_view, beast::string_view, int, beast::error_code&) override {}
     void on_response_impl(int code, beast::string_view, int, beast::error_code&) override { status = code; }
     void on_field_impl(bhttp::field name, beast::string_view, beast::string_view value, beast::error_code&) override {
         // The first, as message[field] would have answered.
-        if (name == bhttp::field::retry_after && retry_after.empty()) retry_after.assign(value.data(), value.size());
+        if (name == bhttp::field::retry_after && !retry_after_seen_) {
+            retry_after_seen_ = true;
+            retry_after.assign(value.data(), value.size());
+        }
     }
     void on_header_impl(beast::error_code&) override {}
     void on_body_init_impl(const boost::optional<std::uint64_t>& length, beast::error_code&) override {

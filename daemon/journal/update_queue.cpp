@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cerrno>
 #include <limits>
 #include <map>
@@ -248,6 +249,7 @@ EnqueueResult UpdateQueue::enqueue_impl(const std::string& job, const NewUpdate&
         c.resolve = inherit_resolve;
         c.op = op;
         // The batch takes the row itself: one copy of its strings (the request's), not two.
+        assert(owned == &u);
         c.id = add_to_batch(job, std::move(*owned), op, inherit_resolve, profile_id, run_id, now, *lease);
         *claimed = std::move(c);
     } else {
