@@ -303,15 +303,6 @@ const std::string& UpdateQueue::lookup_key(const std::string& job, const std::st
     return lookup_key_;
 }
 
-std::string UpdateQueue::held_key(const std::string& job, const std::string& identity) {
-    std::string key;
-    key.reserve(job.size() + identity.size() + 1);
-    key += job;
-    key += '\x1f';
-    key += identity;
-    return key;
-}
-
 std::int64_t UpdateQueue::add_to_batch(const std::string& job, NewUpdate u, const std::string& op, bool resolve,
                                        std::optional<std::int64_t> profile_id, std::optional<std::int64_t> run_id,
                                        Millis now, Millis lease) {
@@ -344,7 +335,7 @@ std::int64_t UpdateQueue::add_to_batch(const std::string& job, NewUpdate u, cons
     auto id = -(batch_id * kBatchRows + index) - 1;
     u.op = op;
     u.profile_id = profile_id;
-    held_[held_key(job, u.identity)] = id;
+    held_[lookup_key(job, u.identity)] = id;  // the map keeps a copy of the key
     batch->rows.push_back({std::move(u), run_id, resolve, false});
     ++batch->remaining;
     batch->lease_until = std::max(batch->lease_until, now + lease);
@@ -566,12 +557,8 @@ void UpdateQueue::complete(const std::string& job, const std::vector<Completion>
     // Whether any failure or waiting row of the job exists: if not (the usual case), a
     // success has nothing to supersede or promote, and two lookups per row are saved. Only
     // enqueue() adds waiting rows; a failure recorded below sets the flag.
-    auto exists = [&](Statement s) {
-        s.bind(1, job);
-        return s.step();
-    };
-    bool any_failed = exists(db_.prepare("SELECT 1 FROM updates WHERE job = ?1 AND state = 'failed' LIMIT 1"));
-    bool any_waiting = exists(db_.prepare("SELECT 1 FROM updates WHERE job = ?1 AND state = 'waiting' LIMIT 1"));
+    auto has = shape(job, std::nullopt);
+    bool any_failed = has.failed, any_waiting = has.waiting;
     // Batch rows answered by this call: their bits are written below, and set in memory only
     // once the transaction commits.
     std::map<std::int64_t, std::vector<std::size_t>> answered;

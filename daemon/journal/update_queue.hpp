@@ -248,8 +248,8 @@ private:
     // (those whose lease ended before `expired_before`, if given).
     std::int64_t adopt_batches(const std::string& job, std::optional<Millis> expired_before);
     static std::int64_t batch_of(std::int64_t id) { return -(id + 1) / kBatchRows; }
-    static std::string held_key(const std::string& job, const std::string& identity);
-    // held_key() for a look-up; valid until the next call.
+    // The key of held_ (job, then identity), written into a buffer kept for it: valid until
+    // the next call.
     const std::string& lookup_key(const std::string& job, const std::string& identity);
 
     Database& db_;
