@@ -1,6 +1,7 @@
 #include "daemon/pull/response_reader.hpp"
 
 #include <charconv>
+#include <cstring>
 
 namespace prefsync::pull {
 
@@ -8,23 +9,16 @@ namespace od = simdjson::ondemand;
 
 namespace {
 
+constexpr std::string_view kSpace = " \t\r\n";
+
 // raw_json() runs to the next token, so it ends with whatever space came before it.
 std::string_view without_trailing_space(std::string_view raw) {
-    return raw.substr(0, raw.find_last_not_of(" \t\r\n") + 1);
+    return raw.substr(0, raw.find_last_not_of(kSpace) + 1);
 }
 
-}  // namespace
-
-std::optional<std::int64_t> ResponseReader::profile_id(std::string_view object_json) {
-    // raw_json() views point into body_, which keeps its SIMDJSON_PADDING.
-    od::document doc;
-    if (inner_.iterate(object_json.data(), object_json.size(), object_json.size() + simdjson::SIMDJSON_PADDING)
-            .get(doc))
-        return std::nullopt;
-    od::object obj;
-    if (doc.get_object().get(obj)) return std::nullopt;
-    od::value v;
-    if (obj.find_field_unordered("ProfileId").get(v)) return std::nullopt;
+std::optional<std::int64_t> profile_id_of(simdjson::dom::element profile) {
+    simdjson::dom::element v;
+    if (profile.at_key("ProfileId").get(v)) return std::nullopt;
     std::int64_t id = 0;
     if (!v.get_int64().get(id)) return id;
     std::string_view text;
@@ -35,39 +29,61 @@ std::optional<std::int64_t> ResponseReader::profile_id(std::string_view object_j
     return std::nullopt;
 }
 
+// A buffer this large is not kept for the next answer (search answers are usually small).
+constexpr std::size_t kKeptBuffer = 1 << 20;
+
+}  // namespace
+
 std::string ResponseReader::read(std::string_view body, std::vector<PulledProfile>& out) {
     out.clear();
-    body_ = simdjson::padded_string(body);
+    if (buffer_.size() > kKeptBuffer && body.size() + simdjson::SIMDJSON_PADDING <= kKeptBuffer)
+        std::string().swap(buffer_);
+    if (buffer_.size() < body.size() + simdjson::SIMDJSON_PADDING)
+        buffer_.resize(body.size() + simdjson::SIMDJSON_PADDING);
+    std::memcpy(buffer_.data(), body.data(), body.size());
+    std::memset(buffer_.data() + body.size(), 0, simdjson::SIMDJSON_PADDING);
+    std::string_view text(buffer_.data(), body.size());
+
     // On-Demand checks only what it visits: skipping a profile it counts brackets, whatever
     // their kind, and a document's raw_json() runs to the end of the body, so '{"A": [1}]'
-    // and '{"A": 1} garbage' passed as profiles (found by fuzzing). One validating pass
-    // first (simdjson's DOM, at GB/s) keeps malformed JSON out of the sinks.
-    if (auto e = validator_.parse(body_).error()) return std::string("not JSON: ") + simdjson::error_message(e);
-    od::document doc;
-    if (auto e = parser_.iterate(body_).get(doc)) return std::string("not JSON: ") + simdjson::error_message(e);
-    od::json_type type;
-    if (auto e = doc.type().get(type)) return std::string("not JSON: ") + simdjson::error_message(e);
-    if (type == od::json_type::object) {
-        std::string_view raw;
-        if (auto e = doc.raw_json().get(raw)) return std::string("malformed profile: ") + simdjson::error_message(e);
-        raw = without_trailing_space(raw);
-        out.push_back({profile_id(raw), raw});
+    // and '{"A": 1} garbage' passed as profiles (found by fuzzing). So one validating pass
+    // (simdjson's DOM, at GB/s) keeps malformed JSON out of the sinks, and answers the
+    // ProfileIds too; On-Demand runs only to find where each element of an array starts
+    // and ends, which the DOM does not keep.
+    simdjson::dom::element root;
+    if (auto e = validator_.parse(buffer_.data(), text.size(), false).get(root))
+        return std::string("not JSON: ") + simdjson::error_message(e);
+    if (root.is_object()) {
+        // The whole answer is one valid object: its text is the body without the space around.
+        auto first = text.find_first_not_of(kSpace);
+        out.push_back({profile_id_of(root), without_trailing_space(text.substr(first))});
         return "";
     }
-    if (type != od::json_type::array) return "expected a profile or an array of profiles";
+    simdjson::dom::array profiles;
+    if (root.get_array().get(profiles)) return "expected a profile or an array of profiles";
+    ids_.clear();
+    for (auto element : profiles) {
+        if (!element.is_object()) return "an array element is not a profile object";
+        ids_.push_back(profile_id_of(element));
+    }
+    od::document doc;
+    if (auto e = parser_.iterate(buffer_.data(), text.size(), buffer_.size()).get(doc))
+        return std::string("not JSON: ") + simdjson::error_message(e);
     od::array array;
     if (auto e = doc.get_array().get(array)) return std::string("malformed array: ") + simdjson::error_message(e);
     for (auto element : array) {
-        od::value v;
-        if (auto e = element.get(v)) return std::string("malformed array: ") + simdjson::error_message(e);
         od::object obj;
-        if (v.get_object().get(obj)) return "an array element is not a profile object";
+        if (auto e = element.get_object().get(obj))
+            return std::string("malformed array: ") + simdjson::error_message(e);
         std::string_view raw;
         if (auto e = obj.raw_json().get(raw)) return std::string("malformed profile: ") + simdjson::error_message(e);
-        out.push_back({std::nullopt, without_trailing_space(raw)});
+        if (out.size() == ids_.size()) break;
+        out.push_back({ids_[out.size()], without_trailing_space(raw)});
     }
-    // Ids after the walk: the inner parser must not run while the outer one is iterating.
-    for (auto& p : out) p.profile_id = profile_id(p.json);
+    if (out.size() != ids_.size()) {
+        out.clear();
+        return "malformed array: the profiles could not be delimited";
+    }
     return "";
 }
 

@@ -51,6 +51,35 @@ TEST(ResponseReader, AnAnswerMustBeJsonThroughout) {
     EXPECT_EQ(out[0].json, R"({"ProfileId": 1})");
 }
 
+TEST(ResponseReader, EachAnswerIsReadOnItsOwnWhateverCameBefore) {
+    // The reader keeps its buffer and parsers across answers: a short answer after a long
+    // one must not see the long one's bytes, and an answer over the kept size is read whole.
+    ResponseReader reader;
+    std::vector<PulledProfile> out;
+    std::string big = "[";
+    for (int i = 1; i <= 600; ++i)
+        big += (i > 1 ? "," : "") + std::string(R"({"ProfileId": )") + std::to_string(i) + R"(, "Pad": ")" +
+               std::string(2000, 'x') + "\"}";
+    big += "]";
+    ASSERT_GT(big.size(), 1u << 20);
+    ASSERT_EQ(reader.read(big, out), "");
+    ASSERT_EQ(out.size(), 600u);
+    EXPECT_EQ(out[599].profile_id, 600);
+    EXPECT_EQ(out[599].json.substr(0, 19), R"({"ProfileId": 600, )");
+    ASSERT_EQ(reader.read(R"({"ProfileId": "12"})", out), "");
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].profile_id, 12);
+    EXPECT_EQ(out[0].json, R"({"ProfileId": "12"})");
+    ASSERT_EQ(reader.read(R"([{"ProfileId": 3}, {"ProfileId": 4.5}, {"ProfileId": "x"}])", out), "");
+    ASSERT_EQ(out.size(), 3u);
+    EXPECT_EQ(out[0].profile_id, 3);
+    EXPECT_EQ(out[1].profile_id, std::nullopt) << "not an integer";
+    EXPECT_EQ(out[2].profile_id, std::nullopt);
+    EXPECT_EQ(out[2].json, R"({"ProfileId": "x"})");
+    EXPECT_THAT(reader.read("[]", out), IsEmpty());
+    EXPECT_THAT(out, IsEmpty());
+}
+
 config::SinkConfig sink_with(std::vector<std::pair<std::string, std::string>> columns, std::string each = "") {
     connectors::CsvSinkConfig csv;
     for (auto& [n, p] : columns) csv.columns.push_back({n, p, {}});
