@@ -101,22 +101,17 @@ ApiRequest RequestBuilder::archive(std::int64_t profile_id, std::string body) co
             Operation::Archive};
 }
 ApiRequest RequestBuilder::get(const std::string& type, const std::string& id, bool match_inactive) const {
-    auto target = alternate_id_target(type, id);
-    if (match_inactive) target += "&matchInactive=true";
-    return {"GET", target, "", Operation::Read};
+    return read(type, id, {false, match_inactive});
 }
 ApiRequest RequestBuilder::get(std::int64_t profile_id) const {
     return {"GET", profile_path(std::to_string(profile_id)), "", Operation::Read};
 }
 
 ApiRequest RequestBuilder::read(const std::string& type, const std::string& id, ReadFlags flags) const {
-    urls::url u;
-    u.set_encoded_path(profile_path("AlternateId"));
-    u.params().append({"alternateIdType", type});
-    u.params().append({"alternateId", id});
-    if (flags.implied) u.params().append({"implied", "true"});
-    if (flags.match_inactive) u.params().append({"matchInactive", "true"});
-    return {"GET", std::string(u.encoded_resource()), "", Operation::Read};
+    auto target = alternate_id_target(type, id);
+    if (flags.implied) target += "&implied=true";
+    if (flags.match_inactive) target += "&matchInactive=true";
+    return {"GET", std::move(target), "", Operation::Read};
 }
 
 ApiRequest RequestBuilder::read(std::int64_t profile_id, ReadFlags flags) const {
