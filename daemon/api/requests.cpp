@@ -10,6 +10,18 @@ namespace prefsync::api {
 
 namespace urls = boost::urls;
 
+std::string plus_escaped(std::string_view encoded) {
+    std::string out;
+    out.reserve(encoded.size() + 8);
+    for (char c : encoded) {
+        if (c == '+')
+            out += "%2B";
+        else
+            out += c;
+    }
+    return out;
+}
+
 BaseUrl parse_base_url(const std::string& url) {
     auto parsed = urls::parse_absolute_uri(url);
     if (!parsed) throw std::invalid_argument("not a URL: " + url);
@@ -32,6 +44,13 @@ bool plain_segment(const std::string& s) {
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
                c == '_' || c == '~';
     });
+}
+
+std::string target_of(const urls::url& u) {
+    std::string_view resource = u.encoded_resource();
+    auto query = resource.find('?');
+    if (query == std::string_view::npos) return std::string(resource);
+    return std::string(resource.substr(0, query)) + plus_escaped(resource.substr(query));
 }
 }  // namespace
 
@@ -59,6 +78,15 @@ std::string RequestBuilder::profile_path(const std::string& suffix) const {
 }
 
 std::string RequestBuilder::alternate_id_target(const std::string& type, const std::string& id) const {
+    // Most ids need no encoding: then the target is one concatenation, where Boost.URL's
+    // parameter insertion measured 7,000 instructions per request.
+    if (plain_segment(type) && plain_segment(id)) {
+        constexpr std::string_view kType = "?alternateIdType=", kId = "&alternateId=";
+        std::string target;
+        target.reserve(alternate_id_path_.size() + kType.size() + type.size() + kId.size() + id.size() + 32);
+        target.append(alternate_id_path_).append(kType).append(type).append(kId).append(id);
+        return target;
+    }
     urls::url u;
     // Room for every byte of both ids percent-encoded: one allocation per target, not one
     // each time the URL grows.
@@ -66,7 +94,7 @@ std::string RequestBuilder::alternate_id_target(const std::string& type, const s
     u.set_encoded_path(alternate_id_path_);
     u.params().append({"alternateIdType", type});
     u.params().append({"alternateId", id});
-    return std::string(u.encoded_resource());
+    return target_of(u);
 }
 
 ApiRequest RequestBuilder::create(std::string body) const {
@@ -79,7 +107,7 @@ ApiRequest RequestBuilder::remove(std::int64_t profile_id, const std::string& re
     urls::url u;
     u.set_encoded_path(profile_path(std::to_string(profile_id)));
     if (!reason_code.empty()) u.params().append({"reasonCode", reason_code});
-    return {"DELETE", std::string(u.encoded_resource()), "", Operation::Delete};
+    return {"DELETE", target_of(u), "", Operation::Delete};
 }
 ApiRequest RequestBuilder::upsert(const std::string& type, const std::string& id, std::string body) const {
     return {"POST", alternate_id_target(type, id), std::move(body), Operation::Upsert};
@@ -132,7 +160,7 @@ ApiRequest RequestBuilder::search(const std::string& endpoint,
         start = slash + 1;
     }
     for (const auto& [key, value] : params) u.params().append({key, value});
-    return {"GET", std::string(u.encoded_resource()), "", Operation::Read};
+    return {"GET", target_of(u), "", Operation::Read};
 }
 
 ApiRequest RequestBuilder::history(const std::string& kind, std::int64_t profile_id,
@@ -142,7 +170,7 @@ ApiRequest RequestBuilder::history(const std::string& kind, std::int64_t profile
     u.segments().push_back(kind);
     u.segments().push_back(std::to_string(profile_id));
     if (!filter_id.empty()) u.params().append({"filterId", filter_id});
-    return {"GET", std::string(u.encoded_resource()), "", Operation::Read};
+    return {"GET", target_of(u), "", Operation::Read};
 }
 
 ApiRequest RequestBuilder::history(const std::string& kind, const std::string& type, const std::string& id,
@@ -154,7 +182,7 @@ ApiRequest RequestBuilder::history(const std::string& kind, const std::string& t
     u.params().append({"alternateIdType", type});
     u.params().append({"alternateId", id});
     if (!filter_id.empty()) u.params().append({"filterId", filter_id});
-    return {"GET", std::string(u.encoded_resource()), "", Operation::Read};
+    return {"GET", target_of(u), "", Operation::Read};
 }
 
 namespace {

@@ -41,7 +41,7 @@ void TokenSource::refresh(std::function<void(const std::string&, bool)> done) {
     form.params().append({"grant_type", "client_credentials"});
     form.params().append({"client_secret", secret_});
     if (!api_.oauth.client_id.empty()) form.params().append({"client_id", api_.oauth.client_id});
-    api::ApiRequest request{"POST", target_, std::string(form.encoded_query()), api::Operation::Read,
+    api::ApiRequest request{"POST", target_, api::plus_escaped(form.encoded_query()), api::Operation::Read,
                             "application/x-www-form-urlencoded"};
     transport_->send(std::move(request), "", [this](http::HttpResponse r) { answered(r); });
 }

@@ -26,7 +26,9 @@ HttpResponse fail(int status, const std::string& message, std::string endpoint) 
 class Query {
 public:
     explicit Query(const urls::url_view& url) {
-        for (auto p : url.params()) values_.emplace(lower(p.key), p.has_value ? std::string(p.value) : "");
+        // As ASP.NET reads a query string: a form, where '+' is a space.
+        for (auto p : url.params(urls::encoding_opts(true)))
+            values_.emplace(lower(p.key), p.has_value ? std::string(p.value) : "");
     }
     // Parameter names are case-insensitive, as ASP.NET binds them.
     std::optional<std::string> get(std::string_view name) const {
@@ -633,7 +635,8 @@ HttpResponse EmulatorApi::token_endpoint(const HttpRequest& request) {
     auto form = urls::parse_query(request.body);
     if (!form) return fail(400, "malformed form body", "oauth");
     std::string grant, secret;
-    for (auto p : *form) {
+    // Decoded as a form is: '+' is a space.
+    for (auto p : urls::params_view(request.body, urls::encoding_opts(true))) {
         if (p.key == "grant_type") grant = p.value;
         if (p.key == "client_secret") secret = p.value;
     }

@@ -349,7 +349,7 @@ std::pair<int, std::string> Server::Impl::admin(const std::string& method, const
         std::optional<AltId> only;
         if (auto url = boost::urls::parse_origin_form(target)) {
             AltId alt;
-            for (auto p : url->params()) {
+            for (auto p : url->params(boost::urls::encoding_opts(true))) {  // '+' is a space, as ASP.NET reads it
                 if (p.key == "alternateIdType") alt.type = p.value;
                 if (p.key == "alternateId") alt.id = p.value;
             }

@@ -128,6 +128,27 @@ void deliver_under_faults(const std::string& mode) {
     EXPECT_GT(runs[0].at("retries").as_int64(), 0) << "retries are visible in status";
 }
 
+TEST(Sync, AlternateIdsWithPlusSpacesAndAmpersandsReachTheServerAsTheyAre) {
+    // The server reads a query string as a form ('+' is a space): an e-mail address with a
+    // '+' used as the alternate id once named another identity.
+    Workspace w(1);
+    w.dir.write("profiles.csv",
+                "customer_id,first_name,last_name,email,tags,loyalty_tier\n"
+                "ann+news@example.com,Ann,Lee,ann+news@example.com,,Gold\n"
+                "bob jones,Bob,Jones,bob@example.com,,Gold\n"
+                "c&d=e+f,Cid,Doe,cid@example.com,,Gold\n");
+    auto r = w.prefsync("sync crm");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    auto stored = w.profiles_by_alt_id();
+    EXPECT_EQ(stored.size(), 3u);
+    for (auto id : {"ann+news@example.com", "bob jones", "c&d=e+f"}) EXPECT_EQ(stored[id].size(), 1u) << id;
+    auto before = w.emu.requests_counter();
+    r = w.prefsync("sync crm");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_THAT(r.out, HasSubstr("unchanged 3"));
+    EXPECT_EQ(w.emu.requests_counter(), before);
+}
+
 TEST(Sync, UnderFaultsEveryRowIsDeliveredOnceInUpsertMode) {
     deliver_under_faults("upsert");
 }
@@ -238,6 +259,19 @@ TEST(OAuth, BearerTokensAreFetchedAndRefreshedWhenTheyExpireMidRun) {
     auto stats = json::parse(http_get(w.emu.server.port(), "/__admin/stats"));
     EXPECT_GE(stats.at("by_endpoint").at("oauth").at("200").as_int64(), 2) << "fetched, then refreshed";
     EXPECT_GE(stats.at("by_endpoint").at("auth").at("401").as_int64(), 1) << "the expiry was seen";
+}
+
+TEST(OAuth, AClientSecretWithFormCharactersIsSentAsItIs) {
+    // A base64 secret has '+', '/' and '='; a token endpoint reads its form with '+' as a space.
+    auto options = oauth_options();
+    options.token = "Zm9v+YmFy/cXV4=&% x";
+    Workspace w(20, "upsert", "", options);
+    auto oauth =
+        "  oauth: { token_url: \"http://127.0.0.1:" + std::to_string(w.emu.server.port()) + "/oauth/token\" }\n";
+    w.write_config("upsert", "", "requests_per_second: 200, burst: 1", oauth);
+    auto r = w.prefsync("sync crm", quote(options.token));
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(w.emu.store.size(), 20u);
 }
 
 TEST(OAuth, ARefusedClientSecretAbortsTheRun) {

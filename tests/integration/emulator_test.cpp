@@ -95,6 +95,21 @@ TEST(EmulatorWrites, UpsertCreatesThenMergesAndReportsPendingUntilProcessed) {
     EXPECT_EQ(e.store.size(), 1u);
 }
 
+TEST(EmulatorWrites, AQueryStringIsReadAsAFormWherePlusIsASpace) {
+    // As ASP.NET binds query parameters: a client must send a '+' of its own as %2B.
+    Emulator e;
+    auto c = e.client();
+    auto r = c.post(kBase + "/AlternateId?alternateIdType=EMAIL&alternateId=ann%2Bnews@example.com",
+                    upsert_body("Ann", "ann+news@example.com"));
+    ASSERT_EQ(r.status, 202) << r.body;
+    EXPECT_EQ(r.json().at("AlternateId"), "ann+news@example.com");
+    r = c.post(kBase + "/AlternateId?alternateIdType=EMAIL&alternateId=ann+news@example.com",
+               upsert_body("Ann", "ann+news@example.com"));
+    ASSERT_EQ(r.status, 202) << r.body;
+    EXPECT_EQ(r.json().at("AlternateId"), "ann news@example.com");
+    EXPECT_EQ(e.store.size(), 2u);
+}
+
 TEST(EmulatorWrites, CreateAnswers409ForAnExistingAlternateId) {
     Emulator e;
     auto c = e.client();

@@ -102,6 +102,13 @@ TEST(Requests, TargetsEscapeQueryValuesAndFollowTheBaseUrl) {
     EXPECT_EQ(b.archive(42, "{}").target, "/Profiles/v2/12345/Profile/Preferences/42/Archive");
     EXPECT_EQ(b.get("T", "1", true).target,
               "/Profiles/v2/12345/Profile/AlternateId?alternateIdType=T&alternateId=1&matchInactive=true");
+    EXPECT_EQ(b.read("CRMID", "Az09-._~", {true, true}).target,
+              "/Profiles/v2/12345/Profile/AlternateId?alternateIdType=CRMID&alternateId=Az09-._~&implied=true"
+              "&matchInactive=true")
+        << "unreserved characters as they are";
+    EXPECT_EQ(b.read("CRMID", "a+b c", {}).target,
+              "/Profiles/v2/12345/Profile/AlternateId?alternateIdType=CRMID&alternateId=a%2Bb%20c")
+        << "+ would read as a space";
     EXPECT_EQ(RequestBuilder(parse_base_url("https://pm.example.com"), "12345").upsert("T", "1", "{}").target,
               "/12345/Profile/AlternateId?alternateIdType=T&alternateId=1")
         << "a base URL without a path";
