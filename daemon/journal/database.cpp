@@ -293,13 +293,6 @@ void Database::migrate() {
     // The write-ahead log is reset after each checkpoint but never shrinks on its own: a
     // backfill would leave it as large as everything it ever wrote between two checkpoints.
     exec("PRAGMA journal_size_limit = 67108864");
-    // A checkpoint copies the last version of every page the log holds into the database,
-    // and an in-flight batch's pages are freed once it is answered and reused by the next
-    // ones: the longer the log between checkpoints, the more of those rewrites fold into one
-    // copy. Measured on a 50,000-row backfill: at SQLite's default of 1,000 pages (4 MiB)
-    // the run wrote 176 MB and waited 0.25-0.36 s on fsync; at 16,384 (the 64 MiB size
-    // limit above) 121-129 MB and 0.20-0.29 s.
-    exec("PRAGMA wal_autocheckpoint = 16384");
     exec("PRAGMA foreign_keys=ON");
     if (version == 1) {
         // Columns added in version 2; then a one-time VACUUM so auto_vacuum takes effect.

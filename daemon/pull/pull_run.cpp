@@ -37,85 +37,122 @@ using journal::Millis;
 
 constexpr char kSep = '\x1f';
 
-// Phase 1: what to fetch, into the journal (a resumed run adds nothing new).
-void enumerate(const dispatch::RunContext& c, const config::JobConfig& job, PullReport& report) {
-    auto& journal = c.journal;
-    const auto& config = c.config;
-    const auto& pull = *job.pull;
-    for (std::size_t i = 0; i < pull.searches.size(); ++i) {
-        journal.pulls.add_item(job.name, "search:" + std::to_string(i),
-                               "searches[" + std::to_string(i) + "] " + pull.searches[i].endpoint);
-        ++report.items;
-    }
-    const config::JobConfig* ids =
-        pull.reconcile.empty() ? (job.has_source ? &job : nullptr) : config.find_job(pull.reconcile);
-    if (!ids) return;
-    auto source = connectors::open_source(ids->source);
-    std::optional<mapping::Mapper> mapper;
-    std::size_t id_column = 0;
-    const auto& identity = ids->identity;
-    if (!pull.reconcile.empty()) {
-        mapper.emplace(mapping::Mapper::compile(*ids, source->columns()));
-    } else {
-        const auto& name = identity.by_profile_id() ? identity.profile_id_column : identity.column;
-        auto it = std::find(source->columns().begin(), source->columns().end(), name);
-        if (it == source->columns().end())
-            throw connectors::SourceError(identity.key_path + ": " + source->describe() + " has no column \"" + name +
-                                          "\"");
-        id_column = static_cast<std::size_t>(it - source->columns().begin());
-    }
-    connectors::RejectFile rejects(ids->source.reject_file, job.name);
-    dispatch::RunProgress progress;
-    progress.job = job.name;
-    dispatch::Heartbeat heartbeat(c.observer, progress);
-    std::vector<connectors::Row> rows;
-    while (!(c.stop && c.stop->load()) && source->next_batch(rows, 1000)) {
-        journal::Database::Transaction tx(journal.db);
-        for (const auto& row : rows) {
-            progress.read = ++report.read;
-            heartbeat.beat();
-            std::string item, expected, error = row.error;
-            if (error.empty() && mapper) {
-                auto result = mapper->map(row);
-                if (auto* e = std::get_if<mapping::RowError>(&result)) {
-                    error = e->key_path + ": " + e->message;
-                } else {
-                    auto& m = std::get<mapping::MappedRow>(result);
-                    item = m.identity.profile_id
-                               ? "pid:" + std::to_string(*m.identity.profile_id)
-                               : "alt:" + m.identity.alternate_id_type + kSep + m.identity.alternate_id;
-                    expected = std::move(m.body);
-                }
-            } else if (error.empty()) {
-                std::string value = row.values[id_column].value_or("");
-                while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back()))) value.pop_back();
-                while (!value.empty() && std::isspace(static_cast<unsigned char>(value.front()))) value.erase(0, 1);
-                if (value.empty()) {
-                    error = "the identity column is empty";
-                } else if (identity.by_profile_id()) {
-                    bool digits = std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; });
-                    if (!digits || value.size() > 18)
-                        error = "\"" + value + "\" is not a profile id";
-                    else
-                        item = "pid:" + value;
-                } else {
-                    item = "alt:" + identity.alternate_id_type + kSep + value;
-                }
-            }
-            if (!error.empty()) {
-                ++report.rejected;
-                rejects.write(row.origin, error, row.raw);
-                continue;
-            }
-            journal.pulls.add_item(job.name, item, row.origin, expected);
+// What to fetch, into the journal, a batch of source rows at a time (a resumed run adds
+// nothing it has). The producer asks for the next batch when the journal has no pending item
+// left, so the first request leaves after one batch rather than after the whole source, and
+// reading the source overlaps with waiting for answers.
+class Enumerator {
+public:
+    // Throws config::ConfigError / connectors::SourceError before anything is fetched.
+    Enumerator(const dispatch::RunContext& c, const config::JobConfig& job, PullReport& report)
+        : c_(c), job_(job), report_(report) {
+        const auto& pull = *job.pull;
+        journal::Database::Transaction tx(c.journal.db);
+        for (std::size_t i = 0; i < pull.searches.size(); ++i) {
+            c.journal.pulls.add_item(job.name, "search:" + std::to_string(i),
+                                     "searches[" + std::to_string(i) + "] " + pull.searches[i].endpoint);
             ++report.items;
         }
-        rejects.flush();
         tx.commit();
+        ids_ = pull.reconcile.empty() ? (job.has_source ? &job : nullptr) : c.config.find_job(pull.reconcile);
+        if (!ids_) return;
+        source_ = connectors::open_source(ids_->source);
+        const auto& identity = ids_->identity;
+        if (!pull.reconcile.empty()) {
+            mapper_.emplace(mapping::Mapper::compile(*ids_, source_->columns()));
+        } else {
+            const auto& name = identity.by_profile_id() ? identity.profile_id_column : identity.column;
+            auto it = std::find(source_->columns().begin(), source_->columns().end(), name);
+            if (it == source_->columns().end())
+                throw connectors::SourceError(identity.key_path + ": " + source_->describe() + " has no column \"" +
+                                              name + "\"");
+            id_column_ = static_cast<std::size_t>(it - source_->columns().begin());
+        }
+        rejects_.emplace(ids_->source.reject_file, job.name);
     }
-    if (report.rejected > 0)
-        base::logger().warn("Rows rejected", {{"rejected", report.rejected}, {"reject_file", rejects.path()}});
-}
+
+    // Journals the items of the source's next batch of rows; false once the source is read
+    // to its end, could not be read further (source_error()) or the run is stopping.
+    bool step() {
+        if (!source_ || ended_ || !source_error_.empty() || (c_.stop && c_.stop->load())) return false;
+        try {
+            if (!source_->next_batch(rows_, 1000)) {
+                ended_ = true;
+                return false;
+            }
+            journal::Database::Transaction tx(c_.journal.db);
+            for (const auto& row : rows_) add(row);
+            rejects_->flush();
+            tx.commit();
+        } catch (const connectors::SourceError& e) {
+            // What was read before stays journaled and is fetched; the run then stops, resumable.
+            source_error_ = e.what();
+            return false;
+        }
+        return true;
+    }
+
+    const std::string& source_error() const { return source_error_; }
+    // Every item of the source is journaled (a job of searches only has no source).
+    bool ended() const { return !source_ || ended_; }
+
+    void finish() {
+        if (report_.rejected > 0)
+            base::logger().warn("Rows rejected", {{"rejected", report_.rejected}, {"reject_file", rejects_->path()}});
+    }
+
+private:
+    void add(const connectors::Row& row) {
+        ++report_.read;
+        const auto& identity = ids_->identity;
+        std::string item, expected, error = row.error;
+        if (error.empty() && mapper_) {
+            auto result = mapper_->map(row);
+            if (auto* e = std::get_if<mapping::RowError>(&result)) {
+                error = e->key_path + ": " + e->message;
+            } else {
+                auto& m = std::get<mapping::MappedRow>(result);
+                item = m.identity.profile_id ? "pid:" + std::to_string(*m.identity.profile_id)
+                                             : "alt:" + m.identity.alternate_id_type + kSep + m.identity.alternate_id;
+                expected = std::move(m.body);
+            }
+        } else if (error.empty()) {
+            std::string value = row.values[id_column_].value_or("");
+            while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back()))) value.pop_back();
+            while (!value.empty() && std::isspace(static_cast<unsigned char>(value.front()))) value.erase(0, 1);
+            if (value.empty()) {
+                error = "the identity column is empty";
+            } else if (identity.by_profile_id()) {
+                bool digits = std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; });
+                if (!digits || value.size() > 18)
+                    error = "\"" + value + "\" is not a profile id";
+                else
+                    item = "pid:" + value;
+            } else {
+                item = "alt:" + identity.alternate_id_type + kSep + value;
+            }
+        }
+        if (!error.empty()) {
+            ++report_.rejected;
+            rejects_->write(row.origin, error, row.raw);
+            return;
+        }
+        c_.journal.pulls.add_item(job_.name, item, row.origin, expected);
+        ++report_.items;
+    }
+
+    const dispatch::RunContext& c_;
+    const config::JobConfig& job_;
+    PullReport& report_;
+    const config::JobConfig* ids_ = nullptr;
+    std::unique_ptr<connectors::Source> source_;
+    std::optional<mapping::Mapper> mapper_;
+    std::size_t id_column_ = 0;
+    std::optional<connectors::RejectFile> rejects_;
+    std::vector<connectors::Row> rows_;
+    std::string source_error_;
+    bool ended_ = false;
+};
 
 // --- dispatch ----------------------------------------------------------------------------
 
@@ -124,8 +161,14 @@ void enumerate(const dispatch::RunContext& c, const config::JobConfig& job, Pull
 class PullProducer final : public dispatch::Producer {
 public:
     PullProducer(const config::JobConfig& job, journal::Journal& journal, const api::RequestBuilder& requests,
-                 Output& output, PullReport& report)
-        : job_(job), pull_(*job.pull), journal_(journal), requests_(requests), output_(output), report_(report) {}
+                 Output& output, PullReport& report, Enumerator& enumerator)
+        : job_(job),
+          pull_(*job.pull),
+          journal_(journal),
+          requests_(requests),
+          output_(output),
+          report_(report),
+          enumerator_(enumerator) {}
 
     std::unordered_set<std::int64_t> seen;  // ProfileIds written (a resumed run starts with the old run's)
 
@@ -135,13 +178,7 @@ public:
             work = std::move(retries_.begin()->second);
             retries_.erase(retries_.begin());
         } else {
-            if (page_.empty() && !exhausted_) {
-                for (auto& item : journal_.pulls.pending(job_.name, cursor_, 500)) {
-                    cursor_ = item.seq;
-                    page_.push_back(std::move(item));
-                }
-                exhausted_ = page_.empty();
-            }
+            if (page_.empty() && !exhausted_) refill();
             if (page_.empty()) return std::nullopt;
             work = Work{std::move(page_.front()), 0};
             page_.pop_front();
@@ -217,6 +254,21 @@ private:
         journal::PullItem item;
         int attempts = 0;
     };
+
+    // The next pending items; when none is left, the source's next batch first.
+    void refill() {
+        for (;;) {
+            for (auto& item : journal_.pulls.pending(job_.name, cursor_, 500)) {
+                cursor_ = item.seq;
+                page_.push_back(std::move(item));
+            }
+            if (!page_.empty()) return;
+            if (!enumerator_.step()) {
+                exhausted_ = true;
+                return;
+            }
+        }
+    }
 
     api::ApiRequest request_for(const journal::PullItem& item) const {
         const auto& id = item.item;
@@ -303,6 +355,7 @@ private:
     const api::RequestBuilder& requests_;
     Output& output_;
     PullReport& report_;
+    Enumerator& enumerator_;
     ResponseReader reader_;
     std::vector<PulledProfile> profiles_;
     std::deque<journal::PullItem> page_;
@@ -414,9 +467,9 @@ PullReport run_pull(const dispatch::RunContext& c, const config::JobConfig& job)
     base::LogScope log_scope(job.name, report.run_id);
     dispatch::Dispatcher dispatcher(c, job.name);
     auto output = open_output(sink, offset);
-    enumerate(c, job, report);
+    Enumerator enumerator(c, job, report);
 
-    PullProducer producer(job, journal, dispatcher.requests(), *output, report);
+    PullProducer producer(job, journal, dispatcher.requests(), *output, report, enumerator);
     // Profiles the interrupted run wrote are not written again (searches overlap).
     if (report.resumed)
         for (auto id : journal.pulls.seen_ids(job.name)) producer.seen.insert(id);
@@ -424,11 +477,15 @@ PullReport run_pull(const dispatch::RunContext& c, const config::JobConfig& job)
         dispatcher.run(producer);
         report.fatal = dispatcher.fatal();
     }
+    enumerator.finish();
+    // As before anything was fetched: the run stays open, and the next one resumes it (what
+    // was fetched is recorded and not fetched again).
+    if (!enumerator.source_error().empty()) throw connectors::SourceError(enumerator.source_error());
 
     report.rows = output->rows;
     auto counts = journal.pulls.counts(job.name);
     report.interrupted = stopped();
-    bool complete = report.fatal.empty() && !report.interrupted && counts["pending"] == 0;
+    bool complete = report.fatal.empty() && !report.interrupted && enumerator.ended() && counts["pending"] == 0;
     report.done = counts["done"] + counts["identical"] + counts["differing"];
     report.missing = counts["missing"];
     report.failed = counts["failed"];

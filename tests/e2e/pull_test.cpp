@@ -109,6 +109,42 @@ TEST(Pull, ByProfileIdAndByAlternateIdReportMissingOnesAndGoOn) {
     EXPECT_FALSE(std::filesystem::exists(w.dir.file("by-alt.jsonl.partial")));
 }
 
+TEST(Pull, TheFirstRequestsLeaveBeforeTheSourceIsReadAndAStoppedPullResumesFetchingEachIdOnce) {
+    PullWorkspace w;
+    std::string csv = "customer_id\n";
+    for (int i = 1; i <= 5000; ++i) csv += "X" + std::to_string(i) + "\n";
+    w.dir.write("crm.csv", csv);
+    auto cfg = w.config(
+        "  by-alt:\n    source: { type: csv, path: crm.csv }\n"
+        "    identity: { alternate_id_type: CRMID, column: customer_id }\n"
+        "    pull: {}\n    sink: { type: jsonl, path: by-alt.jsonl }\n");
+    // 200 ms an answer on 8 connections: a thousand answers take 25 s, far longer than the
+    // stop below takes to arrive.
+    w.emu.set_faults(R"({"latency_ms": 200})");
+    {
+        testing::ChildProcess pull(
+            {"/usr/bin/env", "PREFSYNC_TOKEN=emulator-token", PREFSYNC_BINARY, "-c", cfg, "pull", "by-alt"});
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+        while (pull.running() && w.emu.requests_counter() < 1 && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::yield();
+        ASSERT_TRUE(pull.running());
+        pull.signal(SIGTERM);
+        EXPECT_EQ(pull.wait(), 4) << "interrupted, resumable";
+    }
+    auto journaled = testing::run("sqlite3 " + quote(w.dir.file("state/journal.db")) +
+                                  " \"SELECT count(*) FROM pull_items WHERE job = 'by-alt'\"");
+    ASSERT_EQ(journaled.exit_code, 0) << journaled.err;
+    EXPECT_LE(std::stoi(journaled.out), 1000) << "one batch of the source, not all 5,000 rows";
+    EXPECT_GE(std::stoi(journaled.out), 1);
+
+    w.emu.set_faults(R"({"latency_ms": 0})");
+    auto r = w.prefsync(cfg, "pull by-alt");
+    EXPECT_EQ(r.exit_code, 2) << r.err << r.out;  // every id is missing: nothing was seeded
+    EXPECT_THAT(r.out, HasSubstr("(resumed)"));
+    EXPECT_THAT(r.out, HasSubstr("done 0, missing 5000, failed 0"));
+    EXPECT_EQ(w.emu.requests_counter(), 5000) << "each id fetched once, before the stop or after it";
+}
+
 TEST(Pull, EverySearchFindsItsProfilesDeduplicatedAndOver50IsReportedAsSuch) {
     PullWorkspace w;
     w.seed_people();
