@@ -30,12 +30,12 @@ struct BaseUrl {
 // Throws std::invalid_argument for a URL that is not http(s)://host[:port]/path.
 BaseUrl parse_base_url(const std::string& url);
 
-// A query string or form body as Boost.URL encodes it, with every '+' written %2B. The API's
+// A query or form value percent-encoded but for RFC 3986's unreserved characters. The API's
 // server (ASP.NET) and OAuth token endpoints read a query or form with '+' as a space, and
-// Boost.URL leaves a value's own '+' as it is (RFC 3986 allows it in a query): an alternate
-// id "ann+news@example.com" named "ann news@example.com", and a client secret with a '+'
-// (base64) was refused. Boost.URL writes a space as %20, so no '+' of its own is changed.
-std::string plus_escaped(std::string_view encoded);
+// Boost.URL's parameters leave a value's '+' as it is (RFC 3986 allows it in a query), so an
+// alternate id "ann+news@example.com" named "ann news@example.com" and a client secret with
+// a '+' (base64) was refused. Encoding all else is read the same by every decoder.
+std::string query_value(std::string_view value);
 
 class RequestBuilder {
 public:

@@ -37,11 +37,9 @@ void TokenSource::refresh(std::function<void(const std::string&, bool)> done) {
     if (!transport_) return done("", false);
     waiting_.push_back(std::move(done));
     if (waiting_.size() > 1) return;  // a fetch is already under way
-    boost::urls::url form;
-    form.params().append({"grant_type", "client_credentials"});
-    form.params().append({"client_secret", secret_});
-    if (!api_.oauth.client_id.empty()) form.params().append({"client_id", api_.oauth.client_id});
-    api::ApiRequest request{"POST", target_, api::plus_escaped(form.encoded_query()), api::Operation::Read,
+    std::string form = "grant_type=client_credentials&client_secret=" + api::query_value(secret_);
+    if (!api_.oauth.client_id.empty()) form += "&client_id=" + api::query_value(api_.oauth.client_id);
+    api::ApiRequest request{"POST", target_, std::move(form), api::Operation::Read,
                             "application/x-www-form-urlencoded"};
     transport_->send(std::move(request), "", [this](http::HttpResponse r) { answered(r); });
 }

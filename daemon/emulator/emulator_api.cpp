@@ -635,7 +635,8 @@ HttpResponse EmulatorApi::token_endpoint(const HttpRequest& request) {
     auto form = urls::parse_query(request.body);
     if (!form) return fail(400, "malformed form body", "oauth");
     std::string grant, secret;
-    // Decoded as a form is: '+' is a space.
+    // Decoded (a secret with '&', '%' or '+' is compared as the client meant it), with '+' as a
+    // space, as a form is read by a real token endpoint.
     for (auto p : urls::params_view(request.body, urls::encoding_opts(true))) {
         if (p.key == "grant_type") grant = p.value;
         if (p.key == "client_secret") secret = p.value;

@@ -54,7 +54,7 @@ std::string ResponseReader::read(std::string_view body, std::vector<PulledProfil
     if (auto e = validator_.parse(buffer_.data(), text.size(), false).get(root))
         return std::string("not JSON: ") + simdjson::error_message(e);
     if (root.is_object()) {
-        // The whole answer is one valid object: its text is the body without the space around.
+        // Validated as one object, the whole body is the profile: no second pass is needed.
         auto first = text.find_first_not_of(kSpace);
         out.push_back({profile_id_of(root), without_trailing_space(text.substr(first))});
         return "";
@@ -66,24 +66,29 @@ std::string ResponseReader::read(std::string_view body, std::vector<PulledProfil
         if (!element.is_object()) return "an array element is not a profile object";
         ids_.push_back(profile_id_of(element));
     }
+    // Both passes read the same validated text, so they agree on the elements; if they ever
+    // did not (a parser's bug), no profile is returned rather than the wrong ones.
+    auto failed = [&out](std::string why) {
+        out.clear();
+        return why;
+    };
     od::document doc;
     if (auto e = parser_.iterate(buffer_.data(), text.size(), buffer_.size()).get(doc))
-        return std::string("not JSON: ") + simdjson::error_message(e);
+        return failed(std::string("not JSON: ") + simdjson::error_message(e));
     od::array array;
-    if (auto e = doc.get_array().get(array)) return std::string("malformed array: ") + simdjson::error_message(e);
+    if (auto e = doc.get_array().get(array))
+        return failed(std::string("malformed array: ") + simdjson::error_message(e));
     for (auto element : array) {
+        if (out.size() == ids_.size()) return failed("malformed array: the profiles could not be delimited");
         od::object obj;
         if (auto e = element.get_object().get(obj))
-            return std::string("malformed array: ") + simdjson::error_message(e);
+            return failed(std::string("malformed array: ") + simdjson::error_message(e));
         std::string_view raw;
-        if (auto e = obj.raw_json().get(raw)) return std::string("malformed profile: ") + simdjson::error_message(e);
-        if (out.size() == ids_.size()) break;
+        if (auto e = obj.raw_json().get(raw))
+            return failed(std::string("malformed profile: ") + simdjson::error_message(e));
         out.push_back({ids_[out.size()], without_trailing_space(raw)});
     }
-    if (out.size() != ids_.size()) {
-        out.clear();
-        return "malformed array: the profiles could not be delimited";
-    }
+    if (out.size() != ids_.size()) return failed("malformed array: the profiles could not be delimited");
     return "";
 }
 

@@ -52,8 +52,9 @@ TEST(ResponseReader, AnAnswerMustBeJsonThroughout) {
 }
 
 TEST(ResponseReader, EachAnswerIsReadOnItsOwnWhateverCameBefore) {
-    // The reader keeps its buffer and parsers across answers: a short answer after a long
-    // one must not see the long one's bytes, and an answer over the kept size is read whole.
+    // The reader keeps its buffer and parsers across answers: an answer over the kept size is
+    // read whole (and its buffer released after), and later answers, each shorter than the
+    // one before, must not see the earlier one's bytes.
     ResponseReader reader;
     std::vector<PulledProfile> out;
     std::string big = "[";
