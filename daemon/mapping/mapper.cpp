@@ -446,14 +446,16 @@ MapResult Mapper::map(const connectors::Row& row) const {
     const auto& id_spec = job.identity;
     auto id_path = [&] { return id_spec.key_path + "." + (id_spec.by_profile_id() ? "profile_id_column" : "column"); };
     if (id_text.empty())
-        return RowError{id_path(), "the identity column \"" +
-                                       (id_spec.by_profile_id() ? id_spec.profile_id_column : id_spec.column) +
-                                       "\" is empty"};
+        return RowError{id_path(),
+                        "the identity column \"" +
+                            (id_spec.by_profile_id() ? id_spec.profile_id_column : id_spec.column) + "\" is empty",
+                        std::nullopt};
     MappedRow out;
     if (id_spec.by_profile_id()) {
         auto pid = parse_int(id_text);
         if (!pid || *pid <= 0 || *pid > INT32_MAX)
-            return RowError{id_path(), "profile id \"" + std::string(id_text) + "\" is not a positive 32-bit integer"};
+            return RowError{id_path(), "profile id \"" + std::string(id_text) + "\" is not a positive 32-bit integer",
+                            std::nullopt};
         out.identity.profile_id = *pid;
     } else {
         out.identity.alternate_id_type = id_spec.alternate_id_type;
@@ -473,7 +475,10 @@ MapResult Mapper::map(const connectors::Row& row) const {
         out.body.reserve(1024);
         Evaluator eval(row, error, out.body);
         eval.body(compiled_->body);
-        if (eval.failed()) return error;
+        if (eval.failed()) {
+            error.identity = std::move(out.identity);
+            return error;
+        }
     }
     std::string key = out.identity.key();
     key += '\n';

@@ -42,6 +42,9 @@ struct MappedRow {
 struct RowError {
     std::string key_path;  // jobs.crm.mapping.Emails[0].EmailAddress
     std::string message;   // what is wrong, naming the value
+    // The row's identity when only its body was wrong: the row is still in the source, and
+    // its profile must not be taken for one that left it.
+    std::optional<Identity> identity;
 };
 
 using MapResult = std::variant<MappedRow, RowError>;

@@ -61,6 +61,7 @@ bool Intake::next(std::vector<IntakeRow>& out) {
         r.row = &row;
         if (row.rejected()) {
             ++rejected;
+            ++unidentified_;
             if (record_rejects_) rejects_.write(row.origin, row.error, row.raw);
             out.push_back(std::move(r));
             continue;
@@ -68,6 +69,11 @@ bool Intake::next(std::vector<IntakeRow>& out) {
         auto result = mapper_->map(row);
         if (auto* err = std::get_if<mapping::RowError>(&result)) {
             ++rejected;
+            constexpr std::size_t kMostRejectedIds = 100'000;
+            if (err->identity && rejected_ids_.size() < kMostRejectedIds)
+                rejected_ids_.insert(identity_hash(err->identity->key()));
+            else
+                ++unidentified_;
             if (record_rejects_) rejects_.write(row.origin, err->key_path + ": " + err->message, row.raw);
             out.push_back(std::move(r));
             continue;
@@ -104,7 +110,8 @@ void Intake::finish() {
 }
 
 bool Intake::seen(const std::string& identity) const {
-    return seen_.contains(identity_hash(identity));
+    auto hash = identity_hash(identity);
+    return seen_.contains(hash) || rejected_ids_.contains(hash);
 }
 
 MissingVerdict judge_missing(const config::JobConfig& job, std::int64_t missing, std::int64_t known,

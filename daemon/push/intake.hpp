@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "config/config.hpp"
@@ -59,7 +60,13 @@ public:
     // The source was read to its end (no stop, no error), snapshot or incremental.
     bool read_to_end() const { return ended_ && !failed_; }
     const std::string& source_error() const { return source_error_; }
+    // The identity had a row in this read: sent, unchanged, or rejected for its body.
     bool seen(const std::string& identity) const;
+    // Every rejected row's identity is known. A row rejected before its identity could be
+    // read (an unreadable record, an empty or invalid id) may be any profile's, so none is
+    // taken for one that left the source.
+    bool rejects_identified() const { return unidentified_ == 0; }
+    std::int64_t unidentified() const { return unidentified_; }
 
     std::int64_t read = 0, rejected = 0, duplicates = 0, deleted = 0;
 
@@ -71,6 +78,10 @@ private:
     connectors::RejectFile rejects_;
     std::vector<connectors::Row> rows_;
     SeenSet seen_;
+    // Identities of rows rejected for their body (rare: held in memory, up to a bound past
+    // which further ones count as unidentified).
+    std::unordered_set<std::uint64_t> rejected_ids_;
+    std::int64_t unidentified_ = 0;
     dispatch::RunProgress progress_;
     dispatch::Heartbeat heartbeat_;
     std::string source_error_;

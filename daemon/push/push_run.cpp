@@ -156,7 +156,12 @@ private:
         }
         tx.commit();
         if (job_.on_missing == config::OnMissing::Ignore) return;
-        if (intake_.complete_snapshot()) {
+        if (intake_.complete_snapshot() && !intake_.rejects_identified()) {
+            base::logger().warn(
+                "Profiles no longer in the source left alone: rejected rows whose identity could not be read may "
+                "be theirs (fix the rows in the reject file)",
+                {{"unidentified_rejects", intake_.unidentified()}});
+        } else if (intake_.complete_snapshot()) {
             journal.synced.for_each_present(job_.name, [&](const journal::KnownIdentity& k) {
                 if (!intake_.seen(k.identity))
                     removals_.push_back({k.identity, k.alt_type, k.alt_id, "no longer in the source", k.profile_id});

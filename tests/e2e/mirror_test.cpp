@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <fstream>
 #include <map>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -342,6 +343,48 @@ TEST(Mirror, DroppingMoreThanTheLimitRemovesNothingUntilAllowed) {
     int inactive = 0;
     for (auto& [id, p] : w.profiles()) inactive += p.contains("IsActive") && p.at("IsActive") == json::value(false);
     EXPECT_EQ(inactive, 90);
+}
+
+TEST(Mirror, ARowRejectedForItsBodyIsStillInTheSourceAndOneWithoutAnIdentityStopsAllRemovals) {
+    MirrorWorkspace w("on_missing: delete");
+    auto all = lines_of(testing::run(quote(PREFSYNC_GEN_PROFILES) + " 100").out);
+    auto write = [&](const std::vector<std::string>& lines) {
+        std::string text;
+        for (auto& l : lines) text += l + "\n";
+        w.dir.write("profiles.csv", text);
+    };
+    write(all);
+    ASSERT_EQ(w.prefsync("sync crm-nightly").exit_code, 0);
+    ASSERT_EQ(w.profiles().size(), 100u);
+
+    // Row C00000005's date no longer parses (its identity does); C00000010 left the source.
+    auto day2 = all;
+    static const std::regex date(R"(\d\d/\d\d/\d{4})");
+    ASSERT_TRUE(day2[5].starts_with("C00000005,"));
+    day2[5] = std::regex_replace(day2[5], date, "99/99/2025", std::regex_constants::format_first_only);
+    ASSERT_TRUE(day2[10].starts_with("C00000010,"));
+    day2.erase(day2.begin() + 10);
+    write(day2);
+    auto r = w.prefsync("sync crm-nightly");
+    EXPECT_EQ(r.exit_code, 2) << r.err << r.out;  // a rejected row
+    auto profiles = w.profiles();
+    EXPECT_EQ(profiles.count("C00000005"), 1u) << "rejected for its date, still in the source: not deleted";
+    EXPECT_EQ(profiles.count("C00000010"), 0u) << "left the source: deleted";
+    EXPECT_EQ(profiles.size(), 99u);
+
+    // A row whose identity is empty may be any profile's: nothing is removed while it is there.
+    auto day3 = day2;
+    ASSERT_TRUE(day3[20].starts_with("C00000021,"));
+    day3[20] = day3[20].substr(day3[20].find(','));
+    day3.erase(day3.begin() + 30);
+    write(day3);
+    std::size_t seen = 0;
+    w.requests_since(seen);
+    r = w.prefsync("sync crm-nightly");
+    EXPECT_EQ(r.exit_code, 2) << r.err << r.out;
+    EXPECT_THAT(r.err, HasSubstr("left alone"));
+    EXPECT_EQ(w.profiles().size(), 99u) << "neither C00000021 nor the dropped row deleted";
+    for (auto& req : w.requests_since(seen)) EXPECT_NE(req.at("method"), "DELETE") << json::serialize(req);
 }
 
 TEST(Mirror, DuplicateIdsTheLastOccurrenceWinsOnEveryRunAndAResyncSendsNothing) {
