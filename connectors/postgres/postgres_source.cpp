@@ -1,5 +1,7 @@
 #include "connectors/postgres/postgres_source.hpp"
 
+#include <charconv>
+
 namespace prefsync::connectors {
 namespace {
 
@@ -92,8 +94,16 @@ bool PostgresSource::next_batch(std::vector<Row>& rows, std::size_t max_rows) {
         row.values.resize(columns_.size());
         for (std::size_t c = 0; c < columns_.size(); ++c) {
             int col = static_cast<int>(c);
-            if (!PQgetisnull(r, i, col))
-                row.values[c].emplace(PQgetvalue(r, i, col), static_cast<std::size_t>(PQgetlength(r, i, col)));
+            if (PQgetisnull(r, i, col)) continue;
+            std::string_view text(PQgetvalue(r, i, col), static_cast<std::size_t>(PQgetlength(r, i, col)));
+            auto type = PQftype(r, col);
+            double real = 0;
+            if ((type == kFloat4 || type == kFloat8) && text.find_first_of("nN") == std::string_view::npos &&
+                std::from_chars(text.data(), text.data() + text.size(), real).ptr == text.data() + text.size()) {
+                row.values[c] = sql::real_text(real);
+                continue;
+            }
+            row.values[c].emplace(text);
         }
         std::optional<std::string> key;
         if (incremental_) {

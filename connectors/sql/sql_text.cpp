@@ -9,6 +9,13 @@
 
 namespace prefsync::connectors::sql {
 
+std::string real_text(double v) {
+    char buf[400];  // the longest fixed form of a double (DBL_MAX, or a subnormal) fits
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed);
+    if (ec != std::errc()) end = std::to_chars(buf, buf + sizeof buf, v).ptr;
+    return std::string(buf, end);
+}
+
 std::string quote_identifier(std::string_view name) {
     std::string out = "\"";
     for (char c : name) {

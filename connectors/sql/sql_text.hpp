@@ -12,6 +12,11 @@
 
 namespace prefsync::connectors::sql {
 
+// A floating-point value as a row's text: fixed notation, the shortest that reads back as the
+// same double. A REAL phone number, ZIP code or id (pandas writes integer columns with NULLs
+// as REAL; PostgreSQL prints a float8 of 1000000 as "1e+06") is "8000000000", never "8e+09".
+std::string real_text(double v);
+
 // "crm.customers" → "crm"."customers" (config refuses names containing a double quote).
 std::string quote_identifier(std::string_view name);
 std::string quote_table(std::string_view dotted_name);

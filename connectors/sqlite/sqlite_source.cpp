@@ -8,17 +8,11 @@
 namespace prefsync::connectors {
 namespace {
 
-std::string real_text(double v) {
-    char buf[64];
-    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-    return std::string(buf, end);
-}
-
 // The typed text a position keeps, and back to a bound parameter.
 std::string encode_value(sqlite3_stmt* s, int i) {
     switch (sqlite3_column_type(s, i)) {
         case SQLITE_INTEGER: return "int:" + std::to_string(sqlite3_column_int64(s, i));
-        case SQLITE_FLOAT: return "real:" + real_text(sqlite3_column_double(s, i));
+        case SQLITE_FLOAT: return "real:" + sql::real_text(sqlite3_column_double(s, i));
         default: {
             auto p = reinterpret_cast<const char*>(sqlite3_column_text(s, i));
             return "text:" + std::string(p ? p : "", static_cast<std::size_t>(sqlite3_column_bytes(s, i)));
@@ -100,7 +94,7 @@ bool SqliteSource::next_batch(std::vector<Row>& rows, std::size_t max_rows) {
             switch (sqlite3_column_type(stmt, c)) {
                 case SQLITE_NULL: break;
                 case SQLITE_INTEGER: row.values[i] = std::to_string(sqlite3_column_int64(stmt, c)); break;
-                case SQLITE_FLOAT: row.values[i] = real_text(sqlite3_column_double(stmt, c)); break;
+                case SQLITE_FLOAT: row.values[i] = sql::real_text(sqlite3_column_double(stmt, c)); break;
                 default: {
                     bool blob = sqlite3_column_type(stmt, c) == SQLITE_BLOB;
                     auto p = blob ? static_cast<const char*>(sqlite3_column_blob(stmt, c))

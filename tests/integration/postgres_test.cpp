@@ -74,6 +74,27 @@ TEST_F(PostgresTest, ReadsEveryTypeAsTextAndKeepsNullApartFromEmpty) {
     EXPECT_THAT(s->describe(), HasSubstr("dbname=")) << s->describe();
 }
 
+TEST_F(PostgresTest, FloatsAreWrittenInFixedNotationAndBytesThatAreNotUtf8RejectTheirRow) {
+    // PostgreSQL prints a float8 of 1000000 as "1e+06": a phone number or ZIP code stored as
+    // a float must reach the profile as digits.
+    db->admin().exec(
+        "CREATE TABLE customers(id int, phone float8, zip float4, odd float8);"
+        "INSERT INTO customers VALUES (1, 8000000000, 100000, 'NaN'), (2, 5551234567, 97201, 0.1)");
+    auto rows = read_all(*open_postgres(source()));
+    ASSERT_EQ(rows.size(), 2u);
+    EXPECT_THAT(rows[0].values, ElementsAre("1", "8000000000", "100000", "NaN"));
+    EXPECT_THAT(rows[1].values, ElementsAre("2", "5551234567", "97201", "0.1"));
+
+    // A SQL_ASCII database stores any bytes; with client_encoding=UTF8 the server refuses to
+    // hand over those that are not UTF-8, so they are never sent: the read stops, naming them.
+    db.emplace("ENCODING 'SQL_ASCII' TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'");
+    db->admin().exec("CREATE TABLE customers(id int, name text); INSERT INTO customers VALUES (1, E'B\\xe9b')");
+    auto s = open_postgres(source());
+    std::vector<Row> batch;
+    EXPECT_THAT(testing::error_of<SourceError>([&] { s->next_batch(batch, 10); }),
+                AllOf(HasSubstr("customers"), HasSubstr("invalid byte sequence for encoding \"UTF8\"")));
+}
+
 TEST_F(PostgresTest, ARunReadsOneSnapshotInSmallFetches) {
     db->admin().exec("CREATE TABLE customers AS SELECT g AS id FROM generate_series(1, 2500) g");
     auto c = source();

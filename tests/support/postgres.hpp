@@ -56,11 +56,12 @@ public:
         return p ? p : "";
     }
 
-    TestDatabase() {
+    // `options`: what follows CREATE DATABASE's name, e.g. "ENCODING 'SQL_ASCII' ...".
+    explicit TestDatabase(const std::string& options = "") {
         std::random_device rd;
         name_ = "t" + std::to_string(rd()) + std::to_string(rd());
         admin_conninfo_ = *server() + " password=" + password();
-        PgAdmin(admin_conninfo_).exec("CREATE DATABASE " + name_);
+        PgAdmin(admin_conninfo_).exec("CREATE DATABASE " + name_ + (options.empty() ? "" : " " + options));
         conninfo_ = *server() + " dbname=" + name_;
         admin_.emplace(conninfo_ + " password=" + password());
     }

@@ -104,6 +104,23 @@ struct SqliteSourceTest : ::testing::Test {
     }
 };
 
+TEST_F(SqliteSourceTest, ARealIsWrittenInFixedNotationAsShortAsReadsBackTheSame) {
+    // pandas stores an integer column with NULLs as REAL: phone numbers, ZIP codes, ids.
+    db.exec(
+        "CREATE TABLE t(id INTEGER, v REAL);"
+        "INSERT INTO t VALUES(1, 1000000.0), (2, 8000000000.0), (3, 100000.0), (4, 1000001.0), (5, 0.00001),"
+        " (6, -2.5), (7, 5551234567.0), (8, 0.1);");
+    SqliteSourceConfig c = source();
+    c.table.clear();
+    c.query = "SELECT id, v FROM t ORDER BY id";
+    auto s = open_sqlite(c);
+    auto rows = read_all(*s, 10);
+    ASSERT_EQ(rows.size(), 8u);
+    std::vector<std::string> got;
+    for (auto& r : rows) got.push_back(*r.values[1]);
+    EXPECT_THAT(got, ElementsAre("1000000", "8000000000", "100000", "1000001", "0.00001", "-2.5", "5551234567", "0.1"));
+}
+
 TEST_F(SqliteSourceTest, ConvertsStorageClassesToTextAndKeepsNullApartFromEmpty) {
     db.exec(
         "CREATE TABLE customers(id INTEGER, name TEXT, score REAL, note TEXT, data BLOB);"
