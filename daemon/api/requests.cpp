@@ -22,6 +22,7 @@ BaseUrl parse_base_url(const std::string& url) {
     if (b.scheme != "https" && b.scheme != "http") throw std::invalid_argument("not http(s): " + url);
     b.host = std::string(parsed->encoded_host());
     if (b.host.empty()) throw std::invalid_argument("no host in " + url);
+    b.address = std::string(parsed->encoded_host_address());
     b.port = parsed->has_port() ? std::string(parsed->port()) : (b.scheme == "https" ? "443" : "80");
     b.path = std::string(parsed->encoded_path());
     while (!b.path.empty() && b.path.back() == '/') b.path.pop_back();

@@ -22,10 +22,11 @@ struct ApiRequest {
 };
 
 struct BaseUrl {
-    std::string scheme;  // "https" or "http"
-    std::string host;
-    std::string port;  // "443" if not given for https, "80" for http
-    std::string path;  // "/Profiles/v2", no trailing slash
+    std::string scheme;   // "https" or "http"
+    std::string host;     // as in the URL: what the Host header names ("[::1]" for IPv6)
+    std::string address;  // the host without an IPv6 literal's brackets: what is resolved and verified
+    std::string port;     // "443" if not given for https, "80" for http
+    std::string path;     // "/Profiles/v2", no trailing slash
 };
 // Throws std::invalid_argument for a URL that is not http(s)://host[:port]/path.
 BaseUrl parse_base_url(const std::string& url);

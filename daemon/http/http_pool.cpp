@@ -130,15 +130,19 @@ private:
     void connect() {
         if (pool_.tls) {
             tls_.emplace(pool_.ioc, *pool_.tls);
-            if (!SSL_set_tlsext_host_name(tls_->native_handle(), pool_.base.host.c_str()))
+            // SNI names a host; an address literal is not sent (RFC 6066). Verification checks
+            // the certificate's names, or its IP addresses for a literal.
+            beast::error_code not_an_address;
+            boost::asio::ip::make_address(pool_.base.address, not_an_address);
+            if (not_an_address && !SSL_set_tlsext_host_name(tls_->native_handle(), pool_.base.address.c_str()))
                 return finish_error(api::Transport::NotSent, "cannot set TLS SNI");
-            if (!pool_.config.insecure) tls_->set_verify_callback(ssl::host_name_verification(pool_.base.host));
+            if (!pool_.config.insecure) tls_->set_verify_callback(ssl::host_name_verification(pool_.base.address));
         } else {
             plain_.emplace(pool_.ioc);
         }
         auto self = shared_from_this();
         pool_.resolver.async_resolve(
-            pool_.base.host, pool_.base.port, [self](beast::error_code ec, tcp::resolver::results_type results) {
+            pool_.base.address, pool_.base.port, [self](beast::error_code ec, tcp::resolver::results_type results) {
                 if (ec) return self->finish_error(api::Transport::NotSent, "resolve: " + ec.message());
                 self->lowest().expires_after(self->pool_.config.connect_timeout);
                 self->lowest().async_connect(results, [self](beast::error_code ec2, const tcp::endpoint&) {

@@ -142,25 +142,32 @@ TEST(HttpPool, ARequestIsWrittenAsPlainHttp11WithItsLengthAndKeepAlive) {
 // hangs up early ends the test with a failed expectation, not a hang or an abort.
 struct ScriptedServer {
     boost::asio::io_context io;
-    boost::asio::ip::tcp::acceptor acceptor{io, {boost::asio::ip::make_address("127.0.0.1"), 0}};
+    boost::asio::ip::tcp::acceptor acceptor;
     boost::asio::ip::tcp::socket socket{io};
     boost::asio::streambuf in;
     std::vector<std::string> answers;
+    std::vector<std::string> heads;  // each request's head, as read (before the answer is sent)
     std::size_t next = 0;
     std::thread thread;
 
-    explicit ScriptedServer(std::vector<std::string> a) : answers(std::move(a)) {
+    // Throws when `address` cannot be listened on.
+    explicit ScriptedServer(std::vector<std::string> a, const std::string& address = "127.0.0.1")
+        : acceptor(io, {boost::asio::ip::make_address(address), 0}), answers(std::move(a)) {
         acceptor.async_accept(socket, [this](boost::system::error_code ec) {
             if (!ec) answer_next();
         });
         thread = std::thread([this] { io.run(); });
     }
-    ~ScriptedServer() {
+    ~ScriptedServer() { stop(); }
+    // Afterwards `heads` may be read.
+    void stop() {
         io.stop();
-        thread.join();
+        if (thread.joinable()) thread.join();
     }
     api::BaseUrl base() const {
-        return api::parse_base_url("http://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port()) +
+        auto address = acceptor.local_endpoint().address();
+        auto host = address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
+        return api::parse_base_url("http://" + host + ":" + std::to_string(acceptor.local_endpoint().port()) +
                                    "/Profiles/v2");
     }
 
@@ -170,6 +177,7 @@ private:
         boost::asio::async_read_until(socket, in, "\r\n\r\n", [this](boost::system::error_code ec, std::size_t head) {
             if (ec) return;
             std::string header(boost::asio::buffers_begin(in.data()), boost::asio::buffers_begin(in.data()) + head);
+            heads.push_back(header);
             auto at = header.find("Content-Length: ");
             std::size_t length = at == std::string::npos ? 0 : std::stoul(header.substr(at + 16));
             std::size_t missing = head + length > in.size() ? head + length - in.size() : 0;
@@ -212,6 +220,23 @@ TEST(HttpPool, AnAnswerKeepsItsStatusChunkedBodyAndFirstRetryAfterOnAKeptConnect
     EXPECT_EQ(got[1].body, "{}");
     EXPECT_EQ(got[1].retry_after, "");
     EXPECT_EQ(pool.stats().connections_opened, 1u);
+}
+
+TEST(HttpPool, AnIPv6LiteralIsConnectedToAndNamedInTheHostHeaderWithItsBrackets) {
+    std::optional<ScriptedServer> server;
+    try {
+        server.emplace(std::vector<std::string>{"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"}, "::1");
+    } catch (const std::exception& e) {
+        GTEST_SKIP() << "no IPv6 loopback here: " << e.what();
+    }
+    auto base = server->base();
+    EXPECT_EQ(base.host, "[::1]");
+    EXPECT_EQ(base.address, "::1");
+    auto got = send_one(config::HttpConfig{}, base, api::RequestBuilder(base, "12345").get("CRMID", "C0"));
+    EXPECT_EQ(got.status, 200) << got.error;
+    server->stop();
+    ASSERT_EQ(server->heads.size(), 1u);
+    EXPECT_NE(server->heads[0].find("\r\nHost: [::1]:" + base.port + "\r\n"), std::string::npos) << server->heads[0];
 }
 
 TEST(HttpPool, AChunkedAnswerLongerThanTheLimitIsRefused) {
