@@ -106,10 +106,10 @@ bool CsvReader::next(CsvRecord& r) {
         char c = buffer_[pos_++];
         if (pending_cr) {
             pending_cr = false;
-            if (c == '\n') {
-                ++line_;
-                continue;
-            }
+            // CRLF is one line end; a CR alone (old Mac files) is one too.
+            ++line_;
+            if (c == '\n') continue;
+            r.line = line_;
         }
         bool line_end = (c == '\n' || c == '\r') && state != State::Quoted;
         if (line_end) {
@@ -121,16 +121,12 @@ bool CsvReader::next(CsvRecord& r) {
                 r.line = line_;
                 continue;
             }
-            if (c == '\n')
-                ++line_;
-            else {
-                // Peek for the LF of a CRLF so the next record starts on the right line.
+            if (c == '\r') {
+                // Peek for the LF of a CRLF, taken with it: either way one line ends here.
                 if (pos_ == end_) fill();
-                if (pos_ < end_ && buffer_[pos_] == '\n') {
-                    ++pos_;
-                    ++line_;
-                }
+                if (pos_ < end_ && buffer_[pos_] == '\n') ++pos_;
             }
+            ++line_;
             return true;
         }
         if (!started) {

@@ -28,7 +28,8 @@ std::optional<bool> parse_bool(std::string_view t) {
 }
 
 std::optional<std::int64_t> parse_int(std::string_view t) {
-    if (!t.empty() && t[0] == '+') t.remove_prefix(1);
+    // from_chars takes a '-' but not a '+'; one sign, not "+-5".
+    if (t.size() > 1 && t[0] == '+' && t[1] != '-') t.remove_prefix(1);
     std::int64_t v = 0;
     auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
     if (t.empty() || ec != std::errc() || end != t.data() + t.size()) return std::nullopt;

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <ctime>
 
+#include "daemon/api/value_convert.hpp"
 #include "daemon/base/json_text.hpp"
 #include "daemon/base/clock.hpp"
 #include "daemon/cli/cli.hpp"
@@ -118,8 +119,14 @@ int cmd_explain(const ExplainCommand& cmd) {
         cmd.config_path, cmd.job, [&](const dispatch::RunContext& context, const config::JobConfig& job_config) {
             const auto* job = &job_config;
             auto& journal = context.journal;
-            std::string identity =
-                job->identity.by_profile_id() ? "profile:" + cmd.id : job->identity.alternate_id_type + ":" + cmd.id;
+            // Read as the mapper reads a row's identity: trimmed, a profile id as its number
+            // ("0042" is the profile 42).
+            auto id = api::trim(cmd.id);
+            auto pid = api::parse_int(id);
+            std::string identity = !job->identity.by_profile_id()
+                                       ? job->identity.alternate_id_type + ":" + std::string(id)
+                                   : pid ? "profile:" + std::to_string(*pid)
+                                         : "profile:" + std::string(id);
             boost::json::object out{{"identity", identity}};
             // The source's rows with this identity (the last one is what a sync sends).
             boost::json::array rows;

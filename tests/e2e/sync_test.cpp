@@ -149,6 +149,16 @@ TEST(Sync, AlternateIdsWithPlusSpacesAndAmpersandsReachTheServerAsTheyAre) {
     EXPECT_EQ(w.emu.requests_counter(), before);
 }
 
+TEST(Explain, NamesAnIdentityAsTheMapperReadsItFromTheSource) {
+    Workspace w(5);
+    ASSERT_EQ(w.prefsync("sync crm").exit_code, 0);
+    auto r = w.prefsync("explain crm ' C00000002 ' --json");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    auto out = json::parse(r.out).as_object();
+    EXPECT_EQ(out.at("identity"), "CRMID:C00000002") << "trimmed, as a row's id is";
+    EXPECT_EQ(out.at("source_rows").as_array().size(), 1u);
+}
+
 TEST(Sync, UnderFaultsEveryRowIsDeliveredOnceInUpsertMode) {
     deliver_under_faults("upsert");
 }

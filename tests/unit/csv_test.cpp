@@ -157,6 +157,19 @@ TEST(CsvReader, LineNumbersCountNewlinesInsideQuotesAndBlankLines) {
     EXPECT_THAT(r[2].fields, ElementsAre("last", "3")) << "no final newline";
 }
 
+TEST(CsvReader, ACarriageReturnAloneEndsALineAsCrlfAndLfDo) {
+    auto r = parse("a,b\rc,d\r\re,f\r");
+    ASSERT_EQ(r.size(), 3u);
+    EXPECT_EQ(r[0].line, 1u);
+    EXPECT_EQ(r[1].line, 2u);
+    EXPECT_EQ(r[2].line, 4u) << "the blank line 3 is skipped but counted";
+    EXPECT_THAT(r[2].fields, ElementsAre("e", "f"));
+    r = parse("a,b\r\r\nc,d\n\rx,y");
+    ASSERT_EQ(r.size(), 3u);
+    EXPECT_EQ(r[1].line, 3u) << "a CR, then a blank CRLF line";
+    EXPECT_EQ(r[2].line, 5u) << "an LF, then a blank CR line";
+}
+
 TEST(CsvReader, ByteOrderMarkIsDropped) {
     auto r = parse("\xEF\xBB\xBFid,name\n1,x\n");
     ASSERT_EQ(r.size(), 2u);

@@ -16,7 +16,7 @@ TEST(ValueConvert, Integers) {
     EXPECT_EQ(parse_int("+7"), 7);
     EXPECT_EQ(parse_int("-3"), -3);
     EXPECT_EQ(parse_int("12345678901"), 12345678901LL);
-    for (auto bad : {"", "4.2", "1e3", "12a", " 1", "99999999999999999999"})
+    for (auto bad : {"", "4.2", "1e3", "12a", " 1", "99999999999999999999", "+-5", "+", "--5", "-+5"})
         EXPECT_EQ(parse_int(bad), std::nullopt) << bad;
 }
 
