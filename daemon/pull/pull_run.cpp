@@ -255,8 +255,12 @@ private:
         int attempts = 0;
     };
 
-    // The next pending items; when none is left, the source's next batch first.
+    // The next pending items; when none is left, the source's next batches first. For at most
+    // 50 ms: a resumed run re-reads the part of its source it had journaled (every batch adds
+    // nothing), and the loop must go on taking answers, ticking and feeding the watchdog; it
+    // calls again at once (wake_at) while the source is not read to its end.
     void refill() {
+        auto until = dispatch::SteadyClock::now() + std::chrono::milliseconds(50);
         for (;;) {
             for (auto& item : journal_.pulls.pending(job_.name, cursor_, 500)) {
                 cursor_ = item.seq;
@@ -267,6 +271,7 @@ private:
                 exhausted_ = true;
                 return;
             }
+            if (dispatch::SteadyClock::now() >= until) return;
         }
     }
 

@@ -109,6 +109,13 @@ void Intake::finish() {
                             {{"duplicates", duplicates}, {"reject_file", rejects_.path()}});
 }
 
+std::string Intake::missing_unknowable() const {
+    if (unidentified_ == 0) return "";
+    return std::to_string(unidentified_) +
+           " rejected row(s) have no readable identity and could be any of them (fix them in the reject file " +
+           rejects_.path() + ")";
+}
+
 bool Intake::seen(const std::string& identity) const {
     auto hash = identity_hash(identity);
     return seen_.contains(hash) || rejected_ids_.contains(hash);

@@ -62,11 +62,10 @@ public:
     const std::string& source_error() const { return source_error_; }
     // The identity had a row in this read: sent, unchanged, or rejected for its body.
     bool seen(const std::string& identity) const;
-    // Every rejected row's identity is known. A row rejected before its identity could be
-    // read (an unreadable record, an empty or invalid id) may be any profile's, so none is
-    // taken for one that left the source.
-    bool rejects_identified() const { return unidentified_ == 0; }
-    std::int64_t unidentified() const { return unidentified_; }
+    // Why no profile can be taken for one that left the source this read ("" when one can):
+    // a row rejected before its identity could be read (an unreadable record, an empty or
+    // invalid id) may be any profile's.
+    std::string missing_unknowable() const;
 
     std::int64_t read = 0, rejected = 0, duplicates = 0, deleted = 0;
 

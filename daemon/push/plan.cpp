@@ -86,7 +86,11 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
         each(a);
     }
     if (job.on_missing != config::OnMissing::Ignore) {
-        if (intake.complete_snapshot())
+        // As the sync decides (push_run.cpp): no profile is taken for one that left the source
+        // while a rejected row's identity is unknown.
+        auto unknowable = intake.complete_snapshot() ? intake.missing_unknowable() : std::string();
+        if (!unknowable.empty()) summary.missing_refused = "profiles no longer in the source left alone: " + unknowable;
+        if (intake.complete_snapshot() && unknowable.empty())
             journal.synced.for_each_present(job.name, [&](const journal::KnownIdentity& k) {
                 if (intake.seen(k.identity)) return;
                 auto u = removal_update(job, k.identity, k.alt_type, k.alt_id, k.profile_id, "no longer in the source");

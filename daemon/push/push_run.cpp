@@ -156,12 +156,14 @@ private:
         }
         tx.commit();
         if (job_.on_missing == config::OnMissing::Ignore) return;
-        if (intake_.complete_snapshot() && !intake_.rejects_identified()) {
-            base::logger().warn(
-                "Profiles no longer in the source left alone: rejected rows whose identity could not be read may "
-                "be theirs (fix the rows in the reject file)",
-                {{"unidentified_rejects", intake_.unidentified()}});
-        } else if (intake_.complete_snapshot()) {
+        // Rows the source marks deleted are removed either way; those that left it only when
+        // every rejected row's identity is known.
+        auto unknowable = intake_.complete_snapshot() ? intake_.missing_unknowable() : std::string();
+        if (!unknowable.empty()) {
+            report_.missing_refused = "profiles no longer in the source left alone: " + unknowable;
+            base::logger().warn("Profiles no longer in the source left alone", {{"reason", unknowable}});
+        }
+        if (intake_.complete_snapshot() && unknowable.empty()) {
             journal.synced.for_each_present(job_.name, [&](const journal::KnownIdentity& k) {
                 if (!intake_.seen(k.identity))
                     removals_.push_back({k.identity, k.alt_type, k.alt_id, "no longer in the source", k.profile_id});

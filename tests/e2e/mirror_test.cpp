@@ -22,6 +22,7 @@ namespace prefsync {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 namespace json = boost::json;
 using testing::quote;
 
@@ -376,13 +377,19 @@ TEST(Mirror, ARowRejectedForItsBodyIsStillInTheSourceAndOneWithoutAnIdentityStop
     auto day3 = day2;
     ASSERT_TRUE(day3[20].starts_with("C00000021,"));
     day3[20] = day3[20].substr(day3[20].find(','));
+    auto dropped = day3[30].substr(0, day3[30].find(','));
     day3.erase(day3.begin() + 30);
     write(day3);
+    auto plan = w.prefsync("plan crm-nightly --json");
+    EXPECT_EQ(plan.exit_code, 2) << plan.err << plan.out;
+    EXPECT_THAT(plan.out, HasSubstr("no readable identity")) << "the plan says what the sync will do";
+    EXPECT_THAT(plan.out, Not(HasSubstr(dropped))) << "and plans no removal";
     std::size_t seen = 0;
     w.requests_since(seen);
     r = w.prefsync("sync crm-nightly");
     EXPECT_EQ(r.exit_code, 2) << r.err << r.out;
     EXPECT_THAT(r.err, HasSubstr("left alone"));
+    EXPECT_THAT(r.err, HasSubstr("no readable identity"));
     EXPECT_EQ(w.profiles().size(), 99u) << "neither C00000021 nor the dropped row deleted";
     for (auto& req : w.requests_since(seen)) EXPECT_NE(req.at("method"), "DELETE") << json::serialize(req);
 }
