@@ -123,10 +123,15 @@ int cmd_explain(const ExplainCommand& cmd) {
             // ("0042" is the profile 42).
             auto id = api::trim(cmd.id);
             auto pid = api::parse_int(id);
-            std::string identity = !job->identity.by_profile_id()
-                                       ? job->identity.alternate_id_type + ":" + std::string(id)
-                                   : pid ? "profile:" + std::to_string(*pid)
-                                         : "profile:" + std::string(id);
+            mapping::Identity wanted;
+            if (!job->identity.by_profile_id()) {
+                wanted.alternate_id_type = job->identity.alternate_id_type;
+                wanted.alternate_id = std::string(id);
+            } else {
+                wanted.profile_id = pid;
+            }
+            // Not a number: no row can have it, and the output names what was asked.
+            std::string identity = job->identity.by_profile_id() && !pid ? "profile:" + std::string(id) : wanted.key();
             boost::json::object out{{"identity", identity}};
             // The source's rows with this identity (the last one is what a sync sends).
             boost::json::array rows;
