@@ -8,14 +8,19 @@ namespace prefsync::dispatch {
 // A quarter off per congestion event and a tenth of the configured rate back per second of
 // success: measured against the emulator's 1 s-window limit, halving and 5%/s left a client
 // configured right at the limit at 69% of it for the whole run. Below a known ceiling the
-// rate settles at kSettle of it, holds for kHold, then probes by kProbe of it per second;
-// kForget past the ceiling, the ceiling is stale.
+// rate settles at kSettle of it (or the rate that held, if lower), holds for kHold (doubled
+// after each probe that throttles, up to kMaxHold), then probes by kProbe of it per second;
+// kForget past the ceiling, the ceiling is stale. On fake time against nginx's leaky bucket
+// (300/s; bursts 1, 30, 100; configured 300 to 1000) the rate that held and the growing hold
+// raised the mean delivered share from 0.865 to 0.887 over 10,000 rows and from 0.947 to
+// 0.964 over 200,000 (rate_limiter_test.cpp, against_leaky_bucket).
 constexpr double kDecrease = 0.75;
 constexpr double kIncrease = 0.10;
 constexpr double kSettle = 0.95;
 constexpr double kProbe = 0.01;
 constexpr double kForget = 1.10;
 constexpr auto kHold = std::chrono::seconds(20);
+constexpr auto kMaxHold = std::chrono::seconds(320);
 constexpr double kJitter = 0.003;  // seconds
 
 RateLimiter::RateLimiter(double rate, double burst, bool adaptive, ClockFn clock)
@@ -58,12 +63,20 @@ void RateLimiter::on_throttle() {
     // One decrease per second at most: the many requests in flight when the server pushes
     // back are one congestion event, not one each.
     if (last_decrease_ != SteadyClock::time_point{} && now - last_decrease_ < std::chrono::seconds(1)) return;
+    // A probe that ends in a throttle found the same limit again: probe half as often.
+    bool probe_failed = last_decrease_ != SteadyClock::time_point{} && now - last_decrease_ >= hold_;
     last_decrease_ = now;
     refill(now);
     // Throttles that go on while the rate only falls are one storm: its ceiling is the rate
     // it began at, not the floor it drove the rate to.
     if (ceiling_ <= 0 || raised_since_cut_) ceiling_ = rate_;
     raised_since_cut_ = false;
+    // Throttled above a rate that held since the last throttle: the limit lies between the
+    // two, and recovery goes quickly only as far as the one that held. Throttled at a rate
+    // that held (the limit went down) or before any held, nothing is known below.
+    good_ = held_ < rate_ ? held_ : 0;
+    held_ = 0;
+    hold_ = good_ > 0 && probe_failed ? std::min(hold_ * 2, kMaxHold) : kHold;
     rate_ = std::max(configured_ * 0.02, rate_ * kDecrease);
     // A throttled burst must not be replayed at once.
     tokens_ = std::min(tokens_, 1.0);
@@ -73,17 +86,26 @@ void RateLimiter::on_throttle() {
 void RateLimiter::on_success() {
     if (!adaptive_ || rate_ >= configured_) return;
     auto now = clock_();
-    if (now - last_increase_ < std::chrono::seconds(1)) return;
+    // A second at this rate, not counting a pause: it was sent, not merely set.
+    if (now - std::max(last_increase_, paused_until_) < std::chrono::seconds(1)) return;
     refill(now);
     last_increase_ = now;
     double before = rate_;
+    held_ = std::max(held_, rate_);
+    // Back quickly to the rate that held, never past 95% of the rate that overran; above
+    // that, only the slow probe after a hold.
+    double settle = ceiling_ * kSettle;
+    if (good_ > 0) settle = std::min(settle, good_);
     if (ceiling_ <= 0) {
         rate_ = std::min(configured_, rate_ + configured_ * kIncrease);
-    } else if (double settle = ceiling_ * kSettle; rate_ < settle) {
+    } else if (rate_ < settle) {
         rate_ = std::min(settle, rate_ + configured_ * kIncrease);
-    } else if (now - last_decrease_ >= kHold) {
+    } else if (now - last_decrease_ >= hold_) {
         rate_ = std::min(configured_, rate_ + ceiling_ * kProbe);
-        if (rate_ > ceiling_ * kForget) ceiling_ = 0;
+        if (rate_ > ceiling_ * kForget) {
+            ceiling_ = good_ = held_ = 0;
+            hold_ = kHold;
+        }
     }
     if (rate_ > before) raised_since_cut_ = true;
 }
