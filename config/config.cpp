@@ -386,6 +386,17 @@ private:
         } else if (needs_body) {
             r_.error(n, p + ".mapping", "is required for mode " + std::string(to_string(job.mode)));
         }
+        // W7 blanks every collection it is not sent: the AlternateIds too, which cuts the
+        // profile off from every system that finds it by one (the next upsert by one creates
+        // another profile). By alternate id, prefsync adds the job's own to each body.
+        if (job.mode == Mode::Replace && job.identity.by_profile_id() && n["mapping"] &&
+            std::none_of(job.mapping.fields.begin(), job.mapping.fields.end(),
+                         [](const FieldEntry& f) { return f.name == "AlternateIds"; }))
+            r_.error(n["mapping"], p + ".mapping",
+                     "mode replace by profile id sends a PUT, which blanks what it does not send, the profile's "
+                     "AlternateIds too: map AlternateIds, or address profiles by alternate id "
+                     "(identity.alternate_id_type and column; prefsync then keeps that id in every body), or use mode "
+                     "update");
         if (job.mode == Mode::Archive && !job.identity.by_profile_id() && n["identity"])
             r_.error(n["identity"], p + ".identity", "archive addresses profiles by id: use profile_id_column");
         parse_convergence(n, p, keys, job);

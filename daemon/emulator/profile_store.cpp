@@ -362,13 +362,8 @@ Reply ProfileStore::replace(const AltId& alt, json::object body) {
                          "no profile with AlternateIdType \"" + alt.type + "\" and AlternateId \"" + alt.id + "\"");
         id = *it->second.begin();
     }
-    // The identifying alternate id stays, or the profile could not be found by it again.
-    auto& ids = body["AlternateIds"];
-    if (!ids.is_array()) ids = json::array();
-    bool present = std::any_of(ids.as_array().begin(), ids.as_array().end(), [&](const json::value& a) {
-        return a.is_object() && str(a.as_object(), "AlternateIdType") == alt.type;
-    });
-    if (!present) ids.as_array().push_back(json::object{{"AlternateIdType", alt.type}, {"AlternateId", alt.id}});
+    // As the API reference says of W6: collections not sent are blank, the AlternateIds too,
+    // even the one the request found the profile by (a client that leaves it out loses it).
     return replace(id, std::move(body));
 }
 

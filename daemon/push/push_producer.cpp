@@ -13,16 +13,17 @@ namespace {
 
 using journal::Millis;
 
-// W1 needs the alternate id in the body, or a retried create could not be found again.
-std::string with_alternate_id(const journal::ClaimedUpdate& u) {
-    if (u.body.find("\"AlternateIds\"") != std::string::npos || u.alt_type.empty()) return u.body;
+// W1 needs the alternate id in the body, or a retried create could not be found again; W6
+// (PUT) blanks every collection it is not sent, so without it the profile would lose the id
+// it is addressed by, and the next row for it would create another profile.
+std::string with_alternate_id(std::string body, const journal::ClaimedUpdate& u) {
+    if (body.find("\"AlternateIds\"") != std::string::npos || u.alt_type.empty()) return body;
     std::string entry = "\"AlternateIds\":[{\"AlternateIdType\":";
     base::append_json_string(entry, u.alt_type);
     entry += ",\"AlternateId\":";
     base::append_json_string(entry, u.alt_id);
     entry += "}]";
-    if (u.body == "{}" || u.body.empty()) return "{" + entry + "}";
-    std::string body = u.body;
+    if (body == "{}" || body.empty()) return "{" + entry + "}";
     body.insert(body.size() - 1, "," + entry);
     return body;
 }
@@ -105,10 +106,11 @@ api::ApiRequest PushProducer::request_for(const Item& item) const {
         case config::Mode::Create:
             // A create found by its lookup is applied to the profile that exists (merge).
             if (u.resolve && u.profile_id) return requests_.update(*u.profile_id, body);
-            return requests_.create(with_alternate_id(u));
+            return requests_.create(with_alternate_id(u.body, u));
         case config::Mode::Upsert: return requests_.upsert(u.alt_type, u.alt_id, body);
         case config::Mode::Replace:
-            return by_alt ? requests_.replace(u.alt_type, u.alt_id, body) : requests_.replace(*u.profile_id, body);
+            return by_alt ? requests_.replace(u.alt_type, u.alt_id, with_alternate_id(std::move(body), u))
+                          : requests_.replace(*u.profile_id, body);
         case config::Mode::Update: return requests_.update(*u.profile_id, body);
         case config::Mode::Delete: return requests_.remove(*u.profile_id);
         case config::Mode::Archive: return requests_.archive(*u.profile_id, body);

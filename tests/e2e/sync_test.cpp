@@ -149,6 +149,32 @@ TEST(Sync, AlternateIdsWithPlusSpacesAndAmpersandsReachTheServerAsTheyAre) {
     EXPECT_EQ(w.emu.requests_counter(), before);
 }
 
+TEST(Sync, AReplaceByAlternateIdKeepsThatIdSoTheNextReplaceAndUpsertFindTheProfile) {
+    // A PUT blanks every collection it is not sent (API reference, "Update profile (PUT)"):
+    // sent without its AlternateIds, the profile lost the id the job finds it by, the next
+    // replace answered 404 and the next upsert created a second profile.
+    Workspace w(1);
+    w.dir.write("profiles.csv",
+                "customer_id,first_name,last_name,email,tags,loyalty_tier\nR1,Rae,Lee,r@example.com,,Gold\n");
+    ASSERT_EQ(w.prefsync("sync crm").exit_code, 0);
+    w.write_config("replace");
+    for (auto name : {"Raelyn", "Rachel"}) {
+        w.dir.write("profiles.csv", std::string("customer_id,first_name,last_name,email,tags,loyalty_tier\nR1,") +
+                                        name + ",Lee,r@example.com,,Gold\n");
+        auto r = w.prefsync("sync crm");
+        ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+        EXPECT_THAT(r.out, HasSubstr("failed 0")) << name;
+        auto stored = w.profiles_by_alt_id();
+        ASSERT_EQ(stored["R1"].size(), 1u) << name;
+        EXPECT_EQ(stored["R1"][0].at("CustomerName").at("FirstName"), name);
+    }
+    w.write_config("upsert");
+    w.dir.write("profiles.csv",
+                "customer_id,first_name,last_name,email,tags,loyalty_tier\nR1,Rae,Lee,r@example.com,,Gold\n");
+    ASSERT_EQ(w.prefsync("sync crm").exit_code, 0);
+    EXPECT_EQ(w.emu.store.dump().size(), 1u) << "one profile: the upsert found it by its id";
+}
+
 TEST(Explain, NamesAnIdentityAsTheMapperReadsItFromTheSource) {
     Workspace w(5);
     ASSERT_EQ(w.prefsync("sync crm").exit_code, 0);

@@ -146,7 +146,8 @@ TEST(EmulatorWrites, PutReplacesAndBlanksAbsentFields) {
     EXPECT_EQ(p.at("CustomerType"), "Commercial");
     EXPECT_FALSE(p.contains("CustomerName")) << "absent is blank";
     EXPECT_FALSE(p.contains("Emails"));
-    EXPECT_EQ(c.get(kBase + "/AlternateId?" + alt("C1")).status, 200) << "still found by its alternate id";
+    EXPECT_FALSE(p.contains("AlternateIds")) << "even the one the PUT found it by (a client must send it)";
+    EXPECT_EQ(c.get(kBase + "/AlternateId?" + alt("C1")).status, 404);
 
     auto id = std::to_string(p.at("ProfileId").as_int64());
     r = c.request("PUT", kBase + "/" + id, json::serialize(upsert_body("Bo", "b@x.com")));

@@ -64,8 +64,9 @@ struct PushWorkspace {
     std::map<std::string, std::vector<boost::json::object>> profiles_by_alt_id() {
         std::map<std::string, std::vector<boost::json::object>> out;
         for (auto& p : emu.store.dump())
-            for (auto& a : p.at("AlternateIds").as_array())
-                out[std::string(a.at("AlternateId").as_string())].push_back(p.as_object());
+            if (auto* ids = p.as_object().if_contains("AlternateIds"))
+                for (auto& a : ids->as_array())
+                    out[std::string(a.at("AlternateId").as_string())].push_back(p.as_object());
         return out;
     }
 };

@@ -317,6 +317,18 @@ TEST(Config, JobModes) {
                   "jobs:\n  gone:\n    mode: delete\n    source: { type: csv, path: x.csv }\n"
                   "    identity: { profile_id_column: pid }\n");
     EXPECT_EQ(del.jobs[0].mode, Mode::Delete);
+    const std::string by_pid =
+        "jobs:\n  fix:\n    mode: replace\n    source: { type: csv, path: x.csv }\n"
+        "    identity: { profile_id_column: pid }\n    mapping:\n      CustomerName.FirstName: first\n";
+    EXPECT_THAT(errors_of(kApi + by_pid),
+                Contains(HasSubstr("jobs.fix.mapping: mode replace by profile id sends a PUT, which blanks what it "
+                                   "does not send, the profile's AlternateIds too")));
+    EXPECT_EQ(
+        ok(kApi + by_pid + "      AlternateIds:\n        - { AlternateIdType: { const: CRMID }, AlternateId: crm }\n")
+            .jobs[0]
+            .mode,
+        Mode::Replace)
+        << "the mapping sends the AlternateIds the PUT keeps";
 }
 
 TEST(Config, JobNamesAndRequiredParts) {

@@ -221,7 +221,7 @@ TEST(Mapping, IdentityByAlternateIdOrProfileId) {
     EXPECT_EQ(e.key_path, "jobs.crm.identity.column");
     EXPECT_EQ(e.message, "the identity column \"id\" is empty");
 
-    Fixture pid("      CustomerType: t\n", {"pid", "t"}, "{ profile_id_column: pid }", "replace");
+    Fixture pid("      CustomerType: t\n", {"pid", "t"}, "{ profile_id_column: pid }", "update");
     r = std::get<MappedRow>(pid.map({"1234", "x"}));
     EXPECT_EQ(r.identity.key(), "profile:1234");
     EXPECT_EQ(r.identity.to_json(), R"({"profile_id":1234})");
