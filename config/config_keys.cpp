@@ -327,7 +327,10 @@ const KeyTable& push_job_keys() {
                  .values = "create|update|upsert|replace|delete|archive|mirror",
                  .default_value = "upsert",
                  .description = "the write endpoint: create (POST Profile), update (merge POST by profile id), upsert "
-                                "(POST by alternate id), replace (PUT: absent fields are blanked), delete, archive "
+                                "(POST by alternate id), replace (PUT: absent fields are blanked, AlternateIds too: by "
+                                "alternate id prefsync adds "
+                                "the job's own to every body that maps none; by profile id the mapping must map "
+                                "AlternateIds), delete, archive "
                                 "(archive preferences), mirror (converge on the source with guarded JSON Patches)"},
                 {.name = "on_removed",
                  .type = Enum,

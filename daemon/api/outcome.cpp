@@ -1,6 +1,9 @@
 #include "daemon/api/outcome.hpp"
 
+#include <simdjson.h>
+
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstdint>
 #include <ctime>
@@ -78,9 +81,34 @@ Classification classify(Operation op, Transport transport, int status, std::stri
 }
 
 std::string server_message(std::string_view body) {
-    auto pos = body.find("\"Message\"");
-    std::string m(pos == std::string_view::npos ? body : body.substr(pos));
-    if (m.size() > 300) m.replace(300, std::string::npos, "...");
+    // The API's errors are ASP.NET's: {"Message": "...", "ModelState": {"field": ["...", ...]}}.
+    // Their text, not the JSON around it; a body that is not such an object, as it is.
+    std::string m;
+    simdjson::dom::parser parser;
+    simdjson::padded_string padded(body);
+    simdjson::dom::object doc;
+    if (!parser.parse(padded).get(doc)) {
+        std::string_view text;
+        if (!doc["Message"].get(text) || !doc["message"].get(text)) m = text;
+        simdjson::dom::object state;
+        if (!doc["ModelState"].get(state))
+            for (auto field : state) {
+                simdjson::dom::array errors;
+                if (field.value.get(errors)) continue;
+                for (auto e : errors)
+                    if (!e.get(text)) m += (m.empty() ? "" : "; ") + std::string(field.key) + ": " + std::string(text);
+            }
+    }
+    if (m.empty()) {
+        while (!body.empty() && std::isspace(static_cast<unsigned char>(body.front()))) body.remove_prefix(1);
+        while (!body.empty() && std::isspace(static_cast<unsigned char>(body.back()))) body.remove_suffix(1);
+        m = body;
+    }
+    if (m.size() > 300) {
+        std::size_t cut = 300;  // not inside a UTF-8 sequence: the text goes into JSON logs
+        while (cut > 0 && (static_cast<unsigned char>(m[cut]) & 0xC0) == 0x80) --cut;
+        m.replace(cut, std::string::npos, "...");
+    }
     return m;
 }
 

@@ -312,17 +312,29 @@ json::object owned_object(const json::object* owned, const json::object& desired
         const json::value* o = member(owned, f.name);
         if (key && (d || o) && (!d || d->is_array())) {
             auto want = collect(d, *key), had = collect(o, *key);
+            // In the order the server holds them after the patch: what we had where it was
+            // (changed, or deactivated, in place; removed elements gone), then what is new,
+            // appended. The next patch's index guards are computed against this order.
+            bool deactivate = options.removed == RemovedElements::Deactivate && f.element->find("IsActive");
             json::array a;
-            for (const auto& w : want.entries)
-                a.push_back(owned_object(w.key.empty() ? nullptr : had.find(w.key), w.element, f.element, options));
-            if (options.removed == RemovedElements::Deactivate && f.element->find("IsActive"))
-                for (const auto& h : had.entries) {
-                    bool kept = h.key.empty() ? want.contains_keyless(h.element) : want.find(h.key) != nullptr;
-                    if (kept) continue;
+            for (const auto& h : had.entries) {
+                const json::object* w = nullptr;
+                if (!h.key.empty())
+                    w = want.find(h.key);
+                else if (want.contains_keyless(h.element))
+                    w = &h.element;
+                if (w) {
+                    a.push_back(owned_object(h.key.empty() ? nullptr : &h.element, *w, f.element, options));
+                } else if (deactivate) {
                     json::object stub = h.element;
                     stub["IsActive"] = false;
                     a.push_back(std::move(stub));
                 }
+            }
+            for (const auto& w : want.entries) {
+                bool had_it = w.key.empty() ? had.contains_keyless(w.element) : had.find(w.key) != nullptr;
+                if (!had_it) a.push_back(owned_object(nullptr, w.element, f.element, options));
+            }
             if (d || !a.empty()) out[f.name] = std::move(a);
         } else if (f.type == FieldType::Object && f.element && d && d->is_object()) {
             const json::value* oo = o && o->is_object() ? o : nullptr;

@@ -1,5 +1,6 @@
 #include "daemon/push/push_producer.hpp"
 
+#include <boost/json.hpp>
 #include <cmath>
 #include <cstdio>
 
@@ -36,6 +37,42 @@ journal::Completion released(const journal::ClaimedUpdate& u) {
     c.resolve = u.resolve;
     c.count_attempt = false;
     return c;
+}
+
+// The first active alternate id of a profile (R2's answer), to read it again with R1.
+std::optional<std::pair<std::string, std::string>> first_alternate_id(const std::string& profile) {
+    boost::system::error_code ec;
+    auto v = boost::json::parse(profile, ec);
+    const auto* o = ec ? nullptr : v.if_object();
+    const auto* ids = o ? o->if_contains("AlternateIds") : nullptr;
+    if (!ids || !ids->is_array()) return std::nullopt;
+    for (const auto& a : ids->get_array()) {
+        const auto* e = a.if_object();
+        const auto* type = e ? e->if_contains("AlternateIdType") : nullptr;
+        const auto* id = e ? e->if_contains("AlternateId") : nullptr;
+        if (type && id && type->is_string() && id->is_string() && !type->get_string().empty() &&
+            !id->get_string().empty())
+            return std::pair{std::string(type->get_string()), std::string(id->get_string())};
+    }
+    return std::nullopt;
+}
+
+// A patch as its operations and paths, without the values (personal data): enough to see
+// which guard failed against the server's message.
+std::string patch_outline(const std::string& operations) {
+    boost::system::error_code ec;
+    auto v = boost::json::parse(operations, ec);
+    const auto* ops = ec ? nullptr : v.if_array();
+    if (!ops) return "(unreadable)";
+    std::string out;
+    for (const auto& o : *ops) {
+        const auto* e = o.if_object();
+        const auto* op = e ? e->if_contains("op") : nullptr;
+        const auto* path = e ? e->if_contains("path") : nullptr;
+        if (!op || !path || !op->is_string() || !path->is_string()) continue;
+        out += (out.empty() ? "" : ", ") + std::string(op->get_string()) + " " + std::string(path->get_string());
+    }
+    return out;
 }
 
 bool by_profile_id_only(config::Mode mode) {
@@ -95,6 +132,7 @@ api::ApiRequest PushProducer::request_for(const Item& item) const {
     const auto& u = item.update;
     bool by_alt = !u.alt_type.empty();
     if (item.step == Step::Lookup) return requests_.get(u.alt_type, u.alt_id, true);
+    if (item.step == Step::Read && item.read_by) return requests_.get(item.read_by->first, item.read_by->second, true);
     if (item.step == Step::Read)
         return by_alt ? requests_.get(u.alt_type, u.alt_id, true) : requests_.get(*u.profile_id);
     if (u.op == "deactivate")
@@ -194,9 +232,29 @@ void PushProducer::on_answer(dispatch::Outgoing out, const http::HttpResponse& r
 void PushProducer::read_answered(Item item, const http::HttpResponse& r, const dispatch::Verdict& v, Millis now) {
     auto& u = item.update;
     bool answered = r.transport == api::Transport::Answered;
-    if (answered && r.status == 200) {
+    std::string profile;  // what was read; empty if nothing was
+    if (item.read_by) {
+        // R1 by one of its alternate ids, after R2: it must be the same profile (an id moved
+        // to another in between is not). If it is not, or the read failed, R2's answer stands:
+        // its indices are off only if the profile has inactive elements, and the guards then
+        // refuse the patch.
+        bool same = answered && r.status == 200 && profile_id_of_(r.body) == u.profile_id;
+        profile = same ? r.body : std::move(item.read_r2);
+        item.read_by.reset();
+    } else if (answered && r.status == 200) {
         if (!u.profile_id) u.profile_id = profile_id_of_(r.body);
-        auto p = replan_mirror(r.body, item.last, u.body, job_.on_removed, u.op == "reactivate");
+        if (u.alt_type.empty()) {
+            if (auto alt = first_alternate_id(r.body)) {
+                item.read_by = std::move(alt);
+                item.read_r2 = r.body;
+                ready_.push_back(std::move(item));
+                return;
+            }
+        }
+        profile = r.body;
+    }
+    if (!profile.empty()) {
+        auto p = replan_mirror(profile, item.last, u.body, job_.on_removed, u.op == "reactivate");
         item.read_once = true;
         item.step = Step::Write;
         item.accepted_body = std::move(p.accepted_body);
@@ -269,7 +327,7 @@ void PushProducer::write_answered(Item item, const http::HttpResponse& r, const 
         }
         if (r.status == 409 || r.status == 400) {
             std::string detail = "the profile changed under the patch twice (" + std::to_string(r.status) + ": " +
-                                 api::server_message(r.body) + "); last patch " + item.operations;
+                                 api::server_message(r.body) + "); last patch: " + patch_outline(item.operations);
             if (detail.size() > 4000) detail.resize(4000);
             return fail(item, r.status, detail);
         }

@@ -89,10 +89,14 @@ private:
     struct Item {
         journal::ClaimedUpdate update;
         Step step = Step::Write;
-        std::optional<std::string> last;    // mirror: the last accepted body
-        std::string operations;             // mirror: the patch to send ("" : send the whole body)
-        std::string accepted_body;          // mirror: to keep once the write succeeds
-        bool read_once = false;             // mirror: already re-planned against a read
+        std::optional<std::string> last;  // mirror: the last accepted body
+        std::string operations;           // mirror: the patch to send ("" : send the whole body)
+        std::string accepted_body;        // mirror: to keep once the write succeeds
+        bool read_once = false;           // mirror: already re-planned against a read
+        // mirror by profile id: R2 shows no inactive elements, so the profile is read again by
+        // one of its alternate ids with matchInactive (R1), whose indices are the patch's.
+        std::optional<std::pair<std::string, std::string>> read_by;
+        std::string read_r2;                // R2's answer, used if that read cannot be made
         bool done_without_request = false;  // mirror: nothing to send (owned fields equal)
     };
 

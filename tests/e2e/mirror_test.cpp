@@ -499,6 +499,93 @@ TEST(Mirror, AProfileChangedByAnotherClientMakesTheGuardFailAndIsReadAndPatchedO
     }
 }
 
+TEST(Mirror, AnElementDeactivatedInPlaceKeepsItsIndexSoTheNextPatchIsRightFirstTime) {
+    // The server deactivates an element where it is and appends new ones; the journal once
+    // kept the wanted elements first and the deactivated ones after, so every later patch
+    // of the profile guarded the wrong index: a 409, a read and a second patch each time.
+    MirrorWorkspace w("on_missing: ignore");
+    auto gen = testing::run(quote(PREFSYNC_GEN_PROFILES) + " 3");
+    auto all = lines_of(gen.out);
+    auto write = [&] {
+        std::string text;
+        for (auto& l : all) text += l + "\n";
+        w.dir.write("profiles.csv", text);
+    };
+    write();
+    ASSERT_EQ(w.prefsync("sync crm-nightly").exit_code, 0);
+    auto id = fields(all[1])[0];
+    std::size_t seen = 0;
+    for (auto email : {"second@new.example", "third@new.example"}) {
+        auto f = fields(all[1]);
+        f[3] = email;
+        all[1] = join(f);
+        write();
+        w.requests_since(seen);
+        auto r = w.prefsync("sync crm-nightly");
+        ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+        auto sent = w.requests_since(seen);
+        ASSERT_EQ(sent.size(), 1u) << email << ": one patch, its guards right";
+        EXPECT_EQ(sent[0].at("method"), "PATCH");
+        EXPECT_EQ(sent[0].at("status"), 200);
+    }
+    // The row's personal email (then its work email): deactivated where it was, the new
+    // ones appended.
+    auto emails = w.profiles()[id].at("Emails").as_array();
+    ASSERT_EQ(emails.size(), 4u) << emails;
+    EXPECT_EQ(emails[0].at("IsActive"), false) << emails;
+    EXPECT_EQ(emails[1].at("EmailAddressType"), "Work") << emails;
+    EXPECT_EQ(emails[2].at("EmailAddress"), "second@new.example");
+    EXPECT_EQ(emails[2].at("IsActive"), false);
+    EXPECT_EQ(emails[3].at("EmailAddress"), "third@new.example");
+}
+
+TEST(Mirror, ByProfileIdAChangedProfileIsReadWithItsInactiveElements) {
+    // Read by profile id (R2), a profile shows no inactive elements, so the indices of a
+    // patch planned from it are off wherever one was deactivated: the patch failed twice and
+    // the row was failed for good. Read again by one of its alternate ids with matchInactive
+    // (R1), they are the server's.
+    MirrorWorkspace w;
+    w.config =
+        w.dir.write("pid.yaml",
+                    "api: { base_url: \"${PREFSYNC_BASE_URL}\", client_id: \"12345\", token_env: PREFSYNC_TOKEN }\n"
+                    "journal: { path: \"${PREFSYNC_JOURNAL}\" }\n"
+                    "jobs:\n  by-pid:\n    mode: mirror\n    source: { type: csv, path: pid.csv }\n"
+                    "    identity: { profile_id_column: pid }\n    mapping:\n"
+                    "      CustomerName.FirstName: first\n"
+                    "      Emails: [ { EmailAddress: email, EmailAddressType: { const: Personal } } ]\n");
+    auto created = w.emu.store.upsert({"CRMID", "C1"}, json::object{{"CustomerType", "Retail"}});
+    ASSERT_LT(created.status, 300);
+    auto pid = w.emu.store.dump().at(0).at("ProfileId").to_number<std::int64_t>();
+    auto sync = [&](const std::string& first, const std::string& email) {
+        w.dir.write("pid.csv", "pid,first,email\n" + std::to_string(pid) + "," + first + "," + email + "\n");
+        return w.prefsync("sync by-pid");
+    };
+    ASSERT_EQ(sync("Zed", "e1@example.com").exit_code, 0);
+    ASSERT_EQ(sync("Zed", "e2@example.com").exit_code, 0);  // e1 deactivated in place, e2 appended
+    // Another client adds an email first: every index of ours is off by one.
+    ASSERT_LT(
+        w.emu.store
+            .patch(pid, json::parse(R"([{"op":"add","path":"/Emails/0","value":{"EmailAddress":"other@x.example",)"
+                                    R"("EmailAddressType":"Other"}}])")
+                            .as_array())
+            .status,
+        300);
+    std::size_t seen = 0;
+    w.requests_since(seen);
+    auto r = sync("Zeddy", "e3@example.com");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    auto sent = w.requests_since(seen);
+    ASSERT_EQ(sent.size(), 4u) << "patch (guard fails), R2, R1 with matchInactive, patch";
+    EXPECT_EQ(sent[0].at("status"), 409);
+    EXPECT_THAT(std::string(sent[2].at("target").as_string()), HasSubstr("matchInactive=true"));
+    EXPECT_EQ(sent[3].at("status"), 200);
+    auto p = w.emu.store.dump().at(0).as_object();
+    EXPECT_EQ(p.at("CustomerName").at("FirstName"), "Zeddy");
+    auto emails = json::serialize(p.at("Emails"));
+    EXPECT_THAT(emails, HasSubstr("other@x.example"));
+    EXPECT_THAT(emails, HasSubstr("e3@example.com"));
+}
+
 TEST(Mirror, APatchWhoseAnswerWasLostIsNeverAppliedTwice) {
     MirrorWorkspace w("on_missing: ignore");
     auto gen = testing::run(quote(PREFSYNC_GEN_PROFILES) + " 3");

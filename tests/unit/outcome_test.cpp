@@ -184,5 +184,20 @@ TEST(Requests, TargetsAreThoseBoostUrlBuildsForTheRootedBasePathAndAnyClientId) 
     }
 }
 
+TEST(ServerMessage, TheTextOfTheMessageAndOfEachFieldErrorNotTheJsonAroundIt) {
+    EXPECT_EQ(server_message(R"j({"Message":"Emails[0].EmailAddress: not an email address"})j"),
+              "Emails[0].EmailAddress: not an email address");
+    EXPECT_EQ(server_message(R"j({"Id":7,"Message":"in use (ProfileId 1000004)","Trace":"x"})j"),
+              "in use (ProfileId 1000004)");
+    EXPECT_EQ(server_message(R"j({"Message":"The request is invalid.","ModelState":)j"
+                             R"j({"profile.Emails[0]":["bad address","too long"],"profile.X":["no"]}})j"),
+              "The request is invalid.; profile.Emails[0]: bad address; profile.Emails[0]: too long; profile.X: no");
+    EXPECT_EQ(server_message("  <html>Bad Gateway</html>\n"), "<html>Bad Gateway</html>") << "not JSON: as it is";
+    EXPECT_EQ(server_message(R"j({"Other":"x"})j"), R"j({"Other":"x"})j");
+    EXPECT_EQ(server_message(""), "");
+    auto cut = server_message(std::string(299, 'a') + "\xc3\xa9tail");
+    EXPECT_EQ(cut, std::string(299, 'a') + "...") << "never half a UTF-8 character";
+}
+
 }  // namespace
 }  // namespace prefsync::api
