@@ -133,7 +133,8 @@ const KeyTable& http_keys() {
                 {.name = "max_response_bytes",
                  .type = Size,
                  .default_value = "8MiB",
-                 .description = "larger responses are an error"},
+                 .description = "a larger answer is not kept: a read (pull, lookup) then fails at once, not retried; a "
+                                "write stands by its status"},
                 {.name = "ca_file", .type = Path, .default_note = "system CAs", .description = "extra CA bundle (PEM)"},
                 {.name = "insecure",
                  .type = Boolean,

@@ -1,6 +1,7 @@
 #include "daemon/dispatch/circuit_breaker.hpp"
 
 #include <algorithm>
+#include <vector>
 
 namespace prefsync::dispatch {
 
@@ -23,7 +24,20 @@ std::optional<CircuitBreaker::Clock::time_point> CircuitBreaker::next_probe() co
     return probe_at_;
 }
 
-int CircuitBreaker::record(bool failed_alike, bool was_probe, Clock::time_point now) {
+bool CircuitBreaker::distinct_failures(bool consecutive_only) const {
+    std::vector<std::uint64_t> items;
+    for (auto it = window_.rbegin(); it != window_.rend(); ++it) {
+        if (!it->failed) {
+            if (consecutive_only) break;
+            continue;
+        }
+        if (std::find(items.begin(), items.end(), it->item) == items.end()) items.push_back(it->item);
+        if (static_cast<int>(items.size()) >= settings_.distinct_items) return true;
+    }
+    return false;
+}
+
+int CircuitBreaker::record(bool failed_alike, bool was_probe, Clock::time_point now, std::uint64_t item) {
     if (state_ != State::Closed) {
         // Only the probe speaks for the server while open: answers to requests sent before
         // the breaker opened describe the past.
@@ -31,25 +45,29 @@ int CircuitBreaker::record(bool failed_alike, bool was_probe, Clock::time_point 
         if (!failed_alike) {
             state_ = State::Closed;
             window_.clear();
-            failed_in_window_ = consecutive_ = 0;
+            failed_in_window_ = consecutive_ = failed_probes_ = 0;
             return -1;
         }
+        ++failed_probes_;
         step_ = std::min(settings_.max_probe, step_ * 2);
         probe_at_ = std::max(probe_at_, now + step_);
         state_ = State::Open;
         return 0;
     }
-    window_.push_back(failed_alike);
+    window_.push_back({failed_alike, item});
     failed_in_window_ += failed_alike;
     if (static_cast<int>(window_.size()) > settings_.window) {
-        failed_in_window_ -= window_.front();
+        failed_in_window_ -= window_.front().failed;
         window_.pop_front();
     }
     consecutive_ = failed_alike ? consecutive_ + 1 : 0;
     bool share = static_cast<int>(window_.size()) >= settings_.min_answers &&
-                 failed_in_window_ >= settings_.trip_share * static_cast<double>(window_.size());
-    if (!share && consecutive_ < settings_.consecutive) return 0;
+                 failed_in_window_ >= settings_.trip_share * static_cast<double>(window_.size()) &&
+                 distinct_failures(false);
+    bool run = consecutive_ >= settings_.consecutive && distinct_failures(true);
+    if (!share && !run) return 0;
     state_ = State::Open;
+    failed_probes_ = 0;
     step_ = std::min(settings_.max_probe, settings_.first_probe);
     probe_at_ = now + step_;
     return +1;

@@ -24,7 +24,12 @@ LoopSettings loop_settings(const config::Config& config, const std::string& job)
     // step doubles up to the longest retry delay.
     s.breaker.max_probe = std::max(config.retry.max_delay, std::chrono::milliseconds(1));
     s.breaker.first_probe =
-        std::clamp(config.retry.base_delay * 2, std::chrono::milliseconds(1000), s.breaker.max_probe);
+        std::min(std::max(config.retry.base_delay * 2, std::chrono::milliseconds(1000)), s.breaker.max_probe);
+    // An outage is given up on once it has outlasted a row's retries: the probes up to the
+    // longest step, then max_attempts more at it (with the defaults, 17 probes over ~44 min).
+    int doublings = 0;
+    for (auto step = s.breaker.first_probe; step < s.breaker.max_probe; step *= 2) ++doublings;
+    s.breaker.give_up_probes = std::max(1, config.retry.max_attempts) + doublings;
     s.seed =
         static_cast<std::uint64_t>(::getpid()) * 0x9E3779B97F4A7C15ULL ^ static_cast<std::uint64_t>(base::now_ms());
     return s;

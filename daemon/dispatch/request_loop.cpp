@@ -175,7 +175,7 @@ void RequestLoop::answered(std::uint64_t ticket, http::HttpResponse r, int gener
     }
     if (r.status >= 200 && r.status < 300) tokens_.accepted();
     auto now = runtime_.now();
-    switch (breaker_.record(failed_alike(r), f.probe, now)) {
+    switch (breaker_.record(failed_alike(r), f.probe, now, f.item.row)) {
         case +1:
             ++stats_.breaker_trips;
             opened_at_ = now;
@@ -197,6 +197,13 @@ void RequestLoop::answered(std::uint64_t ticket, http::HttpResponse r, int gener
             if (observer_) observer_->on_breaker(false);
             break;
         default: break;
+    }
+    if (breaker_.given_up()) {
+        // An outage longer than a row's retries would last: the run stops, nothing is
+        // marked failed, and the next run (or the daemon's next try) starts over.
+        auto minutes = std::chrono::duration_cast<std::chrono::minutes>(now - opened_at_).count();
+        abort("the API failed " + std::to_string(breaker_.failed_probes()) + " probes in a row over " +
+              std::to_string(minutes) + " min: stopping the run; what is left stays queued for the next one");
     }
     auto wall = std::chrono::system_clock::time_point(std::chrono::milliseconds(runtime_.wall_ms()));
     auto verdict = policy_.judge(op, r, f.item.attempts, breaker_.open(), wall);

@@ -42,6 +42,9 @@ struct Outgoing {
     std::uint64_t key = 0;  // the producer's handle for the item
     api::ApiRequest request;
     int attempts = 0;  // attempts already counted against the item's budget
+    // The same for every attempt at the same row (its journal id): the breaker tells a few
+    // rows failing from the API failing by how many rows fail.
+    std::uint64_t row = 0;
 };
 
 class Producer {

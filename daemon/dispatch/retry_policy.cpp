@@ -16,6 +16,12 @@ std::chrono::milliseconds RetryPolicy::retry_after(const http::HttpResponse& r,
 Verdict RetryPolicy::judge(api::Operation op, const http::HttpResponse& r, int attempts, bool breaker_open,
                            std::chrono::system_clock::time_point wall_now) {
     auto k = api::classify(op, r.transport, r.status, r.body);
+    // An answer over http.max_response_bytes: a read's profile is not here, and asking again
+    // gets the same answer; a write's status stands (it landed), as does an error's (retried
+    // if the status says so: its body is not needed).
+    if (r.too_large && (op == api::Operation::Read || op == api::Operation::Search) &&
+        (k.outcome == api::Outcome::Done || k.outcome == api::Outcome::Accepted))
+        k = {api::Outcome::Failed, std::to_string(r.status) + ", but " + r.error};
     Verdict v;
     v.outcome = k.outcome;
     v.reason = k.reason;

@@ -214,6 +214,17 @@ private:
         auto self = shared_from_this();
         with_stream([&](auto& stream) {
             bhttp::async_read(stream, buffer_, *parser_, [self](beast::error_code ec, std::size_t) {
+                if (ec == bhttp::error::body_limit && self->parser_->is_header_done()) {
+                    // The server did answer; its answer will not fit however often it is asked.
+                    self->close();
+                    HttpResponse out;
+                    out.transport = api::Transport::Answered;
+                    out.status = self->parser_->status;
+                    out.too_large = true;
+                    out.error = "the answer is larger than http.max_response_bytes (" +
+                                std::to_string(self->pool_.config.max_response_bytes) + " bytes)";
+                    return self->finish(std::move(out));
+                }
                 if (ec) return self->finish_error(api::Transport::NoAnswer, "read: " + ec.message());
                 auto& answer = *self->parser_;
                 HttpResponse out;

@@ -28,6 +28,9 @@ struct HttpResponse {
     std::string retry_after;
     std::string error;  // transport error, for logs
     std::chrono::microseconds elapsed{0};
+    // Answered with `status`, but the body was over http.max_response_bytes and is not here:
+    // sending again would only get it again.
+    bool too_large = false;
 };
 
 using ResponseHandler = std::function<void(HttpResponse)>;

@@ -183,7 +183,8 @@ public:
             work = Work{std::move(page_.front()), 0};
             page_.pop_front();
         }
-        dispatch::Outgoing out{++next_key_, request_for(work->item), work->attempts};
+        dispatch::Outgoing out{++next_key_, request_for(work->item), work->attempts,
+                               static_cast<std::uint64_t>(work->item.seq)};
         out_.emplace(out.key, std::move(*work));
         ++report_.requests;
         return out;

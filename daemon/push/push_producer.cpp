@@ -186,7 +186,8 @@ std::optional<dispatch::Outgoing> PushProducer::next(Millis now) {
             succeed(item, journal::State::Done, 0, {});
             continue;
         }
-        dispatch::Outgoing out{++next_key_, request_for(item), item.update.attempts};
+        dispatch::Outgoing out{++next_key_, request_for(item), item.update.attempts,
+                               static_cast<std::uint64_t>(item.update.id)};
         out_.emplace(out.key, std::move(item));
         ++counts_.sent;
         return out;

@@ -32,7 +32,7 @@ public:
         auto i = next_++;
         const auto& u = todo_[i];
         auto request = u.alt_type.empty() ? requests_.get(*u.profile_id) : requests_.get(u.alt_type, u.alt_id, true);
-        return dispatch::Outgoing{i, std::move(request), 0};
+        return dispatch::Outgoing{i, std::move(request), 0, i};
     }
     std::optional<journal::Millis> wake_at(journal::Millis) override { return std::nullopt; }
     void on_answer(dispatch::Outgoing item, const http::HttpResponse& r, const dispatch::Verdict& v) override {

@@ -35,7 +35,7 @@ public:
         auto item = ready_.front();
         ready_.pop_front();
         api::ApiRequest request{"POST", "/item/" + std::to_string(item.key), "{}", op_};
-        return Outgoing{item.key, std::move(request), item.attempts};
+        return Outgoing{next_key++, std::move(request), item.attempts, item.key};
     }
     std::optional<base::Millis> wake_at(base::Millis) override {
         if (!ready_.empty()) return 0;
@@ -43,6 +43,7 @@ public:
         return retries_.begin()->first;
     }
     void on_answer(Outgoing item, const http::HttpResponse&, const Verdict& v) override {
+        item.key = item.row;
         if (fail_on_answer) throw std::runtime_error("journal: disk full");
         ++answers;
         switch (v.outcome) {
@@ -66,6 +67,7 @@ public:
 
     std::function<base::Millis()> now_ms;
     int answers = 0, done = 0, failed = 0, released = 0, counted_retries = 0, flushes = 0;
+    std::uint64_t next_key = 0;  // a new handle per request, as the producers have
     bool fail_on_answer = false;
 
 private:
@@ -220,6 +222,61 @@ TEST(RequestLoop, ItemsThatKeepFailingAreGivenUpAfterMaxAttempts) {
     int sends_of_3 = 0;
     for (const auto& s : rig.transport.sent) sends_of_3 += s.request == "POST /item/3";
     EXPECT_EQ(sends_of_3, 5) << "retry.max_attempts";
+}
+
+TEST(RequestLoop, AFewItemsTheServerAlwaysFailsAreGivenUpNotTakenForAnOutage) {
+    // The last rows of a run, failing alike (a 500 for each, every time): once the others
+    // were done, only their failures were left, the breaker opened, their attempts stopped
+    // counting, and the run probed for ever.
+    for (int failing : {2, 4}) {
+        Rig rig;
+        rig.server = [failing](const api::ApiRequest& r, const std::string&) {
+            for (int i = 0; i < failing; ++i)
+                if (r.target == "/item/" + std::to_string(i)) return answer(500);
+            return answer(202);
+        };
+        ListProducer p(30);
+        rig.run(p);
+        EXPECT_EQ(p.done, 30 - failing);
+        EXPECT_EQ(p.failed, failing) << "each after retry.max_attempts";
+        EXPECT_EQ(rig.observer.opened, 0) << failing << " items failing is not the API failing";
+        EXPECT_EQ(static_cast<int>(rig.transport.sent.size()), 30 - failing + failing * 5);
+    }
+}
+
+TEST(RequestLoop, AReadWhoseAnswerIsOverTheLimitFailsAtOnceAndAWriteWhoseAnswerIsStandsDone) {
+    for (auto op : {api::Operation::Read, api::Operation::Upsert}) {
+        Rig rig;
+        rig.server = [](const api::ApiRequest&, const std::string&) {
+            auto r = answer(200, "");
+            r.too_large = true;
+            r.error = "the answer is larger than http.max_response_bytes (10 bytes)";
+            return r;
+        };
+        ListProducer p(3, op);
+        rig.run(p);
+        EXPECT_EQ(rig.transport.sent.size(), 3u) << "asking again would get the same answer";
+        if (op == api::Operation::Read)
+            EXPECT_EQ(p.failed, 3);
+        else
+            EXPECT_EQ(p.done, 3) << "the write landed";
+    }
+}
+
+TEST(RequestLoop, AnOutageThatOutlastsTheProbesStopsTheRunWithNothingFailed) {
+    Rig rig;
+    rig.server = [](const api::ApiRequest&, const std::string&) { return answer(503); };
+    rig.settings.breaker.give_up_probes = 6;
+    ListProducer p(40);
+    auto start = rig.runtime.seconds();
+    rig.run(p);
+    EXPECT_THAT(rig.loop->fatal(), ::testing::HasSubstr("the API failed 6 probes in a row"));
+    EXPECT_THAT(rig.loop->fatal(), ::testing::HasSubstr("what is left stays queued"));
+    EXPECT_EQ(p.failed, 0) << "an outage fails no row";
+    EXPECT_EQ(rig.observer.opened, 1);
+    // Probes 1, 2, 4, 8, 16 and 30 s apart: the run ends about a minute in, not never.
+    EXPECT_LT(rig.runtime.seconds() - start, 70);
+    EXPECT_LE(static_cast<int>(rig.transport.sent.size()), 8 + 8 + 6);
 }
 
 TEST(RequestLoop, AFatalAnswerStopsSendingAtOnce) {
