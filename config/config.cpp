@@ -577,6 +577,17 @@ private:
         r_.check_keys(n, p, keys);
         read_all(n, p, keys, std::pair{"alternate_id_type", &id.alternate_id_type}, std::pair{"column", &id.column},
                  std::pair{"profile_id_column", &id.profile_id_column});
+        std::vector<std::string> names;
+        if (r_.read(n, p, keys.key("normalize"), names)) {
+            static const std::vector<std::pair<std::string_view, Normalize>> kinds{
+                {"lowercase", Normalize::Lowercase},
+                {"uppercase", Normalize::Uppercase},
+                {"digits", Normalize::Digits},
+                {"collapse_spaces", Normalize::CollapseSpaces}};
+            for (const auto& name : names) id.normalize.push_back(enum_of(kinds, name, keys.key("normalize")));
+            if (id.by_profile_id())
+                r_.error(n["normalize"], p + ".normalize", "cleans an alternate id; a profile id is read as a number");
+        }
         bool needs_alt = !job.pull && (job.mode == Mode::Create || job.mode == Mode::Upsert);
         if (needs_alt && id.by_profile_id())
             r_.error(n, p,

@@ -486,6 +486,12 @@ const KeyTable& identity_keys() {
                 {.name = "profile_id_column",
                  .doc_type = "column",
                  .description = "profiles addressed by ProfileId, from this column (required for archive)"},
+                {.name = "normalize",
+                 .type = EnumList,
+                 .values = "lowercase|uppercase|digits|collapse_spaces",
+                 .description = "clean the alternate id (after trimming) before it names the profile: an email "
+                                "used as the identity wants `lowercase`, as its EmailAddress has, or a change of "
+                                "case in the export is another identity; one or a list"},
             },
         .rules = {{KeyRule::Kind::ExactlyOne, "alternate_id_type+column|profile_id_column"}},
     };

@@ -81,6 +81,7 @@ struct IdentitySpec {
     std::string alternate_id_type;
     std::string column;
     std::string profile_id_column;
+    std::vector<Normalize> normalize;  // applied to the alternate id after trimming
     bool by_profile_id() const { return !profile_id_column.empty(); }
 };
 

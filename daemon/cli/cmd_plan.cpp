@@ -119,14 +119,14 @@ int cmd_explain(const ExplainCommand& cmd) {
         cmd.config_path, cmd.job, [&](const dispatch::RunContext& context, const config::JobConfig& job_config) {
             const auto* job = &job_config;
             auto& journal = context.journal;
-            // Read as the mapper reads a row's identity: trimmed, a profile id as its number
-            // ("0042" is the profile 42).
+            // Read as the mapper reads a row's identity: trimmed (and normalized), a profile id
+            // as its number ("0042" is the profile 42).
             auto id = api::trim(cmd.id);
             auto pid = api::parse_int(id);
             mapping::Identity wanted;
             if (!job->identity.by_profile_id()) {
                 wanted.alternate_id_type = job->identity.alternate_id_type;
-                wanted.alternate_id = std::string(id);
+                wanted.alternate_id = mapping::alternate_id_of(job->identity, id);
             } else {
                 wanted.profile_id = pid;
             }

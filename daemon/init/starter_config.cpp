@@ -443,6 +443,9 @@ private:
         std::vector<Yaml> s{scalar("alternate_id_type", config_value(id_type_)),
                             scalar("column", config_value(id->name))};
         s[0].comments = id_comments_;
+        // An email names the same person in any case; its EmailAddress is lowercased too.
+        if (id->guess.role == Role::Email || id->values.kind == ValueKind::Email)
+            s.push_back(scalar("normalize", "lowercase"));
         return block("identity", std::move(s));
     }
 

@@ -33,6 +33,17 @@ using config::ValueSpec;
 
 namespace {
 
+void apply_normalize(std::string& text, const std::vector<config::Normalize>& steps) {
+    for (auto n : steps) {
+        switch (n) {
+            case config::Normalize::Lowercase: to_lower_ascii(text); break;
+            case config::Normalize::Uppercase: to_upper_ascii(text); break;
+            case config::Normalize::Digits: keep_digits(text); break;
+            case config::Normalize::CollapseSpaces: collapse_spaces(text); break;
+        }
+    }
+}
+
 constexpr std::size_t kConstant = SIZE_MAX;
 
 struct CompiledValue {
@@ -166,14 +177,7 @@ private:
     std::optional<std::string> text(const CompiledValue& v, std::string_view input, bool is_null) {
         const ValueSpec& s = *v.spec;
         std::string t(s.trim ? trim(input) : input);
-        for (auto n : s.normalize) {
-            switch (n) {
-                case config::Normalize::Lowercase: to_lower_ascii(t); break;
-                case config::Normalize::Uppercase: to_upper_ascii(t); break;
-                case config::Normalize::Digits: keep_digits(t); break;
-                case config::Normalize::CollapseSpaces: collapse_spaces(t); break;
-            }
-        }
+        apply_normalize(t, s.normalize);
         if (t.empty() || is_null) {
             if (s.default_value) {
                 column_empty_ = true;  // a stand-in, not data from the row
@@ -409,6 +413,12 @@ struct Mapper::Compiled {
     std::optional<std::size_t> deleted_column;
 };
 
+std::string alternate_id_of(const config::IdentitySpec& identity, std::string_view cell) {
+    std::string id(trim(cell));
+    apply_normalize(id, identity.normalize);
+    return id;
+}
+
 std::string Identity::key() const {
     if (profile_id) return "profile:" + std::to_string(*profile_id);
     return alternate_id_type + ":" + alternate_id;
@@ -459,7 +469,12 @@ MapResult Mapper::map(const connectors::Row& row) const {
         out.identity.profile_id = *pid;
     } else {
         out.identity.alternate_id_type = id_spec.alternate_id_type;
-        out.identity.alternate_id = std::string(id_text);
+        out.identity.alternate_id = alternate_id_of(id_spec, id_text);
+        if (out.identity.alternate_id.empty())
+            return RowError{id_path(),
+                            "the identity column \"" + id_spec.column + "\" is empty once normalized (\"" +
+                                std::string(id_text) + "\")",
+                            std::nullopt};
     }
     if (compiled_->deleted_column) {
         // NULL, empty or false-ish: present. true-ish or any other value (a deletion time): gone.

@@ -32,6 +32,10 @@ struct Identity {
     std::string to_json() const;
 };
 
+// An alternate id as a row's cell gives it: trimmed, then cleaned by identity.normalize. The
+// one reading of it (rows, `explain`, a pull's ids), so an id means one identity everywhere.
+std::string alternate_id_of(const config::IdentitySpec& identity, std::string_view cell);
+
 struct MappedRow {
     Identity identity;
     std::string body;      // serialized JSON; "" for modes without a body (delete)

@@ -128,8 +128,10 @@ private:
                     error = "\"" + value + "\" is not a profile id";
                 else
                     item = "pid:" + value;
+            } else if (auto alt = mapping::alternate_id_of(identity, value); !alt.empty()) {
+                item = "alt:" + identity.alternate_id_type + kSep + alt;
             } else {
-                item = "alt:" + identity.alternate_id_type + kSep + value;
+                error = "the identity column is empty once normalized";
             }
         }
         if (!error.empty()) {

@@ -331,6 +331,20 @@ TEST(Config, JobModes) {
         << "the mapping sends the AlternateIds the PUT keeps";
 }
 
+TEST(Config, IdentityNormalize) {
+    auto job = [](const std::string& identity) {
+        return "jobs:\n  crm:\n    source: { type: csv, path: x.csv }\n    identity: " + identity +
+               "\n    mapping:\n      CustomerType: t\n";
+    };
+    auto c = ok(kApi + job("{ alternate_id_type: EMAIL, column: email, normalize: lowercase }"));
+    EXPECT_EQ(c.jobs[0].identity.normalize, std::vector<Normalize>{Normalize::Lowercase});
+    EXPECT_THAT(errors_of(kApi + job("{ alternate_id_type: EMAIL, column: email, normalize: lower }")),
+                Contains(HasSubstr("jobs.crm.identity.normalize: expected lowercase, uppercase, digits or "
+                                   "collapse_spaces, got \"lower\"")));
+    EXPECT_THAT(errors_of(kApi + job("{ profile_id_column: pid, normalize: digits }")),
+                Contains(HasSubstr("jobs.crm.identity.normalize: cleans an alternate id")));
+}
+
 TEST(Config, JobNamesAndRequiredParts) {
     auto errs = errors_of(kApi + "jobs:\n  \"bad name\": {}\n  empty:\n    mode: update\n");
     EXPECT_THAT(errs, Contains(HasSubstr("jobs.bad name: job names may use letters")));

@@ -553,12 +553,14 @@ TEST(StarterConfig, TheIdentityIsACompleteUniqueColumnPreferablyNamedLikeOne) {
 
     rows = {cells({"1", "C1", "a@x.org"}), cells({"2", "C2", "b@x.org"})};
     y = make_starter_config(StarterOptions{}, csv_source(), cols, rows).yaml;
-    EXPECT_THAT(y, HasSubstr("alternate_id_type: CRMID\n      column: crm_id\n"));
+    EXPECT_THAT(y, HasSubstr("alternate_id_type: CRMID\n      column: crm_id\n    mapping"))
+        << "an id that is not an email is taken as it is";
 
     y = make_starter_config(StarterOptions{}, csv_source(), {"Name", "E-Mail"},
                             {cells({"Ann", "a@x.org"}), cells({"Ann", "b@x.org"})})
             .yaml;
-    EXPECT_THAT(y, HasSubstr("alternate_id_type: EMAIL\n      column: E-Mail\n"));
+    EXPECT_THAT(y, HasSubstr("alternate_id_type: EMAIL\n      column: E-Mail\n      normalize: lowercase\n"))
+        << "the identity lowercased as its EmailAddress is: a change of case is not another person";
     EXPECT_THAT(y, HasSubstr("EmailAddress: { column: E-Mail, normalize: lowercase }")) << "and still an email";
 
     StarterOptions by_hand;

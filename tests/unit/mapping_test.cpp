@@ -229,6 +229,19 @@ TEST(Mapping, IdentityByAlternateIdOrProfileId) {
     EXPECT_THAT(pid.error({"4294967296", "x"}).message, HasSubstr("is not a positive 32-bit integer"));
 }
 
+TEST(Mapping, AnIdentityIsNormalizedAsTheConfigSaysBeforeItNamesTheProfile) {
+    Fixture email("      CustomerType: t\n", {"email", "t"},
+                  "{ alternate_id_type: EMAIL, column: email, normalize: lowercase }");
+    auto r = std::get<MappedRow>(email.map({" Ann.Lee@Example.COM ", "x"}));
+    EXPECT_EQ(r.identity.key(), "EMAIL:ann.lee@example.com") << "one person, whatever the case in the export";
+    Fixture digits("      CustomerType: t\n", {"id", "t"},
+                   "{ alternate_id_type: PHONE, column: id, normalize: [digits] }");
+    EXPECT_EQ(std::get<MappedRow>(digits.map({"+1 (555) 010-9999", "x"})).identity.alternate_id, "15550109999");
+    auto e = digits.error({"n/a", "x"});
+    EXPECT_EQ(e.key_path, "jobs.crm.identity.column");
+    EXPECT_THAT(e.message, HasSubstr("is empty once normalized (\"n/a\")"));
+}
+
 TEST(Mapping, DeleteModeHasNoBody) {
     Fixture f("", {"pid"}, "{ profile_id_column: pid }", "delete");
     auto r = std::get<MappedRow>(f.map({"7"}));
