@@ -22,6 +22,7 @@ std::string spill_dir(const std::string& journal_path) {
 
 Intake::Intake(const dispatch::RunContext& c, const config::JobConfig& job, bool from_watermark, bool record_rejects)
     : context_(c),
+      identity_(job.identity),
       source_identity_(connectors::position_identity(job.source)),
       rejects_(job.source.reject_file, job.name),
       seen_(spill_dir(c.config.journal.path)),
@@ -119,6 +120,13 @@ std::string Intake::missing_unknowable() const {
 bool Intake::seen(const std::string& identity) const {
     auto hash = identity_hash(identity);
     return seen_.contains(hash) || rejected_ids_.contains(hash);
+}
+
+bool Intake::still_in_source(const journal::KnownIdentity& known) const {
+    if (seen(known.identity)) return true;
+    if (identity_.normalize.empty() || known.alt_type != identity_.alternate_id_type) return false;
+    mapping::Identity now{known.alt_type, mapping::alternate_id_of(identity_, known.alt_id), std::nullopt};
+    return now.alternate_id != known.alt_id && seen(now.key());
 }
 
 MissingVerdict judge_missing(const config::JobConfig& job, std::int64_t missing, std::int64_t known,

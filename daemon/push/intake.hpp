@@ -62,6 +62,9 @@ public:
     const std::string& source_error() const { return source_error_; }
     // The identity had a row in this read: sent, unchanged, or rejected for its body.
     bool seen(const std::string& identity) const;
+    // A known identity still in the source: seen, or seen under the id identity.normalize now
+    // makes of its own (a job that took up normalize: the same person, not one who left).
+    bool still_in_source(const journal::KnownIdentity& known) const;
     // Why no profile can be taken for one that left the source this read ("" when one can):
     // a row rejected before its identity could be read (an unreadable record, an empty or
     // invalid id) may be any profile's.
@@ -71,6 +74,7 @@ public:
 
 private:
     const dispatch::RunContext& context_;
+    const config::IdentitySpec& identity_;
     std::string source_identity_;
     std::unique_ptr<connectors::Source> source_;
     std::optional<mapping::Mapper> mapper_;

@@ -92,7 +92,7 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
         if (!unknowable.empty()) summary.missing_refused = "profiles no longer in the source left alone: " + unknowable;
         if (intake.complete_snapshot() && unknowable.empty())
             journal.synced.for_each_present(job.name, [&](const journal::KnownIdentity& k) {
-                if (intake.seen(k.identity)) return;
+                if (intake.still_in_source(k)) return;
                 auto u = removal_update(job, k.identity, k.alt_type, k.alt_id, k.profile_id, "no longer in the source");
                 removals.push_back({k.identity, u.origin, u.op, u.body});
             });

@@ -165,7 +165,7 @@ private:
         }
         if (intake_.complete_snapshot() && unknowable.empty()) {
             journal.synced.for_each_present(job_.name, [&](const journal::KnownIdentity& k) {
-                if (!intake_.seen(k.identity))
+                if (!intake_.still_in_source(k))
                     removals_.push_back({k.identity, k.alt_type, k.alt_id, "no longer in the source", k.profile_id});
             });
         }

@@ -24,6 +24,7 @@ namespace prefsync {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 namespace json = boost::json;
 using testing::quote;
 
@@ -173,6 +174,33 @@ TEST(Sync, AReplaceByAlternateIdKeepsThatIdSoTheNextReplaceAndUpsertFindTheProfi
                 "customer_id,first_name,last_name,email,tags,loyalty_tier\nR1,Rae,Lee,r@example.com,,Gold\n");
     ASSERT_EQ(w.prefsync("sync crm").exit_code, 0);
     EXPECT_EQ(w.emu.store.dump().size(), 1u) << "one profile: the upsert found it by its id";
+}
+
+TEST(Sync, AJobThatTakesUpIdentityNormalizeRemovesNoProfileAsMissing) {
+    // With normalize added, "MiXeD1" is read as "mixed1": a new identity. The one known as
+    // "MiXeD1" is the same person under the id the job now makes of it, not one who left
+    // the source: on_missing must not delete its profile.
+    Workspace w(1, "upsert", "    on_missing: delete\n");
+    w.dir.write(
+        "profiles.csv",
+        "customer_id,first_name,last_name,email,tags,loyalty_tier\n"
+        "MiXeD1,Ann,Lee,a@example.com,,Gold\nlower2,Bo,Ng,b@example.com,,Gold\nUPPER3,Cy,Li,c@example.com,,Gold\n");
+    ASSERT_EQ(w.prefsync("sync crm").exit_code, 0);
+    auto text = testing::read_file(w.config);
+    text.replace(text.find("column: customer_id }"), 21, "column: customer_id, normalize: lowercase }");
+    w.dir.write("prefsync.yaml", text);
+    auto plan = w.prefsync("plan crm");
+    ASSERT_EQ(plan.exit_code, 0) << plan.err << plan.out;
+    EXPECT_THAT(plan.out, Not(HasSubstr("delete"))) << plan.out;
+    auto r = w.prefsync("sync crm");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    auto stored = w.profiles_by_alt_id();
+    for (auto id : {"MiXeD1", "UPPER3", "lower2"}) EXPECT_EQ(stored[id].size(), 1u) << id << " kept";
+    EXPECT_EQ(stored["mixed1"].size(), 1u) << "sent under the id the job now makes";
+    r = w.prefsync("sync crm");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    EXPECT_THAT(r.out, HasSubstr("unchanged 3"));
+    EXPECT_EQ(w.profiles_by_alt_id()["MiXeD1"].size(), 1u) << "on every later run too";
 }
 
 TEST(Explain, NamesAnIdentityAsTheMapperReadsItFromTheSource) {
