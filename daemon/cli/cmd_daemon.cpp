@@ -97,7 +97,8 @@ service::RunOutcome run_one(const config::Config& config, const config::JobConfi
                      {"missing", r.missing},
                      {"fatal", base::omit_if_empty(r.fatal)}});
         } else if (job.pull) {
-            auto r = pull::run_pull(setup.context, job);
+            pull::PullReport r;
+            setup.recorded([&] { pull::run_pull(setup.context, job, r); }, [&] { return pull::run_record(job, r); });
             outcome = {r.exit_code, r.fatal};
             log.log(level(outcome.exit_code), "Pulled",
                     {{"job", job.name},
@@ -109,7 +110,9 @@ service::RunOutcome run_one(const config::Config& config, const config::JobConfi
         } else {
             push::PushOptions o;
             o.read_source = kind == service::RunKind::Scheduled;
-            auto r = push::run_push(setup.context, job, o);
+            push::PushReport r;
+            setup.recorded([&] { push::run_push(setup.context, job, o, r); },
+                           [&] { return push::run_record(job, o, r); });
             outcome = {r.exit_code, r.fatal.empty() ? r.source_error : r.fatal};
             log.log(level(outcome.exit_code), "Pushed",
                     {{"kind", label},
@@ -125,9 +128,7 @@ service::RunOutcome run_one(const config::Config& config, const config::JobConfi
     } catch (...) {
         auto failure = describe_failure(std::current_exception(), job.name);
         for (const auto& e : failure.errors) log.error(e);
-        std::string reason;
-        for (const auto& e : failure.errors) reason += (reason.empty() ? "" : "; ") + e;
-        outcome = {3, reason};
+        outcome = {3, failure.summary()};
     }
     metrics.run_finished(job.name, label, outcome.exit_code, now_ms());
     return outcome;
@@ -148,6 +149,12 @@ int cmd_daemon(const std::string& config_path) {
         service::Metrics metrics;
         RunWatch watch(metrics, notifier);
         journal::Journal journal(config->journal.path);
+        // A daemon stopped by shutdown_timeout (or killed) left its run without an end: ended
+        // now, not at the job's next run, which may be far off (a job with nothing to retry).
+        for (const auto& job : journal.runs.unfinished_jobs()) {
+            journal::JobLock lock(config->journal.path, job, "daemon");
+            if (lock.held()) end_abandoned_runs(journal, job);
+        }
         std::atomic<const char*> state{"idle"};
         std::unique_ptr<service::MetricsServer> server;
         if (!config->daemon.metrics_listen.empty()) {

@@ -12,15 +12,12 @@
 namespace prefsync::cli {
 namespace {
 
+// The report describes this run however it ended: an early abort (no config, no source,
+// a journal that fails, the lock held elsewhere) writes its exit code, why, and zeros, so
+// an earlier run's report is never left standing for this one.
 void write_push_report(const std::string& path, const std::string& job, const std::string& kind,
-                       const push::PushReport& r) {
-    write_report(path, JsonFields()
-                           .add("job", job)
-                           .add("kind", kind)
-                           .add("run_id", r.run_id)
-                           .add("exit_code", r.exit_code)
-                           .add("finished_at_ms", now_ms())
-                           .add("seconds", r.seconds)
+                       const push::PushReport& r, const std::string& error) {
+    write_report(path, run_report_fields(job, kind, r.run_id, r.exit_code, error, r.seconds)
                            .add("read", r.read)
                            .add("queued", r.queued)
                            .add("unchanged", r.unchanged)
@@ -39,63 +36,87 @@ void write_push_report(const std::string& path, const std::string& job, const st
                            .add("missing_refused", r.missing_refused));
 }
 
-}  // namespace
-
-int cmd_push(const PushCommand& cmd) {
+// The command without its report: fills `r` as far as the run got and `error` with why it
+// stopped early (a message, never a token or a body); returns the exit code.
+int push_command(const PushCommand& cmd, const char* kind, push::PushReport& r, std::string& error) {
     auto loaded = load_for_job(cmd.config_path, cmd.job);
-    if (!loaded.ok()) return loaded.exit_code;
+    if (!loaded.ok()) {
+        error = loaded.error;
+        return loaded.exit_code;
+    }
     const auto& config = *loaded.config;
     const auto& job = *loaded.job;
     const auto& log = base::logger();
     base::LogScope log_scope(job.name);
     if (job.pull) {
-        log.error(job.name + " is a pull job: run `prefsync pull " + job.name + "`");
+        error = job.name + " is a pull job: run `prefsync pull " + job.name + "`";
+        log.error(error);
         return kUsage;
     }
+    return guarded(
+        job.name,
+        [&] {
+            service::Signals signals({});
+            RunSetup setup(config, job, kind, &signals.stop());
+            if (setup.refused()) {
+                error = setup.lock->refusal();
+                log.error(error);
+                return int(kFatal);
+            }
+            push::PushOptions options;
+            options.backfill = cmd.kind == PushCommand::Kind::Backfill;
+            options.resume = cmd.resume;
+            options.read_source = cmd.kind != PushCommand::Kind::Retry;
+            options.allow_mass_delete = cmd.allow_mass_delete;
+            if (cmd.kind == PushCommand::Kind::Retry) {
+                auto n = setup.journal.updates.retry_failed(job.name, cmd.status, now_ms());
+                log.info("Re-queued failed updates", {{"job", job.name}, {"updates", n}});
+            }
+            setup.recorded([&] { push::run_push(setup.context, job, options, r); },
+                           [&] { return push::run_record(job, options, r); });
+            std::printf(
+                "%s %s: read %lld, queued %lld, unchanged %lld, rejected %lld | sent %lld requests on %llu "
+                "connection(s): done %lld, accepted %lld, retried %lld, failed %lld | pending %lld | %.1f s, %.0f "
+                "req/s\n",
+                kind, job.name.c_str(), (long long)r.read, (long long)r.queued, (long long)r.unchanged,
+                (long long)r.rejected, (long long)r.sent, (unsigned long long)r.connections, (long long)r.done,
+                (long long)r.accepted, (long long)r.retries, (long long)r.failed, (long long)r.pending, r.seconds,
+                r.seconds > 0 ? static_cast<double>(r.sent) / r.seconds : 0.0);
+            if (r.duplicates > 0)
+                std::printf("%lld duplicate id(s) (last occurrence wins)\n", static_cast<long long>(r.duplicates));
+            if (r.missing > 0 && r.missing_refused.empty())
+                std::printf("%lld profile(s) no longer in the source: %s\n", static_cast<long long>(r.missing),
+                            std::string(config::to_string(job.on_missing)).c_str());
+            if (!r.missing_refused.empty()) log.warn(r.missing_refused);
+            if (!r.source_error.empty()) {
+                error = "jobs." + job.name + ".source: " + r.source_error;
+                log.error(error);
+                log.info("Reading stopped; the rows read are journaled, and the next run continues from there",
+                         {{"read", r.read}});
+            }
+            if (!r.fatal.empty()) {
+                error = r.fatal;
+                log.error("Aborted; nothing was lost: run again once fixed", {{"reason", r.fatal}});
+            }
+            if (r.interrupted) log.info("interrupted: run the same command again to resume");
+            if (r.failed > 0)
+                log.warn("Updates failed: see `prefsync failures " + job.name + "`", {{"failed", r.failed}});
+            return r.exit_code;
+        },
+        &error);
+}
+
+}  // namespace
+
+int cmd_push(const PushCommand& cmd) {
     const char* kind = cmd.kind == PushCommand::Kind::Backfill ? "backfill"
                        : cmd.kind == PushCommand::Kind::Retry  ? "retry"
                                                                : "sync";
-    return guarded(job.name, [&] {
-        service::Signals signals({});
-        RunSetup setup(config, job, kind, &signals.stop());
-        if (setup.refused()) {
-            log.error(setup.lock->refusal());
-            return int(kFatal);
-        }
-        if (cmd.kind == PushCommand::Kind::Retry) {
-            auto n = setup.journal.updates.retry_failed(job.name, cmd.status, now_ms());
-            log.info("Re-queued failed updates", {{"job", job.name}, {"updates", n}});
-        }
-        push::PushOptions options;
-        options.backfill = cmd.kind == PushCommand::Kind::Backfill;
-        options.resume = cmd.resume;
-        options.read_source = cmd.kind != PushCommand::Kind::Retry;
-        options.allow_mass_delete = cmd.allow_mass_delete;
-        auto r = push::run_push(setup.context, job, options);
-        if (!cmd.report.empty()) write_push_report(cmd.report, job.name, kind, r);
-        std::printf(
-            "%s %s: read %lld, queued %lld, unchanged %lld, rejected %lld | sent %lld requests on %llu "
-            "connection(s): done %lld, accepted %lld, retried %lld, failed %lld | pending %lld | %.1f s, %.0f req/s\n",
-            kind, job.name.c_str(), (long long)r.read, (long long)r.queued, (long long)r.unchanged,
-            (long long)r.rejected, (long long)r.sent, (unsigned long long)r.connections, (long long)r.done,
-            (long long)r.accepted, (long long)r.retries, (long long)r.failed, (long long)r.pending, r.seconds,
-            r.seconds > 0 ? static_cast<double>(r.sent) / r.seconds : 0.0);
-        if (r.duplicates > 0)
-            std::printf("%lld duplicate id(s) (last occurrence wins)\n", static_cast<long long>(r.duplicates));
-        if (r.missing > 0 && r.missing_refused.empty())
-            std::printf("%lld profile(s) no longer in the source: %s\n", static_cast<long long>(r.missing),
-                        std::string(config::to_string(job.on_missing)).c_str());
-        if (!r.missing_refused.empty()) log.warn(r.missing_refused);
-        if (!r.source_error.empty()) {
-            log.error("jobs." + job.name + ".source: " + r.source_error);
-            log.info("Reading stopped; the rows read are journaled, and the next run continues from there",
-                     {{"read", r.read}});
-        }
-        if (!r.fatal.empty()) log.error("Aborted; nothing was lost: run again once fixed", {{"reason", r.fatal}});
-        if (r.interrupted) log.info("interrupted: run the same command again to resume");
-        if (r.failed > 0) log.warn("Updates failed: see `prefsync failures " + job.name + "`", {{"failed", r.failed}});
-        return r.exit_code;
-    });
+    push::PushReport r;  // zeros until a run reports
+    std::string error;
+    r.exit_code = push_command(cmd, kind, r, error);
+    if (!cmd.report.empty()) write_push_report(cmd.report, cmd.job, kind, r, error);
+    return r.exit_code;
 }
 
 }  // namespace prefsync::cli

@@ -10,6 +10,7 @@
 #include "daemon/base/json_text.hpp"
 #include "daemon/base/logger.hpp"
 #include "daemon/cli/cli.hpp"
+#include "daemon/cli/errors.hpp"
 
 namespace prefsync::cli {
 
@@ -18,11 +19,12 @@ LoadedJob load_for_job(const std::string& config_path, const std::string& job) {
     const auto& log = base::logger();
     try {
         out.config = config::load_config(config_path);
-    } catch (const config::ConfigError& e) {
+    } catch (const config::ConfigError&) {
         // Logged as the default logger does: the file's own log settings are not trusted yet.
-        for (const auto& d : e.diagnostics()) log.error(d.to_string());
-        if (e.diagnostics().empty()) log.error(e.what());
-        out.exit_code = kUsage;
+        auto failure = describe_failure(std::current_exception(), "");
+        for (const auto& e : failure.errors) log.error(e);
+        out.error = failure.summary();
+        out.exit_code = failure.exit_code;
         return out;
     }
     base::set_up_logging(out.config->log);
@@ -32,7 +34,8 @@ LoadedJob load_for_job(const std::string& config_path, const std::string& job) {
     if (!out.job) {
         std::string names;
         for (auto& j : out.config->jobs) names += (names.empty() ? "" : ", ") + j.name;
-        base::logger().error(config_path + ": no job named \"" + job + "\" (jobs: " + names + ")");
+        out.error = config_path + ": no job named \"" + job + "\" (jobs: " + names + ")";
+        base::logger().error(out.error);
         out.exit_code = kUsage;
         out.config.reset();
     }
@@ -71,14 +74,29 @@ std::string JsonFields::text() const {
     return json + "\n}\n";
 }
 
+JsonFields run_report_fields(const std::string& job, const std::string& kind, std::int64_t run_id, int exit_code,
+                             const std::string& error, double seconds) {
+    return JsonFields()
+        .add("job", job)
+        .add("kind", kind)
+        .add("run_id", run_id)
+        .add("exit_code", exit_code)
+        .add("error", error)
+        .add("finished_at_ms", now_ms())
+        .add("seconds", seconds);
+}
+
 void write_report(const std::string& path, const JsonFields& fields) {
     auto json = fields.text();
     auto tmp = path + ".tmp";
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     bool ok = fd >= 0 && ::write(fd, json.data(), json.size()) == static_cast<ssize_t>(json.size());
     if (fd >= 0) ok = ::close(fd) == 0 && ok;
-    if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0)
-        base::logger().warn("Cannot write the report", {{"path", path}, {"error", std::strerror(errno)}});
+    if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+        int err = errno;
+        if (fd >= 0) ::unlink(tmp.c_str());  // never a half-written report left beside it
+        base::logger().warn("Cannot write the report", {{"path", path}, {"error", std::strerror(err)}});
+    }
 }
 
 }  // namespace prefsync::cli

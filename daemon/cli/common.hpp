@@ -23,6 +23,7 @@ struct LoadedJob {
     std::optional<config::Config> config;
     const config::JobConfig* job = nullptr;
     int exit_code = 0;
+    std::string error;  // what was logged when not ok(), on one line: for a run report
     bool ok() const { return config && (job || exit_code == 0); }
 };
 
@@ -48,8 +49,14 @@ private:
     std::vector<std::pair<std::string, std::string>> fields_;  // key, JSON value
 };
 
+// What every run report starts with: which run, how it ended (`error`: why it stopped
+// early, "" if it did not) and when. The command's counts follow.
+JsonFields run_report_fields(const std::string& job, const std::string& kind, std::int64_t run_id, int exit_code,
+                             const std::string& error, double seconds);
+
 // Writes a run report atomically (temporary file renamed), 0600, never through a symlink;
-// a report that cannot be written is a warning, not a failure of the run.
+// a report that cannot be written is a warning on stderr, not a failure of the run (the
+// exit code stays the run's).
 void write_report(const std::string& path, const JsonFields& fields);
 
 }  // namespace prefsync::cli

@@ -26,6 +26,12 @@ std::string FailureReport::message() const {
     return text;
 }
 
+std::string FailureReport::summary() const {
+    std::string text;
+    for (const auto& e : errors) text += (text.empty() ? "" : "; ") + e;
+    return text;
+}
+
 FailureReport describe_failure(std::exception_ptr error, const std::string& job) {
     std::string jobs = job.empty() ? "" : "jobs." + job;
     try {
@@ -50,12 +56,13 @@ FailureReport describe_failure(std::exception_ptr error, const std::string& job)
     }
 }
 
-int guarded(const std::string& job, const std::function<int()>& body) {
+int guarded(const std::string& job, const std::function<int()>& body, std::string* error) {
     try {
         return body();
     } catch (...) {
         auto failure = describe_failure(std::current_exception(), job);
         for (const auto& e : failure.errors) base::logger().error(e);
+        if (error) *error = failure.summary();
         return failure.exit_code;
     }
 }

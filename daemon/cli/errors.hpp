@@ -16,12 +16,15 @@ struct FailureReport {
     std::vector<std::string> errors;  // "jobs.crm.source: ...": one per problem, each a log event
     // As text mode prints them: "error: " before each, one per line, no trailing newline.
     std::string message() const;
+    // On one line, "; " between them: for a run report or a parked job's reason.
+    std::string summary() const;
 };
 
 // What `error` means for job `job` ("" for commands without one).
 FailureReport describe_failure(std::exception_ptr error, const std::string& job);
 
-// Runs `body`; an exception is logged (one error event per problem) and becomes its exit code.
-int guarded(const std::string& job, const std::function<int()>& body);
+// Runs `body`; an exception is logged (one error event per problem) and becomes its exit
+// code, and, given `error`, its summary() is stored there (for a run report).
+int guarded(const std::string& job, const std::function<int()>& body, std::string* error = nullptr);
 
 }  // namespace prefsync::cli

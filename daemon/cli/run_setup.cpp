@@ -2,7 +2,10 @@
 
 #include <unistd.h>
 
+#include "daemon/base/logger.hpp"
+#include "daemon/cli/cli.hpp"
 #include "daemon/cli/common.hpp"
+#include "daemon/cli/errors.hpp"
 
 namespace prefsync::cli {
 
@@ -11,7 +14,34 @@ RunSetup::RunSetup(const config::Config& config, const config::JobConfig& job, c
     : token(config::resolve_token(config)),
       journal(config.journal.path),
       context{config, journal, token, user_agent(), stop, observer, isatty(STDERR_FILENO) != 0} {
-    if (!owner.empty()) lock.emplace(config.journal.path, job.name, owner);
+    if (owner.empty()) return;
+    lock.emplace(config.journal.path, job.name, owner);
+    if (lock->held()) end_abandoned_runs(journal, job.name);
+}
+
+void RunSetup::recorded(const std::function<void()>& run, const std::function<journal::RunRecord()>& record) {
+    try {
+        run();
+    } catch (...) {
+        auto r = record();
+        if (r.id != 0) {
+            r.exit_code = describe_failure(std::current_exception(), r.job).exit_code;
+            try {
+                journal.runs.end(r, now_ms());
+            } catch (const std::exception& e) {
+                // The journal that stopped the run may refuse this too (a full disk).
+                base::logger().warn("Cannot record the end of the run; the next run of the job records it",
+                                    {{"run", r.id}, {"error", e.what()}});
+            }
+        }
+        throw;
+    }
+}
+
+void end_abandoned_runs(journal::Journal& journal, const std::string& job) {
+    if (auto n = journal.runs.end_unfinished(job, kInterrupted, now_ms()); n > 0)
+        base::logger().info("Runs left unfinished by a process that stopped recorded as interrupted (exit 4)",
+                            {{"job", job}, {"runs", n}});
 }
 
 }  // namespace prefsync::cli

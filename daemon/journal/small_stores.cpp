@@ -118,6 +118,22 @@ void RunLog::end(const RunRecord& r, Millis now) {
         .run();
 }
 
+std::int64_t RunLog::end_unfinished(const std::string& job, int exit_code, Millis now) {
+    db_.prepare("UPDATE runs SET ended_at = ?2, exit_code = ?3 WHERE job = ?1 AND ended_at IS NULL")
+        .bind(1, job)
+        .bind(2, now)
+        .bind(3, static_cast<std::int64_t>(exit_code))
+        .run();
+    return db_.changes();
+}
+
+std::vector<std::string> RunLog::unfinished_jobs() {
+    std::vector<std::string> out;
+    auto s = db_.prepare("SELECT DISTINCT job FROM runs WHERE ended_at IS NULL ORDER BY job");
+    while (s.step()) out.push_back(s.text(0));
+    return out;
+}
+
 std::optional<RunRecord> RunLog::last(const std::string& job, const std::string& kind) {
     auto s = db_.prepare("SELECT " RUN_COLUMNS " FROM runs WHERE job = ?1 AND kind = ?2 ORDER BY id DESC LIMIT 1");
     s.bind(1, job).bind(2, kind);

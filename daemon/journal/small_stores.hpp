@@ -51,6 +51,13 @@ public:
     explicit RunLog(Database& db) : db_(db) {}
     std::int64_t begin(const std::string& job, const std::string& kind, Millis now);
     void end(const RunRecord& run, Millis now);
+    // Ends every run of `job` still without an end with `exit_code`, leaving its counts as
+    // recorded; returns how many. Only for a holder of the job's lock (JobLock): no run of the
+    // job can then be going on, so these were left by a process that died before it could
+    // record the end (killed, stopped by shutdown_timeout, or its journal could not be written).
+    std::int64_t end_unfinished(const std::string& job, int exit_code, Millis now);
+    // The jobs that have a run without an end.
+    std::vector<std::string> unfinished_jobs();
     std::optional<RunRecord> last(const std::string& job, const std::string& kind);
     std::vector<RunRecord> recent(const std::string& job, int limit);
     // Deletes runs that ended before `before`, keeping the last of each job and kind.

@@ -444,9 +444,22 @@ void write_reconcile_report(const config::Config& config, const config::JobConfi
 
 }  // namespace
 
-PullReport run_pull(const dispatch::RunContext& c, const config::JobConfig& job) {
+journal::RunRecord run_record(const config::JobConfig& job, const PullReport& report) {
+    journal::RunRecord r;
+    r.id = report.run_id;
+    r.job = job.name;
+    r.kind = "pull";
+    r.read = report.items;
+    r.rejected = report.rejected;
+    r.done = report.done;
+    r.failed = report.failed + report.missing;
+    r.retries = report.retries;
+    r.exit_code = report.exit_code;
+    return r;
+}
+
+void run_pull(const dispatch::RunContext& c, const config::JobConfig& job, PullReport& report) {
     auto& journal = c.journal;
-    PullReport report;
     auto started = dispatch::SteadyClock::now();
     const auto& sink = *job.sink;
     report.output = describe_output(sink);
@@ -454,7 +467,10 @@ PullReport run_pull(const dispatch::RunContext& c, const config::JobConfig& job)
 
     auto state = journal.pulls.state(job.name);
     auto last = journal.runs.last(job.name, "pull");
-    report.resumed = state && last && last->id == state->run_id && (last->ended_at == 0 || last->exit_code >= 3);
+    // A run that did not complete: still open, or ended by anything but a complete run (0, 2):
+    // a signal or fatal answer (4, 3), or an error it was aborted by (3, or 1 for the config).
+    report.resumed = state && last && last->id == state->run_id &&
+                     (last->ended_at == 0 || (last->exit_code != 0 && last->exit_code != 2));
     if (report.resumed && !can_resume(sink, state->sink_offset)) {
         // The partial output is gone or shorter than the journal recorded (removed by hand,
         // or a crash between finishing and renaming): starting over is the only safe way.
@@ -486,8 +502,8 @@ PullReport run_pull(const dispatch::RunContext& c, const config::JobConfig& job)
         report.fatal = dispatcher.fatal();
     }
     enumerator.finish();
-    // As before anything was fetched: the run stays open, and the next one resumes it (what
-    // was fetched is recorded and not fetched again).
+    // As before anything was fetched: the run ends with the exception's exit code, and the
+    // next one resumes it (what was fetched is recorded and not fetched again).
     if (!enumerator.source_error().empty()) throw connectors::SourceError(enumerator.source_error());
 
     report.rows = output->rows;
@@ -512,26 +528,15 @@ PullReport run_pull(const dispatch::RunContext& c, const config::JobConfig& job)
     else if (report.missing + report.failed + report.differing + report.rejected > 0)
         report.exit_code = 2;
 
-    journal::RunRecord r;
-    r.id = report.run_id;
-    r.job = job.name;
-    r.kind = "pull";
-    r.read = report.items;
-    r.rejected = report.rejected;
-    r.done = report.done;
-    r.failed = report.failed + report.missing;
-    r.retries = report.retries;
-    r.exit_code = report.exit_code;
     // Recorded as finished before the output takes its final name: a crash in between
     // leaves a run that is not resumed (so a fresh .partial is never "resumed" into NUL
     // bytes), and the previous export stays in place until the next run replaces it.
-    journal.runs.end(r, now_ms());
+    journal.runs.end(run_record(job, report), now_ms());
     if (complete) {
         output->publish();
         if (!job.pull->reconcile.empty()) write_reconcile_report(c.config, job, journal, report);
     }
     journal.apply_retention(now_ms(), c.config.journal.retain_days);
-    return report;
 }
 
 }  // namespace prefsync::pull

@@ -45,8 +45,16 @@ struct PullReport {
 };
 
 // Throws config::ConfigError / connectors::SourceError / connectors::SinkError /
-// journal::JournalError for problems found before anything was fetched; std::runtime_error
-// when a completed run's reconcile report cannot be written.
-PullReport run_pull(const dispatch::RunContext& context, const config::JobConfig& job);
+// journal::JournalError for problems found before anything was fetched (and a SourceError
+// for a source of identities that failed mid-read: what was fetched is recorded);
+// std::runtime_error when a completed run's reconcile report cannot be written. `report`
+// is filled as the run goes, so after a throw it holds the run it began or resumed (run_id,
+// 0 if none yet) and the counts it reached: the caller, which turns the exception into an
+// exit code, ends the run with run_record(). A run that did not complete stays resumable
+// whatever exit code it ended with.
+void run_pull(const dispatch::RunContext& context, const config::JobConfig& job, PullReport& report);
+
+// The run log's record of `report` (its id, counts and exit code).
+journal::RunRecord run_record(const config::JobConfig& job, const PullReport& report);
 
 }  // namespace prefsync::pull

@@ -208,13 +208,36 @@ private:
     std::vector<journal::ClaimedUpdate> claimed_;  // journaled already claimed, for take_claimed()
 };
 
+std::string kind_of(const PushOptions& options) {
+    return options.backfill ? "backfill" : (options.read_source ? "sync" : "retry");
+}
+
 }  // namespace
 
-PushReport run_push(const dispatch::RunContext& c, const config::JobConfig& job, const PushOptions& options) {
+journal::RunRecord run_record(const config::JobConfig& job, const PushOptions& options, const PushReport& report) {
+    journal::RunRecord r;
+    r.id = report.run_id;
+    r.job = job.name;
+    r.kind = kind_of(options);
+    r.read = report.read;
+    r.queued = report.queued;
+    r.unchanged = report.unchanged;
+    r.rejected = report.rejected;
+    r.done = report.done;
+    r.accepted = report.accepted;
+    r.failed = report.failed;
+    r.retries = report.retries;
+    r.exit_code = report.exit_code;
+    r.duplicates = report.duplicates;
+    r.missing = report.missing;
+    return r;
+}
+
+void run_push(const dispatch::RunContext& c, const config::JobConfig& job, const PushOptions& options,
+              PushReport& report) {
     auto& journal = c.journal;
-    PushReport report;
     auto started = dispatch::SteadyClock::now();
-    std::string kind = options.backfill ? "backfill" : (options.read_source ? "sync" : "retry");
+    std::string kind = kind_of(options);
     std::optional<std::int64_t> backfill_run;
     if (options.backfill && options.resume) {
         auto last = journal.runs.last(job.name, "backfill");
@@ -265,24 +288,8 @@ PushReport run_push(const dispatch::RunContext& c, const config::JobConfig& job,
     else
         report.exit_code = 0;
 
-    journal::RunRecord r;
-    r.id = report.run_id;
-    r.job = job.name;
-    r.kind = kind;
-    r.read = report.read;
-    r.queued = report.queued;
-    r.unchanged = report.unchanged;
-    r.rejected = report.rejected;
-    r.done = report.done;
-    r.accepted = report.accepted;
-    r.failed = report.failed;
-    r.retries = report.retries;
-    r.exit_code = report.exit_code;
-    r.duplicates = report.duplicates;
-    r.missing = report.missing;
-    journal.runs.end(r, now_ms());
+    journal.runs.end(run_record(job, options, report), now_ms());
     journal.apply_retention(now_ms(), c.config.journal.retain_days);
-    return report;
 }
 
 }  // namespace prefsync::push

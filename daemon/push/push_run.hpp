@@ -45,7 +45,14 @@ struct PushReport : PushCounts {
 
 // Throws config::ConfigError / connectors::SourceError / journal::JournalError for
 // problems found before anything was sent (and JournalError for a journal that fails
-// mid-run: what was recorded stays recorded).
-PushReport run_push(const dispatch::RunContext& context, const config::JobConfig& job, const PushOptions& options);
+// mid-run: what was recorded stays recorded). `report` is filled as the run goes, so after
+// a throw it holds the run it began or resumed (run_id, 0 if none yet) and the counts it
+// reached: the caller, which turns the exception into an exit code, ends the run with
+// run_record() (a run never stays "running" once its process has left it).
+void run_push(const dispatch::RunContext& context, const config::JobConfig& job, const PushOptions& options,
+              PushReport& report);
+
+// The run log's record of `report` (its id, kind, counts and exit code).
+journal::RunRecord run_record(const config::JobConfig& job, const PushOptions& options, const PushReport& report);
 
 }  // namespace prefsync::push

@@ -365,6 +365,39 @@ TEST(Daemon, ARefusedTokenParksTheJobInsteadOfHammeringTheApiAndAReloadRetriesIt
     EXPECT_EQ(daemon->wait(), 0);
 }
 
+// shutdown_timeout ends the process in the middle of its run: nothing can record the run's
+// end then. The next daemon ends it as interrupted when it starts, not at the job's next run.
+TEST(Daemon, ARunCutShortByShutdownTimeoutIsEndedAsInterruptedWhenTheDaemonStartsAgain) {
+    DaemonWorkspace w(50, "every 1s");
+    auto text = w.text("every 1s");
+    text.replace(text.find("shutdown_timeout: 20s"), 21, "shutdown_timeout: 1s");
+    w.dir.write("prefsync.yaml", text);
+    w.emu.set_faults(R"({"slow_ms": 60000})");  // every answer later than the drain allows
+    auto in_flight = [&] {
+        return json::parse(testing::http_get(w.emu.server.port(), "/__admin/stats")).at("in_flight").as_int64();
+    };
+    auto daemon = w.start();
+    ASSERT_TRUE(eventually([&] { return in_flight() > 1; }));  // beyond the stats request itself
+    daemon->signal(SIGTERM);
+    EXPECT_EQ(daemon->wait(), 0);
+    EXPECT_THAT(testing::read_file(w.log), HasSubstr("shutdown_timeout reached"));
+    auto runs = json::parse(w.prefsync("status crm --json").out).at("crm").at("runs").as_array();
+    ASSERT_EQ(runs.size(), 1u);
+    ASSERT_EQ(runs[0].at("ended").as_string(), "-") << "the process left without recording the end";
+    auto cut_short = runs[0].at("id").as_int64();
+
+    w.emu.set_faults(R"({"slow_ms": 0})");
+    w.dir.write("prefsync.yaml", w.text("\"0 3 * * *\""));  // no run soon: the start itself ends it
+    auto restarted = w.start();
+    runs = json::parse(w.prefsync("status crm --json").out).at("crm").at("runs").as_array();
+    ASSERT_FALSE(runs.empty());
+    EXPECT_EQ(runs.back().at("id").as_int64(), cut_short);
+    EXPECT_NE(runs.back().at("ended").as_string(), "-");
+    EXPECT_EQ(runs.back().at("exit_code").as_int64(), 4);
+    restarted->signal(SIGTERM);
+    EXPECT_EQ(restarted->wait(), 0);
+}
+
 TEST(Daemon, CatchUpRunsAMissedScheduleOnceAtStart) {
     // A daily schedule that will not fire during the test: only catch_up can run it.
     DaemonWorkspace w(20, "\"0 3 * * *\"", ", catch_up: true");

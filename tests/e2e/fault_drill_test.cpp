@@ -93,15 +93,25 @@ TEST(FaultDrill, AnOutageWithRetryAfterPausesTheRunForThatLong) {
 TEST(FaultDrill, AFullDiskStopsTheRunNamingTheJournalAndTheNextRunFinishesWithNothingLostOrDoubled) {
     testing::PushWorkspace w(3000, "create");
     // A file size limit stands for a full disk: the journal's writes fail with EFBIG.
+    auto report = w.dir.file("report.json");
     auto r = testing::run("ulimit -f 1024; PREFSYNC_TOKEN=emulator-token " + quote(PREFSYNC_BINARY) + " -c " +
-                          quote(w.config) + " sync crm");
+                          quote(w.config) + " sync crm --report " + quote(report));
     EXPECT_EQ(r.exit_code, 3) << r.err << r.out;
     EXPECT_THAT(r.err, HasSubstr(w.dir.file("state/journal.db")));
     EXPECT_THAT(r.err, HasSubstr("full"));
+    // The report says so (it is small enough to be written), and the run is not left
+    // "running": ended now, or, if the full journal refused that too, by the next run.
+    auto stopped = json::parse(testing::read_file(report)).as_object();
+    EXPECT_EQ(stopped.at("exit_code").as_int64(), 3);
+    EXPECT_THAT(std::string(stopped.at("error").as_string()), HasSubstr("full"));
     r = w.prefsync("sync crm");
     ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
     EXPECT_EQ(w.emu.store.size(), 3000u);
     EXPECT_EQ(duplicated(w), 0);
+    auto runs = json::parse(w.prefsync("status crm --json").out).at("crm").at("runs").as_array();
+    ASSERT_EQ(runs.size(), 2u);
+    EXPECT_NE(runs[1].at("ended").as_string(), "-");
+    EXPECT_THAT(runs[1].at("exit_code").as_int64(), ::testing::AnyOf(3, 4));
 }
 
 TEST(FaultDrill, ACorruptedJournalIsRefusedNeverReplacedWithAFreshOne) {

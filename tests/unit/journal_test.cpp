@@ -663,6 +663,30 @@ TEST_F(JournalTest, RetentionDeletesOldRunsAndGivesTheSpaceBack) {
     EXPECT_TRUE(j.db.integrity_ok());
 }
 
+TEST_F(JournalTest, RunsLeftWithoutAnEndAreEndedWithTheGivenCodeAndTheirCountsKept) {
+    auto ended = j.runs.begin("crm", "sync", 1000);
+    RunRecord finished{ended, "crm", "sync", 1000, 0, 50};
+    finished.exit_code = 0;
+    j.runs.end(finished, 2000);
+    auto open = j.runs.begin("crm", "backfill", 3000);
+    j.runs.begin("hr", "sync", 3000);
+    EXPECT_EQ(j.runs.unfinished_jobs(), (std::vector<std::string>{"crm", "hr"}));
+    EXPECT_EQ(j.runs.end_unfinished("crm", 4, 5000), 1);
+    auto runs = j.runs.recent("crm", 5);
+    ASSERT_EQ(runs.size(), 2u);
+    EXPECT_EQ(runs[0].id, open);
+    EXPECT_EQ(runs[0].ended_at, 5000);
+    EXPECT_EQ(runs[0].exit_code, 4);
+    EXPECT_EQ(runs[1].ended_at, 2000) << "an ended run keeps its end";
+    EXPECT_EQ(runs[1].read, 50);
+    EXPECT_EQ(runs[1].exit_code, 0);
+    EXPECT_EQ(j.runs.recent("hr", 1)[0].exit_code, -1) << "another job's run is not touched";
+    EXPECT_EQ(j.runs.unfinished_jobs(), std::vector<std::string>{"hr"});
+    EXPECT_EQ(j.runs.end_unfinished("crm", 4, 6000), 0);
+    // `backfill --resume` still continues it: it did not exit 0.
+    EXPECT_NE(j.runs.last("crm", "backfill")->exit_code, 0);
+}
+
 TEST_F(JournalTest, AFinishedUpdateLeavesOnlyItsOutcomeSoTheFileShrinksAfterTheRun) {
     Millis now = 1'000'000;
     std::string body(2000, 'x');
