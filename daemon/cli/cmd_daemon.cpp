@@ -7,8 +7,9 @@
 //   journal's bucket, with any other prefsync process on the host); each run holds its
 //   job's lock, so a hand-run `sync` of the same job is refused.
 // - SIGTERM/SIGINT stop claiming work and let the run drain, bounded by
-//   daemon.shutdown_timeout; SIGHUP reloads the config between runs (a config that does
-//   not load is refused and the old one kept) and releases parked jobs.
+//   daemon.shutdown_timeout; SIGHUP reloads the config between runs and releases parked
+//   jobs. A config that does not load or whose token cannot be read is refused and the old
+//   one kept.
 // - The watchdog is fed from every run's ticks (reading, journaling, sending, verifying)
 //   and from the idle loop, so a hung loop stops the pings and systemd restarts the service.
 #include <cstdio>
@@ -170,6 +171,7 @@ int cmd_daemon(const std::string& config_path) {
                 try {
                     auto fresh = std::make_unique<config::Config>(config::load_config(config_path));
                     for (auto& w : fresh->warnings) log.warn(w);
+                    config::resolve_token(*fresh);  // as at start: a token that cannot be read refuses the reload
                     // The logger was set up once, at start, and other threads read it.
                     if (fresh->log != config->log) log.warn("log settings changed: they take effect at the next start");
                     loop.reload(*fresh, now_ms());
@@ -177,8 +179,8 @@ int cmd_daemon(const std::string& config_path) {
                     log.info("Config reloaded",
                              {{"config", config_path}, {"jobs", config->jobs.size()}, {"scheduled", loop.scheduled()}});
                     notifier.status("reloaded; idle");
-                } catch (const config::ConfigError& e) {
-                    for (const auto& d : e.diagnostics()) log.error(d.to_string());
+                } catch (const config::ConfigError&) {
+                    for (const auto& e : describe_failure(std::current_exception(), "").errors) log.error(e);
                     log.error("Reload refused: the config has errors; still running the previous one",
                               {{"config", config_path}});
                 }
