@@ -315,6 +315,32 @@ TEST(Daemon, SighupWithATokenThatCannotBeReadIsRefusedAsAtStartAndTheOldConfigRu
     EXPECT_EQ(daemon->wait(), 0);
 }
 
+TEST(Daemon, SighupWithAnotherJournalPathKeepsTheRunningJournalForEverythingAndSaysSo) {
+    // Measured before: "Config reloaded" and no warning; runs then journaled into the new
+    // file (re-sending every row) while retries, parking and /metrics read the old one.
+    DaemonWorkspace w(50);
+    auto daemon = w.start();
+    ASSERT_TRUE(eventually([&] { return w.metrics()["prefsync_rows{job=\"crm\",state=\"accepted\"}"] == 50; }));
+    auto text = w.text("every 1s");
+    text.replace(text.find("path: state/journal.db"), 22, "path: moved/journal.db");
+    w.dir.write("prefsync.yaml", text);
+    daemon->signal(SIGHUP);
+    ASSERT_TRUE(eventually([&] { return testing::read_file(w.log).find("Config reloaded") != std::string::npos; }));
+    auto log = testing::read_file(w.log);
+    EXPECT_THAT(log, HasSubstr("journal.path changed: it takes effect at the next start; until then the daemon keeps "
+                               "the running value"));
+    EXPECT_THAT(log, HasSubstr("restart_needed_for=journal.path"));
+
+    w.write_source(60);
+    ASSERT_TRUE(eventually([&] { return w.metrics()["prefsync_rows{job=\"crm\",state=\"accepted\"}"] == 60; }))
+        << "the runs journal where /metrics looks; daemon log:\n"
+        << testing::read_file(w.log);
+    EXPECT_EQ(w.emu.requests_counter(), 60) << "each row sent once: nothing re-sent from an empty journal";
+    EXPECT_FALSE(std::filesystem::exists(w.dir.file("moved"))) << "no journal, lock or reject file there";
+    daemon->signal(SIGTERM);
+    EXPECT_EQ(daemon->wait(), 0);
+}
+
 TEST(Daemon, ASyncOfAJobTheDaemonIsRunningIsRefusedClearly) {
     DaemonWorkspace w(2000);
     w.emu.set_faults(R"({"latency_ms": 30})");
