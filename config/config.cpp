@@ -98,6 +98,10 @@ bool valid_cron_field(std::string_view field, int min, int max) {
 
 }  // namespace
 
+std::string default_reject_file(const std::string& journal_path, const std::string& job) {
+    return (fs::path(journal_path).parent_path() / "rejects" / (job + ".rejects.txt")).string();
+}
+
 std::string check_schedule(std::string_view schedule) {
     if (schedule == "@hourly" || schedule == "@daily" || schedule == "@weekly") return {};
     if (schedule.starts_with("every ")) {
@@ -561,10 +565,7 @@ private:
         if (!type) return;
         s.settings = type->parse(r_, n, p);
         r_.read(n, p, connectors::kRejectFileKey, s.reject_file);
-        if (s.reject_file.empty()) {
-            auto dir = fs::path(c.journal.path).parent_path();
-            s.reject_file = (dir / "rejects" / (job.name + ".rejects.txt")).string();
-        }
+        if (s.reject_file.empty()) s.reject_file = default_reject_file(c.journal.path, job.name);
     }
 
     void parse_identity(const YAML::Node& n, const std::string& p, JobConfig& job) {

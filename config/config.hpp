@@ -172,6 +172,8 @@ Config load_config(const std::string& path, const EnvLookup& env = process_env()
 
 // The API token, read from where the config says. Throws ConfigError if it cannot be read.
 std::string resolve_token(const Config& config, const EnvLookup& env = process_env());
+// Where a job's source.reject_file is when it is not set: <journal dir>/rejects/<job>.rejects.txt.
+std::string default_reject_file(const std::string& journal_path, const std::string& job);
 // A schedule as accepted by jobs.*.schedule; returns an error message or "".
 std::string check_schedule(std::string_view schedule);
 

@@ -7,8 +7,9 @@
 //   journal's bucket, with any other prefsync process on the host); each run holds its
 //   job's lock, so a hand-run `sync` of the same job is refused.
 // - SIGTERM/SIGINT stop claiming work and let the run drain, bounded by
-//   daemon.shutdown_timeout; SIGHUP reloads the config between runs (a config that does
-//   not load is refused and the old one kept) and releases parked jobs.
+//   daemon.shutdown_timeout; SIGHUP reloads the config between runs and releases parked
+//   jobs. A config that does not load or whose token cannot be read is refused and the old
+//   one kept; what is read only at start keeps its running value (daemon_reload.hpp).
 // - The watchdog is fed from every run's ticks (reading, journaling, sending, verifying)
 //   and from the idle loop, so a hung loop stops the pings and systemd restarts the service.
 #include <cstdio>
@@ -20,6 +21,7 @@
 #include "daemon/base/logger.hpp"
 #include "daemon/cli/cli.hpp"
 #include "daemon/cli/common.hpp"
+#include "daemon/cli/daemon_reload.hpp"
 #include "daemon/cli/errors.hpp"
 #include "daemon/cli/run_setup.hpp"
 #include "daemon/pull/pull_run.hpp"
@@ -177,15 +179,23 @@ int cmd_daemon(const std::string& config_path) {
                 try {
                     auto fresh = std::make_unique<config::Config>(config::load_config(config_path));
                     for (auto& w : fresh->warnings) log.warn(w);
-                    // The logger was set up once, at start, and other threads read it.
-                    if (fresh->log != config->log) log.warn("log settings changed: they take effect at the next start");
+                    config::resolve_token(*fresh);  // as at start: a token that cannot be read refuses the reload
+                    std::string kept_keys;
+                    for (const auto& k : keep_start_only_settings(*config, *fresh)) {
+                        log.warn(k.key + " changed: it takes effect at the next start; until then the daemon keeps " +
+                                     "the running value",
+                                 {{"running", k.running}, {"configured", k.configured}});
+                        kept_keys += (kept_keys.empty() ? "" : ",") + k.key;
+                    }
                     loop.reload(*fresh, now_ms());
                     config = std::move(fresh);
-                    log.info("Config reloaded",
-                             {{"config", config_path}, {"jobs", config->jobs.size()}, {"scheduled", loop.scheduled()}});
+                    log.info("Config reloaded", {{"config", config_path},
+                                                 {"jobs", config->jobs.size()},
+                                                 {"scheduled", loop.scheduled()},
+                                                 {"restart_needed_for", base::omit_if_empty(kept_keys)}});
                     notifier.status("reloaded; idle");
-                } catch (const config::ConfigError& e) {
-                    for (const auto& d : e.diagnostics()) log.error(d.to_string());
+                } catch (const config::ConfigError&) {
+                    for (const auto& e : describe_failure(std::current_exception(), "").errors) log.error(e);
                     log.error("Reload refused: the config has errors; still running the previous one",
                               {{"config", config_path}});
                 }

@@ -30,6 +30,7 @@ namespace prefsync {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 namespace json = boost::json;
 using testing::quote;
 using Clock = std::chrono::steady_clock;
@@ -129,11 +130,18 @@ struct DaemonWorkspace {
     std::string config, log = dir.file("daemon.log");
 
     explicit DaemonWorkspace(int rows, const std::string& schedule = "every 1s", const std::string& daemon_extra = "") {
-        std::string csv = "customer_id,first_name\n";
-        for (int i = 0; i < rows; ++i) csv += "D" + std::to_string(i) + ",Name" + std::to_string(i) + "\n";
-        dir.write("crm.csv", csv);
+        dir.write("crm.csv", source_text(rows));
         config = dir.write("prefsync.yaml", text(schedule, daemon_extra));
         setenv("PREFSYNC_TOKEN", "emulator-token", 1);
+    }
+    static std::string source_text(int rows) {
+        std::string csv = "customer_id,first_name\n";
+        for (int i = 0; i < rows; ++i) csv += "D" + std::to_string(i) + ",Name" + std::to_string(i) + "\n";
+        return csv;
+    }
+    // The source replaced by one of `rows` rows, in one rename so a run never reads half of it.
+    void write_source(int rows) {
+        std::filesystem::rename(dir.write("crm.csv.new", source_text(rows)), dir.file("crm.csv"));
     }
     std::string text(const std::string& schedule, const std::string& daemon_extra = "") {
         return "api: { base_url: \"" + emu.base_url() +
@@ -265,6 +273,70 @@ TEST(Daemon, SighupWithABrokenConfigKeepsTheOldOneAndAGoodOneIsLoaded) {
     w.dir.write("prefsync.yaml", good);
     daemon->signal(SIGHUP);
     ASSERT_TRUE(eventually([&] { return testing::read_file(w.log).find("reloaded") != std::string::npos; }));
+    daemon->signal(SIGTERM);
+    EXPECT_EQ(daemon->wait(), 0);
+}
+
+// The lines of `text` that contain `what`.
+std::vector<std::string> lines_with(const std::string& text, const std::string& what) {
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);)
+        if (line.find(what) != std::string::npos) out.push_back(line);
+    return out;
+}
+
+TEST(Daemon, SighupWithATokenThatCannotBeReadIsRefusedAsAtStartAndTheOldConfigRunsOn) {
+    // Measured before: "Config reloaded", then every run failed on the unset variable and
+    // the job was parked, although a start with the same config is refused.
+    DaemonWorkspace w(50);
+    unsetenv("NOPE_TOKEN");
+    auto daemon = w.start();
+    ASSERT_TRUE(eventually([&] { return w.emu.store.size() == 50u; }));
+    auto text = w.text("every 1s");
+    text.replace(text.find("token_env: PREFSYNC_TOKEN"), 25, "token_env: NOPE_TOKEN");
+    w.dir.write("prefsync.yaml", text);
+    auto start = w.prefsync("daemon");
+    ASSERT_EQ(start.exit_code, 1) << start.err;
+    auto refused_at_start = lines_with(start.err, "NOPE_TOKEN");
+    ASSERT_EQ(refused_at_start.size(), 1u) << start.err;
+
+    daemon->signal(SIGHUP);
+    ASSERT_TRUE(eventually([&] { return testing::read_file(w.log).find("Reload refused") != std::string::npos; }));
+    EXPECT_THAT(testing::read_file(w.log), HasSubstr(refused_at_start[0])) << "the message a start gives";
+    // The running config, and its token, go on: new rows are sent and nothing is parked.
+    w.write_source(60);
+    ASSERT_TRUE(eventually([&] { return w.emu.store.size() == 60u; })) << testing::read_file(w.log);
+    EXPECT_EQ(w.metrics()["prefsync_job_parked{job=\"crm\"}"], 0);
+    auto log = testing::read_file(w.log);
+    EXPECT_THAT(log, Not(HasSubstr("Config reloaded")));
+    EXPECT_THAT(log, Not(HasSubstr("Job parked")));
+    daemon->signal(SIGTERM);
+    EXPECT_EQ(daemon->wait(), 0);
+}
+
+TEST(Daemon, SighupWithAnotherJournalPathKeepsTheRunningJournalForEverythingAndSaysSo) {
+    // Measured before: "Config reloaded" and no warning; runs then journaled into the new
+    // file (re-sending every row) while retries, parking and /metrics read the old one.
+    DaemonWorkspace w(50);
+    auto daemon = w.start();
+    ASSERT_TRUE(eventually([&] { return w.metrics()["prefsync_rows{job=\"crm\",state=\"accepted\"}"] == 50; }));
+    auto text = w.text("every 1s");
+    text.replace(text.find("path: state/journal.db"), 22, "path: moved/journal.db");
+    w.dir.write("prefsync.yaml", text);
+    daemon->signal(SIGHUP);
+    ASSERT_TRUE(eventually([&] { return testing::read_file(w.log).find("Config reloaded") != std::string::npos; }));
+    auto log = testing::read_file(w.log);
+    EXPECT_THAT(log, HasSubstr("journal.path changed: it takes effect at the next start; until then the daemon keeps "
+                               "the running value"));
+    EXPECT_THAT(log, HasSubstr("restart_needed_for=journal.path"));
+
+    w.write_source(60);
+    ASSERT_TRUE(eventually([&] { return w.metrics()["prefsync_rows{job=\"crm\",state=\"accepted\"}"] == 60; }))
+        << "the runs journal where /metrics looks; daemon log:\n"
+        << testing::read_file(w.log);
+    EXPECT_EQ(w.emu.requests_counter(), 60) << "each row sent once: nothing re-sent from an empty journal";
+    EXPECT_FALSE(std::filesystem::exists(w.dir.file("moved"))) << "no journal, lock or reject file there";
     daemon->signal(SIGTERM);
     EXPECT_EQ(daemon->wait(), 0);
 }
