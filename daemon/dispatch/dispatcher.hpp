@@ -41,6 +41,7 @@ public:
     // Runs `producer` to its end (see RequestLoop::run); may be called again (verify rounds).
     void run(Producer& producer) { loop_.run(producer); }
     const std::string& fatal() const { return loop_.fatal(); }
+    const std::string& unavailable() const { return loop_.unavailable(); }
     const LoopStats& stats() const { return loop_.stats(); }
     double rate() const { return loop_.rate(); }
     std::uint64_t connections() const { return api_.connections_opened(); }

@@ -57,7 +57,7 @@ RequestLoop::~RequestLoop() {
 }
 
 bool RequestLoop::stopping() const {
-    return !fatal_.empty() || (stop_ && stop_->load());
+    return !fatal_.empty() || !unavailable_.empty() || (stop_ && stop_->load());
 }
 
 void RequestLoop::run(Producer& producer) {
@@ -175,7 +175,12 @@ void RequestLoop::answered(std::uint64_t ticket, http::HttpResponse r, int gener
     }
     if (r.status >= 200 && r.status < 300) tokens_.accepted();
     auto now = runtime_.now();
-    switch (breaker_.record(failed_alike(r), f.probe, now, f.item.row)) {
+    // An answered 500 (or other 5xx but 502-504) may be about its row (a profile the server
+    // cannot handle); no answer, 408, 502, 503, 504 are about the server whatever the row,
+    // so each counts as a row of its own: a small run in an outage still opens the breaker.
+    bool about_row = r.transport == api::Transport::Answered && r.status >= 500 && r.status != 502 && r.status != 503 &&
+                     r.status != 504;
+    switch (breaker_.record(failed_alike(r), f.probe, now, about_row ? f.item.row : ~ticket)) {
         case +1:
             ++stats_.breaker_trips;
             opened_at_ = now;
@@ -198,12 +203,14 @@ void RequestLoop::answered(std::uint64_t ticket, http::HttpResponse r, int gener
             break;
         default: break;
     }
-    if (breaker_.given_up()) {
-        // An outage longer than a row's retries would last: the run stops, nothing is
-        // marked failed, and the next run (or the daemon's next try) starts over.
+    if (breaker_.given_up() && unavailable_.empty()) {
+        // An outage longer than a row's retries would last: the run stops as if interrupted
+        // (nothing is marked failed, nothing learned about the job: a daemon does not park
+        // it), and the next run, or the daemon's next retry, starts over.
         auto minutes = std::chrono::duration_cast<std::chrono::minutes>(now - opened_at_).count();
-        abort("the API failed " + std::to_string(breaker_.failed_probes()) + " probes in a row over " +
-              std::to_string(minutes) + " min: stopping the run; what is left stays queued for the next one");
+        unavailable_ = "the API failed " + std::to_string(breaker_.failed_probes()) + " probes in a row over " +
+                       std::to_string(minutes) + " min: stopping the run; what is left stays queued for the next one";
+        base::logger().error("The API is unavailable", {{"job", settings_.job}, {"reason", unavailable_}});
     }
     auto wall = std::chrono::system_clock::time_point(std::chrono::milliseconds(runtime_.wall_ms()));
     auto verdict = policy_.judge(op, r, f.item.attempts, breaker_.open(), wall);

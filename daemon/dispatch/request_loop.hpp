@@ -42,8 +42,8 @@ struct Outgoing {
     std::uint64_t key = 0;  // the producer's handle for the item
     api::ApiRequest request;
     int attempts = 0;  // attempts already counted against the item's budget
-    // The same for every attempt at the same row (its journal id): the breaker tells a few
-    // rows failing from the API failing by how many rows fail.
+    // The same for every attempt at the same row (a hash of its identity): the breaker tells
+    // a few rows failing from the API failing by how many rows fail.
     std::uint64_t row = 0;
 };
 
@@ -92,6 +92,8 @@ public:
 
     // Why the run was aborted ("" if it was not).
     const std::string& fatal() const { return fatal_; }
+    // Why the run stopped for an outage that outlasted the probes ("" if it did not).
+    const std::string& unavailable() const { return unavailable_; }
     const LoopStats& stats() const { return stats_; }
     double rate() const { return limiter_.rate(); }
 
@@ -131,7 +133,7 @@ private:
     std::uint64_t next_ticket_ = 0;
     LoopStats stats_;
     RunProgress progress_;
-    std::string fatal_;
+    std::string fatal_, unavailable_;
     SteadyClock::time_point opened_at_{};
     int token_failures_ = 0;
     bool token_fetching_ = false, finished_ = false, broken_ = false, pumping_ = false, pump_again_ = false;

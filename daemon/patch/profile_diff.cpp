@@ -300,10 +300,33 @@ private:
     const DiffOptions& options_;
 };
 
+// Sorts `a` (stable) by where each element is in `server`: by key, or for an element without
+// one by content; elements the server does not have go last, in their order.
+void order_like(json::array& a, const json::array& server, const NaturalKey& key) {
+    std::vector<bool> used(server.size(), false);
+    std::vector<std::pair<std::size_t, json::value>> placed;
+    for (auto& v : a) {
+        std::size_t at = server.size();
+        if (const auto* e = v.if_object()) {
+            auto k = element_key(key, *e);
+            for (std::size_t i = 0; i < server.size() && at == server.size(); ++i) {
+                const auto* s = server[i].if_object();
+                if (!s || used[i]) continue;
+                if (k.empty() ? covers(*s, *e) : element_key(key, *s) == k) at = i;
+            }
+            if (at < server.size()) used[at] = true;
+        }
+        placed.emplace_back(at, std::move(v));
+    }
+    std::stable_sort(placed.begin(), placed.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+    a.clear();
+    for (auto& p : placed) a.push_back(std::move(p.second));
+}
+
 // owned_after for one object: `desired` with each keyed collection normalised and, when
 // deactivating, the owned elements we deactivated kept with IsActive false.
 json::object owned_object(const json::object* owned, const json::object& desired, const ObjectSchema* schema,
-                          const DiffOptions& options) {
+                          const DiffOptions& options, const json::object* server = nullptr) {
     json::object out = desired;
     if (!schema) return out;
     for (const auto& f : schema->fields) {
@@ -335,6 +358,10 @@ json::object owned_object(const json::object* owned, const json::object& desired
                 bool had_it = w.key.empty() ? had.contains_keyless(w.element) : had.find(w.key) != nullptr;
                 if (!had_it) a.push_back(owned_object(nullptr, w.element, f.element, options));
             }
+            // Planned from a read: the order the server showed (a journal written before the
+            // order was kept, or others' elements among ours), what is new still last.
+            if (const json::value* sv = member(server, f.name); sv && sv->is_array() && a.size() > 1)
+                order_like(a, sv->get_array(), *key);
             if (d || !a.empty()) out[f.name] = std::move(a);
         } else if (f.type == FieldType::Object && f.element && d && d->is_object()) {
             const json::value* oo = o && o->is_object() ? o : nullptr;
@@ -382,10 +409,11 @@ json::array diff_profile(const json::object& server, const json::object& owned_b
     return out;
 }
 
-json::object owned_after(const json::object& owned_before, const json::object& desired, const DiffOptions& options) {
+json::object owned_after(const json::object& owned_before, const json::object& desired, const DiffOptions& options,
+                         const json::object* server) {
     const auto& schema = api::profile_schema();
     auto owned = clean(owned_before, &schema);
-    return owned_object(&owned, clean(desired, &schema), &schema, options);
+    return owned_object(&owned, clean(desired, &schema), &schema, options, server);
 }
 
 std::string compact_body(const json::object& body) {

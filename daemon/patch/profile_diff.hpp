@@ -84,8 +84,9 @@ json::array diff_profile(const json::object& server, const json::object& owned_b
 // same key merged into one) plus, under RemovedElements::Deactivate, every owned element we
 // deactivated, with IsActive false: still ours, so that it stays deactivated and comes back
 // active (IsActive removed) if the source lists it again.
-json::object owned_after(const json::object& owned_before, const json::object& desired,
-                         const DiffOptions& options = {});
+// With `server` (the profile as read), keyed collections are in the order it shows them.
+json::object owned_after(const json::object& owned_before, const json::object& desired, const DiffOptions& options = {},
+                         const json::object* server = nullptr);
 
 // A body as compact text for storage (the journal): owned_after's normalisation, no
 // whitespace, members in the body's order (deterministic for the mapper's deterministic

@@ -508,7 +508,7 @@ void run_pull(const dispatch::RunContext& c, const config::JobConfig& job, PullR
 
     report.rows = output->rows;
     auto counts = journal.pulls.counts(job.name);
-    report.interrupted = stopped();
+    report.interrupted = stopped() || !dispatcher.unavailable().empty();  // an outage outlasted the probes
     bool complete = report.fatal.empty() && !report.interrupted && enumerator.ended() && counts["pending"] == 0;
     report.done = counts["done"] + counts["identical"] + counts["differing"];
     report.missing = counts["missing"];

@@ -29,7 +29,8 @@ MirrorPlan plan(const json::object& server, const json::object& owned, const jso
     // Coming back after a deactivation: active again, whatever the mapping owns.
     if (reactivate) ops.push_back(json::object{{"op", "add"}, {"path", "/IsActive"}, {"value", true}});
     MirrorPlan p;
-    p.accepted_body = patch::compact_body(patch::owned_after(owned, desired, o));
+    p.accepted_body =
+        patch::compact_body(patch::owned_after(owned, desired, o, view == patch::ServerView::Read ? &server : nullptr));
     if (ops.empty()) {
         p.kind = MirrorPlan::Kind::Nothing;
         return p;

@@ -16,9 +16,24 @@ using journal::Millis;
 
 // W1 needs the alternate id in the body, or a retried create could not be found again; W6
 // (PUT) blanks every collection it is not sent, so without it the profile would lose the id
-// it is addressed by, and the next row for it would create another profile.
+// it is addressed by, and the next row for it would create another profile. A mapping that
+// sends AlternateIds of other types gets the job's own added to them.
 std::string with_alternate_id(std::string body, const journal::ClaimedUpdate& u) {
-    if (body.find("\"AlternateIds\"") != std::string::npos || u.alt_type.empty()) return body;
+    if (u.alt_type.empty()) return body;
+    if (body.find("\"AlternateIds\"") != std::string::npos) {
+        boost::system::error_code ec;
+        auto v = boost::json::parse(body, ec);
+        auto* o = ec ? nullptr : v.if_object();
+        if (!o) return body;
+        auto& ids = (*o)["AlternateIds"];
+        if (!ids.is_array()) ids = boost::json::array();
+        for (const auto& a : ids.get_array())
+            if (const auto* e = a.if_object();
+                e && e->contains("AlternateIdType") && e->at("AlternateIdType") == boost::json::string_view(u.alt_type))
+                return body;  // the mapping sends the job's own (its value is the row's)
+        ids.get_array().push_back(boost::json::object{{"AlternateIdType", u.alt_type}, {"AlternateId", u.alt_id}});
+        return boost::json::serialize(v);
+    }
     std::string entry = "\"AlternateIds\":[{\"AlternateIdType\":";
     base::append_json_string(entry, u.alt_type);
     entry += ",\"AlternateId\":";
@@ -186,8 +201,18 @@ std::optional<dispatch::Outgoing> PushProducer::next(Millis now) {
             succeed(item, journal::State::Done, 0, {});
             continue;
         }
+        if (job_.mode == config::Mode::Replace && item.update.alt_type.empty() && !removal(item) &&
+            item.update.body.find("\"AlternateIds\"") == std::string::npos) {
+            // W7 would blank the profile's AlternateIds: this row's mapped ones are all empty.
+            fail(item, 0,
+                 "not sent: a PUT by profile id blanks what it does not send, and this row maps no AlternateIds "
+                 "(their columns are empty); fill them in, or send the row with mode update",
+                 false);
+            continue;
+        }
+        // The identity, not the update id: a row's id changes when a batch row is retried.
         dispatch::Outgoing out{++next_key_, request_for(item), item.update.attempts,
-                               static_cast<std::uint64_t>(item.update.id)};
+                               std::hash<std::string>{}(item.update.identity)};
         out_.emplace(out.key, std::move(item));
         ++counts_.sent;
         return out;
@@ -236,9 +261,12 @@ void PushProducer::read_answered(Item item, const http::HttpResponse& r, const d
     std::string profile;  // what was read; empty if nothing was
     if (item.read_by) {
         // R1 by one of its alternate ids, after R2: it must be the same profile (an id moved
-        // to another in between is not). If it is not, or the read failed, R2's answer stands:
-        // its indices are off only if the profile has inactive elements, and the guards then
-        // refuse the patch.
+        // to another in between is not). If it is not, or R1 answered it has none, R2's
+        // answer stands: its indices are off only if the profile has inactive elements, and
+        // the guards then refuse the patch. A read that failed for now is read again later
+        // (a patch planned from R2 could fail for good on a passing 503).
+        if (v.outcome == api::Outcome::Retry || v.outcome == api::Outcome::Unknown)
+            return retry(item, r, v, u.resolve, now);
         bool same = answered && r.status == 200 && profile_id_of_(r.body) == u.profile_id;
         profile = same ? r.body : std::move(item.read_r2);
         item.read_by.reset();

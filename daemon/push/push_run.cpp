@@ -277,7 +277,8 @@ void run_push(const dispatch::RunContext& c, const config::JobConfig& job, const
     report.connections = dispatcher.connections();
     if (c.progress_tty) std::fprintf(stderr, "\r\033[K");
     report.pending = journal.updates.counts(job.name).pending();
-    report.interrupted = stop_requested(c);
+    // An outage that outlasted the probes stopped it: cut short, nothing learned (exit 4).
+    report.interrupted = stop_requested(c) || !dispatcher.unavailable().empty();
     report.seconds = std::chrono::duration<double>(dispatch::SteadyClock::now() - started).count();
     if (!report.fatal.empty() || !report.source_error.empty())
         report.exit_code = 3;

@@ -82,7 +82,8 @@ VerifyReport run_verify(const dispatch::RunContext& c, const config::JobConfig& 
     auto todo = c.journal.synced.unverified(job.name, 1'000'000);
     report.checked = static_cast<std::int64_t>(todo.size());
     auto stopped = [&] { return c.stop && c.stop->load(); };
-    for (int round = 0; !todo.empty() && report.fatal.empty() && !stopped(); ++round) {
+    for (int round = 0; !todo.empty() && report.fatal.empty() && dispatcher.unavailable().empty() && !stopped();
+         ++round) {
         if (round > 0) {
             if (dispatch::SteadyClock::now() >= deadline) break;
             std::this_thread::sleep_for(std::min(deadline - dispatch::SteadyClock::now(),

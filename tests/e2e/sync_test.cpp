@@ -158,8 +158,12 @@ TEST(Sync, AReplaceByAlternateIdKeepsThatIdSoTheNextReplaceAndUpsertFindTheProfi
     w.dir.write("profiles.csv",
                 "customer_id,first_name,last_name,email,tags,loyalty_tier\nR1,Rae,Lee,r@example.com,,Gold\n");
     ASSERT_EQ(w.prefsync("sync crm").exit_code, 0);
-    w.write_config("replace");
+    // The second time with a mapping that sends an alternate id of another type: the job's
+    // own is added to it.
+    const std::string loyalty =
+        "      AlternateIds:\n        - { AlternateIdType: { const: LOYALTY }, AlternateId: loyalty_tier }\n";
     for (auto name : {"Raelyn", "Rachel"}) {
+        w.write_config("replace", std::string(name) == "Rachel" ? loyalty : "");
         w.dir.write("profiles.csv", std::string("customer_id,first_name,last_name,email,tags,loyalty_tier\nR1,") +
                                         name + ",Lee,r@example.com,,Gold\n");
         auto r = w.prefsync("sync crm");
@@ -168,6 +172,9 @@ TEST(Sync, AReplaceByAlternateIdKeepsThatIdSoTheNextReplaceAndUpsertFindTheProfi
         auto stored = w.profiles_by_alt_id();
         ASSERT_EQ(stored["R1"].size(), 1u) << name;
         EXPECT_EQ(stored["R1"][0].at("CustomerName").at("FirstName"), name);
+        if (std::string(name) == "Rachel") {
+            EXPECT_EQ(stored["Gold"].size(), 1u) << "the mapping's LOYALTY id too";
+        }
     }
     w.write_config("upsert");
     w.dir.write("profiles.csv",

@@ -191,6 +191,25 @@ TEST(ProfileDiff, DeactivatePolicyAndItsFallbackForTypesWithoutIsActive) {
         {"op":"remove","path":"/Emails/0/IsActive"}])");
 }
 
+TEST(ProfileDiff, WhatWeOwnIsKeptInTheServersOrderDeactivatedInPlaceNewLast) {
+    const DiffOptions kDeactivate{RemovedElements::Deactivate, ServerView::LastAccepted};
+    auto owned = obj(R"({"Emails":[{"EmailAddress":"a@x.com"},{"EmailAddress":"b@x.com"}]})");
+    auto desired = obj(R"({"Emails":[{"EmailAddress":"c@x.com"},{"EmailAddress":"b@x.com"}]})");
+    EXPECT_EQ(owned_after(owned, desired, kDeactivate),
+              obj(R"({"Emails":[{"EmailAddress":"a@x.com","IsActive":false},{"EmailAddress":"b@x.com"},
+                  {"EmailAddress":"c@x.com"}]})"))
+        << "a deactivated where it was, b where it was, c appended: as the server holds them";
+    // A journal written in another order, corrected by the profile as read.
+    auto stale = obj(R"({"Emails":[{"EmailAddress":"b@x.com"},{"EmailAddress":"a@x.com","IsActive":false}]})");
+    auto server = obj(R"({"Emails":[{"EmailAddress":"a@x.com","IsActive":false},{"EmailAddress":"o@other.com"},
+                      {"EmailAddress":"b@x.com"}]})");
+    const DiffOptions kRead{RemovedElements::Deactivate, ServerView::Read};
+    auto desired2 = obj(R"({"Emails":[{"EmailAddress":"b@x.com"},{"EmailAddress":"d@x.com"}]})");
+    EXPECT_EQ(owned_after(stale, desired2, kRead, &server),
+              obj(R"({"Emails":[{"EmailAddress":"a@x.com","IsActive":false},{"EmailAddress":"b@x.com"},
+                  {"EmailAddress":"d@x.com"}]})"));
+}
+
 TEST(ProfileDiff, ContainersTheLastAcceptedViewLacksAreFilledMemberByMember) {
     auto desired = obj(R"({"CustomerName":{"FirstName":"Ann"},"Emails":[{"EmailAddress":"a@x.com"}]})");
     auto patch = diff_profile(obj("{}"), obj("{}"), desired);

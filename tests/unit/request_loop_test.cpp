@@ -263,6 +263,23 @@ TEST(RequestLoop, AReadWhoseAnswerIsOverTheLimitFailsAtOnceAndAWriteWhoseAnswerI
     }
 }
 
+TEST(RequestLoop, AnOutageDuringASmallRunStillOpensTheBreakerAndFailsNoRow) {
+    // Four rows, no answer to any: not four rows failing but the server gone. Each such
+    // failure counts as a row of its own; only an answered 500 may be about its row.
+    for (auto down : {no_answer(), answer(503), answer(502)}) {
+        Rig rig;
+        double outage_end = rig.runtime.seconds() + 30;
+        rig.server = [&](const api::ApiRequest&, const std::string&) {
+            return rig.runtime.seconds() < outage_end ? down : answer(202);
+        };
+        ListProducer p(4);
+        rig.run(p);
+        EXPECT_EQ(p.failed, 0) << down.status;
+        EXPECT_EQ(p.done, 4);
+        EXPECT_EQ(rig.observer.opened, 1);
+    }
+}
+
 TEST(RequestLoop, AnOutageThatOutlastsTheProbesStopsTheRunWithNothingFailed) {
     Rig rig;
     rig.server = [](const api::ApiRequest&, const std::string&) { return answer(503); };
@@ -270,8 +287,9 @@ TEST(RequestLoop, AnOutageThatOutlastsTheProbesStopsTheRunWithNothingFailed) {
     ListProducer p(40);
     auto start = rig.runtime.seconds();
     rig.run(p);
-    EXPECT_THAT(rig.loop->fatal(), ::testing::HasSubstr("the API failed 6 probes in a row"));
-    EXPECT_THAT(rig.loop->fatal(), ::testing::HasSubstr("what is left stays queued"));
+    EXPECT_THAT(rig.loop->unavailable(), ::testing::HasSubstr("the API failed 6 probes in a row"));
+    EXPECT_THAT(rig.loop->unavailable(), ::testing::HasSubstr("what is left stays queued"));
+    EXPECT_EQ(rig.loop->fatal(), "") << "not fatal: the job's config is not at fault (a daemon does not park it)";
     EXPECT_EQ(p.failed, 0) << "an outage fails no row";
     EXPECT_EQ(rig.observer.opened, 1);
     // Probes 1, 2, 4, 8, 16 and 30 s apart: the run ends about a minute in, not never.
