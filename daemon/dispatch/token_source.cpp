@@ -28,7 +28,7 @@ bool TokenSource::ready() const {
 bool TokenSource::refused(int generation) {
     if (!transport_) return true;
     if (generation != generation_) return false;  // an older token, already replaced
-    if (!worked_) return true;
+    if (!worked_ && ++unworked_ >= 2) return true;
     header_.clear();
     return false;
 }

@@ -36,11 +36,15 @@ public:
     // Which token the header is (it changes with every fetch).
     int generation() const { return generation_; }
     // A request made with the current token succeeded.
-    void accepted() { worked_ = true; }
+    void accepted() {
+        worked_ = true;
+        unworked_ = 0;
+    }
     // The API refused the token of `generation` (401). True when that means the credentials
-    // are wrong (a static token, or a fresh token that never worked): the run must stop.
-    // Otherwise the token expired or was revoked: it is dropped and the next request
-    // fetches a new one.
+    // are wrong (a static token, or a second fresh token in a row that never worked): the
+    // run must stop. Otherwise the token expired or was revoked (or expired before its first
+    // answer: a run held up for longer than the token lives): it is dropped and the next
+    // request fetches a new one.
     bool refused(int generation);
 
 private:
@@ -56,6 +60,7 @@ private:
     std::vector<std::function<void(const std::string&, bool)>> waiting_;
     int generation_ = 0;
     bool worked_ = false;
+    int unworked_ = 0;  // tokens refused in a row without a request having worked
 };
 
 }  // namespace prefsync::dispatch

@@ -384,6 +384,31 @@ TEST(RequestLoop, OAuthFetchesATokenFirstAndRefreshesAfterA401ToATokenThatHadWor
     EXPECT_THAT(host.bodies.front(), ::testing::HasSubstr("client_secret=client-secret"));
 }
 
+TEST(RequestLoop, ATokenRefusedBeforeItsFirstAnswerIsFetchedOnceMoreAndASecondSuchIsFatal) {
+    // A run held up for longer than its first token lives (a loaded machine, a long source
+    // read) meets a 401 before any request worked: once, that is expiry, not a wrong secret.
+    for (bool second_works : {true, false}) {
+        Rig rig;
+        rig.api.oauth.token_url = "https://auth.example/oauth/token";
+        TokenHost host(rig.runtime);
+        rig.server = [&](const api::ApiRequest&, const std::string& auth) {
+            return auth == "Bearer t1" || !second_works ? answer(401) : answer(202);
+        };
+        rig.settings.max_in_flight = 1;
+        ListProducer p(5);
+        rig.run(p, "client-secret", &host.transport);
+        if (second_works) {
+            EXPECT_EQ(p.done, 5);
+            EXPECT_EQ(host.fetches, 2);
+            EXPECT_EQ(rig.loop->fatal(), "");
+        } else {
+            EXPECT_THAT(rig.loop->fatal(), ::testing::HasSubstr("401"));
+            EXPECT_EQ(host.fetches, 2) << "no loop of fetches: two fresh tokens refused is the credentials";
+            EXPECT_EQ(p.done, 0);
+        }
+    }
+}
+
 TEST(RequestLoop, ARefusedClientSecretIsFatalAndFetchedOnce) {
     Rig rig;
     rig.api.oauth.token_url = "https://auth.example/oauth/token";
