@@ -538,7 +538,24 @@ private:
         if (pull.history && !pull.searches.empty())
             r_.error(pn["history"], pp + ".history", "and searches go in separate jobs");
         if (auto v = n["sink"]) parse_sink(v, p + ".sink", job);
+        if (pull.history == HistoryKind::StandardFields && job.sink)
+            check_history_key(n["sink"], p + ".sink", *job.sink);
         return job;
+    }
+
+    // H5 answers {"UserProfilePreferences": [...]}: the ProfileId is in each entry, not at the
+    // top (H1–H4 have it there), so a table keyed on the path ProfileId would have no key for
+    // any profile and every item would fail.
+    void check_history_key(const YAML::Node& n, const std::string& p, const SinkConfig& sink) {
+        for (const auto& column : sink.columns())
+            if (column.name == sink.key() && column.path == "ProfileId")
+                r_.error(n, p + ".key",
+                         "history StandardFields answers have no top-level ProfileId (each entry of "
+                         "UserProfilePreferences has one), so column \"" +
+                             column.name +
+                             "\" would be empty for every profile: key the table on "
+                             "UserProfilePreferences[0].ProfileId, or write a csv sink with each: "
+                             "UserProfilePreferences");
     }
 
     void parse_search(const YAML::Node& n, const std::string& p, PullConfig& pull) {

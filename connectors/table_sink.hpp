@@ -7,7 +7,11 @@
 //   never duplicates them.
 // - An existing table is used as it is, but every column the layout names must exist
 //   (a clear error naming the missing ones, before anything is written).
-// - A problem with the database throws SinkError; the caller stops the run resumably.
+// - A problem with the database throws SinkError; the caller stops the run resumably. A
+//   row the database cannot hold (PostgreSQL text with a NUL) is a value: that row is not
+//   written, the run goes on.
+// - The key column is NOT NULL in the tables created: a row without a key would never
+//   conflict (or, in SQLite, become an invented rowid), so every run would add it again.
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -39,8 +43,9 @@ class TableSink {
 public:
     virtual ~TableSink() = default;
     // Inserts or replaces the row with this key; values in layout order, nullopt = NULL.
-    // Opens a transaction if none is open.
-    virtual void upsert(const std::vector<std::optional<std::string>>& values) = 0;
+    // Opens a transaction if none is open. "" or why this row cannot be stored (nothing of
+    // it is written, the caller goes on); a problem with the database throws SinkError.
+    virtual std::string upsert(const std::vector<std::optional<std::string>>& values) = 0;
     // Commits the open transaction: durable when this returns.
     virtual void commit() = 0;
     virtual std::string describe() const = 0;

@@ -28,7 +28,12 @@ PostgresSink::~PostgresSink() {
     if (in_transaction_) conn_.exec("ROLLBACK");
 }
 
-void PostgresSink::upsert(const std::vector<std::optional<std::string>>& values) {
+std::string PostgresSink::upsert(const std::vector<std::optional<std::string>>& values) {
+    // Values go as C strings, and PostgreSQL text cannot hold a NUL at all: refused here
+    // rather than cut short at it.
+    for (std::size_t i = 0; i < values.size() && i < layout_.columns.size(); ++i)
+        if (values[i] && values[i]->find('\0') != std::string::npos)
+            return "column \"" + layout_.columns[i].name + "\": PostgreSQL text cannot hold a NUL character (\\u0000)";
     if (!in_transaction_) {
         if (!conn_.exec("BEGIN")) fail("cannot begin a transaction");
         in_transaction_ = true;
@@ -36,6 +41,7 @@ void PostgresSink::upsert(const std::vector<std::optional<std::string>>& values)
     std::vector<std::optional<std::string>> params(values.begin(), values.end());
     params.resize(layout_.columns.size());
     if (!conn_.exec(upsert_sql_, params)) fail("cannot write a row");
+    return "";
 }
 
 void PostgresSink::commit() {

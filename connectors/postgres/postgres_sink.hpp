@@ -16,7 +16,7 @@ public:
     PostgresSink(const PostgresSink&) = delete;
     PostgresSink& operator=(const PostgresSink&) = delete;
 
-    void upsert(const std::vector<std::optional<std::string>>& values) override;
+    std::string upsert(const std::vector<std::optional<std::string>>& values) override;
     void commit() override;
     std::string describe() const override { return conn_.describe() + " " + table_; }
 

@@ -25,7 +25,7 @@ std::string create_table(const std::string& table, const TableLayout& layout, Di
     for (std::size_t i = 0; i < layout.columns.size(); ++i) {
         const auto& c = layout.columns[i];
         sql += (i ? ", " : "") + quote_identifier(c.name) + " " + type_name(c.type, dialect);
-        if (i == layout.key) sql += " PRIMARY KEY";
+        if (i == layout.key) sql += " NOT NULL PRIMARY KEY";
     }
     return sql + ")";
 }

@@ -57,7 +57,7 @@ SqliteSink::~SqliteSink() {
     if (in_transaction_) sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
 }
 
-void SqliteSink::upsert(const std::vector<std::optional<std::string>>& values) {
+std::string SqliteSink::upsert(const std::vector<std::optional<std::string>>& values) {
     if (!in_transaction_) {
         exec("BEGIN IMMEDIATE", "cannot begin a transaction");
         in_transaction_ = true;
@@ -101,6 +101,7 @@ void SqliteSink::upsert(const std::vector<std::optional<std::string>>& values) {
     int rc = sqlite3_step(stmt);
     sqlite3_reset(stmt);
     if (rc != SQLITE_DONE) fail("cannot write a row");
+    return "";
 }
 
 void SqliteSink::commit() {

@@ -16,7 +16,7 @@ public:
     SqliteSink(const SqliteSink&) = delete;
     SqliteSink& operator=(const SqliteSink&) = delete;
 
-    void upsert(const std::vector<std::optional<std::string>>& values) override;
+    std::string upsert(const std::vector<std::optional<std::string>>& values) override;
     void commit() override;
     std::string describe() const override { return "sqlite " + path_ + " " + table_; }
 

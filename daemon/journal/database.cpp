@@ -28,7 +28,12 @@ namespace {
 // the queue holds only what is still to do or failed, so the file after a run is one small
 // `synced` row per identity (a 16-byte hash, not 64 hex digits), and a row costs an insert
 // and a delete in the queue instead of an insert, two updates and a body kept apart.
-constexpr int kSchemaVersion = 6;
+// Version 6: in-flight batches (5.2).
+// Version 7: an unfinished pull records a fingerprint of the settings it fetches and writes
+// by, and its partial output file: a pull whose settings changed starts afresh instead of
+// resuming into a different sink or layout. A pull journaled before (no fingerprint)
+// resumes as it did.
+constexpr int kSchemaVersion = 7;
 
 const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS updates(
@@ -82,7 +87,8 @@ CREATE TABLE IF NOT EXISTS watermarks(
   job TEXT PRIMARY KEY, source TEXT NOT NULL, value TEXT NOT NULL, key TEXT,
   updated_at INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS pull_state(
-  job TEXT PRIMARY KEY, run_id INTEGER NOT NULL, sink_offset INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+  job TEXT PRIMARY KEY, run_id INTEGER NOT NULL, sink_offset INTEGER NOT NULL DEFAULT 0,
+  fingerprint TEXT, partial_path TEXT) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS pull_items(
   job TEXT NOT NULL, seq INTEGER NOT NULL, item TEXT NOT NULL, origin TEXT, expected TEXT,
   state TEXT NOT NULL DEFAULT 'pending', status INTEGER NOT NULL DEFAULT 0, error TEXT, detail TEXT,
@@ -356,6 +362,10 @@ void Database::migrate() {
         exec("ALTER TABLE updates ADD COLUMN body TEXT");
         exec("UPDATE updates SET body = (SELECT body FROM bodies b WHERE b.id = updates.id)");
         exec("DROP TABLE bodies");
+    }
+    if (version >= 1 && version < 7) {
+        exec("ALTER TABLE pull_state ADD COLUMN fingerprint TEXT");
+        exec("ALTER TABLE pull_state ADD COLUMN partial_path TEXT");
     }
     exec(kSchema);
     exec(("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str());

@@ -184,23 +184,38 @@ void WatermarkStore::set(const std::string& job, const std::string& source, cons
 // --- pull progress -----------------------------------------------------------------------
 
 std::optional<PullState> PullStore::state(const std::string& job) {
-    auto s = db_.prepare("SELECT run_id, sink_offset FROM pull_state WHERE job = ?1");
+    auto s = db_.prepare(
+        "SELECT run_id, sink_offset, coalesce(fingerprint, ''), coalesce(partial_path, '') FROM pull_state "
+        "WHERE job = ?1");
     s.bind(1, job);
     if (!s.step()) return std::nullopt;
-    return PullState{s.i64(0), s.i64(1)};
+    return PullState{s.i64(0), s.i64(1), s.text(2), s.text(3)};
 }
 
-void PullStore::begin(const std::string& job, std::int64_t run_id) {
+void PullStore::begin(const std::string& job, std::int64_t run_id, const std::string& fingerprint,
+                      const std::string& partial_path) {
     Database::Transaction tx(db_);
     db_.prepare("DELETE FROM pull_items WHERE job = ?1").bind(1, job).run();
     db_.prepare("DELETE FROM pull_seen WHERE job = ?1").bind(1, job).run();
     db_.prepare(
-           "INSERT INTO pull_state(job, run_id, sink_offset) VALUES (?1, ?2, 0) "
-           "ON CONFLICT(job) DO UPDATE SET run_id = excluded.run_id, sink_offset = 0")
+           "INSERT INTO pull_state(job, run_id, sink_offset, fingerprint, partial_path) VALUES (?1, ?2, 0, ?3, ?4) "
+           "ON CONFLICT(job) DO UPDATE SET run_id = excluded.run_id, sink_offset = 0, "
+           "fingerprint = excluded.fingerprint, partial_path = excluded.partial_path")
         .bind(1, job)
         .bind(2, run_id)
+        .bind(3, fingerprint)
+        .bind(4, partial_path)
         .run();
     tx.commit();
+}
+
+void PullStore::adopt_settings(const std::string& job, const std::string& fingerprint,
+                               const std::string& partial_path) {
+    db_.prepare("UPDATE pull_state SET fingerprint = ?2, partial_path = ?3 WHERE job = ?1 AND fingerprint IS NULL")
+        .bind(1, job)
+        .bind(2, fingerprint)
+        .bind(3, partial_path)
+        .run();
 }
 
 bool PullStore::add_item(const std::string& job, const std::string& item, const std::string& origin,

@@ -91,10 +91,15 @@ private:
 // --- pull progress -----------------------------------------------------------------------
 
 // A pull job's progress: which run it belongs to, and how many bytes of the output file
-// are durable and accounted for (a resumed run truncates the file back to it).
+// are durable and accounted for (a resumed run truncates the file back to it); the
+// fingerprint of the settings the run fetches and writes by (a run is resumed only under
+// the same settings) and its partial output file ("" for a table). Both are "" for a run
+// journaled before version 7.
 struct PullState {
     std::int64_t run_id = 0;
     std::int64_t sink_offset = 0;
+    std::string fingerprint;
+    std::string partial_path;
 };
 
 // One thing a pull fetches: "pid:123", "alt:TYPE\x1fID" or "search:N".
@@ -118,8 +123,11 @@ class PullStore {
 public:
     explicit PullStore(Database& db) : db_(db) {}
     std::optional<PullState> state(const std::string& job);
-    // Starts a new pull run (forgetting the last one's items).
-    void begin(const std::string& job, std::int64_t run_id);
+    // Starts a new pull run (forgetting the last one's items) under these settings.
+    void begin(const std::string& job, std::int64_t run_id, const std::string& fingerprint,
+               const std::string& partial_path);
+    // Records the settings of a run journaled without them, which is resumed under these.
+    void adopt_settings(const std::string& job, const std::string& fingerprint, const std::string& partial_path);
     // Adds an item unless the run has it already (a resumed run re-enumerates); true if added.
     bool add_item(const std::string& job, const std::string& item, const std::string& origin,
                   const std::string& expected = "");

@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "connectors/csv/csv_writer.hpp"
 #include "connectors/file_sink.hpp"
@@ -26,7 +27,7 @@ protected:
 class JsonlOutput final : public FileOutput {
 public:
     JsonlOutput(const std::string& path, std::int64_t offset) : FileOutput(path, offset) {}
-    void write(std::string_view json) override {
+    std::string write(std::string_view json) override {
         // One line per profile whatever the server's formatting: minified.
         line_.resize(json.size() + 1);
         std::size_t length = 0;
@@ -38,6 +39,7 @@ public:
         line_ += '\n';
         file_.append(line_);
         ++rows;
+        return "";
     }
 
 private:
@@ -57,7 +59,7 @@ public:
             file_.append(header + "\r\n");
         }
     }
-    void write(std::string_view json) override {
+    std::string write(std::string_view json) override {
         out_.clear();
         flattener_.rows(json, out_);
         for (const auto& row : out_) {
@@ -70,6 +72,7 @@ public:
             file_.append(line_);
             ++rows;
         }
+        return "";
     }
 
 private:
@@ -86,17 +89,27 @@ public:
             const auto& c = sink.columns()[i];
             layout.columns.push_back(
                 {c.name, c.path == "ProfileId" ? connectors::ColumnType::Integer : connectors::ColumnType::Text});
-            if (c.name == sink.key()) layout.key = i;
+            if (c.name == sink.key()) {
+                layout.key = i;
+                no_key_ = "key column \"" + c.name + "\" (" + c.path + ") has no value in this answer";
+            }
         }
+        key_ = layout.key;
         table_ = connectors::open_table_sink(sink, layout);
     }
-    void write(std::string_view json) override {
+    std::string write(std::string_view json) override {
         out_.clear();
         flattener_.rows(json, out_);
+        // A row without its key is never upserted: SQLite would invent a rowid for an
+        // INTEGER key (a new row every run) or keep NULLs that never conflict, PostgreSQL
+        // refuses it and stops the run. None of the profile's rows is written then.
+        for (const auto& row : out_)
+            if (key_ >= row.size() || !row[key_] || row[key_]->empty()) return no_key_;
         for (const auto& row : out_) {
-            table_->upsert(row);
+            if (auto problem = table_->upsert(row); !problem.empty()) return problem;
             ++rows;
         }
+        return "";
     }
     std::int64_t commit() override {
         table_->commit();
@@ -108,6 +121,8 @@ private:
     Flattener flattener_;
     std::unique_ptr<connectors::TableSink> table_;
     std::vector<OutputRow> out_;
+    std::size_t key_ = 0;
+    std::string no_key_;
 };
 
 }  // namespace
@@ -125,10 +140,23 @@ std::string describe_output(const config::SinkConfig& sink) {
 }
 
 bool can_resume(const config::SinkConfig& sink, std::int64_t offset) {
-    if (sink.type() != "jsonl" && sink.type() != "csv") return true;
+    auto partial = partial_path(sink);
+    if (partial.empty()) return true;
     struct stat st {};
-    if (::stat((sink.path() + ".partial").c_str(), &st) != 0) return offset == 0;
+    if (::stat(partial.c_str(), &st) != 0) return offset == 0;
     return st.st_size >= offset;
+}
+
+std::string partial_path(const config::SinkConfig& sink) {
+    if (sink.type() != "jsonl" && sink.type() != "csv") return "";
+    return sink.path() + ".partial";
+}
+
+std::string discard_partial(const std::string& partial_path) {
+    if (partial_path.empty()) return "the rows it upserted stay in its table";
+    // Never renamed to its final name: half an export in a layout nobody asked for any more.
+    ::unlink(partial_path.c_str());
+    return "its partial output " + partial_path + " is discarded";
 }
 
 }  // namespace prefsync::pull

@@ -14,8 +14,9 @@ namespace prefsync::pull {
 class Output {
 public:
     virtual ~Output() = default;
-    // Writes the rows of one profile.
-    virtual void write(std::string_view profile_json) = 0;
+    // Writes the rows of one profile; "" or why it was not written (a table row without a
+    // value for its key: its item fails, the run goes on).
+    virtual std::string write(std::string_view profile_json) = 0;
     // Makes what was written durable; the size to journal (0 for tables).
     virtual std::int64_t commit() = 0;
     // The run is complete and recorded so: the output takes its final name.
@@ -27,6 +28,11 @@ public:
 std::unique_ptr<Output> open_output(const config::SinkConfig& sink, std::int64_t offset);
 // A file output can resume at `offset` only if its partial file holds at least that much.
 bool can_resume(const config::SinkConfig& sink, std::int64_t offset);
+// The file a file sink writes until the run completes; "" for a table.
+std::string partial_path(const config::SinkConfig& sink);
+// Removes the partial file of an unfinished run that is not resumed ("": it wrote a table,
+// whose upserted rows stay); what became of its output, for the log.
+std::string discard_partial(const std::string& partial_path);
 // "path", or "<db> table T", for messages.
 std::string describe_output(const config::SinkConfig& sink);
 

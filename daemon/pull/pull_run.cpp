@@ -23,6 +23,7 @@
 #include "daemon/base/json_text.hpp"
 #include "daemon/base/logger.hpp"
 #include "daemon/mapping/mapper.hpp"
+#include "daemon/pull/pull_fingerprint.hpp"
 #include "daemon/pull/pull_output.hpp"
 #include "daemon/pull/reconcile.hpp"
 #include "daemon/pull/response_reader.hpp"
@@ -331,19 +332,31 @@ private:
             return complete(std::move(o));
         }
         o.state = "done";
+        std::string not_written;  // a profile the sink cannot hold fails the item; the others are written
         for (const auto& p : profiles_) {
             if (p.profile_id && !seen.insert(*p.profile_id).second) {
                 ++report_.duplicates;
                 continue;
             }
             if (p.profile_id) seen_batch_.push_back(*p.profile_id);
-            output_.write(p.json);
+            if (auto problem = output_.write(p.json); !problem.empty()) {
+                not_written = std::move(problem);
+                continue;
+            }
             ++report_.profiles;
             if (!work.item.expected.empty()) {
                 auto diffs = differing_fields(work.item.expected, p.json);
                 o.state = diffs.empty() ? "identical" : "differing";
                 for (const auto& d : diffs) o.detail += (o.detail.empty() ? "" : ", ") + d;
             }
+        }
+        if (!not_written.empty()) {
+            o.state = "failed";
+            o.error = "not written: " + not_written;
+            o.detail.clear();
+            ++report_.failed;
+            base::logger().warn("Fetch failed", {{"origin", work.item.origin}, {"reason", o.error}});
+            return complete(std::move(o));
         }
         ++report_.done;
         complete(std::move(o));
@@ -471,6 +484,15 @@ void run_pull(const dispatch::RunContext& c, const config::JobConfig& job, PullR
     // a signal or fatal answer (4, 3), or an error it was aborted by (3, or 1 for the config).
     report.resumed = state && last && last->id == state->run_id &&
                      (last->ended_at == 0 || (last->exit_code != 0 && last->exit_code != 2));
+    auto fingerprint = pull_fingerprint(c.config, job);
+    if (report.resumed && !state->fingerprint.empty() && state->fingerprint != fingerprint) {
+        // Its items are keyed by position and its output holds the old settings' rows:
+        // resumed, it would lose results or mix two layouts.
+        report.resumed = false;
+        base::logger().warn(
+            "Pull settings changed since the unfinished run of job " + job.name + "; starting afresh",
+            {{"job", job.name}, {"run", state->run_id}, {"output", discard_partial(state->partial_path)}});
+    }
     if (report.resumed && !can_resume(sink, state->sink_offset)) {
         // The partial output is gone or shorter than the journal recorded (removed by hand,
         // or a crash between finishing and renaming): starting over is the only safe way.
@@ -483,10 +505,11 @@ void run_pull(const dispatch::RunContext& c, const config::JobConfig& job, PullR
     if (report.resumed) {
         report.run_id = state->run_id;
         offset = state->sink_offset;
+        journal.pulls.adopt_settings(job.name, fingerprint, partial_path(sink));  // journaled before fingerprints
         base::logger().info("Resuming the pull: finished items are not fetched again", {{"run", report.run_id}});
     } else {
         report.run_id = journal.runs.begin(job.name, "pull", now_ms());
-        journal.pulls.begin(job.name, report.run_id);
+        journal.pulls.begin(job.name, report.run_id, fingerprint, partial_path(sink));
     }
     base::LogScope log_scope(job.name, report.run_id);
     dispatch::Dispatcher dispatcher(c, job.name);

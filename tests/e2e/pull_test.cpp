@@ -73,6 +73,27 @@ struct PullWorkspace {
         return testing::run("PREFSYNC_TOKEN=emulator-token " + quote(PREFSYNC_BINARY) + " -c " + quote(config_file) +
                             " " + args);
     }
+    // Runs `pull JOB` and stops it (SIGTERM) once `requests` API requests have arrived: an
+    // unfinished pull with some items done, for the next run to resume (or not).
+    void interrupt_pull(const std::string& config_file, const std::string& job, std::int64_t requests) {
+        emu.set_faults(R"({"latency_ms": 100})");
+        auto before = emu.requests_counter();
+        testing::ChildProcess pull(
+            {"/usr/bin/env", "PREFSYNC_TOKEN=emulator-token", PREFSYNC_BINARY, "-c", config_file, "pull", job});
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+        while (pull.running() && emu.requests_counter() - before < requests &&
+               std::chrono::steady_clock::now() < deadline)
+            std::this_thread::yield();
+        ASSERT_TRUE(pull.running()) << "the pull ended before it could be stopped";
+        pull.signal(SIGTERM);
+        EXPECT_EQ(pull.wait(), 4) << "interrupted, resumable";
+        emu.set_faults(R"({"latency_ms": 0})");
+    }
+    std::string sql(const std::string& db, const std::string& query) {
+        auto r = testing::run("sqlite3 " + quote(dir.file(db)) + " " + quote(query));
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        return r.out;
+    }
     // ProfileIds in a JSONL output, each line parsed.
     std::vector<std::int64_t> jsonl_ids(const std::string& name) {
         std::vector<std::int64_t> out;
@@ -269,6 +290,155 @@ TEST(Pull, Under429And503FaultsEveryProfileArrivesOnce) {
     auto count = [&](const char* status) { return stats.contains(status) ? stats.at(status).as_int64() : 0; };
     EXPECT_GT(count("503") + count("429"), 0);
     EXPECT_THAT(r.out, ::testing::Not(HasSubstr(", 0 retried")));
+}
+
+// 200 profiles C0..C199 by alternate id, the identities of a pull job `j`.
+std::string seed_two_hundred(PullWorkspace& w) {
+    std::string crm = "customer_id\n";
+    for (int i = 0; i < 200; ++i) {
+        w.seed("C" + std::to_string(i), R"({"CustomerName":{"FirstName":"F","LastName":"L"}})");
+        crm += "C" + std::to_string(i) + "\n";
+    }
+    w.dir.write("crm.csv", crm);
+    return "  j:\n    source: { type: csv, path: crm.csv }\n"
+           "    identity: { alternate_id_type: CRMID, column: customer_id }\n    pull: {}\n";
+}
+
+// `pull j` over `ids`, stopped while it writes to the sink section `before`, then run to its
+// end under `after`.
+testing::RunResult pull_after_change(PullWorkspace& w, const std::string& ids, const std::string& before,
+                                     const std::string& after) {
+    auto cfg = w.config(ids + before);
+    w.interrupt_pull(cfg, "j", 24);
+    w.config(ids + after);
+    auto r = w.prefsync(cfg, "pull j");
+    EXPECT_EQ(r.exit_code, 0) << r.err << r.out;
+    EXPECT_THAT(r.out, HasSubstr("done 200, missing 0, failed 0"));
+    return r;
+}
+
+// An unfinished pull records the settings it fetches and writes by; resumed under others it
+// would write the rest into another sink (the first part is lost to it) or another layout.
+TEST(PullResume, AChangedSinkStartsAfreshInsteadOfResumingIntoIt) {
+    PullWorkspace w;
+    auto r = pull_after_change(w, seed_two_hundred(w),
+                               "    sink: { type: sqlite, path: out.db, table: t, columns: { pid: ProfileId } }\n",
+                               "    sink: { type: csv, path: out.csv, columns: { pid: ProfileId, crm: "
+                               "\"AlternateIds[AlternateIdType=CRMID].AlternateId\" } }\n");
+    EXPECT_THAT(r.out, ::testing::Not(HasSubstr("(resumed)")));
+    EXPECT_THAT(r.err, HasSubstr("Pull settings changed since the unfinished run of job j; starting afresh"));
+    EXPECT_THAT(r.err, HasSubstr("the rows it upserted stay in its table"));
+    EXPECT_EQ(w.sql("out.db", "SELECT count(*) > 0 FROM t"), "1\n") << "what the first run wrote stays";
+    auto csv = testing::read_file(w.dir.file("out.csv"));
+    EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 201) << "the header and every profile";
+}
+
+TEST(PullResume, ChangedColumnsOfTheSameFileStartItAfreshInOneLayout) {
+    PullWorkspace w;
+    auto ids = seed_two_hundred(w);
+    auto after = "    sink: { type: csv, path: out.csv, columns: { pid: ProfileId, first: CustomerName.FirstName } }\n";
+    auto r = pull_after_change(w, ids, "    sink: { type: csv, path: out.csv, columns: { pid: ProfileId } }\n", after);
+    EXPECT_THAT(r.out, ::testing::Not(HasSubstr("(resumed)")));
+    EXPECT_THAT(r.err, HasSubstr("its partial output " + w.dir.file("out.csv.partial") + " is discarded"));
+    std::istringstream csv(testing::read_file(w.dir.file("out.csv")));
+    std::string line;
+    std::getline(csv, line);
+    EXPECT_EQ(line, "pid,first\r");
+    int rows = 0;
+    for (; std::getline(csv, line); ++rows) EXPECT_THAT(line, ::testing::EndsWith(",F\r")) << "one layout throughout";
+    EXPECT_EQ(rows, 200);
+
+    // Unchanged settings resume, as before.
+    r = pull_after_change(w, ids, after, after);
+    EXPECT_THAT(r.out, HasSubstr("(resumed)"));
+}
+
+TEST(PullResume, AMovedPartialFileIsDiscardedAndAJournalWithoutSettingsResumesAsBefore) {
+    PullWorkspace w;
+    auto ids = seed_two_hundred(w);
+    pull_after_change(w, ids, "    sink: { type: jsonl, path: a.jsonl }\n",
+                      "    sink: { type: jsonl, path: b.jsonl }\n");
+    EXPECT_FALSE(std::filesystem::exists(w.dir.file("a.jsonl.partial"))) << "half an export nobody will finish";
+    EXPECT_FALSE(std::filesystem::exists(w.dir.file("a.jsonl")));
+    EXPECT_EQ(w.jsonl_ids("b.jsonl").size(), 200u);
+
+    // A pull journaled before settings were recorded (a version-6 journal) cannot be
+    // compared: it is resumed as it always was, whatever changed.
+    auto sink = "    sink: { type: jsonl, path: b.jsonl }\n";
+    auto cfg = w.config(ids + sink);
+    w.interrupt_pull(cfg, "j", 24);
+    w.sql("state/journal.db", "UPDATE pull_state SET fingerprint = NULL, partial_path = NULL");
+    auto implied = ids;
+    implied.replace(implied.find("pull: {}"), 8, "pull: { implied: true }");
+    w.config(implied + sink);
+    auto r = w.prefsync(cfg, "pull j");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    EXPECT_THAT(r.out, HasSubstr("(resumed)"));
+    EXPECT_THAT(r.err, ::testing::Not(HasSubstr("Pull settings changed")));
+}
+
+// Search items are keyed by position: with a search inserted first, "search:0" of the
+// unfinished run is another search, and resuming would take the new one for done.
+TEST(PullResume, ASearchInsertedWhileAPullIsUnfinishedIsFetched) {
+    PullWorkspace w;
+    std::string searches;
+    for (int i = 0; i < 40; ++i) {
+        w.seed("S" + std::to_string(i), R"({"Emails":[{"EmailAddress":"s)" + std::to_string(i) +
+                                            R"(@example.com","EmailAddressType":"Personal"}]})");
+        searches += "        - { endpoint: Email, params: { emailAddress: s" + std::to_string(i) + "@example.com } }\n";
+    }
+    auto added = w.seed("NEW", R"({"Emails":[{"EmailAddress":"new@example.com","EmailAddressType":"Personal"}]})");
+    auto sink = "    sink: { type: jsonl, path: s.jsonl }\n";
+    auto cfg = w.config("  j:\n    pull:\n      searches:\n" + searches + sink);
+    w.interrupt_pull(cfg, "j", 16);
+    w.config(
+        "  j:\n    pull:\n      searches:\n"
+        "        - { endpoint: Email, params: { emailAddress: new@example.com } }\n" +
+        searches + sink);
+    auto r = w.prefsync(cfg, "pull j");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    auto got = w.jsonl_ids("s.jsonl");
+    EXPECT_EQ(got.size(), 41u);
+    EXPECT_THAT(got, ::testing::Contains(added));
+}
+
+// A table row needs its key: without one SQLite invents a rowid (an INTEGER key) or keeps a
+// NULL that never conflicts (a TEXT key), so every run added the profile again.
+TEST(PullTable, AProfileWithoutAKeyFailsItsItemAndTheRestIsWrittenOnce) {
+    PullWorkspace w;
+    w.seed("C1", R"({"CustomerName":{"FirstName":"Ann"}})");
+    w.seed("C2", R"({"CustomerName":{"FirstName":"Bob"}})");
+    auto loyal =
+        w.emu.store.upsert({"LOYALTY", "L1"}, json::parse(R"({"CustomerName":{"FirstName":"Lou"}})").as_object());
+    auto lou = loyal.body.at("ProfileId").to_number<std::int64_t>();
+    w.dir.write("pids.csv", "pid\n" + std::to_string(w.ids["C1"]) + "\n" + std::to_string(lou) + "\n" +
+                                std::to_string(w.ids["C2"]) + "\n");
+    auto cfg = w.config(
+        "  t:\n    source: { type: csv, path: pids.csv }\n    identity: { profile_id_column: pid }\n    pull: {}\n"
+        "    sink: { type: sqlite, path: out.db, table: t, key: crmid,"
+        " columns: { crmid: \"AlternateIds[AlternateIdType=CRMID].AlternateId\", first: CustomerName.FirstName } }\n");
+    for (int run = 0; run < 2; ++run) {
+        auto r = w.prefsync(cfg, "pull t");
+        EXPECT_EQ(r.exit_code, 2) << r.err << r.out;
+        EXPECT_THAT(r.out, HasSubstr("3 item(s): done 2, missing 0, failed 1"));
+        EXPECT_THAT(r.err, HasSubstr("not written: key column \\\"crmid\\\" "
+                                     "(AlternateIds[AlternateIdType=CRMID].AlternateId) has no value in this answer"));
+        EXPECT_EQ(
+            w.sql("out.db", "SELECT group_concat(crmid || ':' || first, ' ') FROM (SELECT * FROM t ORDER BY crmid)"),
+            "C1:Ann C2:Bob\n")
+            << "run " << run;
+    }
+    EXPECT_EQ(w.sql("out.db", "SELECT \"notnull\" FROM pragma_table_info('t') WHERE name = 'crmid'"), "1\n");
+
+    // Statically known: a StandardFields history has no top-level ProfileId to key on.
+    auto h5 = w.config(
+        "  h:\n    source: { type: csv, path: pids.csv }\n    identity: { profile_id_column: pid }\n"
+        "    pull: { history: StandardFields }\n"
+        "    sink: { type: sqlite, path: h.db, table: h, columns: { pid: ProfileId, first: CustomerName.FirstName } "
+        "}\n");
+    auto r = w.prefsync(h5, "check-config");
+    EXPECT_EQ(r.exit_code, 1) << r.out;
+    EXPECT_THAT(r.err, HasSubstr("jobs.h.sink.key: history StandardFields answers have no top-level ProfileId"));
 }
 
 }  // namespace

@@ -145,6 +145,44 @@ TEST(SqlSync, APostgresSourceFailingMidRunStopsResumablyAndTheNextRunContinues) 
     EXPECT_EQ(w.emu.store.size(), 20000u);
 }
 
+// A profile PostgreSQL cannot take (no value for the key: NOT NULL; text with a NUL, which
+// its text cannot hold) fails its item, and the rest of the pull goes on: it used to stop the
+// pull with exit 3, and every resume again, so one such profile blocked the job for good.
+TEST(SqlSync, APulledProfileWithoutItsKeyOrWithANulFailsItsItemNotThePull) {
+    PREFSYNC_REQUIRE_POSTGRES();
+    testing::TestDatabase db;
+    SqlWorkspace w;
+    auto id = [&](const emulator::AltId& alt, const std::string& first) {
+        boost::json::object body{{"CustomerName", boost::json::object{{"FirstName", first}}}};
+        return std::to_string(w.emu.store.upsert(alt, body).body.at("ProfileId").to_number<std::int64_t>());
+    };
+    w.dir.write("pids.csv", "pid\n" + id({"CRMID", "C1"}, "Ann") + "\n" + id({"LOYALTY", "L1"}, "Lou") + "\n" +
+                                id({"CRMID", "C3"}, std::string("Nu\0l", 4)) + "\n");
+    w.config = w.dir.write(
+        "prefsync.yaml",
+        "api:\n  base_url: " + w.emu.base_url() +
+            "\n  client_id: \"12345\"\n  token_env: PREFSYNC_TOKEN\n"
+            "journal: { path: state/journal.db }\n"
+            "jobs:\n  back:\n    source: { type: csv, path: pids.csv }\n    identity: { profile_id_column: pid }\n"
+            "    pull: {}\n    sink:\n      type: postgres\n      conninfo: \"" +
+            db.conninfo() +
+            "\"\n      password_env: PREFSYNC_TEST_PG_PASSWORD\n      table: pulled\n      key: crmid\n"
+            "      columns: { crmid: \"AlternateIds[AlternateIdType=CRMID].AlternateId\", first: "
+            "CustomerName.FirstName }\n");
+    for (int run = 0; run < 2; ++run) {
+        auto r = w.prefsync("pull back");
+        EXPECT_EQ(r.exit_code, 2) << "run " << run << "\n" << r.err << r.out;
+        EXPECT_THAT(r.out, HasSubstr("3 item(s): done 1, missing 0, failed 2"));
+        EXPECT_THAT(r.err, HasSubstr("key column \\\"crmid\\\" (AlternateIds[AlternateIdType=CRMID].AlternateId) has "
+                                     "no value in this answer"));
+        EXPECT_THAT(r.err, HasSubstr("column \\\"first\\\": PostgreSQL text cannot hold a NUL character"));
+        EXPECT_EQ(db.admin().scalar("SELECT string_agg(crmid || ':' || first, ' ') FROM pulled"), "C1:Ann");
+    }
+    EXPECT_EQ(db.admin().scalar("SELECT attnotnull FROM pg_attribute WHERE attrelid = 'pulled'::regclass AND "
+                                "attname = 'crmid'"),
+              "t");
+}
+
 TEST(SqlSync, ProfilesPushedFromPostgresArePulledBackIntoAPostgresTable) {
     PREFSYNC_REQUIRE_POSTGRES();
     testing::TestDatabase db;

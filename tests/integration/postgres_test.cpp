@@ -241,5 +241,24 @@ TEST_F(PostgresTest, TheSinkCreatesTheTableUpsertsByKeyAndDropsWhatWasNotCommitt
     }
 }
 
+// Values go as C strings: a NUL would cut the text short, and PostgreSQL text cannot hold
+// one at all. That row is refused as a value, nothing of it written; the sink goes on.
+TEST_F(PostgresTest, TheSinkRefusesTextWithANulAndDeclaresItsKeyNotNull) {
+    PostgresSinkConfig postgres;
+    postgres.table = "notes";
+    postgres.connection = connection();
+    SinkConfig c{{}, "jobs.pull.sink", postgres};
+    TableLayout layout{{{"note", ColumnType::Text}, {"crmid", ColumnType::Text}}, 1};
+    auto sink = open_table_sink(c, layout);
+    EXPECT_EQ(sink->upsert({std::string("cut\0here", 8), "C1"}),
+              "column \"note\": PostgreSQL text cannot hold a NUL character (\\u0000)");
+    EXPECT_EQ(sink->upsert({"whole", "C2"}), "");
+    sink->commit();
+    EXPECT_EQ(db->admin().scalar("SELECT string_agg(crmid || ':' || note, ' ') FROM notes"), "C2:whole");
+    EXPECT_EQ(db->admin().scalar(
+                  "SELECT attnotnull FROM pg_attribute WHERE attrelid = 'notes'::regclass AND attname = 'crmid'"),
+              "t");
+}
+
 }  // namespace
 }  // namespace prefsync::connectors

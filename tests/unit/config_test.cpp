@@ -608,6 +608,31 @@ TEST(Config, PullJobs) {
     EXPECT_THAT(errs, Contains(HasSubstr("jobs.d.pull.reconcile: \"c\" is a pull job")));
 }
 
+// H5 answers carry the ProfileId in each UserProfilePreferences entry, not at the top (H1–H4
+// do): a table keyed on the path ProfileId would have no key for any profile.
+TEST(Config, AStandardFieldsHistoryIntoATableKeyedOnProfileIdIsRefused) {
+    auto job = [](const std::string& history, const std::string& sink) {
+        return kApi + kJob + "  h:\n    pull: { reconcile: crm, history: " + history + " }\n    sink: " + sink + "\n";
+    };
+    auto errs = errors_of(
+        job("StandardFields", "{ type: sqlite, path: h.db, table: h, columns: { pid: ProfileId, n: CustomerName } }"));
+    EXPECT_THAT(errs, ElementsAre(AllOf(HasSubstr("jobs.h.sink.key: history StandardFields answers have no top-level "
+                                                  "ProfileId"),
+                                        HasSubstr("column \"pid\" would be empty for every profile"))));
+    EXPECT_THAT(errors_of(job("StandardFields",
+                              "{ type: postgres, conninfo: \"dbname=x\", table: h, key: pid, "
+                              "columns: { crm: CustomerName, pid: ProfileId } }")),
+                ElementsAre(HasSubstr("jobs.h.sink.key: history StandardFields")));
+    // Keyed on a path the answer has, another history, or a csv sink (no key): accepted.
+    ok(job("StandardFields",
+           "{ type: sqlite, path: h.db, table: h, key: pid, columns: { pid: \"UserProfilePreferences[0].ProfileId\" "
+           "} }"));
+    ok(job("Consents", "{ type: sqlite, path: h.db, table: h, columns: { pid: ProfileId } }"));
+    ok(job("StandardFields",
+           "{ type: csv, path: h.csv, each: UserProfilePreferences, columns: { pid: \"@.ProfileId\", top: ProfileId "
+           "} }"));
+}
+
 // --- mapping section ------------------------------------------------------------------
 
 std::string with_mapping(const std::string& mapping) {

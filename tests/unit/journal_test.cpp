@@ -740,15 +740,26 @@ TEST(JournalFile, ACorruptedOrForeignFileIsRefusedNeverStartedAfresh) {
     EXPECT_THROW(Journal j(other), JournalError);
 }
 
+// Writes an older journal's tables and rows (and its user_version) at `path`.
+void write_old_journal(const std::string& path, const std::string& sql) {
+    sqlite3* db = nullptr;
+    sqlite3_open(path.c_str(), &db);
+    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+    sqlite3_close(db);
+}
+
+// pull_state as versions 1 to 6 had it (version 7 adds the pull's settings).
+const char* kPullStateV1 =
+    "CREATE TABLE pull_state(job TEXT PRIMARY KEY, run_id INTEGER NOT NULL, "
+    "sink_offset INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;";
+
 TEST(JournalFile, AJournalOfTheFirstVersionIsMigratedKeepingItsRows) {
     testing::TempDir dir;
     auto path = dir.file("v1.db");
-    {
-        sqlite3* db = nullptr;
-        sqlite3_open(path.c_str(), &db);
-        // The version-1 schema's tables this migration touches, with a pending row.
-        sqlite3_exec(
-            db,
+    // The version-1 schema's tables the migrations touch, with a pending row.
+    write_old_journal(
+        path,
+        std::string(kPullStateV1) +
             "CREATE TABLE updates(id INTEGER PRIMARY KEY, job TEXT NOT NULL, identity TEXT NOT NULL, "
             "alt_type TEXT, alt_id TEXT, profile_id INTEGER, origin TEXT, body TEXT, hash TEXT NOT NULL, "
             "state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, due_at INTEGER NOT NULL DEFAULT 0, "
@@ -768,10 +779,7 @@ TEST(JournalFile, AJournalOfTheFirstVersionIsMigratedKeepingItsRows) {
             "INSERT INTO updates(job, identity, alt_type, alt_id, body, hash, state, resolve, created_at, updated_at) "
             "VALUES('crm', 'CRMID:1', 'CRMID', '1', '{}', 'h', 'inflight', 1, 1, 1);"
             "INSERT INTO schedule_state VALUES('crm', 5);"
-            "PRAGMA user_version = 1;",
-            nullptr, nullptr, nullptr);
-        sqlite3_close(db);
-    }
+            "PRAGMA user_version = 1;");
     Journal j(path);
     auto claimed = j.updates.claim("crm", 10, 1000, 100);
     ASSERT_EQ(claimed.size(), 1u);
@@ -788,10 +796,9 @@ TEST(JournalFile, AVersion4JournalKeepsWhatIsToDoAndFoldsEachIdentitysLastOutcom
     auto path = dir.file("v4.db");
     std::string sha = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";  // a whole SHA-256
     {
-        sqlite3* db = nullptr;
-        sqlite3_open(path.c_str(), &db);
-        // The version-4 tables this migration touches: bodies apart, every finished update kept.
+        // The version-4 tables the migrations touch: bodies apart, every finished update kept.
         std::string sql =
+            std::string(kPullStateV1) +
             "CREATE TABLE updates(id INTEGER PRIMARY KEY, job TEXT NOT NULL, identity TEXT NOT NULL, "
             "alt_type TEXT, alt_id TEXT, profile_id INTEGER, origin TEXT, hash TEXT NOT NULL, state TEXT NOT NULL, "
             "attempts INTEGER NOT NULL DEFAULT 0, due_at INTEGER NOT NULL DEFAULT 0, "
@@ -822,8 +829,7 @@ TEST(JournalFile, AVersion4JournalKeepsWhatIsToDoAndFoldsEachIdentitysLastOutcom
             sha +
             "', 7, 1), ('crm', 'CRMID:3', 'h3b', 8, 2), ('crm', 'CRMID:4', 'h4', 9, 1);"
             "PRAGMA user_version = 4;";
-        ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
-        sqlite3_close(db);
+        write_old_journal(path, sql);
     }
     Journal j(path);
     auto c = j.updates.counts("crm");
@@ -857,6 +863,44 @@ TEST(JournalFile, AVersion4JournalKeepsWhatIsToDoAndFoldsEachIdentitysLastOutcom
     auto retried = j.updates.claim("crm", 10, 3000, 100);
     ASSERT_EQ(retried.size(), 1u);
     EXPECT_EQ(retried[0].body, R"({"b":2})") << "a dead letter keeps its body across the upgrade";
+    EXPECT_TRUE(j.db.integrity_ok());
+}
+
+// Version 7 records the settings of an unfinished pull. A pull journaled before keeps its
+// items and output size, and has no settings: it is resumed as it was, then takes the
+// settings it is resumed under.
+TEST(JournalFile, AVersion6JournalKeepsItsUnfinishedPullWithoutSettings) {
+    testing::TempDir dir;
+    auto path = dir.file("v6.db");
+    write_old_journal(
+        path,
+        std::string(kPullStateV1) +
+            "CREATE TABLE pull_items(job TEXT NOT NULL, seq INTEGER NOT NULL, item TEXT NOT NULL, origin TEXT, "
+            "expected TEXT, state TEXT NOT NULL DEFAULT 'pending', status INTEGER NOT NULL DEFAULT 0, error TEXT, "
+            "detail TEXT, PRIMARY KEY(job, seq));"
+            "CREATE UNIQUE INDEX pull_items_item ON pull_items(job, item);"
+            "INSERT INTO pull_state VALUES ('p', 3, 1200);"
+            "INSERT INTO pull_items(job, seq, item, state) VALUES ('p', 1, 'pid:1', 'done'), ('p', 2, 'pid:2', "
+            "'pending');"
+            "PRAGMA user_version = 6;");
+    Journal j(path);
+    auto state = j.pulls.state("p");
+    ASSERT_TRUE(state);
+    EXPECT_EQ(state->run_id, 3);
+    EXPECT_EQ(state->sink_offset, 1200);
+    EXPECT_EQ(state->fingerprint, "") << "unknown: the run resumes as before";
+    EXPECT_EQ(state->partial_path, "");
+    EXPECT_EQ(j.pulls.counts("p")["pending"], 1);
+    j.pulls.adopt_settings("p", "f1", "/out/p.csv.partial");
+    j.pulls.adopt_settings("p", "f2", "/out/other.partial");  // only a run without settings adopts
+    EXPECT_EQ(j.pulls.state("p")->fingerprint, "f1");
+    EXPECT_EQ(j.pulls.state("p")->partial_path, "/out/p.csv.partial");
+    EXPECT_EQ(j.pulls.state("p")->sink_offset, 1200);
+    j.pulls.begin("p", 4, "f3", "");
+    EXPECT_EQ(j.pulls.state("p")->fingerprint, "f3");
+    EXPECT_EQ(j.pulls.state("p")->partial_path, "") << "a table sink has no partial file";
+    EXPECT_EQ(j.pulls.state("p")->sink_offset, 0);
+    EXPECT_TRUE(j.pulls.counts("p").empty()) << "a new run forgets the old one's items";
     EXPECT_TRUE(j.db.integrity_ok());
 }
 

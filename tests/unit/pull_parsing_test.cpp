@@ -1,9 +1,11 @@
 // The pull side's parsing: answers split into profiles (simdjson On-Demand), profiles
-// flattened into rows by JSON paths, and the round-trip comparison.
+// flattened into rows by JSON paths, and the round-trip comparison; the fingerprint of a
+// pull's settings.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "daemon/pull/flattener.hpp"
+#include "daemon/pull/pull_fingerprint.hpp"
 #include "daemon/pull/reconcile.hpp"
 #include "daemon/pull/response_reader.hpp"
 
@@ -147,6 +149,72 @@ TEST(Reconcile, ComparesWhatThePushSetsIgnoringServerFieldsAndArrayOrder) {
                 ElementsAre("CustomerName.FirstName"));
     EXPECT_THAT(differing_fields(expected, R"({"CustomerName": {"FirstName": "Ann"}})"),
                 ElementsAre("Emails", "CustomFields"));
+}
+
+// The config around one pull job `p` (and a push job `crm` it may reconcile).
+std::string fingerprint_of(const std::string& pull_job,
+                           const std::string& crm_mapping = "CustomerName.FirstName: first") {
+    auto text =
+        "api: { base_url: \"https://pm.example.com/Profiles/v2\", client_id: \"1\", token_env: T }\n"
+        "jobs:\n"
+        "  crm:\n"
+        "    source: { type: csv, path: crm.csv }\n"
+        "    identity: { alternate_id_type: CRMID, column: id }\n"
+        "    mapping: { " +
+        crm_mapping + " }\n" + pull_job;
+    auto config = config::parse_config(text, "/etc/prefsync/prefsync.yaml");
+    return pull_fingerprint(config, *config.find_job("p"));
+}
+
+TEST(PullFingerprint, FollowsWhatIsFetchedAndWrittenNotHowTheYamlIsSpelled) {
+    auto base = fingerprint_of(
+        "  p:\n    source: { type: csv, path: ids.csv }\n    identity: { profile_id_column: pid }\n"
+        "    pull: { searches: [ { endpoint: Email, params: { emailAddress: a@example.com } } ] }\n"
+        "    sink: { type: csv, path: out.csv, columns: { id: ProfileId, first: CustomerName.FirstName } }\n");
+    EXPECT_EQ(base.size(), 64u);
+    // Block style, quotes, a comment and a schedule: the same pull.
+    EXPECT_EQ(fingerprint_of("  p:\n    schedule: \"@daily\"\n    source:\n      type: csv\n      path: \"ids.csv\"\n"
+                             "    identity: { profile_id_column: pid }\n"
+                             "    pull:\n      searches:\n        # the one search\n"
+                             "        - endpoint: Email\n          params: { emailAddress: \"a@example.com\" }\n"
+                             "    sink:\n      type: csv\n      path: ./out.csv\n"
+                             "      columns: { id: ProfileId, first: CustomerName.FirstName }\n"),
+              base);
+    auto differs = [&](const std::string& job, const std::string& why) { EXPECT_NE(fingerprint_of(job), base) << why; };
+    differs(
+        "  p:\n    source: { type: csv, path: ids.csv }\n    identity: { profile_id_column: pid }\n"
+        "    pull: { searches: [ { endpoint: Email, params: { emailAddress: a@example.com } } ] }\n"
+        "    sink: { type: sqlite, path: out.db, table: t, columns: { id: ProfileId, first: "
+        "CustomerName.FirstName } }\n",
+        "another sink type");
+    differs(
+        "  p:\n    source: { type: csv, path: ids.csv }\n    identity: { profile_id_column: pid }\n"
+        "    pull: { searches: [ { endpoint: Email, params: { emailAddress: a@example.com } } ] }\n"
+        "    sink: { type: csv, path: out.csv, columns: { id: ProfileId, last: CustomerName.LastName } }\n",
+        "other columns");
+    differs(
+        "  p:\n    source: { type: csv, path: ids.csv }\n    identity: { profile_id_column: pid }\n"
+        "    pull: { searches: [ { endpoint: Email, params: { emailAddress: b@example.com } },\n"
+        "                        { endpoint: Email, params: { emailAddress: a@example.com } } ] }\n"
+        "    sink: { type: csv, path: out.csv, columns: { id: ProfileId, first: CustomerName.FirstName } }\n",
+        "a search inserted first: search:0 is another search");
+    differs(
+        "  p:\n    source: { type: csv, path: other.csv }\n    identity: { profile_id_column: pid }\n"
+        "    pull: { searches: [ { endpoint: Email, params: { emailAddress: a@example.com } } ] }\n"
+        "    sink: { type: csv, path: out.csv, columns: { id: ProfileId, first: CustomerName.FirstName } }\n",
+        "another source");
+    differs(
+        "  p:\n    source: { type: csv, path: ids.csv }\n    identity: { profile_id_column: pid }\n"
+        "    pull: { implied: true, searches: [ { endpoint: Email, params: { emailAddress: a@example.com } } ] }\n"
+        "    sink: { type: csv, path: out.csv, columns: { id: ProfileId, first: CustomerName.FirstName } }\n",
+        "implied");
+
+    // reconcile: the push job's mapping makes the body each profile is compared with.
+    auto reconcile = "  p:\n    pull: { reconcile: crm }\n    sink: { type: jsonl, path: back.jsonl }\n";
+    EXPECT_EQ(fingerprint_of(reconcile), fingerprint_of(reconcile));
+    EXPECT_NE(fingerprint_of(reconcile), fingerprint_of(reconcile, "CustomerName.LastName: first"));
+    EXPECT_NE(fingerprint_of(reconcile), fingerprint_of("  p:\n    pull: { reconcile: crm, history: Consents }\n"
+                                                        "    sink: { type: jsonl, path: back.jsonl }\n"));
 }
 
 }  // namespace

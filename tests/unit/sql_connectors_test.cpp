@@ -57,7 +57,8 @@ TEST(SqlText, UpsertUpdatesEveryColumnButTheKey) {
               "INSERT INTO \"p\" (\"profile_id\", \"email\") VALUES ($1::BIGINT, $2::TEXT) ON CONFLICT "
               "(\"profile_id\") DO UPDATE SET \"email\" = excluded.\"email\"");
     EXPECT_EQ(sql::create_table("s.p", layout, sql::Dialect::Sqlite),
-              "CREATE TABLE IF NOT EXISTS \"s\".\"p\" (\"profile_id\" INTEGER PRIMARY KEY, \"email\" TEXT)");
+              "CREATE TABLE IF NOT EXISTS \"s\".\"p\" (\"profile_id\" INTEGER NOT NULL PRIMARY KEY, \"email\" TEXT)")
+        << "a NULL key would never conflict: every run would add its row again";
     EXPECT_EQ(sql::missing_columns(layout, {"email"}), "\"profile_id\"");
 }
 
@@ -265,6 +266,7 @@ TEST(SqliteSink, CreatesTheTableUpsertsByKeyAndDropsWhatWasNotCommitted) {
               "changed@example.com,0,2.0");
     EXPECT_EQ(db.scalar("SELECT typeof(email) || ',' || score FROM profiles WHERE profile_id = 2"), "null,x")
         << "a value not of the column's type is kept as written";
+    EXPECT_EQ(db.scalar("SELECT \"notnull\" FROM pragma_table_info('profiles') WHERE name = 'profile_id'"), "1");
 
     // Re-opening uses the table as it is; a layout naming a column it lacks is refused.
     layout.columns.push_back({"phone", ColumnType::Text});
