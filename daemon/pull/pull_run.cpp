@@ -292,7 +292,8 @@ private:
         const auto& search = pull_.searches.at(std::stoul(id.substr(7)));
         auto params = search.params;
         bool has_implied = std::any_of(params.begin(), params.end(), [](auto& p) { return p.first == "implied"; });
-        if (pull_.implied && !has_implied) params.emplace_back("implied", "true");
+        if (pull_.implied && !has_implied && api::search_takes_implied(search.endpoint))
+            params.emplace_back("implied", "true");
         auto request = requests_.search(search.endpoint, params);
         request.operation = api::Operation::Search;
         return request;
