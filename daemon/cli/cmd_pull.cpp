@@ -42,6 +42,7 @@ int cmd_pull(const PullCommand& cmd) {
                                          .add("seconds", r.seconds)
                                          .add("resumed", r.resumed)
                                          .add("items", r.items)
+                                         .add("duplicate_ids", r.duplicate_ids)
                                          .add("rejected", r.rejected)
                                          .add("done", r.done)
                                          .add("missing", r.missing)
@@ -62,15 +63,17 @@ int cmd_pull(const PullCommand& cmd) {
             (long long)r.profiles, (long long)r.rows, r.output.c_str(),
             r.duplicates ? (", " + std::to_string(r.duplicates) + " duplicate(s) skipped").c_str() : "", r.seconds,
             r.seconds > 0 ? static_cast<double>(r.profiles) / r.seconds : 0.0);
+        if (r.duplicate_ids > 0)
+            std::printf("%lld duplicate id(s) (last occurrence wins)\n", static_cast<long long>(r.duplicate_ids));
         if (r.bytes_parsed > 0 && r.parse_seconds > 0)
             std::printf("parsed %.1f MB of JSON in %.3f s (%.0f MB/s), %.1f%% of the process's %.2f s CPU\n",
                         static_cast<double>(r.bytes_parsed) / 1e6, r.parse_seconds,
                         static_cast<double>(r.bytes_parsed) / 1e6 / r.parse_seconds,
                         r.cpu_seconds > 0 ? 100.0 * r.parse_seconds / r.cpu_seconds : 0.0, r.cpu_seconds);
         if (!job.pull->reconcile.empty() && r.exit_code <= 2)
-            std::printf("reconcile with %s: identical %lld, differing %lld, missing %lld (details: %s)\n",
+            std::printf("reconcile with %s: identical %lld, differing %lld, missing %lld, failed %lld (details: %s)\n",
                         job.pull->reconcile.c_str(), (long long)r.identical, (long long)r.differing,
-                        (long long)r.missing, r.reconcile_report.c_str());
+                        (long long)r.missing, (long long)r.failed, r.reconcile_report.c_str());
         if (r.rejected > 0) log.warn("Identity rows rejected", {{"rejected", r.rejected}});
         if (!r.fatal.empty()) log.error("Aborted; run again to resume", {{"reason", r.fatal}});
         if (r.interrupted) log.info("interrupted: run the same command again to resume");
