@@ -535,6 +535,12 @@ private:
             r_.error(pn, pp, "give identities to pull (source + identity, or reconcile: PUSH_JOB) or searches");
         if (pull.history && !identities)
             r_.error(pn["history"], pp + ".history", "is pulled per identity: give a source + identity (or reconcile)");
+        // The push job's body is a profile; a history answer is the profile's basic fields and
+        // one trail, so every identity would be reported differing.
+        if (pull.history && !pull.reconcile.empty())
+            r_.error(pn["reconcile"], pp + ".reconcile",
+                     "compares the push job's bodies with profiles, not with history answers: remove history (or "
+                     "reconcile, and pull the history in a job with source + identity)");
         if (pull.history && !pull.searches.empty())
             r_.error(pn["history"], pp + ".history", "and searches go in separate jobs");
         if (auto v = n["sink"]) parse_sink(v, p + ".sink", job);

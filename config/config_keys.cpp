@@ -433,7 +433,8 @@ const KeyTable& pull_keys() {
                 {.name = "implied",
                  .type = Boolean,
                  .default_value = "false",
-                 .description = "`implied=true` on reads and searches"},
+                 .description = "`implied=true` on reads (R1, R2) and on the searches whose reference lists it: all "
+                                "but CustomFields, CustomFields/SelectList and Attributes"},
                 {.name = "match_inactive",
                  .type = Boolean,
                  .default_value = "false",

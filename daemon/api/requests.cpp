@@ -129,6 +129,10 @@ ApiRequest RequestBuilder::read(std::int64_t profile_id, ReadFlags flags) const 
     return {"GET", std::move(target), "", Operation::Read};
 }
 
+bool search_takes_implied(std::string_view endpoint) {
+    return endpoint != "CustomFields" && endpoint != "CustomFields/SelectList" && endpoint != "Attributes";
+}
+
 ApiRequest RequestBuilder::search(const std::string& endpoint,
                                   const std::vector<std::pair<std::string, std::string>>& params) const {
     urls::url u;

@@ -80,6 +80,10 @@ private:
     std::string alternate_id_path_;  // encoded: the prefix, then "AlternateId"
 };
 
+// Whether the reference lists `implied` among a search's parameters: every search but the
+// custom field (S2, S3) and preference attribute (S8) ones. `endpoint` as for search().
+bool search_takes_implied(std::string_view endpoint);
+
 // ProfileId from a 200/202 answer ({"ProfileId": 123, ...}); nullopt if absent.
 std::optional<std::int64_t> profile_id_of(std::string_view response_body);
 

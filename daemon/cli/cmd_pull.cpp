@@ -21,6 +21,7 @@ void write_pull_report(const std::string& path, const std::string& job, const pu
     write_report(path, run_report_fields(job, "pull", r.run_id, r.exit_code, error, r.seconds)
                            .add("resumed", r.resumed)
                            .add("items", r.items)
+                           .add("duplicate_ids", r.duplicate_ids)
                            .add("rejected", r.rejected)
                            .add("done", r.done)
                            .add("missing", r.missing)
@@ -71,15 +72,18 @@ int pull_command(const PullCommand& cmd, pull::PullReport& r, std::string& error
                 (long long)r.profiles, (long long)r.rows, r.output.c_str(),
                 r.duplicates ? (", " + std::to_string(r.duplicates) + " duplicate(s) skipped").c_str() : "", r.seconds,
                 r.seconds > 0 ? static_cast<double>(r.profiles) / r.seconds : 0.0);
+            if (r.duplicate_ids > 0)
+                std::printf("%lld duplicate id(s) (last occurrence wins)\n", static_cast<long long>(r.duplicate_ids));
             if (r.bytes_parsed > 0 && r.parse_seconds > 0)
                 std::printf("parsed %.1f MB of JSON in %.3f s (%.0f MB/s), %.1f%% of the process's %.2f s CPU\n",
                             static_cast<double>(r.bytes_parsed) / 1e6, r.parse_seconds,
                             static_cast<double>(r.bytes_parsed) / 1e6 / r.parse_seconds,
                             r.cpu_seconds > 0 ? 100.0 * r.parse_seconds / r.cpu_seconds : 0.0, r.cpu_seconds);
             if (!job.pull->reconcile.empty() && r.exit_code <= 2)
-                std::printf("reconcile with %s: identical %lld, differing %lld, missing %lld (details: %s)\n",
-                            job.pull->reconcile.c_str(), (long long)r.identical, (long long)r.differing,
-                            (long long)r.missing, r.reconcile_report.c_str());
+                std::printf(
+                    "reconcile with %s: identical %lld, differing %lld, missing %lld, failed %lld (details: %s)\n",
+                    job.pull->reconcile.c_str(), (long long)r.identical, (long long)r.differing, (long long)r.missing,
+                    (long long)r.failed, r.reconcile_report.c_str());
             if (r.rejected > 0) log.warn("Identity rows rejected", {{"rejected", r.rejected}});
             if (!r.fatal.empty()) {
                 error = r.fatal;

@@ -13,6 +13,7 @@
 #include "daemon/cli/common.hpp"
 #include "daemon/cli/errors.hpp"
 #include "daemon/journal/journal.hpp"
+#include "daemon/pull/pull_run.hpp"
 
 namespace prefsync::cli {
 
@@ -23,6 +24,28 @@ std::string csv_field(const std::string& v) {
     std::string out = "\"";
     for (char c : v) out += c == '"' ? std::string("\"\"") : std::string(1, c);
     return out + "\"";
+}
+
+// One line of `failures`: a push job's dead letter, or a pull job's item that failed or is
+// missing (whose fourth column is that outcome: a pull does not count attempts).
+struct FailureLine {
+    std::string identity, origin;
+    int status = 0;
+    std::string attempts_or_outcome, error;
+};
+
+std::vector<FailureLine> failure_lines(journal::Journal& journal, const config::JobConfig& job) {
+    std::vector<FailureLine> out;
+    if (job.pull) {
+        // The last (or current) pull's items: the journal keeps only those.
+        for (const char* state : {"failed", "missing"})
+            for (auto& o : journal.pulls.outcomes(job.name, state, 1 << 30))
+                out.push_back({pull::describe_item(o.item), o.origin, o.status, state, o.error});
+        return out;
+    }
+    for (auto& f : journal.updates.failures(job.name))
+        out.push_back({f.identity, f.origin, f.status, std::to_string(f.attempts), f.error});
+    return out;
 }
 
 }  // namespace
@@ -96,12 +119,13 @@ int cmd_failures(const FailuresCommand& cmd) {
     if (!loaded.ok()) return loaded.exit_code;
     return guarded(cmd.job, [&] {
         journal::Journal journal(loaded.config->journal.path);
-        auto failures = journal.updates.failures(cmd.job);
+        auto failures = failure_lines(journal, *loaded.job);
         if (!cmd.csv.empty()) {
-            std::string text = "identity,source_row,status,attempts,error\r\n";
+            std::string text = loaded.job->pull ? "identity,source_row,status,outcome,error\r\n"
+                                                : "identity,source_row,status,attempts,error\r\n";
             for (auto& f : failures)
                 text += csv_field(f.identity) + ',' + csv_field(f.origin) + ',' + std::to_string(f.status) + ',' +
-                        std::to_string(f.attempts) + ',' + csv_field(f.error) + "\r\n";
+                        f.attempts_or_outcome + ',' + csv_field(f.error) + "\r\n";
             // 0600 and never through a symlink: the rows name people.
             int fd = ::open(cmd.csv.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
             bool ok = fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
@@ -114,8 +138,8 @@ int cmd_failures(const FailuresCommand& cmd) {
             return int(kOk);
         }
         for (auto& f : failures)
-            std::printf("%s\t%s\t%d\t%d attempt(s)\t%s\n", f.identity.c_str(), f.origin.c_str(), f.status, f.attempts,
-                        f.error.c_str());
+            std::printf("%s\t%s\t%d\t%s%s\t%s\n", f.identity.c_str(), f.origin.c_str(), f.status,
+                        f.attempts_or_outcome.c_str(), loaded.job->pull ? "" : " attempt(s)", f.error.c_str());
         base::logger().info("Failures listed", {{"job", cmd.job}, {"failures", failures.size()}});
         return int(kOk);
     });

@@ -218,19 +218,50 @@ void PullStore::adopt_settings(const std::string& job, const std::string& finger
         .run();
 }
 
-bool PullStore::add_item(const std::string& job, const std::string& item, const std::string& origin,
-                         const std::string& expected) {
+namespace {
+
+// An item's expected body: NULL when there is none (no reconcile), as complete() leaves it.
+void bind_expected(Statement& s, int index, const std::string& expected) {
+    if (expected.empty())
+        s.bind_null(index);
+    else
+        s.bind(index, expected);
+}
+
+}  // namespace
+
+std::optional<PullStore::Known> PullStore::add_item(const std::string& job, const std::string& item,
+                                                    const std::string& origin, const std::string& expected) {
     auto s = db_.prepare(
         "INSERT INTO pull_items(job, seq, item, origin, expected) "
         "VALUES (?1, (SELECT coalesce(max(seq), 0) + 1 FROM pull_items WHERE job = ?1), ?2, ?3, ?4) "
         "ON CONFLICT(job, item) DO NOTHING");
     s.bind(1, job).bind(2, item).bind(3, origin);
-    if (expected.empty())
-        s.bind_null(4);
-    else
-        s.bind(4, expected);
+    bind_expected(s, 4, expected);
     s.run();
-    return db_.changes() > 0;
+    if (db_.changes() > 0) return std::nullopt;
+    auto k =
+        db_.prepare("SELECT seq, coalesce(origin, ''), state = 'pending' FROM pull_items WHERE job = ?1 AND item = ?2");
+    k.bind(1, job).bind(2, item);
+    if (!k.step()) return Known{};
+    return Known{k.i64(0), k.text(1), k.i64(2) != 0};
+}
+
+void PullStore::replace_item(const std::string& job, std::int64_t seq, const std::string& origin,
+                             const std::string& expected, bool again) {
+    auto s = db_.prepare(
+        again ? "UPDATE pull_items SET origin = ?3, expected = ?4, state = 'pending', status = 0, error = NULL, "
+                "detail = NULL, seq = (SELECT max(seq) + 1 FROM pull_items WHERE job = ?1) WHERE job = ?1 AND seq = ?2"
+              : "UPDATE pull_items SET origin = ?3, expected = ?4 WHERE job = ?1 AND seq = ?2");
+    s.bind(1, job).bind(2, seq).bind(3, origin);
+    bind_expected(s, 4, expected);
+    s.run();
+}
+
+std::int64_t PullStore::last_seq(const std::string& job) {
+    auto s = db_.prepare("SELECT coalesce(max(seq), 0) FROM pull_items WHERE job = ?1");
+    s.bind(1, job);
+    return s.step() ? s.i64(0) : 0;
 }
 
 std::vector<PullItem> PullStore::pending(const std::string& job, std::int64_t after_seq, int limit) {

@@ -128,9 +128,23 @@ public:
                const std::string& partial_path);
     // Records the settings of a run journaled without them, which is resumed under these.
     void adopt_settings(const std::string& job, const std::string& fingerprint, const std::string& partial_path);
-    // Adds an item unless the run has it already (a resumed run re-enumerates); true if added.
-    bool add_item(const std::string& job, const std::string& item, const std::string& origin,
-                  const std::string& expected = "");
+    // Adds an item unless the run has it already (a resumed run re-enumerates): nullopt when
+    // added, else the run's item as it stands.
+    struct Known {
+        std::int64_t seq = 0;
+        std::string origin;
+        bool pending = false;
+    };
+    std::optional<Known> add_item(const std::string& job, const std::string& item, const std::string& origin,
+                                  const std::string& expected = "");
+    // A later source row of an item the run has (the last occurrence wins, as in a push): its
+    // origin and expected body replace the item's. `again`: the item was fetched (or is being
+    // fetched) with the earlier row's body, so it becomes pending once more, after every item
+    // the run has, and its earlier outcome is forgotten.
+    void replace_item(const std::string& job, std::int64_t seq, const std::string& origin, const std::string& expected,
+                      bool again);
+    // The largest seq of the run's items (0 for none).
+    std::int64_t last_seq(const std::string& job);
     std::vector<PullItem> pending(const std::string& job, std::int64_t after_seq, int limit);
     std::vector<std::int64_t> seen_ids(const std::string& job);
     // Records outcomes, the profiles written and the durable output size, in one transaction.

@@ -6,6 +6,42 @@ namespace prefsync::pull {
 
 namespace dom = simdjson::dom;
 
+namespace {
+
+// The boolean or number a filter value also stands for ("true", "1", "1.0", "-2e3").
+void read_filter_value(Flattener::Step& step) {
+    const auto& v = step.filter_value;
+    if (v == "true" || v == "false") step.filter_bool = v == "true";
+    const char* end = v.data() + v.size();
+    std::int64_t i = 0;
+    if (auto [p, ec] = std::from_chars(v.data(), end, i); ec == std::errc() && p == end) step.filter_integer = i;
+    double d = 0;
+    if (auto [p, ec] = std::from_chars(v.data(), end, d); !v.empty() && ec == std::errc() && p == end)
+        step.filter_number = d;
+}
+
+// Whether an element's filter field holds the filter's value: the same string, the same
+// boolean, or a number of the same value (integers exactly, others as doubles: 1 = 1.0).
+bool filter_matches(dom::element field, const Flattener::Step& step) {
+    switch (field.type()) {
+        case dom::element_type::STRING: return field.get_string().value_unsafe() == step.filter_value;
+        case dom::element_type::BOOL: return step.filter_bool && field.get_bool().value_unsafe() == *step.filter_bool;
+        case dom::element_type::INT64:
+            if (step.filter_integer) return field.get_int64().value_unsafe() == *step.filter_integer;
+            return step.filter_number && field.get_double().value_unsafe() == *step.filter_number;
+        case dom::element_type::UINT64:
+            if (step.filter_integer)
+                return *step.filter_integer >= 0 &&
+                       field.get_uint64().value_unsafe() == static_cast<std::uint64_t>(*step.filter_integer);
+            return step.filter_number && field.get_double().value_unsafe() == *step.filter_number;
+        case dom::element_type::DOUBLE:
+            return step.filter_number && field.get_double().value_unsafe() == *step.filter_number;
+        default: return false;
+    }
+}
+
+}  // namespace
+
 std::optional<Flattener::Path> parse_json_path(std::string_view text, std::string& error) {
     Flattener::Path path;
     if (text.starts_with("@.")) {
@@ -34,6 +70,7 @@ std::optional<Flattener::Path> parse_json_path(std::string_view text, std::strin
             if (eq != std::string_view::npos) {
                 step.filter_key = std::string(inside.substr(0, eq));
                 step.filter_value = std::string(inside.substr(eq + 1));
+                read_filter_value(step);
             } else {
                 std::size_t n = 0;
                 auto [end, ec] = std::from_chars(inside.data(), inside.data() + inside.size(), n);
@@ -98,8 +135,7 @@ std::optional<dom::element> walk(dom::element at, const Flattener::Path& path) {
                     found = i++ == *step.index;
                 } else {
                     dom::element v;
-                    std::string_view s;
-                    found = !e[step.filter_key].get(v) && !v.get_string().get(s) && s == step.filter_value;
+                    found = !e[step.filter_key].get(v) && filter_matches(v, step);
                 }
                 if (found) {
                     at = e;

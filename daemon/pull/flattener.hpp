@@ -4,11 +4,14 @@
 // (e.g. a history collection), where `@.Field` names a field of the element.
 //
 // Paths: Name.Name, Name[0] (an index), Name[Key=Value] (the first element whose Key is
-// Value, e.g. AlternateIds[AlternateIdType=CRMID].AlternateId). A missing value is NULL
+// Value, e.g. AlternateIds[AlternateIdType=CRMID].AlternateId; Value matches a string of
+// that text, and also a JSON boolean when it is true/false and a number of equal value when
+// it is a number, as in Emails[IsDefault=true] or Consents[ConsentStatus=1]). A missing value is NULL
 // (empty in CSV); strings come out as text, numbers and booleans as their JSON text,
 // objects and arrays as compact JSON.
 #include <simdjson.h>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -33,6 +36,11 @@ public:
         std::string name;
         std::optional<std::size_t> index;
         std::string filter_key, filter_value;
+        // The filter value read as JSON would read it: the API answers booleans and numbers
+        // as such (IsDefault, IsMobile, ConsentStatus), which a text comparison never matches.
+        std::optional<bool> filter_bool;
+        std::optional<std::int64_t> filter_integer;
+        std::optional<double> filter_number;
     };
     struct Path {
         bool relative = false;  // @.…: from the `each` element

@@ -49,12 +49,12 @@ public:
         : c_(c), job_(job), report_(report) {
         const auto& pull = *job.pull;
         journal::Database::Transaction tx(c.journal.db);
-        for (std::size_t i = 0; i < pull.searches.size(); ++i) {
-            c.journal.pulls.add_item(job.name, "search:" + std::to_string(i),
-                                     "searches[" + std::to_string(i) + "] " + pull.searches[i].endpoint);
-            ++report.items;
-        }
+        for (std::size_t i = 0; i < pull.searches.size(); ++i)
+            if (!c.journal.pulls.add_item(job.name, "search:" + std::to_string(i),
+                                          "searches[" + std::to_string(i) + "] " + pull.searches[i].endpoint))
+                ++report.items;
         tx.commit();
+        journaled_before_ = c.journal.pulls.last_seq(job.name);
         ids_ = pull.reconcile.empty() ? (job.has_source ? &job : nullptr) : c.config.find_job(pull.reconcile);
         if (!ids_) return;
         source_ = connectors::open_source(ids_->source);
@@ -82,6 +82,9 @@ public:
                 return false;
             }
             journal::Database::Transaction tx(c_.journal.db);
+            // Every item journaled before this batch is fetched or being fetched: the producer
+            // asks for a batch only once it holds every pending item.
+            handed_out_ = c_.journal.pulls.last_seq(job_.name);
             for (const auto& row : rows_) add(row);
             rejects_->flush();
             tx.commit();
@@ -140,8 +143,23 @@ private:
             rejects_->write(row.origin, error, row.raw);
             return;
         }
-        c_.journal.pulls.add_item(job_.name, item, row.origin, expected);
-        ++report_.items;
+        auto known = c_.journal.pulls.add_item(job_.name, item, row.origin, expected);
+        if (!known) {
+            ++report_.items;
+            return;
+        }
+        // The run has the item: from an earlier row of this read, or, when a resumed run reads
+        // its source again from the start, from the interrupted run (whose first row of the
+        // item is this one unless this read met the item before).
+        if (known->seq <= journaled_before_ && met_.insert(std::hash<std::string>{}(item)).second) return;
+        ++report_.duplicate_ids;
+        // The interrupted run had taken this very row already.
+        if (known->origin == row.origin) return;
+        // The last occurrence wins, as in a push. The body compared with must be the last
+        // row's: an item fetched (or being fetched) with an earlier one's is fetched again.
+        bool again = mapper_ && known->seq <= handed_out_;
+        if (mapper_ || known->pending)
+            c_.journal.pulls.replace_item(job_.name, known->seq, row.origin, expected, again);
     }
 
     const dispatch::RunContext& c_;
@@ -155,6 +173,9 @@ private:
     std::vector<connectors::Row> rows_;
     std::string source_error_;
     bool ended_ = false;
+    std::int64_t journaled_before_ = 0;    // the last item an interrupted run journaled (0 when not resumed)
+    std::int64_t handed_out_ = 0;          // the last item journaled before the current batch
+    std::unordered_set<std::size_t> met_;  // of the interrupted run's items, those this read met (hashed)
 };
 
 // --- dispatch ----------------------------------------------------------------------------
@@ -229,9 +250,7 @@ public:
             o.error = v.reason + (message.empty() ? "" : ": " + message);
             ++report_.failed;
         }
-        base::logger().warn(o.state == "missing" ? "Profile missing" : "Fetch failed",
-                            {{"origin", work.item.origin}, {"reason", o.error}});
-        complete(std::move(o));
+        complete(std::move(o), work.item);
     }
 
     void release(dispatch::Outgoing out) override { out_.erase(out.key); }  // still pending in the journal
@@ -296,7 +315,8 @@ private:
         const auto& search = pull_.searches.at(std::stoul(id.substr(7)));
         auto params = search.params;
         bool has_implied = std::any_of(params.begin(), params.end(), [](auto& p) { return p.first == "implied"; });
-        if (pull_.implied && !has_implied) params.emplace_back("implied", "true");
+        if (pull_.implied && !has_implied && api::search_takes_implied(search.endpoint))
+            params.emplace_back("implied", "true");
         auto request = requests_.search(search.endpoint, params);
         request.operation = api::Operation::Search;
         return request;
@@ -313,8 +333,7 @@ private:
                                    "",
                                    ""};
             ++report_.failed;
-            base::logger().warn("Fetch failed", {{"origin", work.item.origin}, {"reason", o.error}});
-            return complete(std::move(o));
+            return complete(std::move(o), work.item);
         }
         if (v.counted) ++work.attempts;
         retries_.emplace(base::now_ms() + v.delay.count(), std::move(work));
@@ -329,21 +348,22 @@ private:
             o.state = "failed";
             o.error = "unreadable answer: " + problem;
             ++report_.failed;
-            return complete(std::move(o));
+            return complete(std::move(o), work.item);
         }
         o.state = "done";
         std::string not_written;  // a profile the sink cannot hold fails the item; the others are written
         for (const auto& p : profiles_) {
             if (p.profile_id && !seen.insert(*p.profile_id).second) {
-                ++report_.duplicates;
-                continue;
+                ++report_.duplicates;  // written already (a search found it first): not twice
+            } else {
+                if (p.profile_id) seen_batch_.push_back(*p.profile_id);
+                if (auto problem = output_.write(p.json); !problem.empty()) {
+                    not_written = std::move(problem);
+                    continue;
+                }
+                ++report_.profiles;
             }
-            if (p.profile_id) seen_batch_.push_back(*p.profile_id);
-            if (auto problem = output_.write(p.json); !problem.empty()) {
-                not_written = std::move(problem);
-                continue;
-            }
-            ++report_.profiles;
+            // Compared whoever wrote the profile: a reconciled item is identical or differing.
             if (!work.item.expected.empty()) {
                 auto diffs = differing_fields(work.item.expected, p.json);
                 o.state = diffs.empty() ? "identical" : "differing";
@@ -355,14 +375,18 @@ private:
             o.error = "not written: " + not_written;
             o.detail.clear();
             ++report_.failed;
-            base::logger().warn("Fetch failed", {{"origin", work.item.origin}, {"reason", o.error}});
-            return complete(std::move(o));
+            return complete(std::move(o), work.item);
         }
         ++report_.done;
-        complete(std::move(o));
+        complete(std::move(o), work.item);
     }
 
-    void complete(journal::PullOutcome o) {
+    // Each item that failed or is missing is named once, by where it came from and why (never
+    // by a profile's body: personal data).
+    void complete(journal::PullOutcome o, const journal::PullItem& item) {
+        if (o.state == "missing" || o.state == "failed")
+            base::logger().warn(o.state == "missing" ? "Profile missing" : "Fetch failed",
+                                {{"identity", describe_item(item.item)}, {"origin", item.origin}, {"reason", o.error}});
         outcomes_.push_back(std::move(o));
         // Each flush is two fsyncs (the output, then the journal): a few hundred outcomes at
         // a time and at most every 100 ms unless thousands wait (as pushes record theirs).
@@ -440,6 +464,7 @@ void write_reconcile_report(const config::Config& config, const config::JobConfi
     };
     for (const auto& o : journal.pulls.outcomes(job.name, "differing", 1 << 30)) line(o, "differing", o.detail);
     for (const auto& o : journal.pulls.outcomes(job.name, "missing", 1 << 30)) line(o, "missing", o.error);
+    for (const auto& o : journal.pulls.outcomes(job.name, "failed", 1 << 30)) line(o, "failed", o.error);
     write_out();
     // Durable before it takes the report's name: a crash must not leave an empty report.
     if (::fsync(fd) != 0 || ::close(fd) != 0) {
@@ -469,6 +494,17 @@ journal::RunRecord run_record(const config::JobConfig& job, const PullReport& re
     r.retries = report.retries;
     r.exit_code = report.exit_code;
     return r;
+}
+
+std::string describe_item(const std::string& item) {
+    if (item.starts_with("pid:")) return "profile:" + item.substr(4);
+    if (item.starts_with("alt:")) {
+        auto text = item.substr(4);
+        if (auto sep = text.find(kSep); sep != std::string::npos) text[sep] = ':';
+        return text;
+    }
+    if (item.starts_with("search:")) return "searches[" + item.substr(7) + "]";
+    return item;
 }
 
 void run_pull(const dispatch::RunContext& c, const config::JobConfig& job, PullReport& report) {
@@ -514,6 +550,8 @@ void run_pull(const dispatch::RunContext& c, const config::JobConfig& job, PullR
     base::LogScope log_scope(job.name, report.run_id);
     dispatch::Dispatcher dispatcher(c, job.name);
     auto output = open_output(sink, offset);
+    if (report.resumed)
+        for (const auto& [state, n] : journal.pulls.counts(job.name)) report.items += n;
     Enumerator enumerator(c, job, report);
 
     PullProducer producer(job, journal, dispatcher.requests(), *output, report, enumerator);
@@ -533,6 +571,9 @@ void run_pull(const dispatch::RunContext& c, const config::JobConfig& job, PullR
     auto counts = journal.pulls.counts(job.name);
     report.interrupted = stopped() || !dispatcher.unavailable().empty();  // an outage outlasted the probes
     bool complete = report.fatal.empty() && !report.interrupted && enumerator.ended() && counts["pending"] == 0;
+    // The run's distinct items, as journaled (a resumed run's included; a repeated id once).
+    report.items = 0;
+    for (const auto& [state, n] : counts) report.items += n;
     report.done = counts["done"] + counts["identical"] + counts["differing"];
     report.missing = counts["missing"];
     report.failed = counts["failed"];

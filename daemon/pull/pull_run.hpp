@@ -28,7 +28,8 @@ struct PullReport {
     std::int64_t run_id = 0;
     bool resumed = false;
     std::int64_t read = 0;                 // source rows read for identities
-    std::int64_t items = 0, rejected = 0;  // identities and searches to fetch; source rows refused
+    std::int64_t items = 0, rejected = 0;  // distinct identities and searches to fetch; source rows refused
+    std::int64_t duplicate_ids = 0;        // source rows of an id an earlier row had (the last one wins)
     std::int64_t requests = 0, retries = 0;
     std::int64_t done = 0, missing = 0, failed = 0;  // items, by outcome (this run and the resumed one)
     std::int64_t profiles = 0, rows = 0;             // written to the sink in this process
@@ -56,5 +57,8 @@ void run_pull(const dispatch::RunContext& context, const config::JobConfig& job,
 
 // The run log's record of `report` (its id, counts and exit code).
 journal::RunRecord run_record(const config::JobConfig& job, const PullReport& report);
+
+// A journaled item as reports name it: "CRMID:C1" (alternate id), "profile:123", "searches[0]".
+std::string describe_item(const std::string& item);
 
 }  // namespace prefsync::pull

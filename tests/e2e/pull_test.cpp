@@ -16,19 +16,41 @@
 #include "tests/support/process.hpp"
 #include "tests/support/run.hpp"
 #include "tests/support/temp_dir.hpp"
+#include "tests/support/tls_server.hpp"
 
 namespace prefsync {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::UnorderedElementsAreArray;
 namespace json = boost::json;
 using testing::quote;
+
+const std::string kRate = "requests_per_second: 5000, burst: 500";
 
 struct PullWorkspace {
     testing::TempDir dir;
     testing::InProcessEmulator emu;
     std::map<std::string, std::int64_t> ids;  // CRMID → ProfileId
+
+    // With `log_requests`, the emulator appends each request to requests.jsonl.
+    explicit PullWorkspace(bool log_requests = false) : emu({}, server_options(log_requests)) {}
+    emulator::ServerOptions server_options(bool log_requests) {
+        emulator::ServerOptions o;
+        if (log_requests) o.request_log = dir.file("requests.jsonl");
+        return o;
+    }
+    // The request targets the emulator logged, in order.
+    std::vector<std::string> request_targets() {
+        std::vector<std::string> out;
+        std::istringstream in(testing::read_file(dir.file("requests.jsonl")));
+        for (std::string line; std::getline(in, line);) {
+            auto entry = json::parse(line).as_object();
+            if (entry.at("endpoint") != "admin") out.emplace_back(entry.at("target").as_string());
+        }
+        return out;
+    }
 
     std::int64_t seed(const std::string& crm_id, const std::string& body) {
         auto reply = emu.store.upsert({"CRMID", crm_id}, json::parse(body).as_object());
@@ -56,9 +78,9 @@ struct PullWorkspace {
                 "Addresses":[{"Address1":"9 Elm St","City":"Springfield","StateProvince":"IL","AddressType":"Home"}]})");
     }
 
-    std::string config(const std::string& jobs,
-                       const std::string& faults_rate = "requests_per_second: 5000, burst: 500") {
-        return dir.write("prefsync.yaml", "api:\n  base_url: " + emu.base_url() +
+    std::string config(const std::string& jobs, const std::string& faults_rate = kRate,
+                       const std::string& base_url = "") {
+        return dir.write("prefsync.yaml", "api:\n  base_url: " + (base_url.empty() ? emu.base_url() : base_url) +
                                               "\n  client_id: \"12345\"\n  token_env: PREFSYNC_TOKEN\n"
                                               "http: { connections: 8, request_timeout: 10s }\n"
                                               "rate_limit: { " +
@@ -121,6 +143,11 @@ TEST(Pull, ByProfileIdAndByAlternateIdReportMissingOnesAndGoOn) {
     EXPECT_THAT(r.err, HasSubstr("missing"));
     EXPECT_THAT(r.err, HasSubstr("pids.csv:3"));
     EXPECT_THAT(w.jsonl_ids("by-id.jsonl"), UnorderedElementsAreArray({w.ids["C1"], w.ids["C3"]}));
+    // The missing profile is listed by `failures`, as a push job's dead letters are.
+    auto f = w.prefsync(cfg, "failures by-id");
+    EXPECT_EQ(f.exit_code, 0) << f.err;
+    EXPECT_THAT(f.out, ::testing::MatchesRegex("profile:999999\t[^\t]*pids\\.csv:3\t404\tmissing\t404: no such "
+                                               "profile[^\n]*\n"));
 
     r = w.prefsync(cfg, "pull by-alt");
     EXPECT_EQ(r.exit_code, 2) << r.err;
@@ -557,6 +584,132 @@ TEST(PullReconcile, ReportIsPrivateReplacedWholeAndASymlinkAtItsPathIsRefused) {
     EXPECT_THAT(r.err, HasSubstr("cannot write the reconcile report " + report + ": it is a symbolic link"));
     EXPECT_EQ(testing::read_file(target), "untouched\n");
     EXPECT_TRUE(std::filesystem::is_symlink(report));
+}
+
+// A push sends the last of several rows with one id; the round trip compares with that one,
+// whether the rows are in one batch of the source or a thousand rows apart (the earlier row's
+// item is then fetched already: it is fetched again). The run counts distinct ids as items
+// and reports the repeated ones.
+TEST(PullReconcile, TheLastOfDuplicateRowsIsComparedAsThePushSendsItAndCountedOnce) {
+    PullWorkspace w;
+    std::string csv = "customer_id,last\nR1,Old\nR1,New\nR2,Old\n";
+    for (int i = 0; i < 1500; ++i) csv += "X" + std::to_string(i) + ",Filler\n";
+    csv += "R2,New\n";
+    w.dir.write("crm.csv", csv);
+    auto cfg = w.config(
+        "  rpush:\n    source: { type: csv, path: crm.csv }\n    identity: { alternate_id_type: CRMID, column: "
+        "customer_id }\n"
+        "    mapping: { CustomerName.LastName: last }\n"
+        "  rpull:\n    pull: { reconcile: rpush }\n    sink: { type: jsonl, path: back.jsonl }\n");
+    auto r = w.prefsync(cfg, "sync rpush");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    auto r2 = w.emu.store.get(*w.emu.store.find({"CRMID", "R2"}), false).body;
+    ASSERT_EQ(r2.as_object().at("CustomerName").as_object().at("LastName"), "New") << "the push sent the last row";
+
+    r = w.prefsync(cfg, "pull rpull");
+    EXPECT_EQ(r.exit_code, 0) << r.err << r.out;
+    EXPECT_THAT(r.out, HasSubstr("pull rpull: 1502 item(s): done 1502, missing 0, failed 0"));
+    EXPECT_THAT(r.out, HasSubstr("2 duplicate id(s) (last occurrence wins)"));
+    EXPECT_THAT(r.out, HasSubstr("identical 1502, differing 0, missing 0, failed 0"));
+    auto ids = w.jsonl_ids("back.jsonl");
+    EXPECT_EQ(std::set<std::int64_t>(ids.begin(), ids.end()).size(), ids.size()) << "each profile written once";
+    EXPECT_EQ(ids.size(), 1502u);
+
+    // The profile changed behind the push's back: the last row is what it is compared with.
+    w.emu.store.upsert({"CRMID", "R2"}, json::parse(R"({"CustomerName":{"LastName":"Old"}})").as_object());
+    r = w.prefsync(cfg, "pull rpull");
+    EXPECT_EQ(r.exit_code, 2) << r.err << r.out;
+    EXPECT_THAT(r.out, HasSubstr("identical 1501, differing 1, missing 0"));
+    EXPECT_THAT(testing::read_file(w.dir.file("state/reports/rpull.reconcile.jsonl")),
+                HasSubstr("crm.csv:1505\",\"fields\":\"CustomerName.LastName\""))
+        << "named by the last row";
+}
+
+// A profile a search wrote first is still compared with the push job's body for its row,
+// and written once.
+TEST(PullReconcile, AProfileASearchAlreadyWroteIsStillCompared) {
+    PullWorkspace w;
+    w.seed("C1", R"({"CustomerName":{"FirstName":"Ann"},"Emails":[{"EmailAddress":"ann@example.com"}]})");
+    w.seed("C2", R"({"CustomerName":{"FirstName":"Bob"},"Emails":[{"EmailAddress":"bob@example.com"}]})");
+    w.dir.write("crm.csv", "customer_id,first\nC1,Ann\nC2,Bobby\n");
+    // One request at a time: the search (the first item) is answered before Bob's read.
+    auto cfg = w.config(
+        "  crm:\n    source: { type: csv, path: crm.csv }\n    identity: { alternate_id_type: CRMID, column: "
+        "customer_id }\n"
+        "    mapping: { CustomerName.FirstName: first }\n"
+        "  back:\n    pull:\n      reconcile: crm\n"
+        "      searches: [ { endpoint: Email, params: { emailAddress: bob@example.com } } ]\n"
+        "    sink: { type: jsonl, path: back.jsonl }\n",
+        kRate + ", max_in_flight: 1");
+    auto r = w.prefsync(cfg, "pull back");
+    EXPECT_EQ(r.exit_code, 2) << r.err << r.out;
+    EXPECT_THAT(r.out, HasSubstr("identical 1, differing 1, missing 0"));
+    EXPECT_THAT(r.out, HasSubstr("3 item(s): done 3"));
+    EXPECT_THAT(w.jsonl_ids("back.jsonl"), UnorderedElementsAreArray({w.ids["C2"], w.ids["C1"]}));
+    EXPECT_THAT(testing::read_file(w.dir.file("state/reports/back.reconcile.jsonl")),
+                HasSubstr("crm.csv:3\",\"fields\":\"CustomerName.FirstName\""));
+}
+
+// `implied=true` goes only to the searches whose reference lists it: not the custom field
+// (S2, S3) and attribute (S8) searches.
+TEST(Pull, ImpliedIsSentOnlyToTheSearchesThatTakeIt) {
+    PullWorkspace w(true);
+    w.seed_people();
+    auto cfg = w.config(
+        "  s:\n    pull:\n      implied: true\n      searches:\n"
+        "        - { endpoint: CustomFields, params: { \"customFields[0].Name\": LoyaltyTier, "
+        "\"customFields[0].Value\": Silver } }\n"
+        "        - { endpoint: CustomFields/SelectList, params: { \"customFields[0].OperatorId\": \"3\", "
+        "\"customFields[0].Name\": Colors, \"customFields[0].Value\": \"blue:green\" } }\n"
+        "        - { endpoint: Attributes, params: { \"attributes[0].Key\": Color, \"attributes[0].Value\": Blue } }\n"
+        "        - { endpoint: Email, params: { emailAddress: ann@example.com } }\n"
+        "        - { endpoint: Tags, params: { \"tag[0]\": vip } }\n"
+        "    sink: { type: jsonl, path: s.jsonl }\n",
+        kRate + ", max_in_flight: 1");
+    auto r = w.prefsync(cfg, "pull s");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    auto targets = w.request_targets();
+    ASSERT_EQ(targets.size(), 5u);
+    for (std::size_t i = 0; i < 3; ++i) EXPECT_THAT(targets[i], Not(HasSubstr("implied"))) << targets[i];
+    for (std::size_t i = 3; i < 5; ++i) EXPECT_THAT(targets[i], HasSubstr("implied=true")) << targets[i];
+}
+
+// A 200 that is not a profile fails the item: logged once with where the id came from and
+// why, listed by `failures` (and --csv), and in the reconcile report.
+TEST(PullReconcile, FailedItemsAreLoggedListedByFailuresAndReported) {
+    PullWorkspace w;
+    testing::FixedAnswerServer html({"text/html", "<html><body>Down for maintenance</body></html>", true});
+    w.dir.write("crm.csv", "customer_id,first\nC1,Ann\nC2,Bob\n");
+    auto cfg = w.config(
+        "  crm:\n    source: { type: csv, path: crm.csv }\n    identity: { alternate_id_type: CRMID, column: "
+        "customer_id }\n"
+        "    mapping: { CustomerName.FirstName: first }\n"
+        "  back:\n    pull: { reconcile: crm }\n    sink: { type: jsonl, path: back.jsonl }\n",
+        kRate, html.base_url());
+    auto r = w.prefsync(cfg, "pull back");
+    EXPECT_EQ(r.exit_code, 2) << r.err << r.out;
+    EXPECT_THAT(r.out, HasSubstr("2 item(s): done 0, missing 0, failed 2"));
+    EXPECT_THAT(r.out, HasSubstr("identical 0, differing 0, missing 0, failed 2"));
+    for (std::string row : {"crm.csv:2", "crm.csv:3"}) {
+        auto line = r.err.find(row);
+        ASSERT_NE(line, std::string::npos) << r.err;
+        EXPECT_EQ(r.err.find(row, line + 1), std::string::npos) << "logged once\n" << r.err;
+    }
+    EXPECT_THAT(r.err, HasSubstr("warning: Fetch failed. identity=CRMID:C1 origin="));
+    EXPECT_THAT(r.err, HasSubstr("reason=\"unreadable answer: not JSON"));
+    EXPECT_THAT(r.err, Not(HasSubstr("maintenance"))) << "the answer's body is not logged";
+    EXPECT_THAT(testing::read_file(w.dir.file("state/reports/back.reconcile.jsonl")),
+                HasSubstr("{\"state\":\"failed\",\"origin\":"));
+
+    auto f = w.prefsync(cfg, "failures back");
+    EXPECT_EQ(f.exit_code, 0) << f.err;
+    EXPECT_THAT(f.out, HasSubstr("CRMID:C1\t"));
+    EXPECT_THAT(f.out, HasSubstr("crm.csv:3\t200\tfailed\tunreadable answer: not JSON"));
+    f = w.prefsync(cfg, "failures back --csv " + quote(w.dir.file("failures.csv")));
+    EXPECT_EQ(f.exit_code, 0) << f.err;
+    auto text = testing::read_file(w.dir.file("failures.csv"));
+    EXPECT_THAT(text, ::testing::StartsWith("identity,source_row,status,outcome,error\r\nCRMID:C1,"));
+    EXPECT_EQ(count_lines(text), 3u);
 }
 
 }  // namespace

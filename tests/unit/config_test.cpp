@@ -12,6 +12,7 @@ namespace {
 
 using ::testing::AllOf;
 using ::testing::Contains;
+using ::testing::ContainsRegex;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -560,6 +561,11 @@ TEST(Config, PullJobs) {
     auto c = ok(kApi + kJob + R"(  back:
     pull:
       reconcile: crm
+    sink: { type: jsonl, path: r.jsonl }
+  trail:
+    source: { type: csv, path: ids.csv }
+    identity: { profile_id_column: pid }
+    pull:
       history: Preferences
       filter_id: F1
     sink: { type: jsonl, path: h.jsonl }
@@ -573,8 +579,8 @@ TEST(Config, PullJobs) {
     const auto& back = *c.find_job("back");
     ASSERT_TRUE(back.pull);
     EXPECT_EQ(back.pull->reconcile, "crm");
-    EXPECT_EQ(back.pull->history, HistoryKind::Preferences);
     EXPECT_FALSE(back.has_source);
+    EXPECT_EQ(c.find_job("trail")->pull->history, HistoryKind::Preferences);
     const auto& find = *c.find_job("find");
     ASSERT_EQ(find.pull->searches.size(), 2u);
     EXPECT_EQ(find.pull->searches[0].params[0], (std::pair<std::string, std::string>{"emailAddress", "a@example.com"}));
@@ -592,6 +598,9 @@ TEST(Config, PullJobs) {
   d:
     pull: { reconcile: c }
     sink: { type: jsonl, path: d.jsonl }
+  e:
+    pull: { reconcile: a, history: Consents }
+    sink: { type: jsonl, path: e.jsonl }
 )");
     EXPECT_THAT(errs,
                 Contains(AllOf(
@@ -606,13 +615,21 @@ TEST(Config, PullJobs) {
     EXPECT_THAT(errs, Contains(HasSubstr("jobs.b.pull.reconcile: no job named \"nope\"")));
     EXPECT_THAT(errs, Contains(HasSubstr("jobs.c.pull: give identities to pull")));
     EXPECT_THAT(errs, Contains(HasSubstr("jobs.d.pull.reconcile: \"c\" is a pull job")));
+    // A history answer is not the profile the push job's body is compared with: every
+    // identity would be reported differing.
+    EXPECT_THAT(errs, Contains(AllOf(ContainsRegex("^/etc/prefsync/test.yaml:[0-9]+:[0-9]+: "),
+                                     HasSubstr("jobs.e.pull.reconcile: compares the push job's bodies with profiles, "
+                                               "not with history answers"))));
 }
 
 // H5 answers carry the ProfileId in each UserProfilePreferences entry, not at the top (H1–H4
 // do): a table keyed on the path ProfileId would have no key for any profile.
 TEST(Config, AStandardFieldsHistoryIntoATableKeyedOnProfileIdIsRefused) {
     auto job = [](const std::string& history, const std::string& sink) {
-        return kApi + kJob + "  h:\n    pull: { reconcile: crm, history: " + history + " }\n    sink: " + sink + "\n";
+        return kApi + kJob +
+               "  h:\n    source: { type: csv, path: ids.csv }\n    identity: { profile_id_column: pid }\n"
+               "    pull: { history: " +
+               history + " }\n    sink: " + sink + "\n";
     };
     auto errs = errors_of(
         job("StandardFields", "{ type: sqlite, path: h.db, table: h, columns: { pid: ProfileId, n: CustomerName } }"));

@@ -904,5 +904,48 @@ TEST(JournalFile, AVersion6JournalKeepsItsUnfinishedPullWithoutSettings) {
     EXPECT_TRUE(j.db.integrity_ok());
 }
 
+// A later row of an item: in place while the item waits; once it was fetched, pending again
+// after every other item, its earlier outcome forgotten (the last row's body is compared).
+TEST_F(JournalTest, APullItemsLaterRowReplacesItsBodyAndAFetchedOneIsQueuedAgain) {
+    j.pulls.begin("p", 1, "", "");
+    EXPECT_FALSE(j.pulls.add_item("p",
+                                  "alt:CRMID\x1f"
+                                  "R1",
+                                  "f:2", "{\"A\":1}"));
+    EXPECT_FALSE(j.pulls.add_item("p",
+                                  "alt:CRMID\x1f"
+                                  "R2",
+                                  "f:3", "{\"A\":2}"));
+    auto known = j.pulls.add_item("p",
+                                  "alt:CRMID\x1f"
+                                  "R1",
+                                  "f:4", "{\"A\":3}");
+    ASSERT_TRUE(known);
+    EXPECT_EQ(known->seq, 1);
+    EXPECT_EQ(known->origin, "f:2");
+    EXPECT_TRUE(known->pending);
+    j.pulls.replace_item("p", known->seq, "f:4", "{\"A\":3}", false);
+    auto pending = j.pulls.pending("p", 0, 10);
+    ASSERT_EQ(pending.size(), 2u);
+    EXPECT_EQ(pending[0].origin, "f:4");
+    EXPECT_EQ(pending[0].expected, "{\"A\":3}");
+
+    j.pulls.complete("p", {PullOutcome{1, "differing", 200, "", "A", "", ""}}, {}, 0);
+    known = j.pulls.add_item("p",
+                             "alt:CRMID\x1f"
+                             "R1",
+                             "f:5", "{\"A\":4}");
+    ASSERT_TRUE(known);
+    EXPECT_FALSE(known->pending);
+    EXPECT_EQ(j.pulls.last_seq("p"), 2);
+    j.pulls.replace_item("p", known->seq, "f:5", "{\"A\":4}", true);
+    EXPECT_EQ(j.pulls.counts("p"), (std::map<std::string, std::int64_t>{{"pending", 2}}));
+    pending = j.pulls.pending("p", 2, 10);
+    ASSERT_EQ(pending.size(), 1u);
+    EXPECT_EQ(pending[0].seq, 3);
+    EXPECT_EQ(pending[0].origin, "f:5");
+    EXPECT_EQ(pending[0].expected, "{\"A\":4}");
+}
+
 }  // namespace
 }  // namespace prefsync::journal

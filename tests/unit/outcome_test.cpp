@@ -184,6 +184,15 @@ TEST(Requests, TargetsAreThoseBoostUrlBuildsForTheRootedBasePathAndAnyClientId) 
     }
 }
 
+// The reference lists `implied` for every search but S2, S3 (custom fields) and S8 (attributes).
+TEST(Requests, ImpliedOnlyForTheSearchesWhoseReferenceListsIt) {
+    for (auto endpoint : {"CustomFields", "CustomFields/SelectList", "Attributes"})
+        EXPECT_FALSE(search_takes_implied(endpoint)) << endpoint;
+    for (auto endpoint : {"Address", "Email", "Name", "Name/Partial", "Phone", "Tags", "Groups", "Groups/AlternateId",
+                          "Groups/Email", "Groups/Phone", "Groups/Primary/42"})
+        EXPECT_TRUE(search_takes_implied(endpoint)) << endpoint;
+}
+
 TEST(ServerMessage, TheTextOfTheMessageAndOfEachFieldErrorNotTheJsonAroundIt) {
     EXPECT_EQ(server_message(R"j({"Message":"Emails[0].EmailAddress: not an email address"})j"),
               "Emails[0].EmailAddress: not an email address");

@@ -111,6 +111,34 @@ TEST(Flattener, ReadsPathsIndexesAndFiltersAndWritesStructuresAsJson) {
                 ElementsAre("5", "Zoë", "b@x", "C1", "false", R"([{"Name":"vip"}])", std::nullopt, std::nullopt));
 }
 
+// The API answers IsDefault, IsMobile and ConsentStatus as JSON booleans and numbers: a
+// filter of true/false or a number matches those by value, and still matches strings as text.
+TEST(Flattener, AFilterMatchesBooleansAndNumbersByValueAndStringsAsText) {
+    auto f = Flattener::compile(sink_with({{"default", "Emails[IsDefault=true].EmailAddress"},
+                                           {"other", "Emails[IsDefault=false].EmailAddress"},
+                                           {"mobile", "PhoneNumbers[IsMobile=true].PhoneNumber"},
+                                           {"consent", "Emails[0].Consents[ConsentStatus=1].ConsentType"},
+                                           {"real", "Emails[0].Consents[ConsentStatus=2].ConsentType"},
+                                           {"text", "CustomFields[Value=1].Name"},
+                                           {"big", "Groups[GroupId=9007199254740993].GroupName"},
+                                           {"string", "ProfileTags[Name=1].Name"},
+                                           {"none", "Emails[IsDefault=yes].EmailAddress"}}));
+    std::vector<OutputRow> rows;
+    ASSERT_EQ(f.rows(R"({"Emails": [{"EmailAddress": "a@x", "IsDefault": false,
+                                     "Consents": [{"ConsentType": "A", "ConsentStatus": 0},
+                                                  {"ConsentType": "B", "ConsentStatus": 1},
+                                                  {"ConsentType": "C", "ConsentStatus": 2.0}]},
+                                    {"EmailAddress": "b@x", "IsDefault": true}],
+        "PhoneNumbers": [{"PhoneNumber": "1", "IsMobile": false}, {"PhoneNumber": "2", "IsMobile": true}],
+        "CustomFields": [{"Name": "N", "Value": 1}, {"Name": "S", "Value": "1"}],
+        "Groups": [{"GroupName": "G2", "GroupId": 9007199254740992}, {"GroupName": "G3", "GroupId": 9007199254740993}],
+        "ProfileTags": [{"Name": "x"}, {"Name": "1"}]})",
+                     rows),
+              "");
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_THAT(rows[0], ElementsAre("b@x", "a@x", "2", "B", "C", "N", "G3", "1", std::nullopt));
+}
+
 TEST(Flattener, EachWritesARowPerElement) {
     auto f = Flattener::compile(
         sink_with({{"id", "ProfileId"}, {"type", "@.ConsentType"}, {"at", "@.Edited.ModifiedDate"}}, "Consents"));
@@ -213,7 +241,7 @@ TEST(PullFingerprint, FollowsWhatIsFetchedAndWrittenNotHowTheYamlIsSpelled) {
     auto reconcile = "  p:\n    pull: { reconcile: crm }\n    sink: { type: jsonl, path: back.jsonl }\n";
     EXPECT_EQ(fingerprint_of(reconcile), fingerprint_of(reconcile));
     EXPECT_NE(fingerprint_of(reconcile), fingerprint_of(reconcile, "CustomerName.LastName: first"));
-    EXPECT_NE(fingerprint_of(reconcile), fingerprint_of("  p:\n    pull: { reconcile: crm, history: Consents }\n"
+    EXPECT_NE(fingerprint_of(reconcile), fingerprint_of("  p:\n    pull: { reconcile: crm, implied: true }\n"
                                                         "    sink: { type: jsonl, path: back.jsonl }\n"));
 }
 
