@@ -64,6 +64,8 @@ struct Pending {
 
 class Connection;
 
+constexpr std::size_t kReadRoom = 16 << 10;
+
 struct HttpPool::Impl : std::enable_shared_from_this<HttpPool::Impl> {
     net::io_context& ioc;
     config::HttpConfig config;
@@ -209,6 +211,10 @@ private:
     }
 
     void read() {
+        // Beast reads into what the buffer has room for, and no less than 512 bytes: an empty
+        // flat_buffer took a 2.4 KB profile in six recvmsg calls. Room for a typical answer
+        // up front makes it one (the pages are touched only as far as answers reach).
+        if (buffer_.capacity() < kReadRoom) buffer_.reserve(kReadRoom);
         parser_.emplace();
         parser_->body_limit(pool_.config.max_response_bytes);
         auto self = shared_from_this();
