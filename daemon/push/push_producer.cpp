@@ -158,22 +158,23 @@ api::ApiRequest PushProducer::request_for(const Item& item) const {
     switch (job_.mode) {
         case config::Mode::Create:
             // A create found by its lookup is applied to the profile that exists (merge).
-            if (u.resolve && u.profile_id) return requests_.update(*u.profile_id, body);
+            if (u.resolve && u.profile_id) return requests_.update(*u.profile_id, std::move(body));
             return requests_.create(with_alternate_id(u.body, u));
-        case config::Mode::Upsert: return requests_.upsert(u.alt_type, u.alt_id, body);
+        case config::Mode::Upsert: return requests_.upsert(u.alt_type, u.alt_id, std::move(body));
         case config::Mode::Replace:
             return by_alt ? requests_.replace(u.alt_type, u.alt_id, with_alternate_id(std::move(body), u))
-                          : requests_.replace(*u.profile_id, body);
-        case config::Mode::Update: return requests_.update(*u.profile_id, body);
+                          : requests_.replace(*u.profile_id, std::move(body));
+        case config::Mode::Update: return requests_.update(*u.profile_id, std::move(body));
         case config::Mode::Delete: return requests_.remove(*u.profile_id);
-        case config::Mode::Archive: return requests_.archive(*u.profile_id, body);
+        case config::Mode::Archive: return requests_.archive(*u.profile_id, std::move(body));
         case config::Mode::Mirror:
             if (!item.operations.empty())
                 return by_alt ? requests_.patch(u.alt_type, u.alt_id, item.operations)
                               : requests_.patch(*u.profile_id, item.operations);
-            return by_alt ? requests_.upsert(u.alt_type, u.alt_id, body) : requests_.update(*u.profile_id, body);
+            return by_alt ? requests_.upsert(u.alt_type, u.alt_id, std::move(body))
+                          : requests_.update(*u.profile_id, std::move(body));
     }
-    return requests_.upsert(u.alt_type, u.alt_id, body);
+    return requests_.upsert(u.alt_type, u.alt_id, std::move(body));
 }
 
 std::optional<dispatch::Outgoing> PushProducer::next(Millis now) {
