@@ -130,8 +130,8 @@ private:
                 bool digits = std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; });
                 if (!digits || value.size() > 18)
                     error = "\"" + value + "\" is not a profile id";
-                else
-                    item = "pid:" + value;
+                else  // "007" and "7" are one profile: one item, one request
+                    item = "pid:" + std::to_string(std::stoll(value));
             } else if (auto alt = mapping::alternate_id_of(identity, value); !alt.empty()) {
                 item = "alt:" + identity.alternate_id_type + kSep + alt;
             } else {

@@ -129,7 +129,9 @@ struct PullWorkspace {
 TEST(Pull, ByProfileIdAndByAlternateIdReportMissingOnesAndGoOn) {
     PullWorkspace w;
     w.seed_people();
-    w.dir.write("pids.csv", "pid\n" + std::to_string(w.ids["C1"]) + "\n999999\n" + std::to_string(w.ids["C3"]) + "\n");
+    // "00<id>" is C1 again: one item, not a second request.
+    w.dir.write("pids.csv", "pid\n" + std::to_string(w.ids["C1"]) + "\n999999\n" + std::to_string(w.ids["C3"]) +
+                                "\n00" + std::to_string(w.ids["C1"]) + "\n");
     w.dir.write("crm.csv", "customer_id\nC2\nNOPE\nC1\n");
     auto cfg = w.config(
         "  by-id:\n    source: { type: csv, path: pids.csv }\n    identity: { profile_id_column: pid }\n"
