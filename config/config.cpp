@@ -318,8 +318,12 @@ private:
         const auto& keys = retry_keys();
         r_.check_keys(n, p, keys);
         read_all(n, p, keys, std::pair{"max_attempts", &rt.max_attempts}, std::pair{"base_delay", &rt.base_delay},
-                 std::pair{"max_delay", &rt.max_delay});
+                 std::pair{"max_delay", &rt.max_delay}, std::pair{"max_throttled", &rt.max_throttled});
         if (rt.max_delay < rt.base_delay) r_.error(n, p + ".max_delay", "must not be smaller than retry.base_delay");
+        if (rt.max_throttled.count() <= 0)
+            r_.error(n["max_throttled"], p + ".max_throttled",
+                     "must be positive: a run answered only 429 for this long stops (set a long one, e.g. 1d, to "
+                     "wait longer)");
     }
 
     void parse_journal(const YAML::Node& n, JournalConfig& j) {

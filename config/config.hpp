@@ -65,6 +65,7 @@ struct RetryConfig {
     int max_attempts = 8;
     Duration base_delay = std::chrono::milliseconds(500);
     Duration max_delay = std::chrono::minutes(5);
+    Duration max_throttled = std::chrono::hours(1);  // only 429s this long: the run stops (exit 4)
 };
 
 struct JournalConfig {

@@ -141,6 +141,14 @@ int run(int argc, char** argv) {
     emulator->add_option("--jitter", emu.jitter_ms, "fault: random extra latency up to, ms");
     emulator->add_option("--rate-limit", emu.rate_limit, "fault: answer 429 above this many requests/s");
     emulator->add_option("--retry-after", emu.retry_after, "Retry-After seconds sent with 429")->capture_default_str();
+    emulator
+        ->add_option("--error-429", emu.error_429, "fault: probability of a 429 whatever the rate (1: a quota spent)")
+        ->check(CLI::Range(0.0, 1.0));
+    emulator
+        ->add_option("--429-retry-after", emu.error_429_retry_after,
+                     "Retry-After seconds sent with --error-429's 429s (0: none)")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
     emulator->add_option("--error-503", emu.error_503, "fault: probability of a 503")->check(CLI::Range(0.0, 1.0));
     emulator
         ->add_option("--503-retry-after", emu.error_503_retry_after,

@@ -34,8 +34,9 @@ struct EmulatorOptions {
     bool oauth = false;
     long long token_ttl_s = 3600;
     long long latency_ms = 0, jitter_ms = 0, slow_ms = 0, outage_ms = 0;
-    double rate_limit = 0, error_503 = 0, reset = 0, ambiguous = 0;
+    double rate_limit = 0, error_429 = 0, error_503 = 0, reset = 0, ambiguous = 0;
     int retry_after = 1;
+    int error_429_retry_after = 0;  // 0: no Retry-After on the random 429s
     int error_503_retry_after = 0;  // 0: no Retry-After on the random 503s
     std::string outage_mode = "reset";
     int outage_retry_after = 0;

@@ -91,13 +91,14 @@ service::RunOutcome run_one(const config::Config& config, const config::JobConfi
         };
         if (kind == service::RunKind::Verify) {
             auto r = push::run_verify(setup.context, job, std::chrono::milliseconds(0));
-            outcome = {r.fatal.empty() ? 0 : 3, r.fatal};
+            outcome = {!r.fatal.empty() ? 3 : r.unavailable.empty() ? 0 : 4, r.fatal};
             log.log(level(outcome.exit_code), "Verified",
                     {{"job", job.name},
                      {"complete", r.verified},
                      {"still_pending", r.pending},
                      {"missing", r.missing},
-                     {"fatal", base::omit_if_empty(r.fatal)}});
+                     {"fatal", base::omit_if_empty(r.fatal)},
+                     {"unavailable", base::omit_if_empty(r.unavailable)}});
         } else if (job.pull) {
             pull::PullReport r;
             setup.recorded([&] { pull::run_pull(setup.context, job, r); }, [&] { return pull::run_record(job, r); });
@@ -108,7 +109,8 @@ service::RunOutcome run_one(const config::Config& config, const config::JobConfi
                      {"profiles", r.profiles},
                      {"missing", r.missing},
                      {"failed", r.failed},
-                     {"fatal", base::omit_if_empty(r.fatal)}});
+                     {"fatal", base::omit_if_empty(r.fatal)},
+                     {"unavailable", base::omit_if_empty(r.unavailable)}});
         } else {
             push::PushOptions o;
             o.read_source = kind == service::RunKind::Scheduled;
@@ -125,7 +127,8 @@ service::RunOutcome run_one(const config::Config& config, const config::JobConfi
                      {"sent", r.sent},
                      {"failed", r.failed},
                      {"pending", r.pending},
-                     {"fatal", base::omit_if_empty(outcome.error)}});
+                     {"fatal", base::omit_if_empty(outcome.error)},
+                     {"unavailable", base::omit_if_empty(r.unavailable)}});
         }
     } catch (...) {
         auto failure = describe_failure(std::current_exception(), job.name);

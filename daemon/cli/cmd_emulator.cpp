@@ -50,6 +50,8 @@ int cmd_emulator(const EmulatorOptions& o) {
     faults.latency_jitter = std::chrono::milliseconds(o.jitter_ms);
     faults.rate_limit = o.rate_limit;
     faults.retry_after_seconds = o.retry_after;
+    faults.error_429 = o.error_429;
+    faults.error_429_retry_after_seconds = o.error_429_retry_after;
     faults.error_503 = o.error_503;
     faults.reset = o.reset;
     faults.ambiguous = o.ambiguous;

@@ -89,6 +89,7 @@ int pull_command(const PullCommand& cmd, pull::PullReport& r, std::string& error
                 error = r.fatal;
                 log.error("Aborted; run again to resume", {{"reason", r.fatal}});
             }
+            if (!r.unavailable.empty() && error.empty()) error = r.unavailable;
             if (r.interrupted) log.info("interrupted: run the same command again to resume");
             return r.exit_code;
         },

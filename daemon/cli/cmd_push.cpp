@@ -98,6 +98,7 @@ int push_command(const PushCommand& cmd, const char* kind, push::PushReport& r, 
                 error = r.fatal;
                 log.error("Aborted; nothing was lost: run again once fixed", {{"reason", r.fatal}});
             }
+            if (!r.unavailable.empty() && error.empty()) error = r.unavailable;
             if (r.interrupted) log.info("interrupted: run the same command again to resume");
             if (r.failed > 0)
                 log.warn("Updates failed: see `prefsync failures " + job.name + "`", {{"failed", r.failed}});

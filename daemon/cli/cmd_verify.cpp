@@ -30,6 +30,8 @@ int cmd_verify(const VerifyCommand& cmd) {
             base::logger().error("Aborted", {{"reason", r.fatal}});
             return int(kFatal);
         }
+        // The API answered only failures or 429s for too long: stopped, the rest for later.
+        if (!r.unavailable.empty()) return int(kInterrupted);
         return int(r.pending > 0 || r.missing > 0 ? kPartial : kOk);
     });
 }

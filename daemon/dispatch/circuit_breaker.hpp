@@ -12,7 +12,8 @@
 // gives up after `give_up_probes` failed probes in a row: the request loop then stops the
 // run, and what is left stays for the next one.
 //
-// 429 is not "failing alike": it is the server pacing us, handled by the rate limiter.
+// 429 is not "failing alike": it is the server pacing us, handled by the rate limiter (and,
+// when it never ends, bounded by the request loop: retry.max_throttled).
 // Time is injected (every call takes `now`), so it is tested on fake time.
 #include <chrono>
 #include <cstdint>

@@ -20,6 +20,7 @@ LoopSettings loop_settings(const config::Config& config, const std::string& job)
     s.job = job;
     s.max_in_flight = config.rate_limit.max_in_flight > 0 ? config.rate_limit.max_in_flight : config.http.connections;
     s.retry = {config.retry.max_attempts, config.retry.base_delay, config.retry.max_delay};
+    s.max_throttled = config.retry.max_throttled;
     // The breaker's first probe waits a little longer than a first retry would, and its
     // step doubles up to the longest retry delay.
     s.breaker.max_probe = std::max(config.retry.max_delay, std::chrono::milliseconds(1));

@@ -11,6 +11,12 @@ bool failed_alike(const http::HttpResponse& r) {
     return r.status >= 500 || r.status == 408;
 }
 
+// "45 s", "12 min": how long a bound took, for the reason a run stopped.
+std::string span_text(SteadyClock::duration d) {
+    auto s = std::chrono::duration_cast<std::chrono::seconds>(d).count();
+    return s < 120 ? std::to_string(s) + " s" : std::to_string(s / 60) + " min";
+}
+
 // Runs `fn` unless a run of it is under way, in which case that run goes round once more:
 // a transport may answer synchronously (a closed pool), re-entering the pump.
 template <class Fn>
@@ -63,6 +69,8 @@ bool RequestLoop::stopping() const {
 void RequestLoop::run(Producer& producer) {
     producer_ = &producer;
     finished_ = broken_ = false;
+    throttled_since_.reset();
+    throttled_with_failures_ = false;
     runtime_.restart();
     runtime_.post([this] { pump(); });
     tick_timer_->start(settings_.tick, [this] { tick(); });
@@ -207,11 +215,10 @@ void RequestLoop::answered(std::uint64_t ticket, http::HttpResponse r, int gener
         // An outage longer than a row's retries would last: the run stops as if interrupted
         // (nothing is marked failed, nothing learned about the job: a daemon does not park
         // it), and the next run, or the daemon's next retry, starts over.
-        auto minutes = std::chrono::duration_cast<std::chrono::minutes>(now - opened_at_).count();
-        unavailable_ = "the API failed " + std::to_string(breaker_.failed_probes()) + " probes in a row over " +
-                       std::to_string(minutes) + " min: stopping the run; what is left stays queued for the next one";
-        base::logger().error("The API is unavailable", {{"job", settings_.job}, {"reason", unavailable_}});
+        give_up("The API is unavailable", "the API failed " + std::to_string(breaker_.failed_probes()) +
+                                              " probes in a row over " + span_text(now - opened_at_));
     }
+    note_throttling(r, now);
     auto wall = std::chrono::system_clock::time_point(std::chrono::milliseconds(runtime_.wall_ms()));
     auto verdict = policy_.judge(op, r, f.item.attempts, breaker_.open(), wall);
     if (verdict.outcome == api::Outcome::Retry || verdict.outcome == api::Outcome::Unknown) {
@@ -291,6 +298,40 @@ void RequestLoop::finish_if_idle() {
     wake_armed_.reset();
     tick_timer_->cancel();
     runtime_.stop();
+}
+
+void RequestLoop::note_throttling(const http::HttpResponse& r, SteadyClock::time_point now) {
+    bool throttled = r.transport == api::Transport::Answered && r.status == 429;
+    if (!throttled && !failed_alike(r)) {
+        // The server processed a request (2xx, or refused it on its merits: 4xx): it works.
+        throttled_since_.reset();
+        throttled_with_failures_ = false;
+        return;
+    }
+    if (!throttled) {
+        // A failure is the breaker's to bound; it neither starts nor ends a throttled spell.
+        if (throttled_since_) throttled_with_failures_ = true;
+        return;
+    }
+    if (!throttled_since_) {
+        throttled_since_ = now;
+        return;
+    }
+    // A 429 counts against no row, and the limiter only slows down: without this bound a
+    // server that always throttles (a quota spent for the day, one row a WAF always refuses
+    // once the others are sent) keeps the run going for ever. Time waited for a Retry-After
+    // counts: it is wall time since the throttling began.
+    auto spell = now - *throttled_since_;
+    if (spell < settings_.max_throttled || !unavailable_.empty()) return;
+    give_up("The API throttles every request", std::string("the API answered only 429 (rate limited)") +
+                                                   (throttled_with_failures_ ? " and failures" : "") + " for " +
+                                                   span_text(spell) + " (retry.max_throttled)");
+}
+
+void RequestLoop::give_up(const char* title, const std::string& reason) {
+    if (!unavailable_.empty()) return;
+    unavailable_ = reason + ": stopping the run; what is left stays queued for the next one";
+    base::logger().error(title, {{"job", settings_.job}, {"reason", unavailable_}});
 }
 
 void RequestLoop::abort(const std::string& reason) {

@@ -17,6 +17,11 @@
 // - An exception thrown by the producer (a journal that cannot be written) ends the loop:
 //   the transport is shut down, the remaining callbacks are drained without calling the
 //   producer, and run() rethrows, so nothing calls into a producer that is gone.
+// - Two bounds end a run the server will not serve, as interrupted (unavailable(): nothing
+//   is marked failed, what is left stays queued): the breaker giving up on an outage, and
+//   throttling that outlasts `max_throttled` (only 429s answered since the last answer the
+//   server processed; a 429 counts against no row, so without this bound a server that
+//   always throttles would keep the run going for ever).
 // - Time comes from the Runtime, so the loop is tested on fake time without a server.
 #include <atomic>
 #include <cstdint>
@@ -69,6 +74,9 @@ struct LoopSettings {
     int max_in_flight = 16;
     RetrySettings retry;
     BreakerSettings breaker;
+    // retry.max_throttled: answered nothing but 429 (and failures) for this long since the
+    // first 429 after the last answer the server processed: the run stops.
+    std::chrono::milliseconds max_throttled{std::chrono::hours(1)};
     std::chrono::milliseconds tick{100};
     std::uint64_t seed = 1;
     std::string job;  // for progress and log lines
@@ -92,7 +100,8 @@ public:
 
     // Why the run was aborted ("" if it was not).
     const std::string& fatal() const { return fatal_; }
-    // Why the run stopped for an outage that outlasted the probes ("" if it did not).
+    // Why the run stopped for an outage that outlasted the probes, or throttling that
+    // outlasted max_throttled ("" if it did not).
     const std::string& unavailable() const { return unavailable_; }
     const LoopStats& stats() const { return stats_; }
     double rate() const { return limiter_.rate(); }
@@ -113,6 +122,8 @@ private:
     void release_held();
     void finish_if_idle();
     void abort(const std::string& reason);
+    void note_throttling(const http::HttpResponse& r, SteadyClock::time_point now);
+    void give_up(const char* title, const std::string& reason);
 
     Runtime& runtime_;
     Transport& transport_;
@@ -135,6 +146,10 @@ private:
     RunProgress progress_;
     std::string fatal_, unavailable_;
     SteadyClock::time_point opened_at_{};
+    // The first 429 since the last answer the server processed (none: not throttled), and
+    // whether failures (5xx, no answer) came between the 429s since.
+    std::optional<SteadyClock::time_point> throttled_since_;
+    bool throttled_with_failures_ = false;
     int token_failures_ = 0;
     bool token_fetching_ = false, finished_ = false, broken_ = false, pumping_ = false, pump_again_ = false;
 };

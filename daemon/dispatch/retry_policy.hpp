@@ -9,7 +9,8 @@
 //   come back, also slows the adaptive limiter.
 // - Not counted against the item: a 429 (the server pacing us) and any failure while the
 //   circuit breaker is open (the API is down, not the row); such items are due again at
-//   once and wait for the limiter or the breaker.
+//   once and wait for the limiter or the breaker. (How long a run may meet nothing but
+//   429s is bounded by the request loop: retry.max_throttled.)
 // - An item whose counted attempts reach max_attempts is given up (a failure).
 #include <chrono>
 #include <string>

@@ -19,6 +19,8 @@ json::object FaultConfig::to_json() const {
             {"jitter_ms", latency_jitter.count()},
             {"rate_limit", rate_limit},
             {"retry_after", retry_after_seconds},
+            {"error_429", error_429},
+            {"error_429_retry_after", error_429_retry_after_seconds},
             {"error_503", error_503},
             {"error_503_retry_after", error_503_retry_after_seconds},
             {"reset", reset},
@@ -85,6 +87,10 @@ std::optional<std::string> FaultConfig::update(const json::object& j) {
             next.rate_limit = number;
         else if (key == "retry_after")
             problem = seconds(next.retry_after_seconds);
+        else if (key == "error_429")
+            problem = probability(next.error_429);
+        else if (key == "error_429_retry_after")
+            problem = seconds(next.error_429_retry_after_seconds);
         else if (key == "error_503")
             problem = probability(next.error_503);
         else if (key == "error_503_retry_after")
@@ -133,6 +139,7 @@ Fault FaultInjector::decide(Clock::time_point now) {
         if (static_cast<double>(window_.size()) >= config_.rate_limit) return Fault::RateLimited;
         window_.push_back(now);
     }
+    if (chance(config_.error_429)) return Fault::Throttled;
     if (chance(config_.reset)) return Fault::Reset;
     if (chance(config_.error_503)) return Fault::Unavailable;
     return Fault::None;
@@ -165,6 +172,7 @@ int FaultInjector::retry_after_seconds(Fault fault) const {
     std::lock_guard lock(mutex_);
     switch (fault) {
         case Fault::RateLimited: return config_.retry_after_seconds;
+        case Fault::Throttled: return config_.error_429_retry_after_seconds;
         case Fault::Unavailable: return config_.error_503_retry_after_seconds;
         case Fault::OutageUnavailable: return config_.outage_retry_after_seconds;
         default: return 0;

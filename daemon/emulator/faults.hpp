@@ -24,6 +24,8 @@ struct FaultConfig {
     std::chrono::milliseconds latency_jitter{0};  // plus uniform random 0..jitter
     double rate_limit = 0;                        // API requests per second (1 s window); 0: none
     int retry_after_seconds = 1;                  // Retry-After sent with 429 (always sent)
+    double error_429 = 0;                         // probability of a 429 whatever the rate (1: a quota spent)
+    int error_429_retry_after_seconds = 0;        // Retry-After sent with those 429s; 0: none
     double error_503 = 0;                         // probability of a 503 (request not applied)
     int error_503_retry_after_seconds = 0;        // Retry-After sent with those 503s; 0: none
     double reset = 0;                             // probability of a connection reset before handling
@@ -43,7 +45,7 @@ struct FaultConfig {
     std::optional<std::string> update(const boost::json::object& j);
 };
 
-enum class Fault { None, Outage, OutageUnavailable, RateLimited, Reset, Unavailable };
+enum class Fault { None, Outage, OutageUnavailable, RateLimited, Throttled, Reset, Unavailable };
 
 class FaultInjector {
 public:
@@ -58,7 +60,7 @@ public:
     std::chrono::milliseconds slow() const;
     bool close_after();
     // The Retry-After seconds answered with `fault` (429 or a 503); 0: no header, except
-    // that a 429 always carries one.
+    // that a rate limit's 429 always carries one.
     int retry_after_seconds(Fault fault) const;
 
     FaultConfig config() const;

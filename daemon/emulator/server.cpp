@@ -189,6 +189,7 @@ private:
             case Fault::Outage: return unanswered("outage");
             case Fault::Reset: return unanswered("reset");
             case Fault::RateLimited:
+            case Fault::Throttled:
                 return refuse(fault, 429, R"({"Message":"rate limit exceeded"})", "rate-limited", "429");
             case Fault::Unavailable:
                 return refuse(fault, 503, R"j({"Message":"service unavailable (injected)"})j", "unavailable", "503");
@@ -243,13 +244,14 @@ private:
         --server_.stats.in_flight;
     }
 
-    // Answers an injected fault instead of handling the request. A 429 always carries a
-    // Retry-After; a 503 only when one is configured, as servers differ.
+    // Answers an injected fault instead of handling the request. A rate limit's 429 always
+    // carries a Retry-After; an injected 429 or 503 only when one is configured, as servers
+    // differ.
     void refuse(Fault fault, int status, const char* body, const char* endpoint, const char* name) {
         server_.count_fault(name);
         fault_ = name;
         int seconds = server_.faults.retry_after_seconds(fault);
-        if (status == 429 || seconds > 0) retry_after_ = seconds;
+        if (fault == Fault::RateLimited || seconds > 0) retry_after_ = seconds;
         reply(status, body, endpoint, request_.keep_alive());
     }
 

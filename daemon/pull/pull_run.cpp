@@ -569,7 +569,9 @@ void run_pull(const dispatch::RunContext& c, const config::JobConfig& job, PullR
 
     report.rows = output->rows;
     auto counts = journal.pulls.counts(job.name);
-    report.interrupted = stopped() || !dispatcher.unavailable().empty();  // an outage outlasted the probes
+    // An outage that outlasted the probes, or throttling that outlasted retry.max_throttled.
+    report.unavailable = dispatcher.unavailable();
+    report.interrupted = stopped() || !report.unavailable.empty();
     bool complete = report.fatal.empty() && !report.interrupted && enumerator.ended() && counts["pending"] == 0;
     // The run's distinct items, as journaled (a resumed run's included; a repeated id once).
     report.items = 0;

@@ -41,6 +41,7 @@ struct PullReport {
     std::string output;            // where the result is
     std::string reconcile_report;  // the differing fields, one JSON line per profile
     std::string fatal;
+    std::string unavailable;  // the API would not serve the run (an outage, only 429s): it stopped
     bool interrupted = false;
     int exit_code = 0;
 };

@@ -277,8 +277,10 @@ void run_push(const dispatch::RunContext& c, const config::JobConfig& job, const
     report.connections = dispatcher.connections();
     if (c.progress_tty) std::fprintf(stderr, "\r\033[K");
     report.pending = journal.updates.counts(job.name).pending();
-    // An outage that outlasted the probes stopped it: cut short, nothing learned (exit 4).
-    report.interrupted = stop_requested(c) || !dispatcher.unavailable().empty();
+    // An outage that outlasted the probes, or throttling that outlasted retry.max_throttled,
+    // stopped it: cut short, nothing learned (exit 4).
+    report.unavailable = dispatcher.unavailable();
+    report.interrupted = stop_requested(c) || !report.unavailable.empty();
     report.seconds = std::chrono::duration<double>(dispatch::SteadyClock::now() - started).count();
     if (!report.fatal.empty() || !report.source_error.empty())
         report.exit_code = 3;

@@ -39,6 +39,7 @@ struct PushReport : PushCounts {
     std::int64_t duplicates = 0;  // rows whose identity an earlier row had (the last one wins)
     std::int64_t missing = 0;     // profiles whose rows left the source (or are marked deleted)
     std::string missing_refused;  // why they were not removed (over max_missing)
+    std::string unavailable;      // the API would not serve the run (an outage, only 429s): it stopped
     bool interrupted = false;
     int exit_code = 0;
 };

@@ -93,6 +93,7 @@ VerifyReport run_verify(const dispatch::RunContext& c, const config::JobConfig& 
         dispatcher.run(producer);
         producer.release_unsent();
         report.fatal = dispatcher.fatal();
+        report.unavailable = dispatcher.unavailable();
         auto waited = c.journal.synced.mark_verified(job.name, producer.verified, base::now_ms());
         if (c.observer)
             for (auto ms : waited) c.observer->on_complete(std::chrono::milliseconds(ms));

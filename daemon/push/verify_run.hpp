@@ -13,6 +13,7 @@ namespace prefsync::push {
 struct VerifyReport {
     std::int64_t checked = 0, verified = 0, pending = 0, missing = 0, errors = 0;
     std::string fatal;
+    std::string unavailable;  // the API would not serve the run (an outage, only 429s): it stopped
 };
 
 VerifyReport run_verify(const dispatch::RunContext& context, const config::JobConfig& job,

@@ -74,18 +74,21 @@ TEST(EmulatorCli, RefusesNonLoopbackAddresses) {
 
 TEST(EmulatorCli, WorstCaseKnobsFromTheCommandLine) {
     testing::ChildProcess emu({PREFSYNC_BINARY, "emulator", "--listen", "127.0.0.1:0", "--accept-duplicates",
-                               "--patch-test-status", "400", "--503-retry-after", "7", "--outage", "600000",
-                               "--outage-mode", "503", "--outage-retry-after", "5"});
+                               "--patch-test-status", "400", "--503-retry-after", "7", "--429-retry-after", "9",
+                               "--error-429", "0.5", "--outage", "600000", "--outage-mode", "503",
+                               "--outage-retry-after", "5"});
     testing::HttpClient client(port_of(emu.read_line()));
     auto faults = client.get("/__admin/faults").json();
     EXPECT_EQ(faults.at("accept_duplicates"), true);
     EXPECT_EQ(faults.at("patch_test_status"), 400);
     EXPECT_EQ(faults.at("error_503_retry_after"), 7);
+    EXPECT_EQ(faults.at("error_429_retry_after"), 9);
+    EXPECT_EQ(faults.at("error_429").as_double(), 0.5);
     EXPECT_EQ(faults.at("outage_mode"), "503");
     auto r = client.get("/Profiles/v2/12345/Profile/AlternateId?alternateId=C1&alternateIdType=CRMID");
     EXPECT_EQ(r.status, 503) << "the outage runs from the start, answered";
     EXPECT_EQ(r.retry_after, "5");
-    ASSERT_EQ(client.request("POST", "/__admin/faults", R"({"outage_ms": 0})").status, 200);
+    ASSERT_EQ(client.request("POST", "/__admin/faults", R"({"outage_ms": 0, "error_429": 0})").status, 200);
     boost::json::object create{
         {"AlternateIds", boost::json::array{{{"AlternateIdType", "CRMID"}, {"AlternateId", "C1"}}}}};
     EXPECT_EQ(client.post("/Profiles/v2/12345/Profile", create).status, 202);

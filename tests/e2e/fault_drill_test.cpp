@@ -1,7 +1,8 @@
 // Fault drills: the real binary against the emulator's worst-case knobs. A create never
 // lands twice on a server that accepts duplicates; an outage pauses the run instead of
 // failing rows; a full disk or a corrupted journal stops the run clearly and loses
-// nothing; a signal while reading stops at once; a pull never resumes into NUL bytes.
+// nothing; a signal while reading stops at once; a pull never resumes into NUL bytes; a
+// server that only throttles stops the run after retry.max_throttled, nothing failed.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -52,6 +53,14 @@ TEST(FaultDrill, ACreateIsNeverSentTwiceToAServerThatAcceptsDuplicates) {
     EXPECT_EQ(w.emu.requests_counter(), before);
 }
 
+// The workspace's config with `retry` for its retry line.
+void set_retry(testing::PushWorkspace& w, const std::string& retry) {
+    auto text = testing::read_file(w.config);
+    const std::string line = "retry: { max_attempts: 30, base_delay: 5ms, max_delay: 200ms }";
+    text.replace(text.find(line), line.size(), retry);
+    w.dir.write("prefsync.yaml", text);
+}
+
 // An outage of `outage_ms` starting once the run has sent 150 requests. `breaker`: the
 // circuit breaker must open (and say so when the API answers again).
 void outage_drill(const std::string& outage, int max_requests, bool breaker) {
@@ -59,10 +68,7 @@ void outage_drill(const std::string& outage, int max_requests, bool breaker) {
     w.write_config("upsert", "", "requests_per_second: 150, burst: 10");
     // A small budget and short backoff: before the breaker, a 5 s outage at 150 req/s
     // spent these rows' 8 attempts and failed them.
-    auto text = testing::read_file(w.config);
-    text.replace(text.find("retry: { max_attempts: 30, base_delay: 5ms, max_delay: 200ms }"), 62,
-                 "retry: { max_attempts: 8, base_delay: 100ms, max_delay: 2s }");
-    w.dir.write("prefsync.yaml", text);
+    set_retry(w, "retry: { max_attempts: 8, base_delay: 100ms, max_delay: 2s }");
     testing::ChildProcess p({"/usr/bin/env", "PREFSYNC_TOKEN=emulator-token", PREFSYNC_BINARY, "-c", w.config, "sync",
                              "crm", "--report", w.dir.file("report.json")},
                             w.dir.file("err.txt"));
@@ -88,6 +94,42 @@ TEST(FaultDrill, AnOutageWithRetryAfterPausesTheRunForThatLong) {
     // The first 503 pauses everything for its Retry-After, and the rate resumes without a
     // burst: only what was in flight meets the outage, too few failures to open the breaker.
     outage_drill(R"({"outage_ms": 5000, "outage_mode": "503", "outage_retry_after": 5})", 660 + 8, false);
+}
+
+TEST(FaultDrill, AServerThatOnlyThrottlesStopsTheRunAfterMaxThrottledAndTheNextRunSendsWhatIsLeft) {
+    // A quota spent for the day: 429 to everything, without Retry-After. A 429 counts
+    // against no row, so before retry.max_throttled the run went on for ever at a crawl.
+    testing::PushWorkspace w(40);
+    w.write_config("upsert", "", "requests_per_second: 200, burst: 10");
+    set_retry(w, "retry: { max_attempts: 30, base_delay: 5ms, max_delay: 200ms, max_throttled: 2s }");
+    w.emu.set_faults(R"({"error_429": 1})");
+    // `timeout`: a run that never ends fails the test instead of hanging it.
+    auto sync = [&] {
+        return testing::run("timeout 60 env PREFSYNC_TOKEN=emulator-token " + quote(PREFSYNC_BINARY) + " -c " +
+                            quote(w.config) + " sync crm --report " + quote(w.dir.file("report.json")));
+    };
+    auto started = Clock::now();
+    auto r = sync();
+    EXPECT_EQ(r.exit_code, 4) << "interrupted: resumable, nothing failed\n" << r.err;
+    EXPECT_LT(Clock::now() - started, std::chrono::seconds(30));
+    EXPECT_THAT(r.err, HasSubstr("The API throttles every request"));
+    auto report = json::parse(testing::read_file(w.dir.file("report.json"))).as_object();
+    EXPECT_EQ(report.at("exit_code").as_int64(), 4);
+    EXPECT_THAT(std::string(report.at("error").as_string()),
+                HasSubstr("the API answered only 429 (rate limited) for 2 s (retry.max_throttled): stopping the run; "
+                          "what is left stays queued for the next one"));
+    EXPECT_EQ(report.at("interrupted").as_bool(), true);
+    EXPECT_EQ(report.at("failed").as_int64(), 0) << "throttling fails no row";
+    EXPECT_EQ(report.at("pending").as_int64(), 40) << "every row stays queued";
+    EXPECT_EQ(w.emu.store.size(), 0u);
+    // The server serves again: the next run sends every row, once.
+    w.emu.set_faults(R"({"error_429": 0})");
+    r = sync();
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    report = json::parse(testing::read_file(w.dir.file("report.json"))).as_object();
+    EXPECT_EQ(report.at("error").as_string(), "");
+    EXPECT_EQ(report.at("pending").as_int64(), 0);
+    EXPECT_EQ(w.emu.store.size(), 40u);
 }
 
 TEST(FaultDrill, AFullDiskStopsTheRunNamingTheJournalAndTheNextRunFinishesWithNothingLostOrDoubled) {

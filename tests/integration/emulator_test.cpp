@@ -674,18 +674,32 @@ TEST(EmulatorWorstCase, PatchTestFailureStatusIsConfigurable) {
     EXPECT_EQ(admin.get("/__admin/faults").json().at("patch_test_status"), 400);
 }
 
-TEST(EmulatorWorstCase, Random503CarriesRetryAfterOnlyWhenSet) {
+// An injected fault (`key`: 1) answers `status`, with a Retry-After only when
+// `key`_retry_after is set, and applies nothing.
+void injected_fault_carries_retry_after_only_when_set(const std::string& key, int status) {
     Emulator e;
-    e.set_faults(R"({"error_503": 1})");
+    e.set_faults(R"({")" + key + R"(": 1})");
     auto c = e.client();
     auto r = c.get(kBase + "/AlternateId?" + alt("x"));
-    EXPECT_EQ(r.status, 503);
+    EXPECT_EQ(r.status, status);
     EXPECT_EQ(r.retry_after, "") << "none by default";
-    e.set_faults(R"({"error_503_retry_after": 30})");
+    e.set_faults(R"({")" + key + R"(_retry_after": 30})");
     r = c.get(kBase + "/AlternateId?" + alt("x"));
-    EXPECT_EQ(r.status, 503);
+    EXPECT_EQ(r.status, status);
     EXPECT_EQ(r.retry_after, "30");
-    EXPECT_EQ(e.stats().at("faults").at("503"), 2);
+    EXPECT_EQ(e.stats().at("faults").at(std::to_string(status)), 2);
+    e.set_faults(R"({")" + key + R"(": 0})");
+    EXPECT_EQ(c.get(kBase + "/AlternateId?" + alt("x")).status, 404);
+}
+
+TEST(EmulatorWorstCase, Random503CarriesRetryAfterOnlyWhenSet) {
+    injected_fault_carries_retry_after_only_when_set("error_503", 503);
+}
+
+TEST(EmulatorWorstCase, Random429IsAnsweredWhateverTheRateAndCarriesRetryAfterOnlyWhenSet) {
+    // error_429: 1 stands for a quota spent for the day: every request throttled, no sign
+    // of when to come back.
+    injected_fault_carries_retry_after_only_when_set("error_429", 429);
 }
 
 TEST(EmulatorWorstCase, LargeRetryAfterOn429IsSentAsGiven) {
@@ -739,7 +753,8 @@ TEST(EmulatorWorstCase, FaultValidationNamesTheKey) {
     Emulator e;
     HttpClient admin(e.server.port());
     for (const char* bad : {R"({"outage_mode": "later"})", R"({"outage_mode": 503})", R"({"accept_duplicates": 1})",
-                            R"({"error_503_retry_after": -1})", R"({"outage_retry_after": 1e12})"}) {
+                            R"({"error_503_retry_after": -1})", R"({"outage_retry_after": 1e12})",
+                            R"({"error_429": 2})", R"({"error_429_retry_after": -1})"}) {
         auto r = admin.request("POST", "/__admin/faults", bad);
         EXPECT_EQ(r.status, 400) << bad;
         auto parsed = json::parse(bad);
@@ -749,6 +764,8 @@ TEST(EmulatorWorstCase, FaultValidationNamesTheKey) {
     EXPECT_EQ(faults.at("outage_mode"), "reset");
     EXPECT_EQ(faults.at("accept_duplicates"), false);
     EXPECT_EQ(faults.at("error_503_retry_after"), 0);
+    EXPECT_EQ(faults.at("error_429").as_double(), 0.0);
+    EXPECT_EQ(faults.at("error_429_retry_after"), 0);
     EXPECT_EQ(faults.at("outage_retry_after"), 0);
     EXPECT_EQ(faults.at("patch_test_status"), 409);
 }

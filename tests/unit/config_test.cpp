@@ -69,6 +69,7 @@ TEST(Config, MinimalConfigGetsDocumentedDefaults) {
     EXPECT_EQ(c.retry.max_attempts, 8);
     EXPECT_EQ(c.retry.base_delay, std::chrono::milliseconds(500));
     EXPECT_EQ(c.retry.max_delay, std::chrono::minutes(5));
+    EXPECT_EQ(c.retry.max_throttled, std::chrono::hours(1));
     EXPECT_EQ(c.journal.path, "/var/lib/prefsync/journal.db");
     EXPECT_FALSE(c.log.bodies);
     ASSERT_EQ(c.jobs.size(), 1u);
@@ -266,6 +267,9 @@ TEST(Config, MetricsPortMustBeANumberThatFitsAPort) {
                 Contains(HasSubstr("http.request_timeout: expected a duration")));
     EXPECT_THAT(errors_of(kApi + "retry: { base_delay: 10s, max_delay: 1s }\n"),
                 Contains(HasSubstr("retry.max_delay: must not be smaller than retry.base_delay")));
+    EXPECT_THAT(errors_of(kApi + "retry: { max_throttled: 0s }\n"),
+                Contains(HasSubstr("retry.max_throttled: must be positive")));
+    EXPECT_EQ(ok(kApi + kJob + "retry: { max_throttled: 2s }\n").retry.max_throttled, std::chrono::seconds(2));
 }
 
 TEST(Config, BooleansAreStrict) {

@@ -250,6 +250,7 @@ TEST(ConfigKeys, TheTablesDefaultsAreTheParsedDefaults) {
     EXPECT_EQ(rt.max_attempts, empty.retry.max_attempts);
     EXPECT_EQ(rt.base_delay, empty.retry.base_delay);
     EXPECT_EQ(rt.max_delay, empty.retry.max_delay);
+    EXPECT_EQ(rt.max_throttled, empty.retry.max_throttled);
     auto j = with_defaults(journal_keys(), "journal").journal;
     EXPECT_EQ(j.path, empty.journal.path);
     EXPECT_EQ(j.retain_days, empty.journal.retain_days);

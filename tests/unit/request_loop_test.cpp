@@ -297,6 +297,111 @@ TEST(RequestLoop, AnOutageThatOutlastsTheProbesStopsTheRunWithNothingFailed) {
     EXPECT_LE(static_cast<int>(rig.transport.sent.size()), 8 + 8 + 6);
 }
 
+// --- throttling that never ends -----------------------------------------------------------
+
+TEST(RequestLoop, AServerThatOnlyThrottlesStopsTheRunAfterMaxThrottledWithNothingFailedOrCounted) {
+    // A quota spent for the day: 429 to everything, no Retry-After. A 429 counts against no
+    // row, so only the bound ends the run: as interrupted, every item left for the next run.
+    Rig rig;
+    rig.server = [](const api::ApiRequest&, const std::string&) { return answer(429); };
+    rig.settings.max_throttled = std::chrono::minutes(10);
+    ListProducer p(40);
+    auto start = rig.runtime.seconds();
+    rig.run(p);
+    EXPECT_THAT(rig.loop->unavailable(),
+                ::testing::HasSubstr("the API answered only 429 (rate limited) for 10 min (retry.max_throttled)"));
+    EXPECT_THAT(rig.loop->unavailable(), ::testing::HasSubstr("what is left stays queued for the next one"));
+    EXPECT_EQ(rig.loop->fatal(), "") << "not fatal: a daemon does not park the job";
+    EXPECT_EQ(p.failed, 0) << "throttling fails no row";
+    EXPECT_EQ(p.counted_retries, 0) << "nor spends any row's attempts";
+    EXPECT_EQ(p.done, 0);
+    EXPECT_EQ(rig.observer.opened, 0) << "a 429 is not an outage";
+    EXPECT_GE(rig.runtime.seconds() - start, 600.0);
+    EXPECT_LT(rig.runtime.seconds() - start, 602.0) << "stopped at the first 429 past the span";
+}
+
+TEST(RequestLoop, TimeWaitedForARetryAfterCountsTowardTheThrottlingBound) {
+    // Each 429 asks for 50 s, honoured up to retry.max_delay (30 s): the waits count, and the
+    // run stops at the first 429 two minutes after the first.
+    Rig rig;
+    rig.server = [](const api::ApiRequest&, const std::string&) { return answer(429, "{}", "50"); };
+    rig.settings.max_throttled = std::chrono::minutes(2);
+    rig.settings.max_in_flight = 1;
+    ListProducer p(5);
+    auto start = rig.runtime.seconds();
+    rig.run(p);
+    EXPECT_THAT(rig.loop->unavailable(), ::testing::HasSubstr("answered only 429 (rate limited) for 2 min"));
+    EXPECT_EQ(p.failed, 0);
+    EXPECT_EQ(rig.transport.sent.size(), 5u) << "at 0, 30, 60, 90 and 120 s";
+    EXPECT_NEAR(rig.runtime.seconds() - start, 120.0, 1.0);
+}
+
+TEST(RequestLoop, AServerThatThrottlesButStillProcessesSomeRequestsIsNeverGivenUpOn) {
+    // Throttling for longer in all than max_throttled, but never only throttling for that
+    // long: each 202 (or a refusal on the merits, a 4xx) shows the server at work.
+    Rig rig;
+    double last_processed = rig.runtime.seconds();
+    int processed = 0;
+    rig.server = [&](const api::ApiRequest&, const std::string&) {
+        if (rig.runtime.seconds() - last_processed < 8) return answer(429);
+        last_processed = rig.runtime.seconds();
+        return answer(++processed % 5 == 0 ? 400 : 202);
+    };
+    rig.settings.max_throttled = std::chrono::seconds(10);
+    ListProducer p(20);
+    auto start = rig.runtime.seconds();
+    rig.run(p);
+    EXPECT_EQ(rig.loop->unavailable(), "");
+    EXPECT_EQ(p.done + p.failed, 20);
+    EXPECT_EQ(p.failed, 4) << "the 400s, on their merits";
+    EXPECT_GT(rig.runtime.seconds() - start, 150.0) << "throttled for far longer than max_throttled in all";
+}
+
+TEST(RequestLoop, OneItemAlwaysThrottledAmongGoodOnesEndsTheRunOnceItIsAlone) {
+    // A WAF that always throttles one row: while the others are answered the server is at
+    // work; once only that row is left, the span runs from its first 429 after the last
+    // answer processed.
+    Rig rig;
+    rig.rate = 20;
+    rig.burst = 1;
+    double last_processed = 0;
+    rig.server = [&](const api::ApiRequest& r, const std::string&) {
+        if (r.target == "/item/3") return answer(429);
+        last_processed = rig.runtime.seconds();
+        return answer(202);
+    };
+    rig.settings.max_throttled = std::chrono::seconds(30);
+    ListProducer p(200);
+    rig.run(p);
+    EXPECT_EQ(p.done, 199);
+    EXPECT_EQ(p.failed, 0);
+    EXPECT_EQ(p.counted_retries, 0);
+    EXPECT_THAT(rig.loop->unavailable(), ::testing::ContainsRegex("answered only 429 \\(rate limited\\) for 3[0-4] s"));
+    EXPECT_GT(last_processed, 0);
+    // The limiter slowed down for the 429s: one every few seconds at worst, either side.
+    EXPECT_GE(rig.runtime.seconds() - last_processed, 30.0);
+    EXPECT_LT(rig.runtime.seconds() - last_processed, 36.0);
+}
+
+TEST(RequestLoop, FailuresAmongThe429sNeitherEndNorRestartTheThrottlingSpell) {
+    // 429s with a bare 503 now and then: too few to open the breaker, and no sign that the
+    // server processes anything. The 503s spend their rows' attempts; the bound still ends it.
+    Rig rig;
+    int calls = 0;
+    rig.server = [&](const api::ApiRequest&, const std::string&) {
+        return ++calls % 10 == 0 ? answer(503) : answer(429);
+    };
+    rig.settings.max_throttled = std::chrono::minutes(1);
+    rig.settings.retry.max_attempts = 1000;
+    ListProducer p(10);
+    auto start = rig.runtime.seconds();
+    rig.run(p);
+    EXPECT_THAT(rig.loop->unavailable(),
+                ::testing::HasSubstr("answered only 429 (rate limited) and failures for 60 s"));
+    EXPECT_EQ(p.failed, 0);
+    EXPECT_NEAR(rig.runtime.seconds() - start, 60.0, 2.0);
+}
+
 TEST(RequestLoop, AFatalAnswerStopsSendingAtOnce) {
     Rig rig;
     rig.server = [](const api::ApiRequest&, const std::string&) { return answer(401); };
