@@ -38,8 +38,10 @@ const config::JobConfig* push_job(const LoadedJob& loaded) {
     return loaded.job;
 }
 
-// What plan and explain share: the job's config, its journal, and a run context that sends
-// nothing; `body` gets the context and the job and returns the exit code.
+// What plan and explain share: the job's config, its journal (read-only: common.hpp), and a
+// run context that sends nothing; `body` gets the context and the job and returns the exit
+// code. Their output is not read again if a writer overlapped the read (as status's is):
+// that is an error, after what was printed.
 template <class Body>
 int with_push_job(const std::string& config_path, const std::string& job_name, Body body) {
     auto loaded = load_for_job(config_path, job_name);
@@ -48,9 +50,11 @@ int with_push_job(const std::string& config_path, const std::string& job_name, B
     if (!job) return kUsage;
     return guarded(job->name, [&] {
         service::Signals signals({});
-        journal::Journal journal(loaded.config->journal.path);
+        journal::Journal journal(loaded.config->journal.path, journal::Access::read_only);
         dispatch::RunContext context{*loaded.config, journal, "", user_agent(), &signals.stop()};
-        return body(context, *job);
+        int exit_code = body(context, *job);
+        journal.db.confirm_unchanged();
+        return exit_code;
     });
 }
 

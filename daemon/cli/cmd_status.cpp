@@ -54,62 +54,67 @@ int cmd_status(const StatusCommand& cmd) {
     auto loaded = load_for_job(cmd.config_path, cmd.job);
     if (!loaded.ok()) return loaded.exit_code;
     return guarded(cmd.job, [&] {
-        journal::Journal journal(loaded.config->journal.path);
         std::vector<std::string> jobs;
         if (!cmd.job.empty())
             jobs.push_back(cmd.job);
         else
             for (auto& j : loaded.config->jobs) jobs.push_back(j.name);
-        boost::json::object all;
-        for (const auto& name : jobs) {
-            auto c = journal.updates.counts(name);
-            auto runs = journal.runs.recent(name, 5);
-            auto parked = journal.schedule.parked(name);
-            if (cmd.json) {
-                boost::json::array rs;
-                for (auto& r : runs)
-                    rs.push_back({{"id", r.id},
-                                  {"kind", r.kind},
-                                  {"started", base::iso_utc(r.started_at)},
-                                  {"ended", base::iso_utc(r.ended_at)},
-                                  {"read", r.read},
-                                  {"queued", r.queued},
-                                  {"unchanged", r.unchanged},
-                                  {"rejected", r.rejected},
-                                  {"done", r.done},
-                                  {"accepted", r.accepted},
-                                  {"retries", r.retries},
-                                  {"failed", r.failed},
-                                  {"exit_code", r.exit_code}});
-                all[name] = {{"queued", c.queued},     {"inflight", c.inflight}, {"retry", c.retry},
-                             {"accepted", c.accepted}, {"done", c.done},         {"verified", c.verified},
-                             {"failed", c.failed},     {"waiting", c.waiting},   {"runs", std::move(rs)}};
+        auto text = read_journal(loaded.config->journal.path, [&](journal::Journal& journal) {
+            std::string out;
+            boost::json::object all;
+            for (const auto& name : jobs) {
+                auto c = journal.updates.counts(name);
+                auto runs = journal.runs.recent(name, 5);
+                auto parked = journal.schedule.parked(name);
+                if (cmd.json) {
+                    boost::json::array rs;
+                    for (auto& r : runs)
+                        rs.push_back({{"id", r.id},
+                                      {"kind", r.kind},
+                                      {"started", base::iso_utc(r.started_at)},
+                                      {"ended", base::iso_utc(r.ended_at)},
+                                      {"read", r.read},
+                                      {"queued", r.queued},
+                                      {"unchanged", r.unchanged},
+                                      {"rejected", r.rejected},
+                                      {"done", r.done},
+                                      {"accepted", r.accepted},
+                                      {"retries", r.retries},
+                                      {"failed", r.failed},
+                                      {"exit_code", r.exit_code}});
+                    all[name] = {{"queued", c.queued},     {"inflight", c.inflight}, {"retry", c.retry},
+                                 {"accepted", c.accepted}, {"done", c.done},         {"verified", c.verified},
+                                 {"failed", c.failed},     {"waiting", c.waiting},   {"runs", std::move(rs)}};
+                    if (parked)
+                        all[name].as_object()["parked"] = {{"until", base::iso_utc(parked->until)},
+                                                           {"reason", parked->reason},
+                                                           {"consecutive_fatal_runs", parked->failures}};
+                    continue;
+                }
+                appendf(out,
+                        "%s: queued %lld, inflight %lld, retry %lld, waiting %lld, failed %lld; identities: done "
+                        "%lld, accepted %lld, verified %lld\n",
+                        name.c_str(), (long long)c.queued, (long long)c.inflight, (long long)c.retry,
+                        (long long)c.waiting, (long long)c.failed, (long long)c.done, (long long)c.accepted,
+                        (long long)c.verified);
                 if (parked)
-                    all[name].as_object()["parked"] = {{"until", base::iso_utc(parked->until)},
-                                                       {"reason", parked->reason},
-                                                       {"consecutive_fatal_runs", parked->failures}};
-                continue;
+                    appendf(out,
+                            "  PARKED by the daemon until %s after %d fatal run(s) in a row: %s\n"
+                            "  (fix the cause, then `systemctl reload prefsync` to retry at once)\n",
+                            base::iso_utc(parked->until).c_str(), parked->failures, parked->reason.c_str());
+                for (auto& r : runs)
+                    appendf(out,
+                            "  run %lld %-8s %s → %s  read %lld queued %lld unchanged %lld rejected %lld done %lld "
+                            "accepted %lld retries %lld failed %lld exit %d\n",
+                            (long long)r.id, r.kind.c_str(), base::iso_utc(r.started_at).c_str(),
+                            base::iso_utc(r.ended_at).c_str(), (long long)r.read, (long long)r.queued,
+                            (long long)r.unchanged, (long long)r.rejected, (long long)r.done, (long long)r.accepted,
+                            (long long)r.retries, (long long)r.failed, r.exit_code);
             }
-            std::printf(
-                "%s: queued %lld, inflight %lld, retry %lld, waiting %lld, failed %lld; identities: done %lld, "
-                "accepted %lld, verified %lld\n",
-                name.c_str(), (long long)c.queued, (long long)c.inflight, (long long)c.retry, (long long)c.waiting,
-                (long long)c.failed, (long long)c.done, (long long)c.accepted, (long long)c.verified);
-            if (parked)
-                std::printf(
-                    "  PARKED by the daemon until %s after %d fatal run(s) in a row: %s\n"
-                    "  (fix the cause, then `systemctl reload prefsync` to retry at once)\n",
-                    base::iso_utc(parked->until).c_str(), parked->failures, parked->reason.c_str());
-            for (auto& r : runs)
-                std::printf(
-                    "  run %lld %-8s %s → %s  read %lld queued %lld unchanged %lld rejected %lld done %lld accepted "
-                    "%lld retries %lld failed %lld exit %d\n",
-                    (long long)r.id, r.kind.c_str(), base::iso_utc(r.started_at).c_str(),
-                    base::iso_utc(r.ended_at).c_str(), (long long)r.read, (long long)r.queued, (long long)r.unchanged,
-                    (long long)r.rejected, (long long)r.done, (long long)r.accepted, (long long)r.retries,
-                    (long long)r.failed, r.exit_code);
-        }
-        if (cmd.json) std::printf("%s\n", boost::json::serialize(all).c_str());
+            if (cmd.json) out = boost::json::serialize(all) + "\n";
+            return out;
+        });
+        std::fputs(text.c_str(), stdout);
         return int(kOk);
     });
 }
@@ -118,8 +123,8 @@ int cmd_failures(const FailuresCommand& cmd) {
     auto loaded = load_for_job(cmd.config_path, cmd.job);
     if (!loaded.ok()) return loaded.exit_code;
     return guarded(cmd.job, [&] {
-        journal::Journal journal(loaded.config->journal.path);
-        auto failures = failure_lines(journal, *loaded.job);
+        auto failures = read_journal(loaded.config->journal.path,
+                                     [&](journal::Journal& journal) { return failure_lines(journal, *loaded.job); });
         if (!cmd.csv.empty()) {
             std::string text = loaded.job->pull ? "identity,source_row,status,outcome,error\r\n"
                                                 : "identity,source_row,status,attempts,error\r\n";

@@ -10,6 +10,7 @@
 
 #include "config/config.hpp"
 #include "daemon/base/clock.hpp"
+#include "daemon/journal/journal.hpp"
 
 #ifndef PREFSYNC_VERSION
 #define PREFSYNC_VERSION "dev"
@@ -30,6 +31,27 @@ struct LoadedJob {
 // Loads the config, sets up logging from its `log` section, logs its warnings and, if `job`
 // is not empty, finds the job.
 LoadedJob load_for_job(const std::string& config_path, const std::string& job);
+
+// Runs `read` (journal::Journal& → a result) over the journal opened read-only, as every
+// command that only looks does: it needs no write access and changes nothing. A read that a
+// writer overlapped (journal::JournalChanged) is done again: the journal has a writer then,
+// whose locks the next read shares. `read` must not print: what it returns is printed.
+template <class Read>
+auto read_journal(const std::string& path, Read read) {
+    for (int attempt = 1;; ++attempt) {
+        try {
+            journal::Journal journal(path, journal::Access::read_only);
+            auto result = read(journal);
+            journal.db.confirm_unchanged();
+            return result;
+        } catch (const journal::JournalChanged&) {
+            if (attempt == 3) throw;
+        }
+    }
+}
+
+// printf into a string.
+[[gnu::format(printf, 2, 3)]] void appendf(std::string& out, const char* format, ...);
 
 // "prefsync/0.2.0": what every request says it comes from.
 std::string user_agent();

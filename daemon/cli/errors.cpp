@@ -45,6 +45,9 @@ FailureReport describe_failure(std::exception_ptr error, const std::string& job)
         return {kFatal, {under(jobs.empty() ? "" : jobs + ".source", e.what())}};
     } catch (const connectors::SinkError& e) {
         return {kFatal, {under(jobs.empty() ? "" : jobs + ".sink", e.what())}};
+    } catch (const journal::JournalAccessError& e) {
+        // Nothing was read: like a configuration error, for whoever runs the command to set right.
+        return {kUsage, {e.what()}};
     } catch (const journal::JournalError& e) {
         return {kFatal, {std::string(e.what()) + " (nothing recorded so far is lost)"}};
     } catch (const std::bad_alloc&) {

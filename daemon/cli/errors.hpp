@@ -1,8 +1,8 @@
 #pragma once
 // The one exception ladder of every command: what a command's start-up or run threw,
 // turned into an exit code and one message (per-row problems are values and never get
-// here). Exit codes: 1 the configuration (or the command line) is wrong, nothing was read
-// or sent; 3 a fatal condition (a source, sink or journal that fails), nothing lost.
+// here). Exit codes: 1 the configuration (or the command line) is wrong, or the journal
+// cannot be read by this user (or needs a writer's upgrade first), nothing was read or sent; 3 a fatal condition (a source, sink or journal that fails), nothing lost.
 // Which layer throws and which returns values: docs/ARCHITECTURE.md, section 6.
 #include <exception>
 #include <functional>

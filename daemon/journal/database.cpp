@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -205,6 +206,7 @@ std::string Statement::text(int c) {
 
 void Database::fail(const std::string& what) const {
     int c_errno = errno;  // the failed system call's, unless SQLite kept its own
+    confirm_unchanged();  // an immutable read of a file rewritten under it may fail any way
     std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
     int code = db_ ? sqlite3_extended_errcode(db_) : SQLITE_NOMEM;
     int os_error = db_ ? sqlite3_system_errno(db_) : 0;
@@ -218,7 +220,99 @@ void Database::fail(const std::string& what) const {
     throw JournalError("journal " + path_ + ": " + what + ": " + message);
 }
 
-Database::Database(const std::string& path) : path_(path) {
+namespace {
+
+// The symbolic-link refusal, the same for readers and writers.
+void refuse_symlink(const std::string& path, const struct stat& st) {
+    if (S_ISLNK(st.st_mode)) throw JournalError("journal " + path + ": is a symbolic link; refusing to follow it");
+}
+
+// SQLite counts every allocation under a process-wide mutex by default, for statistics
+// nothing here reads: about 4% of a push's CPU. Only possible before SQLite's first use in
+// the process (a SQL source opened first keeps the default; nothing else changes).
+void memory_statistics_off() {
+    static const bool off = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK;
+    (void)off;
+}
+
+// The default VFS, but a write-ahead log is only ever opened read-only: SQLite would create
+// a missing -wal, even for a read-only connection, where the directory lets it (owned by
+// the reader, so that the service could no longer write its journal).
+const char* read_only_vfs() {
+    static sqlite3_vfs vfs;
+    static const bool registered = [] {
+        sqlite3_initialize();
+        sqlite3_vfs* base = sqlite3_vfs_find(nullptr);
+        vfs = *base;
+        vfs.pNext = nullptr;
+        vfs.zName = "prefsync-read-only";
+        vfs.pAppData = base;
+        vfs.xOpen = [](sqlite3_vfs* self, const char* name, sqlite3_file* file, int flags, int* out_flags) {
+            auto* under = static_cast<sqlite3_vfs*>(self->pAppData);
+            if (flags & SQLITE_OPEN_WAL)
+                flags = (flags & ~(SQLITE_OPEN_CREATE | SQLITE_OPEN_READWRITE)) | SQLITE_OPEN_READONLY;
+            return under->xOpen(under, name, file, flags, out_flags);
+        };
+        return sqlite3_vfs_register(&vfs, 0) == SQLITE_OK;
+    }();
+    return registered ? vfs.zName : nullptr;
+}
+
+// `path` as the path of an SQLite URI ("file:" + it).
+std::string uri_path(const std::string& path) {
+    static constexpr char digits[] = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : path) {
+        if (std::isalnum(c) || std::strchr("/-._~", c)) {
+            out += static_cast<char>(c);
+        } else {
+            out += '%';
+            out += digits[c >> 4];
+            out += digits[c & 15];
+        }
+    }
+    return out;
+}
+
+bool exists(const std::string& path) {
+    struct stat st {};
+    return ::lstat(path.c_str(), &st) == 0;
+}
+
+// A reader that may not read one of the journal's files is told so before SQLite is.
+void require_readable(const std::string& journal, const std::string& file) {
+    if (::faccessat(AT_FDCWD, file.c_str(), R_OK, AT_EACCESS) == 0) return;
+    int e = errno;
+    std::string which = file == journal ? "" : " (" + file + ", beside it)";
+    throw JournalAccessError("journal " + journal + ": cannot read it" + which + ": " + std::strerror(e) +
+                             "; run this as the user the service runs as, or give this user read access to the "
+                             "journal and to its -wal and -shm files (they are created with the journal's mode)");
+}
+
+}  // namespace
+
+Database::Database(const std::string& path, Access access) : path_(path), read_only_(access == Access::read_only) {
+    memory_statistics_off();
+    try {
+        if (read_only_)
+            open_read_only();
+        else
+            open_read_write();
+    } catch (...) {
+        close();
+        throw;
+    }
+}
+
+void Database::close() {
+    for (auto& [sql, s] : statements_) sqlite3_finalize(s);
+    statements_.clear();
+    if (db_) sqlite3_close(db_);
+    db_ = nullptr;
+}
+
+void Database::open_read_write() {
+    const auto& path = path_;
     std::error_code ec;
     auto dir = std::filesystem::path(path).parent_path();
     if (!dir.empty()) std::filesystem::create_directories(dir, ec);
@@ -228,37 +322,92 @@ Database::Database(const std::string& path) : path_(path) {
     // daemon's metrics server opens a second one).
     struct stat st {};
     if (::lstat(path.c_str(), &st) == 0) {
-        if (S_ISLNK(st.st_mode)) throw JournalError("journal " + path + ": is a symbolic link; refusing to follow it");
+        refuse_symlink(path, st);
     } else {
         int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0 && errno != EEXIST)
             throw JournalError("journal " + path + ": cannot create: " + std::strerror(errno));
         if (fd >= 0) ::close(fd);
     }
-    // SQLite counts every allocation under a process-wide mutex by default, for statistics
-    // nothing here reads: about 4% of a push's CPU. Only possible before SQLite's first use
-    // in the process (a SQL source opened first keeps the default; nothing else changes).
-    static const bool memory_statistics_off = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK;
-    (void)memory_statistics_off;
-    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
-        std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
-        sqlite3_close(db_);
-        db_ = nullptr;
-        throw JournalError("journal " + path + ": " + message);
-    }
+    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK)
+        throw JournalError("journal " + path + ": " + (db_ ? sqlite3_errmsg(db_) : "out of memory"));
     sqlite3_busy_timeout(db_, 5000);
-    try {
-        migrate();
-    } catch (...) {
-        for (auto& [sql, s] : statements_) sqlite3_finalize(s);
-        statements_.clear();
-        sqlite3_close(db_);
-        db_ = nullptr;
-        throw;
-    }
+    migrate();
 }
 
-void Database::migrate() {
+void Database::open_read_only() {
+    const auto& path = path_;
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0) {
+        int e = errno;
+        // As a writer would find it (and create it, with its directory): nothing recorded.
+        if (e == ENOENT) return open_empty();
+        throw JournalAccessError("journal " + path + ": cannot read it: " + std::strerror(e) + " (check journal.path)");
+    }
+    refuse_symlink(path, st);
+    require_readable(path, path);
+    auto wal = path + "-wal", shm = path + "-shm";
+    bool has_wal = exists(wal), has_shm = exists(shm);
+    if (has_wal) require_readable(path, wal);
+    if (has_shm) require_readable(path, shm);
+    if (has_wal && !has_shm)
+        throw JournalAccessError("journal " + path + ": has a write-ahead log (" + wal +
+                                 ") but no -shm file, which a reader cannot make; run a writing command (e.g. "
+                                 "`prefsync sync`) once as the user the service runs as");
+    // No -wal: no connection has the journal open, and all of it is in the file. Read as
+    // immutable (SQLite needs a -shm to share otherwise), and watched for a writer.
+    immutable_ = !has_wal;
+    if (immutable_)
+        opened_state_ = {static_cast<std::uint64_t>(st.st_ino), static_cast<std::uint64_t>(st.st_size),
+                         std::int64_t(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
+    auto uri = "file:" + uri_path(path) + (immutable_ ? "?mode=ro&immutable=1" : "?mode=ro&readonly_shm=1");
+    if (sqlite3_open_v2(uri.c_str(), &db_, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI,
+                        read_only_vfs()) != SQLITE_OK)
+        throw JournalAccessError("journal " + path +
+                                 ": cannot read it: " + (db_ ? sqlite3_errmsg(db_) : "out of memory"));
+    sqlite3_busy_timeout(db_, 5000);
+    exec("PRAGMA query_only = 1");  // this connection's setting: nothing is written
+    int version = schema_version();
+    if (version == 0) {
+        auto s = prepare("SELECT count(*) FROM sqlite_master");
+        bool empty = s.step() && s.i64(0) == 0;
+        if (empty) {
+            close();
+            return open_empty();
+        }
+    }
+    if (version < kSchemaVersion)
+        throw JournalAccessError("journal " + path + ": journal schema " + std::to_string(version) +
+                                 " is older than this prefsync's " + std::to_string(kSchemaVersion) +
+                                 "; run a writing command (e.g. `prefsync sync`) once as the user the service runs "
+                                 "as, which upgrades it");
+}
+
+void Database::open_empty() {
+    immutable_ = false;
+    if (sqlite3_open_v2(":memory:", &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK)
+        throw JournalError("journal " + path_ + ": " + (db_ ? sqlite3_errmsg(db_) : "out of memory"));
+    exec(kSchema);
+    exec("PRAGMA query_only = 1");
+}
+
+bool Database::changed_since_open() const {
+    if (!immutable_) return false;
+    struct stat st {};
+    if (::stat(path_.c_str(), &st) != 0) return true;
+    FileState now{static_cast<std::uint64_t>(st.st_ino), static_cast<std::uint64_t>(st.st_size),
+                  std::int64_t(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
+    return !(now == opened_state_);
+}
+
+void Database::confirm_unchanged() const {
+    if (changed_since_open())
+        throw JournalChanged("journal " + path_ +
+                             ": a writing command wrote to it while it was read, so what was read may mix two states; "
+                             "run this command again");
+}
+
+int Database::schema_version() {
     char* error = nullptr;
     // The first read of the file: a file that is not a database fails here.
     int version = -1;
@@ -272,6 +421,14 @@ void Database::migrate() {
     if (rc != SQLITE_OK) {
         std::string message = error ? error : sqlite3_errmsg(db_);
         sqlite3_free(error);
+        int code = sqlite3_errcode(db_);
+        if (read_only_ && code != SQLITE_NOTADB && code != SQLITE_CORRUPT) {
+            // The write-ahead log the reader saw went away (its writer closed the journal)
+            // before SQLite opened it: the journal is idle now.
+            if (!immutable_ && !exists(path_ + "-wal"))
+                throw JournalChanged("journal " + path_ + ": its writer closed it while it was opened");
+            throw JournalAccessError("journal " + path_ + ": cannot read it: " + message);
+        }
         throw JournalError("journal " + path_ + ": not a readable prefsync journal (" + message +
                            "); refusing to start. Restore it from a backup, or move it aside to start afresh "
                            "(everything it recorded, such as creates whose outcome is unknown, would be forgotten)");
@@ -291,6 +448,13 @@ void Database::migrate() {
             throw JournalError("journal " + path_ +
                                ": this is an SQLite database but not a prefsync journal; "
                                "refusing to write into it (check journal.path)");
+    }
+    return version;
+}
+
+void Database::migrate() {
+    int version = schema_version();
+    if (version == 0) {
         // Before the first table exists: freed pages can then be returned to the file system.
         exec("PRAGMA auto_vacuum = INCREMENTAL");
     }
@@ -373,8 +537,7 @@ void Database::migrate() {
 }
 
 Database::~Database() {
-    for (auto& [sql, s] : statements_) sqlite3_finalize(s);
-    if (db_) sqlite3_close(db_);
+    close();
 }
 
 void Database::exec(const char* sql) {

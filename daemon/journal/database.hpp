@@ -14,6 +14,15 @@
 // - Errors are exceptions (JournalError) naming the file: a journal that cannot be
 //   written stops the run, and the message says which file and why (a full disk, say).
 // - One handle per thread: no SQLite mutex (SQLITE_OPEN_NOMUTEX).
+// - Read-only handles (Access::read_only, for the commands that only look: status,
+//   failures, plan, explain) need only read access to the journal and never write to it or
+//   beside it: no migration, no pragma that writes, no -wal or -shm created, and the -shm a
+//   writer shares is opened read-only (SQLite then reads the log into its own memory where
+//   it cannot take part in the shared index). A journal whose writer is running (its -wal
+//   and -shm exist) is read under SQLite's locks; an idle one (no -wal) as an immutable
+//   file, whose change under the reader (a writer that started and wrote back into it) is
+//   detected: JournalChanged, to read again. An older schema is not read (it would need the
+//   migration): JournalAccessError, saying to run a writing command once.
 #include <sqlite3.h>
 
 #include <cstdint>
@@ -31,6 +40,21 @@ class JournalError : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
 };
+
+// What the user reading the journal can set right, before anything was read: a journal it
+// may not read, or one a writing command must upgrade first.
+class JournalAccessError : public JournalError {
+public:
+    using JournalError::JournalError;
+};
+
+// A read-only handle's journal was written back to while it was read: read it again.
+class JournalChanged : public JournalError {
+public:
+    using JournalError::JournalError;
+};
+
+enum class Access { read_write, read_only };
 
 using Millis = std::int64_t;  // milliseconds since the Unix epoch
 
@@ -78,7 +102,9 @@ private:
 class Database {
 public:
     // Opens (creating 0600 if needed) and migrates the schema. Throws JournalError.
-    explicit Database(const std::string& path);
+    // read_only: opens without writing anything (see above); a journal that does not exist
+    // reads as an empty one, and is not created (nor its directory).
+    explicit Database(const std::string& path, Access access = Access::read_write);
     ~Database();
     Database(const Database&) = delete;
     Database& operator=(const Database&) = delete;
@@ -119,6 +145,11 @@ public:
     // by itself on a full disk or an I/O error; that is a JournalError, which ends the run.)
     std::uint64_t transaction_serial() const { return tx_serial_; }
     const std::string& path() const { return path_; }
+    bool read_only() const { return read_only_; }
+    // A read-only handle that read an idle journal as immutable: throws JournalChanged if a
+    // writer has written to the file since it was opened (what was read may mix two states).
+    // Otherwise nothing.
+    void confirm_unchanged() const;
 
     bool integrity_ok();
     std::int64_t size_bytes();
@@ -129,8 +160,23 @@ public:
     [[noreturn]] void fail(const std::string& what) const;
 
 private:
+    void open_read_write();
+    void open_read_only();
+    void open_empty();
+    void close();
+    // The schema version, or a JournalError for a file that is not a journal.
+    int schema_version();
     void migrate();
+    bool changed_since_open() const;
     std::string path_;
+    bool read_only_ = false;
+    // For an immutable read: the file as it was when opened.
+    bool immutable_ = false;
+    struct FileState {
+        std::uint64_t inode = 0, size = 0;
+        std::int64_t mtime_ns = 0;
+        bool operator==(const FileState&) const = default;
+    } opened_state_;
     sqlite3* db_ = nullptr;
     std::map<const char*, sqlite3_stmt*> statements_;
     void end_transaction(bool committed);

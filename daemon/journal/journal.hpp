@@ -49,9 +49,17 @@ struct RetentionReport {
 
 class Journal {
 public:
-    // Opens (creating 0600 if needed) and migrates. Throws JournalError.
-    explicit Journal(const std::string& path)
-        : db(path), synced(db), updates(db, synced), rate(db), runs(db), watermarks(db), pulls(db), schedule(db) {}
+    // Opens (creating 0600 if needed) and migrates. Throws JournalError. Access::read_only:
+    // for looking only, without write access (database.hpp); every write then fails.
+    explicit Journal(const std::string& path, Access access = Access::read_write)
+        : db(path, access),
+          synced(db),
+          updates(db, synced),
+          rate(db),
+          runs(db),
+          watermarks(db),
+          pulls(db),
+          schedule(db) {}
 
     Database db;
     SyncedStore synced;

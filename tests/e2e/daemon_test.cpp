@@ -20,6 +20,8 @@
 #include <set>
 #include <thread>
 
+#include "daemon/base/clock.hpp"
+#include "daemon/journal/journal.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/in_process_emulator.hpp"
 #include "tests/support/process.hpp"
@@ -162,11 +164,8 @@ struct DaemonWorkspace {
     }
     // The journal (created as prefsync creates it) says the job last fired `seconds` ago.
     void remember_fire_seconds_ago(int seconds) {
-        prefsync("status");
-        testing::run("sqlite3 " + quote(dir.file("state/journal.db")) +
-                     " \"INSERT INTO schedule_state(job, last_fire) VALUES('crm', (strftime('%s','now') - " +
-                     std::to_string(seconds) +
-                     ") * 1000) ON CONFLICT(job) DO UPDATE SET last_fire = excluded.last_fire\"");
+        journal::Journal journal(dir.file("state/journal.db"));  // (status only reads: it creates none)
+        journal.schedule.set_last_fire("crm", base::now_ms() - std::int64_t{seconds} * 1000);
     }
     std::unique_ptr<testing::ChildProcess> start() {
         auto p = std::make_unique<testing::ChildProcess>(

@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "tests/support/temp_dir.hpp"
 
@@ -945,6 +947,194 @@ TEST_F(JournalTest, APullItemsLaterRowReplacesItsBodyAndAFetchedOneIsQueuedAgain
     EXPECT_EQ(pending[0].seq, 3);
     EXPECT_EQ(pending[0].origin, "f:5");
     EXPECT_EQ(pending[0].expected, "{\"A\":4}");
+}
+
+// --- read-only handles (status, failures, plan, explain) ----------------------------------
+
+// Every file in `dir` with a hash of its bytes: a read-only handle changes none of them, nor
+// adds one.
+std::map<std::string, std::size_t> files_in(const std::string& dir) {
+    std::map<std::string, std::size_t> out;
+    for (const auto& e : std::filesystem::directory_iterator(dir))
+        out[e.path().filename().string()] = std::hash<std::string>{}(testing::read_file(e.path().string()));
+    return out;
+}
+
+// A journal with something for each query a reader makes: a dead letter, a pending update,
+// an accepted identity with its body, runs, a parked job, a pull's failed item, a watermark.
+void fill_for_readers(Journal& j) {
+    j.updates.enqueue("crm", update("1", "a", R"({"n":1})"), 1000, false);
+    j.updates.enqueue("crm", update("2", "b", R"({"n":2})"), 1000, false);
+    auto claimed = j.updates.claim("crm", 10, 1000, 500);
+    j.updates.complete("crm",
+                       {{claimed[0].id, State::Failed, 400, "400 bad request", 0, false, true, {}},
+                        {claimed[1].id, State::Done, 200, "", 0, false, true, 7, R"({"n":2})"}},
+                       1100);
+    j.updates.enqueue("crm", update("3", "c"), 1200, false);
+    auto run = j.runs.begin("crm", "sync", 1000);
+    RunRecord ended{run, "crm", "sync", 1000, 0, 3};
+    ended.exit_code = 2;
+    j.runs.end(ended, 1300);
+    j.schedule.park("crm", Parked{5000, "the source is gone", 3});
+    j.pulls.begin("p", 2, "f", "");
+    j.pulls.add_item("p", "pid:9", "in.csv:2");
+    j.pulls.complete("p", {{1, "failed", 500, "server error", "", "", ""}}, {}, 0);
+    j.watermarks.set("crm", "src", Watermark{"2024-01-01", "k"}, 1400);
+}
+
+TEST(JournalReadOnly, ReadsWhatEveryInspectionCommandAsksNeverWritesAndLeavesTheFilesAsTheyWere) {
+    testing::TempDir dir;
+    auto path = dir.file("state/journal.db");
+    {
+        Journal w(path);
+        fill_for_readers(w);
+    }
+    auto before = files_in(dir.file("state"));
+    ASSERT_EQ(before.size(), 1u) << "a closed journal is one file";
+    {
+        Journal r(path, Access::read_only);
+        EXPECT_TRUE(r.db.read_only());
+        auto c = r.updates.counts("crm");
+        EXPECT_EQ(c.failed, 1);
+        EXPECT_EQ(c.queued, 1);
+        EXPECT_EQ(c.done, 1);
+        auto f = r.updates.failures("crm");
+        ASSERT_EQ(f.size(), 1u);
+        EXPECT_EQ(f[0].error, "400 bad request");
+        EXPECT_EQ(r.updates.history("crm", "CRMID:3", 10).size(), 1u);
+        EXPECT_EQ(r.synced.get("crm", "CRMID:2")->profile_id, 7);
+        EXPECT_EQ(r.synced.last_body("crm", "CRMID:2"), R"({"n":2})");
+        EXPECT_EQ(r.synced.count_present("crm"), 1);
+        int present = 0;
+        r.synced.for_each_present("crm", [&](const KnownIdentity&) { ++present; });
+        EXPECT_EQ(present, 1);
+        ASSERT_EQ(r.runs.recent("crm", 5).size(), 1u);
+        EXPECT_EQ(r.runs.recent("crm", 5)[0].exit_code, 2);
+        EXPECT_EQ(r.schedule.parked("crm")->reason, "the source is gone");
+        ASSERT_EQ(r.pulls.outcomes("p", "failed", 10).size(), 1u);
+        EXPECT_EQ(r.pulls.outcomes("p", "failed", 10)[0].error, "server error");
+        EXPECT_EQ(r.watermarks.get("crm", "src")->value, "2024-01-01");
+        // Every write through the handle fails, and nothing of it reaches the file.
+        EXPECT_THROW(r.updates.enqueue("crm", update("4", "d"), 2000, false), JournalError);
+        EXPECT_THROW(r.runs.begin("crm", "sync", 2000), JournalError);
+        EXPECT_THROW(r.schedule.unpark("crm"), JournalError);
+        EXPECT_THROW(r.db.exec("PRAGMA user_version = 1"), JournalError);
+        EXPECT_NO_THROW(r.db.confirm_unchanged());
+    }
+    EXPECT_EQ(files_in(dir.file("state")), before) << "no byte changed, no -wal or -shm left";
+}
+
+TEST(JournalReadOnly, ReadsBesideARunningWriterUnderItsLocksWithoutWritingTheSharedFiles) {
+    testing::TempDir dir;
+    auto path = dir.file("journal.db");
+    Journal w(path);
+    fill_for_readers(w);
+    ASSERT_TRUE(std::filesystem::exists(path + "-wal"));
+    ASSERT_TRUE(std::filesystem::exists(path + "-shm"));
+    // In one process, SQLite shares the writer's mapping of the -shm with the reader, which
+    // may then note where it reads: that the reader leaves the -shm as it is, a process of
+    // its own shows (tests/e2e/inspect_test.cpp).
+    auto unshared = [&] {
+        auto files = files_in(dir.path());
+        files.erase("journal.db-shm");
+        return files;
+    };
+    auto before = unshared();
+    {
+        Journal r(path, Access::read_only);
+        EXPECT_EQ(r.updates.counts("crm").queued, 1);
+        EXPECT_EQ(unshared(), before) << "the reader writes neither the journal nor the -wal";
+        w.updates.enqueue("crm", update("5", "e"), 3000, false);
+        EXPECT_EQ(r.updates.counts("crm").queued, 2) << "each read sees what the writer committed";
+        EXPECT_THROW(r.updates.enqueue("crm", update("6", "f"), 3000, false), JournalError);
+        EXPECT_NO_THROW(r.db.confirm_unchanged());
+    }
+    EXPECT_EQ(w.updates.counts("crm").queued, 2) << "the writer writes on";
+}
+
+TEST(JournalReadOnly, AWriterThatStartsWhileAnIdleJournalIsReadIsNoticed) {
+    testing::TempDir dir;
+    auto path = dir.file("journal.db");
+    {
+        Journal w(path);
+        fill_for_readers(w);
+    }
+    Journal r(path, Access::read_only);
+    EXPECT_EQ(r.updates.counts("crm").queued, 1);
+    EXPECT_FALSE(std::filesystem::exists(path + "-wal")) << "read as it is: nothing created beside it";
+    {
+        Journal w(path);
+        w.updates.enqueue("crm", update("5", "e"), 3000, false);
+    }  // the writer's close writes its log back into the file
+    EXPECT_THROW(r.db.confirm_unchanged(), JournalChanged);
+    Journal again(path, Access::read_only);
+    EXPECT_EQ(again.updates.counts("crm").queued, 2);
+}
+
+TEST(JournalReadOnly, AMissingJournalReadsAsEmptyAndIsNotCreated) {
+    testing::TempDir dir;
+    for (auto path : {dir.file("journal.db"), dir.file("missing/journal.db")}) {
+        {
+            Journal r(path, Access::read_only);
+            EXPECT_EQ(r.updates.counts("crm").queued, 0);
+            EXPECT_TRUE(r.runs.recent("crm", 5).empty());
+            EXPECT_THROW(r.runs.begin("crm", "sync", 1), JournalError);
+        }
+        EXPECT_FALSE(std::filesystem::exists(path));
+    }
+    EXPECT_FALSE(std::filesystem::exists(dir.file("missing"))) << "nor its directory";
+    // Something in the way is not taken for a missing journal.
+    dir.write("file", "");
+    try {
+        Journal r(dir.file("file/journal.db"), Access::read_only);
+        FAIL() << "read a journal under a file";
+    } catch (const JournalAccessError& e) {
+        EXPECT_THAT(e.what(), ::testing::HasSubstr(dir.file("file/journal.db") + ": cannot read it"));
+    }
+}
+
+TEST(JournalReadOnly, AnOlderSchemaIsNotMigratedButNamedWithWhatToDo) {
+    testing::TempDir dir;
+    auto path = dir.file("v6.db");
+    write_old_journal(path, std::string(kPullStateV1) + "PRAGMA user_version = 6;");
+    auto before = files_in(dir.path());
+    try {
+        Journal r(path, Access::read_only);
+        FAIL() << "read a version-6 journal";
+    } catch (const JournalAccessError& e) {
+        EXPECT_THAT(e.what(), ::testing::HasSubstr(path + ": journal schema 6 is older than this prefsync's 7; run a "
+                                                          "writing command (e.g. `prefsync sync`) once"));
+    }
+    EXPECT_EQ(files_in(dir.path()), before);
+    // Newer, or not a journal: the messages a writer gives.
+    write_old_journal(path, "PRAGMA user_version = 99;");
+    try {
+        Journal r(path, Access::read_only);
+        FAIL();
+    } catch (const JournalError& e) {
+        EXPECT_THAT(e.what(), ::testing::HasSubstr("written by a newer prefsync"));
+    }
+    auto garbage = dir.write("garbage.db", std::string(8192, 'z'));
+    EXPECT_THROW(Journal r(garbage, Access::read_only), JournalError);
+}
+
+TEST(JournalReadOnly, ALogWithoutItsSharedMemoryFileIsNotGuessedAt) {
+    testing::TempDir dir;
+    auto path = dir.file("journal.db");
+    {
+        Journal w(path);
+        fill_for_readers(w);
+    }
+    testing::TempDir copy;
+    // What a writer's crash leaves, but for the -shm: a log that must be recovered first.
+    std::filesystem::copy_file(path, copy.file("journal.db"));
+    copy.write("journal.db-wal", "");
+    try {
+        Journal r(copy.file("journal.db"), Access::read_only);
+        FAIL();
+    } catch (const JournalAccessError& e) {
+        EXPECT_THAT(e.what(), ::testing::HasSubstr("run a writing command"));
+    }
 }
 
 }  // namespace
