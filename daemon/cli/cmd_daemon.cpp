@@ -91,7 +91,7 @@ service::RunOutcome run_one(const config::Config& config, const config::JobConfi
         };
         if (kind == service::RunKind::Verify) {
             auto r = push::run_verify(setup.context, job, std::chrono::milliseconds(0));
-            outcome = {!r.fatal.empty() ? 3 : r.unavailable.empty() ? 0 : 4, r.fatal};
+            outcome = {!r.fatal.empty() ? 3 : r.unavailable.empty() ? 0 : 4, r.fatal.empty() ? r.unavailable : r.fatal};
             log.log(level(outcome.exit_code), "Verified",
                     {{"job", job.name},
                      {"complete", r.verified},
@@ -102,7 +102,7 @@ service::RunOutcome run_one(const config::Config& config, const config::JobConfi
         } else if (job.pull) {
             pull::PullReport r;
             setup.recorded([&] { pull::run_pull(setup.context, job, r); }, [&] { return pull::run_record(job, r); });
-            outcome = {r.exit_code, r.fatal};
+            outcome = {r.exit_code, r.exit_code == 4 ? r.unavailable : r.fatal};
             log.log(level(outcome.exit_code), "Pulled",
                     {{"job", job.name},
                      {"exit", r.exit_code},
@@ -117,7 +117,7 @@ service::RunOutcome run_one(const config::Config& config, const config::JobConfi
             push::PushReport r;
             setup.recorded([&] { push::run_push(setup.context, job, o, r); },
                            [&] { return push::run_record(job, o, r); });
-            outcome = {r.exit_code, r.fatal.empty() ? r.source_error : r.fatal};
+            outcome = {r.exit_code, r.exit_code == 4 ? r.unavailable : r.fatal.empty() ? r.source_error : r.fatal};
             log.log(level(outcome.exit_code), "Pushed",
                     {{"kind", label},
                      {"job", job.name},
@@ -127,7 +127,7 @@ service::RunOutcome run_one(const config::Config& config, const config::JobConfi
                      {"sent", r.sent},
                      {"failed", r.failed},
                      {"pending", r.pending},
-                     {"fatal", base::omit_if_empty(outcome.error)},
+                     {"fatal", base::omit_if_empty(r.fatal.empty() ? r.source_error : r.fatal)},
                      {"unavailable", base::omit_if_empty(r.unavailable)}});
         }
     } catch (...) {

@@ -63,6 +63,11 @@ bool DaemonLoop::parked(const std::string& job, Millis now) {
     return p && p->until > now;
 }
 
+bool DaemonLoop::resting(const std::string& job, Millis now) const {
+    auto it = jobs_.find(job);
+    return it != jobs_.end() && it->second.resting_until > now;
+}
+
 Action DaemonLoop::step(Millis now) {
     // Due scheduled runs first, earliest first (a parked job's next fire is past its park).
     auto due = jobs_.end();
@@ -81,14 +86,15 @@ Action DaemonLoop::step(Millis now) {
     for (const auto& job : config_->jobs) {
         if (job.pull || parked(job.name, now)) continue;
         if (auto next = journal_.updates.next_due(job.name)) {
-            if (*next <= now) return {Action::Kind::Run, job.name, RunKind::Retries, 0};
-            wake = std::min(wake, *next);
+            auto at = std::max(*next, jobs_[job.name].resting_until);
+            if (at <= now) return {Action::Kind::Run, job.name, RunKind::Retries, 0};
+            wake = std::min(wake, at);
         }
     }
     // daemon.verify: accepted updates read back, at most once per interval per job.
     if (config_->daemon.verify) {
         for (const auto& job : config_->jobs) {
-            if (job.pull || parked(job.name, now)) continue;
+            if (job.pull || parked(job.name, now) || resting(job.name, now)) continue;
             auto& j = jobs_[job.name];
             if (now - j.last_verify < config_->daemon.verify_interval.count()) continue;
             if (!journal_.synced.any_unverified(job.name)) continue;
@@ -102,7 +108,19 @@ Action DaemonLoop::step(Millis now) {
 void DaemonLoop::finished(const Action& action, const RunOutcome& outcome, Millis now) {
     if (action.kind != Action::Kind::Run) return;
     const auto& name = action.job;
-    if (outcome.exit_code == 4) return;  // interrupted: nothing learned
+    auto& job = jobs_[name];
+    if (outcome.exit_code == 4) {
+        if (outcome.error.empty()) return;  // stopped (a signal): nothing learned
+        // The API was unavailable for the whole of a run's patience: not again at once.
+        job.resting_until = now + park_backoff(++job.unavailable_runs);
+        log_.warn("The API was unavailable: this job's retries wait", {{"job", name},
+                                                                       {"until", base::local_time(job.resting_until)},
+                                                                       {"unavailable_in_a_row", job.unavailable_runs},
+                                                                       {"reason", outcome.error}});
+        return;
+    }
+    job.resting_until = 0;
+    job.unavailable_runs = 0;
     if (outcome.exit_code != 3) {
         if (journal_.schedule.parked(name)) {
             journal_.schedule.unpark(name);

@@ -13,6 +13,12 @@
 //   A job without a schedule is tried again after that backoff. A reload (SIGHUP)
 //   releases every parked job at once; a run that is not fatal releases its own. Parking
 //   is kept in the journal, so `status` and /metrics show it and a restart keeps it.
+// - A run that stopped because the API was unavailable (exit 4 with a reason: its breaker
+//   gave up, or it was answered only 429 for retry.max_throttled) rests its job: its retries
+//   and verification wait the same backoff, so an outage or a spent quota is not met by
+//   one bounded run after another, back to back. Nothing is learned about the job (it is
+//   not parked, and its schedule stands); the rest is in memory, ended by a run that
+//   reaches the API again, a reload or a restart.
 // - catch_up: a scheduled job whose last fire is older than its previous slot (the daemon
 //   was down then) runs once at start.
 #include <cstdint>
@@ -39,7 +45,7 @@ struct Action {
 
 struct RunOutcome {
     int exit_code = 0;
-    std::string error;  // why a fatal run stopped (for the park reason)
+    std::string error;  // why a fatal run stopped (the park reason), or why the API was unavailable (exit 4)
 };
 
 class DaemonLoop {
@@ -67,9 +73,12 @@ private:
         std::optional<Schedule> schedule;
         journal::Millis next = 0;  // scheduled: next fire
         journal::Millis last_verify = 0;
+        journal::Millis resting_until = 0;  // after runs the API was unavailable to
+        int unavailable_runs = 0;           // in a row
     };
     void plan(journal::Millis now);
     bool parked(const std::string& job, journal::Millis now);
+    bool resting(const std::string& job, journal::Millis now) const;
 
     const config::Config* config_;
     journal::Journal& journal_;

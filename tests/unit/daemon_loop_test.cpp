@@ -134,6 +134,42 @@ TEST_F(DaemonLoopTest, AJobWithoutAScheduleIsTriedAgainAfterTheBackoffAndASucces
     EXPECT_FALSE(journal->schedule.parked("crm")) << "a run that is not fatal releases it";
 }
 
+// A breaker that gave up, or a run answered only 429 for retry.max_throttled: the retries
+// left queued are due at once, but another bounded run straight after would meet the same
+// outage (or the same spent quota) run after run.
+TEST_F(DaemonLoopTest, RunsTheAPIWasUnavailableToRestTheJobsRetriesWithBackoffAndAnAnswerEndsTheRest) {
+    start(job("crm"));
+    Millis t = kMidnight + 1000;
+    retry_due("crm", t);
+    auto a = loop->step(t);
+    ASSERT_EQ(a.run, RunKind::Retries);
+    loop->finished(a, {4, "the API answered only 429 (rate limited) for 60 min"}, t);
+    EXPECT_FALSE(journal->schedule.parked("crm")) << "nothing learned about the job: not parked";
+    EXPECT_THAT(log_text.str(), ::testing::HasSubstr("The API was unavailable: this job's retries wait"));
+    EXPECT_EQ(loop->step(t + 1).kind, Action::Kind::Sleep);
+    EXPECT_EQ(loop->step(t + 29'999).kind, Action::Kind::Sleep) << "30 s";
+    int runs = 0;
+    Millis end = t + 3 * 3'600'000;
+    for (; t < end; t += 10'000) {
+        auto r = loop->step(t);
+        if (r.kind != Action::Kind::Run) continue;
+        ++runs;
+        loop->finished(r, {4, "the API failed 17 probes in a row"}, t);
+    }
+    EXPECT_LE(runs, 9) << "30 s, 1, 2, 4, 8, 16, 32 min, then hourly";
+    // A run stopped by a signal (exit 4, no reason) neither rests nor releases the job.
+    auto stopped = loop->step(t + 3'600'000);
+    ASSERT_EQ(stopped.kind, Action::Kind::Run);
+    loop->finished(stopped, {4, ""}, t + 3'600'000);
+    EXPECT_EQ(loop->step(t + 3'600'001).kind, Action::Kind::Run);
+    // A run that reached the API starts the backoff over: the next outage rests 30 s, not 1 h.
+    t += 3'600'002;
+    loop->finished(loop->step(t), {0, ""}, t);
+    loop->finished(loop->step(t + 1), {4, "the API failed 17 probes in a row"}, t + 1);
+    EXPECT_EQ(loop->step(t + 30'000).kind, Action::Kind::Sleep);
+    EXPECT_EQ(loop->step(t + 30'001).kind, Action::Kind::Run);
+}
+
 TEST_F(DaemonLoopTest, ParkingSurvivesARestart) {
     start(job("crm", "every 1m"));
     auto a = loop->step(kMidnight + kMinute);
