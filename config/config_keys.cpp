@@ -218,9 +218,10 @@ const KeyTable& retry_keys() {
                  .default_value = "1h",
                  .description =
                      "a 429 counts against no update's `max_attempts`: when the API has answered nothing but 429 "
-                     "(or failures) for this long since the last request it processed, the run stops as "
-                     "interrupted (exit 4): nothing is marked failed, what is left stays queued for the next run, "
-                     "a daemon does not park the job. Time waited for a `Retry-After` counts; each wait is still "
+                     "(or failures) for this long, counted from the first 429 after the last request it processed, "
+                     "the run stops as interrupted (exit 4): nothing is marked failed, what is left stays queued for "
+                     "the next run, a daemon does not park the job (its retries wait 30 s, doubling to 1 h, after "
+                     "each such run). Time waited for a `Retry-After` counts; each wait is still "
                      "honoured up to `retry.max_delay`, so the run stops at the first 429 after this span. "
                      "Positive"},
             },

@@ -84,6 +84,7 @@ service::RunOutcome run_one(const config::Config& config, const config::JobConfi
         setup.context.progress_tty = false;
         if (setup.refused()) {
             log.warn("Skipping this run", {{"reason", setup.lock->refusal()}});
+            outcome.skipped = true;
             return outcome;
         }
         auto level = [](int exit_code) {

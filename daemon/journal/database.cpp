@@ -5,10 +5,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <thread>
 #include <utility>
 
 namespace prefsync::journal {
@@ -349,11 +351,18 @@ void Database::open_read_only() {
     auto wal = path + "-wal", shm = path + "-shm";
     bool has_wal = exists(wal), has_shm = exists(shm);
     if (has_wal) require_readable(path, wal);
-    if (has_shm) require_readable(path, shm);
+    // A writer that closes the journal removes its -shm, then its -wal: a reader between
+    // the two is told to read again, not sent to fix a journal that is fine.
+    for (int i = 0; has_wal && !has_shm && i < 5; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        if (!exists(wal)) throw JournalChanged("journal " + path + ": its writer closed it while it was opened");
+        has_shm = exists(shm);
+    }
     if (has_wal && !has_shm)
         throw JournalAccessError("journal " + path + ": has a write-ahead log (" + wal +
                                  ") but no -shm file, which a reader cannot make; run a writing command (e.g. "
                                  "`prefsync sync`) once as the user the service runs as");
+    if (has_shm) require_readable(path, shm);
     // No -wal: no connection has the journal open, and all of it is in the file. Read as
     // immutable (SQLite needs a -shm to share otherwise), and watched for a writer.
     immutable_ = !has_wal;
@@ -428,6 +437,13 @@ int Database::schema_version() {
             if (!immutable_ && !exists(path_ + "-wal"))
                 throw JournalChanged("journal " + path_ + ": its writer closed it while it was opened");
             throw JournalAccessError("journal " + path_ + ": cannot read it: " + message);
+        }
+        if (read_only_) {
+            // A file rewritten under an immutable read looks corrupt: read again. Never the
+            // writer's advice to move it aside: the service may be writing it right now.
+            confirm_unchanged();
+            throw JournalError("journal " + path_ + ": not a readable prefsync journal (" + message +
+                               "); nothing was changed. A writing command (e.g. `prefsync sync`) says what to do");
         }
         throw JournalError("journal " + path_ + ": not a readable prefsync journal (" + message +
                            "); refusing to start. Restore it from a backup, or move it aside to start afresh "

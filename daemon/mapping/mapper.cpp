@@ -414,7 +414,7 @@ struct Mapper::Compiled {
     // Reused from row to row (map() runs on one thread): EVP_Digest allocates a context per
     // call, and the row's hash covers two pieces that need not be copied into one string.
     std::unique_ptr<EVP_MD_CTX, DigestDeleter> hashing{EVP_MD_CTX_new()};
-    // The largest body so far: a body reserved that big is written without a reallocation
+    // The largest body so far (up to 4 KiB): a body reserved that big is written without a reallocation
     // (a 1.2 KB body took two allocations above glibc's small-request size, each one
     // consolidating its fast bins).
     std::size_t body_room = 1024;
@@ -504,8 +504,9 @@ MapResult Mapper::map(const connectors::Row& row) const {
             error.identity = std::move(out.identity);
             return error;
         }
-        // Bounded: one odd row does not make every later body reserve megabytes.
-        compiled_->body_room = std::clamp(out.body.size(), compiled_->body_room, std::size_t{64} << 10);
+        // Bounded low: the capacity travels with the body into the journal's batch and the
+        // request, so one odd 64 KB row must not make a thousand later bodies 64 KB each.
+        compiled_->body_room = std::clamp(out.body.size(), compiled_->body_room, std::size_t{4} << 10);
     }
     // 128 bits of SHA-256 over "identity key \n body": collisions stay out of reach (about 1
     // in 10^19 among 10^9 rows), and the journal keeps 16 bytes per identity instead of 32.

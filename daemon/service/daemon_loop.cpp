@@ -109,6 +109,10 @@ void DaemonLoop::finished(const Action& action, const RunOutcome& outcome, Milli
     if (action.kind != Action::Kind::Run) return;
     const auto& name = action.job;
     auto& job = jobs_[name];
+    if (outcome.skipped) {
+        job.resting_until = std::max(job.resting_until, now + 30 * kSecond);
+        return;  // nothing ran: nothing learned
+    }
     if (outcome.exit_code == 4) {
         if (outcome.error.empty()) return;  // stopped (a signal): nothing learned
         // The API was unavailable for the whole of a run's patience: not again at once.

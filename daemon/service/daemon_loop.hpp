@@ -46,6 +46,9 @@ struct Action {
 struct RunOutcome {
     int exit_code = 0;
     std::string error;  // why a fatal run stopped (the park reason), or why the API was unavailable (exit 4)
+    // Never started: another process holds the job's lock (a `prefsync retry` by hand). Its
+    // retries wait a little, or the loop would ask for the same run again at once.
+    bool skipped = false;
 };
 
 class DaemonLoop {

@@ -170,6 +170,28 @@ TEST_F(DaemonLoopTest, RunsTheAPIWasUnavailableToRestTheJobsRetriesWithBackoffAn
     EXPECT_EQ(loop->step(t + 30'001).kind, Action::Kind::Run);
 }
 
+// Another process holds the job's lock (a `prefsync retry` by hand): the run is skipped;
+// asking for it again at once would spin the loop for as long as that process runs.
+TEST_F(DaemonLoopTest, ASkippedRunWaitsBeforeItsRetriesAreAskedForAgainAndReleasesNothing) {
+    start(job("crm"));
+    Millis t = kMidnight + 1000;
+    retry_due("crm", t);
+    auto a = loop->step(t);
+    ASSERT_EQ(a.run, RunKind::Retries);
+    loop->finished(a, {3, "401"}, t);
+    ASSERT_TRUE(journal->schedule.parked("crm"));
+    t += 31'000;
+    auto b = loop->step(t);
+    ASSERT_EQ(b.kind, Action::Kind::Run);
+    RunOutcome skipped;
+    skipped.skipped = true;
+    loop->finished(b, skipped, t);
+    EXPECT_TRUE(journal->schedule.parked("crm")) << "a run that never started releases nothing";
+    EXPECT_EQ(loop->step(t + 1).kind, Action::Kind::Sleep);
+    EXPECT_EQ(loop->step(t + 29'999).kind, Action::Kind::Sleep);
+    EXPECT_EQ(loop->step(t + 30'000).kind, Action::Kind::Run);
+}
+
 TEST_F(DaemonLoopTest, ParkingSurvivesARestart) {
     start(job("crm", "every 1m"));
     auto a = loop->step(kMidnight + kMinute);

@@ -1137,5 +1137,21 @@ TEST(JournalReadOnly, ALogWithoutItsSharedMemoryFileIsNotGuessedAt) {
     }
 }
 
+// The writer's advice for a journal it cannot read is to move it aside; a reader may be
+// looking at a file the service is writing that very moment, so it never says that.
+TEST(JournalReadOnly, AFileThatIsNotAJournalIsNamedWithoutAdviceToMoveItAside) {
+    testing::TempDir dir;
+    dir.write("journal.db", std::string(8192, 'x'));
+    try {
+        Journal r(dir.file("journal.db"), Access::read_only);
+        FAIL();
+    } catch (const JournalError& e) {
+        EXPECT_THAT(e.what(), ::testing::HasSubstr("not a readable prefsync journal"));
+        EXPECT_THAT(e.what(), ::testing::HasSubstr("nothing was changed"));
+        EXPECT_THAT(e.what(), ::testing::Not(::testing::HasSubstr("move it aside")));
+    }
+    EXPECT_EQ(testing::read_file(dir.file("journal.db")), std::string(8192, 'x'));
+}
+
 }  // namespace
 }  // namespace prefsync::journal
