@@ -10,6 +10,7 @@
 
 #include "config/config.hpp"
 #include "daemon/base/clock.hpp"
+#include "daemon/base/logger.hpp"
 #include "daemon/journal/journal.hpp"
 
 #ifndef PREFSYNC_VERSION
@@ -36,12 +37,21 @@ LoadedJob load_for_job(const std::string& config_path, const std::string& job);
 // command that only looks does: it needs no write access and changes nothing. A read that a
 // writer overlapped (journal::JournalChanged) is done again: the journal has a writer then,
 // whose locks the next read shares. `read` must not print: what it returns is printed.
+// One read transaction: `status` beside a running daemon shows one commit's counts and runs,
+// not a mix of two.
 template <class Read>
 auto read_journal(const std::string& path, Read read) {
     for (int attempt = 1;; ++attempt) {
         try {
             journal::Journal journal(path, journal::Access::read_only);
+            if (journal.db.nothing_recorded() && attempt == 1)
+                base::logger().warn(
+                    "Nothing is recorded in the journal (no such file yet, or an empty one): check "
+                    "journal.path if runs were expected",
+                    {{"path", path}});
+            journal.db.exec("BEGIN");
             auto result = read(journal);
+            journal.db.exec("COMMIT");
             journal.db.confirm_unchanged();
             return result;
         } catch (const journal::JournalChanged&) {

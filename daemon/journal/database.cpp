@@ -394,6 +394,7 @@ void Database::open_read_only() {
 
 void Database::open_empty() {
     immutable_ = false;
+    nothing_recorded_ = true;
     if (sqlite3_open_v2(":memory:", &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK)
         throw JournalError("journal " + path_ + ": " + (db_ ? sqlite3_errmsg(db_) : "out of memory"));
     exec(kSchema);

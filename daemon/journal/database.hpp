@@ -146,6 +146,9 @@ public:
     std::uint64_t transaction_serial() const { return tx_serial_; }
     const std::string& path() const { return path_; }
     bool read_only() const { return read_only_; }
+    // A read-only handle over a journal that does not exist yet (or an empty file): it reads
+    // as empty, which a wrong journal.path would too.
+    bool nothing_recorded() const { return nothing_recorded_; }
     // A read-only handle that read an idle journal as immutable: throws JournalChanged if a
     // writer has written to the file since it was opened (what was read may mix two states).
     // Otherwise nothing.
@@ -170,6 +173,7 @@ private:
     bool changed_since_open() const;
     std::string path_;
     bool read_only_ = false;
+    bool nothing_recorded_ = false;
     // For an immutable read: the file as it was when opened.
     bool immutable_ = false;
     struct FileState {

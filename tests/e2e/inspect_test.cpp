@@ -104,6 +104,9 @@ TEST(Inspection, StatusOfAJournalNotYetCreatedShowsNothingRecordedAndCreatesNoth
     auto r = w.prefsync("status crm");
     EXPECT_EQ(r.exit_code, 0) << r.err;
     EXPECT_THAT(r.out, HasSubstr("crm: queued 0, inflight 0, retry 0, waiting 0, failed 0"));
+    // A wrong journal.path reads the same: a monitoring agent is told, on stderr.
+    EXPECT_THAT(r.err, HasSubstr("Nothing is recorded in the journal"));
+    EXPECT_THAT(r.err, HasSubstr("check journal.path"));
     EXPECT_FALSE(std::filesystem::exists(w.dir.file("state"))) << "neither the journal nor its directory";
 }
 
