@@ -245,8 +245,21 @@ void RequestLoop::fetch_token() {
             abort(error);
             return pump();
         }
-        // A token endpoint that fails transiently is asked again later, never in a loop.
-        auto delay = policy_.backoff(std::min(3 + token_failures_++, 30));
+        // A token endpoint that fails transiently is asked again later, never in a loop, and
+        // not for ever: as long as the breaker would probe an API that fails, then the run
+        // stops as one the API was unavailable to (exit 4, nothing failed).
+        if (token_failures_ == 0) token_failing_since_ = runtime_.now();
+        if (++token_failures_ > settings_.breaker.give_up_probes) {
+            auto minutes =
+                std::chrono::duration_cast<std::chrono::minutes>(runtime_.now() - token_failing_since_).count();
+            unavailable_ = "the token endpoint failed " + std::to_string(token_failures_) + " times in a row over " +
+                           std::to_string(minutes) + " min (" + error +
+                           "): stopping the run; what is left stays queued for the next one";
+            base::logger().error("The token endpoint is unavailable",
+                                 {{"job", settings_.job}, {"reason", unavailable_}});
+            return pump();
+        }
+        auto delay = policy_.backoff(std::min(2 + token_failures_, 30));
         base::logger().warn("Token fetch failed, retrying", {{"error", error}, {"delay_ms", delay.count()}});
         wake_at(runtime_.now() + std::max(delay, std::chrono::milliseconds(100)));
     });

@@ -145,7 +145,7 @@ private:
     LoopStats stats_;
     RunProgress progress_;
     std::string fatal_, unavailable_;
-    SteadyClock::time_point opened_at_{};
+    SteadyClock::time_point opened_at_{}, token_failing_since_{};
     // The first 429 since the last answer the server processed (none: not throttled), and
     // whether failures (5xx, no answer) came between the 429s since.
     std::optional<SteadyClock::time_point> throttled_since_;

@@ -526,6 +526,23 @@ TEST(RequestLoop, ARefusedClientSecretIsFatalAndFetchedOnce) {
     EXPECT_TRUE(rig.transport.sent.empty());
 }
 
+// A token endpoint that throttles (or fails) for good: asked again with backoff, then the
+// run stops as one the API was unavailable to, instead of waiting for a token for ever.
+TEST(RequestLoop, ATokenEndpointThatNeverAnswers200StopsTheRunAsUnavailableWithNothingSent) {
+    Rig rig;
+    rig.api.oauth.token_url = "https://auth.example/oauth/token";
+    TokenHost host(rig.runtime);
+    host.status = 429;
+    ListProducer p(10);
+    rig.run(p, "secret", &host.transport);
+    EXPECT_TRUE(rig.loop->fatal().empty());
+    EXPECT_THAT(rig.loop->unavailable(), ::testing::HasSubstr("the token endpoint failed"));
+    EXPECT_THAT(rig.loop->unavailable(), ::testing::HasSubstr("answered 429"));
+    EXPECT_EQ(host.fetches, rig.settings.breaker.give_up_probes + 1);
+    EXPECT_TRUE(rig.transport.sent.empty());
+    EXPECT_EQ(p.done, 0);
+}
+
 TEST(RequestLoop, ATokenThatLivesLessThanTheRefreshMarginIsUsedForHalfItsLifeNotFetchedPerRequest) {
     Rig rig;
     rig.api.oauth.token_url = "https://auth.example/oauth/token";
