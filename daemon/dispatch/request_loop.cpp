@@ -250,13 +250,9 @@ void RequestLoop::fetch_token() {
         // stops as one the API was unavailable to (exit 4, nothing failed).
         if (token_failures_ == 0) token_failing_since_ = runtime_.now();
         if (++token_failures_ > settings_.breaker.give_up_probes) {
-            auto minutes =
-                std::chrono::duration_cast<std::chrono::minutes>(runtime_.now() - token_failing_since_).count();
-            unavailable_ = "the token endpoint failed " + std::to_string(token_failures_) + " times in a row over " +
-                           std::to_string(minutes) + " min (" + error +
-                           "): stopping the run; what is left stays queued for the next one";
-            base::logger().error("The token endpoint is unavailable",
-                                 {{"job", settings_.job}, {"reason", unavailable_}});
+            give_up("The token endpoint is unavailable",
+                    "the token endpoint failed " + std::to_string(token_failures_) + " times in a row over " +
+                        span_text(runtime_.now() - token_failing_since_) + " (" + error + ")");
             return pump();
         }
         auto delay = policy_.backoff(std::min(2 + token_failures_, 30));
