@@ -192,7 +192,10 @@ TEST_F(PostgresTest, AConnectionLostMidReadIsASourceErrorAfterTheRowsAlreadyRetu
     auto s = open_postgres(c);
     std::vector<Row> rows;
     ASSERT_TRUE(s->next_batch(rows, 100));
-    db->admin().exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'prefsync'");
+    // Only this test's database: the server is shared with tests running at the same time.
+    db->admin().exec(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        " WHERE application_name = 'prefsync' AND datname = current_database()");
     EXPECT_THAT(testing::error_of<SourceError>([&] {
                     while (s->next_batch(rows, 100)) {}
                 }),
