@@ -173,9 +173,10 @@ const KeyTable& rate_limit_keys() {
                  .min = 0,
                  .max = 1099511627776,
                  .default_value = "0",
-                 .description = "requests per UTC day across every process sharing the journal, counted in the journal "
-                                "(survives restarts); when used up the run pauses until the next UTC day instead of "
-                                "failing; 0 = none"},
+                 .description =
+                     "requests per UTC day across every process sharing the journal, counted in the journal "
+                     "(survives restarts; a power loss can undo about the last second's count); when used up "
+                     "the run pauses until the next UTC day instead of failing; 0 = none"},
                 {.name = "adaptive",
                  .type = Boolean,
                  .default_value = "true",
@@ -217,12 +218,15 @@ const KeyTable& retry_keys() {
                  .type = Duration,
                  .default_value = "1h",
                  .description =
-                     "a 429 counts against no update's `max_attempts`: when the API has answered nothing but 429 "
+                     "a 429 counts against no update's `max_attempts` (a row throttled again waits its own backoff, "
+                     "up to `retry.max_delay`; one the API singles out fails: see docs/ARCHITECTURE.md): when the API "
+                     "has answered nothing but 429 "
                      "(or failures) for this long, counted from the first 429 after the last request it processed, "
                      "the run stops as interrupted (exit 4): nothing is marked failed, what is left stays queued for "
                      "the next run, a daemon does not park the job (its retries wait 30 s, doubling to 1 h, after "
                      "each such run). Time waited for a `Retry-After` counts; each wait is still "
-                     "honoured up to `retry.max_delay`, so the run stops at the first 429 after this span. "
+                     "honoured up to `retry.max_delay`, so the run stops at the first 429 after this span (up to "
+                     "`retry.max_delay` after it). "
                      "Positive"},
             },
     };

@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <system_error>
+#include <utility>
 
 #include "connectors/table_sink.hpp"
 
@@ -31,6 +33,7 @@ FileSink::FileSink(std::string path, std::int64_t resume_offset) : path_(std::mo
 }
 
 FileSink::~FileSink() {
+    if (syncer_.joinable()) syncer_.join();
     if (fd_ >= 0) ::close(fd_);
 }
 
@@ -54,9 +57,42 @@ void FileSink::write_buffer() {
 }
 
 std::int64_t FileSink::sync() {
+    sync_done(true);
     write_buffer();
-    if (::fdatasync(fd_) != 0) fail("cannot sync", partial_path());
+    sync_here();
     return written_;
+}
+
+void FileSink::sync_here() {
+    if (::fdatasync(fd_) != 0) fail("cannot sync", partial_path());
+}
+
+std::int64_t FileSink::begin_sync() {
+    sync_done(true);
+    write_buffer();
+    synced_.store(false, std::memory_order_relaxed);
+    // fdatasync covers at least what was written before it began; later appends may go
+    // to the same file meanwhile (they are the next sync's).
+    try {
+        syncer_ = std::thread([this, fd = fd_] {
+            sync_errno_ = ::fdatasync(fd) == 0 ? 0 : errno;
+            synced_.store(true, std::memory_order_release);
+        });
+    } catch (const std::system_error&) {
+        sync_here();  // no thread to be had (a task limit): made durable here, as sync() would
+    }
+    return written_;
+}
+
+bool FileSink::sync_done(bool wait) {
+    if (!syncer_.joinable()) return true;
+    if (!wait && !synced_.load(std::memory_order_acquire)) return false;
+    syncer_.join();
+    if (sync_errno_ != 0) {
+        errno = std::exchange(sync_errno_, 0);
+        fail("cannot sync", partial_path());
+    }
+    return true;
 }
 
 void FileSink::finish() {

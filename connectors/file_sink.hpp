@@ -4,9 +4,11 @@
 // returns the size that is; a resumed run reopens the partial file truncated to the size
 // its journal recorded, so lines written after the last journal commit are dropped and
 // written again once, never twice.
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <thread>
 
 namespace prefsync::connectors {
 
@@ -21,6 +23,13 @@ public:
     void append(std::string_view bytes);
     // Writes what is buffered, fsyncs; the durable size.
     std::int64_t sync();
+    // sync() without waiting: writes what is buffered and fsyncs on a thread of its own,
+    // while appends go on; the size that is durable once sync_done(). One at a time: a
+    // second waits for the first.
+    std::int64_t begin_sync();
+    // Whether the last begin_sync() is durable, waiting for it if `wait`; throws SinkError
+    // when it could not be made so (as sync() would).
+    bool sync_done(bool wait);
     // sync(), then renames the partial file over `path` (and fsyncs the directory).
     void finish();
     std::int64_t size() const { return written_ + static_cast<std::int64_t>(buffer_.size()); }
@@ -29,11 +38,15 @@ public:
 
 private:
     void write_buffer();
+    void sync_here();  // fdatasync on this thread, or SinkError
 
     std::string path_;
     int fd_ = -1;
     std::string buffer_;
     std::int64_t written_ = 0;
+    std::thread syncer_;
+    std::atomic<bool> synced_{false};
+    int sync_errno_ = 0;  // the syncer's; read after join
 };
 
 }  // namespace prefsync::connectors

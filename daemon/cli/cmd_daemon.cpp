@@ -46,15 +46,25 @@ public:
     void on_retry(int status) override { metrics_.on_retry(status); }
     void on_complete(std::chrono::milliseconds waited) override { metrics_.on_complete(waited); }
     void on_breaker(bool open) override { metrics_.on_breaker(open); }
+    // Each run counts its sends from 0: its first status has no rate yet.
+    void begin_run() {
+        last_status_ = {};
+        last_sent_ = 0;
+    }
     void on_tick(const dispatch::RunProgress& p) override {
         metrics_.on_tick(p);
         notifier_.watchdog();
+        // The status comes from the request loop's ticks, which know what was sent: a reading
+        // heartbeat's zeros would show "0 sent" and a negative rate between them.
+        if (p.reading) return;
         auto now = std::chrono::steady_clock::now();
         if (now - last_status_ < std::chrono::seconds(1)) return;
+        // The run's sends over the time since its last status (none before its first, nor
+        // when a new round of the run counts from 0 again).
+        bool known = last_status_.time_since_epoch().count() != 0 && p.sent >= last_sent_;
         double rate =
-            last_status_.time_since_epoch().count() == 0
-                ? 0
-                : static_cast<double>(p.sent - last_sent_) / std::chrono::duration<double>(now - last_status_).count();
+            known ? static_cast<double>(p.sent - last_sent_) / std::chrono::duration<double>(now - last_status_).count()
+                  : 0;
         last_status_ = now;
         last_sent_ = p.sent;
         char status[256];
@@ -79,6 +89,7 @@ service::RunOutcome run_one(const config::Config& config, const config::JobConfi
     std::string label = job.pull ? "pull" : std::string(to_string(kind));
     const auto& log = base::logger();
     base::LogScope log_scope(job.name);
+    watch.begin_run();
     try {
         RunSetup setup(config, job, "daemon", &stop, &watch);
         setup.context.progress_tty = false;
@@ -98,6 +109,7 @@ service::RunOutcome run_one(const config::Config& config, const config::JobConfi
                      {"complete", r.verified},
                      {"still_pending", r.pending},
                      {"missing", r.missing},
+                     {"too_large_to_read", r.unreadable},
                      {"fatal", base::omit_if_empty(r.fatal)},
                      {"unavailable", base::omit_if_empty(r.unavailable)}});
         } else if (job.pull) {

@@ -24,15 +24,16 @@ int cmd_verify(const VerifyCommand& cmd) {
         service::Signals signals({});
         RunSetup setup(*loaded.config, *loaded.job, "", &signals.stop());
         auto r = push::run_verify(setup.context, *loaded.job, *wait);
-        std::printf("verify %s: checked %lld, complete %lld, still pending %lld, missing %lld\n", cmd.job.c_str(),
-                    (long long)r.checked, (long long)r.verified, (long long)r.pending, (long long)r.missing);
+        std::printf("verify %s: checked %lld, complete %lld, still pending %lld, missing %lld%s\n", cmd.job.c_str(),
+                    (long long)r.checked, (long long)r.verified, (long long)r.pending, (long long)r.missing,
+                    r.unreadable > 0 ? (", too large to read " + std::to_string(r.unreadable)).c_str() : "");
         if (!r.fatal.empty()) {
             base::logger().error("Aborted", {{"reason", r.fatal}});
             return int(kFatal);
         }
         // The API answered only failures or 429s for too long: stopped, the rest for later.
         if (!r.unavailable.empty()) return int(kInterrupted);
-        return int(r.pending > 0 || r.missing > 0 ? kPartial : kOk);
+        return int(r.pending > 0 || r.missing > 0 || r.unreadable > 0 ? kPartial : kOk);
     });
 }
 

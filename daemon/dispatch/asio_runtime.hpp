@@ -19,7 +19,9 @@ public:
     boost::asio::io_context& io_context() { return ioc_; }
 
 private:
-    boost::asio::io_context ioc_;
+    // One thread runs it: the reactor's per-socket locks only cost (the scheduler keeps its
+    // lock, which the resolver's own thread needs to hand back its answer).
+    boost::asio::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
 };
 
 class PoolTransport final : public Transport {

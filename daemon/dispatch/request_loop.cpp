@@ -71,6 +71,7 @@ void RequestLoop::run(Producer& producer) {
     finished_ = broken_ = false;
     throttled_since_.reset();
     throttled_with_failures_ = false;
+    row_throttles_.clear();  // a verify round's rows are numbered afresh
     runtime_.restart();
     runtime_.post([this] { pump(); });
     tick_timer_->start(settings_.tick, [this] { tick(); });
@@ -83,6 +84,9 @@ void RequestLoop::run(Producer& producer) {
         wake_timer_->cancel();
         tick_timer_->cancel();
         transport_.shutdown();
+        // The token endpoint's too: its idle connection would keep the run below going for
+        // http.idle_timeout.
+        tokens_.shutdown();
         for (int i = 0; i < 1000; ++i) {
             try {
                 runtime_.restart();
@@ -221,6 +225,7 @@ void RequestLoop::answered(std::uint64_t ticket, http::HttpResponse r, int gener
     note_throttling(r, now);
     auto wall = std::chrono::system_clock::time_point(std::chrono::milliseconds(runtime_.wall_ms()));
     auto verdict = policy_.judge(op, r, f.item.attempts, breaker_.open(), wall);
+    single_out_throttled_row(f, r, wall, verdict);
     if (verdict.outcome == api::Outcome::Retry || verdict.outcome == api::Outcome::Unknown) {
         ++stats_.retries;
         if (observer_) observer_->on_retry(r.status);
@@ -233,6 +238,8 @@ void RequestLoop::answered(std::uint64_t ticket, http::HttpResponse r, int gener
 
 void RequestLoop::fetch_token() {
     if (token_fetching_) return;
+    // Whatever calls for a token meanwhile (answers still coming in pump again) waits too.
+    if (runtime_.now() < token_retry_at_) return wake_at(token_retry_at_);
     token_fetching_ = true;
     tokens_.refresh([this](const std::string& error, bool fatal) {
         token_fetching_ = false;
@@ -256,8 +263,13 @@ void RequestLoop::fetch_token() {
             return pump();
         }
         auto delay = policy_.backoff(std::min(2 + token_failures_, 30));
+        // A token endpoint that says when to come back (429 or 503 with Retry-After) is
+        // asked no sooner, as the API would be.
+        auto wall = std::chrono::system_clock::time_point(std::chrono::milliseconds(runtime_.wall_ms()));
+        delay = std::max(delay, policy_.retry_after(tokens_.last_answer(), wall));
         base::logger().warn("Token fetch failed, retrying", {{"error", error}, {"delay_ms", delay.count()}});
-        wake_at(runtime_.now() + std::max(delay, std::chrono::milliseconds(100)));
+        token_retry_at_ = runtime_.now() + std::max(delay, std::chrono::milliseconds(100));
+        wake_at(token_retry_at_);
     });
 }
 
@@ -307,6 +319,63 @@ void RequestLoop::finish_if_idle() {
     wake_armed_.reset();
     tick_timer_->cancel();
     runtime_.stop();
+}
+
+// A 429 counts against no row (the server's limit is everybody's), so one row a server always
+// throttles while it accepts the others (a per-profile limit, a gateway rule) was re-sent as
+// fast as the limiter let it for the whole run, each 429 cutting every row's rate, and once
+// it was alone the run ended as interrupted after retry.max_throttled. Now a row throttled
+// again backs off on its own (doubling with jitter, as a counted retry), and it fails only
+// on strong evidence that the limit is the row's:
+// - `threshold` 429s in a row of one operation, the last three with nothing else sent since
+//   the one before (the server had only this row for the length of its backoff, so a limit
+//   weighted by cost or size had its bucket refill: a large row that only needs a quiet
+//   moment gets one); a breaker's probe never counts as alone;
+// - since its first 429, at least 100 other requests of the same operation succeeded (a
+//   limit on one endpoint is not taken for the row's), and throttles (429, 503 with
+//   Retry-After) were at most one in ten of that operation's successes and throttles (a
+//   limit for everybody throttles a row ten times in a row about once in 10^10 at that
+//   share).
+// Left: a quota spent for the day just as only this row is left looks the same.
+void RequestLoop::single_out_throttled_row(const InFlight& f, const http::HttpResponse& r,
+                                           std::chrono::system_clock::time_point wall, Verdict& verdict) {
+    auto op = f.item.request.operation;
+    auto row = f.item.row;
+    auto& counts = op_answers_[static_cast<std::size_t>(op)];
+    bool answered = r.transport == api::Transport::Answered;
+    bool throttled = answered && r.status == 429 &&
+                     (verdict.outcome == api::Outcome::Retry || verdict.outcome == api::Outcome::Unknown);
+    if (throttled || (answered && r.status == 503 && policy_.retry_after(r, wall).count() > 0)) ++counts.throttled;
+    if (answered && r.status >= 200 && r.status < 300) ++counts.succeeded;
+    if (!throttled) {
+        if (!row_throttles_.empty()) row_throttles_.erase(row);
+        return;
+    }
+    auto& t = row_throttles_[row];
+    if (t.count > 0 && t.op != op) t = RowThrottle{};  // a lookup after a write: a streak of its own
+    if (t.count++ == 0) {
+        t.op = op;
+        t.succeeded = counts.succeeded;
+        t.throttled = counts.throttled;
+    } else {
+        t.alone = !f.probe && stats_.sent == t.sent + 1 ? t.alone + 1 : 0;
+    }
+    t.sent = stats_.sent;
+    // The first 429 is the limiter's to pace (a limit for everybody); a row throttled again waits.
+    if (verdict.delay.count() == 0 && t.count > 1) verdict.delay = policy_.backoff(t.count - 1);
+    // Each of the row's own later 429s was counted in `throttled` after the snapshot.
+    auto others_ok = counts.succeeded - t.succeeded;
+    auto others_throttled = counts.throttled - t.throttled - static_cast<std::uint64_t>(t.count - 1);
+    int threshold = std::max(10, settings_.retry.max_attempts);
+    if (t.count < threshold || t.alone < 3 || others_ok < 100 || others_throttled * 10 > others_ok + others_throttled)
+        return;
+    verdict.outcome = api::Outcome::Failed;
+    verdict.give_up = false;
+    verdict.reason = "429 (rate limited) " + std::to_string(t.count) +
+                     " times in a row for this row, the last ones with nothing else sent, while the API accepted " +
+                     std::to_string(others_ok) + " other " + std::string(api::to_string(op)) +
+                     " requests: it refuses this one";
+    row_throttles_.erase(row);
 }
 
 void RequestLoop::note_throttling(const http::HttpResponse& r, SteadyClock::time_point now) {

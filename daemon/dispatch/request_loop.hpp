@@ -23,6 +23,7 @@
 //   server processed; a 429 counts against no row, so without this bound a server that
 //   always throttles would keep the run going for ever).
 // - Time comes from the Runtime, so the loop is tested on fake time without a server.
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <deque>
@@ -123,6 +124,8 @@ private:
     void finish_if_idle();
     void abort(const std::string& reason);
     void note_throttling(const http::HttpResponse& r, SteadyClock::time_point now);
+    void single_out_throttled_row(const InFlight& f, const http::HttpResponse& r,
+                                  std::chrono::system_clock::time_point wall, Verdict& verdict);
     void give_up(const char* title, const std::string& reason);
 
     Runtime& runtime_;
@@ -146,10 +149,25 @@ private:
     RunProgress progress_;
     std::string fatal_, unavailable_;
     SteadyClock::time_point opened_at_{}, token_failing_since_{};
+    SteadyClock::time_point token_retry_at_{};  // a failed fetch's next: not before (backoff, Retry-After)
     // The first 429 since the last answer the server processed (none: not throttled), and
     // whether failures (5xx, no answer) came between the 429s since.
     std::optional<SteadyClock::time_point> throttled_since_;
     bool throttled_with_failures_ = false;
+    // Rows whose last answer was a 429: of which operation, how many in a row, how many of the
+    // last with nothing else sent in between, and the operation's counts at the first of
+    // them (single_out_throttled_row()).
+    struct RowThrottle {
+        api::Operation op = api::Operation::Read;
+        int count = 0, alone = 0;
+        std::uint64_t succeeded = 0, throttled = 0;
+        std::int64_t sent = 0;  // requests sent by the loop at its last 429
+    };
+    std::unordered_map<std::uint64_t, RowThrottle> row_throttles_;
+    struct OperationAnswers {
+        std::uint64_t succeeded = 0, throttled = 0;
+    };
+    std::array<OperationAnswers, 16> op_answers_{};  // by api::Operation
     int token_failures_ = 0;
     bool token_fetching_ = false, finished_ = false, broken_ = false, pumping_ = false, pump_again_ = false;
 };

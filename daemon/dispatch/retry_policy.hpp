@@ -9,8 +9,10 @@
 //   come back, also slows the adaptive limiter.
 // - Not counted against the item: a 429 (the server pacing us) and any failure while the
 //   circuit breaker is open (the API is down, not the row); such items are due again at
-//   once and wait for the limiter or the breaker. (How long a run may meet nothing but
-//   429s is bounded by the request loop: retry.max_throttled.)
+//   once (a row's second 429 in a row on: its own backoff, set by the request loop) and
+//   wait for the limiter or the breaker. The request loop bounds the rest: how
+//   long a run may meet nothing but 429s (retry.max_throttled), and one row throttled
+//   again and again (its own backoff, then failed: RequestLoop::single_out_throttled_row).
 // - An item whose counted attempts reach max_attempts is given up (a failure).
 #include <chrono>
 #include <string>

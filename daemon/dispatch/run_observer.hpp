@@ -16,6 +16,9 @@ struct RunProgress {
     std::int64_t read = 0;  // source rows read so far
     std::int64_t sent = 0, finished = 0, retries = 0, failed = 0;
     double rate_limit = 0;  // the limiter's current requests/s
+    // A heartbeat while the source is read or journaled: only `read` is known (the request
+    // loop, which counts the rest, is waiting for the batch).
+    bool reading = false;
 };
 
 class RunObserver {

@@ -45,6 +45,9 @@ void TokenSource::refresh(std::function<void(const std::string&, bool)> done) {
 }
 
 void TokenSource::answered(const http::HttpResponse& r) {
+    last_answer_.transport = r.transport;
+    last_answer_.status = r.status;
+    last_answer_.retry_after = r.retry_after;
     std::string error;
     bool fatal = false;
     if (r.transport != api::Transport::Answered) {

@@ -46,6 +46,13 @@ public:
     // answer: a run held up for longer than the token lives): it is dropped and the next
     // request fetches a new one.
     bool refused(int generation);
+    // The last fetch's answer (its status and Retry-After; no body): what a failed fetch's
+    // next attempt waits for.
+    const http::HttpResponse& last_answer() const { return last_answer_; }
+    // No more fetches: the token endpoint's connections close (a run that must end at once).
+    void shutdown() {
+        if (transport_) transport_->shutdown();
+    }
 
 private:
     void answered(const http::HttpResponse& r);
@@ -61,6 +68,7 @@ private:
     int generation_ = 0;
     bool worked_ = false;
     int unworked_ = 0;  // tokens refused in a row without a request having worked
+    http::HttpResponse last_answer_;
 };
 
 }  // namespace prefsync::dispatch

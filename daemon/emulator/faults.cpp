@@ -31,6 +31,7 @@ json::object FaultConfig::to_json() const {
             {"outage_retry_after", outage_retry_after_seconds},
             {"close", close},
             {"accept_duplicates", accept_duplicates},
+            {"throttle_target", throttle_target},
             {"patch_test_status", patch_test_status},
             {"seed", seed}};
 }
@@ -40,7 +41,12 @@ std::optional<std::string> FaultConfig::update(const json::object& j) {
     for (const auto& kv : j) {
         const std::string key(kv.key());
         const auto& v = kv.value();
-        // The two keys that are not numbers.
+        // The keys that are not numbers.
+        if (key == "throttle_target") {
+            if (!v.is_string()) return key + ": expected a string";
+            next.throttle_target = std::string(v.as_string());
+            continue;
+        }
         if (key == "accept_duplicates") {
             if (!v.is_bool()) return key + ": expected true or false";
             next.accept_duplicates = v.as_bool();
@@ -131,9 +137,11 @@ bool FaultInjector::chance(double p) {
     return std::uniform_real_distribution<double>(0, 1)(rng_) < p;
 }
 
-Fault FaultInjector::decide(Clock::time_point now) {
+Fault FaultInjector::decide(Clock::time_point now, std::string_view target) {
     std::lock_guard lock(mutex_);
     if (now < outage_until_) return config_.outage_mode == OutageMode::Reset ? Fault::Outage : Fault::OutageUnavailable;
+    if (!config_.throttle_target.empty() && target.find(config_.throttle_target) != std::string_view::npos)
+        return Fault::RowThrottled;
     if (config_.rate_limit > 0) {
         while (!window_.empty() && now - window_.front() >= std::chrono::seconds(1)) window_.pop_front();
         if (static_cast<double>(window_.size()) >= config_.rate_limit) return Fault::RateLimited;

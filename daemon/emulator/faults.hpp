@@ -13,6 +13,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <string_view>
 
 namespace prefsync::emulator {
 
@@ -36,7 +37,10 @@ struct FaultConfig {
     OutageMode outage_mode = OutageMode::Reset;
     int outage_retry_after_seconds = 0;  // Retry-After sent with an outage's 503s; 0: none
     bool accept_duplicates = false;      // W1 with a known alternate id creates another profile
-    int patch_test_status = 409;         // status of a PATCH whose `test` fails: 409 or 400
+    // Requests whose target contains this text are always answered 429, without Retry-After
+    // (a per-profile limit, a gateway rule); empty: none.
+    std::string throttle_target;
+    int patch_test_status = 409;  // status of a PATCH whose `test` fails: 409 or 400
     std::uint64_t seed = 1;
 
     boost::json::object to_json() const;
@@ -45,15 +49,15 @@ struct FaultConfig {
     std::optional<std::string> update(const boost::json::object& j);
 };
 
-enum class Fault { None, Outage, OutageUnavailable, RateLimited, Throttled, Reset, Unavailable };
+enum class Fault { None, Outage, OutageUnavailable, RateLimited, Throttled, RowThrottled, Reset, Unavailable };
 
 class FaultInjector {
 public:
     using Clock = std::chrono::steady_clock;
     explicit FaultInjector(const FaultConfig& config);
 
-    // The fault for an API request arriving now (counts it toward the rate window).
-    Fault decide(Clock::time_point now);
+    // The fault for an API request to `target` arriving now (counts it toward the rate window).
+    Fault decide(Clock::time_point now, std::string_view target = {});
     // Whether this write, once applied, is left unanswered.
     bool ambiguous();
     std::chrono::milliseconds latency();

@@ -184,12 +184,13 @@ private:
             return;
         }
         server_.note_request();
-        auto fault = server_.faults.decide(SteadyClock::now());
+        auto fault = server_.faults.decide(SteadyClock::now(), current_.target);
         switch (fault) {
             case Fault::Outage: return unanswered("outage");
             case Fault::Reset: return unanswered("reset");
             case Fault::RateLimited:
             case Fault::Throttled:
+            case Fault::RowThrottled:
                 return refuse(fault, 429, R"({"Message":"rate limit exceeded"})", "rate-limited", "429");
             case Fault::Unavailable:
                 return refuse(fault, 503, R"j({"Message":"service unavailable (injected)"})j", "unavailable", "503");
@@ -422,6 +423,11 @@ Server::~Server() {
 
 std::uint16_t Server::port() const {
     return impl_->acceptor.local_endpoint().port();
+}
+
+std::uint64_t Server::requests() const {
+    std::lock_guard lock(impl_->stats.mutex);
+    return static_cast<std::uint64_t>(impl_->stats.requests);
 }
 
 net::io_context& Server::io_context() {

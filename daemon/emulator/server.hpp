@@ -33,6 +33,8 @@ public:
     Server& operator=(const Server&) = delete;
 
     std::uint16_t port() const;
+    // API requests received so far (as /__admin/stats counts them), read in-process.
+    std::uint64_t requests() const;
     // Starts accepting and runs the I/O threads in the background.
     void start();
     // Stops accepting, closes connections, joins the threads. Idempotent.

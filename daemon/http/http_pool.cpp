@@ -16,6 +16,12 @@ namespace ssl = net::ssl;
 namespace beast = boost::beast;
 namespace bhttp = beast::http;
 using tcp = net::ip::tcp;
+// The loop's io_context's own executor, not the type-erased any_io_executor the defaults
+// use: every operation copied, compared and destroyed one (a few % of a request's CPU).
+using Executor = net::io_context::executor_type;
+using TcpStream = beast::basic_stream<tcp, Executor, beast::unlimited_rate_policy>;
+using Timer =
+    net::basic_waitable_timer<std::chrono::steady_clock, net::wait_traits<std::chrono::steady_clock>, Executor>;
 
 // An answer as the pool needs it: the status, the body and Retry-After. Beast's
 // response_parser keeps every header field (an allocation each, five for a small 202) that
@@ -94,13 +100,12 @@ struct HttpPool::Impl : std::enable_shared_from_this<HttpPool::Impl> {
 // write request → read response, again and again until an error or the server closes.
 class Connection : public std::enable_shared_from_this<Connection> {
 public:
-    explicit Connection(HttpPool::Impl& pool) : pool_(pool), idle_timer_(pool.ioc) {}
+    explicit Connection(HttpPool::Impl& pool) : pool_(pool), idle_timer_(pool.ioc.get_executor()) {}
 
     bool busy() const { return busy_; }
 
     void run(Pending p) {
         busy_ = true;
-        idle_timer_.cancel();
         pending_ = std::move(p);
         started_ = std::chrono::steady_clock::now();
         sent_ = false;
@@ -108,18 +113,27 @@ public:
         write();
     }
 
+    // Closes the socket; the stream objects stay until the next connect(): an operation still
+    // pending on them (a shut down pool's) completes aborted against a live stream, as a TLS
+    // stream's operations hold references into it.
     void close() {
         open_ = false;
+        closed_ = true;
         beast::error_code ec;
         if (tls_) beast::get_lowest_layer(*tls_).socket().close(ec);
         if (plain_) plain_->socket().close(ec);
-        tls_.reset();
-        plain_.reset();
         idle_timer_.cancel();
     }
 
 private:
-    beast::tcp_stream& lowest() { return tls_ ? beast::get_lowest_layer(*tls_) : *plain_; }
+    // Closed while connecting (the pool shut down): the request ends, not sent, and the
+    // handler goes no further.
+    bool abandoned() {
+        if (!closed_) return false;
+        finish_error(api::Transport::NotSent, "shut down");
+        return true;
+    }
+    TcpStream& lowest() { return tls_ ? beast::get_lowest_layer(*tls_) : *plain_; }
 
     template <class Fn>
     void with_stream(Fn&& fn) {
@@ -130,8 +144,15 @@ private:
     }
 
     void connect() {
+        // A connection is made only by an idle Connection: nothing is pending on the old
+        // streams. What the old connection left unread (the rest of an answer over
+        // max_response_bytes) is not the start of the new one's first answer.
+        tls_.reset();
+        plain_.reset();
+        buffer_.consume(buffer_.size());
+        closed_ = false;
         if (pool_.tls) {
-            tls_.emplace(pool_.ioc, *pool_.tls);
+            tls_.emplace(pool_.ioc.get_executor(), *pool_.tls);
             // SNI names a host; an address literal is not sent (RFC 6066). Verification checks
             // the certificate's names, or its IP addresses for a literal.
             beast::error_code not_an_address;
@@ -140,14 +161,16 @@ private:
                 return finish_error(api::Transport::NotSent, "cannot set TLS SNI");
             if (!pool_.config.insecure) tls_->set_verify_callback(ssl::host_name_verification(pool_.base.address));
         } else {
-            plain_.emplace(pool_.ioc);
+            plain_.emplace(pool_.ioc.get_executor());
         }
         auto self = shared_from_this();
         pool_.resolver.async_resolve(
             pool_.base.address, pool_.base.port, [self](beast::error_code ec, tcp::resolver::results_type results) {
+                if (self->abandoned()) return;
                 if (ec) return self->finish_error(api::Transport::NotSent, "resolve: " + ec.message());
                 self->lowest().expires_after(self->pool_.config.connect_timeout);
                 self->lowest().async_connect(results, [self](beast::error_code ec2, const tcp::endpoint&) {
+                    if (self->abandoned()) return;
                     if (ec2) return self->finish_error(api::Transport::NotSent, "connect: " + ec2.message());
                     beast::error_code ignored;
                     self->lowest().socket().set_option(tcp::no_delay(true), ignored);
@@ -158,6 +181,7 @@ private:
                     }
                     self->lowest().expires_after(self->pool_.config.connect_timeout);
                     self->tls_->async_handshake(ssl::stream_base::client, [self](beast::error_code ec3) {
+                        if (self->abandoned()) return;
                         if (ec3) return self->finish_error(api::Transport::NotSent, "TLS handshake: " + ec3.message());
                         self->open_ = true;
                         self->write();
@@ -226,6 +250,7 @@ private:
                     HttpResponse out;
                     out.transport = api::Transport::Answered;
                     out.status = self->parser_->status;
+                    out.retry_after = std::move(self->parser_->retry_after);  // a 429's still counts
                     out.too_large = true;
                     out.error = "the answer is larger than http.max_response_bytes (" +
                                 std::to_string(self->pool_.config.max_response_bytes) + " bytes)";
@@ -257,8 +282,8 @@ private:
     }
 
     void finish(HttpResponse out) {
-        out.elapsed =
-            std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started_);
+        last_used_ = std::chrono::steady_clock::now();
+        out.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(last_used_ - started_);
         auto done = std::move(pending_.done);
         pending_ = {};
         busy_ = false;
@@ -268,25 +293,38 @@ private:
         pool_.pump();
     }
 
+    // Closes the connection once it was idle for idle_timeout. One wait at a time, which
+    // looks again when it ends early (the connection was used meanwhile): re-armed per
+    // request, the timer cost a cancellation and a handler for every request.
     void arm_idle() {
-        if (!open_) return;
-        idle_timer_.expires_after(pool_.config.idle_timeout);
+        if (!open_ || idle_armed_) return;
+        idle_armed_ = true;
+        idle_timer_.expires_at(last_used_ + pool_.config.idle_timeout);
         idle_timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
-            if (ec) return;
-            if (auto self = weak.lock(); self && !self->busy_) self->close();
+            auto self = weak.lock();
+            if (!self) return;
+            self->idle_armed_ = false;
+            // In use: its finish() arms it again. Closed: nothing to watch (a cancelled wait
+            // of a connection opened again meanwhile watches it afresh).
+            if (self->busy_ || !self->open_) return;
+            if (!ec && std::chrono::steady_clock::now() - self->last_used_ >= self->pool_.config.idle_timeout)
+                self->close();
+            else
+                self->arm_idle();
         });
     }
 
     HttpPool::Impl& pool_;
-    std::optional<beast::tcp_stream> plain_;
-    std::optional<beast::ssl_stream<beast::tcp_stream>> tls_;
-    net::steady_timer idle_timer_;
+    std::optional<TcpStream> plain_;
+    std::optional<beast::ssl_stream<TcpStream>> tls_;
+    Timer idle_timer_;
     beast::flat_buffer buffer_;
     std::string wire_;  // the request being written
     std::optional<AnswerParser> parser_;
     Pending pending_;
-    std::chrono::steady_clock::time_point started_;
-    bool busy_ = false, open_ = false, sent_ = false;
+    std::chrono::steady_clock::time_point started_, last_used_;
+    bool busy_ = false, open_ = false, sent_ = false, idle_armed_ = false;
+    bool closed_ = false;  // close() was called since the last connect(): pending handlers stop
 };
 
 void HttpPool::Impl::pump() {
@@ -354,6 +392,7 @@ PoolStats HttpPool::stats() const {
 void HttpPool::shutdown() {
     if (impl_->closed) return;
     impl_->closed = true;
+    impl_->resolver.cancel();
     for (auto& c : impl_->connections) c->close();
     auto queue = std::move(impl_->queue);
     impl_->queue.clear();

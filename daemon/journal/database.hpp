@@ -25,6 +25,7 @@
 //   migration): JournalAccessError, saying to run a writing command once.
 #include <sqlite3.h>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -72,16 +73,25 @@ public:
     Statement(const Statement&) = delete;
     Statement& operator=(const Statement&) = delete;
 
+    // Text and blobs are bound by reference, not copied (a copy was an allocation per value
+    // on the push's hot path): the string must live until the statement is stepped, which
+    // a temporary would not, so binding one does not compile.
     Statement& bind(int i, const std::string& v);
+    Statement& bind(int i, std::string&& v) = delete;
+    Statement& bind(int i, const std::string&& v) = delete;
     Statement& bind(int i, std::int64_t v);
     Statement& bind(int i, std::optional<std::int64_t> v);
     Statement& bind_double(int i, double v);
     // A row hash (kHashBytes as hex digits) is stored as raw bytes, anything else as text;
     // hash() reads either back as text.
     Statement& bind_hash(int i, const std::string& hash);
+    Statement& bind_hash(int i, std::string&& hash) = delete;
+    Statement& bind_hash(int i, const std::string&& hash) = delete;
     std::string hash(int c);
     Statement& bind_null(int i);
     Statement& bind_blob(int i, const std::string& bytes);
+    Statement& bind_blob(int i, std::string&& bytes) = delete;
+    Statement& bind_blob(int i, const std::string&& bytes) = delete;
     std::string blob(int c);
     // True while a row is available.
     bool step();
@@ -109,19 +119,34 @@ public:
     Database(const Database&) = delete;
     Database& operator=(const Database&) = delete;
 
-    // Groups writes in one transaction (RAII); nested use is flattened into the outermost.
+    // Groups writes in one transaction (RAII); nested use is flattened into the outermost
+    // (a durable one inside a deferred one is refused: see Sync).
     // commit() of the outermost runs the hooks added with at_commit(): each one's `before`
     // (it may still write) before COMMIT, its `after` once COMMIT succeeded; a rollback, or a
     // COMMIT that fails, runs their `rolled_back` instead.
+    //
+    // Sync::deferred commits without waiting for the disk (no fsync): a crash of the process
+    // loses nothing, but a power loss may undo the commit unless a durable one followed it
+    // (the log is written in order, and the next fsync covers what came before). A deferred
+    // transaction a second after the connection's last durable commit that wrote something
+    // is durable itself, so a power loss undoes at most that second and one transaction.
+    // Only for what can be derived again or costs little to lose: a pull's items (read from
+    // the source again) and outcomes (fetched again, the output cut back to the size the
+    // journal kept), the rate limiter's tokens. A nested transaction takes the outermost's
+    // level; a durable one inside a deferred one throws JournalError (it would commit
+    // without its fsync).
+    enum class Sync { durable, deferred };
     class Transaction {
     public:
-        explicit Transaction(Database& db);
+        explicit Transaction(Database& db, Sync sync = Sync::durable);
         ~Transaction();  // rolls back unless committed
         void commit();
         Transaction(const Transaction&) = delete;
         Transaction& operator=(const Transaction&) = delete;
 
     private:
+        void roll_back();
+        void restore_sync();
         Database& db_;
         bool done_ = false;
     };
@@ -169,6 +194,7 @@ private:
     void close();
     // The schema version, or a JournalError for a file that is not a journal.
     int schema_version();
+    bool has_table(const char* name);
     void migrate();
     bool changed_since_open() const;
     std::string path_;
@@ -185,6 +211,11 @@ private:
     std::map<const char*, sqlite3_stmt*> statements_;
     void end_transaction(bool committed);
     int tx_depth_ = 0;
+    bool wal_ = false;                                      // the journal is in WAL mode (deferred commits need it)
+    bool sync_relaxed_ = false;                             // synchronous=NORMAL is set (a deferred transaction's)
+    std::chrono::steady_clock::time_point last_durable_{};  // this connection's last fsynced commit
+    std::int64_t tx_changes_at_begin_ = 0;                  // total_changes() when the outermost began
+    Sync outer_sync_ = Sync::durable;                       // what the outermost transaction asked for
     std::uint64_t tx_serial_ = 0;
     std::vector<CommitHook> hooks_;
 };

@@ -30,7 +30,12 @@
 //   batch deleted with its last row; a queued row is deleted), batched per loop tick. Nothing of a finished update is kept beyond that row (16-byte hash, profile id,
 //   times, the 202-to-verify mark): about 80 bytes per identity after a run.
 // - Failures keep their body (dead letters for `retry`); retries keep theirs until sent.
-// Every commit is synchronous=FULL (database.hpp): the batches are what pay for it.
+// - A pull's items (the ids it is to fetch) and outcomes, and the shared bucket's tokens,
+//   are committed without an fsync (Sync::deferred, database.hpp): a power loss can only
+//   undo the newest of them (at most about a second's), which the resumed pull reads or
+//   fetches again (its output cut back to the size the journal kept) or the quota does not
+//   count. A pull's outcomes are recorded only once the output bytes they cover are fsynced.
+// Every other commit is synchronous=FULL (database.hpp): the batches are what pay for it.
 //
 // Job locks are files beside the journal (job_lock.hpp). Invariants, per store, are in the
 // store's header; what the journal promises as a whole is in docs/ARCHITECTURE.md.

@@ -8,7 +8,10 @@ namespace prefsync::journal {
 // --- rate and quota ----------------------------------------------------------------------
 
 QuotaGrant RateStore::take_tokens(int wanted, double rate, double burst, std::int64_t daily_quota, Millis now) {
-    Database::Transaction tx(db_);
+    // Without an fsync of its own: a power loss can undo about a second of tokens taken
+    // (Sync::deferred), i.e. that many requests uncounted against the daily quota. Durable,
+    // it cost an fsync per block of requests on the loop's thread.
+    Database::Transaction tx(db_, Database::Sync::deferred);
     QuotaGrant grant;
     // The shared bucket: every process of this host draws from the same row, so together
     // they keep the account's rate. Refilled by elapsed time, capped at the burst.
@@ -99,6 +102,9 @@ std::int64_t RunLog::begin(const std::string& job, const std::string& kind, Mill
 }
 
 void RunLog::end(const RunRecord& r, Millis now) {
+    // Durable whatever was deferred before (the transaction checks the level): a run is
+    // recorded as ended before its output takes its final name.
+    Database::Transaction tx(db_);
     db_.prepare(
            "UPDATE runs SET ended_at = ?2, read = ?3, queued = ?4, unchanged = ?5, rejected = ?6, done = ?7, "
            "accepted = ?8, failed = ?9, retries = ?10, exit_code = ?11, duplicates = ?12, missing = ?13 WHERE id = ?1")
@@ -116,6 +122,7 @@ void RunLog::end(const RunRecord& r, Millis now) {
         .bind(12, r.duplicates)
         .bind(13, r.missing)
         .run();
+    tx.commit();
 }
 
 std::int64_t RunLog::end_unfinished(const std::string& job, int exit_code, Millis now) {
@@ -227,6 +234,7 @@ void bind_expected(Statement& s, int index, const std::string& expected) {
     else
         s.bind(index, expected);
 }
+void bind_expected(Statement& s, int index, std::string&& expected) = delete;  // bound by reference
 
 }  // namespace
 
@@ -249,9 +257,18 @@ std::optional<PullStore::Known> PullStore::add_item(const std::string& job, cons
 
 void PullStore::replace_item(const std::string& job, std::int64_t seq, const std::string& origin,
                              const std::string& expected, bool again) {
+    // The profile its earlier fetch wrote stays known as written, whatever the new fetch finds.
+    if (again)
+        db_.prepare(
+               "INSERT OR IGNORE INTO pull_seen(job, profile_id) SELECT job, profile FROM pull_items "
+               "WHERE job = ?1 AND seq = ?2 AND profile IS NOT NULL")
+            .bind(1, job)
+            .bind(2, seq)
+            .run();
     auto s = db_.prepare(
         again ? "UPDATE pull_items SET origin = ?3, expected = ?4, state = 'pending', status = 0, error = NULL, "
-                "detail = NULL, seq = (SELECT max(seq) + 1 FROM pull_items WHERE job = ?1) WHERE job = ?1 AND seq = ?2"
+                "detail = NULL, profile = NULL, seq = (SELECT max(seq) + 1 FROM pull_items WHERE job = ?1) "
+                "WHERE job = ?1 AND seq = ?2"
               : "UPDATE pull_items SET origin = ?3, expected = ?4 WHERE job = ?1 AND seq = ?2");
     s.bind(1, job).bind(2, seq).bind(3, origin);
     bind_expected(s, 4, expected);
@@ -276,28 +293,40 @@ std::vector<PullItem> PullStore::pending(const std::string& job, std::int64_t af
 
 std::vector<std::int64_t> PullStore::seen_ids(const std::string& job) {
     std::vector<std::int64_t> out;
-    auto s = db_.prepare("SELECT profile_id FROM pull_seen WHERE job = ?1");
+    auto s = db_.prepare(
+        "SELECT profile_id FROM pull_seen WHERE job = ?1 "
+        "UNION ALL SELECT profile FROM pull_items WHERE job = ?1 AND profile IS NOT NULL");
     s.bind(1, job);
     while (s.step()) out.push_back(s.i64(0));
     return out;
 }
 
 void PullStore::complete(const std::string& job, const std::vector<PullOutcome>& outcomes,
-                         const std::vector<std::int64_t>& seen, std::int64_t sink_offset) {
-    Database::Transaction tx(db_);
-    for (const auto& o : outcomes)
+                         const std::vector<std::int64_t>& seen, std::int64_t sink_offset, Database::Sync sync) {
+    Database::Transaction tx(db_, sync);
+    auto remember = [&](std::int64_t profile_id) {
+        db_.prepare("INSERT OR IGNORE INTO pull_seen(job, profile_id) VALUES (?1, ?2)")
+            .bind(1, job)
+            .bind(2, profile_id)
+            .run();
+    };
+    for (const auto& o : outcomes) {
         db_.prepare(
-               "UPDATE pull_items SET state = ?3, status = ?4, error = ?5, detail = ?6, expected = NULL "
-               "WHERE job = ?1 AND seq = ?2")
+               "UPDATE pull_items SET state = ?3, status = ?4, error = ?5, detail = ?6, expected = NULL, "
+               "profile = coalesce(?7, profile) WHERE job = ?1 AND seq = ?2")
             .bind(1, job)
             .bind(2, o.seq)
             .bind(3, o.state)
             .bind(4, static_cast<std::int64_t>(o.status))
             .bind(5, o.error)
             .bind(6, o.detail)
+            .bind(7, o.profile_id)
             .run();
-    for (auto id : seen)
-        db_.prepare("INSERT OR IGNORE INTO pull_seen(job, profile_id) VALUES (?1, ?2)").bind(1, job).bind(2, id).run();
+        // The item was queued again under a new seq meanwhile (a later row of its id): this
+        // outcome is moot, but the profile it wrote is in the output.
+        if (o.profile_id && db_.changes() == 0) remember(*o.profile_id);
+    }
+    for (auto id : seen) remember(id);
     db_.prepare("UPDATE pull_state SET sink_offset = ?2 WHERE job = ?1").bind(1, job).bind(2, sink_offset).run();
     tx.commit();
 }
@@ -317,8 +346,8 @@ std::vector<PullOutcome> PullStore::outcomes(const std::string& job, const std::
         "item FROM pull_items WHERE job = ?1 AND state = ?2 ORDER BY seq LIMIT ?3");
     s.bind(1, job).bind(2, state).bind(3, static_cast<std::int64_t>(limit));
     while (s.step())
-        out.push_back(
-            PullOutcome{s.i64(0), s.text(1), static_cast<int>(s.i64(2)), s.text(3), s.text(4), s.text(5), s.text(6)});
+        out.push_back(PullOutcome{
+            s.i64(0), s.text(1), static_cast<int>(s.i64(2)), s.text(3), s.text(4), s.text(5), s.text(6), {}});
     return out;
 }
 

@@ -117,6 +117,10 @@ struct PullOutcome {
     std::string error;
     std::string detail;        // reconcile: the differing fields
     std::string origin, item;  // filled by outcomes()
+    // The first profile this fetch wrote: a resumed run writes it no more. Further ones (a
+    // search's) go to complete()'s `seen`, as does this one when the item was queued again
+    // meanwhile (its outcome then finds no item).
+    std::optional<std::int64_t> profile_id;
 };
 
 class PullStore {
@@ -149,7 +153,8 @@ public:
     std::vector<std::int64_t> seen_ids(const std::string& job);
     // Records outcomes, the profiles written and the durable output size, in one transaction.
     void complete(const std::string& job, const std::vector<PullOutcome>& outcomes,
-                  const std::vector<std::int64_t>& seen, std::int64_t sink_offset);
+                  const std::vector<std::int64_t>& seen, std::int64_t sink_offset,
+                  Database::Sync sync = Database::Sync::durable);
     std::map<std::string, std::int64_t> counts(const std::string& job);
     std::vector<PullOutcome> outcomes(const std::string& job, const std::string& state, int limit);
 

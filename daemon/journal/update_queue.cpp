@@ -348,10 +348,11 @@ void UpdateQueue::seal(std::int64_t batch_id) {
     std::string blob;
     for (const auto& r : batch.rows) encode_row(blob, r.u, r.run_id, r.resolve);
     db_.prepare("INSERT INTO inflight_batch_rows(id, rows) VALUES (?1, ?2)").bind(1, batch_id).bind_blob(2, blob).run();
+    const auto none_finished = finished_bits(batch.rows.size());
     db_.prepare("UPDATE inflight_batches SET count = ?2, remaining = ?2, finished = ?3, lease_until = ?4 WHERE id = ?1")
         .bind(1, batch_id)
         .bind(2, static_cast<std::int64_t>(batch.rows.size()))
-        .bind_blob(3, finished_bits(batch.rows.size()))
+        .bind_blob(3, none_finished)
         .bind(4, batch.lease_until)
         .run();
     batch.sealed = true;
@@ -672,7 +673,8 @@ void UpdateQueue::complete(const std::string& job, const std::vector<Completion>
                         "last_error = CASE WHEN ?2 = 'failed' THEN ?5 ELSE last_error END, "
                         "claim_token = NULL, updated_at = ?6 WHERE id = ?1 AND state = 'inflight' "
                         "RETURNING identity, resolve, profile_id");
-                    s.bind(1, id).bind(2, std::string(to_string(c.state)));
+                    const std::string state(to_string(c.state));
+                    s.bind(1, id).bind(2, state);
                     s.bind(3, static_cast<std::int64_t>(c.count_attempt)).bind(4, static_cast<std::int64_t>(c.status));
                     s.bind(5, c.error).bind(6, now);
                     if (!s.step()) break;

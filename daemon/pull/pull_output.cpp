@@ -18,6 +18,8 @@ class FileOutput : public Output {
 public:
     FileOutput(const std::string& path, std::int64_t offset) : file_(path, offset) {}
     std::int64_t commit() override { return file_.sync(); }
+    std::int64_t begin_commit() override { return file_.begin_sync(); }
+    bool commit_done(bool wait) override { return file_.sync_done(wait); }
     void publish() override { file_.finish(); }
 
 protected:

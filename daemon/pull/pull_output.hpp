@@ -19,6 +19,15 @@ public:
     virtual std::string write(std::string_view profile_json) = 0;
     // Makes what was written durable; the size to journal (0 for tables).
     virtual std::int64_t commit() = 0;
+    // commit() without waiting where the output can (a file's fsync, on a thread of its
+    // own): the size to journal once commit_done(). Tables commit here, done at once.
+    virtual std::int64_t begin_commit() { return commit(); }
+    // Whether the last begin_commit() is durable, waiting for it if `wait`; throws as
+    // commit() does.
+    virtual bool commit_done(bool wait) {
+        (void)wait;
+        return true;
+    }
     // The run is complete and recorded so: the output takes its final name.
     virtual void publish() = 0;
     std::int64_t rows = 0;

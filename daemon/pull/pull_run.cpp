@@ -81,7 +81,10 @@ public:
                 ended_ = true;
                 return false;
             }
-            journal::Database::Transaction tx(c_.journal.db);
+            // Not worth an fsync: items lost with their commit (a power loss) are read from
+            // the source again by the resumed pull, and an outcome's durable commit covers
+            // every item before it.
+            journal::Database::Transaction tx(c_.journal.db, journal::Database::Sync::deferred);
             // Every item journaled before this batch is fetched or being fetched: the producer
             // asks for a batch only once it holds every pending item.
             handed_out_ = c_.journal.pulls.last_seq(job_.name);
@@ -255,18 +258,16 @@ public:
 
     void release(dispatch::Outgoing out) override { out_.erase(out.key); }  // still pending in the journal
 
-    // The sink's bytes are durable before the journal says which items they hold.
+    // The loop's last call: every outcome recorded, its bytes durable first.
     void flush() override {
-        if (outcomes_.empty()) return;
-        auto offset = output_.commit();
-        journal_.pulls.complete(job_.name, outcomes_, seen_batch_, offset);
-        outcomes_.clear();
-        seen_batch_.clear();
-        flushed_at_ = base::now_ms();
+        settle(true);
+        begin_commit();
+        settle(true);
     }
 
     void on_tick(Millis now, dispatch::RunProgress& progress) override {
-        if (now - flushed_at_ >= 200) flush();
+        settle(false);
+        if (now - flushed_at_ >= 200) checkpoint();
         progress.read = report_.items;
         progress.finished = report_.done + report_.missing + report_.failed;
         progress.failed = report_.failed;
@@ -331,7 +332,8 @@ private:
                                    "gave up after " + std::to_string(work.attempts + 1) + " attempts: " + v.reason,
                                    "",
                                    "",
-                                   ""};
+                                   "",
+                                   {}};
             ++report_.failed;
             return complete(std::move(o), work.item);
         }
@@ -353,13 +355,21 @@ private:
         o.state = "done";
         std::string not_written;  // a profile the sink cannot hold fails the item; the others are written
         for (const auto& p : profiles_) {
-            if (p.profile_id && !seen.insert(*p.profile_id).second) {
+            if (p.profile_id && seen.contains(*p.profile_id)) {
                 ++report_.duplicates;  // written already (a search found it first): not twice
             } else {
-                if (p.profile_id) seen_batch_.push_back(*p.profile_id);
                 if (auto problem = output_.write(p.json); !problem.empty()) {
                     not_written = std::move(problem);
                     continue;
+                }
+                if (p.profile_id) {
+                    // Written: recorded with the item's outcome (pull_seen holds a search's
+                    // further ones), so a resumed run does not write it again.
+                    seen.insert(*p.profile_id);
+                    if (!o.profile_id)
+                        o.profile_id = p.profile_id;
+                    else
+                        seen_batch_.push_back(*p.profile_id);
                 }
                 ++report_.profiles;
             }
@@ -388,10 +398,43 @@ private:
             base::logger().warn(o.state == "missing" ? "Profile missing" : "Fetch failed",
                                 {{"identity", describe_item(item.item)}, {"origin", item.origin}, {"reason", o.error}});
         outcomes_.push_back(std::move(o));
-        // Each flush is two fsyncs (the output, then the journal): a few hundred outcomes at
-        // a time and at most every 100 ms unless thousands wait (as pushes record theirs).
+        // Each commit is an fsync of the output: a few hundred outcomes at a time and at most
+        // every 100 ms unless thousands wait (as pushes record theirs).
         if (outcomes_.size() < 500) return;
-        if (outcomes_.size() >= 4096 || base::now_ms() - flushed_at_ >= 100) flush();
+        if (outcomes_.size() >= 4096 || base::now_ms() - flushed_at_ >= 100) checkpoint();
+        // A disk slower than the fetching: wait for it rather than hold ever more outcomes.
+        if (outcomes_.size() >= 65536) {
+            settle(true);
+            checkpoint();
+        }
+    }
+
+    // Records what a finished commit made durable, then starts the next one if none is
+    // running: the output's fsync runs beside the fetching instead of stopping it.
+    void checkpoint() {
+        settle(false);
+        if (!committing_) begin_commit();
+        settle(false);
+    }
+
+    // The output's bytes are made durable before the journal says which items they hold
+    // (on a thread of their own for a file); outcomes answered meanwhile wait for the next.
+    void begin_commit() {
+        if (committing_ || outcomes_.empty()) return;
+        auto offset = output_.begin_commit();
+        committing_ = Committing{std::exchange(outcomes_, {}), std::exchange(seen_batch_, {}), offset};
+        flushed_at_ = base::now_ms();
+    }
+
+    // Once the output's commit is durable: its outcomes in the journal. Without an fsync:
+    // a power loss can only undo the newest of them (never one without the next), and the
+    // resumed run then cuts the output back to the size they recorded and fetches their
+    // items again. A later durable commit covers them (the run's end is one).
+    void settle(bool wait) {
+        if (!committing_ || !output_.commit_done(wait)) return;
+        journal_.pulls.complete(job_.name, committing_->outcomes, committing_->seen, committing_->offset,
+                                journal::Database::Sync::deferred);
+        committing_.reset();
     }
 
     const config::JobConfig& job_;
@@ -410,6 +453,12 @@ private:
     std::vector<std::int64_t> seen_batch_;
     std::uint64_t next_key_ = 0;
     std::int64_t cursor_ = 0;
+    struct Committing {
+        std::vector<journal::PullOutcome> outcomes;
+        std::vector<std::int64_t> seen;
+        std::int64_t offset = 0;
+    };
+    std::optional<Committing> committing_;  // outcomes whose output bytes are being made durable
     Millis flushed_at_ = 0;
     bool exhausted_ = false;
 };

@@ -29,6 +29,7 @@ Intake::Intake(const dispatch::RunContext& c, const config::JobConfig& job, bool
       heartbeat_(c.observer, progress_),
       record_rejects_(record_rejects) {
     progress_.job = job.name;
+    progress_.reading = true;
     incremental_ = job.source.incremental() != nullptr && from_watermark;  // a backfill reads everything
     std::optional<connectors::Position> since;
     if (incremental_ && from_watermark)

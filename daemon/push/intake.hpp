@@ -52,6 +52,9 @@ public:
     // Notes a duplicate's row in the reject file (the report of this run's duplicates).
     void note_duplicate(const IntakeRow& r);
     void flush_rejects() { rejects_.flush(); }
+    // For work on a batch that is not reading (journaling it): the watchdog and the status
+    // line go on as while reading.
+    void beat() { heartbeat_.beat(); }
     void finish();
 
     // The source was read to its end (no stop, no error) and is a full snapshot (not read

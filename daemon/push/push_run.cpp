@@ -85,6 +85,9 @@ private:
         std::vector<journal::ClaimedUpdate> claimed;
         std::optional<journal::ClaimedUpdate> one;
         for (auto& r : batch_) {
+            // A loaded machine can make a batch's inserts outlast the watchdog's interval (the
+            // commit's fsync after them is one call, which no heartbeat can cut).
+            intake_.beat();
             if (!r.mapped) continue;
             auto& m = *r.mapped;
             auto identity = m.identity.key();

@@ -37,6 +37,13 @@ public:
     std::optional<journal::Millis> wake_at(journal::Millis) override { return std::nullopt; }
     void on_answer(dispatch::Outgoing item, const http::HttpResponse& r, const dispatch::Verdict& v) override {
         const auto& u = todo_[item.key];
+        if (r.too_large && r.status >= 200 && r.status < 300) {
+            // Named for the first few; the count says how many.
+            if (++report_.unreadable <= 20)
+                base::logger().warn("Accepted update cannot be read back",
+                                    {{"identity", u.identity}, {"reason", r.error}});
+            return;
+        }
         if (r.transport == api::Transport::Answered && r.status == 200) {
             if (update_status(r.body) == "Complete")
                 verified.push_back(u);

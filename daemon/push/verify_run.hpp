@@ -12,6 +12,9 @@ namespace prefsync::push {
 
 struct VerifyReport {
     std::int64_t checked = 0, verified = 0, pending = 0, missing = 0, errors = 0;
+    // Read back, but larger than http.max_response_bytes: not read again this run (the same
+    // answer would come back), still unverified for the next.
+    std::int64_t unreadable = 0;
     std::string fatal;
     std::string unavailable;  // the API would not serve the run (an outage, only 429s): it stopped
 };

@@ -37,7 +37,12 @@ void Signals::wait_for_signals() {
         sigwait(&set_, &sig);
         if (sig == SIGUSR2) return;
         if (sig == SIGHUP) {
-            reload_ = true;
+            {
+                // Under the lock: set between sleep_until's check and its wait, the wake-up
+                // would be lost until the next idle wake.
+                std::lock_guard lock(mutex_);
+                reload_ = true;
+            }
             changed_.notify_all();
             continue;
         }

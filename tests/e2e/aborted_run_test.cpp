@@ -194,7 +194,7 @@ TEST(AbortedRun, ARunLeftUnfinishedByAKilledProcessIsEndedAsInterruptedByTheNext
             {"/usr/bin/env", "PREFSYNC_TOKEN=emulator-token", PREFSYNC_BINARY, "-c", w.config, "sync", "crm"});
         auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
         while (p.running() && w.emu.requests_counter() < 100 && std::chrono::steady_clock::now() < deadline)
-            std::this_thread::yield();
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a poll, not a spin: 2 cores
         ASSERT_TRUE(p.running()) << "the sync finished before it could be killed";
         p.signal(SIGKILL);
         EXPECT_EQ(p.wait(), 128 + SIGKILL);

@@ -105,7 +105,7 @@ struct PullWorkspace {
         auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
         while (pull.running() && emu.requests_counter() - before < requests &&
                std::chrono::steady_clock::now() < deadline)
-            std::this_thread::yield();
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a poll, not a spin: 2 cores
         ASSERT_TRUE(pull.running()) << "the pull ended before it could be stopped";
         pull.signal(SIGTERM);
         EXPECT_EQ(pull.wait(), 4) << "interrupted, resumable";
@@ -176,7 +176,7 @@ TEST(Pull, TheFirstRequestsLeaveBeforeTheSourceIsReadAndAStoppedPullResumesFetch
             {"/usr/bin/env", "PREFSYNC_TOKEN=emulator-token", PREFSYNC_BINARY, "-c", cfg, "pull", "by-alt"});
         auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
         while (pull.running() && w.emu.requests_counter() < 1 && std::chrono::steady_clock::now() < deadline)
-            std::this_thread::yield();
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a poll, not a spin: 2 cores
         ASSERT_TRUE(pull.running());
         pull.signal(SIGTERM);
         EXPECT_EQ(pull.wait(), 4) << "interrupted, resumable";
@@ -537,7 +537,7 @@ TEST(PullRoundTrip, TenThousandPushedProfilesComeBackIdenticalToCsvJsonlAndSqlit
         auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
         while (pull.running() && std::chrono::steady_clock::now() < deadline &&
                (!std::filesystem::exists(partial) || std::filesystem::file_size(partial) < 500000))
-            std::this_thread::yield();
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a poll, not a spin: 2 cores
         ASSERT_TRUE(pull.running()) << "the pull ended before it could be killed";
         pull.signal(SIGKILL);
         EXPECT_EQ(pull.wait(), 128 + SIGKILL);

@@ -295,6 +295,25 @@ TEST(Verify, AcceptedUpdatesAreVerifiedOnceCompleteAndReportedWhileStillPending)
     EXPECT_EQ(s.at("accepted").as_int64(), 0);
 }
 
+// A profile larger than http.max_response_bytes cannot be read back: each is read once per
+// run and named, not read again every round until --wait runs out.
+TEST(Verify, AProfileTooLargeToReadBackIsReadOnceAndNamed) {
+    Workspace w(20);
+    ASSERT_EQ(w.prefsync("sync crm").exit_code, 0);
+    auto text = testing::read_file(w.config);
+    text.replace(text.find("request_timeout: 10s"), 20, "request_timeout: 10s, max_response_bytes: 100");
+    w.dir.write("prefsync.yaml", text);
+    auto before = w.emu.requests_counter();
+    auto r = w.prefsync("verify crm --wait 30s");
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_THAT(r.out, HasSubstr("checked 20, complete 0, still pending 0, missing 0, too large to read 20"));
+    EXPECT_THAT(r.err, HasSubstr("Accepted update cannot be read back. identity=CRMID:C00000001 reason=\"the answer "
+                                 "is larger than http.max_response_bytes (100 bytes)\""));
+    EXPECT_EQ(w.emu.requests_counter() - before, 20) << "each read once";
+    auto s = json::parse(w.prefsync("status crm --json").out).at("crm");
+    EXPECT_EQ(s.at("accepted").as_int64(), 20) << "still to verify, once it can be read";
+}
+
 TEST(Sync, TheDailyQuotaPausesTheRunInsteadOfFailingIt) {
     Workspace w(200);
     w.write_config("upsert", "", "requests_per_second: 1000, burst: 100, daily_quota: 50");
@@ -302,7 +321,7 @@ TEST(Sync, TheDailyQuotaPausesTheRunInsteadOfFailingIt) {
         {"/usr/bin/env", "PREFSYNC_TOKEN=emulator-token", PREFSYNC_BINARY, "-c", w.config, "sync", "crm"});
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     while (p.running() && w.emu.requests_counter() < 50 && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::yield();
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a poll, not a spin: 2 cores
     ASSERT_TRUE(p.running()) << "paused, not finished or failed";
     p.signal(SIGTERM);
     EXPECT_EQ(p.wait(), 4) << "interrupted, resumable";
@@ -324,7 +343,7 @@ TEST(OAuth, BearerTokensAreFetchedAndRefreshedWhenTheyExpireMidRun) {
     // The store, read in-process: polling the emulator over HTTP took its threads and the
     // CPU from the run it watched, on a loaded machine for longer than the token lived.
     while (p.running() && w.emu.store.size() < 100 && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::yield();
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a poll, not a spin: 2 cores
     ASSERT_TRUE(p.running());
     w.emu.offset_ms += 3600 * 1000;  // an hour later: every issued token has expired
     EXPECT_EQ(p.wait(), 0) << "the run outlived its token";
@@ -373,7 +392,7 @@ TEST(Backfill, KilledFiveTimesThenResumedDeliversEveryRowExactlyOnce) {
         auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
         while (p.running() && w.emu.requests_counter() < before + 100 + 80 * kill &&
                std::chrono::steady_clock::now() < deadline)
-            std::this_thread::yield();
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a poll, not a spin: 2 cores
         ASSERT_TRUE(p.running()) << "the backfill finished before kill " << kill;
         p.signal(SIGKILL);
         EXPECT_EQ(p.wait(), 128 + SIGKILL);
@@ -400,7 +419,7 @@ TEST(Backfill, AKillBeforeAnyAnswerLeavesNoMoreCreatesInFlightThanOneClaim) {
         {"/usr/bin/env", "PREFSYNC_TOKEN=emulator-token", PREFSYNC_BINARY, "-c", w.config, "backfill", "crm"});
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     while (p.running() && w.emu.requests_counter() < 1 && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::yield();
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a poll, not a spin: 2 cores
     ASSERT_TRUE(p.running());
     p.signal(SIGKILL);
     EXPECT_EQ(p.wait(), 128 + SIGKILL);
@@ -424,7 +443,7 @@ TEST(Sync, UpsertsKilledThreeTimesThenFinishedDeliverEveryRowAndThenSendNothing)
         auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
         while (p.running() && w.emu.requests_counter() < before + 150 + 100 * kill &&
                std::chrono::steady_clock::now() < deadline)
-            std::this_thread::yield();
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a poll, not a spin: 2 cores
         ASSERT_TRUE(p.running()) << "the sync finished before kill " << kill;
         p.signal(SIGKILL);
         EXPECT_EQ(p.wait(), 128 + SIGKILL);

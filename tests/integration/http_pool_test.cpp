@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio.hpp>
+#include <functional>
 #include <thread>
 
 #include "daemon/emulator/server.hpp"
@@ -222,6 +223,61 @@ TEST(HttpPool, AnAnswerKeepsItsStatusChunkedBodyAndFirstRetryAfterOnAKeptConnect
     EXPECT_EQ(pool.stats().connections_opened, 1u);
 }
 
+// A connection is closed once it sat idle for idle_timeout (before the server may close it
+// under a request), and never while requests keep it busy, however long that lasts.
+TEST(HttpPool, AConnectionIdleForIdleTimeoutIsClosedAndABusyOneIsKept) {
+    Fixture f;
+    boost::asio::io_context ioc;
+    config::HttpConfig cfg;
+    cfg.connections = 1;
+    cfg.idle_timeout = std::chrono::milliseconds(50);
+    auto b = f.builder();
+    HttpPool pool(ioc, cfg, b.base(), "prefsync-test");
+    boost::asio::steady_timer pause(ioc);
+    int answered = 0;
+    std::uint64_t opened_while_busy = 0;
+    auto started = std::chrono::steady_clock::now();
+    std::function<void()> next = [&] {
+        pool.send(b.upsert("CRMID", "C1", R"({"CustomerType":"Retail"})"), "emulator-token", [&](HttpResponse r) {
+            ASSERT_EQ(r.status, 202) << r.error;
+            ++answered;
+            // Back to back for four idle timeouts: one connection throughout.
+            if (std::chrono::steady_clock::now() - started < 4 * cfg.idle_timeout) return next();
+            if (opened_while_busy == 0) {
+                opened_while_busy = pool.stats().connections_opened;
+                // Then idle for six: closed, so the next request opens another.
+                pause.expires_after(6 * cfg.idle_timeout);
+                return pause.async_wait([&](boost::system::error_code) { next(); });
+            }
+            pool.shutdown();
+        });
+    };
+    next();
+    ioc.run();
+    EXPECT_GT(answered, 2);
+    EXPECT_EQ(opened_while_busy, 1u);
+    EXPECT_EQ(pool.stats().connections_opened, 2u);
+}
+
+// A run that ends at once (its journal failed) shuts the pool down while a connection is
+// still resolving: the request is reported not sent, and nothing touches the closed stream.
+TEST(HttpPool, AShutDownWhileAConnectionIsBeingMadeReportsItNotSent) {
+    Fixture f;
+    boost::asio::io_context ioc;
+    config::HttpConfig cfg;
+    auto b = f.builder();
+    HttpPool pool(ioc, cfg, b.base(), "prefsync-test");
+    std::vector<HttpResponse> got;
+    for (int i = 0; i < 2; ++i)  // two connections, each resolving the address
+        pool.send(b.upsert("CRMID", "C1", R"({"CustomerType":"Retail"})"), "emulator-token",
+                  [&](HttpResponse r) { got.push_back(std::move(r)); });
+    pool.shutdown();
+    ioc.run();
+    ASSERT_FALSE(got.empty());
+    for (const auto& r : got) EXPECT_EQ(r.transport, api::Transport::NotSent) << r.error;
+    EXPECT_EQ(pool.stats().connections_opened, 0u);
+}
+
 TEST(HttpPool, AnIPv6LiteralIsConnectedToAndNamedInTheHostHeaderWithItsBrackets) {
     std::optional<ScriptedServer> server;
     try {
@@ -272,6 +328,36 @@ TEST(HttpPool, TimeoutsEndRequestsThatTakeTooLong) {
     auto got = send_one(cfg, b.base(), b.get("CRMID", "x"));
     EXPECT_EQ(got.transport, api::Transport::NoAnswer);
     EXPECT_LT(got.elapsed, std::chrono::milliseconds(1500));
+}
+
+// The rest of an over-size answer is left unread on its connection: the next request, on a
+// new connection, must not read its answer from those bytes.
+TEST(HttpPool, AfterAnOversizedAnswerTheNextRequestGetsItsOwnAnswer) {
+    Fixture f;
+    send_many(f, 1, 1);  // one profile to read back
+    boost::asio::io_context ioc;
+    config::HttpConfig cfg;
+    cfg.connections = 1;
+    cfg.max_response_bytes = 200;  // the profile's body is larger (~290 bytes), an upsert's not (~140)
+    auto b = f.builder();
+    HttpPool pool(ioc, cfg, b.base(), "prefsync-test");
+    std::vector<HttpResponse> got;
+    auto keep = [&](HttpResponse r) {
+        got.push_back(std::move(r));
+        if (got.size() == 3) pool.shutdown();
+    };
+    pool.send(b.get("CRMID", "C0"), "emulator-token", keep);
+    for (int i = 1; i <= 2; ++i)
+        pool.send(b.upsert("CRMID", "C" + std::to_string(i), R"({"CustomerType":"Retail"})"), "emulator-token", keep);
+    ioc.run();
+    ASSERT_EQ(got.size(), 3u);
+    EXPECT_TRUE(got[0].too_large) << got[0].error;
+    for (int i = 1; i <= 2; ++i) {
+        EXPECT_EQ(got[i].transport, api::Transport::Answered) << got[i].error;
+        EXPECT_EQ(got[i].status, 202) << got[i].error;
+        EXPECT_FALSE(got[i].too_large) << got[i].error;
+    }
+    EXPECT_EQ(pool.stats().connections_opened, 2u) << "the over-size answer's connection was closed";
 }
 
 TEST(HttpPool, OversizedResponsesAreRefused) {

@@ -2,11 +2,13 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
 #include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <thread>
 
 #include "tests/support/temp_dir.hpp"
 
@@ -322,6 +324,88 @@ TEST_F(JournalTest, RowsWaitingForABatchRowWrittenInTheSameTransactionAreSuperse
     auto next = j.updates.claim("crm", 10, 3000, 60000);
     ASSERT_EQ(next.size(), 1u);
     EXPECT_EQ(next[0].body, R"({"v":3})");
+}
+
+// A deferred commit (a pull's items) skips only its own fsync: what it wrote is committed,
+// and every later commit of the connection is durable again, whether it committed, rolled
+// back or sat inside a durable one.
+TEST_F(JournalTest, ADeferredCommitKeepsItsWritesAndEveryLaterCommitIsDurableAgain) {
+    auto level = [&] {
+        auto s = j.db.prepare("PRAGMA synchronous");
+        return s.step() ? s.i64(0) : -1;
+    };
+    constexpr std::int64_t kFull = 2;
+    ASSERT_EQ(level(), kFull);
+    {
+        Database::Transaction tx(j.db, Database::Sync::deferred);
+        EXPECT_FALSE(j.pulls.add_item("p", "pid:1", "in.csv:2", ""));
+        tx.commit();
+    }
+    EXPECT_EQ(level(), kFull);
+    {
+        Database::Transaction tx(j.db, Database::Sync::deferred);
+        EXPECT_FALSE(j.pulls.add_item("p", "pid:2", "in.csv:3", ""));
+    }  // rolled back
+    EXPECT_EQ(level(), kFull);
+    {
+        Database::Transaction outer(j.db);
+        Database::Transaction inner(j.db, Database::Sync::deferred);
+        EXPECT_EQ(level(), kFull) << "the outermost transaction decides";
+        inner.commit();
+        outer.commit();
+    }
+    Journal other(dir.file("state/journal.db"));
+    EXPECT_EQ(other.pulls.counts("p")["pending"], 1) << "the deferred commit's item, not the rolled back one";
+}
+
+// However long a run defers its commits, a power loss undoes at most about a second of them.
+TEST_F(JournalTest, ADeferredCommitIsDurableOnceASecondPassedWithoutADurableOne) {
+    auto level = [&] {
+        auto s = j.db.prepare("PRAGMA synchronous");
+        return s.step() ? s.i64(0) : -1;
+    };
+    constexpr std::int64_t kNormal = 1, kFull = 2;
+    {
+        Database::Transaction tx(j.db);
+        EXPECT_FALSE(j.pulls.add_item("p", "pid:1", "in.csv:2", ""));
+        tx.commit();
+    }
+    {
+        Database::Transaction tx(j.db, Database::Sync::deferred);
+        EXPECT_EQ(level(), kNormal) << "just after a durable commit";
+        EXPECT_FALSE(j.pulls.add_item("p", "pid:2", "in.csv:3", ""));
+        tx.commit();
+    }
+    // The bound is a duration: what is tested is that it passed, not an order of events.
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+    {
+        Database::Transaction tx(j.db);
+        tx.commit();  // wrote nothing: no fsync, so it does not count
+    }
+    {
+        Database::Transaction tx(j.db, Database::Sync::deferred);
+        EXPECT_EQ(level(), kFull) << "a second without a durable commit";
+        EXPECT_FALSE(j.pulls.add_item("p", "pid:3", "in.csv:4", ""));
+        tx.commit();
+    }
+    {
+        Database::Transaction tx(j.db, Database::Sync::deferred);
+        EXPECT_EQ(level(), kNormal) << "the one before was durable";
+        tx.commit();
+    }
+}
+
+TEST_F(JournalTest, ADurableTransactionInsideADeferredOneIsRefused) {
+    {
+        Database::Transaction tx(j.db);
+        EXPECT_FALSE(j.pulls.add_item("p", "pid:1", "in.csv:2", ""));
+        tx.commit();
+    }
+    Database::Transaction outer(j.db, Database::Sync::deferred);
+    EXPECT_THROW(Database::Transaction inner(j.db), JournalError) << "it would commit without its fsync";
+    Database::Transaction deferred(j.db, Database::Sync::deferred);
+    deferred.commit();
+    outer.commit();
 }
 
 TEST_F(JournalTest, WhatAnotherConnectionWroteBetweenTransactionsIsSeen) {
@@ -665,6 +749,31 @@ TEST_F(JournalTest, RetentionDeletesOldRunsAndGivesTheSpaceBack) {
     EXPECT_TRUE(j.db.integrity_ok());
 }
 
+// The log checkpoints at 64 MiB: a run's end cuts it to nothing, so a daemon between runs
+// does not keep it on disk; a reader in the way is neither waited for nor an error.
+TEST_F(JournalTest, TheEndOfARunCutsTheLogToNothingUnlessAReaderNeedsIt) {
+    auto wal_bytes = [&] { return std::filesystem::file_size(dir.file("state/journal.db-wal")); };
+    auto write_some = [&](int from) {
+        Database::Transaction tx(j.db);
+        for (int i = from; i < from + 500; ++i) j.synced.record("crm", "CRMID:" + std::to_string(i), "h", i, 1000);
+        tx.commit();
+    };
+    write_some(0);
+    ASSERT_GT(wal_bytes(), 0u);
+    j.apply_retention(1000, 30);
+    EXPECT_EQ(wal_bytes(), 0u);
+
+    Journal reader(dir.file("state/journal.db"));
+    auto s = reader.db.prepare("SELECT identity FROM synced");
+    ASSERT_TRUE(s.step());  // holds its snapshot
+    write_some(1000);
+    auto before = wal_bytes();
+    ASSERT_GT(before, 0u);
+    j.apply_retention(1000, 30);  // returns at once (no busy wait), without an error
+    EXPECT_GT(wal_bytes(), 0u) << "the reader's snapshot still needs the log";
+    EXPECT_EQ(j.synced.get("crm", "CRMID:1200")->hash, "h");
+}
+
 TEST_F(JournalTest, RunsLeftWithoutAnEndAreEndedWithTheGivenCodeAndTheirCountsKept) {
     auto ended = j.runs.begin("crm", "sync", 1000);
     RunRecord finished{ended, "crm", "sync", 1000, 0, 50};
@@ -791,6 +900,9 @@ TEST(JournalFile, AJournalOfTheFirstVersionIsMigratedKeepingItsRows) {
     EXPECT_FALSE(j.schedule.parked("crm"));
     EXPECT_EQ(j.synced.get("crm", "CRMID:2")->hash, "h2") << "change detection survives the upgrade";
     EXPECT_EQ(j.synced.count_present("crm"), 1);
+    auto vacuum = j.db.prepare("PRAGMA auto_vacuum");
+    ASSERT_TRUE(vacuum.step());
+    EXPECT_EQ(vacuum.i64(0), 2) << "incremental, once its one-time VACUUM ran";
 }
 
 TEST(JournalFile, AVersion4JournalKeepsWhatIsToDoAndFoldsEachIdentitysLastOutcomeIntoChangeDetection) {
@@ -904,6 +1016,97 @@ TEST(JournalFile, AVersion6JournalKeepsItsUnfinishedPullWithoutSettings) {
     EXPECT_EQ(j.pulls.state("p")->sink_offset, 0);
     EXPECT_TRUE(j.pulls.counts("p").empty()) << "a new run forgets the old one's items";
     EXPECT_TRUE(j.db.integrity_ok());
+}
+
+// Version 8 keys pull items by (job, seq) alone: the items an unfinished pull journaled
+// before are copied over, and an item is still journaled once.
+TEST(JournalFile, AVersion7JournalsPullItemsAreKeptInTheirNewTable) {
+    testing::TempDir dir;
+    auto path = dir.file("v7.db");
+    write_old_journal(
+        path,
+        "CREATE TABLE pull_state(job TEXT PRIMARY KEY, run_id INTEGER NOT NULL, sink_offset INTEGER NOT NULL "
+        "DEFAULT 0, fingerprint TEXT, partial_path TEXT) WITHOUT ROWID;"
+        "CREATE TABLE pull_items(job TEXT NOT NULL, seq INTEGER NOT NULL, item TEXT NOT NULL, origin TEXT, "
+        "expected TEXT, state TEXT NOT NULL DEFAULT 'pending', status INTEGER NOT NULL DEFAULT 0, error TEXT, "
+        "detail TEXT, PRIMARY KEY(job, seq));"
+        "CREATE UNIQUE INDEX pull_items_item ON pull_items(job, item);"
+        "CREATE TABLE pull_seen(job TEXT NOT NULL, profile_id INTEGER NOT NULL, PRIMARY KEY(job, profile_id)) "
+        "WITHOUT ROWID;"
+        "INSERT INTO pull_state VALUES ('p', 3, 1200, 'f', '/out/p.jsonl.partial');"
+        "INSERT INTO pull_items(job, seq, item, origin, expected, state, status) VALUES "
+        "('p', 1, 'pid:1', 'a.csv:2', NULL, 'done', 200), ('p', 2, 'pid:2', 'a.csv:3', '{\"A\":1}', 'pending', 0);"
+        "INSERT INTO pull_seen VALUES ('p', 1);"
+        "PRAGMA user_version = 7;");
+    Journal j(path);
+    auto pending = j.pulls.pending("p", 0, 10);
+    ASSERT_EQ(pending.size(), 1u);
+    EXPECT_EQ(pending[0].seq, 2);
+    EXPECT_EQ(pending[0].item, "pid:2");
+    EXPECT_EQ(pending[0].origin, "a.csv:3");
+    EXPECT_EQ(pending[0].expected, "{\"A\":1}");
+    EXPECT_EQ(j.pulls.counts("p")["done"], 1);
+    EXPECT_EQ(j.pulls.seen_ids("p"), std::vector<std::int64_t>{1});
+    auto again = j.pulls.add_item("p", "pid:1", "a.csv:9", "");
+    ASSERT_TRUE(again) << "the item index came over too";
+    EXPECT_EQ(again->seq, 1);
+    EXPECT_FALSE(j.pulls.add_item("p", "pid:3", "a.csv:4", ""));
+    EXPECT_EQ(j.pulls.last_seq("p"), 3);
+    auto table = j.db.prepare("SELECT sql FROM sqlite_master WHERE name = 'pull_items'");
+    ASSERT_TRUE(table.step());
+    EXPECT_THAT(table.text(0), ::testing::HasSubstr("WITHOUT ROWID"));
+    auto old = j.db.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'pull_items_v7'");
+    ASSERT_TRUE(old.step());
+    EXPECT_EQ(old.i64(0), 0);
+    // Written without auto_vacuum, as a first-version journal whose one-time VACUUM a crash
+    // cut short would be at a later version: it gets it now.
+    auto vacuum = j.db.prepare("PRAGMA auto_vacuum");
+    ASSERT_TRUE(vacuum.step());
+    EXPECT_EQ(vacuum.i64(0), 2);
+    EXPECT_TRUE(j.db.integrity_ok());
+}
+
+// An item fetched, then queued again by a later row of its id (reconcile), keeps the profile
+// its first fetch wrote known as written: whether that fetch's outcome is recorded before
+// the item moves or after, and whatever the second fetch finds.
+TEST_F(JournalTest, AProfileWrittenForAnItemQueuedAgainStaysKnownAsWritten) {
+    j.pulls.begin("p", 1, "", "");
+    const std::string by_crmid = "alt:CRMID\x1f";
+    EXPECT_FALSE(j.pulls.add_item("p", by_crmid + "A", "f:2", "{\"A\":1}"));
+    EXPECT_FALSE(j.pulls.add_item("p", by_crmid + "B", "f:3", "{\"A\":1}"));
+    // A: recorded first (profile 7), then a later row queues it again; the refetch finds 7
+    // written already, so its outcome names no profile.
+    j.pulls.complete("p", {PullOutcome{1, "identical", 200, "", "", "", "", 7}}, {}, 10);
+    j.pulls.replace_item("p", 1, "f:4", "{\"A\":2}", true);
+    auto a = j.pulls.pending("p", 0, 10);
+    ASSERT_EQ(a.size(), 2u);
+    EXPECT_EQ(a[1].origin, "f:4");
+    j.pulls.complete("p", {PullOutcome{a[1].seq, "differing", 200, "", "A", "", "", std::nullopt}}, {}, 20);
+    // B: queued again while its outcome (profile 8) still waited for the output's fsync;
+    // that outcome then finds no item at its seq.
+    j.pulls.replace_item("p", 2, "f:5", "{\"A\":3}", true);
+    j.pulls.complete("p", {PullOutcome{2, "identical", 200, "", "", "", "", 8}}, {}, 30);
+    auto seen = j.pulls.seen_ids("p");
+    std::sort(seen.begin(), seen.end());
+    EXPECT_EQ(seen, (std::vector<std::int64_t>{7, 8}));
+    EXPECT_EQ(j.pulls.counts("p")["pending"], 1) << "B's new seq, fetched again";
+}
+
+// Each profile a pull wrote is remembered with the run, so a resumed run writes none twice:
+// an item's first profile with its outcome, a search's further ones beside it.
+TEST_F(JournalTest, APullRemembersEveryProfileItWroteUntilTheNextRunBegins) {
+    j.pulls.begin("p", 1, "", "");
+    EXPECT_FALSE(j.pulls.add_item("p", "pid:11", "f:2", ""));
+    EXPECT_FALSE(j.pulls.add_item("p", "search:0", "", ""));
+    EXPECT_FALSE(j.pulls.add_item("p", "pid:99", "f:3", ""));
+    PullOutcome one{1, "done", 200, "", "", "", "", 11};
+    PullOutcome search{2, "done", 200, "", "", "", "", 12};
+    j.pulls.complete("p", {one, search}, {13, 14}, 100);
+    auto seen = j.pulls.seen_ids("p");
+    std::sort(seen.begin(), seen.end());
+    EXPECT_EQ(seen, (std::vector<std::int64_t>{11, 12, 13, 14})) << "not the pending item's";
+    j.pulls.begin("p", 2, "", "");
+    EXPECT_TRUE(j.pulls.seen_ids("p").empty());
 }
 
 // A later row of an item: in place while the item waits; once it was fetched, pending again
@@ -1102,7 +1305,7 @@ TEST(JournalReadOnly, AnOlderSchemaIsNotMigratedButNamedWithWhatToDo) {
         Journal r(path, Access::read_only);
         FAIL() << "read a version-6 journal";
     } catch (const JournalAccessError& e) {
-        EXPECT_THAT(e.what(), ::testing::HasSubstr(path + ": journal schema 6 is older than this prefsync's 7; run a "
+        EXPECT_THAT(e.what(), ::testing::HasSubstr(path + ": journal schema 6 is older than this prefsync's 8; run a "
                                                           "writing command (e.g. `prefsync sync`) once"));
     }
     EXPECT_EQ(files_in(dir.path()), before);
