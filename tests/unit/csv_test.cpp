@@ -361,6 +361,45 @@ TEST(CsvSource, BadRowsAreRejectedWithLineAndReasonAndGoodRowsAllCome) {
     EXPECT_THAT(all[6].error, HasSubstr("never closed"));
 }
 
+// The batch vector is the caller's and may be reused between calls (a source may reuse its
+// rows' buffers): each row must hold its own record only.
+TEST(CsvSource, EachRowOfTheNextBatchHoldsOnlyItsOwnRecord) {
+    auto s = source_of("id,name\n1,a long name\n2,too,many\n3,x\n4,\n");
+    std::vector<Row> rows;
+    ASSERT_TRUE(s.next_batch(rows, 2));
+    ASSERT_EQ(rows.size(), 2u);
+    EXPECT_THAT(rows[1].error, HasSubstr("wrong number of fields"));
+    ASSERT_TRUE(s.next_batch(rows, 2));
+    ASSERT_EQ(rows.size(), 2u);
+    EXPECT_EQ(*rows[0].values[1], "x") << "no bytes of the longer value this row held before";
+    EXPECT_EQ(rows[0].origin, "in.csv:4");
+    EXPECT_EQ(rows[1].error, "") << "the slot's earlier error is gone";
+    EXPECT_EQ(rows[1].raw, "4,");
+    ASSERT_EQ(rows[1].values.size(), 2u);
+    EXPECT_EQ(*rows[1].values[0], "4");
+    EXPECT_EQ(*rows[1].values[1], "");
+    EXPECT_FALSE(s.next_batch(rows, 2));
+    EXPECT_TRUE(rows.empty());
+}
+
+TEST(CsvSource, LongRecordsAreNotHeldOnceShortRowsFollow) {
+    // A batch of 100 rows with a 60 KiB value each, then short rows: the long buffers must
+    // be let go of, not kept (by rows reused for the short ones, say) for the rest of the
+    // run (12 MiB here: each row's raw bytes and its value).
+    std::string text = "id,note\n";
+    for (int i = 0; i < 100; ++i) text += std::to_string(i) + "," + std::string(60u << 10, 'x') + "\n";
+    for (int i = 0; i < 1000; ++i) text += std::to_string(i) + ",short\n";
+    auto s = source_of(text);
+    std::vector<Row> rows;
+    std::size_t before = g_live_bytes.load(), read = 0, after = 0;
+    while (s.next_batch(rows, 100)) {
+        read += rows.size();
+        after = g_live_bytes.load();  // with the rows of the last batch
+    }
+    EXPECT_EQ(read, 1100u);
+    EXPECT_LT(after, before + (1u << 20)) << "heap held after the run: " << (after - before) << " bytes more";
+}
+
 // --- the csv connector's config sections ----------------------------------------------------
 
 TEST(CsvConfig, SourceSectionReadsItsKeysAndResolvesThePath) {
