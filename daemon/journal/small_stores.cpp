@@ -125,6 +125,10 @@ void RunLog::end(const RunRecord& r, Millis now) {
     tx.commit();
 }
 
+void RunLog::reopen(std::int64_t id) {
+    db_.prepare("UPDATE runs SET ended_at = NULL, exit_code = NULL WHERE id = ?1").bind(1, id).run();
+}
+
 std::int64_t RunLog::end_unfinished(const std::string& job, int exit_code, Millis now) {
     db_.prepare("UPDATE runs SET ended_at = ?2, exit_code = ?3 WHERE job = ?1 AND ended_at IS NULL")
         .bind(1, job)

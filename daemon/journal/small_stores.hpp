@@ -51,6 +51,10 @@ public:
     explicit RunLog(Database& db) : db_(db) {}
     std::int64_t begin(const std::string& job, const std::string& kind, Millis now);
     void end(const RunRecord& run, Millis now);
+    // A stopped run taken up again (a resumed backfill keeps its run): without an end until
+    // it ends again, so `status` shows it running and a process killed meanwhile leaves it
+    // for end_unfinished, not with the earlier stop's end and exit code.
+    void reopen(std::int64_t id);
     // Ends every run of `job` still without an end with `exit_code`, leaving its counts as
     // recorded; returns how many. Only for a holder of the job's lock (JobLock): no run of the
     // job can then be going on, so these were left by a process that died before it could

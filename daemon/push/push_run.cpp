@@ -244,7 +244,10 @@ void run_push(const dispatch::RunContext& c, const config::JobConfig& job, const
     std::optional<std::int64_t> backfill_run;
     if (options.backfill && options.resume) {
         auto last = journal.runs.last(job.name, "backfill");
-        if (last && last->exit_code != 0) backfill_run = last->id;
+        if (last && last->exit_code != 0) {
+            backfill_run = last->id;
+            journal.runs.reopen(last->id);
+        }
     }
     report.run_id = backfill_run ? *backfill_run : journal.runs.begin(job.name, kind, now_ms());
     if (options.backfill && !backfill_run) backfill_run = report.run_id;

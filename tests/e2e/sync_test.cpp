@@ -383,6 +383,7 @@ TEST(Backfill, KilledFiveTimesThenResumedDeliversEveryRowExactlyOnce) {
     // A server that creates another profile for a known alternate id (the reference allows
     // it): a create sent twice shows as a second profile, not as a 409.
     w.emu.set_faults(R"({"latency_ms": 1, "accept_duplicates": true})");
+    std::set<std::int64_t> runs;
     for (int kill = 1; kill <= 5; ++kill) {
         auto before = w.emu.requests_counter();
         testing::ChildProcess p({"/usr/bin/env", "PREFSYNC_TOKEN=emulator-token", PREFSYNC_BINARY, "-c", w.config,
@@ -394,11 +395,22 @@ TEST(Backfill, KilledFiveTimesThenResumedDeliversEveryRowExactlyOnce) {
                std::chrono::steady_clock::now() < deadline)
             std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a poll, not a spin: 2 cores
         ASSERT_TRUE(p.running()) << "the backfill finished before kill " << kill;
+        {
+            // What `status` shows meanwhile: the one backfill run, running (no end, no exit
+            // code), not the end the previous kill was recorded with.
+            journal::Journal j(w.dir.file("state/journal.db"), journal::Access::read_only);
+            auto run = j.runs.last("crm", "backfill");
+            ASSERT_TRUE(run);
+            EXPECT_EQ(run->ended_at, 0) << "kill " << kill;
+            EXPECT_EQ(run->exit_code, -1) << "kill " << kill;
+            runs.insert(run->id);
+        }
         p.signal(SIGKILL);
         EXPECT_EQ(p.wait(), 128 + SIGKILL);
     }
     auto r = w.prefsync("backfill crm --resume");
     ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    EXPECT_EQ(runs.size(), 1u) << "every resumption takes up the same run";
     auto stored = w.profiles_by_alt_id();
     EXPECT_EQ(stored.size(), 3000u);
     EXPECT_EQ(w.emu.store.size(), 3000u) << "no profile created twice";
@@ -406,6 +418,11 @@ TEST(Backfill, KilledFiveTimesThenResumedDeliversEveryRowExactlyOnce) {
     journal::Journal j(w.dir.file("state/journal.db"));
     EXPECT_TRUE(j.db.integrity_ok());
     EXPECT_EQ(j.updates.counts("crm").pending(), 0);
+    auto run = j.runs.last("crm", "backfill");
+    ASSERT_TRUE(run);
+    EXPECT_EQ(runs.count(run->id), 1u);
+    EXPECT_EQ(run->exit_code, 0);
+    EXPECT_GT(run->ended_at, 0);
 }
 
 // Creates are resolved first when a crash leaves them in flight (a lookup each), so no more

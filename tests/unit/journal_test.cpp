@@ -796,6 +796,12 @@ TEST_F(JournalTest, RunsLeftWithoutAnEndAreEndedWithTheGivenCodeAndTheirCountsKe
     EXPECT_EQ(j.runs.end_unfinished("crm", 4, 6000), 0);
     // `backfill --resume` still continues it: it did not exit 0.
     EXPECT_NE(j.runs.last("crm", "backfill")->exit_code, 0);
+    // ... and takes it up again: without an end until it ends, as if never stopped.
+    j.runs.reopen(open);
+    EXPECT_EQ(j.runs.last("crm", "backfill")->ended_at, 0);
+    EXPECT_EQ(j.runs.last("crm", "backfill")->exit_code, -1);
+    EXPECT_EQ(j.runs.unfinished_jobs(), (std::vector<std::string>{"crm", "hr"}));
+    EXPECT_EQ(j.runs.recent("crm", 5)[1].ended_at, 2000) << "only that run";
 }
 
 TEST_F(JournalTest, AFinishedUpdateLeavesOnlyItsOutcomeSoTheFileShrinksAfterTheRun) {
