@@ -683,6 +683,7 @@ void Database::Transaction::commit() {
         roll_back();
         throw;
     }
+    db_.last_commit_deferred_ = db_.sync_relaxed_;
     // A commit that wrote nothing is no fsync: it does not restart the bound.
     if (!db_.sync_relaxed_ && db_.total_changes() != db_.tx_changes_at_begin_)
         db_.last_durable_ = std::chrono::steady_clock::now();

@@ -169,6 +169,8 @@ public:
     // keeps every other connection from writing meanwhile. (SQLite may roll a transaction back
     // by itself on a full disk or an I/O error; that is a JournalError, which ends the run.)
     std::uint64_t transaction_serial() const { return tx_serial_; }
+    // Whether the last committed transaction skipped its fsync (Sync::deferred, honoured).
+    bool last_commit_deferred() const { return last_commit_deferred_; }
     const std::string& path() const { return path_; }
     bool read_only() const { return read_only_; }
     // A read-only handle over a journal that does not exist yet (or an empty file): it reads
@@ -217,6 +219,7 @@ private:
     std::int64_t tx_changes_at_begin_ = 0;                  // total_changes() when the outermost began
     Sync outer_sync_ = Sync::durable;                       // what the outermost transaction asked for
     std::uint64_t tx_serial_ = 0;
+    bool last_commit_deferred_ = false;
     std::vector<CommitHook> hooks_;
 };
 

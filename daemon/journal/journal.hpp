@@ -27,15 +27,22 @@
 //   row; others are one insert per row, claimed hundreds per transaction.
 // - The outcome, when the answer comes: the update leaves the queue and its hash becomes
 //   the identity's synced row. Cost: one upsert per row (a batch row's bit is set, its
-//   batch deleted with its last row; a queued row is deleted), batched per loop tick. Nothing of a finished update is kept beyond that row (16-byte hash, profile id,
-//   times, the 202-to-verify mark): about 80 bytes per identity after a run.
+//   batch deleted with its last row; a queued row is deleted), batched per loop tick.
+//   Nothing of a finished update is kept beyond that row (16-byte hash, profile id,
+//   times, the 202-to-verify mark): about 80 bytes per identity after a run. Committed
+//   without an fsync (Sync::deferred): after a power loss the journal is a prefix of its
+//   commits, i.e. as a kill -9 at that point would have left it, and every request sent
+//   after that point was claimed in a durable commit, which covers all before it. A lost
+//   outcome leaves its update in flight, resolved as after a kill (a create looked up, an
+//   upsert sent again). Measured: 100,000 upserts, 467 fdatasync calls before, 126 after.
 // - Failures keep their body (dead letters for `retry`); retries keep theirs until sent.
 // - A pull's items (the ids it is to fetch) and outcomes, and the shared bucket's tokens,
 //   are committed without an fsync (Sync::deferred, database.hpp): a power loss can only
 //   undo the newest of them (at most about a second's), which the resumed pull reads or
 //   fetches again (its output cut back to the size the journal kept) or the quota does not
 //   count. A pull's outcomes are recorded only once the output bytes they cover are fsynced.
-// Every other commit is synchronous=FULL (database.hpp): the batches are what pay for it.
+// Every other commit (enqueues, claims, a run's end) is synchronous=FULL (database.hpp):
+// the batches are what pay for it.
 //
 // Job locks are files beside the journal (job_lock.hpp). Invariants, per store, are in the
 // store's header; what the journal promises as a whole is in docs/ARCHITECTURE.md.

@@ -554,7 +554,10 @@ void UpdateQueue::complete(const std::string& job, const std::vector<Completion>
     // commits: a second complete() inside the same transaction would write stale bits.
     if (db_.in_transaction() && std::any_of(completions.begin(), completions.end(), [](auto& c) { return c.id < 0; }))
         throw JournalError("journal " + db_.path() + ": complete() of in-flight batch rows inside a transaction");
-    Database::Transaction tx(db_);
+    // Without its own fsync (journal.hpp): an outcome lost to a power loss leaves its update
+    // in flight, as a kill before the answer would, and every request that left afterwards
+    // was claimed in a durable commit, which made this one durable too.
+    Database::Transaction tx(db_, Database::Sync::deferred);
     // Whether any failure or waiting row of the job exists: if not (the usual case), a
     // success has nothing to supersede or promote, and two lookups per row are saved. Only
     // enqueue() adds waiting rows; a failure recorded below sets the flag.

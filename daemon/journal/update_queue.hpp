@@ -152,7 +152,8 @@ public:
     std::vector<ClaimedUpdate> claim(const std::string& job, int limit, Millis now, Millis lease);
     // Extends the lease of every row this queue holds for `job`.
     void renew(const std::string& job, Millis now, Millis lease);
-    // Records outcomes, in one transaction.
+    // Records outcomes, in one transaction, committed without an fsync of its own
+    // (Sync::deferred): losing it leaves the updates in flight, to be resolved as after a kill.
     void complete(const std::string& job, const std::vector<Completion>& completions, Millis now);
     // Writes out every in-flight batch of `job` another claim token holds (a process that
     // stopped, or an earlier run of this one) as the inflight rows it stands for, keeping

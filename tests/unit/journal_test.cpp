@@ -804,6 +804,29 @@ TEST_F(JournalTest, RunsLeftWithoutAnEndAreEndedWithTheGivenCodeAndTheirCountsKe
     EXPECT_EQ(j.runs.recent("crm", 5)[1].ended_at, 2000) << "only that run";
 }
 
+// What a request needs on disk before it leaves is its claim; its outcome may be undone by a
+// power loss (the update is then in flight again, as after a kill), so it skips its fsync,
+// and the next claim's makes it durable.
+TEST_F(JournalTest, AnOutcomeCommitsWithoutItsOwnFsyncAndAClaimWithIt) {
+    Millis now = 1'000'000;
+    {
+        Database::Transaction tx(j.db);
+        j.updates.enqueue("crm", update("1", "h1", "{}"), now, false);
+        j.updates.enqueue("crm", update("2", "h2", "{}"), now, false);
+        tx.commit();
+    }
+    EXPECT_FALSE(j.db.last_commit_deferred());
+    auto first = j.updates.claim("crm", 1, now, 1000);
+    ASSERT_EQ(first.size(), 1u);
+    EXPECT_FALSE(j.db.last_commit_deferred()) << "a claim is durable before its request leaves";
+    j.updates.complete("crm", {{first[0].id, State::Done, 200, "", 0, false, true, {}}}, now);
+    EXPECT_TRUE(j.db.last_commit_deferred());
+    EXPECT_EQ(j.updates.counts("crm").done, 1);
+    auto second = j.updates.claim("crm", 1, now, 1000);
+    ASSERT_EQ(second.size(), 1u);
+    EXPECT_FALSE(j.db.last_commit_deferred());
+}
+
 TEST_F(JournalTest, AFinishedUpdateLeavesOnlyItsOutcomeSoTheFileShrinksAfterTheRun) {
     Millis now = 1'000'000;
     std::string body(2000, 'x');
