@@ -130,7 +130,8 @@ public:
     // (the log is written in order, and the next fsync covers what came before). A deferred
     // transaction a second after the connection's last durable commit that wrote something
     // is durable itself, so a power loss undoes at most that second and one transaction.
-    // Only for what can be derived again or costs little to lose: a pull's items (read from
+    // Only for what can be derived again or costs little to lose: a push's outcomes (the
+    // updates are in flight again, resolved as after a kill), a pull's items (read from
     // the source again) and outcomes (fetched again, the output cut back to the size the
     // journal kept), the rate limiter's tokens. A nested transaction takes the outermost's
     // level; a durable one inside a deferred one throws JournalError (it would commit

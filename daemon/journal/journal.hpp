@@ -31,10 +31,14 @@
 //   Nothing of a finished update is kept beyond that row (16-byte hash, profile id,
 //   times, the 202-to-verify mark): about 80 bytes per identity after a run. Committed
 //   without an fsync (Sync::deferred): after a power loss the journal is a prefix of its
-//   commits, i.e. as a kill -9 at that point would have left it, and every request sent
-//   after that point was claimed in a durable commit, which covers all before it. A lost
-//   outcome leaves its update in flight, resolved as after a kill (a create looked up, an
-//   upsert sent again). Measured: 100,000 upserts, 467 fdatasync calls before, 126 after.
+//   commits, i.e. as a kill -9 at that point would have left it. What makes every such
+//   prefix safe is that a request leaves only once its own claim is durable: a prefix
+//   that drops an outcome still holds that update in flight, and it is resolved as after
+//   a kill (a create looked up, an upsert sent again); nothing is sent for an update or
+//   identity after its outcome without a new durable claim (retries, promoted waiting rows
+//   and new updates are claimed again). Decisions read from the outcomes (change detection,
+//   mirror removals, a run's end) are durable commits, which cover every outcome before
+//   them. Measured: 100,000 upserts, 467 fdatasync calls before, 126 after.
 // - Failures keep their body (dead letters for `retry`); retries keep theirs until sent.
 // - A pull's items (the ids it is to fetch) and outcomes, and the shared bucket's tokens,
 //   are committed without an fsync (Sync::deferred, database.hpp): a power loss can only

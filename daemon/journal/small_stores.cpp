@@ -154,7 +154,9 @@ std::optional<RunRecord> RunLog::last(const std::string& job, const std::string&
 
 std::vector<RunRecord> RunLog::recent(const std::string& job, int limit) {
     std::vector<RunRecord> out;
-    auto s = db_.prepare("SELECT " RUN_COLUMNS " FROM runs WHERE job = ?1 ORDER BY id DESC LIMIT ?2");
+    auto s = db_.prepare("SELECT " RUN_COLUMNS
+                         " FROM runs WHERE job = ?1 AND (ended_at IS NULL OR id >= coalesce((SELECT id FROM runs "
+                         "WHERE job = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2 - 1), 0)) ORDER BY id DESC");
     s.bind(1, job).bind(2, static_cast<std::int64_t>(limit));
     while (s.step()) out.push_back(read_run(s));
     return out;

@@ -63,6 +63,8 @@ public:
     // The jobs that have a run without an end.
     std::vector<std::string> unfinished_jobs();
     std::optional<RunRecord> last(const std::string& job, const std::string& kind);
+    // The last `limit` runs of `job`, and any older one still without an end (a resumed
+    // backfill runs under its first run's id), newest id first.
     std::vector<RunRecord> recent(const std::string& job, int limit);
     // Deletes runs that ended before `before`, keeping the last of each job and kind.
     std::int64_t prune(Millis before);

@@ -555,8 +555,8 @@ void UpdateQueue::complete(const std::string& job, const std::vector<Completion>
     if (db_.in_transaction() && std::any_of(completions.begin(), completions.end(), [](auto& c) { return c.id < 0; }))
         throw JournalError("journal " + db_.path() + ": complete() of in-flight batch rows inside a transaction");
     // Without its own fsync (journal.hpp): an outcome lost to a power loss leaves its update
-    // in flight, as a kill before the answer would, and every request that left afterwards
-    // was claimed in a durable commit, which made this one durable too.
+    // in flight, as a kill before the answer would; a request leaves only once its own
+    // claim is durable, and decisions read from outcomes are durable commits.
     Database::Transaction tx(db_, Database::Sync::deferred);
     // Whether any failure or waiting row of the job exists: if not (the usual case), a
     // success has nothing to supersede or promote, and two lookups per row are saved. Only

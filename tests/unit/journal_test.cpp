@@ -802,6 +802,19 @@ TEST_F(JournalTest, RunsLeftWithoutAnEndAreEndedWithTheGivenCodeAndTheirCountsKe
     EXPECT_EQ(j.runs.last("crm", "backfill")->exit_code, -1);
     EXPECT_EQ(j.runs.unfinished_jobs(), (std::vector<std::string>{"crm", "hr"}));
     EXPECT_EQ(j.runs.recent("crm", 5)[1].ended_at, 2000) << "only that run";
+    // Runs after it (a daemon's syncs between the stop and the resume): the resumed one is
+    // still listed as running, whatever their number.
+    for (int i = 0; i < 3; ++i) {
+        RunRecord later{j.runs.begin("crm", "sync", 7000 + i), "crm", "sync", 7000 + i, 0, 1};
+        later.exit_code = 0;
+        j.runs.end(later, 7500 + i);
+    }
+    auto listed = j.runs.recent("crm", 2);
+    ASSERT_EQ(listed.size(), 3u);
+    EXPECT_EQ(listed[0].started_at, 7002);
+    EXPECT_EQ(listed[1].started_at, 7001);
+    EXPECT_EQ(listed[2].id, open) << "the running backfill, older than the last two";
+    EXPECT_EQ(j.runs.recent("crm", 10).size(), 5u) << "every run once";
 }
 
 // What a request needs on disk before it leaves is its claim; its outcome may be undone by a
@@ -816,11 +829,16 @@ TEST_F(JournalTest, AnOutcomeCommitsWithoutItsOwnFsyncAndAClaimWithIt) {
         tx.commit();
     }
     EXPECT_FALSE(j.db.last_commit_deferred());
+    auto claimed_at = std::chrono::steady_clock::now();
     auto first = j.updates.claim("crm", 1, now, 1000);
     ASSERT_EQ(first.size(), 1u);
     EXPECT_FALSE(j.db.last_commit_deferred()) << "a claim is durable before its request leaves";
     j.updates.complete("crm", {{first[0].id, State::Done, 200, "", 0, false, true, {}}}, now);
-    EXPECT_TRUE(j.db.last_commit_deferred());
+    // Deferred unless a second passed since the claim's fsync (then it is made durable: the
+    // bound has its own test), which only a machine stalled that long would see.
+    if (std::chrono::steady_clock::now() - claimed_at < std::chrono::milliseconds(900)) {
+        EXPECT_TRUE(j.db.last_commit_deferred());
+    }
     EXPECT_EQ(j.updates.counts("crm").done, 1);
     auto second = j.updates.claim("crm", 1, now, 1000);
     ASSERT_EQ(second.size(), 1u);
