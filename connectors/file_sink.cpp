@@ -33,7 +33,8 @@ FileSink::FileSink(std::string path, std::int64_t resume_offset) : path_(std::mo
 }
 
 FileSink::~FileSink() {
-    if (syncer_.joinable()) syncer_.join();
+    int ignored = 0;
+    syncer_.done(true, ignored);  // before the descriptor it syncs is closed
     if (fd_ >= 0) ::close(fd_);
 }
 
@@ -70,26 +71,17 @@ void FileSink::sync_here() {
 std::int64_t FileSink::begin_sync() {
     sync_done(true);
     write_buffer();
-    synced_.store(false, std::memory_order_relaxed);
     // fdatasync covers at least what was written before it began; later appends may go
     // to the same file meanwhile (they are the next sync's).
-    try {
-        syncer_ = std::thread([this, fd = fd_] {
-            sync_errno_ = ::fdatasync(fd) == 0 ? 0 : errno;
-            synced_.store(true, std::memory_order_release);
-        });
-    } catch (const std::system_error&) {
-        sync_here();  // no thread to be had (a task limit): made durable here, as sync() would
-    }
+    syncer_.start(fd_);
     return written_;
 }
 
 bool FileSink::sync_done(bool wait) {
-    if (!syncer_.joinable()) return true;
-    if (!wait && !synced_.load(std::memory_order_acquire)) return false;
-    syncer_.join();
-    if (sync_errno_ != 0) {
-        errno = std::exchange(sync_errno_, 0);
+    int error = 0;
+    if (!syncer_.done(wait, error)) return false;
+    if (error != 0) {
+        errno = error;
         fail("cannot sync", partial_path());
     }
     return true;

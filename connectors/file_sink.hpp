@@ -4,11 +4,11 @@
 // returns the size that is; a resumed run reopens the partial file truncated to the size
 // its journal recorded, so lines written after the last journal commit are dropped and
 // written again once, never twice.
-#include <atomic>
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <thread>
+
+#include "daemon/base/background_sync.hpp"
 
 namespace prefsync::connectors {
 
@@ -44,9 +44,7 @@ private:
     int fd_ = -1;
     std::string buffer_;
     std::int64_t written_ = 0;
-    std::thread syncer_;
-    std::atomic<bool> synced_{false};
-    int sync_errno_ = 0;  // the syncer's; read after join
+    base::BackgroundSync syncer_;
 };
 
 }  // namespace prefsync::connectors

@@ -315,10 +315,17 @@ Database::Database(const std::string& path, Access access) : path_(path), read_o
 }
 
 void Database::close() {
+    int ignored = 0;
+    log_sync_.done(true, ignored);
     for (auto& [sql, s] : statements_) sqlite3_finalize(s);
     statements_.clear();
     if (db_) sqlite3_close(db_);
     db_ = nullptr;
+    // After the connection: closing a descriptor of a file drops every POSIX lock this
+    // process holds on it (SQLite locks the database and the shared-memory index, not the
+    // log, but nothing here depends on that).
+    if (log_fd_ >= 0) ::close(log_fd_);
+    log_fd_ = -1;
 }
 
 void Database::open_read_write() {
@@ -706,6 +713,35 @@ void Database::Transaction::restore_sync() {
     if (!db_.sync_relaxed_) return;
     if (sqlite3_exec(db_.db_, "PRAGMA synchronous=FULL", nullptr, nullptr, nullptr) == SQLITE_OK)
         db_.sync_relaxed_ = false;
+}
+
+std::uint64_t Database::begin_sync() {
+    if (!wal_) return 0;
+    synced(syncs_started_, true);
+    if (log_fd_ < 0) {
+        // Our own descriptor of the log SQLite writes (its file object is not ours to use
+        // from another thread); fdatasync of any descriptor flushes the file's data.
+        auto log = path_ + "-wal";
+        log_fd_ = ::open(log.c_str(), O_RDONLY | O_CLOEXEC);
+        if (log_fd_ < 0)
+            throw JournalError("journal " + path_ + ": cannot open its write-ahead log " + log + ": " +
+                               std::strerror(errno));
+    }
+    sync_began_ = std::chrono::steady_clock::now();
+    log_sync_.start(log_fd_);
+    return ++syncs_started_;
+}
+
+bool Database::synced(std::uint64_t n, bool wait) {
+    if (n <= syncs_over_) return true;
+    int error = 0;
+    if (!log_sync_.done(wait, error)) return false;
+    syncs_over_ = syncs_started_;
+    if (error != 0)
+        throw JournalError("journal " + path_ + ": cannot sync its write-ahead log: " + std::strerror(error));
+    // What the deferred-commit bound counts from: every commit before the sync began.
+    last_durable_ = std::max(last_durable_, sync_began_);
+    return true;
 }
 
 void Database::at_commit(CommitHook hook) {

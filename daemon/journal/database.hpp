@@ -35,6 +35,8 @@
 #include <string>
 #include <vector>
 
+#include "daemon/base/background_sync.hpp"
+
 namespace prefsync::journal {
 
 class JournalError : public std::runtime_error {
@@ -172,6 +174,19 @@ public:
     std::uint64_t transaction_serial() const { return tx_serial_; }
     // Whether the last committed transaction skipped its fsync (Sync::deferred, honoured).
     bool last_commit_deferred() const { return last_commit_deferred_; }
+    // Durability without waiting for it: begin_sync() starts an fdatasync of the write-ahead
+    // log on a thread of its own, which makes every commit made before the call durable (the
+    // log is a prefix of its commits; a checkpoint syncs the log before it copies and the
+    // database after, so a commit moved out of the log is durable there). The caller goes
+    // on meanwhile and holds back what relies on those commits until synced(). Returns the
+    // sync's number (waiting first for the one before, as only one runs at a time); 0 when
+    // there is nothing to make durable (no log: every commit was durable).
+    std::uint64_t begin_sync();
+    // Whether sync `n` (0: none) is over, waiting for it if `wait`. Throws JournalError if
+    // the disk refused it: what it was to cover may be lost, and must not be relied on.
+    bool synced(std::uint64_t n, bool wait = false);
+    // The number of the last begin_sync() (0: none yet).
+    std::uint64_t syncs_begun() const { return syncs_started_; }
     const std::string& path() const { return path_; }
     bool read_only() const { return read_only_; }
     // A read-only handle over a journal that does not exist yet (or an empty file): it reads
@@ -222,6 +237,12 @@ private:
     std::uint64_t tx_serial_ = 0;
     bool last_commit_deferred_ = false;
     std::vector<CommitHook> hooks_;
+    // begin_sync(): the log's descriptor (opened at the first, closed after the connection),
+    // the syncs started and found over, and when the running one began.
+    int log_fd_ = -1;
+    std::uint64_t syncs_started_ = 0, syncs_over_ = 0;
+    std::chrono::steady_clock::time_point sync_began_{};
+    base::BackgroundSync log_sync_;
 };
 
 }  // namespace prefsync::journal

@@ -37,8 +37,17 @@
 //   a kill (a create looked up, an upsert sent again); nothing is sent for an update or
 //   identity after its outcome without a new durable claim (retries, promoted waiting rows
 //   and new updates are claimed again). Decisions read from the outcomes (change detection,
-//   mirror removals, a run's end) are durable commits, which cover every outcome before
-//   them. Measured: 100,000 upserts, 467 fdatasync calls before, 126 after.
+//   mirror removals, a run's end) are durable before anything acts on them, which covers
+//   every outcome before them. Measured: 100,000 upserts, 467 fdatasync calls before, 126
+//   after.
+// - A batch of rows read from the source and journaled already claimed is committed without
+//   an fsync too, and its requests wait for a sync of the write-ahead log begun after the
+//   commit (Database::begin_sync), which runs on a thread of its own while the batch before
+//   is sent: the claim is durable before its request leaves, as before, but the loop no
+//   longer stops for the disk. A power loss before the sync undoes the batch whole (its
+//   watermark too): nothing of it was sent, and the source is read again. Measured on a
+//   disk whose fsyncs took 4-13 ms under load: the push's main thread went from 126 to 27
+//   fdatasync calls per 100,000 rows (650 to 116 ms).
 // - Failures keep their body (dead letters for `retry`); retries keep theirs until sent.
 // - A pull's items (the ids it is to fetch) and outcomes, and the shared bucket's tokens,
 //   are committed without an fsync (Sync::deferred, database.hpp): a power loss can only

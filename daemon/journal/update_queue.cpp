@@ -147,7 +147,9 @@ EnqueueResult UpdateQueue::enqueue_claimed(const std::string& job, NewUpdate u, 
 EnqueueResult UpdateQueue::enqueue_impl(const std::string& job, const NewUpdate& u, Millis now, bool force,
                                         std::optional<std::int64_t> run_id, std::optional<Millis> lease,
                                         std::optional<ClaimedUpdate>* claimed, NewUpdate* owned) {
-    Database::Transaction tx(db_);
+    // Durable on its own; inside a caller's transaction, at the caller's level (a push's feed
+    // defers its batch's commit, and holds its claims back until the log's sync is over).
+    Database::Transaction tx(db_, db_.in_transaction() ? Database::Sync::deferred : Database::Sync::durable);
     auto has = shape(job, run_id);
     auto synced = synced_.get(job, u.identity);
     std::string op = u.op;

@@ -6,8 +6,9 @@
 // Design constraints (what callers may rely on):
 // - Record before send: claim() commits the "inflight" state (with a lease) before it
 //   returns, and enqueue_claimed() inserts a row already inflight in the caller's
-//   transaction (handed out only once that commits), so no request leaves for an update the
-//   journal does not hold.
+//   transaction (handed out only once that commits, and, when the caller commits without
+//   an fsync, once the write-ahead log's sync begun after it is over: Database::begin_sync),
+//   so no request leaves for an update the journal does not hold.
 // - One pending update per (job, identity): enqueue() supersedes an older queued or retry
 //   update of the same identity (coalescing), so changes to one identity go in order and
 //   never two at once. A superseded update whose outcome was unknown (a create that may

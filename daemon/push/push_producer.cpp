@@ -179,19 +179,20 @@ api::ApiRequest PushProducer::request_for(const Item& item) const {
 
 std::optional<dispatch::Outgoing> PushProducer::next(Millis now) {
     while (true) {
+        ripen(false);
         if (ready_.empty() && claimed_.empty()) {
-            claim(now);
             // One batch at a time (an unchanged file queues nothing for long stretches):
             // between batches the loop takes answers, ticks and signals (wake_at() says "now").
-            // The next batch is read once the queue has nothing due, so no more rows are
-            // claimed and unsent at a time than one claim's worth, whatever a crash leaves.
-            if (feed_ && claimed_.empty()) {
-                bool more = feed_->more();
-                for (auto& u : feed_->take_claimed()) claimed_.push_back(prepare(std::move(u)));
-                if (!more) feed_ = nullptr;
-                if (claimed_.empty()) claim(now);  // what the feed queued rather than handed over
+            if (!ripening_) {
+                claim(now);
+                if (feed_ && claimed_.empty()) read_feed(now);
             }
             if (claimed_.empty()) return std::nullopt;
+        } else if (feed_ && !ripening_ && claimed_.size() < 2 * static_cast<std::size_t>(claim_batch_)) {
+            // The next batch is read while this one's last rows are sent, so its sync
+            // (milliseconds on a busy disk) runs beside them: no more rows are claimed and
+            // unsent at a time than two claims' worth and a batch, whatever a crash leaves.
+            read_feed(now);
         }
         auto& from = ready_.empty() ? claimed_ : ready_;
         Item item = std::move(from.front());
@@ -220,6 +221,27 @@ std::optional<dispatch::Outgoing> PushProducer::next(Millis now) {
     }
 }
 
+void PushProducer::read_feed(Millis now) {
+    bool more = feed_->more();
+    std::deque<Item> items;
+    for (auto& u : feed_->take_claimed()) items.push_back(prepare(std::move(u)));
+    if (!more) feed_ = nullptr;
+    if (items.empty()) {
+        if (claimed_.empty()) claim(now);  // what the feed queued rather than handed over
+        return;
+    }
+    // Record before send: the feed commits its batch without waiting for the disk, and its
+    // claims leave once the write-ahead log's sync, begun now, is over (ripen()).
+    ripening_ = Ripening{std::move(items), journal_.db.begin_sync()};
+    ripen(false);
+}
+
+void PushProducer::ripen(bool wait) {
+    if (!ripening_ || !journal_.db.synced(ripening_->sync, wait)) return;
+    for (auto& item : ripening_->items) claimed_.push_back(std::move(item));
+    ripening_.reset();
+}
+
 void PushProducer::claim(Millis now) {
     // Completions still buffered are of rows this process holds, which claim() never hands
     // out again: claiming before flushing them is safe.
@@ -228,7 +250,7 @@ void PushProducer::claim(Millis now) {
 }
 
 std::optional<Millis> PushProducer::wake_at(Millis now) {
-    if (!ready_.empty() || !claimed_.empty() || feed_) return now;
+    if (!ready_.empty() || !claimed_.empty() || feed_ || ripening_) return now;
     flush();  // a retry recorded a moment ago must be visible to next_due()
     return journal_.updates.next_due(job_.name);
 }
@@ -447,6 +469,10 @@ void PushProducer::release(dispatch::Outgoing out) {
 }
 
 void PushProducer::release_unsent() {
+    if (ripening_) {
+        for (auto& item : ripening_->items) claimed_.push_back(std::move(item));
+        ripening_.reset();
+    }
     for (auto* q : {&ready_, &claimed_})
         for (auto& item : *q) complete(released(item.update));
     ready_.clear();
@@ -479,7 +505,7 @@ void PushProducer::flush() {
 void PushProducer::on_tick(Millis now, dispatch::RunProgress& progress) {
     flush();
     // Rows held in memory (a quota pause, a long Retry-After) keep their leases.
-    bool holding = !out_.empty() || !claimed_.empty() || !ready_.empty();
+    bool holding = !out_.empty() || !claimed_.empty() || !ready_.empty() || ripening_;
     if (holding && now - renewed_at_ >= lease_ / 4) {
         journal_.updates.renew(job_.name, now, lease_);
         renewed_at_ = now;

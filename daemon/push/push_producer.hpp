@@ -5,7 +5,9 @@
 // Design constraints (how "nothing sent twice" holds; the journal's side of it is in
 // docs/ARCHITECTURE.md, section 5):
 // - Record before send: an update leaves only after the journal committed it inflight
-//   (claim(), or the feed's enqueue_claimed() of a row sent at once).
+//   and that commit is durable: claim()'s own fsync, or for the feed's enqueue_claimed() of
+//   a row sent at once (a commit without an fsync), the write-ahead log's sync begun after
+//   it, which runs beside the sending of the batch before (read_feed(), ripen()).
 // - A write whose outcome is unknown (sent, no answer; or a create answered 409 after such
 //   a write) is marked `resolve` in the journal, and the mark stays until the update
 //   succeeds or fails for good: a lookup that itself fails, a 401 that interrupts it, or a
@@ -28,6 +30,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -115,6 +118,10 @@ private:
     void complete(journal::Completion c);
     void print_progress(journal::Millis now);
     void claim(journal::Millis now);
+    // The feed's next batch, its claims ripening until their sync is over.
+    void read_feed(journal::Millis now);
+    // Claims whose sync is over join claimed_ (waiting for it if `wait`).
+    void ripen(bool wait);
 
     const config::JobConfig& job_;
     journal::Journal& journal_;
@@ -124,8 +131,13 @@ private:
     journal::Millis lease_;
     PushCounts& counts_;
     Progress progress_;
-    std::deque<Item> ready_;                       // follow-ups (after a lookup): first out
-    std::deque<Item> claimed_;                     // claimed, not yet handed out
+    std::deque<Item> ready_;    // follow-ups (after a lookup): first out
+    std::deque<Item> claimed_;  // claimed, not yet handed out
+    struct Ripening {
+        std::deque<Item> items;
+        std::uint64_t sync = 0;  // the journal's sync that makes their claims durable
+    };
+    std::optional<Ripening> ripening_;             // claimed by the feed, not yet durable: not sent
     std::unordered_map<std::uint64_t, Item> out_;  // handed to the loop
     std::uint64_t next_key_ = 0;
     std::vector<journal::Completion> completions_;

@@ -75,7 +75,11 @@ public:
 private:
     void journal_batch() {
         auto& journal = c_.journal;
-        journal::Database::Transaction tx(journal.db);
+        // Without waiting for the disk: the producer sends this batch's claims only once the
+        // write-ahead log's sync it begins after more() is over (it runs beside the sending).
+        // A power loss before that undoes the batch whole, watermark included: nothing of it
+        // was sent, and the source is read again from where the journal stands.
+        journal::Database::Transaction tx(journal.db, journal::Database::Sync::deferred);
         auto now = now_ms();
         // A row is journaled already claimed (sent at once) unless a later row of its identity
         // is in this batch too: then the later one replaces it before anything is sent.

@@ -845,6 +845,41 @@ TEST_F(JournalTest, AnOutcomeCommitsWithoutItsOwnFsyncAndAClaimWithIt) {
     EXPECT_FALSE(j.db.last_commit_deferred());
 }
 
+// A push's feed journals a batch already claimed without waiting for the disk, and sends
+// it once the log's sync begun after the commit is over (the sync runs beside the sending).
+TEST_F(JournalTest, ABatchClaimedWithoutAnFsyncIsDurableOnceTheLogSyncBegunAfterItIsOver) {
+    Millis now = 1'000'000;
+    j.updates.enqueue("crm", update("0", "h0", "{}"), now, false);  // durable: the bound counts from it
+    EXPECT_FALSE(j.db.last_commit_deferred());
+    EXPECT_TRUE(j.db.synced(0)) << "no sync: nothing to wait for";
+    std::vector<ClaimedUpdate> claimed;
+    {
+        Database::Transaction tx(j.db, Database::Sync::deferred);
+        for (auto id : {"1", "2"}) {
+            std::optional<ClaimedUpdate> one;
+            // Inside the batch's transaction an enqueue takes its level (a durable one would throw).
+            j.updates.enqueue_claimed("crm", update(id, std::string("h") + id, "{}"), now, false, std::nullopt, 60'000,
+                                      one);
+            ASSERT_TRUE(one);
+            claimed.push_back(*one);
+        }
+        tx.commit();
+    }
+    EXPECT_TRUE(j.db.last_commit_deferred());
+    auto first = j.db.begin_sync();
+    EXPECT_EQ(first, 1u);
+    EXPECT_EQ(j.db.syncs_begun(), first);
+    EXPECT_TRUE(j.db.synced(first, true));
+    EXPECT_TRUE(j.db.synced(first)) << "over stays over";
+    // One at a time: a second waits for the first, and is one more.
+    auto second = j.db.begin_sync();
+    auto third = j.db.begin_sync();
+    EXPECT_EQ(second + 1, third);
+    EXPECT_TRUE(j.db.synced(second)) << "the third began once the second was over";
+    EXPECT_TRUE(j.db.synced(third, true));
+    EXPECT_EQ(j.updates.counts("crm").inflight, 2);
+}
+
 TEST_F(JournalTest, AFinishedUpdateLeavesOnlyItsOutcomeSoTheFileShrinksAfterTheRun) {
     Millis now = 1'000'000;
     std::string body(2000, 'x');

@@ -260,5 +260,65 @@ TEST(PushProducer, RowsHeldThroughADailyQuotaPauseAreSentOnce) {
     EXPECT_EQ(rig.journal.updates.counts("crm").accepted, 120);
 }
 
+// A feed as the source's: each batch journaled already claimed in a commit without an
+// fsync; records which of the journal's syncs (the next one begun) covers each row.
+struct DeferredFeed final : Feed {
+    journal::Journal& journal;
+    int batches, rows;
+    std::map<std::string, std::uint64_t> covered_by;  // alternate id → sync number
+    std::vector<journal::ClaimedUpdate> claimed;
+    int read = 0;
+    DeferredFeed(journal::Journal& j, int batches, int rows) : journal(j), batches(batches), rows(rows) {}
+    bool more() override {
+        if (read == batches) return false;
+        journal::Database::Transaction tx(journal.db, journal::Database::Sync::deferred);
+        for (int i = 0; i < rows; ++i) {
+            auto id = "B" + std::to_string(read) + "R" + std::to_string(i);
+            journal::NewUpdate u{"CRMID:" + id, "CRMID", id, std::nullopt, "in.csv:" + id, R"({"X":1})", "h"};
+            std::optional<journal::ClaimedUpdate> one;
+            journal.updates.enqueue_claimed("crm", std::move(u), 1'000'000, true, std::nullopt, 60'000, one);
+            claimed.push_back(*one);
+            covered_by[id] = journal.db.syncs_begun() + 1;
+        }
+        tx.commit();
+        ++read;
+        return true;
+    }
+    std::vector<journal::ClaimedUpdate> take_claimed() override { return std::exchange(claimed, {}); }
+};
+
+// Record before send, for rows the feed journals without an fsync: no request leaves before
+// the log's sync that covers its claim is over, and the next batch is read (and synced)
+// while the one before is still being sent.
+TEST(PushProducer, AFeedsRowsLeaveOnlyOnceTheSyncCoveringTheirClaimIsOver) {
+    PushRig rig(config::Mode::Upsert);
+    rig.journal.updates.enqueue("crm", {"CRMID:first", "CRMID", "first", std::nullopt, "x", "{}", "h"}, 1, false);
+    DeferredFeed feed(rig.journal, 4, 300);
+    int early = 0, checked = 0;
+    rig.api.fault = [&](const api::ApiRequest& r) {
+        auto url = boost::urls::parse_origin_form(r.target).value();
+        for (auto p : url.params())
+            if (p.key == "alternateId" && feed.covered_by.contains(std::string(p.value))) {
+                ++checked;
+                if (!rig.journal.db.synced(feed.covered_by[std::string(p.value)])) ++early;
+            }
+        return FakeApi::Fault::None;
+    };
+    dispatch::RateLimiter limiter(1000, 1000, true, [&] { return rig.runtime.now(); });
+    dispatch::TokenSource tokens(rig.api_config, "token", nullptr, [&] { return rig.runtime.now(); });
+    dispatch::LoopSettings settings;
+    settings.max_in_flight = 4;
+    settings.job = "crm";
+    dispatch::RequestLoop loop(rig.runtime, rig.transport, tokens, limiter, nullptr, nullptr, nullptr, settings);
+    PushProducer producer(rig.job, rig.journal, rig.requests, 4, rig.lease, rig.counts, Progress::None);
+    producer.feed_from(&feed);
+    loop.run(producer);
+    producer.release_unsent();
+    EXPECT_EQ(checked, 1200);
+    EXPECT_EQ(early, 0) << "rows sent before their claim was durable";
+    EXPECT_EQ(rig.journal.updates.counts("crm").accepted, 1201);
+    EXPECT_EQ(rig.journal.db.syncs_begun(), 4u) << "one sync per batch";
+}
+
 }  // namespace
 }  // namespace prefsync::push
