@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <system_error>
 #include <utility>
 
 namespace prefsync::base {
@@ -12,17 +11,25 @@ BackgroundSync::~BackgroundSync() {
     if (thread_.joinable()) thread_.join();
 }
 
+namespace {
+int sync_file(int fd) {
+    while (::fdatasync(fd) != 0)
+        if (errno != EINTR) return errno;
+    return 0;
+}
+}  // namespace
+
 int BackgroundSync::start(int fd) {
     int before = 0;
     done(true, before);
     over_.store(false, std::memory_order_relaxed);
     try {
         thread_ = std::thread([this, fd] {
-            errno_ = ::fdatasync(fd) == 0 ? 0 : errno;
+            errno_ = sync_file(fd);
             over_.store(true, std::memory_order_release);
         });
-    } catch (const std::system_error&) {
-        errno_ = ::fdatasync(fd) == 0 ? 0 : errno;
+    } catch (...) {  // no thread to be had (a task limit, no memory): synced here
+        errno_ = sync_file(fd);
         over_.store(true, std::memory_order_release);
     }
     return before;

@@ -718,14 +718,29 @@ void Database::Transaction::restore_sync() {
 std::uint64_t Database::begin_sync() {
     if (!wal_) return 0;
     synced(syncs_started_, true);
+    struct stat st {};
+    if (log_fd_ >= 0 && (::fstat(log_fd_, &st) != 0 || st.st_nlink == 0)) {
+        // Not the log SQLite writes any more (nothing here replaces it, but a descriptor of a
+        // removed file would sync nothing that matters): opened again.
+        ::close(log_fd_);
+        log_fd_ = -1;
+    }
     if (log_fd_ < 0) {
         // Our own descriptor of the log SQLite writes (its file object is not ours to use
         // from another thread); fdatasync of any descriptor flushes the file's data.
         auto log = path_ + "-wal";
-        log_fd_ = ::open(log.c_str(), O_RDONLY | O_CLOEXEC);
+        log_fd_ = ::open(log.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (log_fd_ < 0)
             throw JournalError("journal " + path_ + ": cannot open its write-ahead log " + log + ": " +
                                std::strerror(errno));
+        // The log's name in its directory, durable once (SQLite syncs the directory only
+        // when a sync of its own is the log's first).
+        auto dir = std::filesystem::path(path_).parent_path();
+        int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            ::fsync(dfd);
+            ::close(dfd);
+        }
     }
     sync_began_ = std::chrono::steady_clock::now();
     log_sync_.start(log_fd_);
@@ -733,12 +748,17 @@ std::uint64_t Database::begin_sync() {
 }
 
 bool Database::synced(std::uint64_t n, bool wait) {
+    // A sync the disk refused may have dropped what it was to write: nothing after it is
+    // known durable either, so every later question gets the same error.
+    if (!log_sync_error_.empty()) throw JournalError(log_sync_error_);
     if (n <= syncs_over_) return true;
     int error = 0;
     if (!log_sync_.done(wait, error)) return false;
     syncs_over_ = syncs_started_;
-    if (error != 0)
-        throw JournalError("journal " + path_ + ": cannot sync its write-ahead log: " + std::strerror(error));
+    if (error != 0) {
+        log_sync_error_ = "journal " + path_ + ": cannot sync its write-ahead log: " + std::strerror(error);
+        throw JournalError(log_sync_error_);
+    }
     // What the deferred-commit bound counts from: every commit before the sync began.
     last_durable_ = std::max(last_durable_, sync_began_);
     return true;

@@ -242,6 +242,7 @@ private:
     int log_fd_ = -1;
     std::uint64_t syncs_started_ = 0, syncs_over_ = 0;
     std::chrono::steady_clock::time_point sync_began_{};
+    std::string log_sync_error_;  // a sync that failed: every later synced() throws it
     base::BackgroundSync log_sync_;
 };
 

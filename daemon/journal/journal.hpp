@@ -54,8 +54,8 @@
 //   undo the newest of them (at most about a second's), which the resumed pull reads or
 //   fetches again (its output cut back to the size the journal kept) or the quota does not
 //   count. A pull's outcomes are recorded only once the output bytes they cover are fsynced.
-// Every other commit (enqueues, claims, a run's end) is synchronous=FULL (database.hpp):
-// the batches are what pay for it.
+// Every other commit (enqueues and claims outside a feed's batch, a run's end) is
+// synchronous=FULL (database.hpp): the batches are what pay for it.
 //
 // Job locks are files beside the journal (job_lock.hpp). Invariants, per store, are in the
 // store's header; what the journal promises as a whole is in docs/ARCHITECTURE.md.

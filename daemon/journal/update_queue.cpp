@@ -133,23 +133,21 @@ std::string_view to_string(State state) {
 UpdateQueue::UpdateQueue(Database& db, SyncedStore& synced) : db_(db), synced_(synced), token_(random_token()) {}
 
 EnqueueResult UpdateQueue::enqueue(const std::string& job, const NewUpdate& u, Millis now, bool force,
-                                   std::optional<std::int64_t> run_id) {
-    return enqueue_impl(job, u, now, force, run_id, std::nullopt, nullptr, nullptr);
+                                   std::optional<std::int64_t> run_id, Database::Sync sync) {
+    return enqueue_impl(job, u, now, force, run_id, std::nullopt, nullptr, nullptr, sync);
 }
 
 EnqueueResult UpdateQueue::enqueue_claimed(const std::string& job, NewUpdate u, Millis now, bool force,
                                            std::optional<std::int64_t> run_id, Millis lease,
-                                           std::optional<ClaimedUpdate>& claimed) {
+                                           std::optional<ClaimedUpdate>& claimed, Database::Sync sync) {
     claimed.reset();
-    return enqueue_impl(job, u, now, force, run_id, lease, &claimed, &u);
+    return enqueue_impl(job, u, now, force, run_id, lease, &claimed, &u, sync);
 }
 
 EnqueueResult UpdateQueue::enqueue_impl(const std::string& job, const NewUpdate& u, Millis now, bool force,
                                         std::optional<std::int64_t> run_id, std::optional<Millis> lease,
-                                        std::optional<ClaimedUpdate>* claimed, NewUpdate* owned) {
-    // Durable on its own; inside a caller's transaction, at the caller's level (a push's feed
-    // defers its batch's commit, and holds its claims back until the log's sync is over).
-    Database::Transaction tx(db_, db_.in_transaction() ? Database::Sync::deferred : Database::Sync::durable);
+                                        std::optional<ClaimedUpdate>* claimed, NewUpdate* owned, Database::Sync sync) {
+    Database::Transaction tx(db_, sync);
     auto has = shape(job, run_id);
     auto synced = synced_.get(job, u.identity);
     std::string op = u.op;
@@ -558,7 +556,8 @@ void UpdateQueue::complete(const std::string& job, const std::vector<Completion>
         throw JournalError("journal " + db_.path() + ": complete() of in-flight batch rows inside a transaction");
     // Without its own fsync (journal.hpp): an outcome lost to a power loss leaves its update
     // in flight, as a kill before the answer would; a request leaves only once its own
-    // claim is durable, and decisions read from outcomes are durable commits.
+    // claim is durable, and decisions read from outcomes are durable before anything acts
+    // on them.
     Database::Transaction tx(db_, Database::Sync::deferred);
     // Whether any failure or waiting row of the job exists: if not (the usual case), a
     // success has nothing to supersede or promote, and two lookups per row are saved. Only

@@ -138,16 +138,18 @@ public:
     UpdateQueue(Database& db, SyncedStore& synced);
 
     // Records `u` for `job`. `force` sends even an unchanged row (backfill); `run_id` ties it
-    // to a backfill so a resumed backfill skips what it already enqueued.
+    // to a backfill so a resumed backfill skips what it already enqueued. `sync`: its
+    // transaction's (Database::Sync; inside a caller's, the caller's must allow it).
     EnqueueResult enqueue(const std::string& job, const NewUpdate& u, Millis now, bool force,
-                          std::optional<std::int64_t> run_id = std::nullopt);
+                          std::optional<std::int64_t> run_id = std::nullopt,
+                          Database::Sync sync = Database::Sync::durable);
     // As enqueue(), for a row the caller sends at once: if it is to be sent now (not held,
     // not waiting for an answer), it is recorded already claimed (inflight, leased until
     // now + lease, with this queue's token), as claim() would have, and returned in `claimed`.
     // One write per row instead of an insert and then the claim's rewrite of it.
     EnqueueResult enqueue_claimed(const std::string& job, NewUpdate u, Millis now, bool force,
                                   std::optional<std::int64_t> run_id, Millis lease,
-                                  std::optional<ClaimedUpdate>& claimed);
+                                  std::optional<ClaimedUpdate>& claimed, Database::Sync sync = Database::Sync::durable);
     // Marks up to `limit` due updates of `job` inflight (lease until now + lease) and returns
     // them, oldest first. Never two of one identity; never a row this queue already holds.
     std::vector<ClaimedUpdate> claim(const std::string& job, int limit, Millis now, Millis lease);
@@ -190,7 +192,7 @@ private:
     // `owned`: `u` itself, which a row sent at once moves into its batch.
     EnqueueResult enqueue_impl(const std::string& job, const NewUpdate& u, Millis now, bool force,
                                std::optional<std::int64_t> run_id, std::optional<Millis> lease,
-                               std::optional<ClaimedUpdate>* claimed, NewUpdate* owned);
+                               std::optional<ClaimedUpdate>* claimed, NewUpdate* owned, Database::Sync sync);
     // Returns the row's id. `lease`: inserted inflight, claimed by this queue.
     std::int64_t insert(const std::string& job, const NewUpdate& u, const std::string& op, const std::string& state,
                         Millis due_at, bool resolve, std::optional<std::int64_t> profile_id,

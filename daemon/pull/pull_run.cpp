@@ -270,7 +270,10 @@ public:
         if (now - flushed_at_ >= 200) checkpoint();
         // The journal's deferred commits are made durable beside the fetching (a sync of its
         // log on a thread of its own), so its one-second bound never stops the loop for one.
-        if (journal_.db.synced(log_sync_)) log_sync_ = journal_.db.begin_sync();
+        if (journal_.db.total_changes() != changes_synced_ && journal_.db.synced(log_sync_)) {
+            changes_synced_ = journal_.db.total_changes();
+            log_sync_ = journal_.db.begin_sync();
+        }
         progress.read = report_.items;
         progress.finished = report_.done + report_.missing + report_.failed;
         progress.failed = report_.failed;
@@ -463,7 +466,8 @@ private:
     };
     std::optional<Committing> committing_;  // outcomes whose output bytes are being made durable
     Millis flushed_at_ = 0;
-    std::uint64_t log_sync_ = 0;  // the journal's last sync begun (Database::begin_sync)
+    std::uint64_t log_sync_ = 0;       // the journal's last sync begun (Database::begin_sync)
+    std::int64_t changes_synced_ = 0;  // the journal's total_changes() when it began
     bool exhausted_ = false;
 };
 

@@ -102,6 +102,7 @@ PushProducer::PushProducer(const config::JobConfig& job, journal::Journal& journ
       journal_(journal),
       requests_(requests),
       claim_batch_(claim_batch_for(max_in_flight)),
+      idempotent_(idempotent(job)),
       lease_(lease),
       counts_(counts),
       progress_(progress) {}
@@ -188,10 +189,13 @@ std::optional<dispatch::Outgoing> PushProducer::next(Millis now) {
                 if (feed_ && claimed_.empty()) read_feed(now);
             }
             if (claimed_.empty()) return std::nullopt;
-        } else if (feed_ && !ripening_ && claimed_.size() < 2 * static_cast<std::size_t>(claim_batch_)) {
+        } else if (feed_ && !ripening_ && idempotent_ && claimed_.size() < 2 * static_cast<std::size_t>(claim_batch_)) {
             // The next batch is read while this one's last rows are sent, so its sync
-            // (milliseconds on a busy disk) runs beside them: no more rows are claimed and
-            // unsent at a time than two claims' worth and a batch, whatever a crash leaves.
+            // (milliseconds on a busy disk) runs beside them. Only where a row sent again
+            // does no harm: the feed claims all of such a batch at once, and a crash leaves
+            // no lookups to make first. (For the others the feed claims one claim's worth and
+            // queues the rest, which claim() takes once nothing is claimed: reading ahead would
+            // read the whole source before them, and leave more creates to look up.)
             read_feed(now);
         }
         auto& from = ready_.empty() ? claimed_ : ready_;
@@ -231,9 +235,10 @@ void PushProducer::read_feed(Millis now) {
         return;
     }
     // Record before send: the feed commits its batch without waiting for the disk, and its
-    // claims leave once the write-ahead log's sync, begun now, is over (ripen()).
+    // claims leave once the write-ahead log's sync, begun now, is over (ripen()). A job that
+    // does not read ahead waits for it here.
     ripening_ = Ripening{std::move(items), journal_.db.begin_sync()};
-    ripen(false);
+    ripen(!idempotent_);
 }
 
 void PushProducer::ripen(bool wait) {

@@ -48,8 +48,9 @@ struct PushCounts {
 };
 
 // Where a run's new updates come from while it sends: the source, read and journaled a
-// batch at a time when the journal has nothing to claim, so the first request leaves as soon
-// as the first batch is journaled and reading never runs far ahead of sending.
+// batch at a time when the journal has nothing to claim (and, for a job whose writes are
+// idempotent, one batch ahead, so its sync runs beside the sending), so the first request
+// leaves as soon as the first batch is journaled and reading never runs far ahead of sending.
 class Feed {
 public:
     virtual ~Feed() = default;
@@ -77,8 +78,15 @@ public:
     void flush() override;
     void on_tick(journal::Millis now, dispatch::RunProgress& progress) override;
 
-    // Claims from the journal only once `feed` has nothing more (nullptr: no feed).
+    // New updates from `feed` (nullptr: none): read when nothing is claimed or claimable
+    // (see next()), the journal's claimable ones taken first.
     void feed_from(Feed* feed) { feed_ = feed; }
+    // Whether sending a row again does no harm (a crash's rows left in flight are sent again
+    // as they are: no lookup first, no other meaning for a 404 or a 409).
+    static bool idempotent(const config::JobConfig& job) {
+        using config::Mode;
+        return job.mode == Mode::Upsert || job.mode == Mode::Replace || job.mode == Mode::Update;
+    }
     // Gives back what was claimed and never handed to the loop (the run stopped).
     void release_unsent();
     // The lease a run of this config holds its rows with.
@@ -128,6 +136,7 @@ private:
     const api::RequestBuilder& requests_;
     api::ProfileIdReader profile_id_of_;
     int claim_batch_;
+    bool idempotent_;  // idempotent(job_): the feed's next batch is read ahead
     journal::Millis lease_;
     PushCounts& counts_;
     Progress progress_;

@@ -45,14 +45,7 @@ public:
           report_(report),
           intake_(c, job, !options.backfill),
           hold_duplicates_(c.journal.synced.any_duplicates(job.name)),
-          idempotent_(idempotent(job)) {}
-
-    // Whether sending a row again does no harm (a crash's rows left in flight are sent
-    // again as they are: no lookup first, no other meaning for a 404 or a 409).
-    static bool idempotent(const config::JobConfig& job) {
-        using config::Mode;
-        return job.mode == Mode::Upsert || job.mode == Mode::Replace || job.mode == Mode::Update;
-    }
+          idempotent_(PushProducer::idempotent(job)) {}
 
     bool more() override {
         if (finished_) return false;
@@ -89,8 +82,7 @@ private:
         std::vector<journal::ClaimedUpdate> claimed;
         std::optional<journal::ClaimedUpdate> one;
         for (auto& r : batch_) {
-            // A loaded machine can make a batch's inserts outlast the watchdog's interval (the
-            // commit's fsync after them is one call, which no heartbeat can cut).
+            // A loaded machine can make a batch's inserts outlast the watchdog's interval.
             intake_.beat();
             if (!r.mapped) continue;
             auto& m = *r.mapped;
@@ -116,11 +108,14 @@ private:
             u.held = r.duplicate || (hold_duplicates_ && journal.synced.was_duplicate(job_.name, u.identity));
             // A crash leaves what was claimed but not yet sent to be resolved first (a create
             // looked up, a delete's 404 taken as done): no more of it than claim() would take,
-            // unless sending it again is all resolving means.
+            // unless sending it again is all resolving means (then the producer also reads
+            // the next batch ahead: two batches at most).
             bool at_once = !repeated.contains(u.identity) && (idempotent_ || claimed.size() < claim_limit_);
-            auto result = !at_once ? journal.updates.enqueue(job_.name, u, now, options_.backfill, backfill_run_)
+            auto result = !at_once ? journal.updates.enqueue(job_.name, u, now, options_.backfill, backfill_run_,
+                                                             journal::Database::Sync::deferred)
                                    : journal.updates.enqueue_claimed(job_.name, std::move(u), now, options_.backfill,
-                                                                     backfill_run_, lease_, one);
+                                                                     backfill_run_, lease_, one,
+                                                                     journal::Database::Sync::deferred);
             if (one) claimed.push_back(*std::exchange(one, std::nullopt));
             switch (result) {
                 case journal::EnqueueResult::Queued: ++report_.queued; break;

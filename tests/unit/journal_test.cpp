@@ -857,9 +857,9 @@ TEST_F(JournalTest, ABatchClaimedWithoutAnFsyncIsDurableOnceTheLogSyncBegunAfter
         Database::Transaction tx(j.db, Database::Sync::deferred);
         for (auto id : {"1", "2"}) {
             std::optional<ClaimedUpdate> one;
-            // Inside the batch's transaction an enqueue takes its level (a durable one would throw).
+            // Deferred like the batch's transaction (a durable one inside it would throw).
             j.updates.enqueue_claimed("crm", update(id, std::string("h") + id, "{}"), now, false, std::nullopt, 60'000,
-                                      one);
+                                      one, Database::Sync::deferred);
             ASSERT_TRUE(one);
             claimed.push_back(*one);
         }

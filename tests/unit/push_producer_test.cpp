@@ -276,7 +276,8 @@ struct DeferredFeed final : Feed {
             auto id = "B" + std::to_string(read) + "R" + std::to_string(i);
             journal::NewUpdate u{"CRMID:" + id, "CRMID", id, std::nullopt, "in.csv:" + id, R"({"X":1})", "h"};
             std::optional<journal::ClaimedUpdate> one;
-            journal.updates.enqueue_claimed("crm", std::move(u), 1'000'000, true, std::nullopt, 60'000, one);
+            journal.updates.enqueue_claimed("crm", std::move(u), 1'000'000, true, std::nullopt, 60'000, one,
+                                            journal::Database::Sync::deferred);
             claimed.push_back(*one);
             covered_by[id] = journal.db.syncs_begun() + 1;
         }
