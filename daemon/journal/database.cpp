@@ -719,12 +719,10 @@ std::uint64_t Database::begin_sync() {
     if (!wal_) return 0;
     synced(syncs_started_, true);
     struct stat st {};
-    if (log_fd_ >= 0 && (::fstat(log_fd_, &st) != 0 || st.st_nlink == 0)) {
-        // Not the log SQLite writes any more (nothing here replaces it, but a descriptor of a
-        // removed file would sync nothing that matters): opened again.
-        ::close(log_fd_);
-        log_fd_ = -1;
-    }
+    if (log_fd_ >= 0 && (::fstat(log_fd_, &st) != 0 || st.st_nlink == 0))
+        // SQLite never removes the log while a connection is open: someone else did, and
+        // SQLite goes on writing the removed file, which no name reaches any more.
+        throw JournalError("journal " + path_ + ": its write-ahead log was removed while in use");
     if (log_fd_ < 0) {
         // Our own descriptor of the log SQLite writes (its file object is not ours to use
         // from another thread); fdatasync of any descriptor flushes the file's data.
@@ -737,10 +735,11 @@ std::uint64_t Database::begin_sync() {
         // when a sync of its own is the log's first).
         auto dir = std::filesystem::path(path_).parent_path();
         int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            ::fsync(dfd);
-            ::close(dfd);
-        }
+        bool dir_synced = dfd >= 0 && ::fsync(dfd) == 0;
+        int error = errno;
+        if (dfd >= 0) ::close(dfd);
+        if (!dir_synced)
+            throw JournalError("journal " + path_ + ": cannot sync its directory: " + std::strerror(error));
     }
     sync_began_ = std::chrono::steady_clock::now();
     log_sync_.start(log_fd_);

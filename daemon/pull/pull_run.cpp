@@ -270,7 +270,7 @@ public:
         if (now - flushed_at_ >= 200) checkpoint();
         // The journal's deferred commits are made durable beside the fetching (a sync of its
         // log on a thread of its own), so its one-second bound never stops the loop for one.
-        if (journal_.db.total_changes() != changes_synced_ && journal_.db.synced(log_sync_)) {
+        if (journal_.db.synced(log_sync_) && journal_.db.total_changes() != changes_synced_) {
             changes_synced_ = journal_.db.total_changes();
             log_sync_ = journal_.db.begin_sync();
         }

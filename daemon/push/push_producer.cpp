@@ -195,7 +195,11 @@ std::optional<dispatch::Outgoing> PushProducer::next(Millis now) {
             // does no harm: the feed claims all of such a batch at once, and a crash leaves
             // no lookups to make first. (For the others the feed claims one claim's worth and
             // queues the rest, which claim() takes once nothing is claimed: reading ahead would
-            // read the whole source before them, and leave more creates to look up.)
+            // read the whole source before them, and leave more creates to look up.) What the
+            // journal has due (retries, rows an answer promoted) is claimed first, as when
+            // nothing is claimed: not left until the whole source is read. A claim that finds
+            // nothing writes nothing (no fsync).
+            claim(now);
             read_feed(now);
         }
         auto& from = ready_.empty() ? claimed_ : ready_;

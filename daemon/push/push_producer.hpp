@@ -78,8 +78,9 @@ public:
     void flush() override;
     void on_tick(journal::Millis now, dispatch::RunProgress& progress) override;
 
-    // New updates from `feed` (nullptr: none): read when nothing is claimed or claimable
-    // (see next()), the journal's claimable ones taken first.
+    // New updates from `feed` (nullptr: none): read when nothing is claimed or claimable,
+    // or, for an idempotent job, ahead while the batch before is sent (see next()); the
+    // journal's claimable ones are taken first either way.
     void feed_from(Feed* feed) { feed_ = feed; }
     // Whether sending a row again does no harm (a crash's rows left in flight are sent again
     // as they are: no lookup first, no other meaning for a 404 or a 409).

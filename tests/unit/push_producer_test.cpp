@@ -321,5 +321,36 @@ TEST(PushProducer, AFeedsRowsLeaveOnlyOnceTheSyncCoveringTheirClaimIsOver) {
     EXPECT_EQ(rig.journal.db.syncs_begun(), 4u) << "one sync per batch";
 }
 
+// Reading the feed ahead must not hold back what the journal has due: a row answered 503
+// is sent again once due, not only after the whole source is read.
+TEST(PushProducer, ARetryIsSentOnceDueWhileTheFeedIsReadAhead) {
+    PushRig rig(config::Mode::Upsert);
+    DeferredFeed feed(rig.journal, 6, 300);
+    std::vector<std::string> order;  // alternate ids, in the order requests left
+    rig.api.fault = [&](const api::ApiRequest& r) {
+        auto url = boost::urls::parse_origin_form(r.target).value();
+        for (auto p : url.params())
+            if (p.key == "alternateId") order.emplace_back(p.value);
+        return order.size() == 1 ? FakeApi::Fault::Unavailable : FakeApi::Fault::None;
+    };
+    dispatch::RateLimiter limiter(1000, 1000, true, [&] { return rig.runtime.now(); });
+    dispatch::TokenSource tokens(rig.api_config, "token", nullptr, [&] { return rig.runtime.now(); });
+    dispatch::LoopSettings settings;
+    settings.max_in_flight = 4;
+    settings.retry = {8, std::chrono::milliseconds(100), std::chrono::seconds(1)};
+    settings.job = "crm";
+    dispatch::RequestLoop loop(rig.runtime, rig.transport, tokens, limiter, nullptr, nullptr, nullptr, settings);
+    PushProducer producer(rig.job, rig.journal, rig.requests, 4, rig.lease, rig.counts, Progress::None);
+    producer.feed_from(&feed);
+    loop.run(producer);
+    producer.release_unsent();
+    ASSERT_EQ(order.size(), 1801u) << "every row once, the first twice";
+    auto again = std::find(order.begin() + 1, order.end(), order.front());
+    ASSERT_NE(again, order.end());
+    auto last_batch = std::find(order.begin(), order.end(), "B5R0");
+    EXPECT_LT(again, last_batch) << "the retry waited for the whole source";
+    EXPECT_EQ(rig.journal.updates.counts("crm").accepted, 1800);
+}
+
 }  // namespace
 }  // namespace prefsync::push
