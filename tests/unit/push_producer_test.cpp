@@ -101,8 +101,9 @@ struct PushRig {
             "CRMID:" + id, "CRMID", id, profile_id, "in.csv:" + id, R"({"CustomerName":{"FirstName":"A"}})", hash};
         journal.updates.enqueue("crm", u, runtime.wall_ms(), false);
     }
-    // One run of the job: everything due is sent, every answer recorded.
-    void run() {
+    // One run of the job: everything due is sent (and what `feed` journals), every answer
+    // recorded.
+    void run(Feed* feed = nullptr) {
         dispatch::RateLimiter limiter(1000, 1000, true, [this] { return runtime.now(); });
         dispatch::TokenSource tokens(api_config, "token", nullptr, [this] { return runtime.now(); });
         dispatch::LoopSettings settings;
@@ -115,6 +116,7 @@ struct PushRig {
         dispatch::RequestLoop loop(runtime, transport, tokens, limiter, bucket ? &*bucket : nullptr, nullptr, nullptr,
                                    settings);
         PushProducer producer(job, journal, requests, 4, lease, counts, Progress::None);
+        producer.feed_from(feed);
         loop.run(producer);
         producer.release_unsent();
     }
@@ -305,16 +307,7 @@ TEST(PushProducer, AFeedsRowsLeaveOnlyOnceTheSyncCoveringTheirClaimIsOver) {
             }
         return FakeApi::Fault::None;
     };
-    dispatch::RateLimiter limiter(1000, 1000, true, [&] { return rig.runtime.now(); });
-    dispatch::TokenSource tokens(rig.api_config, "token", nullptr, [&] { return rig.runtime.now(); });
-    dispatch::LoopSettings settings;
-    settings.max_in_flight = 4;
-    settings.job = "crm";
-    dispatch::RequestLoop loop(rig.runtime, rig.transport, tokens, limiter, nullptr, nullptr, nullptr, settings);
-    PushProducer producer(rig.job, rig.journal, rig.requests, 4, rig.lease, rig.counts, Progress::None);
-    producer.feed_from(&feed);
-    loop.run(producer);
-    producer.release_unsent();
+    rig.run(&feed);
     EXPECT_EQ(checked, 1200);
     EXPECT_EQ(early, 0) << "rows sent before their claim was durable";
     EXPECT_EQ(rig.journal.updates.counts("crm").accepted, 1201);
@@ -333,17 +326,7 @@ TEST(PushProducer, ARetryIsSentOnceDueWhileTheFeedIsReadAhead) {
             if (p.key == "alternateId") order.emplace_back(p.value);
         return order.size() == 1 ? FakeApi::Fault::Unavailable : FakeApi::Fault::None;
     };
-    dispatch::RateLimiter limiter(1000, 1000, true, [&] { return rig.runtime.now(); });
-    dispatch::TokenSource tokens(rig.api_config, "token", nullptr, [&] { return rig.runtime.now(); });
-    dispatch::LoopSettings settings;
-    settings.max_in_flight = 4;
-    settings.retry = {8, std::chrono::milliseconds(100), std::chrono::seconds(1)};
-    settings.job = "crm";
-    dispatch::RequestLoop loop(rig.runtime, rig.transport, tokens, limiter, nullptr, nullptr, nullptr, settings);
-    PushProducer producer(rig.job, rig.journal, rig.requests, 4, rig.lease, rig.counts, Progress::None);
-    producer.feed_from(&feed);
-    loop.run(producer);
-    producer.release_unsent();
+    rig.run(&feed);
     ASSERT_EQ(order.size(), 1801u) << "every row once, the first twice";
     auto again = std::find(order.begin() + 1, order.end(), order.front());
     ASSERT_NE(again, order.end());
