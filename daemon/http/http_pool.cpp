@@ -8,6 +8,8 @@
 #include <charconv>
 #include <deque>
 #include <optional>
+#include <utility>
+#include <vector>
 
 namespace prefsync::http {
 
@@ -79,6 +81,16 @@ struct HttpPool::Impl : std::enable_shared_from_this<HttpPool::Impl> {
     std::string user_agent;
     std::optional<ssl::context> tls;
     tcp::resolver resolver;
+    // The server's addresses: one lookup serves every connection opened while it runs, and
+    // its result the connections opened for a minute after. Each connection looking the name
+    // up itself was, for 512 connections opening at once, 512 lookups one after another on
+    // the resolver's one thread (and as many DNS queries). A connection that cannot connect
+    // drops them, so the next one looks the name up again (a server that moved).
+    using Addresses = tcp::resolver::results_type;
+    using LookupDone = std::function<void(beast::error_code, const Addresses&)>;
+    std::optional<Addresses> addresses;
+    std::chrono::steady_clock::time_point looked_up_at;
+    std::vector<LookupDone> awaiting_lookup;
     std::vector<std::shared_ptr<Connection>> connections;
     std::deque<Pending> queue;
     PoolStats stats;
@@ -94,7 +106,29 @@ struct HttpPool::Impl : std::enable_shared_from_this<HttpPool::Impl> {
     }
 
     void pump();
+    // Calls `done` with the server's addresses (or the lookup's error), never before it returns.
+    void lookup(LookupDone done);
 };
+
+// How long the addresses of a lookup are used for new connections.
+constexpr std::chrono::seconds kAddressesKept{60};
+
+void HttpPool::Impl::lookup(LookupDone done) {
+    if (addresses && std::chrono::steady_clock::now() - looked_up_at < kAddressesKept) {
+        net::post(ioc, [done = std::move(done), a = *addresses] { done({}, a); });
+        return;
+    }
+    awaiting_lookup.push_back(std::move(done));
+    if (awaiting_lookup.size() > 1) return;  // the lookup under way answers this one too
+    ++stats.lookups;
+    resolver.async_resolve(base.address, base.port, [self = shared_from_this()](beast::error_code ec, Addresses found) {
+        if (!ec) {
+            self->addresses = found;
+            self->looked_up_at = std::chrono::steady_clock::now();
+        }
+        for (auto& waiting : std::exchange(self->awaiting_lookup, {})) waiting(ec, found);
+    });
+}
 
 // One keep-alive connection: connect (and TLS handshake) on first use, then
 // write request → read response, again and again until an error or the server closes.
@@ -164,30 +198,32 @@ private:
             plain_.emplace(pool_.ioc.get_executor());
         }
         auto self = shared_from_this();
-        pool_.resolver.async_resolve(
-            pool_.base.address, pool_.base.port, [self](beast::error_code ec, tcp::resolver::results_type results) {
+        pool_.lookup([self](beast::error_code ec, const tcp::resolver::results_type& results) {
+            if (self->abandoned()) return;
+            if (ec) return self->finish_error(api::Transport::NotSent, "resolve: " + ec.message());
+            self->lowest().expires_after(self->pool_.config.connect_timeout);
+            self->lowest().async_connect(results, [self](beast::error_code ec2, const tcp::endpoint&) {
                 if (self->abandoned()) return;
-                if (ec) return self->finish_error(api::Transport::NotSent, "resolve: " + ec.message());
+                if (ec2) {
+                    self->pool_.addresses.reset();
+                    return self->finish_error(api::Transport::NotSent, "connect: " + ec2.message());
+                }
+                beast::error_code ignored;
+                self->lowest().socket().set_option(tcp::no_delay(true), ignored);
+                ++self->pool_.stats.connections_opened;
+                if (!self->tls_) {
+                    self->open_ = true;
+                    return self->write();
+                }
                 self->lowest().expires_after(self->pool_.config.connect_timeout);
-                self->lowest().async_connect(results, [self](beast::error_code ec2, const tcp::endpoint&) {
+                self->tls_->async_handshake(ssl::stream_base::client, [self](beast::error_code ec3) {
                     if (self->abandoned()) return;
-                    if (ec2) return self->finish_error(api::Transport::NotSent, "connect: " + ec2.message());
-                    beast::error_code ignored;
-                    self->lowest().socket().set_option(tcp::no_delay(true), ignored);
-                    ++self->pool_.stats.connections_opened;
-                    if (!self->tls_) {
-                        self->open_ = true;
-                        return self->write();
-                    }
-                    self->lowest().expires_after(self->pool_.config.connect_timeout);
-                    self->tls_->async_handshake(ssl::stream_base::client, [self](beast::error_code ec3) {
-                        if (self->abandoned()) return;
-                        if (ec3) return self->finish_error(api::Transport::NotSent, "TLS handshake: " + ec3.message());
-                        self->open_ = true;
-                        self->write();
-                    });
+                    if (ec3) return self->finish_error(api::Transport::NotSent, "TLS handshake: " + ec3.message());
+                    self->open_ = true;
+                    self->write();
                 });
             });
+        });
     }
 
     void write() {

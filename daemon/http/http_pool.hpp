@@ -37,6 +37,7 @@ using ResponseHandler = std::function<void(HttpResponse)>;
 
 struct PoolStats {
     std::uint64_t connections_opened = 0;
+    std::uint64_t lookups = 0;  // of the server's name (one serves many connections)
     std::uint64_t requests_sent = 0;
     std::size_t in_flight = 0;
     std::size_t queued = 0;

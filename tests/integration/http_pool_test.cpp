@@ -83,6 +83,28 @@ TEST(HttpPool, AThousandRequestsOverFourConnectionsOpenExactlyFour) {
     EXPECT_EQ(s.at("by_endpoint").at("W4 upsert").at("202").as_int64(), 1000);
 }
 
+// Connections opened together wait for one lookup of the server's name, and later ones
+// reuse its addresses, rather than a lookup each (512 of them, one after another).
+TEST(HttpPool, ConnectionsOpenedTogetherShareOneLookupOfTheServersName) {
+    Fixture f;
+    boost::asio::io_context ioc;
+    config::HttpConfig cfg;
+    cfg.connections = 8;
+    auto b = f.builder();
+    HttpPool pool(ioc, cfg, b.base(), "prefsync-test");
+    int answered = 0;
+    for (int i = 0; i < 8; ++i)
+        pool.send(b.upsert("CRMID", "C" + std::to_string(i), R"({"CustomerType":"Retail"})"), "emulator-token",
+                  [&](HttpResponse r) {
+                      EXPECT_EQ(r.status, 202) << r.error;
+                      if (++answered == 8) pool.shutdown();
+                  });
+    ioc.run();
+    EXPECT_EQ(answered, 8);
+    EXPECT_EQ(pool.stats().connections_opened, 8u);
+    EXPECT_EQ(pool.stats().lookups, 1u);
+}
+
 TEST(HttpPool, AServerThatClosesAfterEveryResponseStillWorks) {
     Fixture f;
     f.faults.configure(json::object{{"close", 1}}, std::chrono::steady_clock::now());
@@ -268,7 +290,7 @@ TEST(HttpPool, AShutDownWhileAConnectionIsBeingMadeReportsItNotSent) {
     auto b = f.builder();
     HttpPool pool(ioc, cfg, b.base(), "prefsync-test");
     std::vector<HttpResponse> got;
-    for (int i = 0; i < 2; ++i)  // two connections, each resolving the address
+    for (int i = 0; i < 2; ++i)  // two connections, waiting for the address's lookup
         pool.send(b.upsert("CRMID", "C1", R"({"CustomerType":"Retail"})"), "emulator-token",
                   [&](HttpResponse r) { got.push_back(std::move(r)); });
     pool.shutdown();
