@@ -85,10 +85,12 @@ struct HttpPool::Impl : std::enable_shared_from_this<HttpPool::Impl> {
     // its result the connections opened for a minute after. Each connection looking the name
     // up itself was, for 512 connections opening at once, 512 lookups one after another on
     // the resolver's one thread (and as many DNS queries). A connection that cannot connect
-    // drops them, so the next one looks the name up again (a server that moved).
+    // drops them, so the next one looks the name up again (a server that moved), unless a
+    // newer lookup replaced them meanwhile (each lookup's addresses have its number).
     using Addresses = tcp::resolver::results_type;
-    using LookupDone = std::function<void(beast::error_code, const Addresses&)>;
+    using LookupDone = std::function<void(beast::error_code, const Addresses&, std::uint64_t lookup)>;
     std::optional<Addresses> addresses;
+    std::uint64_t addresses_lookup = 0;  // the number of the lookup that found `addresses`
     std::chrono::steady_clock::time_point looked_up_at;
     std::vector<LookupDone> awaiting_lookup;
     std::vector<std::shared_ptr<Connection>> connections;
@@ -106,8 +108,13 @@ struct HttpPool::Impl : std::enable_shared_from_this<HttpPool::Impl> {
     }
 
     void pump();
-    // Calls `done` with the server's addresses (or the lookup's error), never before it returns.
+    // Calls `done` with the server's addresses (or the lookup's error) and the lookup's
+    // number, never before it returns.
     void lookup(LookupDone done);
+    // A connection to the addresses of lookup `n` failed: they are not used again.
+    void forget_addresses(std::uint64_t n) {
+        if (n == addresses_lookup) addresses.reset();
+    }
 };
 
 // How long the addresses of a lookup are used for new connections.
@@ -115,19 +122,23 @@ constexpr std::chrono::seconds kAddressesKept{60};
 
 void HttpPool::Impl::lookup(LookupDone done) {
     if (addresses && std::chrono::steady_clock::now() - looked_up_at < kAddressesKept) {
-        net::post(ioc, [done = std::move(done), a = *addresses] { done({}, a); });
+        net::post(ioc, [self = shared_from_this(), done = std::move(done), a = *addresses, n = addresses_lookup] {
+            done({}, a, n);
+        });
         return;
     }
     awaiting_lookup.push_back(std::move(done));
     if (awaiting_lookup.size() > 1) return;  // the lookup under way answers this one too
-    ++stats.lookups;
-    resolver.async_resolve(base.address, base.port, [self = shared_from_this()](beast::error_code ec, Addresses found) {
-        if (!ec) {
-            self->addresses = found;
-            self->looked_up_at = std::chrono::steady_clock::now();
-        }
-        for (auto& waiting : std::exchange(self->awaiting_lookup, {})) waiting(ec, found);
-    });
+    auto n = ++stats.lookups;
+    resolver.async_resolve(base.address, base.port,
+                           [self = shared_from_this(), n](beast::error_code ec, Addresses found) {
+                               if (!ec) {
+                                   self->addresses = found;
+                                   self->addresses_lookup = n;
+                                   self->looked_up_at = std::chrono::steady_clock::now();
+                               }
+                               for (auto& waiting : std::exchange(self->awaiting_lookup, {})) waiting(ec, found, n);
+                           });
 }
 
 // One keep-alive connection: connect (and TLS handshake) on first use, then
@@ -198,14 +209,14 @@ private:
             plain_.emplace(pool_.ioc.get_executor());
         }
         auto self = shared_from_this();
-        pool_.lookup([self](beast::error_code ec, const tcp::resolver::results_type& results) {
+        pool_.lookup([self](beast::error_code ec, const tcp::resolver::results_type& results, std::uint64_t lookup) {
             if (self->abandoned()) return;
             if (ec) return self->finish_error(api::Transport::NotSent, "resolve: " + ec.message());
             self->lowest().expires_after(self->pool_.config.connect_timeout);
-            self->lowest().async_connect(results, [self](beast::error_code ec2, const tcp::endpoint&) {
+            self->lowest().async_connect(results, [self, lookup](beast::error_code ec2, const tcp::endpoint&) {
                 if (self->abandoned()) return;
                 if (ec2) {
-                    self->pool_.addresses.reset();
+                    self->pool_.forget_addresses(lookup);
                     return self->finish_error(api::Transport::NotSent, "connect: " + ec2.message());
                 }
                 beast::error_code ignored;

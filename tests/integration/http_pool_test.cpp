@@ -34,8 +34,10 @@ struct Fixture {
     }
 };
 
-// Sends `n` requests through a pool of `connections` and returns the responses.
-std::vector<HttpResponse> send_many(Fixture& f, int n, int connections, const std::string& token = "emulator-token") {
+// Sends `n` requests through a pool of `connections` and returns the responses (and the
+// pool's counts in `stats`).
+std::vector<HttpResponse> send_many(Fixture& f, int n, int connections, const std::string& token = "emulator-token",
+                                    PoolStats* stats = nullptr) {
     boost::asio::io_context ioc;
     config::HttpConfig cfg;
     cfg.connections = connections;
@@ -49,6 +51,7 @@ std::vector<HttpResponse> send_many(Fixture& f, int n, int connections, const st
                       if (static_cast<int>(out.size()) == n) pool.shutdown();
                   });
     ioc.run();
+    if (stats) *stats = pool.stats();
     return out;
 }
 
@@ -87,22 +90,49 @@ TEST(HttpPool, AThousandRequestsOverFourConnectionsOpenExactlyFour) {
 // reuse its addresses, rather than a lookup each (512 of them, one after another).
 TEST(HttpPool, ConnectionsOpenedTogetherShareOneLookupOfTheServersName) {
     Fixture f;
+    PoolStats stats;
+    auto responses = send_many(f, 8, 8, "emulator-token", &stats);
+    ASSERT_EQ(responses.size(), 8u);
+    for (auto& r : responses) EXPECT_EQ(r.status, 202) << r.error;
+    EXPECT_EQ(stats.connections_opened, 8u);
+    EXPECT_EQ(stats.lookups, 1u);
+}
+
+// Connections opened later (the server closes after every answer) reuse the addresses; a
+// failed connect drops them, so the next connection looks the name up again.
+TEST(HttpPool, LaterConnectionsReuseTheAddressesUntilAConnectFails) {
+    Fixture f;
+    f.faults.configure(json::object{{"close", 1}}, std::chrono::steady_clock::now());
+    PoolStats stats;
+    auto responses = send_many(f, 10, 2, "emulator-token", &stats);
+    ASSERT_EQ(responses.size(), 10u);
+    for (auto& r : responses) EXPECT_EQ(r.status, 202) << r.error;
+    EXPECT_EQ(stats.connections_opened, 10u) << "one connection per answer";
+    EXPECT_EQ(stats.lookups, 1u);
     boost::asio::io_context ioc;
     config::HttpConfig cfg;
-    cfg.connections = 8;
     auto b = f.builder();
-    HttpPool pool(ioc, cfg, b.base(), "prefsync-test");
-    int answered = 0;
-    for (int i = 0; i < 8; ++i)
-        pool.send(b.upsert("CRMID", "C" + std::to_string(i), R"({"CustomerType":"Retail"})"), "emulator-token",
-                  [&](HttpResponse r) {
-                      EXPECT_EQ(r.status, 202) << r.error;
-                      if (++answered == 8) pool.shutdown();
-                  });
+    // A port nothing listens on: each connect fails, and each next one looks again.
+    boost::asio::ip::tcp::acceptor closed(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    auto port = closed.local_endpoint().port();
+    closed.close();
+    HttpPool pool(ioc, cfg, api::parse_base_url("http://127.0.0.1:" + std::to_string(port) + "/Profiles/v2"),
+                  "prefsync-test");
+    std::vector<HttpResponse> got;
+    std::function<void()> send_one_more = [&] {
+        pool.send(b.upsert("CRMID", "C1", R"({"CustomerType":"Retail"})"), "emulator-token", [&](HttpResponse r) {
+            got.push_back(std::move(r));
+            if (got.size() < 2)
+                send_one_more();
+            else
+                pool.shutdown();
+        });
+    };
+    send_one_more();
     ioc.run();
-    EXPECT_EQ(answered, 8);
-    EXPECT_EQ(pool.stats().connections_opened, 8u);
-    EXPECT_EQ(pool.stats().lookups, 1u);
+    ASSERT_EQ(got.size(), 2u);
+    for (const auto& r : got) EXPECT_EQ(r.transport, api::Transport::NotSent) << r.error;
+    EXPECT_EQ(pool.stats().lookups, 2u);
 }
 
 TEST(HttpPool, AServerThatClosesAfterEveryResponseStillWorks) {
