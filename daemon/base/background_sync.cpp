@@ -19,9 +19,9 @@ int sync_file(int fd) {
 }
 }  // namespace
 
-int BackgroundSync::start(int fd) {
-    int before = 0;
-    done(true, before);
+void BackgroundSync::start(int fd) {
+    if (thread_.joinable()) thread_.join();
+    if (errno_ != 0) return;  // a failure not yet reported stays the one done() reports
     over_.store(false, std::memory_order_relaxed);
     try {
         thread_ = std::thread([this, fd] {
@@ -32,7 +32,6 @@ int BackgroundSync::start(int fd) {
         errno_ = sync_file(fd);
         over_.store(true, std::memory_order_release);
     }
-    return before;
 }
 
 bool BackgroundSync::done(bool wait, int& error) {

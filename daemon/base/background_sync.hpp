@@ -15,11 +15,11 @@ public:
     BackgroundSync(const BackgroundSync&) = delete;
     BackgroundSync& operator=(const BackgroundSync&) = delete;
 
-    // Waits for the sync before (its errno is returned: 0 when it made its bytes durable, or
-    // when there was none), then starts fdatasync(fd), which covers at least what was written
-    // to fd's file before this call. Without a thread to be had (a task limit) the sync runs
-    // here, and its errno is what done() returns next.
-    int start(int fd);
+    // Starts fdatasync(fd), which covers at least what was written to fd's file before this
+    // call; without a thread to be had (a task limit) it runs here. A sync before it is waited
+    // for first, and if it failed and done() has not reported that yet, nothing is started:
+    // done() reports that failure next.
+    void start(int fd);
     // Whether the last start()'s sync is over (waiting for it if `wait`); `error` is its errno
     // (0: durable), set once, when it is found over.
     bool done(bool wait, int& error);

@@ -246,7 +246,11 @@ void PushProducer::read_feed(Millis now) {
 }
 
 void PushProducer::ripen(bool wait) {
-    if (!ripening_ || !journal_.db.synced(ripening_->sync, wait)) return;
+    if (ripening_ && journal_.db.synced(ripening_->sync, wait)) take_ripening();
+}
+
+void PushProducer::take_ripening() {
+    if (!ripening_) return;
     for (auto& item : ripening_->items) claimed_.push_back(std::move(item));
     ripening_.reset();
 }
@@ -478,10 +482,7 @@ void PushProducer::release(dispatch::Outgoing out) {
 }
 
 void PushProducer::release_unsent() {
-    if (ripening_) {
-        for (auto& item : ripening_->items) claimed_.push_back(std::move(item));
-        ripening_.reset();
-    }
+    take_ripening();  // claimed all the same: released with the rest
     for (auto* q : {&ready_, &claimed_})
         for (auto& item : *q) complete(released(item.update));
     ready_.clear();

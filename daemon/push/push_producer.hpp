@@ -131,6 +131,8 @@ private:
     void read_feed(journal::Millis now);
     // Claims whose sync is over join claimed_ (waiting for it if `wait`).
     void ripen(bool wait);
+    // The ripening claims join claimed_, synced or not (only to be released).
+    void take_ripening();
 
     const config::JobConfig& job_;
     journal::Journal& journal_;
