@@ -8,7 +8,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libsimdjson-dev libsqlite3-dev sqlite3 libyaml-cpp-dev
   libgtest-dev libgmock-dev libpq-dev libcli11-dev libspdlog-dev
-  libsystemd-dev libbenchmark-dev time postgresql systemd tzdata
+  libsystemd-dev libbenchmark-dev libmimalloc-dev time postgresql systemd tzdata
   pandoc man-db lintian dpkg-dev file
   clang clang-format libclang-rt-14-dev
   python3-jsonschema python3-yaml

@@ -9,7 +9,7 @@
 //
 // Design constraints:
 // - Memory stays flat in the source's size: the identities seen are 64-bit hashes in a
-//   SeenSet, which spills to a file beside the journal beyond a million of them.
+//   SeenSet, which spills to a file beside the journal beyond about 860,000 of them.
 // - Missing identities are only computed after the whole source was read: a run that
 //   stopped early (a signal, a source error) must never take unread rows for removed ones.
 // - The observer is ticked while reading (the daemon's watchdog), and a stop request is

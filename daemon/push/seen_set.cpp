@@ -102,7 +102,7 @@ void SeenSet::Fd::reset() {
 }
 
 bool SeenSet::insert(std::uint64_t hash) {
-    if (runs_.empty() && memory_.size() < spill_at_) {
+    if (runs_.empty() && !full()) {
         // Nothing on disk and room left: one hash-set operation, as before spilling existed.
         bool fresh = memory_.insert(hash).second;
         size_ += fresh ? 1 : 0;
@@ -110,10 +110,15 @@ bool SeenSet::insert(std::uint64_t hash) {
     }
     if (contains(hash)) return false;
     // Spilled before the insert: when the spill fails, the hash is not taken as seen.
-    if (memory_.size() >= spill_at_) spill();
+    if (full()) spill();
     memory_.insert(hash);
     ++size_;
     return true;
+}
+
+bool SeenSet::full() const {
+    auto n = memory_.size();
+    return n >= spill_at_ || (n >= memory_.max_load() && n >= spill_at_ / 2);
 }
 
 bool SeenSet::contains(std::uint64_t hash) const {
@@ -135,7 +140,7 @@ void SeenSet::spill() {
     std::vector<std::uint64_t> sorted(memory_.begin(), memory_.end());
     std::sort(sorted.begin(), sorted.end());
     runs_.push_back(write_run(sorted));
-    memory_.clear();  // keeps its buckets: the next spill_at hashes fit without growing
+    memory_.clear();  // keeps its buckets: the next batch of hashes fits without growing
     // A binary counter of sizes: equal neighbours merge, so files stay O(log n).
     while (runs_.size() >= 2 && runs_[runs_.size() - 2].count <= runs_.back().count) {
         auto merged = merge(runs_[runs_.size() - 2], runs_.back());

@@ -5,7 +5,10 @@
 // unit's MemoryMax.
 //
 // Design constraints:
-// - Up to `spill_at` hashes live in a hash set; beyond that they are sorted and written to
+// - Up to `spill_at` hashes live in a hash set (fewer: once it holds half of them, it spills
+//   where it would otherwise double its table, since the doubling holds old and new table at
+//   once: at the default, 8 MiB of slots instead of 16 plus the 8 being copied from); beyond
+//   that they are sorted and written to
 //   an unnamed temporary file next to the journal (not /tmp: often a tmpfs, i.e. memory
 //   charged to the service), and the file's every 512th hash is kept as an index, so a look-up
 //   on disk is one 4 KiB read. Runs of files merge when a newer one grows as large as an
@@ -61,6 +64,7 @@ private:
         std::vector<std::uint64_t> index;  // the first hash of every block
     };
     bool in_run(const Run& run, std::uint64_t hash) const;
+    bool full() const;
     void spill();
     Run write_run(const std::vector<std::uint64_t>& sorted) const;
     Run merge(Run& older, Run& newer) const;

@@ -41,20 +41,42 @@ TEST(SeenSet, AnswersLikeAnInMemorySetAcrossSpillsAndMerges) {
 }
 
 TEST(SeenSet, RunsLargerThanOneBufferMergeWhole) {
-    // 50,000 a file: merged runs of 100,000 and 200,000 outgrow the 65,536-hash read and
-    // write buffers, so refills and flushes part-way through a run are exercised.
+    // Files of k hashes (k: where the set first spills, between 25,000 and 50,000): after 4k
+    // inserts the merged runs of 2k and 4k outgrow the 65,536-hash read and write buffers,
+    // so refills and flushes part-way through a run are exercised.
     testing::TempDir dir;
     SeenSet seen(dir.path(), 50000);
     std::mt19937_64 random(11);
     std::vector<std::uint64_t> inserted;
-    for (int i = 0; i < 200001; ++i) {
+    std::size_t k = 0;
+    while (k == 0 || inserted.size() < 4 * k + 1) {
         auto h = random();
         ASSERT_TRUE(seen.insert(h));
         inserted.push_back(h);
+        if (k == 0 && seen.files() == 1) k = inserted.size() - 1;
     }
-    EXPECT_EQ(seen.files(), 1u) << "four files of 50,000 merged into one";
+    ASSERT_GT(4 * k, 65536u);
+    EXPECT_EQ(seen.files(), 1u) << "four files of " << k << " merged into one";
     for (std::size_t i = 0; i < inserted.size(); i += 7) ASSERT_FALSE(seen.insert(inserted[i])) << i;
     for (int i = 0; i < 1000; ++i) ASSERT_FALSE(seen.contains(random()));
+}
+
+TEST(SeenSet, SpillsRatherThanDoubleItsTableOnceItHoldsHalfOfSpillAt) {
+    // Doubling holds the old table and the new one at once: at the default a million hashes
+    // would peak at 24 MiB of tables where 8 MiB hold them. Past half of spill_at, the set
+    // spills where it would have doubled.
+    testing::TempDir dir;
+    const std::size_t spill_at = 100000;
+    SeenSet seen(dir.path(), spill_at);
+    std::mt19937_64 random(5);
+    std::size_t first_spill = 0;
+    for (std::size_t i = 0; i < spill_at - 1; ++i) {
+        ASSERT_TRUE(seen.insert(random()));
+        if (!first_spill && seen.files() > 0) first_spill = i;
+    }
+    EXPECT_GT(first_spill, spill_at / 2) << "not before it holds half of spill_at";
+    EXPECT_LT(first_spill, spill_at - 1) << "spilled before spill_at, where the table would have doubled";
+    EXPECT_EQ(seen.size(), spill_at - 1);
 }
 
 TEST(SeenSet, ItsFilesHaveNoNameSoACrashLeavesNothingBehind) {
