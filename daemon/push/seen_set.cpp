@@ -118,7 +118,7 @@ bool SeenSet::insert(std::uint64_t hash) {
 
 bool SeenSet::full() const {
     auto n = memory_.size();
-    return n >= spill_at_ || (n >= memory_.max_load() && n >= spill_at_ / 2);
+    return n > 0 && (n >= spill_at_ || (n >= memory_.max_load() && n >= spill_at_ / 2));
 }
 
 bool SeenSet::contains(std::uint64_t hash) const {

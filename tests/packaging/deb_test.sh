@@ -26,7 +26,9 @@ field() { dpkg-deb -f "$deb" "$1"; }
 [ -n "$(field Maintainer)" ] || fail "no Maintainer"
 # Depends come from dpkg-shlibdeps: the libraries the binary links, with versions.
 depends=$(field Depends)
-for lib in 'libc6 (>=' libpq5 libsqlite3-0 libsystemd0 libssl3 libyaml-cpp; do
+libs=('libc6 (>=' libpq5 libsqlite3-0 libsystemd0 libssl3 libyaml-cpp)
+readelf -d "$build/prefsync" | grep -q 'NEEDED.*libmimalloc' && libs+=(libmimalloc2.0)
+for lib in "${libs[@]}"; do
   [[ "$depends" == *"$lib"* ]] || fail "Depends lacks $lib: $depends"
 done
 [[ "$(field Recommends)" == *systemd* ]] || fail "Recommends: $(field Recommends)"

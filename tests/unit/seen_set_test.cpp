@@ -41,22 +41,22 @@ TEST(SeenSet, AnswersLikeAnInMemorySetAcrossSpillsAndMerges) {
 }
 
 TEST(SeenSet, RunsLargerThanOneBufferMergeWhole) {
-    // Files of k hashes (k: where the set first spills, between 25,000 and 50,000): after 4k
-    // inserts the merged runs of 2k and 4k outgrow the 65,536-hash read and write buffers,
-    // so refills and flushes part-way through a run are exercised.
+    // Files of k hashes (k: where the set first spills, between 25,000 and 50,000): after 8k
+    // inserts the merged runs of 4k and 8k, read and written, outgrow the 65,536-hash
+    // buffers, so refills and flushes part-way through a run are exercised.
     testing::TempDir dir;
     SeenSet seen(dir.path(), 50000);
     std::mt19937_64 random(11);
     std::vector<std::uint64_t> inserted;
     std::size_t k = 0;
-    while (k == 0 || inserted.size() < 4 * k + 1) {
+    while (k == 0 || inserted.size() < 8 * k + 1) {
         auto h = random();
         ASSERT_TRUE(seen.insert(h));
         inserted.push_back(h);
         if (k == 0 && seen.files() == 1) k = inserted.size() - 1;
     }
     ASSERT_GT(4 * k, 65536u);
-    EXPECT_EQ(seen.files(), 1u) << "four files of " << k << " merged into one";
+    EXPECT_EQ(seen.files(), 1u) << "eight files of " << k << " merged into one";
     for (std::size_t i = 0; i < inserted.size(); i += 7) ASSERT_FALSE(seen.insert(inserted[i])) << i;
     for (int i = 0; i < 1000; ++i) ASSERT_FALSE(seen.contains(random()));
 }
@@ -77,6 +77,19 @@ TEST(SeenSet, SpillsRatherThanDoubleItsTableOnceItHoldsHalfOfSpillAt) {
     EXPECT_GT(first_spill, spill_at / 2) << "not before it holds half of spill_at";
     EXPECT_LT(first_spill, spill_at - 1) << "spilled before spill_at, where the table would have doubled";
     EXPECT_EQ(seen.size(), spill_at - 1);
+}
+
+TEST(SeenSet, ASpillAtOfOneKeepsEachHashInAFileOfItsOwnAndNoEmptyOnes) {
+    testing::TempDir dir;
+    SeenSet seen(dir.path(), 1);
+    EXPECT_TRUE(seen.insert(42));
+    EXPECT_EQ(seen.files(), 0u) << "nothing spilled before the first hash";
+    EXPECT_TRUE(seen.insert(7));
+    EXPECT_EQ(seen.files(), 1u);
+    EXPECT_FALSE(seen.insert(42));
+    EXPECT_FALSE(seen.insert(7));
+    EXPECT_TRUE(seen.insert(9));
+    EXPECT_EQ(seen.size(), 3u);
 }
 
 TEST(SeenSet, ItsFilesHaveNoNameSoACrashLeavesNothingBehind) {
