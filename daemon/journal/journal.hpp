@@ -49,6 +49,9 @@
 //   disk whose fsyncs took 4-13 ms under load: the push's main thread went from 126 to 27
 //   fdatasync calls per 100,000 rows (650 to 116 ms).
 // - Failures keep their body (dead letters for `retry`); retries keep theirs until sent.
+// - What a deletion frees whole is not zeroed (secure_delete=FAST, database.cpp): an answered
+//   batch's bodies were otherwise written twice. The run's end gives free pages back to the
+//   file system and empties the log, so no body sent outlives a finished run in the files.
 // - A pull's items (the ids it is to fetch) and outcomes, and the shared bucket's tokens,
 //   are committed without an fsync (Sync::deferred, database.hpp): a power loss can only
 //   undo the newest of them (at most about a second's), which the resumed pull reads or

@@ -150,6 +150,28 @@ TEST(Sync, AlternateIdsWithPlusSpacesAndAmpersandsReachTheServerAsTheyAre) {
     EXPECT_EQ(w.emu.requests_counter(), before);
 }
 
+TEST(Sync, AFinishedRunLeavesNoBodyItSentInTheJournalFile) {
+    // The journal holds each row's body while it is in flight and deletes it with its answer.
+    // Freed pages are not zeroed as they are freed (secure_delete=FAST: that doubled a push's
+    // disk writes), but deleted cells are, and the run's end returns every free page to the
+    // file system and empties the write-ahead log: no sent body stays in either file.
+    Workspace w(1);
+    std::string csv = "customer_id,first_name,last_name,email,tags,loyalty_tier\n";
+    for (int i = 1; i <= 2500; ++i) {
+        auto n = std::to_string(i);
+        csv += "C" + n + ",Qzxsecret" + n + ",Lee,q" + n + "@example.com,,Gold\n";
+    }
+    w.dir.write("profiles.csv", csv);
+    auto r = w.prefsync("sync crm");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    ASSERT_EQ(w.emu.store.size(), 2500u);
+    for (auto name : {"journal.db", "journal.db-wal"}) {
+        std::ifstream in(w.dir.file(std::string("state/") + name), std::ios::binary);
+        std::string bytes((std::istreambuf_iterator<char>(in)), {});
+        EXPECT_EQ(bytes.find("Qzxsecret"), std::string::npos) << name << " still holds a body sent";
+    }
+}
+
 TEST(Sync, AReplaceByAlternateIdKeepsThatIdSoTheNextReplaceAndUpsertFindTheProfile) {
     // A PUT blanks every collection it is not sent (API reference, "Update profile (PUT)"):
     // sent without its AlternateIds, the profile lost the id the job finds it by, the next
