@@ -33,6 +33,13 @@ void RunSetup::recorded(const std::function<void()>& run, const std::function<jo
                 base::logger().warn("Cannot record the end of the run; the next run of the job records it",
                                     {{"run", r.id}, {"error", e.what()}});
             }
+            try {
+                // Freed pages may hold the bodies the run deleted (secure_delete=FAST): given
+                // back now, not only at the end of a later run that gets that far.
+                journal.db.reclaim_space();
+            } catch (const std::exception&) {
+                // As refused as the run's end, or busy: the next run's end tries again.
+            }
         }
         throw;
     }

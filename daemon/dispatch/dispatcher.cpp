@@ -4,6 +4,9 @@
 
 #include <algorithm>
 
+#include "daemon/base/clock.hpp"
+#include "daemon/base/logger.hpp"
+
 namespace prefsync::dispatch {
 namespace {
 
@@ -14,6 +17,14 @@ std::unique_ptr<PoolTransport> token_host(AsioRuntime& runtime, const RunContext
 }
 
 }  // namespace
+
+void end_of_run_retention(const RunContext& c) {
+    if (!c.journal.apply_retention(base::now_ms(), c.config.journal.retain_days).reclaimed)
+        base::logger().info(
+            "The journal's free space was not given back: another process was using it; the next run's end "
+            "tries again",
+            {{"journal", c.config.journal.path}});
+}
 
 LoopSettings loop_settings(const config::Config& config, const std::string& job) {
     LoopSettings s;

@@ -27,6 +27,11 @@ struct RunContext {
     bool progress_tty = false;                // a live progress line on stderr
 };
 
+// A run's last step: journal.retain_days, and the space its deletions freed given back
+// (Journal::apply_retention). When another connection kept that from finishing, says so:
+// freed pages may hold deleted bodies until a later run's end finishes it.
+void end_of_run_retention(const RunContext& c);
+
 // The loop's settings as the config gives them (max_in_flight, retry, circuit breaker).
 LoopSettings loop_settings(const config::Config& config, const std::string& job);
 

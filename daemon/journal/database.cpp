@@ -509,8 +509,8 @@ void Database::migrate() {
     // included: each answered batch's bodies were written to the log a second time, as
     // zeros (2.4 KB of writes per pushed row, 1.4 with FAST; +15-25% rows/s on a disk).
     // FAST still zeroes deleted rows on the pages the deletion writes anyway; freed pages
-    // keep their bytes until reclaim_space() at the run's end gives them back to the file
-    // system (docs/ARCHITECTURE.md, section 5.1).
+    // keep their bytes until reclaim_space() at the run's end fills them with pages moved
+    // from the end of the file or cuts them off (docs/ARCHITECTURE.md, section 5.1).
     exec("PRAGMA secure_delete=FAST");
     // The write-ahead log is reset after each checkpoint but never shrinks on its own: a
     // backfill would leave it as large as everything it ever wrote between two checkpoints.
@@ -791,14 +791,14 @@ std::int64_t Database::size_bytes() {
     return s.step() ? s.i64(0) : 0;
 }
 
-void Database::reclaim_space() {
+bool Database::reclaim_space() {
     // In steps of 4,096 pages, each its own short write: another process sharing the
     // journal waits for one step, never for the whole file.
+    std::int64_t free_pages = 0;
     for (int step = 0; step < 100'000; ++step) {
-        std::int64_t free_pages = 0;
         {
             auto s = prepare("PRAGMA freelist_count");
-            if (s.step()) free_pages = s.i64(0);
+            free_pages = s.step() ? s.i64(0) : 0;
         }
         if (free_pages == 0) break;
         exec("PRAGMA incremental_vacuum(4096)");
@@ -812,11 +812,14 @@ void Database::reclaim_space() {
     int log_frames = -1, copied = -2;
     int rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &copied);
     if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED) fail("checkpoint");
-    if (rc != SQLITE_OK || log_frames <= 0 || log_frames != copied) return;
+    if (!wal_) return free_pages == 0;
+    if (rc != SQLITE_OK || log_frames != copied) return false;
+    if (log_frames <= 0) return free_pages == 0;
     sqlite3_busy_timeout(db_, 0);
     rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
     sqlite3_busy_timeout(db_, kBusyTimeoutMs);
     if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED) fail("checkpoint");
+    return rc == SQLITE_OK && free_pages == 0;
 }
 
 }  // namespace prefsync::journal

@@ -199,8 +199,10 @@ public:
 
     bool integrity_ok();
     std::int64_t size_bytes();
-    // Returns freed pages and the write-ahead log's space to the file system.
-    void reclaim_space();
+    // Returns freed pages and the write-ahead log's space to the file system. False when it
+    // could not finish (another connection reading or writing the journal): what deletions
+    // freed may then stay in the files (secure_delete=FAST) until a later call finishes.
+    bool reclaim_space();
 
     // JournalError("journal <path>: <what>: <sqlite's message>").
     [[noreturn]] void fail(const std::string& what) const;

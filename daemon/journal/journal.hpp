@@ -50,8 +50,10 @@
 //   fdatasync calls per 100,000 rows (650 to 116 ms).
 // - Failures keep their body (dead letters for `retry`); retries keep theirs until sent.
 // - What a deletion frees whole is not zeroed (secure_delete=FAST, database.cpp): an answered
-//   batch's bodies were otherwise written twice. The run's end gives free pages back to the
-//   file system and empties the log, so no body sent outlives a finished run in the files.
+//   batch's bodies were otherwise written twice. The run's end fills or cuts off the free
+//   pages and empties the log (apply_retention), so finished updates' bodies do not outlive
+//   it in the files, unless another connection kept that from finishing (it says so; the
+//   next run's end tries again): docs/ARCHITECTURE.md, section 5.1.
 // - A pull's items (the ids it is to fetch) and outcomes, and the shared bucket's tokens,
 //   are committed without an fsync (Sync::deferred, database.hpp): a power loss can only
 //   undo the newest of them (at most about a second's), which the resumed pull reads or
@@ -73,6 +75,7 @@ namespace prefsync::journal {
 
 struct RetentionReport {
     std::int64_t runs = 0;
+    bool reclaimed = false;  // Database::reclaim_space() finished
 };
 
 class Journal {

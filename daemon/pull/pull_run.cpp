@@ -659,7 +659,7 @@ void run_pull(const dispatch::RunContext& c, const config::JobConfig& job, PullR
         output->publish();
         if (!job.pull->reconcile.empty()) write_reconcile_report(c.config, job, journal, report);
     }
-    journal.apply_retention(now_ms(), c.config.journal.retain_days);
+    dispatch::end_of_run_retention(c);
 }
 
 }  // namespace prefsync::pull

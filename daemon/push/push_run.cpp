@@ -297,7 +297,7 @@ void run_push(const dispatch::RunContext& c, const config::JobConfig& job, const
         report.exit_code = 0;
 
     journal.runs.end(run_record(job, options, report), now_ms());
-    journal.apply_retention(now_ms(), c.config.journal.retain_days);
+    dispatch::end_of_run_retention(c);
 }
 
 }  // namespace prefsync::push

@@ -5,6 +5,7 @@
 
 #include <boost/json.hpp>
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -162,9 +163,15 @@ TEST(Sync, AFinishedRunLeavesNoBodyItSentInTheJournalFile) {
         csv += "C" + n + ",Qzxsecret" + n + ",Lee,q" + n + "@example.com,,Gold\n";
     }
     w.dir.write("profiles.csv", csv);
+    ASSERT_EQ(w.prefsync("status").exit_code, 0);  // creates the journal
+    // Open (idle) across the run, as a daemon's metrics endpoint may be: the run is then not
+    // the last connection, and its log stays to be read rather than being deleted on close.
+    journal::Journal idle(w.dir.file("state/journal.db"));
     auto r = w.prefsync("sync crm");
     ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
     ASSERT_EQ(w.emu.store.size(), 2500u);
+    ASSERT_TRUE(std::filesystem::exists(w.dir.file("state/journal.db-wal")));
+    EXPECT_EQ(std::filesystem::file_size(w.dir.file("state/journal.db-wal")), 0u);
     for (auto name : {"journal.db", "journal.db-wal"}) {
         std::ifstream in(w.dir.file(std::string("state/") + name), std::ios::binary);
         std::string bytes((std::istreambuf_iterator<char>(in)), {});
