@@ -19,11 +19,17 @@ std::unique_ptr<PoolTransport> token_host(AsioRuntime& runtime, const RunContext
 }  // namespace
 
 void end_of_run_retention(const RunContext& c) {
-    if (!c.journal.apply_retention(base::now_ms(), c.config.journal.retain_days).reclaimed)
-        base::logger().info(
-            "The journal's free space was not given back: another process was using it; the next run's end "
-            "tries again",
-            {{"journal", c.config.journal.path}});
+    // After the run's end is recorded: housekeeping that fails does not make it a failed run.
+    try {
+        if (!c.journal.apply_retention(base::now_ms(), c.config.journal.retain_days).reclaimed)
+            base::logger().info(
+                "The journal's free space was not given back: another connection (a reader, or another prefsync) "
+                "was using it; the next run's end tries again",
+                {{"journal", c.config.journal.path}});
+    } catch (const std::exception& e) {
+        base::logger().warn("Cannot apply the journal's retention; the next run's end tries again",
+                            {{"journal", c.config.journal.path}, {"error", e.what()}});
+    }
 }
 
 LoopSettings loop_settings(const config::Config& config, const std::string& job) {

@@ -29,7 +29,8 @@ struct RunContext {
 
 // A run's last step: journal.retain_days, and the space its deletions freed given back
 // (Journal::apply_retention). When another connection kept that from finishing, says so:
-// freed pages may hold deleted bodies until a later run's end finishes it.
+// freed pages may hold deleted bodies until a later run's end finishes it. Never throws: the
+// run's end is recorded before, and a failure here is logged, not the run's.
 void end_of_run_retention(const RunContext& c);
 
 // The loop's settings as the config gives them (max_in_flight, retry, circuit breaker).

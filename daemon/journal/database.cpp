@@ -507,7 +507,8 @@ void Database::migrate() {
     exec("PRAGMA synchronous=FULL");
     // Debian's SQLite zeroes every deleted byte (SQLITE_SECURE_DELETE), pages freed whole
     // included: each answered batch's bodies were written to the log a second time, as
-    // zeros (2.4 KB of writes per pushed row, 1.4 with FAST; +15-25% rows/s on a disk).
+    // zeros (2.4 KB of writes per pushed row, 1.4 with FAST; a durable push faster in 6 of 7
+    // interleaved pairs, median +6% rows/s, 13% less CPU per row).
     // FAST still zeroes deleted rows on the pages the deletion writes anyway; freed pages
     // keep their bytes until reclaim_space() at the run's end fills them with pages moved
     // from the end of the file or cuts them off (docs/ARCHITECTURE.md, section 5.1).
@@ -801,7 +802,11 @@ bool Database::reclaim_space() {
             free_pages = s.step() ? s.i64(0) : 0;
         }
         if (free_pages == 0) break;
-        exec("PRAGMA incremental_vacuum(4096)");
+        // Another writer that keeps the lock past the busy timeout: not finished, not an
+        // error (the run this ends went well; the next run's end tries again).
+        int rc = sqlite3_exec(db_, "PRAGMA incremental_vacuum(4096)", nullptr, nullptr, nullptr);
+        if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) return false;
+        if (rc != SQLITE_OK) fail("incremental vacuum");
     }
     // Without waiting for readers: what a reader still needs is checkpointed next time. Once
     // the whole log is in the database, it is also cut to nothing, so a daemon's journal does

@@ -806,6 +806,37 @@ TEST_F(JournalTest, TheEndOfARunLeavesNoFinishedUpdatesBodyInTheJournalOrItsLog)
     EXPECT_TRUE(j.db.integrity_ok());
 }
 
+// A writer that keeps the journal past the busy timeout (another prefsync) leaves the space
+// for the next run's end: not finished, and not an error (retention's pruning may still
+// throw; dispatch::end_of_run_retention logs that rather than fail the run it ends).
+TEST_F(JournalTest, AWriterHoldingTheJournalLeavesItsFreeSpaceForLaterWithoutAnError) {
+    {
+        Database::Transaction tx(j.db);
+        for (int i = 0; i < 200; ++i)
+            j.updates.enqueue("crm", update(std::to_string(i), "h", std::string(3000, 'x')), 1000, false);
+        tx.commit();
+    }
+    std::vector<Completion> done;
+    for (auto& c : j.updates.claim("crm", 200, 1000, 1000))
+        done.push_back({c.id, State::Done, 200, "", 0, false, true, {}});
+    j.updates.complete("crm", done, 1000);
+    auto freelist = [&] {
+        auto s = j.db.prepare("PRAGMA freelist_count");
+        return s.step() ? s.i64(0) : -1;
+    };
+    ASSERT_GT(freelist(), 0);
+    Journal other(dir.file("state/journal.db"));
+    {
+        Database::Transaction holding(other.db);  // the write lock, for the busy timeout and more
+        bool reclaimed = true;
+        EXPECT_NO_THROW(reclaimed = j.db.reclaim_space());
+        EXPECT_FALSE(reclaimed);
+        EXPECT_GT(freelist(), 0);
+    }
+    EXPECT_TRUE(j.db.reclaim_space());
+    EXPECT_EQ(freelist(), 0);
+}
+
 TEST_F(JournalTest, RunsLeftWithoutAnEndAreEndedWithTheGivenCodeAndTheirCountsKept) {
     auto ended = j.runs.begin("crm", "sync", 1000);
     RunRecord finished{ended, "crm", "sync", 1000, 0, 50};
