@@ -46,7 +46,7 @@ bool Intake::next(std::vector<IntakeRow>& out) {
     out.clear();
     if (ended_ || failed_ || !source_error_.empty() || (context_.stop && context_.stop->load())) return false;
     try {
-        if (!source_->next_batch(rows_, 1000)) {
+        if (!source_->next_batch(rows_, batch_rows_)) {
             ended_ = true;
             return false;
         }

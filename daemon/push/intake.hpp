@@ -14,6 +14,7 @@
 //   stopped early (a signal, a source error) must never take unread rows for removed ones.
 // - The observer is ticked while reading (the daemon's watchdog), and a stop request is
 //   honoured between batches.
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -44,8 +45,11 @@ public:
     Intake(const dispatch::RunContext& context, const config::JobConfig& job, bool from_watermark,
            bool record_rejects = true);
 
-    // The next batch (up to 1000 rows); false at the end, at a stop, or after a source error.
+    // The next batch (up to batch_rows() rows); false at the end, at a stop, or after a
+    // source error.
     bool next(std::vector<IntakeRow>& out);
+    std::size_t batch_rows() const { return batch_rows_; }
+    void batch_rows(std::size_t n) { batch_rows_ = std::max<std::size_t>(1, n); }
     // Where an incremental source stands after the batch just returned.
     std::optional<connectors::Position> position() const { return source_->position(); }
     const std::string& source_identity() const { return source_identity_; }
@@ -83,6 +87,7 @@ private:
     std::optional<mapping::Mapper> mapper_;
     connectors::RejectFile rejects_;
     std::vector<connectors::Row> rows_;
+    std::size_t batch_rows_ = 1000;
     SeenSet seen_;
     // Identities of rows rejected for their body (rare: held in memory, up to a bound past
     // which further ones count as unidentified).

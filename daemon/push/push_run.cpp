@@ -18,7 +18,7 @@ bool stop_requested(const dispatch::RunContext& c) {
 }
 
 // The read side of a run, as the request loop pulls it: source → mapper → journal, in
-// transactions of a thousand rows. An incremental source's position is stored in the same
+// transactions of up to a thousand rows (250 for a job that reads ahead). An incremental source's position is stored in the same
 // transaction as the rows read up to it, so the watermark never runs ahead of what is
 // journaled. A source that fails mid-way (a lost database connection) ends the reading, not
 // the run: what was journaled is still sent. After a complete read of a full snapshot, the
@@ -45,7 +45,16 @@ public:
           report_(report),
           intake_(c, job, !options.backfill),
           hold_duplicates_(c.journal.synced.any_duplicates(job.name)),
-          idempotent_(PushProducer::idempotent(job)) {}
+          idempotent_(PushProducer::idempotent(job)) {
+        // A batch is read, mapped and journaled on the loop's thread, and every answer that
+        // arrives meanwhile waits for it. A job that reads ahead (idempotent) takes a quarter
+        // of the usual batch: the loop is held a few milliseconds, not ten, and the extra
+        // commits' syncs run beside the sending. Measured at 50 ms, C=512: 0.90-0.91 of C÷RTT
+        // in 4 of 4 runs against 0.88-0.90 with 1000 (3 of 4 interleaved pairs faster); pinned
+        // C=64 no slower (2 of 3 pairs faster). The others wait for each batch's sync before
+        // sending it, so they keep the larger batch and pay for a quarter of the syncs.
+        intake_.batch_rows(idempotent_ ? 250 : 1000);
+    }
 
     bool more() override {
         if (finished_) return false;

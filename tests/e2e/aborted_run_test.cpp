@@ -190,14 +190,10 @@ TEST(AbortedRun, ARunLeftUnfinishedByAKilledProcessIsEndedAsInterruptedByTheNext
     testing::PushWorkspace w(3000);
     w.emu.set_faults(R"({"latency_ms": 2})");
     {
-        testing::ChildProcess p(
-            {"/usr/bin/env", "PREFSYNC_TOKEN=emulator-token", PREFSYNC_BINARY, "-c", w.config, "sync", "crm"});
-        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-        while (p.running() && w.emu.requests_counter() < 100 && std::chrono::steady_clock::now() < deadline)
-            std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a poll, not a spin: 2 cores
-        ASSERT_TRUE(p.running()) << "the sync finished before it could be killed";
-        p.signal(SIGKILL);
-        EXPECT_EQ(p.wait(), 128 + SIGKILL);
+        auto p = w.start_until({"sync", "crm"}, 100);
+        ASSERT_TRUE(p->running()) << "the sync finished before it could be killed";
+        p->signal(SIGKILL);
+        EXPECT_EQ(p->wait(), 128 + SIGKILL);
     }
     auto runs = runs_of(w);
     ASSERT_EQ(runs.size(), 1u);

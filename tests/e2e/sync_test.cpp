@@ -346,14 +346,10 @@ TEST(Verify, AProfileTooLargeToReadBackIsReadOnceAndNamed) {
 TEST(Sync, TheDailyQuotaPausesTheRunInsteadOfFailingIt) {
     Workspace w(200);
     w.write_config("upsert", "", "requests_per_second: 1000, burst: 100, daily_quota: 50");
-    testing::ChildProcess p(
-        {"/usr/bin/env", "PREFSYNC_TOKEN=emulator-token", PREFSYNC_BINARY, "-c", w.config, "sync", "crm"});
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (p.running() && w.emu.requests_counter() < 50 && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a poll, not a spin: 2 cores
-    ASSERT_TRUE(p.running()) << "paused, not finished or failed";
-    p.signal(SIGTERM);
-    EXPECT_EQ(p.wait(), 4) << "interrupted, resumable";
+    auto p = w.start_until({"sync", "crm"}, 50);
+    ASSERT_TRUE(p->running()) << "paused, not finished or failed";
+    p->signal(SIGTERM);
+    EXPECT_EQ(p->wait(), 4) << "interrupted, resumable";
     EXPECT_EQ(w.emu.requests_counter(), 50) << "not one request over the quota";
     auto s = json::parse(w.prefsync("status crm --json").out).at("crm");
     EXPECT_EQ(s.at("accepted").as_int64(), 50);
@@ -414,16 +410,10 @@ TEST(Backfill, KilledFiveTimesThenResumedDeliversEveryRowExactlyOnce) {
     w.emu.set_faults(R"({"latency_ms": 1, "accept_duplicates": true})");
     std::set<std::int64_t> runs;
     for (int kill = 1; kill <= 5; ++kill) {
-        auto before = w.emu.requests_counter();
-        testing::ChildProcess p({"/usr/bin/env", "PREFSYNC_TOKEN=emulator-token", PREFSYNC_BINARY, "-c", w.config,
-                                 "backfill", "crm", "--resume"});
         // Kill -9 once this run has sent some hundreds of requests (the emulator counts them),
         // at a different point each time.
-        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-        while (p.running() && w.emu.requests_counter() < before + 100 + 80 * kill &&
-               std::chrono::steady_clock::now() < deadline)
-            std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a poll, not a spin: 2 cores
-        ASSERT_TRUE(p.running()) << "the backfill finished before kill " << kill;
+        auto p = w.start_until({"backfill", "crm", "--resume"}, w.emu.requests_counter() + 100 + 80 * kill);
+        ASSERT_TRUE(p->running()) << "the backfill finished before kill " << kill;
         {
             // What `status` shows meanwhile: the one backfill run, running (no end, no exit
             // code), not the end the previous kill was recorded with.
@@ -434,8 +424,8 @@ TEST(Backfill, KilledFiveTimesThenResumedDeliversEveryRowExactlyOnce) {
             EXPECT_EQ(run->exit_code, -1) << "kill " << kill;
             runs.insert(run->id);
         }
-        p.signal(SIGKILL);
-        EXPECT_EQ(p.wait(), 128 + SIGKILL);
+        p->signal(SIGKILL);
+        EXPECT_EQ(p->wait(), 128 + SIGKILL);
     }
     auto r = w.prefsync("backfill crm --resume");
     ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
@@ -454,26 +444,40 @@ TEST(Backfill, KilledFiveTimesThenResumedDeliversEveryRowExactlyOnce) {
     EXPECT_GT(run->ended_at, 0);
 }
 
+// A backfill of 2,500 rows in `mode` against a server that answers nothing for 30 s, killed
+// with -9 once its first request arrived: what the journal holds then.
+journal::StateCounts killed_before_any_answer(const std::string& mode) {
+    Workspace w(2500, mode);
+    w.write_config(mode, "", "requests_per_second: 3000, burst: 100");
+    w.emu.set_faults(R"({"slow_ms": 30000})");
+    auto p = w.start_until({"backfill", "crm"}, 1);
+    EXPECT_TRUE(p->running()) << "the first request arrived while the backfill ran";
+    p->signal(SIGKILL);
+    EXPECT_EQ(p->wait(), 128 + SIGKILL);
+    journal::Journal j(w.dir.file("state/journal.db"));
+    return j.updates.counts("crm");
+}
+
 // Creates are resolved first when a crash leaves them in flight (a lookup each), so no more
 // of them are claimed at once than the request loop can use: a kill -9 before any answer
 // leaves the rest of the batch queued, not in flight.
 // Several batches: creates are never read ahead (that would leave more to look up first).
 TEST(Backfill, AKillBeforeAnyAnswerLeavesNoMoreCreatesInFlightThanOneClaim) {
-    Workspace w(2500, "create");
-    w.write_config("create", "", "requests_per_second: 3000, burst: 100");
-    w.emu.set_faults(R"({"slow_ms": 30000})");
-    testing::ChildProcess p(
-        {"/usr/bin/env", "PREFSYNC_TOKEN=emulator-token", PREFSYNC_BINARY, "-c", w.config, "backfill", "crm"});
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (p.running() && w.emu.requests_counter() < 1 && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a poll, not a spin: 2 cores
-    ASSERT_TRUE(p.running());
-    p.signal(SIGKILL);
-    EXPECT_EQ(p.wait(), 128 + SIGKILL);
-    journal::Journal j(w.dir.file("state/journal.db"));
-    auto counts = j.updates.counts("crm");
+    auto counts = killed_before_any_answer("create");
     EXPECT_EQ(counts.inflight, 256) << "one claim's worth (4 x 16 connections, at least 256)";
     EXPECT_EQ(counts.queued, 1000 - 256) << "the first batch of 1,000 rows only";
+}
+
+// A job that reads ahead journals smaller batches (250 rows): each is read on the request
+// loop's thread while answers wait. Its first request leaves after the first of them, and
+// reading stops once twice a claim's worth waits to be sent, so a kill -9 before any answer
+// finds fewer rows journaled than one batch of a create job, all of them in flight.
+TEST(Backfill, AnUpsertJournalsQuarterBatchesSoAKillBeforeAnyAnswerFindsFewerThanAThousand) {
+    auto counts = killed_before_any_answer("upsert");
+    EXPECT_EQ(counts.queued + counts.retry, 0) << "an upsert's rows are journaled in flight";
+    EXPECT_GE(counts.inflight, 500) << "the first batch and the one read ahead";
+    EXPECT_LT(counts.inflight, 1000) << "batches of 250, read ahead until 512 wait: 1000 was one batch";
+    EXPECT_EQ(counts.inflight % 250, 0) << "whole batches";
 }
 
 // Upserts killed mid-run: the next run takes over what was left in flight and sends it
@@ -484,16 +488,10 @@ TEST(Sync, UpsertsKilledThreeTimesThenFinishedDeliverEveryRowAndThenSendNothing)
     w.write_config("upsert", "", "requests_per_second: 3000, burst: 100");
     w.emu.set_faults(R"({"latency_ms": 1})");
     for (int kill = 1; kill <= 3; ++kill) {
-        auto before = w.emu.requests_counter();
-        testing::ChildProcess p(
-            {"/usr/bin/env", "PREFSYNC_TOKEN=emulator-token", PREFSYNC_BINARY, "-c", w.config, "sync", "crm"});
-        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-        while (p.running() && w.emu.requests_counter() < before + 150 + 100 * kill &&
-               std::chrono::steady_clock::now() < deadline)
-            std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a poll, not a spin: 2 cores
-        ASSERT_TRUE(p.running()) << "the sync finished before kill " << kill;
-        p.signal(SIGKILL);
-        EXPECT_EQ(p.wait(), 128 + SIGKILL);
+        auto p = w.start_until({"sync", "crm"}, w.emu.requests_counter() + 150 + 100 * kill);
+        ASSERT_TRUE(p->running()) << "the sync finished before kill " << kill;
+        p->signal(SIGKILL);
+        EXPECT_EQ(p->wait(), 128 + SIGKILL);
     }
     {
         journal::Journal j(w.dir.file("state/journal.db"));

@@ -4,11 +4,15 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <chrono>
 #include <map>
+#include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/support/in_process_emulator.hpp"
+#include "tests/support/process.hpp"
 #include "tests/support/run.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -58,6 +62,18 @@ struct PushWorkspace {
 
     testing::RunResult prefsync(const std::string& args, const std::string& token = "emulator-token") {
         return run("PREFSYNC_TOKEN=" + token + " " + quote(PREFSYNC_BINARY) + " -c " + quote(config) + " " + args);
+    }
+
+    // Starts `prefsync ARGS` and returns it once the emulator has counted `requests` requests
+    // in all (or the run ended, or a minute passed: check running()), to be signalled.
+    std::unique_ptr<ChildProcess> start_until(const std::vector<std::string>& args, std::int64_t requests) {
+        std::vector<std::string> argv{"/usr/bin/env", "PREFSYNC_TOKEN=emulator-token", PREFSYNC_BINARY, "-c", config};
+        argv.insert(argv.end(), args.begin(), args.end());
+        auto p = std::make_unique<ChildProcess>(argv);
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+        while (p->running() && emu.requests_counter() < requests && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a poll, not a spin: 2 cores
+        return p;
     }
 
     // identity → profiles holding it, from the emulator's state.
