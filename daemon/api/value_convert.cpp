@@ -1,7 +1,7 @@
 #include "daemon/api/value_convert.hpp"
 
 #include <charconv>
-#include <cstdio>
+#include <algorithm>
 
 namespace prefsync::api {
 
@@ -126,7 +126,7 @@ std::optional<std::string> reformat_date(std::string_view text, std::string_view
     if (day < 1 || day > max_day || hour > 23 || minute > 59 || second > 60) return std::nullopt;
 
     std::string result;
-    char buf[16];
+    result.reserve(out.size() + 8);
     for (std::size_t i = 0; i < out.size(); ++i) {
         if (out[i] != '%' || i + 1 >= out.size()) {
             result += out[i];
@@ -143,8 +143,12 @@ std::optional<std::string> reformat_date(std::string_view text, std::string_view
             case 'S': value = second; break;
             default: result += out[i]; continue;
         }
-        std::snprintf(buf, sizeof buf, "%0*d", width, value);
-        result += buf;
+        // Zero-padded to `width` (every value here is ≥ 0): snprintf parsed its format for
+        // each field, a few per row of a date column.
+        char digits[12];
+        auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
+        result.append(static_cast<std::size_t>(std::max<std::ptrdiff_t>(0, width - (end - digits))), '0');
+        result.append(digits, end);
     }
     return result;
 }

@@ -49,8 +49,10 @@ struct PushCounts {
 
 // Where a run's new updates come from while it sends: the source, read and journaled a
 // batch at a time when the journal has nothing to claim (and, for a job whose writes are
-// idempotent, one batch ahead, so its sync runs beside the sending), so the first request
-// leaves as soon as the first batch is journaled and reading never runs far ahead of sending.
+// idempotent, ahead while fewer than twice a claim's worth wait to be sent, one batch
+// syncing at a time, so its sync runs beside the sending), so the first request leaves once
+// the first batch is journaled (for an idempotent job, also the one read ahead after it) and
+// reading never runs far ahead of sending.
 class Feed {
 public:
     virtual ~Feed() = default;

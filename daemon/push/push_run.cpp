@@ -18,9 +18,9 @@ bool stop_requested(const dispatch::RunContext& c) {
 }
 
 // The read side of a run, as the request loop pulls it: source → mapper → journal, in
-// transactions of up to a thousand rows (250 for a job that reads ahead). An incremental source's position is stored in the same
-// transaction as the rows read up to it, so the watermark never runs ahead of what is
-// journaled. A source that fails mid-way (a lost database connection) ends the reading, not
+// transactions of up to a thousand rows (250 for a job that reads ahead). An incremental
+// source's position is stored in the same transaction as the rows read up to it, so the
+// watermark never runs ahead of what is journaled. A source that fails mid-way (a lost database connection) ends the reading, not
 // the run: what was journaled is still sent. After a complete read of a full snapshot, the
 // profiles whose rows left it (and rows a deleted_column marks) are journaled for removal,
 // within max_missing.
@@ -48,11 +48,13 @@ public:
           idempotent_(PushProducer::idempotent(job)) {
         // A batch is read, mapped and journaled on the loop's thread, and every answer that
         // arrives meanwhile waits for it. A job that reads ahead (idempotent) takes a quarter
-        // of the usual batch: the loop is held a few milliseconds, not ten, and the extra
-        // commits' syncs run beside the sending. Measured at 50 ms, C=512: 0.90-0.91 of C÷RTT
-        // in 4 of 4 runs against 0.88-0.90 with 1000 (3 of 4 interleaved pairs faster); pinned
-        // C=64 no slower (2 of 3 pairs faster). The others wait for each batch's sync before
-        // sending it, so they keep the larger batch and pay for a quarter of the syncs.
+        // of the usual batch: the loop is held about 3 ms, not 12. Measured at 50 ms, C=512:
+        // 0.90-0.91 of C÷RTT in 4 runs against 0.88-0.90 with 1000 (3 of 4 interleaved pairs
+        // faster); pinned C=64 no slower (2 of 3 pairs faster). The price: one batch syncs at a
+        // time and the next is read once it is over, so the feed journals at most 250 rows per
+        // sync and read: some 55,000 rows/s at 1.5 ms a sync, 11,000 at a slow disk's 20 ms
+        // (docs/ARCHITECTURE.md, 5.1). The others wait for each batch's sync before sending
+        // it, so they keep the larger batch and do a quarter as many syncs.
         intake_.batch_rows(idempotent_ ? 250 : 1000);
     }
 
@@ -118,7 +120,7 @@ private:
             // A crash leaves what was claimed but not yet sent to be resolved first (a create
             // looked up, a delete's 404 taken as done): no more of it than claim() would take,
             // unless sending it again is all resolving means (then the producer also reads
-            // the next batch ahead: two batches at most).
+            // ahead, until twice a claim's worth waits to be sent).
             bool at_once = !repeated.contains(u.identity) && (idempotent_ || claimed.size() < claim_limit_);
             auto result = !at_once ? journal.updates.enqueue(job_.name, u, now, options_.backfill, backfill_run_,
                                                              journal::Database::Sync::deferred)

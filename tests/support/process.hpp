@@ -54,7 +54,10 @@ public:
         for (int c; (c = std::fgetc(out_)) != EOF && c != '\n';) line += static_cast<char>(c);
         return line;
     }
-    void signal(int sig) { kill(pid_, sig); }
+    // Nothing once the child was waited for (its pid may be another process's by then).
+    void signal(int sig) {
+        if (!waited_) kill(pid_, sig);
+    }
     // Whether the child is still running (reaps it if it has exited).
     bool running() {
         if (waited_) return false;

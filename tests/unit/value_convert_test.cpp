@@ -48,6 +48,9 @@ TEST(ValueConvert, Dates) {
     EXPECT_EQ(reformat_date("13/01/2023", "%m/%d/%Y", "%Y-%m-%d"), std::nullopt);
     EXPECT_EQ(reformat_date("2023-01-01x", "%Y-%m-%d", "%Y-%m-%d"), std::nullopt) << "trailing text";
     EXPECT_EQ(reformat_date("2023/01/01", "%Y-%m-%d", "%Y-%m-%d"), std::nullopt);
+    // Every field zero-padded to its width, whatever its value.
+    EXPECT_EQ(reformat_date("7-3-5 1:2:3", "%Y-%m-%d %H:%M:%S", "%Y%m%d%H%M%S|%y|%%|%Q"), "00070305010203|07|%|Q");
+    EXPECT_EQ(reformat_date("9999-12-31", "%Y-%m-%d", "%d.%m.%Y"), "31.12.9999");
 }
 
 TEST(ValueConvert, CheckConvertibleExplains) {
