@@ -1,7 +1,7 @@
 #include "daemon/api/value_convert.hpp"
 
-#include <charconv>
 #include <algorithm>
+#include <charconv>
 
 namespace prefsync::api {
 

@@ -20,10 +20,10 @@ bool stop_requested(const dispatch::RunContext& c) {
 // The read side of a run, as the request loop pulls it: source → mapper → journal, in
 // transactions of up to a thousand rows (250 for a job that reads ahead). An incremental
 // source's position is stored in the same transaction as the rows read up to it, so the
-// watermark never runs ahead of what is journaled. A source that fails mid-way (a lost database connection) ends the reading, not
-// the run: what was journaled is still sent. After a complete read of a full snapshot, the
-// profiles whose rows left it (and rows a deleted_column marks) are journaled for removal,
-// within max_missing.
+// watermark never runs ahead of what is journaled. A source that fails mid-way (a lost
+// database connection) ends the reading, not the run: what was journaled is still sent.
+// After a complete read of a full snapshot, the profiles whose rows left it (and rows a
+// deleted_column marks) are journaled for removal, within max_missing.
 //
 // Sending overlaps reading, so a row could leave before a later row of the same identity is
 // read. The last row must win on every run and an unchanged file must send nothing, so the
@@ -50,10 +50,11 @@ public:
         // arrives meanwhile waits for it. A job that reads ahead (idempotent) takes a quarter
         // of the usual batch: the loop is held about 3 ms, not 12. Measured at 50 ms, C=512:
         // 0.90-0.91 of C÷RTT in 4 runs against 0.88-0.90 with 1000 (3 of 4 interleaved pairs
-        // faster); pinned C=64 no slower (2 of 3 pairs faster). The price: one batch syncs at a
-        // time and the next is read once it is over, so the feed journals at most 250 rows per
-        // sync and read: some 55,000 rows/s at 1.5 ms a sync, 11,000 at a slow disk's 20 ms
-        // (docs/ARCHITECTURE.md, 5.1). The others wait for each batch's sync before sending
+        // faster); pinned C=64 no measurable difference (4 of 7 pairs faster, medians 26,297
+        // against 27,014 rows/s). The price: one batch syncs at a time and the next is read
+        // once it is over, so the feed journals at most 250 rows per sync and read: some
+        // 54,000 rows/s at the 1.6 ms a sync took on the benchmark machine, 11,000 at a slow
+        // disk's 20 ms (docs/ARCHITECTURE.md, 5.1). The others wait for each batch's sync before sending
         // it, so they keep the larger batch and do a quarter as many syncs.
         intake_.batch_rows(idempotent_ ? 250 : 1000);
     }

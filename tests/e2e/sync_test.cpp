@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -445,15 +446,20 @@ TEST(Backfill, KilledFiveTimesThenResumedDeliversEveryRowExactlyOnce) {
 }
 
 // A backfill of 2,500 rows in `mode` against a server that answers nothing for 30 s, killed
-// with -9 once its first request arrived: what the journal holds then.
-journal::StateCounts killed_before_any_answer(const std::string& mode) {
+// with -9 once its first request arrived: what the journal holds then (nothing, after a
+// failure saying why).
+std::optional<journal::StateCounts> killed_before_any_answer(const std::string& mode) {
     Workspace w(2500, mode);
     w.write_config(mode, "", "requests_per_second: 3000, burst: 100");
     w.emu.set_faults(R"({"slow_ms": 30000})");
     auto p = w.start_until({"backfill", "crm"}, 1);
     if (!p->running()) {
         ADD_FAILURE() << "the backfill ended before its first request arrived: " << p->wait();
-        return {};
+        return std::nullopt;
+    }
+    if (w.emu.requests_counter() < 1) {
+        ADD_FAILURE() << "no request arrived within a minute";
+        return std::nullopt;
     }
     p->signal(SIGKILL);
     EXPECT_EQ(p->wait(), 128 + SIGKILL);
@@ -466,7 +472,9 @@ journal::StateCounts killed_before_any_answer(const std::string& mode) {
 // leaves the rest of the batch queued, not in flight.
 // Several batches: creates are never read ahead (that would leave more to look up first).
 TEST(Backfill, AKillBeforeAnyAnswerLeavesNoMoreCreatesInFlightThanOneClaim) {
-    auto counts = killed_before_any_answer("create");
+    auto killed = killed_before_any_answer("create");
+    ASSERT_TRUE(killed);
+    auto& counts = *killed;
     EXPECT_EQ(counts.inflight, 256) << "one claim's worth (4 x 8 connections, at least 256)";
     EXPECT_EQ(counts.queued, 1000 - 256) << "the first batch of 1,000 rows only";
 }
@@ -474,11 +482,13 @@ TEST(Backfill, AKillBeforeAnyAnswerLeavesNoMoreCreatesInFlightThanOneClaim) {
 // A job that reads ahead journals smaller batches (250 rows): each is read on the request
 // loop's thread while answers wait. Its first request leaves once the first and the one read
 // ahead are journaled, and reading stops once twice a claim's worth (2 x 256 at 8
-// connections; a fourth batch would fit from about 94) waits to be sent, so a kill -9 before
-// any answer finds 500 or 750 rows journaled, fewer than one batch of a create job, all of
-// them in flight.
+// connections; a fourth batch would fit from about 84 connections) waits to be sent, so a
+// kill -9 before any answer finds 500 or 750 rows journaled, fewer than one batch of a
+// create job, all of them in flight.
 TEST(Backfill, AnUpsertJournalsQuarterBatchesSoAKillBeforeAnyAnswerFindsFewerThanAThousand) {
-    auto counts = killed_before_any_answer("upsert");
+    auto killed = killed_before_any_answer("upsert");
+    ASSERT_TRUE(killed);
+    auto& counts = *killed;
     EXPECT_EQ(counts.pending(), counts.inflight) << "an upsert's rows are journaled in flight";
     EXPECT_GE(counts.inflight, 500) << "the first batch and the one read ahead";
     EXPECT_LT(counts.inflight, 1000) << "batches of 250, read ahead until 512 wait: 1000 was one batch";

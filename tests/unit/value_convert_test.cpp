@@ -51,6 +51,7 @@ TEST(ValueConvert, Dates) {
     // Every field zero-padded to its width, whatever its value.
     EXPECT_EQ(reformat_date("7-3-5 1:2:3", "%Y-%m-%d %H:%M:%S", "%Y%m%d%H%M%S|%y|%%|%Q"), "00070305010203|07|%|Q");
     EXPECT_EQ(reformat_date("9999-12-31", "%Y-%m-%d", "%d.%m.%Y"), "31.12.9999");
+    EXPECT_EQ(reformat_date("2000-01-01 00:00:00", "%Y-%m-%d %H:%M:%S", "%y%H%M%S"), "00000000");
 }
 
 TEST(ValueConvert, CheckConvertibleExplains) {
