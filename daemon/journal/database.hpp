@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "daemon/base/background_sync.hpp"
+#include "daemon/journal/checkpointer.hpp"
 
 namespace prefsync::journal {
 
@@ -199,6 +200,9 @@ public:
 
     bool integrity_ok();
     std::int64_t size_bytes();
+    // Checkpoints the checkpoint thread ran to the end of the log (checkpointer.hpp), once
+    // none is asked for or running (for tests).
+    std::uint64_t background_checkpoints();
     // Returns freed pages and the write-ahead log's space to the file system. False when it
     // could not finish (another connection reading or writing the journal): what deletions
     // freed may then stay in the files (secure_delete=FAST) until a later call finishes.
@@ -246,6 +250,9 @@ private:
     std::chrono::steady_clock::time_point sync_began_{};
     std::string log_sync_error_;  // a sync that failed: every later synced() throws it
     base::BackgroundSync log_sync_;
+    // The writer's checkpoints (WAL only), asked for by on_log_commit() after each commit.
+    std::unique_ptr<Checkpointer> checkpointer_;
+    static int on_log_commit(void* self, sqlite3* db, const char* name, int frames);
 };
 
 }  // namespace prefsync::journal

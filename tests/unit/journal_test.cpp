@@ -775,6 +775,42 @@ TEST_F(JournalTest, TheEndOfARunCutsTheLogToNothingUnlessAReaderNeedsIt) {
     EXPECT_EQ(j.synced.get("crm", "CRMID:1200")->hash, "h");
 }
 
+// Checkpoints run on a thread of their own once the log holds 16 MiB (no commit waits for
+// one); the run's end still cuts the log to nothing, the thread starts again for the next
+// run, and a journal closed after it leaves no log behind (its connection closed first).
+TEST_F(JournalTest, ALongLogIsCheckpointedOnAThreadAndTheRunsEndStillCutsItToNothing) {
+    auto log_file = [&](const std::string& db) { return dir.file(db + "-wal"); };
+    std::string body = "{\"b\":\"" + std::string(3000, 'x') + "\"}";  // a page of log a row
+    auto write_log = [&](Journal& journal, int from) {                // about 6,000 pages of log
+        for (int batch = from; batch < from + 60; ++batch) {
+            Database::Transaction tx(journal.db);
+            for (int i = 0; i < 100; ++i)
+                journal.updates.enqueue("crm", update(std::to_string(batch * 100 + i), "h", body), 1000, false);
+            tx.commit();
+        }
+    };
+    EXPECT_EQ(j.db.background_checkpoints(), 0u) << "none before the log is long";
+    write_log(j, 0);
+    auto first = j.db.background_checkpoints();
+    EXPECT_GE(first, 1u) << "the thread checkpointed the log";
+    EXPECT_TRUE(j.apply_retention(1000, 30).reclaimed);
+    EXPECT_EQ(std::filesystem::file_size(log_file("state/journal.db")), 0u);
+    write_log(j, 60);
+    EXPECT_GT(j.db.background_checkpoints(), first) << "the thread starts again after the run's end";
+    EXPECT_EQ(j.updates.counts("crm").queued, 12000);
+    EXPECT_TRUE(j.db.integrity_ok());
+
+    {
+        Journal other(dir.file("other/journal.db"));
+        write_log(other, 0);
+        EXPECT_GE(other.db.background_checkpoints(), 1u);
+    }
+    EXPECT_FALSE(std::filesystem::exists(log_file("other/journal.db")))
+        << "the writer closed last and SQLite removed the log";
+    Journal reopened(dir.file("other/journal.db"));
+    EXPECT_EQ(reopened.updates.counts("crm").queued, 6000);
+}
+
 // Deleted rows' pages freed whole are not zeroed (secure_delete=FAST): the bodies stay in
 // the files until the run's end gives the free pages back and empties the log, whatever
 // journal.retain_days says.
