@@ -639,11 +639,11 @@ int Database::on_log_commit(void* self, sqlite3* db, const char*, int frames) {
     // each run's end cuts it to nothing when it can (reclaim_space). Measured against the
     // writer checkpointing at 64 MiB: a durable pinned push faster in 3 of 3 interleaved
     // pairs (medians 30,665 against 27,391 rows/s; busy 96-98% against 91-94%), 50 ms C=512
-    // 0.90/0.92/0.90 of C÷RTT against 0.89/0.89/0.89; the run's end cuts a log of 16 MiB,
-    // not 64 (its ftruncate 10 ms, not 40-56). At 64 MiB for the thread too, the writer's
-    // fallback would take every checkpoint.
+    // 0.90/0.92/0.90 of C÷RTT against 0.89/0.89/0.89; the run's end cuts a smaller log (its
+    // ftruncate 15 ms, not 56). At 64 MiB for the thread too, the writer's fallback would
+    // take every checkpoint.
     auto& d = *static_cast<Database*>(self);
-    if (frames >= kCheckpointFrames && d.checkpointer_) d.checkpointer_->request();
+    if (frames >= kCheckpointFrames && d.checkpointer_ && !d.checkpoints_held_) d.checkpointer_->request();
     if (frames >= kWriterCheckpointFrames)
         sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
     return SQLITE_OK;
@@ -819,9 +819,15 @@ std::uint64_t Database::background_checkpoints() {
 }
 
 bool Database::reclaim_space() {
-    // No checkpoint of the thread's in the way of cutting the log (it opens again on the
-    // next request).
+    // No checkpoint of the thread's in the way of cutting the log: stopped, and not asked
+    // for again by the vacuum's own commits (each step is one); it starts again on the
+    // first commit after.
     if (checkpointer_) checkpointer_->stop();
+    checkpoints_held_ = true;
+    struct Release {
+        bool& held;
+        ~Release() { held = false; }
+    } release{checkpoints_held_};
     // In steps of 4,096 pages, each its own short write: another process sharing the
     // journal waits for one step, never for the whole file.
     std::int64_t free_pages = 0;

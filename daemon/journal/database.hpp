@@ -252,6 +252,7 @@ private:
     base::BackgroundSync log_sync_;
     // The writer's checkpoints (WAL only), asked for by on_log_commit() after each commit.
     std::unique_ptr<Checkpointer> checkpointer_;
+    bool checkpoints_held_ = false;  // reclaim_space() is running: the thread is not asked
     static int on_log_commit(void* self, sqlite3* db, const char* name, int frames);
 };
 
