@@ -45,10 +45,9 @@ public:
     Intake(const dispatch::RunContext& context, const config::JobConfig& job, bool from_watermark,
            bool record_rejects = true);
 
-    // The next batch (up to batch_rows() rows); false at the end, at a stop, or after a
-    // source error.
+    // The next batch (up to the rows batch_rows() set, 1000 unless set); false at the end,
+    // at a stop, or after a source error.
     bool next(std::vector<IntakeRow>& out);
-    std::size_t batch_rows() const { return batch_rows_; }
     void batch_rows(std::size_t n) { batch_rows_ = std::max<std::size_t>(1, n); }
     // Where an incremental source stands after the batch just returned.
     std::optional<connectors::Position> position() const { return source_->position(); }
