@@ -250,7 +250,9 @@ private:
         for (std::string_view v :
              {std::string_view(r.method), std::string_view(r.target), std::string_view(pool_.host_header),
               std::string_view(pool_.user_agent), std::string_view(auth), std::string_view(r.content_type)})
-            if (v.find_first_of("\r\n") != std::string_view::npos) {
+            // Two find()s: find_first_of() calls memchr once per character of the value
+            // (142 calls a request, 3% of a push's instructions).
+            if (v.find('\n') != std::string_view::npos || v.find('\r') != std::string_view::npos) {
                 // Secrets are checked when read (config, token endpoint): this is a guard.
                 HttpResponse refused;
                 refused.error = "a request header contains a line break; not sent";

@@ -1,28 +1,41 @@
 #include "daemon/journal/checkpointer.hpp"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 namespace prefsync::journal {
 
-void Checkpointer::request() {
-    std::lock_guard lock(mutex_);
-    if (stopping_) return;
-    requested_ = true;
-    if (!thread_.joinable()) {
-        try {
-            thread_ = std::thread([this] { run(); });
-        } catch (...) {
-            // No thread to be had: the writer's own fallback checkpoints (see the header).
-            requested_ = false;
-            return;
+std::optional<Checkpointer::FileId> Checkpointer::file_at(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+    return FileId{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)};
+}
+
+void Checkpointer::request() noexcept {
+    try {
+        std::lock_guard lock(mutex_);
+        if (stopping_ || no_thread_) return;
+        requested_ = true;
+        if (!thread_.joinable()) {
+            try {
+                thread_ = std::thread([this] { run(); });
+            } catch (...) {
+                // No thread to be had: the writer's own fallback checkpoints (see the header).
+                requested_ = false;
+                no_thread_ = true;
+                return;
+            }
         }
+        wake_.notify_one();
+    } catch (...) {
+        // A mutex that cannot be locked: this checkpoint is the writer's fallback's.
     }
-    wake_.notify_one();
 }
 
 void Checkpointer::stop() {
     {
         std::lock_guard lock(mutex_);
+        no_thread_ = false;
         if (!thread_.joinable()) return;
         stopping_ = true;
     }
@@ -40,13 +53,25 @@ std::uint64_t Checkpointer::idle_and_completed() {
     return completed_;
 }
 
+bool Checkpointer::opened_writers_file(sqlite3* db) const {
+    // The path's file is the writer's, and the one this connection has open is the path's
+    // (SQLite compares its open file's inode with the path's).
+    int moved = 1;
+    return file_at(path_) == file_ && sqlite3_file_control(db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK &&
+           !moved;
+}
+
 void Checkpointer::run() {
     sqlite3* db = nullptr;
-    // NOMUTEX: the connection is this thread's alone. Opening fails only with the journal
-    // gone or unreadable, which the writer finds out on its own.
-    // A first read opens the log (a checkpoint alone would find no log to copy), and the
-    // checkpoint syncs the log before it copies and the database file after.
+    // NOMUTEX: the connection is this thread's alone. Opening fails with the journal gone,
+    // unreadable or no longer the writer's; the thread then checkpoints nothing until
+    // stop(), and the writer's fallback does (see the header). The file is checked before
+    // anything is read: the first read opens the log beside it, and closing the last
+    // connection to a file checkpoints its log into it. A first read opens the log (a
+    // checkpoint alone would find no log to copy), and the checkpoint syncs the log before
+    // it copies and the database file after.
     if (sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK ||
+        !opened_writers_file(db) ||
         sqlite3_exec(db, "PRAGMA synchronous=FULL; SELECT count(*) FROM sqlite_schema", nullptr, nullptr, nullptr) !=
             SQLITE_OK) {
         sqlite3_close(db);

@@ -50,6 +50,10 @@ constexpr std::size_t kConstant = SIZE_MAX;
 struct CompiledValue {
     const ValueSpec* spec;
     std::size_t column = kConstant;  // index into Row::values, or kConstant
+    // A constant's JSON, written once at compile time ("" when it is absent). Unset where
+    // evaluating it fails: every row then fails with its own origin and identity, as a
+    // column's bad value does.
+    std::optional<std::string> json;
 };
 
 struct CompiledField;
@@ -129,11 +133,7 @@ public:
         return out;
     }
 
-    CompiledValue value(const ValueSpec& spec) {
-        CompiledValue out{&spec, kConstant};
-        if (spec.column) out.column = column(*spec.column, spec.pos, spec.key_path);
-        return out;
-    }
+    CompiledValue value(const ValueSpec& spec);
 
     std::size_t column(const std::string& name, const config::SourcePos& pos, const std::string& key_path) {
         auto it = index_.find(name);
@@ -173,12 +173,28 @@ public:
         if (!object(o)) out_ += "{}";
     }
 
+    // A constant's JSON ("" when absent), the same for every row; nullopt if it fails.
+    static std::optional<std::string> constant_json(const CompiledValue& v) {
+        const connectors::Row no_row;
+        RowError error;
+        std::string out;
+        Evaluator e(no_row, error, out);
+        bool wrote = e.value(v);
+        if (e.failed()) return std::nullopt;
+        return wrote ? out : std::string();
+    }
+
 private:
-    // The cleaned text of a value before type conversion; nullopt when absent.
-    std::optional<std::string> text(const CompiledValue& v, std::string_view input, bool is_null) {
+    // The cleaned text of a value before type conversion; nullopt when absent. It views the
+    // input, the spec or scratch_: valid until the next call (no copy of a plain cell).
+    std::optional<std::string_view> text(const CompiledValue& v, std::string_view input, bool is_null) {
         const ValueSpec& s = *v.spec;
-        std::string t(s.trim ? trim(input) : input);
-        apply_normalize(t, s.normalize);
+        std::string_view t = s.trim ? trim(input) : input;
+        if (!s.normalize.empty()) {
+            scratch_.assign(t);
+            apply_normalize(scratch_, s.normalize);
+            t = scratch_;
+        }
         if (t.empty() || is_null) {
             if (s.default_value) {
                 column_empty_ = true;  // a stand-in, not data from the row
@@ -189,16 +205,17 @@ private:
                      is_null ? "is required, but the value is NULL" : "is required, but the value is empty");
                 return std::nullopt;
             }
-            if (s.empty == config::EmptyPolicy::Keep && !is_null) return std::string();
+            if (s.empty == config::EmptyPolicy::Keep && !is_null) return std::string_view();
             return std::nullopt;
         }
         if (!s.value_map.empty()) {
-            auto it = s.value_map.find(t);
+            auto it = s.value_map.find(std::string(t));
             if (it == s.value_map.end()) it = s.value_map.find("*");
             if (it == s.value_map.end()) {
                 std::string expected;
                 for (auto& [k, _] : s.value_map) expected += (expected.empty() ? "" : ", ") + k;
-                fail(s.key_path, "value \"" + t + "\" is not in the map (expected one of " + expected + ")");
+                fail(s.key_path,
+                     "value \"" + std::string(t) + "\" is not in the map (expected one of " + expected + ")");
                 return std::nullopt;
             }
             return it->second;  // map targets were checked at config time
@@ -206,16 +223,17 @@ private:
         if (!s.date_in.empty()) {
             auto d = reformat_date(t, s.date_in, s.date_out);
             if (!d) {
-                fail(s.key_path, "value \"" + t + "\" is not a date in the format \"" + s.date_in + "\"");
+                fail(s.key_path, "value \"" + std::string(t) + "\" is not a date in the format \"" + s.date_in + "\"");
                 return std::nullopt;
             }
-            return d;
+            scratch_ = std::move(*d);
+            return scratch_;
         }
         return t;
     }
 
     // Appends `t` converted to the field's type; false (and nothing appended) when absent.
-    bool write_typed(const CompiledValue& v, const std::optional<std::string>& t) {
+    bool write_typed(const CompiledValue& v, std::optional<std::string_view> t) {
         if (failed_ || !t) return false;
         const ValueSpec& s = *v.spec;
         switch (s.target) {
@@ -237,6 +255,10 @@ private:
 
     bool value(const CompiledValue& v) {
         column_empty_ = false;
+        if (v.json) {
+            out_ += *v.json;
+            return !v.json->empty();
+        }
         if (v.column == kConstant) return write_typed(v, text(v, *v.spec->constant, false));
         const auto& cell = row_.values[v.column];
         return write_typed(v, text(v, cell ? std::string_view(*cell) : std::string_view(), !cell));
@@ -331,7 +353,8 @@ private:
             auto cut = rest.find(a.split->delimiter);
             auto t = text(item, rest.substr(0, cut), false);
             if (t && !t->empty() && std::find(seen.begin(), seen.end(), *t) == seen.end()) {
-                seen.push_back(*t);
+                seen.emplace_back(*t);
+                t = seen.back();  // with_fields() below may reuse the scratch `t` views
                 if (!with) with = with_fields(a.split_with);
                 const std::size_t mark = out_.size();
                 if (count > 0) out_ += ',';
@@ -372,9 +395,19 @@ private:
     const connectors::Row& row_;
     RowError& error_;
     std::string& out_;
+    std::string scratch_;  // a value's text where it is not the cell's or the spec's (text())
     bool failed_ = false;
     bool column_empty_ = false;  // the last value read came from an empty cell (a default or nothing)
 };
+
+CompiledValue Compiler::value(const ValueSpec& spec) {
+    CompiledValue out{&spec, kConstant, std::nullopt};
+    if (spec.column)
+        out.column = column(*spec.column, spec.pos, spec.key_path);
+    else
+        out.json = Evaluator::constant_json(out);
+    return out;
+}
 
 struct DigestDeleter {
     void operator()(EVP_MD* md) const { EVP_MD_free(md); }

@@ -820,6 +820,68 @@ TEST_F(JournalTest, ALongLogIsCheckpointedOnAThreadAndTheRunsEndStillCutsItToNot
     EXPECT_EQ(reopened.updates.counts("crm").queued, 6000);
 }
 
+// The checkpoint thread opens the journal by its path. A journal moved away under its
+// writer leaves the writer's log at the path: were the thread to read another database put
+// there, SQLite would take that log for the other file's and copy the writer's pages into it.
+TEST(CheckpointerTest, CopiesTheLogOnlyIntoTheWritersOwnFile) {
+    testing::TempDir dir;
+    auto path = dir.file("journal.db");
+    auto bytes = [](const std::string& file) {
+        std::ifstream in(file, std::ios::binary);
+        return std::string((std::istreambuf_iterator<char>(in)), {});
+    };
+    auto write_log = [](sqlite3* db) {
+        return sqlite3_exec(db,
+                            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200) "
+                            "INSERT INTO t SELECT randomblob(3000) FROM n;",
+                            nullptr, nullptr, nullptr);
+    };
+    // A writer with 200 pages of log that nothing has copied yet.
+    auto open_writer = [&](const std::string& file) {
+        sqlite3* db = nullptr;
+        EXPECT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
+        EXPECT_EQ(sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0; CREATE TABLE t(v BLOB);",
+                               nullptr, nullptr, nullptr),
+                  SQLITE_OK);
+        EXPECT_EQ(write_log(db), SQLITE_OK);
+        return db;
+    };
+    {
+        auto own_path = dir.file("own.db");
+        sqlite3* own_writer = open_writer(own_path);
+        auto size_before = std::filesystem::file_size(own_path);
+        Checkpointer own(own_path, *Checkpointer::file_at(own_path));
+        own.request();
+        EXPECT_EQ(own.idle_and_completed(), 1u);
+        EXPECT_GT(std::filesystem::file_size(own_path), size_before + 200 * 3000) << "the log copied into the file";
+        sqlite3_close(own_writer);
+    }
+
+    sqlite3* writer = open_writer(path);
+    auto writers_file = Checkpointer::file_at(path);
+    ASSERT_TRUE(writers_file);
+    // The journal moved away; another database (no log of its own) put at its path.
+    std::filesystem::rename(path, dir.file("moved.db"));
+    {
+        sqlite3* other = nullptr;
+        ASSERT_EQ(sqlite3_open(dir.file("other.db").c_str(), &other), SQLITE_OK);
+        ASSERT_EQ(sqlite3_exec(other, "PRAGMA journal_mode=WAL; CREATE TABLE o(x); INSERT INTO o VALUES (1);", nullptr,
+                               nullptr, nullptr),
+                  SQLITE_OK);
+        sqlite3_close(other);
+        std::filesystem::rename(dir.file("other.db"), path);
+    }
+    auto other_before = bytes(path);
+    {
+        Checkpointer moved(path, *writers_file);
+        moved.request();
+        EXPECT_EQ(moved.idle_and_completed(), 0u);
+    }
+    EXPECT_EQ(bytes(path), other_before) << "nothing of the writer's log copied into the other file";
+    EXPECT_TRUE(std::filesystem::exists(path + "-wal")) << "the writer's log is where it was";
+    sqlite3_close(writer);
+}
+
 // Deleted rows' pages freed whole are not zeroed (secure_delete=FAST): the bodies stay in
 // the files until the run's end gives the free pages back and empties the log, whatever
 // journal.retain_days says.

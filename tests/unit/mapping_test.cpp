@@ -123,6 +123,33 @@ TEST(Mapping, SplitWithFurtherFields) {
         R"({"Groups":[{"GroupName":"Smiths","GroupType":"Household","IsActive":true},{"GroupName":"Joneses","GroupType":"Household","IsActive":true}]})");
 }
 
+// Each item's cleaned text outlives the evaluation of `with`, whose own cleaning reuses the
+// evaluator's scratch text.
+TEST(Mapping, SplitItemsKeepTheirTextWhenTheFurtherFieldsAreCleanedToo) {
+    Fixture f(
+        "      Groups: { column: g, split: \"|\", normalize: lowercase, field: GroupName, with: { GroupType: "
+        "{ column: kind, normalize: uppercase } } }\n",
+        {"id", "g", "kind"});
+    EXPECT_EQ(
+        f.body({"1", "Smiths|JONESES", "household"}),
+        R"({"Groups":[{"GroupName":"smiths","GroupType":"HOUSEHOLD"},{"GroupName":"joneses","GroupType":"HOUSEHOLD"}]})");
+}
+
+// A constant is written once, when the mapping is compiled; one that cannot be written
+// (a date the format does not read: only its type is checked at load) fails every row, with
+// the row's own identity, rather than disappearing from the body.
+TEST(Mapping, AConstantThatCannotBeWrittenFailsEveryRow) {
+    Fixture f("      CustomFields: { Since: { const: \"31/04/2024\", date: { in: \"%m/%d/%Y\" } }, Tier: tier }\n",
+              {"id", "tier"});
+    for (std::string id : {"1", "2"}) {
+        auto e = f.error({id, "Gold"});
+        EXPECT_EQ(e.key_path, "jobs.crm.mapping.CustomFields.Since");
+        EXPECT_THAT(e.message, HasSubstr("not a date"));
+        ASSERT_TRUE(e.identity);
+        EXPECT_EQ(e.identity->alternate_id, id);
+    }
+}
+
 TEST(Mapping, CustomFieldsByName) {
     Fixture f("      CustomFields: { LoyaltyTier: tier, Score: { column: score, default: \"0\" } }\n",
               {"id", "tier", "score"});
