@@ -66,10 +66,10 @@ void Checkpointer::run() {
     // NOMUTEX: the connection is this thread's alone. Opening fails with the journal gone,
     // unreadable or no longer the writer's; the thread then checkpoints nothing until
     // stop(), and the writer's fallback does (see the header). The file is checked before
-    // anything is read: the first read opens the log beside it, and closing the last
-    // connection to a file checkpoints its log into it. A first read opens the log (a
-    // checkpoint alone would find no log to copy), and the checkpoint syncs the log before
-    // it copies and the database file after.
+    // the first read transaction, which opens the log beside it (and closing the last
+    // connection to a file checkpoints its log into it). That first read is made here: a
+    // checkpoint alone would find no log to copy. The checkpoint syncs the log before it
+    // copies and the database file after.
     if (sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK ||
         !opened_writers_file(db) ||
         sqlite3_exec(db, "PRAGMA synchronous=FULL; SELECT count(*) FROM sqlite_schema", nullptr, nullptr, nullptr) !=

@@ -19,7 +19,8 @@
 // - The thread opens the journal by its path. A file there that is not the writer's (the
 //   journal moved away or replaced under a running writer) is closed unread, and the thread
 //   checkpoints nothing until stop(): the log at the path is still the writer's, and SQLite
-//   would copy it into the other file and remove it (tested).
+//   would copy it into the other file and remove it (tested). The log is opened by name
+//   just after the check: a journal and its log both swapped in that moment go unnoticed.
 // - A thread that cannot be created is not tried again until stop(): the writer's fallback
 //   checkpoints meanwhile. request() runs inside SQLite's WAL hook, so it throws nothing.
 #include <condition_variable>

@@ -850,7 +850,9 @@ TEST(CheckpointerTest, CopiesTheLogOnlyIntoTheWritersOwnFile) {
         auto own_path = dir.file("own.db");
         sqlite3* own_writer = open_writer(own_path);
         auto size_before = std::filesystem::file_size(own_path);
-        Checkpointer own(own_path, *Checkpointer::file_at(own_path));
+        auto own_file = Checkpointer::file_at(own_path);
+        ASSERT_TRUE(own_file);
+        Checkpointer own(own_path, *own_file);
         own.request();
         EXPECT_EQ(own.idle_and_completed(), 1u);
         EXPECT_GT(std::filesystem::file_size(own_path), size_before + 200 * 3000) << "the log copied into the file";
