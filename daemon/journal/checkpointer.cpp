@@ -53,12 +53,12 @@ std::uint64_t Checkpointer::idle_and_completed() {
     return completed_;
 }
 
-bool Checkpointer::opened_writers_file(sqlite3* db) const {
-    // The path's file is the writer's, and the one this connection has open is the path's
-    // (SQLite compares its open file's inode with the path's).
+std::optional<Checkpointer::FileId> Checkpointer::file_of(sqlite3* db, const std::string& path) {
     int moved = 1;
-    return file_at(path_) == file_ && sqlite3_file_control(db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK &&
-           !moved;
+    auto file = file_at(path);
+    if (!file || sqlite3_file_control(db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK || moved)
+        return std::nullopt;
+    return file;
 }
 
 void Checkpointer::run() {
@@ -71,7 +71,7 @@ void Checkpointer::run() {
     // checkpoint alone would find no log to copy. The checkpoint syncs the log before it
     // copies and the database file after.
     if (sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK ||
-        !opened_writers_file(db) ||
+        file_of(db, path_) != file_ ||
         sqlite3_exec(db, "PRAGMA synchronous=FULL; SELECT count(*) FROM sqlite_schema", nullptr, nullptr, nullptr) !=
             SQLITE_OK) {
         sqlite3_close(db);

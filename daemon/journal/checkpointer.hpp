@@ -36,7 +36,7 @@ namespace prefsync::journal {
 
 class Checkpointer {
 public:
-    // The writer's database file (Database checks that it is the one its connection has open).
+    // The writer's database file (file_of() its connection).
     struct FileId {
         std::uint64_t device = 0, inode = 0;
         bool operator==(const FileId&) const = default;
@@ -56,10 +56,11 @@ public:
 
     // The file at `path` now, if there is one.
     static std::optional<FileId> file_at(const std::string& path);
+    // The file at `path`, if it is the one `db` has open (SQLite compares the inodes).
+    static std::optional<FileId> file_of(sqlite3* db, const std::string& path);
 
 private:
     void run();
-    bool opened_writers_file(sqlite3* db) const;
     std::string path_;
     FileId file_;
     mutable std::mutex mutex_;

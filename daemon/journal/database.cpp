@@ -524,12 +524,9 @@ void Database::migrate() {
     // Checkpoints on a thread of their own (checkpointer.hpp) once the log holds
     // kCheckpointFrames, in place of SQLite's automatic one at 4 MiB inside a commit.
     if (wal_) {
-        // The file at the path, if it is the one this connection has open (SQLite compares
-        // the inodes); otherwise no thread, and the writer checkpoints on its own.
-        int moved = 1;
-        auto file = Checkpointer::file_at(path_);
-        if (file && sqlite3_file_control(db_, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK && !moved)
-            checkpointer_ = std::make_unique<Checkpointer>(path_, *file);
+        // Only if the file at the path is this connection's; otherwise the writer
+        // checkpoints on its own.
+        if (auto file = Checkpointer::file_of(db_, path_)) checkpointer_ = std::make_unique<Checkpointer>(path_, *file);
         sqlite3_wal_hook(db_, &Database::on_log_commit, this);
     }
     exec("PRAGMA foreign_keys=ON");
