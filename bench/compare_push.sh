@@ -15,7 +15,10 @@
 #                bench/compare/measure.c; 0 leaves priorities alone),
 #                PREFSYNC_WRAP (a command prefix for prefsync, e.g. "perf record -g -o F --":
 #                for a profile, not for figures; push and pull runs),
-#                PREFSYNC_BIN (the prefsync binary; default build/prefsync: to compare builds)
+#                PREFSYNC_BIN (the prefsync binary; default build/prefsync: to compare builds),
+#                ORDER ("generated": identities in ascending order, as the generator writes
+#                them; "shuffled": the same rows in a fixed random order, as a source sorted
+#                by anything but the identity gives them)
 #
 # The server is a private nginx (nginx-light) on 127.0.0.1, one worker, answering the
 # API's upsert (W4) with 202 and a small JSON body, and its GET by alternate id with a
@@ -33,6 +36,8 @@ reps=${REPS:-3}
 priority=${PRIORITY:--10}
 conns=${CONNECTIONS:-64}
 scenarios=" ${SCENARIOS:-push latency rate pull big} "
+order=${ORDER:-generated}
+case $order in generated | shuffled) ;; *) echo "ORDER must be generated or shuffled" >&2; exit 2 ;; esac
 token=bench-token
 client_id=12345
 limit_rate=300   # the rate scenario's server limit, requests/s
@@ -233,10 +238,19 @@ state=$work/run/state  # the journal's directory for the next run
 # rows_dir N [csv-only]: the generated CSV of N rows and, from prefsync's own dry-run, the
 # reference clients' inputs (one curl entry per row; wrk's body), made once per size.
 rows_dir() {
-    local n=$1 dir=$work/rows-$1
+    local n=$1 dir=$work/rows-$1-$order
     if [ ! -s "$dir/profiles.csv" ]; then
         mkdir -p "$dir"
-        "$root/build/tools/prefsync-gen-profiles" "$n" > "$dir/profiles.csv"
+        if [ "$order" = shuffled ]; then
+            "$root/build/tools/prefsync-gen-profiles" "$n" | python3 -c '
+import csv, random, sys
+rows = list(csv.reader(sys.stdin))
+body = rows[1:]
+random.Random(13).shuffle(body)
+csv.writer(sys.stdout, lineterminator="\n").writerows(rows[:1] + body)' > "$dir/profiles.csv"
+        else
+            "$root/build/tools/prefsync-gen-profiles" "$n" > "$dir/profiles.csv"
+        fi
     fi
     if [ "${2:-}" != csv-only ] && [ ! -s "$dir/body.json" ]; then
         prefsync_config "$dir/profiles.csv" 50

@@ -26,8 +26,10 @@ struct RunSetup {
     RunSetup(const config::Config& config, const config::JobConfig& job, const std::string& owner,
              const std::atomic<bool>* stop, dispatch::RunObserver* observer = nullptr);
     std::string token;
-    journal::Journal journal;
+    // Before the journal: released only after it closed, so whatever the journal does as it
+    // closes (SyncedStore merges the answers it staged) is done under the lock.
     std::optional<journal::JobLock> lock;
+    journal::Journal journal;
     bool refused() const { return lock && !lock->held(); }
     dispatch::RunContext context;
 

@@ -39,7 +39,10 @@ namespace {
 // Version 8: pull_items keyed by (job, seq) alone (WITHOUT ROWID), each item holding the
 // profile it wrote (pull_seen keeps a search's further ones and those of an item queued
 // again): an item fetched is one row write.
-constexpr int kSchemaVersion = 8;
+// Version 9: answers are appended to synced_staged and applied to `synced` in identity order
+// many at a time (synced_store.hpp). An older prefsync would not see staged answers, and
+// could send a create again for a profile only they record: it must refuse the journal.
+constexpr int kSchemaVersion = 9;
 // How long commits may go without an fsync (Sync::deferred).
 constexpr auto kDeferredAtMost = std::chrono::seconds(1);
 
@@ -80,6 +83,9 @@ CREATE TABLE IF NOT EXISTS synced(
   synced_at INTEGER NOT NULL, body TEXT, gone TEXT, run_id INTEGER, verify INTEGER,
   PRIMARY KEY(job, identity)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS synced_unverified ON synced(job, identity) WHERE verify > 0;
+CREATE TABLE IF NOT EXISTS synced_staged(
+  id INTEGER PRIMARY KEY, job TEXT NOT NULL, identity TEXT NOT NULL, hash TEXT NOT NULL, profile_id INTEGER,
+  synced_at INTEGER NOT NULL, body TEXT, run_id INTEGER, verify INTEGER);
 CREATE TABLE IF NOT EXISTS duplicates(
   job TEXT NOT NULL, identity TEXT NOT NULL, run_id INTEGER NOT NULL, PRIMARY KEY(job, identity)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS runs(

@@ -1,10 +1,101 @@
 #include "daemon/journal/synced_store.hpp"
 
 #include <algorithm>
+#include <string_view>
+#include <utility>
 
 namespace prefsync::journal {
 
+namespace {
+// ORDER BY (job, identity, id): `synced` is written in key order, and one identity's staged
+// answers in the order they came (each conflicts with the row the one before it left).
+// "WHERE true": SQLite's rule for an upsert fed by a SELECT.
+const char* const kMerge =
+    "INSERT INTO synced(job, identity, hash, profile_id, synced_at, body, gone, run_id, verify) "
+    "SELECT job, identity, hash, profile_id, synced_at, body, NULL, run_id, verify FROM synced_staged "
+    "WHERE true ORDER BY job, identity, id "
+    "ON CONFLICT(job, identity) DO UPDATE SET hash = excluded.hash, "
+    "profile_id = COALESCE(excluded.profile_id, synced.profile_id), synced_at = excluded.synced_at, "
+    "body = excluded.body, gone = NULL, run_id = excluded.run_id, verify = excluded.verify";
+const char* const kStage =
+    "INSERT INTO synced_staged(job, identity, hash, profile_id, synced_at, body, run_id, verify) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+// What kMerge does for one answer.
+const char* const kRecord =
+    "INSERT INTO synced(job, identity, hash, profile_id, synced_at, body, run_id, verify) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+    "ON CONFLICT(job, identity) DO UPDATE SET hash = excluded.hash, "
+    "profile_id = COALESCE(excluded.profile_id, synced.profile_id), synced_at = excluded.synced_at, "
+    "body = excluded.body, gone = NULL, run_id = excluded.run_id, verify = excluded.verify";
+}  // namespace
+
+void SyncedStore::merge_leftovers() {
+    if (db_.prepare("SELECT 1 FROM synced_staged LIMIT 1").step()) merge();
+}
+
+SyncedStore::~SyncedStore() {
+    if (staged_rows_ == 0) return;
+    try {
+        merge();
+    } catch (const std::exception&) {
+        // Still staged: the next writer to open the journal merges them.
+    }
+}
+
+std::uint64_t SyncedStore::key(const std::string& job, const std::string& identity) {
+    std::hash<std::string_view> h;
+    return h(job) * 0x9E3779B97F4A7C15ULL ^ h(identity);
+}
+
+void SyncedStore::merge() {
+    auto apply = [this] {
+        db_.prepare(kMerge).run();
+        db_.prepare("DELETE FROM synced_staged").run();
+    };
+    // Forgotten now, put back if the merge does not commit.
+    auto taken = std::exchange(staged_, {});
+    auto rows = std::exchange(staged_rows_, 0);
+    auto first = std::exchange(first_staged_at_, 0);
+    auto put_back = [this](std::unordered_set<std::uint64_t>& keys, std::size_t n, Millis at) {
+        staged_.merge(keys);
+        if (n > 0 && (staged_rows_ == 0 || at < first_staged_at_)) first_staged_at_ = at;
+        staged_rows_ += n;
+    };
+    if (db_.in_transaction()) {
+        try {
+            apply();
+        } catch (...) {
+            put_back(taken, rows, first);
+            throw;
+        }
+        db_.at_commit(
+            {{}, {}, [put_back, taken = std::move(taken), rows, first]() mutable { put_back(taken, rows, first); }});
+        return;
+    }
+    try {
+        // Moves answers already recorded: durable with the next durable commit, as they were.
+        Database::Transaction tx(db_, Database::Sync::deferred);
+        apply();
+        tx.commit();
+    } catch (...) {
+        put_back(taken, rows, first);
+        throw;
+    }
+}
+
+void SyncedStore::merge_if_due(Millis now) {
+    if (staged_rows_ == 0) return;
+    if (staged_rows_ < kMergeRows && now - first_staged_at_ < kMergeAfter) return;
+    try {
+        merge();
+    } catch (const JournalError&) {
+        // Nothing is lost: the answers stay staged (and known to be), for the next due merge
+        // or the run's end. A journal that cannot be written fails the next recording anyway.
+    }
+}
+
 std::optional<SyncedState> SyncedStore::get(const std::string& job, const std::string& identity) {
+    if (maybe_staged(job, identity)) merge();
     auto s = db_.prepare(
         "SELECT hash, profile_id, coalesce(gone, ''), run_id, synced_at, "
         "CASE WHEN verify > 0 THEN 'accepted' WHEN verify < 0 THEN 'verified' ELSE '' END "
@@ -17,12 +108,13 @@ std::optional<SyncedState> SyncedStore::get(const std::string& job, const std::s
 void SyncedStore::record(const std::string& job, const std::string& identity, const std::string& hash,
                          std::optional<std::int64_t> profile_id, Millis now, const std::optional<std::string>& body,
                          Outcome outcome, std::optional<std::int64_t> run_id) {
-    auto s = db_.prepare(
-        "INSERT INTO synced(job, identity, hash, profile_id, synced_at, body, run_id, verify) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
-        "ON CONFLICT(job, identity) DO UPDATE SET hash = excluded.hash, "
-        "profile_id = COALESCE(excluded.profile_id, synced.profile_id), synced_at = excluded.synced_at, "
-        "body = excluded.body, gone = NULL, run_id = excluded.run_id, verify = excluded.verify");
+    // Past the last answer written straight, in key order: written straight too, at the
+    // b-tree's right edge (a source in identity order costs no staging). Anything else is
+    // staged. Never straight while an answer of the identity may be staged: the merge would
+    // then put the older answer over it.
+    bool straight = !maybe_staged(job, identity) &&
+                    (job > straight_job_ || (job == straight_job_ && identity > straight_identity_));
+    auto s = db_.prepare(straight ? kRecord : kStage);
     s.bind(1, job).bind(2, identity).bind_hash(3, hash).bind(4, profile_id).bind(5, now);
     if (body)
         s.bind(6, *body);
@@ -32,9 +124,17 @@ void SyncedStore::record(const std::string& job, const std::string& identity, co
     // verify > 0: when the 202 came (never 0, so the partial index's condition holds).
     s.bind(8, outcome == Outcome::Accepted ? std::optional<std::int64_t>(std::max<Millis>(now, 1)) : std::nullopt);
     s.run();
+    if (straight) {
+        straight_job_ = job;
+        straight_identity_ = identity;
+        return;
+    }
+    staged_.insert(key(job, identity));
+    if (staged_rows_++ == 0) first_staged_at_ = now;
 }
 
 std::optional<std::string> SyncedStore::last_body(const std::string& job, const std::string& identity) {
+    if (maybe_staged(job, identity)) merge();
     // An archived profile's preferences were archived by us: its last body no longer describes it.
     auto s = db_.prepare(
         "SELECT body FROM synced WHERE job = ?1 AND identity = ?2 AND body IS NOT NULL "
@@ -45,6 +145,7 @@ std::optional<std::string> SyncedStore::last_body(const std::string& job, const 
 }
 
 void SyncedStore::mark_gone(const std::string& job, const std::string& identity, const std::string& gone, Millis now) {
+    if (maybe_staged(job, identity)) merge();
     if (gone.empty()) {
         db_.prepare("DELETE FROM synced WHERE job = ?1 AND identity = ?2").bind(1, job).bind(2, identity).run();
         return;
@@ -73,12 +174,14 @@ KnownIdentity known(std::string identity, std::optional<std::int64_t> profile_id
 }  // namespace
 
 void SyncedStore::for_each_present(const std::string& job, const std::function<void(const KnownIdentity&)>& fn) {
+    if (!staged_.empty()) merge();
     auto s = db_.prepare("SELECT identity, profile_id FROM synced WHERE job = ?1 AND gone IS NULL ORDER BY identity");
     s.bind(1, job);
     while (s.step()) fn(known(s.text(0), s.opt_i64(1)));
 }
 
 SyncedCounts SyncedStore::counts(const std::string& job) {
+    if (!staged_.empty()) merge();
     SyncedCounts c;
     auto s = db_.prepare(
         "SELECT coalesce(sum(verify IS NULL), 0), coalesce(sum(verify > 0), 0), coalesce(sum(verify < 0), 0) "
@@ -89,6 +192,7 @@ SyncedCounts SyncedStore::counts(const std::string& job) {
 }
 
 std::vector<KnownIdentity> SyncedStore::unverified(const std::string& job, int limit) {
+    if (!staged_.empty()) merge();
     std::vector<KnownIdentity> out;
     auto s = db_.prepare(
         "SELECT identity, profile_id, verify FROM synced WHERE job = ?1 AND verify > 0 ORDER BY verify, identity "
@@ -102,6 +206,7 @@ std::vector<KnownIdentity> SyncedStore::unverified(const std::string& job, int l
 }
 
 bool SyncedStore::any_unverified(const std::string& job) {
+    if (!staged_.empty()) merge();
     auto s = db_.prepare("SELECT 1 FROM synced WHERE job = ?1 AND verify > 0 LIMIT 1");
     s.bind(1, job);
     return s.step();
@@ -109,6 +214,7 @@ bool SyncedStore::any_unverified(const std::string& job) {
 
 std::vector<Millis> SyncedStore::mark_verified(const std::string& job, const std::vector<KnownIdentity>& read_back,
                                                Millis now) {
+    if (!staged_.empty()) merge();
     std::vector<Millis> waited;
     Database::Transaction tx(db_);
     for (const auto& k : read_back) {
@@ -126,6 +232,7 @@ std::vector<Millis> SyncedStore::mark_verified(const std::string& job, const std
 }
 
 std::int64_t SyncedStore::count_present(const std::string& job) {
+    if (!staged_.empty()) merge();
     auto s = db_.prepare("SELECT count(*) FROM synced WHERE job = ?1 AND gone IS NULL");
     s.bind(1, job);
     return s.step() ? s.i64(0) : 0;

@@ -754,6 +754,7 @@ void UpdateQueue::complete(const std::string& job, const std::vector<Completion>
                        {}});
     }
     tx.commit();
+    synced_.merge_if_due(now);
 }
 
 std::int64_t UpdateQueue::take_over_batches(const std::string& job) {

@@ -514,6 +514,9 @@ void PushProducer::flush() {
 
 void PushProducer::on_tick(Millis now, dispatch::RunProgress& progress) {
     flush();
+    // Also while no answer comes (an outage, a long Retry-After): staged answers reach
+    // `synced`, where other connections read them, within kMergeAfter.
+    journal_.synced.merge_if_due(base::now_ms());  // the clock record() is given
     // Rows held in memory (a quota pause, a long Retry-After) keep their leases.
     bool holding = !out_.empty() || !claimed_.empty() || !ready_.empty() || ripening_;
     if (holding && now - renewed_at_ >= lease_ / 4) {

@@ -275,6 +275,8 @@ void run_push(const dispatch::RunContext& c, const config::JobConfig& job, const
     // What a stopped process (or an earlier run of this daemon) left in flight, first: its
     // in-flight batches become ordinary rows, which the updates that waited for them then
     // take over, before anything is read.
+    // Answers a stopped process staged and did not merge, before anything reads `synced`.
+    journal.synced.merge_leftovers();
     journal.updates.take_over_batches(job.name);
     journal.updates.promote_all_waiting(job.name, now_ms());
     if (auto n = journal.updates.release_dead_claims(job.name); n > 0)
@@ -290,6 +292,9 @@ void run_push(const dispatch::RunContext& c, const config::JobConfig& job, const
         producer.release_unsent();
         report.fatal = dispatcher.fatal();
     }
+    // What the run's answers staged is in `synced` before the run ends: for `status`, the
+    // next run and anything else that reads it.
+    journal.synced.merge();
     if (feed) feed->close();
     report.connections = dispatcher.connections();
     if (c.progress_tty) std::fprintf(stderr, "\r\033[K");

@@ -1439,6 +1439,88 @@ void fill_for_readers(Journal& j) {
     j.watermarks.set("crm", "src", Watermark{"2024-01-01", "k"}, 1400);
 }
 
+// Answers are staged and merged into `synced` in identity order (synced_store.hpp).
+TEST_F(JournalTest, AnIdentityAnsweredTwiceBeforeAMergeEndsAsRecordingEachInTurnLeavesIt) {
+    j.synced.record("crm", "CRMID:2", "h2", 6, 1000);  // written straight: CRMID:1 comes before it
+    j.synced.record("crm", "CRMID:1", "h1", 5, 1000, std::string(R"({"a":1})"), Outcome::Accepted, 7);
+    j.synced.record("crm", "CRMID:1", "h3", std::nullopt, 1100, std::nullopt, Outcome::Done, std::nullopt);
+    {
+        Journal r(dir.file("state/journal.db"), Access::read_only);
+        EXPECT_EQ(r.synced.get("crm", "CRMID:2")->hash, "h2");
+        EXPECT_FALSE(r.synced.get("crm", "CRMID:1")) << "staged, both answers";
+    }
+    j.synced.merge();
+    Journal r(dir.file("state/journal.db"), Access::read_only);
+    auto one = r.synced.get("crm", "CRMID:1");
+    ASSERT_TRUE(one);
+    EXPECT_EQ(one->hash, "h3") << "the later answer";
+    EXPECT_EQ(one->profile_id, 5) << "an answer without a profile id keeps the one known";
+    EXPECT_EQ(one->verification, "") << "a 200 after the 202: nothing to verify";
+    EXPECT_EQ(one->run_id, std::nullopt);
+    EXPECT_EQ(one->synced_at, 1100);
+    EXPECT_EQ(r.synced.last_body("crm", "CRMID:1"), std::nullopt);
+    EXPECT_EQ(r.synced.get("crm", "CRMID:2")->hash, "h2");
+    EXPECT_EQ(r.synced.count_present("crm"), 2);
+}
+
+TEST_F(JournalTest, AStagedAnswerIsReadByItsStoreAtOnceAndByOthersOnceAMergeIsDue) {
+    j.synced.record("crm", "CRMID:5", "h5", 5, 1000);
+    j.synced.record("crm", "CRMID:1", "h1", 5, 1000);  // before CRMID:5: staged
+    EXPECT_EQ(j.synced.get("crm", "CRMID:1")->hash, "h1") << "its own store merges before it reads";
+    Journal r(dir.file("state/journal.db"), Access::read_only);
+    EXPECT_EQ(r.synced.get("crm", "CRMID:1")->hash, "h1");
+
+    j.synced.record("crm", "CRMID:2", "h2", 6, 5000);
+    j.synced.merge_if_due(5000 + SyncedStore::kMergeAfter - 1);
+    EXPECT_FALSE(r.synced.get("crm", "CRMID:2")) << "staged, not yet merged";
+    j.synced.merge_if_due(5000 + SyncedStore::kMergeAfter);
+    EXPECT_EQ(r.synced.get("crm", "CRMID:2")->hash, "h2");
+
+    {
+        Database::Transaction tx(j.db);
+        for (std::size_t i = 0; i < SyncedStore::kMergeRows; ++i)
+            j.synced.record("crm", "CRMID:0" + std::to_string(i), "h", 1, 9000);
+        tx.commit();
+    }
+    j.synced.merge_if_due(9000);
+    EXPECT_EQ(r.synced.count_present("crm"), static_cast<std::int64_t>(SyncedStore::kMergeRows) + 3)
+        << "merged once that many are staged, however young";
+}
+
+TEST_F(JournalTest, AMergeRolledBackLeavesItsAnswersStagedAndStillRead) {
+    j.synced.record("crm", "CRMID:9", "h9", 9, 1000);
+    j.synced.record("crm", "CRMID:1", "h1", 5, 1000);  // staged
+    {
+        Database::Transaction tx(j.db);
+        EXPECT_EQ(j.synced.get("crm", "CRMID:1")->profile_id, 5) << "merged inside the transaction";
+    }  // rolled back: the answer is staged again, not merged
+    auto again = j.synced.get("crm", "CRMID:1");
+    ASSERT_TRUE(again) << "the store knows it is still staged and merges it again";
+    EXPECT_EQ(again->profile_id, 5);
+}
+
+TEST_F(JournalTest, AnswersStagedByAProcessThatWasKilledAreMergedByTheNextRunBeforeItReadsAnything) {
+    auto path = dir.file("state/journal.db");
+    j.synced.record("crm", "CRMID:1", "h0", 4, 500);
+    j.synced.merge();
+    // What a process killed after recording, before its merge, leaves.
+    write_old_journal(path,
+                      "INSERT INTO synced_staged(job, identity, hash, profile_id, synced_at) "
+                      "VALUES ('crm', 'CRMID:1', 'h1', NULL, 1000), ('crm', 'CRMID:2', 'h2', 9, 1000)");
+    EXPECT_EQ(j.synced.get("crm", "CRMID:1")->hash, "h0") << "another connection's staged answers: not seen";
+    // A run, once it holds the job's lock (push_run.cpp).
+    j.synced.merge_leftovers();
+    auto one = j.synced.get("crm", "CRMID:1");
+    ASSERT_TRUE(one);
+    EXPECT_EQ(one->hash, "h1");
+    EXPECT_EQ(one->profile_id, 4);
+    EXPECT_EQ(j.synced.get("crm", "CRMID:2")->profile_id, 9);
+    EXPECT_EQ(j.updates.enqueue("crm", update("2", "h2"), 2000, false), EnqueueResult::Unchanged);
+    auto left = j.db.prepare("SELECT count(*) FROM synced_staged");
+    ASSERT_TRUE(left.step());
+    EXPECT_EQ(left.i64(0), 0);
+}
+
 TEST(JournalReadOnly, ReadsWhatEveryInspectionCommandAsksNeverWritesAndLeavesTheFilesAsTheyWere) {
     testing::TempDir dir;
     auto path = dir.file("state/journal.db");
@@ -1559,7 +1641,7 @@ TEST(JournalReadOnly, AnOlderSchemaIsNotMigratedButNamedWithWhatToDo) {
         Journal r(path, Access::read_only);
         FAIL() << "read a version-6 journal";
     } catch (const JournalAccessError& e) {
-        EXPECT_THAT(e.what(), ::testing::HasSubstr(path + ": journal schema 6 is older than this prefsync's 8; run a "
+        EXPECT_THAT(e.what(), ::testing::HasSubstr(path + ": journal schema 6 is older than this prefsync's 9; run a "
                                                           "writing command (e.g. `prefsync sync`) once"));
     }
     EXPECT_EQ(files_in(dir.path()), before);
