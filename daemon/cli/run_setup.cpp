@@ -46,6 +46,9 @@ void RunSetup::recorded(const std::function<void()>& run, const std::function<jo
 }
 
 void end_abandoned_runs(journal::Journal& journal, const std::string& job) {
+    // And the answers such a process staged, before this run (a push, a pull, the daemon's
+    // verify) reads `synced`.
+    journal.synced.merge_leftovers();
     if (auto n = journal.runs.end_unfinished(job, kInterrupted, now_ms()); n > 0)
         base::logger().info("Runs left unfinished by a process that stopped recorded as interrupted (exit 4)",
                             {{"job", job}, {"runs", n}});

@@ -40,7 +40,8 @@ struct RunSetup {
 };
 
 // Ends the runs of `job` a gone process left without an end as interrupted (exit 4): they
-// stopped before they finished, and a backfill or pull among them stays resumable. Only
+// stopped before they finished, and a backfill or pull among them stays resumable; and
+// merges the answers such a process staged (journal::SyncedStore::merge_leftovers). Only
 // with the job's lock held (journal::RunLog::end_unfinished).
 void end_abandoned_runs(journal::Journal& journal, const std::string& job);
 

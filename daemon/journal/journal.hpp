@@ -26,9 +26,11 @@
 //   one blob, standing for that many inflight rows: update_queue.hpp), not an insert per
 //   row; others are one insert per row, claimed hundreds per transaction.
 // - The outcome, when the answer comes: the update leaves the queue and its hash becomes
-//   the identity's synced row. Cost: one append per row to the staged answers, merged into
-//   `synced` in identity order tens of thousands at a time (synced_store.hpp; a batch row's bit is set, its
-//   batch deleted with its last row; a queued row is deleted), batched per loop tick.
+//   the identity's synced row. Cost: for a source in identity order one upsert per row at
+//   the b-tree's right edge; otherwise one append per row to the staged answers, merged
+//   into `synced` in identity order tens of thousands at a time (synced_store.hpp). A
+//   batch row's bit is set, its batch deleted with its last row; a queued row is deleted;
+//   batched per loop tick.
 //   Nothing of a finished update is kept beyond that row (16-byte hash, profile id,
 //   times, the 202-to-verify mark): about 80 bytes per identity after a run. Committed
 //   without an fsync (Sync::deferred): after a power loss the journal is a prefix of its

@@ -84,7 +84,8 @@ void SyncedStore::merge() {
 }
 
 void SyncedStore::merge_if_due(Millis now) {
-    if (staged_rows_ == 0) return;
+    // Never inside a transaction: an error there would leave the caller's half done.
+    if (staged_rows_ == 0 || db_.in_transaction()) return;
     if (staged_rows_ < kMergeRows && now - first_staged_at_ < kMergeAfter) return;
     try {
         merge();

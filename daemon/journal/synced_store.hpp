@@ -8,12 +8,13 @@
 // insert lands on the table's last page); merge() applies what is staged to `synced` in one
 // statement, in (job, identity) order. An answer whose key comes after the last one written
 // straight (a source in identity order) is written straight into `synced` instead, at the
-// b-tree's right edge, unless an answer of its identity may still be staged. Recorded straight into `synced`, an answer is an
-// insert at a random place in a b-tree keyed by identity as soon as identities do not come
-// in key order (a source sorted by date, e-mail identities), and each commit then rewrites
-// about one 4 KiB page per answer, twice with the unverified index: a 1,000,000-row
-// backfill in random identity order ran at 7,000 rows/s against 31,600 in key order.
-// Merged in key order, a page is written once per merge for all the answers it holds.
+// b-tree's right edge, unless an answer of its identity may still be staged.
+// Why: recorded straight into `synced`, an answer is an insert at a random place in a
+// b-tree keyed by identity as soon as identities do not come in key order (a source sorted
+// by date, e-mail identities), and each commit then rewrites about one 4 KiB page per
+// answer, twice with the unverified index: a 1,000,000-row backfill in random identity
+// order ran at 8,300 rows/s against about 31,000 in key order. Merged in key order, a page
+// is written once per merge for all the answers it holds.
 //
 // What reads `synced` must see what is staged:
 // - this store's own reads merge first whenever the identity may be staged (get,
@@ -26,9 +27,9 @@
 // - another connection sees staged answers once merged: `status`, /metrics, `plan` and
 //   `explain` during a run lag by about kMergeAfter. Only one run of a job writes at a
 //   time (the job lock), so no other run stages answers of its identities;
-// - answers staged by a process that was killed are merged by the next run of the job
-//   (merge_leftovers(), once it holds the lock, before it reads anything); until then a
-//   look at the journal does not see them.
+// - answers staged by a process that was killed are merged by the next run that takes a
+//   job's lock, of any job, and by the daemon as it starts (merge_leftovers(), before
+//   anything reads them); until then a look at the journal does not see them.
 // A merge applies staged rows in the order they were staged, so one identity answered
 // twice ends as record() called twice would have left it.
 #include <cstdint>

@@ -445,6 +445,58 @@ TEST(Backfill, KilledFiveTimesThenResumedDeliversEveryRowExactlyOnce) {
     EXPECT_GT(run->ended_at, 0);
 }
 
+// Rows in random identity order: most answers are staged before they reach change detection
+// (synced_store.hpp). A kill leaves some staged and unmerged; the next run merges them
+// before it reads anything, or it would create those profiles again.
+TEST(Backfill, CreatesInRandomIdentityOrderKilledThenResumedAreEachSentOnceAndThenNothingIsSent) {
+    Workspace w(3000, "create");
+    w.shuffle_rows();
+    w.write_config("create", "", "requests_per_second: 3000, burst: 100");
+    w.emu.set_faults(R"({"latency_ms": 1, "accept_duplicates": true})");
+    for (int kill = 1; kill <= 3; ++kill) {
+        auto p = w.start_until({"backfill", "crm", "--resume"}, w.emu.requests_counter() + 200 + 150 * kill);
+        ASSERT_TRUE(p->running()) << "the backfill finished before kill " << kill;
+        p->signal(SIGKILL);
+        EXPECT_EQ(p->wait(), 128 + SIGKILL);
+    }
+    auto r = w.prefsync("backfill crm --resume");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    auto stored = w.profiles_by_alt_id();
+    EXPECT_EQ(stored.size(), 3000u);
+    EXPECT_EQ(w.emu.store.size(), 3000u) << "no profile created twice";
+    auto before = w.emu.requests_counter();
+    r = w.prefsync("sync crm");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_THAT(r.out, HasSubstr("unchanged 3000"));
+    EXPECT_EQ(w.emu.requests_counter(), before) << "nothing changed, nothing sent";
+}
+
+// What a process killed with every answer still staged leaves: the next run merges them
+// before it reads anything. Unmerged, every row would look new, and be created again.
+TEST(Sync, AnswersAKilledProcessLeftStagedAreMergedBeforeTheNextRunReadsAnything) {
+    Workspace w(500, "create");
+    w.shuffle_rows();
+    w.write_config("create", "", "requests_per_second: 3000, burst: 100");
+    w.emu.set_faults(R"({"accept_duplicates": true})");
+    auto r = w.prefsync("sync crm");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    {
+        journal::Journal j(w.dir.file("state/journal.db"));
+        journal::Database::Transaction tx(j.db);
+        j.db.exec(
+            "INSERT INTO synced_staged(job, identity, hash, profile_id, synced_at, body, run_id, verify) "
+            "SELECT job, identity, hash, profile_id, synced_at, body, run_id, verify FROM synced");
+        j.db.exec("DELETE FROM synced");
+        tx.commit();
+    }
+    auto before = w.emu.requests_counter();
+    r = w.prefsync("sync crm");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_THAT(r.out, HasSubstr("unchanged 500"));
+    EXPECT_EQ(w.emu.requests_counter(), before) << "nothing changed, nothing sent";
+    EXPECT_EQ(w.emu.store.size(), 500u);
+}
+
 // A backfill of 2,500 rows in `mode` against a server that answers nothing for 30 s, killed
 // with -9 once its first request arrived: what the journal holds then (nothing, after a
 // failure saying why).

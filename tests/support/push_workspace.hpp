@@ -3,10 +3,13 @@
 // example mapping, and the real binary run on it.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <chrono>
+#include <fstream>
 #include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -31,6 +34,20 @@ struct PushWorkspace {
         EXPECT_EQ(gen.exit_code, 0);
         csv = dir.write("profiles.csv", gen.out);
         write_config(mode, extra_mapping);
+    }
+
+    // The same rows in a fixed random order of identities (the generator writes them in
+    // ascending order, one line each), as a source sorted by anything else gives them.
+    void shuffle_rows(unsigned seed = 13) {
+        std::ifstream in(csv);
+        std::string header, line;
+        std::getline(in, header);
+        std::vector<std::string> lines;
+        while (std::getline(in, line)) lines.push_back(line);
+        std::shuffle(lines.begin(), lines.end(), std::mt19937(seed));
+        std::string out = header + "\n";
+        for (const auto& l : lines) out += l + "\n";
+        dir.write("profiles.csv", out);
     }
 
     void write_config(const std::string& mode, const std::string& extra_mapping = "",

@@ -1487,6 +1487,31 @@ TEST_F(JournalTest, AStagedAnswerIsReadByItsStoreAtOnceAndByOthersOnceAMergeIsDu
         << "merged once that many are staged, however young";
 }
 
+TEST_F(JournalTest, EveryReadAndRemovalOfTheStoreThatStagedAnAnswerComesAfterIt) {
+    j.synced.record("crm", "CRMID:9", "h9", 9, 1000);  // written straight; every key below is staged
+    j.synced.record("crm", "CRMID:1", "h1", 1, 1000, std::string(R"({"a":1})"), Outcome::Accepted);
+    EXPECT_EQ(j.synced.last_body("crm", "CRMID:1"), R"({"a":1})") << "mirror mode's diff base";
+    j.synced.record("crm", "CRMID:2", "h2", 2, 1100, std::nullopt, Outcome::Accepted);
+    EXPECT_TRUE(j.synced.any_unverified("crm"));
+    EXPECT_EQ(j.synced.unverified("crm", 10).size(), 2u);
+    j.synced.record("crm", "CRMID:3", "h3", 3, 1200);
+    EXPECT_EQ(j.synced.count_present("crm"), 4);
+    j.synced.record("crm", "CRMID:4", "h4", 4, 1300);
+    int present = 0;
+    j.synced.for_each_present("crm", [&](const KnownIdentity&) { ++present; });
+    EXPECT_EQ(present, 5);
+    j.synced.record("crm", "CRMID:5", "h5", 5, 1400);
+    EXPECT_EQ(j.synced.counts("crm").done, 4);
+    // A removal answered after the write that is still staged: the removal is the newer.
+    j.synced.record("crm", "CRMID:6", "h6", 6, 1500);
+    j.synced.mark_gone("crm", "CRMID:6", "deactivated", 1600);
+    j.synced.record("crm", "CRMID:7", "h7", 7, 1500);
+    j.synced.mark_gone("crm", "CRMID:7", "", 1600);
+    j.synced.merge();
+    EXPECT_EQ(j.synced.get("crm", "CRMID:6")->gone, "deactivated");
+    EXPECT_FALSE(j.synced.get("crm", "CRMID:7")) << "deleted, forgotten";
+}
+
 TEST_F(JournalTest, AMergeRolledBackLeavesItsAnswersStagedAndStillRead) {
     j.synced.record("crm", "CRMID:9", "h9", 9, 1000);
     j.synced.record("crm", "CRMID:1", "h1", 5, 1000);  // staged
