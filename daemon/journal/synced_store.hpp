@@ -27,9 +27,10 @@
 // - another connection sees staged answers once merged: `status`, /metrics, `plan` and
 //   `explain` during a run lag by about kMergeAfter. Only one run of a job writes at a
 //   time (the job lock), so no other run stages answers of its identities;
-// - answers staged by a process that was killed are merged by the next run that takes a
-//   job's lock, of any job, and by the daemon as it starts (merge_leftovers(), before
-//   anything reads them); until then a look at the journal does not see them.
+// - answers staged by a process that was killed are merged by the next push run of the
+//   job before it reads anything (merge_leftovers()), and sooner, best effort, by any
+//   run that ends an unfinished run of its job (cli::end_abandoned_runs); until then a
+//   look at the journal (`status`, `plan`, `explain`, `verify`) does not see them.
 // A merge applies staged rows in the order they were staged, so one identity answered
 // twice ends as record() called twice would have left it.
 #include <cstdint>
@@ -123,8 +124,10 @@ public:
     // recorded the answers, and on the run's tick.
     void merge_if_due(Millis now);
     // Merges answers another connection staged and did not merge (a process killed, or one
-    // whose journal failed, mid-run). A run calls it once it holds its job's lock, before
-    // it reads anything: from then on no other connection stages answers of that job.
+    // whose journal failed, mid-run). A push run calls it once it holds its job's lock,
+    // before it reads anything: from then on no other connection stages answers of that
+    // job. It may merge another job's answers, still being staged, too: merges are
+    // serialised as every write is, and apply each identity's answers in order.
     void merge_leftovers();
 
 private:
