@@ -38,7 +38,7 @@ SyncedStore::~SyncedStore() {
     try {
         merge();
     } catch (const std::exception&) {
-        // Still staged: the next writer to open the journal merges them.
+        // Still staged: the next push run merges them before it reads anything.
     }
 }
 

@@ -78,7 +78,7 @@ public:
     static constexpr Millis kMergeAfter = 2'000;
 
     explicit SyncedStore(Database& db) : db_(db) {}
-    // Merges what it staged, if it can (a journal that fails leaves them to the next writer).
+    // Merges what it staged, if it can (a journal that fails leaves them to the next push run).
     ~SyncedStore();
     SyncedStore(const SyncedStore&) = delete;
     SyncedStore& operator=(const SyncedStore&) = delete;
