@@ -7,26 +7,27 @@
 namespace prefsync::journal {
 
 namespace {
+// How one answer lands on the identity's row: the same whether it is written straight or
+// merged (the profile id is kept when the answer has none; the identity is present again).
+const std::string kApplyAnswer =
+    " ON CONFLICT(job, identity) DO UPDATE SET hash = excluded.hash, "
+    "profile_id = COALESCE(excluded.profile_id, synced.profile_id), synced_at = excluded.synced_at, "
+    "body = excluded.body, gone = NULL, run_id = excluded.run_id, verify = excluded.verify";
 // ORDER BY (job, identity, id): `synced` is written in key order, and one identity's staged
 // answers in the order they came (each conflicts with the row the one before it left).
 // "WHERE true": SQLite's rule for an upsert fed by a SELECT.
-const char* const kMerge =
+const std::string kMerge =
     "INSERT INTO synced(job, identity, hash, profile_id, synced_at, body, gone, run_id, verify) "
     "SELECT job, identity, hash, profile_id, synced_at, body, NULL, run_id, verify FROM synced_staged "
-    "WHERE true ORDER BY job, identity, id "
-    "ON CONFLICT(job, identity) DO UPDATE SET hash = excluded.hash, "
-    "profile_id = COALESCE(excluded.profile_id, synced.profile_id), synced_at = excluded.synced_at, "
-    "body = excluded.body, gone = NULL, run_id = excluded.run_id, verify = excluded.verify";
+    "WHERE true ORDER BY job, identity, id" +
+    kApplyAnswer;
+const std::string kRecord =
+    "INSERT INTO synced(job, identity, hash, profile_id, synced_at, body, run_id, verify) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)" +
+    kApplyAnswer;
 const char* const kStage =
     "INSERT INTO synced_staged(job, identity, hash, profile_id, synced_at, body, run_id, verify) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
-// What kMerge does for one answer.
-const char* const kRecord =
-    "INSERT INTO synced(job, identity, hash, profile_id, synced_at, body, run_id, verify) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
-    "ON CONFLICT(job, identity) DO UPDATE SET hash = excluded.hash, "
-    "profile_id = COALESCE(excluded.profile_id, synced.profile_id), synced_at = excluded.synced_at, "
-    "body = excluded.body, gone = NULL, run_id = excluded.run_id, verify = excluded.verify";
 }  // namespace
 
 void SyncedStore::merge_leftovers() {
@@ -49,7 +50,7 @@ std::uint64_t SyncedStore::key(const std::string& job, const std::string& identi
 
 void SyncedStore::merge() {
     auto apply = [this] {
-        db_.prepare(kMerge).run();
+        db_.prepare(kMerge.c_str()).run();  // a constant: cached by its address
         db_.prepare("DELETE FROM synced_staged").run();
     };
     // Forgotten now, put back if the merge does not commit.
@@ -115,7 +116,7 @@ void SyncedStore::record(const std::string& job, const std::string& identity, co
     // then put the older answer over it.
     bool straight = !maybe_staged(job, identity) &&
                     (job > straight_job_ || (job == straight_job_ && identity > straight_identity_));
-    auto s = db_.prepare(straight ? kRecord : kStage);
+    auto s = db_.prepare(straight ? kRecord.c_str() : kStage);
     s.bind(1, job).bind(2, identity).bind_hash(3, hash).bind(4, profile_id).bind(5, now);
     if (body)
         s.bind(6, *body);

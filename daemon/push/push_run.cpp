@@ -272,11 +272,11 @@ void run_push(const dispatch::RunContext& c, const config::JobConfig& job, const
         feed.emplace(c, job, options, options.backfill ? backfill_run : std::nullopt, report.run_id,
                      PushProducer::lease_for(c.config),
                      PushProducer::claim_batch_for(dispatch::loop_settings(c.config, job.name).max_in_flight), report);
+    // Answers a stopped process staged and did not merge, before anything reads `synced`.
+    journal.synced.merge_leftovers();
     // What a stopped process (or an earlier run of this daemon) left in flight, first: its
     // in-flight batches become ordinary rows, which the updates that waited for them then
     // take over, before anything is read.
-    // Answers a stopped process staged and did not merge, before anything reads `synced`.
-    journal.synced.merge_leftovers();
     journal.updates.take_over_batches(job.name);
     journal.updates.promote_all_waiting(job.name, now_ms());
     if (auto n = journal.updates.release_dead_claims(job.name); n > 0)
