@@ -665,6 +665,20 @@ void Database::exec(const char* sql) {
     }
 }
 
+void Database::exec_scratch(const char* sql) {
+    // In memory: a look at the journal needs no writable temporary directory either.
+    exec("PRAGMA temp_store = MEMORY");
+    if (!read_only_) return exec(sql);
+    // query_only refuses writes to TEMP too; the file itself stays open read-only.
+    exec("PRAGMA query_only = 0");
+    char* error = nullptr;
+    int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &error);
+    sqlite3_free(error);
+    std::string message = rc == SQLITE_OK ? "" : sqlite3_errmsg(db_);
+    exec("PRAGMA query_only = 1");
+    if (rc != SQLITE_OK) throw JournalError("journal " + path_ + ": " + message);
+}
+
 Statement Database::prepare(const char* sql) {
     auto it = statements_.find(sql);
     if (it == statements_.end()) {

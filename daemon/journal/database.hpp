@@ -164,6 +164,9 @@ public:
     // A cached prepared statement for `sql` (a string literal: cached by its address).
     Statement prepare(const char* sql);
     void exec(const char* sql);
+    // exec() for what writes only to this connection's TEMP schema (kept in memory): allowed
+    // on a read-only handle too, whose file SQLite has open read-only all the same.
+    void exec_scratch(const char* sql);
     std::int64_t changes() const { return sqlite3_changes64(db_); }
     // Rows this connection has inserted, updated or deleted since it opened.
     std::int64_t total_changes() const { return sqlite3_total_changes64(db_); }

@@ -13,14 +13,62 @@ const std::string kApplyAnswer =
     " ON CONFLICT(job, identity) DO UPDATE SET hash = excluded.hash, "
     "profile_id = COALESCE(excluded.profile_id, synced.profile_id), synced_at = excluded.synced_at, "
     "body = excluded.body, gone = NULL, run_id = excluded.run_id, verify = excluded.verify";
+const std::string kColumns = "(job, identity, hash, profile_id, synced_at, body, gone, run_id, verify) ";
 // ORDER BY (job, identity, id): `synced` is written in key order, and one identity's staged
 // answers in the order they came (each conflicts with the row the one before it left).
 // "WHERE true": SQLite's rule for an upsert fed by a SELECT.
-const std::string kMerge =
-    "INSERT INTO synced(job, identity, hash, profile_id, synced_at, body, gone, run_id, verify) "
+const std::string kStagedInOrder =
     "SELECT job, identity, hash, profile_id, synced_at, body, NULL, run_id, verify FROM synced_staged "
-    "WHERE true ORDER BY job, identity, id" +
-    kApplyAnswer;
+    "WHERE true ORDER BY job, identity, id";
+const std::string kMerge = "INSERT INTO synced" + kColumns + kStagedInOrder + kApplyAnswer;
+// A read-only handle cannot merge what a stopped process left staged: it reads `synced` as
+// merge() would leave it. The staged identities' rows are copied into a table of this
+// connection's own (CROSS JOIN: each staged identity looked up, not `synced` scanned), the
+// staged answers applied to them by the same statement as merge()'s, and the reads go
+// through a view of `synced` with those rows in place of its own.
+const std::string kSeeLeftovers =
+    "CREATE TEMP TABLE synced_leftovers(job TEXT NOT NULL, identity TEXT NOT NULL, hash TEXT NOT NULL, "
+    "profile_id INTEGER, synced_at INTEGER NOT NULL, body TEXT, gone TEXT, run_id INTEGER, verify INTEGER, "
+    "PRIMARY KEY(job, identity)) WITHOUT ROWID;"
+    "INSERT INTO synced_leftovers" +
+    kColumns +
+    "SELECT m.job, m.identity, m.hash, m.profile_id, m.synced_at, m.body, m.gone, m.run_id, m.verify "
+    "FROM (SELECT DISTINCT job, identity FROM main.synced_staged) AS d CROSS JOIN main.synced AS m "
+    "ON m.job = d.job AND m.identity = d.identity;"
+    "INSERT INTO synced_leftovers AS synced" +
+    kColumns + kStagedInOrder + kApplyAnswer +
+    ";"
+    "CREATE TEMP VIEW synced_seen AS "
+    "SELECT job, identity, hash, profile_id, synced_at, body, gone, run_id, verify FROM main.synced AS m "
+    "WHERE NOT EXISTS (SELECT 1 FROM synced_leftovers AS l WHERE l.job = m.job AND l.identity = m.identity) "
+    "UNION ALL SELECT job, identity, hash, profile_id, synced_at, body, gone, run_id, verify FROM synced_leftovers";
+
+// The reads, of `synced` or of the view above. Statements are cached by their text's
+// address: one constant per read and table.
+struct Reads {
+    std::string get, last_body, present, counts, unverified, any_unverified, count_present;
+    explicit Reads(const std::string& from)
+        : get("SELECT hash, profile_id, coalesce(gone, ''), run_id, synced_at, "
+              "CASE WHEN verify > 0 THEN 'accepted' WHEN verify < 0 THEN 'verified' ELSE '' END FROM " +
+              from + " WHERE job = ?1 AND identity = ?2"),
+          // An archived profile's preferences were archived by us: its last body no longer
+          // describes it.
+          last_body("SELECT body FROM " + from +
+                    " WHERE job = ?1 AND identity = ?2 AND body IS NOT NULL AND (gone IS NULL OR gone <> 'archived')"),
+          present("SELECT identity, profile_id FROM " + from + " WHERE job = ?1 AND gone IS NULL ORDER BY identity"),
+          counts(
+              "SELECT coalesce(sum(verify IS NULL), 0), coalesce(sum(verify > 0), 0), "
+              "coalesce(sum(verify < 0), 0) FROM " +
+              from + " WHERE job = ?1 AND gone IS NULL"),
+          unverified("SELECT identity, profile_id, verify FROM " + from +
+                     " WHERE job = ?1 AND verify > 0 ORDER BY verify, identity LIMIT ?2"),
+          any_unverified("SELECT 1 FROM " + from + " WHERE job = ?1 AND verify > 0 LIMIT 1"),
+          count_present("SELECT count(*) FROM " + from + " WHERE job = ?1 AND gone IS NULL") {}
+};
+const Reads& reads(bool leftovers) {
+    static const Reads synced("synced"), seen("synced_seen");
+    return leftovers ? seen : synced;
+}
 const std::string kRecord =
     "INSERT INTO synced(job, identity, hash, profile_id, synced_at, body, run_id, verify) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)" +
@@ -96,12 +144,18 @@ void SyncedStore::merge_if_due(Millis now) {
     }
 }
 
+void SyncedStore::see_leftovers() {
+    if (looked_ || !db_.read_only()) return;
+    looked_ = true;
+    if (db_.nothing_recorded() || !db_.prepare("SELECT 1 FROM synced_staged LIMIT 1").step()) return;
+    db_.exec_scratch(kSeeLeftovers.c_str());
+    leftovers_ = true;
+}
+
 std::optional<SyncedState> SyncedStore::get(const std::string& job, const std::string& identity) {
     if (maybe_staged(job, identity)) merge();
-    auto s = db_.prepare(
-        "SELECT hash, profile_id, coalesce(gone, ''), run_id, synced_at, "
-        "CASE WHEN verify > 0 THEN 'accepted' WHEN verify < 0 THEN 'verified' ELSE '' END "
-        "FROM synced WHERE job = ?1 AND identity = ?2");
+    see_leftovers();
+    auto s = db_.prepare(reads(leftovers_).get.c_str());
     s.bind(1, job).bind(2, identity);
     if (!s.step()) return std::nullopt;
     return SyncedState{s.hash(0), s.opt_i64(1), s.text(2), s.opt_i64(3), s.i64(4), s.text(5)};
@@ -137,10 +191,8 @@ void SyncedStore::record(const std::string& job, const std::string& identity, co
 
 std::optional<std::string> SyncedStore::last_body(const std::string& job, const std::string& identity) {
     if (maybe_staged(job, identity)) merge();
-    // An archived profile's preferences were archived by us: its last body no longer describes it.
-    auto s = db_.prepare(
-        "SELECT body FROM synced WHERE job = ?1 AND identity = ?2 AND body IS NOT NULL "
-        "AND (gone IS NULL OR gone <> 'archived')");
+    see_leftovers();
+    auto s = db_.prepare(reads(leftovers_).last_body.c_str());
     s.bind(1, job).bind(2, identity);
     if (!s.step()) return std::nullopt;
     return s.text(0);
@@ -177,17 +229,17 @@ KnownIdentity known(std::string identity, std::optional<std::int64_t> profile_id
 
 void SyncedStore::for_each_present(const std::string& job, const std::function<void(const KnownIdentity&)>& fn) {
     if (!staged_.empty()) merge();
-    auto s = db_.prepare("SELECT identity, profile_id FROM synced WHERE job = ?1 AND gone IS NULL ORDER BY identity");
+    see_leftovers();
+    auto s = db_.prepare(reads(leftovers_).present.c_str());
     s.bind(1, job);
     while (s.step()) fn(known(s.text(0), s.opt_i64(1)));
 }
 
 SyncedCounts SyncedStore::counts(const std::string& job) {
     if (!staged_.empty()) merge();
+    see_leftovers();
     SyncedCounts c;
-    auto s = db_.prepare(
-        "SELECT coalesce(sum(verify IS NULL), 0), coalesce(sum(verify > 0), 0), coalesce(sum(verify < 0), 0) "
-        "FROM synced WHERE job = ?1 AND gone IS NULL");
+    auto s = db_.prepare(reads(leftovers_).counts.c_str());
     s.bind(1, job);
     if (s.step()) c = {s.i64(0), s.i64(1), s.i64(2)};
     return c;
@@ -195,10 +247,9 @@ SyncedCounts SyncedStore::counts(const std::string& job) {
 
 std::vector<KnownIdentity> SyncedStore::unverified(const std::string& job, int limit) {
     if (!staged_.empty()) merge();
+    see_leftovers();
     std::vector<KnownIdentity> out;
-    auto s = db_.prepare(
-        "SELECT identity, profile_id, verify FROM synced WHERE job = ?1 AND verify > 0 ORDER BY verify, identity "
-        "LIMIT ?2");
+    auto s = db_.prepare(reads(leftovers_).unverified.c_str());
     s.bind(1, job).bind(2, static_cast<std::int64_t>(limit));
     while (s.step()) {
         out.push_back(known(s.text(0), s.opt_i64(1)));
@@ -209,7 +260,8 @@ std::vector<KnownIdentity> SyncedStore::unverified(const std::string& job, int l
 
 bool SyncedStore::any_unverified(const std::string& job) {
     if (!staged_.empty()) merge();
-    auto s = db_.prepare("SELECT 1 FROM synced WHERE job = ?1 AND verify > 0 LIMIT 1");
+    see_leftovers();
+    auto s = db_.prepare(reads(leftovers_).any_unverified.c_str());
     s.bind(1, job);
     return s.step();
 }
@@ -235,7 +287,8 @@ std::vector<Millis> SyncedStore::mark_verified(const std::string& job, const std
 
 std::int64_t SyncedStore::count_present(const std::string& job) {
     if (!staged_.empty()) merge();
-    auto s = db_.prepare("SELECT count(*) FROM synced WHERE job = ?1 AND gone IS NULL");
+    see_leftovers();
+    auto s = db_.prepare(reads(leftovers_).count_present.c_str());
     s.bind(1, job);
     return s.step() ? s.i64(0) : 0;
 }

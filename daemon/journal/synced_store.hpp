@@ -29,8 +29,10 @@
 //   time (the job lock), so no other run stages answers of its identities;
 // - answers staged by a process that was killed are merged by the next push run of the
 //   job before it reads anything (merge_leftovers()), and sooner, best effort, by any
-//   run that ends an unfinished run of its job (cli::end_abandoned_runs); until then a
-//   look at the journal (`status`, `plan`, `explain`, `verify`) does not see them.
+//   run that ends an unfinished run of its job (cli::end_abandoned_runs: `verify`, the
+//   daemon); until then a look at the journal (`status`, `plan`, `explain`: read-only
+//   handles, which cannot merge) reads them as merged, through a view of its own made at
+//   its first read (see_leftovers()), inside that read's transaction where it has one.
 // A merge applies staged rows in the order they were staged, so one identity answered
 // twice ends as record() called twice would have left it.
 #include <cstdint>
@@ -131,6 +133,9 @@ public:
     void merge_leftovers();
 
 private:
+    // On a read-only handle, once, at its first read: if a stopped process left answers
+    // staged, the reads see them as merged (kSeeLeftovers, synced_store.cpp).
+    void see_leftovers();
     static std::uint64_t key(const std::string& job, const std::string& identity);
     bool maybe_staged(const std::string& job, const std::string& identity) const {
         return !staged_.empty() && staged_.contains(key(job, identity));
@@ -145,6 +150,8 @@ private:
     // The greatest key written straight by record() (only a guess at where the b-tree's
     // right edge is: the order of answers, not correctness, depends on it).
     std::string straight_job_, straight_identity_;
+    bool looked_ = false;     // see_leftovers() ran
+    bool leftovers_ = false;  // and found some: reads go through its view
 };
 
 }  // namespace prefsync::journal

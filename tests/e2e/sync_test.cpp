@@ -473,6 +473,7 @@ TEST(Backfill, CreatesInRandomIdentityOrderKilledThenResumedAreEachSentOnceAndTh
 
 // What a process killed with every answer still staged leaves: the next run merges them
 // before it reads anything. Unmerged, every row would look new, and be created again.
+// `status` and `plan` before that run read them as merged.
 TEST(Sync, AnswersAKilledProcessLeftStagedAreMergedBeforeTheNextRunReadsAnything) {
     Workspace w(500, "create");
     w.shuffle_rows();
@@ -490,6 +491,20 @@ TEST(Sync, AnswersAKilledProcessLeftStagedAreMergedBeforeTheNextRunReadsAnything
         tx.commit();
     }
     auto before = w.emu.requests_counter();
+    // A look before that run (read-only: it cannot merge) reads them as merged.
+    r = w.prefsync("status crm");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_THAT(r.out, HasSubstr("identities: done 0, accepted 500"));
+    r = w.prefsync("plan crm");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_THAT(r.out, HasSubstr("unchanged 500"));
+    EXPECT_THAT(r.out, Not(HasSubstr("create CRMID")));
+    {
+        journal::Journal j(w.dir.file("state/journal.db"));
+        auto left = j.db.prepare("SELECT count(*) FROM synced_staged");
+        ASSERT_TRUE(left.step());
+        EXPECT_EQ(left.i64(0), 500) << "looks write nothing";
+    }
     r = w.prefsync("sync crm");
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_THAT(r.out, HasSubstr("unchanged 500"));

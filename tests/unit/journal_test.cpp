@@ -1546,6 +1546,55 @@ TEST_F(JournalTest, AnswersStagedByAProcessThatWasKilledAreMergedByTheNextRunBef
     EXPECT_EQ(left.i64(0), 0);
 }
 
+TEST_F(JournalTest, AReadOnlyLookReadsWhatAKilledProcessLeftStagedAsMergedAndLeavesItStaged) {
+    auto path = dir.file("state/journal.db");
+    j.synced.record("crm", "CRMID:1", "h0", 4, 500, std::string(R"({"n":0})"));
+    j.synced.record("crm", "CRMID:3", "h3", 6, 500);
+    j.synced.record("crm", "CRMID:4", "h4", 8, 500);
+    j.synced.mark_gone("crm", "CRMID:4", "deactivated", 600);
+    // What a process killed after recording, before its merge, leaves: CRMID:2 answered
+    // twice (the later answer without a profile id), CRMID:4 back in the source.
+    write_old_journal(
+        path,
+        "INSERT INTO synced_staged(job, identity, hash, profile_id, synced_at, body, verify) VALUES "
+        "('crm', 'CRMID:1', 'h1', NULL, 1000, '{\"n\":1}', 1000), "
+        "('crm', 'CRMID:2', 'h2', 9, 1000, NULL, NULL), ('crm', 'CRMID:2', 'h2b', NULL, 1100, NULL, 1100), "
+        "('crm', 'CRMID:4', 'h4b', NULL, 1200, NULL, NULL)");
+    Journal r(path, Access::read_only);
+    auto one = r.synced.get("crm", "CRMID:1");
+    ASSERT_TRUE(one);
+    EXPECT_EQ(one->hash, "h1");
+    EXPECT_EQ(one->profile_id, 4) << "an answer without a profile id keeps the one known";
+    EXPECT_EQ(one->verification, "accepted");
+    auto two = r.synced.get("crm", "CRMID:2");
+    ASSERT_TRUE(two);
+    EXPECT_EQ(two->hash, "h2b") << "the later answer";
+    EXPECT_EQ(two->profile_id, 9) << "the earlier answer's profile id";
+    EXPECT_EQ(r.synced.get("crm", "CRMID:3")->hash, "h3") << "not staged: as in synced";
+    auto four = r.synced.get("crm", "CRMID:4");
+    ASSERT_TRUE(four);
+    EXPECT_EQ(four->gone, "") << "answered again: present";
+    EXPECT_EQ(four->profile_id, 8);
+    EXPECT_EQ(r.synced.last_body("crm", "CRMID:1"), R"({"n":1})");
+    EXPECT_EQ(r.synced.count_present("crm"), 4);
+    auto c = r.synced.counts("crm");
+    EXPECT_EQ(c.done, 2);
+    EXPECT_EQ(c.accepted, 2);
+    std::vector<std::string> present;
+    r.synced.for_each_present("crm", [&](const KnownIdentity& k) { present.push_back(k.identity); });
+    EXPECT_EQ(present, (std::vector<std::string>{"CRMID:1", "CRMID:2", "CRMID:3", "CRMID:4"}));
+    auto todo = r.synced.unverified("crm", 10);
+    ASSERT_EQ(todo.size(), 2u);
+    EXPECT_EQ(todo[0].identity, "CRMID:1");
+    EXPECT_EQ(todo[1].identity, "CRMID:2");
+    EXPECT_TRUE(r.synced.any_unverified("crm"));
+    // The look wrote nothing: the answers are still staged, for the next run to merge.
+    auto left = j.db.prepare("SELECT count(*) FROM synced_staged");
+    ASSERT_TRUE(left.step());
+    EXPECT_EQ(left.i64(0), 4);
+    EXPECT_EQ(j.synced.get("crm", "CRMID:2"), std::nullopt) << "another connection's staged answers: not merged";
+}
+
 TEST(JournalReadOnly, ReadsWhatEveryInspectionCommandAsksNeverWritesAndLeavesTheFilesAsTheyWere) {
     testing::TempDir dir;
     auto path = dir.file("state/journal.db");
