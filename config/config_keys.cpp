@@ -342,12 +342,14 @@ const KeyTable& push_job_keys() {
                  .type = Enum,
                  .values = "create|update|upsert|replace|delete|archive|mirror",
                  .default_value = "upsert",
-                 .description = "the write endpoint: create (POST Profile), update (merge POST by profile id), upsert "
-                                "(POST by alternate id), replace (PUT: absent fields are blanked, AlternateIds too: by "
-                                "alternate id prefsync adds "
-                                "the job's own to every body that maps none; by profile id the mapping must map "
-                                "AlternateIds), delete, archive "
-                                "(archive preferences), mirror (converge on the source with guarded JSON Patches)"},
+                 .description =
+                     "the write endpoint: create (POST Profile; a profile the job created before is updated, by merge, "
+                     "when its row changes or comes again), update (merge POST by profile id), upsert "
+                     "(POST by alternate id), replace (PUT: absent fields are blanked, AlternateIds too: by "
+                     "alternate id prefsync adds "
+                     "the job's own to every body that maps none; by profile id the mapping must map "
+                     "AlternateIds), delete, archive "
+                     "(archive preferences), mirror (converge on the source with guarded JSON Patches)"},
                 {.name = "on_removed",
                  .type = Enum,
                  .values = "deactivate|remove",

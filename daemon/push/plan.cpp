@@ -71,6 +71,8 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
             } else if (reactivate) {
                 a.action = "reactivate";
                 a.body = with_active(m.body);
+            } else if (job.mode == config::Mode::Create && synced && synced->profile_id) {
+                a.action = "update";  // created before: a merge into that profile (push_producer.cpp)
             }
             put(std::move(a));
         }

@@ -158,8 +158,10 @@ api::ApiRequest PushProducer::request_for(const Item& item) const {
     std::string body = u.op == "reactivate" && job_.mode != config::Mode::Mirror ? with_active(u.body) : u.body;
     switch (job_.mode) {
         case config::Mode::Create:
-            // A create found by its lookup is applied to the profile that exists (merge).
-            if (u.resolve && u.profile_id) return requests_.update(*u.profile_id, std::move(body));
+            // A profile that exists is updated (merge), never created again: one this job
+            // created before (its id kept with the identity's synced hash: a changed row, a
+            // later row of the same id) or one its lookup found.
+            if (u.profile_id) return requests_.update(*u.profile_id, std::move(body));
             return requests_.create(with_alternate_id(u.body, u));
         case config::Mode::Upsert: return requests_.upsert(u.alt_type, u.alt_id, std::move(body));
         case config::Mode::Replace:
@@ -357,6 +359,8 @@ void PushProducer::lookup_answered(Item item, const http::HttpResponse& r, const
         if (job_.mode == config::Mode::Create && u.resolve) {
             // Not there (yet): create it. The mark stays until the create succeeds, so a 409
             // to this create (a lagging index) is looked up again, not taken as a failure.
+            // A profile id the journal knew is of a profile no longer found by its id.
+            u.profile_id.reset();
             item.step = Step::Write;
             ready_.push_back(std::move(item));
             return;
@@ -372,7 +376,7 @@ void PushProducer::lookup_answered(Item item, const http::HttpResponse& r, const
 
 void PushProducer::write_answered(Item item, const http::HttpResponse& r, const dispatch::Verdict& v, Millis now) {
     auto& u = item.update;
-    bool create = job_.mode == config::Mode::Create && !(u.resolve && u.profile_id) && !removal(item);
+    bool create = job_.mode == config::Mode::Create && !u.profile_id && !removal(item);
     if (removal(item) && r.transport == api::Transport::Answered && r.status == 404)
         return succeed(item, journal::State::Done, 404, {});  // already gone
     if (mirror(item) && v.outcome == api::Outcome::Failed && !item.operations.empty()) {

@@ -403,6 +403,58 @@ TEST(OAuth, ARefusedClientSecretAbortsTheRun) {
     EXPECT_EQ(w.emu.store.size(), 0u);
 }
 
+namespace {
+std::string first_name(const boost::json::object& profile) {
+    return std::string(profile.at("CustomerName").at("FirstName").as_string());
+}
+// The CSV's line of `id` with its first name replaced (the generator's second column).
+std::string renamed(const std::string& csv, const std::string& id, const std::string& name) {
+    auto at = csv.find("\n" + id + ",");
+    auto from = csv.find(',', at + 1) + 1;
+    auto to = csv.find(',', from);
+    auto end = csv.find('\n', at + 1);
+    return csv.substr(at + 1, from - at - 1) + name + csv.substr(to, end - to);
+}
+}  // namespace
+
+// A create job meets an identity it created again: a changed row the next day, or a later
+// row of the same id in the file. Against a server that makes a second profile for a known
+// alternate id (the reference allows it), a second create would show as one; against the
+// emulator's default it would be a 409 and a failure. Either way: the profile it created is
+// updated, and `plan` says so.
+TEST(Sync, ACreateJobUpdatesTheProfileItCreatedWhenItsRowChangesOrComesAgain) {
+    Workspace w(1500, "create");
+    w.emu.set_faults(R"({"accept_duplicates": true})");
+    auto csv = testing::read_file(w.csv);
+    // A later row of an id, a batch or more after its first (1,000 rows a batch).
+    w.dir.write("profiles.csv", csv + renamed(csv, "C00000005", "Late") + "\n");
+    auto r = w.prefsync("sync crm");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    auto stored = w.profiles_by_alt_id();
+    ASSERT_EQ(stored["C00000005"].size(), 1u) << "not created twice";
+    EXPECT_EQ(first_name(stored["C00000005"][0]), "Late") << "the last row of an id wins";
+    EXPECT_EQ(w.emu.store.size(), 1500u);
+
+    // The next day: one row changed.
+    w.dir.write("profiles.csv", csv.substr(0, csv.find("\nC00000001,") + 1) + renamed(csv, "C00000001", "Changed") +
+                                    csv.substr(csv.find("\nC00000002,")));
+    auto plan = w.prefsync("plan crm");
+    ASSERT_EQ(plan.exit_code, 0) << plan.err;
+    EXPECT_THAT(plan.out, ::testing::ContainsRegex("update +CRMID:C00000001 "));
+    EXPECT_THAT(plan.out, Not(HasSubstr("create ")));
+    auto before = w.emu.requests_counter();
+    r = w.prefsync("sync crm");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    stored = w.profiles_by_alt_id();
+    ASSERT_EQ(stored["C00000001"].size(), 1u) << "not created twice";
+    EXPECT_EQ(first_name(stored["C00000001"][0]), "Changed");
+    EXPECT_EQ(w.emu.store.size(), 1500u);
+    // C00000005's row changed back to its first value too (the file no longer has "Late").
+    EXPECT_EQ(w.emu.requests_counter() - before, 2) << "the two changed rows, one request each";
+    ASSERT_EQ(stored["C00000005"].size(), 1u);
+    EXPECT_NE(first_name(stored["C00000005"][0]), "Late");
+}
+
 TEST(Backfill, KilledFiveTimesThenResumedDeliversEveryRowExactlyOnce) {
     Workspace w(3000, "create");
     w.write_config("create", "", "requests_per_second: 3000, burst: 100");
