@@ -68,7 +68,7 @@ bool CsvSource::next_batch(std::vector<Row>& rows, std::size_t max_rows) {
             std::size_t bad = 0;
             while (bad + 1 < record_.field_count && valid_utf8(record_.fields[bad])) ++bad;
             row.error = "invalid UTF-8 in column \"" + columns_[bad] + "\"";
-            continue;
+            // Its values all the same: the row's identity may be readable (intake.cpp).
         }
         row.values.resize(record_.field_count);
         for (std::size_t i = 0; i < record_.field_count; ++i) row.values[i] = std::move(record_.fields[i]);

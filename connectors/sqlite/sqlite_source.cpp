@@ -114,7 +114,6 @@ bool SqliteSource::next_batch(std::vector<Row>& rows, std::size_t max_rows) {
                 position_ = Position{encode_value(stmt, static_cast<int>(incremental_->column)), key.value_or("")};
         }
         row.origin = sql::row_origin(name_, incremental_, columns_, key, row_number_);
-        if (row.rejected()) row.values.clear();
     }
     return !rows.empty();
 }

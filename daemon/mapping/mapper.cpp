@@ -1,5 +1,7 @@
 #include "daemon/mapping/mapper.hpp"
 
+#include <simdjson.h>
+
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -493,7 +495,7 @@ Mapper Mapper::compile(const config::JobConfig& job, const std::vector<std::stri
     return Mapper(std::move(c));
 }
 
-MapResult Mapper::map(const connectors::Row& row) const {
+std::optional<RowError> Mapper::read_identity(const connectors::Row& row, Identity& identity) const {
     const auto& job = *compiled_->job;
     const auto& cell = row.values[compiled_->identity_column];
     auto id_text = cell ? trim(*cell) : std::string_view();
@@ -504,22 +506,36 @@ MapResult Mapper::map(const connectors::Row& row) const {
                         "the identity column \"" +
                             (id_spec.by_profile_id() ? id_spec.profile_id_column : id_spec.column) + "\" is empty",
                         std::nullopt};
-    MappedRow out;
     if (id_spec.by_profile_id()) {
         auto pid = parse_int(id_text);
         if (!pid || *pid <= 0 || *pid > INT32_MAX)
             return RowError{id_path(), "profile id \"" + std::string(id_text) + "\" is not a positive 32-bit integer",
                             std::nullopt};
-        out.identity.profile_id = *pid;
+        identity.profile_id = *pid;
     } else {
-        out.identity.alternate_id_type = id_spec.alternate_id_type;
-        out.identity.alternate_id = alternate_id_of(id_spec, id_text);
-        if (out.identity.alternate_id.empty())
+        identity.alternate_id_type = id_spec.alternate_id_type;
+        identity.alternate_id = alternate_id_of(id_spec, id_text);
+        if (identity.alternate_id.empty())
             return RowError{id_path(),
                             "the identity column \"" + id_spec.column + "\" is empty once normalized (\"" +
                                 std::string(id_text) + "\")",
                             std::nullopt};
     }
+    return std::nullopt;
+}
+
+std::optional<Identity> Mapper::identity_of(const connectors::Row& row) const {
+    if (row.values.size() <= compiled_->identity_column) return std::nullopt;
+    const auto& cell = row.values[compiled_->identity_column];
+    if (cell && !simdjson::validate_utf8(cell->data(), cell->size())) return std::nullopt;
+    Identity identity;
+    if (read_identity(row, identity)) return std::nullopt;
+    return identity;
+}
+
+MapResult Mapper::map(const connectors::Row& row) const {
+    MappedRow out;
+    if (auto error = read_identity(row, out.identity)) return std::move(*error);
     if (compiled_->deleted_column) {
         // NULL, empty or false-ish: present. true-ish or any other value (a deletion time): gone.
         const auto& d = row.values[*compiled_->deleted_column];

@@ -64,8 +64,13 @@ public:
     ~Mapper();
 
     MapResult map(const connectors::Row& row) const;
+    // The identity of a row the source refused for one of its values (a source that still
+    // read them: invalid UTF-8 in another column), if its identity column reads as one:
+    // that profile is still in the source.
+    std::optional<Identity> identity_of(const connectors::Row& row) const;
 
 private:
+    std::optional<RowError> read_identity(const connectors::Row& row, Identity& identity) const;
     struct Compiled;
     explicit Mapper(std::unique_ptr<Compiled> compiled);
     std::unique_ptr<Compiled> compiled_;

@@ -63,7 +63,13 @@ bool Intake::next(std::vector<IntakeRow>& out) {
         r.row = &row;
         if (row.rejected()) {
             ++rejected;
-            ++unidentified_;
+            // Refused for one of its values (the source read them all): its identity may
+            // still be readable, and then only that profile is in doubt.
+            if (auto id = row.values.empty() ? std::nullopt : mapper_->identity_of(row);
+                id && rejected_ids_.size() < kMostRejectedIds)
+                rejected_ids_.insert(identity_hash(id->key()));
+            else
+                ++unidentified_;
             if (record_rejects_) rejects_.write(row.origin, row.error, row.raw);
             out.push_back(std::move(r));
             continue;
@@ -71,7 +77,6 @@ bool Intake::next(std::vector<IntakeRow>& out) {
         auto result = mapper_->map(row);
         if (auto* err = std::get_if<mapping::RowError>(&result)) {
             ++rejected;
-            constexpr std::size_t kMostRejectedIds = 100'000;
             if (err->identity && rejected_ids_.size() < kMostRejectedIds)
                 rejected_ids_.insert(identity_hash(err->identity->key()));
             else

@@ -91,6 +91,7 @@ private:
     // Identities of rows rejected for their body (rare: held in memory, up to a bound past
     // which further ones count as unidentified).
     std::unordered_set<std::uint64_t> rejected_ids_;
+    static constexpr std::size_t kMostRejectedIds = 100'000;  // past it, a rejected row counts as unidentified
     std::int64_t unidentified_ = 0;
     dispatch::RunProgress progress_;
     dispatch::Heartbeat heartbeat_;

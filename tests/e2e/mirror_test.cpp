@@ -363,13 +363,19 @@ TEST(Mirror, ARowRejectedForItsBodyIsStillInTheSourceAndOneWithoutAnIdentityStop
     static const std::regex date(R"(\d\d/\d\d/\d{4})");
     ASSERT_TRUE(day2[5].starts_with("C00000005,"));
     day2[5] = std::regex_replace(day2[5], date, "99/99/2025", std::regex_constants::format_first_only);
+    // C00000007's first name is not UTF-8 (the source refuses the row; its identity reads).
+    ASSERT_TRUE(day2[7].starts_with("C00000007,"));
+    auto f7 = fields(day2[7]);
+    f7[1] = "Caf\xC3";
+    day2[7] = join(f7);
     ASSERT_TRUE(day2[10].starts_with("C00000010,"));
     day2.erase(day2.begin() + 10);
     write(day2);
     auto r = w.prefsync("sync crm-nightly");
-    EXPECT_EQ(r.exit_code, 2) << r.err << r.out;  // a rejected row
+    EXPECT_EQ(r.exit_code, 2) << r.err << r.out;  // rejected rows
     auto profiles = w.profiles();
     EXPECT_EQ(profiles.count("C00000005"), 1u) << "rejected for its date, still in the source: not deleted";
+    EXPECT_EQ(profiles.count("C00000007"), 1u) << "rejected for its name's bytes, still in the source: not deleted";
     EXPECT_EQ(profiles.count("C00000010"), 0u) << "left the source: deleted";
     EXPECT_EQ(profiles.size(), 99u);
 
