@@ -69,6 +69,11 @@ bool CsvSource::next_batch(std::vector<Row>& rows, std::size_t max_rows) {
             while (bad + 1 < record_.field_count && valid_utf8(record_.fields[bad])) ++bad;
             row.error = "invalid UTF-8 in column \"" + columns_[bad] + "\"";
             // Its values all the same: the row's identity may be readable (intake.cpp).
+        } else if (record_.raw.find('\0') != std::string::npos) {
+            // Valid UTF-8, but no text: an export of binary data, or a broken file.
+            std::size_t bad = 0;
+            while (bad + 1 < record_.field_count && record_.fields[bad].find('\0') == std::string::npos) ++bad;
+            row.error = "a NUL byte in column \"" + columns_[bad] + "\"";
         }
         row.values.resize(record_.field_count);
         for (std::size_t i = 0; i < record_.field_count; ++i) row.values[i] = std::move(record_.fields[i]);

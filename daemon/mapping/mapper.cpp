@@ -143,7 +143,10 @@ public:
         std::vector<std::string_view> candidates(columns_.begin(), columns_.end());
         auto hint = base::suggest(name, candidates);
         std::string message = "unknown column \"" + name + "\" in " + job_.source.path();
-        if (!hint.empty())
+        if (auto other = other_delimiter(); !other.empty())
+            message += " (its header reads as one column, \"" + columns_[0] + "\": the file seems delimited by " +
+                       other + "; check source.delimiter)";
+        else if (!hint.empty())
             message += " (did you mean \"" + hint + "\"?)";
         else if (name == "true" || name == "false" || std::isdigit(static_cast<unsigned char>(name[0])) ||
                  std::isupper(static_cast<unsigned char>(name[0])))
@@ -155,6 +158,14 @@ public:
     std::vector<Diagnostic>& errors() { return errors_; }
 
 private:
+    // A header of one column that holds another usual delimiter: the wrong source.delimiter.
+    std::string other_delimiter() const {
+        if (columns_.size() != 1) return "";
+        for (auto [c, name] : {std::pair{',', "\",\""}, {';', "\";\""}, {'\t', "tabs"}, {'|', "\"|\""}})
+            if (columns_[0].find(c) != std::string::npos) return name;
+        return "";
+    }
+
     const config::JobConfig& job_;
     const std::vector<std::string>& columns_;
     std::unordered_map<std::string, std::size_t> index_;
@@ -527,7 +538,8 @@ std::optional<RowError> Mapper::read_identity(const connectors::Row& row, Identi
 std::optional<Identity> Mapper::identity_of(const connectors::Row& row) const {
     if (row.values.size() <= compiled_->identity_column) return std::nullopt;
     const auto& cell = row.values[compiled_->identity_column];
-    if (cell && !simdjson::validate_utf8(cell->data(), cell->size())) return std::nullopt;
+    if (cell && (!simdjson::validate_utf8(cell->data(), cell->size()) || cell->find('\0') != std::string::npos))
+        return std::nullopt;
     Identity identity;
     if (read_identity(row, identity)) return std::nullopt;
     return identity;

@@ -65,7 +65,7 @@ public:
 
     MapResult map(const connectors::Row& row) const;
     // The identity of a row the source refused for one of its values (a source that still
-    // read them: invalid UTF-8 in another column), if its identity column reads as one:
+    // read them: invalid UTF-8 or a NUL byte in another column), if its identity column reads as one:
     // that profile is still in the source.
     std::optional<Identity> identity_of(const connectors::Row& row) const;
 

@@ -397,11 +397,12 @@ TEST(CsvSource, BadRowsAreRejectedWithLineAndReasonAndGoodRowsAllCome) {
         "4,caf\xC3\n"
         "5,fine\n"
         "6\n"
-        "7,\"unterminated\n";
+        "7,\"unterminated\n" +
+        std::string("8,nul\0byte\n", 11);
     auto s = source_of(text);
     std::vector<Row> all, rows;
     while (s.next_batch(rows, 2)) all.insert(all.end(), rows.begin(), rows.end());
-    ASSERT_EQ(all.size(), 7u) << "every record comes out, in order";
+    ASSERT_EQ(all.size(), 8u) << "every record comes out, in order (the unterminated one as its own line)";
     std::vector<std::string> good;
     for (auto& r : all)
         if (!r.rejected()) good.push_back(*r.values[0]);
@@ -415,6 +416,10 @@ TEST(CsvSource, BadRowsAreRejectedWithLineAndReasonAndGoodRowsAllCome) {
     EXPECT_EQ(all[5].error, "wrong number of fields: expected 2, got 1");
     EXPECT_EQ(all[6].origin, "in.csv:8");
     EXPECT_THAT(all[6].error, HasSubstr("never closed"));
+    EXPECT_EQ(all[7].origin, "in.csv:9");
+    EXPECT_EQ(all[7].error, "a NUL byte in column \"name\"");
+    ASSERT_EQ(all[7].values.size(), 2u) << "values kept: its identity may be readable";
+    EXPECT_EQ(*all[7].values[0], "8");
 }
 
 // The batch vector is the caller's and may be reused between calls (a source may reuse its

@@ -331,6 +331,15 @@ TEST(Mapping, UnknownColumnsAreConfigErrorsWithSuggestionAndPosition) {
     } catch (const config::ConfigError& e) {
         EXPECT_THAT(e.what(), HasSubstr("jobs.crm.identity: unknown column \"customer_id\""));
     }
+    // A header read with the wrong delimiter is one column: that is what is said.
+    try {
+        Mapper::compile(config.jobs[0], {"customer_id;email"});
+        FAIL();
+    } catch (const config::ConfigError& e) {
+        EXPECT_THAT(e.what(), HasSubstr("unknown column \"customer_id\" in in.csv (its header reads as one column, "
+                                        "\"customer_id;email\": the file seems delimited by \";\"; check "
+                                        "source.delimiter)"));
+    }
 }
 
 }  // namespace
