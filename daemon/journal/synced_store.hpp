@@ -24,15 +24,16 @@
 //   (merge_if_due(), after each recording commit and on the run's tick), at the end of
 //   every push run and when the store closes (a run's journal closes before its job's
 //   lock is released);
-// - another connection sees staged answers once merged: `status`, /metrics, `plan` and
-//   `explain` during a run lag by about kMergeAfter. Only one run of a job writes at a
-//   time (the job lock), so no other run stages answers of its identities;
+// - a look at the journal (`status`, `plan`, `explain`: read-only handles, which cannot
+//   merge) reads what is staged as merged, through a view of its own made at its first
+//   read (see_leftovers()), inside that read's transaction where it has one; another
+//   writing connection (the daemon's /metrics) sees staged answers once merged, about
+//   kMergeAfter later. Only one run of a job writes at a time (the job lock), so no other
+//   run stages answers of its identities;
 // - answers staged by a process that was killed are merged by the next push run of the
 //   job before it reads anything (merge_leftovers()), and sooner, best effort, by any
 //   run that ends an unfinished run of its job (cli::end_abandoned_runs: `verify`, the
-//   daemon); until then a look at the journal (`status`, `plan`, `explain`: read-only
-//   handles, which cannot merge) reads them as merged, through a view of its own made at
-//   its first read (see_leftovers()), inside that read's transaction where it has one.
+//   daemon).
 // A merge applies staged rows in the order they were staged, so one identity answered
 // twice ends as record() called twice would have left it.
 #include <cstdint>
