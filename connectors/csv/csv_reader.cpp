@@ -2,21 +2,16 @@
 
 #include <algorithm>
 #include <limits>
-#include <optional>
 
 namespace prefsync::connectors {
 
 CsvReader::CsvReader(std::istream& in, CsvOptions options)
-    : in_(in), options_(options), max_fields_(max_fields(options)) {
-    auto at = in_.tellg();  // -1 where the stream cannot tell (a pipe: it cannot seek back either)
-    chunk_at_ = at < 0 ? 0 : static_cast<std::uint64_t>(at);
-}
+    : in_(in), options_(options), max_fields_(max_fields(options)) {}
 
 bool CsvReader::fill() {
     // Loops because a first chunk can be all byte order mark (a file that is only a BOM):
     // true must mean there is a byte to read.
     while (!eof_) {
-        chunk_at_ += end_;
         in_.read(buffer_.data(), static_cast<std::streamsize>(buffer_.size()));
         end_ = static_cast<std::size_t>(in_.gcount());
         pos_ = 0;
@@ -87,10 +82,6 @@ bool CsvReader::next(CsvRecord& r) {
     bool started = false;     // the record has at least one byte
     bool overflow = false;    // past a limit: stop storing, keep parsing to the record's end
     bool pending_cr = false;  // a CR ended the previous record; swallow a following LF
-    // Where the record's second line starts (its first line end inside quotes), and how much
-    // of it is its first line: a refused record that spans lines is one line only.
-    std::optional<std::uint64_t> second_line_at;
-    std::size_t first_line_bytes = 0;
 
     for (;;) {
         if (pos_ == end_ && !fill()) break;
@@ -136,20 +127,14 @@ bool CsvReader::next(CsvRecord& r) {
                 if (pos_ < end_ && buffer_[pos_] == '\n') ++pos_;
             }
             ++line_;
-            return finish(r, second_line_at, first_line_bytes);
+            return true;
         }
         if (!started) {
             started = true;
             r.line = line_;
             begin_field(r);
         }
-        if (c == '\n') {  // inside quotes
-            ++line_;
-            if (!second_line_at) {
-                second_line_at = chunk_at_ + pos_;
-                first_line_bytes = r.raw.size();
-            }
-        }
+        if (c == '\n') ++line_;  // inside quotes
         if (!overflow) {
             if (r.raw.size() >= options_.max_record_bytes) {
                 overflow = true;
@@ -217,30 +202,6 @@ bool CsvReader::next(CsvRecord& r) {
     if (state == State::Quoted)
         r.error =
             "unterminated quoted field (the quote opened on line " + std::to_string(quote_line) + " is never closed)";
-    return finish(r, second_line_at, first_line_bytes);
-}
-
-bool CsvReader::finish(CsvRecord& r, std::optional<std::uint64_t> second_line_at, std::size_t first_line_bytes) {
-    if (r.error.empty() || !second_line_at) return true;
-    // A refused record that runs over lines is most often one stray quote, which swallowed
-    // every line after it up to the next quote (or the end of the file). Only its first
-    // line is refused: reading goes on with the line after it, which may then be refused on
-    // its own (a line of a quoted field that really was malformed has the wrong number of
-    // fields). A stream that cannot go back (a pipe) goes on after the whole record.
-    in_.clear();
-    in_.seekg(static_cast<std::streamoff>(*second_line_at));
-    if (!in_) {
-        in_.clear();
-        return true;
-    }
-    chunk_at_ = *second_line_at;
-    pos_ = end_ = 0;
-    eof_ = false;
-    line_ = r.line + 1;
-    r.raw.resize(first_line_bytes);
-    if (!r.raw.empty() && r.raw.back() == '\r') r.raw.pop_back();  // a CRLF line's end
-    r.error +=
-        "; line " + std::to_string(r.line) + " is refused, and reading goes on with line " + std::to_string(line_);
     return true;
 }
 

@@ -7,19 +7,14 @@
 // exports do); blank lines (skipped, still counted for line numbers).
 // Refused (the record is returned with `error` set, and reading goes on with the next one):
 // characters after a closing quote, an unterminated quoted field, records over
-// max_record_bytes or with more than max_fields() fields. A refused record that spans lines
-// (a stray quote swallows every line up to the next quote, or to the end of the file) is
-// refused as its first line only, and reading goes on with its second line, where the
-// stream can seek (a file; not a pipe).
+// max_record_bytes or with more than max_fields() fields.
 //
 // Memory: the reader and the record it fills hold at most max_held_bytes() (plus the fixed
 // read buffer), whatever the input: a refused record's bytes past the limit are parsed (to
 // find where the next record starts) but not stored.
 #include <array>
 #include <cstddef>
-#include <cstdint>
 #include <istream>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,9 +48,6 @@ public:
 
 private:
     bool fill();
-    // The record is complete: a refused one that spans lines is cut to its first line, and
-    // reading goes back to its second (csv_reader.cpp).
-    bool finish(CsvRecord& r, std::optional<std::uint64_t> second_line_at, std::size_t first_line_bytes);
     bool begin_field(CsvRecord& r);  // false: the record already has max_fields
     void release_excess(CsvRecord& r) const;
 
@@ -64,7 +56,6 @@ private:
     std::size_t max_fields_;
     std::array<char, 1 << 16> buffer_{};
     std::size_t pos_ = 0, end_ = 0;
-    std::uint64_t chunk_at_ = 0;  // the stream offset of buffer_[0]
     std::size_t line_ = 1;
     bool at_start_ = true;  // before the first byte: a BOM may follow
     bool eof_ = false;
