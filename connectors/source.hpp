@@ -18,7 +18,7 @@ namespace prefsync::connectors {
 struct Row {
     std::string origin;  // "path:line" or a query key: where a user finds this row
     // One value per column; nullopt is NULL (SQL), distinct from an empty string. A row
-    // rejected for one of its values (invalid UTF-8) keeps them: its identity may be readable.
+    // rejected for one of its values (invalid UTF-8, a NUL byte) keeps them: its identity may be readable.
     std::vector<std::optional<std::string>> values;
     std::string raw;    // the original bytes where the source has them (CSV), for rejects
     std::string error;  // non-empty: the record could not be read, and why

@@ -79,9 +79,10 @@ bool CsvReader::next(CsvRecord& r) {
 
     State state = State::FieldStart;
     std::size_t quote_line = 0;
-    bool started = false;     // the record has at least one byte
-    bool overflow = false;    // past a limit: stop storing, keep parsing to the record's end
-    bool pending_cr = false;  // a CR ended the previous record; swallow a following LF
+    bool started = false;         // the record has at least one byte
+    bool overflow = false;        // past a limit: stop storing, keep parsing to the record's end
+    bool pending_cr = false;      // a CR ended the previous record; swallow a following LF
+    std::size_t inner_lines = 0;  // line ends inside its quotes
 
     for (;;) {
         if (pos_ == end_ && !fill()) break;
@@ -127,14 +128,17 @@ bool CsvReader::next(CsvRecord& r) {
                 if (pos_ < end_ && buffer_[pos_] == '\n') ++pos_;
             }
             ++line_;
-            return true;
+            return refused_lines(r, inner_lines);
         }
         if (!started) {
             started = true;
             r.line = line_;
             begin_field(r);
         }
-        if (c == '\n') ++line_;  // inside quotes
+        if (c == '\n') {  // inside quotes
+            ++line_;
+            ++inner_lines;
+        }
         if (!overflow) {
             if (r.raw.size() >= options_.max_record_bytes) {
                 overflow = true;
@@ -202,6 +206,18 @@ bool CsvReader::next(CsvRecord& r) {
     if (state == State::Quoted)
         r.error =
             "unterminated quoted field (the quote opened on line " + std::to_string(quote_line) + " is never closed)";
+    if (inner_lines > 0 && !r.raw.empty() && r.raw.back() == '\n') --inner_lines;  // the file's last line end
+    return refused_lines(r, inner_lines);
+}
+
+bool CsvReader::refused_lines(CsvRecord& r, std::size_t inner_lines) const {
+    // A refused record over many lines is most often a stray quote, whose field ran to the
+    // next quote in the file (or its end): say which lines it took, none of which is read
+    // as a row. Not read again as rows of their own: they may be the lines of a quoted
+    // field, and sent as rows they would write its text into profiles.
+    if (!r.error.empty() && inner_lines > 0)
+        r.error += "; this one record runs over lines " + std::to_string(r.line) + " to " +
+                   std::to_string(r.line + inner_lines) + ", none of which is read as a row (a stray quote?)";
     return true;
 }
 

@@ -48,6 +48,8 @@ public:
 
 private:
     bool fill();
+    // true, after naming in a refused record's error the lines it runs over (if several).
+    bool refused_lines(CsvRecord& r, std::size_t inner_lines) const;
     bool begin_field(CsvRecord& r);  // false: the record already has max_fields
     void release_excess(CsvRecord& r) const;
 

@@ -75,6 +75,7 @@ using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 using testing::parse_section;
 
 struct Parsed {
@@ -201,6 +202,22 @@ TEST(CsvReader, UnterminatedQuoteNamesTheLineItOpened) {
     ASSERT_EQ(r.size(), 2u);
     EXPECT_THAT(r[1].error, HasSubstr("the quote opened on line 2 is never closed"));
     EXPECT_EQ(r[1].line, 2u);
+}
+
+// A stray quote's field runs to the next quote in the file: the record it makes is refused,
+// and the error says which lines it took (they are not read again as rows: they could be a
+// quoted field's lines, whose text must not reach profiles as rows of their own).
+TEST(CsvReader, ARefusedRecordOverSeveralLinesNamesThem) {
+    auto r = parse("id,n\n1,\"stray\n2,x\n3,\"q\"z\n4,y\n");
+    ASSERT_EQ(r.size(), 3u);
+    EXPECT_EQ(r[1].line, 2u);
+    EXPECT_THAT(r[1].error, HasSubstr("after the closing quote"));
+    EXPECT_THAT(r[1].error, HasSubstr("this one record runs over lines 2 to 4, none of which is read as a row"));
+    EXPECT_THAT(r[2].fields, ElementsAre("4", "y"));
+    EXPECT_EQ(r[2].line, 5u);
+    r = parse("id,n\n1,\"q\"z\n");
+    ASSERT_EQ(r.size(), 2u);
+    EXPECT_THAT(r[1].error, Not(HasSubstr("runs over"))) << "one line: nothing more to say";
 }
 
 TEST(CsvReader, OverlongRecordIsRefusedWithBoundedMemoryAndReadingGoesOn) {
@@ -340,13 +357,14 @@ TEST(CsvSource, BadRowsAreRejectedWithLineAndReasonAndGoodRowsAllCome) {
         "3,\"bad\"quote\n"
         "4,caf\xC3\n"
         "5,fine\n"
-        "6\n"
-        "7,\"unterminated\n" +
-        std::string("8,nul\0byte\n", 11);
+        "6\n" +
+        std::string("8,nul\0byte\n", 11) +
+        "7,\"unterminated\n"
+        "9,swallowed\n";
     auto s = source_of(text);
     std::vector<Row> all, rows;
     while (s.next_batch(rows, 2)) all.insert(all.end(), rows.begin(), rows.end());
-    ASSERT_EQ(all.size(), 8u) << "every record comes out, in order (the unterminated one as its own line)";
+    ASSERT_EQ(all.size(), 8u) << "every record comes out, in order";
     std::vector<std::string> good;
     for (auto& r : all)
         if (!r.rejected()) good.push_back(*r.values[0]);
@@ -359,11 +377,13 @@ TEST(CsvSource, BadRowsAreRejectedWithLineAndReasonAndGoodRowsAllCome) {
     EXPECT_EQ(all[3].raw, "4,caf\xC3") << "original bytes kept";
     EXPECT_EQ(all[5].error, "wrong number of fields: expected 2, got 1");
     EXPECT_EQ(all[6].origin, "in.csv:8");
-    EXPECT_THAT(all[6].error, HasSubstr("never closed"));
+    EXPECT_EQ(all[6].error, "a NUL byte in column \"name\"");
+    ASSERT_EQ(all[6].values.size(), 2u) << "values kept: its identity may be readable";
+    EXPECT_EQ(*all[6].values[0], "8");
     EXPECT_EQ(all[7].origin, "in.csv:9");
-    EXPECT_EQ(all[7].error, "a NUL byte in column \"name\"");
-    ASSERT_EQ(all[7].values.size(), 2u) << "values kept: its identity may be readable";
-    EXPECT_EQ(*all[7].values[0], "8");
+    EXPECT_EQ(all[7].error,
+              "unterminated quoted field (the quote opened on line 9 is never closed); this one record runs over "
+              "lines 9 to 10, none of which is read as a row (a stray quote?)");
 }
 
 // The batch vector is the caller's and may be reused between calls (a source may reuse its
