@@ -123,7 +123,10 @@ PushProducer::Item PushProducer::prepare(journal::ClaimedUpdate u) const {
     const auto& c = item.update;
     bool by_alt = !c.alt_type.empty();
     bool needs_profile_id = removal(item) ? c.op != "deactivate" : by_profile_id_only(job_.mode);
-    if (by_alt && c.resolve && job_.mode == config::Mode::Create && !removal(item)) item.step = Step::Lookup;
+    // A create that may have landed is looked up first; a profile whose id is known is
+    // written by that id (a merge, sent again as often as it takes: it is idempotent).
+    if (by_alt && c.resolve && !c.profile_id && job_.mode == config::Mode::Create && !removal(item))
+        item.step = Step::Lookup;
     if (by_alt && !c.profile_id && needs_profile_id) item.step = Step::Lookup;
     if (mirror(item)) {
         item.last = journal_.synced.last_body(job_.name, c.identity);
@@ -160,7 +163,7 @@ api::ApiRequest PushProducer::request_for(const Item& item) const {
         case config::Mode::Create:
             // A profile that exists is updated (merge), never created again: one this job
             // created before (its id kept with the identity's synced hash: a changed row, a
-            // later row of the same id) or one its lookup found.
+            // later row of the same id) or one its lookup by alternate id found.
             if (u.profile_id) return requests_.update(*u.profile_id, std::move(body));
             return requests_.create(with_alternate_id(u.body, u));
         case config::Mode::Upsert: return requests_.upsert(u.alt_type, u.alt_id, std::move(body));
@@ -359,8 +362,6 @@ void PushProducer::lookup_answered(Item item, const http::HttpResponse& r, const
         if (job_.mode == config::Mode::Create && u.resolve) {
             // Not there (yet): create it. The mark stays until the create succeeds, so a 409
             // to this create (a lagging index) is looked up again, not taken as a failure.
-            // A profile id the journal knew is of a profile no longer found by its id.
-            u.profile_id.reset();
             item.step = Step::Write;
             ready_.push_back(std::move(item));
             return;
@@ -400,6 +401,17 @@ void PushProducer::write_answered(Item item, const http::HttpResponse& r, const 
             if (detail.size() > 4000) detail.resize(4000);
             return fail(item, r.status, detail);
         }
+    }
+    if (job_.mode == config::Mode::Create && !removal(item) && u.profile_id && !item.looked_for_gone &&
+        r.transport == api::Transport::Answered && r.status == 404) {
+        // The profile the job created is gone (deleted or merged away on the server): looked
+        // for by its alternate id once, and created again if nothing has it.
+        u.profile_id.reset();
+        u.resolve = true;
+        item.looked_for_gone = true;
+        item.step = Step::Lookup;
+        ready_.push_back(std::move(item));
+        return;
     }
     switch (v.outcome) {
         case api::Outcome::Done:

@@ -15,6 +15,10 @@
 // - A create marked `resolve` is looked up by its alternate id first: found, its body is
 //   applied to that profile by a merge update (W2), so it is never created twice and the
 //   row's content still reaches the API; not found, it is created.
+// - A create job's row of a profile whose id it knows (it created it: a changed row, a later
+//   row of the same id, a row promoted after its predecessor's answer) is a W2 by that id,
+//   never a lookup (an index that lags could answer 404) nor a create; if that W2 answers
+//   404 the profile is gone: looked up once by alternate id, and created if not found.
 // - 409 to a create that was never sent before is a failure ("already exists"), never done.
 // - A DELETE marked `resolve` that answers 404 was deleted by the lost attempt: done.
 // - Held rows keep their leases: renewed every tick quarter-lease, and claim() never hands
@@ -112,6 +116,7 @@ private:
         std::optional<std::pair<std::string, std::string>> read_by;
         std::string read_r2;                // R2's answer, used if that read cannot be made
         bool done_without_request = false;  // mirror: nothing to send (owned fields equal)
+        bool looked_for_gone = false;       // create: its known profile answered 404, looked up once
     };
 
     Item prepare(journal::ClaimedUpdate u) const;

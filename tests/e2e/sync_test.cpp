@@ -417,8 +417,8 @@ std::string renamed(const std::string& csv, const std::string& id, const std::st
 }
 }  // namespace
 
-// A create job meets an identity it created again: a changed row the next day, or a later
-// row of the same id in the file. Against a server that makes a second profile for a known
+// A create job meets an identity it created again: a changed row the next day, a later row
+// of the same id in the file, a changed row whose profile was deleted on the server. Against a server that makes a second profile for a known
 // alternate id (the reference allows it), a second create would show as one; against the
 // emulator's default it would be a 409 and a failure. Either way: the profile it created is
 // updated, and `plan` says so.
@@ -453,6 +453,23 @@ TEST(Sync, ACreateJobUpdatesTheProfileItCreatedWhenItsRowChangesOrComesAgain) {
     EXPECT_EQ(w.emu.requests_counter() - before, 2) << "the two changed rows, one request each";
     ASSERT_EQ(stored["C00000005"].size(), 1u);
     EXPECT_NE(first_name(stored["C00000005"][0]), "Late");
+
+    // The profile it created for C00000003 was deleted on the server, and its row changes:
+    // the update answers 404, the lookup finds nothing, and the profile is created again.
+    auto gone = w.emu.store.find({"CRMID", "C00000003"});
+    ASSERT_TRUE(gone);
+    w.emu.store.remove(*gone);
+    w.dir.write("profiles.csv", csv.substr(0, csv.find("\nC00000003,") + 1) + renamed(csv, "C00000003", "Again") +
+                                    csv.substr(csv.find("\nC00000004,")));
+    r = w.prefsync("sync crm");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    stored = w.profiles_by_alt_id();
+    ASSERT_EQ(stored["C00000003"].size(), 1u);
+    EXPECT_EQ(first_name(stored["C00000003"][0]), "Again");
+    EXPECT_EQ(w.emu.store.size(), 1500u);
+    r = w.prefsync("sync crm");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    EXPECT_THAT(r.out, HasSubstr("unchanged 1500")) << "its new profile id is the one kept";
 }
 
 TEST(Backfill, KilledFiveTimesThenResumedDeliversEveryRowExactlyOnce) {
