@@ -668,15 +668,27 @@ void Database::exec(const char* sql) {
 void Database::exec_scratch(const char* sql) {
     // In memory: a look at the journal needs no writable temporary directory either.
     exec("PRAGMA temp_store = MEMORY");
-    if (!read_only_) return exec(sql);
     // query_only refuses writes to TEMP too; the file itself stays open read-only.
-    exec("PRAGMA query_only = 0");
-    char* error = nullptr;
-    int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &error);
-    sqlite3_free(error);
-    std::string message = rc == SQLITE_OK ? "" : sqlite3_errmsg(db_);
-    exec("PRAGMA query_only = 1");
-    if (rc != SQLITE_OK) throw JournalError("journal " + path_ + ": " + message);
+    if (read_only_) exec("PRAGMA query_only = 0");
+    // One savepoint: all that `sql` reads of the file is one snapshot, whether the caller
+    // is in a transaction or not.
+    int rc = sqlite3_exec(db_, "SAVEPOINT scratch", nullptr, nullptr, nullptr);
+    std::string message;
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
+        if (rc != SQLITE_OK) message = sqlite3_errmsg(db_);
+        sqlite3_exec(db_, rc == SQLITE_OK ? "RELEASE scratch" : "ROLLBACK TO scratch; RELEASE scratch", nullptr,
+                     nullptr, nullptr);
+    } else {
+        message = sqlite3_errmsg(db_);
+    }
+    if (read_only_ && sqlite3_exec(db_, "PRAGMA query_only = 1", nullptr, nullptr, nullptr) != SQLITE_OK &&
+        message.empty())
+        fail("look");
+    if (rc != SQLITE_OK) {
+        confirm_unchanged();  // an immutable read of a file rewritten under it: read again
+        throw JournalError("journal " + path_ + ": " + message);
+    }
 }
 
 Statement Database::prepare(const char* sql) {

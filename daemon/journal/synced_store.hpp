@@ -26,14 +26,15 @@
 //   lock is released);
 // - a look at the journal (`status`, `plan`, `explain`: read-only handles, which cannot
 //   merge) reads what is staged as merged, through a view of its own made at its first
-//   read (see_leftovers()), inside that read's transaction where it has one; another
-//   writing connection (the daemon's /metrics) sees staged answers once merged, about
-//   kMergeAfter later. Only one run of a job writes at a time (the job lock), so no other
-//   run stages answers of its identities;
+//   read (see_leftovers(): what was staged then); another writing connection (the
+//   daemon's /metrics, `verify`) sees staged answers once merged, about kMergeAfter later.
+//   Only one run of a job writes at a time (the job lock), so no other run stages answers
+//   of its identities;
 // - answers staged by a process that was killed are merged by the next push run of the
 //   job before it reads anything (merge_leftovers()), and sooner, best effort, by any
-//   run that ends an unfinished run of its job (cli::end_abandoned_runs: `verify`, the
-//   daemon).
+//   push or pull run, or the daemon as it starts, that ends an unfinished run of its job
+//   (cli::end_abandoned_runs). `verify` takes no job lock and does not merge: it verifies
+//   the 202s among them once they are merged.
 // A merge applies staged rows in the order they were staged, so one identity answered
 // twice ends as record() called twice would have left it.
 #include <cstdint>

@@ -158,11 +158,13 @@ public:
     std::vector<Diagnostic>& errors() { return errors_; }
 
 private:
-    // A header of one column that holds another usual delimiter: the wrong source.delimiter.
+    // A CSV header read as one column that holds another usual delimiter: the wrong
+    // source.delimiter (a SQL source's one column is just that).
     std::string other_delimiter() const {
-        if (columns_.size() != 1) return "";
+        const auto* csv = std::get_if<connectors::CsvSourceConfig>(&job_.source.settings);
+        if (!csv || columns_.size() != 1) return "";
         for (auto [c, name] : {std::pair{',', "\",\""}, {';', "\";\""}, {'\t', "tabs"}, {'|', "\"|\""}})
-            if (columns_[0].find(c) != std::string::npos) return name;
+            if (c != csv->delimiter && columns_[0].find(c) != std::string::npos) return name;
         return "";
     }
 
