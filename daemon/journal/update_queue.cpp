@@ -247,8 +247,17 @@ EnqueueResult UpdateQueue::enqueue_impl(const std::string& job, const NewUpdate&
         inherit_resolve = pending->state == "inflight" || pending->resolve;
         supersede(pending->id);
     }
-    if (has.failed) supersede_failed(job, u.identity, std::nullopt);
-    std::optional<std::int64_t> profile_id = u.profile_id ? u.profile_id : synced ? synced->profile_id : std::nullopt;
+    Superseded failed;
+    if (has.failed) {
+        // A failure that gave up while its write may have landed (a create sent without an
+        // answer, then lookups or merges that got none either): the row that replaces it
+        // looks before it writes, as that one would have, with any profile id it learned.
+        failed = supersede_failed(job, u.identity, std::nullopt);
+        inherit_resolve = inherit_resolve || failed.resolve;
+    }
+    std::optional<std::int64_t> profile_id = u.profile_id ? u.profile_id
+                                             : synced     ? synced->profile_id
+                                                          : failed.profile_id;
     if (claimed && !u.held) {
         ClaimedUpdate c;
         c.identity = u.identity;
@@ -443,16 +452,23 @@ void UpdateQueue::supersede_waiting(const std::string& job, const std::string& i
     for (auto id : ids) supersede(id);
 }
 
-void UpdateQueue::supersede_failed(const std::string& job, const std::string& identity,
-                                   std::optional<std::int64_t> before_id) {
+UpdateQueue::Superseded UpdateQueue::supersede_failed(const std::string& job, const std::string& identity,
+                                                      std::optional<std::int64_t> before_id) {
     std::vector<std::int64_t> ids;
+    Superseded out;
     {
         auto s = db_.prepare(
-            "SELECT id FROM updates WHERE job = ?1 AND identity = ?2 AND state = 'failed' AND (?3 IS NULL OR id < ?3)");
+            "SELECT id, resolve, profile_id FROM updates WHERE job = ?1 AND identity = ?2 AND state = 'failed' AND "
+            "(?3 IS NULL OR id < ?3) ORDER BY id");
         s.bind(1, job).bind(2, identity).bind(3, before_id);
-        while (s.step()) ids.push_back(s.i64(0));
+        while (s.step()) {
+            ids.push_back(s.i64(0));
+            out.resolve = out.resolve || s.i64(1) != 0;
+            if (auto pid = s.opt_i64(2)) out.profile_id = pid;
+        }
     }
     for (auto id : ids) supersede(id);
+    return out;
 }
 
 bool UpdateQueue::promote_waiting(const std::string& job, const std::string& identity,

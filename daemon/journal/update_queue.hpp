@@ -200,7 +200,13 @@ private:
     void supersede(std::int64_t id);
     void supersede_waiting(const std::string& job, const std::string& identity);
     // Failures of `identity` (older than `before_id`, if given): a newer change replaces them.
-    void supersede_failed(const std::string& job, const std::string& identity, std::optional<std::int64_t> before_id);
+    // Returns whether one was marked "resolve first", and the last profile id one learned.
+    struct Superseded {
+        bool resolve = false;
+        std::optional<std::int64_t> profile_id;
+    };
+    Superseded supersede_failed(const std::string& job, const std::string& identity,
+                                std::optional<std::int64_t> before_id);
     // Which kinds of rows `job` has in `updates` at all (and whether `run_id` sent any),
     // read once per transaction and again after any write but the queue's own inserts and
     // deletes (which it adds in): a backfill into a queue that holds nothing of the job (its

@@ -472,6 +472,28 @@ TEST(Sync, ACreateJobUpdatesTheProfileItCreatedWhenItsRowChangesOrComesAgain) {
     EXPECT_THAT(r.out, HasSubstr("unchanged 1500")) << "its new profile id is the one kept";
 }
 
+// Creates whose writes all land unanswered, given up (failed) after two attempts; the fault
+// gone, the next sync reads the rows again: each is looked up first, found and updated, as
+// the failed row would have been by `retry`, never created a second time.
+TEST(Sync, ARowWhoseCreateWasGivenUpUnansweredIsLookedUpNotCreatedAgainByTheNextSync) {
+    Workspace w(3, "create");  // few: the breaker must not take it for an outage
+    auto text = testing::read_file(w.config);
+    auto at = text.find("max_attempts: 30");
+    ASSERT_NE(at, std::string::npos);
+    w.config = w.dir.write("prefsync.yaml", text.replace(at, 16, "max_attempts: 2"));
+    w.emu.set_faults(R"({"ambiguous": 1.0, "accept_duplicates": true})");
+    auto r = w.prefsync("sync crm");
+    EXPECT_EQ(r.exit_code, 2) << r.err << r.out;
+    ASSERT_EQ(w.emu.store.size(), 3u) << "every create landed, unanswered";
+    w.emu.set_faults(R"({"ambiguous": 0})");
+    r = w.prefsync("sync crm");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    EXPECT_EQ(w.emu.store.size(), 3u) << "none created twice";
+    for (auto& [id, profiles] : w.profiles_by_alt_id()) EXPECT_EQ(profiles.size(), 1u) << id;
+    r = w.prefsync("sync crm");
+    EXPECT_THAT(r.out, HasSubstr("unchanged 3"));
+}
+
 TEST(Backfill, KilledFiveTimesThenResumedDeliversEveryRowExactlyOnce) {
     Workspace w(3000, "create");
     w.write_config("create", "", "requests_per_second: 3000, burst: 100");

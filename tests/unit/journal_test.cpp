@@ -126,6 +126,26 @@ TEST_F(JournalTest, ASupersededWriteOfUnknownOutcomeHandsItsResolveMarkToItsSucc
     EXPECT_EQ(again[0].attempts, 0) << "a release is not an attempt";
 }
 
+// A create sent without an answer, looked up (found: profile 77), its merge unanswered too,
+// then given up: the row read again from the source must look before it writes, or it is
+// created a second time.
+TEST_F(JournalTest, AFailureThatGaveUpWithItsOutcomeUnknownHandsItsMarkAndProfileIdToTheNextRow) {
+    j.updates.enqueue("crm", update("1", "h"), 1000, false);
+    auto claimed = j.updates.claim("crm", 10, 1000, 500);
+    j.updates.complete("crm", {{claimed[0].id, State::Retry, 0, "no answer", 1100, true, true, 77}}, 1050);
+    auto again = j.updates.claim("crm", 10, 1200, 500);
+    ASSERT_EQ(again.size(), 1u);
+    j.updates.complete("crm", {{again[0].id, State::Failed, 0, "gave up: no answer", 0, false, true, {}}}, 1300);
+    ASSERT_EQ(j.updates.counts("crm").failed, 1);
+    // The next sync reads the row again (unchanged: nothing was recorded as accepted).
+    EXPECT_EQ(j.updates.enqueue("crm", update("1", "h"), 2000, false), EnqueueResult::Queued);
+    auto next = j.updates.claim("crm", 10, 2000, 500);
+    ASSERT_EQ(next.size(), 1u);
+    EXPECT_TRUE(next[0].resolve) << "its predecessor's write may have landed";
+    EXPECT_EQ(next[0].profile_id, 77) << "and the profile it found";
+    EXPECT_EQ(j.updates.counts("crm").failed, 0) << "replaced";
+}
+
 TEST_F(JournalTest, FailuresAndRetry) {
     j.updates.enqueue("crm", update("1", "a"), 1000, false);
     j.updates.enqueue("crm", update("2", "b"), 1000, false);
