@@ -153,11 +153,21 @@ void DaemonLoop::finished(const Action& action, const RunOutcome& outcome, Milli
 
 void DaemonLoop::reload(const config::Config& config, Millis now) {
     config_ = &config;
+    std::vector<std::pair<std::string, std::string>> released;  // job, why it was parked
     for (const auto& [name, p] : journal_.schedule.all_parked()) {
         journal_.schedule.unpark(name);
-        log_.info("Released by the reload", {{"job", name}, {"was_parked", p.reason}});
+        released.emplace_back(name, p.reason);
     }
     plan(now);
+    for (const auto& [name, reason] : released) {
+        // The operator fixed the cause: the run that failed is tried again now, not at the
+        // next slot (a nightly job would otherwise wait for the next night).
+        auto it = jobs_.find(name);
+        bool scheduled = it != jobs_.end() && it->second.schedule;
+        if (scheduled) it->second.next = now;
+        log_.info(scheduled ? "Released by the reload: running it now" : "Released by the reload",
+                  {{"job", name}, {"was_parked", reason}});
+    }
 }
 
 std::optional<std::pair<std::string, Millis>> DaemonLoop::next_fire() const {

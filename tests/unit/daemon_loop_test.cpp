@@ -113,12 +113,14 @@ TEST_F(DaemonLoopTest, AFatalRunParksTheJobWithBackoffUntilItsNextSlotAndAReload
     }
     EXPECT_LE(runs, 9) << "30 s, 1, 2, 4, 8, 16, 32 min, then hourly: not a tight loop";
     EXPECT_GE(journal->schedule.parked("crm")->failures, 6);
-    // SIGHUP (the operator fixed the token): released at once.
+    // SIGHUP (the operator fixed the token): released, and run at once, not at the next slot.
     loop->reload(*config, t);
     EXPECT_FALSE(journal->schedule.parked("crm"));
-    auto after = loop->step(t + 60'000);
+    EXPECT_THAT(log_text.str(), ::testing::HasSubstr("Released by the reload: running it now"));
+    auto after = loop->step(t);
     EXPECT_EQ(after.kind, Action::Kind::Run);
-    loop->finished(after, {0, ""}, t + 60'000);
+    EXPECT_EQ(after.run, RunKind::Scheduled);
+    loop->finished(after, {0, ""}, t);
 }
 
 TEST_F(DaemonLoopTest, AJobWithoutAScheduleIsTriedAgainAfterTheBackoffAndASuccessReleasesIt) {
