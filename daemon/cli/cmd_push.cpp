@@ -72,8 +72,19 @@ int push_command(const PushCommand& cmd, const char* kind, push::PushReport& r, 
                 auto n = setup.journal.updates.retry_failed(job.name, cmd.status, now_ms());
                 log.info("Re-queued failed updates", {{"job", job.name}, {"updates", n}});
             }
-            setup.recorded([&] { push::run_push(setup.context, job, options, r); },
-                           [&] { return push::run_record(job, options, r); });
+            try {
+                setup.recorded([&] { push::run_push(setup.context, job, options, r); },
+                               [&] { return push::run_record(job, options, r); });
+            } catch (...) {
+                // Stopped by an error (a full disk): what is left to send, for the report, if
+                // the journal still answers; -1 if it does not (never a 0 that is not known).
+                try {
+                    r.pending = setup.journal.updates.pending(job.name);
+                } catch (...) {
+                    r.pending = -1;
+                }
+                throw;
+            }
             std::printf(
                 "%s %s: read %lld, queued %lld, unchanged %lld, rejected %lld | sent %lld requests on %llu "
                 "connection(s): done %lld, accepted %lld, retried %lld, failed %lld | pending %lld | %.1f s, %.0f "

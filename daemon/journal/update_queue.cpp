@@ -942,6 +942,19 @@ std::int64_t UpdateQueue::held(const std::string& job) {
 }
 
 StateCounts UpdateQueue::counts(const std::string& job) {
+    auto c = queue_counts(job);
+    auto finished = synced_.counts(job);
+    c.done = finished.done;
+    c.accepted = finished.accepted;
+    c.verified = finished.verified;
+    return c;
+}
+
+std::int64_t UpdateQueue::pending(const std::string& job) {
+    return queue_counts(job).pending();
+}
+
+StateCounts UpdateQueue::queue_counts(const std::string& job) {
     StateCounts c;
     // Each from its state's partial index (asked at every /metrics scrape): never a scan of
     // the queue's rows and their bodies.
@@ -955,10 +968,6 @@ StateCounts UpdateQueue::counts(const std::string& job) {
     c.retry = count(db_.prepare("SELECT count(*) FROM updates WHERE job = ?1 AND state = 'retry'"));
     c.failed = count(db_.prepare("SELECT count(*) FROM updates WHERE job = ?1 AND state = 'failed'"));
     c.waiting = count(db_.prepare("SELECT count(*) FROM updates WHERE job = ?1 AND state = 'waiting'"));
-    auto finished = synced_.counts(job);
-    c.done = finished.done;
-    c.accepted = finished.accepted;
-    c.verified = finished.verified;
     return c;
 }
 

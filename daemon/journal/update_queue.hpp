@@ -177,6 +177,9 @@ public:
     // this process holds nothing of the job); returns how many identities.
     std::int64_t promote_all_waiting(const std::string& job, Millis now);
 
+    // Updates of `job` still to send (counts().pending()), from the queue alone: reads only,
+    // and nothing staged needs merging first (a journal that refuses writes still answers).
+    std::int64_t pending(const std::string& job);
     StateCounts counts(const std::string& job);
     std::vector<std::string> jobs();
     std::vector<Failure> failures(const std::string& job);
@@ -205,6 +208,7 @@ private:
         bool resolve = false;
         std::optional<std::int64_t> profile_id;
     };
+    StateCounts queue_counts(const std::string& job);  // counts() without the synced ones
     Superseded supersede_failed(const std::string& job, const std::string& identity,
                                 std::optional<std::int64_t> before_id);
     // Which kinds of rows `job` has in `updates` at all (and whether `run_id` sent any),
