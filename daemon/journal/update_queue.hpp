@@ -76,7 +76,8 @@ struct NewUpdate {
     bool held = false;
 };
 
-enum class EnqueueResult { Queued, Unchanged, AlreadyPending, AlreadyInRun };
+// StillFailed: the row is as it was when the API refused it (a 4xx): not queued again.
+enum class EnqueueResult { Queued, Unchanged, AlreadyPending, AlreadyInRun, StillFailed };
 
 struct ClaimedUpdate {
     std::int64_t id = 0;
