@@ -257,7 +257,7 @@ EnqueueResult UpdateQueue::enqueue_impl(const std::string& job, const NewUpdate&
         s.bind(1, job).bind(2, u.identity).bind_hash(3, u.hash);
         if (s.step()) {
             tx.commit();
-            return EnqueueResult::StillFailed;
+            return EnqueueResult::Unchanged;
         }
     }
     Superseded failed;

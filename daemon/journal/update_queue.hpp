@@ -76,8 +76,7 @@ struct NewUpdate {
     bool held = false;
 };
 
-// StillFailed: the row is as it was when the API refused it (a 4xx): not queued again.
-enum class EnqueueResult { Queued, Unchanged, AlreadyPending, AlreadyInRun, StillFailed };
+enum class EnqueueResult { Queued, Unchanged, AlreadyPending, AlreadyInRun };
 
 struct ClaimedUpdate {
     std::int64_t id = 0;

@@ -132,7 +132,6 @@ private:
             switch (result) {
                 case journal::EnqueueResult::Queued: ++report_.queued; break;
                 case journal::EnqueueResult::Unchanged: ++report_.unchanged; break;
-                case journal::EnqueueResult::StillFailed: ++report_.still_failed; break;
                 case journal::EnqueueResult::AlreadyPending:
                 case journal::EnqueueResult::AlreadyInRun: break;
             }
@@ -309,7 +308,7 @@ void run_push(const dispatch::RunContext& c, const config::JobConfig& job, const
         report.exit_code = 3;
     else if (report.interrupted)
         report.exit_code = 4;
-    else if (report.failed > 0 || report.still_failed > 0 || report.rejected > 0 || !report.missing_refused.empty())
+    else if (report.failed > 0 || report.rejected > 0 || !report.missing_refused.empty())
         report.exit_code = 2;
     else
         report.exit_code = 0;

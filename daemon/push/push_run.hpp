@@ -37,8 +37,6 @@ struct PushReport : PushCounts {
     std::string fatal;            // why the run was aborted, if it was
     std::string source_error;     // the source failed after opening: reading stopped there
     std::int64_t duplicates = 0;  // rows whose identity an earlier row had (the last one wins)
-    // Rows as they were when the API refused them (a 4xx): not sent again, still failed.
-    std::int64_t still_failed = 0;
     std::int64_t missing = 0;     // profiles whose rows left the source (or are marked deleted)
     std::string missing_refused;  // why they were not removed (over max_missing)
     std::string unavailable;      // the API would not serve the run (an outage, only 429s): it stopped

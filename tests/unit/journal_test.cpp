@@ -157,7 +157,7 @@ TEST_F(JournalTest, ARowRefusedWithA4xxIsNotQueuedAgainUntilItChanges) {
                        {{claimed[0].id, State::Failed, 400, "400 bad request", 0, false, true, {}},
                         {claimed[1].id, State::Failed, 0, "gave up after 8 attempts: no answer", 0, false, true, {}}},
                        1100);
-    EXPECT_EQ(j.updates.enqueue("crm", update("1", "h"), 2000, false), EnqueueResult::StillFailed);
+    EXPECT_EQ(j.updates.enqueue("crm", update("1", "h"), 2000, false), EnqueueResult::Unchanged);
     EXPECT_EQ(j.updates.enqueue("crm", update("2", "h2"), 2000, false), EnqueueResult::Queued)
         << "no answer is no verdict on the body: sent again";
     EXPECT_EQ(j.updates.counts("crm").failed, 1) << "still failed, for `failures` and `retry`";
@@ -168,7 +168,7 @@ TEST_F(JournalTest, ARowRefusedWithA4xxIsNotQueuedAgainUntilItChanges) {
                                                   : Completion{c.id, State::Done, 200, "", 0, false, true, {}});
     ASSERT_EQ(answers.size(), 2u);
     j.updates.complete("crm", answers, 2200);
-    EXPECT_EQ(j.updates.enqueue("crm", update("1", "h"), 3000, false), EnqueueResult::StillFailed);
+    EXPECT_EQ(j.updates.enqueue("crm", update("1", "h"), 3000, false), EnqueueResult::Unchanged);
     EXPECT_EQ(j.updates.enqueue("crm", update("1", "changed"), 3000, false), EnqueueResult::Queued)
         << "a changed row is sent";
     EXPECT_EQ(j.updates.counts("crm").failed, 0) << "and replaces the failure";
