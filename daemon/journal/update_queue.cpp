@@ -247,19 +247,6 @@ EnqueueResult UpdateQueue::enqueue_impl(const std::string& job, const NewUpdate&
         inherit_resolve = pending->state == "inflight" || pending->resolve;
         supersede(pending->id);
     }
-    if (has.failed && !force && op.empty() && !pending) {
-        // The API refused this very body for what it is (a 4xx but 408 and 429): sent again
-        // unchanged it would be refused again, by every sync. It stays failed until its row
-        // changes, or `retry` (or a backfill) sends it.
-        auto s = db_.prepare(
-            "SELECT 1 FROM updates WHERE job = ?1 AND identity = ?2 AND state = 'failed' AND hash = ?3 AND "
-            "last_status BETWEEN 400 AND 499 AND last_status NOT IN (408, 429) LIMIT 1");
-        s.bind(1, job).bind(2, u.identity).bind_hash(3, u.hash);
-        if (s.step()) {
-            tx.commit();
-            return EnqueueResult::Unchanged;
-        }
-    }
     Superseded failed;
     if (has.failed) {
         // A failure that gave up while its write may have landed (a create sent without an

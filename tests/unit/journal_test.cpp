@@ -146,34 +146,6 @@ TEST_F(JournalTest, AFailureThatGaveUpWithItsOutcomeUnknownHandsItsMarkAndProfil
     EXPECT_EQ(j.updates.counts("crm").failed, 0) << "replaced";
 }
 
-// A body the API refused for what it is (400) is not sent again by every sync while its
-// row is unchanged; a changed row is, and so is one that failed for want of an answer.
-TEST_F(JournalTest, ARowRefusedWithA4xxIsNotQueuedAgainUntilItChanges) {
-    j.updates.enqueue("crm", update("1", "h"), 1000, false);
-    j.updates.enqueue("crm", update("2", "h2"), 1000, false);
-    auto claimed = j.updates.claim("crm", 10, 1000, 500);
-    ASSERT_EQ(claimed.size(), 2u);
-    j.updates.complete("crm",
-                       {{claimed[0].id, State::Failed, 400, "400 bad request", 0, false, true, {}},
-                        {claimed[1].id, State::Failed, 0, "gave up after 8 attempts: no answer", 0, false, true, {}}},
-                       1100);
-    EXPECT_EQ(j.updates.enqueue("crm", update("1", "h"), 2000, false), EnqueueResult::Unchanged);
-    EXPECT_EQ(j.updates.enqueue("crm", update("2", "h2"), 2000, false), EnqueueResult::Queued)
-        << "no answer is no verdict on the body: sent again";
-    EXPECT_EQ(j.updates.counts("crm").failed, 1) << "still failed, for `failures` and `retry`";
-    EXPECT_EQ(j.updates.enqueue("crm", update("1", "h"), 2000, true), EnqueueResult::Queued) << "a backfill sends it";
-    std::vector<Completion> answers;
-    for (auto& c : j.updates.claim("crm", 10, 2100, 500))
-        answers.push_back(c.identity == "CRMID:1" ? Completion{c.id, State::Failed, 400, "400", 0, false, true, {}}
-                                                  : Completion{c.id, State::Done, 200, "", 0, false, true, {}});
-    ASSERT_EQ(answers.size(), 2u);
-    j.updates.complete("crm", answers, 2200);
-    EXPECT_EQ(j.updates.enqueue("crm", update("1", "h"), 3000, false), EnqueueResult::Unchanged);
-    EXPECT_EQ(j.updates.enqueue("crm", update("1", "changed"), 3000, false), EnqueueResult::Queued)
-        << "a changed row is sent";
-    EXPECT_EQ(j.updates.counts("crm").failed, 0) << "and replaces the failure";
-}
-
 TEST_F(JournalTest, FailuresAndRetry) {
     j.updates.enqueue("crm", update("1", "a"), 1000, false);
     j.updates.enqueue("crm", update("2", "b"), 1000, false);
