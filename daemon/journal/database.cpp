@@ -479,20 +479,20 @@ int Database::schema_version() {
             throw JournalError("journal " + path_ + ": not a readable prefsync journal (" + message +
                                "); nothing was changed. A writing command (e.g. `prefsync sync`) says what to do");
         }
-        if (code != SQLITE_NOTADB && code != SQLITE_CORRUPT) {
-            // Not the file's content: where it lives. SQLite writes its -wal and -shm files
-            // beside it, so a directory this user cannot write (or a read-only mount) fails
-            // here though the journal itself is sound: never the advice to move it aside.
+        if (code == SQLITE_CANTOPEN || code == SQLITE_READONLY || code == SQLITE_PERM) {
+            // Perhaps not the file's content but where it lives: SQLite writes its -wal and
+            // -shm files beside it, so a directory this user cannot write (or a read-only
+            // mount) fails here though the journal is sound. Never the advice to move it aside.
             auto dir = std::filesystem::path(path_).parent_path();
             if (dir.empty()) dir = ".";
-            std::string where = ::access(dir.c_str(), W_OK) != 0
-                                    ? "its directory " + dir.string() + " is not writable (" + std::strerror(errno) +
-                                          "), and a writer keeps its -wal and -shm files there"
-                                    : "check the permissions of the file and of its -wal and -shm files";
-            throw JournalAccessError("journal " + path_ + ": cannot open it to write (" + message + "): " + where +
-                                     ". Nothing was changed: run as the user the service runs as, or fix the "
-                                     "permissions or the mount (a read-only look, e.g. `prefsync status`, works "
-                                     "without them)");
+            int denied = ::faccessat(AT_FDCWD, dir.c_str(), W_OK, AT_EACCESS) != 0 ? errno : 0;
+            if (denied == EACCES || denied == EPERM || denied == EROFS)
+                throw JournalAccessError("journal " + path_ + ": cannot open it to write (" + message +
+                                         "): its directory " + dir.string() + " is not writable (" +
+                                         std::strerror(denied) +
+                                         "), and a writer keeps its -wal and -shm files there. Nothing was "
+                                         "changed: run as the user the service runs as, or fix the permissions or "
+                                         "the mount");
         }
         throw JournalError("journal " + path_ + ": not a readable prefsync journal (" + message +
                            "); refusing to start. Restore it from a backup, or move it aside to start afresh "

@@ -227,7 +227,19 @@ EnqueueResult UpdateQueue::enqueue_impl(const std::string& job, const NewUpdate&
     // the API may not have what `synced` says, and the row is sent (after that one). Not a
     // removal: that one is sent again and recorded, and the next run brings the row back.
     bool left_in_flight = pending && pending->state == "inflight" && !pending->ours && pending->op.empty();
-    if (!force && op.empty() && present && synced && synced->hash == u.hash && !left_in_flight) {
+    // A write sent without an answer and not yet resolved (waiting to retry, or given up as
+    // failed) may have landed too: back at the synced hash, the row is sent all the same,
+    // or the API would keep what that write did (inheriting its mark: it looks first).
+    bool may_have_landed = left_in_flight || (pending && pending->state != "inflight" && pending->resolve);
+    if (has.failed && !may_have_landed) {
+        auto s = db_.prepare(
+            "SELECT 1 FROM updates WHERE job = ?1 AND identity = ?2 AND state = 'failed' AND resolve = 1 LIMIT 1");
+        s.bind(1, job).bind(2, u.identity);
+        may_have_landed = s.step();
+    }
+    // A deactivation that may have landed, of a row that is back: undone.
+    if (op.empty() && present && may_have_landed && pending && pending->op == "deactivate") op = "reactivate";
+    if (!force && op.empty() && present && synced && synced->hash == u.hash && !may_have_landed) {
         // The API has this already: whatever still waits for the identity is obsolete (an
         // earlier row of the same identity in this file, or an older change), and so is a
         // failure of an older change.

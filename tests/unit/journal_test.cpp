@@ -146,6 +146,35 @@ TEST_F(JournalTest, AFailureThatGaveUpWithItsOutcomeUnknownHandsItsMarkAndProfil
     EXPECT_EQ(j.updates.counts("crm").failed, 0) << "replaced";
 }
 
+// The API had h0; h1 was sent without an answer (it may have landed). The source goes back
+// to h0: not "unchanged", since the API may hold h1 now. Sent again, looking first.
+TEST_F(JournalTest, ARowBackAtTheSyncedHashIsSentWhenAWriteThatMayHaveLandedIsUnresolved) {
+    j.synced.record("crm", "CRMID:1", "h0", 5, 500);
+    j.synced.record("crm", "CRMID:2", "h0", 6, 500);
+    j.updates.enqueue("crm", update("1", "h1"), 1000, false);
+    j.updates.enqueue("crm", update("2", "h1"), 1000, false);
+    auto claimed = j.updates.claim("crm", 10, 1000, 500);
+    ASSERT_EQ(claimed.size(), 2u);
+    std::vector<Completion> retries;
+    for (auto& c : claimed) retries.push_back({c.id, State::Retry, 0, "no answer", 1100, true, true, {}});
+    j.updates.complete("crm", retries, 1050);
+    // CRMID:2 is given up (failed, its mark kept); CRMID:1 still waits to retry.
+    for (auto& c : j.updates.claim("crm", 10, 1200, 500))
+        if (c.identity == "CRMID:2")
+            j.updates.complete("crm", {{c.id, State::Failed, 0, "gave up: no answer", 0, false, true, {}}}, 1300);
+        else
+            j.updates.complete("crm", {{c.id, State::Retry, 0, "no answer", 1400, true, true, {}}}, 1300);
+    EXPECT_EQ(j.updates.enqueue("crm", update("1", "h0"), 2000, false), EnqueueResult::Queued);
+    EXPECT_EQ(j.updates.enqueue("crm", update("2", "h0"), 2000, false), EnqueueResult::Queued);
+    auto next = j.updates.claim("crm", 10, 3000, 500);
+    ASSERT_EQ(next.size(), 2u);
+    for (auto& c : next) {
+        EXPECT_EQ(c.hash, "h0") << c.identity;
+        EXPECT_TRUE(c.resolve) << c.identity << ": the lost write may have landed";
+    }
+    EXPECT_EQ(j.updates.counts("crm").failed, 0);
+}
+
 TEST_F(JournalTest, FailuresAndRetry) {
     j.updates.enqueue("crm", update("1", "a"), 1000, false);
     j.updates.enqueue("crm", update("2", "b"), 1000, false);
