@@ -103,6 +103,10 @@ bool SqliteSource::next_batch(std::vector<Row>& rows, std::size_t max_rows) {
                     if (!simdjson::validate_utf8(text.data(), text.size()) && row.error.empty())
                         row.error = "column \"" + columns_[i] +
                                     "\": " + (blob ? "a BLOB that is not UTF-8 text" : "text that is not valid UTF-8");
+                    // Valid UTF-8, but not text a profile holds (a CSV source refuses it too):
+                    // it would reach the API as \u0000.
+                    if (text.find('\0') != std::string::npos && row.error.empty())
+                        row.error = "column \"" + columns_[i] + "\": a NUL byte in its " + (blob ? "BLOB" : "text");
                     row.values[i] = std::move(text);
                 }
             }

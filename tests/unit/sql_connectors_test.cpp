@@ -145,12 +145,17 @@ TEST_F(SqliteSourceTest, RejectsRowsWithBytesThatAreNotUtf8NamingTheColumn) {
         "CREATE TABLE customers(id INTEGER, name TEXT, data BLOB);"
         "INSERT INTO customers VALUES(1, 'ok', x'ff00');"
         "INSERT INTO customers VALUES(2, CAST(x'c328' AS TEXT), NULL);"
-        "INSERT INTO customers VALUES(3, 'fine', NULL);");
+        "INSERT INTO customers VALUES(3, 'fine', NULL);"
+        "INSERT INTO customers VALUES(4, CAST(x'416e00616e' AS TEXT), NULL);"
+        "INSERT INTO customers VALUES(5, 'ok', x'6869006869');");
     auto rows = read_all(*open_sqlite(source()));
-    ASSERT_EQ(rows.size(), 3u) << "rejected rows still come out, in order";
+    ASSERT_EQ(rows.size(), 5u) << "rejected rows still come out, in order";
     EXPECT_THAT(rows[0].error, HasSubstr("column \"data\": a BLOB that is not UTF-8 text"));
     EXPECT_THAT(rows[1].error, HasSubstr("column \"name\": text that is not valid UTF-8"));
     EXPECT_FALSE(rows[2].rejected());
+    EXPECT_THAT(rows[3].error, HasSubstr("column \"name\": a NUL byte in its text"));
+    EXPECT_EQ(rows[3].values[1], std::string("An\0an", 5)) << "the values stay, for the identity";
+    EXPECT_THAT(rows[4].error, HasSubstr("column \"data\": a NUL byte in its BLOB"));
 }
 
 TEST_F(SqliteSourceTest, StreamsAQueryWithoutLoadingItAndNamesMissingThingsClearly) {
