@@ -91,6 +91,7 @@ int cmd_plan(const PlanCommand& cmd) {
                                    ",\"rejected\":" + std::to_string(summary.rejected) +
                                    ",\"unchanged\":" + std::to_string(summary.unchanged) +
                                    ",\"duplicates\":" + std::to_string(summary.duplicates) +
+                                   ",\"still_refused\":" + std::to_string(summary.still_refused) +
                                    ",\"missing\":" + std::to_string(summary.missing) +
                                    ",\"pending\":" + std::to_string(summary.pending) + ",\"actions\":{";
                 bool first = true;
@@ -107,6 +108,11 @@ int cmd_plan(const PlanCommand& cmd) {
                     job->name.c_str(), (long long)summary.read, (long long)summary.rejected,
                     (long long)summary.unchanged, (long long)summary.duplicates,
                     actions.empty() ? "nothing to send" : actions.c_str(), (long long)summary.pending);
+                if (summary.still_refused > 0)
+                    std::printf(
+                        "not sent: %lld row(s) unchanged since the API refused them (400, 413 or 422); `prefsync "
+                        "retry %s` sends them\n",
+                        (long long)summary.still_refused, job->name.c_str());
                 if (!summary.missing_refused.empty()) std::printf("refused: %s\n", summary.missing_refused.c_str());
             }
             if (!summary.source_error.empty()) {

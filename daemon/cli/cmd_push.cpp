@@ -32,6 +32,7 @@ void write_push_report(const std::string& path, const std::string& job, const st
                            .add("fatal", r.fatal)
                            .add("source_error", r.source_error)
                            .add("duplicates", r.duplicates)
+                           .add("still_refused", r.still_refused)
                            .add("missing", r.missing)
                            .add("missing_refused", r.missing_refused));
 }
@@ -95,6 +96,11 @@ int push_command(const PushCommand& cmd, const char* kind, push::PushReport& r, 
                 r.seconds > 0 ? static_cast<double>(r.sent) / r.seconds : 0.0);
             if (r.duplicates > 0)
                 std::printf("%lld duplicate id(s) (last occurrence wins)\n", static_cast<long long>(r.duplicates));
+            if (r.still_refused > 0)
+                std::printf(
+                    "%lld row(s) unchanged since the API refused them (400, 413 or 422): not sent again, still failed "
+                    "(see `prefsync failures %s`; `prefsync retry %s` sends them)\n",
+                    static_cast<long long>(r.still_refused), job.name.c_str(), job.name.c_str());
             if (r.missing > 0 && r.missing_refused.empty())
                 std::printf("%lld profile(s) no longer in the source: %s\n", static_cast<long long>(r.missing),
                             std::string(config::to_string(job.on_missing)).c_str());

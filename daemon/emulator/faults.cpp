@@ -32,6 +32,7 @@ json::object FaultConfig::to_json() const {
             {"close", close},
             {"accept_duplicates", accept_duplicates},
             {"throttle_target", throttle_target},
+            {"forbid_target", forbid_target},
             {"patch_test_status", patch_test_status},
             {"seed", seed}};
 }
@@ -42,9 +43,9 @@ std::optional<std::string> FaultConfig::update(const json::object& j) {
         const std::string key(kv.key());
         const auto& v = kv.value();
         // The keys that are not numbers.
-        if (key == "throttle_target") {
+        if (key == "throttle_target" || key == "forbid_target") {
             if (!v.is_string()) return key + ": expected a string";
-            next.throttle_target = std::string(v.as_string());
+            (key == "throttle_target" ? next.throttle_target : next.forbid_target) = std::string(v.as_string());
             continue;
         }
         if (key == "accept_duplicates") {
@@ -142,6 +143,8 @@ Fault FaultInjector::decide(Clock::time_point now, std::string_view target) {
     if (now < outage_until_) return config_.outage_mode == OutageMode::Reset ? Fault::Outage : Fault::OutageUnavailable;
     if (!config_.throttle_target.empty() && target.find(config_.throttle_target) != std::string_view::npos)
         return Fault::RowThrottled;
+    if (!config_.forbid_target.empty() && target.find(config_.forbid_target) != std::string_view::npos)
+        return Fault::Forbidden;
     if (config_.rate_limit > 0) {
         while (!window_.empty() && now - window_.front() >= std::chrono::seconds(1)) window_.pop_front();
         if (static_cast<double>(window_.size()) >= config_.rate_limit) return Fault::RateLimited;

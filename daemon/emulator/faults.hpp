@@ -40,6 +40,9 @@ struct FaultConfig {
     // Requests whose target contains this text are always answered 429, without Retry-After
     // (a per-profile limit, a gateway rule); empty: none.
     std::string throttle_target;
+    // Requests whose target contains this text are answered 403 (a permission the account
+    // lacks for those profiles, until it is granted); empty: none.
+    std::string forbid_target;
     int patch_test_status = 409;  // status of a PATCH whose `test` fails: 409 or 400
     std::uint64_t seed = 1;
 
@@ -49,7 +52,17 @@ struct FaultConfig {
     std::optional<std::string> update(const boost::json::object& j);
 };
 
-enum class Fault { None, Outage, OutageUnavailable, RateLimited, Throttled, RowThrottled, Reset, Unavailable };
+enum class Fault {
+    None,
+    Outage,
+    OutageUnavailable,
+    RateLimited,
+    Throttled,
+    RowThrottled,
+    Forbidden,
+    Reset,
+    Unavailable
+};
 
 class FaultInjector {
 public:

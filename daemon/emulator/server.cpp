@@ -192,6 +192,8 @@ private:
             case Fault::Throttled:
             case Fault::RowThrottled:
                 return refuse(fault, 429, R"({"Message":"rate limit exceeded"})", "rate-limited", "429");
+            case Fault::Forbidden:
+                return refuse(fault, 403, R"j({"Message":"forbidden (injected)"})j", "forbidden", "403");
             case Fault::Unavailable:
                 return refuse(fault, 503, R"j({"Message":"service unavailable (injected)"})j", "unavailable", "503");
             case Fault::OutageUnavailable:

@@ -42,7 +42,9 @@ namespace {
 // Version 9: answers are appended to synced_staged and applied to `synced` in identity order
 // many at a time (synced_store.hpp). An older prefsync would not see staged answers, and
 // could send a create again for a profile only they record: it must refuse the journal.
-constexpr int kSchemaVersion = 9;
+// Version 10: a failure records whether the API refused the body for what it is (refused):
+// a sync does not send that body again while its row is unchanged (update_queue.hpp).
+constexpr int kSchemaVersion = 10;
 // How long commits may go without an fsync (Sync::deferred).
 constexpr auto kDeferredAtMost = std::chrono::seconds(1);
 
@@ -63,7 +65,7 @@ CREATE TABLE IF NOT EXISTS updates(
   last_status INTEGER, last_error TEXT,
   run_id INTEGER,
   created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
-  claim_token INTEGER, op TEXT, body TEXT);
+  claim_token INTEGER, op TEXT, body TEXT, refused INTEGER);
 CREATE INDEX IF NOT EXISTS updates_queued ON updates(job, id) WHERE state = 'queued';
 CREATE INDEX IF NOT EXISTS updates_retry ON updates(job, due_at) WHERE state = 'retry';
 CREATE INDEX IF NOT EXISTS updates_inflight ON updates(job, lease_until) WHERE state = 'inflight';
@@ -628,6 +630,7 @@ void Database::migrate() {
         exec("UPDATE updates SET body = (SELECT body FROM bodies b WHERE b.id = updates.id)");
         exec("DROP TABLE bodies");
     }
+    if (version >= 1 && version < 10 && has_table("updates")) exec("ALTER TABLE updates ADD COLUMN refused INTEGER");
     if (version >= 1 && version < 7) {
         exec("ALTER TABLE pull_state ADD COLUMN fingerprint TEXT");
         exec("ALTER TABLE pull_state ADD COLUMN partial_path TEXT");

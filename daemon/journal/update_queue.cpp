@@ -231,11 +231,17 @@ EnqueueResult UpdateQueue::enqueue_impl(const std::string& job, const NewUpdate&
     // failed) may have landed too: back at the synced hash, the row is sent all the same,
     // or the API would keep what that write did (inheriting its mark: it looks first).
     bool may_have_landed = left_in_flight || (pending && pending->state != "inflight" && pending->resolve);
-    if (has.failed && !may_have_landed) {
+    // Whether the API refused this very body, for what it is, in this identity's failure.
+    bool refused_before = false;
+    if (has.failed) {
         auto s = db_.prepare(
-            "SELECT 1 FROM updates WHERE job = ?1 AND identity = ?2 AND state = 'failed' AND resolve = 1 LIMIT 1");
-        s.bind(1, job).bind(2, u.identity);
-        may_have_landed = s.step();
+            "SELECT resolve, refused = 1 AND hash = ?3 AND coalesce(op, '') = ?4 FROM updates "
+            "WHERE job = ?1 AND identity = ?2 AND state = 'failed'");
+        s.bind(1, job).bind(2, u.identity).bind_hash(3, u.hash).bind(4, op);
+        while (s.step()) {
+            may_have_landed = may_have_landed || s.i64(0) != 0;
+            refused_before = refused_before || s.i64(1) != 0;
+        }
     }
     // A deactivation that may have landed, of a row that is back: undone.
     if (op.empty() && present && may_have_landed && pending && pending->op == "deactivate") op = "reactivate";
@@ -247,6 +253,14 @@ EnqueueResult UpdateQueue::enqueue_impl(const std::string& job, const NewUpdate&
         if (has.failed) supersede_failed(job, u.identity, std::nullopt);
         tx.commit();
         return EnqueueResult::Unchanged;
+    }
+    if (!force && op.empty() && present && refused_before && !may_have_landed) {
+        // Sent again it would be refused again, by every run (a daemon on a one-minute
+        // schedule sent a thousand hopeless requests a minute). This row is the identity's
+        // last so far: an earlier one still waiting must not be sent in its place.
+        if (pending && pending->state != "inflight") supersede(pending->id);
+        tx.commit();
+        return EnqueueResult::StillRefused;
     }
     bool inherit_resolve = false;
     if (pending) {
@@ -721,12 +735,13 @@ void UpdateQueue::complete(const std::string& job, const std::vector<Completion>
                         "UPDATE updates SET state = ?2, attempts = attempts + ?3, lease_until = 0, "
                         "last_status = CASE WHEN ?2 = 'failed' THEN ?4 ELSE last_status END, "
                         "last_error = CASE WHEN ?2 = 'failed' THEN ?5 ELSE last_error END, "
+                        "refused = CASE WHEN ?2 = 'failed' AND ?7 AND resolve = 0 THEN 1 END, "
                         "claim_token = NULL, updated_at = ?6 WHERE id = ?1 AND state = 'inflight' "
                         "RETURNING identity, resolve, profile_id");
                     const std::string state(to_string(c.state));
                     s.bind(1, id).bind(2, state);
                     s.bind(3, static_cast<std::int64_t>(c.count_attempt)).bind(4, static_cast<std::int64_t>(c.status));
-                    s.bind(5, c.error).bind(6, now);
+                    s.bind(5, c.error).bind(6, now).bind(7, static_cast<std::int64_t>(c.refused));
                     if (!s.step()) break;
                     identity = s.text(0);
                     resolve = s.i64(1) != 0;
@@ -1002,6 +1017,22 @@ std::vector<Failure> UpdateQueue::failures(const std::string& job) {
         out.push_back(
             {s.i64(0), s.text(1), s.text(2), s.text(4), static_cast<int>(s.i64(3)), static_cast<int>(s.i64(5))});
     return out;
+}
+
+bool UpdateQueue::refused(const std::string& job, const std::string& identity, const std::string& hash) {
+    auto s = db_.prepare(
+        "SELECT 1 FROM updates WHERE job = ?1 AND identity = ?2 AND state = 'failed' GROUP BY identity "
+        "HAVING max(refused = 1 AND hash = ?3 AND op IS NULL) = 1 AND max(resolve) = 0");
+    s.bind(1, job).bind(2, identity).bind_hash(3, hash);
+    return s.step();
+}
+
+void UpdateQueue::for_each_refused(const std::string& job, Millis before,
+                                   const std::function<void(const std::string&)>& each) {
+    auto s = db_.prepare(
+        "SELECT identity FROM updates WHERE job = ?1 AND state = 'failed' AND refused = 1 AND updated_at < ?2");
+    s.bind(1, job).bind(2, before);
+    while (s.step()) each(s.text(0));
 }
 
 std::int64_t UpdateQueue::retry_failed(const std::string& job, std::optional<int> status, Millis now) {

@@ -25,6 +25,10 @@
 // - A crash leaves "inflight" rows; once their lease has expired claim() hands them out
 //   again with `resolve` set, since their outcome is unknown. Rows record the claiming
 //   pid, so a restart on the same host reclaims a dead process's rows at once.
+// - A failure the API gave for the body itself (Completion::refused) is not queued again by
+//   enqueue() while the row's hash and operation are the same (unless forced, or a write of
+//   the identity may have landed): it would be refused again by every run. It stays failed,
+//   for `failures` and `retry`.
 // - Change detection (SyncedStore): done/accepted updates record their hash; enqueue()
 //   skips a row whose hash equals it (unless forced: backfill; or a write of the identity
 //   was left in flight by a process that is gone, and may have landed), and drops any
@@ -50,6 +54,7 @@
 //   `verify`); a superseded one is deleted. So after a run the journal holds one small
 //   synced row per identity, not a row per update sent, whatever the retention period.
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -76,7 +81,9 @@ struct NewUpdate {
     bool held = false;
 };
 
-enum class EnqueueResult { Queued, Unchanged, AlreadyPending, AlreadyInRun };
+// StillRefused: the row is what the API refused for what it is (Completion::refused), and
+// nothing since suggests its write may have landed: not queued; its failure stays.
+enum class EnqueueResult { Queued, Unchanged, AlreadyPending, AlreadyInRun, StillRefused };
 
 struct ClaimedUpdate {
     std::int64_t id = 0;
@@ -107,6 +114,10 @@ struct Completion {
     std::optional<std::int64_t> profile_id;
     // Done/Accepted in mirror mode: the body to diff the next change against.
     std::optional<std::string> accepted_body;
+    // Failed: the API refused this body for what it is (the producer decides which answers
+    // say so). A sync does not send it again while its row is unchanged; `retry`, a backfill
+    // or a changed row does.
+    bool refused = false;
 };
 
 struct StateCounts {
@@ -183,6 +194,12 @@ public:
     StateCounts counts(const std::string& job);
     std::vector<std::string> jobs();
     std::vector<Failure> failures(const std::string& job);
+    // Whether a sync would skip a row of `identity` with `hash` as StillRefused, judged from
+    // the failures alone (for `plan`; enqueue() also weighs what is pending).
+    bool refused(const std::string& job, const std::string& identity, const std::string& hash);
+    // Calls `each` with the identity of every failure of `job` the API refused for its body
+    // that was recorded before `before` (so: not by a run that started then).
+    void for_each_refused(const std::string& job, Millis before, const std::function<void(const std::string&)>& each);
     // Re-queues failed updates (all, or those with `status`); returns how many.
     std::int64_t retry_failed(const std::string& job, std::optional<int> status, Millis now);
     // The updates of `identity` still in the queue (pending, waiting, failed), newest first.

@@ -1,6 +1,7 @@
 #include "daemon/push/plan.hpp"
 
 #include <unordered_map>
+#include <unordered_set>
 
 #include "daemon/push/intake.hpp"
 #include "daemon/push/mirror.hpp"
@@ -27,6 +28,9 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
             actions.push_back(std::move(a));
         }
     };
+    // Identities whose last row so far is a body the API refused (a sync skips it).
+    std::unordered_set<std::string> refused;
+    bool any_failed = journal.updates.counts(job.name).failed > 0;
     std::vector<IntakeRow> batch;
     std::vector<PlannedAction> removals;
     while (intake.next(batch)) {
@@ -35,6 +39,7 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
             auto& m = *r.mapped;
             auto identity = m.identity.key();
             auto synced = journal.synced.get(job.name, identity);
+            refused.erase(identity);
             if (m.deleted) {
                 drop(identity);
                 if (synced && synced->gone.empty()) {
@@ -48,6 +53,12 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
             bool present = !synced || synced->gone.empty();
             if (!reactivate && present && synced && synced->hash == m.hash) {
                 ++summary.unchanged;
+                drop(identity);
+                continue;
+            }
+            if (!reactivate && present && any_failed && journal.updates.refused(job.name, identity, m.hash)) {
+                // As enqueue() judges it (a write of it that may have landed is sent).
+                refused.insert(identity);
                 drop(identity);
                 continue;
             }
@@ -77,6 +88,7 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
             put(std::move(a));
         }
     }
+    summary.still_refused = static_cast<std::int64_t>(refused.size());
     summary.read = intake.read;
     summary.rejected = intake.rejected;
     summary.duplicates = intake.duplicates;

@@ -436,7 +436,7 @@ void PushProducer::write_answered(Item item, const http::HttpResponse& r, const 
         case api::Outcome::Failed:
             if (job_.mode == config::Mode::Delete && r.status == 404 && u.resolve)
                 return succeed(item, journal::State::Done, 404, {});  // the lost attempt deleted it
-            return fail(item, r.status, v.reason + ": " + api::server_message(r.body));
+            return fail(item, r.status, v.reason + ": " + api::server_message(r.body), true, refused_body(item, r));
         case api::Outcome::Fatal: break;  // handled in on_answer
     }
 }
@@ -475,7 +475,21 @@ void PushProducer::retry(const Item& item, const http::HttpResponse& r, const di
     complete(std::move(c));
 }
 
-void PushProducer::fail(const Item& item, int status, const std::string& reason, bool counted) {
+bool PushProducer::refused_body(const Item& item, const http::HttpResponse& r) const {
+    // Only answers about the body's content or size, to a write of the whole row: not a
+    // 403, 404 or 409 (they depend on permissions, on what the server holds, on the mode), nor
+    // a 415 (about the Content-Type every request has, not this body), not
+    // a patch (planned from the server's state), not a removal or reactivation, not a write
+    // that may follow a lost one (the lost one may have landed: the row is sent again).
+    const auto& u = item.update;
+    bool whole_row = job_.mode == config::Mode::Create || job_.mode == config::Mode::Update ||
+                     job_.mode == config::Mode::Upsert || job_.mode == config::Mode::Replace;
+    bool about_body = r.status == 400 || r.status == 413 || r.status == 422;
+    return whole_row && about_body && r.transport == api::Transport::Answered && u.op.empty() && !u.resolve &&
+           !removal(item);
+}
+
+void PushProducer::fail(const Item& item, int status, const std::string& reason, bool counted, bool refused) {
     ++counts_.failed;
     base::logger().warn(
         "Update failed",
@@ -486,6 +500,7 @@ void PushProducer::fail(const Item& item, int status, const std::string& reason,
     c.status = status;
     c.error = reason;
     c.count_attempt = counted;
+    c.refused = refused;
     complete(std::move(c));
 }
 

@@ -43,6 +43,7 @@ public:
           lease_(lease),
           claim_limit_(claim_limit),
           report_(report),
+          started_at_(now_ms()),
           intake_(c, job, !options.backfill),
           hold_duplicates_(c.journal.synced.any_duplicates(job.name)),
           idempotent_(PushProducer::idempotent(job)) {
@@ -132,6 +133,7 @@ private:
             switch (result) {
                 case journal::EnqueueResult::Queued: ++report_.queued; break;
                 case journal::EnqueueResult::Unchanged: ++report_.unchanged; break;
+                case journal::EnqueueResult::StillRefused:  // counted per identity in finish()
                 case journal::EnqueueResult::AlreadyPending:
                 case journal::EnqueueResult::AlreadyInRun: break;
             }
@@ -169,6 +171,15 @@ private:
                 {{"held", held}});
         }
         tx.commit();
+        // Per identity, once the read is over: a later row of one (a duplicate id) may have
+        // replaced the refused body and superseded its failure.
+        journal.updates.for_each_refused(job_.name, started_at_, [&](const std::string& identity) {
+            if (intake_.mapped(identity)) ++report_.still_refused;
+        });
+        if (report_.still_refused > 0)
+            base::logger().warn(
+                "Rows the API refused before are unchanged: not sent again (`prefsync retry` sends them)",
+                {{"identities", report_.still_refused}});
         if (job_.on_missing == config::OnMissing::Ignore) return;
         // Rows the source marks deleted are removed either way; those that left it only when
         // every rejected row's identity is known.
@@ -213,6 +224,7 @@ private:
     journal::Millis lease_;
     std::size_t claim_limit_;
     PushReport& report_;
+    journal::Millis started_at_;  // failures recorded before it are an earlier run's
     Intake intake_;
     bool hold_duplicates_;
     bool idempotent_;
@@ -308,7 +320,7 @@ void run_push(const dispatch::RunContext& c, const config::JobConfig& job, const
         report.exit_code = 3;
     else if (report.interrupted)
         report.exit_code = 4;
-    else if (report.failed > 0 || report.rejected > 0 || !report.missing_refused.empty())
+    else if (report.failed > 0 || report.still_refused > 0 || report.rejected > 0 || !report.missing_refused.empty())
         report.exit_code = 2;
     else
         report.exit_code = 0;

@@ -37,6 +37,9 @@ struct PushReport : PushCounts {
     std::string fatal;            // why the run was aborted, if it was
     std::string source_error;     // the source failed after opening: reading stopped there
     std::int64_t duplicates = 0;  // rows whose identity an earlier row had (the last one wins)
+    // Identities read whose row is still the body the API refused in an earlier run (a 400,
+    // 413 or 422): not sent again, still failed.
+    std::int64_t still_refused = 0;
     std::int64_t missing = 0;     // profiles whose rows left the source (or are marked deleted)
     std::string missing_refused;  // why they were not removed (over max_missing)
     std::string unavailable;      // the API would not serve the run (an outage, only 429s): it stopped

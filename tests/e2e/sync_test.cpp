@@ -293,6 +293,72 @@ TEST(Sync, RejectedUpdatesEndInFailuresWithTheServerMessageAndRetryResendsThem) 
     EXPECT_EQ(w.emu.requests_counter() - before, count) << "each re-sent once";
 }
 
+// A daemon on a one-minute schedule sent every row the API had refused, unchanged, again
+// every minute. A body answered 400 is not sent again while its row is unchanged (counted,
+// exit 2, listed by plan); a 403 is no verdict on the body and is; a changed row, a
+// duplicate id whose last row is fine, and `retry` are.
+TEST(Sync, RowsTheApiRefusedAreNotSentAgainUntilTheyChangeOrAreRetried) {
+    Workspace w(30);
+    const std::string original = testing::read_file(w.csv);
+    // The email (fourth column) of a customer's row, broken ('@' → '#') or as generated.
+    auto with_bad_emails = [&](const std::vector<std::string>& ids, const std::string& extra_rows = "") {
+        std::istringstream in(original);
+        std::string out;
+        for (std::string row; std::getline(in, row);) {
+            for (const auto& id : ids)
+                if (row.starts_with(id + ",")) row[row.find('@')] = '#';
+            out += row + "\n";
+        }
+        w.dir.write("profiles.csv", out + extra_rows);
+    };
+    auto report = [&] { return json::parse(testing::read_file(w.dir.file("report.json"))).as_object(); };
+    with_bad_emails({"C00000002", "C00000004", "C00000008"});
+    w.emu.set_faults(R"({"forbid_target": "alternateId=C00000005"})");
+    auto r = w.prefsync("sync crm");
+    ASSERT_EQ(r.exit_code, 2) << r.err;
+    ASSERT_EQ(json::parse(w.prefsync("status crm --json").out).at("crm").at("failed").as_int64(), 4);
+
+    auto before = w.emu.requests_counter();
+    r = w.prefsync("sync crm --report " + quote(w.dir.file("report.json")));
+    EXPECT_EQ(r.exit_code, 2) << "the failures stand";
+    EXPECT_EQ(w.emu.requests_counter() - before, 1) << "only the 403 is sent again";
+    EXPECT_THAT(r.out, HasSubstr("3 row(s) unchanged since the API refused them"));
+    EXPECT_EQ(report().at("still_refused").as_int64(), 3);
+    EXPECT_EQ(report().at("failed").as_int64(), 1);
+    auto plan = w.prefsync("plan crm");
+    EXPECT_THAT(plan.out, HasSubstr("not sent: 3 row(s) unchanged since the API refused them"));
+    EXPECT_THAT(plan.out, HasSubstr("CRMID:C00000005")) << "the 403 is planned";
+    EXPECT_THAT(plan.out, Not(HasSubstr("CRMID:C00000002")));
+
+    // C00000002 fixed; C00000004 comes twice, its last row fine; the permission granted.
+    w.emu.set_faults(R"({"forbid_target": ""})");
+    std::string c4_fixed;
+    {
+        std::istringstream in(original);
+        for (std::string row; std::getline(in, row);)
+            if (row.starts_with("C00000004,")) c4_fixed = row + "\n";
+    }
+    with_bad_emails({"C00000004", "C00000008"}, c4_fixed);
+    before = w.emu.requests_counter();
+    r = w.prefsync("sync crm --report " + quote(w.dir.file("report.json")));
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_EQ(w.emu.requests_counter() - before, 3) << "C00000002, C00000004's last row, C00000005";
+    EXPECT_EQ(report().at("still_refused").as_int64(), 1) << "C00000008 only: per identity";
+    EXPECT_EQ(report().at("failed").as_int64(), 0);
+
+    before = w.emu.requests_counter();
+    r = w.prefsync("retry crm");
+    EXPECT_EQ(r.exit_code, 2) << "refused again";
+    EXPECT_EQ(w.emu.requests_counter() - before, 1);
+    w.dir.write("profiles.csv", original);
+    before = w.emu.requests_counter();
+    r = w.prefsync("sync crm --report " + quote(w.dir.file("report.json")));
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(w.emu.requests_counter() - before, 1) << "C00000008, fixed; C00000004's last row was sent";
+    EXPECT_EQ(report().at("still_refused").as_int64(), 0);
+    EXPECT_EQ(w.emu.store.size(), 30u);
+}
+
 TEST(Sync, AWrongTokenAbortsAtOnceAndMarksNothingFailed) {
     Workspace w(200);
     auto r = w.prefsync("sync crm", "wrong-token");

@@ -175,6 +175,78 @@ TEST_F(JournalTest, ARowBackAtTheSyncedHashIsSentWhenAWriteThatMayHaveLandedIsUn
     EXPECT_EQ(j.updates.counts("crm").failed, 0);
 }
 
+// A body the API refused for what it is (Completion::refused) is not queued again while its
+// row is unchanged: it would be refused by every sync. A failure the producer did not mark
+// (a 403, no answer), a changed row, a forced one (backfill) and `retry` are sent.
+Completion refused_answer(std::int64_t id) {
+    Completion c{id, State::Failed, 400, "400 bad request", 0, false, true, {}};
+    c.refused = true;
+    return c;
+}
+
+TEST_F(JournalTest, ABodyTheApiRefusedIsNotQueuedAgainWhileItsRowIsUnchanged) {
+    for (auto id : {"1", "2", "3"}) j.updates.enqueue("crm", update(id, std::string("h") + id), 1000, false);
+    auto claimed = j.updates.claim("crm", 10, 1000, 500);
+    ASSERT_EQ(claimed.size(), 3u);
+    j.updates.complete("crm",
+                       {refused_answer(claimed[0].id),
+                        {claimed[1].id, State::Failed, 403, "403 forbidden", 0, false, true, {}},
+                        {claimed[2].id, State::Failed, 0, "gave up: no answer", 0, false, true, {}}},
+                       1100);
+    EXPECT_EQ(j.updates.enqueue("crm", update("1", "h1"), 2000, false), EnqueueResult::StillRefused);
+    EXPECT_TRUE(j.updates.refused("crm", "CRMID:1", "h1")) << "as plan sees it";
+    EXPECT_FALSE(j.updates.refused("crm", "CRMID:1", "other"));
+    EXPECT_EQ(j.updates.enqueue("crm", update("2", "h2"), 2000, false), EnqueueResult::Queued)
+        << "a 403 is no verdict on the body: sent again";
+    EXPECT_EQ(j.updates.enqueue("crm", update("3", "h3"), 2000, false), EnqueueResult::Queued);
+    EXPECT_EQ(j.updates.counts("crm").failed, 1) << "the refused one stays failed";
+    std::vector<std::string> listed;
+    j.updates.for_each_refused("crm", 2000, [&](const std::string& id) { listed.push_back(id); });
+    EXPECT_EQ(listed, std::vector<std::string>{"CRMID:1"});
+    listed.clear();
+    j.updates.for_each_refused("crm", 1100, [&](const std::string& id) { listed.push_back(id); });
+    EXPECT_TRUE(listed.empty()) << "recorded at 1100: a run that started then refused it itself";
+
+    EXPECT_EQ(j.updates.enqueue("crm", update("1", "h1"), 2100, true), EnqueueResult::Queued) << "a backfill sends it";
+    auto again = j.updates.claim("crm", 10, 2100, 500);
+    std::vector<Completion> answers;
+    for (auto& c : again) {
+        if (c.identity == "CRMID:1")
+            answers.push_back(refused_answer(c.id));
+        else
+            answers.push_back({c.id, State::Done, 200, "", 0, false, true, {}});
+    }
+    ASSERT_EQ(answers.size(), 3u);
+    j.updates.complete("crm", answers, 2200);
+    EXPECT_EQ(j.updates.enqueue("crm", update("1", "older"), 3000, false), EnqueueResult::Queued);
+    EXPECT_EQ(j.updates.enqueue("crm", update("1", "h1"), 3000, false), EnqueueResult::Queued)
+        << "the changed row superseded the failure: a later row back at the refused body is sent";
+    EXPECT_EQ(j.updates.counts("crm").failed, 0);
+    EXPECT_EQ(j.updates.counts("crm").queued, 1) << "one pending update of the identity";
+
+    // Refused again: skipped again, beside another identity's change; `retry` sends it.
+    auto third = j.updates.claim("crm", 10, 3100, 500);
+    ASSERT_EQ(third.size(), 1u);
+    j.updates.complete("crm", {refused_answer(third[0].id)}, 3200);
+    j.updates.enqueue("crm", update("4", "h4"), 3300, false);
+    EXPECT_EQ(j.updates.enqueue("crm", update("1", "h1"), 4000, false), EnqueueResult::StillRefused);
+    EXPECT_EQ(j.updates.counts("crm").queued, 1) << "CRMID:4 only";
+    EXPECT_EQ(j.updates.retry_failed("crm", std::nullopt, 5000), 1) << "retry sends it";
+    EXPECT_EQ(j.updates.counts("crm").queued, 2);
+}
+
+// A refused answer to a write that followed a lost one (its mark) is not taken as a verdict:
+// the lost write may have landed, so the next row is sent.
+TEST_F(JournalTest, ARefusalOfAWriteThatMayFollowALostOneIsSentAgain) {
+    j.updates.enqueue("crm", update("1", "h1"), 1000, false);
+    auto claimed = j.updates.claim("crm", 10, 1000, 500);
+    j.updates.complete("crm", {{claimed[0].id, State::Retry, 0, "no answer", 1100, true, true, {}}}, 1050);
+    auto again = j.updates.claim("crm", 10, 1200, 500);
+    ASSERT_EQ(again.size(), 1u);
+    j.updates.complete("crm", {refused_answer(again[0].id)}, 1300);
+    EXPECT_EQ(j.updates.enqueue("crm", update("1", "h1"), 2000, false), EnqueueResult::Queued);
+}
+
 TEST_F(JournalTest, FailuresAndRetry) {
     j.updates.enqueue("crm", update("1", "a"), 1000, false);
     j.updates.enqueue("crm", update("2", "b"), 1000, false);
@@ -1771,7 +1843,7 @@ TEST(JournalReadOnly, AnOlderSchemaIsNotMigratedButNamedWithWhatToDo) {
         Journal r(path, Access::read_only);
         FAIL() << "read a version-6 journal";
     } catch (const JournalAccessError& e) {
-        EXPECT_THAT(e.what(), ::testing::HasSubstr(path + ": journal schema 6 is older than this prefsync's 9; run a "
+        EXPECT_THAT(e.what(), ::testing::HasSubstr(path + ": journal schema 6 is older than this prefsync's 10; run a "
                                                           "writing command (e.g. `prefsync sync`) once"));
     }
     EXPECT_EQ(files_in(dir.path()), before);
