@@ -167,10 +167,16 @@ int cmd_explain(const ExplainCommand& cmd) {
                 out["last_accepted"] = nullptr;
             }
             boost::json::array history;
-            for (const auto& u : journal.updates.history(job->name, identity, 10))
+            for (const auto& u : journal.updates.history(job->name, identity, 10)) {
+                // As the producer sends it: a create job's row whose profile it knows is a merge.
+                std::string op = !u.op.empty() ? u.op
+                                 : job->mode == config::Mode::Create && u.profile_id
+                                     ? "update"
+                                     : std::string(config::to_string(job->mode));
                 history.push_back({{"update", u.id},
                                    {"state", u.state},
-                                   {"op", u.op.empty() ? std::string(config::to_string(job->mode)) : u.op},
+                                   {"op", op},
+                                   {"refused", u.refused},
                                    {"origin", u.origin},
                                    {"attempts", u.attempts},
                                    {"last_status", u.status},
@@ -178,6 +184,7 @@ int cmd_explain(const ExplainCommand& cmd) {
                                    {"resolve_first", u.resolve},
                                    {"created", base::iso_utc(u.created_at)},
                                    {"updated", base::iso_utc(u.updated_at)}});
+            }
             out["updates"] = std::move(history);
             if (cmd.json) {
                 std::printf("%s\n", boost::json::serialize(out).c_str());
@@ -218,6 +225,11 @@ int cmd_explain(const ExplainCommand& cmd) {
                     o.at("last_error").as_string().empty() ? "" : ": ",
                     std::string(o.at("last_error").as_string()).c_str(),
                     std::string(o.at("updated").as_string()).c_str(), std::string(o.at("origin").as_string()).c_str());
+                if (o.at("refused").as_bool())
+                    std::printf(
+                        "    the API refused this body: a sync does not send it again while the row is unchanged "
+                        "(`prefsync retry %s` does)\n",
+                        job->name.c_str());
             }
             return int(kOk);
         });

@@ -1075,12 +1075,12 @@ std::vector<UpdateRecord> UpdateQueue::history(const std::string& job, const std
     std::vector<UpdateRecord> out;
     auto s = db_.prepare(
         "SELECT id, state, coalesce(op, ''), coalesce(origin, ''), coalesce(last_error, ''), "
-        "coalesce(last_status, 0), attempts, resolve, created_at, updated_at FROM updates "
-        "WHERE job = ?1 AND identity = ?2 ORDER BY id DESC LIMIT ?3");
+        "coalesce(last_status, 0), attempts, resolve, created_at, updated_at, profile_id, "
+        "state = 'failed' AND refused = 1 FROM updates WHERE job = ?1 AND identity = ?2 ORDER BY id DESC LIMIT ?3");
     s.bind(1, job).bind(2, identity).bind(3, static_cast<std::int64_t>(limit));
     while (s.step())
         out.push_back({s.i64(0), s.text(1), s.text(2), s.text(3), s.text(4), static_cast<int>(s.i64(5)),
-                       static_cast<int>(s.i64(6)), s.i64(7) != 0, s.i64(8), s.i64(9)});
+                       static_cast<int>(s.i64(6)), s.i64(7) != 0, s.i64(8), s.i64(9), s.opt_i64(10), s.i64(11) != 0});
     // A row still in an in-flight batch (of any process), with its negative id; newest first
     // with the others. Batches are few and short-lived, and `explain` is rare.
     std::vector<UpdateRecord> in_flight;
@@ -1096,7 +1096,8 @@ std::vector<UpdateRecord> UpdateQueue::history(const std::string& job, const std
             bool answered = bit_set(finished, i);
             if (answered || rows[i].u.identity != identity) continue;
             in_flight.push_back({-(batch_id * kBatchRows + static_cast<std::int64_t>(i)) - 1, "inflight", rows[i].u.op,
-                                 rows[i].u.origin, "", 0, 0, rows[i].resolve, b.i64(2), b.i64(2)});
+                                 rows[i].u.origin, "", 0, 0, rows[i].resolve, b.i64(2), b.i64(2), rows[i].u.profile_id,
+                                 false});
         }
     }
     out.insert(out.end(), in_flight.begin(), in_flight.end());

@@ -135,6 +135,8 @@ struct UpdateRecord {
     int status = 0, attempts = 0;
     bool resolve = false;
     Millis created_at = 0, updated_at = 0;
+    std::optional<std::int64_t> profile_id;  // known when it was queued (a create job then updates it)
+    bool refused = false;                    // failed: the API refused the body (Completion::refused)
 };
 
 struct Failure {

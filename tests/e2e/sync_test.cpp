@@ -329,6 +329,8 @@ TEST(Sync, RowsTheApiRefusedAreNotSentAgainUntilTheyChangeOrAreRetried) {
     EXPECT_THAT(plan.out, HasSubstr("not sent: 3 row(s) unchanged since the API refused them"));
     EXPECT_THAT(plan.out, HasSubstr("CRMID:C00000005")) << "the 403 is planned";
     EXPECT_THAT(plan.out, Not(HasSubstr("CRMID:C00000002")));
+    EXPECT_THAT(w.prefsync("explain crm C00000002").out, HasSubstr("the API refused this body"));
+    EXPECT_THAT(w.prefsync("explain crm C00000005").out, Not(HasSubstr("the API refused this body")));
 
     // C00000002 fixed; C00000004 comes twice, its last row fine; the permission granted.
     w.emu.set_faults(R"({"forbid_target": ""})");

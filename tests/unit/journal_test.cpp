@@ -137,6 +137,7 @@ TEST_F(JournalTest, AFailureThatGaveUpWithItsOutcomeUnknownHandsItsMarkAndProfil
     ASSERT_EQ(again.size(), 1u);
     j.updates.complete("crm", {{again[0].id, State::Failed, 0, "gave up: no answer", 0, false, true, {}}}, 1300);
     ASSERT_EQ(j.updates.counts("crm").failed, 1);
+    EXPECT_EQ(j.updates.history("crm", "CRMID:1", 1).at(0).profile_id, 77) << "explain labels it an update";
     // The next sync reads the row again (unchanged: nothing was recorded as accepted).
     EXPECT_EQ(j.updates.enqueue("crm", update("1", "h"), 2000, false), EnqueueResult::Queued);
     auto next = j.updates.claim("crm", 10, 2000, 500);
@@ -196,6 +197,9 @@ TEST_F(JournalTest, ABodyTheApiRefusedIsNotQueuedAgainWhileItsRowIsUnchanged) {
     EXPECT_EQ(j.updates.enqueue("crm", update("1", "h1"), 2000, false), EnqueueResult::StillRefused);
     EXPECT_TRUE(j.updates.refused("crm", "CRMID:1", "h1")) << "as plan sees it";
     EXPECT_FALSE(j.updates.refused("crm", "CRMID:1", "other"));
+    ASSERT_EQ(j.updates.history("crm", "CRMID:1", 5).size(), 1u);
+    EXPECT_TRUE(j.updates.history("crm", "CRMID:1", 5)[0].refused) << "for explain";
+    EXPECT_FALSE(j.updates.history("crm", "CRMID:2", 5)[0].refused);
     EXPECT_EQ(j.updates.enqueue("crm", update("2", "h2"), 2000, false), EnqueueResult::Queued)
         << "a 403 is no verdict on the body: sent again";
     EXPECT_EQ(j.updates.enqueue("crm", update("3", "h3"), 2000, false), EnqueueResult::Queued);
