@@ -139,6 +139,7 @@ service::RunOutcome run_one(const config::Config& config, const config::JobConfi
                      {"queued", r.queued},
                      {"sent", r.sent},
                      {"failed", r.failed},
+                     {"still_refused", r.still_refused},
                      {"pending", r.pending},
                      {"fatal", base::omit_if_empty(r.fatal.empty() ? r.source_error : r.fatal)},
                      {"unavailable", base::omit_if_empty(r.unavailable)}});

@@ -103,7 +103,7 @@ JsonFields run_report_fields(const std::string& job, const std::string& kind, st
 }
 
 void write_report(const std::string& path, const JsonFields& fields) {
-    auto json = fields.text();
+    auto json = fields.text() + "\n";  // a text file: tools that read lines see its last
     auto tmp = path + ".tmp";
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     bool ok = fd >= 0 && ::write(fd, json.data(), json.size()) == static_cast<ssize_t>(json.size());

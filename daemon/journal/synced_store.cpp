@@ -46,7 +46,7 @@ const std::string kSeeLeftovers =
 // The reads, of `synced` or of the view above. Statements are cached by their text's
 // address: one constant per read and table.
 struct Reads {
-    std::string get, last_body, present, counts, unverified, any_unverified, count_present;
+    std::string get, last_body, present, counts, unverified, any_unverified, count_present, any_known;
     explicit Reads(const std::string& from)
         : get("SELECT hash, profile_id, coalesce(gone, ''), run_id, synced_at, "
               "CASE WHEN verify > 0 THEN 'accepted' WHEN verify < 0 THEN 'verified' ELSE '' END FROM " +
@@ -63,7 +63,8 @@ struct Reads {
           unverified("SELECT identity, profile_id, verify FROM " + from +
                      " WHERE job = ?1 AND verify > 0 ORDER BY verify, identity LIMIT ?2"),
           any_unverified("SELECT 1 FROM " + from + " WHERE job = ?1 AND verify > 0 LIMIT 1"),
-          count_present("SELECT count(*) FROM " + from + " WHERE job = ?1 AND gone IS NULL") {}
+          count_present("SELECT count(*) FROM " + from + " WHERE job = ?1 AND gone IS NULL"),
+          any_known("SELECT 1 FROM " + from + " WHERE job = ?1 LIMIT 1") {}
 };
 const Reads& reads(bool leftovers) {
     static const Reads synced("synced"), seen("synced_seen");
@@ -256,6 +257,14 @@ std::vector<KnownIdentity> SyncedStore::unverified(const std::string& job, int l
         out.back().accepted_at = s.i64(2);
     }
     return out;
+}
+
+bool SyncedStore::any_known(const std::string& job) {
+    if (!staged_.empty()) merge();
+    see_leftovers();
+    auto s = db_.prepare(reads(leftovers_).any_known.c_str());
+    s.bind(1, job);
+    return s.step();
 }
 
 bool SyncedStore::any_unverified(const std::string& job) {

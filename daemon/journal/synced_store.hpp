@@ -108,6 +108,8 @@ public:
     // Identities whose last write was accepted (202) and not yet verified, oldest first.
     std::vector<KnownIdentity> unverified(const std::string& job, int limit);
     bool any_unverified(const std::string& job);
+    // Whether the API ever accepted a write of `job` (an identity is known, gone or not).
+    bool any_known(const std::string& job);
     // Marks them verified, each only if its last write is still the 202 unverified() returned
     // (a newer write of the identity is verified on its own); returns, per identity marked,
     // how long it waited since its 202 (ms).

@@ -231,18 +231,25 @@ EnqueueResult UpdateQueue::enqueue_impl(const std::string& job, const NewUpdate&
     // failed) may have landed too: back at the synced hash, the row is sent all the same,
     // or the API would keep what that write did (inheriting its mark: it looks first).
     bool may_have_landed = left_in_flight || (pending && pending->state != "inflight" && pending->resolve);
-    // Whether the API refused this very body, for what it is, in this identity's failure.
-    bool refused_before = false;
+    // Whether the API refused this very body, for what it is, in this identity's failure. A
+    // mark that failure carries does not stop the skip: the body it was refused for is the
+    // row's, so no write of this row landed either (what an earlier write of another body
+    // may have done, the mark hands on to the row that replaces the failure).
+    bool refused_before = false, failure_marked = false;
     if (has.failed) {
+        auto scope = refusal_scope_.find(job);
         auto s = db_.prepare(
-            "SELECT resolve, refused = 1 AND hash = ?3 AND coalesce(op, '') = ?4 FROM updates "
+            "SELECT resolve, refused = ?5 AND updated_at > ?6 AND hash = ?3 AND coalesce(op, '') = ?4 FROM updates "
             "WHERE job = ?1 AND identity = ?2 AND state = 'failed'");
         s.bind(1, job).bind(2, u.identity).bind_hash(3, u.hash).bind(4, op);
+        s.bind(5, scope == refusal_scope_.end() ? std::int64_t{0} : scope->second).bind(6, now - kRefusalHeld);
         while (s.step()) {
-            may_have_landed = may_have_landed || s.i64(0) != 0;
+            failure_marked = failure_marked || s.i64(0) != 0;
             refused_before = refused_before || s.i64(1) != 0;
         }
     }
+    bool skip_refused = !force && op.empty() && present && refused_before && !may_have_landed;
+    may_have_landed = may_have_landed || failure_marked;
     // A deactivation that may have landed, of a row that is back: undone.
     if (op.empty() && present && may_have_landed && pending && pending->op == "deactivate") op = "reactivate";
     if (!force && op.empty() && present && synced && synced->hash == u.hash && !may_have_landed) {
@@ -254,7 +261,7 @@ EnqueueResult UpdateQueue::enqueue_impl(const std::string& job, const NewUpdate&
         tx.commit();
         return EnqueueResult::Unchanged;
     }
-    if (!force && op.empty() && present && refused_before && !may_have_landed) {
+    if (skip_refused && !(synced && synced->hash == u.hash)) {
         // Sent again it would be refused again, by every run (a daemon on a one-minute
         // schedule sent a thousand hopeless requests a minute). This row is the identity's
         // last so far: an earlier one still waiting must not be sent in its place.
@@ -735,13 +742,15 @@ void UpdateQueue::complete(const std::string& job, const std::vector<Completion>
                         "UPDATE updates SET state = ?2, attempts = attempts + ?3, lease_until = 0, "
                         "last_status = CASE WHEN ?2 = 'failed' THEN ?4 ELSE last_status END, "
                         "last_error = CASE WHEN ?2 = 'failed' THEN ?5 ELSE last_error END, "
-                        "refused = CASE WHEN ?2 = 'failed' AND ?7 AND resolve = 0 THEN 1 END, "
+                        "refused = CASE WHEN ?2 = 'failed' AND ?7 <> 0 THEN ?7 END, "
                         "claim_token = NULL, updated_at = ?6 WHERE id = ?1 AND state = 'inflight' "
                         "RETURNING identity, resolve, profile_id");
                     const std::string state(to_string(c.state));
                     s.bind(1, id).bind(2, state);
                     s.bind(3, static_cast<std::int64_t>(c.count_attempt)).bind(4, static_cast<std::int64_t>(c.status));
-                    s.bind(5, c.error).bind(6, now).bind(7, static_cast<std::int64_t>(c.refused));
+                    auto scope = refusal_scope_.find(job);
+                    s.bind(5, c.error).bind(6, now);
+                    s.bind(7, c.refused && scope != refusal_scope_.end() ? scope->second : std::int64_t{0});
                     if (!s.step()) break;
                     identity = s.text(0);
                     resolve = s.i64(1) != 0;
@@ -1019,20 +1028,17 @@ std::vector<Failure> UpdateQueue::failures(const std::string& job) {
     return out;
 }
 
-bool UpdateQueue::refused(const std::string& job, const std::string& identity, const std::string& hash) {
-    auto s = db_.prepare(
-        "SELECT 1 FROM updates WHERE job = ?1 AND identity = ?2 AND state = 'failed' GROUP BY identity "
-        "HAVING max(refused = 1 AND hash = ?3 AND op IS NULL) = 1 AND max(resolve) = 0");
-    s.bind(1, job).bind(2, identity).bind_hash(3, hash);
-    return s.step();
+void UpdateQueue::scope_refusals(const std::string& job, std::int64_t scope) {
+    refusal_scope_[job] = scope;
 }
 
-void UpdateQueue::for_each_refused(const std::string& job, Millis before,
-                                   const std::function<void(const std::string&)>& each) {
+bool UpdateQueue::refused(const std::string& job, const std::string& identity, const std::string& hash,
+                          std::int64_t scope, Millis now) {
     auto s = db_.prepare(
-        "SELECT identity FROM updates WHERE job = ?1 AND state = 'failed' AND refused = 1 AND updated_at < ?2");
-    s.bind(1, job).bind(2, before);
-    while (s.step()) each(s.text(0));
+        "SELECT 1 FROM updates WHERE job = ?1 AND identity = ?2 AND state = 'failed' AND refused = ?4 AND "
+        "updated_at > ?5 AND hash = ?3 AND op IS NULL LIMIT 1");
+    s.bind(1, job).bind(2, identity).bind_hash(3, hash).bind(4, scope).bind(5, now - kRefusalHeld);
+    return scope != 0 && s.step();
 }
 
 std::int64_t UpdateQueue::retry_failed(const std::string& job, std::optional<int> status, Millis now) {
@@ -1058,7 +1064,7 @@ std::int64_t UpdateQueue::retry_failed(const std::string& job, std::optional<int
     }
     for (auto id : obsolete) supersede(id);
     auto s = db_.prepare(
-        "UPDATE updates SET state = 'queued', attempts = 0, due_at = 0, updated_at = ?2 "
+        "UPDATE updates SET state = 'queued', attempts = 0, due_at = 0, updated_at = ?2, refused = NULL "
         "WHERE job = ?1 AND state = 'failed' AND (?3 IS NULL OR last_status = ?3)");
     s.bind(1, job).bind(2, now);
     if (status)
@@ -1076,7 +1082,8 @@ std::vector<UpdateRecord> UpdateQueue::history(const std::string& job, const std
     auto s = db_.prepare(
         "SELECT id, state, coalesce(op, ''), coalesce(origin, ''), coalesce(last_error, ''), "
         "coalesce(last_status, 0), attempts, resolve, created_at, updated_at, profile_id, "
-        "state = 'failed' AND refused = 1 FROM updates WHERE job = ?1 AND identity = ?2 ORDER BY id DESC LIMIT ?3");
+        "state = 'failed' AND refused IS NOT NULL FROM updates WHERE job = ?1 AND identity = ?2 ORDER BY id DESC LIMIT "
+        "?3");
     s.bind(1, job).bind(2, identity).bind(3, static_cast<std::int64_t>(limit));
     while (s.step())
         out.push_back({s.i64(0), s.text(1), s.text(2), s.text(3), s.text(4), static_cast<int>(s.i64(5)),

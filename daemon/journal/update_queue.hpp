@@ -26,9 +26,13 @@
 //   again with `resolve` set, since their outcome is unknown. Rows record the claiming
 //   pid, so a restart on the same host reclaims a dead process's rows at once.
 // - A failure the API gave for the body itself (Completion::refused) is not queued again by
-//   enqueue() while the row's hash and operation are the same (unless forced, or a write of
-//   the identity may have landed): it would be refused again by every run. It stays failed,
-//   for `failures` and `retry`.
+//   enqueue() while the row's hash and operation are the same, under the same refusal scope
+//   (scope_refusals(): the settings that shape a request besides its body), for kRefusalHeld
+//   (unless forced, or another write of the identity was left in flight or may have landed):
+//   it would be refused again by every run. It stays failed, for `failures` and `retry`, with
+//   any "resolve first" mark it has for the row that replaces it. A refusal may also have
+//   come from the server's own state (a tenant setting, a gateway limit): after kRefusalHeld
+//   it is sent again, once, so a fix on the server is picked up without an operator.
 // - Change detection (SyncedStore): done/accepted updates record their hash; enqueue()
 //   skips a row whose hash equals it (unless forced: backfill; or a write of the identity
 //   was left in flight by a process that is gone, and may have landed), and drops any
@@ -81,8 +85,8 @@ struct NewUpdate {
     bool held = false;
 };
 
-// StillRefused: the row is what the API refused for what it is (Completion::refused), and
-// nothing since suggests its write may have landed: not queued; its failure stays.
+// StillRefused: the row is what the API refused for what it is (Completion::refused), under
+// the same refusal scope, less than kRefusalHeld ago: not queued; its failure stays.
 enum class EnqueueResult { Queued, Unchanged, AlreadyPending, AlreadyInRun, StillRefused };
 
 struct ClaimedUpdate {
@@ -196,12 +200,15 @@ public:
     StateCounts counts(const std::string& job);
     std::vector<std::string> jobs();
     std::vector<Failure> failures(const std::string& job);
+    // How long a refusal holds its body back (see the header comment).
+    static constexpr Millis kRefusalHeld = 12 * 3600 * 1000;
+    // The refusal scope of `job` from now on (non-zero; 0, the default: nothing is skipped).
+    // A failure records the scope it was refused under; a row is skipped only under the same.
+    void scope_refusals(const std::string& job, std::int64_t scope);
     // Whether a sync would skip a row of `identity` with `hash` as StillRefused, judged from
     // the failures alone (for `plan`; enqueue() also weighs what is pending).
-    bool refused(const std::string& job, const std::string& identity, const std::string& hash);
-    // Calls `each` with the identity of every failure of `job` the API refused for its body
-    // that was recorded before `before` (so: not by a run that started then).
-    void for_each_refused(const std::string& job, Millis before, const std::function<void(const std::string&)>& each);
+    bool refused(const std::string& job, const std::string& identity, const std::string& hash, std::int64_t scope,
+                 Millis now);
     // Re-queues failed updates (all, or those with `status`); returns how many.
     std::int64_t retry_failed(const std::string& job, std::optional<int> status, Millis now);
     // The updates of `identity` still in the queue (pending, waiting, failed), newest first.
@@ -293,6 +300,7 @@ private:
     std::unordered_map<std::string, std::int64_t> held_;  // job + identity -> batch row id
     KnownShape shape_;
     std::string lookup_key_;
+    std::map<std::string, std::int64_t> refusal_scope_;  // job → scope_refusals()
 };
 
 }  // namespace prefsync::journal

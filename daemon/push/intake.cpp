@@ -128,10 +128,6 @@ bool Intake::seen(const std::string& identity) const {
     return seen_.contains(hash) || rejected_ids_.contains(hash);
 }
 
-bool Intake::mapped(const std::string& identity) const {
-    return seen_.contains(identity_hash(identity));
-}
-
 bool Intake::still_in_source(const journal::KnownIdentity& known) const {
     if (seen(known.identity)) return true;
     if (identity_.normalize.empty() || known.alt_type != identity_.alternate_id_type) return false;

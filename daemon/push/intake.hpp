@@ -68,8 +68,6 @@ public:
     const std::string& source_error() const { return source_error_; }
     // The identity had a row in this read: sent, unchanged, or rejected for its body.
     bool seen(const std::string& identity) const;
-    // The identity had a row in this read that mapped (not one rejected for its body).
-    bool mapped(const std::string& identity) const;
     // A known identity still in the source: seen, or seen under the id identity.normalize now
     // makes of its own (a job that took up normalize: the same person, not one who left).
     bool still_in_source(const journal::KnownIdentity& known) const;

@@ -4,7 +4,9 @@
 #include <unordered_set>
 
 #include "daemon/push/intake.hpp"
+#include "daemon/base/clock.hpp"
 #include "daemon/push/mirror.hpp"
+#include "daemon/push/push_producer.hpp"
 
 namespace prefsync::push {
 
@@ -28,9 +30,13 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
             actions.push_back(std::move(a));
         }
     };
-    // Identities whose last row so far is a body the API refused (a sync skips it).
-    std::unordered_set<std::string> refused;
+    // Identities whose last row so far is a body the API refused (a sync skips it), and those
+    // a row of this read was queued or found unchanged for (which ends their failures, as a
+    // sync's enqueue() does: a later row of the refused body is then sent).
+    std::unordered_set<std::string> refused, settled;
     bool any_failed = journal.updates.counts(job.name).failed > 0;
+    const auto scope = PushProducer::refusal_scope(c.config, job);
+    const auto now = base::now_ms();
     std::vector<IntakeRow> batch;
     std::vector<PlannedAction> removals;
     while (intake.next(batch)) {
@@ -54,14 +60,18 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
             if (!reactivate && present && synced && synced->hash == m.hash) {
                 ++summary.unchanged;
                 drop(identity);
+                settled.insert(identity);
                 continue;
             }
-            if (!reactivate && present && any_failed && journal.updates.refused(job.name, identity, m.hash)) {
-                // As enqueue() judges it (a write of it that may have landed is sent).
+            if (!reactivate && present && any_failed && !settled.contains(identity) &&
+                journal.updates.refused(job.name, identity, m.hash, scope, now)) {
+                // As enqueue() judges it (it also sends a row whose identity has a write in
+                // flight or waiting with a "resolve first" mark: plan does not weigh those).
                 refused.insert(identity);
                 drop(identity);
                 continue;
             }
+            settled.insert(identity);
             PlannedAction a{identity, r.row->origin, std::string(config::to_string(job.mode)), m.body};
             if (job.mode == config::Mode::Mirror) {
                 auto p = plan_mirror(journal.synced.last_body(job.name, identity), m.body, job.on_removed, reactivate);

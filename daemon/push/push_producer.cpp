@@ -105,7 +105,17 @@ PushProducer::PushProducer(const config::JobConfig& job, journal::Journal& journ
       idempotent_(idempotent(job)),
       lease_(lease),
       counts_(counts),
+      accepted_before_(journal.synced.any_known(job.name)),
       progress_(progress) {}
+
+std::int64_t PushProducer::refusal_scope(const config::Config& config, const config::JobConfig& job) {
+    std::string what =
+        std::string(config::to_string(job.mode)) + '\n' + config.api.base_url + '\n' + config.api.client_id;
+    // Stored in the journal: a hash that is the same in every build (std::hash need not be).
+    std::uint64_t h = 1469598103934665603ULL;  // FNV-1a
+    for (unsigned char ch : what) h = (h ^ ch) * 1099511628211ULL;
+    return static_cast<std::int64_t>(h >> 1) | 1;
+}
 
 Millis PushProducer::lease_for(const config::Config& config) {
     // Long enough for the slowest request; held rows are renewed long before it ends.
@@ -478,14 +488,15 @@ void PushProducer::retry(const Item& item, const http::HttpResponse& r, const di
 bool PushProducer::refused_body(const Item& item, const http::HttpResponse& r) const {
     // Only answers about the body's content or size, to a write of the whole row: not a
     // 403, 404 or 409 (they depend on permissions, on what the server holds, on the mode), nor
-    // a 415 (about the Content-Type every request has, not this body), not
-    // a patch (planned from the server's state), not a removal or reactivation, not a write
-    // that may follow a lost one (the lost one may have landed: the row is sent again).
-    const auto& u = item.update;
+    // a 415 (about the Content-Type every request has, not this body), not a patch (planned
+    // from the server's state), not a removal or reactivation. And only once the API has
+    // accepted writes of this job (before or in this run): a gateway, or an endpoint, that
+    // refuses every write says nothing about the bodies.
     bool whole_row = job_.mode == config::Mode::Create || job_.mode == config::Mode::Update ||
                      job_.mode == config::Mode::Upsert || job_.mode == config::Mode::Replace;
     bool about_body = r.status == 400 || r.status == 413 || r.status == 422;
-    return whole_row && about_body && r.transport == api::Transport::Answered && u.op.empty() && !u.resolve &&
+    bool accepted = accepted_before_ || counts_.done + counts_.accepted > 0;
+    return whole_row && about_body && accepted && r.transport == api::Transport::Answered && item.update.op.empty() &&
            !removal(item);
 }
 

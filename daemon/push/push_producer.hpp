@@ -98,6 +98,10 @@ public:
     void release_unsent();
     // The lease a run of this config holds its rows with.
     static journal::Millis lease_for(const config::Config& config);
+    // What shapes a job's requests besides their bodies (mode, base_url, client_id), as the
+    // journal's refusal scope (UpdateQueue::scope_refusals): a body the API refused is sent
+    // again once any of them changes. Never 0.
+    static std::int64_t refusal_scope(const config::Config& config, const config::JobConfig& job);
     // How many rows are claimed at once: enough to keep `max_in_flight` requests busy.
     static int claim_batch_for(int max_in_flight) { return std::max(256, max_in_flight * 4); }
 
@@ -151,6 +155,9 @@ private:
     bool idempotent_;  // idempotent(job_): the feed's next batch is read ahead
     journal::Millis lease_;
     PushCounts& counts_;
+    // The API accepted writes of this job before this run: a refusal is then taken as one of
+    // the body (a gateway or an endpoint that refuses every write has accepted none).
+    bool accepted_before_ = false;
     Progress progress_;
     std::deque<Item> ready_;    // follow-ups (after a lookup): first out
     std::deque<Item> claimed_;  // claimed, not yet handed out

@@ -43,7 +43,6 @@ public:
           lease_(lease),
           claim_limit_(claim_limit),
           report_(report),
-          started_at_(now_ms()),
           intake_(c, job, !options.backfill),
           hold_duplicates_(c.journal.synced.any_duplicates(job.name)),
           idempotent_(PushProducer::idempotent(job)) {
@@ -100,6 +99,8 @@ private:
             if (!r.mapped) continue;
             auto& m = *r.mapped;
             auto identity = m.identity.key();
+            // The identity's last row so far decides: a later one replaces a skipped row.
+            if (!still_refused_.empty()) still_refused_.erase(identity);
             if (r.duplicate) {
                 intake_.note_duplicate(r);
                 journal.synced.note_duplicate(job_.name, identity, run_id_);
@@ -130,10 +131,11 @@ private:
                                                                      backfill_run_, lease_, one,
                                                                      journal::Database::Sync::deferred);
             if (one) claimed.push_back(*std::exchange(one, std::nullopt));
+            if (result == journal::EnqueueResult::StillRefused) still_refused_.insert(m.identity.key());
             switch (result) {
                 case journal::EnqueueResult::Queued: ++report_.queued; break;
                 case journal::EnqueueResult::Unchanged: ++report_.unchanged; break;
-                case journal::EnqueueResult::StillRefused:  // counted per identity in finish()
+                case journal::EnqueueResult::StillRefused:  // counted per identity: still_refused_
                 case journal::EnqueueResult::AlreadyPending:
                 case journal::EnqueueResult::AlreadyInRun: break;
             }
@@ -171,11 +173,7 @@ private:
                 {{"held", held}});
         }
         tx.commit();
-        // Per identity, once the read is over: a later row of one (a duplicate id) may have
-        // replaced the refused body and superseded its failure.
-        journal.updates.for_each_refused(job_.name, started_at_, [&](const std::string& identity) {
-            if (intake_.mapped(identity)) ++report_.still_refused;
-        });
+        report_.still_refused = static_cast<std::int64_t>(still_refused_.size());
         if (report_.still_refused > 0)
             base::logger().warn(
                 "Rows the API refused before are unchanged: not sent again (`prefsync retry` sends them)",
@@ -224,7 +222,6 @@ private:
     journal::Millis lease_;
     std::size_t claim_limit_;
     PushReport& report_;
-    journal::Millis started_at_;  // failures recorded before it are an earlier run's
     Intake intake_;
     bool hold_duplicates_;
     bool idempotent_;
@@ -232,6 +229,8 @@ private:
     std::vector<Removal> removals_;  // rows the source marks deleted, then those that left it
     bool finished_ = false;
     std::vector<journal::ClaimedUpdate> claimed_;  // journaled already claimed, for take_claimed()
+    // Identities whose last row so far was skipped as still refused (few: a set of names).
+    std::unordered_set<std::string> still_refused_;
 };
 
 std::string kind_of(const PushOptions& options) {
@@ -275,6 +274,7 @@ void run_push(const dispatch::RunContext& c, const config::JobConfig& job, const
     report.run_id = backfill_run ? *backfill_run : journal.runs.begin(job.name, kind, now_ms());
     if (options.backfill && !backfill_run) backfill_run = report.run_id;
     base::LogScope log_scope(job.name, report.run_id);
+    journal.updates.scope_refusals(job.name, PushProducer::refusal_scope(c.config, job));
 
     // Built before reading: a bad base_url or ca_file stops the run before anything changes.
     dispatch::Dispatcher dispatcher(c, job.name);

@@ -293,26 +293,40 @@ TEST(Sync, RejectedUpdatesEndInFailuresWithTheServerMessageAndRetryResendsThem) 
     EXPECT_EQ(w.emu.requests_counter() - before, count) << "each re-sent once";
 }
 
+// The source's CSV with the email (fourth column) of some customers broken ('@' → '#'), the
+// first name of others changed, and `extra` rows appended.
+std::string edited_csv(const std::string& original, const std::vector<std::string>& bad_email,
+                       const std::vector<std::string>& renamed = {}, const std::string& extra = "") {
+    std::istringstream in(original);
+    std::string out;
+    for (std::string row; std::getline(in, row);) {
+        for (const auto& id : bad_email)
+            if (row.starts_with(id + ",")) row[row.find('@')] = '#';
+        for (const auto& id : renamed)
+            if (row.starts_with(id + ",")) row.insert(id.size() + 1, "Z");
+        out += row + "\n";
+    }
+    return out + extra;
+}
+
+std::string row_of(const std::string& csv, const std::string& id) {
+    std::istringstream in(csv);
+    for (std::string row; std::getline(in, row);)
+        if (row.starts_with(id + ",")) return row + "\n";
+    return "";
+}
+
 // A daemon on a one-minute schedule sent every row the API had refused, unchanged, again
-// every minute. A body answered 400 is not sent again while its row is unchanged (counted,
-// exit 2, listed by plan); a 403 is no verdict on the body and is; a changed row, a
-// duplicate id whose last row is fine, and `retry` are.
+// every minute. A body answered 400 is not sent again while its row is unchanged (counted per
+// identity, exit 2, listed by plan and explain); a 403 is no verdict on the body and is sent;
+// so are a changed row, a row of another mode, and `retry`.
 TEST(Sync, RowsTheApiRefusedAreNotSentAgainUntilTheyChangeOrAreRetried) {
     Workspace w(30);
     const std::string original = testing::read_file(w.csv);
-    // The email (fourth column) of a customer's row, broken ('@' → '#') or as generated.
-    auto with_bad_emails = [&](const std::vector<std::string>& ids, const std::string& extra_rows = "") {
-        std::istringstream in(original);
-        std::string out;
-        for (std::string row; std::getline(in, row);) {
-            for (const auto& id : ids)
-                if (row.starts_with(id + ",")) row[row.find('@')] = '#';
-            out += row + "\n";
-        }
-        w.dir.write("profiles.csv", out + extra_rows);
-    };
     auto report = [&] { return json::parse(testing::read_file(w.dir.file("report.json"))).as_object(); };
-    with_bad_emails({"C00000002", "C00000004", "C00000008"});
+    ASSERT_EQ(w.prefsync("sync crm").exit_code, 0);
+    // Day 2: three emails broken, C00000005 changed but not permitted (403).
+    w.dir.write("profiles.csv", edited_csv(original, {"C00000002", "C00000004", "C00000008"}, {"C00000005"}));
     w.emu.set_faults(R"({"forbid_target": "alternateId=C00000005"})");
     auto r = w.prefsync("sync crm");
     ASSERT_EQ(r.exit_code, 2) << r.err;
@@ -332,21 +346,39 @@ TEST(Sync, RowsTheApiRefusedAreNotSentAgainUntilTheyChangeOrAreRetried) {
     EXPECT_THAT(w.prefsync("explain crm C00000002").out, HasSubstr("the API refused this body"));
     EXPECT_THAT(w.prefsync("explain crm C00000005").out, Not(HasSubstr("the API refused this body")));
 
-    // C00000002 fixed; C00000004 comes twice, its last row fine; the permission granted.
+    // C00000002 fixed; C00000004 twice, its last row fine; C00000008 twice, its good row (the
+    // one the API has) first: that ends the failure, so the refused row after it is sent (as
+    // plan says; the last row wins); the permission granted.
     w.emu.set_faults(R"({"forbid_target": ""})");
-    std::string c4_fixed;
+    const std::string day3 =
+        edited_csv(original, {"C00000004", "C00000008"}, {"C00000005"}, row_of(original, "C00000004"));
     {
-        std::istringstream in(original);
-        for (std::string row; std::getline(in, row);)
-            if (row.starts_with("C00000004,")) c4_fixed = row + "\n";
+        // C00000008's good row moved ahead of its bad one.
+        std::string text = row_of(original, "C00000008") + day3.substr(day3.find('\n') + 1);
+        w.dir.write("profiles.csv", day3.substr(0, day3.find('\n') + 1) + text);
     }
-    with_bad_emails({"C00000004", "C00000008"}, c4_fixed);
+    plan = w.prefsync("plan crm");
+    EXPECT_THAT(plan.out, HasSubstr("CRMID:C00000008")) << plan.out;
+    EXPECT_THAT(plan.out, Not(HasSubstr("not sent:")));
     before = w.emu.requests_counter();
     r = w.prefsync("sync crm --report " + quote(w.dir.file("report.json")));
     EXPECT_EQ(r.exit_code, 2) << r.err;
-    EXPECT_EQ(w.emu.requests_counter() - before, 3) << "C00000002, C00000004's last row, C00000005";
-    EXPECT_EQ(report().at("still_refused").as_int64(), 1) << "C00000008 only: per identity";
-    EXPECT_EQ(report().at("failed").as_int64(), 0);
+    EXPECT_EQ(w.emu.requests_counter() - before, 2)
+        << "C00000005 and C00000008's last row; C00000002 and C00000004 are back at what the API has";
+    EXPECT_EQ(report().at("still_refused").as_int64(), 0) << "per identity: C00000004's last row is fine";
+    EXPECT_EQ(report().at("failed").as_int64(), 1) << "C00000008";
+
+    // Another mode: the refusal was of an upsert; a replace is sent.
+    w.dir.write("profiles.csv", edited_csv(original, {"C00000008"}, {"C00000005"}));
+    ASSERT_EQ(w.prefsync("sync crm").exit_code, 2);
+    before = w.emu.requests_counter();
+    ASSERT_EQ(w.prefsync("sync crm").exit_code, 2);
+    EXPECT_EQ(w.emu.requests_counter() - before, 0);
+    w.write_config("replace");
+    before = w.emu.requests_counter();
+    r = w.prefsync("sync crm");
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_EQ(w.emu.requests_counter() - before, 1) << r.out;
 
     before = w.emu.requests_counter();
     r = w.prefsync("retry crm");
@@ -356,9 +388,23 @@ TEST(Sync, RowsTheApiRefusedAreNotSentAgainUntilTheyChangeOrAreRetried) {
     before = w.emu.requests_counter();
     r = w.prefsync("sync crm --report " + quote(w.dir.file("report.json")));
     EXPECT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_EQ(w.emu.requests_counter() - before, 1) << "C00000008, fixed; C00000004's last row was sent";
+    EXPECT_EQ(w.emu.requests_counter() - before, 1) << "C00000005 back; C00000008 is at what the API has";
     EXPECT_EQ(report().at("still_refused").as_int64(), 0);
     EXPECT_EQ(w.emu.store.size(), 30u);
+}
+
+// Before the API accepted any write of the job, a refusal says nothing about the bodies (a
+// gateway, a wrong endpoint may refuse every write): such rows are sent again by the next sync.
+TEST(Sync, RefusalsBeforeTheApiAcceptedAnyWriteOfTheJobAreSentAgain) {
+    Workspace w(3);
+    const std::string original = testing::read_file(w.csv);
+    w.dir.write("profiles.csv", edited_csv(original, {"C00000001", "C00000002", "C00000003"}));
+    ASSERT_EQ(w.prefsync("sync crm").exit_code, 2);
+    auto before = w.emu.requests_counter();
+    auto r = w.prefsync("sync crm");
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_EQ(w.emu.requests_counter() - before, 3) << r.out;
+    EXPECT_THAT(r.out, Not(HasSubstr("unchanged since the API refused them")));
 }
 
 TEST(Sync, AWrongTokenAbortsAtOnceAndMarksNothingFailed) {

@@ -177,8 +177,9 @@ TEST_F(JournalTest, ARowBackAtTheSyncedHashIsSentWhenAWriteThatMayHaveLandedIsUn
 }
 
 // A body the API refused for what it is (Completion::refused) is not queued again while its
-// row is unchanged: it would be refused by every sync. A failure the producer did not mark
-// (a 403, no answer), a changed row, a forced one (backfill) and `retry` are sent.
+// row is unchanged, under the same refusal scope, for kRefusalHeld: it would be refused by
+// every sync. A failure the producer did not mark (a 403, no answer), a changed row, a forced
+// one (backfill), another scope (a mode or base_url changed) and `retry` are sent.
 Completion refused_answer(std::int64_t id) {
     Completion c{id, State::Failed, 400, "400 bad request", 0, false, true, {}};
     c.refused = true;
@@ -186,6 +187,7 @@ Completion refused_answer(std::int64_t id) {
 }
 
 TEST_F(JournalTest, ABodyTheApiRefusedIsNotQueuedAgainWhileItsRowIsUnchanged) {
+    j.updates.scope_refusals("crm", 7);
     for (auto id : {"1", "2", "3"}) j.updates.enqueue("crm", update(id, std::string("h") + id), 1000, false);
     auto claimed = j.updates.claim("crm", 10, 1000, 500);
     ASSERT_EQ(claimed.size(), 3u);
@@ -195,8 +197,10 @@ TEST_F(JournalTest, ABodyTheApiRefusedIsNotQueuedAgainWhileItsRowIsUnchanged) {
                         {claimed[2].id, State::Failed, 0, "gave up: no answer", 0, false, true, {}}},
                        1100);
     EXPECT_EQ(j.updates.enqueue("crm", update("1", "h1"), 2000, false), EnqueueResult::StillRefused);
-    EXPECT_TRUE(j.updates.refused("crm", "CRMID:1", "h1")) << "as plan sees it";
-    EXPECT_FALSE(j.updates.refused("crm", "CRMID:1", "other"));
+    EXPECT_TRUE(j.updates.refused("crm", "CRMID:1", "h1", 7, 2000)) << "as plan sees it";
+    EXPECT_FALSE(j.updates.refused("crm", "CRMID:1", "other", 7, 2000));
+    EXPECT_FALSE(j.updates.refused("crm", "CRMID:1", "h1", 8, 2000)) << "another scope";
+    EXPECT_FALSE(j.updates.refused("crm", "CRMID:1", "h1", 7, 1100 + UpdateQueue::kRefusalHeld)) << "held no longer";
     ASSERT_EQ(j.updates.history("crm", "CRMID:1", 5).size(), 1u);
     EXPECT_TRUE(j.updates.history("crm", "CRMID:1", 5)[0].refused) << "for explain";
     EXPECT_FALSE(j.updates.history("crm", "CRMID:2", 5)[0].refused);
@@ -204,50 +208,65 @@ TEST_F(JournalTest, ABodyTheApiRefusedIsNotQueuedAgainWhileItsRowIsUnchanged) {
         << "a 403 is no verdict on the body: sent again";
     EXPECT_EQ(j.updates.enqueue("crm", update("3", "h3"), 2000, false), EnqueueResult::Queued);
     EXPECT_EQ(j.updates.counts("crm").failed, 1) << "the refused one stays failed";
-    std::vector<std::string> listed;
-    j.updates.for_each_refused("crm", 2000, [&](const std::string& id) { listed.push_back(id); });
-    EXPECT_EQ(listed, std::vector<std::string>{"CRMID:1"});
-    listed.clear();
-    j.updates.for_each_refused("crm", 1100, [&](const std::string& id) { listed.push_back(id); });
-    EXPECT_TRUE(listed.empty()) << "recorded at 1100: a run that started then refused it itself";
 
-    EXPECT_EQ(j.updates.enqueue("crm", update("1", "h1"), 2100, true), EnqueueResult::Queued) << "a backfill sends it";
-    auto again = j.updates.claim("crm", 10, 2100, 500);
+    // Another scope (the job's mode or base_url changed): sent. So is it after kRefusalHeld.
+    j.updates.scope_refusals("crm", 8);
+    EXPECT_EQ(j.updates.enqueue("crm", update("1", "h1"), 2000, false), EnqueueResult::Queued);
+    auto sent = j.updates.claim("crm", 10, 2000, 500);
     std::vector<Completion> answers;
-    for (auto& c : again) {
-        if (c.identity == "CRMID:1")
-            answers.push_back(refused_answer(c.id));
-        else
-            answers.push_back({c.id, State::Done, 200, "", 0, false, true, {}});
-    }
+    for (auto& c : sent)
+        answers.push_back(c.identity == "CRMID:1" ? refused_answer(c.id)
+                                                  : Completion{c.id, State::Done, 200, "", 0, false, true, {}});
     ASSERT_EQ(answers.size(), 3u);
     j.updates.complete("crm", answers, 2200);
-    EXPECT_EQ(j.updates.enqueue("crm", update("1", "older"), 3000, false), EnqueueResult::Queued);
-    EXPECT_EQ(j.updates.enqueue("crm", update("1", "h1"), 3000, false), EnqueueResult::Queued)
+    EXPECT_EQ(j.updates.enqueue("crm", update("1", "h1"), 3000, false), EnqueueResult::StillRefused);
+    EXPECT_EQ(j.updates.enqueue("crm", update("1", "h1"), 2200 + UpdateQueue::kRefusalHeld, false),
+              EnqueueResult::Queued)
+        << "sent again once a refusal is kRefusalHeld old: the server may have changed";
+    auto again = j.updates.claim("crm", 10, 2200 + UpdateQueue::kRefusalHeld, 500);
+    ASSERT_EQ(again.size(), 1u);
+    j.updates.complete("crm", {refused_answer(again[0].id)}, 3300);
+
+    EXPECT_EQ(j.updates.enqueue("crm", update("1", "h1"), 4000, true), EnqueueResult::Queued) << "a backfill sends it";
+    auto forced = j.updates.claim("crm", 10, 4000, 500);
+    ASSERT_EQ(forced.size(), 1u);
+    j.updates.complete("crm", {refused_answer(forced[0].id)}, 4100);
+    EXPECT_EQ(j.updates.enqueue("crm", update("1", "changed"), 5000, false), EnqueueResult::Queued);
+    EXPECT_EQ(j.updates.enqueue("crm", update("1", "h1"), 5000, false), EnqueueResult::Queued)
         << "the changed row superseded the failure: a later row back at the refused body is sent";
     EXPECT_EQ(j.updates.counts("crm").failed, 0);
-    EXPECT_EQ(j.updates.counts("crm").queued, 1) << "one pending update of the identity";
-
-    // Refused again: skipped again, beside another identity's change; `retry` sends it.
-    auto third = j.updates.claim("crm", 10, 3100, 500);
-    ASSERT_EQ(third.size(), 1u);
-    j.updates.complete("crm", {refused_answer(third[0].id)}, 3200);
-    j.updates.enqueue("crm", update("4", "h4"), 3300, false);
-    EXPECT_EQ(j.updates.enqueue("crm", update("1", "h1"), 4000, false), EnqueueResult::StillRefused);
-    EXPECT_EQ(j.updates.counts("crm").queued, 1) << "CRMID:4 only";
-    EXPECT_EQ(j.updates.retry_failed("crm", std::nullopt, 5000), 1) << "retry sends it";
-    EXPECT_EQ(j.updates.counts("crm").queued, 2);
+    auto last = j.updates.claim("crm", 10, 5000, 500);
+    ASSERT_EQ(last.size(), 1u);
+    j.updates.complete("crm", {refused_answer(last[0].id)}, 5100);
+    EXPECT_EQ(j.updates.retry_failed("crm", std::nullopt, 6000), 1) << "retry sends it";
+    EXPECT_EQ(j.updates.counts("crm").queued, 1);
+    EXPECT_FALSE(j.updates.history("crm", "CRMID:1", 1)[0].refused) << "re-queued: no longer a refusal";
 }
 
-// A refused answer to a write that followed a lost one (its mark) is not taken as a verdict:
-// the lost write may have landed, so the next row is sent.
-TEST_F(JournalTest, ARefusalOfAWriteThatMayFollowALostOneIsSentAgain) {
+// A refused write that followed a lost one (its row marked "resolve first") is refused all
+// the same: the lost write was of the same body, so it did not land either. The row is not
+// sent again, and the mark stays for the row that replaces the failure.
+TEST_F(JournalTest, ARefusalOfAWriteThatFollowedALostOneOfTheSameBodyHoldsAndKeepsTheMark) {
+    j.updates.scope_refusals("crm", 7);
     j.updates.enqueue("crm", update("1", "h1"), 1000, false);
     auto claimed = j.updates.claim("crm", 10, 1000, 500);
     j.updates.complete("crm", {{claimed[0].id, State::Retry, 0, "no answer", 1100, true, true, {}}}, 1050);
     auto again = j.updates.claim("crm", 10, 1200, 500);
     ASSERT_EQ(again.size(), 1u);
     j.updates.complete("crm", {refused_answer(again[0].id)}, 1300);
+    EXPECT_EQ(j.updates.enqueue("crm", update("1", "h1"), 2000, false), EnqueueResult::StillRefused);
+    EXPECT_EQ(j.updates.enqueue("crm", update("1", "h2"), 2000, false), EnqueueResult::Queued);
+    auto next = j.updates.claim("crm", 10, 2000, 500);
+    ASSERT_EQ(next.size(), 1u);
+    EXPECT_TRUE(next[0].resolve) << "the changed row looks first";
+}
+
+// Without a scope (a journal used by something other than a push run), nothing is skipped.
+TEST_F(JournalTest, WithoutARefusalScopeNothingIsSkipped) {
+    j.updates.enqueue("crm", update("1", "h1"), 1000, false);
+    auto claimed = j.updates.claim("crm", 10, 1000, 500);
+    j.updates.complete("crm", {refused_answer(claimed[0].id)}, 1100);
+    EXPECT_FALSE(j.updates.history("crm", "CRMID:1", 1)[0].refused);
     EXPECT_EQ(j.updates.enqueue("crm", update("1", "h1"), 2000, false), EnqueueResult::Queued);
 }
 
