@@ -1041,23 +1041,6 @@ bool UpdateQueue::refused(const std::string& job, const std::string& identity, c
     return scope != 0 && s.step();
 }
 
-std::int64_t UpdateQueue::drop_failures_left(const std::string& job,
-                                             const std::function<bool(const std::string& identity)>& in_source) {
-    Database::Transaction tx(db_);
-    std::vector<std::int64_t> left;
-    {
-        auto s = db_.prepare(
-            "SELECT id, identity FROM updates WHERE job = ?1 AND state = 'failed' AND resolve = 0 AND "
-            "(op IS NULL OR op = 'reactivate')");
-        s.bind(1, job);
-        while (s.step())
-            if (!in_source(s.text(1))) left.push_back(s.i64(0));
-    }
-    for (auto id : left) supersede(id);
-    tx.commit();
-    return static_cast<std::int64_t>(left.size());
-}
-
 std::int64_t UpdateQueue::retry_failed(const std::string& job, std::optional<int> status, Millis now) {
     Database::Transaction tx(db_);
     // Called under the job's lock before a run: what a stopped process left in flight is

@@ -209,12 +209,6 @@ public:
     // the failures alone (for `plan`; enqueue() also weighs what is pending).
     bool refused(const std::string& job, const std::string& identity, const std::string& hash, std::int64_t scope,
                  Millis now);
-    // Drops the failures of `job`'s own writes whose identity `in_source` says left the
-    // source (a dead letter `retry` would otherwise send for a row no longer there), but not
-    // one marked "resolve first" (its write may have landed: should the row come back, it
-    // must look before it writes). Returns how many.
-    std::int64_t drop_failures_left(const std::string& job,
-                                    const std::function<bool(const std::string& identity)>& in_source);
     // Re-queues failed updates (all, or those with `status`); returns how many.
     std::int64_t retry_failed(const std::string& job, std::optional<int> status, Millis now);
     // The updates of `identity` still in the queue (pending, waiting, failed), newest first.

@@ -178,18 +178,10 @@ private:
             base::logger().warn(
                 "Rows the API refused before are unchanged: not sent again (`prefsync retry` sends them)",
                 {{"identities", report_.still_refused}});
+        if (job_.on_missing == config::OnMissing::Ignore) return;
         // Rows the source marks deleted are removed either way; those that left it only when
         // every rejected row's identity is known.
         auto unknowable = intake_.complete_snapshot() ? intake_.missing_unknowable() : std::string();
-        if (intake_.complete_snapshot() && unknowable.empty()) {
-            // Whatever on_missing says: a failed write of a row that left the source is not
-            // to be sent any more (`retry` would push a customer taken out of the export).
-            auto dropped = journal.updates.drop_failures_left(
-                job_.name, [&](const std::string& identity) { return intake_.seen(identity); });
-            if (dropped > 0)
-                base::logger().info("Failed updates of rows no longer in the source dropped", {{"updates", dropped}});
-        }
-        if (job_.on_missing == config::OnMissing::Ignore) return;
         if (!unknowable.empty()) {
             report_.missing_refused = "profiles no longer in the source left alone: " + unknowable;
             base::logger().warn("Profiles no longer in the source left alone", {{"reason", unknowable}});

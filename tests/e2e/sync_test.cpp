@@ -407,34 +407,6 @@ TEST(Sync, RefusalsBeforeTheApiAcceptedAnyWriteOfTheJobAreSentAgain) {
     EXPECT_THAT(r.out, Not(HasSubstr("unchanged since the API refused them")));
 }
 
-// A failed write of a row taken out of the export is dropped by the next complete read:
-// `retry` would otherwise push a customer no longer in the source. Found by an outside-in test.
-TEST(Sync, FailuresOfRowsThatLeftTheSourceAreDroppedNotRetried) {
-    Workspace w(6);
-    const std::string original = testing::read_file(w.csv);
-    ASSERT_EQ(w.prefsync("sync crm").exit_code, 0);
-    w.dir.write("profiles.csv", edited_csv(original, {"C00000002"}, {"C00000003", "C00000004"}));
-    w.emu.set_faults(R"({"forbid_target": "alternateId=C00000003"})");
-    ASSERT_EQ(w.prefsync("sync crm").exit_code, 2);
-    ASSERT_EQ(json::parse(w.prefsync("status crm --json").out).at("crm").at("failed").as_int64(), 2);
-    // C00000002 and C00000003 taken out; the file is otherwise as the API has it.
-    std::string without;
-    {
-        std::istringstream in(edited_csv(original, {}, {"C00000004"}));
-        for (std::string row; std::getline(in, row);)
-            if (!row.starts_with("C00000002,") && !row.starts_with("C00000003,")) without += row + "\n";
-    }
-    w.dir.write("profiles.csv", without);
-    auto r = w.prefsync("sync crm");
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_THAT(r.err, HasSubstr("Failed updates of rows no longer in the source dropped. updates=2"));
-    EXPECT_EQ(json::parse(w.prefsync("status crm --json").out).at("crm").at("failed").as_int64(), 0);
-    w.emu.set_faults(R"({"forbid_target": ""})");
-    auto before = w.emu.requests_counter();
-    EXPECT_EQ(w.prefsync("retry crm").exit_code, 0);
-    EXPECT_EQ(w.emu.requests_counter() - before, 0) << "nothing of theirs is sent";
-}
-
 TEST(Sync, AWrongTokenAbortsAtOnceAndMarksNothingFailed) {
     Workspace w(200);
     auto r = w.prefsync("sync crm", "wrong-token");
