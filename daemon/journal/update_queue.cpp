@@ -743,6 +743,7 @@ void UpdateQueue::complete(const std::string& job, const std::vector<Completion>
                         "last_status = CASE WHEN ?2 = 'failed' THEN ?4 ELSE last_status END, "
                         "last_error = CASE WHEN ?2 = 'failed' THEN ?5 ELSE last_error END, "
                         "refused = CASE WHEN ?2 = 'failed' AND ?7 <> 0 THEN ?7 END, "
+                        "resolve = CASE WHEN ?2 = 'failed' AND ?8 THEN 1 ELSE resolve END, "
                         "claim_token = NULL, updated_at = ?6 WHERE id = ?1 AND state = 'inflight' "
                         "RETURNING identity, resolve, profile_id");
                     const std::string state(to_string(c.state));
@@ -751,6 +752,7 @@ void UpdateQueue::complete(const std::string& job, const std::vector<Completion>
                     auto scope = refusal_scope_.find(job);
                     s.bind(5, c.error).bind(6, now);
                     s.bind(7, c.refused && scope != refusal_scope_.end() ? scope->second : std::int64_t{0});
+                    s.bind(8, static_cast<std::int64_t>(c.resolve));
                     if (!s.step()) break;
                     identity = s.text(0);
                     resolve = s.i64(1) != 0;

@@ -113,7 +113,9 @@ struct Completion {
     int status = 0;             // last HTTP status (0: none)
     std::string error;          // for Retry / Failed
     Millis due_at = 0;          // for Retry
-    bool resolve = false;       // for Retry: the outcome of an earlier attempt is unknown
+    // For Retry: the outcome of an earlier attempt is unknown. For Failed: set too if so (a
+    // mark the row has already stays either way).
+    bool resolve = false;
     bool count_attempt = true;  // false: not the row's fault (released, breaker open, 429)
     std::optional<std::int64_t> profile_id;
     // Done/Accepted in mirror mode: the body to diff the next change against.

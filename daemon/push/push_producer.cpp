@@ -466,8 +466,12 @@ void PushProducer::retry(const Item& item, const http::HttpResponse& r, const di
                          Millis now) {
     ++counts_.retries;
     if (v.give_up)
+        // Given up, a write that may have landed keeps its mark: the row that replaces the
+        // failure (or `retry`) looks before it writes. Lost here, a create unanswered on its
+        // last attempt was sent again blindly.
         return fail(item, r.status,
-                    "gave up after " + std::to_string(item.update.attempts + 1) + " attempts: " + v.reason);
+                    "gave up after " + std::to_string(item.update.attempts + 1) + " attempts: " + v.reason, true, false,
+                    resolve);
     base::logger().debug("Retrying update", {{"identity", item.update.identity},
                                              {"status", r.status},
                                              {"attempt", item.update.attempts + 1},
@@ -500,7 +504,8 @@ bool PushProducer::refused_body(const Item& item, const http::HttpResponse& r) c
            !removal(item);
 }
 
-void PushProducer::fail(const Item& item, int status, const std::string& reason, bool counted, bool refused) {
+void PushProducer::fail(const Item& item, int status, const std::string& reason, bool counted, bool refused,
+                        bool resolve) {
     ++counts_.failed;
     base::logger().warn(
         "Update failed",
@@ -512,6 +517,7 @@ void PushProducer::fail(const Item& item, int status, const std::string& reason,
     c.error = reason;
     c.count_attempt = counted;
     c.refused = refused;
+    c.resolve = resolve;
     complete(std::move(c));
 }
 

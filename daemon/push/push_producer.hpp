@@ -134,7 +134,8 @@ private:
     void succeed(const Item& item, journal::State state, int status, std::optional<std::int64_t> profile_id);
     void retry(const Item& item, const http::HttpResponse& r, const dispatch::Verdict& v, bool resolve,
                journal::Millis now);
-    void fail(const Item& item, int status, const std::string& reason, bool counted = true, bool refused = false);
+    void fail(const Item& item, int status, const std::string& reason, bool counted = true, bool refused = false,
+              bool resolve = false);
     // Whether a write's failing answer is a verdict on its body alone (journal::Completion::refused).
     bool refused_body(const Item& item, const http::HttpResponse& r) const;
     void complete(journal::Completion c);

@@ -589,12 +589,17 @@ TEST(Sync, ACreateJobUpdatesTheProfileItCreatedWhenItsRowChangesOrComesAgain) {
 // Creates whose writes all land unanswered, given up (failed) after two attempts; the fault
 // gone, the next sync reads the rows again: each is looked up first, found and updated, as
 // the failed row would have been by `retry`, never created a second time.
-TEST(Sync, ARowWhoseCreateWasGivenUpUnansweredIsLookedUpNotCreatedAgainByTheNextSync) {
+// With max_attempts 1 the one attempt is the unanswered one: its mark was lost as it was
+// given up (found by a review), and the next sync created every profile again.
+class GivenUpUnanswered : public ::testing::TestWithParam<const char*> {};
+INSTANTIATE_TEST_SUITE_P(Sync, GivenUpUnanswered, ::testing::Values("2", "1"));
+
+TEST_P(GivenUpUnanswered, ARowWhoseCreateWasGivenUpUnansweredIsLookedUpNotCreatedAgainByTheNextSync) {
     Workspace w(3, "create");  // few: the breaker must not take it for an outage
     auto text = testing::read_file(w.config);
     auto at = text.find("max_attempts: 30");
     ASSERT_NE(at, std::string::npos);
-    w.config = w.dir.write("prefsync.yaml", text.replace(at, 16, "max_attempts: 2"));
+    w.config = w.dir.write("prefsync.yaml", text.replace(at, 16, std::string("max_attempts: ") + GetParam()));
     w.emu.set_faults(R"({"ambiguous": 1.0, "accept_duplicates": true})");
     auto r = w.prefsync("sync crm");
     EXPECT_EQ(r.exit_code, 2) << r.err << r.out;
