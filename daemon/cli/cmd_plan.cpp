@@ -12,6 +12,7 @@
 #include "daemon/cli/errors.hpp"
 #include "daemon/push/intake.hpp"
 #include "daemon/push/plan.hpp"
+#include "daemon/push/push_producer.hpp"
 #include "daemon/service/signals.hpp"
 
 namespace prefsync::cli {
@@ -167,7 +168,12 @@ int cmd_explain(const ExplainCommand& cmd) {
                 out["last_accepted"] = nullptr;
             }
             boost::json::array history;
+            const auto scope = push::PushProducer::refusal_scope(context.config, *job);
+            const auto now = base::now_ms();
             for (const auto& u : journal.updates.history(job->name, identity, 10)) {
+                // Held back as a sync would hold it (same scope, not yet kRefusalHeld old).
+                bool refused = u.refused_scope != 0 && u.refused_scope == scope &&
+                               u.updated_at > now - journal::UpdateQueue::kRefusalHeld;
                 // As the producer sends it: a create job's row whose profile it knows is a merge.
                 std::string op = !u.op.empty() ? u.op
                                  : job->mode == config::Mode::Create && u.profile_id
@@ -176,7 +182,7 @@ int cmd_explain(const ExplainCommand& cmd) {
                 history.push_back({{"update", u.id},
                                    {"state", u.state},
                                    {"op", op},
-                                   {"refused", u.refused},
+                                   {"refused", refused},
                                    {"origin", u.origin},
                                    {"attempts", u.attempts},
                                    {"last_status", u.status},

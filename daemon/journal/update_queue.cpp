@@ -1034,6 +1034,19 @@ void UpdateQueue::scope_refusals(const std::string& job, std::int64_t scope) {
     refusal_scope_[job] = scope;
 }
 
+std::int64_t UpdateQueue::forget_refusals(const std::string& job, Millis since) {
+    Database::Transaction tx(db_);
+    db_.prepare(
+           "UPDATE updates SET refused = NULL WHERE job = ?1 AND state = 'failed' AND refused IS NOT NULL AND "
+           "updated_at >= ?2")
+        .bind(1, job)
+        .bind(2, since)
+        .run();
+    auto n = db_.changes();
+    tx.commit();
+    return n;
+}
+
 bool UpdateQueue::refused(const std::string& job, const std::string& identity, const std::string& hash,
                           std::int64_t scope, Millis now) {
     auto s = db_.prepare(
@@ -1084,12 +1097,13 @@ std::vector<UpdateRecord> UpdateQueue::history(const std::string& job, const std
     auto s = db_.prepare(
         "SELECT id, state, coalesce(op, ''), coalesce(origin, ''), coalesce(last_error, ''), "
         "coalesce(last_status, 0), attempts, resolve, created_at, updated_at, profile_id, "
-        "state = 'failed' AND refused IS NOT NULL FROM updates WHERE job = ?1 AND identity = ?2 ORDER BY id DESC LIMIT "
+        "CASE WHEN state = 'failed' THEN coalesce(refused, 0) ELSE 0 END FROM updates WHERE job = ?1 AND identity = ?2 "
+        "ORDER BY id DESC LIMIT "
         "?3");
     s.bind(1, job).bind(2, identity).bind(3, static_cast<std::int64_t>(limit));
     while (s.step())
         out.push_back({s.i64(0), s.text(1), s.text(2), s.text(3), s.text(4), static_cast<int>(s.i64(5)),
-                       static_cast<int>(s.i64(6)), s.i64(7) != 0, s.i64(8), s.i64(9), s.opt_i64(10), s.i64(11) != 0});
+                       static_cast<int>(s.i64(6)), s.i64(7) != 0, s.i64(8), s.i64(9), s.opt_i64(10), s.i64(11)});
     // A row still in an in-flight batch (of any process), with its negative id; newest first
     // with the others. Batches are few and short-lived, and `explain` is rare.
     std::vector<UpdateRecord> in_flight;
@@ -1106,7 +1120,7 @@ std::vector<UpdateRecord> UpdateQueue::history(const std::string& job, const std
             if (answered || rows[i].u.identity != identity) continue;
             in_flight.push_back({-(batch_id * kBatchRows + static_cast<std::int64_t>(i)) - 1, "inflight", rows[i].u.op,
                                  rows[i].u.origin, "", 0, 0, rows[i].resolve, b.i64(2), b.i64(2), rows[i].u.profile_id,
-                                 false});
+                                 0});
         }
     }
     out.insert(out.end(), in_flight.begin(), in_flight.end());

@@ -142,7 +142,7 @@ struct UpdateRecord {
     bool resolve = false;
     Millis created_at = 0, updated_at = 0;
     std::optional<std::int64_t> profile_id;  // known when it was queued (a create job then updates it)
-    bool refused = false;                    // failed: the API refused the body (Completion::refused)
+    std::int64_t refused_scope = 0;          // failed, the API refusing the body: the scope (else 0)
 };
 
 struct Failure {
@@ -207,6 +207,9 @@ public:
     // The refusal scope of `job` from now on (non-zero; 0, the default: nothing is skipped).
     // A failure records the scope it was refused under; a row is skipped only under the same.
     void scope_refusals(const std::string& job, std::int64_t scope);
+    // Takes back the refusals of `job` recorded since `since` (they are failures like any
+    // other again); returns how many.
+    std::int64_t forget_refusals(const std::string& job, Millis since);
     // Whether a sync would skip a row of `identity` with `hash` as StillRefused, judged from
     // the failures alone (for `plan`; enqueue() also weighs what is pending).
     bool refused(const std::string& job, const std::string& identity, const std::string& hash, std::int64_t scope,

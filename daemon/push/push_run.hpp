@@ -37,8 +37,9 @@ struct PushReport : PushCounts {
     std::string fatal;            // why the run was aborted, if it was
     std::string source_error;     // the source failed after opening: reading stopped there
     std::int64_t duplicates = 0;  // rows whose identity an earlier row had (the last one wins)
-    // Identities read whose row is still the body the API refused in an earlier run (a 400,
-    // 413 or 422): not sent again, still failed.
+    // Identities whose last row read is the body the API refused before (a 400, 413 or 422;
+    // in an earlier run, or to an earlier row of the identity in this one): not sent, still
+    // failed.
     std::int64_t still_refused = 0;
     std::int64_t missing = 0;     // profiles whose rows left the source (or are marked deleted)
     std::string missing_refused;  // why they were not removed (over max_missing)

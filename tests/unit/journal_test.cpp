@@ -202,8 +202,8 @@ TEST_F(JournalTest, ABodyTheApiRefusedIsNotQueuedAgainWhileItsRowIsUnchanged) {
     EXPECT_FALSE(j.updates.refused("crm", "CRMID:1", "h1", 8, 2000)) << "another scope";
     EXPECT_FALSE(j.updates.refused("crm", "CRMID:1", "h1", 7, 1100 + UpdateQueue::kRefusalHeld)) << "held no longer";
     ASSERT_EQ(j.updates.history("crm", "CRMID:1", 5).size(), 1u);
-    EXPECT_TRUE(j.updates.history("crm", "CRMID:1", 5)[0].refused) << "for explain";
-    EXPECT_FALSE(j.updates.history("crm", "CRMID:2", 5)[0].refused);
+    EXPECT_EQ(j.updates.history("crm", "CRMID:1", 5)[0].refused_scope, 7) << "for explain";
+    EXPECT_EQ(j.updates.history("crm", "CRMID:2", 5)[0].refused_scope, 0);
     EXPECT_EQ(j.updates.enqueue("crm", update("2", "h2"), 2000, false), EnqueueResult::Queued)
         << "a 403 is no verdict on the body: sent again";
     EXPECT_EQ(j.updates.enqueue("crm", update("3", "h3"), 2000, false), EnqueueResult::Queued);
@@ -240,7 +240,7 @@ TEST_F(JournalTest, ABodyTheApiRefusedIsNotQueuedAgainWhileItsRowIsUnchanged) {
     j.updates.complete("crm", {refused_answer(last[0].id)}, 5100);
     EXPECT_EQ(j.updates.retry_failed("crm", std::nullopt, 6000), 1) << "retry sends it";
     EXPECT_EQ(j.updates.counts("crm").queued, 1);
-    EXPECT_FALSE(j.updates.history("crm", "CRMID:1", 1)[0].refused) << "re-queued: no longer a refusal";
+    EXPECT_EQ(j.updates.history("crm", "CRMID:1", 1)[0].refused_scope, 0) << "re-queued: no longer a refusal";
 }
 
 // A refused write that followed a lost one (its row marked "resolve first") is refused all
@@ -266,7 +266,7 @@ TEST_F(JournalTest, WithoutARefusalScopeNothingIsSkipped) {
     j.updates.enqueue("crm", update("1", "h1"), 1000, false);
     auto claimed = j.updates.claim("crm", 10, 1000, 500);
     j.updates.complete("crm", {refused_answer(claimed[0].id)}, 1100);
-    EXPECT_FALSE(j.updates.history("crm", "CRMID:1", 1)[0].refused);
+    EXPECT_EQ(j.updates.history("crm", "CRMID:1", 1)[0].refused_scope, 0);
     EXPECT_EQ(j.updates.enqueue("crm", update("1", "h1"), 2000, false), EnqueueResult::Queued);
 }
 
