@@ -125,6 +125,51 @@ struct PushRig {
     }
 };
 
+// Which failing answers the producer records as refusals of the body (held back by later
+// syncs): 400, 413 and 422 to a whole-row write of a job the API accepted writes of; not a
+// 403, 404, 409 or 415, not a delete job's request, not before any write was accepted.
+struct RefusalCase {
+    config::Mode mode;
+    int status;
+    bool accepted_before;
+    bool refused;
+};
+
+class Refusals : public ::testing::TestWithParam<RefusalCase> {};
+INSTANTIATE_TEST_SUITE_P(PushProducer, Refusals,
+                         ::testing::Values(RefusalCase{config::Mode::Upsert, 400, true, true},
+                                           RefusalCase{config::Mode::Upsert, 413, true, true},
+                                           RefusalCase{config::Mode::Replace, 422, true, true},
+                                           RefusalCase{config::Mode::Update, 400, true, true},
+                                           RefusalCase{config::Mode::Create, 400, true, true},
+                                           RefusalCase{config::Mode::Upsert, 403, true, false},
+                                           RefusalCase{config::Mode::Upsert, 404, true, false},
+                                           RefusalCase{config::Mode::Upsert, 409, true, false},
+                                           RefusalCase{config::Mode::Upsert, 415, true, false},
+                                           RefusalCase{config::Mode::Delete, 400, true, false},
+                                           RefusalCase{config::Mode::Upsert, 400, false, false}));
+
+TEST_P(Refusals, OnlyAVerdictOnTheBodyIsRecordedAsARefusal) {
+    const auto& c = GetParam();
+    PushRig rig(c.mode);
+    rig.journal.updates.scope_refusals("crm", 5);
+    if (c.accepted_before) rig.journal.synced.record("crm", "CRMID:OTHER", "h0", 9, 0);
+    rig.enqueue("C1", "h",
+                c.mode == config::Mode::Upsert || c.mode == config::Mode::Create ? std::nullopt
+                                                                                 : std::optional<std::int64_t>(100));
+    // Lookups are answered as they are; the write gets the case's status.
+    rig.tweak = [&](http::HttpResponse& out) {
+        if (rig.api.log.back().starts_with("GET")) return;
+        out = testing::answer(c.status, R"({"Message":"no"})");
+    };
+    rig.run();
+    auto history = rig.journal.updates.history("crm", "CRMID:C1", 1);
+    ASSERT_EQ(history.size(), 1u);
+    EXPECT_EQ(history[0].state, "failed");
+    EXPECT_EQ(history[0].status, c.status);
+    EXPECT_EQ(history[0].refused_scope, c.refused ? 5 : 0) << to_string(c.mode) << " " << c.status;
+}
+
 TEST(PushProducer, ACreateWhoseAnswerWasLostIsLookedUpAppliedAndNeverCreatedTwice) {
     PushRig rig(config::Mode::Create);
     rig.enqueue("C1");
