@@ -261,7 +261,7 @@ EnqueueResult UpdateQueue::enqueue_impl(const std::string& job, const NewUpdate&
         tx.commit();
         return EnqueueResult::Unchanged;
     }
-    if (skip_refused && !(synced && synced->hash == u.hash)) {
+    if (skip_refused && op.empty() && !(synced && synced->hash == u.hash)) {
         // Sent again it would be refused again, by every run (a daemon on a one-minute
         // schedule sent a thousand hopeless requests a minute). This row is the identity's
         // last so far: an earlier one still waiting must not be sent in its place.
