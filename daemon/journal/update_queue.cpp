@@ -235,23 +235,26 @@ EnqueueResult UpdateQueue::enqueue_impl(const std::string& job, const NewUpdate&
     // mark that failure carries does not stop the skip: the body it was refused for is the
     // row's, so no write of this row landed either (what an earlier write of another body
     // may have done, the mark hands on to the row that replaces the failure).
-    bool refused_before = false, failure_marked = false;
+    bool refused_before = false, failure_marked = false, deactivation_marked = false;
     if (has.failed) {
         auto scope = refusal_scope_.find(job);
         auto s = db_.prepare(
-            "SELECT resolve, refused = ?5 AND updated_at > ?6 AND hash = ?3 AND coalesce(op, '') = ?4 FROM updates "
-            "WHERE job = ?1 AND identity = ?2 AND state = 'failed'");
+            "SELECT resolve, refused = ?5 AND updated_at > ?6 AND hash = ?3 AND coalesce(op, '') = ?4, "
+            "coalesce(op, '') = 'deactivate' FROM updates WHERE job = ?1 AND identity = ?2 AND state = 'failed'");
         s.bind(1, job).bind(2, u.identity).bind_hash(3, u.hash).bind(4, op);
         s.bind(5, scope == refusal_scope_.end() ? std::int64_t{0} : scope->second).bind(6, now - kRefusalHeld);
         while (s.step()) {
             failure_marked = failure_marked || s.i64(0) != 0;
             refused_before = refused_before || s.i64(1) != 0;
+            deactivation_marked = deactivation_marked || (s.i64(0) != 0 && s.i64(2) != 0);
         }
     }
     bool skip_refused = !force && op.empty() && present && refused_before && !may_have_landed;
     may_have_landed = may_have_landed || failure_marked;
-    // A deactivation that may have landed, of a row that is back: undone.
-    if (op.empty() && present && may_have_landed && pending && pending->op == "deactivate") op = "reactivate";
+    // A deactivation that may have landed (pending, or given up unanswered), of a row that is
+    // back: undone.
+    if (op.empty() && present && may_have_landed && ((pending && pending->op == "deactivate") || deactivation_marked))
+        op = "reactivate";
     if (!force && op.empty() && present && synced && synced->hash == u.hash && !may_have_landed) {
         // The API has this already: whatever still waits for the identity is obsolete (an
         // earlier row of the same identity in this file, or an older change), and so is a
@@ -1034,17 +1037,11 @@ void UpdateQueue::scope_refusals(const std::string& job, std::int64_t scope) {
     refusal_scope_[job] = scope;
 }
 
-std::int64_t UpdateQueue::forget_refusals(const std::string& job, Millis since) {
-    Database::Transaction tx(db_);
-    db_.prepare(
-           "UPDATE updates SET refused = NULL WHERE job = ?1 AND state = 'failed' AND refused IS NOT NULL AND "
-           "updated_at >= ?2")
-        .bind(1, job)
-        .bind(2, since)
-        .run();
-    auto n = db_.changes();
-    tx.commit();
-    return n;
+bool UpdateQueue::marked_failure(const std::string& job, const std::string& identity) {
+    auto s = db_.prepare(
+        "SELECT 1 FROM updates WHERE job = ?1 AND identity = ?2 AND state = 'failed' AND resolve = 1 LIMIT 1");
+    s.bind(1, job).bind(2, identity);
+    return s.step();
 }
 
 bool UpdateQueue::refused(const std::string& job, const std::string& identity, const std::string& hash,

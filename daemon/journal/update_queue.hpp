@@ -207,9 +207,9 @@ public:
     // The refusal scope of `job` from now on (non-zero; 0, the default: nothing is skipped).
     // A failure records the scope it was refused under; a row is skipped only under the same.
     void scope_refusals(const std::string& job, std::int64_t scope);
-    // Takes back the refusals of `job` recorded since `since` (they are failures like any
-    // other again); returns how many.
-    std::int64_t forget_refusals(const std::string& job, Millis since);
+    // Whether a failure of `identity` carries a "resolve first" mark (its write may have
+    // landed): a sync sends the row even at the synced hash (for `plan`).
+    bool marked_failure(const std::string& job, const std::string& identity);
     // Whether a sync would skip a row of `identity` with `hash` as StillRefused, judged from
     // the failures alone (for `plan`; enqueue() also weighs what is pending).
     bool refused(const std::string& job, const std::string& identity, const std::string& hash, std::int64_t scope,

@@ -57,13 +57,17 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
             }
             bool reactivate = synced && synced->gone == "deactivated";
             bool present = !synced || synced->gone.empty();
-            if (!reactivate && present && synced && synced->hash == m.hash) {
+            // A write of it that may have landed (a failure's mark): sent all the same, as
+            // enqueue() sends it, looking first.
+            bool marked = any_failed && journal.updates.marked_failure(job.name, identity);
+            if (!reactivate && present && synced && synced->hash == m.hash && !marked) {
                 ++summary.unchanged;
                 drop(identity);
                 settled.insert(identity);
                 continue;
             }
             if (!reactivate && present && any_failed && !settled.contains(identity) &&
+                !(synced && synced->hash == m.hash) &&
                 journal.updates.refused(job.name, identity, m.hash, scope, now)) {
                 // As enqueue() judges it (it also sends a row whose identity has a write in
                 // flight or waiting with a "resolve first" mark: plan does not weigh those).

@@ -517,7 +517,6 @@ void PushProducer::fail(const Item& item, int status, const std::string& reason,
     c.error = reason;
     c.count_attempt = counted;
     c.refused = refused;
-    if (refused) ++refusals_;
     c.resolve = resolve;
     complete(std::move(c));
 }

@@ -96,8 +96,6 @@ public:
     }
     // Gives back what was claimed and never handed to the loop (the run stopped).
     void release_unsent();
-    // How many failures this producer recorded as refused bodies.
-    std::int64_t refusals() const { return refusals_; }
     // The lease a run of this config holds its rows with.
     static journal::Millis lease_for(const config::Config& config);
     // What shapes a job's requests besides their bodies (mode, base_url, client_id), as the
@@ -161,7 +159,6 @@ private:
     // The API accepted writes of this job before this run: a refusal is then taken as one of
     // the body (a gateway or an endpoint that refuses every write has accepted none).
     bool accepted_before_ = false;
-    std::int64_t refusals_ = 0;
     Progress progress_;
     std::deque<Item> ready_;    // follow-ups (after a lookup): first out
     std::deque<Item> claimed_;  // claimed, not yet handed out

@@ -233,10 +233,6 @@ private:
     std::unordered_set<std::string> still_refused_;
 };
 
-// A run that has this many refusals (400, 413, 422) and no write accepted takes them back
-// (see run_push).
-constexpr std::int64_t kRefusalsOfNothing = 10;
-
 std::string kind_of(const PushOptions& options) {
     return options.backfill ? "backfill" : (options.read_source ? "sync" : "retry");
 }
@@ -266,7 +262,6 @@ void run_push(const dispatch::RunContext& c, const config::JobConfig& job, const
               PushReport& report) {
     auto& journal = c.journal;
     auto started = dispatch::SteadyClock::now();
-    const auto started_ms = now_ms();
     std::string kind = kind_of(options);
     std::optional<std::int64_t> backfill_run;
     if (options.backfill && options.resume) {
@@ -308,15 +303,6 @@ void run_push(const dispatch::RunContext& c, const config::JobConfig& job, const
         dispatcher.run(producer);
         producer.release_unsent();
         report.fatal = dispatcher.fatal();
-        if (producer.refusals() >= kRefusalsOfNothing && report.done + report.accepted == 0) {
-            // Every write refused and none accepted: more likely a gateway, an endpoint or the
-            // API refusing everything than that many bad bodies. Sent again by the next run.
-            auto n = journal.updates.forget_refusals(job.name, started_ms);
-            base::logger().warn(
-                "The API accepted no write of this run and refused many: not taken as refusals of the bodies, "
-                "they are sent again by the next run",
-                {{"refused", n}});
-        }
     }
     // What the run's answers staged is in `synced` before the run ends: for `status`, the
     // next run and anything else that reads it.

@@ -407,29 +407,6 @@ TEST(Sync, RefusalsBeforeTheApiAcceptedAnyWriteOfTheJobAreSentAgain) {
     EXPECT_THAT(r.out, Not(HasSubstr("unchanged since the API refused them")));
 }
 
-// A run whose every write is refused, many of them, and none accepted (a gateway or an
-// endpoint refusing everything) does not take those refusals as verdicts on the bodies.
-TEST(Sync, ARunThatHadManyRefusalsAndNoWriteAcceptedSendsThemAgainNextTime) {
-    Workspace w(14);
-    const std::string original = testing::read_file(w.csv);
-    ASSERT_EQ(w.prefsync("sync crm").exit_code, 0);
-    std::vector<std::string> ids;
-    for (int i = 1; i <= 12; ++i) {
-        char id[16];
-        std::snprintf(id, sizeof id, "C%08d", i);
-        if (row_of(original, id).find('@') != std::string::npos) ids.push_back(id);
-    }
-    ASSERT_GE(ids.size(), 10u) << "rows with an email to break";
-    w.dir.write("profiles.csv", edited_csv(original, ids));
-    auto r = w.prefsync("sync crm");
-    ASSERT_EQ(r.exit_code, 2);
-    EXPECT_THAT(r.err, HasSubstr("The API accepted no write of this run and refused many"));
-    auto before = w.emu.requests_counter();
-    r = w.prefsync("sync crm");
-    EXPECT_EQ(r.exit_code, 2);
-    EXPECT_EQ(w.emu.requests_counter() - before, static_cast<std::int64_t>(ids.size())) << r.out;
-}
-
 TEST(Sync, AWrongTokenAbortsAtOnceAndMarksNothingFailed) {
     Workspace w(200);
     auto r = w.prefsync("sync crm", "wrong-token");

@@ -270,6 +270,26 @@ TEST_F(JournalTest, WithoutARefusalScopeNothingIsSkipped) {
     EXPECT_EQ(j.updates.enqueue("crm", update("1", "h1"), 2000, false), EnqueueResult::Queued);
 }
 
+// A deactivation given up unanswered (it may have landed) of a row that comes back: the row
+// is sent as a reactivation, or the profile could stay deactivated while `synced` says active.
+TEST_F(JournalTest, ARowBackAfterADeactivationGivenUpUnansweredIsSentAsAReactivation) {
+    j.synced.record("crm", "CRMID:1", "h1", 5, 500);
+    auto removal = update("1", "missing:deactivate", R"([{"op":"add","path":"/IsActive","value":false}])");
+    removal.op = "deactivate";
+    ASSERT_EQ(j.updates.enqueue("crm", removal, 1000, true), EnqueueResult::Queued);
+    auto claimed = j.updates.claim("crm", 10, 1000, 500);
+    ASSERT_EQ(claimed.size(), 1u);
+    Completion gave_up{claimed[0].id, State::Failed, 0, "gave up after 1 attempts: no answer", 0, true, true, {}};
+    j.updates.complete("crm", {gave_up}, 1100);
+    EXPECT_TRUE(j.updates.marked_failure("crm", "CRMID:1"));
+    EXPECT_EQ(j.updates.enqueue("crm", update("1", "h1"), 2000, false), EnqueueResult::Queued)
+        << "not unchanged: the deactivation may have landed";
+    auto next = j.updates.claim("crm", 10, 2000, 500);
+    ASSERT_EQ(next.size(), 1u);
+    EXPECT_EQ(next[0].op, "reactivate");
+    EXPECT_TRUE(next[0].resolve);
+}
+
 TEST_F(JournalTest, FailuresAndRetry) {
     j.updates.enqueue("crm", update("1", "a"), 1000, false);
     j.updates.enqueue("crm", update("2", "b"), 1000, false);
