@@ -33,6 +33,7 @@ void write_push_report(const std::string& path, const std::string& job, const st
                            .add("source_error", r.source_error)
                            .add("duplicates", r.duplicates)
                            .add("still_refused", r.still_refused)
+                           .add("failed_in_backfill", r.failed_in_backfill)
                            .add("missing", r.missing)
                            .add("missing_refused", r.missing_refused));
 }
@@ -101,6 +102,11 @@ int push_command(const PushCommand& cmd, const char* kind, push::PushReport& r, 
                     "%lld row(s) unchanged since the API refused them (400, 413 or 422): not sent again, still failed "
                     "(see `prefsync failures %s`; `prefsync retry %s` sends them)\n",
                     static_cast<long long>(r.still_refused), job.name.c_str(), job.name.c_str());
+            if (r.failed_in_backfill > r.failed)
+                std::printf(
+                    "%lld row(s) this backfill gave up on before it was resumed: not sent again, still failed "
+                    "(see `prefsync failures %s`; `prefsync retry %s` sends them)\n",
+                    static_cast<long long>(r.failed_in_backfill - r.failed), job.name.c_str(), job.name.c_str());
             if (r.missing > 0 && r.missing_refused.empty())
                 std::printf("%lld profile(s) no longer in the source: %s\n", static_cast<long long>(r.missing),
                             std::string(config::to_string(job.on_missing)).c_str());
@@ -116,7 +122,11 @@ int push_command(const PushCommand& cmd, const char* kind, push::PushReport& r, 
                 log.error("Aborted; nothing was lost: run again once fixed", {{"reason", r.fatal}});
             }
             if (!r.unavailable.empty() && error.empty()) error = r.unavailable;
-            if (r.interrupted) log.info("interrupted: run the same command again to resume");
+            if (r.interrupted && options.backfill)
+                log.info("interrupted: `prefsync backfill " + job.name +
+                         " --resume` continues it without sending again the rows it sent");
+            else if (r.interrupted)
+                log.info("interrupted: run the same command again to resume");
             if (r.failed > 0)
                 log.warn("Updates failed: see `prefsync failures " + job.name + "`", {{"failed", r.failed}});
             return r.exit_code;

@@ -982,6 +982,32 @@ std::int64_t UpdateQueue::held(const std::string& job) {
     return s.step() ? s.i64(0) : 0;
 }
 
+void UpdateQueue::for_each_unsettled(const std::string& job, const std::function<void(const KnownIdentity&)>& fn) {
+    // Batch rows are this process's rows in flight: rows read by this run (and a stopped
+    // process's were made ordinary rows before anything was read: take_over_batches).
+    auto s = db_.prepare(
+        "SELECT u.identity, max(u.alt_type), max(u.alt_id), max(u.profile_id) FROM updates u "
+        "WHERE u.job = ?1 AND coalesce(u.op, '') IN ('', 'reactivate') "
+        "AND u.state IN ('queued', 'inflight', 'retry', 'waiting', 'failed') "
+        "AND NOT EXISTS (SELECT 1 FROM synced s WHERE s.job = u.job AND s.identity = u.identity AND s.gone IS NULL) "
+        "GROUP BY u.identity ORDER BY u.identity");
+    s.bind(1, job);
+    while (s.step()) {
+        KnownIdentity k;
+        k.identity = s.text(0);
+        k.alt_type = s.text(1);
+        k.alt_id = s.text(2);
+        k.profile_id = s.opt_i64(3);
+        fn(k);
+    }
+}
+
+std::int64_t UpdateQueue::failed_of_run(std::int64_t run_id) {
+    auto s = db_.prepare("SELECT count(*) FROM updates WHERE run_id = ?1 AND state = 'failed'");
+    s.bind(1, run_id);
+    return s.step() ? s.i64(0) : 0;
+}
+
 StateCounts UpdateQueue::counts(const std::string& job) {
     auto c = queue_counts(job);
     auto finished = synced_.counts(job);

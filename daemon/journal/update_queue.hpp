@@ -200,6 +200,14 @@ public:
     // and nothing staged needs merging first (a journal that refuses writes still answers).
     std::int64_t pending(const std::string& job);
     StateCounts counts(const std::string& job);
+    // Identities of `job` with a write (not a removal) still pending or failed and no present
+    // row in `synced`: their profile is not known to exist, yet it may (a write sent without
+    // an answer), may come to (a pending write goes out) or would (`retry` sends a failure).
+    // One call per identity, its profile id if one is known.
+    void for_each_unsettled(const std::string& job, const std::function<void(const KnownIdentity&)>& fn);
+    // The updates a run (a backfill) gave up on that are still failed: a resumed backfill
+    // does not send them again (they are the run's), so it reports them.
+    std::int64_t failed_of_run(std::int64_t run_id);
     std::vector<std::string> jobs();
     std::vector<Failure> failures(const std::string& job);
     // How long a refusal holds its body back (see the header comment).

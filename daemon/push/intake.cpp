@@ -135,6 +135,19 @@ bool Intake::still_in_source(const journal::KnownIdentity& known) const {
     return now.alternate_id != known.alt_id && seen(now.key());
 }
 
+LeftTheSource left_the_source(journal::Journal& journal, const Intake& intake, const std::string& job) {
+    LeftTheSource out;
+    journal.synced.for_each_present(job, [&](const journal::KnownIdentity& k) {
+        ++out.known;
+        if (!intake.still_in_source(k)) out.identities.push_back(k);
+    });
+    journal.updates.for_each_unsettled(job, [&](const journal::KnownIdentity& k) {
+        ++out.known;
+        if (!intake.still_in_source(k)) out.identities.push_back(k);
+    });
+    return out;
+}
+
 MissingVerdict judge_missing(const config::JobConfig& job, std::int64_t missing, std::int64_t known,
                              bool allow_mass_delete) {
     MissingVerdict v;

@@ -101,6 +101,16 @@ private:
     bool incremental_ = false, ended_ = false, failed_ = false, record_rejects_ = true;
 };
 
+// The profiles of `job` whose rows are not in a complete read of its source: every present
+// identity of `synced`, and every identity whose write is pending or failed
+// (UpdateQueue::for_each_unsettled: its profile may exist, or would once that write went
+// out). `known`: how many identities were weighed, for max_missing.
+struct LeftTheSource {
+    std::vector<journal::KnownIdentity> identities;
+    std::int64_t known = 0;
+};
+LeftTheSource left_the_source(journal::Journal& journal, const Intake& intake, const std::string& job);
+
 // The most rows a run may remove (`max_missing`) and what to say when `missing` is more.
 struct MissingVerdict {
     bool allowed = true;

@@ -118,14 +118,19 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
         // while a rejected row's identity is unknown.
         auto unknowable = intake.complete_snapshot() ? intake.missing_unknowable() : std::string();
         if (!unknowable.empty()) summary.missing_refused = "profiles no longer in the source left alone: " + unknowable;
-        if (intake.complete_snapshot() && unknowable.empty())
-            journal.synced.for_each_present(job.name, [&](const journal::KnownIdentity& k) {
-                if (intake.still_in_source(k)) return;
+        std::int64_t known = 0;
+        if (intake.complete_snapshot() && unknowable.empty()) {
+            auto left = left_the_source(journal, intake, job.name);
+            known = left.known;
+            for (const auto& k : left.identities) {
                 auto u = removal_update(job, k.identity, k.alt_type, k.alt_id, k.profile_id, "no longer in the source");
                 removals.push_back({k.identity, u.origin, u.op, u.body});
-            });
+            }
+        } else {
+            known = journal.synced.count_present(job.name);
+        }
         summary.missing = static_cast<std::int64_t>(removals.size());
-        auto verdict = judge_missing(job, summary.missing, journal.synced.count_present(job.name), allow_mass_delete);
+        auto verdict = judge_missing(job, summary.missing, known, allow_mass_delete);
         if (!verdict.allowed) {
             summary.missing_refused = verdict.refusal;
         } else {

@@ -186,15 +186,19 @@ private:
             report_.missing_refused = "profiles no longer in the source left alone: " + unknowable;
             base::logger().warn("Profiles no longer in the source left alone", {{"reason", unknowable}});
         }
+        // Identities known only by a pending or failed write count too: a write sent without
+        // an answer may have made the profile, and `retry` would send a failure.
+        std::int64_t known = 0;
         if (intake_.complete_snapshot() && unknowable.empty()) {
-            journal.synced.for_each_present(job_.name, [&](const journal::KnownIdentity& k) {
-                if (!intake_.still_in_source(k))
-                    removals_.push_back({k.identity, k.alt_type, k.alt_id, "no longer in the source", k.profile_id});
-            });
+            auto left = left_the_source(journal, intake_, job_.name);
+            known = left.known;
+            for (const auto& k : left.identities)
+                removals_.push_back({k.identity, k.alt_type, k.alt_id, "no longer in the source", k.profile_id});
+        } else {
+            known = journal.synced.count_present(job_.name);
         }
         report_.missing = static_cast<std::int64_t>(removals_.size());
-        auto verdict =
-            judge_missing(job_, report_.missing, journal.synced.count_present(job_.name), options_.allow_mass_delete);
+        auto verdict = judge_missing(job_, report_.missing, known, options_.allow_mass_delete);
         if (!verdict.allowed) {
             report_.missing_refused = verdict.refusal;
             base::logger().warn("Profiles no longer in the source left alone",
@@ -265,8 +269,16 @@ void run_push(const dispatch::RunContext& c, const config::JobConfig& job, const
     std::string kind = kind_of(options);
     std::optional<std::int64_t> backfill_run;
     if (options.backfill && options.resume) {
+        // Only a backfill that did not exit 0 is continued; after one that did, this starts a
+        // new one (what `prefsync-backfill@.service` relies on: started again, it backfills
+        // again; stopped midway, started again, it continues). One that ended with failures
+        // (exit 2) is continued: a row rejected then and mended since is sent; the rows it
+        // gave up on are counted, not sent again (`retry` sends them).
         auto last = journal.runs.last(job.name, "backfill");
-        if (last && last->exit_code != 0) {
+        if (last && last->exit_code == 0)
+            base::logger().info("The last backfill of the job finished (exit 0): starting a new one",
+                                {{"job", job.name}, {"run", last->id}});
+        else if (last) {
             backfill_run = last->id;
             journal.runs.reopen(last->id);
         }
@@ -316,11 +328,15 @@ void run_push(const dispatch::RunContext& c, const config::JobConfig& job, const
     report.unavailable = dispatcher.unavailable();
     report.interrupted = stop_requested(c) || !report.unavailable.empty();
     report.seconds = std::chrono::duration<double>(dispatch::SteadyClock::now() - started).count();
+    // Including what earlier parts of a resumed backfill gave up on: the backfill is not
+    // complete while they are failed.
+    if (options.backfill) report.failed_in_backfill = journal.updates.failed_of_run(*backfill_run);
     if (!report.fatal.empty() || !report.source_error.empty())
         report.exit_code = 3;
     else if (report.interrupted)
         report.exit_code = 4;
-    else if (report.failed > 0 || report.still_refused > 0 || report.rejected > 0 || !report.missing_refused.empty())
+    else if (report.failed > 0 || report.failed_in_backfill > 0 || report.still_refused > 0 || report.rejected > 0 ||
+             !report.missing_refused.empty())
         report.exit_code = 2;
     else
         report.exit_code = 0;

@@ -45,6 +45,9 @@ struct PushReport : PushCounts {
     std::string missing_refused;  // why they were not removed (over max_missing)
     std::string unavailable;      // the API would not serve the run (an outage, only 429s): it stopped
     bool interrupted = false;
+    // A backfill's updates still failed at its end, those of its earlier parts included
+    // (a resumed backfill does not send them again).
+    std::int64_t failed_in_backfill = 0;
     int exit_code = 0;
 };
 

@@ -316,6 +316,76 @@ std::string row_of(const std::string& csv, const std::string& id) {
     return "";
 }
 
+// A row's write that may have landed (sent, every answer lost, given up) or that failed,
+// and then the row leaves the source for good: its profile is removed per on_missing like a
+// synced one, and the failure ends, so `retry` does not bring the row back. Before, neither
+// was known to on_missing: the profile stayed, and `retry` sent the removed row.
+class LeftWhileUnsettled : public ::testing::TestWithParam<std::pair<std::string, std::string>> {};
+INSTANTIATE_TEST_SUITE_P(Sync, LeftWhileUnsettled,
+                         ::testing::Values(std::pair{"upsert", "delete"}, std::pair{"upsert", "deactivate"},
+                                           std::pair{"create", "delete"}, std::pair{"create", "deactivate"}),
+                         [](const auto& info) { return info.param.first + "_" + info.param.second; });
+
+TEST_P(LeftWhileUnsettled, ARowThatLeftTheSourceWhileItsWriteWasUnsettledIsRemovedAndNotRetried) {
+    const auto& [mode, on_missing] = GetParam();
+    Workspace w(6, mode, "    on_missing: " + on_missing + "\n    max_missing: 50%\n");
+    {
+        auto text = testing::read_file(w.config);
+        auto at = text.find("max_attempts: 30");
+        ASSERT_NE(at, std::string::npos);
+        w.config = w.dir.write("prefsync.yaml", text.replace(at, 16, "max_attempts: 2"));
+    }
+    const std::string original = testing::read_file(w.csv);
+    auto without = [&](std::initializer_list<std::string> ids) {
+        std::istringstream in(original);
+        std::string out;
+        for (std::string row; std::getline(in, row);) {
+            bool drop = false;
+            for (const auto& id : ids) drop = drop || row.starts_with(id + ",");
+            if (!drop) out += row + "\n";
+        }
+        return out;
+    };
+    // C00000005 refused (400, nothing landed); C00000006 not in the source yet.
+    w.dir.write("profiles.csv", edited_csv(without({"C00000006"}), {"C00000005"}));
+    ASSERT_EQ(w.prefsync("sync crm").exit_code, 2);
+    // C00000006 arrives; its write lands every time, and every answer is lost.
+    w.dir.write("profiles.csv", edited_csv(original, {"C00000005"}));
+    w.emu.set_faults(R"({"ambiguous": 1.0, "accept_duplicates": true})");
+    auto r = w.prefsync("sync crm");
+    ASSERT_EQ(r.exit_code, 2) << r.err << r.out;
+    ASSERT_EQ(w.profiles_by_alt_id()["C00000006"].size(), 1u) << "the write landed";
+    w.emu.set_faults(R"({"ambiguous": 0})");
+    ASSERT_EQ(json::parse(w.prefsync("status crm --json").out).at("crm").at("failed").as_int64(), 2);
+
+    // Both leave the source.
+    w.dir.write("profiles.csv", without({"C00000005", "C00000006"}));
+    auto plan = w.prefsync("plan crm");
+    EXPECT_THAT(plan.out, HasSubstr("CRMID:C00000005")) << plan.out;
+    EXPECT_THAT(plan.out, HasSubstr("CRMID:C00000006")) << plan.out;
+    r = w.prefsync("sync crm");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    EXPECT_THAT(r.out, HasSubstr("2 profile(s) no longer in the source"));
+    auto stored = w.profiles_by_alt_id();
+    if (on_missing == "delete") {
+        EXPECT_EQ(stored.count("C00000006"), 0u) << "deleted";
+    } else {
+        ASSERT_EQ(stored["C00000006"].size(), 1u);
+        EXPECT_EQ(stored["C00000006"][0].at("IsActive"), json::value(false)) << "deactivated";
+    }
+    EXPECT_EQ(stored.count("C00000005"), 0u) << "never made, and not made now";
+    EXPECT_EQ(json::parse(w.prefsync("status crm --json").out).at("crm").at("failed").as_int64(), 0);
+
+    auto before = w.emu.requests_counter();
+    r = w.prefsync("retry crm");
+    EXPECT_EQ(r.exit_code, 0) << r.err << r.out;
+    r = w.prefsync("sync crm");
+    EXPECT_EQ(r.exit_code, 0) << r.err << r.out;
+    EXPECT_THAT(r.out, HasSubstr("unchanged 4"));
+    EXPECT_EQ(w.emu.requests_counter() - before, 0) << "nothing sent again for the rows that left";
+    EXPECT_EQ(w.profiles_by_alt_id().count("C00000005"), 0u);
+}
+
 // A daemon on a one-minute schedule sent every row the API had refused, unchanged, again
 // every minute. A body answered 400 is not sent again while its row is unchanged (counted per
 // identity, exit 2, listed by plan and explain); a 403 is no verdict on the body and is sent;
@@ -611,6 +681,52 @@ TEST_P(GivenUpUnanswered, ARowWhoseCreateWasGivenUpUnansweredIsLookedUpNotCreate
     for (auto& [id, profiles] : w.profiles_by_alt_id()) EXPECT_EQ(profiles.size(), 1u) << id;
     r = w.prefsync("sync crm");
     EXPECT_THAT(r.out, HasSubstr("unchanged 3"));
+}
+
+// A backfill that ended with failures is continued by --resume without sending its failed
+// rows again; until they are mended or retried the backfill is not complete (exit 2), and
+// the resumed run says why. Once it is, --resume starts a new backfill.
+TEST(Backfill, AResumedBackfillCountsTheRowsItGaveUpOnUntilTheyAreMended) {
+    Workspace w(20);
+    const std::string original = testing::read_file(w.csv);
+    w.dir.write("profiles.csv", edited_csv(original, {"C00000002", "C00000004", "C00000008"}, {}));
+    auto report = [&] { return json::parse(testing::read_file(w.dir.file("report.json"))).as_object(); };
+    const std::string with_report = " --report " + quote(w.dir.file("report.json"));
+    auto r = w.prefsync("backfill crm" + with_report);
+    ASSERT_EQ(r.exit_code, 2) << r.err << r.out;
+    auto backfill = report().at("run_id").as_int64();
+    EXPECT_EQ(report().at("failed_in_backfill").as_int64(), 3);
+
+    auto before = w.emu.requests_counter();
+    r = w.prefsync("backfill crm --resume" + with_report);
+    EXPECT_EQ(r.exit_code, 2) << "the backfill still has failed rows: " << r.out;
+    EXPECT_EQ(w.emu.requests_counter() - before, 0) << "nothing of the backfill is sent again";
+    EXPECT_EQ(report().at("run_id").as_int64(), backfill);
+    EXPECT_EQ(report().at("failed").as_int64(), 0);
+    EXPECT_EQ(report().at("failed_in_backfill").as_int64(), 3);
+    EXPECT_THAT(r.out, HasSubstr("3 row(s) this backfill gave up on before it was resumed"));
+
+    // Two mended in the source: sent by the resumed backfill, which ends the failures.
+    w.dir.write("profiles.csv", edited_csv(original, {"C00000008"}, {}));
+    before = w.emu.requests_counter();
+    r = w.prefsync("backfill crm --resume" + with_report);
+    EXPECT_EQ(r.exit_code, 2) << r.out;
+    EXPECT_EQ(w.emu.requests_counter() - before, 2);
+    EXPECT_EQ(report().at("failed_in_backfill").as_int64(), 1);
+    EXPECT_THAT(r.out, HasSubstr("1 row(s) this backfill gave up on before it was resumed"));
+
+    w.dir.write("profiles.csv", original);
+    r = w.prefsync("backfill crm --resume" + with_report);
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_EQ(report().at("run_id").as_int64(), backfill);
+    EXPECT_EQ(report().at("failed_in_backfill").as_int64(), 0);
+
+    // Complete: --resume now starts a new backfill, which sends every row.
+    before = w.emu.requests_counter();
+    r = w.prefsync("backfill crm --resume" + with_report);
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_NE(report().at("run_id").as_int64(), backfill);
+    EXPECT_EQ(w.emu.requests_counter() - before, 20);
 }
 
 TEST(Backfill, KilledFiveTimesThenResumedDeliversEveryRowExactlyOnce) {
