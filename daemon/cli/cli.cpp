@@ -47,6 +47,9 @@ int run(int argc, char** argv) {
     backfill->add_option("JOB", backfill_cmd.job, "job name")->required();
     backfill->add_option("--report", backfill_cmd.report, "write a JSON run report to FILE");
     backfill->add_flag("--resume", backfill_cmd.resume, "continue a stopped backfill without re-sending finished rows");
+    backfill->add_flag("--new-target", backfill_cmd.new_target,
+                       "the job now sends to another API (base_url, client_id): forget the old one's state of the "
+                       "job first (profile ids, change detection, failures)");
     backfill->add_flag(
         "--allow-mass-delete", backfill_cmd.allow_mass_delete,
         "remove the profiles that left the source even if they are more than max_missing (this run only)");

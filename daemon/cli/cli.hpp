@@ -52,6 +52,7 @@ struct PushCommand {
     std::optional<int> status;       // retry: only failures with this HTTP status
     std::string report;              // --report FILE.json
     bool allow_mass_delete = false;  // remove missing profiles even beyond max_missing, this once
+    bool new_target = false;         // backfill: forget another API's state of the job first
 };
 // `plan`: what a sync would send; `explain`: one identity's story.
 struct PlanCommand {

@@ -7,6 +7,7 @@
 #include "daemon/cli/errors.hpp"
 #include "daemon/cli/run_setup.hpp"
 #include "daemon/push/push_run.hpp"
+#include "daemon/push/target_guard.hpp"
 #include "daemon/service/signals.hpp"
 
 namespace prefsync::cli {
@@ -70,7 +71,10 @@ int push_command(const PushCommand& cmd, const char* kind, push::PushReport& r, 
             options.resume = cmd.resume;
             options.read_source = cmd.kind != PushCommand::Kind::Retry;
             options.allow_mass_delete = cmd.allow_mass_delete;
+            options.new_target = cmd.new_target;
             if (cmd.kind == PushCommand::Kind::Retry) {
+                // Not re-queued for another API than the failures' (the run would refuse).
+                push::guard_target(setup.journal, config, job, push::TargetUse::Check, now_ms());
                 auto n = setup.journal.updates.retry_failed(job.name, cmd.status, now_ms());
                 log.info("Re-queued failed updates", {{"job", job.name}, {"updates", n}});
             }

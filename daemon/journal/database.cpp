@@ -44,7 +44,10 @@ namespace {
 // could send a create again for a profile only they record: it must refuse the journal.
 // Version 10: a failure records whether the API refused the body for what it is (refused):
 // a sync does not send that body again while its row is unchanged (update_queue.hpp).
-constexpr int kSchemaVersion = 10;
+// Version 11: the API each job's state belongs to (targets): profile ids and change
+// detection are one server's, and must not be used against another (TargetStore). An older
+// prefsync would not record it, and a move made with it would go unnoticed.
+constexpr int kSchemaVersion = 11;
 // How long commits may go without an fsync (Sync::deferred).
 constexpr auto kDeferredAtMost = std::chrono::seconds(1);
 
@@ -112,6 +115,8 @@ CREATE TABLE IF NOT EXISTS pull_items(
 CREATE UNIQUE INDEX IF NOT EXISTS pull_items_item ON pull_items(job, item);
 CREATE TABLE IF NOT EXISTS pull_seen(job TEXT NOT NULL, profile_id INTEGER NOT NULL,
   PRIMARY KEY(job, profile_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS targets(job TEXT PRIMARY KEY, target TEXT NOT NULL, shown TEXT NOT NULL,
+  recorded_at INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS schedule_state(job TEXT PRIMARY KEY, last_fire INTEGER NOT NULL DEFAULT 0,
   parked_until INTEGER, park_reason TEXT, failures INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
 )sql";

@@ -7,6 +7,7 @@
 //   synced      change detection (hash of the last accepted body)        synced_store.hpp
 //   rate        the host-wide request bucket and daily quota             small_stores.hpp
 //   runs        one record per run, for `status`, reports and resumes    small_stores.hpp
+//   targets     the API (base_url, client_id) each job's state belongs to small_stores.hpp
 //   watermarks  how far an incremental source has been read              small_stores.hpp
 //   pulls       pull items and the durable size of the pull's output     small_stores.hpp
 //   schedule    the daemon's last fires and parked jobs                  small_stores.hpp
@@ -91,6 +92,7 @@ public:
           updates(db, synced),
           rate(db),
           runs(db),
+          targets(db),
           watermarks(db),
           pulls(db),
           schedule(db) {}
@@ -100,6 +102,7 @@ public:
     UpdateQueue updates;
     RateStore rate;
     RunLog runs;
+    TargetStore targets;
     WatermarkStore watermarks;
     PullStore pulls;
     ScheduleStore schedule;
@@ -108,6 +111,13 @@ public:
     // the file system. Finished updates are not kept at all (their outcome is in `synced`);
     // pending and failed updates, change-detection hashes and watermarks are never pruned.
     RetentionReport apply_retention(Millis now, int retain_days);
+
+    // Forgets what the journal holds of push job `job`'s writes: its pending and failed
+    // updates (in-flight batches too), change detection (`synced`, staged answers), duplicate
+    // ids and watermark; its runs stay. For a job moved to another API, whose state is the
+    // old one's (TargetStore). Only for a holder of the job's lock, before its run reads or
+    // sends anything.
+    void forget_job_state(const std::string& job);
 };
 
 }  // namespace prefsync::journal

@@ -94,6 +94,22 @@ RunRecord read_run(Statement& s) {
 }
 }  // namespace
 
+std::optional<JobTarget> TargetStore::get(const std::string& job) {
+    auto s = db_.prepare("SELECT target, shown, recorded_at FROM targets WHERE job = ?1");
+    s.bind(1, job);
+    if (!s.step()) return std::nullopt;
+    return JobTarget{s.text(0), s.text(1), s.i64(2)};
+}
+
+void TargetStore::set(const std::string& job, const JobTarget& t) {
+    db_.prepare("INSERT OR REPLACE INTO targets(job, target, shown, recorded_at) VALUES (?1, ?2, ?3, ?4)")
+        .bind(1, job)
+        .bind(2, t.target)
+        .bind(3, t.shown)
+        .bind(4, t.recorded_at)
+        .run();
+}
+
 std::int64_t RunLog::begin(const std::string& job, const std::string& kind, Millis now) {
     auto s = db_.prepare("INSERT INTO runs(job, kind, started_at) VALUES (?1, ?2, ?3) RETURNING id");
     s.bind(1, job).bind(2, kind).bind(3, now);

@@ -34,6 +34,29 @@ private:
     Database& db_;
 };
 
+// --- targets -----------------------------------------------------------------------------
+
+// The API a job's journal state belongs to: the profile ids in `synced` and in its updates,
+// and what change detection says the API has, are one server's (and one client's). Used
+// against another server they would skip rows that server never had and update or remove
+// other people's profiles under those ids. Push runs compare it with the config
+// (push/target_guard.hpp) before they read or send anything.
+struct JobTarget {
+    std::string target;  // the comparable form (target_of)
+    std::string shown;   // as the config said it, for messages
+    Millis recorded_at = 0;
+};
+
+class TargetStore {
+public:
+    explicit TargetStore(Database& db) : db_(db) {}
+    std::optional<JobTarget> get(const std::string& job);
+    void set(const std::string& job, const JobTarget& target);
+
+private:
+    Database& db_;
+};
+
 // --- runs --------------------------------------------------------------------------------
 
 struct RunRecord {

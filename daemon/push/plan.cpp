@@ -7,6 +7,7 @@
 #include "daemon/base/clock.hpp"
 #include "daemon/push/mirror.hpp"
 #include "daemon/push/push_producer.hpp"
+#include "daemon/push/target_guard.hpp"
 
 namespace prefsync::push {
 
@@ -14,6 +15,8 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
                      const std::function<void(const PlannedAction&)>& each) {
     PlanSummary summary;
     auto& journal = c.journal;
+    // What the journal says the API has is the config's API's, or a sync would refuse.
+    guard_target(journal, c.config, job, TargetUse::Check, base::now_ms());
     Intake intake(c, job, true, false);
     // Changed identities in first-seen order; a later row of the same identity replaces the
     // entry (or, unchanged, drops it), as the journal coalesces them in a sync.

@@ -7,6 +7,7 @@
 #include "daemon/base/clock.hpp"
 #include "daemon/base/logger.hpp"
 #include "daemon/push/intake.hpp"
+#include "daemon/push/target_guard.hpp"
 
 namespace prefsync::push {
 namespace {
@@ -267,6 +268,8 @@ void run_push(const dispatch::RunContext& c, const config::JobConfig& job, const
     auto& journal = c.journal;
     auto started = dispatch::SteadyClock::now();
     std::string kind = kind_of(options);
+    // Before anything reads the job's state: it must be the config's API's.
+    guard_target(journal, c.config, job, options.new_target ? TargetUse::Adopt : TargetUse::Record, now_ms());
     std::optional<std::int64_t> backfill_run;
     if (options.backfill && options.resume) {
         // Only a backfill that did not exit 0 is continued; after one that did, this starts a

@@ -27,6 +27,7 @@ struct PushOptions {
     bool resume = false;             // backfill: continue the last unfinished backfill run
     bool read_source = true;         // false: only send what the journal holds (retry)
     bool allow_mass_delete = false;  // act on missing rows even beyond max_missing, this once
+    bool new_target = false;         // backfill: forget another API's state of the job first (target_guard.hpp)
 };
 
 struct PushReport : PushCounts {

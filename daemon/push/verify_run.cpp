@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "daemon/base/logger.hpp"
+#include "daemon/push/target_guard.hpp"
 
 namespace prefsync::push {
 namespace {
@@ -84,6 +85,8 @@ private:
 
 VerifyReport run_verify(const dispatch::RunContext& c, const config::JobConfig& job, std::chrono::milliseconds wait) {
     VerifyReport report;
+    // The profile ids to read are the API's the job's state belongs to.
+    guard_target(c.journal, c.config, job, TargetUse::Check, base::now_ms());
     dispatch::Dispatcher dispatcher(c, job.name);
     auto deadline = dispatch::SteadyClock::now() + wait;
     auto todo = c.journal.synced.unverified(job.name, 1'000'000);

@@ -386,6 +386,47 @@ TEST_P(LeftWhileUnsettled, ARowThatLeftTheSourceWhileItsWriteWasUnsettledIsRemov
     EXPECT_EQ(w.profiles_by_alt_id().count("C00000005"), 0u);
 }
 
+// A job pointed at another API (the sandbox, then production): the journal's profile ids
+// and change detection are the first one's. Used there they skipped every row sent before
+// (an outside-in test: 0 sent, exit 0) and could update or remove other profiles under those
+// ids. Every command that would use them refuses, naming both APIs, until `backfill
+// --new-target` forgets the old state and sends every row.
+TEST(Sync, AJobPointedAtAnotherApiSendsNothingUntilABackfillTakesUpTheNewOne) {
+    Workspace w(10);
+    ASSERT_EQ(w.prefsync("sync crm").exit_code, 0);
+    testing::InProcessEmulator production;
+    const std::string old_url = "http://127.0.0.1:" + std::to_string(w.emu.server.port()) + "/Profiles/v2";
+    const std::string new_url = "http://127.0.0.1:" + std::to_string(production.server.port()) + "/Profiles/v2";
+    auto text = testing::read_file(w.config);
+    auto at = text.find(old_url);
+    ASSERT_NE(at, std::string::npos);
+    w.config = w.dir.write("prefsync.yaml", text.replace(at, old_url.size(), new_url));
+
+    auto before = w.emu.requests_counter();
+    for (auto command : {"sync crm", "backfill crm", "backfill crm --resume", "retry crm", "verify crm", "plan crm"}) {
+        auto r = w.prefsync(command);
+        EXPECT_EQ(r.exit_code, 3) << command << ": " << r.out << r.err;
+        EXPECT_THAT(r.err, HasSubstr(old_url + " (client_id 12345)")) << command;
+        EXPECT_THAT(r.err, HasSubstr(new_url + " (client_id 12345)")) << command;
+        EXPECT_THAT(r.err, HasSubstr("prefsync backfill crm --new-target")) << command;
+    }
+    EXPECT_EQ(w.emu.requests_counter() - before, 0);
+    EXPECT_EQ(production.requests_counter(), 0) << "nothing sent";
+
+    auto r = w.prefsync("backfill crm --new-target");
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_EQ(production.requests_counter(), 10) << "every row, to the new API";
+    EXPECT_EQ(production.store.size(), 10u);
+    r = w.prefsync("sync crm");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_THAT(r.out, HasSubstr("unchanged 10"));
+    r = w.prefsync("backfill crm --new-target");
+    EXPECT_EQ(r.exit_code, 3) << "nothing to forget: " << r.out;
+    EXPECT_THAT(r.err, HasSubstr("nothing to forget"));
+    EXPECT_EQ(production.requests_counter(), 10);
+    EXPECT_EQ(w.emu.requests_counter() - before, 0) << "the old API untouched";
+}
+
 // A daemon on a one-minute schedule sent every row the API had refused, unchanged, again
 // every minute. A body answered 400 is not sent again while its row is unchanged (counted per
 // identity, exit 2, listed by plan and explain); a 403 is no verdict on the body and is sent;

@@ -1886,7 +1886,7 @@ TEST(JournalReadOnly, AnOlderSchemaIsNotMigratedButNamedWithWhatToDo) {
         Journal r(path, Access::read_only);
         FAIL() << "read a version-6 journal";
     } catch (const JournalAccessError& e) {
-        EXPECT_THAT(e.what(), ::testing::HasSubstr(path + ": journal schema 6 is older than this prefsync's 10; run a "
+        EXPECT_THAT(e.what(), ::testing::HasSubstr(path + ": journal schema 6 is older than this prefsync's 11; run a "
                                                           "writing command (e.g. `prefsync sync`) once"));
     }
     EXPECT_EQ(files_in(dir.path()), before);

@@ -1,0 +1,67 @@
+#include "daemon/push/target_guard.hpp"
+
+#include <boost/url/parse.hpp>
+#include <cctype>
+
+namespace prefsync::push {
+namespace {
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
+
+}  // namespace
+
+std::string target_of(const config::Config& config) {
+    const auto& base = config.api.base_url;
+    std::string url;
+    if (auto parsed = boost::urls::parse_absolute_uri(base)) {
+        auto scheme = lower(parsed->scheme());
+        url = scheme + "://" + lower(parsed->encoded_host());
+        auto port = std::string(parsed->port());
+        if (!port.empty() && !(scheme == "https" && port == "443") && !(scheme == "http" && port == "80"))
+            url += ":" + port;
+        url += std::string(parsed->encoded_path());
+    } else {
+        url = base;  // validated when the config was loaded: not expected
+    }
+    while (!url.empty() && url.back() == '/') url.pop_back();
+    return url + "\nclient_id=" + config.api.client_id;
+}
+
+std::string shown_target(const config::Config& config) {
+    return config.api.base_url + (config.api.client_id.empty() ? "" : " (client_id " + config.api.client_id + ")");
+}
+
+void guard_target(journal::Journal& journal, const config::Config& config, const config::JobConfig& job, TargetUse use,
+                  journal::Millis now) {
+    journal::JobTarget here{target_of(config), shown_target(config), now};
+    auto recorded = journal.targets.get(job.name);
+    bool same = recorded && recorded->target == here.target;
+    if (use == TargetUse::Adopt) {
+        if (same || !recorded)
+            throw TargetMoved("jobs." + job.name + ": --new-target forgets what the journal holds of another API, " +
+                              "but the job's state is " + here.shown +
+                              "'s already (the config's): nothing to forget. `prefsync backfill " + job.name +
+                              "` sends every row without it");
+        journal.forget_job_state(job.name);
+        journal.targets.set(job.name, here);
+        return;
+    }
+    if (same) return;
+    if (!recorded) {
+        if (use == TargetUse::Record) journal.targets.set(job.name, here);
+        return;
+    }
+    throw TargetMoved("jobs." + job.name +
+                      ": the journal's state of this job (profile ids, what the API was sent) is " + recorded->shown +
+                      "'s, but the config now names " + here.shown +
+                      ". Used there it would skip the rows sent before and could update or remove other profiles "
+                      "under those ids, so nothing was sent. If this is another server, `prefsync backfill " +
+                      job.name + " --new-target` forgets the old state (its failures and pending updates too) and " +
+                      "sends every row; if it is the same one under another address, put the old base_url back");
+}
+
+}  // namespace prefsync::push
