@@ -76,17 +76,17 @@ bool CsvReader::next(CsvRecord& r) {
     r.field_count = 0;
     r.raw.clear();
     r.error.clear();
+    r.error_field = 0;
 
     State state = State::FieldStart;
     std::size_t quote_line = 0;
     bool started = false;         // the record has at least one byte
     bool overflow = false;        // past a limit: stop storing, keep parsing to the record's end
-    bool pending_cr = false;      // a CR ended the previous record; swallow a following LF
     std::size_t inner_lines = 0;  // line ends inside its quotes
 
     for (;;) {
         if (pos_ == end_ && !fill()) break;
-        if (started && !overflow && !pending_cr && (state == State::Unquoted || state == State::Quoted)) {
+        if (started && !overflow && (state == State::Unquoted || state == State::Quoted)) {
             // Fast path: copy the run of ordinary bytes up to the next byte that matters.
             const char* data = buffer_.data();
             std::size_t start = pos_, stop = pos_;
@@ -105,29 +105,32 @@ bool CsvReader::next(CsvRecord& r) {
             }
         }
         char c = buffer_[pos_++];
-        if (pending_cr) {
-            pending_cr = false;
-            // CRLF is one line end; a CR alone (old Mac files) is one too.
-            ++line_;
-            if (c == '\n') continue;
-            r.line = line_;
-        }
         bool line_end = (c == '\n' || c == '\r') && state != State::Quoted;
+        bool lone_cr = false;
+        if (line_end && c == '\r') {
+            // Peek for the LF of a CRLF, taken with it: either way one line ends here.
+            if (pos_ == end_) fill();
+            if (pos_ < end_ && buffer_[pos_] == '\n') {
+                ++pos_;
+                if (line_ends_ == LineEnds::Unknown) line_ends_ = LineEnds::Lf;
+            } else if (line_ends_ == LineEnds::Lf && pos_ < end_) {
+                // A CR alone where lines end in LF or CRLF: a stray byte of the field (pasted
+                // text, say), not a line end. Taken for one, it made two records of one row,
+                // the second with another identity (its id cut in two) that went to the API.
+                line_end = false;
+                lone_cr = true;
+            } else {
+                line_ends_ = LineEnds::Cr;  // old Mac files: a CR alone ends every line
+            }
+        } else if (line_end && line_ends_ == LineEnds::Unknown) {
+            line_ends_ = LineEnds::Lf;
+        }
         if (line_end) {
+            ++line_;
             if (!started) {  // blank line: nothing to return
-                if (c == '\n')
-                    ++line_;
-                else
-                    pending_cr = true;
                 r.line = line_;
                 continue;
             }
-            if (c == '\r') {
-                // Peek for the LF of a CRLF, taken with it: either way one line ends here.
-                if (pos_ == end_) fill();
-                if (pos_ < end_ && buffer_[pos_] == '\n') ++pos_;
-            }
-            ++line_;
             return refused_lines(r, inner_lines);
         }
         if (!started) {
@@ -138,6 +141,11 @@ bool CsvReader::next(CsvRecord& r) {
         if (c == '\n') {  // inside quotes
             ++line_;
             ++inner_lines;
+        }
+        if (lone_cr && r.error.empty()) {
+            r.error_field = r.field_count;
+            r.error = "a carriage return (CR) alone in field " + std::to_string(r.field_count) +
+                      ", where this file's lines end in LF or CRLF: a line break inside a field must be quoted";
         }
         if (!overflow) {
             if (r.raw.size() >= options_.max_record_bytes) {

@@ -34,9 +34,10 @@ std::size_t max_held_bytes(const CsvOptions& options);
 struct CsvRecord {
     std::vector<std::string> fields;  // only the first field_count are this record's
     std::size_t field_count = 0;
-    std::string raw;       // the record's bytes, without its line end
-    std::size_t line = 0;  // 1-based line where the record starts
-    std::string error;     // non-empty: the record is malformed
+    std::string raw;              // the record's bytes, without its line end
+    std::size_t line = 0;         // 1-based line where the record starts
+    std::string error;            // non-empty: the record is malformed
+    std::size_t error_field = 0;  // 1-based: the field the error is in, if one is (0: none)
 };
 
 class CsvReader {
@@ -59,6 +60,9 @@ private:
     std::array<char, 1 << 16> buffer_{};
     std::size_t pos_ = 0, end_ = 0;
     std::size_t line_ = 1;
+    // How the file's lines end, from its first line end: after an LF or a CRLF, a CR alone
+    // is refused as a stray byte in a field; after a CR alone, CR ends every line.
+    enum class LineEnds { Unknown, Lf, Cr } line_ends_ = LineEnds::Unknown;
     bool at_start_ = true;  // before the first byte: a BOM may follow
     bool eof_ = false;
 };

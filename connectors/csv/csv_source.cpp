@@ -57,6 +57,8 @@ bool CsvSource::next_batch(std::vector<Row>& rows, std::size_t max_rows) {
         row.raw = record_.raw;
         if (!record_.error.empty()) {
             row.error = record_.error;
+            if (record_.error_field > 0 && record_.error_field <= columns_.size())
+                row.error += " (column \"" + columns_[record_.error_field - 1] + "\")";
             continue;
         }
         if (record_.field_count != columns_.size()) {

@@ -171,6 +171,31 @@ TEST(CsvReader, ACarriageReturnAloneEndsALineAsCrlfAndLfDo) {
     EXPECT_EQ(r[2].line, 5u) << "an LF, then a blank CR line";
 }
 
+// A CR alone in a file whose lines end in LF or CRLF is a stray byte of a field (pasted
+// text), not a line end: taken for one, "C00000002" cut in two made a row of its own whose
+// id "0002" went to the API as another person. The row is refused, naming the field; the
+// line numbers stay those an editor shows.
+TEST(CsvReader, ACarriageReturnAloneInAFileOfLfLinesIsRefusedNotALineEnd) {
+    for (std::string end : {"\n", "\r\n"}) {
+        auto r = parse("id,name" + end + "C00000001,Ann" + end + "C0000\r0002,Bo" + end + "C00000003,Cy" + end +
+                       "C00000004,D\ree" + end + "C00000005,Eve\r");
+        ASSERT_EQ(r.size(), 6u) << "one record per line";
+        EXPECT_EQ(r[2].line, 3u);
+        EXPECT_THAT(r[2].error, HasSubstr("a carriage return (CR) alone in field 1"));
+        EXPECT_EQ(r[3].line, 4u);
+        EXPECT_TRUE(r[3].error.empty());
+        EXPECT_THAT(r[3].fields, ElementsAre("C00000003", "Cy"));
+        EXPECT_THAT(r[4].error, HasSubstr("alone in field 2"));
+        EXPECT_EQ(r[5].line, 6u);
+        EXPECT_TRUE(r[5].error.empty()) << "a CR at the very end ends the last line";
+        EXPECT_THAT(r[5].fields, ElementsAre("C00000005", "Eve"));
+    }
+    auto r = parse("id,name\n\"a\rb\",x\n");
+    ASSERT_EQ(r.size(), 2u);
+    EXPECT_TRUE(r[1].error.empty()) << "quoted, a CR is the field's";
+    EXPECT_THAT(r[1].fields, ElementsAre("a\rb", "x"));
+}
+
 TEST(CsvReader, ByteOrderMarkIsDropped) {
     auto r = parse("\xEF\xBB\xBFid,name\n1,x\n");
     ASSERT_EQ(r.size(), 2u);
@@ -356,7 +381,7 @@ TEST(CsvSource, BadRowsAreRejectedWithLineAndReasonAndGoodRowsAllCome) {
         "2,too,many\n"
         "3,\"bad\"quote\n"
         "4,caf\xC3\n"
-        "5,fine\n"
+        "5,fi\rne\n"
         "6\n" +
         std::string("8,nul\0byte\n", 11) +
         "7,\"unterminated\n"
@@ -368,7 +393,10 @@ TEST(CsvSource, BadRowsAreRejectedWithLineAndReasonAndGoodRowsAllCome) {
     std::vector<std::string> good;
     for (auto& r : all)
         if (!r.rejected()) good.push_back(*r.values[0]);
-    EXPECT_THAT(good, ElementsAre("1", "5"));
+    EXPECT_THAT(good, ElementsAre("1"));
+    EXPECT_EQ(all[4].origin, "in.csv:6");
+    EXPECT_THAT(all[4].error, HasSubstr("a carriage return (CR) alone in field 2"));
+    EXPECT_THAT(all[4].error, HasSubstr("(column \"name\")"));
     EXPECT_EQ(all[1].origin, "in.csv:3");
     EXPECT_EQ(all[1].error, "wrong number of fields: expected 2, got 3");
     EXPECT_EQ(all[1].raw, "2,too,many");
