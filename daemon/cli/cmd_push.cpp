@@ -106,11 +106,11 @@ int push_command(const PushCommand& cmd, const char* kind, push::PushReport& r, 
                     "%lld row(s) unchanged since the API refused them (400, 413 or 422): not sent again, still failed "
                     "(see `prefsync failures %s`; `prefsync retry %s` sends them)\n",
                     static_cast<long long>(r.still_refused), job.name.c_str(), job.name.c_str());
-            if (r.failed_in_backfill > r.failed)
+            if (r.failed_before_resume > 0)
                 std::printf(
                     "%lld row(s) this backfill gave up on before it was resumed: not sent again, still failed "
                     "(see `prefsync failures %s`; `prefsync retry %s` sends them)\n",
-                    static_cast<long long>(r.failed_in_backfill - r.failed), job.name.c_str(), job.name.c_str());
+                    static_cast<long long>(r.failed_before_resume), job.name.c_str(), job.name.c_str());
             if (r.missing > 0 && r.missing_refused.empty())
                 std::printf("%lld profile(s) no longer in the source: %s\n", static_cast<long long>(r.missing),
                             std::string(config::to_string(job.on_missing)).c_str());

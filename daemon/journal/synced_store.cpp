@@ -199,7 +199,8 @@ std::optional<std::string> SyncedStore::last_body(const std::string& job, const 
     return s.text(0);
 }
 
-void SyncedStore::mark_gone(const std::string& job, const std::string& identity, const std::string& gone, Millis now) {
+void SyncedStore::mark_gone(const std::string& job, const std::string& identity, const std::string& gone,
+                            std::optional<std::int64_t> profile_id, Millis now) {
     if (maybe_staged(job, identity)) merge();
     if (gone.empty()) {
         db_.prepare("DELETE FROM synced WHERE job = ?1 AND identity = ?2").bind(1, job).bind(2, identity).run();
@@ -211,6 +212,15 @@ void SyncedStore::mark_gone(const std::string& job, const std::string& identity,
         .bind(3, gone)
         .bind(4, now)
         .run();
+    if (db_.changes() == 0)
+        db_.prepare(
+               "INSERT INTO synced(job, identity, hash, profile_id, synced_at, gone) VALUES (?1, ?2, '', ?3, ?4, ?5)")
+            .bind(1, job)
+            .bind(2, identity)
+            .bind(3, profile_id)
+            .bind(4, now)
+            .bind(5, gone)
+            .run();
 }
 
 namespace {

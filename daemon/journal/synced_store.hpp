@@ -99,7 +99,12 @@ public:
     std::optional<std::string> last_body(const std::string& job, const std::string& identity);
     // The profile left the source and was deactivated or archived ("deactivated",
     // "archived"); or deleted (`gone` empty): forgotten.
-    void mark_gone(const std::string& job, const std::string& identity, const std::string& gone, Millis now);
+    // A removal's success: the identity's row marked `gone` (deleted: no row). An identity
+    // without a row (known only by a write that may have landed: UpdateQueue::
+    // for_each_unsettled) gets one, with `profile_id` and an empty hash, so a row of it that
+    // comes back is a reactivation, and one with its profile id.
+    void mark_gone(const std::string& job, const std::string& identity, const std::string& gone,
+                   std::optional<std::int64_t> profile_id, Millis now);
     // Every present identity of `job`, in identity order.
     void for_each_present(const std::string& job, const std::function<void(const KnownIdentity&)>& fn);
     std::int64_t count_present(const std::string& job);

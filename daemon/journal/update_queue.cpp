@@ -701,11 +701,11 @@ void UpdateQueue::complete(const std::string& job, const std::vector<Completion>
                     run_id = s.opt_i64(4);
                 }
                 if (*op == "deactivate")
-                    synced_.mark_gone(job, *identity, "deactivated", now);
+                    synced_.mark_gone(job, *identity, "deactivated", pid, now);
                 else if (*op == "archive")
-                    synced_.mark_gone(job, *identity, "archived", now);
+                    synced_.mark_gone(job, *identity, "archived", pid, now);
                 else if (*op == "delete")
-                    synced_.mark_gone(job, *identity, "", now);
+                    synced_.mark_gone(job, *identity, "", pid, now);
                 else
                     synced_.record(job, *identity, *hash, pid, now, c.accepted_body,
                                    c.state == State::Accepted ? Outcome::Accepted : Outcome::Done, run_id);
@@ -982,29 +982,55 @@ std::int64_t UpdateQueue::held(const std::string& job) {
     return s.step() ? s.i64(0) : 0;
 }
 
-void UpdateQueue::for_each_unsettled(const std::string& job, const std::function<void(const KnownIdentity&)>& fn) {
-    // Batch rows are this process's rows in flight: rows read by this run (and a stopped
-    // process's were made ordinary rows before anything was read: take_over_batches).
-    auto s = db_.prepare(
-        "SELECT u.identity, max(u.alt_type), max(u.alt_id), max(u.profile_id) FROM updates u "
-        "WHERE u.job = ?1 AND coalesce(u.op, '') IN ('', 'reactivate') "
-        "AND u.state IN ('queued', 'inflight', 'retry', 'waiting', 'failed') "
-        "AND NOT EXISTS (SELECT 1 FROM synced s WHERE s.job = u.job AND s.identity = u.identity AND s.gone IS NULL) "
-        "GROUP BY u.identity ORDER BY u.identity");
-    s.bind(1, job);
-    while (s.step()) {
+void UpdateQueue::for_each_unsettled(const std::string& job,
+                                     const std::function<void(const KnownIdentity&, bool may_exist)>& fn) {
+    // One query per state, each answered by that state's partial index (batch rows are this
+    // process's rows in flight, read by this run; a stopped process's were made ordinary rows
+    // before anything was read: take_over_batches).
+    struct Found {
         KnownIdentity k;
-        k.identity = s.text(0);
-        k.alt_type = s.text(1);
-        k.alt_id = s.text(2);
-        k.profile_id = s.opt_i64(3);
-        fn(k);
+        bool may_exist = false;
+    };
+    std::map<std::string, Found> found;
+#define PREFSYNC_UNSETTLED(state)                                                                              \
+    "SELECT u.identity, u.alt_type, u.alt_id, u.profile_id, u.resolve OR u.state = 'inflight' FROM updates u " \
+    "WHERE u.job = ?1 AND u.state = '" state                                                                   \
+    "' AND coalesce(u.op, '') IN ('', 'reactivate') "                                                          \
+    "AND NOT EXISTS (SELECT 1 FROM synced s WHERE s.job = u.job AND s.identity = u.identity AND s.gone IS NULL)"
+    // Constants (the statement cache is keyed by the text's address), each state a literal: a
+    // partial index is used only for a term it can match as written.
+    static constexpr const char* kQueries[] = {PREFSYNC_UNSETTLED("queued"), PREFSYNC_UNSETTLED("inflight"),
+                                               PREFSYNC_UNSETTLED("retry"), PREFSYNC_UNSETTLED("waiting"),
+                                               PREFSYNC_UNSETTLED("failed")};
+#undef PREFSYNC_UNSETTLED
+    for (const char* query : kQueries) {
+        auto s = db_.prepare(query);
+        s.bind(1, job);
+        while (s.step()) {
+            auto& f = found[s.text(0)];
+            f.k.identity = s.text(0);
+            f.k.alt_type = s.text(1);
+            f.k.alt_id = s.text(2);
+            if (auto pid = s.opt_i64(3)) f.k.profile_id = pid;
+            f.may_exist = f.may_exist || s.i64(4) != 0;
+        }
     }
+    for (const auto& [identity, f] : found) fn(f.k, f.may_exist);
 }
 
-std::int64_t UpdateQueue::failed_of_run(std::int64_t run_id) {
-    auto s = db_.prepare("SELECT count(*) FROM updates WHERE run_id = ?1 AND state = 'failed'");
-    s.bind(1, run_id);
+std::int64_t UpdateQueue::drop_unsent_writes(const std::string& job, const std::string& identity) {
+    db_.prepare(
+           "DELETE FROM updates WHERE job = ?1 AND identity = ?2 AND state IN ('queued', 'retry', 'waiting', "
+           "'failed') AND coalesce(op, '') IN ('', 'reactivate')")
+        .bind(1, job)
+        .bind(2, identity)
+        .run();
+    return db_.changes();
+}
+
+std::int64_t UpdateQueue::failed_of_run(std::int64_t run_id, std::optional<Millis> before) {
+    auto s = db_.prepare("SELECT count(*) FROM updates WHERE run_id = ?1 AND state = 'failed' AND updated_at < ?2");
+    s.bind(1, run_id).bind(2, before.value_or(std::numeric_limits<Millis>::max()));
     return s.step() ? s.i64(0) : 0;
 }
 

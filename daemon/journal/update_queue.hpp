@@ -201,13 +201,18 @@ public:
     std::int64_t pending(const std::string& job);
     StateCounts counts(const std::string& job);
     // Identities of `job` with a write (not a removal) still pending or failed and no present
-    // row in `synced`: their profile is not known to exist, yet it may (a write sent without
-    // an answer), may come to (a pending write goes out) or would (`retry` sends a failure).
-    // One call per identity, its profile id if one is known.
-    void for_each_unsettled(const std::string& job, const std::function<void(const KnownIdentity&)>& fn);
+    // row in `synced`, one call each (with its profile id if one is known): `may_exist` if
+    // one of those writes may have landed (in flight, or carrying a "resolve first" mark);
+    // otherwise none reached the API, and they would be sent (pending, or failed: `retry`).
+    void for_each_unsettled(const std::string& job,
+                            const std::function<void(const KnownIdentity&, bool may_exist)>& fn);
+    // Deletes the pending (not in flight) and failed writes of `identity`: its row left the
+    // source before any of them reached the API. Returns how many.
+    std::int64_t drop_unsent_writes(const std::string& job, const std::string& identity);
     // The updates a run (a backfill) gave up on that are still failed: a resumed backfill
     // does not send them again (they are the run's), so it reports them.
-    std::int64_t failed_of_run(std::int64_t run_id);
+    // Only those failed before `before` if given (by an earlier part of a resumed backfill).
+    std::int64_t failed_of_run(std::int64_t run_id, std::optional<Millis> before = std::nullopt);
     std::vector<std::string> jobs();
     std::vector<Failure> failures(const std::string& job);
     // How long a refusal holds its body back (see the header comment).

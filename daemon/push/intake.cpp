@@ -141,9 +141,14 @@ LeftTheSource left_the_source(journal::Journal& journal, const Intake& intake, c
         ++out.known;
         if (!intake.still_in_source(k)) out.identities.push_back(k);
     });
-    journal.updates.for_each_unsettled(job, [&](const journal::KnownIdentity& k) {
-        ++out.known;
-        if (!intake.still_in_source(k)) out.identities.push_back(k);
+    journal.updates.for_each_unsettled(job, [&](const journal::KnownIdentity& k, bool may_exist) {
+        if (intake.still_in_source(k)) return;
+        if (may_exist) {
+            ++out.known;
+            out.identities.push_back(k);
+        } else {
+            out.unsent.push_back(k.identity);
+        }
     });
     return out;
 }

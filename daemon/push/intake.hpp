@@ -101,12 +101,15 @@ private:
     bool incremental_ = false, ended_ = false, failed_ = false, record_rejects_ = true;
 };
 
-// The profiles of `job` whose rows are not in a complete read of its source: every present
-// identity of `synced`, and every identity whose write is pending or failed
-// (UpdateQueue::for_each_unsettled: its profile may exist, or would once that write went
-// out). `known`: how many identities were weighed, for max_missing.
+// The identities of `job` whose rows are not in a complete read of its source: those whose
+// profile exists or may (every present one of `synced`, and one known only by a write that
+// may have landed: UpdateQueue::for_each_unsettled), to be removed per on_missing; and those
+// known only by writes that never reached the API, pending or failed, to be dropped (sent,
+// or retried, they would make the profile of a row that left). `known`: the profiles that
+// exist or may, for max_missing.
 struct LeftTheSource {
     std::vector<journal::KnownIdentity> identities;
+    std::vector<std::string> unsent;
     std::int64_t known = 0;
 };
 LeftTheSource left_the_source(journal::Journal& journal, const Intake& intake, const std::string& job);

@@ -135,7 +135,10 @@ PushProducer::Item PushProducer::prepare(journal::ClaimedUpdate u) const {
     bool needs_profile_id = removal(item) ? c.op != "deactivate" : by_profile_id_only(job_.mode);
     // A create that may have landed is looked up first; a profile whose id is known is
     // written by that id (a merge, sent again as often as it takes: it is idempotent).
-    if (by_alt && c.resolve && !c.profile_id && job_.mode == config::Mode::Create && !removal(item))
+    // So is a reactivation without its id: the profile was deactivated by a removal of a row
+    // known only by a write that may have landed (UpdateQueue::for_each_unsettled).
+    if (by_alt && (c.resolve || c.op == "reactivate") && !c.profile_id && job_.mode == config::Mode::Create &&
+        !removal(item))
         item.step = Step::Lookup;
     if (by_alt && !c.profile_id && needs_profile_id) item.step = Step::Lookup;
     if (mirror(item)) {
@@ -369,7 +372,7 @@ void PushProducer::lookup_answered(Item item, const http::HttpResponse& r, const
         return;
     }
     if (answered && r.status == 404) {
-        if (job_.mode == config::Mode::Create && u.resolve) {
+        if (job_.mode == config::Mode::Create && (u.resolve || u.op == "reactivate")) {
             // Not there (yet): create it. The mark stays until the create succeeds, so a 409
             // to this create (a lagging index) is looked up again, not taken as a failure.
             item.step = Step::Write;

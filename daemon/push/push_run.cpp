@@ -187,14 +187,17 @@ private:
             report_.missing_refused = "profiles no longer in the source left alone: " + unknowable;
             base::logger().warn("Profiles no longer in the source left alone", {{"reason", unknowable}});
         }
-        // Identities known only by a pending or failed write count too: a write sent without
-        // an answer may have made the profile, and `retry` would send a failure.
+        // Identities known only by a write that may have landed count too (their profile may
+        // exist); writes that never reached the API of rows that left are dropped, or they
+        // would still go out (pending) or be sent by `retry` (failed).
         std::int64_t known = 0;
+        std::vector<std::string> unsent;
         if (intake_.complete_snapshot() && unknowable.empty()) {
             auto left = left_the_source(journal, intake_, job_.name);
             known = left.known;
             for (const auto& k : left.identities)
                 removals_.push_back({k.identity, k.alt_type, k.alt_id, "no longer in the source", k.profile_id});
+            unsent = std::move(left.unsent);
         } else {
             known = journal.synced.count_present(job_.name);
         }
@@ -207,6 +210,12 @@ private:
             return;
         }
         journal::Database::Transaction removal_tx(journal.db);
+        std::int64_t dropped = 0;
+        for (const auto& identity : unsent) dropped += journal.updates.drop_unsent_writes(job_.name, identity);
+        if (dropped > 0)
+            base::logger().info(
+                "Writes the API never received of rows no longer in the source dropped (pending or failed)",
+                {{"identities", static_cast<std::int64_t>(unsent.size())}, {"updates", dropped}});
         for (const auto& r : removals_)
             if (journal.updates.enqueue(job_.name,
                                         removal_update(job_, r.identity, r.alt_type, r.alt_id, r.profile_id, r.origin),
@@ -271,6 +280,7 @@ void run_push(const dispatch::RunContext& c, const config::JobConfig& job, const
     // Before anything reads the job's state: it must be the config's API's.
     guard_target(journal, c.config, job, options.new_target ? TargetUse::Adopt : TargetUse::Record, now_ms());
     std::optional<std::int64_t> backfill_run;
+    std::optional<journal::Millis> resumed_at;
     if (options.backfill && options.resume) {
         // Only a backfill that did not exit 0 is continued; after one that did, this starts a
         // new one (what `prefsync-backfill@.service` relies on: started again, it backfills
@@ -283,6 +293,7 @@ void run_push(const dispatch::RunContext& c, const config::JobConfig& job, const
                                 {{"job", job.name}, {"run", last->id}});
         else if (last) {
             backfill_run = last->id;
+            resumed_at = now_ms();
             journal.runs.reopen(last->id);
         }
     }
@@ -333,7 +344,10 @@ void run_push(const dispatch::RunContext& c, const config::JobConfig& job, const
     report.seconds = std::chrono::duration<double>(dispatch::SteadyClock::now() - started).count();
     // Including what earlier parts of a resumed backfill gave up on: the backfill is not
     // complete while they are failed.
-    if (options.backfill) report.failed_in_backfill = journal.updates.failed_of_run(*backfill_run);
+    if (options.backfill) {
+        report.failed_in_backfill = journal.updates.failed_of_run(*backfill_run);
+        if (resumed_at) report.failed_before_resume = journal.updates.failed_of_run(*backfill_run, *resumed_at);
+    }
     if (!report.fatal.empty() || !report.source_error.empty())
         report.exit_code = 3;
     else if (report.interrupted)

@@ -49,6 +49,7 @@ struct PushReport : PushCounts {
     // A backfill's updates still failed at its end, those of its earlier parts included
     // (a resumed backfill does not send them again).
     std::int64_t failed_in_backfill = 0;
+    std::int64_t failed_before_resume = 0;  // of those, given up on before it was resumed
     int exit_code = 0;
 };
 

@@ -316,10 +316,12 @@ std::string row_of(const std::string& csv, const std::string& id) {
     return "";
 }
 
-// A row's write that may have landed (sent, every answer lost, given up) or that failed,
-// and then the row leaves the source for good: its profile is removed per on_missing like a
-// synced one, and the failure ends, so `retry` does not bring the row back. Before, neither
-// was known to on_missing: the profile stayed, and `retry` sent the removed row.
+// A row's write that may have landed (sent, every answer lost, given up), and then the row
+// leaves the source: its profile is removed per on_missing like a synced one, and the failure
+// ends, so `retry` does not bring the row back. Before, neither was known to on_missing: the
+// profile stayed, and `retry` sent the removed row. A failure the API refused (nothing
+// landed) of a row that left is dropped, without a request. A row that comes back is
+// reactivated (or made again), once.
 class LeftWhileUnsettled : public ::testing::TestWithParam<std::pair<std::string, std::string>> {};
 INSTANTIATE_TEST_SUITE_P(Sync, LeftWhileUnsettled,
                          ::testing::Values(std::pair{"upsert", "delete"}, std::pair{"upsert", "deactivate"},
@@ -361,11 +363,13 @@ TEST_P(LeftWhileUnsettled, ARowThatLeftTheSourceWhileItsWriteWasUnsettledIsRemov
     // Both leave the source.
     w.dir.write("profiles.csv", without({"C00000005", "C00000006"}));
     auto plan = w.prefsync("plan crm");
-    EXPECT_THAT(plan.out, HasSubstr("CRMID:C00000005")) << plan.out;
+    EXPECT_THAT(plan.out, Not(HasSubstr("CRMID:C00000005"))) << "never made: nothing to remove";
     EXPECT_THAT(plan.out, HasSubstr("CRMID:C00000006")) << plan.out;
+    auto before = w.emu.requests_counter();
     r = w.prefsync("sync crm");
     ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
-    EXPECT_THAT(r.out, HasSubstr("2 profile(s) no longer in the source"));
+    EXPECT_THAT(r.out, HasSubstr("1 profile(s) no longer in the source"));
+    EXPECT_LE(w.emu.requests_counter() - before, 2) << "C00000006's removal (and its lookup), nothing for C00000005";
     auto stored = w.profiles_by_alt_id();
     if (on_missing == "delete") {
         EXPECT_EQ(stored.count("C00000006"), 0u) << "deleted";
@@ -376,7 +380,7 @@ TEST_P(LeftWhileUnsettled, ARowThatLeftTheSourceWhileItsWriteWasUnsettledIsRemov
     EXPECT_EQ(stored.count("C00000005"), 0u) << "never made, and not made now";
     EXPECT_EQ(json::parse(w.prefsync("status crm --json").out).at("crm").at("failed").as_int64(), 0);
 
-    auto before = w.emu.requests_counter();
+    before = w.emu.requests_counter();
     r = w.prefsync("retry crm");
     EXPECT_EQ(r.exit_code, 0) << r.err << r.out;
     r = w.prefsync("sync crm");
@@ -384,6 +388,18 @@ TEST_P(LeftWhileUnsettled, ARowThatLeftTheSourceWhileItsWriteWasUnsettledIsRemov
     EXPECT_THAT(r.out, HasSubstr("unchanged 4"));
     EXPECT_EQ(w.emu.requests_counter() - before, 0) << "nothing sent again for the rows that left";
     EXPECT_EQ(w.profiles_by_alt_id().count("C00000005"), 0u);
+
+    // C00000006 comes back: one active profile, on this run and after.
+    w.dir.write("profiles.csv", without({"C00000005"}));
+    r = w.prefsync("sync crm");
+    EXPECT_EQ(r.exit_code, 0) << r.err << r.out;
+    stored = w.profiles_by_alt_id();
+    ASSERT_EQ(stored["C00000006"].size(), 1u) << "one profile, not two";
+    auto* active = stored["C00000006"][0].if_contains("IsActive");
+    EXPECT_TRUE(!active || *active == json::value(true)) << "active again";
+    r = w.prefsync("sync crm");
+    EXPECT_EQ(r.exit_code, 0) << r.err << r.out;
+    EXPECT_THAT(r.out, HasSubstr("unchanged 5"));
 }
 
 // A job pointed at another API (the sandbox, then production): the journal's profile ids

@@ -1675,9 +1675,9 @@ TEST_F(JournalTest, EveryReadAndRemovalOfTheStoreThatStagedAnAnswerComesAfterIt)
     EXPECT_EQ(j.synced.counts("crm").done, 4);
     // A removal answered after the write that is still staged: the removal is the newer.
     j.synced.record("crm", "CRMID:6", "h6", 6, 1500);
-    j.synced.mark_gone("crm", "CRMID:6", "deactivated", 1600);
+    j.synced.mark_gone("crm", "CRMID:6", "deactivated", std::nullopt, 1600);
     j.synced.record("crm", "CRMID:7", "h7", 7, 1500);
-    j.synced.mark_gone("crm", "CRMID:7", "", 1600);
+    j.synced.mark_gone("crm", "CRMID:7", "", std::nullopt, 1600);
     j.synced.merge();
     EXPECT_EQ(j.synced.get("crm", "CRMID:6")->gone, "deactivated");
     EXPECT_FALSE(j.synced.get("crm", "CRMID:7")) << "deleted, forgotten";
@@ -1722,7 +1722,7 @@ TEST_F(JournalTest, AReadOnlyLookReadsWhatAKilledProcessLeftStagedAsMergedAndLea
     j.synced.record("crm", "CRMID:1", "h0", 4, 500, std::string(R"({"n":0})"));
     j.synced.record("crm", "CRMID:3", "h3", 6, 500);
     j.synced.record("crm", "CRMID:4", "h4", 8, 500);
-    j.synced.mark_gone("crm", "CRMID:4", "deactivated", 600);
+    j.synced.mark_gone("crm", "CRMID:4", "deactivated", std::nullopt, 600);
     // What a process killed after recording, before its merge, leaves: CRMID:2 answered
     // twice (the later answer without a profile id), CRMID:4 back in the source.
     write_old_journal(
