@@ -163,14 +163,19 @@ void PushProducer::plan(Item& item) const {
 api::ApiRequest PushProducer::request_for(const Item& item) const {
     const auto& u = item.update;
     bool by_alt = !u.alt_type.empty();
+    // A request by profile id never goes out without one (a removal looked up and not found
+    // is done, not written): MissingProfileId, for next() to fail the update, not a guess.
+    auto id = [&]() -> std::int64_t {
+        if (!u.profile_id) throw MissingProfileId{};
+        return *u.profile_id;
+    };
     if (item.step == Step::Lookup) return requests_.get(u.alt_type, u.alt_id, true);
     if (item.step == Step::Read && item.read_by) return requests_.get(item.read_by->first, item.read_by->second, true);
-    if (item.step == Step::Read)
-        return by_alt ? requests_.get(u.alt_type, u.alt_id, true) : requests_.get(*u.profile_id);
+    if (item.step == Step::Read) return by_alt ? requests_.get(u.alt_type, u.alt_id, true) : requests_.get(id());
     if (u.op == "deactivate")
-        return by_alt ? requests_.patch(u.alt_type, u.alt_id, u.body) : requests_.patch(*u.profile_id, u.body);
-    if (u.op == "archive") return requests_.archive(*u.profile_id, u.body);
-    if (u.op == "delete") return requests_.remove(*u.profile_id);
+        return by_alt ? requests_.patch(u.alt_type, u.alt_id, u.body) : requests_.patch(id(), u.body);
+    if (u.op == "archive") return requests_.archive(id(), u.body);
+    if (u.op == "delete") return requests_.remove(id());
     std::string body = u.op == "reactivate" && job_.mode != config::Mode::Mirror ? with_active(u.body) : u.body;
     switch (job_.mode) {
         case config::Mode::Create:
@@ -182,16 +187,16 @@ api::ApiRequest PushProducer::request_for(const Item& item) const {
         case config::Mode::Upsert: return requests_.upsert(u.alt_type, u.alt_id, std::move(body));
         case config::Mode::Replace:
             return by_alt ? requests_.replace(u.alt_type, u.alt_id, with_alternate_id(std::move(body), u))
-                          : requests_.replace(*u.profile_id, std::move(body));
-        case config::Mode::Update: return requests_.update(*u.profile_id, std::move(body));
-        case config::Mode::Delete: return requests_.remove(*u.profile_id);
-        case config::Mode::Archive: return requests_.archive(*u.profile_id, std::move(body));
+                          : requests_.replace(id(), std::move(body));
+        case config::Mode::Update: return requests_.update(id(), std::move(body));
+        case config::Mode::Delete: return requests_.remove(id());
+        case config::Mode::Archive: return requests_.archive(id(), std::move(body));
         case config::Mode::Mirror:
             if (!item.operations.empty())
                 return by_alt ? requests_.patch(u.alt_type, u.alt_id, item.operations)
-                              : requests_.patch(*u.profile_id, item.operations);
+                              : requests_.patch(id(), item.operations);
             return by_alt ? requests_.upsert(u.alt_type, u.alt_id, std::move(body))
-                          : requests_.update(*u.profile_id, std::move(body));
+                          : requests_.update(id(), std::move(body));
     }
     return requests_.upsert(u.alt_type, u.alt_id, std::move(body));
 }
@@ -238,8 +243,18 @@ std::optional<dispatch::Outgoing> PushProducer::next(Millis now) {
                  false);
             continue;
         }
+        std::optional<api::ApiRequest> request;
+        try {
+            request = request_for(item);
+        } catch (const MissingProfileId&) {
+            fail(item, 0,
+                 "not sent: no profile id is known for this " +
+                     (item.update.op.empty() ? std::string("write") : item.update.op),
+                 false);
+            continue;
+        }
         // The identity, not the update id: a row's id changes when a batch row is retried.
-        dispatch::Outgoing out{++next_key_, request_for(item), item.update.attempts,
+        dispatch::Outgoing out{++next_key_, std::move(*request), item.update.attempts,
                                std::hash<std::string>{}(item.update.identity)};
         out_.emplace(out.key, std::move(item));
         ++counts_.sent;
@@ -372,7 +387,7 @@ void PushProducer::lookup_answered(Item item, const http::HttpResponse& r, const
         return;
     }
     if (answered && r.status == 404) {
-        if (job_.mode == config::Mode::Create && (u.resolve || u.op == "reactivate")) {
+        if (job_.mode == config::Mode::Create && !removal(item) && (u.resolve || u.op == "reactivate")) {
             // Not there (yet): create it. The mark stays until the create succeeds, so a 409
             // to this create (a lagging index) is looked up again, not taken as a failure.
             item.step = Step::Write;

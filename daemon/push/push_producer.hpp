@@ -124,6 +124,7 @@ private:
     };
 
     Item prepare(journal::ClaimedUpdate u) const;
+    struct MissingProfileId {};  // request_for(): a request by profile id, and none is known
     api::ApiRequest request_for(const Item& item) const;
     void lookup_answered(Item item, const http::HttpResponse& r, const dispatch::Verdict& v, journal::Millis now);
     void write_answered(Item item, const http::HttpResponse& r, const dispatch::Verdict& v, journal::Millis now);

@@ -218,6 +218,29 @@ TEST(PushProducer, AKilledProcessesCreateIsResolvedByTheNextRun) {
     EXPECT_EQ(rig.count("POST /Profile/50"), 1);
 }
 
+// A create job's removal of a row known only by a create that may have landed (its mark
+// inherited): looked up and not found, it is done. The lookup's 404 was taken for a create
+// still to make, and the DELETE went out without a profile id (an outside-in test saw a
+// stack-address-like id in its URL, 75 times).
+TEST(PushProducer, ACreateJobsRemovalLookedUpAndNotFoundIsDoneWithoutARequestByProfileId) {
+    for (std::string op : {"delete", "archive"}) {
+        PushRig rig(config::Mode::Create);
+        journal::NewUpdate u{"CRMID:C1", "CRMID",         "C1", std::nullopt, "no longer in the source",
+                             "{}",       "missing:" + op, op};
+        rig.journal.updates.enqueue("crm", u, rig.runtime.wall_ms(), true);
+        {
+            // Claimed by a process that died: taken again, it carries the "resolve first" mark.
+            journal::Journal dead(rig.dir.file("journal.db"));
+            ASSERT_EQ(dead.updates.claim("crm", 10, rig.runtime.wall_ms() - 200'000, 1000).size(), 1u);
+        }
+        rig.run();
+        EXPECT_EQ(rig.count("GET /Profile/AlternateId"), 1) << op;
+        EXPECT_EQ(rig.api.log.size(), 1u) << op << ": the lookup only";
+        EXPECT_EQ(rig.journal.updates.counts("crm").failed, 0) << op;
+        EXPECT_EQ(rig.journal.updates.counts("crm").pending(), 0) << op;
+    }
+}
+
 TEST(PushProducer, A409ToACreateNeverSentBeforeIsAFailureAndNothingIsRecordedAsSynced) {
     PushRig rig(config::Mode::Create);
     rig.api.profiles[7] = "C1";  // someone else made it
