@@ -500,10 +500,7 @@ const KeyTable& identity_keys() {
                  .description =
                      "profiles addressed by alternate id of this type (required for create and upsert), with "
                      "`column`"},
-                {.name = "column",
-                 .doc_type = "column",
-                 .description = "the column holding the alternate id (trimmed of spaces, the no-break and zero-width "
-                                "ones and a byte order mark included)"},
+                {.name = "column", .doc_type = "column", .description = "the column holding the alternate id"},
                 {.name = "profile_id_column",
                  .doc_type = "column",
                  .description = "profiles addressed by ProfileId, from this column (required for archive)"},

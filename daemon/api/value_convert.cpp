@@ -48,41 +48,6 @@ std::string check_convertible(std::string_view text, api::FieldType target) {
     }
 }
 
-namespace {
-// The length of the space U+00A0, U+2000-U+200B, U+202F, U+205F, U+3000 or U+FEFF that `t`
-// starts with (at the front) or ends with (!front), in UTF-8 bytes; 0 if none.
-std::size_t unicode_space(std::string_view t, bool front) {
-    auto is = [](std::string_view s) {
-        if (s.size() == 2) return s == "\xC2\xA0";
-        if (s.size() != 3) return false;
-        auto b1 = static_cast<unsigned char>(s[1]), b2 = static_cast<unsigned char>(s[2]);
-        if (s[0] == '\xE2' && b1 == 0x80) return b2 <= 0x8B || b2 == 0xAF;  // U+2000-U+200B, U+202F
-        if (s[0] == '\xE2' && b1 == 0x81) return b2 == 0x9F;                // U+205F
-        if (s[0] == '\xE3') return b1 == 0x80 && b2 == 0x80;                // U+3000
-        if (s[0] == '\xEF') return b1 == 0xBB && b2 == 0xBF;                // U+FEFF
-        return false;
-    };
-    for (std::size_t n : {2u, 3u}) {
-        if (t.size() < n) break;
-        if (is(front ? t.substr(0, n) : t.substr(t.size() - n))) return n;
-    }
-    return 0;
-}
-}  // namespace
-
-std::string_view trim_id(std::string_view t) {
-    for (;;) {
-        t = trim(t);
-        if (auto n = unicode_space(t, true)) {
-            t.remove_prefix(n);
-        } else if (auto m = unicode_space(t, false)) {
-            t.remove_suffix(m);
-        } else {
-            return t;
-        }
-    }
-}
-
 std::string_view trim(std::string_view t) {
     while (!t.empty() && is_space(t.front())) t.remove_prefix(1);
     while (!t.empty() && is_space(t.back())) t.remove_suffix(1);

@@ -24,10 +24,6 @@ std::optional<std::int64_t> parse_int(std::string_view text);
 std::string check_convertible(std::string_view text, api::FieldType target);
 
 std::string_view trim(std::string_view text);
-// trim(), and the spaces an export leaves that are not ASCII (U+00A0 no-break, U+2000 to
-// U+200B, U+202F, U+205F, U+3000, and U+FEFF): for identities, where "C1" and "C1" with a
-// no-break space after it would be two people (two profiles in the API).
-std::string_view trim_id(std::string_view t);
 void to_lower_ascii(std::string& text);
 void to_upper_ascii(std::string& text);
 void keep_digits(std::string& text);

@@ -132,7 +132,7 @@ int cmd_explain(const ExplainCommand& cmd) {
             auto& journal = context.journal;
             // Read as the mapper reads a row's identity: trimmed (and normalized), a profile id
             // as its number ("0042" is the profile 42).
-            auto id = api::trim_id(cmd.id);
+            auto id = api::trim(cmd.id);
             auto pid = api::parse_int(id);
             mapping::Identity wanted;
             if (!job->identity.by_profile_id()) {

@@ -473,7 +473,7 @@ struct Mapper::Compiled {
 };
 
 std::string alternate_id_of(const config::IdentitySpec& identity, std::string_view cell) {
-    std::string id(api::trim_id(cell));
+    std::string id(trim(cell));
     apply_normalize(id, identity.normalize);
     return id;
 }
@@ -511,7 +511,7 @@ Mapper Mapper::compile(const config::JobConfig& job, const std::vector<std::stri
 std::optional<RowError> Mapper::read_identity(const connectors::Row& row, Identity& identity) const {
     const auto& job = *compiled_->job;
     const auto& cell = row.values[compiled_->identity_column];
-    auto id_text = cell ? api::trim_id(*cell) : std::string_view();
+    auto id_text = cell ? trim(*cell) : std::string_view();
     const auto& id_spec = job.identity;
     auto id_path = [&] { return id_spec.key_path + "." + (id_spec.by_profile_id() ? "profile_id_column" : "column"); };
     if (id_text.empty())

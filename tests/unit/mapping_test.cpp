@@ -239,32 +239,6 @@ TEST(Mapping, RequiredRejectsEmpty) {
     EXPECT_EQ(e.message, "is required, but the value is empty");
 }
 
-// A spreadsheet's export leaves a no-break space (or a zero-width one, or a byte order mark)
-// after or before an id: taken as part of it, "C42" became a second person with a profile of
-// its own. Spaces inside an id stay.
-TEST(Mapping, AnIdentityIsTrimmedOfTheSpacesExportsLeaveThatAreNotAscii) {
-    Fixture alt("      CustomerType: t\n", {"id", "t"});
-    for (std::string id : {"C42\xC2\xA0", "\xC2\xA0 C42",
-                           "\xE2\x80\x8B"
-                           "C42",
-                           "\xEF\xBB\xBF"
-                           "C42\xE2\x80\xAF",
-                           "\xE3\x80\x80"
-                           "C42 \xC2\xA0\t"})
-        EXPECT_EQ(std::get<MappedRow>(alt.map({id, "x"})).identity.alternate_id, "C42");
-    EXPECT_EQ(std::get<MappedRow>(alt.map({"C\xC2\xA0"
-                                           "42",
-                                           "x"}))
-                  .identity.alternate_id,
-              "C\xC2\xA0"
-              "42");
-    EXPECT_EQ(std::get<MappedRow>(alt.map({"C42\xC3\xA9", "x"})).identity.alternate_id, "C42\xC3\xA9")
-        << "other characters stay";
-    EXPECT_EQ(alt.error({"\xC2\xA0", "x"}).message, "the identity column \"id\" is empty");
-    Fixture pid("      CustomerType: t\n", {"pid", "t"}, "{ profile_id_column: pid }", "update");
-    EXPECT_EQ(std::get<MappedRow>(pid.map({"1234\xC2\xA0", "x"})).identity.profile_id, 1234);
-}
-
 TEST(Mapping, IdentityByAlternateIdOrProfileId) {
     Fixture alt("      CustomerType: t\n", {"id", "t"});
     auto r = std::get<MappedRow>(alt.map({" C42 ", "x"}));
