@@ -992,10 +992,11 @@ void UpdateQueue::for_each_unsettled(const std::string& job,
         bool may_exist = false;
     };
     std::map<std::string, Found> found;
-#define PREFSYNC_UNSETTLED(state)                                                                              \
-    "SELECT u.identity, u.alt_type, u.alt_id, u.profile_id, u.resolve OR u.state = 'inflight' FROM updates u " \
-    "WHERE u.job = ?1 AND u.state = '" state                                                                   \
-    "' AND coalesce(u.op, '') IN ('', 'reactivate') "                                                          \
+#define PREFSYNC_UNSETTLED(state)                                                            \
+    "SELECT u.identity, u.alt_type, u.alt_id, u.profile_id, "                                \
+    "u.resolve OR u.state = 'inflight' OR coalesce(u.last_status, 0) >= 500 FROM updates u " \
+    "WHERE u.job = ?1 AND u.state = '" state                                                 \
+    "' AND coalesce(u.op, '') IN ('', 'reactivate') "                                        \
     "AND NOT EXISTS (SELECT 1 FROM synced s WHERE s.job = u.job AND s.identity = u.identity AND s.gone IS NULL)"
     // Constants (the statement cache is keyed by the text's address), each state a literal: a
     // partial index is used only for a term it can match as written.

@@ -278,7 +278,7 @@ void run_push(const dispatch::RunContext& c, const config::JobConfig& job, const
     auto started = dispatch::SteadyClock::now();
     std::string kind = kind_of(options);
     // Before anything reads the job's state: it must be the config's API's.
-    guard_target(journal, c.config, job, options.new_target ? TargetUse::Adopt : TargetUse::Record, now_ms());
+    guard_target(journal, c.config, job, options.new_target ? TargetUse::Adopt : TargetUse::Check, now_ms());
     std::optional<std::int64_t> backfill_run;
     std::optional<journal::Millis> resumed_at;
     if (options.backfill && options.resume) {
@@ -358,6 +358,8 @@ void run_push(const dispatch::RunContext& c, const config::JobConfig& job, const
     else
         report.exit_code = 0;
 
+    // The API that accepted a write of the job is the one its state belongs to.
+    if (report.done + report.accepted > 0) record_target(journal, c.config, job, now_ms());
     journal.runs.end(run_record(job, options, report), now_ms());
     dispatch::end_of_run_retention(c);
 }

@@ -41,20 +41,20 @@ void guard_target(journal::Journal& journal, const config::Config& config, const
     auto recorded = journal.targets.get(job.name);
     bool same = recorded && recorded->target == here.target;
     if (use == TargetUse::Adopt) {
-        if (same || !recorded)
+        if (same)
             throw TargetMoved("jobs." + job.name + ": --new-target forgets what the journal holds of another API, " +
                               "but the job's state is " + here.shown +
                               "'s already (the config's): nothing to forget. `prefsync backfill " + job.name +
                               "` sends every row without it");
+        // One transaction: a crash between the two must not leave the old API recorded over
+        // an emptied state (a later run against it would send every row as new).
+        journal::Database::Transaction tx(journal.db);
         journal.forget_job_state(job.name);
         journal.targets.set(job.name, here);
+        tx.commit();
         return;
     }
-    if (same) return;
-    if (!recorded) {
-        if (use == TargetUse::Record) journal.targets.set(job.name, here);
-        return;
-    }
+    if (!recorded || same) return;
     throw TargetMoved("jobs." + job.name +
                       ": the journal's state of this job (profile ids, what the API was sent) is " + recorded->shown +
                       "'s, but the config now names " + here.shown +
@@ -62,6 +62,12 @@ void guard_target(journal::Journal& journal, const config::Config& config, const
                       "under those ids, so nothing was sent. If this is another server, `prefsync backfill " +
                       job.name + " --new-target` forgets the old state (its failures and pending updates too) and " +
                       "sends every row; if it is the same one under another address, put the old base_url back");
+}
+
+void record_target(journal::Journal& journal, const config::Config& config, const config::JobConfig& job,
+                   journal::Millis now) {
+    if (journal.targets.get(job.name)) return;
+    journal.targets.set(job.name, {target_of(config), shown_target(config), now});
 }
 
 }  // namespace prefsync::push

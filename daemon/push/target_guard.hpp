@@ -25,16 +25,20 @@ public:
 };
 
 enum class TargetUse {
-    Check,   // read only (plan, verify): throws TargetMoved if the state is another API's
-    Record,  // a push run: also records the API where none is recorded yet
-    Adopt,   // backfill --new-target: forgets another API's state and records this one
+    Check,  // throws TargetMoved if the job's state is another API's
+    Adopt,  // backfill --new-target: forgets the job's state and records the config's API
 };
 
 // Throws TargetMoved (naming both APIs and what to run) unless the job's state belongs to
-// the config's API. A journal without a record for the job (new, or written before
-// version 11) takes the config's as its own (Record, Adopt). Adopt, where the state is the
-// config's API's already, throws: forgetting it would send every create again.
+// the config's API, or none is recorded. Adopt, where the config's API is the one recorded,
+// throws: forgetting its state would send every create again.
 void guard_target(journal::Journal& journal, const config::Config& config, const config::JobConfig& job, TargetUse use,
                   journal::Millis now);
+
+// After a push run: where no API is recorded for the job (a new job, or a journal written
+// before version 11), the config's becomes the job's once it has accepted a write; not on a
+// run that reached no server (a mistyped base_url would otherwise become the job's).
+void record_target(journal::Journal& journal, const config::Config& config, const config::JobConfig& job,
+                   journal::Millis now);
 
 }  // namespace prefsync::push

@@ -262,6 +262,43 @@ TEST_F(JournalTest, ARefusalOfAWriteThatFollowedALostOneOfTheSameBodyHoldsAndKee
 }
 
 // Without a scope (a journal used by something other than a push run), nothing is skipped.
+// Which writes of identities not in `synced` may have reached the API (their row leaving the
+// source is then a removal) and which never did (dropped): an unanswered attempt or a 5xx may
+// have landed; a 4xx or nothing sent did not.
+TEST_F(JournalTest, AWriteThatMayHaveLandedIsToldFromOneThatNeverReachedTheApi) {
+    auto add = [&](const std::string& id) {
+        NewUpdate u{"CRMID:" + id, "CRMID", id, std::nullopt, "in.csv:2", "{}", "00112233445566778899aabbccddeeff"};
+        j.updates.enqueue("crm", u, 100, false);
+    };
+    for (auto id : {"A", "B", "C", "D", "E"}) add(id);
+    auto claimed = j.updates.claim("crm", 10, 200, 60'000);
+    ASSERT_EQ(claimed.size(), 5u);
+    std::vector<Completion> done;
+    auto answer = [&](std::size_t i, State state, int status, bool resolve) {
+        Completion c;
+        c.id = claimed[i].id;
+        c.state = state;
+        c.status = status;
+        c.resolve = resolve;
+        c.due_at = 10'000;
+        c.error = "x";
+        done.push_back(c);
+    };
+    answer(0, State::Failed, 400, false);  // A: refused
+    answer(1, State::Retry, 502, false);   // B: a bad gateway, to retry
+    answer(2, State::Failed, 0, true);     // C: given up unanswered
+    answer(3, State::Retry, 429, false);   // D: throttled
+    // E stays in flight
+    j.updates.complete("crm", done, 300);
+    std::map<std::string, bool> seen;
+    j.updates.for_each_unsettled("crm", [&](const KnownIdentity& k, bool may_exist) { seen[k.identity] = may_exist; });
+    EXPECT_EQ(seen,
+              (std::map<std::string, bool>{
+                  {"CRMID:A", false}, {"CRMID:B", true}, {"CRMID:C", true}, {"CRMID:D", false}, {"CRMID:E", true}}));
+    EXPECT_EQ(j.updates.drop_unsent_writes("crm", "CRMID:A"), 1);
+    EXPECT_EQ(j.updates.drop_unsent_writes("crm", "CRMID:E"), 0) << "never one in flight";
+}
+
 TEST_F(JournalTest, WithoutARefusalScopeNothingIsSkipped) {
     j.updates.enqueue("crm", update("1", "h1"), 1000, false);
     auto claimed = j.updates.claim("crm", 10, 1000, 500);

@@ -38,13 +38,15 @@ TEST(GuardTarget, AJobsStateIsUsedOnlyWithTheApiItBelongsTo) {
     auto sandbox = api("https://sandbox.example.com/Profiles/v2");
     auto production = api("https://api.example.com/Profiles/v2");
 
-    // Nothing recorded: a check does not record, a run does.
+    // Nothing recorded: nothing refused; recorded once a run's write was accepted.
     guard_target(journal, sandbox, job, TargetUse::Check, 1);
     EXPECT_FALSE(journal.targets.get("crm"));
-    guard_target(journal, sandbox, job, TargetUse::Record, 2);
+    record_target(journal, sandbox, job, 2);
     ASSERT_TRUE(journal.targets.get("crm"));
     EXPECT_EQ(journal.targets.get("crm")->shown, "https://sandbox.example.com/Profiles/v2 (client_id 12345)");
-    guard_target(journal, api("https://sandbox.example.com/Profiles/v2/"), job, TargetUse::Record, 3);
+    record_target(journal, production, job, 3);
+    EXPECT_EQ(journal.targets.get("crm")->target, target_of(sandbox)) << "recorded once, not replaced";
+    guard_target(journal, api("https://sandbox.example.com/Profiles/v2/"), job, TargetUse::Check, 3);
 
     journal::NewUpdate u;
     u.identity = "CRMID:1";
@@ -53,9 +55,9 @@ TEST(GuardTarget, AJobsStateIsUsedOnlyWithTheApiItBelongsTo) {
     u.hash = "00112233445566778899aabbccddeeff";
     u.body = "{}";
     journal.updates.enqueue("crm", u, 4, false);
-    for (auto use : {TargetUse::Check, TargetUse::Record}) {
+    {
         try {
-            guard_target(journal, production, job, use, 5);
+            guard_target(journal, production, job, TargetUse::Check, 5);
             ADD_FAILURE() << "another API's state was used";
         } catch (const TargetMoved& e) {
             EXPECT_THAT(e.what(), HasSubstr("sandbox.example.com"));
@@ -70,8 +72,24 @@ TEST(GuardTarget, AJobsStateIsUsedOnlyWithTheApiItBelongsTo) {
     guard_target(journal, production, job, TargetUse::Adopt, 7);
     EXPECT_EQ(journal.updates.counts("crm").pending(), 0) << "the sandbox's state is forgotten";
     EXPECT_EQ(journal.targets.get("crm")->target, target_of(production));
-    guard_target(journal, production, job, TargetUse::Record, 8);
-    EXPECT_THROW(guard_target(journal, sandbox, job, TargetUse::Record, 9), TargetMoved) << "and back is a move too";
+    guard_target(journal, production, job, TargetUse::Check, 8);
+    EXPECT_THROW(guard_target(journal, sandbox, job, TargetUse::Check, 9), TargetMoved) << "and back is a move too";
+}
+
+// A journal without a record for the job (written before version 11): --new-target is how a
+// job moved in the same step as the upgrade takes up its new API.
+TEST(GuardTarget, ANewTargetIsTakenUpWhereNoneIsRecorded) {
+    testing::TempDir dir;
+    journal::Journal journal(dir.file("journal.db"));
+    config::JobConfig job;
+    job.name = "crm";
+    journal::NewUpdate u{"CRMID:1", "CRMID", "1", std::nullopt, "in.csv:2", "{}", "00112233445566778899aabbccddeeff"};
+    journal.updates.enqueue("crm", u, 4, false);
+    auto production = api("https://api.example.com/Profiles/v2");
+    guard_target(journal, production, job, TargetUse::Adopt, 5);
+    EXPECT_EQ(journal.updates.counts("crm").pending(), 0);
+    ASSERT_TRUE(journal.targets.get("crm"));
+    EXPECT_EQ(journal.targets.get("crm")->target, target_of(production));
 }
 
 }  // namespace
