@@ -147,6 +147,13 @@ bool CsvReader::next(CsvRecord& r) {
             r.error = "a carriage return (CR) alone in field " + std::to_string(r.field_count) +
                       ", where this file's lines end in LF or CRLF: a line break inside a field must be quoted";
         }
+        if (lone_cr && state == State::FieldStart) {
+            // Before the field's first byte it leaves the field unstarted: a quote after it
+            // still opens a quoted field, whose line ends stay inside this (refused) record
+            // rather than ending it and making a record of the field's next line.
+            if (!overflow && r.raw.size() < options_.max_record_bytes) r.raw += c;
+            continue;
+        }
         if (!overflow) {
             if (r.raw.size() >= options_.max_record_bytes) {
                 overflow = true;

@@ -190,6 +190,12 @@ TEST(CsvReader, ACarriageReturnAloneInAFileOfLfLinesIsRefusedNotALineEnd) {
         EXPECT_TRUE(r[5].error.empty()) << "a CR at the very end ends the last line";
         EXPECT_THAT(r[5].fields, ElementsAre("C00000005", "Eve"));
     }
+    // Before a quote: the quoted field's line end stays inside the refused record.
+    auto quoted = parse("id,name\n1,\r\"x\ny\"\n2,z\n");
+    ASSERT_EQ(quoted.size(), 3u) << "not a record made of the quoted field's second line";
+    EXPECT_THAT(quoted[1].error, HasSubstr("alone in field 2"));
+    EXPECT_THAT(quoted[2].fields, ElementsAre("2", "z"));
+    EXPECT_EQ(quoted[2].line, 4u);
     auto r = parse("id,name\n\"a\rb\",x\n");
     ASSERT_EQ(r.size(), 2u);
     EXPECT_TRUE(r[1].error.empty()) << "quoted, a CR is the field's";
