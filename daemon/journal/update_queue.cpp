@@ -1019,6 +1019,17 @@ void UpdateQueue::for_each_unsettled(const std::string& job,
     for (const auto& [identity, f] : found) fn(f.k, f.may_exist);
 }
 
+std::int64_t UpdateQueue::hold_pending(const std::string& job) {
+    Database::Transaction tx(db_);
+    db_.prepare("UPDATE updates SET state = 'retry', due_at = ?2 WHERE job = ?1 AND state IN ('queued', 'retry')")
+        .bind(1, job)
+        .bind(2, kHeld)
+        .run();
+    auto n = db_.changes();
+    tx.commit();
+    return n;
+}
+
 std::int64_t UpdateQueue::drop_unsent_writes(const std::string& job, const std::string& identity) {
     db_.prepare(
            "DELETE FROM updates WHERE job = ?1 AND identity = ?2 AND state IN ('queued', 'retry', 'waiting', "

@@ -209,6 +209,10 @@ public:
     // Deletes the pending (not in flight) and failed writes of `identity`: its row left the
     // source before any of them reached the API. Returns how many.
     std::int64_t drop_unsent_writes(const std::string& job, const std::string& identity);
+    // Holds every queued or retrying update of `job` (not in flight) until release_held():
+    // writes an earlier run left, for a read that will tell which of their rows left the
+    // source. Returns how many.
+    std::int64_t hold_pending(const std::string& job);
     // The updates a run (a backfill) gave up on that are still failed: a resumed backfill
     // does not send them again (they are the run's), so it reports them.
     // Only those failed before `before` if given (by an earlier part of a resumed backfill).

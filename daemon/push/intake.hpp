@@ -63,6 +63,9 @@ public:
     // The source was read to its end (no stop, no error) and is a full snapshot (not read
     // incrementally): then what it lacks is what left it.
     bool complete_snapshot() const { return ended_ && !failed_ && !incremental_; }
+    // This read is of the whole source (not only past a watermark): read to its end, it
+    // tells which rows left.
+    bool snapshot() const { return !incremental_; }
     // The source was read to its end (no stop, no error), snapshot or incremental.
     bool read_to_end() const { return ended_ && !failed_; }
     const std::string& source_error() const { return source_error_; }

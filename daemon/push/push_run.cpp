@@ -78,6 +78,9 @@ public:
 
     std::vector<journal::ClaimedUpdate> take_claimed() override { return std::exchange(claimed_, {}); }
 
+    // Whether a complete read tells which rows left (on_missing set, the whole source read).
+    bool judges_missing() const { return job_.on_missing != config::OnMissing::Ignore && intake_.snapshot(); }
+
 private:
     void journal_batch() {
         auto& journal = c_.journal;
@@ -321,6 +324,14 @@ void run_push(const dispatch::RunContext& c, const config::JobConfig& job, const
         base::logger().info(
             "Resuming updates left in flight by a stopped process; each is checked before it is re-sent",
             {{"updates", n}});
+    // Writes an earlier run left to send wait for the end of the read, where a row that left
+    // the source has its writes dropped or its profile removed: sent first, they made the
+    // profiles of people no longer in the source (an outside-in test: 100 inactive profiles
+    // after a run stopped by 429s). Rows still in the source take them over as they are read.
+    if (feed && feed->judges_missing())
+        if (auto n = journal.updates.hold_pending(job.name); n > 0)
+            base::logger().info("Updates an earlier run left to send wait until the source is read to its end",
+                                {{"updates", n}});
     if (!stop_requested(c)) {
         PushProducer producer(
             job, journal, dispatcher.requests(), dispatch::loop_settings(c.config, job.name).max_in_flight,

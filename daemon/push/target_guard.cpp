@@ -45,7 +45,8 @@ void guard_target(journal::Journal& journal, const config::Config& config, const
             throw TargetMoved("jobs." + job.name + ": --new-target forgets what the journal holds of another API, " +
                               "but the job's state is " + here.shown +
                               "'s already (the config's): nothing to forget. `prefsync backfill " + job.name +
-                              "` sends every row without it");
+                              " --resume` continues a backfill that was stopped, `prefsync backfill " + job.name +
+                              "` sends every row");
         // One transaction: a crash between the two must not leave the old API recorded over
         // an emptied state (a later run against it would send every row as new).
         journal::Database::Transaction tx(journal.db);

@@ -443,6 +443,55 @@ TEST(Sync, AJobPointedAtAnotherApiSendsNothingUntilABackfillTakesUpTheNewOne) {
     EXPECT_EQ(w.emu.requests_counter() - before, 0) << "the old API untouched";
 }
 
+// A run stopped by throttling leaves writes to send; their rows then leave the source. The
+// next sync sent them first (making the profiles of people no longer in the source, then
+// deactivating them: an outside-in test found 100 such profiles). They wait for the end of
+// the read now, where the rows that left have their writes dropped.
+TEST(Sync, WritesAnEarlierRunLeftAreNotSentForRowsThatLeftTheSource) {
+    Workspace w(25, "upsert", "    on_missing: deactivate\n    max_missing: 100%\n");
+    {
+        auto text = testing::read_file(w.config);
+        auto at = text.find("max_delay: 200ms }");
+        ASSERT_NE(at, std::string::npos);
+        w.config = w.dir.write("prefsync.yaml", text.replace(at, 18, "max_delay: 200ms, max_throttled: 1s }"));
+    }
+    const std::string all = testing::read_file(w.csv);
+    std::string first_five;
+    {
+        std::istringstream in(all);
+        std::string line;
+        for (int i = 0; i < 6 && std::getline(in, line); ++i) first_five += line + "\n";
+    }
+    w.dir.write("profiles.csv", first_five);
+    ASSERT_EQ(w.prefsync("sync crm").exit_code, 0);
+    w.dir.write("profiles.csv", all);
+    w.emu.set_faults(R"({"error_429": 1.0})");
+    auto r = w.prefsync("sync crm");
+    ASSERT_EQ(r.exit_code, 4) << r.err << r.out;
+    w.emu.set_faults(R"({"error_429": 0})");
+    ASSERT_EQ(w.emu.store.size(), 5u);
+
+    w.dir.write("profiles.csv", first_five);
+    auto before = w.emu.requests_counter();
+    r = w.prefsync("sync crm");
+    EXPECT_EQ(r.exit_code, 0) << r.err << r.out;
+    EXPECT_EQ(w.emu.requests_counter() - before, 0) << "nothing for the 20 rows that left";
+    EXPECT_EQ(w.emu.store.size(), 5u);
+    auto status = json::parse(w.prefsync("status crm --json").out).at("crm");
+    EXPECT_EQ(status.at("queued").as_int64() + status.at("retry").as_int64(), 0) << "dropped";
+
+    // Rows still in the source take over what waited for them: sent once, at the end.
+    w.dir.write("profiles.csv", all);
+    w.emu.set_faults(R"({"error_429": 1.0})");
+    ASSERT_EQ(w.prefsync("sync crm").exit_code, 4);
+    w.emu.set_faults(R"({"error_429": 0})");
+    before = w.emu.requests_counter();
+    r = w.prefsync("sync crm");
+    EXPECT_EQ(r.exit_code, 0) << r.err << r.out;
+    EXPECT_EQ(w.emu.requests_counter() - before, 20);
+    EXPECT_EQ(w.emu.store.size(), 25u);
+}
+
 // A daemon on a one-minute schedule sent every row the API had refused, unchanged, again
 // every minute. A body answered 400 is not sent again while its row is unchanged (counted per
 // identity, exit 2, listed by plan and explain); a 403 is no verdict on the body and is sent;
