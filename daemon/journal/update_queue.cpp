@@ -36,6 +36,9 @@ ClaimedUpdate read_update(Statement& s) {
 
 // The due time of a held update: never, until release_held().
 constexpr Millis kHeld = std::numeric_limits<Millis>::max();
+// Held by hold_pending() for the read (not for a duplicate id): released by a read cut short
+// too, and by a run that does not read to judge missing rows.
+constexpr Millis kHeldForRead = kHeld - 1;
 
 // An in-flight batch's rows, one after another: seven length-prefixed strings (identity,
 // alternate id type and value, origin, hash, op, body), a flags byte (profile id, run id,
@@ -178,7 +181,8 @@ EnqueueResult UpdateQueue::enqueue_impl(const std::string& job, const NewUpdate&
         pending = Pending{it->second, in_batch->u.hash, "inflight", in_batch->resolve, true, in_batch->u.op};
     if (!pending && has.pending) {
         auto s = db_.prepare(
-            "SELECT id, hash, state, resolve, claim_token IS ?3, coalesce(op, '') FROM updates "
+            "SELECT id, hash, state, resolve OR coalesce(last_status, 0) >= 500, claim_token IS ?3, coalesce(op, '') "
+            "FROM updates "
             "WHERE job = ?1 AND identity = ?2 AND state IN ('queued', 'inflight', 'retry')");
         s.bind(1, job).bind(2, u.identity).bind(3, token_);
         if (s.step()) pending = Pending{s.i64(0), s.hash(1), s.text(2), s.i64(3) != 0, s.i64(4) != 0, s.text(5)};
@@ -957,10 +961,10 @@ std::optional<Millis> UpdateQueue::next_due(const std::string& job) {
 
 std::int64_t UpdateQueue::release_held(const std::string& job, Millis now) {
     Database::Transaction tx(db_);
-    db_.prepare("UPDATE updates SET due_at = ?2 WHERE job = ?1 AND state = 'retry' AND due_at = ?3")
+    db_.prepare("UPDATE updates SET due_at = ?2 WHERE job = ?1 AND state = 'retry' AND due_at >= ?3")
         .bind(1, job)
         .bind(2, now)
-        .bind(3, kHeld)
+        .bind(3, kHeldForRead)
         .run();
     auto released = db_.changes();
     // A held row still waiting for its predecessor's answer is no longer held either: when
@@ -1021,9 +1025,23 @@ void UpdateQueue::for_each_unsettled(const std::string& job,
 
 std::int64_t UpdateQueue::hold_pending(const std::string& job) {
     Database::Transaction tx(db_);
-    db_.prepare("UPDATE updates SET state = 'retry', due_at = ?2 WHERE job = ?1 AND state IN ('queued', 'retry')")
+    db_.prepare(
+           "UPDATE updates SET state = 'retry', due_at = ?2 WHERE job = ?1 AND state IN ('queued', 'retry') "
+           "AND due_at < ?2")
         .bind(1, job)
-        .bind(2, kHeld)
+        .bind(2, kHeldForRead)
+        .run();
+    auto n = db_.changes();
+    tx.commit();
+    return n;
+}
+
+std::int64_t UpdateQueue::release_held_for_read(const std::string& job, Millis now) {
+    Database::Transaction tx(db_);
+    db_.prepare("UPDATE updates SET due_at = ?2 WHERE job = ?1 AND state = 'retry' AND due_at = ?3")
+        .bind(1, job)
+        .bind(2, now)
+        .bind(3, kHeldForRead)
         .run();
     auto n = db_.changes();
     tx.commit();

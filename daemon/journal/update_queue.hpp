@@ -213,6 +213,9 @@ public:
     // writes an earlier run left, for a read that will tell which of their rows left the
     // source. Returns how many.
     std::int64_t hold_pending(const std::string& job);
+    // Releases what hold_pending() held (due now), not the rows of duplicate ids: for a read
+    // cut short, and for a run that does not judge missing rows (`retry`, the daemon's).
+    std::int64_t release_held_for_read(const std::string& job, Millis now);
     // The updates a run (a backfill) gave up on that are still failed: a resumed backfill
     // does not send them again (they are the run's), so it reports them.
     // Only those failed before `before` if given (by an earlier part of a resumed backfill).

@@ -170,11 +170,14 @@ private:
         if (intake_.read_to_end()) {
             journal.updates.release_held(job_.name, now_ms());
             journal.synced.forget_duplicates_before(job_.name, run_id_);
-        } else if (auto held = journal.updates.held(job_.name); held > 0) {
-            base::logger().warn(
-                "Updates held until the source is read to its end: their identity had more than one row, and "
-                "a later row may be in what was not read; the next complete read sends them",
-                {{"held", held}});
+        } else {
+            // What hold_pending() held is no longer: this read cannot tell which rows left.
+            journal.updates.release_held_for_read(job_.name, now_ms());
+            if (auto held = journal.updates.held(job_.name); held > 0)
+                base::logger().warn(
+                    "Updates held until the source is read to its end: their identity had more than one row, and "
+                    "a later row may be in what was not read; the next complete read sends them",
+                    {{"held", held}});
         }
         tx.commit();
         report_.still_refused = static_cast<std::int64_t>(still_refused_.size());
@@ -204,6 +207,19 @@ private:
         } else {
             known = journal.synced.count_present(job_.name);
         }
+        // Whatever the verdict on removals: dropping a write that never reached the API loses
+        // nothing (a row that comes back is queued again), and released by the read's end it
+        // would go out now.
+        if (!unsent.empty()) {
+            journal::Database::Transaction drop_tx(journal.db);
+            std::int64_t dropped = 0;
+            for (const auto& identity : unsent) dropped += journal.updates.drop_unsent_writes(job_.name, identity);
+            drop_tx.commit();
+            if (dropped > 0)
+                base::logger().info(
+                    "Writes the API never received of rows no longer in the source dropped (pending or failed)",
+                    {{"identities", static_cast<std::int64_t>(unsent.size())}, {"updates", dropped}});
+        }
         report_.missing = static_cast<std::int64_t>(removals_.size());
         auto verdict = judge_missing(job_, report_.missing, known, options_.allow_mass_delete);
         if (!verdict.allowed) {
@@ -213,12 +229,6 @@ private:
             return;
         }
         journal::Database::Transaction removal_tx(journal.db);
-        std::int64_t dropped = 0;
-        for (const auto& identity : unsent) dropped += journal.updates.drop_unsent_writes(job_.name, identity);
-        if (dropped > 0)
-            base::logger().info(
-                "Writes the API never received of rows no longer in the source dropped (pending or failed)",
-                {{"identities", static_cast<std::int64_t>(unsent.size())}, {"updates", dropped}});
         for (const auto& r : removals_)
             if (journal.updates.enqueue(job_.name,
                                         removal_update(job_, r.identity, r.alt_type, r.alt_id, r.profile_id, r.origin),
@@ -328,10 +338,14 @@ void run_push(const dispatch::RunContext& c, const config::JobConfig& job, const
     // the source has its writes dropped or its profile removed: sent first, they made the
     // profiles of people no longer in the source (an outside-in test: 100 inactive profiles
     // after a run stopped by 429s). Rows still in the source take them over as they are read.
-    if (feed && feed->judges_missing())
+    if (feed && feed->judges_missing()) {
         if (auto n = journal.updates.hold_pending(job.name); n > 0)
             base::logger().info("Updates an earlier run left to send wait until the source is read to its end",
                                 {{"updates", n}});
+    } else {
+        // Held by a run that stopped before its read ended and could not release them (killed).
+        journal.updates.release_held_for_read(job.name, now_ms());
+    }
     if (!stop_requested(c)) {
         PushProducer producer(
             job, journal, dispatcher.requests(), dispatch::loop_settings(c.config, job.name).max_in_flight,

@@ -446,9 +446,10 @@ TEST(Sync, AJobPointedAtAnotherApiSendsNothingUntilABackfillTakesUpTheNewOne) {
 // A run stopped by throttling leaves writes to send; their rows then leave the source. The
 // next sync sent them first (making the profiles of people no longer in the source, then
 // deactivating them: an outside-in test found 100 such profiles). They wait for the end of
-// the read now, where the rows that left have their writes dropped.
+// the read now, where the rows that left have their writes dropped, even when max_missing
+// refuses the removals.
 TEST(Sync, WritesAnEarlierRunLeftAreNotSentForRowsThatLeftTheSource) {
-    Workspace w(25, "upsert", "    on_missing: deactivate\n    max_missing: 100%\n");
+    Workspace w(25, "upsert", "    on_missing: deactivate\n");
     {
         auto text = testing::read_file(w.config);
         auto at = text.find("max_delay: 200ms }");
@@ -456,11 +457,14 @@ TEST(Sync, WritesAnEarlierRunLeftAreNotSentForRowsThatLeftTheSource) {
         w.config = w.dir.write("prefsync.yaml", text.replace(at, 18, "max_delay: 200ms, max_throttled: 1s }"));
     }
     const std::string all = testing::read_file(w.csv);
-    std::string first_five;
+    std::string first_five, first_three;
     {
         std::istringstream in(all);
         std::string line;
-        for (int i = 0; i < 6 && std::getline(in, line); ++i) first_five += line + "\n";
+        for (int i = 0; i < 6 && std::getline(in, line); ++i) {
+            first_five += line + "\n";
+            if (i < 4) first_three += line + "\n";
+        }
     }
     w.dir.write("profiles.csv", first_five);
     ASSERT_EQ(w.prefsync("sync crm").exit_code, 0);
@@ -471,10 +475,12 @@ TEST(Sync, WritesAnEarlierRunLeftAreNotSentForRowsThatLeftTheSource) {
     w.emu.set_faults(R"({"error_429": 0})");
     ASSERT_EQ(w.emu.store.size(), 5u);
 
-    w.dir.write("profiles.csv", first_five);
+    // Two of the five synced rows gone too: over max_missing (5%), nothing is deactivated.
+    w.dir.write("profiles.csv", first_three);
     auto before = w.emu.requests_counter();
     r = w.prefsync("sync crm");
-    EXPECT_EQ(r.exit_code, 0) << r.err << r.out;
+    EXPECT_EQ(r.exit_code, 2) << r.err << r.out;
+    EXPECT_THAT(r.err, HasSubstr("max_missing"));
     EXPECT_EQ(w.emu.requests_counter() - before, 0) << "nothing for the 20 rows that left";
     EXPECT_EQ(w.emu.store.size(), 5u);
     auto status = json::parse(w.prefsync("status crm --json").out).at("crm");

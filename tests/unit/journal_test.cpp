@@ -299,6 +299,23 @@ TEST_F(JournalTest, AWriteThatMayHaveLandedIsToldFromOneThatNeverReachedTheApi) 
     EXPECT_EQ(j.updates.drop_unsent_writes("crm", "CRMID:E"), 0) << "never one in flight";
 }
 
+// What a run holds for its read (hold_pending) is released by a read cut short or a run that
+// does not judge missing rows, not only by a complete read; a duplicate id's held row is not.
+TEST_F(JournalTest, WritesHeldForAReadAreReleasedWhenTheReadCannotJudgeWhichRowsLeft) {
+    NewUpdate a{"CRMID:A", "CRMID", "A", std::nullopt, "in.csv:2", "{}", "00112233445566778899aabbccddeeff"};
+    NewUpdate b{"CRMID:B", "CRMID", "B", std::nullopt, "in.csv:3", "{}", "00112233445566778899aabbccddeeff"};
+    b.held = true;  // a duplicate id's row: waits for the end of the read
+    j.updates.enqueue("crm", a, 100, false);
+    j.updates.enqueue("crm", b, 100, false);
+    EXPECT_EQ(j.updates.hold_pending("crm"), 1);
+    EXPECT_TRUE(j.updates.claim("crm", 10, 200, 60'000).empty()) << "both held";
+    EXPECT_EQ(j.updates.release_held_for_read("crm", 300), 1);
+    auto claimed = j.updates.claim("crm", 10, 400, 60'000);
+    ASSERT_EQ(claimed.size(), 1u);
+    EXPECT_EQ(claimed[0].identity, "CRMID:A");
+    EXPECT_EQ(j.updates.held("crm"), 1) << "the duplicate's row stays held";
+}
+
 TEST_F(JournalTest, WithoutARefusalScopeNothingIsSkipped) {
     j.updates.enqueue("crm", update("1", "h1"), 1000, false);
     auto claimed = j.updates.claim("crm", 10, 1000, 500);
