@@ -161,6 +161,11 @@ int run(int argc, char** argv) {
     emulator->add_option("--reset", emu.reset, "fault: probability of a connection reset")->check(CLI::Range(0.0, 1.0));
     emulator->add_option("--ambiguous", emu.ambiguous, "fault: probability a write is applied but not answered")
         ->check(CLI::Range(0.0, 1.0));
+    emulator
+        ->add_option("--ambiguous-status", emu.ambiguous_status,
+                     "how --ambiguous leaves a write: 0 unanswered, or answered with this 5xx status")
+        ->check(CLI::IsMember({0, 500, 502, 503, 504}))
+        ->capture_default_str();
     emulator->add_option("--slow", emu.slow_ms, "fault: delay before answering, ms");
     emulator->add_option("--outage", emu.outage_ms, "fault: refuse every request for the first N ms");
     emulator->add_option("--outage-mode", emu.outage_mode, "how an outage refuses: reset the connection, or answer 503")

@@ -55,6 +55,7 @@ int cmd_emulator(const EmulatorOptions& o) {
     faults.error_503 = o.error_503;
     faults.reset = o.reset;
     faults.ambiguous = o.ambiguous;
+    faults.ambiguous_status = o.ambiguous_status;
     faults.slow = std::chrono::milliseconds(o.slow_ms);
     faults.error_503_retry_after_seconds = o.error_503_retry_after;
     faults.outage = std::chrono::milliseconds(o.outage_ms);

@@ -1,5 +1,7 @@
 #include "daemon/dispatch/request_loop.hpp"
 
+#include <algorithm>
+
 #include "daemon/base/logger.hpp"
 
 namespace prefsync::dispatch {
@@ -155,7 +157,10 @@ void RequestLoop::pump() {
             if (in_flight_.empty()) finish_if_idle();
             return;
         }
-        wake_at(runtime_.now() + std::chrono::milliseconds(std::max<base::Millis>(1, *due - now)));
+        // At most a day at a time: a due time near the end of time (a held row counted by
+        // mistake) overflowed the clock into the past, and the loop spun at 100% CPU.
+        constexpr base::Millis kLongestWait = 24 * 3600 * 1000;
+        wake_at(runtime_.now() + std::chrono::milliseconds(std::clamp<base::Millis>(*due - now, 1, kLongestWait)));
     });
 }
 

@@ -25,6 +25,7 @@ json::object FaultConfig::to_json() const {
             {"error_503_retry_after", error_503_retry_after_seconds},
             {"reset", reset},
             {"ambiguous", ambiguous},
+            {"ambiguous_status", ambiguous_status},
             {"slow_ms", slow.count()},
             {"outage_ms", outage.count()},
             {"outage_mode", outage_mode_name(outage_mode)},
@@ -106,7 +107,12 @@ std::optional<std::string> FaultConfig::update(const json::object& j) {
             problem = probability(next.reset);
         else if (key == "ambiguous")
             problem = probability(next.ambiguous);
-        else if (key == "slow_ms")
+        else if (key == "ambiguous_status") {
+            if (number != 0 && (number < 500 || number > 599 || number != static_cast<int>(number)))
+                problem = key + ": expected 0 (unanswered) or a status from 500 to 599";
+            else
+                next.ambiguous_status = static_cast<int>(number);
+        } else if (key == "slow_ms")
             next.slow = ms;
         else if (key == "close")
             problem = probability(next.close);

@@ -30,7 +30,11 @@ struct FaultConfig {
     double error_503 = 0;                         // probability of a 503 (request not applied)
     int error_503_retry_after_seconds = 0;        // Retry-After sent with those 503s; 0: none
     double reset = 0;                             // probability of a connection reset before handling
-    double ambiguous = 0;                 // probability a write is applied, then the connection closed unanswered
+    double ambiguous = 0;  // probability a write is applied, then the connection closed unanswered
+    // How an ambiguous write is left: 0 unanswered (the connection reset); 500-599 answered
+    // with that status, as a server that fails after applying the write (a gateway timeout,
+    // an error while answering), which the reference's "unexpected condition" allows.
+    int ambiguous_status = 0;
     std::chrono::milliseconds slow{0};    // delay between handling and answering
     double close = 0;                     // probability of "Connection: close" after answering
     std::chrono::milliseconds outage{0};  // from when it is set: refuse all API requests this long

@@ -217,7 +217,14 @@ private:
             server_.api.handle(current_, Semantics{config.accept_duplicates, config.patch_test_status});
         bool write = current_.method != "GET" && current_.method != "HEAD";
         if (write && response.status < 300 && server_.faults.ambiguous()) {
-            // Applied, never answered: the client cannot know whether its write landed.
+            // Applied, then never answered or answered as failed: the client cannot know
+            // whether its write landed.
+            if (config.ambiguous_status != 0) {
+                server_.count_fault("ambiguous");
+                fault_ = "ambiguous";
+                return reply(config.ambiguous_status, R"j({"Message":"server error after applying (injected)"})j",
+                             response.endpoint, request_.keep_alive());
+            }
             server_.count(response.endpoint, 0);
             return unanswered("ambiguous");
         }

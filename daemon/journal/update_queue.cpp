@@ -940,8 +940,9 @@ std::optional<Millis> UpdateQueue::next_due(const std::string& job) {
         if (t && (!due || *t < *due)) due = t;
     };
     {
+        // Held rows (for a read, or for a duplicate id's later row) are due at no time.
         auto s = db_.prepare("SELECT MIN(due_at) FROM updates WHERE job = ?1 AND state = 'retry' AND due_at < ?2");
-        s.bind(1, job).bind(2, kHeld);
+        s.bind(1, job).bind(2, kHeldForRead);
         if (s.step()) earliest(s.opt_i64(0));
     }
     {
@@ -959,21 +960,26 @@ std::optional<Millis> UpdateQueue::next_due(const std::string& job) {
     return due;
 }
 
-std::int64_t UpdateQueue::release_held(const std::string& job, Millis now) {
+std::int64_t UpdateQueue::release_held(const std::string& job, Millis now, Held which) {
     Database::Transaction tx(db_);
-    db_.prepare("UPDATE updates SET due_at = ?2 WHERE job = ?1 AND state = 'retry' AND due_at >= ?3")
+    // Held for a read: due at kHeldForRead; held either way: due at kHeldForRead or later.
+    db_.prepare(which == Held::All
+                    ? "UPDATE updates SET due_at = ?2 WHERE job = ?1 AND state = 'retry' AND due_at >= ?3"
+                    : "UPDATE updates SET due_at = ?2 WHERE job = ?1 AND state = 'retry' AND due_at = ?3")
         .bind(1, job)
         .bind(2, now)
         .bind(3, kHeldForRead)
         .run();
     auto released = db_.changes();
-    // A held row still waiting for its predecessor's answer is no longer held either: when
-    // the answer comes (after the read ended), it is promoted and sent like any waiting row.
-    db_.prepare("UPDATE updates SET due_at = 0 WHERE job = ?1 AND state = 'waiting' AND due_at = ?2")
-        .bind(1, job)
-        .bind(2, kHeld)
-        .run();
-    released += db_.changes();
+    if (which == Held::All) {
+        // A held row still waiting for its predecessor's answer is no longer held either: when
+        // the answer comes (after the read ended), it is promoted and sent like any waiting row.
+        db_.prepare("UPDATE updates SET due_at = 0 WHERE job = ?1 AND state = 'waiting' AND due_at = ?2")
+            .bind(1, job)
+            .bind(2, kHeld)
+            .run();
+        released += db_.changes();
+    }
     tx.commit();
     return released;
 }
@@ -1023,29 +1029,37 @@ void UpdateQueue::for_each_unsettled(const std::string& job,
     for (const auto& [identity, f] : found) fn(f.k, f.may_exist);
 }
 
-std::int64_t UpdateQueue::hold_pending(const std::string& job) {
+std::int64_t UpdateQueue::hold_pending(const std::string& job, Millis now) {
     Database::Transaction tx(db_);
+    db_.prepare(
+           "UPDATE updates SET state = 'retry', due_at = ?2, resolve = 1, lease_until = 0, claim_token = NULL "
+           "WHERE job = ?1 AND state = 'inflight' AND lease_until < ?3 AND claim_token IS NOT ?4")
+        .bind(1, job)
+        .bind(2, kHeldForRead)
+        .bind(3, now)
+        .bind(4, token_)
+        .run();
+    auto n = db_.changes();
     db_.prepare(
            "UPDATE updates SET state = 'retry', due_at = ?2 WHERE job = ?1 AND state IN ('queued', 'retry') "
            "AND due_at < ?2")
         .bind(1, job)
         .bind(2, kHeldForRead)
         .run();
-    auto n = db_.changes();
+    n += db_.changes();
     tx.commit();
     return n;
 }
 
-std::int64_t UpdateQueue::release_held_for_read(const std::string& job, Millis now) {
-    Database::Transaction tx(db_);
-    db_.prepare("UPDATE updates SET due_at = ?2 WHERE job = ?1 AND state = 'retry' AND due_at = ?3")
+std::int64_t UpdateQueue::hold_writes(const std::string& job, const std::string& identity) {
+    db_.prepare(
+           "UPDATE updates SET state = 'retry', due_at = ?3 WHERE job = ?1 AND identity = ?2 "
+           "AND state IN ('queued', 'retry') AND due_at < ?3 AND coalesce(op, '') IN ('', 'reactivate')")
         .bind(1, job)
-        .bind(2, now)
+        .bind(2, identity)
         .bind(3, kHeldForRead)
         .run();
-    auto n = db_.changes();
-    tx.commit();
-    return n;
+    return db_.changes();
 }
 
 std::int64_t UpdateQueue::drop_unsent_writes(const std::string& job, const std::string& identity) {

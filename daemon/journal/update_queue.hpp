@@ -188,8 +188,15 @@ public:
     std::int64_t release_dead_claims(const std::string& job);
     // When the next retry of `job` is due; nullopt if none waits (held updates do not).
     std::optional<Millis> next_due(const std::string& job);
+    // Which held updates release_held() makes due.
+    enum class Held {
+        All,      // every one: the read ended
+        ForRead,  // only what hold_pending() held, not the rows of duplicate ids: for a read
+                  // cut short, and for a run that does not judge missing rows (`retry`, the
+                  // daemon's)
+    };
     // Makes the held updates of `job` due now; returns how many.
-    std::int64_t release_held(const std::string& job, Millis now);
+    std::int64_t release_held(const std::string& job, Millis now, Held which = Held::All);
     // How many updates of `job` are held.
     std::int64_t held(const std::string& job);
     // Queues the updates left waiting by a process that is gone (call before claiming, when
@@ -206,16 +213,20 @@ public:
     // otherwise none reached the API, and they would be sent (pending, or failed: `retry`).
     void for_each_unsettled(const std::string& job,
                             const std::function<void(const KnownIdentity&, bool may_exist)>& fn);
+    // Holds the pending writes (not removals, not in flight) of `identity` until the next
+    // release_held(): its row left the source and its removal was refused (max_missing), so
+    // a write of it that may have landed waits for a read that settles it. Returns how many.
+    std::int64_t hold_writes(const std::string& job, const std::string& identity);
     // Deletes the pending (not in flight) and failed writes of `identity`: its row left the
     // source before any of them reached the API. Returns how many.
     std::int64_t drop_unsent_writes(const std::string& job, const std::string& identity);
-    // Holds every queued or retrying update of `job` (not in flight) until release_held():
-    // writes an earlier run left, for a read that will tell which of their rows left the
-    // source. Returns how many.
-    std::int64_t hold_pending(const std::string& job);
-    // Releases what hold_pending() held (due now), not the rows of duplicate ids: for a read
-    // cut short, and for a run that does not judge missing rows (`retry`, the daemon's).
-    std::int64_t release_held_for_read(const std::string& job, Millis now);
+    // Holds every queued or retrying update of `job` until release_held(): writes an earlier
+    // run left, for a read that will tell which of their rows left the source. So are those
+    // a stopped process left in flight whose lease has ended (after take_over_batches() and
+    // release_dead_claims()): they wait to retry, marked "resolve first" as a claim of them
+    // would have marked them (sent first, a killed run's upserts made the profiles of people
+    // no longer in the source, then removed them). Returns how many.
+    std::int64_t hold_pending(const std::string& job, Millis now);
     // The updates a run (a backfill) gave up on that are still failed: a resumed backfill
     // does not send them again (they are the run's), so it reports them.
     // Only those failed before `before` if given (by an earlier part of a resumed backfill).

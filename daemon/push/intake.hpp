@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_set>
 #include <vector>
 
@@ -110,6 +111,9 @@ private:
 // known only by writes that never reached the API, pending or failed, to be dropped (sent,
 // or retried, they would make the profile of a row that left). `known`: the profiles that
 // exist or may, for max_missing.
+// The origin a removal of an identity that left the source is journaled with.
+inline constexpr std::string_view kLeftTheSource = "no longer in the source";
+
 struct LeftTheSource {
     std::vector<journal::KnownIdentity> identities;
     std::vector<std::string> unsent;

@@ -126,7 +126,8 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
             auto left = left_the_source(journal, intake, job.name);
             known = left.known;
             for (const auto& k : left.identities) {
-                auto u = removal_update(job, k.identity, k.alt_type, k.alt_id, k.profile_id, "no longer in the source");
+                auto u =
+                    removal_update(job, k.identity, k.alt_type, k.alt_id, k.profile_id, std::string(kLeftTheSource));
                 removals.push_back({k.identity, u.origin, u.op, u.body});
             }
         } else {

@@ -14,6 +14,12 @@ namespace {
 
 using journal::Millis;
 
+// Whether a write that got this may have been applied: no answer, or one of 500 or above
+// (the journal's `may exist` test, UpdateQueue::for_each_unsettled, says the same).
+bool may_have_landed(const http::HttpResponse& r) {
+    return r.transport == api::Transport::NoAnswer || (r.transport == api::Transport::Answered && r.status >= 500);
+}
+
 // W1 needs the alternate id in the body, or a retried create could not be found again; W6
 // (PUT) blanks every collection it is not sent, so without it the profile would lose the id
 // it is addressed by, and the next row for it would create another profile. A mapping that
@@ -459,8 +465,13 @@ void PushProducer::write_answered(Item item, const http::HttpResponse& r, const 
             }
             return retry(item, r, v, true, now);
         case api::Outcome::Retry:
-            // Sent without an answer: whatever it did is unknown, and stays so until it succeeds.
-            return retry(item, r, v, u.resolve || r.transport == api::Transport::NoAnswer, now);
+            // Sent without an answer, or answered 500 or above: whatever it did is unknown,
+            // and stays so until it succeeds (a create is looked up, a delete's 404 is its
+            // success, a mirror patch is planned again from the profile). The reference
+            // documents its 500 and 503 as "an unexpected condition", not as "not applied",
+            // and a gateway's 502 or 504 can come after the server applied the write: sent
+            // again blindly, a create made a second profile. A 429 is a refusal to handle it.
+            return retry(item, r, v, u.resolve || may_have_landed(r), now);
         case api::Outcome::Failed:
             if (job_.mode == config::Mode::Delete && r.status == 404 && u.resolve)
                 return succeed(item, journal::State::Done, 404, {});  // the lost attempt deleted it

@@ -172,7 +172,7 @@ private:
             journal.synced.forget_duplicates_before(job_.name, run_id_);
         } else {
             // What hold_pending() held is no longer: this read cannot tell which rows left.
-            journal.updates.release_held_for_read(job_.name, now_ms());
+            journal.updates.release_held(job_.name, now_ms(), journal::UpdateQueue::Held::ForRead);
             if (auto held = journal.updates.held(job_.name); held > 0)
                 base::logger().warn(
                     "Updates held until the source is read to its end: their identity had more than one row, and "
@@ -202,7 +202,7 @@ private:
             auto left = left_the_source(journal, intake_, job_.name);
             known = left.known;
             for (const auto& k : left.identities)
-                removals_.push_back({k.identity, k.alt_type, k.alt_id, "no longer in the source", k.profile_id});
+                removals_.push_back({k.identity, k.alt_type, k.alt_id, std::string(kLeftTheSource), k.profile_id});
             unsent = std::move(left.unsent);
         } else {
             known = journal.synced.count_present(job_.name);
@@ -226,6 +226,13 @@ private:
             report_.missing_refused = verdict.refusal;
             base::logger().warn("Profiles no longer in the source left alone",
                                 {{"missing", report_.missing}, {"reason", verdict.refusal}});
+            // Their writes that may have landed, released by the read's end, would go out
+            // now: held again for the next read (the row back, or the removal allowed, settles
+            // them; `retry` sends them).
+            journal::Database::Transaction hold_tx(journal.db);
+            for (const auto& r : removals_)
+                if (r.origin == kLeftTheSource) journal.updates.hold_writes(job_.name, r.identity);
+            hold_tx.commit();
             return;
         }
         journal::Database::Transaction removal_tx(journal.db);
@@ -339,12 +346,12 @@ void run_push(const dispatch::RunContext& c, const config::JobConfig& job, const
     // profiles of people no longer in the source (an outside-in test: 100 inactive profiles
     // after a run stopped by 429s). Rows still in the source take them over as they are read.
     if (feed && feed->judges_missing()) {
-        if (auto n = journal.updates.hold_pending(job.name); n > 0)
+        if (auto n = journal.updates.hold_pending(job.name, now_ms()); n > 0)
             base::logger().info("Updates an earlier run left to send wait until the source is read to its end",
                                 {{"updates", n}});
     } else {
         // Held by a run that stopped before its read ended and could not release them (killed).
-        journal.updates.release_held_for_read(job.name, now_ms());
+        journal.updates.release_held(job.name, now_ms(), journal::UpdateQueue::Held::ForRead);
     }
     if (!stop_requested(c)) {
         PushProducer producer(

@@ -498,6 +498,56 @@ TEST(Sync, WritesAnEarlierRunLeftAreNotSentForRowsThatLeftTheSource) {
     EXPECT_EQ(w.emu.store.size(), 25u);
 }
 
+// Writes a killed run left in flight (all 30 sent or claimed, none answered), then rows leave
+// the source: the next sync holds those writes for its read like any other an earlier run
+// left, so only the rows still there are sent again (a reviewer saw the others upserted
+// first, then deactivated). Twenty gone is over max_missing: their writes stay held, not
+// sent; ten come back and are sent, the other ten may have landed and are deactivated.
+TEST(Sync, WritesAKilledRunLeftInFlightAreNotSentAgainForRowsThatLeftTheSource) {
+    Workspace w(30, "upsert", "    on_missing: deactivate\n    max_missing: 50%\n");
+    const std::string all = testing::read_file(w.csv);
+    w.emu.set_faults(R"({"slow_ms": 30000})");
+    auto p = w.start_until({"sync", "crm"}, 1);
+    ASSERT_TRUE(p->running());
+    ASSERT_GE(w.emu.requests_counter(), 1);
+    p->signal(SIGKILL);
+    ASSERT_EQ(p->wait(), 128 + SIGKILL);
+    w.emu.set_faults(R"({"slow_ms": 0})");
+
+    auto first = [&](int rows) {
+        std::istringstream in(all);
+        std::string out, line;
+        for (int i = 0; i <= rows && std::getline(in, line); ++i) out += line + "\n";
+        return out;
+    };
+    auto requests = [&](const char* endpoint) {
+        auto stats = json::parse(http_get(w.emu.server.port(), "/__admin/stats")).at("by_endpoint").as_object();
+        std::int64_t n = 0;
+        if (auto* by_status = stats.if_contains(endpoint))
+            for (const auto& [status, count] : by_status->as_object()) n += count.as_int64();
+        return n;
+    };
+    w.dir.write("profiles.csv", first(10));
+    auto upserts = requests("W4 upsert"), deactivations = requests("W5 patch-by-alternate-id");
+    auto r = w.prefsync("sync crm");
+    ASSERT_EQ(r.exit_code, 2) << r.err << r.out;
+    EXPECT_THAT(r.err, HasSubstr("20 of 30 known profiles"));
+    EXPECT_EQ(requests("W4 upsert") - upserts, 10) << "none for the twenty rows that left";
+    EXPECT_EQ(requests("W5 patch-by-alternate-id") - deactivations, 0);
+
+    w.dir.write("profiles.csv", first(20));
+    upserts = requests("W4 upsert");
+    r = w.prefsync("sync crm");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    EXPECT_EQ(requests("W4 upsert") - upserts, 10) << "the ten rows back";
+    EXPECT_EQ(requests("W5 patch-by-alternate-id") - deactivations, 10);
+    for (auto& [id, profiles] : w.profiles_by_alt_id()) {
+        ASSERT_EQ(profiles.size(), 1u) << id;
+        auto* active = profiles[0].if_contains("IsActive");
+        EXPECT_EQ(!active || active->as_bool(), id <= "C00000020") << id;
+    }
+}
+
 // A daemon on a one-minute schedule sent every row the API had refused, unchanged, again
 // every minute. A body answered 400 is not sent again while its row is unchanged (counted per
 // identity, exit 2, listed by plan and explain); a 403 is no verdict on the body and is sent;
@@ -793,6 +843,31 @@ TEST_P(GivenUpUnanswered, ARowWhoseCreateWasGivenUpUnansweredIsLookedUpNotCreate
     for (auto& [id, profiles] : w.profiles_by_alt_id()) EXPECT_EQ(profiles.size(), 1u) << id;
     r = w.prefsync("sync crm");
     EXPECT_THAT(r.out, HasSubstr("unchanged 3"));
+}
+
+// The worst answer the reference allows a write: applied, then answered 500 or above (its
+// 500 and 503 are "an unexpected condition"; a gateway's 502 or 504 can follow an applied
+// write). Each create is looked up before it is sent again, never made twice, also by the
+// next sync once the fault has passed.
+class AnsweredAfterApplying : public ::testing::TestWithParam<const char*> {};
+INSTANTIATE_TEST_SUITE_P(Sync, AnsweredAfterApplying, ::testing::Values("500", "502", "503", "504"));
+
+TEST_P(AnsweredAfterApplying, ACreateAnsweredWithAServerErrorAfterItLandedIsNotSentAgain) {
+    Workspace w(3, "create");
+    auto text = testing::read_file(w.config);
+    auto at = text.find("max_attempts: 30");
+    ASSERT_NE(at, std::string::npos);
+    w.config = w.dir.write("prefsync.yaml", text.replace(at, 16, "max_attempts: 2"));
+    w.emu.set_faults(std::string(R"({"ambiguous": 1.0, "accept_duplicates": true, "ambiguous_status": )") + GetParam() +
+                     "}");
+    auto r = w.prefsync("sync crm");
+    EXPECT_EQ(r.exit_code, 2) << r.err << r.out;
+    EXPECT_EQ(w.emu.store.size(), 3u) << "every create landed once, and was then answered " << GetParam();
+    w.emu.set_faults(R"({"ambiguous": 0})");
+    r = w.prefsync("sync crm");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    EXPECT_EQ(w.emu.store.size(), 3u) << "none created twice";
+    for (auto& [id, profiles] : w.profiles_by_alt_id()) EXPECT_EQ(profiles.size(), 1u) << id;
 }
 
 // A backfill that ended with failures is continued by --resume without sending its failed

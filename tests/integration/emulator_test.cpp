@@ -544,6 +544,20 @@ TEST(EmulatorFaults, AmbiguousWritesAreAppliedButUnanswered) {
     EXPECT_EQ(e.stats().at("faults").at("ambiguous"), 1);
 }
 
+TEST(EmulatorFaults, AmbiguousWritesCanBeAnsweredWithAServerErrorAfterBeingApplied) {
+    Emulator e;
+    e.set_faults(R"({"ambiguous": 1, "ambiguous_status": 502})");
+    auto c = e.client();
+    auto r = c.post(kBase + "/AlternateId?" + alt("A"), upsert_body("A", "a@x.com"));
+    EXPECT_EQ(r.status, 502);
+    EXPECT_EQ(e.store.size(), 1u) << "applied";
+    EXPECT_EQ(e.stats().at("faults").at("ambiguous"), 1);
+    auto admin = e.client();
+    EXPECT_EQ(admin.request("POST", "/__admin/faults", R"({"ambiguous_status": 404})").status, 400);
+    EXPECT_EQ(admin.request("POST", "/__admin/faults", R"({"ambiguous_status": 500.5})").status, 400);
+    EXPECT_EQ(admin.get("/__admin/faults").json().at("ambiguous_status"), 502);
+}
+
 TEST(EmulatorFaults, LatencyAndSlowResponsesDelayAtLeastTheirSetting) {
     Emulator e;
     e.set_faults(R"({"latency_ms": 150, "slow_ms": 100})");

@@ -289,6 +289,41 @@ TEST(PushProducer, ADeleteWhoseAnswerWasLostAndThenAnswers404IsDone) {
     EXPECT_EQ(rig.journal.updates.counts("crm").failed, 0);
 }
 
+// A write the server applied and then answered 500 or above (an error while answering, a
+// gateway's timeout): the reference's 5xx are "an unexpected condition", not "not applied".
+// Before, only a write left unanswered was looked up again: a create answered 502 after it
+// landed was sent again, and made a second profile.
+class AnsweredAfterApplying : public ::testing::TestWithParam<int> {};
+INSTANTIATE_TEST_SUITE_P(PushProducer, AnsweredAfterApplying, ::testing::Values(500, 502, 503, 504));
+
+TEST_P(AnsweredAfterApplying, ACreateIsLookedUpBeforeItIsSentAgain) {
+    PushRig rig(config::Mode::Create);
+    rig.enqueue("C1");
+    int creates = 0;
+    rig.tweak = [&](http::HttpResponse& out) {
+        if (out.status == 200 && out.body.starts_with("{\"ProfileId\"") && ++creates == 1) out.status = GetParam();
+    };
+    rig.run();
+    EXPECT_EQ(rig.api.with_alt("C1"), 1) << "created once";
+    EXPECT_EQ(rig.count("POST /Profile"), 1);
+    EXPECT_EQ(rig.count("POST /Profile/101"), 1) << "its body applied to the profile the lookup found";
+    EXPECT_EQ(rig.journal.updates.counts("crm").failed, 0);
+}
+
+TEST_P(AnsweredAfterApplying, ADeleteWhoseRetryMeets404IsDone) {
+    PushRig rig(config::Mode::Delete);
+    rig.api.profiles[42] = "C1";
+    rig.enqueue("C1", "h", 42);
+    int deletes = 0;
+    rig.tweak = [&](http::HttpResponse& out) {
+        if (out.status == 204 && ++deletes == 1) out.status = GetParam();
+    };
+    rig.run();
+    EXPECT_EQ(rig.count("DELETE /Profile/42"), 2);
+    EXPECT_EQ(rig.journal.updates.counts("crm").done, 1);
+    EXPECT_EQ(rig.journal.updates.counts("crm").failed, 0) << "its 404 is the first attempt's success";
+}
+
 TEST(PushProducer, ADeleteOfAProfileThatWasNeverThereIsStillAFailure) {
     PushRig rig(config::Mode::Delete);
     rig.enqueue("C1", "h", 42);
