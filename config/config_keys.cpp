@@ -374,7 +374,8 @@ const KeyTable& push_job_keys() {
                  .doc_type = "column",
                  .description =
                      "soft deletes: a row whose value here is true-ish or any other non-empty value stands for "
-                     "its profile's removal per on_missing"},
+                     "its profile's removal per on_missing (also of a profile a write whose answer was lost may "
+                     "have made); its writes that never reached the API are dropped"},
                 kScheduleKey,
                 {.name = "source",
                  .type = Custom,

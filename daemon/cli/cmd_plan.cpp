@@ -94,6 +94,7 @@ int cmd_plan(const PlanCommand& cmd) {
                                    ",\"duplicates\":" + std::to_string(summary.duplicates) +
                                    ",\"still_refused\":" + std::to_string(summary.still_refused) +
                                    ",\"missing\":" + std::to_string(summary.missing) +
+                                   ",\"dropped\":" + std::to_string(summary.dropped) +
                                    ",\"pending\":" + std::to_string(summary.pending) + ",\"actions\":{";
                 bool first = true;
                 for (const auto& [action, n] : summary.actions) {
@@ -114,6 +115,11 @@ int cmd_plan(const PlanCommand& cmd) {
                         "not sent: %lld row(s) unchanged since the API refused them (400, 413 or 422); `prefsync "
                         "retry %s` sends them\n",
                         (long long)summary.still_refused, job->name.c_str());
+                if (summary.dropped > 0)
+                    std::printf(
+                        "dropped: the writes of %lld row(s) no longer in the source (or marked deleted), which "
+                        "never reached the API (pending or failed), are deleted unsent\n",
+                        (long long)summary.dropped);
                 if (!summary.missing_refused.empty()) std::printf("refused: %s\n", summary.missing_refused.c_str());
             }
             if (!summary.source_error.empty()) {

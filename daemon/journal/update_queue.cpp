@@ -1029,6 +1029,32 @@ void UpdateQueue::for_each_unsettled(const std::string& job,
     for (const auto& [identity, f] : found) fn(f.k, f.may_exist);
 }
 
+std::optional<UpdateQueue::Unsettled> UpdateQueue::unsettled_of(const std::string& job, const std::string& identity) {
+    std::optional<Unsettled> out;
+    auto note = [&](std::optional<std::int64_t> profile_id, bool may_exist) {
+        if (!out) out.emplace();
+        if (profile_id) out->profile_id = profile_id;
+        out->may_exist = out->may_exist || may_exist;
+    };
+    if (auto it = held_.find(lookup_key(job, identity)); it != held_.end())
+        if (auto* row = batched(it->second); row && (row->u.op.empty() || row->u.op == "reactivate"))
+            note(row->u.profile_id, true);  // in flight
+#define PREFSYNC_UNSETTLED_OF(states)                                                                   \
+    "SELECT profile_id, resolve OR state = 'inflight' OR coalesce(last_status, 0) >= 500 FROM updates " \
+    "WHERE job = ?1 AND identity = ?2 AND state IN (" states ") AND coalesce(op, '') IN ('', 'reactivate')"
+    // Constants, each answered by its states' partial index (updates_one_pending, _waiting,
+    // _failed).
+    static constexpr const char* kQueries[] = {PREFSYNC_UNSETTLED_OF("'queued', 'inflight', 'retry'"),
+                                               PREFSYNC_UNSETTLED_OF("'waiting'"), PREFSYNC_UNSETTLED_OF("'failed'")};
+#undef PREFSYNC_UNSETTLED_OF
+    for (const char* query : kQueries) {
+        auto s = db_.prepare(query);
+        s.bind(1, job).bind(2, identity);
+        while (s.step()) note(s.opt_i64(0), s.i64(1) != 0);
+    }
+    return out;
+}
+
 std::int64_t UpdateQueue::hold_pending(const std::string& job, Millis now) {
     Database::Transaction tx(db_);
     db_.prepare(

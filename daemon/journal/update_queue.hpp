@@ -213,6 +213,15 @@ public:
     // otherwise none reached the API, and they would be sent (pending, or failed: `retry`).
     void for_each_unsettled(const std::string& job,
                             const std::function<void(const KnownIdentity&, bool may_exist)>& fn);
+    // for_each_unsettled() for one identity, this process's in-flight batches included:
+    // nullopt if it has no write (not a removal) pending or failed; else whether one may
+    // have landed, and the profile id one of them knows. For a row the source marks deleted
+    // whose identity has no present row in `synced`.
+    struct Unsettled {
+        std::optional<std::int64_t> profile_id;
+        bool may_exist = false;
+    };
+    std::optional<Unsettled> unsettled_of(const std::string& job, const std::string& identity);
     // Holds the pending writes (not removals, not in flight) of `identity` until the next
     // release_held(): its row left the source and its removal was refused (max_missing), so
     // a write of it that may have landed waits for a read that settles it. Returns how many.

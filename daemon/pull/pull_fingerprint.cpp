@@ -6,6 +6,7 @@
 #include <variant>
 
 #include "connectors/open_source.hpp"
+#include "daemon/api/api_target.hpp"
 #include "daemon/mapping/mapper.hpp"
 
 namespace prefsync::pull {
@@ -110,7 +111,10 @@ void add_identities(Canon& c, const config::JobConfig& ids) {
 
 std::string pull_fingerprint(const config::Config& config, const config::JobConfig& job) {
     Canon c;
-    c.add("fingerprint", "1");  // the layout of this text: a change of it starts every unfinished pull afresh
+    c.add("fingerprint", "2");  // the layout of this text: a change of it starts every unfinished pull afresh
+    // The API the output's profiles come from: resumed against another, one file would hold
+    // two servers' profiles.
+    c.add("api", api::api_target(config.api.base_url, config.api.client_id));
     const auto& pull = *job.pull;
     c.add("pull.searches", pull.searches.size());
     for (std::size_t i = 0; i < pull.searches.size(); ++i) {

@@ -4,7 +4,7 @@
 // under the same fingerprint: its items are keyed by position ("search:N") and its output
 // holds what the old settings wrote, so resuming under others loses or mixes results.
 //
-// What counts: the job's `pull` section (searches in order with their parameters, history,
+// What counts: the API (base_url as api::api_target compares it, and client_id), the job's `pull` section (searches in order with their parameters, history,
 // filter_id, implied, match_inactive, reconcile), its sink (type, file, table, key, each,
 // columns in order; a PostgreSQL sink's conninfo, since another database is another
 // output), and where the identities come from: the job's (or the reconciled push job's)

@@ -51,10 +51,16 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
             refused.erase(identity);
             if (m.deleted) {
                 drop(identity);
-                if (synced && synced->gone.empty()) {
+                // As the sync decides (push_run.cpp): a profile that exists or may is removed;
+                // writes that never reached the API are dropped.
+                auto unsettled =
+                    synced && synced->gone.empty() ? std::nullopt : journal.updates.unsettled_of(job.name, identity);
+                if ((synced && synced->gone.empty()) || (unsettled && unsettled->may_exist)) {
                     auto u = removal_update(job, identity, m.identity.alternate_id_type, m.identity.alternate_id,
                                             m.identity.profile_id, r.row->origin);
                     removals.push_back({identity, r.row->origin, u.op, u.body});
+                } else if (unsettled) {
+                    ++summary.dropped;
                 }
                 continue;
             }
@@ -125,6 +131,7 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
         if (intake.complete_snapshot() && unknowable.empty()) {
             auto left = left_the_source(journal, intake, job.name);
             known = left.known;
+            summary.dropped += static_cast<std::int64_t>(left.unsent.size());
             for (const auto& k : left.identities) {
                 auto u =
                     removal_update(job, k.identity, k.alt_type, k.alt_id, k.profile_id, std::string(kLeftTheSource));

@@ -25,6 +25,9 @@ struct PlanSummary {
     std::int64_t read = 0, rejected = 0, unchanged = 0, duplicates = 0, missing = 0;
     // Identities whose row is the body the API refused before (a 400, 413 or 422): not sent.
     std::int64_t still_refused = 0;
+    // Identities no longer in the source, or marked deleted in it, whose writes never
+    // reached the API (pending or failed): a sync deletes those writes unsent.
+    std::int64_t dropped = 0;
     std::int64_t pending = 0;                     // updates already in the journal that a sync would send too
     std::map<std::string, std::int64_t> actions;  // action → count
     std::string missing_refused;                  // over max_missing: what the sync would refuse

@@ -110,9 +110,22 @@ private:
                 journal.synced.note_duplicate(job_.name, identity, run_id_);
             }
             if (m.deleted) {
-                if (auto known = journal.synced.get(job_.name, identity); known && known->gone.empty())
+                auto known = journal.synced.get(job_.name, identity);
+                if (known && known->gone.empty()) {
                     removals_.push_back({identity, m.identity.alternate_id_type, m.identity.alternate_id, r.row->origin,
                                          m.identity.profile_id ? m.identity.profile_id : known->profile_id});
+                } else if (auto unsettled = journal.updates.unsettled_of(job_.name, identity)) {
+                    // Known only by writes not yet settled: one that may have landed made a
+                    // profile, removed like a synced one; writes that never reached the API
+                    // are dropped (sent, or retried, they would make the profile of a row
+                    // the source deleted).
+                    if (unsettled->may_exist)
+                        removals_.push_back({identity, m.identity.alternate_id_type, m.identity.alternate_id,
+                                             r.row->origin,
+                                             m.identity.profile_id ? m.identity.profile_id : unsettled->profile_id});
+                    else
+                        journal.updates.drop_unsent_writes(job_.name, identity);
+                }
                 continue;
             }
             journal::NewUpdate u;

@@ -1,34 +1,11 @@
 #include "daemon/push/target_guard.hpp"
 
-#include <boost/url/parse.hpp>
-#include <cctype>
+#include "daemon/api/api_target.hpp"
 
 namespace prefsync::push {
-namespace {
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
-}
-
-}  // namespace
 
 std::string target_of(const config::Config& config) {
-    const auto& base = config.api.base_url;
-    std::string url;
-    if (auto parsed = boost::urls::parse_absolute_uri(base)) {
-        auto scheme = lower(parsed->scheme());
-        url = scheme + "://" + lower(parsed->encoded_host());
-        auto port = std::string(parsed->port());
-        if (!port.empty() && !(scheme == "https" && port == "443") && !(scheme == "http" && port == "80"))
-            url += ":" + port;
-        url += std::string(parsed->encoded_path());
-    } else {
-        url = base;  // validated when the config was loaded: not expected
-    }
-    while (!url.empty() && url.back() == '/') url.pop_back();
-    return url + "\nclient_id=" + config.api.client_id;
+    return api::api_target(config.api.base_url, config.api.client_id);
 }
 
 std::string shown_target(const config::Config& config) {

@@ -331,12 +331,7 @@ INSTANTIATE_TEST_SUITE_P(Sync, LeftWhileUnsettled,
 TEST_P(LeftWhileUnsettled, ARowThatLeftTheSourceWhileItsWriteWasUnsettledIsRemovedAndNotRetried) {
     const auto& [mode, on_missing] = GetParam();
     Workspace w(6, mode, "    on_missing: " + on_missing + "\n    max_missing: 50%\n");
-    {
-        auto text = testing::read_file(w.config);
-        auto at = text.find("max_attempts: 30");
-        ASSERT_NE(at, std::string::npos);
-        w.config = w.dir.write("prefsync.yaml", text.replace(at, 16, "max_attempts: 2"));
-    }
+    w.edit_config("max_attempts: 30", "max_attempts: 2");
     const std::string original = testing::read_file(w.csv);
     auto without = [&](std::initializer_list<std::string> ids) {
         std::istringstream in(original);
@@ -365,6 +360,8 @@ TEST_P(LeftWhileUnsettled, ARowThatLeftTheSourceWhileItsWriteWasUnsettledIsRemov
     auto plan = w.prefsync("plan crm");
     EXPECT_THAT(plan.out, Not(HasSubstr("CRMID:C00000005"))) << "never made: nothing to remove";
     EXPECT_THAT(plan.out, HasSubstr("CRMID:C00000006")) << plan.out;
+    EXPECT_THAT(plan.out, HasSubstr("dropped: the writes of 1 row(s) no longer in the source (or marked deleted)"))
+        << "C00000005's";
     auto before = w.emu.requests_counter();
     r = w.prefsync("sync crm");
     ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
@@ -413,10 +410,7 @@ TEST(Sync, AJobPointedAtAnotherApiSendsNothingUntilABackfillTakesUpTheNewOne) {
     testing::InProcessEmulator production;
     const std::string old_url = "http://127.0.0.1:" + std::to_string(w.emu.server.port()) + "/Profiles/v2";
     const std::string new_url = "http://127.0.0.1:" + std::to_string(production.server.port()) + "/Profiles/v2";
-    auto text = testing::read_file(w.config);
-    auto at = text.find(old_url);
-    ASSERT_NE(at, std::string::npos);
-    w.config = w.dir.write("prefsync.yaml", text.replace(at, old_url.size(), new_url));
+    w.edit_config(old_url, new_url);
 
     auto before = w.emu.requests_counter();
     for (auto command : {"sync crm", "backfill crm", "backfill crm --resume", "retry crm", "verify crm", "plan crm"}) {
@@ -450,12 +444,7 @@ TEST(Sync, AJobPointedAtAnotherApiSendsNothingUntilABackfillTakesUpTheNewOne) {
 // refuses the removals.
 TEST(Sync, WritesAnEarlierRunLeftAreNotSentForRowsThatLeftTheSource) {
     Workspace w(25, "upsert", "    on_missing: deactivate\n");
-    {
-        auto text = testing::read_file(w.config);
-        auto at = text.find("max_delay: 200ms }");
-        ASSERT_NE(at, std::string::npos);
-        w.config = w.dir.write("prefsync.yaml", text.replace(at, 18, "max_delay: 200ms, max_throttled: 1s }"));
-    }
+    w.edit_config("max_delay: 200ms }", "max_delay: 200ms, max_throttled: 1s }");
     const std::string all = testing::read_file(w.csv);
     std::string first_five, first_three;
     {
@@ -545,6 +534,55 @@ TEST(Sync, WritesAKilledRunLeftInFlightAreNotSentAgainForRowsThatLeftTheSource) 
         ASSERT_EQ(profiles.size(), 1u) << id;
         auto* active = profiles[0].if_contains("IsActive");
         EXPECT_EQ(!active || active->as_bool(), id <= "C00000020") << id;
+    }
+}
+
+// Rows the source marks deleted (deleted_column): a synced profile is deactivated, and so is
+// one known only by a write that may have landed; writes that never reached the API are
+// dropped, not left for `retry` (which made the profile of a row the source had deleted).
+TEST(Sync, ARowMarkedDeletedRemovesAProfileThatMayExistAndDropsWritesThatNeverReachedTheApi) {
+    Workspace w(12, "upsert", "    on_missing: deactivate\n    max_missing: 100%\n    deleted_column: gone\n");
+    w.edit_config("max_attempts: 30", "max_attempts: 1");
+    const std::string all = testing::read_file(w.csv);
+    // The first `rows` rows, with a `gone` column set for `deleted`.
+    auto rows = [&](int count, std::set<std::string> deleted) {
+        std::istringstream in(all);
+        std::string out, line;
+        for (int i = 0; i <= count && std::getline(in, line); ++i) {
+            if (line.ends_with('\r')) line.pop_back();  // the generator writes CRLF
+            auto id = line.substr(0, line.find(','));
+            out += line + (i == 0 ? ",gone" : deleted.contains(id) ? ",yes" : ",") + "\n";
+        }
+        return out;
+    };
+    w.dir.write("profiles.csv", rows(10, {}));
+    ASSERT_EQ(w.prefsync("sync crm").exit_code, 0);
+    // C00000011 refused (403: nothing landed); C00000012 landed, its answer lost, given up.
+    w.dir.write("profiles.csv", rows(12, {}));
+    w.emu.set_faults(R"({"forbid_target": "alternateId=C00000011", "ambiguous": 1.0})");
+    auto r = w.prefsync("sync crm");
+    ASSERT_EQ(r.exit_code, 2) << r.err << r.out;
+    w.emu.set_faults(R"({"forbid_target": "", "ambiguous": 0})");
+    ASSERT_EQ(w.emu.store.size(), 11u);
+
+    w.dir.write("profiles.csv", rows(12, {"C00000002", "C00000011", "C00000012"}));
+    auto plan = w.prefsync("plan crm");
+    EXPECT_THAT(plan.out, HasSubstr("2 deactivate")) << plan.out;
+    EXPECT_THAT(plan.out, HasSubstr("dropped: the writes of 1 row(s)")) << plan.out;
+    auto before = w.emu.requests_counter();
+    r = w.prefsync("sync crm");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    EXPECT_EQ(w.emu.requests_counter() - before, 2) << "C00000002's and C00000012's deactivations";
+    EXPECT_EQ(json::parse(w.prefsync("status crm --json").out).at("crm").at("failed").as_int64(), 0);
+    before = w.emu.requests_counter();
+    EXPECT_EQ(w.prefsync("retry crm").exit_code, 0);
+    EXPECT_EQ(w.emu.requests_counter() - before, 0) << "nothing of the deleted rows is sent";
+    auto stored = w.profiles_by_alt_id();
+    EXPECT_EQ(stored.count("C00000011"), 0u);
+    for (const char* id : {"C00000002", "C00000012"}) {
+        ASSERT_EQ(stored[id].size(), 1u) << id;
+        auto* active = stored[id][0].if_contains("IsActive");
+        EXPECT_TRUE(active && !active->as_bool()) << id;
     }
 }
 
@@ -828,10 +866,7 @@ INSTANTIATE_TEST_SUITE_P(Sync, GivenUpUnanswered, ::testing::Values("2", "1"));
 
 TEST_P(GivenUpUnanswered, ARowWhoseCreateWasGivenUpUnansweredIsLookedUpNotCreatedAgainByTheNextSync) {
     Workspace w(3, "create");  // few: the breaker must not take it for an outage
-    auto text = testing::read_file(w.config);
-    auto at = text.find("max_attempts: 30");
-    ASSERT_NE(at, std::string::npos);
-    w.config = w.dir.write("prefsync.yaml", text.replace(at, 16, std::string("max_attempts: ") + GetParam()));
+    w.edit_config("max_attempts: 30", std::string("max_attempts: ") + GetParam());
     w.emu.set_faults(R"({"ambiguous": 1.0, "accept_duplicates": true})");
     auto r = w.prefsync("sync crm");
     EXPECT_EQ(r.exit_code, 2) << r.err << r.out;
@@ -854,10 +889,7 @@ INSTANTIATE_TEST_SUITE_P(Sync, AnsweredAfterApplying, ::testing::Values("500", "
 
 TEST_P(AnsweredAfterApplying, ACreateAnsweredWithAServerErrorAfterItLandedIsNotSentAgain) {
     Workspace w(3, "create");
-    auto text = testing::read_file(w.config);
-    auto at = text.find("max_attempts: 30");
-    ASSERT_NE(at, std::string::npos);
-    w.config = w.dir.write("prefsync.yaml", text.replace(at, 16, "max_attempts: 2"));
+    w.edit_config("max_attempts: 30", "max_attempts: 2");
     w.emu.set_faults(std::string(R"({"ambiguous": 1.0, "accept_duplicates": true, "ambiguous_status": )") + GetParam() +
                      "}");
     auto r = w.prefsync("sync crm");

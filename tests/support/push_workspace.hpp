@@ -77,6 +77,14 @@ struct PushWorkspace {
                                                 extra_mapping);
     }
 
+    // Replaces the first `from` in the config with `to` (a test's own setting).
+    void edit_config(const std::string& from, const std::string& to) {
+        auto text = read_file(config);
+        auto at = text.find(from);
+        ASSERT_NE(at, std::string::npos) << from;
+        config = dir.write("prefsync.yaml", text.replace(at, from.size(), to));
+    }
+
     testing::RunResult prefsync(const std::string& args, const std::string& token = "emulator-token") {
         return run("PREFSYNC_TOKEN=" + token + " " + quote(PREFSYNC_BINARY) + " -c " + quote(config) + " " + args);
     }

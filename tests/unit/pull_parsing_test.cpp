@@ -180,16 +180,17 @@ TEST(Reconcile, ComparesWhatThePushSetsIgnoringServerFieldsAndArrayOrder) {
 }
 
 // The config around one pull job `p` (and a push job `crm` it may reconcile).
-std::string fingerprint_of(const std::string& pull_job,
-                           const std::string& crm_mapping = "CustomerName.FirstName: first") {
-    auto text =
-        "api: { base_url: \"https://pm.example.com/Profiles/v2\", client_id: \"1\", token_env: T }\n"
-        "jobs:\n"
-        "  crm:\n"
-        "    source: { type: csv, path: crm.csv }\n"
-        "    identity: { alternate_id_type: CRMID, column: id }\n"
-        "    mapping: { " +
-        crm_mapping + " }\n" + pull_job;
+std::string fingerprint_of(
+    const std::string& pull_job, const std::string& crm_mapping = "CustomerName.FirstName: first",
+    const std::string& api = "base_url: \"https://pm.example.com/Profiles/v2\", client_id: \"1\"") {
+    auto text = "api: { " + api +
+                ", token_env: T }\n"
+                "jobs:\n"
+                "  crm:\n"
+                "    source: { type: csv, path: crm.csv }\n"
+                "    identity: { alternate_id_type: CRMID, column: id }\n"
+                "    mapping: { " +
+                crm_mapping + " }\n" + pull_job;
     auto config = config::parse_config(text, "/etc/prefsync/prefsync.yaml");
     return pull_fingerprint(config, *config.find_job("p"));
 }
@@ -236,6 +237,19 @@ TEST(PullFingerprint, FollowsWhatIsFetchedAndWrittenNotHowTheYamlIsSpelled) {
         "    pull: { implied: true, searches: [ { endpoint: Email, params: { emailAddress: a@example.com } } ] }\n"
         "    sink: { type: csv, path: out.csv, columns: { id: ProfileId, first: CustomerName.FirstName } }\n",
         "implied");
+
+    // Another API: resumed, one output would hold two servers' profiles. Not another
+    // spelling of the same one.
+    const std::string job =
+        "  p:\n    source: { type: csv, path: ids.csv }\n    identity: { profile_id_column: pid }\n"
+        "    pull: { searches: [ { endpoint: Email, params: { emailAddress: a@example.com } } ] }\n"
+        "    sink: { type: csv, path: out.csv, columns: { id: ProfileId, first: CustomerName.FirstName } }\n";
+    const std::string mapping = "CustomerName.FirstName: first";
+    EXPECT_NE(fingerprint_of(job, mapping, "base_url: \"https://sandbox.example.com/Profiles/v2\", client_id: \"1\""),
+              base);
+    EXPECT_NE(fingerprint_of(job, mapping, "base_url: \"https://pm.example.com/Profiles/v2\", client_id: \"2\""), base);
+    EXPECT_EQ(fingerprint_of(job, mapping, "base_url: \"https://PM.example.com:443/Profiles/v2/\", client_id: \"1\""),
+              base);
 
     // reconcile: the push job's mapping makes the body each profile is compared with.
     auto reconcile = "  p:\n    pull: { reconcile: crm }\n    sink: { type: jsonl, path: back.jsonl }\n";
