@@ -164,7 +164,7 @@ int run(int argc, char** argv) {
     emulator
         ->add_option("--ambiguous-status", emu.ambiguous_status,
                      "how --ambiguous leaves a write: 0 unanswered, or answered with this 5xx status")
-        ->check(CLI::IsMember({0, 500, 502, 503, 504}))
+        ->check(CLI::IsMember({0}) | CLI::Range(500, 599))
         ->capture_default_str();
     emulator->add_option("--slow", emu.slow_ms, "fault: delay before answering, ms");
     emulator->add_option("--outage", emu.outage_ms, "fault: refuse every request for the first N ms");

@@ -73,6 +73,12 @@ int CircuitBreaker::record(bool failed_alike, bool was_probe, Clock::time_point 
     return +1;
 }
 
+void CircuitBreaker::inconclusive(bool was_probe, Clock::time_point now) {
+    if (!was_probe || state_ != State::Probing) return;
+    state_ = State::Open;
+    probe_at_ = std::max(probe_at_, now);
+}
+
 void CircuitBreaker::defer_probe(Clock::time_point until) {
     if (state_ == State::Open) probe_at_ = std::max(probe_at_, until);
 }

@@ -46,6 +46,9 @@ public:
     // An answer to the request for `item` (the producer's key). Returns what changed: +1
     // opened, -1 closed, 0 nothing.
     int record(bool failed_alike, bool was_probe, Clock::time_point now, std::uint64_t item = 0);
+    // An answer that says nothing of whether the API works for what failed (a lookup's,
+    // while writes fail alike): not counted; a probe's lets the next request probe at once.
+    void inconclusive(bool was_probe, Clock::time_point now);
     // Retry-After: no probe before `until`.
     void defer_probe(Clock::time_point until);
     bool open() const { return state_ != State::Closed; }

@@ -197,7 +197,19 @@ void RequestLoop::answered(std::uint64_t ticket, http::HttpResponse r, int gener
     // so each counts as a row of its own: a small run in an outage still opens the breaker.
     bool about_row = r.transport == api::Transport::Answered && r.status >= 500 && r.status != 502 && r.status != 503 &&
                      r.status != 504;
-    switch (breaker_.record(failed_alike(r), f.probe, now, about_row ? f.item.row : ~ticket)) {
+    bool failed = failed_alike(r);
+    bool read = op == api::Operation::Read || op == api::Operation::Search;
+    if (!read) writes_failing_ = failed;
+    // A read that works while writes fail alike (a gateway refusing writes only; a create
+    // that failed is looked up before it is sent again) says nothing of the writes: counted
+    // as a success, each lookup closed the breaker, and every create's failure then spent
+    // its retries (a write-only outage dead-lettered every row at 70 requests/s).
+    int changed = 0;
+    if (read && !failed && writes_failing_)
+        breaker_.inconclusive(f.probe, now);
+    else
+        changed = breaker_.record(failed, f.probe, now, about_row ? f.item.row : ~ticket);
+    switch (changed) {
         case +1:
             ++stats_.breaker_trips;
             opened_at_ = now;

@@ -138,6 +138,7 @@ private:
     LoopSettings settings_;
     RetryPolicy policy_;
     CircuitBreaker breaker_;
+    bool writes_failing_ = false;  // the last write's answer failed alike (see answered())
     std::unique_ptr<Timer> wake_timer_, tick_timer_;
     std::optional<SteadyClock::time_point> wake_armed_;
     Producer* producer_ = nullptr;

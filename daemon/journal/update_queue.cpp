@@ -39,6 +39,10 @@ constexpr Millis kHeld = std::numeric_limits<Millis>::max();
 // Held by hold_pending() for the read (not for a duplicate id): released by a read cut short
 // too, and by a run that does not read to judge missing rows.
 constexpr Millis kHeldForRead = kHeld - 1;
+// Held by hold_writes(): a row that left the source (or could not be told apart from one
+// that did) whose removal was not journaled. Released only at the end of a read, which
+// settles it or holds it again; not by a run that reads nothing, and kept by hold_pending().
+constexpr Millis kHeldLeft = kHeld - 2;
 
 // An in-flight batch's rows, one after another: seven length-prefixed strings (identity,
 // alternate id type and value, origin, hash, op, body), a flags byte (profile id, run id,
@@ -915,7 +919,17 @@ std::int64_t UpdateQueue::release_dead_claims(const std::string& job) {
     std::int64_t released = 0;
     Database::Transaction tx(db_);
     for (auto pid : owners) {
-        if (pid == getpid()) continue;
+        if (pid == getpid()) {
+            db_.prepare(
+                   "UPDATE updates SET lease_until = 0 WHERE job = ?1 AND state = 'inflight' AND claimed_by = ?2 "
+                   "AND claim_token IS NOT ?3")
+                .bind(1, job)
+                .bind(2, pid)
+                .bind(3, token_)
+                .run();
+            released += db_.changes();
+            continue;
+        }
         if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // alive (or not ours to know)
         db_.prepare("UPDATE updates SET lease_until = 0 WHERE job = ?1 AND state = 'inflight' AND claimed_by = ?2")
             .bind(1, job)
@@ -940,9 +954,10 @@ std::optional<Millis> UpdateQueue::next_due(const std::string& job) {
         if (t && (!due || *t < *due)) due = t;
     };
     {
-        // Held rows (for a read, or for a duplicate id's later row) are due at no time.
+        // Held rows (for a read, for a duplicate id's later row, of a row that left) are due
+        // at no time.
         auto s = db_.prepare("SELECT MIN(due_at) FROM updates WHERE job = ?1 AND state = 'retry' AND due_at < ?2");
-        s.bind(1, job).bind(2, kHeldForRead);
+        s.bind(1, job).bind(2, kHeldLeft);
         if (s.step()) earliest(s.opt_i64(0));
     }
     {
@@ -962,13 +977,13 @@ std::optional<Millis> UpdateQueue::next_due(const std::string& job) {
 
 std::int64_t UpdateQueue::release_held(const std::string& job, Millis now, Held which) {
     Database::Transaction tx(db_);
-    // Held for a read: due at kHeldForRead; held either way: due at kHeldForRead or later.
+    // Held for a read: due at kHeldForRead; held any way: kHeldLeft or later.
     db_.prepare(which == Held::All
                     ? "UPDATE updates SET due_at = ?2 WHERE job = ?1 AND state = 'retry' AND due_at >= ?3"
                     : "UPDATE updates SET due_at = ?2 WHERE job = ?1 AND state = 'retry' AND due_at = ?3")
         .bind(1, job)
         .bind(2, now)
-        .bind(3, kHeldForRead)
+        .bind(3, which == Held::All ? kHeldLeft : kHeldForRead)
         .run();
     auto released = db_.changes();
     if (which == Held::All) {
@@ -1055,22 +1070,22 @@ std::optional<UpdateQueue::Unsettled> UpdateQueue::unsettled_of(const std::strin
     return out;
 }
 
-std::int64_t UpdateQueue::hold_pending(const std::string& job, Millis now) {
+std::int64_t UpdateQueue::hold_pending(const std::string& job) {
     Database::Transaction tx(db_);
     db_.prepare(
            "UPDATE updates SET state = 'retry', due_at = ?2, resolve = 1, lease_until = 0, claim_token = NULL "
-           "WHERE job = ?1 AND state = 'inflight' AND lease_until < ?3 AND claim_token IS NOT ?4")
+           "WHERE job = ?1 AND state = 'inflight' AND claim_token IS NOT ?3")
         .bind(1, job)
         .bind(2, kHeldForRead)
-        .bind(3, now)
-        .bind(4, token_)
+        .bind(3, token_)
         .run();
     auto n = db_.changes();
     db_.prepare(
            "UPDATE updates SET state = 'retry', due_at = ?2 WHERE job = ?1 AND state IN ('queued', 'retry') "
-           "AND due_at < ?2")
+           "AND due_at < ?3")
         .bind(1, job)
         .bind(2, kHeldForRead)
+        .bind(3, kHeldLeft)
         .run();
     n += db_.changes();
     tx.commit();
@@ -1083,7 +1098,7 @@ std::int64_t UpdateQueue::hold_writes(const std::string& job, const std::string&
            "AND state IN ('queued', 'retry') AND due_at < ?3 AND coalesce(op, '') IN ('', 'reactivate')")
         .bind(1, job)
         .bind(2, identity)
-        .bind(3, kHeldForRead)
+        .bind(3, kHeldLeft)
         .run();
     return db_.changes();
 }

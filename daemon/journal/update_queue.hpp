@@ -184,16 +184,18 @@ public:
     // promoted: from then on the queue's rules see those rows as they see any other.
     std::int64_t take_over_batches(const std::string& job);
     // Ends the lease of rows claimed by processes of this host that no longer exist (a
-    // kill -9), so a restart need not wait for the lease; returns how many.
+    // kill -9), and by this pid under another claim token (a container's process restarted
+    // as pid 1, where the dead one was pid 1 too), so a restart need not wait for the lease;
+    // returns how many. Under the job's lock.
     std::int64_t release_dead_claims(const std::string& job);
     // When the next retry of `job` is due; nullopt if none waits (held updates do not).
     std::optional<Millis> next_due(const std::string& job);
     // Which held updates release_held() makes due.
     enum class Held {
         All,      // every one: the read ended
-        ForRead,  // only what hold_pending() held, not the rows of duplicate ids: for a read
-                  // cut short, and for a run that does not judge missing rows (`retry`, the
-                  // daemon's)
+        ForRead,  // only what hold_pending() held, not the rows of duplicate ids nor those
+                  // of rows that left (hold_writes()): for a read cut short, and for a run
+                  // that does not judge missing rows (`retry`, the daemon's)
     };
     // Makes the held updates of `job` due now; returns how many.
     std::int64_t release_held(const std::string& job, Millis now, Held which = Held::All);
@@ -222,20 +224,24 @@ public:
         bool may_exist = false;
     };
     std::optional<Unsettled> unsettled_of(const std::string& job, const std::string& identity);
-    // Holds the pending writes (not removals, not in flight) of `identity` until the next
-    // release_held(): its row left the source and its removal was refused (max_missing), so
-    // a write of it that may have landed waits for a read that settles it. Returns how many.
+    // Holds the pending writes (not removals, not in flight) of `identity` until the end of
+    // a read (release_held(…, Held::All)): its row left the source and its removal was not
+    // journaled (refused by max_missing, or the read could not tell which rows left), so they
+    // wait for a read that settles them. A run that reads nothing (`retry`, the daemon's)
+    // does not release them. Returns how many.
     std::int64_t hold_writes(const std::string& job, const std::string& identity);
     // Deletes the pending (not in flight) and failed writes of `identity`: its row left the
     // source before any of them reached the API. Returns how many.
     std::int64_t drop_unsent_writes(const std::string& job, const std::string& identity);
     // Holds every queued or retrying update of `job` until release_held(): writes an earlier
     // run left, for a read that will tell which of their rows left the source. So are those
-    // a stopped process left in flight whose lease has ended (after take_over_batches() and
-    // release_dead_claims()): they wait to retry, marked "resolve first" as a claim of them
-    // would have marked them (sent first, a killed run's upserts made the profiles of people
-    // no longer in the source, then removed them). Returns how many.
-    std::int64_t hold_pending(const std::string& job, Millis now);
+    // another claim token left in flight (after take_over_batches()), whatever their lease
+    // says: under the job's lock no other process holds rows of the job (a container's
+    // restarted process has the dead one's pid, and its lease may not have ended). They wait
+    // to retry, marked "resolve first" as a claim of them would have marked them (sent first,
+    // a killed run's upserts made the profiles of people no longer in the source, then
+    // removed them). For the start of a run, under the job's lock. Returns how many.
+    std::int64_t hold_pending(const std::string& job);
     // The updates a run (a backfill) gave up on that are still failed: a resumed backfill
     // does not send them again (they are the run's), so it reports them.
     // Only those failed before `before` if given (by an earlier part of a resumed backfill).

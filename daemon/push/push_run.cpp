@@ -219,6 +219,17 @@ private:
             unsent = std::move(left.unsent);
         } else {
             known = journal.synced.count_present(job_.name);
+            if (intake_.complete_snapshot()) {
+                // Which rows left cannot be told (a rejected row's identity is unknown): the
+                // writes of those not seen are neither sent (released by the read's end, they
+                // went out for rows no longer in the source) nor dropped (one may be the
+                // rejected row's): held for the next read.
+                auto left = left_the_source(journal, intake_, job_.name);
+                journal::Database::Transaction hold_tx(journal.db);
+                for (const auto& k : left.identities) journal.updates.hold_writes(job_.name, k.identity);
+                for (const auto& identity : left.unsent) journal.updates.hold_writes(job_.name, identity);
+                hold_tx.commit();
+            }
         }
         // Whatever the verdict on removals: dropping a write that never reached the API loses
         // nothing (a row that comes back is queued again), and released by the read's end it
@@ -240,8 +251,8 @@ private:
             base::logger().warn("Profiles no longer in the source left alone",
                                 {{"missing", report_.missing}, {"reason", verdict.refusal}});
             // Their writes that may have landed, released by the read's end, would go out
-            // now: held again for the next read (the row back, or the removal allowed, settles
-            // them; `retry` sends them).
+            // now: held again until a read settles them (the row back, or the removal
+            // allowed); not released by a run that reads nothing (`retry`, the daemon's).
             journal::Database::Transaction hold_tx(journal.db);
             for (const auto& r : removals_)
                 if (r.origin == kLeftTheSource) journal.updates.hold_writes(job_.name, r.identity);
@@ -359,7 +370,7 @@ void run_push(const dispatch::RunContext& c, const config::JobConfig& job, const
     // profiles of people no longer in the source (an outside-in test: 100 inactive profiles
     // after a run stopped by 429s). Rows still in the source take them over as they are read.
     if (feed && feed->judges_missing()) {
-        if (auto n = journal.updates.hold_pending(job.name, now_ms()); n > 0)
+        if (auto n = journal.updates.hold_pending(job.name); n > 0)
             base::logger().info("Updates an earlier run left to send wait until the source is read to its end",
                                 {{"updates", n}});
     } else {

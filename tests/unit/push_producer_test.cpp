@@ -324,6 +324,22 @@ TEST_P(AnsweredAfterApplying, ADeleteWhoseRetryMeets404IsDone) {
     EXPECT_EQ(rig.journal.updates.counts("crm").failed, 0) << "its 404 is the first attempt's success";
 }
 
+// A gateway that fails every write (503) and passes reads: a create answered 503 is looked
+// up before it is sent again, and the lookups' 404s must not close the breaker. They did: each
+// create's 503 then spent its retries, and every row was dead-lettered at 70 requests/s.
+TEST(PushProducer, WritesFailingAloneOpenTheBreakerWhileLookupsWorkAndSpendNoRetries) {
+    PushRig rig(config::Mode::Create);
+    for (int i = 0; i < 20; ++i) rig.enqueue("C" + std::to_string(i));
+    rig.api.fault = [](const api::ApiRequest& r) {
+        return r.method == "POST" ? FakeApi::Fault::Unavailable : FakeApi::Fault::None;
+    };
+    rig.run();
+    auto counts = rig.journal.updates.counts("crm");
+    EXPECT_EQ(counts.failed, 0) << "an outage of writes spends no row's retries";
+    EXPECT_EQ(counts.pending(), 20) << "left for the next run";
+    EXPECT_LT(rig.api.log.size(), 120u) << "probes, not a storm";
+}
+
 TEST(PushProducer, ADeleteOfAProfileThatWasNeverThereIsStillAFailure) {
     PushRig rig(config::Mode::Delete);
     rig.enqueue("C1", "h", 42);
