@@ -84,7 +84,8 @@ int cmd_status(const StatusCommand& cmd) {
                                       {"exit_code", r.exit_code}});
                     all[name] = {{"queued", c.queued},     {"inflight", c.inflight}, {"retry", c.retry},
                                  {"accepted", c.accepted}, {"done", c.done},         {"verified", c.verified},
-                                 {"failed", c.failed},     {"waiting", c.waiting},   {"runs", std::move(rs)}};
+                                 {"failed", c.failed},     {"waiting", c.waiting},   {"held", c.held},
+                                 {"runs", std::move(rs)}};
                     if (parked)
                         all[name].as_object()["parked"] = {{"until", base::iso_utc(parked->until)},
                                                            {"reason", parked->reason},
@@ -97,6 +98,11 @@ int cmd_status(const StatusCommand& cmd) {
                         name.c_str(), (long long)c.queued, (long long)c.inflight, (long long)c.retry,
                         (long long)c.waiting, (long long)c.failed, (long long)c.done, (long long)c.accepted,
                         (long long)c.verified);
+                if (c.held > 0)
+                    appendf(out,
+                            "  held: %lld of the retries wait for a complete read of the source (rows no longer in "
+                            "it, or whose identity has another row)\n",
+                            (long long)c.held);
                 if (parked)
                     appendf(out,
                             "  PARKED by the daemon until %s after %d fatal run(s) in a row: %s\n"

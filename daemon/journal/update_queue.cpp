@@ -1144,6 +1144,11 @@ StateCounts UpdateQueue::queue_counts(const std::string& job) {
     c.inflight = count(db_.prepare("SELECT count(*) FROM updates WHERE job = ?1 AND state = 'inflight'")) +
                  count(db_.prepare("SELECT coalesce(sum(remaining), 0) FROM inflight_batches WHERE job = ?1"));
     c.retry = count(db_.prepare("SELECT count(*) FROM updates WHERE job = ?1 AND state = 'retry'"));
+    {
+        auto s = db_.prepare("SELECT count(*) FROM updates WHERE job = ?1 AND state = 'retry' AND due_at >= ?2");
+        s.bind(1, job).bind(2, kHeldLeft);
+        c.held = s.step() ? s.i64(0) : 0;
+    }
     c.failed = count(db_.prepare("SELECT count(*) FROM updates WHERE job = ?1 AND state = 'failed'"));
     c.waiting = count(db_.prepare("SELECT count(*) FROM updates WHERE job = ?1 AND state = 'waiting'"));
     return c;

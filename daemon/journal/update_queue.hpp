@@ -128,6 +128,9 @@ struct Completion {
 
 struct StateCounts {
     std::int64_t queued = 0, inflight = 0, retry = 0, failed = 0, waiting = 0;
+    // Of `retry`: held until the end of a read (rows that left the source, a duplicate id's
+    // later rows, an earlier run's writes during a read): due at no time.
+    std::int64_t held = 0;
     // Identities by the outcome of their last write (SyncedStore): 200/201, a 202 not yet
     // verified, a 202 read back as complete.
     std::int64_t done = 0, accepted = 0, verified = 0;

@@ -226,9 +226,11 @@ private:
                 // rejected row's): held for the next read.
                 auto left = left_the_source(journal, intake_, job_.name);
                 journal::Database::Transaction hold_tx(journal.db);
-                for (const auto& k : left.identities) journal.updates.hold_writes(job_.name, k.identity);
-                for (const auto& identity : left.unsent) journal.updates.hold_writes(job_.name, identity);
+                std::int64_t held = 0;
+                for (const auto& k : left.identities) held += journal.updates.hold_writes(job_.name, k.identity);
+                for (const auto& identity : left.unsent) held += journal.updates.hold_writes(job_.name, identity);
                 hold_tx.commit();
+                log_held_writes(held);
             }
         }
         // Whatever the verdict on removals: dropping a write that never reached the API loses
@@ -254,9 +256,11 @@ private:
             // now: held again until a read settles them (the row back, or the removal
             // allowed); not released by a run that reads nothing (`retry`, the daemon's).
             journal::Database::Transaction hold_tx(journal.db);
+            std::int64_t held = 0;
             for (const auto& r : removals_)
-                if (r.origin == kLeftTheSource) journal.updates.hold_writes(job_.name, r.identity);
+                if (r.origin == kLeftTheSource) held += journal.updates.hold_writes(job_.name, r.identity);
             hold_tx.commit();
+            log_held_writes(held);
             return;
         }
         journal::Database::Transaction removal_tx(journal.db);
@@ -266,6 +270,14 @@ private:
                                         now_ms(), true) == journal::EnqueueResult::Queued)
                 ++report_.queued;
         removal_tx.commit();
+    }
+
+    static void log_held_writes(std::int64_t held) {
+        if (held > 0)
+            base::logger().warn(
+                "Writes of rows not in the source held until a complete read settles them (the row back: sent; "
+                "its removal allowed: removed); neither `retry` nor the daemon's runs between reads send them",
+                {{"updates", held}});
     }
 
     struct Removal {

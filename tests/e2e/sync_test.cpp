@@ -532,6 +532,8 @@ TEST(Sync, WritesAKilledRunLeftInFlightAreNotSentAgainForRowsThatLeftTheSource) 
     r = w.prefsync("sync crm");
     ASSERT_EQ(r.exit_code, 2) << r.err << r.out;
     EXPECT_THAT(r.err, HasSubstr("20 of 30 known profiles"));
+    EXPECT_THAT(r.err, HasSubstr("Writes of rows not in the source held until a complete read settles them"));
+    EXPECT_EQ(json::parse(w.prefsync("status crm --json").out).at("crm").at("held").as_int64(), 20);
     EXPECT_EQ(w.prefsync("retry crm").exit_code, 0);
     EXPECT_EQ(requests("W4 upsert") - upserts, 0) << "none for the twenty rows that left";
     EXPECT_EQ(requests("W5 patch-by-alternate-id") - deactivations, 0);
