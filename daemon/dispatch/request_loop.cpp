@@ -186,7 +186,10 @@ void RequestLoop::answered(std::uint64_t ticket, http::HttpResponse r, int gener
     auto op = f.item.request.operation;
     if (observer_) observer_->on_request(api::to_string(op), r.status, r.elapsed);
     if (r.status == 401 && tokens_.oauth() && !tokens_.refused(generation)) {
-        // An expired or revoked bearer token: a new one, then the same request again.
+        // An expired or revoked bearer token: a new one, then the same request again. A
+        // probe's 401 says nothing of the API: the resent request probes (left unrecorded,
+        // the breaker waited for the probe's answer for ever, sending nothing).
+        breaker_.inconclusive(f.probe, runtime_.now());
         resend_.push_back(std::move(f.item));
         return pump();
     }

@@ -1100,7 +1100,22 @@ std::int64_t UpdateQueue::hold_writes(const std::string& job, const std::string&
         .bind(2, identity)
         .bind(3, kHeldLeft)
         .run();
-    return db_.changes();
+    auto n = db_.changes();
+    // A failure is held too, where nothing else of the identity is pending (else `retry`
+    // finds it obsolete): failed, `retry` sent it (a write that may have landed looked up,
+    // found nothing, and created the profile of a row no longer in the source). It keeps
+    // its "resolve first" mark and profile id; older failures of it become obsolete.
+    db_.prepare(
+           "UPDATE updates SET state = 'retry', due_at = ?3, attempts = 0, refused = NULL WHERE id = ("
+           "SELECT max(id) FROM updates WHERE job = ?1 AND identity = ?2 AND state = 'failed' "
+           "AND coalesce(op, '') IN ('', 'reactivate')) "
+           "AND NOT EXISTS (SELECT 1 FROM updates WHERE job = ?1 AND identity = ?2 "
+           "AND state IN ('queued', 'inflight', 'retry'))")
+        .bind(1, job)
+        .bind(2, identity)
+        .bind(3, kHeldLeft)
+        .run();
+    return n + db_.changes();
 }
 
 std::int64_t UpdateQueue::drop_unsent_writes(const std::string& job, const std::string& identity) {

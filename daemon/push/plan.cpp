@@ -42,6 +42,7 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
     const auto now = base::now_ms();
     std::vector<IntakeRow> batch;
     std::vector<PlannedAction> removals;
+    std::unordered_set<std::string> removed, dropped;  // identities: one removal or drop each
     while (intake.next(batch)) {
         for (auto& r : batch) {
             if (!r.mapped) continue;
@@ -56,10 +57,12 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
                 auto unsettled =
                     synced && synced->gone.empty() ? std::nullopt : journal.updates.unsettled_of(job.name, identity);
                 if ((synced && synced->gone.empty()) || (unsettled && unsettled->may_exist)) {
-                    auto u = removal_update(job, identity, m.identity.alternate_id_type, m.identity.alternate_id,
-                                            m.identity.profile_id, r.row->origin);
-                    removals.push_back({identity, r.row->origin, u.op, u.body});
-                } else if (unsettled) {
+                    if (removed.insert(identity).second) {
+                        auto u = removal_update(job, identity, m.identity.alternate_id_type, m.identity.alternate_id,
+                                                m.identity.profile_id, r.row->origin);
+                        removals.push_back({identity, r.row->origin, u.op, u.body});
+                    }
+                } else if (unsettled && dropped.insert(identity).second) {
                     ++summary.dropped;
                 }
                 continue;
@@ -133,6 +136,7 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
             known = left.known;
             summary.dropped += static_cast<std::int64_t>(left.unsent.size());
             for (const auto& k : left.identities) {
+                if (!removed.insert(k.identity).second) continue;
                 auto u =
                     removal_update(job, k.identity, k.alt_type, k.alt_id, k.profile_id, std::string(kLeftTheSource));
                 removals.push_back({k.identity, u.origin, u.op, u.body});

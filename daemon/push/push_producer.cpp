@@ -14,14 +14,11 @@ namespace {
 
 using journal::Millis;
 
-// Whether a write that got this may have been applied: no answer, or one of 500 or above,
-// but a 503 with Retry-After: the server pacing us, which handled nothing (taken as "may
-// have landed", it cost a lookup per create while the API was asking for less). The
-// journal's `may exist` test (UpdateQueue::for_each_unsettled) counts every 5xx: a removal
-// more (answered 404, done), never a write less.
+// Whether a write that got this may have been applied: no answer, or one of 500 or above
+// (the journal's `may exist` test, UpdateQueue::for_each_unsettled, says the same). A 503
+// with Retry-After too: the reference's 503 is "an unexpected condition", not "not applied".
 bool may_have_landed(const http::HttpResponse& r) {
-    if (r.transport == api::Transport::NoAnswer) return true;
-    return r.transport == api::Transport::Answered && r.status >= 500 && !(r.status == 503 && !r.retry_after.empty());
+    return r.transport == api::Transport::NoAnswer || (r.transport == api::Transport::Answered && r.status >= 500);
 }
 
 // W1 needs the alternate id in the body, or a retried create could not be found again; W6

@@ -111,20 +111,26 @@ private:
             }
             if (m.deleted) {
                 auto known = journal.synced.get(job_.name, identity);
+                std::optional<std::int64_t> profile_id;
+                bool remove = false;
                 if (known && known->gone.empty()) {
-                    removals_.push_back({identity, m.identity.alternate_id_type, m.identity.alternate_id, r.row->origin,
-                                         m.identity.profile_id ? m.identity.profile_id : known->profile_id});
+                    remove = true;
+                    profile_id = known->profile_id;
                 } else if (auto unsettled = journal.updates.unsettled_of(job_.name, identity)) {
                     // Known only by writes not yet settled: one that may have landed made a
                     // profile, removed like a synced one; writes that never reached the API
                     // are dropped (sent, or retried, they would make the profile of a row
                     // the source deleted).
-                    if (unsettled->may_exist)
-                        removals_.push_back({identity, m.identity.alternate_id_type, m.identity.alternate_id,
-                                             r.row->origin,
-                                             m.identity.profile_id ? m.identity.profile_id : unsettled->profile_id});
-                    else
-                        journal.updates.drop_unsent_writes(job_.name, identity);
+                    remove = unsettled->may_exist;
+                    profile_id = unsettled->profile_id;
+                    if (!remove) journal.updates.drop_unsent_writes(job_.name, identity);
+                }
+                if (remove) {
+                    // Its writes wait for the removal, which takes their place (or, refused,
+                    // keeps them held): due during the read, one went out first.
+                    journal.updates.hold_writes(job_.name, identity);
+                    add_removal({identity, m.identity.alternate_id_type, m.identity.alternate_id, r.row->origin,
+                                 m.identity.profile_id ? m.identity.profile_id : profile_id});
                 }
                 continue;
             }
@@ -169,8 +175,16 @@ private:
         report_.duplicates = intake_.duplicates;
     }
 
+    // The read's end in one transaction: what it releases and what it holds again, drops
+    // or journals for removal (killed between them, writes of rows that left went out).
     void finish() {
         finished_ = true;
+        journal::Database::Transaction tx(c_.journal.db);
+        settle_read();
+        tx.commit();
+    }
+
+    void settle_read() {
         auto& journal = c_.journal;
         intake_.finish();
         report_.read = intake_.read;
@@ -215,7 +229,7 @@ private:
             auto left = left_the_source(journal, intake_, job_.name);
             known = left.known;
             for (const auto& k : left.identities)
-                removals_.push_back({k.identity, k.alt_type, k.alt_id, std::string(kLeftTheSource), k.profile_id});
+                add_removal({k.identity, k.alt_type, k.alt_id, std::string(kLeftTheSource), k.profile_id});
             unsent = std::move(left.unsent);
         } else {
             known = journal.synced.count_present(job_.name);
@@ -257,8 +271,7 @@ private:
             // allowed); not released by a run that reads nothing (`retry`, the daemon's).
             journal::Database::Transaction hold_tx(journal.db);
             std::int64_t held = 0;
-            for (const auto& r : removals_)
-                if (r.origin == kLeftTheSource) held += journal.updates.hold_writes(job_.name, r.identity);
+            for (const auto& r : removals_) held += journal.updates.hold_writes(job_.name, r.identity);
             hold_tx.commit();
             log_held_writes(held);
             return;
@@ -284,6 +297,11 @@ private:
         std::string identity, alt_type, alt_id, origin;
         std::optional<std::int64_t> profile_id;
     };
+    // One removal per identity (two rows of it marked deleted counted twice against
+    // max_missing).
+    void add_removal(Removal r) {
+        if (removed_.insert(r.identity).second) removals_.push_back(std::move(r));
+    }
     const dispatch::RunContext& c_;
     const config::JobConfig& job_;
     const PushOptions& options_;
@@ -296,7 +314,8 @@ private:
     bool hold_duplicates_;
     bool idempotent_;
     std::vector<IntakeRow> batch_;
-    std::vector<Removal> removals_;  // rows the source marks deleted, then those that left it
+    std::vector<Removal> removals_;            // rows the source marks deleted, then those that left it
+    std::unordered_set<std::string> removed_;  // their identities
     bool finished_ = false;
     std::vector<journal::ClaimedUpdate> claimed_;  // journaled already claimed, for take_claimed()
     // Identities whose last row so far was skipped as still refused (few: a set of names).

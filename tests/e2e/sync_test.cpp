@@ -575,8 +575,29 @@ TEST(Sync, ARowMarkedDeletedRemovesAProfileThatMayExistAndDropsWritesThatNeverRe
     w.emu.set_faults(R"({"forbid_target": "alternateId=C00000011", "ambiguous": 1.0})");
     auto r = w.prefsync("sync crm");
     ASSERT_EQ(r.exit_code, 2) << r.err << r.out;
-    w.emu.set_faults(R"({"forbid_target": "", "ambiguous": 0})");
     ASSERT_EQ(w.emu.store.size(), 11u);
+    auto requests = [&](const char* endpoint) {
+        auto stats = json::parse(http_get(w.emu.server.port(), "/__admin/stats")).at("by_endpoint").as_object();
+        std::int64_t n = 0;
+        if (auto* by_status = stats.if_contains(endpoint))
+            for (const auto& [status, count] : by_status->as_object()) n += count.as_int64();
+        return n;
+    };
+    // C00000012 marked deleted while max_missing refuses every removal: its write that may
+    // have landed is held, sent neither by the sync nor by `retry`.
+    w.emu.set_faults(R"({"ambiguous": 0})");
+    w.edit_config("max_missing: 100%", "max_missing: 0");
+    w.dir.write("profiles.csv", rows(12, {"C00000012"}));
+    auto upserts = requests("W4 upsert");
+    r = w.prefsync("sync crm");
+    ASSERT_EQ(r.exit_code, 2) << r.err << r.out;
+    EXPECT_THAT(r.err, HasSubstr("max_missing"));
+    // (C00000011's requests, answered 403 by the fault, count as "forbidden".)
+    EXPECT_EQ(requests("W4 upsert") - upserts, 0);
+    EXPECT_EQ(w.prefsync("retry crm").exit_code, 2);
+    EXPECT_EQ(requests("W4 upsert") - upserts, 0) << "C00000012's write is not retried";
+    w.edit_config("max_missing: 0", "max_missing: 100%");
+    w.emu.set_faults(R"({"forbid_target": ""})");
 
     w.dir.write("profiles.csv", rows(12, {"C00000002", "C00000011", "C00000012"}));
     auto plan = w.prefsync("plan crm");

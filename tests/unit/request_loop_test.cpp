@@ -9,6 +9,7 @@
 #include <map>
 #include <stdexcept>
 
+#include "daemon/dispatch/circuit_breaker.hpp"
 #include "tests/support/fake_runtime.hpp"
 
 namespace prefsync::dispatch {
@@ -680,6 +681,28 @@ TEST(RequestLoop, ATokenWithALineBreakIsFatalNeverSentAsAHeader) {
     EXPECT_THAT(rig.loop->fatal(), ::testing::HasSubstr("control character"));
     EXPECT_EQ(host.fetches, 1);
     EXPECT_TRUE(rig.transport.sent.empty());
+}
+
+// A probe whose answer says nothing of what failed (a lookup while writes fail, a 401 to be
+// sent again with a new token): the breaker stays open and the next request probes at once.
+// Left waiting for that answer, it let nothing through for ever.
+TEST(CircuitBreaker, AnInconclusiveProbeHandsTheProbeToTheNextRequest) {
+    CircuitBreaker breaker(BreakerSettings{});
+    auto now = CircuitBreaker::Clock::time_point{} + std::chrono::hours(1);
+    for (std::uint64_t item = 0; item < 10; ++item) breaker.record(true, false, now, item);
+    ASSERT_TRUE(breaker.open());
+    bool probe = false;
+    now += std::chrono::seconds(2);
+    ASSERT_TRUE(breaker.allow(now, probe));
+    ASSERT_TRUE(probe);
+    EXPECT_FALSE(breaker.allow(now, probe)) << "one probe at a time";
+    breaker.inconclusive(true, now);
+    EXPECT_TRUE(breaker.open());
+    EXPECT_EQ(breaker.failed_probes(), 0) << "not a failed probe";
+    EXPECT_TRUE(breaker.allow(now, probe));
+    EXPECT_TRUE(probe);
+    breaker.inconclusive(false, now);  // an answer to something else: changes nothing
+    EXPECT_FALSE(breaker.allow(now, probe));
 }
 
 }  // namespace
