@@ -510,13 +510,7 @@ TEST(Sync, WritesAKilledRunLeftInFlightAreNotSentAgainForRowsThatLeftTheSource) 
         for (int i = 0; i <= rows && std::getline(in, line); ++i) out += line + "\n";
         return out;
     };
-    auto requests = [&](const char* endpoint) {
-        auto stats = json::parse(http_get(w.emu.server.port(), "/__admin/stats")).at("by_endpoint").as_object();
-        std::int64_t n = 0;
-        if (auto* by_status = stats.if_contains(endpoint))
-            for (const auto& [status, count] : by_status->as_object()) n += count.as_int64();
-        return n;
-    };
+    auto requests = [&](const char* endpoint) { return w.endpoint_requests(endpoint); };
     auto upserts = requests("W4 upsert"), deactivations = requests("W5 patch-by-alternate-id");
     // A row without its id: which rows left cannot be told.
     auto last = first(30).substr(first(29).size());
@@ -576,13 +570,7 @@ TEST(Sync, ARowMarkedDeletedRemovesAProfileThatMayExistAndDropsWritesThatNeverRe
     auto r = w.prefsync("sync crm");
     ASSERT_EQ(r.exit_code, 2) << r.err << r.out;
     ASSERT_EQ(w.emu.store.size(), 11u);
-    auto requests = [&](const char* endpoint) {
-        auto stats = json::parse(http_get(w.emu.server.port(), "/__admin/stats")).at("by_endpoint").as_object();
-        std::int64_t n = 0;
-        if (auto* by_status = stats.if_contains(endpoint))
-            for (const auto& [status, count] : by_status->as_object()) n += count.as_int64();
-        return n;
-    };
+    auto requests = [&](const char* endpoint) { return w.endpoint_requests(endpoint); };
     // C00000012 marked deleted while max_missing refuses every removal: its write that may
     // have landed is held, sent neither by the sync nor by `retry`.
     w.emu.set_faults(R"({"ambiguous": 0})");
