@@ -80,6 +80,13 @@ public:
 
     // Whether a complete read tells which rows left (on_missing set, the whole source read).
     bool judges_missing() const { return job_.on_missing != config::OnMissing::Ignore && intake_.snapshot(); }
+    // Whether the read may remove profiles: rows that left a snapshot, or rows a
+    // deleted_column marks (an incremental source's deletes too). Such a run holds the writes
+    // earlier runs left until its read ends (hold_pending): sent first, they went out for
+    // rows the read then found gone or deleted.
+    bool judges_removals() const {
+        return judges_missing() || (job_.on_missing != config::OnMissing::Ignore && !job_.deleted_column.empty());
+    }
 
 private:
     void journal_batch() {
@@ -129,6 +136,9 @@ private:
                     // Its writes wait for the removal, which takes their place (or, refused,
                     // keeps them held): due during the read, one went out first.
                     journal.updates.hold_writes(job_.name, identity);
+                    // A profile that may exist is a known one for max_missing (counted from
+                    // `synced` alone, 20 such deletes were "20 of 10 known profiles").
+                    if (!(known && known->gone.empty())) ++deleted_unsettled_;
                     add_removal({identity, m.identity.alternate_id_type, m.identity.alternate_id, r.row->origin,
                                  m.identity.profile_id ? m.identity.profile_id : profile_id});
                 }
@@ -232,7 +242,7 @@ private:
                 add_removal({k.identity, k.alt_type, k.alt_id, std::string(kLeftTheSource), k.profile_id});
             unsent = std::move(left.unsent);
         } else {
-            known = journal.synced.count_present(job_.name);
+            known = journal.synced.count_present(job_.name) + deleted_unsettled_;
             if (intake_.complete_snapshot()) {
                 // Which rows left cannot be told (a rejected row's identity is unknown): the
                 // writes of those not seen are neither sent (released by the read's end, they
@@ -316,6 +326,7 @@ private:
     std::vector<IntakeRow> batch_;
     std::vector<Removal> removals_;            // rows the source marks deleted, then those that left it
     std::unordered_set<std::string> removed_;  // their identities
+    std::int64_t deleted_unsettled_ = 0;       // of them, marked deleted and known only by writes
     bool finished_ = false;
     std::vector<journal::ClaimedUpdate> claimed_;  // journaled already claimed, for take_claimed()
     // Identities whose last row so far was skipped as still refused (few: a set of names).
@@ -400,7 +411,7 @@ void run_push(const dispatch::RunContext& c, const config::JobConfig& job, const
     // the source has its writes dropped or its profile removed: sent first, they made the
     // profiles of people no longer in the source (an outside-in test: 100 inactive profiles
     // after a run stopped by 429s). Rows still in the source take them over as they are read.
-    if (feed && feed->judges_missing()) {
+    if (feed && feed->judges_removals()) {
         if (auto n = journal.updates.hold_pending(job.name); n > 0)
             base::logger().info("Updates an earlier run left to send wait until the source is read to its end",
                                 {{"updates", n}});

@@ -3,7 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <boost/json.hpp>
 #include <chrono>
+#include <csignal>
 #include <thread>
 
 #include "tests/support/in_process_emulator.hpp"
@@ -254,6 +256,60 @@ TEST(SqlSync, SqliteIncrementalSyncAndCheckConfigNameMissingColumns) {
     EXPECT_NE(check.exit_code, 0);
     EXPECT_THAT(check.err, HasSubstr("firstname"));
     EXPECT_THAT(check.err, HasSubstr("first_name"));
+}
+
+// Rows of an incremental source, killed in flight, then marked deleted: the next run holds
+// the writes the killed one left until its read ends, so they are not sent before the rows
+// that delete them are read (an outside-in test saw 20 upserts of deleted rows, then their
+// deactivations); the profiles their writes may have made are deactivated.
+TEST(SqlSync, RowsAnIncrementalSourceMarksDeletedAreNotUpsertedFirstAfterAKill) {
+    SqlWorkspace w;
+    auto db = w.dir.file("crm.db");
+    auto sql = [&](const std::string& statements) {
+        auto r = testing::run("sqlite3 " + quote(db) + " \"" + statements + "\"");
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+    };
+    auto insert = [](int from, int to, const char* at) {
+        return "WITH RECURSIVE n(i) AS (SELECT " + std::to_string(from) + " UNION ALL SELECT i + 1 FROM n WHERE i < " +
+               std::to_string(to) + ") INSERT INTO customers SELECT i, 'C' || i, 'F' || i, 'L' || i, 'c' || i || " +
+               "'@example.com', '" + at + "', NULL FROM n;";
+    };
+    sql("CREATE TABLE customers(id INTEGER PRIMARY KEY, customer_id TEXT, first_name TEXT, last_name TEXT, email "
+        "TEXT, updated_at TEXT, gone TEXT);" +
+        insert(1, 10, "2024-01-01 00:00:00"));
+    w.write_config(
+        "      type: sqlite\n      path: crm.db\n      table: customers\n"
+        "      incremental: { column: updated_at, key: id }\n");
+    w.config = w.dir.write("prefsync.yaml", testing::read_file(w.config) +
+                                                "    on_missing: deactivate\n    deleted_column: gone\n"
+                                                "    max_missing: 100%\n");
+    EXPECT_EQ(w.sent_by("sync crm", "queued 10"), 10);
+
+    sql(insert(11, 30, "2024-01-02 00:00:00"));
+    w.emu.set_faults(R"({"slow_ms": 30000})");
+    setenv("PREFSYNC_TOKEN", "emulator-token", 1);
+    auto before = w.emu.requests_counter();
+    testing::ChildProcess run({PREFSYNC_BINARY, "-c", w.config, "sync", "crm"});
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (w.emu.requests_counter() == before && run.running() && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a poll, not a spin: 2 cores
+    ASSERT_TRUE(run.running());
+    run.signal(SIGKILL);
+    ASSERT_EQ(run.wait(), 128 + SIGKILL);
+    w.emu.set_faults(R"({"slow_ms": 0})");
+
+    sql("UPDATE customers SET gone = 'yes', updated_at = '2024-01-03 00:00:00' WHERE id > 10;");
+    auto requests = [&](const char* endpoint) { return w.emu.endpoint_requests(endpoint); };
+    auto upserts = requests("W4 upsert"), deactivations = requests("W5 patch-by-alternate-id");
+    auto r = w.prefsync("sync crm");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    EXPECT_EQ(requests("W4 upsert") - upserts, 0) << "nothing of the deleted rows is upserted";
+    EXPECT_EQ(requests("W5 patch-by-alternate-id") - deactivations, 20) << "each may have landed";
+    for (auto& p : w.emu.store.dump()) {
+        auto id = std::string(p.at("AlternateIds").at(0).at("AlternateId").as_string());
+        auto* active = p.as_object().if_contains("IsActive");
+        EXPECT_EQ(!active || active->as_bool(), id.size() == 2 || id == "C10") << id;
+    }
 }
 
 }  // namespace

@@ -41,6 +41,14 @@ struct InProcessEmulator {
     // API requests the emulator has received, from its own counters: read in-process, as a
     // request over HTTP per poll would take the emulator's thread from the run it watches.
     std::int64_t requests_counter() { return static_cast<std::int64_t>(server.requests()); }
+    // Requests counted for `endpoint` (its counter name, "W4 upsert"), any status.
+    std::int64_t endpoint_requests(const std::string& endpoint) {
+        auto stats = boost::json::parse(http_get(server.port(), "/__admin/stats")).at("by_endpoint").as_object();
+        std::int64_t n = 0;
+        if (auto* by_status = stats.if_contains(endpoint))
+            for (const auto& [status, count] : by_status->as_object()) n += count.as_int64();
+        return n;
+    }
     std::string base_url() const { return "http://127.0.0.1:" + std::to_string(server.port()) + "/Profiles/v2"; }
 };
 

@@ -77,14 +77,7 @@ struct PushWorkspace {
                                                 extra_mapping);
     }
 
-    // Requests the emulator has counted for `endpoint` (its counter name, "W4 upsert"), any status.
-    std::int64_t endpoint_requests(const std::string& endpoint) {
-        auto stats = boost::json::parse(http_get(emu.server.port(), "/__admin/stats")).at("by_endpoint").as_object();
-        std::int64_t n = 0;
-        if (auto* by_status = stats.if_contains(endpoint))
-            for (const auto& [status, count] : by_status->as_object()) n += count.as_int64();
-        return n;
-    }
+    std::int64_t endpoint_requests(const std::string& endpoint) { return emu.endpoint_requests(endpoint); }
 
     // Replaces the first `from` in the config with `to` (a test's own setting).
     void edit_config(const std::string& from, const std::string& to) {
