@@ -1009,9 +1009,10 @@ std::int64_t UpdateQueue::held(const std::string& job) {
 
 void UpdateQueue::for_each_unsettled(const std::string& job,
                                      const std::function<void(const KnownIdentity&, bool may_exist)>& fn) {
-    // One query per state, each answered by that state's partial index (batch rows are this
-    // process's rows in flight, read by this run; a stopped process's were made ordinary rows
-    // before anything was read: take_over_batches).
+    // One query per state, each answered by that state's partial index. This process's batch
+    // rows are in flight for rows this run read; a stopped process's are made ordinary rows
+    // before a sync reads (take_over_batches), and read from their batches by `plan`, which
+    // takes nothing over (in_flight_elsewhere).
     struct Found {
         KnownIdentity k;
         bool may_exist = false;
@@ -1041,7 +1042,37 @@ void UpdateQueue::for_each_unsettled(const std::string& job,
             f.may_exist = f.may_exist || s.i64(4) != 0;
         }
     }
+    for (auto& [identity, k] : in_flight_elsewhere(job)) {
+        auto s = db_.prepare("SELECT 1 FROM synced WHERE job = ?1 AND identity = ?2 AND gone IS NULL");
+        s.bind(1, job).bind(2, identity);
+        if (s.step()) continue;
+        auto& f = found[identity];
+        if (f.k.identity.empty()) f.k = std::move(k);
+        f.may_exist = true;
+    }
     for (const auto& [identity, f] : found) fn(f.k, f.may_exist);
+}
+
+std::map<std::string, KnownIdentity> UpdateQueue::in_flight_elsewhere(const std::string& job) {
+    std::map<std::string, KnownIdentity> out;
+    auto b = db_.prepare(
+        "SELECT b.id, b.finished, r.rows FROM inflight_batches b JOIN inflight_batch_rows r ON r.id = b.id "
+        "WHERE b.job = ?1 AND b.claim_token IS NOT ?2");
+    b.bind(1, job).bind(2, token_);
+    while (b.step()) {
+        auto finished = b.blob(1);
+        auto rows = decode_rows(b.blob(2), "journal " + db_.path() + ": in-flight batch " + std::to_string(b.i64(0)));
+        for (std::size_t i = 0; i < rows.size(); ++i) {
+            auto& u = rows[i].u;
+            if (bit_set(finished, i) || !(u.op.empty() || u.op == "reactivate")) continue;
+            auto& k = out[u.identity];
+            k.identity = u.identity;
+            k.alt_type = std::move(u.alt_type);
+            k.alt_id = std::move(u.alt_id);
+            if (u.profile_id) k.profile_id = u.profile_id;
+        }
+    }
+    return out;
 }
 
 std::optional<UpdateQueue::Unsettled> UpdateQueue::unsettled_of(const std::string& job, const std::string& identity) {

@@ -227,6 +227,12 @@ public:
         bool may_exist = false;
     };
     std::optional<Unsettled> unsettled_of(const std::string& job, const std::string& identity);
+    // The writes (not removals) still in flight in other processes' batches of `job`, by
+    // identity: those a killed run left, until a run takes them over (take_over_batches()).
+    // A run holding the job's lock has taken them over before it reads; `plan`, which takes
+    // no lock and changes nothing, must count them as writes that may have landed, as the
+    // sync after it will.
+    std::map<std::string, KnownIdentity> in_flight_elsewhere(const std::string& job);
     // Holds the pending writes (not removals, not in flight) of `identity` until the end of
     // a read (release_held(…, Held::All)): its row left the source and its removal was not
     // journaled (refused by max_missing, or the read could not tell which rows left), so they

@@ -43,6 +43,9 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
     std::vector<IntakeRow> batch;
     std::vector<PlannedAction> removals;
     std::unordered_set<std::string> removed, dropped;  // identities: one removal or drop each
+    // Writes a killed run left in flight: a sync takes them over before it reads, so they
+    // count as writes that may have landed (unsettled_of() sees only ordinary rows).
+    const auto elsewhere = journal.updates.in_flight_elsewhere(job.name);
     while (intake.next(batch)) {
         for (auto& r : batch) {
             if (!r.mapped) continue;
@@ -56,6 +59,10 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
                 // writes that never reached the API are dropped.
                 auto unsettled =
                     synced && synced->gone.empty() ? std::nullopt : journal.updates.unsettled_of(job.name, identity);
+                if (!(synced && synced->gone.empty()) && elsewhere.contains(identity)) {
+                    if (!unsettled) unsettled.emplace();
+                    unsettled->may_exist = true;
+                }
                 if ((synced && synced->gone.empty()) || (unsettled && unsettled->may_exist)) {
                     if (removed.insert(identity).second) {
                         auto u = removal_update(job, identity, m.identity.alternate_id_type, m.identity.alternate_id,

@@ -512,6 +512,16 @@ TEST(Sync, WritesAKilledRunLeftInFlightAreNotSentAgainForRowsThatLeftTheSource) 
     };
     auto requests = [&](const char* endpoint) { return w.endpoint_requests(endpoint); };
     auto upserts = requests("W4 upsert"), deactivations = requests("W5 patch-by-alternate-id");
+    // `plan` counts the writes still in the killed run's batches as profiles that may exist,
+    // as the sync will (it said "nothing to send", and the sync then refused or removed).
+    w.dir.write("profiles.csv", first(10));
+    auto before_plan = w.emu.requests_counter();
+    auto plan = w.prefsync("plan crm");
+    EXPECT_EQ(plan.exit_code, 2) << plan.err << plan.out;
+    EXPECT_THAT(plan.out + plan.err, HasSubstr("20 of 30 known profiles")) << plan.out;
+    plan = w.prefsync("plan crm --allow-mass-delete");
+    EXPECT_THAT(plan.out, HasSubstr("20 deactivate")) << plan.out;
+    EXPECT_EQ(w.emu.requests_counter(), before_plan) << "plan sends nothing";
     // A row without its id: which rows left cannot be told.
     auto last = first(30).substr(first(29).size());
     w.dir.write("profiles.csv", first(10) + last.substr(last.find(',')));
