@@ -178,7 +178,7 @@ void SyncedStore::record(const std::string& job, const std::string& identity, co
     else
         s.bind_null(6);
     s.bind(7, run_id);
-    // verify > 0: when the 202 came (never 0, so the partial index's condition holds).
+    // verify > 0: when the 202 came (never 0, which would read as neither accepted nor verified).
     s.bind(8, outcome == Outcome::Accepted ? std::optional<std::int64_t>(std::max<Millis>(now, 1)) : std::nullopt);
     s.run();
     if (straight) {

@@ -12,7 +12,7 @@
 // Why: recorded straight into `synced`, an answer is an insert at a random place in a
 // b-tree keyed by identity as soon as identities do not come in key order (a source sorted
 // by date, e-mail identities), and each commit then rewrites about one 4 KiB page per
-// answer, twice with the unverified index: a 1,000,000-row backfill in random identity
+// answer, twice with the unverified index there was then: a 1,000,000-row backfill in random identity
 // order ran at 8,300 rows/s against about 31,000 in key order. Merged in key order, a page
 // is written once per merge for all the answers it holds.
 //
@@ -111,6 +111,9 @@ public:
     SyncedCounts counts(const std::string& job);
 
     // Identities whose last write was accepted (202) and not yet verified, oldest first.
+    // Both scan the job's rows: no index keeps them apart, which every pushed row paid for
+    // (database.cpp), where their callers read each one back through the API or look once
+    // per daemon.verify_interval.
     std::vector<KnownIdentity> unverified(const std::string& job, int limit);
     bool any_unverified(const std::string& job);
     // Whether the API ever accepted a write of `job` (an identity is known, gone or not).

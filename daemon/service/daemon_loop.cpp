@@ -97,8 +97,10 @@ Action DaemonLoop::step(Millis now) {
             if (job.pull || parked(job.name, now) || resting(job.name, now)) continue;
             auto& j = jobs_[job.name];
             if (now - j.last_verify < config_->daemon.verify_interval.count()) continue;
-            if (!journal_.synced.any_unverified(job.name)) continue;
+            // Looked for once per interval, found or not: the look scans the job's rows
+            // (synced_store.hpp), and the loop wakes every second.
             j.last_verify = now;
+            if (!journal_.synced.any_unverified(job.name)) continue;
             return {Action::Kind::Run, job.name, RunKind::Verify, 0};
         }
     }

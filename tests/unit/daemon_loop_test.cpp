@@ -217,6 +217,19 @@ TEST_F(DaemonLoopTest, VerifiesAcceptedUpdatesAtMostOncePerInterval) {
     EXPECT_EQ(loop->step(kMidnight + 61'000).run, RunKind::Verify);
 }
 
+// The look for accepted updates scans the job's rows (they have no index): once per
+// interval, found or not, not at every wake of the loop (every second).
+TEST_F(DaemonLoopTest, LooksForAcceptedUpdatesOncePerIntervalWhenThereAreNone) {
+    start(job("crm"), "daemon: { verify: true, verify_interval: 1m }\n");
+    EXPECT_EQ(loop->step(kMidnight + 1000).kind, Action::Kind::Sleep);
+    journal::NewUpdate u{"CRMID:1", "CRMID", "1", {}, "in.csv:2", "{}", "h"};
+    journal->updates.enqueue("crm", u, kMidnight, false);
+    auto c = journal->updates.claim("crm", 1, kMidnight, 1000);
+    journal->updates.complete("crm", {{c.at(0).id, journal::State::Accepted, 202, "", 0, false, true, 5}}, kMidnight);
+    EXPECT_EQ(loop->step(kMidnight + 2000).kind, Action::Kind::Sleep) << "not looked for again yet";
+    EXPECT_EQ(loop->step(kMidnight + 61'000).run, RunKind::Verify);
+}
+
 TEST_F(DaemonLoopTest, CatchUpRunsAMissedSlotOnce) {
     dir.write("in.csv", "id,name\n1,a\n");
     {

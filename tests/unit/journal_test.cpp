@@ -1363,6 +1363,25 @@ const char* kPullStateV1 =
     "CREATE TABLE pull_state(job TEXT PRIMARY KEY, run_id INTEGER NOT NULL, "
     "sink_offset INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;";
 
+// The index of accepted answers is gone from a journal an older prefsync made (every pushed
+// row paid for it), and what it answered is still answered, by a scan.
+TEST(JournalFile, TheIndexOfAcceptedAnswersIsDroppedFromAJournalThatHasIt) {
+    testing::TempDir dir;
+    auto path = dir.file("journal.db");
+    {
+        Journal j(path);
+        j.synced.record("crm", "CRMID:1", "h1", 1, 1000, std::nullopt, Outcome::Accepted);
+        j.db.exec("CREATE INDEX synced_unverified ON synced(job, identity) WHERE verify > 0");
+    }
+    Journal j(path);
+    auto index = j.db.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'synced_unverified'");
+    ASSERT_TRUE(index.step());
+    EXPECT_EQ(index.i64(0), 0);
+    EXPECT_TRUE(j.synced.any_unverified("crm"));
+    ASSERT_EQ(j.synced.unverified("crm", 10).size(), 1u);
+    EXPECT_EQ(j.synced.unverified("crm", 10)[0].identity, "CRMID:1");
+}
+
 TEST(JournalFile, AJournalOfTheFirstVersionIsMigratedKeepingItsRows) {
     testing::TempDir dir;
     auto path = dir.file("v1.db");
