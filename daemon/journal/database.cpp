@@ -650,9 +650,11 @@ void Database::migrate() {
     // Accepted (202) answers not yet read back had an index of their own, written for every
     // row of a push, as every write the API accepts is a 202: 6,000 instructions per row,
     // 5% of a push's (callgrind, 5,000 upserts). What reads them is a `verify` run, which
-    // reads every one of them back through the API, and the daemon's look for any, once per
-    // daemon.verify_interval: a scan of the job's rows costs either less than its requests.
-    // (An older prefsync opening the journal makes the index again: harmless.)
+    // reads each one back through the API (a scan of the job's rows costs less than those
+    // requests), and the daemon's look for any, made again only once a run of the job
+    // started or ended (daemon_loop.cpp). An older prefsync that opens the journal makes the
+    // index again (a few tenths of a second per million rows); an older daemon still
+    // running scans for them every second until it restarts.
     exec("DROP INDEX IF EXISTS synced_unverified");
     exec(kSchema);
     if (copy_pull_items) {

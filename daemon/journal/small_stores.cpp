@@ -161,6 +161,14 @@ std::vector<std::string> RunLog::unfinished_jobs() {
     return out;
 }
 
+RunLog::Mark RunLog::mark(const std::string& job) {
+    auto s = db_.prepare(
+        "SELECT coalesce(max(id), 0), coalesce(max(ended_at), 0), count(*) > count(ended_at) FROM runs WHERE job = ?1");
+    s.bind(1, job);
+    s.step();
+    return {s.i64(0), s.i64(1), s.i64(2) != 0};
+}
+
 std::optional<RunRecord> RunLog::last(const std::string& job, const std::string& kind) {
     auto s = db_.prepare("SELECT " RUN_COLUMNS " FROM runs WHERE job = ?1 AND kind = ?2 ORDER BY id DESC LIMIT 1");
     s.bind(1, job).bind(2, kind);

@@ -85,6 +85,15 @@ public:
     std::int64_t end_unfinished(const std::string& job, int exit_code, Millis now);
     // The jobs that have a run without an end.
     std::vector<std::string> unfinished_jobs();
+    // What changes whenever a run of `job` starts or ends, for a look at what runs leave
+    // (the daemon's at accepted answers) that needs doing again only once one did.
+    struct Mark {
+        std::int64_t newest = 0;  // run id
+        Millis last_end = 0;
+        bool running = false;  // a run without an end: what it leaves is still coming
+        bool operator==(const Mark&) const = default;
+    };
+    Mark mark(const std::string& job);
     std::optional<RunRecord> last(const std::string& job, const std::string& kind);
     // The last `limit` runs of `job`, and any older one still without an end (a resumed
     // backfill runs under its first run's id), newest id first.

@@ -112,8 +112,8 @@ public:
 
     // Identities whose last write was accepted (202) and not yet verified, oldest first.
     // Both scan the job's rows: no index keeps them apart, which every pushed row paid for
-    // (database.cpp), where their callers read each one back through the API or look once
-    // per daemon.verify_interval.
+    // (database.cpp), where their callers read each one back through the API or look only
+    // once a run of the job started or ended (the daemon's loop).
     std::vector<KnownIdentity> unverified(const std::string& job, int limit);
     bool any_unverified(const std::string& job);
     // Whether the API ever accepted a write of `job` (an identity is known, gone or not).

@@ -114,6 +114,15 @@ std::vector<EncodedRow> decode_rows(const std::string& blob, const std::string& 
     return rows;
 }
 
+// A batch's rows, checked against the count its record gives.
+std::vector<EncodedRow> batch_rows(const std::string& blob, std::int64_t count, const std::string& where) {
+    auto rows = decode_rows(blob, where);
+    if (static_cast<std::int64_t>(rows.size()) != count)
+        throw JournalError(where + " holds " + std::to_string(rows.size()) + " rows, not " + std::to_string(count) +
+                           ": the journal is damaged");
+    return rows;
+}
+
 // A batch's bitmap of answered rows: bit i of byte i / 8.
 bool bit_set(const std::string& bits, std::size_t i) {
     return i / 8 < bits.size() && (static_cast<unsigned char>(bits[i / 8]) >> (i % 8)) & 1;
@@ -855,10 +864,7 @@ std::int64_t UpdateQueue::adopt_batches(const std::string& job, std::optional<Mi
             if (!s.step()) throw JournalError(where + " has no rows: the journal is damaged");
             blob = s.blob(0);
         }
-        auto decoded = decode_rows(blob, where);
-        if (static_cast<std::int64_t>(decoded.size()) != o.count)
-            throw JournalError(where + " holds " + std::to_string(decoded.size()) + " rows, not " +
-                               std::to_string(o.count) + ": the journal is damaged");
+        auto decoded = batch_rows(blob, o.count, where);
         for (std::size_t i = 0; i < decoded.size(); ++i) {
             if (bit_set(o.finished, i)) continue;
             auto& r = decoded[i];
@@ -1043,9 +1049,8 @@ void UpdateQueue::for_each_unsettled(const std::string& job,
         }
     }
     for (auto& [identity, k] : in_flight_elsewhere(job)) {
-        auto s = db_.prepare("SELECT 1 FROM synced WHERE job = ?1 AND identity = ?2 AND gone IS NULL");
-        s.bind(1, job).bind(2, identity);
-        if (s.step()) continue;
+        // Through the store: a read-only handle sees answers a stopped process staged.
+        if (auto synced = synced_.get(job, identity); synced && synced->gone.empty()) continue;
         auto& f = found[identity];
         if (f.k.identity.empty()) f.k = std::move(k);
         f.may_exist = true;
@@ -1055,13 +1060,16 @@ void UpdateQueue::for_each_unsettled(const std::string& job,
 
 std::map<std::string, KnownIdentity> UpdateQueue::in_flight_elsewhere(const std::string& job) {
     std::map<std::string, KnownIdentity> out;
+    // A batch without its rows is damage, as take_over_batches() finds it: not skipped.
     auto b = db_.prepare(
-        "SELECT b.id, b.finished, r.rows FROM inflight_batches b JOIN inflight_batch_rows r ON r.id = b.id "
-        "WHERE b.job = ?1 AND b.claim_token IS NOT ?2");
+        "SELECT b.id, b.count, b.finished, r.rows, r.id IS NULL FROM inflight_batches b "
+        "LEFT JOIN inflight_batch_rows r ON r.id = b.id WHERE b.job = ?1 AND b.claim_token IS NOT ?2");
     b.bind(1, job).bind(2, token_);
     while (b.step()) {
-        auto finished = b.blob(1);
-        auto rows = decode_rows(b.blob(2), "journal " + db_.path() + ": in-flight batch " + std::to_string(b.i64(0)));
+        auto where = "journal " + db_.path() + ": in-flight batch " + std::to_string(b.i64(0));
+        if (b.i64(4) != 0) throw JournalError(where + " has no rows: the journal is damaged");
+        auto finished = b.blob(2);
+        auto rows = batch_rows(b.blob(3), b.i64(1), where);
         for (std::size_t i = 0; i < rows.size(); ++i) {
             auto& u = rows[i].u;
             if (bit_set(finished, i) || !(u.op.empty() || u.op == "reactivate")) continue;

@@ -228,10 +228,10 @@ public:
     };
     std::optional<Unsettled> unsettled_of(const std::string& job, const std::string& identity);
     // The writes (not removals) still in flight in other processes' batches of `job`, by
-    // identity: those a killed run left, until a run takes them over (take_over_batches()).
-    // A run holding the job's lock has taken them over before it reads; `plan`, which takes
-    // no lock and changes nothing, must count them as writes that may have landed, as the
-    // sync after it will.
+    // identity: those a killed run left until a run takes them over (take_over_batches()),
+    // or those of a run going on. A run holding the job's lock has taken them over before it
+    // reads; `plan`, which takes no lock and changes nothing, counts them as writes that may
+    // have landed, as the sync after it will. Throws JournalError for a damaged batch.
     std::map<std::string, KnownIdentity> in_flight_elsewhere(const std::string& job);
     // Holds the pending writes (not removals, not in flight) of `identity` until the end of
     // a read (release_held(…, Held::All)): its row left the source and its removal was not

@@ -46,6 +46,9 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
     // Writes a killed run left in flight: a sync takes them over before it reads, so they
     // count as writes that may have landed (unsettled_of() sees only ordinary rows).
     const auto elsewhere = journal.updates.in_flight_elsewhere(job.name);
+    // Deleted rows known only by a write that may have landed: known profiles for
+    // max_missing, as the sync counts them.
+    std::int64_t deleted_unsettled = 0;
     while (intake.next(batch)) {
         for (auto& r : batch) {
             if (!r.mapped) continue;
@@ -65,6 +68,7 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
                 }
                 if ((synced && synced->gone.empty()) || (unsettled && unsettled->may_exist)) {
                     if (removed.insert(identity).second) {
+                        if (!(synced && synced->gone.empty())) ++deleted_unsettled;
                         auto u = removal_update(job, identity, m.identity.alternate_id_type, m.identity.alternate_id,
                                                 m.identity.profile_id, r.row->origin);
                         removals.push_back({identity, r.row->origin, u.op, u.body});
@@ -149,7 +153,7 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
                 removals.push_back({k.identity, u.origin, u.op, u.body});
             }
         } else {
-            known = journal.synced.count_present(job.name);
+            known = journal.synced.count_present(job.name) + deleted_unsettled;
         }
         summary.missing = static_cast<std::int64_t>(removals.size());
         auto verdict = judge_missing(job, summary.missing, known, allow_mass_delete);

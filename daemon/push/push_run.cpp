@@ -138,9 +138,12 @@ private:
                     journal.updates.hold_writes(job_.name, identity);
                     // A profile that may exist is a known one for max_missing (counted from
                     // `synced` alone, 20 such deletes were "20 of 10 known profiles").
-                    if (!(known && known->gone.empty())) ++deleted_unsettled_;
-                    add_removal({identity, m.identity.alternate_id_type, m.identity.alternate_id, r.row->origin,
-                                 m.identity.profile_id ? m.identity.profile_id : profile_id});
+                    // Once per identity, as its removal.
+                    bool counted = known && known->gone.empty();
+                    if (add_removal({identity, m.identity.alternate_id_type, m.identity.alternate_id, r.row->origin,
+                                     m.identity.profile_id ? m.identity.profile_id : profile_id}) &&
+                        !counted)
+                        ++deleted_unsettled_;
                 }
                 continue;
             }
@@ -309,8 +312,11 @@ private:
     };
     // One removal per identity (two rows of it marked deleted counted twice against
     // max_missing).
-    void add_removal(Removal r) {
-        if (removed_.insert(r.identity).second) removals_.push_back(std::move(r));
+    // False if `r`'s identity has its removal already.
+    bool add_removal(Removal r) {
+        if (!removed_.insert(r.identity).second) return false;
+        removals_.push_back(std::move(r));
+        return true;
     }
     const dispatch::RunContext& c_;
     const config::JobConfig& job_;

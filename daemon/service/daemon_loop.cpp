@@ -97,10 +97,15 @@ Action DaemonLoop::step(Millis now) {
             if (job.pull || parked(job.name, now) || resting(job.name, now)) continue;
             auto& j = jobs_[job.name];
             if (now - j.last_verify < config_->daemon.verify_interval.count()) continue;
-            // Looked for once per interval, found or not: the look scans the job's rows
-            // (synced_store.hpp), and the loop wakes every second.
+            // The look scans the job's rows (synced_store.hpp) and the loop wakes every
+            // second: after one found none, looked for again only once a run started or
+            // ended (this daemon's or another process's), or while one is going on.
+            auto mark = journal_.runs.mark(job.name);
+            if (!j.maybe_unverified && mark == j.looked_at && !mark.running) continue;
+            j.looked_at = mark;
+            j.maybe_unverified = journal_.synced.any_unverified(job.name);
+            if (!j.maybe_unverified) continue;
             j.last_verify = now;
-            if (!journal_.synced.any_unverified(job.name)) continue;
             return {Action::Kind::Run, job.name, RunKind::Verify, 0};
         }
     }

@@ -76,6 +76,10 @@ private:
         std::optional<Schedule> schedule;
         journal::Millis next = 0;  // scheduled: next fire
         journal::Millis last_verify = 0;
+        // The last look for accepted answers: whether it found any (or none has been made),
+        // and the job's runs as they stood then (a 202 comes only from a push run).
+        bool maybe_unverified = true;
+        journal::RunLog::Mark looked_at;
         journal::Millis resting_until = 0;  // after runs the API was unavailable to
         int unavailable_runs = 0;           // in a row
     };

@@ -217,17 +217,26 @@ TEST_F(DaemonLoopTest, VerifiesAcceptedUpdatesAtMostOncePerInterval) {
     EXPECT_EQ(loop->step(kMidnight + 61'000).run, RunKind::Verify);
 }
 
-// The look for accepted updates scans the job's rows (they have no index): once per
-// interval, found or not, not at every wake of the loop (every second).
-TEST_F(DaemonLoopTest, LooksForAcceptedUpdatesOncePerIntervalWhenThereAreNone) {
+// The look for accepted updates scans the job's rows (they have no index) and the loop
+// wakes every second: once a look found none, the next one waits for a run (a 202 comes
+// only from a push run), which is looked at as soon as the interval allows.
+TEST_F(DaemonLoopTest, LooksForAcceptedUpdatesAgainOnlyOnceARunStartedOrEnded) {
     start(job("crm"), "daemon: { verify: true, verify_interval: 1m }\n");
     EXPECT_EQ(loop->step(kMidnight + 1000).kind, Action::Kind::Sleep);
+    // An accepted update with no run recorded: not looked for.
     journal::NewUpdate u{"CRMID:1", "CRMID", "1", {}, "in.csv:2", "{}", "h"};
     journal->updates.enqueue("crm", u, kMidnight, false);
     auto c = journal->updates.claim("crm", 1, kMidnight, 1000);
     journal->updates.complete("crm", {{c.at(0).id, journal::State::Accepted, 202, "", 0, false, true, 5}}, kMidnight);
-    EXPECT_EQ(loop->step(kMidnight + 2000).kind, Action::Kind::Sleep) << "not looked for again yet";
-    EXPECT_EQ(loop->step(kMidnight + 61'000).run, RunKind::Verify);
+    EXPECT_EQ(loop->step(kMidnight + 2000).kind, Action::Kind::Sleep) << "no run since the last look";
+    auto run = journal->runs.begin("crm", "sync", kMidnight + 2500);
+    EXPECT_EQ(loop->step(kMidnight + 3000).run, RunKind::Verify) << "a run is going on";
+    EXPECT_EQ(loop->step(kMidnight + 4000).kind, Action::Kind::Sleep) << "one verify per interval";
+    journal::RunRecord r;
+    r.id = run;
+    r.job = "crm";
+    journal->runs.end(r, kMidnight + 5000);
+    EXPECT_EQ(loop->step(kMidnight + 63'000).run, RunKind::Verify) << "still unverified: looked again";
 }
 
 TEST_F(DaemonLoopTest, CatchUpRunsAMissedSlotOnce) {

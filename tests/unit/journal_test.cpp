@@ -727,6 +727,31 @@ std::vector<ClaimedUpdate> journal_claimed(Journal& j, UpdateQueue& q, const std
     return out;
 }
 
+// `plan` takes nothing over: the writes another process's in-flight batch still holds (not
+// its answered rows, not removals, not this process's own batches) are writes that may have
+// landed, as they are for the sync that takes them over; a profile synced already is not
+// counted twice.
+TEST_F(JournalTest, WritesInAnotherProcesssBatchCountAsWritesThatMayHaveLanded) {
+    UpdateQueue other(j.db, j.synced);
+    auto removal = update("3", "missing:deactivate");
+    removal.op = "deactivate";
+    auto sent = journal_claimed(j, other, {update("1", "h1"), update("2", "h2"), removal, update("4", "h4")}, 1000);
+    ASSERT_EQ(sent.size(), 4u);
+    other.complete("crm", {{sent[1].id, State::Done, 200, "", 0, false, true, 2}}, 1100);
+    j.synced.record("crm", "CRMID:4", "h0", 4, 900);
+    std::vector<std::string> elsewhere;
+    for (const auto& [identity, k] : j.updates.in_flight_elsewhere("crm")) elsewhere.push_back(identity);
+    EXPECT_EQ(elsewhere, (std::vector<std::string>{"CRMID:1", "CRMID:4"}));
+    EXPECT_TRUE(other.in_flight_elsewhere("crm").empty()) << "its own batch is not elsewhere";
+    std::map<std::string, bool> unsettled;
+    j.updates.for_each_unsettled("crm",
+                                 [&](const KnownIdentity& k, bool may_exist) { unsettled[k.identity] = may_exist; });
+    EXPECT_EQ(unsettled, (std::map<std::string, bool>{{"CRMID:1", true}})) << "CRMID:4 is synced";
+    // A batch whose rows are missing is damage, not nothing in flight.
+    j.db.exec("DELETE FROM inflight_batch_rows");
+    EXPECT_THROW(j.updates.in_flight_elsewhere("crm"), JournalError);
+}
+
 std::int64_t count_rows(Journal& j, const char* sql) {
     auto s = j.db.prepare(sql);
     return s.step() ? s.i64(0) : -1;
