@@ -2,6 +2,10 @@
 
 #include <simdjson.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 #include <set>
@@ -9,10 +13,90 @@
 namespace prefsync::connectors {
 namespace {
 
+// The file as a stream that notices a change while it is read. A file written in place while
+// a sync reads it (a drop rewritten, an export still being written) gave rows made of both
+// versions: the row at a read's edge had the old bytes before it and the new ones after,
+// kept its field count and was sent (an outside-in test: "71 Rue de la Paaix"). Its size and
+// modification time, as at the open, are checked after every read of the file: read after
+// the change, its bytes are never handed to the parser; the read stops with an error
+// instead, and what was read before is as the file was at the open.
+class WatchedFile final : public std::streambuf {
+public:
+    explicit WatchedFile(std::string path) : path_(std::move(path)) {
+        do fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+        while (fd_ < 0 && errno == EINTR);
+        if (fd_ < 0) throw SourceError("cannot open " + path_ + ": " + std::strerror(errno));
+        if (::fstat(fd_, &opened_) != 0) {
+            auto error = errno;
+            ::close(fd_);
+            throw SourceError("cannot read " + path_ + ": " + std::strerror(error));
+        }
+    }
+    ~WatchedFile() override { ::close(fd_); }
+    WatchedFile(const WatchedFile&) = delete;
+    WatchedFile& operator=(const WatchedFile&) = delete;
+
+protected:
+    // The reader asks for large chunks (CsvReader::fill): read straight into them. Fewer
+    // than `n` bytes only at the end (what istream::read takes a short count for): a pipe
+    // or FIFO answers in smaller pieces.
+    std::streamsize xsgetn(char* out, std::streamsize n) override {
+        std::streamsize total = 0;
+        while (total < n) {
+            ssize_t got = ::read(fd_, out + total, static_cast<std::size_t>(n - total));
+            if (got < 0 && errno == EINTR) continue;
+            if (got < 0) throw SourceError("cannot read " + path_ + ": " + std::strerror(errno));
+            check_unchanged();
+            if (got == 0) break;
+            total += got;
+        }
+        return total;
+    }
+    int_type underflow() override {
+        auto got = xsgetn(&byte_, 1);
+        if (got == 0) return traits_type::eof();
+        setg(&byte_, &byte_, &byte_ + 1);
+        return traits_type::to_int_type(byte_);
+    }
+
+private:
+    void check_unchanged() const {
+        // A pipe's times change as it is written to; only a regular file has a version.
+        if (!S_ISREG(opened_.st_mode)) return;
+        struct stat now {};
+        if (::fstat(fd_, &now) != 0) throw SourceError("cannot read " + path_ + ": " + std::strerror(errno));
+        if (now.st_size == opened_.st_size && now.st_mtim.tv_sec == opened_.st_mtim.tv_sec &&
+            now.st_mtim.tv_nsec == opened_.st_mtim.tv_nsec)
+            return;
+        throw SourceError(path_ + " changed while it was being read (" +
+                          (now.st_size == opened_.st_size ? std::string("modified")
+                                                          : std::to_string(opened_.st_size) + " bytes at the start, " +
+                                                                std::to_string(now.st_size) + " now") +
+                          "): the rows read before were as the file was at the start; the rest is not read. "
+                          "Write the file under another name and rename it into place, so a sync reads one "
+                          "version whole");
+    }
+
+    std::string path_;
+    int fd_ = -1;
+    struct stat opened_ {};
+    char byte_ = 0;
+};
+
+// The stream rethrows WatchedFile's SourceError (badbit) instead of reading as at an end.
+class WatchedStream final : public std::istream {
+public:
+    explicit WatchedStream(std::string path) : std::istream(nullptr), file_(std::move(path)) {
+        rdbuf(&file_);
+        exceptions(std::ios::badbit);
+    }
+
+private:
+    WatchedFile file_;
+};
+
 std::unique_ptr<std::istream> open_file(const std::string& path) {
-    auto in = std::make_unique<std::ifstream>(path, std::ios::binary);
-    if (!*in) throw SourceError("cannot open " + path + ": " + std::strerror(errno));
-    return in;
+    return std::make_unique<WatchedStream>(path);
 }
 
 bool valid_utf8(const std::string& s) {
