@@ -37,6 +37,13 @@ class SourceError : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
 };
+// The source is there, and its header can never be read as columns (named twice, unnamed,
+// malformed): every run would stop on it, so `check-config` calls it an error, where a
+// file missing or empty when it checks may still be dropped in time.
+class SourceHeaderError : public SourceError {
+public:
+    using SourceError::SourceError;
+};
 
 class Source {
 public:

@@ -119,16 +119,16 @@ void CsvSource::read_header(const CsvSourceConfig& config) {
     }
     if (!reader_.next(record_)) throw SourceError(name_ + ": the file is empty (no header row)");
     auto where = origin(record_.line);
-    if (!record_.error.empty()) throw SourceError(where + ": header row: " + record_.error);
-    if (!valid_utf8(record_.raw)) throw SourceError(where + ": header row is not valid UTF-8");
+    if (!record_.error.empty()) throw SourceHeaderError(where + ": header row: " + record_.error);
+    if (!valid_utf8(record_.raw)) throw SourceHeaderError(where + ": header row is not valid UTF-8");
     std::set<std::string> seen;
     for (std::size_t i = 0; i < record_.field_count; ++i) {
         std::string name = record_.fields[i];
         // Headers written by hand often carry stray spaces; columns are named without them.
         while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.pop_back();
         while (!name.empty() && (name.front() == ' ' || name.front() == '\t')) name.erase(0, 1);
-        if (name.empty()) throw SourceError(where + ": header column " + std::to_string(i + 1) + " has no name");
-        if (!seen.insert(name).second) throw SourceError(where + ": header names column \"" + name + "\" twice");
+        if (name.empty()) throw SourceHeaderError(where + ": header column " + std::to_string(i + 1) + " has no name");
+        if (!seen.insert(name).second) throw SourceHeaderError(where + ": header names column \"" + name + "\" twice");
         columns_.push_back(std::move(name));
     }
 }

@@ -52,6 +52,8 @@ int cmd_check_config(const std::string& config_path, bool require_token) {
                 }
                 auto source = connectors::open_source(job.source);
                 mapping::Mapper::compile(job, source->columns());
+            } catch (const connectors::SourceHeaderError& e) {
+                errors.push_back("jobs." + job.name + ".source: " + e.what());
             } catch (const connectors::SourceError& e) {
                 warnings.push_back("jobs." + job.name + ".source: " + e.what() + " (columns not checked)");
             } catch (const config::ConfigError& e) {

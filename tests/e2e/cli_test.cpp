@@ -65,6 +65,28 @@ TEST(Cli, CheckConfigReportsEveryErrorWithPositionAndExits1) {
     EXPECT_THAT(r.err, HasSubstr("2 errors"));
 }
 
+// A header every run would stop on is an error for check-config; a file not there yet is a
+// warning (it may be dropped before the run).
+TEST(Cli, CheckConfigRefusesAHeaderThatNamesAColumnTwice) {
+    testing::TempDir dir;
+    auto text = [&](const std::string& csv) {
+        return "api: { base_url: https://x, client_id: \"1\", token_env: T }\n"
+               "jobs:\n  j:\n    source: { type: csv, path: " +
+               csv +
+               " }\n"
+               "    identity: { alternate_id_type: X, column: id }\n    mapping: { CustomerName.FirstName: name }\n";
+    };
+    dir.write("in.csv", "id,name,name\n1,a,b\n");
+    auto cfg = dir.write("p.yaml", text("in.csv"));
+    auto r = run("T=x " + quote(kBin) + " -c " + quote(cfg) + " check-config");
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_THAT(r.err, HasSubstr("jobs.j.source: " + dir.file("in.csv") + ":1: header names column \"name\" twice"));
+    cfg = dir.write("p.yaml", text("not-yet.csv"));
+    r = run("T=x " + quote(kBin) + " -c " + quote(cfg) + " check-config");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_THAT(r.err, HasSubstr("columns not checked"));
+}
+
 TEST(Cli, CheckConfigChecksColumnsAndToken) {
     Scratch s("id,first\n1,a\n", "      CustomerName.FirstName: frist\n");
     auto r = run(s.cmd("check-config --token"));
