@@ -37,7 +37,8 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
     // a row of this read was queued or found unchanged for (which ends their failures, as a
     // sync's enqueue() does: a later row of the refused body is then sent).
     std::unordered_set<std::string> refused, settled;
-    bool any_failed = journal.updates.counts(job.name).failed > 0;
+    const auto queue = journal.updates.counts(job.name);
+    const bool any_failed = queue.failed > 0, any_pending = queue.pending() > 0;
     const auto scope = PushProducer::refusal_scope(c.config, job);
     const auto now = base::now_ms();
     std::vector<IntakeRow> batch;
@@ -80,9 +81,15 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
             }
             bool reactivate = synced && synced->gone == "deactivated";
             bool present = !synced || synced->gone.empty();
-            // A write of it that may have landed (a failure's mark): sent all the same, as
-            // enqueue() sends it, looking first.
+            // A write of it that may have landed (a failure's mark, or one still pending: a
+            // killed run's in flight, or unanswered and waiting to be sent again): sent all
+            // the same, back at the synced hash too, as enqueue() sends it, looking first.
             bool marked = any_failed && journal.updates.marked_failure(job.name, identity);
+            if (!marked && present && synced && synced->hash == m.hash && (any_pending || !elsewhere.empty())) {
+                auto unsettled =
+                    elsewhere.contains(identity) ? std::nullopt : journal.updates.unsettled_of(job.name, identity);
+                marked = elsewhere.contains(identity) || (unsettled && unsettled->may_exist);
+            }
             if (!reactivate && present && synced && synced->hash == m.hash && !marked) {
                 ++summary.unchanged;
                 drop(identity);
@@ -166,7 +173,7 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
             }
         }
     }
-    summary.pending = journal.updates.counts(job.name).pending();
+    summary.pending = queue.pending();
     return summary;
 }
 

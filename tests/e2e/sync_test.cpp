@@ -555,6 +555,43 @@ TEST(Sync, WritesAKilledRunLeftInFlightAreNotSentAgainForRowsThatLeftTheSource) 
     }
 }
 
+// Rows back at their last accepted version while a killed run's writes of a change to them
+// may have landed: the sync sends them again (looking first where it must), and `plan` says
+// so (it called them unchanged: "unchanged 10 ... 10 deactivate", then the sync sent 20).
+TEST(Sync, PlanShowsRowsBackAtTheirSyncedVersionWhoseChangeAKilledRunLeftInFlight) {
+    Workspace w(20, "upsert", "    on_missing: deactivate\n    max_missing: 100%\n");
+    const std::string all = testing::read_file(w.csv);
+    std::string day0, changed;
+    {
+        std::istringstream in(all);
+        std::string line;
+        for (int i = 0; std::getline(in, line); ++i) {
+            if (i <= 10) day0 += line + "\n";
+            if (i >= 1 && i <= 10) line.replace(line.find('@'), 1, "+new@");
+            changed += line + "\n";
+        }
+    }
+    w.dir.write("profiles.csv", day0);
+    ASSERT_EQ(w.prefsync("sync crm").exit_code, 0);
+    w.dir.write("profiles.csv", changed);
+    w.emu.set_faults(R"({"slow_ms": 30000})");
+    auto p = w.start_until({"sync", "crm"}, w.emu.requests_counter() + 1);
+    ASSERT_TRUE(p->running());
+    p->signal(SIGKILL);
+    ASSERT_EQ(p->wait(), 128 + SIGKILL);
+    w.emu.set_faults(R"({"slow_ms": 0})");
+    w.dir.write("profiles.csv", day0);
+    auto plan = w.prefsync("plan crm");
+    EXPECT_EQ(plan.exit_code, 0) << plan.out << plan.err;
+    EXPECT_THAT(plan.out, HasSubstr("10 upsert")) << plan.out;
+    EXPECT_THAT(plan.out, HasSubstr("10 deactivate")) << plan.out;
+    auto upserts = w.endpoint_requests("W4 upsert");
+    auto r = w.prefsync("sync crm");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    EXPECT_EQ(w.endpoint_requests("W4 upsert") - upserts, 10);
+    EXPECT_EQ(w.endpoint_requests("W5 patch-by-alternate-id"), 10);
+}
+
 // Rows marked deleted whose only writes are in a killed run's batch: `plan` counts them as
 // profiles that may exist, known and removed, as the sync does once it has taken the batch
 // over; both give the same verdict on max_missing, also when a row without an id leaves
