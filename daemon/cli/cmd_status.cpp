@@ -62,6 +62,7 @@ int cmd_status(const StatusCommand& cmd) {
         auto text = read_journal(loaded.config->journal.path, [&](journal::Journal& journal) {
             std::string out;
             boost::json::object all;
+            const auto now = base::now_ms();
             for (const auto& name : jobs) {
                 auto c = journal.updates.counts(name);
                 auto runs = journal.runs.recent(name, 5);
@@ -88,6 +89,7 @@ int cmd_status(const StatusCommand& cmd) {
                                  {"runs", std::move(rs)}};
                     if (parked)
                         all[name].as_object()["parked"] = {{"until", base::iso_utc(parked->until)},
+                                                           {"over", parked->until <= now},
                                                            {"reason", parked->reason},
                                                            {"consecutive_fatal_runs", parked->failures}};
                     continue;
@@ -103,10 +105,17 @@ int cmd_status(const StatusCommand& cmd) {
                             "  held: %lld of the retries wait for a complete read of the source (rows no longer in "
                             "it, or whose identity has another row)\n",
                             (long long)c.held);
-                if (parked)
+                // The daemon keeps a park that is over (its fatal runs in a row set the next
+                // one's length) until a run ends without a fatal error: shown as what it is.
+                if (parked && parked->until > now)
                     appendf(out,
                             "  PARKED by the daemon until %s after %d fatal run(s) in a row: %s\n"
                             "  (fix the cause, then `systemctl reload prefsync` to retry at once)\n",
+                            base::iso_utc(parked->until).c_str(), parked->failures, parked->reason.c_str());
+                else if (parked)
+                    appendf(out,
+                            "  parked by the daemon until %s (over: the daemon runs it again) after %d fatal "
+                            "run(s) in a row: %s\n",
                             base::iso_utc(parked->until).c_str(), parked->failures, parked->reason.c_str());
                 for (auto& r : runs)
                     appendf(out,

@@ -448,6 +448,29 @@ TEST(Daemon, ARefusedTokenParksTheJobInsteadOfHammeringTheApiAndAReloadRetriesIt
     EXPECT_EQ(daemon->wait(), 0);
 }
 
+// The daemon keeps a park that is over until a run ends without a fatal error (its length
+// grows with the fatal runs in a row): `status` says it is over, not PARKED (an operator saw
+// "PARKED until" a time already past while the job was running again).
+TEST(Daemon, StatusShowsAParkThatIsOverAsOver) {
+    DaemonWorkspace w(5);
+    auto park = [&](std::int64_t until) {
+        journal::Journal journal(w.dir.file("state/journal.db"));
+        journal::Parked p;
+        p.until = until;
+        p.failures = 2;
+        p.reason = "the API answered 401";
+        journal.schedule.park("crm", p);
+    };
+    park(base::now_ms() - 60'000);
+    auto status = w.prefsync("status crm");
+    EXPECT_THAT(status.out, Not(HasSubstr("PARKED"))) << status.out;
+    EXPECT_THAT(status.out, HasSubstr("(over: the daemon runs it again) after 2 fatal run(s)")) << status.out;
+    EXPECT_TRUE(json::parse(w.prefsync("status crm --json").out).at("crm").at("parked").at("over").as_bool());
+    park(base::now_ms() + 3'600'000);
+    status = w.prefsync("status crm");
+    EXPECT_THAT(status.out, HasSubstr("PARKED by the daemon until")) << status.out;
+}
+
 // shutdown_timeout ends the process in the middle of its run: nothing can record the run's
 // end then. The next daemon ends it as interrupted when it starts, not at the job's next run.
 TEST(Daemon, ARunCutShortByShutdownTimeoutIsEndedAsInterruptedWhenTheDaemonStartsAgain) {
