@@ -49,7 +49,8 @@ struct Reads {
     std::string get, last_body, present, counts, unverified, any_unverified, count_present, any_known;
     explicit Reads(const std::string& from)
         : get("SELECT hash, profile_id, coalesce(gone, ''), run_id, synced_at, "
-              "CASE WHEN verify > 0 THEN 'accepted' WHEN verify < 0 THEN 'verified' ELSE '' END FROM " +
+              "CASE WHEN verify > 0 THEN 'accepted' WHEN verify < 0 THEN 'verified' ELSE '' END, "
+              "body IS NOT NULL FROM " +
               from + " WHERE job = ?1 AND identity = ?2"),
           // An archived profile's preferences were archived by us: its last body no longer
           // describes it.
@@ -159,7 +160,16 @@ std::optional<SyncedState> SyncedStore::get(const std::string& job, const std::s
     auto s = db_.prepare(reads(leftovers_).get.c_str());
     s.bind(1, job).bind(2, identity);
     if (!s.step()) return std::nullopt;
-    return SyncedState{s.hash(0), s.opt_i64(1), s.text(2), s.opt_i64(3), s.i64(4), s.text(5)};
+    return SyncedState{s.hash(0), s.opt_i64(1), s.text(2), s.opt_i64(3), s.i64(4), s.text(5), s.i64(6) != 0};
+}
+
+void SyncedStore::keep_body(const std::string& job, const std::string& identity, const std::string& body) {
+    if (maybe_staged(job, identity)) merge();
+    db_.prepare("UPDATE synced SET body = ?3 WHERE job = ?1 AND identity = ?2 AND body IS NULL")
+        .bind(1, job)
+        .bind(2, identity)
+        .bind(3, body)
+        .run();
 }
 
 void SyncedStore::record(const std::string& job, const std::string& identity, const std::string& hash,

@@ -56,6 +56,7 @@ struct SyncedState {
     Millis synced_at = 0;
     // "" answered 200/201; "accepted" a 202 not yet read back as complete; "verified".
     std::string verification;
+    bool has_body = false;  // the last accepted body is kept (mirror mode's diff base)
 };
 
 // What the last answer for an identity said.
@@ -97,6 +98,10 @@ public:
                 std::optional<std::int64_t> run_id = std::nullopt);
     // The last accepted body (mirror), if one is kept and still describes the profile.
     std::optional<std::string> last_body(const std::string& job, const std::string& identity);
+    // Keeps `body` as the last accepted body of an identity whose synced row has none (its
+    // hash says the API accepted exactly this body: a job switched to mirror mode learns
+    // its diff base from an unchanged row).
+    void keep_body(const std::string& job, const std::string& identity, const std::string& body);
     // The profile left the source and was deactivated or archived ("deactivated",
     // "archived"); or deleted (`gone` empty): forgotten.
     // A removal's success: the identity's row marked `gone` (deleted: no row). An identity

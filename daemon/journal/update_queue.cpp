@@ -278,6 +278,10 @@ EnqueueResult UpdateQueue::enqueue_impl(const std::string& job, const NewUpdate&
         // failure of an older change.
         if (pending && pending->state != "inflight") supersede(pending->id);
         if (has.failed) supersede_failed(job, u.identity, std::nullopt);
+        // Same hash, same body: what the API accepted last, now the diff base of a job
+        // switched to mirror mode (without one, its next change went out whole, as a merge
+        // that keeps what the source cleared).
+        if (u.keeps_body && !synced->has_body) synced_.keep_body(job, u.identity, u.body);
         tx.commit();
         return EnqueueResult::Unchanged;
     }

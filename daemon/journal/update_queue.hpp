@@ -83,6 +83,9 @@ struct NewUpdate {
     // Not to be sent before release_held(): a later row of the same identity may still come
     // (the identity was a duplicate in the source before).
     bool held = false;
+    // The job keeps each identity's last accepted body (mirror mode): found unchanged where
+    // `synced` has no body (written in another mode), this body becomes it.
+    bool keeps_body = false;
 };
 
 // StillRefused: the row is what the API refused for what it is (Completion::refused), under

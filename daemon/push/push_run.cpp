@@ -156,6 +156,7 @@ private:
             u.body = std::move(m.body);
             u.hash = std::move(m.hash);
             u.held = r.duplicate || (hold_duplicates_ && journal.synced.was_duplicate(job_.name, u.identity));
+            u.keeps_body = job_.mode == config::Mode::Mirror;
             // A crash leaves what was claimed but not yet sent to be resolved first (a create
             // looked up, a delete's 404 taken as done): no more of it than claim() would take,
             // unless sending it again is all resolving means (then the producer also reads

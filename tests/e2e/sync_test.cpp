@@ -555,6 +555,34 @@ TEST(Sync, WritesAKilledRunLeftInFlightAreNotSentAgainForRowsThatLeftTheSource) 
     }
 }
 
+// A job switched from upsert to mirror: its unchanged rows teach it what the API accepted
+// (same hash, same body), so a later clear in the source is patched away. Before, mirror had
+// no diff base for them: the change went out whole, as a merge that kept the cleared e-mail
+// active for ever (an outside-in test: 20 profiles).
+TEST(Sync, AJobSwitchedToMirrorRemovesWhatTheSourceClearsLater) {
+    Workspace w(5, "upsert");
+    ASSERT_EQ(w.prefsync("sync crm").exit_code, 0);
+    w.edit_config("mode: upsert", "mode: mirror");
+    auto before = w.emu.requests_counter();
+    ASSERT_EQ(w.prefsync("sync crm").exit_code, 0);
+    EXPECT_EQ(w.emu.requests_counter(), before) << "nothing changed: nothing sent";
+    auto text = testing::read_file(w.csv);
+    const std::string email = "wei.li1@example.org";
+    ASSERT_NE(text.find(email), std::string::npos);
+    w.dir.write("profiles.csv", text.replace(text.find(email), email.size(), ""));
+    auto r = w.prefsync("sync crm");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    EXPECT_EQ(w.emu.requests_counter() - before, 1);
+    EXPECT_EQ(w.endpoint_requests("W4 upsert"), 5) << "the change is a patch, not a whole body";
+    auto profiles = w.profiles_by_alt_id()["C00000001"];
+    ASSERT_EQ(profiles.size(), 1u);
+    for (const auto& e : profiles[0].at("Emails").as_array()) {
+        auto* active = e.as_object().if_contains("IsActive");
+        EXPECT_FALSE(e.at("EmailAddress").as_string() == email && (!active || active->as_bool()))
+            << boost::json::serialize(e);
+    }
+}
+
 // Rows back at their last accepted version while a killed run's writes of a change to them
 // may have landed: the sync sends them again (looking first where it must), and `plan` says
 // so (it called them unchanged: "unchanged 10 ... 10 deactivate", then the sync sent 20).
