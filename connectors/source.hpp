@@ -44,6 +44,13 @@ class SourceHeaderError : public SourceError {
 public:
     using SourceError::SourceError;
 };
+// The source changed while it was read (a file written in place): read again later, it is
+// likely whole. A run stops on it as interrupted, not failed (the daemon reads it again
+// soon instead of parking the job until its next slot).
+class SourceChangedError : public SourceError {
+public:
+    using SourceError::SourceError;
+};
 
 class Source {
 public:

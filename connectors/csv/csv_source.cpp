@@ -25,7 +25,10 @@ public:
     explicit WatchedFile(std::string path) : path_(std::move(path)) {
         do fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
         while (fd_ < 0 && errno == EINTR);
-        if (fd_ < 0) throw SourceError("cannot open " + path_ + ": " + std::strerror(errno));
+        if (fd_ < 0) {
+            auto error = errno;
+            throw SourceError("cannot open " + path_ + ": " + std::strerror(error));
+        }
         if (::fstat(fd_, &opened_) != 0) {
             auto error = errno;
             ::close(fd_);
@@ -42,10 +45,12 @@ protected:
     // or FIFO answers in smaller pieces.
     std::streamsize xsgetn(char* out, std::streamsize n) override {
         std::streamsize total = 0;
+        // A byte underflow() put in the get area comes first.
+        for (; total < n && gptr() < egptr(); gbump(1)) out[total++] = *gptr();
         while (total < n) {
             ssize_t got = ::read(fd_, out + total, static_cast<std::size_t>(n - total));
             if (got < 0 && errno == EINTR) continue;
-            if (got < 0) throw SourceError("cannot read " + path_ + ": " + std::strerror(errno));
+            if (got < 0) fail_reading(errno);
             check_unchanged();
             if (got == 0) break;
             total += got;
@@ -53,6 +58,7 @@ protected:
         return total;
     }
     int_type underflow() override {
+        if (gptr() < egptr()) return traits_type::to_int_type(*gptr());
         auto got = xsgetn(&byte_, 1);
         if (got == 0) return traits_type::eof();
         setg(&byte_, &byte_, &byte_ + 1);
@@ -64,17 +70,21 @@ private:
         // A pipe's times change as it is written to; only a regular file has a version.
         if (!S_ISREG(opened_.st_mode)) return;
         struct stat now {};
-        if (::fstat(fd_, &now) != 0) throw SourceError("cannot read " + path_ + ": " + std::strerror(errno));
+        if (::fstat(fd_, &now) != 0) fail_reading(errno);
         if (now.st_size == opened_.st_size && now.st_mtim.tv_sec == opened_.st_mtim.tv_sec &&
             now.st_mtim.tv_nsec == opened_.st_mtim.tv_nsec)
             return;
-        throw SourceError(path_ + " changed while it was being read (" +
-                          (now.st_size == opened_.st_size ? std::string("modified")
-                                                          : std::to_string(opened_.st_size) + " bytes at the start, " +
-                                                                std::to_string(now.st_size) + " now") +
-                          "): the rows read before were as the file was at the start; the rest is not read. "
-                          "Write the file under another name and rename it into place, so a sync reads one "
-                          "version whole");
+        throw SourceChangedError(
+            path_ + " changed while it was being read (" +
+            (now.st_size == opened_.st_size
+                 ? std::string("modified")
+                 : std::to_string(opened_.st_size) + " bytes at the start, " + std::to_string(now.st_size) + " now") +
+            "): the rows read before were as the file was at the start; the rest is not read, "
+            "and is read again by the next run. Write the file under another name and rename it "
+            "into place, so a sync reads one version whole");
+    }
+    [[noreturn]] void fail_reading(int error) const {
+        throw SourceError("cannot read " + path_ + ": " + std::strerror(error));
     }
 
     std::string path_;

@@ -130,7 +130,10 @@ service::RunOutcome run_one(const config::Config& config, const config::JobConfi
             push::PushReport r;
             setup.recorded([&] { push::run_push(setup.context, job, o, r); },
                            [&] { return push::run_record(job, o, r); });
-            outcome = {r.exit_code, r.exit_code == 4 ? r.unavailable : r.fatal.empty() ? r.source_error : r.fatal};
+            outcome = {r.exit_code, r.exit_code == 4 && !r.source_changed ? r.unavailable
+                                    : r.fatal.empty()                     ? r.source_error
+                                                                          : r.fatal};
+            outcome.reread_source = r.source_changed;
             log.log(level(outcome.exit_code), "Pushed",
                     {{"kind", label},
                      {"job", job.name},

@@ -52,6 +52,7 @@ bool Intake::next(std::vector<IntakeRow>& out) {
         }
     } catch (const connectors::SourceError& e) {
         source_error_ = e.what();
+        source_changed_ = dynamic_cast<const connectors::SourceChangedError*>(&e) != nullptr;
         return false;
     }
     out.reserve(rows_.size());

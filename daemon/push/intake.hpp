@@ -70,6 +70,8 @@ public:
     // The source was read to its end (no stop, no error), snapshot or incremental.
     bool read_to_end() const { return ended_ && !failed_; }
     const std::string& source_error() const { return source_error_; }
+    // The source error is a change while it was read: read again later, it may be whole.
+    bool source_changed() const { return source_changed_; }
     // The identity had a row in this read: sent, unchanged, or rejected for its body.
     bool seen(const std::string& identity) const;
     // A known identity still in the source: seen, or seen under the id identity.normalize now
@@ -100,6 +102,7 @@ private:
     dispatch::RunProgress progress_;
     dispatch::Heartbeat heartbeat_;
     std::string source_error_;
+    bool source_changed_ = false;
     // failed_: a batch threw part-way (the seen set could not spill); nothing after it is
     // read, so no unread row is ever taken for a removed one.
     bool incremental_ = false, ended_ = false, failed_ = false, record_rejects_ = true;

@@ -205,6 +205,7 @@ private:
         report_.rejected = intake_.rejected;
         report_.duplicates = intake_.duplicates;
         report_.source_error = intake_.source_error();
+        report_.source_changed = intake_.source_changed();
         journal::Database::Transaction tx(journal.db);
         // Held rows wait for the end of the read; a read cut short leaves them held for the
         // next complete one (a later row of theirs may be in what was not read).
@@ -453,9 +454,12 @@ void run_push(const dispatch::RunContext& c, const config::JobConfig& job, const
         report.failed_in_backfill = journal.updates.failed_of_run(*backfill_run);
         if (resumed_at) report.failed_before_resume = journal.updates.failed_of_run(*backfill_run, *resumed_at);
     }
-    if (!report.fatal.empty() || !report.source_error.empty())
+    // A source that changed while it was read is whole again once its writer is done: the run
+    // is interrupted (the next one reads it), not failed (the daemon parked the job until
+    // its next slot, a nightly job's next night).
+    if (!report.fatal.empty() || (!report.source_error.empty() && !report.source_changed))
         report.exit_code = 3;
-    else if (report.interrupted)
+    else if (report.interrupted || report.source_changed)
         report.exit_code = 4;
     else if (report.failed > 0 || report.failed_in_backfill > 0 || report.still_refused > 0 || report.rejected > 0 ||
              !report.missing_refused.empty())

@@ -120,6 +120,19 @@ void DaemonLoop::finished(const Action& action, const RunOutcome& outcome, Milli
         job.resting_until = std::max(job.resting_until, now + 30 * kSecond);
         return;  // nothing ran: nothing learned
     }
+    if (outcome.reread_source) {
+        // Its writer is likely done soon: read again after 30 s, then later each time (at
+        // most an hour apart), and at the next slot if that comes first.
+        auto at = now + park_backoff(++job.source_changes);
+        if (job.schedule) job.next = std::min(job.next, at);
+        log_.warn("The source changed while it was read: it is read again",
+                  {{"job", name},
+                   {"at", base::local_time(job.schedule ? job.next : at)},
+                   {"changed_in_a_row", job.source_changes},
+                   {"reason", outcome.error}});
+        return;
+    }
+    job.source_changes = 0;
     if (outcome.exit_code == 4) {
         if (outcome.error.empty()) return;  // stopped (a signal): nothing learned
         // The API was unavailable for the whole of a run's patience: not again at once.

@@ -49,6 +49,9 @@ struct RunOutcome {
     // Never started: another process holds the job's lock (a `prefsync retry` by hand). Its
     // retries wait a little, or the loop would ask for the same run again at once.
     bool skipped = false;
+    // The source changed while it was read (a file written in place): read again soon, not
+    // at the job's next slot (a nightly job's next night).
+    bool reread_source = false;
 };
 
 class DaemonLoop {
@@ -82,6 +85,7 @@ private:
         journal::RunLog::Mark looked_at;
         journal::Millis resting_until = 0;  // after runs the API was unavailable to
         int unavailable_runs = 0;           // in a row
+        int source_changes = 0;             // runs in a row whose source changed while read
     };
     void plan(journal::Millis now);
     bool parked(const std::string& job, journal::Millis now);

@@ -194,6 +194,29 @@ TEST_F(DaemonLoopTest, ASkippedRunWaitsBeforeItsRetriesAreAskedForAgainAndReleas
     EXPECT_EQ(loop->step(t + 30'000).kind, Action::Kind::Run);
 }
 
+// A source that changed while it was read (a file written in place) is read again soon, not
+// at the next slot: a nightly job parked after it missed its night.
+TEST_F(DaemonLoopTest, ASourceThatChangedWhileReadIsReadAgainSoonWithoutParking) {
+    const Millis three = kMidnight + 3 * 60 * kMinute;
+    start(job("crm", "0 3 * * *"), "", three - kMinute);
+    auto scheduled = [](const Action& a) { return a.kind == Action::Kind::Run && a.run == RunKind::Scheduled; };
+    auto a = loop->step(three);
+    ASSERT_TRUE(scheduled(a));
+    RunOutcome changed{4, "in.csv changed while it was being read"};
+    changed.reread_source = true;
+    loop->finished(a, changed, three);
+    EXPECT_FALSE(journal->schedule.parked("crm"));
+    EXPECT_EQ(loop->step(three + 29'000).kind, Action::Kind::Sleep);
+    a = loop->step(three + 30'000);
+    EXPECT_TRUE(scheduled(a)) << "read again after 30 s, not tomorrow";
+    loop->finished(a, changed, three + 30'000);
+    EXPECT_EQ(loop->step(three + 89'000).kind, Action::Kind::Sleep) << "then a minute later";
+    a = loop->step(three + 90'000);
+    EXPECT_TRUE(scheduled(a));
+    loop->finished(a, {0, ""}, three + 90'000);
+    EXPECT_EQ(loop->step(three + 60 * kMinute).kind, Action::Kind::Sleep) << "whole: the next slot is tomorrow's";
+}
+
 TEST_F(DaemonLoopTest, ParkingSurvivesARestart) {
     start(job("crm", "every 1m"));
     auto a = loop->step(kMidnight + kMinute);
