@@ -1062,6 +1062,26 @@ void UpdateQueue::for_each_unsettled(const std::string& job,
     for (const auto& [identity, f] : found) fn(f.k, f.may_exist);
 }
 
+std::unordered_set<std::string> UpdateQueue::may_have_landed(const std::string& job) {
+    std::unordered_set<std::string> out;
+#define PREFSYNC_LANDED(state)                                        \
+    "SELECT identity FROM updates WHERE job = ?1 AND state = '" state \
+    "' AND coalesce(op, '') IN ('', 'reactivate') "                   \
+    "AND (resolve OR state = 'inflight' OR coalesce(last_status, 0) >= 500)"
+    // Constants, each state a literal for its partial index (see for_each_unsettled()).
+    static constexpr const char* kQueries[] = {PREFSYNC_LANDED("queued"), PREFSYNC_LANDED("inflight"),
+                                               PREFSYNC_LANDED("retry"), PREFSYNC_LANDED("waiting"),
+                                               PREFSYNC_LANDED("failed")};
+#undef PREFSYNC_LANDED
+    for (const char* query : kQueries) {
+        auto s = db_.prepare(query);
+        s.bind(1, job);
+        while (s.step()) out.insert(s.text(0));
+    }
+    for (auto& [identity, k] : in_flight_elsewhere(job)) out.insert(identity);
+    return out;
+}
+
 std::map<std::string, KnownIdentity> UpdateQueue::in_flight_elsewhere(const std::string& job) {
     std::map<std::string, KnownIdentity> out;
     // A batch without its rows is damage, as take_over_batches() finds it: not skipped.

@@ -62,6 +62,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <unordered_map>
 #include <vector>
 
@@ -236,6 +237,11 @@ public:
     // reads; `plan`, which takes no lock and changes nothing, counts them as writes that may
     // have landed, as the sync after it will. Throws JournalError for a damaged batch.
     std::map<std::string, KnownIdentity> in_flight_elsewhere(const std::string& job);
+    // Identities of `job` with a write (not a removal) that may have landed and is not
+    // settled: in flight (an ordinary row, or in another process's batch: `plan` has none
+    // of its own), or pending or failed with a "resolve first" mark (enqueue() sends their
+    // rows even when unchanged). One query per state, for `plan`, which must not ask per row.
+    std::unordered_set<std::string> may_have_landed(const std::string& job);
     // Holds the pending writes (not removals, not in flight) of `identity` until the end of
     // a read (release_held(…, Held::All)): its row left the source and its removal was not
     // journaled (refused by max_missing, or the read could not tell which rows left), so they

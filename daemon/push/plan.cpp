@@ -50,6 +50,9 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
     // Deleted rows known only by a write that may have landed: known profiles for
     // max_missing, as the sync counts them.
     std::int64_t deleted_unsettled = 0;
+    // Identities a write of which may have landed: their rows are sent back at the synced
+    // hash too (one set for the read, not queries per row).
+    const auto landed = any_pending ? journal.updates.may_have_landed(job.name) : std::unordered_set<std::string>();
     while (intake.next(batch)) {
         for (auto& r : batch) {
             if (!r.mapped) continue;
@@ -85,11 +88,7 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
             // killed run's in flight, or unanswered and waiting to be sent again): sent all
             // the same, back at the synced hash too, as enqueue() sends it, looking first.
             bool marked = any_failed && journal.updates.marked_failure(job.name, identity);
-            if (!marked && present && synced && synced->hash == m.hash && (any_pending || !elsewhere.empty())) {
-                auto unsettled =
-                    elsewhere.contains(identity) ? std::nullopt : journal.updates.unsettled_of(job.name, identity);
-                marked = elsewhere.contains(identity) || (unsettled && unsettled->may_exist);
-            }
+            if (!marked && present && synced && synced->hash == m.hash) marked = landed.contains(identity);
             if (!reactivate && present && synced && synced->hash == m.hash && !marked) {
                 ++summary.unchanged;
                 drop(identity);
@@ -119,6 +118,12 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
                         a.body = p.body;
                         break;
                     case MirrorPlan::Kind::Nothing:
+                        if (marked) {
+                            // The sync reads the profile first and patches what that write did.
+                            a.action = "patch";
+                            a.body = "(planned once the profile is read: a write of it may have landed)";
+                            break;
+                        }
                         ++summary.unchanged;
                         drop(identity);
                         continue;
