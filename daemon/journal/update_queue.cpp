@@ -1017,6 +1017,11 @@ std::int64_t UpdateQueue::held(const std::string& job) {
     return s.step() ? s.i64(0) : 0;
 }
 
+// Every state a write waits in until it is settled, one query each (a partial index per
+// state): queued, in flight, waiting to retry, waiting behind one in flight, failed.
+#define PREFSYNC_EACH_UNSETTLED_STATE(QUERY) \
+    { QUERY("queued"), QUERY("inflight"), QUERY("retry"), QUERY("waiting"), QUERY("failed") }
+
 void UpdateQueue::for_each_unsettled(const std::string& job,
                                      const std::function<void(const KnownIdentity&, bool may_exist)>& fn) {
     // One query per state, each answered by that state's partial index. This process's batch
@@ -1036,9 +1041,7 @@ void UpdateQueue::for_each_unsettled(const std::string& job,
     "AND NOT EXISTS (SELECT 1 FROM synced s WHERE s.job = u.job AND s.identity = u.identity AND s.gone IS NULL)"
     // Constants (the statement cache is keyed by the text's address), each state a literal: a
     // partial index is used only for a term it can match as written.
-    static constexpr const char* kQueries[] = {PREFSYNC_UNSETTLED("queued"), PREFSYNC_UNSETTLED("inflight"),
-                                               PREFSYNC_UNSETTLED("retry"), PREFSYNC_UNSETTLED("waiting"),
-                                               PREFSYNC_UNSETTLED("failed")};
+    static constexpr const char* kQueries[] = PREFSYNC_EACH_UNSETTLED_STATE(PREFSYNC_UNSETTLED);
 #undef PREFSYNC_UNSETTLED
     for (const char* query : kQueries) {
         auto s = db_.prepare(query);
@@ -1069,9 +1072,7 @@ std::unordered_set<std::string> UpdateQueue::may_have_landed(const std::string& 
     "' AND coalesce(op, '') IN ('', 'reactivate') "                   \
     "AND (resolve OR state = 'inflight' OR coalesce(last_status, 0) >= 500)"
     // Constants, each state a literal for its partial index (see for_each_unsettled()).
-    static constexpr const char* kQueries[] = {PREFSYNC_LANDED("queued"), PREFSYNC_LANDED("inflight"),
-                                               PREFSYNC_LANDED("retry"), PREFSYNC_LANDED("waiting"),
-                                               PREFSYNC_LANDED("failed")};
+    static constexpr const char* kQueries[] = PREFSYNC_EACH_UNSETTLED_STATE(PREFSYNC_LANDED);
 #undef PREFSYNC_LANDED
     for (const char* query : kQueries) {
         auto s = db_.prepare(query);
