@@ -118,12 +118,6 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
                         a.body = p.body;
                         break;
                     case MirrorPlan::Kind::Nothing:
-                        if (marked) {
-                            // The sync reads the profile first and patches what that write did.
-                            a.action = "patch";
-                            a.body = "(planned once the profile is read: a write of it may have landed)";
-                            break;
-                        }
                         ++summary.unchanged;
                         drop(identity);
                         continue;
