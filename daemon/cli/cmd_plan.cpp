@@ -11,6 +11,7 @@
 #include "daemon/cli/common.hpp"
 #include "daemon/cli/errors.hpp"
 #include "daemon/push/intake.hpp"
+#include "daemon/push/mirror.hpp"
 #include "daemon/push/plan.hpp"
 #include "daemon/push/push_producer.hpp"
 #include "daemon/service/signals.hpp"
@@ -93,6 +94,7 @@ int cmd_plan(const PlanCommand& cmd) {
                                    ",\"unchanged\":" + std::to_string(summary.unchanged) +
                                    ",\"duplicates\":" + std::to_string(summary.duplicates) +
                                    ",\"still_refused\":" + std::to_string(summary.still_refused) +
+                                   ",\"without_base\":" + std::to_string(summary.without_base) +
                                    ",\"missing\":" + std::to_string(summary.missing) +
                                    ",\"dropped\":" + std::to_string(summary.dropped) +
                                    ",\"pending\":" + std::to_string(summary.pending) + ",\"actions\":{";
@@ -121,6 +123,8 @@ int cmd_plan(const PlanCommand& cmd) {
                         "never reached the API (pending or failed), are deleted unsent\n",
                         (long long)summary.dropped);
                 if (!summary.missing_refused.empty()) std::printf("refused: %s\n", summary.missing_refused.c_str());
+                if (summary.without_base > 0)
+                    std::printf("warning: %s\n", push::without_base_warning(summary.without_base).c_str());
             }
             if (!summary.source_error.empty()) {
                 std::fprintf(stderr, "error: jobs.%s.source: %s (the plan covers the rows read before it)\n",

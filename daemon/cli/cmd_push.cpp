@@ -33,6 +33,7 @@ void write_push_report(const std::string& path, const std::string& job, const st
                            .add("fatal", r.fatal)
                            .add("source_error", r.source_error)
                            .add("duplicates", r.duplicates)
+                           .add("without_base", r.without_base)
                            .add("still_refused", r.still_refused)
                            .add("failed_in_backfill", r.failed_in_backfill)
                            .add("missing", r.missing)

@@ -180,6 +180,10 @@ EnqueueResult UpdateQueue::enqueue_impl(const std::string& job, const NewUpdate&
     auto synced = synced_.get(job, u.identity);
     std::string op = u.op;
     if (op.empty() && synced && synced->gone == "deactivated") op = "reactivate";  // back in the source
+    const auto queued =
+        u.keeps_body && op.empty() && synced && synced->gone.empty() && !synced->hash.empty() && !synced->has_body
+            ? EnqueueResult::QueuedWithoutBase
+            : EnqueueResult::Queued;
     // The identity's pending update, if any (the partial unique index keeps at most one).
     struct Pending {
         std::int64_t id;
@@ -237,7 +241,7 @@ EnqueueResult UpdateQueue::enqueue_impl(const std::string& job, const NewUpdate&
                             : std::nullopt,
                run_id, now);
         tx.commit();
-        return EnqueueResult::Queued;
+        return queued;
     }
     bool present = !synced || synced->gone.empty();
     // A process that is gone left a write of the identity in flight: it may have landed, so
@@ -335,7 +339,7 @@ EnqueueResult UpdateQueue::enqueue_impl(const std::string& job, const NewUpdate&
                now);
     }
     tx.commit();
-    return EnqueueResult::Queued;
+    return queued;
 }
 
 std::int64_t UpdateQueue::insert(const std::string& job, const NewUpdate& u, const std::string& op,

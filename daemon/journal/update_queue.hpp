@@ -91,7 +91,10 @@ struct NewUpdate {
 
 // StillRefused: the row is what the API refused for what it is (Completion::refused), under
 // the same refusal scope, less than kRefusalHeld ago: not queued; its failure stays.
-enum class EnqueueResult { Queued, Unchanged, AlreadyPending, AlreadyInRun, StillRefused };
+// QueuedWithoutBase: queued, a changed row of a job that keeps bodies (mirror) for a profile
+// it synced without keeping one (in another mode): it goes out whole, and what the source
+// cleared in it stays on the profile, which the run reports.
+enum class EnqueueResult { Queued, QueuedWithoutBase, Unchanged, AlreadyPending, AlreadyInRun, StillRefused };
 
 struct ClaimedUpdate {
     std::int64_t id = 0;

@@ -204,11 +204,15 @@ private:
             out.push_back(op("add", path, to_array(want)));
             return;
         }
+        // An array we never saw that another client made may hold these elements already:
+        // appended on our word they would be there twice (see keyed_array).
+        out.push_back(op("test", path, json::array()));
         for (const auto& e : want.entries) out.push_back(op("add", path + "/-", e.element));
     }
 
     void keyed_array(const std::string& path, const json::array& server, const Collection& had, const Collection& want,
                      const NaturalKey& key, const ObjectSchema& element, json::array& out) const {
+        const std::size_t first_op = out.size();
         // The server element each key names: its first, as a merge update would find it.
         std::map<std::string, std::size_t, std::less<>> at;
         std::vector<std::string> keys(server.size());
@@ -281,6 +285,13 @@ private:
             out.insert(out.end(), guard.begin(), guard.end());
             out.push_back(op("remove", append_index(path, i)));
         }
+        // An append is the one write no index guard covers: another client may have added an
+        // element with the same key since our last accepted body, and "/-" would add it a
+        // second time (the reference does not say the API refuses duplicates). A view that is
+        // not a read tests the whole array first: anything it does not know fails the patch
+        // and the engine reads the profile and diffs again, matching by key.
+        if (!appends.empty() && verify_takeover())
+            out.insert(out.begin() + static_cast<std::ptrdiff_t>(first_op), op("test", path, server));
         for (const auto* a : appends) out.push_back(op("add", path + "/-", *a));
     }
 

@@ -41,8 +41,12 @@
 //   document is the truth, and a missing container is added whole.
 // - What a view that is not a read cannot know: an owned field someone else changed, or an
 //   owned element someone removed, is only restored by a diff against a read (the engine's
-//   retry after a failed guard, or a periodic read); an element appended on its word
-//   duplicates one someone else added with the same key in the meantime.
+//   retry after a failed guard, or a periodic read).
+// - Appends: "/-" needs no index, so no key guard covers it, and on a view that is not a
+//   read it would add a second copy of an element someone else added with the same key (or
+//   one an earlier mode left there). Such a patch first tests the whole array as the view
+//   shows it (an array it lacks: as empty), so any element it does not know fails the patch
+//   and the engine reads and diffs again, where the element is matched by key.
 // - Duplicate keys: the first server element with a key is the one we match (as a merge
 //   update finds it), later ones are foreign; elements sharing a key within one body are
 //   merged into one, later fields winning.

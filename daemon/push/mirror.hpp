@@ -7,6 +7,7 @@
 //   body to the new one over the fields the mapping owns, or nothing if they are equal.
 // After a failed guard the engine reads the profile and plans again against what is really
 // there (replan), once. The whole flow: docs/ARCHITECTURE.md, section 2.4.
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -26,6 +27,10 @@ MirrorPlan plan_mirror(const std::optional<std::string>& last_accepted, const st
 // Against `profile`, the profile as read (R1 with matchInactive) after a failed guard.
 MirrorPlan replan_mirror(const std::string& profile, const std::optional<std::string>& last_accepted,
                          const std::string& desired, config::OnRemoved removed, bool reactivate);
+
+// What `sync` and `plan` say of `n` changed rows of profiles a job switched to mirror synced
+// in another mode: they go out whole (no diff base), which cannot clear anything.
+std::string without_base_warning(std::int64_t n);
 
 // `body` with "IsActive": true unless it says otherwise (a profile coming back).
 std::string with_active(const std::string& body);

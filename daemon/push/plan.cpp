@@ -112,6 +112,8 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
                     case MirrorPlan::Kind::Upsert:
                         a.action = m.identity.profile_id ? "update" : "upsert";
                         a.body = p.body;
+                        // As enqueue() counts it (EnqueueResult::QueuedWithoutBase).
+                        if (present && synced && !synced->hash.empty() && !synced->has_body) ++summary.without_base;
                         break;
                     case MirrorPlan::Kind::Patch:
                         a.action = "patch";

@@ -28,6 +28,8 @@ struct PlanSummary {
     // Identities no longer in the source, or marked deleted in it, whose writes never
     // reached the API (pending or failed): a sync deletes those writes unsent.
     std::int64_t dropped = 0;
+    // Mirror: changed rows of profiles the job synced in another mode (whole: no diff base).
+    std::int64_t without_base = 0;
     std::int64_t pending = 0;                     // updates already in the journal that a sync would send too
     std::map<std::string, std::int64_t> actions;  // action → count
     std::string missing_refused;                  // over max_missing: what the sync would refuse

@@ -7,6 +7,7 @@
 #include "daemon/base/clock.hpp"
 #include "daemon/base/logger.hpp"
 #include "daemon/push/intake.hpp"
+#include "daemon/push/mirror.hpp"
 #include "daemon/push/target_guard.hpp"
 
 namespace prefsync::push {
@@ -171,6 +172,10 @@ private:
             if (result == journal::EnqueueResult::StillRefused) still_refused_.insert(m.identity.key());
             switch (result) {
                 case journal::EnqueueResult::Queued: ++report_.queued; break;
+                case journal::EnqueueResult::QueuedWithoutBase:
+                    ++report_.queued;
+                    ++report_.without_base;
+                    break;
                 case journal::EnqueueResult::Unchanged: ++report_.unchanged; break;
                 case journal::EnqueueResult::StillRefused:  // counted per identity: still_refused_
                 case journal::EnqueueResult::AlreadyPending:
@@ -448,6 +453,8 @@ void run_push(const dispatch::RunContext& c, const config::JobConfig& job, const
     report.unavailable = dispatcher.unavailable();
     report.interrupted = stop_requested(c) || !report.unavailable.empty();
     report.seconds = std::chrono::duration<double>(dispatch::SteadyClock::now() - started).count();
+    if (report.without_base > 0)
+        base::logger().warn(without_base_warning(report.without_base), {{"rows", report.without_base}});
     // Including what earlier parts of a resumed backfill gave up on: the backfill is not
     // complete while they are failed.
     if (options.backfill) {

@@ -39,6 +39,9 @@ struct PushReport : PushCounts {
     std::string source_error;     // the source failed after opening: reading stopped there
     bool source_changed = false;  // ... because it changed while it was read (read it again later)
     std::int64_t duplicates = 0;  // rows whose identity an earlier row had (the last one wins)
+    // Mirror: changed rows of profiles the job synced in another mode, sent whole for want
+    // of a diff base (what the source cleared in them stays on the profile).
+    std::int64_t without_base = 0;
     // Identities whose last row read is the body the API refused before (a 400, 413 or 422;
     // in an earlier run, or to an earlier row of the identity in this one): not sent, still
     // failed.

@@ -616,5 +616,98 @@ TEST(Mirror, APatchWhoseAnswerWasLostIsNeverAppliedTwice) {
     EXPECT_EQ(count, 1);
 }
 
+int count_emails(const json::object& profile, std::string_view address) {
+    int count = 0;
+    if (const auto* emails = profile.if_contains("Emails"))
+        for (auto& e : emails->as_array()) count += e.at("EmailAddress") == json::value(address);
+    return count;
+}
+
+std::string csv_text(const std::vector<std::string>& lines) {
+    std::string text;
+    for (auto& l : lines) text += l + "\n";
+    return text;
+}
+
+TEST(Mirror, AnEmailAnotherClientAddedIsTakenOverWhenTheSourceListsItNotAddedTwice) {
+    MirrorWorkspace w("on_missing: ignore");
+    auto all = lines_of(testing::run(quote(PREFSYNC_GEN_PROFILES) + " 3").out);
+    w.dir.write("profiles.csv", csv_text(all));
+    ASSERT_EQ(w.prefsync("sync crm-nightly").exit_code, 0);
+    auto f = fields(all[1]);
+    auto pid = w.profiles()[f[0]].at("ProfileId").to_number<std::int64_t>();
+    // Another client adds the address the source is about to list: our last accepted body
+    // does not know it, and an append on its word would put it there twice.
+    auto reply = w.emu.store.patch(
+        pid,
+        json::parse(R"([{"op":"add","path":"/Emails/-","value":{"EmailAddress":"shared@other.example"}}])").as_array());
+    ASSERT_LT(reply.status, 300);
+    f[3] = "shared@other.example";
+    all[1] = join(f);
+    w.dir.write("profiles.csv", csv_text(all));
+    std::size_t seen = 0;
+    w.requests_since(seen);
+    auto r = w.prefsync("sync crm-nightly");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    auto sent = w.requests_since(seen);
+    ASSERT_EQ(sent.size(), 3u) << "patch (the array's test fails), read, patch";
+    EXPECT_EQ(sent[0].at("status"), 409);
+    EXPECT_EQ(sent[1].at("method"), "GET");
+    EXPECT_EQ(count_emails(w.profiles()[f[0]], "shared@other.example"), 1);
+    // And the next run, planned from the body kept after the read, sends nothing.
+    w.requests_since(seen);
+    ASSERT_EQ(w.prefsync("sync crm-nightly").exit_code, 0);
+    EXPECT_EQ(w.requests_since(seen).size(), 0u);
+}
+
+TEST(Mirror, AJobSwitchedToMirrorInARunThatClearsAnEmailSaysItStaysAndNeverAddsItTwiceLater) {
+    MirrorWorkspace w("on_missing: ignore");
+    auto mirror_config = testing::read_file(w.config);
+    auto upsert_config = mirror_config;
+    upsert_config.replace(upsert_config.find("mode: mirror"), 12, "mode: upsert");
+    w.dir.write("prefsync.yaml", upsert_config);
+    auto all = lines_of(testing::run(quote(PREFSYNC_GEN_PROFILES) + " 3").out);
+    w.dir.write("profiles.csv", csv_text(all));
+    ASSERT_EQ(w.prefsync("sync crm-nightly").exit_code, 0);
+    auto f = fields(all[1]);
+    const std::string email = f[3];
+    ASSERT_FALSE(email.empty());
+    // Switched to mirror in the run that clears the email: no diff base, so it goes out
+    // whole, as a merge that cannot clear anything. Said by plan and by the sync.
+    w.dir.write("prefsync.yaml", mirror_config);
+    f[3] = "";
+    all[1] = join(f);
+    w.dir.write("profiles.csv", csv_text(all));
+    auto plan = w.prefsync("plan crm-nightly");
+    EXPECT_THAT(plan.out,
+                HasSubstr("warning: 1 changed row(s) of profiles this job synced in another mode go out whole"))
+        << plan.out << plan.err;
+    auto r = w.prefsync("sync crm-nightly");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    EXPECT_THAT(r.err, HasSubstr("1 changed row(s) of profiles this job synced in another mode go out whole"));
+    EXPECT_THAT(r.err, Not(HasSubstr(email))) << "no personal data in the warning";
+    EXPECT_EQ(count_emails(w.profiles()[f[0]], email), 1) << "the limit the warning states";
+    // The source lists it again: the profile has it already, so it is taken over, not
+    // appended a second time.
+    f[3] = email;
+    all[1] = join(f);
+    w.dir.write("profiles.csv", csv_text(all));
+    r = w.prefsync("sync crm-nightly");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    EXPECT_THAT(r.err, Not(HasSubstr("go out whole")));
+    EXPECT_EQ(count_emails(w.profiles()[f[0]], email), 1);
+    // Cleared again, now with a diff base that owns it: it goes.
+    f[3] = "";
+    all[1] = join(f);
+    w.dir.write("profiles.csv", csv_text(all));
+    ASSERT_EQ(w.prefsync("sync crm-nightly").exit_code, 0);
+    auto emails = w.profiles()[f[0]].at("Emails").as_array();
+    for (auto& e : emails) {
+        if (e.at("EmailAddress") != json::value(email)) continue;
+        EXPECT_EQ(e.as_object().if_contains("IsActive") ? e.at("IsActive") : json::value(true), json::value(false))
+            << json::serialize(e);
+    }
+}
+
 }  // namespace
 }  // namespace prefsync

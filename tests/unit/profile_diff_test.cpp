@@ -76,6 +76,8 @@ TEST(ProfileDiff, ANewKeyIsANewElementTheOldOneIsRemovedAndTheNewOneAppended) {
     auto desired = obj(R"({"Emails":[{"EmailAddress":"b@x.com","EmailAddressType":"Personal"}]})");
     auto patch = diff_profile(server, owned, desired);
     EXPECT_PATCH(patch, R"([
+        {"op":"test","path":"/Emails","value":[{"EmailAddress":"f@y.com"},
+            {"EmailAddress":"a@x.com","EmailAddressType":"Personal","EmailPreferences":[{"ProgramId":"P","ChannelId":"C","FilterId":"F"}]}]},
         {"op":"test","path":"/Emails/1/EmailAddress","value":"a@x.com"},
         {"op":"remove","path":"/Emails/1"},
         {"op":"add","path":"/Emails/-","value":{"EmailAddress":"b@x.com","EmailAddressType":"Personal"}}])");
@@ -119,6 +121,8 @@ TEST(ProfileDiff, InPlaceChangesFirstThenRemovalsHighestIndexFirstThenAppends) {
         {"EmailAddress":"a@x.com","EmailAddressType":"Work"},{"EmailAddress":"d@x.com"}]})");
     auto patch = diff_profile(before, before, desired);
     EXPECT_PATCH(patch, R"([
+        {"op":"test","path":"/Emails","value":[{"EmailAddress":"a@x.com","EmailAddressType":"Personal"},
+            {"EmailAddress":"b@x.com"},{"EmailAddress":"c@x.com","EmailAddressType":"Personal"}]},
         {"op":"test","path":"/Emails/0/EmailAddress","value":"a@x.com"},
         {"op":"replace","path":"/Emails/0/EmailAddressType","value":"Work"},
         {"op":"test","path":"/Emails/2/EmailAddress","value":"c@x.com"},
@@ -214,19 +218,43 @@ TEST(ProfileDiff, ContainersTheLastAcceptedViewLacksAreFilledMemberByMember) {
     auto desired = obj(R"({"CustomerName":{"FirstName":"Ann"},"Emails":[{"EmailAddress":"a@x.com"}]})");
     auto patch = diff_profile(obj("{}"), obj("{}"), desired);
     EXPECT_PATCH(patch, R"([{"op":"add","path":"/CustomerName/FirstName","value":"Ann"},
+                            {"op":"test","path":"/Emails","value":[]},
                             {"op":"add","path":"/Emails/-","value":{"EmailAddress":"a@x.com"}}])");
     EXPECT_PATCH(diff_profile(obj("{}"), obj("{}"), desired, kRead), R"([
         {"op":"add","path":"/CustomerName","value":{"FirstName":"Ann"}},
         {"op":"add","path":"/Emails","value":[{"EmailAddress":"a@x.com"}]}])");
     // On a profile that has them (data we never saw), nothing of theirs is overwritten...
-    auto profile = obj(R"({"CustomerName":{"LastName":"Lee"},"Emails":[{"EmailAddress":"f@y.com"}]})");
+    auto profile = obj(R"({"CustomerName":{"LastName":"Lee"},"Emails":[]})");
     EXPECT_EQ(applied(profile, patch), obj(R"({"CustomerName":{"LastName":"Lee","FirstName":"Ann"},
-        "Emails":[{"EmailAddress":"f@y.com"},{"EmailAddress":"a@x.com"}]})"));
-    // ...and on one that lacks them the patch fails, so the engine reads and diffs again.
-    json::value bare = json::object{};
-    auto error = apply_patch(bare, patch);
+        "Emails":[{"EmailAddress":"a@x.com"}]})"));
+    // ...an array holding elements we never saw fails the patch, which might append one of
+    // them again (their key is our key); so does a profile that lacks them. Either way the
+    // engine reads and diffs again.
+    for (auto text : {R"({"CustomerName":{"LastName":"Lee"},"Emails":[{"EmailAddress":"f@y.com"}]})", "{}"}) {
+        json::value read = json::parse(text);
+        auto error = apply_patch(read, patch);
+        ASSERT_TRUE(error) << text;
+        EXPECT_NE(error->kind, PatchErrorKind::Invalid) << text;
+    }
+}
+
+TEST(ProfileDiff, AnAppendOnTheWordOfTheLastAcceptedBodyNeverAddsAnElementTwice) {
+    // Another client (or an earlier mode of this job) added c@x.com since our last accepted
+    // body. Appending it on that body's word would put it on the profile twice; the whole
+    // array's test fails instead, and the diff against the profile as read takes it over.
+    auto owned = obj(R"({"Emails":[{"EmailAddress":"a@x.com"}]})");
+    auto desired = obj(R"({"Emails":[{"EmailAddress":"a@x.com"},{"EmailAddress":"c@x.com"}]})");
+    auto patch = diff_profile(owned, owned, desired);
+    EXPECT_PATCH(patch, R"([{"op":"test","path":"/Emails","value":[{"EmailAddress":"a@x.com"}]},
+                            {"op":"add","path":"/Emails/-","value":{"EmailAddress":"c@x.com"}}])");
+    json::value profile = json::parse(R"({"Emails":[{"EmailAddress":"a@x.com"},{"EmailAddress":"c@x.com"}]})");
+    auto error = apply_patch(profile, patch);
     ASSERT_TRUE(error);
-    EXPECT_EQ(error->kind, PatchErrorKind::Unappliable);
+    EXPECT_EQ(error->kind, PatchErrorKind::TestFailed);
+    auto replanned = diff_profile(profile.as_object(), owned, desired, kRead);
+    EXPECT_PATCH(replanned, "[]");
+    // Where nobody added anything the patch applies as planned.
+    EXPECT_EQ(applied(owned, patch), desired);
 }
 
 TEST(ProfileDiff, ShiftedArrayFailsTheGuardInsteadOfChangingAnotherElement) {
