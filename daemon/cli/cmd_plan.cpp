@@ -108,7 +108,7 @@ int cmd_plan(const PlanCommand& cmd) {
             } else {
                 std::printf(
                     "plan %s: read %lld, rejected %lld, unchanged %lld, duplicate ids %lld | %s | "
-                    "already pending in the journal: %lld\n",
+                    "besides, already pending in the journal: %lld\n",
                     job->name.c_str(), (long long)summary.read, (long long)summary.rejected,
                     (long long)summary.unchanged, (long long)summary.duplicates,
                     actions.empty() ? "nothing to send" : actions.c_str(), (long long)summary.pending);

@@ -1087,6 +1087,22 @@ std::unordered_set<std::string> UpdateQueue::may_have_landed(const std::string& 
     return out;
 }
 
+std::unordered_set<std::string> UpdateQueue::pending_identities(const std::string& job) {
+    std::unordered_set<std::string> out;
+    // The states of counts().pending(), each a literal for its partial index.
+#define PREFSYNC_PENDING(state) "SELECT identity FROM updates WHERE job = ?1 AND state = '" state "'"
+    static constexpr const char* kQueries[] = {PREFSYNC_PENDING("queued"), PREFSYNC_PENDING("inflight"),
+                                               PREFSYNC_PENDING("retry"), PREFSYNC_PENDING("waiting")};
+#undef PREFSYNC_PENDING
+    for (const char* query : kQueries) {
+        auto s = db_.prepare(query);
+        s.bind(1, job);
+        while (s.step()) out.insert(s.text(0));
+    }
+    for (auto& [identity, k] : in_flight_elsewhere(job)) out.insert(identity);
+    return out;
+}
+
 std::map<std::string, KnownIdentity> UpdateQueue::in_flight_elsewhere(const std::string& job) {
     std::map<std::string, KnownIdentity> out;
     // A batch without its rows is damage, as take_over_batches() finds it: not skipped.

@@ -245,6 +245,9 @@ public:
     // of its own), or pending or failed with a "resolve first" mark (enqueue() sends their
     // rows even when unchanged). One query per state, for `plan`, which must not ask per row.
     std::unordered_set<std::string> may_have_landed(const std::string& job);
+    // Identities of `job` with an update still to send (the states of counts().pending(),
+    // and other processes' in-flight batches): `plan`'s "besides these" count.
+    std::unordered_set<std::string> pending_identities(const std::string& job);
     // Holds the pending writes (not removals, not in flight) of `identity` until the end of
     // a read (release_held(…, Held::All)): its row left the source and its removal was not
     // journaled (refused by max_missing, or the read could not tell which rows left), so they

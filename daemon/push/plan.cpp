@@ -53,11 +53,15 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
     // Identities a write of which may have landed: their rows are sent back at the synced
     // hash too (one set for the read, not queries per row).
     const auto landed = any_pending ? journal.updates.may_have_landed(job.name) : std::unordered_set<std::string>();
+    // Identities read (their pending updates are what the actions above replace or drop).
+    std::unordered_set<std::string> seen;
+    std::unordered_set<std::string> left_unsent;  // identities that left, whose writes are dropped
     while (intake.next(batch)) {
         for (auto& r : batch) {
             if (!r.mapped) continue;
             auto& m = *r.mapped;
             auto identity = m.identity.key();
+            seen.insert(identity);
             auto synced = journal.synced.get(job.name, identity);
             refused.erase(identity);
             if (m.deleted) {
@@ -154,6 +158,7 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
             auto left = left_the_source(journal, intake, job.name);
             known = left.known;
             summary.dropped += static_cast<std::int64_t>(left.unsent.size());
+            left_unsent.insert(left.unsent.begin(), left.unsent.end());
             for (const auto& k : left.identities) {
                 if (!removed.insert(k.identity).second) continue;
                 auto u =
@@ -174,7 +179,14 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
             }
         }
     }
-    summary.pending = queue.pending();
+    // Pending updates of identities the plan does not cover (rows it did not read, not
+    // removed, not dropped): a sync sends them besides its actions. Counted per identity, as
+    // the actions are: a pending update of a row read again is replaced by that row's action
+    // (or found unchanged), not sent too; counting it as well read as twice the requests.
+    if (any_pending || !elsewhere.empty())
+        for (const auto& identity : journal.updates.pending_identities(job.name))
+            if (!seen.contains(identity) && !removed.contains(identity) && !left_unsent.contains(identity))
+                ++summary.pending;
     return summary;
 }
 

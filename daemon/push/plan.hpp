@@ -30,7 +30,9 @@ struct PlanSummary {
     std::int64_t dropped = 0;
     // Mirror: changed rows of profiles the job synced in another mode (whole: no diff base).
     std::int64_t without_base = 0;
-    std::int64_t pending = 0;                     // updates already in the journal that a sync would send too
+    // Identities of updates already in the journal that a sync sends besides the actions
+    // (their rows were not read: a retry, another file's rows).
+    std::int64_t pending = 0;
     std::map<std::string, std::int64_t> actions;  // action → count
     std::string missing_refused;                  // over max_missing: what the sync would refuse
     bool complete = true;                         // false: the source could not be read to its end

@@ -621,6 +621,37 @@ TEST(Sync, PlanShowsRowsBackAtTheirSyncedVersionWhoseChangeAKilledRunLeftInFligh
     EXPECT_EQ(w.endpoint_requests("W5 patch-by-alternate-id"), 10);
 }
 
+// `plan` counts what a sync sends besides its actions: pending updates of rows it did not
+// read. Pending updates of rows read again are replaced by those rows' actions (60 actions
+// beside "already pending: 60" read as 120 requests to an outside-in tester).
+TEST(Sync, PlanCountsPendingUpdatesOnlyBesidesTheActionsThatReplaceThem) {
+    Workspace w(10, "upsert", "    on_missing: ignore\n");
+    w.edit_config("max_delay: 200ms }", "max_delay: 200ms, max_throttled: 1s }");
+    const std::string all = testing::read_file(w.csv);
+    w.emu.set_faults(R"({"error_429": 1.0})");
+    ASSERT_EQ(w.prefsync("sync crm").exit_code, 4);
+    w.emu.set_faults(R"({"error_429": 0})");
+    auto plan = w.prefsync("plan crm");
+    EXPECT_EQ(plan.exit_code, 0) << plan.out << plan.err;
+    EXPECT_THAT(plan.out, HasSubstr("10 upsert | besides, already pending in the journal: 0")) << plan.out;
+    // Four rows left out of the file: their writes are still sent (on_missing: ignore).
+    std::string first_six;
+    {
+        std::istringstream in(all);
+        std::string line;
+        for (int i = 0; i < 7 && std::getline(in, line); ++i) first_six += line + "\n";
+    }
+    w.dir.write("profiles.csv", first_six);
+    plan = w.prefsync("plan crm");
+    EXPECT_THAT(plan.out, HasSubstr("6 upsert | besides, already pending in the journal: 4")) << plan.out;
+    auto json_plan = w.prefsync("plan crm --json");
+    EXPECT_THAT(json_plan.out, HasSubstr("\"pending\":4")) << json_plan.out;
+    auto before = w.endpoint_requests("W4 upsert");
+    auto r = w.prefsync("sync crm");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    EXPECT_EQ(w.endpoint_requests("W4 upsert") - before, 10) << "the 6 actions and the 4 besides them";
+}
+
 // Rows marked deleted whose only writes are in a killed run's batch: `plan` counts them as
 // profiles that may exist, known and removed, as the sync does once it has taken the batch
 // over; both give the same verdict on max_missing, also when a row without an id leaves
