@@ -82,7 +82,8 @@ int cmd_status(const StatusCommand& cmd) {
                                       {"accepted", r.accepted},
                                       {"retries", r.retries},
                                       {"failed", r.failed},
-                                      {"exit_code", r.exit_code}});
+                                      {"exit_code", r.exit_code},
+                                      {"reason", r.reason}});
                     all[name] = {{"queued", c.queued},     {"inflight", c.inflight}, {"retry", c.retry},
                                  {"accepted", c.accepted}, {"done", c.done},         {"verified", c.verified},
                                  {"failed", c.failed},     {"waiting", c.waiting},   {"held", c.held},
@@ -120,11 +121,12 @@ int cmd_status(const StatusCommand& cmd) {
                 for (auto& r : runs)
                     appendf(out,
                             "  run %lld %-8s %s → %s  read %lld queued %lld unchanged %lld rejected %lld done %lld "
-                            "accepted %lld retries %lld failed %lld exit %d\n",
+                            "accepted %lld retries %lld failed %lld exit %d%s%s\n",
                             (long long)r.id, r.kind.c_str(), base::iso_utc(r.started_at).c_str(),
                             base::iso_utc(r.ended_at).c_str(), (long long)r.read, (long long)r.queued,
                             (long long)r.unchanged, (long long)r.rejected, (long long)r.done, (long long)r.accepted,
-                            (long long)r.retries, (long long)r.failed, r.exit_code);
+                            (long long)r.retries, (long long)r.failed, r.exit_code, r.reason.empty() ? "" : ": ",
+                            r.reason.c_str());
             }
             if (cmd.json) out = boost::json::serialize(all) + "\n";
             return out;

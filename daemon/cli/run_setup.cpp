@@ -25,7 +25,9 @@ void RunSetup::recorded(const std::function<void()>& run, const std::function<jo
     } catch (...) {
         auto r = record();
         if (r.id != 0) {
-            r.exit_code = describe_failure(std::current_exception(), r.job).exit_code;
+            auto failure = describe_failure(std::current_exception(), r.job);
+            r.exit_code = failure.exit_code;
+            r.reason = failure.summary();
             try {
                 journal.runs.end(r, now_ms());
             } catch (const std::exception& e) {

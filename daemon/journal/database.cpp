@@ -47,7 +47,7 @@ namespace {
 // Version 11: the API each job's state belongs to (targets): profile ids and change
 // detection are one server's, and must not be used against another (TargetStore). An older
 // prefsync would not record it, and a move made with it would go unnoticed.
-constexpr int kSchemaVersion = 11;
+constexpr int kSchemaVersion = 12;
 // How long commits may go without an fsync (Sync::deferred).
 constexpr auto kDeferredAtMost = std::chrono::seconds(1);
 
@@ -97,7 +97,7 @@ CREATE TABLE IF NOT EXISTS runs(
   started_at INTEGER NOT NULL, ended_at INTEGER,
   read INTEGER DEFAULT 0, queued INTEGER DEFAULT 0, unchanged INTEGER DEFAULT 0, rejected INTEGER DEFAULT 0,
   done INTEGER DEFAULT 0, accepted INTEGER DEFAULT 0, failed INTEGER DEFAULT 0, retries INTEGER DEFAULT 0,
-  exit_code INTEGER, duplicates INTEGER DEFAULT 0, missing INTEGER DEFAULT 0);
+  exit_code INTEGER, duplicates INTEGER DEFAULT 0, missing INTEGER DEFAULT 0, reason TEXT);
 CREATE TABLE IF NOT EXISTS quota(
   name TEXT PRIMARY KEY, tokens REAL NOT NULL DEFAULT 0, count INTEGER NOT NULL DEFAULT 0,
   updated_at INTEGER NOT NULL DEFAULT 0);
@@ -635,6 +635,9 @@ void Database::migrate() {
         exec("DROP TABLE bodies");
     }
     if (version >= 1 && version < 10 && has_table("updates")) exec("ALTER TABLE updates ADD COLUMN refused INTEGER");
+    // Version 12: why a run ended as it did, for `status` (an exit code alone told an
+    // operator neither what stopped a run nor what happens next).
+    if (version >= 1 && version < 12 && has_table("runs")) exec("ALTER TABLE runs ADD COLUMN reason TEXT");
     if (version >= 1 && version < 7) {
         exec("ALTER TABLE pull_state ADD COLUMN fingerprint TEXT");
         exec("ALTER TABLE pull_state ADD COLUMN partial_path TEXT");

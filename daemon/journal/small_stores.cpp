@@ -70,7 +70,7 @@ void RateStore::prune(Millis before) {
 namespace {
 #define RUN_COLUMNS                                                                                             \
     "id, job, kind, started_at, ended_at, read, queued, unchanged, rejected, done, accepted, failed, retries, " \
-    "exit_code, coalesce(duplicates, 0), coalesce(missing, 0)"
+    "exit_code, coalesce(duplicates, 0), coalesce(missing, 0), coalesce(reason, '')"
 
 RunRecord read_run(Statement& s) {
     RunRecord r;
@@ -90,6 +90,7 @@ RunRecord read_run(Statement& s) {
     r.exit_code = static_cast<int>(s.opt_i64(13).value_or(-1));
     r.duplicates = s.i64(14);
     r.missing = s.i64(15);
+    r.reason = s.text(16);
     return r;
 }
 }  // namespace
@@ -123,7 +124,8 @@ void RunLog::end(const RunRecord& r, Millis now) {
     Database::Transaction tx(db_);
     db_.prepare(
            "UPDATE runs SET ended_at = ?2, read = ?3, queued = ?4, unchanged = ?5, rejected = ?6, done = ?7, "
-           "accepted = ?8, failed = ?9, retries = ?10, exit_code = ?11, duplicates = ?12, missing = ?13 WHERE id = ?1")
+           "accepted = ?8, failed = ?9, retries = ?10, exit_code = ?11, duplicates = ?12, missing = ?13, reason = ?14 "
+           "WHERE id = ?1")
         .bind(1, r.id)
         .bind(2, now)
         .bind(3, r.read)
@@ -137,6 +139,7 @@ void RunLog::end(const RunRecord& r, Millis now) {
         .bind(11, static_cast<std::int64_t>(r.exit_code))
         .bind(12, r.duplicates)
         .bind(13, r.missing)
+        .bind(14, r.reason)
         .run();
     tx.commit();
 }
@@ -146,7 +149,9 @@ void RunLog::reopen(std::int64_t id) {
 }
 
 std::int64_t RunLog::end_unfinished(const std::string& job, int exit_code, Millis now) {
-    db_.prepare("UPDATE runs SET ended_at = ?2, exit_code = ?3 WHERE job = ?1 AND ended_at IS NULL")
+    db_.prepare(
+           "UPDATE runs SET ended_at = ?2, exit_code = ?3, reason = 'its process stopped before it could record "
+           "its end (killed, or its journal could not be written)' WHERE job = ?1 AND ended_at IS NULL")
         .bind(1, job)
         .bind(2, now)
         .bind(3, static_cast<std::int64_t>(exit_code))

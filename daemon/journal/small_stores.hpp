@@ -67,6 +67,9 @@ struct RunRecord {
     int exit_code = -1;
     std::int64_t duplicates = 0;  // rows whose identity a later row of the same run had too
     std::int64_t missing = 0;     // profiles whose rows left the source
+    // Why it did not end 0, on one line, as its report and log said it (never a value of a
+    // row, nor the token): what `status` shows beside the exit code.
+    std::string reason;
 };
 
 class RunLog {

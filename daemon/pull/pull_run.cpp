@@ -550,6 +550,15 @@ journal::RunRecord run_record(const config::JobConfig& job, const PullReport& re
     r.failed = report.failed + report.missing;
     r.retries = report.retries;
     r.exit_code = report.exit_code;
+    if (!report.fatal.empty())
+        r.reason = report.fatal;
+    else if (!report.unavailable.empty())
+        r.reason = report.unavailable;
+    else if (report.interrupted || report.exit_code == 4)
+        r.reason = "stopped before its end: the next run resumes it";
+    else if (report.exit_code == 2)
+        r.reason = std::to_string(report.missing) + " not found, " + std::to_string(report.failed) + " failed, " +
+                   std::to_string(report.differing) + " differing, " + std::to_string(report.rejected) + " rejected";
     return r;
 }
 

@@ -352,6 +352,25 @@ std::string kind_of(const PushOptions& options) {
 
 }  // namespace
 
+std::string run_reason(const PushReport& r) {
+    if (!r.fatal.empty()) return r.fatal;
+    if (r.source_changed) return "the source changed while it was read: the next run reads it again";
+    if (!r.source_error.empty()) return "source: " + r.source_error + " (the rows before it were read)";
+    if (!r.unavailable.empty()) return r.unavailable;
+    if (r.interrupted) return "stopped before its end: the next run continues";
+    std::string out;
+    auto add = [&](std::int64_t n, const std::string& what) {
+        if (n > 0) out += (out.empty() ? "" : "; ") + std::to_string(n) + " " + what;
+    };
+    add(r.failed, "failed");
+    add(r.failed_in_backfill > r.failed ? r.failed_in_backfill - r.failed : 0,
+        "failed in earlier parts of the backfill");
+    add(r.still_refused, "still refused (unchanged since the API refused them)");
+    add(r.rejected, "rejected row(s)");
+    if (!r.missing_refused.empty()) out += (out.empty() ? "" : "; ") + r.missing_refused;
+    return out;
+}
+
 journal::RunRecord run_record(const config::JobConfig& job, const PushOptions& options, const PushReport& report) {
     journal::RunRecord r;
     r.id = report.run_id;
@@ -368,6 +387,7 @@ journal::RunRecord run_record(const config::JobConfig& job, const PushOptions& o
     r.exit_code = report.exit_code;
     r.duplicates = report.duplicates;
     r.missing = report.missing;
+    r.reason = run_reason(report);
     return r;
 }
 

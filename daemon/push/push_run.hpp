@@ -66,7 +66,10 @@ struct PushReport : PushCounts {
 void run_push(const dispatch::RunContext& context, const config::JobConfig& job, const PushOptions& options,
               PushReport& report);
 
-// The run log's record of `report` (its id, kind, counts and exit code).
+// Why a run with `r` did not end 0, on one line ("" if nothing says so).
+std::string run_reason(const PushReport& r);
+
+// The run log's record of `report` (its id, kind, counts, exit code and reason).
 journal::RunRecord run_record(const config::JobConfig& job, const PushOptions& options, const PushReport& report);
 
 }  // namespace prefsync::push

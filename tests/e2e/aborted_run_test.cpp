@@ -127,9 +127,11 @@ TEST(AbortedRun, AnAbortedSyncIsEndedWithItsExitCodeInStatus) {
     for (auto& run : runs) {
         EXPECT_NE(run.at("ended").as_string(), "-") << json::serialize(run);
         EXPECT_EQ(run.at("exit_code").as_int64(), 3) << json::serialize(run);
+        EXPECT_THAT(std::string(run.at("reason").as_string()), HasSubstr("jobs.crm.source")) << json::serialize(run);
     }
     auto text = w.prefsync("status crm");
     EXPECT_THAT(text.out, Not(HasSubstr("→ -"))) << text.out;
+    EXPECT_THAT(text.out, HasSubstr("exit 3: jobs.crm.source")) << "why, beside the exit code: " << text.out;
 }
 
 TEST(AbortedRun, ABackfillAbortedOnAMissingSourceIsEndedAndStillResumedOnceTheFileIsBack) {

@@ -1407,6 +1407,39 @@ TEST(JournalFile, TheIndexOfAcceptedAnswersIsDroppedFromAJournalThatHasIt) {
     EXPECT_EQ(j.synced.unverified("crm", 10)[0].identity, "CRMID:1");
 }
 
+// Version 12 records why a run ended as it did; the runs of an older journal have no reason.
+TEST(JournalFile, AVersion11JournalsRunsGainAReason) {
+    testing::TempDir dir;
+    auto path = dir.file("journal.db");
+    {
+        Journal j(path);
+        RunRecord r;
+        r.id = j.runs.begin("crm", "sync", 1000);
+        r.job = "crm";
+        r.exit_code = 0;
+        j.runs.end(r, 2000);
+        j.db.exec("ALTER TABLE runs DROP COLUMN reason");
+        j.db.exec("PRAGMA user_version = 11");
+    }
+    Journal j(path);
+    auto runs = j.runs.recent("crm", 5);
+    ASSERT_EQ(runs.size(), 1u);
+    EXPECT_EQ(runs[0].reason, "");
+    RunRecord r;
+    r.id = j.runs.begin("crm", "sync", 3000);
+    r.job = "crm";
+    r.exit_code = 4;
+    r.reason = "the source changed while it was read: the next run reads it again";
+    j.runs.end(r, 4000);
+    runs = j.runs.recent("crm", 5);
+    ASSERT_EQ(runs.size(), 2u);
+    EXPECT_EQ(runs[0].reason, r.reason);
+    // A run its process left without an end is ended, and says so.
+    j.runs.begin("crm", "sync", 5000);
+    EXPECT_EQ(j.runs.end_unfinished("crm", 4, 6000), 1);
+    EXPECT_THAT(j.runs.recent("crm", 1)[0].reason, ::testing::HasSubstr("its process stopped"));
+}
+
 TEST(JournalFile, AJournalOfTheFirstVersionIsMigratedKeepingItsRows) {
     testing::TempDir dir;
     auto path = dir.file("v1.db");
@@ -2011,7 +2044,7 @@ TEST(JournalReadOnly, AnOlderSchemaIsNotMigratedButNamedWithWhatToDo) {
         Journal r(path, Access::read_only);
         FAIL() << "read a version-6 journal";
     } catch (const JournalAccessError& e) {
-        EXPECT_THAT(e.what(), ::testing::HasSubstr(path + ": journal schema 6 is older than this prefsync's 11; run a "
+        EXPECT_THAT(e.what(), ::testing::HasSubstr(path + ": journal schema 6 is older than this prefsync's 12; run a "
                                                           "writing command (e.g. `prefsync sync`) once"));
     }
     EXPECT_EQ(files_in(dir.path()), before);
