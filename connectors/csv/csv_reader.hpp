@@ -57,6 +57,9 @@ private:
     std::istream& in_;
     CsvOptions options_;
     std::size_t max_fields_;
+    // The bytes that end a run of unquoted text: the delimiter and the line ends (one table
+    // look-up per byte instead of three comparisons).
+    std::array<bool, 256> stops_{};
     std::array<char, 1 << 16> buffer_{};
     std::size_t pos_ = 0, end_ = 0;
     std::size_t line_ = 1;

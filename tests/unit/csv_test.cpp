@@ -278,6 +278,31 @@ TEST(CsvReader, FieldsPerRecordAreLimitedByMaxRecordBytes) {
     EXPECT_EQ(r[1].line, 2u);
 }
 
+TEST(CsvReader, RecordsAtTheirLimitsAreCutWhereTheByteByByteReadingCutThem) {
+    // Runs of unquoted text and their delimiters are taken in one piece only while the record
+    // stays within its limits: at a limit, what is kept is what one byte at a time kept.
+    auto r = parse("ab,cd,ef,ghi\nab,cd,ef,ghij\n\"q\",r,\"s\"\"t\"\nz\n", CsvOptions{',', 12});
+    ASSERT_EQ(r.size(), 4u);
+    EXPECT_EQ(r[0].error, "") << "exactly 12 bytes";
+    EXPECT_EQ(r[0].raw, "ab,cd,ef,ghi");
+    EXPECT_THAT(r[0].fields, ElementsAre("ab", "cd", "ef", "ghi"));
+    EXPECT_THAT(r[1].error, HasSubstr("longer than 12 bytes"));
+    EXPECT_EQ(r[1].raw, "ab,cd,ef,ghi");
+    EXPECT_EQ(r[1].fields[3], "ghi");
+    EXPECT_EQ(r[2].error, "");
+    EXPECT_EQ(r[2].raw, "\"q\",r,\"s\"\"t\"");
+    EXPECT_THAT(r[2].fields, ElementsAre("q", "r", "s\"t"));
+    EXPECT_THAT(r[3].fields, ElementsAre("z"));
+
+    std::string wide;
+    for (int i = 0; i < 2049; ++i) wide += "a;";
+    auto w = parse(wide + "a\nok;1\n", CsvOptions{';', 1u << 16});
+    ASSERT_EQ(w.size(), 2u);
+    EXPECT_EQ(w[0].error, "record has more than 2048 fields (source.max_record_bytes / 32)");
+    EXPECT_EQ(w[0].raw, wide.substr(0, 2 * 2048));
+    EXPECT_THAT(w[1].fields, ElementsAre("ok", "1"));
+}
+
 TEST(CsvReader, LineOfDelimitersIsRefusedWithBoundedMemoryAndReadingGoesOn) {
     // 4 MiB of delimiters is 4 Mi empty fields: 128 MiB of std::string (and a vector that
     // doubles past it) unless fields count against the limit too. At 30 MiB it was 1 GiB.
