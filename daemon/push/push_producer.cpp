@@ -618,7 +618,7 @@ void PushProducer::print_progress(Millis now) {
     if (started_at_ == 0) {
         started_at_ = now;
         progress_at_ = now;
-        to_send_ = journal_.updates.counts(job_.name).pending() - counts_.queued;
+        to_send_ = journal_.updates.pending(job_.name) - counts_.queued;  // the queue's alone: no `synced` scan
         return;
     }
     if (now - progress_at_ < (tty ? 1000 : 10000)) return;
