@@ -67,7 +67,7 @@ void CsvReader::release_excess(CsvRecord& r) const {
     }
 }
 
-bool CsvReader::begin_field(CsvRecord& r) {
+bool CsvReader::begin_new_field(CsvRecord& r) {
     if (r.field_count == max_fields_) return false;
     if (r.field_count == r.fields.size()) r.fields.emplace_back();
     r.fields[r.field_count++].clear();
