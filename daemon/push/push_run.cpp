@@ -167,7 +167,10 @@ private:
                                    : journal.updates.enqueue_claimed(job_.name, std::move(u), now, options_.backfill,
                                                                      backfill_run_, lease_, one,
                                                                      journal::Database::Sync::deferred);
-            if (one) claimed.push_back(*std::exchange(one, std::nullopt));
+            if (one) {
+                claimed.push_back(std::move(*one));  // moved once (through std::exchange, twice)
+                one.reset();
+            }
             if (result == journal::EnqueueResult::StillRefused) still_refused_.insert(m.identity.key());
             switch (result) {
                 case journal::EnqueueResult::Queued: ++report_.queued; break;
