@@ -51,12 +51,24 @@ private:
     bool fill();
     // true, after naming in a refused record's error the lines it runs over (if several).
     bool refused_lines(CsvRecord& r, std::size_t inner_lines) const;
-    bool begin_field(CsvRecord& r);  // false: the record already has max_fields
+    // false: the record already has max_fields. Inline for the usual case, a field the
+    // record's storage has room for (one per field read).
+    bool begin_field(CsvRecord& r) {
+        if (r.field_count < r.fields.size() && r.field_count < max_fields_) {
+            r.fields[r.field_count++].clear();
+            return true;
+        }
+        return begin_new_field(r);
+    }
+    bool begin_new_field(CsvRecord& r);  // begin_field() when it needs a new string
     void release_excess(CsvRecord& r) const;
 
     std::istream& in_;
     CsvOptions options_;
     std::size_t max_fields_;
+    // The bytes that end a run of unquoted text: the delimiter and the line ends (one table
+    // look-up per byte instead of three comparisons).
+    std::array<bool, 256> stops_{};
     std::array<char, 1 << 16> buffer_{};
     std::size_t pos_ = 0, end_ = 0;
     std::size_t line_ = 1;

@@ -24,7 +24,7 @@ public:
 
 private:
     void read_header(const CsvSourceConfig& config);
-    std::string origin(std::size_t line) const { return name_ + ":" + std::to_string(line); }
+    std::string origin(std::size_t line) const;  // "path:line"
 
     std::unique_ptr<std::istream> in_;
     std::string name_;

@@ -30,19 +30,28 @@ BaseUrl parse_base_url(const std::string& url) {
 }
 
 namespace {
+// RFC 3986's unreserved characters: what a path segment or query value keeps as it is.
+bool unreserved(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+           c == '_' || c == '~';
+}
+
 // A path segment Boost.URL would write as it is (RFC 3986 unreserved characters only):
 // profile ids and the API's own words, which then need no URL object.
 bool plain_segment(const std::string& s) {
-    return std::all_of(s.begin(), s.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-               c == '_' || c == '~';
-    });
+    return std::all_of(s.begin(), s.end(), unreserved);
 }
 
 // "&key=value" with the value encoded (query_value); the first parameter's '&' becomes '?'.
+// A value of unreserved characters only (an alternate id type, most ids: two per request)
+// is appended as it is, which is what encoding it writes, without an encoded copy of it.
 void append_param(std::string& target, std::string_view key, std::string_view value) {
     target += target.find('?') == std::string::npos ? '?' : '&';
-    target.append(key).append("=").append(query_value(value));
+    target.append(key).append(1, '=');
+    if (std::all_of(value.begin(), value.end(), unreserved))
+        target.append(value);
+    else
+        target.append(query_value(value));
 }
 }  // namespace
 

@@ -48,12 +48,6 @@ std::string check_convertible(std::string_view text, api::FieldType target) {
     }
 }
 
-std::string_view trim(std::string_view t) {
-    while (!t.empty() && is_space(t.front())) t.remove_prefix(1);
-    while (!t.empty() && is_space(t.back())) t.remove_suffix(1);
-    return t;
-}
-
 void to_lower_ascii(std::string& t) {
     for (auto& c : t)
         if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);

@@ -169,14 +169,15 @@ void RequestLoop::start(Outgoing item, bool probe) {
     // The body is needed again only to re-send after a token refresh (OAuth).
     api::ApiRequest request = tokens_.oauth() ? item.request : std::move(item.request);
     item.request.operation = request.operation;
-    in_flight_.emplace(ticket, InFlight{std::move(item), probe});
+    in_flight_.emplace(ticket, InFlight{std::move(item), probe, tokens_.generation()});
     ++stats_.sent;
-    int generation = tokens_.generation();
+    // Two words captured, which std::function keeps in place: a third (the token's
+    // generation, now in InFlight) made it allocate the handler for every request.
     transport_.send(std::move(request), tokens_.header(),
-                    [this, ticket, generation](http::HttpResponse r) { answered(ticket, std::move(r), generation); });
+                    [this, ticket](http::HttpResponse r) { answered(ticket, std::move(r)); });
 }
 
-void RequestLoop::answered(std::uint64_t ticket, http::HttpResponse r, int generation) {
+void RequestLoop::answered(std::uint64_t ticket, http::HttpResponse r) {
     if (broken_) return;
     auto it = in_flight_.find(ticket);
     if (it == in_flight_.end()) return;
@@ -185,7 +186,7 @@ void RequestLoop::answered(std::uint64_t ticket, http::HttpResponse r, int gener
     ++stats_.answered;
     auto op = f.item.request.operation;
     if (observer_) observer_->on_request(api::to_string(op), r.status, r.elapsed);
-    if (r.status == 401 && tokens_.oauth() && !tokens_.refused(generation)) {
+    if (r.status == 401 && tokens_.oauth() && !tokens_.refused(f.generation)) {
         // An expired or revoked bearer token: a new one, then the same request again. A
         // probe's 401 says nothing of the API: the resent request probes (left unrecorded,
         // the breaker waited for the probe's answer for ever, sending nothing).

@@ -111,12 +111,13 @@ private:
     struct InFlight {
         Outgoing item;
         bool probe = false;
+        int generation = 0;  // of the token it was sent with (TokenSource::generation())
     };
 
     bool stopping() const;
     void pump();
     void start(Outgoing item, bool probe);
-    void answered(std::uint64_t ticket, http::HttpResponse response, int generation);
+    void answered(std::uint64_t ticket, http::HttpResponse response);
     void fetch_token();
     void wake_at(SteadyClock::time_point when);
     void tick();

@@ -8,6 +8,7 @@
 #include <charconv>
 #include <deque>
 #include <optional>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -100,11 +101,20 @@ struct HttpPool::Impl : std::enable_shared_from_this<HttpPool::Impl> {
 
     // The Host header: the port too when it is not the scheme's (RFC 9110, 7.2).
     std::string host_header;
+    // What follows every request's target, the same for the pool's life: the protocol, Host
+    // and User-Agent, written once here rather than in four appends per request; and whether
+    // it is free of line breaks (Connection::write's header guard, checked once).
+    std::string fixed_headers;
+    bool fixed_headers_safe = true;
 
     Impl(net::io_context& io, const config::HttpConfig& c, api::BaseUrl b, std::string ua)
         : ioc(io), config(c), base(std::move(b)), user_agent(std::move(ua)), resolver(io) {
         bool default_port = base.port == (base.scheme == "https" ? "443" : "80");
         host_header = default_port ? base.host : base.host + ":" + base.port;
+        fixed_headers = " HTTP/1.1\r\nHost: " + host_header + "\r\nUser-Agent: " + user_agent;
+        for (std::string_view v : {std::string_view(host_header), std::string_view(user_agent)})
+            if (v.find('\n') != std::string_view::npos || v.find('\r') != std::string_view::npos)
+                fixed_headers_safe = false;
     }
 
     void pump();
@@ -247,29 +257,31 @@ private:
         bool has_body = !r.body.empty() || r.method == "POST" || r.method == "PUT" || r.method == "PATCH";
         // A line break in a header value would end the header early (and let a value that
         // came from outside add headers of its own).
-        for (std::string_view v :
-             {std::string_view(r.method), std::string_view(r.target), std::string_view(pool_.host_header),
-              std::string_view(pool_.user_agent), std::string_view(auth), std::string_view(r.content_type)})
+        auto line_break = [](std::string_view v) {
             // Two find()s: find_first_of() calls memchr once per character of the value
             // (142 calls a request, 3% of a push's instructions).
-            if (v.find('\n') != std::string_view::npos || v.find('\r') != std::string_view::npos) {
-                // Secrets are checked when read (config, token endpoint): this is a guard.
-                HttpResponse refused;
-                refused.error = "a request header contains a line break; not sent";
-                return finish(std::move(refused));
-            }
+            return v.find('\n') != std::string_view::npos || v.find('\r') != std::string_view::npos;
+        };
+        if (!pool_.fixed_headers_safe || line_break(r.method) || line_break(r.target) || line_break(auth) ||
+            line_break(r.content_type)) {
+            // Secrets are checked when read (config, token endpoint): this is a guard.
+            HttpResponse refused;
+            refused.error = "a request header contains a line break; not sent";
+            return finish(std::move(refused));
+        }
+        // Literals as string_views: their lengths are known here, not measured per request.
+        using namespace std::string_view_literals;
         wire_.clear();
-        wire_.append(r.method).append(" ").append(r.target).append(" HTTP/1.1\r\nHost: ").append(pool_.host_header);
-        wire_.append("\r\nUser-Agent: ").append(pool_.user_agent);
-        if (!auth.empty()) wire_.append("\r\nAuthorization: ").append(auth);
-        wire_.append("\r\nAccept: application/json");
+        wire_.append(r.method).append(1, ' ').append(r.target).append(pool_.fixed_headers);
+        if (!auth.empty()) wire_.append("\r\nAuthorization: "sv).append(auth);
+        wire_.append("\r\nAccept: application/json"sv);
         if (has_body) {
             char length[24];
             auto end = std::to_chars(length, length + sizeof length, r.body.size()).ptr;
-            wire_.append("\r\nContent-Type: ").append(r.content_type);
-            wire_.append("\r\nContent-Length: ").append(length, end);
+            wire_.append("\r\nContent-Type: "sv).append(r.content_type);
+            wire_.append("\r\nContent-Length: "sv).append(length, end);
         }
-        wire_.append("\r\n\r\n");
+        wire_.append("\r\n\r\n"sv);
         if (has_body) wire_.append(r.body);
         lowest().expires_after(pool_.config.request_timeout);
         auto self = shared_from_this();

@@ -352,7 +352,7 @@ private:
         bool sealed = false;
     };
     static constexpr std::int64_t kBatchRows = std::int64_t{1} << 20;
-    std::int64_t add_to_batch(const std::string& job, NewUpdate u, const std::string& op, bool resolve,
+    std::int64_t add_to_batch(const std::string& job, NewUpdate&& u, const std::string& op, bool resolve,
                               std::optional<std::int64_t> profile_id, std::optional<std::int64_t> run_id, Millis now,
                               Millis lease);
     void seal(std::int64_t batch_id);

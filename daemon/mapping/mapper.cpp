@@ -83,8 +83,13 @@ std::string json_key(std::string_view name) {
 }
 
 struct CompiledField {
-    std::string key;  // json_key(name)
+    // ',' + json_key(name): written from its second byte for an object's first field (one
+    // append per field instead of a comma and a key).
+    std::string comma_key;
     std::variant<CompiledValue, CompiledObject, CompiledArray> node;
+    // A constant's whole member, ',' + key + JSON, written once at compile time ("" when
+    // the constant is absent); unset for anything else, and for a constant that fails.
+    std::optional<std::string> constant;
 };
 
 class Compiler {
@@ -100,10 +105,12 @@ public:
     CompiledObject object(const std::vector<FieldEntry>& fields) {
         CompiledObject out;
         for (const FieldEntry& e : fields) {
-            CompiledField f{json_key(e.name), CompiledValue{}};
+            CompiledField f{"," + json_key(e.name), CompiledValue{}, std::nullopt};
             if (auto* v = std::get_if<ValueSpec>(&e.spec)) {
                 f.node = value(*v);
-                out.has_columns |= std::get<CompiledValue>(f.node).column != kConstant;
+                const auto& compiled = std::get<CompiledValue>(f.node);
+                out.has_columns |= compiled.column != kConstant;
+                if (compiled.json) f.constant = compiled.json->empty() ? "" : f.comma_key + *compiled.json;
             } else if (auto* o = std::get_if<ObjectSpec>(&e.spec)) {
                 f.node = object(*o);
                 out.has_columns |= std::get<CompiledObject>(f.node).has_columns;
@@ -285,9 +292,16 @@ private:
         out_ += '{';
         bool any = false, has_data = false;
         for (const auto& f : o.fields) {
+            if (f.constant) {
+                // Never data from the row, never a failure: only written, when present.
+                if (!f.constant->empty()) {
+                    out_.append(std::string_view(*f.constant).substr(any ? 0 : 1));
+                    any = true;
+                }
+                continue;
+            }
             const std::size_t mark = out_.size();
-            if (any) out_ += ',';
-            out_ += f.key;
+            out_.append(std::string_view(f.comma_key).substr(any ? 0 : 1));
             bool wrote = false;
             if (auto* v = std::get_if<CompiledValue>(&f.node)) {
                 wrote = value(*v);

@@ -232,13 +232,15 @@ std::optional<dispatch::Outgoing> PushProducer::next(Millis now) {
             claim(now);
             read_feed(now);
         }
+        // Looked at where it waits, and moved once, into out_ (an Item is some fifteen
+        // strings: each move of one copies their bytes). Only pop_front() below lets go of it.
         auto& from = ready_.empty() ? claimed_ : ready_;
-        Item item = std::move(from.front());
-        from.pop_front();
+        Item& item = from.front();
         if (item.done_without_request) {
             // Mirror: the fields the mapping owns are as they were (the body changed only in
             // a way the profile does not show, e.g. element order): recorded, nothing sent.
             succeed(item, journal::State::Done, 0, {});
+            from.pop_front();
             continue;
         }
         if (job_.mode == config::Mode::Replace && item.update.alt_type.empty() && !removal(item) &&
@@ -248,6 +250,7 @@ std::optional<dispatch::Outgoing> PushProducer::next(Millis now) {
                  "not sent: a PUT by profile id blanks what it does not send, and this row maps no AlternateIds "
                  "(their columns are empty); fill them in, or send the row with mode update",
                  false);
+            from.pop_front();
             continue;
         }
         std::optional<api::ApiRequest> request;
@@ -258,12 +261,14 @@ std::optional<dispatch::Outgoing> PushProducer::next(Millis now) {
                  "not sent: no profile id is known for this " +
                      (item.update.op.empty() ? std::string("write") : item.update.op),
                  false);
+            from.pop_front();
             continue;
         }
         // The identity, not the update id: a row's id changes when a batch row is retried.
         dispatch::Outgoing out{++next_key_, std::move(*request), item.update.attempts,
                                std::hash<std::string>{}(item.update.identity)};
         out_.emplace(out.key, std::move(item));
+        from.pop_front();
         ++counts_.sent;
         return out;
     }
@@ -311,7 +316,7 @@ std::optional<Millis> PushProducer::wake_at(Millis now) {
 void PushProducer::on_answer(dispatch::Outgoing out, const http::HttpResponse& r, const dispatch::Verdict& v) {
     auto node = out_.extract(out.key);
     if (node.empty()) return;
-    Item item = std::move(node.mapped());
+    Item& item = node.mapped();  // the node owns it until the end: not moved out (fifteen strings)
     auto now = base::now_ms();
     if (v.outcome == api::Outcome::Fatal) {
         // Not the row's fault: back to the queue, untried, its marks kept.
@@ -326,12 +331,12 @@ void PushProducer::on_answer(dispatch::Outgoing out, const http::HttpResponse& r
                                                 {"status", r.status},
                                                 {"request", base::mask_personal_data(request_for(item).body)},
                                                 {"answer", base::mask_personal_data(r.body)}});
-    if (item.step == Step::Lookup) return lookup_answered(std::move(item), r, v, now);
-    if (item.step == Step::Read) return read_answered(std::move(item), r, v, now);
-    write_answered(std::move(item), r, v, now);
+    if (item.step == Step::Lookup) return lookup_answered(item, r, v, now);
+    if (item.step == Step::Read) return read_answered(item, r, v, now);
+    write_answered(item, r, v, now);
 }
 
-void PushProducer::read_answered(Item item, const http::HttpResponse& r, const dispatch::Verdict& v, Millis now) {
+void PushProducer::read_answered(Item& item, const http::HttpResponse& r, const dispatch::Verdict& v, Millis now) {
     auto& u = item.update;
     bool answered = r.transport == api::Transport::Answered;
     std::string profile;  // what was read; empty if nothing was
@@ -382,7 +387,7 @@ void PushProducer::read_answered(Item item, const http::HttpResponse& r, const d
     retry(item, r, v, u.resolve, now);  // the read failed: it is read again next time
 }
 
-void PushProducer::lookup_answered(Item item, const http::HttpResponse& r, const dispatch::Verdict& v, Millis now) {
+void PushProducer::lookup_answered(Item& item, const http::HttpResponse& r, const dispatch::Verdict& v, Millis now) {
     auto& u = item.update;
     bool answered = r.transport == api::Transport::Answered;
     if (answered && r.status == 200) {
@@ -410,7 +415,7 @@ void PushProducer::lookup_answered(Item item, const http::HttpResponse& r, const
     retry(item, r, v, u.resolve, now);
 }
 
-void PushProducer::write_answered(Item item, const http::HttpResponse& r, const dispatch::Verdict& v, Millis now) {
+void PushProducer::write_answered(Item& item, const http::HttpResponse& r, const dispatch::Verdict& v, Millis now) {
     auto& u = item.update;
     bool create = job_.mode == config::Mode::Create && !u.profile_id && !removal(item);
     if (removal(item) && r.transport == api::Transport::Answered && r.status == 404)
@@ -613,7 +618,7 @@ void PushProducer::print_progress(Millis now) {
     if (started_at_ == 0) {
         started_at_ = now;
         progress_at_ = now;
-        to_send_ = journal_.updates.counts(job_.name).pending() - counts_.queued;
+        to_send_ = journal_.updates.pending(job_.name) - counts_.queued;  // the queue's alone: no `synced` scan
         return;
     }
     if (now - progress_at_ < (tty ? 1000 : 10000)) return;

@@ -126,9 +126,9 @@ private:
     Item prepare(journal::ClaimedUpdate u) const;
     struct MissingProfileId {};  // request_for(): a request by profile id, and none is known
     api::ApiRequest request_for(const Item& item) const;
-    void lookup_answered(Item item, const http::HttpResponse& r, const dispatch::Verdict& v, journal::Millis now);
-    void write_answered(Item item, const http::HttpResponse& r, const dispatch::Verdict& v, journal::Millis now);
-    void read_answered(Item item, const http::HttpResponse& r, const dispatch::Verdict& v, journal::Millis now);
+    void lookup_answered(Item& item, const http::HttpResponse& r, const dispatch::Verdict& v, journal::Millis now);
+    void write_answered(Item& item, const http::HttpResponse& r, const dispatch::Verdict& v, journal::Millis now);
+    void read_answered(Item& item, const http::HttpResponse& r, const dispatch::Verdict& v, journal::Millis now);
     void plan(Item& item) const;  // mirror: what to send, from the last accepted body
     bool mirror(const Item& item) const { return job_.mode == config::Mode::Mirror && !removal(item); }
     static bool removal(const Item& item);

@@ -370,6 +370,24 @@ TEST(HttpPool, AHeaderValueWithALineBreakIsNeverSent) {
         EXPECT_EQ(got.transport, api::Transport::NotSent);
         EXPECT_NE(got.error.find("line break"), std::string::npos) << got.error;
     }
+    {
+        // The pool's own headers (Host, User-Agent) are checked once, when it is made: a
+        // line break there refuses every request as one in a request's own header does.
+        boost::asio::io_context ioc;
+        HttpPool pool(ioc, config::HttpConfig{}, b.base(), "prefsync\r\nX-Injected: 1");
+        std::vector<HttpResponse> got;
+        for (int i = 0; i < 2; ++i)
+            pool.send(b.get("CRMID", "x"), "emulator-token", [&](HttpResponse r) {
+                got.push_back(std::move(r));
+                if (got.size() == 2) pool.shutdown();
+            });
+        ioc.run();
+        ASSERT_EQ(got.size(), 2u);
+        for (const auto& r : got) {
+            EXPECT_EQ(r.transport, api::Transport::NotSent);
+            EXPECT_NE(r.error.find("line break"), std::string::npos) << r.error;
+        }
+    }
     EXPECT_EQ(f.stats().at("requests").as_int64(), 0) << "nothing reached the server";
 }
 

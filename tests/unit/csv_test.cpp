@@ -3,6 +3,7 @@
 
 #include <malloc.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/json.hpp>
 #include <cstdlib>
@@ -276,6 +277,55 @@ TEST(CsvReader, FieldsPerRecordAreLimitedByMaxRecordBytes) {
     EXPECT_LE(r[0].fields.size(), 2048u);
     EXPECT_THAT(r[1].fields, ElementsAre("ok", "1"));
     EXPECT_EQ(r[1].line, 2u);
+}
+
+TEST(CsvReader, RecordsAtTheirLimitsAreCutWhereTheByteByByteReadingCutThem) {
+    // Runs of unquoted text and their delimiters are taken in one piece only while the record
+    // stays within its limits: at a limit, what is kept is what one byte at a time kept.
+    auto r = parse("ab,cd,ef,ghi\nab,cd,ef,ghij\n\"q\",r,\"s\"\"t\"\nz\n", CsvOptions{',', 12});
+    ASSERT_EQ(r.size(), 4u);
+    EXPECT_EQ(r[0].error, "") << "exactly 12 bytes";
+    EXPECT_EQ(r[0].raw, "ab,cd,ef,ghi");
+    EXPECT_THAT(r[0].fields, ElementsAre("ab", "cd", "ef", "ghi"));
+    EXPECT_THAT(r[1].error, HasSubstr("longer than 12 bytes"));
+    EXPECT_EQ(r[1].raw, "ab,cd,ef,ghi");
+    EXPECT_EQ(r[1].fields[3], "ghi");
+    EXPECT_EQ(r[2].error, "");
+    EXPECT_EQ(r[2].raw, "\"q\",r,\"s\"\"t\"");
+    EXPECT_THAT(r[2].fields, ElementsAre("q", "r", "s\"t"));
+    EXPECT_THAT(r[3].fields, ElementsAre("z"));
+
+    std::string wide;
+    for (int i = 0; i < 2049; ++i) wide += "a;";
+    auto w = parse(wide + "a\nok;1\n", CsvOptions{';', 1u << 16});
+    ASSERT_EQ(w.size(), 2u);
+    EXPECT_EQ(w[0].error, "record has more than 2048 fields (source.max_record_bytes / 32)");
+    EXPECT_EQ(w[0].raw, wide.substr(0, 2 * 2048));
+    EXPECT_THAT(w[1].fields, ElementsAre("ok", "1"));
+}
+
+TEST(CsvReader, EveryFieldLengthEndsAtItsDelimiterOrLineEnd) {
+    // Runs of unquoted text and the delimiter after them are taken in one piece: fields of
+    // every length up to 20 bytes end at their delimiter, CR LF or LF, whatever precedes it
+    // (ASCII text, the other delimiters, UTF-8).
+    for (char delimiter : {',', ';', '\t', '|'}) {
+        for (std::string filler :
+             {std::string("ab,c;d|e\tfghijklmnopqrstuvwxyz0123"),
+              std::string("\xc3\xa9\xe4\xbc\x9f\xc3\xbc\xc3\x9f\xe6\x9d\x8e\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9")}) {
+            filler.erase(std::remove(filler.begin(), filler.end(), delimiter), filler.end());
+            for (std::size_t length = 0; length <= 20; ++length) {
+                std::string a = filler.substr(0, length), d(1, delimiter);
+                auto r = parse(a + d + a + d + "x\n" + "y" + a + "\r\n" + a + d + "\n" + "last", CsvOptions{delimiter});
+                ASSERT_EQ(r.size(), 4u) << "length " << length;
+                EXPECT_THAT(r[0].fields, ElementsAre(a, a, "x")) << "length " << length;
+                EXPECT_EQ(r[0].raw, a + d + a + d + "x");
+                EXPECT_THAT(r[1].fields, ElementsAre("y" + a)) << "length " << length;
+                EXPECT_THAT(r[2].fields, ElementsAre(a, "")) << "length " << length;
+                EXPECT_THAT(r[3].fields, ElementsAre("last"));
+                for (const auto& record : r) EXPECT_EQ(record.error, "") << "length " << length;
+            }
+        }
+    }
 }
 
 TEST(CsvReader, LineOfDelimitersIsRefusedWithBoundedMemoryAndReadingGoesOn) {
