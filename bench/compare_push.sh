@@ -251,6 +251,7 @@ csv.writer(sys.stdout, lineterminator="\n").writerows(rows[:1] + body)' > "$dir/
         else
             "$root/build/tools/prefsync-gen-profiles" "$n" > "$dir/profiles.csv"
         fi
+        touch -d "1 hour ago" "$dir/profiles.csv"  # settled: a run waits out a source written within source.settle
     fi
     if [ "${2:-}" != csv-only ] && [ ! -s "$dir/body.json" ]; then
         prefsync_config "$dir/profiles.csv" 50

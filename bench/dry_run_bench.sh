@@ -11,6 +11,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$root/scripts/build.sh" "$root/build" >/dev/null
 "$root/build/tools/prefsync-gen-profiles" "$rows" > "$work/profiles.csv"
+touch -d "1 hour ago" "$work/profiles.csv"  # settled: a run waits out a source written within source.settle
 sed -e "s|path: profiles.csv|path: $work/profiles.csv|" -e "s|path: state/journal.db|path: $work/state/journal.db|" \
     "$root/examples/prefsync.yaml" > "$work/prefsync.yaml"
 

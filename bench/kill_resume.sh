@@ -10,6 +10,7 @@ kills=${2:-5}
 . "$root/bench/lib.sh"
 bench_setup
 "$root/build/tools/prefsync-gen-profiles" "$rows" > "$work/profiles.csv"
+touch -d "1 hour ago" "$work/profiles.csv"  # settled: a run waits out a source written within source.settle
 # A server that accepts a second create of an alternate id (the reference allows it): a
 # create sent twice shows as a second profile instead of hiding behind a 409.
 start_emulator "$work" --processing-delay 0ms --latency 1 --accept-duplicates

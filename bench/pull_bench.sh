@@ -12,6 +12,7 @@ rows=${1:-50000}
 bench_setup
 start_emulator "$work" --processing-delay 0s
 "$root/build/tools/prefsync-gen-profiles" "$rows" > "$work/profiles.csv"
+touch -d "1 hour ago" "$work/profiles.csv"  # settled: a run waits out a source written within source.settle
 cp "$root/examples/prefsync.yaml" "$work/prefsync.yaml"
 cat >> "$work/prefsync.yaml" <<'YAML'
   export:

@@ -12,6 +12,7 @@ rows=${1:-100000}
 . "$root/bench/lib.sh"
 bench_setup
 "$root/build/tools/prefsync-gen-profiles" "$rows" > "$work/profiles.csv"
+touch -d "1 hour ago" "$work/profiles.csv"  # settled: a run waits out a source written within source.settle
 
 run() {  # name latency_ms connections
     local name=$1 latency=$2 conns=$3

@@ -11,6 +11,7 @@ rows=${2:-2000}
 . "$root/bench/lib.sh"
 bench_setup
 "$root/build/tools/prefsync-gen-profiles" "$rows" > "$work/profiles.csv"
+touch -d "1 hour ago" "$work/profiles.csv"  # settled: a run waits out a source written within source.settle
 run() {  # client_rate burst
     rm -rf "$work/state"
     start_emulator "$work" --processing-delay 0ms --rate-limit "$R" --retry-after 1

@@ -8,6 +8,7 @@
 // - A problem with one record rejects that record; a problem with the source itself (cannot
 //   open, bad header) throws SourceError, which aborts the run before anything is sent.
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -51,6 +52,14 @@ class SourceChangedError : public SourceError {
 public:
     using SourceError::SourceError;
 };
+// The source is a file modified less than its `settle` ago (an export still being written,
+// paused): not read yet, as one that changed while it was read. Its end read then, a row cut
+// mid-field was sent and the rows not yet written were taken for removed ones.
+class SourceUnsettledError : public SourceChangedError {
+public:
+    SourceUnsettledError(const std::string& what, std::int64_t wait) : SourceChangedError(what), wait_ms(wait) {}
+    std::int64_t wait_ms;  // until it will have been quiet for `settle`, if it is not written again
+};
 
 class Source {
 public:
@@ -65,6 +74,9 @@ public:
     // Incremental sources: the position after the rows returned so far; nullopt before the
     // first row that has one, and for sources that are not incremental.
     virtual std::optional<Position> position() const { return std::nullopt; }
+    // Once the input is exhausted: what a run should warn of about the read as a whole ("" for
+    // nothing), e.g. a file whose last record has no line end. Names the place, never a value.
+    virtual std::string end_warning() const { return {}; }
 };
 
 }  // namespace prefsync::connectors

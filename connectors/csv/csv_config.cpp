@@ -38,6 +38,14 @@ const config::KeyTable& csv_source_keys() {
                  .description = "longer records, and records of more than max_record_bytes / 32 fields (32,768 at the "
                                 "default, at least 1,024), are rejected and reading goes on with the next record; the "
                                 "reader holds at most about 8 × this, whatever the file"},
+                {.name = "settle",
+                 .type = ValueType::Duration,
+                 .default_value = "2s",
+                 .description = "a run reads the file only once it has been unchanged this long (its modification "
+                                "time): one still being written is waited for (`sync`, `backfill`, `plan`, `dry-run`: "
+                                "at most a minute past this, then exit 4) or read again later (the daemon); `0s` "
+                                "reads it at once. A writer paused longer than this is not noticed: write the file "
+                                "under another name and rename it into place"},
             },
     };
     return table;
@@ -82,6 +90,7 @@ CsvSourceConfig parse_csv_source(config::YamlReader& r, const YAML::Node& n, con
     if (s.header && !s.columns.empty())
         r.error(n["columns"], p + ".columns", "is only for files without a header row (header: false)");
     r.read(n, p, keys.key("max_record_bytes"), s.max_record_bytes);
+    r.read(n, p, keys.key("settle"), s.settle);
     return s;
 }
 

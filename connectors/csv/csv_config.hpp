@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "config/yaml/units.hpp"
 #include "config/yaml/yaml_fwd.hpp"
 #include "connectors/sink_common.hpp"
 
@@ -26,6 +27,9 @@ struct CsvSourceConfig {
     bool header = true;
     std::vector<std::string> columns;         // names when header: false
     std::size_t max_record_bytes = 1u << 20;  // longer records are rejected: memory stays bounded
+    // A run reads the file only once it was last modified at least this long before: an
+    // export still being written (paused) is not read to a premature end. 0: read at once.
+    config::Duration settle = std::chrono::seconds(2);
 };
 
 struct CsvSinkConfig {

@@ -81,6 +81,7 @@ bool CsvReader::next(CsvRecord& r) {
     r.raw.clear();
     r.error.clear();
     r.error_field = 0;
+    r.unterminated = false;
 
     State state = State::FieldStart;
     std::size_t quote_line = 0;
@@ -244,6 +245,7 @@ bool CsvReader::next(CsvRecord& r) {
         }
     }
     if (!started) return false;
+    r.unterminated = true;
     if (state == State::Quoted)
         r.error =
             "unterminated quoted field (the quote opened on line " + std::to_string(quote_line) + " is never closed)";

@@ -38,6 +38,7 @@ struct CsvRecord {
     std::size_t line = 0;         // 1-based line where the record starts
     std::string error;            // non-empty: the record is malformed
     std::size_t error_field = 0;  // 1-based: the field the error is in, if one is (0: none)
+    bool unterminated = false;    // the input ended in it, without a line end (cut, or no final newline)
 };
 
 class CsvReader {

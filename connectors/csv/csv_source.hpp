@@ -2,8 +2,10 @@
 // A CSV file as a Source: header (or configured column names), rows with "path:line"
 // origins, and a reject for every record that is malformed, has the wrong number of fields
 // or is not valid UTF-8.
+#include <cstdint>
 #include <fstream>
 #include <memory>
+#include <optional>
 
 #include "connectors/csv/csv_config.hpp"
 #include "connectors/csv/csv_reader.hpp"
@@ -11,16 +13,25 @@
 
 namespace prefsync::connectors {
 
+// How long until a file last modified at `modified_ms` will have been quiet for `settle_ms`,
+// at `now_ms` (all wall-clock milliseconds, as file times are): 0 once it has. A time ahead of
+// the clock (another machine's, on a share) counts as a write now.
+std::int64_t settle_remaining(std::int64_t modified_ms, std::int64_t now_ms, std::int64_t settle_ms);
+
 class CsvSource final : public Source {
 public:
-    // Opens the file and reads the header. Throws SourceError.
-    explicit CsvSource(const CsvSourceConfig& config);
+    // Opens the file and reads the header. Throws SourceError; given `now_ms` (the wall
+    // clock, ms since the epoch), SourceUnsettledError for a regular file modified less than
+    // config.settle before it, whose read would find a premature end if it is still being
+    // written (the check is of the file as opened: what the read then sees is that version).
+    explicit CsvSource(const CsvSourceConfig& config, std::optional<std::int64_t> now_ms = std::nullopt);
     // For tests: reads from a stream already open; `name` is used in origins.
     CsvSource(std::unique_ptr<std::istream> in, std::string name, const CsvSourceConfig& config);
 
     const std::vector<std::string>& columns() const override { return columns_; }
     bool next_batch(std::vector<Row>& rows, std::size_t max_rows) override;
     std::string describe() const override { return "csv " + name_; }
+    std::string end_warning() const override;
 
 private:
     void read_header(const CsvSourceConfig& config);
@@ -31,6 +42,7 @@ private:
     CsvReader reader_;
     CsvRecord record_;
     std::vector<std::string> columns_;
+    std::size_t unterminated_line_ = 0;  // the line of a record the input ended in without a line end
 };
 
 }  // namespace prefsync::connectors

@@ -93,6 +93,7 @@ service::RunOutcome run_one(const config::Config& config, const config::JobConfi
     try {
         RunSetup setup(config, job, "daemon", &stop, &watch);
         setup.context.progress_tty = false;
+        setup.context.wait_for_source = false;
         if (setup.refused()) {
             log.warn("Skipping this run", {{"reason", setup.lock->refusal()}});
             outcome.skipped = true;
@@ -149,8 +150,12 @@ service::RunOutcome run_one(const config::Config& config, const config::JobConfi
         }
     } catch (...) {
         auto failure = describe_failure(std::current_exception(), job.name);
-        for (const auto& e : failure.errors) log.error(e);
+        for (const auto& e : failure.errors)
+            log.log(failure.source_changed ? base::LogLevel::Warning : base::LogLevel::Error, e, {});
         outcome = {3, failure.summary()};
+        // A file still being written (its settle) or changed as it was opened: read again
+        // soon, as one that changed while it was read, not parked until its next slot.
+        if (failure.source_changed) outcome = {4, failure.summary(), false, true};
     }
     metrics.run_finished(job.name, label, outcome.exit_code, now_ms());
     return outcome;

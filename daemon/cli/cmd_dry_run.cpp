@@ -25,7 +25,12 @@ int cmd_dry_run(const DryRunOptions& options) {
 
     std::size_t read = 0, mapped = 0, rejected = 0;
     try {
-        auto source = connectors::open_source(job->source);
+        connectors::SettleWait settle{.check = true, .wait = true, .stop = nullptr, .now = {}, .sleep = {}};
+        settle.sleep = [&](std::chrono::milliseconds ms, const std::string& why) {
+            log.info("Waiting for the source to settle", {{"wait_ms", ms.count()}, {"reason", why}});
+            connectors::sleep_unless_stopped(ms, nullptr);
+        };
+        auto source = connectors::open_source(job->source, std::nullopt, settle);
         auto mapper = mapping::Mapper::compile(*job, source->columns());
         connectors::RejectFile rejects_out(job->source.reject_file, job->name);
         std::vector<connectors::Row> rows;
@@ -62,11 +67,16 @@ int cmd_dry_run(const DryRunOptions& options) {
             std::fwrite(out.data(), 1, out.size(), stdout);
         }
         rejects_out.flush();
+        if (auto warning = source->end_warning(); !warning.empty()) log.warn(warning);
         if (rejected > 0) log.warn("Rows rejected", {{"rejected", rejected}, {"reject_file", rejects_out.path()}});
     } catch (const config::ConfigError& e) {
         for (const auto& d : e.diagnostics()) log.error(d.to_string());
         if (e.diagnostics().empty()) log.error(e.what());
         return kUsage;
+    } catch (const connectors::SourceChangedError& e) {
+        // Still being written, or changed while read: likely whole once its writer is done.
+        log.error("jobs." + job->name + ".source: " + e.what());
+        return kInterrupted;
     } catch (const connectors::SourceError& e) {
         log.error("jobs." + job->name + ".source: " + e.what());
         return kFatal;

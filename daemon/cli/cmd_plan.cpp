@@ -129,7 +129,8 @@ int cmd_plan(const PlanCommand& cmd) {
             if (!summary.source_error.empty()) {
                 std::fprintf(stderr, "error: jobs.%s.source: %s (the plan covers the rows read before it)\n",
                              job->name.c_str(), summary.source_error.c_str());
-                return int(kFatal);
+                // Changed while read: likely whole once its writer is done, as a sync exits.
+                return int(summary.source_changed ? kInterrupted : kFatal);
             }
             return int(summary.missing_refused.empty() ? kOk : kPartial);
         });

@@ -32,6 +32,7 @@ void write_push_report(const std::string& path, const std::string& job, const st
                            .add("interrupted", r.interrupted)
                            .add("fatal", r.fatal)
                            .add("source_error", r.source_error)
+                           .add("source_warning", r.source_warning)
                            .add("duplicates", r.duplicates)
                            .add("without_base", r.without_base)
                            .add("still_refused", r.still_refused)

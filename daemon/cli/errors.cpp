@@ -41,6 +41,10 @@ FailureReport describe_failure(std::exception_ptr error, const std::string& job)
         for (const auto& d : e.diagnostics()) report.errors.push_back(d.to_string());
         if (report.errors.empty()) report.errors.push_back(e.what());
         return report;
+    } catch (const connectors::SourceChangedError& e) {
+        // Not a failure: its writer is likely done soon (a sync exits 4, as when it changed
+        // while it was read), and nothing was read.
+        return {kInterrupted, {under(jobs.empty() ? "" : jobs + ".source", e.what())}, true};
     } catch (const connectors::SourceError& e) {
         return {kFatal, {under(jobs.empty() ? "" : jobs + ".source", e.what())}};
     } catch (const connectors::SinkError& e) {

@@ -25,6 +25,10 @@ struct RunContext {
     const std::atomic<bool>* stop = nullptr;  // set by a signal handler
     RunObserver* observer = nullptr;          // the daemon's metrics and watchdog
     bool progress_tty = false;                // a live progress line on stderr
+    // A source file still being written (its `settle`): waited for (a one-shot command), or
+    // the run stops as if it changed while read (the daemon: read again later, its other jobs
+    // not held meanwhile).
+    bool wait_for_source = true;
 };
 
 // A run's last step: journal.retain_days, and the space its deletions freed given back

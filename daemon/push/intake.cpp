@@ -35,7 +35,13 @@ Intake::Intake(const dispatch::RunContext& c, const config::JobConfig& job, bool
     if (incremental_ && from_watermark)
         if (auto mark = c.journal.watermarks.get(job.name, source_identity_))
             since = connectors::Position{mark->value, mark->key};
-    source_ = connectors::open_source(job.source, since);
+    connectors::SettleWait settle{.check = true, .wait = c.wait_for_source, .stop = c.stop, .now = {}, .sleep = {}};
+    settle.sleep = [&](std::chrono::milliseconds ms, const std::string& why) {
+        base::logger().info("Waiting for the source to settle",
+                            {{"job", job.name}, {"wait_ms", ms.count()}, {"reason", why}});
+        connectors::sleep_unless_stopped(ms, c.stop);
+    };
+    source_ = connectors::open_source(job.source, since, settle);
     mapper_.emplace(mapping::Mapper::compile(job, source_->columns()));
     if (record_rejects_)
         base::logger().info(
@@ -48,6 +54,8 @@ bool Intake::next(std::vector<IntakeRow>& out) {
     try {
         if (!source_->next_batch(rows_, batch_rows_)) {
             ended_ = true;
+            end_warning_ = source_->end_warning();
+            if (!end_warning_.empty()) base::logger().warn(end_warning_);
             return false;
         }
     } catch (const connectors::SourceError& e) {

@@ -72,6 +72,9 @@ public:
     const std::string& source_error() const { return source_error_; }
     // The source error is a change while it was read: read again later, it may be whole.
     bool source_changed() const { return source_changed_; }
+    // Read to its end: what the source warned of about the read as a whole (logged already;
+    // "" for nothing), e.g. a last record without a line end.
+    const std::string& end_warning() const { return end_warning_; }
     // The identity had a row in this read: sent, unchanged, or rejected for its body.
     bool seen(const std::string& identity) const;
     // A known identity still in the source: seen, or seen under the id identity.normalize now
@@ -102,6 +105,7 @@ private:
     dispatch::RunProgress progress_;
     dispatch::Heartbeat heartbeat_;
     std::string source_error_;
+    std::string end_warning_;
     bool source_changed_ = false;
     // failed_: a batch threw part-way (the seen set could not spill); nothing after it is
     // read, so no unread row is ever taken for a removed one.

@@ -142,6 +142,7 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
     summary.rejected = intake.rejected;
     summary.duplicates = intake.duplicates;
     summary.source_error = intake.source_error();
+    summary.source_changed = intake.source_changed();
     summary.complete = summary.source_error.empty() && !(c.stop && c.stop->load());
     for (const auto& a : actions) {
         if (a.action.empty()) continue;

@@ -37,6 +37,7 @@ struct PlanSummary {
     std::string missing_refused;                  // over max_missing: what the sync would refuse
     bool complete = true;                         // false: the source could not be read to its end
     std::string source_error;
+    bool source_changed = false;  // ... because it changed while it was read (planned again later)
 };
 
 // Calls `each` for every planned action (identities in first-seen order; removals last).

@@ -211,6 +211,7 @@ private:
         report_.duplicates = intake_.duplicates;
         report_.source_error = intake_.source_error();
         report_.source_changed = intake_.source_changed();
+        report_.source_warning = intake_.end_warning();
         journal::Database::Transaction tx(journal.db);
         // Held rows wait for the end of the read; a read cut short leaves them held for the
         // next complete one (a later row of theirs may be in what was not read).

@@ -38,6 +38,7 @@ struct PushReport : PushCounts {
     std::string fatal;            // why the run was aborted, if it was
     std::string source_error;     // the source failed after opening: reading stopped there
     bool source_changed = false;  // ... because it changed while it was read (read it again later)
+    std::string source_warning;   // read to its end, what the source warned of (a last record without a line end)
     std::int64_t duplicates = 0;  // rows whose identity an earlier row had (the last one wins)
     // Mirror: changed rows of profiles the job synced in another mode, sent whole for want
     // of a diff base (what the source cleared in them stays on the profile).

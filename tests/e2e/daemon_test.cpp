@@ -448,6 +448,29 @@ TEST(Daemon, ARefusedTokenParksTheJobInsteadOfHammeringTheApiAndAReloadRetriesIt
     EXPECT_EQ(daemon->wait(), 0);
 }
 
+// A scheduled run of a CSV file still being written (modified less than its `settle` ago)
+// does not wait, holding the daemon's other jobs: it ends as when the file changed while it
+// was read (exit 4), the job is read again after a backoff, not parked, and nothing is sent.
+TEST(Daemon, AScheduledRunOfAFileStillBeingWrittenIsReadAgainLaterNotParked) {
+    DaemonWorkspace w(10, "every 1s");
+    auto text = w.text("every 1s");
+    text.replace(text.find("path: crm.csv }"), 15, "path: crm.csv, settle: 30m }");
+    w.dir.write("prefsync.yaml", text);
+    testing::TempDir::touch(w.dir.file("crm.csv"), std::chrono::milliseconds(0));  // written just now
+    auto daemon = w.start();
+    ASSERT_TRUE(eventually([&] {
+        return testing::read_file(w.log).find("The source changed while it was read: it is read again") !=
+               std::string::npos;
+    })) << testing::read_file(w.log);
+    EXPECT_EQ(w.metrics()["prefsync_runs_total{job=\"crm\",kind=\"sync\",exit_code=\"4\"}"], 1);
+    EXPECT_EQ(w.metrics()["prefsync_job_parked{job=\"crm\"}"], 0);
+    EXPECT_THAT(testing::read_file(w.log), HasSubstr(w.dir.file("crm.csv") + " was modified"));
+    EXPECT_THAT(testing::read_file(w.log), Not(HasSubstr("Waiting for the source to settle")));
+    EXPECT_EQ(w.emu.requests_counter(), 0);
+    daemon->signal(SIGTERM);
+    EXPECT_EQ(daemon->wait(), 0);
+}
+
 // The daemon keeps a park that is over until a run ends without a fatal error (its length
 // grows with the fatal runs in a row): `status` says it is over, not PARKED (an operator saw
 // "PARKED until" a time already past while the job was running again).

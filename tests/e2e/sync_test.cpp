@@ -99,7 +99,7 @@ TEST(Sync, DeliversExactlyTheMappedBodiesOnceAndThenOnlyWhatChanged) {
         changed += row + "\n";
     }
     ASSERT_EQ(edits, 500);
-    std::ofstream(w.csv, std::ios::binary) << changed;
+    w.dir.write("profiles.csv", changed);
     before = w.emu.requests_counter();
     r = w.prefsync("sync crm");
     ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -273,7 +273,7 @@ TEST(Sync, RejectedUpdatesEndInFailuresWithTheServerMessageAndRetryResendsThem) 
         }
         out += row + "\n";
     }
-    std::ofstream(w.csv, std::ios::binary) << out;
+    w.dir.write("profiles.csv", out);
     auto r = w.prefsync("sync crm");
     EXPECT_EQ(r.exit_code, 2) << r.err;
     auto f = w.prefsync("failures crm --csv " + quote(w.dir.file("failures.csv")));
@@ -1369,6 +1369,93 @@ TEST(Sync, UpsertsKilledThreeTimesThenFinishedDeliverEveryRowAndThenSendNothing)
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_THAT(r.out, HasSubstr("unchanged 3000"));
     EXPECT_EQ(w.emu.requests_counter(), before) << "nothing changed, nothing sent";
+}
+
+// --- settle: an export still being written is not read to a premature end ---------------
+
+// The profiles the emulator holds as inactive.
+std::size_t inactive_profiles(testing::PushWorkspace& w) {
+    std::size_t n = 0;
+    for (auto& [id, profiles] : w.profiles_by_alt_id())
+        for (auto& p : profiles)
+            if (auto* active = p.if_contains("IsActive"); active && *active == json::value(false)) ++n;
+    return n;
+}
+
+// An export paused half-way (its last row cut mid-field, no line end) was read to that end:
+// the cut row was sent and the rows not yet written were deactivated. A file modified less
+// than `settle` ago is waited for now: nothing is read, sent or removed meanwhile, and a stop
+// ends the wait as an interrupted run (exit 4) naming the file. Once written (and quiet for
+// `settle`) it is read at once, whole.
+TEST(Sync, AnExportStillBeingWrittenIsWaitedForNotJudgedForRemovals) {
+    Workspace w(20, "upsert", "    on_missing: deactivate\n    max_missing: 100%\n");
+    w.edit_config("source: { type: csv, path: profiles.csv }",
+                  "source: { type: csv, path: profiles.csv, settle: 30m }");
+    const std::string all = testing::read_file(w.csv);
+    ASSERT_EQ(w.prefsync("sync crm").exit_code, 0);
+    ASSERT_EQ(w.emu.store.size(), 20u);
+
+    // The writer, paused: the header, nine rows and the tenth cut in its last field (CRLF).
+    auto cut = all.substr(0, all.find('\n', all.find("C00000010")) - 2);
+    w.dir.write("profiles.csv", cut);
+    testing::TempDir::touch(w.csv, std::chrono::milliseconds(0));  // written just now
+    auto before = w.emu.requests_counter();
+    auto log = w.dir.file("sync.log");
+    auto report = w.dir.file("report.json");
+    testing::ChildProcess run({"/usr/bin/env", "PREFSYNC_TOKEN=emulator-token", PREFSYNC_BINARY, "-c", w.config, "sync",
+                               "crm", "--report", report},
+                              log);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (run.running() && testing::read_file(log).find("Waiting for the source to settle") == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling an observable condition
+    ASSERT_TRUE(run.running()) << testing::read_file(log);
+    EXPECT_EQ(w.emu.requests_counter(), before) << "nothing sent while the file settles";
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(), 4) << testing::read_file(log);
+    auto err = testing::read_file(log);
+    EXPECT_THAT(err, HasSubstr(w.csv + " was modified"));
+    EXPECT_THAT(err, HasSubstr("rename it into place"));
+    EXPECT_EQ(w.emu.requests_counter(), before);
+    EXPECT_EQ(inactive_profiles(w), 0u) << "no row taken for removed";
+    auto r_report = json::parse(testing::read_file(report)).as_object();
+    EXPECT_EQ(r_report.at("exit_code").as_int64(), 4);
+    EXPECT_THAT(std::string(r_report.at("error").as_string()), HasSubstr(w.csv));
+
+    // Written whole, and quiet since (dated back by the test's write): read at once.
+    w.dir.write("profiles.csv", all);
+    auto r = w.prefsync("sync crm");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_THAT(r.err, Not(HasSubstr("Waiting for the source to settle")));
+    EXPECT_THAT(r.out, HasSubstr("read 20, queued 0, unchanged 20"));
+    EXPECT_EQ(inactive_profiles(w), 0u);
+}
+
+// Many exports leave the final newline out: the last record is read, and the log and the
+// report say where it is (a cut would look the same), never what it holds.
+TEST(Sync, ALastRecordWithoutALineEndIsSentAndWarnedOfInTheLogAndReport) {
+    Workspace w(5);
+    auto all = testing::read_file(w.csv);
+    ASSERT_EQ(all.substr(all.size() - 2), "\r\n");  // the generator's line ends
+    all.resize(all.size() - 2);
+    w.dir.write("profiles.csv", all);
+    auto report = w.dir.file("report.json");
+    auto r = w.prefsync("sync crm --report " + quote(report));
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(w.emu.store.size(), 5u);
+    auto warning =
+        w.csv + ":6: the last record has no line end: it may have been cut if the file was still being written";
+    EXPECT_THAT(r.err, HasSubstr(warning));
+    auto last_row = all.substr(all.rfind('\n') + 1);
+    EXPECT_THAT(r.err, Not(HasSubstr(last_row.substr(last_row.find(',') + 1)))) << "no row contents";
+    auto rep = json::parse(testing::read_file(report)).as_object();
+    EXPECT_THAT(std::string(rep.at("source_warning").as_string()), HasSubstr(warning));
+
+    w.dir.write("profiles.csv", all + "\r\n");
+    auto again = w.prefsync("sync crm --report " + quote(report));
+    EXPECT_EQ(again.exit_code, 0) << again.err;
+    EXPECT_THAT(again.err, Not(HasSubstr("no line end")));
+    EXPECT_EQ(json::parse(testing::read_file(report)).at("source_warning").as_string(), "");
 }
 
 }  // namespace

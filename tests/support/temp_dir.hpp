@@ -1,5 +1,6 @@
 #pragma once
 // A scratch directory per test, removed afterwards.
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -24,10 +25,19 @@ public:
 
     std::string path() const { return path_.string(); }
     std::string file(const std::string& name) const { return (path_ / name).string(); }
+    // Dated an hour back: a source file modified just now is taken for one still being
+    // written (a CSV source's `settle`), and a run would wait for it. A test of settling
+    // dates its file itself (touch()).
     std::string write(const std::string& name, const std::string& content) const {
         auto p = file(name);
         std::ofstream(p, std::ios::binary) << content;
+        touch(p, std::chrono::hours(-1));
         return p;
+    }
+    // Sets the modification time of `path` to now + `offset` (negative: in the past).
+    static void touch(const std::string& path, std::chrono::milliseconds offset) {
+        using Clock = std::filesystem::file_time_type::clock;
+        std::filesystem::last_write_time(path, Clock::now() + offset);
     }
 
 private:

@@ -537,7 +537,7 @@ TEST(Config, TheSourceTypeChoosesWhichKeysTheSectionMayHave) {
     mapping: { CustomerType: t }
 )");
     EXPECT_THAT(errs, Contains("/etc/prefsync/test.yaml:7:39: jobs.a.source.table: unknown key; valid keys here: type, "
-                               "path, delimiter, header, columns, reject_file, max_record_bytes"));
+                               "path, delimiter, header, columns, reject_file, max_record_bytes, settle"));
     EXPECT_THAT(errs, Contains(HasSubstr("/etc/prefsync/test.yaml:11:59: jobs.b.source.delimiter: unknown key")));
     EXPECT_THAT(errs,
                 Contains("/etc/prefsync/test.yaml:15:13: jobs.c.source.type: is required (csv, sqlite or postgres)"));

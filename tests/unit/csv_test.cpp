@@ -20,6 +20,7 @@
 #include "connectors/csv/csv_reader.hpp"
 #include "connectors/csv/csv_source.hpp"
 #include "connectors/jsonl/jsonl_config.hpp"
+#include "connectors/open_source.hpp"
 #include "connectors/reject_file.hpp"
 #include "tests/support/config_section.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -497,6 +498,196 @@ TEST(CsvSource, AFifoIsReadWholeAsItsWriterWritesIt) {
     EXPECT_EQ(count, 5'000u);
 }
 
+// --- settle: a file still being written is not read to a premature end ----------------
+
+// The file's modification time, ms since the epoch (what the settle check reads).
+std::int64_t mtime_ms(const std::string& path) {
+    struct stat st {};
+    EXPECT_EQ(::stat(path.c_str(), &st), 0);
+    return std::int64_t(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1'000'000;
+}
+void set_mtime_ms(const std::string& path, std::int64_t ms) {
+    struct timespec times[2] = {{0, UTIME_OMIT}, {ms / 1000, (ms % 1000) * 1'000'000}};
+    ASSERT_EQ(utimensat(AT_FDCWD, path.c_str(), times, 0), 0);
+}
+
+TEST(CsvSettle, AFileIsSettledOnceUnchangedForSettleAndATimeAheadCountsAsNow) {
+    EXPECT_EQ(settle_remaining(10'000, 12'000, 2'000), 0);      // quiet exactly settle: read
+    EXPECT_EQ(settle_remaining(10'000, 99'000, 2'000), 0);      // long quiet
+    EXPECT_EQ(settle_remaining(10'000, 10'500, 2'000), 1'500);  // written half a second ago
+    EXPECT_EQ(settle_remaining(10'000, 10'000, 2'000), 2'000);
+    EXPECT_EQ(settle_remaining(50'000, 10'000, 2'000), 2'000) << "a clock ahead: quiet since now at the most";
+    EXPECT_EQ(settle_remaining(10'000, 10'000, 0), 0) << "settle 0s: read at once";
+}
+
+// The check is of the file as opened, against the clock given; without a clock (check-config
+// and init read only the header) there is none.
+TEST(CsvSettle, AFileModifiedLessThanSettleAgoIsNotOpenedForARun) {
+    testing::TempDir dir;
+    auto path = dir.write("in.csv", "id,name\n1,a\n2,b");
+    CsvSourceConfig cfg;
+    cfg.path = path;
+    auto modified = mtime_ms(path);
+    try {
+        CsvSource source(cfg, modified + 500);
+        ADD_FAILURE() << "opened a file written 0.5 s ago";
+    } catch (const SourceUnsettledError& e) {
+        EXPECT_EQ(e.wait_ms, 1'500);
+        EXPECT_THAT(e.what(), HasSubstr(path + " was modified 0.5 s ago, less than its settle time (2 s)"));
+        EXPECT_THAT(e.what(), HasSubstr("rename it into place"));
+        EXPECT_THAT(e.what(), Not(HasSubstr("1,a")));
+    }
+    EXPECT_THROW((CsvSource{cfg, modified + 1'999}), SourceChangedError) << "read again later, as a changed file is";
+    EXPECT_NO_THROW((CsvSource{cfg, modified + 2'000}));
+    EXPECT_NO_THROW(CsvSource{cfg}) << "no clock: not checked";
+    cfg.settle = std::chrono::milliseconds(0);
+    EXPECT_NO_THROW((CsvSource{cfg, modified})) << "settle: 0s";
+}
+
+SourceConfig csv_source_config(const std::string& path, std::chrono::milliseconds settle) {
+    CsvSourceConfig c;
+    c.path = path;
+    c.settle = settle;
+    return SourceConfig{{}, "jobs.crm.source", "", c};
+}
+
+// One-shot commands wait, on the clock they are given: until the file has been quiet for
+// `settle`, then it is read whole.
+TEST(CsvSettle, ARunWaitsForAFreshFileToSettleThenReadsIt) {
+    testing::TempDir dir;
+    auto path = dir.write("in.csv", "id,name\n1,a\n2,b\n");
+    std::int64_t now = mtime_ms(path) + 300;
+    std::vector<std::int64_t> sleeps;
+    SettleWait wait{.check = true, .wait = true, .stop = nullptr, .now = [&] { return now; }, .sleep = {}};
+    wait.sleep = [&](std::chrono::milliseconds ms, const std::string& why) {
+        EXPECT_THAT(why, HasSubstr(path));
+        sleeps.push_back(ms.count());
+        now += ms.count();
+    };
+    auto source = open_source(csv_source_config(path, std::chrono::seconds(2)), std::nullopt, wait);
+    EXPECT_THAT(sleeps, ElementsAre(1'700));
+    std::vector<Row> rows;
+    ASSERT_TRUE(source->next_batch(rows, 10));
+    EXPECT_EQ(rows.size(), 2u);
+
+    // A settled file is opened at once; the daemon (no waiting) is refused at once.
+    sleeps.clear();
+    EXPECT_NO_THROW(open_source(csv_source_config(path, std::chrono::seconds(2)), std::nullopt, wait));
+    EXPECT_THAT(sleeps, IsEmpty());
+    now = mtime_ms(path) + 300;
+    wait.wait = false;
+    EXPECT_THROW(open_source(csv_source_config(path, std::chrono::seconds(2)), std::nullopt, wait),
+                 SourceUnsettledError);
+    EXPECT_THAT(sleeps, IsEmpty());
+}
+
+// A writer that goes on writing while the run waits: each wait starts anew from its last
+// write, and the run gives up after a bounded wait, as a source that changed while read
+// (nothing of it read), naming the file.
+TEST(CsvSettle, ARunGivesUpOnAFileStillBeingWrittenAfterABoundedWait) {
+    testing::TempDir dir;
+    auto path = dir.write("in.csv", "id,name\n1,a\n");
+    std::int64_t now = mtime_ms(path) + 100;
+    std::int64_t slept = 0;
+    int writes = 0;
+    SettleWait wait{.check = true, .wait = true, .stop = nullptr, .now = [&] { return now; }, .sleep = {}};
+    wait.sleep = [&](std::chrono::milliseconds ms, const std::string&) {
+        slept += ms.count();
+        now += ms.count() - 200;  // the writer writes 200 ms before the wait is over
+        {
+            std::ofstream out(path, std::ios::binary | std::ios::app);
+            out << ++writes << ",more\n";
+        }
+        set_mtime_ms(path, now);
+        now += 200;
+    };
+    std::string error;
+    try {
+        open_source(csv_source_config(path, std::chrono::seconds(2)), std::nullopt, wait);
+    } catch (const SourceUnsettledError& e) {
+        error = e.what();
+    }
+    EXPECT_THAT(error, HasSubstr("after waiting "));
+    EXPECT_THAT(error, HasSubstr(path + " was modified 0.2 s ago"));
+    EXPECT_GT(writes, 10);
+    EXPECT_LE(slept, (std::chrono::seconds(2) + kMostSettleWait).count());
+    EXPECT_GE(slept, kMostSettleWait.count());
+
+    // A stop (a signal) ends the wait at once.
+    std::atomic<bool> stop{false};
+    wait.stop = &stop;
+    slept = 0;
+    wait.sleep = [&](std::chrono::milliseconds ms, const std::string&) {
+        slept += ms.count();
+        now += 100;
+        stop = true;
+    };
+    now = mtime_ms(path) + 100;
+    EXPECT_THROW(open_source(csv_source_config(path, std::chrono::seconds(2)), std::nullopt, wait),
+                 SourceUnsettledError);
+    EXPECT_EQ(slept, 1'900);
+}
+
+// Many tools leave the final newline out, so such a record is read; but a file still being
+// written ends so too, in the middle of a value ("de_D" of "de_DE"): the run is told where,
+// never what.
+TEST(CsvSource, ALastRecordWithoutALineEndIsReadAndWarnedOfByPlaceNotContent) {
+    auto s = source_of("id,locale\n1,de_DE\n2,de_D");
+    std::vector<Row> rows;
+    ASSERT_TRUE(s.next_batch(rows, 10));
+    ASSERT_EQ(rows.size(), 2u);
+    EXPECT_EQ(rows[1].values[1], "de_D");
+    EXPECT_FALSE(s.next_batch(rows, 10));
+    EXPECT_THAT(s.end_warning(), HasSubstr("in.csv:3: the last record has no line end"));
+    EXPECT_THAT(s.end_warning(), HasSubstr("may have been cut if the file was still being written"));
+    EXPECT_THAT(s.end_warning(), Not(HasSubstr("de_D")));
+
+    for (const char* whole : {"id,locale\n1,de_DE\n2,de_DE\n", "id,locale\r\n1,de_DE\r\n", "id,locale\n1,de_DE\n\n"}) {
+        auto t = source_of(whole);
+        while (t.next_batch(rows, 10)) {}
+        EXPECT_EQ(t.end_warning(), "") << whole;
+    }
+    // A quoted field the input ends in is refused, and warned of all the same.
+    auto q = source_of("id,locale\n1,\"de_D");
+    ASSERT_TRUE(q.next_batch(rows, 10));
+    EXPECT_TRUE(rows[0].rejected());
+    EXPECT_FALSE(q.next_batch(rows, 10));
+    EXPECT_THAT(q.end_warning(), HasSubstr("in.csv:2: the last record has no line end"));
+}
+
+// The file is checked once more as its end is read (a read that returns nothing): a file
+// rewritten after its last bytes were read, and before the end was seen, stops the read
+// before the end is declared, so no removal is judged on a version that is gone.
+TEST(CsvSource, AFileChangedAfterItsLastBytesWereReadStopsTheReadBeforeItsEnd) {
+    testing::TempDir dir;
+    // Exactly one read buffer's worth (CsvReader reads 64 KiB at a time): its last record is
+    // whole in the first read, and only the next read finds the end.
+    std::string text = "id,name\n";
+    std::size_t records = 0;
+    while (text.size() + 16 <= (1u << 16)) {
+        text += std::to_string(10'000 + records) + ",abcdefghi\n";  // 16 bytes
+        ++records;
+    }
+    text += std::to_string(10'000 + records) + "," + std::string((1u << 16) - text.size() - 7, 'z') + "\n";
+    ++records;
+    ASSERT_EQ(text.size(), 1u << 16);
+    auto path = dir.write("in.csv", text);
+    CsvSourceConfig cfg;
+    cfg.path = path;
+    CsvSource source(cfg);
+    std::vector<Row> rows;
+    ASSERT_TRUE(source.next_batch(rows, records));
+    ASSERT_EQ(rows.size(), records);
+    // Rewritten in place, as long as before: the next read finds the end all the same.
+    {
+        std::ofstream out(path, std::ios::binary | std::ios::trunc);
+        std::replace(text.begin(), text.end(), 'a', 'b');
+        out << text;
+    }
+    set_mtime_ms(path, mtime_ms(path) + 5'000);  // within the clock's tick the time may not move
+    EXPECT_THROW(source.next_batch(rows, records), SourceChangedError);
+}
+
 TEST(CsvSource, BadRowsAreRejectedWithLineAndReasonAndGoodRowsAllCome) {
     std::string text =
         "id,name\n"
@@ -595,7 +786,7 @@ TEST(CsvConfig, SourceSectionRefusesAnotherTypesKeyNamingItsPosition) {
     auto s = parse_section("type: csv\npath: a.csv\ntable: customers\n", parse_csv_source);
     EXPECT_THAT(s.errors,
                 ElementsAre("/etc/prefsync/section.yaml:3:1: jobs.j.source.table: unknown key; valid keys here: "
-                            "type, path, delimiter, header, columns, reject_file, max_record_bytes"));
+                            "type, path, delimiter, header, columns, reject_file, max_record_bytes, settle"));
 }
 
 TEST(CsvConfig, SourceSectionNeedsAPathAndColumnsWithoutAHeader) {
