@@ -1070,16 +1070,9 @@ void UpdateQueue::for_each_unsettled(const std::string& job,
     for (const auto& [identity, f] : found) fn(f.k, f.may_exist);
 }
 
-std::unordered_set<std::string> UpdateQueue::may_have_landed(const std::string& job) {
+std::unordered_set<std::string> UpdateQueue::identities(std::span<const char* const> queries, const std::string& job) {
     std::unordered_set<std::string> out;
-#define PREFSYNC_LANDED(state)                                        \
-    "SELECT identity FROM updates WHERE job = ?1 AND state = '" state \
-    "' AND coalesce(op, '') IN ('', 'reactivate') "                   \
-    "AND (resolve OR state = 'inflight' OR coalesce(last_status, 0) >= 500)"
-    // Constants, each state a literal for its partial index (see for_each_unsettled()).
-    static constexpr const char* kQueries[] = PREFSYNC_EACH_UNSETTLED_STATE(PREFSYNC_LANDED);
-#undef PREFSYNC_LANDED
-    for (const char* query : kQueries) {
+    for (const char* query : queries) {
         auto s = db_.prepare(query);
         s.bind(1, job);
         while (s.step()) out.insert(s.text(0));
@@ -1088,20 +1081,24 @@ std::unordered_set<std::string> UpdateQueue::may_have_landed(const std::string& 
     return out;
 }
 
+std::unordered_set<std::string> UpdateQueue::may_have_landed(const std::string& job) {
+#define PREFSYNC_LANDED(state)                                        \
+    "SELECT identity FROM updates WHERE job = ?1 AND state = '" state \
+    "' AND coalesce(op, '') IN ('', 'reactivate') "                   \
+    "AND (resolve OR state = 'inflight' OR coalesce(last_status, 0) >= 500)"
+    // Constants, each state a literal for its partial index (see for_each_unsettled()).
+    static constexpr const char* kQueries[] = PREFSYNC_EACH_UNSETTLED_STATE(PREFSYNC_LANDED);
+#undef PREFSYNC_LANDED
+    return identities(kQueries, job);
+}
+
 std::unordered_set<std::string> UpdateQueue::pending_identities(const std::string& job) {
-    std::unordered_set<std::string> out;
     // The states of counts().pending(), each a literal for its partial index.
 #define PREFSYNC_PENDING(state) "SELECT identity FROM updates WHERE job = ?1 AND state = '" state "'"
     static constexpr const char* kQueries[] = {PREFSYNC_PENDING("queued"), PREFSYNC_PENDING("inflight"),
                                                PREFSYNC_PENDING("retry"), PREFSYNC_PENDING("waiting")};
 #undef PREFSYNC_PENDING
-    for (const char* query : kQueries) {
-        auto s = db_.prepare(query);
-        s.bind(1, job);
-        while (s.step()) out.insert(s.text(0));
-    }
-    for (auto& [identity, k] : in_flight_elsewhere(job)) out.insert(identity);
-    return out;
+    return identities(kQueries, job);
 }
 
 std::map<std::string, KnownIdentity> UpdateQueue::in_flight_elsewhere(const std::string& job) {

@@ -61,6 +61,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_set>
 #include <unordered_map>
@@ -293,6 +294,10 @@ public:
     std::int64_t claim_token() const { return token_; }
 
 private:
+    // The identities the constant `queries` (each binding the job as ?1) select, and those
+    // of other processes' in-flight batches.
+    std::unordered_set<std::string> identities(std::span<const char* const> queries, const std::string& job);
+
     // `owned`: `u` itself, which a row sent at once moves into its batch.
     EnqueueResult enqueue_impl(const std::string& job, const NewUpdate& u, Millis now, bool force,
                                std::optional<std::int64_t> run_id, std::optional<Millis> lease,
