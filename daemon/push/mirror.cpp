@@ -44,7 +44,7 @@ MirrorPlan plan(const json::object& server, const json::object& owned, const jso
 
 std::string without_base_warning(std::int64_t n) {
     return std::to_string(n) +
-           " changed row(s) of profiles this job synced in another mode go out whole: mirror has no diff base for "
+           " changed profile(s) this job synced in another mode go out whole: mirror has no diff base for "
            "them yet, so what the source cleared in them stays on the profile (mirror removes only what it sent). "
            "Switching modes on the source the last run read avoids this (config reference: Mirror mode)";
 }

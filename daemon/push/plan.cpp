@@ -55,7 +55,8 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
     const auto landed = any_pending ? journal.updates.may_have_landed(job.name) : std::unordered_set<std::string>();
     // Identities read (their pending updates are what the actions above replace or drop).
     std::unordered_set<std::string> seen;
-    std::unordered_set<std::string> left_unsent;  // identities that left, whose writes are dropped
+    std::unordered_set<std::string> without_base;  // mirror: identities going out whole (per identity)
+    std::unordered_set<std::string> left_unsent;   // identities that left, whose writes are dropped
     while (intake.next(batch)) {
         for (auto& r : batch) {
             if (!r.mapped) continue;
@@ -117,7 +118,8 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
                         a.action = m.identity.profile_id ? "update" : "upsert";
                         a.body = p.body;
                         // As enqueue() counts it (EnqueueResult::QueuedWithoutBase).
-                        if (present && synced && !synced->hash.empty() && !synced->has_body) ++summary.without_base;
+                        if (present && synced && !synced->hash.empty() && !synced->has_body)
+                            without_base.insert(identity);
                         break;
                     case MirrorPlan::Kind::Patch:
                         a.action = "patch";
@@ -138,6 +140,9 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
         }
     }
     summary.still_refused = static_cast<std::int64_t>(refused.size());
+    for (const auto& identity : without_base)
+        if (auto it = index.find(identity); it != index.end() && !actions[it->second].action.empty())
+            ++summary.without_base;
     summary.read = intake.read;
     summary.rejected = intake.rejected;
     summary.duplicates = intake.duplicates;

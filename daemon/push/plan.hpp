@@ -28,7 +28,7 @@ struct PlanSummary {
     // Identities no longer in the source, or marked deleted in it, whose writes never
     // reached the API (pending or failed): a sync deletes those writes unsent.
     std::int64_t dropped = 0;
-    // Mirror: changed rows of profiles the job synced in another mode (whole: no diff base).
+    // Mirror: changed profiles the job synced in another mode (whole: no diff base), once each.
     std::int64_t without_base = 0;
     // Identities of updates already in the journal that a sync sends besides the actions
     // (their rows were not read: a retry, another file's rows).

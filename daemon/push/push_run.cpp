@@ -174,9 +174,14 @@ private:
                 case journal::EnqueueResult::Queued: ++report_.queued; break;
                 case journal::EnqueueResult::QueuedWithoutBase:
                     ++report_.queued;
-                    ++report_.without_base;
+                    // Per identity: a duplicate id's later row replaces the earlier one.
+                    if (without_base_.insert(m.identity.key()).second) ++report_.without_base;
                     break;
-                case journal::EnqueueResult::Unchanged: ++report_.unchanged; break;
+                case journal::EnqueueResult::Unchanged:
+                    ++report_.unchanged;
+                    // A later row of a duplicate id back at what the API has: nothing goes out.
+                    if (!without_base_.empty() && without_base_.erase(m.identity.key()) > 0) --report_.without_base;
+                    break;
                 case journal::EnqueueResult::StillRefused:  // counted per identity: still_refused_
                 case journal::EnqueueResult::AlreadyPending:
                 case journal::EnqueueResult::AlreadyInRun: break;
@@ -345,6 +350,7 @@ private:
     std::vector<journal::ClaimedUpdate> claimed_;  // journaled already claimed, for take_claimed()
     // Identities whose last row so far was skipped as still refused (few: a set of names).
     std::unordered_set<std::string> still_refused_;
+    std::unordered_set<std::string> without_base_;  // identities counted in report_.without_base
 };
 
 std::string kind_of(const PushOptions& options) {

@@ -40,7 +40,7 @@ struct PushReport : PushCounts {
     bool source_changed = false;  // ... because it changed while it was read (read it again later)
     std::string source_warning;   // read to its end, what the source warned of (a last record without a line end)
     std::int64_t duplicates = 0;  // rows whose identity an earlier row had (the last one wins)
-    // Mirror: changed rows of profiles the job synced in another mode, sent whole for want
+    // Mirror: changed profiles (one each, however many rows) the job synced in another mode, sent whole for want
     // of a diff base (what the source cleared in them stays on the profile).
     std::int64_t without_base = 0;
     // Identities whose last row read is the body the API refused before (a 400, 413 or 422;

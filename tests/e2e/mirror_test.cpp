@@ -677,14 +677,16 @@ TEST(Mirror, AJobSwitchedToMirrorInARunThatClearsAnEmailSaysItStaysAndNeverAddsI
     w.dir.write("prefsync.yaml", mirror_config);
     f[3] = "";
     all[1] = join(f);
-    w.dir.write("profiles.csv", csv_text(all));
+    // Twice, as a duplicate id: one profile goes out, and is counted once.
+    auto twice = all;
+    twice.push_back(all[1]);
+    w.dir.write("profiles.csv", csv_text(twice));
     auto plan = w.prefsync("plan crm-nightly");
-    EXPECT_THAT(plan.out,
-                HasSubstr("warning: 1 changed row(s) of profiles this job synced in another mode go out whole"))
+    EXPECT_THAT(plan.out, HasSubstr("warning: 1 changed profile(s) this job synced in another mode go out whole"))
         << plan.out << plan.err;
     auto r = w.prefsync("sync crm-nightly");
     ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
-    EXPECT_THAT(r.err, HasSubstr("1 changed row(s) of profiles this job synced in another mode go out whole"));
+    EXPECT_THAT(r.err, HasSubstr("1 changed profile(s) this job synced in another mode go out whole"));
     EXPECT_THAT(r.err, Not(HasSubstr(email))) << "no personal data in the warning";
     EXPECT_EQ(count_emails(w.profiles()[f[0]], email), 1) << "the limit the warning states";
     // The source lists it again: the profile has it already, so it is taken over, not
