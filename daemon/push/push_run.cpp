@@ -85,6 +85,9 @@ public:
     // deleted_column marks (an incremental source's deletes too). Such a run holds the writes
     // earlier runs left until its read ends (hold_pending): sent first, they went out for
     // rows the read then found gone or deleted.
+    bool judges_removals() const {
+        return judges_missing() || (job_.on_missing != config::OnMissing::Ignore && !job_.deleted_column.empty());
+    }
 
 private:
     void journal_batch() {
@@ -450,10 +453,8 @@ void run_push(const dispatch::RunContext& c, const config::JobConfig& job, const
     // Writes an earlier run left to send wait for the end of the read, where a row that left
     // the source has its writes dropped or its profile removed: sent first, they made the
     // profiles of people no longer in the source (an outside-in test: 100 inactive profiles
-    // after a run stopped by 429s). Rows still in the source take them over as they are read,
-    // and a row back at what the API has supersedes its write: sent first, a job that does
-    // not judge removals sent 5 stale values that the read then reverted (outside-in tester).
-    if (feed) {
+    // after a run stopped by 429s). Rows still in the source take them over as they are read.
+    if (feed && feed->judges_removals()) {
         if (auto n = journal.updates.hold_pending(job.name); n > 0)
             base::logger().info("Updates an earlier run left to send wait until the source is read to its end",
                                 {{"updates", n}});
