@@ -42,10 +42,11 @@ const config::KeyTable& csv_source_keys() {
                  .type = ValueType::Duration,
                  .default_value = "2s",
                  .description = "a run reads the file only once it has been unchanged this long (its modification "
-                                "time): one still being written is waited for (`sync`, `backfill`, `plan`, `dry-run`: "
-                                "at most a minute past this, then exit 4) or read again later (the daemon); `0s` "
-                                "reads it at once. A writer paused longer than this is not noticed: write the file "
-                                "under another name and rename it into place"},
+                                "time): one still being written is waited for (`sync`, `backfill`, `plan`, `explain`, "
+                                "`dry-run`: at most a minute past this, then exit 4) or read again later (the daemon); "
+                                "`0s` reads it at once, and so does a modification time over a minute ahead of this "
+                                "machine's clock (a share's wrong clock). A writer paused longer than this is not "
+                                "noticed: write the file under another name and rename it into place"},
             },
     };
     return table;

@@ -148,7 +148,11 @@ bool valid_utf8(const std::string& s) {
 
 std::int64_t settle_remaining(std::int64_t modified_ms, std::int64_t now_ms, std::int64_t settle_ms) {
     if (settle_ms <= 0) return 0;
-    if (modified_ms > now_ms) return settle_ms;  // a clock ahead of ours: quiet since now, at the most
+    // A clock a little ahead of ours: quiet since now, at the most. Far ahead (a share whose
+    // clock is wrong), the time says nothing of when the file was written: waiting on it
+    // would refuse the file until our clock passed it, so it is read.
+    if (modified_ms > now_ms + kSettleClockSkewMs) return 0;
+    if (modified_ms > now_ms) return settle_ms;
     return std::max<std::int64_t>(0, modified_ms + settle_ms - now_ms);
 }
 

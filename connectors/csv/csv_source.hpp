@@ -14,9 +14,12 @@
 namespace prefsync::connectors {
 
 // How long until a file last modified at `modified_ms` will have been quiet for `settle_ms`,
-// at `now_ms` (all wall-clock milliseconds, as file times are): 0 once it has. A time ahead of
-// the clock (another machine's, on a share) counts as a write now.
+// at `now_ms` (all wall-clock milliseconds, as file times are): 0 once it has. A time a little
+// ahead of the clock (another machine's, on a share) counts as a write now; one more than
+// kSettleClockSkewMs ahead cannot be judged, and the file is read.
 std::int64_t settle_remaining(std::int64_t modified_ms, std::int64_t now_ms, std::int64_t settle_ms);
+// A modification time further ahead of our clock than this is a wrong clock, not a write.
+inline constexpr std::int64_t kSettleClockSkewMs = 60'000;
 
 class CsvSource final : public Source {
 public:

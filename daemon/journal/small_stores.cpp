@@ -72,6 +72,15 @@ namespace {
     "id, job, kind, started_at, ended_at, read, queued, unchanged, rejected, done, accepted, failed, retries, " \
     "exit_code, coalesce(duplicates, 0), coalesce(missing, 0), coalesce(reason, '')"
 
+// A reason as `status` prints it: one line (a driver's message may span several), bounded.
+std::string one_line(const std::string& text) {
+    constexpr std::size_t kMax = 1000;
+    std::string out;
+    for (char c : text.substr(0, kMax)) out += static_cast<unsigned char>(c) < 0x20 || c == 0x7f ? ' ' : c;
+    if (text.size() > kMax) out += "...";
+    return out;
+}
+
 RunRecord read_run(Statement& s) {
     RunRecord r;
     r.id = s.i64(0);
@@ -122,6 +131,7 @@ void RunLog::end(const RunRecord& r, Millis now) {
     // Durable whatever was deferred before (the transaction checks the level): a run is
     // recorded as ended before its output takes its final name.
     Database::Transaction tx(db_);
+    const auto reason = one_line(r.reason);
     db_.prepare(
            "UPDATE runs SET ended_at = ?2, read = ?3, queued = ?4, unchanged = ?5, rejected = ?6, done = ?7, "
            "accepted = ?8, failed = ?9, retries = ?10, exit_code = ?11, duplicates = ?12, missing = ?13, reason = ?14 "
@@ -139,7 +149,7 @@ void RunLog::end(const RunRecord& r, Millis now) {
         .bind(11, static_cast<std::int64_t>(r.exit_code))
         .bind(12, r.duplicates)
         .bind(13, r.missing)
-        .bind(14, r.reason)
+        .bind(14, reason)
         .run();
     tx.commit();
 }

@@ -180,10 +180,13 @@ EnqueueResult UpdateQueue::enqueue_impl(const std::string& job, const NewUpdate&
     auto synced = synced_.get(job, u.identity);
     std::string op = u.op;
     if (op.empty() && synced && synced->gone == "deactivated") op = "reactivate";  // back in the source
-    const auto queued =
-        u.keeps_body && op.empty() && synced && synced->gone.empty() && !synced->hash.empty() && !synced->has_body
-            ? EnqueueResult::QueuedWithoutBase
-            : EnqueueResult::Queued;
+    // Judged as it is queued: `op` may yet become a reactivation below.
+    const auto queued = [&] {
+        return u.keeps_body && op.empty() && synced && synced->gone.empty() && !synced->hash.empty() &&
+                       !synced->has_body
+                   ? EnqueueResult::QueuedWithoutBase
+                   : EnqueueResult::Queued;
+    };
     // The identity's pending update, if any (the partial unique index keeps at most one).
     struct Pending {
         std::int64_t id;
@@ -241,7 +244,7 @@ EnqueueResult UpdateQueue::enqueue_impl(const std::string& job, const NewUpdate&
                             : std::nullopt,
                run_id, now);
         tx.commit();
-        return queued;
+        return queued();
     }
     bool present = !synced || synced->gone.empty();
     // A process that is gone left a write of the identity in flight: it may have landed, so
@@ -339,7 +342,7 @@ EnqueueResult UpdateQueue::enqueue_impl(const std::string& job, const NewUpdate&
                now);
     }
     tx.commit();
-    return queued;
+    return queued();
 }
 
 std::int64_t UpdateQueue::insert(const std::string& job, const NewUpdate& u, const std::string& op,
@@ -418,8 +421,9 @@ std::int64_t UpdateQueue::add_to_batch(const std::string& job, NewUpdate&& u, co
     u.op = op;
     u.profile_id = profile_id;
     held_[lookup_key(job, u.identity)] = id;  // the map keeps a copy of the key
-    // Built in place: the row (eight strings) is moved once, from the caller's.
-    batch->rows.emplace_back(std::move(u), run_id, resolve, false);
+    // The row's strings are moved, never copied (clang 14 has no parenthesised aggregate
+    // initialisation, so no emplace_back straight from the members).
+    batch->rows.push_back(BatchRow{std::move(u), run_id, resolve, false});
     ++batch->remaining;
     batch->lease_until = std::max(batch->lease_until, now + lease);
     return id;

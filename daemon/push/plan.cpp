@@ -53,8 +53,6 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
     // Identities a write of which may have landed: their rows are sent back at the synced
     // hash too (one set for the read, not queries per row).
     const auto landed = any_pending ? journal.updates.may_have_landed(job.name) : std::unordered_set<std::string>();
-    // Identities read (their pending updates are what the actions above replace or drop).
-    std::unordered_set<std::string> seen;
     std::unordered_set<std::string> without_base;  // mirror: identities going out whole (per identity)
     std::unordered_set<std::string> left_unsent;   // identities that left, whose writes are dropped
     while (intake.next(batch)) {
@@ -62,7 +60,6 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
             if (!r.mapped) continue;
             auto& m = *r.mapped;
             auto identity = m.identity.key();
-            seen.insert(identity);
             auto synced = journal.synced.get(job.name, identity);
             refused.erase(identity);
             if (m.deleted) {
@@ -191,7 +188,7 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
     // (or found unchanged), not sent too; counting it as well read as twice the requests.
     if (any_pending || !elsewhere.empty())
         for (const auto& identity : journal.updates.pending_identities(job.name))
-            if (!seen.contains(identity) && !removed.contains(identity) && !left_unsent.contains(identity))
+            if (!intake.seen(identity) && !removed.contains(identity) && !left_unsent.contains(identity))
                 ++summary.pending;
     return summary;
 }

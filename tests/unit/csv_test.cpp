@@ -517,6 +517,7 @@ TEST(CsvSettle, AFileIsSettledOnceUnchangedForSettleAndATimeAheadCountsAsNow) {
     EXPECT_EQ(settle_remaining(10'000, 10'500, 2'000), 1'500);  // written half a second ago
     EXPECT_EQ(settle_remaining(10'000, 10'000, 2'000), 2'000);
     EXPECT_EQ(settle_remaining(50'000, 10'000, 2'000), 2'000) << "a clock ahead: quiet since now at the most";
+    EXPECT_EQ(settle_remaining(10'000 + 61'000, 10'000, 2'000), 0) << "over a minute ahead: the time says nothing";
     EXPECT_EQ(settle_remaining(10'000, 10'000, 0), 0) << "settle 0s: read at once";
 }
 

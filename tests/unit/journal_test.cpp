@@ -1429,11 +1429,12 @@ TEST(JournalFile, AVersion11JournalsRunsGainAReason) {
     r.id = j.runs.begin("crm", "sync", 3000);
     r.job = "crm";
     r.exit_code = 4;
-    r.reason = "the source changed while it was read: the next run reads it again";
+    r.reason = "source: could not query:\nERROR:  relation \"x\" does not exist\r";
     j.runs.end(r, 4000);
     runs = j.runs.recent("crm", 5);
     ASSERT_EQ(runs.size(), 2u);
-    EXPECT_EQ(runs[0].reason, r.reason);
+    EXPECT_EQ(runs[0].reason, "source: could not query: ERROR:  relation \"x\" does not exist ")
+        << "one line, as status prints a run on one";
     // A run its process left without an end is ended, and says so.
     j.runs.begin("crm", "sync", 5000);
     EXPECT_EQ(j.runs.end_unfinished("crm", 4, 6000), 1);
