@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <string>
 
 namespace {
@@ -52,7 +53,9 @@ TEST(JsonString, EveryByteAtEveryPositionOfABlockIsEscapedAsOneByteAtATime) {
     // Lengths around the eight-byte blocks, each byte value at each position, in plain text
     // and in UTF-8 text (bytes of 0x80 and above next to the one looked at).
     for (const char* filler :
-         {"abcdefghijklmnopqrstuvwx", "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"}) {
+         {"abcdefghijklmnopqrstuvwx",
+          "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"}) {
+        ASSERT_GE(std::strlen(filler), 20u) << "each length below is cut from the filler";
         for (std::size_t length = 1; length <= 20; ++length) {
             for (std::size_t at = 0; at < length; ++at) {
                 for (int b = 0; b < 256; ++b) {
