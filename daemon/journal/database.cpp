@@ -47,7 +47,13 @@ namespace {
 // Version 11: the API each job's state belongs to (targets): profile ids and change
 // detection are one server's, and must not be used against another (TargetStore). An older
 // prefsync would not record it, and a move made with it would go unnoticed.
-constexpr int kSchemaVersion = 12;
+// Version 12: why a run ended as it did (runs.reason).
+// Version 13: a held update says so in a column of its own (updates.held) and keeps its due
+// time: a hold written into the due time lost a retry's backoff and Retry-After when it was
+// released, so only jobs that judge removals could hold an earlier run's writes for the
+// read (the others sent stale values first, then reverted them). An older prefsync would
+// send held rows at once: it must refuse the journal.
+constexpr int kSchemaVersion = 13;
 // How long commits may go without an fsync (Sync::deferred).
 constexpr auto kDeferredAtMost = std::chrono::seconds(1);
 
@@ -68,9 +74,9 @@ CREATE TABLE IF NOT EXISTS updates(
   last_status INTEGER, last_error TEXT,
   run_id INTEGER,
   created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
-  claim_token INTEGER, op TEXT, body TEXT, refused INTEGER);
+  claim_token INTEGER, op TEXT, body TEXT, refused INTEGER, held INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS updates_queued ON updates(job, id) WHERE state = 'queued';
-CREATE INDEX IF NOT EXISTS updates_retry ON updates(job, due_at) WHERE state = 'retry';
+CREATE INDEX IF NOT EXISTS updates_retry ON updates(job, held, due_at) WHERE state = 'retry';
 CREATE INDEX IF NOT EXISTS updates_inflight ON updates(job, lease_until) WHERE state = 'inflight';
 CREATE INDEX IF NOT EXISTS updates_failed ON updates(job, identity) WHERE state = 'failed';
 CREATE INDEX IF NOT EXISTS updates_waiting ON updates(job, identity) WHERE state = 'waiting';
@@ -638,6 +644,16 @@ void Database::migrate() {
     // Version 12: why a run ended as it did, for `status` (an exit code alone told an
     // operator neither what stopped a run nor what happens next).
     if (version >= 1 && version < 12 && has_table("runs")) exec("ALTER TABLE runs ADD COLUMN reason TEXT");
+    if (version >= 1 && version < 13 && has_table("updates")) {
+        // Holds were due times at the top of the range (the largest a duplicate id's row, then
+        // one held for a read, then one of a row that left): a column of their own now, due
+        // at once when released, as release made them before. The retry index leads with it.
+        exec("ALTER TABLE updates ADD COLUMN held INTEGER NOT NULL DEFAULT 0");
+        exec(
+            "UPDATE updates SET held = CASE due_at WHEN 9223372036854775807 THEN 3 WHEN 9223372036854775806 THEN 1 "
+            "ELSE 2 END, due_at = 0 WHERE due_at >= 9223372036854775805");
+        exec("DROP INDEX IF EXISTS updates_retry");
+    }
     if (version >= 1 && version < 7) {
         exec("ALTER TABLE pull_state ADD COLUMN fingerprint TEXT");
         exec("ALTER TABLE pull_state ADD COLUMN partial_path TEXT");

@@ -34,15 +34,18 @@ ClaimedUpdate read_update(Statement& s) {
     return c;
 }
 
-// The due time of a held update: never, until release_held().
-constexpr Millis kHeld = std::numeric_limits<Millis>::max();
-// Held by hold_pending() for the read (not for a duplicate id): released by a read cut short
-// too, and by a run that does not read to judge missing rows.
-constexpr Millis kHeldForRead = kHeld - 1;
+// Why an update is held (updates.held): not sent, whatever its due time, until
+// release_held(); its due time (a retry's backoff, a Retry-After) stands after that.
+constexpr std::int64_t kNotHeld = 0;
+// Held by hold_pending() for the read: released by a read cut short too, and by a run that
+// does not read its source.
+constexpr std::int64_t kHeldForRead = 1;
 // Held by hold_writes(): a row that left the source (or could not be told apart from one
 // that did) whose removal was not journaled. Released only at the end of a read, which
 // settles it or holds it again; not by a run that reads nothing, and kept by hold_pending().
-constexpr Millis kHeldLeft = kHeld - 2;
+constexpr std::int64_t kHeldLeft = 2;
+// A later row of a duplicate id may still come: released at the end of a read only.
+constexpr std::int64_t kHeldDuplicate = 3;
 
 // An in-flight batch's rows, one after another: seven length-prefixed strings (identity,
 // alternate id type and value, origin, hash, op, body), a flags byte (profile id, run id,
@@ -237,8 +240,8 @@ EnqueueResult UpdateQueue::enqueue_impl(const std::string& job, const NewUpdate&
             tx.commit();
             return EnqueueResult::AlreadyPending;
         }
-        // A held row remembers it in its due time, and stays held once promoted.
-        insert(job, u, op, "waiting", u.held ? kHeld : Millis{0}, false,
+        // A held row stays held once promoted.
+        insert(job, u, op, "waiting", Millis{0}, false,
                u.profile_id ? u.profile_id
                : synced     ? synced->profile_id
                             : std::nullopt,
@@ -338,8 +341,7 @@ EnqueueResult UpdateQueue::enqueue_impl(const std::string& job, const NewUpdate&
         c.id = add_to_batch(job, std::move(*owned), op, inherit_resolve, profile_id, run_id, now, *lease);
         *claimed = std::move(c);
     } else {
-        insert(job, u, op, u.held ? "retry" : "queued", u.held ? kHeld : Millis{0}, inherit_resolve, profile_id, run_id,
-               now);
+        insert(job, u, op, u.held ? "retry" : "queued", Millis{0}, inherit_resolve, profile_id, run_id, now);
     }
     tx.commit();
     return queued();
@@ -351,13 +353,13 @@ std::int64_t UpdateQueue::insert(const std::string& job, const NewUpdate& u, con
                                  std::optional<Millis> lease) {
     auto ins = db_.prepare(
         "INSERT INTO updates(job, identity, alt_type, alt_id, profile_id, origin, hash, "
-        "state, due_at, run_id, resolve, created_at, updated_at, op, body, lease_until, claimed_by, claim_token) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8, ?7, ?13, ?9, ?10, ?11, ?11, NULLIF(?12, ''), ?14, ?15, ?16, ?17) "
+        "state, due_at, run_id, resolve, created_at, updated_at, op, body, lease_until, claimed_by, claim_token, held) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8, ?7, ?13, ?9, ?10, ?11, ?11, NULLIF(?12, ''), ?14, ?15, ?16, ?17, ?18) "
         "RETURNING id");
     ins.bind(1, job).bind(2, u.identity).bind(3, u.alt_type).bind(4, u.alt_id).bind(5, profile_id);
     ins.bind(6, u.origin).bind(7, state).bind_hash(8, u.hash).bind(9, run_id);
     ins.bind(10, static_cast<std::int64_t>(resolve)).bind(11, now).bind(12, op).bind(13, due_at).bind(14, u.body);
-    ins.bind(15, lease ? now + *lease : 0);
+    ins.bind(15, lease ? now + *lease : 0).bind(18, u.held ? kHeldDuplicate : kNotHeld);
     if (lease) {
         ins.bind(16, static_cast<std::int64_t>(getpid())).bind(17, token_);
     } else {
@@ -544,20 +546,18 @@ bool UpdateQueue::promote_waiting(const std::string& job, const std::string& ide
     bool held = false;
     {
         auto s = db_.prepare(
-            "SELECT id, due_at FROM updates WHERE job = ?1 AND identity = ?2 AND state = 'waiting' "
+            "SELECT id, held FROM updates WHERE job = ?1 AND identity = ?2 AND state = 'waiting' "
             "ORDER BY id DESC LIMIT 1");
         s.bind(1, job).bind(2, identity);
         if (s.step()) {
             newest = s.i64(0);
-            held = s.i64(1) == kHeld;
+            held = s.i64(1) != kNotHeld;
         }
     }
     if (!newest) return false;
-    if (held) {
-        // Still waiting for the end of the read: held, whatever its predecessor's outcome.
-        state = "retry";
-        due_at = kHeld;
-    }
+    // Still waiting for the end of the read: held (the row keeps its mark), whatever its
+    // predecessor's outcome.
+    if (held) state = "retry";
     std::vector<std::int64_t> older;
     {
         auto s =
@@ -619,7 +619,8 @@ std::vector<ClaimedUpdate> UpdateQueue::claim(const std::string& job, int limit,
             "claim_token = ?6, resolve = CASE WHEN state = 'inflight' THEN 1 ELSE resolve END "
             "WHERE id IN (SELECT id FROM ("
             "  SELECT id FROM (SELECT id FROM updates WHERE job = ?1 AND state = 'queued' ORDER BY id LIMIT ?4)"
-            "  UNION ALL SELECT id FROM (SELECT id FROM updates WHERE job = ?1 AND state = 'retry' AND due_at <= ?2 "
+            "  UNION ALL SELECT id FROM (SELECT id FROM updates WHERE job = ?1 AND state = 'retry' AND held = 0 "
+            "    AND due_at <= ?2"
             "    ORDER BY due_at LIMIT ?4)"
             "  UNION ALL SELECT id FROM (SELECT id FROM updates WHERE job = ?1 AND state = 'inflight' "
             "    AND lease_until < ?2 AND claim_token IS NOT ?6 LIMIT ?4)) ORDER BY id LIMIT ?4) "
@@ -975,8 +976,8 @@ std::optional<Millis> UpdateQueue::next_due(const std::string& job) {
     {
         // Held rows (for a read, for a duplicate id's later row, of a row that left) are due
         // at no time.
-        auto s = db_.prepare("SELECT MIN(due_at) FROM updates WHERE job = ?1 AND state = 'retry' AND due_at < ?2");
-        s.bind(1, job).bind(2, kHeldLeft);
+        auto s = db_.prepare("SELECT MIN(due_at) FROM updates WHERE job = ?1 AND state = 'retry' AND held = 0");
+        s.bind(1, job);
         if (s.step()) earliest(s.opt_i64(0));
     }
     {
@@ -994,35 +995,31 @@ std::optional<Millis> UpdateQueue::next_due(const std::string& job) {
     return due;
 }
 
-std::int64_t UpdateQueue::release_held(const std::string& job, Millis now, Held which) {
+std::int64_t UpdateQueue::release_held(const std::string& job, Held which) {
     Database::Transaction tx(db_);
-    // Held for a read: due at kHeldForRead; held any way: kHeldLeft or later.
-    db_.prepare(which == Held::All
-                    ? "UPDATE updates SET due_at = ?2 WHERE job = ?1 AND state = 'retry' AND due_at >= ?3"
-                    : "UPDATE updates SET due_at = ?2 WHERE job = ?1 AND state = 'retry' AND due_at = ?3")
-        .bind(1, job)
-        .bind(2, now)
-        .bind(3, which == Held::All ? kHeldLeft : kHeldForRead)
-        .run();
-    auto released = db_.changes();
+    // Each keeps its due time: a retry's backoff or Retry-After still stands. A held row still
+    // waiting for its predecessor's answer is released too (the whole read's end only): when
+    // the answer comes, it is promoted and sent like any waiting row.
     if (which == Held::All) {
-        // A held row still waiting for its predecessor's answer is no longer held either: when
-        // the answer comes (after the read ended), it is promoted and sent like any waiting row.
-        db_.prepare("UPDATE updates SET due_at = 0 WHERE job = ?1 AND state = 'waiting' AND due_at = ?2")
+        db_.prepare("UPDATE updates SET held = 0 WHERE job = ?1 AND state IN ('retry', 'waiting') AND held <> 0")
             .bind(1, job)
-            .bind(2, kHeld)
             .run();
-        released += db_.changes();
+    } else {
+        db_.prepare("UPDATE updates SET held = 0 WHERE job = ?1 AND state = 'retry' AND held = ?2")
+            .bind(1, job)
+            .bind(2, kHeldForRead)
+            .run();
     }
+    auto released = db_.changes();
     tx.commit();
     return released;
 }
 
 std::int64_t UpdateQueue::held(const std::string& job) {
     auto s = db_.prepare(
-        "SELECT (SELECT COUNT(*) FROM updates WHERE job = ?1 AND state = 'retry' AND due_at = ?2) + "
-        "(SELECT COUNT(*) FROM updates WHERE job = ?1 AND state = 'waiting' AND due_at = ?2)");
-    s.bind(1, job).bind(2, kHeld);
+        "SELECT (SELECT COUNT(*) FROM updates WHERE job = ?1 AND state = 'retry' AND held = ?2) + "
+        "(SELECT COUNT(*) FROM updates WHERE job = ?1 AND state = 'waiting' AND held = ?2)");
+    s.bind(1, job).bind(2, kHeldDuplicate);
     return s.step() ? s.i64(0) : 0;
 }
 
@@ -1159,7 +1156,7 @@ std::optional<UpdateQueue::Unsettled> UpdateQueue::unsettled_of(const std::strin
 std::int64_t UpdateQueue::hold_pending(const std::string& job) {
     Database::Transaction tx(db_);
     db_.prepare(
-           "UPDATE updates SET state = 'retry', due_at = ?2, resolve = 1, lease_until = 0, claim_token = NULL "
+           "UPDATE updates SET state = 'retry', held = ?2, resolve = 1, lease_until = 0, claim_token = NULL "
            "WHERE job = ?1 AND state = 'inflight' AND claim_token IS NOT ?3")
         .bind(1, job)
         .bind(2, kHeldForRead)
@@ -1167,11 +1164,10 @@ std::int64_t UpdateQueue::hold_pending(const std::string& job) {
         .run();
     auto n = db_.changes();
     db_.prepare(
-           "UPDATE updates SET state = 'retry', due_at = ?2 WHERE job = ?1 AND state IN ('queued', 'retry') "
-           "AND due_at < ?3")
+           "UPDATE updates SET state = 'retry', held = ?2 WHERE job = ?1 AND state IN ('queued', 'retry') "
+           "AND held = 0")
         .bind(1, job)
         .bind(2, kHeldForRead)
-        .bind(3, kHeldLeft)
         .run();
     n += db_.changes();
     tx.commit();
@@ -1180,8 +1176,8 @@ std::int64_t UpdateQueue::hold_pending(const std::string& job) {
 
 std::int64_t UpdateQueue::hold_writes(const std::string& job, const std::string& identity) {
     db_.prepare(
-           "UPDATE updates SET state = 'retry', due_at = ?3 WHERE job = ?1 AND identity = ?2 "
-           "AND state IN ('queued', 'retry') AND due_at < ?3 AND coalesce(op, '') IN ('', 'reactivate')")
+           "UPDATE updates SET state = 'retry', held = ?3 WHERE job = ?1 AND identity = ?2 "
+           "AND state IN ('queued', 'retry') AND held = 0 AND coalesce(op, '') IN ('', 'reactivate')")
         .bind(1, job)
         .bind(2, identity)
         .bind(3, kHeldLeft)
@@ -1192,7 +1188,7 @@ std::int64_t UpdateQueue::hold_writes(const std::string& job, const std::string&
     // found nothing, and created the profile of a row no longer in the source). It keeps
     // its "resolve first" mark and profile id; older failures of it become obsolete.
     db_.prepare(
-           "UPDATE updates SET state = 'retry', due_at = ?3, attempts = 0, refused = NULL WHERE id = ("
+           "UPDATE updates SET state = 'retry', held = ?3, due_at = 0, attempts = 0, refused = NULL WHERE id = ("
            "SELECT max(id) FROM updates WHERE job = ?1 AND identity = ?2 AND state = 'failed' "
            "AND coalesce(op, '') IN ('', 'reactivate')) "
            "AND NOT EXISTS (SELECT 1 FROM updates WHERE job = ?1 AND identity = ?2 "
@@ -1246,8 +1242,8 @@ StateCounts UpdateQueue::queue_counts(const std::string& job) {
                  count(db_.prepare("SELECT coalesce(sum(remaining), 0) FROM inflight_batches WHERE job = ?1"));
     c.retry = count(db_.prepare("SELECT count(*) FROM updates WHERE job = ?1 AND state = 'retry'"));
     {
-        auto s = db_.prepare("SELECT count(*) FROM updates WHERE job = ?1 AND state = 'retry' AND due_at >= ?2");
-        s.bind(1, job).bind(2, kHeldLeft);
+        auto s = db_.prepare("SELECT count(*) FROM updates WHERE job = ?1 AND state = 'retry' AND held <> 0");
+        s.bind(1, job);
         c.held = s.step() ? s.i64(0) : 0;
     }
     c.failed = count(db_.prepare("SELECT count(*) FROM updates WHERE job = ?1 AND state = 'failed'"));

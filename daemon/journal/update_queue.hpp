@@ -208,9 +208,11 @@ public:
                   // of rows that left (hold_writes()): for a read cut short, and for a run
                   // that does not judge missing rows (`retry`, the daemon's)
     };
-    // Makes the held updates of `job` due now; returns how many.
-    std::int64_t release_held(const std::string& job, Millis now, Held which = Held::All);
-    // How many updates of `job` are held.
+    // Ends the hold of `job`'s held updates; each is due at its own due time then (a retry's
+    // backoff or Retry-After stands; one held before its first send is due at once). Returns
+    // how many.
+    std::int64_t release_held(const std::string& job, Held which = Held::All);
+    // How many updates of `job` are held for a duplicate id's later row.
     std::int64_t held(const std::string& job);
     // Queues the updates left waiting by a process that is gone (call before claiming, when
     // this process holds nothing of the job); returns how many identities.
@@ -259,7 +261,8 @@ public:
     // source before any of them reached the API. Returns how many.
     std::int64_t drop_unsent_writes(const std::string& job, const std::string& identity);
     // Holds every queued or retrying update of `job` until release_held(): writes an earlier
-    // run left, for a read that will tell which of their rows left the source. So are those
+    // run left, for a read that will tell which of their rows left the source, and which are
+    // back at what the API has (each keeps its due time). So are those
     // another claim token left in flight (after take_over_batches()), whatever their lease
     // says: under the job's lock no other process holds rows of the job (a container's
     // restarted process has the dead one's pid, and its lease may not have ended). They wait

@@ -81,13 +81,6 @@ public:
 
     // Whether a complete read tells which rows left (on_missing set, the whole source read).
     bool judges_missing() const { return job_.on_missing != config::OnMissing::Ignore && intake_.snapshot(); }
-    // Whether the read may remove profiles: rows that left a snapshot, or rows a
-    // deleted_column marks (an incremental source's deletes too). Such a run holds the writes
-    // earlier runs left until its read ends (hold_pending): sent first, they went out for
-    // rows the read then found gone or deleted.
-    bool judges_removals() const {
-        return judges_missing() || (job_.on_missing != config::OnMissing::Ignore && !job_.deleted_column.empty());
-    }
 
 private:
     void journal_batch() {
@@ -224,11 +217,11 @@ private:
         // Held rows wait for the end of the read; a read cut short leaves them held for the
         // next complete one (a later row of theirs may be in what was not read).
         if (intake_.read_to_end()) {
-            journal.updates.release_held(job_.name, now_ms());
+            journal.updates.release_held(job_.name);
             journal.synced.forget_duplicates_before(job_.name, run_id_);
         } else {
             // What hold_pending() held is no longer: this read cannot tell which rows left.
-            journal.updates.release_held(job_.name, now_ms(), journal::UpdateQueue::Held::ForRead);
+            journal.updates.release_held(job_.name, journal::UpdateQueue::Held::ForRead);
             if (auto held = journal.updates.held(job_.name); held > 0)
                 base::logger().warn(
                     "Updates held until the source is read to its end: their identity had more than one row, and "
@@ -453,14 +446,17 @@ void run_push(const dispatch::RunContext& c, const config::JobConfig& job, const
     // Writes an earlier run left to send wait for the end of the read, where a row that left
     // the source has its writes dropped or its profile removed: sent first, they made the
     // profiles of people no longer in the source (an outside-in test: 100 inactive profiles
-    // after a run stopped by 429s). Rows still in the source take them over as they are read.
-    if (feed && feed->judges_removals()) {
+    // after a run stopped by 429s). Rows still in the source take them over as they are read,
+    // and a row back at what the API has supersedes its write: in a job that judges no
+    // removals, sent first, 5 stale values reached the API and the read then reverted them
+    // (outside-in tester). Held, each keeps its due time: a retry's backoff still stands.
+    if (feed) {
         if (auto n = journal.updates.hold_pending(job.name); n > 0)
             base::logger().info("Updates an earlier run left to send wait until the source is read to its end",
                                 {{"updates", n}});
     } else {
         // Held by a run that stopped before its read ended and could not release them (killed).
-        journal.updates.release_held(job.name, now_ms(), journal::UpdateQueue::Held::ForRead);
+        journal.updates.release_held(job.name, journal::UpdateQueue::Held::ForRead);
     }
     if (!stop_requested(c)) {
         PushProducer producer(

@@ -621,6 +621,42 @@ TEST(Sync, PlanShowsRowsBackAtTheirSyncedVersionWhoseChangeAKilledRunLeftInFligh
     EXPECT_EQ(w.endpoint_requests("W5 patch-by-alternate-id"), 10);
 }
 
+// Writes a run stopped by throttling left wait for the read in every job, not only in one
+// that judges removals: a row back at what the API has supersedes its write. Sent first,
+// 5 stale values reached the API and the read then reverted them (outside-in tester).
+TEST(Sync, AWriteAnEarlierRunLeftIsNotSentForARowBackAtWhatTheApiHas) {
+    Workspace w(10, "upsert");
+    w.edit_config("max_delay: 200ms }", "max_delay: 200ms, max_throttled: 1s }");
+    const std::string day0 = testing::read_file(w.csv);
+    std::string changed, half_back;
+    {
+        std::istringstream in(day0);
+        std::string line;
+        for (int i = 0; std::getline(in, line); ++i) {
+            auto original = line;
+            if (i >= 1 && i <= 6) line.replace(line.find('@'), 1, "+new@");
+            changed += line + "\n";
+            half_back += (i <= 3 ? original : line) + "\n";
+        }
+    }
+    ASSERT_EQ(w.prefsync("sync crm").exit_code, 0);
+    w.dir.write("profiles.csv", changed);
+    w.emu.set_faults(R"({"error_429": 1.0})");
+    ASSERT_EQ(w.prefsync("sync crm").exit_code, 4);
+    w.emu.set_faults(R"({"error_429": 0})");
+    // Rows 1-3 back at what the API has, rows 4-6 still changed.
+    w.dir.write("profiles.csv", half_back);
+    auto before = w.endpoint_requests("W4 upsert");
+    auto r = w.prefsync("sync crm");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    EXPECT_EQ(w.endpoint_requests("W4 upsert") - before, 3) << "only the rows still changed";
+    for (const auto& [id, profiles] : w.profiles_by_alt_id())
+        for (const auto& p : profiles) {
+            bool changed_value = json::serialize(p).find("+new@") != std::string::npos;
+            EXPECT_EQ(changed_value, id == "C00000004" || id == "C00000005" || id == "C00000006") << id;
+        }
+}
+
 // `plan` counts what a sync sends besides its actions: pending updates of rows it did not
 // read. Pending updates of rows read again are replaced by those rows' actions (60 actions
 // beside "already pending: 60" read as 120 requests to an outside-in tester).

@@ -310,11 +310,33 @@ TEST_F(JournalTest, WritesHeldForAReadAreReleasedWhenTheReadCannotJudgeWhichRows
     EXPECT_EQ(j.updates.hold_pending("crm"), 1);
     EXPECT_TRUE(j.updates.claim("crm", 10, 200, 60'000).empty()) << "both held";
     EXPECT_FALSE(j.updates.next_due("crm")) << "held rows are due at no time (a loop waiting for them spun)";
-    EXPECT_EQ(j.updates.release_held("crm", 300, UpdateQueue::Held::ForRead), 1);
+    EXPECT_EQ(j.updates.release_held("crm", UpdateQueue::Held::ForRead), 1);
     auto claimed = j.updates.claim("crm", 10, 400, 60'000);
     ASSERT_EQ(claimed.size(), 1u);
     EXPECT_EQ(claimed[0].identity, "CRMID:A");
     EXPECT_EQ(j.updates.held("crm"), 1) << "the duplicate's row stays held";
+}
+
+// A write held for the read keeps its retry's due time: released, a throttled row waits out
+// its Retry-After (a hold written into the due time made it due at the read's end, so only
+// jobs that judge removals could hold, and the others sent stale values first).
+TEST_F(JournalTest, AWriteHeldForTheReadKeepsItsRetrysDueTime) {
+    j.updates.enqueue("crm", update("A", "h1"), 100, false);
+    auto claimed = j.updates.claim("crm", 10, 200, 60'000);
+    ASSERT_EQ(claimed.size(), 1u);
+    Completion c;
+    c.id = claimed[0].id;
+    c.state = State::Retry;
+    c.status = 429;
+    c.due_at = 10'000;
+    j.updates.complete("crm", {c}, 300);
+    EXPECT_EQ(j.updates.hold_pending("crm"), 1);
+    EXPECT_FALSE(j.updates.next_due("crm")) << "held";
+    EXPECT_EQ(j.updates.counts("crm").held, 1);
+    EXPECT_EQ(j.updates.release_held("crm", UpdateQueue::Held::ForRead), 1);
+    EXPECT_TRUE(j.updates.claim("crm", 10, 500, 60'000).empty()) << "its Retry-After still stands";
+    EXPECT_EQ(j.updates.next_due("crm"), Millis{10'000});
+    EXPECT_EQ(j.updates.claim("crm", 10, 10'000, 60'000).size(), 1u);
 }
 
 // Writes a stopped process left in flight are held for the read like the writes it left
@@ -337,7 +359,7 @@ TEST_F(JournalTest, WritesAStoppedProcessLeftInFlightAreHeldForTheReadAsWritesTh
     j.updates.for_each_unsettled("crm",
                                  [&](const KnownIdentity& k, bool may_exist) { unsettled[k.identity] = may_exist; });
     EXPECT_EQ(unsettled, (std::map<std::string, bool>{{"CRMID:1", true}, {"CRMID:2", true}}));
-    EXPECT_EQ(j.updates.release_held("crm", 900), 2);
+    EXPECT_EQ(j.updates.release_held("crm"), 2);
     auto claimed = j.updates.claim("crm", 10, 1000, 500);
     ASSERT_EQ(claimed.size(), 2u);
     EXPECT_TRUE(claimed[0].resolve && claimed[1].resolve) << "they may have landed";
@@ -481,7 +503,7 @@ TEST_F(JournalTest, AHeldRowThatWaitedForAnAnswerStaysHeldUntilTheReadEnds) {
     j.updates.complete("crm", {{out[0].id, State::Done, 200, "", 0, false, true, 3}}, 1200);
     EXPECT_TRUE(j.updates.claim("crm", 10, 1300, 60000).empty()) << "still held";
     EXPECT_EQ(j.updates.held("crm"), 1);
-    EXPECT_EQ(j.updates.release_held("crm", 1400), 1);
+    EXPECT_EQ(j.updates.release_held("crm"), 1);
     auto next = j.updates.claim("crm", 10, 1400, 60000);
     ASSERT_EQ(next.size(), 1u);
     EXPECT_EQ(next[0].hash, "b");
@@ -495,7 +517,7 @@ TEST_F(JournalTest, AHeldRowWhosePredecessorIsAnsweredAfterTheReadEndedIsSentThe
     held.held = true;
     j.updates.enqueue("crm", held, 1100, false);
     EXPECT_EQ(j.updates.held("crm"), 1) << "held, and waiting for the answer";
-    EXPECT_EQ(j.updates.release_held("crm", 1200), 1) << "the read ended";
+    EXPECT_EQ(j.updates.release_held("crm"), 1) << "the read ended";
     EXPECT_TRUE(j.updates.claim("crm", 10, 1300, 60000).empty()) << "still waiting for the answer";
     j.updates.complete("crm", {{out->id, State::Done, 200, "", 0, false, true, 3}}, 1400);
     auto next = j.updates.claim("crm", 10, 1500, 60000);
@@ -679,7 +701,7 @@ TEST_F(JournalTest, AResumedBackfillNeverSendsAnEarlierRowOfAnIdentityAfterItsLa
     EXPECT_EQ(j.updates.enqueue("crm", first, 2000, true, run), EnqueueResult::Queued);
     // ... and the later one, already sent by this run, makes it obsolete.
     EXPECT_EQ(j.updates.enqueue("crm", update("1", "b"), 2000, true, run), EnqueueResult::AlreadyInRun);
-    EXPECT_EQ(j.updates.release_held("crm", 3000), 0);
+    EXPECT_EQ(j.updates.release_held("crm"), 0);
     EXPECT_TRUE(j.updates.claim("crm", 10, 3000, 1000).empty()) << "nothing to send: the later row was sent";
 }
 
@@ -1408,6 +1430,13 @@ TEST(JournalFile, TheIndexOfAcceptedAnswersIsDroppedFromAJournalThatHasIt) {
 }
 
 // Version 12 records why a run ended as it did; the runs of an older journal have no reason.
+// A journal's updates table as version 12 had it: holds were due times.
+void as_version_12(Journal& j) {
+    j.db.exec("DROP INDEX updates_retry");
+    j.db.exec("ALTER TABLE updates DROP COLUMN held");
+    j.db.exec("CREATE INDEX updates_retry ON updates(job, due_at) WHERE state = 'retry'");
+}
+
 TEST(JournalFile, AVersion11JournalsRunsGainAReason) {
     testing::TempDir dir;
     auto path = dir.file("journal.db");
@@ -1418,6 +1447,7 @@ TEST(JournalFile, AVersion11JournalsRunsGainAReason) {
         r.job = "crm";
         r.exit_code = 0;
         j.runs.end(r, 2000);
+        as_version_12(j);
         j.db.exec("ALTER TABLE runs DROP COLUMN reason");
         j.db.exec("PRAGMA user_version = 11");
     }
@@ -1439,6 +1469,39 @@ TEST(JournalFile, AVersion11JournalsRunsGainAReason) {
     j.runs.begin("crm", "sync", 5000);
     EXPECT_EQ(j.runs.end_unfinished("crm", 4, 6000), 1);
     EXPECT_THAT(j.runs.recent("crm", 1)[0].reason, ::testing::HasSubstr("its process stopped"));
+}
+
+// Version 12 wrote holds into the due time (the largest: a duplicate id's row; then one held
+// for a read; then one of a row that left): version 13 marks them in `held`, due at once
+// when released, and a retry's due time is kept.
+TEST(JournalFile, AVersion12JournalsHoldsBecomeMarks) {
+    testing::TempDir dir;
+    auto path = dir.file("journal.db");
+    constexpr auto kMax = std::numeric_limits<std::int64_t>::max();
+    {
+        Journal j(path);
+        for (auto id : {"A", "B", "C", "D"}) j.updates.enqueue("crm", update(id, "h1"), 100, false);
+        as_version_12(j);
+        j.db.exec(("UPDATE updates SET state = 'retry', due_at = " + std::to_string(kMax - 1) + " WHERE alt_id = 'A'")
+                      .c_str());
+        j.db.exec(
+            ("UPDATE updates SET state = 'retry', due_at = " + std::to_string(kMax) + " WHERE alt_id = 'B'").c_str());
+        j.db.exec(("UPDATE updates SET state = 'retry', due_at = " + std::to_string(kMax - 2) + " WHERE alt_id = 'C'")
+                      .c_str());
+        j.db.exec("UPDATE updates SET state = 'retry', due_at = 5000 WHERE alt_id = 'D'");
+        j.db.exec("PRAGMA user_version = 12");
+    }
+    Journal j(path);
+    EXPECT_EQ(j.updates.held("crm"), 1) << "the duplicate id's row";
+    EXPECT_EQ(j.updates.counts("crm").held, 3);
+    EXPECT_TRUE(j.updates.claim("crm", 10, 1000, 60'000).empty());
+    EXPECT_EQ(j.updates.release_held("crm", UpdateQueue::Held::ForRead), 1);
+    auto claimed = j.updates.claim("crm", 10, 1000, 60'000);
+    ASSERT_EQ(claimed.size(), 1u);
+    EXPECT_EQ(claimed[0].identity, "CRMID:A");
+    EXPECT_EQ(j.updates.claim("crm", 10, 5000, 60'000).size(), 1u) << "D at its due time";
+    EXPECT_EQ(j.updates.release_held("crm"), 2);
+    EXPECT_EQ(j.updates.claim("crm", 10, 5000, 60'000).size(), 2u);
 }
 
 TEST(JournalFile, AJournalOfTheFirstVersionIsMigratedKeepingItsRows) {
@@ -2045,7 +2108,7 @@ TEST(JournalReadOnly, AnOlderSchemaIsNotMigratedButNamedWithWhatToDo) {
         Journal r(path, Access::read_only);
         FAIL() << "read a version-6 journal";
     } catch (const JournalAccessError& e) {
-        EXPECT_THAT(e.what(), ::testing::HasSubstr(path + ": journal schema 6 is older than this prefsync's 12; run a "
+        EXPECT_THAT(e.what(), ::testing::HasSubstr(path + ": journal schema 6 is older than this prefsync's 13; run a "
                                                           "writing command (e.g. `prefsync sync`) once"));
     }
     EXPECT_EQ(files_in(dir.path()), before);
