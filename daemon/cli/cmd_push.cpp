@@ -34,6 +34,7 @@ void write_push_report(const std::string& path, const std::string& job, const st
                            .add("source_error", r.source_error)
                            .add("source_warning", r.source_warning)
                            .add("duplicates", r.duplicates)
+                           .add("from_earlier", r.from_earlier)
                            .add("without_base", r.without_base)
                            .add("still_refused", r.still_refused)
                            .add("failed_in_backfill", r.failed_in_backfill)
@@ -103,6 +104,9 @@ int push_command(const PushCommand& cmd, const char* kind, push::PushReport& r, 
                 r.seconds > 0 ? static_cast<double>(r.sent) / r.seconds : 0.0);
             if (r.duplicates > 0)
                 std::printf("%lld duplicate id(s) (last occurrence wins)\n", static_cast<long long>(r.duplicates));
+            if (r.from_earlier > 0)
+                std::printf("%lld update(s) left by earlier runs, sent besides those queued\n",
+                            static_cast<long long>(r.from_earlier));
             if (r.still_refused > 0)
                 std::printf(
                     "%lld row(s) unchanged since the API refused them (400, 413 or 422): not sent again, still failed "

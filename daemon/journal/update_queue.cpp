@@ -1023,6 +1023,12 @@ std::int64_t UpdateQueue::held(const std::string& job) {
     return s.step() ? s.i64(0) : 0;
 }
 
+std::int64_t UpdateQueue::held_for_read(const std::string& job) {
+    auto s = db_.prepare("SELECT COUNT(*) FROM updates WHERE job = ?1 AND state = 'retry' AND held = ?2");
+    s.bind(1, job).bind(2, kHeldForRead);
+    return s.step() ? s.i64(0) : 0;
+}
+
 // Every state a write waits in until it is settled, one query each (a partial index per
 // state): queued, in flight, waiting to retry, waiting behind one in flight, failed.
 #define PREFSYNC_EACH_UNSETTLED_STATE(QUERY) \

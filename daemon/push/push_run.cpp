@@ -214,6 +214,7 @@ private:
         report_.source_changed = intake_.source_changed();
         report_.source_warning = intake_.end_warning();
         journal::Database::Transaction tx(journal.db);
+        report_.from_earlier = journal.updates.held_for_read(job_.name);
         // Held rows wait for the end of the read; a read cut short leaves them held for the
         // next complete one (a later row of theirs may be in what was not read).
         if (intake_.read_to_end()) {

@@ -650,6 +650,9 @@ TEST(Sync, AWriteAnEarlierRunLeftIsNotSentForARowBackAtWhatTheApiHas) {
     auto r = w.prefsync("sync crm");
     ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
     EXPECT_EQ(w.endpoint_requests("W4 upsert") - before, 3) << "only the rows still changed";
+    EXPECT_THAT(r.out, HasSubstr("queued 0, unchanged 7"));
+    EXPECT_THAT(r.out, HasSubstr("3 update(s) left by earlier runs, sent besides those queued"))
+        << "sent without being queued by this run";
     for (const auto& [id, profiles] : w.profiles_by_alt_id())
         for (const auto& p : profiles) {
             bool changed_value = json::serialize(p).find("+new@") != std::string::npos;
