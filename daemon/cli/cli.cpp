@@ -178,6 +178,8 @@ int run(int argc, char** argv) {
         ->capture_default_str();
     emulator->add_flag("--accept-duplicates", emu.accept_duplicates,
                        "a create (W1) with a known alternate id makes a second profile instead of 409");
+    emulator->add_flag("--stamp-elements", emu.stamp_elements,
+                       "every element a write stores gets the server's own Edited, as the reference's profiles show");
     emulator->add_option("--patch-test-status", emu.patch_test_status, "status of a PATCH whose test operation fails")
         ->check(CLI::IsMember({409, 400}))
         ->capture_default_str();

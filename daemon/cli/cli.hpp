@@ -41,6 +41,7 @@ struct EmulatorOptions {
     std::string outage_mode = "reset";
     int outage_retry_after = 0;
     bool accept_duplicates = false;
+    bool stamp_elements = false;
     int patch_test_status = 409;
     int ambiguous_status = 0;  // 0: an ambiguous write is left unanswered
     unsigned long long seed = 1;

@@ -62,6 +62,7 @@ int cmd_emulator(const EmulatorOptions& o) {
     faults.outage_mode = o.outage_mode == "503" ? emu::OutageMode::Unavailable : emu::OutageMode::Reset;
     faults.outage_retry_after_seconds = o.outage_retry_after;
     faults.accept_duplicates = o.accept_duplicates;
+    faults.stamp_elements = o.stamp_elements;
     faults.patch_test_status = o.patch_test_status;
     faults.seed = o.seed;
 

@@ -657,6 +657,7 @@ HttpResponse EmulatorApi::token_endpoint(const HttpRequest& request) {
 }
 
 HttpResponse EmulatorApi::handle(const HttpRequest& request, const Semantics& semantics) {
+    store_.set_stamp_elements(semantics.stamp_elements);
     Target target(request.target);
     if (!target.valid) return fail(400, "malformed request target", "bad-target");
     if (target.oauth) return token_endpoint(request);

@@ -33,6 +33,7 @@ struct HttpResponse {
 struct Semantics {
     bool accept_duplicates = false;  // W1 with a known alternate id: another profile, not 409
     int patch_test_status = 409;     // a failed PATCH `test`: 409 or 400
+    bool stamp_elements = false;     // stored elements carry the server's `Edited`
 };
 
 // What a request is, for the request log, whether or not it is ever handled (a fault may

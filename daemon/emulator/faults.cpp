@@ -32,6 +32,7 @@ json::object FaultConfig::to_json() const {
             {"outage_retry_after", outage_retry_after_seconds},
             {"close", close},
             {"accept_duplicates", accept_duplicates},
+            {"stamp_elements", stamp_elements},
             {"throttle_target", throttle_target},
             {"forbid_target", forbid_target},
             {"patch_test_status", patch_test_status},
@@ -49,9 +50,9 @@ std::optional<std::string> FaultConfig::update(const json::object& j) {
             (key == "throttle_target" ? next.throttle_target : next.forbid_target) = std::string(v.as_string());
             continue;
         }
-        if (key == "accept_duplicates") {
+        if (key == "accept_duplicates" || key == "stamp_elements") {
             if (!v.is_bool()) return key + ": expected true or false";
-            next.accept_duplicates = v.as_bool();
+            (key == "accept_duplicates" ? next.accept_duplicates : next.stamp_elements) = v.as_bool();
             continue;
         }
         if (key == "outage_mode") {

@@ -48,6 +48,10 @@ struct FaultConfig {
     // lacks for those profiles, until it is granted); empty: none.
     std::string forbid_target;
     int patch_test_status = 409;  // status of a PATCH whose `test` fails: 409 or 400
+    // Every element a write stores gets the server's own `Edited` (CreateDate, CreatedBy,
+    // ModifiedDate, ModifiedBy), as the reference's profiles show on every element: a
+    // `test` of a whole array as the client last sent it then fails.
+    bool stamp_elements = false;
     std::uint64_t seed = 1;
 
     boost::json::object to_json() const;

@@ -152,6 +152,29 @@ void stamp(json::object& element, const std::string& time) {
     element["Edited"] = std::move(edited);
 }
 
+// The server's own `Edited` on every element that has none yet (one the write brought), in
+// the collections where the reference's profiles show it, their nested Consents included.
+void stamp_new_elements(json::object& data, const std::string& now) {
+    auto stamp_each = [&](json::value* array) {
+        if (!array || !array->is_array()) return;
+        for (auto& e : array->as_array()) {
+            auto* o = e.if_object();
+            if (!o) continue;
+            if (!o->contains("Edited"))
+                (*o)["Edited"] = json::object{{"CreateDate", now},
+                                              {"CreatedBy", "prefsync-emulator"},
+                                              {"ModifiedDate", now},
+                                              {"ModifiedBy", "prefsync-emulator"}};
+        }
+    };
+    for (auto& kv : data) {
+        if (kv.key() == "ProfileTags" || kv.key() == "ProfilePreferences" || !kv.value().is_array()) continue;
+        stamp_each(&kv.value());
+        for (auto& e : kv.value().as_array())
+            if (auto* o = e.if_object()) stamp_each(o->if_contains("Consents"));
+    }
+}
+
 struct ElementVersion {
     std::uint64_t seq;
     std::string time;
@@ -214,9 +237,14 @@ void ProfileStore::reindex(Profile& p, const json::object& old_data) {
     each(p.data, [&](const std::string& t, const std::string& i) { alt_index_[{t, i}].insert(p.id); });
 }
 
+void ProfileStore::set_stamp_elements(bool on) {
+    stamp_elements_ = on;
+}
+
 void ProfileStore::commit(Profile& p, json::object data) {
     drop_nulls(data);
     auto now = now_iso();
+    if (stamp_elements_) stamp_new_elements(data, now);
     json::object edited;
     if (auto* e = p.data.if_contains("Edited"); e && e->is_object()) edited = e->as_object();
     if (!edited.contains("CreateDate")) {

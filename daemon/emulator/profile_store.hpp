@@ -11,6 +11,7 @@
 //   tested on fake time.
 // - Responses are (status, JSON) pairs; the HTTP layer only serialises them.
 #include <boost/json.hpp>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -69,6 +70,9 @@ public:
 
     Reply history(std::int64_t profile_id, HistoryKind kind, const std::string& filter_id) const;
 
+    // Whether writes give every element they store the server's own `Edited` (FaultConfig).
+    void set_stamp_elements(bool on);
+
     std::chrono::milliseconds processing_delay() const;
     void set_processing_delay(std::chrono::milliseconds delay);
 
@@ -106,6 +110,7 @@ private:
     Clock clock_;
     std::chrono::milliseconds processing_delay_;
     mutable std::mutex mutex_;
+    std::atomic<bool> stamp_elements_{false};
     std::map<std::int64_t, Profile> profiles_;
     // (type, id) → the profiles carrying it: one, unless duplicates were allowed.
     std::map<std::pair<std::string, std::string>, std::set<std::int64_t>> alt_index_;

@@ -213,8 +213,8 @@ private:
 
     void process() {
         auto config = server_.faults.config();
-        HttpResponse response =
-            server_.api.handle(current_, Semantics{config.accept_duplicates, config.patch_test_status});
+        HttpResponse response = server_.api.handle(
+            current_, Semantics{config.accept_duplicates, config.patch_test_status, config.stamp_elements});
         bool write = current_.method != "GET" && current_.method != "HEAD";
         if (write && response.status < 300 && server_.faults.ambiguous()) {
             // Applied, then never answered or answered as failed: the client cannot know

@@ -122,18 +122,38 @@ json::array to_array(const Collection& c) {
     return a;
 }
 
+bool covers(const json::object& server, const json::object& element);
+
+// Whether `server` is `sent` plus what the server wrote of its own: in objects, at any depth
+// (the reference's profiles show `Edited` on nested elements too, such as an email's
+// Consents), and in arrays element by element.
+bool value_covers(const json::value& server, const json::value& sent) {
+    if (const auto* o = sent.if_object()) {
+        const auto* s = server.if_object();
+        return s && covers(*s, *o);
+    }
+    if (const auto* a = sent.if_array()) {
+        const auto* s = server.if_array();
+        if (!s || s->size() != a->size()) return false;
+        for (std::size_t i = 0; i < a->size(); ++i)
+            if (!value_covers((*s)[i], (*a)[i])) return false;
+        return true;
+    }
+    return json_equal(server, sent);
+}
+
 // True when every field of `element` is in `server` with an equal value: how an element
 // without a key is recognised on the server, which may have added fields of its own.
 bool covers(const json::object& server, const json::object& element) {
     return std::all_of(element.begin(), element.end(), [&](const json::key_value_pair& kv) {
         const json::value* s = server.if_contains(kv.key());
-        return s && json_equal(*s, kv.value());
+        return s && value_covers(*s, kv.value());
     });
 }
 
 class Differ {
 public:
-    explicit Differ(const DiffOptions& options) : options_(options) {}
+    Differ(const DiffOptions& options, bool* guards_appends) : options_(options), guards_appends_(guards_appends) {}
 
     // Ops making the owned fields of `server` equal `desired`, for the fields `owned` or
     // `desired` name.
@@ -207,6 +227,7 @@ private:
         // An array we never saw that another client made may hold these elements already:
         // appended on our word they would be there twice (see keyed_array).
         out.push_back(op("test", path, json::array()));
+        guarded_append();
         for (const auto& e : want.entries) out.push_back(op("add", path + "/-", e.element));
     }
 
@@ -266,7 +287,8 @@ private:
             if (!w.key.empty()) {
                 if (!at.contains(w.key)) appends.push_back(&w.element);
             } else if (auto i = match(w.element)) {
-                if (verify_takeover() && !had.contains_keyless(w.element)) content_guard(path, *i, w.element, out);
+                if (verify_takeover() && !had.contains_keyless(w.element))
+                    content_guard(path, *i, server[*i].get_object(), w.element, out);
             } else {
                 appends.push_back(&w.element);
             }
@@ -275,7 +297,7 @@ private:
             if (!h.key.empty() || want.contains_keyless(h.element)) continue;
             if (auto i = match(h.element)) {
                 json::array guard;
-                content_guard(path, *i, h.element, guard);
+                content_guard(path, *i, server[*i].get_object(), h.element, guard);
                 retire(*i, std::move(guard));
             }
         }
@@ -290,14 +312,20 @@ private:
         // second time (the reference does not say the API refuses duplicates). A view that is
         // not a read tests the whole array first: anything it does not know fails the patch
         // and the engine reads the profile and diffs again, matching by key.
-        if (!appends.empty() && verify_takeover())
+        if (!appends.empty() && verify_takeover()) {
             out.insert(out.begin() + static_cast<std::ptrdiff_t>(first_op), op("test", path, server));
+            guarded_append();
+        }
         for (const auto* a : appends) out.push_back(op("add", path + "/-", *a));
     }
 
-    // The guard of an element without a key: `test` of every field we sent.
-    static void content_guard(const std::string& path, std::size_t i, const json::object& sent, json::array& out) {
-        for (const auto& kv : sent) out.push_back(op("test", child(append_index(path, i), kv.key()), kv.value()));
+    // The guard of an element without a key: `test` of every field we sent, with the value
+    // the server document shows (it covers what we sent: after a read, with the server's own
+    // fields in nested elements, which a test of what we sent would fail).
+    static void content_guard(const std::string& path, std::size_t i, const json::object& server,
+                              const json::object& sent, json::array& out) {
+        for (const auto& kv : sent)
+            out.push_back(op("test", child(append_index(path, i), kv.key()), server.at(kv.key())));
     }
 
     // `test` of each key field the server element has, with its exact text.
@@ -308,7 +336,12 @@ private:
                 out.push_back(op("test", child(append_index(path, i), f.name), *v));
     }
 
+    void guarded_append() const {
+        if (guards_appends_) *guards_appends_ = true;
+    }
+
     const DiffOptions& options_;
+    bool* guards_appends_;
 };
 
 // Sorts `a` (stable) by where each element is in `server`: by key, or for an element without
@@ -411,12 +444,12 @@ void generic(const std::string& path, const json::value& from, const json::value
 }  // namespace
 
 json::array diff_profile(const json::object& server, const json::object& owned_before, const json::object& desired,
-                         const DiffOptions& options) {
+                         const DiffOptions& options, bool* guards_appends) {
     const auto& schema = api::profile_schema();
     auto owned = clean(owned_before, &schema);
     auto wanted = clean(desired, &schema);
     json::array out;
-    Differ(options).object("", server, &owned, wanted, &schema, out);
+    Differ(options, guards_appends).object("", server, &owned, wanted, &schema, out);
     return out;
 }
 

@@ -79,9 +79,12 @@ struct DiffOptions {
 };
 
 // The patch (W8's bare array; W5 wraps it in {"Operations": ...}) that makes the fields and
-// elements we own in `server` equal `desired`.
+// elements we own in `server` equal `desired`. `guards_appends`, if given, is set when the
+// patch tests a whole array before it appends to it (ServerView::LastAccepted): a server that
+// writes fields of its own into elements (the reference's profiles show `Edited` on each)
+// fails that test whatever anyone else did.
 json::array diff_profile(const json::object& server, const json::object& owned_before, const json::object& desired,
-                         const DiffOptions& options = {});
+                         const DiffOptions& options = {}, bool* guards_appends = nullptr);
 
 // What we own once diff_profile's patch was accepted: the body to keep as the next
 // `owned_before`. It is `desired` (nulls and read-only fields dropped, elements with the

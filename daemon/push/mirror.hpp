@@ -19,6 +19,9 @@ struct MirrorPlan {
     enum class Kind { Upsert, Patch, Nothing } kind = Kind::Upsert;
     std::string body;           // Upsert: the body; Patch: the operations (a JSON array)
     std::string accepted_body;  // what to keep as the last accepted body once it succeeds
+    // Patch: it tests a whole array as the last accepted body shows it before appending to it
+    // (patch::diff_profile's guards_appends).
+    bool guards_appends = false;
 };
 
 // `reactivate`: the profile was deactivated when its row left the source, and is back.

@@ -80,7 +80,8 @@ std::string join(const std::vector<std::string>& f) {
 json::value canonical(json::value v) {
     if (v.is_object()) {
         json::object out;
-        for (auto& [k, x] : v.as_object()) out[k] = canonical(x);
+        for (auto& [k, x] : v.as_object())
+            if (k != "Edited") out[k] = canonical(x);  // the server's own, on elements too
         return out;
     }
     if (v.is_array()) {
@@ -177,8 +178,14 @@ struct MirrorWorkspace {
     }
 };
 
-TEST(Mirror, DayTwoConvergesKeepsOtherClientsAdditionsHandlesDroppedRowsAndDayThreeSendsNothing) {
+// Against the forgiving emulator, and against one that writes its own `Edited` into every
+// element as the reference's profiles show (every whole-array test then fails, nested
+// elements read back with fields we never sent).
+class MirrorDayTwo : public ::testing::TestWithParam<bool> {};
+
+TEST_P(MirrorDayTwo, ConvergesKeepsOtherClientsAdditionsHandlesDroppedRowsAndDayThreeSendsNothing) {
     MirrorWorkspace w;
+    if (GetParam()) w.emu.set_faults(R"({"stamp_elements": true})");
     auto gen = testing::run(quote(PREFSYNC_GEN_PROFILES) + " 10300");
     auto all = lines_of(gen.out);
     auto header = all[0];
@@ -317,6 +324,9 @@ TEST(Mirror, DayTwoConvergesKeepsOtherClientsAdditionsHandlesDroppedRowsAndDayTh
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_TRUE(w.requests_since(seen).empty());
 }
+
+INSTANTIATE_TEST_SUITE_P(Servers, MirrorDayTwo, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "StampingElements" : "Forgiving"; });
 
 TEST(Mirror, DroppingMoreThanTheLimitRemovesNothingUntilAllowed) {
     MirrorWorkspace w;
@@ -655,6 +665,50 @@ TEST(Mirror, AnEmailAnotherClientAddedIsTakenOverWhenTheSourceListsItNotAddedTwi
     EXPECT_EQ(sent[1].at("method"), "GET");
     EXPECT_EQ(count_emails(w.profiles()[f[0]], "shared@other.example"), 1);
     // And the next run, planned from the body kept after the read, sends nothing.
+    w.requests_since(seen);
+    ASSERT_EQ(w.prefsync("sync crm-nightly").exit_code, 0);
+    EXPECT_EQ(w.requests_since(seen).size(), 0u);
+}
+
+// A server that writes its own `Edited` into every element (as the reference's profiles show)
+// fails every test of a whole array as the client last sent it, so each append cost a failed
+// patch, a read and a patch. After three such failures and no pass, the run reads before it
+// appends: two requests. One request in flight, so the rows after the switch are known.
+TEST(Mirror, AServerThatStampsElementsMakesTheRunReadBeforeItAppends) {
+    MirrorWorkspace w("on_missing: ignore");
+    auto config = testing::read_file(w.config);
+    config.replace(config.find("connections: 16"), 15, "connections: 1");
+    w.dir.write("prefsync.yaml", config);
+    w.emu.set_faults(R"({"stamp_elements": true})");
+    auto all = lines_of(testing::run(quote(PREFSYNC_GEN_PROFILES) + " 10").out);
+    w.dir.write("profiles.csv", csv_text(all));
+    ASSERT_EQ(w.prefsync("sync crm-nightly").exit_code, 0);
+    ASSERT_THAT(json::serialize(w.profiles()[fields(all[1])[0]]), HasSubstr("\"CreatedBy\""));
+    for (std::size_t i = 1; i < all.size(); ++i) {
+        auto f = fields(all[i]);
+        f[3] = "new" + std::to_string(i) + "@example.org";
+        all[i] = join(f);
+    }
+    w.dir.write("profiles.csv", csv_text(all));
+    std::size_t seen = 0;
+    w.requests_since(seen);
+    auto r = w.prefsync("sync crm-nightly");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    auto sent = w.requests_since(seen);
+    int failed = 0, reads = 0;
+    for (const auto& s : sent) {
+        failed += s.at("status") == json::value(409);
+        reads += s.at("method") == json::value("GET");
+    }
+    EXPECT_EQ(failed, 3) << "then the appends are read first";
+    EXPECT_EQ(reads, 10) << "one per row";
+    EXPECT_EQ(sent.size(), 3u * 3 + 7 * 2);
+    EXPECT_THAT(r.err, HasSubstr("Appends are read first"));
+    for (std::size_t i = 1; i < all.size(); ++i) {
+        auto f = fields(all[i]);
+        EXPECT_EQ(count_emails(w.profiles()[f[0]], f[3]), 1) << f[0];
+    }
+    // The bodies kept after the reads are the next run's base: it sends nothing.
     w.requests_since(seen);
     ASSERT_EQ(w.prefsync("sync crm-nightly").exit_code, 0);
     EXPECT_EQ(w.requests_since(seen).size(), 0u);

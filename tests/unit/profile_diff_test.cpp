@@ -38,6 +38,26 @@ TEST(ProfileDiff, UnchangedBodyGivesAnEmptyPatchWhateverElseIsOnTheProfile) {
     EXPECT_PATCH(diff_profile(body, body, body), "[]");
 }
 
+// A server that writes its own `Edited` into nested elements (the reference's profiles show
+// it on an email's Consents) still shows an element without a key as ours: it is recognised
+// by what we sent, and its guard tests what the server shows. Testing what we sent failed
+// after every read ("the profile changed under the patch twice").
+TEST(ProfileDiff, AnElementWithoutAKeyIsRecognisedAndGuardedThroughTheServersOwnNestedFields) {
+    auto before = obj(R"({"Emails":[{"EmailAddressType":"Personal","Consents":[{"ConsentType":"Mkt"}]}]})");
+    auto after = obj(R"({"Emails":[{"EmailAddress":"new@x.com","EmailAddressType":"Personal"}]})");
+    auto server = obj(R"({"Emails":[{"EmailAddressType":"Personal","Edited":{"CreateDate":"d"},
+        "Consents":[{"ConsentType":"Mkt","Edited":{"CreateDate":"d"}}]}]})");
+    auto ops =
+        diff_profile(server, before, after, {.removed = RemovedElements::Deactivate, .server = ServerView::Read});
+    EXPECT_PATCH(ops, R"([
+        {"op":"test","path":"/Emails/0/EmailAddressType","value":"Personal"},
+        {"op":"test","path":"/Emails/0/Consents","value":[{"ConsentType":"Mkt","Edited":{"CreateDate":"d"}}]},
+        {"op":"add","path":"/Emails/0/IsActive","value":false},
+        {"op":"add","path":"/Emails/-","value":{"EmailAddress":"new@x.com","EmailAddressType":"Personal"}}])");
+    auto patched = applied(server, ops);
+    EXPECT_EQ(patched.at("Emails").as_array().size(), 2u);
+}
+
 TEST(ProfileDiff, ClearedScalarIsRemovedAndForeignFieldsAreNeverTouched) {
     auto server = obj(R"({"CustomerName":{"FirstName":"Ann","MiddleName":"B","Suffix":"Jr"},"CustomerType":"Retail",
                           "DefaultLocale":"fr-FR"})");
