@@ -104,7 +104,7 @@ int cmd_status(const StatusCommand& cmd) {
                 if (c.held > 0)
                     appendf(out,
                             "  held: %lld of the retries wait for a complete read of the source (rows no longer in "
-                            "it, or whose identity has another row)\n",
+                            "it, whose identity has another row, or held for the read of a run that stopped)\n",
                             (long long)c.held);
                 // The daemon keeps a park that is over (its fatal runs in a row set the next
                 // one's length) until a run ends without a fatal error: shown as what it is.

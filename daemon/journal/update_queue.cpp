@@ -196,6 +196,7 @@ EnqueueResult UpdateQueue::enqueue_impl(const std::string& job, const NewUpdate&
         std::string hash, state;
         bool resolve, ours;
         std::string op;
+        std::int64_t held = kNotHeld;
     };
     std::optional<Pending> pending;
     // A row of this process's in-flight batches is the identity's pending update.
@@ -204,12 +205,21 @@ EnqueueResult UpdateQueue::enqueue_impl(const std::string& job, const NewUpdate&
         pending = Pending{it->second, in_batch->u.hash, "inflight", in_batch->resolve, true, in_batch->u.op};
     if (!pending && has.pending) {
         auto s = db_.prepare(
-            "SELECT id, hash, state, resolve OR coalesce(last_status, 0) >= 500, claim_token IS ?3, coalesce(op, '') "
-            "FROM updates "
+            "SELECT id, hash, state, resolve OR coalesce(last_status, 0) >= 500, claim_token IS ?3, coalesce(op, ''), "
+            "held FROM updates "
             "WHERE job = ?1 AND identity = ?2 AND state IN ('queued', 'inflight', 'retry')");
         s.bind(1, job).bind(2, u.identity).bind(3, token_);
-        if (s.step()) pending = Pending{s.i64(0), s.hash(1), s.text(2), s.i64(3) != 0, s.i64(4) != 0, s.text(5)};
+        if (s.step())
+            pending = Pending{s.i64(0), s.hash(1), s.text(2), s.i64(3) != 0, s.i64(4) != 0, s.text(5), s.i64(6)};
     }
+    // A write an earlier run left, held for this read (hold_pending), that this row confirms:
+    // the row is in the source and wants what the write sends, so it need not wait for the
+    // read's end (a resumed backfill's retries waited for the whole source).
+    const auto release_confirmed = [&] {
+        if (!pending || pending->held != kHeldForRead || u.held) return false;
+        db_.prepare("UPDATE updates SET held = 0 WHERE id = ?1").bind(1, pending->id).run();
+        return true;
+    };
     if (run_id) {
         // A resumed backfill: this row was sent by this run already (finished, or still in
         // the queue or failed). Hashes are compared as read back (a version-4 row's whole
@@ -225,6 +235,7 @@ EnqueueResult UpdateQueue::enqueue_impl(const std::string& job, const NewUpdate&
             // It is the identity's last row read so far: an earlier row of it re-read before
             // it (a duplicate id) must not be sent after it.
             if (pending && pending->hash != u.hash && pending->state != "inflight") supersede(pending->id);
+            if (pending && pending->hash == u.hash) release_confirmed();
             if (has.waiting) supersede_waiting(job, u.identity);
             tx.commit();
             return EnqueueResult::AlreadyInRun;
@@ -306,8 +317,9 @@ EnqueueResult UpdateQueue::enqueue_impl(const std::string& job, const NewUpdate&
     bool inherit_resolve = false;
     if (pending) {
         if (pending->hash == u.hash && !run_id && op.empty()) {
+            bool released = release_confirmed();
             tx.commit();
-            return EnqueueResult::AlreadyPending;
+            return released ? EnqueueResult::AlreadyPendingFromEarlier : EnqueueResult::AlreadyPending;
         }
         // An update left in flight (its process died) or already marked "resolve first"
         // may have landed: its successor must look before it writes.
@@ -1000,17 +1012,23 @@ std::int64_t UpdateQueue::release_held(const std::string& job, Held which) {
     // Each keeps its due time: a retry's backoff or Retry-After still stands. A held row still
     // waiting for its predecessor's answer is released too (the whole read's end only): when
     // the answer comes, it is promoted and sent like any waiting row.
-    if (which == Held::All) {
-        db_.prepare("UPDATE updates SET held = 0 WHERE job = ?1 AND state IN ('retry', 'waiting') AND held <> 0")
+    // One statement per state and mark: each is a range of its state's partial index (a
+    // partial index serves only a term it can match as written).
+    std::int64_t released = 0;
+    auto release = [&](const std::string& state, std::int64_t mark) {
+        db_.prepare("UPDATE updates SET held = 0 WHERE job = ?1 AND state = ?2 AND held = ?3")
             .bind(1, job)
+            .bind(2, state)
+            .bind(3, mark)
             .run();
-    } else {
-        db_.prepare("UPDATE updates SET held = 0 WHERE job = ?1 AND state = 'retry' AND held = ?2")
-            .bind(1, job)
-            .bind(2, kHeldForRead)
-            .run();
+        released += db_.changes();
+    };
+    if (which != Held::ExceptForRead) release("retry", kHeldForRead);
+    if (which != Held::ForRead) {
+        release("retry", kHeldLeft);
+        release("retry", kHeldDuplicate);
+        release("waiting", kHeldDuplicate);
     }
-    auto released = db_.changes();
     tx.commit();
     return released;
 }
@@ -1169,9 +1187,12 @@ std::int64_t UpdateQueue::hold_pending(const std::string& job) {
         .bind(3, token_)
         .run();
     auto n = db_.changes();
-    db_.prepare(
-           "UPDATE updates SET state = 'retry', held = ?2 WHERE job = ?1 AND state IN ('queued', 'retry') "
-           "AND held = 0")
+    db_.prepare("UPDATE updates SET state = 'retry', held = ?2 WHERE job = ?1 AND state = 'queued'")
+        .bind(1, job)
+        .bind(2, kHeldForRead)
+        .run();
+    n += db_.changes();
+    db_.prepare("UPDATE updates SET held = ?2 WHERE job = ?1 AND state = 'retry' AND held = 0")
         .bind(1, job)
         .bind(2, kHeldForRead)
         .run();
@@ -1183,7 +1204,9 @@ std::int64_t UpdateQueue::hold_pending(const std::string& job) {
 std::int64_t UpdateQueue::hold_writes(const std::string& job, const std::string& identity) {
     db_.prepare(
            "UPDATE updates SET state = 'retry', held = ?3 WHERE job = ?1 AND identity = ?2 "
-           "AND state IN ('queued', 'retry') AND held = 0 AND coalesce(op, '') IN ('', 'reactivate')")
+           "AND state IN ('queued', 'retry') AND held IN (0, 1) AND coalesce(op, '') IN ('', 'reactivate')")
+        // Not held, or held for the read (kNotHeld, kHeldForRead): a read's hold is released by a
+        // run that reads nothing, this one only by a read's end.
         .bind(1, job)
         .bind(2, identity)
         .bind(3, kHeldLeft)

@@ -95,7 +95,18 @@ struct NewUpdate {
 // QueuedWithoutBase: queued, a changed row of a job that keeps bodies (mirror) for a profile
 // it synced without keeping one (in another mode): it goes out whole, and what the source
 // cleared in it stays on the profile, which the run reports.
-enum class EnqueueResult { Queued, QueuedWithoutBase, Unchanged, AlreadyPending, AlreadyInRun, StillRefused };
+// AlreadyPendingFromEarlier: AlreadyPending, the write an earlier run left and this run held
+// for its read (hold_pending): the row confirms it, so it is released now (sent at its due
+// time), one this run sends without queuing it.
+enum class EnqueueResult {
+    Queued,
+    QueuedWithoutBase,
+    Unchanged,
+    AlreadyPending,
+    AlreadyPendingFromEarlier,
+    AlreadyInRun,
+    StillRefused
+};
 
 struct ClaimedUpdate {
     std::int64_t id = 0;
@@ -137,7 +148,7 @@ struct Completion {
 struct StateCounts {
     std::int64_t queued = 0, inflight = 0, retry = 0, failed = 0, waiting = 0;
     // Of `retry`: held until the end of a read (rows that left the source, a duplicate id's
-    // later rows, an earlier run's writes during a read): due at no time.
+    // later rows, an earlier run's writes during a read): not sent, whatever their due time.
     std::int64_t held = 0;
     // Identities by the outcome of their last write (SyncedStore): 200/201, a 202 not yet
     // verified, a 202 read back as complete.
@@ -203,10 +214,13 @@ public:
     std::optional<Millis> next_due(const std::string& job);
     // Which held updates release_held() makes due.
     enum class Held {
-        All,      // every one: the read ended
-        ForRead,  // only what hold_pending() held, not the rows of duplicate ids nor those
-                  // of rows that left (hold_writes()): for a read cut short, and for a run
-                  // that does not judge missing rows (`retry`, the daemon's)
+        All,            // every one: the read ended
+        ForRead,        // only what hold_pending() held, not the rows of duplicate ids nor those
+                        // of rows that left (hold_writes()): for a read cut short, for a run that
+                        // does not read its source (`retry`, the daemon's between reads), and after
+                        // the removals a complete read journals
+        ExceptForRead,  // the others: the read ended (what hold_pending() held waits for its
+                        // removals, which may hold it again as a row that left)
     };
     // Ends the hold of `job`'s held updates; each is due at its own due time then (a retry's
     // backoff or Retry-After stands; one held before its first send is due at once). Returns

@@ -122,21 +122,28 @@ json::array to_array(const Collection& c) {
     return a;
 }
 
-bool covers(const json::object& server, const json::object& element);
-
-// Whether `server` is `sent` plus what the server wrote of its own: in objects, at any depth
-// (the reference's profiles show `Edited` on nested elements too, such as an email's
-// Consents), and in arrays element by element.
-bool value_covers(const json::value& server, const json::value& sent) {
+// Whether `server` equals `sent` but for the `Edited` the server writes into nested elements
+// (the reference's profiles show one on an email's Consents, say). Nothing else may differ:
+// a nested field the source cleared must not match the element that still has it (the
+// clearing would be taken as done).
+bool equal_but_edited(const json::value& server, const json::value& sent) {
     if (const auto* o = sent.if_object()) {
         const auto* s = server.if_object();
-        return s && covers(*s, *o);
+        if (!s) return false;
+        std::size_t matched = 0;
+        for (const auto& kv : *s) {
+            if (kv.key() == "Edited" && !o->contains("Edited")) continue;
+            const json::value* v = o->if_contains(kv.key());
+            if (!v || !equal_but_edited(kv.value(), *v)) return false;
+            ++matched;
+        }
+        return matched == o->size();
     }
     if (const auto* a = sent.if_array()) {
         const auto* s = server.if_array();
         if (!s || s->size() != a->size()) return false;
         for (std::size_t i = 0; i < a->size(); ++i)
-            if (!value_covers((*s)[i], (*a)[i])) return false;
+            if (!equal_but_edited((*s)[i], (*a)[i])) return false;
         return true;
     }
     return json_equal(server, sent);
@@ -147,7 +154,7 @@ bool value_covers(const json::value& server, const json::value& sent) {
 bool covers(const json::object& server, const json::object& element) {
     return std::all_of(element.begin(), element.end(), [&](const json::key_value_pair& kv) {
         const json::value* s = server.if_contains(kv.key());
-        return s && value_covers(*s, kv.value());
+        return s && equal_but_edited(*s, kv.value());
     });
 }
 
@@ -227,7 +234,6 @@ private:
         // An array we never saw that another client made may hold these elements already:
         // appended on our word they would be there twice (see keyed_array).
         out.push_back(op("test", path, json::array()));
-        guarded_append();
         for (const auto& e : want.entries) out.push_back(op("add", path + "/-", e.element));
     }
 

@@ -80,9 +80,11 @@ struct DiffOptions {
 
 // The patch (W8's bare array; W5 wraps it in {"Operations": ...}) that makes the fields and
 // elements we own in `server` equal `desired`. `guards_appends`, if given, is set when the
-// patch tests a whole array before it appends to it (ServerView::LastAccepted): a server that
-// writes fields of its own into elements (the reference's profiles show `Edited` on each)
-// fails that test whatever anyone else did.
+// patch tests a whole array the server view has before it appends to it
+// (ServerView::LastAccepted): a server that writes fields of its own into elements (the
+// reference's profiles show `Edited` on each) fails that test whatever anyone else did. (The
+// test that an array the view lacks is `[]` is not counted: it fails wherever the profile
+// lacks the array too, whatever the server writes.)
 json::array diff_profile(const json::object& server, const json::object& owned_before, const json::object& desired,
                          const DiffOptions& options = {}, bool* guards_appends = nullptr);
 

@@ -165,7 +165,7 @@ private:
     // outcome. A server that writes fields of its own into elements fails every such test (a
     // failed test, a read and a patch: three requests an append); once it failed a few and
     // passed none, appends are read first (a read and a patch: two). reads_appends_first().
-    int append_guards_failed_ = 0, append_guards_passed_ = 0;
+    int append_guards_failed_ = 0, append_guards_passed_ = 0, appends_read_first_ = 0;
     bool reads_appends_first() const;
     Progress progress_;
     std::deque<Item> ready_;    // follow-ups (after a lookup): first out

@@ -79,9 +79,6 @@ public:
 
     std::vector<journal::ClaimedUpdate> take_claimed() override { return std::exchange(claimed_, {}); }
 
-    // Whether a complete read tells which rows left (on_missing set, the whole source read).
-    bool judges_missing() const { return job_.on_missing != config::OnMissing::Ignore && intake_.snapshot(); }
-
 private:
     void journal_batch() {
         auto& journal = c_.journal;
@@ -178,6 +175,7 @@ private:
                     // A later row of a duplicate id back at what the API has: nothing goes out.
                     if (!without_base_.empty() && without_base_.erase(m.identity.key()) > 0) --report_.without_base;
                     break;
+                case journal::EnqueueResult::AlreadyPendingFromEarlier: ++report_.from_earlier; break;
                 case journal::EnqueueResult::StillRefused:  // counted per identity: still_refused_
                 case journal::EnqueueResult::AlreadyPending:
                 case journal::EnqueueResult::AlreadyInRun: break;
@@ -214,14 +212,16 @@ private:
         report_.source_changed = intake_.source_changed();
         report_.source_warning = intake_.end_warning();
         journal::Database::Transaction tx(journal.db);
-        report_.from_earlier = journal.updates.held_for_read(job_.name);
         // Held rows wait for the end of the read; a read cut short leaves them held for the
-        // next complete one (a later row of theirs may be in what was not read).
+        // next complete one (a later row of theirs may be in what was not read). What
+        // hold_pending() held waits for the removals below (a write of a row that left is
+        // dropped or held again, never released in between).
         if (intake_.read_to_end()) {
-            journal.updates.release_held(job_.name);
+            journal.updates.release_held(job_.name, journal::UpdateQueue::Held::ExceptForRead);
             journal.synced.forget_duplicates_before(job_.name, run_id_);
         } else {
             // What hold_pending() held is no longer: this read cannot tell which rows left.
+            report_.from_earlier += journal.updates.held_for_read(job_.name);
             journal.updates.release_held(job_.name, journal::UpdateQueue::Held::ForRead);
             if (auto held = journal.updates.held(job_.name); held > 0)
                 base::logger().warn(
@@ -235,6 +235,20 @@ private:
             base::logger().warn(
                 "Rows the API refused before are unchanged: not sent again (`prefsync retry` sends them)",
                 {{"identities", report_.still_refused}});
+        // A read cut short journals the removals of rows its part marked deleted.
+        settle_removals();
+        if (!intake_.read_to_end()) return;
+        // Writes earlier runs left that no row replaced and no removal took: sent now.
+        journal::Database::Transaction release_tx(journal.db);
+        report_.from_earlier += journal.updates.held_for_read(job_.name);
+        journal.updates.release_held(job_.name, journal::UpdateQueue::Held::ForRead);
+        release_tx.commit();
+    }
+
+    // After a read: the profiles whose rows left the source (or are marked deleted) removed,
+    // or their writes dropped or held (judge_missing).
+    void settle_removals() {
+        auto& journal = c_.journal;
         if (job_.on_missing == config::OnMissing::Ignore) return;
         // Rows the source marks deleted are removed either way; those that left it only when
         // every rejected row's identity is known.

@@ -623,12 +623,16 @@ TEST(Sync, PlanShowsRowsBackAtTheirSyncedVersionWhoseChangeAKilledRunLeftInFligh
 
 // Writes a run stopped by throttling left wait for the read in every job, not only in one
 // that judges removals: a row back at what the API has supersedes its write. Sent first,
-// 5 stale values reached the API and the read then reverted them (outside-in tester).
-TEST(Sync, AWriteAnEarlierRunLeftIsNotSentForARowBackAtWhatTheApiHas) {
-    Workspace w(10, "upsert");
+// 5 stale values reached the API and the read then reverted them (outside-in tester). In a
+// job that judges removals, the write of a row that left is dropped, not counted as sent.
+class EarlierWrites : public ::testing::TestWithParam<bool> {};
+
+TEST_P(EarlierWrites, AWriteAnEarlierRunLeftIsNotSentForARowBackAtWhatTheApiHasNorForOneThatLeft) {
+    const bool judges = GetParam();
+    Workspace w(10, "upsert", judges ? "    on_missing: deactivate\n" : "");
     w.edit_config("max_delay: 200ms }", "max_delay: 200ms, max_throttled: 1s }");
     const std::string day0 = testing::read_file(w.csv);
-    std::string changed, half_back;
+    std::string changed, next;
     {
         std::istringstream in(day0);
         std::string line;
@@ -636,7 +640,9 @@ TEST(Sync, AWriteAnEarlierRunLeftIsNotSentForARowBackAtWhatTheApiHas) {
             auto original = line;
             if (i >= 1 && i <= 6) line.replace(line.find('@'), 1, "+new@");
             changed += line + "\n";
-            half_back += (i <= 3 ? original : line) + "\n";
+            // Rows 1-3 back at what the API has, rows 4-6 still changed; row 4 left the
+            // source, where removals are judged.
+            if (!(judges && i == 4)) next += (i <= 3 ? original : line) + "\n";
         }
     }
     ASSERT_EQ(w.prefsync("sync crm").exit_code, 0);
@@ -644,21 +650,29 @@ TEST(Sync, AWriteAnEarlierRunLeftIsNotSentForARowBackAtWhatTheApiHas) {
     w.emu.set_faults(R"({"error_429": 1.0})");
     ASSERT_EQ(w.prefsync("sync crm").exit_code, 4);
     w.emu.set_faults(R"({"error_429": 0})");
-    // Rows 1-3 back at what the API has, rows 4-6 still changed.
-    w.dir.write("profiles.csv", half_back);
+    w.dir.write("profiles.csv", next);
     auto before = w.endpoint_requests("W4 upsert");
-    auto r = w.prefsync("sync crm");
+    auto r = w.prefsync(judges ? "sync crm --allow-mass-delete" : "sync crm");  // 1 of 10 left
     ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
-    EXPECT_EQ(w.endpoint_requests("W4 upsert") - before, 3) << "only the rows still changed";
-    EXPECT_THAT(r.out, HasSubstr("queued 0, unchanged 7"));
-    EXPECT_THAT(r.out, HasSubstr("3 update(s) left by earlier runs, sent besides those queued"))
-        << "sent without being queued by this run";
+    const int still_changed = judges ? 2 : 3;
+    EXPECT_EQ(w.endpoint_requests("W4 upsert") - before, still_changed) << "only the rows still changed";
+    EXPECT_THAT(r.out, HasSubstr(judges ? "queued 1, unchanged 7" : "queued 0, unchanged 7"));
+    EXPECT_THAT(r.out,
+                HasSubstr(std::to_string(still_changed) + " update(s) left by earlier runs, sent besides those queued"))
+        << "sent without being queued by this run; a dropped one is not";
     for (const auto& [id, profiles] : w.profiles_by_alt_id())
         for (const auto& p : profiles) {
             bool changed_value = json::serialize(p).find("+new@") != std::string::npos;
-            EXPECT_EQ(changed_value, id == "C00000004" || id == "C00000005" || id == "C00000006") << id;
+            bool still = id == "C00000005" || id == "C00000006" || (!judges && id == "C00000004");
+            EXPECT_EQ(changed_value, still) << id;
+            if (judges && id == "C00000004") {
+                EXPECT_EQ(p.at("IsActive"), json::value(false)) << "it left";
+            }
         }
 }
+
+INSTANTIATE_TEST_SUITE_P(Sync, EarlierWrites, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "JudgingRemovals" : "NotJudgingRemovals"; });
 
 // `plan` counts what a sync sends besides its actions: pending updates of rows it did not
 // read. Pending updates of rows read again are replaced by those rows' actions (60 actions

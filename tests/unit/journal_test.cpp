@@ -339,6 +339,34 @@ TEST_F(JournalTest, AWriteHeldForTheReadKeepsItsRetrysDueTime) {
     EXPECT_EQ(j.updates.claim("crm", 10, 10'000, 60'000).size(), 1u);
 }
 
+// A row read again as its held write sends it confirms that write: released at once (at its
+// own due time), not at the read's end (a resumed backfill's retries waited for the whole
+// source). A duplicate id's row confirms nothing: a later row may still come.
+TEST_F(JournalTest, ARowThatConfirmsAWriteHeldForTheReadReleasesIt) {
+    j.updates.enqueue("crm", update("A", "h1"), 100, false);
+    j.updates.enqueue("crm", update("B", "h1"), 100, false);
+    auto claimed = j.updates.claim("crm", 10, 200, 60'000);
+    ASSERT_EQ(claimed.size(), 2u);
+    std::vector<Completion> answers(2);
+    for (std::size_t i = 0; i < 2; ++i) {
+        answers[i].id = claimed[i].id;
+        answers[i].state = State::Retry;
+        answers[i].status = 429;
+        answers[i].due_at = 10'000;
+    }
+    j.updates.complete("crm", answers, 300);
+    EXPECT_EQ(j.updates.hold_pending("crm"), 2);
+    EXPECT_EQ(j.updates.enqueue("crm", update("A", "h1"), 400, false), EnqueueResult::AlreadyPendingFromEarlier);
+    auto b = update("B", "h1");
+    b.held = true;
+    EXPECT_EQ(j.updates.enqueue("crm", b, 400, false), EnqueueResult::AlreadyPending);
+    EXPECT_EQ(j.updates.held_for_read("crm"), 1) << "B";
+    EXPECT_EQ(j.updates.next_due("crm"), Millis{10'000}) << "A, at its Retry-After";
+    auto due = j.updates.claim("crm", 10, 10'000, 60'000);
+    ASSERT_EQ(due.size(), 1u);
+    EXPECT_EQ(due[0].identity, "CRMID:A");
+}
+
 // Writes a stopped process left in flight are held for the read like the writes it left
 // queued (sent first, a killed run's upserts made the profiles of people no longer in the
 // source, then removed them), as writes that may have landed: a row leaving the source is a

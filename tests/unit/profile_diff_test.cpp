@@ -56,6 +56,15 @@ TEST(ProfileDiff, AnElementWithoutAKeyIsRecognisedAndGuardedThroughTheServersOwn
         {"op":"add","path":"/Emails/-","value":{"EmailAddress":"new@x.com","EmailAddressType":"Personal"}}])");
     auto patched = applied(server, ops);
     EXPECT_EQ(patched.at("Emails").as_array().size(), 2u);
+    // Only `Edited` is looked through: a nested field the source cleared still tells the
+    // elements apart (matched, the clearing would be taken as done and never sent).
+    auto with_status = obj(R"({"Emails":[{"EmailAddressType":"Personal","Consents":[{"ConsentType":"Mkt","S":1}]}]})");
+    auto cleared = obj(R"({"Emails":[{"EmailAddressType":"Personal","Consents":[{"ConsentType":"Mkt"}]}]})");
+    auto stored = obj(R"({"Emails":[{"EmailAddressType":"Personal","Edited":{"CreateDate":"d"},
+        "Consents":[{"ConsentType":"Mkt","S":1,"Edited":{"CreateDate":"d"}}]}]})");
+    patched = applied(stored, diff_profile(stored, with_status, cleared, {.server = ServerView::Read}));
+    ASSERT_EQ(patched.at("Emails").as_array().size(), 1u);
+    EXPECT_FALSE(patched.at("Emails").at(0).at("Consents").at(0).as_object().contains("S"));
 }
 
 TEST(ProfileDiff, ClearedScalarIsRemovedAndForeignFieldsAreNeverTouched) {
