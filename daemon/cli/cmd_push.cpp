@@ -105,7 +105,7 @@ int push_command(const PushCommand& cmd, const char* kind, push::PushReport& r, 
             if (r.duplicates > 0)
                 std::printf("%lld duplicate id(s) (last occurrence wins)\n", static_cast<long long>(r.duplicates));
             if (r.from_earlier > 0)
-                std::printf("%lld update(s) left by earlier runs, sent besides those queued\n",
+                std::printf("%lld update(s) left by earlier runs, released to be sent besides those queued\n",
                             static_cast<long long>(r.from_earlier));
             if (r.still_refused > 0)
                 std::printf(

@@ -122,28 +122,21 @@ json::array to_array(const Collection& c) {
     return a;
 }
 
-// Whether `server` equals `sent` but for the `Edited` the server writes into nested elements
-// (the reference's profiles show one on an email's Consents, say). Nothing else may differ:
-// a nested field the source cleared must not match the element that still has it (the
-// clearing would be taken as done).
-bool equal_but_edited(const json::value& server, const json::value& sent) {
+bool covers(const json::object& server, const json::object& element);
+
+// Whether `server` is `sent` plus what the server wrote of its own, at any depth: the
+// reference's profiles show `Edited` on nested elements (an email's Consents), and fields
+// such as a preference's MatchType and LastModifiedDate; arrays element by element.
+bool value_covers(const json::value& server, const json::value& sent) {
     if (const auto* o = sent.if_object()) {
         const auto* s = server.if_object();
-        if (!s) return false;
-        std::size_t matched = 0;
-        for (const auto& kv : *s) {
-            if (kv.key() == "Edited" && !o->contains("Edited")) continue;
-            const json::value* v = o->if_contains(kv.key());
-            if (!v || !equal_but_edited(kv.value(), *v)) return false;
-            ++matched;
-        }
-        return matched == o->size();
+        return s && covers(*s, *o);
     }
     if (const auto* a = sent.if_array()) {
         const auto* s = server.if_array();
         if (!s || s->size() != a->size()) return false;
         for (std::size_t i = 0; i < a->size(); ++i)
-            if (!equal_but_edited((*s)[i], (*a)[i])) return false;
+            if (!value_covers((*s)[i], (*a)[i])) return false;
         return true;
     }
     return json_equal(server, sent);
@@ -154,13 +147,14 @@ bool equal_but_edited(const json::value& server, const json::value& sent) {
 bool covers(const json::object& server, const json::object& element) {
     return std::all_of(element.begin(), element.end(), [&](const json::key_value_pair& kv) {
         const json::value* s = server.if_contains(kv.key());
-        return s && equal_but_edited(*s, kv.value());
+        return s && value_covers(*s, kv.value());
     });
 }
 
 class Differ {
 public:
-    Differ(const DiffOptions& options, bool* guards_appends) : options_(options), guards_appends_(guards_appends) {}
+    Differ(const DiffOptions& options, std::vector<std::string>* guarded_appends)
+        : options_(options), guarded_appends_(guarded_appends) {}
 
     // Ops making the owned fields of `server` equal `desired`, for the fields `owned` or
     // `desired` name.
@@ -288,6 +282,17 @@ private:
                 }
             return std::nullopt;
         };
+        // What we sent and no longer want first: the server element showing it is retired
+        // even where it also covers a wanted element (one the source cleared a field of, at
+        // any depth: matched to it, the clearing would be taken as done and never sent).
+        for (const auto& h : had.entries) {
+            if (!h.key.empty() || want.contains_keyless(h.element)) continue;
+            if (auto i = match(h.element)) {
+                json::array guard;
+                content_guard(path, *i, server[*i].get_object(), h.element, guard);
+                retire(*i, std::move(guard));
+            }
+        }
         std::vector<const json::object*> appends;
         for (const auto& w : want.entries) {
             if (!w.key.empty()) {
@@ -297,14 +302,6 @@ private:
                     content_guard(path, *i, server[*i].get_object(), w.element, out);
             } else {
                 appends.push_back(&w.element);
-            }
-        }
-        for (const auto& h : had.entries) {
-            if (!h.key.empty() || want.contains_keyless(h.element)) continue;
-            if (auto i = match(h.element)) {
-                json::array guard;
-                content_guard(path, *i, server[*i].get_object(), h.element, guard);
-                retire(*i, std::move(guard));
             }
         }
         // Removals, highest index first, each with its guard.
@@ -320,7 +317,7 @@ private:
         // and the engine reads the profile and diffs again, matching by key.
         if (!appends.empty() && verify_takeover()) {
             out.insert(out.begin() + static_cast<std::ptrdiff_t>(first_op), op("test", path, server));
-            guarded_append();
+            if (guarded_appends_) guarded_appends_->push_back(path);
         }
         for (const auto* a : appends) out.push_back(op("add", path + "/-", *a));
     }
@@ -342,12 +339,8 @@ private:
                 out.push_back(op("test", child(append_index(path, i), f.name), *v));
     }
 
-    void guarded_append() const {
-        if (guards_appends_) *guards_appends_ = true;
-    }
-
     const DiffOptions& options_;
-    bool* guards_appends_;
+    std::vector<std::string>* guarded_appends_;
 };
 
 // Sorts `a` (stable) by where each element is in `server`: by key, or for an element without
@@ -450,12 +443,12 @@ void generic(const std::string& path, const json::value& from, const json::value
 }  // namespace
 
 json::array diff_profile(const json::object& server, const json::object& owned_before, const json::object& desired,
-                         const DiffOptions& options, bool* guards_appends) {
+                         const DiffOptions& options, std::vector<std::string>* guarded_appends) {
     const auto& schema = api::profile_schema();
     auto owned = clean(owned_before, &schema);
     auto wanted = clean(desired, &schema);
     json::array out;
-    Differ(options, guards_appends).object("", server, &owned, wanted, &schema, out);
+    Differ(options, guarded_appends).object("", server, &owned, wanted, &schema, out);
     return out;
 }
 

@@ -55,6 +55,7 @@
 //   compared as whole values.
 #include <boost/json.hpp>
 #include <string>
+#include <vector>
 
 namespace prefsync::patch {
 
@@ -79,14 +80,14 @@ struct DiffOptions {
 };
 
 // The patch (W8's bare array; W5 wraps it in {"Operations": ...}) that makes the fields and
-// elements we own in `server` equal `desired`. `guards_appends`, if given, is set when the
-// patch tests a whole array the server view has before it appends to it
+// elements we own in `server` equal `desired`. `guarded_appends`, if given, gets the path of
+// each array the patch tests whole, as the server view has it, before it appends to it
 // (ServerView::LastAccepted): a server that writes fields of its own into elements (the
 // reference's profiles show `Edited` on each) fails that test whatever anyone else did. (The
 // test that an array the view lacks is `[]` is not counted: it fails wherever the profile
 // lacks the array too, whatever the server writes.)
 json::array diff_profile(const json::object& server, const json::object& owned_before, const json::object& desired,
-                         const DiffOptions& options = {}, bool* guards_appends = nullptr);
+                         const DiffOptions& options = {}, std::vector<std::string>* guarded_appends = nullptr);
 
 // What we own once diff_profile's patch was accepted: the body to keep as the next
 // `owned_before`. It is `desired` (nulls and read-only fields dropped, elements with the

@@ -25,8 +25,8 @@ patch::DiffOptions options(config::OnRemoved removed, patch::ServerView view) {
 MirrorPlan plan(const json::object& server, const json::object& owned, const json::object& desired,
                 config::OnRemoved removed, patch::ServerView view, bool reactivate) {
     auto o = options(removed, view);
-    bool guards_appends = false;
-    auto ops = patch::diff_profile(server, owned, desired, o, &guards_appends);
+    std::vector<std::string> guarded_appends;
+    auto ops = patch::diff_profile(server, owned, desired, o, &guarded_appends);
     // Coming back after a deactivation: active again, whatever the mapping owns.
     if (reactivate) ops.push_back(json::object{{"op", "add"}, {"path", "/IsActive"}, {"value", true}});
     MirrorPlan p;
@@ -38,7 +38,7 @@ MirrorPlan plan(const json::object& server, const json::object& owned, const jso
     }
     p.kind = MirrorPlan::Kind::Patch;
     p.body = json::serialize(ops);
-    p.guards_appends = guards_appends;
+    p.guarded_appends = std::move(guarded_appends);
     return p;
 }
 

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "config/config.hpp"
 
@@ -20,8 +21,8 @@ struct MirrorPlan {
     std::string body;           // Upsert: the body; Patch: the operations (a JSON array)
     std::string accepted_body;  // what to keep as the last accepted body once it succeeds
     // Patch: it tests a whole array as the last accepted body shows it before appending to it
-    // (patch::diff_profile's guards_appends).
-    bool guards_appends = false;
+    // (patch::diff_profile's guarded_appends): their paths.
+    std::vector<std::string> guarded_appends;
 };
 
 // `reactivate`: the profile was deactivated when its row left the source, and is back.

@@ -115,7 +115,8 @@ private:
         std::string operations;           // mirror: the patch to send ("" : send the whole body)
         std::string accepted_body;        // mirror: to keep once the write succeeds
         bool read_once = false;           // mirror: already re-planned against a read
-        bool guards_appends = false;      // mirror: the patch tests a whole array before appending
+        // mirror: the arrays the patch tests whole before appending to them (their paths)
+        std::vector<std::string> guarded_appends;
         // mirror by profile id: R2 shows no inactive elements, so the profile is read again by
         // one of its alternate ids with matchInactive (R1), whose indices are the patch's.
         std::optional<std::pair<std::string, std::string>> read_by;
@@ -162,11 +163,18 @@ private:
     // the body (a gateway or an endpoint that refuses every write has accepted none).
     bool accepted_before_ = false;
     // Mirror: this run's patches that tested a whole array before appending to it, by
-    // outcome. A server that writes fields of its own into elements fails every such test (a
-    // failed test, a read and a patch: three requests an append); once it failed a few and
-    // passed none, appends are read first (a read and a patch: two). reads_appends_first().
-    int append_guards_failed_ = 0, append_guards_passed_ = 0, appends_read_first_ = 0;
-    bool reads_appends_first() const;
+    // outcome and by collection (a path, indices as "*"). A server that writes fields of its
+    // own into elements fails every such test (a failed test, a read and a patch: three
+    // requests an append); once a collection's tests failed a few times and passed none,
+    // appends to it are read first (a read and a patch: two). Per collection: a server may
+    // stamp emails and not tags. reads_appends_first().
+    struct AppendGuards {
+        int failed = 0, passed = 0;
+    };
+    std::unordered_map<std::string, AppendGuards> append_guards_;
+    int appends_read_first_ = 0;
+    bool reads_appends_first(const Item& item) const;
+    void count_append_guards(const Item& item, bool passed);
     Progress progress_;
     std::deque<Item> ready_;    // follow-ups (after a lookup): first out
     std::deque<Item> claimed_;  // claimed, not yet handed out

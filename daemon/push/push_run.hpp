@@ -40,9 +40,9 @@ struct PushReport : PushCounts {
     bool source_changed = false;  // ... because it changed while it was read (read it again later)
     std::string source_warning;   // read to its end, what the source warned of (a last record without a line end)
     std::int64_t duplicates = 0;  // rows whose identity an earlier row had (the last one wins)
-    // Updates earlier runs left that go out besides those this run queued: no row read
-    // replaced them (read again as they were, or not read). Without it, `sent` above
-    // `queued` read as requests nobody asked for (outside-in tester).
+    // Updates earlier runs left that this run released to be sent besides those it queued: no
+    // row read replaced them (read again as they were, or not read) and no removal took them.
+    // Without it, `sent` above `queued` read as requests nobody asked for (outside-in tester).
     std::int64_t from_earlier = 0;
     // Mirror: changed profiles (one each, however many rows) the job synced in another mode, sent whole for want
     // of a diff base (what the source cleared in them stays on the profile).

@@ -703,7 +703,8 @@ TEST(Mirror, AServerThatStampsElementsMakesTheRunReadBeforeItAppends) {
     EXPECT_EQ(failed, 3) << "then the appends are read first";
     EXPECT_EQ(reads, 10) << "one per row";
     EXPECT_EQ(sent.size(), 3u * 3 + 7 * 2);
-    EXPECT_THAT(r.err, HasSubstr("Appends are read first"));
+    EXPECT_THAT(r.err, HasSubstr("Appends to a collection are read first"));
+    EXPECT_THAT(r.err, HasSubstr("collection=/Emails"));
     for (std::size_t i = 1; i < all.size(); ++i) {
         auto f = fields(all[i]);
         EXPECT_EQ(count_emails(w.profiles()[f[0]], f[3]), 1) << f[0];

@@ -65,6 +65,16 @@ TEST(ProfileDiff, AnElementWithoutAKeyIsRecognisedAndGuardedThroughTheServersOwn
     patched = applied(stored, diff_profile(stored, with_status, cleared, {.server = ServerView::Read}));
     ASSERT_EQ(patched.at("Emails").as_array().size(), 1u);
     EXPECT_FALSE(patched.at("Emails").at(0).at("Consents").at(0).as_object().contains("S"));
+    // And at the top level: the element we sent with IsDefault is retired, not matched to
+    // the one we want without it.
+    auto with_default = obj(R"({"Emails":[{"EmailAddressType":"Personal","IsDefault":true}]})");
+    auto without = obj(R"({"Emails":[{"EmailAddressType":"Personal"}]})");
+    auto shown = obj(R"({"Emails":[{"EmailAddressType":"Personal","IsDefault":true,"Edited":{"CreateDate":"d"}}]})");
+    for (const auto& view : {DiffOptions{}, DiffOptions{.server = ServerView::Read}}) {
+        patched = applied(shown, diff_profile(shown, with_default, without, view));
+        ASSERT_EQ(patched.at("Emails").as_array().size(), 1u);
+        EXPECT_FALSE(patched.at("Emails").at(0).as_object().contains("IsDefault"));
+    }
 }
 
 TEST(ProfileDiff, ClearedScalarIsRemovedAndForeignFieldsAreNeverTouched) {
