@@ -1015,19 +1015,21 @@ std::int64_t UpdateQueue::release_held(const std::string& job, Held which) {
     // One statement per state and mark: each is a range of its state's partial index (a
     // partial index serves only a term it can match as written).
     std::int64_t released = 0;
-    auto release = [&](const std::string& state, std::int64_t mark) {
-        db_.prepare("UPDATE updates SET held = 0 WHERE job = ?1 AND state = ?2 AND held = ?3")
-            .bind(1, job)
-            .bind(2, state)
-            .bind(3, mark)
-            .run();
+    auto release = [&](const char* sql, std::int64_t mark) {
+        db_.prepare(sql).bind(1, job).bind(2, mark).run();
         released += db_.changes();
     };
-    if (which != Held::ExceptForRead) release("retry", kHeldForRead);
+    // The state is written in the text, not bound: SQLite plans a statement again whenever
+    // a parameter its partial index depends on changes value.
+    static constexpr const char* kRetry =
+        "UPDATE updates SET held = 0 WHERE job = ?1 AND state = 'retry' AND held = ?2";
+    static constexpr const char* kWaiting =
+        "UPDATE updates SET held = 0 WHERE job = ?1 AND state = 'waiting' AND held = ?2";
+    if (which != Held::ExceptForRead) release(kRetry, kHeldForRead);
     if (which != Held::ForRead) {
-        release("retry", kHeldLeft);
-        release("retry", kHeldDuplicate);
-        release("waiting", kHeldDuplicate);
+        release(kRetry, kHeldLeft);
+        release(kRetry, kHeldDuplicate);
+        release(kWaiting, kHeldDuplicate);
     }
     tx.commit();
     return released;
@@ -1038,12 +1040,6 @@ std::int64_t UpdateQueue::held(const std::string& job) {
         "SELECT (SELECT COUNT(*) FROM updates WHERE job = ?1 AND state = 'retry' AND held = ?2) + "
         "(SELECT COUNT(*) FROM updates WHERE job = ?1 AND state = 'waiting' AND held = ?2)");
     s.bind(1, job).bind(2, kHeldDuplicate);
-    return s.step() ? s.i64(0) : 0;
-}
-
-std::int64_t UpdateQueue::held_for_read(const std::string& job) {
-    auto s = db_.prepare("SELECT COUNT(*) FROM updates WHERE job = ?1 AND state = 'retry' AND held = ?2");
-    s.bind(1, job).bind(2, kHeldForRead);
     return s.step() ? s.i64(0) : 0;
 }
 

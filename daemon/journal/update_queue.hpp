@@ -224,12 +224,10 @@ public:
     };
     // Ends the hold of `job`'s held updates; each is due at its own due time then (a retry's
     // backoff or Retry-After stands; one held before its first send is due at once). Returns
-    // how many.
+    // how many (for Held::ForRead: the writes earlier runs left that no row replaced).
     std::int64_t release_held(const std::string& job, Held which = Held::All);
     // How many updates of `job` are held for a duplicate id's later row.
     std::int64_t held(const std::string& job);
-    // How many updates of `job` hold_pending() held that are held still (no row replaced them).
-    std::int64_t held_for_read(const std::string& job);
     // Queues the updates left waiting by a process that is gone (call before claiming, when
     // this process holds nothing of the job); returns how many identities.
     std::int64_t promote_all_waiting(const std::string& job, Millis now);

@@ -221,8 +221,7 @@ private:
             journal.synced.forget_duplicates_before(job_.name, run_id_);
         } else {
             // What hold_pending() held is no longer: this read cannot tell which rows left.
-            report_.from_earlier += journal.updates.held_for_read(job_.name);
-            journal.updates.release_held(job_.name, journal::UpdateQueue::Held::ForRead);
+            report_.from_earlier += journal.updates.release_held(job_.name, journal::UpdateQueue::Held::ForRead);
             if (auto held = journal.updates.held(job_.name); held > 0)
                 base::logger().warn(
                     "Updates held until the source is read to its end: their identity had more than one row, and "
@@ -240,8 +239,7 @@ private:
         if (!intake_.read_to_end()) return;
         // Writes earlier runs left that no row replaced and no removal took: sent now.
         journal::Database::Transaction release_tx(journal.db);
-        report_.from_earlier += journal.updates.held_for_read(job_.name);
-        journal.updates.release_held(job_.name, journal::UpdateQueue::Held::ForRead);
+        report_.from_earlier += journal.updates.release_held(job_.name, journal::UpdateQueue::Held::ForRead);
         release_tx.commit();
     }
 

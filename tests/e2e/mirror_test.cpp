@@ -639,6 +639,20 @@ std::string csv_text(const std::vector<std::string>& lines) {
     return text;
 }
 
+// A sync of `lines` (the header first) as the source, and the requests it sent.
+struct Synced {
+    testing::RunResult result;
+    std::vector<json::object> sent;
+};
+Synced sync_of(MirrorWorkspace& w, const std::vector<std::string>& lines) {
+    w.dir.write("profiles.csv", csv_text(lines));
+    std::size_t seen = 0;
+    w.requests_since(seen);
+    Synced out{w.prefsync("sync crm-nightly"), {}};
+    out.sent = w.requests_since(seen);
+    return out;
+}
+
 TEST(Mirror, AnEmailAnotherClientAddedIsTakenOverWhenTheSourceListsItNotAddedTwice) {
     MirrorWorkspace w("on_missing: ignore");
     auto all = lines_of(testing::run(quote(PREFSYNC_GEN_PROFILES) + " 3").out);
@@ -654,20 +668,16 @@ TEST(Mirror, AnEmailAnotherClientAddedIsTakenOverWhenTheSourceListsItNotAddedTwi
     ASSERT_LT(reply.status, 300);
     f[3] = "shared@other.example";
     all[1] = join(f);
-    w.dir.write("profiles.csv", csv_text(all));
-    std::size_t seen = 0;
-    w.requests_since(seen);
-    auto r = w.prefsync("sync crm-nightly");
+    auto [r, sent] = sync_of(w, all);
     ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
-    auto sent = w.requests_since(seen);
     ASSERT_EQ(sent.size(), 3u) << "patch (the array's test fails), read, patch";
     EXPECT_EQ(sent[0].at("status"), 409);
     EXPECT_EQ(sent[1].at("method"), "GET");
     EXPECT_EQ(count_emails(w.profiles()[f[0]], "shared@other.example"), 1);
     // And the next run, planned from the body kept after the read, sends nothing.
-    w.requests_since(seen);
-    ASSERT_EQ(w.prefsync("sync crm-nightly").exit_code, 0);
-    EXPECT_EQ(w.requests_since(seen).size(), 0u);
+    auto next = sync_of(w, all);
+    ASSERT_EQ(next.result.exit_code, 0);
+    EXPECT_EQ(next.sent.size(), 0u);
 }
 
 // A server that writes its own `Edited` into every element (as the reference's profiles show)
@@ -689,12 +699,8 @@ TEST(Mirror, AServerThatStampsElementsMakesTheRunReadBeforeItAppends) {
         f[3] = "new" + std::to_string(i) + "@example.org";
         all[i] = join(f);
     }
-    w.dir.write("profiles.csv", csv_text(all));
-    std::size_t seen = 0;
-    w.requests_since(seen);
-    auto r = w.prefsync("sync crm-nightly");
+    auto [r, sent] = sync_of(w, all);
     ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
-    auto sent = w.requests_since(seen);
     int failed = 0, reads = 0;
     for (const auto& s : sent) {
         failed += s.at("status") == json::value(409);
@@ -710,9 +716,9 @@ TEST(Mirror, AServerThatStampsElementsMakesTheRunReadBeforeItAppends) {
         EXPECT_EQ(count_emails(w.profiles()[f[0]], f[3]), 1) << f[0];
     }
     // The bodies kept after the reads are the next run's base: it sends nothing.
-    w.requests_since(seen);
-    ASSERT_EQ(w.prefsync("sync crm-nightly").exit_code, 0);
-    EXPECT_EQ(w.requests_since(seen).size(), 0u);
+    auto next = sync_of(w, all);
+    ASSERT_EQ(next.result.exit_code, 0);
+    EXPECT_EQ(next.sent.size(), 0u);
 }
 
 TEST(Mirror, AJobSwitchedToMirrorInARunThatClearsAnEmailSaysItStaysAndNeverAddsItTwiceLater) {

@@ -360,11 +360,11 @@ TEST_F(JournalTest, ARowThatConfirmsAWriteHeldForTheReadReleasesIt) {
     auto b = update("B", "h1");
     b.held = true;
     EXPECT_EQ(j.updates.enqueue("crm", b, 400, false), EnqueueResult::AlreadyPending);
-    EXPECT_EQ(j.updates.held_for_read("crm"), 1) << "B";
     EXPECT_EQ(j.updates.next_due("crm"), Millis{10'000}) << "A, at its Retry-After";
     auto due = j.updates.claim("crm", 10, 10'000, 60'000);
     ASSERT_EQ(due.size(), 1u);
     EXPECT_EQ(due[0].identity, "CRMID:A");
+    EXPECT_EQ(j.updates.release_held("crm", UpdateQueue::Held::ForRead), 1) << "B, still held for the read";
 }
 
 // Writes a stopped process left in flight are held for the read like the writes it left
