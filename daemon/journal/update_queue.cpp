@@ -1019,8 +1019,8 @@ std::int64_t UpdateQueue::release_held(const std::string& job, Held which) {
         db_.prepare(sql).bind(1, job).bind(2, mark).run();
         released += db_.changes();
     };
-    // The state is written in the text, not bound: SQLite plans a statement again whenever
-    // a parameter its partial index depends on changes value.
+    // The state is written in the text, not bound: a statement is compiled before anything
+    // is bound, so a bound state could not pick its state's partial index.
     static constexpr const char* kRetry =
         "UPDATE updates SET held = 0 WHERE job = ?1 AND state = 'retry' AND held = ?2";
     static constexpr const char* kWaiting =

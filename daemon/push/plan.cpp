@@ -1,6 +1,7 @@
 #include "daemon/push/plan.hpp"
 
 #include <unordered_map>
+#include <vector>
 #include <unordered_set>
 
 #include "daemon/push/intake.hpp"
@@ -83,6 +84,12 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
                     ++summary.dropped;
                 }
                 continue;
+            }
+            if (!removed.empty() && removed.erase(identity) > 0) {
+                // Marked deleted by an earlier row, back in this one: the last row decides
+                // (as the sync's cancel_removal()).
+                std::erase_if(removals, [&](const PlannedAction& a) { return a.identity == identity; });
+                if (!(synced && synced->gone.empty())) --deleted_unsettled;
             }
             bool reactivate = synced && synced->gone == "deactivated";
             bool present = !synced || synced->gone.empty();

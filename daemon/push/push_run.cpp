@@ -1,5 +1,6 @@
 #include "daemon/push/push_run.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <unordered_set>
 #include <utility>
@@ -132,12 +133,13 @@ private:
                     // Once per identity, as its removal.
                     bool counted = known && known->gone.empty();
                     if (add_removal({identity, m.identity.alternate_id_type, m.identity.alternate_id, r.row->origin,
-                                     m.identity.profile_id ? m.identity.profile_id : profile_id}) &&
+                                     m.identity.profile_id ? m.identity.profile_id : profile_id, !counted}) &&
                         !counted)
                         ++deleted_unsettled_;
                 }
                 continue;
             }
+            cancel_removal(identity);
             journal::NewUpdate u;
             u.identity = std::move(identity);
             u.alt_type = m.identity.alternate_id_type;
@@ -331,6 +333,7 @@ private:
     struct Removal {
         std::string identity, alt_type, alt_id, origin;
         std::optional<std::int64_t> profile_id;
+        bool unsettled = false;  // counted in deleted_unsettled_
     };
     // One removal per identity (two rows of it marked deleted counted twice against
     // max_missing).
@@ -339,6 +342,18 @@ private:
         if (!removed_.insert(r.identity).second) return false;
         removals_.push_back(std::move(r));
         return true;
+    }
+    // A row of an identity an earlier row of this read marked deleted: the last row decides,
+    // as for any repeated id, and this one keeps the profile (the deleted row's removal was
+    // sent after it, deactivating a profile the source has). Its writes the deleted row
+    // held are released by the read's end with the rest.
+    void cancel_removal(const std::string& identity) {
+        if (removed_.empty() || removed_.erase(identity) == 0) return;
+        auto it =
+            std::find_if(removals_.begin(), removals_.end(), [&](const Removal& r) { return r.identity == identity; });
+        if (it == removals_.end()) return;
+        if (it->unsettled) --deleted_unsettled_;
+        removals_.erase(it);
     }
     const dispatch::RunContext& c_;
     const config::JobConfig& job_;

@@ -835,6 +835,60 @@ TEST(Sync, ARowMarkedDeletedRemovesAProfileThatMayExistAndDropsWritesThatNeverRe
     }
 }
 
+// A file that marks a row deleted and lists it again further down unmarked (a delta file:
+// deleted, then re-added): the last row decides, as for any repeated id. The deleted row's
+// removal was kept and sent after the row's write, deactivating a profile the source has.
+// The other order still removes it; `plan` says the same as the sync each time.
+TEST(Sync, ARowMarkedDeletedThenListedAgainKeepsItsProfileAndTheLastRowDecides) {
+    Workspace w(10, "upsert", "    on_missing: deactivate\n    max_missing: 100%\n    deleted_column: gone\n");
+    std::vector<std::string> lines;
+    {
+        std::istringstream in(testing::read_file(w.csv));
+        for (std::string line; std::getline(in, line);) {
+            if (line.ends_with('\r')) line.pop_back();  // the generator writes CRLF
+            lines.push_back(line);
+        }
+    }
+    const std::string id = "C00000002";
+    const std::string deleted = lines[2] + ",yes";
+    ASSERT_TRUE(deleted.starts_with(id + ","));
+    auto file = [&](bool deleted_first) {
+        std::string out = lines[0] + ",gone\n";
+        if (deleted_first) out += deleted + "\n";
+        for (std::size_t i = 1; i < lines.size(); ++i) out += lines[i] + ",\n";
+        if (!deleted_first) out += deleted + "\n";
+        return out;
+    };
+    w.dir.write("profiles.csv", file(false).substr(0, file(false).rfind(deleted)));
+    ASSERT_EQ(w.prefsync("sync crm").exit_code, 0);
+    auto active = [&] {
+        auto stored = w.profiles_by_alt_id()[id];
+        if (stored.size() != 1u) return false;
+        auto* a = stored[0].if_contains("IsActive");
+        return !a || a->as_bool();
+    };
+    ASSERT_TRUE(active());
+
+    w.dir.write("profiles.csv", file(true));
+    auto plan = w.prefsync("plan crm");
+    ASSERT_EQ(plan.exit_code, 0) << plan.err;
+    EXPECT_THAT(plan.out, HasSubstr("nothing to send")) << plan.out;
+    auto before = w.emu.requests_counter();
+    auto r = w.prefsync("sync crm");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    EXPECT_EQ(w.emu.requests_counter() - before, 0) << "every row as the API has it";
+    EXPECT_TRUE(active());
+
+    w.dir.write("profiles.csv", file(false));
+    plan = w.prefsync("plan crm");
+    EXPECT_THAT(plan.out, HasSubstr("1 deactivate")) << plan.out;
+    before = w.emu.requests_counter();
+    r = w.prefsync("sync crm");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    EXPECT_EQ(w.emu.requests_counter() - before, 1) << "its deactivation";
+    EXPECT_FALSE(active());
+}
+
 // A daemon on a one-minute schedule sent every row the API had refused, unchanged, again
 // every minute. A body answered 400 is not sent again while its row is unchanged (counted per
 // identity, exit 2, listed by plan and explain); a 403 is no verdict on the body and is sent;
