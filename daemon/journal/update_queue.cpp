@@ -1197,7 +1197,7 @@ std::int64_t UpdateQueue::hold_pending(const std::string& job) {
     return n;
 }
 
-std::int64_t UpdateQueue::hold_writes(const std::string& job, const std::string& identity) {
+std::int64_t UpdateQueue::hold_writes(const std::string& job, const std::string& identity, Failures failures) {
     db_.prepare(
            "UPDATE updates SET state = 'retry', held = ?3 WHERE job = ?1 AND identity = ?2 "
            "AND state IN ('queued', 'retry') AND held IN (0, 1) AND coalesce(op, '') IN ('', 'reactivate')")
@@ -1208,6 +1208,7 @@ std::int64_t UpdateQueue::hold_writes(const std::string& job, const std::string&
         .bind(3, kHeldLeft)
         .run();
     auto n = db_.changes();
+    if (failures == Failures::Stay) return n;
     // A failure is held too, where nothing else of the identity is pending (else `retry`
     // finds it obsolete): failed, `retry` sent it (a write that may have landed looked up,
     // found nothing, and created the profile of a row no longer in the source). It keeps

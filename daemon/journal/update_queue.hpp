@@ -269,8 +269,12 @@ public:
     // a read (release_held(…, Held::All)): its row left the source and its removal was not
     // journaled (refused by max_missing, or the read could not tell which rows left), so they
     // wait for a read that settles them. A run that reads nothing (`retry`, the daemon's)
-    // does not release them. Returns how many.
-    std::int64_t hold_writes(const std::string& job, const std::string& identity);
+    // does not release them. With Failures::Take, the identity's last failed write too
+    // (made a held retry, so `retry` does not send it); Failures::Stay leaves failures as
+    // they are (a row marked deleted during a read, which a later row may take back).
+    // Returns how many.
+    enum class Failures { Take, Stay };
+    std::int64_t hold_writes(const std::string& job, const std::string& identity, Failures failures = Failures::Take);
     // Deletes the pending (not in flight) and failed writes of `identity`: its row left the
     // source before any of them reached the API. Returns how many.
     std::int64_t drop_unsent_writes(const std::string& job, const std::string& identity);

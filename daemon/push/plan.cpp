@@ -44,7 +44,8 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
     const auto now = base::now_ms();
     std::vector<IntakeRow> batch;
     std::vector<PlannedAction> removals;
-    std::unordered_set<std::string> removed, dropped;  // identities: one removal or drop each
+    std::unordered_map<std::string, std::size_t> removed;  // identities: one removal each, its index in `removals`
+    std::unordered_set<std::string> dropped;               // identities: one drop each
     // Writes a killed run left in flight: a sync takes them over before it reads, so they
     // count as writes that may have landed (unsettled_of() sees only ordinary rows).
     const auto elsewhere = journal.updates.in_flight_elsewhere(job.name);
@@ -74,7 +75,7 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
                     unsettled->may_exist = true;
                 }
                 if ((synced && synced->gone.empty()) || (unsettled && unsettled->may_exist)) {
-                    if (removed.insert(identity).second) {
+                    if (removed.try_emplace(identity, removals.size()).second) {
                         if (!(synced && synced->gone.empty())) ++deleted_unsettled;
                         auto u = removal_update(job, identity, m.identity.alternate_id_type, m.identity.alternate_id,
                                                 m.identity.profile_id, r.row->origin);
@@ -85,12 +86,15 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
                 }
                 continue;
             }
-            if (!removed.empty() && removed.erase(identity) > 0) {
-                // Marked deleted by an earlier row, back in this one: the last row decides
-                // (as the sync's cancel_removal()).
-                std::erase_if(removals, [&](const PlannedAction& a) { return a.identity == identity; });
-                if (!(synced && synced->gone.empty())) --deleted_unsettled;
-            }
+            // Marked deleted by an earlier row, back in this one: the last row decides (as the
+            // sync's cancel_removal()), and the writes are not dropped either.
+            if (!removed.empty())
+                if (auto it = removed.find(identity); it != removed.end()) {
+                    removals[it->second].identity.clear();  // taken back: left out below
+                    if (!(synced && synced->gone.empty())) --deleted_unsettled;
+                    removed.erase(it);
+                }
+            if (!dropped.empty() && dropped.erase(identity) > 0) --summary.dropped;
             bool reactivate = synced && synced->gone == "deactivated";
             bool present = !synced || synced->gone.empty();
             // A write of it that may have landed (a failure's mark, or one still pending: a
@@ -163,6 +167,7 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
         // while a rejected row's identity is unknown.
         auto unknowable = intake.complete_snapshot() ? intake.missing_unknowable() : std::string();
         if (!unknowable.empty()) summary.missing_refused = "profiles no longer in the source left alone: " + unknowable;
+        std::erase_if(removals, [](const PlannedAction& a) { return a.identity.empty(); });
         std::int64_t known = 0;
         if (intake.complete_snapshot() && unknowable.empty()) {
             auto left = left_the_source(journal, intake, job.name);
@@ -170,7 +175,7 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
             summary.dropped += static_cast<std::int64_t>(left.unsent.size());
             left_unsent.insert(left.unsent.begin(), left.unsent.end());
             for (const auto& k : left.identities) {
-                if (!removed.insert(k.identity).second) continue;
+                if (!removed.try_emplace(k.identity, removals.size()).second) continue;
                 auto u =
                     removal_update(job, k.identity, k.alt_type, k.alt_id, k.profile_id, std::string(kLeftTheSource));
                 removals.push_back({k.identity, u.origin, u.op, u.body});

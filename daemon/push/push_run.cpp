@@ -118,16 +118,22 @@ private:
                 } else if (auto unsettled = journal.updates.unsettled_of(job_.name, identity)) {
                     // Known only by writes not yet settled: one that may have landed made a
                     // profile, removed like a synced one; writes that never reached the API
-                    // are dropped (sent, or retried, they would make the profile of a row
-                    // the source deleted).
+                    // are dropped at the read's end (sent, or retried, they would make the
+                    // profile of a row the source deleted), held till then.
                     remove = unsettled->may_exist;
                     profile_id = unsettled->profile_id;
-                    if (!remove) journal.updates.drop_unsent_writes(job_.name, identity);
+                    if (!remove) {
+                        journal.updates.hold_writes(job_.name, identity, journal::UpdateQueue::Failures::Stay);
+                        drop_at_end_.insert(identity);
+                    }
                 }
+                // Its writes wait for the read's end (due during the read, one went out first),
+                // where settle_removals() has the removal take their place (or, refused, keep
+                // them held). Its failures stay as they are until then: a later row of the
+                // identity may take the removal back, and a body the API refused must then
+                // still be known as refused.
                 if (remove) {
-                    // Its writes wait for the removal, which takes their place (or, refused,
-                    // keeps them held): due during the read, one went out first.
-                    journal.updates.hold_writes(job_.name, identity);
+                    journal.updates.hold_writes(job_.name, identity, journal::UpdateQueue::Failures::Stay);
                     // A profile that may exist is a known one for max_missing (counted from
                     // `synced` alone, 20 such deletes were "20 of 10 known profiles").
                     // Once per identity, as its removal.
@@ -249,6 +255,18 @@ private:
     // or their writes dropped or held (judge_missing).
     void settle_removals() {
         auto& journal = c_.journal;
+        {
+            // What rows marked deleted decided, now that no later row can take it back: the
+            // writes that never reached the API dropped; where the profile is removed, its
+            // writes held with its failure (`retry` would send the body of a row the source
+            // deleted), for the removal to take their place.
+            std::erase_if(removals_, [](const Removal& r) { return r.cancelled; });
+            journal::Database::Transaction tx(journal.db);
+            for (const auto& identity : drop_at_end_) journal.updates.drop_unsent_writes(job_.name, identity);
+            for (const auto& r : removals_) journal.updates.hold_writes(job_.name, r.identity);
+            tx.commit();
+            drop_at_end_.clear();
+        }
         if (job_.on_missing == config::OnMissing::Ignore) return;
         // Rows the source marks deleted are removed either way; those that left it only when
         // every rejected row's identity is known.
@@ -334,26 +352,29 @@ private:
         std::string identity, alt_type, alt_id, origin;
         std::optional<std::int64_t> profile_id;
         bool unsettled = false;  // counted in deleted_unsettled_
+        bool cancelled = false;  // a later row took it back (cancel_removal)
     };
     // One removal per identity (two rows of it marked deleted counted twice against
     // max_missing).
     // False if `r`'s identity has its removal already.
     bool add_removal(Removal r) {
-        if (!removed_.insert(r.identity).second) return false;
+        if (!removed_.try_emplace(r.identity, removals_.size()).second) return false;
         removals_.push_back(std::move(r));
         return true;
     }
     // A row of an identity an earlier row of this read marked deleted: the last row decides,
     // as for any repeated id, and this one keeps the profile (the deleted row's removal was
-    // sent after it, deactivating a profile the source has). Its writes the deleted row
-    // held are released by the read's end with the rest.
+    // sent after it, deactivating a profile the source has). The writes the deleted row held
+    // are released by the read's end with the rest.
     void cancel_removal(const std::string& identity) {
-        if (removed_.empty() || removed_.erase(identity) == 0) return;
-        auto it =
-            std::find_if(removals_.begin(), removals_.end(), [&](const Removal& r) { return r.identity == identity; });
-        if (it == removals_.end()) return;
-        if (it->unsettled) --deleted_unsettled_;
-        removals_.erase(it);
+        if (!drop_at_end_.empty()) drop_at_end_.erase(identity);
+        if (removed_.empty()) return;
+        auto it = removed_.find(identity);
+        if (it == removed_.end()) return;
+        auto& r = removals_[it->second];
+        if (r.unsettled) --deleted_unsettled_;
+        r.cancelled = true;
+        removed_.erase(it);
     }
     const dispatch::RunContext& c_;
     const config::JobConfig& job_;
@@ -367,9 +388,10 @@ private:
     bool hold_duplicates_;
     bool idempotent_;
     std::vector<IntakeRow> batch_;
-    std::vector<Removal> removals_;            // rows the source marks deleted, then those that left it
-    std::unordered_set<std::string> removed_;  // their identities
-    std::int64_t deleted_unsettled_ = 0;       // of them, marked deleted and known only by writes
+    std::vector<Removal> removals_;                         // rows the source marks deleted, then those that left it
+    std::unordered_map<std::string, std::size_t> removed_;  // their identities: the index of each
+    std::unordered_set<std::string> drop_at_end_;           // marked deleted, writes never sent: dropped at the end
+    std::int64_t deleted_unsettled_ = 0;                    // of them, marked deleted and known only by writes
     bool finished_ = false;
     std::vector<journal::ClaimedUpdate> claimed_;  // journaled already claimed, for take_claimed()
     // Identities whose last row so far was skipped as still refused (few: a set of names).

@@ -838,7 +838,8 @@ TEST(Sync, ARowMarkedDeletedRemovesAProfileThatMayExistAndDropsWritesThatNeverRe
 // A file that marks a row deleted and lists it again further down unmarked (a delta file:
 // deleted, then re-added): the last row decides, as for any repeated id. The deleted row's
 // removal was kept and sent after the row's write, deactivating a profile the source has.
-// The other order still removes it; `plan` says the same as the sync each time.
+// A body the API refused stays refused through such a pair; marked, unmarked, marked still
+// removes. `plan` says what the sync does each time.
 TEST(Sync, ARowMarkedDeletedThenListedAgainKeepsItsProfileAndTheLastRowDecides) {
     Workspace w(10, "upsert", "    on_missing: deactivate\n    max_missing: 100%\n    deleted_column: gone\n");
     std::vector<std::string> lines;
@@ -850,43 +851,63 @@ TEST(Sync, ARowMarkedDeletedThenListedAgainKeepsItsProfileAndTheLastRowDecides) 
         }
     }
     const std::string id = "C00000002";
-    const std::string deleted = lines[2] + ",yes";
-    ASSERT_TRUE(deleted.starts_with(id + ","));
-    auto file = [&](bool deleted_first) {
+    const std::string row = lines[2];
+    ASSERT_TRUE(row.starts_with(id + ","));
+    std::string changed = row, refused = row;
+    changed.insert(id.size() + 1, "Z");  // its first name
+    refused[refused.find('@')] = '#';    // an email the API refuses (400)
+    // The other rows unmarked, and `rows` of C00000002 (with their `gone` value) behind them.
+    auto file = [&](const std::vector<std::string>& rows) {
         std::string out = lines[0] + ",gone\n";
-        if (deleted_first) out += deleted + "\n";
-        for (std::size_t i = 1; i < lines.size(); ++i) out += lines[i] + ",\n";
-        if (!deleted_first) out += deleted + "\n";
+        for (std::size_t i = 1; i < lines.size(); ++i)
+            if (i != 2) out += lines[i] + ",\n";
+        for (const auto& r : rows) out += r + "\n";
         return out;
     };
-    w.dir.write("profiles.csv", file(false).substr(0, file(false).rfind(deleted)));
-    ASSERT_EQ(w.prefsync("sync crm").exit_code, 0);
-    auto active = [&] {
-        auto stored = w.profiles_by_alt_id()[id];
-        if (stored.size() != 1u) return false;
-        auto* a = stored[0].if_contains("IsActive");
-        return !a || a->as_bool();
+    auto plan_of = [&](const std::vector<std::string>& rows) {
+        w.dir.write("profiles.csv", file(rows));
+        return w.prefsync("plan crm").out;
     };
+    // Requests the sync of `rows` sent.
+    auto sync = [&](const std::vector<std::string>& rows, int exit_code) {
+        w.dir.write("profiles.csv", file(rows));
+        auto before = w.emu.requests_counter();
+        auto r = w.prefsync("sync crm");
+        EXPECT_EQ(r.exit_code, exit_code) << r.err << r.out;
+        return w.emu.requests_counter() - before;
+    };
+    auto stored = [&] {
+        auto p = w.profiles_by_alt_id()[id];
+        return p.size() == 1u ? p[0] : json::object();
+    };
+    auto active = [&] {
+        auto* a = stored().if_contains("IsActive");
+        return !stored().empty() && (!a || a->as_bool());
+    };
+    ASSERT_EQ(sync({row + ","}, 0), 10);
     ASSERT_TRUE(active());
 
-    w.dir.write("profiles.csv", file(true));
-    auto plan = w.prefsync("plan crm");
-    ASSERT_EQ(plan.exit_code, 0) << plan.err;
-    EXPECT_THAT(plan.out, HasSubstr("nothing to send")) << plan.out;
-    auto before = w.emu.requests_counter();
-    auto r = w.prefsync("sync crm");
-    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
-    EXPECT_EQ(w.emu.requests_counter() - before, 0) << "every row as the API has it";
+    EXPECT_THAT(plan_of({row + ",yes", row + ","}), HasSubstr("nothing to send"));
+    EXPECT_EQ(sync({row + ",yes", row + ","}, 0), 0) << "as the API has it";
     EXPECT_TRUE(active());
 
-    w.dir.write("profiles.csv", file(false));
-    plan = w.prefsync("plan crm");
-    EXPECT_THAT(plan.out, HasSubstr("1 deactivate")) << plan.out;
-    before = w.emu.requests_counter();
-    r = w.prefsync("sync crm");
-    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
-    EXPECT_EQ(w.emu.requests_counter() - before, 1) << "its deactivation";
+    EXPECT_THAT(plan_of({row + ",yes", changed + ","}), HasSubstr("| 1 upsert |"));
+    EXPECT_EQ(sync({row + ",yes", changed + ","}, 0), 1) << "the change";
+    EXPECT_TRUE(active());
+    EXPECT_THAT(json::serialize(stored()), HasSubstr("\"Z"));
+
+    // Refused (400), then the same body behind a row marked deleted: still refused, not sent.
+    EXPECT_EQ(sync({refused + ","}, 2), 1);
+    EXPECT_THAT(plan_of({refused + ",yes", refused + ","}),
+                HasSubstr("not sent: 1 row(s) unchanged since the API refused them"));
+    EXPECT_EQ(sync({refused + ",yes", refused + ","}, 2), 0) << "a refused body is not sent again";
+    EXPECT_TRUE(active());
+
+    EXPECT_THAT(plan_of({changed + ",yes", changed + ",", changed + ",yes"}), HasSubstr("| 1 deactivate |"));
+    EXPECT_EQ(sync({changed + ",yes", changed + ",", changed + ",yes"}, 0), 1) << "its deactivation";
     EXPECT_FALSE(active());
+    EXPECT_EQ(json::parse(w.prefsync("status crm --json").out).at("crm").at("failed").as_int64(), 0)
+        << "the refused write went with the profile";
 }
 
 // A daemon on a one-minute schedule sent every row the API had refused, unchanged, again
