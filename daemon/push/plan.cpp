@@ -87,14 +87,13 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
                 continue;
             }
             // Marked deleted by an earlier row, back in this one: the last row decides (as the
-            // sync's cancel_removal()), and the writes are not dropped either.
+            // sync's cancel_removal()).
             if (!removed.empty())
                 if (auto it = removed.find(identity); it != removed.end()) {
                     removals[it->second].identity.clear();  // taken back: left out below
                     if (!(synced && synced->gone.empty())) --deleted_unsettled;
                     removed.erase(it);
                 }
-            if (!dropped.empty() && dropped.erase(identity) > 0) --summary.dropped;
             bool reactivate = synced && synced->gone == "deactivated";
             bool present = !synced || synced->gone.empty();
             // A write of it that may have landed (a failure's mark, or one still pending: a
@@ -108,7 +107,9 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
                 settled.insert(identity);
                 continue;
             }
-            if (!reactivate && present && any_failed && !settled.contains(identity) &&
+            // (Not one whose failure an earlier row of it, marked deleted, dropped: the sync then
+            // sends it.)
+            if (!reactivate && present && any_failed && !settled.contains(identity) && !dropped.contains(identity) &&
                 !(synced && synced->hash == m.hash) &&
                 journal.updates.refused(job.name, identity, m.hash, scope, now)) {
                 // As enqueue() judges it (it also sends a row whose identity has a write in

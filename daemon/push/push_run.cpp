@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 
@@ -118,14 +119,13 @@ private:
                 } else if (auto unsettled = journal.updates.unsettled_of(job_.name, identity)) {
                     // Known only by writes not yet settled: one that may have landed made a
                     // profile, removed like a synced one; writes that never reached the API
-                    // are dropped at the read's end (sent, or retried, they would make the
-                    // profile of a row the source deleted), held till then.
+                    // are dropped (sent, or retried, they would make the profile of a row
+                    // the source deleted). Dropped at once, in this batch with the source's
+                    // watermark: after a kill, an incremental source does not read this row
+                    // again. A later row of the identity queues its body anew.
                     remove = unsettled->may_exist;
                     profile_id = unsettled->profile_id;
-                    if (!remove) {
-                        journal.updates.hold_writes(job_.name, identity, journal::UpdateQueue::Failures::Stay);
-                        drop_at_end_.insert(identity);
-                    }
+                    if (!remove) journal.updates.drop_unsent_writes(job_.name, identity);
                 }
                 // Its writes wait for the read's end (due during the read, one went out first),
                 // where settle_removals() has the removal take their place (or, refused, keep
@@ -256,16 +256,15 @@ private:
     void settle_removals() {
         auto& journal = c_.journal;
         {
-            // What rows marked deleted decided, now that no later row can take it back: the
-            // writes that never reached the API dropped; where the profile is removed, its
-            // writes held with its failure (`retry` would send the body of a row the source
-            // deleted), for the removal to take their place.
+            // The removals of rows marked deleted, now that no later row can take them back:
+            // their writes held with their failure (`retry` would send the body of a row the
+            // source deleted), for the removal to take their place.
             std::erase_if(removals_, [](const Removal& r) { return r.cancelled; });
+            removed_.clear();
+            for (std::size_t i = 0; i < removals_.size(); ++i) removed_.emplace(removals_[i].identity, i);
             journal::Database::Transaction tx(journal.db);
-            for (const auto& identity : drop_at_end_) journal.updates.drop_unsent_writes(job_.name, identity);
             for (const auto& r : removals_) journal.updates.hold_writes(job_.name, r.identity);
             tx.commit();
-            drop_at_end_.clear();
         }
         if (job_.on_missing == config::OnMissing::Ignore) return;
         // Rows the source marks deleted are removed either way; those that left it only when
@@ -367,7 +366,6 @@ private:
     // sent after it, deactivating a profile the source has). The writes the deleted row held
     // are released by the read's end with the rest.
     void cancel_removal(const std::string& identity) {
-        if (!drop_at_end_.empty()) drop_at_end_.erase(identity);
         if (removed_.empty()) return;
         auto it = removed_.find(identity);
         if (it == removed_.end()) return;
@@ -390,7 +388,6 @@ private:
     std::vector<IntakeRow> batch_;
     std::vector<Removal> removals_;                         // rows the source marks deleted, then those that left it
     std::unordered_map<std::string, std::size_t> removed_;  // their identities: the index of each
-    std::unordered_set<std::string> drop_at_end_;           // marked deleted, writes never sent: dropped at the end
     std::int64_t deleted_unsettled_ = 0;                    // of them, marked deleted and known only by writes
     bool finished_ = false;
     std::vector<journal::ClaimedUpdate> claimed_;  // journaled already claimed, for take_claimed()
