@@ -1208,7 +1208,6 @@ std::int64_t UpdateQueue::hold_writes(const std::string& job, const std::string&
         .bind(3, kHeldLeft)
         .run();
     auto n = db_.changes();
-    if (failures == Failures::Stay) return n;
     // A failure is held too, where nothing else of the identity is pending (else `retry`
     // finds it obsolete): failed, `retry` sent it (a write that may have landed looked up,
     // found nothing, and created the profile of a row no longer in the source). It keeps
@@ -1217,21 +1216,25 @@ std::int64_t UpdateQueue::hold_writes(const std::string& job, const std::string&
            "UPDATE updates SET state = 'retry', held = ?3, due_at = 0, attempts = 0, refused = NULL WHERE id = ("
            "SELECT max(id) FROM updates WHERE job = ?1 AND identity = ?2 AND state = 'failed' "
            "AND coalesce(op, '') IN ('', 'reactivate')) "
+           "AND (?4 = 0 OR refused IS NULL) "
            "AND NOT EXISTS (SELECT 1 FROM updates WHERE job = ?1 AND identity = ?2 "
            "AND state IN ('queued', 'inflight', 'retry'))")
         .bind(1, job)
         .bind(2, identity)
         .bind(3, kHeldLeft)
+        .bind(4, std::int64_t{failures == Failures::ExceptRefused})
         .run();
     return n + db_.changes();
 }
 
-std::int64_t UpdateQueue::drop_unsent_writes(const std::string& job, const std::string& identity) {
+std::int64_t UpdateQueue::drop_unsent_writes(const std::string& job, const std::string& identity, Failures failures) {
     db_.prepare(
            "DELETE FROM updates WHERE job = ?1 AND identity = ?2 AND state IN ('queued', 'retry', 'waiting', "
-           "'failed') AND coalesce(op, '') IN ('', 'reactivate')")
+           "'failed') AND coalesce(op, '') IN ('', 'reactivate') "
+           "AND (?3 = 0 OR state <> 'failed' OR refused IS NULL)")
         .bind(1, job)
         .bind(2, identity)
+        .bind(3, std::int64_t{failures == Failures::ExceptRefused})
         .run();
     return db_.changes();
 }

@@ -265,19 +265,24 @@ public:
     // Identities of `job` with an update still to send (the states of counts().pending(),
     // and other processes' in-flight batches): `plan`'s "besides these" count.
     std::unordered_set<std::string> pending_identities(const std::string& job);
+    // Which failed writes hold_writes() and drop_unsent_writes() take besides the pending ones:
+    // every one, or those the API did not refuse (a row marked deleted, before a later row of
+    // it can take the removal back: a body the API refused must then still be known as
+    // refused; left behind by a kill, `retry` would only have it refused again).
+    enum class Failures { Take, ExceptRefused };
     // Holds the pending writes (not removals, not in flight) of `identity` until the end of
-    // a read (release_held(…, Held::All)): its row left the source and its removal was not
-    // journaled (refused by max_missing, or the read could not tell which rows left), so they
-    // wait for a read that settles them. A run that reads nothing (`retry`, the daemon's)
-    // does not release them. With Failures::Take, the identity's last failed write too
-    // (made a held retry, so `retry` does not send it); Failures::Stay leaves failures as
-    // they are (a row marked deleted during a read, which a later row may take back).
+    // a read (release_held(…, Held::All)): its row left the source or is marked deleted and
+    // its removal is not journaled yet (or was refused by max_missing, or the read could not
+    // tell which rows left), so they wait for a read that settles them. A run that reads
+    // nothing (`retry`, the daemon's) does not release them. The identity's last failed write
+    // is held too (made a held retry, so `retry` does not send it), as `failures` says.
     // Returns how many.
-    enum class Failures { Take, Stay };
     std::int64_t hold_writes(const std::string& job, const std::string& identity, Failures failures = Failures::Take);
-    // Deletes the pending (not in flight) and failed writes of `identity`: its row left the
-    // source before any of them reached the API. Returns how many.
-    std::int64_t drop_unsent_writes(const std::string& job, const std::string& identity);
+    // Deletes the pending (not in flight) and failed writes of `identity`, failures as
+    // `failures` says: its row left the source, or is marked deleted, before any of them
+    // reached the API. Returns how many.
+    std::int64_t drop_unsent_writes(const std::string& job, const std::string& identity,
+                                    Failures failures = Failures::Take);
     // Holds every queued or retrying update of `job` until release_held(): writes an earlier
     // run left, for a read that will tell which of their rows left the source, and which are
     // back at what the API has (each keeps its due time). So are those

@@ -107,9 +107,7 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
                 settled.insert(identity);
                 continue;
             }
-            // (Not one whose failure an earlier row of it, marked deleted, dropped: the sync then
-            // sends it.)
-            if (!reactivate && present && any_failed && !settled.contains(identity) && !dropped.contains(identity) &&
+            if (!reactivate && present && any_failed && !settled.contains(identity) &&
                 !(synced && synced->hash == m.hash) &&
                 journal.updates.refused(job.name, identity, m.hash, scope, now)) {
                 // As enqueue() judges it (it also sends a row whose identity has a write in

@@ -122,18 +122,24 @@ private:
                     // are dropped (sent, or retried, they would make the profile of a row
                     // the source deleted). Dropped at once, in this batch with the source's
                     // watermark: after a kill, an incremental source does not read this row
-                    // again. A later row of the identity queues its body anew.
+                    // again. A later row of the identity queues its body anew. A failure the
+                    // API refused waits for the read's end (a later row of the identity would
+                    // otherwise send that body again).
                     remove = unsettled->may_exist;
                     profile_id = unsettled->profile_id;
-                    if (!remove) journal.updates.drop_unsent_writes(job_.name, identity);
+                    if (!remove) {
+                        journal.updates.drop_unsent_writes(job_.name, identity,
+                                                           journal::UpdateQueue::Failures::ExceptRefused);
+                        drop_refused_at_end_.insert(identity);
+                    }
                 }
                 // Its writes wait for the read's end (due during the read, one went out first),
                 // where settle_removals() has the removal take their place (or, refused, keep
-                // them held). Its failures stay as they are until then: a later row of the
-                // identity may take the removal back, and a body the API refused must then
-                // still be known as refused.
+                // them held). A failure the API refused stays one until then: a later row of
+                // the identity may take the removal back, and the body must then still be
+                // known as refused.
                 if (remove) {
-                    journal.updates.hold_writes(job_.name, identity, journal::UpdateQueue::Failures::Stay);
+                    journal.updates.hold_writes(job_.name, identity, journal::UpdateQueue::Failures::ExceptRefused);
                     // A profile that may exist is a known one for max_missing (counted from
                     // `synced` alone, 20 such deletes were "20 of 10 known profiles").
                     // Once per identity, as its removal.
@@ -255,16 +261,20 @@ private:
     // or their writes dropped or held (judge_missing).
     void settle_removals() {
         auto& journal = c_.journal;
+        // What rows marked deleted decided, now that no later row can take it back: their
+        // refused failures dropped, or, where the profile is removed, held with their writes
+        // (`retry` would send the body of a row the source deleted) for the removal to take
+        // their place.
+        std::int64_t marked_held = 0;
         {
-            // The removals of rows marked deleted, now that no later row can take them back:
-            // their writes held with their failure (`retry` would send the body of a row the
-            // source deleted), for the removal to take their place.
             std::erase_if(removals_, [](const Removal& r) { return r.cancelled; });
             removed_.clear();
             for (std::size_t i = 0; i < removals_.size(); ++i) removed_.emplace(removals_[i].identity, i);
             journal::Database::Transaction tx(journal.db);
-            for (const auto& r : removals_) journal.updates.hold_writes(job_.name, r.identity);
+            for (const auto& identity : drop_refused_at_end_) journal.updates.drop_unsent_writes(job_.name, identity);
+            for (const auto& r : removals_) marked_held += journal.updates.hold_writes(job_.name, r.identity);
             tx.commit();
+            drop_refused_at_end_.clear();
         }
         if (job_.on_missing == config::OnMissing::Ignore) return;
         // Rows the source marks deleted are removed either way; those that left it only when
@@ -327,7 +337,7 @@ private:
             std::int64_t held = 0;
             for (const auto& r : removals_) held += journal.updates.hold_writes(job_.name, r.identity);
             hold_tx.commit();
-            log_held_writes(held);
+            log_held_writes(held + marked_held);
             return;
         }
         journal::Database::Transaction removal_tx(journal.db);
@@ -364,8 +374,10 @@ private:
     // A row of an identity an earlier row of this read marked deleted: the last row decides,
     // as for any repeated id, and this one keeps the profile (the deleted row's removal was
     // sent after it, deactivating a profile the source has). The writes the deleted row held
-    // are released by the read's end with the rest.
+    // are released by the read's end with the rest (a read cut short: by the next complete
+    // one).
     void cancel_removal(const std::string& identity) {
+        if (!drop_refused_at_end_.empty()) drop_refused_at_end_.erase(identity);
         if (removed_.empty()) return;
         auto it = removed_.find(identity);
         if (it == removed_.end()) return;
@@ -388,6 +400,7 @@ private:
     std::vector<IntakeRow> batch_;
     std::vector<Removal> removals_;                         // rows the source marks deleted, then those that left it
     std::unordered_map<std::string, std::size_t> removed_;  // their identities: the index of each
+    std::unordered_set<std::string> drop_refused_at_end_;   // marked deleted, a refused failure: dropped at the end
     std::int64_t deleted_unsettled_ = 0;                    // of them, marked deleted and known only by writes
     bool finished_ = false;
     std::vector<journal::ClaimedUpdate> claimed_;  // journaled already claimed, for take_claimed()

@@ -841,7 +841,7 @@ TEST(Sync, ARowMarkedDeletedRemovesAProfileThatMayExistAndDropsWritesThatNeverRe
 // A body the API refused stays refused through such a pair; marked, unmarked, marked still
 // removes. `plan` says what the sync does each time.
 TEST(Sync, ARowMarkedDeletedThenListedAgainKeepsItsProfileAndTheLastRowDecides) {
-    Workspace w(10, "upsert", "    on_missing: deactivate\n    max_missing: 100%\n    deleted_column: gone\n");
+    Workspace w(11, "upsert", "    on_missing: deactivate\n    max_missing: 100%\n    deleted_column: gone\n");
     std::vector<std::string> lines;
     {
         std::istringstream in(testing::read_file(w.csv));
@@ -856,10 +856,11 @@ TEST(Sync, ARowMarkedDeletedThenListedAgainKeepsItsProfileAndTheLastRowDecides) 
     std::string changed = row, refused = row;
     changed.insert(id.size() + 1, "Z");  // its first name
     refused[refused.find('@')] = '#';    // an email the API refuses (400)
-    // The other rows unmarked, and `rows` of C00000002 (with their `gone` value) behind them.
+    // The first ten rows but C00000002 unmarked, and `rows` (with their `gone` value) behind
+    // them.
     auto file = [&](const std::vector<std::string>& rows) {
         std::string out = lines[0] + ",gone\n";
-        for (std::size_t i = 1; i < lines.size(); ++i)
+        for (std::size_t i = 1; i <= 10; ++i)
             if (i != 2) out += lines[i] + ",\n";
         for (const auto& r : rows) out += r + "\n";
         return out;
@@ -908,6 +909,16 @@ TEST(Sync, ARowMarkedDeletedThenListedAgainKeepsItsProfileAndTheLastRowDecides) 
     EXPECT_FALSE(active());
     EXPECT_EQ(json::parse(w.prefsync("status crm --json").out).at("crm").at("failed").as_int64(), 0)
         << "the refused write went with the profile";
+
+    // A profile never made, whose body the API refused: the same through such a pair.
+    std::string never = lines[11];
+    never[never.find('@')] = '#';
+    EXPECT_EQ(sync({changed + ",yes", never + ","}, 2), 1);
+    EXPECT_THAT(plan_of({changed + ",yes", never + ",yes", never + ","}),
+                HasSubstr("not sent: 1 row(s) unchanged since the API refused them"));
+    EXPECT_EQ(sync({changed + ",yes", never + ",yes", never + ","}, 2), 0) << "a refused body is not sent again";
+    EXPECT_EQ(sync({changed + ",yes", never + ",yes"}, 0), 0) << "nothing to remove; the failure dropped";
+    EXPECT_EQ(json::parse(w.prefsync("status crm --json").out).at("crm").at("failed").as_int64(), 0);
 }
 
 // A daemon on a one-minute schedule sent every row the API had refused, unchanged, again
