@@ -1197,7 +1197,8 @@ std::int64_t UpdateQueue::hold_pending(const std::string& job) {
     return n;
 }
 
-std::int64_t UpdateQueue::hold_writes(const std::string& job, const std::string& identity, Failures failures) {
+std::int64_t UpdateQueue::hold_writes(const std::string& job, const std::string& identity, Failures failures,
+                                      Millis now) {
     db_.prepare(
            "UPDATE updates SET state = 'retry', held = ?3 WHERE job = ?1 AND identity = ?2 "
            "AND state IN ('queued', 'retry') AND held IN (0, 1) AND coalesce(op, '') IN ('', 'reactivate')")
@@ -1216,25 +1217,30 @@ std::int64_t UpdateQueue::hold_writes(const std::string& job, const std::string&
            "UPDATE updates SET state = 'retry', held = ?3, due_at = 0, attempts = 0, refused = NULL WHERE id = ("
            "SELECT max(id) FROM updates WHERE job = ?1 AND identity = ?2 AND state = 'failed' "
            "AND coalesce(op, '') IN ('', 'reactivate')) "
-           "AND (?4 = 0 OR refused IS NULL) "
+           "AND (?4 = 0 OR NOT (?5 <> 0 AND coalesce(refused, 0) = ?5 AND updated_at > ?6)) "
            "AND NOT EXISTS (SELECT 1 FROM updates WHERE job = ?1 AND identity = ?2 "
            "AND state IN ('queued', 'inflight', 'retry'))")
         .bind(1, job)
         .bind(2, identity)
         .bind(3, kHeldLeft)
         .bind(4, std::int64_t{failures == Failures::ExceptRefused})
+        .bind(5, refusal_scope_of(job))
+        .bind(6, now - kRefusalHeld)
         .run();
     return n + db_.changes();
 }
 
-std::int64_t UpdateQueue::drop_unsent_writes(const std::string& job, const std::string& identity, Failures failures) {
+std::int64_t UpdateQueue::drop_unsent_writes(const std::string& job, const std::string& identity, Failures failures,
+                                             Millis now) {
     db_.prepare(
            "DELETE FROM updates WHERE job = ?1 AND identity = ?2 AND state IN ('queued', 'retry', 'waiting', "
            "'failed') AND coalesce(op, '') IN ('', 'reactivate') "
-           "AND (?3 = 0 OR state <> 'failed' OR refused IS NULL)")
+           "AND (?3 = 0 OR state <> 'failed' OR NOT (?4 <> 0 AND coalesce(refused, 0) = ?4 AND updated_at > ?5))")
         .bind(1, job)
         .bind(2, identity)
         .bind(3, std::int64_t{failures == Failures::ExceptRefused})
+        .bind(4, refusal_scope_of(job))
+        .bind(5, now - kRefusalHeld)
         .run();
     return db_.changes();
 }
@@ -1310,6 +1316,11 @@ bool UpdateQueue::marked_failure(const std::string& job, const std::string& iden
         "SELECT 1 FROM updates WHERE job = ?1 AND identity = ?2 AND state = 'failed' AND resolve = 1 LIMIT 1");
     s.bind(1, job).bind(2, identity);
     return s.step();
+}
+
+std::int64_t UpdateQueue::refusal_scope_of(const std::string& job) const {
+    auto scope = refusal_scope_.find(job);
+    return scope == refusal_scope_.end() ? std::int64_t{0} : scope->second;
 }
 
 bool UpdateQueue::refused(const std::string& job, const std::string& identity, const std::string& hash,

@@ -266,9 +266,10 @@ public:
     // and other processes' in-flight batches): `plan`'s "besides these" count.
     std::unordered_set<std::string> pending_identities(const std::string& job);
     // Which failed writes hold_writes() and drop_unsent_writes() take besides the pending ones:
-    // every one, or those the API did not refuse (a row marked deleted, before a later row of
-    // it can take the removal back: a body the API refused must then still be known as
-    // refused; left behind by a kill, `retry` would only have it refused again).
+    // every one, or all but one the API refused, as enqueue() judges a refusal at `now` (a
+    // row marked deleted, before a later row of it can take the removal back: a body the
+    // API refused must then still be known as refused; left behind by a kill, `retry` would
+    // only have it refused again).
     enum class Failures { Take, ExceptRefused };
     // Holds the pending writes (not removals, not in flight) of `identity` until the end of
     // a read (release_held(…, Held::All)): its row left the source or is marked deleted and
@@ -277,12 +278,13 @@ public:
     // nothing (`retry`, the daemon's) does not release them. The identity's last failed write
     // is held too (made a held retry, so `retry` does not send it), as `failures` says.
     // Returns how many.
-    std::int64_t hold_writes(const std::string& job, const std::string& identity, Failures failures = Failures::Take);
+    std::int64_t hold_writes(const std::string& job, const std::string& identity, Failures failures = Failures::Take,
+                             Millis now = 0);
     // Deletes the pending (not in flight) and failed writes of `identity`, failures as
     // `failures` says: its row left the source, or is marked deleted, before any of them
     // reached the API. Returns how many.
     std::int64_t drop_unsent_writes(const std::string& job, const std::string& identity,
-                                    Failures failures = Failures::Take);
+                                    Failures failures = Failures::Take, Millis now = 0);
     // Holds every queued or retrying update of `job` until release_held(): writes an earlier
     // run left, for a read that will tell which of their rows left the source, and which are
     // back at what the API has (each keeps its due time). So are those
@@ -406,7 +408,8 @@ private:
     std::unordered_map<std::string, std::int64_t> held_;  // job + identity -> batch row id
     KnownShape shape_;
     std::string lookup_key_;
-    std::map<std::string, std::int64_t> refusal_scope_;  // job → scope_refusals()
+    std::map<std::string, std::int64_t> refusal_scope_;           // job → scope_refusals()
+    std::int64_t refusal_scope_of(const std::string& job) const;  // 0: none set
 };
 
 }  // namespace prefsync::journal

@@ -114,6 +114,9 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
                 // flight or waiting with a "resolve first" mark: plan does not weigh those).
                 refused.insert(identity);
                 drop(identity);
+                // An earlier row of it, marked deleted, was counted as dropping its writes: the
+                // sync keeps a refused failure for a later row (Failures::ExceptRefused).
+                if (!dropped.empty() && dropped.erase(identity) > 0) --summary.dropped;
                 continue;
             }
             settled.insert(identity);

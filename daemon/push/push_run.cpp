@@ -129,7 +129,7 @@ private:
                     profile_id = unsettled->profile_id;
                     if (!remove) {
                         journal.updates.drop_unsent_writes(job_.name, identity,
-                                                           journal::UpdateQueue::Failures::ExceptRefused);
+                                                           journal::UpdateQueue::Failures::ExceptRefused, now);
                         drop_refused_at_end_.insert(identity);
                     }
                 }
@@ -139,7 +139,8 @@ private:
                 // the identity may take the removal back, and the body must then still be
                 // known as refused.
                 if (remove) {
-                    journal.updates.hold_writes(job_.name, identity, journal::UpdateQueue::Failures::ExceptRefused);
+                    journal.updates.hold_writes(job_.name, identity, journal::UpdateQueue::Failures::ExceptRefused,
+                                                now);
                     // A profile that may exist is a known one for max_missing (counted from
                     // `synced` alone, 20 such deletes were "20 of 10 known profiles").
                     // Once per identity, as its removal.
