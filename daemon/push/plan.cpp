@@ -1,5 +1,6 @@
 #include "daemon/push/plan.hpp"
 
+#include <optional>
 #include <unordered_map>
 #include <vector>
 #include <unordered_set>
@@ -57,6 +58,13 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
     const auto landed = any_pending ? journal.updates.may_have_landed(job.name) : std::unordered_set<std::string>();
     std::unordered_set<std::string> without_base;  // mirror: identities going out whole (per identity)
     std::unordered_set<std::string> left_unsent;   // identities that left, whose writes are dropped
+    // The identities with a write pending, asked for once and only if needed.
+    std::optional<std::unordered_set<std::string>> pending;
+    auto pending_now = [&]() -> const std::unordered_set<std::string>& {
+        if (!pending)
+            pending = any_pending ? journal.updates.pending_identities(job.name) : decltype(pending)::value_type();
+        return *pending;
+    };
     while (intake.next(batch)) {
         for (auto& r : batch) {
             if (!r.mapped) continue;
@@ -115,8 +123,12 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
                 refused.insert(identity);
                 drop(identity);
                 // An earlier row of it, marked deleted, was counted as dropping its writes: the
-                // sync keeps a refused failure for a later row (Failures::ExceptRefused).
-                if (!dropped.empty() && dropped.erase(identity) > 0) --summary.dropped;
+                // sync keeps a refused failure for a later row (Failures::ExceptRefused), and
+                // drops only its pending writes, if it has any.
+                if (!dropped.empty() && dropped.contains(identity) && !pending_now().contains(identity)) {
+                    dropped.erase(identity);
+                    --summary.dropped;
+                }
                 continue;
             }
             settled.insert(identity);
