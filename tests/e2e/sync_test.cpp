@@ -882,8 +882,9 @@ TEST(Sync, ARowMarkedDeletedThenListedAgainKeepsItsProfileAndTheLastRowDecides) 
         return p.size() == 1u ? p[0] : json::object();
     };
     auto active = [&] {
-        auto* a = stored().if_contains("IsActive");
-        return !stored().empty() && (!a || a->as_bool());
+        auto profile = stored();
+        auto* a = profile.if_contains("IsActive");
+        return !profile.empty() && (!a || a->as_bool());
     };
     ASSERT_EQ(sync({row + ","}, 0), 10);
     ASSERT_TRUE(active());
