@@ -16,6 +16,9 @@
 #                PREFSYNC_WRAP (a command prefix for prefsync, e.g. "perf record -g -o F --":
 #                for a profile, not for figures; push and pull runs),
 #                PREFSYNC_BIN (the prefsync binary; default build/prefsync: to compare builds),
+#                CLIENTS ("wrk curl prefsync": the clients run in the push and latency
+#                scenarios; e.g. "wrk prefsync" for an A/B of two builds, wrk kept as the
+#                reference each round's ratio is taken against),
 #                ORDER ("generated": identities in ascending order, as the generator writes
 #                them; "shuffled": the same rows in a fixed random order, as a source sorted
 #                by anything but the identity gives them)
@@ -36,6 +39,7 @@ reps=${REPS:-3}
 priority=${PRIORITY:--10}
 conns=${CONNECTIONS:-64}
 scenarios=" ${SCENARIOS:-push latency rate pull big} "
+clients=" ${CLIENTS:-wrk curl prefsync} "
 order=${ORDER:-generated}
 case $order in generated | shuffled) ;; *) echo "ORDER must be generated or shuffled" >&2; exit 2 ;; esac
 token=bench-token
@@ -312,15 +316,18 @@ config_line() {  # KEY TITLE LIMIT(requests/s or empty) LIMIT_LABEL
 }
 
 run_wrk_post() {  # CONFIG REP ROWS DIR CONNECTIONS
+    [[ $clients == *" wrk "* ]] || return 0
     BENCH_BODY_FILE=$4/body.json BENCH_ROWS=$3 BENCH_TOKEN=$token BENCH_USER_AGENT=$user_agent \
         run_client "$1" wrk "$2" "$3" $((60 + $3 / 500)) \
         wrk -t1 -c"$5" -d1h --timeout 30s -s "$root/bench/compare/post.lua" "${write_prefix}C00000001"
 }
 run_curl() {  # CONFIG REP ROWS DIR CONNECTIONS
+    [[ $clients == *" curl "* ]] || return 0
     run_client "$1" curl "$2" "$3" $((60 + $3 / 200)) \
         curl --parallel --parallel-immediate --parallel-max "$5" -sS --no-progress-meter -K "$4/curl.cfg"
 }
 run_prefsync_push() {  # CONFIG REP ROWS DIR CONNECTIONS RATE BURST [CLIENT_NAME]
+    [[ $clients == *" prefsync "* ]] || return 0
     prefsync_config "$4/profiles.csv" "$7" "$5"
     PREFSYNC_RATE=$6 PREFSYNC_JOURNAL=$state/journal.db run_client "$1" "${8:-prefsync}" "$2" "$3" "${cap:-$((120 + $3 / 100))}" \
         ${PREFSYNC_WRAP:-} "$prefsync" -c "$work/run/prefsync.yaml" backfill crm-nightly

@@ -94,7 +94,11 @@ struct HttpPool::Impl : std::enable_shared_from_this<HttpPool::Impl> {
     std::uint64_t addresses_lookup = 0;  // the number of the lookup that found `addresses`
     std::chrono::steady_clock::time_point looked_up_at;
     std::vector<LookupDone> awaiting_lookup;
-    std::vector<std::shared_ptr<Connection>> connections;
+    std::vector<std::shared_ptr<Connection>> connections;  // never shrinks: `idle` points into it
+    // The connections not busy, the last to finish on top: a request takes one in O(1) (a scan
+    // of 512 connections for a free one cost a cache miss each), and the most recently used
+    // goes first, which leaves the others idle long enough for their idle timeout to close them.
+    std::vector<Connection*> idle;
     std::deque<Pending> queue;
     PoolStats stats;
     bool closed = false;
@@ -156,8 +160,6 @@ void HttpPool::Impl::lookup(LookupDone done) {
 class Connection : public std::enable_shared_from_this<Connection> {
 public:
     explicit Connection(HttpPool::Impl& pool) : pool_(pool), idle_timer_(pool.ioc.get_executor()) {}
-
-    bool busy() const { return busy_; }
 
     void run(Pending p) {
         busy_ = true;
@@ -348,6 +350,7 @@ private:
         auto done = std::move(pending_.done);
         pending_ = {};
         busy_ = false;
+        pool_.idle.push_back(this);
         --pool_.stats.in_flight;
         arm_idle();
         done(std::move(out));
@@ -390,15 +393,12 @@ private:
 
 void HttpPool::Impl::pump() {
     while (!queue.empty() && !closed) {
-        std::shared_ptr<Connection> free;
-        for (auto& c : connections)
-            if (!c->busy()) {
-                free = c;
-                break;
-            }
-        if (!free && connections.size() < static_cast<std::size_t>(config.connections)) {
-            free = std::make_shared<Connection>(*this);
-            connections.push_back(free);
+        Connection* free = nullptr;
+        if (!idle.empty()) {
+            free = idle.back();
+            idle.pop_back();
+        } else if (connections.size() < static_cast<std::size_t>(config.connections)) {
+            free = connections.emplace_back(std::make_shared<Connection>(*this)).get();
         }
         if (!free) return;
         Pending p = std::move(queue.front());
