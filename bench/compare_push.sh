@@ -17,8 +17,9 @@
 #                for a profile, not for figures; push and pull runs),
 #                PREFSYNC_BIN (the prefsync binary; default build/prefsync: to compare builds),
 #                CLIENTS ("wrk curl prefsync": the clients run in the push and latency
-#                scenarios; e.g. "wrk prefsync" for an A/B of two builds, wrk kept as the
-#                reference each round's ratio is taken against),
+#                scenarios, e.g. "wrk prefsync" for an A/B of two builds, wrk kept as the
+#                reference each round's ratio is taken against; the rate, pull and big
+#                scenarios run theirs whatever it says),
 #                ORDER ("generated": identities in ascending order, as the generator writes
 #                them; "shuffled": the same rows in a fixed random order, as a source sorted
 #                by anything but the identity gives them)
@@ -40,6 +41,9 @@ priority=${PRIORITY:--10}
 conns=${CONNECTIONS:-64}
 scenarios=" ${SCENARIOS:-push latency rate pull big} "
 clients=" ${CLIENTS:-wrk curl prefsync} "
+for c in $clients; do
+    case $c in wrk | curl | prefsync) ;; *) echo "CLIENTS: $c is not one of wrk, curl, prefsync" >&2; exit 2 ;; esac
+done
 order=${ORDER:-generated}
 case $order in generated | shuffled) ;; *) echo "ORDER must be generated or shuffled" >&2; exit 2 ;; esac
 token=bench-token
@@ -327,7 +331,7 @@ run_curl() {  # CONFIG REP ROWS DIR CONNECTIONS
         curl --parallel --parallel-immediate --parallel-max "$5" -sS --no-progress-meter -K "$4/curl.cfg"
 }
 run_prefsync_push() {  # CONFIG REP ROWS DIR CONNECTIONS RATE BURST [CLIENT_NAME]
-    [[ $clients == *" prefsync "* ]] || return 0
+    [[ $1 != push-* && $1 != latency-* ]] || [[ $clients == *" prefsync "* ]] || return 0
     prefsync_config "$4/profiles.csv" "$7" "$5"
     PREFSYNC_RATE=$6 PREFSYNC_JOURNAL=$state/journal.db run_client "$1" "${8:-prefsync}" "$2" "$3" "${cap:-$((120 + $3 / 100))}" \
         ${PREFSYNC_WRAP:-} "$prefsync" -c "$work/run/prefsync.yaml" backfill crm-nightly

@@ -158,10 +158,12 @@ def targets(configs, big_rows):
         # The same target as a ratio to wrk's CPU per row in the same round: 20 µs was set
         # when wrk cost 10.6 µs a row, and wrk's own cost has since moved between 5 and 20
         # µs a row on this machine from one day to the next (bench/README.md).
-        by_rep = {r["rep"]: r for r in w}
-        v = med([r["cpu_us"] / by_rep[r["rep"]]["cpu_us"] for r in p if r["rep"] in by_rep])
-        add("pinned C=64 0 ms: CPU ≤ 1.89× wrk's (20 ÷ 10.6)", f"{v:.2f}×", v <= 20 / 10.6,
-            "push pinned: prefsync ÷ wrk CPU µs/row, per round")
+        by_rep = {r["rep"]: r for r in w if r["cpu_us"] > 0}
+        per_round = [r["cpu_us"] / by_rep[r["rep"]]["cpu_us"] for r in p if r["rep"] in by_rep]
+        if per_round:
+            v = med(per_round)
+            add(f"pinned C=64 0 ms: CPU ≤ {20 / 10.6:.3f}× wrk's (20 ÷ 10.6)", f"{v:.3f}×", v <= 20 / 10.6,
+                "push pinned: prefsync ÷ wrk CPU µs/row, per round")
     b = runs("big", "prefsync")
     if b:
         note = "" if big_rows >= 1000000 else f" (measured on {big_rows:,} rows, not 1,000,000)"

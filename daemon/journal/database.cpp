@@ -53,7 +53,10 @@ namespace {
 // released, so only jobs that judge removals could hold an earlier run's writes for the
 // read (the others sent stale values first, then reverted them). An older prefsync would
 // send held rows at once: it must refuse the journal.
-constexpr int kSchemaVersion = 13;
+// Version 14: the removals of rows a read in progress marked deleted (marked_removals), for
+// the next read when a kill cuts this one short. An older prefsync would ignore them and
+// lose those removals again: it must refuse the journal.
+constexpr int kSchemaVersion = 14;
 // How long commits may go without an fsync (Sync::deferred).
 constexpr auto kDeferredAtMost = std::chrono::seconds(1);
 
@@ -122,6 +125,9 @@ CREATE TABLE IF NOT EXISTS pull_seen(job TEXT NOT NULL, profile_id INTEGER NOT N
   PRIMARY KEY(job, profile_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS targets(job TEXT PRIMARY KEY, target TEXT NOT NULL, shown TEXT NOT NULL,
   recorded_at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS marked_removals(
+  job TEXT NOT NULL, identity TEXT NOT NULL, alt_type TEXT NOT NULL, alt_id TEXT NOT NULL, origin TEXT NOT NULL,
+  profile_id INTEGER, PRIMARY KEY(job, identity)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS schedule_state(job TEXT PRIMARY KEY, last_fire INTEGER NOT NULL DEFAULT 0,
   parked_until INTEGER, park_reason TEXT, failures INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
 )sql";
@@ -675,6 +681,8 @@ void Database::migrate() {
     // index again (a few tenths of a second per million rows); an older daemon still
     // running scans for them every second until it restarts.
     exec("DROP INDEX IF EXISTS synced_unverified");
+    // Version 14 adds marked_removals (kSchema makes it): the removals of rows a read marked
+    // deleted, kept from the row's batch to the read's end (small_stores.hpp).
     exec(kSchema);
     if (copy_pull_items) {
         exec(

@@ -24,6 +24,7 @@ void Journal::forget_job_state(const std::string& job) {
     run("DELETE FROM synced WHERE job = ?1");
     run("DELETE FROM duplicates WHERE job = ?1");
     run("DELETE FROM watermarks WHERE job = ?1");
+    run("DELETE FROM marked_removals WHERE job = ?1");
     tx.commit();
 }
 

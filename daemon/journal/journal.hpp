@@ -9,6 +9,7 @@
 //   runs        one record per run, for `status`, reports and resumes    small_stores.hpp
 //   targets     the API (base_url, client_id) each job's state belongs to small_stores.hpp
 //   watermarks  how far an incremental source has been read              small_stores.hpp
+//   marked      removals of rows a read in progress marked deleted        small_stores.hpp
 //   pulls       pull items and the durable size of the pull's output     small_stores.hpp
 //   schedule    the daemon's last fires and parked jobs                  small_stores.hpp
 //
@@ -94,6 +95,7 @@ public:
           runs(db),
           targets(db),
           watermarks(db),
+          marked(db),
           pulls(db),
           schedule(db) {}
 
@@ -104,6 +106,7 @@ public:
     RunLog runs;
     TargetStore targets;
     WatermarkStore watermarks;
+    MarkedRemovalStore marked;
     PullStore pulls;
     ScheduleStore schedule;
 
@@ -114,7 +117,7 @@ public:
 
     // Forgets what the journal holds of push job `job`'s writes: its pending and failed
     // updates (in-flight batches too), change detection (`synced`, staged answers), duplicate
-    // ids and watermark; its runs stay. For a job moved to another API, whose state is the
+    // ids, watermark and the removals of a read it did not end; its runs stay. For a job moved to another API, whose state is the
     // old one's (TargetStore). Only for a holder of the job's lock, before its run reads or
     // sends anything.
     void forget_job_state(const std::string& job);

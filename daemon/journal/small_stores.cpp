@@ -233,6 +233,37 @@ void WatermarkStore::set(const std::string& job, const std::string& source, cons
         .run();
 }
 
+// --- removals of a read in progress ------------------------------------------------------
+
+std::vector<MarkedRemoval> MarkedRemovalStore::of(const std::string& job) {
+    std::vector<MarkedRemoval> out;
+    auto s = db_.prepare("SELECT identity, alt_type, alt_id, origin, profile_id FROM marked_removals WHERE job = ?1");
+    s.bind(1, job);
+    while (s.step()) out.push_back({s.text(0), s.text(1), s.text(2), s.text(3), s.opt_i64(4)});
+    return out;
+}
+
+void MarkedRemovalStore::put(const std::string& job, const MarkedRemoval& r) {
+    db_.prepare(
+           "INSERT OR REPLACE INTO marked_removals(job, identity, alt_type, alt_id, origin, profile_id) "
+           "VALUES(?1, ?2, ?3, ?4, ?5, ?6)")
+        .bind(1, job)
+        .bind(2, r.identity)
+        .bind(3, r.alt_type)
+        .bind(4, r.alt_id)
+        .bind(5, r.origin)
+        .bind(6, r.profile_id)
+        .run();
+}
+
+void MarkedRemovalStore::erase(const std::string& job, const std::string& identity) {
+    db_.prepare("DELETE FROM marked_removals WHERE job = ?1 AND identity = ?2").bind(1, job).bind(2, identity).run();
+}
+
+void MarkedRemovalStore::clear(const std::string& job) {
+    db_.prepare("DELETE FROM marked_removals WHERE job = ?1").bind(1, job).run();
+}
+
 // --- pull progress -----------------------------------------------------------------------
 
 std::optional<PullState> PullStore::state(const std::string& job) {

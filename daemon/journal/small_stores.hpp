@@ -1,7 +1,8 @@
 #pragma once
 // The journal's smaller stores, one concern each, over the one database handle: the
-// host-wide rate bucket and daily quota, the run log, incremental-source watermarks, pull
-// progress, and the daemon's schedule state. Their interfaces speak values only.
+// host-wide rate bucket and daily quota, the run log, incremental-source watermarks, the
+// removals of a read in progress, pull progress, and the daemon's schedule state. Their
+// interfaces speak values only.
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -124,6 +125,32 @@ public:
     std::optional<Watermark> get(const std::string& job, const std::string& source);
     // Call inside the transaction that journals the rows read up to `mark`.
     void set(const std::string& job, const std::string& source, const Watermark& mark, Millis now);
+
+private:
+    Database& db_;
+};
+
+// --- removals of a read in progress ------------------------------------------------------
+
+// A row the source marks deleted (deleted_column), read by a read that has not ended: its
+// removal is journaled only at the read's end, once no later row of the identity can take
+// it back. Recorded in the transaction of the row's batch, with the source's watermark: a
+// run killed before its read ended leaves them, and an incremental source's next read
+// starts past the row and never sees it again, so the next run that reads takes them up
+// (push_run.cpp). Deleted with the read's removals journaled (or refused by max_missing).
+struct MarkedRemoval {
+    std::string identity, alt_type, alt_id, origin;
+    std::optional<std::int64_t> profile_id;
+};
+
+class MarkedRemovalStore {
+public:
+    explicit MarkedRemovalStore(Database& db) : db_(db) {}
+    // Those of `job`, by identity.
+    std::vector<MarkedRemoval> of(const std::string& job);
+    void put(const std::string& job, const MarkedRemoval& r);
+    void erase(const std::string& job, const std::string& identity);
+    void clear(const std::string& job);
 
 private:
     Database& db_;

@@ -65,6 +65,7 @@ public:
 
     bool more() override {
         if (finished_) return false;
+        take_up_marked();
         if (intake_.next(batch_)) {
             journal_batch();
             return true;
@@ -145,8 +146,8 @@ private:
                     // `synced` alone, 20 such deletes were "20 of 10 known profiles").
                     // Once per identity, as its removal.
                     bool counted = known && known->gone.empty();
-                    if (add_removal({identity, m.identity.alternate_id_type, m.identity.alternate_id, r.row->origin,
-                                     m.identity.profile_id ? m.identity.profile_id : profile_id, !counted}) &&
+                    if (mark_removal({identity, m.identity.alternate_id_type, m.identity.alternate_id, r.row->origin,
+                                      m.identity.profile_id ? m.identity.profile_id : profile_id, !counted}) &&
                         !counted)
                         ++deleted_unsettled_;
                 }
@@ -212,9 +213,30 @@ private:
     // or journals for removal (killed between them, writes of rows that left went out).
     void finish() {
         finished_ = true;
+        take_up_marked();
         journal::Database::Transaction tx(c_.journal.db);
         settle_read();
         tx.commit();
+    }
+
+    // The removals of rows an earlier read marked deleted and did not live to journal (its
+    // run killed before the read's end): an incremental source's next read starts past
+    // those rows and never sees them again. They are this read's now: counted against
+    // max_missing, taken back by a later row of theirs, journaled (or refused) at its end.
+    // Once, before the first batch (after the run took over what the killed one left in
+    // flight), or at the end of a read that never began (a stop).
+    void take_up_marked() {
+        if (marked_taken_) return;
+        marked_taken_ = true;
+        auto& journal = c_.journal;
+        for (auto& r : journal.marked.of(job_.name)) {
+            auto known = journal.synced.get(job_.name, r.identity);
+            bool counted = known && known->gone.empty();
+            if (add_removal({std::move(r.identity), std::move(r.alt_type), std::move(r.alt_id), std::move(r.origin),
+                             r.profile_id, !counted}) &&
+                !counted)
+                ++deleted_unsettled_;
+        }
     }
 
     void settle_read() {
@@ -272,6 +294,9 @@ private:
             removed_.clear();
             for (std::size_t i = 0; i < removals_.size(); ++i) removed_.emplace(removals_[i].identity, i);
             journal::Database::Transaction tx(journal.db);
+            // Settled below, whatever the verdict: journaled or refused. finish() makes the
+            // whole settling one transaction, so a kill before its end leaves them recorded.
+            journal.marked.clear(job_.name);
             for (const auto& identity : drop_refused_at_end_) journal.updates.drop_unsent_writes(job_.name, identity);
             for (const auto& r : removals_) marked_held += journal.updates.hold_writes(job_.name, r.identity);
             tx.commit();
@@ -372,6 +397,14 @@ private:
         removals_.push_back(std::move(r));
         return true;
     }
+    // add_removal() for a row marked deleted, recorded in its batch's transaction too, for
+    // the next read if this one does not reach its end (take_up_marked()).
+    bool mark_removal(Removal r) {
+        journal::MarkedRemoval recorded{r.identity, r.alt_type, r.alt_id, r.origin, r.profile_id};
+        if (!add_removal(std::move(r))) return false;
+        c_.journal.marked.put(job_.name, recorded);
+        return true;
+    }
     // A row of an identity an earlier row of this read marked deleted: the last row decides,
     // as for any repeated id, and this one keeps the profile (the deleted row's removal was
     // sent after it, deactivating a profile the source has). The writes the deleted row held
@@ -386,6 +419,7 @@ private:
         if (r.unsettled) --deleted_unsettled_;
         r.cancelled = true;
         removed_.erase(it);
+        c_.journal.marked.erase(job_.name, identity);  // in the batch's transaction, with this row
     }
     const dispatch::RunContext& c_;
     const config::JobConfig& job_;
@@ -404,6 +438,7 @@ private:
     std::unordered_set<std::string> drop_refused_at_end_;   // marked deleted, a refused failure: dropped at the end
     std::int64_t deleted_unsettled_ = 0;                    // of them, marked deleted and known only by writes
     bool finished_ = false;
+    bool marked_taken_ = false;                    // take_up_marked() ran
     std::vector<journal::ClaimedUpdate> claimed_;  // journaled already claimed, for take_claimed()
     // Identities whose last row so far was skipped as still refused (few: a set of names).
     std::unordered_set<std::string> still_refused_;

@@ -92,7 +92,7 @@ TEST(Inspection, AJournalOfAnOlderSchemaIsNamedWithWhatToDoAndLeftAsItWas) {
     for (const char* args : {"status", "failures crm", "plan crm"}) {
         auto r = w.prefsync(args);
         EXPECT_EQ(r.exit_code, 1) << args;
-        EXPECT_THAT(r.err, HasSubstr("journal.db: journal schema 6 is older than this prefsync's 13; run a writing "
+        EXPECT_THAT(r.err, HasSubstr("journal.db: journal schema 6 is older than this prefsync's 14; run a writing "
                                      "command (e.g. `prefsync sync`) once"))
             << args;
     }

@@ -18,6 +18,7 @@ namespace prefsync {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using testing::quote;
 
 const char* kMapping =
@@ -258,47 +259,60 @@ TEST(SqlSync, SqliteIncrementalSyncAndCheckConfigNameMissingColumns) {
     EXPECT_THAT(check.err, HasSubstr("first_name"));
 }
 
+// An incremental SQLite source with a soft-delete column, C1..C10 synced (set_up()).
+struct SoftDeleteSource {
+    SqlWorkspace w;
+    std::string db = w.dir.file("crm.db");
+
+    void sql(const std::string& statements) {
+        auto r = testing::run("sqlite3 " + quote(db) + " \"" + statements + "\"");
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+    }
+    static std::string insert(int from, int to, const char* at) {
+        return "WITH RECURSIVE n(i) AS (SELECT " + std::to_string(from) + " UNION ALL SELECT i + 1 FROM n WHERE i < " +
+               std::to_string(to) + ") INSERT INTO customers SELECT i, 'C' || i, 'F' || i, 'L' || i, 'c' || i || " +
+               "'@example.com', '" + at + "', NULL FROM n;";
+    }
+    void set_up() {
+        sql("CREATE TABLE customers(id INTEGER PRIMARY KEY, customer_id TEXT, first_name TEXT, last_name TEXT, "
+            "email TEXT, updated_at TEXT, gone TEXT);" +
+            insert(1, 10, "2024-01-01 00:00:00"));
+        w.write_config(
+            "      type: sqlite\n      path: crm.db\n      table: customers\n"
+            "      incremental: { column: updated_at, key: id }\n");
+        w.config = w.dir.write("prefsync.yaml", testing::read_file(w.config) +
+                                                    "    on_missing: deactivate\n    deleted_column: gone\n"
+                                                    "    max_missing: 100%\n");
+        EXPECT_EQ(w.sent_by("sync crm", "queued 10"), 10);
+    }
+    // A sync killed (kill -9) once its first request reached the server, which holds it.
+    void kill_a_sync() {
+        w.emu.set_faults(R"({"slow_ms": 30000})");
+        setenv("PREFSYNC_TOKEN", "emulator-token", 1);
+        auto before = w.emu.requests_counter();
+        testing::ChildProcess run({PREFSYNC_BINARY, "-c", w.config, "sync", "crm"});
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+        while (w.emu.requests_counter() == before && run.running() && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a poll, not a spin: 2 cores
+        ASSERT_TRUE(run.running());
+        run.signal(SIGKILL);
+        ASSERT_EQ(run.wait(), 128 + SIGKILL);
+        w.emu.set_faults(R"({"slow_ms": 0})");
+    }
+};
+
 // Rows of an incremental source, killed in flight, then marked deleted: the next run holds
 // the writes the killed one left until its read ends, so they are not sent before the rows
 // that delete them are read (an outside-in test saw 20 upserts of deleted rows, then their
 // deactivations); the profiles their writes may have made are deactivated.
 TEST(SqlSync, RowsAnIncrementalSourceMarksDeletedAreNotUpsertedFirstAfterAKill) {
-    SqlWorkspace w;
-    auto db = w.dir.file("crm.db");
-    auto sql = [&](const std::string& statements) {
-        auto r = testing::run("sqlite3 " + quote(db) + " \"" + statements + "\"");
-        ASSERT_EQ(r.exit_code, 0) << r.err;
-    };
-    auto insert = [](int from, int to, const char* at) {
-        return "WITH RECURSIVE n(i) AS (SELECT " + std::to_string(from) + " UNION ALL SELECT i + 1 FROM n WHERE i < " +
-               std::to_string(to) + ") INSERT INTO customers SELECT i, 'C' || i, 'F' || i, 'L' || i, 'c' || i || " +
-               "'@example.com', '" + at + "', NULL FROM n;";
-    };
-    sql("CREATE TABLE customers(id INTEGER PRIMARY KEY, customer_id TEXT, first_name TEXT, last_name TEXT, email "
-        "TEXT, updated_at TEXT, gone TEXT);" +
-        insert(1, 10, "2024-01-01 00:00:00"));
-    w.write_config(
-        "      type: sqlite\n      path: crm.db\n      table: customers\n"
-        "      incremental: { column: updated_at, key: id }\n");
-    w.config = w.dir.write("prefsync.yaml", testing::read_file(w.config) +
-                                                "    on_missing: deactivate\n    deleted_column: gone\n"
-                                                "    max_missing: 100%\n");
-    EXPECT_EQ(w.sent_by("sync crm", "queued 10"), 10);
+    SoftDeleteSource k;
+    ASSERT_NO_FATAL_FAILURE(k.set_up());
+    auto& w = k.w;
+    k.sql(SoftDeleteSource::insert(11, 30, "2024-01-02 00:00:00"));
+    ASSERT_NO_FATAL_FAILURE(k.kill_a_sync());
 
-    sql(insert(11, 30, "2024-01-02 00:00:00"));
-    w.emu.set_faults(R"({"slow_ms": 30000})");
-    setenv("PREFSYNC_TOKEN", "emulator-token", 1);
-    auto before = w.emu.requests_counter();
-    testing::ChildProcess run({PREFSYNC_BINARY, "-c", w.config, "sync", "crm"});
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (w.emu.requests_counter() == before && run.running() && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a poll, not a spin: 2 cores
-    ASSERT_TRUE(run.running());
-    run.signal(SIGKILL);
-    ASSERT_EQ(run.wait(), 128 + SIGKILL);
-    w.emu.set_faults(R"({"slow_ms": 0})");
-
-    sql("UPDATE customers SET gone = 'yes', updated_at = '2024-01-03 00:00:00' WHERE id > 10;");
+    k.sql("UPDATE customers SET gone = 'yes', updated_at = '2024-01-03 00:00:00' WHERE id > 10;");
     auto requests = [&](const char* endpoint) { return w.emu.endpoint_requests(endpoint); };
     auto upserts = requests("W4 upsert"), deactivations = requests("W5 patch-by-alternate-id");
     auto r = w.prefsync("sync crm");
@@ -310,6 +324,62 @@ TEST(SqlSync, RowsAnIncrementalSourceMarksDeletedAreNotUpsertedFirstAfterAKill) 
         auto* active = p.as_object().if_contains("IsActive");
         EXPECT_EQ(!active || active->as_bool(), id.size() == 2 || id == "C10") << id;
     }
+}
+
+// SoftDeleteSource, then C5 marked deleted and read first, 3,000 new rows after it (far more
+// than a batch), and the run that reads them killed: its read has not ended, and its
+// watermark is past C5.
+struct KilledAfterAMarkedRow : SoftDeleteSource {
+    void set_up() {
+        SoftDeleteSource::set_up();
+        sql("UPDATE customers SET gone = 'yes', updated_at = '2024-01-02 00:00:00' WHERE id = 5;" +
+            insert(11, 3010, "2024-01-02 00:00:01"));
+        kill_a_sync();
+    }
+    // Every profile active but `inactive`; 3,010 of them.
+    void expect_active_but(const std::string& inactive) {
+        EXPECT_EQ(w.emu.store.size(), 3010u);
+        for (auto& p : w.emu.store.dump()) {
+            auto id = std::string(p.at("AlternateIds").at(0).at("AlternateId").as_string());
+            auto* active = p.as_object().if_contains("IsActive");
+            EXPECT_EQ(!active || active->as_bool(), id != inactive) << id;
+        }
+    }
+};
+
+// The next read starts past the marked row, so a removal kept only in memory for the read's
+// end was lost, and the profile stayed active. Recorded with the row's batch, it is the next
+// run's: `plan` shows it, the sync deactivates the profile, and a further run sends nothing.
+TEST(SqlSync, ARowMarkedDeletedInAReadKilledBeforeItsEndIsRemovedByTheNextRun) {
+    KilledAfterAMarkedRow k;
+    ASSERT_NO_FATAL_FAILURE(k.set_up());
+    auto& w = k.w;
+    auto plan = w.prefsync("plan crm");
+    EXPECT_THAT(plan.out, HasSubstr("1 deactivate")) << plan.err;
+    EXPECT_THAT(plan.out, HasSubstr("deactivate CRMID:C5 ")) << plan.err;
+    auto deactivations = w.emu.endpoint_requests("W5 patch-by-alternate-id");
+    auto r = w.prefsync("sync crm");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    EXPECT_EQ(w.emu.endpoint_requests("W5 patch-by-alternate-id") - deactivations, 1);
+    k.expect_active_but("C5");
+    EXPECT_EQ(w.sent_by("sync crm", "queued 0"), 0) << "settled: nothing left to send";
+}
+
+// The row back, unmarked, before the next run: the last row decides, across runs too. The
+// killed read's removal is taken back, in `plan` and in the sync, and the profile stays.
+TEST(SqlSync, ARemovalAKilledReadLeftIsTakenBackByTheRowUnmarkedInTheNextRead) {
+    KilledAfterAMarkedRow k;
+    ASSERT_NO_FATAL_FAILURE(k.set_up());
+    auto& w = k.w;
+    k.sql("UPDATE customers SET gone = NULL, updated_at = '2024-01-03 00:00:00' WHERE id = 5;");
+    auto plan = w.prefsync("plan crm");
+    EXPECT_THAT(plan.out, Not(HasSubstr("deactivate"))) << plan.err;
+    auto deactivations = w.emu.endpoint_requests("W5 patch-by-alternate-id");
+    auto r = w.prefsync("sync crm");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    EXPECT_EQ(w.emu.endpoint_requests("W5 patch-by-alternate-id") - deactivations, 0);
+    k.expect_active_but("none");
+    EXPECT_EQ(w.sent_by("sync crm", "queued 0"), 0) << "settled: nothing left to send";
 }
 
 }  // namespace

@@ -2136,7 +2136,7 @@ TEST(JournalReadOnly, AnOlderSchemaIsNotMigratedButNamedWithWhatToDo) {
         Journal r(path, Access::read_only);
         FAIL() << "read a version-6 journal";
     } catch (const JournalAccessError& e) {
-        EXPECT_THAT(e.what(), ::testing::HasSubstr(path + ": journal schema 6 is older than this prefsync's 13; run a "
+        EXPECT_THAT(e.what(), ::testing::HasSubstr(path + ": journal schema 6 is older than this prefsync's 14; run a "
                                                           "writing command (e.g. `prefsync sync`) once"));
     }
     EXPECT_EQ(files_in(dir.path()), before);
