@@ -117,9 +117,9 @@ public:
 
     // Forgets what the journal holds of push job `job`'s writes: its pending and failed
     // updates (in-flight batches too), change detection (`synced`, staged answers), duplicate
-    // ids, watermark and the removals of a read it did not end; its runs stay. For a job moved to another API, whose state is the
-    // old one's (TargetStore). Only for a holder of the job's lock, before its run reads or
-    // sends anything.
+    // ids, watermark and the removals a read left (marked); its runs stay. For a job moved to
+    // another API, whose state is the old one's (TargetStore). Only for a holder of the job's
+    // lock, before its run reads or sends anything.
     void forget_job_state(const std::string& job);
 };
 

@@ -137,7 +137,8 @@ private:
 // it back. Recorded in the transaction of the row's batch, with the source's watermark: a
 // run killed before its read ended leaves them, and an incremental source's next read
 // starts past the row and never sees it again, so the next run that reads takes them up
-// (push_run.cpp). Deleted with the read's removals journaled (or refused by max_missing).
+// (push_run.cpp). Deleted with the read's removals journaled; kept when max_missing refuses
+// them, for the next read to judge again.
 struct MarkedRemoval {
     std::string identity, alt_type, alt_id, origin;
     std::optional<std::int64_t> profile_id;

@@ -219,9 +219,9 @@ private:
         tx.commit();
     }
 
-    // The removals of rows an earlier read marked deleted and did not live to journal (its
-    // run killed before the read's end): an incremental source's next read starts past
-    // those rows and never sees them again. They are this read's now: counted against
+    // The removals of rows an earlier read marked deleted and did not journal (its run killed
+    // before the read's end, or max_missing refused them): an incremental source's next read
+    // starts past those rows and never sees them again. They are this read's now: counted against
     // max_missing, taken back by a later row of theirs, journaled (or refused) at its end.
     // Once, before the first batch (after the run took over what the killed one left in
     // flight), or at the end of a read that never began (a stop).
@@ -294,15 +294,23 @@ private:
             removed_.clear();
             for (std::size_t i = 0; i < removals_.size(); ++i) removed_.emplace(removals_[i].identity, i);
             journal::Database::Transaction tx(journal.db);
-            // Settled below, whatever the verdict: journaled or refused. finish() makes the
-            // whole settling one transaction, so a kill before its end leaves them recorded.
-            journal.marked.clear(job_.name);
             for (const auto& identity : drop_refused_at_end_) journal.updates.drop_unsent_writes(job_.name, identity);
             for (const auto& r : removals_) marked_held += journal.updates.hold_writes(job_.name, r.identity);
             tx.commit();
             drop_refused_at_end_.clear();
         }
-        if (job_.on_missing == config::OnMissing::Ignore) return;
+        // The records of this read's marked rows (and those it took up) end with the removals
+        // journaled below, in the same transaction (finish() makes the whole settling one, so
+        // a kill before its end leaves them for the next read). Refused by max_missing, they
+        // stay for the next read to judge again (an incremental source's does not see those
+        // rows again), which holds their writes again; a job that judges no removals (its
+        // config changed since) drops them.
+        if (job_.on_missing == config::OnMissing::Ignore) {
+            journal::Database::Transaction tx(journal.db);
+            journal.marked.clear(job_.name);
+            tx.commit();
+            return;
+        }
         // Rows the source marks deleted are removed either way; those that left it only when
         // every rejected row's identity is known.
         auto unknowable = intake_.complete_snapshot() ? intake_.missing_unknowable() : std::string();
@@ -367,6 +375,7 @@ private:
             return;
         }
         journal::Database::Transaction removal_tx(journal.db);
+        journal.marked.clear(job_.name);
         for (const auto& r : removals_)
             if (journal.updates.enqueue(job_.name,
                                         removal_update(job_, r.identity, r.alt_type, r.alt_id, r.profile_id, r.origin),

@@ -295,6 +295,7 @@ struct SoftDeleteSource {
         while (w.emu.requests_counter() == before && run.running() && std::chrono::steady_clock::now() < deadline)
             std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a poll, not a spin: 2 cores
         ASSERT_TRUE(run.running());
+        ASSERT_GT(w.emu.requests_counter(), before) << "killed before any request reached the server";
         run.signal(SIGKILL);
         ASSERT_EQ(run.wait(), 128 + SIGKILL);
         w.emu.set_faults(R"({"slow_ms": 0})");
@@ -380,6 +381,32 @@ TEST(SqlSync, ARemovalAKilledReadLeftIsTakenBackByTheRowUnmarkedInTheNextRead) {
     EXPECT_EQ(w.emu.endpoint_requests("W5 patch-by-alternate-id") - deactivations, 0);
     k.expect_active_but("none");
     EXPECT_EQ(w.sent_by("sync crm", "queued 0"), 0) << "settled: nothing left to send";
+}
+
+// max_missing refuses the removal a killed read left: it stays for the next read to judge
+// again (an incremental source's next read does not see the row), and is journaled by the
+// run that allows it. Before, the refusal let go of it for good.
+TEST(SqlSync, ARemovalAKilledReadLeftThatMaxMissingRefusesWaitsForARunThatAllowsIt) {
+    KilledAfterAMarkedRow k;
+    ASSERT_NO_FATAL_FAILURE(k.set_up());
+    auto& w = k.w;
+    auto text = testing::read_file(w.config);
+    auto at = text.find("max_missing: 100%");
+    ASSERT_NE(at, std::string::npos);
+    w.config = w.dir.write("prefsync.yaml", text.replace(at, 17, "max_missing: 0"));
+    auto deactivations = w.emu.endpoint_requests("W5 patch-by-alternate-id");
+    for (int run = 0; run < 2; ++run) {
+        auto r = w.prefsync("sync crm");
+        EXPECT_THAT(r.out + r.err, HasSubstr("nothing was deactivated")) << "run " << run;
+    }
+    EXPECT_EQ(w.emu.endpoint_requests("W5 patch-by-alternate-id") - deactivations, 0);
+    k.expect_active_but("none");
+    auto plan = w.prefsync("plan crm --allow-mass-delete");
+    EXPECT_THAT(plan.out, HasSubstr("deactivate CRMID:C5 ")) << plan.err;
+    auto r = w.prefsync("sync crm --allow-mass-delete");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    EXPECT_EQ(w.emu.endpoint_requests("W5 patch-by-alternate-id") - deactivations, 1);
+    k.expect_active_but("C5");
 }
 
 }  // namespace

@@ -1568,6 +1568,8 @@ TEST(JournalFile, AJournalOfTheFirstVersionIsMigratedKeepingItsRows) {
     EXPECT_FALSE(j.schedule.parked("crm"));
     EXPECT_EQ(j.synced.get("crm", "CRMID:2")->hash, "h2") << "change detection survives the upgrade";
     EXPECT_EQ(j.synced.count_present("crm"), 1);
+    j.marked.put("crm", {"CRMID:3", "CRMID", "3", "crm.csv:4", std::nullopt});  // version 14's table
+    EXPECT_EQ(j.marked.of("crm").size(), 1u);
     auto vacuum = j.db.prepare("PRAGMA auto_vacuum");
     ASSERT_TRUE(vacuum.step());
     EXPECT_EQ(vacuum.i64(0), 2) << "incremental, once its one-time VACUUM ran";
@@ -1851,6 +1853,31 @@ void fill_for_readers(Journal& j) {
     j.pulls.add_item("p", "pid:9", "in.csv:2");
     j.pulls.complete("p", {{1, "failed", 500, "server error", "", "", ""}}, {}, 0);
     j.watermarks.set("crm", "src", Watermark{"2024-01-01", "k"}, 1400);
+}
+
+// The removals a read left (small_stores.hpp): one per job and identity (a second put
+// replaces it), erased one by one, cleared per job, and forgotten with the job's state.
+TEST_F(JournalTest, MarkedRemovalsArePerJobAndIdentityAndForgottenWithTheJobsState) {
+    j.marked.put("crm", {"CRMID:C1", "CRMID", "C1", "crm.csv:2", 7});
+    j.marked.put("crm", {"CRMID:C2", "CRMID", "C2", "crm.csv:3", std::nullopt});
+    j.marked.put("crm", {"CRMID:C1", "CRMID", "C1", "crm.csv:9", 7});
+    j.marked.put("erp", {"CRMID:C1", "CRMID", "C1", "erp.csv:2", std::nullopt});
+    auto crm = j.marked.of("crm");
+    ASSERT_EQ(crm.size(), 2u);
+    EXPECT_EQ(crm[0].identity, "CRMID:C1");
+    EXPECT_EQ(crm[0].alt_type, "CRMID");
+    EXPECT_EQ(crm[0].alt_id, "C1");
+    EXPECT_EQ(crm[0].origin, "crm.csv:9");
+    EXPECT_EQ(crm[0].profile_id, 7);
+    EXPECT_EQ(crm[1].identity, "CRMID:C2");
+    EXPECT_EQ(crm[1].profile_id, std::nullopt);
+    j.marked.erase("crm", "CRMID:C2");
+    EXPECT_EQ(j.marked.of("crm").size(), 1u);
+    j.forget_job_state("crm");
+    EXPECT_TRUE(j.marked.of("crm").empty());
+    ASSERT_EQ(j.marked.of("erp").size(), 1u);
+    j.marked.clear("erp");
+    EXPECT_TRUE(j.marked.of("erp").empty());
 }
 
 // Answers are staged and merged into `synced` in identity order (synced_store.hpp).
