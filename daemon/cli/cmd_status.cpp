@@ -104,7 +104,8 @@ int cmd_status(const StatusCommand& cmd) {
                 if (c.held > 0)
                     appendf(out,
                             "  held: %lld of the retries wait for a complete read of the source (rows no longer in "
-                            "it, whose identity has another row, or held for the read of a run that stopped)\n",
+                            "it, whose identity has another row, or held for the read of a run that stopped), or "
+                            "for a run that allows the removals max_missing refused\n",
                             (long long)c.held);
                 // The daemon keeps a park that is over (its fatal runs in a row set the next
                 // one's length) until a run ends without a fatal error: shown as what it is.

@@ -132,11 +132,11 @@ private:
 
 // --- removals of a read in progress ------------------------------------------------------
 
-// A row the source marks deleted (deleted_column), read by a read that has not ended: its
-// removal is journaled only at the read's end, once no later row of the identity can take
-// it back. Recorded in the transaction of the row's batch, with the source's watermark: a
-// run killed before its read ended leaves them, and an incremental source's next read
-// starts past the row and never sees it again, so the next run that reads takes them up
+// A row an incremental source marks deleted (deleted_column), read by a read that has not
+// ended: its removal is journaled only at the read's end, once no later row of the identity
+// can take it back. Recorded in the transaction of the row's batch, with the source's
+// watermark: a run killed before its read ended leaves them, and the source's next read
+// starts past the row and never sees it again, so the next incremental read takes them up
 // (push_run.cpp). Deleted with the read's removals journaled; kept when max_missing refuses
 // them, for the next read to judge again.
 struct MarkedRemoval {

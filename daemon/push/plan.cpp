@@ -65,15 +65,17 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
             pending = any_pending ? journal.updates.pending_identities(job.name) : decltype(pending)::value_type();
         return *pending;
     };
-    // Removals of rows a killed run's read marked deleted: the sync takes them up as its
-    // own before it reads (push_run.cpp, take_up_marked()).
-    for (auto& r : journal.marked.of(job.name)) {
-        if (!removed.try_emplace(r.identity, removals.size()).second) continue;
-        auto synced = journal.synced.get(job.name, r.identity);
-        if (!(synced && synced->gone.empty())) ++deleted_unsettled;
-        auto u = removal_update(job, r.identity, r.alt_type, r.alt_id, r.profile_id, r.origin);
-        removals.push_back({r.identity, r.origin, u.op, u.body});
-    }
+    // Removals of rows an earlier read of an incremental source marked deleted and did not
+    // journal (killed, or refused by max_missing): the sync takes them up as its own before
+    // it reads (push_run.cpp, take_up_marked()).
+    if (!intake.snapshot() && !job.deleted_column.empty())
+        for (auto& r : journal.marked.of(job.name)) {
+            if (!removed.try_emplace(r.identity, removals.size()).second) continue;
+            auto synced = journal.synced.get(job.name, r.identity);
+            if (!(synced && synced->gone.empty())) ++deleted_unsettled;
+            auto u = removal_update(job, r.identity, r.alt_type, r.alt_id, r.profile_id, r.origin);
+            removals.push_back({r.identity, r.origin, u.op, u.body});
+        }
     while (intake.next(batch)) {
         for (auto& r : batch) {
             if (!r.mapped) continue;

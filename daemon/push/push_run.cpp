@@ -219,15 +219,18 @@ private:
         tx.commit();
     }
 
-    // The removals of rows an earlier read marked deleted and did not journal (its run killed
-    // before the read's end, or max_missing refused them): an incremental source's next read
-    // starts past those rows and never sees them again. They are this read's now: counted against
-    // max_missing, taken back by a later row of theirs, journaled (or refused) at its end.
-    // Once, before the first batch (after the run took over what the killed one left in
-    // flight), or at the end of a read that never began (a stop).
+    // The removals of rows an earlier read of an incremental source marked deleted and did not
+    // journal (its run killed before the read's end, or max_missing refused them): the
+    // source's next read starts past those rows and never sees them again. They are this
+    // read's now: counted against max_missing, taken back by a later row of theirs, journaled
+    // (or refused) at its end. Once, before the first batch (after the run took over what
+    // the killed one left in flight), or at the end of a read that never began (a stop). Not
+    // by a read of the whole source (a snapshot, a backfill), which reads those rows again and
+    // decides anew, nor by a job that no longer has a deleted_column.
     void take_up_marked() {
         if (marked_taken_) return;
         marked_taken_ = true;
+        if (intake_.snapshot() || job_.deleted_column.empty()) return;
         auto& journal = c_.journal;
         for (auto& r : journal.marked.of(job_.name)) {
             auto known = journal.synced.get(job_.name, r.identity);
@@ -301,10 +304,11 @@ private:
         }
         // The records of this read's marked rows (and those it took up) end with the removals
         // journaled below, in the same transaction (finish() makes the whole settling one, so
-        // a kill before its end leaves them for the next read). Refused by max_missing, they
-        // stay for the next read to judge again (an incremental source's does not see those
-        // rows again), which holds their writes again; a job that judges no removals (its
-        // config changed since) drops them.
+        // a kill before its end leaves them for the next read); so do those of a read of the
+        // whole source that reached its end (it decided every identity anew). Refused by
+        // max_missing, they stay for the next read to judge again (an incremental source's
+        // does not see those rows again), which holds their writes again; a job that judges no
+        // removals (its config changed since) drops them.
         if (job_.on_missing == config::OnMissing::Ignore) {
             journal::Database::Transaction tx(journal.db);
             journal.marked.clear(job_.name);
@@ -375,7 +379,7 @@ private:
             return;
         }
         journal::Database::Transaction removal_tx(journal.db);
-        journal.marked.clear(job_.name);
+        if (!intake_.snapshot() || intake_.read_to_end()) journal.marked.clear(job_.name);
         for (const auto& r : removals_)
             if (journal.updates.enqueue(job_.name,
                                         removal_update(job_, r.identity, r.alt_type, r.alt_id, r.profile_id, r.origin),
@@ -406,12 +410,15 @@ private:
         removals_.push_back(std::move(r));
         return true;
     }
-    // add_removal() for a row marked deleted, recorded in its batch's transaction too, for
-    // the next read if this one does not reach its end (take_up_marked()).
+    // add_removal() for a row marked deleted, recorded in its batch's transaction too when the
+    // source is read incrementally, for its next read if this one does not journal it
+    // (take_up_marked()).
     bool mark_removal(Removal r) {
-        journal::MarkedRemoval recorded{r.identity, r.alt_type, r.alt_id, r.origin, r.profile_id};
+        std::optional<journal::MarkedRemoval> recorded;
+        if (!intake_.snapshot())
+            recorded = journal::MarkedRemoval{r.identity, r.alt_type, r.alt_id, r.origin, r.profile_id};
         if (!add_removal(std::move(r))) return false;
-        c_.journal.marked.put(job_.name, recorded);
+        if (recorded) c_.journal.marked.put(job_.name, *recorded);
         return true;
     }
     // A row of an identity an earlier row of this read marked deleted: the last row decides,

@@ -394,10 +394,18 @@ TEST(SqlSync, ARemovalAKilledReadLeftThatMaxMissingRefusesWaitsForARunThatAllows
     auto at = text.find("max_missing: 100%");
     ASSERT_NE(at, std::string::npos);
     w.config = w.dir.write("prefsync.yaml", text.replace(at, 17, "max_missing: 0"));
+    auto records = [&] {
+        return testing::run("sqlite3 " + quote(w.dir.file("state/journal.db")) +
+                            " 'SELECT identity FROM marked_removals'")
+            .out;
+    };
+    EXPECT_EQ(records(), "CRMID:C5\n") << "the killed read left its removal";
     auto deactivations = w.emu.endpoint_requests("W5 patch-by-alternate-id");
     for (int run = 0; run < 2; ++run) {
         auto r = w.prefsync("sync crm");
+        EXPECT_EQ(r.exit_code, 2) << "run " << run << "\n" << r.err << r.out;
         EXPECT_THAT(r.out + r.err, HasSubstr("nothing was deactivated")) << "run " << run;
+        EXPECT_EQ(records(), "CRMID:C5\n") << "run " << run;
     }
     EXPECT_EQ(w.emu.endpoint_requests("W5 patch-by-alternate-id") - deactivations, 0);
     k.expect_active_but("none");
@@ -407,6 +415,8 @@ TEST(SqlSync, ARemovalAKilledReadLeftThatMaxMissingRefusesWaitsForARunThatAllows
     ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
     EXPECT_EQ(w.emu.endpoint_requests("W5 patch-by-alternate-id") - deactivations, 1);
     k.expect_active_but("C5");
+    EXPECT_EQ(records(), "") << "journaled: the record ends with it";
+    EXPECT_EQ(w.sent_by("sync crm", "queued 0"), 0) << "nothing left to refuse or send";
 }
 
 }  // namespace
