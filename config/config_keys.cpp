@@ -368,10 +368,11 @@ const KeyTable& push_job_keys() {
                  .pattern = "[0-9]+(\\.[0-9]+)?%|[0-9]+",
                  .default_value = "5%",
                  .doc_type = "share or count",
-                 .description = "the most profiles one run removes (a share of those known, or a count); above it none "
-                                "is removed and the run exits 2 (`--allow-mass-delete` overrides once); rows an "
-                                "incremental source marked deleted stay refused, judged again by each later run (their "
-                                "writes held) until one allows them"},
+                 .description =
+                     "the most profiles one run removes (a share of those known, or a count); above it none "
+                     "is removed and the run exits 2 (`--allow-mass-delete` overrides once); rows an "
+                     "incremental source marked deleted stay refused, judged again by each later sync (their "
+                     "writes held) until one allows them"},
                 {.name = "deleted_column",
                  .doc_type = "column",
                  .description =

@@ -230,9 +230,18 @@ private:
     void take_up_marked() {
         if (marked_taken_) return;
         marked_taken_ = true;
-        if (intake_.snapshot() || job_.deleted_column.empty()) return;
         auto& journal = c_.journal;
-        for (auto& r : journal.marked.of(job_.name)) {
+        auto records = journal.marked.of(job_.name);
+        any_records_ = !records.empty();
+        if (records.empty() || job_.deleted_column.empty()) return;
+        if (intake_.snapshot()) {
+            // Decided anew as this read reaches them: an unmarked row ends its identity's
+            // record (cancel_removal()), a marked one is this read's removal, journaled (and
+            // its record ended) with the others. Records of rows it does not reach stay.
+            for (auto& r : records) recorded_.insert(std::move(r.identity));
+            return;
+        }
+        for (auto& r : records) {
             auto known = journal.synced.get(job_.name, r.identity);
             bool counted = known && known->gone.empty();
             if (add_removal({std::move(r.identity), std::move(r.alt_type), std::move(r.alt_id), std::move(r.origin),
@@ -302,19 +311,18 @@ private:
             tx.commit();
             drop_refused_at_end_.clear();
         }
-        // The records of this read's marked rows (and those it took up) end with the removals
-        // journaled below, in the same transaction (finish() makes the whole settling one, so
-        // a kill before its end leaves them for the next read); so do those of a read of the
-        // whole source that reached its end (it decided every identity anew). Refused by
-        // max_missing, they stay for the next read to judge again (an incremental source's
-        // does not see those rows again), which holds their writes again; a job that judges no
-        // removals (its config changed since) drops them.
-        if (job_.on_missing == config::OnMissing::Ignore) {
+        // A record ends with its removal journaled below, in the same transaction (finish()
+        // makes the whole settling one, so a kill before its end leaves them for the next
+        // read), or with a later unmarked row of its identity. Refused by max_missing, they
+        // stay for the next incremental read to judge again (it does not see those rows
+        // again), which holds their writes again. A job that no longer judges removals of
+        // rows marked deleted (its config changed since) drops them.
+        if (any_records_ && (job_.on_missing == config::OnMissing::Ignore || job_.deleted_column.empty())) {
             journal::Database::Transaction tx(journal.db);
             journal.marked.clear(job_.name);
             tx.commit();
-            return;
         }
+        if (job_.on_missing == config::OnMissing::Ignore) return;
         // Rows the source marks deleted are removed either way; those that left it only when
         // every rejected row's identity is known.
         auto unknowable = intake_.complete_snapshot() ? intake_.missing_unknowable() : std::string();
@@ -379,7 +387,8 @@ private:
             return;
         }
         journal::Database::Transaction removal_tx(journal.db);
-        if (!intake_.snapshot() || intake_.read_to_end()) journal.marked.clear(job_.name);
+        if (any_records_)
+            for (const auto& r : removals_) journal.marked.erase(job_.name, r.identity);
         for (const auto& r : removals_)
             if (journal.updates.enqueue(job_.name,
                                         removal_update(job_, r.identity, r.alt_type, r.alt_id, r.profile_id, r.origin),
@@ -418,7 +427,10 @@ private:
         if (!intake_.snapshot())
             recorded = journal::MarkedRemoval{r.identity, r.alt_type, r.alt_id, r.origin, r.profile_id};
         if (!add_removal(std::move(r))) return false;
-        if (recorded) c_.journal.marked.put(job_.name, *recorded);
+        if (recorded) {
+            c_.journal.marked.put(job_.name, *recorded);
+            any_records_ = true;
+        }
         return true;
     }
     // A row of an identity an earlier row of this read marked deleted: the last row decides,
@@ -428,6 +440,8 @@ private:
     // one).
     void cancel_removal(const std::string& identity) {
         if (!drop_refused_at_end_.empty()) drop_refused_at_end_.erase(identity);
+        if (!recorded_.empty() && recorded_.erase(identity) > 0)
+            c_.journal.marked.erase(job_.name, identity);  // in the batch's transaction, with this row
         if (removed_.empty()) return;
         auto it = removed_.find(identity);
         if (it == removed_.end()) return;
@@ -454,7 +468,11 @@ private:
     std::unordered_set<std::string> drop_refused_at_end_;   // marked deleted, a refused failure: dropped at the end
     std::int64_t deleted_unsettled_ = 0;                    // of them, marked deleted and known only by writes
     bool finished_ = false;
-    bool marked_taken_ = false;                    // take_up_marked() ran
+    bool marked_taken_ = false;  // take_up_marked() ran
+    bool any_records_ = false;   // the job has records of marked removals (marked_removals)
+    // A read of the whole source: the identities with such a record that no row of it has
+    // reached yet (take_up_marked()).
+    std::unordered_set<std::string> recorded_;
     std::vector<journal::ClaimedUpdate> claimed_;  // journaled already claimed, for take_claimed()
     // Identities whose last row so far was skipped as still refused (few: a set of names).
     std::unordered_set<std::string> still_refused_;

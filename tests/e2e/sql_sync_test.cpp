@@ -337,6 +337,19 @@ struct KilledAfterAMarkedRow : SoftDeleteSource {
             insert(11, 3010, "2024-01-02 00:00:01"));
         kill_a_sync();
     }
+    // The identities the journal holds records of marked removals for, a line each.
+    std::string records() {
+        return testing::run("sqlite3 " + quote(w.dir.file("state/journal.db")) +
+                            " 'SELECT identity FROM marked_removals'")
+            .out;
+    }
+    void set_max_missing(const std::string& value) {
+        auto text = testing::read_file(w.config);
+        auto at = text.find("max_missing: ");
+        ASSERT_NE(at, std::string::npos);
+        auto end = text.find('\n', at);
+        w.config = w.dir.write("prefsync.yaml", text.replace(at, end - at, "max_missing: " + value));
+    }
     // Every profile active but `inactive`; 3,010 of them.
     void expect_active_but(const std::string& inactive) {
         EXPECT_EQ(w.emu.store.size(), 3010u);
@@ -390,15 +403,8 @@ TEST(SqlSync, ARemovalAKilledReadLeftThatMaxMissingRefusesWaitsForARunThatAllows
     KilledAfterAMarkedRow k;
     ASSERT_NO_FATAL_FAILURE(k.set_up());
     auto& w = k.w;
-    auto text = testing::read_file(w.config);
-    auto at = text.find("max_missing: 100%");
-    ASSERT_NE(at, std::string::npos);
-    w.config = w.dir.write("prefsync.yaml", text.replace(at, 17, "max_missing: 0"));
-    auto records = [&] {
-        return testing::run("sqlite3 " + quote(w.dir.file("state/journal.db")) +
-                            " 'SELECT identity FROM marked_removals'")
-            .out;
-    };
+    ASSERT_NO_FATAL_FAILURE(k.set_max_missing("0"));
+    auto records = [&] { return k.records(); };
     EXPECT_EQ(records(), "CRMID:C5\n") << "the killed read left its removal";
     auto deactivations = w.emu.endpoint_requests("W5 patch-by-alternate-id");
     for (int run = 0; run < 2; ++run) {
@@ -417,6 +423,30 @@ TEST(SqlSync, ARemovalAKilledReadLeftThatMaxMissingRefusesWaitsForARunThatAllows
     k.expect_active_but("C5");
     EXPECT_EQ(records(), "") << "journaled: the record ends with it";
     EXPECT_EQ(w.sent_by("sync crm", "queued 0"), 0) << "nothing left to refuse or send";
+}
+
+// A backfill reads the whole source: a row it reads unmarked ends the record a killed
+// incremental read left, even when the backfill's own removals are refused (here a row gone
+// from the table, over max_missing 0). Left in place, the next sync took the record up and,
+// allowed, deactivated a profile the source lists.
+TEST(SqlSync, ARemovalAKilledReadLeftEndsWhenABackfillReadsTheRowUnmarked) {
+    KilledAfterAMarkedRow k;
+    ASSERT_NO_FATAL_FAILURE(k.set_up());
+    auto& w = k.w;
+    k.sql(
+        "UPDATE customers SET gone = NULL, updated_at = '2024-01-03 00:00:00' WHERE id = 5;"
+        "DELETE FROM customers WHERE id = 7;");
+    ASSERT_NO_FATAL_FAILURE(k.set_max_missing("0"));
+    EXPECT_EQ(k.records(), "CRMID:C5\n");
+    auto deactivations = w.emu.endpoint_requests("W5 patch-by-alternate-id");
+    auto r = w.prefsync("backfill crm");
+    EXPECT_EQ(r.exit_code, 2) << r.err << r.out;
+    EXPECT_THAT(r.out + r.err, HasSubstr("nothing was deactivated")) << "C7 left: refused";
+    EXPECT_EQ(k.records(), "") << "C5's unmarked row ended its record";
+    r = w.prefsync("sync crm --allow-mass-delete");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    EXPECT_EQ(w.emu.endpoint_requests("W5 patch-by-alternate-id") - deactivations, 0);
+    k.expect_active_but("none");
 }
 
 }  // namespace
