@@ -132,13 +132,14 @@ private:
 
 // --- removals of a read in progress ------------------------------------------------------
 
-// A row an incremental source marks deleted (deleted_column), read by a read that has not
-// ended: its removal is journaled only at the read's end, once no later row of the identity
-// can take it back. Recorded in the transaction of the row's batch, with the source's
-// watermark: a run killed before its read ended leaves them, and the source's next read
-// starts past the row and never sees it again, so the next incremental read takes them up
-// (push_run.cpp). Deleted with the read's removals journaled; kept when max_missing refuses
-// them, for the next read to judge again.
+// A row a source with a watermark marks deleted (deleted_column), read by a read (a sync's
+// or a backfill's) that has not ended: its removal is journaled only at the read's end, once
+// no later row of the identity can take it back. Recorded in the transaction of the row's
+// batch, with the source's watermark: a run killed before its read ended leaves them, and
+// the source's next read starts past the row and never sees it again, so the next
+// incremental read takes them up (push_run.cpp). Each is deleted with its removal journaled
+// or by a later unmarked row; kept when max_missing refuses it, for the next read to judge
+// again.
 struct MarkedRemoval {
     std::string identity, alt_type, alt_id, origin;
     std::optional<std::int64_t> profile_id;

@@ -420,11 +420,12 @@ private:
         return true;
     }
     // add_removal() for a row marked deleted, recorded in its batch's transaction too when the
-    // source is read incrementally, for its next read if this one does not journal it
-    // (take_up_marked()).
+    // source has a watermark, for its next incremental read if this one does not journal it
+    // (take_up_marked()). A backfill of such a source too: it moves the watermark past the
+    // row as a sync does.
     bool mark_removal(Removal r) {
         std::optional<journal::MarkedRemoval> recorded;
-        if (!intake_.snapshot())
+        if (job_.source.incremental() != nullptr)
             recorded = journal::MarkedRemoval{r.identity, r.alt_type, r.alt_id, r.origin, r.profile_id};
         if (!add_removal(std::move(r))) return false;
         if (recorded) {

@@ -285,6 +285,19 @@ struct SoftDeleteSource {
                                                     "    max_missing: 100%\n");
         EXPECT_EQ(w.sent_by("sync crm", "queued 10"), 10);
     }
+    // The identities the journal holds records of marked removals for, a line each.
+    std::string records() {
+        return testing::run("sqlite3 " + quote(w.dir.file("state/journal.db")) +
+                            " 'SELECT identity FROM marked_removals'")
+            .out;
+    }
+    void set_max_missing(const std::string& value) {
+        auto text = testing::read_file(w.config);
+        auto at = text.find("max_missing: ");
+        ASSERT_NE(at, std::string::npos);
+        auto end = text.find('\n', at);
+        w.config = w.dir.write("prefsync.yaml", text.replace(at, end - at, "max_missing: " + value));
+    }
     // A sync killed (kill -9) once its first request reached the server, which holds it.
     void kill_a_sync() {
         w.emu.set_faults(R"({"slow_ms": 30000})");
@@ -336,19 +349,6 @@ struct KilledAfterAMarkedRow : SoftDeleteSource {
         sql("UPDATE customers SET gone = 'yes', updated_at = '2024-01-02 00:00:00' WHERE id = 5;" +
             insert(11, 3010, "2024-01-02 00:00:01"));
         kill_a_sync();
-    }
-    // The identities the journal holds records of marked removals for, a line each.
-    std::string records() {
-        return testing::run("sqlite3 " + quote(w.dir.file("state/journal.db")) +
-                            " 'SELECT identity FROM marked_removals'")
-            .out;
-    }
-    void set_max_missing(const std::string& value) {
-        auto text = testing::read_file(w.config);
-        auto at = text.find("max_missing: ");
-        ASSERT_NE(at, std::string::npos);
-        auto end = text.find('\n', at);
-        w.config = w.dir.write("prefsync.yaml", text.replace(at, end - at, "max_missing: " + value));
     }
     // Every profile active but `inactive`; 3,010 of them.
     void expect_active_but(const std::string& inactive) {
@@ -433,8 +433,10 @@ TEST(SqlSync, ARemovalAKilledReadLeftEndsWhenABackfillReadsTheRowUnmarked) {
     KilledAfterAMarkedRow k;
     ASSERT_NO_FATAL_FAILURE(k.set_up());
     auto& w = k.w;
+    // C6 changed last: the backfill leaves the watermark past C5, so the sync does not read C5.
     k.sql(
         "UPDATE customers SET gone = NULL, updated_at = '2024-01-03 00:00:00' WHERE id = 5;"
+        "UPDATE customers SET updated_at = '2024-01-04 00:00:00' WHERE id = 6;"
         "DELETE FROM customers WHERE id = 7;");
     ASSERT_NO_FATAL_FAILURE(k.set_max_missing("0"));
     EXPECT_EQ(k.records(), "CRMID:C5\n");
@@ -447,6 +449,35 @@ TEST(SqlSync, ARemovalAKilledReadLeftEndsWhenABackfillReadsTheRowUnmarked) {
     ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
     EXPECT_EQ(w.emu.endpoint_requests("W5 patch-by-alternate-id") - deactivations, 0);
     k.expect_active_but("none");
+}
+
+// A backfill reads the whole source, and moves an incremental source's watermark as a sync
+// does: the removal of a row it reads marked deleted, refused by max_missing, waits in a
+// record for the next sync, which does not read that row again. Before, it was lost: the
+// next sync neither removed the profile nor kept the row's writes from going out.
+TEST(SqlSync, ARemovalABackfillOfAnIncrementalSourceFindsAndMaxMissingRefusesWaitsForASync) {
+    SoftDeleteSource k;
+    ASSERT_NO_FATAL_FAILURE(k.set_up());
+    auto& w = k.w;
+    // C8 marked without moving its updated_at; C9 changed last: the watermark ends past C8.
+    k.sql(
+        "UPDATE customers SET gone = 'yes' WHERE id = 8;"
+        "UPDATE customers SET updated_at = '2024-01-05 00:00:00' WHERE id = 9;");
+    ASSERT_NO_FATAL_FAILURE(k.set_max_missing("0"));
+    auto deactivations = w.emu.endpoint_requests("W5 patch-by-alternate-id");
+    auto r = w.prefsync("backfill crm");
+    EXPECT_EQ(r.exit_code, 2) << r.err << r.out;
+    EXPECT_THAT(r.out + r.err, HasSubstr("nothing was deactivated"));
+    EXPECT_EQ(k.records(), "CRMID:C8\n");
+    r = w.prefsync("sync crm --allow-mass-delete");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    EXPECT_EQ(w.emu.endpoint_requests("W5 patch-by-alternate-id") - deactivations, 1);
+    for (auto& p : w.emu.store.dump()) {
+        auto id = std::string(p.at("AlternateIds").at(0).at("AlternateId").as_string());
+        auto* active = p.as_object().if_contains("IsActive");
+        EXPECT_EQ(!active || active->as_bool(), id != "C8") << id;
+    }
+    EXPECT_EQ(k.records(), "");
 }
 
 }  // namespace
