@@ -379,7 +379,8 @@ const KeyTable& push_job_keys() {
                      "soft deletes: a row whose value here is true-ish or any other non-empty value stands for "
                      "its profile's removal per on_missing (also of a profile a write whose answer was lost may "
                      "have made); its writes that never reached the API are dropped; a later row of the same "
-                     "identity not marked takes the removal back (the last row decides)"},
+                     "identity not marked takes the removal back (the last row decides; one rejected for its body "
+                     "too: the source still lists it)"},
                 kScheduleKey,
                 {.name = "source",
                  .type = Custom,

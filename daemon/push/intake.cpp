@@ -86,6 +86,7 @@ bool Intake::next(std::vector<IntakeRow>& out) {
         auto result = mapper_->map(row);
         if (auto* err = std::get_if<mapping::RowError>(&result)) {
             ++rejected;
+            if (err->identity) r.unmarked_rejected = err->identity->key();
             if (err->identity && rejected_ids_.size() < kMostRejectedIds)
                 rejected_ids_.insert(identity_hash(err->identity->key()));
             else

@@ -36,6 +36,9 @@ struct IntakeRow {
     const connectors::Row* row = nullptr;
     std::optional<mapping::MappedRow> mapped;  // empty: rejected (already in the reject file)
     bool duplicate = false;                    // an earlier row of this run had the identity
+    // Rejected for its body alone (not marked deleted: a marked row has no body to reject):
+    // its identity's key, the source still listing it. Empty otherwise.
+    std::string unmarked_rejected;
 };
 
 class Intake {

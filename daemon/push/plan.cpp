@@ -65,9 +65,9 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
             pending = any_pending ? journal.updates.pending_identities(job.name) : decltype(pending)::value_type();
         return *pending;
     };
-    // Removals of rows an earlier read of an incremental source marked deleted and did not
-    // journal (killed, or refused by max_missing): the sync takes them up as its own before
-    // it reads (push_run.cpp, take_up_marked()).
+    // Removals of rows an earlier read (a sync's or a backfill's) of a source with a
+    // watermark marked deleted and did not journal (killed, or refused by max_missing): the
+    // sync takes them up as its own before it reads (push_run.cpp, take_up_marked()).
     if (!intake.snapshot() && !job.deleted_column.empty())
         for (auto& r : journal.marked.of(job.name)) {
             if (!removed.try_emplace(r.identity, removals.size()).second) continue;
@@ -76,9 +76,24 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
             auto u = removal_update(job, r.identity, r.alt_type, r.alt_id, r.profile_id, r.origin);
             removals.push_back({r.identity, r.origin, u.op, u.body});
         }
+    // Marked deleted by an earlier row (or read), listed again unmarked: the last row decides
+    // (as the sync's cancel_removal()).
+    auto take_back = [&](const std::string& identity, const std::optional<journal::SyncedState>& synced) {
+        if (removed.empty()) return;
+        auto it = removed.find(identity);
+        if (it == removed.end()) return;
+        removals[it->second].identity.clear();  // taken back: left out below
+        if (!(synced && synced->gone.empty())) --deleted_unsettled;
+        removed.erase(it);
+    };
     while (intake.next(batch)) {
         for (auto& r : batch) {
-            if (!r.mapped) continue;
+            if (!r.mapped) {
+                // Its body rejected, not marked: the source still lists it (push_run.cpp).
+                if (!r.unmarked_rejected.empty() && !removed.empty())
+                    take_back(r.unmarked_rejected, journal.synced.get(job.name, r.unmarked_rejected));
+                continue;
+            }
             auto& m = *r.mapped;
             auto identity = m.identity.key();
             auto synced = journal.synced.get(job.name, identity);
@@ -105,14 +120,7 @@ PlanSummary plan_job(const dispatch::RunContext& c, const config::JobConfig& job
                 }
                 continue;
             }
-            // Marked deleted by an earlier row, back in this one: the last row decides (as the
-            // sync's cancel_removal()).
-            if (!removed.empty())
-                if (auto it = removed.find(identity); it != removed.end()) {
-                    removals[it->second].identity.clear();  // taken back: left out below
-                    if (!(synced && synced->gone.empty())) --deleted_unsettled;
-                    removed.erase(it);
-                }
+            take_back(identity, synced);
             bool reactivate = synced && synced->gone == "deactivated";
             bool present = !synced || synced->gone.empty();
             // A write of it that may have landed (a failure's mark, or one still pending: a

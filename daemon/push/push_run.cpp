@@ -101,7 +101,13 @@ private:
         for (auto& r : batch_) {
             // A loaded machine can make a batch's inserts outlast the watchdog's interval.
             intake_.beat();
-            if (!r.mapped) continue;
+            if (!r.mapped) {
+                // Its body rejected, but not marked deleted: the source lists the identity, so
+                // the row takes back a removal an earlier row (or read) marked, as the removals
+                // of rows that left count it present (Intake::seen()).
+                if (!r.unmarked_rejected.empty()) cancel_removal(r.unmarked_rejected);
+                continue;
+            }
             auto& m = *r.mapped;
             auto identity = m.identity.key();
             // The identity's last row so far decides: a later one replaces a skipped row.
@@ -219,14 +225,15 @@ private:
         tx.commit();
     }
 
-    // The removals of rows an earlier read of an incremental source marked deleted and did not
-    // journal (its run killed before the read's end, or max_missing refused them): the
-    // source's next read starts past those rows and never sees them again. They are this
-    // read's now: counted against max_missing, taken back by a later row of theirs, journaled
-    // (or refused) at its end. Once, before the first batch (after the run took over what
-    // the killed one left in flight), or at the end of a read that never began (a stop). Not
-    // by a read of the whole source (a snapshot, a backfill), which reads those rows again and
-    // decides anew, nor by a job that no longer has a deleted_column.
+    // The removals of rows an earlier read (a sync's or a backfill's) of a source with a
+    // watermark marked deleted and did not journal (its run killed before the read's end, or
+    // max_missing refused them): the source's next read starts past those rows and never
+    // sees them again. They are this read's now: counted against max_missing, taken back by
+    // a later row of theirs, journaled (or refused) at its end. Once, before the first batch
+    // (after the run took over what the killed one left in flight), or at the end of a read
+    // that never began (a stop). Not by a read of the whole source (a snapshot, a backfill),
+    // which reads those rows again and decides anew, nor by a job that no longer has a
+    // deleted_column.
     void take_up_marked() {
         if (marked_taken_) return;
         marked_taken_ = true;

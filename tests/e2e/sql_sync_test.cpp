@@ -425,6 +425,32 @@ TEST(SqlSync, ARemovalAKilledReadLeftThatMaxMissingRefusesWaitsForARunThatAllows
     EXPECT_EQ(w.sent_by("sync crm", "queued 0"), 0) << "nothing left to refuse or send";
 }
 
+// The row back unmarked but its body rejected (a required value empty): the source lists
+// it, so it takes the killed read's removal back as any unmarked row does (and as the
+// removals of rows that left count a rejected row's identity present). The profile stays.
+TEST(SqlSync, ARemovalAKilledReadLeftIsTakenBackByTheRowUnmarkedEvenWithItsBodyRejected) {
+    KilledAfterAMarkedRow k;
+    ASSERT_NO_FATAL_FAILURE(k.set_up());
+    auto& w = k.w;
+    auto text = testing::read_file(w.config);
+    auto at = text.find("CustomerName.FirstName: first_name");
+    ASSERT_NE(at, std::string::npos);
+    w.config = w.dir.write("prefsync.yaml", text.replace(at, 34,
+                                                         "CustomerName.FirstName: { column: first_name, required: "
+                                                         "true }"));
+    k.sql(
+        "UPDATE customers SET gone = NULL, first_name = '', updated_at = '2024-01-03 00:00:00' WHERE id = 5;"
+        "UPDATE customers SET updated_at = '2024-01-04 00:00:00' WHERE id = 6;");
+    auto plan = w.prefsync("plan crm");
+    EXPECT_THAT(plan.out, Not(HasSubstr("deactivate"))) << plan.err;
+    auto deactivations = w.emu.endpoint_requests("W5 patch-by-alternate-id");
+    auto r = w.prefsync("sync crm");
+    EXPECT_THAT(r.out, HasSubstr("rejected 1")) << r.err << r.out;
+    EXPECT_EQ(w.emu.endpoint_requests("W5 patch-by-alternate-id") - deactivations, 0);
+    EXPECT_EQ(k.records(), "");
+    k.expect_active_but("none");
+}
+
 // A backfill reads the whole source: a row it reads unmarked ends the record a killed
 // incremental read left, even when the backfill's own removals are refused (here a row gone
 // from the table, over max_missing 0). Left in place, the next sync took the record up and,
